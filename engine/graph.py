@@ -210,8 +210,12 @@ class Graph:
             return f"there is no layer named '{target}'"
         if source == target:
             return f"'{source}' cannot feed itself"
-        spec = CATALOG.get(self.nodes[target].type)
         existing = self.inputs_of(target)
+        if any(e.source == source for e in existing):
+            return f"'{source}' is already connected to '{target}'"
+        if source in self.downstream([target]):
+            return f"connecting '{source}' to '{target}' would make a cycle"
+        spec = CATALOG.get(self.nodes[target].type)
         if spec is not None and spec.max_inputs == 0:
             return f"'{target}' is an {spec.type} and takes no inputs"
         if spec is not None and spec.max_inputs is not None and len(existing) >= spec.max_inputs:
@@ -221,13 +225,11 @@ class Graph:
         if port is not None:
             if port < 0:
                 return f"port {port} of '{target}' does not exist"
+            if spec is not None and spec.max_inputs is not None and port >= spec.max_inputs:
+                return f"'{target}' ({spec.type}) has no input {port}"
             if any(e.port == port for e in existing):
                 taken = next(e.source for e in existing if e.port == port)
                 return f"input {port} of '{target}' is already fed by '{taken}'"
-        if any(e.source == source for e in existing):
-            return f"'{source}' is already connected to '{target}'"
-        if source in self.downstream([target]):
-            return f"connecting '{source}' to '{target}' would make a cycle"
         return None
 
     def next_free_port(self, target: str) -> int:

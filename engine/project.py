@@ -205,7 +205,31 @@ def load_project(path: str | os.PathLike) -> Project:
 
 def dumps(project: Project) -> str:
     """Stable, diff-friendly JSON: keys sorted inside objects, lists in document order."""
-    return json.dumps(_sorted(project.to_dict()), indent=2, ensure_ascii=False) + "\n"
+    return _json(_sorted(project.to_dict()), "") + "\n"
+
+
+def _json(value: Any, indent: str) -> str:
+    """JSON with two-space indents, but flat lists and small objects of scalars on one line."""
+    inner = indent + "  "
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        flat = json.dumps(value, ensure_ascii=False)
+        if len(flat) <= 72 and all(not isinstance(v, (dict, list)) or not v or
+                                   _scalar_list(v) for v in value.values()):
+            return flat
+        items = [f"{inner}{json.dumps(k, ensure_ascii=False)}: {_json(v, inner)}"
+                 for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
+    if isinstance(value, list):
+        if _scalar_list(value):
+            return json.dumps(value, ensure_ascii=False)
+        return "[\n" + ",\n".join(inner + _json(v, inner) for v in value) + "\n" + indent + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _scalar_list(value: Any) -> bool:
+    return isinstance(value, list) and all(not isinstance(v, (dict, list)) for v in value)
 
 
 _TOP_ORDER = ["format", "version", "name", "description", "graph", "data", "training"]
