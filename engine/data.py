@@ -292,6 +292,10 @@ def _shape_text(shape: tuple) -> str:
     return str(tuple(shape))
 
 
+def _units(n: int | None) -> str:
+    return "1 unit" if n == 1 else f"{n} units"
+
+
 def _matches(expected: tuple, given: tuple) -> bool:
     return len(expected) == len(given) and all(e is None or e == g
                                                for e, g in zip(expected, given))
@@ -356,15 +360,15 @@ def _classification_problems(data: Dataset, out_shape: tuple, key: str, loss: An
                     "'sparse_categorical_crossentropy'"]
         if units != 1:
             return [f"{loss} needs 1 output unit for 2 classes; the model's output has "
-                    f"{units} units"]
+                    f"{_units(units)}"]
         return []
     if units == k or units is None:
         return []
     if key in _ONE_HOT_LOSSES:
         return [f"loss {loss!r} needs one output unit per class: the model's output has "
-                f"{units} units but the data has {k} classes"]
+                f"{_units(units)} but the data has {k} classes"]
     hint = "; or use 'binary_crossentropy' with 1 unit" if units == 1 and k == 2 else ""
-    return [f"the model's output has {units} units but the data has {k} classes"
+    return [f"the model's output has {_units(units)} but the data has {k} classes"
             + (f"; loss {loss!r} needs one output unit per class" if key else "") + hint]
 
 
