@@ -207,8 +207,9 @@ def split_indices(y: np.ndarray, task: str, validation: float, test: float,
                 np.sort(order[:n_test]))
     groups = [order[y[order] == c] for c in np.unique(y)]
     sizes = np.array([len(g) for g in groups])
-    take_test = _apportion(sizes, n_test)
-    take_val = _apportion(sizes - take_test, n_val, weights=sizes)
+    spare = np.maximum(sizes - 1, 0)  # every class keeps a training sample if it can
+    take_test = _apportion(spare, n_test, weights=sizes)
+    take_val = _apportion(spare - take_test, n_val, weights=sizes)
     train, val, tst = [], [], []
     for group, k_test, k_val in zip(groups, take_test, take_val):
         tst.append(group[:k_test])

@@ -496,14 +496,13 @@ def _image_geometry(section: dict[str, Any], input_shape: tuple[int, ...] | None
                             f"got {value!r}")
         size = (value[0], value[1])
     if input_shape is not None:
+        # A model input that is not an image (h, w, 1|3) is left to check_fit to report.
         shape = tuple(input_shape)
-        if len(shape) != 3 or shape[2] not in (1, 3, None):
-            raise DataError(f"the model's input {shape} is not an image shape "
-                            "(height, width, channels) with 1 or 3 channels")
-        if shape[0] and shape[1]:
-            size = (int(shape[0]), int(shape[1]))
-        if shape[2]:
-            channels = int(shape[2])
+        if len(shape) == 3 and shape[2] in (1, 3, None):
+            if shape[0] and shape[1]:
+                size = (int(shape[0]), int(shape[1]))
+            if shape[2]:
+                channels = int(shape[2])
     return size, channels
 
 

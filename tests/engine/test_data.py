@@ -177,6 +177,16 @@ def test_stratified_split_keeps_class_proportions(tmp_path):
     assert sorted(np.round(ids[:, 0]).astype(int)) == list(range(140))  # no overlap, none lost
 
 
+def test_split_keeps_a_training_sample_of_every_class(tmp_path):
+    y = np.array([0] * 30 + [1] * 30 + [2] * 2)
+    np.savez(tmp_path / "d.npz", x=np.arange(62.0)[:, None], y=y)
+    for seed in range(5):
+        data = load_data({"source": "npz", "path": str(tmp_path / "d.npz"), "seed": seed,
+                          "validation_split": 0.4, "test_split": 0.3})
+        assert set(data.y_train) == {0, 1, 2}
+        assert len(data.y_val) + len(data.y_test) == round(62 * 0.4) + round(62 * 0.3)
+
+
 def test_split_too_small_for_a_validation_sample_says_so(tmp_path):
     np.savez(tmp_path / "d.npz", x=np.zeros((2, 3)), y=np.array([0, 1]))
     with pytest.raises(DataError, match="validation_split 0.2 of 2 samples"):
@@ -362,6 +372,11 @@ def test_image_folder_classes_resizing_and_color_modes(tmp_path, tf):
     assert gray.input_shape == (4, 5, 1)
     model_sized = load_data(section, base_dir=tmp_path, input_shape=(7, 9, 1))
     assert model_sized.input_shape == (7, 9, 1)
+    flat_model = load_data(section, base_dir=tmp_path, input_shape=(60,))
+    assert flat_model.input_shape == (4, 5, 3)  # not an image input: check_fit reports it
+    assert check_fit(flat_model, (60,), (2,), "sparse_categorical_crossentropy") == [
+        "the model's input expects (60,); the data gives (4, 5, 3) (same number of values: "
+        "a Reshape or Flatten layer would fit them)"]
 
 
 def test_image_folder_keeps_pixel_values_when_no_resize_is_needed(tmp_path, tf):
