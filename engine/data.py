@@ -3,11 +3,17 @@
 ``load_data({"source": "builtin:digits", "validation_split": 0.2})`` returns a
 :class:`Dataset` of numpy splits. Sources (see :mod:`engine.data_sources`):
 
-- ``builtin:<name>`` — one of :data:`BUILTINS` (offline, seeded by ``seed``).
-- ``csv`` — ``path``, ``target``, optional ``features``, ``categorical``, ``task``.
-- ``npz`` — ``path``, array names ``x`` and ``y``.
+- ``builtin:<name>`` — one of :data:`BUILTINS` (offline, seeded by ``seed``);
+  generated sets take ``samples`` and ``noise``, ``builtin:adding`` takes ``length``.
+- ``csv`` — ``path``, ``target`` (default: the last column), optional ``features``,
+  ``categorical`` (one-hot encoded), ``task``, ``delimiter`` (default: sniffed).
+- ``npz`` — ``path``, array names ``x`` and ``y`` (one-hot ``y`` becomes class indices).
 - ``images`` — ``path`` to a folder with one sub-folder per class, ``image_size``,
-  ``color_mode`` (``grayscale``/``rgb``).
+  ``color_mode`` (``grayscale``/``rgb``), ``max_memory_mb`` (all images are held in memory).
+
+Targets are class indices when they are text, or whole numbers with at most 20
+distinct values; otherwise regression. ``"task": "classification"|"regression"``
+overrides that.
 
 Common keys: ``validation_split`` (0.2), ``test_split`` (0), ``seed`` (0),
 ``standardize`` (true for tabular sources). Splits are stratified for

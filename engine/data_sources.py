@@ -447,6 +447,7 @@ def _is_one_hot(y: np.ndarray) -> bool:
 # --------------------------------------------------------------------------- image folders
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+MAX_IMAGE_MB = 4096  # image folders are loaded into memory; refuse more than this
 
 
 def load_images(folder: Path, section: dict[str, Any],
@@ -456,6 +457,8 @@ def load_images(folder: Path, section: dict[str, Any],
     The size is ``input_shape[:2]`` when given, else the section's
     ``image_size``, else the first image's size. Channels follow
     ``input_shape[2]`` when given, else ``color_mode`` (default ``rgb``).
+    All images are held in memory, so a folder that would need more than
+    ``max_memory_mb`` (default :data:`MAX_IMAGE_MB`) is refused up front.
     """
     classes = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
@@ -470,10 +473,18 @@ def load_images(folder: Path, section: dict[str, Any],
                             f"({', '.join(IMAGE_SUFFIXES)})")
         files.extend((p, index) for p in images)
     size, channels = _image_geometry(section, input_shape)
-    pictures = [_decode_image(path, channels) for path, _ in files]
     if size is None:
-        size = pictures[0].shape[:2]
-    x = _resize(pictures, size)
+        size = _decode_image(files[0][0], channels).shape[:2]
+    limit_mb = get_int(section, "max_memory_mb", MAX_IMAGE_MB, 1)
+    needed_mb = len(files) * size[0] * size[1] * channels * 4 / 2**20
+    if needed_mb > limit_mb:
+        raise DataError(f"{folder}: {len(files)} images at {size[0]}x{size[1]}x{channels} "
+                        f"need {needed_mb:,.0f} MB in memory, more than the limit of "
+                        f'{limit_mb:,} MB; choose a smaller "image_size", use fewer images, '
+                        'or raise "max_memory_mb"')
+    x = np.empty((len(files), size[0], size[1], channels), np.float32)
+    for i, (path, _) in enumerate(files):
+        x[i] = _resize(_decode_image(path, channels), size)
     y = np.array([label for _, label in files], dtype=np.int64)
     mode = "grayscale" if channels == 1 else "rgb"
     return RawData(x, y, "classification", [p.name for p in classes], [],
@@ -526,14 +537,11 @@ def _decode_image(path: Path, channels: int) -> np.ndarray:
     return image
 
 
-def _resize(pictures: list[np.ndarray], size: tuple[int, int]) -> np.ndarray:
-    """Stack images at ``size``, as float32 in ``[0, 1]``."""
-    import tensorflow as tf
+def _resize(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """One uint8 image at ``size``, as float32 in ``[0, 1]``."""
+    scaled = picture.astype(np.float32) / 255.0
+    if picture.shape[:2] != tuple(size):
+        import tensorflow as tf
 
-    out = np.empty((len(pictures), size[0], size[1], pictures[0].shape[-1]), np.float32)
-    for i, picture in enumerate(pictures):
-        scaled = picture.astype(np.float32) / 255.0
-        if picture.shape[:2] != tuple(size):
-            scaled = tf.image.resize(scaled, size, antialias=True).numpy()
-        out[i] = np.clip(scaled, 0.0, 1.0)
-    return out
+        scaled = tf.image.resize(scaled, size, antialias=True).numpy()
+    return np.clip(scaled, 0.0, 1.0)

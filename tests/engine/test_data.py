@@ -402,6 +402,9 @@ def test_image_folder_errors_name_the_folder_or_file(tmp_path, tf):
         load_data({"source": "images", "path": str(tmp_path / "set")})
     with pytest.raises(DataError, match=r"not found: .*nowhere"):
         load_data({"source": "images", "path": str(tmp_path / "nowhere")})
+    with pytest.raises(DataError, match=r"set: 2 images at 512x512x3 need 6 MB.*limit of 5 MB"):
+        load_data({"source": "images", "path": str(tmp_path / "set"), "image_size": [512, 512],
+                   "max_memory_mb": 5})
     with pytest.raises(DataError, match="image_size.*height, width.*'big'"):
         load_data({"source": "images", "path": str(tmp_path / "set"), "image_size": "big"})
 
