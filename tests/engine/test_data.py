@@ -274,6 +274,21 @@ def test_csv_numeric_targets_are_classes_or_regression(tmp_path):
     assert forced.task == "regression"
 
 
+def test_csv_semicolons_and_quoted_cells_are_read(tmp_path):
+    path = write(tmp_path / "eu.csv", 'size;"name; long";kind\n1;"a; b";x\n2;c;y\n'
+                 '3;"d";x\n4;e;y\n')
+    data = load_data(csv_section(path, categorical=["name; long"], validation_split=0.5))
+    assert data.feature_names == ["size", "name; long=a; b", "name; long=c", "name; long=d",
+                                  "name; long=e"]
+    assert data.class_names == ["x", "y"]
+
+
+def test_csv_text_target_cannot_be_regression(tmp_path):
+    path = write(tmp_path / "pets.csv", CSV)
+    with pytest.raises(DataError, match=r"pets\.csv, column 'species'.*text.*regression"):
+        load_data(csv_section(path, categorical=["color"], task="regression"))
+
+
 def test_csv_relative_path_resolves_against_base_dir(tmp_path):
     write(tmp_path / "pets.csv", CSV)
     data = load_data({"source": "csv", "path": "pets.csv", "target": "species",
