@@ -134,9 +134,409 @@ def mlp() -> dict[str, Any]:
         g, dict(DIGITS), classifier_training(epochs=20))
 
 
+
+
+def _conv(g: GraphBuilder, node_id: str, x: str, filters: int, **extra: Any) -> str:
+    """A 3x3 'same' relu convolution (the small presets' workhorse)."""
+    params = {"filters": filters, "kernel_size": 3, "padding": "same", "activation": "relu"}
+    params.update(extra)
+    return g.add(node_id, "Conv2D", params, x)
+
+
+def alexnet_mini() -> dict[str, Any]:
+    g = GraphBuilder()
+    x = g.add("input", "Input", {"shape": [8, 8, 1]})
+    x = _conv(g, "conv1", x, 32)
+    x = g.add("pool1", "MaxPooling2D", {"pool_size": 2}, x)
+    x = _conv(g, "conv2", x, 64)
+    x = g.add("pool2", "MaxPooling2D", {"pool_size": 2}, x)
+    x = _conv(g, "conv3", x, 96)
+    x = _conv(g, "conv4", x, 96)
+    x = _conv(g, "conv5", x, 64)
+    x = g.add("flatten", "Flatten", {}, x)
+    x = g.add("drop6", "Dropout", {"rate": 0.5}, x)
+    x = g.add("fc6", "Dense", {"units": 256, "activation": "relu"}, x)
+    x = g.add("drop7", "Dropout", {"rate": 0.5}, x)
+    x = g.add("fc7", "Dense", {"units": 128, "activation": "relu"}, x)
+    g.add("output", "Dense", {"units": 10, "activation": "softmax"}, x)
+    return project(
+        "AlexNet-mini on digits",
+        """AlexNet's recipe (Krizhevsky, Sutskever and Hinton, 2012) shrunk to 8x8 digits:
+        five relu convolutions with max pooling after the first two, then two dense layers
+        guarded by dropout and a softmax classifier. AlexNet's win on ImageNet 2012 started
+        the deep learning boom; relu, dropout and GPU training were its key ingredients.
+        Try: set both Dropout rates to 0 and compare the gap between training and
+        validation accuracy; see alexnet.json for the full-size network.""",
+        g, dict(DIGITS), classifier_training(epochs=30))
+
+
+def vgg_mini() -> dict[str, Any]:
+    g = GraphBuilder()
+    reg = {"kernel_regularizer": {"type": "L2", "l2": 0.0001}}
+    x = g.add("input", "Input", {"shape": [8, 8, 1]})
+    for b, filters in ((1, 16), (2, 32)):
+        x = _conv(g, f"block{b}_conv1", x, filters, **reg)
+        x = _conv(g, f"block{b}_conv2", x, filters, **reg)
+        x = g.add(f"block{b}_pool", "MaxPooling2D", {"pool_size": 2}, x)
+    x = g.add("flatten", "Flatten", {}, x)
+    x = g.add("fc1", "Dense", {"units": 64, "activation": "relu", **reg}, x)
+    g.add("output", "Dense", {"units": 10, "activation": "softmax"}, x)
+    return project(
+        "VGG-mini on digits",
+        """VGG's idea (Simonyan and Zisserman, 2014) at digit size: blocks of two 3x3
+        convolutions followed by 2x2 max pooling, doubling the filters after every pooling
+        (16, then 32), then a small dense classifier. Two stacked 3x3 convolutions see a 5x5
+        area with fewer weights than one 5x5, which is why VGG used nothing else. Every
+        weight layer here carries a small L2 penalty (weight decay). Try: add a third block
+        (the 2x2 maps become 1x1), or remove the L2 penalties; see vgg16.json for the full
+        network.""",
+        g, dict(DIGITS), classifier_training(epochs=30))
+
+
+def inception_mini() -> dict[str, Any]:
+    g = GraphBuilder()
+    x = g.add("input", "Input", {"shape": [8, 8, 1]})
+    x = _conv(g, "stem", x, 16)
+    x = _inception(g, x, "inception_a", 8, 8, 16, 4, 8, 8)
+    x = g.add("pool", "MaxPooling2D", {"pool_size": 2}, x, col=0)
+    x = _inception(g, x, "inception_b", 16, 16, 24, 4, 8, 8)
+    x = g.add("avg_pool", "GlobalAveragePooling2D", {}, x, col=0)
+    g.add("output", "Dense", {"units": 10, "activation": "softmax"}, x)
+    return project(
+        "Inception-mini on digits",
+        """Two Inception modules (GoogLeNet, Szegedy et al., 2014) on 8x8 digits. Each module
+        looks at the same input four ways side by side, a 1x1 convolution, a 1x1 then 3x3,
+        a 1x1 then 5x5 and a 3x3 max pooling then 1x1, and concatenates the four results
+        along the channels (40 and 56 channels here). The 1x1 convolutions shrink the
+        channels before the wide filters to keep them cheap. Global average pooling feeds
+        the classifier instead of big dense layers. Try: delete the 5x5 branch of a module
+        (remove its two nodes) and see what the Concatenate's shape and the accuracy do;
+        see googlenet.json for the full network.""",
+        g, dict(DIGITS), classifier_training(epochs=40))
+
+
+def resnet_mini() -> dict[str, Any]:
+    g = GraphBuilder()
+    x = g.add("input", "Input", {"shape": [8, 8, 1]})
+    x = g.add("stem_conv", "Conv2D", {"filters": 16, "kernel_size": 3, "padding": "same",
+                                      "use_bias": False}, x)
+    x = g.add("stem_bn", "BatchNormalization", {}, x)
+    x = g.add("stem_relu", "Activation", {"activation": "relu"}, x)
+    x = _basic_block(g, x, 16, 1, False, "block1", epsilon=0.001)
+    x = _basic_block(g, x, 32, 2, True, "block2", epsilon=0.001)
+    x = _basic_block(g, x, 32, 1, False, "block3", epsilon=0.001)
+    x = g.add("avg_pool", "GlobalAveragePooling2D", {}, x, col=0)
+    g.add("output", "Dense", {"units": 10, "activation": "softmax"}, x)
+    return project(
+        "ResNet-mini on digits",
+        """A small residual network (He et al., 2015) on 8x8 digits: a convolution stem and
+        three basic blocks, each two 3x3 convolutions with batch normalisation whose output
+        is added to the block's input (Add), then relu. The second block halves the size
+        and doubles the filters, so its shortcut is a 1x1 convolution with stride 2 (a
+        projection) instead of the identity. Try: delete a shortcut edge into an Add and
+        feed it from the block's last BatchNormalization only (a plain block) to compare;
+        see resnet18.json and resnet50.json for the full networks.""",
+        g, dict(DIGITS), classifier_training(epochs=20))
+
+# --------------------------------------------------------------------------- reference-size
+
+IMAGENET_NOTE = """Built at full ImageNet size (224x224x3 in, 1000 classes out) for study and
+export; it is too big to train on a laptop CPU. Its data section is a placeholder image folder
+(imagenet/train next to the project, one sub-folder per class): point it at your own images
+to train it for real."""
+IMAGE_FOLDER_DATA = {"source": "images", "path": "imagenet/train", "image_size": [224, 224],
+                     "color_mode": "rgb", "validation_split": 0.1, "seed": 0}
+REFERENCE_TRAINING = {
+    "optimizer": {"type": "SGD", "learning_rate": 0.01, "momentum": 0.9},
+    "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"],
+    "batch_size": 64, "epochs": 90, "seed": 0,
+}
+
+
+def _reference(name: str, description: str, g: GraphBuilder) -> dict[str, Any]:
+    return project(name, f"{description} {IMAGENET_NOTE}", g, dict(IMAGE_FOLDER_DATA),
+                   dict(REFERENCE_TRAINING))
+
+
+def _vgg(convs_per_block: tuple[int, ...]) -> GraphBuilder:
+    """keras.applications.VGG16/VGG19 (include_top=True), layer for layer."""
+    g = GraphBuilder()
+    x = g.add("input", "Input", {"shape": [224, 224, 3]})
+    for b, (n, filters) in enumerate(zip(convs_per_block, (64, 128, 256, 512, 512)), 1):
+        for c in range(1, n + 1):
+            x = g.add(f"block{b}_conv{c}", "Conv2D",
+                      {"filters": filters, "kernel_size": 3, "padding": "same",
+                       "activation": "relu"}, x)
+        x = g.add(f"block{b}_pool", "MaxPooling2D", {"pool_size": 2, "strides": 2}, x)
+    x = g.add("flatten", "Flatten", {}, x)
+    x = g.add("fc1", "Dense", {"units": 4096, "activation": "relu"}, x)
+    x = g.add("fc2", "Dense", {"units": 4096, "activation": "relu"}, x)
+    g.add("predictions", "Dense", {"units": 1000, "activation": "softmax"}, x)
+    return g
+
+
+def vgg16() -> dict[str, Any]:
+    return _reference(
+        "VGG16 (ImageNet size)",
+        """VGG16 (Simonyan and Zisserman, Oxford, 2014): thirteen 3x3 convolutions in five
+        blocks, each block ending in 2x2 max pooling, then three dense layers. It showed that
+        depth built from the smallest useful filter beats large filters, and its features are
+        still a favourite for transfer learning. Same layers and names as
+        keras.applications.VGG16, 138,357,544 parameters, over 100 million of them in fc1.
+        Try: replace Flatten + fc1 + fc2 with GlobalAveragePooling2D and watch the count
+        drop to under 15 million.""",
+        _vgg((2, 2, 3, 3, 3)))
+
+
+def vgg19() -> dict[str, Any]:
+    return _reference(
+        "VGG19 (ImageNet size)",
+        """VGG19 (Simonyan and Zisserman, 2014) is VGG16 with one more 3x3 convolution in each
+        of the last three blocks: sixteen convolutions and three dense layers. The extra
+        depth bought little accuracy, a first hint that plain stacks stop improving (ResNet
+        answered why a year later). Same layers and names as keras.applications.VGG19,
+        143,667,240 parameters. Try: compare its parameter count and output shapes with
+        VGG16 side by side.""",
+        _vgg((2, 2, 4, 4, 4)))
+
+
+def _bn(g: GraphBuilder, node_id: str, x: str, col: float | None = None) -> str:
+    return g.add(node_id, "BatchNormalization", {"epsilon": 1.001e-5}, x, col=col)
+
+
+def _resnet_stem(g: GraphBuilder, x: str, use_bias: bool = True) -> str:
+    """keras.applications' ResNet stem: 7x7/2 conv, BN, relu, 3x3/2 max pooling."""
+    x = g.add("conv1_pad", "ZeroPadding2D", {"padding": 3}, x)
+    conv = {"filters": 64, "kernel_size": 7, "strides": 2}
+    if not use_bias:
+        conv["use_bias"] = False
+    x = g.add("conv1_conv", "Conv2D", conv, x)
+    x = _bn(g, "conv1_bn", x)
+    x = g.add("conv1_relu", "Activation", {"activation": "relu"}, x)
+    x = g.add("pool1_pad", "ZeroPadding2D", {"padding": 1}, x)
+    return g.add("pool1_pool", "MaxPooling2D", {"pool_size": 3, "strides": 2}, x)
+
+
+def _bottleneck(g: GraphBuilder, x: str, filters: int, stride: int, projection: bool,
+                name: str) -> str:
+    """keras.applications.resnet.block1: 1x1 -> 3x3 -> 1x1 (4x filters) plus a shortcut."""
+    if projection:
+        shortcut = g.add(f"{name}_0_conv", "Conv2D",
+                         {"filters": 4 * filters, "kernel_size": 1, "strides": stride}, x, col=1)
+        shortcut = _bn(g, f"{name}_0_bn", shortcut)
+    else:
+        shortcut = x
+    first = {"filters": filters, "kernel_size": 1}
+    if stride != 1:
+        first["strides"] = stride
+    y = g.add(f"{name}_1_conv", "Conv2D", first, x, col=0)
+    y = _bn(g, f"{name}_1_bn", y)
+    y = g.add(f"{name}_1_relu", "Activation", {"activation": "relu"}, y)
+    y = g.add(f"{name}_2_conv", "Conv2D", {"filters": filters, "kernel_size": 3,
+                                           "padding": "same"}, y)
+    y = _bn(g, f"{name}_2_bn", y)
+    y = g.add(f"{name}_2_relu", "Activation", {"activation": "relu"}, y)
+    y = g.add(f"{name}_3_conv", "Conv2D", {"filters": 4 * filters, "kernel_size": 1}, y)
+    y = _bn(g, f"{name}_3_bn", y)
+    y = g.add(f"{name}_add", "Add", {}, [shortcut, y], col=0)
+    return g.add(f"{name}_out", "Activation", {"activation": "relu"}, y)
+
+
+def _resnet_bottleneck(blocks: tuple[int, int, int, int]) -> GraphBuilder:
+    """keras.applications.ResNet50/101/152 (include_top=True), layer for layer."""
+    g = GraphBuilder()
+    x = _resnet_stem(g, g.add("input", "Input", {"shape": [224, 224, 3]}))
+    for stage, (n, filters) in enumerate(zip(blocks, (64, 128, 256, 512)), 2):
+        for b in range(1, n + 1):
+            stride = 2 if b == 1 and stage > 2 else 1
+            x = _bottleneck(g, x, filters, stride, projection=b == 1,
+                            name=f"conv{stage}_block{b}")
+    x = g.add("avg_pool", "GlobalAveragePooling2D", {}, x)
+    g.add("predictions", "Dense", {"units": 1000, "activation": "softmax"}, x)
+    return g
+
+
+def resnet50() -> dict[str, Any]:
+    return _reference(
+        "ResNet-50 (ImageNet size)",
+        """ResNet-50 (He, Zhang, Ren and Sun, Microsoft Research, 2015) won ImageNet 2015 by
+        making very deep networks trainable: each block adds its input back to its output
+        (x + F(x)), so gradients flow through the shortcut even when the block has learned
+        nothing yet. Bottleneck blocks (1x1 reduce, 3x3, 1x1 expand) in stages of 3, 4, 6
+        and 3; the first block of each stage has a projection shortcut (1x1 conv + BN).
+        Same layers and names as keras.applications.ResNet50, 25,636,712 parameters. Try:
+        follow one conv*_block*_add node and see where its two inputs come from.""",
+        _resnet_bottleneck((3, 4, 6, 3)))
+
+
+def resnet101() -> dict[str, Any]:
+    return _reference(
+        "ResNet-101 (ImageNet size)",
+        """ResNet-101 (He et al., 2015) is ResNet-50 with 23 instead of 6 bottleneck blocks in
+        the third stage: 101 weighted layers that still train, because of the identity
+        shortcuts. Deeper ResNets kept getting better where deeper plain networks got worse.
+        Same layers and names as keras.applications.ResNet101, 44,707,176 parameters. Try:
+        compare its output shapes with ResNet-50; only the conv4 stage is longer.""",
+        _resnet_bottleneck((3, 4, 23, 3)))
+
+
+def _basic_block(g: GraphBuilder, x: str, filters: int, stride: int, projection: bool,
+                 name: str, epsilon: float = 1.001e-5) -> str:
+    """Two 3x3 convolutions plus a shortcut (ResNet-18/34's block)."""
+    bn = {"epsilon": epsilon}
+    if projection:
+        shortcut = g.add(f"{name}_0_conv", "Conv2D",
+                         {"filters": filters, "kernel_size": 1, "strides": stride,
+                          "use_bias": False}, x, col=1)
+        shortcut = g.add(f"{name}_0_bn", "BatchNormalization", dict(bn), shortcut)
+    else:
+        shortcut = x
+    first = {"filters": filters, "kernel_size": 3, "padding": "same", "use_bias": False}
+    if stride != 1:
+        first["strides"] = stride
+    y = g.add(f"{name}_1_conv", "Conv2D", first, x, col=0)
+    y = g.add(f"{name}_1_bn", "BatchNormalization", dict(bn), y)
+    y = g.add(f"{name}_1_relu", "Activation", {"activation": "relu"}, y)
+    y = g.add(f"{name}_2_conv", "Conv2D", {"filters": filters, "kernel_size": 3,
+                                           "padding": "same", "use_bias": False}, y)
+    y = g.add(f"{name}_2_bn", "BatchNormalization", dict(bn), y)
+    y = g.add(f"{name}_add", "Add", {}, [shortcut, y], col=0)
+    return g.add(f"{name}_out", "Activation", {"activation": "relu"}, y)
+
+
+def resnet18() -> dict[str, Any]:
+    g = GraphBuilder()
+    x = _resnet_stem(g, g.add("input", "Input", {"shape": [224, 224, 3]}), use_bias=False)
+    for stage, filters in enumerate((64, 128, 256, 512), 2):
+        for b in (1, 2):
+            stride = 2 if b == 1 and stage > 2 else 1
+            x = _basic_block(g, x, filters, stride, projection=stride != 1,
+                             name=f"conv{stage}_block{b}")
+    x = g.add("avg_pool", "GlobalAveragePooling2D", {}, x)
+    g.add("predictions", "Dense", {"units": 1000, "activation": "softmax"}, x)
+    return _reference(
+        "ResNet-18 (ImageNet size)",
+        """ResNet-18 (He et al., 2015) is the smallest ResNet: basic blocks of two 3x3
+        convolutions (no bottleneck), two blocks per stage for 64, 128, 256 and 512
+        filters. Where a stage halves the size, a 1x1 convolution with stride 2 projects the
+        shortcut; elsewhere the input is added back unchanged. Convolutions before a
+        BatchNormalization carry no bias (the norm's offset does that job), as in the
+        torchvision model. Try: change one stage to three blocks to make a ResNet-34-like
+        model.""",
+        g)
+
+
+def alexnet() -> dict[str, Any]:
+    g = GraphBuilder()
+    x = g.add("input", "Input", {"shape": [224, 224, 3]})
+    x = g.add("conv1_pad", "ZeroPadding2D", {"padding": 2}, x)
+    x = g.add("conv1", "Conv2D", {"filters": 64, "kernel_size": 11, "strides": 4,
+                                  "activation": "relu"}, x)
+    x = g.add("pool1", "MaxPooling2D", {"pool_size": 3, "strides": 2}, x)
+    x = g.add("conv2", "Conv2D", {"filters": 192, "kernel_size": 5, "padding": "same",
+                                  "activation": "relu"}, x)
+    x = g.add("pool2", "MaxPooling2D", {"pool_size": 3, "strides": 2}, x)
+    for i, filters in ((3, 384), (4, 256), (5, 256)):
+        x = g.add(f"conv{i}", "Conv2D", {"filters": filters, "kernel_size": 3,
+                                         "padding": "same", "activation": "relu"}, x)
+    x = g.add("pool5", "MaxPooling2D", {"pool_size": 3, "strides": 2}, x)
+    x = g.add("flatten", "Flatten", {}, x)
+    x = g.add("drop6", "Dropout", {"rate": 0.5}, x)
+    x = g.add("fc6", "Dense", {"units": 4096, "activation": "relu"}, x)
+    x = g.add("drop7", "Dropout", {"rate": 0.5}, x)
+    x = g.add("fc7", "Dense", {"units": 4096, "activation": "relu"}, x)
+    g.add("predictions", "Dense", {"units": 1000, "activation": "softmax"}, x)
+    return _reference(
+        "AlexNet (ImageNet size)",
+        """AlexNet (Krizhevsky, Sutskever and Hinton, 2012) won ImageNet 2012 by a wide margin
+        and started the deep learning boom: five convolutions, three dense layers, relu
+        instead of tanh, dropout against overfitting, trained on GPUs. This is the common
+        single-GPU version (64-192-384-256-256 filters, as in torchvision), about 61 million
+        parameters, most of them in the dense layers. The original's local response
+        normalisation is left out (later work found it did little). Try: see how a 224x224
+        image shrinks to 6x6x256 before Flatten.""",
+        g)
+
+
+def _inception(g: GraphBuilder, x: str, name: str, c1: int, c3r: int, c3: int, c5r: int,
+               c5: int, cp: int) -> str:
+    """One Inception v1 module: 1x1 | 1x1 -> 3x3 | 1x1 -> 5x5 | 3x3 pool -> 1x1, concatenated."""
+    conv = {"padding": "same", "activation": "relu"}
+    b1 = g.add(f"{name}_1x1", "Conv2D", {"filters": c1, "kernel_size": 1, **conv}, x, col=-1.5)
+    b3 = g.add(f"{name}_3x3_reduce", "Conv2D", {"filters": c3r, "kernel_size": 1, **conv}, x,
+               col=-0.5)
+    b3 = g.add(f"{name}_3x3", "Conv2D", {"filters": c3, "kernel_size": 3, **conv}, b3)
+    b5 = g.add(f"{name}_5x5_reduce", "Conv2D", {"filters": c5r, "kernel_size": 1, **conv}, x,
+               col=0.5)
+    b5 = g.add(f"{name}_5x5", "Conv2D", {"filters": c5, "kernel_size": 5, **conv}, b5)
+    bp = g.add(f"{name}_pool", "MaxPooling2D", {"pool_size": 3, "strides": 1,
+                                                "padding": "same"}, x, col=1.5)
+    bp = g.add(f"{name}_pool_proj", "Conv2D", {"filters": cp, "kernel_size": 1, **conv}, bp)
+    return g.add(f"{name}_concat", "Concatenate", {}, [b1, b3, b5, bp], col=0)
+
+
+#: Inception v1 module widths: 1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool projection.
+GOOGLENET_MODULES = {
+    "inception_3a": (64, 96, 128, 16, 32, 32),
+    "inception_3b": (128, 128, 192, 32, 96, 64),
+    "inception_4a": (192, 96, 208, 16, 48, 64),
+    "inception_4b": (160, 112, 224, 24, 64, 64),
+    "inception_4c": (128, 128, 256, 24, 64, 64),
+    "inception_4d": (112, 144, 288, 32, 64, 64),
+    "inception_4e": (256, 160, 320, 32, 128, 128),
+    "inception_5a": (256, 160, 320, 32, 128, 128),
+    "inception_5b": (384, 192, 384, 48, 128, 128),
+}
+
+
+def googlenet() -> dict[str, Any]:
+    g = GraphBuilder()
+    x = g.add("input", "Input", {"shape": [224, 224, 3]})
+    x = g.add("conv1_7x7", "Conv2D", {"filters": 64, "kernel_size": 7, "strides": 2,
+                                      "padding": "same", "activation": "relu"}, x)
+    x = g.add("pool1", "MaxPooling2D", {"pool_size": 3, "strides": 2, "padding": "same"}, x)
+    x = g.add("conv2_3x3_reduce", "Conv2D", {"filters": 64, "kernel_size": 1,
+                                             "activation": "relu"}, x)
+    x = g.add("conv2_3x3", "Conv2D", {"filters": 192, "kernel_size": 3, "padding": "same",
+                                      "activation": "relu"}, x)
+    x = g.add("pool2", "MaxPooling2D", {"pool_size": 3, "strides": 2, "padding": "same"}, x)
+    for name, widths in GOOGLENET_MODULES.items():
+        x = _inception(g, x, name, *widths)
+        if name in ("inception_3b", "inception_4e"):
+            pool = "pool3" if name == "inception_3b" else "pool4"
+            x = g.add(pool, "MaxPooling2D", {"pool_size": 3, "strides": 2,
+                                             "padding": "same"}, x)
+    x = g.add("avg_pool", "GlobalAveragePooling2D", {}, x)
+    x = g.add("dropout", "Dropout", {"rate": 0.4}, x)
+    g.add("predictions", "Dense", {"units": 1000, "activation": "softmax"}, x)
+    return _reference(
+        "GoogLeNet / Inception v1 (ImageNet size)",
+        """GoogLeNet (Szegedy et al., Google, 2014) won ImageNet 2014 with a twelfth of
+        AlexNet's parameters. Its nine inception modules look at the same feature map
+        through 1x1, 3x3 and 5x5 convolutions and a 3x3 max pooling side by side and
+        concatenate the results; cheap 1x1 convolutions shrink the channels first so the
+        wide filters stay affordable. 22 layers deep counting layers with weights; global
+        average pooling replaces the big dense layers. The two auxiliary classifiers used
+        only during the original training, and its local response normalisation, are left
+        out. Try: open one inception module and add up the channels its Concatenate
+        produces.""",
+        g)
+
+
 PRESETS: dict[str, Callable[[], dict[str, Any]]] = {
     "lenet5": lenet5,
     "mlp": mlp,
+    "vgg16": vgg16,
+    "vgg19": vgg19,
+    "resnet18": resnet18,
+    "resnet50": resnet50,
+    "resnet101": resnet101,
+    "alexnet": alexnet,
+    "googlenet": googlenet,
+    "alexnet-mini": alexnet_mini,
+    "vgg-mini": vgg_mini,
+    "inception-mini": inception_mini,
+    "resnet-mini": resnet_mini,
 }
 
 
