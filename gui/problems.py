@@ -1,0 +1,146 @@
+"""The Problems panel and the Model summary table (bottom tabs of the main window)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.theme import severity_icon
+
+NODE_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+class ProblemsPanel(QTreeWidget):
+    """Every problem: severity icon, node, message. Clicking one asks to show its node.
+
+    Signals:
+        node_clicked(str): the id of the problem's node.
+    """
+
+    node_clicked = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setColumnCount(3)
+        self.setHeaderLabels(["", "Layer", "Problem"])
+        self.setRootIsDecorated(False)
+        self.setAlternatingRowColors(True)
+        self.setUniformRowHeights(True)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        header = self.header()
+        header.setStretchLastSection(True)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Fixed)
+        self.setColumnWidth(0, 30)
+        self.setColumnWidth(1, 140)
+        self._icons = {"error": severity_icon("error"), "warning": severity_icon("warning")}
+        self.itemClicked.connect(self._on_clicked)
+        self.itemActivated.connect(self._on_clicked)
+
+    def set_problems(self, problems: Iterable[Any]) -> None:
+        """Show ``Problem``-like objects (``node``, ``severity``, ``message``); errors first."""
+        self.clear()
+        ordered = sorted(problems, key=lambda p: (p.severity != "error",))
+        for problem in ordered:
+            item = QTreeWidgetItem(["", problem.node or "(model)", problem.message])
+            item.setIcon(0, self._icons.get(problem.severity, self._icons["warning"]))
+            item.setToolTip(0, problem.severity)
+            item.setToolTip(2, problem.message)
+            item.setData(0, NODE_ROLE, problem.node)
+            self.addTopLevelItem(item)
+
+    def counts(self) -> tuple[int, int]:
+        """(errors, warnings) currently shown."""
+        errors = sum(1 for i in range(self.topLevelItemCount())
+                     if self.topLevelItem(i).toolTip(0) == "error")
+        return errors, self.topLevelItemCount() - errors
+
+    def _on_clicked(self, item: QTreeWidgetItem, _column: int = 0) -> None:
+        node = item.data(0, NODE_ROLE)
+        if node:
+            self.node_clicked.emit(node)
+
+
+def format_shape(shape: Any) -> str:
+    """``(None, 8, 8, 6)`` -> ``(None, 8, 8, 6)``; lists of shapes joined; None -> ``?``."""
+    if shape is None:
+        return "?"
+    if isinstance(shape, (list, tuple)) and shape and isinstance(shape[0], (list, tuple)):
+        return ", ".join(format_shape(s) for s in shape)
+    if isinstance(shape, (list, tuple)):
+        inner = ", ".join("None" if d is None else str(d) for d in shape)
+        return f"({inner},)" if len(shape) == 1 else f"({inner})"
+    return str(shape)
+
+
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+class SummaryTable(QWidget):
+    """A Keras-summary-like table: layer, type, output shape, params; totals below."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.table = QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["Layer", "Type", "Output shape", "Params"])
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.totals = QLabel()
+        self.totals.setObjectName("Muted")
+        self.totals.setContentsMargins(8, 4, 8, 4)
+        self.totals.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.totals)
+
+    def set_rows(self, rows: list[tuple[str, str, Any, int | None]], note: str = "") -> None:
+        """Show ``(id, type, output_shape, params)`` rows and their totals.
+
+        Args:
+            rows: One per layer in model order; ``params`` None when unknown.
+            note: Shown instead of totals when shapes are not available yet.
+        """
+        self.table.setRowCount(len(rows))
+        right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        for r, (node_id, node_type, shape, params) in enumerate(rows):
+            values = [node_id, node_type, format_shape(shape) if shape is not None else "—",
+                      f"{params:,}" if params is not None else "—"]
+            for c, text in enumerate(values):
+                item = QTableWidgetItem(text)
+                if c == 3:
+                    item.setTextAlignment(right)
+                self.table.setItem(r, c, item)
+        self.totals.setText(note)
+
+    def set_totals(self, total: int, trainable: int, non_trainable: int) -> None:
+        """The totals line, with weight memory in MB at float32 (4 bytes a weight)."""
+        mb = total * 4 / (1024 * 1024)
+        self.totals.setText(f"Total params: {total:,}  ({mb:.2f} MB at float32)   ·   "
+                            f"Trainable: {trainable:,}   ·   Non-trainable: {non_trainable:,}")
+
+    def rows(self) -> list[list[str]]:
+        """The table's text, row by row (for tests and copying)."""
+        return [[self.table.item(r, c).text() for c in range(4)]
+                for r in range(self.table.rowCount())]
