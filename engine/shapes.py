@@ -313,7 +313,7 @@ def _without_prefix(text: str, node: Node) -> str:
 def _semantic_warning(node: Node, inputs: list[Any], out: Any) -> tuple[str, str] | None:
     """Legal in Keras but almost always a mistake."""
     if node.type == "Dense" and isinstance(inputs[0], _Spec) and len(inputs[0].shape) >= 4:
-        return (WARNING, f"Dense needs a flat vector per example but got input of shape "
+        return (WARNING, f"needs a flat vector per example but got input of shape "
                          f"{fmt(inputs[0].shape)}; it acts on the last axis only and gives "
                          f"{fmt(out.shape)}. Add Flatten or GlobalAveragePooling2D before it")
     return None
@@ -340,7 +340,7 @@ def clean_message(text: str) -> str:
     text = text.split("Arguments received by")[0]
     text = re.sub(r"Input \d+ with name '[^']*' of layer '[^']*' is incompatible with the "
                   r"layer: ", "", text)
-    text = " ".join(text.split())
+    text = " ".join(text.replace("`", "").split())
     return text.rstrip(".") or "Keras refused this layer"
 
 
@@ -378,18 +378,21 @@ def explain_error(node: Node, layer: Any, exc: BaseException, input_shapes: list
 
 
 def _rank_message(node: Node, raw: str, shape: Any) -> str | None:
-    m = re.search(r"expected (min_|max_)?ndim=(\d+), found ndim=(\d+)\. Full shape received: "
+    m = re.search(r"expected (min_|max_)?ndim=(\d+), found ndim=\d+\. Full shape received: "
                   r"(\([^)]*\))", raw)
-    if not m:
-        return None
-    bound, want, got = m.group(1), int(m.group(2)), m.group(4)
+    if m:
+        bound, want, got = m.group(1), int(m.group(2)), m.group(3)
+    else:
+        m = re.search(r"at least (\d+) dimensions, received: (\([^)]*\))", raw)
+        if not m:
+            return None
+        bound, want, got = "min_", int(m.group(1)), m.group(2)
     if node.type in _RECURRENT and want == 3:
         layout = "(batch, time, features)"
     else:
         layout = _LAYOUTS.get(want, "")
     prefix = {"min_": "at least ", "max_": "at most "}.get(bound or "", "")
-    return (f"{node.type} expects {prefix}{want}-D input {layout} but got {got}").replace(
-        "  ", " ")
+    return f"expects {prefix}{want}-D input {layout} but got {got}".replace("  ", " ")
 
 
 def _merge_message(node: Node, raw: str, shapes: list[Any]) -> str | None:
