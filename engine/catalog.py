@@ -12,7 +12,7 @@ Parameter kinds and the values they hold in a project file:
 - ``str``: free text (e.g. a layer's ``dtype``).
 - ``choice``: one of ``choices`` (which may include ``None``).
 - ``ints``: an int or a list of ``length`` ints (kernel sizes, strides, ...);
-  with ``length`` None, a non-empty list of any length (Permute's ``dims``).
+  with ``length`` None, an order of axes: the numbers 1..n in any order (Permute's ``dims``).
 - ``axes``: an axis index or a list of two (Dot's ``axes``).
 - ``shape``: a list of positive ints, ``None`` allowed for variable length;
   ``min=-1`` also allows ``-1`` ("whatever is left", Reshape's ``target_shape``).
@@ -510,7 +510,7 @@ _SPECS: tuple[LayerSpec, ...] = (
           "While training, adds random noise with mean zero to every value; when predicting "
           "it does nothing. Use it to make a model robust to small changes in its input.",
           ParamSpec("stddev", "float", 0.1, "Standard deviation (strength) of the noise.",
-                    min=0.0, required=True),
+                    min=0.0, max=1.0, required=True),
           summary=("stddev",)),
     _spec("GaussianDropout", "Regularization",
           "While training, multiplies every value by random noise centred on 1; when "
@@ -623,11 +623,10 @@ _SPECS: tuple[LayerSpec, ...] = (
     _spec("RandomZoom", "Preprocessing & augmentation",
           "Randomly zooms each training image in or out; it is active only while training. Use "
           "it when objects can appear at slightly different sizes.",
-          ParamSpec("height_factor", "float", 0.1, "Largest zoom as a fraction of the height "
-                    "(positive zooms out, negative zooms in).", min=-1.0, max=1.0,
-                    required=True),
+          ParamSpec("height_factor", "float", 0.1, "Largest zoom in or out as a fraction of "
+                    "the height (0.2 = up to 20%).", min=0.0, max=1.0, required=True),
           ParamSpec("width_factor", "float", None, "Largest zoom of the width; empty keeps the "
-                    "aspect ratio.", min=-1.0, max=1.0, optional=True),
+                    "aspect ratio.", min=0.0, max=1.0, optional=True),
           ParamSpec("fill_mode", "choice", "reflect", "How the uncovered border is filled.",
                     choices=("reflect", "wrap", "constant", "nearest")),
           ParamSpec("interpolation", "choice", "bilinear", "How pixels are resampled.",
@@ -700,8 +699,10 @@ def _in_range(pspec: ParamSpec, value: float) -> bool:
 def _valid_ints(pspec: ParamSpec, value: Any) -> bool:
     if _is_int(value) and pspec.length is not None:
         return _in_range(pspec, value)
-    return (isinstance(value, list) and len(value) > 0
-            and (pspec.length is None or len(value) == pspec.length)
+    if pspec.length is None:  # an order of axes: a permutation of 1..n
+        return (isinstance(value, list) and len(value) > 0 and all(_is_int(v) for v in value)
+                and sorted(value) == list(range(1, len(value) + 1)))
+    return (isinstance(value, list) and len(value) == pspec.length
             and all(_is_int(v) and _in_range(pspec, v) for v in value))
 
 
@@ -756,7 +757,7 @@ def _expected(pspec: ParamSpec) -> str:
     elif kind == "ints":
         each = f" (each{rng})" if rng else ""
         if pspec.length is None:
-            text = f"a list of ints{each}"
+            text = "a list of the axis numbers 1..n in some order"
         else:
             text = f"an int or a list of {pspec.length} ints{each}"
     elif kind == "axes":

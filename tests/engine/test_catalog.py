@@ -253,7 +253,7 @@ def _bad_values(p: ParamSpec) -> list[Any]:
         bad += ["no_such_thing", 3]
     elif p.kind == "ints":
         bad += ["3", [], [1.5] * (p.length or 2), [True] * (p.length or 2)]
-        bad += [[1] * (p.length + 1)] if p.length else [3]
+        bad += [[1] * (p.length + 1)] if p.length else [3, [2, 2], [0, 1]]
         bad += [p.min - 1] if p.min is not None and p.length else []
     elif p.kind == "shape":
         bad += [[], [0], [-2], "8", [1.5], 8]
@@ -365,3 +365,20 @@ def test_catalog_import_does_not_load_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, check=True, timeout=60)
     assert json.loads(out.stdout) == []
+
+
+_SCALARS = [(s, p) for s, p in PARAMS if p.kind in ("int", "float", "ints") and s.type != "Input"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(_SCALARS), st.integers(-3, 40) | st.floats(-1.5, 1.5))
+def test_keras_takes_what_check_value_accepts(keras, param, value):
+    spec, pspec = param
+    if check_value(pspec, value) is None:
+        params = {**spec.defaults(), pspec.name: value}
+        # Rules that tie two params together belong to validation, not to check_value:
+        if spec.type == "Normalization" and pspec.name in ("mean", "variance"):
+            params.update(mean=value, variance=abs(value))  # Keras takes these only as a pair
+        if pspec.name == "output_padding":  # must be smaller than strides
+            params["strides"] = (max(value) if isinstance(value, list) else value) + 1
+        make_layer(keras, spec, params)
