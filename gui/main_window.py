@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QPointF, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QPointF, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -29,8 +29,6 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QDockWidget,
     QFileDialog,
-    QGraphicsScene,
-    QGraphicsView,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -45,6 +43,7 @@ from engine.commands import UndoStack
 from engine.graph import GraphError
 from engine.project import Project, ProjectError, load_project, new_project, save_project
 from gui import theme
+from gui.canvas import GraphScene, GraphView
 from gui.autosave import Autosaver, find_recovery
 from gui.code_preview import CodePreview
 from gui.inspector import Inspector
@@ -95,16 +94,6 @@ def default_project() -> Project:
     return new_project()
 
 
-def _canvas_classes() -> tuple[type, type]:
-    """The canvas package's GraphScene and GraphView (placeholders until it exists)."""
-    try:
-        from gui.canvas import GraphScene, GraphView
-
-        return GraphScene, GraphView
-    except ImportError:
-        return _PlaceholderScene, _PlaceholderView
-
-
 class MainWindow(QMainWindow):
     """The editor window for one project at a time.
 
@@ -129,9 +118,8 @@ class MainWindow(QMainWindow):
         self.undo_stack = UndoStack(self.project)
         self.dark = False
 
-        scene_cls, view_cls = _canvas_classes()
-        self.scene = scene_cls(self.project, self.undo_stack)
-        self.view = view_cls(self.scene)
+        self.scene = GraphScene(self.project, self.undo_stack)
+        self.view = GraphView(self.scene)
         self.setCentralWidget(self.view)
 
         self.palette = LayerPalette()
@@ -153,7 +141,8 @@ class MainWindow(QMainWindow):
             self._restore_settings()
         else:
             self.resize(1400, 900)
-        self.validation.start()
+        if load_tensorflow and not self.validation.ready:
+            self._on_validation_status(LOADING_MESSAGE)
 
     # ------------------------------------------------------------------ layout
     def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -707,6 +696,7 @@ class MainWindow(QMainWindow):
             if probe not in ("1", "-", "true"):
                 Path(probe).write_text(f"{stamp:.6f}\n", encoding="utf-8")
         self._fit_view()
+        self.validation.start()  # TensorFlow loads only once the window is up
         if self._check_recovery:
             self.offer_recovery()
 
@@ -793,81 +783,3 @@ class LayerGuide(QDialog):
 
 
 
-# ------------------------------------------------------- placeholder canvas
-class _PlaceholderScene(QGraphicsScene):
-    """Stands in for gui.canvas.GraphScene until that package exists."""
-
-    selection_ids_changed = Signal(list)
-    status_message = Signal(str)
-    node_activated = Signal(str)
-
-    def __init__(self, project: Project, undo_stack: UndoStack) -> None:
-        super().__init__()
-        self.project, self.undo_stack = project, undo_stack
-        self._selected: list[str] = []
-        self.addText("The canvas is not available yet.")
-
-    def set_project(self, project: Project, undo_stack: UndoStack) -> None:
-        self.project, self.undo_stack = project, undo_stack
-        self._selected = []
-
-    def selected_ids(self) -> list[str]:
-        return [i for i in self._selected if i in self.project.graph.nodes]
-
-    def select_ids(self, ids: list[str]) -> None:
-        self._selected = list(ids)
-        self.selection_ids_changed.emit(self.selected_ids())
-
-    def add_layer(self, layer_type: str, pos: Any, after: str | None = None) -> str:
-        from engine.commands import AddNode
-        from engine.graph import Edge, Node
-
-        spec = CATALOG[layer_type]
-        graph = self.project.graph
-        node = Node(graph.unique_id(layer_type), layer_type, spec.defaults(),
-                    (float(pos.x()), float(pos.y())))
-        edges = [Edge(after, node.id, 0)] if after and spec.max_inputs != 0 else []
-        self.undo_stack.push(AddNode(node, edges))
-        self.select_ids([node.id])
-        return node.id
-
-    def set_analysis(self, info: Any, problems: Any) -> None:
-        pass
-
-    def copy_selection(self) -> None:
-        pass
-
-    def paste(self) -> None:
-        pass
-
-    def duplicate(self) -> None:
-        pass
-
-    def delete_selection(self) -> None:
-        from engine.commands import RemoveNodes
-
-        if self.selected_ids():
-            self.undo_stack.push(RemoveNodes(self.selected_ids()))
-
-    def auto_layout(self) -> None:
-        pass
-
-    def set_dark(self, dark: bool) -> None:
-        pass
-
-
-class _PlaceholderView(QGraphicsView):
-    def __init__(self, scene: QGraphicsScene) -> None:
-        super().__init__(scene)
-
-    def fit(self) -> None:
-        pass
-
-    def zoom_in(self) -> None:
-        self.scale(1.2, 1.2)
-
-    def zoom_out(self) -> None:
-        self.scale(1 / 1.2, 1 / 1.2)
-
-    def center_on(self, node_id: str) -> None:
-        pass

@@ -1,0 +1,178 @@
+"""The property inspector: catalog-driven editors, one undo step per edit, refusals in place."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.catalog import CATALOG
+from engine.commands import AddNode, SetParams, UndoStack
+from engine.graph import Edge, Node
+from engine.project import Project
+from gui.inspector import Inspector
+
+
+def _project(*nodes: Node, edges: tuple[Edge, ...] = ()) -> Project:
+    project = Project(name="t")
+    project.graph.nodes = {n.id: n for n in nodes}
+    project.graph.edges = list(edges)
+    return project
+
+
+@pytest.fixture
+def dense_pair(qtbot):
+    """An Input feeding two Dense layers, shown in an inspector."""
+    project = _project(Node("inp", "Input", {"shape": [4]}),
+                       Node("fc", "Dense", {"units": 32}),
+                       Node("fc2", "Dense", {"units": 8}),
+                       edges=(Edge("inp", "fc"), Edge("fc", "fc2")))
+    stack = UndoStack(project)
+    inspector = Inspector()
+    qtbot.addWidget(inspector)
+    inspector.set_project(project, stack)
+    inspector.show()
+    return inspector, project, stack
+
+
+def test_inspector_shows_the_layer_doc_and_an_editor_per_param(dense_pair):
+    inspector, _project_, _stack = dense_pair
+    inspector.show_nodes(["fc"])
+    assert inspector.doc.text() == CATALOG["Dense"].doc
+    assert set(inspector.form.editors) == {p.name for p in CATALOG["Dense"].params}
+    assert inspector.form.editors["units"].value() == 32
+    assert inspector.id_edit.text() == "fc"
+
+
+def test_inspector_edit_is_one_undo_step_and_undo_redo_restore(dense_pair):
+    inspector, project, stack = dense_pair
+    inspector.show_nodes(["fc"])
+    units = inspector.form.editors["units"]
+    units.spin.setValue(64)
+    assert project.graph.nodes["fc"].params["units"] == 64
+    assert stack.undo_text  # exactly one step to undo
+    stack.undo()
+    assert project.graph.nodes["fc"].params["units"] == 32
+    assert units.value() == 32, "the editor follows the model after undo"
+    assert not stack.can_undo
+    stack.redo()
+    assert project.graph.nodes["fc"].params["units"] == 64
+    assert units.value() == 64
+
+
+def test_inspector_choice_edit_and_default_is_not_stored(dense_pair):
+    inspector, project, stack = dense_pair
+    inspector.show_nodes(["fc"])
+    combo = inspector.form.editors["activation"].combo
+    index = combo.findText("relu")
+    assert index >= 0
+    combo.setCurrentIndex(index)
+    combo.activated.emit(index)
+    assert project.graph.nodes["fc"].params["activation"] == "relu"
+    default = CATALOG["Dense"].param("activation").default
+    back = combo.findData(default)
+    combo.setCurrentIndex(back)
+    combo.activated.emit(back)
+    assert "activation" not in project.graph.nodes["fc"].params
+    assert combo.itemText(back) == ("none" if default is None else str(default))
+
+
+def test_inspector_refuses_a_bad_value_with_its_reason(qtbot):
+    project = _project(Node("inp", "Input", {"shape": [8, 8, 1]}),
+                       Node("conv", "Conv2D", CATALOG["Conv2D"].defaults()),
+                       edges=(Edge("inp", "conv"),))
+    stack = UndoStack(project)
+    inspector = Inspector()
+    qtbot.addWidget(inspector)
+    inspector.set_project(project, stack)
+    inspector.show_nodes(["conv"])
+    before = dict(project.graph.nodes["conv"].params)
+    editor = inspector.form.editors["kernel_size"]
+    for bad in ("0, 3", "three"):
+        editor.line.setText(bad)
+        editor.line.editingFinished.emit()
+        reason = inspector.form.error_text("kernel_size")
+        assert "kernel_size" in reason
+        assert project.graph.nodes["conv"].params == before
+        assert not stack.can_undo
+    editor.line.setText("5, 5")
+    editor.line.editingFinished.emit()
+    assert project.graph.nodes["conv"].params["kernel_size"] == [5, 5]
+    assert inspector.form.error_text("kernel_size") == ""
+
+
+def test_inspector_rename_validates_in_place(dense_pair):
+    inspector, project, stack = dense_pair
+    inspector.show_nodes(["fc"])
+    for bad, words in (("2fast", "not a valid id"), ("class", "not a valid id"),
+                       ("fc2", "already")):
+        inspector.id_edit.setText(bad)
+        inspector.id_edit.editingFinished.emit()
+        assert words in inspector.id_error.text()
+        assert not inspector.id_error.isHidden()
+        assert "fc" in project.graph.nodes and not stack.can_undo
+    inspector.id_edit.setText("hidden")
+    inspector.id_edit.editingFinished.emit()
+    assert "hidden" in project.graph.nodes and "fc" not in project.graph.nodes
+    assert inspector.id_error.isHidden()
+    assert inspector.ids == ["hidden"]
+    stack.undo()
+    assert "fc" in project.graph.nodes
+    assert inspector.id_edit.text() == "fc"
+
+
+def test_inspector_edits_several_layers_of_one_type_in_one_step(dense_pair):
+    inspector, project, stack = dense_pair
+    inspector.show_nodes(["fc", "fc2"])
+    assert not inspector.id_edit.isEnabled()
+    inspector.form.editors["units"].spin.setValue(16)
+    assert [project.graph.nodes[i].params["units"] for i in ("fc", "fc2")] == [16, 16]
+    stack.undo()
+    assert [project.graph.nodes[i].params["units"] for i in ("fc", "fc2")] == [32, 8]
+    assert not stack.can_undo
+
+
+def test_inspector_mixed_types_are_not_edited_together(dense_pair):
+    inspector, _project_, _stack = dense_pair
+    inspector.show_nodes(["inp", "fc"])
+    assert "different types" in inspector.empty.text()
+    assert inspector.form.editors == {}
+
+
+def test_inspector_model_changes_update_widgets_without_echo(dense_pair):
+    inspector, project, stack = dense_pair
+    inspector.show_nodes(["fc"])
+    stack.push(SetParams("fc", {"units": 99, "use_bias": False}))
+    assert inspector.form.editors["units"].value() == 99
+    assert inspector.form.editors["use_bias"].value() is False
+    stack.undo()
+    assert not stack.can_undo and stack.can_redo, "showing a value pushed nothing"
+
+
+def test_inspector_regularizer_and_nested_layer_editors(qtbot):
+    wrapper = next((s for s in CATALOG.values()
+                    if any(p.kind == "layer" for p in s.params)), None)
+    project = _project(Node("inp", "Input", {"shape": [4]}), Node("fc", "Dense", {"units": 4}))
+    stack = UndoStack(project)
+    inspector = Inspector()
+    qtbot.addWidget(inspector)
+    inspector.set_project(project, stack)
+    inspector.show_nodes(["fc"])
+    reg = inspector.form.editors["kernel_regularizer"]
+    reg.kind.setCurrentIndex(reg.kind.findData("L2"))
+    reg.kind.activated.emit(reg.kind.currentIndex())
+    value = project.graph.nodes["fc"].params["kernel_regularizer"]
+    assert value["type"] == "L2" and value["l2"] > 0
+    if wrapper is None:
+        return
+    pspec = next(p for p in wrapper.params if p.kind == "layer")
+    node = Node("wrap", wrapper.type, wrapper.defaults())
+    stack.push(AddNode(node))
+    inspector.show_nodes(["wrap"])
+    editor = inspector.form.editors[pspec.name]
+    inner_type = editor.value()["type"]
+    inner_spec = CATALOG[inner_type]
+    int_param = next((p for p in inner_spec.params if p.kind == "int" and p.max is None), None)
+    if int_param is None:
+        return
+    editor.form.editors[int_param.name].spin.setValue(7)
+    stored = project.graph.nodes["wrap"].params[pspec.name]
+    assert stored["type"] == inner_type and stored["params"][int_param.name] == 7
