@@ -92,7 +92,7 @@ SHAPE_ERRORS = {
     "time_distributed_fed_2d": (
         [("x", "Input", {"shape": [16]}),
          ("td", "TimeDistributed", {"layer": {"type": "Dense", "params": {"units": 3}}}, ["x"])],
-        "td", "error", ["3 dimensions", "(None, 16)"]),
+        "td", "error", ["at least 3-D input", "(None, 16)"]),
     "conv2d_fed_2d": (
         [("x", "Input", {"shape": [64]}),
          ("conv", "Conv2D", {"filters": 4, "kernel_size": 3}, ["x"])],

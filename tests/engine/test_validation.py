@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def make_graph(*nodes: tuple, edges: tuple = ()) -> Graph:
     """Nodes as (id, type, params, [input ids in port order]); raw edges bypass checks."""
     g = Graph()
-    for nid, ntype, params, *rest in nodes:
+    for nid, ntype, params, *_rest in nodes:
         g.nodes[nid] = Node(nid, ntype, dict(params))
     for nid, _t, _p, *rest in nodes:
         for port, src in enumerate(rest[0] if rest else ()):
