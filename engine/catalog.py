@@ -30,6 +30,7 @@ Defaults are Keras's own defaults in JSON form: a Keras tuple default such as
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,8 +99,11 @@ class LayerSpec:
         return self._by_name.get(name)
 
     def defaults(self) -> dict[str, Any]:
-        """Params a new node starts with: the required ones (others default in Keras)."""
-        return {p.name: p.default for p in self.params if p.required}
+        """Params a new node starts with: the required ones (others default in Keras).
+
+        Returns fresh copies, so editing a node's lists never changes the catalog.
+        """
+        return {p.name: copy.deepcopy(p.default) for p in self.params if p.required}
 
 
 CATEGORIES: tuple[str, ...] = (
@@ -255,7 +259,7 @@ _SPECS: tuple[LayerSpec, ...] = (
           _activation(), _USE_BIAS, *_weights(), _ACTIVITY_REG,
           summary=("units", "activation")),
     _spec("Activation", "Core",
-          "Applies a fixed function such as relu or softmax to every value, with nothing to "
+          "Applies a fixed function such as relu or softmax to its input, with nothing to "
           "learn. Use it when you want the activation as its own step, for example after "
           "BatchNormalization.",
           ParamSpec("activation", "choice", "relu", "The function applied to each value.",
@@ -815,7 +819,8 @@ _CAPTION_FORMATS = {
     "num_heads": "{} heads", "key_dim": "key_dim {}", "input_dim": "{} ids",
     "output_dim": "-> {}", "n": "x{}", "target_shape": "to {}", "dims": "dims {}",
     "axis": "axis {}", "axes": "axes {}", "scale": "scale {}", "groups": "{} groups",
-    "padding": "pad {}", "cropping": "crop {}", "size": "x{}", "factor": "{}",
+    "padding": "pad {}", "cropping": "crop {}", "size": "up {}", "factor": "factor {}",
+    "height_factor": "h {}", "width_factor": "w {}",
     "return_sequences": "sequences", "l1": "l1 {}", "l2": "l2 {}", "mean": "mean {}",
     "variance": "var {}",
 }

@@ -201,6 +201,15 @@ def test_catalog_spec_is_documented_and_consistent(spec):
     assert set(spec.defaults()) == {p.name for p in spec.params if p.required}
 
 
+def test_catalog_new_node_params_are_fresh_copies():
+    params = CATALOG["Input"].defaults()
+    params["shape"].append(99)
+    CATALOG["Bidirectional"].defaults()["layer"]["params"]["units"] = 1
+    assert CATALOG["Input"].defaults()["shape"] == CATALOG["Input"].param("shape").default
+    assert 99 not in CATALOG["Input"].param("shape").default
+    assert CATALOG["Bidirectional"].defaults()["layer"]["params"]["units"] != 1
+
+
 def test_catalog_input_counts():
     assert (CATALOG["Input"].min_inputs, CATALOG["Input"].max_inputs) == (0, 0)
     for name in MERGE_TYPES:
