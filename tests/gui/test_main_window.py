@@ -44,7 +44,8 @@ def window(qtbot, monkeypatch):
 def _drop(window: MainWindow, layer_type: str) -> None:
     view = window.view
     target = QPointF(view.viewport().rect().center())
-    event = QDropEvent(target, Qt.DropAction.CopyAction, layer_mime(layer_type),
+    mime = layer_mime(layer_type)  # kept alive: the event only points at it
+    event = QDropEvent(target, Qt.DropAction.CopyAction, mime,
                        Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     view.dropEvent(event)
 
@@ -66,17 +67,21 @@ def test_palette_double_click_adds_after_the_selected_layer(window, qtbot):
     graph = window.project.graph
     last = graph.output_nodes()[0]
     window.scene.select_ids([last])
+    before = set(graph.nodes)
     item = window.palette.layer_item("Dense")
     assert item is not None
     tree = window.palette.tree
     tree.scrollToItem(item)
-    rect = tree.visualItemRect(item)
-    qtbot.mouseDClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
-    new = [n for n in graph.nodes.values() if n.type == "Dense" and n.id not in
-           {e.source for e in graph.edges} and any(e.target == n.id for e in graph.edges)]
-    added = [n.id for n in new if graph.inputs_of(n.id)[0].source == last]
-    assert len(added) == 1, "exactly one Dense wired after the selected layer"
+    centre = tree.visualItemRect(item).center()
+    # A real double-click: press/release, then the double-click event.
+    qtbot.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    qtbot.mouseDClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    added = sorted(set(graph.nodes) - before)
+    assert len(added) == 1, "one double-click adds one layer"
+    assert graph.nodes[added[0]].type == "Dense"
+    assert [e.source for e in graph.inputs_of(added[0])] == [last]
     assert window.scene.selected_ids() == added
+    assert window.inspector.ids == added, "the inspector shows the new layer"
 
 
 def test_palette_search_filters_as_you_type(window):
@@ -202,12 +207,12 @@ def test_geometry_and_theme_persist(qtbot, monkeypatch):
     monkeypatch.setattr(MainWindow, "_ask_save", lambda self: "discard")
     first = MainWindow(load_tensorflow=False, check_recovery=False)
     qtbot.addWidget(first)
-    first.resize(1111, 777)
+    first.resize(701, 503)
     first.set_dark(True)
     first.close()
     second = MainWindow(load_tensorflow=False, check_recovery=False)
     qtbot.addWidget(second)
-    assert (second.width(), second.height()) == (1111, 777)
+    assert (second.width(), second.height()) == (701, 503)
     assert second.dark and second.act_dark.isChecked()
     second.set_dark(False)
 
@@ -221,7 +226,7 @@ def test_startup_does_not_import_tensorflow_before_the_window_shows(tmp_path):
         w = MainWindow(check_recovery=False, use_settings=False, autosave=False)
         w.show()
         print(json.dumps({"tf": "tensorflow" in sys.modules, "nodes": len(w.project.graph.nodes),
-                          "status": w.tf_label.text()}))
+                          "status": w.tf_label.text()}), flush=True)
         app.processEvents()
         import os; os._exit(0)
     """).replace("import sys", "import sys, json")
