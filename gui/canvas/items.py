@@ -1,0 +1,553 @@
+"""The items that draw a graph: :class:`NodeItem`, :class:`PortItem`, :class:`EdgeItem`.
+
+Items hold only what they display (texts derived from the model and from the
+last analysis); the model itself stays in :class:`engine.graph.Graph`. Every
+item reads its colours from ``scene().theme`` when it paints.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QPainter,
+    QPainterPath,
+    QPainterPathStroker,
+    QPen,
+)
+from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
+
+from engine.graph import Edge, Node
+from gui.canvas.theme import (
+    LIGHT,
+    NODE_HEIGHT,
+    NODE_RADIUS,
+    NODE_WIDTH,
+    PORT_HIT_RADIUS,
+    PORT_RADIUS,
+    STRIPE_WIDTH,
+    Theme,
+    category_colour,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+#: Z values: wires under nodes, the wire being dragged above everything.
+Z_EDGE, Z_NODE, Z_DRAFT = -1.0, 1.0, 10.0
+
+_FONTS: dict[str, QFont] = {}
+
+
+def font(kind: str) -> QFont:
+    """Shared fonts (created on first use, after the QApplication exists)."""
+    if not _FONTS:
+        title = QFont()
+        title.setPixelSize(13)
+        title.setWeight(QFont.Weight.DemiBold)
+        small = QFont()
+        small.setPixelSize(11)
+        tag = QFont()
+        tag.setPixelSize(10)
+        tag.setWeight(QFont.Weight.DemiBold)
+        label = QFont()
+        label.setPixelSize(10)
+        badge = QFont()
+        badge.setPixelSize(11)
+        badge.setWeight(QFont.Weight.Bold)
+        _FONTS.update(title=title, small=small, tag=tag, label=label, badge=badge)
+    return _FONTS[kind]
+
+
+def _theme(item: QGraphicsItem) -> Theme:
+    scene = item.scene()
+    return getattr(scene, "theme", LIGHT) if scene is not None else LIGHT
+
+
+def format_shape(shape: Any) -> str:
+    """A tensor shape without its batch axis: ``(None, 8, 8, 6)`` -> ``"8×8×6"``.
+
+    Lists of shapes (layers with several outputs) are joined with ``" | "``;
+    unknown sizes show as ``?``.
+    """
+    if shape is None:
+        return ""
+    if isinstance(shape, (list, tuple)) and shape and all(
+            isinstance(s, (list, tuple)) for s in shape):
+        return " | ".join(format_shape(s) for s in shape)
+    dims = list(shape)[1:] if isinstance(shape, (list, tuple)) else [shape]
+    if not dims:
+        return "scalar"
+    return "×".join("?" if d is None else str(d) for d in dims)
+
+
+def format_params(count: int | None) -> str:
+    """``156`` -> ``"156 params"``; large counts are shortened (``"1.25M params"``)."""
+    if not count:
+        return ""
+    if count >= 1_000_000:
+        return f"{count / 1_000_000:.3g}M params"
+    return f"{count:,} param{'s' if count != 1 else ''}"
+
+
+class PortItem(QGraphicsItem):
+    """An input (top edge) or the output (bottom edge) of a node.
+
+    Attributes:
+        kind: ``"in"`` or ``"out"``.
+        port: The input port number (0 for the output).
+        connected: A wire is attached.
+        state: ``""``, ``"accept"`` (would take the wire being dragged),
+            ``"target"`` (the wire would go here on release) or ``"refuse"``.
+    """
+
+    def __init__(self, node: NodeItem, kind: str, port: int = 0) -> None:
+        super().__init__(node)
+        self.kind, self.port = kind, port
+        self.connected = False
+        self.state = ""
+        self._hover = False
+        self.setAcceptHoverEvents(True)
+        self.setCursor(Qt.CursorShape.CrossCursor)
+        self.setZValue(1.0)
+
+    @property
+    def node_id(self) -> str:
+        return self.parentItem().node_id
+
+    def set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self.update()
+
+    def set_connected(self, connected: bool) -> None:
+        if connected != self.connected:
+            self.connected = connected
+            self.update()
+
+    def boundingRect(self) -> QRectF:
+        r = PORT_HIT_RADIUS
+        return QRectF(-r, -r, 2 * r, 2 * r)
+
+    def shape(self) -> QPainterPath:
+        path = QPainterPath()
+        path.addEllipse(self.boundingRect())
+        return path
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        theme = _theme(self)
+        r = PORT_RADIUS
+        fill = theme.port_connected if self.connected else theme.port_fill
+        border = theme.port_border
+        if self.state == "accept":
+            r, fill, border = r + 1.5, theme.accept.lighter(170), theme.accept
+        elif self.state == "target":
+            r, fill, border = r + 3, theme.accept, theme.accept.darker(130)
+        elif self.state == "refuse":
+            r, fill, border = r + 3, theme.refuse, theme.refuse.darker(130)
+        elif self._hover:
+            r, border = r + 1.5, theme.accent
+        painter.setPen(QPen(border, 1.5))
+        painter.setBrush(fill)
+        painter.drawEllipse(QPointF(0, 0), r, r)
+
+    def hoverEnterEvent(self, event) -> None:  # noqa: N802 (Qt name)
+        self._hover = True
+        self.update()
+
+    def hoverLeaveEvent(self, event) -> None:  # noqa: N802
+        self._hover = False
+        self.update()
+
+
+class ProblemBadge(QGraphicsItem):
+    """The red (error) or amber (warning) dot at a node's top-right corner."""
+
+    RADIUS = 8.0
+
+    def __init__(self, node: NodeItem) -> None:
+        super().__init__(node)
+        self.severity = "error"
+        self.setPos(NODE_WIDTH / 2 - 3, -NODE_HEIGHT / 2 + 3)
+        self.setZValue(2.0)
+        self.setVisible(False)
+
+    def boundingRect(self) -> QRectF:
+        r = self.RADIUS + 1
+        return QRectF(-r, -r, 2 * r, 2 * r)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        theme = _theme(self)
+        colour = theme.error if self.severity == "error" else theme.warning
+        painter.setPen(QPen(theme.node_fill, 1.5))
+        painter.setBrush(colour)
+        painter.drawEllipse(QPointF(0, 0), self.RADIUS, self.RADIUS)
+        painter.setPen(QColor("white"))
+        painter.setFont(font("badge"))
+        painter.drawText(self.boundingRect(), Qt.AlignmentFlag.AlignCenter, "!")
+
+
+class NodeItem(QGraphicsItem):
+    """One layer: a rounded card with a category stripe, texts and ports.
+
+    The card is centred on the item's position, which is the node's position
+    in the project. Texts shown (attributes, for views and tests):
+
+    Attributes:
+        node_id: The node id (bold title).
+        node_type: The layer type (coloured tag).
+        caption: ``catalog.caption`` of the params ("32 filters 3x3 relu").
+        shape_text: Output shape from the last analysis ("8×8×6"), or "".
+        params_text: Parameter count from the last analysis ("156 params"), or "".
+        problems: ``[(severity, message), ...]`` from the last analysis.
+        in_ports: Input port number -> :class:`PortItem`.
+        out_port: The output :class:`PortItem`, or None for layers that have none.
+        edges: The :class:`EdgeItem` objects attached to this node.
+    """
+
+    def __init__(self, node: Node) -> None:
+        super().__init__()
+        self.node_id = node.id
+        self.node_type = node.type
+        self.category = ""
+        self.caption = ""
+        self.shape_text = ""
+        self.params_text = ""
+        self.problems: list[tuple[str, str]] = []
+        self.in_ports: dict[int, PortItem] = {}
+        self.out_port: PortItem | None = PortItem(self, "out")
+        self.out_port.setPos(0, NODE_HEIGHT / 2)
+        self.edges: set[EdgeItem] = set()
+        self.badge = ProblemBadge(self)
+        self._texts: tuple[str, str, str, str, str] = ("", "", "", "", "")
+        f = (QGraphicsItem.GraphicsItemFlag.ItemIsMovable
+             | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+             | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges)
+        self.setFlags(f)
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.setZValue(Z_NODE)
+        self.setPos(*node.position)
+        self.refresh(node)
+
+    # ------------------------------------------------------------- contents
+    def refresh(self, node: Node) -> None:
+        """Re-read id, type and caption from the model node."""
+        from engine import catalog
+
+        self.node_id, self.node_type = node.id, node.type
+        spec = catalog.CATALOG.get(node.type)
+        self.category = spec.category if spec else ""
+        try:
+            self.caption = catalog.caption(node.type, node.params)
+        except Exception:  # a caption must never break drawing
+            self.caption = ""
+        self._layout_texts()
+
+    def set_analysis(self, shape_text: str, params_text: str,
+                     problems: list[tuple[str, str]]) -> None:
+        """Show the latest shape inference result and problems of this node."""
+        self.shape_text, self.params_text = shape_text, params_text
+        self.problems = list(problems)
+        severity = ("error" if any(s == "error" for s, _ in problems)
+                    else "warning" if problems else "")
+        self.badge.severity = severity or "error"
+        self.badge.setVisible(bool(problems))
+        self.badge.setToolTip("\n".join(f"{s.capitalize()}: {m}" for s, m in problems))
+        self.badge.update()
+        self._layout_texts()
+
+    @property
+    def severity(self) -> str:
+        """``"error"``, ``"warning"`` or ``""``: the worst problem shown."""
+        if any(s == "error" for s, _ in self.problems):
+            return "error"
+        return "warning" if self.problems else ""
+
+    def _layout_texts(self) -> None:
+        """Elide texts to the card width once (not on every paint) and set the tooltip."""
+        inner = NODE_WIDTH - STRIPE_WIDTH - 22
+        tag_fm = QFontMetricsF(font("tag"))
+        tag = tag_fm.elidedText(self.node_type, Qt.TextElideMode.ElideRight, inner * 0.55)
+        title_w = inner - tag_fm.horizontalAdvance(tag) - 8
+        title = QFontMetricsF(font("title")).elidedText(
+            self.node_id, Qt.TextElideMode.ElideRight, title_w)
+        small = QFontMetricsF(font("small"))
+        caption = small.elidedText(self.caption, Qt.TextElideMode.ElideRight, inner)
+        params_w = small.horizontalAdvance(self.params_text)
+        shape = small.elidedText(self.shape_text, Qt.TextElideMode.ElideRight,
+                                 inner - params_w - 8)
+        self._texts = (title, tag, caption, shape, self.params_text)
+        lines = [f"<b>{self.node_id}</b> — {self.node_type}"]
+        if self.caption:
+            lines.append(self.caption)
+        if self.shape_text:
+            lines.append(f"output {self.shape_text}")
+        if self.params_text:
+            lines.append(self.params_text)
+        for severity, message in self.problems:
+            colour = "#dc2626" if severity == "error" else "#d97706"
+            lines.append(f"<span style='color:{colour}'>{severity.capitalize()}: "
+                         f"{_html(message)}</span>")
+        self.setToolTip("<br>".join(lines))
+        self.update()
+
+    # ---------------------------------------------------------------- ports
+    def set_input_ports(self, ports: Iterable[int], connected: set[int]) -> bool:
+        """Show exactly ``ports`` (sorted) along the top edge.
+
+        Returns:
+            True when the port layout changed (wires into this node must follow).
+        """
+        wanted = sorted(set(ports))
+        changed = wanted != sorted(self.in_ports)
+        for p in [p for p in self.in_ports if p not in wanted]:
+            item = self.in_ports.pop(p)
+            item.setParentItem(None)
+            if item.scene() is not None:
+                item.scene().removeItem(item)
+        for p in wanted:
+            if p not in self.in_ports:
+                self.in_ports[p] = PortItem(self, "in", p)
+        if changed:
+            n = len(wanted)
+            for i, p in enumerate(wanted):
+                self.in_ports[p].setPos(-NODE_WIDTH / 2 + NODE_WIDTH * (i + 1) / (n + 1),
+                                        -NODE_HEIGHT / 2)
+        for p, item in self.in_ports.items():
+            item.set_connected(p in connected)
+            item.setToolTip(f"input {p} of {self.node_id}")
+        return changed
+
+    def set_has_output(self, has_output: bool) -> None:
+        if self.out_port is not None:
+            self.out_port.setVisible(has_output)
+
+    def input_pos(self, port: int) -> QPointF:
+        """Scene position of input ``port`` (the top centre if that port is not shown)."""
+        item = self.in_ports.get(port)
+        if item is not None:
+            return item.scenePos()
+        return self.mapToScene(QPointF(0, -NODE_HEIGHT / 2))
+
+    def output_pos(self) -> QPointF:
+        return self.mapToScene(QPointF(0, NODE_HEIGHT / 2))
+
+    # -------------------------------------------------------------- drawing
+    def boundingRect(self) -> QRectF:
+        m = 4.0
+        return QRectF(-NODE_WIDTH / 2 - m, -NODE_HEIGHT / 2 - m,
+                      NODE_WIDTH + 2 * m, NODE_HEIGHT + 2 * m + 3)
+
+    def shape(self) -> QPainterPath:
+        path = QPainterPath()
+        path.addRoundedRect(_card_rect(), NODE_RADIUS, NODE_RADIUS)
+        return path
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        theme = _theme(self)
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        rect = _card_rect()
+        painter.setPen(Qt.PenStyle.NoPen)
+        if lod > 0.3:
+            painter.setBrush(theme.node_shadow)
+            painter.drawRoundedRect(rect.translated(0, 2.5), NODE_RADIUS, NODE_RADIUS)
+        selected = self.isSelected()
+        severity = self.severity
+        if selected:
+            halo = QColor(theme.accent)
+            halo.setAlpha(70)
+            painter.setPen(QPen(halo, 5))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(rect, NODE_RADIUS, NODE_RADIUS)
+        if severity:
+            pen = QPen(theme.error if severity == "error" else theme.warning, 2)
+        elif selected:
+            pen = QPen(theme.accent, 1.6)
+        else:
+            pen = QPen(theme.node_border, 1)
+        painter.setPen(pen)
+        painter.setBrush(theme.node_fill)
+        painter.drawRoundedRect(rect, NODE_RADIUS, NODE_RADIUS)
+
+        colour = category_colour(self.category)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(colour)
+        painter.drawPath(_stripe_path())
+
+        title, tag, caption, shape, params = self._texts
+        left = rect.left() + STRIPE_WIDTH + 10
+        right = rect.right() - 10
+        if lod < 0.4:
+            painter.setPen(theme.text)
+            painter.setFont(font("title"))
+            painter.drawText(QRectF(left, rect.top(), right - left, rect.height()),
+                             Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, title)
+            return
+        top = rect.top() + 7
+        painter.setFont(font("title"))
+        painter.setPen(theme.text)
+        painter.drawText(QRectF(left, top, right - left, 18),
+                         Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, title)
+        # Type tag: a soft pill in the category colour.
+        tag_font = font("tag")
+        painter.setFont(tag_font)
+        tw = QFontMetricsF(tag_font).horizontalAdvance(tag) + 10
+        pill = QRectF(right - tw, top + 1, tw, 16)
+        soft = QColor(colour)
+        soft.setAlpha(60 if theme.dark else 34)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(soft)
+        painter.drawRoundedRect(pill, 8, 8)
+        painter.setPen(colour.lighter(140) if theme.dark else colour.darker(135))
+        painter.drawText(pill, Qt.AlignmentFlag.AlignCenter, tag)
+
+        painter.setFont(font("small"))
+        painter.setPen(theme.text_dim)
+        painter.drawText(QRectF(left, top + 20, right - left, 16),
+                         Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, caption)
+        if shape:
+            painter.setPen(theme.text_shape)
+            painter.drawText(QRectF(left, top + 38, right - left, 16),
+                             Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, shape)
+        if params:
+            painter.setPen(theme.text_dim)
+            painter.drawText(QRectF(left, top + 38, right - left, 16),
+                             Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, params)
+
+    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: Any) -> Any:  # noqa: N802
+        if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
+            for edge in self.edges:
+                edge.adjust()
+        return super().itemChange(change, value)
+
+
+class EdgeItem(QGraphicsItem):
+    """A wire: a smooth cubic curve from an output port down to an input port,
+    with the tensor shape it carries in a small label at its middle.
+
+    Attributes:
+        edge: The model edge this wire draws.
+        label: The shape text shown ("8×8×6"), or "".
+    """
+
+    def __init__(self, edge: Edge, source: NodeItem, target: NodeItem) -> None:
+        super().__init__()
+        self.edge, self.source, self.target = edge, source, target
+        self.label = ""
+        self._path = QPainterPath()
+        self._shape: QPainterPath | None = None
+        self._label_rect = QRectF()
+        self._rect = QRectF()
+        self._hover = False
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self.setAcceptHoverEvents(True)
+        self.setZValue(Z_EDGE)
+        self.adjust()
+
+    def set_label(self, text: str) -> None:
+        if text != self.label:
+            self.label = text
+            self.adjust()
+        tip = f"{self.edge.source} → {self.edge.target} (input {self.edge.port})"
+        self.setToolTip(f"{tip}\n{text}" if text else tip)
+
+    def adjust(self) -> None:
+        """Recompute the curve after either end moved."""
+        p1 = self.source.output_pos()
+        p2 = self.target.input_pos(self.edge.port)
+        self.prepareGeometryChange()
+        self._path = wire_path(p1, p2)
+        self._shape = None
+        mid = self._path.pointAtPercent(0.5)
+        if self.label:
+            fm = QFontMetricsF(font("label"))
+            w, h = fm.horizontalAdvance(self.label) + 12, 16.0
+            self._label_rect = QRectF(mid.x() - w / 2, mid.y() - h / 2, w, h)
+        else:
+            self._label_rect = QRectF()
+        rect = self._path.boundingRect().adjusted(-4, -4, 4, 4)
+        self._rect = rect.united(self._label_rect) if self.label else rect
+
+    def path(self) -> QPainterPath:
+        return self._path
+
+    def boundingRect(self) -> QRectF:
+        return self._rect
+
+    def shape(self) -> QPainterPath:
+        if self._shape is None:
+            stroker = QPainterPathStroker()
+            stroker.setWidth(10)
+            self._shape = stroker.createStroke(self._path)
+            if self.label:
+                self._shape.addRect(self._label_rect)
+        return self._shape
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
+              widget: QWidget | None = None) -> None:
+        theme = _theme(self)
+        selected = self.isSelected()
+        colour = theme.accent if selected or self._hover else theme.wire
+        painter.setPen(QPen(colour, 2.6 if selected else 1.8, Qt.PenStyle.SolidLine,
+                            Qt.PenCapStyle.RoundCap))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawPath(self._path)
+        if not self.label:
+            return
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        if lod < 0.55:
+            return
+        painter.setPen(QPen(colour, 1))
+        painter.setBrush(theme.wire_label_fill)
+        painter.drawRoundedRect(self._label_rect, 8, 8)
+        painter.setFont(font("label"))
+        painter.setPen(theme.accent if selected else theme.wire_label_text)
+        painter.drawText(self._label_rect, Qt.AlignmentFlag.AlignCenter, self.label)
+
+    def hoverEnterEvent(self, event) -> None:  # noqa: N802
+        self._hover = True
+        self.update()
+
+    def hoverLeaveEvent(self, event) -> None:  # noqa: N802
+        self._hover = False
+        self.update()
+
+
+def wire_path(p1: QPointF, p2: QPointF) -> QPainterPath:
+    """A smooth S-curve leaving ``p1`` downward and entering ``p2`` from above."""
+    dy = p2.y() - p1.y()
+    pull = max(abs(dy) * 0.5, 40.0) if dy >= 0 else max(abs(dy) * 0.5, 90.0)
+    path = QPainterPath(p1)
+    path.cubicTo(QPointF(p1.x(), p1.y() + pull), QPointF(p2.x(), p2.y() - pull), p2)
+    return path
+
+
+def _card_rect() -> QRectF:
+    return QRectF(-NODE_WIDTH / 2, -NODE_HEIGHT / 2, NODE_WIDTH, NODE_HEIGHT)
+
+
+_STRIPE: list[QPainterPath] = []
+
+
+def _stripe_path() -> QPainterPath:
+    """The left colour stripe, clipped to the card's rounded corners (built once)."""
+    if not _STRIPE:
+        card = QPainterPath()
+        card.addRoundedRect(_card_rect(), NODE_RADIUS, NODE_RADIUS)
+        band = QPainterPath()
+        r = _card_rect()
+        band.addRect(QRectF(r.left(), r.top(), STRIPE_WIDTH, r.height()))
+        _STRIPE.append(card.intersected(band))
+    return _STRIPE[0]
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+

@@ -1,0 +1,564 @@
+"""GraphScene: draws a project's graph and turns gestures into undoable commands.
+
+The scene keeps no copy of the model. It subscribes to ``project.graph.events``
+and creates, removes or refreshes items as it is told; every edit goes through
+``undo_stack.push``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication, QKeySequence, QPainter, QPen
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneMouseEvent
+
+from engine.commands import AddNode, Command, Disconnect, Macro, MoveNodes, PasteSubgraph, \
+    RemoveNodes, UndoStack
+from engine.graph import Edge, GraphError, Node
+from engine.layout import LEVEL_SPACING, layered_layout
+from engine.project import Project
+from gui.canvas import clipboard
+from gui.canvas.interactions import NodeDrag, WireDrag
+from gui.canvas.items import EdgeItem, NodeItem, PortItem, format_params, format_shape
+from gui.canvas.theme import DARK, LIGHT, Theme
+
+#: Grid spacing of the background dots (scene pixels).
+GRID = 24
+#: Room around the items that the view can scroll into.
+MARGIN = 1200.0
+
+
+class GraphScene(QGraphicsScene):
+    """The canvas of one project.
+
+    Signals:
+        selection_ids_changed(list): Ids of the selected nodes, in graph order.
+        status_message(str): A short message for the status bar ("" clears it).
+        node_activated(str): A node was double-clicked.
+    """
+
+    selection_ids_changed = Signal(list)
+    status_message = Signal(str)
+    node_activated = Signal(str)
+
+    def __init__(self, project: Project, undo_stack: UndoStack, parent=None) -> None:
+        super().__init__(parent)
+        self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
+        self.theme: Theme = LIGHT
+        self.setBackgroundBrush(self.theme.background)
+        self.project: Project | None = None
+        self.undo_stack: UndoStack | None = None
+        self._nodes: dict[str, NodeItem] = {}
+        self._edges: dict[Edge, EdgeItem] = {}
+        self._gesture: WireDrag | None = None
+        self._node_drag: NodeDrag | None = None
+        self._batch_selection = False
+        self._last_selection: list[str] = []
+        self._paste_count = 0
+        self._rect_timer = QTimer(self)
+        self._rect_timer.setSingleShot(True)
+        self._rect_timer.setInterval(0)
+        self._rect_timer.timeout.connect(self.update_scene_rect)
+        self.selectionChanged.connect(self._on_selection_changed)
+        self.set_project(project, undo_stack)
+
+    # ---------------------------------------------------------------- document
+    def set_project(self, project: Project, undo_stack: UndoStack) -> None:
+        """Show another document (drops every item and subscribes to the new graph)."""
+        self._disconnect_graph()
+        if self._gesture is not None:
+            self._gesture = None
+        self._node_drag = None
+        self._batch_selection = True
+        self._nodes.clear()
+        self._edges.clear()
+        self.clear()
+        self._batch_selection = False
+        self.project, self.undo_stack = project, undo_stack
+        graph = project.graph
+        for node in graph.nodes.values():
+            self._on_node_added(node)
+        for edge in graph.edges:
+            self._on_edge_added(edge)
+        ev = graph.events
+        ev.node_added.connect(self._on_node_added)
+        ev.node_removed.connect(self._on_node_removed)
+        ev.edge_added.connect(self._on_edge_added)
+        ev.edge_removed.connect(self._on_edge_removed)
+        ev.params_changed.connect(self._on_params_changed)
+        ev.node_moved.connect(self._on_node_moved)
+        ev.node_renamed.connect(self._on_node_renamed)
+        self._paste_count = 0
+        self.update_scene_rect()
+        self._on_selection_changed()
+
+    def _disconnect_graph(self) -> None:
+        if self.project is None:
+            return
+        ev = self.project.graph.events
+        for signal, slot in ((ev.node_added, self._on_node_added),
+                             (ev.node_removed, self._on_node_removed),
+                             (ev.edge_added, self._on_edge_added),
+                             (ev.edge_removed, self._on_edge_removed),
+                             (ev.params_changed, self._on_params_changed),
+                             (ev.node_moved, self._on_node_moved),
+                             (ev.node_renamed, self._on_node_renamed)):
+            signal.disconnect(slot, missing_ok=True)
+
+    def push(self, command: Command) -> bool:
+        """Push ``command``; a refusal becomes a status message instead of an exception."""
+        try:
+            self.undo_stack.push(command)
+        except GraphError as exc:
+            self.status_message.emit(f"{command.text or 'Edit'} failed: {exc}")
+            return False
+        return True
+
+    # ------------------------------------------------------------ model events
+    def _on_node_added(self, node: Node) -> None:
+        item = NodeItem(node)
+        self._nodes[node.id] = item
+        self.addItem(item)
+        self._sync_ports(node.id)
+        self._rect_timer.start()
+
+    def _on_node_removed(self, node_id: str) -> None:
+        item = self._nodes.pop(node_id, None)
+        if item is None:
+            return
+        for edge_item in list(item.edges):
+            self._on_edge_removed(edge_item.edge)
+        self.removeItem(item)
+        self._rect_timer.start()
+
+    def _on_edge_added(self, edge: Edge) -> None:
+        source, target = self._nodes.get(edge.source), self._nodes.get(edge.target)
+        if source is None or target is None or edge in self._edges:
+            return
+        self._sync_ports(edge.target, extra=edge)
+        item = EdgeItem(edge, source, target)
+        item.set_label(source.shape_text)
+        self._edges[edge] = item
+        source.edges.add(item)
+        target.edges.add(item)
+        self.addItem(item)
+
+    def _on_edge_removed(self, edge: Edge) -> None:
+        item = self._edges.pop(edge, None)
+        if item is None:
+            return
+        item.source.edges.discard(item)
+        item.target.edges.discard(item)
+        self.removeItem(item)
+        if edge.target in self._nodes:
+            self._sync_ports(edge.target, without=edge)
+
+    def _on_params_changed(self, node_id: str) -> None:
+        item = self._nodes.get(node_id)
+        if item is not None:
+            item.refresh(self.project.graph.nodes[node_id])
+
+    def _on_node_moved(self, node_id: str) -> None:
+        item = self._nodes.get(node_id)
+        node = self.project.graph.nodes.get(node_id)
+        if item is not None and node is not None:
+            x, y = node.position
+            if item.x() != x or item.y() != y:
+                item.setPos(x, y)
+            self._rect_timer.start()
+
+    def _on_node_renamed(self, old: str, new: str) -> None:
+        item = self._nodes.pop(old, None)
+        if item is None:
+            return
+        self._nodes[new] = item
+        item.refresh(self.project.graph.nodes[new])
+        for edge, edge_item in list(self._edges.items()):
+            if old in (edge.source, edge.target):
+                renamed = Edge(new if edge.source == old else edge.source,
+                               new if edge.target == old else edge.target, edge.port)
+                del self._edges[edge]
+                self._edges[renamed] = edge_item
+                edge_item.edge = renamed
+                edge_item.set_label(edge_item.label)
+        self._sync_ports(new)
+        self._on_selection_changed()
+
+    def _sync_ports(self, node_id: str, extra: Edge | None = None,
+                    without: Edge | None = None) -> None:
+        """Show the input ports the node's type allows (plus one free on merge layers)."""
+        from engine.catalog import CATALOG
+
+        graph = self.project.graph
+        item = self._nodes[node_id]
+        node = graph.nodes.get(node_id)
+        if node is None:
+            return
+        edges = [e for e in graph.edges if e.target == node_id and e != without]
+        if extra is not None and extra not in edges:
+            edges.append(extra)
+        used = {e.port for e in edges}
+        spec = CATALOG.get(node.type)
+        if spec is not None:
+            limit = spec.max_inputs
+        else:
+            limit = 0 if node.type == "Input" else 1
+        if limit is None:  # merge layers: the wired inputs plus free ones up to min_inputs
+            ports = set(used)
+            free = 0
+            for _ in range(max(1, spec.min_inputs - len(used))):
+                while free in ports:
+                    free += 1
+                ports.add(free)
+        else:
+            ports = used | set(range(limit))
+        if item.set_input_ports(ports, used):
+            for edge_item in item.edges:
+                if edge_item.target is item:
+                    edge_item.adjust()
+
+    # ----------------------------------------------------------------- lookups
+    def node_item(self, node_id: str) -> NodeItem | None:
+        return self._nodes.get(node_id)
+
+    def edge_item(self, edge: Edge) -> EdgeItem | None:
+        return self._edges.get(edge)
+
+    def node_items(self) -> list[NodeItem]:
+        return list(self._nodes.values())
+
+    def edge_items(self) -> list[EdgeItem]:
+        return list(self._edges.values())
+
+    def input_port_items(self) -> list[PortItem]:
+        return [p for item in self._nodes.values() for p in item.in_ports.values()]
+
+    def selected_node_items(self) -> list[NodeItem]:
+        return [i for i in self.selectedItems() if isinstance(i, NodeItem)]
+
+    def item_at(self, pos: QPointF) -> QGraphicsItem | None:
+        """The topmost port, node or wire under ``pos`` (ports win over everything)."""
+        items = [i for i in self.items(pos) if i.zValue() < 10 or isinstance(i, PortItem)]
+        for i in items:
+            if isinstance(i, PortItem) and i.isVisible():
+                return i
+        for i in items:
+            if not isinstance(i, PortItem) and i.acceptedMouseButtons():
+                return i
+        return None
+
+    def items_rect(self) -> QRectF:
+        """Bounding rectangle of all nodes (empty scene: a small rect at the origin)."""
+        rect = QRectF()
+        for item in self._nodes.values():
+            rect = rect.united(item.sceneBoundingRect())
+        return rect if not rect.isNull() else QRectF(-100, -100, 200, 200)
+
+    def update_scene_rect(self) -> None:
+        """Let the view scroll a generous margin around the items."""
+        self.setSceneRect(self.items_rect().adjusted(-MARGIN, -MARGIN, MARGIN, MARGIN))
+
+    # --------------------------------------------------------------- selection
+    def selected_ids(self) -> list[str]:
+        """Ids of the selected nodes, in graph order."""
+        chosen = {i.node_id for i in self.selected_node_items()}
+        return [n for n in self.project.graph.nodes if n in chosen]
+
+    def select_ids(self, ids: list[str] | tuple[str, ...]) -> None:
+        """Select exactly these nodes (unknown ids are ignored)."""
+        wanted = set(ids)
+        self._batch_selection = True
+        try:
+            for item in self.selectedItems():
+                if not (isinstance(item, NodeItem) and item.node_id in wanted):
+                    item.setSelected(False)
+            for node_id in wanted:
+                item = self._nodes.get(node_id)
+                if item is not None:
+                    item.setSelected(True)
+        finally:
+            self._batch_selection = False
+        self._on_selection_changed()
+
+    def _on_selection_changed(self) -> None:
+        if self._batch_selection or self.project is None:
+            return
+        ids = self.selected_ids()
+        if ids != self._last_selection:
+            self._last_selection = ids
+            self.selection_ids_changed.emit(ids)
+
+    # ---------------------------------------------------------------- analysis
+    def set_analysis(self, info: dict[str, Any], problems: list[Any]) -> None:
+        """Show shapes, parameter counts and problems from the latest validation.
+
+        Args:
+            info: Node id -> LayerInfo-like object (``output_shape``, ``params`` or
+                ``trainable`` + ``non_trainable``); attributes or dict keys.
+            problems: Problem-like objects (``node``, ``severity``, ``message``);
+                those without a node are left to the problems panel.
+        """
+        per_node: dict[str, list[tuple[str, str]]] = {}
+        for p in problems:
+            node = _field(p, "node")
+            if node in self._nodes:
+                per_node.setdefault(node, []).append(
+                    (str(_field(p, "severity") or "error"), str(_field(p, "message") or "")))
+        for node_id, item in self._nodes.items():
+            li = info.get(node_id)
+            shape = format_shape(_field(li, "output_shape")) if li is not None else ""
+            item.set_analysis(shape, format_params(_param_count(li)), per_node.get(node_id, []))
+        for edge_item in self._edges.values():
+            edge_item.set_label(edge_item.source.shape_text)
+
+    # ------------------------------------------------------------------- edits
+    def add_layer(self, layer_type: str, pos: QPointF | tuple[float, float] | None = None,
+                  after: str | None = None) -> str | None:
+        """Add a new layer of ``layer_type`` (one undo step) and select it.
+
+        Args:
+            layer_type: A catalog type name.
+            pos: Where its centre goes; None: below ``after`` (or the origin).
+            after: Wire the new layer after this node, when it can be.
+
+        Returns:
+            The new node's id, or None if nothing was added (reason in status_message).
+        """
+        from engine.catalog import CATALOG
+
+        spec = CATALOG.get(layer_type)
+        if spec is None:
+            self.status_message.emit(f"Unknown layer type '{layer_type}'")
+            return None
+        graph = self.project.graph
+        if after is not None and after not in graph.nodes:
+            after = None
+        if pos is None:
+            if after is not None:
+                ax, ay = graph.nodes[after].position
+                pos = (ax, ay + LEVEL_SPACING)
+            else:
+                pos = (0.0, 0.0)
+        if isinstance(pos, QPointF):
+            pos = (pos.x(), pos.y())
+        node = Node(graph.unique_id(layer_type), layer_type, spec.defaults(),
+                    (float(round(pos[0])), float(round(pos[1]))))
+        edges: list[Edge] = []
+        if after is not None and spec.max_inputs != 0:
+            edges.append(Edge(after, node.id, 0))
+        if not self.push(AddNode(node, edges)):
+            return None
+        self.select_ids([node.id])
+        return node.id
+
+    def delete_selection(self) -> None:
+        """Delete the selected nodes (with their wires) and selected wires: one undo step."""
+        ids = self.selected_ids()
+        wires = [i.edge for i in self.selectedItems()
+                 if isinstance(i, EdgeItem) and i.edge.source not in ids
+                 and i.edge.target not in ids]
+        commands: list[Command] = []
+        if ids:
+            commands.append(RemoveNodes(ids))
+        commands.extend(Disconnect(e) for e in wires)
+        if not commands:
+            return
+        if len(commands) == 1:
+            self.push(commands[0])
+        else:
+            parts = []
+            if ids:
+                parts.append(f"{len(ids)} layer{'s' if len(ids) != 1 else ''}")
+            if wires:
+                parts.append(f"{len(wires)} wire{'s' if len(wires) != 1 else ''}")
+            self.push(Macro("Delete " + " and ".join(parts), commands))
+
+    def copy_selection(self) -> dict[str, Any]:
+        """Copy the selected nodes and the wires between them (also to the clipboard)."""
+        data = clipboard.subgraph(self.project.graph, self.selected_ids())
+        if data["nodes"]:
+            QGuiApplication.clipboard().setMimeData(clipboard.to_mime(data))
+            self._paste_count = 0
+            n = len(data["nodes"])
+            self.status_message.emit(f"Copied {n} layer{'s' if n != 1 else ''}")
+        return data
+
+    def paste(self, at: QPointF | tuple[float, float] | None = None) -> list[str]:
+        """Paste the clipboard's layers with fresh ids (internal wires kept) and select them.
+
+        Args:
+            at: Centre of the pasted layers; None: offset from where they were copied.
+
+        Returns:
+            The new node ids (empty if nothing was pasted).
+        """
+        try:
+            data = clipboard.from_mime(QGuiApplication.clipboard().mimeData())
+        except clipboard.ClipboardError as exc:
+            self.status_message.emit(f"Cannot paste: {exc}")
+            return []
+        if data is None:
+            self.status_message.emit("Nothing to paste: copy some layers first")
+            return []
+        self._paste_count += 1
+        return self._paste_data(data, at, self._paste_count, "Paste")
+
+    def duplicate(self) -> list[str]:
+        """Copy and paste the selection in one go, beside the original (clipboard untouched)."""
+        data = clipboard.subgraph(self.project.graph, self.selected_ids())
+        if not data["nodes"]:
+            return []
+        return self._paste_data(data, None, 1, "Duplicate")
+
+    def _paste_data(self, data: dict[str, Any], at: QPointF | tuple[float, float] | None,
+                    step: int, text: str) -> list[str]:
+        anchor = (at.x(), at.y()) if isinstance(at, QPointF) else at
+        try:
+            nodes, edges = clipboard.instantiate(data, self.project.graph,
+                                                 offset=(40.0 * step, 40.0 * step),
+                                                 anchor=anchor)
+        except clipboard.ClipboardError as exc:
+            self.status_message.emit(f"Cannot paste: {exc}")
+            return []
+        if not nodes or not self.push(PasteSubgraph(nodes, edges, text=text)):
+            return []
+        ids = [n.id for n in nodes]
+        self.select_ids(ids)
+        return ids
+
+    def auto_layout(self) -> None:
+        """Arrange all nodes in levels, top to bottom (one undo step)."""
+        graph = self.project.graph
+        positions = layered_layout(graph)
+        moves = {n: (tuple(graph.nodes[n].position), (float(x), float(y)))
+                 for n, (x, y) in positions.items()
+                 if tuple(graph.nodes[n].position) != (float(x), float(y))}
+        if moves:
+            self.push(MoveNodes(moves, text="Auto layout"))
+
+    # ------------------------------------------------------------------- theme
+    def set_dark(self, dark: bool) -> None:
+        """Switch between the light (default) and dark colours."""
+        self.theme = DARK if dark else LIGHT
+        self.setBackgroundBrush(self.theme.background)
+        for item in self.items():
+            item.update()
+        for view in self.views():
+            view.resetCachedContent()
+            view.viewport().update()
+
+    def drawBackground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802
+        painter.fillRect(rect, self.theme.background)
+        scale = painter.worldTransform().m11()
+        if scale < 0.35:
+            return
+        step = GRID * (2 if scale < 0.7 else 1)
+        left = math.floor(rect.left() / step) * step
+        top = math.floor(rect.top() / step) * step
+        pen = QPen(self.theme.grid, 2.0 / max(scale, 0.5) if scale < 1 else 2.0)
+        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        painter.setPen(pen)
+        points = []
+        y = top
+        while y < rect.bottom():
+            x = left
+            while x < rect.right():
+                points.append(QPointF(x, y))
+                x += step
+            y += step
+        painter.drawPoints(points)
+
+    # ------------------------------------------------------------------- mouse
+    def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
+        if event.button() == Qt.MouseButton.LeftButton and self.project is not None:
+            hit = self.item_at(event.scenePos())
+            if isinstance(hit, PortItem):
+                self._start_wire(hit, event.scenePos())
+                event.accept()
+                return
+        super().mousePressEvent(event)
+        if (event.button() == Qt.MouseButton.LeftButton
+                and isinstance(self.mouseGrabberItem(), NodeItem)):
+            self._node_drag = NodeDrag(self)
+
+    def _start_wire(self, port: PortItem, pos: QPointF) -> None:
+        graph = self.project.graph
+        if port.kind == "out":
+            self._gesture = WireDrag(self, port.node_id, pos)
+            return
+        wired = [e for e in graph.inputs_of(port.node_id) if e.port == port.port]
+        if wired:
+            self._gesture = WireDrag(self, wired[0].source, pos, detach=wired[0])
+        else:
+            self.status_message.emit("Drag from a layer's output (bottom) to this input")
+
+    def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
+        if self._gesture is not None:
+            self._gesture.move(event.scenePos())
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
+        if self._gesture is not None and event.button() == Qt.MouseButton.LeftButton:
+            gesture, self._gesture = self._gesture, None
+            gesture.release(event.scenePos())
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+        if self._node_drag is not None and event.button() == Qt.MouseButton.LeftButton:
+            drag, self._node_drag = self._node_drag, None
+            drag.release()
+
+    def mouseDoubleClickEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
+        hit = self.item_at(event.scenePos())
+        while hit is not None and not isinstance(hit, NodeItem):
+            hit = hit.parentItem()
+        if isinstance(hit, NodeItem):
+            self.node_activated.emit(hit.node_id)
+            event.accept()
+            return
+        super().mouseDoubleClickEvent(event)
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802
+        if event.key() == Qt.Key.Key_Escape and self._gesture is not None:
+            gesture, self._gesture = self._gesture, None
+            gesture.cancel()
+        elif event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
+            self.delete_selection()
+        elif event.matches(QKeySequence.StandardKey.Copy):
+            self.copy_selection()
+        elif event.matches(QKeySequence.StandardKey.Paste):
+            self.paste()
+        elif event.matches(QKeySequence.StandardKey.SelectAll):
+            self.select_ids(list(self.project.graph.nodes))
+        elif (event.key() == Qt.Key.Key_D
+              and event.modifiers() & Qt.KeyboardModifier.ControlModifier):
+            self.duplicate()
+        else:
+            super().keyPressEvent(event)
+            return
+        event.accept()
+
+
+def _field(obj: Any, name: str) -> Any:
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def _param_count(info: Any) -> int | None:
+    if info is None:
+        return None
+    params = _field(info, "params")
+    if isinstance(params, int) and not isinstance(params, bool):
+        return params
+    trainable, frozen = _field(info, "trainable"), _field(info, "non_trainable")
+    if isinstance(trainable, int) or isinstance(frozen, int):
+        return int(trainable or 0) + int(frozen or 0)
+    return None
+

@@ -1,0 +1,196 @@
+"""GraphView: the scrollable, zoomable window onto a :class:`GraphScene`."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QMouseEvent, QPainter, QWheelEvent
+from PySide6.QtWidgets import QGraphicsView, QWidget
+
+from gui.canvas.scene import GraphScene
+
+#: Mime type of a palette drag; the payload is the layer type name (utf-8).
+LAYER_MIME = "application/x-layerlab-layer"
+MIN_ZOOM, MAX_ZOOM = 0.08, 3.0
+#: ``fit()`` never magnifies beyond this (a tiny graph stays at a natural size).
+FIT_MAX_ZOOM = 1.2
+ZOOM_STEP = 1.2
+
+
+class GraphView(QGraphicsView):
+    """Wheel zoom around the cursor; pan with the middle button, space+drag or scroll bars;
+    rubber-band selection; drops of palette layers.
+
+    Signals:
+        zoom_changed(float): The new zoom factor (1.0 = 100 %).
+    """
+
+    zoom_changed = Signal(float)
+
+    def __init__(self, scene: GraphScene, parent: QWidget | None = None) -> None:
+        super().__init__(scene, parent)
+        self.setRenderHints(QPainter.RenderHint.Antialiasing
+                            | QPainter.RenderHint.TextAntialiasing
+                            | QPainter.RenderHint.SmoothPixmapTransform)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
+        self.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontSavePainterState, True)
+        self.setCacheMode(QGraphicsView.CacheModeFlag.CacheBackground)
+        self.setDragMode(QGraphicsView.DragMode.RubberBandDrag)
+        self.setRubberBandSelectionMode(Qt.ItemSelectionMode.IntersectsItemShape)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setAcceptDrops(True)
+        self.setFrameShape(QGraphicsView.Shape.NoFrame)
+        self._space = False
+        self._pan_from: QPoint | None = None
+
+    def graph_scene(self) -> GraphScene:
+        return self.scene()
+
+    # -------------------------------------------------------------------- zoom
+    def zoom(self) -> float:
+        """The current zoom factor (1.0 = 100 %)."""
+        return self.transform().m11()
+
+    def set_zoom(self, factor: float, anchor: QPoint | None = None) -> None:
+        """Zoom to ``factor`` keeping the scene point under ``anchor`` (viewport
+        coordinates; default: the centre) where it is."""
+        factor = max(MIN_ZOOM, min(MAX_ZOOM, factor))
+        ratio = factor / self.zoom()
+        if abs(ratio - 1.0) < 1e-9:
+            return
+        if anchor is None:
+            anchor = self.viewport().rect().center()
+        before = self.mapToScene(anchor)
+        old = self.transformationAnchor()
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
+        self.scale(ratio, ratio)
+        self._scroll_by_scene(before - self.mapToScene(anchor))
+        self.setTransformationAnchor(old)
+        self.zoom_changed.emit(self.zoom())
+
+    def zoom_in(self) -> None:
+        self.set_zoom(self.zoom() * ZOOM_STEP)
+
+    def zoom_out(self) -> None:
+        self.set_zoom(self.zoom() / ZOOM_STEP)
+
+    def fit(self) -> None:
+        """Show every node (without magnifying a small graph beyond 120 %)."""
+        scene = self.graph_scene()
+        scene.update_scene_rect()
+        rect = scene.items_rect().adjusted(-40, -40, 40, 40)
+        self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
+        if self.zoom() > FIT_MAX_ZOOM:
+            self.set_zoom(FIT_MAX_ZOOM)
+        self.centerOn(rect.center())
+        self.zoom_changed.emit(self.zoom())
+
+    def center_on(self, node_id: str) -> None:
+        """Scroll so that node ``node_id`` is in the middle of the view."""
+        item = self.graph_scene().node_item(node_id)
+        if item is not None:
+            self.centerOn(item)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
+        delta = event.angleDelta().y()
+        if event.modifiers() & Qt.KeyboardModifier.ShiftModifier or delta == 0:
+            super().wheelEvent(event)  # horizontal / shift-scroll pans
+            return
+        self.set_zoom(self.zoom() * (1.0015 ** delta), event.position().toPoint())
+        event.accept()
+
+    def _scroll_by_scene(self, delta: QPointF) -> None:
+        h, v = self.horizontalScrollBar(), self.verticalScrollBar()
+        h.setValue(h.value() + round(delta.x() * self.zoom()))
+        v.setValue(v.value() + round(delta.y() * self.zoom()))
+
+    # --------------------------------------------------------------------- pan
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space = True
+            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
+            event.accept()
+            return
+        if event.key() == Qt.Key.Key_Space:
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space = False
+            if self._pan_from is None:
+                self.viewport().unsetCursor()
+            event.accept()
+            return
+        super().keyReleaseEvent(event)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        pan = (event.button() == Qt.MouseButton.MiddleButton
+               or (event.button() == Qt.MouseButton.LeftButton and self._space))
+        if pan:
+            self._pan_from = event.position().toPoint()
+            self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self._pan_from is not None:
+            pos = event.position().toPoint()
+            d = pos - self._pan_from
+            self._pan_from = pos
+            h, v = self.horizontalScrollBar(), self.verticalScrollBar()
+            h.setValue(h.value() - d.x())
+            v.setValue(v.value() - d.y())
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self._pan_from is not None and event.button() in (Qt.MouseButton.MiddleButton,
+                                                             Qt.MouseButton.LeftButton):
+            self._pan_from = None
+            if self._space:
+                self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
+            else:
+                self.viewport().unsetCursor()
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    def focusOutEvent(self, event) -> None:  # noqa: N802
+        self._space = False
+        super().focusOutEvent(event)
+
+    # ------------------------------------------------------------------- drops
+    def dragEnterEvent(self, event) -> None:  # noqa: N802
+        if event.mimeData().hasFormat(LAYER_MIME):
+            event.acceptProposedAction()
+        else:
+            super().dragEnterEvent(event)
+
+    def dragMoveEvent(self, event) -> None:  # noqa: N802
+        if event.mimeData().hasFormat(LAYER_MIME):
+            event.acceptProposedAction()
+        else:
+            super().dragMoveEvent(event)
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        mime = event.mimeData()
+        if not mime.hasFormat(LAYER_MIME):
+            super().dropEvent(event)
+            return
+        layer_type = bytes(mime.data(LAYER_MIME).data()).decode("utf-8", "replace").strip()
+        pos = self.mapToScene(event.position().toPoint())
+        if self.graph_scene().add_layer(layer_type, pos) is not None:
+            event.acceptProposedAction()
+            self.setFocus()
+        else:
+            event.ignore()
+
+    def visible_scene_rect(self) -> QRectF:
+        return self.mapToScene(self.viewport().rect()).boundingRect()
