@@ -17,7 +17,7 @@ Parameter kinds and the values they hold in a project file:
 - ``shape``: a list of positive ints, ``None`` allowed for variable length;
   ``min=-1`` also allows ``-1`` ("whatever is left", Reshape's ``target_shape``).
 - ``regularizer``: ``None`` or ``{"type": "L1"|"L2"|"L1L2", "l1": f, "l2": f}``;
-  the key(s) the type uses must be there (both for ``L1L2``), the other is ignored.
+  exactly the key(s) the type uses (``l1`` for L1, ``l2`` for L2, both for L1L2).
 - ``initializer``: the name of a Keras initializer, one of :data:`INITIALIZERS`.
 - ``layer``: a wrapped layer, ``{"type": "LSTM", "params": {...}}`` (Bidirectional,
   TimeDistributed); ``choices`` lists the types it may wrap and ``params`` are
@@ -776,16 +776,16 @@ def _check_regularizer(pspec: ParamSpec, value: Any) -> str | None:
     if value is None:
         return None
     head = f"{pspec.name} must be None or {{'type': 'L1'|'L2'|'L1L2', 'l1': ..., 'l2': ...}}"
-    if not isinstance(value, dict) or value.get("type") not in REGULARIZERS:
+    if not isinstance(value, dict) or str(value.get("type")) not in REGULARIZERS:
         return f"{head}; got {value!r}"
-    extra = sorted(set(value) - {"type", "l1", "l2"})
+    extra = sorted(set(value) - {"type", *REGULARIZERS[value["type"]]})
     if extra:
-        return f"{head}; got unknown key {extra[0]!r}"
+        uses = " and ".join(repr(k) for k in REGULARIZERS[value["type"]])
+        return f"{pspec.name} of type {value['type']} takes only {uses}; got {extra[0]!r}"
     for key in REGULARIZERS[value["type"]]:
         if key not in value:
             return f"{pspec.name} of type {value['type']} needs '{key}'; got {value!r}"
-    for key in ("l1", "l2"):
-        if key in value and not (_is_number(value[key]) and value[key] >= 0):
+        if not (_is_number(value[key]) and value[key] >= 0):
             return f"{pspec.name} {key} must be a number >= 0; got {value[key]!r}"
     return None
 

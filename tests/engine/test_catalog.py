@@ -154,7 +154,7 @@ def _other_values(pspec: ParamSpec) -> list[Any]:
     if pspec.kind in ("choice", "initializer"):
         return [c for c in pspec.choices if c != pspec.default]
     if pspec.kind == "regularizer":
-        return [{"type": t, "l1": 0.01, "l2": 0.02} for t in REGULARIZERS]
+        return [{"type": t, **{k: 0.01 for k in keys}} for t, keys in REGULARIZERS.items()]
     if pspec.kind == "bool":
         return [not pspec.default]
     return []
@@ -269,8 +269,9 @@ def _bad_values(p: ParamSpec) -> list[Any]:
     elif p.kind == "axes":
         bad += ["1", [1, 2, 3], 1.5]
     elif p.kind == "regularizer":
-        bad += ["l2", {"type": "L3", "l2": 0.1}, {"type": "L2"}, {"type": "L2", "l2": -1},
-                {"type": "L1", "l1": 0.1, "weight": 2}]
+        bad += ["l2", {"type": "L3", "l2": 0.1}, {"type": ["L2"], "l2": 0.1}, {"type": "L2"}, {"type": "L2", "l2": -1},
+                {"type": "L1", "l1": 0.1, "weight": 2}, {"type": "L2", "l1": 0.0, "l2": 0.1},
+                {"type": "L1L2", "l1": 0.1}, {"type": "L1", "l1": "0.1"}]
     elif p.kind == "layer":
         inner = p.choices[0]
         required = next(q for q in CATALOG[inner].params if q.required)
@@ -305,7 +306,7 @@ def test_check_value_accepts_the_forms_users_write():
     assert check_value(conv.param("kernel_size"), [5, 3]) is None
     assert check_value(CATALOG["Dropout"].param("rate"), 0) is None  # an int is a number
     assert check_value(reg, {"type": "L1L2", "l1": 0.0, "l2": 1e-4}) is None
-    assert check_value(reg, {"type": "L2", "l1": 0.0, "l2": 1e-4}) is None
+    assert check_value(reg, {"type": "L2", "l2": 1e-4}) is None
     assert check_value(CATALOG["Input"].param("shape"), [None, 16]) is None
     assert check_value(CATALOG["Reshape"].param("target_shape"), [4, -1]) is None
     assert check_value(CATALOG["Dense"].param("activation"), None) is None
