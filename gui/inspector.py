@@ -34,6 +34,7 @@ from engine.catalog import CATALOG, LayerSpec, ParamSpec, check_value
 from engine.commands import Macro, Rename, SetParams, UndoStack
 from engine.graph import is_valid_id
 from engine.project import Project
+from gui.problems import format_shape
 from gui.theme import category_color
 
 INT_LIMIT = 2**31 - 1
@@ -532,10 +533,14 @@ class Inspector(QWidget):
         self.project: Project | None = None
         self.undo_stack: UndoStack | None = None
         self.ids: list[str] = []
+        self.info: dict[str, Any] = {}
 
         self.title = QLabel()
         self.title.setObjectName("InspectorTitle")
         self.badge = QLabel()
+        self.shape = QLabel()
+        self.shape.setObjectName("InspectorShape")
+        self.shape.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.doc = QLabel()
         self.doc.setObjectName("InspectorDoc")
         self.doc.setWordWrap(True)
@@ -570,6 +575,7 @@ class Inspector(QWidget):
         body.setContentsMargins(10, 10, 10, 10)
         body.setSpacing(8)
         body.addLayout(head)
+        body.addWidget(self.shape)
         body.addWidget(self.doc)
         body.addLayout(id_row)
         line = QFrame()
@@ -611,6 +617,21 @@ class Inspector(QWidget):
         ev.node_removed.connect(self._on_removed)
         self.ids = []
         self._refresh()
+
+    def set_analysis(self, info: dict[str, Any]) -> None:
+        """Shape inference results (``{id: LayerInfo}``) for the output-shape line."""
+        self.info = info
+        self._update_shape_line()
+
+    def _update_shape_line(self) -> None:
+        layer = self.info.get(self.ids[0]) if len(self.ids) == 1 else None
+        shape = getattr(layer, "output_shape", None)
+        if layer is None or shape is None:
+            self.shape.setVisible(False)
+            return
+        params = getattr(layer, "params", 0) or 0
+        self.shape.setText(f"output {format_shape(shape)}  ·  {params:,} params")
+        self.shape.setVisible(True)
 
     def show_nodes(self, ids: list[str]) -> None:
         """Show the given selection (ids of the project's nodes)."""
@@ -661,6 +682,7 @@ class Inspector(QWidget):
             self.id_edit.setText(node.id if len(nodes) == 1 else ", ".join(self.ids))
         self.id_edit.setEnabled(len(nodes) == 1)
         self._set_id_error(None)
+        self._update_shape_line()
         self.form.show_spec(spec, node.params)
 
     def _set_id_error(self, reason: str | None) -> None:

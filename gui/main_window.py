@@ -385,6 +385,7 @@ class MainWindow(QMainWindow):
         if hasattr(self.scene, "set_analysis"):
             self.scene.set_analysis(ctrl.info, ctrl.problems)
         self.problems.set_problems(ctrl.problems)
+        self.inspector.set_analysis(ctrl.info)
         errors, warnings = self.problems.counts()
         if errors or warnings:
             parts = [f"{errors} error{'s' * (errors != 1)}"] if errors else []

@@ -46,6 +46,7 @@ class ProblemsPanel(QTreeWidget):
         self.setColumnWidth(0, 30)
         self.setColumnWidth(1, 140)
         self._icons = {"error": severity_icon("error"), "warning": severity_icon("warning")}
+        self._ok_icon = severity_icon("ok")
         self.itemClicked.connect(self._on_clicked)
         self.itemActivated.connect(self._on_clicked)
 
@@ -53,6 +54,12 @@ class ProblemsPanel(QTreeWidget):
         """Show ``Problem``-like objects (``node``, ``severity``, ``message``); errors first."""
         self.clear()
         ordered = sorted(problems, key=lambda p: (p.severity != "error",))
+        if not ordered:
+            item = QTreeWidgetItem(["", "", "No problems found: the model can be built."])
+            item.setIcon(0, self._ok_icon)
+            item.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            self.addTopLevelItem(item)
+            return
         for problem in ordered:
             item = QTreeWidgetItem(["", problem.node or "(model)", problem.message])
             item.setIcon(0, self._icons.get(problem.severity, self._icons["warning"]))
@@ -63,9 +70,8 @@ class ProblemsPanel(QTreeWidget):
 
     def counts(self) -> tuple[int, int]:
         """(errors, warnings) currently shown."""
-        errors = sum(1 for i in range(self.topLevelItemCount())
-                     if self.topLevelItem(i).toolTip(0) == "error")
-        return errors, self.topLevelItemCount() - errors
+        kinds = [self.topLevelItem(i).toolTip(0) for i in range(self.topLevelItemCount())]
+        return kinds.count("error"), kinds.count("warning")
 
     def _on_clicked(self, item: QTreeWidgetItem, _column: int = 0) -> None:
         node = item.data(0, NODE_ROLE)

@@ -8,37 +8,11 @@ anything else that wants to tint a layer by its catalog category.
 
 from __future__ import annotations
 
-import zlib
-
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPainterPath, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QApplication
 
-# Colours for the categories we expect in the catalog; others get a stable hashed hue.
-_CATEGORY_COLORS = {
-    "input": "#64748b",
-    "core": "#3b82f6",
-    "dense": "#3b82f6",
-    "convolution": "#f59e0b",
-    "conv": "#f59e0b",
-    "pooling": "#10b981",
-    "recurrent": "#8b5cf6",
-    "rnn": "#8b5cf6",
-    "normalization": "#06b6d4",
-    "regularization": "#ef4444",
-    "dropout": "#ef4444",
-    "merge": "#ec4899",
-    "merging": "#ec4899",
-    "reshape": "#84cc16",
-    "reshaping": "#84cc16",
-    "activation": "#f97316",
-    "activations": "#f97316",
-    "attention": "#a855f7",
-    "embedding": "#14b8a6",
-    "preprocessing": "#0ea5e9",
-    "wrappers": "#6366f1",
-    "wrapper": "#6366f1",
-}
+from gui.canvas.theme import category_colour
 
 LIGHT = {
     "window": "#f5f6f8", "base": "#ffffff", "alt": "#f0f2f5", "text": "#1f2937",
@@ -64,13 +38,8 @@ def is_dark() -> bool:
 
 
 def category_color(category: str) -> QColor:
-    """A stable colour for a catalog category."""
-    key = category.lower().strip()
-    for name, value in _CATEGORY_COLORS.items():
-        if key == name or key.startswith(name):
-            return QColor(value)
-    hue = zlib.crc32(key.encode()) % 360
-    return QColor.fromHsv(hue, 160, 220)
+    """A stable colour for a catalog category (the same the canvas paints with)."""
+    return category_colour(category)
 
 
 def category_icon(category: str, size: int = 18) -> QIcon:
@@ -143,13 +112,23 @@ def _draw_glyph(p: QPainter, key: str, r: QRectF) -> None:
 
 
 def severity_icon(severity: str, size: int = 14) -> QIcon:
-    """A red circle with '!' for errors, an amber triangle for warnings."""
+    """A red circle with '!' for errors, an amber triangle for warnings, a green tick for ok."""
     pix = QPixmap(size * 2, size * 2)
     pix.setDevicePixelRatio(2.0)
     pix.fill(Qt.GlobalColor.transparent)
     p = QPainter(pix)
     p.setRenderHint(QPainter.RenderHint.Antialiasing)
     p.setPen(Qt.PenStyle.NoPen)
+    if severity == "ok":
+        p.setBrush(QColor("#16a34a"))
+        p.drawEllipse(QRectF(1, 1, size - 2, size - 2))
+        pen = QPen(QColor("white"), 1.6)
+        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        p.setPen(pen)
+        p.drawPolyline([QPointF(size * 0.28, size * 0.52), QPointF(size * 0.44, size * 0.68),
+                        QPointF(size * 0.72, size * 0.36)])
+        p.end()
+        return QIcon(pix)
     if severity == "error":
         p.setBrush(QColor("#dc2626"))
         p.drawEllipse(QRectF(1, 1, size - 2, size - 2))
@@ -207,11 +186,7 @@ QToolButton:hover {{ background: {c['alt']}; }}
 QTabWidget::pane {{ border: none; border-top: 1px solid {c['border']}; }}
 QTabBar::tab {{ padding: 5px 14px; border: none; color: {c['muted']}; }}
 QTabBar::tab:selected {{ color: {c['text']}; border-bottom: 2px solid {c['highlight']}; }}
-QLineEdit, QSpinBox, QDoubleSpinBox, QComboBox, QPlainTextEdit {{
-    border: 1px solid {c['border']}; border-radius: 5px; padding: 3px 6px;
-    background: {c['base']}; }}
-QLineEdit:focus, QSpinBox:focus, QDoubleSpinBox:focus, QComboBox:focus {{
-    border: 1px solid {c['highlight']}; }}
+QPlainTextEdit {{ border: none; background: {c['code_bg']}; }}
 QTreeWidget, QTableWidget, QListWidget {{ border: none; background: {c['base']}; }}
 QHeaderView::section {{ background: {c['window']}; border: none;
     border-bottom: 1px solid {c['border']}; padding: 4px 6px; color: {c['muted']}; }}
@@ -220,6 +195,7 @@ QLabel#ErrorText {{ color: {c['error']}; font-size: 11px; }}
 QLabel#Muted {{ color: {c['muted']}; }}
 QLabel#InspectorTitle {{ font-size: 15px; font-weight: 600; }}
 QLabel#InspectorDoc {{ color: {c['muted']}; }}
+QLabel#InspectorShape {{ color: {c['highlight']}; font-family: monospace; }}
 QLineEdit[invalid="true"] {{ border: 1px solid {c['error']}; }}
 """
 
