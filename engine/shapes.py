@@ -389,6 +389,8 @@ def _rank_message(node: Node, raw: str, shape: Any) -> str | None:
         bound, want, got = "min_", int(m.group(1)), m.group(2)
     if node.type in _RECURRENT and want == 3:
         layout = "(batch, time, features)"
+    elif node.type in ("Permute", "Reshape"):
+        layout = ""  # the rank follows from the layer's own params
     else:
         layout = _LAYOUTS.get(want, "")
     prefix = {"min_": "at least ", "max_": "at most "}.get(bound or "", "")
