@@ -239,3 +239,10 @@ def test_startup_does_not_import_tensorflow_before_the_window_shows(tmp_path):
     assert result["tf"] is False
     assert result["nodes"] > 0, "the default project is open"
     assert result["status"].startswith("Loading TensorFlow")
+
+
+def test_main_with_an_unreadable_file_prints_the_message_and_exits_2(tmp_path, capsys):
+    from gui.app import main
+
+    assert main(tmp_path / "missing.json") == 2
+    assert "missing.json" in capsys.readouterr().err
