@@ -812,6 +812,52 @@ def _check_layer(pspec: ParamSpec, value: Any) -> str | None:
     return None
 
 
+def check_params(node_type: str, params: dict[str, Any]) -> list[str]:
+    """Rules that tie two params of one layer together (each value alone being fine).
+
+    Args:
+        node_type: A catalog type.
+        params: The node's params; missing ones take their defaults.
+
+    Returns:
+        One plain sentence per broken rule, naming the params and values.
+    """
+    spec = CATALOG.get(node_type)
+    if spec is None:
+        return []
+    value = {p.name: params.get(p.name, p.default) for p in spec.params}
+    problems = []
+    if node_type == "Normalization" and (value["mean"] is None) != (value["variance"] is None):
+        problems.append("mean and variance must be given together (or both left empty); "
+                        f"got mean={value['mean']!r}, variance={value['variance']!r}")
+    strides, dilation = _dims(value.get("strides")), _dims(value.get("dilation_rate"))
+    if max(strides) > 1 and max(dilation) > 1:
+        problems.append("strides above 1 cannot be combined with dilation_rate above 1; "
+                        f"got strides={value['strides']!r}, "
+                        f"dilation_rate={value['dilation_rate']!r}")
+    padding = _dims(value.get("output_padding"), fill=0)
+    n = max(len(padding), len(strides))
+    if any(p >= s for p, s in zip(_widen(padding, n), _widen(strides, n))):
+        problems.append("output_padding must be smaller than strides in every dimension; "
+                        f"got output_padding={value['output_padding']!r}, "
+                        f"strides={value['strides']!r}")
+    return problems
+
+
+def _widen(dims: list[int], n: int) -> list[int]:
+    """One int for every one of ``n`` dimensions (a single int applies to all)."""
+    return dims * n if len(dims) == 1 else dims
+
+
+def _dims(value: Any, fill: int = 1) -> list[int]:
+    """An ``ints`` value as a list of ints (``fill`` for None or a malformed value)."""
+    if _is_int(value):
+        return [value]
+    if isinstance(value, list) and value and all(_is_int(v) for v in value):
+        return value
+    return [fill]
+
+
 # ------------------------------------------------------------------- captions
 #: How a summary param reads on a node: "{}" is replaced by the formatted value.
 _CAPTION_FORMATS = {

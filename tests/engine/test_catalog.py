@@ -28,6 +28,7 @@ from engine.catalog import (
     LayerSpec,
     ParamSpec,
     caption,
+    check_params,
     check_value,
 )
 from engine.graph import Edge, Graph, Node
@@ -386,9 +387,39 @@ def test_keras_takes_what_check_value_accepts(keras, param, value):
     spec, pspec = param
     if check_value(pspec, value) is None:
         params = {**spec.defaults(), pspec.name: value}
-        # Rules that tie two params together belong to validation, not to check_value:
+        # Keep the rules that tie two params together (check_params, tested below):
         if spec.type == "Normalization" and pspec.name in ("mean", "variance"):
-            params.update(mean=value, variance=abs(value))  # Keras takes these only as a pair
-        if pspec.name == "output_padding":  # must be smaller than strides
+            params.update(mean=value, variance=abs(value))
+        if pspec.name == "output_padding":
             params["strides"] = (max(value) if isinstance(value, list) else value) + 1
+        if check_params(spec.type, params):
+            return
         make_layer(keras, spec, params)
+
+
+# ------------------------------------------------------------- check_params
+CROSS_CASES = [  # (type, params that break a rule tying two params, the same rule kept)
+    ("Normalization", {"mean": 0.5}, {"mean": 0.5, "variance": 2.0}),
+    ("Conv2D", {"strides": 2, "dilation_rate": [2, 1]}, {"strides": 2, "dilation_rate": 1}),
+    ("Conv1D", {"strides": 2, "dilation_rate": 2}, {"strides": 1, "dilation_rate": 2}),
+    ("Conv2DTranspose", {"output_padding": [1, 0]}, {"output_padding": [1, 0], "strides": 2}),
+    ("Conv2DTranspose", {"output_padding": 1, "strides": [2, 1]},
+     {"output_padding": [1, 0], "strides": [2, 1]}),
+]
+
+
+@pytest.mark.parametrize(("node_type", "bad", "good"), CROSS_CASES,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(CROSS_CASES)])
+def test_check_params_agrees_with_keras(keras, node_type, bad, good):
+    spec = CATALOG[node_type]
+    problems = check_params(node_type, {**spec.defaults(), **bad})
+    assert len(problems) == 1 and all(name in problems[0] for name in bad), problems
+    with pytest.raises(ValueError):
+        make_layer(keras, spec, {**spec.defaults(), **bad})
+    assert check_params(node_type, {**spec.defaults(), **good}) == []
+    make_layer(keras, spec, {**spec.defaults(), **good})
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
+def test_check_params_accepts_defaults(spec):
+    assert check_params(spec.type, spec.defaults()) == []
