@@ -477,9 +477,14 @@ class MainWindow(QMainWindow):
 
     def toggle_code(self, checked: bool | None = None) -> None:
         show = self.code_dock.isHidden() if checked is None else checked
+        was_hidden = self.code_dock.isHidden()
         self.code_dock.setVisible(show)
         if show:
             self.code_dock.raise_()
+            if was_hidden and not self.code_dock.isFloating():
+                half = max(200, self.inspector_dock.height() // 2)
+                self.resizeDocks([self.inspector_dock, self.code_dock], [half, half],
+                                 Qt.Orientation.Vertical)
 
     def set_dark(self, dark: bool) -> None:
         """Switch between the light and dark theme (remembered in settings)."""
@@ -622,17 +627,22 @@ class MainWindow(QMainWindow):
             return
         path, chosen = QFileDialog.getSaveFileName(
             self, "Export model", f"{self.project.name}.keras",
-            "Keras (*.keras);;Python script (*.py);;ONNX (*.onnx);;TFLite (*.tflite)")
+            "Keras (*.keras);;Python script (*.py);;ONNX (*.onnx);;TFLite (*.tflite);;"
+            "Legacy HDF5 (*.h5)")
         if not path:
             return
-        fmt = {".keras": "keras", ".py": "python", ".onnx": "onnx",
-               ".tflite": "tflite"}.get(Path(path).suffix, "keras")
+        fmt = {".keras": "keras", ".py": "python", ".onnx": "onnx", ".tflite": "tflite",
+               ".h5": "h5"}.get(Path(path).suffix, "keras")
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            fn(self.project, fmt, path)
-        except Exception as exc:
+            result = fn(self.project, fmt, path)
+        except Exception as exc:  # the exporter's message names the format and layer
             self._warn("Cannot export model", str(exc))
             return
-        self.statusBar().showMessage(f"Exported {path}", 5000)
+        finally:
+            QApplication.restoreOverrideCursor()
+        note = getattr(result, "message", "") or ""
+        self.statusBar().showMessage(f"Exported {path} {note}".strip(), 8000)
 
     # ---------------------------------------------------------- recent files
     def recent_files(self) -> list[str]:
