@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QScrollArea,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -37,8 +38,9 @@ from engine.project import Project
 from gui.problems import format_shape
 from gui.theme import category_color
 
+ADVANCED_KINDS = ("initializer", "regularizer")
 INT_LIMIT = 2**31 - 1
-FLOAT_LIMIT = 1e12
+FLOAT_LIMIT = 1e9
 INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
                 "lecun_normal", "zeros", "ones", "random_uniform", "random_normal",
                 "truncated_normal", "orthogonal", "identity")
@@ -112,6 +114,14 @@ class ParamEditor(QWidget):
         self.edited.emit()
 
 
+class CompactDoubleSpinBox(QDoubleSpinBox):
+    """Shows ``0.99`` rather than ``0.990000``."""
+
+    def textFromValue(self, value: float) -> str:  # noqa: N802 (Qt override)
+        text = f"{value:.{self.decimals()}f}".rstrip("0").rstrip(".")
+        return text if text not in ("", "-0") else "0"
+
+
 class _NoneToggle(QCheckBox):
     """A small "none" check box for optional numeric params."""
 
@@ -158,7 +168,7 @@ class IntEditor(ParamEditor):
 class FloatEditor(ParamEditor):
     def __init__(self, pspec: ParamSpec, parent: QWidget | None = None) -> None:
         super().__init__(pspec, parent)
-        self.spin = QDoubleSpinBox()
+        self.spin = CompactDoubleSpinBox()
         self.spin.setKeyboardTracking(False)
         self.spin.setDecimals(6)
         lo = float(pspec.min) if pspec.min is not None else -FLOAT_LIMIT
@@ -292,7 +302,7 @@ class RegularizerEditor(ParamEditor):
         self.kind = QComboBox()
         for label, data in (("none", None), ("L1", "L1"), ("L2", "L2"), ("L1L2", "L1L2")):
             self.kind.addItem(label, data)
-        self.l1, self.l2 = QDoubleSpinBox(), QDoubleSpinBox()
+        self.l1, self.l2 = CompactDoubleSpinBox(), CompactDoubleSpinBox()
         for spin, label in ((self.l1, "l1 "), (self.l2, "l2 ")):
             spin.setDecimals(6)
             spin.setRange(0.0, 10.0)
@@ -445,14 +455,38 @@ class ParamForm(QWidget):
 
     def __init__(self, nested: bool = False, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.layout_ = QFormLayout(self)
-        self.layout_.setContentsMargins(0, 0, 0, 0)
-        self.layout_.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self.layout_.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        self.layout_.setVerticalSpacing(2 if nested else 3)
+        self.nested = nested
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(4)
+        self.main_form, self.layout_ = self._form()
+        self.advanced_form, self.advanced_layout = self._form()
+        self.advanced_toggle = QToolButton()
+        self.advanced_toggle.setCheckable(True)
+        self.advanced_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.advanced_toggle.setAutoRaise(True)
+        self.advanced_toggle.toggled.connect(self._on_advanced_toggled)
+        outer.addWidget(self.main_form)
+        outer.addWidget(self.advanced_toggle)
+        outer.addWidget(self.advanced_form)
         self.editors: dict[str, ParamEditor] = {}
         self.errors: dict[str, QLabel] = {}
         self.spec: LayerSpec | None = None
+        self._on_advanced_toggled(False)
+
+    def _form(self) -> tuple[QWidget, QFormLayout]:
+        widget = QWidget()
+        form = QFormLayout(widget)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        form.setVerticalSpacing(2 if self.nested else 3)
+        return widget, form
+
+    def _on_advanced_toggled(self, shown: bool) -> None:
+        self.advanced_form.setVisible(shown)
+        self.advanced_toggle.setArrowType(Qt.ArrowType.DownArrow if shown
+                                          else Qt.ArrowType.RightArrow)
 
     def show_spec(self, spec: LayerSpec | None, params: dict[str, Any]) -> None:
         """Rebuild the editors for ``spec`` (if it changed) and show ``params``."""
@@ -461,11 +495,16 @@ class ParamForm(QWidget):
         self.set_values(params)
 
     def _rebuild(self, spec: LayerSpec | None) -> None:
-        while self.layout_.rowCount():
-            self.layout_.removeRow(0)
+        for form in (self.layout_, self.advanced_layout):
+            while form.rowCount():
+                form.removeRow(0)
         self.editors.clear()
         self.errors.clear()
         self.spec = spec
+        advanced = [p for p in spec.params if p.kind in ADVANCED_KINDS] if spec else []
+        self.advanced_toggle.setText(f"Initializers and regularizers ({len(advanced)})")
+        self.advanced_toggle.setVisible(bool(advanced))
+        self.advanced_form.setVisible(bool(advanced) and self.advanced_toggle.isChecked())
         if spec is None:
             return
         for pspec in spec.params:
@@ -484,7 +523,12 @@ class ParamForm(QWidget):
             col.setSpacing(1)
             col.addWidget(editor)
             col.addWidget(error)
-            self.layout_.addRow(label, box)
+            form = self.advanced_layout if pspec.kind in ADVANCED_KINDS else self.layout_
+            if pspec.kind == "layer":  # a whole nested form: full width, label above
+                form.addRow(label)
+                form.addRow(box)
+            else:
+                form.addRow(label, box)
             self.editors[pspec.name] = editor
             self.errors[pspec.name] = error
 
