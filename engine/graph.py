@@ -211,11 +211,13 @@ class Graph:
         if source == target:
             return f"'{source}' cannot feed itself"
         existing = self.inputs_of(target)
-        if any(e.source == source for e in existing):
+        spec = CATALOG.get(self.nodes[target].type)
+        # Attention's ports mean query, value, key: self-attention feeds one tensor twice.
+        self_attention = self.nodes[target].type == "MultiHeadAttention"
+        if any(e.source == source for e in existing) and not self_attention:
             return f"'{source}' is already connected to '{target}'"
         if source in self.downstream([target]):
             return f"connecting '{source}' to '{target}' would make a cycle"
-        spec = CATALOG.get(self.nodes[target].type)
         if spec is not None and spec.max_inputs == 0:
             return f"'{target}' is an {spec.type} and takes no inputs"
         if spec is not None and spec.max_inputs is not None and len(existing) >= spec.max_inputs:

@@ -89,3 +89,10 @@ def test_graph_unique_id():
     g = _chain(("dense", "Input"))
     assert g.unique_id("Dense") == "dense_1"
     assert g.unique_id("Conv2D") == "conv2d"
+
+
+def test_graph_allows_self_attention_on_separate_ports():
+    g = _chain(("inp", "Input"), ("mha", "MultiHeadAttention"))
+    assert g.check_connect("inp", "mha", 1) is None
+    g.connect(Edge("inp", "mha", 1))
+    assert [e.port for e in g.inputs_of("mha")] == [0, 1]
