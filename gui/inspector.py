@@ -578,6 +578,7 @@ class Inspector(QWidget):
         self.undo_stack: UndoStack | None = None
         self.ids: list[str] = []
         self.info: dict[str, Any] = {}
+        self.node_problems: list[Any] = []
 
         self.title = QLabel()
         self.title.setObjectName("InspectorTitle")
@@ -585,6 +586,10 @@ class Inspector(QWidget):
         self.shape = QLabel()
         self.shape.setObjectName("InspectorShape")
         self.shape.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.problem_text = QLabel()
+        self.problem_text.setObjectName("ErrorText")
+        self.problem_text.setWordWrap(True)
+        self.problem_text.hide()
         self.doc = QLabel()
         self.doc.setObjectName("InspectorDoc")
         self.doc.setWordWrap(True)
@@ -620,6 +625,7 @@ class Inspector(QWidget):
         body.setSpacing(8)
         body.addLayout(head)
         body.addWidget(self.shape)
+        body.addWidget(self.problem_text)
         body.addWidget(self.doc)
         body.addLayout(id_row)
         line = QFrame()
@@ -662,12 +668,16 @@ class Inspector(QWidget):
         self.ids = []
         self._refresh()
 
-    def set_analysis(self, info: dict[str, Any]) -> None:
-        """Shape inference results (``{id: LayerInfo}``) for the output-shape line."""
+    def set_analysis(self, info: dict[str, Any], problems: list[Any] | None = None) -> None:
+        """Shape inference results (``{id: LayerInfo}``) and problems of the shown layer."""
         self.info = info
+        self.node_problems = list(problems or [])
         self._update_shape_line()
 
     def _update_shape_line(self) -> None:
+        mine = [p for p in self.node_problems if p.node in self.ids]
+        self.problem_text.setText("\n".join(p.message for p in mine))
+        self.problem_text.setVisible(bool(mine))
         layer = self.info.get(self.ids[0]) if len(self.ids) == 1 else None
         shape = getattr(layer, "output_shape", None)
         if layer is None or shape is None:

@@ -385,7 +385,7 @@ class MainWindow(QMainWindow):
         if hasattr(self.scene, "set_analysis"):
             self.scene.set_analysis(ctrl.info, ctrl.problems)
         self.problems.set_problems(ctrl.problems)
-        self.inspector.set_analysis(ctrl.info)
+        self.inspector.set_analysis(ctrl.info, ctrl.problems)
         errors, warnings = self.problems.counts()
         if errors or warnings:
             parts = [f"{errors} error{'s' * (errors != 1)}"] if errors else []
@@ -422,7 +422,8 @@ class MainWindow(QMainWindow):
             self.summary.set_rows(rows)
             self.summary.set_totals(*totals)
             mb = totals[0] * 4 / (1024 * 1024)
-            self.params_label.setText(f"{totals[0]:,} params · {mb:.2f} MB")
+            partial = " so far" if self.problems.counts()[0] else ""
+            self.params_label.setText(f"{totals[0]:,} params{partial} · {mb:.2f} MB")
 
     # ---------------------------------------------------------------- editing
     def _undo(self) -> None:

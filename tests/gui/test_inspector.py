@@ -40,6 +40,10 @@ def test_inspector_shows_the_layer_doc_and_an_editor_per_param(dense_pair):
     assert set(inspector.form.editors) == {p.name for p in CATALOG["Dense"].params}
     assert inspector.form.editors["units"].value() == 32
     assert inspector.id_edit.text() == "fc"
+    regularizer = inspector.form.editors["kernel_regularizer"]
+    assert not regularizer.isVisible(), "initializers and regularizers start folded away"
+    inspector.form.advanced_toggle.click()
+    assert regularizer.isVisible()
 
 
 def test_inspector_edit_is_one_undo_step_and_undo_redo_restore(dense_pair):

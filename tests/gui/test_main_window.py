@@ -160,6 +160,7 @@ def test_problems_panel_click_selects_the_node(window, qtbot):
     qtbot.mouseClick(panel.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert window.scene.selected_ids() == ["lonely"]
     assert window.inspector.ids == ["lonely"]
+    assert row.text(2) in window.inspector.problem_text.text(), "the inspector names it too"
 
 
 def test_problems_update_after_an_edit_without_tensorflow(window, qtbot):
