@@ -160,7 +160,8 @@ class ShapeInference:
                 result = self._compute(node, edges, inputs)
                 fp = fingerprints[nid]
                 fp = (fp[0], copy.deepcopy(fp[1]), fp[2])  # edits may mutate params in place
-                self._state[nid] = _state_for(node, fp, result)
+                self._state[nid] = _state_for(node, fp, result,
+                                              _hint(graph, node, edges, result))
                 recomputed.add(nid)
                 if old is None or old.result.out != result.out:
                     changed_out.add(nid)
@@ -195,15 +196,36 @@ class ShapeInference:
         return result
 
 
-def _state_for(node: Node, fingerprint: tuple[Any, ...], result: _Result) -> _NodeState:
+def _state_for(node: Node, fingerprint: tuple[Any, ...], result: _Result,
+               hint: str = "") -> _NodeState:
     info = LayerInfo(node.id, node.type, _public_shape(result.out),
                      result.trainable + result.non_trainable, result.trainable,
                      result.non_trainable)
     problem = None
     if result.problem:
         severity, text = result.problem
-        problem = Problem(node.id, severity, f"{who(node)}: {text}")
+        problem = Problem(node.id, severity, f"{who(node)}: {text}{hint}")
     return _NodeState(fingerprint, result, info, problem)
+
+
+def _hint(graph: Graph, node: Node, edges: list, result: _Result) -> str:
+    """Advice that needs the neighbours: stacked recurrent layers need return_sequences."""
+    if not result.problem or node.type not in _RECURRENT or "3-D input" not in result.problem[1]:
+        return ""
+    sources = [graph.nodes[e.source] for e in edges if e.source in graph.nodes]
+    flat = [n for n in sources if n.type in _RECURRENT - {"TimeDistributed"}
+            and not _returns_sequences(n)]
+    if flat:
+        return f"; turn on return_sequences in '{flat[0].id}' to pass it the whole sequence"
+    return ""
+
+
+def _returns_sequences(node: Node) -> bool:
+    if node.type == "Bidirectional":
+        inner = node.params.get("layer")
+        return isinstance(inner, dict) and bool((inner.get("params") or {}).get(
+            "return_sequences"))
+    return bool(node.params.get("return_sequences"))
 
 
 def _frozen(params: Any) -> str:

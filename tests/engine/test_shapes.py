@@ -169,6 +169,18 @@ def test_shape_inference_reports_shape_error_on_the_right_node(case):
     assert others == []
 
 
+def test_shape_inference_stacked_recurrent_layers_suggest_return_sequences():
+    g = make_graph(("seq", "Input", {"shape": [5, 3]}),
+                   ("first", "LSTM", {"units": 8}, ["seq"]),
+                   ("second", "GRU", {"units": 4}, ["first"]))
+    si = ShapeInference(g)
+    (message,) = problems_on(si, "second")
+    assert "(None, 8)" in message and "return_sequences in 'first'" in message
+    g.set_params("first", {"units": 8, "return_sequences": True})
+    si.update(["first"])
+    assert si.problems == [] and si.info["second"].output_shape == (None, 4)
+
+
 def test_shape_inference_downstream_of_a_broken_node_stays_quiet():
     g = make_graph(("x", "Input", {"shape": [64]}),
                    ("rnn", "LSTM", {"units": 8}, ["x"]),
