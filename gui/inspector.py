@@ -424,13 +424,16 @@ def make_editor(pspec: ParamSpec) -> ParamEditor:
 
 
 def _with_param(spec: LayerSpec, params: dict[str, Any], name: str, value: Any) -> dict[str, Any]:
-    """``params`` with ``name`` set; a value equal to a non-required default is dropped."""
+    """``params`` with ``name`` set, keeping only required params and non-default values.
+
+    Unknown keys are kept (validation reports them; dropping them would lose data).
+    """
     out = copy.deepcopy(params)
-    pspec = spec.param(name)
-    if pspec is not None and not pspec.required and _same(value, pspec.default):
-        out.pop(name, None)
-    else:
-        out[name] = copy.deepcopy(value)
+    out[name] = copy.deepcopy(value)
+    for key in list(out):
+        pspec = spec.param(key)
+        if pspec is not None and not pspec.required and _same(out[key], pspec.default):
+            del out[key]
     return out
 
 

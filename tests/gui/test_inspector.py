@@ -22,7 +22,7 @@ def _project(*nodes: Node, edges: tuple[Edge, ...] = ()) -> Project:
 def dense_pair(qtbot):
     """An Input feeding two Dense layers, shown in an inspector."""
     project = _project(Node("inp", "Input", {"shape": [4]}),
-                       Node("fc", "Dense", {"units": 32}),
+                       Node("fc", "Dense", {"units": 32, "use_bias": True}),
                        Node("fc2", "Dense", {"units": 8}),
                        edges=(Edge("inp", "fc"), Edge("fc", "fc2")))
     stack = UndoStack(project)
@@ -51,10 +51,10 @@ def test_inspector_edit_is_one_undo_step_and_undo_redo_restore(dense_pair):
     inspector.show_nodes(["fc"])
     units = inspector.form.editors["units"]
     units.spin.setValue(64)
-    assert project.graph.nodes["fc"].params["units"] == 64
+    assert project.graph.nodes["fc"].params == {"units": 64}, "defaults are not stored"
     assert stack.undo_text  # exactly one step to undo
     stack.undo()
-    assert project.graph.nodes["fc"].params["units"] == 32
+    assert project.graph.nodes["fc"].params == {"units": 32, "use_bias": True}
     assert units.value() == 32, "the editor follows the model after undo"
     assert not stack.can_undo
     stack.redo()
