@@ -140,6 +140,8 @@ class PortItem(QGraphicsItem):
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
+        if option.levelOfDetailFromTransform(painter.worldTransform()) < 0.3:
+            return  # too small to see or to hit; the wires show the connections
         theme = _theme(self)
         r = PORT_RADIUS
         fill = theme.port_connected if self.connected else theme.port_fill
@@ -225,6 +227,8 @@ class NodeItem(QGraphicsItem):
         self.out_port.setPos(0, NODE_HEIGHT / 2)
         self.edges: set[EdgeItem] = set()
         self.badge = ProblemBadge(self)
+        #: True while the scene moves the item for the model (wires re-route later).
+        self.quiet = False
         self._texts: tuple[str, str, str, str, str] = ("", "", "", "", "")
         f = (QGraphicsItem.GraphicsItemFlag.ItemIsMovable
              | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
@@ -272,13 +276,15 @@ class NodeItem(QGraphicsItem):
     def _layout_texts(self) -> None:
         """Elide texts to the card width once (not on every paint) and set the tooltip."""
         inner = NODE_WIDTH - STRIPE_WIDTH - 22
-        tag_fm = QFontMetricsF(font("tag"))
-        tag = tag_fm.elidedText(self.node_type, Qt.TextElideMode.ElideRight, inner * 0.55)
-        title_w = inner - tag_fm.horizontalAdvance(tag) - 8
         title = QFontMetricsF(font("title")).elidedText(
-            self.node_id, Qt.TextElideMode.ElideRight, title_w)
+            self.node_id, Qt.TextElideMode.ElideRight, inner - 6)
+        tag_fm = QFontMetricsF(font("tag"))
+        tag = tag_fm.elidedText(self.node_type, Qt.TextElideMode.ElideRight, inner - 10)
         small = QFontMetricsF(font("small"))
-        caption = small.elidedText(self.caption, Qt.TextElideMode.ElideRight, inner)
+        caption_w = inner - (tag_fm.horizontalAdvance(tag) + 10) - 6
+        caption = small.elidedText(self.caption, Qt.TextElideMode.ElideRight, caption_w)
+        if caption_w < small.horizontalAdvance("…") * 3:
+            caption = ""
         params_w = small.horizontalAdvance(self.params_text)
         shape = small.elidedText(self.shape_text, Qt.TextElideMode.ElideRight,
                                  inner - params_w - 8)
@@ -384,22 +390,27 @@ class NodeItem(QGraphicsItem):
         title, tag, caption, shape, params = self._texts
         left = rect.left() + STRIPE_WIDTH + 10
         right = rect.right() - 10
-        if lod < 0.4:
+        if lod < 0.45:
+            # Zoomed out: only the id, in a font big enough to read on screen.
+            big = QFont(font("title"))
+            big.setPixelSize(int(min(max(11 / max(lod, 0.05), 14), NODE_HEIGHT * 0.6)))
             painter.setPen(theme.text)
-            painter.setFont(font("title"))
+            painter.setFont(big)
+            text = QFontMetricsF(big).elidedText(self.node_id, Qt.TextElideMode.ElideRight,
+                                                 right - left)
             painter.drawText(QRectF(left, rect.top(), right - left, rect.height()),
-                             Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, title)
+                             Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)
             return
-        top = rect.top() + 7
+        top = rect.top() + 6
+        flags = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
         painter.setFont(font("title"))
         painter.setPen(theme.text)
-        painter.drawText(QRectF(left, top, right - left, 18),
-                         Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, title)
-        # Type tag: a soft pill in the category colour.
+        painter.drawText(QRectF(left, top, right - left, 18), flags, title)
+        # Type tag: a soft pill in the category colour, then the caption.
         tag_font = font("tag")
         painter.setFont(tag_font)
         tw = QFontMetricsF(tag_font).horizontalAdvance(tag) + 10
-        pill = QRectF(right - tw, top + 1, tw, 16)
+        pill = QRectF(left - 1, top + 21, tw, 16)
         soft = QColor(colour)
         soft.setAlpha(60 if theme.dark else 34)
         painter.setPen(Qt.PenStyle.NoPen)
@@ -407,24 +418,23 @@ class NodeItem(QGraphicsItem):
         painter.drawRoundedRect(pill, 8, 8)
         painter.setPen(colour.lighter(140) if theme.dark else colour.darker(135))
         painter.drawText(pill, Qt.AlignmentFlag.AlignCenter, tag)
-
         painter.setFont(font("small"))
-        painter.setPen(theme.text_dim)
-        painter.drawText(QRectF(left, top + 20, right - left, 16),
-                         Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, caption)
+        if caption:
+            painter.setPen(theme.text_dim)
+            painter.drawText(QRectF(pill.right() + 6, top + 21, right - pill.right() - 6, 16),
+                             flags, caption)
         if shape:
             painter.setPen(theme.text_shape)
-            painter.drawText(QRectF(left, top + 38, right - left, 16),
-                             Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, shape)
+            painter.drawText(QRectF(left, top + 40, right - left, 16), flags, shape)
         if params:
             painter.setPen(theme.text_dim)
-            painter.drawText(QRectF(left, top + 38, right - left, 16),
+            painter.drawText(QRectF(left, top + 40, right - left, 16),
                              Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, params)
 
     def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: Any) -> Any:  # noqa: N802
         if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
             for edge in self.edges:
-                edge.adjust()
+                edge.adjust(route=not self.quiet)
         return super().itemChange(change, value)
 
 
@@ -458,12 +468,21 @@ class EdgeItem(QGraphicsItem):
         tip = f"{self.edge.source} → {self.edge.target} (input {self.edge.port})"
         self.setToolTip(f"{tip}\n{text}" if text else tip)
 
-    def adjust(self) -> None:
-        """Recompute the curve after either end moved."""
+    def adjust(self, route: bool = True) -> None:
+        """Recompute the curve after either end moved.
+
+        Args:
+            route: Detour around nodes in the way (False: the plain curve, for bulk
+                changes that re-route everything once afterwards).
+        """
         p1 = self.source.output_pos()
         p2 = self.target.input_pos(self.edge.port)
+        # Route first: the scene query inside must not run between
+        # prepareGeometryChange() and the new bounding rect, or the BSP index
+        # would keep this item under its old rect (and crash after removal).
+        path = self._route(p1, p2) if route else wire_path(p1, p2)
         self.prepareGeometryChange()
-        self._path = wire_path(p1, p2)
+        self._path = path
         self._shape = None
         mid = self._path.pointAtPercent(0.5)
         if self.label:
@@ -474,6 +493,31 @@ class EdgeItem(QGraphicsItem):
             self._label_rect = QRectF()
         rect = self._path.boundingRect().adjusted(-4, -4, 4, 4)
         self._rect = rect.united(self._label_rect) if self.label else rect
+
+    def _route(self, p1: QPointF, p2: QPointF) -> QPainterPath:
+        """The plain S-curve, or a detour beside the nodes it would run through."""
+        path = wire_path(p1, p2)
+        scene = self.scene()
+        if scene is None or p2.y() - p1.y() < NODE_HEIGHT * 1.2:
+            return path
+        for _ in range(3):
+            blockers = self._blockers(scene, path)
+            if not blockers:
+                return path
+            rects = [b.sceneBoundingRect() for b in blockers]
+            mid = (p1.x() + p2.x()) / 2
+            right = max(r.right() for r in rects) + 18
+            left = min(r.left() for r in rects) - 18
+            x = right if abs(right - mid) <= abs(left - mid) else left
+            path = detour_path(p1, p2, x)
+        return path
+
+    def _blockers(self, scene, path: QPainterPath) -> list[NodeItem]:
+        stroker = QPainterPathStroker()
+        stroker.setWidth(4)
+        area = stroker.createStroke(path)
+        return [i for i in scene.items(area, Qt.ItemSelectionMode.IntersectsItemShape)
+                if isinstance(i, NodeItem) and i is not self.source and i is not self.target]
 
     def path(self) -> QPainterPath:
         return self._path
@@ -526,6 +570,18 @@ def wire_path(p1: QPointF, p2: QPointF) -> QPainterPath:
     pull = max(abs(dy) * 0.5, 40.0) if dy >= 0 else max(abs(dy) * 0.5, 90.0)
     path = QPainterPath(p1)
     path.cubicTo(QPointF(p1.x(), p1.y() + pull), QPointF(p2.x(), p2.y() - pull), p2)
+    return path
+
+
+def detour_path(p1: QPointF, p2: QPointF, x: float) -> QPainterPath:
+    """A wire that swings out to column ``x`` just below ``p1``, runs down it, and
+    swings back in just above ``p2`` (skip connections around a chain of nodes)."""
+    bend = min(44.0, (p2.y() - p1.y()) / 3)
+    a, b = QPointF(x, p1.y() + bend), QPointF(x, p2.y() - bend)
+    path = QPainterPath(p1)
+    path.cubicTo(QPointF(p1.x(), p1.y() + bend * 0.8), QPointF(x, p1.y() + bend * 0.2), a)
+    path.lineTo(b)
+    path.cubicTo(QPointF(x, p2.y() - bend * 0.2), QPointF(p2.x(), p2.y() - bend * 0.8), p2)
     return path
 
 

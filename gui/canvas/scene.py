@@ -57,10 +57,10 @@ class GraphScene(QGraphicsScene):
         self._batch_selection = False
         self._last_selection: list[str] = []
         self._paste_count = 0
-        self._rect_timer = QTimer(self)
-        self._rect_timer.setSingleShot(True)
-        self._rect_timer.setInterval(0)
-        self._rect_timer.timeout.connect(self.update_scene_rect)
+        self._tidy_timer = QTimer(self)
+        self._tidy_timer.setSingleShot(True)
+        self._tidy_timer.setInterval(0)
+        self._tidy_timer.timeout.connect(self._tidy)
         self.selectionChanged.connect(self._on_selection_changed)
         self.set_project(project, undo_stack)
 
@@ -91,7 +91,7 @@ class GraphScene(QGraphicsScene):
         ev.node_moved.connect(self._on_node_moved)
         ev.node_renamed.connect(self._on_node_renamed)
         self._paste_count = 0
-        self.update_scene_rect()
+        self._tidy()
         self._on_selection_changed()
 
     def _disconnect_graph(self) -> None:
@@ -122,7 +122,7 @@ class GraphScene(QGraphicsScene):
         self._nodes[node.id] = item
         self.addItem(item)
         self._sync_ports(node.id)
-        self._rect_timer.start()
+        self._tidy_timer.start()
 
     def _on_node_removed(self, node_id: str) -> None:
         item = self._nodes.pop(node_id, None)
@@ -131,7 +131,7 @@ class GraphScene(QGraphicsScene):
         for edge_item in list(item.edges):
             self._on_edge_removed(edge_item.edge)
         self.removeItem(item)
-        self._rect_timer.start()
+        self._tidy_timer.start()
 
     def _on_edge_added(self, edge: Edge) -> None:
         source, target = self._nodes.get(edge.source), self._nodes.get(edge.target)
@@ -144,6 +144,7 @@ class GraphScene(QGraphicsScene):
         source.edges.add(item)
         target.edges.add(item)
         self.addItem(item)
+        self._tidy_timer.start()  # routes the new wire around nodes in its way
 
     def _on_edge_removed(self, edge: Edge) -> None:
         item = self._edges.pop(edge, None)
@@ -166,8 +167,10 @@ class GraphScene(QGraphicsScene):
         if item is not None and node is not None:
             x, y = node.position
             if item.x() != x or item.y() != y:
+                item.quiet = True
                 item.setPos(x, y)
-            self._rect_timer.start()
+                item.quiet = False
+            self._tidy_timer.start()
 
     def _on_node_renamed(self, old: str, new: str) -> None:
         item = self._nodes.pop(old, None)
@@ -255,6 +258,12 @@ class GraphScene(QGraphicsScene):
         for item in self._nodes.values():
             rect = rect.united(item.sceneBoundingRect())
         return rect if not rect.isNull() else QRectF(-100, -100, 200, 200)
+
+    def _tidy(self) -> None:
+        """After nodes moved, came or went: re-route all wires and resize the scene."""
+        for edge_item in self._edges.values():
+            edge_item.adjust()
+        self.update_scene_rect()
 
     def update_scene_rect(self) -> None:
         """Let the view scroll a generous margin around the items."""

@@ -77,15 +77,26 @@ class GraphView(QGraphicsView):
     def zoom_out(self) -> None:
         self.set_zoom(self.zoom() / ZOOM_STEP)
 
-    def fit(self) -> None:
-        """Show every node (without magnifying a small graph beyond 120 %)."""
+    def fit(self, min_zoom: float = 0.0) -> None:
+        """Show every node (without magnifying a small graph beyond 120 %).
+
+        Args:
+            min_zoom: Never zoom out further than this; when the whole graph does
+                not fit at that zoom, show its top (where the inputs are) instead.
+                ``0.5`` keeps node texts readable when opening a deep model.
+        """
         scene = self.graph_scene()
         scene.update_scene_rect()
         rect = scene.items_rect().adjusted(-40, -40, 40, 40)
         self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
         if self.zoom() > FIT_MAX_ZOOM:
             self.set_zoom(FIT_MAX_ZOOM)
-        self.centerOn(rect.center())
+        if self.zoom() < min_zoom:
+            self.set_zoom(min_zoom)
+            visible = self.visible_scene_rect()
+            self.centerOn(QPointF(rect.center().x(), rect.top() + visible.height() / 2))
+        else:
+            self.centerOn(rect.center())
         self.zoom_changed.emit(self.zoom())
 
     def center_on(self, node_id: str) -> None:

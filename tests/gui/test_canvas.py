@@ -504,3 +504,20 @@ def test_canvas_handles_500_nodes_smoothly(qtbot):
     assert built < 5.0, built
     assert frames < 3.0, frames
     assert isinstance(scene.node_item("n499"), NodeItem)
+
+
+def test_canvas_delete_everything_after_layout_and_undo_restores_it(qtbot):
+    # Regression: wires re-routed during a move used to stay indexed under their
+    # old outline, and removing them later crashed the scene.
+    graph = _random_dag(200, seed=2)
+    project = Project(graph=graph)
+    stack = UndoStack(project)
+    scene = GraphScene(project, stack)
+    scene.auto_layout()
+    for _ in range(2):
+        scene.select_ids(list(graph.nodes))
+        scene.delete_selection()
+        assert scene.node_items() == [] and scene.edge_items() == []
+        stack.undo()
+        qtbot.wait(1)
+        assert len(scene.node_items()) == 200 and len(scene.edge_items()) == len(graph.edges)
