@@ -117,8 +117,6 @@ def make_layer(node: Node) -> Any:
     kwargs = layer_kwargs(node.type, node.params, node_id=node.id)
     try:
         if node.type == "Input":
-            if "shape" in kwargs and kwargs["shape"] is not None:
-                kwargs["shape"] = tuple(kwargs["shape"])
             return keras.Input(name=node.id, **kwargs)
         cls = getattr(keras.layers, node.type, None)
         if cls is None:

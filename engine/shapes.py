@@ -15,9 +15,9 @@ initialize_variables=False)`` Keras creates variables with their shapes but
 defers their initial values, so the same symbolic calls take ~0.35-0.5 s and
 give identical shapes and ``count_params()``. On top of that, results are
 memoised by (type, params, input shapes): repeated blocks (ResNet's 36 identical
-bottlenecks) are computed once, which brings the full pass to ~0.1 s. An edit
-recomputes the edited node and its downstream only as far as output shapes
-change, typically a few milliseconds.
+bottlenecks) are computed once, which brings the full pass to ~0.05-0.1 s (a
+509-layer graph of mostly distinct blocks: ~0.2 s). An edit recomputes the
+edited node and its downstream only as far as output shapes change: 2-8 ms.
 """
 
 from __future__ import annotations
