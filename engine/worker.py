@@ -23,6 +23,7 @@ import multiprocessing
 import os
 import queue
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,7 +94,7 @@ class TrainingRun:
 
     # ------------------------------------------------------------------ events
     def _read(self, receiver: Any) -> None:
-        while True:
+        while self.final is None:
             try:
                 event = receiver.recv()
             except (EOFError, OSError):
@@ -104,18 +105,21 @@ class TrainingRun:
                                     f"{exc}", "hint": ""}
             self._queue.put(event)
             if event.get("event") in _FINAL:
-                self.final = event
-                break
+                self._finish(event)
         receiver.close()
+        if self.final is None:
+            event = self._died_event()
+            self._queue.put(event)
+            self._finish(event)
         self._process.join(timeout=30)
         if self._process.is_alive():  # finished but will not exit: end it
             self._process.terminate()
             self._process.join(timeout=5)
-        if self.final is None:
-            self.final = self._died_event()
-            self._queue.put(self.final)
-        self._ended.set()
+
+    def _finish(self, final: Event) -> None:
+        self.final = final
         self._queue.put(None)
+        self._ended.set()
 
     def _died_event(self) -> Event:
         self._process.join(timeout=5)
@@ -240,3 +244,7 @@ def _child_main(sender: Any, stop: Any, pause: Any, stop_seen: Any, project: dic
                      resume=resume, emit=emit, controls=controls, fresh_process=True)
     finally:
         sender.close()
+    # Everything is written and closed; skip TensorFlow's slow interpreter teardown.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
