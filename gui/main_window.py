@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QPointF, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QObject, QPointF, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -703,10 +703,7 @@ class MainWindow(QMainWindow):
     def _first_shown(self) -> None:
         probe = os.environ.get("LAYERLAB_STARTUP_PROBE")
         if probe:
-            stamp = time.time()
-            print(f"LAYERLAB_WINDOW_SHOWN {stamp:.6f}", flush=True)
-            if probe not in ("1", "-", "true"):
-                Path(probe).write_text(f"{stamp:.6f}\n", encoding="utf-8")
+            self._probe = StartupProbe(probe, self)
         self._fit_view()
         self.validation.start()  # TensorFlow loads only once the window is up
         if self._check_recovery:
@@ -756,6 +753,45 @@ class MainWindow(QMainWindow):
         QMessageBox.about(self, "About LayerLab",
                           "<b>LayerLab</b><br>Build, train and export Keras models by drag "
                           f"and drop.<br><br>Python {sys.version.split()[0]}")
+
+
+class StartupProbe(QObject):
+    """For bench/startup.py: when the window was shown, when shapes were ready, and the
+    longest stall of the UI event loop while TensorFlow loaded in the background.
+
+    Writes ``<shown time>`` then ``shapes <ready time> <longest stall s>`` lines to the
+    file named by ``$LAYERLAB_STARTUP_PROBE`` (or prints them when it is ``1``).
+    """
+
+    def __init__(self, target: str, window: MainWindow) -> None:
+        super().__init__(window)
+        self.target = None if target in ("1", "-", "true") else Path(target)
+        self._write(f"{time.time():.6f}", "LAYERLAB_WINDOW_SHOWN")
+        self._last = time.perf_counter()
+        self.longest = 0.0
+        self._tick = QTimer(self)
+        self._tick.setInterval(10)
+        self._tick.timeout.connect(self._on_tick)
+        self._tick.start()
+        if window.validation.ready:
+            self._on_ready()
+        else:
+            window.validation.tensorflow_ready.connect(self._on_ready)
+
+    def _on_tick(self) -> None:
+        now = time.perf_counter()
+        self.longest = max(self.longest, now - self._last)
+        self._last = now
+
+    def _on_ready(self) -> None:
+        self._tick.stop()
+        self._write(f"shapes {time.time():.6f} {self.longest:.4f}", "LAYERLAB_SHAPES_READY")
+
+    def _write(self, line: str, label: str) -> None:
+        print(f"{label} {line}", flush=True)
+        if self.target is not None:
+            with self.target.open("a", encoding="utf-8") as f:
+                f.write(line + "\n")
 
 
 def layer_guide_html() -> str:
