@@ -247,3 +247,28 @@ def test_main_with_an_unreadable_file_prints_the_message_and_exits_2(tmp_path, c
 
     assert main(tmp_path / "missing.json") == 2
     assert "missing.json" in capsys.readouterr().err
+
+
+def test_new_from_preset_opens_a_copy_that_saving_asks_a_name_for(window, monkeypatch):
+    name, path = preset_files()[-1]
+    action = next(a for a in window.presets_menu.actions() if a.text() == name)
+    action.trigger()
+    assert window.project.name == name
+    assert window.project.path is None, "a preset is a template, never overwritten"
+    assert window.windowTitle().startswith(name)
+    asked = []
+    monkeypatch.setattr(MainWindow, "_ask_save_path", lambda self: asked.append(1))
+    window.act_save.trigger()
+    assert asked, "Save on a preset copy asks where to save"
+    assert len(window.project.graph.nodes) == len(load_project(path).graph.nodes)
+
+
+def test_import_and_export_say_coming_soon_until_the_engine_has_them(window):
+    import importlib.util
+
+    for action, module in ((window.act_import, "engine.importer"),
+                           (window.act_export, "engine.export")):
+        available = importlib.util.find_spec(module) is not None
+        assert action.isEnabled() == available
+        if not available:
+            assert action.toolTip() == "coming soon"
