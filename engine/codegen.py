@@ -32,11 +32,11 @@ __all__ = ["CodegenError", "generate", "literal", "variable_names"]
 #: Names the generated script defines or imports at module level; node
 #: variables never shadow them (nor Python keywords and builtins).
 SCRIPT_NAMES = frozenset({
-    "argparse", "csv", "keras", "layers", "np", "tf", "Path", "model", "inputs", "outputs",
-    "build_model", "load_data", "main", "split", "standardize", "encode_targets", "one_hot",
-    "read_csv", "read_images", "make_data", "HERE", "DATA_DIR", "SEED", "EPOCHS",
-    "BATCH_SIZE", "WEIGHTS", "make_optimizer", "apportion", "read_npz",
-    "balanced_class_weights", "steps_per_epoch", "learning_rate", "args", "parser", "history", "callbacks", "sklearn",
+    "argparse", "csv", "math", "keras", "layers", "np", "tf", "Path", "model", "inputs",
+    "outputs", "build_model", "load_data", "main", "split", "apportion", "standardize",
+    "encode_targets", "read_csv", "read_npz", "read_images", "make_data", "make_optimizer",
+    "balanced_class_weights", "DATA_DIR", "SEED", "EPOCHS", "BATCH_SIZE", "WEIGHTS",
+    "steps_per_epoch", "learning_rate", "args", "parser", "history", "callbacks", "sklearn",
 })
 _TAKEN = SCRIPT_NAMES | set(dir(builtins)) | set(keyword.kwlist) | set(keyword.softkwlist)
 _WIDTH = 96  # generated lines are wrapped at argument boundaries past this width
@@ -169,8 +169,6 @@ def _same(value: Any, default: Any) -> bool:
         return type(value) is type(default) and value == default
     if isinstance(value, (list, tuple)) and isinstance(default, (list, tuple)):
         return len(value) == len(default) and all(_same(a, b) for a, b in zip(value, default))
-    if isinstance(value, (list, tuple, dict)) or isinstance(default, (list, tuple, dict)):
-        return value == default
     return value == default
 
 
@@ -398,8 +396,10 @@ def read_images(folder, image_size=None, color_mode="rgb"):
     """
     folder = Path(folder)
     if image_size is None:
-        first = next(p for d in sorted(folder.iterdir()) if d.is_dir()
-                     for p in sorted(d.iterdir()) if p.is_file())
+        suffixes = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+        first = next(p for d in sorted(folder.iterdir())
+                     if d.is_dir() and not d.name.startswith(".")
+                     for p in sorted(d.iterdir()) if p.suffix.lower() in suffixes)
         image = tf.io.decode_image(tf.io.read_file(str(first)), expand_animations=False)
         image_size = tuple(image.shape[:2])
     images = keras.utils.image_dataset_from_directory(
@@ -978,7 +978,7 @@ def generate(project: Any, weights: str | None = None) -> str:
     """
     model = model_code(project.graph, project.name)
     data = data_code(project.data or {}, getattr(project, "base_dir", None),
-                     _single_input_shape(project.graph), (project.training or {}).get("loss"))
+                     _input_shape(project.graph), (project.training or {}).get("loss"))
     main = main_code(project.training or {}, project.name, weights, has_val=data.has_val,
                      task=data.task, num_classes=data.num_classes)
     blocks = [_header(project.name, project.description or "", weights),
@@ -989,10 +989,11 @@ def generate(project: Any, weights: str | None = None) -> str:
     return text + '\n\nif __name__ == "__main__":\n    main()\n'
 
 
-def _single_input_shape(graph: Graph) -> tuple | None:
-    shapes = [n.params.get("shape") for n in graph.nodes.values() if n.type == "Input"]
-    if len(shapes) == 1 and isinstance(shapes[0], list):
-        return tuple(shapes[0])
+def _input_shape(graph: Graph) -> tuple | None:
+    """The first Input's shape: what LayerLab resizes image data to (as engine.training)."""
+    for node in graph.nodes.values():
+        if node.type == "Input" and isinstance(node.params.get("shape"), list):
+            return tuple(node.params["shape"])
     return None
 
 
