@@ -309,6 +309,7 @@ class MainWindow(QMainWindow):
             self.scene.set_project(project, undo_stack)
         self._connect_scene()
         self.inspector.set_project(project, undo_stack)
+        self._on_selection(list(self.scene.selected_ids()))
         self.validation.set_project(project)
         self.code.set_project(project, undo_stack)
         undo_stack.events.changed.connect(self._on_stack_changed)
@@ -365,6 +366,8 @@ class MainWindow(QMainWindow):
 
     def _on_selection(self, ids: list[str]) -> None:
         self.inspector.show_nodes(list(ids))
+        for action in (self.act_cut, self.act_copy, self.act_duplicate, self.act_delete):
+            action.setEnabled(bool(ids))
 
     def _on_node_activated(self, node_id: str) -> None:
         self.inspector_dock.show()

@@ -73,6 +73,7 @@ class LayerPalette(QWidget):
         layout.addWidget(self.tree)
         self._populate()
         self.search.textChanged.connect(self._filter)
+        self.search.returnPressed.connect(self._on_search_return)
         # Activation = double-click or Enter (Qt emits it once for a double-click).
         self.tree.itemActivated.connect(self._on_activated)
 
@@ -138,6 +139,12 @@ class LayerPalette(QWidget):
             group.setHidden(shown == 0)
             if words:
                 group.setExpanded(True)
+
+    def _on_search_return(self) -> None:
+        """Enter in the search box adds the first layer that matches."""
+        shown = self.visible_types()
+        if self.search.text().strip() and shown:
+            self.add_requested.emit(shown[0])
 
     def _on_activated(self, item: QTreeWidgetItem, _column: int = 0) -> None:
         layer_type = item.data(0, TYPE_ROLE)

@@ -272,3 +272,18 @@ def test_import_and_export_say_coming_soon_until_the_engine_has_them(window):
         assert action.isEnabled() == available
         if not available:
             assert action.toolTip() == "coming soon"
+
+
+def test_enter_in_the_palette_search_adds_the_first_match(window, qtbot):
+    before = set(window.project.graph.nodes)
+    qtbot.keyClicks(window.palette.search, "dropout")
+    qtbot.keyClick(window.palette.search, Qt.Key.Key_Return)
+    added = set(window.project.graph.nodes) - before
+    assert [window.project.graph.nodes[i].type for i in added] == ["Dropout"]
+
+
+def test_edit_actions_follow_the_selection(window):
+    window.scene.select_ids([])
+    assert not window.act_delete.isEnabled() and not window.act_copy.isEnabled()
+    window.scene.select_ids([next(iter(window.project.graph.nodes))])
+    assert window.act_delete.isEnabled() and window.act_duplicate.isEnabled()
