@@ -141,7 +141,10 @@ class TrainingRun:
                     "Something outside LayerLab ended the process; start the run again.")
         else:
             message = f"the training process ended without a word (exit code {code})"
-            hint = "Its output on the terminal may say why; start the run again."
+            hint = "Start the run again."
+        tail = log_tail(self.run_dir)
+        if tail:
+            hint += f" Its last output ({self.run_dir / LOG_NAME}):\n{tail}"
         return {"event": "error", "kind": "died", "message": message, "hint": hint,
                 "exit_code": code}
 
@@ -227,6 +230,10 @@ def _child_main(sender: Any, stop: Any, pause: Any, stop_seen: Any, project: dic
     """The child process: train, sending every event to the parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from engine.runs import run_dir_problem
+
+    if run_dir_problem(Path(run_dir), resume) is None:
+        _output_to_log(Path(run_dir))
     from engine.training import Controls, run_training
 
     parent = multiprocessing.parent_process()
@@ -248,3 +255,32 @@ def _child_main(sender: Any, stop: Any, pause: Any, stop_seen: Any, project: dic
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+LOG_NAME = "worker.log"
+"""The child's stdout and stderr (TensorFlow's chatter, crash reports), in the run dir."""
+
+
+def _output_to_log(run_dir: Path) -> None:
+    """Send this process's stdout and stderr (file descriptors 1 and 2) to worker.log."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(run_dir / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except OSError:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def log_tail(run_dir: Path, lines: int = 3) -> str:
+    """The last lines of a run's worker.log that are not TensorFlow start-up notes."""
+    try:
+        text = (run_dir / LOG_NAME).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    keep = [line for line in text.splitlines() if line.strip()
+            and not line.startswith(("I0000", "W0000", "WARNING: All log messages"))]
+    return "\n".join(keep[-lines:])
