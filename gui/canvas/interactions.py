@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QPen
-from PySide6.QtWidgets import QGraphicsPathItem
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem
 
 from engine.commands import Connect, Disconnect, Macro, MoveNodes
 from engine.graph import Edge, Graph
@@ -81,7 +81,8 @@ class WireDrag:
 
     Started from a wired input port, it first detaches that wire (Disconnect)
     and then re-routes it; dropping it back where it was changes nothing, and
-    a re-route is a single undo step.
+    a re-route is a single undo step. Dropping in empty space cancels (a
+    detached wire stays removed).
 
     Attributes:
         source: The node whose output the wire leaves.
@@ -116,12 +117,9 @@ class WireDrag:
             self._cleanup()
             return
         self._hover(pos)
-        graph = self.scene.project.graph
         try:
             if self.target is not None and self.reason is None:
-                node, port = self.target
-                port = graph.next_free_port(node) if port is None else port
-                self._connect(Edge(self.source, node, port))
+                self._connect(self._edge())
             elif self.target is not None:
                 self.scene.status_message.emit(f"Cannot connect: {self.reason}")
             elif self._disconnect is not None:
@@ -136,6 +134,38 @@ class WireDrag:
             self.scene.undo_stack.undo()
         self._cleanup()
 
+    # ------------------------------------------------------ direction hooks
+    def _candidates(self) -> list[PortItem]:
+        """Ports to highlight green when the drag starts."""
+        scene = self.scene
+        items = scene.input_port_items()
+        ok = accepting_ports(scene.project.graph, self.source,
+                             [(p.node_id, p.port) for p in items])
+        return [p for p in items if (p.node_id, p.port) in ok]
+
+    def _resolve(self, hit: QGraphicsItem | None
+                 ) -> tuple[tuple[str, int | None] | None, PortItem | None]:
+        """What the item under the mouse offers: ``(target, port item to mark)``."""
+        graph = self.scene.project.graph
+        if isinstance(hit, PortItem) and hit.kind == "in":
+            return (hit.node_id, hit.port), hit
+        node = _node_of(hit)
+        if node is None or node.node_id == self.source:
+            return None, None
+        return (node.node_id, None), node.in_ports.get(graph.next_free_port(node.node_id))
+
+    def _check(self, target: tuple[str, int | None]) -> str | None:
+        return self.scene.project.graph.check_connect(self.source, target[0], target[1])
+
+    def _edge(self) -> Edge:
+        node, port = self.target
+        port = self.scene.project.graph.next_free_port(node) if port is None else port
+        return Edge(self.source, node, port)
+
+    def _draft_ends(self, end: QPointF) -> tuple[QPointF, QPointF] | None:
+        source_item = self.scene.node_item(self.source)
+        return (source_item.output_pos(), end) if source_item is not None else None
+
     # -------------------------------------------------------------- helpers
     def _start(self) -> bool:
         scene = self.scene
@@ -147,32 +177,16 @@ class WireDrag:
         self.started = True
         self._draft = DraftWire(scene)
         scene.addItem(self._draft)
-        ports = [(p.node_id, p.port) for p in scene.input_port_items()]
-        ok = accepting_ports(scene.project.graph, self.source, ports)
-        for item in scene.input_port_items():
-            if (item.node_id, item.port) in ok:
-                item.set_state("accept")
-                self._highlighted.append(item)
+        for item in self._candidates():
+            item.set_state("accept")
+            self._highlighted.append(item)
         return True
 
     def _hover(self, pos: QPointF) -> None:
-        scene, graph = self.scene, self.scene.project.graph
-        hit = scene.item_at(pos)
-        target: tuple[str, int | None] | None = None
-        port_item: PortItem | None = None
-        if isinstance(hit, PortItem) and hit.kind == "in":
-            target, port_item = (hit.node_id, hit.port), hit
-        else:
-            node = hit
-            while node is not None and not isinstance(node, NodeItem):
-                node = node.parentItem()
-            if node is not None and node.node_id != self.source:
-                target = (node.node_id, None)
-                port_item = node.in_ports.get(graph.next_free_port(node.node_id))
+        target, port_item = self._resolve(self.scene.item_at(pos))
         if target != self.target:
             self.target = target
-            self.reason = (graph.check_connect(self.source, target[0], target[1])
-                           if target else None)
+            self.reason = self._check(target) if target else None
             self._mark(port_item, "refuse" if self.reason else "target")
             message = f"Cannot connect: {self.reason}" if self.reason else ""
             if message != self._last_message:
@@ -181,9 +195,9 @@ class WireDrag:
         end = pos
         if self._marked is not None and self.reason is None:
             end = self._marked.scenePos()
-        source_item = scene.node_item(self.source)
-        if self._draft is not None and source_item is not None:
-            self._draft.set_ends(source_item.output_pos(), end)
+        ends = self._draft_ends(end)
+        if self._draft is not None and ends is not None:
+            self._draft.set_ends(*ends)
 
     def _mark(self, item: PortItem | None, state: str) -> None:
         if self._marked is not None:
@@ -225,6 +239,68 @@ class WireDrag:
         if self._draft is not None:
             self.scene.removeItem(self._draft)
             self._draft = None
+
+
+class ReverseWireDrag(WireDrag):
+    """Drag from a free input port up to a layer's output (or body) to feed it.
+
+    Attributes:
+        input: ``(node_id, port)`` the wire will enter.
+        target: Here, the node that would feed ``input`` (as ``(node_id, None)``).
+    """
+
+    def __init__(self, scene: GraphScene, input_port: tuple[str, int], press: QPointF) -> None:
+        super().__init__(scene, "", press)
+        self.input = input_port
+
+    def _candidates(self) -> list[PortItem]:
+        graph = self.scene.project.graph
+        node, port = self.input
+        ok = accepting_sources(graph, node, port)
+        return [item.out_port for item in self.scene.node_items()
+                if item.node_id in ok and item.out_port is not None]
+
+    def _resolve(self, hit: QGraphicsItem | None
+                 ) -> tuple[tuple[str, int | None] | None, PortItem | None]:
+        node = _node_of(hit)
+        if node is None or (node.node_id == self.input[0] and not isinstance(hit, PortItem)):
+            return None, None
+        return (node.node_id, None), node.out_port
+
+    def _check(self, target: tuple[str, int | None]) -> str | None:
+        node, port = self.input
+        return self.scene.project.graph.check_connect(target[0], node, port)
+
+    def _edge(self) -> Edge:
+        return Edge(self.target[0], self.input[0], self.input[1])
+
+    def _draft_ends(self, end: QPointF) -> tuple[QPointF, QPointF] | None:
+        item = self.scene.node_item(self.input[0])
+        return (end, item.input_pos(self.input[1])) if item is not None else None
+
+
+def accepting_sources(graph: Graph, target: str, port: int) -> set[str]:
+    """Nodes that could feed input ``port`` of ``target``.
+
+    The same answer as ``graph.check_connect(node, target, port) is None`` for
+    every node, with one downstream search: a source must not be ``target`` or
+    below it (cycle) nor feed it already; the other reasons (arity, port taken)
+    do not depend on the source, so one candidate answers for all.
+    """
+    if target not in graph.nodes:
+        return set()
+    below = graph.downstream([target])
+    feeding = {e.source for e in graph.edges if e.target == target}
+    candidates = [n for n in graph.nodes if n not in below and n not in feeding]
+    if not candidates or graph.check_connect(candidates[0], target, port) is not None:
+        return set()
+    return set(candidates)
+
+
+def _node_of(item: QGraphicsItem | None) -> NodeItem | None:
+    while item is not None and not isinstance(item, NodeItem):
+        item = item.parentItem()
+    return item
 
 
 class NodeDrag:

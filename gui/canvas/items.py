@@ -392,11 +392,16 @@ class NodeItem(QGraphicsItem):
         right = rect.right() - 10
         if lod < 0.45:
             # Zoomed out: only the id, in a font big enough to read on screen.
+            lod = max(lod, 0.05)
+            size = min(max(12 / lod, 14), NODE_HEIGHT * 0.6)
+            width = QFontMetricsF(font("title")).horizontalAdvance(self.node_id) * size / 13
+            if width > right - left:  # shrink long ids to fit, down to 8 px on screen
+                size = max(size * (right - left) / width, min(8 / lod, size))
             big = QFont(font("title"))
-            big.setPixelSize(int(min(max(11 / max(lod, 0.05), 14), NODE_HEIGHT * 0.6)))
+            big.setPixelSize(max(int(size), 1))
             painter.setPen(theme.text)
             painter.setFont(big)
-            text = QFontMetricsF(big).elidedText(self.node_id, Qt.TextElideMode.ElideRight,
+            text = QFontMetricsF(big).elidedText(self.node_id, Qt.TextElideMode.ElideMiddle,
                                                  right - left)
             painter.drawText(QRectF(left, rect.top(), right - left, rect.height()),
                              Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)

@@ -12,7 +12,7 @@ from typing import Any
 
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QKeySequence, QPainter, QPen
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneMouseEvent
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneMouseEvent, QMenu
 
 from engine.commands import AddNode, Command, Disconnect, Macro, MoveNodes, PasteSubgraph, \
     RemoveNodes, UndoStack
@@ -20,7 +20,7 @@ from engine.graph import Edge, GraphError, Node
 from engine.layout import LEVEL_SPACING, layered_layout
 from engine.project import Project
 from gui.canvas import clipboard
-from gui.canvas.interactions import NodeDrag, WireDrag
+from gui.canvas.interactions import NodeDrag, ReverseWireDrag, WireDrag
 from gui.canvas.items import EdgeItem, NodeItem, PortItem, format_params, format_shape
 from gui.canvas.theme import DARK, LIGHT, Theme
 
@@ -501,7 +501,7 @@ class GraphScene(QGraphicsScene):
         if wired:
             self._gesture = WireDrag(self, wired[0].source, pos, detach=wired[0])
         else:
-            self.status_message.emit("Drag from a layer's output (bottom) to this input")
+            self._gesture = ReverseWireDrag(self, (port.node_id, port.port), pos)
 
     def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
         if self._gesture is not None:
@@ -530,6 +530,39 @@ class GraphScene(QGraphicsScene):
             event.accept()
             return
         super().mouseDoubleClickEvent(event)
+
+    def context_menu(self, pos: QPointF) -> QMenu:
+        """The right-click menu for whatever is at ``pos`` (a node, a wire, or empty canvas)."""
+        menu = QMenu()
+        hit = self.item_at(pos)
+        while hit is not None and not isinstance(hit, (NodeItem, EdgeItem)):
+            hit = hit.parentItem()
+        if isinstance(hit, NodeItem):
+            if not hit.isSelected():
+                self.clearSelection()
+                self.select_ids([hit.node_id])
+            node_id = hit.node_id
+            menu.addAction("Edit Properties", lambda: self.node_activated.emit(node_id))
+            menu.addSeparator()
+            menu.addAction("Copy", self.copy_selection)
+            menu.addAction("Duplicate", self.duplicate)
+            menu.addAction("Delete", self.delete_selection)
+        elif isinstance(hit, EdgeItem):
+            edge = hit.edge
+            menu.addAction("Delete Wire", lambda: self.push(Disconnect(edge)))
+        else:
+            menu.addAction("Paste Here", lambda: self.paste(at=pos))
+            menu.addAction("Select All", lambda: self.select_ids(list(self.project.graph.nodes)))
+            menu.addSeparator()
+            menu.addAction("Auto Layout", self.auto_layout)
+        return menu
+
+    def contextMenuEvent(self, event) -> None:  # noqa: N802
+        if self.project is None:
+            return
+        menu = self.context_menu(event.scenePos())
+        menu.exec(event.screenPos())
+        event.accept()
 
     def keyPressEvent(self, event) -> None:  # noqa: N802
         if event.key() == Qt.Key.Key_Escape and self._gesture is not None:

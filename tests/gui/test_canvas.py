@@ -17,7 +17,7 @@ from engine.layout import layered_layout
 from engine.project import Project
 from gui.canvas import LAYER_MIME, GraphScene, GraphView
 from gui.canvas.clipboard import MIME as SUBGRAPH_MIME
-from gui.canvas.interactions import accepting_ports
+from gui.canvas.interactions import accepting_ports, accepting_sources
 from gui.canvas.items import EdgeItem, NodeItem
 
 from .conftest import make_project
@@ -204,6 +204,28 @@ def test_canvas_highlighting_agrees_with_check_connect():
         fast = accepting_ports(graph, source, ports)
         slow = {(n, p) for n, p in ports if graph.check_connect(source, n, p) is None}
         assert fast == slow
+    for target, port in ports:
+        fast = accepting_sources(graph, target, port)
+        slow = {n for n in graph.nodes if graph.check_connect(n, target, port) is None}
+        assert fast == slow
+
+
+def test_canvas_drag_from_a_free_input_up_to_an_output_connects(canvas):
+    scene, view, stack = canvas
+    got = messages(scene)
+    viewport = view.viewport()
+    start = in_port(scene, "add", 1)
+    QTest.mousePress(viewport, LEFT, NO_MOD, vp(view, start))
+    QTest.mouseMove(viewport, vp(view, start + QPointF(-20, -40)))
+    states = {i.node_id: i.out_port.state for i in scene.node_items()}
+    assert states["conv"] == "accept" and states["add"] == ""
+    QTest.mouseMove(viewport, vp(view, out_port(scene, "conv")))
+    QTest.mouseRelease(viewport, LEFT, NO_MOD, vp(view, out_port(scene, "conv")))
+    assert ("conv", "add", 1) in edges(stack.project)
+    assert all(i.out_port.state == "" for i in scene.node_items())
+    # A refused source names its reason.
+    drag(view, in_port(scene, "add", 0), out_port(scene, "conv"))
+    assert any("already connected" in m for m in got), got
 
 
 def test_canvas_dragging_a_wired_input_reroutes_in_one_step(canvas):
@@ -288,6 +310,22 @@ def test_canvas_double_click_activates_node(canvas):
     scene.node_activated.connect(got.append)
     QTest.mouseDClick(view.viewport(), LEFT, NO_MOD, vp(view, centre(scene, "dense")))
     assert got == ["dense"]
+
+
+def test_canvas_context_menu_offers_actions_for_what_is_under_the_mouse(canvas):
+    scene, _view, stack = canvas
+    texts = lambda menu: [a.text() for a in menu.actions() if a.text()]  # noqa: E731
+    node_menu = scene.context_menu(centre(scene, "spare"))
+    assert scene.selected_ids() == ["spare"]
+    assert texts(node_menu) == ["Edit Properties", "Copy", "Duplicate", "Delete"]
+    next(a for a in node_menu.actions() if a.text() == "Delete").trigger()
+    assert "spare" not in stack.project.graph.nodes
+    wire = scene.edge_item(Edge("conv", "flatten", 0))
+    wire_menu = scene.context_menu(wire.path().pointAtPercent(0.5))
+    assert texts(wire_menu) == ["Delete Wire"]
+    wire_menu.actions()[0].trigger()
+    assert ("conv", "flatten", 0) not in edges(stack.project)
+    assert "Auto Layout" in texts(scene.context_menu(QPointF(2000, 2000)))
 
 
 # ------------------------------------------------------ clipboard and adding
