@@ -22,7 +22,7 @@ from engine.project import Project
 from gui.canvas import clipboard
 from gui.canvas.interactions import NodeDrag, ReverseWireDrag, WireDrag
 from gui.canvas.items import EdgeItem, NodeItem, PortItem, format_params, format_shape
-from gui.canvas.theme import DARK, LIGHT, Theme
+from gui.canvas.theme import DARK, LIGHT, NODE_HEIGHT, NODE_WIDTH, Theme
 
 #: Grid spacing of the background dots (scene pixels).
 GRID = 24
@@ -353,7 +353,7 @@ class GraphScene(QGraphicsScene):
         if isinstance(pos, QPointF):
             pos = (pos.x(), pos.y())
         node = Node(graph.unique_id(layer_type), layer_type, spec.defaults(),
-                    (float(round(pos[0])), float(round(pos[1]))))
+                    self._free_spot(float(round(pos[0])), float(round(pos[1]))))
         edges: list[Edge] = []
         if after is not None and spec.max_inputs != 0:
             edges.append(Edge(after, node.id, 0))
@@ -361,6 +361,26 @@ class GraphScene(QGraphicsScene):
             return None
         self.select_ids([node.id])
         return node.id
+
+    def _free_spot(self, x: float, y: float) -> tuple[float, float]:
+        """``(x, y)``, or the first place below it where a new card covers no other card."""
+        taken = [n.position for n in self.project.graph.nodes.values()]
+        for _ in range(200):
+            if not any(abs(px - x) < NODE_WIDTH and abs(py - y) < NODE_HEIGHT + 10
+                       for px, py in taken):
+                break
+            y += LEVEL_SPACING
+        return (x, y)
+
+    def nudge(self, dx: float, dy: float) -> None:
+        """Move the selected nodes by ``(dx, dy)`` (arrow keys; one undo step)."""
+        graph = self.project.graph
+        moves = {}
+        for n in self.selected_ids():
+            x, y = graph.nodes[n].position
+            moves[n] = ((x, y), (x + dx, y + dy))
+        if moves:
+            self.push(MoveNodes(moves))
 
     def delete_selection(self) -> None:
         """Delete the selected nodes (with their wires) and selected wires: one undo step."""
@@ -570,6 +590,10 @@ class GraphScene(QGraphicsScene):
             gesture.cancel()
         elif event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
             self.delete_selection()
+        elif event.key() in _NUDGE and self.selected_ids():
+            step = 50 if event.modifiers() & Qt.KeyboardModifier.ShiftModifier else 10
+            dx, dy = _NUDGE[event.key()]
+            self.nudge(dx * step, dy * step)
         elif event.matches(QKeySequence.StandardKey.Copy):
             self.copy_selection()
         elif event.matches(QKeySequence.StandardKey.Paste):
@@ -583,6 +607,10 @@ class GraphScene(QGraphicsScene):
             super().keyPressEvent(event)
             return
         event.accept()
+
+
+_NUDGE = {Qt.Key.Key_Left: (-1, 0), Qt.Key.Key_Right: (1, 0),
+          Qt.Key.Key_Up: (0, -1), Qt.Key.Key_Down: (0, 1)}
 
 
 def _field(obj: Any, name: str) -> Any:

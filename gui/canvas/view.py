@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QKeyEvent, QMouseEvent, QPainter, QWheelEvent
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication, QKeyEvent, QMouseEvent, QPainter, QWheelEvent
 from PySide6.QtWidgets import QGraphicsView, QWidget
 
 from gui.canvas.scene import GraphScene
@@ -14,6 +14,8 @@ MIN_ZOOM, MAX_ZOOM = 0.08, 3.0
 #: ``fit()`` never magnifies beyond this (a tiny graph stays at a natural size).
 FIT_MAX_ZOOM = 1.2
 ZOOM_STEP = 1.2
+#: Dragging within this many pixels of the view's edge scrolls it.
+AUTOSCROLL_MARGIN = 24
 
 
 class GraphView(QGraphicsView):
@@ -45,6 +47,11 @@ class GraphView(QGraphicsView):
         self.setFrameShape(QGraphicsView.Shape.NoFrame)
         self._space = False
         self._pan_from: QPoint | None = None
+        # Dragging (a wire, nodes, a rubber band) near an edge scrolls the view.
+        self._edge_pos: QPoint | None = None
+        self._autoscroll = QTimer(self)
+        self._autoscroll.setInterval(30)
+        self._autoscroll.timeout.connect(self._auto_scroll_step)
 
     def graph_scene(self) -> GraphScene:
         return self.scene()
@@ -159,9 +166,41 @@ class GraphView(QGraphicsView):
             v.setValue(v.value() - d.y())
             event.accept()
             return
+        if event.buttons() & Qt.MouseButton.LeftButton:
+            self._edge_pos = event.position().toPoint()
+            if self._edge_speed() != (0, 0):
+                self._autoscroll.start()
         super().mouseMoveEvent(event)
 
+    def _edge_speed(self) -> tuple[int, int]:
+        """Scroll pixels per tick for the last drag position (0 away from the edges)."""
+        if self._edge_pos is None:
+            return (0, 0)
+        rect = self.viewport().rect()
+        margin = AUTOSCROLL_MARGIN
+
+        def speed(pos: int, low: int, high: int) -> int:
+            if pos < low + margin:
+                return -max(2, (low + margin - pos) // 2)
+            if pos > high - margin:
+                return max(2, (pos - high + margin) // 2)
+            return 0
+
+        return (speed(self._edge_pos.x(), rect.left(), rect.right()),
+                speed(self._edge_pos.y(), rect.top(), rect.bottom()))
+
+    def _auto_scroll_step(self) -> None:
+        dx, dy = self._edge_speed()
+        if (dx, dy) == (0, 0) or not QGuiApplication.mouseButtons() & Qt.MouseButton.LeftButton:
+            self._autoscroll.stop()
+            return
+        h, v = self.horizontalScrollBar(), self.verticalScrollBar()
+        h.setValue(h.value() + dx)
+        v.setValue(v.value() + dy)
+
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        self._autoscroll.stop()
+        self._edge_pos = None
         if self._pan_from is not None and event.button() in (Qt.MouseButton.MiddleButton,
                                                              Qt.MouseButton.LeftButton):
             self._pan_from = None

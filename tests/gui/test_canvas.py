@@ -266,6 +266,33 @@ def test_canvas_moving_nodes_pushes_one_undo_step(canvas):
     assert not stack.can_undo
 
 
+def test_canvas_arrow_keys_nudge_the_selection(canvas):
+    scene, view, stack = canvas
+    scene.select_ids(["conv", "dense"])
+    QTest.keyClick(view.viewport(), Qt.Key.Key_Right)
+    QTest.keyClick(view.viewport(), Qt.Key.Key_Down, Qt.KeyboardModifier.ShiftModifier)
+    graph = stack.project.graph
+    assert graph.nodes["conv"].position == (10, 170)
+    assert graph.nodes["dense"].position == (10, 410)
+    assert scene.node_item("conv").pos() == QPointF(10, 170)
+    stack.undo()
+    assert graph.nodes["conv"].position == (10, 120)
+
+
+def test_view_dragging_near_the_edge_scrolls(canvas, qtbot):
+    scene, view, _stack = canvas
+    view.set_zoom(1.0)
+    viewport = view.viewport()
+    bar = view.verticalScrollBar()
+    before = bar.value()
+    start = vp(view, centre(scene, "conv"))
+    QTest.mousePress(viewport, LEFT, NO_MOD, start)
+    QTest.mouseMove(viewport, QPoint(start.x(), viewport.height() - 3))
+    qtbot.waitUntil(lambda: bar.value() > before + 20, timeout=2000)
+    QTest.mouseRelease(viewport, LEFT, NO_MOD, QPoint(start.x(), viewport.height() - 3))
+    assert not view._autoscroll.isActive()
+
+
 def test_canvas_ctrl_click_toggles_and_rubber_band_selects(canvas):
     scene, view, _stack = canvas
     got: list[list[str]] = []
@@ -384,6 +411,10 @@ def test_canvas_add_layer_after_wires_it_below(canvas):
     assert new == "dense_1"
     assert ("dense", "dense_1", 0) in edges(stack.project)
     assert stack.project.graph.nodes[new].position == (0, 480)
+    # Added twice at the same spot: the second card goes below, not on top.
+    first, second = scene.add_layer("Dropout", (600, 0)), scene.add_layer("Dropout", (600, 0))
+    assert stack.project.graph.nodes[first].position == (600, 0)
+    assert stack.project.graph.nodes[second].position == (600, 120)
     got = messages(scene)
     assert scene.add_layer("NoSuchLayer", (0, 0)) is None
     assert any("NoSuchLayer" in m for m in got)
