@@ -287,3 +287,14 @@ def test_edit_actions_follow_the_selection(window):
     assert not window.act_delete.isEnabled() and not window.act_copy.isEnabled()
     window.scene.select_ids([next(iter(window.project.graph.nodes))])
     assert window.act_delete.isEnabled() and window.act_duplicate.isEnabled()
+
+
+def test_closing_with_unsaved_changes_asks_and_cancel_keeps_the_window(window, monkeypatch):
+    first = next(iter(window.project.graph.nodes))
+    window.undo_stack.push(Rename(first, "unsaved"))
+    asked = []
+    monkeypatch.setattr(MainWindow, "_ask_save", lambda self: asked.append(1) or "cancel")
+    assert not window.close()
+    assert asked and window.isVisible()
+    monkeypatch.setattr(MainWindow, "_ask_save", lambda self: "discard")
+    assert window.close()
