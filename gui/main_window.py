@@ -116,6 +116,7 @@ class MainWindow(QMainWindow):
         self._shown_once = False
         self.project: Project = project or default_project()
         self.undo_stack = UndoStack(self.project)
+        self._unsaved_restore = False
         self.dark = False
 
         self.scene = GraphScene(self.project, self.undo_stack)
@@ -332,8 +333,7 @@ class MainWindow(QMainWindow):
         old_stack.events.changed.disconnect(self._on_stack_changed)
         old_stack.events.clean_changed.disconnect(self._on_clean_changed)
         stack = UndoStack(project)
-        if not clean:
-            stack._clean_index = None  # restored work: unsaved until saved  # noqa: SLF001
+        self._unsaved_restore = not clean  # restored/imported work: unsaved until saved
         self._attach(project, stack)
         if self.autosaver is not None:
             self.autosaver.save_now()
@@ -348,7 +348,11 @@ class MainWindow(QMainWindow):
         else:
             name = self.project.name or "Untitled"
         self.setWindowTitle(f"{name}[*] — LayerLab")
-        self.setWindowModified(not self.undo_stack.is_clean)
+        self.setWindowModified(not self.is_clean())
+
+    def is_clean(self) -> bool:
+        """True when the open project has nothing unsaved."""
+        return self.undo_stack.is_clean and not self._unsaved_restore
 
     # ---------------------------------------------------------------- events
     def _on_stack_changed(self) -> None:
@@ -357,12 +361,12 @@ class MainWindow(QMainWindow):
         self.act_redo.setEnabled(stack.can_redo)
         self.act_undo.setText(f"&Undo {stack.undo_text}" if stack.can_undo else "&Undo")
         self.act_redo.setText(f"&Redo {stack.redo_text}" if stack.can_redo else "&Redo")
-        self.setWindowModified(not stack.is_clean)
+        self.setWindowModified(not self.is_clean())
         if self.autosaver is not None:
             self.autosaver.schedule()
 
-    def _on_clean_changed(self, clean: bool) -> None:
-        self.setWindowModified(not clean)
+    def _on_clean_changed(self, _clean: bool) -> None:
+        self.setWindowModified(not self.is_clean())
 
     def _on_selection(self, ids: list[str]) -> None:
         self.inspector.show_nodes(list(ids))
@@ -541,7 +545,7 @@ class MainWindow(QMainWindow):
 
     def maybe_save(self) -> bool:
         """True when it is fine to drop the current project (saved, discarded, or clean)."""
-        if self.undo_stack.is_clean:
+        if self.is_clean():
             return True
         answer = self._ask_save()
         if answer == "save":
@@ -599,6 +603,7 @@ class MainWindow(QMainWindow):
             self._warn("Cannot save project", f"{path}: {exc.strerror or exc}")
             return False
         self.undo_stack.set_clean()
+        self._unsaved_restore = False
         self._update_title()
         self._add_recent(path)
         if self.autosaver is not None:
@@ -735,7 +740,7 @@ class MainWindow(QMainWindow):
         return True
 
     def _autosave_state(self) -> tuple[Project | None, bool]:
-        return self.project, self.undo_stack.is_clean
+        return self.project, self.is_clean()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
         if not self.maybe_save():
