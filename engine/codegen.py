@@ -603,7 +603,8 @@ def data_code(section: dict[str, Any], base_dir: Any, input_shape: tuple | None,
                      f"{indent}y_train = np.eye(num_classes, dtype=np.float32)[y_train]",
                      f"{indent}y_val = np.eye(num_classes, dtype=np.float32)[y_val]"]
     body.append("    return (x_train, y_train), (x_val, y_val)")
-    what = f"{source} data" if not str(source).startswith("builtin:") else f"the {source} data"
+    what = {"csv": "the CSV file", "npz": "the NumPy arrays", "images": "the image folders"
+            }.get(source, f"the {source} data")
     doc = (f"    {docstring(f'Load {what}; split off {val:g} for validation (seed {seed}).')}")
     part.functions = [_SPLIT] + _dedupe(part.functions)
     part.functions.insert(0, "def load_data():\n" + doc + "\n" + "\n".join(body) + "\n")
@@ -888,7 +889,8 @@ def main_code(training: dict[str, Any], name: str, weights: str | None, *,
         "; 0 when weights are loaded)" if weights else ")")
     lines = ["def main():",
              '    """Train the model on its data with the project\'s settings, then save it."""',
-             f"    parser = argparse.ArgumentParser(description={literal('Train ' + name)})",
+             _call("parser = argparse.ArgumentParser",
+                   [f"description={literal('Train ' + name)}"], "    "),
              '    parser.add_argument("--epochs", type=int, default=None,',
              f'                        help=f"{help_epochs}")',
              '    parser.add_argument("--out", default="model.keras", '
@@ -998,15 +1000,16 @@ def _input_shape(graph: Graph) -> tuple | None:
 
 
 def _header(name: str, description: str, weights: str | None) -> str:
-    text = [f"{name}: a LayerLab project as a plain Keras script.", ""]
+    text = [name or "Untitled", ""]
     for line in description.strip().splitlines():
         text += textwrap.wrap(line, 79, break_long_words=False, break_on_hyphens=False) or [""]
     if description.strip():
         text.append("")
-    text += ["build_model() rebuilds the model layer by layer, load_data() loads and splits the",
-             "project's data as LayerLab does, and main() trains the model and saves it."]
+    text += ["This LayerLab project as a plain Keras script: build_model() rebuilds the model",
+             "layer by layer, load_data() loads and splits the project's data as LayerLab does,",
+             "and main() trains the model and saves it."]
     if weights:
-        text += [f"main() starts from the trained weights in {Path(weights).name} when that "
+        text += ["", f"main() starts from the trained weights in {Path(weights).name} when that "
                  "file lies", "next to this script (see --weights)."]
     text += ["", "Usage: python <this file> [--epochs N] [--out model.keras]"]
     return docstring("\n".join(text)) + "\n"

@@ -278,7 +278,7 @@ def test_codegen_hostile_project_text_stays_inside_strings(tmp_path):
     assert_inert(source)
     tree = ast.parse(source)
     doc = ast.get_docstring(tree, clean=False)
-    assert doc.startswith(HOSTILE + ": ") and doc.count(HOSTILE) == 3
+    assert doc.startswith(HOSTILE + "\n") and doc.count(HOSTILE) == 3
     assert 'Ends a docstring: """ + __import__("os")' in doc
     namespace = run_source(source)  # defining the functions runs nothing hostile
     assert callable(namespace["main"])
@@ -450,10 +450,13 @@ def test_codegen_load_data_reads_image_folders_like_engine_data(keras, tmp_path)
             path = tmp_path / "pics" / cls / f"{i}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(tf.io.encode_png(pixels).numpy())
+    (tmp_path / "pics" / ".hidden").mkdir()
+    (tmp_path / "pics" / "cats" / "notes.txt").write_text("not an image", encoding="utf-8")
     section = {"source": "images", "path": "pics", "validation_split": 0.2}
-    ours = engine_load_data(section, tmp_path, input_shape=(6, 6, 1))
-    assert_same_data(ours, generated_data(section, input_shape=(6, 6, 1), base=tmp_path),
-                     exact=False)
+    for shape in ((6, 6, 1), (None, None, 1)):  # without a size: the first image's size
+        ours = engine_load_data(section, tmp_path, input_shape=shape)
+        assert_same_data(ours, generated_data(section, input_shape=shape, base=tmp_path),
+                         exact=False)
 
 
 # --------------------------------------------------------------------------- training
