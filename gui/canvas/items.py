@@ -406,8 +406,13 @@ class NodeItem(QGraphicsItem):
             painter.drawText(QRectF(left, rect.top(), right - left, rect.height()),
                              Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)
             return
-        top = rect.top() + 6
         flags = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
+        if lod < 0.75:
+            # Half zoom: fewer, larger texts (id, then type and shape) that stay readable.
+            self._paint_medium(painter, theme, lod, QRectF(left, rect.top(), right - left,
+                                                           rect.height()))
+            return
+        top = rect.top() + 6
         painter.setFont(font("title"))
         painter.setPen(theme.text)
         painter.drawText(QRectF(left, top, right - left, 18), flags, title)
@@ -435,6 +440,26 @@ class NodeItem(QGraphicsItem):
             painter.setPen(theme.text_dim)
             painter.drawText(QRectF(left, top + 40, right - left, 16),
                              Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, params)
+
+    def _paint_medium(self, painter: QPainter, theme: Theme, lod: float, area: QRectF) -> None:
+        title_font = QFont(font("title"))
+        title_font.setPixelSize(int(11.5 / lod))
+        line_font = QFont(font("small"))
+        line_font.setPixelSize(int(9.5 / lod))
+        title_h, line_h = 11.5 / lod * 1.3, 9.5 / lod * 1.3
+        top = area.top() + (area.height() - title_h - line_h) / 2
+        flags = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
+        painter.setFont(title_font)
+        painter.setPen(theme.text)
+        painter.drawText(QRectF(area.left(), top, area.width(), title_h), flags,
+                         QFontMetricsF(title_font).elidedText(
+                             self.node_id, Qt.TextElideMode.ElideMiddle, area.width()))
+        second = " · ".join(t for t in (self.node_type, self.shape_text or self.caption) if t)
+        painter.setFont(line_font)
+        painter.setPen(theme.text_dim)
+        painter.drawText(QRectF(area.left(), top + title_h, area.width(), line_h), flags,
+                         QFontMetricsF(line_font).elidedText(
+                             second, Qt.TextElideMode.ElideRight, area.width()))
 
     def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: Any) -> Any:  # noqa: N802
         if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
