@@ -115,6 +115,8 @@ def screenshot(project_path: str | os.PathLike, out_png: str | os.PathLike,
     window.show()
     app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents)
     window.validation.load_tensorflow_now()
+    if not window.validation.problems:
+        window.show_summary()  # nothing to report: the layer table says more
     featured = _featured_node(project)
     if featured:
         window.scene.select_ids([featured])
