@@ -20,7 +20,7 @@ from engine.graph import Graph
 #: Vertical distance between two levels (node centres), in canvas pixels.
 LEVEL_SPACING = 120.0
 #: Horizontal distance between two neighbouring nodes' centres.
-NODE_SPACING = 220.0
+NODE_SPACING = 236.0
 #: Horizontal room a dummy point (a wire passing through a level) takes.
 DUMMY_SPACING = 60.0
 #: How strongly a wire's dummy point holds its place against real nodes (0..1).

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from PySide6.QtGui import QColor
 
 #: Node card size in scene pixels; positions in the project are card centres.
-NODE_WIDTH = 184.0
+NODE_WIDTH = 196.0
 NODE_HEIGHT = 70.0
 NODE_RADIUS = 9.0
 STRIPE_WIDTH = 6.0

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
-from PySide6.QtGui import QDropEvent, QGuiApplication, QImage, QPainter
+from PySide6.QtGui import QDropEvent, QGuiApplication, QImage, QPainter, QWheelEvent
 from PySide6.QtTest import QTest
 
 from engine.commands import AddNode, Connect, RemoveNodes, Rename, SetParams, UndoStack
@@ -19,6 +19,7 @@ from gui.canvas import LAYER_MIME, GraphScene, GraphView
 from gui.canvas.clipboard import MIME as SUBGRAPH_MIME
 from gui.canvas.interactions import accepting_ports, accepting_sources
 from gui.canvas.items import EdgeItem, NodeItem
+from gui.canvas.theme import NODE_WIDTH
 
 from .conftest import make_project
 
@@ -445,9 +446,9 @@ def test_layout_puts_each_child_below_its_parents_quickly():
     rows: dict[float, list[float]] = {}
     for x, y in pos.values():
         rows.setdefault(y, []).append(x)
-    for xs in rows.values():  # no two nodes overlap on one level
+    for xs in rows.values():  # no two cards overlap on one level
         xs.sort()
-        assert all(b - a >= 180 for a, b in zip(xs, xs[1:]))
+        assert all(b - a > NODE_WIDTH for a, b in zip(xs, xs[1:]))
 
 
 def test_layout_of_a_chain_is_a_straight_column():
@@ -522,6 +523,35 @@ def test_view_fit_shows_every_node_and_center_on(canvas):
     view.set_zoom(1.0)
     view.center_on("far")
     assert (view.visible_scene_rect().center() - QPointF(3000, 2500)).manhattanLength() < 4
+
+
+def test_view_mouse_wheel_zooms_around_the_cursor(canvas):
+    scene, view, _stack = canvas
+    view.set_zoom(1.0)
+    cursor = QPointF(vp(view, centre(scene, "flatten")))
+    before = view.mapToScene(cursor.toPoint())
+    event = QWheelEvent(cursor, QPointF(view.viewport().mapToGlobal(cursor.toPoint())),
+                        QPoint(0, 0), QPoint(0, 240), Qt.MouseButton.NoButton, NO_MOD,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    QGuiApplication.sendEvent(view.viewport(), event)
+    assert view.zoom() > 1.3
+    assert (view.mapToScene(cursor.toPoint()) - before).manhattanLength() < 3
+
+
+def test_view_space_drag_pans_without_moving_nodes(canvas):
+    scene, view, stack = canvas
+    view.set_zoom(1.0)
+    before = view.visible_scene_rect().center()
+    viewport = view.viewport()
+    start = vp(view, centre(scene, "conv"))
+    QTest.keyPress(viewport, Qt.Key.Key_Space)
+    QTest.mousePress(viewport, LEFT, NO_MOD, start)
+    QTest.mouseMove(viewport, start + QPoint(-60, -30))
+    QTest.mouseRelease(viewport, LEFT, NO_MOD, start + QPoint(-60, -30))
+    QTest.keyRelease(viewport, Qt.Key.Key_Space)
+    moved = view.visible_scene_rect().center() - before
+    assert moved.x() == pytest.approx(60, abs=2) and moved.y() == pytest.approx(30, abs=2)
+    assert stack.project.graph.nodes["conv"].position == (0, 120) and not stack.can_undo
 
 
 def test_view_middle_button_pans(canvas):
