@@ -755,6 +755,7 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- help
     def show_layer_guide(self) -> None:
         dialog = LayerGuide(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
 
     def show_about(self) -> None:
