@@ -8,7 +8,11 @@ and creates, removes or refreshes items as it is told; every edit goes through
 from __future__ import annotations
 
 import math
+import weakref
+from collections.abc import Callable
 from typing import Any
+
+import shiboken6
 
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QKeySequence, QPainter, QPen
@@ -51,6 +55,7 @@ class GraphScene(QGraphicsScene):
         self.project: Project | None = None
         self.undo_stack: UndoStack | None = None
         self._nodes: dict[str, NodeItem] = {}
+        self._connections: list[tuple[Any, Callable[..., None]]] = []
         self._edges: dict[Edge, EdgeItem] = {}
         self._gesture: WireDrag | None = None
         self._node_drag: NodeDrag | None = None
@@ -83,21 +88,6 @@ class GraphScene(QGraphicsScene):
         for edge in graph.edges:
             self._on_edge_added(edge)
         ev = graph.events
-        ev.node_added.connect(self._on_node_added)
-        ev.node_removed.connect(self._on_node_removed)
-        ev.edge_added.connect(self._on_edge_added)
-        ev.edge_removed.connect(self._on_edge_removed)
-        ev.params_changed.connect(self._on_params_changed)
-        ev.node_moved.connect(self._on_node_moved)
-        ev.node_renamed.connect(self._on_node_renamed)
-        self._paste_count = 0
-        self._tidy()
-        self._on_selection_changed()
-
-    def _disconnect_graph(self) -> None:
-        if self.project is None:
-            return
-        ev = self.project.graph.events
         for signal, slot in ((ev.node_added, self._on_node_added),
                              (ev.node_removed, self._on_node_removed),
                              (ev.edge_added, self._on_edge_added),
@@ -105,7 +95,17 @@ class GraphScene(QGraphicsScene):
                              (ev.params_changed, self._on_params_changed),
                              (ev.node_moved, self._on_node_moved),
                              (ev.node_renamed, self._on_node_renamed)):
-            signal.disconnect(slot, missing_ok=True)
+            relay = _relay(slot)
+            signal.connect(relay)
+            self._connections.append((signal, relay))
+        self._paste_count = 0
+        self._tidy()
+        self._on_selection_changed()
+
+    def _disconnect_graph(self) -> None:
+        for signal, relay in self._connections:
+            signal.disconnect(relay, missing_ok=True)
+        self._connections.clear()
 
     def push(self, command: Command) -> bool:
         """Push ``command``; a refusal becomes a status message instead of an exception."""
@@ -611,6 +611,22 @@ class GraphScene(QGraphicsScene):
 
 _NUDGE = {Qt.Key.Key_Left: (-1, 0), Qt.Key.Key_Right: (1, 0),
           Qt.Key.Key_Up: (0, -1), Qt.Key.Key_Down: (0, 1)}
+
+
+def _relay(method: Callable[..., None]) -> Callable[..., None]:
+    """A graph-event handler that calls ``method`` only while its scene is alive.
+
+    The graph may outlive the scene (a closed window's project is still in use);
+    the relay holds the scene weakly and goes quiet once Qt has deleted it.
+    """
+    ref = weakref.WeakMethod(method)
+
+    def relay(*args: Any) -> None:
+        bound = ref()
+        if bound is not None and shiboken6.isValid(bound.__self__):
+            bound(*args)
+
+    return relay
 
 
 def _field(obj: Any, name: str) -> Any:

@@ -7,6 +7,7 @@ import time
 from types import SimpleNamespace
 
 import pytest
+import shiboken6
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
 from PySide6.QtGui import QDropEvent, QGuiApplication, QImage, QPainter, QWheelEvent
 from PySide6.QtTest import QTest
@@ -119,6 +120,19 @@ def test_canvas_set_project_switches_documents(canvas):
     assert {i.node_id for i in scene.node_items()} == {"x", "y"}
     old_graph.add_node(Node("ghost", "Dense", {"units": 1}))  # old document: ignored
     assert scene.node_item("ghost") is None
+
+
+def test_canvas_deleted_with_its_window_leaves_the_project_usable(qtbot, small_project):
+    from PySide6.QtWidgets import QWidget
+
+    stack = UndoStack(small_project)
+    window = QWidget()
+    scene = GraphScene(small_project, stack, window)
+    window.deleteLater()
+    del window
+    qtbot.waitUntil(lambda: not shiboken6.isValid(scene))
+    stack.push(AddNode(Node("later", "Dense", {"units": 2})))  # must not raise
+    assert "later" in small_project.graph.nodes
 
 
 # ---------------------------------------------------------- wire gestures
