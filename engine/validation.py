@@ -90,7 +90,7 @@ def param_problems(node_type: str, params: Any, label: str) -> list[str]:
     Returns:
         Messages, each naming ``label``, the parameter and the value.
     """
-    from engine.catalog import CATALOG, check_value
+    from engine.catalog import CATALOG, check_params, check_value
 
     spec = CATALOG[node_type]
     if not isinstance(params, dict):
@@ -119,6 +119,8 @@ def param_problems(node_type: str, params: Any, label: str) -> list[str]:
     for pspec in spec.params:
         if pspec.required and pspec.name not in params:
             out.append(f"{label}: the required parameter '{pspec.name}' is missing")
+    if not out:
+        out.extend(f"{label}: {reason}" for reason in check_params(node_type, params))
     return out
 
 

@@ -210,3 +210,16 @@ def test_import_engine_validation_does_not_import_tensorflow():
 def test_problem_to_dict(severity):
     p = Problem("n", severity, "Dense 'n': something")
     assert p.to_dict() == {"node": "n", "severity": severity, "message": "Dense 'n': something"}
+
+
+def test_validation_reports_params_that_conflict_with_each_other():
+    from engine.graph import Edge, Graph, Node
+    from engine.validation import structural_problems
+
+    g = Graph()
+    g.add_node(Node("inp", "Input", {"shape": [8, 8, 1]}))
+    g.add_node(Node("conv", "Conv2D", {"filters": 4, "kernel_size": 3, "strides": 2,
+                                       "dilation_rate": 2}))
+    g.connect(Edge("inp", "conv"))
+    problems = [p for p in structural_problems(g) if p.node == "conv"]
+    assert problems and "strides" in problems[0].message and "dilation_rate" in problems[0].message
