@@ -492,12 +492,6 @@ class _Part:
         self.has_val = True
 
 
-def _section_getters():
-    from engine.data_sources import get_float, get_int, get_str, get_str_list, get_task
-
-    return get_float, get_int, get_str, get_str_list, get_task
-
-
 def data_code(section: dict[str, Any], base_dir: Any, input_shape: tuple | None,
               loss: Any) -> _Part:
     """The ``load_data()`` function (and its helpers) for a project's data section.
@@ -506,9 +500,9 @@ def data_code(section: dict[str, Any], base_dir: Any, input_shape: tuple | None,
         CodegenError: For an unknown source or a bad key (the message names it).
     """
     from engine.data import _ONE_HOT_LOSSES, SOURCES, _loss_key
-    from engine.data_sources import BUILTINS, DataError
+    from engine.data_sources import (BUILTINS, DataError, get_float, get_int, get_str,
+                                     get_str_list, get_task)
 
-    get_float, get_int, get_str, get_str_list, get_task = _section_getters()
     part = _Part()
     part.imports.add("import numpy as np")
     try:
@@ -533,7 +527,7 @@ def data_code(section: dict[str, Any], base_dir: Any, input_shape: tuple | None,
             part.task = "regression" if name == "adding" else "classification"
             part.num_classes = _BUILTIN_CLASSES.get(name, 0)
         elif source == "csv":
-            path = _path_code(section, base_dir, part, get_str)
+            path = _path_code(section, base_dir, part)
             args = [path]
             for key in ("target", "features", "categorical", "delimiter"):
                 if section.get(key) is not None:
@@ -551,7 +545,7 @@ def data_code(section: dict[str, Any], base_dir: Any, input_shape: tuple | None,
             classification, onehot, default_std = "classification", "onehot", True
             part.task = get_task(section)
         elif source == "npz":
-            path = _path_code(section, base_dir, part, get_str)
+            path = _path_code(section, base_dir, part)
             args = [path]
             for key in ("x", "y"):
                 if key in section:
@@ -563,7 +557,7 @@ def data_code(section: dict[str, Any], base_dir: Any, input_shape: tuple | None,
             classification, default_std = "classification", "x.ndim == 2"
             part.task = get_task(section)
         elif source == "images":
-            path = _path_code(section, base_dir, part, get_str)
+            path = _path_code(section, base_dir, part)
             size, mode = _image_geometry(section, input_shape)
             body.append(_call("x, y = read_images",
                               [path, f"image_size={literal(size)}",
@@ -618,7 +612,8 @@ def _dedupe(items: list[str]) -> list[str]:
 def _builtin_code(name: str, section: dict[str, Any], seed: int, part: _Part,
                   body: list[str]) -> bool:
     """Body lines that set ``x`` and ``y`` for a built-in set; returns standardize's default."""
-    get_float, get_int, *_ = _section_getters()
+    from engine.data_sources import get_float, get_int
+
     if name in ("digits", "digits-rows"):
         part.imports.add("from sklearn.datasets import load_digits")
         body.append("    digits = load_digits()")
@@ -645,8 +640,10 @@ def _builtin_code(name: str, section: dict[str, Any], seed: int, part: _Part,
     return True
 
 
-def _path_code(section: dict[str, Any], base_dir: Any, part: _Part, get_str) -> str:
+def _path_code(section: dict[str, Any], base_dir: Any, part: _Part) -> str:
     """Source for the data path: ``DATA_DIR / "file"`` (absolute paths stay absolute)."""
+    from engine.data_sources import get_str
+
     raw = get_str(section, "path", None)
     part.imports.add("from pathlib import Path")
     if base_dir is not None:
@@ -705,8 +702,12 @@ def _steps_code(params: dict[str, Any], base: str, default: str) -> str:
     return default
 
 
-def _schedule_code(section: dict[str, Any], lr: float) -> str | None:
-    """Source for the scheduled learning rate, or None for a constant one."""
+def _schedule_code(section: dict[str, Any], lr: float) -> list[str] | None:
+    """Lines of ``make_optimizer`` that set ``learning_rate``, or None for a constant rate.
+
+    The same schedules and lengths as :func:`engine.training.make_schedule`, with
+    the step counts computed from ``steps_per_epoch`` and ``epochs`` at run time.
+    """
     from engine.training import SCHEDULES, _find, _typed
 
     name, params, _ = _typed(section.get("schedule") or "constant", "schedule")
@@ -714,39 +715,44 @@ def _schedule_code(section: dict[str, Any], lr: float) -> str | None:
     if kind in (None, "constant", "reduce_on_plateau"):
         return None
     total = "max(1, steps_per_epoch * epochs)"
-    sched = "keras.optimizers.schedules."
+    num = literal
+
+    def schedule(cls: str, *args: str) -> list[str]:
+        return [_call(f"learning_rate = keras.optimizers.schedules.{cls}", list(args), "    ")]
+
     if kind == "step" and "values" in params:
+        values = num([float(v) for v in params["values"]])
         if "boundaries_steps" in params:
-            bounds = literal([int(b) for b in params["boundaries_steps"]])
-        else:
-            bounds = (f"[round(b * steps_per_epoch) for b in "
-                      f"{literal([float(b) for b in params['boundaries_epochs']])}]")
-        return f"{sched}PiecewiseConstantDecay({bounds}, {literal([float(v) for v in params['values']])})"
+            return schedule("PiecewiseConstantDecay",
+                            num([int(b) for b in params["boundaries_steps"]]), values)
+        epochs = num([float(b) for b in params["boundaries_epochs"]])
+        return [f"    boundaries = [round(b * steps_per_epoch) for b in {epochs}]",
+                *schedule("PiecewiseConstantDecay", "boundaries", values)]
     if kind == "step":
         every = _steps_code(params, "every", "max(1, steps_per_epoch * epochs // 3)")
-        return (f"{sched}ExponentialDecay({literal(lr)}, decay_steps={every}, "
-                f"decay_rate={literal(float(params.get('factor', 0.1)))}, staircase=True)")
+        return schedule("ExponentialDecay", num(lr), f"decay_steps={every}",
+                        f"decay_rate={num(float(params.get('factor', 0.1)))}", "staircase=True")
     if kind == "exponential":
-        return (f"{sched}ExponentialDecay({literal(lr)}, "
-                f"decay_steps={_steps_code(params, 'decay', 'steps_per_epoch')}, "
-                f"decay_rate={literal(float(params.get('decay_rate', 0.96)))}, "
-                f"staircase={bool(params.get('staircase'))})")
+        return schedule("ExponentialDecay", num(lr),
+                        f"decay_steps={_steps_code(params, 'decay', 'steps_per_epoch')}",
+                        f"decay_rate={num(float(params.get('decay_rate', 0.96)))}",
+                        f"staircase={bool(params.get('staircase'))}")
     if kind == "polynomial":
-        return (f"{sched}PolynomialDecay({literal(lr)}, "
-                f"decay_steps={_steps_code(params, 'decay', total)}, "
-                f"end_learning_rate={literal(float(params.get('end_learning_rate', 0.0001)))}, "
-                f"power={literal(float(params.get('power', 1.0)))}, "
-                f"cycle={bool(params.get('cycle'))})")
+        return schedule("PolynomialDecay", num(lr),
+                        f"decay_steps={_steps_code(params, 'decay', total)}",
+                        f"end_learning_rate={num(float(params.get('end_learning_rate', 0.0001)))}",
+                        f"power={num(float(params.get('power', 1.0)))}",
+                        f"cycle={bool(params.get('cycle'))}")
     warmup = _steps_code(params, "warmup", "0")
-    alpha = literal(float(params.get("alpha", 0.0)))
+    alpha = f"alpha={num(float(params.get('alpha', 0.0)))}"
     if warmup == "0":
-        return (f"{sched}CosineDecay({literal(lr)}, "
-                f"decay_steps={_steps_code(params, 'decay', total)}, alpha={alpha})")
+        return schedule("CosineDecay", num(lr),
+                        f"decay_steps={_steps_code(params, 'decay', total)}", alpha)
     decay = _steps_code(params, "decay", "max(1, steps_per_epoch * epochs - warmup_steps)")
-    return (f"warmup_steps = {warmup}\n"
-            f"{sched}CosineDecay({literal(float(params.get('warmup_start', 0.0)))}, "
-            f"decay_steps={decay}, alpha={alpha}, warmup_target={literal(lr)}, "
-            f"warmup_steps=warmup_steps)")
+    return [f"    warmup_steps = {warmup}",
+            *schedule("CosineDecay", num(float(params.get("warmup_start", 0.0))),
+                      f"decay_steps={decay}", alpha, f"warmup_target={num(lr)}",
+                      "warmup_steps=warmup_steps")]
 
 
 def _loss_code(section: dict[str, Any], task: str | None) -> str:
@@ -864,15 +870,12 @@ def main_code(training: dict[str, Any], name: str, weights: str | None, *,
     optimizer_code = f"keras.optimizers.{optimizer}({', '.join(opt_args)})"
     if schedule:
         part.imports.add("import math")
-        prelude, _, schedule = schedule.rpartition("\n")
-        head, args = schedule.split("(", 1)
         part.functions.append("\n".join([
             "def make_optimizer(steps_per_epoch, epochs):",
             '    """The optimizer, its learning rate scheduled over the optimizer steps of the '
             'run."""',
-            *([f"    {prelude}"] if prelude else []),
-            _call("learning_rate = " + head, _split_args(args[:-1]), "    "),
-            _call("return " + optimizer_code.split("(", 1)[0], opt_args, "    ")]) + "\n")
+            *schedule,
+            _call(f"return keras.optimizers.{optimizer}", opt_args, "    ")]) + "\n")
         optimizer_code = "make_optimizer(steps_per_epoch, epochs)"
     compile_args = [f"optimizer={optimizer_code}",
                     f"loss={_loss_code(training, task)}"]
@@ -939,24 +942,6 @@ def main_code(training: dict[str, Any], name: str, weights: str | None, *,
     lines += ["    model.save(args.out)", '    print(f"saved {args.out}")']
     part.functions.append("\n".join(lines) + "\n")
     return part
-
-
-def _split_args(text: str) -> list[str]:
-    """Split top-level comma-separated arguments (our own generated source only)."""
-    out, depth, current = [], 0, ""
-    for ch in text:
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        if ch == "," and depth == 0:
-            out.append(current.strip())
-            current = ""
-        else:
-            current += ch
-    if current.strip():
-        out.append(current.strip())
-    return out
 
 
 # --------------------------------------------------------------------------- the script

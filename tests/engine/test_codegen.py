@@ -140,6 +140,20 @@ def test_codegen_small_cnn_builds_the_same_model(keras):
     assert 'pool = layers.MaxPooling2D(pool_size=(2, 1), name="pool")(conv1)' in lines
 
 
+def test_codegen_seeded_script_starts_from_the_same_weights_as_layerlab(keras):
+    from engine.builder import build_model
+
+    project = make_project(CNN, CNN_EDGES)
+    namespace = run_source(generate(project))
+    keras.utils.set_random_seed(0)
+    ours = build_model(project)
+    keras.utils.set_random_seed(0)
+    theirs = namespace["build_model"]()
+    assert len(ours.weights) == len(theirs.weights) > 0
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_codegen_residual_add_graph_builds_the_same_model(keras):
     nodes = [("input", "Input", {"shape": [16]}),
              ("a", "Dense", {"units": 16, "activation": "relu"}),
