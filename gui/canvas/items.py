@@ -225,6 +225,7 @@ class NodeItem(QGraphicsItem):
         self.in_ports: dict[int, PortItem] = {}
         self.out_port: PortItem | None = PortItem(self, "out")
         self.out_port.setPos(0, NODE_HEIGHT / 2)
+        self.out_port.setToolTip("Output\nDrag to another layer's input to connect")
         self.edges: set[EdgeItem] = set()
         self.badge = ProblemBadge(self)
         #: True while the scene moves the item for the model (wires re-route later).
@@ -304,8 +305,12 @@ class NodeItem(QGraphicsItem):
         self.update()
 
     # ---------------------------------------------------------------- ports
-    def set_input_ports(self, ports: Iterable[int], connected: set[int]) -> bool:
+    def set_input_ports(self, ports: Iterable[int], connected: dict[int, str]) -> bool:
         """Show exactly ``ports`` (sorted) along the top edge.
+
+        Args:
+            ports: Input port numbers to show.
+            connected: Port number -> id of the node feeding it.
 
         Returns:
             True when the port layout changed (wires into this node must follow).
@@ -327,7 +332,9 @@ class NodeItem(QGraphicsItem):
                                         -NODE_HEIGHT / 2)
         for p, item in self.in_ports.items():
             item.set_connected(p in connected)
-            item.setToolTip(f"input {p} of {self.node_id}")
+            item.setToolTip(f"Input {p} of {self.node_id}, fed by {connected[p]}\n"
+                            "Drag away to disconnect or re-route" if p in connected else
+                            f"Input {p} of {self.node_id}\nDrag to a layer's output to connect")
         return changed
 
     def set_has_output(self, has_output: bool) -> None:

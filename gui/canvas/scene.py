@@ -217,7 +217,7 @@ class GraphScene(QGraphicsScene):
                 ports.add(free)
         else:
             ports = used | set(range(limit))
-        if item.set_input_ports(ports, used):
+        if item.set_input_ports(ports, {e.port: e.source for e in edges}):
             for edge_item in item.edges:
                 if edge_item.target is item:
                     edge_item.adjust()

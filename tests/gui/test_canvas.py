@@ -107,6 +107,7 @@ def test_canvas_merge_layer_shows_existing_inputs_plus_one_free_port(canvas):
     stack.push(Connect(Edge("flatten", "add", 1)))
     assert sorted(add.in_ports) == [0, 1, 2]
     assert [add.in_ports[p].connected for p in (0, 1, 2)] == [True, True, False]
+    assert "fed by flatten" in add.in_ports[1].toolTip()
     assert sorted(scene.node_item("dense").in_ports) == [0]
     assert scene.node_item("input").in_ports == {}
 
@@ -324,8 +325,12 @@ def test_canvas_ctrl_click_toggles_and_rubber_band_selects(canvas):
 
 def test_canvas_delete_key_removes_node_with_wires_and_undo_restores(canvas):
     scene, view, stack = canvas
+    got: list[list[str]] = []
+    scene.selection_ids_changed.connect(got.append)
     click(view, centre(scene, "flatten"))
+    assert got[-1] == ["flatten"]
     QTest.keyClick(view.viewport(), Qt.Key.Key_Delete)
+    assert got[-1] == []  # the inspector is told the selection went away
     graph = stack.project.graph
     assert "flatten" not in graph.nodes and scene.node_item("flatten") is None
     assert edges(stack.project) == {("input", "conv", 0)}
