@@ -29,10 +29,11 @@ import math
 import threading
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from engine import runs
 
@@ -930,10 +931,28 @@ def _train(project: dict[str, Any], run_dir: Path, base_dir: Any, epochs: int | 
     previous_policy = keras.mixed_precision.global_policy().name
     keras.mixed_precision.set_global_policy(section.get("precision", "float32"))
     try:
-        return _fit(project, section, run_dir, base_dir, total, done_before, resume, state,
-                    placement, emit, controls)
+        with _warnings_as_events(emit):
+            return _fit(project, section, run_dir, base_dir, total, done_before, resume,
+                        state, placement, emit, controls)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
+
+
+@contextlib.contextmanager
+def _warnings_as_events(emit: Emit) -> Iterator[None]:
+    """Python warnings raised while training become ``warning`` events (each one once)."""
+    seen: set[str] = set()
+
+    def show(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
+        text = str(message).strip()
+        if text and text not in seen and not issubclass(category, DeprecationWarning):
+            seen.add(text)
+            emit({"event": "warning", "message": text})
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        yield
 
 
 def _fit(project: dict[str, Any], section: dict[str, Any], run_dir: Path, base_dir: Any,

@@ -7,6 +7,7 @@ few runs; the test process itself never imports TensorFlow.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import signal
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.train_cli import cli_train
+from engine.train_cli import HumanReporter, cli_train
 from engine.worker import start_training
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -77,7 +78,7 @@ def test_worker_run_pauses_resumes_and_stops_keeping_the_model(tmp_path):
 @pytest.mark.slow
 def test_worker_killed_from_outside_reports_died(tmp_path):
     run = start_training(dense_project({"batch_size": 4, "epochs": 1000}), tmp_path / "run")
-    wait_for(run, "batch")
+    wait_for(run, "started")
     os.kill(run.pid, signal.SIGKILL)
     final = run.wait(timeout=30)
     assert final is not None, "the caller hung after the worker died"
@@ -114,7 +115,7 @@ def cli_args(**kw) -> argparse.Namespace:
 
 
 @pytest.mark.slow
-def test_cli_train_json_then_resume(tmp_path, capsys):
+def test_cli_train_json_prints_epochs_then_done(tmp_path, capsys):
     project = tmp_path / "iris.json"
     project.write_text(json.dumps(dense_project({"epochs": 2})))
     run_dir = tmp_path / "run"
@@ -127,14 +128,31 @@ def test_cli_train_json_then_resume(tmp_path, capsys):
     done = lines[-1]
     assert set(done) == {"event", "run_dir", "model", "history"}
     assert done["model"] == str(run_dir / "model.keras") and len(done["history"]["loss"]) == 2
+    assert is_keras_file(run_dir / "model.keras")
 
-    code = cli_train(cli_args(resume=str(run_dir), epochs=1))
-    out = capsys.readouterr().out.splitlines()
-    assert code == 0
-    assert out[0].startswith("training on CPU:0") and "from epoch 3" in out[0]
-    assert out[1].startswith("epoch 3/3") and "loss" in out[1]
-    assert out[-1].startswith("done: 3 epochs")
-    assert len(json.loads((run_dir / "history.json").read_text())["loss"]) == 3
+
+def test_cli_human_output_draws_progress_in_place():
+    out, err = io.StringIO(), io.StringIO()
+    out.isatty = lambda: True
+    show = HumanReporter(out, err)
+    show({"event": "started", "devices": ["CPU:0"], "total_params": 1234, "samples": 120,
+          "steps_per_epoch": 30, "epochs": 5, "initial_epoch": 2})
+    show({"event": "batch", "epoch": 3, "step": 7, "steps": 30, "logs": {"loss": 0.51234},
+          "samples_per_s": 4321.0, "eta_s": 75.0})
+    show({"event": "epoch", "epoch": 3, "logs": {"loss": 0.5, "val_loss": 0.6}, "time_s": 1.5})
+    show({"event": "done", "run_dir": "r", "model": "r/model.keras", "history": {},
+          "epochs_done": 3, "stopped": True})
+    show({"event": "error", "kind": "nan", "message": "the loss became nan",
+          "hint": "Lower the learning rate"})
+    text = out.getvalue()
+    assert text.startswith("training on CPU:0: 1,234 parameters") and "from epoch 3" in text
+    progress = text.split("\r")[1]
+    for part in ("epoch 3/5", "step 7/30", "loss 0.5123", "4,321 samples/s", "ETA 1:15"):
+        assert part in progress
+    lines = [line.strip() for line in text.split("\r")[-1].splitlines()]
+    assert lines[-2].startswith("epoch 3/5  loss 0.5  val_loss 0.6")
+    assert lines[-1].startswith("stopped; kept 3 epochs")
+    assert err.getvalue().splitlines()[-1] == "error: the loss became nan"
 
 
 def test_cli_train_errors(tmp_path, capsys):
@@ -152,3 +170,6 @@ def test_cli_train_errors(tmp_path, capsys):
     assert code == 1
     assert "batch_size must be a whole number >= 1; got 0" in \
         capsys.readouterr().err.strip().splitlines()[-1]
+
+    assert cli_train(cli_args(resume=str(tmp_path / "r2"))) == 2  # no run to resume there
+    assert "project.json" in capsys.readouterr().err
