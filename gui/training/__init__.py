@@ -1,0 +1,1 @@
+"""Training from the GUI: data and training panels, live view, runs, evaluation."""
