@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 DRAG_THRESHOLD = 4.0
 
 
-def accepting_ports(graph: Graph, source: str, ports: list[tuple[str, int]]) -> set[tuple[str, int]]:
+def accepting_ports(graph: Graph, source: str,
+                    ports: list[tuple[str, int]]) -> set[tuple[str, int]]:
     """The ``(node, port)`` pairs that would accept a wire from ``source``.
 
     Gives the same answer as ``graph.check_connect(source, node, port) is None``

@@ -15,18 +15,16 @@ from typing import Any
 import shiboken6
 
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication, QKeySequence, QPainter, QPen
+from PySide6.QtGui import QKeySequence, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneMouseEvent, QMenu
 
-from engine.commands import AddNode, Command, Disconnect, Macro, MoveNodes, PasteSubgraph, \
-    RemoveNodes, UndoStack
+from engine.commands import Command, Disconnect, UndoStack
 from engine.graph import Edge, GraphError, Node
-from engine.layout import LEVEL_SPACING, layered_layout
 from engine.project import Project
-from gui.canvas import clipboard
+from gui.canvas import editing
 from gui.canvas.interactions import NodeDrag, ReverseWireDrag, WireDrag
 from gui.canvas.items import EdgeItem, NodeItem, PortItem, format_params, format_shape
-from gui.canvas.theme import DARK, LIGHT, NODE_HEIGHT, NODE_WIDTH, Theme
+from gui.canvas.theme import DARK, LIGHT, Theme
 
 #: Grid spacing of the background dots (scene pixels).
 GRID = 24
@@ -329,90 +327,23 @@ class GraphScene(QGraphicsScene):
 
         Args:
             layer_type: A catalog type name.
-            pos: Where its centre goes; None: below ``after`` (or the origin).
+            pos: Where its centre goes (moved down if a card is already there);
+                None: below ``after`` (or the origin).
             after: Wire the new layer after this node, when it can be.
 
         Returns:
             The new node's id, or None if nothing was added (reason in status_message).
         """
-        from engine.catalog import CATALOG
-
-        spec = CATALOG.get(layer_type)
-        if spec is None:
-            self.status_message.emit(f"Unknown layer type '{layer_type}'")
-            return None
-        graph = self.project.graph
-        if after is not None and after not in graph.nodes:
-            after = None
-        if pos is None:
-            if after is not None:
-                ax, ay = graph.nodes[after].position
-                pos = (ax, ay + LEVEL_SPACING)
-            else:
-                pos = (0.0, 0.0)
-        if isinstance(pos, QPointF):
-            pos = (pos.x(), pos.y())
-        node = Node(graph.unique_id(layer_type), layer_type, spec.defaults(),
-                    self._free_spot(float(round(pos[0])), float(round(pos[1]))))
-        edges: list[Edge] = []
-        if after is not None and spec.max_inputs != 0:
-            edges.append(Edge(after, node.id, 0))
-        if not self.push(AddNode(node, edges)):
-            return None
-        self.select_ids([node.id])
-        return node.id
-
-    def _free_spot(self, x: float, y: float) -> tuple[float, float]:
-        """``(x, y)``, or the first place below it where a new card covers no other card."""
-        taken = [n.position for n in self.project.graph.nodes.values()]
-        for _ in range(200):
-            if not any(abs(px - x) < NODE_WIDTH and abs(py - y) < NODE_HEIGHT + 10
-                       for px, py in taken):
-                break
-            y += LEVEL_SPACING
-        return (x, y)
-
-    def nudge(self, dx: float, dy: float) -> None:
-        """Move the selected nodes by ``(dx, dy)`` (arrow keys; one undo step)."""
-        graph = self.project.graph
-        moves = {}
-        for n in self.selected_ids():
-            x, y = graph.nodes[n].position
-            moves[n] = ((x, y), (x + dx, y + dy))
-        if moves:
-            self.push(MoveNodes(moves))
+        return editing.add_layer(self, layer_type, pos, after)
 
     def delete_selection(self) -> None:
         """Delete the selected nodes (with their wires) and selected wires: one undo step."""
-        ids = self.selected_ids()
-        wires = [i.edge for i in self.selectedItems()
-                 if isinstance(i, EdgeItem) and i.edge.source not in ids
-                 and i.edge.target not in ids]
-        commands: list[Command] = []
-        if ids:
-            commands.append(RemoveNodes(ids))
-        commands.extend(Disconnect(e) for e in wires)
-        if not commands:
-            return
-        if len(commands) == 1:
-            self.push(commands[0])
-        else:
-            parts = []
-            if ids:
-                parts.append(f"{len(ids)} layer{'s' if len(ids) != 1 else ''}")
-            if wires:
-                parts.append(f"{len(wires)} wire{'s' if len(wires) != 1 else ''}")
-            self.push(Macro("Delete " + " and ".join(parts), commands))
+        editing.delete_selection(self)
 
     def copy_selection(self) -> dict[str, Any]:
-        """Copy the selected nodes and the wires between them (also to the clipboard)."""
-        data = clipboard.subgraph(self.project.graph, self.selected_ids())
-        if data["nodes"]:
-            QGuiApplication.clipboard().setMimeData(clipboard.to_mime(data))
-            self._paste_count = 0
-            n = len(data["nodes"])
-            self.status_message.emit(f"Copied {n} layer{'s' if n != 1 else ''}")
-        return data
+        """Copy the selected nodes and the wires between them (also to the clipboard,
+        as JSON with mime type ``application/x-layerlab-subgraph``)."""
+        return editing.copy_selection(self)
 
     def paste(self, at: QPointF | tuple[float, float] | None = None) -> list[str]:
         """Paste the clipboard's layers with fresh ids (internal wires kept) and select them.
@@ -423,49 +354,19 @@ class GraphScene(QGraphicsScene):
         Returns:
             The new node ids (empty if nothing was pasted).
         """
-        try:
-            data = clipboard.from_mime(QGuiApplication.clipboard().mimeData())
-        except clipboard.ClipboardError as exc:
-            self.status_message.emit(f"Cannot paste: {exc}")
-            return []
-        if data is None:
-            self.status_message.emit("Nothing to paste: copy some layers first")
-            return []
-        self._paste_count += 1
-        return self._paste_data(data, at, self._paste_count, "Paste")
+        return editing.paste(self, at)
 
     def duplicate(self) -> list[str]:
         """Copy and paste the selection in one go, beside the original (clipboard untouched)."""
-        data = clipboard.subgraph(self.project.graph, self.selected_ids())
-        if not data["nodes"]:
-            return []
-        return self._paste_data(data, None, 1, "Duplicate")
-
-    def _paste_data(self, data: dict[str, Any], at: QPointF | tuple[float, float] | None,
-                    step: int, text: str) -> list[str]:
-        anchor = (at.x(), at.y()) if isinstance(at, QPointF) else at
-        try:
-            nodes, edges = clipboard.instantiate(data, self.project.graph,
-                                                 offset=(40.0 * step, 40.0 * step),
-                                                 anchor=anchor)
-        except clipboard.ClipboardError as exc:
-            self.status_message.emit(f"Cannot paste: {exc}")
-            return []
-        if not nodes or not self.push(PasteSubgraph(nodes, edges, text=text)):
-            return []
-        ids = [n.id for n in nodes]
-        self.select_ids(ids)
-        return ids
+        return editing.duplicate(self)
 
     def auto_layout(self) -> None:
-        """Arrange all nodes in levels, top to bottom (one undo step)."""
-        graph = self.project.graph
-        positions = layered_layout(graph)
-        moves = {n: (tuple(graph.nodes[n].position), (float(x), float(y)))
-                 for n, (x, y) in positions.items()
-                 if tuple(graph.nodes[n].position) != (float(x), float(y))}
-        if moves:
-            self.push(MoveNodes(moves, text="Auto layout"))
+        """Arrange all nodes in levels, top to bottom (one MoveNodes)."""
+        editing.auto_layout(self)
+
+    def nudge(self, dx: float, dy: float) -> None:
+        """Move the selected nodes by ``(dx, dy)`` (arrow keys; one undo step)."""
+        editing.nudge(self, dx, dy)
 
     # ------------------------------------------------------------------- theme
     def set_dark(self, dark: bool) -> None:

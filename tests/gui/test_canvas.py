@@ -77,7 +77,8 @@ def test_canvas_items_follow_graph_events(canvas):
     assert {(i.edge.source, i.edge.target) for i in scene.edge_items()} == {
         ("input", "conv"), ("conv", "flatten"), ("flatten", "dense")}
 
-    stack.push(AddNode(Node("extra", "Dense", {"units": 3}, (500, 100)), [Edge("flatten", "extra")]))
+    stack.push(AddNode(Node("extra", "Dense", {"units": 3}, (500, 100)),
+                       [Edge("flatten", "extra")]))
     item = scene.node_item("extra")
     assert (item.x(), item.y()) == (500, 100)
     assert item.caption == "3 units"
@@ -388,7 +389,8 @@ def test_canvas_copy_paste_keeps_internal_wires_with_new_ids(canvas):
     assert not any(e.target == "conv_1" for e in stack.project.graph.edges)  # external wire dropped
     assert scene.selected_ids() == ["conv_1", "flatten_1"]
     assert stack.project.graph.nodes["conv_1"].params == {"filters": 6, "kernel_size": 3}
-    assert stack.project.graph.nodes["conv_1"].position != stack.project.graph.nodes["conv"].position
+    nodes = stack.project.graph.nodes
+    assert nodes["conv_1"].position != nodes["conv"].position
     stack.undo()
     assert "conv_1" not in stack.project.graph.nodes
     new = scene.paste(at=QPointF(1000, 1000))
