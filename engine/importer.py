@@ -288,7 +288,10 @@ def _convert(pspec: ParamSpec, value: Any, notes: list[str], where: str) -> Any:
         return _wrapped(pspec, value, notes, where)
     if pspec.kind == "ints" and pspec.length and _pairs(value):
         if any(a != b for a, b in value):  # ((top, bottom), (left, right))
-            raise ValueError(f"uneven value {_json_value(value)!r}")
+            pairs = [[int(a), int(b)] for a, b in value]
+            if check_value(pspec, pairs) is None:  # the catalog takes [before, after] pairs
+                return pairs
+            raise ValueError(f"uneven value {pairs!r}")
         return [int(a) for a, _b in value]
     if pspec.kind == "int" and isinstance(value, (list, tuple)) and len(value) == 1:
         return _json_value(value[0])
