@@ -238,6 +238,215 @@ def resnet_mini() -> dict[str, Any]:
         see resnet18.json and resnet50.json for the full networks.""",
         g, dict(DIGITS), classifier_training(epochs=20))
 
+
+def _dense_depth(g: GraphBuilder, x: str, hidden: int, width: int, residual: bool) -> str:
+    """``hidden`` relu Dense layers: a stem, then pairs (with identity shortcuts if residual)."""
+    x = g.add("stem", "Dense", {"units": width, "activation": "relu"}, x)
+    for b in range(1, (hidden - 1) // 2 + 1):
+        if residual:
+            y = g.add(f"block{b}_fc1", "Dense", {"units": width, "activation": "relu"}, x,
+                      col=1)
+            y = g.add(f"block{b}_fc2", "Dense", {"units": width}, y)
+            y = g.add(f"block{b}_add", "Add", {}, [x, y], col=0)
+            x = g.add(f"block{b}_relu", "Activation", {"activation": "relu"}, y)
+        else:
+            x = g.add(f"block{b}_fc1", "Dense", {"units": width, "activation": "relu"}, x)
+            x = g.add(f"block{b}_fc2", "Dense", {"units": width, "activation": "relu"}, x)
+    return x
+
+
+DEEP_HIDDEN = 31
+DEEP_WIDTH = 48
+
+
+def residual_mlp() -> dict[str, Any]:
+    g = GraphBuilder()
+    x = g.add("input", "Input", {"shape": [8, 8, 1]})
+    x = g.add("flatten", "Flatten", {}, x)
+    x = _dense_depth(g, x, DEEP_HIDDEN, DEEP_WIDTH, residual=True)
+    g.add("output", "Dense", {"units": 10, "activation": "softmax"}, x)
+    return project(
+        "Residual MLP on digits (31 hidden layers)",
+        f"""A very deep multilayer perceptron that trains: {DEEP_HIDDEN} hidden Dense layers of
+        {DEEP_WIDTH} relu units, arranged as a stem and 15 blocks whose output is added to
+        their input (an identity shortcut, the idea behind ResNet, He et al. 2015). The
+        shortcut gives the gradient a direct path back to the first layers, so the network
+        learns quickly even though it is deep. Open plain-deep-mlp.json, the same depth and
+        width without the shortcuts: it stays at chance (about 10%) for the same epochs.
+        Try: remove the shortcut edge of a few blocks and watch training slow down.""",
+        g, dict(DIGITS), classifier_training(epochs=30))
+
+
+def plain_deep_mlp() -> dict[str, Any]:
+    g = GraphBuilder()
+    x = g.add("input", "Input", {"shape": [8, 8, 1]})
+    x = g.add("flatten", "Flatten", {}, x)
+    x = _dense_depth(g, x, DEEP_HIDDEN, DEEP_WIDTH, residual=False)
+    g.add("output", "Dense", {"units": 10, "activation": "softmax"}, x)
+    return project(
+        "Plain deep MLP on digits (does not train)",
+        f"""The counter-example to residual-mlp.json: the same {DEEP_HIDDEN} hidden Dense
+        layers of {DEEP_WIDTH} relu units, stacked without shortcuts. It is expected to fail:
+        the signal and its gradient fade through so many layers and the accuracy stays near
+        chance (10%) for all its epochs. This degradation of plain deep networks is what
+        ResNet's shortcuts fixed (He et al., 2015). Try: delete layers until it trains (a
+        handful of hidden layers is plenty for digits), or add BatchNormalization between
+        the layers.""",
+        g, dict(DIGITS), classifier_training(epochs=30))
+
+
+def _recurrent_digits(kind: str) -> dict[str, Any]:
+    g = GraphBuilder()
+    x = g.add("input", "Input", {"shape": [8, 8]})
+    x = g.add(kind.lower(), kind, {"units": 64}, x)
+    g.add("output", "Dense", {"units": 10, "activation": "softmax"}, x)
+    return g
+
+
+def lstm_digits() -> dict[str, Any]:
+    return project(
+        "LSTM reading digits row by row",
+        """An LSTM (Hochreiter and Schmidhuber, 1997) reads each 8x8 digit as a sequence of 8
+        rows of 8 pixels, top to bottom, and classifies it from its final state. The gates
+        (input, forget, output) decide what to keep in memory, which is why LSTMs learn
+        long-range patterns where a plain RNN forgets. Try: wrap the LSTM in Bidirectional
+        to read the rows both ways, set return_sequences and stack a second LSTM, or compare
+        with gru-digits.json.""",
+        _recurrent_digits("LSTM"), {**DIGITS, "source": "builtin:digits-rows"},
+        classifier_training(epochs=30, learning_rate=0.002))
+
+
+def gru_digits() -> dict[str, Any]:
+    return project(
+        "GRU reading digits row by row",
+        """A GRU (Cho et al., 2014) reads each 8x8 digit as 8 rows of 8 pixels. It merges the
+        LSTM's gates into two (update and reset) and keeps no separate cell state, so it has
+        a quarter fewer weights and often learns just as well. Try: compare its parameter
+        count, speed and accuracy with lstm-digits.json, or change units to 32.""",
+        _recurrent_digits("GRU"), {**DIGITS, "source": "builtin:digits-rows"},
+        classifier_training(epochs=30, learning_rate=0.002))
+
+
+ADDING_DATA = {"source": "builtin:adding", "length": 50, "samples": 5000,
+               "validation_split": 0.2, "seed": 0}
+ADDING_TRAINING = {"optimizer": {"type": "Adam", "learning_rate": 0.003}, "loss": "mse",
+                   "metrics": ["mae"], "batch_size": 32, "epochs": 30, "seed": 0}
+ADDING_STORY = """The adding problem (Hochreiter and Schmidhuber, 1997): each sequence has 50
+steps of (value, marker); two steps are marked, one in each half, and the target is the sum of
+the two marked values. Guessing the average sum scores a mean squared error of about 0.17;
+solving it needs memory that lasts for dozens of steps."""
+
+
+def _adding(kind: str) -> GraphBuilder:
+    g = GraphBuilder()
+    x = g.add("input", "Input", {"shape": [50, 2]})
+    x = g.add(kind.lower(), kind, {"units": 32}, x)
+    g.add("output", "Dense", {"units": 1}, x)
+    return g
+
+
+def adding_simple_rnn() -> dict[str, Any]:
+    return project(
+        "SimpleRNN vs LSTM (1/2): SimpleRNN on the adding problem",
+        f"""{ADDING_STORY} Half of a pair with adding-lstm.json, which is the same graph with
+        an LSTM in place of this SimpleRNN (Elman, 1990). Train both and compare val_loss:
+        the SimpleRNN's gradient vanishes over 50 steps, so it stays near the 0.17 baseline,
+        while the LSTM drops to almost zero. (Two files rather than one graph with two
+        branches, because a training run fits one output to the data.) Try: set the data
+        length to 10 and the SimpleRNN copes.""",
+        _adding("SimpleRNN"), dict(ADDING_DATA), dict(ADDING_TRAINING))
+
+
+def adding_lstm() -> dict[str, Any]:
+    return project(
+        "SimpleRNN vs LSTM (2/2): LSTM on the adding problem",
+        f"""{ADDING_STORY} Half of a pair with adding-simple-rnn.json: the same graph with an
+        LSTM in place of the SimpleRNN. The LSTM's forget gate lets its cell state carry the
+        first marked value across the sequence, so after some epochs of searching its
+        val_loss falls from about 0.17 to nearly zero, where the SimpleRNN stays stuck. Try:
+        swap in a GRU, or raise the data length to 100.""",
+        _adding("LSTM"), dict(ADDING_DATA), dict(ADDING_TRAINING))
+
+
+def playground() -> dict[str, Any]:
+    g = GraphBuilder()
+    x = g.add("input", "Input", {"shape": [2]})
+    x = g.add("hidden1", "Dense", {"units": 16, "activation": "tanh"}, x)
+    x = g.add("hidden2", "Dense", {"units": 16, "activation": "tanh"}, x)
+    x = g.add("hidden3", "Dense", {"units": 16, "activation": "tanh"}, x)
+    g.add("output", "Dense", {"units": 2, "activation": "softmax"}, x)
+    return project(
+        "Playground: two spirals",
+        """A small network on the hardest toy problem of the TensorFlow Playground (2016):
+        two interleaved spirals in the plane. Three tanh layers of 16 units bend the plane
+        until a line separates the two arms; one hidden layer is not enough. It trains in
+        seconds, so it is the place to experiment. Try: remove a hidden layer, switch tanh
+        to relu, change the data source to builtin:moons, builtin:circles or builtin:xor,
+        or raise the data noise.""",
+        g, {"source": "builtin:spirals", "samples": 500, "noise": 0.05,
+            "validation_split": 0.2, "seed": 0},
+        classifier_training(epochs=150, batch_size=16, learning_rate=0.01))
+
+
+def augmentation() -> dict[str, Any]:
+    g = GraphBuilder()
+    shift = {"fill_mode": "constant", "fill_value": 0.0}
+    x = g.add("input", "Input", {"shape": [8, 8, 1]})
+    x = g.add("rotate", "RandomRotation", {"factor": 0.03, **shift}, x)
+    x = g.add("zoom", "RandomZoom", {"height_factor": 0.1, **shift}, x)
+    x = g.add("shift", "RandomTranslation", {"height_factor": 0.1, "width_factor": 0.1,
+                                             **shift}, x)
+    x = _conv(g, "conv1", x, 32)
+    x = g.add("pool1", "MaxPooling2D", {"pool_size": 2}, x)
+    x = _conv(g, "conv2", x, 64)
+    x = g.add("pool2", "MaxPooling2D", {"pool_size": 2}, x)
+    x = g.add("flatten", "Flatten", {}, x)
+    x = g.add("fc", "Dense", {"units": 128, "activation": "relu"}, x)
+    g.add("output", "Dense", {"units": 10, "activation": "softmax"}, x)
+    return project(
+        "Data augmentation on digits",
+        """Data augmentation shows the network a slightly different version of every image
+        each epoch (here: rotated by up to about 11 degrees, zoomed by up to 10%, shifted by
+        up to 10%), so it cannot memorise the 1,438 training digits and must learn what
+        makes a 3 a 3. The random layers only act while training; at prediction time they
+        pass the image through unchanged. There is no RandomFlip on purpose: a mirrored 2,
+        3, 4 or 7 is not that digit any more, so flips would teach wrong answers. Try: raise
+        the rotation factor to 0.2 and watch accuracy drop; the augmentations must keep the
+        label true.""",
+        g, dict(DIGITS), classifier_training(epochs=40))
+
+
+def batchnorm_dropout() -> dict[str, Any]:
+    g = GraphBuilder()
+    x = g.add("input", "Input", {"shape": [8, 8, 1]})
+    for i, filters in ((1, 32), (2, 64)):
+        x = g.add(f"conv{i}", "Conv2D", {"filters": filters, "kernel_size": 3,
+                                         "padding": "same", "use_bias": False}, x)
+        x = g.add(f"bn{i}", "BatchNormalization", {}, x)
+        x = g.add(f"relu{i}", "Activation", {"activation": "relu"}, x)
+        x = g.add(f"pool{i}", "MaxPooling2D", {"pool_size": 2}, x)
+        x = g.add(f"drop{i}", "Dropout", {"rate": 0.25}, x)
+    x = g.add("flatten", "Flatten", {}, x)
+    x = g.add("fc", "Dense", {"units": 128, "use_bias": False}, x)
+    x = g.add("bn3", "BatchNormalization", {}, x)
+    x = g.add("relu3", "Activation", {"activation": "relu"}, x)
+    x = g.add("drop3", "Dropout", {"rate": 0.5}, x)
+    g.add("output", "Dense", {"units": 10, "activation": "softmax"}, x)
+    return project(
+        "Batch normalisation, dropout and early stopping",
+        """Three standard ways to train faster and overfit less, together. Batch
+        normalisation (Ioffe and Szegedy, 2015) rescales each layer's outputs to a steady
+        mean and spread, so training is faster and less sensitive to the learning rate; it
+        sits between each convolution and its relu, and the layers before it need no bias.
+        Dropout (Srivastava, Hinton et al., 2014) switches off a random part of the units at
+        every step so none can be relied on alone. Early stopping ends training when
+        val_loss has not improved for 5 epochs and restores the best weights, so the
+        generous epoch count is only a ceiling. Try: remove the BatchNormalization nodes and
+        compare the first epochs, or set patience to 20.""",
+        g, dict(DIGITS),
+        classifier_training(epochs=60, early_stopping={"monitor": "val_loss", "patience": 5,
+                                                       "restore_best_weights": True}))
+
 # --------------------------------------------------------------------------- reference-size
 
 IMAGENET_NOTE = """Built at full ImageNet size (224x224x3 in, 1000 classes out) for study and
@@ -322,14 +531,14 @@ def _bottleneck(g: GraphBuilder, x: str, filters: int, stride: int, projection: 
     """keras.applications.resnet.block1: 1x1 -> 3x3 -> 1x1 (4x filters) plus a shortcut."""
     if projection:
         shortcut = g.add(f"{name}_0_conv", "Conv2D",
-                         {"filters": 4 * filters, "kernel_size": 1, "strides": stride}, x, col=1)
+                         {"filters": 4 * filters, "kernel_size": 1, "strides": stride}, x, col=0)
         shortcut = _bn(g, f"{name}_0_bn", shortcut)
     else:
         shortcut = x
     first = {"filters": filters, "kernel_size": 1}
     if stride != 1:
         first["strides"] = stride
-    y = g.add(f"{name}_1_conv", "Conv2D", first, x, col=0)
+    y = g.add(f"{name}_1_conv", "Conv2D", first, x, col=1)
     y = _bn(g, f"{name}_1_bn", y)
     y = g.add(f"{name}_1_relu", "Activation", {"activation": "relu"}, y)
     y = g.add(f"{name}_2_conv", "Conv2D", {"filters": filters, "kernel_size": 3,
@@ -387,14 +596,14 @@ def _basic_block(g: GraphBuilder, x: str, filters: int, stride: int, projection:
     if projection:
         shortcut = g.add(f"{name}_0_conv", "Conv2D",
                          {"filters": filters, "kernel_size": 1, "strides": stride,
-                          "use_bias": False}, x, col=1)
+                          "use_bias": False}, x, col=0)
         shortcut = g.add(f"{name}_0_bn", "BatchNormalization", dict(bn), shortcut)
     else:
         shortcut = x
     first = {"filters": filters, "kernel_size": 3, "padding": "same", "use_bias": False}
     if stride != 1:
         first["strides"] = stride
-    y = g.add(f"{name}_1_conv", "Conv2D", first, x, col=0)
+    y = g.add(f"{name}_1_conv", "Conv2D", first, x, col=1)
     y = g.add(f"{name}_1_bn", "BatchNormalization", dict(bn), y)
     y = g.add(f"{name}_1_relu", "Activation", {"activation": "relu"}, y)
     y = g.add(f"{name}_2_conv", "Conv2D", {"filters": filters, "kernel_size": 3,
@@ -537,6 +746,15 @@ PRESETS: dict[str, Callable[[], dict[str, Any]]] = {
     "vgg-mini": vgg_mini,
     "inception-mini": inception_mini,
     "resnet-mini": resnet_mini,
+    "residual-mlp": residual_mlp,
+    "plain-deep-mlp": plain_deep_mlp,
+    "lstm-digits": lstm_digits,
+    "gru-digits": gru_digits,
+    "adding-simple-rnn": adding_simple_rnn,
+    "adding-lstm": adding_lstm,
+    "playground": playground,
+    "augmentation": augmentation,
+    "batchnorm-dropout": batchnorm_dropout,
 }
 
 
