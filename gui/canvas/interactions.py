@@ -68,10 +68,15 @@ class DraftWire(QGraphicsPathItem):
 
     def __init__(self, scene: GraphScene) -> None:
         super().__init__()
-        pen = QPen(scene.theme.accent, 2, Qt.PenStyle.DashLine, Qt.PenCapStyle.RoundCap)
-        self.setPen(pen)
+        self._theme = scene.theme
+        self.set_refused(False)
         self.setZValue(Z_DRAFT)
         self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+
+    def set_refused(self, refused: bool) -> None:
+        """Red while the wire hovers a place that would refuse it, accent blue otherwise."""
+        colour = self._theme.refuse if refused else self._theme.accent
+        self.setPen(QPen(colour, 2, Qt.PenStyle.DashLine, Qt.PenCapStyle.RoundCap))
 
     def set_ends(self, p1: QPointF, p2: QPointF) -> None:
         self.setPath(wire_path(p1, p2))
@@ -189,6 +194,8 @@ class WireDrag:
             self.target = target
             self.reason = self._check(target) if target else None
             self._mark(port_item, "refuse" if self.reason else "target")
+            if self._draft is not None:
+                self._draft.set_refused(self.reason is not None)
             message = f"Cannot connect: {self.reason}" if self.reason else ""
             if message != self._last_message:
                 self._last_message = message
