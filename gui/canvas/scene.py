@@ -116,6 +116,8 @@ class GraphScene(QGraphicsScene):
 
     # ------------------------------------------------------------ model events
     def _on_node_added(self, node: Node) -> None:
+        if node.id in self._nodes:  # never two cards for one node
+            self._on_node_removed(node.id)
         item = NodeItem(node)
         self._nodes[node.id] = item
         self.addItem(item)
