@@ -126,7 +126,10 @@ def _load_keras(path: Path) -> Any:
 
     try:
         with _quiet():
-            return keras.models.load_model(path, safe_mode=True, compile=False)
+            try:  # compiled, so a .keras export keeps the optimizer state
+                return keras.models.load_model(path, safe_mode=True, compile=True)
+            except Exception:
+                return keras.models.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:  # corrupt zip, wrong HDF5, unsafe content: all one message
         raise SourceError(f"{path}: cannot be loaded as a Keras model ({_first_line(exc)})") \
             from None

@@ -646,7 +646,8 @@ def import_model_with_notes(path_or_model: Any, *, name: str | None = None,
                 raise ModelImportError(f"{path}: " + _refusal_text(label, unknown)) from None
             raise
         has_weights = zipfile.is_zipfile(path) or _is_hdf5(path)
-        name = name or (path.stem if model.name in ("functional", "sequential") else None)
+        generic = re.fullmatch(r"(functional|sequential|model)(_\d+)?", model.name or "")
+        name = name or (path.stem if generic else None)
     project, notes, ids = _project_from_model(model, name)
     if weights_out is not None and has_weights:
         _save_weights(model, project, ids, Path(weights_out))

@@ -83,6 +83,7 @@ def test_export_run_dir_every_format_reloads_with_the_same_predictions(run_dir, 
     assert "verified: max |diff|" in result.message and "over 8 samples" in result.message
 
 
+@pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated")
 def test_export_onnx_and_tflite_files_predict_like_the_trained_model(run_dir, trained,
                                                                      tmp_path):
     """Checked here with the runtimes directly, not through export's own check."""
@@ -106,6 +107,7 @@ def test_export_run_dir_uses_the_trained_weights_not_a_fresh_build(run_dir, trai
     path = export(run_dir, "keras", tmp_path / "m.keras").path
     reloaded = keras.models.load_model(path)
     np.testing.assert_allclose(np.asarray(reloaded(xs[0])), expected, atol=1e-6)
+    assert int(reloaded.optimizer.iterations) == 4  # the optimizer state came along
     untrained = export(run_dir / "project.json", "keras", tmp_path / "u.keras").path
     fresh = np.asarray(keras.models.load_model(untrained)(xs[0]))
     assert np.max(np.abs(fresh - expected)) > 1e-3
@@ -135,6 +137,13 @@ def test_export_python_from_run_dir_reproduces_the_trained_predictions(run_dir, 
     model = namespace["build_model"]()
     model.load_weights(result.weights)
     np.testing.assert_allclose(np.asarray(model(xs[0])), expected, atol=1e-5)
+
+
+def test_export_python_from_a_project_builds_the_same_model(tmp_path):
+    result = export(make_project(), "python", tmp_path / "script")
+    assert result.path == tmp_path / "script.py"
+    assert result.verified and result.max_abs_diff <= 1e-4, result.message
+    assert result.weights is None and "WEIGHTS" not in result.path.read_text()
 
 
 def test_export_project_file_is_an_untrained_build_with_a_fixed_seed(tmp_path):
@@ -187,6 +196,16 @@ def test_cli_export_prints_file_size_and_check(run_dir, tmp_path, capsys):
     assert str(tmp_path / "out.keras") in out
     assert "KB" in out or "bytes" in out
     assert "verified: max |diff|" in out and "over 8 samples" in out
+
+
+def test_layerlab_export_command_runs_through_the_front_door(run_dir, tmp_path, capsys):
+    from engine.cli import main
+
+    out = tmp_path / "cli.tflite"
+    assert main(["export", str(run_dir), "--format", "tflite", "--out", str(out),
+                 "--quantize", "float16"]) == 0
+    assert out.is_file()
+    assert "float16 quantisation" in capsys.readouterr().out
 
 
 def test_cli_export_unreadable_source_exits_2_naming_it(tmp_path, capsys):
