@@ -632,6 +632,9 @@ class Controls:
 BATCH_EVENT_INTERVAL_S = 0.05
 """At most one batch event per this many seconds (20 a second)."""
 
+CHECKPOINT_INTERVAL_S = 30.0
+"""Checkpoints are written at most this often (and always when training ends)."""
+
 
 @functools.cache
 def _callback_types() -> tuple[type, type]:
@@ -724,30 +727,62 @@ def _callback_types() -> tuple[type, type]:
             run.emit(event)
 
     class CheckpointWriter(keras.callbacks.Callback):
-        """Writes checkpoints/last.keras every epoch and best.keras when the monitor improves."""
+        """Writes checkpoints/last.keras and best.keras (by the monitored metric).
+
+        Saving a model costs tens of milliseconds or more, so checkpoints are written
+        at most every :data:`CHECKPOINT_INTERVAL_S` seconds (the weights of a better
+        epoch in between are held in memory) and always when training ends.
+        """
 
         def __init__(self, run: RunState) -> None:
             super().__init__()
             self.run = run
+            self.saved_at = time.monotonic()
+            self.unsaved_epoch = 0  # the epoch reached but not yet in last.keras
+            self.best_unsaved = False
+            self.best_weights: list[Any] | None = None
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             run = self.run
             if run.nan_at:
                 return
-            folder = run.run_dir / "checkpoints"
-            runs.save_model_atomic(self.model, folder / "last.keras")
-            run.emit({"event": "checkpoint", "path": str(folder / "last.keras")})
             value = (logs or {}).get(run.monitor)
-            if value is not None and math.isfinite(value) and (
-                    run.best is None or (value > run.best if run.mode == "max"
-                                         else value < run.best)):
-                run.best = float(value)
-                runs.save_model_atomic(self.model, folder / "best.keras")
+            improved = value is not None and math.isfinite(value) and (
+                run.best is None or (value > run.best if run.mode == "max"
+                                     else value < run.best))
+            if improved:
+                run.best, self.best_unsaved, self.best_weights = float(value), True, None
+            self.unsaved_epoch = epoch + 1
+            if time.monotonic() - self.saved_at >= CHECKPOINT_INTERVAL_S:
+                self._write()
+            elif improved:
+                self.best_weights = self.model.get_weights()
+
+        def on_train_end(self, logs: dict | None = None) -> None:
+            if self.unsaved_epoch and not self.run.nan_at:
+                self._write()
+
+        def _write(self) -> None:
+            run, model = self.run, self.model
+            folder = run.run_dir / "checkpoints"
+            runs.save_model_atomic(model, folder / "last.keras")
+            run.emit({"event": "checkpoint", "path": str(folder / "last.keras")})
+            if self.best_unsaved:
+                current = None
+                if self.best_weights is not None:
+                    current = model.get_weights()
+                    model.set_weights(self.best_weights)
+                runs.save_model_atomic(model, folder / "best.keras")
+                if current is not None:
+                    model.set_weights(current)
                 run.emit({"event": "checkpoint", "path": str(folder / "best.keras"),
                           "monitor": run.monitor, "value": run.best})
+                self.best_unsaved, self.best_weights = False, None
             runs.write_json_atomic(folder / "state.json",
-                                   {"epoch": epoch + 1, "monitor": run.monitor,
+                                   {"epoch": self.unsaved_epoch, "monitor": run.monitor,
                                     "mode": run.mode, "best": run.best})
+            self.unsaved_epoch = 0
+            self.saved_at = time.monotonic()
 
     return EventReporter, CheckpointWriter
 

@@ -224,6 +224,29 @@ def test_run_writes_a_complete_run_directory(tmp_path, keras):
     assert details["predictions"][0]["true"] in details["class_names"]
 
 
+def test_checkpoints_hold_the_last_and_the_best_epoch(tmp_path, keras):
+    from engine.training import RunState, _callback_types
+
+    events: list[dict] = []
+    run = RunState(run_dir=tmp_path, emit=events.append, controls=Controls(), steps=1,
+                   epochs=3, batch_size=1, monitor="val_loss", mode="min")
+    writer = _callback_types()[1](run)
+    model = tiny_model(keras, "sgd")
+    writer.set_model(model)
+    for epoch, val_loss in enumerate([0.5, 0.3, 0.4]):
+        model.set_weights([np.full_like(w, epoch + 1) for w in model.get_weights()])
+        writer.on_epoch_end(epoch, {"loss": 1.0, "val_loss": val_loss})
+    assert not (tmp_path / "checkpoints").exists()  # fast epochs: written once, at the end
+    writer.on_train_end()
+    best = keras.models.load_model(tmp_path / "checkpoints" / "best.keras").get_weights()
+    last = keras.models.load_model(tmp_path / "checkpoints" / "last.keras").get_weights()
+    assert all((w == 2).all() for w in best) and all((w == 3).all() for w in last)
+    assert all((w == 3).all() for w in model.get_weights())  # the model kept training's end
+    state = json.loads((tmp_path / "checkpoints" / "state.json").read_text())
+    assert state["epoch"] == 3 and state["best"] == pytest.approx(0.3)
+    assert [e["path"].rsplit("/", 1)[-1] for e in events] == ["last.keras", "best.keras"]
+
+
 def test_batch_events_are_throttled_and_stop_keeps_a_usable_model(tmp_path, keras):
     controls = Controls()
     events: list[dict] = []
