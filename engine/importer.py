@@ -528,8 +528,10 @@ def _project_from_model(model: Any, name: str | None
         raise ModelImportError(_refusal_text(model.name, problems))
     _lay_out(graph)
     project = Project(name=name or model.name or "Imported model", graph=graph)
-    project.description = (f"Imported from the Keras model '{model.name}' "
-                           f"({len(graph.nodes)} layers, {model.count_params():,} parameters).")
+    count = sum(1 for node in graph.nodes.values() if node.type != "Input")
+    project.description = (f"Imported from the Keras model '{model.name}' ({count} layers, "
+                           f"{model.count_params():,} parameters). Choose its data before "
+                           "training.")
     return project, notes, ids
 
 
