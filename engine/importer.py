@@ -322,11 +322,26 @@ def _wrapped(pspec: ParamSpec, value: Any, notes: list[str], where: str) -> dict
     return {"type": inner, "params": params}
 
 
-def _lost_settings(original: dict[str, Any], rebuilt: dict[str, Any]) -> list[str]:
+def _resolved_at_build(layer: Any) -> dict[str, Any]:
+    """Settings Keras fills in when the layer is built, as the unbuilt default resolves them."""
+    if type(layer).__name__ != "MultiHeadAttention":
+        return {}
+    try:
+        rank = len(layer._inbound_nodes[0].input_tensors[0].shape)
+    except (AttributeError, IndexError):
+        return {}
+    return {"attention_axes": list(range(1, rank - 1))}
+
+
+def _lost_settings(original: dict[str, Any], rebuilt: dict[str, Any],
+                   resolved: dict[str, Any] | None = None) -> list[str]:
     """Settings whose value the rebuilt layer does not reproduce (initializers aside)."""
     lost = []
+    resolved = resolved or {}
     for key, value in original.items():
         if key in _IGNORED_KEYS or key.endswith("_initializer") or key not in rebuilt:
+            continue
+        if key in resolved and rebuilt[key] is None and _normal(value) == resolved[key]:
             continue
         if _normal(value) != _normal(rebuilt[key]):
             lost.append(f"{key}={_describe(value)}")
@@ -516,7 +531,7 @@ def _project_from_model(model: Any, name: str | None
             except (ValueError, TypeError) as exc:
                 problems.append(f"{where}: cannot be rebuilt ({_short(exc)})")
             else:
-                lost = _lost_settings(cfg, rebuilt)
+                lost = _lost_settings(cfg, rebuilt, _resolved_at_build(layer))
                 if lost:
                     problems.append(f"{where}: setting{'s' if len(lost) > 1 else ''} the "
                                     f"catalog cannot hold: {', '.join(lost)}")

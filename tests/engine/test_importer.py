@@ -263,3 +263,30 @@ def test_import_application_refuses_downloads_and_unknown_names():
         import_application("VGG16", weights="imagenet")
     with pytest.raises(ModelImportError, match="unknown application 'VGG17'"):
         import_application("VGG17")
+
+
+def test_import_attention_called_with_keywords_keeps_query_value_order():
+    q = keras.Input((5, 8), name="q")
+    v = keras.Input((7, 8), name="v")
+    out = layers.MultiHeadAttention(2, 4, name="att")(value=v, query=q)
+    source = keras.Model([q, v], out)
+    project = import_model(source)
+    assert [(e.source, e.port) for e in project.graph.inputs_of("att")] == [("q", 0), ("v", 1)]
+    assert build(project).count_params() == source.count_params()
+
+
+@keras.saving.register_keras_serializable(package="layerlab_tests")
+class Twice(keras.layers.Layer):
+    def call(self, x):
+        return 2 * x
+
+
+def test_import_refuses_custom_layers_and_shared_layers(tmp_path):
+    model = keras.Sequential([keras.Input((3,)), Twice(name="twice"), layers.Dense(2)])
+    model.save(tmp_path / "custom.keras")
+    with pytest.raises(ModelImportError, match=r"'twice' \(Twice\): custom object"):
+        import_model(tmp_path / "custom.keras")
+    dense = layers.Dense(3, name="both_sides")
+    a, b = keras.Input((3,)), keras.Input((3,))
+    with pytest.raises(ModelImportError, match="'both_sides' .* called 2 times"):
+        import_model(keras.Model([a, b], layers.Add()([dense(a), dense(b)])))
