@@ -1,0 +1,670 @@
+"""What a finished run gets right and wrong, read from its ``evaluation.json``.
+
+For classification: a confusion matrix heat map with counts (rows: true class,
+columns: predicted), per-class precision/recall/F1 with macro averages, and for
+image data a gallery of misclassified samples ("3 → 8"). For regression: a
+predicted-vs-true scatter with the ideal line. The numbers come from
+``evaluation.json`` (written by the training engine when a run ends); the gallery
+and the full scatter need the samples themselves, so a background thread loads the
+run's data (``engine.data.load_data`` on the snapshot's ``data`` section) and, when
+``model.keras`` is there, predicts the evaluated split once. Until that finishes the
+view shows what ``evaluation.json`` alone holds; the window never waits.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QSize, Qt, QThread, Signal
+from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QSizePolicy,
+    QSplitter,
+    QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.runs import MAX_EVAL_SAMPLES, read_json
+from gui import theme
+from gui.training.runs import base_dir_of, read_run_info
+
+GALLERY_LIMIT = 48
+"""Most misclassified samples the gallery shows."""
+SCATTER_LIMIT = 5000
+THUMB = 72
+
+_LIVE: set[QThread] = set()
+
+
+# ------------------------------------------------------------------------ background work
+
+def _input_shape(snapshot: dict[str, Any]) -> tuple | None:
+    for node in (snapshot.get("graph") or {}).get("nodes", []):
+        if node.get("type") == "Input" and node.get("params", {}).get("shape") is not None:
+            return tuple(node["params"]["shape"])
+    return None
+
+
+def is_image_shape(shape: Any) -> bool:
+    """One sample of this shape is an image: (height, width, 1|3|4)."""
+    return shape is not None and len(shape) == 3 and shape[-1] in (1, 3, 4) \
+        and shape[0] > 1 and shape[1] > 1
+
+
+def load_samples(run_dir: Path, snapshot: dict[str, Any], details: dict[str, Any],
+                 task: str) -> dict[str, Any]:
+    """The evaluated split's samples, and the model's predictions when it can be loaded.
+
+    Returns:
+        For classification ``{"misclassified": [(index, image|None, true, pred, conf)],
+        "total": n, "wrong": k, "images": bool}``; for regression
+        ``{"true": array, "predicted": array}``.
+    """
+    from engine.data import load_data
+
+    ds = load_data(snapshot.get("data") or {}, base_dir_of(run_dir), _input_shape(snapshot))
+    split = details.get("split", "validation")
+    x, y = {"validation": (ds.x_val, ds.y_val), "test": (ds.x_test, ds.y_test)}.get(
+        split, (ds.x_train, ds.y_train))
+    x, y = x[:MAX_EVAL_SAMPLES], np.asarray(y[:MAX_EVAL_SAMPLES])
+    pred = _predict(run_dir, x)
+    if task == "regression":
+        if pred is None:
+            return {}
+        truth = y.reshape(len(y), -1)[:, 0].astype(float)
+        return {"true": truth[:SCATTER_LIMIT],
+                "predicted": pred.reshape(len(pred), -1)[:len(truth), 0][:SCATTER_LIMIT]
+                .astype(float)}
+    names = list(details.get("class_names") or ds.class_names)
+    images = is_image_shape(x.shape[1:])
+    true = y.argmax(-1) if y.ndim > 1 and y.shape[-1] > 1 else y.reshape(len(y))
+    true = true.astype(int)
+    if pred is not None:
+        predicted, confidence = _classes(pred, snapshot)
+        wrong = np.flatnonzero(predicted != true)
+        picks = [(int(i), names_of(names, predicted[i]), float(confidence[i])) for i in wrong]
+        total, n_wrong = len(true), len(wrong)
+    else:  # only evaluation.json's few sample predictions
+        rows = [p for p in details.get("predictions", []) if p.get("true") != p.get("predicted")]
+        picks = [(int(p["index"]), str(p["predicted"]), float(p.get("confidence", 0.0)))
+                 for p in rows if 0 <= int(p["index"]) < len(true)]
+        total, n_wrong = len(details.get("predictions", [])), len(picks)
+    out = []
+    for i, predicted_name, conf in picks[:GALLERY_LIMIT]:
+        out.append((i, np.array(x[i]) if images else None, names_of(names, true[i]),
+                    predicted_name, conf))
+    return {"misclassified": out, "total": total, "wrong": n_wrong, "images": images,
+            "from_model": pred is not None}
+
+
+def names_of(names: list[str], index: Any) -> str:
+    i = int(index)
+    return names[i] if 0 <= i < len(names) else str(i)
+
+
+def _predict(run_dir: Path, x: np.ndarray) -> np.ndarray | None:
+    path = run_dir / "model.keras"
+    if not path.is_file():
+        return None
+    import keras
+
+    model = keras.models.load_model(path, compile=False)
+    pred = model.predict(x, batch_size=256, verbose=0)
+    if isinstance(pred, (list, tuple, dict)):
+        return None
+    return np.asarray(pred, dtype=np.float64)
+
+
+def _classes(pred: np.ndarray, snapshot: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    loss = (snapshot.get("training") or {}).get("loss")
+    logits = isinstance(loss, dict) and bool(loss.get("from_logits"))
+    if pred.ndim == 1 or pred.shape[-1] == 1:
+        p = pred.reshape(len(pred))
+        if logits:
+            p = 1 / (1 + np.exp(-p))
+        predicted = (p > 0.5).astype(int)
+        return predicted, np.where(predicted == 1, p, 1 - p)
+    p = pred.reshape(len(pred), -1)
+    if logits:
+        p = np.exp(p - p.max(-1, keepdims=True))
+        p /= p.sum(-1, keepdims=True)
+    return p.argmax(-1), p.max(-1)
+
+
+class SampleLoader(QThread):
+    """Runs :func:`load_samples` off the UI thread; emits ``loaded`` or ``failed``."""
+
+    loaded = Signal(int, object)
+    failed = Signal(int, str)
+
+    def __init__(self, token: int, run_dir: Path, snapshot: dict[str, Any],
+                 details: dict[str, Any], task: str) -> None:
+        super().__init__()
+        self.token, self.run_dir, self.snapshot = token, run_dir, snapshot
+        self.details, self.task = details, task
+
+    def run(self) -> None:  # noqa: D102 - QThread entry point
+        try:
+            result = load_samples(self.run_dir, self.snapshot, self.details, self.task)
+        except Exception as exc:  # noqa: BLE001 - shown as one line, never a traceback
+            lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+            self.failed.emit(self.token, lines[0] if lines else type(exc).__name__)
+            return
+        self.loaded.emit(self.token, result)
+
+
+# ------------------------------------------------------------------------ small widgets
+
+def _blend(a: QColor, b: QColor, t: float) -> QColor:
+    t = max(0.0, min(1.0, t))
+    return QColor(round(a.red() + (b.red() - a.red()) * t),
+                  round(a.green() + (b.green() - a.green()) * t),
+                  round(a.blue() + (b.blue() - a.blue()) * t))
+
+
+def _luma(c: QColor) -> float:
+    return 0.299 * c.red() + 0.587 * c.green() + 0.114 * c.blue()
+
+
+def to_qimage(arr: np.ndarray) -> QImage:
+    """An image sample (H, W, C) of floats or bytes as a QImage (scaled to 0–255)."""
+    a = np.asarray(arr, dtype=np.float64)
+    if a.ndim == 3 and a.shape[-1] == 1:
+        a = a[..., 0]
+    lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+    if lo >= 0 and hi <= 1.0:
+        a = a * 255.0
+    elif lo < 0 or hi > 255:
+        a = (a - lo) / (hi - lo or 1.0) * 255.0
+    a = np.ascontiguousarray(np.clip(a, 0, 255).astype(np.uint8))
+    h, w = a.shape[:2]
+    if a.ndim == 2:
+        img = QImage(a.data, w, h, w, QImage.Format.Format_Grayscale8)
+    elif a.shape[-1] == 3:
+        img = QImage(a.data, w, h, 3 * w, QImage.Format.Format_RGB888)
+    else:
+        img = QImage(a.data, w, h, 4 * w, QImage.Format.Format_RGBA8888)
+    return img.copy()
+
+
+class ConfusionTable(QTableWidget):
+    """A table whose square cells grow and shrink to fill the space it is given."""
+
+    MIN_CELL, MAX_CELL = 22, 64
+
+    def fit_cells(self) -> None:
+        k = max(self.rowCount(), 1)
+        frame = 2 * self.frameWidth()
+        avail_w = self.width() - self.verticalHeader().sizeHint().width() - frame
+        avail_h = self.height() - self.horizontalHeader().sizeHint().height() - frame
+        side = max(self.MIN_CELL, min(self.MAX_CELL, min(avail_w, avail_h) // k))
+        for i in range(self.rowCount()):
+            self.setRowHeight(i, side)
+        for j in range(self.columnCount()):
+            self.setColumnWidth(j, side)
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self.fit_cells()
+
+
+class MetricCard(QFrame):
+    """A big number with a caption ("0.927" over "validation accuracy")."""
+
+    def __init__(self, value: str, caption: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        c = theme.colors()
+        self.setObjectName("metricCard")
+        self.setStyleSheet(f"#metricCard {{ background: {c['base']}; border: 1px solid "
+                           f"{c['border']}; border-radius: 6px; }}")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 6, 12, 6)
+        layout.setSpacing(0)
+        self.value_label = QLabel(value)
+        font = QFont(self.value_label.font())
+        font.setPointSizeF(font.pointSizeF() * 1.6)
+        font.setBold(True)
+        self.value_label.setFont(font)
+        self.caption_label = QLabel(caption)
+        self.caption_label.setStyleSheet(f"color: {c['muted']};")
+        layout.addWidget(self.value_label)
+        layout.addWidget(self.caption_label)
+        self.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Maximum)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    v = float(value)
+    if abs(v) >= 1000 or (v != 0 and abs(v) < 0.001):
+        return f"{v:.3g}"
+    return f"{v:.3f}"
+
+
+# ------------------------------------------------------------------------ the view
+
+class EvaluationView(QWidget):
+    """The evaluation of one run: confusion matrix, per-class metrics, mistakes, scatter.
+
+    Signals:
+        run_shown(str): ``show_run`` has displayed a run's ``evaluation.json``.
+        samples_loaded(str): The background load (gallery / full scatter) ended, with
+            success or a message in the gallery's status line.
+    """
+
+    run_shown = Signal(str)
+    samples_loaded = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.run_dir: Path | None = None
+        self.evaluation: dict[str, Any] = {}
+        self._token = 0
+        self._loading = False
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        self.title = QLabel("")
+        self.title.setTextFormat(Qt.TextFormat.RichText)
+        self.title.setWordWrap(True)
+        layout.addWidget(self.title)
+        self.cards_row = QHBoxLayout()
+        self.cards_row.setSpacing(8)
+        layout.addLayout(self.cards_row)
+
+        self.pages = QStackedWidget()
+        layout.addWidget(self.pages, 1)
+        self.message_label = QLabel("Select a finished run and choose Evaluate to see what "
+                                    "its model gets right and wrong.")
+        self.message_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.message_label.setWordWrap(True)
+        self.message_label.setStyleSheet(f"color: {theme.colors()['muted']};")
+        self.pages.addWidget(self.message_label)
+        self.pages.addWidget(self._classification_page())
+        self.pages.addWidget(self._regression_page())
+
+    # ------------------------------------------------------------------ pages
+    def _classification_page(self) -> QWidget:
+        page = QSplitter(Qt.Orientation.Vertical)
+        top = QSplitter(Qt.Orientation.Horizontal)
+
+        cm_box = QGroupBox("Confusion matrix")
+        cm_layout = QVBoxLayout(cm_box)
+        hint = QLabel("rows: true class · columns: predicted class · diagonal: correct")
+        hint.setStyleSheet(f"color: {theme.colors()['muted']};")
+        cm_layout.addWidget(hint)
+        self.matrix = ConfusionTable()
+        self.matrix.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.matrix.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.matrix.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.matrix.setShowGrid(True)
+        self.matrix.setGridStyle(Qt.PenStyle.SolidLine)
+        cm_layout.addWidget(self.matrix)
+        top.addWidget(cm_box)
+
+        pc_box = QGroupBox("Per class")
+        pc_layout = QVBoxLayout(pc_box)
+        self.per_class = QTableWidget(0, 5)
+        self.per_class.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "F1",
+                                                  "Support"])
+        self.per_class.verticalHeader().setVisible(False)
+        self.per_class.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.per_class.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.per_class.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.per_class.verticalHeader().setDefaultSectionSize(
+            self.per_class.fontMetrics().height() + 8)
+        self.per_class.horizontalHeader().setSectionResizeMode(
+            0, QHeaderView.ResizeMode.Stretch)
+        pc_layout.addWidget(self.per_class)
+        top.addWidget(pc_box)
+        top.setStretchFactor(0, 1)
+        top.setStretchFactor(1, 1)
+        page.addWidget(top)
+
+        gal_box = QGroupBox("Misclassified samples")
+        gal_layout = QVBoxLayout(gal_box)
+        self.gallery_status = QLabel("")
+        self.gallery_status.setWordWrap(True)
+        self.gallery_status.setStyleSheet(f"color: {theme.colors()['muted']};")
+        gal_layout.addWidget(self.gallery_status)
+        self.gallery = QListWidget()
+        self.gallery.setViewMode(QListView.ViewMode.IconMode)
+        self.gallery.setIconSize(QSize(THUMB, THUMB))
+        self.gallery.setGridSize(QSize(THUMB + 28, THUMB + 34))
+        self.gallery.setResizeMode(QListView.ResizeMode.Adjust)
+        self.gallery.setMovement(QListView.Movement.Static)
+        self.gallery.setWrapping(True)
+        self.gallery.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.gallery.setUniformItemSizes(True)
+        gal_layout.addWidget(self.gallery)
+        self.gallery_box = gal_box
+        page.addWidget(gal_box)
+        page.setStretchFactor(0, 3)
+        page.setStretchFactor(1, 2)
+        return page
+
+    def _regression_page(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 0, 0, 0)
+        c = theme.colors()
+        self.plot = pg.PlotWidget(background=c["base"])
+        self.plot.setLabel("bottom", "true value")
+        self.plot.setLabel("left", "predicted value")
+        self.plot.showGrid(x=True, y=True, alpha=0.25)
+        for axis in ("bottom", "left"):
+            self.plot.getAxis(axis).setTextPen(c["text"])
+            self.plot.getAxis(axis).setPen(c["muted"])
+        self.ideal = pg.PlotDataItem([], [], pen=pg.mkPen(c["muted"], width=1.5,
+                                                          style=Qt.PenStyle.DashLine),
+                                     name="predicted = true")
+        self.scatter = pg.ScatterPlotItem(size=7, pen=pg.mkPen(None),
+                                          brush=pg.mkBrush(37, 99, 235, 150))
+        self.plot.addItem(self.ideal)
+        self.plot.addItem(self.scatter)
+        layout.addWidget(self.plot, 1)
+        self.scatter_status = QLabel("")
+        self.scatter_status.setStyleSheet(f"color: {c['muted']};")
+        layout.addWidget(self.scatter_status)
+        return page
+
+    # ------------------------------------------------------------------ showing a run
+    def show_run(self, run_dir: str | os.PathLike) -> None:
+        """Show ``run_dir``'s evaluation (its ``evaluation.json``)."""
+        self.run_dir = Path(run_dir)
+        self._token += 1
+        self._loading = False
+        self._clear_cards()
+        info = read_run_info(self.run_dir)
+        evaluation = read_json(self.run_dir / "evaluation.json")
+        self.evaluation = evaluation if isinstance(evaluation, dict) else {}
+        details = self.evaluation.get("details") or {}
+        split = details.get("split", "validation")
+        name = html.escape(f"{info.name} · run {self.run_dir.name}")
+        if not self.evaluation:
+            why = (f"The run failed: {info.message}" if info.status == "failed" and info.message
+                   else "The run is still training." if info.status == "running"
+                   else "This run has no evaluation: evaluation.json is written when a run "
+                        "ends normally.")
+            self.title.setText(f"<b>{name}</b>")
+            self._show_message(why)
+            self.run_shown.emit(str(self.run_dir))
+            return
+        samples = details.get("samples")
+        where = f"evaluated on {samples} {split} samples" if samples else f"{split} split"
+        self.title.setText(f"<b>{name}</b> — {html.escape(where)}")
+        self._add_cards(details)
+        snapshot = read_json(self.run_dir / "project.json") or {}
+        if "confusion_matrix" in details:
+            self._show_classification(details)
+            task = "classification"
+        elif "predictions" in details:
+            self._show_regression(details)
+            task = "regression"
+        else:
+            self._show_message("This run's evaluation holds only the metrics above (a model "
+                               "with several outputs, or predictions of another shape).")
+            self.run_shown.emit(str(self.run_dir))
+            return
+        self.run_shown.emit(str(self.run_dir))
+        self._start_loading(snapshot, details, task)
+
+    def _show_message(self, text: str) -> None:
+        self.message_label.setText(text)
+        self.pages.setCurrentIndex(0)
+
+    def message(self) -> str:
+        """The message shown instead of the evaluation, when there is one."""
+        return self.message_label.text() if self.pages.currentIndex() == 0 else ""
+
+    def _clear_cards(self) -> None:
+        while self.cards_row.count():
+            item = self.cards_row.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+
+    def _add_cards(self, details: dict[str, Any]) -> None:
+        for split in ("validation", "test"):
+            metrics = (self.evaluation.get(split) or {}).get("metrics") or {}
+            for key in sorted(metrics, key=lambda k: (k != "accuracy", k)):
+                self.cards_row.addWidget(MetricCard(_fmt(metrics[key]), f"{split} {key}"))
+        for key in ("rmse",):
+            if key in details:
+                self.cards_row.addWidget(MetricCard(_fmt(details[key]),
+                                                    f"{details.get('split', '')} {key}"))
+        self.cards_row.addStretch(1)
+
+    def card_texts(self) -> dict[str, str]:
+        """Caption -> value of each metric card."""
+        out = {}
+        for i in range(self.cards_row.count()):
+            w = self.cards_row.itemAt(i).widget()
+            if isinstance(w, MetricCard):
+                out[w.caption_label.text()] = w.value_label.text()
+        return out
+
+    # ------------------------------------------------------------------ classification
+    def _show_classification(self, details: dict[str, Any]) -> None:
+        self.pages.setCurrentIndex(1)
+        names = [str(n) for n in details.get("class_names", [])]
+        cm = np.asarray(details.get("confusion_matrix", []), dtype=int)
+        k = cm.shape[0] if cm.ndim == 2 else 0
+        names += [str(i) for i in range(len(names), k)]
+        self._fill_matrix(cm, names[:k])
+        self._fill_per_class(details.get("per_class", []))
+        self.gallery.clear()
+        self.gallery_status.setText("Loading the samples…")
+
+    def _fill_matrix(self, cm: np.ndarray, names: list[str]) -> None:
+        k = len(names)
+        table = self.matrix
+        table.clear()
+        table.setRowCount(k)
+        table.setColumnCount(k)
+        table.setHorizontalHeaderLabels(names)
+        table.setVerticalHeaderLabels(names)
+        c = theme.colors()
+        base = QColor(c["base"])
+        good, bad = QColor("#2563eb"), QColor("#dc2626")
+        light, dark = QColor("#ffffff"), QColor(c["text"])
+        muted = QColor(c["muted"])
+        rows = cm.sum(axis=1) if k else np.zeros(0)
+        bold = QFont(table.font())
+        bold.setBold(True)
+        for i in range(k):
+            for j in range(k):
+                n = int(cm[i, j])
+                frac = n / rows[i] if rows[i] else 0.0
+                item = QTableWidgetItem(str(n))
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                if i == j:
+                    colour = _blend(base, good, 0.12 + 0.88 * frac if n else 0.06)
+                else:
+                    colour = _blend(base, bad, min(1.0, 0.15 + 1.5 * frac) if n else 0.0)
+                item.setBackground(colour)
+                if n == 0:
+                    item.setForeground(muted)
+                else:
+                    item.setForeground(light if _luma(colour) < 150 else dark)
+                    item.setFont(bold)
+                share = f"{100 * frac:.1f}% of true {names[i]}" if rows[i] else "no samples"
+                item.setToolTip(f"true {names[i]}, predicted {names[j]}: {n} sample"
+                                f"{'s' if n != 1 else ''} ({share})")
+                table.setItem(i, j, item)
+        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        table.fit_cells()
+
+    def _fill_per_class(self, rows: list[dict[str, Any]]) -> None:
+        table = self.per_class
+        table.setRowCount(0)
+        all_rows = list(rows)
+        if rows:
+            macro = {"class": "average",
+                     **{m: float(np.mean([r.get(m, 0.0) for r in rows]))
+                        for m in ("precision", "recall", "f1")},
+                     "support": int(sum(r.get("support", 0) for r in rows))}
+            all_rows.append(macro)
+        table.setRowCount(len(all_rows))
+        c = theme.colors()
+        base = QColor(c["base"])
+        bold = QFont(table.font())
+        bold.setBold(True)
+        for r, row in enumerate(all_rows):
+            total = r == len(rows)
+            cells = [str(row.get("class", r)), *(f"{float(row.get(m, 0.0)):.3f}"
+                                                 for m in ("precision", "recall", "f1")),
+                     str(row.get("support", ""))]
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if col:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight
+                                          | Qt.AlignmentFlag.AlignVCenter)
+                if 1 <= col <= 3:
+                    v = float(row.get(("precision", "recall", "f1")[col - 1], 0.0))
+                    tint = _blend(QColor("#dc2626"), QColor("#16a34a"), (v - 0.5) / 0.5)
+                    item.setBackground(_blend(base, tint, 0.28))
+                if total:
+                    item.setFont(bold)
+                table.setItem(r, col, item)
+        table.resizeColumnsToContents()
+        table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+
+    def confusion_counts(self) -> list[list[int]]:
+        """The counts the confusion matrix shows, row by row."""
+        t = self.matrix
+        return [[int(t.item(i, j).text()) for j in range(t.columnCount())]
+                for i in range(t.rowCount())]
+
+    def confusion_labels(self) -> list[str]:
+        return [self.matrix.horizontalHeaderItem(j).text()
+                for j in range(self.matrix.columnCount())]
+
+    def per_class_rows(self) -> list[list[str]]:
+        """The per-class table as text, row by row (the last row is the average over classes)."""
+        t = self.per_class
+        return [[t.item(r, c).text() for c in range(t.columnCount())]
+                for r in range(t.rowCount())]
+
+    def gallery_captions(self) -> list[str]:
+        """The caption of each thumbnail in the gallery ("3 → 8")."""
+        return [self.gallery.item(i).text() for i in range(self.gallery.count())]
+
+    # ------------------------------------------------------------------ regression
+    def _show_regression(self, details: dict[str, Any]) -> None:
+        self.pages.setCurrentIndex(2)
+        preds = details.get("predictions", [])
+        true = [_first(p.get("true")) for p in preds]
+        pred = [_first(p.get("predicted")) for p in preds]
+        self._set_scatter(np.asarray(true, float), np.asarray(pred, float))
+        self.scatter_status.setText(f"{len(true)} sample predictions from evaluation.json; "
+                                    "loading the whole split…")
+
+    def _set_scatter(self, true: np.ndarray, pred: np.ndarray) -> None:
+        self.scatter.setData(true, pred)
+        if len(true):
+            lo = float(min(true.min(), pred.min()))
+            hi = float(max(true.max(), pred.max()))
+            pad = (hi - lo) * 0.05 or 1.0
+            self.ideal.setData([lo - pad, hi + pad], [lo - pad, hi + pad])
+        else:
+            self.ideal.setData([], [])
+
+    def scatter_points(self) -> tuple[np.ndarray, np.ndarray]:
+        """The (true, predicted) points of the regression scatter."""
+        x, y = self.scatter.getData()
+        return np.asarray(x), np.asarray(y)
+
+    # ------------------------------------------------------------------ background
+    def is_loading(self) -> bool:
+        return self._loading
+
+    def _start_loading(self, snapshot: dict[str, Any], details: dict[str, Any],
+                       task: str) -> None:
+        assert self.run_dir is not None
+        loader = SampleLoader(self._token, self.run_dir, snapshot, details, task)
+        loader.loaded.connect(self._on_loaded)
+        loader.failed.connect(self._on_failed)
+        loader.finished.connect(lambda: _LIVE.discard(loader))
+        _LIVE.add(loader)
+        self._loading = True
+        loader.start()
+
+    def _on_failed(self, token: int, message: str) -> None:
+        if token != self._token:
+            return
+        self._loading = False
+        text = f"Could not load the samples: {message}"
+        if self.pages.currentIndex() == 2:
+            self.scatter_status.setText(text)
+        else:
+            self.gallery_status.setText(text)
+        self.samples_loaded.emit(str(self.run_dir))
+
+    def _on_loaded(self, token: int, result: dict[str, Any]) -> None:
+        if token != self._token:
+            return
+        self._loading = False
+        if self.pages.currentIndex() == 2:
+            if "true" in result:
+                self._set_scatter(result["true"], result["predicted"])
+                self.scatter_status.setText(
+                    f"{len(result['true'])} samples of the "
+                    f"{(self.evaluation.get('details') or {}).get('split', 'validation')} "
+                    "split; dashed line: predicted = true")
+            else:
+                self.scatter_status.setText("Only evaluation.json's sample predictions are "
+                                            "shown (the run has no model.keras).")
+        else:
+            self._fill_gallery(result)
+        self.samples_loaded.emit(str(self.run_dir))
+
+    def _fill_gallery(self, result: dict[str, Any]) -> None:
+        self.gallery.clear()
+        wrong, total = result.get("wrong", 0), result.get("total", 0)
+        shown = result.get("misclassified", [])
+        if not result.get("images"):
+            self.gallery_status.setText(
+                f"{wrong} of {total} samples misclassified; the gallery shows image data "
+                "only. The confusion matrix above says which classes are confused.")
+            self.gallery.hide()
+            return
+        self.gallery.show()
+        more = f" (the first {len(shown)} shown)" if len(shown) < wrong else ""
+        split = (self.evaluation.get("details") or {}).get("split", "validation")
+        self.gallery_status.setText(f"{wrong} of {total} {split} samples misclassified{more}"
+                                    " · caption: true → predicted")
+        for index, image, true, pred, conf in shown:
+            img = to_qimage(image)
+            mode = Qt.TransformationMode.FastTransformation if max(img.width(), img.height()) \
+                < THUMB // 2 else Qt.TransformationMode.SmoothTransformation
+            pix = QPixmap.fromImage(img.scaled(THUMB, THUMB,
+                                               Qt.AspectRatioMode.KeepAspectRatio, mode))
+            item = QListWidgetItem(QIcon(pix), f"{true} → {pred}")
+            item.setToolTip(f"sample #{index} of the {split} split\ntrue: {true}\n"
+                            f"predicted: {pred} (confidence {conf:.2f})")
+            item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)
+            self.gallery.addItem(item)
+
+
+def _first(value: Any) -> float:
+    if isinstance(value, (list, tuple)):
+        return float(value[0]) if value else float("nan")
+    return float(value)

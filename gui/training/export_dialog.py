@@ -1,0 +1,301 @@
+"""Export a run's trained model (or a project's untrained build) from a dialog.
+
+The dialog picks the format (keras, SavedModel, ONNX, TFLite with optional
+quantisation, a Python script, legacy HDF5), the output path and whether to verify
+the file by reloading it; :func:`engine.export.export` then runs in a background
+``QThread`` while a busy bar shows, and the result (file, size, largest difference
+from the source model) or the error message appears in the dialog. The UI never
+waits for the export, and no traceback ever reaches the user.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QThread, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui import theme
+
+FORMAT_LABELS = {
+    "keras": "Keras (.keras) — the full model, reloadable in Keras",
+    "savedmodel": "TensorFlow SavedModel (folder) — TF Serving, TF.js converters",
+    "onnx": "ONNX (.onnx) — ONNX Runtime, other frameworks",
+    "tflite": "TensorFlow Lite (.tflite) — phones and microcontrollers",
+    "python": "Python script (.py) — rebuilds and trains the model",
+    "h5": "Legacy HDF5 (.h5) — older Keras versions",
+}
+SUFFIXES = {"keras": ".keras", "onnx": ".onnx", "tflite": ".tflite", "python": ".py",
+            "h5": ".h5", "savedmodel": ""}
+QUANTIZE_LABELS = {"none": "none (float32)", "float16": "float16 weights",
+                   "int8": "int8 weights (dynamic range)"}
+
+_LIVE: set[QThread] = set()
+"""Export threads still running (kept alive even if their dialog is closed)."""
+
+
+def one_line(exc: BaseException, fmt: str) -> str:
+    """A message for the user from an exception: its first meaningful line, never a
+    traceback."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()
+             and not ln.strip().startswith(("Traceback", "File \"", "^"))]
+    text = lines[0] if lines else type(exc).__name__
+    if len(text) > 400:
+        text = text[:397] + "..."
+    from engine.export import ExportError
+
+    if isinstance(exc, ExportError):
+        return text
+    return f"{fmt} export failed: {text}"
+
+
+class ExportThread(QThread):
+    """Runs one :func:`engine.export.export` call; emits ``result`` or ``error``."""
+
+    result = Signal(object)
+    error = Signal(str)
+
+    def __init__(self, source: Any, fmt: str, out: str, verify: bool, quantize: str) -> None:
+        super().__init__()
+        self.source, self.fmt, self.out = source, fmt, out
+        self.verify, self.quantize = verify, quantize
+
+    def run(self) -> None:  # noqa: D102 - QThread entry point
+        try:
+            from engine import export as export_module
+
+            res = export_module.export(self.source, self.fmt, self.out, verify=self.verify,
+                                       quantize=self.quantize)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence
+            self.error.emit(one_line(exc, self.fmt))
+            return
+        self.result.emit(res)
+
+
+def human_size(size: int) -> str:
+    """``1234567`` -> ``"1.2 MB"``."""
+    value = float(size)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{int(value)} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{size} bytes"
+
+
+class ExportDialog(QDialog):
+    """Choose a format and a path, export in the background, show how the check went.
+
+    Args:
+        source: A run directory (its trained ``model.keras`` is exported) or a
+            :class:`engine.project.Project` (an untrained build).
+        parent: Optional parent widget.
+
+    Signals:
+        finished_export(bool, str): Emitted when an export ends: success and the
+            message shown (the result line, or the error).
+    """
+
+    finished_export = Signal(bool, str)
+
+    def __init__(self, source: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.source = source
+        self.result: Any = None
+        self.error: str | None = None
+        self._thread: ExportThread | None = None
+        is_run = isinstance(source, (str, os.PathLike))
+        what = f"run {Path(source).name}" if is_run else \
+            f"project '{getattr(source, 'name', 'Untitled')}' (untrained)"
+        self.setWindowTitle(f"Export {what}")
+        self.resize(560, 300)
+
+        layout = QVBoxLayout(self)
+        intro = QLabel(f"Export the model of {what}." if is_run else
+                       f"Export the model of {what}: its weights are freshly initialised; "
+                       "export a finished run for trained weights.")
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
+
+        form = QFormLayout()
+        self.format_box = QComboBox()
+        for fmt, label in FORMAT_LABELS.items():
+            self.format_box.addItem(label, fmt)
+        form.addRow("Format", self.format_box)
+        self.quantize_box = QComboBox()
+        for q, label in QUANTIZE_LABELS.items():
+            self.quantize_box.addItem(label, q)
+        form.addRow("Quantisation", self.quantize_box)
+        path_row = QHBoxLayout()
+        self.path_edit = QLineEdit()
+        self.browse_button = QPushButton("Browse…")
+        self.browse_button.clicked.connect(self._browse)
+        path_row.addWidget(self.path_edit, 1)
+        path_row.addWidget(self.browse_button)
+        form.addRow("Save to", path_row)
+        self.verify_box = QCheckBox("Reload the file and compare its predictions with the "
+                                    "model's")
+        self.verify_box.setChecked(True)
+        form.addRow("Verify", self.verify_box)
+        layout.addLayout(form)
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)
+        self.progress.setTextVisible(False)
+        self.progress.setMaximumHeight(10)
+        self.progress.hide()
+        layout.addWidget(self.progress)
+        self.status_label = QLabel("")
+        self.status_label.setWordWrap(True)
+        self.status_label.setTextFormat(Qt.TextFormat.RichText)
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.status_label)
+        layout.addStretch(1)
+
+        self.buttons = QDialogButtonBox()
+        self.export_button = self.buttons.addButton("Export",
+                                                    QDialogButtonBox.ButtonRole.AcceptRole)
+        self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        self.export_button.clicked.connect(self.start_export)
+        self.close_button.clicked.connect(self.reject)
+        layout.addWidget(self.buttons)
+
+        self.format_box.currentIndexChanged.connect(self._on_format_changed)
+        self.path_edit.setText(str(self._default_path("keras")))
+        self._on_format_changed()
+
+    # ------------------------------------------------------------------ choices
+    @property
+    def fmt(self) -> str:
+        return str(self.format_box.currentData())
+
+    def set_format(self, fmt: str) -> None:
+        """Select ``fmt`` (one of :data:`FORMAT_LABELS`)."""
+        self.format_box.setCurrentIndex(self.format_box.findData(fmt))
+
+    def _default_path(self, fmt: str) -> Path:
+        if isinstance(self.source, (str, os.PathLike)):
+            run = Path(self.source)
+            return run / "export" / f"model{SUFFIXES[fmt]}"
+        name = "".join(c if c.isalnum() or c in "-_" else "_"
+                       for c in getattr(self.source, "name", "model")) or "model"
+        path = getattr(self.source, "path", None)
+        folder = Path(path).parent if path else Path.home()
+        return folder / f"{name}{SUFFIXES[fmt]}"
+
+    def _on_format_changed(self) -> None:
+        fmt = self.fmt
+        self.quantize_box.setEnabled(fmt == "tflite")
+        if fmt != "tflite":
+            self.quantize_box.setCurrentIndex(0)
+        text = self.path_edit.text().strip()
+        if text:
+            path = Path(text)
+            stem = path.name[: -len(path.suffix)] if path.suffix else path.name
+            self.path_edit.setText(str(path.with_name(stem + SUFFIXES[fmt])))
+        else:
+            self.path_edit.setText(str(self._default_path(fmt)))
+
+    def _browse(self) -> None:
+        current = self.path_edit.text().strip()
+        if self.fmt == "savedmodel":
+            path = QFileDialog.getExistingDirectory(self, "Folder for the SavedModel",
+                                                    str(Path(current).parent))
+        else:
+            suffix = SUFFIXES[self.fmt]
+            path, _ = QFileDialog.getSaveFileName(self, "Export to", current,
+                                                  f"{self.fmt} files (*{suffix})")
+        if path:
+            self.path_edit.setText(path)
+
+    # ------------------------------------------------------------------ running
+    def is_running(self) -> bool:
+        return self._thread is not None
+
+    def start_export(self) -> None:
+        """Start the export in the background (the dialog stays responsive)."""
+        if self._thread is not None:
+            return
+        out = self.path_edit.text().strip()
+        if not out:
+            self._show_error("Choose where to save the export.")
+            return
+        source = str(self.source) if isinstance(self.source, os.PathLike) else self.source
+        thread = ExportThread(source, self.fmt, out, self.verify_box.isChecked(),
+                              str(self.quantize_box.currentData()))
+        thread.result.connect(self._on_result)
+        thread.error.connect(self._on_error)
+        thread.finished.connect(lambda: _LIVE.discard(thread))
+        _LIVE.add(thread)
+        self._thread = thread
+        self.result, self.error = None, None
+        self._set_busy(True)
+        self.status_label.setStyleSheet("")
+        self.status_label.setText(f"Exporting to {self.fmt}…")
+        thread.start()
+
+    def _set_busy(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+        for w in (self.export_button, self.format_box, self.quantize_box, self.path_edit,
+                  self.browse_button, self.verify_box):
+            w.setEnabled(not busy)
+        if not busy:
+            self.quantize_box.setEnabled(self.fmt == "tflite")
+
+    def _on_result(self, res: Any) -> None:
+        self._thread = None
+        self._set_busy(False)
+        self.result = res
+        if res.max_abs_diff is not None:
+            diff = f"max |diff| {res.max_abs_diff:.3g}"
+        else:
+            diff = "max |diff| not measured"
+        ok_colour = "#15803d" if not theme.is_dark() else "#4ade80"
+        if res.verified:
+            state = f"<b style='color:{ok_colour}'>Verified</b>"
+        elif not self.verify_box.isChecked():
+            state = "<b>Written, not verified</b>"
+        else:
+            state = f"<b style='color:{theme.colors()['error']}'>Check failed</b>"
+        weights = getattr(res, "weights", None)
+        extra = f"<br>Weights: {html.escape(str(weights))}" if weights else ""
+        self.status_label.setText(
+            f"{state}: {html.escape(res.message)}<br>File: {html.escape(str(res.path))}<br>"
+            f"Size: {human_size(res.size_bytes)} · {diff}{extra}")
+        ok = bool(res.verified or not self.verify_box.isChecked())
+        self.finished_export.emit(ok, self.message())
+
+    def _on_error(self, message: str) -> None:
+        self._thread = None
+        self._set_busy(False)
+        self._show_error(message)
+        self.finished_export.emit(False, message)
+
+    def _show_error(self, message: str) -> None:
+        self.error = message
+        self.status_label.setStyleSheet(f"color: {theme.colors()['error']};")
+        self.status_label.setText(html.escape(message))
+
+    def message(self) -> str:
+        """The text the dialog shows under the options (result or error), as plain text."""
+        from PySide6.QtGui import QTextDocument
+
+        doc = QTextDocument()
+        doc.setHtml(self.status_label.text())
+        return doc.toPlainText()
