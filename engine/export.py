@@ -152,10 +152,11 @@ def _build(project: Project) -> Any:
 
 # ---------------------------------------------------------------- sample data
 def sample_inputs(model: Any, n: int = SAMPLES, seed: int = 0) -> list[Any]:
-    """A fixed batch of ``n`` inputs for each model input (seeded, float32).
+    """A fixed batch of ``n`` inputs for each model input (seeded).
 
     Variable dimensions become 8; inputs that feed an ``Embedding`` get integer ids
-    below its ``input_dim`` (as float32, which Keras casts).
+    below its ``input_dim`` (as float32, which Keras casts); integer inputs get
+    small integers of their own dtype.
     """
     import numpy as np
 
@@ -165,8 +166,11 @@ def sample_inputs(model: Any, n: int = SAMPLES, seed: int = 0) -> list[Any]:
     for tensor in model.inputs:
         shape = [n] + [8 if d is None else int(d) for d in tensor.shape[1:]]
         limit = ids.get(_tensor_name(tensor))
-        if limit is not None:
-            out.append(rng.integers(0, limit, size=shape).astype("float32"))
+        dtype = str(getattr(tensor, "dtype", "float32"))
+        integer = "int" in dtype
+        if limit is not None or integer:
+            values = rng.integers(0, limit or 10, size=shape)
+            out.append(values.astype(dtype if integer else "float32"))
         else:
             out.append(rng.standard_normal(shape).astype("float32"))
     return out
@@ -265,6 +269,13 @@ def export(source: Any, fmt: str, out: str | os.PathLike, *, verify: bool = True
     out = _out_path(Path(out), fmt)
     src = _load_source(source)
     model = src.model
+    if fmt == "python" and weights is not None and Path(weights).is_file():
+        try:  # the script will start from these weights, so the check compares with them
+            with _quiet():
+                model.load_weights(weights)
+        except Exception as exc:  # wrong file or wrong model
+            raise ExportError(f"{weights}: these weights do not fit the model "
+                              f"({_first_line(exc)})") from None
     xs = sample_inputs(model)
     expected = _predict(model, xs)  # also makes sure a freshly loaded model has been called
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -285,6 +296,9 @@ def _out_path(out: Path, fmt: str) -> Path:
     if fmt == "savedmodel":
         if out.exists() and not out.is_dir():
             raise ExportError(f"{out}: a SavedModel is a folder, but a file of that name exists")
+        if out.is_dir() and any(out.iterdir()) and not (out / "saved_model.pb").is_file():
+            raise ExportError(f"{out}: the folder is not empty and holds no SavedModel; "
+                              "choose a new folder name (nothing was overwritten)")
         return out
     if out.suffix == "":
         return out.with_name(out.name + suffix)
@@ -314,7 +328,7 @@ def _convert(model: Any, fmt: str, out: Path, quantize: str) -> None:
                 model.save(out)
             elif fmt == "savedmodel":
                 if out.exists():
-                    shutil.rmtree(out)
+                    shutil.rmtree(out)  # _out_path checked it is an old SavedModel or empty
                 model.export(str(out), format="tf_saved_model", verbose=False)
             elif fmt == "onnx":
                 model.export(str(out), format="onnx", verbose=False)

@@ -230,3 +230,24 @@ def test_export_refuses_a_wrong_file_ending_and_quantising_non_tflite(run_dir, t
         export(run_dir, "onnx", tmp_path / "m.tflite")
     with pytest.raises(ExportError, match="tflite exports only"):
         export(run_dir, "onnx", tmp_path / "m.onnx", quantize="int8")
+
+
+def test_export_savedmodel_never_overwrites_an_unrelated_folder(run_dir, tmp_path):
+    folder = tmp_path / "documents"
+    folder.mkdir()
+    (folder / "thesis.txt").write_text("keep me")
+    with pytest.raises(ExportError, match="not empty and holds no SavedModel"):
+        export(run_dir, "savedmodel", folder)
+    assert (folder / "thesis.txt").read_text() == "keep me"
+    first = export(run_dir, "savedmodel", tmp_path / "sm")
+    again = export(run_dir, "savedmodel", tmp_path / "sm")  # replacing its own export is fine
+    assert first.verified and again.verified
+
+
+def test_export_python_with_given_weights_checks_against_those_weights(run_dir, trained,
+                                                                      tmp_path):
+    weights = tmp_path / "given.weights.h5"
+    trained[0].save_weights(weights)
+    result = export(run_dir / "project.json", "python", tmp_path / "given.py", weights=weights)
+    assert result.verified, result.message
+    assert "given.weights.h5" in result.path.read_text()
