@@ -209,9 +209,9 @@ def inception_mini() -> dict[str, Any]:
         a 1x1 then 5x5 and a 3x3 max pooling then 1x1, and concatenates the four results
         along the channels (40 and 56 channels here). The 1x1 convolutions shrink the
         channels before the wide filters to keep them cheap. Global average pooling feeds
-        the classifier instead of big dense layers. Try: delete the 5x5 branch of a module
-        (remove its two nodes) and see what the Concatenate's shape and the accuracy do;
-        see googlenet.json for the full network.""",
+        the classifier instead of big dense layers. Try: widen one branch (more filters in
+        its last convolution) and watch the Concatenate's channel count and the parameters
+        grow; see googlenet.json for the full network.""",
         g, dict(DIGITS), classifier_training(epochs=40))
 
 
@@ -233,9 +233,9 @@ def resnet_mini() -> dict[str, Any]:
         three basic blocks, each two 3x3 convolutions with batch normalisation whose output
         is added to the block's input (Add), then relu. The second block halves the size
         and doubles the filters, so its shortcut is a 1x1 convolution with stride 2 (a
-        projection) instead of the identity. Try: delete a shortcut edge into an Add and
-        feed it from the block's last BatchNormalization only (a plain block) to compare;
-        see resnet18.json and resnet50.json for the full networks.""",
+        projection) instead of the identity. Try: copy and paste block3 to make the network
+        deeper and see that it trains just as easily; see resnet18.json and resnet50.json
+        for the full networks.""",
         g, dict(DIGITS), classifier_training(epochs=20))
 
 
@@ -273,7 +273,7 @@ def residual_mlp() -> dict[str, Any]:
         shortcut gives the gradient a direct path back to the first layers, so the network
         learns quickly even though it is deep. Open plain-deep-mlp.json, the same depth and
         width without the shortcuts: it stays at chance (about 10%) for the same epochs.
-        Try: remove the shortcut edge of a few blocks and watch training slow down.""",
+        Try: compare the first epochs of both presets, or make the blocks narrower.""",
         g, dict(DIGITS), classifier_training(epochs=30))
 
 
@@ -290,8 +290,8 @@ def plain_deep_mlp() -> dict[str, Any]:
         the signal and its gradient fade through so many layers and the accuracy stays near
         chance (10%) for all its epochs. This degradation of plain deep networks is what
         ResNet's shortcuts fixed (He et al., 2015). Try: delete layers until it trains (a
-        handful of hidden layers is plenty for digits), or add BatchNormalization between
-        the layers.""",
+        handful of hidden layers is plenty for digits), or see whether BatchNormalization
+        after each Dense layer rescues it.""",
         g, dict(DIGITS), classifier_training(epochs=30))
 
 
@@ -334,12 +334,13 @@ ADDING_TRAINING = {"optimizer": {"type": "Adam", "learning_rate": 0.003}, "loss"
 ADDING_STORY = """The adding problem (Hochreiter and Schmidhuber, 1997): each sequence has 50
 steps of (value, marker); two steps are marked, one in each half, and the target is the sum of
 the two marked values. Guessing the average sum scores a mean squared error of about 0.17;
-solving it needs memory that lasts for dozens of steps."""
+solving it needs memory that lasts for dozens of steps. The Input takes sequences of any
+length (shape [None, 2]), so the data's length can be changed alone."""
 
 
 def _adding(kind: str) -> GraphBuilder:
     g = GraphBuilder()
-    x = g.add("input", "Input", {"shape": [50, 2]})
+    x = g.add("input", "Input", {"shape": [None, 2]})
     x = g.add(kind.lower(), kind, {"units": 32}, x)
     g.add("output", "Dense", {"units": 1}, x)
     return g
@@ -379,7 +380,7 @@ def playground() -> dict[str, Any]:
         "Playground: two spirals",
         """A small network on the hardest toy problem of the TensorFlow Playground (2016):
         two interleaved spirals in the plane. Three tanh layers of 16 units bend the plane
-        until a line separates the two arms; one hidden layer is not enough. It trains in
+        until a line separates the two arms. It trains in
         seconds, so it is the place to experiment. Try: remove a hidden layer, switch tanh
         to relu, change the data source to builtin:moons, builtin:circles or builtin:xor,
         or raise the data noise.""",
@@ -411,8 +412,9 @@ def augmentation() -> dict[str, Any]:
         makes a 3 a 3. The random layers only act while training; at prediction time they
         pass the image through unchanged. There is no RandomFlip on purpose: a mirrored 2,
         3, 4 or 7 is not that digit any more, so flips would teach wrong answers. Try: raise
-        the rotation factor to 0.2 and watch accuracy drop; the augmentations must keep the
-        label true.""",
+        the rotation factor to 0.25 (a quarter turn, where a 6 starts to look like a 9) and
+        see what happens to the validation accuracy: augmentations must keep the label
+        true.""",
         g, dict(DIGITS), classifier_training(epochs=40))
 
 
@@ -493,7 +495,7 @@ def vgg16() -> dict[str, Any]:
         still a favourite for transfer learning. Same layers and names as
         keras.applications.VGG16, 138,357,544 parameters, over 100 million of them in fc1.
         Try: replace Flatten + fc1 + fc2 with GlobalAveragePooling2D and watch the count
-        drop to under 15 million.""",
+        drop to about 15 million.""",
         _vgg((2, 2, 3, 3, 3)))
 
 
@@ -630,8 +632,8 @@ def resnet18() -> dict[str, Any]:
         filters. Where a stage halves the size, a 1x1 convolution with stride 2 projects the
         shortcut; elsewhere the input is added back unchanged. Convolutions before a
         BatchNormalization carry no bias (the norm's offset does that job), as in the
-        torchvision model. Try: change one stage to three blocks to make a ResNet-34-like
-        model.""",
+        torchvision model. Try: copy and paste blocks to grow the stages to 3, 4, 6 and 3
+        blocks, which makes it a ResNet-34.""",
         g)
 
 
@@ -720,8 +722,8 @@ def googlenet() -> dict[str, Any]:
     g.add("predictions", "Dense", {"units": 1000, "activation": "softmax"}, x)
     return _reference(
         "GoogLeNet / Inception v1 (ImageNet size)",
-        """GoogLeNet (Szegedy et al., Google, 2014) won ImageNet 2014 with a twelfth of
-        AlexNet's parameters. Its nine inception modules look at the same feature map
+        """GoogLeNet (Szegedy et al., Google, 2014) won ImageNet 2014 with about a ninth
+        of AlexNet's parameters (7.0 million against 61 million). Its nine inception modules look at the same feature map
         through 1x1, 3x3 and 5x5 convolutions and a 3x3 max pooling side by side and
         concatenate the results; cheap 1x1 convolutions shrink the channels first so the
         wide filters stay affordable. 22 layers deep counting layers with weights; global

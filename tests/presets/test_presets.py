@@ -114,6 +114,10 @@ def test_reference_presets_are_imagenet_sized() -> None:
     assert 60_000_000 < alexnet < 62_000_000
 
 
+#: Above this many parameters a build only shapes the weights (VGG would allocate 0.6 GB).
+REAL_BUILD_LIMIT = 100_000_000
+
+
 @pytest.mark.parametrize("path", PRESET_FILES, ids=IDS)
 def test_preset_builds_the_model_validation_describes(path: Path) -> None:
     import keras
@@ -122,13 +126,17 @@ def test_preset_builds_the_model_validation_describes(path: Path) -> None:
     from engine.validation import validate
 
     project = load_project(path)
-    model = build_model(project)  # VGG19 allocates ~0.6 GB for a few seconds
+    report = validate(project)
     try:
-        assert model.count_params() == validate(project).total_params
+        if report.total_params > REAL_BUILD_LIMIT:
+            with keras.StatelessScope(initialize_variables=False):
+                model = build_model(project)
+        else:
+            model = build_model(project)
+        assert model.count_params() == report.total_params
         assert set(project.graph.nodes) <= {layer.name for layer in model.layers}
         assert len(model.outputs) == len(project.graph.output_nodes())
     finally:
-        del model
         keras.backend.clear_session()
 
 
