@@ -251,3 +251,19 @@ def test_export_python_with_given_weights_checks_against_those_weights(run_dir, 
     result = export(run_dir / "project.json", "python", tmp_path / "given.py", weights=weights)
     assert result.verified, result.message
     assert "given.weights.h5" in result.path.read_text()
+
+
+def test_cli_export_exits_1_when_the_reloaded_file_disagrees(run_dir, tmp_path, monkeypatch,
+                                                            capsys):
+    import engine.export
+
+    monkeypatch.setattr(engine.export, "TOLERANCE", -1.0)  # no difference is small enough
+    assert cli_export(args(run_dir, "keras", tmp_path / "strict.keras")) == 1
+    assert "verification failed" in capsys.readouterr().out
+
+
+def test_export_a_keras_model_file_directly(run_dir, tmp_path):
+    result = export(run_dir / "model.keras", "onnx", tmp_path / "direct.onnx")
+    assert result.verified, result.message
+    with pytest.raises(ExportError, match="python export needs a project"):
+        export(run_dir / "model.keras", "python", tmp_path / "direct.py")
