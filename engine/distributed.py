@@ -294,6 +294,8 @@ class ClusterRun:
                 continue
             if kind == "epoch":
                 self.epoch = int(event.get("epoch", self.epoch))
+            if kind == "started":
+                self.epoch = int(event.get("initial_epoch") or 0)
             if kind == "error":
                 event = self._explain(event)
             if kind in ("done", "error"):

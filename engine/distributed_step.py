@@ -388,23 +388,23 @@ def _loop(project: dict[str, Any], section: dict[str, Any], run_dir: Path, strat
     kind = metric_kind(loss, ds.task)
     metrics = _metric_names(section, kind, emit if is_chief else None)
 
+    # Every worker creates the same variables in the same order (variable creation
+    # is itself a collective); a resumed chief then copies its checkpoint in.
     with strategy.scope():
-        if resume and is_chief:
-            model = keras.models.load_model(run_dir / "checkpoints" / "last.keras")
-        else:
-            model = _build_model(project)
+        model = _build_model(project)
         problems = check_fit(ds, model, loss)
         if problems:
             raise TrainingError("data", "; ".join(problems),
                                 "Match the model's input and output layers to the data.")
-        if getattr(model, "optimizer", None) is None or not (resume and is_chief):
-            model.compile(optimizer=make_optimizer(section, steps, total_epochs),
-                          loss=make_loss(section, loss))
-        if not model.optimizer.built:
-            model.optimizer.build(model.trainable_variables)
+        model.compile(optimizer=make_optimizer(section, steps, total_epochs),
+                      loss=make_loss(section, loss))
+        model.optimizer.build(model.trainable_variables)
         loss_obj = make_loss(section, loss)
         loss_obj.reduction = None  # per-sample values; the step scales them
-    sync_from_chief(strategy, list(model.variables) + list(model.optimizer.variables))
+    variables = list(model.variables) + list(model.optimizer.variables)
+    if resume and is_chief:
+        _load_checkpoint(run_dir / "checkpoints" / "last.keras", variables)
+    sync_from_chief(strategy, variables)
 
     y_train = labels_for_loss(ds.y_train, loss, ds.num_classes)
     has_val = ds.x_val is not None and len(ds.x_val) > 0
@@ -415,7 +415,8 @@ def _loop(project: dict[str, Any], section: dict[str, Any], run_dir: Path, strat
         monitor = monitor[4:]
     mode = monitor_mode(monitor)
     best = state.get("best") if state.get("monitor") == monitor else None
-    history = runs.read_history(run_dir) if resume and is_chief else {}
+    history = {k: v[:done_before] for k, v in runs.read_history(run_dir).items()} \
+        if resume and is_chief else {}
     tensorboard = runs.TensorBoardWriter(run_dir / "logs") \
         if is_chief and section.get("tensorboard", True) else None
     shuffle = bool(section.get("shuffle", True))
@@ -523,6 +524,21 @@ def weights_digest(model: Any) -> str:
     for w in model.get_weights():
         h.update(w.tobytes())
     return h.hexdigest()
+
+
+def _load_checkpoint(path: Path, variables: list[Any]) -> None:
+    """Copy a saved model's weights and optimizer state into ``variables`` (loaded
+    outside the strategy, so no collective runs on the chief alone)."""
+    import keras
+
+    saved = keras.models.load_model(path)
+    values = list(saved.variables) + list(getattr(saved.optimizer, "variables", []) or [])
+    if len(values) != len(variables):
+        raise TrainingError("config", f"{path} holds {len(values)} weights and optimizer "
+                            f"values; the project's model needs {len(variables)}",
+                            "Resume with the project the run was started from.")
+    for var, value in zip(variables, values):
+        var.assign(keras.ops.convert_to_numpy(value))
 
 
 def train_epoch(steps_obj: Steps, x: Any, y: Any, global_batch: int, order: Any,
