@@ -136,6 +136,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_toolbar()
         self._build_status_bar()
+        self._build_training()
         self._connect()
         self._attach(self.project, self.undo_stack)
         if use_settings:
@@ -227,7 +228,7 @@ class MainWindow(QMainWindow):
         group.addAction(self.act_light)
         group.addAction(self.act_dark)
         self.act_light.setChecked(True)
-        self.act_validate = a("&Validate", self.validate_now, "F5",
+        self.act_validate = a("&Validate", self.validate_now, "F8",
                               "Check the model and show its problems")
         self.act_summary = a("&Summary", self.show_summary, "F6", "Layers, shapes, parameters")
         self.act_code = a("Generated &Code", self.toggle_code, "F7",
@@ -263,10 +264,10 @@ class MainWindow(QMainWindow):
         for action in (self.act_zoom_in, self.act_zoom_out, self.act_fit, None, self.act_layout,
                        None, self.act_light, self.act_dark, None):
             view.addSeparator() if action is None else view.addAction(action)
-        panels = view.addMenu("&Panels")
+        panels = self.panels_menu = view.addMenu("&Panels")
         for dock in (self.palette_dock, self.inspector_dock, self.bottom_dock):
             panels.addAction(dock.toggleViewAction())
-        model = bar.addMenu("&Model")
+        model = self.model_menu = bar.addMenu("&Model")
         model.addAction(self.act_validate)
         model.addAction(self.act_summary)
         model.addAction(self.act_code)
@@ -275,7 +276,7 @@ class MainWindow(QMainWindow):
         help_menu.addAction(self.act_about)
 
     def _build_toolbar(self) -> None:
-        tools = self.addToolBar("Main")
+        tools = self.main_toolbar = self.addToolBar("Main")
         tools.setObjectName("main_toolbar")
         tools.setMovable(False)
         tools.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
@@ -302,6 +303,49 @@ class MainWindow(QMainWindow):
         self.validation.tensorflow_ready.connect(self._on_tensorflow_ready)
         self.code_dock.visibilityChanged.connect(self.act_code.setChecked)
 
+    # ---------------------------------------------------------------- training
+    def _build_training(self) -> None:
+        """The Training dock, Model > Train (F5) and Stop, and the run's status."""
+        from gui.training.dock import TrainingDock
+
+        dock = self.training_dock = TrainingDock(self, model_errors=lambda: [
+            p.message for p in self.validation.problems if p.severity == "error"])
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        self.tabifyDockWidget(self.bottom_dock, dock)
+        self.bottom_dock.raise_()
+        self.act_train = self._action("&Train", dock.train, "F5",
+                                      "Train the model on its data (Training panel)")
+        self.act_stop = self._action("S&top Training", dock.stop, "Shift+F5",
+                                     "Stop the run after this batch, keeping the model")
+        self.act_stop.setEnabled(False)
+        self.model_menu.addSeparator()
+        self.model_menu.addAction(self.act_train)
+        self.model_menu.addAction(self.act_stop)
+        self.panels_menu.addAction(dock.toggleViewAction())
+        self.main_toolbar.addSeparator()
+        self.main_toolbar.addAction(self.act_train)
+        self.main_toolbar.addAction(self.act_stop)
+        self.train_label = QLabel()
+        self.train_label.setContentsMargins(8, 0, 8, 0)
+        self.train_label.setVisible(False)
+        self.statusBar().insertPermanentWidget(0, self.train_label)
+        dock.status_text.connect(self._on_training_status)
+        dock.state_changed.connect(self._on_training_state)
+        self.validation.updated.connect(lambda: dock.update_model(self.validation.info))
+        self.validation.tensorflow_ready.connect(dock.tensorflow_ready)
+
+    def _on_training_state(self, state: str) -> None:
+        self.act_train.setEnabled(state == "idle")
+        self.act_stop.setEnabled(state not in ("idle", "stopping"))
+        dock = self.training_dock
+        if state == "starting" and not dock.isFloating() and dock.height() < 360:
+            self.resizeDocks([dock], [max(360, int(self.height() * 0.45))],
+                             Qt.Orientation.Vertical)
+
+    def _on_training_status(self, text: str) -> None:
+        self.train_label.setText(text)
+        self.train_label.setVisible(bool(text))
+
     # ----------------------------------------------------------------- project
     def _attach(self, project: Project, undo_stack: UndoStack) -> None:
         """Point every view at ``project`` (first time or after new/open)."""
@@ -310,6 +354,7 @@ class MainWindow(QMainWindow):
             self.scene.set_project(project, undo_stack)
         self._connect_scene()
         self.inspector.set_project(project, undo_stack)
+        self.training_dock.set_project(project, undo_stack)
         self._on_selection(list(self.scene.selected_ids()))
         self.validation.set_project(project)
         self.code.set_project(project, undo_stack)
@@ -747,6 +792,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self._save_settings()
+        self.training_dock.shutdown()
         if self.autosaver is not None:
             self.autosaver.stop()
             self.autosaver.clear()

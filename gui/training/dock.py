@@ -1,0 +1,388 @@
+"""The Training dock: data and training settings, the live view, runs and evaluation.
+
+Left: the Data and Training panels (settings, saved in the project, undoable).
+Right: the live view of the current run, the run history and the evaluation of a
+finished run. The dock owns the :class:`TrainingSession` and turns its signals into
+what the user sees: curves, progress, log lines, a status text for the window's
+status bar and, when a run fails, a dialog saying what happened and what to try.
+
+The run history, evaluation view and export dialog are separate modules
+(``runs_panel``, ``evaluation_view``, ``export_dialog``); they are imported lazily
+and a placeholder stands in until they exist.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QLabel,
+    QMessageBox,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QWidget,
+)
+
+from gui.training.data_panel import DataPanel
+from gui.training.errors import error_text, status_text
+from gui.training.live_view import LiveView
+from gui.training.session import TrainingSession
+from gui.training.training_panel import TrainingPanel
+
+EXTRAS_POLL_MS = 3000
+"""How often to look for the run history and evaluation modules until both load."""
+
+
+def _optional(module: str, name: str) -> Any:
+    """``module.name``, or None while that module does not exist or does not import."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except Exception:  # noqa: BLE001 - a module being written must not break the dock
+        return None
+
+
+def new_run_dir(project: Any) -> Path:
+    """A new run folder for ``project`` (the run history's rule; a fallback without it)."""
+    make = _optional("gui.training.runs", "new_run_dir")
+    if make is not None:
+        return Path(make(project))
+    from engine.runs import new_run_dir as engine_new_run_dir
+
+    path = getattr(project, "path", None)
+    root = Path(path).parent / f"{Path(path).stem}-runs" if path else Path.home() / \
+        ".layerlab" / "runs"
+    return engine_new_run_dir(getattr(project, "name", "run") or "run", root)
+
+
+def model_shapes(project: Any, info: dict[str, Any]) -> tuple[tuple | None, tuple | None]:
+    """The model's (input, output) shapes without the batch axis; None where unknown.
+
+    Args:
+        project: The project (its graph's Input nodes and outputs).
+        info: Shape inference's ``{node id: LayerInfo}`` (may be empty).
+    """
+    graph = project.graph
+    inputs = [n for n in graph.nodes.values() if n.type == "Input"]
+    in_shape = out_shape = None
+    if len(inputs) == 1:
+        layer = info.get(inputs[0].id)
+        shape = getattr(layer, "output_shape", None)
+        if isinstance(shape, tuple):
+            in_shape = tuple(shape[1:])
+        elif inputs[0].params.get("shape") is not None:
+            in_shape = tuple(inputs[0].params["shape"])
+    outputs = [n for n in graph.output_nodes() if graph.inputs_of(n)]
+    if len(outputs) == 1:
+        shape = getattr(info.get(outputs[0]), "output_shape", None)
+        if isinstance(shape, tuple):
+            out_shape = tuple(shape[1:])
+    return in_shape, out_shape
+
+
+def _scroll(widget: QWidget) -> QScrollArea:
+    area = QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    return area
+
+
+class TrainingDock(QDockWidget):
+    """Training from the window: settings, live view, history, evaluation.
+
+    Args:
+        parent: The main window.
+        model_errors: Returns the model's current error messages (the window's
+            validation); a run does not start while there are any.
+
+    Signals:
+        run_finished(str): a run ended (done, stopped or failed): its folder.
+        state_changed(str): the session's state (``idle``, ``running``, ...).
+        status_text(str): a short text for the status bar ("" when idle).
+    """
+
+    run_finished = Signal(str)
+    state_changed = Signal(str)
+    status_text = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None,
+                 model_errors: Callable[[], list[str]] | None = None) -> None:
+        super().__init__("Training", parent)
+        self.setObjectName("training_dock")
+        self.model_errors = model_errors or (lambda: [])
+        self.project: Any = None
+        self.undo_stack: Any = None
+        self.session = TrainingSession(self)
+        self.data_panel = DataPanel()
+        self.training_panel = TrainingPanel()
+        self.live = LiveView()
+        self.runs_panel: Any = None
+        self.evaluation_view: Any = None
+        self.export_dialog: Any = None
+        self._epochs_total: Any = "?"
+
+        self.settings_tabs = QTabWidget()
+        self.settings_tabs.setDocumentMode(True)
+        self.settings_tabs.addTab(_scroll(self.data_panel), "Data")
+        self.settings_tabs.addTab(_scroll(self.training_panel), "Training")
+        self.view_tabs = QTabWidget()
+        self.view_tabs.setDocumentMode(True)
+        self.view_tabs.addTab(self.live, "Live")
+        self._runs_placeholder = self._placeholder("The run history appears here.")
+        self._eval_placeholder = self._placeholder("The evaluation of a finished run "
+                                                   "appears here.")
+        self.view_tabs.addTab(self._runs_placeholder, "Runs")
+        self.view_tabs.addTab(self._eval_placeholder, "Evaluation")
+        self.settings_tabs.setMinimumWidth(300)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.settings_tabs)
+        split.addWidget(self.view_tabs)
+        split.setStretchFactor(0, 2)
+        split.setStretchFactor(1, 5)
+        split.setSizes([380, 900])
+        self.setWidget(split)
+
+        self._connect()
+        self._extras_timer = QTimer(self)
+        self._extras_timer.setInterval(EXTRAS_POLL_MS)
+        self._extras_timer.timeout.connect(self.load_extras)
+        self.load_extras()
+        if self.runs_panel is None or self.evaluation_view is None:
+            self._extras_timer.start()
+
+    @staticmethod
+    def _placeholder(text: str) -> QLabel:
+        label = QLabel(text)
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        label.setStyleSheet("color: gray;")
+        return label
+
+    def _connect(self) -> None:
+        s, live = self.session, self.live
+        s.state_changed.connect(self._on_state_changed)
+        s.started.connect(self._on_started)
+        s.batch.connect(live.on_batch)
+        s.epoch.connect(self._on_epoch)
+        s.warning.connect(live.on_warning)
+        s.finished.connect(self._on_finished)
+        s.failed.connect(self._on_failed)
+        live.train_requested.connect(self.train)
+        live.pause_requested.connect(self.session.pause)
+        live.resume_requested.connect(self.session.resume)
+        live.stop_requested.connect(self.session.stop)
+        self.data_panel.loaded.connect(
+            lambda info: self.training_panel.set_train_samples(int(info.get("train") or 0)))
+
+    # ------------------------------------------------------------- project
+    def set_project(self, project: Any, undo_stack: Any) -> None:
+        """Show and edit ``project`` (a run going on keeps its own snapshot)."""
+        self.project, self.undo_stack = project, undo_stack
+        self.data_panel.set_project(project, undo_stack)
+        self.training_panel.set_project(project, undo_stack)
+        if self.runs_panel is not None:
+            self.runs_panel.set_project(project)
+
+    def update_model(self, info: dict[str, Any]) -> None:
+        """The model changed: check the data against its shapes (``info`` from validation)."""
+        if self.project is not None:
+            self.data_panel.set_model_shapes(*model_shapes(self.project, info))
+
+    def tensorflow_ready(self) -> None:
+        self.training_panel.tensorflow_ready()
+
+    # ------------------------------------------------------------ extras
+    def load_extras(self) -> None:
+        """Embed the run history and evaluation view once their modules import."""
+        if self.runs_panel is None:
+            cls = _optional("gui.training.runs_panel", "RunsPanel")
+            if cls is not None:
+                self.runs_panel = self._swap_tab(self._runs_placeholder, cls(), "Runs")
+                panel = self.runs_panel
+                panel.overlay_requested.connect(self.overlay_runs)
+                panel.evaluate_requested.connect(self.evaluate_run)
+                panel.export_requested.connect(self.export_run)
+                panel.resume_requested.connect(self.resume_run)
+                self.run_finished.connect(panel.add_run)
+                if self.project is not None:
+                    panel.set_project(self.project)
+        if self.evaluation_view is None:
+            cls = _optional("gui.training.evaluation_view", "EvaluationView")
+            if cls is not None:
+                self.evaluation_view = self._swap_tab(self._eval_placeholder, cls(),
+                                                      "Evaluation")
+        if self.runs_panel is not None and self.evaluation_view is not None:
+            self._extras_timer.stop()
+
+    def _swap_tab(self, placeholder: QWidget, widget: QWidget, title: str) -> QWidget:
+        index = self.view_tabs.indexOf(placeholder)
+        current = self.view_tabs.currentIndex()
+        self.view_tabs.removeTab(index)
+        self.view_tabs.insertTab(index, widget, title)
+        self.view_tabs.setCurrentIndex(current)
+        placeholder.deleteLater()
+        return widget
+
+    def overlay_runs(self, run_dirs: list) -> None:
+        """Overlay the per-epoch history of each run folder on the live curves."""
+        from engine.runs import read_history
+
+        histories = {}
+        for run_dir in run_dirs:
+            path = Path(run_dir)
+            histories[path.name] = read_history(path)
+        self.live.plots.overlay(histories)
+        if histories:
+            self.view_tabs.setCurrentWidget(self.live)
+
+    def evaluate_run(self, run_dir: str) -> None:
+        if self.evaluation_view is not None:
+            self.evaluation_view.show_run(run_dir)
+            self.view_tabs.setCurrentWidget(self.evaluation_view)
+
+    def export_run(self, run_dir: str) -> None:
+        cls = _optional("gui.training.export_dialog", "ExportDialog")
+        if cls is None:
+            self._show_error("Export is not available", "The export dialog is not installed.")
+            return
+        dialog = cls(run_dir, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.export_dialog = dialog
+        dialog.open()
+
+    # ------------------------------------------------------------- running
+    @property
+    def state(self) -> str:
+        return self.session.state
+
+    def train(self) -> bool:
+        """Start a new run of the project as it is now. False if it cannot start."""
+        if self.project is None or self.session.running:
+            return False
+        problems = self.training_panel.problems
+        if problems:
+            self.settings_tabs.setCurrentIndex(1)
+            self._show_error("The run cannot start with these settings",
+                             "Fix the training settings first:\n\n"
+                             + "\n".join(f"• {p}" for p in problems))
+            return False
+        errors = list(self.model_errors())
+        if errors:
+            self._show_error("The model has errors",
+                             "Fix the model first (see Problems):\n\n"
+                             + "\n".join(f"• {p}" for p in errors[:8]))
+            return False
+        if self.data_panel.fit_problems:
+            self.settings_tabs.setCurrentIndex(0)
+            self._show_error("The data does not fit the model",
+                             "\n\n".join(p[:1].upper() + p[1:] + "."
+                                         for p in self.data_panel.fit_problems)
+                             + "\n\nChange the model's input or output layer, or the data.")
+            return False
+        try:
+            run_dir = new_run_dir(self.project)
+        except OSError as exc:
+            self._show_error("No folder for the run",
+                             f"The run folder cannot be created: {exc}")
+            return False
+        self._start(self.project.to_dict(), run_dir, resume=False,
+                    base_dir=self.project.base_dir)
+        return True
+
+    def resume_run(self, run_dir: str) -> bool:
+        """Continue ``run_dir`` from its last checkpoint (its own settings)."""
+        if self.session.running:
+            return False
+        from engine.runs import read_json
+
+        path = Path(run_dir)
+        snapshot = read_json(path / "project.json") or (
+            self.project.to_dict() if self.project is not None else {})
+        status = read_json(path / "status.json") or {}
+        total = int((snapshot.get("training") or {}).get("epochs", 10))
+        done = int(status.get("epochs_done") or 0)
+        epochs = total if done >= total else None  # a finished run trains that many more
+        base_dir = _optional("gui.training.runs", "base_dir_of")
+        base = base_dir(path) if base_dir is not None else None
+        if base is None and self.project is not None:
+            base = self.project.base_dir
+        self._start(snapshot, path, resume=True, base_dir=base, epochs=epochs)
+        from engine.runs import read_history
+
+        for i, _ in enumerate((history := read_history(path)).get("loss", [])):
+            self.live.plots.add_epoch({"epoch": i + 1, "logs": {
+                k: v[i] for k, v in history.items() if i < len(v)}})
+        return True
+
+    def _start(self, snapshot: dict[str, Any], run_dir: Path, *, resume: bool,
+               base_dir: Any, epochs: int | None = None) -> None:
+        self._epochs_total = (snapshot.get("training") or {}).get("epochs", "?")
+        self.live.on_run_starting(run_dir, resume)
+        self.view_tabs.setCurrentWidget(self.live)
+        self.show()
+        self.raise_()
+        self.session.start(snapshot, run_dir, epochs=epochs, resume=resume, base_dir=base_dir)
+
+    def stop(self) -> None:
+        self.session.stop()
+
+    def pause(self) -> None:
+        self.session.pause()
+
+    def resume(self) -> None:
+        self.session.resume()
+
+    def shutdown(self) -> None:
+        """End a run going on (the window closes)."""
+        self.session.shutdown()
+
+    # -------------------------------------------------------------- events
+    def _on_state_changed(self, state: str) -> None:
+        self.live.set_state(state)
+        self.state_changed.emit(state)
+        self._update_status(state)
+
+    def _update_status(self, state: str, epoch: int | None = None) -> None:
+        text = {"starting": "Training: starting…", "paused": "Training paused",
+                "stopping": "Training: stopping…"}.get(state, "")
+        if state == "running":
+            text = f"Training: epoch {epoch or '…'}/{self._epochs_total}"
+        self.status_text.emit(text)
+
+    def _on_started(self, event: dict[str, Any]) -> None:
+        self._epochs_total = event.get("epochs", self._epochs_total)
+        self.live.on_started(event)
+        self._update_status(self.session.state, int(event.get("initial_epoch", 0)) + 1)
+
+    def _on_epoch(self, event: dict[str, Any]) -> None:
+        self.live.on_epoch(event)
+        if self.session.state == "running":
+            self._update_status("running", min(int(event.get("epoch", 0)) + 1,
+                                               int(self._epochs_total or 1)))
+
+    def _on_finished(self, event: dict[str, Any]) -> None:
+        self.live.on_finished(event)
+        run_dir = str(event.get("run_dir") or self.session.run_dir or "")
+        if run_dir:
+            self.run_finished.emit(run_dir)
+
+    def _on_failed(self, event: dict[str, Any]) -> None:
+        self.live.on_failed(event)
+        self.status_text.emit(status_text(event))
+        run_dir = self.session.run_dir
+        if run_dir is not None and run_dir.is_dir():
+            self.run_finished.emit(str(run_dir))  # a failed run is listed too
+        title, text = error_text(event, run_dir)
+        self._show_error(title, text)
+
+    def _show_error(self, title: str, text: str) -> None:
+        """Tell the user what went wrong (tests replace this)."""
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok,
+                          self.window())
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()

@@ -1,0 +1,468 @@
+"""The live view of a run: loss and metric curves, progress, controls and a log.
+
+Curves follow the pyqtgraph advice for live data: every curve is created once
+(the first time its metric appears) and afterwards only ``setData`` is called,
+from a timer at :data:`REFRESH_HZ`, never per event. Points go into numpy buffers
+that double when full; downsampling (``peak``) and clip-to-view keep a million
+points cheap to draw.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+REFRESH_HZ = 20
+EMA_WEIGHT = 0.9
+"""Smoothing of per-batch curves: each point keeps this much of the running average."""
+
+TRAIN_COLORS = ("#2563eb", "#16a34a", "#9333ea", "#0891b2", "#ca8a04", "#db2777")
+VAL_COLORS = ("#ea580c", "#dc2626", "#c026d3", "#0d9488", "#b45309", "#e11d48")
+OVERLAY_COLORS = ("#64748b", "#a16207", "#be123c", "#0f766e", "#7c3aed", "#4d7c0f")
+
+
+class Series:
+    """A growing (x, y) buffer: appends are O(1) amortised, capacity doubles."""
+
+    def __init__(self, capacity: int = 256) -> None:
+        self.x = np.empty(capacity, dtype=np.float64)
+        self.y = np.empty(capacity, dtype=np.float64)
+        self.n = 0
+        self.dirty = False
+
+    def append(self, x: float, y: float) -> None:
+        if self.n == len(self.x):
+            self.x = np.concatenate([self.x, np.empty_like(self.x)])
+            self.y = np.concatenate([self.y, np.empty_like(self.y)])
+        self.x[self.n], self.y[self.n] = x, y
+        self.n += 1
+        self.dirty = True
+
+    def clear(self) -> None:
+        self.n = 0
+        self.dirty = True
+
+    def data(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.x[:self.n], self.y[:self.n]
+
+
+def _is_loss(name: str) -> bool:
+    return "loss" in name
+
+
+def _base(name: str) -> str:
+    return name[4:] if name.startswith("val_") else name
+
+
+class LivePlots(QWidget):
+    """Loss (left) and metric (right) curves of the running run, plus overlays.
+
+    Keys of :meth:`curve`: ``batch:<name>`` (raw per batch), ``smooth:<name>`` (its
+    moving average), ``epoch:<name>`` (per epoch, ``val_<name>`` for validation).
+    The x axis counts epochs; a batch sits at ``epoch - 1 + step / steps``.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._series: dict[str, Series] = {}
+        self._curves: dict[str, pg.PlotDataItem] = {}
+        self._ema: dict[str, tuple[float, int]] = {}
+        self._overlay_items: list[tuple[pg.PlotItem, pg.PlotDataItem]] = []
+        self._colors: dict[str, int] = {"loss": 0}
+        self.smooth = QCheckBox("Smooth batches")
+        self.smooth.setChecked(True)
+        self.smooth.setToolTip("Show a moving average of the per-batch values "
+                               "(the raw values stay faint behind it)")
+        self.log_scale = QCheckBox("Log scale")
+        self.log_scale.setToolTip("Show the loss on a logarithmic axis")
+        self.readout = QLabel("")
+        self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.loss_plot = self._make_plot("Loss")
+        self.metric_plot = self._make_plot("Metrics")
+        self._cross = []
+        for plot in (self.loss_plot, self.metric_plot):
+            line = pg.InfiniteLine(angle=90, movable=False,
+                                   pen=pg.mkPen("#94a3b8", style=Qt.PenStyle.DotLine))
+            line.setVisible(False)
+            plot.addItem(line, ignoreBounds=True)
+            self._cross.append(line)
+            plot.scene().sigMouseMoved.connect(
+                lambda pos, p=plot: self._on_mouse_moved(p, pos))
+
+        controls = self.controls = QHBoxLayout()
+        controls.setContentsMargins(0, 0, 0, 0)
+        controls.addWidget(self.smooth)
+        controls.addWidget(self.log_scale)
+        controls.addStretch(1)
+        controls.addWidget(self.readout)
+        plots = QHBoxLayout()
+        plots.setContentsMargins(0, 0, 0, 0)
+        plots.addWidget(self._loss_widget, 1)
+        plots.addWidget(self._metric_widget, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(controls)
+        layout.addLayout(plots, 1)
+
+        self.smooth.toggled.connect(self._on_smooth_toggled)
+        self.log_scale.toggled.connect(lambda on: self.loss_plot.setLogMode(y=on))
+        self.timer = QTimer(self)
+        self.timer.setInterval(1000 // REFRESH_HZ)
+        self.timer.timeout.connect(self.flush)
+
+    def _make_plot(self, title: str) -> pg.PlotItem:
+        widget = pg.PlotWidget()
+        widget.setMinimumSize(180, 140)
+        widget.setBackground(None)
+        plot = widget.getPlotItem()
+        plot.setTitle(title, size="9pt")
+        plot.showGrid(x=True, y=True, alpha=0.25)
+        plot.setLabel("bottom", "epoch")
+        plot.setDownsampling(auto=True, mode="peak")
+        plot.setClipToView(True)
+        plot.addLegend(offset=(-6, 6), labelTextSize="8pt")
+        if title == "Loss":
+            self._loss_widget = widget
+        else:
+            self._metric_widget = widget
+        return plot
+
+    # ------------------------------------------------------------------- data
+    def reset(self) -> None:
+        """Empty every live curve (a new run starts); overlays stay."""
+        for series in self._series.values():
+            series.clear()
+        self._ema.clear()
+        self.flush()
+        self.timer.start()
+
+    def finish(self) -> None:
+        """Draw what is left and stop the refresh timer (the run ended)."""
+        self.flush()
+        self.timer.stop()
+
+    def add_batch(self, event: dict[str, Any]) -> None:
+        """Buffer one ``batch`` event (drawn at the next timer tick)."""
+        steps = max(1, int(event.get("steps") or 1))
+        x = int(event.get("epoch", 1)) - 1 + int(event.get("step", 0)) / steps
+        for name, value in (event.get("logs") or {}).items():
+            if name == "learning_rate" or not _finite(value):
+                continue
+            self._point(f"batch:{name}", name, x, value)
+            mean, count = self._ema.get(name, (0.0, 0))
+            mean, count = EMA_WEIGHT * mean + (1 - EMA_WEIGHT) * value, count + 1
+            self._ema[name] = (mean, count)
+            self._point(f"smooth:{name}", name, x, mean / (1 - EMA_WEIGHT ** count))
+
+    def add_epoch(self, event: dict[str, Any]) -> None:
+        """Buffer one ``epoch`` event (train and validation values)."""
+        x = float(event.get("epoch", 0))
+        for name, value in (event.get("logs") or {}).items():
+            if name == "learning_rate" or not _finite(value):
+                continue
+            self._point(f"epoch:{name}", name, x, value)
+
+    def _point(self, key: str, name: str, x: float, y: float) -> None:
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = Series()
+            self._curves[key] = self._make_curve(key, name)
+        series.append(x, float(y))
+
+    def _make_curve(self, key: str, name: str) -> pg.PlotDataItem:
+        plot = self.loss_plot if _is_loss(name) else self.metric_plot
+        base = _base(name)
+        index = self._colors.setdefault(base, len(self._colors))
+        color = TRAIN_COLORS[index % len(TRAIN_COLORS)]
+        kind = key.split(":")[0]
+        if kind == "batch":
+            pen = pg.mkPen(pg.mkColor(color).lighter(160), width=1)
+            curve = plot.plot(pen=pen)
+            curve.setZValue(-10)
+        elif kind == "smooth":
+            curve = plot.plot(pen=pg.mkPen(color, width=1.5))
+            curve.setVisible(self.smooth.isChecked())
+            curve.setZValue(-5)
+        else:
+            c = VAL_COLORS[index % len(VAL_COLORS)] if name.startswith("val_") else color
+            curve = plot.plot(pen=pg.mkPen(c, width=2.5), symbol="o", symbolSize=6,
+                              symbolBrush=c, symbolPen=None, name=name)
+        curve.setDownsampling(auto=True, method="peak")
+        curve.setClipToView(True)
+        return curve
+
+    def flush(self) -> None:
+        """Hand every changed buffer to its curve (the timer calls this)."""
+        for key, series in self._series.items():
+            if series.dirty:
+                series.dirty = False
+                self._curves[key].setData(*series.data())
+
+    def curve(self, key: str) -> pg.PlotDataItem | None:
+        """The curve for ``key`` (see the class docstring), or None before its data came."""
+        return self._curves.get(key)
+
+    def curve_keys(self) -> list[str]:
+        return list(self._curves)
+
+    def _on_smooth_toggled(self, on: bool) -> None:
+        for key, curve in self._curves.items():
+            if key.startswith("smooth:"):
+                curve.setVisible(on)
+
+    # ---------------------------------------------------------------- overlay
+    def overlay(self, histories: dict[str, dict[str, list[float]]]) -> None:
+        """Show finished runs' per-epoch histories as dashed curves, one colour per run.
+
+        Args:
+            histories: run name -> ``history.json`` content (metric -> values per
+                epoch). Replaces the previous overlay; an empty dict removes it.
+        """
+        for plot, item in self._overlay_items:
+            plot.removeItem(item)
+        self._overlay_items.clear()
+        for i, (run, history) in enumerate(histories.items()):
+            color = OVERLAY_COLORS[i % len(OVERLAY_COLORS)]
+            for name, values in history.items():
+                if name == "learning_rate" or not isinstance(values, list) or not values:
+                    continue
+                y = np.array([v if _finite(v) else np.nan for v in values], dtype=float)
+                x = np.arange(1, len(y) + 1, dtype=float)
+                plot = self.loss_plot if _is_loss(name) else self.metric_plot
+                style = Qt.PenStyle.DashLine if not name.startswith("val_") else \
+                    Qt.PenStyle.DashDotLine
+                item = pg.PlotDataItem(x, y, pen=pg.mkPen(color, width=1.5, style=style),
+                                       name=f"{run}: {name}")
+                plot.addItem(item)
+                self._overlay_items.append((plot, item))
+
+    def overlay_items(self) -> list[pg.PlotDataItem]:
+        return [item for _plot, item in self._overlay_items]
+
+    # -------------------------------------------------------------- crosshair
+    def _on_mouse_moved(self, plot: pg.PlotItem, pos: Any) -> None:
+        if not plot.sceneBoundingRect().contains(pos):
+            return
+        x = plot.vb.mapSceneToView(pos).x()
+        for line in self._cross:
+            line.setPos(x)
+            line.setVisible(True)
+        self.readout.setText(self.readout_at(x))
+
+    def readout_at(self, x: float) -> str:
+        """The per-epoch values nearest to epoch ``x``, as one line of text."""
+        epoch = max(1, round(x))
+        parts = []
+        for key, series in self._series.items():
+            if not key.startswith("epoch:"):
+                continue
+            xs, ys = series.data()
+            hits = np.nonzero(xs == epoch)[0]
+            if len(hits):
+                parts.append(f"{key[6:]} {ys[hits[-1]]:.4g}")
+        return f"epoch {epoch}: " + " · ".join(parts) if parts else f"epoch {x:.2f}"
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class LiveView(QWidget):
+    """Controls, progress, curves and log of the current run.
+
+    Signals:
+        train_requested(): the Train button was pressed.
+        pause_requested(), resume_requested(), stop_requested(): the buttons.
+    """
+
+    train_requested = Signal()
+    pause_requested = Signal()
+    resume_requested = Signal()
+    stop_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.train_button = QPushButton("Train")
+        self.train_button.setToolTip("Train the model on the data with these settings (F5)")
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setToolTip("Hold the run after the current batch; press again "
+                                     "to go on")
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop after the current batch, keeping the model "
+                                    "trained so far")
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("Not started")
+        self.progress.setValue(0)
+        self.rate = QLabel("")
+        self.plots = LivePlots()
+        self.log = QPlainTextEdit()
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(2000)
+        self.log.setPlaceholderText("Warnings and each epoch's results appear here.")
+
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        for button in (self.train_button, self.pause_button, self.stop_button):
+            top.addWidget(button)
+        top.addWidget(self.progress, 1)
+        self.plots.controls.insertWidget(0, self.rate)
+        self.plots.controls.insertSpacing(1, 12)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.plots)
+        split.addWidget(self.log)
+        split.setStretchFactor(0, 4)
+        split.setStretchFactor(1, 1)
+        split.setSizes([400, 90])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(top)
+        layout.addWidget(split, 1)
+
+        self.train_button.clicked.connect(self.train_requested)
+        self.pause_button.clicked.connect(self._on_pause_clicked)
+        self.stop_button.clicked.connect(self.stop_requested)
+        self.plots.timer.timeout.connect(self._update_progress)
+        self._last_batch: dict[str, Any] | None = None
+        self._started: dict[str, Any] = {}
+        self._t0 = 0.0
+        self.set_state("idle")
+
+    # ---------------------------------------------------------------- state
+    def set_state(self, state: str) -> None:
+        """Enable the buttons that make sense in ``state`` (see ``TrainingSession``)."""
+        self.state = state
+        busy = state != "idle"
+        self.train_button.setEnabled(not busy)
+        self.stop_button.setEnabled(busy and state != "stopping")
+        self.pause_button.setEnabled(state in ("running", "paused"))
+        self.pause_button.setText("Resume" if state == "paused" else "Pause")
+        if state == "stopping":
+            self.progress.setFormat("Stopping after this batch…")
+        elif state == "paused":
+            self.progress.setFormat(self.progress.format().split(" — ")[0] + " — paused")
+
+    def _on_pause_clicked(self) -> None:
+        if self.state == "paused":
+            self.resume_requested.emit()
+        else:
+            self.pause_requested.emit()
+
+    # --------------------------------------------------------------- events
+    def on_run_starting(self, run_dir: Any, resume: bool = False) -> None:
+        self._last_batch, self._started = None, {}
+        self._t0 = time.monotonic()
+        self.plots.reset()
+        self.progress.setRange(0, 0)  # busy until the worker reports its steps
+        self.progress.setFormat("Starting TensorFlow…")
+        what = "Resuming" if resume else "Starting"
+        self.append_log(f"{what} run {run_dir}")
+
+    def on_started(self, event: dict[str, Any]) -> None:
+        self._started = event
+        total = max(1, int(event.get("epochs", 1)) * int(event.get("steps_per_epoch", 1)))
+        done = int(event.get("initial_epoch", 0)) * int(event.get("steps_per_epoch", 1))
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        self.progress.setFormat(f"Epoch {int(event.get('initial_epoch', 0)) + 1}/"
+                                f"{event.get('epochs')}")
+        devices = ", ".join(event.get("devices") or []) or "?"
+        self.append_log(f"Training {event.get('total_params', 0):,} parameters on "
+                        f"{event.get('samples', 0):,} samples ({devices}, batch size "
+                        f"{event.get('batch_size')}, {event.get('epochs')} epochs)")
+
+    def on_batch(self, event: dict[str, Any]) -> None:
+        self._last_batch = event
+        self.plots.add_batch(event)
+
+    def on_epoch(self, event: dict[str, Any]) -> None:
+        self.plots.add_epoch(event)
+        logs = event.get("logs") or {}
+        values = ", ".join(f"{k} {v:.4g}" for k, v in logs.items()
+                           if k != "learning_rate" and _finite(v))
+        part = " (partial)" if event.get("partial") else ""
+        self.append_log(f"Epoch {event.get('epoch')}{part}: {values} "
+                        f"({event.get('time_s', 0):.1f} s)")
+        steps = int(self._started.get("steps_per_epoch", 0))
+        if steps:
+            self.progress.setValue(min(self.progress.maximum(),
+                                       int(event.get("epoch", 0)) * steps))
+
+    def on_warning(self, message: str) -> None:
+        self.append_log(f"Warning: {message}")
+
+    def on_finished(self, event: dict[str, Any]) -> None:
+        self.plots.finish()
+        self._update_progress()
+        stopped = event.get("stopped")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1)
+        done = event.get("epochs_done")
+        self.progress.setFormat(f"Stopped after {done} epoch(s)" if stopped
+                                else f"Done: {done} epoch(s)")
+        self.rate.setText(f"{_duration(time.monotonic() - self._t0)} in all")
+        evaluation = event.get("evaluation") or {}
+        summary = _evaluation_line(evaluation)
+        self.append_log(("Stopped; the model trained so far" if stopped else "Done; the model")
+                        + f" is in {event.get('model')}" + (f" — {summary}" if summary else ""))
+
+    def on_failed(self, event: dict[str, Any]) -> None:
+        self.plots.finish()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("Failed")
+        self.rate.setText("")
+        self.append_log(f"Error: {event.get('message')}"
+                        + (f"\n  What to try: {event.get('hint')}" if event.get("hint") else ""))
+
+    def append_log(self, line: str) -> None:
+        self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {line}")
+
+    def _update_progress(self) -> None:
+        event = self._last_batch
+        if event is None:
+            return
+        self._last_batch = None
+        epoch, step, steps = (int(event.get(k) or 0) for k in ("epoch", "step", "steps"))
+        self.progress.setValue(min(self.progress.maximum(), (epoch - 1) * steps + step))
+        suffix = " — paused" if self.state == "paused" else ""
+        self.progress.setFormat(f"Epoch {epoch}/{self._started.get('epochs', '?')} · step "
+                                f"{step}/{steps}{suffix}")
+        sps = event.get("samples_per_s")
+        self.rate.setText(f"{sps:,.0f} samples/s · {_duration(event.get('eta_s'))} left"
+                          if sps else "")
+
+
+def _evaluation_line(evaluation: dict[str, Any]) -> str:
+    """A few numbers from ``evaluation.json`` (validation split) for the log."""
+    split = evaluation.get("validation") or evaluation.get("test") or {}
+    metrics = split.get("metrics") if isinstance(split, dict) else None
+    if not isinstance(metrics, dict):
+        return ""
+    parts = [f"{k} {v:.4g}" for k, v in metrics.items() if _finite(v)][:4]
+    return ("validation: " + ", ".join(parts)) if parts else ""

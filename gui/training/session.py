@@ -1,0 +1,233 @@
+"""One training run seen from the UI: the engine's worker process as Qt signals.
+
+The engine runs each training in a child process (:mod:`engine.worker`). A
+:class:`TrainingSession` lives in the UI thread; a background ``QThread`` of its own
+starts that process, waits on its event queue and hands the events over in small
+batches, which the session turns into one Qt signal per event::
+
+    session = TrainingSession()
+    session.epoch.connect(plots.add_epoch)
+    session.finished.connect(on_done)
+    session.start(project.to_dict(), run_dir, base_dir=project.base_dir)
+
+The project is never touched from the thread: the run trains on an immutable
+snapshot (``project.to_dict()``), so editing goes on while it learns. Stop and
+pause are requests the child checks at every batch; a child that dies ends the
+run with ``failed`` (kind ``died``), never with an exception in the app.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal
+
+Event = dict[str, Any]
+
+POLL_S = 0.05
+"""How long the supervising thread waits for events before looking again."""
+
+STATES = ("idle", "starting", "running", "paused", "stopping")
+
+_ALIVE: set[QThread] = set()
+"""Supervising threads still running: kept referenced so Qt never destroys one that runs."""
+
+
+class _Supervisor(QThread):
+    """Starts the worker process and relays its events until the run ends.
+
+    Events that arrive together are sent as one list (one queued signal per
+    poll, not per event), so a fast run cannot flood the UI thread.
+    """
+
+    arrived = Signal(list)
+
+    def __init__(self, snapshot: dict[str, Any], run_dir: Path, options: dict[str, Any]) -> None:
+        super().__init__()
+        self.snapshot, self.run_dir, self.options = snapshot, run_dir, options
+        self.run_handle: Any = None
+        self.stop_requested = False
+        self.pause_requested = False
+
+    def run(self) -> None:  # noqa: D102 (QThread override)
+        from engine.worker import start_training
+
+        try:
+            handle = start_training(self.snapshot, self.run_dir, **self.options)
+        except Exception as exc:  # noqa: BLE001 - a run that cannot start is a failed run
+            self.arrived.emit([{"event": "error", "kind": "internal",
+                                "message": f"the training process could not start: {exc}",
+                                "hint": "Check that the run folder "
+                                        f"{self.run_dir} can be written."}])
+            return
+        self.run_handle = handle
+        if self.pause_requested:
+            handle.pause()
+        if self.stop_requested:
+            handle.stop()
+        while True:
+            events = handle.poll(POLL_S)
+            if events:
+                self.arrived.emit(events)
+                if events[-1].get("event") in ("done", "error"):
+                    return
+            elif handle.final is not None and not handle.is_alive():
+                # the reader ended the stream; everything was delivered above
+                return
+
+
+class TrainingSession(QObject):
+    """Supervises one training run at a time and reports it as Qt signals.
+
+    Signals:
+        started(dict): the ``started`` event (devices, steps_per_epoch, epochs, ...).
+        batch(dict): a ``batch`` event (epoch, step, steps, logs, samples_per_s, eta_s).
+        epoch(dict): an ``epoch`` event (epoch, logs, time_s).
+        checkpoint(str): a checkpoint file was written.
+        paused(), resumed(): the run holds / goes on.
+        warning(str): a warning from the run.
+        finished(dict): the ``done`` event (run_dir, model, history, evaluation, stopped).
+        failed(dict): the ``error`` event (kind, message, hint).
+        state_changed(str): ``idle``, ``starting``, ``running``, ``paused`` or ``stopping``.
+
+    Attributes:
+        state: The current state (one of :data:`STATES`).
+        run_dir: The directory of the current (or last) run.
+        resumed_run: Whether the current run continues an earlier one.
+    """
+
+    started = Signal(dict)
+    batch = Signal(dict)
+    epoch = Signal(dict)
+    checkpoint = Signal(str)
+    paused = Signal()
+    resumed = Signal()
+    warning = Signal(str)
+    finished = Signal(dict)
+    failed = Signal(dict)
+    state_changed = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.state = "idle"
+        self.run_dir: Path | None = None
+        self.resumed_run = False
+        self._thread: _Supervisor | None = None
+        self._old_threads: list[_Supervisor] = []
+
+    # ------------------------------------------------------------------ control
+    @property
+    def running(self) -> bool:
+        """True from :meth:`start` until the run has ended."""
+        return self.state != "idle"
+
+    @property
+    def pid(self) -> int | None:
+        """The worker process id (None before it has started)."""
+        handle = self._thread.run_handle if self._thread is not None else None
+        return None if handle is None else handle.pid
+
+    def start(self, project_snapshot: dict[str, Any], run_dir: str | os.PathLike, *,
+              epochs: int | None = None, device: str | None = None, resume: bool = False,
+              base_dir: str | os.PathLike | None = None) -> None:
+        """Start a run of ``project_snapshot`` (``Project.to_dict()``) into ``run_dir``.
+
+        Raises:
+            RuntimeError: A run is still going on.
+        """
+        if self.running:
+            raise RuntimeError("a training run is already going on; stop it first")
+        self._forget_finished_threads()
+        self.run_dir = Path(run_dir)
+        self.resumed_run = resume
+        options = {"epochs": epochs, "device": device, "resume": resume,
+                   "base_dir": None if base_dir is None else str(base_dir)}
+        thread = _Supervisor(copy.deepcopy(project_snapshot), self.run_dir, options)
+        thread.arrived.connect(self._on_events)
+        self._thread = thread
+        self._set_state("starting")
+        _ALIVE.add(thread)
+        thread.finished.connect(lambda: _ALIVE.discard(thread))
+        thread.start()
+
+    def pause(self) -> None:
+        """Hold the run at its next batch (``paused`` follows)."""
+        if self.state not in ("starting", "running") or self._thread is None:
+            return
+        self._thread.pause_requested = True
+        if self._thread.run_handle is not None:
+            self._thread.run_handle.pause()
+
+    def resume(self) -> None:
+        """Go on after :meth:`pause` (``resumed`` follows)."""
+        if self._thread is None or self.state in ("idle", "stopping"):
+            return
+        self._thread.pause_requested = False
+        if self._thread.run_handle is not None:
+            self._thread.run_handle.resume()
+
+    def stop(self) -> None:
+        """Stop at the next batch, keeping what was trained (``finished`` follows)."""
+        if self._thread is None or self.state in ("idle", "stopping"):
+            return
+        self._thread.stop_requested = True
+        if self._thread.run_handle is not None:
+            self._thread.run_handle.stop()
+        self._set_state("stopping")
+
+    def shutdown(self, timeout_s: float = 5.0) -> None:
+        """End the run now (for closing the app): kill the process, wait for the thread."""
+        thread = self._thread
+        if thread is None:
+            return
+        thread.stop_requested = True
+        if thread.run_handle is not None and thread.run_handle.is_alive():
+            thread.run_handle.kill()
+        thread.wait(int(timeout_s * 1000))
+
+    # ------------------------------------------------------------------ events
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self.state_changed.emit(state)
+
+    def _on_events(self, events: list[Event]) -> None:
+        if self.sender() is not self._thread:
+            return  # a late delivery from an earlier run
+        for event in events:
+            self._dispatch(event)
+
+    def _dispatch(self, event: Event) -> None:
+        kind = event.get("event")
+        if kind == "started":
+            if self.state == "starting":
+                self._set_state("running")
+            self.started.emit(event)
+        elif kind == "batch":
+            self.batch.emit(event)
+        elif kind == "epoch":
+            self.epoch.emit(event)
+        elif kind == "checkpoint":
+            self.checkpoint.emit(str(event.get("path", "")))
+        elif kind == "paused":
+            if self.state != "stopping":
+                self._set_state("paused")
+            self.paused.emit()
+        elif kind == "resumed":
+            if self.state != "stopping":
+                self._set_state("running")
+            self.resumed.emit()
+        elif kind == "warning":
+            self.warning.emit(str(event.get("message", "")))
+        elif kind in ("done", "error"):
+            self._old_threads.append(self._thread)
+            self._set_state("idle")
+            (self.finished if kind == "done" else self.failed).emit(event)
+
+    def _forget_finished_threads(self) -> None:
+        for thread in list(self._old_threads):
+            if thread.wait(2000):
+                self._old_threads.remove(thread)

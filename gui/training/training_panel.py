@@ -1,0 +1,653 @@
+"""The training panel: every option of the training engine, edited through undo.
+
+Each edit builds the whole new ``training`` section and pushes one
+``SetSection("training", ...)`` onto the project's undo stack, so settings are
+saved with the project and undone like graph edits. When the stack says the
+section changed (undo, redo), the panel re-reads it with its signals muted.
+Problems from :func:`engine.training.training_problems` show under the form.
+
+The learning-rate plot evaluates :func:`engine.training.make_schedule` on a
+background thread, and only once TensorFlow is loaded (the main window loads it
+at start-up); devices are listed the same way.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.commands import SetSection
+from engine.training import (
+    LOSSES,
+    METRICS,
+    OPTIMIZERS,
+    PRECISIONS,
+    SCHEDULES,
+    _OPTIMIZER_COMMON,
+    training_problems,
+)
+from gui.training.background import BackgroundJob
+
+BOOL_KEYS = ("nesterov", "amsgrad", "centered", "use_ema", "staircase", "cycle", "from_logits")
+INT_KEYS = ("every_steps", "decay_steps", "warmup_steps", "patience", "cooldown", "k")
+LIST_KEYS = ("boundaries_epochs", "boundaries_steps", "values")
+TEXT_KEYS = ("monitor",)
+
+DEFAULTS = {
+    "learning_rate": "0.001", "momentum": "0", "beta_1": "0.9", "beta_2": "0.999",
+    "epsilon": "1e-07", "weight_decay": "none", "clipnorm": "none", "clipvalue": "none",
+    "global_clipnorm": "none", "ema_momentum": "0.99", "rho": "0.9",
+    "initial_accumulator_value": "0.1", "factor": "0.1", "every_epochs": "a third of the run",
+    "decay_rate": "0.96", "decay_epochs": "1", "end_learning_rate": "0.0001", "power": "1",
+    "alpha": "0", "warmup_epochs": "0", "warmup_start": "0", "min_lr": "0", "min_delta": "0",
+    "label_smoothing": "0", "delta": "1", "k": "5", "monitor": "val_loss",
+    "boundaries_epochs": "e.g. 5, 10", "values": "e.g. 0.01, 0.001, 0.0001",
+}
+"""Placeholders: what Keras (or the engine) uses when a parameter is left empty."""
+
+LR_POINTS = 150
+"""Points of the learning-rate plot."""
+
+
+class NumberEdit(QLineEdit):
+    """A line edit for an optional number: empty means "not set" (the default).
+
+    Signals:
+        edited(): the user finished editing and the value changed.
+    """
+
+    edited = Signal()
+
+    def __init__(self, integer: bool = False, placeholder: str = "") -> None:
+        super().__init__()
+        self.integer = integer
+        self.setPlaceholderText(placeholder)
+        self._last: Any = None
+        self.editingFinished.connect(self._on_finished)
+        self.setMaximumWidth(160)
+
+    def value(self) -> float | int | None:
+        text = self.text().strip()
+        if not text:
+            return None
+        try:
+            number = float(text)
+        except ValueError:
+            return None
+        if self.integer and number.is_integer():
+            return int(number)
+        return number
+
+    def set_value(self, value: Any) -> None:
+        self._last = value
+        self.setText("" if value is None else f"{value:g}" if isinstance(value, float)
+                     else str(value))
+
+    def _on_finished(self) -> None:
+        text = self.text().strip()
+        valid = True
+        if text:
+            try:
+                number = float(text)
+                valid = math.isfinite(number)
+            except ValueError:
+                valid = False
+        self.setStyleSheet("" if valid else "border: 1px solid #dc2626;")
+        self.setToolTip("" if valid else f"'{text}' is not a number")
+        if not valid:
+            return
+        value = self.value()
+        if value != self._last:
+            self._last = value
+            self.edited.emit()
+
+
+class ParamForm(QWidget):
+    """Editors for a set of parameters (optimizer, schedule or loss keys).
+
+    Signals:
+        changed(): one parameter was edited.
+    """
+
+    changed = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.form = QFormLayout(self)
+        self.form.setContentsMargins(0, 0, 0, 0)
+        self.editors: dict[str, QWidget] = {}
+
+    def set_keys(self, keys: tuple[str, ...] | list[str], values: dict[str, Any]) -> None:
+        """Show editors for ``keys`` filled from ``values``."""
+        if tuple(keys) == tuple(self.editors):
+            self.set_values(values)
+            return
+        while self.form.rowCount():
+            self.form.removeRow(0)
+        self.editors = {}
+        for key in keys:
+            editor = self._editor(key)
+            self.editors[key] = editor
+            self.form.addRow(key.replace("_", " "), editor)
+        self.set_values(values)
+
+    def _editor(self, key: str) -> QWidget:
+        if key in BOOL_KEYS:
+            box = QCheckBox()
+            box.toggled.connect(self.changed)
+            return box
+        if key in LIST_KEYS or key in TEXT_KEYS:
+            edit = QLineEdit()
+            edit.setPlaceholderText(DEFAULTS.get(key, ""))
+            edit.editingFinished.connect(self.changed)
+            return edit
+        edit = NumberEdit(integer=key in INT_KEYS, placeholder=DEFAULTS.get(key, "default"))
+        edit.edited.connect(self.changed)
+        return edit
+
+    def set_values(self, values: dict[str, Any]) -> None:
+        for key, editor in self.editors.items():
+            value = values.get(key)
+            editor.blockSignals(True)
+            if isinstance(editor, QCheckBox):
+                editor.setChecked(bool(value))
+            elif isinstance(editor, NumberEdit):
+                editor.set_value(value)
+            elif key in LIST_KEYS:
+                editor.setText(", ".join(f"{v:g}" for v in value)
+                               if isinstance(value, list) else "")
+            else:
+                editor.setText("" if value is None else str(value))
+            editor.blockSignals(False)
+
+    def values(self) -> dict[str, Any]:
+        """The set parameters (empty fields and unchecked boxes are left out)."""
+        out: dict[str, Any] = {}
+        for key, editor in self.editors.items():
+            if isinstance(editor, QCheckBox):
+                if editor.isChecked():
+                    out[key] = True
+            elif isinstance(editor, NumberEdit):
+                if editor.value() is not None:
+                    out[key] = editor.value()
+            elif key in LIST_KEYS:
+                items = [p.strip() for p in editor.text().replace(";", ",").split(",")
+                         if p.strip()]
+                try:
+                    numbers = [float(p) for p in items]
+                except ValueError:
+                    numbers = items  # training_problems names the bad list
+                if numbers:
+                    out[key] = [int(n) if isinstance(n, float) and n.is_integer()
+                                and key != "values" else n for n in numbers]
+            elif editor.text().strip():
+                out[key] = editor.text().strip()
+        return out
+
+
+def _typed(value: Any, default: str) -> tuple[str, dict[str, Any]]:
+    if isinstance(value, dict):
+        return str(value.get("type") or default), {k: v for k, v in value.items() if k != "type"}
+    if isinstance(value, str) and value:
+        return value, {}
+    return default, {}
+
+
+def _match(name: str, table: dict[str, Any]) -> str | None:
+    lowered = {k.lower(): k for k in table}
+    return lowered.get(name.strip().lower())
+
+
+def lr_curve(section: dict[str, Any], steps_per_epoch: int, epochs: int,
+             points: int = LR_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """The learning rate over a run's optimizer steps, from ``make_schedule``.
+
+    Returns:
+        ``(epochs, learning rates)``: x in epochs (fractional), ``points`` values.
+    """
+    import keras
+
+    from engine.training import make_schedule
+
+    schedule = make_schedule(section, steps_per_epoch, epochs)
+    total = max(1, steps_per_epoch * epochs)
+    steps = np.unique(np.linspace(0, total, min(points, total + 1)).round().astype(int))
+    if isinstance(schedule, (int, float)):
+        lr = np.full(len(steps), float(schedule))
+    else:
+        try:
+            lr = np.asarray(keras.ops.convert_to_numpy(schedule(steps.astype("float32"))),
+                            dtype=float).reshape(-1)
+            if lr.shape != steps.shape:
+                raise ValueError("not element-wise")
+        except Exception:  # noqa: BLE001 - some schedules take one step at a time
+            lr = np.array([float(keras.ops.convert_to_numpy(schedule(int(s)))) for s in steps])
+    return steps / max(1, steps_per_epoch), lr
+
+
+def _list_devices() -> list[str]:
+    import tensorflow as tf
+
+    out = []
+    for i, gpu in enumerate(tf.config.list_physical_devices("GPU")):
+        out.append(f"gpu:{i}")
+        del gpu
+    return out
+
+
+class TrainingPanel(QWidget):
+    """Edits a project's ``training`` section (one undo step per change).
+
+    Attributes:
+        problems_label: Shows what :func:`training_problems` finds (hidden if none).
+        lr_plot: The learning-rate plot over the planned steps.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.project: Any = None
+        self.undo_stack: Any = None
+        self._loading = False
+        self.steps_per_epoch: int | None = None
+        self.train_samples: int | None = None
+
+        self.optimizer = QComboBox()
+        self.optimizer.addItems(list(OPTIMIZERS))
+        self.optimizer_params = ParamForm()
+        self.schedule = QComboBox()
+        self.schedule.addItems(list(SCHEDULES))
+        self.schedule_params = ParamForm()
+        self.lr_widget = pg.PlotWidget()
+        self.lr_widget.setBackground(None)
+        self.lr_widget.setFixedHeight(120)
+        self.lr_plot = self.lr_widget.getPlotItem()
+        self.lr_plot.setLabel("bottom", "epoch")
+        self.lr_plot.setLabel("left", "learning rate")
+        self.lr_plot.showGrid(x=True, y=True, alpha=0.25)
+        self.lr_curve = self.lr_plot.plot(pen=pg.mkPen("#2563eb", width=2))
+        self.lr_note = QLabel("")
+        self.lr_note.setWordWrap(True)
+        self.lr_note.setStyleSheet("color: gray;")
+        self._lr_job = BackgroundJob(self)
+        self._lr_job.done.connect(self._on_lr_ready)
+        self._lr_job.failed.connect(lambda exc: self.lr_note.setText(
+            f"The schedule cannot be plotted: {exc}"))
+        self._lr_timer = QTimer(self)
+        self._lr_timer.setSingleShot(True)
+        self._lr_timer.setInterval(150)
+        self._lr_timer.timeout.connect(self.update_lr_plot)
+
+        self.loss = QComboBox()
+        self.loss.addItem("automatic (from the data)", None)
+        for name in LOSSES:
+            self.loss.addItem(name, name)
+        self.loss_params = ParamForm()
+        self.metrics = QListWidget()
+        self.metrics.setMaximumHeight(8 + 18 * 4)
+        for name in METRICS:
+            item = QListWidgetItem(name)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Unchecked)
+            self.metrics.addItem(item)
+
+        self.batch_size = self._spin(1, 1 << 20)
+        self.epochs = self._spin(1, 100_000)
+        self.seed = self._spin(-1, 2**31 - 1)
+        self.seed.setSpecialValueText("random")
+        self.shuffle = QCheckBox("Shuffle the training data every epoch")
+        self.class_weight = QComboBox()
+        self.class_weight.addItem("none", None)
+        self.class_weight.addItem("balanced", "balanced")
+
+        self.early = QGroupBox("Early stopping")
+        self.early.setCheckable(True)
+        self.es_monitor = QComboBox()
+        self.es_monitor.setEditable(True)
+        self.es_monitor.addItems(["val_loss", "loss", "val_accuracy", "accuracy"])
+        self.es_patience = self._spin(0, 100_000)
+        self.es_min_delta = NumberEdit(placeholder="0")
+        self.es_restore = QCheckBox("Restore the best weights at the end")
+        self.es_start = self._spin(0, 100_000)
+
+        self.tensorboard = QCheckBox("Write TensorBoard logs (logs/ in the run folder)")
+        self.precision = QComboBox()
+        self.precision.addItems(list(PRECISIONS))
+        self.jit = QComboBox()
+        for text, value in (("auto", "auto"), ("on", True), ("off", False)):
+            self.jit.addItem(text, value)
+        self.steps_per_execution = self._spin(1, 100_000)
+        self.device = QComboBox()
+        self._devices: list[str] = []
+        self._fill_devices()
+        self._device_job = BackgroundJob(self)
+        self._device_job.done.connect(self._on_devices)
+
+        self.problems_label = QLabel("")
+        self.problems_label.setWordWrap(True)
+        self.problems_label.setStyleSheet("color: #dc2626;")
+        self.problems_label.setVisible(False)
+        self._build_layout()
+        self._connect()
+
+    def _spin(self, low: int, high: int) -> QSpinBox:
+        spin = QSpinBox()
+        spin.setRange(low, high)
+        spin.setKeyboardTracking(False)
+        spin.setMaximumWidth(120)
+        return spin
+
+    def _build_layout(self) -> None:
+        opt = QGroupBox("Optimizer")
+        f = QFormLayout(opt)
+        f.addRow("type", self.optimizer)
+        f.addRow(self.optimizer_params)
+        sched = QGroupBox("Learning-rate schedule")
+        f = QFormLayout(sched)
+        f.addRow("type", self.schedule)
+        f.addRow(self.schedule_params)
+        f.addRow(self.lr_widget)
+        f.addRow(self.lr_note)
+        loss = QGroupBox("Loss and metrics")
+        f = QFormLayout(loss)
+        f.addRow("loss", self.loss)
+        f.addRow(self.loss_params)
+        f.addRow("metrics", self.metrics)
+        run = QGroupBox("Run")
+        f = QFormLayout(run)
+        f.addRow("batch size", self.batch_size)
+        f.addRow("epochs", self.epochs)
+        f.addRow("seed", self.seed)
+        f.addRow(self.shuffle)
+        f.addRow("class weights", self.class_weight)
+        f = QFormLayout(self.early)
+        f.addRow("monitor", self.es_monitor)
+        f.addRow("patience (epochs)", self.es_patience)
+        f.addRow("min delta", self.es_min_delta)
+        f.addRow("start from epoch", self.es_start)
+        f.addRow(self.es_restore)
+        ckpt = QGroupBox("Checkpoints and logs")
+        f = QFormLayout(ckpt)
+        note = QLabel("Each run keeps checkpoints/last.keras (every epoch, at most every "
+                      "30 s) and checkpoints/best.keras (when the monitored value "
+                      "improves) in its run folder; a stopped run can be resumed from them.")
+        note.setWordWrap(True)
+        note.setStyleSheet("color: gray;")
+        f.addRow(note)
+        f.addRow(self.tensorboard)
+        perf = QGroupBox("Performance")
+        f = QFormLayout(perf)
+        f.addRow("device", self.device)
+        f.addRow("precision", self.precision)
+        f.addRow("XLA (jit_compile)", self.jit)
+        f.addRow("steps per execution", self.steps_per_execution)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.problems_label)
+        for box in (opt, sched, loss, run, self.early, ckpt, perf):
+            layout.addWidget(box)
+        layout.addStretch(1)
+
+    def _connect(self) -> None:
+        for combo in (self.optimizer, self.schedule, self.loss, self.class_weight,
+                      self.precision, self.jit, self.device):
+            combo.currentIndexChanged.connect(self._on_edit)
+        self.es_monitor.currentTextChanged.connect(self._on_edit)
+        for form in (self.optimizer_params, self.schedule_params, self.loss_params):
+            form.changed.connect(self._on_edit)
+        for spin in (self.batch_size, self.epochs, self.seed, self.es_patience, self.es_start,
+                     self.steps_per_execution):
+            spin.valueChanged.connect(self._on_edit)
+        for box in (self.shuffle, self.es_restore, self.tensorboard, self.early):
+            box.toggled.connect(self._on_edit)
+        self.es_min_delta.edited.connect(self._on_edit)
+        self.metrics.itemChanged.connect(self._on_edit)
+
+    # ----------------------------------------------------------- project
+    def set_project(self, project: Any, undo_stack: Any) -> None:
+        """Edit ``project``'s training section through ``undo_stack``."""
+        if self.undo_stack is not None:
+            try:
+                self.undo_stack.events.section_changed.disconnect(self._on_section_changed)
+            except (TypeError, ValueError, RuntimeError):
+                pass
+        self.project, self.undo_stack = project, undo_stack
+        undo_stack.events.section_changed.connect(self._on_section_changed)
+        self.refresh()
+
+    def _on_section_changed(self, key: str) -> None:
+        if key == "training":
+            self.refresh()
+
+    def section(self) -> dict[str, Any]:
+        """The project's current training section (a copy)."""
+        return copy.deepcopy(self.project.training) if self.project is not None else {}
+
+    def refresh(self) -> None:
+        """Show the project's training section (signals muted: nothing is pushed)."""
+        if self.project is None:
+            return
+        s = self.section()
+        self._loading = True
+        try:
+            name, params = _typed(s.get("optimizer", "Adam"), "Adam")
+            opt = _match(name, OPTIMIZERS) or "Adam"
+            self.optimizer.setCurrentText(opt)
+            self.optimizer_params.set_keys(_OPTIMIZER_COMMON + OPTIMIZERS[opt], params)
+            name, params = _typed(s.get("schedule") or "constant", "constant")
+            kind = _match(name, SCHEDULES) or "constant"
+            self.schedule.setCurrentText(kind)
+            self.schedule_params.set_keys(SCHEDULES[kind], params)
+            loss = s.get("loss")
+            name, params = _typed(loss, "") if loss is not None else ("", {})
+            index = self.loss.findData(_match(name, LOSSES) or name) if name else 0
+            self.loss.setCurrentIndex(max(0, index))
+            self.loss_params.set_keys(LOSSES.get(self.loss.currentData() or "", ()), params)
+            chosen = {_typed(m, "")[0].lower() for m in s.get("metrics", []) or []}
+            for i in range(self.metrics.count()):
+                item = self.metrics.item(i)
+                item.setCheckState(Qt.CheckState.Checked if item.text() in chosen
+                                   else Qt.CheckState.Unchecked)
+            self.batch_size.setValue(int(s.get("batch_size", 32)))
+            self.epochs.setValue(int(s.get("epochs", 10)))
+            seed = s.get("seed")
+            self.seed.setValue(-1 if seed is None else int(seed))
+            self.shuffle.setChecked(bool(s.get("shuffle", True)))
+            cw = s.get("class_weight")
+            if isinstance(cw, dict):
+                if self.class_weight.findData("custom") < 0:
+                    self.class_weight.addItem("custom (as in the project file)", "custom")
+                self.class_weight.setCurrentIndex(self.class_weight.findData("custom"))
+            else:
+                self.class_weight.setCurrentIndex(max(0, self.class_weight.findData(cw)))
+            es = s.get("early_stopping")
+            self.early.setChecked(isinstance(es, dict))
+            es = es if isinstance(es, dict) else {}
+            self.es_monitor.setCurrentText(str(es.get("monitor", "val_loss")))
+            self.es_patience.setValue(int(es.get("patience", 5)))
+            self.es_min_delta.set_value(es.get("min_delta"))
+            self.es_start.setValue(int(es.get("start_from_epoch", 0)))
+            self.es_restore.setChecked(bool(es.get("restore_best_weights", True)))
+            self.tensorboard.setChecked(bool(s.get("tensorboard", True)))
+            self.precision.setCurrentText(str(s.get("precision", "float32")))
+            self.jit.setCurrentIndex(max(0, self.jit.findData(s.get("jit_compile", "auto"))))
+            self.steps_per_execution.setValue(int(s.get("steps_per_execution", 1)))
+            self._fill_devices(str(s.get("device") or "auto"))
+        finally:
+            self._loading = False
+        self._show_problems(s)
+        self._lr_timer.start()
+
+    # ------------------------------------------------------------- editing
+    def _on_edit(self, *_args: Any) -> None:
+        if self._loading or self.project is None:
+            return
+        new = self.build_section()
+        if new != self.project.training:
+            self.undo_stack.push(SetSection("training", new, "Change training settings"))
+
+    def build_section(self) -> dict[str, Any]:
+        """The training section the widgets describe (unknown keys kept)."""
+        s = self.section()
+        old_opt, old_params = _typed(s.get("optimizer", "Adam"), "Adam")
+        opt = self.optimizer.currentText()
+        if opt != (_match(old_opt, OPTIMIZERS) or "Adam"):
+            keys = _OPTIMIZER_COMMON + OPTIMIZERS[opt]  # keep what the new type takes
+            params = {k: v for k, v in self.optimizer_params.values().items() if k in keys}
+        else:
+            params = self.optimizer_params.values()
+        s["optimizer"] = {"type": opt, **params}
+        kind = self.schedule.currentText()
+        old_kind = _match(_typed(s.get("schedule") or "constant", "constant")[0], SCHEDULES)
+        params = self.schedule_params.values() if kind == old_kind else {}
+        if kind == "constant" and not params:
+            s.pop("schedule", None)
+        else:
+            s["schedule"] = {"type": kind, **params}
+        loss = self.loss.currentData()
+        old_loss = s.get("loss")
+        old_name = _typed(old_loss, "")[0] if old_loss is not None else ""
+        if loss is None:
+            s.pop("loss", None)
+        else:
+            params = self.loss_params.values() if loss == (_match(old_name, LOSSES) or
+                                                           old_name) else {}
+            params = {k: v for k, v in params.items() if k in LOSSES[loss]}
+            s["loss"] = {"type": loss, **params} if params else loss
+        s["metrics"] = self._metrics(s.get("metrics") or [])
+        s["batch_size"] = self.batch_size.value()
+        s["epochs"] = self.epochs.value()
+        s["seed"] = None if self.seed.value() < 0 else self.seed.value()
+        self._set_flag(s, "shuffle", self.shuffle.isChecked(), True)
+        cw = self.class_weight.currentData()
+        if cw != "custom":
+            if cw is None:
+                s.pop("class_weight", None)
+            else:
+                s["class_weight"] = cw
+        if self.early.isChecked():
+            es = {"monitor": self.es_monitor.currentText().strip() or "val_loss",
+                  "patience": self.es_patience.value(),
+                  "restore_best_weights": self.es_restore.isChecked()}
+            if self.es_min_delta.value() is not None:
+                es["min_delta"] = self.es_min_delta.value()
+            if self.es_start.value():
+                es["start_from_epoch"] = self.es_start.value()
+            s["early_stopping"] = es
+        else:
+            s.pop("early_stopping", None)
+        self._set_flag(s, "tensorboard", self.tensorboard.isChecked(), True)
+        self._set_flag(s, "precision", self.precision.currentText(), "float32")
+        self._set_flag(s, "jit_compile", self.jit.currentData(), "auto")
+        self._set_flag(s, "steps_per_execution", self.steps_per_execution.value(), 1)
+        self._set_flag(s, "device", self.device.currentData(), "auto")
+        return s
+
+    @staticmethod
+    def _set_flag(s: dict[str, Any], key: str, value: Any, default: Any) -> None:
+        if value == default and key not in s:
+            return
+        s[key] = value
+
+    def _metrics(self, old: list[Any]) -> list[Any]:
+        by_name = {_typed(m, "")[0].lower(): m for m in old}
+        out = []
+        for i in range(self.metrics.count()):
+            item = self.metrics.item(i)
+            if item.checkState() == Qt.CheckState.Checked:
+                out.append(by_name.get(item.text(), item.text()))
+        return out
+
+    def _show_problems(self, section: dict[str, Any]) -> None:
+        problems = training_problems(section)
+        self.problems_label.setText("\n".join(f"• {p}" for p in problems))
+        self.problems_label.setVisible(bool(problems))
+
+    @property
+    def problems(self) -> list[str]:
+        return training_problems(self.section())
+
+    # --------------------------------------------------------- schedule plot
+    def set_train_samples(self, samples: int | None) -> None:
+        """How many training samples the data has (for steps per epoch in the plot)."""
+        self.train_samples = samples
+        self._lr_timer.start()
+
+    def update_lr_plot(self) -> None:
+        """Recompute the learning-rate plot in the background (needs TensorFlow loaded)."""
+        if self.project is None:
+            return
+        s = self.section()
+        if training_problems(s):
+            self.lr_note.setText("Fix the settings above to see the schedule.")
+            return
+        if "keras" not in sys.modules:
+            self.lr_note.setText("The schedule plot appears when TensorFlow is ready.")
+            return
+        batch = max(1, int(s.get("batch_size", 32)))
+        samples = self.train_samples or 1000
+        self.steps_per_epoch = max(1, math.ceil(samples / batch))
+        epochs = max(1, int(s.get("epochs", 10)))
+        self._lr_job.submit(lr_curve, s, self.steps_per_epoch, epochs)
+
+    def _on_lr_ready(self, result: tuple[np.ndarray, np.ndarray]) -> None:
+        x, y = result
+        self.lr_curve.setData(x, y)
+        kind = self.schedule.currentText()
+        note = (f"{self.steps_per_epoch} steps per epoch"
+                + ("" if self.train_samples else " (assuming 1000 training samples)")
+                + f"; from {y[0]:.3g} to {y[-1]:.3g}")
+        if kind == "reduce_on_plateau":
+            note += "; reduced further whenever the monitored value stops improving"
+        self.lr_note.setText(note)
+
+    def tensorflow_ready(self) -> None:
+        """TensorFlow has loaded: plot the schedule and list the devices."""
+        self._lr_timer.start()
+        self.discover_devices()
+
+    # -------------------------------------------------------------- devices
+    def discover_devices(self) -> None:
+        """List the GPUs in the background (only once TensorFlow is loaded)."""
+        if "tensorflow" in sys.modules and not self._device_job.busy:
+            self._device_job.submit(_list_devices)
+
+    def _on_devices(self, devices: list[str]) -> None:
+        self._devices = list(devices)
+        self._loading = True
+        try:
+            self._fill_devices(self.device.currentData() or "auto")
+        finally:
+            self._loading = False
+
+    def _fill_devices(self, current: str = "auto") -> None:
+        self.device.blockSignals(True)
+        self.device.clear()
+        self.device.addItem("auto (a GPU if there is one)", "auto")
+        self.device.addItem("CPU", "cpu")
+        for name in self._devices:
+            self.device.addItem(name.upper(), name)
+        self.device.addItem("all GPUs", "all")
+        index = self.device.findData(current)
+        if index < 0:
+            self.device.addItem(f"{current} (not found on this machine)", current)
+            index = self.device.count() - 1
+        self.device.setCurrentIndex(index)
+        self.device.blockSignals(False)
