@@ -270,9 +270,23 @@ def catalog_params(layer_type: str, config: dict[str, Any], notes: list[str],
         if problem:
             problems.append(problem)
             continue
+        value = _compact(pspec, value)
         if pspec.required or not _same(pspec, value, pspec.default):
             params[pspec.name] = value
+    pool = spec.param("pool_size")
+    if pool is not None and "strides" in params and _same(
+            pool, params["strides"], params.get("pool_size", pool.default)):
+        del params["strides"]  # Keras's default: the step is the window size
     return params, problems
+
+
+def _compact(pspec: ParamSpec, value: Any) -> Any:
+    """``[3, 3]`` -> ``3`` for sizes that are the same in every dimension (as users write them)."""
+    if (pspec.kind == "ints" and pspec.length and pspec.length > 1 and isinstance(value, list)
+            and len(value) == pspec.length and len(set(map(repr, value))) == 1
+            and isinstance(value[0], int) and check_value(pspec, value[0]) is None):
+        return value[0]
+    return value
 
 
 def _convert(pspec: ParamSpec, value: Any, notes: list[str], where: str) -> Any:

@@ -290,3 +290,32 @@ def test_import_refuses_custom_layers_and_shared_layers(tmp_path):
     a, b = keras.Input((3,)), keras.Input((3,))
     with pytest.raises(ModelImportError, match="'both_sides' .* called 2 times"):
         import_model(keras.Model([a, b], layers.Add()([dense(a), dense(b)])))
+
+
+def _expanded(pspec, value):
+    if pspec.kind == "ints" and pspec.length and isinstance(value, int):
+        return [value] * pspec.length
+    return value
+
+
+@pytest.mark.parametrize("preset", ["lenet5", "resnet-mini"])
+def test_import_of_a_built_preset_gives_back_its_graph(preset, tmp_path):
+    from engine.cli import presets_dir
+    from engine.project import load_project as load
+
+    project = load(presets_dir() / f"{preset}.json")
+    build(project).save(tmp_path / "model.keras")
+    imported = import_model(tmp_path / "model.keras")
+    assert set(imported.graph.nodes) == set(project.graph.nodes)
+    assert imported.graph.output_nodes() == project.graph.output_nodes()
+    assert sorted(imported.graph.edges, key=str) == sorted(project.graph.edges, key=str)
+    for nid, node in project.graph.nodes.items():
+        other = imported.graph.nodes[nid]
+        assert other.type == node.type
+        for p in CATALOG[node.type].params:
+            want = _expanded(p, node.params.get(p.name, p.default))
+            got = _expanded(p, other.params.get(p.name, p.default))
+            if p.name == "strides" and want is None:  # None means "the pool size"
+                want = _expanded(p, node.params.get("pool_size", 2))
+                got = got if got is not None else want
+            assert got == want, (nid, p.name)
