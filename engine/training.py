@@ -14,11 +14,22 @@ The ``training`` section of a project file (all keys optional)::
      "device": "auto",                               # "cpu", "gpu:0", "all"
      "tensorboard": true}
 
-Schedules count optimizer steps; their lengths may be given in epochs
-(``decay_epochs``) or steps (``decay_steps``). :func:`training_problems` checks a
-section without TensorFlow; :func:`run_training` runs one training in the
-calling process (the worker process calls it) and reports through ``emit``.
-TensorFlow and Keras are imported inside functions only.
+Learning-rate schedules (lengths in epochs, ``*_epochs``, or in optimizer steps,
+``*_steps``; without one a schedule spans the whole run):
+
+- ``step``: ``factor`` (0.1) every ``every_epochs``; or ``boundaries_epochs`` with
+  ``values`` (one learning rate more than boundaries).
+- ``exponential``: ``decay_rate`` (0.96) per ``decay_epochs`` (1), ``staircase``.
+- ``polynomial``: down to ``end_learning_rate`` (1e-4) over ``decay_epochs``, ``power``.
+- ``cosine``: optional linear warm-up from ``warmup_start`` (0) over ``warmup_epochs``,
+  then cosine decay to ``alpha`` x the learning rate.
+- ``reduce_on_plateau``: ``factor`` (0.1) after ``patience`` (5) epochs without
+  improvement of ``monitor``; ``min_delta``, ``min_lr``, ``cooldown``.
+
+:func:`training_problems` checks a section without TensorFlow;
+:func:`run_training` runs one training in the calling process (the worker process
+calls it) and reports through ``emit``. TensorFlow and Keras are imported inside
+functions only.
 """
 
 from __future__ import annotations
@@ -87,6 +98,8 @@ METRICS: dict[str, tuple[str, ...]] = {
     "mae": (), "mse": (), "rmse": (),
 }
 """Metric name -> its keys."""
+
+_REGRESSION_METRICS = ("mae", "mse", "rmse")
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
@@ -293,9 +306,9 @@ def training_problems(section: Any) -> list[str]:
         problems.append(p)
 
     es = section.get("early_stopping")
-    if es is not None and es is not False:
+    if es is not None and not isinstance(es, bool):
         if not isinstance(es, dict):
-            problems.append(f"early_stopping must be an object; got {es!r}")
+            problems.append(f"early_stopping must be true, false or an object; got {es!r}")
         else:
             problems += _check_keys("early_stopping", es, _EARLY_STOPPING_KEYS)
             if "monitor" in es and not isinstance(es["monitor"], str):
@@ -467,12 +480,13 @@ def make_loss(section: dict[str, Any], name: str) -> Any:
 
 
 def make_metrics(section: dict[str, Any], loss: str, num_classes: int | None,
-                 warn: Emit | None = None) -> list[Any]:
-    """Keras metric objects for the section, matched to the loss's label form.
+                 warn: Emit | None = None, task: str | None = None) -> list[Any]:
+    """Keras metric objects for the section, matched to the task and the label form.
 
-    Precision, recall and AUC need labels of the prediction's shape; with sparse
-    multi-class labels they are left out (with a warning) — ``evaluation.json``
-    holds per-class precision and recall instead.
+    Metrics that mean nothing for the task (accuracy of a regression, mae of class
+    indices) are left out with a warning. Precision, recall and AUC need labels of
+    the prediction's shape; with sparse multi-class labels they are left out too —
+    ``evaluation.json`` holds per-class precision and recall instead.
     """
     import keras
 
@@ -481,6 +495,13 @@ def make_metrics(section: dict[str, Any], loss: str, num_classes: int | None,
     for m in section.get("metrics", []):
         name, params, _ = _typed(m, "metric")
         metric = _find(name, METRICS)
+        unfit = (task == "regression" and metric not in _REGRESSION_METRICS) or (
+            task == "classification" and sparse and metric in _REGRESSION_METRICS)
+        if unfit:
+            if warn:
+                warn({"event": "warning", "message": f"metric {metric} does not apply to "
+                      f"{task} with {loss} and was left out"})
+            continue
         if metric == "accuracy":
             out.append("accuracy")
         elif metric == "top_k":
@@ -1016,15 +1037,20 @@ def _fit(project: dict[str, Any], section: dict[str, Any], run_dir: Path, base_d
             model.compile(
                 optimizer=make_optimizer(section, steps, total),
                 loss=make_loss(section, loss),
-                metrics=make_metrics(section, loss, ds.num_classes, emit),
+                metrics=make_metrics(section, loss, ds.num_classes, emit, ds.task),
                 jit_compile=section.get("jit_compile", "auto"),
                 steps_per_execution=int(section.get("steps_per_execution", 1)))
     y_train = labels_for_loss(ds.y_train, loss, ds.num_classes)
+    weights = class_weights(section, ds.y_train) if ds.task == "classification" else None
+    if section.get("class_weight") is not None and weights is None:
+        emit({"event": "warning", "message": "class_weight applies to classification only "
+              "and was ignored"})
     has_val = ds.x_val is not None and len(ds.x_val) > 0
     validation = (ds.x_val, labels_for_loss(ds.y_val, loss, ds.num_classes)) if has_val \
         else None
 
-    es = section.get("early_stopping") or None
+    es = section.get("early_stopping")
+    es = {} if es is True else es if isinstance(es, dict) else None
     monitor = (es or {}).get("monitor") or ("val_loss" if has_val else "loss")
     if not has_val and monitor.startswith("val_"):
         emit({"event": "warning", "message": f"there is no validation split, so "
@@ -1039,7 +1065,7 @@ def _fit(project: dict[str, Any], section: dict[str, Any], run_dir: Path, base_d
         run.tensorboard = runs.TensorBoardWriter(run_dir / "logs")
     reporter, checkpointer = _callback_types()
     callbacks = [reporter(run), checkpointer(run)]
-    if es:
+    if es is not None:
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor=monitor, patience=int(es.get("patience", 5)),
             min_delta=float(es.get("min_delta", 0.0)), mode=run.mode,
@@ -1063,7 +1089,7 @@ def _fit(project: dict[str, Any], section: dict[str, Any], run_dir: Path, base_d
     with placement.scope():
         model.fit(ds.x_train, y_train, batch_size=batch_size, epochs=total,
                   initial_epoch=done_before, validation_data=validation,
-                  class_weight=class_weights(section, ds.y_train),
+                  class_weight=weights,
                   shuffle=bool(section.get("shuffle", True)), callbacks=callbacks, verbose=0)
     if hasattr(run.tensorboard, "close"):
         run.tensorboard.close()

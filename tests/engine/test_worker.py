@@ -11,7 +11,6 @@ import io
 import json
 import os
 import signal
-import sys
 import time
 import zipfile
 from pathlib import Path
@@ -20,9 +19,7 @@ import pytest
 
 from engine.train_cli import HumanReporter, cli_train
 from engine.worker import start_training
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_training import dense_project  # noqa: E402
+from tests.engine.test_training import dense_project
 
 
 def wait_for(run, kind: str, timeout: float = 120.0) -> tuple[dict, list[dict]]:
