@@ -169,8 +169,9 @@ def _cast(value: Any, dtype: Any) -> Any:
 
 # --------------------------------------------------------------------------- the steps
 
-def _sums(kind: str, y: Any, pred: Any, per_example: Any, from_logits: bool) -> list[Any]:
-    """Per-replica sums: loss, samples, and the metric numerators for ``kind``."""
+def _sums(kind: str, y: Any, pred: Any, per_example: Any, from_logits: bool) -> Any:
+    """Per-replica sums in one vector (one collective reduces them all): loss,
+    samples, and the metric numerators for ``kind``."""
     import tensorflow as tf
 
     n = tf.cast(tf.shape(per_example)[0], tf.float32)
@@ -188,9 +189,9 @@ def _sums(kind: str, y: Any, pred: Any, per_example: Any, from_logits: bool) -> 
     else:  # regression: absolute and squared error per sample
         err = tf.reshape(pred, [tf.shape(pred)[0], -1]) - tf.reshape(
             tf.cast(y, tf.float32), [tf.shape(pred)[0], -1])
-        return [loss_sum, n, tf.reduce_sum(tf.reduce_mean(tf.abs(err), -1)),
-                tf.reduce_sum(tf.reduce_mean(tf.square(err), -1))]
-    return [loss_sum, n, tf.reduce_sum(tf.cast(hit, tf.float32))]
+        return tf.stack([loss_sum, n, tf.reduce_sum(tf.reduce_mean(tf.abs(err), -1)),
+                         tf.reduce_sum(tf.reduce_mean(tf.square(err), -1))])
+    return tf.stack([loss_sum, n, tf.reduce_sum(tf.cast(hit, tf.float32))])
 
 
 def metric_kind(loss: str, task: str) -> str:
@@ -228,7 +229,7 @@ class Steps:
         self.strategy = strategy
         reduce_sum = tf.distribute.ReduceOp.SUM
 
-        def train_replica(x: Any, y: Any) -> list[Any]:
+        def train_replica(x: Any, y: Any) -> Any:
             with tf.GradientTape() as tape:
                 pred = model(x, training=True)
                 per_example = loss_obj(y, pred)
@@ -239,19 +240,19 @@ class Steps:
             model.optimizer.apply_gradients(zip(grads, model.trainable_variables))
             return _sums(kind, y, pred, per_example, from_logits)
 
-        def eval_replica(x: Any, y: Any) -> list[Any]:
+        def eval_replica(x: Any, y: Any) -> Any:
             pred = model(x, training=False)
             return _sums(kind, y, pred, loss_obj(y, pred), from_logits)
 
         @tf.function(reduce_retracing=True)
-        def train_step(batch: Any) -> list[Any]:
-            out = strategy.run(train_replica, args=batch)
-            return [strategy.reduce(reduce_sum, t, axis=None) for t in out]
+        def train_step(batch: Any) -> Any:
+            return strategy.reduce(reduce_sum, strategy.run(train_replica, args=batch),
+                                   axis=None)
 
         @tf.function(reduce_retracing=True)
-        def eval_step(batch: Any) -> list[Any]:
-            out = strategy.run(eval_replica, args=batch)
-            return [strategy.reduce(reduce_sum, t, axis=None) for t in out]
+        def eval_step(batch: Any) -> Any:
+            return strategy.reduce(reduce_sum, strategy.run(eval_replica, args=batch),
+                                   axis=None)
 
         self.train_step, self.eval_step = train_step, eval_step
 
@@ -450,7 +451,8 @@ def _loop(project: dict[str, Any], section: dict[str, Any], run_dir: Path, strat
         if val_data is not None:
             val_sums = [0.0] * len(train_sums)
             for batch in val_data:
-                val_sums = [a + float(b) for a, b in zip(val_sums, steps_obj.eval_step(batch))]
+                val_sums = [a + float(b) for a, b in
+                            zip(val_sums, steps_obj.eval_step(batch).numpy())]
             logs.update(logs_from(kind, val_sums, metrics, "val_"))
         lr = _current_lr(model)
         if lr is not None:
@@ -553,7 +555,7 @@ def train_epoch(steps_obj: Steps, x: Any, y: Any, global_batch: int, order: Any,
     sums: list[float] | None = None
     last_event = mark = time.monotonic()
     for step, batch in enumerate(steps_obj.dataset(x, y, global_batch, order), 1):
-        out = [float(v) for v in steps_obj.train_step(batch)]
+        out = [float(v) for v in steps_obj.train_step(batch).numpy()]
         sums = out if sums is None else [a + b for a, b in zip(sums, out)]
         now = time.monotonic()
         if emit is not None and (now - last_event >= BATCH_EVENT_INTERVAL_S or step == 1):
