@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt, QThread, Signal
-from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPixmap
+from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -315,7 +315,10 @@ class EvaluationView(QWidget):
         self.matrix.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.matrix.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.matrix.setShowGrid(True)
-        self.matrix.setGridStyle(Qt.PenStyle.SolidLine)
+        self.matrix.setFrameShape(QFrame.Shape.NoFrame)
+        palette = self.matrix.palette()  # the space beyond the cells blends into the box
+        palette.setColor(QPalette.ColorRole.Base, palette.color(QPalette.ColorRole.Window))
+        self.matrix.setPalette(palette)
         cm_layout.addWidget(self.matrix)
         top.addWidget(cm_box)
 
@@ -353,6 +356,7 @@ class EvaluationView(QWidget):
         self.gallery.setWrapping(True)
         self.gallery.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.gallery.setUniformItemSizes(True)
+        self.gallery.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         gal_layout.addWidget(self.gallery)
         self.gallery_box = gal_box
         page.addWidget(gal_box)
@@ -668,3 +672,8 @@ def _first(value: Any) -> float:
     if isinstance(value, (list, tuple)):
         return float(value[0]) if value else float("nan")
     return float(value)
+
+
+def wait_for_loaders(timeout_ms: int = 30_000) -> bool:
+    """Wait until every background sample load has ended (tests, application exit)."""
+    return all(thread.wait(timeout_ms) for thread in list(_LIVE))

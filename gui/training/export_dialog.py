@@ -267,16 +267,20 @@ class ExportDialog(QDialog):
         else:
             diff = "max |diff| not measured"
         ok_colour = "#15803d" if not theme.is_dark() else "#4ade80"
+        detail = str(res.message)
+        if detail.lower().startswith("verified"):
+            detail = detail[len("verified"):].lstrip(" :—-")
         if res.verified:
             state = f"<b style='color:{ok_colour}'>Verified</b>"
         elif not self.verify_box.isChecked():
-            state = "<b>Written, not verified</b>"
+            state, detail = "<b>Written, not verified</b>", ""
         else:
             state = f"<b style='color:{theme.colors()['error']}'>Check failed</b>"
         weights = getattr(res, "weights", None)
         extra = f"<br>Weights: {html.escape(str(weights))}" if weights else ""
+        head = f"{state}: {html.escape(detail)}" if detail else state
         self.status_label.setText(
-            f"{state}: {html.escape(res.message)}<br>File: {html.escape(str(res.path))}<br>"
+            f"{head}<br>File: {html.escape(str(res.path))}<br>"
             f"Size: {human_size(res.size_bytes)} · {diff}{extra}")
         ok = bool(res.verified or not self.verify_box.isChecked())
         self.finished_export.emit(ok, self.message())
@@ -299,3 +303,8 @@ class ExportDialog(QDialog):
         doc = QTextDocument()
         doc.setHtml(self.status_label.text())
         return doc.toPlainText()
+
+
+def wait_for_exports(timeout_ms: int = 120_000) -> bool:
+    """Wait until every background export has ended (tests, application exit)."""
+    return all(thread.wait(timeout_ms) for thread in list(_LIVE))
