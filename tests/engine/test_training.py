@@ -177,6 +177,41 @@ def test_class_weight_balanced_gives_rare_classes_more_weight():
     assert class_weights({}, y) is None
 
 
+def test_metrics_that_do_not_fit_the_task_are_left_out_with_a_warning(keras):
+    from engine.training import make_metrics
+
+    warnings: list[dict] = []
+    section = {"metrics": ["accuracy", "mae", "precision", {"type": "top_k", "k": 3}]}
+    regression = make_metrics(section, "mse", 0, warnings.append, "regression")
+    assert [type(m).__name__ for m in regression] == ["MeanAbsoluteError"]
+    sparse = make_metrics(section, "sparse_categorical_crossentropy", 10, warnings.append,
+                          "classification")
+    assert sparse[0] == "accuracy" and len(sparse) == 2
+    assert type(sparse[1]).__name__ == "SparseTopKCategoricalAccuracy"
+    onehot = make_metrics(section, "categorical_crossentropy", 10, warnings.append,
+                          "classification")
+    assert [getattr(m, "name", m) for m in onehot] == ["accuracy", "mae", "precision",
+                                                        "top_3_accuracy"]
+    left_out = " ".join(w["message"] for w in warnings)
+    for word in ("accuracy", "precision", "top_k", "mae"):
+        assert word in left_out
+    assert training_problems({"early_stopping": True}) == []
+
+
+def test_out_of_memory_is_reported_with_a_hint():
+    from engine.training import classify_exception
+
+    class ResourceExhaustedError(Exception):
+        pass
+
+    for exc in (MemoryError(), ResourceExhaustedError("OOM when allocating tensor")):
+        event = classify_exception(exc)
+        assert event["kind"] == "oom" and "batch_size" in event["hint"]
+    other = classify_exception(RuntimeError("boom"))
+    assert other["kind"] == "internal" and "boom" in other["message"]
+    assert "error.log" in other["hint"]
+
+
 # ------------------------------------------------------------------------ whole runs
 
 
