@@ -19,7 +19,6 @@ import os
 import re
 import sys
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,16 +48,6 @@ class ModelImportError(ValueError):
 
 class UnreadableModelError(ModelImportError):
     """The file is missing, corrupt or not a Keras model; the message names it."""
-
-
-@dataclass
-class _Layer:
-    """What the importer found out about one source layer."""
-
-    name: str
-    node_id: str
-    type: str
-    params: dict[str, Any] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- reading
@@ -580,25 +569,10 @@ def _refusal_text(model_name: str, problems: list[str]) -> str:
 
 
 def _lay_out(graph: Graph) -> None:
-    try:
-        from engine.layout import layered_layout
-    except ImportError:  # pragma: no cover - layout.py ships with the engine
-        layered_layout = _simple_layout
+    from engine.layout import layered_layout
+
     for nid, pos in layered_layout(graph).items():
         graph.nodes[nid].position = (float(pos[0]), float(pos[1]))
-
-
-def _simple_layout(graph: Graph) -> dict[str, tuple[float, float]]:
-    """Longest-path layering, nodes side by side in each level (fallback only)."""
-    level: dict[str, int] = {}
-    for nid in graph.topological_order():
-        level[nid] = max((level[e.source] + 1 for e in graph.inputs_of(nid)), default=0)
-    used: dict[int, int] = {}
-    out = {}
-    for nid, lv in level.items():
-        out[nid] = (used.get(lv, 0) * 220.0, lv * 120.0)
-        used[lv] = used.get(lv, 0) + 1
-    return out
 
 
 # ---------------------------------------------------------------- weights
