@@ -54,7 +54,8 @@ PROBE_INTERVAL_S = 1.0
 PROBE_FAILURES = 3
 """Consecutive refused knocks after which a worker counts as gone."""
 STALL_MARGIN_S = 30.0
-CLUSTER_KEYS = ("workers", "global_batch_size", "timeout_s", "join_timeout_s")
+CLUSTER_KEYS = ("workers", "global_batch_size", "timeout_s", "join_timeout_s",
+                "checkpoint_interval_s")
 
 _ADDRESS = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.\-]+):(\d{1,5})$")
 _TASK = re.compile(r"task:(\d+)")
@@ -102,10 +103,11 @@ def cluster_problems(cluster: Any) -> list[str]:
     gbs = cluster.get("global_batch_size")
     if gbs is not None and (not isinstance(gbs, int) or isinstance(gbs, bool) or gbs < 1):
         problems.append(f"cluster global_batch_size must be a whole number >= 1; got {gbs!r}")
-    for key in ("timeout_s", "join_timeout_s"):
-        v = cluster.get(key)
-        if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0):
-            problems.append(f"cluster {key} must be a number of seconds > 0; got {v!r}")
+    for key in ("timeout_s", "join_timeout_s", "checkpoint_interval_s"):
+        v, low = cluster.get(key), 0 if key == "checkpoint_interval_s" else 1e-9
+        if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or v < low):
+            problems.append(f"cluster {key} must be a number of seconds "
+                            f"{'>= 0' if low == 0 else '> 0'}; got {v!r}")
     return problems
 
 

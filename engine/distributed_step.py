@@ -32,6 +32,7 @@ from typing import Any
 from engine import runs
 from engine.training import (
     BATCH_EVENT_INTERVAL_S,
+    CHECKPOINT_INTERVAL_S,
     TrainingError,
     batch_size_of,
     epochs_of,
@@ -52,9 +53,6 @@ MultiWorkerMirroredStrategy raises "Attempt to convert a value (PerReplica...)")
 Once fixed, flipping this switch is the only change needed: :func:`train_epoch`
 then hands each epoch to ``model.fit``.
 """
-
-CLUSTER_KEYS = ("workers", "global_batch_size", "timeout_s", "join_timeout_s")
-"""Keys of the training section's ``cluster`` object."""
 
 _IGNORED = {
     "class_weight": "class_weight is not applied in a cluster run",
@@ -410,12 +408,20 @@ def _loop(project: dict[str, Any], section: dict[str, Any], run_dir: Path, strat
     y_train = labels_for_loss(ds.y_train, loss, ds.num_classes)
     has_val = ds.x_val is not None and len(ds.x_val) > 0
     y_val = labels_for_loss(ds.y_val, loss, ds.num_classes) if has_val else None
-    es = section.get("early_stopping") or None
+    es = section.get("early_stopping")
+    es = {} if es is True else es if isinstance(es, dict) else None
     monitor = (es or {}).get("monitor") or ("val_loss" if has_val else "loss")
     if not has_val and monitor.startswith("val_"):
+        if is_chief:
+            emit({"event": "warning", "message": f"there is no validation split, so "
+                  f"{monitor} cannot be watched; watching {monitor[4:]} instead"})
         monitor = monitor[4:]
-    mode = monitor_mode(monitor)
-    best = state.get("best") if state.get("monitor") == monitor else None
+    cluster = section.get("cluster") or {}
+    checkpoints = Checkpoints(
+        run_dir / "checkpoints", monitor, emit if is_chief else None,
+        best=state.get("best") if state.get("monitor") == monitor else None,
+        interval_s=float(cluster.get("checkpoint_interval_s", CHECKPOINT_INTERVAL_S)))
+    early = EarlyStop(es, monitor) if es is not None else None
     history = {k: v[:done_before] for k, v in runs.read_history(run_dir).items()} \
         if resume and is_chief else {}
     tensorboard = runs.TensorBoardWriter(run_dir / "logs") \
@@ -428,14 +434,7 @@ def _loop(project: dict[str, Any], section: dict[str, Any], run_dir: Path, strat
           "total_params": int(model.count_params()), "steps_per_epoch": steps,
           "epochs": total_epochs, "initial_epoch": done_before, "samples": n_train,
           "batch_size": global_batch, "workers": n_workers})
-    patience = int((es or {}).get("patience", 5))
-    min_delta = float((es or {}).get("min_delta", 0.0))
-    start_from = int((es or {}).get("start_from_epoch", 0))
-    restore_best = bool((es or {}).get("restore_best_weights", True))
-    wait, best_weights, es_best = 0, None, None
     stopped, epochs_done = False, done_before
-    folder = run_dir / "checkpoints"
-
     for epoch in range(done_before, total_epochs):
         start = time.monotonic()
         order = np.random.default_rng(seed + epoch).permutation(n_train) if shuffle else None
@@ -460,11 +459,6 @@ def _loop(project: dict[str, Any], section: dict[str, Any], run_dir: Path, strat
         for key, value in logs.items():
             history.setdefault(key, []).append(value)
         epochs_done = epoch + 1
-        value = logs.get(monitor)
-        improved = value is not None and math.isfinite(value) and (
-            best is None or (value > best if mode == "max" else value < best))
-        if improved:
-            best = float(value)
         if is_chief:
             runs.write_history(run_dir, history)
             if tensorboard is not None:
@@ -472,37 +466,16 @@ def _loop(project: dict[str, Any], section: dict[str, Any], run_dir: Path, strat
             emit({"event": "epoch", "epoch": epoch + 1, "logs": logs,
                   "time_s": round(time.monotonic() - start, 3)})
         # Every worker saves (TF's advice); only the chief's files are the run's.
-        runs.save_model_atomic(model, folder / "last.keras")
-        if is_chief:
-            emit({"event": "checkpoint", "path": str(folder / "last.keras")})
-        if improved:
-            runs.save_model_atomic(model, folder / "best.keras")
-            if is_chief:
-                emit({"event": "checkpoint", "path": str(folder / "best.keras"),
-                      "monitor": monitor, "value": best})
-        if is_chief:
-            runs.write_json_atomic(folder / "state.json",
-                                   {"epoch": epochs_done, "monitor": monitor, "mode": mode,
-                                    "best": best})
-        # early stopping, the same decision on every worker (the logs are global)
-        if es and epoch >= start_from and value is not None:
-            better = es_best is None or (value > es_best + min_delta if mode == "max"
-                                         else value < es_best - min_delta)
-            if better:
-                es_best, wait = float(value), 0
-                if restore_best:
-                    best_weights = model.get_weights()
-            else:
-                wait += 1
-                if wait >= patience:
-                    if best_weights is not None:
-                        model.set_weights(best_weights)
-                    break
+        checkpoints.epoch_end(model, epochs_done, logs.get(monitor))
+        # The logs are global, so every worker takes the same early-stopping decision.
+        if early is not None and early.should_stop(model, epoch, logs.get(monitor)):
+            break
         # a stop asked for on any worker ends the run on all, after this epoch
         if total(strategy, [1.0 if stop_requested() else 0.0])[0] > 0:
             stopped = True
             break
     emit({"event": "_finished"})  # no collective after this: peers may leave
+    checkpoints.flush(model)
     if tensorboard is not None:
         tensorboard.close()
     model_path = run_dir / "model.keras"
@@ -518,6 +491,101 @@ def _loop(project: dict[str, Any], section: dict[str, Any], run_dir: Path, strat
     return {"event": "done", "run_dir": str(run_dir), "model": str(model_path),
             "history": history, "evaluation": evaluation, "stopped": stopped,
             "epochs_done": epochs_done, "workers": n_workers, "weights_sha256": digest}
+
+
+class Checkpoints:
+    """``last.keras`` and ``best.keras`` (by the monitored metric), as in a local run:
+    written at most every ``interval_s`` (a better epoch in between is held in
+    memory) and always at the end; ``state.json`` tells a resume where to start.
+
+    Args:
+        folder: The ``checkpoints`` folder.
+        monitor: The metric that decides "best".
+        emit: Receives ``checkpoint`` events (the chief's), or None.
+        best: The best value so far (a resumed run's).
+        interval_s: Seconds between writes (0: every epoch).
+    """
+
+    def __init__(self, folder: Path, monitor: str, emit: Emit | None,
+                 best: float | None = None, interval_s: float = 30.0) -> None:
+        self.folder, self.monitor, self.emit = folder, monitor, emit
+        self.mode = monitor_mode(monitor)
+        self.best, self.interval_s = best, interval_s
+        self.saved_at = time.monotonic()
+        self.unsaved_epoch = 0
+        self.best_unsaved = False
+        self.best_weights: list[Any] | None = None
+
+    def epoch_end(self, model: Any, epoch: int, value: float | None) -> None:
+        """After ``epoch`` (1-based) with the monitored ``value``."""
+        improved = value is not None and math.isfinite(value) and (
+            self.best is None or (value > self.best if self.mode == "max"
+                                  else value < self.best))
+        if improved:
+            self.best, self.best_unsaved, self.best_weights = float(value), True, None
+        self.unsaved_epoch = epoch
+        if time.monotonic() - self.saved_at >= self.interval_s:
+            self.flush(model)
+        elif improved:
+            self.best_weights = model.get_weights()
+
+    def flush(self, model: Any) -> None:
+        """Write what is not written yet."""
+        if not self.unsaved_epoch:
+            return
+        runs.save_model_atomic(model, self.folder / "last.keras")
+        self._tell({"event": "checkpoint", "path": str(self.folder / "last.keras")})
+        if self.best_unsaved:
+            current = None
+            if self.best_weights is not None:
+                current = model.get_weights()
+                model.set_weights(self.best_weights)
+            runs.save_model_atomic(model, self.folder / "best.keras")
+            if current is not None:
+                model.set_weights(current)
+            self._tell({"event": "checkpoint", "path": str(self.folder / "best.keras"),
+                        "monitor": self.monitor, "value": self.best})
+        runs.write_json_atomic(self.folder / "state.json",
+                               {"epoch": self.unsaved_epoch, "monitor": self.monitor,
+                                "mode": self.mode, "best": self.best})
+        self.unsaved_epoch, self.best_unsaved, self.best_weights = 0, False, None
+        self.saved_at = time.monotonic()
+
+    def _tell(self, event: Event) -> None:
+        if self.emit is not None:
+            self.emit(event)
+
+
+class EarlyStop:
+    """Keras ``EarlyStopping`` semantics on the global logs (``patience``,
+    ``min_delta``, ``start_from_epoch``, ``restore_best_weights``)."""
+
+    def __init__(self, settings: dict[str, Any], monitor: str) -> None:
+        self.mode = monitor_mode(monitor)
+        self.patience = int(settings.get("patience", 5))
+        self.min_delta = abs(float(settings.get("min_delta", 0.0)))
+        self.start_from = int(settings.get("start_from_epoch", 0))
+        self.restore = bool(settings.get("restore_best_weights", True))
+        self.best: float | None = None
+        self.wait = 0
+        self.best_weights: list[Any] | None = None
+
+    def should_stop(self, model: Any, epoch: int, value: float | None) -> bool:
+        """After ``epoch`` (0-based): whether to stop (best weights restored if asked)."""
+        if value is None or epoch < self.start_from:
+            return False
+        self.wait += 1
+        if self.best is None or (value - self.min_delta > self.best if self.mode == "max"
+                                 else value + self.min_delta < self.best):
+            self.best, self.wait = float(value), 0
+            if self.restore:
+                self.best_weights = model.get_weights()
+            return False
+        if self.wait >= self.patience and epoch > 0:
+            if self.restore and self.best_weights is not None:
+                model.set_weights(self.best_weights)
+            return True
+        return False
 
 
 def weights_digest(model: Any) -> str:

@@ -32,7 +32,7 @@ LIMIT_S = 120
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def iris_project(epochs: int = 2, **cluster) -> dict:
+def iris_project(epochs: int = 2, early_stopping: dict | None = None, **cluster) -> dict:
     return {
         "format": "layerlab", "version": 1, "name": "iris cluster",
         "graph": {"nodes": [
@@ -46,7 +46,7 @@ def iris_project(epochs: int = 2, **cluster) -> dict:
         "data": {"source": "builtin:iris", "validation_split": 0.2},
         "training": {"optimizer": {"type": "Adam", "learning_rate": 0.01},
                      "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"],
-                     "epochs": epochs, "seed": 0,
+                     "epochs": epochs, "seed": 0, "early_stopping": early_stopping,
                      "cluster": {"global_batch_size": 24, "timeout_s": 20, **cluster}},
     }
 
@@ -160,8 +160,11 @@ def test_cluster_problems_name_the_key_and_value():
 
 @pytest.fixture(scope="module")
 def project_file(tmp_path_factory) -> Path:
+    # 10 epochs, but early stopping ends every run after the second one: it needs an
+    # improvement of 100 in val_loss (each worker must take that decision together)
     path = tmp_path_factory.mktemp("project") / "iris.json"
-    path.write_text(json.dumps(iris_project()))
+    path.write_text(json.dumps(iris_project(
+        epochs=10, early_stopping={"patience": 1, "min_delta": 100})))
     return path
 
 
@@ -216,7 +219,7 @@ def test_chief_names_a_worker_that_never_joins(tmp_path):
 @pytest.mark.timeout(200)
 def test_worker_killed_mid_run_stops_the_chief_and_the_run_resumes(tmp_path):
     path = tmp_path / "iris.json"
-    path.write_text(json.dumps(iris_project(epochs=200)))
+    path.write_text(json.dumps(iris_project(epochs=200, checkpoint_interval_s=0)))
     run_dir = tmp_path / "run"
     cluster = cluster_of(2)
     worker = launch("worker", str(path), "--cluster", cluster, "--index", "1")
