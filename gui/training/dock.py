@@ -29,11 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.training.data_panel import DataPanel
 from gui.training.errors import error_text, status_text
-from gui.training.live_view import LiveView
 from gui.training.session import TrainingSession
-from gui.training.training_panel import TrainingPanel
 
 EXTRAS_POLL_MS = 3000
 """How often to look for the run history and evaluation modules until both load."""
@@ -119,14 +116,50 @@ class TrainingDock(QDockWidget):
         self.project: Any = None
         self.undo_stack: Any = None
         self.session = TrainingSession(self)
-        self.data_panel = DataPanel()
-        self.training_panel = TrainingPanel()
-        self.live = LiveView()
         self.runs_panel: Any = None
         self.evaluation_view: Any = None
         self.export_dialog: Any = None
         self._epochs_total: Any = "?"
+        self._built = False
+        self._model_info: dict[str, Any] | None = None
+        self._tensorflow_ready = False
+        self.setWidget(self._placeholder("Loading the training views…"))
+        self.visibilityChanged.connect(lambda visible: visible and self.build())
+        self.session.state_changed.connect(self._on_state_changed)
+        self.session.started.connect(self._on_started)
+        self.session.epoch.connect(self._on_epoch)
+        self.session.finished.connect(self._on_finished)
+        self.session.failed.connect(self._on_failed)
 
+    # The views are built the first time they are needed (shown, or a run starts),
+    # so the window opens without paying for plots nobody looks at yet.
+    @property
+    def data_panel(self) -> Any:
+        self.build()
+        return self._data_panel
+
+    @property
+    def training_panel(self) -> Any:
+        self.build()
+        return self._training_panel
+
+    @property
+    def live(self) -> Any:
+        self.build()
+        return self._live
+
+    def build(self) -> None:
+        """Create the panels and views (once)."""
+        if self._built:
+            return
+        self._built = True
+        from gui.training.data_panel import DataPanel
+        from gui.training.live_view import LiveView
+        from gui.training.training_panel import TrainingPanel
+
+        self._data_panel = DataPanel()
+        self._training_panel = TrainingPanel()
+        self._live = LiveView()
         self.settings_tabs = QTabWidget()
         self.settings_tabs.setDocumentMode(True)
         self.settings_tabs.addTab(_scroll(self.data_panel), "Data")
@@ -155,6 +188,12 @@ class TrainingDock(QDockWidget):
         self.load_extras()
         if self.runs_panel is None or self.evaluation_view is None:
             self._extras_timer.start()
+        if self.project is not None:
+            self.set_project(self.project, self.undo_stack)
+        if self._model_info is not None:
+            self.update_model(self._model_info)
+        if self._tensorflow_ready:
+            self.tensorflow_ready()
 
     @staticmethod
     def _placeholder(text: str) -> QLabel:
@@ -164,14 +203,9 @@ class TrainingDock(QDockWidget):
         return label
 
     def _connect(self) -> None:
-        s, live = self.session, self.live
-        s.state_changed.connect(self._on_state_changed)
-        s.started.connect(self._on_started)
+        s, live = self.session, self._live
         s.batch.connect(live.on_batch)
-        s.epoch.connect(self._on_epoch)
         s.warning.connect(live.on_warning)
-        s.finished.connect(self._on_finished)
-        s.failed.connect(self._on_failed)
         live.train_requested.connect(self.train)
         live.pause_requested.connect(self.session.pause)
         live.resume_requested.connect(self.session.resume)
@@ -183,6 +217,8 @@ class TrainingDock(QDockWidget):
     def set_project(self, project: Any, undo_stack: Any) -> None:
         """Show and edit ``project`` (a run going on keeps its own snapshot)."""
         self.project, self.undo_stack = project, undo_stack
+        if not self._built:
+            return
         self.data_panel.set_project(project, undo_stack)
         self.training_panel.set_project(project, undo_stack)
         if self.runs_panel is not None:
@@ -190,11 +226,14 @@ class TrainingDock(QDockWidget):
 
     def update_model(self, info: dict[str, Any]) -> None:
         """The model changed: check the data against its shapes (``info`` from validation)."""
-        if self.project is not None:
+        self._model_info = info
+        if self.project is not None and self._built:
             self.data_panel.set_model_shapes(*model_shapes(self.project, info))
 
     def tensorflow_ready(self) -> None:
-        self.training_panel.tensorflow_ready()
+        self._tensorflow_ready = True
+        if self._built:
+            self.training_panel.tensorflow_ready()
 
     # ------------------------------------------------------------ extras
     def load_extras(self) -> None:
@@ -343,6 +382,7 @@ class TrainingDock(QDockWidget):
 
     # -------------------------------------------------------------- events
     def _on_state_changed(self, state: str) -> None:
+        self.build()
         self.live.set_state(state)
         self.state_changed.emit(state)
         self._update_status(state)
