@@ -644,26 +644,40 @@ class EvaluationView(QWidget):
         self.gallery.clear()
         wrong, total = result.get("wrong", 0), result.get("total", 0)
         shown = result.get("misclassified", [])
-        if not result.get("images"):
-            self.gallery_status.setText(
-                f"{wrong} of {total} samples misclassified; the gallery shows image data "
-                "only. The confusion matrix above says which classes are confused.")
-            self.gallery.hide()
-            return
-        self.gallery.show()
-        more = f" (the first {len(shown)} shown)" if len(shown) < wrong else ""
+        images = bool(result.get("images"))
         split = (self.evaluation.get("details") or {}).get("split", "validation")
-        self.gallery_status.setText(f"{wrong} of {total} {split} samples misclassified{more}"
-                                    " · caption: true → predicted")
+        more = f" (the first {len(shown)} listed)" if len(shown) < wrong else ""
+        source = "" if result.get("from_model", True) else \
+            " among evaluation.json's sample predictions (the run has no model.keras)"
+        self.gallery_status.setText(f"{wrong} of {total} {split} samples misclassified"
+                                    f"{source}{more} · true → predicted")
+        self.gallery.setViewMode(QListView.ViewMode.IconMode if images
+                                 else QListView.ViewMode.ListMode)
+        self.gallery.setWrapping(images)
+        self.gallery.setFlow(QListView.Flow.LeftToRight if images
+                             else QListView.Flow.TopToBottom)
+        if images:
+            self.gallery.setIconSize(QSize(THUMB, THUMB))
+            self.gallery.setGridSize(QSize(THUMB + 28, THUMB + 34))
+        else:
+            self.gallery.setIconSize(QSize(0, 0))
+            self.gallery.setGridSize(QSize())
         for index, image, true, pred, conf in shown:
+            tip = (f"sample #{index} of the {split} split\ntrue: {true}\n"
+                   f"predicted: {pred} (confidence {conf:.2f})")
+            if not images:
+                item = QListWidgetItem(f"sample #{index}: {true} → {pred} "
+                                       f"(confidence {conf:.2f})")
+                item.setToolTip(tip)
+                self.gallery.addItem(item)
+                continue
             img = to_qimage(image)
             mode = Qt.TransformationMode.FastTransformation if max(img.width(), img.height()) \
                 < THUMB // 2 else Qt.TransformationMode.SmoothTransformation
             pix = QPixmap.fromImage(img.scaled(THUMB, THUMB,
                                                Qt.AspectRatioMode.KeepAspectRatio, mode))
             item = QListWidgetItem(QIcon(pix), f"{true} → {pred}")
-            item.setToolTip(f"sample #{index} of the {split} split\ntrue: {true}\n"
-                            f"predicted: {pred} (confidence {conf:.2f})")
+            item.setToolTip(tip)
             item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)
             self.gallery.addItem(item)
 

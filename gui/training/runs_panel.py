@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QFileSystemWatcher, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QColor, QFont
+from PySide6.QtGui import QAction, QColor, QFont, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -51,6 +51,8 @@ from gui.training.runs import (
 
 FIXED_COLUMNS = ("When", "Duration", "Status", "Epochs", "Changes from the previous run")
 MAX_METRIC_COLUMNS = 4
+RUNNING_REFRESH_MS = 2000
+"""How often the list is read again while one of its runs is still training."""
 STATUS_COLOURS = {"finished": "#16a34a", "stopped": "#d97706", "failed": "#dc2626",
                   "running": "#2563eb"}
 
@@ -142,6 +144,9 @@ class RunsPanel(QWidget):
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(400)
         self._refresh_timer.timeout.connect(self.refresh)
+        self._running_timer = QTimer(self)  # a running run's duration and end show up
+        self._running_timer.setInterval(RUNNING_REFRESH_MS)
+        self._running_timer.timeout.connect(self.refresh)
         self.refresh()
 
     # ------------------------------------------------------------------ actions
@@ -166,6 +171,9 @@ class RunsPanel(QWidget):
         self.delete_action = action("Delete", "Delete the selected runs' folders",
                                     self._delete)
         self.refresh_action = action("Refresh", "Read the runs folder again", self.refresh)
+        self.delete_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Delete))
+        self.delete_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.addAction(self.delete_action)
 
     @staticmethod
     def _button(action: QAction) -> QToolButton:
@@ -212,6 +220,11 @@ class RunsPanel(QWidget):
         self.empty_label.setVisible(not self.runs)
         self.select_runs([Path(p) for p in selected], emit=False)
         self._update_actions()
+        running = any(r.status == "running" for r in self.runs)
+        if running and not self._running_timer.isActive():
+            self._running_timer.start()
+        elif not running:
+            self._running_timer.stop()
 
     def _fill(self) -> None:
         keys = sorted({k for r in self.runs for k in r.best}, key=_metric_order)

@@ -24,8 +24,8 @@ def project(nodes, data, loss, metrics, name) -> dict:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Path]:
-    """Two real runs made once: a small CNN on builtin:digits (images, 10 classes) and a
-    linear model on builtin:adding (regression)."""
+    """Real runs made once: a small CNN on builtin:digits (images, 10 classes), a linear
+    model on builtin:adding (regression) and one on builtin:iris (tabular classes)."""
     from engine.training import run_training
 
     root = tmp_path_factory.mktemp("eval-runs")
@@ -43,8 +43,13 @@ def runs(tmp_path_factory) -> dict[str, Path]:
          {"id": "out", "type": "Dense", "params": {"units": 1}}],
         {"source": "builtin:adding", "validation_split": 0.2, "length": 10, "samples": 300},
         "mse", ["mae"], "adding")
+    iris = project(
+        [{"id": "input", "type": "Input", "params": {"shape": [4]}},
+         {"id": "out", "type": "Dense", "params": {"units": 3, "activation": "softmax"}}],
+        {"source": "builtin:iris", "validation_split": 0.3},
+        "sparse_categorical_crossentropy", ["accuracy"], "iris")
     out = {}
-    for name, proj in (("digits", digits), ("adding", adding)):
+    for name, proj in (("digits", digits), ("adding", adding), ("iris", iris)):
         final = run_training(proj, root / name)
         assert final["event"] == "done", final
         out[name] = root / name
@@ -100,6 +105,23 @@ def test_evaluation_view_gallery_shows_the_misclassified_digits(view, runs, qtbo
     for true, pred in pairs:
         assert cm[names.index(true), names.index(pred)] > 0
     assert not view.gallery.item(0).icon().isNull()
+
+
+def test_evaluation_view_lists_tabular_mistakes_in_words(view, runs, qtbot):
+    details = evaluation(runs["iris"])["details"]
+    cm = np.asarray(details["confusion_matrix"])
+    wrong = int(cm.sum() - np.trace(cm))
+    assert wrong > 0  # a linear model after two epochs still confuses some flowers
+    with qtbot.waitSignal(view.samples_loaded, timeout=30_000):
+        view.show_run(runs["iris"])
+    assert view.confusion_counts() == details["confusion_matrix"]
+    lines = view.gallery_captions()
+    assert len(lines) == min(wrong, 48)
+    assert f"{wrong} of {details['samples']} validation samples misclassified" in \
+        view.gallery_status.text()
+    for line in lines:  # "sample #12: setosa → versicolor (confidence 0.61)"
+        true, pred = line.split(": ", 1)[1].split(" (")[0].split(" → ")
+        assert true != pred and true in details["class_names"]
 
 
 def test_evaluation_view_regression_scatter(view, runs, qtbot):

@@ -116,3 +116,22 @@ def test_export_dialog_options_follow_the_format(dialog):
     assert dialog.path_edit.text().endswith(".py")
     dialog.set_format("savedmodel")
     assert Path(dialog.path_edit.text()).suffix == ""
+
+
+def test_export_dialog_exports_an_untrained_project(qtbot, tmp_path):
+    from engine.project import Project
+
+    project = Project.from_dict({
+        "format": "layerlab", "version": 1, "name": "tiny",
+        "graph": {"nodes": [{"id": "input", "type": "Input", "params": {"shape": [3]}},
+                            {"id": "out", "type": "Dense", "params": {"units": 2}}],
+                  "edges": [{"source": "input", "target": "out", "port": 0}]}})
+    project.path = tmp_path / "tiny.json"
+    widget = ExportDialog(project)
+    qtbot.addWidget(widget)
+    assert "untrained" in widget.windowTitle()
+    assert Path(widget.path_edit.text()) == tmp_path / "tiny.keras"
+    with qtbot.waitSignal(widget.finished_export, timeout=60_000) as signal:
+        widget.export_button.click()
+    assert signal.args[0], signal.args[1]
+    assert (tmp_path / "tiny.keras").is_file()

@@ -253,3 +253,17 @@ def test_runs_panel_add_run_lists_and_selects_it(tmp_path, real_run, monkeypatch
     assert panel.selected_runs() == [str(run)]
     assert [r.run_dir for r in list_runs(runs_root(project))] == [run]
     assert panel.row_texts()[0]["Status"] == "finished"
+
+
+def test_runs_panel_follows_a_running_run_until_it_ends(panel, history, qtbot):
+    _, runs = history
+    status = runs[2] / "status.json"
+    status.write_text(json.dumps({"state": "running", "epochs_done": 1}))
+    panel._running_timer.setInterval(50)
+    panel.refresh()
+    assert panel.row_texts()[0]["Status"] == "running"
+    panel.select_runs([runs[2]])
+    assert not panel.delete_action.isEnabled()  # a run in progress is never deleted
+    status.write_text(json.dumps({"state": "done", "epochs_done": 2}))
+    qtbot.waitUntil(lambda: panel.row_texts()[0]["Status"] == "finished", timeout=3000)
+    assert panel.delete_action.isEnabled()
