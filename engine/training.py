@@ -640,7 +640,8 @@ class Controls:
     Attributes:
         stop: Set to stop at the next batch (everything trained so far is kept).
         pause: Set to hold the run at the next batch; clear to go on.
-        stop_seen: Set by the run once it has noticed ``stop``.
+        stop_seen: Set by the run once it has noticed ``stop``, or once training is
+            over (saving and evaluating then finish on their own).
         caller_alive: Returns False when the caller has gone; the run then stops.
     """
 
@@ -672,11 +673,11 @@ def _callback_types() -> tuple[type, type]:
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
             self.run.epoch = epoch
             self.run.epoch_start = self.run.mark = time.monotonic()
-            self.run.mark_step = 0
+            self.run.mark_step = self.run.step = 0
 
         def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
             run = self.run
-            step = batch + 1
+            run.step = step = batch + 1
             loss = (logs or {}).get("loss")
             if loss is not None and not math.isfinite(loss):
                 run.nan_at = (run.epoch + 1, step, float(loss))
@@ -743,9 +744,13 @@ def _callback_types() -> tuple[type, type]:
             run.tensorboard(epoch + 1, entry)
             event = {"event": "epoch", "epoch": epoch + 1, "logs": entry,
                      "time_s": round(time.monotonic() - run.epoch_start, 3)}
-            if run.stopped:
+            if run.stopped and run.step < run.steps:
                 event["partial"] = True  # stopped before the epoch's last batch
             run.emit(event)
+            if run.controls.stop.is_set():  # asked during validation: end with this epoch
+                run.controls.stop_seen.set()
+                run.stopped = True
+                self.model.stop_training = True
 
     class CheckpointWriter(keras.callbacks.Callback):
         """Writes checkpoints/last.keras and best.keras (by the monitored metric).
@@ -846,6 +851,7 @@ class RunState:
     best: float | None = None
     history: dict[str, list[float]] = field(default_factory=dict)
     epoch: int = 0
+    step: int = 0
     epochs_done: int = 0
     epoch_start: float = 0.0
     mark: float = 0.0
@@ -1091,6 +1097,7 @@ def _fit(project: dict[str, Any], section: dict[str, Any], run_dir: Path, base_d
                   initial_epoch=done_before, validation_data=validation,
                   class_weight=weights,
                   shuffle=bool(section.get("shuffle", True)), callbacks=callbacks, verbose=0)
+    controls.stop_seen.set()  # training is over: a stop from now on has nothing to end
     if hasattr(run.tensorboard, "close"):
         run.tensorboard.close()
 
