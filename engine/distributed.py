@@ -632,7 +632,8 @@ class _WorkerReporter:
         elif kind == "waiting":
             print(f"waiting for {', '.join(event['workers'])} ...", flush=True)
         elif kind == "done":
-            print(f"done: {event.get('epochs_done', '?')} epochs; the chief saved the model "
+            what = "stopped after" if event.get("stopped") else "done:"
+            print(f"{what} {event.get('epochs_done', '?')} epochs; the chief saved the model "
                   f"(weights sha256 {event.get('weights_sha256', '?')})", flush=True)
         elif kind == "error":
             if event.get("hint"):

@@ -55,10 +55,25 @@ then hands each epoch to ``model.fit``.
 """
 
 _IGNORED = {
-    "class_weight": "class_weight is not applied in a cluster run",
-    "steps_per_execution": "steps_per_execution is ignored in a cluster run (one step at a "
-                           "time)",
+    "class_weight": (None, "class_weight is not applied in a cluster run"),
+    "steps_per_execution": (1, "steps_per_execution is ignored in a cluster run (one step "
+                               "at a time)"),
+    "precision": ("float32", "a cluster run trains in float32; precision is ignored"),
+    "jit_compile": ("auto", "jit_compile is ignored in a cluster run"),
 }
+"""Section keys the cluster loop does not use: (value that needs no warning, warning)."""
+
+
+def ignored_settings(section: dict[str, Any]) -> list[str]:
+    """Warnings for the section's settings a cluster run leaves out."""
+    notes = [note for key, (fine, note) in _IGNORED.items()
+             if section.get(key) is not None and section.get(key) != fine]
+    schedule = section.get("schedule")
+    if isinstance(schedule, dict) and str(schedule.get("type", "")).lower() == \
+            "reduce_on_plateau":
+        notes.append("the reduce_on_plateau schedule is not applied in a cluster run (the "
+                     "learning rate stays constant)")
+    return notes
 
 
 # ------------------------------------------------------------------------ agreement
@@ -372,9 +387,8 @@ def _loop(project: dict[str, Any], section: dict[str, Any], run_dir: Path, strat
     from engine.data import check_fit, labels_for_loss
     from engine.training import _build_model, _load_dataset
 
-    for key, note in _IGNORED.items():
-        if section.get(key) is not None and is_chief:
-            emit({"event": "warning", "message": note})
+    for note in ignored_settings(section) if is_chief else []:
+        emit({"event": "warning", "message": note})
     seed = int(section.get("seed") or 0)
     keras.utils.set_random_seed(seed)
     ds = _load_dataset(project, base_dir)

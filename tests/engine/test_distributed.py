@@ -27,6 +27,7 @@ from engine.distributed import (
     tf_config,
     worker_commands,
 )
+from engine.distributed_step import ignored_settings
 
 LIMIT_S = 120
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,6 +155,15 @@ def test_cluster_problems_name_the_key_and_value():
     problems = cluster_problems({"workers": ["a"], "global_batch_size": 0, "timeout": 3})
     text = "; ".join(problems)
     assert "'a'" in text and "global_batch_size" in text and "'timeout'" in text
+
+
+def test_settings_a_cluster_run_leaves_out_are_warned_about():
+    notes = ignored_settings({"precision": "mixed_float16", "class_weight": "balanced",
+                              "schedule": {"type": "reduce_on_plateau"}})
+    assert len(notes) == 3
+    assert any("precision" in n for n in notes) and any("class_weight" in n for n in notes)
+    assert any("reduce_on_plateau" in n for n in notes)
+    assert ignored_settings({"precision": "float32", "steps_per_execution": 1}) == []
 
 
 # ------------------------------------------------------------------------ real clusters
