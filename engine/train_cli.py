@@ -6,6 +6,12 @@ epoch. ``--json`` prints one JSON object per line: ``{"event": "epoch", "epoch":
 "logs": {...}}`` per epoch, then ``{"event": "done", "run_dir": ..., "model": ...,
 "history": {...}}`` or ``{"event": "error", "message": ...}``.
 
+``--resume RUN_DIR`` continues that run from its last checkpoint (optimizer state,
+learning-rate schedule and epoch count carry on), using the PROJECT's settings if one
+is given, else the run's own ``project.json``; ``--epochs N`` then trains N more
+epochs (default: on up to the project's ``epochs``). Without ``--out`` a new run
+directory ``runs/<project>-<time>`` is made in the current folder.
+
 Exit status: 0 when the run finished, 1 when it failed (the reason on the last
 line), 2 when the project cannot be read, 130 when stopped with Ctrl-C (the run
 directory and everything trained so far are kept).
