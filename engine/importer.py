@@ -131,7 +131,11 @@ def _scan(config: dict[str, Any]) -> tuple[list[str], list[str]]:
                           "loaded (Keras safe mode); rebuild it from catalog layers")
             continue
         custom = _custom_objects(entry)
-        if custom:
+        module = str(entry.get("module") or "")
+        if module.startswith(("keras.src.ops", "keras.ops")):
+            unknown.append(f"'{name}' ({cls}): a Keras operation (such as `x + 3` or "
+                           f"keras.ops.{_snake(cls)}), not a layer; use a catalog layer instead")
+        elif custom:
             unsafe.append(f"'{name}' ({cls}): custom object{'s' if len(custom) > 1 else ''} "
                           f"{', '.join(custom)} (code outside Keras is never loaded)")
         elif cls in _MODEL_CLASSES:
@@ -469,6 +473,7 @@ def _outputs_in_order(model: Any, ids: dict[str, str], graph: Graph,
     if type(model).__name__ == "Sequential":
         return
     outs = [t._keras_history[0].name for t in model.outputs]
+    outs = [n for n in outs if n in ids]
     fed = {e.source for e in graph.edges}
     for name in outs:
         if ids[name] in fed:
@@ -540,7 +545,8 @@ def _project_from_model(model: Any, name: str | None
                                     f"catalog cannot hold: {', '.join(lost)}")
         graph.nodes[nid] = node
     for src, dst, port in edges:
-        graph.edges.append(Edge(ids[src], ids[dst], port))
+        if src in ids and dst in ids:  # operations that are not layers are already listed
+            graph.edges.append(Edge(ids[src], ids[dst], port))
     _outputs_in_order(model, ids, graph, problems)
     if problems:
         raise ModelImportError(_refusal_text(model.name, problems))
@@ -564,7 +570,11 @@ def _safe_config(model: Any) -> dict[str, Any]:
 
 def _refusal_text(model_name: str, problems: list[str]) -> str:
     n = len(problems)
-    head = (f"model '{model_name}' cannot be imported: {n} problem{'s' if n > 1 else ''}")
+    head = f"model '{model_name}' cannot be imported: {n} problem{'s' if n > 1 else ''}"
+    missing = dict.fromkeys(re.findall(r"the catalog has no layer type '(\w+)'",
+                                       "\n".join(problems)))
+    if missing:
+        head += f" (layer types the catalog lacks: {', '.join(missing)})"
     return head + "\n" + "\n".join(f"  - {p}" for p in problems)
 
 

@@ -150,6 +150,7 @@ def test_import_lists_every_unknown_layer_and_lost_setting():
         import_model(keras.Model(x, h))
     text = str(err.value)
     assert f"'odd0' ({rare[0]})" in text and f"'odd1' ({rare[1]})" in text
+    assert f"layer types the catalog lacks: {rare[0]}, {rare[1]}" in text.splitlines()[0]
     assert "'capped' (Dense)" in text and "kernel_constraint=MaxNorm" in text
 
 
@@ -319,3 +320,14 @@ def test_import_of_a_built_preset_gives_back_its_graph(preset, tmp_path):
                 want = _expanded(p, node.params.get("pool_size", 2))
                 got = got if got is not None else want
             assert got == want, (nid, p.name)
+
+
+def test_import_lists_keras_operations_that_are_not_layers():
+    x = keras.Input((4,))
+    y = layers.Dense(4, name="dense_in")(x)
+    model = keras.Model(x, [keras.ops.add(y, 3.0), y * 2])
+    with pytest.raises(ModelImportError) as err:
+        import_model(model)
+    text = str(err.value)
+    assert "2 problems" in text
+    assert "(Add): a Keras operation" in text and "(Multiply): a Keras operation" in text
