@@ -13,13 +13,15 @@ overlaying and evaluating are done by whoever listens to its signals.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QFileSystemWatcher, QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import SIGNAL, QFileSystemWatcher, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QFont, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -37,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from gui import theme
 from gui.training.runs import (
+    ORIGIN,
     RunInfo,
     change_summary,
     duration_text,
@@ -53,6 +56,8 @@ FIXED_COLUMNS = ("When", "Duration", "Status", "Epochs", "Changes from the previ
 MAX_METRIC_COLUMNS = 4
 RUNNING_REFRESH_MS = 2000
 """How often the list is read again while one of its runs is still training."""
+STARTING_GRACE_S = 120
+"""How long a new run folder without a snapshot counts as a run about to start."""
 STATUS_COLOURS = {"finished": "#16a34a", "stopped": "#d97706", "failed": "#dc2626",
                   "running": "#2563eb"}
 
@@ -66,7 +71,9 @@ class RunsPanel(QWidget):
 
     Attributes:
         open_dialogs: Compare and Export… open their dialogs themselves (on by
-            default); the signals are emitted either way.
+            default); the signals are emitted either way. Export… opens its dialog
+            only when nothing is connected to ``export_requested`` (a listener that
+            wants the signal shows its own dialog).
         confirm: ``confirm(title, text) -> bool`` asks before deleting; replace it in
             tests.
 
@@ -211,8 +218,7 @@ class RunsPanel(QWidget):
         if self.root is not None:
             self.where_label.setText(f"{len(self.runs)} run{'s' if len(self.runs) != 1 else ''}"
                                      f" in {self.root}")
-            if self.root.is_dir() and str(self.root) not in self._watcher.directories():
-                self._watcher.addPath(str(self.root))
+            self._watch(self.root)
         else:
             self.where_label.setText("")
         self._fill()
@@ -220,11 +226,34 @@ class RunsPanel(QWidget):
         self.empty_label.setVisible(not self.runs)
         self.select_runs([Path(p) for p in selected], emit=False)
         self._update_actions()
-        running = any(r.status == "running" for r in self.runs)
+        running = any(r.status == "running" for r in self.runs) or self._starting()
         if running and not self._running_timer.isActive():
             self._running_timer.start()
         elif not running:
             self._running_timer.stop()
+
+    def _watch(self, root: Path) -> None:
+        """Watch ``root`` for runs coming and going (its parent until it exists)."""
+        target = root if root.is_dir() else root.parent
+        watched = self._watcher.directories()
+        if str(target) in watched or not target.is_dir():
+            return
+        if watched:
+            self._watcher.removePaths(watched)
+        self._watcher.addPath(str(target))
+
+    def _starting(self) -> bool:
+        """A run folder was made moments ago and its snapshot is not written yet."""
+        if self.root is None or not self.root.is_dir():
+            return False
+        now = time.time()
+        for d in self.root.iterdir():
+            origin = d / ORIGIN
+            if origin.is_file() and not (d / "project.json").is_file():
+                with contextlib.suppress(OSError):
+                    if now - origin.stat().st_mtime < STARTING_GRACE_S:
+                        return True
+        return False
 
     def _fill(self) -> None:
         keys = sorted({k for r in self.runs for k in r.best}, key=_metric_order)
@@ -398,8 +427,9 @@ class RunsPanel(QWidget):
         if not self.export_action.isEnabled():
             return
         run = self.selected_runs()[0]
+        handled = self.receivers(SIGNAL("export_requested(QString)")) > 0
         self.export_requested.emit(run)
-        if self.open_dialogs:
+        if self.open_dialogs and not handled:
             from gui.training.export_dialog import ExportDialog
 
             self._show_dialog(ExportDialog(run, self))

@@ -191,6 +191,12 @@ def test_runs_panel_export_opens_the_export_dialog(panel, history):
     assert isinstance(dialog, ExportDialog) and dialog.isVisible()
     assert Path(dialog.path_edit.text()).is_relative_to(runs[1])
     dialog.close()
+    # a listener of export_requested shows its own dialog: the panel opens none
+    heard = []
+    panel.export_requested.connect(heard.append)
+    count = len(panel.dialogs)
+    panel.export_action.trigger()
+    assert heard == [str(runs[1])] and len(panel.dialogs) == count
 
 
 def test_runs_panel_delete_asks_first(panel, history, qtbot):
@@ -248,7 +254,11 @@ def test_runs_panel_add_run_lists_and_selects_it(tmp_path, real_run, monkeypatch
     qtbot.addWidget(panel)
     panel.set_project(project)
     run = new_run_dir(project)
+    panel._running_timer.setInterval(50)
+    # a run folder just made (no snapshot yet) is watched until its run shows up
+    qtbot.waitUntil(panel._running_timer.isActive, timeout=3000)
     shutil.copytree(real_run, run, dirs_exist_ok=True)
+    qtbot.waitUntil(lambda: len(panel.row_texts()) == 1, timeout=3000)
     panel.add_run(run)
     assert panel.selected_runs() == [str(run)]
     assert [r.run_dir for r in list_runs(runs_root(project))] == [run]
