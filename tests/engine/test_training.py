@@ -59,6 +59,21 @@ def train(project: dict, run_dir: Path, **kwargs) -> tuple[dict, list[dict]]:
     return final, events
 
 
+def tensorboard_scalars(folder: Path) -> dict[str, list[float]]:
+    """tag -> values by step, read from the TensorBoard event files in ``folder``."""
+    import tensorflow as tf
+    from tensorflow.core.util import event_pb2
+
+    found: dict[str, dict[int, float]] = {}
+    for path in folder.iterdir():
+        for record in tf.data.TFRecordDataset(str(path)):
+            event = event_pb2.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                found.setdefault(value.tag, {})[event.step] = float(
+                    tf.make_ndarray(value.tensor))
+    return {tag: [v for _, v in sorted(steps.items())] for tag, steps in found.items()}
+
+
 def kinds(events: list[dict]) -> list[str]:
     return [e["event"] for e in events]
 
@@ -235,7 +250,10 @@ def test_run_writes_a_complete_run_directory(tmp_path, keras):
     for name in ("project.json", "model.keras", "history.json", "history.csv",
                  "evaluation.json", "checkpoints/last.keras", "checkpoints/best.keras"):
         assert (run_dir / name).is_file(), name
-    assert list((run_dir / "logs" / "train").iterdir())
+    assert tensorboard_scalars(run_dir / "logs" / "train")["epoch_loss"] == \
+        pytest.approx(final["history"]["loss"])
+    assert tensorboard_scalars(run_dir / "logs" / "validation")["epoch_accuracy"] == \
+        pytest.approx(final["history"]["val_accuracy"])
     assert json.loads((run_dir / "project.json").read_text()) == project
     history = json.loads((run_dir / "history.json").read_text())
     assert history == final["history"] and len(history["loss"]) == 2
