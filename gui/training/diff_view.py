@@ -50,9 +50,11 @@ class DiffView(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self._heading())
 
-        layout.addWidget(self._section_label(f"Layers ({len(self._layers)} changed)"))
+        layout.addWidget(self._section_label(_count("Layers", len(self._layers))))
         self.layer_list = QListWidget()
         self.layer_list.setAlternatingRowColors(True)
+        self.layer_list.setSelectionMode(QListWidget.SelectionMode.NoSelection)
+        self.layer_list.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         if self._layers:
             for line in self._layers:
                 item = QListWidgetItem(line)
@@ -62,12 +64,14 @@ class DiffView(QDialog):
             self.layer_list.addItem(QListWidgetItem("The two models have the same layers."))
         layout.addWidget(self.layer_list, 1)
 
-        layout.addWidget(self._section_label(f"Settings ({len(self._settings)} changed)"))
+        layout.addWidget(self._section_label(_count("Settings", len(self._settings))))
         self.settings_table = QTableWidget(len(self._settings), 3)
         self.settings_table.setHorizontalHeaderLabels(["Setting", self.run_a.name,
                                                        self.run_b.name])
         self.settings_table.verticalHeader().setVisible(False)
         self.settings_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.settings_table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.settings_table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
         header = self.settings_table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for row, (key, old, new) in enumerate(self._settings):
@@ -117,3 +121,7 @@ class DiffView(QDialog):
         if line.startswith("removed"):
             return c["error"]
         return c["text"]
+
+
+def _count(what: str, n: int) -> str:
+    return f"{what} ({n} difference{'s' if n != 1 else ''})" if n else f"{what} (the same)"
