@@ -414,15 +414,25 @@ class EvaluationView(QWidget):
         samples = details.get("samples")
         where = f"evaluated on {samples} {split} samples" if samples else f"{split} split"
         self.title.setText(f"<b>{name}</b> — {html.escape(where)}")
-        self._add_cards(details)
         snapshot = read_json(self.run_dir / "project.json") or {}
-        if "confusion_matrix" in details:
-            self._show_classification(details)
-            task = "classification"
-        elif "predictions" in details:
-            self._show_regression(details)
-            task = "regression"
-        else:
+        try:
+            self._add_cards(details)
+            if "confusion_matrix" in details:
+                self._show_classification(details)
+                task = "classification"
+            elif "predictions" in details:
+                self._show_regression(details)
+                task = "regression"
+            else:
+                task = ""
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+            self._clear_cards()
+            self._show_message(f"{self.run_dir / 'evaluation.json'} cannot be shown: it is "
+                               f"not in the form LayerLab writes ({type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}).")
+            self.run_shown.emit(str(self.run_dir))
+            return
+        if not task:
             self._show_message("This run's evaluation holds only the metrics above (a model "
                                "with several outputs, or predictions of another shape).")
             self.run_shown.emit(str(self.run_dir))

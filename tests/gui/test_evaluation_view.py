@@ -4,6 +4,7 @@ gallery of misclassified digits, and the predicted-vs-true scatter for regressio
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -162,3 +163,15 @@ def test_evaluation_view_gallery_reports_unloadable_data(view, runs, tmp_path, q
     assert text.startswith("Could not load the samples:") and "gone.npz" in text
     assert "Traceback" not in text
     assert view.confusion_counts() == evaluation(runs["digits"])["details"]["confusion_matrix"]
+
+
+def test_evaluation_view_refuses_a_mangled_evaluation_file(view, runs, tmp_path):
+    mangled = tmp_path / "mangled"
+    shutil.copytree(runs["digits"], mangled)
+    ev = evaluation(mangled)
+    ev["details"]["confusion_matrix"] = [[1, 2], [3]]  # ragged
+    (mangled / "evaluation.json").write_text(json.dumps(ev))
+    view.show_run(mangled)
+    message = view.message()
+    assert "evaluation.json cannot be shown" in message and str(mangled) in message
+    assert "Traceback" not in message and view.card_texts() == {}
