@@ -197,7 +197,8 @@ def knock(address: str, timeout: float = 1.0) -> bool:
 
 
 def _named(workers: list[str], indices: list[int]) -> str:
-    return ", ".join(f"{workers[i]} (worker {i})" for i in indices)
+    return ", ".join(f"{workers[i]} (worker {i}{', the chief' if i == 0 else ''})"
+                     for i in indices)
 
 
 # -------------------------------------------------------------------------- the run
@@ -221,9 +222,12 @@ def start_cluster_training(project: Any, run_dir: str | os.PathLike | None,
     Raises:
         ClusterError: The training section or the cluster settings are wrong.
     """
+    project_path = "PROJECT"
     if hasattr(project, "to_dict"):
         if base_dir is None:
             base_dir = getattr(project, "base_dir", None)
+        if getattr(project, "path", None):
+            project_path = str(project.path)
         project = project.to_dict()
     section = dict(project.get("training") or {})
     from engine.training import training_problems
@@ -235,7 +239,7 @@ def start_cluster_training(project: Any, run_dir: str | os.PathLike | None,
     return ClusterRun(project, None if run_dir is None else Path(run_dir), workers, index,
                       epochs=epochs, device=device, resume=resume,
                       base_dir=None if base_dir is None else str(base_dir),
-                      config=config or tf_config(workers, index))
+                      config=config or tf_config(workers, index), project_path=project_path)
 
 
 class ClusterRun:
@@ -249,11 +253,13 @@ class ClusterRun:
 
     def __init__(self, project: dict[str, Any], run_dir: Path | None, workers: list[str],
                  index: int, *, epochs: int | None, device: str | None, resume: bool,
-                 base_dir: str | None, config: dict[str, Any]) -> None:
+                 base_dir: str | None, config: dict[str, Any],
+                 project_path: str = "PROJECT") -> None:
         cluster = (project.get("training") or {}).get("cluster") or {}
         self.timeout_s = float(cluster.get("timeout_s", DEFAULT_TIMEOUT_S))
         self.join_timeout_s = float(cluster.get("join_timeout_s", DEFAULT_JOIN_TIMEOUT_S))
         self.workers, self.index = workers, index
+        self.project_path = project_path
         self.is_chief = index == 0
         self._temp = None if self.is_chief else tempfile.mkdtemp(prefix="layerlab-worker-")
         self.run_dir = run_dir if self.is_chief and run_dir else Path(self._temp or ".")
@@ -293,6 +299,9 @@ class ClusterRun:
                 continue
             if kind == "_finished":
                 self.phase = "finishing"
+                continue
+            if kind == "_epoch":  # a worker's progress, for its messages
+                self.epoch = int(event["epoch"])
                 continue
             if kind == "epoch":
                 self.epoch = int(event.get("epoch", self.epoch))
@@ -407,8 +416,8 @@ class ClusterRun:
             who = (f"the cluster did not form (every port answers, but not every worker: "
                    f"is another program on {', '.join(self.workers[i] for i in self._peers())}"
                    "?)")
-        commands = worker_commands("PROJECT", self.workers, self.index) if self.is_chief \
-            else []
+        commands = worker_commands(self.project_path, self.workers, self.index) \
+            if self.is_chief else []
         hint = ("Start " + ("them" if len(missing) != 1 else "it") + " with: "
                 + " ; ".join(c for c in commands
                              if int(c.rsplit(" ", 1)[1]) in (missing or self._peers()))

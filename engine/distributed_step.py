@@ -473,6 +473,8 @@ def _loop(project: dict[str, Any], section: dict[str, Any], run_dir: Path, strat
         for key, value in logs.items():
             history.setdefault(key, []).append(value)
         epochs_done = epoch + 1
+        if not is_chief:
+            emit({"event": "_epoch", "epoch": epochs_done})
         if is_chief:
             runs.write_history(run_dir, history)
             if tensorboard is not None:
