@@ -55,6 +55,8 @@ class ParamSpec:
         optional: ``None`` is allowed as a value.
         required: Keras has no default; the project must give a value
             (``default`` is then what a new node starts with).
+        pairs: For ``ints``: also accept ``length`` ``[before, after]`` pairs
+            (uneven padding or cropping, ``[[top, bottom], [left, right]]``).
     """
 
     name: str
@@ -67,6 +69,7 @@ class ParamSpec:
     length: int | None = None
     optional: bool = False
     required: bool = False
+    pairs: bool = False
 
 
 @dataclass(frozen=True)
@@ -265,6 +268,16 @@ _SPECS: tuple[LayerSpec, ...] = (
           ParamSpec("activation", "choice", "relu", "The function applied to each value.",
                     choices=ACTIVATIONS[1:], required=True),
           summary=("activation",)),
+    _spec("ReLU", "Core",
+          "The rectified linear unit as its own layer, with options: a cap on the output "
+          "(ReLU6 in MobileNet uses 6), a slope for negative inputs and a threshold. Use it "
+          "when you need one of those options; otherwise the relu activation is simpler.",
+          ParamSpec("max_value", "float", None, "Largest output value; none means no cap.",
+                    min=0.0, optional=True),
+          ParamSpec("negative_slope", "float", 0.0, "Slope for inputs below the threshold.",
+                    min=0.0),
+          ParamSpec("threshold", "float", 0.0, "Inputs below this are treated as negative."),
+          summary=("max_value",)),
     _spec("Flatten", "Core",
           "Unrolls a multi-dimensional input (such as an image or feature maps) into one long "
           "vector per example. Use it between convolution/pooling layers and Dense layers."),
@@ -355,8 +368,10 @@ _SPECS: tuple[LayerSpec, ...] = (
     _spec("ZeroPadding2D", "Convolution",
           "Adds a border of zeros around an image or feature map. Use it to control the "
           "output size of the next convolution or to line up two branches.",
-          _ints("padding", [1, 1], 2, "Rows of zeros top and bottom, columns left and right.",
-                min=0),
+          ParamSpec("padding", "ints", [1, 1],
+                    "Rows of zeros top and bottom, columns left and right; "
+                    "(top, bottom), (left, right) for uneven borders.",
+                    min=0, length=2, pairs=True),
           summary=("padding",)),
     _spec("Cropping1D", "Convolution",
           "Cuts steps off the start and end of a sequence. Use it to trim a sequence to "
@@ -366,8 +381,10 @@ _SPECS: tuple[LayerSpec, ...] = (
     _spec("Cropping2D", "Convolution",
           "Cuts rows and columns off the edges of an image or feature map. Use it to trim "
           "borders or to make two branches the same size before merging them.",
-          _ints("cropping", [0, 0], 2,
-                "Rows removed top and bottom, columns removed left and right.", min=0),
+          ParamSpec("cropping", "ints", [0, 0],
+                    "Rows removed top and bottom, columns removed left and right; "
+                    "(top, bottom), (left, right) for uneven edges.",
+                    min=0, length=2, pairs=True),
           summary=("cropping",)),
     _spec("UpSampling1D", "Convolution",
           "Repeats every step of a sequence, making it longer, with nothing to learn. Use it "
@@ -496,6 +513,9 @@ _SPECS: tuple[LayerSpec, ...] = (
           "layers.",
           _fraction("rate", 0.5, "Fraction of the inputs set to zero while training.",
                     required=True),
+          ParamSpec("noise_shape", "shape", None,
+                    "Shape of the drop mask, batch axis included; 1 shares one decision "
+                    "along an axis (None = each value on its own).", optional=True),
           summary=("rate",)),
     _spec("SpatialDropout1D", "Regularization",
           "While training, drops whole feature channels of a sequence instead of single "
@@ -706,6 +726,10 @@ def _valid_ints(pspec: ParamSpec, value: Any) -> bool:
     if pspec.length is None:  # an order of axes: a permutation of 1..n
         return (isinstance(value, list) and len(value) > 0 and all(_is_int(v) for v in value)
                 and sorted(value) == list(range(1, len(value) + 1)))
+    if pspec.pairs and isinstance(value, list) and all(isinstance(v, list) for v in value):
+        return (len(value) == pspec.length and all(
+            len(pair) == 2 and all(_is_int(v) and _in_range(pspec, v) for v in pair)
+            for pair in value))
     return (isinstance(value, list) and len(value) == pspec.length
             and all(_is_int(v) and _in_range(pspec, v) for v in value))
 
@@ -764,6 +788,8 @@ def _expected(pspec: ParamSpec) -> str:
             text = "a list of the axis numbers 1..n in some order"
         else:
             text = f"an int or a list of {pspec.length} ints{each}"
+            if pspec.pairs:
+                text += f", or {pspec.length} [before, after] pairs"
     elif kind == "axes":
         text = "an axis (int) or a list of 2 axes"
     else:  # shape

@@ -11,7 +11,9 @@ updates run with the editors' signals blocked, so they never echo back.
 
 from __future__ import annotations
 
+
 import copy
+import re
 from typing import Any
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
@@ -62,6 +64,9 @@ def format_ints(value: Any) -> str:
     """``[3, 3]`` -> ``"3, 3"``; ``None`` -> ``""``."""
     if value is None:
         return ""
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, (list, tuple))
+                                                           for v in value):
+        return ", ".join("(" + format_ints(v) + ")" for v in value)
     if isinstance(value, (list, tuple)):
         return ", ".join("None" if v is None else str(v) for v in value)
     return str(value)
@@ -73,6 +78,9 @@ def parse_ints(text: str, name: str, allow_none_items: bool = False) -> Any:
     Raises:
         ParseError: naming the parameter and the text.
     """
+    pairs = re.findall(r"[(\[]\s*(-?\d+)\s*,\s*(-?\d+)\s*[)\]]", text)
+    if len(pairs) >= 2:  # uneven padding: "(0, 1), (0, 1)"
+        return [[int(a), int(b)] for a, b in pairs]
     text = text.strip().strip("()[]").strip()
     if not text:
         return None

@@ -423,3 +423,15 @@ def test_check_params_agrees_with_keras(keras, node_type, bad, good):
 @pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
 def test_check_params_accepts_defaults(spec):
     assert check_params(spec.type, spec.defaults()) == []
+
+
+@pytest.mark.parametrize("type_, name", [("ZeroPadding2D", "padding"), ("Cropping2D", "cropping")])
+def test_catalog_uneven_padding_pairs_are_accepted_and_keras_agrees(type_, name):
+    import keras
+
+    pspec = CATALOG[type_].param(name)
+    assert check_value(pspec, [[0, 1], [2, 0]]) is None
+    assert "pairs" in check_value(pspec, [[0, 1], [2]])
+    layer = getattr(keras.layers, type_)(**{name: ((0, 1), (2, 0))})
+    out = layer(keras.Input((8, 8, 3)))
+    assert tuple(out.shape[1:3]) == ((9, 10) if type_ == "ZeroPadding2D" else (7, 6))

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.catalog import CATALOG, check_value
+from engine.catalog import CATALOG
 from engine.importer import (ModelImportError, UnreadableModelError, cli_import,
                              import_application, import_model, load_weights)
 from engine.project import load_project
@@ -227,16 +227,7 @@ def _plain(value):
     return value
 
 
-_UNEVEN = CATALOG["ZeroPadding2D"].param("padding")
-NEEDS_RELU = pytest.mark.xfail(
-    "ReLU" not in CATALOG or check_value(_UNEVEN, [[0, 1], [0, 1]]) is not None,
-    strict=True, raises=ModelImportError,
-    reason="the catalog has no ReLU and no uneven ZeroPadding2D padding yet (MobileNetV2 uses "
-           "ReLU(max_value=6) and padding ((0, 1), (0, 1))); requested from the catalog owner")
-
-
-@pytest.mark.parametrize("name", ["VGG16", "ResNet50", pytest.param("MobileNetV2",
-                                                                    marks=NEEDS_RELU)])
+@pytest.mark.parametrize("name", ["VGG16", "ResNet50", "MobileNetV2"])
 def test_import_application_round_trip(name):
     keras.backend.clear_session()  # both builds then number unnamed layers alike
     source = getattr(keras.applications, name)(weights=None)

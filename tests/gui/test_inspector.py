@@ -180,3 +180,11 @@ def test_inspector_regularizer_and_nested_layer_editors(qtbot):
     editor.form.editors[int_param.name].spin.setValue(7)
     stored = project.graph.nodes["wrap"].params[pspec.name]
     assert stored["type"] == inner_type and stored["params"][int_param.name] == 7
+
+
+def test_inspector_reads_and_writes_uneven_padding_pairs():
+    from gui.inspector import format_ints, parse_ints
+
+    assert parse_ints("(0, 1), (2, 0)", "padding") == [[0, 1], [2, 0]]
+    assert format_ints([[0, 1], [2, 0]]) == "(0, 1), (2, 0)"
+    assert parse_ints(format_ints([3, 3]), "kernel_size") == [3, 3]
