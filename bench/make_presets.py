@@ -24,7 +24,6 @@ DX = 220
 DY = 120
 
 DIGITS = {"source": "builtin:digits", "validation_split": 0.2, "seed": 0}
-ADAM = {"type": "Adam", "learning_rate": 0.001}
 
 
 class GraphBuilder:

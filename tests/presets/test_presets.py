@@ -7,8 +7,10 @@ epoch each in this process, the way ``layerlab train`` would.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,14 @@ def _trainable(path: Path) -> bool:
 
 
 TRAINABLE = [p for p in PRESET_FILES if _trainable(p)]
+
+
+@functools.cache
+def report_of(path: Path):
+    """engine.validation's report for a preset (shape inference; computed once per file)."""
+    from engine.validation import validate
+
+    return validate(load_project(path))
 
 
 def test_presets_gallery_is_complete() -> None:
@@ -84,10 +94,9 @@ def test_preset_layout_flows_down_without_overlaps(path: Path) -> None:
 @pytest.mark.parametrize("path", PRESET_FILES, ids=IDS)
 def test_preset_validates_with_no_problems(path: Path) -> None:
     from engine.training import training_problems
-    from engine.validation import validate
 
     project = load_project(path)
-    report = validate(project)
+    report = report_of(path)
     assert report.valid
     assert [str(p) for p in report.problems] == []
     assert training_problems(project.training) == []
@@ -96,22 +105,25 @@ def test_preset_validates_with_no_problems(path: Path) -> None:
 
 @pytest.mark.parametrize("name", sorted(KERAS_APPLICATIONS_PARAMS))
 def test_preset_counts_equal_keras_applications(name: str) -> None:
-    from engine.validation import validate
-
-    report = validate(load_project(PRESETS_DIR / f"{name}.json"))
+    report = report_of(PRESETS_DIR / f"{name}.json")
     assert report.total_params == KERAS_APPLICATIONS_PARAMS[name]
 
 
 def test_reference_presets_are_imagenet_sized() -> None:
-    from engine.validation import validate
-
     for name in ("vgg16", "vgg19", "resnet18", "resnet50", "resnet101", "alexnet", "googlenet"):
-        report = validate(load_project(PRESETS_DIR / f"{name}.json"))
+        report = report_of(PRESETS_DIR / f"{name}.json")
         shapes = {info.id: info.output_shape for info in report.layers}
         assert tuple(shapes["input"]) == (None, 224, 224, 3), name
         assert tuple(shapes["predictions"]) == (None, 1000), name
-    alexnet = validate(load_project(PRESETS_DIR / "alexnet.json")).total_params
-    assert 60_000_000 < alexnet < 62_000_000
+    assert 60_000_000 < report_of(PRESETS_DIR / "alexnet.json").total_params < 62_000_000
+
+
+def test_readme_lists_every_preset_with_its_parameter_count() -> None:
+    text = (PRESETS_DIR / "README.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `([a-z0-9-]+)` \| [^|]+ \| ([\d,]+) \|", text, re.M))
+    assert set(rows) == set(IDS)
+    for path in PRESET_FILES:
+        assert int(rows[path.stem].replace(",", "")) == report_of(path).total_params, path.stem
 
 
 #: Above this many parameters a build only shapes the weights (VGG would allocate 0.6 GB).
@@ -123,10 +135,9 @@ def test_preset_builds_the_model_validation_describes(path: Path) -> None:
     import keras
 
     from engine.builder import build_model
-    from engine.validation import validate
 
     project = load_project(path)
-    report = validate(project)
+    report = report_of(path)
     try:
         if report.total_params > REAL_BUILD_LIMIT:
             with keras.StatelessScope(initialize_variables=False):
