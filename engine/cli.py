@@ -99,8 +99,6 @@ def main(argv: list[str] | None = None) -> int:
             return _run_default()
         if command == "screenshot":
             return _call("gui.app", "screenshot", args.project, args.out, args.size)
-        if command == "export" and args.format == "python" and not _has("engine.export"):
-            return _export_python(args)
         if command == "train" and args.cluster:
             return _call("engine.distributed", "cli_train", args)
         modules = {"train": "engine.training", "export": "engine.export",
@@ -115,10 +113,6 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and closed early
         sys.stderr.close()
         return 0
-
-
-def _has(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
 
 
 def _call(module: str, func: str, *args) -> int:
@@ -237,17 +231,6 @@ def format_report(project, report, problems) -> str:
     else:
         out.append("\nNo problems found.")
     return "\n".join(out)
-
-
-def _export_python(args: argparse.Namespace) -> int:
-    """``export --format python`` for a project file (until engine.export handles all)."""
-    from engine.codegen import generate
-
-    project = load_project(args.source)
-    out = Path(args.out)
-    out.write_text(generate(project, weights=args.weights), encoding="utf-8")
-    print(f"wrote {out} ({out.stat().st_size:,} bytes)")
-    return 0
 
 
 if __name__ == "__main__":
