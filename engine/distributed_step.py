@@ -363,15 +363,19 @@ def _total_epochs(section: dict[str, Any], epochs: int | None, resume: bool,
 
 
 def _configure_devices(device: str | None) -> None:
+    """This worker's devices (a fresh process): ``cpu`` hides the GPUs, ``gpu:N`` keeps
+    one, else all; GPU memory grows as needed (several workers may share a GPU)."""
     import tensorflow as tf
 
     spec = (device or "auto").strip().lower()
     gpus = tf.config.list_physical_devices("GPU")
     try:
-        if spec == "cpu":
-            tf.config.set_visible_devices([], "GPU")
-        elif spec.startswith("gpu:") and gpus:
-            tf.config.set_visible_devices([gpus[int(spec[4:])]], "GPU")
+        visible = [] if spec == "cpu" else [gpus[int(spec[4:])]] \
+            if spec.startswith("gpu:") and gpus else gpus
+        if gpus:
+            tf.config.set_visible_devices(visible, "GPU")
+        for gpu in visible:
+            tf.config.experimental.set_memory_growth(gpu, True)
     except (RuntimeError, ValueError, IndexError) as exc:
         raise TrainingError("config", f"device '{device}' cannot be used here: {exc}",
                             "Use device \"cpu\" or \"auto\" for a cluster run.") from exc

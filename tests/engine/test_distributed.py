@@ -226,6 +226,32 @@ def test_chief_names_a_worker_that_never_joins(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(150)
+def test_a_worker_with_another_project_is_refused_by_name(tmp_path):
+    chief_path, other_path = tmp_path / "chief.json", tmp_path / "other.json"
+    chief_path.write_text(json.dumps(iris_project()))
+    other = iris_project()
+    other["graph"]["nodes"][1]["params"]["units"] = 8
+    other_path.write_text(json.dumps(other))
+    cluster = cluster_of(2)
+    worker = launch("worker", str(other_path), "--cluster", cluster, "--index", "1")
+    chief = launch("train", str(chief_path), "--cluster", cluster, "--index", "0", "--json",
+                   "--out", str(tmp_path / "run"))
+    try:
+        code, out, _ = finish(chief)
+        wcode, _, werr = finish(worker)
+    finally:
+        kill_group(worker)
+        kill_group(chief)
+    assert (code, wcode) == (1, 1), out + werr[-2000:]
+    error = json.loads(out.strip().splitlines()[-1])
+    assert f"the project on {cluster.split(',')[1]} differs from the chief's" in \
+        error["message"], out
+    assert "differs from the chief's" in werr, werr[-2000:]
+    assert not (tmp_path / "run" / "model.keras").exists()
+
+
+@pytest.mark.slow
 @pytest.mark.timeout(200)
 def test_worker_killed_mid_run_stops_the_chief_and_the_run_resumes(tmp_path):
     path = tmp_path / "iris.json"
