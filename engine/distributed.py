@@ -18,7 +18,7 @@ starts the strategy, and a stuck collective must never hang the command). The pa
 process, which never imports TensorFlow, is a watchdog: it knocks on every other
 worker's port each second, and ends the run with a message naming the worker's
 address when one never joins (``join_timeout_s``) or stops answering, or when the
-cluster makes no progress for ``timeout_s`` + 30 s. The training loop itself is in
+cluster makes no progress for 2 x ``timeout_s`` + 30 s. The training loop itself is in
 :mod:`engine.distributed_step`.
 """
 
@@ -264,7 +264,7 @@ class ClusterRun:
         self._temp = None if self.is_chief else tempfile.mkdtemp(prefix="layerlab-worker-")
         self.run_dir = run_dir if self.is_chief and run_dir else Path(self._temp or ".")
         self.final: Event | None = None
-        self.phase = "join"  # join -> run -> finishing
+        self.phase = "join"  # join -> setup (data, model) -> run -> finishing
         self.epoch = 0
         self._failure: Event | None = None
         self._queue: queue.Queue[Event | None] = queue.Queue()
@@ -294,8 +294,10 @@ class ClusterRun:
                 break
             self._last_event = time.monotonic()
             kind = event.get("event")
-            if kind == "_joined":
-                self.phase = "run"
+            if kind == "_beat":
+                continue
+            if kind == "_joined":  # loading data and building the model next
+                self.phase = "setup"
                 continue
             if kind == "_finished":
                 self.phase = "finishing"
@@ -307,6 +309,7 @@ class ClusterRun:
                 self.epoch = int(event.get("epoch", self.epoch))
             if kind == "started":
                 self.epoch = int(event.get("initial_epoch") or 0)
+                self.phase = "run"
             if kind == "error":
                 event = self._explain(event)
             if kind in ("done", "error"):
@@ -397,14 +400,15 @@ class ClusterRun:
                                          "workers": [self.workers[i] for i in missing]})
                 if now - self._started > self.join_timeout_s:
                     self._never_joined(missing)
-            elif self.phase == "run":
+            elif self.phase in ("setup", "run"):
                 for i in self._peers():
                     misses[i] = 0 if knock(self.workers[i]) else misses[i] + 1
                 gone = [i for i, n in misses.items() if n >= PROBE_FAILURES]
                 if gone:
                     self._fail("cluster", f"{_named(self.workers, gone)} stopped answering "
                                f"{self._when()}; the run stopped", self._resume_hint())
-                elif now - self._last_event > self.timeout_s + STALL_MARGIN_S:
+                elif self.phase == "run" and \
+                        now - self._last_event > 2 * self.timeout_s + STALL_MARGIN_S:
                     self._fail("cluster", f"the cluster made no progress for "
                                f"{now - self._last_event:.0f} s {self._when()}; a worker "
                                f"is stuck", self._resume_hint())
@@ -425,7 +429,8 @@ class ClusterRun:
         self._fail("cluster", f"{who} within {self.join_timeout_s:g} s", hint)
 
     def _when(self) -> str:
-        return f"during epoch {self.epoch + 1}" if self.phase == "run" else "at the start"
+        return f"during epoch {self.epoch + 1}" if self.phase in ("run", "finishing") \
+            else "at the start"
 
     def _resume_hint(self) -> str:
         if not self.is_chief:

@@ -453,11 +453,13 @@ def _loop(project: dict[str, Any], section: dict[str, Any], run_dir: Path, strat
           "epochs": total_epochs, "initial_epoch": done_before, "samples": n_train,
           "batch_size": global_batch, "workers": n_workers})
     stopped, epochs_done = False, done_before
+    progress = Progress(emit, is_chief, steps, total_epochs, global_batch, kind, metrics)
     for epoch in range(done_before, total_epochs):
         start = time.monotonic()
+        progress.begin(epoch)
         order = np.random.default_rng(seed + epoch).permutation(n_train) if shuffle else None
         train_sums = train_epoch(steps_obj, ds.x_train, y_train, global_batch, order,
-                                 epoch, steps, kind, metrics, emit if is_chief else None)
+                                 progress.step)
         if not math.isfinite(train_sums[0]):
             raise TrainingError(
                 "nan", f"the loss became {train_sums[0] / max(train_sums[1], 1)} at epoch "
@@ -470,6 +472,7 @@ def _loop(project: dict[str, Any], section: dict[str, Any], run_dir: Path, strat
             for batch in val_data:
                 val_sums = [a + float(b) for a, b in
                             zip(val_sums, steps_obj.eval_step(batch).numpy())]
+                progress.beat()
             logs.update(logs_from(kind, val_sums, metrics, "val_"))
         lr = _current_lr(model)
         if lr is not None:
@@ -632,29 +635,60 @@ def _load_checkpoint(path: Path, variables: list[Any]) -> None:
 
 
 def train_epoch(steps_obj: Steps, x: Any, y: Any, global_batch: int, order: Any,
-                epoch: int, steps: int, kind: str, metrics: tuple[str, ...],
-                emit: Emit | None) -> list[float]:
+                on_step: Callable[[int, list[float]], None]) -> list[float]:
     """One epoch of training on every worker; the reduced sums (loss, samples, ...).
 
-    ``emit`` (the chief's) receives rate-limited ``batch`` events with global averages.
+    ``on_step(step, sums so far)`` is called after every step (1-based).
     """
     if USE_KERAS_FIT:  # the day Keras fits under MultiWorkerMirroredStrategy
         raise NotImplementedError("model.fit under MultiWorkerMirroredStrategy")
     sums: list[float] | None = None
-    last_event = mark = time.monotonic()
     for step, batch in enumerate(steps_obj.dataset(x, y, global_batch, order), 1):
         out = [float(v) for v in steps_obj.train_step(batch).numpy()]
         sums = out if sums is None else [a + b for a, b in zip(sums, out)]
-        now = time.monotonic()
-        if emit is not None and (now - last_event >= BATCH_EVENT_INTERVAL_S or step == 1):
-            rate = step / (now - mark) if now > mark else 0.0
-            left = (steps - step) + 0 * epoch
-            emit({"event": "batch", "epoch": epoch + 1, "step": step, "steps": steps,
-                  "logs": logs_from(kind, sums, metrics),
-                  "samples_per_s": round(rate * global_batch, 1),
-                  "eta_s": round(left / rate, 1) if rate else None})
-            last_event = now
+        on_step(step, sums)
     return sums or [0.0, 0.0, 0.0, 0.0]
+
+
+class Progress:
+    """``batch`` events from the chief (at most 20 a second, global averages, ETA) and
+    a ``_beat`` from every worker at most each second, which tells the watchdog in the
+    parent process that the cluster is moving."""
+
+    BEAT_S = 1.0
+
+    def __init__(self, emit: Emit, is_chief: bool, steps: int, epochs: int,
+                 global_batch: int, kind: str, metrics: tuple[str, ...]) -> None:
+        self.emit, self.is_chief = emit, is_chief
+        self.steps, self.epochs, self.global_batch = steps, epochs, global_batch
+        self.kind, self.metrics = kind, metrics
+        self.epoch = 0
+        self.mark = self.last_event = self.last_beat = time.monotonic()
+
+    def begin(self, epoch: int) -> None:
+        """At the start of ``epoch`` (0-based)."""
+        self.epoch = epoch
+        self.mark = time.monotonic()
+
+    def beat(self) -> None:
+        now = time.monotonic()
+        if now - self.last_beat >= self.BEAT_S:
+            self.last_beat = now
+            self.emit({"event": "_beat"})
+
+    def step(self, step: int, sums: list[float]) -> None:
+        self.beat()
+        now = time.monotonic()
+        if not self.is_chief or (now - self.last_event < BATCH_EVENT_INTERVAL_S
+                                 and step != 1):
+            return
+        self.last_event = now
+        rate = step / (now - self.mark) if now > self.mark else 0.0
+        left = (self.steps - step) + (self.epochs - self.epoch - 1) * self.steps
+        self.emit({"event": "batch", "epoch": self.epoch + 1, "step": step,
+                   "steps": self.steps, "logs": logs_from(self.kind, sums, self.metrics),
+                   "samples_per_s": round(rate * self.global_batch, 1),
+                   "eta_s": round(left / rate, 1) if rate else None})
 
 
 def _metric_names(section: dict[str, Any], kind: str, warn: Emit | None) -> tuple[str, ...]:
