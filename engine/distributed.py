@@ -452,7 +452,8 @@ class ClusterRun:
         text = event.get("message", "")
         if event.get("kind") != "cluster":
             return event
-        down = self._down()
+        down = self._down() or [i for i in event.get("unresponsive") or []
+                                if 0 <= i < len(self.workers)]
         if down:
             named = _named(self.workers, down)
         else:
@@ -544,6 +545,10 @@ def _train_child(project: dict[str, Any], path: Path, is_chief: bool, workers: l
             final = {"event": "error", "kind": "cluster",
                      "message": f"a collective step failed: {name}: {first[:300]}",
                      "hint": "A worker stopped or cannot be reached."}
+            with contextlib.suppress(Exception):
+                from engine.distributed_step import unresponsive_peers
+
+                final["unresponsive"] = unresponsive_peers()
         else:
             final = classify_exception(exc)
         if is_chief:

@@ -340,6 +340,30 @@ def train_worker(project: dict[str, Any], run_dir: Path, *, is_chief: bool,
                  resume, state, base_dir, emit, stop_requested, n_workers)
 
 
+def unresponsive_peers(timeout_s: float = 2.0) -> list[int]:
+    """Indices (chief first) of the other workers that fail TensorFlow's own health
+    check within ``timeout_s`` each: after a collective timed out, the hung ones."""
+    import os
+
+    from tensorflow.python.eager import context
+
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    cluster = config.get("cluster") or {}
+    tasks = [("chief", i) for i in range(len(cluster.get("chief") or []))]
+    tasks += [("worker", i) for i in range(len(cluster.get("worker") or []))]
+    me = _task_index()
+    down = []
+    for index, (job, task) in enumerate(tasks):
+        if index == me:
+            continue
+        try:
+            context.context().check_collective_ops_peer_health(
+                f"/job:{job}/replica:0/task:{task}", timeout_in_ms=int(timeout_s * 1000))
+        except Exception:  # noqa: BLE001 - any failure means it did not answer
+            down.append(index)
+    return down
+
+
 def _task_index() -> int:
     """This process's index in the cluster (chief first), from TF_CONFIG."""
     import os

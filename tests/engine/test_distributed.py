@@ -251,6 +251,37 @@ def test_a_worker_with_another_project_is_refused_by_name(tmp_path):
     assert not (tmp_path / "run" / "model.keras").exists()
 
 
+def wait_for_epoch(chief: subprocess.Popen, epoch: int) -> None:
+    deadline = time.monotonic() + LIMIT_S
+    for line in chief.stdout:
+        if f'"epoch": {epoch}' in line or time.monotonic() > deadline:
+            return
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(150)
+def test_a_hung_worker_is_named_after_the_collective_timeout(tmp_path):
+    path = tmp_path / "iris.json"
+    path.write_text(json.dumps(iris_project(epochs=300, timeout_s=4)))
+    cluster = cluster_of(2)
+    worker = launch("worker", str(path), "--cluster", cluster, "--index", "1")
+    chief = launch("train", str(path), "--cluster", cluster, "--index", "0", "--json",
+                   "--out", str(tmp_path / "run"))
+    try:
+        wait_for_epoch(chief, 2)
+        os.killpg(worker.pid, signal.SIGSTOP)  # alive, port open, but silent
+        stopped = time.monotonic()
+        code, out, err = finish(chief, limit=60)
+        took = time.monotonic() - stopped
+    finally:
+        kill_group(worker)
+        kill_group(chief)
+    assert code == 1, err[-3000:]
+    error = json.loads(out.strip().splitlines()[-1])
+    assert f"{cluster.split(',')[1]} (worker 1) stopped answering" in error["message"]
+    assert took < 20
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(200)
 def test_worker_killed_mid_run_stops_the_chief_and_the_run_resumes(tmp_path):
@@ -262,10 +293,7 @@ def test_worker_killed_mid_run_stops_the_chief_and_the_run_resumes(tmp_path):
     chief = launch("train", str(path), "--cluster", cluster, "--index", "0", "--json",
                    "--out", str(run_dir))
     try:
-        deadline = time.monotonic() + LIMIT_S
-        for line in chief.stdout:  # wait for two finished epochs
-            if '"epoch": 2' in line or time.monotonic() > deadline:
-                break
+        wait_for_epoch(chief, 2)
         kill_group(worker)
         killed = time.monotonic()
         code, out, err = finish(chief, limit=60)
