@@ -236,6 +236,8 @@ def start_cluster_training(project: Any, run_dir: str | os.PathLike | None,
     problems += cluster_problems(section.get("cluster"))
     if problems:
         raise ClusterError("training settings: " + "; ".join(problems))
+    if index == 0 and run_dir is None:
+        raise ClusterError("the chief (index 0) needs a run directory")
     return ClusterRun(project, None if run_dir is None else Path(run_dir), workers, index,
                       epochs=epochs, device=device, resume=resume,
                       base_dir=None if base_dir is None else str(base_dir),
@@ -627,6 +629,10 @@ def cli_worker(args: Any) -> int:
     try:
         project = load_project(args.project)
         workers, index, config = resolve_cluster(args.cluster, args.index, project.training)
+        if index == 0:
+            raise ClusterError(f"index 0 is the chief, which writes the run: start it with "
+                               f"`layerlab train {args.project} --cluster {','.join(workers)} "
+                               "--index 0`")
         run = start_cluster_training(project, None, workers, index, config=config)
     except (ProjectError, ClusterError) as exc:
         print(f"error: {exc}", file=sys.stderr)

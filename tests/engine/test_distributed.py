@@ -166,6 +166,28 @@ def test_settings_a_cluster_run_leaves_out_are_warned_about():
     assert ignored_settings({"precision": "float32", "steps_per_execution": 1}) == []
 
 
+def test_cli_refuses_wrong_cluster_arguments_before_starting_anything(tmp_path, capsys):
+    from engine.cli import main
+
+    path = tmp_path / "iris.json"
+    path.write_text(json.dumps(iris_project()))
+    cases = [
+        (["worker", str(path), "--cluster", "a:1,b:2", "--index", "0"], "layerlab train"),
+        (["train", str(path), "--cluster", "a:1,b:2", "--index", "1"], "layerlab worker"),
+        (["train", str(path), "--cluster", "a:1,b", "--index", "0"], "'b'"),
+        (["worker", str(path), "--cluster", "a:1,b:2", "--index", "5"], "--index 5"),
+        (["worker", str(path), "--cluster", "project", "--index", "1"], "cluster.workers"),
+    ]
+    for argv, named in cases:
+        assert main(argv) == 2, argv
+        assert named in capsys.readouterr().err, argv
+    path.write_text(json.dumps(iris_project(global_batch_size=0)))
+    assert main(["train", str(path), "--cluster", "a:1,b:2", "--index", "0",
+                 "--out", str(tmp_path / "run")]) == 2
+    assert "global_batch_size must be a whole number >= 1; got 0" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 # ------------------------------------------------------------------------ real clusters
 
 @pytest.fixture(scope="module")
