@@ -25,6 +25,7 @@ cluster makes no progress for 2 x ``timeout_s`` + 30 s. The training loop itself
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import multiprocessing
 import os
@@ -196,6 +197,20 @@ def knock(address: str, timeout: float = 1.0) -> bool:
         return False
 
 
+def port_taken(address: str) -> bool:
+    """Whether this machine's port of ``address`` is already listened on."""
+    port = _split(address)[1]
+    for family, host in ((socket.AF_INET, ""), (socket.AF_INET6, "::")):
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return True
+    return False
+
+
 def _named(workers: list[str], indices: list[int]) -> str:
     return ", ".join(f"{workers[i]} (worker {i}{', the chief' if i == 0 else ''})"
                      for i in indices)
@@ -238,6 +253,10 @@ def start_cluster_training(project: Any, run_dir: str | os.PathLike | None,
         raise ClusterError("training settings: " + "; ".join(problems))
     if index == 0 and run_dir is None:
         raise ClusterError("the chief (index 0) needs a run directory")
+    if port_taken(workers[index]):
+        raise ClusterError(f"this machine's address {workers[index]} (worker {index}): "
+                           f"port {_split(workers[index])[1]} is already in use here; pick "
+                           "another port for it in the cluster list")
     return ClusterRun(project, None if run_dir is None else Path(run_dir), workers, index,
                       epochs=epochs, device=device, resume=resume,
                       base_dir=None if base_dir is None else str(base_dir),

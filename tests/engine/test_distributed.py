@@ -181,6 +181,12 @@ def test_cli_refuses_wrong_cluster_arguments_before_starting_anything(tmp_path, 
     for argv, named in cases:
         assert main(argv) == 2, argv
         assert named in capsys.readouterr().err, argv
+    with socket.socket() as busy:  # this machine's port is taken by someone else
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = f"127.0.0.1:{busy.getsockname()[1]}"
+        assert main(["worker", str(path), "--cluster", f"a:1,{taken}", "--index", "1"]) == 2
+        assert f"{taken} (worker 1): port" in capsys.readouterr().err
     path.write_text(json.dumps(iris_project(global_batch_size=0)))
     assert main(["train", str(path), "--cluster", "a:1,b:2", "--index", "0",
                  "--out", str(tmp_path / "run")]) == 2
