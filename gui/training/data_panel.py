@@ -190,6 +190,7 @@ class DataPanel(QWidget):
             self.preview.addWidget(widget)
         self._build_layout()
         self._connect()
+        _narrow(self)
 
     def _editable_combo(self, placeholder: str) -> QComboBox:
         combo = QComboBox()
@@ -614,3 +615,32 @@ def _pixmap(picture: np.ndarray, size: int) -> QPixmap:
         image = QImage(a.data, w, h, 3 * w, QImage.Format.Format_RGB888)
     return QPixmap.fromImage(image.copy()).scaled(
         size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)
+
+
+def main() -> None:
+    """``python -m gui.training.data_panel [project.json]``: the panel on its own."""
+    import sys
+
+    from PySide6.QtWidgets import QApplication
+
+    from engine.commands import UndoStack
+    from engine.project import load_project, new_project
+
+    app = QApplication(sys.argv[:1])
+    project = load_project(sys.argv[1]) if len(sys.argv) > 1 else new_project()
+    panel = DataPanel()
+    panel.set_project(project, UndoStack(project))
+    panel.resize(460, 760)
+    panel.show()
+    app.exec()
+
+
+if __name__ == "__main__":
+    main()
+
+
+def _narrow(widget: QWidget) -> None:
+    """Let every combo box shrink with the panel instead of forcing a scroll bar."""
+    for combo in widget.findChildren(QComboBox):
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(8)

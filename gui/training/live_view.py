@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 REFRESH_HZ = 20
-EMA_WEIGHT = 0.9
+EMA_WEIGHT = 0.6
 """Smoothing of per-batch curves: each point keeps this much of the running average."""
 
 TRAIN_COLORS = ("#2563eb", "#16a34a", "#9333ea", "#0891b2", "#ca8a04", "#db2777")
@@ -110,7 +110,8 @@ class LivePlots(QWidget):
         controls.addWidget(self.smooth)
         controls.addWidget(self.log_scale)
         controls.addStretch(1)
-        controls.addWidget(self.readout)
+        self.readout.setStyleSheet("color: gray;")
+        self.readout.setToolTip("The values at the epoch under the mouse")
         plots = QHBoxLayout()
         plots.setContentsMargins(0, 0, 0, 0)
         plots.addWidget(self._loss_widget, 1)
@@ -119,6 +120,7 @@ class LivePlots(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(controls)
         layout.addLayout(plots, 1)
+        layout.addWidget(self.readout)
 
         self.smooth.toggled.connect(self._on_smooth_toggled)
         self.log_scale.toggled.connect(lambda on: self.loss_plot.setLogMode(y=on))
@@ -132,7 +134,7 @@ class LivePlots(QWidget):
         widget.setBackground(None)
         plot = widget.getPlotItem()
         plot.setTitle(title, size="9pt")
-        plot.showGrid(x=True, y=True, alpha=0.25)
+        plot.showGrid(x=False, y=False)
         plot.setLabel("bottom", "epoch")
         plot.setDownsampling(auto=True, mode="peak")
         plot.setClipToView(True)
@@ -156,6 +158,14 @@ class LivePlots(QWidget):
         """Draw what is left and stop the refresh timer (the run ended)."""
         self.flush()
         self.timer.stop()
+        for plot in (self.loss_plot, self.metric_plot):
+            plot.enableAutoRange(x=True)
+
+    def set_planned_epochs(self, first: int, last: int) -> None:
+        """Fix the x axis to the run's epochs while it runs (the curves grow into it,
+        and an x axis that does not move is cheaper to redraw)."""
+        for plot in (self.loss_plot, self.metric_plot):
+            plot.setXRange(first, max(first + 1, last), padding=0.02)
 
     def add_batch(self, event: dict[str, Any]) -> None:
         """Buffer one ``batch`` event (drawn at the next timer tick)."""
@@ -196,7 +206,9 @@ class LivePlots(QWidget):
             curve = plot.plot(pen=pen)
             curve.setZValue(-10)
         elif kind == "smooth":
-            curve = plot.plot(pen=pg.mkPen(color, width=1.5))
+            faint = pg.mkColor(color)
+            faint.setAlpha(150)
+            curve = plot.plot(pen=pg.mkPen(faint, width=1.2))
             curve.setVisible(self.smooth.isChecked())
             curve.setZValue(-5)
         else:
@@ -209,10 +221,16 @@ class LivePlots(QWidget):
 
     def flush(self) -> None:
         """Hand every changed buffer to its curve (the timer calls this)."""
+        changed = set()
         for key, series in self._series.items():
             if series.dirty:
                 series.dirty = False
-                self._curves[key].setData(*series.data())
+                curve = self._curves[key]
+                curve.setData(*series.data())
+                changed.add(curve.getViewBox())
+        for view in changed:  # settle the axes now: one repaint per tick, not two
+            if view is not None and view.autoRangeEnabled()[1]:
+                view.updateAutoRange()
 
     def curve(self, key: str) -> pg.PlotDataItem | None:
         """The curve for ``key`` (see the class docstring), or None before its data came."""
@@ -331,8 +349,7 @@ class LiveView(QWidget):
         for button in (self.train_button, self.pause_button, self.stop_button):
             top.addWidget(button)
         top.addWidget(self.progress, 1)
-        self.plots.controls.insertWidget(0, self.rate)
-        self.plots.controls.insertSpacing(1, 12)
+        self.plots.controls.addWidget(self.rate)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.plots)
         split.addWidget(self.log)
@@ -389,6 +406,7 @@ class LiveView(QWidget):
         done = int(event.get("initial_epoch", 0)) * int(event.get("steps_per_epoch", 1))
         self.progress.setRange(0, total)
         self.progress.setValue(done)
+        self.plots.set_planned_epochs(0, int(event.get("epochs", 1)))
         self.progress.setFormat(f"Epoch {int(event.get('initial_epoch', 0)) + 1}/"
                                 f"{event.get('epochs')}")
         devices = ", ".join(event.get("devices") or []) or "?"
@@ -466,3 +484,46 @@ def _evaluation_line(evaluation: dict[str, Any]) -> str:
         return ""
     parts = [f"{k} {v:.4g}" for k, v in metrics.items() if _finite(v)][:4]
     return ("validation: " + ", ".join(parts)) if parts else ""
+
+
+def main() -> None:
+    """``python -m gui.training.live_view``: the live view fed with a made-up run."""
+    import sys
+
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication(sys.argv[:1])
+    view = LiveView()
+    view.resize(900, 520)
+    view.show()
+    rng = np.random.default_rng(0)
+    steps, epochs = 50, 20
+    view.on_run_starting("demo")
+    view.on_started({"epochs": epochs, "steps_per_epoch": steps, "samples": 1600,
+                     "batch_size": 32, "devices": ["CPU:0"], "total_params": 1234})
+    view.set_state("running")
+    tick = {"i": 0}
+
+    def feed() -> None:
+        i = tick["i"] = tick["i"] + 1
+        epoch, step = i // steps + 1, i % steps + 1
+        if epoch > epochs:
+            return
+        loss = 2.0 * np.exp(-i / 300) + 0.1 * rng.random()
+        view.on_batch({"epoch": epoch, "step": step, "steps": steps, "logs": {
+            "loss": loss, "accuracy": 1 - loss / 2.2}, "samples_per_s": 900.0,
+            "eta_s": (epochs * steps - i) / 30})
+        if step == steps:
+            view.on_epoch({"epoch": epoch, "logs": {"loss": loss, "accuracy": 1 - loss / 2.2,
+                                                    "val_loss": loss * 1.1,
+                                                    "val_accuracy": 1 - loss / 2.0},
+                           "time_s": 1.7})
+
+    timer = QTimer()
+    timer.timeout.connect(feed)
+    timer.start(30)
+    app.exec()
+
+
+if __name__ == "__main__":
+    main()

@@ -282,7 +282,7 @@ class TrainingPanel(QWidget):
         self.lr_plot = self.lr_widget.getPlotItem()
         self.lr_plot.setLabel("bottom", "epoch")
         self.lr_plot.setLabel("left", "learning rate")
-        self.lr_plot.showGrid(x=True, y=True, alpha=0.25)
+        self.lr_plot.getAxis("left").enableAutoSIPrefix(False)
         self.lr_curve = self.lr_plot.plot(pen=pg.mkPen("#2563eb", width=2))
         self.lr_note = QLabel("")
         self.lr_note.setWordWrap(True)
@@ -313,7 +313,7 @@ class TrainingPanel(QWidget):
         self.epochs = self._spin(1, 100_000)
         self.seed = self._spin(-1, 2**31 - 1)
         self.seed.setSpecialValueText("random")
-        self.shuffle = QCheckBox("Shuffle the training data every epoch")
+        self.shuffle = QCheckBox("Shuffle every epoch")
         self.class_weight = QComboBox()
         self.class_weight.addItem("none", None)
         self.class_weight.addItem("balanced", "balanced")
@@ -325,10 +325,10 @@ class TrainingPanel(QWidget):
         self.es_monitor.addItems(["val_loss", "loss", "val_accuracy", "accuracy"])
         self.es_patience = self._spin(0, 100_000)
         self.es_min_delta = NumberEdit(placeholder="0")
-        self.es_restore = QCheckBox("Restore the best weights at the end")
+        self.es_restore = QCheckBox("Restore the best weights")
         self.es_start = self._spin(0, 100_000)
 
-        self.tensorboard = QCheckBox("Write TensorBoard logs (logs/ in the run folder)")
+        self.tensorboard = QCheckBox("TensorBoard logs (logs/ in the run folder)")
         self.precision = QComboBox()
         self.precision.addItems(list(PRECISIONS))
         self.jit = QComboBox()
@@ -347,6 +347,7 @@ class TrainingPanel(QWidget):
         self.problems_label.setVisible(False)
         self._build_layout()
         self._connect()
+        _narrow(self)
 
     def _spin(self, low: int, high: int) -> QSpinBox:
         spin = QSpinBox()
@@ -613,7 +614,7 @@ class TrainingPanel(QWidget):
         kind = self.schedule.currentText()
         note = (f"{self.steps_per_epoch} steps per epoch"
                 + ("" if self.train_samples else " (assuming 1000 training samples)")
-                + f"; from {y[0]:.3g} to {y[-1]:.3g}")
+                + f"; from {y[0]:.3g} to {y[-1]:.3g}, at most {max(y):.3g}")
         if kind == "reduce_on_plateau":
             note += "; reduced further whenever the monitored value stops improving"
         self.lr_note.setText(note)
@@ -651,3 +652,33 @@ class TrainingPanel(QWidget):
             index = self.device.count() - 1
         self.device.setCurrentIndex(index)
         self.device.blockSignals(False)
+
+
+def main() -> None:
+    """``python -m gui.training.training_panel [project.json]``: the panel on its own."""
+    from PySide6.QtWidgets import QApplication, QScrollArea
+
+    from engine.commands import UndoStack
+    from engine.project import load_project, new_project
+
+    app = QApplication(sys.argv[:1])
+    project = load_project(sys.argv[1]) if len(sys.argv) > 1 else new_project()
+    panel = TrainingPanel()
+    panel.set_project(project, UndoStack(project))
+    area = QScrollArea()
+    area.setWidget(panel)
+    area.setWidgetResizable(True)
+    area.resize(420, 800)
+    area.show()
+    app.exec()
+
+
+if __name__ == "__main__":
+    main()
+
+
+def _narrow(widget: QWidget) -> None:
+    """Let every combo box shrink with the panel instead of forcing a scroll bar."""
+    for combo in widget.findChildren(QComboBox):
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(8)

@@ -93,6 +93,14 @@ def test_train_from_the_window_draws_curves_and_lists_the_run(qtbot, make_window
     assert w.act_train.isEnabled() and not w.act_stop.isEnabled()
     assert not w.train_label.isVisible()
 
+    # resuming the finished run trains as many epochs again, continuing its curves
+    with qtbot.waitSignal(dock.session.finished, timeout=TIMEOUT_MS) as resumed:
+        assert dock.resume_run(run_dir)
+    assert resumed.args[0]["epochs_done"] == 6
+    assert list(plots.curve("epoch:loss").getData()[0]) == [1, 2, 3, 4, 5, 6]
+    history = json.loads(open(os.path.join(run_dir, "history.json")).read())
+    assert len(history["loss"]) == 6
+
 
 def test_a_killed_worker_shows_an_error_and_the_app_goes_on(qtbot, make_window):
     w = make_window(iris_project())
