@@ -219,7 +219,7 @@ def _named(workers: list[str], indices: list[int]) -> str:
 # -------------------------------------------------------------------------- the run
 
 def start_cluster_training(project: Any, run_dir: str | os.PathLike | None,
-                           workers: list[str], index: int, *, epochs: int | None = None,
+                           workers: list[str], index: int = 0, *, epochs: int | None = None,
                            device: str | None = None, resume: bool = False,
                            base_dir: str | os.PathLike | None = None,
                            config: dict[str, Any] | None = None) -> ClusterRun:
