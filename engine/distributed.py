@@ -11,7 +11,7 @@ Each machine runs one worker; worker 0 is the chief and writes the run directory
 schedulers). The ``training`` section may hold::
 
     "cluster": {"workers": ["a:2222", "b:2222"], "global_batch_size": 64,
-                "timeout_s": 60, "join_timeout_s": 300}
+                "timeout_s": 60, "join_timeout_s": 300, "checkpoint_interval_s": 30}
 
 Every worker trains in a child process (``TF_CONFIG`` must be set before TensorFlow
 starts the strategy, and a stuck collective must never hang the command). The parent
