@@ -263,6 +263,23 @@ def start_cluster_training(project: Any, run_dir: str | os.PathLike | None,
                       config=config or tf_config(workers, index), project_path=project_path)
 
 
+_WORKER_DIR = "layerlab-worker-"
+
+
+def _sweep_worker_dirs() -> None:
+    """Remove the temporary folders of workers whose process is gone (killed ones)."""
+    for path in Path(tempfile.gettempdir()).glob(f"{_WORKER_DIR}*-*"):
+        pid = path.name[len(_WORKER_DIR):].split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            continue
+
+
 class ClusterRun:
     """One worker of a cluster run: a child process and the watchdog around it.
 
@@ -282,7 +299,10 @@ class ClusterRun:
         self.workers, self.index = workers, index
         self.project_path = project_path
         self.is_chief = index == 0
-        self._temp = None if self.is_chief else tempfile.mkdtemp(prefix="layerlab-worker-")
+        if not self.is_chief:
+            _sweep_worker_dirs()
+        self._temp = None if self.is_chief else \
+            tempfile.mkdtemp(prefix=f"{_WORKER_DIR}{os.getpid()}-")
         self.run_dir = run_dir if self.is_chief and run_dir else Path(self._temp or ".")
         self.final: Event | None = None
         self.phase = "join"  # join -> setup (data, model) -> run -> finishing
