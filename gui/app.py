@@ -67,6 +67,9 @@ def main(project_path: str | os.PathLike | None = None) -> int:
     if project is not None:
         window._add_recent(Path(project_path))  # noqa: SLF001
     window.show()
+    from gui.canvas import clipboard
+
+    app.aboutToQuit.connect(clipboard.release)
     return int(app.exec())
 
 

@@ -27,6 +27,23 @@ def subgraph(graph: Graph, ids: Iterable[str]) -> dict[str, Any]:
     return {"format": FORMAT, "version": 1, "nodes": nodes, "edges": edges}
 
 
+def release() -> None:
+    """Take our layers off the clipboard before the application object goes away.
+
+    Qt (seen with the offscreen platform, PySide6 6.11) crashes at exit when the
+    clipboard still owns mime data; call this when the application is about to quit.
+    """
+    from PySide6.QtGui import QGuiApplication
+
+    app = QGuiApplication.instance()
+    if app is None:
+        return
+    board = QGuiApplication.clipboard()
+    mime = board.mimeData()
+    if mime is not None and mime.hasFormat(MIME):
+        board.clear()
+
+
 def to_mime(data: dict[str, Any]) -> QMimeData:
     """Clipboard payload: our mime type, plus the same JSON as plain text."""
     text = json.dumps(data, indent=1)

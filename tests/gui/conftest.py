@@ -24,6 +24,15 @@ def make_project(nodes: list[tuple[str, str, dict, tuple[float, float]]],
     return project
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _release_clipboard_at_exit():
+    """Qt crashes at interpreter exit while the clipboard owns our mime data."""
+    yield
+    from gui.canvas import clipboard
+
+    clipboard.release()
+
+
 @pytest.fixture
 def small_project() -> Project:
     """input -> conv -> flatten -> dense, plus a spare Dense and an Add (unwired)."""

@@ -641,3 +641,29 @@ def test_canvas_delete_everything_after_layout_and_undo_restores_it(qtbot):
         stack.undo()
         qtbot.wait(1)
         assert len(scene.node_items()) == 200 and len(scene.edge_items()) == len(graph.edges)
+
+
+def test_canvas_process_with_copied_layers_exits_cleanly(tmp_path):
+    """Copy, then quit: the application must not crash on its way out."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "copy_then_quit.py"
+    script.write_text(
+        "from PySide6.QtCore import QTimer\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "from engine.commands import UndoStack\n"
+        "from engine.project import new_project\n"
+        "from gui.canvas import GraphScene, clipboard\n"
+        "app = QApplication([])\n"
+        "project = new_project()\n"
+        "scene = GraphScene(project, UndoStack(project))\n"
+        "scene.select_ids(['input'])\n"
+        "scene.copy_selection()\n"
+        "app.aboutToQuit.connect(clipboard.release)\n"
+        "QTimer.singleShot(0, app.quit)\n"
+        "app.exec()\n")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, timeout=60,
+                            env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
+                            cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]))
+    assert result.returncode == 0, result.stderr.decode()[-500:]
