@@ -105,7 +105,7 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 SECTION_KEYS = ("optimizer", "schedule", "loss", "metrics", "batch_size", "epochs", "seed",
                 "early_stopping", "class_weight", "precision", "jit_compile",
-                "steps_per_execution", "device", "tensorboard", "shuffle")
+                "steps_per_execution", "device", "tensorboard", "shuffle", "cluster")
 """Every key a training section may hold."""
 
 _EARLY_STOPPING_KEYS = ("monitor", "patience", "min_delta", "restore_best_weights",
@@ -316,6 +316,9 @@ def training_problems(section: Any) -> list[str]:
                                 f"'val_loss'; got {es['monitor']!r}")
 
     problems += _class_weight_problems(section.get("class_weight"))
+    from engine.distributed import cluster_problems
+
+    problems += cluster_problems(section.get("cluster"))
     return problems
 
 

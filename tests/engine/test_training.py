@@ -504,3 +504,12 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     assert result["final"] == "done", result
     assert len(result["devices"]) == 2
     assert (tmp_path / "run" / "model.keras").is_file()
+
+
+def test_training_section_accepts_a_cluster_and_checks_it():
+    from engine.training import training_problems
+
+    ok = {"cluster": {"workers": ["127.0.0.1:2222", "127.0.0.1:2223"], "global_batch_size": 64}}
+    assert training_problems(ok) == []
+    bad = training_problems({"cluster": {"workers": "nope"}})
+    assert bad and any("nope" in m for m in bad)
