@@ -113,7 +113,7 @@ def lenet5() -> dict[str, Any]:
         then dense layers of 120, 84 and 10 units. Try: swap MaxPooling2D for
         AveragePooling2D and relu for tanh (closer to the original), or halve the filters
         and watch the parameter count and the accuracy.""",
-        g, dict(DIGITS), classifier_training(epochs=20))
+        g, dict(DIGITS), classifier_training(epochs=20, batch_size=16))
 
 
 def mlp() -> dict[str, Any]:
