@@ -9,6 +9,7 @@ after a short debounce so a burst of graph events costs one update.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 from typing import Any
@@ -132,6 +133,10 @@ class ValidationController(QObject):
     def _on_keras_loaded(self) -> None:
         if self.ready or "keras" not in sys.modules:
             return
+        # TensorFlow brings a few million long-lived objects; every later garbage
+        # collection would walk them all (measured: an edit on a 500-layer graph took
+        # ~65 ms, ~40 ms once they are frozen). Frozen objects are still freed by refcount.
+        gc.freeze()
         self.ready = True
         self._make_inference()
         self._full = True

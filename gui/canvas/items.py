@@ -257,6 +257,9 @@ class NodeItem(QGraphicsItem):
     def set_analysis(self, shape_text: str, params_text: str,
                      problems: list[tuple[str, str]]) -> None:
         """Show the latest shape inference result and problems of this node."""
+        if (shape_text, params_text, list(problems)) == (self.shape_text, self.params_text,
+                                                         self.problems):
+            return  # unchanged: a 500-layer graph re-validates without 500 repaints
         self.shape_text, self.params_text = shape_text, params_text
         self.problems = list(problems)
         severity = ("error" if any(s == "error" for s, _ in problems)
@@ -499,9 +502,10 @@ class EdgeItem(QGraphicsItem):
         self.adjust()
 
     def set_label(self, text: str) -> None:
-        if text != self.label:
-            self.label = text
-            self.adjust()
+        if text == self.label and self.toolTip():
+            return
+        self.label = text
+        self.adjust()
         tip = f"{self.edge.source} → {self.edge.target} (input {self.edge.port})"
         self.setToolTip(f"{tip}\n{text}" if text else tip)
 

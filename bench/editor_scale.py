@@ -1,0 +1,110 @@
+"""Editor at scale: a ResNet-152-sized graph (about 500 layers) in the real main window.
+
+Measures, offscreen, once TensorFlow is loaded:
+
+- ``open_s``: open the project file, build the canvas, lay it out, validate every
+  layer (shapes and parameter counts) and fit it in view;
+- ``edit_revalidate_ms``: one inspector-style edit (SetParams through the undo
+  stack) until shapes, problems and the canvas are up to date (median and max);
+- ``pan_frame_ms``: one scroll step of the view repainted (median and max);
+- ``keras_build_s``: plain ``keras.applications.ResNet152(weights=None)`` in the
+  same process, for scale (Keras builds the same graph with real weights).
+
+Prints one JSON object. Not part of the test run:
+``.venv/bin/python bench/editor_scale.py [--edits 20]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--edits", type=int, default=20)
+    args = parser.parse_args()
+
+    import keras
+
+    from engine.commands import SetParams
+    from engine.importer import import_application
+    from engine.project import save_project
+
+    t = time.perf_counter()
+    keras.applications.ResNet152(weights=None)
+    keras_build_s = time.perf_counter() - t
+    keras.backend.clear_session()
+
+    project = import_application("ResNet152")
+    path = Path(tempfile.mkdtemp()) / "resnet152.json"
+    save_project(project, path)
+
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    from gui.main_window import MainWindow
+
+    window = MainWindow(load_tensorflow=False, check_recovery=False, use_settings=False,
+                        autosave=False)
+    window.resize(1400, 900)
+    window.show()
+    app.processEvents()
+
+    t = time.perf_counter()
+    window.open_path(path, ask=False)
+    window.validation.load_tensorflow_now()
+    window.scene.auto_layout()
+    window.view.fit()
+    app.processEvents()
+    open_s = time.perf_counter() - t
+    nodes = len(window.project.graph.nodes)
+    assert not [p for p in window.validation.problems if p.severity == "error"]
+
+    convs = [n for n in window.project.graph.nodes.values() if n.type == "Conv2D"]
+    edit_ms = []
+    for i in range(args.edits):
+        node = convs[(i * 7) % len(convs)]
+        params = dict(node.params)
+        params["use_bias"] = not params.get("use_bias", True)
+        t = time.perf_counter()
+        window.undo_stack.push(SetParams(node.id, params))
+        window.validation.flush()
+        app.processEvents()
+        edit_ms.append((time.perf_counter() - t) * 1000)
+
+    bar = window.view.verticalScrollBar()
+    window.view.set_zoom(1.0)
+    pan_ms = []
+    for _ in range(30):
+        t = time.perf_counter()
+        bar.setValue(bar.value() + 40)
+        window.view.viewport().repaint()
+        pan_ms.append((time.perf_counter() - t) * 1000)
+
+    print(json.dumps({
+        "nodes": nodes,
+        "open_s": round(open_s, 3),
+        "edit_revalidate_ms": round(statistics.median(edit_ms), 1),
+        "edit_revalidate_max_ms": round(max(edit_ms), 1),
+        "pan_frame_ms": round(statistics.median(pan_ms), 1),
+        "pan_frame_max_ms": round(max(pan_ms), 1),
+        "keras_build_s": round(keras_build_s, 3),
+        "open_vs_keras_build": round(open_s / keras_build_s, 2),
+    }))
+    window.undo_stack.set_clean()
+    window.close()
+
+
+if __name__ == "__main__":
+    main()
