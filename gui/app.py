@@ -125,7 +125,7 @@ def screenshot(project_path: str | os.PathLike, out_png: str | os.PathLike,
         window.scene.select_ids([featured])
     for _ in range(3):
         app.processEvents()
-    window.view.fit()
+    window.view.fit(min_zoom=0.5)
     app.processEvents()
     image = window.grab()
     out = Path(out_png)
