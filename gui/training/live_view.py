@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-REFRESH_HZ = 20
+REFRESH_HZ = 15
 EMA_WEIGHT = 0.6
 """Smoothing of per-batch curves: each point keeps this much of the running average."""
 

@@ -410,7 +410,8 @@ class TrainingPanel(QWidget):
         for combo in (self.optimizer, self.schedule, self.loss, self.class_weight,
                       self.precision, self.jit, self.device):
             combo.currentIndexChanged.connect(self._on_edit)
-        self.es_monitor.currentTextChanged.connect(self._on_edit)
+        self.es_monitor.activated.connect(self._on_edit)  # a choice, or Enter / leaving
+        self.es_monitor.lineEdit().editingFinished.connect(self._on_edit)  # the field
         for form in (self.optimizer_params, self.schedule_params, self.loss_params):
             form.changed.connect(self._on_edit)
         for spin in (self.batch_size, self.epochs, self.seed, self.es_patience, self.es_start,
