@@ -385,7 +385,7 @@ class MainWindow(QMainWindow):
 
     def _fit_view(self) -> None:
         if hasattr(self.view, "fit"):
-            self.view.fit()
+            self.view.fit(min_zoom=0.5)
 
     def _update_title(self) -> None:
         if self.project.path:
@@ -788,7 +788,7 @@ class MainWindow(QMainWindow):
         return self.project, self.is_clean()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
-        if not self.maybe_save():
+        if not self.training_dock.confirm_close() or not self.maybe_save():
             event.ignore()
             return
         self._save_settings()

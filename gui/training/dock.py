@@ -380,6 +380,20 @@ class TrainingDock(QDockWidget):
         """End a run going on (the window closes)."""
         self.session.shutdown()
 
+    def confirm_close(self) -> bool:
+        """True when the window may close: no run is going on, or the user lets it end."""
+        return not self.session.running or self._ask_stop()
+
+    def _ask_stop(self) -> bool:
+        """Ask whether to end the run going on (tests replace this)."""
+        answer = QMessageBox.question(
+            self.window(), "A run is going on",
+            "Closing LayerLab ends the training run going on. The checkpoints written so "
+            "far are kept, so it can be resumed later. Close anyway?",
+            QMessageBox.StandardButton.Close | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Close
+
     # -------------------------------------------------------------- events
     def _on_state_changed(self, state: str) -> None:
         self.build()

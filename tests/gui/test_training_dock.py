@@ -108,6 +108,10 @@ def test_a_killed_worker_shows_an_error_and_the_app_goes_on(qtbot, make_window):
     before = w.project.to_dict()
     w.act_train.trigger()
     qtbot.waitUntil(lambda: dock.session.pid is not None, timeout=10_000)
+    asked = []
+    dock._ask_stop = lambda: asked.append(True) or False  # "Cancel"
+    w.close()  # closing during a run asks first; Cancel keeps window and run
+    assert asked and w.isVisible() and dock.session.running
     with qtbot.waitSignal(dock.session.failed, timeout=30_000) as failed:
         os.kill(dock.session.pid, signal.SIGKILL)
     assert failed.args[0]["kind"] == "died"
