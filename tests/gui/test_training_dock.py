@@ -220,3 +220,24 @@ def test_overlaying_two_runs_draws_their_histories(qtbot, make_window, tmp_path)
     assert sorted(len(i.getData()[0]) for i in items) == [2, 2, 3, 3]
     assert {i.name() for i in items} >= {"a: loss", "b: val_loss"}
     assert dock.view_tabs.currentWidget() is dock.live
+
+
+def test_csv_source_offers_its_columns_and_previews_a_table(qtbot, make_window, tmp_path):
+    rows = ["size,weight,height,kind"] + [f"{i % 7},{(i * 3) % 11},{i % 5},{'ab'[i % 2]}"
+                                          for i in range(60)]
+    (tmp_path / "things.csv").write_text("\n".join(rows) + "\n")
+    w = make_window(iris_project(input_shape=2))
+    panel = w.training_dock.data_panel
+    panel._ask_path = lambda source: str(tmp_path / "things.csv")
+    panel.source.setCurrentIndex(panel.source.findData("csv"))
+    with qtbot.waitSignal(panel.loaded, timeout=30_000):
+        panel.browse.click()
+    assert w.project.data["path"] == "things.csv"  # relative to the project file
+    assert [panel.target.itemText(i) for i in range(panel.target.count())] == \
+        ["size", "weight", "height", "kind"]
+    header = [panel.table.horizontalHeaderItem(i).text()
+              for i in range(panel.table.columnCount())]
+    assert header == ["size", "weight", "height", "target"]
+    assert panel.table.item(0, 3).text() in ("a", "b")
+    assert "2 classes" in panel.summary.text()
+    assert "expects (2,); the data gives (3,)" in panel.fit_label.text()

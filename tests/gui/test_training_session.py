@@ -160,3 +160,30 @@ def test_error_text_says_what_happened_and_what_to_try(kind):
     assert title and "It broke at step 3." in text
     assert "What to try: Try a smaller batch_size." in text
     assert "/runs/r1" in text
+
+
+def test_schedule_plot_shows_the_learning_rate_over_the_planned_steps(qtbot):
+    import keras  # noqa: F401 - the plot waits for TensorFlow; load it here
+
+    from engine.commands import UndoStack
+    from gui.training.training_panel import TrainingPanel, lr_curve
+
+    section = {"optimizer": {"type": "Adam", "learning_rate": 0.01}, "epochs": 6,
+               "schedule": {"type": "cosine", "warmup_epochs": 1}}
+    x, lr = lr_curve(section, steps_per_epoch=10, epochs=6)
+    assert x[0] == 0 and x[-1] == 6
+    assert lr[0] == 0.0 and abs(lr.max() - 0.01) < 1e-6
+    assert abs(x[lr.argmax()] - 1.0) < 0.1  # warm-up ends after one epoch
+    assert lr[-1] < 1e-4
+
+    project = iris_project(epochs=6)
+    project.training["schedule"] = {"type": "step", "factor": 0.5, "every_epochs": 2}
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    panel.set_project(project, UndoStack(project))
+    panel.set_train_samples(120)  # iris: 8 steps of 16 per epoch
+    qtbot.waitUntil(lambda: panel.lr_curve.getData()[0] is not None
+                    and len(panel.lr_curve.getData()[0]) > 10, timeout=10_000)
+    _, y = panel.lr_curve.getData()
+    assert sorted({round(v, 6) for v in y}, reverse=True) == [0.001, 0.0005, 0.00025, 0.000125]
+    assert "8 steps per epoch" in panel.lr_note.text()
