@@ -200,6 +200,14 @@ def test_data_panel_says_how_the_data_does_not_fit(qtbot, make_window, tmp_path)
     assert "(8, 8, 1)" in panel.fit_label.text()  # still does not fit: says both shapes
 
     with qtbot.waitSignal(panel.loaded, timeout=30_000):
+        panel.source.setCurrentIndex(panel.source.findData("builtin:adding"))
+    assert not panel.form.isRowVisible(panel.noise) and panel.form.isRowVisible(panel.length)
+    assert panel.preview.currentWidget() is panel.plot_widget  # sequences as lines
+    assert len(panel.plot.listDataItems()) == 4
+    assert "regression" in panel.summary.text()
+
+    with qtbot.waitSignal(panel.loaded, timeout=30_000):
+        w.act_undo.trigger()
         w.act_undo.trigger()
     assert w.project.data["source"] == "builtin:iris"
     assert panel.source.currentData() == "builtin:iris"

@@ -131,6 +131,8 @@ def test_live_plots_draw_on_the_timer_not_per_event(qtbot):
     smooth = plots.curve("smooth:loss").getData()[1]
     assert smooth[-1] > 1.0 / 10  # the moving average lags behind the falling loss
     assert "val_loss 0.4" in plots.readout_at(1.2)
+    plots.log_scale.setChecked(True)
+    assert plots.loss_plot.ctrl.logYCheck.isChecked()  # the loss axis is logarithmic
     plots.finish()
     assert not plots.timer.isActive()
 
