@@ -499,7 +499,7 @@ def data_code(section: dict[str, Any], base_dir: Any, input_shape: tuple | None,
     Raises:
         CodegenError: For an unknown source or a bad key (the message names it).
     """
-    from engine.data import _ONE_HOT_LOSSES, SOURCES, _loss_key
+    from engine.data import ONE_HOT_LOSSES, SOURCES, loss_key
     from engine.data_sources import (BUILTINS, DataError, get_float, get_int, get_str,
                                      get_str_list, get_task)
 
@@ -585,7 +585,7 @@ def data_code(section: dict[str, Any], base_dir: Any, input_shape: tuple | None,
         body.append("        x_train, x_val = standardize(x_train, x_val)")
     if on:
         part.functions.append(_STANDARDIZE)
-    if _loss_key(loss) in _ONE_HOT_LOSSES:
+    if loss_key(loss) in ONE_HOT_LOSSES:
         indent = "    "
         if classification == "classification":
             body.append("    if classification:  # the loss wants one-hot targets")
@@ -659,7 +659,7 @@ def _path_code(section: dict[str, Any], base_dir: Any, part: _Part) -> str:
 
 def _image_geometry(section: dict[str, Any], input_shape: tuple | None,
                     ) -> tuple[tuple[int, int] | None, str]:
-    from engine.data_sources import _image_geometry as geometry
+    from engine.data_sources import image_geometry as geometry
 
     size, channels = geometry(section, input_shape)
     return (tuple(size) if size else None), ("grayscale" if channels == 1 else "rgb")
@@ -708,10 +708,10 @@ def _schedule_code(section: dict[str, Any], lr: float) -> list[str] | None:
     The same schedules and lengths as :func:`engine.training.make_schedule`, with
     the step counts computed from ``steps_per_epoch`` and ``epochs`` at run time.
     """
-    from engine.training import SCHEDULES, _find, _typed
+    from engine.training import SCHEDULES, find_key, split_typed
 
-    name, params, _ = _typed(section.get("schedule") or "constant", "schedule")
-    kind = _find(name, SCHEDULES)
+    name, params, _ = split_typed(section.get("schedule") or "constant", "schedule")
+    kind = find_key(name, SCHEDULES)
     if kind in (None, "constant", "reduce_on_plateau"):
         return None
     total = "max(1, steps_per_epoch * epochs)"
@@ -756,7 +756,7 @@ def _schedule_code(section: dict[str, Any], lr: float) -> list[str] | None:
 
 
 def _loss_code(section: dict[str, Any], task: str | None) -> str:
-    from engine.training import LOSSES, _LOSS_ALIASES, _find, _typed
+    from engine.training import LOSSES, LOSS_ALIASES, find_key, split_typed
 
     loss = section.get("loss")
     if loss is None:
@@ -765,8 +765,8 @@ def _loss_code(section: dict[str, Any], task: str | None) -> str:
         if task == "classification":
             return '"sparse_categorical_crossentropy"'
         return '"mse" if y_train.dtype.kind == "f" else "sparse_categorical_crossentropy"'
-    name, params, _ = _typed(loss, "loss")
-    canonical = _find(name, LOSSES, _LOSS_ALIASES)
+    name, params, _ = split_typed(loss, "loss")
+    canonical = find_key(name, LOSSES, LOSS_ALIASES)
     args = _kwargs(params)
     if not args:
         return literal(canonical)
@@ -774,13 +774,13 @@ def _loss_code(section: dict[str, Any], task: str | None) -> str:
 
 
 def _metrics_code(section: dict[str, Any], loss: str, num_classes: int | None) -> list[str]:
-    from engine.training import METRICS, _find, _typed
+    from engine.training import METRICS, find_key, split_typed
 
     sparse = loss == "sparse_categorical_crossentropy"
     out = []
     for m in section.get("metrics", []):
-        name, params, _ = _typed(m, "metric")
-        metric = _find(name, METRICS)
+        name, params, _ = split_typed(m, "metric")
+        metric = find_key(name, METRICS)
         if metric == "accuracy":
             out.append('"accuracy"')
         elif metric == "top_k":
@@ -800,7 +800,7 @@ def _metrics_code(section: dict[str, Any], loss: str, num_classes: int | None) -
 
 
 def _callbacks_code(section: dict[str, Any], has_val: bool) -> list[str]:
-    from engine.training import SCHEDULES, _find, monitor_mode
+    from engine.training import SCHEDULES, find_key, monitor_mode
 
     out = []
     es = section.get("early_stopping") or None
@@ -815,7 +815,7 @@ def _callbacks_code(section: dict[str, Any], has_val: bool) -> list[str]:
             f"restore_best_weights={bool(es.get('restore_best_weights', True))}",
             f"start_from_epoch={int(es.get('start_from_epoch', 0))}"], "        ", ","))
     schedule = section.get("schedule")
-    if isinstance(schedule, dict) and _find(schedule.get("type"), SCHEDULES) == \
+    if isinstance(schedule, dict) and find_key(schedule.get("type"), SCHEDULES) == \
             "reduce_on_plateau":
         watch = schedule.get("monitor", monitor)
         out.append(_call("keras.callbacks.ReduceLROnPlateau", [
@@ -843,7 +843,7 @@ def main_code(training: dict[str, Any], name: str, weights: str | None, *,
     Raises:
         CodegenError: Listing what is wrong with the training section.
     """
-    from engine.training import OPTIMIZERS, _find, _typed, loss_name, training_problems
+    from engine.training import OPTIMIZERS, find_key, split_typed, loss_name, training_problems
 
     problems = training_problems(training)
     if problems:
@@ -860,8 +860,8 @@ def main_code(training: dict[str, Any], name: str, weights: str | None, *,
         part.constants.append(f"WEIGHTS = {literal(Path(weights).name)}  # trained weights, "
                               "used when found next to this script")
 
-    opt_name, opt_params, _ = _typed(training.get("optimizer", "Adam"), "optimizer")
-    optimizer = _find(opt_name, OPTIMIZERS) or "Adam"
+    opt_name, opt_params, _ = split_typed(training.get("optimizer", "Adam"), "optimizer")
+    optimizer = find_key(opt_name, OPTIMIZERS) or "Adam"
     lr = float(opt_params.get("learning_rate", 0.001))
     schedule = _schedule_code(training, lr)
     opt_args = ["learning_rate=" + ("learning_rate" if schedule else literal(lr))]

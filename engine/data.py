@@ -260,11 +260,12 @@ _CLASSIFICATION_LOSSES = {"sparsecategoricalcrossentropy", "categoricalcrossentr
 _REGRESSION_LOSSES = {"meansquarederror", "mse", "meanabsoluteerror", "mae",
                       "meanabsolutepercentageerror", "mape", "meansquaredlogarithmicerror",
                       "msle", "huber", "logcosh", "cosinesimilarity"}
-_ONE_HOT_LOSSES = {"categoricalcrossentropy", "categoricalfocalcrossentropy",
-                   "categoricalhinge", "kldivergence", "kld", "kullbackleiblerdivergence"}
+ONE_HOT_LOSSES = {"categoricalcrossentropy", "categoricalfocalcrossentropy",
+                  "categoricalhinge", "kldivergence", "kld", "kullbackleiblerdivergence"}
+"""Loss keys (see :func:`loss_key`) that want one-hot labels."""
 
 
-def _loss_key(loss: Any) -> str:
+def loss_key(loss: Any) -> str:
     """``"categorical_crossentropy"``, ``"CategoricalCrossentropy"``, ``{"type": ...}`` -> key."""
     if isinstance(loss, dict):
         loss = loss.get("type") or loss.get("class_name") or loss.get("name") or ""
@@ -273,7 +274,7 @@ def _loss_key(loss: Any) -> str:
 
 def labels_for_loss(y: np.ndarray, loss: Any, num_classes: int) -> np.ndarray:
     """Class indices as the loss wants them: one-hot for categorical losses, else unchanged."""
-    if _loss_key(loss) in _ONE_HOT_LOSSES and num_classes > 0:
+    if loss_key(loss) in ONE_HOT_LOSSES and num_classes > 0:
         return np.eye(num_classes, dtype=np.float32)[np.asarray(y, dtype=np.int64)]
     return y
 
@@ -343,7 +344,7 @@ def check_fit(dataset: Dataset, model_input_shape: Any, model_output_shape: Any 
             hint = " (same number of values: a Reshape or Flatten layer would fit them)"
         problems.append(f"the model's input expects {_shape_text(expected_in)}; the data "
                         f"gives {_shape_text(dataset.input_shape)}{hint}")
-    key = _loss_key(loss)
+    key = loss_key(loss)
     if dataset.task == "classification":
         problems.extend(_classification_problems(dataset, out_shape, key, loss))
     else:
@@ -371,7 +372,7 @@ def _classification_problems(data: Dataset, out_shape: tuple, key: str, loss: An
         return []
     if units == k or units is None:
         return []
-    if key in _ONE_HOT_LOSSES:
+    if key in ONE_HOT_LOSSES:
         return [f"loss {loss!r} needs one output unit per class: the model's output has "
                 f"{_units(units)} but the data has {k} classes"]
     hint = "; or use 'binary_crossentropy' with 1 unit" if units == 1 and k == 2 else ""

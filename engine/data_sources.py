@@ -472,7 +472,7 @@ def load_images(folder: Path, section: dict[str, Any],
             raise DataError(f"class folder {class_dir} holds no images "
                             f"({', '.join(IMAGE_SUFFIXES)})")
         files.extend((p, index) for p in images)
-    size, channels = _image_geometry(section, input_shape)
+    size, channels = image_geometry(section, input_shape)
     if size is None:
         size = _decode_image(files[0][0], channels).shape[:2]
     limit_mb = get_int(section, "max_memory_mb", MAX_IMAGE_MB, 1)
@@ -491,8 +491,13 @@ def load_images(folder: Path, section: dict[str, Any],
                    f"images: {folder.name} ({size[0]}x{size[1]} {mode})")
 
 
-def _image_geometry(section: dict[str, Any], input_shape: tuple[int, ...] | None,
-                    ) -> tuple[tuple[int, int] | None, int]:
+def image_geometry(section: dict[str, Any], input_shape: tuple[int, ...] | None,
+                   ) -> tuple[tuple[int, int] | None, int]:
+    """The image size ((height, width) or None) and channels (1 or 3) images load with.
+
+    From the section's ``image_size`` and ``color_mode``; an image-shaped model
+    input ``(height, width, 1 or 3)`` overrides them.
+    """
     mode = get_str(section, "color_mode", "rgb", ("grayscale", "rgb"))
     channels = 1 if mode == "grayscale" else 3
     size = None

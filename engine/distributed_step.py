@@ -413,13 +413,13 @@ def _loop(project: dict[str, Any], section: dict[str, Any], run_dir: Path, strat
     import numpy as np
 
     from engine.data import check_fit, labels_for_loss
-    from engine.training import _build_model, _load_dataset
+    from engine.training import build_snapshot_model, load_dataset
 
     for note in ignored_settings(section) if is_chief else []:
         emit({"event": "warning", "message": note})
     seed = int(section.get("seed") or 0)
     keras.utils.set_random_seed(seed)
-    ds = _load_dataset(project, base_dir)
+    ds = load_dataset(project, base_dir)
     loss = loss_name(section, ds.task, ds.num_classes)
     global_batch = global_batch_of(section)
     n_train = len(ds.x_train)
@@ -432,7 +432,7 @@ def _loop(project: dict[str, Any], section: dict[str, Any], run_dir: Path, strat
     # Every worker creates the same variables in the same order (variable creation
     # is itself a collective); a resumed chief then copies its checkpoint in.
     with strategy.scope():
-        model = _build_model(project)
+        model = build_snapshot_model(project)
         problems = check_fit(ds, model, loss)
         if problems:
             raise TrainingError("data", "; ".join(problems),
@@ -718,11 +718,11 @@ class Progress:
 def _metric_names(section: dict[str, Any], kind: str, warn: Emit | None) -> tuple[str, ...]:
     """The metrics a cluster run reports: accuracy for classification, mae/mse/rmse
     for regression when asked; others are left out with a warning."""
-    from engine.training import METRICS, _find, _typed
+    from engine.training import METRICS, find_key, split_typed
 
     wanted = []
     for m in section.get("metrics", []):
-        name = _find(_typed(m, "metric")[0], METRICS)
+        name = find_key(split_typed(m, "metric")[0], METRICS)
         if name:
             wanted.append(name)
     if kind != "regression":

@@ -53,8 +53,10 @@ Emit = Callable[[Event], None]
 
 # ----------------------------------------------------------------------------- the tables
 
-_OPTIMIZER_COMMON = ("learning_rate", "weight_decay", "clipnorm", "clipvalue",
-                     "global_clipnorm", "use_ema", "ema_momentum")
+OPTIMIZER_COMMON = ("learning_rate", "weight_decay", "clipnorm", "clipvalue",
+                    "global_clipnorm", "use_ema", "ema_momentum")
+"""Keras arguments every optimizer takes."""
+_OPTIMIZER_COMMON = OPTIMIZER_COMMON  # old name, still imported by gui/training/training_panel.py
 OPTIMIZERS: dict[str, tuple[str, ...]] = {
     "SGD": ("momentum", "nesterov"),
     "Adam": ("beta_1", "beta_2", "epsilon", "amsgrad"),
@@ -90,8 +92,9 @@ LOSSES: dict[str, tuple[str, ...]] = {
 }
 """Loss name -> its keys (label smoothing only where Keras supports it)."""
 
-_LOSS_ALIASES = {"mean_squared_error": "mse", "mean_absolute_error": "mae",
-                 "huber_loss": "huber"}
+LOSS_ALIASES = {"mean_squared_error": "mse", "mean_absolute_error": "mae",
+                "huber_loss": "huber"}
+"""Other names of the losses in :data:`LOSSES` (lower case)."""
 
 METRICS: dict[str, tuple[str, ...]] = {
     "accuracy": (), "top_k": ("k",), "precision": (), "recall": (), "auc": (),
@@ -209,7 +212,7 @@ def _check_keys(where: str, params: dict[str, Any], allowed: tuple[str, ...]) ->
     return problems
 
 
-def _find(name: Any, table: dict[str, Any], aliases: dict[str, str] | None = None) -> str | None:
+def find_key(name: Any, table: dict[str, Any], aliases: dict[str, str] | None = None) -> str | None:
     """The table key matching ``name`` case-insensitively, or None."""
     if not isinstance(name, str):
         return None
@@ -219,7 +222,7 @@ def _find(name: Any, table: dict[str, Any], aliases: dict[str, str] | None = Non
     return lowered.get(key)
 
 
-def _typed(value: Any, what: str) -> tuple[Any, dict[str, Any], str | None]:
+def split_typed(value: Any, what: str) -> tuple[Any, dict[str, Any], str | None]:
     """Split ``"Name"`` or ``{"type": "Name", ...}`` into (name, params, problem)."""
     if isinstance(value, str):
         return value, {}, None
@@ -244,22 +247,22 @@ def training_problems(section: Any) -> list[str]:
         if key not in SECTION_KEYS:
             problems.append(f"unknown key '{key}'; known keys: {', '.join(SECTION_KEYS)}")
 
-    name, params, p = _typed(section.get("optimizer", "Adam"), "optimizer")
-    opt = _find(name, OPTIMIZERS)
+    name, params, p = split_typed(section.get("optimizer", "Adam"), "optimizer")
+    opt = find_key(name, OPTIMIZERS)
     if p:
         problems.append(p)
     elif opt is None:
         problems.append(f"optimizer {name!r} is unknown; choose one of {', '.join(OPTIMIZERS)}")
     else:
         problems += _check_keys(f"optimizer {opt}", params,
-                                _OPTIMIZER_COMMON + OPTIMIZERS[opt])
+                                OPTIMIZER_COMMON + OPTIMIZERS[opt])
 
     if section.get("schedule") is not None:
         problems += _schedule_problems(section["schedule"])
 
     if section.get("loss") is not None:
-        name, params, p = _typed(section["loss"], "loss")
-        loss = _find(name, LOSSES, _LOSS_ALIASES)
+        name, params, p = split_typed(section["loss"], "loss")
+        loss = find_key(name, LOSSES, LOSS_ALIASES)
         if p:
             problems.append(p)
         elif loss is None:
@@ -275,8 +278,8 @@ def training_problems(section: Any) -> list[str]:
         problems.append(f"metrics must be a list; got {metrics!r}")
         metrics = []
     for m in metrics:
-        name, params, p = _typed(m, "each metric")
-        metric = _find(name, METRICS)
+        name, params, p = split_typed(m, "each metric")
+        metric = find_key(name, METRICS)
         if p:
             problems.append(p)
         elif metric is None:
@@ -323,10 +326,10 @@ def training_problems(section: Any) -> list[str]:
 
 
 def _schedule_problems(schedule: Any) -> list[str]:
-    name, params, p = _typed(schedule, "schedule")
+    name, params, p = split_typed(schedule, "schedule")
     if p:
         return [p]
-    kind = _find(name, SCHEDULES)
+    kind = find_key(name, SCHEDULES)
     if kind is None:
         return [f"schedule {name!r} is unknown; choose one of {', '.join(SCHEDULES)}"]
     problems = _check_keys(f"schedule {kind}", params, SCHEDULES[kind])
@@ -406,10 +409,10 @@ def make_schedule(section: dict[str, Any], steps_per_epoch: int, epochs: int) ->
     """
     import keras
 
-    _, opt = _typed(section.get("optimizer", "Adam"), "optimizer")[:2]
+    _, opt = split_typed(section.get("optimizer", "Adam"), "optimizer")[:2]
     lr = float(opt.get("learning_rate", 0.001))
-    name, params, _ = _typed(section.get("schedule") or "constant", "schedule")
-    kind = _find(name, SCHEDULES)
+    name, params, _ = split_typed(section.get("schedule") or "constant", "schedule")
+    kind = find_key(name, SCHEDULES)
     schedules = keras.optimizers.schedules
     total = max(1, steps_per_epoch * epochs)
     if kind in (None, "constant", "reduce_on_plateau"):
@@ -447,8 +450,8 @@ def make_optimizer(section: dict[str, Any], steps_per_epoch: int, epochs: int) -
     """A Keras optimizer for the section, its learning rate scheduled."""
     import keras
 
-    name, params, _ = _typed(section.get("optimizer", "Adam"), "optimizer")
-    opt = _find(name, OPTIMIZERS) or "Adam"
+    name, params, _ = split_typed(section.get("optimizer", "Adam"), "optimizer")
+    opt = find_key(name, OPTIMIZERS) or "Adam"
     kwargs = {k: v for k, v in params.items() if k not in ("type", "learning_rate")}
     kwargs["learning_rate"] = make_schedule(section, steps_per_epoch, epochs)
     return getattr(keras.optimizers, opt)(**kwargs)
@@ -458,8 +461,8 @@ def loss_name(section: dict[str, Any], task: str | None = None,
               num_classes: int | None = None) -> str:
     """The loss's canonical name; without one in the section, what suits the task."""
     if section.get("loss") is not None:
-        name = _typed(section["loss"], "loss")[0]
-        return _find(name, LOSSES, _LOSS_ALIASES) or str(name)
+        name = split_typed(section["loss"], "loss")[0]
+        return find_key(name, LOSSES, LOSS_ALIASES) or str(name)
     if task == "regression":
         return "mse"
     return "sparse_categorical_crossentropy"
@@ -496,8 +499,8 @@ def make_metrics(section: dict[str, Any], loss: str, num_classes: int | None,
     sparse = loss == "sparse_categorical_crossentropy"
     out: list[Any] = []
     for m in section.get("metrics", []):
-        name, params, _ = _typed(m, "metric")
-        metric = _find(name, METRICS)
+        name, params, _ = split_typed(m, "metric")
+        metric = find_key(name, METRICS)
         unfit = (task == "regression" and metric not in _REGRESSION_METRICS) or (
             task == "classification" and sparse and metric in _REGRESSION_METRICS)
         if unfit:
@@ -662,7 +665,7 @@ CHECKPOINT_INTERVAL_S = 30.0
 
 
 @functools.cache
-def _callback_types() -> tuple[type, type]:
+def callback_types() -> tuple[type, type]:
     """The Keras callback classes (defined here so Keras loads only when training)."""
     import keras
 
@@ -945,7 +948,12 @@ def _input_shape(project: dict[str, Any]) -> tuple | None:
     return None
 
 
-def _load_dataset(project: dict[str, Any], base_dir: Any) -> Any:
+def load_dataset(project: dict[str, Any], base_dir: Any) -> Any:
+    """The project's data (:func:`engine.data.load_data`), resized to its first Input.
+
+    Raises:
+        TrainingError: ``data`` when the data section or the data file is wrong.
+    """
     from engine.data import DataError, load_data
 
     try:
@@ -955,7 +963,12 @@ def _load_dataset(project: dict[str, Any], base_dir: Any) -> Any:
             from exc
 
 
-def _build_model(project: dict[str, Any]) -> Any:
+def build_snapshot_model(project: dict[str, Any]) -> Any:
+    """The Keras model of a project given as a plain dict (a run's snapshot).
+
+    Raises:
+        TrainingError: ``config`` when the graph cannot be built.
+    """
     from engine.builder import build_model
     from engine.project import Project, ProjectError
 
@@ -1028,7 +1041,7 @@ def _fit(project: dict[str, Any], section: dict[str, Any], run_dir: Path, base_d
 
     from engine.data import check_fit, labels_for_loss
 
-    ds = _load_dataset(project, base_dir)
+    ds = load_dataset(project, base_dir)
     loss = loss_name(section, ds.task, ds.num_classes)
     batch_size = batch_size_of(section)
     n_train = len(ds.x_train)
@@ -1037,7 +1050,7 @@ def _fit(project: dict[str, Any], section: dict[str, Any], run_dir: Path, base_d
         if resume:
             model = keras.models.load_model(run_dir / "checkpoints" / "last.keras")
         else:
-            model = _build_model(project)
+            model = build_snapshot_model(project)
         fit_problems = check_fit(ds, model, loss)
         if fit_problems:
             raise TrainingError("data", "; ".join(fit_problems),
@@ -1072,7 +1085,7 @@ def _fit(project: dict[str, Any], section: dict[str, Any], run_dir: Path, base_d
                    epochs_done=done_before)
     if section.get("tensorboard", True):
         run.tensorboard = runs.TensorBoardWriter(run_dir / "logs")
-    reporter, checkpointer = _callback_types()
+    reporter, checkpointer = callback_types()
     callbacks = [reporter(run), checkpointer(run)]
     if es is not None:
         callbacks.append(keras.callbacks.EarlyStopping(
@@ -1081,7 +1094,7 @@ def _fit(project: dict[str, Any], section: dict[str, Any], run_dir: Path, base_d
             restore_best_weights=bool(es.get("restore_best_weights", True)),
             start_from_epoch=int(es.get("start_from_epoch", 0))))
     schedule = section.get("schedule")
-    if isinstance(schedule, dict) and _find(schedule.get("type"), SCHEDULES) == \
+    if isinstance(schedule, dict) and find_key(schedule.get("type"), SCHEDULES) == \
             "reduce_on_plateau":
         watch = schedule.get("monitor", monitor)
         callbacks.append(keras.callbacks.ReduceLROnPlateau(
@@ -1131,7 +1144,7 @@ def _fit(project: dict[str, Any], section: dict[str, Any], run_dir: Path, base_d
 
 
 def _opt_lr(section: dict[str, Any]) -> float:
-    _, params, _ = _typed(section.get("optimizer", "Adam"), "optimizer")
+    _, params, _ = split_typed(section.get("optimizer", "Adam"), "optimizer")
     return float(params.get("learning_rate", 0.001))
 
 

@@ -278,12 +278,12 @@ def test_run_writes_a_complete_run_directory(tmp_path, keras):
 
 
 def test_checkpoints_hold_the_last_and_the_best_epoch(tmp_path, keras):
-    from engine.training import RunState, _callback_types
+    from engine.training import RunState, callback_types
 
     events: list[dict] = []
     run = RunState(run_dir=tmp_path, emit=events.append, controls=Controls(), steps=1,
                    epochs=3, batch_size=1, monitor="val_loss", mode="min")
-    writer = _callback_types()[1](run)
+    writer = callback_types()[1](run)
     model = tiny_model(keras, "sgd")
     writer.set_model(model)
     for epoch, val_loss in enumerate([0.5, 0.3, 0.4]):
