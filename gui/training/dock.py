@@ -32,6 +32,10 @@ from PySide6.QtWidgets import (
 from gui.training.errors import error_text, status_text
 from gui.training.session import TrainingSession
 
+CLUSTER_ERROR_TITLE = "The cluster run stopped"
+PAUSE_CLUSTER_TIP = ("Pause is not available for a run across several machines: every "
+                     "worker would have to hold at the same step. Stop keeps the model "
+                     "trained so far.")
 EXTRAS_POLL_MS = 3000
 """How often to look for the run history and evaluation modules until both load."""
 
@@ -206,6 +210,7 @@ class TrainingDock(QDockWidget):
         s, live = self.session, self._live
         s.batch.connect(live.on_batch)
         s.warning.connect(live.on_warning)
+        s.waiting.connect(self._on_waiting)
         live.train_requested.connect(self.train)
         live.pause_requested.connect(self.session.pause)
         live.resume_requested.connect(self.session.resume)
@@ -310,6 +315,10 @@ class TrainingDock(QDockWidget):
                              "Fix the training settings first:\n\n"
                              + "\n".join(f"• {p}" for p in problems))
             return False
+        unsaved = self._cluster_unsaved()
+        if unsaved:
+            self._show_error("Save the project first", unsaved)
+            return False
         errors = list(self.model_errors())
         if errors:
             self._show_error("The model has errors",
@@ -366,6 +375,8 @@ class TrainingDock(QDockWidget):
         self.show()
         self.raise_()
         self.session.start(snapshot, run_dir, epochs=epochs, resume=resume, base_dir=base_dir)
+        if self.session.cluster:
+            self._log_cluster(snapshot)
 
     def stop(self) -> None:
         self.session.stop()
@@ -398,6 +409,7 @@ class TrainingDock(QDockWidget):
     def _on_state_changed(self, state: str) -> None:
         self.build()
         self.live.set_state(state)
+        self._pause_rule()
         self.state_changed.emit(state)
         self._update_status(state)
 
@@ -427,12 +439,64 @@ class TrainingDock(QDockWidget):
 
     def _on_failed(self, event: dict[str, Any]) -> None:
         self.live.on_failed(event)
-        self.status_text.emit(status_text(event))
         run_dir = self.session.run_dir
+        if event.get("stopped"):  # the user stopped a cluster run before it trained
+            self.status_text.emit("")
+            return
+        self.status_text.emit(status_text(event))
         if run_dir is not None and run_dir.is_dir():
             self.run_finished.emit(str(run_dir))  # a failed run is listed too
         title, text = error_text(event, run_dir)
+        if event.get("kind") == "cluster":
+            title = CLUSTER_ERROR_TITLE
         self._show_error(title, text)
+
+    # ------------------------------------------------------------- cluster
+    def _cluster_unsaved(self) -> str:
+        """Why a cluster run cannot start yet ("" when it can, or for a local run)."""
+        if self.training_panel.cluster is None:
+            return ""
+        if getattr(self.project, "path", None) is None:
+            return ("This project trains on a cluster: the other machines read the project "
+                    "file, so save it first (File ▸ Save), then start them with the "
+                    "commands the cluster dialog shows.")
+        stack = self.undo_stack
+        if stack is not None and not getattr(stack, "is_clean", True):
+            return (f"This project trains on a cluster, and the other machines read "
+                    f"{self.project.path}: save your changes first, or every worker "
+                    "refuses to train on a project that differs from the chief's.")
+        return ""
+
+    def _log_cluster(self, snapshot: dict[str, Any]) -> None:
+        """Say in the log which machines the chief waits for, and what to run there."""
+        from engine.distributed import ClusterError, worker_commands
+
+        workers = self.session.cluster
+        path = getattr(self.project, "path", None) or "PROJECT"
+        self.live.append_log(f"Chief of {len(workers)} workers ({workers[0]})")
+        try:
+            commands = worker_commands(path, workers, 0)
+        except ClusterError:
+            return
+        if commands:
+            self.live.append_log("On the other machines run:\n  " + "\n  ".join(commands))
+
+    def _on_waiting(self, workers: list) -> None:
+        text = "Waiting for workers: " + ", ".join(workers)
+        self.live.append_log(text)
+        self.live.progress.setFormat(text)
+        self.status_text.emit(f"Training: {text[0].lower()}{text[1:]}")
+
+    def _pause_rule(self) -> None:
+        """Pause does not exist for a cluster run: say so on the (disabled) button."""
+        button = self.live.pause_button
+        if not hasattr(self, "_pause_tip"):
+            self._pause_tip = button.toolTip()
+        if self.session.cluster and self.session.running:
+            button.setEnabled(False)
+            button.setToolTip(PAUSE_CLUSTER_TIP)
+        else:
+            button.setToolTip(self._pause_tip)
 
     def _show_error(self, title: str, text: str) -> None:
         """Tell the user what went wrong (tests replace this)."""

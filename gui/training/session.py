@@ -14,12 +14,19 @@ The project is never touched from the thread: the run trains on an immutable
 snapshot (``project.to_dict()``), so editing goes on while it learns. Stop and
 pause are requests the child checks at every batch; a child that dies ends the
 run with ``failed`` (kind ``died``), never with an exception in the app.
+
+A snapshot whose training section holds a ``cluster`` trains across several
+machines: this machine starts the chief through
+:func:`engine.distributed.start_cluster_training` and relays the same events, plus
+``waiting`` (the workers that have not joined yet). Pause is not supported there.
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import queue
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +41,13 @@ STATES = ("idle", "starting", "running", "paused", "stopping")
 
 _ALIVE: set[QThread] = set()
 """Supervising threads still running: kept referenced so Qt never destroys one that runs."""
+
+
+def cluster_workers(snapshot: dict[str, Any]) -> list[str]:
+    """The worker addresses of a snapshot's ``training.cluster`` ([] for a local run)."""
+    cluster = (snapshot.get("training") or {}).get("cluster")
+    workers = cluster.get("workers") if isinstance(cluster, dict) else None
+    return [str(w) for w in workers] if isinstance(workers, list) else []
 
 
 class _Supervisor(QThread):
@@ -53,6 +67,10 @@ class _Supervisor(QThread):
         self.pause_requested = False
 
     def run(self) -> None:  # noqa: D102 (QThread override)
+        workers = cluster_workers(self.snapshot)
+        if workers:
+            self._run_cluster(workers)
+            return
         from engine.worker import start_training
 
         try:
@@ -78,6 +96,52 @@ class _Supervisor(QThread):
                 # the reader ended the stream; everything was delivered above
                 return
 
+    def _run_cluster(self, workers: list[str]) -> None:
+        """Start the chief of a cluster run and relay its events in batches."""
+        from engine.distributed import ClusterError, start_cluster_training
+
+        try:
+            handle = start_cluster_training(self.snapshot, self.run_dir, workers, 0,
+                                            **self.options)
+        except ClusterError as exc:
+            self.arrived.emit([{"event": "error", "kind": "cluster", "message": str(exc),
+                                "hint": "Change the cluster settings (device: Cluster…)."}])
+            return
+        except Exception as exc:  # noqa: BLE001 - a run that cannot start is a failed run
+            self.arrived.emit([{"event": "error", "kind": "internal",
+                                "message": f"the cluster run could not start: {exc}",
+                                "hint": "Check that the run folder "
+                                        f"{self.run_dir} can be written."}])
+            return
+        self.run_handle = handle
+        if self.stop_requested:
+            handle.kill()
+        # ClusterRun.events() blocks; a helper thread moves them to a queue polled here
+        events: queue.Queue[Event | None] = queue.Queue()
+
+        def relay() -> None:
+            for event in handle.events():
+                events.put(event)
+            events.put(None)
+
+        threading.Thread(target=relay, daemon=True, name="layerlab-cluster-relay").start()
+        ended = False
+        while not ended:
+            try:
+                batch = [events.get(timeout=POLL_S)]
+            except queue.Empty:
+                continue
+            while True:
+                try:
+                    batch.append(events.get_nowait())
+                except queue.Empty:
+                    break
+            ended = None in batch
+            batch = [e for e in batch if e is not None]
+            if batch:
+                self.arrived.emit(batch)
+                ended = ended or batch[-1].get("event") in ("done", "error")
+
 
 class TrainingSession(QObject):
     """Supervises one training run at a time and reports it as Qt signals.
@@ -89,6 +153,7 @@ class TrainingSession(QObject):
         checkpoint(str): a checkpoint file was written.
         paused(), resumed(): the run holds / goes on.
         warning(str): a warning from the run.
+        waiting(list): a cluster run still waits for these workers (``host:port``).
         finished(dict): the ``done`` event (run_dir, model, history, evaluation, stopped).
         failed(dict): the ``error`` event (kind, message, hint).
         state_changed(str): ``idle``, ``starting``, ``running``, ``paused`` or ``stopping``.
@@ -97,6 +162,7 @@ class TrainingSession(QObject):
         state: The current state (one of :data:`STATES`).
         run_dir: The directory of the current (or last) run.
         resumed_run: Whether the current run continues an earlier one.
+        cluster: The workers of the current cluster run (``[]``: a local run).
     """
 
     started = Signal(dict)
@@ -106,6 +172,7 @@ class TrainingSession(QObject):
     paused = Signal()
     resumed = Signal()
     warning = Signal(str)
+    waiting = Signal(list)
     finished = Signal(dict)
     failed = Signal(dict)
     state_changed = Signal(str)
@@ -115,6 +182,8 @@ class TrainingSession(QObject):
         self.state = "idle"
         self.run_dir: Path | None = None
         self.resumed_run = False
+        self.cluster: list[str] = []
+        self._stopped_before_start = False
         self._thread: _Supervisor | None = None
         self._old_threads: list[_Supervisor] = []
 
@@ -128,7 +197,12 @@ class TrainingSession(QObject):
     def pid(self) -> int | None:
         """The worker process id (None before it has started)."""
         handle = self._thread.run_handle if self._thread is not None else None
-        return None if handle is None else handle.pid
+        return None if handle is None else getattr(handle, "pid", None)
+
+    @property
+    def can_pause(self) -> bool:
+        """Whether pause works for the current run (not for a cluster run)."""
+        return not self.cluster
 
     def start(self, project_snapshot: dict[str, Any], run_dir: str | os.PathLike, *,
               epochs: int | None = None, device: str | None = None, resume: bool = False,
@@ -143,6 +217,8 @@ class TrainingSession(QObject):
         self._forget_finished_threads()
         self.run_dir = Path(run_dir)
         self.resumed_run = resume
+        self.cluster = cluster_workers(project_snapshot)
+        self._stopped_before_start = False
         options = {"epochs": epochs, "device": device, "resume": resume,
                    "base_dir": None if base_dir is None else str(base_dir)}
         thread = _Supervisor(copy.deepcopy(project_snapshot), self.run_dir, options)
@@ -155,7 +231,7 @@ class TrainingSession(QObject):
 
     def pause(self) -> None:
         """Hold the run at its next batch (``paused`` follows)."""
-        if self.state not in ("starting", "running") or self._thread is None:
+        if self.state not in ("starting", "running") or self._thread is None or self.cluster:
             return
         self._thread.pause_requested = True
         if self._thread.run_handle is not None:
@@ -170,12 +246,21 @@ class TrainingSession(QObject):
             self._thread.run_handle.resume()
 
     def stop(self) -> None:
-        """Stop at the next batch, keeping what was trained (``finished`` follows)."""
+        """Stop at the next batch, keeping what was trained (``finished`` follows).
+
+        A cluster run stops every worker after the current epoch; one still waiting
+        for its workers ends at once (``failed`` with ``stopped: True`` follows).
+        """
         if self._thread is None or self.state in ("idle", "stopping"):
             return
         self._thread.stop_requested = True
-        if self._thread.run_handle is not None:
-            self._thread.run_handle.stop()
+        handle = self._thread.run_handle
+        if self.cluster and self.state == "starting":
+            self._stopped_before_start = True  # not training yet: nothing to keep
+            if handle is not None:
+                handle.kill()
+        elif handle is not None:
+            handle.stop()
         self._set_state("stopping")
 
     def shutdown(self, timeout_s: float = 5.0) -> None:
@@ -222,7 +307,12 @@ class TrainingSession(QObject):
             self.resumed.emit()
         elif kind == "warning":
             self.warning.emit(str(event.get("message", "")))
+        elif kind == "waiting":
+            self.waiting.emit([str(w) for w in event.get("workers") or []])
         elif kind in ("done", "error"):
+            if kind == "error" and self._stopped_before_start:
+                event = {**event, "stopped": True, "message": "the cluster run was stopped "
+                         "before every worker had joined; nothing was trained"}
             self._old_threads.append(self._thread)
             self._set_state("idle")
             (self.finished if kind == "done" else self.failed).emit(event)

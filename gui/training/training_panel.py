@@ -6,6 +6,10 @@ saved with the project and undone like graph edits. When the stack says the
 section changed (undo, redo), the panel re-reads it with its signals muted.
 Problems from :func:`engine.training.training_problems` show under the form.
 
+The device combo ends with ``Cluster…``, which opens the cluster dialog
+(:mod:`gui.training.cluster_dialog`); a project that trains on a cluster shows
+``Cluster (N workers)`` there, and choosing a device again drops the cluster.
+
 The learning-rate plot evaluates :func:`engine.training.make_schedule` on a
 background thread, and only once TensorFlow is loaded (the main window loads it
 at start-up); devices are listed the same way.
@@ -46,6 +50,7 @@ from engine.training import (
     training_problems,
 )
 from gui.training.background import BackgroundJob
+from gui.training.cluster_dialog import ClusterDialog, cluster_label
 
 BOOL_KEYS = ("nesterov", "amsgrad", "centered", "use_ema", "staircase", "cycle", "from_logits")
 INT_KEYS = ("every_steps", "decay_steps", "warmup_steps", "patience", "cooldown", "k")
@@ -63,6 +68,11 @@ DEFAULTS = {
     "boundaries_epochs": "e.g. 5, 10", "values": "e.g. 0.01, 0.001, 0.0001",
 }
 """Placeholders: what Keras (or the engine) uses when a parameter is left empty."""
+
+CLUSTER = "cluster"
+"""The device combo's data for the project's cluster (``Cluster (3 workers)``)."""
+EDIT_CLUSTER = "cluster…"
+"""The device combo's data for ``Cluster…`` (opens the cluster dialog)."""
 
 LR_POINTS = 150
 """Points of the learning-rate plot."""
@@ -266,6 +276,7 @@ class TrainingPanel(QWidget):
         super().__init__(parent)
         self.project: Any = None
         self.undo_stack: Any = None
+        self.cluster_dialog: ClusterDialog | None = None
         self._loading = False
         self.steps_per_epoch: int | None = None
         self.train_samples: int | None = None
@@ -501,6 +512,9 @@ class TrainingPanel(QWidget):
     def _on_edit(self, *_args: Any) -> None:
         if self._loading or self.project is None:
             return
+        if self.device.currentData() == EDIT_CLUSTER:
+            self.open_cluster_dialog()
+            return
         new = self.build_section()
         if new != self.project.training:
             self.undo_stack.push(SetSection("training", new, "Change training settings"))
@@ -559,8 +573,42 @@ class TrainingPanel(QWidget):
         self._set_flag(s, "precision", self.precision.currentText(), "float32")
         self._set_flag(s, "jit_compile", self.jit.currentData(), "auto")
         self._set_flag(s, "steps_per_execution", self.steps_per_execution.value(), 1)
-        self._set_flag(s, "device", self.device.currentData(), "auto")
+        device = self.device.currentData()
+        if device in (CLUSTER, EDIT_CLUSTER):
+            return s  # the cluster (and the device its workers use) stay as they are
+        s.pop("cluster", None)
+        self._set_flag(s, "device", device, "auto")
         return s
+
+    # -------------------------------------------------------------- cluster
+    def open_cluster_dialog(self) -> ClusterDialog | None:
+        """Show the cluster dialog (window-modal); OK stores its settings (one undo step)."""
+        if self.project is None:
+            return None
+        self.refresh()  # the combo shows the current choice until OK
+        dialog = ClusterDialog(self.section(), self.project.path, self)
+        dialog.accepted.connect(lambda: self.apply_cluster(dialog.cluster()))
+        dialog.finished.connect(dialog.deleteLater)
+        self.cluster_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def apply_cluster(self, cluster: dict[str, Any]) -> None:
+        """Train on ``cluster`` (the section's ``cluster`` object): one undo step."""
+        if self.project is None:
+            return
+        s = self.section()
+        s["cluster"] = copy.deepcopy(cluster)
+        if s != self.project.training:
+            n = len(cluster.get("workers") or [])
+            self.undo_stack.push(SetSection("training", s, f"Train on a cluster of {n} "
+                                            f"worker{'' if n == 1 else 's'}"))
+
+    @property
+    def cluster(self) -> dict[str, Any] | None:
+        """The project's cluster settings (None: this machine trains alone)."""
+        cluster = self.section().get("cluster")
+        return cluster if isinstance(cluster, dict) and cluster.get("workers") else None
 
     @staticmethod
     def _set_flag(s: dict[str, Any], key: str, value: Any, default: Any) -> None:
@@ -640,6 +688,8 @@ class TrainingPanel(QWidget):
             self._loading = False
 
     def _fill_devices(self, current: str = "auto") -> None:
+        if current in (CLUSTER, EDIT_CLUSTER):
+            current = str(self.section().get("device") or "auto")
         self.device.blockSignals(True)
         self.device.clear()
         self.device.addItem("auto (a GPU if there is one)", "auto")
@@ -651,6 +701,17 @@ class TrainingPanel(QWidget):
         if index < 0:
             self.device.addItem(f"{current} (not found on this machine)", current)
             index = self.device.count() - 1
+        cluster = self.cluster if self.project is not None else None
+        if cluster is not None:
+            self.device.addItem(cluster_label(cluster), CLUSTER)
+            index = self.device.count() - 1
+            self.device.setItemData(index, "This machine is the chief of "
+                                    + ", ".join(cluster["workers"]),
+                                    Qt.ItemDataRole.ToolTipRole)
+        self.device.addItem("Cluster…", EDIT_CLUSTER)
+        self.device.setItemData(self.device.count() - 1,
+                                "Train across several machines (TensorFlow's multi-worker "
+                                "engine)", Qt.ItemDataRole.ToolTipRole)
         self.device.setCurrentIndex(index)
         self.device.blockSignals(False)
 
