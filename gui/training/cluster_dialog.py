@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtGui import QFontDatabase, QGuiApplication
+from PySide6.QtGui import QFontDatabase, QGuiApplication, QTextOption
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -87,7 +87,7 @@ class ClusterDialog(QDialog):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Train on several machines")
-        self.setMinimumWidth(620)
+        self.setMinimumWidth(680)
         self.project_path = None if project_path is None else str(project_path)
         self.batch_size = max(1, int(section.get("batch_size", 32) or 32))
         self._updating = False
@@ -119,7 +119,8 @@ class ClusterDialog(QDialog):
         self.workers_edit.setPlaceholderText("this-machine.lan:2222\nother.lan:2222\n…")
         mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
         self.workers_edit.setFont(mono)
-        self.workers_edit.setFixedHeight(96)
+        self.workers_edit.setMinimumHeight(84)
+        self.workers_edit.setMaximumHeight(110)
         self.workers_edit.setTabChangesFocus(True)
         self.local_button = QPushButton("Try it on this machine")
         self.local_button.setToolTip("Fill in localhost with free ports, one per worker "
@@ -145,6 +146,7 @@ class ClusterDialog(QDialog):
         self.global_batch.setRange(1, 1 << 24)
         self.global_batch.setKeyboardTracking(False)
         self.global_batch.setToolTip("Samples per optimizer step, summed over all workers")
+        self.global_batch.setMaximumWidth(120)
         self.gbs_note = QLabel("")
         self.gbs_note.setStyleSheet(MUTED_STYLE)
         gbs_row = QHBoxLayout()
@@ -154,10 +156,12 @@ class ClusterDialog(QDialog):
         self.timeout.setRange(1, 24 * 3600)
         self.timeout.setSuffix(" s")
         self.timeout.setToolTip("A step waiting longer than this for another worker fails")
+        self.timeout.setMaximumWidth(120)
         self.join_timeout = QSpinBox()
         self.join_timeout.setRange(1, 7 * 24 * 3600)
         self.join_timeout.setSuffix(" s")
         self.join_timeout.setToolTip("How long the chief waits for every worker to start")
+        self.join_timeout.setMaximumWidth(120)
         settings = QGroupBox("Settings")
         form = QFormLayout(settings)
         form.addRow("global batch size", gbs_row)
@@ -167,11 +171,14 @@ class ClusterDialog(QDialog):
         self.commands_view = QPlainTextEdit()
         self.commands_view.setReadOnly(True)
         self.commands_view.setFont(mono)
-        self.commands_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        self.commands_view.setFixedHeight(84)
-        self.commands_view.setStyleSheet("QPlainTextEdit { background: #1f2937; "
-                                         "color: #e5e7eb; border-radius: 4px; "
-                                         "padding: 4px; }")
+        self.commands_view.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+        self.commands_view.setMinimumHeight(120)
+        self.commands_view.setMaximumHeight(170)
+        self.commands_view.setPlaceholderText("The commands appear here once the addresses "
+                                              "are right.")
+        self.commands_view.setStyleSheet("QPlainTextEdit { background: #f3f4f6; "
+                                         "color: #111827; border: 1px solid #d1d5db; "
+                                         "border-radius: 4px; padding: 4px; }")
         self.commands_note = QLabel("")
         self.commands_note.setWordWrap(True)
         self.copy_button = QPushButton("Copy")
@@ -269,11 +276,14 @@ class ClusterDialog(QDialog):
             if workers else "The first line is this machine (the chief).")
         if self.project_path is None:
             self.commands_view.setPlainText("")
+            self.commands_view.setPlaceholderText("The commands appear here once the "
+                                                  "project is saved.")
             self.commands_note.setText(UNSAVED)
             self.commands_note.setStyleSheet(ERROR_STYLE)
         else:
             commands = self.commands()
-            self.commands_view.setPlainText("\n".join(commands))
+            self.commands_view.setPlainText("\n".join(
+                f"# on {workers[i]} (worker {i})\n{c}" for i, c in enumerate(commands, 1)))
             if commands:
                 note = ("Run these in any order, before or after pressing Train; training "
                         "starts once every worker has joined.")

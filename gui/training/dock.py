@@ -438,11 +438,18 @@ class TrainingDock(QDockWidget):
             self.run_finished.emit(run_dir)
 
     def _on_failed(self, event: dict[str, Any]) -> None:
-        self.live.on_failed(event)
         run_dir = self.session.run_dir
         if event.get("stopped"):  # the user stopped a cluster run before it trained
+            live = self.live
+            live.plots.finish()
+            live.progress.setRange(0, 1)
+            live.progress.setValue(0)
+            live.progress.setFormat("Stopped before every worker joined")
+            message = str(event.get("message", ""))
+            live.append_log(message[:1].upper() + message[1:])
             self.status_text.emit("")
             return
+        self.live.on_failed(event)
         self.status_text.emit(status_text(event))
         if run_dir is not None and run_dir.is_dir():
             self.run_finished.emit(str(run_dir))  # a failed run is listed too

@@ -80,8 +80,11 @@ def test_dialog_shows_each_machines_command_and_refuses_an_unsaved_project(qtbot
     dialog.fill_localhost()
     workers = dialog.workers()
     assert len(workers) == 3 and all(w.startswith("localhost:") for w in workers)
-    lines = dialog.commands_view.toPlainText().splitlines()
+    shown = dialog.commands_view.toPlainText().splitlines()
+    lines = [line for line in shown if not line.startswith("#")]
     assert lines == worker_commands(path, workers, 0)
+    assert [line for line in shown if line.startswith("#")] == [
+        f"# on {workers[1]} (worker 1)", f"# on {workers[2]} (worker 2)"]
     assert [line.rsplit(" ", 1)[1] for line in lines] == ["1", "2"]  # not this machine
     assert all(f"'{path}'" in line and ",".join(workers) in line for line in lines)
     assert dialog.global_batch.value() == 48  # batch size 16 x 3 workers
@@ -179,7 +182,7 @@ def use_cluster(qtbot, dock: TrainingDock, addresses: list[str]) -> None:
     assert dock.training_panel.cluster is not None
 
 
-def test_train_refuses_unsaved_changes_and_names_a_busy_port(qtbot, dock):
+def test_train_refuses_unsaved_changes_names_a_busy_port_and_stops_while_waiting(qtbot, dock):
     addresses = [f"127.0.0.1:{p}" for p in free_ports(2)]
     use_cluster(qtbot, dock, addresses)
     assert not dock.train()  # the other machines would read an older project file
@@ -201,6 +204,19 @@ def test_train_refuses_unsaved_changes_and_names_a_busy_port(qtbot, dock):
     assert title == CLUSTER_ERROR_TITLE and addresses[0] in text and "in use" in text
     assert dock.live.progress.format() == "Failed"
     assert dock.live.train_button.isEnabled()
+
+    # with the port free it starts and waits for worker 1; Stop ends it, no error box
+    shown = len(dock.errors)
+    with qtbot.waitSignal(dock.session.waiting, timeout=60_000) as waiting:
+        assert dock.train()
+    assert waiting.args[0] == [addresses[1]]
+    assert dock.live.progress.format() == f"Waiting for workers: {addresses[1]}"
+    with qtbot.waitSignal(dock.session.failed, timeout=30_000) as failed:
+        dock.live.stop_button.click()
+    assert failed.args[0]["stopped"] and "before every worker had joined" in \
+        dock.live.log.toPlainText()
+    assert len(dock.errors) == shown and dock.state == "idle"
+    assert dock.live.progress.format() == "Stopped before every worker joined"
 
 
 def launch_worker(project: Path, addresses: list[str], index: int) -> subprocess.Popen:
