@@ -18,6 +18,7 @@ from engine.graph import Edge, Graph, Node, is_valid_id
 
 FORMAT = "layerlab"
 VERSION = 1
+MAX_PORT = 999  # no layer takes a thousand inputs; bounds what a broken file can ask for
 
 DEFAULT_DATA: dict[str, Any] = {"source": "builtin:digits", "validation_split": 0.2}
 DEFAULT_TRAINING: dict[str, Any] = {
@@ -167,11 +168,13 @@ def _graph_from_dict(g: Any, fail) -> Graph:
         for end, value in (("source", src), ("target", dst)):
             if value is None:
                 raise fail(f"{where} has no \"{end}\"")
+            if not isinstance(value, str):
+                raise fail(f"{where}: \"{end}\" must be a node id; got {value!r}")
             if value not in graph.nodes:
                 raise fail(f"{where} ({src} -> {dst}): its {end} '{value}' is not a node")
-        if not isinstance(port, int) or isinstance(port, bool) or port < 0:
-            raise fail(f"{where} ({src} -> {dst}): \"port\" must be a whole number >= 0; "
-                       f"got {port!r}")
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= MAX_PORT:
+            raise fail(f"{where} ({src} -> {dst}): \"port\" must be a whole number from 0 "
+                       f"to {MAX_PORT}; got {port!r}")
         if (dst, port) in seen:
             raise fail(f"{where} ({src} -> {dst}): input {port} of '{dst}' is fed twice")
         seen.add((dst, port))

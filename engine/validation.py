@@ -162,9 +162,10 @@ def node_problems(node: Node, inputs: list[Edge]) -> list[Problem]:
         found.append(Problem(node.id, ERROR,
                              f"{label}: input port {dup[0]} is fed by more than one layer"))
     elif ports and ports != list(range(len(ports))):
-        missing = sorted(set(range(max(ports) + 1)) - set(ports))
+        used = set(ports)
+        first_missing = next(i for i in range(len(ports) + 1) if i not in used)
         found.append(Problem(node.id, ERROR,
-                             f"{label}: input port {missing[0]} is empty while port "
+                             f"{label}: input port {first_missing} is empty while port "
                              f"{max(ports)} is used; connect inputs without gaps"))
     return found
 

@@ -83,6 +83,8 @@ def test_project_save_is_atomic_when_writing_fails(tmp_path, monkeypatch):
      ' "edges": [{"source": "a", "target": "ghost"}]}}', "its target 'ghost' is not a node"),
     ('{"format": "layerlab", "version": 1, "graph": {"nodes": [{"id": "a", "type": "Dense",'
      ' "params": [1]}]}}', "node 'a': \"params\" must be an object"),
+    ('{"format": "layerlab", "version": 1, "graph": {"nodes": [{"id": "a", "type": "Input"}],'
+     ' "edges": [{"source": ["a"], "target": "a"}]}}', '"source" must be a node id'),
     ('{"format": "layerlab", "version": 1, "graph": {"nodes": [{"id": "a", "type": "Dense",'
      ' "position": "top"}]}}', "node 'a': \"position\" must be [x, y]"),
     ('{"format": "layerlab", "version": 1, "graph": {"nodes": [{"id": "a", "type": "Input"},'
@@ -90,7 +92,10 @@ def test_project_save_is_atomic_when_writing_fails(tmp_path, monkeypatch):
      ' {"source": "a", "target": "b"}]}}', "input 0 of 'b' is fed twice"),
     ('{"format": "layerlab", "version": 1, "graph": {"nodes": [{"id": "a", "type": "Input"},'
      ' {"id": "b", "type": "Add"}], "edges": [{"source": "a", "target": "b", "port": -1}]}}',
-     '"port" must be a whole number >= 0'),
+     '"port" must be a whole number from 0 to 999'),
+    ('{"format": "layerlab", "version": 1, "graph": {"nodes": [{"id": "a", "type": "Input"},'
+     ' {"id": "b", "type": "Add"}], "edges": [{"source": "a", "target": "b", "port": 1e12}]}}',
+     '"port" must be a whole number from 0 to 999'),
     ('{"format": "layerlab", "version": 1, "graph": []}', '"graph" must be an object'),
     ('{"format": "layerlab", "version": 1, "graph": {}, "training": []}',
      '"training" must be an object'),
