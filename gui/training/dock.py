@@ -32,7 +32,6 @@ from PySide6.QtWidgets import (
 from gui.training.errors import error_text, status_text
 from gui.training.session import TrainingSession
 
-CLUSTER_ERROR_TITLE = "The cluster run stopped"
 PAUSE_CLUSTER_TIP = ("Pause is not available for a run across several machines: every "
                      "worker would have to hold at the same step. Stop keeps the model "
                      "trained so far.")
@@ -453,10 +452,7 @@ class TrainingDock(QDockWidget):
         self.status_text.emit(status_text(event))
         if run_dir is not None and run_dir.is_dir():
             self.run_finished.emit(str(run_dir))  # a failed run is listed too
-        title, text = error_text(event, run_dir)
-        if event.get("kind") == "cluster":
-            title = CLUSTER_ERROR_TITLE
-        self._show_error(title, text)
+        self._show_error(*error_text(event, run_dir))
 
     # ------------------------------------------------------------- cluster
     def _cluster_unsaved(self) -> str:

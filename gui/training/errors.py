@@ -11,6 +11,7 @@ TITLES = {
     "died": "The training process ended unexpectedly",
     "config": "The run cannot start with these settings",
     "internal": "Training failed",
+    "cluster": "The cluster run stopped",
 }
 
 

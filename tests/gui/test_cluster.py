@@ -24,7 +24,8 @@ from engine.distributed import worker_commands
 from engine.graph import Edge, Node
 from engine.project import Project, save_project
 from gui.training.cluster_dialog import ClusterDialog
-from gui.training.dock import CLUSTER_ERROR_TITLE, PAUSE_CLUSTER_TIP, TrainingDock
+from gui.training.dock import PAUSE_CLUSTER_TIP, TrainingDock
+from gui.training.errors import TITLES
 from gui.training.training_panel import EDIT_CLUSTER, TrainingPanel
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -201,7 +202,7 @@ def test_train_refuses_unsaved_changes_names_a_busy_port_and_stops_while_waiting
         busy.close()
     assert failed.args[0]["kind"] == "cluster"
     title, text = dock.errors[-1]
-    assert title == CLUSTER_ERROR_TITLE and addresses[0] in text and "in use" in text
+    assert title == TITLES["cluster"] and addresses[0] in text and "in use" in text
     assert dock.live.progress.format() == "Failed"
     assert dock.live.train_button.isEnabled()
 
