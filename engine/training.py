@@ -1,32 +1,10 @@
-"""The training section of a project -> compile + fit, reported as plain event dicts.
+"""Run one training: device placement, compile + fit, reported as plain event dicts.
 
-The ``training`` section of a project file (all keys optional)::
+The ``training`` section (its format, tables, checks and the Keras objects made
+from it) is :mod:`engine.training_config`; the callbacks that report events and
+write checkpoints are :mod:`engine.training_callbacks`. Their public names are
+re-exported here, so ``from engine.training import X`` works for all of them.
 
-    {"optimizer": {"type": "Adam", "learning_rate": 0.001, "clipnorm": 1.0},
-     "schedule": {"type": "cosine", "warmup_epochs": 1},
-     "loss": "sparse_categorical_crossentropy",      # or {"type": ..., "label_smoothing": 0.1}
-     "metrics": ["accuracy", {"type": "top_k", "k": 3}],
-     "batch_size": 32, "epochs": 10, "seed": 0,
-     "early_stopping": {"monitor": "val_loss", "patience": 5, "restore_best_weights": true},
-     "class_weight": "balanced",                     # or {"0": 1.0, "1": 3.0}
-     "precision": "float32",                         # "mixed_float16", "mixed_bfloat16"
-     "jit_compile": "auto", "steps_per_execution": 1,
-     "device": "auto",                               # "cpu", "gpu:0", "all"
-     "tensorboard": true}
-
-Learning-rate schedules (lengths in epochs, ``*_epochs``, or in optimizer steps,
-``*_steps``; without one a schedule spans the whole run):
-
-- ``step``: ``factor`` (0.1) every ``every_epochs``; or ``boundaries_epochs`` with
-  ``values`` (one learning rate more than boundaries).
-- ``exponential``: ``decay_rate`` (0.96) per ``decay_epochs`` (1), ``staircase``.
-- ``polynomial``: down to ``end_learning_rate`` (1e-4) over ``decay_epochs``, ``power``.
-- ``cosine``: optional linear warm-up from ``warmup_start`` (0) over ``warmup_epochs``,
-  then cosine decay to ``alpha`` x the learning rate.
-- ``reduce_on_plateau``: ``factor`` (0.1) after ``patience`` (5) epochs without
-  improvement of ``monitor``; ``min_delta``, ``min_lr``, ``cooldown``.
-
-:func:`training_problems` checks a section without TensorFlow;
 :func:`run_training` runs one training in the calling process (the worker process
 calls it) and reports through ``emit``. TensorFlow and Keras are imported inside
 functions only.
@@ -35,125 +13,59 @@ functions only.
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
-import threading
-import time
 import traceback
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable, Iterator
 
 from engine import runs
+from engine.training_callbacks import (
+    BATCH_EVENT_INTERVAL_S,
+    CHECKPOINT_INTERVAL_S,
+    Controls,
+    RunState,
+    callback_types,
+)
+from engine.training_config import (
+    LOSS_ALIASES,
+    LOSSES,
+    METRICS,
+    OPTIMIZER_COMMON,
+    OPTIMIZERS,
+    PRECISIONS,
+    SCHEDULES,
+    SECTION_KEYS,
+    Emit,
+    Event,
+    batch_size_of,
+    class_weights,
+    device_problem,
+    epochs_of,
+    find_key,
+    loss_name,
+    make_loss,
+    make_metrics,
+    make_optimizer,
+    make_schedule,
+    monitor_mode,
+    split_typed,
+    training_problems,
+)
 
-Event = dict[str, Any]
-Emit = Callable[[Event], None]
+__all__ = [
+    "BATCH_EVENT_INTERVAL_S", "CHECKPOINT_INTERVAL_S", "LOSSES", "LOSS_ALIASES", "METRICS",
+    "OPTIMIZERS", "OPTIMIZER_COMMON", "PRECISIONS", "SCHEDULES", "SECTION_KEYS", "Controls",
+    "Emit", "Event", "Placement", "RunState", "TrainingError", "batch_size_of",
+    "build_snapshot_model", "callback_types", "class_weights", "classify_exception",
+    "cli_train", "device_problem", "epochs_of", "find_key", "load_dataset", "loss_name",
+    "make_loss", "make_metrics", "make_optimizer", "make_schedule", "monitor_mode", "place",
+    "run_training", "split_typed", "training_problems",
+]
 
-# ----------------------------------------------------------------------------- the tables
-
-OPTIMIZER_COMMON = ("learning_rate", "weight_decay", "clipnorm", "clipvalue",
-                    "global_clipnorm", "use_ema", "ema_momentum")
-"""Keras arguments every optimizer takes."""
 _OPTIMIZER_COMMON = OPTIMIZER_COMMON  # old name, still imported by gui/training/training_panel.py
-OPTIMIZERS: dict[str, tuple[str, ...]] = {
-    "SGD": ("momentum", "nesterov"),
-    "Adam": ("beta_1", "beta_2", "epsilon", "amsgrad"),
-    "AdamW": ("beta_1", "beta_2", "epsilon", "amsgrad"),
-    "RMSprop": ("rho", "momentum", "epsilon", "centered"),
-    "Adagrad": ("initial_accumulator_value", "epsilon"),
-    "Adadelta": ("rho", "epsilon"),
-    "Nadam": ("beta_1", "beta_2", "epsilon"),
-    "Adamax": ("beta_1", "beta_2", "epsilon"),
-    "Lion": ("beta_1", "beta_2"),
-}
-"""Optimizer type -> its own Keras constructor arguments (all also take the common ones)."""
-
-SCHEDULES: dict[str, tuple[str, ...]] = {
-    "constant": (),
-    "step": ("factor", "every_epochs", "every_steps", "boundaries_epochs", "boundaries_steps",
-             "values"),
-    "exponential": ("decay_rate", "decay_epochs", "decay_steps", "staircase"),
-    "polynomial": ("end_learning_rate", "power", "decay_epochs", "decay_steps", "cycle"),
-    "cosine": ("alpha", "warmup_epochs", "warmup_steps", "warmup_start", "decay_epochs",
-               "decay_steps"),
-    "reduce_on_plateau": ("monitor", "factor", "patience", "min_delta", "min_lr", "cooldown"),
-}
-"""Learning-rate schedule type -> its keys."""
-
-LOSSES: dict[str, tuple[str, ...]] = {
-    "categorical_crossentropy": ("from_logits", "label_smoothing"),
-    "sparse_categorical_crossentropy": ("from_logits",),
-    "binary_crossentropy": ("from_logits", "label_smoothing"),
-    "mse": (),
-    "mae": (),
-    "huber": ("delta",),
-}
-"""Loss name -> its keys (label smoothing only where Keras supports it)."""
-
-LOSS_ALIASES = {"mean_squared_error": "mse", "mean_absolute_error": "mae",
-                "huber_loss": "huber"}
-"""Other names of the losses in :data:`LOSSES` (lower case)."""
-
-METRICS: dict[str, tuple[str, ...]] = {
-    "accuracy": (), "top_k": ("k",), "precision": (), "recall": (), "auc": (),
-    "mae": (), "mse": (), "rmse": (),
-}
-"""Metric name -> its keys."""
-
-_REGRESSION_METRICS = ("mae", "mse", "rmse")
-
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-
-SECTION_KEYS = ("optimizer", "schedule", "loss", "metrics", "batch_size", "epochs", "seed",
-                "early_stopping", "class_weight", "precision", "jit_compile",
-                "steps_per_execution", "device", "tensorboard", "shuffle", "cluster")
-"""Every key a training section may hold."""
-
-_EARLY_STOPPING_KEYS = ("monitor", "patience", "min_delta", "restore_best_weights",
-                        "start_from_epoch")
-
-# Number rules: name -> (low, high, low_open, high_open, integer).
-_RULES: dict[str, tuple[float | None, float | None, bool, bool, bool]] = {
-    "learning_rate": (0, None, True, False, False),
-    "weight_decay": (0, None, False, False, False),
-    "clipnorm": (0, None, True, False, False),
-    "clipvalue": (0, None, True, False, False),
-    "global_clipnorm": (0, None, True, False, False),
-    "ema_momentum": (0, 1, False, True, False),
-    "momentum": (0, 1, False, True, False),
-    "beta_1": (0, 1, False, True, False),
-    "beta_2": (0, 1, False, True, False),
-    "rho": (0, 1, False, True, False),
-    "epsilon": (0, None, True, False, False),
-    "initial_accumulator_value": (0, None, False, False, False),
-    "factor": (0, 1, True, True, False),
-    "every_epochs": (0, None, True, False, False),
-    "every_steps": (1, None, False, False, True),
-    "decay_rate": (0, None, True, False, False),
-    "decay_epochs": (0, None, True, False, False),
-    "decay_steps": (1, None, False, False, True),
-    "end_learning_rate": (0, None, False, False, False),
-    "power": (0, None, True, False, False),
-    "alpha": (0, 1, False, False, False),
-    "warmup_epochs": (0, None, False, False, False),
-    "warmup_steps": (0, None, False, False, True),
-    "warmup_start": (0, None, False, False, False),
-    "patience": (0, None, False, False, True),
-    "min_delta": (0, None, False, False, False),
-    "min_lr": (0, None, False, False, False),
-    "cooldown": (0, None, False, False, True),
-    "start_from_epoch": (0, None, False, False, True),
-    "label_smoothing": (0, 1, False, True, False),
-    "delta": (0, None, True, False, False),
-    "k": (1, None, False, False, True),
-    "batch_size": (1, None, False, False, True),
-    "epochs": (1, None, False, False, True),
-    "steps_per_execution": (1, None, False, False, True),
-}
-_BOOLS = ("nesterov", "amsgrad", "centered", "use_ema", "staircase", "cycle", "from_logits",
-          "restore_best_weights", "tensorboard", "shuffle")
 
 
 class TrainingError(Exception):
@@ -171,385 +83,6 @@ class TrainingError(Exception):
 
     def event(self) -> Event:
         return {"event": "error", "kind": self.kind, "message": self.message, "hint": self.hint}
-
-
-# ------------------------------------------------------------------------ checking sections
-
-def _number_problem(where: str, value: Any, name: str) -> str | None:
-    low, high, low_open, high_open, integer = _RULES[name]
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok and integer:
-        ok = float(value).is_integer()
-    if ok and low is not None:
-        ok = value > low if low_open else value >= low
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if ok:
-        return None
-    kind = "a whole number" if integer else "a number"
-    bounds = []
-    if low is not None:
-        bounds.append(f"{'>' if low_open else '>='} {low:g}")
-    if high is not None:
-        bounds.append(f"{'<' if high_open else '<='} {high:g}")
-    return f"{where} must be {kind} {' and '.join(bounds)}; got {value!r}"
-
-
-def _check_keys(where: str, params: dict[str, Any], allowed: tuple[str, ...]) -> list[str]:
-    problems = []
-    for key, value in params.items():
-        if key == "type":
-            continue
-        if key not in allowed:
-            known = ", ".join(allowed) or "no parameters"
-            problems.append(f"{where} has no parameter '{key}'; it takes {known}")
-        elif key in _RULES:
-            p = _number_problem(f"{where} {key}", value, key)
-            if p:
-                problems.append(p)
-        elif key in _BOOLS and not isinstance(value, bool):
-            problems.append(f"{where} {key} must be true or false; got {value!r}")
-    return problems
-
-
-def find_key(name: Any, table: dict[str, Any], aliases: dict[str, str] | None = None) -> str | None:
-    """The table key matching ``name`` case-insensitively, or None."""
-    if not isinstance(name, str):
-        return None
-    lowered = {k.lower(): k for k in table}
-    key = name.strip().lower()
-    key = (aliases or {}).get(key, key)
-    return lowered.get(key)
-
-
-def split_typed(value: Any, what: str) -> tuple[Any, dict[str, Any], str | None]:
-    """Split ``"Name"`` or ``{"type": "Name", ...}`` into (name, params, problem)."""
-    if isinstance(value, str):
-        return value, {}, None
-    if isinstance(value, dict):
-        return value.get("type"), value, None
-    return None, {}, f"{what} must be a name or an object with a \"type\"; got {value!r}"
-
-
-def training_problems(section: Any) -> list[str]:
-    """Everything wrong with a training section, without TensorFlow.
-
-    Args:
-        section: The project's ``training`` dict.
-
-    Returns:
-        Plain messages naming the key and the bad value (empty when all is well).
-    """
-    if not isinstance(section, dict):
-        return [f"the training section must be an object; got {section!r}"]
-    problems = []
-    for key in section:
-        if key not in SECTION_KEYS:
-            problems.append(f"unknown key '{key}'; known keys: {', '.join(SECTION_KEYS)}")
-
-    name, params, p = split_typed(section.get("optimizer", "Adam"), "optimizer")
-    opt = find_key(name, OPTIMIZERS)
-    if p:
-        problems.append(p)
-    elif opt is None:
-        problems.append(f"optimizer {name!r} is unknown; choose one of {', '.join(OPTIMIZERS)}")
-    else:
-        problems += _check_keys(f"optimizer {opt}", params,
-                                OPTIMIZER_COMMON + OPTIMIZERS[opt])
-
-    if section.get("schedule") is not None:
-        problems += _schedule_problems(section["schedule"])
-
-    if section.get("loss") is not None:
-        name, params, p = split_typed(section["loss"], "loss")
-        loss = find_key(name, LOSSES, LOSS_ALIASES)
-        if p:
-            problems.append(p)
-        elif loss is None:
-            problems.append(f"loss {name!r} is unknown; choose one of {', '.join(LOSSES)}")
-        elif loss == "sparse_categorical_crossentropy" and "label_smoothing" in params:
-            problems.append("loss sparse_categorical_crossentropy has no label_smoothing in "
-                            "Keras; use categorical_crossentropy (one-hot labels) to smooth")
-        else:
-            problems += _check_keys(f"loss {loss}", params, LOSSES[loss])
-
-    metrics = section.get("metrics", [])
-    if not isinstance(metrics, list):
-        problems.append(f"metrics must be a list; got {metrics!r}")
-        metrics = []
-    for m in metrics:
-        name, params, p = split_typed(m, "each metric")
-        metric = find_key(name, METRICS)
-        if p:
-            problems.append(p)
-        elif metric is None:
-            problems.append(f"metric {name!r} is unknown; choose from {', '.join(METRICS)}")
-        else:
-            problems += _check_keys(f"metric {metric}", params, METRICS[metric])
-
-    for key in ("batch_size", "epochs", "steps_per_execution"):
-        if key in section:
-            p = _number_problem(key, section[key], key)
-            if p:
-                problems.append(p)
-    seed = section.get("seed")
-    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
-        problems.append(f"seed must be a whole number >= 0 or null; got {seed!r}")
-    for key in ("tensorboard", "shuffle"):
-        if key in section and not isinstance(section[key], bool):
-            problems.append(f"{key} must be true or false; got {section[key]!r}")
-    if section.get("precision", "float32") not in PRECISIONS:
-        problems.append(f"precision must be one of {', '.join(PRECISIONS)}; "
-                        f"got {section['precision']!r}")
-    if section.get("jit_compile", "auto") not in (True, False, "auto"):
-        problems.append(f"jit_compile must be true, false or \"auto\"; "
-                        f"got {section['jit_compile']!r}")
-    p = device_problem(section.get("device"))
-    if p:
-        problems.append(p)
-
-    es = section.get("early_stopping")
-    if es is not None and not isinstance(es, bool):
-        if not isinstance(es, dict):
-            problems.append(f"early_stopping must be true, false or an object; got {es!r}")
-        else:
-            problems += _check_keys("early_stopping", es, _EARLY_STOPPING_KEYS)
-            if "monitor" in es and not isinstance(es["monitor"], str):
-                problems.append(f"early_stopping monitor must be a metric name such as "
-                                f"'val_loss'; got {es['monitor']!r}")
-
-    problems += _class_weight_problems(section.get("class_weight"))
-    from engine.distributed import cluster_problems
-
-    problems += cluster_problems(section.get("cluster"))
-    return problems
-
-
-def _schedule_problems(schedule: Any) -> list[str]:
-    name, params, p = split_typed(schedule, "schedule")
-    if p:
-        return [p]
-    kind = find_key(name, SCHEDULES)
-    if kind is None:
-        return [f"schedule {name!r} is unknown; choose one of {', '.join(SCHEDULES)}"]
-    problems = _check_keys(f"schedule {kind}", params, SCHEDULES[kind])
-    if kind == "step" and ("boundaries_epochs" in params or "boundaries_steps" in params):
-        bounds = params.get("boundaries_epochs", params.get("boundaries_steps"))
-        values = params.get("values")
-        if not isinstance(bounds, list) or not all(
-                isinstance(b, (int, float)) and not isinstance(b, bool) and b > 0
-                for b in bounds) or sorted(bounds) != bounds:
-            problems.append(f"schedule step boundaries must be an increasing list of numbers "
-                            f"> 0; got {bounds!r}")
-        elif not isinstance(values, list) or len(values) != len(bounds) + 1 or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
-                for v in values):
-            problems.append(f"schedule step values must be {len(bounds) + 1} learning rates "
-                            f"> 0 (one more than the boundaries); got {values!r}")
-    if kind == "reduce_on_plateau" and "monitor" in params \
-            and not isinstance(params["monitor"], str):
-        problems.append(f"schedule reduce_on_plateau monitor must be a metric name; "
-                        f"got {params['monitor']!r}")
-    return problems
-
-
-def _class_weight_problems(cw: Any) -> list[str]:
-    if cw is None or cw == "balanced":
-        return []
-    if not isinstance(cw, dict):
-        return [f"class_weight must be \"balanced\" or an object of class -> weight; "
-                f"got {cw!r}"]
-    problems = []
-    for k, v in cw.items():
-        if not str(k).isdigit():
-            problems.append(f"class_weight keys must be class numbers (0, 1, ...); got {k!r}")
-        elif not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
-            problems.append(f"class_weight for class {k} must be a number >= 0; got {v!r}")
-    return problems
-
-
-def device_problem(device: Any) -> str | None:
-    """Why ``device`` is not a device request, or None (``auto``, ``cpu``, ``gpu:N``, ``all``)."""
-    if device is None:
-        return None
-    if isinstance(device, str):
-        d = device.strip().lower()
-        if d in ("auto", "cpu", "gpu", "all") or (d.startswith("gpu:") and d[4:].isdigit()):
-            return None
-    return f"device must be \"auto\", \"cpu\", \"gpu:N\" or \"all\"; got {device!r}"
-
-
-# --------------------------------------------------------------- section -> Keras objects
-
-def epochs_of(section: dict[str, Any]) -> int:
-    return int(section.get("epochs", 10))
-
-
-def batch_size_of(section: dict[str, Any]) -> int:
-    return int(section.get("batch_size", 32))
-
-
-def _steps(params: dict[str, Any], base: str, steps_per_epoch: int,
-           default: int | None = None) -> int | None:
-    """A length in optimizer steps from ``<base>_steps`` or ``<base>_epochs``."""
-    if f"{base}_steps" in params:
-        return max(1, int(params[f"{base}_steps"]))
-    if f"{base}_epochs" in params:
-        return max(1, round(float(params[f"{base}_epochs"]) * steps_per_epoch))
-    return default
-
-
-def make_schedule(section: dict[str, Any], steps_per_epoch: int, epochs: int) -> Any:
-    """The learning rate the optimizer gets: a float or a Keras schedule.
-
-    Args:
-        section: The training section.
-        steps_per_epoch: Optimizer steps in one epoch.
-        epochs: Epochs the run lasts (schedules without a length span all of them).
-    """
-    import keras
-
-    _, opt = split_typed(section.get("optimizer", "Adam"), "optimizer")[:2]
-    lr = float(opt.get("learning_rate", 0.001))
-    name, params, _ = split_typed(section.get("schedule") or "constant", "schedule")
-    kind = find_key(name, SCHEDULES)
-    schedules = keras.optimizers.schedules
-    total = max(1, steps_per_epoch * epochs)
-    if kind in (None, "constant", "reduce_on_plateau"):
-        return lr
-    if kind == "step":
-        if "values" in params:
-            bounds = params.get("boundaries_steps")
-            if bounds is None:
-                bounds = [round(b * steps_per_epoch) for b in params["boundaries_epochs"]]
-            return schedules.PiecewiseConstantDecay([int(b) for b in bounds],
-                                                    [float(v) for v in params["values"]])
-        every = _steps(params, "every", steps_per_epoch, default=max(1, total // 3))
-        return schedules.ExponentialDecay(lr, every, float(params.get("factor", 0.1)),
-                                          staircase=True)
-    if kind == "exponential":
-        return schedules.ExponentialDecay(
-            lr, _steps(params, "decay", steps_per_epoch, steps_per_epoch),
-            float(params.get("decay_rate", 0.96)), staircase=bool(params.get("staircase")))
-    if kind == "polynomial":
-        return schedules.PolynomialDecay(
-            lr, _steps(params, "decay", steps_per_epoch, total),
-            float(params.get("end_learning_rate", 0.0001)), float(params.get("power", 1.0)),
-            cycle=bool(params.get("cycle")))
-    # cosine, with an optional linear warm-up from warmup_start to the learning rate
-    warmup = _steps(params, "warmup", steps_per_epoch, 0) or 0
-    decay = _steps(params, "decay", steps_per_epoch, max(1, total - warmup))
-    alpha = float(params.get("alpha", 0.0))
-    if warmup:
-        return schedules.CosineDecay(float(params.get("warmup_start", 0.0)), decay, alpha,
-                                     warmup_target=lr, warmup_steps=warmup)
-    return schedules.CosineDecay(lr, decay, alpha)
-
-
-def make_optimizer(section: dict[str, Any], steps_per_epoch: int, epochs: int) -> Any:
-    """A Keras optimizer for the section, its learning rate scheduled."""
-    import keras
-
-    name, params, _ = split_typed(section.get("optimizer", "Adam"), "optimizer")
-    opt = find_key(name, OPTIMIZERS) or "Adam"
-    kwargs = {k: v for k, v in params.items() if k not in ("type", "learning_rate")}
-    kwargs["learning_rate"] = make_schedule(section, steps_per_epoch, epochs)
-    return getattr(keras.optimizers, opt)(**kwargs)
-
-
-def loss_name(section: dict[str, Any], task: str | None = None,
-              num_classes: int | None = None) -> str:
-    """The loss's canonical name; without one in the section, what suits the task."""
-    if section.get("loss") is not None:
-        name = split_typed(section["loss"], "loss")[0]
-        return find_key(name, LOSSES, LOSS_ALIASES) or str(name)
-    if task == "regression":
-        return "mse"
-    return "sparse_categorical_crossentropy"
-
-
-def make_loss(section: dict[str, Any], name: str) -> Any:
-    """A Keras loss object for ``name`` with the section's loss parameters."""
-    import keras
-
-    params = section.get("loss") if isinstance(section.get("loss"), dict) else {}
-    kwargs = {k: v for k, v in params.items() if k != "type"}
-    classes = {
-        "categorical_crossentropy": keras.losses.CategoricalCrossentropy,
-        "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy,
-        "binary_crossentropy": keras.losses.BinaryCrossentropy,
-        "mse": keras.losses.MeanSquaredError,
-        "mae": keras.losses.MeanAbsoluteError,
-        "huber": keras.losses.Huber,
-    }
-    return classes[name](**kwargs)
-
-
-def make_metrics(section: dict[str, Any], loss: str, num_classes: int | None,
-                 warn: Emit | None = None, task: str | None = None) -> list[Any]:
-    """Keras metric objects for the section, matched to the task and the label form.
-
-    Metrics that mean nothing for the task (accuracy of a regression, mae of class
-    indices) are left out with a warning. Precision, recall and AUC need labels of
-    the prediction's shape; with sparse multi-class labels they are left out too —
-    ``evaluation.json`` holds per-class precision and recall instead.
-    """
-    import keras
-
-    sparse = loss == "sparse_categorical_crossentropy"
-    out: list[Any] = []
-    for m in section.get("metrics", []):
-        name, params, _ = split_typed(m, "metric")
-        metric = find_key(name, METRICS)
-        unfit = (task == "regression" and metric not in _REGRESSION_METRICS) or (
-            task == "classification" and sparse and metric in _REGRESSION_METRICS)
-        if unfit:
-            if warn:
-                warn({"event": "warning", "message": f"metric {metric} does not apply to "
-                      f"{task} with {loss} and was left out"})
-            continue
-        if metric == "accuracy":
-            out.append("accuracy")
-        elif metric == "top_k":
-            k = int(params.get("k", 5))
-            cls = (keras.metrics.SparseTopKCategoricalAccuracy if sparse
-                   else keras.metrics.TopKCategoricalAccuracy)
-            out.append(cls(k=k, name=f"top_{k}_accuracy"))
-        elif metric in ("precision", "recall", "auc"):
-            if sparse and (num_classes or 0) > 2:
-                if warn:
-                    warn({"event": "warning", "message": (
-                        f"metric {metric} needs one-hot labels and was left out with "
-                        "sparse_categorical_crossentropy; evaluation.json has per-class "
-                        "precision and recall")})
-                continue
-            cls = {"precision": keras.metrics.Precision, "recall": keras.metrics.Recall,
-                   "auc": keras.metrics.AUC}[metric]
-            out.append(cls(name=metric))
-        elif metric == "mae":
-            out.append(keras.metrics.MeanAbsoluteError(name="mae"))
-        elif metric == "mse":
-            out.append(keras.metrics.MeanSquaredError(name="mse"))
-        elif metric == "rmse":
-            out.append(keras.metrics.RootMeanSquaredError(name="rmse"))
-    return out
-
-
-def class_weights(section: dict[str, Any], y: Any) -> dict[int, float] | None:
-    """Keras ``class_weight``: ``balanced`` (n / (k * count)) or the section's dict."""
-    import numpy as np
-
-    cw = section.get("class_weight")
-    if cw is None:
-        return None
-    if isinstance(cw, dict):
-        return {int(k): float(v) for k, v in cw.items()}
-    labels = np.asarray(y)
-    labels = labels.argmax(-1) if labels.ndim > 1 and labels.shape[-1] > 1 else labels.ravel()
-    labels = labels.astype(int)
-    counts = np.bincount(labels)
-    n, k = len(labels), int((counts > 0).sum())
-    return {int(c): float(n / (k * counts[c])) for c in range(len(counts)) if counts[c]}
 
 
 # ----------------------------------------------------------------------------- devices
@@ -635,238 +168,6 @@ def place(device: str | None, fresh_process: bool = False) -> Placement:
         strategy = tf.distribute.MirroredStrategy([c.name for c in cpus])
         return Placement([c.name.split("device:")[-1] for c in cpus], strategy=strategy)
     return Placement(["CPU:0"], device="/CPU:0")
-
-
-# ---------------------------------------------------------------------------- controls
-
-@dataclass
-class Controls:
-    """Requests from whoever watches the run (threading or multiprocessing Events).
-
-    Attributes:
-        stop: Set to stop at the next batch (everything trained so far is kept).
-        pause: Set to hold the run at the next batch; clear to go on.
-        stop_seen: Set by the run once it has noticed ``stop``, or once training is
-            over (saving and evaluating then finish on their own).
-        caller_alive: Returns False when the caller has gone; the run then stops.
-    """
-
-    stop: Any = field(default_factory=threading.Event)
-    pause: Any = field(default_factory=threading.Event)
-    stop_seen: Any = field(default_factory=threading.Event)
-    caller_alive: Callable[[], bool] = lambda: True
-
-
-BATCH_EVENT_INTERVAL_S = 0.05
-"""At most one batch event per this many seconds (20 a second)."""
-
-CHECKPOINT_INTERVAL_S = 30.0
-"""Checkpoints are written at most this often (and always when training ends)."""
-
-
-@functools.cache
-def callback_types() -> tuple[type, type]:
-    """The Keras callback classes (defined here so Keras loads only when training)."""
-    import keras
-
-    class EventReporter(keras.callbacks.Callback):
-        """Turns Keras logs into plain events; honours stop and pause; catches NaN."""
-
-        def __init__(self, run: RunState) -> None:
-            super().__init__()
-            self.run = run
-
-        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-            self.run.epoch = epoch
-            self.run.epoch_start = self.run.mark = time.monotonic()
-            self.run.mark_step = self.run.step = 0
-
-        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-            run = self.run
-            run.step = step = batch + 1
-            loss = (logs or {}).get("loss")
-            if loss is not None and not math.isfinite(loss):
-                run.nan_at = (run.epoch + 1, step, float(loss))
-                self.model.stop_training = True
-                return
-            ctl = run.controls
-            if ctl.stop.is_set():
-                ctl.stop_seen.set()
-                run.stopped = True
-                self.model.stop_training = True
-                return
-            if ctl.pause.is_set():
-                self._hold(step)
-                if run.stopped:
-                    self.model.stop_training = True
-                    return
-            now = time.monotonic()
-            if now - run.last_batch_event >= BATCH_EVENT_INTERVAL_S:
-                run.last_batch_event = now
-                self._report(step, logs or {}, now)
-
-        def _report(self, step: int, logs: dict, now: float) -> None:
-            run = self.run
-            steps_done = step - run.mark_step
-            elapsed = now - run.mark
-            rate = steps_done / elapsed if elapsed > 0 and steps_done > 0 else 0.0
-            if rate:
-                run.step_rate = rate if not run.step_rate else 0.7 * run.step_rate + 0.3 * rate
-            run.mark, run.mark_step = now, step
-            left = (run.steps - step) + (run.epochs - run.epoch - 1) * run.steps
-            sps = run.step_rate * run.batch_size
-            run.emit({"event": "batch", "epoch": run.epoch + 1, "step": step,
-                      "steps": run.steps, "logs": _plain(logs),
-                      "samples_per_s": round(sps, 1),
-                      "eta_s": round(left / run.step_rate, 1) if run.step_rate else None})
-
-        def _hold(self, step: int) -> None:
-            run, ctl = self.run, self.run.controls
-            run.emit({"event": "paused", "epoch": run.epoch + 1, "step": step})
-            while ctl.pause.is_set() and not ctl.stop.is_set():
-                if not ctl.caller_alive():
-                    ctl.stop.set()
-                    break
-                ctl.stop.wait(0.1)
-            if ctl.stop.is_set():
-                ctl.stop_seen.set()
-                run.stopped = True
-                return
-            run.mark, run.mark_step = time.monotonic(), step
-            run.emit({"event": "resumed", "epoch": run.epoch + 1, "step": step})
-
-        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            run = self.run
-            if run.nan_at:
-                return
-            entry = _plain(logs or {})
-            lr = _current_lr(self.model)
-            if lr is not None:
-                entry["learning_rate"] = lr
-            for key, value in entry.items():
-                run.history.setdefault(key, []).append(value)
-            run.epochs_done = epoch + 1
-            runs.write_history(run.run_dir, run.history)
-            run.tensorboard(epoch + 1, entry)
-            event = {"event": "epoch", "epoch": epoch + 1, "logs": entry,
-                     "time_s": round(time.monotonic() - run.epoch_start, 3)}
-            if run.stopped and run.step < run.steps:
-                event["partial"] = True  # stopped before the epoch's last batch
-            run.emit(event)
-            if run.controls.stop.is_set():  # asked during validation: end with this epoch
-                run.controls.stop_seen.set()
-                run.stopped = True
-                self.model.stop_training = True
-
-    class CheckpointWriter(keras.callbacks.Callback):
-        """Writes checkpoints/last.keras and best.keras (by the monitored metric).
-
-        Saving a model costs tens of milliseconds or more, so checkpoints are written
-        at most every :data:`CHECKPOINT_INTERVAL_S` seconds (the weights of a better
-        epoch in between are held in memory) and always when training ends.
-        """
-
-        def __init__(self, run: RunState) -> None:
-            super().__init__()
-            self.run = run
-            self.saved_at = time.monotonic()
-            self.unsaved_epoch = 0  # the epoch reached but not yet in last.keras
-            self.best_unsaved = False
-            self.best_weights: list[Any] | None = None
-
-        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-            run = self.run
-            if run.nan_at:
-                return
-            value = (logs or {}).get(run.monitor)
-            improved = value is not None and math.isfinite(value) and (
-                run.best is None or (value > run.best if run.mode == "max"
-                                     else value < run.best))
-            if improved:
-                run.best, self.best_unsaved, self.best_weights = float(value), True, None
-            self.unsaved_epoch = epoch + 1
-            if time.monotonic() - self.saved_at >= CHECKPOINT_INTERVAL_S:
-                self._write()
-            elif improved:
-                self.best_weights = self.model.get_weights()
-
-        def on_train_end(self, logs: dict | None = None) -> None:
-            if self.unsaved_epoch and not self.run.nan_at:
-                self._write()
-
-        def _write(self) -> None:
-            run, model = self.run, self.model
-            folder = run.run_dir / "checkpoints"
-            runs.save_model_atomic(model, folder / "last.keras")
-            run.emit({"event": "checkpoint", "path": str(folder / "last.keras")})
-            if self.best_unsaved:
-                current = None
-                if self.best_weights is not None:
-                    current = model.get_weights()
-                    model.set_weights(self.best_weights)
-                runs.save_model_atomic(model, folder / "best.keras")
-                if current is not None:
-                    model.set_weights(current)
-                run.emit({"event": "checkpoint", "path": str(folder / "best.keras"),
-                          "monitor": run.monitor, "value": run.best})
-                self.best_unsaved, self.best_weights = False, None
-            runs.write_json_atomic(folder / "state.json",
-                                   {"epoch": self.unsaved_epoch, "monitor": run.monitor,
-                                    "mode": run.mode, "best": run.best})
-            self.unsaved_epoch = 0
-            self.saved_at = time.monotonic()
-
-    return EventReporter, CheckpointWriter
-
-
-def _plain(logs: dict[str, Any]) -> dict[str, float]:
-    out = {}
-    for k, v in logs.items():
-        try:
-            out[k] = float(v)
-        except (TypeError, ValueError):
-            continue
-    return out
-
-
-def _current_lr(model: Any) -> float | None:
-    try:
-        return float(model.optimizer.learning_rate)
-    except Exception:  # noqa: BLE001 - a learning rate we cannot read is just not shown
-        return None
-
-
-def monitor_mode(monitor: str) -> str:
-    """``max`` for metrics that grow when better (accuracy, auc, ...), else ``min``."""
-    name = monitor.lower()
-    return "max" if any(w in name for w in ("acc", "auc", "precision", "recall")) else "min"
-
-
-@dataclass
-class RunState:
-    """What the callbacks of one run share."""
-
-    run_dir: Path
-    emit: Emit
-    controls: Controls
-    steps: int
-    epochs: int
-    batch_size: int
-    monitor: str
-    mode: str
-    best: float | None = None
-    history: dict[str, list[float]] = field(default_factory=dict)
-    epoch: int = 0
-    step: int = 0
-    epochs_done: int = 0
-    epoch_start: float = 0.0
-    mark: float = 0.0
-    mark_step: int = 0
-    step_rate: float = 0.0
-    last_batch_event: float = 0.0
-    stopped: bool = False
-    nan_at: tuple[int, int, float] | None = None
-    tensorboard: Callable[[int, dict[str, float]], None] = lambda epoch, logs: None
 
 
 # ------------------------------------------------------------------------ one whole run
