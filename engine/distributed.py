@@ -605,29 +605,6 @@ def _train_child(project: dict[str, Any], path: Path, is_chief: bool, workers: l
 
 # ------------------------------------------------------------------------------ the CLI
 
-def _load(args: Any) -> tuple[Any, Path | None]:
-    """The project (file, or the snapshot of ``--resume RUN_DIR``) and the run dir."""
-    from engine.project import Project, ProjectError, load_project
-
-    resume_dir = getattr(args, "resume", None)
-    if getattr(args, "project", None):
-        project = load_project(args.project)
-    elif resume_dir:
-        snapshot = Path(resume_dir) / "project.json"
-        data = runs.read_json(snapshot)
-        if data is None:
-            raise ProjectError(f"{snapshot}: missing or unreadable; is {resume_dir} a run "
-                               "directory?")
-        project = Project.from_dict(data, source=str(snapshot))
-    else:
-        raise ProjectError("give a PROJECT file, or --resume RUN_DIR")
-    if resume_dir:
-        return project, Path(resume_dir)
-    if getattr(args, "out", None):
-        return project, Path(args.out)
-    return project, runs.new_run_dir(project.path or project.name)
-
-
 def cli_train(args: Any) -> int:
     """``layerlab train PROJECT --cluster HOST:PORT,... --index 0``: the chief.
 
@@ -635,10 +612,10 @@ def cli_train(args: Any) -> int:
     arguments, 130 stopped with Ctrl-C.
     """
     from engine.project import ProjectError
-    from engine.train_cli import HumanReporter, JsonReporter
+    from engine.train_cli import HumanReporter, JsonReporter, project_and_run_dir
 
     try:
-        project, run_dir = _load(args)
+        project, run_dir = project_and_run_dir(args)
         workers, index, config = resolve_cluster(args.cluster, getattr(args, "index", 0),
                                                  project.training)
         if index != 0:

@@ -31,35 +31,50 @@ from engine import runs
 Event = dict[str, Any]
 
 
+def project_and_run_dir(args: Any) -> tuple[Any, Path]:
+    """The project to train and its run directory, from ``layerlab train`` arguments.
+
+    The project is the PROJECT file, else the snapshot (``project.json``) of
+    ``--resume RUN_DIR``. The run directory is the resumed one, else ``--out``,
+    else a new ``runs/<project>-<time>`` in the current folder. Shared by this
+    command and the chief of a cluster run (:mod:`engine.distributed`).
+
+    Raises:
+        ProjectError: The project cannot be read, or neither PROJECT nor
+            ``--resume`` was given.
+    """
+    from engine.project import Project, ProjectError, load_project
+
+    resume_dir = getattr(args, "resume", None)
+    if getattr(args, "project", None):
+        project = load_project(args.project)
+    elif resume_dir:
+        snapshot = Path(resume_dir) / "project.json"
+        data = runs.read_json(snapshot)
+        if data is None:
+            raise ProjectError(f"{snapshot}: missing or unreadable; is {resume_dir} a run "
+                               "directory?")
+        project = Project.from_dict(data, source=str(snapshot))
+    else:
+        raise ProjectError("give a PROJECT file, or --resume RUN_DIR")
+    if resume_dir:
+        return project, Path(resume_dir)
+    if getattr(args, "out", None):
+        return project, Path(args.out)
+    return project, runs.new_run_dir(project.path or project.name)
+
+
 def cli_train(args: Any) -> int:
     """Run ``layerlab train`` with parsed ``args``; return the exit status."""
-    from engine.project import Project, ProjectError, load_project
+    from engine.project import ProjectError
     from engine.worker import start_training
 
     resume_dir = getattr(args, "resume", None)
     try:
-        if getattr(args, "project", None):
-            project = load_project(args.project)
-        elif resume_dir:
-            snapshot = Path(resume_dir) / "project.json"
-            data = runs.read_json(snapshot)
-            if data is None:
-                raise ProjectError(f"{snapshot}: missing or unreadable; is {resume_dir} a "
-                                   "run directory?")
-            project = Project.from_dict(data, source=str(snapshot))
-        else:
-            print("error: give a PROJECT file, or --resume RUN_DIR", file=sys.stderr)
-            return 2
+        project, run_dir = project_and_run_dir(args)
     except ProjectError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-
-    if resume_dir:
-        run_dir = Path(resume_dir)
-    elif getattr(args, "out", None):
-        run_dir = Path(args.out)
-    else:
-        run_dir = runs.new_run_dir(project.path or project.name)
     show: Reporter = JsonReporter(sys.stdout) if getattr(args, "json", False) \
         else HumanReporter(sys.stdout, sys.stderr)
     run = start_training(project, run_dir, epochs=getattr(args, "epochs", None),
