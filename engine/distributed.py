@@ -19,22 +19,20 @@ process, which never imports TensorFlow, is a watchdog: it knocks on every other
 worker's port each second, and ends the run with a message naming the worker's
 address when one never joins (``join_timeout_s``) or stops answering, or when the
 cluster makes no progress for 2 x ``timeout_s`` + 30 s. The training loop itself is in
-:mod:`engine.distributed_step`.
+:mod:`engine.distributed_step`; checking and turning the cluster settings into
+addresses is :mod:`engine.cluster` (its names are re-exported here).
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import multiprocessing
 import os
 import queue
 import re
-import shlex
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import threading
@@ -44,176 +42,40 @@ from pathlib import Path
 from typing import Any
 
 from engine import runs
+from engine.cluster import (
+    CLUSTER_KEYS,
+    DEFAULT_JOIN_TIMEOUT_S,
+    DEFAULT_TIMEOUT_S,
+    ClusterError,
+    cluster_problems,
+    from_tf_config,
+    knock,
+    named_workers,
+    parse_cluster,
+    port_taken,
+    resolve_cluster,
+    resume_command,
+    split_address,
+    tf_config,
+    worker_commands,
+)
+
+__all__ = [
+    "CLUSTER_KEYS", "DEFAULT_JOIN_TIMEOUT_S", "DEFAULT_TIMEOUT_S", "PROBE_FAILURES",
+    "PROBE_INTERVAL_S", "STALL_MARGIN_S", "ClusterError", "ClusterRun", "cli_train",
+    "cli_worker", "cluster_problems", "from_tf_config", "knock", "parse_cluster", "port_taken",
+    "resolve_cluster", "resume_command", "start_cluster_training", "tf_config",
+    "worker_commands",
+]
 
 Event = dict[str, Any]
 
-DEFAULT_TIMEOUT_S = 60.0
-"""Collective timeout: a step waiting longer than this for a peer fails."""
-DEFAULT_JOIN_TIMEOUT_S = 300.0
-"""How long the chief waits for every worker to be started."""
 PROBE_INTERVAL_S = 1.0
 PROBE_FAILURES = 3
 """Consecutive refused knocks after which a worker counts as gone."""
 STALL_MARGIN_S = 30.0
-CLUSTER_KEYS = ("workers", "global_batch_size", "timeout_s", "join_timeout_s",
-                "checkpoint_interval_s")
 
-_ADDRESS = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.\-]+):(\d{1,5})$")
 _TASK = re.compile(r"task:(\d+)")
-
-
-class ClusterError(Exception):
-    """A cluster request that cannot work (bad addresses, index, TF_CONFIG)."""
-
-
-# --------------------------------------------------------------------------- settings
-
-def parse_cluster(cluster: str | list[str]) -> list[str]:
-    """``"a:1,b:2"`` or ``["a:1", "b:2"]`` -> checked addresses, in index order.
-
-    Raises:
-        ClusterError: Naming the first address that is not ``host:port``.
-    """
-    items = cluster.split(",") if isinstance(cluster, str) else list(cluster)
-    workers = [str(w).strip() for w in items if str(w).strip()]
-    if not workers:
-        raise ClusterError("the cluster lists no worker; give HOST:PORT,HOST:PORT,...")
-    for w in workers:
-        m = _ADDRESS.match(w)
-        if not m or not 1 <= int(m.group(2)) <= 65535:
-            raise ClusterError(f"cluster address {w!r} is not HOST:PORT (a port 1-65535)")
-    dupes = sorted({w for w in workers if workers.count(w) > 1})
-    if dupes:
-        raise ClusterError(f"cluster address {dupes[0]} is listed twice")
-    return workers
-
-
-def cluster_problems(cluster: Any) -> list[str]:
-    """Everything wrong with a training section's ``cluster`` object (no TensorFlow)."""
-    if cluster is None:
-        return []
-    if not isinstance(cluster, dict):
-        return [f"cluster must be an object; got {cluster!r}"]
-    problems = [f"cluster has no key '{k}'; it takes {', '.join(CLUSTER_KEYS)}"
-                for k in cluster if k not in CLUSTER_KEYS]
-    if "workers" in cluster:
-        try:
-            parse_cluster(cluster["workers"])
-        except ClusterError as exc:
-            problems.append(str(exc))
-    gbs = cluster.get("global_batch_size")
-    if gbs is not None and (not isinstance(gbs, int) or isinstance(gbs, bool) or gbs < 1):
-        problems.append(f"cluster global_batch_size must be a whole number >= 1; got {gbs!r}")
-    for key in ("timeout_s", "join_timeout_s", "checkpoint_interval_s"):
-        v, low = cluster.get(key), 0 if key == "checkpoint_interval_s" else 1e-9
-        if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or v < low):
-            problems.append(f"cluster {key} must be a number of seconds "
-                            f"{'>= 0' if low == 0 else '> 0'}; got {v!r}")
-    return problems
-
-
-def tf_config(workers: list[str], index: int) -> dict[str, Any]:
-    """The ``TF_CONFIG`` of worker ``index`` (worker 0 is the chief)."""
-    return {"cluster": {"worker": list(workers)}, "task": {"type": "worker", "index": index}}
-
-
-def from_tf_config(text: str) -> tuple[list[str], int]:
-    """(addresses with the chief first, this task's index) from a ``TF_CONFIG`` text."""
-    try:
-        config = json.loads(text)
-        cluster, task = config["cluster"], config["task"]
-        chiefs, workers = list(cluster.get("chief") or []), list(cluster.get("worker") or [])
-        index = int(task["index"]) + (len(chiefs) if task["type"] == "worker" else 0)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ClusterError(f"TF_CONFIG is not a cluster and task description ({exc}); "
-                           f"got {text[:200]!r}") from exc
-    return parse_cluster(chiefs + workers), index
-
-
-def resolve_cluster(spec: str, index: int | None,
-                    section: dict[str, Any]) -> tuple[list[str], int, dict[str, Any]]:
-    """The addresses, this worker's index and its TF_CONFIG for a ``--cluster`` value.
-
-    Args:
-        spec: ``HOST:PORT,...``; ``project`` (the section's ``cluster.workers``);
-            ``env`` (``TF_CONFIG`` from the environment, kept as it is).
-        index: ``--index`` (ignored with ``env``).
-        section: The project's training section.
-    """
-    spec = (spec or "").strip()
-    if spec.lower() == "env":
-        text = os.environ.get("TF_CONFIG", "")
-        if not text:
-            raise ClusterError("--cluster env: TF_CONFIG is not set in the environment")
-        workers, index = from_tf_config(text)
-        return workers, index, json.loads(text)
-    if spec.lower() == "project":
-        cluster = section.get("cluster") or {}
-        if not isinstance(cluster, dict) or not cluster.get("workers"):
-            raise ClusterError("--cluster project: the project's training section has no "
-                               "cluster.workers list")
-        workers = parse_cluster(cluster["workers"])
-    else:
-        workers = parse_cluster(spec)
-    index = 0 if index is None else index
-    if not 0 <= index < len(workers):
-        raise ClusterError(f"--index {index} is outside the cluster's {len(workers)} "
-                           f"worker(s) (0 to {len(workers) - 1})")
-    return workers, index, tf_config(workers, index)
-
-
-def worker_commands(project_path: str | os.PathLike, cluster: str | list[str],
-                    index: int = 0) -> list[str]:
-    """The command to start on each other machine, in index order.
-
-    Args:
-        project_path: The project file as the other machines see it.
-        cluster: The addresses (``"a:1,b:2"`` or a list).
-        index: The machine this is (its own command is left out).
-    """
-    workers = parse_cluster(cluster)
-    joined = ",".join(workers)
-    return [f"layerlab worker {shlex.quote(str(project_path))} --cluster {joined} "
-            f"--index {i}" for i in range(len(workers)) if i != index]
-
-
-def resume_command(run_dir: str | os.PathLike, workers: list[str]) -> str:
-    """The chief's command that continues a run from its last checkpoint."""
-    return (f"layerlab train --resume {shlex.quote(str(run_dir))} --cluster "
-            f"{','.join(workers)} --index 0")
-
-
-def _split(address: str) -> tuple[str, int]:
-    host, port = address.rsplit(":", 1)
-    return host.strip("[]"), int(port)
-
-
-def knock(address: str, timeout: float = 1.0) -> bool:
-    """Whether something accepts a TCP connection at ``address``."""
-    try:
-        with socket.create_connection(_split(address), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def port_taken(address: str) -> bool:
-    """Whether this machine's port of ``address`` is already listened on."""
-    port = _split(address)[1]
-    for family, host in ((socket.AF_INET, ""), (socket.AF_INET6, "::")):
-        try:
-            with socket.socket(family, socket.SOCK_STREAM) as s:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                return True
-    return False
-
-
-def _named(workers: list[str], indices: list[int]) -> str:
-    return ", ".join(f"{workers[i]} (worker {i}{', the chief' if i == 0 else ''})"
-                     for i in indices)
 
 
 # -------------------------------------------------------------------------- the run
@@ -255,7 +117,7 @@ def start_cluster_training(project: Any, run_dir: str | os.PathLike | None,
         raise ClusterError("the chief (index 0) needs a run directory")
     if port_taken(workers[index]):
         raise ClusterError(f"this machine's address {workers[index]} (worker {index}): "
-                           f"port {_split(workers[index])[1]} is already in use here; pick "
+                           f"port {split_address(workers[index])[1]} is already in use here; pick "
                            "another port for it in the cluster list")
     return ClusterRun(project, None if run_dir is None else Path(run_dir), workers, index,
                       epochs=epochs, device=device, resume=resume,
@@ -446,7 +308,7 @@ class ClusterRun:
                     misses[i] = 0 if knock(self.workers[i]) else misses[i] + 1
                 gone = [i for i, n in misses.items() if n >= PROBE_FAILURES]
                 if gone:
-                    self._fail("cluster", f"{_named(self.workers, gone)} stopped answering "
+                    self._fail("cluster", f"{named_workers(self.workers, gone)} stopped answering "
                                f"{self._when()}; the run stopped", self._resume_hint())
                 elif self.phase == "run" and \
                         now - self._last_event > 2 * self.timeout_s + STALL_MARGIN_S:
@@ -456,7 +318,7 @@ class ClusterRun:
 
     def _never_joined(self, missing: list[int]) -> None:
         if missing:
-            who = f"{_named(self.workers, missing)} never joined"
+            who = f"{named_workers(self.workers, missing)} never joined"
         else:
             who = (f"the cluster did not form (every port answers, but not every worker: "
                    f"is another program on {', '.join(self.workers[i] for i in self._peers())}"
@@ -496,10 +358,10 @@ class ClusterRun:
         down = self._down() or [i for i in event.get("unresponsive") or []
                                 if 0 <= i < len(self.workers)]
         if down:
-            named = _named(self.workers, down)
+            named = named_workers(self.workers, down)
         else:
             m = _TASK.search(text)
-            named = _named(self.workers, [int(m.group(1))]) \
+            named = named_workers(self.workers, [int(m.group(1))]) \
                 if m and int(m.group(1)) < len(self.workers) else ""
         if named:
             event = {**event, "message": f"{named} stopped answering {self._when()}; the run "
@@ -512,7 +374,7 @@ class ClusterRun:
         down = self._down()
         if down:
             return {"event": "error", "kind": "cluster",
-                    "message": f"{_named(self.workers, down)} stopped answering "
+                    "message": f"{named_workers(self.workers, down)} stopped answering "
                                f"{self._when()}; the run stopped", "hint": self._resume_hint()}
         return {"event": "error", "kind": "died",
                 "message": f"the training process of worker {self.index} "
