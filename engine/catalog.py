@@ -276,7 +276,8 @@ _SPECS: tuple[LayerSpec, ...] = (
                     min=0.0, optional=True),
           ParamSpec("negative_slope", "float", 0.0, "Slope for inputs below the threshold.",
                     min=0.0),
-          ParamSpec("threshold", "float", 0.0, "Inputs below this are treated as negative."),
+          ParamSpec("threshold", "float", 0.0, "Inputs below this are treated as negative.",
+                    min=0.0),
           summary=("max_value",)),
     _spec("Flatten", "Core",
           "Unrolls a multi-dimensional input (such as an image or feature maps) into one long "

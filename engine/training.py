@@ -65,8 +65,6 @@ __all__ = [
     "run_training", "split_typed", "training_problems",
 ]
 
-_OPTIMIZER_COMMON = OPTIMIZER_COMMON  # old name, still imported by gui/training/training_panel.py
-
 
 class TrainingError(Exception):
     """A run that cannot go on; becomes an ``error`` event.

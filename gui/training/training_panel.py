@@ -46,7 +46,7 @@ from engine.training import (
     OPTIMIZERS,
     PRECISIONS,
     SCHEDULES,
-    _OPTIMIZER_COMMON,
+    OPTIMIZER_COMMON,
     training_problems,
 )
 from gui.training.background import BackgroundJob
@@ -463,7 +463,7 @@ class TrainingPanel(QWidget):
             name, params = _typed(s.get("optimizer", "Adam"), "Adam")
             opt = _match(name, OPTIMIZERS) or "Adam"
             self.optimizer.setCurrentText(opt)
-            self.optimizer_params.set_keys(_OPTIMIZER_COMMON + OPTIMIZERS[opt], params)
+            self.optimizer_params.set_keys(OPTIMIZER_COMMON + OPTIMIZERS[opt], params)
             name, params = _typed(s.get("schedule") or "constant", "constant")
             kind = _match(name, SCHEDULES) or "constant"
             self.schedule.setCurrentText(kind)
@@ -525,7 +525,7 @@ class TrainingPanel(QWidget):
         old_opt, old_params = _typed(s.get("optimizer", "Adam"), "Adam")
         opt = self.optimizer.currentText()
         if opt != (_match(old_opt, OPTIMIZERS) or "Adam"):
-            keys = _OPTIMIZER_COMMON + OPTIMIZERS[opt]  # keep what the new type takes
+            keys = OPTIMIZER_COMMON + OPTIMIZERS[opt]  # keep what the new type takes
             params = {k: v for k, v in self.optimizer_params.values().items() if k in keys}
         else:
             params = self.optimizer_params.values()
