@@ -63,6 +63,23 @@ def callback_types() -> tuple[type, type]:
             self.run.epoch_start = self.run.mark = time.monotonic()
             self.run.mark_step = self.run.step = 0
 
+        # Keras runs batch-end hooks of an async-safe callback on a helper thread, so
+        # the training loop never waits for the logs to become Python numbers. Stop and
+        # pause act in the batch-begin hook, which runs on the training loop itself.
+        async_safe = True
+
+        def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+            run, ctl = self.run, self.run.controls
+            if ctl.stop.is_set():
+                ctl.stop_seen.set()
+                run.stopped = True
+                self.model.stop_training = True
+                return
+            if ctl.pause.is_set():
+                self._hold(batch)
+                if run.stopped:
+                    self.model.stop_training = True
+
         def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
             run = self.run
             run.step = step = batch + 1
@@ -71,17 +88,6 @@ def callback_types() -> tuple[type, type]:
                 run.nan_at = (run.epoch + 1, step, float(loss))
                 self.model.stop_training = True
                 return
-            ctl = run.controls
-            if ctl.stop.is_set():
-                ctl.stop_seen.set()
-                run.stopped = True
-                self.model.stop_training = True
-                return
-            if ctl.pause.is_set():
-                self._hold(step)
-                if run.stopped:
-                    self.model.stop_training = True
-                    return
             now = time.monotonic()
             if now - run.last_batch_event >= BATCH_EVENT_INTERVAL_S:
                 run.last_batch_event = now
