@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["open", *argv]
     args = _parser().parse_args(argv)
     command = args.command or "open"
+    if command in ("validate", "export", "import"):
+        quiet_tensorflow_import()
     try:
         if command == "open":
             return _open(getattr(args, "project", None))
@@ -133,6 +135,33 @@ def _open(project: str | None) -> int:
     if project is not None:
         load_project(project)  # a bad file is reported here, before Qt starts
     return _call("gui.app", "main", project)
+
+
+def quiet_tensorflow_import() -> None:
+    """Import Keras with TensorFlow's C++ start-up chatter kept off the terminal.
+
+    TensorFlow's native libraries log to file descriptor 2 before any Python setting
+    can reach them ("Could not find cuda drivers", "oneDNN custom operations are on",
+    ...). If the import fails, what it printed is shown after all.
+    """
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            importlib.import_module("keras")
+            # the first look at the devices logs too ("failed call to cuInit" without a GPU)
+            importlib.import_module("tensorflow").config.list_physical_devices("GPU")
+        except Exception:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode("utf-8", "replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def has_display() -> bool:

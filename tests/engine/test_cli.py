@@ -68,3 +68,14 @@ def test_cli_export_python_writes_a_script(capsys, tmp_path):
 def test_cli_presets_lists_lenet(capsys):
     assert main(["presets"]) == 0
     assert "lenet5" in capsys.readouterr().out
+
+
+def test_cli_validate_keeps_tensorflow_start_up_chatter_off_the_terminal():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "engine.cli", "validate", LENET],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0
+    assert "Total params: 19,754" in out.stdout
+    assert out.stderr.strip() == ""
