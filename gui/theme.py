@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPainterPath, QPalette, QPen, QPixmap
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QComboBox, QWidget
 
 from gui.canvas.theme import category_colour
 
@@ -207,3 +207,10 @@ def apply_theme(app: QApplication, dark: bool = False) -> None:
     app.setStyle("Fusion")
     app.setPalette(_palette(_current))
     app.setStyleSheet(_stylesheet(_current))
+
+
+def narrow_combos(widget: QWidget) -> None:
+    """Let every combo box in ``widget`` shrink with its panel instead of forcing a scroll bar."""
+    for combo in widget.findChildren(QComboBox):
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(8)

@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
 from engine.commands import SetSection
 from engine.data import BUILTINS, Dataset, check_fit, load_data
 from engine.training import loss_name
+from gui.theme import narrow_combos
 from gui.training.background import BackgroundJob
 
 PREVIEW_ROWS = 50
@@ -190,7 +191,7 @@ class DataPanel(QWidget):
             self.preview.addWidget(widget)
         self._build_layout()
         self._connect()
-        _narrow(self)
+        narrow_combos(self)
 
     def _editable_combo(self, placeholder: str) -> QComboBox:
         combo = QComboBox()
@@ -637,10 +638,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-
-def _narrow(widget: QWidget) -> None:
-    """Let every combo box shrink with the panel instead of forcing a scroll bar."""
-    for combo in widget.findChildren(QComboBox):
-        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        combo.setMinimumContentsLength(8)

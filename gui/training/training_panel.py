@@ -47,8 +47,10 @@ from engine.training import (
     PRECISIONS,
     SCHEDULES,
     OPTIMIZER_COMMON,
+    find_key,
     training_problems,
 )
+from gui.theme import narrow_combos
 from gui.training.background import BackgroundJob
 from gui.training.cluster_dialog import ClusterDialog, cluster_label
 
@@ -222,11 +224,6 @@ def _typed(value: Any, default: str) -> tuple[str, dict[str, Any]]:
     return default, {}
 
 
-def _match(name: str, table: dict[str, Any]) -> str | None:
-    lowered = {k.lower(): k for k in table}
-    return lowered.get(name.strip().lower())
-
-
 def lr_curve(section: dict[str, Any], steps_per_epoch: int, epochs: int,
              points: int = LR_POINTS) -> tuple[np.ndarray, np.ndarray]:
     """The learning rate over a run's optimizer steps, from ``make_schedule``.
@@ -358,7 +355,7 @@ class TrainingPanel(QWidget):
         self.problems_label.setVisible(False)
         self._build_layout()
         self._connect()
-        _narrow(self)
+        narrow_combos(self)
 
     def _spin(self, low: int, high: int) -> QSpinBox:
         spin = QSpinBox()
@@ -461,16 +458,16 @@ class TrainingPanel(QWidget):
         self._loading = True
         try:
             name, params = _typed(s.get("optimizer", "Adam"), "Adam")
-            opt = _match(name, OPTIMIZERS) or "Adam"
+            opt = find_key(name, OPTIMIZERS) or "Adam"
             self.optimizer.setCurrentText(opt)
             self.optimizer_params.set_keys(OPTIMIZER_COMMON + OPTIMIZERS[opt], params)
             name, params = _typed(s.get("schedule") or "constant", "constant")
-            kind = _match(name, SCHEDULES) or "constant"
+            kind = find_key(name, SCHEDULES) or "constant"
             self.schedule.setCurrentText(kind)
             self.schedule_params.set_keys(SCHEDULES[kind], params)
             loss = s.get("loss")
             name, params = _typed(loss, "") if loss is not None else ("", {})
-            index = self.loss.findData(_match(name, LOSSES) or name) if name else 0
+            index = self.loss.findData(find_key(name, LOSSES) or name) if name else 0
             self.loss.setCurrentIndex(max(0, index))
             self.loss_params.set_keys(LOSSES.get(self.loss.currentData() or "", ()), params)
             chosen = {_typed(m, "")[0].lower() for m in s.get("metrics", []) or []}
@@ -524,14 +521,14 @@ class TrainingPanel(QWidget):
         s = self.section()
         old_opt, old_params = _typed(s.get("optimizer", "Adam"), "Adam")
         opt = self.optimizer.currentText()
-        if opt != (_match(old_opt, OPTIMIZERS) or "Adam"):
+        if opt != (find_key(old_opt, OPTIMIZERS) or "Adam"):
             keys = OPTIMIZER_COMMON + OPTIMIZERS[opt]  # keep what the new type takes
             params = {k: v for k, v in self.optimizer_params.values().items() if k in keys}
         else:
             params = self.optimizer_params.values()
         s["optimizer"] = {"type": opt, **params}
         kind = self.schedule.currentText()
-        old_kind = _match(_typed(s.get("schedule") or "constant", "constant")[0], SCHEDULES)
+        old_kind = find_key(_typed(s.get("schedule") or "constant", "constant")[0], SCHEDULES)
         params = self.schedule_params.values() if kind == old_kind else {}
         if kind == "constant" and not params:
             s.pop("schedule", None)
@@ -543,7 +540,7 @@ class TrainingPanel(QWidget):
         if loss is None:
             s.pop("loss", None)
         else:
-            params = self.loss_params.values() if loss == (_match(old_name, LOSSES) or
+            params = self.loss_params.values() if loss == (find_key(old_name, LOSSES) or
                                                            old_name) else {}
             params = {k: v for k, v in params.items() if k in LOSSES[loss]}
             s["loss"] = {"type": loss, **params} if params else loss
@@ -737,10 +734,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-
-def _narrow(widget: QWidget) -> None:
-    """Let every combo box shrink with the panel instead of forcing a scroll bar."""
-    for combo in widget.findChildren(QComboBox):
-        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        combo.setMinimumContentsLength(8)
