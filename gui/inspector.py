@@ -138,77 +138,81 @@ class _NoneToggle(QCheckBox):
         self.setToolTip("Leave unset (None)")
 
 
-class IntEditor(ParamEditor):
+class _SpinEditor(ParamEditor):
+    """A spin box, plus a "none" toggle when the param is optional."""
+
+    def _add_spin(self, spin: QSpinBox | QDoubleSpinBox) -> None:
+        self.spin = spin
+        spin.setKeyboardTracking(False)
+        spin.valueChanged.connect(self._emit)
+        self._layout.addWidget(spin, 1)
+        self.none: _NoneToggle | None = None
+        if self.pspec.optional:
+            self.none = _NoneToggle()
+            self.none.toggled.connect(self._on_none)
+            self._layout.addWidget(self.none)
+
+    def _on_none(self, checked: bool) -> None:
+        self.spin.setEnabled(not checked)
+        self._emit()
+
+    def _number(self) -> Any:
+        """The spin box's value as the param's kind."""
+        raise NotImplementedError
+
+    def _shown(self, value: Any) -> Any:
+        """``value`` as the spin box shows it, or None when it cannot show it."""
+        raise NotImplementedError
+
+    def value(self) -> Any:
+        if self.none is not None and self.none.isChecked():
+            return None
+        return self._number()
+
+    def set_value(self, value: Any) -> None:
+        shown = self._shown(value)
+        with QSignalBlocker(self.spin):
+            if shown is not None:
+                self.spin.setValue(shown)
+        if self.none is not None:
+            with QSignalBlocker(self.none):
+                self.none.setChecked(value is None)
+            self.spin.setEnabled(value is not None)
+
+
+class IntEditor(_SpinEditor):
     def __init__(self, pspec: ParamSpec, parent: QWidget | None = None) -> None:
         super().__init__(pspec, parent)
-        self.spin = QSpinBox()
-        self.spin.setKeyboardTracking(False)
+        spin = QSpinBox()
         lo = int(pspec.min) if pspec.min is not None else -INT_LIMIT
         hi = int(pspec.max) if pspec.max is not None else INT_LIMIT
-        self.spin.setRange(max(lo, -INT_LIMIT), min(hi, INT_LIMIT))
-        self.spin.valueChanged.connect(self._emit)
-        self._layout.addWidget(self.spin, 1)
-        self.none: _NoneToggle | None = None
-        if pspec.optional:
-            self.none = _NoneToggle()
-            self.none.toggled.connect(self._on_none)
-            self._layout.addWidget(self.none)
+        spin.setRange(max(lo, -INT_LIMIT), min(hi, INT_LIMIT))
+        self._add_spin(spin)
 
-    def _on_none(self, checked: bool) -> None:
-        self.spin.setEnabled(not checked)
-        self._emit()
-
-    def value(self) -> Any:
-        if self.none is not None and self.none.isChecked():
-            return None
+    def _number(self) -> Any:
         return self.spin.value()
 
-    def set_value(self, value: Any) -> None:
-        with QSignalBlocker(self.spin):
-            if isinstance(value, int) and not isinstance(value, bool):
-                self.spin.setValue(value)
-        if self.none is not None:
-            with QSignalBlocker(self.none):
-                self.none.setChecked(value is None)
-            self.spin.setEnabled(value is not None)
+    def _shown(self, value: Any) -> Any:
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-class FloatEditor(ParamEditor):
+class FloatEditor(_SpinEditor):
     def __init__(self, pspec: ParamSpec, parent: QWidget | None = None) -> None:
         super().__init__(pspec, parent)
-        self.spin = CompactDoubleSpinBox()
-        self.spin.setKeyboardTracking(False)
-        self.spin.setDecimals(6)
+        spin = CompactDoubleSpinBox()
+        spin.setDecimals(6)
         lo = float(pspec.min) if pspec.min is not None else -FLOAT_LIMIT
         hi = float(pspec.max) if pspec.max is not None else FLOAT_LIMIT
-        self.spin.setRange(lo, hi)
-        span = hi - lo
-        self.spin.setSingleStep(0.05 if span <= 1.0 else 0.1)
-        self.spin.valueChanged.connect(self._emit)
-        self._layout.addWidget(self.spin, 1)
-        self.none: _NoneToggle | None = None
-        if pspec.optional:
-            self.none = _NoneToggle()
-            self.none.toggled.connect(self._on_none)
-            self._layout.addWidget(self.none)
+        spin.setRange(lo, hi)
+        spin.setSingleStep(0.05 if hi - lo <= 1.0 else 0.1)
+        self._add_spin(spin)
 
-    def _on_none(self, checked: bool) -> None:
-        self.spin.setEnabled(not checked)
-        self._emit()
-
-    def value(self) -> Any:
-        if self.none is not None and self.none.isChecked():
-            return None
+    def _number(self) -> Any:
         return round(self.spin.value(), 6)
 
-    def set_value(self, value: Any) -> None:
-        with QSignalBlocker(self.spin):
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                self.spin.setValue(float(value))
-        if self.none is not None:
-            with QSignalBlocker(self.none):
-                self.none.setChecked(value is None)
-            self.spin.setEnabled(value is not None)
+    def _shown(self, value: Any) -> Any:
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return float(value) if number else None
 
 
 class BoolEditor(ParamEditor):
