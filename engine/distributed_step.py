@@ -7,8 +7,8 @@ Runs inside the process :mod:`engine.distributed` starts for each worker, after
 
 Why not ``model.fit``: Keras 3.15 ``fit`` under this strategy fails on every worker
 with ``ValueError: Attempt to convert a value (PerReplica...) to a Tensor``
-(keras-team/keras#20585). :data:`USE_KERAS_FIT` is the one switch to flip once a
-Keras release fixes that; until then the loop below is the only path.
+(keras-team/keras#20585). :func:`train_epoch` is the one place to change once a
+Keras release fixes that: it would hand each epoch to ``model.fit`` instead.
 
 What every step does: ``strategy.run`` of a ``GradientTape`` step per replica,
 the loss scaled with ``tf.nn.compute_average_loss(global_batch_size=...)``, the
@@ -44,15 +44,6 @@ from engine.training import (
 
 Event = dict[str, Any]
 Emit = Callable[[Event], None]
-
-USE_KERAS_FIT = False
-"""Train with ``model.fit`` under the strategy instead of the custom loop.
-
-Keep False while keras-team/keras#20585 stands (Keras 3.15: fit under
-MultiWorkerMirroredStrategy raises "Attempt to convert a value (PerReplica...)").
-Once fixed, flipping this switch is the only change needed: :func:`train_epoch`
-then hands each epoch to ``model.fit``.
-"""
 
 _IGNORED = {
     "class_weight": (None, "class_weight is not applied in a cluster run"),
@@ -662,10 +653,10 @@ def train_epoch(steps_obj: Steps, x: Any, y: Any, global_batch: int, order: Any,
                 on_step: Callable[[int, list[float]], None]) -> list[float]:
     """One epoch of training on every worker; the reduced sums (loss, samples, ...).
 
-    ``on_step(step, sums so far)`` is called after every step (1-based).
+    ``on_step(step, sums so far)`` is called after every step (1-based). This is the
+    one place to go back to ``model.fit`` once Keras fits under
+    MultiWorkerMirroredStrategy (keras-team/keras#20585).
     """
-    if USE_KERAS_FIT:  # the day Keras fits under MultiWorkerMirroredStrategy
-        raise NotImplementedError("model.fit under MultiWorkerMirroredStrategy")
     sums: list[float] | None = None
     for step, batch in enumerate(steps_obj.dataset(x, y, global_batch, order), 1):
         out = [float(v) for v in steps_obj.train_step(batch).numpy()]
