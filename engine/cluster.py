@@ -160,6 +160,18 @@ def knock(address: str, timeout: float = 1.0) -> bool:
         return False
 
 
+def free_ports(n: int) -> list[int]:
+    """``n`` loopback ports that are free right now (for trying a cluster on one machine)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def port_taken(address: str) -> bool:
     """Whether this machine's port of ``address`` is already listened on."""
     port = split_address(address)[1]

@@ -14,7 +14,6 @@ training section's ``cluster`` object::
 
 from __future__ import annotations
 
-import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -51,14 +50,9 @@ MUTED_STYLE = "color: gray;"
 
 def free_local_addresses(n: int) -> list[str]:
     """``n`` addresses ``localhost:PORT`` with ports that are free right now."""
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [f"localhost:{s.getsockname()[1]}" for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+    from engine.cluster import free_ports
+
+    return [f"localhost:{port}" for port in free_ports(n)]
 
 
 def cluster_label(cluster: Any) -> str:

@@ -76,10 +76,7 @@ class _Supervisor(QThread):
         try:
             handle = start_training(self.snapshot, self.run_dir, **self.options)
         except Exception as exc:  # noqa: BLE001 - a run that cannot start is a failed run
-            self.arrived.emit([{"event": "error", "kind": "internal",
-                                "message": f"the training process could not start: {exc}",
-                                "hint": "Check that the run folder "
-                                        f"{self.run_dir} can be written."}])
+            self._could_not_start("the training process", exc)
             return
         self.run_handle = handle
         if self.pause_requested:
@@ -96,6 +93,11 @@ class _Supervisor(QThread):
                 # the reader ended the stream; everything was delivered above
                 return
 
+    def _could_not_start(self, what: str, exc: Exception) -> None:
+        self.arrived.emit([{"event": "error", "kind": "internal",
+                            "message": f"{what} could not start: {exc}",
+                            "hint": f"Check that the run folder {self.run_dir} can be written."}])
+
     def _run_cluster(self, workers: list[str]) -> None:
         """Start the chief of a cluster run and relay its events in batches."""
         from engine.distributed import ClusterError, start_cluster_training
@@ -108,10 +110,7 @@ class _Supervisor(QThread):
                                 "hint": "Change the cluster settings (device: Cluster…)."}])
             return
         except Exception as exc:  # noqa: BLE001 - a run that cannot start is a failed run
-            self.arrived.emit([{"event": "error", "kind": "internal",
-                                "message": f"the cluster run could not start: {exc}",
-                                "hint": "Check that the run folder "
-                                        f"{self.run_dir} can be written."}])
+            self._could_not_start("the cluster run", exc)
             return
         self.run_handle = handle
         if self.stop_requested:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.cluster import free_ports
 from engine.distributed import (
     ClusterError,
     cluster_problems,
@@ -50,17 +51,6 @@ def iris_project(epochs: int = 2, early_stopping: dict | None = None, **cluster)
                      "epochs": epochs, "seed": 0, "early_stopping": early_stopping,
                      "cluster": {"global_batch_size": 24, "timeout_s": 20, **cluster}},
     }
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def cluster_of(n: int) -> str:

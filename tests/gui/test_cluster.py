@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtGui import QGuiApplication
 
+from engine.cluster import free_ports
 from engine.commands import UndoStack
 from engine.distributed import worker_commands
 from engine.graph import Edge, Node
@@ -30,17 +31,6 @@ from gui.training.training_panel import EDIT_CLUSTER, TrainingPanel
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT_MS = 120_000
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def iris_project(path: Path) -> Project:
