@@ -84,6 +84,8 @@ class LayerSpec:
         max_inputs: Most incoming edges; ``None`` for no limit.
         params: The constructor arguments the editor exposes, in display order.
         summary: Names of the two or three params that matter most (node captions).
+        repeat_source: One tensor may feed several of its inputs (self-attention
+            feeds the same sequence as query and value).
     """
 
     type: str
@@ -93,6 +95,7 @@ class LayerSpec:
     max_inputs: int | None = 1
     params: tuple[ParamSpec, ...] = ()
     summary: tuple[str, ...] = ()
+    repeat_source: bool = False
     _by_name: dict[str, ParamSpec] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -237,8 +240,10 @@ def _rnn(kind: str) -> tuple[ParamSpec, ...]:
 
 
 def _spec(type: str, category: str, doc: str, *params: ParamSpec, summary: tuple[str, ...] = (),
-          min_inputs: int = 1, max_inputs: int | None = 1) -> LayerSpec:
-    return LayerSpec(type, category, doc, min_inputs, max_inputs, tuple(params), summary)
+          min_inputs: int = 1, max_inputs: int | None = 1,
+          repeat_source: bool = False) -> LayerSpec:
+    return LayerSpec(type, category, doc, min_inputs, max_inputs, tuple(params), summary,
+                     repeat_source)
 
 
 
@@ -605,7 +610,7 @@ _SPECS: tuple[LayerSpec, ...] = (
           _init("bias_initializer", "zeros", "How the biases start before training."),
           _reg("kernel_regularizer", "Penalty on the projection weights."),
           _reg("bias_regularizer", "Penalty on the biases."), _ACTIVITY_REG,
-          summary=("num_heads", "key_dim"), min_inputs=2, max_inputs=3),
+          summary=("num_heads", "key_dim"), min_inputs=2, max_inputs=3, repeat_source=True),
     # ---------------------------------------------- Preprocessing & augmentation
     _spec("Rescaling", "Preprocessing & augmentation",
           "Multiplies every value by a scale and adds an offset, with nothing to learn. Use it "

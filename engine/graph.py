@@ -212,9 +212,8 @@ class Graph:
             return f"'{source}' cannot feed itself"
         existing = self.inputs_of(target)
         spec = CATALOG.get(self.nodes[target].type)
-        # Attention's ports mean query, value, key: self-attention feeds one tensor twice.
-        self_attention = self.nodes[target].type == "MultiHeadAttention"
-        if any(e.source == source for e in existing) and not self_attention:
+        repeat = spec is not None and spec.repeat_source  # e.g. self-attention
+        if any(e.source == source for e in existing) and not repeat:
             return f"'{source}' is already connected to '{target}'"
         if source in self.downstream([target]):
             return f"connecting '{source}' to '{target}' would make a cycle"
