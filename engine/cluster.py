@@ -160,6 +160,26 @@ def knock(address: str, timeout: float = 1.0) -> bool:
         return False
 
 
+_HTTP2_GREETING = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+"""An HTTP/2 client preface plus an empty SETTINGS frame: a live gRPC server replies."""
+
+
+def answers(address: str, timeout: float = 2.0) -> bool | None:
+    """Whether the worker at ``address`` is alive: True when its gRPC server replies to an
+    HTTP/2 greeting, False when the port is open but nothing replies within ``timeout``
+    (a process that is stopped or hung: the kernel still accepts its connections), None
+    when nothing listens there (the process is gone)."""
+    try:
+        with socket.create_connection(split_address(address), timeout=timeout) as s:
+            s.settimeout(timeout)
+            s.sendall(_HTTP2_GREETING)
+            return bool(s.recv(16))
+    except TimeoutError:
+        return False
+    except OSError:
+        return None
+
+
 def free_ports(n: int) -> list[int]:
     """``n`` loopback ports that are free right now (for trying a cluster on one machine)."""
     socks = [socket.socket() for _ in range(n)]

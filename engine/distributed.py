@@ -15,10 +15,12 @@ schedulers). The ``training`` section may hold::
 
 Every worker trains in a child process (``TF_CONFIG`` must be set before TensorFlow
 starts the strategy, and a stuck collective must never hang the command). The parent
-process, which never imports TensorFlow, is a watchdog: it knocks on every other
-worker's port each second, and ends the run with a message naming the worker's
-address when one never joins (``join_timeout_s``) or stops answering, or when the
-cluster makes no progress for 2 x ``timeout_s`` + 30 s. The training loop itself is in
+process, which never imports TensorFlow, is a watchdog: each second it greets every
+other worker's gRPC server (an HTTP/2 preface; a stopped or hung process leaves it
+unanswered even though its port stays open), and ends the run with a message naming
+the worker's address when one never joins (``join_timeout_s``), when its port closes,
+or when it stays silent while the cluster makes no progress for ``timeout_s``; and in
+any case when the cluster makes no progress for 2 x ``timeout_s`` + 30 s. The training loop itself is in
 :mod:`engine.distributed_step`; checking and turning the cluster settings into
 addresses is :mod:`engine.cluster` (its names are re-exported here).
 """
@@ -49,6 +51,7 @@ from engine.cluster import (
     ClusterError,
     cluster_problems,
     from_tf_config,
+    answers,
     knock,
     named_workers,
     parse_cluster,
@@ -62,9 +65,9 @@ from engine.cluster import (
 
 __all__ = [
     "CLUSTER_KEYS", "DEFAULT_JOIN_TIMEOUT_S", "DEFAULT_TIMEOUT_S", "PROBE_FAILURES",
-    "PROBE_INTERVAL_S", "STALL_MARGIN_S", "ClusterError", "ClusterRun", "cli_train",
-    "cli_worker", "cluster_problems", "from_tf_config", "knock", "parse_cluster", "port_taken",
-    "resolve_cluster", "resume_command", "start_cluster_training", "tf_config",
+    "PROBE_INTERVAL_S", "STALL_MARGIN_S", "ClusterError", "ClusterRun", "answers",
+    "cli_train", "cli_worker", "cluster_problems", "from_tf_config", "knock", "parse_cluster",
+    "port_taken", "resolve_cluster", "resume_command", "start_cluster_training", "tf_config",
     "worker_commands",
 ]
 
@@ -72,7 +75,7 @@ Event = dict[str, Any]
 
 PROBE_INTERVAL_S = 1.0
 PROBE_FAILURES = 3
-"""Consecutive refused knocks after which a worker counts as gone."""
+"""Consecutive failed probes after which a worker counts as gone."""
 STALL_MARGIN_S = 30.0
 
 _TASK = re.compile(r"task:(\d+)")
@@ -277,11 +280,13 @@ class ClusterRun:
         return [i for i in range(len(self.workers)) if i != self.index]
 
     def _down(self, tries: int = PROBE_FAILURES) -> list[int]:
-        """Peers that refuse ``tries`` knocks in a row."""
+        """Peers whose port refuses ``tries`` greetings in a row, or that leave one
+        unanswered for the probe's whole timeout (stopped or hung)."""
         down = self._peers()
         for attempt in range(tries):
-            down = [i for i in down if not knock(self.workers[i])]
-            if not down:
+            states = {i: answers(self.workers[i]) for i in down}
+            down = [i for i, state in states.items() if not state]
+            if all(states[i] is False for i in down):
                 break
             if attempt < tries - 1:
                 time.sleep(0.3)
@@ -304,9 +309,17 @@ class ClusterRun:
                 if now - self._started > self.join_timeout_s:
                     self._never_joined(missing)
             elif self.phase in ("setup", "run"):
+                closed = set()
                 for i in self._peers():
-                    misses[i] = 0 if knock(self.workers[i]) else misses[i] + 1
-                gone = [i for i, n in misses.items() if n >= PROBE_FAILURES]
+                    state = answers(self.workers[i])
+                    misses[i] = 0 if state else misses[i] + 1
+                    if state is None:
+                        closed.add(i)
+                # A closed port means the process is gone; an open one that stays silent
+                # (stopped, hung) counts once the cluster itself has stalled.
+                stalled = time.monotonic() - self._last_event > self.timeout_s
+                gone = [i for i, n in misses.items()
+                        if n >= PROBE_FAILURES and (i in closed or stalled)]
                 if gone:
                     self._fail("cluster", f"{named_workers(self.workers, gone)} stopped answering "
                                f"{self._when()}; the run stopped", self._resume_hint())

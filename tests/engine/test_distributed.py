@@ -156,6 +156,37 @@ def test_settings_a_cluster_run_leaves_out_are_warned_about():
     assert ignored_settings({"precision": "float32", "steps_per_execution": 1}) == []
 
 
+def test_answers_tells_a_live_worker_from_a_silent_one_and_a_closed_port():
+    """The watchdog's probe: a stopped process keeps its port open (the kernel still
+    accepts connections), so only a reply to the greeting proves the worker is alive."""
+    import threading
+
+    from engine.cluster import answers
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(4)  # accepts in the kernel, never replies: like SIGSTOP
+    live = socket.socket()
+    live.bind(("127.0.0.1", 0))
+    live.listen(4)
+
+    def reply_once() -> None:
+        conn, _ = live.accept()
+        with conn:
+            conn.recv(64)
+            conn.sendall(bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))  # an HTTP/2 SETTINGS frame
+
+    threading.Thread(target=reply_once, daemon=True).start()
+    closed = free_ports(1)[0]
+    try:
+        assert answers(f"127.0.0.1:{live.getsockname()[1]}") is True
+        assert answers(f"127.0.0.1:{silent.getsockname()[1]}", timeout=0.3) is False
+        assert answers(f"127.0.0.1:{closed}") is None
+    finally:
+        silent.close()
+        live.close()
+
+
 def test_cli_refuses_wrong_cluster_arguments_before_starting_anything(tmp_path, capsys):
     from engine.cli import main
 
