@@ -85,6 +85,8 @@ class _Source:
     model: Any
     run_dir: Path | None
     label: str
+    note: str = ""  # how the imported weights a project names were loaded
+    imported: bool = False  # the model holds some of those weights
 
 
 def _load_source(source: Any) -> _Source:
@@ -94,7 +96,7 @@ def _load_source(source: Any) -> _Source:
         SourceError: Naming the file or folder that cannot be used.
     """
     if isinstance(source, Project):
-        return _Source(source, _build(source), None, f"project '{source.name}'")
+        return _project_source(source, f"project '{source.name}'")
     path = Path(source)
     if path.is_dir():
         return _load_run_dir(path)
@@ -106,7 +108,22 @@ def _load_source(source: Any) -> _Source:
         project = load_project(path)
     except ProjectError as exc:
         raise SourceError(str(exc)) from None
-    return _Source(project, _build(project), None, str(path))
+    return _project_source(project, str(path))
+
+
+def _project_source(project: Project, label: str) -> _Source:
+    """A project's model, starting from the imported weights it names, if any."""
+    from engine.weights import WeightsError, load_start_weights
+
+    model = _build(project)
+    try:
+        with _quiet():
+            loaded = load_start_weights(model, project)
+    except WeightsError as exc:
+        return _Source(project, model, None, label, f"{exc}: exported with fresh weights")
+    if loaded is None:
+        return _Source(project, model, None, label)
+    return _Source(project, model, None, label, loaded.message(), bool(loaded.loaded))
 
 
 def _load_run_dir(path: Path) -> _Source:
@@ -286,9 +303,13 @@ def export(source: Any, fmt: str, out: str | os.PathLike, *, verify: bool = True
         _convert(model, fmt, out, quantize)
     size = _size(out)
     if not verify:
-        return ExportResult(out, fmt, size, None, False, "not verified (--no-verify)",
-                            weights_path)
-    return _verify(src, fmt, out, xs, expected, quantize, size, weights_path)
+        result = ExportResult(out, fmt, size, None, False, "not verified (--no-verify)",
+                              weights_path)
+    else:
+        result = _verify(src, fmt, out, xs, expected, quantize, size, weights_path)
+    if src.note:
+        result.message += f"; {src.note}"
+    return result
 
 
 def _out_path(out: Path, fmt: str) -> Path:
@@ -388,7 +409,7 @@ def _write_python(src: _Source, out: Path, weights: Any) -> Path | None:
     weights_path: Path | None = None
     if weights is not None:
         weights_path = Path(weights)
-    elif src.run_dir is not None:
+    elif src.run_dir is not None or src.imported:  # trained or imported weights
         weights_path = out.with_name(out.stem + ".weights.h5")
         with _quiet():
             src.model.save_weights(weights_path)

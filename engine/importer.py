@@ -8,8 +8,8 @@ layer types the catalog does not know and settings it cannot hold are all
 listed in one :class:`ModelImportError`. Loading always uses Keras's safe mode.
 
 The source model's weights can be kept next to the project (``weights_out``);
-the project's ``"weights"`` key names that file, and :func:`load_weights` puts
-them into a model built from the project.
+the project's ``"weights"`` key names that file, and training and export start
+from them (:mod:`engine.weights`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Any
 from engine.catalog import ACTIVATION_ALIASES, CATALOG, INITIALIZERS, ParamSpec, check_value
 from engine.graph import Edge, Graph, Node, is_valid_id
 from engine.project import Project, save_project
+from engine.weights import save_start_weights
 
 #: ``keras.applications`` architectures importable by name (untrained; nothing is downloaded).
 APPLICATIONS = (
@@ -605,39 +606,33 @@ def _save_weights(model: Any, project: Project, ids: dict[str, str], out: Path) 
         raise ModelImportError(f"model '{model.name}': the rebuilt model has "
                                f"{rebuilt.count_params():,} parameters; the source has "
                                f"{model.count_params():,}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    rebuilt.save_weights(out)
-    project.extra["weights"] = out.name
-
-
-def load_weights(model: Any, project: Project) -> Path | None:
-    """Load the weights file named by the project's ``"weights"`` key into ``model``.
-
-    The file is looked up next to the project file (or as given when absolute).
-
-    Returns:
-        The file loaded, or None when the project names none.
-
-    Raises:
-        ModelImportError: The file is missing or does not fit the model.
-    """
-    name = project.extra.get("weights")
-    if not name:
-        return None
-    path = Path(name)
-    if not path.is_absolute() and project.base_dir is not None:
-        path = project.base_dir / path
-    if not path.is_file():
-        raise ModelImportError(f"{path}: the project's weights file is missing")
-    try:
-        model.load_weights(path)
-    except Exception as exc:  # shape or structure mismatch
-        raise ModelImportError(f"{path}: the weights do not fit the model ({_short(exc)})") \
-            from None
-    return path
+    save_start_weights(rebuilt, project, out)
 
 
 # ------------------------------------------------------------------ public
+_NOTE = re.compile(r"^'([^']+)' \(([\w.]+)\): (.*)$", re.S)
+
+
+def grouped_notes(notes: list[str], shown: int = 3) -> list[str]:
+    """Notes that differ only in the layer they name, as one line each (the first
+    ``shown`` layers named, then a count), in the order they first appear."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for note in notes:
+        m = _NOTE.match(note)
+        key = (m.group(2), m.group(3)) if m else ("", note)
+        groups.setdefault(key, []).append(m.group(1) if m else "")
+    lines = []
+    for (layer_type, text), names in groups.items():
+        if not layer_type:
+            lines.append(text)
+            continue
+        who = ", ".join(f"'{n}'" for n in names[:shown])
+        if len(names) > shown:
+            who += f" and {len(names) - shown} more"
+        lines.append(f"{who} ({layer_type}): {text}")
+    return lines
+
+
 def import_model_with_notes(path_or_model: Any, *, name: str | None = None,
                             weights_out: str | os.PathLike | None = None
                             ) -> tuple[Project, list[str]]:
@@ -765,6 +760,6 @@ def cli_import(args: Any) -> int:
         print(f"weights: {out.parent / project.extra['weights']}")
     else:
         print("weights: none (the source holds no trained weights)")
-    for note in notes:
+    for note in grouped_notes(notes):
         print(f"note: {note}")
     return 0

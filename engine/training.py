@@ -62,7 +62,7 @@ __all__ = [
     "build_snapshot_model", "callback_types", "class_weights", "classify_exception",
     "cli_train", "device_problem", "epochs_of", "find_key", "load_dataset", "loss_name",
     "make_loss", "make_metrics", "make_optimizer", "make_schedule", "monitor_mode", "place",
-    "run_training", "split_typed", "training_problems",
+    "run_training", "split_typed", "start_from_weights", "training_problems",
 ]
 
 
@@ -279,6 +279,26 @@ def build_snapshot_model(project: dict[str, Any]) -> Any:
                             "problem.") from exc
 
 
+def start_from_weights(model: Any, project: dict[str, Any], base_dir: Any,
+                       emit: Emit) -> str | None:
+    """Load the imported weights the project names (see :mod:`engine.weights`) into a
+    freshly built ``model``. What did not load is a warning, and training goes on from
+    fresh weights; returns the note for the ``started`` event when all of them loaded."""
+    from engine.weights import WeightsError, load_start_weights
+
+    try:
+        loaded = load_start_weights(model, project, base_dir)
+    except WeightsError as exc:
+        emit({"event": "warning", "message": f"{exc}; the model starts from fresh weights"})
+        return None
+    if loaded is None:
+        return None
+    if loaded.fresh:
+        emit({"event": "warning", "message": loaded.message()})
+        return None
+    return loaded.message()
+
+
 def _train(project: dict[str, Any], run_dir: Path, base_dir: Any, epochs: int | None,
            device: str | None, resume: bool, emit: Emit, controls: Controls,
            fresh_process: bool) -> Event:
@@ -350,6 +370,7 @@ def _fit(project: dict[str, Any], section: dict[str, Any], run_dir: Path, base_d
             model = keras.models.load_model(run_dir / "checkpoints" / "last.keras")
         else:
             model = build_snapshot_model(project)
+        start_note = None if resume else start_from_weights(model, project, base_dir, emit)
         fit_problems = check_fit(ds, model, loss)
         if fit_problems:
             raise TrainingError("data", "; ".join(fit_problems),
@@ -406,7 +427,7 @@ def _fit(project: dict[str, Any], section: dict[str, Any], run_dir: Path, base_d
     emit({"event": "started", "devices": placement.devices,
           "total_params": int(model.count_params()), "steps_per_epoch": steps,
           "epochs": total, "initial_epoch": done_before, "samples": n_train,
-          "batch_size": batch_size})
+          "batch_size": batch_size, **({"weights": start_note} if start_note else {})})
     with placement.scope():
         model.fit(ds.x_train, y_train, batch_size=batch_size, epochs=total,
                   initial_epoch=done_before, validation_data=validation,

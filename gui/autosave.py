@@ -38,6 +38,11 @@ def recovery_dir() -> Path:
     return Path(base) / "recovery"
 
 
+def imports_dir() -> Path:
+    """Where File > Import keeps a model's weights until the project is saved."""
+    return recovery_dir().parent / "imports"
+
+
 @dataclass
 class Recovery:
     """A recovery file left by a session that did not exit cleanly."""

@@ -12,12 +12,11 @@ and its warnings are small methods (``_ask_save``, ``_ask_restore``,
 from __future__ import annotations
 
 import html
-import importlib
-import importlib.util
 import json
 import os
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +40,17 @@ from PySide6.QtWidgets import (
 from engine.catalog import CATALOG, CATEGORIES
 from engine.commands import UndoStack
 from engine.graph import GraphError
+from engine.importer import grouped_notes
 from engine.project import Project, ProjectError, load_project, new_project, save_project
+from engine.weights import carry_weights
 from gui import theme
 from gui.canvas import GraphScene, GraphView
-from gui.autosave import Autosaver, find_recovery
+from gui.autosave import Autosaver, find_recovery, imports_dir
 from gui.code_preview import CodePreview
 from gui.inspector import Inspector
 from gui.palette import LayerPalette
 from gui.problems import ProblemsPanel, SummaryTable
+from gui.training.export_dialog import ExportDialog
 from gui.validation_controller import LOADING_MESSAGE, ValidationController
 
 FILE_FILTER = "LayerLab projects (*.json);;All files (*)"
@@ -201,12 +203,6 @@ class MainWindow(QMainWindow):
         self.act_save_as = a("Save &As…", self.save_as, key.SaveAs, "Save under a new name")
         self.act_import = a("&Import Keras model…", self.import_keras)
         self.act_export = a("&Export…", self.export_model)
-        for action, module in ((self.act_import, "engine.importer"),
-                               (self.act_export, "engine.export")):
-            if importlib.util.find_spec(module) is None:
-                action.setEnabled(False)
-                action.setToolTip("coming soon")
-                action.setStatusTip("coming soon")
         self.act_quit = a("&Quit", self.close, key.Quit)
         self.act_undo = a("&Undo", self._undo, key.Undo)
         self.act_redo = a("&Redo", self._redo, key.Redo)
@@ -350,7 +346,7 @@ class MainWindow(QMainWindow):
     def _attach(self, project: Project, undo_stack: UndoStack) -> None:
         """Point every view at ``project`` (first time or after new/open)."""
         self.project, self.undo_stack = project, undo_stack
-        if hasattr(self.scene, "set_project") and self.scene.project is not project:
+        if self.scene.project is not project:
             self.scene.set_project(project, undo_stack)
         self._connect_scene()
         self.inspector.set_project(project, undo_stack)
@@ -384,8 +380,7 @@ class MainWindow(QMainWindow):
             self.autosaver.save_now()
 
     def _fit_view(self) -> None:
-        if hasattr(self.view, "fit"):
-            self.view.fit(min_zoom=0.5)
+        self.view.fit(min_zoom=0.5)
 
     def _update_title(self) -> None:
         if self.project.path:
@@ -434,8 +429,7 @@ class MainWindow(QMainWindow):
 
     def _on_analysis(self) -> None:
         ctrl = self.validation
-        if hasattr(self.scene, "set_analysis"):
-            self.scene.set_analysis(ctrl.info, ctrl.problems)
+        self.scene.set_analysis(ctrl.info, ctrl.problems)
         self.problems.set_problems(ctrl.problems)
         self.inspector.set_analysis(ctrl.info, ctrl.problems)
         errors, warnings = self.problems.counts()
@@ -546,8 +540,7 @@ class MainWindow(QMainWindow):
         if app is not None:
             theme.apply_theme(app, dark)
         (self.act_dark if dark else self.act_light).setChecked(True)
-        if hasattr(self.scene, "set_dark"):
-            self.scene.set_dark(dark)
+        self.scene.set_dark(dark)
         self._on_analysis()
 
     # ------------------------------------------------------------------ files
@@ -587,6 +580,9 @@ class MainWindow(QMainWindow):
 
     def _warn(self, title: str, message: str) -> None:
         QMessageBox.warning(self, title, message)
+
+    def _inform(self, title: str, message: str) -> None:
+        QMessageBox.information(self, title, message)
 
     def maybe_save(self) -> bool:
         """True when it is fine to drop the current project (saved, discarded, or clean)."""
@@ -643,6 +639,7 @@ class MainWindow(QMainWindow):
 
     def _save_to(self, path: Path) -> bool:
         try:
+            carry_weights(self.project, path)
             save_project(self.project, path)
         except OSError as exc:
             self._warn("Cannot save project", f"{path}: {exc.strerror or exc}")
@@ -657,46 +654,48 @@ class MainWindow(QMainWindow):
         return True
 
     def import_keras(self) -> None:
-        module = importlib.import_module("engine.importer")
-        fn = next((getattr(module, n) for n in ("import_model", "import_keras", "load_model")
-                   if hasattr(module, n)), None)
-        if fn is None or not self.maybe_save():
+        if not self.maybe_save():
             return
         path, _ = QFileDialog.getOpenFileName(self, "Import Keras model", "",
-                                              "Keras models (*.keras *.h5);;All files (*)")
-        if not path:
-            return
-        try:
-            project = fn(path)
-        except Exception as exc:  # the importer's message names the file
-            self._warn("Cannot import model", str(exc))
-            return
-        if isinstance(project, Project):
-            self._replace_project(project, clean=False)
+                                              "Keras models (*.keras *.h5 *.json);;All files (*)")
+        if path:
+            self.import_path(path)
 
-    def export_model(self) -> None:
-        module = importlib.import_module("engine.export")
-        fn = getattr(module, "export", None)
-        if fn is None:
-            return
-        path, chosen = QFileDialog.getSaveFileName(
-            self, "Export model", f"{self.project.name}.keras",
-            "Keras (*.keras);;Python script (*.py);;ONNX (*.onnx);;TFLite (*.tflite);;"
-            "Legacy HDF5 (*.h5)")
-        if not path:
-            return
-        fmt = {".keras": "keras", ".py": "python", ".onnx": "onnx", ".tflite": "tflite",
-               ".h5": "h5"}.get(Path(path).suffix, "keras")
+    def import_path(self, path: str | os.PathLike) -> bool:
+        """Open a Keras model as a new unsaved project; its weights are kept (see
+        :mod:`engine.weights`) and the importer's notes are shown."""
+        from engine.importer import ModelImportError, UnreadableModelError, \
+            import_model_with_notes
+
+        weights = imports_dir() / f"{Path(path).stem}-{uuid.uuid4().hex[:8]}.weights.h5"
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            result = fn(self.project, fmt, path)
-        except Exception as exc:  # the exporter's message names the format and layer
-            self._warn("Cannot export model", str(exc))
-            return
+            project, notes = import_model_with_notes(path, weights_out=weights)
+        except (ModelImportError, UnreadableModelError, ValueError, OSError) as exc:
+            self._warn("Cannot import model", str(exc))  # the message names the file
+            return False
         finally:
             QApplication.restoreOverrideCursor()
-        note = getattr(result, "message", "") or ""
-        self.statusBar().showMessage(f"Exported {path} {note}".strip(), 8000)
+        if project.extra.get("weights"):
+            project.extra["weights"] = str(weights.resolve())  # copied beside it on save
+        self._replace_project(project, clean=False)
+        n = sum(1 for node in project.graph.nodes.values() if node.type != "Input")
+        kept = "with its weights" if project.extra.get("weights") else "without weights"
+        self.statusBar().showMessage(f"Imported {n} layers from {Path(path).name} {kept}",
+                                     8000)
+        if notes:
+            self._inform(f"Imported {Path(path).name}", "\n".join(grouped_notes(notes)))
+        return True
+
+    def export_model(self) -> ExportDialog:
+        """File > Export: the export dialog on a copy of the project as it is now (an
+        untrained build, or one starting from its imported weights); it works in the
+        background, so editing goes on."""
+        snapshot = Project.from_dict(self.project.to_dict(), path=self.project.path)
+        dialog = ExportDialog(snapshot, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
 
     # ---------------------------------------------------------- recent files
     def recent_files(self) -> list[str]:

@@ -121,15 +121,23 @@ class ExportDialog(QDialog):
         self.error: str | None = None
         self._thread: ExportThread | None = None
         is_run = isinstance(source, (str, os.PathLike))
+        imported = not is_run and bool(getattr(source, "extra", {}).get("weights"))
         what = f"run {Path(source).name}" if is_run else \
-            f"project '{getattr(source, 'name', 'Untitled')}' (untrained)"
+            f"project '{getattr(source, 'name', 'Untitled')}'" + \
+            ("" if imported else " (untrained)")
         self.setWindowTitle(f"Export {what}")
         self.resize(560, 300)
 
         layout = QVBoxLayout(self)
-        intro = QLabel(f"Export the model of {what}." if is_run else
-                       f"Export the model of {what}: its weights are freshly initialised; "
-                       "export a finished run for trained weights.")
+        if is_run:
+            text = f"Export the model of {what}."
+        elif imported:
+            text = (f"Export the model of {what} with the weights imported with it (layers "
+                    "changed since the import are freshly initialised).")
+        else:
+            text = (f"Export the model of {what}: its weights are freshly initialised; "
+                    "export a finished run for trained weights.")
+        self.intro = intro = QLabel(text)
         intro.setWordWrap(True)
         layout.addWidget(intro)
 

@@ -13,8 +13,9 @@ import pytest
 
 from engine.catalog import CATALOG
 from engine.importer import (ModelImportError, UnreadableModelError, cli_import,
-                             import_application, import_model, load_weights)
+                             import_application, import_model)
 from engine.project import load_project
+from engine.weights import load_start_weights
 
 keras = pytest.importorskip("keras")
 layers = keras.layers
@@ -77,7 +78,7 @@ def test_import_sequential_becomes_a_chain_with_an_input(tmp_path):
     assert [(e.source, e.target) for e in project.graph.edges] == list(zip(ids, ids[1:]))
     project.path = tmp_path / "seq.json"
     rebuilt = build(project)
-    assert load_weights(rebuilt, project) == tmp_path / "seq.weights.h5"
+    assert load_start_weights(rebuilt, project).path == tmp_path / "seq.weights.h5"
     xs = seeded(model)
     np.testing.assert_allclose(predictions(rebuilt, xs)[0], predictions(model, xs)[0],
                                atol=1e-6)
@@ -97,7 +98,7 @@ def test_import_functional_keeps_ports_inputs_outputs_and_params(branching_file,
     rebuilt = build(project)
     assert [layer_of(t) for t in rebuilt.inputs] == ["b", "a"]
     assert [layer_of(o) for o in rebuilt.outputs] == ["narrow", "wide"]
-    load_weights(rebuilt, project)
+    load_start_weights(rebuilt, project)
     xs = seeded(model)
     for got, want in zip(predictions(rebuilt, xs), predictions(model, xs)):
         np.testing.assert_allclose(got, want, atol=1e-6)
@@ -198,7 +199,7 @@ def test_cli_import_writes_project_and_weights(branching_file, tmp_path, capsys)
     project = load_project(out)
     assert project.extra["weights"] == "imported.weights.h5"
     rebuilt = build(project)
-    load_weights(rebuilt, project)
+    load_start_weights(rebuilt, project)
     xs = seeded(model)
     np.testing.assert_allclose(predictions(rebuilt, xs)[1], predictions(model, xs)[1],
                                atol=1e-6)
@@ -322,3 +323,13 @@ def test_import_lists_keras_operations_that_are_not_layers():
     text = str(err.value)
     assert "2 problems" in text
     assert "(Add): a Keras operation" in text and "(Multiply): a Keras operation" in text
+
+
+def test_notes_that_differ_only_in_the_layer_are_one_line():
+    from engine.importer import grouped_notes
+
+    same = "kernel_initializer VarianceScaling(scale=2.0) is approximated by 'x'"
+    notes = [f"'c{i}' (Conv2D): {same}" for i in range(5)] + \
+        ["'d' (Dense): other", "a note about the model"]
+    assert grouped_notes(notes) == [f"'c0', 'c1', 'c2' and 2 more (Conv2D): {same}",
+                                    "'d' (Dense): other", "a note about the model"]

@@ -263,17 +263,6 @@ def test_new_from_preset_opens_a_copy_that_saving_asks_a_name_for(window, monkey
     assert len(window.project.graph.nodes) == len(load_project(path).graph.nodes)
 
 
-def test_import_and_export_say_coming_soon_until_the_engine_has_them(window):
-    import importlib.util
-
-    for action, module in ((window.act_import, "engine.importer"),
-                           (window.act_export, "engine.export")):
-        available = importlib.util.find_spec(module) is not None
-        assert action.isEnabled() == available
-        if not available:
-            assert action.toolTip() == "coming soon"
-
-
 def test_enter_in_the_palette_search_adds_the_first_match(window, qtbot):
     before = set(window.project.graph.nodes)
     qtbot.keyClicks(window.palette.search, "dropout")
