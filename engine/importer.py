@@ -201,7 +201,9 @@ def _initializer_name(value: Any) -> tuple[str | None, str | None]:
     default = {k: v for k, v in keras.initializers.get(name).get_config().items()
                if k != "seed"}
     if given != default:
-        return name, f"initializer {cls}({', '.join(f'{k}={v!r}' for k, v in given.items())})"
+        changed = ", ".join(f"{k}={v!r}" for k, v in given.items()
+                            if k not in default or default[k] != v)
+        return name, f"initializer {cls}({changed})"
     return name, None
 
 

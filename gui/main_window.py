@@ -582,7 +582,9 @@ class MainWindow(QMainWindow):
         QMessageBox.warning(self, title, message)
 
     def _inform(self, title: str, message: str) -> None:
-        QMessageBox.information(self, title, message)
+        box = QMessageBox(QMessageBox.Icon.Information, title, message, parent=self)
+        box.setStyleSheet("QLabel#qt_msgbox_label { min-width: 560px; }")  # long notes read as paragraphs
+        box.exec()
 
     def maybe_save(self) -> bool:
         """True when it is fine to drop the current project (saved, discarded, or clean)."""
@@ -684,7 +686,10 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Imported {n} layers from {Path(path).name} {kept}",
                                      8000)
         if notes:
-            self._inform(f"Imported {Path(path).name}", "\n".join(grouped_notes(notes)))
+            self._inform(f"Imported {Path(path).name}",
+                         f"Imported {n} layers from {Path(path).name} {kept}. Some settings "
+                         "are approximated:\n\n" + "\n".join(f"• {line}" for line in
+                                                              grouped_notes(notes)))
         return True
 
     def export_model(self) -> ExportDialog:

@@ -69,8 +69,11 @@ def test_import_then_save_as_keeps_the_trained_weights_beside_the_project(
         window.statusBar().currentMessage()
     # the importer's notes, one line for both layers with the same approximation
     [(kind, notes)] = window.said
-    assert kind == "info" and len(notes.splitlines()) == 1
-    assert notes.startswith("'h1', 'h2' (Dense): kernel_initializer VarianceScaling(")
+    assert kind == "info" and notes.startswith("Imported 3 layers from trained.keras")
+    assert notes.splitlines()[-1] == ("• 'h1', 'h2' (Dense): kernel_initializer "
+                                      "VarianceScaling(scale=2.0, mode='fan_out') is "
+                                      "approximated by 'variance_scaling' (only matters "
+                                      "when training from scratch)")
 
     saved = tmp_path / "projects" / "mine.json"
     saved.parent.mkdir()
