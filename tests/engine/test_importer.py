@@ -228,7 +228,7 @@ def _plain(value):
     return value
 
 
-@pytest.mark.parametrize("name", ["VGG16", "ResNet50", "MobileNetV2"])
+@pytest.mark.parametrize("name", ["VGG16", "ResNet50", "MobileNetV2", "EfficientNetB0"])
 def test_import_application_round_trip(name):
     keras.backend.clear_session()  # both builds then number unnamed layers alike
     source = getattr(keras.applications, name)(weights=None)
@@ -247,7 +247,10 @@ def test_import_application_round_trip(name):
             continue
         a, b = layer.get_config(), other.get_config()
         for p in spec.params:
-            if p.name in a:
+            if p.name in a and p.kind == "initializer" and isinstance(a[p.name], dict):
+                # settings beyond the name are approximated, with a note (EfficientNet's)
+                assert b[p.name]["class_name"] == a[p.name]["class_name"], layer.name
+            elif p.name in a:
                 assert _plain(b[p.name]) == _plain(a[p.name]), (layer.name, p.name)
 
 
