@@ -212,8 +212,10 @@ def generate(project: Any, weights: str | None = None) -> str:
     model = model_code(project.graph, project.name)
     data = data_code(project.data or {}, getattr(project, "base_dir", None),
                      _input_shape(project.graph), (project.training or {}).get("loss"))
+    adapt = [n.id for n in project.graph.nodes.values()
+             if n.type == "Normalization" and n.params.get("mean") is None]
     main = main_code(project.training or {}, project.name, weights, has_val=data.has_val,
-                     task=data.task, num_classes=data.num_classes)
+                     task=data.task, num_classes=data.num_classes, adapt=adapt)
     blocks = [_header(project.name, project.description or "", weights),
               _imports(data.imports | main.imports),
               "\n".join(dedupe(data.constants + main.constants)) + "\n"]

@@ -175,7 +175,7 @@ def _callbacks_code(section: dict[str, Any], has_val: bool) -> list[str]:
 
 def main_code(training: dict[str, Any], name: str, weights: str | None, *,
               has_val: bool = True, task: str | None = None,
-              num_classes: int | None = None) -> ScriptPart:
+              num_classes: int | None = None, adapt: list[str] | None = None) -> ScriptPart:
     """The ``main()`` function: compile and fit as :mod:`engine.training` does, then save.
 
     Args:
@@ -185,6 +185,7 @@ def main_code(training: dict[str, Any], name: str, weights: str | None, *,
         has_val: Whether the data has a validation split.
         task: ``classification``/``regression`` when known from the data source.
         num_classes: Number of classes when known from the data source.
+        adapt: Normalization layers that learn their mean and variance from the data.
 
     Raises:
         CodegenError: Listing what is wrong with the training section.
@@ -259,6 +260,13 @@ def main_code(training: dict[str, Any], name: str, weights: str | None, *,
     lines += ["    (x_train, y_train), (x_val, y_val) = load_data()",
               "    model = build_model()",
               "    epochs = EPOCHS if args.epochs is None else args.epochs"]
+    if adapt:
+        part.constants.append(f"ADAPT = {literal(adapt)}  # Normalization layers that learn "
+                              "their mean and variance from the data")
+        lines += ["    for name in ADAPT:  # from the data as it reaches each layer",
+                  "        layer = model.get_layer(name)",
+                  "        feed = keras.Model(model.inputs, layer.input)",
+                  "        layer.adapt(feed.predict(x_train, batch_size=1024, verbose=0))"]
     if weights:
         lines += ["    if Path(args.weights).is_file():",
                   "        model.load_weights(args.weights)",

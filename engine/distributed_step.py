@@ -404,7 +404,7 @@ def _loop(project: dict[str, Any], section: dict[str, Any], run_dir: Path, strat
     import numpy as np
 
     from engine.data import check_fit, labels_for_loss
-    from engine.training import build_snapshot_model, load_dataset, start_from_weights
+    from engine.training import build_snapshot_model, load_dataset, prepare_start
 
     for note in ignored_settings(section) if is_chief else []:
         emit({"event": "warning", "message": note})
@@ -434,12 +434,15 @@ def _loop(project: dict[str, Any], section: dict[str, Any], run_dir: Path, strat
         loss_obj = make_loss(section, loss)
         loss_obj.reduction = None  # per-sample values; the step scales them
     variables = list(model.variables) + list(model.optimizer.variables)
-    start_note = None
+    notes = []
     if resume and is_chief:
         _load_checkpoint(run_dir / "checkpoints" / "last.keras", variables)
-    elif is_chief:  # the chief's imported weights reach every worker through the sync
-        start_note = start_from_weights(model, project, base_dir, emit)
+    elif not resume:  # the chief's imported weights reach every worker through the sync
+        notes = prepare_start(model, project, base_dir, ds.x_train, emit, weights=is_chief)
     sync_from_chief(strategy, variables)
+    for layer in model.layers:  # a Normalization's mean and variance follow its variables
+        if type(layer).__name__ == "Normalization":
+            layer.finalize_state()
 
     y_train = labels_for_loss(ds.y_train, loss, ds.num_classes)
     has_val = ds.x_val is not None and len(ds.x_val) > 0
@@ -469,8 +472,7 @@ def _loop(project: dict[str, Any], section: dict[str, Any], run_dir: Path, strat
     emit({"event": "started", "devices": _device_names(strategy, n_workers),
           "total_params": int(model.count_params()), "steps_per_epoch": steps,
           "epochs": total_epochs, "initial_epoch": done_before, "samples": n_train,
-          "batch_size": global_batch, "workers": n_workers,
-          **({"weights": start_note} if start_note else {})})
+          "batch_size": global_batch, "workers": n_workers, "notes": notes})
     stopped, epochs_done = False, done_before
     progress = Progress(emit, is_chief, steps, total_epochs, global_batch, kind, metrics)
     for epoch in range(done_before, total_epochs):

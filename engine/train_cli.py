@@ -163,8 +163,8 @@ class HumanReporter(Reporter):
             self._line(f"training on {', '.join(event['devices'])}: "
                        f"{event['total_params']:,} parameters, {event['samples']:,} samples, "
                        f"{event['steps_per_epoch']} steps x {event['epochs']} epochs{start}")
-            if event.get("weights"):
-                self._line(event["weights"])
+            for note in event.get("notes") or []:
+                self._line(note)
         elif kind == "batch" and self.tty:
             now = time.monotonic()
             if now - self._last_draw < 0.1:

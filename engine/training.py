@@ -59,10 +59,10 @@ __all__ = [
     "BATCH_EVENT_INTERVAL_S", "CHECKPOINT_INTERVAL_S", "LOSSES", "LOSS_ALIASES", "METRICS",
     "OPTIMIZERS", "OPTIMIZER_COMMON", "PRECISIONS", "SCHEDULES", "SECTION_KEYS", "Controls",
     "Emit", "Event", "Placement", "RunState", "TrainingError", "batch_size_of",
-    "build_snapshot_model", "callback_types", "class_weights", "classify_exception",
+    "adapt_normalization", "build_snapshot_model", "callback_types", "class_weights", "classify_exception",
     "cli_train", "device_problem", "epochs_of", "find_key", "load_dataset", "loss_name",
     "make_loss", "make_metrics", "make_optimizer", "make_schedule", "monitor_mode", "place",
-    "run_training", "split_typed", "start_from_weights", "training_problems",
+    "prepare_start", "run_training", "split_typed", "training_problems",
 ]
 
 
@@ -279,24 +279,44 @@ def build_snapshot_model(project: dict[str, Any]) -> Any:
                             "problem.") from exc
 
 
-def start_from_weights(model: Any, project: dict[str, Any], base_dir: Any,
-                       emit: Emit) -> str | None:
-    """Load the imported weights the project names (see :mod:`engine.weights`) into a
-    freshly built ``model``. What did not load is a warning, and training goes on from
-    fresh weights; returns the note for the ``started`` event when all of them loaded."""
+def prepare_start(model: Any, project: dict[str, Any], base_dir: Any, x_train: Any,
+                  emit: Emit, weights: bool = True) -> list[str]:
+    """Before a fresh run: load the imported weights the project names (see
+    :mod:`engine.weights`) when ``weights``, then let every Normalization layer given
+    no mean and variance learn them from the training data. What did not load is a
+    warning (training goes on from fresh weights); returns notes for ``started``."""
     from engine.weights import WeightsError, load_start_weights
 
-    try:
-        loaded = load_start_weights(model, project, base_dir)
-    except WeightsError as exc:
-        emit({"event": "warning", "message": f"{exc}; the model starts from fresh weights"})
-        return None
-    if loaded is None:
-        return None
-    if loaded.fresh:
-        emit({"event": "warning", "message": loaded.message()})
-        return None
-    return loaded.message()
+    notes, loaded = [], None
+    if weights:
+        try:
+            loaded = load_start_weights(model, project, base_dir)
+        except WeightsError as exc:
+            emit({"event": "warning", "message": f"{exc}; the model starts from fresh weights"})
+        if loaded is not None and loaded.fresh:
+            emit({"event": "warning", "message": loaded.message()})
+        elif loaded is not None:
+            notes.append(loaded.message())
+    for name in adapt_normalization(model, x_train, skip=loaded.loaded if loaded else ()):
+        notes.append(f"Normalization '{name}' took its mean and variance from the training "
+                     "data")
+    return notes
+
+
+def adapt_normalization(model: Any, x_train: Any, skip: Any = ()) -> list[str]:
+    """Normalization layers given no mean and variance (and not in ``skip``) learn them
+    from what the training data looks like where it reaches them; returns their names."""
+    import keras
+
+    names = []
+    for layer in model.layers:
+        if type(layer).__name__ != "Normalization" or layer.input_mean is not None \
+                or layer.name in skip:
+            continue
+        feed = keras.Model(model.inputs, layer.input)
+        layer.adapt(feed.predict(x_train, batch_size=1024, verbose=0))
+        names.append(layer.name)
+    return names
 
 
 def _train(project: dict[str, Any], run_dir: Path, base_dir: Any, epochs: int | None,
@@ -370,7 +390,7 @@ def _fit(project: dict[str, Any], section: dict[str, Any], run_dir: Path, base_d
             model = keras.models.load_model(run_dir / "checkpoints" / "last.keras")
         else:
             model = build_snapshot_model(project)
-        start_note = None if resume else start_from_weights(model, project, base_dir, emit)
+        notes = [] if resume else prepare_start(model, project, base_dir, ds.x_train, emit)
         fit_problems = check_fit(ds, model, loss)
         if fit_problems:
             raise TrainingError("data", "; ".join(fit_problems),
@@ -427,7 +447,7 @@ def _fit(project: dict[str, Any], section: dict[str, Any], run_dir: Path, base_d
     emit({"event": "started", "devices": placement.devices,
           "total_params": int(model.count_params()), "steps_per_epoch": steps,
           "epochs": total, "initial_epoch": done_before, "samples": n_train,
-          "batch_size": batch_size, **({"weights": start_note} if start_note else {})})
+          "batch_size": batch_size, "notes": notes})
     with placement.scope():
         model.fit(ds.x_train, y_train, batch_size=batch_size, epochs=total,
                   initial_epoch=done_before, validation_data=validation,

@@ -413,8 +413,7 @@ class LiveView(QWidget):
         self.append_log(f"Training {event.get('total_params', 0):,} parameters on "
                         f"{event.get('samples', 0):,} samples ({devices}, batch size "
                         f"{event.get('batch_size')}, {event.get('epochs')} epochs)")
-        note = str(event.get("weights") or "")
-        if note:
+        for note in event.get("notes") or []:
             self.append_log(note[:1].upper() + note[1:])
 
     def on_batch(self, event: dict[str, Any]) -> None:

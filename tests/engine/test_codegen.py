@@ -595,3 +595,20 @@ def test_codegen_script_trains_end_to_end_in_a_subprocess(script_run):
     assert process.returncode == 0, stderr[-2000:]
     assert "trained 1 epochs" in stdout  # --epochs 1 overrides the project's 3
     assert (folder / "trained.keras").is_file()
+
+
+def test_codegen_script_adapts_normalization_like_layerlab(keras, tmp_path, monkeypatch):
+    from engine.training import load_dataset
+    from tests.engine.test_training import normalization_project
+
+    data = normalization_project()
+    source = generate(Project.from_dict(data))
+    assert 'ADAPT = ["norm"]' in source
+    namespace = run_source(source)
+    out = tmp_path / "adapted.keras"
+    monkeypatch.setattr(sys, "argv", ["script", "--epochs", "0", "--out", str(out)])
+    namespace["main"]()
+    layer = keras.models.load_model(out, compile=False).get_layer("norm")
+    x_train = load_dataset(data, None).x_train
+    np.testing.assert_allclose(np.ravel(layer.mean), (x_train * 2 + 5).mean(axis=0),
+                               rtol=1e-4)

@@ -513,3 +513,36 @@ def test_training_section_accepts_a_cluster_and_checks_it():
     assert training_problems(ok) == []
     bad = training_problems({"cluster": {"workers": "nope"}})
     assert bad and any("nope" in m for m in bad)
+
+
+def normalization_project() -> dict:
+    """iris with a Rescaling (x2 + 5) and a Normalization given no mean or variance."""
+    project = dense_project()
+    graph = project["graph"]
+    graph["nodes"][1:1] = [
+        {"id": "shift", "type": "Rescaling", "params": {"scale": 2.0, "offset": 5.0},
+         "position": [0, 40]},
+        {"id": "norm", "type": "Normalization", "params": {}, "position": [0, 70]}]
+    graph["edges"] = [{"source": s, "target": t, "port": 0}
+                      for s, t in (("x", "shift"), ("shift", "norm"), ("norm", "hidden"),
+                                   ("hidden", "out"))]
+    return project
+
+
+def test_a_normalization_without_mean_learns_it_from_the_training_data(tmp_path):
+    import keras
+
+    from engine.training import load_dataset
+
+    project = normalization_project()
+    final, events = train(project, tmp_path / "run")
+    assert final["event"] == "done", final
+    started = next(e for e in events if e["event"] == "started")
+    assert started["notes"] == ["Normalization 'norm' took its mean and variance from the "
+                                "training data"]
+    x_train = load_dataset(project, None).x_train
+    layer = keras.models.load_model(tmp_path / "run" / "model.keras").get_layer("norm")
+    np.testing.assert_allclose(np.ravel(layer.mean), (x_train * 2 + 5).mean(axis=0),
+                               rtol=1e-4)
+    np.testing.assert_allclose(np.ravel(layer.variance), (x_train * 2).var(axis=0),
+                               rtol=1e-3)

@@ -55,8 +55,8 @@ def test_training_an_imported_model_starts_from_its_weights(imported, tmp_path):
     final = run_training(data, tmp_path / "run", base_dir=folder, emit=events.append)
     assert final["event"] == "done", final
     started = next(e for e in events if e["event"] == "started")
-    assert started["weights"] == ("the model starts from the imported weights in "
-                                  "imported.weights.h5")
+    assert started["notes"] == ["the model starts from the imported weights in "
+                                "imported.weights.h5"]
     fresh = copy.deepcopy(data)
     del fresh["weights"]
     fresh_events: list[dict] = []
