@@ -57,6 +57,8 @@ class ParamSpec:
             (``default`` is then what a new node starts with).
         pairs: For ``ints``: also accept ``length`` ``[before, after]`` pairs
             (uneven padding or cropping, ``[[top, bottom], [left, right]]``).
+        per_channel: For ``float``: also accept a list of numbers, one per channel
+            (ImageNet's ``[0.485, 0.456, 0.406]``).
     """
 
     name: str
@@ -70,6 +72,7 @@ class ParamSpec:
     optional: bool = False
     required: bool = False
     pairs: bool = False
+    per_channel: bool = False
 
 
 @dataclass(frozen=True)
@@ -615,9 +618,10 @@ _SPECS: tuple[LayerSpec, ...] = (
     _spec("Rescaling", "Preprocessing & augmentation",
           "Multiplies every value by a scale and adds an offset, with nothing to learn. Use it "
           "as the first layer to bring pixel values from 0..255 down to 0..1.",
-          ParamSpec("scale", "float", 1 / 255, "Factor every value is multiplied by.",
-                    required=True),
-          ParamSpec("offset", "float", 0.0, "Number added after scaling."),
+          ParamSpec("scale", "float", 1 / 255, "Factor every value is multiplied by (or one "
+                    "per channel).", required=True, per_channel=True),
+          ParamSpec("offset", "float", 0.0, "Number added after scaling (or one per channel).",
+                    per_channel=True),
           summary=("scale",)),
     _spec("Normalization", "Preprocessing & augmentation",
           "Shifts and scales each feature to mean 0 and variance 1 using a fixed mean and "
@@ -625,10 +629,12 @@ _SPECS: tuple[LayerSpec, ...] = (
           "training data (adapt) before training.",
           ParamSpec("axis", "int", -1, "The feature axis that keeps its own mean and variance.",
                     optional=True),
-          ParamSpec("mean", "float", None, "Mean to subtract; empty to learn it from the data.",
-                    optional=True),
-          ParamSpec("variance", "float", None, "Variance to divide by; empty to learn it from "
-                    "the data.", min=0.0, optional=True),
+          ParamSpec("mean", "float", None, "Mean to subtract (or one per channel, such as "
+                    "0.485, 0.456, 0.406); empty to learn it from the data.", optional=True,
+                    per_channel=True),
+          ParamSpec("variance", "float", None, "Variance to divide by (or one per channel); "
+                    "empty to learn it from the data.", min=0.0, optional=True,
+                    per_channel=True),
           _bool("invert", False, "Undo the normalization instead (map back to the data scale)."),
           summary=("mean", "variance")),
     _spec("RandomFlip", "Preprocessing & augmentation",
@@ -749,7 +755,9 @@ def _valid_shape(pspec: ParamSpec, value: Any) -> bool:
 
 _VALID = {
     "int": lambda p, v: _is_int(v) and _in_range(p, v),
-    "float": lambda p, v: _is_number(v) and _in_range(p, v),
+    "float": lambda p, v: (_is_number(v) and _in_range(p, v)) or (
+        p.per_channel and isinstance(v, list) and len(v) > 0
+        and all(_is_number(x) and _in_range(p, x) for x in v)),
     "bool": lambda p, v: isinstance(v, bool),
     "str": lambda p, v: isinstance(v, str),
     "choice": lambda p, v: any(v == c and type(v) is type(c) for c in p.choices),
@@ -782,6 +790,8 @@ def _expected(pspec: ParamSpec) -> str:
         text = "an int" + rng
     elif kind == "float":
         text = "a number" + rng
+        if pspec.per_channel:
+            text += " or a list of numbers (one per channel)"
     elif kind == "bool":
         text = "true or false"
     elif kind == "str":
@@ -941,6 +951,8 @@ def _caption_value(pspec: ParamSpec, value: Any) -> str:
         return f"size {value[0] if isinstance(value, list) else value}"
     if pspec.kind == "ints" and _is_int(value) and pspec.name in _SQUARE:
         value = [value] * (pspec.length or 1)
+    if isinstance(value, list) and pspec.kind == "float":  # one per channel
+        return ",".join(f"{v:.3g}" for v in value)
     if isinstance(value, list):
         sep = "," if pspec.kind in ("ints", "axes") and pspec.name not in _SQUARE else "x"
         return sep.join("?" if v is None else str(v) for v in value)

@@ -193,6 +193,9 @@ def _initializer_name(value: Any) -> tuple[str | None, str | None]:
         return None, f"initializer {value!r}"
     cls = str(value.get("class_name", ""))
     name = _snake(cls)
+    constant = (value.get("config") or {}).get("value") if cls == "Constant" else None
+    if constant in (0, 1) and not isinstance(constant, bool):  # EfficientNetV2's bias
+        return ("zeros" if constant == 0 else "ones"), None
     if name not in INITIALIZERS:
         return None, f"initializer {cls}"
     import keras

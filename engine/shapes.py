@@ -391,6 +391,7 @@ def explain_error(node: Node, layer: Any, exc: BaseException, input_shapes: list
             or _window_message(node, layer, raw, first)
             or _reshape_message(node, raw, first)
             or _axis_message(node, layer, exc, first)
+            or _per_channel_message(node, raw, first)
             or _unknown_size_message(raw, exc, first))
     if text is None:
         text = raw
@@ -484,6 +485,21 @@ def _axis_message(node: Node, layer: Any, exc: BaseException, shape: Any) -> str
         return None
     return (f"axis {node.params['axis']} is out of range for input of shape {fmt(shape)}, "
             f"which has axes -{len(shape)}..{len(shape) - 1}")
+
+
+def _per_channel_message(node: Node, raw: str, shape: Any) -> str | None:
+    """A per-channel mean, variance, scale or offset whose length is not the channels'."""
+    lists = {k: v for k, v in node.params.items() if isinstance(v, list)
+             and k in ("mean", "variance", "scale", "offset")}
+    if not lists or "broadcast" not in raw.lower() or shape is None:
+        return None
+    axis = node.params.get("axis", -1)
+    axis = axis if isinstance(axis, int) else -1
+    channels = shape[axis] if -len(shape) <= axis < len(shape) else None
+    given = ", ".join(f"{k} has {len(v)} values" for k, v in lists.items())
+    noun = "channel" if channels == 1 else "channels"
+    return (f"{given}, but the input {fmt(shape)} has {channels} {noun} on axis {axis}; "
+            "give one value per channel, or a single number")
 
 
 def _unknown_size_message(raw: str, exc: BaseException, shape: Any) -> str | None:

@@ -72,6 +72,31 @@ def format_ints(value: Any) -> str:
     return str(value)
 
 
+def format_floats(value: Any) -> str:
+    """``[0.5, 0.25]`` -> ``"0.5, 0.25"``; ``0.5`` -> ``"0.5"``; ``None`` -> ``""``."""
+    if value is None:
+        return ""
+    values = value if isinstance(value, (list, tuple)) else [value]
+    return ", ".join(f"{v:.8g}" for v in values)
+
+
+def parse_floats(text: str, name: str) -> Any:
+    """``"0.5, 0.25"`` -> ``[0.5, 0.25]``; ``"0.5"`` -> ``0.5``; ``""`` -> ``None``.
+
+    Raises:
+        ParseError: naming the parameter and the text.
+    """
+    text = text.strip().strip("()[]").strip()
+    if not text:
+        return None
+    try:
+        values = [float(p) for p in text.replace(";", ",").split(",")]
+    except ValueError:
+        raise ParseError(f"{name}: enter a number, or numbers separated by commas; "
+                         f"got '{text}'") from None
+    return values[0] if len(values) == 1 else values
+
+
 def parse_ints(text: str, name: str, allow_none_items: bool = False) -> Any:
     """``"3, 3"`` -> ``[3, 3]``; ``"3"`` -> ``3``; ``""`` -> ``None``.
 
@@ -276,6 +301,8 @@ class TextEditor(ParamEditor):
             self.line.setPlaceholderText(", ".join(["3"] * n) if pspec.kind == "ints" else "-1")
         elif pspec.kind == "shape":
             self.line.setPlaceholderText("28, 28, 1  (None for any length)")
+        elif pspec.kind == "float":
+            self.line.setPlaceholderText("a number, or one per channel: 0.5, 0.5, 0.5")
         if pspec.optional:
             self.line.setPlaceholderText("none")
         self.line.editingFinished.connect(self._on_finished)
@@ -291,6 +318,8 @@ class TextEditor(ParamEditor):
         kind = self.pspec.kind
         if kind in ("ints", "axes"):
             return parse_ints(text, self.pspec.name)
+        if kind == "float":
+            return parse_floats(text, self.pspec.name)
         if kind == "shape":
             value = parse_ints(text, self.pspec.name, allow_none_items=True)
             if isinstance(value, int):
@@ -301,7 +330,10 @@ class TextEditor(ParamEditor):
         return text
 
     def set_value(self, value: Any) -> None:
-        self._shown = format_ints(value) if self.pspec.kind != "str" else (value or "")
+        if self.pspec.kind == "float":
+            self._shown = format_floats(value)
+        else:
+            self._shown = format_ints(value) if self.pspec.kind != "str" else (value or "")
         with QSignalBlocker(self.line):
             self.line.setText(self._shown)
 
@@ -420,7 +452,7 @@ def make_editor(pspec: ParamSpec) -> ParamEditor:
     kind = pspec.kind
     if kind == "int":
         return IntEditor(pspec)
-    if kind == "float":
+    if kind == "float" and not pspec.per_channel:
         return FloatEditor(pspec)
     if kind == "bool":
         return BoolEditor(pspec)
@@ -432,7 +464,7 @@ def make_editor(pspec: ParamSpec) -> ParamEditor:
         return RegularizerEditor(pspec)
     if kind == "layer":
         return LayerEditor(pspec)
-    return TextEditor(pspec)  # str, ints, shape, axes and anything new
+    return TextEditor(pspec)  # str, ints, shape, axes, per-channel floats
 
 
 def _with_param(spec: LayerSpec, params: dict[str, Any], name: str, value: Any) -> dict[str, Any]:

@@ -435,3 +435,35 @@ def test_catalog_uneven_padding_pairs_are_accepted_and_keras_agrees(type_, name)
     layer = getattr(keras.layers, type_)(**{name: ((0, 1), (2, 0))})
     out = layer(keras.Input((8, 8, 3)))
     assert tuple(out.shape[1:3]) == ((9, 10) if type_ == "ZeroPadding2D" else (7, 6))
+
+
+def test_catalog_per_channel_values_are_accepted_and_keras_agrees(keras):
+    import numpy as np
+
+    from engine.project import Project
+    from engine.validation import validate
+
+    norm, rescale = CATALOG["Normalization"], CATALOG["Rescaling"]
+    imagenet = {"mean": [0.485, 0.456, 0.406], "variance": [0.052, 0.05, 0.051]}
+    assert check_value(norm.param("mean"), imagenet["mean"]) is None
+    assert check_value(rescale.param("scale"), [0.5, 0.25, 2.0]) is None
+    assert "one per channel" in check_value(norm.param("variance"), [0.1, -1.0])
+    assert check_value(CATALOG["Dropout"].param("rate"), [0.1, 0.2]) is not None
+    layer = keras.layers.Normalization(**imagenet)
+    out = np.asarray(layer(np.full((1, 2, 2, 3), 0.5, dtype="float32")))
+    np.testing.assert_allclose(out[0, 0, 0], (0.5 - np.array(imagenet["mean"]))
+                               / np.sqrt(imagenet["variance"]), rtol=1e-5)
+    assert caption("Normalization", imagenet) == "mean 0.485,0.456,0.406 var 0.052,0.05,0.051"
+
+    def project(channels: int) -> Project:
+        return Project.from_dict({"format": "layerlab", "version": 1, "name": "n", "graph": {
+            "nodes": [{"id": "x", "type": "Input", "params": {"shape": [8, 8, channels]}},
+                      {"id": "norm", "type": "Normalization", "params": imagenet}],
+            "edges": [{"source": "x", "target": "norm", "port": 0}]}})
+
+    assert validate(project(3)).valid
+    [problem] = validate(project(1)).errors
+    assert problem.node == "norm" and problem.message == (
+        "Normalization 'norm': mean has 3 values, variance has 3 values, but the input "
+        "(None, 8, 8, 1) has 1 channel on axis -1; give one value per channel, or a single "
+        "number")

@@ -188,3 +188,20 @@ def test_inspector_reads_and_writes_uneven_padding_pairs():
     assert parse_ints("(0, 1), (2, 0)", "padding") == [[0, 1], [2, 0]]
     assert format_ints([[0, 1], [2, 0]]) == "(0, 1), (2, 0)"
     assert parse_ints(format_ints([3, 3]), "kernel_size") == [3, 3]
+
+
+def test_inspector_edits_per_channel_numbers_as_a_list(qtbot):
+    from engine.catalog import CATALOG
+    from gui.inspector import ParseError, TextEditor, format_floats, make_editor, parse_floats
+
+    assert parse_floats("0.485, 0.456, 0.406", "mean") == [0.485, 0.456, 0.406]
+    assert parse_floats("0.5", "mean") == 0.5 and parse_floats(" ", "mean") is None
+    assert format_floats([0.485, 0.456, 0.406]) == "0.485, 0.456, 0.406"
+    with pytest.raises(ParseError, match="mean: enter a number"):
+        parse_floats("0.4, red", "mean")
+    editor = make_editor(CATALOG["Normalization"].param("mean"))
+    qtbot.addWidget(editor)
+    assert isinstance(editor, TextEditor)
+    editor.set_value([0.485, 0.456, 0.406])
+    assert editor.line.text() == "0.485, 0.456, 0.406"
+    assert editor.value() == [0.485, 0.456, 0.406]
