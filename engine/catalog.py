@@ -8,10 +8,12 @@ names are Keras constructor argument names and defaults equal Keras's own
 Parameter kinds and the values they hold in a project file:
 
 - ``int``, ``float``, ``bool``: plain JSON numbers / booleans (a ``float`` also
-  takes an int; an ``int`` never takes ``true``/``false``).
+  takes an int; an ``int`` never takes ``true``/``false``); a ``per_channel``
+  ``float`` also takes a list of numbers, one per channel.
 - ``str``: free text (e.g. a layer's ``dtype``).
 - ``choice``: one of ``choices`` (which may include ``None``).
-- ``ints``: an int or a list of ``length`` ints (kernel sizes, strides, ...);
+- ``ints``: an int or a list of ``length`` ints (kernel sizes, strides, ...), and
+  with ``pairs`` also ``length`` ``[before, after]`` pairs (uneven padding);
   with ``length`` None, an order of axes: the numbers 1..n in any order (Permute's ``dims``).
 - ``axes``: an axis index or a list of two (Dot's ``axes``).
 - ``shape``: a list of positive ints, ``None`` allowed for variable length;
