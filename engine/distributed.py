@@ -20,9 +20,9 @@ other worker's gRPC server (an HTTP/2 preface; a stopped or hung process leaves 
 unanswered even though its port stays open), and ends the run with a message naming
 the worker's address when one never joins (``join_timeout_s``), when its port closes,
 or when it stays silent while the cluster makes no progress for ``timeout_s``; and in
-any case when the cluster makes no progress for 2 x ``timeout_s`` + 30 s. The training loop itself is in
-:mod:`engine.distributed_step`; checking and turning the cluster settings into
-addresses is :mod:`engine.cluster` (its names are re-exported here).
+any case when the cluster makes no progress for 2 x ``timeout_s`` + 30 s. The training
+loop itself is in :mod:`engine.distributed_step`; checking and turning the cluster
+settings into addresses is :mod:`engine.cluster` (its names are re-exported here).
 """
 
 from __future__ import annotations

@@ -58,10 +58,10 @@ from engine.training_config import (
 __all__ = [
     "BATCH_EVENT_INTERVAL_S", "CHECKPOINT_INTERVAL_S", "LOSSES", "LOSS_ALIASES", "METRICS",
     "OPTIMIZERS", "OPTIMIZER_COMMON", "PRECISIONS", "SCHEDULES", "SECTION_KEYS", "Controls",
-    "Emit", "Event", "Placement", "RunState", "TrainingError", "batch_size_of",
-    "adapt_normalization", "build_snapshot_model", "callback_types", "class_weights", "classify_exception",
-    "cli_train", "device_problem", "epochs_of", "find_key", "load_dataset", "loss_name",
-    "make_loss", "make_metrics", "make_optimizer", "make_schedule", "monitor_mode", "place",
+    "Emit", "Event", "Placement", "RunState", "TrainingError", "adapt_normalization",
+    "batch_size_of", "build_snapshot_model", "callback_types", "class_weights",
+    "classify_exception", "cli_train", "device_problem", "epochs_of", "find_key",
+    "load_dataset", "loss_name", "make_loss", "make_metrics", "make_optimizer", "make_schedule", "monitor_mode", "place",
     "prepare_start", "run_training", "split_typed", "training_problems",
 ]
 

@@ -583,7 +583,7 @@ class MainWindow(QMainWindow):
 
     def _inform(self, title: str, message: str) -> None:
         box = QMessageBox(QMessageBox.Icon.Information, title, message, parent=self)
-        box.setStyleSheet("QLabel#qt_msgbox_label { min-width: 560px; }")  # long notes read as paragraphs
+        box.setStyleSheet("QLabel#qt_msgbox_label { min-width: 560px; }")  # long notes
         box.exec()
 
     def maybe_save(self) -> bool:
