@@ -116,6 +116,9 @@ def _project_source(project: Project, label: str) -> _Source:
     from engine.weights import WeightsError, load_start_weights
 
     model = _build(project)
+    training = project.training if isinstance(project.training, dict) else {}
+    if not training.get("imported_weights", True):
+        return _Source(project, model, None, label)
     try:
         with _quiet():
             loaded = load_start_weights(model, project)

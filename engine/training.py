@@ -282,13 +282,14 @@ def build_snapshot_model(project: dict[str, Any]) -> Any:
 def prepare_start(model: Any, project: dict[str, Any], base_dir: Any, x_train: Any,
                   emit: Emit, weights: bool = True) -> list[str]:
     """Before a fresh run: load the imported weights the project names (see
-    :mod:`engine.weights`) when ``weights``, then let every Normalization layer given
-    no mean and variance learn them from the training data. What did not load is a
-    warning (training goes on from fresh weights); returns notes for ``started``."""
+    :mod:`engine.weights`) when ``weights`` and the training section's
+    ``imported_weights`` allow, then let every Normalization layer given no mean and
+    variance learn them from the training data. What did not load is a warning
+    (training goes on from fresh weights); returns notes for ``started``."""
     from engine.weights import WeightsError, load_start_weights
 
     notes, loaded = [], None
-    if weights:
+    if weights and (project.get("training") or {}).get("imported_weights", True):
         try:
             loaded = load_start_weights(model, project, base_dir)
         except WeightsError as exc:

@@ -12,7 +12,8 @@ The ``training`` section of a project file (all keys optional)::
      "precision": "float32",                         # "mixed_float16", "mixed_bfloat16"
      "jit_compile": "auto", "steps_per_execution": 1,
      "device": "auto",                               # "cpu", "gpu:0", "all"
-     "tensorboard": true}
+     "tensorboard": true,
+     "imported_weights": true}                       # start from the project's "weights"
 
 Learning-rate schedules (lengths in epochs, ``*_epochs``, or in optimizer steps,
 ``*_steps``; without one a schedule spans the whole run):
@@ -96,7 +97,8 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 SECTION_KEYS = ("optimizer", "schedule", "loss", "metrics", "batch_size", "epochs", "seed",
                 "early_stopping", "class_weight", "precision", "jit_compile",
-                "steps_per_execution", "device", "tensorboard", "shuffle", "cluster")
+                "steps_per_execution", "device", "tensorboard", "shuffle", "cluster",
+                "imported_weights")
 """Every key a training section may hold."""
 
 _EARLY_STOPPING_KEYS = ("monitor", "patience", "min_delta", "restore_best_weights",
@@ -141,7 +143,7 @@ _RULES: dict[str, tuple[float | None, float | None, bool, bool, bool]] = {
     "steps_per_execution": (1, None, False, False, True),
 }
 _BOOLS = ("nesterov", "amsgrad", "centered", "use_ema", "staircase", "cycle", "from_logits",
-          "restore_best_weights", "tensorboard", "shuffle")
+          "restore_best_weights", "tensorboard", "shuffle", "imported_weights")
 
 # ------------------------------------------------------------------------ checking sections
 
@@ -265,7 +267,7 @@ def training_problems(section: Any) -> list[str]:
     seed = section.get("seed")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
         problems.append(f"seed must be a whole number >= 0 or null; got {seed!r}")
-    for key in ("tensorboard", "shuffle"):
+    for key in ("tensorboard", "shuffle", "imported_weights"):
         if key in section and not isinstance(section[key], bool):
             problems.append(f"{key} must be true or false; got {section[key]!r}")
     if section.get("precision", "float32") not in PRECISIONS:

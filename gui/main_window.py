@@ -641,7 +641,8 @@ class MainWindow(QMainWindow):
 
     def _save_to(self, path: Path) -> bool:
         try:
-            carry_weights(self.project, path)
+            if carry_weights(self.project, path) is not None:
+                self.training_dock.training_panel.refresh()  # the file's new name
             save_project(self.project, path)
         except OSError as exc:
             self._warn("Cannot save project", f"{path}: {exc.strerror or exc}")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import math
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -322,6 +323,10 @@ class TrainingPanel(QWidget):
         self.seed = self._spin(-1, 2**31 - 1)
         self.seed.setSpecialValueText("random")
         self.shuffle = QCheckBox("Shuffle every epoch")
+        self.imported_weights = QCheckBox("Start from the imported weights")
+        self.imported_weights.setToolTip("The project keeps the trained weights of the model "
+                                         "it was imported from; untick to train from fresh "
+                                         "weights.")
         self.class_weight = QComboBox()
         self.class_weight.addItem("none", None)
         self.class_weight.addItem("balanced", "balanced")
@@ -386,6 +391,7 @@ class TrainingPanel(QWidget):
         f.addRow("epochs", self.epochs)
         f.addRow("seed", self.seed)
         f.addRow(self.shuffle)
+        f.addRow(self.imported_weights)
         f.addRow("class weights", self.class_weight)
         f = QFormLayout(self.early)
         f.addRow("monitor", self.es_monitor)
@@ -425,7 +431,8 @@ class TrainingPanel(QWidget):
         for spin in (self.batch_size, self.epochs, self.seed, self.es_patience, self.es_start,
                      self.steps_per_execution):
             spin.valueChanged.connect(self._on_edit)
-        for box in (self.shuffle, self.es_restore, self.tensorboard, self.early):
+        for box in (self.shuffle, self.imported_weights, self.es_restore, self.tensorboard,
+                    self.early):
             box.toggled.connect(self._on_edit)
         self.es_min_delta.edited.connect(self._on_edit)
         self.metrics.itemChanged.connect(self._on_edit)
@@ -480,6 +487,12 @@ class TrainingPanel(QWidget):
             seed = s.get("seed")
             self.seed.setValue(-1 if seed is None else int(seed))
             self.shuffle.setChecked(bool(s.get("shuffle", True)))
+            weights = self.project.extra.get("weights")
+            self.imported_weights.setVisible(bool(weights))
+            self.imported_weights.setChecked(bool(s.get("imported_weights", True)))
+            if weights:
+                self.imported_weights.setText(f"Start from the imported weights "
+                                              f"({Path(str(weights)).name})")
             cw = s.get("class_weight")
             if isinstance(cw, dict):
                 if self.class_weight.findData("custom") < 0:
@@ -549,6 +562,7 @@ class TrainingPanel(QWidget):
         s["epochs"] = self.epochs.value()
         s["seed"] = None if self.seed.value() < 0 else self.seed.value()
         self._set_flag(s, "shuffle", self.shuffle.isChecked(), True)
+        self._set_flag(s, "imported_weights", self.imported_weights.isChecked(), True)
         cw = self.class_weight.currentData()
         if cw != "custom":
             if cw is None:

@@ -142,3 +142,18 @@ def test_save_as_keeps_the_weights_file_beside_the_project(imported, tmp_path):
     assert project.extra["weights"] == "copy.weights.h5"
     assert (elsewhere.parent / "copy.weights.h5").read_bytes() == \
         (folder / "imported.weights.h5").read_bytes()
+
+
+def test_imported_weights_false_trains_and_exports_from_fresh_weights(imported, tmp_path):
+    folder, data, source = imported
+    fresh = copy.deepcopy(data)
+    fresh["training"]["imported_weights"] = False
+    events: list[dict] = []
+    final = run_training(fresh, tmp_path / "run", base_dir=folder, emit=events.append)
+    assert final["event"] == "done"
+    assert next(e for e in events if e["event"] == "started")["notes"] == []
+    project = Project.from_dict(copy.deepcopy(fresh), path=folder / "p.json")
+    result = export(project, "keras", tmp_path / "fresh.keras")
+    assert "imported weights" not in result.message
+    reloaded = keras.models.load_model(tmp_path / "fresh.keras")
+    assert not np.allclose(reloaded(batch()), source(batch()), atol=1e-3)

@@ -115,3 +115,17 @@ def test_an_unreadable_model_is_named_and_the_open_project_stays(window, tmp_pat
     [(kind, message)] = window.said
     assert kind == "warn" and "broken.keras" in message and "Traceback" not in message
     assert window.project is before
+
+
+def test_the_training_panel_can_start_fresh_instead_of_from_imported_weights(window,
+                                                                            source):
+    panel = window.training_dock.training_panel
+    assert panel.imported_weights.isHidden(), "a project without weights has no such choice"
+    window.import_path(source[0])
+    box = panel.imported_weights
+    assert not box.isHidden() and box.isChecked()
+    assert box.text().startswith("Start from the imported weights (trained-")
+    box.setChecked(False)
+    assert window.project.training["imported_weights"] is False
+    window.undo_stack.undo()
+    assert "imported_weights" not in window.project.training and box.isChecked()
