@@ -677,6 +677,11 @@ class MainWindow(QMainWindow):
         except (ModelImportError, UnreadableModelError, ValueError, OSError) as exc:
             self._warn("Cannot import model", str(exc))  # the message names the file
             return False
+        except Exception as exc:  # noqa: BLE001 - anything else Keras raises: one line
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            self._warn("Cannot import model", f"{path}: cannot be imported "
+                       f"({type(exc).__name__}: {first})")
+            return False
         finally:
             QApplication.restoreOverrideCursor()
         if project.extra.get("weights"):
