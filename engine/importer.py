@@ -19,6 +19,7 @@ import os
 import re
 import sys
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -80,17 +81,22 @@ def read_config(path: str | os.PathLike) -> dict[str, Any]:
                 raise UnreadableModelError(f"{path}: an HDF5 file without a model config "
                                            "(a weights-only file cannot be imported)")
             config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+        elif path.suffix in (".keras", ".h5"):
+            raise UnreadableModelError(
+                f"{path}: not a Keras model file (a .keras file is a zip archive and an .h5 "
+                "file is HDF5; this one is neither: truncated or of another kind)")
         else:
             config = json.loads(path.read_text(encoding="utf-8"))
     except UnreadableModelError:
         raise
-    except (OSError, ValueError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
         kind = {".keras": "a .keras model", ".h5": "an HDF5 model"}.get(path.suffix,
                                                                          "a Keras model config")
         raise UnreadableModelError(f"{path}: cannot be read as {kind} ({_short(exc)})") \
             from None
     if isinstance(config, dict) and "config" not in config and "layers" in config:
-        config = {"class_name": "Functional", "config": config}
+        config = {"module": "keras.src.models.functional", "class_name": "Functional",
+                  "config": config, "registered_name": "Functional"}
     if (not isinstance(config, dict) or config.get("class_name") not in _MODEL_CLASSES
             or not isinstance(config.get("config"), dict)):
         raise UnreadableModelError(f"{path}: not a Keras model config (expected a "
@@ -124,7 +130,10 @@ def _scan(config: dict[str, Any]) -> tuple[list[str], list[str]]:
     layers = config.get("config", {}).get("layers", [])
     unsafe: list[str] = []
     unknown: list[str] = []
-    for entry in layers if isinstance(layers, list) else []:
+    for i, entry in enumerate(layers if isinstance(layers, list) else []):
+        if not isinstance(entry, dict) or not isinstance(entry.get("config", {}), dict):
+            raise UnreadableModelError(f"layer #{i + 1} of the model config is not a layer "
+                                       f"entry (got {str(entry)[:60]!r})")
         cls = entry.get("class_name", "?")
         name = (entry.get("config") or {}).get("name") or entry.get("name") or "?"
         if cls == "Lambda":
@@ -262,6 +271,7 @@ def catalog_params(layer_type: str, config: dict[str, Any], notes: list[str],
         value = config[pspec.name]
         try:
             value = _convert(pspec, value, notes, where)
+            value = _one_factor(layer_type, pspec, value)
         except ValueError as exc:
             problems.append(f"{pspec.name}: {exc} cannot be represented")
             continue
@@ -318,6 +328,26 @@ def _convert(pspec: ParamSpec, value: Any, notes: list[str], where: str) -> Any:
     return _json_value(value)
 
 
+def _one_factor(layer_type: str, pspec: ParamSpec, value: Any) -> Any:
+    """The number a (lower, upper) pair stands for: Keras writes RandomRotation(0.1)'s
+    factor back as ``(-0.1, 0.1)`` and RandomContrast(0.2)'s as ``(0, 0.2)``. Kept as
+    is when no single number gives the same layer."""
+    if pspec.kind != "float" or pspec.per_channel or not isinstance(value, list) \
+            or len(value) != 2:
+        return value
+    import keras
+
+    cls = getattr(keras.layers, layer_type)
+    for candidate in dict.fromkeys((value[1], -value[0])):
+        try:
+            again = cls(**{pspec.name: candidate}).get_config()[pspec.name]
+        except (ValueError, TypeError, KeyError):
+            continue
+        if _json_value(again) == value:
+            return candidate
+    return value
+
+
 def _pairs(value: Any) -> bool:
     return (isinstance(value, (list, tuple)) and bool(value)
             and all(isinstance(v, (list, tuple)) and len(v) == 2 for v in value))
@@ -352,13 +382,22 @@ def _lost_settings(original: dict[str, Any], rebuilt: dict[str, Any],
     lost = []
     resolved = resolved or {}
     for key, value in original.items():
-        if key in _IGNORED_KEYS or key.endswith("_initializer") or key not in rebuilt:
+        if key in _IGNORED_KEYS or key.endswith("_initializer"):
+            continue
+        if key not in rebuilt:  # Keras writes some settings only when set (lora_rank)
+            if value not in (None, False):
+                lost.append(f"{key}={_describe(value)}")
             continue
         if key in resolved and rebuilt[key] is None and _normal(value) == resolved[key]:
             continue
-        if _normal(value) != _normal(rebuilt[key]):
+        if _unwrap(_normal(value)) != _unwrap(_normal(rebuilt[key])):
             lost.append(f"{key}={_describe(value)}")
     return lost
+
+
+def _unwrap(value: Any) -> Any:
+    """A one-element list as its element: a built layer writes ``axis=[-1]`` for ``-1``."""
+    return value[0] if isinstance(value, list) and len(value) == 1 else value
 
 
 def _describe(value: Any) -> str:
@@ -445,7 +484,26 @@ def _call_inputs(op: Any, node: Any, problems: list[str]) -> list[Any]:
     for k in extra:
         problems.append(f"'{op.name}' ({type(op).__name__}) is called with a tensor for "
                         f"'{k}'; LayerLab passes only the layer's inputs")
+    for k, v in kwargs.items():
+        if not _has_tensor(v) and not _call_default(op, k, v):
+            problems.append(f"'{op.name}' ({type(op).__name__}) is called with {k}={v!r}; "
+                            "LayerLab calls a layer with its inputs only")
     return [t for t in ordered if _is_tensor(t)]
+
+
+def _call_default(op: Any, key: str, value: Any) -> bool:
+    """Whether a call argument has the value the layer's ``call`` uses when it is not
+    given (None counts: Keras fills in ``training``/``mask`` itself)."""
+    import inspect
+
+    if value is None:
+        return True
+    try:
+        param = inspect.signature(op.call).parameters.get(key)
+        return param is not None and param.default is not inspect.Parameter.empty \
+            and bool(param.default == value)
+    except (TypeError, ValueError):
+        return False
 
 
 def _is_tensor(value: Any) -> bool:
@@ -480,7 +538,15 @@ def _outputs_in_order(model: Any, ids: dict[str, str], graph: Graph,
         return
     outs = [t._keras_history[0].name for t in model.outputs]
     outs = [n for n in outs if n in ids]
+    for name in dict.fromkeys(n for n in outs if outs.count(n) > 1):
+        problems.append(f"'{name}' is listed {outs.count(name)} times among the model's "
+                        "outputs; a LayerLab node is one output")
     fed = {e.source for e in graph.edges}
+    for t in model.inputs:
+        name = t._keras_history[0].name
+        if name in ids and ids[name] not in fed:
+            problems.append(f"input '{name}' feeds no layer; in LayerLab a node without "
+                            "outgoing wires is an output, so remove the input first")
     for name in outs:
         if ids[name] in fed:
             problems.append(f"'{name}' is a model output and also feeds other layers; in "
@@ -527,6 +593,11 @@ def _project_from_model(model: Any, name: str | None
     for layer in layers:
         nid = ids[layer.name]
         cls = type(layer).__name__
+        policy = str(layer.dtype if cls == "InputLayer" else
+                     getattr(getattr(layer, "dtype_policy", None), "name", "float32"))
+        if policy not in ("float32", "int32", "int64", "bool") and "int" not in policy:
+            notes.append(f"'{layer.name}' ({cls}): dtype {policy} is not kept (LayerLab builds "
+                         "in float32; the training precision setting gives mixed precision)")
         if cls == "InputLayer":
             shape = [None if d is None else int(d) for d in layer.batch_shape[1:]]
             graph.nodes[nid] = Node(nid, "Input", {"shape": shape})
@@ -566,12 +637,16 @@ def _project_from_model(model: Any, name: str | None
 
 
 def _safe_config(model: Any) -> dict[str, Any]:
+    subclassed = ModelImportError(
+        f"model '{model.name}' ({type(model).__name__}): a subclassed model is Python code, "
+        "not a graph; only Functional and Sequential models can be imported")
+    if type(model).__name__ != "Sequential" and not isinstance(
+            getattr(model, "outputs", None), (list, tuple)):
+        raise subclassed
     try:
         return model.get_config()
     except Exception:  # a subclassed model has no config: it holds code
-        raise ModelImportError(f"model '{model.name}' ({type(model).__name__}): a subclassed "
-                               "model is Python code, not a graph; only Functional and "
-                               "Sequential models can be imported") from None
+        raise subclassed from None
 
 
 def _refusal_text(model_name: str, problems: list[str]) -> str:
@@ -650,7 +725,10 @@ def import_model_with_notes(path_or_model: Any, *, name: str | None = None,
     else:
         path = Path(path_or_model)
         config = read_config(path)
-        unsafe, unknown = _scan(config)
+        try:
+            unsafe, unknown = _scan(config)
+        except UnreadableModelError as exc:
+            raise UnreadableModelError(f"{path}: {exc}") from None
         label = (config.get("config") or {}).get("name") or path.name
         if unsafe:
             raise ModelImportError(f"{path}: " + _refusal_text(label, unsafe + unknown))
