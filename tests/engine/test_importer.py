@@ -341,3 +341,59 @@ def test_notes_that_differ_only_in_the_layer_are_one_line():
         ["'d' (Dense): other", "a note about the model"]
     assert grouped_notes(notes) == [f"'c0', 'c1', 'c2' and 2 more (Conv2D): {same}",
                                     "'d' (Dense): other", "a note about the model"]
+
+
+def _refusal(model) -> str:
+    with pytest.raises(ModelImportError) as info:
+        import_model(model)
+    return str(info.value)
+
+
+def test_layers_keras_writes_back_differently_still_import():
+    x = keras.Input((8, 8, 3), name="x")
+    h = layers.LayerNormalization(name="ln")(x)  # built: axis=[-1]
+    h = layers.RandomRotation(0.1, name="rot")(h)  # factor=(-0.1, 0.1)
+    h = layers.RandomContrast(0.2, name="contrast")(h)  # factor=(0, 0.2)
+    project = import_model(keras.Model(x, h))
+    params = {n.id: n.params for n in project.graph.nodes.values()}
+    assert params["ln"] == {} and params["rot"] == {"factor": 0.1}
+    assert params["contrast"] == {"factor": 0.2}
+
+
+def test_what_would_import_wrong_is_refused_by_name():
+    x = keras.Input((4, 3), name="x")
+    causal = layers.MultiHeadAttention(1, 2, name="mha")(x, x, use_causal_mask=True)
+    assert "'mha' (MultiHeadAttention) is called with use_causal_mask=True" in \
+        _refusal(keras.Model(x, causal))
+    a, unused = keras.Input((4,), name="a"), keras.Input((2,), name="u")
+    d = layers.Dense(2, name="d")(a)
+    assert "input 'u' feeds no layer" in _refusal(keras.Model([a, unused], d))
+    assert "'d' is listed 2 times among the model's outputs" in \
+        _refusal(keras.Model(a, [d, d]))
+    lora = layers.Dense(3, lora_rank=2, name="lora")(a)
+    assert "'lora' (Dense): settings the catalog cannot hold: lora_rank=2" in \
+        _refusal(keras.Model(a, lora))
+
+
+def test_malformed_and_corrupt_files_are_unreadable_not_tracebacks(tmp_path, capsys):
+    import zipfile
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"class_name": "Functional", "config": {"layers": [1]}}))
+    assert cli_import(argparse.Namespace(model=str(bad), out=str(tmp_path / "o"))) == 2
+    assert "bad.json: layer #1 of the model config is not a layer entry" in \
+        capsys.readouterr().err
+    x = keras.Input((4,))
+    source = tmp_path / "m.keras"
+    keras.Model(x, layers.Dense(64)(x)).save(source)
+    deflated = tmp_path / "deflated.keras"
+    with zipfile.ZipFile(source) as src, \
+            zipfile.ZipFile(deflated, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            dst.writestr(item.filename, src.read(item.filename))
+    data = bytearray(deflated.read_bytes())
+    at = data.index(b"config.json") + len("config.json") + 4
+    data[at:at + 20] = bytes(20)
+    deflated.write_bytes(bytes(data))
+    assert cli_import(argparse.Namespace(model=str(deflated), out=str(tmp_path / "o"))) == 2
+    assert "deflated.keras: cannot be read as a .keras model" in capsys.readouterr().err
