@@ -28,7 +28,9 @@ from engine.graph import Edge, Graph, Node, is_valid_id
 from engine.project import Project, save_project
 from engine.weights import save_start_weights
 
-#: ``keras.applications`` architectures importable by name (untrained; nothing is downloaded).
+#: ``keras.applications`` architectures that can be asked for by name (untrained; nothing
+#: is downloaded). MobileNetV3, ConvNeXt and InceptionResNetV2 are then refused with the
+#: list of what the catalog cannot hold yet (docs/export-import.md).
 APPLICATIONS = (
     "VGG16", "VGG19", "ResNet50", "ResNet101", "ResNet152", "ResNet50V2", "ResNet101V2",
     "ResNet152V2", "MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large",
