@@ -715,9 +715,21 @@ def check_value(pspec: ParamSpec, value: Any) -> str | None:
         return _check_layer(pspec, value)
     if pspec.kind == "regularizer":
         return _check_regularizer(pspec, value)
+    if pspec.kind in ("int", "ints", "shape", "axes") and _too_big(value):
+        return f"{pspec.name} must be at most {INT_MAX} in size; got {value!r}"
     if _VALID[pspec.kind](pspec, value):
         return None
     return f"{pspec.name} must be {_expected(pspec)}; got {value!r}"
+
+
+INT_MAX = 2**31 - 1
+"""The largest int a param may hold (what Keras's and Qt's 32-bit ints take)."""
+
+
+def _too_big(value: Any) -> bool:
+    if isinstance(value, list):
+        return any(_too_big(v) for v in value)
+    return _is_int(value) and abs(value) > INT_MAX
 
 
 def _is_int(value: Any) -> bool:

@@ -19,6 +19,17 @@ from engine.graph import Edge, Graph, Node, is_valid_id
 FORMAT = "layerlab"
 VERSION = 1
 MAX_PORT = 999  # no layer takes a thousand inputs; bounds what a broken file can ask for
+MAX_COORD = 1e7  # canvas positions: far beyond any layout, and finite
+
+
+def position_problem(pos: Any) -> str | None:
+    """Why ``pos`` is not a canvas position ``[x, y]`` (finite, within MAX_COORD), or None."""
+    if (not isinstance(pos, (list, tuple)) or len(pos) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pos)):
+        return f"\"position\" must be [x, y]; got {pos!r}"
+    if not all(abs(v) <= MAX_COORD for v in pos):  # also false for NaN
+        return f"\"position\" must be two numbers between -1e7 and 1e7; got {pos!r}"
+    return None
 
 DEFAULT_DATA: dict[str, Any] = {"source": "builtin:digits", "validation_split": 0.2}
 DEFAULT_TRAINING: dict[str, Any] = {
@@ -154,9 +165,9 @@ def _graph_from_dict(g: Any, fail) -> Graph:
         if not isinstance(params, dict):
             raise fail(f"{where}: \"params\" must be an object; got {params!r}")
         pos = n.get("position", [0, 0])
-        if (not isinstance(pos, (list, tuple)) or len(pos) != 2
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pos)):
-            raise fail(f"{where}: \"position\" must be [x, y]; got {pos!r}")
+        problem = position_problem(pos)
+        if problem:
+            raise fail(f"{where}: {problem}")
         graph.nodes[nid] = Node(nid, ntype, copy.deepcopy(params), (float(pos[0]), float(pos[1])),
                                 {k: copy.deepcopy(v) for k, v in n.items() if k not in _KNOWN_NODE})
     seen: set[tuple[str, int]] = set()

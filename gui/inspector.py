@@ -43,6 +43,7 @@ from gui.theme import category_color
 ADVANCED_KINDS = ("initializer", "regularizer")
 INT_LIMIT = 2**31 - 1
 FLOAT_LIMIT = 1e9
+FLOAT_DECIMALS = 12
 INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
                 "lecun_normal", "zeros", "ones", "random_uniform", "random_normal",
                 "truncated_normal", "orthogonal", "identity")
@@ -218,14 +219,16 @@ class IntEditor(_SpinEditor):
         return self.spin.value()
 
     def _shown(self, value: Any) -> Any:
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
+        if not isinstance(value, int) or isinstance(value, bool):
+            return None
+        return min(max(value, self.spin.minimum()), self.spin.maximum())  # the node says why
 
 
 class FloatEditor(_SpinEditor):
     def __init__(self, pspec: ParamSpec, parent: QWidget | None = None) -> None:
         super().__init__(pspec, parent)
         spin = CompactDoubleSpinBox()
-        spin.setDecimals(6)
+        spin.setDecimals(FLOAT_DECIMALS)  # epsilon 1e-12 stays 1e-12
         lo = float(pspec.min) if pspec.min is not None else -FLOAT_LIMIT
         hi = float(pspec.max) if pspec.max is not None else FLOAT_LIMIT
         spin.setRange(lo, hi)
@@ -233,7 +236,7 @@ class FloatEditor(_SpinEditor):
         self._add_spin(spin)
 
     def _number(self) -> Any:
-        return round(self.spin.value(), 6)
+        return round(self.spin.value(), FLOAT_DECIMALS)
 
     def _shown(self, value: Any) -> Any:
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -283,7 +286,10 @@ class ChoiceEditor(ParamEditor):
 
     def set_value(self, value: Any) -> None:
         with QSignalBlocker(self.combo):
-            index = self.combo.findData(value)
+            if isinstance(value, int) and abs(value) >= 2**63:  # too big for Qt: shown as
+                index, value = -1, str(value)  # text, it is never one of the choices
+            else:
+                index = self.combo.findData(value)
             if index < 0:
                 self.combo.addItem(_fmt(value), value)
                 index = self.combo.count() - 1

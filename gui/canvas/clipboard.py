@@ -10,6 +10,7 @@ from typing import Any
 from PySide6.QtCore import QMimeData
 
 from engine.graph import Edge, Graph, Node, is_valid_id
+from engine.project import position_problem
 
 MIME = "application/x-layerlab-subgraph"
 FORMAT = "layerlab-subgraph"
@@ -137,11 +138,9 @@ def _check(data: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
             raise ClipboardError(f"copied layer '{n['id']}' has no type")
         if not isinstance(n.get("params", {}), dict):
             raise ClipboardError(f"copied layer '{n['id']}' has params that are not an object")
-        pos = n.get("position", [0, 0])
-        if (not isinstance(pos, (list, tuple)) or len(pos) != 2
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                           for v in pos)):
-            raise ClipboardError(f"copied layer '{n['id']}' has a bad position {pos!r}")
+        if position_problem(n.get("position", [0, 0])):
+            raise ClipboardError(f"copied layer '{n['id']}' has a bad position "
+                                 f"{n.get('position')!r}")
         n.setdefault("position", [0, 0])
     for e in edges:
         if not isinstance(e, dict) or not all(isinstance(e.get(k), str)

@@ -312,21 +312,24 @@ def _node_of(item: QGraphicsItem | None) -> NodeItem | None:
 
 
 class NodeDrag:
-    """Moving nodes with the mouse: one MoveNodes for the whole drag, on release."""
+    """Moving nodes with the mouse: one MoveNodes for the whole drag, on release.
+
+    On release every card whose position differs from its node's is recorded, not only
+    the cards selected at the press: the selection (Ctrl+A) or an id (an undone rename)
+    may change while the mouse is down.
+    """
 
     def __init__(self, scene: GraphScene) -> None:
         self.scene = scene
-        self.start = {item.node_id: (item.x(), item.y()) for item in scene.selected_node_items()}
 
     def release(self) -> None:
         moves: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {}
         graph = self.scene.project.graph
-        for node_id, old in self.start.items():
-            item = self.scene.node_item(node_id)
-            if item is None or node_id not in graph.nodes:
+        for item in self.scene.node_items():
+            node = graph.nodes.get(item.node_id)
+            if node is None or (item.x(), item.y()) == tuple(node.position):
                 continue
-            new = (float(round(item.x())), float(round(item.y())))
-            if (item.x(), item.y()) != old:
-                moves[node_id] = (tuple(graph.nodes[node_id].position), new)
+            moves[item.node_id] = (tuple(node.position),
+                                   (float(round(item.x())), float(round(item.y()))))
         if moves:
             self.scene.push(MoveNodes(moves))

@@ -467,3 +467,9 @@ def test_catalog_per_channel_values_are_accepted_and_keras_agrees(keras):
         "Normalization 'norm': mean has 3 values, variance has 3 values, but the input "
         "(None, 8, 8, 1) has 1 channel on axis -1; give one value per channel, or a single "
         "number")
+
+
+def test_check_value_refuses_ints_beyond_32_bits_by_name():
+    assert check_value(CATALOG["Dense"].param("units"), 3_000_000_000) == \
+        "units must be at most 2147483647 in size; got 3000000000"
+    assert check_value(CATALOG["Conv2D"].param("kernel_size"), [3, 2**40]) is not None

@@ -205,3 +205,20 @@ def test_inspector_edits_per_channel_numbers_as_a_list(qtbot):
     editor.set_value([0.485, 0.456, 0.406])
     assert editor.line.text() == "0.485, 0.456, 0.406"
     assert editor.value() == [0.485, 0.456, 0.406]
+
+
+def test_inspector_shows_values_its_widgets_cannot_hold_without_failing(qtbot):
+    from engine.catalog import CATALOG
+    from gui.inspector import make_editor
+
+    units = make_editor(CATALOG["Dense"].param("units"))
+    units.set_value(3_000_000_000)  # in a hand-edited file; validation names it
+    assert units.spin.value() == 2**31 - 1
+    epsilon = make_editor(CATALOG["LayerNormalization"].param("epsilon"))
+    epsilon.set_value(1e-12)  # BERT-style models
+    assert epsilon.value() == 1e-12 and epsilon.spin.text() != "0"
+    activation = make_editor(CATALOG["Dense"].param("activation"))
+    activation.set_value(10**21)
+    assert activation.combo.currentText() == str(10**21)
+    for editor in (units, epsilon, activation):
+        qtbot.addWidget(editor)

@@ -287,3 +287,37 @@ def test_closing_with_unsaved_changes_asks_and_cancel_keeps_the_window(window, m
     assert asked and window.isVisible()
     monkeypatch.setattr(MainWindow, "_ask_save", lambda self: "discard")
     assert window.close()
+
+
+def test_a_drag_records_every_card_that_moved_even_if_the_selection_changes(window):
+    from PySide6.QtTest import QTest
+
+    view, left = window.view, Qt.MouseButton.LeftButton
+    ids = list(window.project.graph.nodes)
+    card = window.scene.node_item(ids[1])
+    view.centerOn(card.scenePos())
+    at = card.scenePos() + QPointF(0, -10)
+    QTest.mousePress(view.viewport(), left, Qt.KeyboardModifier.NoModifier,
+                     view.mapFromScene(at))
+    QTest.mouseMove(view.viewport(), view.mapFromScene(at + QPointF(30, 0)))
+    QTest.keyClick(view.viewport(), Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    QTest.mouseMove(view.viewport(), view.mapFromScene(at + QPointF(80, 0)))
+    QTest.mouseRelease(view.viewport(), left, Qt.KeyboardModifier.NoModifier,
+                       view.mapFromScene(at + QPointF(80, 0)))
+    cards = {n: (window.scene.node_item(n).x(), window.scene.node_item(n).y()) for n in ids}
+    assert cards == {n: tuple(window.project.graph.nodes[n].position) for n in ids}
+    assert window.undo_stack.undo_text == f"Move {len(ids)} layers"
+    window.undo_stack.undo()
+    assert window.scene.node_item(ids[1]).x() == window.project.graph.nodes[ids[1]].position[0]
+
+
+def test_a_file_with_a_non_finite_position_is_refused_and_the_project_stays(window,
+                                                                          tmp_path):
+    before = window.project
+    data = json.loads((ROOT / "presets" / "mlp.json").read_text())
+    data["graph"]["nodes"][1]["position"] = [float("nan"), 0]
+    path = tmp_path / "nan.json"
+    path.write_text(json.dumps(data))
+    assert not window.open_path(path, ask=False)
+    assert window.project is before
+    assert "must be two numbers between -1e7 and 1e7; got [nan, 0]" in window.warnings[-1][1]
