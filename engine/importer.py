@@ -597,7 +597,7 @@ def _project_from_model(model: Any, name: str | None
         cls = type(layer).__name__
         policy = str(layer.dtype if cls == "InputLayer" else
                      getattr(getattr(layer, "dtype_policy", None), "name", "float32"))
-        if policy not in ("float32", "int32", "int64", "bool") and "int" not in policy:
+        if policy != "float32" and policy.startswith(("float", "mixed", "bfloat")):
             notes.append(f"'{layer.name}' ({cls}): dtype {policy} is not kept (LayerLab builds "
                          "in float32; the training precision setting gives mixed precision)")
         if cls == "InputLayer":
