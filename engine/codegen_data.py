@@ -48,8 +48,8 @@ def apportion(capacity, total, weights):
 _STANDARDIZE = '''
 def standardize(x_train, x_val, onehot=()):
     """Scale each feature to mean 0 and std 1 with the training split's statistics."""
-    mean = x_train.mean(axis=0).astype(np.float32)
-    std = x_train.std(axis=0).astype(np.float32)
+    mean = x_train.mean(axis=0, dtype=np.float64).astype(np.float32)
+    std = x_train.std(axis=0, dtype=np.float64).astype(np.float32)
     std[std < 1e-7] = 1.0
     if onehot:
         mean[list(onehot)] = 0.0

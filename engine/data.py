@@ -216,6 +216,12 @@ def split_indices(y: np.ndarray, task: str, validation: float, test: float,
     spare = np.maximum(sizes - 1, 0)  # every class keeps a training sample if it can
     take_test = _apportion(spare, n_test, weights=sizes)
     take_val = _apportion(spare - take_test, n_val, weights=sizes)
+    for name, asked, took in (("validation_split", validation, take_val),
+                              ("test_split", test, take_test)):
+        if asked > 0 and took.sum() == 0:
+            raise DataError(f"{name} {asked:g}: no class has a sample to spare ({n} samples "
+                            f"in {len(groups)} classes; every class keeps one for training); "
+                            "use more samples per class")
     train, val, tst = [], [], []
     for group, k_test, k_val in zip(groups, take_test, take_val):
         tst.append(group[:k_test])
@@ -241,8 +247,8 @@ def _apportion(capacity: np.ndarray, total: int, weights: np.ndarray | None = No
 def _fit_standardization(x_train: np.ndarray, onehot_columns: list[int],
                          ) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature mean and std of the training inputs (one-hot columns left as they are)."""
-    mean = x_train.mean(axis=0).astype(np.float32)
-    std = x_train.std(axis=0).astype(np.float32)
+    mean = x_train.mean(axis=0, dtype=np.float64).astype(np.float32)  # float64: no overflow
+    std = x_train.std(axis=0, dtype=np.float64).astype(np.float32)
     std[std < 1e-7] = 1.0
     if onehot_columns and x_train.ndim == 2:
         mean[onehot_columns] = 0.0

@@ -12,6 +12,8 @@ import csv
 import io
 import math
 import os
+import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,8 +57,8 @@ class RawData:
 def get_int(section: dict[str, Any], key: str, default: int, minimum: int = 0) -> int:
     """An integer key of the data section, checked; ``DataError`` names key and value."""
     value = section.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) \
-            or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value) or value != int(value) or value < minimum:
         raise DataError(f'data section: "{key}" must be a whole number >= {minimum}; '
                         f"got {value!r}")
     return int(value)
@@ -108,11 +110,16 @@ def resolve_path(section: dict[str, Any], base_dir: str | os.PathLike | None,
                  want_dir: bool = False) -> Path:
     """The section's ``path``, relative to ``base_dir``; it must exist."""
     raw = get_str(section, "path", None)
-    path = Path(raw).expanduser()
-    if not path.is_absolute() and base_dir is not None:
-        path = Path(base_dir) / path
     kind = "folder" if want_dir else "file"
-    if not path.exists():
+    try:
+        path = Path(raw).expanduser()
+        if not path.is_absolute() and base_dir is not None:
+            path = Path(base_dir) / path
+        exists = path.exists()
+    except (OSError, RuntimeError, ValueError) as exc:  # ~nosuchuser, a name too long
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise DataError(f"data {kind} {raw[:200]!r} cannot be used ({reason})") from None
+    if not exists:
         raise DataError(f"data {kind} not found: {path}")
     if want_dir and not path.is_dir():
         raise DataError(f"{path} is not a folder (the images source needs a folder "
@@ -243,11 +250,22 @@ def encode_targets(values: np.ndarray, task: str | None, where: str,
     Strings are classes. Numbers are classes when integer-valued with at most
     ``max_classes`` distinct values, else regression; ``task`` overrides that.
     """
+    if values.ndim == 2 and values.shape[1] == 1 and task != "regression":
+        values = values[:, 0]  # labels shaped (n, 1), as Keras datasets ship them
+    if values.dtype.kind not in "biufUSO":
+        raise DataError(f"{where}: the targets must be numbers or text; they hold "
+                        f"{values.dtype}")
+    if values.dtype.kind == "S":
+        try:
+            values = np.char.decode(values, "utf-8")
+        except UnicodeDecodeError:
+            raise DataError(f"{where}: the text targets are not UTF-8") from None
     if values.dtype.kind in "USO":
         if task == "regression":
             raise DataError(f"{where}: the targets are text ({values.flat[0]!r}); "
                             'a "regression" task needs numbers')
         names, y = np.unique(values.astype(str), return_inverse=True)
+        _need_two_classes([str(n) for n in names], where)
         return y.astype(np.int64).reshape(-1), "classification", [str(n) for n in names]
     numbers = values.astype(np.float64)
     if task is None:
@@ -262,12 +280,22 @@ def encode_targets(values: np.ndarray, task: str | None, where: str,
                         f"got shape {numbers.shape}")
     classes, y = np.unique(numbers, return_inverse=True)
     names = [str(int(c)) if c == int(c) else str(c) for c in classes]
+    _need_two_classes(names, where)
     return y.astype(np.int64).reshape(-1), "classification", names
+
+
+def _need_two_classes(names: list[str], where: str) -> None:
+    if len(names) < 2:
+        raise DataError(f"{where}: every target is {names[0]!r}: a classifier needs at "
+                        'least two classes (or set "task": "regression")' if names else
+                        f"{where}: there are no targets")
 
 
 # --------------------------------------------------------------------------- CSV
 
 _MISSING = {"", "na", "n/a", "nan", "null", "?"}
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+MAX_LEVELS = 1000  # one-hot columns of one categorical feature
 
 
 def load_csv(path: Path, section: dict[str, Any]) -> RawData:
@@ -297,6 +325,10 @@ def load_csv(path: Path, section: dict[str, Any]) -> RawData:
         cells = _column_cells(path, header, rows, name)
         if name in categorical:
             levels = sorted(set(cells))
+            if len(levels) > MAX_LEVELS:
+                raise DataError(f"{path}, column {name!r}: {len(levels)} different values; "
+                                f"one-hot encoding takes at most {MAX_LEVELS} (is it an id "
+                                "column? leave it out of \"features\")")
             for level in levels:
                 onehot.append(len(feature_names))
                 feature_names.append(f"{name}={level}")
@@ -307,16 +339,35 @@ def load_csv(path: Path, section: dict[str, Any]) -> RawData:
     x = np.stack(columns, axis=1).astype(np.float32)
 
     target_cells = _column_cells(path, header, rows, target)
-    try:
-        target_values = np.array([float(c) for c in target_cells])
-        if not np.all(np.isfinite(target_values)):
-            raise ValueError
-    except ValueError:
-        target_values = np.array(target_cells)
+    target_values = _target_values(path, rows, target, target_cells,
+                                   get_task(section) == "regression")
     y, task, class_names = encode_targets(target_values, get_task(section),
                                           f"{path}, column {target!r}")
     return RawData(x, y, task, class_names, feature_names, f"csv: {path.name}",
                    standardize=True, onehot_columns=onehot)
+
+
+def _target_values(path: Path, rows: list[tuple[int, list[str]]], name: str,
+                   cells: list[str], regression: bool) -> np.ndarray:
+    """Numbers when the column is numbers, text (classes) when it is text. A column of
+    numbers with a few odd cells (1 in 20 or fewer, at most 5) names the first one:
+    it is almost surely a typo, not a class."""
+    numbers, odd = [], []
+    for i, cell in enumerate(cells):
+        try:
+            value = float(cell)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or abs(value) > FLOAT32_MAX:
+            odd.append(i)
+        numbers.append(value)
+    if not odd:
+        return np.array(numbers)
+    if len(odd) < len(cells) and (regression or len(odd) <= min(5, len(cells) // 20)):
+        i = odd[0]
+        raise DataError(f"{path} line {rows[i][0]}, column {name!r}: {cells[i]!r} is not a "
+                        "finite number (the rest of the column is numbers)")
+    return np.array(cells)
 
 
 def _read_csv_rows(path: Path, delimiter: Any) -> tuple[list[str], list[tuple[int, list[str]]]]:
@@ -389,9 +440,9 @@ def _numbers(path: Path, rows: list[tuple[int, list[str]]], name: str,
             raise DataError(f"{path} line {rows[i][0]}, column {name!r}: {cell!r} is not a "
                             'number; list the column under "categorical" to one-hot '
                             "encode it") from None
-        if not math.isfinite(out[i]):
+        if not math.isfinite(out[i]) or abs(out[i]) > FLOAT32_MAX:
             raise DataError(f"{path} line {rows[i][0]}, column {name!r}: {cell!r} is not a "
-                            "finite number")
+                            "finite number (within float32's range, about 3.4e38)")
     return out
 
 
@@ -403,7 +454,7 @@ def load_npz(path: Path, section: dict[str, Any]) -> RawData:
     y_key = get_str(section, "y", "y")
     try:
         archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise DataError(f"{path} is not a readable .npz file ({exc})") from None
     if not hasattr(archive, "files"):
         raise DataError(f"{path} is a single .npy array, not an .npz archive with "
@@ -416,16 +467,23 @@ def load_npz(path: Path, section: dict[str, Any]) -> RawData:
         try:
             x = archive[x_key]
             y = archive[y_key]
-        except (OSError, ValueError, EOFError) as exc:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
             raise DataError(f"{path}: cannot read its arrays ({exc})") from None
+    if not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray):
+        raise DataError(f"{path}: {x_key!r} or {y_key!r} is not a NumPy array inside the "
+                        "archive (save it with numpy.savez(path, x=..., y=...))")
+    if y.ndim == 0:
+        y = y.reshape(1)
     if x.ndim < 2 and x.dtype.kind in "biuf":
         x = x.reshape(-1, 1)
+    if x.size == 0:
+        raise DataError(f"{path}: array {x_key!r} holds no values (shape {x.shape})")
     if x.dtype.kind not in "biuf":
         raise DataError(f"{path}: array {x_key!r} must hold numbers; it holds {x.dtype}")
     if len(x) != len(y):
         raise DataError(f"{path}: array {x_key!r} has {len(x)} samples but {y_key!r} "
                         f"has {len(y)}")
-    bad = np.argwhere(~np.isfinite(x.reshape(len(x), -1)))
+    bad = np.argwhere(~np.isfinite(x.reshape(len(x), -1).astype(np.float32)))
     if len(bad):
         raise DataError(f"{path}: array {x_key!r} has a NaN or infinite value in sample "
                         f"{bad[0][0]}")
@@ -460,14 +518,14 @@ def load_images(folder: Path, section: dict[str, Any],
     All images are held in memory, so a folder that would need more than
     ``max_memory_mb`` (default :data:`MAX_IMAGE_MB`) is refused up front.
     """
-    classes = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = sorted(p for p in folder.iterdir() if p.is_dir() and not _hidden(p))
     if not classes:
         raise DataError(f"{folder} has no class sub-folders (put each class's images in a "
                         "sub-folder named after the class)")
     files: list[tuple[Path, int]] = []
     for index, class_dir in enumerate(classes):
-        images = sorted(p for p in class_dir.iterdir()
-                        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        images = sorted(p for p in class_dir.iterdir() if p.is_file() and not _hidden(p)
+                        and p.suffix.lower() in IMAGE_SUFFIXES)
         if not images:
             raise DataError(f"class folder {class_dir} holds no images "
                             f"({', '.join(IMAGE_SUFFIXES)})")
@@ -489,6 +547,11 @@ def load_images(folder: Path, section: dict[str, Any],
     mode = "grayscale" if channels == 1 else "rgb"
     return RawData(x, y, "classification", [p.name for p in classes], [],
                    f"images: {folder.name} ({size[0]}x{size[1]} {mode})")
+
+
+def _hidden(path: Path) -> bool:
+    """Hidden files and folders, and what macOS adds to zips (``._x.png``, ``__MACOSX``)."""
+    return path.name.startswith(".") or path.name == "__MACOSX"
 
 
 def image_geometry(section: dict[str, Any], input_shape: tuple[int, ...] | None,
@@ -529,7 +592,9 @@ def _decode_image(path: Path, channels: int) -> np.ndarray:
     try:
         image = tf.io.decode_image(path.read_bytes(), expand_animations=False).numpy()
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError, OSError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        from engine.shapes import clean_message
+
+        reason = clean_message(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
         raise DataError(f"cannot read image {path}: {reason[:200]}") from None
     native = image.shape[-1]
     if native in (2, 4):  # drop alpha

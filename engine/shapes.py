@@ -358,6 +358,7 @@ def fmt(shape: Any) -> str:
 def clean_message(text: str) -> str:
     """Keras's message without colour codes, call banners and argument dumps."""
     text = _ANSI.sub("", text)
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:\w+\]", "", text)  # TF banners
     text = re.sub(r"Exception encountered when calling [\w.]+\(\)\.\s*", "", text)
     text = text.split("Arguments received by")[0]
     text = re.sub(r"Input \d+ with name '[^']*' of layer '[^']*' is incompatible with the "

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,16 @@ def npz_arrays(path: Path) -> list[str]:
             return list(z.files)
     except Exception:  # noqa: BLE001 - the loader names the problem when training
         return []
+
+
+def set_spin(spin: QSpinBox | QDoubleSpinBox, value: Any, default: float) -> None:
+    """Show a data-section number in a spin box: ``default`` when it is missing or not a
+    number, clamped to the box's range (the fit check then says what is wrong with it)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value):
+        value = default
+    value = min(max(value, spin.minimum()), spin.maximum())
+    spin.setValue(int(value) if isinstance(spin, QSpinBox) else float(value))
 
 
 class DataPanel(QWidget):
@@ -299,17 +310,17 @@ class DataPanel(QWidget):
             self.x_array.setEditText(str(s.get("x", "")))
             self.y_array.setEditText(str(s.get("y", "")))
             size = s.get("image_size")
-            self.image_size.setValue(int(size[0] if isinstance(size, list) else size or 0))
+            set_spin(self.image_size, size[0] if isinstance(size, list) and size else size, 0)
             mode = s.get("color_mode")
             self.color_mode.setCurrentText(mode if mode in ("grayscale", "rgb")
                                            else "from the model's input")
             name = source.removeprefix("builtin:")
-            self.samples.setValue(int(s.get("samples", 1000 if name == "adding" else 500)))
-            self.noise.setValue(float(s.get("noise", {"moons": 0.1}.get(name, 0.05))))
-            self.length.setValue(int(s.get("length", 50)))
-            self.validation.setValue(float(s.get("validation_split", 0.2)))
-            self.test.setValue(float(s.get("test_split", 0.0)))
-            self.seed.setValue(int(s.get("seed", 0)))
+            set_spin(self.samples, s.get("samples"), 1000 if name == "adding" else 500)
+            set_spin(self.noise, s.get("noise"), {"moons": 0.1}.get(name, 0.05))
+            set_spin(self.length, s.get("length"), 50)
+            set_spin(self.validation, s.get("validation_split"), 0.2)
+            set_spin(self.test, s.get("test_split"), 0.0)
+            set_spin(self.seed, s.get("seed"), 0)
             self.standardize.setCurrentIndex(max(0, self.standardize.findData(
                 s.get("standardize"))))
         finally:

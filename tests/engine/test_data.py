@@ -509,3 +509,59 @@ def test_check_fit_accepts_a_built_keras_model(tf):
     assert check_fit(cancer, model, "binary_crossentropy") == []
     [message] = check_fit(cancer, model, "categorical_crossentropy")
     assert "the model's output has 1 unit but the data has 2 classes" in message
+
+
+def _npz(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+HOSTILE = [  # (name, writer(folder) -> data section, words the message must hold)
+    ("truncated.npz", lambda d: {"source": "npz", "path": str(
+        _write_bytes(d / "t.npz", _npz_bytes()[:100]))}, "t.npz is not a readable .npz"),
+    ("no samples", lambda d: {"source": "npz", "path": str(
+        _npz(d / "e.npz", x=np.zeros((0, 2)), y=np.zeros(0)))}, "holds no values"),
+    ("0-d y", lambda d: {"source": "npz", "path": str(
+        _npz(d / "z.npz", x=np.ones((4, 2)), y=np.array(1)))}, "'y' has 1"),
+    ("inf seed", lambda d: {"source": "builtin:moons", "seed": float("inf")},
+     '"seed" must be a whole number'),
+    ("unknown user", lambda d: {"source": "csv", "path": "~nosuchuser_ll/x.csv"},
+     "cannot be used"),
+    ("typo in a numeric target", lambda d: {"source": "csv", "path": str(write(
+        d / "typo.csv", "a,y\n" + "".join(f"{i},{i / 2}\n" for i in range(30)) + "3,n.a\n"))},
+     "typo.csv line 32, column 'y': 'n.a' is not a finite number"),
+    ("beyond float32", lambda d: {"source": "csv", "path": str(write(
+        d / "big.csv", "a,y\n1e300,0\n2,1\n3,0\n4,1\n"))}, "line 2, column 'a': '1e300'"),
+    ("one class", lambda d: {"source": "csv", "path": str(write(
+        d / "one.csv", "a,y\n1,1\n2,1\n3,1\n4,1\n"))}, "every target is '1'"),
+    ("one sample per class", lambda d: {"source": "csv", "validation_split": 0.2, "path": str(
+        write(d / "few.csv", "a,y\n1,a\n2,b\n3,c\n4,d\n5,e\n"))},
+     "validation_split 0.2: no class has a sample to spare"),
+]
+
+
+def _npz_bytes() -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, x=np.ones((4, 2)), y=np.arange(4))
+    return buffer.getvalue()
+
+
+def _write_bytes(path, data: bytes):
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize(("name", "section", "words"), HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_hostile_data_is_refused_with_the_place_named(tmp_path, name, section, words):
+    with pytest.raises(DataError) as info:
+        load_data(section(tmp_path))
+    assert words in str(info.value)
+
+
+def test_labels_shaped_n_by_1_are_classes(tmp_path):
+    path = _npz(tmp_path / "cifar-like.npz", x=np.ones((30, 2)),
+                y=(np.arange(30) % 3).reshape(-1, 1))
+    data = load_data({"source": "npz", "path": str(path)})
+    assert data.task == "classification" and data.num_classes == 3

@@ -249,3 +249,21 @@ def test_csv_source_offers_its_columns_and_previews_a_table(qtbot, make_window, 
     assert panel.table.item(0, 3).text() in ("a", "b")
     assert "2 classes" in panel.summary.text()
     assert "expects (2,); the data gives (3,)" in panel.fit_label.text()
+
+
+def test_the_data_panel_shows_odd_section_numbers_without_failing(qtbot):
+    from PySide6.QtWidgets import QDoubleSpinBox, QSpinBox
+
+    from gui.training.data_panel import set_spin
+
+    seed, split = QSpinBox(), QDoubleSpinBox()
+    seed.setRange(0, 2**31 - 1)
+    split.setRange(0.0, 0.95)
+    for widget in (seed, split):
+        qtbot.addWidget(widget)
+    set_spin(seed, 10**10, 0)  # the engine takes it; the box shows its largest value
+    assert seed.value() == 2**31 - 1
+    set_spin(seed, float("inf"), 7)
+    assert seed.value() == 7
+    set_spin(split, "a", 0.2)
+    assert split.value() == 0.2
