@@ -6,14 +6,18 @@
 - ``builtin:<name>`` — one of :data:`BUILTINS` (offline, seeded by ``seed``);
   generated sets take ``samples`` and ``noise``, ``builtin:adding`` takes ``length``.
 - ``csv`` — ``path``, ``target`` (default: the last column), optional ``features``,
-  ``categorical`` (one-hot encoded), ``task``, ``delimiter`` (default: sniffed).
-- ``npz`` — ``path``, array names ``x`` and ``y`` (one-hot ``y`` becomes class indices).
+  ``categorical`` (one-hot encoded, at most 1000 levels), ``task``, ``delimiter``
+  (default: sniffed). Numbers must be finite and within float32's range.
+- ``npz`` — ``path``, array names ``x`` and ``y`` (one-hot ``y`` becomes class indices,
+  ``y`` shaped ``(n, 1)`` is read as ``(n,)``).
 - ``images`` — ``path`` to a folder with one sub-folder per class, ``image_size``,
   ``color_mode`` (``grayscale``/``rgb``), ``max_memory_mb`` (all images are held in memory).
+  Hidden files and folders (and macOS's ``._*`` and ``__MACOSX``) are skipped.
 
 Targets are class indices when they are text, or whole numbers with at most 20
 distinct values; otherwise regression. ``"task": "classification"|"regression"``
-overrides that.
+overrides that. A classifier needs at least two classes; a numeric CSV target with a
+few cells that are not numbers is a typo (the first is named), not a set of classes.
 
 Common keys: ``validation_split`` (0.2), ``test_split`` (0), ``seed`` (0),
 ``standardize`` (true for tabular sources). Splits are stratified for
