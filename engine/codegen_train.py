@@ -119,14 +119,14 @@ def _loss_code(section: dict[str, Any], task: str | None) -> str:
     return f"keras.losses.{_LOSS_CLASSES[canonical]}({', '.join(args)})"
 
 
-def _metrics_code(section: dict[str, Any], loss: str, num_classes: int | None) -> list[str]:
-    from engine.training_config import METRICS, find_key, split_typed
+def _metrics_code(section: dict[str, Any], loss: str, num_classes: int | None,
+                  task: str | None) -> list[str]:
+    """The metrics LayerLab keeps for this run (training_config.chosen_metrics), as code."""
+    from engine.training_config import chosen_metrics
 
     sparse = loss == "sparse_categorical_crossentropy"
     out = []
-    for m in section.get("metrics", []):
-        name, params, _ = split_typed(m, "metric")
-        metric = find_key(name, METRICS)
+    for metric, params in chosen_metrics(section, loss, num_classes, task)[0]:
         if metric == "accuracy":
             out.append('"accuracy"')
         elif metric == "top_k":
@@ -134,8 +134,6 @@ def _metrics_code(section: dict[str, Any], loss: str, num_classes: int | None) -
             cls = "SparseTopKCategoricalAccuracy" if sparse else "TopKCategoricalAccuracy"
             out.append(f'keras.metrics.{cls}(k={k}, name="top_{k}_accuracy")')
         elif metric in ("precision", "recall", "auc"):
-            if sparse and (num_classes is None or num_classes > 2):
-                continue  # needs one-hot labels; LayerLab leaves it out too
             cls = {"precision": "Precision", "recall": "Recall", "auc": "AUC"}[metric]
             out.append(f'keras.metrics.{cls}(name="{metric}")')
         elif metric in ("mae", "mse", "rmse"):
@@ -146,23 +144,23 @@ def _metrics_code(section: dict[str, Any], loss: str, num_classes: int | None) -
 
 
 def _callbacks_code(section: dict[str, Any], has_val: bool) -> list[str]:
-    from engine.training_config import SCHEDULES, find_key, monitor_mode
+    from engine.training_config import SCHEDULES, find_key, monitor_mode, split_typed
 
     out = []
-    es = section.get("early_stopping") or None
+    es = section.get("early_stopping")
+    es = {} if es is True else es if isinstance(es, dict) else None  # as engine.training
     monitor = (es or {}).get("monitor") or ("val_loss" if has_val else "loss")
     if not has_val and monitor.startswith("val_"):
         monitor = monitor[4:]
-    if es:
+    if es is not None:
         out.append(call_code("keras.callbacks.EarlyStopping", [
             f"monitor={literal(monitor)}", f"patience={int(es.get('patience', 5))}",
             f"min_delta={literal(float(es.get('min_delta', 0.0)))}",
             f"mode={literal(monitor_mode(monitor))}",
             f"restore_best_weights={bool(es.get('restore_best_weights', True))}",
             f"start_from_epoch={int(es.get('start_from_epoch', 0))}"], "        ", ","))
-    schedule = section.get("schedule")
-    if isinstance(schedule, dict) and find_key(schedule.get("type"), SCHEDULES) == \
-            "reduce_on_plateau":
+    name, schedule, _ = split_typed(section.get("schedule") or "constant", "schedule")
+    if find_key(name, SCHEDULES) == "reduce_on_plateau":  # {"type": ...} or its bare name
         watch = schedule.get("monitor", monitor)
         out.append(call_code("keras.callbacks.ReduceLROnPlateau", [
             f"monitor={literal(watch)}", f"factor={literal(float(schedule.get('factor', 0.1)))}",
@@ -227,7 +225,8 @@ def main_code(training: dict[str, Any], name: str, weights: str | None, *,
         optimizer_code = "make_optimizer(steps_per_epoch, epochs)"
     compile_args = [f"optimizer={optimizer_code}",
                     f"loss={_loss_code(training, task)}"]
-    metrics = _metrics_code(training, loss or "sparse_categorical_crossentropy", num_classes)
+    metrics = _metrics_code(training, loss or "sparse_categorical_crossentropy", num_classes,
+                            task)
     if metrics:
         compile_args.append(f"metrics=[{', '.join(metrics)}]")
     if training.get("jit_compile", "auto") != "auto":
@@ -278,7 +277,7 @@ def main_code(training: dict[str, Any], name: str, weights: str | None, *,
     fit_args = ["x_train", "y_train", "batch_size=BATCH_SIZE", "epochs=epochs"]
     if has_val:
         fit_args.append("validation_data=(x_val, y_val)")
-    cw = training.get("class_weight")
+    cw = training.get("class_weight") if task != "regression" else None  # as LayerLab
     if cw == "balanced":
         part.functions.append(_CLASS_WEIGHTS)
         fit_args.append("class_weight=balanced_class_weights(y_train)")

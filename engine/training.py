@@ -408,6 +408,12 @@ def _fit(project: dict[str, Any], section: dict[str, Any], run_dir: Path, base_d
     if section.get("class_weight") is not None and weights is None:
         emit({"event": "warning", "message": "class_weight applies to classification only "
               "and was ignored"})
+    unknown = sorted(c for c in weights or {} if c >= ds.num_classes)
+    if unknown:
+        emit({"event": "warning", "message": f"class_weight names class "
+              f"{', '.join(map(str, unknown))}, but the data has classes 0-"
+              f"{ds.num_classes - 1}; {'it is' if len(unknown) == 1 else 'they are'} "
+              "ignored"})
     has_val = ds.x_val is not None and len(ds.x_val) > 0
     validation = (ds.x_val, labels_for_loss(ds.y_val, loss, ds.num_classes)) if has_val \
         else None
@@ -434,9 +440,8 @@ def _fit(project: dict[str, Any], section: dict[str, Any], run_dir: Path, base_d
             min_delta=float(es.get("min_delta", 0.0)), mode=run.mode,
             restore_best_weights=bool(es.get("restore_best_weights", True)),
             start_from_epoch=int(es.get("start_from_epoch", 0))))
-    schedule = section.get("schedule")
-    if isinstance(schedule, dict) and find_key(schedule.get("type"), SCHEDULES) == \
-            "reduce_on_plateau":
+    name, schedule, _ = split_typed(section.get("schedule") or "constant", "schedule")
+    if find_key(name, SCHEDULES) == "reduce_on_plateau":  # {"type": ...} or its bare name
         watch = schedule.get("monitor", monitor)
         callbacks.append(keras.callbacks.ReduceLROnPlateau(
             monitor=watch, factor=float(schedule.get("factor", 0.1)),

@@ -134,6 +134,12 @@ def callback_types() -> tuple[type, type]:
             for key, value in entry.items():
                 run.history.setdefault(key, []).append(value)
             run.epochs_done = epoch + 1
+            bad = [k for k, v in entry.items() if k.startswith("val_") and isinstance(v, float)
+                   and not math.isfinite(v)]
+            if bad:
+                run.emit({"event": "warning", "message": f"{', '.join(bad)} became "
+                          f"{entry[bad[0]]} in epoch {epoch + 1}: the model gives non-finite "
+                          "outputs on the validation data; lower the learning rate"})
             runs.write_history(run.run_dir, run.history)
             run.tensorboard(epoch + 1, entry)
             event = {"event": "epoch", "epoch": epoch + 1, "logs": entry,

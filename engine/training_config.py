@@ -137,10 +137,10 @@ _RULES: dict[str, tuple[float | None, float | None, bool, bool, bool]] = {
     "start_from_epoch": (0, None, False, False, True),
     "label_smoothing": (0, 1, False, True, False),
     "delta": (0, None, True, False, False),
-    "k": (1, None, False, False, True),
-    "batch_size": (1, None, False, False, True),
-    "epochs": (1, None, False, False, True),
-    "steps_per_execution": (1, None, False, False, True),
+    "k": (1, 2**31 - 1, False, False, True),
+    "batch_size": (1, 2**31 - 1, False, False, True),
+    "epochs": (1, 2**31 - 1, False, False, True),
+    "steps_per_execution": (1, 2**31 - 1, False, False, True),
 }
 _BOOLS = ("nesterov", "amsgrad", "centered", "use_ema", "staircase", "cycle", "from_logits",
           "restore_best_weights", "tensorboard", "shuffle", "imported_weights")
@@ -162,8 +162,10 @@ def _number_problem(where: str, value: Any, name: str) -> str | None:
     bounds = []
     if low is not None:
         bounds.append(f"{'>' if low_open else '>='} {low:g}")
-    if high is not None:
-        bounds.append(f"{'<' if high_open else '<='} {high:g}")
+    if high is not None and (high < 2**31 - 1 or isinstance(value, (int, float))
+                             and not isinstance(value, bool) and value > high):
+        bounds.append(f"{'<' if high_open else '<='} {high:g}" if high < 2**31 - 1
+                      else f"<= {high:,}")  # the 32-bit limit only when it is the problem
     return f"{where} must be {kind} {' and '.join(bounds)}; got {value!r}"
 
 
@@ -228,6 +230,12 @@ def training_problems(section: Any) -> list[str]:
     else:
         problems += _check_keys(f"optimizer {opt}", params,
                                 OPTIMIZER_COMMON + OPTIMIZERS[opt])
+        clipping = [k for k in ("clipnorm", "clipvalue", "global_clipnorm") if k in params]
+        if len(clipping) > 1:
+            problems.append(f"optimizer {opt}: give only one of {', '.join(clipping)} "
+                            "(Keras clips one way)")
+        if opt == "Lion" and params.get("beta_1") == 0:
+            problems.append("optimizer Lion: beta_1 must be above 0; got 0")
 
     if section.get("schedule") is not None:
         problems += _schedule_problems(section["schedule"])
@@ -265,8 +273,10 @@ def training_problems(section: Any) -> list[str]:
             if p:
                 problems.append(p)
     seed = section.get("seed")
-    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
-        problems.append(f"seed must be a whole number >= 0 or null; got {seed!r}")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)
+                             or not 0 <= seed < 2**32):
+        problems.append(f"seed must be a whole number from 0 to {2**32 - 1} or null; "
+                        f"got {seed!r}")
     for key in ("tensorboard", "shuffle", "imported_weights"):
         if key in section and not isinstance(section[key], bool):
             problems.append(f"{key} must be true or false; got {section[key]!r}")
@@ -305,10 +315,14 @@ def _schedule_problems(schedule: Any) -> list[str]:
     if kind is None:
         return [f"schedule {name!r} is unknown; choose one of {', '.join(SCHEDULES)}"]
     problems = _check_keys(f"schedule {kind}", params, SCHEDULES[kind])
+    if kind == "step" and "values" in params and not (
+            "boundaries_epochs" in params or "boundaries_steps" in params):
+        problems.append("schedule step: values need boundaries_epochs (or boundaries_steps), "
+                        "the epochs where each value starts")
     if kind == "step" and ("boundaries_epochs" in params or "boundaries_steps" in params):
         bounds = params.get("boundaries_epochs", params.get("boundaries_steps"))
         values = params.get("values")
-        if not isinstance(bounds, list) or not all(
+        if not isinstance(bounds, list) or not bounds or not all(
                 isinstance(b, (int, float)) and not isinstance(b, bool) and b > 0
                 for b in bounds) or sorted(bounds) != bounds:
             problems.append(f"schedule step boundaries must be an increasing list of numbers "
@@ -333,7 +347,8 @@ def _class_weight_problems(cw: Any) -> list[str]:
                 f"got {cw!r}"]
     problems = []
     for k, v in cw.items():
-        if not str(k).isdigit():
+        if not (isinstance(k, str) and k.isascii() and k.isdecimal()
+                or isinstance(k, int) and not isinstance(k, bool) and k >= 0):
             problems.append(f"class_weight keys must be class numbers (0, 1, ...); got {k!r}")
         elif not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
             problems.append(f"class_weight for class {k} must be a number >= 0; got {v!r}")
@@ -424,7 +439,8 @@ def make_optimizer(section: dict[str, Any], steps_per_epoch: int, epochs: int) -
 
     name, params, _ = split_typed(section.get("optimizer", "Adam"), "optimizer")
     opt = find_key(name, OPTIMIZERS) or "Adam"
-    kwargs = {k: v for k, v in params.items() if k not in ("type", "learning_rate")}
+    kwargs = {k: float(v) if k in _RULES and not _RULES[k][4] else v  # JSON's 0 is 0.0
+              for k, v in params.items() if k not in ("type", "learning_rate")}
     kwargs["learning_rate"] = make_schedule(section, steps_per_epoch, epochs)
     return getattr(keras.optimizers, opt)(**kwargs)
 
@@ -457,29 +473,53 @@ def make_loss(section: dict[str, Any], name: str) -> Any:
     return classes[name](**kwargs)
 
 
-def make_metrics(section: dict[str, Any], loss: str, num_classes: int | None,
-                 warn: Emit | None = None, task: str | None = None) -> list[Any]:
-    """Keras metric objects for the section, matched to the task and the label form.
-
-    Metrics that mean nothing for the task (accuracy of a regression, mae of class
-    indices) are left out with a warning. Precision, recall and AUC need labels of
-    the prediction's shape; with sparse multi-class labels they are left out too —
-    ``evaluation.json`` holds per-class precision and recall instead.
-    """
-    import keras
-
+def chosen_metrics(section: dict[str, Any], loss: str, num_classes: int | None,
+                   task: str | None = None) -> tuple[list[tuple[str, dict[str, Any]]],
+                                                     list[str]]:
+    """The section's metrics that mean something for this run, as ``(metric, params)``,
+    and one warning for each one left out (the engine and the generated script both
+    follow this). Accuracy of a regression or mae of class indices mean nothing; top-k
+    needs k below the number of classes; precision, recall and AUC need labels of the
+    prediction's shape, so with sparse labels they are left out (``evaluation.json``
+    holds per-class precision and recall instead)."""
     sparse = loss == "sparse_categorical_crossentropy"
-    out: list[Any] = []
+    kept: list[tuple[str, dict[str, Any]]] = []
+    notes: list[str] = []
     for m in section.get("metrics", []):
         name, params, _ = split_typed(m, "metric")
         metric = find_key(name, METRICS)
-        unfit = (task == "regression" and metric not in _REGRESSION_METRICS) or (
-            task == "classification" and sparse and metric in _REGRESSION_METRICS)
-        if unfit:
-            if warn:
-                warn({"event": "warning", "message": f"metric {metric} does not apply to "
-                      f"{task} with {loss} and was left out"})
+        if metric is None:
             continue
+        why = None
+        if (task == "regression" and metric not in _REGRESSION_METRICS) or (
+                task == "classification" and sparse and metric in _REGRESSION_METRICS):
+            why = f"metric {metric} does not apply to {task} with {loss} and was left out"
+        elif metric == "top_k":
+            problem = _top_k_problem(section, loss, int(params.get("k", 5)), num_classes)
+            why = problem and f"metric top_k was left out: {problem}"
+        elif metric in ("precision", "recall", "auc") and sparse and (
+                num_classes is None or num_classes >= 2):
+            why = (f"metric {metric} needs one-hot labels and was left out with "
+                   "sparse_categorical_crossentropy; evaluation.json has per-class "
+                   "precision and recall")
+        if why:
+            notes.append(why)
+        else:
+            kept.append((metric, params))
+    return kept, notes
+
+
+def make_metrics(section: dict[str, Any], loss: str, num_classes: int | None,
+                 warn: Emit | None = None, task: str | None = None) -> list[Any]:
+    """Keras metric objects for :func:`chosen_metrics`; each one left out is a warning."""
+    import keras
+
+    kept, notes = chosen_metrics(section, loss, num_classes, task)
+    for note in notes if warn else []:
+        warn({"event": "warning", "message": note})
+    sparse = loss == "sparse_categorical_crossentropy"
+    out: list[Any] = []
+    for metric, params in kept:
         if metric == "accuracy":
             out.append("accuracy")
         elif metric == "top_k":
@@ -488,13 +528,6 @@ def make_metrics(section: dict[str, Any], loss: str, num_classes: int | None,
                    else keras.metrics.TopKCategoricalAccuracy)
             out.append(cls(k=k, name=f"top_{k}_accuracy"))
         elif metric in ("precision", "recall", "auc"):
-            if sparse and (num_classes or 0) > 2:
-                if warn:
-                    warn({"event": "warning", "message": (
-                        f"metric {metric} needs one-hot labels and was left out with "
-                        "sparse_categorical_crossentropy; evaluation.json has per-class "
-                        "precision and recall")})
-                continue
             cls = {"precision": keras.metrics.Precision, "recall": keras.metrics.Recall,
                    "auc": keras.metrics.AUC}[metric]
             out.append(cls(name=metric))
@@ -505,6 +538,18 @@ def make_metrics(section: dict[str, Any], loss: str, num_classes: int | None,
         elif metric == "rmse":
             out.append(keras.metrics.RootMeanSquaredError(name="rmse"))
     return out
+
+
+def _top_k_problem(section: dict[str, Any], loss: str, k: int,
+                   num_classes: int | None) -> str | None:
+    """Why a top-k accuracy cannot be computed or means nothing here, or None."""
+    if loss == "binary_crossentropy" or (num_classes is not None and num_classes <= 2):
+        return "it needs more than two classes"
+    if num_classes is not None and k >= num_classes:
+        return f"with k={k} and {num_classes} classes it is always 1; choose k < {num_classes}"
+    if section.get("precision", "float32") != "float32":
+        return "Keras computes it in float32 only, and this run uses mixed precision"
+    return None
 
 
 def class_weights(section: dict[str, Any], y: Any) -> dict[int, float] | None:

@@ -612,3 +612,14 @@ def test_codegen_script_adapts_normalization_like_layerlab(keras, tmp_path, monk
     x_train = load_dataset(data, None).x_train
     np.testing.assert_allclose(np.ravel(layer.mean), (x_train * 2 + 5).mean(axis=0),
                                rtol=1e-4)
+
+
+def test_codegen_follows_layerlab_for_early_stopping_plateau_and_metrics():
+    from tests.engine.test_training import dense_project
+
+    data = dense_project({"early_stopping": True, "schedule": "reduce_on_plateau",
+                          "metrics": ["accuracy", "mae", {"type": "top_k", "k": 5}]})
+    source = generate(Project.from_dict(data))
+    assert "keras.callbacks.EarlyStopping(" in source
+    assert "keras.callbacks.ReduceLROnPlateau(" in source
+    assert 'metrics=["accuracy"]' in source  # mae of class indices and top-5 of 3 classes

@@ -546,3 +546,34 @@ def test_a_normalization_without_mean_learns_it_from_the_training_data(tmp_path)
                                rtol=1e-4)
     np.testing.assert_allclose(np.ravel(layer.variance), (x_train * 2).var(axis=0),
                                rtol=1e-3)
+
+
+@pytest.mark.parametrize(("section", "words"), [
+    ({"seed": 2**32}, "seed must be a whole number from 0 to 4294967295"),
+    ({"optimizer": {"type": "Adam", "clipnorm": 1.0, "clipvalue": 1.0}},
+     "give only one of clipnorm, clipvalue"),
+    ({"optimizer": {"type": "Lion", "beta_1": 0}}, "Lion: beta_1 must be above 0"),
+    ({"schedule": {"type": "step", "values": [0.1, 0.01]}}, "values need boundaries_epochs"),
+    ({"schedule": {"type": "step", "boundaries_epochs": [], "values": [0.1]}},
+     "boundaries must be an increasing list"),
+    ({"class_weight": {"²": 1.0}}, "class_weight keys must be class numbers"),
+    ({"batch_size": 2**40}, "batch_size must be a whole number >= 1 and <= 2,147,483,647"),
+    ({"steps_per_execution": 2**31}, "steps_per_execution must be a whole number"),
+])
+def test_settings_keras_would_refuse_mid_run_are_refused_up_front(section, words):
+    assert any(words in p for p in training_problems(section)), training_problems(section)
+
+
+def test_settings_that_mean_nothing_here_are_warned_about_and_the_run_goes_on(tmp_path):
+    project = dense_project({
+        "optimizer": {"type": "SGD", "momentum": 0},  # JSON's 0 for Keras's float
+        "metrics": ["accuracy", {"type": "top_k", "k": 5}, "precision"],
+        "class_weight": {"0": 1.0, "7": 3.0}, "schedule": "reduce_on_plateau"})
+    final, events = train(project, tmp_path / "run")
+    assert final["event"] == "done", final
+    warnings = " | ".join(e["message"] for e in events if e["event"] == "warning")
+    assert "top_k was left out: with k=5 and 3 classes it is always 1" in warnings
+    assert "metric precision needs one-hot labels" in warnings
+    assert "class_weight names class 7, but the data has classes 0-2" in warnings
+    assert set(final["history"]) >= {"loss", "accuracy", "val_loss"}
+    assert not any(k.startswith(("top_", "precision")) for k in final["history"])
