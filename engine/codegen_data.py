@@ -87,8 +87,8 @@ def read_csv(path, target=None, features=None, categorical=(), delimiter=None, t
     onehot so standardisation leaves them alone).
     """
     with open(path, newline="", encoding="utf-8-sig") as f:
-        if delimiter is None:
-            delimiter = max(",;\\t", key=f.readline().count)
+        if delimiter is None:  # the most frequent on the first non-blank line
+            delimiter = max(",;\\t|", key=next((ln for ln in f if ln.strip()), "").count)
             f.seek(0)
         rows = [row for row in csv.reader(f, delimiter=delimiter) if any(c.strip() for c in row)]
     header = [c.strip() for c in rows[0]]

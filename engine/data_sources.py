@@ -370,6 +370,15 @@ def _target_values(path: Path, rows: list[tuple[int, list[str]]], name: str,
     return np.array(cells)
 
 
+DELIMITERS = ",;\t|"
+
+
+def sniff_delimiter(text: str) -> str:
+    """A CSV text's delimiter: the candidate seen most often on its first non-blank line."""
+    line = next((ln for ln in text.splitlines() if ln.strip()), "")
+    return max(DELIMITERS, key=line.count)
+
+
 def _read_csv_rows(path: Path, delimiter: Any) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """Header and (line number, cells) rows; ragged, empty or binary files are refused."""
     raw = path.read_bytes()
@@ -379,9 +388,8 @@ def _read_csv_rows(path: Path, delimiter: Any) -> tuple[list[str], list[tuple[in
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path} is not a CSV file (not UTF-8 text at byte {exc.start})") from None
-    first_line = text.split("\n", 1)[0]
     if delimiter is None:
-        delimiter = max(",;\t", key=first_line.count)
+        delimiter = sniff_delimiter(text[:65536])
     if not isinstance(delimiter, str) or len(delimiter) != 1:
         raise DataError(f'data section: "delimiter" must be one character; got {delimiter!r}')
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)

@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
 
 from engine.commands import SetSection
 from engine.data import BUILTINS, Dataset, check_fit, load_data
+from engine.data_sources import sniff_delimiter
 from engine.training import loss_name
 from gui.theme import narrow_combos
 from gui.training.background import BackgroundJob
@@ -67,13 +68,10 @@ def csv_columns(path: Path) -> list[str]:
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
             sample = f.read(4096)
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
-        return next(csv.reader(sample.splitlines(), dialect))
+        rows = csv.reader(sample.splitlines(), delimiter=sniff_delimiter(sample))
+        return [c.strip() for c in next(r for r in rows if any(c.strip() for c in r))]
     except (OSError, csv.Error, StopIteration, UnicodeDecodeError):
-        try:
-            return next(csv.reader(sample.splitlines()))
-        except Exception:  # noqa: BLE001 - no columns to offer, the loader will say why
-            return []
+        return []  # no columns to offer; the loader will say why
 
 
 def npz_arrays(path: Path) -> list[str]:

@@ -565,3 +565,10 @@ def test_labels_shaped_n_by_1_are_classes(tmp_path):
                 y=(np.arange(30) % 3).reshape(-1, 1))
     data = load_data({"source": "npz", "path": str(path)})
     assert data.task == "classification" and data.num_classes == 3
+
+
+def test_csv_delimiter_is_read_from_the_first_non_blank_line(tmp_path):
+    body = "".join(f"{i}|{i * 2}|{i % 2}\n" for i in range(20))
+    path = write(tmp_path / "pipes.csv", "\n\na|b|y\n" + body)
+    data = load_data({"source": "csv", "path": str(path)})
+    assert data.feature_names == ["a", "b"] and data.num_classes == 2
