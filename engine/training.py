@@ -429,7 +429,15 @@ def _fit(project: dict[str, Any], section: dict[str, Any], run_dir: Path, base_d
                    batch_size=batch_size, monitor=monitor, mode=monitor_mode(monitor),
                    best=state.get("best") if state.get("monitor") == monitor else None,
                    history=runs.read_history(run_dir) if resume else {},
-                   epochs_done=done_before)
+                   epochs_done=done_before,
+                   planned_epochs=int(state.get("planned_epochs") or 0) if resume else total)
+    kind = find_key(split_typed(section.get("schedule") or "constant", "schedule")[0],
+                    SCHEDULES)
+    if resume and kind in ("cosine", "polynomial") and 0 < run.planned_epochs < total:
+        emit({"event": "warning", "message": f"the {kind} learning-rate "
+              f"schedule was planned for {run.planned_epochs} epochs; epochs "
+              f"{run.planned_epochs + 1}-{total} train at its final rate (start a new run "
+              "to plan it over all of them)"})
     if section.get("tensorboard", True):
         run.tensorboard = runs.TensorBoardWriter(run_dir / "logs")
     reporter, checkpointer = callback_types()

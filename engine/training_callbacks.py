@@ -206,7 +206,8 @@ def callback_types() -> tuple[type, type]:
                 self.best_unsaved, self.best_weights = False, None
             runs.write_json_atomic(folder / "state.json",
                                    {"epoch": self.unsaved_epoch, "monitor": run.monitor,
-                                    "mode": run.mode, "best": run.best})
+                                    "mode": run.mode, "best": run.best,
+                                    "planned_epochs": run.planned_epochs})
             self.unsaved_epoch = 0
             self.saved_at = time.monotonic()
 
@@ -247,6 +248,7 @@ class RunState:
     epoch: int = 0
     step: int = 0
     epochs_done: int = 0
+    planned_epochs: int = 0  # what the learning-rate schedule was built for
     epoch_start: float = 0.0
     mark: float = 0.0
     mark_step: int = 0

@@ -577,3 +577,14 @@ def test_settings_that_mean_nothing_here_are_warned_about_and_the_run_goes_on(tm
     assert "class_weight names class 7, but the data has classes 0-2" in warnings
     assert set(final["history"]) >= {"loss", "accuracy", "val_loss"}
     assert not any(k.startswith(("top_", "precision")) for k in final["history"])
+
+
+def test_resuming_past_a_cosine_schedule_says_the_extra_epochs_train_at_its_end(tmp_path):
+    project = dense_project({"schedule": {"type": "cosine"}, "epochs": 2})
+    final, _ = train(project, tmp_path / "run")
+    assert final["event"] == "done"
+    final, events = train(project, tmp_path / "run", resume=True, epochs=2)
+    assert final["event"] == "done", final
+    warnings = [e["message"] for e in events if e["event"] == "warning"]
+    assert any("cosine learning-rate schedule was planned for 2 epochs; epochs 3-4 train at "
+               "its final rate" in w for w in warnings), warnings
