@@ -122,9 +122,10 @@ def _loss_code(section: dict[str, Any], task: str | None) -> str:
 def _metrics_code(section: dict[str, Any], loss: str, num_classes: int | None,
                   task: str | None) -> list[str]:
     """The metrics LayerLab keeps for this run (training_config.chosen_metrics), as code."""
-    from engine.training_config import chosen_metrics
+    from engine.training_config import chosen_metrics, loss_from_logits
 
     sparse = loss == "sparse_categorical_crossentropy"
+    logits = loss_from_logits(section)
     out = []
     for metric, params in chosen_metrics(section, loss, num_classes, task)[0]:
         if metric == "accuracy":
@@ -133,9 +134,13 @@ def _metrics_code(section: dict[str, Any], loss: str, num_classes: int | None,
             k = int(params.get("k", 5))
             cls = "SparseTopKCategoricalAccuracy" if sparse else "TopKCategoricalAccuracy"
             out.append(f'keras.metrics.{cls}(k={k}, name="top_{k}_accuracy")')
-        elif metric in ("precision", "recall", "auc"):
-            cls = {"precision": "Precision", "recall": "Recall", "auc": "AUC"}[metric]
-            out.append(f'keras.metrics.{cls}(name="{metric}")')
+        elif metric in ("precision", "recall"):  # logits: 0 is probability 0.5
+            cls = "Precision" if metric == "precision" else "Recall"
+            out.append(f'keras.metrics.{cls}(name="{metric}"'
+                       + (", thresholds=0.0)" if logits else ")"))
+        elif metric == "auc":
+            out.append('keras.metrics.AUC(name="auc"' + (", from_logits=True)" if logits
+                                                         else ")"))
         elif metric in ("mae", "mse", "rmse"):
             cls = {"mae": "MeanAbsoluteError", "mse": "MeanSquaredError",
                    "rmse": "RootMeanSquaredError"}[metric]

@@ -518,6 +518,7 @@ def make_metrics(section: dict[str, Any], loss: str, num_classes: int | None,
     for note in notes if warn else []:
         warn({"event": "warning", "message": note})
     sparse = loss == "sparse_categorical_crossentropy"
+    logits = loss_from_logits(section)
     out: list[Any] = []
     for metric, params in kept:
         if metric == "accuracy":
@@ -527,10 +528,11 @@ def make_metrics(section: dict[str, Any], loss: str, num_classes: int | None,
             cls = (keras.metrics.SparseTopKCategoricalAccuracy if sparse
                    else keras.metrics.TopKCategoricalAccuracy)
             out.append(cls(k=k, name=f"top_{k}_accuracy"))
-        elif metric in ("precision", "recall", "auc"):
-            cls = {"precision": keras.metrics.Precision, "recall": keras.metrics.Recall,
-                   "auc": keras.metrics.AUC}[metric]
-            out.append(cls(name=metric))
+        elif metric in ("precision", "recall"):  # logits: 0 is probability 0.5
+            cls = keras.metrics.Precision if metric == "precision" else keras.metrics.Recall
+            out.append(cls(name=metric, thresholds=0.0 if logits else None))
+        elif metric == "auc":
+            out.append(keras.metrics.AUC(name="auc", from_logits=logits))
         elif metric == "mae":
             out.append(keras.metrics.MeanAbsoluteError(name="mae"))
         elif metric == "mse":
@@ -538,6 +540,12 @@ def make_metrics(section: dict[str, Any], loss: str, num_classes: int | None,
         elif metric == "rmse":
             out.append(keras.metrics.RootMeanSquaredError(name="rmse"))
     return out
+
+
+def loss_from_logits(section: dict[str, Any]) -> bool:
+    """Whether the loss takes logits (the model's output has no sigmoid/softmax)."""
+    loss = section.get("loss")
+    return isinstance(loss, dict) and bool(loss.get("from_logits"))
 
 
 def _top_k_problem(section: dict[str, Any], loss: str, k: int,

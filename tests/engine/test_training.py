@@ -588,3 +588,16 @@ def test_resuming_past_a_cosine_schedule_says_the_extra_epochs_train_at_its_end(
     warnings = [e["message"] for e in events if e["event"] == "warning"]
     assert any("cosine learning-rate schedule was planned for 2 epochs; epochs 3-4 train at "
                "its final rate" in w for w in warnings), warnings
+
+
+def test_precision_on_logits_cuts_at_probability_one_half():
+    import keras
+
+    from engine.training import make_metrics
+
+    section = {"loss": {"type": "binary_crossentropy", "from_logits": True},
+               "metrics": ["precision", "auc"]}
+    precision, auc = make_metrics(section, "binary_crossentropy", 2)
+    precision.update_state([1.0, 0.0, 1.0], [0.3, -0.2, -0.1])  # logits: yes, no, no
+    assert float(precision.result()) == 1.0  # a 0.5 cut-off on logits would give 0
+    assert isinstance(auc, keras.metrics.AUC) and auc._from_logits
