@@ -297,13 +297,22 @@ def export(source: Any, fmt: str, out: str | os.PathLike, *, verify: bool = True
             raise ExportError(f"{weights}: these weights do not fit the model "
                               f"({_first_line(exc)})") from None
     xs = sample_inputs(model)
-    expected = _predict(model, xs)  # also makes sure a freshly loaded model has been called
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        expected = _predict(model, xs)  # also makes sure a loaded model has been called
+    except Exception as exc:  # noqa: BLE001 - e.g. a Reshape that only fits some lengths
+        shapes = ", ".join(str(tuple(x.shape[1:])) for x in xs)
+        raise ExportError(converter_message(
+            fmt, exc, model, f"the model does not run on a sample input of shape {shapes}")) \
+            from None
     weights_path = None
-    if fmt == "python":
-        weights_path = _write_python(src, out, weights)
-    else:
-        _convert(model, fmt, out, quantize)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "python":
+            weights_path = _write_python(src, out, weights)
+        else:
+            _convert(model, fmt, out, quantize, xs)
+    except OSError as exc:  # a folder that cannot be written, a file in the way
+        raise ExportError(f"{fmt}: cannot write {out}: {exc.strerror or exc}") from None
     size = _size(out)
     if not verify:
         result = ExportResult(out, fmt, size, None, False, "not verified (--no-verify)",
@@ -317,6 +326,8 @@ def export(source: Any, fmt: str, out: str | os.PathLike, *, verify: bool = True
 
 def _out_path(out: Path, fmt: str) -> Path:
     suffix = SUFFIXES[fmt]
+    if not out.name or out.name in (".", ".."):
+        raise ExportError(f"{out}: give a file name for the {fmt} export, not a folder")
     if fmt == "savedmodel":
         if out.exists() and not out.is_dir():
             raise ExportError(f"{out}: a SavedModel is a folder, but a file of that name exists")
@@ -344,7 +355,7 @@ def _require_onnx() -> None:
             raise ExportError(ONNX_MISSING) from None
 
 
-def _convert(model: Any, fmt: str, out: Path, quantize: str) -> None:
+def _convert(model: Any, fmt: str, out: Path, quantize: str, xs: list[Any]) -> None:
     """Write ``model`` as ``fmt``; a converter failure becomes one :class:`ExportError`."""
     try:
         with _quiet():
@@ -353,14 +364,31 @@ def _convert(model: Any, fmt: str, out: Path, quantize: str) -> None:
             elif fmt == "savedmodel":
                 if out.exists():
                     shutil.rmtree(out)  # _out_path checked it is an old SavedModel or empty
-                model.export(str(out), format="tf_saved_model", verbose=False)
+                _inference(model, xs).export(str(out), format="tf_saved_model",
+                                             verbose=False)
             elif fmt == "onnx":
-                model.export(str(out), format="onnx", verbose=False)
+                _inference(model, xs).export(str(out), format="onnx", verbose=False)
             else:
                 model.export(str(out), format="litert", verbose=False,
                              **_quantize_options(quantize))
     except Exception as exc:  # converters raise anything; the user gets one sentence
         raise ExportError(converter_message(fmt, exc, model)) from None
+
+
+def _inference(model: Any, xs: list[Any]) -> Any:
+    """``model`` with its random augmentation layers off. SavedModel and ONNX serve
+    ``call`` without ``training``, and those layers then default to training (and
+    ONNX has no random ops): a wrapper calls the model with ``training=False``."""
+    import keras
+
+    if not any(type(layer).__name__.startswith("Random") for layer in model.layers):
+        return model
+    inputs = [keras.Input(t.shape[1:], dtype=t.dtype, name=t._keras_history[0].name)
+              for t in model.inputs]
+    one = inputs[0] if len(inputs) == 1 else inputs
+    wrapper = keras.Model(one, model(one, training=False), name=model.name)
+    wrapper(xs[0] if len(xs) == 1 else list(xs))  # exporters want a model that was called
+    return wrapper
 
 
 def _quantize_options(quantize: str) -> dict[str, Any]:
@@ -374,10 +402,16 @@ def _quantize_options(quantize: str) -> dict[str, Any]:
     return {}
 
 
-def converter_message(fmt: str, exc: BaseException, model: Any = None) -> str:
-    """One sentence for a converter failure: the format, the layer when the text names one."""
-    text = _first_line(exc)
-    full = str(exc)
+def converter_message(fmt: str, exc: BaseException, model: Any = None,
+                      what: str = "") -> str:
+    """One sentence for a converter failure: the format, the layer when the text names one
+    (file paths in the text are not searched for names)."""
+    from engine.shapes import clean_message
+
+    first = _first_line(exc)
+    banner = first.startswith("Exception encountered when calling")  # Keras: reason below
+    text = clean_message(str(exc) if banner else first)[:300]
+    full = re.sub(r"(?<![\w.])/[\w./-]*", " ", str(exc))  # not file paths (/proc/x.keras)
     node = None
     if model is not None:
         names = sorted((layer.name for layer in model.layers), key=len, reverse=True)
@@ -385,8 +419,12 @@ def converter_message(fmt: str, exc: BaseException, model: Any = None) -> str:
             if re.search(rf"(?<![\w]){re.escape(name)}(?![\w])", full):
                 node = next(la for la in model.layers if la.name == name)
                 break
+        called = re.search(r"when calling (\w+)\.call\(\)", full)
+        same = [la for la in model.layers if called and type(la).__name__ == called.group(1)]
+        if node is None and len(same) == 1:
+            node = same[0]
     where = f" at layer '{node.name}' ({type(node).__name__})" if node is not None else ""
-    return f"{fmt} export failed{where}: {text}"
+    return f"{fmt} export failed{where}: {what + ': ' if what else ''}{text}"
 
 
 def _first_line(exc: BaseException) -> str:
@@ -432,7 +470,8 @@ def _verify(src: _Source, fmt: str, out: Path, xs: list[Any], expected: list[Any
         got = _RELOAD[fmt](out, xs, src, weights_path)
         diff = _max_diff(expected, got, f"{out}")
     except Exception as exc:  # any runtime failure means the file did not prove itself
-        msg = f"not verified: {runtime} could not run {out.name}: {_first_line(exc)}"
+        msg = f"not verified: {runtime} could not run {out.name}: " + \
+            (_known_gap(fmt, str(exc), src.model) or _first_line(exc))
         return ExportResult(out, fmt, size, None, False, msg, weights_path)
     n = len(xs[0]) if xs else 0
     if quantize != "none":
@@ -445,6 +484,27 @@ def _verify(src: _Source, fmt: str, out: Path, xs: list[Any], expected: list[Any
     msg = (f"verification failed: {runtime} predicts up to {diff:.3g} away from the source "
            f"model over {n} samples (allowed {TOLERANCE:g})")
     return ExportResult(out, fmt, size, diff, False, msg, weights_path)
+
+
+_RECURRENT = ("SimpleRNN", "LSTM", "GRU", "Bidirectional")
+
+
+def _known_gap(fmt: str, text: str, model: Any) -> str | None:
+    """The cause, by layer, of runtime failures that converters are known to produce."""
+    def named(types: tuple[str, ...]) -> str:
+        found = [f"'{la.name}' ({type(la).__name__})" for la in model.layers
+                 if type(la).__name__ in types]
+        return ", ".join(found[:3]) + (" and more" if len(found) > 3 else "")
+
+    if fmt == "tflite" and "Select TensorFlow op" in text and named(_RECURRENT):
+        return (f"layer {named(_RECURRENT)} needs TensorFlow's Flex ops, which the plain "
+                "LiteRT interpreter does not have (the file runs with the Flex delegate; "
+                "for plain LiteRT use Conv1D or Dense layers instead of recurrent ones)")
+    if fmt == "onnx" and "missing from input feed" in text and named(("Normalization",)):
+        return (f"the converter turned the mean and variance of layer "
+                f"{named(('Normalization',))} into inputs of the file; export another "
+                "format, or leave the Normalization out and normalise the data beforehand")
+    return None
 
 
 def _reload_keras(out: Path, xs: list[Any], src: _Source, _w: Any) -> list[Any]:

@@ -267,3 +267,43 @@ def test_export_a_keras_model_file_directly(run_dir, tmp_path):
     assert result.verified, result.message
     with pytest.raises(ExportError, match="python export needs a project"):
         export(run_dir / "model.keras", "python", tmp_path / "direct.py")
+
+
+def chain(shape: list, *layers: tuple[str, dict]) -> Project:
+    project = Project(name="chain")
+    graph, previous = project.graph, "x"
+    graph.nodes["x"] = Node("x", "Input", {"shape": shape})
+    for layer_type, params in layers:
+        node_id = layer_type.lower()
+        graph.nodes[node_id] = Node(node_id, layer_type, params)
+        graph.edges.append(Edge(previous, node_id))
+        previous = node_id
+    return project
+
+
+@pytest.mark.parametrize("fmt", ["savedmodel", "onnx"])
+def test_export_serves_augmentation_layers_in_inference_mode(tmp_path, fmt):
+    project = chain([8, 8, 3], ("RandomFlip", {}), ("RandomRotation", {"factor": 0.2}),
+                    ("Conv2D", {"filters": 2, "kernel_size": 3}))
+    result = export(project, fmt, tmp_path / "augmented")
+    assert result.verified, result.message
+
+
+def test_export_bad_places_and_models_are_one_line_naming_what(tmp_path):
+    dense = chain([4], ("Dense", {"units": 2}))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(ExportError, match=r"onnx: cannot write .*a-file/m\.onnx"):
+        export(dense, "onnx", blocker / "m")
+    with pytest.raises(ExportError, match="give a file name for the keras export"):
+        export(dense, "keras", Path("."))
+    with pytest.raises(ExportError, match=r"at layer 'reshape' \(Reshape\): the model does "
+                                          r"not run on a sample input of shape \(8, 4\)"):
+        export(chain([None, 4], ("Reshape", {"target_shape": [3, 4]})), "keras",
+               tmp_path / "r")
+
+
+def test_export_tflite_of_an_lstm_says_which_layer_needs_flex_ops(tmp_path):
+    result = export(chain([3, 2], ("LSTM", {"units": 2})), "tflite", tmp_path / "l")
+    assert not result.verified
+    assert "layer 'lstm' (LSTM) needs TensorFlow's Flex ops" in result.message
