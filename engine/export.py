@@ -611,7 +611,8 @@ def _quiet() -> Iterator[None]:
 
 
 # ---------------------------------------------------------------- command line
-def _human(size: int) -> str:
+def human_size(size: int) -> str:
+    """``82000`` -> ``"80.1 KB"`` (the CLI and the export dialog)."""
     value = float(size)
     for unit in ("bytes", "KB", "MB", "GB"):
         if value < 1024 or unit == "GB":
@@ -638,7 +639,7 @@ def cli_export(args: Any) -> int:
     except ExportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"wrote {result.path} ({_human(result.size_bytes)})")
+    print(f"wrote {result.path} ({human_size(result.size_bytes)})")
     if result.weights is not None:
         print(f"weights: {result.weights}")
     print(result.message)

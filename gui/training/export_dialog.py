@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.export import human_size
 from gui import theme
 
 FORMAT_LABELS = {
@@ -87,16 +88,6 @@ class ExportThread(QThread):
             self.error.emit(one_line(exc, self.fmt))
             return
         self.result.emit(res)
-
-
-def human_size(size: int) -> str:
-    """``1234567`` -> ``"1.2 MB"``."""
-    value = float(size)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{int(value)} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{size} bytes"
 
 
 class ExportDialog(QDialog):
