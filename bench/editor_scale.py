@@ -37,9 +37,9 @@ def main() -> None:
 
     import keras
 
-    from engine.commands import SetParams
-    from engine.importer import import_application
-    from engine.project import save_project
+    from engine.model.commands import SetParams
+    from engine.io.importer import import_application
+    from engine.model.project import save_project
 
     t = time.perf_counter()
     keras.applications.ResNet152(weights=None)

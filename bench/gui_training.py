@@ -86,10 +86,10 @@ PLAIN = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[1])
 import keras
-from engine.builder import build_model
-from engine.data import labels_for_loss, load_data
-from engine.project import Project
-from engine.training import make_loss, make_metrics, make_optimizer
+from engine.build.builder import build_model
+from engine.data.dataset import labels_for_loss, load_data
+from engine.model.project import Project
+from engine.train.fit import make_loss, make_metrics, make_optimizer
 
 project = json.loads(open(sys.argv[2]).read())
 section = project["training"]
@@ -141,8 +141,8 @@ def plain_sps(project_path: Path, probe: Probe) -> float:
 
 def worker_sps(project_path: Path, run_dir: Path) -> float:
     """The training engine's worker alone (no window): what the engine itself costs."""
-    from engine.project import load_project
-    from engine.worker import start_training
+    from engine.model.project import load_project
+    from engine.train.worker import start_training
 
     run = start_training(load_project(project_path), run_dir)
     ends, samples = [], 0
@@ -216,7 +216,7 @@ def gui_sps(window, app, probe: Probe) -> float:
 def open_window(project_path: Path):
     from PySide6.QtWidgets import QApplication
 
-    from engine.project import load_project
+    from engine.model.project import load_project
     from gui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])

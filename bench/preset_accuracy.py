@@ -25,7 +25,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.project import Project, load_project  # noqa: E402
+from engine.model.project import Project, load_project  # noqa: E402
 
 PRESETS_DIR = ROOT / "presets"
 README = PRESETS_DIR / "README.md"
@@ -38,16 +38,16 @@ def is_trainable(project: Project) -> bool:
 
 
 def layerlab_command() -> list[str]:
-    """The installed ``layerlab`` next to this Python, else ``python -m engine.cli``."""
+    """The installed ``layerlab`` next to this Python, else ``python -m engine.cli.main``."""
     exe = Path(sys.executable).parent / "layerlab"
     if exe.exists():
         return [str(exe)]
-    return [sys.executable, "-c", "import sys; from engine.cli import main; sys.exit(main())"]
+    return [sys.executable, "-c", "import sys; from engine.cli.main import main; sys.exit(main())"]
 
 
 def describe(path: Path) -> dict[str, Any]:
     """Static facts of a preset: name, parameter count, data source, epochs."""
-    from engine.validation import validate
+    from engine.analysis.validation import validate
 
     project = load_project(path)
     report = validate(project)

@@ -49,7 +49,7 @@ def throughput(epoch_ends: list[float], samples: int) -> float:
 
 
 def worker_sps(project: dict, samples: int, root: Path, i: int) -> float:
-    from engine.worker import start_training
+    from engine.train.worker import start_training
 
     run = start_training(project, root / f"worker-{i}")
     ends = []
@@ -64,10 +64,10 @@ def worker_sps(project: dict, samples: int, root: Path, i: int) -> float:
 def plain_sps(project: dict, ds, samples: int) -> float:
     import keras
 
-    from engine.builder import build_model
-    from engine.data import labels_for_loss
-    from engine.project import Project
-    from engine.training import make_loss, make_metrics, make_optimizer
+    from engine.build.builder import build_model
+    from engine.data.dataset import labels_for_loss
+    from engine.model.project import Project
+    from engine.train.fit import make_loss, make_metrics, make_optimizer
 
     section = project["training"]
     keras.utils.set_random_seed(section["seed"])
@@ -92,7 +92,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     args = parser.parse_args()
 
-    from engine.data import load_data
+    from engine.data.dataset import load_data
 
     project = json.loads(json.dumps(PROJECT))
     project["training"]["epochs"] = args.epochs

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from engine.project import Project, ProjectError, load_project
+from engine.model.project import Project, ProjectError, load_project
 
 
 def _load(project_path: str | os.PathLike | None) -> Project | None:
@@ -140,7 +140,7 @@ def screenshot(project_path: str | os.PathLike, out_png: str | os.PathLike,
 
 def _featured_node(project: Project) -> str | None:
     """A layer worth showing in the inspector: the first with several parameters."""
-    from engine.catalog import CATALOG
+    from engine.catalog.table import CATALOG
 
     for node in project.graph.nodes.values():
         spec = CATALOG.get(node.type)

@@ -21,7 +21,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QStandardPaths, QTimer
 
-from engine.project import Project
+from engine.model.project import Project
 
 PERIOD_MS = 60_000
 AFTER_EDIT_MS = 2_000

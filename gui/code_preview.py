@@ -1,4 +1,4 @@
-"""A read-only view of the Python script :func:`engine.codegen.generate` writes.
+"""A read-only view of the Python script :func:`engine.codegen.script.generate` writes.
 
 It regenerates (debounced) while the graph changes, but only while it is visible.
 """
@@ -11,10 +11,10 @@ from PySide6.QtCore import QTimer
 from PySide6.QtGui import QFont, QFontDatabase, QTextOption
 from PySide6.QtWidgets import QPlainTextEdit, QWidget
 
-from engine.commands import UndoStack
-from engine.project import Project
+from engine.model.commands import UndoStack
+from engine.model.project import Project
 
-NOT_AVAILABLE = "# The code generator (engine.codegen) is not available yet."
+NOT_AVAILABLE = "# The code generator (engine.codegen.script) is not available yet."
 
 
 class CodePreview(QPlainTextEdit):
@@ -59,7 +59,7 @@ class CodePreview(QPlainTextEdit):
             return
         self._stale = False
         try:
-            generate = importlib.import_module("engine.codegen").generate
+            generate = importlib.import_module("engine.codegen.script").generate
         except (ImportError, AttributeError):
             text = NOT_AVAILABLE
         else:

@@ -1,10 +1,10 @@
 """The property inspector: an editor per parameter, generated from the catalog.
 
 Shows the selected layer's explanation (its catalog doc), its id (rename in
-place) and one editor per :class:`engine.catalog.ParamSpec`, chosen by kind.
+place) and one editor per :class:`engine.catalog.table.ParamSpec`, chosen by kind.
 Each accepted change is ONE undo step (``SetParams`` with the full new params
 dict, or a ``Macro`` of them when several layers of one type are selected). A
-value :func:`engine.catalog.check_value` rejects is refused in place: the
+value :func:`engine.catalog.table.check_value` rejects is refused in place: the
 reason appears in red under the field and nothing is pushed. Model-to-widget
 updates run with the editors' signals blocked, so they never echo back.
 """
@@ -33,10 +33,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.catalog import CATALOG, LayerSpec, ParamSpec, check_value
-from engine.commands import Macro, Rename, SetParams, UndoStack
-from engine.graph import is_valid_id
-from engine.project import Project
+from engine.catalog.table import CATALOG
+from engine.catalog.specs import LayerSpec, ParamSpec
+from engine.catalog.checks import check_value
+from engine.model.commands import Macro, Rename, SetParams, UndoStack
+from engine.model.graph import is_valid_id
+from engine.model.project import Project
 from gui.problems import format_shape
 from gui.theme import category_color
 

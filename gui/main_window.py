@@ -1,6 +1,6 @@
 """LayerLab's main window: palette | canvas | inspector, problems and summary below.
 
-Every edit goes through the project's :class:`engine.commands.UndoStack`; the
+Every edit goes through the project's :class:`engine.model.commands.UndoStack`; the
 window only wires views together, owns the menus, and handles files (open,
 save, recent files, unsaved-changes questions, crash recovery).
 
@@ -37,12 +37,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.catalog import CATALOG, CATEGORIES
-from engine.commands import UndoStack
-from engine.graph import GraphError
-from engine.importer import grouped_notes
-from engine.project import Project, ProjectError, load_project, new_project, save_project
-from engine.weights import carry_weights
+from engine.catalog.table import CATALOG
+from engine.catalog.specs import CATEGORIES
+from engine.model.commands import UndoStack
+from engine.model.graph import GraphError
+from engine.io.importer import grouped_notes
+from engine.model.project import Project, ProjectError, load_project, new_project, save_project
+from engine.build.weights import carry_weights
 from gui import theme
 from gui.canvas import GraphScene, GraphView
 from gui.autosave import Autosaver, find_recovery, imports_dir
@@ -666,8 +667,8 @@ class MainWindow(QMainWindow):
 
     def import_path(self, path: str | os.PathLike) -> bool:
         """Open a Keras model as a new unsaved project; its weights are kept (see
-        :mod:`engine.weights`) and the importer's notes are shown."""
-        from engine.importer import ModelImportError, UnreadableModelError, \
+        :mod:`engine.build.weights`) and the importer's notes are shown."""
+        from engine.io.importer import ModelImportError, UnreadableModelError, \
             import_model_with_notes
 
         weights = imports_dir() / f"{Path(path).stem}-{uuid.uuid4().hex[:8]}.weights.h5"

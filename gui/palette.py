@@ -17,7 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.catalog import CATALOG, CATEGORIES
+from engine.catalog.table import CATALOG
+from engine.catalog.specs import CATEGORIES
 from gui.theme import category_icon
 
 LAYER_MIME = "application/x-layerlab-layer"

@@ -16,7 +16,7 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal
 
-from engine.project import Project
+from engine.model.project import Project
 
 LOADING_MESSAGE = "Loading TensorFlow… shapes will appear when it is ready"
 
@@ -149,7 +149,7 @@ class ValidationController(QObject):
         self.status.emit(message)
 
     def _make_inference(self) -> None:
-        shape_inference = _optional("engine.shapes", "ShapeInference")
+        shape_inference = _optional("engine.analysis.shapes", "ShapeInference")
         if shape_inference is None or self.project is None:
             self._inference = None
             return
@@ -207,7 +207,7 @@ class ValidationController(QObject):
         self._changed.clear()
         self._full = False
         found: list[Any] = []
-        structural = _optional("engine.validation", "structural_problems")
+        structural = _optional("engine.analysis.validation", "structural_problems")
         if structural is not None:
             try:
                 found.extend(structural(graph))

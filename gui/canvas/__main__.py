@@ -11,9 +11,9 @@ import sys
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QApplication, QMainWindow
 
-from engine.commands import UndoStack
-from engine.graph import Edge, Node
-from engine.project import Project, load_project
+from engine.model.commands import UndoStack
+from engine.model.graph import Edge, Node
+from engine.model.project import Project, load_project
 from gui.canvas import GraphScene, GraphView
 
 
@@ -38,7 +38,7 @@ def demo_project() -> Project:
                                  ("add", "pool", 0), ("pool", "flatten", 0),
                                  ("flatten", "dense", 0)]:
         g.connect(Edge(source, target, port))
-    from engine.layout import layered_layout
+    from engine.model.layout import layered_layout
 
     for node_id, pos in layered_layout(g).items():
         g.nodes[node_id].position = pos

@@ -9,8 +9,8 @@ from typing import Any
 
 from PySide6.QtCore import QMimeData
 
-from engine.graph import Edge, Graph, Node, is_valid_id
-from engine.project import position_problem
+from engine.model.graph import Edge, Graph, Node, is_valid_id
+from engine.model.project import position_problem
 
 MIME = "application/x-layerlab-subgraph"
 FORMAT = "layerlab-subgraph"

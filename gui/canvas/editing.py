@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QPointF
 from PySide6.QtGui import QGuiApplication
 
-from engine.commands import AddNode, Command, Disconnect, Macro, MoveNodes, PasteSubgraph, \
+from engine.model.commands import AddNode, Command, Disconnect, Macro, MoveNodes, PasteSubgraph, \
     RemoveNodes
-from engine.graph import Edge, Node
-from engine.layout import LEVEL_SPACING, layered_layout
+from engine.model.graph import Edge, Node
+from engine.model.layout import LEVEL_SPACING, layered_layout
 from gui.canvas import clipboard
 from gui.canvas.items import EdgeItem
 from gui.canvas.theme import NODE_HEIGHT, NODE_WIDTH
@@ -36,7 +36,7 @@ def add_layer(scene: GraphScene, layer_type: str,
     Returns:
         The new node's id, or None if nothing was added (reason in status_message).
     """
-    from engine.catalog import CATALOG
+    from engine.catalog.table import CATALOG
 
     spec = CATALOG.get(layer_type)
     if spec is None:

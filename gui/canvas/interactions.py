@@ -12,8 +12,8 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem
 
-from engine.commands import Connect, Disconnect, Macro, MoveNodes
-from engine.graph import Edge, Graph
+from engine.model.commands import Connect, Disconnect, Macro, MoveNodes
+from engine.model.graph import Edge, Graph
 from gui.canvas.items import Z_DRAFT, NodeItem, PortItem, wire_path
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def accepting_ports(graph: Graph, source: str,
     for each pair, but computes the upstream set once, so highlighting every
     port of a 500-node graph at drag start stays instant.
     """
-    from engine.catalog import CATALOG
+    from engine.catalog.table import CATALOG
 
     if source not in graph.nodes:
         return set()

@@ -1,7 +1,7 @@
 """The items that draw a graph: :class:`NodeItem`, :class:`PortItem`, :class:`EdgeItem`.
 
 Items hold only what they display (texts derived from the model and from the
-last analysis); the model itself stays in :class:`engine.graph.Graph`. Every
+last analysis); the model itself stays in :class:`engine.model.graph.Graph`. Every
 item reads its colours from ``scene().theme`` when it paints.
 """
 
@@ -21,7 +21,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
-from engine.graph import Edge, Node
+from engine.model.graph import Edge, Node
 from gui.canvas.theme import (
     LIGHT,
     NODE_HEIGHT,
@@ -243,13 +243,14 @@ class NodeItem(QGraphicsItem):
     # ------------------------------------------------------------- contents
     def refresh(self, node: Node) -> None:
         """Re-read id, type and caption from the model node."""
-        from engine import catalog
+        from engine.catalog.checks import caption
+        from engine.catalog.table import CATALOG
 
         self.node_id, self.node_type = node.id, node.type
-        spec = catalog.CATALOG.get(node.type)
+        spec = CATALOG.get(node.type)
         self.category = spec.category if spec else ""
         try:
-            self.caption = catalog.caption(node.type, node.params)
+            self.caption = caption(node.type, node.params)
         except Exception:  # a caption must never break drawing
             self.caption = ""
         self._layout_texts()

@@ -18,9 +18,9 @@ from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneMouseEvent, QMenu
 
-from engine.commands import Command, Disconnect, UndoStack
-from engine.graph import Edge, GraphError, Node
-from engine.project import Project
+from engine.model.commands import Command, Disconnect, UndoStack
+from engine.model.graph import Edge, GraphError, Node
+from engine.model.project import Project
 from gui.canvas import editing
 from gui.canvas.interactions import NodeDrag, ReverseWireDrag, WireDrag
 from gui.canvas.items import EdgeItem, NodeItem, PortItem, format_params, format_shape
@@ -192,7 +192,7 @@ class GraphScene(QGraphicsScene):
     def _sync_ports(self, node_id: str, extra: Edge | None = None,
                     without: Edge | None = None) -> None:
         """Show the input ports the node's type allows (plus one free on merge layers)."""
-        from engine.catalog import CATALOG
+        from engine.catalog.table import CATALOG
 
         graph = self.project.graph
         item = self._nodes[node_id]

@@ -2,9 +2,9 @@
 
 The user lists every worker's ``host:port`` (this machine is worker 0, the chief),
 the global batch size and the timeouts. The dialog shows, live, the exact command
-to start on each other machine (:func:`engine.distributed.worker_commands` with the
+to start on each other machine (:func:`engine.train.distributed.run.worker_commands` with the
 saved project file, which the other machines need), with a Copy button, and the
-problems :func:`engine.distributed.cluster_problems` finds. Its result is the
+problems :func:`engine.train.distributed.run.cluster_problems` finds. Its result is the
 training section's ``cluster`` object::
 
     dialog = ClusterDialog(project.training, project.path, parent)
@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.distributed import (
+from engine.train.distributed.run import (
     DEFAULT_JOIN_TIMEOUT_S,
     DEFAULT_TIMEOUT_S,
     ClusterError,
@@ -50,7 +50,7 @@ MUTED_STYLE = "color: gray;"
 
 def free_local_addresses(n: int) -> list[str]:
     """``n`` addresses ``localhost:PORT`` with ports that are free right now."""
-    from engine.cluster import free_ports
+    from engine.train.distributed.cluster import free_ports
 
     return [f"localhost:{port}" for port in free_ports(n)]
 
@@ -312,7 +312,7 @@ def main() -> None:
     """``python -m gui.training.cluster_dialog [project.json]``: the dialog on its own."""
     from PySide6.QtWidgets import QApplication
 
-    from engine.project import load_project
+    from engine.model.project import load_project
 
     app = QApplication(sys.argv[:1])
     project = load_project(sys.argv[1]) if len(sys.argv) > 1 else None

@@ -5,7 +5,7 @@ preview on a background thread (scikit-learn and image decoding are slow to
 start); the preview is a table for tabular data, thumbnails with labels for
 images, a scatter plot for 2-D toy sets and a line plot for sequences. Once the
 data is loaded it is checked against the model's input and output shapes
-(:func:`engine.data.check_fit`), and the panel says what does not fit before any
+(:func:`engine.data.dataset.check_fit`), and the panel says what does not fit before any
 training starts.
 """
 
@@ -43,10 +43,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.commands import SetSection
-from engine.data import BUILTINS, Dataset, check_fit, load_data
-from engine.data_sources import sniff_delimiter
-from engine.training import loss_name
+from engine.model.commands import SetSection
+from engine.data.dataset import BUILTINS, Dataset, check_fit, load_data
+from engine.data.sources import sniff_delimiter
+from engine.train.fit import loss_name
 from gui.theme import narrow_combos
 from gui.training.background import BackgroundJob
 
@@ -101,7 +101,7 @@ class DataPanel(QWidget):
         fit_changed(list): the problems fitting data to model (empty when it fits).
 
     Attributes:
-        dataset: The last loaded :class:`engine.data.Dataset`, or None.
+        dataset: The last loaded :class:`engine.data.dataset.Dataset`, or None.
         fit_problems: What does not fit between data and model.
         load_error: Why the data could not be loaded ("" when it could).
     """
@@ -633,8 +633,8 @@ def main() -> None:
 
     from PySide6.QtWidgets import QApplication
 
-    from engine.commands import UndoStack
-    from engine.project import load_project, new_project
+    from engine.model.commands import UndoStack
+    from engine.model.project import load_project, new_project
 
     app = QApplication(sys.argv[:1])
     project = load_project(sys.argv[1]) if len(sys.argv) > 1 else new_project()

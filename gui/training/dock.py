@@ -52,7 +52,7 @@ def new_run_dir(project: Any) -> Path:
     make = _optional("gui.training.runs", "new_run_dir")
     if make is not None:
         return Path(make(project))
-    from engine.runs import new_run_dir as engine_new_run_dir
+    from engine.train.runs import new_run_dir as engine_new_run_dir
 
     path = getattr(project, "path", None)
     root = Path(path).parent / f"{Path(path).stem}-runs" if path else Path.home() / \
@@ -273,7 +273,7 @@ class TrainingDock(QDockWidget):
 
     def overlay_runs(self, run_dirs: list) -> None:
         """Overlay the per-epoch history of each run folder on the live curves."""
-        from engine.runs import read_history
+        from engine.train.runs import read_history
 
         histories = {}
         for run_dir in run_dirs:
@@ -345,7 +345,7 @@ class TrainingDock(QDockWidget):
         """Continue ``run_dir`` from its last checkpoint (its own settings)."""
         if self.session.running:
             return False
-        from engine.runs import read_json
+        from engine.train.runs import read_json
 
         path = Path(run_dir)
         snapshot = read_json(path / "project.json") or (
@@ -359,7 +359,7 @@ class TrainingDock(QDockWidget):
         if base is None and self.project is not None:
             base = self.project.base_dir
         self._start(snapshot, path, resume=True, base_dir=base, epochs=epochs)
-        from engine.runs import read_history
+        from engine.train.runs import read_history
 
         for i, _ in enumerate((history := read_history(path)).get("loss", [])):
             self.live.plots.add_epoch({"epoch": i + 1, "logs": {
@@ -472,7 +472,7 @@ class TrainingDock(QDockWidget):
 
     def _log_cluster(self, snapshot: dict[str, Any]) -> None:
         """Say in the log which machines the chief waits for, and what to run there."""
-        from engine.distributed import ClusterError, worker_commands
+        from engine.train.distributed.run import ClusterError, worker_commands
 
         workers = self.session.cluster
         path = getattr(self.project, "path", None) or "PROJECT"

@@ -6,7 +6,7 @@ image data a gallery of misclassified samples ("3 → 8"). For regression: a
 predicted-vs-true scatter with the ideal line. The numbers come from
 ``evaluation.json`` (written by the training engine when a run ends); the gallery
 and the full scatter need the samples themselves, so a background thread loads the
-run's data (``engine.data.load_data`` on the snapshot's ``data`` section) and, when
+run's data (``engine.data.dataset.load_data`` on the snapshot's ``data`` section) and, when
 ``model.keras`` is there, predicts the evaluated split once. Until that finishes the
 view shows what ``evaluation.json`` alone holds; the window never waits.
 """
@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.runs import MAX_EVAL_SAMPLES, read_json
+from engine.train.runs import MAX_EVAL_SAMPLES, read_json
 from gui import theme
 from gui.training.runs import base_dir_of, read_run_info
 
@@ -77,7 +77,7 @@ def load_samples(run_dir: Path, snapshot: dict[str, Any], details: dict[str, Any
         "total": n, "wrong": k, "images": bool}``; for regression
         ``{"true": array, "predicted": array}``.
     """
-    from engine.data import load_data
+    from engine.data.dataset import load_data
 
     ds = load_data(snapshot.get("data") or {}, base_dir_of(run_dir), _input_shape(snapshot))
     split = details.get("split", "validation")

@@ -2,7 +2,7 @@
 
 The dialog picks the format (keras, SavedModel, ONNX, TFLite with optional
 quantisation, a Python script, legacy HDF5), the output path and whether to verify
-the file by reloading it; :func:`engine.export.export` then runs in a background
+the file by reloading it; :func:`engine.io.export.export` then runs in a background
 ``QThread`` while a busy bar shows, and the result (file, size, largest difference
 from the source model) or the error message appears in the dialog. The UI never
 waits for the export, and no traceback ever reaches the user.
@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.export import human_size
+from engine.io.export import human_size
 from gui import theme
 
 FORMAT_LABELS = {
@@ -60,7 +60,7 @@ def one_line(exc: BaseException, fmt: str) -> str:
     text = lines[0] if lines else type(exc).__name__
     if len(text) > 400:
         text = text[:397] + "..."
-    from engine.export import ExportError
+    from engine.io.export import ExportError
 
     if isinstance(exc, ExportError):
         return text
@@ -68,7 +68,7 @@ def one_line(exc: BaseException, fmt: str) -> str:
 
 
 class ExportThread(QThread):
-    """Runs one :func:`engine.export.export` call; emits ``result`` or ``error``."""
+    """Runs one :func:`engine.io.export.export` call; emits ``result`` or ``error``."""
 
     result = Signal(object)
     error = Signal(str)
@@ -80,7 +80,7 @@ class ExportThread(QThread):
 
     def run(self) -> None:  # noqa: D102 - QThread entry point
         try:
-            from engine import export as export_module
+            from engine.io import export as export_module
 
             res = export_module.export(self.source, self.fmt, self.out, verify=self.verify,
                                        quantize=self.quantize)
@@ -95,7 +95,7 @@ class ExportDialog(QDialog):
 
     Args:
         source: A run directory (its trained ``model.keras`` is exported) or a
-            :class:`engine.project.Project` (an untrained build).
+            :class:`engine.model.project.Project` (an untrained build).
         parent: Optional parent widget.
 
     Signals:

@@ -1,6 +1,6 @@
 """A project's run history: where runs go, what each one was, how two runs differ.
 
-Run directories are written by the training engine (see :mod:`engine.runs`); this
+Run directories are written by the training engine (see :mod:`engine.train.runs`); this
 module only reads them, plus ``origin.json`` which :func:`new_run_dir` writes when it
 creates a folder (the start time and the project file the run came from). Nothing
 here needs Qt except :func:`runs_root` for an unsaved project (the app's data folder).
@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine.runs import read_history, read_json
+from engine.train.runs import read_history, read_json
 
 ENV_ROOT = "LAYERLAB_RUNS_DIR"
 """Environment variable that moves every project's runs under one folder (tests)."""
@@ -148,7 +148,7 @@ def _started(run_dir: Path) -> float:
 
 def best_metrics(history: dict[str, list[float]]) -> dict[str, float]:
     """Best value of each ``val_*`` series: highest for accuracy-like, else lowest."""
-    from engine.training import monitor_mode
+    from engine.train.fit import monitor_mode
 
     best = {}
     for key, values in history.items():

@@ -308,7 +308,7 @@ class RunsPanel(QWidget):
                 header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
 
     def _best_per_metric(self) -> dict[str, float]:
-        from engine.training import monitor_mode
+        from engine.train.fit import monitor_mode
 
         out = {}
         for key in self._metric_keys:

@@ -1,6 +1,6 @@
 """One training run seen from the UI: the engine's worker process as Qt signals.
 
-The engine runs each training in a child process (:mod:`engine.worker`). A
+The engine runs each training in a child process (:mod:`engine.train.worker`). A
 :class:`TrainingSession` lives in the UI thread; a background ``QThread`` of its own
 starts that process, waits on its event queue and hands the events over in small
 batches, which the session turns into one Qt signal per event::
@@ -17,7 +17,7 @@ run with ``failed`` (kind ``died``), never with an exception in the app.
 
 A snapshot whose training section holds a ``cluster`` trains across several
 machines: this machine starts the chief through
-:func:`engine.distributed.start_cluster_training` and relays the same events, plus
+:func:`engine.train.distributed.run.start_cluster_training` and relays the same events, plus
 ``waiting`` (the workers that have not joined yet). Pause is not supported there.
 """
 
@@ -71,7 +71,7 @@ class _Supervisor(QThread):
         if workers:
             self._run_cluster(workers)
             return
-        from engine.worker import start_training
+        from engine.train.worker import start_training
 
         try:
             handle = start_training(self.snapshot, self.run_dir, **self.options)
@@ -100,7 +100,7 @@ class _Supervisor(QThread):
 
     def _run_cluster(self, workers: list[str]) -> None:
         """Start the chief of a cluster run and relay its events in batches."""
-        from engine.distributed import ClusterError, start_cluster_training
+        from engine.train.distributed.run import ClusterError, start_cluster_training
 
         try:
             handle = start_cluster_training(self.snapshot, self.run_dir, workers, 0,

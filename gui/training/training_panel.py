@@ -4,13 +4,13 @@ Each edit builds the whole new ``training`` section and pushes one
 ``SetSection("training", ...)`` onto the project's undo stack, so settings are
 saved with the project and undone like graph edits. When the stack says the
 section changed (undo, redo), the panel re-reads it with its signals muted.
-Problems from :func:`engine.training.training_problems` show under the form.
+Problems from :func:`engine.train.fit.training_problems` show under the form.
 
 The device combo ends with ``Cluster…``, which opens the cluster dialog
 (:mod:`gui.training.cluster_dialog`); a project that trains on a cluster shows
 ``Cluster (N workers)`` there, and choosing a device again drops the cluster.
 
-The learning-rate plot evaluates :func:`engine.training.make_schedule` on a
+The learning-rate plot evaluates :func:`engine.train.fit.make_schedule` on a
 background thread, and only once TensorFlow is loaded (the main window loads it
 at start-up); devices are listed the same way.
 """
@@ -40,8 +40,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.commands import SetSection
-from engine.training import (
+from engine.model.commands import SetSection
+from engine.train.fit import (
     LOSSES,
     METRICS,
     OPTIMIZERS,
@@ -234,7 +234,7 @@ def lr_curve(section: dict[str, Any], steps_per_epoch: int, epochs: int,
     """
     import keras
 
-    from engine.training import make_schedule
+    from engine.train.fit import make_schedule
 
     schedule = make_schedule(section, steps_per_epoch, epochs)
     total = max(1, steps_per_epoch * epochs)
@@ -731,8 +731,8 @@ def main() -> None:
     """``python -m gui.training.training_panel [project.json]``: the panel on its own."""
     from PySide6.QtWidgets import QApplication, QScrollArea
 
-    from engine.commands import UndoStack
-    from engine.project import load_project, new_project
+    from engine.model.commands import UndoStack
+    from engine.model.project import load_project, new_project
 
     app = QApplication(sys.argv[:1])
     project = load_project(sys.argv[1]) if len(sys.argv) > 1 else new_project()

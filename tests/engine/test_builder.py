@@ -6,9 +6,11 @@ import keras
 import numpy as np
 import pytest
 
-from engine.builder import BuildError, build_model, layer_kwargs, make_layer, model_name
-from engine.graph import Edge, Graph, Node
-from engine.shapes import ShapeInference
+from engine.build.errors import BuildError
+from engine.build.builder import build_model, model_name
+from engine.build.layers import layer_kwargs, make_layer
+from engine.model.graph import Edge, Graph, Node
+from engine.analysis.shapes import ShapeInference
 
 
 def make_graph(*nodes: tuple) -> Graph:

@@ -20,18 +20,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.catalog import (
-    CATALOG,
-    CATEGORIES,
-    MERGE_TYPES,
-    REGULARIZERS,
-    LayerSpec,
-    ParamSpec,
-    caption,
-    check_params,
-    check_value,
-)
-from engine.graph import Edge, Graph, Node
+from engine.catalog.table import CATALOG
+from engine.catalog.specs import CATEGORIES, MERGE_TYPES, REGULARIZERS, LayerSpec, ParamSpec
+from engine.catalog.checks import caption, check_params, check_value
+from engine.model.graph import Edge, Graph, Node
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = list(CATALOG.values())
@@ -81,7 +73,7 @@ def plain(value: Any) -> Any:
 
 
 def to_keras(keras, pspec: ParamSpec, value: Any) -> Any:
-    """A catalog value as the Keras constructor takes it (stand-in for engine.builder)."""
+    """A catalog value as the Keras constructor takes it (stand-in for engine.build.builder)."""
     if value is None:
         return None
     if pspec.kind == "regularizer":
@@ -371,7 +363,7 @@ def test_caption_is_short_for_every_type(spec):
 
 # ------------------------------------------------------------------ imports
 def test_catalog_import_does_not_load_tensorflow():
-    code = ("import sys, json, engine.catalog; "
+    code = ("import sys, json, engine.catalog.table; "
             "print(json.dumps([m for m in ('tensorflow', 'keras') if m in sys.modules]))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, check=True, timeout=60)
@@ -440,8 +432,8 @@ def test_catalog_uneven_padding_pairs_are_accepted_and_keras_agrees(type_, name)
 def test_catalog_per_channel_values_are_accepted_and_keras_agrees(keras):
     import numpy as np
 
-    from engine.project import Project
-    from engine.validation import validate
+    from engine.model.project import Project
+    from engine.analysis.validation import validate
 
     norm, rescale = CATALOG["Normalization"], CATALOG["Rescaling"]
     imagenet = {"mean": [0.485, 0.456, 0.406], "variance": [0.052, 0.05, 0.051]}

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from engine.cli import main, presets_dir
-from engine.graph import Edge, Node
-from engine.project import new_project, save_project
+from engine.cli.main import main, presets_dir
+from engine.model.graph import Edge, Node
+from engine.model.project import new_project, save_project
 
 LENET = str(presets_dir() / "lenet5.json")
 
@@ -74,7 +74,7 @@ def test_cli_validate_keeps_tensorflow_start_up_chatter_off_the_terminal():
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "engine.cli", "validate", LENET],
+    out = subprocess.run([sys.executable, "-m", "engine.cli.main", "validate", LENET],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0
     assert "Total params: 19,754" in out.stdout

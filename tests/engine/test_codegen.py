@@ -20,10 +20,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.codegen import CodegenError, docstring, generate, literal, variable_names
-from engine.data import load_data as engine_load_data
-from engine.graph import Graph, Node
-from engine.project import Project
+from engine.codegen.script import CodegenError, docstring, generate, literal, variable_names
+from engine.data.dataset import load_data as engine_load_data
+from engine.model.graph import Graph, Node
+from engine.model.project import Project
 
 ROOT = Path(__file__).resolve().parents[2]
 PRESETS = sorted((ROOT / "presets").glob("*.json"))
@@ -67,7 +67,7 @@ def build_both(keras, project: Project, source: str | None = None):
     """(LayerLab's model, the generated script's model), weights shaped but not filled."""
     from keras.src.backend.common import global_state
 
-    from engine.builder import build_model
+    from engine.build.builder import build_model
 
     namespace = run_source(source or generate(project))
     before = list(global_state.get_global_attribute("uninitialized_variables") or [])
@@ -141,7 +141,7 @@ def test_codegen_small_cnn_builds_the_same_model(keras):
 
 
 def test_codegen_seeded_script_starts_from_the_same_weights_as_layerlab(keras):
-    from engine.builder import build_model
+    from engine.build.builder import build_model
 
     project = make_project(CNN, CNN_EDGES)
     namespace = run_source(generate(project))
@@ -236,7 +236,7 @@ def test_codegen_self_attention_passes_query_and_value_positionally(keras):
 
 @pytest.mark.parametrize("preset", PRESETS, ids=[p.stem for p in PRESETS])
 def test_codegen_every_preset_builds_the_same_model(keras, preset):
-    from engine.project import load_project
+    from engine.model.project import load_project
 
     assert_same_model(keras, load_project(preset))
 
@@ -515,7 +515,7 @@ def run_main(namespace: dict, *args: str) -> None:
 @pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
 @pytest.mark.parametrize("weights_name", ["model.weights.h5", "model.keras"])
 def test_codegen_script_with_weights_reproduces_the_trained_model(keras, tmp_path, weights_name):
-    from engine.builder import build_model
+    from engine.build.builder import build_model
 
     project = iris_project()
     trained = build_model(project)
@@ -545,7 +545,7 @@ def test_codegen_script_with_weights_reproduces_the_trained_model(keras, tmp_pat
     {"type": "cosine", "warmup_epochs": 1, "warmup_start": 0.001},
 ], ids=lambda s: "-".join(map(str, s.values())))
 def test_codegen_schedules_match_engine_training(keras, schedule):
-    from engine.training import make_optimizer
+    from engine.train.fit import make_optimizer
 
     training = {"optimizer": {"type": "SGD", "learning_rate": 0.05, "momentum": 0.8,
                               "nesterov": True}, "schedule": schedule}
@@ -598,7 +598,7 @@ def test_codegen_script_trains_end_to_end_in_a_subprocess(script_run):
 
 
 def test_codegen_script_adapts_normalization_like_layerlab(keras, tmp_path, monkeypatch):
-    from engine.training import load_dataset
+    from engine.train.fit import load_dataset
     from tests.engine.test_training import normalization_project
 
     data = normalization_project()

@@ -2,10 +2,10 @@
 
 import pytest
 
-from engine.commands import (AddNode, Connect, Disconnect, Macro, MoveNodes, PasteSubgraph,
+from engine.model.commands import (AddNode, Connect, Disconnect, Macro, MoveNodes, PasteSubgraph,
                              RemoveNodes, Rename, SetParams, SetSection, UndoStack)
-from engine.graph import Edge, GraphError, Node
-from engine.project import new_project
+from engine.model.graph import Edge, GraphError, Node
+from engine.model.project import new_project
 
 
 @pytest.fixture

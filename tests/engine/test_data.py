@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.data import (
+from engine.data.dataset import (
     BUILTINS,
     DataError,
     Dataset,
@@ -495,7 +495,7 @@ def test_check_fit_binary_and_regression_messages():
 
 
 def test_import_engine_data_does_not_import_tensorflow():
-    code = "import sys, engine.data; assert 'tensorflow' not in sys.modules, 'tf imported'"
+    code = "import sys, engine.data.dataset; assert 'tensorflow' not in sys.modules, 'tf imported'"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=Path(__file__).resolve().parents[2])
     assert result.returncode == 0, result.stderr

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.cluster import free_ports
-from engine.distributed import (
+from engine.train.distributed.cluster import free_ports
+from engine.train.distributed.run import (
     ClusterError,
     cluster_problems,
     from_tf_config,
@@ -28,7 +28,7 @@ from engine.distributed import (
     tf_config,
     worker_commands,
 )
-from engine.distributed_step import ignored_settings
+from engine.train.distributed.step import ignored_settings
 
 LIMIT_S = 120
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,7 +59,7 @@ def cluster_of(n: int) -> str:
 
 def launch(*args: str) -> subprocess.Popen:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "engine.cli", *args], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "engine.cli.main", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
 
@@ -161,7 +161,7 @@ def test_answers_tells_a_live_worker_from_a_silent_one_and_a_closed_port():
     accepts connections), so only a reply to the greeting proves the worker is alive."""
     import threading
 
-    from engine.cluster import answers
+    from engine.train.distributed.cluster import answers
 
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
@@ -188,7 +188,7 @@ def test_answers_tells_a_live_worker_from_a_silent_one_and_a_closed_port():
 
 
 def test_cli_refuses_wrong_cluster_arguments_before_starting_anything(tmp_path, capsys):
-    from engine.cli import main
+    from engine.cli.main import main
 
     path = tmp_path / "iris.json"
     path.write_text(json.dumps(iris_project()))

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.export import (ONNX_MISSING, ExportError, SourceError, cli_export, export,
+from engine.io.export import (ONNX_MISSING, ExportError, SourceError, cli_export, export,
                            sample_inputs)
-from engine.graph import Edge, Node
-from engine.project import Project, save_project
+from engine.model.graph import Edge, Node
+from engine.model.project import Project, save_project
 
 keras = pytest.importorskip("keras")
 
@@ -43,7 +43,7 @@ def two_in_two_out() -> Project:
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     """A run directory with a model trained for one epoch on tiny data."""
-    from engine.builder import build_model
+    from engine.build.builder import build_model
 
     folder = tmp_path_factory.mktemp("run")
     project = make_project()
@@ -199,7 +199,7 @@ def test_cli_export_prints_file_size_and_check(run_dir, tmp_path, capsys):
 
 
 def test_layerlab_export_command_runs_through_the_front_door(run_dir, tmp_path, capsys):
-    from engine.cli import main
+    from engine.cli.main import main
 
     out = tmp_path / "cli.tflite"
     assert main(["export", str(run_dir), "--format", "tflite", "--out", str(out),
@@ -255,9 +255,9 @@ def test_export_python_with_given_weights_checks_against_those_weights(run_dir, 
 
 def test_cli_export_exits_1_when_the_reloaded_file_disagrees(run_dir, tmp_path, monkeypatch,
                                                             capsys):
-    import engine.export
+    import engine.io.export
 
-    monkeypatch.setattr(engine.export, "TOLERANCE", -1.0)  # no difference is small enough
+    monkeypatch.setattr(engine.io.export, "TOLERANCE", -1.0)  # no difference is small enough
     assert cli_export(args(run_dir, "keras", tmp_path / "strict.keras")) == 1
     assert "verification failed" in capsys.readouterr().out
 

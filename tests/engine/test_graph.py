@@ -2,7 +2,7 @@
 
 import pytest
 
-from engine.graph import Edge, Graph, GraphError, Node
+from engine.model.graph import Edge, Graph, GraphError, Node
 
 
 def _chain(*specs):

@@ -11,18 +11,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.catalog import CATALOG
-from engine.importer import (ModelImportError, UnreadableModelError, cli_import,
+from engine.catalog.table import CATALOG
+from engine.io.importer import (ModelImportError, UnreadableModelError, cli_import,
                              import_application, import_model)
-from engine.project import load_project
-from engine.weights import load_start_weights
+from engine.model.project import load_project
+from engine.build.weights import load_start_weights
 
 keras = pytest.importorskip("keras")
 layers = keras.layers
 
 
 def build(project):
-    from engine.builder import build_model
+    from engine.build.builder import build_model
 
     return build_model(project)
 
@@ -301,8 +301,8 @@ def _expanded(pspec, value):
 
 @pytest.mark.parametrize("preset", ["lenet5", "resnet-mini"])
 def test_import_of_a_built_preset_gives_back_its_graph(preset, tmp_path):
-    from engine.cli import presets_dir
-    from engine.project import load_project as load
+    from engine.cli.main import presets_dir
+    from engine.model.project import load_project as load
 
     project = load(presets_dir() / f"{preset}.json")
     build(project).save(tmp_path / "model.keras")
@@ -334,7 +334,7 @@ def test_import_lists_keras_operations_that_are_not_layers():
 
 
 def test_notes_that_differ_only_in_the_layer_are_one_line():
-    from engine.importer import grouped_notes
+    from engine.io.importer import grouped_notes
 
     same = "kernel_initializer VarianceScaling(scale=2.0) is approximated by 'x'"
     notes = [f"'c{i}' (Conv2D): {same}" for i in range(5)] + \

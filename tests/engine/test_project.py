@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from engine.graph import Edge, Node
-from engine.project import (VERSION, Project, ProjectError, dumps, load_project, new_project,
+from engine.model.graph import Edge, Node
+from engine.model.project import (VERSION, Project, ProjectError, dumps, load_project, new_project,
                             save_project)
 
 

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from engine.graph import Edge, Graph, Node
-from engine.shapes import LayerInfo, ShapeInference
+from engine.model.graph import Edge, Graph, Node
+from engine.analysis.shapes import LayerInfo, ShapeInference
 
 
 def make_graph(*nodes: tuple) -> Graph:
@@ -215,16 +215,16 @@ def chain_graph() -> Graph:
 @pytest.fixture
 def count_layers(monkeypatch):
     """Counts the layers shape inference creates, by wrapping make_layer."""
-    import engine.builder
+    import engine.build.layers
 
     made: list[str] = []
-    real = engine.builder.make_layer
+    real = engine.build.layers.make_layer
 
     def counting(node):
         made.append(node.id)
         return real(node)
 
-    monkeypatch.setattr(engine.builder, "make_layer", counting)
+    monkeypatch.setattr(engine.build.layers, "make_layer", counting)
     return made
 
 

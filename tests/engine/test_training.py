@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.training import (
+from engine.train.fit import (
     LOSSES,
     METRICS,
     OPTIMIZERS,
@@ -95,7 +95,7 @@ def tiny_model(keras, optimizer):
 
 
 def test_training_problems_default_section_is_fine():
-    from engine.project import DEFAULT_TRAINING
+    from engine.model.project import DEFAULT_TRAINING
 
     assert training_problems(DEFAULT_TRAINING) == []
     assert training_problems(dense_project()["training"]) == []
@@ -193,7 +193,7 @@ def test_class_weight_balanced_gives_rare_classes_more_weight():
 
 
 def test_metrics_that_do_not_fit_the_task_are_left_out_with_a_warning(keras):
-    from engine.training import make_metrics
+    from engine.train.fit import make_metrics
 
     warnings: list[dict] = []
     section = {"metrics": ["accuracy", "mae", "precision", {"type": "top_k", "k": 3}]}
@@ -214,7 +214,7 @@ def test_metrics_that_do_not_fit_the_task_are_left_out_with_a_warning(keras):
 
 
 def test_out_of_memory_is_reported_with_a_hint():
-    from engine.training import classify_exception
+    from engine.train.fit import classify_exception
 
     class ResourceExhaustedError(Exception):
         pass
@@ -278,7 +278,7 @@ def test_run_writes_a_complete_run_directory(tmp_path, keras):
 
 
 def test_checkpoints_hold_the_last_and_the_best_epoch(tmp_path, keras):
-    from engine.training import RunState, callback_types
+    from engine.train.fit import RunState, callback_types
 
     events: list[dict] = []
     run = RunState(run_dir=tmp_path, emit=events.append, controls=Controls(), steps=1,
@@ -483,7 +483,7 @@ MIRRORED = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from engine.training import run_training
+    from engine.train.fit import run_training
     project = json.loads(open(sys.argv[1]).read())
     events = []
     final = run_training(project, sys.argv[2], device="all", emit=events.append)
@@ -507,7 +507,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
 
 
 def test_training_section_accepts_a_cluster_and_checks_it():
-    from engine.training import training_problems
+    from engine.train.fit import training_problems
 
     ok = {"cluster": {"workers": ["127.0.0.1:2222", "127.0.0.1:2223"], "global_batch_size": 64}}
     assert training_problems(ok) == []
@@ -532,7 +532,7 @@ def normalization_project() -> dict:
 def test_a_normalization_without_mean_learns_it_from_the_training_data(tmp_path):
     import keras
 
-    from engine.training import load_dataset
+    from engine.train.fit import load_dataset
 
     project = normalization_project()
     final, events = train(project, tmp_path / "run")
@@ -593,7 +593,7 @@ def test_resuming_past_a_cosine_schedule_says_the_extra_epochs_train_at_its_end(
 def test_precision_on_logits_cuts_at_probability_one_half():
     import keras
 
-    from engine.training import make_metrics
+    from engine.train.fit import make_metrics
 
     section = {"loss": {"type": "binary_crossentropy", "from_logits": True},
                "metrics": ["precision", "auc"]}

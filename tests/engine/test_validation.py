@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.graph import Edge, Graph, Node
-from engine.validation import Problem, Report, structural_problems, validate
+from engine.model.graph import Edge, Graph, Node
+from engine.model.problems import Problem, structural_problems
+from engine.analysis.validation import Report, validate
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -170,7 +171,7 @@ def test_validate_report_json_form():
 
 
 def test_validate_accepts_a_project_and_reports_both_kinds():
-    class FakeProject:  # anything with .graph works, like engine.project.Project
+    class FakeProject:  # anything with .graph works, like engine.model.project.Project
         name = "p"
         graph = make_graph(("x", "Input", {"shape": [4]}),
                            ("conv", "Conv2D", {"filters": 2, "kernel_size": 3}, ["x"]),
@@ -196,8 +197,8 @@ def test_validate_with_a_cycle_still_reports():
 
 
 def test_import_engine_validation_does_not_import_tensorflow():
-    code = ("import sys, engine.validation, engine.shapes, engine.builder; "
-            "from engine.validation import structural_problems; "
+    code = ("import sys, engine.analysis.validation, engine.analysis.shapes, engine.build.builder; "
+            "from engine.analysis.validation import structural_problems; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('tensorflow', 'keras')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
@@ -213,8 +214,8 @@ def test_problem_to_dict(severity):
 
 
 def test_validation_reports_params_that_conflict_with_each_other():
-    from engine.graph import Edge, Graph, Node
-    from engine.validation import structural_problems
+    from engine.model.graph import Edge, Graph, Node
+    from engine.model.problems import structural_problems
 
     g = Graph()
     g.add_node(Node("inp", "Input", {"shape": [8, 8, 1]}))

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.builder import build_model
-from engine.export import export
-from engine.importer import import_model
-from engine.project import Project
-from engine.training import run_training
-from engine.weights import WeightsError, carry_weights, load_start_weights
+from engine.build.builder import build_model
+from engine.io.export import export
+from engine.io.importer import import_model
+from engine.model.project import Project
+from engine.train.fit import run_training
+from engine.build.weights import WeightsError, carry_weights, load_start_weights
 from tests.engine.test_training import dense_project
 
 keras = pytest.importorskip("keras")
@@ -72,7 +72,7 @@ def test_after_edits_unchanged_layers_keep_their_weights_by_name(imported):
     graph = project.graph
     out_edge = graph.inputs_of("out")[0]
     graph.disconnect(out_edge)
-    from engine.graph import Edge, Node
+    from engine.model.graph import Edge, Node
 
     graph.add_node(Node("added", "Dense", {"units": 16, "activation": "relu"}))
     graph.connect(Edge("hidden", "added", 0))

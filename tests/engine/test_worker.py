@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.train_cli import HumanReporter, cli_train
-from engine.worker import start_training
+from engine.cli.train import HumanReporter, cli_train
+from engine.train.worker import start_training
 from tests.engine.test_training import dense_project
 
 

@@ -8,9 +8,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
 
-from engine.commands import UndoStack  # noqa: E402
-from engine.graph import Edge, Node  # noqa: E402
-from engine.project import Project  # noqa: E402
+from engine.model.commands import UndoStack  # noqa: E402
+from engine.model.graph import Edge, Node  # noqa: E402
+from engine.model.project import Project  # noqa: E402
 
 
 def make_project(nodes: list[tuple[str, str, dict, tuple[float, float]]],

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.commands import Rename
+from engine.model.commands import Rename
 from gui.autosave import find_recovery
 from gui.main_window import MainWindow, default_project
 
@@ -42,7 +42,7 @@ CRASHING_SESSION = textwrap.dedent("""
     import os, time
     from PySide6.QtWidgets import QApplication
     app = QApplication([])
-    from engine.commands import Rename
+    from engine.model.commands import Rename
     from gui.main_window import MainWindow, default_project
     w = MainWindow(load_tensorflow=False, check_recovery=False)
     w.show()

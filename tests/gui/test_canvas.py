@@ -12,10 +12,10 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
 from PySide6.QtGui import QDropEvent, QGuiApplication, QImage, QPainter, QWheelEvent
 from PySide6.QtTest import QTest
 
-from engine.commands import AddNode, Connect, RemoveNodes, Rename, SetParams, UndoStack
-from engine.graph import Edge, Graph, Node
-from engine.layout import layered_layout
-from engine.project import Project
+from engine.model.commands import AddNode, Connect, RemoveNodes, Rename, SetParams, UndoStack
+from engine.model.graph import Edge, Graph, Node
+from engine.model.layout import layered_layout
+from engine.model.project import Project
 from gui.canvas import LAYER_MIME, GraphScene, GraphView
 from gui.canvas.clipboard import MIME as SUBGRAPH_MIME
 from gui.canvas.interactions import accepting_ports, accepting_sources
@@ -652,8 +652,8 @@ def test_canvas_process_with_copied_layers_exits_cleanly(tmp_path):
     script.write_text(
         "from PySide6.QtCore import QTimer\n"
         "from PySide6.QtWidgets import QApplication\n"
-        "from engine.commands import UndoStack\n"
-        "from engine.project import new_project\n"
+        "from engine.model.commands import UndoStack\n"
+        "from engine.model.project import new_project\n"
         "from gui.canvas import GraphScene, clipboard\n"
         "app = QApplication([])\n"
         "project = new_project()\n"

@@ -3,7 +3,7 @@
 The dialog and the device combo run without TensorFlow; a port already taken on
 this machine fails without starting TensorFlow; one slow test trains a tiny iris
 model on a real two-worker loopback cluster (the other worker started with
-``python -m engine.cli worker``), pressing Train in the dock.
+``python -m engine.cli.main worker``), pressing Train in the dock.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 from PySide6.QtGui import QGuiApplication
 
-from engine.cluster import free_ports
-from engine.commands import UndoStack
-from engine.distributed import worker_commands
-from engine.graph import Edge, Node
-from engine.project import Project, save_project
+from engine.train.distributed.cluster import free_ports
+from engine.model.commands import UndoStack
+from engine.train.distributed.run import worker_commands
+from engine.model.graph import Edge, Node
+from engine.model.project import Project, save_project
 from gui.training.cluster_dialog import ClusterDialog
 from gui.training.dock import PAUSE_CLUSTER_TIP, TrainingDock
 from gui.training.errors import TITLES
@@ -213,7 +213,7 @@ def test_train_refuses_unsaved_changes_names_a_busy_port_and_stops_while_waiting
 def launch_worker(project: Path, addresses: list[str], index: int) -> subprocess.Popen:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "worker", str(project), "--cluster",
+        [sys.executable, "-m", "engine.cli.main", "worker", str(project), "--cluster",
          ",".join(addresses), "--index", str(index)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True)

@@ -27,7 +27,7 @@ def project(nodes, data, loss, metrics, name) -> dict:
 def runs(tmp_path_factory) -> dict[str, Path]:
     """Real runs made once: a small CNN on builtin:digits (images, 10 classes), a linear
     model on builtin:adding (regression) and one on builtin:iris (tabular classes)."""
-    from engine.training import run_training
+    from engine.train.fit import run_training
 
     root = tmp_path_factory.mktemp("eval-runs")
     digits = project(

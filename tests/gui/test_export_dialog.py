@@ -13,7 +13,7 @@ from gui.training.export_dialog import ExportDialog, wait_for_exports
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     """A real two-epoch run on builtin:iris, made once for the module."""
-    from engine.training import run_training
+    from engine.train.fit import run_training
 
     nodes = [{"id": "input", "type": "Input", "params": {"shape": [4]}},
              {"id": "hidden", "type": "Dense", "params": {"units": 8, "activation": "relu"}},
@@ -82,7 +82,7 @@ def test_export_dialog_shows_a_converter_failure_in_one_line(dialog, tmp_path, q
 
 
 def test_export_dialog_unexpected_error_is_one_line(dialog, tmp_path, qtbot, monkeypatch):
-    from engine import export as export_module
+    from engine.io import export as export_module
 
     def crash(*args, **kwargs):
         raise OSError("disk full while writing iris.h5\nTraceback (most recent call last):")
@@ -119,7 +119,7 @@ def test_export_dialog_options_follow_the_format(dialog):
 
 
 def test_export_dialog_exports_an_untrained_project(qtbot, tmp_path):
-    from engine.project import Project
+    from engine.model.project import Project
 
     project = Project.from_dict({
         "format": "layerlab", "version": 1, "name": "tiny",

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.builder import build_model
-from engine.project import load_project
-from engine.weights import load_start_weights
+from engine.build.builder import build_model
+from engine.model.project import load_project
+from engine.build.weights import load_start_weights
 from gui.main_window import MainWindow
 from gui.training.export_dialog import wait_for_exports
 

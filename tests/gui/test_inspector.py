@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from engine.catalog import CATALOG
-from engine.commands import AddNode, SetParams, UndoStack
-from engine.graph import Edge, Node
-from engine.project import Project
+from engine.catalog.table import CATALOG
+from engine.model.commands import AddNode, SetParams, UndoStack
+from engine.model.graph import Edge, Node
+from engine.model.project import Project
 from gui.inspector import Inspector
 
 
@@ -191,7 +191,7 @@ def test_inspector_reads_and_writes_uneven_padding_pairs():
 
 
 def test_inspector_edits_per_channel_numbers_as_a_list(qtbot):
-    from engine.catalog import CATALOG
+    from engine.catalog.table import CATALOG
     from gui.inspector import ParseError, TextEditor, format_floats, make_editor, parse_floats
 
     assert parse_floats("0.485, 0.456, 0.406", "mean") == [0.485, 0.456, 0.406]
@@ -208,7 +208,7 @@ def test_inspector_edits_per_channel_numbers_as_a_list(qtbot):
 
 
 def test_inspector_shows_values_its_widgets_cannot_hold_without_failing(qtbot):
-    from engine.catalog import CATALOG
+    from engine.catalog.table import CATALOG
     from gui.inspector import make_editor
 
     units = make_editor(CATALOG["Dense"].param("units"))

@@ -12,10 +12,10 @@ import pytest
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QDropEvent
 
-from engine.catalog import CATALOG
-from engine.commands import AddNode, Rename
-from engine.graph import Edge, Node
-from engine.project import load_project, new_project
+from engine.catalog.table import CATALOG
+from engine.model.commands import AddNode, Rename
+from engine.model.graph import Edge, Node
+from engine.model.project import load_project, new_project
 from gui.main_window import MainWindow, layer_guide_html, preset_files
 from gui.palette import LAYER_MIME, layer_mime
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from engine.project import Project
+from engine.model.project import Project
 from gui.training.diff_view import DiffView
 from gui.training.runs import list_runs, new_run_dir, runs_root
 from gui.training.runs_panel import RunsPanel
@@ -36,7 +36,7 @@ def iris_project(epochs: int = 2) -> dict:
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory) -> Path:
     """One real two-epoch run on builtin:iris, made once for the module."""
-    from engine.training import run_training
+    from engine.train.fit import run_training
 
     run_dir = tmp_path_factory.mktemp("trained") / "iris"
     final = run_training(iris_project(), run_dir)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from PySide6.QtGui import QImage
 
-from engine.project import load_project
-from engine.validation import validate
+from engine.model.project import load_project
+from engine.analysis.validation import validate
 from gui.app import screenshot
 from gui.main_window import MainWindow, presets_dir
 

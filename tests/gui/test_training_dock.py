@@ -14,9 +14,9 @@ import signal
 import pytest
 from PySide6.QtCore import Qt
 
-from engine.commands import SetSection
-from engine.graph import Edge, Node
-from engine.project import Project, save_project
+from engine.model.commands import SetSection
+from engine.model.graph import Edge, Node
+from engine.model.project import Project, save_project
 from gui.main_window import MainWindow
 from gui.training.dock import TrainingDock
 

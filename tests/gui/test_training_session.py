@@ -12,8 +12,8 @@ import time
 import numpy as np
 import pytest
 
-from engine.graph import Edge, Node
-from engine.project import Project
+from engine.model.graph import Edge, Node
+from engine.model.project import Project
 from gui.training.errors import error_text
 from gui.training.live_view import LivePlots, Series
 from gui.training.session import TrainingSession
@@ -167,7 +167,7 @@ def test_error_text_says_what_happened_and_what_to_try(kind):
 def test_schedule_plot_shows_the_learning_rate_over_the_planned_steps(qtbot):
     import keras  # noqa: F401 - the plot waits for TensorFlow; load it here
 
-    from engine.commands import UndoStack
+    from engine.model.commands import UndoStack
     from gui.training.training_panel import TrainingPanel, lr_curve
 
     section = {"optimizer": {"type": "Adam", "learning_rate": 0.01}, "epochs": 6,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.project import load_project
+from engine.model.project import load_project
 
 PRESETS_DIR = Path(__file__).resolve().parents[2] / "presets"
 PRESET_FILES = sorted(PRESETS_DIR.glob("*.json"))
@@ -49,8 +49,8 @@ TRAINABLE = [p for p in PRESET_FILES if _trainable(p)]
 
 @functools.cache
 def report_of(path: Path):
-    """engine.validation's report for a preset (shape inference; computed once per file)."""
-    from engine.validation import validate
+    """engine.analysis.validation's report for a preset (shape inference; computed once per file)."""
+    from engine.analysis.validation import validate
 
     return validate(load_project(path))
 
@@ -93,7 +93,7 @@ def test_preset_layout_flows_down_without_overlaps(path: Path) -> None:
 
 @pytest.mark.parametrize("path", PRESET_FILES, ids=IDS)
 def test_preset_validates_with_no_problems(path: Path) -> None:
-    from engine.training import training_problems
+    from engine.train.fit import training_problems
 
     project = load_project(path)
     report = report_of(path)
@@ -134,7 +134,7 @@ REAL_BUILD_LIMIT = 100_000_000
 def test_preset_builds_the_model_validation_describes(path: Path) -> None:
     import keras
 
-    from engine.builder import build_model
+    from engine.build.builder import build_model
 
     project = load_project(path)
     report = report_of(path)
@@ -154,7 +154,7 @@ def test_preset_builds_the_model_validation_describes(path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("path", TRAINABLE, ids=[p.stem for p in TRAINABLE])
 def test_trainable_preset_trains_one_epoch(path: Path, tmp_path: Path) -> None:
-    from engine.training import run_training
+    from engine.train.fit import run_training
 
     project = load_project(path).to_dict()
     project["training"]["tensorboard"] = False

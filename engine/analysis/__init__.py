@@ -1,0 +1,1 @@
+"""Exact shapes and parameter counts from Keras, and the validation report."""

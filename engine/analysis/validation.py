@@ -1,0 +1,88 @@
+"""The validation report: structure first, then exact shapes and counts.
+
+:func:`validate` adds the shapes and parameter counts of
+:class:`engine.analysis.shapes.ShapeInference` to the structural problems of
+:mod:`engine.model.problems` and returns the report that
+``layerlab validate --json`` prints.
+"""
+
+from __future__ import annotations
+
+from engine.model.problems import ERROR, Problem, graph_of, structural_problems
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+if TYPE_CHECKING:
+    from engine.analysis.shapes import LayerInfo
+
+
+# ------------------------------------------------------------------- report
+@dataclass
+class Report:
+    """The result of :func:`validate`.
+
+    Attributes:
+        valid: True when there is no error (warnings allowed).
+        problems: Structural problems first, then shape problems.
+        layers: Per-layer shapes and parameter counts, in topological order.
+        total_params: Parameters of the whole model (as ``model.summary()``).
+        trainable_params: Trainable part.
+        non_trainable_params: Non-trainable part (e.g. BatchNormalization statistics).
+    """
+
+    valid: bool
+    problems: list[Problem] = field(default_factory=list)
+    layers: list[LayerInfo] = field(default_factory=list)
+    total_params: int = 0
+    trainable_params: int = 0
+    non_trainable_params: int = 0
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == ERROR]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``layerlab validate --json`` object."""
+        return {
+            "valid": self.valid,
+            "total_params": self.total_params,
+            "trainable_params": self.trainable_params,
+            "non_trainable_params": self.non_trainable_params,
+            "layers": [{"id": i.id, "type": i.type, "output_shape": _json_shape(i.output_shape),
+                        "params": i.params} for i in self.layers],
+            "problems": [p.to_dict() for p in self.problems],
+        }
+
+
+def _json_shape(shape: Any) -> Any:
+    if shape is None:
+        return None
+    if isinstance(shape, list):
+        return [list(s) for s in shape]
+    return list(shape)
+
+
+def validate(project: Any) -> Report:
+    """Check a project (or a bare Graph): structure, then exact shapes with Keras.
+
+    Args:
+        project: An :class:`engine.model.project.Project`, anything with a ``graph``
+            attribute, or a :class:`engine.model.graph.Graph`.
+
+    Returns:
+        The report; ``report.valid`` is False when any problem is an error.
+    """
+    from engine.analysis.shapes import ShapeInference
+
+    graph = graph_of(project)
+    problems = structural_problems(graph)
+    inference = ShapeInference(graph)
+    problems.extend(inference.problems)
+    try:
+        order = graph.topological_order()
+    except ValueError:
+        order = list(graph.nodes)
+    layers = [inference.info[n] for n in order if n in inference.info]
+    total, trainable, non_trainable = inference.totals()
+    return Report(valid=not any(p.severity == ERROR for p in problems), problems=problems,
+                  layers=layers, total_params=total, trainable_params=trainable,
+                  non_trainable_params=non_trainable)

@@ -1,0 +1,1 @@
+"""Project graph -> Keras model: layers, the builder, Keras error wording, start weights."""

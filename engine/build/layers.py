@@ -1,0 +1,137 @@
+"""One layer from one node: catalog values turned into Keras objects.
+
+:func:`make_layer` and :func:`call_layer` are used by both the builder and shape
+inference, so what validation reports is what gets built.
+"""
+
+from __future__ import annotations
+
+from engine.build.errors import BuildError
+from typing import Any
+from engine.model.graph import Node
+
+
+# Layers that take their several inputs as separate positional arguments
+# (query, value[, key]) instead of one list.
+POSITIONAL_INPUTS = frozenset({"MultiHeadAttention", "GroupedQueryAttention"})
+
+
+_REGULARIZERS = {"L1": ("l1",), "L2": ("l2",), "L1L2": ("l1", "l2")}
+
+
+def _to_tuple(value: Any) -> Any:
+    """Lists (also nested) to tuples; everything else unchanged."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_to_tuple(v) for v in value)
+    return value
+
+
+def _regularizer(value: Any, where: str) -> Any:
+    import keras
+
+    if value is None or isinstance(value, str):
+        return value
+    if not isinstance(value, dict) or value.get("type") not in _REGULARIZERS:
+        raise BuildError(f"{where}: a regularizer must be null or "
+                         f"{{\"type\": \"L1\"|\"L2\"|\"L1L2\", ...}}; got {value!r}")
+    kind = value["type"]
+    factors = {k: float(value[k]) for k in _REGULARIZERS[kind] if value.get(k) is not None}
+    unknown = set(value) - {"type", *_REGULARIZERS[kind]}
+    if unknown:
+        raise BuildError(f"{where}: regularizer {kind} has no setting "
+                         f"'{sorted(unknown)[0]}'; it takes {', '.join(_REGULARIZERS[kind])}")
+    return getattr(keras.regularizers, kind)(**factors)
+
+
+def layer_kwargs(node_type: str, params: dict[str, Any], *,
+                 node_id: str | None = None) -> dict[str, Any]:
+    """Convert project-file values to Keras constructor keyword arguments.
+
+    ``ints``/``shape``/``axes`` lists become tuples, regularizer dicts become
+    ``keras.regularizers`` objects, and ``layer`` values (``{"type": "LSTM",
+    "params": {...}}``) become constructed inner layers. Other values pass as they are.
+
+    Args:
+        node_type: A catalog type.
+        params: The node's params.
+        node_id: Named in error messages when given.
+
+    Raises:
+        BuildError: For an unknown type or parameter, or a malformed value.
+    """
+    from engine.catalog.table import CATALOG
+
+    where = f"{node_type} '{node_id}'" if node_id else node_type
+    spec = CATALOG.get(node_type)
+    if spec is None:
+        raise BuildError(f"{where}: unknown layer type '{node_type}'")
+    if not isinstance(params, dict):
+        raise BuildError(f"{where}: params must be a mapping; got {params!r}")
+    kwargs: dict[str, Any] = {}
+    for name, value in params.items():
+        pspec = spec.param(name)
+        if pspec is None:
+            raise BuildError(f"{where}: unknown parameter '{name}'")
+        if pspec.kind in ("ints", "shape", "axes"):
+            value = _to_tuple(value)
+        elif pspec.kind == "regularizer":
+            value = _regularizer(value, f"{where}: {name}")
+        elif pspec.kind == "layer" and value is not None:
+            value = _inner_layer(value, f"{where}: {name}")
+        kwargs[name] = value
+    return kwargs
+
+
+def _inner_layer(value: Any, where: str) -> Any:
+    import keras
+
+    from engine.catalog.table import CATALOG
+
+    if not isinstance(value, dict) or value.get("type") not in CATALOG:
+        raise BuildError(f"{where} must be {{\"type\": <layer type>, \"params\": {{...}}}}; "
+                         f"got {value!r}")
+    inner_type = value["type"]
+    kwargs = layer_kwargs(inner_type, value.get("params") or {})
+    try:
+        return getattr(keras.layers, inner_type)(**kwargs)
+    except (ValueError, TypeError) as exc:
+        raise BuildError(f"{where}: {inner_type}: {exc}") from None
+
+
+def make_layer(node: Node) -> Any:
+    """Create the Keras layer for ``node`` (named ``node.id``), not yet called.
+
+    For an ``Input`` node this returns the ``keras.Input`` tensor itself.
+
+    Raises:
+        BuildError: If the type, a parameter or a value is unusable.
+    """
+    import keras
+
+    kwargs = layer_kwargs(node.type, node.params, node_id=node.id)
+    try:
+        if node.type == "Input":
+            return keras.Input(name=node.id, **kwargs)
+        cls = getattr(keras.layers, node.type, None)
+        if cls is None:
+            raise BuildError(f"{node.type} '{node.id}': Keras has no layer type '{node.type}'")
+        return cls(name=node.id, **kwargs)
+    except (ValueError, TypeError) as exc:
+        if isinstance(exc, BuildError):
+            raise
+        from engine.build.errors import clean_message
+
+        raise BuildError(f"{node.type} '{node.id}': {clean_message(str(exc))}") from None
+
+
+def call_layer(node_type: str, layer: Any, inputs: list[Any]) -> Any:
+    """Call ``layer`` on its inputs (ordered by port) the way its type expects.
+
+    One input is passed alone; attention layers get them positionally (query,
+    value[, key]); merge layers get a list.
+    """
+    if len(inputs) == 1:
+        return layer(inputs[0])
+    if node_type in POSITIONAL_INPUTS:
+        return layer(*inputs)
+    return layer(list(inputs))

@@ -1,0 +1,1 @@
+"""The layer catalog: parameter specs, the table of layer types, value checks."""

@@ -1,0 +1,212 @@
+"""``layerlab train PROJECT [--epochs N] [--out RUN_DIR] [--device D] [--json] [--resume RUN_DIR]``.
+
+The run happens in a worker process (:mod:`engine.train.worker`), as in the GUI. On a
+terminal a one-line progress bar is redrawn in place; otherwise one line per
+epoch. ``--json`` prints one JSON object per line: ``{"event": "epoch", "epoch": N,
+"logs": {...}}`` per epoch, then ``{"event": "done", "run_dir": ..., "model": ...,
+"history": {...}}`` or ``{"event": "error", "message": ...}``.
+
+``--resume RUN_DIR`` continues that run from its last checkpoint (optimizer state,
+learning-rate schedule and epoch count carry on), using the PROJECT's settings if one
+is given, else the run's own ``project.json``; ``--epochs N`` then trains N more
+epochs (default: on up to the project's ``epochs``). Without ``--out`` a new run
+directory ``runs/<project>-<time>`` is made in the current folder.
+
+Exit status: 0 when the run finished, 1 when it failed (the reason on the last
+line), 2 when the project cannot be read, 130 when stopped with Ctrl-C (the run
+directory and everything trained so far are kept).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from engine.train import runs
+
+Event = dict[str, Any]
+
+
+def project_and_run_dir(args: Any) -> tuple[Any, Path]:
+    """The project to train and its run directory, from ``layerlab train`` arguments.
+
+    The project is the PROJECT file, else the snapshot (``project.json``) of
+    ``--resume RUN_DIR``. The run directory is the resumed one, else ``--out``,
+    else a new ``runs/<project>-<time>`` in the current folder. Shared by this
+    command and the chief of a cluster run (:mod:`engine.train.distributed.run`).
+
+    Raises:
+        ProjectError: The project cannot be read, or neither PROJECT nor
+            ``--resume`` was given.
+    """
+    from engine.model.project import Project, ProjectError, load_project
+
+    resume_dir = getattr(args, "resume", None)
+    if getattr(args, "project", None):
+        project = load_project(args.project)
+    elif resume_dir:
+        snapshot = Path(resume_dir) / "project.json"
+        data = runs.read_json(snapshot)
+        if data is None:
+            raise ProjectError(f"{snapshot}: missing or unreadable; is {resume_dir} a run "
+                               "directory?")
+        project = Project.from_dict(data, source=str(snapshot))
+    else:
+        raise ProjectError("give a PROJECT file, or --resume RUN_DIR")
+    if resume_dir:
+        return project, Path(resume_dir)
+    if getattr(args, "out", None):
+        return project, Path(args.out)
+    return project, runs.new_run_dir(project.path or project.name)
+
+
+def cli_train(args: Any) -> int:
+    """Run ``layerlab train`` with parsed ``args``; return the exit status."""
+    from engine.model.project import ProjectError
+    from engine.train.worker import start_training
+
+    resume_dir = getattr(args, "resume", None)
+    try:
+        project, run_dir = project_and_run_dir(args)
+    except ProjectError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    show: Reporter = JsonReporter(sys.stdout) if getattr(args, "json", False) \
+        else HumanReporter(sys.stdout, sys.stderr)
+    run = start_training(project, run_dir, epochs=getattr(args, "epochs", None),
+                         device=getattr(args, "device", None), resume=bool(resume_dir))
+    interrupted = False
+    while True:
+        try:
+            for event in run.events():  # a fresh iterator after each Ctrl-C
+                show(event)
+            break
+        except KeyboardInterrupt:
+            if interrupted:  # a second Ctrl-C: do not wait any longer
+                run.kill()
+            else:
+                interrupted = True
+                show.note("stopping after this batch (Ctrl-C again to end it now) ...")
+                run.stop()
+    final = run.wait() or {"event": "error", "message": "the run ended without a result"}
+    if final["event"] == "error":
+        return 130 if interrupted else 1
+    return 130 if interrupted or final.get("stopped") else 0
+
+
+class Reporter:
+    """Shows events; ``note`` shows a line of its own."""
+
+    def __call__(self, event: Event) -> None:
+        raise NotImplementedError
+
+    def note(self, text: str) -> None:
+        raise NotImplementedError
+
+
+class JsonReporter(Reporter):
+    """One JSON object per line, in the form DESIGN.md documents."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def __call__(self, event: Event) -> None:
+        kind = event.get("event")
+        if kind == "epoch":
+            line = {"event": "epoch", "epoch": event["epoch"], "logs": event["logs"]}
+        elif kind == "done":
+            line = {"event": "done", "run_dir": event["run_dir"], "model": event["model"],
+                    "history": event["history"]}
+        elif kind == "error":
+            message = event["message"]
+            if event.get("hint"):
+                message = f"{message}. {event['hint']}"
+            line = {"event": "error", "message": message}
+        else:
+            return
+        self.out.write(json.dumps(line) + "\n")
+        self.out.flush()
+
+    def note(self, text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+
+class HumanReporter(Reporter):
+    """A progress line redrawn in place on a terminal; one line per epoch otherwise."""
+
+    def __init__(self, out: TextIO, err: TextIO) -> None:
+        self.out, self.err = out, err
+        self.tty = bool(getattr(out, "isatty", lambda: False)())
+        self.epochs = 0
+        self._drawn = False
+        self._last_draw = 0.0
+
+    def _line(self, text: str) -> None:
+        self._clear()
+        print(text, file=self.out, flush=True)
+
+    def _clear(self) -> None:
+        if self._drawn:
+            self.out.write("\r" + " " * (shutil.get_terminal_size().columns - 1) + "\r")
+            self._drawn = False
+
+    def __call__(self, event: Event) -> None:
+        kind = event.get("event")
+        if kind == "started":
+            self.epochs = event["epochs"]
+            start = f" from epoch {event['initial_epoch'] + 1}" if event.get("initial_epoch") \
+                else ""
+            self._line(f"training on {', '.join(event['devices'])}: "
+                       f"{event['total_params']:,} parameters, {event['samples']:,} samples, "
+                       f"{event['steps_per_epoch']} steps x {event['epochs']} epochs{start}")
+            for note in event.get("notes") or []:
+                self._line(note)
+        elif kind == "batch" and self.tty:
+            now = time.monotonic()
+            if now - self._last_draw < 0.1:
+                return
+            self._last_draw = now
+            eta = event.get("eta_s")
+            text = (f"epoch {event['epoch']}/{self.epochs}  step {event['step']}/"
+                    f"{event['steps']}  {_metrics(event['logs'])}  "
+                    f"{event['samples_per_s']:,.0f} samples/s"
+                    + (f"  ETA {_duration(eta)}" if eta is not None else ""))
+            width = shutil.get_terminal_size().columns - 1
+            self.out.write("\r" + text[:width].ljust(width))
+            self.out.flush()
+            self._drawn = True
+        elif kind == "epoch":
+            self._line(f"epoch {event['epoch']}/{self.epochs}  {_metrics(event['logs'])}"
+                       f"  ({event.get('time_s', 0):.1f} s)")
+        elif kind in ("paused", "resumed"):
+            self._line(f"{kind} at epoch {event['epoch']}, step {event['step']}")
+        elif kind == "warning":
+            self._line(f"warning: {event['message']}")
+        elif kind == "done":
+            what = "stopped; kept" if event.get("stopped") else "done:"
+            self._line(f"{what} {event.get('epochs_done', '?')} epochs, model saved to "
+                       f"{event['model']} (run directory {event['run_dir']})")
+        elif kind == "error":
+            self._clear()
+            if event.get("hint"):
+                print(f"hint: {event['hint']}", file=self.err)
+            print(f"error: {event['message']}", file=self.err, flush=True)
+
+    def note(self, text: str) -> None:
+        self._clear()
+        print(text, file=self.err, flush=True)
+
+
+def _metrics(logs: dict[str, float]) -> str:
+    return "  ".join(f"{k} {v:.4g}" for k, v in logs.items() if k != "learning_rate")
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

@@ -1,0 +1,1 @@
+"""Project -> one runnable Python script that needs only Keras."""

@@ -1,0 +1,392 @@
+"""The ``load_data()`` function of a generated script, and its helpers.
+
+The script must run without LayerLab, so the data loading of :mod:`engine.data.dataset`
+and :mod:`engine.data.sources` is written out here as TEXT (the same sources,
+splits, seeds and standardisation). :func:`data_code` picks the pieces a
+project's data section needs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from engine.codegen.text import CodegenError, ScriptPart, call_code, dedupe, docstring, literal
+
+_SPLIT = '''
+def split(y, validation, test, seed, classification):
+    """Seeded (train, validation) indices, as LayerLab splits (the test share is left out).
+
+    Classification splits are stratified: each class gives its share of samples.
+    """
+    n = len(y)
+    order = np.random.default_rng(seed).permutation(n)
+    n_val, n_test = round(n * validation), round(n * test)
+    if not classification:
+        return np.sort(order[n_val + n_test:]), np.sort(order[n_test:n_test + n_val])
+    groups = [order[y[order] == c] for c in np.unique(y)]
+    sizes = np.array([len(g) for g in groups])
+    take_test = apportion(sizes, n_test, sizes)
+    take_val = apportion(sizes - take_test, n_val, sizes)
+    train = [g[t + v:] for g, t, v in zip(groups, take_test, take_val)]
+    val = [g[t:t + v] for g, t, v in zip(groups, take_test, take_val)]
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def apportion(capacity, total, weights):
+    """Share total out over groups in proportion to weights (largest remainders)."""
+    share = weights / weights.sum() * total
+    take = np.minimum(np.floor(share).astype(int), capacity)
+    for i in np.argsort(-(share - take), kind="stable"):
+        if take.sum() >= total:
+            break
+        if take[i] < capacity[i]:
+            take[i] += 1
+    return take
+'''
+
+_STANDARDIZE = '''
+def standardize(x_train, x_val, onehot=()):
+    """Scale each feature to mean 0 and std 1 with the training split's statistics."""
+    mean = x_train.mean(axis=0, dtype=np.float64).astype(np.float32)
+    std = x_train.std(axis=0, dtype=np.float64).astype(np.float32)
+    std[std < 1e-7] = 1.0
+    if onehot:
+        mean[list(onehot)] = 0.0
+        std[list(onehot)] = 1.0
+    return ((x_train - mean) / std).astype(np.float32), ((x_val - mean) / std).astype(np.float32)
+'''
+
+_ENCODE = '''
+def encode_targets(values, task=None):
+    """Targets -> (y, classification): int64 class indices, or float32 (n, k) values.
+
+    Text is always classes; whole numbers with at most 20 distinct values are
+    classes unless task is "regression".
+    """
+    if values.dtype.kind in "USO":
+        _, y = np.unique(values.astype(str), return_inverse=True)
+        return y.astype(np.int64).reshape(-1), True
+    numbers = values.astype(np.float64)
+    if task is None:
+        whole = bool(np.all(numbers == np.round(numbers)))
+        few = len(np.unique(numbers)) <= 20
+        task = "classification" if whole and few and numbers.ndim == 1 else "regression"
+    if task == "regression":
+        y = numbers.astype(np.float32)
+        return (y[:, None] if y.ndim == 1 else y), False
+    _, y = np.unique(numbers, return_inverse=True)
+    return y.astype(np.int64).reshape(-1), True
+'''
+
+_READ_CSV = '''
+def read_csv(path, target=None, features=None, categorical=(), delimiter=None, task=None):
+    """Inputs and targets of a CSV file with a header row.
+
+    Categorical feature columns become one 0/1 column per value (returned in
+    onehot so standardisation leaves them alone).
+    """
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        if delimiter is None:  # the most frequent on the first non-blank line
+            delimiter = max(",;\\t|", key=next((ln for ln in f if ln.strip()), "").count)
+            f.seek(0)
+        rows = [row for row in csv.reader(f, delimiter=delimiter) if any(c.strip() for c in row)]
+    header = [c.strip() for c in rows[0]]
+    body = [[c.strip() for c in row] for row in rows[1:]]
+    target = header[-1] if target is None else target
+    features = [c for c in header if c != target] if features is None else features
+    columns, onehot = [], []
+    for name in features:
+        cells = [row[header.index(name)] for row in body]
+        if name in categorical:
+            for level in sorted(set(cells)):
+                onehot.append(len(columns))
+                columns.append(np.array([c == level for c in cells], dtype=np.float32))
+        else:
+            columns.append(np.array([float(c) for c in cells]))
+    x = np.stack(columns, axis=1).astype(np.float32)
+    cells = [row[header.index(target)] for row in body]
+    try:
+        values = np.array([float(c) for c in cells])
+        if not np.all(np.isfinite(values)):
+            raise ValueError
+    except ValueError:
+        values = np.array(cells)
+    y, classification = encode_targets(values, task)
+    return x, y, classification, onehot
+'''
+
+_READ_NPZ = '''
+def read_npz(path, x_name="x", y_name="y", task=None):
+    """Inputs and targets from two arrays of a NumPy .npz file (one-hot targets -> indices)."""
+    with np.load(path, allow_pickle=False) as archive:
+        x, y = archive[x_name], archive[y_name]
+    if x.ndim < 2:
+        x = x.reshape(-1, 1)
+    if (y.ndim == 2 and y.shape[1] > 1 and task != "regression"
+            and np.all((y == 0) | (y == 1)) and np.all(y.sum(axis=1) == 1)):
+        y = y.argmax(axis=1)
+    y, classification = encode_targets(y, task)
+    return x.astype(np.float32), y, classification
+'''
+
+_READ_IMAGES = '''
+def read_images(folder, image_size=None, color_mode="rgb"):
+    """Images from one sub-folder per class, resized and scaled to [0, 1].
+
+    Without image_size, every image takes the size of the first one.
+    """
+    folder = Path(folder)
+    if image_size is None:
+        suffixes = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+        first = next(p for d in sorted(folder.iterdir())
+                     if d.is_dir() and not d.name.startswith(".")
+                     for p in sorted(d.iterdir()) if p.suffix.lower() in suffixes)
+        image = tf.io.decode_image(tf.io.read_file(str(first)), expand_animations=False)
+        image_size = tuple(image.shape[:2])
+    images = keras.utils.image_dataset_from_directory(
+        folder, label_mode="int", color_mode=color_mode, image_size=image_size,
+        batch_size=None, shuffle=False)
+    pairs = [(image.numpy(), int(label)) for image, label in images]
+    x = np.clip(np.stack([p[0] for p in pairs]) / 255.0, 0.0, 1.0).astype(np.float32)
+    y = np.array([p[1] for p in pairs], dtype=np.int64)
+    return x, y
+'''
+
+#: Built-in point sets: the same generators (and seeds) as engine.data.sources.
+_PLANES = {
+    "moons": '''
+def make_data(n, noise, seed):
+    """Two interleaving half circles (class 0 above, class 1 below)."""
+    rng = np.random.default_rng(seed)
+    n0 = n // 2
+    t0 = rng.uniform(0, np.pi, n0)
+    t1 = rng.uniform(0, np.pi, n - n0)
+    upper = np.stack([np.cos(t0), np.sin(t0)], axis=1)
+    lower = np.stack([1 - np.cos(t1), 0.5 - np.sin(t1)], axis=1)
+    x = np.concatenate([upper, lower]) + rng.normal(0, noise, (n, 2))
+    y = np.concatenate([np.zeros(n0), np.ones(n - n0)])
+    return x.astype(np.float32), y.astype(np.int64)
+''',
+    "circles": '''
+def make_data(n, noise, seed):
+    """A ring (class 0) around a circle (class 1)."""
+    rng = np.random.default_rng(seed)
+    n0 = n // 2
+    t = rng.uniform(0, 2 * np.pi, n)
+    radius = np.where(np.arange(n) < n0, 1.0, 0.5)
+    x = np.stack([radius * np.cos(t), radius * np.sin(t)], axis=1) + rng.normal(0, noise, (n, 2))
+    y = (np.arange(n) >= n0).astype(np.int64)
+    return x.astype(np.float32), y
+''',
+    "spirals": '''
+def make_data(n, noise, seed):
+    """Two interleaved spirals."""
+    rng = np.random.default_rng(seed)
+    n0 = n // 2
+    y = (np.arange(n) >= n0).astype(np.int64)
+    along = np.concatenate([np.linspace(0, 1, n0), np.linspace(0, 1, n - n0)])
+    angle = 1.75 * 2 * np.pi * along + np.pi * y
+    x = np.stack([along * np.sin(angle), along * np.cos(angle)], axis=1)
+    return (x + rng.normal(0, noise, (n, 2))).astype(np.float32), y
+''',
+    "xor": '''
+def make_data(n, noise, seed):
+    """Points in the four quadrants; class 1 where the signs of x1 and x2 differ."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, (n, 2))
+    x += np.sign(x) * 0.05
+    y = (x[:, 0] * x[:, 1] < 0).astype(np.int64)
+    return (x + rng.normal(0, noise, (n, 2))).astype(np.float32), y
+''',
+    "adding": '''
+def make_data(n, length, seed):
+    """The adding problem: (length, 2) sequences of values and two markers -> marked sum."""
+    rng = np.random.default_rng(seed)
+    values = rng.uniform(0.0, 1.0, size=(n, length))
+    markers = np.zeros((n, length))
+    half = length // 2
+    rows = np.arange(n)
+    first = rng.integers(0, half, size=n)
+    second = rng.integers(half, length, size=n)
+    markers[rows, first] = 1.0
+    markers[rows, second] = 1.0
+    x = np.stack([values, markers], axis=-1).astype(np.float32)
+    y = (values[rows, first] + values[rows, second]).astype(np.float32)[:, None]
+    return x, y
+''',
+}
+
+
+_BUILTIN_CLASSES = {"digits": 10, "digits-rows": 10, "iris": 3, "wine": 3, "breast_cancer": 2,
+                    "moons": 2, "circles": 2, "spirals": 2, "xor": 2, "adding": 0}
+
+
+def data_code(section: dict[str, Any], base_dir: Any, input_shape: tuple | None,
+              loss: Any) -> ScriptPart:
+    """The ``load_data()`` function (and its helpers) for a project's data section.
+
+    Raises:
+        CodegenError: For an unknown source or a bad key (the message names it).
+    """
+    from engine.data.dataset import ONE_HOT_LOSSES, SOURCES, loss_key
+    from engine.data.sources import (BUILTINS, DataError, get_float, get_int, get_str,
+                                     get_str_list, get_task)
+
+    part = ScriptPart()
+    part.imports.add("import numpy as np")
+    try:
+        if not isinstance(section, dict):
+            raise DataError(f"the data section must be an object; got {section!r}")
+        source = section.get("source")
+        val = get_float(section, "validation_split", 0.2, 0.0, 1.0)
+        test = get_float(section, "test_split", 0.0, 0.0, 1.0)
+        seed = get_int(section, "seed", 0)
+        standardize = section.get("standardize")
+        if standardize is not None and not isinstance(standardize, bool):
+            raise DataError(f'data section: "standardize" must be true or false; '
+                            f"got {standardize!r}")
+        body: list[str] = []
+        classification = "True"
+        onehot = ""
+        if isinstance(source, str) and source.startswith("builtin:") \
+                and source[8:] in BUILTINS:
+            name = source[8:]
+            default_std = _builtin_code(name, section, seed, part, body)
+            classification = "False" if name == "adding" else "True"
+            part.task = "regression" if name == "adding" else "classification"
+            part.num_classes = _BUILTIN_CLASSES.get(name, 0)
+        elif source == "csv":
+            path = _path_code(section, base_dir, part)
+            args = [path]
+            for key in ("target", "features", "categorical", "delimiter"):
+                if section.get(key) is not None:
+                    value = section[key]
+                    if key in ("features", "categorical"):
+                        value = get_str_list(section, key)
+                    elif not isinstance(value, str):
+                        raise DataError(f'data section: "{key}" must be a text; got {value!r}')
+                    args.append(f"{key}={literal(value)}")
+            if get_task(section):
+                args.append(f"task={literal(get_task(section))}")
+            body.append(call_code("x, y, classification, onehot = read_csv", args, "    "))
+            part.imports.add("import csv")
+            part.functions += [_ENCODE, _READ_CSV]
+            classification, onehot, default_std = "classification", "onehot", True
+            part.task = get_task(section)
+        elif source == "npz":
+            path = _path_code(section, base_dir, part)
+            args = [path]
+            for key in ("x", "y"):
+                if key in section:
+                    args.append(f"{key}_name={literal(get_str(section, key, key))}")
+            if get_task(section):
+                args.append(f"task={literal(get_task(section))}")
+            body.append(call_code("x, y, classification = read_npz", args, "    "))
+            part.functions += [_ENCODE, _READ_NPZ]
+            classification, default_std = "classification", "x.ndim == 2"
+            part.task = get_task(section)
+        elif source == "images":
+            path = _path_code(section, base_dir, part)
+            size, mode = _image_geometry(section, input_shape)
+            body.append(call_code("x, y = read_images",
+                              [path, f"image_size={literal(size)}",
+                               f"color_mode={literal(mode)}"], "    "))
+            part.imports |= {"import tensorflow as tf", "from pathlib import Path"}
+            part.functions.append(_READ_IMAGES)
+            default_std = False
+            part.task = "classification"
+        else:
+            raise DataError(f"unknown data source {source!r}; choose one of "
+                            f"{', '.join(SOURCES)}")
+    except DataError as exc:
+        raise CodegenError(str(exc)) from None
+
+    part.has_val = val > 0
+    body.append(call_code("train, val = split", [
+        "y", f"validation={literal(val)}", f"test={literal(test)}", f"seed={seed}",
+        f"classification={classification}"], "    "))
+    body.append("    x_train, y_train, x_val, y_val = x[train], y[train], x[val], y[val]")
+    on = default_std if standardize is None else standardize
+    if on is True:
+        body.append(f"    x_train, x_val = standardize(x_train, x_val{', onehot' if onehot else ''})")
+    elif on == "x.ndim == 2":
+        body.append("    if x.ndim == 2:  # tabular inputs are standardised")
+        body.append("        x_train, x_val = standardize(x_train, x_val)")
+    if on:
+        part.functions.append(_STANDARDIZE)
+    if loss_key(loss) in ONE_HOT_LOSSES:
+        indent = "    "
+        if classification == "classification":
+            body.append("    if classification:  # the loss wants one-hot targets")
+            indent = "        "
+        elif classification == "False":
+            indent = ""
+        if indent:
+            body += [f"{indent}num_classes = int(y.max()) + 1",
+                     f"{indent}y_train = np.eye(num_classes, dtype=np.float32)[y_train]",
+                     f"{indent}y_val = np.eye(num_classes, dtype=np.float32)[y_val]"]
+    body.append("    return (x_train, y_train), (x_val, y_val)")
+    what = {"csv": "the CSV file", "npz": "the NumPy arrays", "images": "the image folders"
+            }.get(source, f"the {source} data")
+    doc = (f"    {docstring(f'Load {what}; split off {val:g} for validation (seed {seed}).')}")
+    part.functions = [_SPLIT] + dedupe(part.functions)
+    part.functions.insert(0, "def load_data():\n" + doc + "\n" + "\n".join(body) + "\n")
+    return part
+
+
+def _builtin_code(name: str, section: dict[str, Any], seed: int, part: ScriptPart,
+                  body: list[str]) -> bool:
+    """Body lines that set ``x`` and ``y`` for a built-in set; returns standardize's default."""
+    from engine.data.sources import get_float, get_int
+
+    if name in ("digits", "digits-rows"):
+        part.imports.add("from sklearn.datasets import load_digits")
+        body.append("    digits = load_digits()")
+        scaled = "(digits.images / 16.0).astype(np.float32)"
+        body.append(f"    x = {scaled}[..., None]  # (8, 8, 1) images in [0, 1]" if name == "digits"
+                    else f"    x = {scaled}  # 8 rows of 8 pixels in [0, 1]")
+        body.append("    y = digits.target.astype(np.int64)")
+        return False
+    if name in ("iris", "wine", "breast_cancer"):
+        part.imports.add(f"from sklearn.datasets import load_{name}")
+        body.append(f"    table = load_{name}()")
+        body.append("    x, y = table.data.astype(np.float32), table.target.astype(np.int64)")
+        return True
+    part.functions.append(_PLANES[name])
+    if name == "adding":
+        samples = get_int(section, "samples", 1000, 1)
+        length = get_int(section, "length", 50, 2)
+        body.append(f"    x, y = make_data({samples}, length={length}, seed={seed})")
+        return False
+    samples = get_int(section, "samples", 500, 2)
+    default_noise = {"moons": 0.1, "circles": 0.05, "spirals": 0.05, "xor": 0.0}[name]
+    noise = get_float(section, "noise", default_noise)
+    body.append(f"    x, y = make_data({samples}, noise={literal(noise)}, seed={seed})")
+    return True
+
+
+def _path_code(section: dict[str, Any], base_dir: Any, part: ScriptPart) -> str:
+    """Source for the data path: ``DATA_DIR / "file"`` (absolute paths stay absolute)."""
+    from engine.data.sources import get_str
+
+    raw = get_str(section, "path", None)
+    part.imports.add("from pathlib import Path")
+    if base_dir is not None:
+        where = literal(str(Path(base_dir).resolve()))
+        part.constants.append(f"DATA_DIR = Path({where})  # relative data paths start here")
+    else:
+        part.constants.append("DATA_DIR = Path(__file__).resolve().parent  # relative data "
+                              "paths start here")
+    if raw.startswith("~"):
+        return f"DATA_DIR / Path({literal(raw)}).expanduser()"
+    return f"DATA_DIR / {literal(raw)}"
+
+
+def _image_geometry(section: dict[str, Any], input_shape: tuple | None,
+                    ) -> tuple[tuple[int, int] | None, str]:
+    from engine.data.sources import image_geometry as geometry
+
+    size, channels = geometry(section, input_shape)
+    return (tuple(size) if size else None), ("grayscale" if channels == 1 else "rgb")
+

@@ -1,0 +1,264 @@
+"""Project -> one runnable, readable Python script.
+
+:func:`generate` writes a file that imports only Keras, NumPy (and scikit-learn
+for the built-in data sets) and defines ``build_model()`` (the functional API,
+one line per layer), ``load_data()`` (the same sources, splits and
+standardisation as :mod:`engine.data.dataset`) and ``main()`` (compile, fit with the
+project's training settings, save). This module writes ``build_model()`` and
+puts the script together; :mod:`engine.codegen.data` writes ``load_data()``,
+:mod:`engine.codegen.train` writes ``main()``, and :mod:`engine.codegen.text`
+holds the literal, docstring and line-wrapping helpers they share.
+
+Safety: text from the project never becomes code. Every string is written
+through :func:`literal` (``repr``-based), node ids must pass
+:func:`engine.model.graph.is_valid_id`, layer types must be catalog types, parameter
+names must be catalog parameters, and free text (name, description) only ever
+appears inside a docstring with every quote and backslash escaped, or as a
+string literal.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import textwrap
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+from engine.catalog.table import CATALOG
+from engine.catalog.specs import REGULARIZERS, ParamSpec
+from engine.codegen.data import data_code
+from engine.codegen.text import CodegenError, call_code, dedupe, docstring, literal
+from engine.codegen.train import main_code
+from engine.model.graph import Graph, Node, is_valid_id
+
+__all__ = ["CodegenError", "generate", "literal", "variable_names"]
+
+#: Names the generated script defines or imports at module level; node
+#: variables never shadow them (nor Python keywords and builtins).
+SCRIPT_NAMES = frozenset({
+    "argparse", "csv", "math", "keras", "layers", "np", "tf", "Path", "model", "inputs",
+    "outputs", "build_model", "load_data", "main", "split", "apportion", "standardize",
+    "encode_targets", "read_csv", "read_npz", "read_images", "make_data", "make_optimizer",
+    "balanced_class_weights", "DATA_DIR", "SEED", "EPOCHS", "BATCH_SIZE", "WEIGHTS",
+    "steps_per_epoch", "learning_rate", "args", "parser", "history", "callbacks", "sklearn",
+})
+_TAKEN = SCRIPT_NAMES | set(dir(builtins)) | set(keyword.kwlist) | set(keyword.softkwlist)
+
+
+# --------------------------------------------------------------------------- the model
+
+def variable_names(graph: Graph) -> dict[str, str]:
+    """A Python variable name for each node: its id, suffixed where it would clash.
+
+    Ids that are keywords, builtins or names the script uses (``keras``,
+    ``layers``, ``model``, ...) get ``_`` (then ``_2``, ``_3``, ...). Ids are
+    compared in NFKC form, as Python itself reads identifiers.
+
+    Raises:
+        CodegenError: Naming the node whose id is not a valid identifier.
+    """
+    wanted: dict[str, str] = {}
+    for node_id, node in graph.nodes.items():
+        if not is_valid_id(node_id) or node.id != node_id:
+            raise CodegenError(f"layer {node_id!r}: the id is not a valid Python identifier "
+                               "(letters, digits and underscores, not starting with a digit)")
+        base = unicodedata.normalize("NFKC", node_id)
+        wanted[node_id] = base if base.isidentifier() else "layer"
+    names: dict[str, str] = {}
+    used: set[str] = set()
+    for node_id, base in wanted.items():  # ids keep their own names where they can
+        if base not in _TAKEN and base not in used:
+            names[node_id] = base
+            used.add(base)
+    taken = _TAKEN | set(wanted.values())
+    for node_id, base in wanted.items():
+        if node_id in names:
+            continue
+        name, i = base + "_", 2
+        while name in taken or name in used:
+            name, i = f"{base}_{i}", i + 1
+        names[node_id] = name
+        used.add(name)
+    return {node_id: names[node_id] for node_id in wanted}
+
+
+def _same(value: Any, default: Any) -> bool:
+    """Whether a param value equals its catalog default (lists vs tuples, bools apart)."""
+    if isinstance(value, bool) or isinstance(default, bool):
+        return type(value) is type(default) and value == default
+    if isinstance(value, (list, tuple)) and isinstance(default, (list, tuple)):
+        return len(value) == len(default) and all(_same(a, b) for a, b in zip(value, default))
+    return value == default
+
+
+def _regularizer_code(value: Any, where: str) -> str:
+    if value is None or isinstance(value, str):
+        return literal(value)
+    if not isinstance(value, dict) or value.get("type") not in REGULARIZERS:
+        raise CodegenError(f"{where}: a regularizer must be null or "
+                           f'{{"type": "L1"|"L2"|"L1L2", ...}}; got {value!r}')
+    kind = value["type"]
+    keys = [k for k in REGULARIZERS[kind] if value.get(k) is not None]
+    for k in keys:
+        if isinstance(value[k], bool) or not isinstance(value[k], (int, float)):
+            raise CodegenError(f"{where}: regularizer {k} must be a number; got {value[k]!r}")
+    if len(keys) == 1 and len(REGULARIZERS[kind]) == 1:
+        return f"keras.regularizers.{kind}({literal(float(value[keys[0]]))})"
+    args = ", ".join(f"{k}={literal(float(value[k]))}" for k in keys)
+    return f"keras.regularizers.{kind}({args})"
+
+
+def _layer_args(node_type: str, params: Any, where: str) -> list[str]:
+    """``name=value`` source for each param that differs from its catalog default."""
+    spec = CATALOG.get(node_type)
+    if spec is None:
+        raise CodegenError(f"{where}: unknown layer type {node_type!r}")
+    if not isinstance(params, dict):
+        raise CodegenError(f"{where}: params must be a mapping; got {params!r}")
+    args = []
+    for pspec in spec.params:  # catalog order reads best (units before activation, ...)
+        if pspec.name not in params:
+            continue
+        value = params[pspec.name]
+        if not pspec.required and _same(value, pspec.default):
+            continue
+        args.append(f"{pspec.name}={_value_code(pspec, value, where)}")
+    unknown = [name for name in params if spec.param(name) is None]
+    if unknown:
+        raise CodegenError(f"{where}: unknown parameter {unknown[0]!r}")
+    return args
+
+
+def _value_code(pspec: ParamSpec, value: Any, where: str) -> str:
+    if pspec.kind in ("ints", "shape", "axes"):
+        return literal(value, tuples=True)
+    if pspec.kind == "regularizer":
+        return _regularizer_code(value, f"{where}: {pspec.name}")
+    if pspec.kind == "layer" and value is not None:
+        if not isinstance(value, dict) or value.get("type") not in CATALOG \
+                or (pspec.choices and value.get("type") not in pspec.choices):
+            raise CodegenError(f"{where}: {pspec.name} must be "
+                               f'{{"type": <layer type>, "params": {{...}}}}; got {value!r}')
+        inner = value["type"]
+        inner_args = _layer_args(inner, value.get("params") or {},
+                                 f"{where}: {pspec.name} ({inner})")
+        return f"layers.{inner}({', '.join(inner_args)})"
+    return literal(value)
+
+
+def _check_graph(graph: Graph) -> None:
+    from engine.model.problems import ERROR, structural_problems
+
+    errors = [p for p in structural_problems(graph) if p.severity == ERROR]
+    if errors:
+        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+        raise CodegenError(errors[0].message + more)
+
+
+def model_code(graph: Graph, name: str) -> str:
+    """The ``build_model()`` function: one line per layer, in topological order."""
+    from engine.build.layers import POSITIONAL_INPUTS
+    from engine.build.builder import model_name
+
+    names = variable_names(graph)
+    _check_graph(graph)
+    lines = ["def build_model():",
+             '    """The model, one line per layer (Keras functional API)."""']
+    for nid in graph.topological_order():
+        node: Node = graph.nodes[nid]
+        where = f"{node.type} '{nid}'"
+        args = _layer_args(node.type, node.params, where) + [f"name={literal(nid)}"]
+        var = names[nid]
+        if node.type == "Input":
+            lines.append(call_code(f"{var} = keras.Input", args, "    "))
+            continue
+        inputs = [names[e.source] for e in graph.inputs_of(nid)]
+        if len(inputs) == 1:
+            tail = f"({inputs[0]})"
+        elif node.type in POSITIONAL_INPUTS:
+            tail = f"({', '.join(inputs)})"
+        else:
+            tail = f"([{', '.join(inputs)}])"
+        lines.append(call_code(f"{var} = layers.{node.type}", args, "    ", tail))
+    ins = [names[n] for n, node in graph.nodes.items() if node.type == "Input"]
+    outs = [names[n] for n in graph.output_nodes()]
+    ins_code = ins[0] if len(ins) == 1 else "[" + ", ".join(ins) + "]"
+    outs_code = outs[0] if len(outs) == 1 else "[" + ", ".join(outs) + "]"
+    lines.append(call_code("return keras.Model", [f"inputs={ins_code}", f"outputs={outs_code}",
+                                              f"name={literal(model_name(name))}"], "    "))
+    return "\n".join(lines) + "\n"
+
+
+
+# --------------------------------------------------------------------------- the script
+
+def generate(project: Any, weights: str | None = None) -> str:
+    """The whole script for ``project``: ``build_model()``, ``load_data()``, ``main()``.
+
+    Args:
+        project: An :class:`engine.model.project.Project`.
+        weights: File name (or path) of trained weights (``model.weights.h5`` or
+            ``model.keras``); the script loads the file of that name from its own
+            folder when it is there (``--weights`` overrides), so it reproduces
+            the trained model.
+
+    Returns:
+        Python source text.
+
+    Raises:
+        CodegenError: Naming the node, layer type, parameter or data/training
+            key that cannot be written.
+    """
+    model = model_code(project.graph, project.name)
+    data = data_code(project.data or {}, getattr(project, "base_dir", None),
+                     _input_shape(project.graph), (project.training or {}).get("loss"))
+    adapt = [n.id for n in project.graph.nodes.values()
+             if n.type == "Normalization" and n.params.get("mean") is None]
+    main = main_code(project.training or {}, project.name, weights, has_val=data.has_val,
+                     task=data.task, num_classes=data.num_classes, adapt=adapt)
+    blocks = [_header(project.name, project.description or "", weights),
+              _imports(data.imports | main.imports),
+              "\n".join(dedupe(data.constants + main.constants)) + "\n"]
+    functions = [model] + data.functions + main.functions
+    text = "\n".join(blocks) + "\n\n" + "\n\n".join(f.strip("\n") + "\n" for f in functions)
+    return text + '\n\nif __name__ == "__main__":\n    main()\n'
+
+
+def _input_shape(graph: Graph) -> tuple | None:
+    """The first Input's shape: what LayerLab resizes image data to (as engine.train.fit)."""
+    for node in graph.nodes.values():
+        if node.type == "Input" and isinstance(node.params.get("shape"), list):
+            return tuple(node.params["shape"])
+    return None
+
+
+def _header(name: str, description: str, weights: str | None) -> str:
+    text = [name or "Untitled", ""]
+    for line in description.strip().splitlines():
+        text += textwrap.wrap(line, 79, break_long_words=False, break_on_hyphens=False) or [""]
+    if description.strip():
+        text.append("")
+    text += ["This LayerLab project as a plain Keras script: build_model() rebuilds the model",
+             "layer by layer, load_data() loads and splits the project's data as LayerLab does,",
+             "and main() trains the model and saves it."]
+    if weights:
+        text += ["", f"main() starts from the trained weights in {Path(weights).name} when that "
+                 "file lies", "next to this script (see --weights)."]
+    text += ["", "Usage: python <this file> [--epochs N] [--out model.keras]"]
+    return docstring("\n".join(text)) + "\n"
+
+
+def _imports(wanted: set[str]) -> str:
+    """Import lines grouped as isort does: standard library, then third party."""
+    def module(line: str) -> str:
+        return line.split()[1]
+
+    if "import keras" in wanted:
+        wanted = wanted | {"from keras import layers"}
+    std = sorted((s for s in wanted if module(s) in ("argparse", "csv", "math", "pathlib")),
+                 key=lambda s: (s.startswith("from"), module(s)))
+    third = sorted((s for s in wanted if s not in std),
+                   key=lambda s: (s.startswith("from"), module(s)))
+    return "\n".join(std + [""] + third) + "\n"

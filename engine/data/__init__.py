@@ -1,0 +1,1 @@
+"""Training data: sources (built-in, CSV, NPZ, image folders), splits, standardisation."""

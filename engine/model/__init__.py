@@ -1,0 +1,1 @@
+"""The model document: graph, undoable commands, project files, auto-layout, structural problems."""

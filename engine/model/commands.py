@@ -1,0 +1,306 @@
+"""Undoable commands and the undo stack: the only way the GUI changes a project.
+
+Each command calls only the public methods of :class:`engine.model.graph.Graph` (or
+replaces a project section), so undo works and is tested without a display.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from psygnal import Signal, SignalGroup
+
+from engine.model.graph import Edge, Node
+from engine.model.project import Project
+
+
+class Command:
+    """One undoable step. ``text`` is what Edit > Undo shows."""
+
+    text = ""
+
+    def do(self, project: Project) -> None:
+        raise NotImplementedError
+
+    def undo(self, project: Project) -> None:
+        raise NotImplementedError
+
+
+class AddNode(Command):
+    """Add a node, optionally wired (e.g. after the selected layer)."""
+
+    def __init__(self, node: Node, edges: tuple[Edge, ...] | list[Edge] = ()) -> None:
+        self.node, self.edges = node.copy(), list(edges)
+        self.text = f"Add {node.type} '{node.id}'"
+
+    def do(self, project: Project) -> None:
+        project.graph.add_node(self.node.copy())
+        for i, e in enumerate(self.edges):
+            try:
+                project.graph.connect(e)
+            except Exception:
+                for done in reversed(self.edges[:i]):
+                    project.graph.disconnect(done)
+                project.graph.remove_node(self.node.id)
+                raise
+
+    def undo(self, project: Project) -> None:
+        project.graph.remove_node(self.node.id)
+
+
+class PasteSubgraph(Command):
+    """Add several nodes and the wires between them in one step."""
+
+    def __init__(self, nodes: list[Node], edges: list[Edge], text: str = "Paste") -> None:
+        self.nodes, self.edges = [n.copy() for n in nodes], list(edges)
+        self.text = f"{text} {len(nodes)} layer{'s' if len(nodes) != 1 else ''}"
+
+    def do(self, project: Project) -> None:
+        added: list[str] = []
+        try:
+            for n in self.nodes:
+                project.graph.add_node(n.copy())
+                added.append(n.id)
+            for e in self.edges:
+                project.graph.connect(e)
+        except Exception:
+            for nid in reversed(added):
+                project.graph.remove_node(nid)
+            raise
+
+    def undo(self, project: Project) -> None:
+        for n in reversed(self.nodes):
+            project.graph.remove_node(n.id)
+
+
+class RemoveNodes(Command):
+    """Remove nodes with all their edges; one undo restores everything."""
+
+    def __init__(self, ids: list[str] | tuple[str, ...]) -> None:
+        self.ids = list(dict.fromkeys(ids))
+        self.nodes: list[tuple[int, Node]] = []
+        self.edges: list[Edge] = []
+        self.text = (f"Delete '{self.ids[0]}'" if len(self.ids) == 1
+                     else f"Delete {len(self.ids)} layers")
+
+    def do(self, project: Project) -> None:
+        g = project.graph
+        order = list(g.nodes)
+        self.nodes = [(order.index(i), g.node(i).copy()) for i in self.ids]
+        self.edges = [e for e in g.edges if e.source in self.ids or e.target in self.ids]
+        for e in self.edges:
+            g.disconnect(e)
+        for nid in self.ids:
+            g.remove_node(nid)
+
+    def undo(self, project: Project) -> None:
+        g = project.graph
+        for index, node in sorted(self.nodes, key=lambda t: t[0]):
+            g.add_node(node.copy())
+            # Restore the original order so outputs and file order stay stable.
+            items = list(g.nodes.items())
+            items.insert(index, items.pop())
+            g.nodes = dict(items)
+        for e in self.edges:
+            g.connect(e)
+
+
+class Connect(Command):
+    def __init__(self, edge: Edge) -> None:
+        self.edge = edge
+        self.text = f"Connect '{edge.source}' to '{edge.target}'"
+
+    def do(self, project: Project) -> None:
+        project.graph.connect(self.edge)
+
+    def undo(self, project: Project) -> None:
+        project.graph.disconnect(self.edge)
+
+
+class Disconnect(Command):
+    def __init__(self, edge: Edge) -> None:
+        self.edge = edge
+        self.text = f"Disconnect '{edge.source}' from '{edge.target}'"
+
+    def do(self, project: Project) -> None:
+        project.graph.disconnect(self.edge)
+
+    def undo(self, project: Project) -> None:
+        project.graph.connect(self.edge)
+
+
+class SetParams(Command):
+    """Replace a node's params (the whole dict)."""
+
+    def __init__(self, node_id: str, params: dict[str, Any], text: str = "") -> None:
+        self.node_id, self.new = node_id, copy.deepcopy(params)
+        self.old: dict[str, Any] | None = None
+        self.text = text or f"Edit '{node_id}'"
+
+    def do(self, project: Project) -> None:
+        self.old = copy.deepcopy(project.graph.node(self.node_id).params)
+        project.graph.set_params(self.node_id, self.new)
+
+    def undo(self, project: Project) -> None:
+        project.graph.set_params(self.node_id, self.old or {})
+
+
+class MoveNodes(Command):
+    """Move nodes; a whole drag is pushed once, with start and end positions."""
+
+    def __init__(self, moves: dict[str, tuple[tuple[float, float], tuple[float, float]]],
+                 text: str = "") -> None:
+        self.moves = dict(moves)
+        n = len(self.moves)
+        self.text = text or (f"Move '{next(iter(self.moves))}'" if n == 1 else f"Move {n} layers")
+
+    def do(self, project: Project) -> None:
+        for nid, (_old, new) in self.moves.items():
+            project.graph.move(nid, new)
+
+    def undo(self, project: Project) -> None:
+        for nid, (old, _new) in self.moves.items():
+            project.graph.move(nid, old)
+
+
+class Rename(Command):
+    def __init__(self, old: str, new: str) -> None:
+        self.old, self.new = old, new
+        self.text = f"Rename '{old}' to '{new}'"
+
+    def do(self, project: Project) -> None:
+        project.graph.rename(self.old, self.new)
+
+    def undo(self, project: Project) -> None:
+        project.graph.rename(self.new, self.old)
+
+
+class SetSection(Command):
+    """Replace a project section (``data``, ``training``, ``name``, ``description``)."""
+
+    def __init__(self, key: str, value: Any, text: str = "") -> None:
+        if key not in ("data", "training", "name", "description"):
+            raise ValueError(f"cannot set project section '{key}'")
+        self.key, self.new, self.old = key, copy.deepcopy(value), None
+        self.text = text or f"Change {key} settings"
+
+    def do(self, project: Project) -> None:
+        self.old = copy.deepcopy(getattr(project, self.key))
+        setattr(project, self.key, copy.deepcopy(self.new))
+
+    def undo(self, project: Project) -> None:
+        setattr(project, self.key, copy.deepcopy(self.old))
+
+
+class Macro(Command):
+    """Several commands as one undo step; a failing part undoes the parts before it."""
+
+    def __init__(self, text: str, commands: list[Command]) -> None:
+        self.text, self.commands = text, list(commands)
+
+    def do(self, project: Project) -> None:
+        done: list[Command] = []
+        try:
+            for c in self.commands:
+                c.do(project)
+                done.append(c)
+        except Exception:
+            for c in reversed(done):
+                c.undo(project)
+            raise
+
+    def undo(self, project: Project) -> None:
+        for c in reversed(self.commands):
+            c.undo(project)
+
+
+class UndoStackEvents(SignalGroup):
+    changed = Signal()  # after push, undo, redo (the project may have changed)
+    clean_changed = Signal(bool)
+    section_changed = Signal(str)  # a SetSection ran (do or undo): the key
+
+
+class UndoStack:
+    """Executes commands on one project and remembers them for undo/redo."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.events = UndoStackEvents()
+        self._done: list[Command] = []
+        self._undone: list[Command] = []
+        self._clean_index: int | None = 0
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._done)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._undone)
+
+    @property
+    def undo_text(self) -> str:
+        return self._done[-1].text if self._done else ""
+
+    @property
+    def redo_text(self) -> str:
+        return self._undone[-1].text if self._undone else ""
+
+    @property
+    def is_clean(self) -> bool:
+        return self._clean_index == len(self._done)
+
+    def push(self, command: Command) -> None:
+        """Do ``command``; if it raises, nothing changes and the error propagates."""
+        was_clean = self.is_clean
+        command.do(self.project)
+        self._done.append(command)
+        if self._clean_index is not None and self._clean_index > len(self._done) - 1:
+            self._clean_index = None  # the clean state was in the discarded redo branch
+        self._undone.clear()
+        self._after(command, was_clean)
+
+    def undo(self) -> None:
+        if not self._done:
+            return
+        was_clean = self.is_clean
+        command = self._done.pop()
+        command.undo(self.project)
+        self._undone.append(command)
+        self._after(command, was_clean)
+
+    def redo(self) -> None:
+        if not self._undone:
+            return
+        was_clean = self.is_clean
+        command = self._undone.pop()
+        command.do(self.project)
+        self._done.append(command)
+        self._after(command, was_clean)
+
+    def set_clean(self) -> None:
+        was_clean = self.is_clean
+        self._clean_index = len(self._done)
+        if not was_clean:
+            self.events.clean_changed.emit(True)
+
+    def clear(self) -> None:
+        self._done.clear()
+        self._undone.clear()
+        self.set_clean()
+        self.events.changed.emit()
+
+    def _after(self, command: Command, was_clean: bool) -> None:
+        for c in _flatten(command):
+            if isinstance(c, SetSection):
+                self.events.section_changed.emit(c.key)
+        self.events.changed.emit()
+        if self.is_clean != was_clean:
+            self.events.clean_changed.emit(self.is_clean)
+
+
+def _flatten(command: Command) -> list[Command]:
+    if isinstance(command, Macro):
+        return [c for sub in command.commands for c in _flatten(sub)]
+    return [command]

@@ -1,0 +1,289 @@
+"""The project file: load, save (atomic), format version, clear errors for bad files.
+
+A project file is data: loading one never executes code. Unknown keys are kept
+and written back so files from newer tools survive a round trip.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.model.graph import Edge, Graph, Node, is_valid_id
+
+FORMAT = "layerlab"
+VERSION = 1
+MAX_PORT = 999  # no layer takes a thousand inputs; bounds what a broken file can ask for
+MAX_COORD = 1e7  # canvas positions: far beyond any layout, and finite
+
+
+def position_problem(pos: Any) -> str | None:
+    """Why ``pos`` is not a canvas position ``[x, y]`` (finite, within MAX_COORD), or None."""
+    if (not isinstance(pos, (list, tuple)) or len(pos) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pos)):
+        return f"\"position\" must be [x, y]; got {pos!r}"
+    if not all(abs(v) <= MAX_COORD for v in pos):  # also false for NaN
+        return f"\"position\" must be two numbers between -1e7 and 1e7; got {pos!r}"
+    return None
+
+DEFAULT_DATA: dict[str, Any] = {"source": "builtin:digits", "validation_split": 0.2}
+DEFAULT_TRAINING: dict[str, Any] = {
+    "optimizer": {"type": "Adam", "learning_rate": 0.001},
+    "loss": "sparse_categorical_crossentropy",
+    "metrics": ["accuracy"],
+    "batch_size": 32,
+    "epochs": 10,
+    "seed": 0,
+}
+_KNOWN_TOP = {"format", "version", "name", "description", "graph", "data", "training"}
+_KNOWN_NODE = {"id", "type", "params", "position"}
+
+
+class ProjectError(ValueError):
+    """A project file that cannot be used; the message names the file and what is wrong."""
+
+
+@dataclass
+class Project:
+    """One model with its data and training settings.
+
+    Attributes:
+        name: Shown in the title bar and used to name the Keras model.
+        description: Free text (presets explain themselves here).
+        graph: The layer graph.
+        data: The ``data`` section (see :mod:`engine.data.dataset`).
+        training: The ``training`` section (see :mod:`engine.train.fit`).
+        extra: Unknown top-level keys, written back unchanged.
+        path: Where the project was loaded from or last saved, if anywhere.
+    """
+
+    name: str = "Untitled"
+    description: str = ""
+    graph: Graph = field(default_factory=Graph)
+    data: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(DEFAULT_DATA))
+    training: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(DEFAULT_TRAINING))
+    extra: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def base_dir(self) -> Path | None:
+        """The folder relative data paths are resolved against."""
+        return self.path.parent if self.path else None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = copy.deepcopy(self.extra)
+        out.update({"format": FORMAT, "version": VERSION, "name": self.name})
+        if self.description:
+            out["description"] = self.description
+        out["graph"] = self.graph.to_dict()
+        out["data"] = copy.deepcopy(self.data)
+        out["training"] = copy.deepcopy(self.training)
+        return out
+
+    def copy(self) -> Project:
+        return Project.from_dict(self.to_dict(), path=self.path)
+
+    @classmethod
+    def from_dict(cls, d: Any, source: str = "project", path: Path | None = None) -> Project:
+        """Check and convert a parsed project file.
+
+        Raises:
+            ProjectError: Naming ``source`` and the first thing wrong.
+        """
+
+        def fail(msg: str) -> ProjectError:
+            return ProjectError(f"{source}: {msg}")
+
+        if not isinstance(d, dict):
+            raise fail("not a LayerLab project (the file holds a JSON "
+                       f"{type(d).__name__}, not an object)")
+        if d.get("format") != FORMAT:
+            raise fail("not a LayerLab project (no \"format\": \"layerlab\" key)")
+        version = d.get("version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise fail(f"\"version\" must be a whole number >= 1; got {version!r}")
+        if version > VERSION:
+            raise fail(f"made by a newer LayerLab (format version {version}); this version "
+                       f"reads up to {VERSION}. Update LayerLab to open it.")
+        d = migrate(d)
+        for key, kind in (("name", str), ("description", str)):
+            if key in d and not isinstance(d[key], kind):
+                raise fail(f"\"{key}\" must be text; got {d[key]!r}")
+        for key in ("data", "training"):
+            if key in d and not isinstance(d[key], dict):
+                raise fail(f"\"{key}\" must be an object; got {type(d[key]).__name__}")
+        graph = _graph_from_dict(d.get("graph"), fail)
+        return cls(
+            name=d.get("name", "Untitled"),
+            description=d.get("description", ""),
+            graph=graph,
+            data=copy.deepcopy(d.get("data", DEFAULT_DATA)),
+            training=copy.deepcopy(d.get("training", DEFAULT_TRAINING)),
+            extra={k: copy.deepcopy(v) for k, v in d.items() if k not in _KNOWN_TOP},
+            path=path,
+        )
+
+
+def migrate(d: dict[str, Any]) -> dict[str, Any]:
+    """Bring an older format version up to :data:`VERSION` (version 1 is the first)."""
+    return d
+
+
+def _graph_from_dict(g: Any, fail) -> Graph:
+    if g is None:
+        raise fail("the \"graph\" section is missing")
+    if not isinstance(g, dict):
+        raise fail("\"graph\" must be an object with \"nodes\" and \"edges\"")
+    nodes, edges = g.get("nodes", []), g.get("edges", [])
+    if not isinstance(nodes, list):
+        raise fail("\"graph.nodes\" must be a list")
+    if not isinstance(edges, list):
+        raise fail("\"graph.edges\" must be a list")
+    graph = Graph()
+    for i, n in enumerate(nodes):
+        where = f"node #{i + 1}"
+        if not isinstance(n, dict):
+            raise fail(f"{where} must be an object; got {n!r}")
+        nid = n.get("id")
+        if nid is None:
+            raise fail(f"{where} has no \"id\"")
+        where = f"node '{nid}'"
+        if not is_valid_id(nid):
+            raise fail(f"{where}: the id must be a Python identifier (letters, digits, "
+                       "underscores, not starting with a digit)")
+        if nid in graph.nodes:
+            raise fail(f"two nodes have the id '{nid}'")
+        ntype = n.get("type")
+        if not isinstance(ntype, str) or not ntype:
+            raise fail(f"{where} has no \"type\"")
+        params = n.get("params", {})
+        if not isinstance(params, dict):
+            raise fail(f"{where}: \"params\" must be an object; got {params!r}")
+        pos = n.get("position", [0, 0])
+        problem = position_problem(pos)
+        if problem:
+            raise fail(f"{where}: {problem}")
+        graph.nodes[nid] = Node(nid, ntype, copy.deepcopy(params), (float(pos[0]), float(pos[1])),
+                                {k: copy.deepcopy(v) for k, v in n.items() if k not in _KNOWN_NODE})
+    seen: set[tuple[str, int]] = set()
+    for i, e in enumerate(edges):
+        where = f"edge #{i + 1}"
+        if not isinstance(e, dict):
+            raise fail(f"{where} must be an object; got {e!r}")
+        src, dst, port = e.get("source"), e.get("target"), e.get("port", 0)
+        for end, value in (("source", src), ("target", dst)):
+            if value is None:
+                raise fail(f"{where} has no \"{end}\"")
+            if not isinstance(value, str):
+                raise fail(f"{where}: \"{end}\" must be a node id; got {value!r}")
+            if value not in graph.nodes:
+                raise fail(f"{where} ({src} -> {dst}): its {end} '{value}' is not a node")
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= MAX_PORT:
+            raise fail(f"{where} ({src} -> {dst}): \"port\" must be a whole number from 0 "
+                       f"to {MAX_PORT}; got {port!r}")
+        if (dst, port) in seen:
+            raise fail(f"{where} ({src} -> {dst}): input {port} of '{dst}' is fed twice")
+        seen.add((dst, port))
+        graph.edges.append(Edge(src, dst, port))
+    return graph
+
+
+def load_project(path: str | os.PathLike) -> Project:
+    """Read a project file.
+
+    Raises:
+        ProjectError: The file is missing, unreadable, not JSON, not a LayerLab
+            project, too new, or structurally wrong; the message names the file.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProjectError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ProjectError(f"{path}: is a folder, not a project file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProjectError(f"{path}: cannot be read ({exc})") from None
+    try:
+        d = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProjectError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: "
+                           f"{exc.msg})") from None
+    return Project.from_dict(d, source=str(path), path=path)
+
+
+def dumps(project: Project) -> str:
+    """Stable, diff-friendly JSON: keys sorted inside objects, lists in document order."""
+    return _json(_sorted(project.to_dict()), "") + "\n"
+
+
+def _json(value: Any, indent: str) -> str:
+    """JSON with two-space indents, but flat lists and small objects of scalars on one line."""
+    inner = indent + "  "
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        flat = json.dumps(value, ensure_ascii=False)
+        if len(flat) <= 72 and all(not isinstance(v, (dict, list)) or not v or
+                                   _scalar_list(v) for v in value.values()):
+            return flat
+        items = [f"{inner}{json.dumps(k, ensure_ascii=False)}: {_json(v, inner)}"
+                 for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
+    if isinstance(value, list):
+        if _scalar_list(value):
+            return json.dumps(value, ensure_ascii=False)
+        return "[\n" + ",\n".join(inner + _json(v, inner) for v in value) + "\n" + indent + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _scalar_list(value: Any) -> bool:
+    return isinstance(value, list) and all(not isinstance(v, (dict, list)) for v in value)
+
+
+_TOP_ORDER = ["format", "version", "name", "description", "graph", "data", "training"]
+
+
+def _sorted(d: dict[str, Any]) -> dict[str, Any]:
+    out = {k: d[k] for k in _TOP_ORDER if k in d}
+    out.update({k: d[k] for k in sorted(d) if k not in out})
+    out["graph"] = {"nodes": [_node_sorted(n) for n in d["graph"]["nodes"]],
+                    "edges": d["graph"]["edges"]}
+    return out
+
+
+def _node_sorted(n: dict[str, Any]) -> dict[str, Any]:
+    out = {k: n[k] for k in ("id", "type") if k in n}
+    out["params"] = dict(sorted(n.get("params", {}).items()))
+    out.update({k: n[k] for k in sorted(n) if k not in out})
+    return out
+
+
+def save_project(project: Project, path: str | os.PathLike) -> None:
+    """Write atomically (temp file in the same folder, then rename) and set ``project.path``."""
+    path = Path(path)
+    text = dumps(project)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    project.path = path
+
+
+def new_project(name: str = "Untitled") -> Project:
+    """An empty project with default data and training settings and one Input."""
+    project = Project(name=name)
+    project.graph.nodes["input"] = Node("input", "Input", {"shape": [8, 8, 1]}, (0.0, 0.0))
+    return project

@@ -1,0 +1,1 @@
+"""Training: settings, callbacks, fit, the worker process, run directories."""

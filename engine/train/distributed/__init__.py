@@ -1,0 +1,1 @@
+"""Multi-worker training with MultiWorkerMirroredStrategy: cluster settings, the run, the step."""

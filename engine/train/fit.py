@@ -1,0 +1,509 @@
+"""Run one training: device placement, compile + fit, reported as plain event dicts.
+
+The ``training`` section (its format, tables, checks and the Keras objects made
+from it) is :mod:`engine.train.config`; the callbacks that report events and
+write checkpoints are :mod:`engine.train.callbacks`. Their public names are
+re-exported here, so ``from engine.train.fit import X`` works for all of them.
+
+:func:`run_training` runs one training in the calling process (the worker process
+calls it) and reports through ``emit``. TensorFlow and Keras are imported inside
+functions only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import traceback
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.train import runs
+from engine.train.callbacks import (
+    BATCH_EVENT_INTERVAL_S,
+    CHECKPOINT_INTERVAL_S,
+    Controls,
+    RunState,
+    callback_types,
+)
+from engine.train.config import (
+    LOSS_ALIASES,
+    LOSSES,
+    METRICS,
+    OPTIMIZER_COMMON,
+    OPTIMIZERS,
+    PRECISIONS,
+    SCHEDULES,
+    SECTION_KEYS,
+    Emit,
+    Event,
+    batch_size_of,
+    class_weights,
+    device_problem,
+    epochs_of,
+    find_key,
+    loss_name,
+    make_loss,
+    make_metrics,
+    make_optimizer,
+    make_schedule,
+    monitor_mode,
+    split_typed,
+    training_problems,
+)
+
+__all__ = [
+    "BATCH_EVENT_INTERVAL_S", "CHECKPOINT_INTERVAL_S", "LOSSES", "LOSS_ALIASES", "METRICS",
+    "OPTIMIZERS", "OPTIMIZER_COMMON", "PRECISIONS", "SCHEDULES", "SECTION_KEYS", "Controls",
+    "Emit", "Event", "Placement", "RunState", "TrainingError", "adapt_normalization",
+    "batch_size_of", "build_snapshot_model", "callback_types", "class_weights",
+    "classify_exception", "cli_train", "device_problem", "epochs_of", "find_key",
+    "load_dataset", "loss_name", "make_loss", "make_metrics", "make_optimizer", "make_schedule", "monitor_mode", "place",
+    "prepare_start", "run_training", "split_typed", "training_problems",
+]
+
+
+class TrainingError(Exception):
+    """A run that cannot go on; becomes an ``error`` event.
+
+    Attributes:
+        kind: ``nan``, ``oom``, ``data``, ``died``, ``config`` or ``internal``.
+        message: What went wrong, in plain words.
+        hint: What to try next.
+    """
+
+    def __init__(self, kind: str, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.kind, self.message, self.hint = kind, message, hint
+
+    def event(self) -> Event:
+        return {"event": "error", "kind": self.kind, "message": self.message, "hint": self.hint}
+
+
+# ----------------------------------------------------------------------------- devices
+
+@dataclass
+class Placement:
+    """Where a run computes.
+
+    Attributes:
+        devices: Device names shown to the user (``CPU:0``, ``GPU:0``, ...).
+        strategy: A ``tf.distribute`` strategy when the run is mirrored, else None.
+        device: The ``tf.device`` name for a single-device run.
+    """
+
+    devices: list[str]
+    strategy: Any = None
+    device: str | None = None
+
+    def scope(self) -> contextlib.AbstractContextManager:
+        import tensorflow as tf
+
+        if self.strategy is not None:
+            return self.strategy.scope()
+        return tf.device(self.device) if self.device else contextlib.nullcontext()
+
+
+def place(device: str | None, fresh_process: bool = False) -> Placement:
+    """Turn a device request into a :class:`Placement`, looking at this machine's devices.
+
+    Args:
+        device: ``auto`` (a GPU if there is one), ``cpu``, ``gpu``/``gpu:N``, ``all``.
+        fresh_process: TensorFlow has not touched a device yet, so other GPUs can be
+            hidden and GPU memory set to grow (the worker process).
+
+    Raises:
+        TrainingError: ``config`` when the device does not exist here.
+    """
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    spec = (device or "auto").strip().lower()
+    if spec == "auto":
+        spec = "gpu:0" if gpus else "cpu"
+    if spec == "gpu":
+        spec = "gpu:0"
+
+    def configure(visible: list[Any]) -> None:
+        if not fresh_process:
+            return
+        with contextlib.suppress(RuntimeError, ValueError):
+            tf.config.set_visible_devices(visible, "GPU")
+            for g in visible:
+                tf.config.experimental.set_memory_growth(g, True)
+
+    if spec == "cpu":
+        configure([])
+        return Placement(["CPU:0"], device="/CPU:0")
+    if spec.startswith("gpu:"):
+        index = int(spec[4:])
+        if not gpus:
+            raise TrainingError(
+                "config", f"device '{device}' was asked for, but TensorFlow finds no GPU on "
+                "this machine (only the CPU)",
+                "Train on the CPU (device \"cpu\"), or install TensorFlow with GPU support: "
+                "pip install 'layerlab[gpu]'.")
+        if index >= len(gpus):
+            raise TrainingError(
+                "config", f"device '{device}' does not exist; this machine has {len(gpus)} "
+                f"GPU(s): " + ", ".join(f"gpu:{i}" for i in range(len(gpus))),
+                "Pick one of the GPUs listed, or \"all\".")
+        configure([gpus[index]])
+        name = "/GPU:0" if fresh_process else f"/GPU:{index}"
+        return Placement([f"GPU:{index}"], device=name)
+    # "all": every GPU, else every (logical) CPU device when there are several
+    if gpus:
+        configure(gpus)
+        if len(gpus) == 1:
+            return Placement(["GPU:0"], device="/GPU:0")
+        strategy = tf.distribute.MirroredStrategy()
+        return Placement([f"GPU:{i}" for i in range(len(gpus))], strategy=strategy)
+    cpus = tf.config.list_logical_devices("CPU")
+    if len(cpus) > 1:
+        strategy = tf.distribute.MirroredStrategy([c.name for c in cpus])
+        return Placement([c.name.split("device:")[-1] for c in cpus], strategy=strategy)
+    return Placement(["CPU:0"], device="/CPU:0")
+
+
+# ------------------------------------------------------------------------ one whole run
+
+def run_training(project: dict[str, Any], run_dir: str | Path, *,
+                 base_dir: str | Path | None = None, epochs: int | None = None,
+                 device: str | None = None, resume: bool = False,
+                 emit: Emit | None = None, controls: Controls | None = None,
+                 fresh_process: bool = False) -> Event:
+    """Train a project's model in this process and write its run directory.
+
+    Args:
+        project: The project as a plain dict (``Project.to_dict()``).
+        run_dir: The run directory (created; with ``resume`` an existing run).
+        base_dir: Folder relative data paths are resolved against.
+        epochs: Epochs to train (the section's ``epochs`` if None). With ``resume``:
+            how many more; None trains on up to the section's total.
+        device: Overrides the section's ``device``.
+        resume: Continue ``run_dir`` from ``checkpoints/last.keras``.
+        emit: Receives every event (``started``, ``batch``, ``epoch``, ...).
+        controls: Stop and pause requests.
+        fresh_process: Nothing else in this process used TensorFlow (see :func:`place`).
+
+    Returns:
+        The final event: ``done`` or ``error``. Never raises for a failed run.
+    """
+    run_dir = Path(run_dir)
+    problem = runs.run_dir_problem(run_dir, resume)
+    if problem:  # leave someone else's run directory untouched
+        final = TrainingError("config", problem, "Pick a new run directory.").event()
+        if emit is not None:
+            emit(final)
+        return final
+    log = runs.EventLog(run_dir)
+
+    def send(event: Event) -> None:
+        log.write(event)
+        if emit is not None:
+            emit(event)
+
+    try:
+        final = _train(project, run_dir, base_dir, epochs, device, resume, send,
+                       controls or Controls(), fresh_process)
+    except TrainingError as exc:
+        final = exc.event()
+    except Exception as exc:  # noqa: BLE001 - every failure becomes an error event
+        final = classify_exception(exc)
+        with contextlib.suppress(OSError):
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
+    if final["event"] == "error":
+        runs.write_status(run_dir, "failed", message=final["message"], kind=final["kind"])
+    send(final)
+    log.close()
+    return final
+
+
+def classify_exception(exc: BaseException) -> Event:
+    """An ``error`` event for an exception raised while training."""
+    name = type(exc).__name__
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else name
+    if isinstance(exc, MemoryError) or name == "ResourceExhaustedError" or "OOM" in str(exc):
+        return TrainingError(
+            "oom", f"out of memory: {text}",
+            "Use a smaller batch_size, a smaller model, or precision \"mixed_float16\"."
+        ).event()
+    if "label value" in str(exc) or "labels" in text.lower() and "range" in text.lower():
+        return TrainingError("data", f"the labels do not fit the model: {text}",
+                             "Check the number of units of the output layer against the "
+                             "number of classes.").event()
+    return TrainingError("internal", f"training failed: {name}: {text}",
+                         "See error.log in the run directory for the details.").event()
+
+
+def _input_shape(project: dict[str, Any]) -> tuple | None:
+    for node in (project.get("graph") or {}).get("nodes", []):
+        if node.get("type") == "Input" and node.get("params", {}).get("shape") is not None:
+            return tuple(node["params"]["shape"])
+    return None
+
+
+def load_dataset(project: dict[str, Any], base_dir: Any) -> Any:
+    """The project's data (:func:`engine.data.dataset.load_data`), resized to its first Input.
+
+    Raises:
+        TrainingError: ``data`` when the data section or the data file is wrong.
+    """
+    from engine.data.dataset import DataError, load_data
+
+    try:
+        return load_data(project.get("data") or {}, base_dir, _input_shape(project))
+    except DataError as exc:
+        raise TrainingError("data", str(exc), "Fix the data section or the data file.") \
+            from exc
+
+
+def build_snapshot_model(project: dict[str, Any]) -> Any:
+    """The Keras model of a project given as a plain dict (a run's snapshot).
+
+    Raises:
+        TrainingError: ``config`` when the graph cannot be built.
+    """
+    from engine.build.builder import build_model
+    from engine.model.project import Project, ProjectError
+
+    try:
+        return build_model(Project.from_dict(project, source="project snapshot"))
+    except (ProjectError, ValueError, TypeError) as exc:
+        raise TrainingError("config", f"the model cannot be built: {exc}",
+                            "Run `layerlab validate` on the project to see each "
+                            "problem.") from exc
+
+
+def prepare_start(model: Any, project: dict[str, Any], base_dir: Any, x_train: Any,
+                  emit: Emit, weights: bool = True) -> list[str]:
+    """Before a fresh run: load the imported weights the project names (see
+    :mod:`engine.build.weights`) when ``weights`` and the training section's
+    ``imported_weights`` allow, then let every Normalization layer given no mean and
+    variance learn them from the training data. What did not load is a warning
+    (training goes on from fresh weights); returns notes for ``started``."""
+    from engine.build.weights import WeightsError, load_start_weights
+
+    notes, loaded = [], None
+    if weights and (project.get("training") or {}).get("imported_weights", True):
+        try:
+            loaded = load_start_weights(model, project, base_dir)
+        except WeightsError as exc:
+            emit({"event": "warning", "message": f"{exc}; the model starts from fresh weights"})
+        if loaded is not None and loaded.fresh:
+            emit({"event": "warning", "message": loaded.message()})
+        elif loaded is not None:
+            notes.append(loaded.message())
+    for name in adapt_normalization(model, x_train, skip=loaded.loaded if loaded else ()):
+        notes.append(f"Normalization '{name}' took its mean and variance from the training "
+                     "data")
+    return notes
+
+
+def adapt_normalization(model: Any, x_train: Any, skip: Any = ()) -> list[str]:
+    """Normalization layers given no mean and variance (and not in ``skip``) learn them
+    from what the training data looks like where it reaches them; returns their names."""
+    import keras
+
+    names = []
+    for layer in model.layers:
+        if type(layer).__name__ != "Normalization" or layer.input_mean is not None \
+                or layer.name in skip:
+            continue
+        feed = keras.Model(model.inputs, layer.input)
+        layer.adapt(feed.predict(x_train, batch_size=1024, verbose=0))
+        names.append(layer.name)
+    return names
+
+
+def _train(project: dict[str, Any], run_dir: Path, base_dir: Any, epochs: int | None,
+           device: str | None, resume: bool, emit: Emit, controls: Controls,
+           fresh_process: bool) -> Event:
+    section = dict(project.get("training") or {})
+    problems = training_problems(section)
+    if problems:
+        raise TrainingError("config", "; ".join(problems),
+                            "Fix the training settings (`layerlab validate` lists them).")
+    state = runs.prepare_run_dir(run_dir, project, resume)
+    done_before = int(state.get("epoch", 0)) if resume else 0
+    if resume:
+        extra = epochs if epochs is not None else epochs_of(section) - done_before
+        if extra < 1:
+            raise TrainingError(
+                "config", f"the run in {run_dir} has already trained {done_before} of "
+                f"{epochs_of(section)} epochs", "Ask for more epochs (--epochs N trains N more).")
+        total = done_before + extra
+    else:
+        total = epochs if epochs is not None else epochs_of(section)
+    runs.write_status(run_dir, "running", epochs_done=done_before)
+
+    import keras
+
+    placement = place(device or section.get("device"), fresh_process)
+    if section.get("seed") is not None:
+        keras.utils.set_random_seed(int(section["seed"]))
+    previous_policy = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(section.get("precision", "float32"))
+    try:
+        with _warnings_as_events(emit):
+            return _fit(project, section, run_dir, base_dir, total, done_before, resume,
+                        state, placement, emit, controls)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+@contextlib.contextmanager
+def _warnings_as_events(emit: Emit) -> Iterator[None]:
+    """Python warnings raised while training become ``warning`` events (each one once)."""
+    seen: set[str] = set()
+
+    def show(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
+        text = str(message).strip()
+        if text and text not in seen and not issubclass(category, DeprecationWarning):
+            seen.add(text)
+            emit({"event": "warning", "message": text})
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        yield
+
+
+def _fit(project: dict[str, Any], section: dict[str, Any], run_dir: Path, base_dir: Any,
+         total: int, done_before: int, resume: bool, state: dict[str, Any],
+         placement: Placement, emit: Emit, controls: Controls) -> Event:
+    import keras
+    import numpy as np
+
+    from engine.data.dataset import check_fit, labels_for_loss
+
+    ds = load_dataset(project, base_dir)
+    loss = loss_name(section, ds.task, ds.num_classes)
+    batch_size = batch_size_of(section)
+    n_train = len(ds.x_train)
+    steps = max(1, math.ceil(n_train / batch_size))
+    with placement.scope():
+        if resume:
+            model = keras.models.load_model(run_dir / "checkpoints" / "last.keras")
+        else:
+            model = build_snapshot_model(project)
+        notes = [] if resume else prepare_start(model, project, base_dir, ds.x_train, emit)
+        fit_problems = check_fit(ds, model, loss)
+        if fit_problems:
+            raise TrainingError("data", "; ".join(fit_problems),
+                                "Match the model's input and output layers to the data.")
+        if not resume:
+            model.compile(
+                optimizer=make_optimizer(section, steps, total),
+                loss=make_loss(section, loss),
+                metrics=make_metrics(section, loss, ds.num_classes, emit, ds.task),
+                jit_compile=section.get("jit_compile", "auto"),
+                steps_per_execution=int(section.get("steps_per_execution", 1)))
+    y_train = labels_for_loss(ds.y_train, loss, ds.num_classes)
+    weights = class_weights(section, ds.y_train) if ds.task == "classification" else None
+    if section.get("class_weight") is not None and weights is None:
+        emit({"event": "warning", "message": "class_weight applies to classification only "
+              "and was ignored"})
+    unknown = sorted(c for c in weights or {} if c >= ds.num_classes)
+    if unknown:
+        emit({"event": "warning", "message": f"class_weight names class "
+              f"{', '.join(map(str, unknown))}, but the data has classes 0-"
+              f"{ds.num_classes - 1}; {'it is' if len(unknown) == 1 else 'they are'} "
+              "ignored"})
+    has_val = ds.x_val is not None and len(ds.x_val) > 0
+    validation = (ds.x_val, labels_for_loss(ds.y_val, loss, ds.num_classes)) if has_val \
+        else None
+
+    es = section.get("early_stopping")
+    es = {} if es is True else es if isinstance(es, dict) else None
+    monitor = (es or {}).get("monitor") or ("val_loss" if has_val else "loss")
+    if not has_val and monitor.startswith("val_"):
+        emit({"event": "warning", "message": f"there is no validation split, so "
+              f"{monitor} cannot be watched; watching {monitor[4:]} instead"})
+        monitor = monitor[4:]
+    run = RunState(run_dir=run_dir, emit=emit, controls=controls, steps=steps, epochs=total,
+                   batch_size=batch_size, monitor=monitor, mode=monitor_mode(monitor),
+                   best=state.get("best") if state.get("monitor") == monitor else None,
+                   history=runs.read_history(run_dir) if resume else {},
+                   epochs_done=done_before,
+                   planned_epochs=int(state.get("planned_epochs") or 0) if resume else total)
+    kind = find_key(split_typed(section.get("schedule") or "constant", "schedule")[0],
+                    SCHEDULES)
+    if resume and kind in ("cosine", "polynomial") and 0 < run.planned_epochs < total:
+        emit({"event": "warning", "message": f"the {kind} learning-rate "
+              f"schedule was planned for {run.planned_epochs} epochs; epochs "
+              f"{run.planned_epochs + 1}-{total} train at its final rate (start a new run "
+              "to plan it over all of them)"})
+    if section.get("tensorboard", True):
+        run.tensorboard = runs.TensorBoardWriter(run_dir / "logs")
+    reporter, checkpointer = callback_types()
+    callbacks = [reporter(run), checkpointer(run)]
+    if es is not None:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=monitor, patience=int(es.get("patience", 5)),
+            min_delta=float(es.get("min_delta", 0.0)), mode=run.mode,
+            restore_best_weights=bool(es.get("restore_best_weights", True)),
+            start_from_epoch=int(es.get("start_from_epoch", 0))))
+    name, schedule, _ = split_typed(section.get("schedule") or "constant", "schedule")
+    if find_key(name, SCHEDULES) == "reduce_on_plateau":  # {"type": ...} or its bare name
+        watch = schedule.get("monitor", monitor)
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor=watch, factor=float(schedule.get("factor", 0.1)),
+            patience=int(schedule.get("patience", 5)), mode=monitor_mode(watch),
+            min_delta=float(schedule.get("min_delta", 1e-4)),
+            cooldown=int(schedule.get("cooldown", 0)),
+            min_lr=float(schedule.get("min_lr", 0.0))))
+
+    emit({"event": "started", "devices": placement.devices,
+          "total_params": int(model.count_params()), "steps_per_epoch": steps,
+          "epochs": total, "initial_epoch": done_before, "samples": n_train,
+          "batch_size": batch_size, "notes": notes})
+    with placement.scope():
+        model.fit(ds.x_train, y_train, batch_size=batch_size, epochs=total,
+                  initial_epoch=done_before, validation_data=validation,
+                  class_weight=weights,
+                  shuffle=bool(section.get("shuffle", True)), callbacks=callbacks, verbose=0)
+    controls.stop_seen.set()  # training is over: a stop from now on has nothing to end
+    if hasattr(run.tensorboard, "close"):
+        run.tensorboard.close()
+
+    if run.nan_at:
+        epoch, step, value = run.nan_at
+        bad = int(np.isnan(ds.x_train).sum() + np.isinf(ds.x_train).sum()) \
+            if np.issubdtype(np.asarray(ds.x_train).dtype, np.floating) else 0
+        lr = _opt_lr(section)
+        hint = (f"The training data holds {bad} NaN or infinite values; clean them first."
+                if bad else
+                f"Lower the learning rate (now {lr:g}), add gradient clipping (clipnorm), "
+                "or check the data for extreme values.")
+        runs.write_status(run_dir, "failed", epochs_done=run.epochs_done, kind="nan")
+        raise TrainingError("nan", f"the loss became {value} at epoch {epoch}, step {step}; "
+                            "training stopped", hint)
+
+    model_path = run_dir / "model.keras"
+    runs.save_model_atomic(model, model_path)
+    runs.write_history(run_dir, run.history)
+    loss_params = section.get("loss") if isinstance(section.get("loss"), dict) else {}
+    evaluation = runs.evaluate(model, ds, loss, batch_size, labels_for_loss=labels_for_loss,
+                               run_dir=run_dir, from_logits=bool(loss_params.get("from_logits")))
+    stopped = run.stopped
+    runs.write_status(run_dir, "stopped" if stopped else "done", epochs_done=run.epochs_done)
+    return {"event": "done", "run_dir": str(run_dir), "model": str(model_path),
+            "history": run.history, "evaluation": evaluation, "stopped": stopped,
+            "epochs_done": run.epochs_done}
+
+
+def _opt_lr(section: dict[str, Any]) -> float:
+    _, params, _ = split_typed(section.get("optimizer", "Adam"), "optimizer")
+    return float(params.get("learning_rate", 0.001))
+
+
+def cli_train(args: Any) -> int:
+    """``layerlab train``: see :mod:`engine.cli.train`."""
+    from engine.cli.train import cli_train as run
+
+    return run(args)

@@ -1,0 +1,366 @@
+"""Run directories: what one training leaves behind, and how it is written.
+
+A run directory holds::
+
+    project.json          the project snapshot the run trained
+    model.keras           the final model, optimizer state included
+    checkpoints/last.keras, checkpoints/best.keras, checkpoints/state.json
+    history.json, history.csv   one value per epoch for each metric
+    evaluation.json       metrics on validation/test; for classification a confusion
+                          matrix, per-class precision/recall/F1 and sample predictions
+    status.json           running | done | stopped | failed
+    events.jsonl          every event but the per-batch ones
+    error.log             the traceback of an unexpected failure
+    logs/                 TensorBoard scalars (train/ and validation/)
+
+Model files are written atomically (a temporary ``.keras`` in the same folder, then
+``os.replace``), so a crash never leaves half a file. Only :func:`save_model_atomic`,
+:func:`evaluate` and :class:`TensorBoardWriter` touch TensorFlow, inside functions.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from collections.abc import Callable
+
+RUN_MARKERS = ("model.keras", "checkpoints", "history.json")
+"""Files whose presence means a folder already holds a run."""
+
+SAMPLE_PREDICTIONS = 8
+MAX_EVAL_SAMPLES = 10_000
+
+
+def new_run_dir(project_name: str | os.PathLike, root: str | os.PathLike = "runs") -> Path:
+    """A fresh ``root/<stem>-<YYYYmmdd-HHMMSS>`` path (not created) for a project."""
+    stem = Path(project_name).stem or "run"
+    stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in stem).strip("-") or "run"
+    base = Path(root) / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, n = base, 2
+    while path.exists():
+        path, n = Path(f"{base}-{n}"), n + 1
+    return path
+
+
+def run_dir_problem(run_dir: Path, resume: bool) -> str | None:
+    """Why ``run_dir`` cannot take this run (a fresh run into an old one, a resume of
+    nothing), or None."""
+    if resume:
+        if not (run_dir / "checkpoints" / "last.keras").is_file():
+            return f"{run_dir} has no checkpoints/last.keras to resume from"
+        return None
+    if run_dir.is_dir() and any((run_dir / m).exists() for m in RUN_MARKERS):
+        return (f"{run_dir} already holds a run; choose another output folder, or resume "
+                "it")
+    return None
+
+
+def prepare_run_dir(run_dir: Path, project: dict[str, Any], resume: bool) -> dict[str, Any]:
+    """Create the folders, write the project snapshot; return the checkpoint state.
+
+    Returns:
+        ``checkpoints/state.json`` of a resumed run (``epoch``, ``monitor``, ``best``),
+        else an empty dict.
+    """
+    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    write_json_atomic(run_dir / "project.json", project)
+    if not resume:
+        return {}
+    state = read_json(run_dir / "checkpoints" / "state.json") or {}
+    if "epoch" not in state:
+        history = read_history(run_dir)
+        state["epoch"] = max((len(v) for v in history.values()), default=0)
+    return state
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to ``path`` through a temporary file in the same folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1, default=_json_default)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        with _suppress():
+            os.unlink(tmp)
+        raise
+
+
+def read_json(path: Path) -> Any:
+    """Parsed JSON at ``path``, or None when it is missing or unreadable."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _json_default(value: Any) -> Any:
+    try:
+        return value.item() if hasattr(value, "item") else value.tolist()
+    except Exception:  # noqa: BLE001 - anything else is written as text
+        return str(value)
+
+
+class _suppress:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> bool:
+        return True
+
+
+def save_model_atomic(model: Any, path: Path) -> None:
+    """``model.save`` to a temporary ``.keras`` next to ``path``, then replace ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}-{os.getpid()}-tmp.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with _suppress():
+            tmp.unlink()
+        raise
+
+
+def write_history(run_dir: Path, history: dict[str, list[float]]) -> None:
+    """``history.json`` (metric -> values) and ``history.csv`` (one row per epoch)."""
+    write_json_atomic(run_dir / "history.json", history)
+    keys = list(history)
+    rows = max((len(v) for v in history.values()), default=0)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["epoch", *keys])
+    for i in range(rows):
+        writer.writerow([i + 1, *(_cell(history[k], i) for k in keys)])
+    tmp = run_dir / ".history.csv.tmp"
+    tmp.write_text(buf.getvalue(), encoding="utf-8")
+    os.replace(tmp, run_dir / "history.csv")
+
+
+def _cell(values: list[float], i: int) -> str:
+    return repr(values[i]) if i < len(values) else ""
+
+
+def read_history(run_dir: Path) -> dict[str, list[float]]:
+    data = read_json(Path(run_dir) / "history.json")
+    return {k: list(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def write_status(run_dir: Path, state: str, **info: Any) -> None:
+    """``status.json``: ``running``, ``done``, ``stopped`` or ``failed`` with details."""
+    with _suppress():
+        write_json_atomic(Path(run_dir) / "status.json",
+                          {"state": state, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **info})
+
+
+def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """A summary of a run directory for run lists: status, history, evaluation, paths."""
+    run_dir = Path(run_dir)
+    project = read_json(run_dir / "project.json") or {}
+    return {
+        "run_dir": str(run_dir),
+        "name": project.get("name", run_dir.name),
+        "status": read_json(run_dir / "status.json") or {"state": "unknown"},
+        "history": read_history(run_dir),
+        "evaluation": read_json(run_dir / "evaluation.json") or {},
+        "model": str(run_dir / "model.keras") if (run_dir / "model.keras").is_file() else None,
+    }
+
+
+def list_runs(root: str | os.PathLike = "runs") -> list[dict[str, Any]]:
+    """:func:`read_run` for each run directory under ``root``, newest first."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    dirs = [d for d in root.iterdir() if d.is_dir() and (d / "project.json").is_file()]
+    dirs.sort(key=lambda d: d.stat().st_mtime, reverse=True)
+    return [read_run(d) for d in dirs]
+
+
+class EventLog:
+    """Appends every event but ``batch`` to ``events.jsonl`` (a failed run keeps its story)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / "events.jsonl"
+        self._file: Any = None
+
+    def write(self, event: dict[str, Any]) -> None:
+        if event.get("event") == "batch":
+            return
+        try:
+            if self._file is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+            self._file.write(json.dumps(event, default=_json_default) + "\n")
+            self._file.flush()
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class TensorBoardWriter:
+    """Epoch scalars for TensorBoard under ``logs/train`` and ``logs/validation``.
+
+    Written with ``tf.summary.write`` and scalar metadata, so TensorBoard itself
+    need not be installed (Keras's callback needs it); tags follow Keras
+    (``epoch_loss``, ``epoch_accuracy``, ...).
+    """
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = Path(log_dir)
+        self._writers: dict[str, Any] = {}
+        self._metadata: Any = None
+
+    def __call__(self, epoch: int, logs: dict[str, float]) -> None:
+        import tensorflow as tf
+
+        if self._metadata is None:
+            from tensorflow.core.framework import summary_pb2
+
+            self._metadata = summary_pb2.SummaryMetadata()
+            self._metadata.plugin_data.plugin_name = "scalars"
+        for key, value in logs.items():
+            split, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
+            writer = self._writers.get(split)
+            if writer is None:
+                writer = self._writers[split] = tf.summary.create_file_writer(
+                    str(self.log_dir / split))
+            with writer.as_default():
+                tf.summary.write(f"epoch_{name}", tf.constant(float(value), tf.float32),
+                                 step=epoch, metadata=self._metadata)
+        for writer in self._writers.values():
+            writer.flush()
+
+    def close(self) -> None:
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
+
+
+# ---------------------------------------------------------------------------- evaluation
+
+def evaluate(model: Any, ds: Any, loss: str, batch_size: int, *,
+             labels_for_loss: Callable[..., Any], run_dir: Path | None = None,
+             from_logits: bool = False) -> dict[str, Any]:
+    """Metrics on the validation and test splits, plus classification details.
+
+    Args:
+        model: The trained, compiled model.
+        ds: The dataset (numpy splits, ``task``, ``num_classes``, ``class_names``).
+        loss: The loss name (decides the label form given to ``model.evaluate``).
+        batch_size: Batch size for evaluation and prediction.
+        labels_for_loss: ``engine.data.dataset.labels_for_loss``.
+        run_dir: Where ``evaluation.json`` goes (not written when None).
+        from_logits: The model outputs logits rather than probabilities.
+
+    Returns:
+        ``{"validation": {...}, "test": {...}, "details": {...}}`` (splits that exist).
+    """
+    import numpy as np
+
+    out: dict[str, Any] = {}
+    detail_split = None
+    for split, x, y in (("validation", ds.x_val, ds.y_val), ("test", ds.x_test, ds.y_test)):
+        if x is None or len(x) == 0:
+            continue
+        y_loss = labels_for_loss(y, loss, ds.num_classes)
+        metrics = model.evaluate(x, y_loss, batch_size=batch_size, verbose=0, return_dict=True)
+        out[split] = {"samples": int(len(x)),
+                      "metrics": {k: _finite(v) for k, v in metrics.items()}}
+        detail_split = (split, x, y)
+    if detail_split is None:
+        detail_split = ("train", ds.x_train, ds.y_train)
+    split, x, y = detail_split
+    x, y = x[:MAX_EVAL_SAMPLES], np.asarray(y[:MAX_EVAL_SAMPLES])
+    pred = model.predict(x, batch_size=batch_size, verbose=0)
+    if not isinstance(pred, (list, tuple, dict)):
+        pred = np.asarray(pred, dtype=np.float64)
+        if ds.task == "classification":
+            out["details"] = _classification(pred, y, ds, from_logits)
+        else:
+            out["details"] = _regression(pred, y)
+        out["details"]["split"] = split
+    if run_dir is not None:
+        write_json_atomic(Path(run_dir) / "evaluation.json", out)
+    return out
+
+
+def _finite(v: Any) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _classification(pred: Any, y: Any, ds: Any, from_logits: bool) -> dict[str, Any]:
+    import numpy as np
+
+    if pred.ndim == 1 or pred.shape[-1] == 1:
+        p = pred.reshape(len(pred))
+        if from_logits:
+            p = 1 / (1 + np.exp(-p))
+        predicted = (p > 0.5).astype(int)
+        confidence = np.where(predicted == 1, p, 1 - p)
+    else:
+        p = pred.reshape(len(pred), -1)
+        if from_logits:
+            p = np.exp(p - p.max(-1, keepdims=True))
+            p /= p.sum(-1, keepdims=True)
+        predicted = p.argmax(-1)
+        confidence = p.max(-1)
+    true = y.argmax(-1) if y.ndim > 1 and y.shape[-1] > 1 else y.reshape(len(y))
+    true = true.astype(int)
+    k = max(int(ds.num_classes or 0), int(true.max(initial=0)) + 1,
+            int(predicted.max(initial=0)) + 1)
+    names = list(ds.class_names or [])
+    names += [str(i) for i in range(len(names), k)]
+    cm = np.zeros((k, k), dtype=int)
+    np.add.at(cm, (true, predicted), 1)
+    per_class = []
+    for i in range(k):
+        tp, col, row = cm[i, i], cm[:, i].sum(), cm[i, :].sum()
+        precision = tp / col if col else 0.0
+        recall = tp / row if row else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class.append({"class": names[i], "precision": round(float(precision), 4),
+                          "recall": round(float(recall), 4), "f1": round(float(f1), 4),
+                          "support": int(row)})
+    samples = [{"index": i, "true": names[true[i]], "predicted": names[predicted[i]],
+                "confidence": round(float(confidence[i]), 4)}
+               for i in range(min(SAMPLE_PREDICTIONS, len(true)))]
+    return {"samples": int(len(true)), "accuracy": round(float((true == predicted).mean()), 4),
+            "class_names": names, "confusion_matrix": cm.tolist(), "per_class": per_class,
+            "predictions": samples}
+
+
+def _regression(pred: Any, y: Any) -> dict[str, Any]:
+    import numpy as np
+
+    y = y.astype(np.float64).reshape(len(y), -1)
+    p = pred.reshape(len(pred), -1)
+    if p.shape != y.shape:
+        return {"samples": int(len(y))}
+    err = p - y
+    samples = [{"index": i, "true": _vals(y[i]), "predicted": _vals(p[i])}
+               for i in range(min(SAMPLE_PREDICTIONS, len(y)))]
+    return {"samples": int(len(y)), "mae": float(np.abs(err).mean()),
+            "rmse": float(np.sqrt((err ** 2).mean())), "predictions": samples}
+
+
+def _vals(row: Any) -> float | list[float]:
+    values = [round(float(v), 5) for v in row]
+    return values[0] if len(values) == 1 else values

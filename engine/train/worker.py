@@ -1,0 +1,286 @@
+"""One training run in a child process, its events streamed back.
+
+``model.fit`` in a thread of the GUI process would share the GIL with the UI, and
+a crash or out-of-memory in TensorFlow would take the app with it. So each run is
+a child process (multiprocessing ``spawn``: a clean interpreter that imports only
+this module and, once, TensorFlow)::
+
+    run = start_training(project, "runs/mlp-1", epochs=5)
+    for event in run.events():          # started, batch, epoch, checkpoint, ..., done|error
+        print(event["event"])
+
+Events come back over a pipe, read by a background thread into a queue, so the
+child never waits for a slow reader. Stop, pause and resume are multiprocessing
+Events the child checks at every batch. Stop is cooperative and falls back to
+terminating the process when the child does not notice it within a grace period.
+A child that dies without a word (killed, segfault, out of memory) ends the
+stream with an ``error`` event of kind ``died``; the caller never hangs or crashes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+Event = dict[str, Any]
+
+STOP_GRACE_S = 10.0
+"""How long a stop request may go unnoticed before the process is terminated."""
+
+_FINAL = ("done", "error")
+
+
+def start_training(project: Any, run_dir: str | os.PathLike, *, epochs: int | None = None,
+                   device: str | None = None, resume: bool = False,
+                   base_dir: str | os.PathLike | None = None) -> TrainingRun:
+    """Start one training run in a child process.
+
+    Args:
+        project: A :class:`engine.model.project.Project` or its ``to_dict()`` snapshot (the
+            run trains on this immutable snapshot; editing may go on meanwhile).
+        run_dir: The run directory to create (or, with ``resume``, to continue).
+        epochs: Epochs to train (with ``resume``: how many more); the section's if None.
+        device: ``cpu``, ``gpu:N``, ``all`` or ``auto``; the section's if None.
+        resume: Continue ``run_dir`` from its last checkpoint.
+        base_dir: Folder for relative data paths (default: the project file's folder).
+
+    Returns:
+        The :class:`TrainingRun`, already started.
+    """
+    if hasattr(project, "to_dict"):
+        if base_dir is None:
+            base_dir = getattr(project, "base_dir", None)
+        snapshot = project.to_dict()
+    else:
+        snapshot = dict(project)
+    return TrainingRun(snapshot, Path(run_dir), epochs=epochs, device=device, resume=resume,
+                       base_dir=None if base_dir is None else str(base_dir))
+
+
+class TrainingRun:
+    """A training running in a child process.
+
+    Attributes:
+        run_dir: The run directory.
+        final: The ``done`` or ``error`` event once the run has ended, else None.
+    """
+
+    def __init__(self, project: dict[str, Any], run_dir: Path, *, epochs: int | None,
+                 device: str | None, resume: bool, base_dir: str | None) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.run_dir = run_dir
+        self.final: Event | None = None
+        self._queue: queue.Queue[Event | None] = queue.Queue()
+        self._ended = threading.Event()
+        self._stop, self._pause, self._stop_seen = ctx.Event(), ctx.Event(), ctx.Event()
+        self._terminated = False
+        receiver, sender = ctx.Pipe(duplex=False)
+        self._process = ctx.Process(
+            target=_child_main, name=f"layerlab-training-{run_dir.name}", daemon=True,
+            args=(sender, self._stop, self._pause, self._stop_seen, project, str(run_dir),
+                  base_dir, epochs, device, resume))
+        self._process.start()
+        sender.close()  # only the child writes; its end closing means the child is gone
+        self._reader = threading.Thread(target=self._read, args=(receiver,),
+                                        name="layerlab-training-events", daemon=True)
+        self._reader.start()
+
+    # ------------------------------------------------------------------ events
+    def _read(self, receiver: Any) -> None:
+        while self.final is None:
+            try:
+                event = receiver.recv()
+            except (EOFError, OSError):
+                break
+            except Exception as exc:  # noqa: BLE001 - an unreadable message ends the run
+                event = {"event": "error", "kind": "internal",
+                         "message": f"a message from the training process was unreadable: "
+                                    f"{exc}", "hint": ""}
+            self._queue.put(event)
+            if event.get("event") in _FINAL:
+                self._finish(event)
+        receiver.close()
+        if self.final is None:
+            event = self._died_event()
+            self._queue.put(event)
+            self._finish(event)
+        self._process.join(timeout=30)
+        if self._process.is_alive():  # finished but will not exit: end it
+            self._process.terminate()
+            self._process.join(timeout=5)
+
+    def _finish(self, final: Event) -> None:
+        self.final = final
+        self._queue.put(None)
+        self._ended.set()
+
+    def _died_event(self) -> Event:
+        self._process.join(timeout=5)
+        code = self._process.exitcode
+        if self._terminated:
+            message = (f"the run did not stop within {STOP_GRACE_S:g} s, so its process was "
+                       "ended; the checkpoints written so far are kept")
+            return {"event": "error", "kind": "died", "message": message,
+                    "hint": f"The last finished epoch is in {self.run_dir}/checkpoints.",
+                    "exit_code": code}
+        if code is not None and code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            message = f"the training process was killed by {name}"
+            hint = ("SIGKILL often means the system ran out of memory: try a smaller "
+                    "batch_size or model." if -code == signal.SIGKILL else
+                    "Something outside LayerLab ended the process; start the run again.")
+        else:
+            message = f"the training process ended without a word (exit code {code})"
+            hint = "Start the run again."
+        tail = log_tail(self.run_dir)
+        if tail:
+            hint += f" Its last output ({self.run_dir / LOG_NAME}):\n{tail}"
+        return {"event": "error", "kind": "died", "message": message, "hint": hint,
+                "exit_code": code}
+
+    def events(self) -> Iterator[Event]:
+        """Every event in order, ending after the ``done`` or ``error`` event."""
+        while True:
+            event = self._queue.get()
+            if event is None:
+                self._queue.put(None)  # later readers end too
+                return
+            yield event
+
+    def poll(self, timeout: float = 0.0) -> list[Event]:
+        """The events that have arrived, waiting up to ``timeout`` s for the first one."""
+        out: list[Event] = []
+        try:
+            event = self._queue.get(timeout=timeout) if timeout > 0 else \
+                self._queue.get_nowait()
+        except queue.Empty:
+            return out
+        while event is not None:
+            out.append(event)
+            try:
+                event = self._queue.get_nowait()
+            except queue.Empty:
+                return out
+        self._queue.put(None)
+        return out
+
+    def wait(self, timeout: float | None = None) -> Event | None:
+        """Wait for the run to end; the final event (None if ``timeout`` passed first)."""
+        self._ended.wait(timeout)
+        return self.final
+
+    # ---------------------------------------------------------------- controls
+    def pause(self) -> None:
+        """Hold the run at the next batch (a ``paused`` event follows)."""
+        self._pause.set()
+
+    def resume(self) -> None:
+        """Go on after :meth:`pause` (a ``resumed`` event follows)."""
+        self._pause.clear()
+
+    def stop(self, grace: float = STOP_GRACE_S) -> None:
+        """Stop at the next batch, keeping what was trained (``done`` with ``stopped``).
+
+        If the run does not notice within ``grace`` seconds (stuck in TensorFlow or
+        still starting up), its process is terminated.
+        """
+        self._stop.set()
+        self._pause.clear()
+        threading.Thread(target=self._enforce_stop, args=(grace,), daemon=True,
+                         name="layerlab-training-stop").start()
+
+    def _enforce_stop(self, grace: float) -> None:
+        if self._stop_seen.wait(grace) or self._ended.is_set():
+            return
+        if self._process.is_alive():
+            self._terminated = True
+            self._process.terminate()
+            self._process.join(timeout=3)
+            if self._process.is_alive():
+                self._process.kill()
+
+    def kill(self) -> None:
+        """End the process now (the run ends with an ``error`` event of kind ``died``)."""
+        if self._process.is_alive():
+            self._terminated = True
+            self._process.kill()
+
+    def is_alive(self) -> bool:
+        """Whether the child process is still running."""
+        return self._process.is_alive()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
+
+def _child_main(sender: Any, stop: Any, pause: Any, stop_seen: Any, project: dict[str, Any],
+                run_dir: str, base_dir: str | None, epochs: int | None, device: str | None,
+                resume: bool) -> None:
+    """The child process: train, sending every event to the parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from engine.train.runs import run_dir_problem
+
+    if run_dir_problem(Path(run_dir), resume) is None:
+        _output_to_log(Path(run_dir))
+    from engine.train.fit import Controls, run_training
+
+    parent = multiprocessing.parent_process()
+
+    def emit(event: Event) -> None:
+        try:
+            sender.send(event)
+        except (BrokenPipeError, OSError):  # the caller has gone: wind down
+            stop.set()
+
+    controls = Controls(stop=stop, pause=pause, stop_seen=stop_seen,
+                        caller_alive=lambda: parent is None or parent.is_alive())
+    try:
+        run_training(project, run_dir, base_dir=base_dir, epochs=epochs, device=device,
+                     resume=resume, emit=emit, controls=controls, fresh_process=True)
+    finally:
+        sender.close()
+    # Everything is written and closed; skip TensorFlow's slow interpreter teardown.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+LOG_NAME = "worker.log"
+"""The child's stdout and stderr (TensorFlow's chatter, crash reports), in the run dir."""
+
+
+def _output_to_log(run_dir: Path) -> None:
+    """Send this process's stdout and stderr (file descriptors 1 and 2) to worker.log."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(run_dir / LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except OSError:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def log_tail(run_dir: Path, lines: int = 3) -> str:
+    """The last lines of a run's worker.log that are not TensorFlow start-up notes."""
+    try:
+        text = (run_dir / LOG_NAME).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    keep = [line for line in text.splitlines() if line.strip()
+            and not line.startswith(("I0000", "W0000", "WARNING: All log messages"))]
+    return "\n".join(keep[-lines:])
