@@ -32,21 +32,36 @@ LIMIT_S = 600
 
 
 def project(epochs: int, batch: int) -> dict:
-    nodes = [("x", "Input", {"shape": [8, 8, 1]}), ("flat", "Flatten", {}),
-             ("h1", "Dense", {"units": 128, "activation": "relu"}),
-             ("h2", "Dense", {"units": 64, "activation": "relu"}),
-             ("out", "Dense", {"units": 10, "activation": "softmax"})]
+    nodes = [
+        ("x", "Input", {"shape": [8, 8, 1]}),
+        ("flat", "Flatten", {}),
+        ("h1", "Dense", {"units": 128, "activation": "relu"}),
+        ("h2", "Dense", {"units": 64, "activation": "relu"}),
+        ("out", "Dense", {"units": 10, "activation": "softmax"}),
+    ]
     return {
-        "format": "layerlab", "version": 1, "name": "digits cluster bench",
-        "graph": {"nodes": [{"id": i, "type": t, "params": p, "position": [0, 80 * k]}
-                            for k, (i, t, p) in enumerate(nodes)],
-                  "edges": [{"source": a[0], "target": b[0], "port": 0}
-                            for a, b in zip(nodes, nodes[1:])]},
+        "format": "layerlab",
+        "version": 1,
+        "name": "digits cluster bench",
+        "graph": {
+            "nodes": [
+                {"id": i, "type": t, "params": p, "position": [0, 80 * k]}
+                for k, (i, t, p) in enumerate(nodes)
+            ],
+            "edges": [
+                {"source": a[0], "target": b[0], "port": 0} for a, b in zip(nodes, nodes[1:])
+            ],
+        },
         "data": {"source": "builtin:digits", "validation_split": 0.2},
-        "training": {"optimizer": {"type": "Adam", "learning_rate": 0.001},
-                     "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"],
-                     "epochs": epochs, "seed": 0, "tensorboard": False,
-                     "cluster": {"global_batch_size": batch, "timeout_s": 120}},
+        "training": {
+            "optimizer": {"type": "Adam", "learning_rate": 0.001},
+            "loss": "sparse_categorical_crossentropy",
+            "metrics": ["accuracy"],
+            "epochs": epochs,
+            "seed": 0,
+            "tensorboard": False,
+            "cluster": {"global_batch_size": batch, "timeout_s": 120},
+        },
     }
 
 
@@ -62,18 +77,26 @@ def free_ports(n: int) -> list[int]:
 
 def launch(*args: str) -> subprocess.Popen:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.Popen([sys.executable, "-m", "engine.cli.main", *args], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "engine.cli.main", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def one(n: int, path: Path, out: Path) -> dict:
     cluster = ",".join(f"127.0.0.1:{p}" for p in free_ports(n))
     start = time.monotonic()
-    procs = [launch("worker", str(path), "--cluster", cluster, "--index", str(i))
-             for i in range(1, n)]
-    chief = launch("train", str(path), "--cluster", cluster, "--index", "0", "--out",
-                   str(out), "--json")
+    procs = [
+        launch("worker", str(path), "--cluster", cluster, "--index", str(i)) for i in range(1, n)
+    ]
+    chief = launch(
+        "train", str(path), "--cluster", cluster, "--index", "0", "--out", str(out), "--json"
+    )
     try:
         _, err = chief.communicate(timeout=LIMIT_S)
         for p in procs:
@@ -92,9 +115,13 @@ def one(n: int, path: Path, out: Path) -> dict:
     times = [e["time_s"] for e in events if e["event"] == "epoch"]
     rest = times[1:] or times
     samples = started["samples"]
-    return {"workers": n, "samples_per_s": round(samples * len(rest) / sum(rest), 1),
-            "epoch_s": round(sum(rest) / len(rest), 3), "first_epoch_s": round(times[0], 3),
-            "wall_s": round(wall, 1)}
+    return {
+        "workers": n,
+        "samples_per_s": round(samples * len(rest) / sum(rest), 1),
+        "epoch_s": round(sum(rest) / len(rest), 3),
+        "first_epoch_s": round(times[0], 3),
+        "wall_s": round(wall, 1),
+    }
 
 
 def main() -> None:
@@ -107,8 +134,17 @@ def main() -> None:
         path = Path(tmp) / "digits.json"
         path.write_text(json.dumps(project(args.epochs, args.batch)))
         results = [one(n, path, Path(tmp) / f"run-{n}") for n in args.workers]
-    print(json.dumps({"global_batch_size": args.batch, "epochs": args.epochs,
-                      "cpu_count": os.cpu_count(), "results": results}, indent=1))
+    print(
+        json.dumps(
+            {
+                "global_batch_size": args.batch,
+                "epochs": args.epochs,
+                "cpu_count": os.cpu_count(),
+                "results": results,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -37,8 +37,8 @@ def main() -> None:
 
     import keras
 
-    from engine.model.commands import SetParams
     from engine.io.importer import import_application
+    from engine.model.commands import SetParams
     from engine.model.project import save_project
 
     t = time.perf_counter()
@@ -55,8 +55,9 @@ def main() -> None:
     app = QApplication.instance() or QApplication([])
     from gui.main_window import MainWindow
 
-    window = MainWindow(load_tensorflow=False, check_recovery=False, use_settings=False,
-                        autosave=False)
+    window = MainWindow(
+        load_tensorflow=False, check_recovery=False, use_settings=False, autosave=False
+    )
     window.resize(1400, 900)
     window.show()
     app.processEvents()
@@ -92,16 +93,20 @@ def main() -> None:
         window.view.viewport().repaint()
         pan_ms.append((time.perf_counter() - t) * 1000)
 
-    print(json.dumps({
-        "nodes": nodes,
-        "open_s": round(open_s, 3),
-        "edit_revalidate_ms": round(statistics.median(edit_ms), 1),
-        "edit_revalidate_max_ms": round(max(edit_ms), 1),
-        "pan_frame_ms": round(statistics.median(pan_ms), 1),
-        "pan_frame_max_ms": round(max(pan_ms), 1),
-        "keras_build_s": round(keras_build_s, 3),
-        "open_vs_keras_build": round(open_s / keras_build_s, 2),
-    }))
+    print(
+        json.dumps(
+            {
+                "nodes": nodes,
+                "open_s": round(open_s, 3),
+                "edit_revalidate_ms": round(statistics.median(edit_ms), 1),
+                "edit_revalidate_max_ms": round(max(edit_ms), 1),
+                "pan_frame_ms": round(statistics.median(pan_ms), 1),
+                "pan_frame_max_ms": round(max(pan_ms), 1),
+                "keras_build_s": round(keras_build_s, 3),
+                "open_vs_keras_build": round(open_s / keras_build_s, 2),
+            }
+        )
+    )
     window.undo_stack.set_clean()
     window.close()
 

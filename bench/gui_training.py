@@ -51,9 +51,9 @@ def make_images(path: Path, samples: int, seed: int = 0) -> None:
     for i, label in enumerate(y):
         offset = 3 + 2 * (label % 5) + rng.integers(-1, 2)
         if label < 5:
-            x[i, offset:offset + 3, 4:24] += 1.0  # a horizontal bar
+            x[i, offset : offset + 3, 4:24] += 1.0  # a horizontal bar
         else:
-            x[i, 4:24, offset:offset + 3] += 1.0  # a vertical bar
+            x[i, 4:24, offset : offset + 3] += 1.0  # a vertical bar
         x[i] += 0.2 * np.sin(rows / (1 + label))[None, :]
     np.savez(path, x=x[..., None], y=y.astype("int64"))
 
@@ -70,15 +70,25 @@ def project_dict(data_path: Path, epochs: int) -> dict:
         ("out", "Dense", {"units": 10, "activation": "softmax"}),
     ]
     return {
-        "format": "layerlab", "version": 1, "name": "bench gui cnn",
-        "graph": {"nodes": [{"id": i, "type": t, "params": p, "position": [0, 120 * k]}
-                            for k, (i, t, p) in enumerate(nodes)],
-                  "edges": [{"source": a[0], "target": b[0]}
-                            for a, b in zip(nodes, nodes[1:])]},
+        "format": "layerlab",
+        "version": 1,
+        "name": "bench gui cnn",
+        "graph": {
+            "nodes": [
+                {"id": i, "type": t, "params": p, "position": [0, 120 * k]}
+                for k, (i, t, p) in enumerate(nodes)
+            ],
+            "edges": [{"source": a[0], "target": b[0]} for a, b in zip(nodes, nodes[1:])],
+        },
         "data": {"source": "npz", "path": str(data_path), "validation_split": 0.2},
-        "training": {"optimizer": {"type": "Adam", "learning_rate": 0.001},
-                     "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"],
-                     "batch_size": 32, "epochs": epochs, "seed": 0},
+        "training": {
+            "optimizer": {"type": "Adam", "learning_rate": 0.001},
+            "loss": "sparse_categorical_crossentropy",
+            "metrics": ["accuracy"],
+            "batch_size": 32,
+            "epochs": epochs,
+            "seed": 0,
+        },
     }
 
 
@@ -121,8 +131,12 @@ def plain_sps(project_path: Path, probe: Probe) -> float:
     from PySide6.QtCore import QEventLoop, QTimer
 
     with tempfile.TemporaryFile("w+") as out:
-        proc = subprocess.Popen([sys.executable, "-c", PLAIN, str(ROOT), str(project_path)],
-                                stdout=out, stderr=subprocess.DEVNULL, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", PLAIN, str(ROOT), str(project_path)],
+            stdout=out,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         loop = QEventLoop()
         check = QTimer()
         check.setInterval(50)
@@ -202,9 +216,12 @@ def gui_sps(window, app, probe: Probe) -> float:
     if not final:
         loop.exec()
     probe.stop()
-    for signal, slot in ((dock.session.epoch, on_epoch), (dock.session.started, started.append),
-                         (dock.session.finished, final.append),
-                         (dock.session.failed, final.append)):
+    for signal, slot in (
+        (dock.session.epoch, on_epoch),
+        (dock.session.started, started.append),
+        (dock.session.finished, final.append),
+        (dock.session.failed, final.append),
+    ):
         signal.disconnect(slot)
     if final[0]["event"] == "error":
         raise SystemExit(f"GUI run failed: {final[0]['message']}")
@@ -220,8 +237,9 @@ def open_window(project_path: Path):
     from gui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])
-    window = MainWindow(load_project(project_path), check_recovery=False, use_settings=False,
-                        autosave=False)
+    window = MainWindow(
+        load_project(project_path), check_recovery=False, use_settings=False, autosave=False
+    )
     window.resize(1400, 900)
     window.show()
     window.training_dock.show()
@@ -245,8 +263,9 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--samples", type=int, default=8000)
-    parser.add_argument("--worker", action="store_true",
-                        help="also time the engine's worker without the window")
+    parser.add_argument(
+        "--worker", action="store_true", help="also time the engine's worker without the window"
+    )
     args = parser.parse_args()
 
     import numpy as np
@@ -272,28 +291,36 @@ def main() -> None:
                 else:
                     value = gui_sps(window, app, probe)
                 results[side].append(value)
-                print(f"# pair {i + 1} {side}: {value:.0f} samples/s", file=sys.stderr,
-                      flush=True)
+                print(f"# pair {i + 1} {side}: {value:.0f} samples/s", file=sys.stderr, flush=True)
         window.training_dock.shutdown()
     late, idle = np.array(probe.late_ms), np.array(control.late_ms)
     gui, plain, worker = results["gui"], results["plain"], results["worker"]
     ratios = [g / p for g, p in zip(gui, plain)]
     extra = {}
     if worker:
-        extra = {"worker_ratio": round(statistics.median(
-                     [w / p for w, p in zip(worker, plain)]), 3),
-                 "gui_over_worker": round(statistics.median(
-                     [g / w for g, w in zip(gui, worker)]), 3),
-                 "worker_sps": [round(v, 1) for v in worker]}
-    print(json.dumps({
-        "throughput_ratio": round(statistics.median(ratios), 3),
-        "ui_stall_max_ms": round(float(late.max()), 1),
-        "ui_stall_p99_ms": round(float(np.percentile(late, 99)), 1),
-        "control_stall_max_ms": round(float(idle.max()), 1),
-        "control_stall_p99_ms": round(float(np.percentile(idle, 99)), 1),
-        "gui_sps": [round(v, 1) for v in gui], "plain_sps": [round(v, 1) for v in plain],
-        "ratios": [round(r, 3) for r in ratios], "probe_ticks": int(len(late)),
-        "samples": args.samples, "epochs": args.epochs, **extra}))
+        extra = {
+            "worker_ratio": round(statistics.median([w / p for w, p in zip(worker, plain)]), 3),
+            "gui_over_worker": round(statistics.median([g / w for g, w in zip(gui, worker)]), 3),
+            "worker_sps": [round(v, 1) for v in worker],
+        }
+    print(
+        json.dumps(
+            {
+                "throughput_ratio": round(statistics.median(ratios), 3),
+                "ui_stall_max_ms": round(float(late.max()), 1),
+                "ui_stall_p99_ms": round(float(np.percentile(late, 99)), 1),
+                "control_stall_max_ms": round(float(idle.max()), 1),
+                "control_stall_p99_ms": round(float(np.percentile(idle, 99)), 1),
+                "gui_sps": [round(v, 1) for v in gui],
+                "plain_sps": [round(v, 1) for v in plain],
+                "ratios": [round(r, 3) for r in ratios],
+                "probe_ticks": int(len(late)),
+                "samples": args.samples,
+                "epochs": args.epochs,
+                **extra,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -39,8 +39,14 @@ class GraphBuilder:
         self._level: dict[str, int] = {}
         self._col: dict[str, float] = {}
 
-    def add(self, node_id: str, node_type: str, params: dict[str, Any] | None = None,
-            inputs: str | Iterable[str] = (), col: float | None = None) -> str:
+    def add(
+        self,
+        node_id: str,
+        node_type: str,
+        params: dict[str, Any] | None = None,
+        inputs: str | Iterable[str] = (),
+        col: float | None = None,
+    ) -> str:
         """Add a node fed by ``inputs`` (in port order) and return its id."""
         if node_id in self._level:
             raise ValueError(f"duplicate node id {node_id!r}")
@@ -59,21 +65,36 @@ class GraphBuilder:
         nodes = []
         for n in self.nodes:
             x = self._col[n["id"]] * DX
-            nodes.append({**n, "position": [int(x) if float(x).is_integer() else x,
-                                            self._level[n["id"]] * DY]})
+            nodes.append(
+                {
+                    **n,
+                    "position": [int(x) if float(x).is_integer() else x, self._level[n["id"]] * DY],
+                }
+            )
         return {"nodes": nodes, "edges": self.edges}
 
 
-def project(name: str, description: str, graph: GraphBuilder, data: dict[str, Any],
-            training: dict[str, Any]) -> dict[str, Any]:
+def project(
+    name: str, description: str, graph: GraphBuilder, data: dict[str, Any], training: dict[str, Any]
+) -> dict[str, Any]:
     """A project file dict in the format of DESIGN.md."""
-    return {"format": "layerlab", "version": 1, "name": name,
-            "description": " ".join(description.split()),
-            "graph": graph.to_dict(), "data": data, "training": training}
+    return {
+        "format": "layerlab",
+        "version": 1,
+        "name": name,
+        "description": " ".join(description.split()),
+        "graph": graph.to_dict(),
+        "data": data,
+        "training": training,
+    }
 
 
-def classifier_training(epochs: int, batch_size: int = 32, learning_rate: float = 0.001,
-                        early_stopping: dict[str, Any] | None = None) -> dict[str, Any]:
+def classifier_training(
+    epochs: int,
+    batch_size: int = 32,
+    learning_rate: float = 0.001,
+    early_stopping: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The usual sparse-label classification training section."""
     out: dict[str, Any] = {
         "optimizer": {"type": "Adam", "learning_rate": learning_rate},
@@ -94,11 +115,19 @@ def classifier_training(epochs: int, batch_size: int = 32, learning_rate: float 
 def lenet5() -> dict[str, Any]:
     g = GraphBuilder()
     g.add("input", "Input", {"shape": [8, 8, 1]})
-    g.add("conv1", "Conv2D", {"filters": 6, "kernel_size": 3, "padding": "same",
-                              "activation": "relu"}, "input")
+    g.add(
+        "conv1",
+        "Conv2D",
+        {"filters": 6, "kernel_size": 3, "padding": "same", "activation": "relu"},
+        "input",
+    )
     g.add("pool1", "MaxPooling2D", {"pool_size": 2}, "conv1")
-    g.add("conv2", "Conv2D", {"filters": 16, "kernel_size": 3, "padding": "same",
-                              "activation": "relu"}, "pool1")
+    g.add(
+        "conv2",
+        "Conv2D",
+        {"filters": 16, "kernel_size": 3, "padding": "same", "activation": "relu"},
+        "pool1",
+    )
     g.add("pool2", "MaxPooling2D", {"pool_size": 2}, "conv2")
     g.add("flatten", "Flatten", {}, "pool2")
     g.add("fc1", "Dense", {"units": 120, "activation": "relu"}, "flatten")
@@ -113,7 +142,10 @@ def lenet5() -> dict[str, Any]:
         then dense layers of 120, 84 and 10 units. Try: swap MaxPooling2D for
         AveragePooling2D and relu for tanh (closer to the original), or halve the filters
         and watch the parameter count and the accuracy.""",
-        g, dict(DIGITS), classifier_training(epochs=20, batch_size=16))
+        g,
+        dict(DIGITS),
+        classifier_training(epochs=20, batch_size=16),
+    )
 
 
 def mlp() -> dict[str, Any]:
@@ -130,9 +162,10 @@ def mlp() -> dict[str, Any]:
         networks like this trainable (Rumelhart, Hinton and Williams, 1986), and it is
         still the baseline every fancier model must beat. Try: remove the Dropout, add a
         second hidden layer, or change the optimizer's learning rate.""",
-        g, dict(DIGITS), classifier_training(epochs=20))
-
-
+        g,
+        dict(DIGITS),
+        classifier_training(epochs=20),
+    )
 
 
 def _conv(g: GraphBuilder, node_id: str, x: str, filters: int, **extra: Any) -> str:
@@ -166,7 +199,10 @@ def alexnet_mini() -> dict[str, Any]:
         the deep learning boom; relu, dropout and GPU training were its key ingredients.
         Try: set both Dropout rates to 0 and compare the gap between training and
         validation accuracy; see alexnet.json for the full-size network.""",
-        g, dict(DIGITS), classifier_training(epochs=30))
+        g,
+        dict(DIGITS),
+        classifier_training(epochs=30),
+    )
 
 
 def vgg_mini() -> dict[str, Any]:
@@ -189,7 +225,10 @@ def vgg_mini() -> dict[str, Any]:
         weight layer here carries a small L2 penalty (weight decay). Try: add a third block
         (the 2x2 maps become 1x1), or remove the L2 penalties; see vgg16.json for the full
         network.""",
-        g, dict(DIGITS), classifier_training(epochs=30))
+        g,
+        dict(DIGITS),
+        classifier_training(epochs=30),
+    )
 
 
 def inception_mini() -> dict[str, Any]:
@@ -211,14 +250,21 @@ def inception_mini() -> dict[str, Any]:
         the classifier instead of big dense layers. Try: widen one branch (more filters in
         its last convolution) and watch the Concatenate's channel count and the parameters
         grow; see googlenet.json for the full network.""",
-        g, dict(DIGITS), classifier_training(epochs=40))
+        g,
+        dict(DIGITS),
+        classifier_training(epochs=40),
+    )
 
 
 def resnet_mini() -> dict[str, Any]:
     g = GraphBuilder()
     x = g.add("input", "Input", {"shape": [8, 8, 1]})
-    x = g.add("stem_conv", "Conv2D", {"filters": 16, "kernel_size": 3, "padding": "same",
-                                      "use_bias": False}, x)
+    x = g.add(
+        "stem_conv",
+        "Conv2D",
+        {"filters": 16, "kernel_size": 3, "padding": "same", "use_bias": False},
+        x,
+    )
     x = g.add("stem_bn", "BatchNormalization", {}, x)
     x = g.add("stem_relu", "Activation", {"activation": "relu"}, x)
     x = _basic_block(g, x, 16, 1, False, "block1", epsilon=0.001)
@@ -235,7 +281,10 @@ def resnet_mini() -> dict[str, Any]:
         projection) instead of the identity. Try: copy and paste block3 to make the network
         deeper and see that it trains just as easily; see resnet18.json and resnet50.json
         for the full networks.""",
-        g, dict(DIGITS), classifier_training(epochs=20))
+        g,
+        dict(DIGITS),
+        classifier_training(epochs=20),
+    )
 
 
 def _dense_depth(g: GraphBuilder, x: str, hidden: int, width: int, residual: bool) -> str:
@@ -243,8 +292,7 @@ def _dense_depth(g: GraphBuilder, x: str, hidden: int, width: int, residual: boo
     x = g.add("stem", "Dense", {"units": width, "activation": "relu"}, x)
     for b in range(1, (hidden - 1) // 2 + 1):
         if residual:
-            y = g.add(f"block{b}_fc1", "Dense", {"units": width, "activation": "relu"}, x,
-                      col=1)
+            y = g.add(f"block{b}_fc1", "Dense", {"units": width, "activation": "relu"}, x, col=1)
             y = g.add(f"block{b}_fc2", "Dense", {"units": width}, y)
             y = g.add(f"block{b}_add", "Add", {}, [x, y], col=0)
             x = g.add(f"block{b}_relu", "Activation", {"activation": "relu"}, y)
@@ -273,7 +321,10 @@ def residual_mlp() -> dict[str, Any]:
         learns quickly even though it is deep. Open plain-deep-mlp.json, the same depth and
         width without the shortcuts: it stays at chance (about 10%) for the same epochs.
         Try: compare the first epochs of both presets, or make the blocks narrower.""",
-        g, dict(DIGITS), classifier_training(epochs=30))
+        g,
+        dict(DIGITS),
+        classifier_training(epochs=30),
+    )
 
 
 def plain_deep_mlp() -> dict[str, Any]:
@@ -291,7 +342,10 @@ def plain_deep_mlp() -> dict[str, Any]:
         ResNet's shortcuts fixed (He et al., 2015). Try: delete layers until it trains (a
         handful of hidden layers is plenty for digits), or see whether BatchNormalization
         after each Dense layer rescues it.""",
-        g, dict(DIGITS), classifier_training(epochs=30))
+        g,
+        dict(DIGITS),
+        classifier_training(epochs=30),
+    )
 
 
 def _recurrent_digits(kind: str) -> dict[str, Any]:
@@ -311,8 +365,10 @@ def lstm_digits() -> dict[str, Any]:
         long-range patterns where a plain RNN forgets. Try: wrap the LSTM in Bidirectional
         to read the rows both ways, set return_sequences and stack a second LSTM, or compare
         with gru-digits.json.""",
-        _recurrent_digits("LSTM"), {**DIGITS, "source": "builtin:digits-rows"},
-        classifier_training(epochs=30, learning_rate=0.002))
+        _recurrent_digits("LSTM"),
+        {**DIGITS, "source": "builtin:digits-rows"},
+        classifier_training(epochs=30, learning_rate=0.002),
+    )
 
 
 def gru_digits() -> dict[str, Any]:
@@ -322,14 +378,27 @@ def gru_digits() -> dict[str, Any]:
         LSTM's gates into two (update and reset) and keeps no separate cell state, so it has
         a quarter fewer weights and often learns just as well. Try: compare its parameter
         count, speed and accuracy with lstm-digits.json, or change units to 32.""",
-        _recurrent_digits("GRU"), {**DIGITS, "source": "builtin:digits-rows"},
-        classifier_training(epochs=30, learning_rate=0.002))
+        _recurrent_digits("GRU"),
+        {**DIGITS, "source": "builtin:digits-rows"},
+        classifier_training(epochs=30, learning_rate=0.002),
+    )
 
 
-ADDING_DATA = {"source": "builtin:adding", "length": 50, "samples": 5000,
-               "validation_split": 0.2, "seed": 0}
-ADDING_TRAINING = {"optimizer": {"type": "Adam", "learning_rate": 0.003}, "loss": "mse",
-                   "metrics": ["mae"], "batch_size": 32, "epochs": 30, "seed": 0}
+ADDING_DATA = {
+    "source": "builtin:adding",
+    "length": 50,
+    "samples": 5000,
+    "validation_split": 0.2,
+    "seed": 0,
+}
+ADDING_TRAINING = {
+    "optimizer": {"type": "Adam", "learning_rate": 0.003},
+    "loss": "mse",
+    "metrics": ["mae"],
+    "batch_size": 32,
+    "epochs": 30,
+    "seed": 0,
+}
 ADDING_STORY = """The adding problem (Hochreiter and Schmidhuber, 1997): each sequence has 50
 steps of (value, marker); two steps are marked, one in each half, and the target is the sum of
 the two marked values. Guessing the average sum scores a mean squared error of about 0.17;
@@ -354,7 +423,10 @@ def adding_simple_rnn() -> dict[str, Any]:
         while the LSTM drops to almost zero. (Two files rather than one graph with two
         branches, because a training run fits one output to the data.) Try: set the data
         length to 10 and the SimpleRNN copes.""",
-        _adding("SimpleRNN"), dict(ADDING_DATA), dict(ADDING_TRAINING))
+        _adding("SimpleRNN"),
+        dict(ADDING_DATA),
+        dict(ADDING_TRAINING),
+    )
 
 
 def adding_lstm() -> dict[str, Any]:
@@ -365,7 +437,10 @@ def adding_lstm() -> dict[str, Any]:
         first marked value across the sequence, so after some epochs of searching its
         val_loss falls from about 0.17 to nearly zero, where the SimpleRNN stays stuck. Try:
         swap in a GRU, or raise the data length to 100.""",
-        _adding("LSTM"), dict(ADDING_DATA), dict(ADDING_TRAINING))
+        _adding("LSTM"),
+        dict(ADDING_DATA),
+        dict(ADDING_TRAINING),
+    )
 
 
 def playground() -> dict[str, Any]:
@@ -383,9 +458,16 @@ def playground() -> dict[str, Any]:
         seconds, so it is the place to experiment. Try: remove a hidden layer, switch tanh
         to relu, change the data source to builtin:moons, builtin:circles or builtin:xor,
         or raise the data noise.""",
-        g, {"source": "builtin:spirals", "samples": 500, "noise": 0.05,
-            "validation_split": 0.2, "seed": 0},
-        classifier_training(epochs=150, batch_size=16, learning_rate=0.01))
+        g,
+        {
+            "source": "builtin:spirals",
+            "samples": 500,
+            "noise": 0.05,
+            "validation_split": 0.2,
+            "seed": 0,
+        },
+        classifier_training(epochs=150, batch_size=16, learning_rate=0.01),
+    )
 
 
 def augmentation() -> dict[str, Any]:
@@ -394,8 +476,7 @@ def augmentation() -> dict[str, Any]:
     x = g.add("input", "Input", {"shape": [8, 8, 1]})
     x = g.add("rotate", "RandomRotation", {"factor": 0.03, **shift}, x)
     x = g.add("zoom", "RandomZoom", {"height_factor": 0.1, **shift}, x)
-    x = g.add("shift", "RandomTranslation", {"height_factor": 0.1, "width_factor": 0.1,
-                                             **shift}, x)
+    x = g.add("shift", "RandomTranslation", {"height_factor": 0.1, "width_factor": 0.1, **shift}, x)
     x = _conv(g, "conv1", x, 32)
     x = g.add("pool1", "MaxPooling2D", {"pool_size": 2}, x)
     x = _conv(g, "conv2", x, 64)
@@ -414,15 +495,22 @@ def augmentation() -> dict[str, Any]:
         the rotation factor to 0.25 (a quarter turn, where a 6 starts to look like a 9) and
         see what happens to the validation accuracy: augmentations must keep the label
         true.""",
-        g, dict(DIGITS), classifier_training(epochs=40))
+        g,
+        dict(DIGITS),
+        classifier_training(epochs=40),
+    )
 
 
 def batchnorm_dropout() -> dict[str, Any]:
     g = GraphBuilder()
     x = g.add("input", "Input", {"shape": [8, 8, 1]})
     for i, filters in ((1, 32), (2, 64)):
-        x = g.add(f"conv{i}", "Conv2D", {"filters": filters, "kernel_size": 3,
-                                         "padding": "same", "use_bias": False}, x)
+        x = g.add(
+            f"conv{i}",
+            "Conv2D",
+            {"filters": filters, "kernel_size": 3, "padding": "same", "use_bias": False},
+            x,
+        )
         x = g.add(f"bn{i}", "BatchNormalization", {}, x)
         x = g.add(f"relu{i}", "Activation", {"activation": "relu"}, x)
         x = g.add(f"pool{i}", "MaxPooling2D", {"pool_size": 2}, x)
@@ -444,9 +532,14 @@ def batchnorm_dropout() -> dict[str, Any]:
         val_loss has not improved for 5 epochs and restores the best weights, so the
         generous epoch count is only a ceiling. Try: remove the BatchNormalization nodes and
         compare the first epochs, or set patience to 20.""",
-        g, dict(DIGITS),
-        classifier_training(epochs=60, early_stopping={"monitor": "val_loss", "patience": 5,
-                                                       "restore_best_weights": True}))
+        g,
+        dict(DIGITS),
+        classifier_training(
+            epochs=60,
+            early_stopping={"monitor": "val_loss", "patience": 5, "restore_best_weights": True},
+        ),
+    )
+
 
 # --------------------------------------------------------------------------- reference-size
 
@@ -454,18 +547,28 @@ IMAGENET_NOTE = """Built at full ImageNet size (224x224x3 in, 1000 classes out) 
 export; it is too big to train on a laptop CPU. Its data section is a placeholder image folder
 (imagenet/train next to the project, one sub-folder per class): point it at your own images
 to train it for real."""
-IMAGE_FOLDER_DATA = {"source": "images", "path": "imagenet/train", "image_size": [224, 224],
-                     "color_mode": "rgb", "validation_split": 0.1, "seed": 0}
+IMAGE_FOLDER_DATA = {
+    "source": "images",
+    "path": "imagenet/train",
+    "image_size": [224, 224],
+    "color_mode": "rgb",
+    "validation_split": 0.1,
+    "seed": 0,
+}
 REFERENCE_TRAINING = {
     "optimizer": {"type": "SGD", "learning_rate": 0.01, "momentum": 0.9},
-    "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"],
-    "batch_size": 64, "epochs": 90, "seed": 0,
+    "loss": "sparse_categorical_crossentropy",
+    "metrics": ["accuracy"],
+    "batch_size": 64,
+    "epochs": 90,
+    "seed": 0,
 }
 
 
 def _reference(name: str, description: str, g: GraphBuilder) -> dict[str, Any]:
-    return project(name, f"{description} {IMAGENET_NOTE}", g, dict(IMAGE_FOLDER_DATA),
-                   dict(REFERENCE_TRAINING))
+    return project(
+        name, f"{description} {IMAGENET_NOTE}", g, dict(IMAGE_FOLDER_DATA), dict(REFERENCE_TRAINING)
+    )
 
 
 def _vgg(convs_per_block: tuple[int, ...]) -> GraphBuilder:
@@ -474,9 +577,12 @@ def _vgg(convs_per_block: tuple[int, ...]) -> GraphBuilder:
     x = g.add("input", "Input", {"shape": [224, 224, 3]})
     for b, (n, filters) in enumerate(zip(convs_per_block, (64, 128, 256, 512, 512)), 1):
         for c in range(1, n + 1):
-            x = g.add(f"block{b}_conv{c}", "Conv2D",
-                      {"filters": filters, "kernel_size": 3, "padding": "same",
-                       "activation": "relu"}, x)
+            x = g.add(
+                f"block{b}_conv{c}",
+                "Conv2D",
+                {"filters": filters, "kernel_size": 3, "padding": "same", "activation": "relu"},
+                x,
+            )
         x = g.add(f"block{b}_pool", "MaxPooling2D", {"pool_size": 2, "strides": 2}, x)
     x = g.add("flatten", "Flatten", {}, x)
     x = g.add("fc1", "Dense", {"units": 4096, "activation": "relu"}, x)
@@ -495,7 +601,8 @@ def vgg16() -> dict[str, Any]:
         keras.applications.VGG16, 138,357,544 parameters, over 100 million of them in fc1.
         Try: replace Flatten + fc1 + fc2 with GlobalAveragePooling2D and watch the count
         drop to about 15 million.""",
-        _vgg((2, 2, 3, 3, 3)))
+        _vgg((2, 2, 3, 3, 3)),
+    )
 
 
 def vgg19() -> dict[str, Any]:
@@ -507,7 +614,8 @@ def vgg19() -> dict[str, Any]:
         answered why a year later). Same layers and names as keras.applications.VGG19,
         143,667,240 parameters. Try: compare its parameter count and output shapes with
         VGG16 side by side.""",
-        _vgg((2, 2, 4, 4, 4)))
+        _vgg((2, 2, 4, 4, 4)),
+    )
 
 
 def _bn(g: GraphBuilder, node_id: str, x: str, col: float | None = None) -> str:
@@ -527,12 +635,18 @@ def _resnet_stem(g: GraphBuilder, x: str, use_bias: bool = True) -> str:
     return g.add("pool1_pool", "MaxPooling2D", {"pool_size": 3, "strides": 2}, x)
 
 
-def _bottleneck(g: GraphBuilder, x: str, filters: int, stride: int, projection: bool,
-                name: str) -> str:
+def _bottleneck(
+    g: GraphBuilder, x: str, filters: int, stride: int, projection: bool, name: str
+) -> str:
     """keras.applications.resnet.block1: 1x1 -> 3x3 -> 1x1 (4x filters) plus a shortcut."""
     if projection:
-        shortcut = g.add(f"{name}_0_conv", "Conv2D",
-                         {"filters": 4 * filters, "kernel_size": 1, "strides": stride}, x, col=0)
+        shortcut = g.add(
+            f"{name}_0_conv",
+            "Conv2D",
+            {"filters": 4 * filters, "kernel_size": 1, "strides": stride},
+            x,
+            col=0,
+        )
         shortcut = _bn(g, f"{name}_0_bn", shortcut)
     else:
         shortcut = x
@@ -542,8 +656,9 @@ def _bottleneck(g: GraphBuilder, x: str, filters: int, stride: int, projection: 
     y = g.add(f"{name}_1_conv", "Conv2D", first, x, col=1)
     y = _bn(g, f"{name}_1_bn", y)
     y = g.add(f"{name}_1_relu", "Activation", {"activation": "relu"}, y)
-    y = g.add(f"{name}_2_conv", "Conv2D", {"filters": filters, "kernel_size": 3,
-                                           "padding": "same"}, y)
+    y = g.add(
+        f"{name}_2_conv", "Conv2D", {"filters": filters, "kernel_size": 3, "padding": "same"}, y
+    )
     y = _bn(g, f"{name}_2_bn", y)
     y = g.add(f"{name}_2_relu", "Activation", {"activation": "relu"}, y)
     y = g.add(f"{name}_3_conv", "Conv2D", {"filters": 4 * filters, "kernel_size": 1}, y)
@@ -559,8 +674,7 @@ def _resnet_bottleneck(blocks: tuple[int, int, int, int]) -> GraphBuilder:
     for stage, (n, filters) in enumerate(zip(blocks, (64, 128, 256, 512)), 2):
         for b in range(1, n + 1):
             stride = 2 if b == 1 and stage > 2 else 1
-            x = _bottleneck(g, x, filters, stride, projection=b == 1,
-                            name=f"conv{stage}_block{b}")
+            x = _bottleneck(g, x, filters, stride, projection=b == 1, name=f"conv{stage}_block{b}")
     x = g.add("avg_pool", "GlobalAveragePooling2D", {}, x)
     g.add("predictions", "Dense", {"units": 1000, "activation": "softmax"}, x)
     return g
@@ -576,7 +690,8 @@ def resnet50() -> dict[str, Any]:
         and 3; the first block of each stage has a projection shortcut (1x1 conv + BN).
         Same layers and names as keras.applications.ResNet50, 25,636,712 parameters. Try:
         follow one conv*_block*_add node and see where its two inputs come from.""",
-        _resnet_bottleneck((3, 4, 6, 3)))
+        _resnet_bottleneck((3, 4, 6, 3)),
+    )
 
 
 def resnet101() -> dict[str, Any]:
@@ -587,17 +702,29 @@ def resnet101() -> dict[str, Any]:
         shortcuts. Deeper ResNets kept getting better where deeper plain networks got worse.
         Same layers and names as keras.applications.ResNet101, 44,707,176 parameters. Try:
         compare its output shapes with ResNet-50; only the conv4 stage is longer.""",
-        _resnet_bottleneck((3, 4, 23, 3)))
+        _resnet_bottleneck((3, 4, 23, 3)),
+    )
 
 
-def _basic_block(g: GraphBuilder, x: str, filters: int, stride: int, projection: bool,
-                 name: str, epsilon: float = 1.001e-5) -> str:
+def _basic_block(
+    g: GraphBuilder,
+    x: str,
+    filters: int,
+    stride: int,
+    projection: bool,
+    name: str,
+    epsilon: float = 1.001e-5,
+) -> str:
     """Two 3x3 convolutions plus a shortcut (ResNet-18/34's block)."""
     bn = {"epsilon": epsilon}
     if projection:
-        shortcut = g.add(f"{name}_0_conv", "Conv2D",
-                         {"filters": filters, "kernel_size": 1, "strides": stride,
-                          "use_bias": False}, x, col=0)
+        shortcut = g.add(
+            f"{name}_0_conv",
+            "Conv2D",
+            {"filters": filters, "kernel_size": 1, "strides": stride, "use_bias": False},
+            x,
+            col=0,
+        )
         shortcut = g.add(f"{name}_0_bn", "BatchNormalization", dict(bn), shortcut)
     else:
         shortcut = x
@@ -607,8 +734,12 @@ def _basic_block(g: GraphBuilder, x: str, filters: int, stride: int, projection:
     y = g.add(f"{name}_1_conv", "Conv2D", first, x, col=1)
     y = g.add(f"{name}_1_bn", "BatchNormalization", dict(bn), y)
     y = g.add(f"{name}_1_relu", "Activation", {"activation": "relu"}, y)
-    y = g.add(f"{name}_2_conv", "Conv2D", {"filters": filters, "kernel_size": 3,
-                                           "padding": "same", "use_bias": False}, y)
+    y = g.add(
+        f"{name}_2_conv",
+        "Conv2D",
+        {"filters": filters, "kernel_size": 3, "padding": "same", "use_bias": False},
+        y,
+    )
     y = g.add(f"{name}_2_bn", "BatchNormalization", dict(bn), y)
     y = g.add(f"{name}_add", "Add", {}, [shortcut, y], col=0)
     return g.add(f"{name}_out", "Activation", {"activation": "relu"}, y)
@@ -620,8 +751,9 @@ def resnet18() -> dict[str, Any]:
     for stage, filters in enumerate((64, 128, 256, 512), 2):
         for b in (1, 2):
             stride = 2 if b == 1 and stage > 2 else 1
-            x = _basic_block(g, x, filters, stride, projection=stride != 1,
-                             name=f"conv{stage}_block{b}")
+            x = _basic_block(
+                g, x, filters, stride, projection=stride != 1, name=f"conv{stage}_block{b}"
+            )
     x = g.add("avg_pool", "GlobalAveragePooling2D", {}, x)
     g.add("predictions", "Dense", {"units": 1000, "activation": "softmax"}, x)
     return _reference(
@@ -633,22 +765,32 @@ def resnet18() -> dict[str, Any]:
         BatchNormalization carry no bias (the norm's offset does that job), as in the
         torchvision model. Try: copy and paste blocks to grow the stages to 3, 4, 6 and 3
         blocks, which makes it a ResNet-34.""",
-        g)
+        g,
+    )
 
 
 def alexnet() -> dict[str, Any]:
     g = GraphBuilder()
     x = g.add("input", "Input", {"shape": [224, 224, 3]})
     x = g.add("conv1_pad", "ZeroPadding2D", {"padding": 2}, x)
-    x = g.add("conv1", "Conv2D", {"filters": 64, "kernel_size": 11, "strides": 4,
-                                  "activation": "relu"}, x)
+    x = g.add(
+        "conv1", "Conv2D", {"filters": 64, "kernel_size": 11, "strides": 4, "activation": "relu"}, x
+    )
     x = g.add("pool1", "MaxPooling2D", {"pool_size": 3, "strides": 2}, x)
-    x = g.add("conv2", "Conv2D", {"filters": 192, "kernel_size": 5, "padding": "same",
-                                  "activation": "relu"}, x)
+    x = g.add(
+        "conv2",
+        "Conv2D",
+        {"filters": 192, "kernel_size": 5, "padding": "same", "activation": "relu"},
+        x,
+    )
     x = g.add("pool2", "MaxPooling2D", {"pool_size": 3, "strides": 2}, x)
     for i, filters in ((3, 384), (4, 256), (5, 256)):
-        x = g.add(f"conv{i}", "Conv2D", {"filters": filters, "kernel_size": 3,
-                                         "padding": "same", "activation": "relu"}, x)
+        x = g.add(
+            f"conv{i}",
+            "Conv2D",
+            {"filters": filters, "kernel_size": 3, "padding": "same", "activation": "relu"},
+            x,
+        )
     x = g.add("pool5", "MaxPooling2D", {"pool_size": 3, "strides": 2}, x)
     x = g.add("flatten", "Flatten", {}, x)
     x = g.add("drop6", "Dropout", {"rate": 0.5}, x)
@@ -665,22 +807,31 @@ def alexnet() -> dict[str, Any]:
         parameters, most of them in the dense layers. The original's local response
         normalisation is left out (later work found it did little). Try: see how a 224x224
         image shrinks to 6x6x256 before Flatten.""",
-        g)
+        g,
+    )
 
 
-def _inception(g: GraphBuilder, x: str, name: str, c1: int, c3r: int, c3: int, c5r: int,
-               c5: int, cp: int) -> str:
+def _inception(
+    g: GraphBuilder, x: str, name: str, c1: int, c3r: int, c3: int, c5r: int, c5: int, cp: int
+) -> str:
     """One Inception v1 module: 1x1 | 1x1 -> 3x3 | 1x1 -> 5x5 | 3x3 pool -> 1x1, concatenated."""
     conv = {"padding": "same", "activation": "relu"}
     b1 = g.add(f"{name}_1x1", "Conv2D", {"filters": c1, "kernel_size": 1, **conv}, x, col=-1.5)
-    b3 = g.add(f"{name}_3x3_reduce", "Conv2D", {"filters": c3r, "kernel_size": 1, **conv}, x,
-               col=-0.5)
+    b3 = g.add(
+        f"{name}_3x3_reduce", "Conv2D", {"filters": c3r, "kernel_size": 1, **conv}, x, col=-0.5
+    )
     b3 = g.add(f"{name}_3x3", "Conv2D", {"filters": c3, "kernel_size": 3, **conv}, b3)
-    b5 = g.add(f"{name}_5x5_reduce", "Conv2D", {"filters": c5r, "kernel_size": 1, **conv}, x,
-               col=0.5)
+    b5 = g.add(
+        f"{name}_5x5_reduce", "Conv2D", {"filters": c5r, "kernel_size": 1, **conv}, x, col=0.5
+    )
     b5 = g.add(f"{name}_5x5", "Conv2D", {"filters": c5, "kernel_size": 5, **conv}, b5)
-    bp = g.add(f"{name}_pool", "MaxPooling2D", {"pool_size": 3, "strides": 1,
-                                                "padding": "same"}, x, col=1.5)
+    bp = g.add(
+        f"{name}_pool",
+        "MaxPooling2D",
+        {"pool_size": 3, "strides": 1, "padding": "same"},
+        x,
+        col=1.5,
+    )
     bp = g.add(f"{name}_pool_proj", "Conv2D", {"filters": cp, "kernel_size": 1, **conv}, bp)
     return g.add(f"{name}_concat", "Concatenate", {}, [b1, b3, b5, bp], col=0)
 
@@ -702,20 +853,28 @@ GOOGLENET_MODULES = {
 def googlenet() -> dict[str, Any]:
     g = GraphBuilder()
     x = g.add("input", "Input", {"shape": [224, 224, 3]})
-    x = g.add("conv1_7x7", "Conv2D", {"filters": 64, "kernel_size": 7, "strides": 2,
-                                      "padding": "same", "activation": "relu"}, x)
+    x = g.add(
+        "conv1_7x7",
+        "Conv2D",
+        {"filters": 64, "kernel_size": 7, "strides": 2, "padding": "same", "activation": "relu"},
+        x,
+    )
     x = g.add("pool1", "MaxPooling2D", {"pool_size": 3, "strides": 2, "padding": "same"}, x)
-    x = g.add("conv2_3x3_reduce", "Conv2D", {"filters": 64, "kernel_size": 1,
-                                             "activation": "relu"}, x)
-    x = g.add("conv2_3x3", "Conv2D", {"filters": 192, "kernel_size": 3, "padding": "same",
-                                      "activation": "relu"}, x)
+    x = g.add(
+        "conv2_3x3_reduce", "Conv2D", {"filters": 64, "kernel_size": 1, "activation": "relu"}, x
+    )
+    x = g.add(
+        "conv2_3x3",
+        "Conv2D",
+        {"filters": 192, "kernel_size": 3, "padding": "same", "activation": "relu"},
+        x,
+    )
     x = g.add("pool2", "MaxPooling2D", {"pool_size": 3, "strides": 2, "padding": "same"}, x)
     for name, widths in GOOGLENET_MODULES.items():
         x = _inception(g, x, name, *widths)
         if name in ("inception_3b", "inception_4e"):
             pool = "pool3" if name == "inception_3b" else "pool4"
-            x = g.add(pool, "MaxPooling2D", {"pool_size": 3, "strides": 2,
-                                             "padding": "same"}, x)
+            x = g.add(pool, "MaxPooling2D", {"pool_size": 3, "strides": 2, "padding": "same"}, x)
     x = g.add("avg_pool", "GlobalAveragePooling2D", {}, x)
     x = g.add("dropout", "Dropout", {"rate": 0.4}, x)
     g.add("predictions", "Dense", {"units": 1000, "activation": "softmax"}, x)
@@ -730,7 +889,8 @@ def googlenet() -> dict[str, Any]:
         only during the original training, and its local response normalisation, are left
         out. Try: open one inception module and add up the channels its Concatenate
         produces.""",
-        g)
+        g,
+    )
 
 
 PRESETS: dict[str, Callable[[], dict[str, Any]]] = {
@@ -792,8 +952,9 @@ def main(argv: list[str] | None = None) -> int:
     names = (argv if argv is not None else sys.argv[1:]) or list(PRESETS)
     unknown = [n for n in names if n not in PRESETS]
     if unknown:
-        print(f"unknown preset(s): {', '.join(unknown)}; known: {', '.join(PRESETS)}",
-              file=sys.stderr)
+        print(
+            f"unknown preset(s): {', '.join(unknown)}; known: {', '.join(PRESETS)}", file=sys.stderr
+        )
         return 2
     for name in names:
         preset = PRESETS[name]()

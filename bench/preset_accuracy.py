@@ -51,17 +51,27 @@ def describe(path: Path) -> dict[str, Any]:
 
     project = load_project(path)
     report = validate(project)
-    return {"preset": path.stem, "name": project.name, "params": report.total_params,
-            "valid": report.valid, "data": project.data.get("source", ""),
-            "epochs": project.training.get("epochs"), "trainable_here": is_trainable(project)}
+    return {
+        "preset": path.stem,
+        "name": project.name,
+        "params": report.total_params,
+        "valid": report.valid,
+        "data": project.data.get("source", ""),
+        "epochs": project.training.get("epochs"),
+        "trainable_here": is_trainable(project),
+    }
 
 
 def train(path: Path, runs: Path) -> dict[str, Any]:
     """Run ``layerlab train PATH --json`` and read back what the trained model scores."""
     run_dir = runs / path.stem
     start = time.perf_counter()
-    proc = subprocess.run([*layerlab_command(), "train", str(path), "--json", "--out",
-                           str(run_dir)], capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [*layerlab_command(), "train", str(path), "--json", "--out", str(run_dir)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     seconds = time.perf_counter() - start
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     final = events[-1] if events else {"event": "error", "message": proc.stderr.strip()[-500:]}
@@ -70,9 +80,12 @@ def train(path: Path, runs: Path) -> dict[str, Any]:
     history = final["history"]
     evaluation = json.loads((Path(final["run_dir"]) / "evaluation.json").read_text())
     metrics = evaluation["validation"]["metrics"]
-    out: dict[str, Any] = {"status": "done", "epochs_run": len(history.get("loss", [])),
-                           "seconds": round(seconds, 1),
-                           "val_loss": round(metrics["loss"], 4)}
+    out: dict[str, Any] = {
+        "status": "done",
+        "epochs_run": len(history.get("loss", [])),
+        "seconds": round(seconds, 1),
+        "val_loss": round(metrics["loss"], 4),
+    }
     if "accuracy" in metrics:
         out["val_accuracy"] = round(metrics["accuracy"], 4)
         out["best_epoch_val_accuracy"] = round(max(history["val_accuracy"]), 4)
@@ -97,14 +110,18 @@ def result_text(row: dict[str, Any]) -> str:
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     """The preset table of presets/README.md."""
-    lines = ["| preset | model | parameters | data | epochs | validation result | time |",
-             "| --- | --- | ---: | --- | ---: | --- | ---: |"]
+    lines = [
+        "| preset | model | parameters | data | epochs | validation result | time |",
+        "| --- | --- | ---: | --- | ---: | --- | ---: |",
+    ]
     for r in rows:
         epochs = f"{r['epochs_run']}/{r['epochs']}" if "epochs_run" in r else str(r["epochs"])
         seconds = f"{r['seconds']:.0f} s" if "seconds" in r else ""
         data = r["data"] if r["trainable_here"] else "image folder (placeholder)"
-        lines.append(f"| `{r['preset']}` | {r['name']} | {r['params']:,} | {data} | {epochs} | "
-                     f"{result_text(r)} | {seconds} |")
+        lines.append(
+            f"| `{r['preset']}` | {r['name']} | {r['params']:,} | {data} | {epochs} | "
+            f"{result_text(r)} | {seconds} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -119,8 +136,9 @@ def update_readme(table: str, readme: Path = README) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("presets", nargs="*", help="preset names (default: all)")
-    parser.add_argument("--readme", action="store_true", help="write the table into "
-                        "presets/README.md")
+    parser.add_argument(
+        "--readme", action="store_true", help="write the table into presets/README.md"
+    )
     parser.add_argument("--runs", help="folder for the run directories (default: a temp dir)")
     parser.add_argument("--no-train", action="store_true", help="only list the static facts")
     args = parser.parse_args(argv)
@@ -135,8 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         if row["trainable_here"] and not args.no_train:
             print(f"training {path.stem} ...", file=sys.stderr, flush=True)
             row.update(train(path, runs))
-            print(f"  {result_text(row)} in {row['seconds']:.0f} s", file=sys.stderr,
-                  flush=True)
+            print(f"  {result_text(row)} in {row['seconds']:.0f} s", file=sys.stderr, flush=True)
         rows.append(row)
     rows.sort(key=lambda r: (not r["trainable_here"], r["preset"]))
     print(json.dumps({"presets": rows}, indent=2))

@@ -32,16 +32,25 @@ def measure_once(shapes: bool = True, timeout: float = 120.0) -> dict[str, float
     """Times of one fresh launch, in seconds from launch."""
     with tempfile.TemporaryDirectory() as tmp:
         probe = Path(tmp) / "probe.txt"
-        env = dict(os.environ, LAYERLAB_STARTUP_PROBE=str(probe),
-                   LAYERLAB_SETTINGS=str(Path(tmp) / "settings.ini"),
-                   LAYERLAB_RECOVERY_DIR=str(Path(tmp) / "recovery"),
-                   TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT))
+        env = dict(
+            os.environ,
+            LAYERLAB_STARTUP_PROBE=str(probe),
+            LAYERLAB_SETTINGS=str(Path(tmp) / "settings.ini"),
+            LAYERLAB_RECOVERY_DIR=str(Path(tmp) / "recovery"),
+            TF_CPP_MIN_LOG_LEVEL="2",
+            PYTHONPATH=str(ROOT),
+        )
         if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
             env.setdefault("QT_QPA_PLATFORM", "offscreen")
         want = 2 if shapes else 1
         start = time.time()
-        proc = subprocess.Popen([sys.executable, "-m", "gui"], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gui"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             while True:
                 lines = probe.read_text().splitlines() if probe.exists() else []
@@ -49,8 +58,9 @@ def measure_once(shapes: bool = True, timeout: float = 120.0) -> dict[str, float
                 if len(complete) >= want and probe.read_text().endswith("\n"):
                     break
                 if proc.poll() is not None:
-                    raise RuntimeError(f"the app exited with status {proc.returncode} "
-                                       "before the probe was written")
+                    raise RuntimeError(
+                        f"the app exited with status {proc.returncode} before the probe was written"
+                    )
                 if time.time() - start > timeout:
                     raise RuntimeError(f"no probe within {timeout:.0f} s")
                 time.sleep(0.005)
@@ -71,8 +81,11 @@ def measure_once(shapes: bool = True, timeout: float = 120.0) -> dict[str, float
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--no-shapes", action="store_true",
-                        help="only measure the window (skip waiting for TensorFlow)")
+    parser.add_argument(
+        "--no-shapes",
+        action="store_true",
+        help="only measure the window (skip waiting for TensorFlow)",
+    )
     args = parser.parse_args()
     runs = [measure_once(shapes=not args.no_shapes) for _ in range(max(1, args.runs))]
     result = {key: round(statistics.median(r[key] for r in runs), 3) for key in runs[0]}

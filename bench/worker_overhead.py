@@ -26,20 +26,42 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 PROJECT = {
-    "format": "layerlab", "version": 1, "name": "bench digits cnn",
-    "graph": {"nodes": [
-        {"id": "image", "type": "Input", "params": {"shape": [8, 8, 1]}},
-        {"id": "conv", "type": "Conv2D",
-         "params": {"filters": 16, "kernel_size": 3, "padding": "same", "activation": "relu"}},
-        {"id": "flat", "type": "Flatten", "params": {}},
-        {"id": "hidden", "type": "Dense", "params": {"units": 64, "activation": "relu"}},
-        {"id": "out", "type": "Dense", "params": {"units": 10, "activation": "softmax"}}],
-        "edges": [{"source": "image", "target": "conv"}, {"source": "conv", "target": "flat"},
-                  {"source": "flat", "target": "hidden"}, {"source": "hidden", "target": "out"}]},
+    "format": "layerlab",
+    "version": 1,
+    "name": "bench digits cnn",
+    "graph": {
+        "nodes": [
+            {"id": "image", "type": "Input", "params": {"shape": [8, 8, 1]}},
+            {
+                "id": "conv",
+                "type": "Conv2D",
+                "params": {
+                    "filters": 16,
+                    "kernel_size": 3,
+                    "padding": "same",
+                    "activation": "relu",
+                },
+            },
+            {"id": "flat", "type": "Flatten", "params": {}},
+            {"id": "hidden", "type": "Dense", "params": {"units": 64, "activation": "relu"}},
+            {"id": "out", "type": "Dense", "params": {"units": 10, "activation": "softmax"}},
+        ],
+        "edges": [
+            {"source": "image", "target": "conv"},
+            {"source": "conv", "target": "flat"},
+            {"source": "flat", "target": "hidden"},
+            {"source": "hidden", "target": "out"},
+        ],
+    },
     "data": {"source": "builtin:digits", "validation_split": 0.2},
-    "training": {"optimizer": {"type": "Adam", "learning_rate": 0.001},
-                 "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"],
-                 "batch_size": 32, "epochs": 4, "seed": 0},
+    "training": {
+        "optimizer": {"type": "Adam", "learning_rate": 0.001},
+        "loss": "sparse_categorical_crossentropy",
+        "metrics": ["accuracy"],
+        "batch_size": 32,
+        "epochs": 4,
+        "seed": 0,
+    },
 }
 
 
@@ -74,15 +96,24 @@ def plain_sps(project: dict, ds, samples: int) -> float:
     model = build_model(Project.from_dict(project))
     steps = -(-samples // section["batch_size"])
     loss = section["loss"]
-    model.compile(optimizer=make_optimizer(section, steps, section["epochs"]),
-                  loss=make_loss(section, loss), metrics=make_metrics(section, loss, 10))
+    model.compile(
+        optimizer=make_optimizer(section, steps, section["epochs"]),
+        loss=make_loss(section, loss),
+        metrics=make_metrics(section, loss, 10),
+    )
     ends: list[float] = []
-    timer = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: ends.append(
-        time.monotonic()))
-    model.fit(ds.x_train, labels_for_loss(ds.y_train, loss, ds.num_classes),
-              batch_size=section["batch_size"], epochs=section["epochs"],
-              validation_data=(ds.x_val, labels_for_loss(ds.y_val, loss, ds.num_classes)),
-              callbacks=[timer], verbose=0)
+    timer = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda e, logs: ends.append(time.monotonic())
+    )
+    model.fit(
+        ds.x_train,
+        labels_for_loss(ds.y_train, loss, ds.num_classes),
+        batch_size=section["batch_size"],
+        epochs=section["epochs"],
+        validation_data=(ds.x_val, labels_for_loss(ds.y_val, loss, ds.num_classes)),
+        callbacks=[timer],
+        verbose=0,
+    )
     return throughput(ends, samples)
 
 
@@ -108,10 +139,17 @@ def main() -> None:
                 plain.append(plain_sps(project, ds, samples))
                 worker.append(worker_sps(project, samples, Path(tmp), i))
     ratios = [w / p for w, p in zip(worker, plain)]
-    print(json.dumps({"ratio": round(statistics.median(ratios), 3),
-                      "worker_sps": [round(v, 1) for v in worker],
-                      "plain_sps": [round(v, 1) for v in plain],
-                      "samples": samples, "epochs": args.epochs}))
+    print(
+        json.dumps(
+            {
+                "ratio": round(statistics.median(ratios), 3),
+                "worker_sps": [round(v, 1) for v in worker],
+                "plain_sps": [round(v, 1) for v in plain],
+                "samples": samples,
+                "epochs": args.epochs,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -27,8 +27,11 @@ def _has_display() -> bool:
     """False on Linux without X/Wayland and no chosen Qt platform (Qt would abort)."""
     if sys.platform in ("darwin", "win32"):
         return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-                or os.environ.get("QT_QPA_PLATFORM"))
+    return bool(
+        os.environ.get("DISPLAY")
+        or os.environ.get("WAYLAND_DISPLAY")
+        or os.environ.get("QT_QPA_PLATFORM")
+    )
 
 
 def _application():
@@ -55,8 +58,11 @@ def main(project_path: str | os.PathLike | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not _has_display():
-        print("error: no display to open the window on (set DISPLAY, or QT_QPA_PLATFORM="
-              "offscreen to run without one)", file=sys.stderr)
+        print(
+            "error: no display to open the window on (set DISPLAY, or QT_QPA_PLATFORM="
+            "offscreen to run without one)",
+            file=sys.stderr,
+        )
         return 2
     app = _application()
     from gui import theme
@@ -65,7 +71,7 @@ def main(project_path: str | os.PathLike | None = None) -> int:
     theme.apply_theme(app)
     window = MainWindow(project)
     if project is not None:
-        window._add_recent(Path(project_path))  # noqa: SLF001
+        window._add_recent(Path(project_path))
     window.show()
     from gui.canvas import clipboard
 
@@ -88,8 +94,9 @@ def parse_size(size: str) -> tuple[int, int]:
     return w, h
 
 
-def screenshot(project_path: str | os.PathLike, out_png: str | os.PathLike,
-               size: str = "1400x900") -> int:
+def screenshot(
+    project_path: str | os.PathLike, out_png: str | os.PathLike, size: str = "1400x900"
+) -> int:
     """Render the main window with ``project_path`` loaded to ``out_png``.
 
     Shapes are computed first (this waits for TensorFlow) and the graph is fitted
@@ -112,8 +119,9 @@ def screenshot(project_path: str | os.PathLike, out_png: str | os.PathLike,
     from gui.main_window import MainWindow
 
     theme.apply_theme(app)
-    window = MainWindow(project, load_tensorflow=False, check_recovery=False,
-                        use_settings=False, autosave=False)
+    window = MainWindow(
+        project, load_tensorflow=False, check_recovery=False, use_settings=False, autosave=False
+    )
     window.resize(width, height)
     window.show()
     app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents)

@@ -100,9 +100,14 @@ class Autosaver(QObject):
         folder: Recovery folder (default :func:`recovery_dir`).
     """
 
-    def __init__(self, current: Callable[[], tuple[Project | None, bool]],
-                 parent: QObject | None = None, folder: Path | None = None,
-                 period_ms: int = PERIOD_MS, after_edit_ms: int = AFTER_EDIT_MS) -> None:
+    def __init__(
+        self,
+        current: Callable[[], tuple[Project | None, bool]],
+        parent: QObject | None = None,
+        folder: Path | None = None,
+        period_ms: int = PERIOD_MS,
+        after_edit_ms: int = AFTER_EDIT_MS,
+    ) -> None:
         super().__init__(parent)
         self._current = current
         self.folder = folder or recovery_dir()
@@ -127,9 +132,12 @@ class Autosaver(QObject):
         if project is None or clean:
             self.clear()
             return False
-        payload = {"saved_at": time.time(), "pid": os.getpid(),
-                   "path": str(project.path) if project.path else None,
-                   "project": project.to_dict()}
+        payload = {
+            "saved_at": time.time(),
+            "pid": os.getpid(),
+            "path": str(project.path) if project.path else None,
+            "project": project.to_dict(),
+        }
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".recovery-", suffix=".tmp", dir=self.folder)

@@ -47,7 +47,7 @@ class CodePreview(QPlainTextEdit):
         if self.isVisible():
             self._timer.start()
 
-    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+    def showEvent(self, event) -> None:
         super().showEvent(event)
         if self._stale:
             self._timer.start(0)

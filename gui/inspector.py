@@ -11,7 +11,6 @@ updates run with the editors' signals blocked, so they never echo back.
 
 from __future__ import annotations
 
-
 import copy
 import re
 from typing import Any
@@ -33,9 +32,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.catalog.table import CATALOG
-from engine.catalog.specs import LayerSpec, ParamSpec
 from engine.catalog.checks import check_value
+from engine.catalog.specs import LayerSpec, ParamSpec
+from engine.catalog.table import CATALOG
 from engine.model.commands import Macro, Rename, SetParams, UndoStack
 from engine.model.graph import is_valid_id
 from engine.model.project import Project
@@ -46,9 +45,21 @@ ADVANCED_KINDS = ("initializer", "regularizer")
 INT_LIMIT = 2**31 - 1
 FLOAT_LIMIT = 1e9
 FLOAT_DECIMALS = 12
-INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
-                "lecun_normal", "zeros", "ones", "random_uniform", "random_normal",
-                "truncated_normal", "orthogonal", "identity")
+INITIALIZERS = (
+    "glorot_uniform",
+    "glorot_normal",
+    "he_uniform",
+    "he_normal",
+    "lecun_uniform",
+    "lecun_normal",
+    "zeros",
+    "ones",
+    "random_uniform",
+    "random_normal",
+    "truncated_normal",
+    "orthogonal",
+    "identity",
+)
 
 
 class ParseError(ValueError):
@@ -67,8 +78,11 @@ def format_ints(value: Any) -> str:
     """``[3, 3]`` -> ``"3, 3"``; ``None`` -> ``""``."""
     if value is None:
         return ""
-    if isinstance(value, (list, tuple)) and value and all(isinstance(v, (list, tuple))
-                                                           for v in value):
+    if (
+        isinstance(value, (list, tuple))
+        and value
+        and all(isinstance(v, (list, tuple)) for v in value)
+    ):
         return ", ".join("(" + format_ints(v) + ")" for v in value)
     if isinstance(value, (list, tuple)):
         return ", ".join("None" if v is None else str(v) for v in value)
@@ -95,8 +109,9 @@ def parse_floats(text: str, name: str) -> Any:
     try:
         values = [float(p) for p in text.replace(";", ",").split(",")]
     except ValueError:
-        raise ParseError(f"{name}: enter a number, or numbers separated by commas; "
-                         f"got '{text}'") from None
+        raise ParseError(
+            f"{name}: enter a number, or numbers separated by commas; got '{text}'"
+        ) from None
     return values[0] if len(values) == 1 else values
 
 
@@ -121,8 +136,9 @@ def parse_ints(text: str, name: str, allow_none_items: bool = False) -> Any:
         try:
             out.append(int(part))
         except ValueError:
-            raise ParseError(f"{name}: enter whole numbers separated by commas; "
-                             f"got '{text}'") from None
+            raise ParseError(
+                f"{name}: enter whole numbers separated by commas; got '{text}'"
+            ) from None
     return out[0] if len(out) == 1 and "," not in text else out
 
 
@@ -153,7 +169,7 @@ class ParamEditor(QWidget):
 class CompactDoubleSpinBox(QDoubleSpinBox):
     """Shows ``0.99`` rather than ``0.990000``."""
 
-    def textFromValue(self, value: float) -> str:  # noqa: N802 (Qt override)
+    def textFromValue(self, value: float) -> str:
         text = f"{value:.{self.decimals()}f}".rstrip("0").rstrip(".")
         return text if text not in ("", "-0") else "0"
 
@@ -264,8 +280,13 @@ class BoolEditor(ParamEditor):
 class ChoiceEditor(ParamEditor):
     """A combo box over ``choices``; ``None`` is shown as "none"."""
 
-    def __init__(self, pspec: ParamSpec, parent: QWidget | None = None,
-                 choices: tuple[Any, ...] | None = None, editable: bool = False) -> None:
+    def __init__(
+        self,
+        pspec: ParamSpec,
+        parent: QWidget | None = None,
+        choices: tuple[Any, ...] | None = None,
+        editable: bool = False,
+    ) -> None:
         super().__init__(pspec, parent)
         self.combo = QComboBox()
         self.combo.setEditable(editable)
@@ -540,8 +561,9 @@ class ParamForm(QWidget):
 
     def _on_advanced_toggled(self, shown: bool) -> None:
         self.advanced_form.setVisible(shown)
-        self.advanced_toggle.setArrowType(Qt.ArrowType.DownArrow if shown
-                                          else Qt.ArrowType.RightArrow)
+        self.advanced_toggle.setArrowType(
+            Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow
+        )
 
     def show_spec(self, spec: LayerSpec | None, params: dict[str, Any]) -> None:
         """Rebuild the editors for ``spec`` (if it changed) and show ``params``."""
@@ -711,9 +733,11 @@ class Inspector(QWidget):
         """Follow a (new) project; clears the selection."""
         if self.project is not None:
             ev = self.project.graph.events
-            for sig, slot in ((ev.params_changed, self._on_params_changed),
-                              (ev.node_renamed, self._on_renamed),
-                              (ev.node_removed, self._on_removed)):
+            for sig, slot in (
+                (ev.params_changed, self._on_params_changed),
+                (ev.node_renamed, self._on_renamed),
+                (ev.node_removed, self._on_removed),
+            ):
                 sig.disconnect(slot)
         self.project, self.undo_stack = project, undo_stack
         ev = project.graph.events
@@ -770,8 +794,10 @@ class Inspector(QWidget):
         if not nodes:
             self.empty.setText("Select a layer on the canvas to see and edit its settings.")
         elif len(types) > 1:
-            self.empty.setText(f"{len(nodes)} layers of different types are selected.\n\n"
-                               "Select layers of one type to edit them together.")
+            self.empty.setText(
+                f"{len(nodes)} layers of different types are selected.\n\n"
+                "Select layers of one type to edit them together."
+            )
         shown = len(types) == 1
         self.empty.setVisible(not shown)
         self._scroll.setVisible(shown)
@@ -785,8 +811,12 @@ class Inspector(QWidget):
         self.badge.setFixedSize(12, 12)
         self.badge.setStyleSheet(f"background: {color.name()}; border-radius: 6px;")
         self.badge.setToolTip(spec.category if spec else "unknown type")
-        self.doc.setText(spec.doc if spec else f"'{node.type}' is not a layer type LayerLab "
-                         "knows; its parameters cannot be edited here.")
+        self.doc.setText(
+            spec.doc
+            if spec
+            else f"'{node.type}' is not a layer type LayerLab "
+            "knows; its parameters cannot be edited here."
+        )
         with QSignalBlocker(self.id_edit):
             self.id_edit.setText(node.id if len(nodes) == 1 else ", ".join(self.ids))
         self.id_edit.setEnabled(len(nodes) == 1)
@@ -810,9 +840,11 @@ class Inspector(QWidget):
             self._set_id_error(None)
             return
         if not is_valid_id(new):
-            self._set_id_error(f"'{new}' is not a valid id: use letters, digits and "
-                               "underscores, not starting with a digit (and not a Python "
-                               "keyword)")
+            self._set_id_error(
+                f"'{new}' is not a valid id: use letters, digits and "
+                "underscores, not starting with a digit (and not a Python "
+                "keyword)"
+            )
             return
         if new in self.project.graph.nodes:
             self._set_id_error(f"another layer is already called '{new}'")

@@ -37,16 +37,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.catalog.table import CATALOG
+from engine.build.weights import carry_weights
 from engine.catalog.specs import CATEGORIES
+from engine.catalog.table import CATALOG
+from engine.io.importer import grouped_notes
 from engine.model.commands import UndoStack
 from engine.model.graph import GraphError
-from engine.io.importer import grouped_notes
 from engine.model.project import Project, ProjectError, load_project, new_project, save_project
-from engine.build.weights import carry_weights
 from gui import theme
-from gui.canvas import GraphScene, GraphView
 from gui.autosave import Autosaver, find_recovery, imports_dir
+from gui.canvas import GraphScene, GraphView
 from gui.code_preview import CodePreview
 from gui.inspector import Inspector
 from gui.palette import LayerPalette
@@ -109,9 +109,15 @@ class MainWindow(QMainWindow):
         autosave: Write the recovery file while there are unsaved changes.
     """
 
-    def __init__(self, project: Project | None = None, *, load_tensorflow: bool = True,
-                 check_recovery: bool = True, use_settings: bool = True,
-                 autosave: bool = True) -> None:
+    def __init__(
+        self,
+        project: Project | None = None,
+        *,
+        load_tensorflow: bool = True,
+        check_recovery: bool = True,
+        use_settings: bool = True,
+        autosave: bool = True,
+    ) -> None:
         super().__init__()
         self.setObjectName("LayerLabMainWindow")
         self.use_settings = use_settings
@@ -154,9 +160,11 @@ class MainWindow(QMainWindow):
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
         dock.setWidget(widget)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                         | QDockWidget.DockWidgetFeature.DockWidgetClosable
-                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
         self.addDockWidget(area, dock)
         return dock
 
@@ -164,26 +172,37 @@ class MainWindow(QMainWindow):
         self.setDockNestingEnabled(True)
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.palette_dock = self._dock("Layers", "palette_dock", self.palette,
-                                       Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.inspector_dock = self._dock("Inspector", "inspector_dock", self.inspector,
-                                         Qt.DockWidgetArea.RightDockWidgetArea)
+        self.palette_dock = self._dock(
+            "Layers", "palette_dock", self.palette, Qt.DockWidgetArea.LeftDockWidgetArea
+        )
+        self.inspector_dock = self._dock(
+            "Inspector", "inspector_dock", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea
+        )
         self.bottom_tabs = QTabWidget()
         self.bottom_tabs.setDocumentMode(True)
         self.bottom_tabs.addTab(self.problems, "Problems")
         self.bottom_tabs.addTab(self.summary, "Model summary")
-        self.bottom_dock = self._dock("Model", "bottom_dock", self.bottom_tabs,
-                                      Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.bottom_dock = self._dock(
+            "Model", "bottom_dock", self.bottom_tabs, Qt.DockWidgetArea.BottomDockWidgetArea
+        )
         self.bottom_dock.setTitleBarWidget(QWidget())  # the tabs are title enough
-        self.code_dock = self._dock("Generated code", "code_dock", self.code,
-                                    Qt.DockWidgetArea.RightDockWidgetArea)
+        self.code_dock = self._dock(
+            "Generated code", "code_dock", self.code, Qt.DockWidgetArea.RightDockWidgetArea
+        )
         self.code_dock.hide()
-        self.resizeDocks([self.palette_dock, self.inspector_dock], [230, 330],
-                         Qt.Orientation.Horizontal)
+        self.resizeDocks(
+            [self.palette_dock, self.inspector_dock], [230, 330], Qt.Orientation.Horizontal
+        )
         self.resizeDocks([self.bottom_dock], [190], Qt.Orientation.Vertical)
 
-    def _action(self, text: str, slot: Any = None, shortcut: Any = None, tip: str = "",
-                checkable: bool = False) -> QAction:
+    def _action(
+        self,
+        text: str,
+        slot: Any = None,
+        shortcut: Any = None,
+        tip: str = "",
+        checkable: bool = False,
+    ) -> QAction:
         action = QAction(text, self)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
@@ -215,21 +234,32 @@ class MainWindow(QMainWindow):
         self.act_select_all = a("Select &All", self.select_all, key.SelectAll)
         self.act_zoom_in = a("Zoom &In", lambda: self.view.zoom_in(), key.ZoomIn)
         self.act_zoom_out = a("Zoom &Out", lambda: self.view.zoom_out(), key.ZoomOut)
-        self.act_fit = a("&Fit to Window", lambda: self.view.fit(), "Ctrl+0",
-                         "Show the whole model")
-        self.act_layout = a("Auto &Layout", lambda: self.scene.auto_layout(), "Ctrl+L",
-                            "Arrange the layers top to bottom")
+        self.act_fit = a(
+            "&Fit to Window", lambda: self.view.fit(), "Ctrl+0", "Show the whole model"
+        )
+        self.act_layout = a(
+            "Auto &Layout",
+            lambda: self.scene.auto_layout(),
+            "Ctrl+L",
+            "Arrange the layers top to bottom",
+        )
         self.act_light = a("&Light Theme", lambda: self.set_dark(False), checkable=True)
         self.act_dark = a("&Dark Theme", lambda: self.set_dark(True), checkable=True)
         group = QActionGroup(self)
         group.addAction(self.act_light)
         group.addAction(self.act_dark)
         self.act_light.setChecked(True)
-        self.act_validate = a("&Validate", self.validate_now, "F8",
-                              "Check the model and show its problems")
+        self.act_validate = a(
+            "&Validate", self.validate_now, "F8", "Check the model and show its problems"
+        )
         self.act_summary = a("&Summary", self.show_summary, "F6", "Layers, shapes, parameters")
-        self.act_code = a("Generated &Code", self.toggle_code, "F7",
-                          "Preview the Python script this model becomes", checkable=True)
+        self.act_code = a(
+            "Generated &Code",
+            self.toggle_code,
+            "F7",
+            "Preview the Python script this model becomes",
+            checkable=True,
+        )
         self.act_guide = a("&Layer Guide", self.show_layer_guide, key.HelpContents)
         self.act_about = a("&About LayerLab", self.show_about)
 
@@ -253,13 +283,31 @@ class MainWindow(QMainWindow):
         file.addSeparator()
         file.addAction(self.act_quit)
         edit = bar.addMenu("&Edit")
-        for action in (self.act_undo, self.act_redo, None, self.act_cut, self.act_copy,
-                       self.act_paste, self.act_duplicate, self.act_delete, None,
-                       self.act_select_all):
+        for action in (
+            self.act_undo,
+            self.act_redo,
+            None,
+            self.act_cut,
+            self.act_copy,
+            self.act_paste,
+            self.act_duplicate,
+            self.act_delete,
+            None,
+            self.act_select_all,
+        ):
             edit.addSeparator() if action is None else edit.addAction(action)
         view = bar.addMenu("&View")
-        for action in (self.act_zoom_in, self.act_zoom_out, self.act_fit, None, self.act_layout,
-                       None, self.act_light, self.act_dark, None):
+        for action in (
+            self.act_zoom_in,
+            self.act_zoom_out,
+            self.act_fit,
+            None,
+            self.act_layout,
+            None,
+            self.act_light,
+            self.act_dark,
+            None,
+        ):
             view.addSeparator() if action is None else view.addAction(action)
         panels = self.panels_menu = view.addMenu("&Panels")
         for dock in (self.palette_dock, self.inspector_dock, self.bottom_dock):
@@ -277,9 +325,20 @@ class MainWindow(QMainWindow):
         tools.setObjectName("main_toolbar")
         tools.setMovable(False)
         tools.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        for action in (self.act_new, self.act_open, self.act_save, None, self.act_undo,
-                       self.act_redo, None, self.act_fit, self.act_layout, None,
-                       self.act_validate, self.act_code):
+        for action in (
+            self.act_new,
+            self.act_open,
+            self.act_save,
+            None,
+            self.act_undo,
+            self.act_redo,
+            None,
+            self.act_fit,
+            self.act_layout,
+            None,
+            self.act_validate,
+            self.act_code,
+        ):
             tools.addSeparator() if action is None else tools.addAction(action)
 
     def _build_status_bar(self) -> None:
@@ -305,15 +364,24 @@ class MainWindow(QMainWindow):
         """The Training dock, Model > Train (F5) and Stop, and the run's status."""
         from gui.training.dock import TrainingDock
 
-        dock = self.training_dock = TrainingDock(self, model_errors=lambda: [
-            p.message for p in self.validation.problems if p.severity == "error"])
+        dock = self.training_dock = TrainingDock(
+            self,
+            model_errors=lambda: [
+                p.message for p in self.validation.problems if p.severity == "error"
+            ],
+        )
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
         self.tabifyDockWidget(self.bottom_dock, dock)
         self.bottom_dock.raise_()
-        self.act_train = self._action("&Train", dock.train, "F5",
-                                      "Train the model on its data (Training panel)")
-        self.act_stop = self._action("S&top Training", dock.stop, "Shift+F5",
-                                     "Stop the run after this batch, keeping the model")
+        self.act_train = self._action(
+            "&Train", dock.train, "F5", "Train the model on its data (Training panel)"
+        )
+        self.act_stop = self._action(
+            "S&top Training",
+            dock.stop,
+            "Shift+F5",
+            "Stop the run after this batch, keeping the model",
+        )
         self.act_stop.setEnabled(False)
         self.model_menu.addSeparator()
         self.model_menu.addAction(self.act_train)
@@ -336,8 +404,7 @@ class MainWindow(QMainWindow):
         self.act_stop.setEnabled(state not in ("idle", "stopping"))
         dock = self.training_dock
         if state == "starting" and not dock.isFloating() and dock.height() < 360:
-            self.resizeDocks([dock], [max(360, int(self.height() * 0.45))],
-                             Qt.Orientation.Vertical)
+            self.resizeDocks([dock], [max(360, int(self.height() * 0.45))], Qt.Orientation.Vertical)
 
     def _on_training_status(self, text: str) -> None:
         self.train_label.setText(text)
@@ -457,12 +524,21 @@ class MainWindow(QMainWindow):
         rows = []
         for nid in order:
             node, layer = graph.nodes[nid], info.get(nid)
-            rows.append((nid, node.type, getattr(layer, "output_shape", None),
-                         getattr(layer, "params", None) if layer is not None else None))
+            rows.append(
+                (
+                    nid,
+                    node.type,
+                    getattr(layer, "output_shape", None),
+                    getattr(layer, "params", None) if layer is not None else None,
+                )
+            )
         totals = self.validation.totals()
         if totals is None:
-            note = ("Shapes and parameter counts appear when TensorFlow is ready."
-                    if not self.validation.ready else "")
+            note = (
+                "Shapes and parameter counts appear when TensorFlow is ready."
+                if not self.validation.ready
+                else ""
+            )
             self.summary.set_rows(rows, note)
             self.params_label.setText("")
         else:
@@ -517,7 +593,8 @@ class MainWindow(QMainWindow):
         n = len(self.validation.problems)
         where = "" if self.validation.ready else " (structure only: TensorFlow is still loading)"
         self.statusBar().showMessage(
-            ("No problems found" if not n else f"{n} problem{'s' * (n != 1)} found") + where, 5000)
+            ("No problems found" if not n else f"{n} problem{'s' * (n != 1)} found") + where, 5000
+        )
 
     def show_summary(self) -> None:
         self.bottom_dock.show()
@@ -531,8 +608,9 @@ class MainWindow(QMainWindow):
             self.code_dock.raise_()
             if was_hidden and not self.code_dock.isFloating():
                 half = max(200, self.inspector_dock.height() // 2)
-                self.resizeDocks([self.inspector_dock, self.code_dock], [half, half],
-                                 Qt.Orientation.Vertical)
+                self.resizeDocks(
+                    [self.inspector_dock, self.code_dock], [half, half], Qt.Orientation.Vertical
+                )
 
     def set_dark(self, dark: bool) -> None:
         """Switch between the light and dark theme (remembered in settings)."""
@@ -547,24 +625,35 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ files
     def _ask_save(self) -> str:
         """Ask whether to save unsaved changes: ``"save"``, ``"discard"`` or ``"cancel"``."""
-        buttons = (QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
-                   | QMessageBox.StandardButton.Cancel)
+        buttons = (
+            QMessageBox.StandardButton.Save
+            | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel
+        )
         name = Path(self.project.path).name if self.project.path else self.project.name
-        answer = QMessageBox.question(self, "Unsaved changes",
-                                      f"Save the changes to '{name}' first?", buttons,
-                                      QMessageBox.StandardButton.Save)
-        return {QMessageBox.StandardButton.Save: "save",
-                QMessageBox.StandardButton.Discard: "discard"}.get(answer, "cancel")
+        answer = QMessageBox.question(
+            self,
+            "Unsaved changes",
+            f"Save the changes to '{name}' first?",
+            buttons,
+            QMessageBox.StandardButton.Save,
+        )
+        return {
+            QMessageBox.StandardButton.Save: "save",
+            QMessageBox.StandardButton.Discard: "discard",
+        }.get(answer, "cancel")
 
     def _ask_restore(self, when: str, path: str | None) -> bool:
         """Ask whether to restore the work a crashed session left (True = restore)."""
         what = f"'{Path(path).name}'" if path else "an unsaved project"
         answer = QMessageBox.question(
-            self, "Restore unsaved work?",
+            self,
+            "Restore unsaved work?",
             f"LayerLab did not close properly last time. Restore the unsaved changes to "
             f"{what} from {when}?",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.Yes)
+            QMessageBox.StandardButton.Yes,
+        )
         return answer == QMessageBox.StandardButton.Yes
 
     def _ask_open_path(self) -> str | None:
@@ -660,16 +749,20 @@ class MainWindow(QMainWindow):
     def import_keras(self) -> None:
         if not self.maybe_save():
             return
-        path, _ = QFileDialog.getOpenFileName(self, "Import Keras model", "",
-                                              "Keras models (*.keras *.h5 *.json);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Import Keras model", "", "Keras models (*.keras *.h5 *.json);;All files (*)"
+        )
         if path:
             self.import_path(path)
 
     def import_path(self, path: str | os.PathLike) -> bool:
         """Open a Keras model as a new unsaved project; its weights are kept (see
         :mod:`engine.build.weights`) and the importer's notes are shown."""
-        from engine.io.importer import ModelImportError, UnreadableModelError, \
-            import_model_with_notes
+        from engine.io.importer import (
+            ModelImportError,
+            UnreadableModelError,
+            import_model_with_notes,
+        )
 
         weights = imports_dir() / f"{Path(path).stem}-{uuid.uuid4().hex[:8]}.weights.h5"
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
@@ -678,10 +771,11 @@ class MainWindow(QMainWindow):
         except (ModelImportError, UnreadableModelError, ValueError, OSError) as exc:
             self._warn("Cannot import model", str(exc))  # the message names the file
             return False
-        except Exception as exc:  # noqa: BLE001 - anything else Keras raises: one line
+        except Exception as exc:
             first = (str(exc).strip().splitlines() or [""])[0][:300]
-            self._warn("Cannot import model", f"{path}: cannot be imported "
-                       f"({type(exc).__name__}: {first})")
+            self._warn(
+                "Cannot import model", f"{path}: cannot be imported ({type(exc).__name__}: {first})"
+            )
             return False
         finally:
             QApplication.restoreOverrideCursor()
@@ -690,13 +784,13 @@ class MainWindow(QMainWindow):
         self._replace_project(project, clean=False)
         n = sum(1 for node in project.graph.nodes.values() if node.type != "Input")
         kept = "with its weights" if project.extra.get("weights") else "without weights"
-        self.statusBar().showMessage(f"Imported {n} layers from {Path(path).name} {kept}",
-                                     8000)
+        self.statusBar().showMessage(f"Imported {n} layers from {Path(path).name} {kept}", 8000)
         if notes:
-            self._inform(f"Imported {Path(path).name}",
-                         f"Imported {n} layers from {Path(path).name} {kept}. Some settings "
-                         "are approximated:\n\n" + "\n".join(f"• {line}" for line in
-                                                              grouped_notes(notes)))
+            self._inform(
+                f"Imported {Path(path).name}",
+                f"Imported {n} layers from {Path(path).name} {kept}. Some settings "
+                "are approximated:\n\n" + "\n".join(f"• {line}" for line in grouped_notes(notes)),
+            )
         return True
 
     def export_model(self) -> ExportDialog:
@@ -723,7 +817,7 @@ class MainWindow(QMainWindow):
             return
         path_text = str(Path(path).resolve())
         recent = [p for p in self.recent_files() if p != path_text]
-        settings().setValue("recent", [path_text] + recent[:MAX_RECENT - 1])
+        settings().setValue("recent", [path_text] + recent[: MAX_RECENT - 1])
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -757,7 +851,7 @@ class MainWindow(QMainWindow):
         s.sync()
 
     # ---------------------------------------------------------- life cycle
-    def showEvent(self, event) -> None:  # noqa: N802 (Qt override)
+    def showEvent(self, event) -> None:
         super().showEvent(event)
         if self._shown_once:
             return
@@ -798,7 +892,7 @@ class MainWindow(QMainWindow):
     def _autosave_state(self) -> tuple[Project | None, bool]:
         return self.project, self.is_clean()
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+    def closeEvent(self, event: QCloseEvent) -> None:
         if not self.training_dock.confirm_close() or not self.maybe_save():
             event.ignore()
             return
@@ -816,9 +910,12 @@ class MainWindow(QMainWindow):
         dialog.show()
 
     def show_about(self) -> None:
-        QMessageBox.about(self, "About LayerLab",
-                          "<b>LayerLab</b><br>Build, train and export Keras models by drag "
-                          f"and drop.<br><br>Python {sys.version.split()[0]}")
+        QMessageBox.about(
+            self,
+            "About LayerLab",
+            "<b>LayerLab</b><br>Build, train and export Keras models by drag "
+            f"and drop.<br><br>Python {sys.version.split()[0]}",
+        )
 
 
 class StartupProbe(QObject):
@@ -872,10 +969,12 @@ def layer_guide_html() -> str:
         parts.append(f"<h3 style='color:{color}'>{html.escape(category)}</h3><dl>")
         for spec in specs:
             params = ", ".join(p.name for p in spec.params)
-            parts.append(f"<dt><b>{html.escape(spec.type)}</b></dt>"
-                         f"<dd>{html.escape(spec.doc)}"
-                         + (f"<br><small>Parameters: {html.escape(params)}</small>" if params
-                            else "") + "</dd>")
+            parts.append(
+                f"<dt><b>{html.escape(spec.type)}</b></dt>"
+                f"<dd>{html.escape(spec.doc)}"
+                + (f"<br><small>Parameters: {html.escape(params)}</small>" if params else "")
+                + "</dd>"
+            )
         parts.append("</dl>")
     return "\n".join(parts)
 
@@ -894,6 +993,3 @@ class LayerGuide(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self.browser)
         layout.addWidget(buttons)
-
-
-

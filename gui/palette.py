@@ -17,8 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.catalog.table import CATALOG
 from engine.catalog.specs import CATEGORIES
+from engine.catalog.table import CATALOG
 from gui.theme import category_icon
 
 LAYER_MIME = "application/x-layerlab-layer"
@@ -36,7 +36,7 @@ def layer_mime(layer_type: str) -> QMimeData:
 class _LayerTree(QTreeWidget):
     """A tree whose layer rows drag out as layer mime data."""
 
-    def startDrag(self, supported_actions) -> None:  # noqa: N802 (Qt override)
+    def startDrag(self, supported_actions) -> None:
         item = self.currentItem()
         layer_type = item.data(0, TYPE_ROLE) if item else None
         if not layer_type:
@@ -81,8 +81,9 @@ class LayerPalette(QWidget):
     def _populate(self) -> None:
         self.tree.clear()
         groups: dict[str, QTreeWidgetItem] = {}
-        order = list(CATEGORIES) + [s.category for s in CATALOG.values()
-                                    if s.category not in CATEGORIES]
+        order = list(CATEGORIES) + [
+            s.category for s in CATALOG.values() if s.category not in CATEGORIES
+        ]
         for category in dict.fromkeys(order):
             group = QTreeWidgetItem([category])
             group.setIcon(0, category_icon(category))
@@ -96,8 +97,11 @@ class LayerPalette(QWidget):
             item.setData(0, TYPE_ROLE, spec.type)
             item.setIcon(0, category_icon(spec.category, 14))
             item.setToolTip(0, f"<b>{spec.type}</b><br>{spec.doc}")
-            item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-                          | Qt.ItemFlag.ItemIsDragEnabled)
+            item.setFlags(
+                Qt.ItemFlag.ItemIsEnabled
+                | Qt.ItemFlag.ItemIsSelectable
+                | Qt.ItemFlag.ItemIsDragEnabled
+            )
             groups[spec.category].addChild(item)
         for group in groups.values():
             if group.childCount():

@@ -136,8 +136,12 @@ class SummaryTable(QWidget):
         self.table.setRowCount(len(rows))
         right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
         for r, (node_id, node_type, shape, params) in enumerate(rows):
-            values = [node_id, node_type, format_shape(shape) if shape is not None else "—",
-                      f"{params:,}" if params is not None else "—"]
+            values = [
+                node_id,
+                node_type,
+                format_shape(shape) if shape is not None else "—",
+                f"{params:,}" if params is not None else "—",
+            ]
             for c, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 if c == 3:
@@ -148,10 +152,13 @@ class SummaryTable(QWidget):
     def set_totals(self, total: int, trainable: int, non_trainable: int) -> None:
         """The totals line, with weight memory in MB at float32 (4 bytes a weight)."""
         mb = total * 4 / (1024 * 1024)
-        self.totals.setText(f"Total params: {total:,}  ({mb:.2f} MB at float32)   ·   "
-                            f"Trainable: {trainable:,}   ·   Non-trainable: {non_trainable:,}")
+        self.totals.setText(
+            f"Total params: {total:,}  ({mb:.2f} MB at float32)   ·   "
+            f"Trainable: {trainable:,}   ·   Non-trainable: {non_trainable:,}"
+        )
 
     def rows(self) -> list[list[str]]:
         """The table's text, row by row (for tests and copying)."""
-        return [[self.table.item(r, c).text() for c in range(4)]
-                for r in range(self.table.rowCount())]
+        return [
+            [self.table.item(r, c).text() for c in range(4)] for r in range(self.table.rowCount())
+        ]

@@ -9,20 +9,46 @@ anything else that wants to tint a layer by its catalog category.
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPainterPath, QPalette, QPen, QPixmap
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QIcon,
+    QPainter,
+    QPainterPath,
+    QPalette,
+    QPen,
+    QPixmap,
+)
 from PySide6.QtWidgets import QApplication, QComboBox, QWidget
 
 from gui.canvas.theme import category_colour
 
 LIGHT = {
-    "window": "#f5f6f8", "base": "#ffffff", "alt": "#f0f2f5", "text": "#1f2937",
-    "muted": "#6b7280", "button": "#ffffff", "highlight": "#2563eb", "border": "#d7dbe2",
-    "error": "#dc2626", "warning": "#d97706", "code_bg": "#fbfbfc",
+    "window": "#f5f6f8",
+    "base": "#ffffff",
+    "alt": "#f0f2f5",
+    "text": "#1f2937",
+    "muted": "#6b7280",
+    "button": "#ffffff",
+    "highlight": "#2563eb",
+    "border": "#d7dbe2",
+    "error": "#dc2626",
+    "warning": "#d97706",
+    "code_bg": "#fbfbfc",
 }
 DARK = {
-    "window": "#1e2126", "base": "#25292f", "alt": "#2b3037", "text": "#e5e7eb",
-    "muted": "#9ca3af", "button": "#2f343b", "highlight": "#3b82f6", "border": "#3a4048",
-    "error": "#f87171", "warning": "#fbbf24", "code_bg": "#1b1e22",
+    "window": "#1e2126",
+    "base": "#25292f",
+    "alt": "#2b3037",
+    "text": "#e5e7eb",
+    "muted": "#9ca3af",
+    "button": "#2f343b",
+    "highlight": "#3b82f6",
+    "border": "#3a4048",
+    "error": "#f87171",
+    "warning": "#fbbf24",
+    "code_bg": "#1b1e22",
 }
 
 _current = LIGHT
@@ -85,16 +111,24 @@ def _draw_glyph(p: QPainter, key: str, r: QRectF) -> None:
         p.drawLine(QPointF(cx, cy), QPointF(r.left() + b, cy))
     elif key.startswith("norm"):
         path = QPainterPath(QPointF(r.left() + a * 0.8, r.top() + b))
-        path.cubicTo(QPointF(cx - s * 0.1, r.top() + b), QPointF(cx - s * 0.12, r.top() + a),
-                     QPointF(cx, r.top() + a))
-        path.cubicTo(QPointF(cx + s * 0.12, r.top() + a), QPointF(cx + s * 0.1, r.top() + b),
-                     QPointF(r.left() + s - a * 0.8, r.top() + b))
+        path.cubicTo(
+            QPointF(cx - s * 0.1, r.top() + b),
+            QPointF(cx - s * 0.12, r.top() + a),
+            QPointF(cx, r.top() + a),
+        )
+        path.cubicTo(
+            QPointF(cx + s * 0.12, r.top() + a),
+            QPointF(cx + s * 0.1, r.top() + b),
+            QPointF(r.left() + s - a * 0.8, r.top() + b),
+        )
         p.drawPath(path)
     elif key.startswith(("regul", "dropout")):
         for i in range(3):
             for j in range(3):
                 if (i + j) % 2 == 0:
-                    p.drawPoint(QPointF(r.left() + a + i * (b - a) / 2, r.top() + a + j * (b - a) / 2))
+                    p.drawPoint(
+                        QPointF(r.left() + a + i * (b - a) / 2, r.top() + a + j * (b - a) / 2)
+                    )
     elif key.startswith("resh"):
         p.drawRect(QRectF(r.left() + a, cy - s * 0.08, b - a, s * 0.16))
         p.drawLine(QPointF(cx, r.top() + a), QPointF(cx, cy - s * 0.1))
@@ -125,8 +159,13 @@ def severity_icon(severity: str, size: int = 14) -> QIcon:
         pen = QPen(QColor("white"), 1.6)
         pen.setCapStyle(Qt.PenCapStyle.RoundCap)
         p.setPen(pen)
-        p.drawPolyline([QPointF(size * 0.28, size * 0.52), QPointF(size * 0.44, size * 0.68),
-                        QPointF(size * 0.72, size * 0.36)])
+        p.drawPolyline(
+            [
+                QPointF(size * 0.28, size * 0.52),
+                QPointF(size * 0.44, size * 0.68),
+                QPointF(size * 0.72, size * 0.36),
+            ]
+        )
         p.end()
         return QIcon(pix)
     if severity == "error":
@@ -144,8 +183,9 @@ def severity_icon(severity: str, size: int = 14) -> QIcon:
     font.setBold(True)
     font.setPixelSize(int(size * 0.7))
     p.setFont(font)
-    p.drawText(QRectF(0, 1 if severity != "error" else 0, size, size),
-               Qt.AlignmentFlag.AlignCenter, "!")
+    p.drawText(
+        QRectF(0, 1 if severity != "error" else 0, size, size), Qt.AlignmentFlag.AlignCenter, "!"
+    )
     p.end()
     return QIcon(pix)
 
@@ -175,28 +215,28 @@ def _palette(c: dict[str, str]) -> QPalette:
 
 def _stylesheet(c: dict[str, str]) -> str:
     return f"""
-QMainWindow::separator {{ background: {c['border']}; width: 1px; height: 1px; }}
+QMainWindow::separator {{ background: {c["border"]}; width: 1px; height: 1px; }}
 QDockWidget {{ font-weight: 600; }}
-QDockWidget::title {{ background: {c['window']}; padding: 6px 8px;
-    border-bottom: 1px solid {c['border']}; }}
-QToolBar {{ background: {c['window']}; border: none; border-bottom: 1px solid {c['border']};
+QDockWidget::title {{ background: {c["window"]}; padding: 6px 8px;
+    border-bottom: 1px solid {c["border"]}; }}
+QToolBar {{ background: {c["window"]}; border: none; border-bottom: 1px solid {c["border"]};
     spacing: 2px; padding: 3px 6px; }}
 QToolButton {{ padding: 4px 8px; border-radius: 5px; }}
-QToolButton:hover {{ background: {c['alt']}; }}
-QTabWidget::pane {{ border: none; border-top: 1px solid {c['border']}; }}
-QTabBar::tab {{ padding: 5px 14px; border: none; color: {c['muted']}; }}
-QTabBar::tab:selected {{ color: {c['text']}; border-bottom: 2px solid {c['highlight']}; }}
-QPlainTextEdit {{ border: none; background: {c['code_bg']}; }}
-QTreeWidget, QTableWidget, QListWidget {{ border: none; background: {c['base']}; }}
-QHeaderView::section {{ background: {c['window']}; border: none;
-    border-bottom: 1px solid {c['border']}; padding: 4px 6px; color: {c['muted']}; }}
-QStatusBar {{ color: {c['muted']}; border-top: 1px solid {c['border']}; }}
-QLabel#ErrorText {{ color: {c['error']}; font-size: 11px; }}
-QLabel#Muted {{ color: {c['muted']}; }}
+QToolButton:hover {{ background: {c["alt"]}; }}
+QTabWidget::pane {{ border: none; border-top: 1px solid {c["border"]}; }}
+QTabBar::tab {{ padding: 5px 14px; border: none; color: {c["muted"]}; }}
+QTabBar::tab:selected {{ color: {c["text"]}; border-bottom: 2px solid {c["highlight"]}; }}
+QPlainTextEdit {{ border: none; background: {c["code_bg"]}; }}
+QTreeWidget, QTableWidget, QListWidget {{ border: none; background: {c["base"]}; }}
+QHeaderView::section {{ background: {c["window"]}; border: none;
+    border-bottom: 1px solid {c["border"]}; padding: 4px 6px; color: {c["muted"]}; }}
+QStatusBar {{ color: {c["muted"]}; border-top: 1px solid {c["border"]}; }}
+QLabel#ErrorText {{ color: {c["error"]}; font-size: 11px; }}
+QLabel#Muted {{ color: {c["muted"]}; }}
 QLabel#InspectorTitle {{ font-size: 15px; font-weight: 600; }}
-QLabel#InspectorDoc {{ color: {c['muted']}; }}
-QLabel#InspectorShape {{ color: {c['highlight']}; font-family: monospace; }}
-QLineEdit[invalid="true"] {{ border: 1px solid {c['error']}; }}
+QLabel#InspectorDoc {{ color: {c["muted"]}; }}
+QLabel#InspectorShape {{ color: {c["highlight"]}; font-family: monospace; }}
+QLineEdit[invalid="true"] {{ border: 1px solid {c["error"]}; }}
 """
 
 

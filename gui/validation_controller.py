@@ -26,7 +26,7 @@ class KerasLoader(QThread):
 
     failed = Signal(str)
 
-    def run(self) -> None:  # noqa: D102 (QThread override)
+    def run(self) -> None:
         try:
             importlib.import_module("keras")
         except Exception as exc:  # a broken TF install must not take the app down
@@ -79,8 +79,9 @@ class ValidationController(QObject):
     tensorflow_ready = Signal()
     status = Signal(str)
 
-    def __init__(self, parent: QObject | None = None, *, load_tensorflow: bool = True,
-                 delay_ms: int = 30) -> None:
+    def __init__(
+        self, parent: QObject | None = None, *, load_tensorflow: bool = True, delay_ms: int = 30
+    ) -> None:
         super().__init__(parent)
         self.project: Project | None = None
         self.problems: list[Any] = []
@@ -161,9 +162,14 @@ class ValidationController(QObject):
 
     def _subscribe(self, project: Project, on: bool) -> None:
         ev = project.graph.events
-        pairs = ((ev.node_added, self._on_node_added), (ev.node_removed, self._on_structure),
-                 (ev.edge_added, self._on_edge), (ev.edge_removed, self._on_edge),
-                 (ev.params_changed, self._on_node), (ev.node_renamed, self._on_renamed))
+        pairs = (
+            (ev.node_added, self._on_node_added),
+            (ev.node_removed, self._on_structure),
+            (ev.edge_added, self._on_edge),
+            (ev.edge_removed, self._on_edge),
+            (ev.params_changed, self._on_node),
+            (ev.node_renamed, self._on_renamed),
+        )
         for signal, slot in pairs:
             if on:
                 signal.connect(slot)

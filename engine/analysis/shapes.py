@@ -22,14 +22,15 @@ edited node and its downstream only as far as output shapes change: 2-8 ms.
 
 from __future__ import annotations
 
-from engine.build.errors import _RECURRENT, explain_error, fmt
 import contextlib
 import copy
 import json
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
-from collections.abc import Iterator
+
+from engine.build.errors import _RECURRENT, explain_error, fmt
 from engine.model.graph import Graph, Node
 from engine.model.problems import ERROR, WARNING, Problem, incoming_index, node_problems, who
 
@@ -154,13 +155,16 @@ class ShapeInference:
                     continue
                 old = self._state.get(nid)
                 node = graph.nodes[nid]
-                inputs = [self._state[e.source].result.out if e.source in self._state
-                          and e.source not in in_cycle else None for e in edges]
+                inputs = [
+                    self._state[e.source].result.out
+                    if e.source in self._state and e.source not in in_cycle
+                    else None
+                    for e in edges
+                ]
                 result = self._compute(node, edges, inputs)
                 fp = fingerprints[nid]
                 fp = (fp[0], copy.deepcopy(fp[1]), fp[2])  # edits may mutate params in place
-                self._state[nid] = _state_for(node, fp, result,
-                                              _hint(graph, node, edges, result))
+                self._state[nid] = _state_for(node, fp, result, _hint(graph, node, edges, result))
                 recomputed.add(nid)
                 if old is None or old.result.out != result.out:
                     changed_out.add(nid)
@@ -195,11 +199,17 @@ class ShapeInference:
         return result
 
 
-def _state_for(node: Node, fingerprint: tuple[Any, ...], result: _Result,
-               hint: str = "") -> _NodeState:
-    info = LayerInfo(node.id, node.type, _public_shape(result.out),
-                     result.trainable + result.non_trainable, result.trainable,
-                     result.non_trainable)
+def _state_for(
+    node: Node, fingerprint: tuple[Any, ...], result: _Result, hint: str = ""
+) -> _NodeState:
+    info = LayerInfo(
+        node.id,
+        node.type,
+        _public_shape(result.out),
+        result.trainable + result.non_trainable,
+        result.trainable,
+        result.non_trainable,
+    )
     problem = None
     if result.problem:
         severity, text = result.problem
@@ -212,8 +222,11 @@ def _hint(graph: Graph, node: Node, edges: list, result: _Result) -> str:
     if not result.problem or node.type not in _RECURRENT or "3-D input" not in result.problem[1]:
         return ""
     sources = [graph.nodes[e.source] for e in edges if e.source in graph.nodes]
-    flat = [n for n in sources if n.type in _RECURRENT - {"TimeDistributed"}
-            and not _returns_sequences(n)]
+    flat = [
+        n
+        for n in sources
+        if n.type in _RECURRENT - {"TimeDistributed"} and not _returns_sequences(n)
+    ]
     if flat:
         return f"; turn on return_sequences in '{flat[0].id}' to pass it the whole sequence"
     return ""
@@ -222,8 +235,7 @@ def _hint(graph: Graph, node: Node, edges: list, result: _Result) -> str:
 def _returns_sequences(node: Node) -> bool:
     if node.type == "Bidirectional":
         inner = node.params.get("layer")
-        return isinstance(inner, dict) and bool((inner.get("params") or {}).get(
-            "return_sequences"))
+        return isinstance(inner, dict) and bool((inner.get("params") or {}).get("return_sequences"))
     return bool(node.params.get("return_sequences"))
 
 
@@ -318,8 +330,9 @@ def _infer(node: Node, inputs: list[Any]) -> _Result:
         output = call_layer(node.type, layer, [_symbolic(x) for x in inputs])
     except Exception as exc:  # Keras raises many kinds; every one becomes a message
         shapes = [_public_shape(x) for x in inputs]
-        return _Result(None, problem=(ERROR, _without_prefix(
-            explain_error(node, layer, exc, shapes), node)))
+        return _Result(
+            None, problem=(ERROR, _without_prefix(explain_error(node, layer, exc, shapes), node))
+        )
     out = _to_spec(output)
     trainable = _count(layer.trainable_weights)
     non_trainable = _count(layer.non_trainable_weights)
@@ -329,13 +342,16 @@ def _infer(node: Node, inputs: list[Any]) -> _Result:
 
 def _without_prefix(text: str, node: Node) -> str:
     prefix = f"{who(node)}: "
-    return text[len(prefix):] if text.startswith(prefix) else text
+    return text[len(prefix) :] if text.startswith(prefix) else text
 
 
 def _semantic_warning(node: Node, inputs: list[Any], out: Any) -> tuple[str, str] | None:
     """Legal in Keras but almost always a mistake."""
     if node.type == "Dense" and isinstance(inputs[0], _Spec) and len(inputs[0].shape) >= 4:
-        return (WARNING, f"needs a flat vector per example but got input of shape "
-                         f"{fmt(inputs[0].shape)}; it acts on the last axis only and gives "
-                         f"{fmt(out.shape)}. Add Flatten or GlobalAveragePooling2D before it")
+        return (
+            WARNING,
+            f"needs a flat vector per example but got input of shape "
+            f"{fmt(inputs[0].shape)}; it acts on the last axis only and gives "
+            f"{fmt(out.shape)}. Add Flatten or GlobalAveragePooling2D before it",
+        )
     return None

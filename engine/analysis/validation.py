@@ -8,9 +8,11 @@
 
 from __future__ import annotations
 
-from engine.model.problems import ERROR, Problem, graph_of, structural_problems
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from engine.model.problems import ERROR, Problem, graph_of, structural_problems
+
 if TYPE_CHECKING:
     from engine.analysis.shapes import LayerInfo
 
@@ -47,8 +49,15 @@ class Report:
             "total_params": self.total_params,
             "trainable_params": self.trainable_params,
             "non_trainable_params": self.non_trainable_params,
-            "layers": [{"id": i.id, "type": i.type, "output_shape": _json_shape(i.output_shape),
-                        "params": i.params} for i in self.layers],
+            "layers": [
+                {
+                    "id": i.id,
+                    "type": i.type,
+                    "output_shape": _json_shape(i.output_shape),
+                    "params": i.params,
+                }
+                for i in self.layers
+            ],
             "problems": [p.to_dict() for p in self.problems],
         }
 
@@ -83,6 +92,11 @@ def validate(project: Any) -> Report:
         order = list(graph.nodes)
     layers = [inference.info[n] for n in order if n in inference.info]
     total, trainable, non_trainable = inference.totals()
-    return Report(valid=not any(p.severity == ERROR for p in problems), problems=problems,
-                  layers=layers, total_params=total, trainable_params=trainable,
-                  non_trainable_params=non_trainable)
+    return Report(
+        valid=not any(p.severity == ERROR for p in problems),
+        problems=problems,
+        layers=layers,
+        total_params=total,
+        trainable_params=trainable,
+        non_trainable_params=non_trainable,
+    )

@@ -8,10 +8,11 @@ Shape inference (:mod:`engine.analysis.shapes`) creates and calls layers with th
 
 from __future__ import annotations
 
-from engine.build.errors import BuildError
-from engine.build.layers import call_layer, make_layer
 import re
 from typing import Any
+
+from engine.build.errors import BuildError
+from engine.build.layers import call_layer, make_layer
 from engine.model.graph import Graph
 
 
@@ -61,9 +62,11 @@ def build_model(project_or_graph: Any) -> Any:
     inputs = [tensors[n] for n, node in graph.nodes.items() if node.type == "Input"]
     outputs = [tensors[n] for n in graph.output_nodes()]
     name = getattr(project_or_graph, "name", None) or "model"
-    return keras.Model(inputs=inputs[0] if len(inputs) == 1 else inputs,
-                       outputs=outputs[0] if len(outputs) == 1 else outputs,
-                       name=model_name(name))
+    return keras.Model(
+        inputs=inputs[0] if len(inputs) == 1 else inputs,
+        outputs=outputs[0] if len(outputs) == 1 else outputs,
+        name=model_name(name),
+    )
 
 
 def _shape_of(tensor: Any) -> Any:

@@ -6,15 +6,16 @@ and colour codes from any message shown to a user.
 """
 
 from __future__ import annotations
+
 import re
 from typing import Any
+
 from engine.model.graph import Node
 from engine.model.problems import who
 
 
 class BuildError(ValueError):
     """The graph cannot be built; the message names the node and what is wrong."""
-
 
 
 # --------------------------------------------------------- error messages
@@ -37,14 +38,22 @@ def clean_message(text: str) -> str:
     text = re.sub(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:\w+\]", "", text)  # TF banners
     text = re.sub(r"Exception encountered when calling [\w.]+\(\)\.\s*", "", text)
     text = text.split("Arguments received by")[0]
-    text = re.sub(r"Input \d+ with name '[^']*' of layer '[^']*' is incompatible with the "
-                  r"layer: ", "", text)
+    text = re.sub(
+        r"Input \d+ with name '[^']*' of layer '[^']*' is incompatible with the "
+        r"layer: ",
+        "",
+        text,
+    )
     text = " ".join(text.replace("`", "").split())
     return text.rstrip(".") or "Keras refused this layer"
 
 
-_LAYOUTS = {2: "(batch, features)", 3: "(batch, steps, channels)",
-            4: "(batch, height, width, channels)", 5: "(batch, depth, height, width, channels)"}
+_LAYOUTS = {
+    2: "(batch, features)",
+    3: "(batch, steps, channels)",
+    4: "(batch, height, width, channels)",
+    5: "(batch, depth, height, width, channels)",
+}
 
 
 _RECURRENT = {"LSTM", "GRU", "SimpleRNN", "Bidirectional", "TimeDistributed"}
@@ -67,13 +76,15 @@ def explain_error(node: Node, layer: Any, exc: BaseException, input_shapes: list
     """
     raw = clean_message(str(exc))
     first = input_shapes[0] if input_shapes else None
-    text = (_rank_message(node, raw, first)
-            or _merge_message(node, raw, input_shapes)
-            or _window_message(node, layer, raw, first)
-            or _reshape_message(node, raw, first)
-            or _axis_message(node, layer, exc, first)
-            or _per_channel_message(node, raw, first)
-            or _unknown_size_message(raw, exc, first))
+    text = (
+        _rank_message(node, raw, first)
+        or _merge_message(node, raw, input_shapes)
+        or _window_message(node, layer, raw, first)
+        or _reshape_message(node, raw, first)
+        or _axis_message(node, layer, exc, first)
+        or _per_channel_message(node, raw, first)
+        or _unknown_size_message(raw, exc, first)
+    )
     if text is None:
         text = raw
         if not re.search(r"\(None[,)]", text):
@@ -82,8 +93,11 @@ def explain_error(node: Node, layer: Any, exc: BaseException, input_shapes: list
 
 
 def _rank_message(node: Node, raw: str, shape: Any) -> str | None:
-    m = re.search(r"expected (min_|max_)?ndim=(\d+), found ndim=\d+\. Full shape received: "
-                  r"(\([^)]*\))", raw)
+    m = re.search(
+        r"expected (min_|max_)?ndim=(\d+), found ndim=\d+\. Full shape received: "
+        r"(\([^)]*\))",
+        raw,
+    )
     if m:
         bound, want, got = m.group(1), int(m.group(2)), m.group(3)
     else:
@@ -107,17 +121,20 @@ def _merge_message(node: Node, raw: str, shapes: list[Any]) -> str | None:
     if node.type in _MERGE_SAME and "incompatible shapes" in raw.lower():
         base = shapes[0]
         other = next((s for s in shapes[1:] if s != base), shapes[1])
-        return (f"inputs have different shapes {fmt(base)} and {fmt(other)}; "
-                "they must be equal (or broadcastable)")
+        return (
+            f"inputs have different shapes {fmt(base)} and {fmt(other)}; "
+            "they must be equal (or broadcastable)"
+        )
     if node.type == "Concatenate" and "matching shapes" in raw:
         axis = node.params.get("axis", -1)
         base = shapes[0]
         other = next((s for s in shapes[1:] if s != base), shapes[1])
-        return (f"cannot join {fmt(base)} and {fmt(other)} on axis {axis}: all other axes "
-                "must match")
+        return f"cannot join {fmt(base)} and {fmt(other)} on axis {axis}: all other axes must match"
     if node.type == "Dot" and "Incompatible input shapes" in raw:
-        return (f"the summed axes differ in size: {fmt(shapes[0])} and {fmt(shapes[1])} "
-                f"with axes {node.params.get('axes')}")
+        return (
+            f"the summed axes differ in size: {fmt(shapes[0])} and {fmt(shapes[1])} "
+            f"with axes {node.params.get('axes')}"
+        )
     return None
 
 
@@ -134,15 +151,17 @@ def _window_message(node: Node, layer: Any, raw: str, shape: Any) -> str | None:
     if len(dilation) < len(window):
         dilation = dilation * len(window)
     first_spatial = 2 if getattr(layer, "data_format", "") == "channels_first" else 1
-    sides = shape[first_spatial:first_spatial + len(window)]
+    sides = shape[first_spatial : first_spatial + len(window)]
     what = "pool size" if pool is not None else "kernel size"
     for side, w, d in zip(sides, window, dilation):
         span = (w - 1) * d + 1
         if side is not None and side < span:
             size = "x".join(str(v) for v in window) if len(set(window)) > 1 else str(window[0])
-            return (f"{what} {size} shrinks side {side} below 1 (input {fmt(shape)}, padding "
-                    f"'{getattr(layer, 'padding', 'valid')}'); use padding 'same' or a smaller "
-                    f"{what}")
+            return (
+                f"{what} {size} shrinks side {side} below 1 (input {fmt(shape)}, padding "
+                f"'{getattr(layer, 'padding', 'valid')}'); use padding 'same' or a smaller "
+                f"{what}"
+            )
     return None
 
 
@@ -157,21 +176,28 @@ def _reshape_message(node: Node, raw: str, shape: Any) -> str | None:
     for d in target:
         want *= d if d not in (None, -1) else 1
     what = "divisible by" if -1 in target else "equal to"
-    return (f"cannot reshape {fmt(shape)} ({have} values per example) to {tuple(target)} "
-            f"({want} values); the sizes must be {what} each other")
+    return (
+        f"cannot reshape {fmt(shape)} ({have} values per example) to {tuple(target)} "
+        f"({want} values); the sizes must be {what} each other"
+    )
 
 
 def _axis_message(node: Node, layer: Any, exc: BaseException, shape: Any) -> str | None:
     if not isinstance(exc, IndexError) or "axis" not in node.params or shape is None:
         return None
-    return (f"axis {node.params['axis']} is out of range for input of shape {fmt(shape)}, "
-            f"which has axes -{len(shape)}..{len(shape) - 1}")
+    return (
+        f"axis {node.params['axis']} is out of range for input of shape {fmt(shape)}, "
+        f"which has axes -{len(shape)}..{len(shape) - 1}"
+    )
 
 
 def _per_channel_message(node: Node, raw: str, shape: Any) -> str | None:
     """A per-channel mean, variance, scale or offset whose length is not the channels'."""
-    lists = {k: v for k, v in node.params.items() if isinstance(v, list)
-             and k in ("mean", "variance", "scale", "offset")}
+    lists = {
+        k: v
+        for k, v in node.params.items()
+        if isinstance(v, list) and k in ("mean", "variance", "scale", "offset")
+    }
     if not lists or "broadcast" not in raw.lower() or shape is None:
         return None
     axis = node.params.get("axis", -1)
@@ -179,12 +205,16 @@ def _per_channel_message(node: Node, raw: str, shape: Any) -> str | None:
     channels = shape[axis] if -len(shape) <= axis < len(shape) else None
     given = ", ".join(f"{k} has {len(v)} values" for k, v in lists.items())
     noun = "channel" if channels == 1 else "channels"
-    return (f"{given}, but the input {fmt(shape)} has {channels} {noun} on axis {axis}; "
-            "give one value per channel, or a single number")
+    return (
+        f"{given}, but the input {fmt(shape)} has {channels} {noun} on axis {axis}; "
+        "give one value per channel, or a single number"
+    )
 
 
 def _unknown_size_message(raw: str, exc: BaseException, shape: Any) -> str | None:
     if "must be fully-defined" in raw or (isinstance(exc, TypeError) and "NoneType" in raw):
-        return (f"needs to know the size of every feature axis but got input of shape "
-                f"{fmt(shape)}; give the Input a fixed shape")
+        return (
+            f"needs to know the size of every feature axis but got input of shape "
+            f"{fmt(shape)}; give the Input a fixed shape"
+        )
     return None

@@ -6,10 +6,10 @@ inference, so what validation reports is what gets built.
 
 from __future__ import annotations
 
-from engine.build.errors import BuildError
 from typing import Any
-from engine.model.graph import Node
 
+from engine.build.errors import BuildError
+from engine.model.graph import Node
 
 # Layers that take their several inputs as separate positional arguments
 # (query, value[, key]) instead of one list.
@@ -32,19 +32,24 @@ def _regularizer(value: Any, where: str) -> Any:
     if value is None or isinstance(value, str):
         return value
     if not isinstance(value, dict) or value.get("type") not in _REGULARIZERS:
-        raise BuildError(f"{where}: a regularizer must be null or "
-                         f"{{\"type\": \"L1\"|\"L2\"|\"L1L2\", ...}}; got {value!r}")
+        raise BuildError(
+            f"{where}: a regularizer must be null or "
+            f'{{"type": "L1"|"L2"|"L1L2", ...}}; got {value!r}'
+        )
     kind = value["type"]
     factors = {k: float(value[k]) for k in _REGULARIZERS[kind] if value.get(k) is not None}
     unknown = set(value) - {"type", *_REGULARIZERS[kind]}
     if unknown:
-        raise BuildError(f"{where}: regularizer {kind} has no setting "
-                         f"'{sorted(unknown)[0]}'; it takes {', '.join(_REGULARIZERS[kind])}")
+        raise BuildError(
+            f"{where}: regularizer {kind} has no setting "
+            f"'{sorted(unknown)[0]}'; it takes {', '.join(_REGULARIZERS[kind])}"
+        )
     return getattr(keras.regularizers, kind)(**factors)
 
 
-def layer_kwargs(node_type: str, params: dict[str, Any], *,
-                 node_id: str | None = None) -> dict[str, Any]:
+def layer_kwargs(
+    node_type: str, params: dict[str, Any], *, node_id: str | None = None
+) -> dict[str, Any]:
     """Convert project-file values to Keras constructor keyword arguments.
 
     ``ints``/``shape``/``axes`` lists become tuples, regularizer dicts become
@@ -88,8 +93,9 @@ def _inner_layer(value: Any, where: str) -> Any:
     from engine.catalog.table import CATALOG
 
     if not isinstance(value, dict) or value.get("type") not in CATALOG:
-        raise BuildError(f"{where} must be {{\"type\": <layer type>, \"params\": {{...}}}}; "
-                         f"got {value!r}")
+        raise BuildError(
+            f'{where} must be {{"type": <layer type>, "params": {{...}}}}; got {value!r}'
+        )
     inner_type = value["type"]
     kwargs = layer_kwargs(inner_type, value.get("params") or {})
     try:

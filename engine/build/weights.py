@@ -42,12 +42,16 @@ class Loaded:
         if not self.fresh:
             return f"the model starts from the imported weights in {self.path.name}"
         if not self.loaded:
-            return (f"no layer matches the imported weights in {self.path.name} any more "
-                    "(names or shapes changed): the model starts fresh")
+            return (
+                f"no layer matches the imported weights in {self.path.name} any more "
+                "(names or shapes changed): the model starts fresh"
+            )
         shown = ", ".join(f"'{n}'" for n in self.fresh[:5])
         more = f" and {len(self.fresh) - 5} more" if len(self.fresh) > 5 else ""
-        return (f"{len(self.loaded)} layers start from the imported weights in "
-                f"{self.path.name}; {shown}{more} (changed since the import) start fresh")
+        return (
+            f"{len(self.loaded)} layers start from the imported weights in "
+            f"{self.path.name}; {shown}{more} (changed since the import) start fresh"
+        )
 
 
 def save_start_weights(model: Any, project: Any, out: str | Path) -> Path:
@@ -99,8 +103,9 @@ def carry_weights(project: Any, new_path: str | Path) -> Path | None:
     return target
 
 
-def load_start_weights(model: Any, project: Any,
-                       base_dir: str | Path | None = None) -> Loaded | None:
+def load_start_weights(
+    model: Any, project: Any, base_dir: str | Path | None = None
+) -> Loaded | None:
     """Put the project's imported weights into ``model`` (built from the project).
 
     Returns:
@@ -125,16 +130,21 @@ def load_start_weights(model: Any, project: Any,
         raise
     except Exception as exc:  # a file Keras cannot read, or one of another model
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise WeightsError(f"{path}: the weights do not fit the model ({first[:200]})") \
-            from None
+        raise WeightsError(f"{path}: the weights do not fit the model ({first[:200]})") from None
 
 
 def _structure(graph: dict[str, Any]) -> dict[str, Any]:
     """A graph without what does not change weights (positions, unknown keys)."""
-    return {"nodes": [{"id": n["id"], "type": n["type"], "params": n.get("params") or {}}
-                      for n in graph.get("nodes", [])],
-            "edges": sorted(([e["source"], e["target"], int(e.get("port", 0))]
-                             for e in graph.get("edges", [])), key=lambda e: (e[1], e[2], e[0]))}
+    return {
+        "nodes": [
+            {"id": n["id"], "type": n["type"], "params": n.get("params") or {}}
+            for n in graph.get("nodes", [])
+        ],
+        "edges": sorted(
+            ([e["source"], e["target"], int(e.get("port", 0))] for e in graph.get("edges", [])),
+            key=lambda e: (e[1], e[2], e[0]),
+        ),
+    }
 
 
 def _stored_graph(path: Path) -> dict[str, Any] | None:
@@ -161,11 +171,18 @@ def _load_by_name(model: Any, path: Path, stored: dict[str, Any]) -> Loaded:
     from engine.build.builder import build_model
     from engine.model.project import Project
 
-    original = Project.from_dict({"format": "layerlab", "version": 1, "name": "imported",
-                                  "graph": {"nodes": stored["nodes"], "edges": [
-                                      {"source": s, "target": t, "port": p}
-                                      for s, t, p in stored["edges"]]}},
-                                 source=str(path))
+    original = Project.from_dict(
+        {
+            "format": "layerlab",
+            "version": 1,
+            "name": "imported",
+            "graph": {
+                "nodes": stored["nodes"],
+                "edges": [{"source": s, "target": t, "port": p} for s, t, p in stored["edges"]],
+            },
+        },
+        source=str(path),
+    )
     reference = build_model(original)
     _quiet_load(reference, path)
     by_name = {layer.name: layer for layer in reference.layers}
@@ -175,8 +192,11 @@ def _load_by_name(model: Any, path: Path, stored: dict[str, Any]) -> Loaded:
             continue
         source = by_name.get(layer.name)
         values = source.get_weights() if source is not None else []
-        if values and type(source) is type(layer) and \
-                [v.shape for v in values] == [tuple(w.shape) for w in layer.weights]:
+        if (
+            values
+            and type(source) is type(layer)
+            and [v.shape for v in values] == [tuple(w.shape) for w in layer.weights]
+        ):
             layer.set_weights(values)
             done.loaded.append(layer.name)
         else:

@@ -1,12 +1,12 @@
-"""Checks of parameter values against their specs, and the one-line captions of cards.
-"""
+"""Checks of parameter values against their specs, and the one-line captions of cards."""
 
 from __future__ import annotations
 
-from engine.catalog.specs import INITIALIZERS, ParamSpec, REGULARIZERS
-from engine.catalog.table import CATALOG
 import math
 from typing import Any
+
+from engine.catalog.specs import INITIALIZERS, REGULARIZERS, ParamSpec
+from engine.catalog.table import CATALOG
 
 
 # ------------------------------------------------------------------ checking
@@ -49,27 +49,33 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value))
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _in_range(pspec: ParamSpec, value: float) -> bool:
-    return ((pspec.min is None or value >= pspec.min)
-            and (pspec.max is None or value <= pspec.max))
+    return (pspec.min is None or value >= pspec.min) and (pspec.max is None or value <= pspec.max)
 
 
 def _valid_ints(pspec: ParamSpec, value: Any) -> bool:
     if _is_int(value) and pspec.length is not None:
         return _in_range(pspec, value)
     if pspec.length is None:  # an order of axes: a permutation of 1..n
-        return (isinstance(value, list) and len(value) > 0 and all(_is_int(v) for v in value)
-                and sorted(value) == list(range(1, len(value) + 1)))
+        return (
+            isinstance(value, list)
+            and len(value) > 0
+            and all(_is_int(v) for v in value)
+            and sorted(value) == list(range(1, len(value) + 1))
+        )
     if pspec.pairs and isinstance(value, list) and all(isinstance(v, list) for v in value):
-        return (len(value) == pspec.length and all(
+        return len(value) == pspec.length and all(
             len(pair) == 2 and all(_is_int(v) and _in_range(pspec, v) for v in pair)
-            for pair in value))
-    return (isinstance(value, list) and len(value) == pspec.length
-            and all(_is_int(v) and _in_range(pspec, v) for v in value))
+            for pair in value
+        )
+    return (
+        isinstance(value, list)
+        and len(value) == pspec.length
+        and all(_is_int(v) and _in_range(pspec, v) for v in value)
+    )
 
 
 def _valid_shape(pspec: ParamSpec, value: Any) -> bool:
@@ -81,16 +87,23 @@ def _valid_shape(pspec: ParamSpec, value: Any) -> bool:
 
 _VALID = {
     "int": lambda p, v: _is_int(v) and _in_range(p, v),
-    "float": lambda p, v: (_is_number(v) and _in_range(p, v)) or (
-        p.per_channel and isinstance(v, list) and len(v) > 0
-        and all(_is_number(x) and _in_range(p, x) for x in v)),
+    "float": lambda p, v: (
+        (_is_number(v) and _in_range(p, v))
+        or (
+            p.per_channel
+            and isinstance(v, list)
+            and len(v) > 0
+            and all(_is_number(x) and _in_range(p, x) for x in v)
+        )
+    ),
     "bool": lambda p, v: isinstance(v, bool),
     "str": lambda p, v: isinstance(v, str),
     "choice": lambda p, v: any(v == c and type(v) is type(c) for c in p.choices),
     "initializer": lambda p, v: isinstance(v, str) and v in (p.choices or INITIALIZERS),
     "ints": _valid_ints,
-    "axes": lambda p, v: _is_int(v) or (isinstance(v, list) and len(v) == 2
-                                        and all(_is_int(a) for a in v)),
+    "axes": lambda p, v: (
+        _is_int(v) or (isinstance(v, list) and len(v) == 2 and all(_is_int(a) for a in v))
+    ),
     "shape": _valid_shape,
 }
 
@@ -160,11 +173,13 @@ def _check_regularizer(pspec: ParamSpec, value: Any) -> str | None:
 
 def _check_layer(pspec: ParamSpec, value: Any) -> str | None:
     types = ", ".join(repr(c) for c in pspec.choices)
-    if (not isinstance(value, dict) or value.get("type") not in pspec.choices
-            or not isinstance(value.get("params", {}), dict)
-            or set(value) - {"type", "params"}):
-        return (f"{pspec.name} must be {{'type': one of {types}, 'params': {{...}}}}; "
-                f"got {value!r}")
+    if (
+        not isinstance(value, dict)
+        or value.get("type") not in pspec.choices
+        or not isinstance(value.get("params", {}), dict)
+        or set(value) - {"type", "params"}
+    ):
+        return f"{pspec.name} must be {{'type': one of {types}, 'params': {{...}}}}; got {value!r}"
     inner = CATALOG[value["type"]]
     params = value.get("params", {})
     for name, v in params.items():
@@ -196,19 +211,25 @@ def check_params(node_type: str, params: dict[str, Any]) -> list[str]:
     value = {p.name: params.get(p.name, p.default) for p in spec.params}
     problems = []
     if node_type == "Normalization" and (value["mean"] is None) != (value["variance"] is None):
-        problems.append("mean and variance must be given together (or both left empty); "
-                        f"got mean={value['mean']!r}, variance={value['variance']!r}")
+        problems.append(
+            "mean and variance must be given together (or both left empty); "
+            f"got mean={value['mean']!r}, variance={value['variance']!r}"
+        )
     strides, dilation = _dims(value.get("strides")), _dims(value.get("dilation_rate"))
     if max(strides) > 1 and max(dilation) > 1:
-        problems.append("strides above 1 cannot be combined with dilation_rate above 1; "
-                        f"got strides={value['strides']!r}, "
-                        f"dilation_rate={value['dilation_rate']!r}")
+        problems.append(
+            "strides above 1 cannot be combined with dilation_rate above 1; "
+            f"got strides={value['strides']!r}, "
+            f"dilation_rate={value['dilation_rate']!r}"
+        )
     padding = _dims(value.get("output_padding"), fill=0)
     n = max(len(padding), len(strides))
     if any(p >= s for p, s in zip(_widen(padding, n), _widen(strides, n))):
-        problems.append("output_padding must be smaller than strides in every dimension; "
-                        f"got output_padding={value['output_padding']!r}, "
-                        f"strides={value['strides']!r}")
+        problems.append(
+            "output_padding must be smaller than strides in every dimension; "
+            f"got output_padding={value['output_padding']!r}, "
+            f"strides={value['strides']!r}"
+        )
     return problems
 
 
@@ -229,13 +250,31 @@ def _dims(value: Any, fill: int = 1) -> list[int]:
 # ------------------------------------------------------------------- captions
 #: How a summary param reads on a node: "{}" is replaced by the formatted value.
 _CAPTION_FORMATS = {
-    "units": "{} units", "filters": "{} filters", "rate": "rate {}", "stddev": "noise {}",
-    "num_heads": "{} heads", "key_dim": "key_dim {}", "input_dim": "{} ids",
-    "output_dim": "-> {}", "n": "x{}", "target_shape": "to {}", "dims": "dims {}",
-    "axis": "axis {}", "axes": "axes {}", "scale": "scale {}", "groups": "{} groups",
-    "padding": "pad {}", "cropping": "crop {}", "size": "up {}", "factor": "factor {}",
-    "height_factor": "h {}", "width_factor": "w {}",
-    "return_sequences": "sequences", "l1": "l1 {}", "l2": "l2 {}", "mean": "mean {}",
+    "units": "{} units",
+    "filters": "{} filters",
+    "rate": "rate {}",
+    "stddev": "noise {}",
+    "num_heads": "{} heads",
+    "key_dim": "key_dim {}",
+    "input_dim": "{} ids",
+    "output_dim": "-> {}",
+    "n": "x{}",
+    "target_shape": "to {}",
+    "dims": "dims {}",
+    "axis": "axis {}",
+    "axes": "axes {}",
+    "scale": "scale {}",
+    "groups": "{} groups",
+    "padding": "pad {}",
+    "cropping": "crop {}",
+    "size": "up {}",
+    "factor": "factor {}",
+    "height_factor": "h {}",
+    "width_factor": "w {}",
+    "return_sequences": "sequences",
+    "l1": "l1 {}",
+    "l2": "l2 {}",
+    "mean": "mean {}",
     "variance": "var {}",
 }
 

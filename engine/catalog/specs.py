@@ -31,13 +31,24 @@ Defaults are Keras's own defaults in JSON form: a Keras tuple default such as
 """
 
 from __future__ import annotations
+
 import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-
-KINDS = ("int", "float", "bool", "str", "choice", "ints", "shape", "regularizer",
-         "initializer", "layer", "axes")
+KINDS = (
+    "int",
+    "float",
+    "bool",
+    "str",
+    "choice",
+    "ints",
+    "shape",
+    "regularizer",
+    "initializer",
+    "layer",
+    "axes",
+)
 
 
 @dataclass(frozen=True)
@@ -117,15 +128,37 @@ class LayerSpec:
 
 
 CATEGORIES: tuple[str, ...] = (
-    "Input", "Core", "Convolution", "Pooling", "Recurrent", "Normalization",
-    "Regularization", "Merge", "Attention", "Preprocessing & augmentation",
+    "Input",
+    "Core",
+    "Convolution",
+    "Pooling",
+    "Recurrent",
+    "Normalization",
+    "Regularization",
+    "Merge",
+    "Attention",
+    "Preprocessing & augmentation",
 )
 
 
 #: Activation names offered for ``activation`` params (``None`` means linear).
 ACTIVATIONS: tuple[str | None, ...] = (
-    None, "relu", "sigmoid", "tanh", "softmax", "swish", "gelu", "elu", "selu",
-    "leaky_relu", "relu6", "softplus", "softsign", "hard_sigmoid", "mish", "linear",
+    None,
+    "relu",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "swish",
+    "gelu",
+    "elu",
+    "selu",
+    "leaky_relu",
+    "relu6",
+    "softplus",
+    "softsign",
+    "hard_sigmoid",
+    "mish",
+    "linear",
 )
 
 
@@ -135,9 +168,20 @@ ACTIVATION_ALIASES: dict[str, str] = {"silu": "swish"}
 
 #: Keras initializer names offered for ``initializer`` params.
 INITIALIZERS: tuple[str, ...] = (
-    "glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
-    "lecun_normal", "orthogonal", "random_normal", "random_uniform", "truncated_normal",
-    "uniform", "variance_scaling", "zeros", "ones",
+    "glorot_uniform",
+    "glorot_normal",
+    "he_uniform",
+    "he_normal",
+    "lecun_uniform",
+    "lecun_normal",
+    "orthogonal",
+    "random_normal",
+    "random_uniform",
+    "truncated_normal",
+    "uniform",
+    "variance_scaling",
+    "zeros",
+    "ones",
 )
 
 
@@ -145,5 +189,4 @@ INITIALIZERS: tuple[str, ...] = (
 REGULARIZERS: dict[str, tuple[str, ...]] = {"L1": ("l1",), "L2": ("l2",), "L1L2": ("l1", "l2")}
 
 
-MERGE_TYPES = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
-               "Dot")
+MERGE_TYPES = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot")

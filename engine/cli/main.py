@@ -16,8 +16,17 @@ from pathlib import Path
 
 from engine.model.project import ProjectError, load_project
 
-SUBCOMMANDS = ("validate", "train", "export", "import", "presets", "screenshot", "worker",
-               "run-default", "open")
+SUBCOMMANDS = (
+    "validate",
+    "train",
+    "export",
+    "import",
+    "presets",
+    "screenshot",
+    "worker",
+    "run-default",
+    "open",
+)
 EXPORT_FORMATS = ("keras", "savedmodel", "onnx", "tflite", "python", "h5")
 
 
@@ -31,7 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="layerlab",
         description="Build, train and export Keras models. With only a PROJECT, opens it in "
-                    "the window.")
+        "the window.",
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     s = sub.add_parser("open", help="open the window (default when only a PROJECT is given)")
@@ -56,8 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--format", required=True, choices=EXPORT_FORMATS)
     s.add_argument("--out", required=True)
     s.add_argument("--no-verify", action="store_true", help="skip reloading and comparing")
-    s.add_argument("--quantize", choices=("none", "float16", "int8"), default="none",
-                   help="tflite only")
+    s.add_argument(
+        "--quantize", choices=("none", "float16", "int8"), default="none", help="tflite only"
+    )
     s.add_argument("--weights", help="python only: weights file the script loads")
 
     s = sub.add_parser("import", help="turn a .keras/.h5 model or config into a project")
@@ -76,8 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--cluster", required=True)
     s.add_argument("--index", type=int, required=True)
 
-    sub.add_parser("run-default", help="open the window, or with no display train the "
-                                       "default preset headless")
+    sub.add_parser(
+        "run-default", help="open the window, or with no display train the default preset headless"
+    )
     return p
 
 
@@ -103,8 +115,12 @@ def main(argv: list[str] | None = None) -> int:
             return _call("gui.app", "screenshot", args.project, args.out, args.size)
         if command == "train" and args.cluster:
             return _call("engine.train.distributed.run", "cli_train", args)
-        modules = {"train": "engine.train.fit", "export": "engine.io.export",
-                   "import": "engine.io.importer", "worker": "engine.train.distributed.run"}
+        modules = {
+            "train": "engine.train.fit",
+            "export": "engine.io.export",
+            "import": "engine.io.importer",
+            "worker": "engine.train.distributed.run",
+        }
         return _call(modules[command], f"cli_{command}", args)
     except ProjectError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -125,8 +141,10 @@ def _call(module: str, func: str, *args) -> int:
             raise
         mod = None
     if mod is None or not hasattr(mod, func):
-        print(f"error: this command is not available yet ({module}.{func} is missing)",
-              file=sys.stderr)
+        print(
+            f"error: this command is not available yet ({module}.{func} is missing)",
+            file=sys.stderr,
+        )
         return 2
     return int(getattr(mod, func)(*args) or 0)
 
@@ -168,17 +186,23 @@ def has_display() -> bool:
     """True when a window can be shown (an X/Wayland display or an explicit Qt platform)."""
     if sys.platform in ("darwin", "win32"):
         return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-                or os.environ.get("QT_QPA_PLATFORM"))
+    return bool(
+        os.environ.get("DISPLAY")
+        or os.environ.get("WAYLAND_DISPLAY")
+        or os.environ.get("QT_QPA_PLATFORM")
+    )
 
 
 def _run_default() -> int:
     if has_display():
         return _open(None)
     preset = presets_dir() / "lenet5.json"
-    print("No display found, so the window cannot open. Training the default preset "
-          f"({preset.name}) headless instead; open the window on a machine with a screen "
-          "with `make run`.", flush=True)
+    print(
+        "No display found, so the window cannot open. Training the default preset "
+        f"({preset.name}) headless instead; open the window on a machine with a screen "
+        "with `make run`.",
+        flush=True,
+    )
     return main(["train", str(preset), "--out", "runs/default"])
 
 
@@ -187,8 +211,9 @@ def _presets() -> int:
     for path in sorted(presets_dir().glob("*.json")):
         try:
             project = load_project(path)
-            rows.append((path.stem, project.name, len(project.graph.nodes),
-                         project.data.get("source", "")))
+            rows.append(
+                (path.stem, project.name, len(project.graph.nodes), project.data.get("source", ""))
+            )
         except ProjectError as exc:
             rows.append((path.stem, f"(unreadable: {exc})", 0, ""))
     if not rows:
@@ -215,8 +240,9 @@ def _validate(args: argparse.Namespace) -> int:
     if training_problems is not None:
         from engine.model.problems import Problem
 
-        problems += [Problem(None, "error", f"training: {m}")
-                     for m in training_problems(project.training)]
+        problems += [
+            Problem(None, "error", f"training: {m}") for m in training_problems(project.training)
+        ]
     valid = not any(p.severity == "error" for p in problems)
     if args.json:
         d = report.to_dict()
@@ -238,19 +264,27 @@ def _shape_text(shape) -> str:
 
 def format_report(project, report, problems) -> str:
     """A Keras ``summary()``-like table with the problems listed under it."""
-    rows = [(f"{li.id} ({li.type})", _shape_text(li.output_shape), f"{li.params:,}")
-            for li in report.layers]
+    rows = [
+        (f"{li.id} ({li.type})", _shape_text(li.output_shape), f"{li.params:,}")
+        for li in report.layers
+    ]
     w0 = max([len("Layer (type)")] + [len(r[0]) for r in rows])
     w1 = max([len("Output shape")] + [len(r[1]) for r in rows])
     w2 = max([len("Param #")] + [len(r[2]) for r in rows])
     line = "─" * (w0 + w1 + w2 + 6)
-    out = [f'Model: "{project.name}"', line,
-           f"{'Layer (type)':<{w0}}   {'Output shape':<{w1}}   {'Param #':>{w2}}", line]
+    out = [
+        f'Model: "{project.name}"',
+        line,
+        f"{'Layer (type)':<{w0}}   {'Output shape':<{w1}}   {'Param #':>{w2}}",
+        line,
+    ]
     out += [f"{a:<{w0}}   {b:<{w1}}   {c:>{w2}}" for a, b, c in rows]
-    out += [line,
-            f"Total params: {report.total_params:,}",
-            f"Trainable params: {report.trainable_params:,}",
-            f"Non-trainable params: {report.non_trainable_params:,}"]
+    out += [
+        line,
+        f"Total params: {report.total_params:,}",
+        f"Trainable params: {report.trainable_params:,}",
+        f"Non-trainable params: {report.non_trainable_params:,}",
+    ]
     if problems:
         out.append("")
         out.append(f"{len(problems)} problem{'s' if len(problems) != 1 else ''}:")

@@ -52,8 +52,9 @@ def project_and_run_dir(args: Any) -> tuple[Any, Path]:
         snapshot = Path(resume_dir) / "project.json"
         data = runs.read_json(snapshot)
         if data is None:
-            raise ProjectError(f"{snapshot}: missing or unreadable; is {resume_dir} a run "
-                               "directory?")
+            raise ProjectError(
+                f"{snapshot}: missing or unreadable; is {resume_dir} a run directory?"
+            )
         project = Project.from_dict(data, source=str(snapshot))
     else:
         raise ProjectError("give a PROJECT file, or --resume RUN_DIR")
@@ -75,10 +76,18 @@ def cli_train(args: Any) -> int:
     except ProjectError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    show: Reporter = JsonReporter(sys.stdout) if getattr(args, "json", False) \
+    show: Reporter = (
+        JsonReporter(sys.stdout)
+        if getattr(args, "json", False)
         else HumanReporter(sys.stdout, sys.stderr)
-    run = start_training(project, run_dir, epochs=getattr(args, "epochs", None),
-                         device=getattr(args, "device", None), resume=bool(resume_dir))
+    )
+    run = start_training(
+        project,
+        run_dir,
+        epochs=getattr(args, "epochs", None),
+        device=getattr(args, "device", None),
+        resume=bool(resume_dir),
+    )
     interrupted = False
     while True:
         try:
@@ -119,8 +128,12 @@ class JsonReporter(Reporter):
         if kind == "epoch":
             line = {"event": "epoch", "epoch": event["epoch"], "logs": event["logs"]}
         elif kind == "done":
-            line = {"event": "done", "run_dir": event["run_dir"], "model": event["model"],
-                    "history": event["history"]}
+            line = {
+                "event": "done",
+                "run_dir": event["run_dir"],
+                "model": event["model"],
+                "history": event["history"],
+            }
         elif kind == "error":
             message = event["message"]
             if event.get("hint"):
@@ -158,11 +171,14 @@ class HumanReporter(Reporter):
         kind = event.get("event")
         if kind == "started":
             self.epochs = event["epochs"]
-            start = f" from epoch {event['initial_epoch'] + 1}" if event.get("initial_epoch") \
-                else ""
-            self._line(f"training on {', '.join(event['devices'])}: "
-                       f"{event['total_params']:,} parameters, {event['samples']:,} samples, "
-                       f"{event['steps_per_epoch']} steps x {event['epochs']} epochs{start}")
+            start = (
+                f" from epoch {event['initial_epoch'] + 1}" if event.get("initial_epoch") else ""
+            )
+            self._line(
+                f"training on {', '.join(event['devices'])}: "
+                f"{event['total_params']:,} parameters, {event['samples']:,} samples, "
+                f"{event['steps_per_epoch']} steps x {event['epochs']} epochs{start}"
+            )
             for note in event.get("notes") or []:
                 self._line(note)
         elif kind == "batch" and self.tty:
@@ -171,25 +187,31 @@ class HumanReporter(Reporter):
                 return
             self._last_draw = now
             eta = event.get("eta_s")
-            text = (f"epoch {event['epoch']}/{self.epochs}  step {event['step']}/"
-                    f"{event['steps']}  {_metrics(event['logs'])}  "
-                    f"{event['samples_per_s']:,.0f} samples/s"
-                    + (f"  ETA {_duration(eta)}" if eta is not None else ""))
+            text = (
+                f"epoch {event['epoch']}/{self.epochs}  step {event['step']}/"
+                f"{event['steps']}  {_metrics(event['logs'])}  "
+                f"{event['samples_per_s']:,.0f} samples/s"
+                + (f"  ETA {_duration(eta)}" if eta is not None else "")
+            )
             width = shutil.get_terminal_size().columns - 1
             self.out.write("\r" + text[:width].ljust(width))
             self.out.flush()
             self._drawn = True
         elif kind == "epoch":
-            self._line(f"epoch {event['epoch']}/{self.epochs}  {_metrics(event['logs'])}"
-                       f"  ({event.get('time_s', 0):.1f} s)")
+            self._line(
+                f"epoch {event['epoch']}/{self.epochs}  {_metrics(event['logs'])}"
+                f"  ({event.get('time_s', 0):.1f} s)"
+            )
         elif kind in ("paused", "resumed"):
             self._line(f"{kind} at epoch {event['epoch']}, step {event['step']}")
         elif kind == "warning":
             self._line(f"warning: {event['message']}")
         elif kind == "done":
             what = "stopped; kept" if event.get("stopped") else "done:"
-            self._line(f"{what} {event.get('epochs_done', '?')} epochs, model saved to "
-                       f"{event['model']} (run directory {event['run_dir']})")
+            self._line(
+                f"{what} {event.get('epochs_done', '?')} epochs, model saved to "
+                f"{event['model']} (run directory {event['run_dir']})"
+            )
         elif kind == "error":
             self._clear()
             if event.get("hint"):

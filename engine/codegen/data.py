@@ -218,20 +218,38 @@ def make_data(n, length, seed):
 }
 
 
-_BUILTIN_CLASSES = {"digits": 10, "digits-rows": 10, "iris": 3, "wine": 3, "breast_cancer": 2,
-                    "moons": 2, "circles": 2, "spirals": 2, "xor": 2, "adding": 0}
+_BUILTIN_CLASSES = {
+    "digits": 10,
+    "digits-rows": 10,
+    "iris": 3,
+    "wine": 3,
+    "breast_cancer": 2,
+    "moons": 2,
+    "circles": 2,
+    "spirals": 2,
+    "xor": 2,
+    "adding": 0,
+}
 
 
-def data_code(section: dict[str, Any], base_dir: Any, input_shape: tuple | None,
-              loss: Any) -> ScriptPart:
+def data_code(
+    section: dict[str, Any], base_dir: Any, input_shape: tuple | None, loss: Any
+) -> ScriptPart:
     """The ``load_data()`` function (and its helpers) for a project's data section.
 
     Raises:
         CodegenError: For an unknown source or a bad key (the message names it).
     """
     from engine.data.dataset import ONE_HOT_LOSSES, SOURCES, loss_key
-    from engine.data.sources import (BUILTINS, DataError, get_float, get_int, get_str,
-                                     get_str_list, get_task)
+    from engine.data.sources import (
+        BUILTINS,
+        DataError,
+        get_float,
+        get_int,
+        get_str,
+        get_str_list,
+        get_task,
+    )
 
     part = ScriptPart()
     part.imports.add("import numpy as np")
@@ -244,13 +262,13 @@ def data_code(section: dict[str, Any], base_dir: Any, input_shape: tuple | None,
         seed = get_int(section, "seed", 0)
         standardize = section.get("standardize")
         if standardize is not None and not isinstance(standardize, bool):
-            raise DataError(f'data section: "standardize" must be true or false; '
-                            f"got {standardize!r}")
+            raise DataError(
+                f'data section: "standardize" must be true or false; got {standardize!r}'
+            )
         body: list[str] = []
         classification = "True"
         onehot = ""
-        if isinstance(source, str) and source.startswith("builtin:") \
-                and source[8:] in BUILTINS:
+        if isinstance(source, str) and source.startswith("builtin:") and source[8:] in BUILTINS:
             name = source[8:]
             default_std = _builtin_code(name, section, seed, part, body)
             classification = "False" if name == "adding" else "True"
@@ -289,27 +307,42 @@ def data_code(section: dict[str, Any], base_dir: Any, input_shape: tuple | None,
         elif source == "images":
             path = _path_code(section, base_dir, part)
             size, mode = _image_geometry(section, input_shape)
-            body.append(call_code("x, y = read_images",
-                              [path, f"image_size={literal(size)}",
-                               f"color_mode={literal(mode)}"], "    "))
+            body.append(
+                call_code(
+                    "x, y = read_images",
+                    [path, f"image_size={literal(size)}", f"color_mode={literal(mode)}"],
+                    "    ",
+                )
+            )
             part.imports |= {"import tensorflow as tf", "from pathlib import Path"}
             part.functions.append(_READ_IMAGES)
             default_std = False
             part.task = "classification"
         else:
-            raise DataError(f"unknown data source {source!r}; choose one of "
-                            f"{', '.join(SOURCES)}")
+            raise DataError(f"unknown data source {source!r}; choose one of {', '.join(SOURCES)}")
     except DataError as exc:
         raise CodegenError(str(exc)) from None
 
     part.has_val = val > 0
-    body.append(call_code("train, val = split", [
-        "y", f"validation={literal(val)}", f"test={literal(test)}", f"seed={seed}",
-        f"classification={classification}"], "    "))
+    body.append(
+        call_code(
+            "train, val = split",
+            [
+                "y",
+                f"validation={literal(val)}",
+                f"test={literal(test)}",
+                f"seed={seed}",
+                f"classification={classification}",
+            ],
+            "    ",
+        )
+    )
     body.append("    x_train, y_train, x_val, y_val = x[train], y[train], x[val], y[val]")
     on = default_std if standardize is None else standardize
     if on is True:
-        body.append(f"    x_train, x_val = standardize(x_train, x_val{', onehot' if onehot else ''})")
+        body.append(
+            f"    x_train, x_val = standardize(x_train, x_val{', onehot' if onehot else ''})"
+        )
     elif on == "x.ndim == 2":
         body.append("    if x.ndim == 2:  # tabular inputs are standardised")
         body.append("        x_train, x_val = standardize(x_train, x_val)")
@@ -323,20 +356,24 @@ def data_code(section: dict[str, Any], base_dir: Any, input_shape: tuple | None,
         elif classification == "False":
             indent = ""
         if indent:
-            body += [f"{indent}num_classes = int(y.max()) + 1",
-                     f"{indent}y_train = np.eye(num_classes, dtype=np.float32)[y_train]",
-                     f"{indent}y_val = np.eye(num_classes, dtype=np.float32)[y_val]"]
+            body += [
+                f"{indent}num_classes = int(y.max()) + 1",
+                f"{indent}y_train = np.eye(num_classes, dtype=np.float32)[y_train]",
+                f"{indent}y_val = np.eye(num_classes, dtype=np.float32)[y_val]",
+            ]
     body.append("    return (x_train, y_train), (x_val, y_val)")
-    what = {"csv": "the CSV file", "npz": "the NumPy arrays", "images": "the image folders"
-            }.get(source, f"the {source} data")
-    doc = (f"    {docstring(f'Load {what}; split off {val:g} for validation (seed {seed}).')}")
+    what = {"csv": "the CSV file", "npz": "the NumPy arrays", "images": "the image folders"}.get(
+        source, f"the {source} data"
+    )
+    doc = f"    {docstring(f'Load {what}; split off {val:g} for validation (seed {seed}).')}"
     part.functions = [_SPLIT] + dedupe(part.functions)
     part.functions.insert(0, "def load_data():\n" + doc + "\n" + "\n".join(body) + "\n")
     return part
 
 
-def _builtin_code(name: str, section: dict[str, Any], seed: int, part: ScriptPart,
-                  body: list[str]) -> bool:
+def _builtin_code(
+    name: str, section: dict[str, Any], seed: int, part: ScriptPart, body: list[str]
+) -> bool:
     """Body lines that set ``x`` and ``y`` for a built-in set; returns standardize's default."""
     from engine.data.sources import get_float, get_int
 
@@ -344,8 +381,11 @@ def _builtin_code(name: str, section: dict[str, Any], seed: int, part: ScriptPar
         part.imports.add("from sklearn.datasets import load_digits")
         body.append("    digits = load_digits()")
         scaled = "(digits.images / 16.0).astype(np.float32)"
-        body.append(f"    x = {scaled}[..., None]  # (8, 8, 1) images in [0, 1]" if name == "digits"
-                    else f"    x = {scaled}  # 8 rows of 8 pixels in [0, 1]")
+        body.append(
+            f"    x = {scaled}[..., None]  # (8, 8, 1) images in [0, 1]"
+            if name == "digits"
+            else f"    x = {scaled}  # 8 rows of 8 pixels in [0, 1]"
+        )
         body.append("    y = digits.target.astype(np.int64)")
         return False
     if name in ("iris", "wine", "breast_cancer"):
@@ -376,17 +416,19 @@ def _path_code(section: dict[str, Any], base_dir: Any, part: ScriptPart) -> str:
         where = literal(str(Path(base_dir).resolve()))
         part.constants.append(f"DATA_DIR = Path({where})  # relative data paths start here")
     else:
-        part.constants.append("DATA_DIR = Path(__file__).resolve().parent  # relative data "
-                              "paths start here")
+        part.constants.append(
+            "DATA_DIR = Path(__file__).resolve().parent  # relative data paths start here"
+        )
     if raw.startswith("~"):
         return f"DATA_DIR / Path({literal(raw)}).expanduser()"
     return f"DATA_DIR / {literal(raw)}"
 
 
-def _image_geometry(section: dict[str, Any], input_shape: tuple | None,
-                    ) -> tuple[tuple[int, int] | None, str]:
+def _image_geometry(
+    section: dict[str, Any],
+    input_shape: tuple | None,
+) -> tuple[tuple[int, int] | None, str]:
     from engine.data.sources import image_geometry as geometry
 
     size, channels = geometry(section, input_shape)
     return (tuple(size) if size else None), ("grayscale" if channels == 1 else "rgb")
-

@@ -26,8 +26,8 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-from engine.catalog.table import CATALOG
 from engine.catalog.specs import REGULARIZERS, ParamSpec
+from engine.catalog.table import CATALOG
 from engine.codegen.data import data_code
 from engine.codegen.text import CodegenError, call_code, dedupe, docstring, literal
 from engine.codegen.train import main_code
@@ -37,17 +37,51 @@ __all__ = ["CodegenError", "generate", "literal", "variable_names"]
 
 #: Names the generated script defines or imports at module level; node
 #: variables never shadow them (nor Python keywords and builtins).
-SCRIPT_NAMES = frozenset({
-    "argparse", "csv", "math", "keras", "layers", "np", "tf", "Path", "model", "inputs",
-    "outputs", "build_model", "load_data", "main", "split", "apportion", "standardize",
-    "encode_targets", "read_csv", "read_npz", "read_images", "make_data", "make_optimizer",
-    "balanced_class_weights", "DATA_DIR", "SEED", "EPOCHS", "BATCH_SIZE", "WEIGHTS",
-    "steps_per_epoch", "learning_rate", "args", "parser", "history", "callbacks", "sklearn",
-})
+SCRIPT_NAMES = frozenset(
+    {
+        "argparse",
+        "csv",
+        "math",
+        "keras",
+        "layers",
+        "np",
+        "tf",
+        "Path",
+        "model",
+        "inputs",
+        "outputs",
+        "build_model",
+        "load_data",
+        "main",
+        "split",
+        "apportion",
+        "standardize",
+        "encode_targets",
+        "read_csv",
+        "read_npz",
+        "read_images",
+        "make_data",
+        "make_optimizer",
+        "balanced_class_weights",
+        "DATA_DIR",
+        "SEED",
+        "EPOCHS",
+        "BATCH_SIZE",
+        "WEIGHTS",
+        "steps_per_epoch",
+        "learning_rate",
+        "args",
+        "parser",
+        "history",
+        "callbacks",
+        "sklearn",
+    }
+)
 _TAKEN = SCRIPT_NAMES | set(dir(builtins)) | set(keyword.kwlist) | set(keyword.softkwlist)
 
 
 # --------------------------------------------------------------------------- the model
+
 
 def variable_names(graph: Graph) -> dict[str, str]:
     """A Python variable name for each node: its id, suffixed where it would clash.
@@ -62,8 +96,10 @@ def variable_names(graph: Graph) -> dict[str, str]:
     wanted: dict[str, str] = {}
     for node_id, node in graph.nodes.items():
         if not is_valid_id(node_id) or node.id != node_id:
-            raise CodegenError(f"layer {node_id!r}: the id is not a valid Python identifier "
-                               "(letters, digits and underscores, not starting with a digit)")
+            raise CodegenError(
+                f"layer {node_id!r}: the id is not a valid Python identifier "
+                "(letters, digits and underscores, not starting with a digit)"
+            )
         base = unicodedata.normalize("NFKC", node_id)
         wanted[node_id] = base if base.isidentifier() else "layer"
     names: dict[str, str] = {}
@@ -97,8 +133,10 @@ def _regularizer_code(value: Any, where: str) -> str:
     if value is None or isinstance(value, str):
         return literal(value)
     if not isinstance(value, dict) or value.get("type") not in REGULARIZERS:
-        raise CodegenError(f"{where}: a regularizer must be null or "
-                           f'{{"type": "L1"|"L2"|"L1L2", ...}}; got {value!r}')
+        raise CodegenError(
+            f"{where}: a regularizer must be null or "
+            f'{{"type": "L1"|"L2"|"L1L2", ...}}; got {value!r}'
+        )
     kind = value["type"]
     keys = [k for k in REGULARIZERS[kind] if value.get(k) is not None]
     for k in keys:
@@ -137,13 +175,19 @@ def _value_code(pspec: ParamSpec, value: Any, where: str) -> str:
     if pspec.kind == "regularizer":
         return _regularizer_code(value, f"{where}: {pspec.name}")
     if pspec.kind == "layer" and value is not None:
-        if not isinstance(value, dict) or value.get("type") not in CATALOG \
-                or (pspec.choices and value.get("type") not in pspec.choices):
-            raise CodegenError(f"{where}: {pspec.name} must be "
-                               f'{{"type": <layer type>, "params": {{...}}}}; got {value!r}')
+        if (
+            not isinstance(value, dict)
+            or value.get("type") not in CATALOG
+            or (pspec.choices and value.get("type") not in pspec.choices)
+        ):
+            raise CodegenError(
+                f"{where}: {pspec.name} must be "
+                f'{{"type": <layer type>, "params": {{...}}}}; got {value!r}'
+            )
         inner = value["type"]
-        inner_args = _layer_args(inner, value.get("params") or {},
-                                 f"{where}: {pspec.name} ({inner})")
+        inner_args = _layer_args(
+            inner, value.get("params") or {}, f"{where}: {pspec.name} ({inner})"
+        )
         return f"layers.{inner}({', '.join(inner_args)})"
     return literal(value)
 
@@ -159,13 +203,15 @@ def _check_graph(graph: Graph) -> None:
 
 def model_code(graph: Graph, name: str) -> str:
     """The ``build_model()`` function: one line per layer, in topological order."""
-    from engine.build.layers import POSITIONAL_INPUTS
     from engine.build.builder import model_name
+    from engine.build.layers import POSITIONAL_INPUTS
 
     names = variable_names(graph)
     _check_graph(graph)
-    lines = ["def build_model():",
-             '    """The model, one line per layer (Keras functional API)."""']
+    lines = [
+        "def build_model():",
+        '    """The model, one line per layer (Keras functional API)."""',
+    ]
     for nid in graph.topological_order():
         node: Node = graph.nodes[nid]
         where = f"{node.type} '{nid}'"
@@ -186,13 +232,18 @@ def model_code(graph: Graph, name: str) -> str:
     outs = [names[n] for n in graph.output_nodes()]
     ins_code = ins[0] if len(ins) == 1 else "[" + ", ".join(ins) + "]"
     outs_code = outs[0] if len(outs) == 1 else "[" + ", ".join(outs) + "]"
-    lines.append(call_code("return keras.Model", [f"inputs={ins_code}", f"outputs={outs_code}",
-                                              f"name={literal(model_name(name))}"], "    "))
+    lines.append(
+        call_code(
+            "return keras.Model",
+            [f"inputs={ins_code}", f"outputs={outs_code}", f"name={literal(model_name(name))}"],
+            "    ",
+        )
+    )
     return "\n".join(lines) + "\n"
 
 
-
 # --------------------------------------------------------------------------- the script
+
 
 def generate(project: Any, weights: str | None = None) -> str:
     """The whole script for ``project``: ``build_model()``, ``load_data()``, ``main()``.
@@ -212,15 +263,31 @@ def generate(project: Any, weights: str | None = None) -> str:
             key that cannot be written.
     """
     model = model_code(project.graph, project.name)
-    data = data_code(project.data or {}, getattr(project, "base_dir", None),
-                     _input_shape(project.graph), (project.training or {}).get("loss"))
-    adapt = [n.id for n in project.graph.nodes.values()
-             if n.type == "Normalization" and n.params.get("mean") is None]
-    main = main_code(project.training or {}, project.name, weights, has_val=data.has_val,
-                     task=data.task, num_classes=data.num_classes, adapt=adapt)
-    blocks = [_header(project.name, project.description or "", weights),
-              _imports(data.imports | main.imports),
-              "\n".join(dedupe(data.constants + main.constants)) + "\n"]
+    data = data_code(
+        project.data or {},
+        getattr(project, "base_dir", None),
+        _input_shape(project.graph),
+        (project.training or {}).get("loss"),
+    )
+    adapt = [
+        n.id
+        for n in project.graph.nodes.values()
+        if n.type == "Normalization" and n.params.get("mean") is None
+    ]
+    main = main_code(
+        project.training or {},
+        project.name,
+        weights,
+        has_val=data.has_val,
+        task=data.task,
+        num_classes=data.num_classes,
+        adapt=adapt,
+    )
+    blocks = [
+        _header(project.name, project.description or "", weights),
+        _imports(data.imports | main.imports),
+        "\n".join(dedupe(data.constants + main.constants)) + "\n",
+    ]
     functions = [model] + data.functions + main.functions
     text = "\n".join(blocks) + "\n\n" + "\n\n".join(f.strip("\n") + "\n" for f in functions)
     return text + '\n\nif __name__ == "__main__":\n    main()\n'
@@ -240,25 +307,34 @@ def _header(name: str, description: str, weights: str | None) -> str:
         text += textwrap.wrap(line, 79, break_long_words=False, break_on_hyphens=False) or [""]
     if description.strip():
         text.append("")
-    text += ["This LayerLab project as a plain Keras script: build_model() rebuilds the model",
-             "layer by layer, load_data() loads and splits the project's data as LayerLab does,",
-             "and main() trains the model and saves it."]
+    text += [
+        "This LayerLab project as a plain Keras script: build_model() rebuilds the model",
+        "layer by layer, load_data() loads and splits the project's data as LayerLab does,",
+        "and main() trains the model and saves it.",
+    ]
     if weights:
-        text += ["", f"main() starts from the trained weights in {Path(weights).name} when that "
-                 "file lies", "next to this script (see --weights)."]
+        text += [
+            "",
+            f"main() starts from the trained weights in {Path(weights).name} when that file lies",
+            "next to this script (see --weights).",
+        ]
     text += ["", "Usage: python <this file> [--epochs N] [--out model.keras]"]
     return docstring("\n".join(text)) + "\n"
 
 
 def _imports(wanted: set[str]) -> str:
     """Import lines grouped as isort does: standard library, then third party."""
+
     def module(line: str) -> str:
         return line.split()[1]
 
     if "import keras" in wanted:
         wanted = wanted | {"from keras import layers"}
-    std = sorted((s for s in wanted if module(s) in ("argparse", "csv", "math", "pathlib")),
-                 key=lambda s: (s.startswith("from"), module(s)))
-    third = sorted((s for s in wanted if s not in std),
-                   key=lambda s: (s.startswith("from"), module(s)))
+    std = sorted(
+        (s for s in wanted if module(s) in ("argparse", "csv", "math", "pathlib")),
+        key=lambda s: (s.startswith("from"), module(s)),
+    )
+    third = sorted(
+        (s for s in wanted if s not in std), key=lambda s: (s.startswith("from"), module(s))
+    )
     return "\n".join(std + [""] + third) + "\n"

@@ -50,8 +50,9 @@ def literal(value: Any, tuples: bool = False) -> str:
     if isinstance(value, dict):
         if not all(isinstance(k, str) or type(k) is int for k in value):
             raise CodegenError(f"cannot write {value!r} as code: dict keys must be text")
-        return "{" + ", ".join(f"{literal(k)}: {literal(v, tuples)}"
-                               for k, v in value.items()) + "}"
+        return (
+            "{" + ", ".join(f"{literal(k)}: {literal(v, tuples)}" for k, v in value.items()) + "}"
+        )
     raise CodegenError(f"cannot write {value!r} ({type(value).__name__}) as code")
 
 
@@ -73,8 +74,9 @@ def docstring(text: str, indent: str = "") -> str:
         else:
             out.append(repr(ch)[1:-1])
     lines = "".join(out).split("\n")
-    lines = [lines[0].rstrip()] + [(indent + line).rstrip() if line.strip() else ""
-                                   for line in lines[1:]]
+    lines = [lines[0].rstrip()] + [
+        (indent + line).rstrip() if line.strip() else "" for line in lines[1:]
+    ]
     body = "\n".join(lines)
     return '"""' + body + ("\n" + indent if len(lines) > 1 else "") + '"""'
 

@@ -13,10 +13,14 @@ from typing import Any
 from engine.codegen.text import CodegenError, ScriptPart, call_code, literal
 from engine.model.graph import is_valid_id
 
-_LOSS_CLASSES = {"categorical_crossentropy": "CategoricalCrossentropy",
-                 "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
-                 "binary_crossentropy": "BinaryCrossentropy", "mse": "MeanSquaredError",
-                 "mae": "MeanAbsoluteError", "huber": "Huber"}
+_LOSS_CLASSES = {
+    "categorical_crossentropy": "CategoricalCrossentropy",
+    "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
+    "binary_crossentropy": "BinaryCrossentropy",
+    "mse": "MeanSquaredError",
+    "mae": "MeanAbsoluteError",
+    "huber": "Huber",
+}
 _CLASS_WEIGHTS = '''
 def balanced_class_weights(y):
     """Weight each class by n / (k * count), so rare classes count as much as common ones."""
@@ -69,40 +73,62 @@ def _schedule_code(section: dict[str, Any], lr: float) -> list[str] | None:
     if kind == "step" and "values" in params:
         values = num([float(v) for v in params["values"]])
         if "boundaries_steps" in params:
-            return schedule("PiecewiseConstantDecay",
-                            num([int(b) for b in params["boundaries_steps"]]), values)
+            return schedule(
+                "PiecewiseConstantDecay", num([int(b) for b in params["boundaries_steps"]]), values
+            )
         epochs = num([float(b) for b in params["boundaries_epochs"]])
-        return [f"    boundaries = [round(b * steps_per_epoch) for b in {epochs}]",
-                *schedule("PiecewiseConstantDecay", "boundaries", values)]
+        return [
+            f"    boundaries = [round(b * steps_per_epoch) for b in {epochs}]",
+            *schedule("PiecewiseConstantDecay", "boundaries", values),
+        ]
     if kind == "step":
         every = _steps_code(params, "every", "max(1, steps_per_epoch * epochs // 3)")
-        return schedule("ExponentialDecay", num(lr), f"decay_steps={every}",
-                        f"decay_rate={num(float(params.get('factor', 0.1)))}", "staircase=True")
+        return schedule(
+            "ExponentialDecay",
+            num(lr),
+            f"decay_steps={every}",
+            f"decay_rate={num(float(params.get('factor', 0.1)))}",
+            "staircase=True",
+        )
     if kind == "exponential":
-        return schedule("ExponentialDecay", num(lr),
-                        f"decay_steps={_steps_code(params, 'decay', 'steps_per_epoch')}",
-                        f"decay_rate={num(float(params.get('decay_rate', 0.96)))}",
-                        f"staircase={bool(params.get('staircase'))}")
+        return schedule(
+            "ExponentialDecay",
+            num(lr),
+            f"decay_steps={_steps_code(params, 'decay', 'steps_per_epoch')}",
+            f"decay_rate={num(float(params.get('decay_rate', 0.96)))}",
+            f"staircase={bool(params.get('staircase'))}",
+        )
     if kind == "polynomial":
-        return schedule("PolynomialDecay", num(lr),
-                        f"decay_steps={_steps_code(params, 'decay', total)}",
-                        f"end_learning_rate={num(float(params.get('end_learning_rate', 0.0001)))}",
-                        f"power={num(float(params.get('power', 1.0)))}",
-                        f"cycle={bool(params.get('cycle'))}")
+        return schedule(
+            "PolynomialDecay",
+            num(lr),
+            f"decay_steps={_steps_code(params, 'decay', total)}",
+            f"end_learning_rate={num(float(params.get('end_learning_rate', 0.0001)))}",
+            f"power={num(float(params.get('power', 1.0)))}",
+            f"cycle={bool(params.get('cycle'))}",
+        )
     warmup = _steps_code(params, "warmup", "0")
     alpha = f"alpha={num(float(params.get('alpha', 0.0)))}"
     if warmup == "0":
-        return schedule("CosineDecay", num(lr),
-                        f"decay_steps={_steps_code(params, 'decay', total)}", alpha)
+        return schedule(
+            "CosineDecay", num(lr), f"decay_steps={_steps_code(params, 'decay', total)}", alpha
+        )
     decay = _steps_code(params, "decay", "max(1, steps_per_epoch * epochs - warmup_steps)")
-    return [f"    warmup_steps = {warmup}",
-            *schedule("CosineDecay", num(float(params.get("warmup_start", 0.0))),
-                      f"decay_steps={decay}", alpha, f"warmup_target={num(lr)}",
-                      "warmup_steps=warmup_steps")]
+    return [
+        f"    warmup_steps = {warmup}",
+        *schedule(
+            "CosineDecay",
+            num(float(params.get("warmup_start", 0.0))),
+            f"decay_steps={decay}",
+            alpha,
+            f"warmup_target={num(lr)}",
+            "warmup_steps=warmup_steps",
+        ),
+    ]
 
 
 def _loss_code(section: dict[str, Any], task: str | None) -> str:
-    from engine.train.config import LOSSES, LOSS_ALIASES, find_key, split_typed
+    from engine.train.config import LOSS_ALIASES, LOSSES, find_key, split_typed
 
     loss = section.get("loss")
     if loss is None:
@@ -119,8 +145,9 @@ def _loss_code(section: dict[str, Any], task: str | None) -> str:
     return f"keras.losses.{_LOSS_CLASSES[canonical]}({', '.join(args)})"
 
 
-def _metrics_code(section: dict[str, Any], loss: str, num_classes: int | None,
-                  task: str | None) -> list[str]:
+def _metrics_code(
+    section: dict[str, Any], loss: str, num_classes: int | None, task: str | None
+) -> list[str]:
     """The metrics LayerLab keeps for this run (training_config.chosen_metrics), as code."""
     from engine.train.config import chosen_metrics, loss_from_logits
 
@@ -136,14 +163,17 @@ def _metrics_code(section: dict[str, Any], loss: str, num_classes: int | None,
             out.append(f'keras.metrics.{cls}(k={k}, name="top_{k}_accuracy")')
         elif metric in ("precision", "recall"):  # logits: 0 is probability 0.5
             cls = "Precision" if metric == "precision" else "Recall"
-            out.append(f'keras.metrics.{cls}(name="{metric}"'
-                       + (", thresholds=0.0)" if logits else ")"))
+            out.append(
+                f'keras.metrics.{cls}(name="{metric}"' + (", thresholds=0.0)" if logits else ")")
+            )
         elif metric == "auc":
-            out.append('keras.metrics.AUC(name="auc"' + (", from_logits=True)" if logits
-                                                         else ")"))
+            out.append('keras.metrics.AUC(name="auc"' + (", from_logits=True)" if logits else ")"))
         elif metric in ("mae", "mse", "rmse"):
-            cls = {"mae": "MeanAbsoluteError", "mse": "MeanSquaredError",
-                   "rmse": "RootMeanSquaredError"}[metric]
+            cls = {
+                "mae": "MeanAbsoluteError",
+                "mse": "MeanSquaredError",
+                "rmse": "RootMeanSquaredError",
+            }[metric]
             out.append(f'keras.metrics.{cls}(name="{metric}")')
     return out
 
@@ -158,27 +188,53 @@ def _callbacks_code(section: dict[str, Any], has_val: bool) -> list[str]:
     if not has_val and monitor.startswith("val_"):
         monitor = monitor[4:]
     if es is not None:
-        out.append(call_code("keras.callbacks.EarlyStopping", [
-            f"monitor={literal(monitor)}", f"patience={int(es.get('patience', 5))}",
-            f"min_delta={literal(float(es.get('min_delta', 0.0)))}",
-            f"mode={literal(monitor_mode(monitor))}",
-            f"restore_best_weights={bool(es.get('restore_best_weights', True))}",
-            f"start_from_epoch={int(es.get('start_from_epoch', 0))}"], "        ", ","))
+        out.append(
+            call_code(
+                "keras.callbacks.EarlyStopping",
+                [
+                    f"monitor={literal(monitor)}",
+                    f"patience={int(es.get('patience', 5))}",
+                    f"min_delta={literal(float(es.get('min_delta', 0.0)))}",
+                    f"mode={literal(monitor_mode(monitor))}",
+                    f"restore_best_weights={bool(es.get('restore_best_weights', True))}",
+                    f"start_from_epoch={int(es.get('start_from_epoch', 0))}",
+                ],
+                "        ",
+                ",",
+            )
+        )
     name, schedule, _ = split_typed(section.get("schedule") or "constant", "schedule")
     if find_key(name, SCHEDULES) == "reduce_on_plateau":  # {"type": ...} or its bare name
         watch = schedule.get("monitor", monitor)
-        out.append(call_code("keras.callbacks.ReduceLROnPlateau", [
-            f"monitor={literal(watch)}", f"factor={literal(float(schedule.get('factor', 0.1)))}",
-            f"patience={int(schedule.get('patience', 5))}", f"mode={literal(monitor_mode(watch))}",
-            f"min_delta={literal(float(schedule.get('min_delta', 1e-4)))}",
-            f"cooldown={int(schedule.get('cooldown', 0))}",
-            f"min_lr={literal(float(schedule.get('min_lr', 0.0)))}"], "        ", ","))
+        out.append(
+            call_code(
+                "keras.callbacks.ReduceLROnPlateau",
+                [
+                    f"monitor={literal(watch)}",
+                    f"factor={literal(float(schedule.get('factor', 0.1)))}",
+                    f"patience={int(schedule.get('patience', 5))}",
+                    f"mode={literal(monitor_mode(watch))}",
+                    f"min_delta={literal(float(schedule.get('min_delta', 1e-4)))}",
+                    f"cooldown={int(schedule.get('cooldown', 0))}",
+                    f"min_lr={literal(float(schedule.get('min_lr', 0.0)))}",
+                ],
+                "        ",
+                ",",
+            )
+        )
     return out
 
 
-def main_code(training: dict[str, Any], name: str, weights: str | None, *,
-              has_val: bool = True, task: str | None = None,
-              num_classes: int | None = None, adapt: list[str] | None = None) -> ScriptPart:
+def main_code(
+    training: dict[str, Any],
+    name: str,
+    weights: str | None,
+    *,
+    has_val: bool = True,
+    task: str | None = None,
+    num_classes: int | None = None,
+    adapt: list[str] | None = None,
+) -> ScriptPart:
     """The ``main()`` function: compile and fit as :mod:`engine.train.fit` does, then save.
 
     Args:
@@ -193,8 +249,7 @@ def main_code(training: dict[str, Any], name: str, weights: str | None, *,
     Raises:
         CodegenError: Listing what is wrong with the training section.
     """
-    from engine.train.config import (OPTIMIZERS, find_key, loss_name, split_typed,
-                                        training_problems)
+    from engine.train.config import OPTIMIZERS, find_key, loss_name, split_typed, training_problems
 
     problems = training_problems(training)
     if problems:
@@ -204,12 +259,16 @@ def main_code(training: dict[str, Any], name: str, weights: str | None, *,
     seed = training.get("seed")
     if seed is not None:
         part.constants.append(f"SEED = {int(seed)}")
-    part.constants += [f"EPOCHS = {int(training.get('epochs', 10))}",
-                       f"BATCH_SIZE = {int(training.get('batch_size', 32))}"]
+    part.constants += [
+        f"EPOCHS = {int(training.get('epochs', 10))}",
+        f"BATCH_SIZE = {int(training.get('batch_size', 32))}",
+    ]
     if weights:
         part.imports.add("from pathlib import Path")
-        part.constants.append(f"WEIGHTS = {literal(Path(weights).name)}  # trained weights, "
-                              "used when found next to this script")
+        part.constants.append(
+            f"WEIGHTS = {literal(Path(weights).name)}  # trained weights, "
+            "used when found next to this script"
+        )
 
     opt_name, opt_params, _ = split_typed(training.get("optimizer", "Adam"), "optimizer")
     optimizer = find_key(opt_name, OPTIMIZERS) or "Adam"
@@ -221,17 +280,21 @@ def main_code(training: dict[str, Any], name: str, weights: str | None, *,
     optimizer_code = f"keras.optimizers.{optimizer}({', '.join(opt_args)})"
     if schedule:
         part.imports.add("import math")
-        part.functions.append("\n".join([
-            "def make_optimizer(steps_per_epoch, epochs):",
-            '    """The optimizer, its learning rate scheduled over the optimizer steps of the '
-            'run."""',
-            *schedule,
-            call_code(f"return keras.optimizers.{optimizer}", opt_args, "    ")]) + "\n")
+        part.functions.append(
+            "\n".join(
+                [
+                    "def make_optimizer(steps_per_epoch, epochs):",
+                    '    """The optimizer, its learning rate scheduled over the optimizer steps of the '
+                    'run."""',
+                    *schedule,
+                    call_code(f"return keras.optimizers.{optimizer}", opt_args, "    "),
+                ]
+            )
+            + "\n"
+        )
         optimizer_code = "make_optimizer(steps_per_epoch, epochs)"
-    compile_args = [f"optimizer={optimizer_code}",
-                    f"loss={_loss_code(training, task)}"]
-    metrics = _metrics_code(training, loss or "sparse_categorical_crossentropy", num_classes,
-                            task)
+    compile_args = [f"optimizer={optimizer_code}", f"loss={_loss_code(training, task)}"]
+    metrics = _metrics_code(training, loss or "sparse_categorical_crossentropy", num_classes, task)
     if metrics:
         compile_args.append(f"metrics=[{', '.join(metrics)}]")
     if training.get("jit_compile", "auto") != "auto":
@@ -241,41 +304,55 @@ def main_code(training: dict[str, Any], name: str, weights: str | None, *,
     callbacks = _callbacks_code(training, has_val)
 
     help_epochs = "epochs to train (default {EPOCHS}" + (
-        "; 0 when weights are loaded)" if weights else ")")
-    lines = ["def main():",
-             '    """Train the model on its data with the project\'s settings, then save it."""',
-             call_code("parser = argparse.ArgumentParser",
-                   [f"description={literal('Train ' + name)}"], "    "),
-             '    parser.add_argument("--epochs", type=int, default=None,',
-             f'                        help=f"{help_epochs}")',
-             '    parser.add_argument("--out", default="model.keras", '
-             'help="where to save the trained model")']
+        "; 0 when weights are loaded)" if weights else ")"
+    )
+    lines = [
+        "def main():",
+        '    """Train the model on its data with the project\'s settings, then save it."""',
+        call_code(
+            "parser = argparse.ArgumentParser", [f"description={literal('Train ' + name)}"], "    "
+        ),
+        '    parser.add_argument("--epochs", type=int, default=None,',
+        f'                        help=f"{help_epochs}")',
+        '    parser.add_argument("--out", default="model.keras", '
+        'help="where to save the trained model")',
+    ]
     if weights:
-        lines += ['    parser.add_argument("--weights", default=str(Path(__file__).resolve()'
-                  '.parent / WEIGHTS),',
-                  '                        help="trained weights to start from (if the file '
-                  'exists)")']
+        lines += [
+            '    parser.add_argument("--weights", default=str(Path(__file__).resolve()'
+            ".parent / WEIGHTS),",
+            '                        help="trained weights to start from (if the file exists)")',
+        ]
     lines += ["    args = parser.parse_args()", ""]
     if training.get("precision", "float32") != "float32":
-        lines.append(f"    keras.mixed_precision.set_global_policy("
-                     f"{literal(training['precision'])})")
+        lines.append(
+            f"    keras.mixed_precision.set_global_policy({literal(training['precision'])})"
+        )
     if seed is not None:
         lines.append("    keras.utils.set_random_seed(SEED)")
-    lines += ["    (x_train, y_train), (x_val, y_val) = load_data()",
-              "    model = build_model()",
-              "    epochs = EPOCHS if args.epochs is None else args.epochs"]
+    lines += [
+        "    (x_train, y_train), (x_val, y_val) = load_data()",
+        "    model = build_model()",
+        "    epochs = EPOCHS if args.epochs is None else args.epochs",
+    ]
     if adapt:
-        part.constants.append(f"ADAPT = {literal(adapt)}  # Normalization layers that learn "
-                              "their mean and variance from the data")
-        lines += ["    for name in ADAPT:  # from the data as it reaches each layer",
-                  "        layer = model.get_layer(name)",
-                  "        feed = keras.Model(model.inputs, layer.input)",
-                  "        layer.adapt(feed.predict(x_train, batch_size=1024, verbose=0))"]
+        part.constants.append(
+            f"ADAPT = {literal(adapt)}  # Normalization layers that learn "
+            "their mean and variance from the data"
+        )
+        lines += [
+            "    for name in ADAPT:  # from the data as it reaches each layer",
+            "        layer = model.get_layer(name)",
+            "        feed = keras.Model(model.inputs, layer.input)",
+            "        layer.adapt(feed.predict(x_train, batch_size=1024, verbose=0))",
+        ]
     if weights:
-        lines += ["    if Path(args.weights).is_file():",
-                  "        model.load_weights(args.weights)",
-                  '        print(f"loaded weights from {args.weights}")',
-                  "        epochs = 0 if args.epochs is None else args.epochs"]
+        lines += [
+            "    if Path(args.weights).is_file():",
+            "        model.load_weights(args.weights)",
+            '        print(f"loaded weights from {args.weights}")',
+            "        epochs = 0 if args.epochs is None else args.epochs",
+        ]
     if schedule:
         lines.append("    steps_per_epoch = math.ceil(len(x_train) / BATCH_SIZE)")
     lines += ["    model.compile(", *[f"        {a}," for a in compile_args], "    )"]
@@ -293,12 +370,15 @@ def main_code(training: dict[str, Any], name: str, weights: str | None, *,
     if callbacks:
         lines += ["    callbacks = [", *callbacks, "    ]"]
         fit_args.append("callbacks=callbacks")
-    lines += ["    if epochs > 0:", call_code("history = model.fit", fit_args, "        "),
-              '        print(f"trained {len(history.epoch)} epochs")']
+    lines += [
+        "    if epochs > 0:",
+        call_code("history = model.fit", fit_args, "        "),
+        '        print(f"trained {len(history.epoch)} epochs")',
+    ]
     if has_val:
-        lines += ['    print("validation:", model.evaluate(x_val, y_val, verbose=0, '
-                  'return_dict=True))']
+        lines += [
+            '    print("validation:", model.evaluate(x_val, y_val, verbose=0, return_dict=True))'
+        ]
     lines += ["    model.save(args.out)", '    print(f"saved {args.out}")']
     part.functions.append("\n".join(lines) + "\n")
     return part
-

@@ -48,8 +48,16 @@ from engine.data.sources import (
     resolve_path,
 )
 
-__all__ = ["BUILTINS", "DataError", "Dataset", "check_fit", "labels_for_loss", "load_data",
-           "make_tf_dataset", "SOURCES"]
+__all__ = [
+    "BUILTINS",
+    "DataError",
+    "Dataset",
+    "check_fit",
+    "labels_for_loss",
+    "load_data",
+    "make_tf_dataset",
+    "SOURCES",
+]
 
 SOURCES = tuple(f"builtin:{name}" for name in BUILTINS) + ("csv", "npz", "images")
 
@@ -118,13 +126,21 @@ class Dataset:
         if self.task == "classification":
             out["class_counts"] = {
                 name: np.bincount(y, minlength=self.num_classes).tolist()
-                for name, y in (("train", self.y_train), ("validation", self.y_val),
-                                ("test", self.y_test)) if y is not None}
+                for name, y in (
+                    ("train", self.y_train),
+                    ("validation", self.y_val),
+                    ("test", self.y_test),
+                )
+                if y is not None
+            }
         return out
 
 
-def load_data(data_section: dict[str, Any], base_dir: str | os.PathLike | None = None,
-              input_shape: tuple[int | None, ...] | None = None) -> Dataset:
+def load_data(
+    data_section: dict[str, Any],
+    base_dir: str | os.PathLike | None = None,
+    input_shape: tuple[int | None, ...] | None = None,
+) -> Dataset:
     """Load, split and standardise the data a project's ``data`` section declares.
 
     Args:
@@ -140,13 +156,17 @@ def load_data(data_section: dict[str, Any], base_dir: str | os.PathLike | None =
         raise DataError(f"the data section must be an object; got {data_section!r}")
     source = data_section.get("source")
     if not isinstance(source, str) or not source:
-        raise DataError(f"data section: \"source\" is missing or not a text (got {source!r}); "
-                        f"choose one of {', '.join(SOURCES)}")
+        raise DataError(
+            f'data section: "source" is missing or not a text (got {source!r}); '
+            f"choose one of {', '.join(SOURCES)}"
+        )
     val = get_float(data_section, "validation_split", 0.2, 0.0, 1.0)
     test = get_float(data_section, "test_split", 0.0, 0.0, 1.0)
     if val + test >= 1.0:
-        raise DataError(f"data section: validation_split {val:g} + test_split {test:g} "
-                        "leave no training data (their sum must be below 1)")
+        raise DataError(
+            f"data section: validation_split {val:g} + test_split {test:g} "
+            "leave no training data (their sum must be below 1)"
+        )
     seed = get_int(data_section, "seed", 0)
     standardize = data_section.get("standardize")
     if standardize is not None and not isinstance(standardize, bool):
@@ -161,15 +181,21 @@ def load_data(data_section: dict[str, Any], base_dir: str | os.PathLike | None =
     if raw.standardize if standardize is None else standardize:
         mean, std = _fit_standardization(x_train, raw.onehot_columns)
     data = Dataset(
-        x_train=x_train, y_train=y_train,
-        x_val=raw.x[parts[1]], y_val=raw.y[parts[1]],
+        x_train=x_train,
+        y_train=y_train,
+        x_val=raw.x[parts[1]],
+        y_val=raw.y[parts[1]],
         x_test=raw.x[parts[2]] if test > 0 else None,
         y_test=raw.y[parts[2]] if test > 0 else None,
         task=raw.task,
         num_classes=len(raw.class_names) if raw.task == "classification" else 0,
         class_names=list(raw.class_names) if raw.task == "classification" else [],
         input_shape=tuple(int(d) for d in raw.x.shape[1:]),
-        feature_names=list(raw.feature_names), source=raw.description, mean=mean, std=std)
+        feature_names=list(raw.feature_names),
+        source=raw.description,
+        mean=mean,
+        std=std,
+    )
     if mean is not None:
         data.x_train = data.transform(data.x_train)
         data.x_val = data.transform(data.x_val)
@@ -178,22 +204,26 @@ def load_data(data_section: dict[str, Any], base_dir: str | os.PathLike | None =
     return data
 
 
-def _load_raw(source: str, section: dict[str, Any], base_dir: str | os.PathLike | None,
-              input_shape: tuple[int | None, ...] | None) -> RawData:
+def _load_raw(
+    source: str,
+    section: dict[str, Any],
+    base_dir: str | os.PathLike | None,
+    input_shape: tuple[int | None, ...] | None,
+) -> RawData:
     if source.startswith("builtin:"):
-        return load_builtin(source[len("builtin:"):], section)
+        return load_builtin(source[len("builtin:") :], section)
     if source == "csv":
         return load_csv(resolve_path(section, base_dir), section)
     if source == "npz":
         return load_npz(resolve_path(section, base_dir), section)
     if source == "images":
-        return load_images(resolve_path(section, base_dir, want_dir=True), section,
-                           input_shape)
+        return load_images(resolve_path(section, base_dir, want_dir=True), section, input_shape)
     raise DataError(f"unknown data source {source!r}; choose one of {', '.join(SOURCES)}")
 
 
-def split_indices(y: np.ndarray, task: str, validation: float, test: float,
-                  seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def split_indices(
+    y: np.ndarray, task: str, validation: float, test: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Seeded (train, validation, test) index arrays; stratified for classification.
 
     Each class gives ``validation`` and ``test`` of its samples (largest
@@ -204,38 +234,51 @@ def split_indices(y: np.ndarray, task: str, validation: float, test: float,
     order = rng.permutation(n)
     n_val, n_test = round(n * validation), round(n * test)
     if validation > 0 and n_val == 0:
-        raise DataError(f"validation_split {validation:g} of {n} samples leaves no "
-                        "validation samples; use more data or a larger split")
+        raise DataError(
+            f"validation_split {validation:g} of {n} samples leaves no "
+            "validation samples; use more data or a larger split"
+        )
     if test > 0 and n_test == 0:
-        raise DataError(f"test_split {test:g} of {n} samples leaves no test samples; "
-                        "use more data or a larger split")
+        raise DataError(
+            f"test_split {test:g} of {n} samples leaves no test samples; "
+            "use more data or a larger split"
+        )
     if n - n_val - n_test < 1:
-        raise DataError(f"{n} samples leave no training data after the validation and "
-                        "test splits")
+        raise DataError(f"{n} samples leave no training data after the validation and test splits")
     if task != "classification":
-        return (np.sort(order[n_val + n_test:]), np.sort(order[n_test:n_test + n_val]),
-                np.sort(order[:n_test]))
+        return (
+            np.sort(order[n_val + n_test :]),
+            np.sort(order[n_test : n_test + n_val]),
+            np.sort(order[:n_test]),
+        )
     groups = [order[y[order] == c] for c in np.unique(y)]
     sizes = np.array([len(g) for g in groups])
     spare = np.maximum(sizes - 1, 0)  # every class keeps a training sample if it can
     take_test = _apportion(spare, n_test, weights=sizes)
     take_val = _apportion(spare - take_test, n_val, weights=sizes)
-    for name, asked, took in (("validation_split", validation, take_val),
-                              ("test_split", test, take_test)):
+    for name, asked, took in (
+        ("validation_split", validation, take_val),
+        ("test_split", test, take_test),
+    ):
         if asked > 0 and took.sum() == 0:
-            raise DataError(f"{name} {asked:g}: no class has a sample to spare ({n} samples "
-                            f"in {len(groups)} classes; every class keeps one for training); "
-                            "use more samples per class")
+            raise DataError(
+                f"{name} {asked:g}: no class has a sample to spare ({n} samples "
+                f"in {len(groups)} classes; every class keeps one for training); "
+                "use more samples per class"
+            )
     train, val, tst = [], [], []
     for group, k_test, k_val in zip(groups, take_test, take_val):
         tst.append(group[:k_test])
-        val.append(group[k_test:k_test + k_val])
-        train.append(group[k_test + k_val:])
+        val.append(group[k_test : k_test + k_val])
+        train.append(group[k_test + k_val :])
     return tuple(np.sort(np.concatenate(p)) for p in (train, val, tst))  # type: ignore
 
 
-def _apportion(capacity: np.ndarray, total: int, weights: np.ndarray | None = None,
-               ) -> np.ndarray:
+def _apportion(
+    capacity: np.ndarray,
+    total: int,
+    weights: np.ndarray | None = None,
+) -> np.ndarray:
     """Split ``total`` over groups in proportion to ``weights`` (default ``capacity``)."""
     weights = capacity if weights is None else weights
     share = weights / weights.sum() * total
@@ -248,8 +291,10 @@ def _apportion(capacity: np.ndarray, total: int, weights: np.ndarray | None = No
     return take
 
 
-def _fit_standardization(x_train: np.ndarray, onehot_columns: list[int],
-                         ) -> tuple[np.ndarray, np.ndarray]:
+def _fit_standardization(
+    x_train: np.ndarray,
+    onehot_columns: list[int],
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature mean and std of the training inputs (one-hot columns left as they are)."""
     mean = x_train.mean(axis=0, dtype=np.float64).astype(np.float32)  # float64: no overflow
     std = x_train.std(axis=0, dtype=np.float64).astype(np.float32)
@@ -262,16 +307,41 @@ def _fit_standardization(x_train: np.ndarray, onehot_columns: list[int],
 
 # --------------------------------------------------------------------------- labels and losses
 
-_CLASSIFICATION_LOSSES = {"sparsecategoricalcrossentropy", "categoricalcrossentropy",
-                          "binarycrossentropy", "categoricalfocalcrossentropy",
-                          "binaryfocalcrossentropy", "categoricalhinge", "hinge",
-                          "squaredhinge", "kldivergence", "kld", "kullbackleiblerdivergence",
-                          "poisson"}
-_REGRESSION_LOSSES = {"meansquarederror", "mse", "meanabsoluteerror", "mae",
-                      "meanabsolutepercentageerror", "mape", "meansquaredlogarithmicerror",
-                      "msle", "huber", "logcosh", "cosinesimilarity"}
-ONE_HOT_LOSSES = {"categoricalcrossentropy", "categoricalfocalcrossentropy",
-                  "categoricalhinge", "kldivergence", "kld", "kullbackleiblerdivergence"}
+_CLASSIFICATION_LOSSES = {
+    "sparsecategoricalcrossentropy",
+    "categoricalcrossentropy",
+    "binarycrossentropy",
+    "categoricalfocalcrossentropy",
+    "binaryfocalcrossentropy",
+    "categoricalhinge",
+    "hinge",
+    "squaredhinge",
+    "kldivergence",
+    "kld",
+    "kullbackleiblerdivergence",
+    "poisson",
+}
+_REGRESSION_LOSSES = {
+    "meansquarederror",
+    "mse",
+    "meanabsoluteerror",
+    "mae",
+    "meanabsolutepercentageerror",
+    "mape",
+    "meansquaredlogarithmicerror",
+    "msle",
+    "huber",
+    "logcosh",
+    "cosinesimilarity",
+}
+ONE_HOT_LOSSES = {
+    "categoricalcrossentropy",
+    "categoricalfocalcrossentropy",
+    "categoricalhinge",
+    "kldivergence",
+    "kld",
+    "kullbackleiblerdivergence",
+}
 """Loss keys (see :func:`loss_key`) that want one-hot labels."""
 
 
@@ -289,8 +359,14 @@ def labels_for_loss(y: np.ndarray, loss: Any, num_classes: int) -> np.ndarray:
     return y
 
 
-def make_tf_dataset(x: np.ndarray, y: np.ndarray | None, batch_size: int, shuffle: bool,
-                    seed: int = 0, cache: bool = True):
+def make_tf_dataset(
+    x: np.ndarray,
+    y: np.ndarray | None,
+    batch_size: int,
+    shuffle: bool,
+    seed: int = 0,
+    cache: bool = True,
+):
     """A batched ``tf.data.Dataset`` (cached, seeded shuffle per epoch, prefetched)."""
     import tensorflow as tf
 
@@ -306,6 +382,7 @@ def make_tf_dataset(x: np.ndarray, y: np.ndarray | None, batch_size: int, shuffl
 
 # --------------------------------------------------------------------------- does it fit?
 
+
 def _shape_text(shape: tuple) -> str:
     return str(tuple(shape))
 
@@ -315,21 +392,23 @@ def _units(n: int | None) -> str:
 
 
 def _matches(expected: tuple, given: tuple) -> bool:
-    return len(expected) == len(given) and all(e is None or e == g
-                                               for e, g in zip(expected, given))
+    return len(expected) == len(given) and all(e is None or e == g for e, g in zip(expected, given))
 
 
 def _model_shapes(model: Any) -> tuple[tuple, tuple]:
     """(input, output) shapes of a single-input, single-output Keras model, no batch axis."""
     ins, outs = model.input_shape, model.output_shape
     if isinstance(ins, list) or isinstance(outs, list):
-        raise DataError("the data gives one input and one target; the model has "
-                        f"{len(model.inputs)} inputs and {len(model.outputs)} outputs")
+        raise DataError(
+            "the data gives one input and one target; the model has "
+            f"{len(model.inputs)} inputs and {len(model.outputs)} outputs"
+        )
     return tuple(ins[1:]), tuple(outs[1:])
 
 
-def check_fit(dataset: Dataset, model_input_shape: Any, model_output_shape: Any = None,
-              loss: Any = None) -> list[str]:
+def check_fit(
+    dataset: Dataset, model_input_shape: Any, model_output_shape: Any = None, loss: Any = None
+) -> list[str]:
     """Why the data does not fit the model and loss; ``[]`` when everything fits.
 
     Args:
@@ -352,8 +431,10 @@ def check_fit(dataset: Dataset, model_input_shape: Any, model_output_shape: Any 
         hint = ""
         if None not in expected_in and np.prod(expected_in) == np.prod(dataset.input_shape):
             hint = " (same number of values: a Reshape or Flatten layer would fit them)"
-        problems.append(f"the model's input expects {_shape_text(expected_in)}; the data "
-                        f"gives {_shape_text(dataset.input_shape)}{hint}")
+        problems.append(
+            f"the model's input expects {_shape_text(expected_in)}; the data "
+            f"gives {_shape_text(dataset.input_shape)}{hint}"
+        )
     key = loss_key(loss)
     if dataset.task == "classification":
         problems.extend(_classification_problems(dataset, out_shape, key, loss))
@@ -365,38 +446,54 @@ def check_fit(dataset: Dataset, model_input_shape: Any, model_output_shape: Any 
 def _classification_problems(data: Dataset, out_shape: tuple, key: str, loss: Any) -> list[str]:
     k = data.num_classes
     if key in _REGRESSION_LOSSES:
-        return [f"loss {loss!r} is a regression loss but the data has {k} classes; use "
-                "'sparse_categorical_crossentropy' (or 'binary_crossentropy' for 2 classes)"]
+        return [
+            f"loss {loss!r} is a regression loss but the data has {k} classes; use "
+            "'sparse_categorical_crossentropy' (or 'binary_crossentropy' for 2 classes)"
+        ]
     if len(out_shape) != 1:
-        return [f"the model's output has shape {_shape_text(out_shape)} but the data has one "
-                f"class label per sample; end with a Dense layer of {k} units (add Flatten "
-                "or GlobalAveragePooling before it)"]
+        return [
+            f"the model's output has shape {_shape_text(out_shape)} but the data has one "
+            f"class label per sample; end with a Dense layer of {k} units (add Flatten "
+            "or GlobalAveragePooling before it)"
+        ]
     units = out_shape[0]
     if key in ("binarycrossentropy", "binaryfocalcrossentropy"):
         if k != 2:
-            return [f"loss {loss!r} is for 2 classes but the data has {k} classes; use "
-                    "'sparse_categorical_crossentropy'"]
+            return [
+                f"loss {loss!r} is for 2 classes but the data has {k} classes; use "
+                "'sparse_categorical_crossentropy'"
+            ]
         if units != 1:
-            return [f"{loss} needs 1 output unit for 2 classes; the model's output has "
-                    f"{_units(units)}"]
+            return [
+                f"{loss} needs 1 output unit for 2 classes; the model's output has {_units(units)}"
+            ]
         return []
     if units == k or units is None:
         return []
     if key in ONE_HOT_LOSSES:
-        return [f"loss {loss!r} needs one output unit per class: the model's output has "
-                f"{_units(units)} but the data has {k} classes"]
+        return [
+            f"loss {loss!r} needs one output unit per class: the model's output has "
+            f"{_units(units)} but the data has {k} classes"
+        ]
     hint = "; or use 'binary_crossentropy' with 1 unit" if units == 1 and k == 2 else ""
-    return [f"the model's output has {_units(units)} but the data has {k} classes"
-            + (f"; loss {loss!r} needs one output unit per class" if key else "") + hint]
+    return [
+        f"the model's output has {_units(units)} but the data has {k} classes"
+        + (f"; loss {loss!r} needs one output unit per class" if key else "")
+        + hint
+    ]
 
 
 def _regression_problems(data: Dataset, out_shape: tuple, key: str, loss: Any) -> list[str]:
     problems = []
     if key in _CLASSIFICATION_LOSSES:
-        problems.append(f"loss {loss!r} is for classification but the data is regression "
-                        "(continuous targets); use 'mse' or 'mae'")
+        problems.append(
+            f"loss {loss!r} is for classification but the data is regression "
+            "(continuous targets); use 'mse' or 'mae'"
+        )
     target = data.target_shape
     if not _matches(out_shape, target) and not (np.prod(out_shape) == 1 == np.prod(target)):
-        problems.append(f"the model's output has shape {_shape_text(out_shape)} but the data's "
-                        f"targets have shape {_shape_text(target)}")
+        problems.append(
+            f"the model's output has shape {_shape_text(out_shape)} but the data's "
+            f"targets have shape {_shape_text(target)}"
+        )
     return problems

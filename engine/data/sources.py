@@ -54,29 +54,35 @@ class RawData:
 
 # --------------------------------------------------------------------------- section keys
 
+
 def get_int(section: dict[str, Any], key: str, default: int, minimum: int = 0) -> int:
     """An integer key of the data section, checked; ``DataError`` names key and value."""
     value = section.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not math.isfinite(value) or value != int(value) or value < minimum:
-        raise DataError(f'data section: "{key}" must be a whole number >= {minimum}; '
-                        f"got {value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value != int(value)
+        or value < minimum
+    ):
+        raise DataError(f'data section: "{key}" must be a whole number >= {minimum}; got {value!r}')
     return int(value)
 
 
-def get_float(section: dict[str, Any], key: str, default: float, low: float = 0.0,
-              high: float = math.inf) -> float:
+def get_float(
+    section: dict[str, Any], key: str, default: float, low: float = 0.0, high: float = math.inf
+) -> float:
     """A number key of the data section within ``[low, high)``."""
     value = section.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not (low <= value < high):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (low <= value < high):
         span = f"from {low:g} to below {high:g}" if high != math.inf else f">= {low:g}"
         raise DataError(f'data section: "{key}" must be a number {span}; got {value!r}')
     return float(value)
 
 
-def get_str(section: dict[str, Any], key: str, default: str | None,
-            choices: tuple[str, ...] = ()) -> str:
+def get_str(
+    section: dict[str, Any], key: str, default: str | None, choices: tuple[str, ...] = ()
+) -> str:
     """A text key of the data section (required when ``default`` is None)."""
     value = section.get(key, default)
     if value is None:
@@ -106,8 +112,9 @@ def get_task(section: dict[str, Any]) -> str | None:
     return get_str(section, "task", None, ("classification", "regression"))
 
 
-def resolve_path(section: dict[str, Any], base_dir: str | os.PathLike | None,
-                 want_dir: bool = False) -> Path:
+def resolve_path(
+    section: dict[str, Any], base_dir: str | os.PathLike | None, want_dir: bool = False
+) -> Path:
     """The section's ``path``, relative to ``base_dir``; it must exist."""
     raw = get_str(section, "path", None)
     kind = "folder" if want_dir else "file"
@@ -122,8 +129,10 @@ def resolve_path(section: dict[str, Any], base_dir: str | os.PathLike | None,
     if not exists:
         raise DataError(f"data {kind} not found: {path}")
     if want_dir and not path.is_dir():
-        raise DataError(f"{path} is not a folder (the images source needs a folder "
-                        "with one sub-folder per class)")
+        raise DataError(
+            f"{path} is not a folder (the images source needs a folder "
+            "with one sub-folder per class)"
+        )
     if not want_dir and not path.is_file():
         raise DataError(f"{path} is not a file")
     return path
@@ -142,29 +151,39 @@ BUILTINS: dict[str, str] = {
     "spirals": "Two interleaved spirals in 2-D (2,), 2 classes (keys: samples, noise)",
     "xor": "Points in the four quadrants, class = signs differ (2,), 2 classes (key: samples)",
     "adding": "The adding problem: sequences (length, 2) of values and two markers; "
-              "target = sum of the marked values (regression; keys: length, samples)",
+    "target = sum of the marked values (regression; keys: length, samples)",
 }
 
 
 def load_builtin(name: str, section: dict[str, Any]) -> RawData:
     """One of :data:`BUILTINS`, generated with the section's ``seed`` (default 0)."""
     if name not in BUILTINS:
-        raise DataError(f"unknown built-in data set 'builtin:{name}'; valid: "
-                        + ", ".join(f"builtin:{n}" for n in BUILTINS))
+        raise DataError(
+            f"unknown built-in data set 'builtin:{name}'; valid: "
+            + ", ".join(f"builtin:{n}" for n in BUILTINS)
+        )
     seed = get_int(section, "seed", 0)
     if name in ("digits", "digits-rows"):
         return _digits(name)
     if name in ("iris", "wine", "breast_cancer"):
         return _sklearn_table(name)
     if name == "adding":
-        return _adding(get_int(section, "samples", 1000, 1),
-                       get_int(section, "length", 50, 2), seed)
+        return _adding(
+            get_int(section, "samples", 1000, 1), get_int(section, "length", 50, 2), seed
+        )
     samples = get_int(section, "samples", 500, 2)
     default_noise = {"moons": 0.1, "circles": 0.05, "spirals": 0.05, "xor": 0.0}[name]
     noise = get_float(section, "noise", default_noise)
     x, y, names = _PLANE_SETS[name](samples, noise, np.random.default_rng(seed))
-    return RawData(x.astype(np.float32), y.astype(np.int64), "classification", names,
-                   ["x1", "x2"], f"builtin:{name}", standardize=True)
+    return RawData(
+        x.astype(np.float32),
+        y.astype(np.int64),
+        "classification",
+        names,
+        ["x1", "x2"],
+        f"builtin:{name}",
+        standardize=True,
+    )
 
 
 def _digits(name: str) -> RawData:
@@ -173,17 +192,29 @@ def _digits(name: str) -> RawData:
     bunch = load_digits()
     images = (bunch.images / 16.0).astype(np.float32)
     x = images[..., None] if name == "digits" else images
-    return RawData(x, bunch.target.astype(np.int64), "classification",
-                   [str(c) for c in bunch.target_names], [], f"builtin:{name}")
+    return RawData(
+        x,
+        bunch.target.astype(np.int64),
+        "classification",
+        [str(c) for c in bunch.target_names],
+        [],
+        f"builtin:{name}",
+    )
 
 
 def _sklearn_table(name: str) -> RawData:
     from sklearn import datasets
 
     bunch = getattr(datasets, f"load_{name}")()
-    return RawData(bunch.data.astype(np.float32), bunch.target.astype(np.int64),
-                   "classification", [str(c) for c in bunch.target_names],
-                   [str(f) for f in bunch.feature_names], f"builtin:{name}", standardize=True)
+    return RawData(
+        bunch.data.astype(np.float32),
+        bunch.target.astype(np.int64),
+        "classification",
+        [str(c) for c in bunch.target_names],
+        [str(f) for f in bunch.feature_names],
+        f"builtin:{name}",
+        standardize=True,
+    )
 
 
 def _adding(samples: int, length: int, seed: int) -> RawData:
@@ -237,14 +268,20 @@ def _xor(n: int, noise: float, rng: np.random.Generator):
     return x + rng.normal(0, noise, (n, 2)), y, ["same signs", "different signs"]
 
 
-_PLANE_SETS: dict[str, Callable] = {"moons": _moons, "circles": _circles,
-                                    "spirals": _spirals, "xor": _xor}
+_PLANE_SETS: dict[str, Callable] = {
+    "moons": _moons,
+    "circles": _circles,
+    "spirals": _spirals,
+    "xor": _xor,
+}
 
 
 # --------------------------------------------------------------------------- targets
 
-def encode_targets(values: np.ndarray, task: str | None, where: str,
-                   max_classes: int = 20) -> tuple[np.ndarray, str, list[str]]:
+
+def encode_targets(
+    values: np.ndarray, task: str | None, where: str, max_classes: int = 20
+) -> tuple[np.ndarray, str, list[str]]:
     """Targets -> (y, task, class_names).
 
     Strings are classes. Numbers are classes when integer-valued with at most
@@ -253,8 +290,7 @@ def encode_targets(values: np.ndarray, task: str | None, where: str,
     if values.ndim == 2 and values.shape[1] == 1 and task != "regression":
         values = values[:, 0]  # labels shaped (n, 1), as Keras datasets ship them
     if values.dtype.kind not in "biufUSO":
-        raise DataError(f"{where}: the targets must be numbers or text; they hold "
-                        f"{values.dtype}")
+        raise DataError(f"{where}: the targets must be numbers or text; they hold {values.dtype}")
     if values.dtype.kind == "S":
         try:
             values = np.char.decode(values, "utf-8")
@@ -262,8 +298,10 @@ def encode_targets(values: np.ndarray, task: str | None, where: str,
             raise DataError(f"{where}: the text targets are not UTF-8") from None
     if values.dtype.kind in "USO":
         if task == "regression":
-            raise DataError(f"{where}: the targets are text ({values.flat[0]!r}); "
-                            'a "regression" task needs numbers')
+            raise DataError(
+                f"{where}: the targets are text ({values.flat[0]!r}); "
+                'a "regression" task needs numbers'
+            )
         names, y = np.unique(values.astype(str), return_inverse=True)
         _need_two_classes([str(n) for n in names], where)
         return y.astype(np.int64).reshape(-1), "classification", [str(n) for n in names]
@@ -276,8 +314,9 @@ def encode_targets(values: np.ndarray, task: str | None, where: str,
         y = numbers.astype(np.float32)
         return (y[:, None] if y.ndim == 1 else y), "regression", []
     if numbers.ndim != 1:
-        raise DataError(f"{where}: class labels must be one value per sample; "
-                        f"got shape {numbers.shape}")
+        raise DataError(
+            f"{where}: class labels must be one value per sample; got shape {numbers.shape}"
+        )
     classes, y = np.unique(numbers, return_inverse=True)
     names = [str(int(c)) if c == int(c) else str(c) for c in classes]
     _need_two_classes(names, where)
@@ -286,9 +325,12 @@ def encode_targets(values: np.ndarray, task: str | None, where: str,
 
 def _need_two_classes(names: list[str], where: str) -> None:
     if len(names) < 2:
-        raise DataError(f"{where}: every target is {names[0]!r}: a classifier needs at "
-                        'least two classes (or set "task": "regression")' if names else
-                        f"{where}: there are no targets")
+        raise DataError(
+            f"{where}: every target is {names[0]!r}: a classifier needs at "
+            'least two classes (or set "task": "regression")'
+            if names
+            else f"{where}: there are no targets"
+        )
 
 
 # --------------------------------------------------------------------------- CSV
@@ -311,8 +353,10 @@ def load_csv(path: Path, section: dict[str, Any]) -> RawData:
     for key, names in (("features", features), ("categorical", categorical)):
         for name in names:
             if name not in header:
-                raise DataError(f'{path}: "{key}" names column {name!r}, which is not in the '
-                                f"file; columns: {', '.join(header)}")
+                raise DataError(
+                    f'{path}: "{key}" names column {name!r}, which is not in the '
+                    f"file; columns: {', '.join(header)}"
+                )
     if target in features:
         raise DataError(f"{path}: column {target!r} is the target and cannot also be a feature")
     if not features:
@@ -326,9 +370,11 @@ def load_csv(path: Path, section: dict[str, Any]) -> RawData:
         if name in categorical:
             levels = sorted(set(cells))
             if len(levels) > MAX_LEVELS:
-                raise DataError(f"{path}, column {name!r}: {len(levels)} different values; "
-                                f"one-hot encoding takes at most {MAX_LEVELS} (is it an id "
-                                "column? leave it out of \"features\")")
+                raise DataError(
+                    f"{path}, column {name!r}: {len(levels)} different values; "
+                    f"one-hot encoding takes at most {MAX_LEVELS} (is it an id "
+                    'column? leave it out of "features")'
+                )
             for level in levels:
                 onehot.append(len(feature_names))
                 feature_names.append(f"{name}={level}")
@@ -339,16 +385,27 @@ def load_csv(path: Path, section: dict[str, Any]) -> RawData:
     x = np.stack(columns, axis=1).astype(np.float32)
 
     target_cells = _column_cells(path, header, rows, target)
-    target_values = _target_values(path, rows, target, target_cells,
-                                   get_task(section) == "regression")
-    y, task, class_names = encode_targets(target_values, get_task(section),
-                                          f"{path}, column {target!r}")
-    return RawData(x, y, task, class_names, feature_names, f"csv: {path.name}",
-                   standardize=True, onehot_columns=onehot)
+    target_values = _target_values(
+        path, rows, target, target_cells, get_task(section) == "regression"
+    )
+    y, task, class_names = encode_targets(
+        target_values, get_task(section), f"{path}, column {target!r}"
+    )
+    return RawData(
+        x,
+        y,
+        task,
+        class_names,
+        feature_names,
+        f"csv: {path.name}",
+        standardize=True,
+        onehot_columns=onehot,
+    )
 
 
-def _target_values(path: Path, rows: list[tuple[int, list[str]]], name: str,
-                   cells: list[str], regression: bool) -> np.ndarray:
+def _target_values(
+    path: Path, rows: list[tuple[int, list[str]]], name: str, cells: list[str], regression: bool
+) -> np.ndarray:
     """Numbers when the column is numbers, text (classes) when it is text. A column of
     numbers with a few odd cells (1 in 20 or fewer, at most 5) names the first one:
     it is almost surely a typo, not a class."""
@@ -365,8 +422,10 @@ def _target_values(path: Path, rows: list[tuple[int, list[str]]], name: str,
         return np.array(numbers)
     if len(odd) < len(cells) and (regression or len(odd) <= min(5, len(cells) // 20)):
         i = odd[0]
-        raise DataError(f"{path} line {rows[i][0]}, column {name!r}: {cells[i]!r} is not a "
-                        "finite number (the rest of the column is numbers)")
+        raise DataError(
+            f"{path} line {rows[i][0]}, column {name!r}: {cells[i]!r} is not a "
+            "finite number (the rest of the column is numbers)"
+        )
     return np.array(cells)
 
 
@@ -404,8 +463,10 @@ def _read_csv_rows(path: Path, delimiter: Any) -> tuple[list[str], list[tuple[in
                 _check_header(path, reader.line_num, header)
                 continue
             if len(cells) != len(header):
-                raise DataError(f"{path} line {reader.line_num}: {len(cells)} values but the "
-                                f"header (line 1) has {len(header)} columns")
+                raise DataError(
+                    f"{path} line {reader.line_num}: {len(cells)} values but the "
+                    f"header (line 1) has {len(header)} columns"
+                )
             rows.append((reader.line_num, cells))
     except csv.Error as exc:
         raise DataError(f"{path} line {reader.line_num}: not valid CSV ({exc})") from None
@@ -424,8 +485,9 @@ def _check_header(path: Path, line: int, header: list[str]) -> None:
             raise DataError(f"{path} line {line}: column name {name!r} appears twice")
 
 
-def _column_cells(path: Path, header: list[str], rows: list[tuple[int, list[str]]],
-                  name: str) -> list[str]:
+def _column_cells(
+    path: Path, header: list[str], rows: list[tuple[int, list[str]]], name: str
+) -> list[str]:
     """The stripped cells of one column; a missing value names its line."""
     index = header.index(name)
     cells = []
@@ -438,23 +500,29 @@ def _column_cells(path: Path, header: list[str], rows: list[tuple[int, list[str]
     return cells
 
 
-def _numbers(path: Path, rows: list[tuple[int, list[str]]], name: str,
-             cells: list[str]) -> np.ndarray:
+def _numbers(
+    path: Path, rows: list[tuple[int, list[str]]], name: str, cells: list[str]
+) -> np.ndarray:
     out = np.empty(len(cells), dtype=np.float64)
     for i, cell in enumerate(cells):
         try:
             out[i] = float(cell)
         except ValueError:
-            raise DataError(f"{path} line {rows[i][0]}, column {name!r}: {cell!r} is not a "
-                            'number; list the column under "categorical" to one-hot '
-                            "encode it") from None
+            raise DataError(
+                f"{path} line {rows[i][0]}, column {name!r}: {cell!r} is not a "
+                'number; list the column under "categorical" to one-hot '
+                "encode it"
+            ) from None
         if not math.isfinite(out[i]) or abs(out[i]) > FLOAT32_MAX:
-            raise DataError(f"{path} line {rows[i][0]}, column {name!r}: {cell!r} is not a "
-                            "finite number (within float32's range, about 3.4e38)")
+            raise DataError(
+                f"{path} line {rows[i][0]}, column {name!r}: {cell!r} is not a "
+                "finite number (within float32's range, about 3.4e38)"
+            )
     return out
 
 
 # --------------------------------------------------------------------------- NPZ
+
 
 def load_npz(path: Path, section: dict[str, Any]) -> RawData:
     """Arrays ``x`` and ``y`` (names from the section) of a NumPy ``.npz`` file."""
@@ -465,21 +533,27 @@ def load_npz(path: Path, section: dict[str, Any]) -> RawData:
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise DataError(f"{path} is not a readable .npz file ({exc})") from None
     if not hasattr(archive, "files"):
-        raise DataError(f"{path} is a single .npy array, not an .npz archive with "
-                        "named arrays (save it with numpy.savez(path, x=..., y=...))")
+        raise DataError(
+            f"{path} is a single .npy array, not an .npz archive with "
+            "named arrays (save it with numpy.savez(path, x=..., y=...))"
+        )
     with archive:
         for key, role in ((x_key, "inputs"), (y_key, "targets")):
             if key not in archive.files:
-                raise DataError(f"{path} has no array {key!r} (for the {role}); arrays "
-                                f"in the file: {', '.join(archive.files) or 'none'}")
+                raise DataError(
+                    f"{path} has no array {key!r} (for the {role}); arrays "
+                    f"in the file: {', '.join(archive.files) or 'none'}"
+                )
         try:
             x = archive[x_key]
             y = archive[y_key]
         except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
             raise DataError(f"{path}: cannot read its arrays ({exc})") from None
     if not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray):
-        raise DataError(f"{path}: {x_key!r} or {y_key!r} is not a NumPy array inside the "
-                        "archive (save it with numpy.savez(path, x=..., y=...))")
+        raise DataError(
+            f"{path}: {x_key!r} or {y_key!r} is not a NumPy array inside the "
+            "archive (save it with numpy.savez(path, x=..., y=...))"
+        )
     if y.ndim == 0:
         y = y.reshape(1)
     if x.ndim < 2 and x.dtype.kind in "biuf":
@@ -489,21 +563,29 @@ def load_npz(path: Path, section: dict[str, Any]) -> RawData:
     if x.dtype.kind not in "biuf":
         raise DataError(f"{path}: array {x_key!r} must hold numbers; it holds {x.dtype}")
     if len(x) != len(y):
-        raise DataError(f"{path}: array {x_key!r} has {len(x)} samples but {y_key!r} "
-                        f"has {len(y)}")
+        raise DataError(f"{path}: array {x_key!r} has {len(x)} samples but {y_key!r} has {len(y)}")
     bad = np.argwhere(~np.isfinite(x.reshape(len(x), -1).astype(np.float32)))
     if len(bad):
-        raise DataError(f"{path}: array {x_key!r} has a NaN or infinite value in sample "
-                        f"{bad[0][0]}")
-    if y.dtype.kind in "biuf" and y.ndim == 2 and y.shape[1] > 1 and _is_one_hot(y) \
-            and get_task(section) != "regression":
+        raise DataError(
+            f"{path}: array {x_key!r} has a NaN or infinite value in sample {bad[0][0]}"
+        )
+    if (
+        y.dtype.kind in "biuf"
+        and y.ndim == 2
+        and y.shape[1] > 1
+        and _is_one_hot(y)
+        and get_task(section) != "regression"
+    ):
         y = y.argmax(axis=1)
     if y.dtype.kind in "f" and not np.all(np.isfinite(y)):
-        raise DataError(f"{path}: array {y_key!r} has a NaN or infinite value in sample "
-                        f"{np.argwhere(~np.isfinite(y.reshape(len(y), -1)))[0][0]}")
+        raise DataError(
+            f"{path}: array {y_key!r} has a NaN or infinite value in sample "
+            f"{np.argwhere(~np.isfinite(y.reshape(len(y), -1)))[0][0]}"
+        )
     y, task, class_names = encode_targets(y, get_task(section), f"{path}, array {y_key!r}")
-    return RawData(x.astype(np.float32), y, task, class_names, [], f"npz: {path.name}",
-                   standardize=x.ndim == 2)
+    return RawData(
+        x.astype(np.float32), y, task, class_names, [], f"npz: {path.name}", standardize=x.ndim == 2
+    )
 
 
 def _is_one_hot(y: np.ndarray) -> bool:
@@ -516,8 +598,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 MAX_IMAGE_MB = 4096  # image folders are loaded into memory; refuse more than this
 
 
-def load_images(folder: Path, section: dict[str, Any],
-                input_shape: tuple[int, ...] | None) -> RawData:
+def load_images(
+    folder: Path, section: dict[str, Any], input_shape: tuple[int, ...] | None
+) -> RawData:
     """One sub-folder per class; images resized and scaled to ``[0, 1]``.
 
     The size is ``input_shape[:2]`` when given, else the section's
@@ -528,15 +611,21 @@ def load_images(folder: Path, section: dict[str, Any],
     """
     classes = sorted(p for p in folder.iterdir() if p.is_dir() and not _hidden(p))
     if not classes:
-        raise DataError(f"{folder} has no class sub-folders (put each class's images in a "
-                        "sub-folder named after the class)")
+        raise DataError(
+            f"{folder} has no class sub-folders (put each class's images in a "
+            "sub-folder named after the class)"
+        )
     files: list[tuple[Path, int]] = []
     for index, class_dir in enumerate(classes):
-        images = sorted(p for p in class_dir.iterdir() if p.is_file() and not _hidden(p)
-                        and p.suffix.lower() in IMAGE_SUFFIXES)
+        images = sorted(
+            p
+            for p in class_dir.iterdir()
+            if p.is_file() and not _hidden(p) and p.suffix.lower() in IMAGE_SUFFIXES
+        )
         if not images:
-            raise DataError(f"class folder {class_dir} holds no images "
-                            f"({', '.join(IMAGE_SUFFIXES)})")
+            raise DataError(
+                f"class folder {class_dir} holds no images ({', '.join(IMAGE_SUFFIXES)})"
+            )
         files.extend((p, index) for p in images)
     size, channels = image_geometry(section, input_shape)
     if size is None:
@@ -544,17 +633,25 @@ def load_images(folder: Path, section: dict[str, Any],
     limit_mb = get_int(section, "max_memory_mb", MAX_IMAGE_MB, 1)
     needed_mb = len(files) * size[0] * size[1] * channels * 4 / 2**20
     if needed_mb > limit_mb:
-        raise DataError(f"{folder}: {len(files)} images at {size[0]}x{size[1]}x{channels} "
-                        f"need {needed_mb:,.0f} MB in memory, more than the limit of "
-                        f'{limit_mb:,} MB; choose a smaller "image_size", use fewer images, '
-                        'or raise "max_memory_mb"')
+        raise DataError(
+            f"{folder}: {len(files)} images at {size[0]}x{size[1]}x{channels} "
+            f"need {needed_mb:,.0f} MB in memory, more than the limit of "
+            f'{limit_mb:,} MB; choose a smaller "image_size", use fewer images, '
+            'or raise "max_memory_mb"'
+        )
     x = np.empty((len(files), size[0], size[1], channels), np.float32)
     for i, (path, _) in enumerate(files):
         x[i] = _resize(_decode_image(path, channels), size)
     y = np.array([label for _, label in files], dtype=np.int64)
     mode = "grayscale" if channels == 1 else "rgb"
-    return RawData(x, y, "classification", [p.name for p in classes], [],
-                   f"images: {folder.name} ({size[0]}x{size[1]} {mode})")
+    return RawData(
+        x,
+        y,
+        "classification",
+        [p.name for p in classes],
+        [],
+        f"images: {folder.name} ({size[0]}x{size[1]} {mode})",
+    )
 
 
 def _hidden(path: Path) -> bool:
@@ -562,8 +659,10 @@ def _hidden(path: Path) -> bool:
     return path.name.startswith(".") or path.name == "__MACOSX"
 
 
-def image_geometry(section: dict[str, Any], input_shape: tuple[int, ...] | None,
-                   ) -> tuple[tuple[int, int] | None, int]:
+def image_geometry(
+    section: dict[str, Any],
+    input_shape: tuple[int, ...] | None,
+) -> tuple[tuple[int, int] | None, int]:
     """The image size ((height, width) or None) and channels (1 or 3) images load with.
 
     From the section's ``image_size`` and ``color_mode``; an image-shaped model
@@ -576,11 +675,14 @@ def image_geometry(section: dict[str, Any], input_shape: tuple[int, ...] | None,
         value = section["image_size"]
         if isinstance(value, int) and not isinstance(value, bool):
             value = [value, value]
-        if not (isinstance(value, (list, tuple)) and len(value) == 2
-                and all(isinstance(v, int) and not isinstance(v, bool) and v > 0
-                        for v in value)):
-            raise DataError('data section: "image_size" must be [height, width] in pixels; '
-                            f"got {value!r}")
+        if not (
+            isinstance(value, (list, tuple))
+            and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+        ):
+            raise DataError(
+                f'data section: "image_size" must be [height, width] in pixels; got {value!r}'
+            )
         size = (value[0], value[1])
     if input_shape is not None:
         # A model input that is not an image (h, w, 1|3) is left to check_fit to report.

@@ -31,18 +31,28 @@ from engine.model.project import Project, ProjectError, load_project
 
 FORMATS = ("keras", "savedmodel", "onnx", "tflite", "python", "h5")
 #: File name ending each format's output gets when the given path has none.
-SUFFIXES = {"keras": ".keras", "onnx": ".onnx", "tflite": ".tflite", "python": ".py",
-            "h5": ".h5", "savedmodel": ""}
+SUFFIXES = {
+    "keras": ".keras",
+    "onnx": ".onnx",
+    "tflite": ".tflite",
+    "python": ".py",
+    "h5": ".h5",
+    "savedmodel": "",
+}
 QUANTIZE = ("none", "float16", "int8")
 #: Largest difference a float (unquantised) export may show against the source model.
 TOLERANCE = 1e-4
 #: How many seeded samples the check predicts on.
 SAMPLES = 8
-ONNX_MISSING = ("ONNX export needs the packages tf2onnx and onnx: "
-                "pip install 'layerlab[onnx]'")
-_RUNTIME = {"keras": "Keras", "h5": "Keras (legacy HDF5)", "savedmodel": "TensorFlow",
-            "onnx": "ONNX Runtime", "tflite": "the LiteRT interpreter",
-            "python": "the generated script's build_model()"}
+ONNX_MISSING = "ONNX export needs the packages tf2onnx and onnx: pip install 'layerlab[onnx]'"
+_RUNTIME = {
+    "keras": "Keras",
+    "h5": "Keras (legacy HDF5)",
+    "savedmodel": "TensorFlow",
+    "onnx": "ONNX Runtime",
+    "tflite": "the LiteRT interpreter",
+    "python": "the generated script's build_model()",
+}
 
 
 class ExportError(ValueError):
@@ -132,8 +142,10 @@ def _project_source(project: Project, label: str) -> _Source:
 def _load_run_dir(path: Path) -> _Source:
     missing = [n for n in ("project.json", "model.keras") if not (path / n).is_file()]
     if missing:
-        raise SourceError(f"{path}: not a run directory (it has no {' and no '.join(missing)}); "
-                          "export a project file or a finished run")
+        raise SourceError(
+            f"{path}: not a run directory (it has no {' and no '.join(missing)}); "
+            "export a project file or a finished run"
+        )
     try:
         project = load_project(path / "project.json")
     except ProjectError as exc:
@@ -151,8 +163,9 @@ def _load_keras(path: Path) -> Any:
             except Exception:
                 return keras.models.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:  # corrupt zip, wrong HDF5, unsafe content: all one message
-        raise SourceError(f"{path}: cannot be loaded as a Keras model ({_first_line(exc)})") \
-            from None
+        raise SourceError(
+            f"{path}: cannot be loaded as a Keras model ({_first_line(exc)})"
+        ) from None
 
 
 def _build(project: Project) -> Any:
@@ -166,8 +179,7 @@ def _build(project: Project) -> Any:
         with _quiet():
             return build_model(project)
     except ValueError as exc:
-        raise SourceError(f"project '{project.name}': the model cannot be built: {exc}") \
-            from None
+        raise SourceError(f"project '{project.name}': the model cannot be built: {exc}") from None
 
 
 # ---------------------------------------------------------------- sample data
@@ -237,22 +249,31 @@ def _max_diff(expected: list[Any], got: list[Any], where: str) -> float:
     import numpy as np
 
     if len(expected) != len(got):
-        raise ExportError(f"{where}: the reloaded model has {len(got)} outputs; the source has "
-                          f"{len(expected)}")
+        raise ExportError(
+            f"{where}: the reloaded model has {len(got)} outputs; the source has {len(expected)}"
+        )
     worst = 0.0
     for i, (a, b) in enumerate(zip(expected, got)):
         b = np.asarray(b)
         if a.shape != b.shape:
-            raise ExportError(f"{where}: output {i} has shape {tuple(b.shape)}; the source's is "
-                              f"{tuple(a.shape)}")
+            raise ExportError(
+                f"{where}: output {i} has shape {tuple(b.shape)}; the source's is {tuple(a.shape)}"
+            )
         if a.size:
             worst = max(worst, float(np.max(np.abs(a.astype("float64") - b.astype("float64")))))
     return worst
 
 
 # -------------------------------------------------------------------- export
-def export(source: Any, fmt: str, out: str | os.PathLike, *, verify: bool = True,
-           quantize: str = "none", weights: str | os.PathLike | None = None) -> ExportResult:
+def export(
+    source: Any,
+    fmt: str,
+    out: str | os.PathLike,
+    *,
+    verify: bool = True,
+    quantize: str = "none",
+    weights: str | os.PathLike | None = None,
+) -> ExportResult:
     """Write ``source``'s model as ``fmt`` to ``out`` and (by default) prove it by reloading.
 
     Args:
@@ -279,11 +300,9 @@ def export(source: Any, fmt: str, out: str | os.PathLike, *, verify: bool = True
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if quantize not in QUANTIZE:
-        raise ExportError(f"unknown quantisation {quantize!r}; choose one of "
-                          f"{', '.join(QUANTIZE)}")
+        raise ExportError(f"unknown quantisation {quantize!r}; choose one of {', '.join(QUANTIZE)}")
     if quantize != "none" and fmt != "tflite":
-        raise ExportError(f"quantisation ({quantize}) applies to tflite exports only, "
-                          f"not {fmt}")
+        raise ExportError(f"quantisation ({quantize}) applies to tflite exports only, not {fmt}")
     if fmt == "onnx":
         _require_onnx()
     out = _out_path(Path(out), fmt)
@@ -294,16 +313,19 @@ def export(source: Any, fmt: str, out: str | os.PathLike, *, verify: bool = True
             with _quiet():
                 model.load_weights(weights)
         except Exception as exc:  # wrong file or wrong model
-            raise ExportError(f"{weights}: these weights do not fit the model "
-                              f"({_first_line(exc)})") from None
+            raise ExportError(
+                f"{weights}: these weights do not fit the model ({_first_line(exc)})"
+            ) from None
     xs = sample_inputs(model)
     try:
         expected = _predict(model, xs)  # also makes sure a loaded model has been called
-    except Exception as exc:  # noqa: BLE001 - e.g. a Reshape that only fits some lengths
+    except Exception as exc:
         shapes = ", ".join(str(tuple(x.shape[1:])) for x in xs)
-        raise ExportError(converter_message(
-            fmt, exc, model, f"the model does not run on a sample input of shape {shapes}")) \
-            from None
+        raise ExportError(
+            converter_message(
+                fmt, exc, model, f"the model does not run on a sample input of shape {shapes}"
+            )
+        ) from None
     weights_path = None
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -315,8 +337,9 @@ def export(source: Any, fmt: str, out: str | os.PathLike, *, verify: bool = True
         raise ExportError(f"{fmt}: cannot write {out}: {exc.strerror or exc}") from None
     size = _size(out)
     if not verify:
-        result = ExportResult(out, fmt, size, None, False, "not verified (--no-verify)",
-                              weights_path)
+        result = ExportResult(
+            out, fmt, size, None, False, "not verified (--no-verify)", weights_path
+        )
     else:
         result = _verify(src, fmt, out, xs, expected, quantize, size, weights_path)
     if src.note:
@@ -332,14 +355,17 @@ def _out_path(out: Path, fmt: str) -> Path:
         if out.exists() and not out.is_dir():
             raise ExportError(f"{out}: a SavedModel is a folder, but a file of that name exists")
         if out.is_dir() and any(out.iterdir()) and not (out / "saved_model.pb").is_file():
-            raise ExportError(f"{out}: the folder is not empty and holds no SavedModel; "
-                              "choose a new folder name (nothing was overwritten)")
+            raise ExportError(
+                f"{out}: the folder is not empty and holds no SavedModel; "
+                "choose a new folder name (nothing was overwritten)"
+            )
         return out
     if out.suffix == "":
         return out.with_name(out.name + suffix)
     if fmt == "keras" and out.suffix != ".keras":
-        raise ExportError(f"{out}: a keras export must end in .keras "
-                          "(use --format h5 for the legacy HDF5 file)")
+        raise ExportError(
+            f"{out}: a keras export must end in .keras (use --format h5 for the legacy HDF5 file)"
+        )
     if out.suffix != suffix:
         raise ExportError(f"{out}: a {fmt} export must end in {suffix}")
     if out.is_dir():
@@ -364,13 +390,13 @@ def _convert(model: Any, fmt: str, out: Path, quantize: str, xs: list[Any]) -> N
             elif fmt == "savedmodel":
                 if out.exists():
                     shutil.rmtree(out)  # _out_path checked it is an old SavedModel or empty
-                _inference(model, xs).export(str(out), format="tf_saved_model",
-                                             verbose=False)
+                _inference(model, xs).export(str(out), format="tf_saved_model", verbose=False)
             elif fmt == "onnx":
                 _inference(model, xs).export(str(out), format="onnx", verbose=False)
             else:
-                model.export(str(out), format="litert", verbose=False,
-                             **_quantize_options(quantize))
+                model.export(
+                    str(out), format="litert", verbose=False, **_quantize_options(quantize)
+                )
     except Exception as exc:  # converters raise anything; the user gets one sentence
         raise ExportError(converter_message(fmt, exc, model)) from None
 
@@ -383,8 +409,9 @@ def _inference(model: Any, xs: list[Any]) -> Any:
 
     if not any(type(layer).__name__.startswith("Random") for layer in model.layers):
         return model
-    inputs = [keras.Input(t.shape[1:], dtype=t.dtype, name=t._keras_history[0].name)
-              for t in model.inputs]
+    inputs = [
+        keras.Input(t.shape[1:], dtype=t.dtype, name=t._keras_history[0].name) for t in model.inputs
+    ]
     one = inputs[0] if len(inputs) == 1 else inputs
     wrapper = keras.Model(one, model(one, training=False), name=model.name)
     wrapper(xs[0] if len(xs) == 1 else list(xs))  # exporters want a model that was called
@@ -395,15 +422,16 @@ def _quantize_options(quantize: str) -> dict[str, Any]:
     import tensorflow as tf
 
     if quantize == "float16":
-        return {"optimizations": [tf.lite.Optimize.DEFAULT],
-                "target_spec": {"supported_types": [tf.float16]}}
+        return {
+            "optimizations": [tf.lite.Optimize.DEFAULT],
+            "target_spec": {"supported_types": [tf.float16]},
+        }
     if quantize == "int8":  # dynamic range: int8 weights, float activations
         return {"optimizations": [tf.lite.Optimize.DEFAULT]}
     return {}
 
 
-def converter_message(fmt: str, exc: BaseException, model: Any = None,
-                      what: str = "") -> str:
+def converter_message(fmt: str, exc: BaseException, model: Any = None, what: str = "") -> str:
     """One sentence for a converter failure: the format, the layer when the text names one
     (file paths in the text are not searched for names)."""
     from engine.build.errors import clean_message
@@ -444,9 +472,11 @@ def _write_python(src: _Source, out: Path, weights: Any) -> Path | None:
     from engine.codegen.script import generate
 
     if src.project is None:
-        raise ExportError(f"{src.label}: python export needs a project or a run directory "
-                          "(a bare model file has no project to turn into code; import it "
-                          "first with `layerlab import`)")
+        raise ExportError(
+            f"{src.label}: python export needs a project or a run directory "
+            "(a bare model file has no project to turn into code; import it "
+            "first with `layerlab import`)"
+        )
     weights_path: Path | None = None
     if weights is not None:
         weights_path = Path(weights)
@@ -463,26 +493,39 @@ def _write_python(src: _Source, out: Path, weights: Any) -> Path | None:
 
 
 # -------------------------------------------------------------------- checks
-def _verify(src: _Source, fmt: str, out: Path, xs: list[Any], expected: list[Any],
-            quantize: str, size: int, weights_path: Path | None) -> ExportResult:
+def _verify(
+    src: _Source,
+    fmt: str,
+    out: Path,
+    xs: list[Any],
+    expected: list[Any],
+    quantize: str,
+    size: int,
+    weights_path: Path | None,
+) -> ExportResult:
     runtime = _RUNTIME[fmt]
     try:
         got = _RELOAD[fmt](out, xs, src, weights_path)
         diff = _max_diff(expected, got, f"{out}")
     except Exception as exc:  # any runtime failure means the file did not prove itself
-        msg = f"not verified: {runtime} could not run {out.name}: " + \
-            (_known_gap(fmt, str(exc), src.model) or _first_line(exc))
+        msg = f"not verified: {runtime} could not run {out.name}: " + (
+            _known_gap(fmt, str(exc), src.model) or _first_line(exc)
+        )
         return ExportResult(out, fmt, size, None, False, msg, weights_path)
     n = len(xs[0]) if xs else 0
     if quantize != "none":
-        msg = (f"verified: loads and runs; max |diff| {diff:.2g} over {n} samples "
-               f"({quantize} quantisation, not held to {TOLERANCE:g})")
+        msg = (
+            f"verified: loads and runs; max |diff| {diff:.2g} over {n} samples "
+            f"({quantize} quantisation, not held to {TOLERANCE:g})"
+        )
         return ExportResult(out, fmt, size, diff, True, msg, weights_path)
     if diff <= TOLERANCE:
         msg = f"verified: max |diff| {diff:.2g} over {n} samples"
         return ExportResult(out, fmt, size, diff, True, msg, weights_path)
-    msg = (f"verification failed: {runtime} predicts up to {diff:.3g} away from the source "
-           f"model over {n} samples (allowed {TOLERANCE:g})")
+    msg = (
+        f"verification failed: {runtime} predicts up to {diff:.3g} away from the source "
+        f"model over {n} samples (allowed {TOLERANCE:g})"
+    )
     return ExportResult(out, fmt, size, diff, False, msg, weights_path)
 
 
@@ -491,19 +534,27 @@ _RECURRENT = ("SimpleRNN", "LSTM", "GRU", "Bidirectional")
 
 def _known_gap(fmt: str, text: str, model: Any) -> str | None:
     """The cause, by layer, of runtime failures that converters are known to produce."""
+
     def named(types: tuple[str, ...]) -> str:
-        found = [f"'{la.name}' ({type(la).__name__})" for la in model.layers
-                 if type(la).__name__ in types]
+        found = [
+            f"'{la.name}' ({type(la).__name__})"
+            for la in model.layers
+            if type(la).__name__ in types
+        ]
         return ", ".join(found[:3]) + (" and more" if len(found) > 3 else "")
 
     if fmt == "tflite" and "Select TensorFlow op" in text and named(_RECURRENT):
-        return (f"layer {named(_RECURRENT)} needs TensorFlow's Flex ops, which the plain "
-                "LiteRT interpreter does not have (the file runs with the Flex delegate; "
-                "for plain LiteRT use Conv1D or Dense layers instead of recurrent ones)")
+        return (
+            f"layer {named(_RECURRENT)} needs TensorFlow's Flex ops, which the plain "
+            "LiteRT interpreter does not have (the file runs with the Flex delegate; "
+            "for plain LiteRT use Conv1D or Dense layers instead of recurrent ones)"
+        )
     if fmt == "onnx" and "missing from input feed" in text and named(("Normalization",)):
-        return (f"the converter turned the mean and variance of layer "
-                f"{named(('Normalization',))} into inputs of the file; export another "
-                "format, or leave the Normalization out and normalise the data beforehand")
+        return (
+            f"the converter turned the mean and variance of layer "
+            f"{named(('Normalization',))} into inputs of the file; export another "
+            "format, or leave the Normalization out and normalise the data beforehand"
+        )
     return None
 
 
@@ -524,6 +575,7 @@ def _by_name(names: list[str], wanted: list[str], xs: list[Any]) -> dict[str, An
 
 def _numbered(outputs: dict[str, Any]) -> list[Any]:
     """``output_0``, ``output_1``, ... in numeric order."""
+
     def key(name: str) -> tuple[int, str]:
         m = re.search(r"(\d+)$", name)
         return (int(m.group(1)) if m else -1, name)
@@ -547,8 +599,10 @@ def _reload_onnx(out: Path, xs: list[Any], src: _Source, _w: Any) -> list[Any]:
     try:
         import onnxruntime
     except ImportError:
-        raise ExportError("onnxruntime is not installed, so the ONNX file cannot be checked: "
-                          "pip install onnxruntime") from None
+        raise ExportError(
+            "onnxruntime is not installed, so the ONNX file cannot be checked: "
+            "pip install onnxruntime"
+        ) from None
     session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     wanted = [i.name for i in session.get_inputs()]
     return session.run(None, _by_name(_input_names(src.model), wanted, xs))
@@ -592,8 +646,14 @@ def _reload_python(out: Path, xs: list[Any], src: _Source, weights_path: Any) ->
     return _predict(model, xs)
 
 
-_RELOAD = {"keras": _reload_keras, "h5": _reload_keras, "savedmodel": _reload_savedmodel,
-           "onnx": _reload_onnx, "tflite": _reload_tflite, "python": _reload_python}
+_RELOAD = {
+    "keras": _reload_keras,
+    "h5": _reload_keras,
+    "savedmodel": _reload_savedmodel,
+    "onnx": _reload_onnx,
+    "tflite": _reload_tflite,
+    "python": _reload_python,
+}
 
 
 @contextlib.contextmanager
@@ -629,10 +689,14 @@ def cli_export(args: Any) -> int:
         2 when the source cannot be read.
     """
     try:
-        result = export(args.source, args.format, args.out,
-                        verify=not getattr(args, "no_verify", False),
-                        quantize=getattr(args, "quantize", None) or "none",
-                        weights=getattr(args, "weights", None))
+        result = export(
+            args.source,
+            args.format,
+            args.out,
+            verify=not getattr(args, "no_verify", False),
+            quantize=getattr(args, "quantize", None) or "none",
+            weights=getattr(args, "weights", None),
+        )
     except SourceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -23,29 +23,65 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from engine.build.weights import save_start_weights
+from engine.catalog.checks import check_value
 from engine.catalog.specs import ACTIVATION_ALIASES, INITIALIZERS, ParamSpec
 from engine.catalog.table import CATALOG
-from engine.catalog.checks import check_value
 from engine.model.graph import Edge, Graph, Node, is_valid_id
 from engine.model.project import Project, save_project
-from engine.build.weights import save_start_weights
 
 #: ``keras.applications`` architectures that can be asked for by name (untrained; nothing
 #: is downloaded). MobileNetV3, ConvNeXt and InceptionResNetV2 are then refused with the
 #: list of what the catalog cannot hold yet (docs/export-import.md).
 APPLICATIONS = (
-    "VGG16", "VGG19", "ResNet50", "ResNet101", "ResNet152", "ResNet50V2", "ResNet101V2",
-    "ResNet152V2", "MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large",
-    "DenseNet121", "DenseNet169", "DenseNet201", "InceptionV3", "Xception",
-    "EfficientNetB0", "EfficientNetB1", "EfficientNetB2", "EfficientNetB3", "EfficientNetB4",
-    "EfficientNetB5", "EfficientNetB6", "EfficientNetB7", "EfficientNetV2B0",
-    "EfficientNetV2B1", "EfficientNetV2B2", "EfficientNetV2B3", "EfficientNetV2S",
-    "NASNetMobile", "NASNetLarge", "ConvNeXtTiny", "InceptionResNetV2",
+    "VGG16",
+    "VGG19",
+    "ResNet50",
+    "ResNet101",
+    "ResNet152",
+    "ResNet50V2",
+    "ResNet101V2",
+    "ResNet152V2",
+    "MobileNet",
+    "MobileNetV2",
+    "MobileNetV3Small",
+    "MobileNetV3Large",
+    "DenseNet121",
+    "DenseNet169",
+    "DenseNet201",
+    "InceptionV3",
+    "Xception",
+    "EfficientNetB0",
+    "EfficientNetB1",
+    "EfficientNetB2",
+    "EfficientNetB3",
+    "EfficientNetB4",
+    "EfficientNetB5",
+    "EfficientNetB6",
+    "EfficientNetB7",
+    "EfficientNetV2B0",
+    "EfficientNetV2B1",
+    "EfficientNetV2B2",
+    "EfficientNetV2B3",
+    "EfficientNetV2S",
+    "NASNetMobile",
+    "NASNetLarge",
+    "ConvNeXtTiny",
+    "InceptionResNetV2",
 )
 _MODEL_CLASSES = ("Functional", "Model", "Sequential")
 #: Config keys that are about bookkeeping, not about what a layer computes.
-_IGNORED_KEYS = {"name", "trainable", "dtype", "seed", "registered_name", "module",
-                 "build_config", "input_shape", "batch_input_shape"}
+_IGNORED_KEYS = {
+    "name",
+    "trainable",
+    "dtype",
+    "seed",
+    "registered_name",
+    "module",
+    "build_config",
+    "input_shape",
+    "batch_input_shape",
+}
 
 
 class ModelImportError(ValueError):
@@ -67,14 +103,17 @@ def read_config(path: str | os.PathLike) -> dict[str, Any]:
     if not path.exists():
         raise UnreadableModelError(f"{path}: no such file")
     if path.is_dir():
-        raise UnreadableModelError(f"{path}: is a folder, not a model file (a SavedModel "
-                                   "cannot be imported; use a .keras or .h5 file)")
+        raise UnreadableModelError(
+            f"{path}: is a folder, not a model file (a SavedModel "
+            "cannot be imported; use a .keras or .h5 file)"
+        )
     try:
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as z:
                 if "config.json" not in z.namelist():
-                    raise UnreadableModelError(f"{path}: a zip file without config.json, "
-                                               "not a .keras model")
+                    raise UnreadableModelError(
+                        f"{path}: a zip file without config.json, not a .keras model"
+                    )
                 config = json.loads(z.read("config.json"))
         elif _is_hdf5(path):
             import h5py
@@ -82,29 +121,41 @@ def read_config(path: str | os.PathLike) -> dict[str, Any]:
             with h5py.File(path, "r") as f:
                 raw = f.attrs.get("model_config")
             if raw is None:
-                raise UnreadableModelError(f"{path}: an HDF5 file without a model config "
-                                           "(a weights-only file cannot be imported)")
+                raise UnreadableModelError(
+                    f"{path}: an HDF5 file without a model config "
+                    "(a weights-only file cannot be imported)"
+                )
             config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
         elif path.suffix in (".keras", ".h5"):
             raise UnreadableModelError(
                 f"{path}: not a Keras model file (a .keras file is a zip archive and an .h5 "
-                "file is HDF5; this one is neither: truncated or of another kind)")
+                "file is HDF5; this one is neither: truncated or of another kind)"
+            )
         else:
             config = json.loads(path.read_text(encoding="utf-8"))
     except UnreadableModelError:
         raise
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
-        kind = {".keras": "a .keras model", ".h5": "an HDF5 model"}.get(path.suffix,
-                                                                         "a Keras model config")
-        raise UnreadableModelError(f"{path}: cannot be read as {kind} ({_short(exc)})") \
-            from None
+        kind = {".keras": "a .keras model", ".h5": "an HDF5 model"}.get(
+            path.suffix, "a Keras model config"
+        )
+        raise UnreadableModelError(f"{path}: cannot be read as {kind} ({_short(exc)})") from None
     if isinstance(config, dict) and "config" not in config and "layers" in config:
-        config = {"module": "keras.src.models.functional", "class_name": "Functional",
-                  "config": config, "registered_name": "Functional"}
-    if (not isinstance(config, dict) or config.get("class_name") not in _MODEL_CLASSES
-            or not isinstance(config.get("config"), dict)):
-        raise UnreadableModelError(f"{path}: not a Keras model config (expected a "
-                                   "Functional or Sequential model, as model.to_json() writes)")
+        config = {
+            "module": "keras.src.models.functional",
+            "class_name": "Functional",
+            "config": config,
+            "registered_name": "Functional",
+        }
+    if (
+        not isinstance(config, dict)
+        or config.get("class_name") not in _MODEL_CLASSES
+        or not isinstance(config.get("config"), dict)
+    ):
+        raise UnreadableModelError(
+            f"{path}: not a Keras model config (expected a "
+            "Functional or Sequential model, as model.to_json() writes)"
+        )
     return config
 
 
@@ -136,25 +187,33 @@ def _scan(config: dict[str, Any]) -> tuple[list[str], list[str]]:
     unknown: list[str] = []
     for i, entry in enumerate(layers if isinstance(layers, list) else []):
         if not isinstance(entry, dict) or not isinstance(entry.get("config", {}), dict):
-            raise UnreadableModelError(f"layer #{i + 1} of the model config is not a layer "
-                                       f"entry (got {str(entry)[:60]!r})")
+            raise UnreadableModelError(
+                f"layer #{i + 1} of the model config is not a layer entry (got {str(entry)[:60]!r})"
+            )
         cls = entry.get("class_name", "?")
         name = (entry.get("config") or {}).get("name") or entry.get("name") or "?"
         if cls == "Lambda":
-            unsafe.append(f"'{name}' (Lambda): Lambda layers hold Python code, which is never "
-                          "loaded (Keras safe mode); rebuild it from catalog layers")
+            unsafe.append(
+                f"'{name}' (Lambda): Lambda layers hold Python code, which is never "
+                "loaded (Keras safe mode); rebuild it from catalog layers"
+            )
             continue
         custom = _custom_objects(entry)
         module = str(entry.get("module") or "")
         if module.startswith(("keras.src.ops", "keras.ops")):
-            unknown.append(f"'{name}' ({cls}): a Keras operation (such as `x + 3` or "
-                           f"keras.ops.{_snake(cls)}), not a layer; use a catalog layer instead")
+            unknown.append(
+                f"'{name}' ({cls}): a Keras operation (such as `x + 3` or "
+                f"keras.ops.{_snake(cls)}), not a layer; use a catalog layer instead"
+            )
         elif custom:
-            unsafe.append(f"'{name}' ({cls}): custom object{'s' if len(custom) > 1 else ''} "
-                          f"{', '.join(custom)} (code outside Keras is never loaded)")
+            unsafe.append(
+                f"'{name}' ({cls}): custom object{'s' if len(custom) > 1 else ''} "
+                f"{', '.join(custom)} (code outside Keras is never loaded)"
+            )
         elif cls in _MODEL_CLASSES:
-            unknown.append(f"'{name}' ({cls}): a nested model; LayerLab projects hold one "
-                           "flat graph")
+            unknown.append(
+                f"'{name}' ({cls}): a nested model; LayerLab projects hold one flat graph"
+            )
         elif cls != "InputLayer" and cls not in CATALOG:
             unknown.append(f"'{name}' ({cls}): the catalog has no layer type '{cls}'")
     return unsafe, unknown
@@ -167,9 +226,13 @@ def _custom_objects(value: Any) -> list[str]:
         module = value.get("module")
         registered = value.get("registered_name")
         if "class_name" in value and (
-                (isinstance(module, str) and not module.startswith("keras")
-                 and module not in ("builtins", "numpy"))
-                or (isinstance(registered, str) and ">" in registered)):
+            (
+                isinstance(module, str)
+                and not module.startswith("keras")
+                and module not in ("builtins", "numpy")
+            )
+            or (isinstance(registered, str) and ">" in registered)
+        ):
             found.append(f"{value.get('class_name')} from {module or registered}")
         for k, v in value.items():
             if k != "inbound_nodes":
@@ -200,8 +263,10 @@ def _initializer_name(value: Any) -> tuple[str | None, str | None]:
     """A Keras initializer config -> (catalog name, note when it is only approximate)."""
     if value is None or isinstance(value, str):
         name = value
-        return (name if name in INITIALIZERS else None,
-                None if name in INITIALIZERS or name is None else f"initializer {name!r}")
+        return (
+            name if name in INITIALIZERS else None,
+            None if name in INITIALIZERS or name is None else f"initializer {name!r}",
+        )
     if not isinstance(value, dict):
         return None, f"initializer {value!r}"
     cls = str(value.get("class_name", ""))
@@ -214,11 +279,11 @@ def _initializer_name(value: Any) -> tuple[str | None, str | None]:
     import keras
 
     given = {k: v for k, v in (value.get("config") or {}).items() if k != "seed"}
-    default = {k: v for k, v in keras.initializers.get(name).get_config().items()
-               if k != "seed"}
+    default = {k: v for k, v in keras.initializers.get(name).get_config().items() if k != "seed"}
     if given != default:
-        changed = ", ".join(f"{k}={v!r}" for k, v in given.items()
-                            if k not in default or default[k] != v)
+        changed = ", ".join(
+            f"{k}={v!r}" for k, v in given.items() if k not in default or default[k] != v
+        )
         return name, f"initializer {cls}({changed})"
     return name, None
 
@@ -232,7 +297,9 @@ def _regularizer(value: Any) -> Any:
         cfg = value.get("config") or {}
         keys = ("l1", "l2") if cls == "L1L2" else (cls.lower(),)
         return {"type": cls, **{k: float(cfg.get(k, 0.0)) for k in keys}}
-    raise ValueError(f"regularizer {value.get('class_name') if isinstance(value, dict) else value!r}")
+    raise ValueError(
+        f"regularizer {value.get('class_name') if isinstance(value, dict) else value!r}"
+    )
 
 
 def _json_value(value: Any) -> Any:
@@ -251,14 +318,17 @@ def _same(pspec: ParamSpec, value: Any, default: Any) -> bool:
         return True
     length = pspec.length or 0
     if pspec.kind == "ints" and length:
+
         def expand(v: Any) -> Any:
             return [v] * length if isinstance(v, int) and not isinstance(v, bool) else v
+
         return expand(value) == expand(default)
     return False
 
 
-def catalog_params(layer_type: str, config: dict[str, Any], notes: list[str],
-                   where: str) -> tuple[dict[str, Any], list[str]]:
+def catalog_params(
+    layer_type: str, config: dict[str, Any], notes: list[str], where: str
+) -> tuple[dict[str, Any], list[str]]:
     """Map a layer's ``get_config()`` to catalog params.
 
     Returns:
@@ -287,17 +357,27 @@ def catalog_params(layer_type: str, config: dict[str, Any], notes: list[str],
         if pspec.required or not _same(pspec, value, pspec.default):
             params[pspec.name] = value
     pool = spec.param("pool_size")
-    if pool is not None and "strides" in params and _same(
-            pool, params["strides"], params.get("pool_size", pool.default)):
+    if (
+        pool is not None
+        and "strides" in params
+        and _same(pool, params["strides"], params.get("pool_size", pool.default))
+    ):
         del params["strides"]  # Keras's default: the step is the window size
     return params, problems
 
 
 def _compact(pspec: ParamSpec, value: Any) -> Any:
     """``[3, 3]`` -> ``3`` for sizes that are the same in every dimension (as users write them)."""
-    if (pspec.kind == "ints" and pspec.length and pspec.length > 1 and isinstance(value, list)
-            and len(value) == pspec.length and len(set(map(repr, value))) == 1
-            and isinstance(value[0], int) and check_value(pspec, value[0]) is None):
+    if (
+        pspec.kind == "ints"
+        and pspec.length
+        and pspec.length > 1
+        and isinstance(value, list)
+        and len(value) == pspec.length
+        and len(set(map(repr, value))) == 1
+        and isinstance(value[0], int)
+        and check_value(pspec, value[0]) is None
+    ):
         return value[0]
     return value
 
@@ -308,8 +388,10 @@ def _convert(pspec: ParamSpec, value: Any, notes: list[str], where: str) -> Any:
     if pspec.kind == "initializer":
         name, note = _initializer_name(value)
         if note:
-            notes.append(f"{where}: {pspec.name} {note.split(' ', 1)[1]} is approximated by "
-                         f"{name or pspec.default!r} (only matters when training from scratch)")
+            notes.append(
+                f"{where}: {pspec.name} {note.split(' ', 1)[1]} is approximated by "
+                f"{name or pspec.default!r} (only matters when training from scratch)"
+            )
         return name or pspec.default
     if pspec.kind == "layer":
         return _wrapped(pspec, value, notes, where)
@@ -336,8 +418,7 @@ def _one_factor(layer_type: str, pspec: ParamSpec, value: Any) -> Any:
     """The number a (lower, upper) pair stands for: Keras writes RandomRotation(0.1)'s
     factor back as ``(-0.1, 0.1)`` and RandomContrast(0.2)'s as ``(0, 0.2)``. Kept as
     is when no single number gives the same layer."""
-    if pspec.kind != "float" or pspec.per_channel or not isinstance(value, list) \
-            or len(value) != 2:
+    if pspec.kind != "float" or pspec.per_channel or not isinstance(value, list) or len(value) != 2:
         return value
     import keras
 
@@ -353,8 +434,11 @@ def _one_factor(layer_type: str, pspec: ParamSpec, value: Any) -> Any:
 
 
 def _pairs(value: Any) -> bool:
-    return (isinstance(value, (list, tuple)) and bool(value)
-            and all(isinstance(v, (list, tuple)) and len(v) == 2 for v in value))
+    return (
+        isinstance(value, (list, tuple))
+        and bool(value)
+        and all(isinstance(v, (list, tuple)) and len(v) == 2 for v in value)
+    )
 
 
 def _wrapped(pspec: ParamSpec, value: Any, notes: list[str], where: str) -> dict[str, Any]:
@@ -380,8 +464,9 @@ def _resolved_at_build(layer: Any) -> dict[str, Any]:
     return {"attention_axes": list(range(1, rank - 1))}
 
 
-def _lost_settings(original: dict[str, Any], rebuilt: dict[str, Any],
-                   resolved: dict[str, Any] | None = None) -> list[str]:
+def _lost_settings(
+    original: dict[str, Any], rebuilt: dict[str, Any], resolved: dict[str, Any] | None = None
+) -> list[str]:
     """Settings whose value the rebuilt layer does not reproduce (initializers aside)."""
     lost = []
     resolved = resolved or {}
@@ -416,8 +501,11 @@ def _describe(value: Any) -> str:
 def _normal(value: Any) -> Any:
     """A config value without names, dtypes, seeds and initializers, lists for tuples."""
     if isinstance(value, dict):
-        return {k: _normal(v) for k, v in value.items()
-                if k not in _IGNORED_KEYS and not k.endswith("_initializer")}
+        return {
+            k: _normal(v)
+            for k, v in value.items()
+            if k not in _IGNORED_KEYS and not k.endswith("_initializer")
+        }
     if isinstance(value, (list, tuple)):
         return [_normal(v) for v in value]
     if isinstance(value, float) and value.is_integer():
@@ -431,8 +519,11 @@ def _node_ids(layers: list[Any]) -> dict[str, str]:
     ids: dict[str, str] = {}
     taken: set[str] = set()
     for layer in layers:
-        base = layer.name if is_valid_id(layer.name) else (
-            re.sub(r"\W+", "_", layer.name, flags=re.ASCII).strip("_") or "layer")
+        base = (
+            layer.name
+            if is_valid_id(layer.name)
+            else (re.sub(r"\W+", "_", layer.name, flags=re.ASCII).strip("_") or "layer")
+        )
         if not is_valid_id(base):
             base = "layer_" + base
         nid, i = base, 1
@@ -459,15 +550,19 @@ def _edges_of(model: Any, problems: list[str]) -> tuple[list[Any], list[tuple[st
         for port, tensor in enumerate(_call_inputs(op, node, problems)):
             src, _node_index, tensor_index = tensor._keras_history
             if tensor_index:
-                problems.append(f"'{op.name}' ({type(op).__name__}) reads output "
-                                f"{tensor_index} of '{src.name}'; LayerLab layers have one "
-                                "output")
+                problems.append(
+                    f"'{op.name}' ({type(op).__name__}) reads output "
+                    f"{tensor_index} of '{src.name}'; LayerLab layers have one "
+                    "output"
+                )
             edges.append((src.name, op.name, port))
     for name, n in calls.items():
         if n > 1:
             layer = model.get_layer(name)
-            problems.append(f"'{name}' ({type(layer).__name__}) is shared: called {n} times; "
-                            "a LayerLab node is called once")
+            problems.append(
+                f"'{name}' ({type(layer).__name__}) is shared: called {n} times; "
+                "a LayerLab node is called once"
+            )
     return layers, edges
 
 
@@ -478,7 +573,7 @@ def _call_inputs(op: Any, node: Any, problems: list[str]) -> list[Any]:
     args, kwargs = node.arguments.args, node.arguments.kwargs
     if type(op).__name__ in POSITIONAL_INPUTS:
         names = ("query", "value", "key")
-        ordered = list(args[:3]) + [kwargs[k] for k in names[len(args[:3]):] if k in kwargs]
+        ordered = list(args[:3]) + [kwargs[k] for k in names[len(args[:3]) :] if k in kwargs]
         extra = [k for k, v in kwargs.items() if k not in names and _has_tensor(v)]
     else:
         from keras import tree
@@ -486,12 +581,16 @@ def _call_inputs(op: Any, node: Any, problems: list[str]) -> list[Any]:
         ordered = [t for t in tree.flatten(args) if _is_tensor(t)]
         extra = [k for k, v in kwargs.items() if _has_tensor(v)]
     for k in extra:
-        problems.append(f"'{op.name}' ({type(op).__name__}) is called with a tensor for "
-                        f"'{k}'; LayerLab passes only the layer's inputs")
+        problems.append(
+            f"'{op.name}' ({type(op).__name__}) is called with a tensor for "
+            f"'{k}'; LayerLab passes only the layer's inputs"
+        )
     for k, v in kwargs.items():
         if not _has_tensor(v) and not _call_default(op, k, v):
-            problems.append(f"'{op.name}' ({type(op).__name__}) is called with {k}={v!r}; "
-                            "LayerLab calls a layer with its inputs only")
+            problems.append(
+                f"'{op.name}' ({type(op).__name__}) is called with {k}={v!r}; "
+                "LayerLab calls a layer with its inputs only"
+            )
     return [t for t in ordered if _is_tensor(t)]
 
 
@@ -504,8 +603,11 @@ def _call_default(op: Any, key: str, value: Any) -> bool:
         return True
     try:
         param = inspect.signature(op.call).parameters.get(key)
-        return param is not None and param.default is not inspect.Parameter.empty \
+        return (
+            param is not None
+            and param.default is not inspect.Parameter.empty
             and bool(param.default == value)
+        )
     except (TypeError, ValueError):
         return False
 
@@ -528,33 +630,40 @@ def _sequential_edges(model: Any, problems: list[str]) -> tuple[list[Any], list[
     except (AttributeError, ValueError, IndexError, TypeError):
         input_layer = None
     if input_layer is None:
-        raise ModelImportError(f"model '{model.name}': this Sequential model has no input "
-                               "shape; build it with keras.Input(shape=...) first")
+        raise ModelImportError(
+            f"model '{model.name}': this Sequential model has no input "
+            "shape; build it with keras.Input(shape=...) first"
+        )
     chain = [input_layer, *layers]
     edges = [(a.name, b.name, 0) for a, b in zip(chain, chain[1:])]
     return chain, edges
 
 
-def _outputs_in_order(model: Any, ids: dict[str, str], graph: Graph,
-                      problems: list[str]) -> None:
+def _outputs_in_order(model: Any, ids: dict[str, str], graph: Graph, problems: list[str]) -> None:
     """Check the outputs can be expressed, and order nodes so output/input order is kept."""
     if type(model).__name__ == "Sequential":
         return
     outs = [t._keras_history[0].name for t in model.outputs]
     outs = [n for n in outs if n in ids]
     for name in dict.fromkeys(n for n in outs if outs.count(n) > 1):
-        problems.append(f"'{name}' is listed {outs.count(name)} times among the model's "
-                        "outputs; a LayerLab node is one output")
+        problems.append(
+            f"'{name}' is listed {outs.count(name)} times among the model's "
+            "outputs; a LayerLab node is one output"
+        )
     fed = {e.source for e in graph.edges}
     for t in model.inputs:
         name = t._keras_history[0].name
         if name in ids and ids[name] not in fed:
-            problems.append(f"input '{name}' feeds no layer; in LayerLab a node without "
-                            "outgoing wires is an output, so remove the input first")
+            problems.append(
+                f"input '{name}' feeds no layer; in LayerLab a node without "
+                "outgoing wires is an output, so remove the input first"
+            )
     for name in outs:
         if ids[name] in fed:
-            problems.append(f"'{name}' is a model output and also feeds other layers; in "
-                            "LayerLab only layers without outgoing wires are outputs")
+            problems.append(
+                f"'{name}' is a model output and also feeds other layers; in "
+                "LayerLab only layers without outgoing wires are outputs"
+            )
     ins = [t._keras_history[0].name for t in model.inputs]
     for wanted in (ins, outs):
         _reorder(graph, [ids[n] for n in wanted])
@@ -582,8 +691,7 @@ def project_from_model(model: Any, *, name: str | None = None) -> tuple[Project,
     return project, notes
 
 
-def _project_from_model(model: Any, name: str | None
-                        ) -> tuple[Project, list[str], dict[str, str]]:
+def _project_from_model(model: Any, name: str | None) -> tuple[Project, list[str], dict[str, str]]:
     from engine.build.layers import make_layer
 
     config = {"class_name": type(model).__name__, "config": _safe_config(model)}
@@ -597,11 +705,16 @@ def _project_from_model(model: Any, name: str | None
     for layer in layers:
         nid = ids[layer.name]
         cls = type(layer).__name__
-        policy = str(layer.dtype if cls == "InputLayer" else
-                     getattr(getattr(layer, "dtype_policy", None), "name", "float32"))
+        policy = str(
+            layer.dtype
+            if cls == "InputLayer"
+            else getattr(getattr(layer, "dtype_policy", None), "name", "float32")
+        )
         if policy != "float32" and policy.startswith(("float", "mixed", "bfloat")):
-            notes.append(f"'{layer.name}' ({cls}): dtype {policy} is not kept (LayerLab builds "
-                         "in float32; the training precision setting gives mixed precision)")
+            notes.append(
+                f"'{layer.name}' ({cls}): dtype {policy} is not kept (LayerLab builds "
+                "in float32; the training precision setting gives mixed precision)"
+            )
         if cls == "InputLayer":
             shape = [None if d is None else int(d) for d in layer.batch_shape[1:]]
             graph.nodes[nid] = Node(nid, "Input", {"shape": shape})
@@ -622,8 +735,10 @@ def _project_from_model(model: Any, name: str | None
             else:
                 lost = _lost_settings(cfg, rebuilt, _resolved_at_build(layer))
                 if lost:
-                    problems.append(f"{where}: setting{'s' if len(lost) > 1 else ''} the "
-                                    f"catalog cannot hold: {', '.join(lost)}")
+                    problems.append(
+                        f"{where}: setting{'s' if len(lost) > 1 else ''} the "
+                        f"catalog cannot hold: {', '.join(lost)}"
+                    )
         graph.nodes[nid] = node
     for src, dst, port in edges:
         if src in ids and dst in ids:  # operations that are not layers are already listed
@@ -634,18 +749,22 @@ def _project_from_model(model: Any, name: str | None
     _lay_out(graph)
     project = Project(name=name or model.name or "Imported model", graph=graph)
     count = sum(1 for node in graph.nodes.values() if node.type != "Input")
-    project.description = (f"Imported from the Keras model '{model.name}' ({count} layers, "
-                           f"{model.count_params():,} parameters). Choose its data before "
-                           "training.")
+    project.description = (
+        f"Imported from the Keras model '{model.name}' ({count} layers, "
+        f"{model.count_params():,} parameters). Choose its data before "
+        "training."
+    )
     return project, notes, ids
 
 
 def _safe_config(model: Any) -> dict[str, Any]:
     subclassed = ModelImportError(
         f"model '{model.name}' ({type(model).__name__}): a subclassed model is Python code, "
-        "not a graph; only Functional and Sequential models can be imported")
+        "not a graph; only Functional and Sequential models can be imported"
+    )
     if type(model).__name__ != "Sequential" and not isinstance(
-            getattr(model, "outputs", None), (list, tuple)):
+        getattr(model, "outputs", None), (list, tuple)
+    ):
         raise subclassed
     try:
         return model.get_config()
@@ -656,8 +775,9 @@ def _safe_config(model: Any) -> dict[str, Any]:
 def _refusal_text(model_name: str, problems: list[str]) -> str:
     n = len(problems)
     head = f"model '{model_name}' cannot be imported: {n} problem{'s' if n > 1 else ''}"
-    missing = dict.fromkeys(re.findall(r"the catalog has no layer type '(\w+)'",
-                                       "\n".join(problems)))
+    missing = dict.fromkeys(
+        re.findall(r"the catalog has no layer type '(\w+)'", "\n".join(problems))
+    )
     if missing:
         head += f" (layer types the catalog lacks: {', '.join(missing)})"
     return head + "\n" + "\n".join(f"  - {p}" for p in problems)
@@ -684,12 +804,15 @@ def _save_weights(model: Any, project: Project, ids: dict[str, str], out: Path) 
         try:
             target.set_weights(weights)
         except ValueError as exc:
-            raise ModelImportError(f"'{layer.name}': its weights do not fit the rebuilt layer "
-                                   f"({_short(exc)})") from None
+            raise ModelImportError(
+                f"'{layer.name}': its weights do not fit the rebuilt layer ({_short(exc)})"
+            ) from None
     if rebuilt.count_params() != model.count_params():
-        raise ModelImportError(f"model '{model.name}': the rebuilt model has "
-                               f"{rebuilt.count_params():,} parameters; the source has "
-                               f"{model.count_params():,}")
+        raise ModelImportError(
+            f"model '{model.name}': the rebuilt model has "
+            f"{rebuilt.count_params():,} parameters; the source has "
+            f"{model.count_params():,}"
+        )
     save_start_weights(rebuilt, project, out)
 
 
@@ -717,9 +840,9 @@ def grouped_notes(notes: list[str], shown: int = 3) -> list[str]:
     return lines
 
 
-def import_model_with_notes(path_or_model: Any, *, name: str | None = None,
-                            weights_out: str | os.PathLike | None = None
-                            ) -> tuple[Project, list[str]]:
+def import_model_with_notes(
+    path_or_model: Any, *, name: str | None = None, weights_out: str | os.PathLike | None = None
+) -> tuple[Project, list[str]]:
     """Like :func:`import_model`, also returning notes on approximations."""
     import keras
 
@@ -751,8 +874,9 @@ def import_model_with_notes(path_or_model: Any, *, name: str | None = None,
     return project, notes
 
 
-def import_model(path_or_model: Any, *, name: str | None = None,
-                 weights_out: str | os.PathLike | None = None) -> Project:
+def import_model(
+    path_or_model: Any, *, name: str | None = None, weights_out: str | os.PathLike | None = None
+) -> Project:
     """A ``.keras``/``.h5`` file, a model config JSON or a ``keras.Model`` as a project.
 
     Args:
@@ -776,18 +900,25 @@ def application_name(name: str) -> str | None:
     return next((a for a in APPLICATIONS if a.lower() == key), None)
 
 
-def application_model(name: str, input_shape: Any = None, classes: int = 1000,
-                      weights: str | os.PathLike | None = None) -> Any:
+def application_model(
+    name: str,
+    input_shape: Any = None,
+    classes: int = 1000,
+    weights: str | os.PathLike | None = None,
+) -> Any:
     """Build a ``keras.applications`` architecture (untrained unless a local weights file)."""
     import keras
 
     app = application_name(name)
     if app is None:
-        raise ModelImportError(f"unknown application {name!r}; choose one of "
-                               f"{', '.join(APPLICATIONS)}")
+        raise ModelImportError(
+            f"unknown application {name!r}; choose one of {', '.join(APPLICATIONS)}"
+        )
     if weights is not None and not Path(weights).is_file():
-        raise ModelImportError(f"{weights}: no such weights file (nothing is downloaded; give "
-                               "a local file or no weights)")
+        raise ModelImportError(
+            f"{weights}: no such weights file (nothing is downloaded; give "
+            "a local file or no weights)"
+        )
     kwargs: dict[str, Any] = {"weights": str(weights) if weights else None, "classes": classes}
     if input_shape is not None:
         kwargs["input_shape"] = tuple(input_shape)
@@ -797,9 +928,14 @@ def application_model(name: str, input_shape: Any = None, classes: int = 1000,
         raise ModelImportError(f"{app}: {_short(exc)}") from None
 
 
-def import_application(name: str, input_shape: Any = None, classes: int = 1000,
-                       weights: str | os.PathLike | None = None, *,
-                       weights_out: str | os.PathLike | None = None) -> Project:
+def import_application(
+    name: str,
+    input_shape: Any = None,
+    classes: int = 1000,
+    weights: str | os.PathLike | None = None,
+    *,
+    weights_out: str | os.PathLike | None = None,
+) -> Project:
     """A ``keras.applications`` architecture as a project, untrained (nothing is downloaded).
 
     Args:
@@ -811,8 +947,7 @@ def import_application(name: str, input_shape: Any = None, classes: int = 1000,
     """
     model = application_model(name, input_shape, classes, weights)
     out = weights_out if weights is not None else None
-    project, _notes = import_model_with_notes(model, name=application_name(name),
-                                              weights_out=out)
+    project, _notes = import_model_with_notes(model, name=application_name(name), weights_out=out)
     return project
 
 

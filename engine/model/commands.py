@@ -81,8 +81,9 @@ class RemoveNodes(Command):
         self.ids = list(dict.fromkeys(ids))
         self.nodes: list[tuple[int, Node]] = []
         self.edges: list[Edge] = []
-        self.text = (f"Delete '{self.ids[0]}'" if len(self.ids) == 1
-                     else f"Delete {len(self.ids)} layers")
+        self.text = (
+            f"Delete '{self.ids[0]}'" if len(self.ids) == 1 else f"Delete {len(self.ids)} layers"
+        )
 
     def do(self, project: Project) -> None:
         g = project.graph
@@ -149,8 +150,9 @@ class SetParams(Command):
 class MoveNodes(Command):
     """Move nodes; a whole drag is pushed once, with start and end positions."""
 
-    def __init__(self, moves: dict[str, tuple[tuple[float, float], tuple[float, float]]],
-                 text: str = "") -> None:
+    def __init__(
+        self, moves: dict[str, tuple[tuple[float, float], tuple[float, float]]], text: str = ""
+    ) -> None:
         self.moves = dict(moves)
         n = len(self.moves)
         self.text = text or (f"Move '{next(iter(self.moves))}'" if n == 1 else f"Move {n} layers")

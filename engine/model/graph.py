@@ -40,13 +40,24 @@ class Node:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def copy(self) -> Node:
-        return Node(self.id, self.type, copy.deepcopy(self.params), tuple(self.position),
-                    copy.deepcopy(self.extra))
+        return Node(
+            self.id,
+            self.type,
+            copy.deepcopy(self.params),
+            tuple(self.position),
+            copy.deepcopy(self.extra),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out = dict(copy.deepcopy(self.extra))
-        out.update({"id": self.id, "type": self.type, "params": copy.deepcopy(self.params),
-                    "position": [_num(self.position[0]), _num(self.position[1])]})
+        out.update(
+            {
+                "id": self.id,
+                "type": self.type,
+                "params": copy.deepcopy(self.params),
+                "position": [_num(self.position[0]), _num(self.position[1])],
+            }
+        )
         return out
 
 
@@ -162,7 +173,7 @@ class Graph:
                     stack.append((n, i + 1))
                     k = kids[i]
                     if state.get(k) == 1:
-                        return path[path.index(k):]
+                        return path[path.index(k) :]
                     if k not in state:
                         stack.append((k, 0))
                 else:
@@ -221,8 +232,10 @@ class Graph:
             return f"'{target}' is an {spec.type} and takes no inputs"
         if spec is not None and spec.max_inputs is not None and len(existing) >= spec.max_inputs:
             n = spec.max_inputs
-            return (f"'{target}' ({spec.type}) takes at most {n} input{'s' if n != 1 else ''} "
-                    f"and already has {len(existing)}")
+            return (
+                f"'{target}' ({spec.type}) takes at most {n} input{'s' if n != 1 else ''} "
+                f"and already has {len(existing)}"
+            )
         if port is not None:
             if port < 0:
                 return f"port {port} of '{target}' does not exist"
@@ -243,8 +256,10 @@ class Graph:
     # ------------------------------------------------------------------ edits
     def add_node(self, node: Node) -> None:
         if not is_valid_id(node.id):
-            raise GraphError(f"'{node.id}' is not a valid layer name: use letters, digits and "
-                             "underscores, not starting with a digit")
+            raise GraphError(
+                f"'{node.id}' is not a valid layer name: use letters, digits and "
+                "underscores, not starting with a digit"
+            )
         if node.id in self.nodes:
             raise GraphError(f"a layer named '{node.id}' already exists")
         self.nodes[node.id] = node
@@ -287,21 +302,28 @@ class Graph:
             return
         self.node(old)
         if not is_valid_id(new):
-            raise GraphError(f"'{new}' is not a valid layer name: use letters, digits and "
-                             "underscores, not starting with a digit")
+            raise GraphError(
+                f"'{new}' is not a valid layer name: use letters, digits and "
+                "underscores, not starting with a digit"
+            )
         if new in self.nodes:
             raise GraphError(f"a layer named '{new}' already exists")
         self.nodes = {(new if k == old else k): v for k, v in self.nodes.items()}
         self.nodes[new].id = new
-        self.edges = [Edge(new if e.source == old else e.source,
-                           new if e.target == old else e.target, e.port) for e in self.edges]
+        self.edges = [
+            Edge(new if e.source == old else e.source, new if e.target == old else e.target, e.port)
+            for e in self.edges
+        ]
         self.events.node_renamed.emit(old, new)
 
     # ---------------------------------------------------------- serialisation
     def to_dict(self) -> dict[str, Any]:
-        return {"nodes": [n.to_dict() for n in self.nodes.values()],
-                "edges": [e.to_dict() for e in sorted(
-                    self.edges, key=lambda e: (e.target, e.port, e.source))]}
+        return {
+            "nodes": [n.to_dict() for n in self.nodes.values()],
+            "edges": [
+                e.to_dict() for e in sorted(self.edges, key=lambda e: (e.target, e.port, e.source))
+            ],
+        }
 
     def copy(self) -> Graph:
         g = Graph()

@@ -43,8 +43,11 @@ def layered_layout(graph: Graph) -> dict[str, tuple[float, float]]:
     ids = list(graph.nodes)
     if not ids:
         return {}
-    edges = [(e.source, e.target, e.port) for e in graph.edges
-             if e.source in graph.nodes and e.target in graph.nodes and e.source != e.target]
+    edges = [
+        (e.source, e.target, e.port)
+        for e in graph.edges
+        if e.source in graph.nodes and e.target in graph.nodes and e.source != e.target
+    ]
     edges = _drop_back_edges(ids, edges)
     level = _longest_path_levels(ids, edges)
 
@@ -77,8 +80,9 @@ def layered_layout(graph: Graph) -> dict[str, tuple[float, float]]:
     return {n: (round(xs[n] - shift, 1), level[n] * LEVEL_SPACING) for n in ids}
 
 
-def _drop_back_edges(ids: list[str], edges: list[tuple[str, str, int]]
-                     ) -> list[tuple[str, str, int]]:
+def _drop_back_edges(
+    ids: list[str], edges: list[tuple[str, str, int]]
+) -> list[tuple[str, str, int]]:
     """Edges without those that close a cycle (found by depth-first search)."""
     children: dict[str, list[tuple[str, str, int]]] = {n: [] for n in ids}
     for e in edges:
@@ -130,8 +134,9 @@ def _longest_path_levels(ids: list[str], edges: list[tuple[str, str, int]]) -> d
     return level
 
 
-def _initial_order(ids: list[str], children: dict[str, list[str]],
-                   parents: dict[str, list[str]]) -> list[str]:
+def _initial_order(
+    ids: list[str], children: dict[str, list[str]], parents: dict[str, list[str]]
+) -> list[str]:
     """Depth-first order from the sources, so branches start out grouped."""
     seen: set[str] = set()
     order: list[str] = []
@@ -148,8 +153,9 @@ def _initial_order(ids: list[str], children: dict[str, list[str]],
     return order
 
 
-def _reduce_crossings(layers: list[list[str]], parents: dict[str, list[str]],
-                      children: dict[str, list[str]]) -> list[list[str]]:
+def _reduce_crossings(
+    layers: list[list[str]], parents: dict[str, list[str]], children: dict[str, list[str]]
+) -> list[list[str]]:
     best = [list(layer) for layer in layers]
     best_crossings = _crossings(best, children)
     current = [list(layer) for layer in layers]
@@ -166,8 +172,9 @@ def _reduce_crossings(layers: list[list[str]], parents: dict[str, list[str]],
     return best
 
 
-def _barycentre_sort(layer: list[str], fixed: list[str],
-                     neighbours: dict[str, list[str]]) -> list[str]:
+def _barycentre_sort(
+    layer: list[str], fixed: list[str], neighbours: dict[str, list[str]]
+) -> list[str]:
     """``layer`` sorted by the mean index of each node's neighbours in ``fixed``."""
     index = {n: i for i, n in enumerate(fixed)}
     keys: dict[str, float] = {}
@@ -182,8 +189,7 @@ def _crossings(layers: list[list[str]], children: dict[str, list[str]]) -> int:
     total = 0
     for upper, lower in zip(layers, layers[1:]):
         below = {n: i for i, n in enumerate(lower)}
-        segs = sorted((i, below[k]) for i, n in enumerate(upper) for k in children[n]
-                      if k in below)
+        segs = sorted((i, below[k]) for i, n in enumerate(upper) for k in children[n] if k in below)
         # Count inversions of the lower ends (merge sort), ties don't cross.
         total += _inversions([b for _, b in segs])
     return total
@@ -205,8 +211,12 @@ def _inversions(values: list[int]) -> int:
     return count
 
 
-def _place(layers: list[list[str]], parents: dict[str, list[str]],
-           children: dict[str, list[str]], real: set[str]) -> dict[str, float]:
+def _place(
+    layers: list[list[str]],
+    parents: dict[str, list[str]],
+    children: dict[str, list[str]],
+    real: set[str],
+) -> dict[str, float]:
     """Horizontal centres: ordered, spaced, and pulled towards neighbours."""
     xs: dict[str, float] = {}
     for layer in layers:
@@ -228,13 +238,16 @@ def _place(layers: list[list[str]], parents: dict[str, list[str]],
 
 def _gaps(layer: list[str], real: set[str]) -> list[float]:
     """Minimum distance between each node and the one before it."""
+
     def half(n: str) -> float:
         return NODE_SPACING / 2 if n in real else DUMMY_SPACING / 2
+
     return [half(a) + half(b) for a, b in zip(layer, layer[1:])]
 
 
-def _align(layer: list[str], xs: dict[str, float], neighbours: dict[str, list[str]],
-           real: set[str]) -> None:
+def _align(
+    layer: list[str], xs: dict[str, float], neighbours: dict[str, list[str]], real: set[str]
+) -> None:
     """Move nodes of ``layer`` to their neighbours' mean x, keeping order and gaps."""
     if not layer:
         return

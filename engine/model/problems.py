@@ -7,11 +7,12 @@ node (``Problem.node``) and says it in the message too, in the form
 """
 
 from __future__ import annotations
+
 import difflib
 from dataclasses import dataclass
 from typing import Any
-from engine.model.graph import Edge, Graph, Node, is_valid_id
 
+from engine.model.graph import Edge, Graph, Node, is_valid_id
 
 ERROR = "error"
 
@@ -84,8 +85,8 @@ def param_problems(node_type: str, params: Any, label: str) -> list[str]:
     Returns:
         Messages, each naming ``label``, the parameter and the value.
     """
-    from engine.catalog.table import CATALOG
     from engine.catalog.checks import check_params, check_value
+    from engine.catalog.table import CATALOG
 
     spec = CATALOG[node_type]
     if not isinstance(params, dict):
@@ -105,12 +106,15 @@ def param_problems(node_type: str, params: Any, label: str) -> list[str]:
         elif pspec.kind == "layer" and isinstance(value, dict):
             inner = value.get("type")
             if inner in CATALOG:
-                out.extend(param_problems(inner, value.get("params") or {},
-                                          f"{label} (wrapped {inner})"))
+                out.extend(
+                    param_problems(inner, value.get("params") or {}, f"{label} (wrapped {inner})")
+                )
             else:
                 hint = suggest_type(inner) if isinstance(inner, str) else None
-                out.append(f"{label}: '{name}' wraps an unknown layer type {inner!r}"
-                           + (f" (did you mean '{hint}'?)" if hint else ""))
+                out.append(
+                    f"{label}: '{name}' wraps an unknown layer type {inner!r}"
+                    + (f" (did you mean '{hint}'?)" if hint else "")
+                )
     for pspec in spec.params:
         if pspec.required and pspec.name not in params:
             out.append(f"{label}: the required parameter '{pspec.name}' is missing")
@@ -133,8 +137,11 @@ def node_problems(node: Node, inputs: list[Edge]) -> list[Problem]:
     if spec is None:
         hint = suggest_type(node.type)
         hint_text = f"; did you mean '{hint}'?" if hint else ""
-        return [Problem(node.id, ERROR,
-                        f"'{node.id}' has the unknown layer type '{node.type}'{hint_text}")]
+        return [
+            Problem(
+                node.id, ERROR, f"'{node.id}' has the unknown layer type '{node.type}'{hint_text}"
+            )
+        ]
     found = [Problem(node.id, ERROR, m) for m in param_problems(node.type, node.params, label)]
     n = len(inputs)
     if spec.max_inputs == 0 and n:
@@ -148,20 +155,30 @@ def node_problems(node: Node, inputs: list[Edge]) -> list[Problem]:
             need = f"{spec.min_inputs} to {spec.max_inputs} inputs"
         found.append(Problem(node.id, ERROR, f"{label} needs {need} but has {n}"))
     elif spec.max_inputs is not None and n > spec.max_inputs:
-        found.append(Problem(node.id, ERROR,
-                             f"{label} takes at most {_plural(spec.max_inputs, 'input')} "
-                             f"but has {n}"))
+        found.append(
+            Problem(
+                node.id,
+                ERROR,
+                f"{label} takes at most {_plural(spec.max_inputs, 'input')} but has {n}",
+            )
+        )
     ports = [e.port for e in inputs]
     if len(set(ports)) != len(ports):
         dup = sorted({p for p in ports if ports.count(p) > 1})
-        found.append(Problem(node.id, ERROR,
-                             f"{label}: input port {dup[0]} is fed by more than one layer"))
+        found.append(
+            Problem(node.id, ERROR, f"{label}: input port {dup[0]} is fed by more than one layer")
+        )
     elif ports and ports != list(range(len(ports))):
         used = set(ports)
         first_missing = next(i for i in range(len(ports) + 1) if i not in used)
-        found.append(Problem(node.id, ERROR,
-                             f"{label}: input port {first_missing} is empty while port "
-                             f"{max(ports)} is used; connect inputs without gaps"))
+        found.append(
+            Problem(
+                node.id,
+                ERROR,
+                f"{label}: input port {first_missing} is empty while port "
+                f"{max(ports)} is used; connect inputs without gaps",
+            )
+        )
     return found
 
 
@@ -186,35 +203,64 @@ def structural_problems(graph: Graph) -> list[Problem]:
     """
     problems: list[Problem] = []
     if not any(n.type == "Input" for n in graph.nodes.values()):
-        problems.append(Problem(None, ERROR, "the model has no Input layer; add one from the "
-                                             "palette and connect it to the first layer"))
+        problems.append(
+            Problem(
+                None,
+                ERROR,
+                "the model has no Input layer; add one from the "
+                "palette and connect it to the first layer",
+            )
+        )
     seen_ids: dict[str, str] = {}
     for key, node in graph.nodes.items():
         if not is_valid_id(node.id):
-            problems.append(Problem(node.id, ERROR,
-                                    f"'{node.id}' is not a valid layer name: use letters, "
-                                    "digits and underscores, not starting with a digit"))
+            problems.append(
+                Problem(
+                    node.id,
+                    ERROR,
+                    f"'{node.id}' is not a valid layer name: use letters, "
+                    "digits and underscores, not starting with a digit",
+                )
+            )
         if node.id != key or node.id in seen_ids:
-            problems.append(Problem(node.id, ERROR,
-                                    f"two layers are named '{node.id}'; names must be unique"))
+            problems.append(
+                Problem(node.id, ERROR, f"two layers are named '{node.id}'; names must be unique")
+            )
         seen_ids[node.id] = key
     for e in graph.edges:
         for end in (e.source, e.target):
             if end not in graph.nodes:
-                problems.append(Problem(None, ERROR, f"a connection {e.source} -> {e.target} "
-                                                     f"refers to the missing layer '{end}'"))
+                problems.append(
+                    Problem(
+                        None,
+                        ERROR,
+                        f"a connection {e.source} -> {e.target} "
+                        f"refers to the missing layer '{end}'",
+                    )
+                )
     cycle = graph.find_cycle()
     if cycle:
-        problems.append(Problem(cycle[0], ERROR, "the layers form a cycle: "
-                                + " -> ".join(cycle + cycle[:1])
-                                + "; a model must flow one way from its inputs"))
+        problems.append(
+            Problem(
+                cycle[0],
+                ERROR,
+                "the layers form a cycle: "
+                + " -> ".join(cycle + cycle[:1])
+                + "; a model must flow one way from its inputs",
+            )
+        )
     inc = incoming_index(graph)
     for nid, node in graph.nodes.items():
         problems.extend(node_problems(node, inc[nid]))
         if node.type == "Input" and not any(e.source == nid for e in graph.edges):
             if len(graph.nodes) > 1:
-                problems.append(Problem(nid, WARNING, f"Input '{nid}' feeds no layer; it "
-                                                      "would be a model output as it is"))
+                problems.append(
+                    Problem(
+                        nid,
+                        WARNING,
+                        f"Input '{nid}' feeds no layer; it would be a model output as it is",
+                    )
+                )
     problems.extend(_unreachable(graph))
     return problems
 
@@ -248,9 +294,14 @@ def _unreachable(graph: Graph) -> list[Problem]:
             stack.extend(neighbours[n])
         group.sort(key=lost.index)
         verb = "is" if len(group) == 1 else "are"
-        out.append(Problem(group[0], WARNING,
-                           f"{_names(group)} {verb} not connected to any Input; "
-                           "connect the chain to an Input or delete it"))
+        out.append(
+            Problem(
+                group[0],
+                WARNING,
+                f"{_names(group)} {verb} not connected to any Input; "
+                "connect the chain to an Input or delete it",
+            )
+        )
     return out
 
 

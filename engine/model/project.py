@@ -24,12 +24,16 @@ MAX_COORD = 1e7  # canvas positions: far beyond any layout, and finite
 
 def position_problem(pos: Any) -> str | None:
     """Why ``pos`` is not a canvas position ``[x, y]`` (finite, within MAX_COORD), or None."""
-    if (not isinstance(pos, (list, tuple)) or len(pos) != 2
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pos)):
-        return f"\"position\" must be [x, y]; got {pos!r}"
+    if (
+        not isinstance(pos, (list, tuple))
+        or len(pos) != 2
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pos)
+    ):
+        return f'"position" must be [x, y]; got {pos!r}'
     if not all(abs(v) <= MAX_COORD for v in pos):  # also false for NaN
-        return f"\"position\" must be two numbers between -1e7 and 1e7; got {pos!r}"
+        return f'"position" must be two numbers between -1e7 and 1e7; got {pos!r}'
     return None
+
 
 DEFAULT_DATA: dict[str, Any] = {"source": "builtin:digits", "validation_split": 0.2}
 DEFAULT_TRAINING: dict[str, Any] = {
@@ -100,23 +104,26 @@ class Project:
             return ProjectError(f"{source}: {msg}")
 
         if not isinstance(d, dict):
-            raise fail("not a LayerLab project (the file holds a JSON "
-                       f"{type(d).__name__}, not an object)")
+            raise fail(
+                f"not a LayerLab project (the file holds a JSON {type(d).__name__}, not an object)"
+            )
         if d.get("format") != FORMAT:
-            raise fail("not a LayerLab project (no \"format\": \"layerlab\" key)")
+            raise fail('not a LayerLab project (no "format": "layerlab" key)')
         version = d.get("version")
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise fail(f"\"version\" must be a whole number >= 1; got {version!r}")
+            raise fail(f'"version" must be a whole number >= 1; got {version!r}')
         if version > VERSION:
-            raise fail(f"made by a newer LayerLab (format version {version}); this version "
-                       f"reads up to {VERSION}. Update LayerLab to open it.")
+            raise fail(
+                f"made by a newer LayerLab (format version {version}); this version "
+                f"reads up to {VERSION}. Update LayerLab to open it."
+            )
         d = migrate(d)
         for key, kind in (("name", str), ("description", str)):
             if key in d and not isinstance(d[key], kind):
-                raise fail(f"\"{key}\" must be text; got {d[key]!r}")
+                raise fail(f'"{key}" must be text; got {d[key]!r}')
         for key in ("data", "training"):
             if key in d and not isinstance(d[key], dict):
-                raise fail(f"\"{key}\" must be an object; got {type(d[key]).__name__}")
+                raise fail(f'"{key}" must be an object; got {type(d[key]).__name__}')
         graph = _graph_from_dict(d.get("graph"), fail)
         return cls(
             name=d.get("name", "Untitled"),
@@ -136,14 +143,14 @@ def migrate(d: dict[str, Any]) -> dict[str, Any]:
 
 def _graph_from_dict(g: Any, fail) -> Graph:
     if g is None:
-        raise fail("the \"graph\" section is missing")
+        raise fail('the "graph" section is missing')
     if not isinstance(g, dict):
-        raise fail("\"graph\" must be an object with \"nodes\" and \"edges\"")
+        raise fail('"graph" must be an object with "nodes" and "edges"')
     nodes, edges = g.get("nodes", []), g.get("edges", [])
     if not isinstance(nodes, list):
-        raise fail("\"graph.nodes\" must be a list")
+        raise fail('"graph.nodes" must be a list')
     if not isinstance(edges, list):
-        raise fail("\"graph.edges\" must be a list")
+        raise fail('"graph.edges" must be a list')
     graph = Graph()
     for i, n in enumerate(nodes):
         where = f"node #{i + 1}"
@@ -151,25 +158,32 @@ def _graph_from_dict(g: Any, fail) -> Graph:
             raise fail(f"{where} must be an object; got {n!r}")
         nid = n.get("id")
         if nid is None:
-            raise fail(f"{where} has no \"id\"")
+            raise fail(f'{where} has no "id"')
         where = f"node '{nid}'"
         if not is_valid_id(nid):
-            raise fail(f"{where}: the id must be a Python identifier (letters, digits, "
-                       "underscores, not starting with a digit)")
+            raise fail(
+                f"{where}: the id must be a Python identifier (letters, digits, "
+                "underscores, not starting with a digit)"
+            )
         if nid in graph.nodes:
             raise fail(f"two nodes have the id '{nid}'")
         ntype = n.get("type")
         if not isinstance(ntype, str) or not ntype:
-            raise fail(f"{where} has no \"type\"")
+            raise fail(f'{where} has no "type"')
         params = n.get("params", {})
         if not isinstance(params, dict):
-            raise fail(f"{where}: \"params\" must be an object; got {params!r}")
+            raise fail(f'{where}: "params" must be an object; got {params!r}')
         pos = n.get("position", [0, 0])
         problem = position_problem(pos)
         if problem:
             raise fail(f"{where}: {problem}")
-        graph.nodes[nid] = Node(nid, ntype, copy.deepcopy(params), (float(pos[0]), float(pos[1])),
-                                {k: copy.deepcopy(v) for k, v in n.items() if k not in _KNOWN_NODE})
+        graph.nodes[nid] = Node(
+            nid,
+            ntype,
+            copy.deepcopy(params),
+            (float(pos[0]), float(pos[1])),
+            {k: copy.deepcopy(v) for k, v in n.items() if k not in _KNOWN_NODE},
+        )
     seen: set[tuple[str, int]] = set()
     for i, e in enumerate(edges):
         where = f"edge #{i + 1}"
@@ -178,14 +192,16 @@ def _graph_from_dict(g: Any, fail) -> Graph:
         src, dst, port = e.get("source"), e.get("target"), e.get("port", 0)
         for end, value in (("source", src), ("target", dst)):
             if value is None:
-                raise fail(f"{where} has no \"{end}\"")
+                raise fail(f'{where} has no "{end}"')
             if not isinstance(value, str):
-                raise fail(f"{where}: \"{end}\" must be a node id; got {value!r}")
+                raise fail(f'{where}: "{end}" must be a node id; got {value!r}')
             if value not in graph.nodes:
                 raise fail(f"{where} ({src} -> {dst}): its {end} '{value}' is not a node")
         if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= MAX_PORT:
-            raise fail(f"{where} ({src} -> {dst}): \"port\" must be a whole number from 0 "
-                       f"to {MAX_PORT}; got {port!r}")
+            raise fail(
+                f'{where} ({src} -> {dst}): "port" must be a whole number from 0 '
+                f"to {MAX_PORT}; got {port!r}"
+            )
         if (dst, port) in seen:
             raise fail(f"{where} ({src} -> {dst}): input {port} of '{dst}' is fed twice")
         seen.add((dst, port))
@@ -212,8 +228,9 @@ def load_project(path: str | os.PathLike) -> Project:
     try:
         d = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ProjectError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: "
-                           f"{exc.msg})") from None
+        raise ProjectError(
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
     return Project.from_dict(d, source=str(path), path=path)
 
 
@@ -229,11 +246,14 @@ def _json(value: Any, indent: str) -> str:
         if not value:
             return "{}"
         flat = json.dumps(value, ensure_ascii=False)
-        if len(flat) <= 72 and all(not isinstance(v, (dict, list)) or not v or
-                                   _scalar_list(v) for v in value.values()):
+        if len(flat) <= 72 and all(
+            not isinstance(v, (dict, list)) or not v or _scalar_list(v) for v in value.values()
+        ):
             return flat
-        items = [f"{inner}{json.dumps(k, ensure_ascii=False)}: {_json(v, inner)}"
-                 for k, v in value.items()]
+        items = [
+            f"{inner}{json.dumps(k, ensure_ascii=False)}: {_json(v, inner)}"
+            for k, v in value.items()
+        ]
         return "{\n" + ",\n".join(items) + "\n" + indent + "}"
     if isinstance(value, list):
         if _scalar_list(value):
@@ -252,8 +272,10 @@ _TOP_ORDER = ["format", "version", "name", "description", "graph", "data", "trai
 def _sorted(d: dict[str, Any]) -> dict[str, Any]:
     out = {k: d[k] for k in _TOP_ORDER if k in d}
     out.update({k: d[k] for k in sorted(d) if k not in out})
-    out["graph"] = {"nodes": [_node_sorted(n) for n in d["graph"]["nodes"]],
-                    "edges": d["graph"]["edges"]}
+    out["graph"] = {
+        "nodes": [_node_sorted(n) for n in d["graph"]["nodes"]],
+        "edges": d["graph"]["edges"],
+    }
     return out
 
 

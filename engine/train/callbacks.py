@@ -103,10 +103,17 @@ def callback_types() -> tuple[type, type]:
             run.mark, run.mark_step = now, step
             left = (run.steps - step) + (run.epochs - run.epoch - 1) * run.steps
             sps = run.step_rate * run.batch_size
-            run.emit({"event": "batch", "epoch": run.epoch + 1, "step": step,
-                      "steps": run.steps, "logs": _plain(logs),
-                      "samples_per_s": round(sps, 1),
-                      "eta_s": round(left / run.step_rate, 1) if run.step_rate else None})
+            run.emit(
+                {
+                    "event": "batch",
+                    "epoch": run.epoch + 1,
+                    "step": step,
+                    "steps": run.steps,
+                    "logs": _plain(logs),
+                    "samples_per_s": round(sps, 1),
+                    "eta_s": round(left / run.step_rate, 1) if run.step_rate else None,
+                }
+            )
 
         def _hold(self, step: int) -> None:
             run, ctl = self.run, self.run.controls
@@ -134,16 +141,28 @@ def callback_types() -> tuple[type, type]:
             for key, value in entry.items():
                 run.history.setdefault(key, []).append(value)
             run.epochs_done = epoch + 1
-            bad = [k for k, v in entry.items() if k.startswith("val_") and isinstance(v, float)
-                   and not math.isfinite(v)]
+            bad = [
+                k
+                for k, v in entry.items()
+                if k.startswith("val_") and isinstance(v, float) and not math.isfinite(v)
+            ]
             if bad:
-                run.emit({"event": "warning", "message": f"{', '.join(bad)} became "
-                          f"{entry[bad[0]]} in epoch {epoch + 1}: the model gives non-finite "
-                          "outputs on the validation data; lower the learning rate"})
+                run.emit(
+                    {
+                        "event": "warning",
+                        "message": f"{', '.join(bad)} became "
+                        f"{entry[bad[0]]} in epoch {epoch + 1}: the model gives non-finite "
+                        "outputs on the validation data; lower the learning rate",
+                    }
+                )
             runs.write_history(run.run_dir, run.history)
             run.tensorboard(epoch + 1, entry)
-            event = {"event": "epoch", "epoch": epoch + 1, "logs": entry,
-                     "time_s": round(time.monotonic() - run.epoch_start, 3)}
+            event = {
+                "event": "epoch",
+                "epoch": epoch + 1,
+                "logs": entry,
+                "time_s": round(time.monotonic() - run.epoch_start, 3),
+            }
             if run.stopped and run.step < run.steps:
                 event["partial"] = True  # stopped before the epoch's last batch
             run.emit(event)
@@ -173,9 +192,14 @@ def callback_types() -> tuple[type, type]:
             if run.nan_at:
                 return
             value = (logs or {}).get(run.monitor)
-            improved = value is not None and math.isfinite(value) and (
-                run.best is None or (value > run.best if run.mode == "max"
-                                     else value < run.best))
+            improved = (
+                value is not None
+                and math.isfinite(value)
+                and (
+                    run.best is None
+                    or (value > run.best if run.mode == "max" else value < run.best)
+                )
+            )
             if improved:
                 run.best, self.best_unsaved, self.best_weights = float(value), True, None
             self.unsaved_epoch = epoch + 1
@@ -201,13 +225,25 @@ def callback_types() -> tuple[type, type]:
                 runs.save_model_atomic(model, folder / "best.keras")
                 if current is not None:
                     model.set_weights(current)
-                run.emit({"event": "checkpoint", "path": str(folder / "best.keras"),
-                          "monitor": run.monitor, "value": run.best})
+                run.emit(
+                    {
+                        "event": "checkpoint",
+                        "path": str(folder / "best.keras"),
+                        "monitor": run.monitor,
+                        "value": run.best,
+                    }
+                )
                 self.best_unsaved, self.best_weights = False, None
-            runs.write_json_atomic(folder / "state.json",
-                                   {"epoch": self.unsaved_epoch, "monitor": run.monitor,
-                                    "mode": run.mode, "best": run.best,
-                                    "planned_epochs": run.planned_epochs})
+            runs.write_json_atomic(
+                folder / "state.json",
+                {
+                    "epoch": self.unsaved_epoch,
+                    "monitor": run.monitor,
+                    "mode": run.mode,
+                    "best": run.best,
+                    "planned_epochs": run.planned_epochs,
+                },
+            )
             self.unsaved_epoch = 0
             self.saved_at = time.monotonic()
 
@@ -227,7 +263,7 @@ def _plain(logs: dict[str, Any]) -> dict[str, float]:
 def _current_lr(model: Any) -> float | None:
     try:
         return float(model.optimizer.learning_rate)
-    except Exception:  # noqa: BLE001 - a learning rate we cannot read is just not shown
+    except Exception:
         return None
 
 

@@ -43,8 +43,15 @@ Emit = Callable[[Event], None]
 
 # ----------------------------------------------------------------------------- the tables
 
-OPTIMIZER_COMMON = ("learning_rate", "weight_decay", "clipnorm", "clipvalue",
-                    "global_clipnorm", "use_ema", "ema_momentum")
+OPTIMIZER_COMMON = (
+    "learning_rate",
+    "weight_decay",
+    "clipnorm",
+    "clipvalue",
+    "global_clipnorm",
+    "use_ema",
+    "ema_momentum",
+)
 """Keras arguments every optimizer takes."""
 OPTIMIZERS: dict[str, tuple[str, ...]] = {
     "SGD": ("momentum", "nesterov"),
@@ -61,12 +68,24 @@ OPTIMIZERS: dict[str, tuple[str, ...]] = {
 
 SCHEDULES: dict[str, tuple[str, ...]] = {
     "constant": (),
-    "step": ("factor", "every_epochs", "every_steps", "boundaries_epochs", "boundaries_steps",
-             "values"),
+    "step": (
+        "factor",
+        "every_epochs",
+        "every_steps",
+        "boundaries_epochs",
+        "boundaries_steps",
+        "values",
+    ),
     "exponential": ("decay_rate", "decay_epochs", "decay_steps", "staircase"),
     "polynomial": ("end_learning_rate", "power", "decay_epochs", "decay_steps", "cycle"),
-    "cosine": ("alpha", "warmup_epochs", "warmup_steps", "warmup_start", "decay_epochs",
-               "decay_steps"),
+    "cosine": (
+        "alpha",
+        "warmup_epochs",
+        "warmup_steps",
+        "warmup_start",
+        "decay_epochs",
+        "decay_steps",
+    ),
     "reduce_on_plateau": ("monitor", "factor", "patience", "min_delta", "min_lr", "cooldown"),
 }
 """Learning-rate schedule type -> its keys."""
@@ -81,13 +100,18 @@ LOSSES: dict[str, tuple[str, ...]] = {
 }
 """Loss name -> its keys (label smoothing only where Keras supports it)."""
 
-LOSS_ALIASES = {"mean_squared_error": "mse", "mean_absolute_error": "mae",
-                "huber_loss": "huber"}
+LOSS_ALIASES = {"mean_squared_error": "mse", "mean_absolute_error": "mae", "huber_loss": "huber"}
 """Other names of the losses in :data:`LOSSES` (lower case)."""
 
 METRICS: dict[str, tuple[str, ...]] = {
-    "accuracy": (), "top_k": ("k",), "precision": (), "recall": (), "auc": (),
-    "mae": (), "mse": (), "rmse": (),
+    "accuracy": (),
+    "top_k": ("k",),
+    "precision": (),
+    "recall": (),
+    "auc": (),
+    "mae": (),
+    "mse": (),
+    "rmse": (),
 }
 """Metric name -> its keys."""
 
@@ -95,14 +119,34 @@ _REGRESSION_METRICS = ("mae", "mse", "rmse")
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
-SECTION_KEYS = ("optimizer", "schedule", "loss", "metrics", "batch_size", "epochs", "seed",
-                "early_stopping", "class_weight", "precision", "jit_compile",
-                "steps_per_execution", "device", "tensorboard", "shuffle", "cluster",
-                "imported_weights")
+SECTION_KEYS = (
+    "optimizer",
+    "schedule",
+    "loss",
+    "metrics",
+    "batch_size",
+    "epochs",
+    "seed",
+    "early_stopping",
+    "class_weight",
+    "precision",
+    "jit_compile",
+    "steps_per_execution",
+    "device",
+    "tensorboard",
+    "shuffle",
+    "cluster",
+    "imported_weights",
+)
 """Every key a training section may hold."""
 
-_EARLY_STOPPING_KEYS = ("monitor", "patience", "min_delta", "restore_best_weights",
-                        "start_from_epoch")
+_EARLY_STOPPING_KEYS = (
+    "monitor",
+    "patience",
+    "min_delta",
+    "restore_best_weights",
+    "start_from_epoch",
+)
 
 # Number rules: name -> (low, high, low_open, high_open, integer).
 _RULES: dict[str, tuple[float | None, float | None, bool, bool, bool]] = {
@@ -142,10 +186,22 @@ _RULES: dict[str, tuple[float | None, float | None, bool, bool, bool]] = {
     "epochs": (1, 2**31 - 1, False, False, True),
     "steps_per_execution": (1, 2**31 - 1, False, False, True),
 }
-_BOOLS = ("nesterov", "amsgrad", "centered", "use_ema", "staircase", "cycle", "from_logits",
-          "restore_best_weights", "tensorboard", "shuffle", "imported_weights")
+_BOOLS = (
+    "nesterov",
+    "amsgrad",
+    "centered",
+    "use_ema",
+    "staircase",
+    "cycle",
+    "from_logits",
+    "restore_best_weights",
+    "tensorboard",
+    "shuffle",
+    "imported_weights",
+)
 
 # ------------------------------------------------------------------------ checking sections
+
 
 def _number_problem(where: str, value: Any, name: str) -> str | None:
     low, high, low_open, high_open, integer = _RULES[name]
@@ -162,10 +218,15 @@ def _number_problem(where: str, value: Any, name: str) -> str | None:
     bounds = []
     if low is not None:
         bounds.append(f"{'>' if low_open else '>='} {low:g}")
-    if high is not None and (high < 2**31 - 1 or isinstance(value, (int, float))
-                             and not isinstance(value, bool) and value > high):
-        bounds.append(f"{'<' if high_open else '<='} {high:g}" if high < 2**31 - 1
-                      else f"<= {high:,}")  # the 32-bit limit only when it is the problem
+    if high is not None and (
+        high < 2**31 - 1
+        or isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and value > high
+    ):
+        bounds.append(
+            f"{'<' if high_open else '<='} {high:g}" if high < 2**31 - 1 else f"<= {high:,}"
+        )  # the 32-bit limit only when it is the problem
     return f"{where} must be {kind} {' and '.join(bounds)}; got {value!r}"
 
 
@@ -202,7 +263,7 @@ def split_typed(value: Any, what: str) -> tuple[Any, dict[str, Any], str | None]
         return value, {}, None
     if isinstance(value, dict):
         return value.get("type"), value, None
-    return None, {}, f"{what} must be a name or an object with a \"type\"; got {value!r}"
+    return None, {}, f'{what} must be a name or an object with a "type"; got {value!r}'
 
 
 def training_problems(section: Any) -> list[str]:
@@ -228,12 +289,12 @@ def training_problems(section: Any) -> list[str]:
     elif opt is None:
         problems.append(f"optimizer {name!r} is unknown; choose one of {', '.join(OPTIMIZERS)}")
     else:
-        problems += _check_keys(f"optimizer {opt}", params,
-                                OPTIMIZER_COMMON + OPTIMIZERS[opt])
+        problems += _check_keys(f"optimizer {opt}", params, OPTIMIZER_COMMON + OPTIMIZERS[opt])
         clipping = [k for k in ("clipnorm", "clipvalue", "global_clipnorm") if k in params]
         if len(clipping) > 1:
-            problems.append(f"optimizer {opt}: give only one of {', '.join(clipping)} "
-                            "(Keras clips one way)")
+            problems.append(
+                f"optimizer {opt}: give only one of {', '.join(clipping)} (Keras clips one way)"
+            )
         if opt == "Lion" and params.get("beta_1") == 0:
             problems.append("optimizer Lion: beta_1 must be above 0; got 0")
 
@@ -248,8 +309,10 @@ def training_problems(section: Any) -> list[str]:
         elif loss is None:
             problems.append(f"loss {name!r} is unknown; choose one of {', '.join(LOSSES)}")
         elif loss == "sparse_categorical_crossentropy" and "label_smoothing" in params:
-            problems.append("loss sparse_categorical_crossentropy has no label_smoothing in "
-                            "Keras; use categorical_crossentropy (one-hot labels) to smooth")
+            problems.append(
+                "loss sparse_categorical_crossentropy has no label_smoothing in "
+                "Keras; use categorical_crossentropy (one-hot labels) to smooth"
+            )
         else:
             problems += _check_keys(f"loss {loss}", params, LOSSES[loss])
 
@@ -273,19 +336,21 @@ def training_problems(section: Any) -> list[str]:
             if p:
                 problems.append(p)
     seed = section.get("seed")
-    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)
-                             or not 0 <= seed < 2**32):
-        problems.append(f"seed must be a whole number from 0 to {2**32 - 1} or null; "
-                        f"got {seed!r}")
+    if seed is not None and (
+        not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32
+    ):
+        problems.append(f"seed must be a whole number from 0 to {2**32 - 1} or null; got {seed!r}")
     for key in ("tensorboard", "shuffle", "imported_weights"):
         if key in section and not isinstance(section[key], bool):
             problems.append(f"{key} must be true or false; got {section[key]!r}")
     if section.get("precision", "float32") not in PRECISIONS:
-        problems.append(f"precision must be one of {', '.join(PRECISIONS)}; "
-                        f"got {section['precision']!r}")
+        problems.append(
+            f"precision must be one of {', '.join(PRECISIONS)}; got {section['precision']!r}"
+        )
     if section.get("jit_compile", "auto") not in (True, False, "auto"):
-        problems.append(f"jit_compile must be true, false or \"auto\"; "
-                        f"got {section['jit_compile']!r}")
+        problems.append(
+            f'jit_compile must be true, false or "auto"; got {section["jit_compile"]!r}'
+        )
     p = device_problem(section.get("device"))
     if p:
         problems.append(p)
@@ -297,8 +362,10 @@ def training_problems(section: Any) -> list[str]:
         else:
             problems += _check_keys("early_stopping", es, _EARLY_STOPPING_KEYS)
             if "monitor" in es and not isinstance(es["monitor"], str):
-                problems.append(f"early_stopping monitor must be a metric name such as "
-                                f"'val_loss'; got {es['monitor']!r}")
+                problems.append(
+                    f"early_stopping monitor must be a metric name such as "
+                    f"'val_loss'; got {es['monitor']!r}"
+                )
 
     problems += _class_weight_problems(section.get("class_weight"))
     from engine.train.distributed.run import cluster_problems
@@ -315,27 +382,49 @@ def _schedule_problems(schedule: Any) -> list[str]:
     if kind is None:
         return [f"schedule {name!r} is unknown; choose one of {', '.join(SCHEDULES)}"]
     problems = _check_keys(f"schedule {kind}", params, SCHEDULES[kind])
-    if kind == "step" and "values" in params and not (
-            "boundaries_epochs" in params or "boundaries_steps" in params):
-        problems.append("schedule step: values need boundaries_epochs (or boundaries_steps), "
-                        "the epochs where each value starts")
+    if (
+        kind == "step"
+        and "values" in params
+        and not ("boundaries_epochs" in params or "boundaries_steps" in params)
+    ):
+        problems.append(
+            "schedule step: values need boundaries_epochs (or boundaries_steps), "
+            "the epochs where each value starts"
+        )
     if kind == "step" and ("boundaries_epochs" in params or "boundaries_steps" in params):
         bounds = params.get("boundaries_epochs", params.get("boundaries_steps"))
         values = params.get("values")
-        if not isinstance(bounds, list) or not bounds or not all(
-                isinstance(b, (int, float)) and not isinstance(b, bool) and b > 0
-                for b in bounds) or sorted(bounds) != bounds:
-            problems.append(f"schedule step boundaries must be an increasing list of numbers "
-                            f"> 0; got {bounds!r}")
-        elif not isinstance(values, list) or len(values) != len(bounds) + 1 or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
-                for v in values):
-            problems.append(f"schedule step values must be {len(bounds) + 1} learning rates "
-                            f"> 0 (one more than the boundaries); got {values!r}")
-    if kind == "reduce_on_plateau" and "monitor" in params \
-            and not isinstance(params["monitor"], str):
-        problems.append(f"schedule reduce_on_plateau monitor must be a metric name; "
-                        f"got {params['monitor']!r}")
+        if (
+            not isinstance(bounds, list)
+            or not bounds
+            or not all(
+                isinstance(b, (int, float)) and not isinstance(b, bool) and b > 0 for b in bounds
+            )
+            or sorted(bounds) != bounds
+        ):
+            problems.append(
+                f"schedule step boundaries must be an increasing list of numbers "
+                f"> 0; got {bounds!r}"
+            )
+        elif (
+            not isinstance(values, list)
+            or len(values) != len(bounds) + 1
+            or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values
+            )
+        ):
+            problems.append(
+                f"schedule step values must be {len(bounds) + 1} learning rates "
+                f"> 0 (one more than the boundaries); got {values!r}"
+            )
+    if (
+        kind == "reduce_on_plateau"
+        and "monitor" in params
+        and not isinstance(params["monitor"], str)
+    ):
+        problems.append(
+            f"schedule reduce_on_plateau monitor must be a metric name; got {params['monitor']!r}"
+        )
     return problems
 
 
@@ -343,12 +432,17 @@ def _class_weight_problems(cw: Any) -> list[str]:
     if cw is None or cw == "balanced":
         return []
     if not isinstance(cw, dict):
-        return [f"class_weight must be \"balanced\" or an object of class -> weight; "
-                f"got {cw!r}"]
+        return [f'class_weight must be "balanced" or an object of class -> weight; got {cw!r}']
     problems = []
     for k, v in cw.items():
-        if not (isinstance(k, str) and k.isascii() and k.isdecimal()
-                or isinstance(k, int) and not isinstance(k, bool) and k >= 0):
+        if not (
+            isinstance(k, str)
+            and k.isascii()
+            and k.isdecimal()
+            or isinstance(k, int)
+            and not isinstance(k, bool)
+            and k >= 0
+        ):
             problems.append(f"class_weight keys must be class numbers (0, 1, ...); got {k!r}")
         elif not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
             problems.append(f"class_weight for class {k} must be a number >= 0; got {v!r}")
@@ -363,10 +457,11 @@ def device_problem(device: Any) -> str | None:
         d = device.strip().lower()
         if d in ("auto", "cpu", "gpu", "all") or (d.startswith("gpu:") and d[4:].isdigit()):
             return None
-    return f"device must be \"auto\", \"cpu\", \"gpu:N\" or \"all\"; got {device!r}"
+    return f'device must be "auto", "cpu", "gpu:N" or "all"; got {device!r}'
 
 
 # --------------------------------------------------------------- section -> Keras objects
+
 
 def epochs_of(section: dict[str, Any]) -> int:
     return int(section.get("epochs", 10))
@@ -376,8 +471,9 @@ def batch_size_of(section: dict[str, Any]) -> int:
     return int(section.get("batch_size", 32))
 
 
-def _steps(params: dict[str, Any], base: str, steps_per_epoch: int,
-           default: int | None = None) -> int | None:
+def _steps(
+    params: dict[str, Any], base: str, steps_per_epoch: int, default: int | None = None
+) -> int | None:
     """A length in optimizer steps from ``<base>_steps`` or ``<base>_epochs``."""
     if f"{base}_steps" in params:
         return max(1, int(params[f"{base}_steps"]))
@@ -409,27 +505,40 @@ def make_schedule(section: dict[str, Any], steps_per_epoch: int, epochs: int) ->
             bounds = params.get("boundaries_steps")
             if bounds is None:
                 bounds = [round(b * steps_per_epoch) for b in params["boundaries_epochs"]]
-            return schedules.PiecewiseConstantDecay([int(b) for b in bounds],
-                                                    [float(v) for v in params["values"]])
+            return schedules.PiecewiseConstantDecay(
+                [int(b) for b in bounds], [float(v) for v in params["values"]]
+            )
         every = _steps(params, "every", steps_per_epoch, default=max(1, total // 3))
-        return schedules.ExponentialDecay(lr, every, float(params.get("factor", 0.1)),
-                                          staircase=True)
+        return schedules.ExponentialDecay(
+            lr, every, float(params.get("factor", 0.1)), staircase=True
+        )
     if kind == "exponential":
         return schedules.ExponentialDecay(
-            lr, _steps(params, "decay", steps_per_epoch, steps_per_epoch),
-            float(params.get("decay_rate", 0.96)), staircase=bool(params.get("staircase")))
+            lr,
+            _steps(params, "decay", steps_per_epoch, steps_per_epoch),
+            float(params.get("decay_rate", 0.96)),
+            staircase=bool(params.get("staircase")),
+        )
     if kind == "polynomial":
         return schedules.PolynomialDecay(
-            lr, _steps(params, "decay", steps_per_epoch, total),
-            float(params.get("end_learning_rate", 0.0001)), float(params.get("power", 1.0)),
-            cycle=bool(params.get("cycle")))
+            lr,
+            _steps(params, "decay", steps_per_epoch, total),
+            float(params.get("end_learning_rate", 0.0001)),
+            float(params.get("power", 1.0)),
+            cycle=bool(params.get("cycle")),
+        )
     # cosine, with an optional linear warm-up from warmup_start to the learning rate
     warmup = _steps(params, "warmup", steps_per_epoch, 0) or 0
     decay = _steps(params, "decay", steps_per_epoch, max(1, total - warmup))
     alpha = float(params.get("alpha", 0.0))
     if warmup:
-        return schedules.CosineDecay(float(params.get("warmup_start", 0.0)), decay, alpha,
-                                     warmup_target=lr, warmup_steps=warmup)
+        return schedules.CosineDecay(
+            float(params.get("warmup_start", 0.0)),
+            decay,
+            alpha,
+            warmup_target=lr,
+            warmup_steps=warmup,
+        )
     return schedules.CosineDecay(lr, decay, alpha)
 
 
@@ -439,14 +548,18 @@ def make_optimizer(section: dict[str, Any], steps_per_epoch: int, epochs: int) -
 
     name, params, _ = split_typed(section.get("optimizer", "Adam"), "optimizer")
     opt = find_key(name, OPTIMIZERS) or "Adam"
-    kwargs = {k: float(v) if k in _RULES and not _RULES[k][4] else v  # JSON's 0 is 0.0
-              for k, v in params.items() if k not in ("type", "learning_rate")}
+    kwargs = {
+        k: float(v) if k in _RULES and not _RULES[k][4] else v  # JSON's 0 is 0.0
+        for k, v in params.items()
+        if k not in ("type", "learning_rate")
+    }
     kwargs["learning_rate"] = make_schedule(section, steps_per_epoch, epochs)
     return getattr(keras.optimizers, opt)(**kwargs)
 
 
-def loss_name(section: dict[str, Any], task: str | None = None,
-              num_classes: int | None = None) -> str:
+def loss_name(
+    section: dict[str, Any], task: str | None = None, num_classes: int | None = None
+) -> str:
     """The loss's canonical name; without one in the section, what suits the task."""
     if section.get("loss") is not None:
         name = split_typed(section["loss"], "loss")[0]
@@ -473,9 +586,9 @@ def make_loss(section: dict[str, Any], name: str) -> Any:
     return classes[name](**kwargs)
 
 
-def chosen_metrics(section: dict[str, Any], loss: str, num_classes: int | None,
-                   task: str | None = None) -> tuple[list[tuple[str, dict[str, Any]]],
-                                                     list[str]]:
+def chosen_metrics(
+    section: dict[str, Any], loss: str, num_classes: int | None, task: str | None = None
+) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
     """The section's metrics that mean something for this run, as ``(metric, params)``,
     and one warning for each one left out (the engine and the generated script both
     follow this). Accuracy of a regression or mae of class indices mean nothing; top-k
@@ -492,16 +605,22 @@ def chosen_metrics(section: dict[str, Any], loss: str, num_classes: int | None,
             continue
         why = None
         if (task == "regression" and metric not in _REGRESSION_METRICS) or (
-                task == "classification" and sparse and metric in _REGRESSION_METRICS):
+            task == "classification" and sparse and metric in _REGRESSION_METRICS
+        ):
             why = f"metric {metric} does not apply to {task} with {loss} and was left out"
         elif metric == "top_k":
             problem = _top_k_problem(section, loss, int(params.get("k", 5)), num_classes)
             why = problem and f"metric top_k was left out: {problem}"
-        elif metric in ("precision", "recall", "auc") and sparse and (
-                num_classes is None or num_classes >= 2):
-            why = (f"metric {metric} needs one-hot labels and was left out with "
-                   "sparse_categorical_crossentropy; evaluation.json has per-class "
-                   "precision and recall")
+        elif (
+            metric in ("precision", "recall", "auc")
+            and sparse
+            and (num_classes is None or num_classes >= 2)
+        ):
+            why = (
+                f"metric {metric} needs one-hot labels and was left out with "
+                "sparse_categorical_crossentropy; evaluation.json has per-class "
+                "precision and recall"
+            )
         if why:
             notes.append(why)
         else:
@@ -509,8 +628,13 @@ def chosen_metrics(section: dict[str, Any], loss: str, num_classes: int | None,
     return kept, notes
 
 
-def make_metrics(section: dict[str, Any], loss: str, num_classes: int | None,
-                 warn: Emit | None = None, task: str | None = None) -> list[Any]:
+def make_metrics(
+    section: dict[str, Any],
+    loss: str,
+    num_classes: int | None,
+    warn: Emit | None = None,
+    task: str | None = None,
+) -> list[Any]:
     """Keras metric objects for :func:`chosen_metrics`; each one left out is a warning."""
     import keras
 
@@ -525,8 +649,11 @@ def make_metrics(section: dict[str, Any], loss: str, num_classes: int | None,
             out.append("accuracy")
         elif metric == "top_k":
             k = int(params.get("k", 5))
-            cls = (keras.metrics.SparseTopKCategoricalAccuracy if sparse
-                   else keras.metrics.TopKCategoricalAccuracy)
+            cls = (
+                keras.metrics.SparseTopKCategoricalAccuracy
+                if sparse
+                else keras.metrics.TopKCategoricalAccuracy
+            )
             out.append(cls(k=k, name=f"top_{k}_accuracy"))
         elif metric in ("precision", "recall"):  # logits: 0 is probability 0.5
             cls = keras.metrics.Precision if metric == "precision" else keras.metrics.Recall
@@ -548,8 +675,9 @@ def loss_from_logits(section: dict[str, Any]) -> bool:
     return isinstance(loss, dict) and bool(loss.get("from_logits"))
 
 
-def _top_k_problem(section: dict[str, Any], loss: str, k: int,
-                   num_classes: int | None) -> str | None:
+def _top_k_problem(
+    section: dict[str, Any], loss: str, k: int, num_classes: int | None
+) -> str | None:
     """Why a top-k accuracy cannot be computed or means nothing here, or None."""
     if loss == "binary_crossentropy" or (num_classes is not None and num_classes <= 2):
         return "it needs more than two classes"
@@ -581,4 +709,3 @@ def monitor_mode(monitor: str) -> str:
     """``max`` for metrics that grow when better (accuracy, auc, ...), else ``min``."""
     name = monitor.lower()
     return "max" if any(w in name for w in ("acc", "auc", "precision", "recall")) else "min"
-

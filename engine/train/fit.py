@@ -56,13 +56,44 @@ from engine.train.config import (
 )
 
 __all__ = [
-    "BATCH_EVENT_INTERVAL_S", "CHECKPOINT_INTERVAL_S", "LOSSES", "LOSS_ALIASES", "METRICS",
-    "OPTIMIZERS", "OPTIMIZER_COMMON", "PRECISIONS", "SCHEDULES", "SECTION_KEYS", "Controls",
-    "Emit", "Event", "Placement", "RunState", "TrainingError", "adapt_normalization",
-    "batch_size_of", "build_snapshot_model", "callback_types", "class_weights",
-    "classify_exception", "cli_train", "device_problem", "epochs_of", "find_key",
-    "load_dataset", "loss_name", "make_loss", "make_metrics", "make_optimizer", "make_schedule", "monitor_mode", "place",
-    "prepare_start", "run_training", "split_typed", "training_problems",
+    "BATCH_EVENT_INTERVAL_S",
+    "CHECKPOINT_INTERVAL_S",
+    "LOSSES",
+    "LOSS_ALIASES",
+    "METRICS",
+    "OPTIMIZERS",
+    "OPTIMIZER_COMMON",
+    "PRECISIONS",
+    "SCHEDULES",
+    "SECTION_KEYS",
+    "Controls",
+    "Emit",
+    "Event",
+    "Placement",
+    "RunState",
+    "TrainingError",
+    "adapt_normalization",
+    "batch_size_of",
+    "build_snapshot_model",
+    "callback_types",
+    "class_weights",
+    "classify_exception",
+    "cli_train",
+    "device_problem",
+    "epochs_of",
+    "find_key",
+    "load_dataset",
+    "loss_name",
+    "make_loss",
+    "make_metrics",
+    "make_optimizer",
+    "make_schedule",
+    "monitor_mode",
+    "place",
+    "prepare_start",
+    "run_training",
+    "split_typed",
+    "training_problems",
 ]
 
 
@@ -84,6 +115,7 @@ class TrainingError(Exception):
 
 
 # ----------------------------------------------------------------------------- devices
+
 
 @dataclass
 class Placement:
@@ -142,15 +174,19 @@ def place(device: str | None, fresh_process: bool = False) -> Placement:
         index = int(spec[4:])
         if not gpus:
             raise TrainingError(
-                "config", f"device '{device}' was asked for, but TensorFlow finds no GPU on "
+                "config",
+                f"device '{device}' was asked for, but TensorFlow finds no GPU on "
                 "this machine (only the CPU)",
-                "Train on the CPU (device \"cpu\"), or install TensorFlow with GPU support: "
-                "pip install 'layerlab[gpu]'.")
+                'Train on the CPU (device "cpu"), or install TensorFlow with GPU support: '
+                "pip install 'layerlab[gpu]'.",
+            )
         if index >= len(gpus):
             raise TrainingError(
-                "config", f"device '{device}' does not exist; this machine has {len(gpus)} "
+                "config",
+                f"device '{device}' does not exist; this machine has {len(gpus)} "
                 f"GPU(s): " + ", ".join(f"gpu:{i}" for i in range(len(gpus))),
-                "Pick one of the GPUs listed, or \"all\".")
+                'Pick one of the GPUs listed, or "all".',
+            )
         configure([gpus[index]])
         name = "/GPU:0" if fresh_process else f"/GPU:{index}"
         return Placement([f"GPU:{index}"], device=name)
@@ -170,11 +206,19 @@ def place(device: str | None, fresh_process: bool = False) -> Placement:
 
 # ------------------------------------------------------------------------ one whole run
 
-def run_training(project: dict[str, Any], run_dir: str | Path, *,
-                 base_dir: str | Path | None = None, epochs: int | None = None,
-                 device: str | None = None, resume: bool = False,
-                 emit: Emit | None = None, controls: Controls | None = None,
-                 fresh_process: bool = False) -> Event:
+
+def run_training(
+    project: dict[str, Any],
+    run_dir: str | Path,
+    *,
+    base_dir: str | Path | None = None,
+    epochs: int | None = None,
+    device: str | None = None,
+    resume: bool = False,
+    emit: Emit | None = None,
+    controls: Controls | None = None,
+    fresh_process: bool = False,
+) -> Event:
     """Train a project's model in this process and write its run directory.
 
     Args:
@@ -207,11 +251,20 @@ def run_training(project: dict[str, Any], run_dir: str | Path, *,
             emit(event)
 
     try:
-        final = _train(project, run_dir, base_dir, epochs, device, resume, send,
-                       controls or Controls(), fresh_process)
+        final = _train(
+            project,
+            run_dir,
+            base_dir,
+            epochs,
+            device,
+            resume,
+            send,
+            controls or Controls(),
+            fresh_process,
+        )
     except TrainingError as exc:
         final = exc.event()
-    except Exception as exc:  # noqa: BLE001 - every failure becomes an error event
+    except Exception as exc:
         final = classify_exception(exc)
         with contextlib.suppress(OSError):
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -229,15 +282,21 @@ def classify_exception(exc: BaseException) -> Event:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else name
     if isinstance(exc, MemoryError) or name == "ResourceExhaustedError" or "OOM" in str(exc):
         return TrainingError(
-            "oom", f"out of memory: {text}",
-            "Use a smaller batch_size, a smaller model, or precision \"mixed_float16\"."
+            "oom",
+            f"out of memory: {text}",
+            'Use a smaller batch_size, a smaller model, or precision "mixed_float16".',
         ).event()
     if "label value" in str(exc) or "labels" in text.lower() and "range" in text.lower():
-        return TrainingError("data", f"the labels do not fit the model: {text}",
-                             "Check the number of units of the output layer against the "
-                             "number of classes.").event()
-    return TrainingError("internal", f"training failed: {name}: {text}",
-                         "See error.log in the run directory for the details.").event()
+        return TrainingError(
+            "data",
+            f"the labels do not fit the model: {text}",
+            "Check the number of units of the output layer against the number of classes.",
+        ).event()
+    return TrainingError(
+        "internal",
+        f"training failed: {name}: {text}",
+        "See error.log in the run directory for the details.",
+    ).event()
 
 
 def _input_shape(project: dict[str, Any]) -> tuple | None:
@@ -258,8 +317,7 @@ def load_dataset(project: dict[str, Any], base_dir: Any) -> Any:
     try:
         return load_data(project.get("data") or {}, base_dir, _input_shape(project))
     except DataError as exc:
-        raise TrainingError("data", str(exc), "Fix the data section or the data file.") \
-            from exc
+        raise TrainingError("data", str(exc), "Fix the data section or the data file.") from exc
 
 
 def build_snapshot_model(project: dict[str, Any]) -> Any:
@@ -274,13 +332,21 @@ def build_snapshot_model(project: dict[str, Any]) -> Any:
     try:
         return build_model(Project.from_dict(project, source="project snapshot"))
     except (ProjectError, ValueError, TypeError) as exc:
-        raise TrainingError("config", f"the model cannot be built: {exc}",
-                            "Run `layerlab validate` on the project to see each "
-                            "problem.") from exc
+        raise TrainingError(
+            "config",
+            f"the model cannot be built: {exc}",
+            "Run `layerlab validate` on the project to see each problem.",
+        ) from exc
 
 
-def prepare_start(model: Any, project: dict[str, Any], base_dir: Any, x_train: Any,
-                  emit: Emit, weights: bool = True) -> list[str]:
+def prepare_start(
+    model: Any,
+    project: dict[str, Any],
+    base_dir: Any,
+    x_train: Any,
+    emit: Emit,
+    weights: bool = True,
+) -> list[str]:
     """Before a fresh run: load the imported weights the project names (see
     :mod:`engine.build.weights`) when ``weights`` and the training section's
     ``imported_weights`` allow, then let every Normalization layer given no mean and
@@ -299,8 +365,7 @@ def prepare_start(model: Any, project: dict[str, Any], base_dir: Any, x_train: A
         elif loaded is not None:
             notes.append(loaded.message())
     for name in adapt_normalization(model, x_train, skip=loaded.loaded if loaded else ()):
-        notes.append(f"Normalization '{name}' took its mean and variance from the training "
-                     "data")
+        notes.append(f"Normalization '{name}' took its mean and variance from the training data")
     return notes
 
 
@@ -311,8 +376,11 @@ def adapt_normalization(model: Any, x_train: Any, skip: Any = ()) -> list[str]:
 
     names = []
     for layer in model.layers:
-        if type(layer).__name__ != "Normalization" or layer.input_mean is not None \
-                or layer.name in skip:
+        if (
+            type(layer).__name__ != "Normalization"
+            or layer.input_mean is not None
+            or layer.name in skip
+        ):
             continue
         feed = keras.Model(model.inputs, layer.input)
         layer.adapt(feed.predict(x_train, batch_size=1024, verbose=0))
@@ -320,22 +388,36 @@ def adapt_normalization(model: Any, x_train: Any, skip: Any = ()) -> list[str]:
     return names
 
 
-def _train(project: dict[str, Any], run_dir: Path, base_dir: Any, epochs: int | None,
-           device: str | None, resume: bool, emit: Emit, controls: Controls,
-           fresh_process: bool) -> Event:
+def _train(
+    project: dict[str, Any],
+    run_dir: Path,
+    base_dir: Any,
+    epochs: int | None,
+    device: str | None,
+    resume: bool,
+    emit: Emit,
+    controls: Controls,
+    fresh_process: bool,
+) -> Event:
     section = dict(project.get("training") or {})
     problems = training_problems(section)
     if problems:
-        raise TrainingError("config", "; ".join(problems),
-                            "Fix the training settings (`layerlab validate` lists them).")
+        raise TrainingError(
+            "config",
+            "; ".join(problems),
+            "Fix the training settings (`layerlab validate` lists them).",
+        )
     state = runs.prepare_run_dir(run_dir, project, resume)
     done_before = int(state.get("epoch", 0)) if resume else 0
     if resume:
         extra = epochs if epochs is not None else epochs_of(section) - done_before
         if extra < 1:
             raise TrainingError(
-                "config", f"the run in {run_dir} has already trained {done_before} of "
-                f"{epochs_of(section)} epochs", "Ask for more epochs (--epochs N trains N more).")
+                "config",
+                f"the run in {run_dir} has already trained {done_before} of "
+                f"{epochs_of(section)} epochs",
+                "Ask for more epochs (--epochs N trains N more).",
+            )
         total = done_before + extra
     else:
         total = epochs if epochs is not None else epochs_of(section)
@@ -350,8 +432,19 @@ def _train(project: dict[str, Any], run_dir: Path, base_dir: Any, epochs: int | 
     keras.mixed_precision.set_global_policy(section.get("precision", "float32"))
     try:
         with _warnings_as_events(emit):
-            return _fit(project, section, run_dir, base_dir, total, done_before, resume,
-                        state, placement, emit, controls)
+            return _fit(
+                project,
+                section,
+                run_dir,
+                base_dir,
+                total,
+                done_before,
+                resume,
+                state,
+                placement,
+                emit,
+                controls,
+            )
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
 
@@ -373,9 +466,19 @@ def _warnings_as_events(emit: Emit) -> Iterator[None]:
         yield
 
 
-def _fit(project: dict[str, Any], section: dict[str, Any], run_dir: Path, base_dir: Any,
-         total: int, done_before: int, resume: bool, state: dict[str, Any],
-         placement: Placement, emit: Emit, controls: Controls) -> Event:
+def _fit(
+    project: dict[str, Any],
+    section: dict[str, Any],
+    run_dir: Path,
+    base_dir: Any,
+    total: int,
+    done_before: int,
+    resume: bool,
+    state: dict[str, Any],
+    placement: Placement,
+    emit: Emit,
+    controls: Controls,
+) -> Event:
     import keras
     import numpy as np
 
@@ -394,107 +497,182 @@ def _fit(project: dict[str, Any], section: dict[str, Any], run_dir: Path, base_d
         notes = [] if resume else prepare_start(model, project, base_dir, ds.x_train, emit)
         fit_problems = check_fit(ds, model, loss)
         if fit_problems:
-            raise TrainingError("data", "; ".join(fit_problems),
-                                "Match the model's input and output layers to the data.")
+            raise TrainingError(
+                "data",
+                "; ".join(fit_problems),
+                "Match the model's input and output layers to the data.",
+            )
         if not resume:
             model.compile(
                 optimizer=make_optimizer(section, steps, total),
                 loss=make_loss(section, loss),
                 metrics=make_metrics(section, loss, ds.num_classes, emit, ds.task),
                 jit_compile=section.get("jit_compile", "auto"),
-                steps_per_execution=int(section.get("steps_per_execution", 1)))
+                steps_per_execution=int(section.get("steps_per_execution", 1)),
+            )
     y_train = labels_for_loss(ds.y_train, loss, ds.num_classes)
     weights = class_weights(section, ds.y_train) if ds.task == "classification" else None
     if section.get("class_weight") is not None and weights is None:
-        emit({"event": "warning", "message": "class_weight applies to classification only "
-              "and was ignored"})
+        emit(
+            {
+                "event": "warning",
+                "message": "class_weight applies to classification only and was ignored",
+            }
+        )
     unknown = sorted(c for c in weights or {} if c >= ds.num_classes)
     if unknown:
-        emit({"event": "warning", "message": f"class_weight names class "
-              f"{', '.join(map(str, unknown))}, but the data has classes 0-"
-              f"{ds.num_classes - 1}; {'it is' if len(unknown) == 1 else 'they are'} "
-              "ignored"})
+        emit(
+            {
+                "event": "warning",
+                "message": f"class_weight names class "
+                f"{', '.join(map(str, unknown))}, but the data has classes 0-"
+                f"{ds.num_classes - 1}; {'it is' if len(unknown) == 1 else 'they are'} "
+                "ignored",
+            }
+        )
     has_val = ds.x_val is not None and len(ds.x_val) > 0
-    validation = (ds.x_val, labels_for_loss(ds.y_val, loss, ds.num_classes)) if has_val \
-        else None
+    validation = (ds.x_val, labels_for_loss(ds.y_val, loss, ds.num_classes)) if has_val else None
 
     es = section.get("early_stopping")
     es = {} if es is True else es if isinstance(es, dict) else None
     monitor = (es or {}).get("monitor") or ("val_loss" if has_val else "loss")
     if not has_val and monitor.startswith("val_"):
-        emit({"event": "warning", "message": f"there is no validation split, so "
-              f"{monitor} cannot be watched; watching {monitor[4:]} instead"})
+        emit(
+            {
+                "event": "warning",
+                "message": f"there is no validation split, so "
+                f"{monitor} cannot be watched; watching {monitor[4:]} instead",
+            }
+        )
         monitor = monitor[4:]
-    run = RunState(run_dir=run_dir, emit=emit, controls=controls, steps=steps, epochs=total,
-                   batch_size=batch_size, monitor=monitor, mode=monitor_mode(monitor),
-                   best=state.get("best") if state.get("monitor") == monitor else None,
-                   history=runs.read_history(run_dir) if resume else {},
-                   epochs_done=done_before,
-                   planned_epochs=int(state.get("planned_epochs") or 0) if resume else total)
-    kind = find_key(split_typed(section.get("schedule") or "constant", "schedule")[0],
-                    SCHEDULES)
+    run = RunState(
+        run_dir=run_dir,
+        emit=emit,
+        controls=controls,
+        steps=steps,
+        epochs=total,
+        batch_size=batch_size,
+        monitor=monitor,
+        mode=monitor_mode(monitor),
+        best=state.get("best") if state.get("monitor") == monitor else None,
+        history=runs.read_history(run_dir) if resume else {},
+        epochs_done=done_before,
+        planned_epochs=int(state.get("planned_epochs") or 0) if resume else total,
+    )
+    kind = find_key(split_typed(section.get("schedule") or "constant", "schedule")[0], SCHEDULES)
     if resume and kind in ("cosine", "polynomial") and 0 < run.planned_epochs < total:
-        emit({"event": "warning", "message": f"the {kind} learning-rate "
-              f"schedule was planned for {run.planned_epochs} epochs; epochs "
-              f"{run.planned_epochs + 1}-{total} train at its final rate (start a new run "
-              "to plan it over all of them)"})
+        emit(
+            {
+                "event": "warning",
+                "message": f"the {kind} learning-rate "
+                f"schedule was planned for {run.planned_epochs} epochs; epochs "
+                f"{run.planned_epochs + 1}-{total} train at its final rate (start a new run "
+                "to plan it over all of them)",
+            }
+        )
     if section.get("tensorboard", True):
         run.tensorboard = runs.TensorBoardWriter(run_dir / "logs")
     reporter, checkpointer = callback_types()
     callbacks = [reporter(run), checkpointer(run)]
     if es is not None:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor=monitor, patience=int(es.get("patience", 5)),
-            min_delta=float(es.get("min_delta", 0.0)), mode=run.mode,
-            restore_best_weights=bool(es.get("restore_best_weights", True)),
-            start_from_epoch=int(es.get("start_from_epoch", 0))))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor,
+                patience=int(es.get("patience", 5)),
+                min_delta=float(es.get("min_delta", 0.0)),
+                mode=run.mode,
+                restore_best_weights=bool(es.get("restore_best_weights", True)),
+                start_from_epoch=int(es.get("start_from_epoch", 0)),
+            )
+        )
     name, schedule, _ = split_typed(section.get("schedule") or "constant", "schedule")
     if find_key(name, SCHEDULES) == "reduce_on_plateau":  # {"type": ...} or its bare name
         watch = schedule.get("monitor", monitor)
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(
-            monitor=watch, factor=float(schedule.get("factor", 0.1)),
-            patience=int(schedule.get("patience", 5)), mode=monitor_mode(watch),
-            min_delta=float(schedule.get("min_delta", 1e-4)),
-            cooldown=int(schedule.get("cooldown", 0)),
-            min_lr=float(schedule.get("min_lr", 0.0))))
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=watch,
+                factor=float(schedule.get("factor", 0.1)),
+                patience=int(schedule.get("patience", 5)),
+                mode=monitor_mode(watch),
+                min_delta=float(schedule.get("min_delta", 1e-4)),
+                cooldown=int(schedule.get("cooldown", 0)),
+                min_lr=float(schedule.get("min_lr", 0.0)),
+            )
+        )
 
-    emit({"event": "started", "devices": placement.devices,
-          "total_params": int(model.count_params()), "steps_per_epoch": steps,
-          "epochs": total, "initial_epoch": done_before, "samples": n_train,
-          "batch_size": batch_size, "notes": notes})
+    emit(
+        {
+            "event": "started",
+            "devices": placement.devices,
+            "total_params": int(model.count_params()),
+            "steps_per_epoch": steps,
+            "epochs": total,
+            "initial_epoch": done_before,
+            "samples": n_train,
+            "batch_size": batch_size,
+            "notes": notes,
+        }
+    )
     with placement.scope():
-        model.fit(ds.x_train, y_train, batch_size=batch_size, epochs=total,
-                  initial_epoch=done_before, validation_data=validation,
-                  class_weight=weights,
-                  shuffle=bool(section.get("shuffle", True)), callbacks=callbacks, verbose=0)
+        model.fit(
+            ds.x_train,
+            y_train,
+            batch_size=batch_size,
+            epochs=total,
+            initial_epoch=done_before,
+            validation_data=validation,
+            class_weight=weights,
+            shuffle=bool(section.get("shuffle", True)),
+            callbacks=callbacks,
+            verbose=0,
+        )
     controls.stop_seen.set()  # training is over: a stop from now on has nothing to end
     if hasattr(run.tensorboard, "close"):
         run.tensorboard.close()
 
     if run.nan_at:
         epoch, step, value = run.nan_at
-        bad = int(np.isnan(ds.x_train).sum() + np.isinf(ds.x_train).sum()) \
-            if np.issubdtype(np.asarray(ds.x_train).dtype, np.floating) else 0
+        bad = (
+            int(np.isnan(ds.x_train).sum() + np.isinf(ds.x_train).sum())
+            if np.issubdtype(np.asarray(ds.x_train).dtype, np.floating)
+            else 0
+        )
         lr = _opt_lr(section)
-        hint = (f"The training data holds {bad} NaN or infinite values; clean them first."
-                if bad else
-                f"Lower the learning rate (now {lr:g}), add gradient clipping (clipnorm), "
-                "or check the data for extreme values.")
+        hint = (
+            f"The training data holds {bad} NaN or infinite values; clean them first."
+            if bad
+            else f"Lower the learning rate (now {lr:g}), add gradient clipping (clipnorm), "
+            "or check the data for extreme values."
+        )
         runs.write_status(run_dir, "failed", epochs_done=run.epochs_done, kind="nan")
-        raise TrainingError("nan", f"the loss became {value} at epoch {epoch}, step {step}; "
-                            "training stopped", hint)
+        raise TrainingError(
+            "nan", f"the loss became {value} at epoch {epoch}, step {step}; training stopped", hint
+        )
 
     model_path = run_dir / "model.keras"
     runs.save_model_atomic(model, model_path)
     runs.write_history(run_dir, run.history)
     loss_params = section.get("loss") if isinstance(section.get("loss"), dict) else {}
-    evaluation = runs.evaluate(model, ds, loss, batch_size, labels_for_loss=labels_for_loss,
-                               run_dir=run_dir, from_logits=bool(loss_params.get("from_logits")))
+    evaluation = runs.evaluate(
+        model,
+        ds,
+        loss,
+        batch_size,
+        labels_for_loss=labels_for_loss,
+        run_dir=run_dir,
+        from_logits=bool(loss_params.get("from_logits")),
+    )
     stopped = run.stopped
     runs.write_status(run_dir, "stopped" if stopped else "done", epochs_done=run.epochs_done)
-    return {"event": "done", "run_dir": str(run_dir), "model": str(model_path),
-            "history": run.history, "evaluation": evaluation, "stopped": stopped,
-            "epochs_done": run.epochs_done}
+    return {
+        "event": "done",
+        "run_dir": str(run_dir),
+        "model": str(model_path),
+        "history": run.history,
+        "evaluation": evaluation,
+        "stopped": stopped,
+        "epochs_done": run.epochs_done,
+    }
 
 
 def _opt_lr(section: dict[str, Any]) -> float:

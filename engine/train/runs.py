@@ -27,9 +27,9 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
 RUN_MARKERS = ("model.keras", "checkpoints", "history.json")
 """Files whose presence means a folder already holds a run."""
@@ -57,8 +57,7 @@ def run_dir_problem(run_dir: Path, resume: bool) -> str | None:
             return f"{run_dir} has no checkpoints/last.keras to resume from"
         return None
     if run_dir.is_dir() and any((run_dir / m).exists() for m in RUN_MARKERS):
-        return (f"{run_dir} already holds a run; choose another output folder, or resume "
-                "it")
+        return f"{run_dir} already holds a run; choose another output folder, or resume it"
     return None
 
 
@@ -106,7 +105,7 @@ def read_json(path: Path) -> Any:
 def _json_default(value: Any) -> Any:
     try:
         return value.item() if hasattr(value, "item") else value.tolist()
-    except Exception:  # noqa: BLE001 - anything else is written as text
+    except Exception:
         return str(value)
 
 
@@ -158,8 +157,10 @@ def read_history(run_dir: Path) -> dict[str, list[float]]:
 def write_status(run_dir: Path, state: str, **info: Any) -> None:
     """``status.json``: ``running``, ``done``, ``stopped`` or ``failed`` with details."""
     with _suppress():
-        write_json_atomic(Path(run_dir) / "status.json",
-                          {"state": state, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **info})
+        write_json_atomic(
+            Path(run_dir) / "status.json",
+            {"state": state, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **info},
+        )
 
 
 def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
@@ -199,7 +200,7 @@ class EventLog:
         try:
             if self._file is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+                self._file = open(self.path, "a", encoding="utf-8")
             self._file.write(json.dumps(event, default=_json_default) + "\n")
             self._file.flush()
         except OSError:
@@ -237,10 +238,15 @@ class TensorBoardWriter:
             writer = self._writers.get(split)
             if writer is None:
                 writer = self._writers[split] = tf.summary.create_file_writer(
-                    str(self.log_dir / split))
+                    str(self.log_dir / split)
+                )
             with writer.as_default():
-                tf.summary.write(f"epoch_{name}", tf.constant(float(value), tf.float32),
-                                 step=epoch, metadata=self._metadata)
+                tf.summary.write(
+                    f"epoch_{name}",
+                    tf.constant(float(value), tf.float32),
+                    step=epoch,
+                    metadata=self._metadata,
+                )
         for writer in self._writers.values():
             writer.flush()
 
@@ -252,9 +258,17 @@ class TensorBoardWriter:
 
 # ---------------------------------------------------------------------------- evaluation
 
-def evaluate(model: Any, ds: Any, loss: str, batch_size: int, *,
-             labels_for_loss: Callable[..., Any], run_dir: Path | None = None,
-             from_logits: bool = False) -> dict[str, Any]:
+
+def evaluate(
+    model: Any,
+    ds: Any,
+    loss: str,
+    batch_size: int,
+    *,
+    labels_for_loss: Callable[..., Any],
+    run_dir: Path | None = None,
+    from_logits: bool = False,
+) -> dict[str, Any]:
     """Metrics on the validation and test splits, plus classification details.
 
     Args:
@@ -278,8 +292,10 @@ def evaluate(model: Any, ds: Any, loss: str, batch_size: int, *,
             continue
         y_loss = labels_for_loss(y, loss, ds.num_classes)
         metrics = model.evaluate(x, y_loss, batch_size=batch_size, verbose=0, return_dict=True)
-        out[split] = {"samples": int(len(x)),
-                      "metrics": {k: _finite(v) for k, v in metrics.items()}}
+        out[split] = {
+            "samples": int(len(x)),
+            "metrics": {k: _finite(v) for k, v in metrics.items()},
+        }
         detail_split = (split, x, y)
     if detail_split is None:
         detail_split = ("train", ds.x_train, ds.y_train)
@@ -324,8 +340,9 @@ def _classification(pred: Any, y: Any, ds: Any, from_logits: bool) -> dict[str, 
         confidence = p.max(-1)
     true = y.argmax(-1) if y.ndim > 1 and y.shape[-1] > 1 else y.reshape(len(y))
     true = true.astype(int)
-    k = max(int(ds.num_classes or 0), int(true.max(initial=0)) + 1,
-            int(predicted.max(initial=0)) + 1)
+    k = max(
+        int(ds.num_classes or 0), int(true.max(initial=0)) + 1, int(predicted.max(initial=0)) + 1
+    )
     names = list(ds.class_names or [])
     names += [str(i) for i in range(len(names), k)]
     cm = np.zeros((k, k), dtype=int)
@@ -336,15 +353,32 @@ def _classification(pred: Any, y: Any, ds: Any, from_logits: bool) -> dict[str, 
         precision = tp / col if col else 0.0
         recall = tp / row if row else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class.append({"class": names[i], "precision": round(float(precision), 4),
-                          "recall": round(float(recall), 4), "f1": round(float(f1), 4),
-                          "support": int(row)})
-    samples = [{"index": i, "true": names[true[i]], "predicted": names[predicted[i]],
-                "confidence": round(float(confidence[i]), 4)}
-               for i in range(min(SAMPLE_PREDICTIONS, len(true)))]
-    return {"samples": int(len(true)), "accuracy": round(float((true == predicted).mean()), 4),
-            "class_names": names, "confusion_matrix": cm.tolist(), "per_class": per_class,
-            "predictions": samples}
+        per_class.append(
+            {
+                "class": names[i],
+                "precision": round(float(precision), 4),
+                "recall": round(float(recall), 4),
+                "f1": round(float(f1), 4),
+                "support": int(row),
+            }
+        )
+    samples = [
+        {
+            "index": i,
+            "true": names[true[i]],
+            "predicted": names[predicted[i]],
+            "confidence": round(float(confidence[i]), 4),
+        }
+        for i in range(min(SAMPLE_PREDICTIONS, len(true)))
+    ]
+    return {
+        "samples": int(len(true)),
+        "accuracy": round(float((true == predicted).mean()), 4),
+        "class_names": names,
+        "confusion_matrix": cm.tolist(),
+        "per_class": per_class,
+        "predictions": samples,
+    }
 
 
 def _regression(pred: Any, y: Any) -> dict[str, Any]:
@@ -355,10 +389,16 @@ def _regression(pred: Any, y: Any) -> dict[str, Any]:
     if p.shape != y.shape:
         return {"samples": int(len(y))}
     err = p - y
-    samples = [{"index": i, "true": _vals(y[i]), "predicted": _vals(p[i])}
-               for i in range(min(SAMPLE_PREDICTIONS, len(y)))]
-    return {"samples": int(len(y)), "mae": float(np.abs(err).mean()),
-            "rmse": float(np.sqrt((err ** 2).mean())), "predictions": samples}
+    samples = [
+        {"index": i, "true": _vals(y[i]), "predicted": _vals(p[i])}
+        for i in range(min(SAMPLE_PREDICTIONS, len(y)))
+    ]
+    return {
+        "samples": int(len(y)),
+        "mae": float(np.abs(err).mean()),
+        "rmse": float(np.sqrt((err**2).mean())),
+        "predictions": samples,
+    }
 
 
 def _vals(row: Any) -> float | list[float]:

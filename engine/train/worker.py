@@ -37,9 +37,15 @@ STOP_GRACE_S = 10.0
 _FINAL = ("done", "error")
 
 
-def start_training(project: Any, run_dir: str | os.PathLike, *, epochs: int | None = None,
-                   device: str | None = None, resume: bool = False,
-                   base_dir: str | os.PathLike | None = None) -> TrainingRun:
+def start_training(
+    project: Any,
+    run_dir: str | os.PathLike,
+    *,
+    epochs: int | None = None,
+    device: str | None = None,
+    resume: bool = False,
+    base_dir: str | os.PathLike | None = None,
+) -> TrainingRun:
     """Start one training run in a child process.
 
     Args:
@@ -60,8 +66,14 @@ def start_training(project: Any, run_dir: str | os.PathLike, *, epochs: int | No
         snapshot = project.to_dict()
     else:
         snapshot = dict(project)
-    return TrainingRun(snapshot, Path(run_dir), epochs=epochs, device=device, resume=resume,
-                       base_dir=None if base_dir is None else str(base_dir))
+    return TrainingRun(
+        snapshot,
+        Path(run_dir),
+        epochs=epochs,
+        device=device,
+        resume=resume,
+        base_dir=None if base_dir is None else str(base_dir),
+    )
 
 
 class TrainingRun:
@@ -72,8 +84,16 @@ class TrainingRun:
         final: The ``done`` or ``error`` event once the run has ended, else None.
     """
 
-    def __init__(self, project: dict[str, Any], run_dir: Path, *, epochs: int | None,
-                 device: str | None, resume: bool, base_dir: str | None) -> None:
+    def __init__(
+        self,
+        project: dict[str, Any],
+        run_dir: Path,
+        *,
+        epochs: int | None,
+        device: str | None,
+        resume: bool,
+        base_dir: str | None,
+    ) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.run_dir = run_dir
         self.final: Event | None = None
@@ -83,13 +103,27 @@ class TrainingRun:
         self._terminated = False
         receiver, sender = ctx.Pipe(duplex=False)
         self._process = ctx.Process(
-            target=_child_main, name=f"layerlab-training-{run_dir.name}", daemon=True,
-            args=(sender, self._stop, self._pause, self._stop_seen, project, str(run_dir),
-                  base_dir, epochs, device, resume))
+            target=_child_main,
+            name=f"layerlab-training-{run_dir.name}",
+            daemon=True,
+            args=(
+                sender,
+                self._stop,
+                self._pause,
+                self._stop_seen,
+                project,
+                str(run_dir),
+                base_dir,
+                epochs,
+                device,
+                resume,
+            ),
+        )
         self._process.start()
         sender.close()  # only the child writes; its end closing means the child is gone
-        self._reader = threading.Thread(target=self._read, args=(receiver,),
-                                        name="layerlab-training-events", daemon=True)
+        self._reader = threading.Thread(
+            target=self._read, args=(receiver,), name="layerlab-training-events", daemon=True
+        )
         self._reader.start()
 
     # ------------------------------------------------------------------ events
@@ -99,10 +133,13 @@ class TrainingRun:
                 event = receiver.recv()
             except (EOFError, OSError):
                 break
-            except Exception as exc:  # noqa: BLE001 - an unreadable message ends the run
-                event = {"event": "error", "kind": "internal",
-                         "message": f"a message from the training process was unreadable: "
-                                    f"{exc}", "hint": ""}
+            except Exception as exc:
+                event = {
+                    "event": "error",
+                    "kind": "internal",
+                    "message": f"a message from the training process was unreadable: {exc}",
+                    "hint": "",
+                }
             self._queue.put(event)
             if event.get("event") in _FINAL:
                 self._finish(event)
@@ -125,28 +162,42 @@ class TrainingRun:
         self._process.join(timeout=5)
         code = self._process.exitcode
         if self._terminated:
-            message = (f"the run did not stop within {STOP_GRACE_S:g} s, so its process was "
-                       "ended; the checkpoints written so far are kept")
-            return {"event": "error", "kind": "died", "message": message,
-                    "hint": f"The last finished epoch is in {self.run_dir}/checkpoints.",
-                    "exit_code": code}
+            message = (
+                f"the run did not stop within {STOP_GRACE_S:g} s, so its process was "
+                "ended; the checkpoints written so far are kept"
+            )
+            return {
+                "event": "error",
+                "kind": "died",
+                "message": message,
+                "hint": f"The last finished epoch is in {self.run_dir}/checkpoints.",
+                "exit_code": code,
+            }
         if code is not None and code < 0:
             try:
                 name = signal.Signals(-code).name
             except ValueError:
                 name = f"signal {-code}"
             message = f"the training process was killed by {name}"
-            hint = ("SIGKILL often means the system ran out of memory: try a smaller "
-                    "batch_size or model." if -code == signal.SIGKILL else
-                    "Something outside LayerLab ended the process; start the run again.")
+            hint = (
+                "SIGKILL often means the system ran out of memory: try a smaller "
+                "batch_size or model."
+                if -code == signal.SIGKILL
+                else "Something outside LayerLab ended the process; start the run again."
+            )
         else:
             message = f"the training process ended without a word (exit code {code})"
             hint = "Start the run again."
         tail = log_tail(self.run_dir)
         if tail:
             hint += f" Its last output ({self.run_dir / LOG_NAME}):\n{tail}"
-        return {"event": "error", "kind": "died", "message": message, "hint": hint,
-                "exit_code": code}
+        return {
+            "event": "error",
+            "kind": "died",
+            "message": message,
+            "hint": hint,
+            "exit_code": code,
+        }
 
     def events(self) -> Iterator[Event]:
         """Every event in order, ending after the ``done`` or ``error`` event."""
@@ -161,8 +212,7 @@ class TrainingRun:
         """The events that have arrived, waiting up to ``timeout`` s for the first one."""
         out: list[Event] = []
         try:
-            event = self._queue.get(timeout=timeout) if timeout > 0 else \
-                self._queue.get_nowait()
+            event = self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
         except queue.Empty:
             return out
         while event is not None:
@@ -196,8 +246,9 @@ class TrainingRun:
         """
         self._stop.set()
         self._pause.clear()
-        threading.Thread(target=self._enforce_stop, args=(grace,), daemon=True,
-                         name="layerlab-training-stop").start()
+        threading.Thread(
+            target=self._enforce_stop, args=(grace,), daemon=True, name="layerlab-training-stop"
+        ).start()
 
     def _enforce_stop(self, grace: float) -> None:
         if self._stop_seen.wait(grace) or self._ended.is_set():
@@ -224,9 +275,18 @@ class TrainingRun:
         return self._process.pid
 
 
-def _child_main(sender: Any, stop: Any, pause: Any, stop_seen: Any, project: dict[str, Any],
-                run_dir: str, base_dir: str | None, epochs: int | None, device: str | None,
-                resume: bool) -> None:
+def _child_main(
+    sender: Any,
+    stop: Any,
+    pause: Any,
+    stop_seen: Any,
+    project: dict[str, Any],
+    run_dir: str,
+    base_dir: str | None,
+    epochs: int | None,
+    device: str | None,
+    resume: bool,
+) -> None:
     """The child process: train, sending every event to the parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -244,11 +304,24 @@ def _child_main(sender: Any, stop: Any, pause: Any, stop_seen: Any, project: dic
         except (BrokenPipeError, OSError):  # the caller has gone: wind down
             stop.set()
 
-    controls = Controls(stop=stop, pause=pause, stop_seen=stop_seen,
-                        caller_alive=lambda: parent is None or parent.is_alive())
+    controls = Controls(
+        stop=stop,
+        pause=pause,
+        stop_seen=stop_seen,
+        caller_alive=lambda: parent is None or parent.is_alive(),
+    )
     try:
-        run_training(project, run_dir, base_dir=base_dir, epochs=epochs, device=device,
-                     resume=resume, emit=emit, controls=controls, fresh_process=True)
+        run_training(
+            project,
+            run_dir,
+            base_dir=base_dir,
+            epochs=epochs,
+            device=device,
+            resume=resume,
+            emit=emit,
+            controls=controls,
+            fresh_process=True,
+        )
     finally:
         sender.close()
     # Everything is written and closed; skip TensorFlow's slow interpreter teardown.
@@ -281,6 +354,9 @@ def log_tail(run_dir: Path, lines: int = 3) -> str:
         text = (run_dir / LOG_NAME).read_text(encoding="utf-8", errors="replace")
     except OSError:
         return ""
-    keep = [line for line in text.splitlines() if line.strip()
-            and not line.startswith(("I0000", "W0000", "WARNING: All log messages"))]
+    keep = [
+        line
+        for line in text.splitlines()
+        if line.strip() and not line.startswith(("I0000", "W0000", "WARNING: All log messages"))
+    ]
     return "\n".join(keep[-lines:])

@@ -22,21 +22,32 @@ def demo_project() -> Project:
     project = Project(name="Canvas preview")
     g = project.graph
     for node_id, node_type, params in [
-            ("input", "Input", {"shape": [8, 8, 1]}),
-            ("conv1", "Conv2D", {"filters": 16, "kernel_size": 3, "padding": "same",
-                                 "activation": "relu"}),
-            ("bn", "BatchNormalization", {}),
-            ("conv2", "Conv2D", {"filters": 16, "kernel_size": 3, "padding": "same"}),
-            ("skip", "Conv2D", {"filters": 16, "kernel_size": 1}),
-            ("add", "Add", {}),
-            ("pool", "MaxPooling2D", {}),
-            ("flatten", "Flatten", {}),
-            ("dense", "Dense", {"units": 10, "activation": "softmax"})]:
+        ("input", "Input", {"shape": [8, 8, 1]}),
+        (
+            "conv1",
+            "Conv2D",
+            {"filters": 16, "kernel_size": 3, "padding": "same", "activation": "relu"},
+        ),
+        ("bn", "BatchNormalization", {}),
+        ("conv2", "Conv2D", {"filters": 16, "kernel_size": 3, "padding": "same"}),
+        ("skip", "Conv2D", {"filters": 16, "kernel_size": 1}),
+        ("add", "Add", {}),
+        ("pool", "MaxPooling2D", {}),
+        ("flatten", "Flatten", {}),
+        ("dense", "Dense", {"units": 10, "activation": "softmax"}),
+    ]:
         g.add_node(Node(node_id, node_type, params))
-    for source, target, port in [("input", "conv1", 0), ("conv1", "bn", 0), ("bn", "conv2", 0),
-                                 ("input", "skip", 0), ("conv2", "add", 0), ("skip", "add", 1),
-                                 ("add", "pool", 0), ("pool", "flatten", 0),
-                                 ("flatten", "dense", 0)]:
+    for source, target, port in [
+        ("input", "conv1", 0),
+        ("conv1", "bn", 0),
+        ("bn", "conv2", 0),
+        ("input", "skip", 0),
+        ("conv2", "add", 0),
+        ("skip", "add", 1),
+        ("add", "pool", 0),
+        ("pool", "flatten", 0),
+        ("flatten", "dense", 0),
+    ]:
         g.connect(Edge(source, target, port))
     from engine.model.layout import layered_layout
 
@@ -61,9 +72,13 @@ def main(argv: list[str]) -> int:
         dark[0] = not dark[0]
         scene.set_dark(dark[0])
 
-    for keys, action in ((QKeySequence.StandardKey.Undo, stack.undo),
-                         (QKeySequence.StandardKey.Redo, stack.redo),
-                         ("F", view.fit), ("L", scene.auto_layout), ("T", toggle_theme)):
+    for keys, action in (
+        (QKeySequence.StandardKey.Undo, stack.undo),
+        (QKeySequence.StandardKey.Redo, stack.redo),
+        ("F", view.fit),
+        ("L", scene.auto_layout),
+        ("T", toggle_theme),
+    ):
         QShortcut(QKeySequence(keys), window, action)
     window.resize(1100, 800)
     window.show()

@@ -70,8 +70,12 @@ def from_mime(mime: QMimeData | None) -> dict[str, Any] | None:
     return data
 
 
-def instantiate(data: Any, graph: Graph, offset: tuple[float, float] = (40.0, 40.0),
-                anchor: tuple[float, float] | None = None) -> tuple[list[Node], list[Edge]]:
+def instantiate(
+    data: Any,
+    graph: Graph,
+    offset: tuple[float, float] = (40.0, 40.0),
+    anchor: tuple[float, float] | None = None,
+) -> tuple[list[Node], list[Edge]]:
     """New nodes and wires for pasting ``data`` into ``graph``.
 
     Ids that are taken get a fresh suffix (``conv1`` -> ``conv1_1``); internal
@@ -101,12 +105,21 @@ def instantiate(data: Any, graph: Graph, offset: tuple[float, float] = (40.0, 40
     else:
         dx, dy = offset
     known = {"id", "type", "params", "position"}
-    nodes = [Node(renames[n["id"]], n["type"], dict(n.get("params", {})),
-                  (round(x + dx), round(y + dy)),
-                  {k: v for k, v in n.items() if k not in known})
-             for n, (x, y) in zip(nodes_in, positions)]
-    edges = [Edge(renames[e["source"]], renames[e["target"]], int(e.get("port", 0)))
-             for e in edges_in if e["source"] in renames and e["target"] in renames]
+    nodes = [
+        Node(
+            renames[n["id"]],
+            n["type"],
+            dict(n.get("params", {})),
+            (round(x + dx), round(y + dy)),
+            {k: v for k, v in n.items() if k not in known},
+        )
+        for n, (x, y) in zip(nodes_in, positions)
+    ]
+    edges = [
+        Edge(renames[e["source"]], renames[e["target"]], int(e.get("port", 0)))
+        for e in edges_in
+        if e["source"] in renames and e["target"] in renames
+    ]
     return nodes, edges
 
 
@@ -139,15 +152,18 @@ def _check(data: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         if not isinstance(n.get("params", {}), dict):
             raise ClipboardError(f"copied layer '{n['id']}' has params that are not an object")
         if position_problem(n.get("position", [0, 0])):
-            raise ClipboardError(f"copied layer '{n['id']}' has a bad position "
-                                 f"{n.get('position')!r}")
+            raise ClipboardError(
+                f"copied layer '{n['id']}' has a bad position {n.get('position')!r}"
+            )
         n.setdefault("position", [0, 0])
     for e in edges:
-        if not isinstance(e, dict) or not all(isinstance(e.get(k), str)
-                                              for k in ("source", "target")):
+        if not isinstance(e, dict) or not all(
+            isinstance(e.get(k), str) for k in ("source", "target")
+        ):
             raise ClipboardError(f"a copied wire is broken: {e!r}")
         port = e.get("port", 0)
         if not isinstance(port, int) or isinstance(port, bool) or port < 0:
-            raise ClipboardError(f"the copied wire {e['source']} -> {e['target']} has a bad "
-                                 f"port {port!r}")
+            raise ClipboardError(
+                f"the copied wire {e['source']} -> {e['target']} has a bad port {port!r}"
+            )
     return nodes, edges

@@ -11,8 +11,15 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QPointF
 from PySide6.QtGui import QGuiApplication
 
-from engine.model.commands import AddNode, Command, Disconnect, Macro, MoveNodes, PasteSubgraph, \
-    RemoveNodes
+from engine.model.commands import (
+    AddNode,
+    Command,
+    Disconnect,
+    Macro,
+    MoveNodes,
+    PasteSubgraph,
+    RemoveNodes,
+)
 from engine.model.graph import Edge, Node
 from engine.model.layout import LEVEL_SPACING, layered_layout
 from gui.canvas import clipboard
@@ -23,9 +30,12 @@ if TYPE_CHECKING:
     from gui.canvas.scene import GraphScene
 
 
-def add_layer(scene: GraphScene, layer_type: str,
-              pos: QPointF | tuple[float, float] | None = None,
-              after: str | None = None) -> str | None:
+def add_layer(
+    scene: GraphScene,
+    layer_type: str,
+    pos: QPointF | tuple[float, float] | None = None,
+    after: str | None = None,
+) -> str | None:
     """Add a new layer of ``layer_type`` (one undo step) and select it.
 
     Args:
@@ -53,8 +63,12 @@ def add_layer(scene: GraphScene, layer_type: str,
             pos = (0.0, 0.0)
     if isinstance(pos, QPointF):
         pos = (pos.x(), pos.y())
-    node = Node(graph.unique_id(layer_type), layer_type, spec.defaults(),
-                _free_spot(scene, float(round(pos[0])), float(round(pos[1]))))
+    node = Node(
+        graph.unique_id(layer_type),
+        layer_type,
+        spec.defaults(),
+        _free_spot(scene, float(round(pos[0])), float(round(pos[1]))),
+    )
     edges: list[Edge] = []
     if after is not None and spec.max_inputs != 0:
         edges.append(Edge(after, node.id, 0))
@@ -68,8 +82,7 @@ def _free_spot(scene: GraphScene, x: float, y: float) -> tuple[float, float]:
     """``(x, y)``, or the first place below it where a new card covers no other card."""
     taken = [n.position for n in scene.project.graph.nodes.values()]
     for _ in range(200):
-        if not any(abs(px - x) < NODE_WIDTH and abs(py - y) < NODE_HEIGHT + 10
-                   for px, py in taken):
+        if not any(abs(px - x) < NODE_WIDTH and abs(py - y) < NODE_HEIGHT + 10 for px, py in taken):
             break
         y += LEVEL_SPACING
     return (x, y)
@@ -89,9 +102,11 @@ def nudge(scene: GraphScene, dx: float, dy: float) -> None:
 def delete_selection(scene: GraphScene) -> None:
     """Delete the selected nodes (with their wires) and selected wires: one undo step."""
     ids = scene.selected_ids()
-    wires = [i.edge for i in scene.selectedItems()
-             if isinstance(i, EdgeItem) and i.edge.source not in ids
-             and i.edge.target not in ids]
+    wires = [
+        i.edge
+        for i in scene.selectedItems()
+        if isinstance(i, EdgeItem) and i.edge.source not in ids and i.edge.target not in ids
+    ]
     commands: list[Command] = []
     if ids:
         commands.append(RemoveNodes(ids))
@@ -149,14 +164,18 @@ def duplicate(scene: GraphScene) -> list[str]:
     return _paste_data(scene, data, None, 1, "Duplicate")
 
 
-def _paste_data(scene: GraphScene, data: dict[str, Any],
-                at: QPointF | tuple[float, float] | None,
-                step: int, text: str) -> list[str]:
+def _paste_data(
+    scene: GraphScene,
+    data: dict[str, Any],
+    at: QPointF | tuple[float, float] | None,
+    step: int,
+    text: str,
+) -> list[str]:
     anchor = (at.x(), at.y()) if isinstance(at, QPointF) else at
     try:
-        nodes, edges = clipboard.instantiate(data, scene.project.graph,
-                                             offset=(40.0 * step, 40.0 * step),
-                                             anchor=anchor)
+        nodes, edges = clipboard.instantiate(
+            data, scene.project.graph, offset=(40.0 * step, 40.0 * step), anchor=anchor
+        )
     except clipboard.ClipboardError as exc:
         scene.status_message.emit(f"Cannot paste: {exc}")
         return []
@@ -171,8 +190,10 @@ def auto_layout(scene: GraphScene) -> None:
     """Arrange all nodes in levels, top to bottom (one undo step)."""
     graph = scene.project.graph
     positions = layered_layout(graph)
-    moves = {n: (tuple(graph.nodes[n].position), (float(x), float(y)))
-             for n, (x, y) in positions.items()
-             if tuple(graph.nodes[n].position) != (float(x), float(y))}
+    moves = {
+        n: (tuple(graph.nodes[n].position), (float(x), float(y)))
+        for n, (x, y) in positions.items()
+        if tuple(graph.nodes[n].position) != (float(x), float(y))
+    }
     if moves:
         scene.push(MoveNodes(moves, text="Auto layout"))

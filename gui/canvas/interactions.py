@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 DRAG_THRESHOLD = 4.0
 
 
-def accepting_ports(graph: Graph, source: str,
-                    ports: list[tuple[str, int]]) -> set[tuple[str, int]]:
+def accepting_ports(
+    graph: Graph, source: str, ports: list[tuple[str, int]]
+) -> set[tuple[str, int]]:
     """The ``(node, port)`` pairs that would accept a wire from ``source``.
 
     Gives the same answer as ``graph.check_connect(source, node, port) is None``
@@ -97,8 +98,9 @@ class WireDrag:
         reason: Why ``target`` refuses the wire, or None.
     """
 
-    def __init__(self, scene: GraphScene, source: str, press: QPointF,
-                 detach: Edge | None = None) -> None:
+    def __init__(
+        self, scene: GraphScene, source: str, press: QPointF, detach: Edge | None = None
+    ) -> None:
         self.scene, self.source, self.press, self.detach = scene, source, press, detach
         self.started = False
         self.target: tuple[str, int | None] | None = None
@@ -145,12 +147,12 @@ class WireDrag:
         """Ports to highlight green when the drag starts."""
         scene = self.scene
         items = scene.input_port_items()
-        ok = accepting_ports(scene.project.graph, self.source,
-                             [(p.node_id, p.port) for p in items])
+        ok = accepting_ports(scene.project.graph, self.source, [(p.node_id, p.port) for p in items])
         return [p for p in items if (p.node_id, p.port) in ok]
 
-    def _resolve(self, hit: QGraphicsItem | None
-                 ) -> tuple[tuple[str, int | None] | None, PortItem | None]:
+    def _resolve(
+        self, hit: QGraphicsItem | None
+    ) -> tuple[tuple[str, int | None] | None, PortItem | None]:
         """What the item under the mouse offers: ``(target, port item to mark)``."""
         graph = self.scene.project.graph
         if isinstance(hit, PortItem) and hit.kind == "in":
@@ -234,8 +236,11 @@ class WireDrag:
 
     def _top_is_ours(self) -> bool:
         stack = self.scene.undo_stack
-        return stack.can_undo and self._disconnect is not None and \
-            stack.undo_text == self._disconnect.text
+        return (
+            stack.can_undo
+            and self._disconnect is not None
+            and stack.undo_text == self._disconnect.text
+        )
 
     def _cleanup(self) -> None:
         for item in self._highlighted:
@@ -265,11 +270,15 @@ class ReverseWireDrag(WireDrag):
         graph = self.scene.project.graph
         node, port = self.input
         ok = accepting_sources(graph, node, port)
-        return [item.out_port for item in self.scene.node_items()
-                if item.node_id in ok and item.out_port is not None]
+        return [
+            item.out_port
+            for item in self.scene.node_items()
+            if item.node_id in ok and item.out_port is not None
+        ]
 
-    def _resolve(self, hit: QGraphicsItem | None
-                 ) -> tuple[tuple[str, int | None] | None, PortItem | None]:
+    def _resolve(
+        self, hit: QGraphicsItem | None
+    ) -> tuple[tuple[str, int | None] | None, PortItem | None]:
         node = _node_of(hit)
         if node is None or (node.node_id == self.input[0] and not isinstance(hit, PortItem)):
             return None, None
@@ -329,7 +338,9 @@ class NodeDrag:
             node = graph.nodes.get(item.node_id)
             if node is None or (item.x(), item.y()) == tuple(node.position):
                 continue
-            moves[item.node_id] = (tuple(node.position),
-                                   (float(round(item.x())), float(round(item.y()))))
+            moves[item.node_id] = (
+                tuple(node.position),
+                (float(round(item.x())), float(round(item.y()))),
+            )
         if moves:
             self.scene.push(MoveNodes(moves))

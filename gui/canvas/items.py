@@ -76,8 +76,11 @@ def format_shape(shape: Any) -> str:
     """
     if shape is None:
         return ""
-    if isinstance(shape, (list, tuple)) and shape and all(
-            isinstance(s, (list, tuple)) for s in shape):
+    if (
+        isinstance(shape, (list, tuple))
+        and shape
+        and all(isinstance(s, (list, tuple)) for s in shape)
+    ):
         return " | ".join(format_shape(s) for s in shape)
     dims = list(shape)[1:] if isinstance(shape, (list, tuple)) else [shape]
     if not dims:
@@ -138,8 +141,9 @@ class PortItem(QGraphicsItem):
         path.addEllipse(self.boundingRect())
         return path
 
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
-              widget: QWidget | None = None) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
         if option.levelOfDetailFromTransform(painter.worldTransform()) < 0.3:
             return  # too small to see or to hit; the wires show the connections
         theme = _theme(self)
@@ -158,11 +162,11 @@ class PortItem(QGraphicsItem):
         painter.setBrush(fill)
         painter.drawEllipse(QPointF(0, 0), r, r)
 
-    def hoverEnterEvent(self, event) -> None:  # noqa: N802 (Qt name)
+    def hoverEnterEvent(self, event) -> None:
         self._hover = True
         self.update()
 
-    def hoverLeaveEvent(self, event) -> None:  # noqa: N802
+    def hoverLeaveEvent(self, event) -> None:
         self._hover = False
         self.update()
 
@@ -183,8 +187,9 @@ class ProblemBadge(QGraphicsItem):
         r = self.RADIUS + 1
         return QRectF(-r, -r, 2 * r, 2 * r)
 
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
-              widget: QWidget | None = None) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
         theme = _theme(self)
         colour = theme.error if self.severity == "error" else theme.warning
         painter.setPen(QPen(theme.node_fill, 1.5))
@@ -231,9 +236,11 @@ class NodeItem(QGraphicsItem):
         #: True while the scene moves the item for the model (wires re-route later).
         self.quiet = False
         self._texts: tuple[str, str, str, str, str] = ("", "", "", "", "")
-        f = (QGraphicsItem.GraphicsItemFlag.ItemIsMovable
-             | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
-             | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges)
+        f = (
+            QGraphicsItem.GraphicsItemFlag.ItemIsMovable
+            | QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+            | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges
+        )
         self.setFlags(f)
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.setZValue(Z_NODE)
@@ -255,16 +262,21 @@ class NodeItem(QGraphicsItem):
             self.caption = ""
         self._layout_texts()
 
-    def set_analysis(self, shape_text: str, params_text: str,
-                     problems: list[tuple[str, str]]) -> None:
+    def set_analysis(
+        self, shape_text: str, params_text: str, problems: list[tuple[str, str]]
+    ) -> None:
         """Show the latest shape inference result and problems of this node."""
-        if (shape_text, params_text, list(problems)) == (self.shape_text, self.params_text,
-                                                         self.problems):
+        if (shape_text, params_text, list(problems)) == (
+            self.shape_text,
+            self.params_text,
+            self.problems,
+        ):
             return  # unchanged: a 500-layer graph re-validates without 500 repaints
         self.shape_text, self.params_text = shape_text, params_text
         self.problems = list(problems)
-        severity = ("error" if any(s == "error" for s, _ in problems)
-                    else "warning" if problems else "")
+        severity = (
+            "error" if any(s == "error" for s, _ in problems) else "warning" if problems else ""
+        )
         self.badge.severity = severity or "error"
         self.badge.setVisible(bool(problems))
         self.badge.setToolTip("\n".join(f"{s.capitalize()}: {m}" for s, m in problems))
@@ -282,7 +294,8 @@ class NodeItem(QGraphicsItem):
         """Elide texts to the card width once (not on every paint) and set the tooltip."""
         inner = NODE_WIDTH - STRIPE_WIDTH - 22
         title = QFontMetricsF(font("title")).elidedText(
-            self.node_id, Qt.TextElideMode.ElideRight, inner - 6)
+            self.node_id, Qt.TextElideMode.ElideRight, inner - 6
+        )
         tag_fm = QFontMetricsF(font("tag"))
         tag = tag_fm.elidedText(self.node_type, Qt.TextElideMode.ElideRight, inner - 10)
         small = QFontMetricsF(font("small"))
@@ -291,8 +304,7 @@ class NodeItem(QGraphicsItem):
         if caption_w < small.horizontalAdvance("…") * 3:
             caption = ""
         params_w = small.horizontalAdvance(self.params_text)
-        shape = small.elidedText(self.shape_text, Qt.TextElideMode.ElideRight,
-                                 inner - params_w - 8)
+        shape = small.elidedText(self.shape_text, Qt.TextElideMode.ElideRight, inner - params_w - 8)
         self._texts = (title, tag, caption, shape, self.params_text)
         lines = [f"<b>{self.node_id}</b> — {self.node_type}"]
         if self.caption:
@@ -303,8 +315,9 @@ class NodeItem(QGraphicsItem):
             lines.append(self.params_text)
         for severity, message in self.problems:
             colour = "#dc2626" if severity == "error" else "#d97706"
-            lines.append(f"<span style='color:{colour}'>{severity.capitalize()}: "
-                         f"{_html(message)}</span>")
+            lines.append(
+                f"<span style='color:{colour}'>{severity.capitalize()}: {_html(message)}</span>"
+            )
         self.setToolTip("<br>".join(lines))
         self.update()
 
@@ -332,13 +345,17 @@ class NodeItem(QGraphicsItem):
         if changed:
             n = len(wanted)
             for i, p in enumerate(wanted):
-                self.in_ports[p].setPos(-NODE_WIDTH / 2 + NODE_WIDTH * (i + 1) / (n + 1),
-                                        -NODE_HEIGHT / 2)
+                self.in_ports[p].setPos(
+                    -NODE_WIDTH / 2 + NODE_WIDTH * (i + 1) / (n + 1), -NODE_HEIGHT / 2
+                )
         for p, item in self.in_ports.items():
             item.set_connected(p in connected)
-            item.setToolTip(f"Input {p} of {self.node_id}, fed by {connected[p]}\n"
-                            "Drag away to disconnect or re-route" if p in connected else
-                            f"Input {p} of {self.node_id}\nDrag to a layer's output to connect")
+            item.setToolTip(
+                f"Input {p} of {self.node_id}, fed by {connected[p]}\n"
+                "Drag away to disconnect or re-route"
+                if p in connected
+                else f"Input {p} of {self.node_id}\nDrag to a layer's output to connect"
+            )
         return changed
 
     def set_has_output(self, has_output: bool) -> None:
@@ -358,16 +375,18 @@ class NodeItem(QGraphicsItem):
     # -------------------------------------------------------------- drawing
     def boundingRect(self) -> QRectF:
         m = 4.0
-        return QRectF(-NODE_WIDTH / 2 - m, -NODE_HEIGHT / 2 - m,
-                      NODE_WIDTH + 2 * m, NODE_HEIGHT + 2 * m + 3)
+        return QRectF(
+            -NODE_WIDTH / 2 - m, -NODE_HEIGHT / 2 - m, NODE_WIDTH + 2 * m, NODE_HEIGHT + 2 * m + 3
+        )
 
     def shape(self) -> QPainterPath:
         path = QPainterPath()
         path.addRoundedRect(_card_rect(), NODE_RADIUS, NODE_RADIUS)
         return path
 
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
-              widget: QWidget | None = None) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
         theme = _theme(self)
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
         rect = _card_rect()
@@ -412,16 +431,21 @@ class NodeItem(QGraphicsItem):
             big.setPixelSize(max(int(size), 1))
             painter.setPen(theme.text)
             painter.setFont(big)
-            text = QFontMetricsF(big).elidedText(self.node_id, Qt.TextElideMode.ElideMiddle,
-                                                 right - left)
-            painter.drawText(QRectF(left, rect.top(), right - left, rect.height()),
-                             Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, text)
+            text = QFontMetricsF(big).elidedText(
+                self.node_id, Qt.TextElideMode.ElideMiddle, right - left
+            )
+            painter.drawText(
+                QRectF(left, rect.top(), right - left, rect.height()),
+                Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+                text,
+            )
             return
         flags = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
         if lod < 0.75:
             # Half zoom: fewer, larger texts (id, then type and shape) that stay readable.
-            self._paint_medium(painter, theme, lod, QRectF(left, rect.top(), right - left,
-                                                           rect.height()))
+            self._paint_medium(
+                painter, theme, lod, QRectF(left, rect.top(), right - left, rect.height())
+            )
             return
         top = rect.top() + 6
         painter.setFont(font("title"))
@@ -442,15 +466,19 @@ class NodeItem(QGraphicsItem):
         painter.setFont(font("small"))
         if caption:
             painter.setPen(theme.text_dim)
-            painter.drawText(QRectF(pill.right() + 6, top + 21, right - pill.right() - 6, 16),
-                             flags, caption)
+            painter.drawText(
+                QRectF(pill.right() + 6, top + 21, right - pill.right() - 6, 16), flags, caption
+            )
         if shape:
             painter.setPen(theme.text_shape)
             painter.drawText(QRectF(left, top + 40, right - left, 16), flags, shape)
         if params:
             painter.setPen(theme.text_dim)
-            painter.drawText(QRectF(left, top + 40, right - left, 16),
-                             Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, params)
+            painter.drawText(
+                QRectF(left, top + 40, right - left, 16),
+                Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
+                params,
+            )
 
     def _paint_medium(self, painter: QPainter, theme: Theme, lod: float, area: QRectF) -> None:
         title_font = QFont(font("title"))
@@ -462,17 +490,23 @@ class NodeItem(QGraphicsItem):
         flags = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
         painter.setFont(title_font)
         painter.setPen(theme.text)
-        painter.drawText(QRectF(area.left(), top, area.width(), title_h), flags,
-                         QFontMetricsF(title_font).elidedText(
-                             self.node_id, Qt.TextElideMode.ElideMiddle, area.width()))
+        painter.drawText(
+            QRectF(area.left(), top, area.width(), title_h),
+            flags,
+            QFontMetricsF(title_font).elidedText(
+                self.node_id, Qt.TextElideMode.ElideMiddle, area.width()
+            ),
+        )
         second = " · ".join(t for t in (self.node_type, self.shape_text or self.caption) if t)
         painter.setFont(line_font)
         painter.setPen(theme.text_dim)
-        painter.drawText(QRectF(area.left(), top + title_h, area.width(), line_h), flags,
-                         QFontMetricsF(line_font).elidedText(
-                             second, Qt.TextElideMode.ElideRight, area.width()))
+        painter.drawText(
+            QRectF(area.left(), top + title_h, area.width(), line_h),
+            flags,
+            QFontMetricsF(line_font).elidedText(second, Qt.TextElideMode.ElideRight, area.width()),
+        )
 
-    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: Any) -> Any:  # noqa: N802
+    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: Any) -> Any:
         if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
             for edge in self.edges:
                 edge.adjust(route=not self.quiet)
@@ -558,8 +592,11 @@ class EdgeItem(QGraphicsItem):
         stroker = QPainterPathStroker()
         stroker.setWidth(4)
         area = stroker.createStroke(path)
-        return [i for i in scene.items(area, Qt.ItemSelectionMode.IntersectsItemShape)
-                if isinstance(i, NodeItem) and i is not self.source and i is not self.target]
+        return [
+            i
+            for i in scene.items(area, Qt.ItemSelectionMode.IntersectsItemShape)
+            if isinstance(i, NodeItem) and i is not self.source and i is not self.target
+        ]
 
     def path(self) -> QPainterPath:
         return self._path
@@ -576,13 +613,15 @@ class EdgeItem(QGraphicsItem):
                 self._shape.addRect(self._label_rect)
         return self._shape
 
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
-              widget: QWidget | None = None) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
         theme = _theme(self)
         selected = self.isSelected()
         colour = theme.accent if selected or self._hover else theme.wire
-        painter.setPen(QPen(colour, 2.6 if selected else 1.8, Qt.PenStyle.SolidLine,
-                            Qt.PenCapStyle.RoundCap))
+        painter.setPen(
+            QPen(colour, 2.6 if selected else 1.8, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap)
+        )
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawPath(self._path)
         if not self.label:
@@ -597,11 +636,11 @@ class EdgeItem(QGraphicsItem):
         painter.setPen(theme.accent if selected else theme.wire_label_text)
         painter.drawText(self._label_rect, Qt.AlignmentFlag.AlignCenter, self.label)
 
-    def hoverEnterEvent(self, event) -> None:  # noqa: N802
+    def hoverEnterEvent(self, event) -> None:
         self._hover = True
         self.update()
 
-    def hoverLeaveEvent(self, event) -> None:  # noqa: N802
+    def hoverLeaveEvent(self, event) -> None:
         self._hover = False
         self.update()
 
@@ -648,4 +687,3 @@ def _stripe_path() -> QPainterPath:
 
 def _html(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 import shiboken6
-
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneMouseEvent, QMenu
@@ -86,13 +85,15 @@ class GraphScene(QGraphicsScene):
         for edge in graph.edges:
             self._on_edge_added(edge)
         ev = graph.events
-        for signal, slot in ((ev.node_added, self._on_node_added),
-                             (ev.node_removed, self._on_node_removed),
-                             (ev.edge_added, self._on_edge_added),
-                             (ev.edge_removed, self._on_edge_removed),
-                             (ev.params_changed, self._on_params_changed),
-                             (ev.node_moved, self._on_node_moved),
-                             (ev.node_renamed, self._on_node_renamed)):
+        for signal, slot in (
+            (ev.node_added, self._on_node_added),
+            (ev.node_removed, self._on_node_removed),
+            (ev.edge_added, self._on_edge_added),
+            (ev.edge_removed, self._on_edge_removed),
+            (ev.params_changed, self._on_params_changed),
+            (ev.node_moved, self._on_node_moved),
+            (ev.node_renamed, self._on_node_renamed),
+        ):
             relay = _relay(slot)
             signal.connect(relay)
             self._connections.append((signal, relay))
@@ -180,8 +181,11 @@ class GraphScene(QGraphicsScene):
         item.refresh(self.project.graph.nodes[new])
         for edge, edge_item in list(self._edges.items()):
             if old in (edge.source, edge.target):
-                renamed = Edge(new if edge.source == old else edge.source,
-                               new if edge.target == old else edge.target, edge.port)
+                renamed = Edge(
+                    new if edge.source == old else edge.source,
+                    new if edge.target == old else edge.target,
+                    edge.port,
+                )
                 del self._edges[edge]
                 self._edges[renamed] = edge_item
                 edge_item.edge = renamed
@@ -189,8 +193,9 @@ class GraphScene(QGraphicsScene):
         self._sync_ports(new)
         self._on_selection_changed()
 
-    def _sync_ports(self, node_id: str, extra: Edge | None = None,
-                    without: Edge | None = None) -> None:
+    def _sync_ports(
+        self, node_id: str, extra: Edge | None = None, without: Edge | None = None
+    ) -> None:
         """Show the input ports the node's type allows (plus one free on merge layers)."""
         from engine.catalog.table import CATALOG
 
@@ -314,7 +319,8 @@ class GraphScene(QGraphicsScene):
             node = _field(p, "node")
             if node in self._nodes:
                 per_node.setdefault(node, []).append(
-                    (str(_field(p, "severity") or "error"), str(_field(p, "message") or "")))
+                    (str(_field(p, "severity") or "error"), str(_field(p, "message") or ""))
+                )
         for node_id, item in self._nodes.items():
             li = info.get(node_id)
             shape = format_shape(_field(li, "output_shape")) if li is not None else ""
@@ -323,8 +329,12 @@ class GraphScene(QGraphicsScene):
             edge_item.set_label(edge_item.source.shape_text)
 
     # ------------------------------------------------------------------- edits
-    def add_layer(self, layer_type: str, pos: QPointF | tuple[float, float] | None = None,
-                  after: str | None = None) -> str | None:
+    def add_layer(
+        self,
+        layer_type: str,
+        pos: QPointF | tuple[float, float] | None = None,
+        after: str | None = None,
+    ) -> str | None:
         """Add a new layer of ``layer_type`` (one undo step) and select it.
 
         Args:
@@ -381,7 +391,7 @@ class GraphScene(QGraphicsScene):
             view.resetCachedContent()
             view.viewport().update()
 
-    def drawBackground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802
+    def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
         painter.fillRect(rect, self.theme.background)
         scale = painter.worldTransform().m11()
         if scale < 0.35:
@@ -403,7 +413,7 @@ class GraphScene(QGraphicsScene):
         painter.drawPoints(points)
 
     # ------------------------------------------------------------------- mouse
-    def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
+    def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton and self.project is not None:
             hit = self.item_at(event.scenePos())
             if isinstance(hit, PortItem):
@@ -411,8 +421,9 @@ class GraphScene(QGraphicsScene):
                 event.accept()
                 return
         super().mousePressEvent(event)
-        if (event.button() == Qt.MouseButton.LeftButton
-                and isinstance(self.mouseGrabberItem(), NodeItem)):
+        if event.button() == Qt.MouseButton.LeftButton and isinstance(
+            self.mouseGrabberItem(), NodeItem
+        ):
             self._node_drag = NodeDrag(self)
 
     def _start_wire(self, port: PortItem, pos: QPointF) -> None:
@@ -426,14 +437,14 @@ class GraphScene(QGraphicsScene):
         else:
             self._gesture = ReverseWireDrag(self, (port.node_id, port.port), pos)
 
-    def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
+    def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         if self._gesture is not None:
             self._gesture.move(event.scenePos())
             event.accept()
             return
         super().mouseMoveEvent(event)
 
-    def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         if self._gesture is not None and event.button() == Qt.MouseButton.LeftButton:
             gesture, self._gesture = self._gesture, None
             gesture.release(event.scenePos())
@@ -444,7 +455,7 @@ class GraphScene(QGraphicsScene):
             drag, self._node_drag = self._node_drag, None
             drag.release()
 
-    def mouseDoubleClickEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
+    def mouseDoubleClickEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         hit = self.item_at(event.scenePos())
         while hit is not None and not isinstance(hit, NodeItem):
             hit = hit.parentItem()
@@ -480,14 +491,14 @@ class GraphScene(QGraphicsScene):
             menu.addAction("Auto Layout", self.auto_layout)
         return menu
 
-    def contextMenuEvent(self, event) -> None:  # noqa: N802
+    def contextMenuEvent(self, event) -> None:
         if self.project is None:
             return
         menu = self.context_menu(event.scenePos())
         menu.exec(event.screenPos())
         event.accept()
 
-    def keyPressEvent(self, event) -> None:  # noqa: N802
+    def keyPressEvent(self, event) -> None:
         if event.key() == Qt.Key.Key_Escape and self._gesture is not None:
             gesture, self._gesture = self._gesture, None
             gesture.cancel()
@@ -503,8 +514,9 @@ class GraphScene(QGraphicsScene):
             self.paste()
         elif event.matches(QKeySequence.StandardKey.SelectAll):
             self.select_ids(list(self.project.graph.nodes))
-        elif (event.key() == Qt.Key.Key_D
-              and event.modifiers() & Qt.KeyboardModifier.ControlModifier):
+        elif (
+            event.key() == Qt.Key.Key_D and event.modifiers() & Qt.KeyboardModifier.ControlModifier
+        ):
             self.duplicate()
         else:
             super().keyPressEvent(event)
@@ -512,8 +524,12 @@ class GraphScene(QGraphicsScene):
         event.accept()
 
 
-_NUDGE = {Qt.Key.Key_Left: (-1, 0), Qt.Key.Key_Right: (1, 0),
-          Qt.Key.Key_Up: (0, -1), Qt.Key.Key_Down: (0, 1)}
+_NUDGE = {
+    Qt.Key.Key_Left: (-1, 0),
+    Qt.Key.Key_Right: (1, 0),
+    Qt.Key.Key_Up: (0, -1),
+    Qt.Key.Key_Down: (0, 1),
+}
 
 
 def _relay(method: Callable[..., None]) -> Callable[..., None]:
@@ -550,4 +566,3 @@ def _param_count(info: Any) -> int | None:
     if isinstance(trainable, int) or isinstance(frozen, int):
         return int(trainable or 0) + int(frozen or 0)
     return None
-

@@ -30,9 +30,11 @@ class GraphView(QGraphicsView):
 
     def __init__(self, scene: GraphScene, parent: QWidget | None = None) -> None:
         super().__init__(scene, parent)
-        self.setRenderHints(QPainter.RenderHint.Antialiasing
-                            | QPainter.RenderHint.TextAntialiasing
-                            | QPainter.RenderHint.SmoothPixmapTransform)
+        self.setRenderHints(
+            QPainter.RenderHint.Antialiasing
+            | QPainter.RenderHint.TextAntialiasing
+            | QPainter.RenderHint.SmoothPixmapTransform
+        )
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
         self.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontSavePainterState, True)
         self.setCacheMode(QGraphicsView.CacheModeFlag.CacheBackground)
@@ -112,12 +114,12 @@ class GraphView(QGraphicsView):
         if item is not None:
             self.centerOn(item)
 
-    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
+    def wheelEvent(self, event: QWheelEvent) -> None:
         delta = event.angleDelta().y()
         if event.modifiers() & Qt.KeyboardModifier.ShiftModifier or delta == 0:
             super().wheelEvent(event)  # horizontal / shift-scroll pans
             return
-        self.set_zoom(self.zoom() * (1.0015 ** delta), event.position().toPoint())
+        self.set_zoom(self.zoom() * (1.0015**delta), event.position().toPoint())
         event.accept()
 
     def _scroll_by_scene(self, delta: QPointF) -> None:
@@ -126,7 +128,7 @@ class GraphView(QGraphicsView):
         v.setValue(v.value() + round(delta.y() * self.zoom()))
 
     # --------------------------------------------------------------------- pan
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+    def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._space = True
             self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
@@ -137,7 +139,7 @@ class GraphView(QGraphicsView):
             return
         super().keyPressEvent(event)
 
-    def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._space = False
             if self._pan_from is None:
@@ -146,9 +148,10 @@ class GraphView(QGraphicsView):
             return
         super().keyReleaseEvent(event)
 
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
-        pan = (event.button() == Qt.MouseButton.MiddleButton
-               or (event.button() == Qt.MouseButton.LeftButton and self._space))
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        pan = event.button() == Qt.MouseButton.MiddleButton or (
+            event.button() == Qt.MouseButton.LeftButton and self._space
+        )
         if pan:
             self._pan_from = event.position().toPoint()
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
@@ -156,7 +159,7 @@ class GraphView(QGraphicsView):
             return
         super().mousePressEvent(event)
 
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
         if self._pan_from is not None:
             pos = event.position().toPoint()
             d = pos - self._pan_from
@@ -186,8 +189,10 @@ class GraphView(QGraphicsView):
                 return max(2, (pos - high + margin) // 2)
             return 0
 
-        return (speed(self._edge_pos.x(), rect.left(), rect.right()),
-                speed(self._edge_pos.y(), rect.top(), rect.bottom()))
+        return (
+            speed(self._edge_pos.x(), rect.left(), rect.right()),
+            speed(self._edge_pos.y(), rect.top(), rect.bottom()),
+        )
 
     def _auto_scroll_step(self) -> None:
         dx, dy = self._edge_speed()
@@ -198,11 +203,13 @@ class GraphView(QGraphicsView):
         h.setValue(h.value() + dx)
         v.setValue(v.value() + dy)
 
-    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         self._autoscroll.stop()
         self._edge_pos = None
-        if self._pan_from is not None and event.button() in (Qt.MouseButton.MiddleButton,
-                                                             Qt.MouseButton.LeftButton):
+        if self._pan_from is not None and event.button() in (
+            Qt.MouseButton.MiddleButton,
+            Qt.MouseButton.LeftButton,
+        ):
             self._pan_from = None
             if self._space:
                 self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
@@ -212,24 +219,24 @@ class GraphView(QGraphicsView):
             return
         super().mouseReleaseEvent(event)
 
-    def focusOutEvent(self, event) -> None:  # noqa: N802
+    def focusOutEvent(self, event) -> None:
         self._space = False
         super().focusOutEvent(event)
 
     # ------------------------------------------------------------------- drops
-    def dragEnterEvent(self, event) -> None:  # noqa: N802
+    def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasFormat(LAYER_MIME):
             event.acceptProposedAction()
         else:
             super().dragEnterEvent(event)
 
-    def dragMoveEvent(self, event) -> None:  # noqa: N802
+    def dragMoveEvent(self, event) -> None:
         if event.mimeData().hasFormat(LAYER_MIME):
             event.acceptProposedAction()
         else:
             super().dragMoveEvent(event)
 
-    def dropEvent(self, event) -> None:  # noqa: N802
+    def dropEvent(self, event) -> None:
         mime = event.mimeData()
         if not mime.hasFormat(LAYER_MIME):
             super().dropEvent(event)

@@ -42,8 +42,10 @@ from engine.train.distributed.run import (
     worker_commands,
 )
 
-UNSAVED = ("Save the project first: every other machine reads the project file, so it "
-           "must exist on disk (copy it and its data files there, at the same place).")
+UNSAVED = (
+    "Save the project first: every other machine reads the project file, so it "
+    "must exist on disk (copy it and its data files there, at the same place)."
+)
 ERROR_STYLE = "color: #dc2626;"
 MUTED_STYLE = "color: gray;"
 
@@ -77,8 +79,12 @@ class ClusterDialog(QDialog):
         problems_label: What is wrong with the settings (hidden when nothing is).
     """
 
-    def __init__(self, section: dict[str, Any], project_path: str | Path | None = None,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        section: dict[str, Any],
+        project_path: str | Path | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Train on several machines")
         self.setMinimumWidth(680)
@@ -86,9 +92,11 @@ class ClusterDialog(QDialog):
         self.batch_size = max(1, int(section.get("batch_size", 32) or 32))
         self._updating = False
         old = section.get("cluster") if isinstance(section.get("cluster"), dict) else {}
-        self._extra = {k: v for k, v in old.items()
-                       if k not in ("workers", "global_batch_size", "timeout_s",
-                                    "join_timeout_s")}
+        self._extra = {
+            k: v
+            for k, v in old.items()
+            if k not in ("workers", "global_batch_size", "timeout_s", "join_timeout_s")
+        }
         self._build()
         workers = old.get("workers") if isinstance(old.get("workers"), list) else []
         self.workers_edit.setPlainText("\n".join(str(w) for w in workers))
@@ -106,7 +114,8 @@ class ClusterDialog(QDialog):
         intro = QLabel(
             "Every machine holds a copy of the model and trains on its share of each "
             "batch; the gradients are summed at every step. <b>This machine is worker 0, "
-            "the chief</b>: it shows the curves and writes the run folder.")
+            "the chief</b>: it shows the curves and writes the run folder."
+        )
         intro.setWordWrap(True)
 
         self.workers_edit = QPlainTextEdit()
@@ -117,8 +126,10 @@ class ClusterDialog(QDialog):
         self.workers_edit.setMaximumHeight(110)
         self.workers_edit.setTabChangesFocus(True)
         self.local_button = QPushButton("Try it on this machine")
-        self.local_button.setToolTip("Fill in localhost with free ports, one per worker "
-                                     "(start the other workers in terminals here)")
+        self.local_button.setToolTip(
+            "Fill in localhost with free ports, one per worker "
+            "(start the other workers in terminals here)"
+        )
         self.local_count = QSpinBox()
         self.local_count.setRange(2, 16)
         self.local_count.setValue(2)
@@ -127,8 +138,7 @@ class ClusterDialog(QDialog):
         local_row.addWidget(self.local_button)
         local_row.addWidget(self.local_count)
         local_row.addStretch(1)
-        workers_box = QGroupBox("Workers (host:port, one per line, the same order "
-                                "everywhere)")
+        workers_box = QGroupBox("Workers (host:port, one per line, the same order everywhere)")
         v = QVBoxLayout(workers_box)
         v.addWidget(self.workers_edit)
         self.workers_note = QLabel("")
@@ -168,11 +178,14 @@ class ClusterDialog(QDialog):
         self.commands_view.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
         self.commands_view.setMinimumHeight(120)
         self.commands_view.setMaximumHeight(170)
-        self.commands_view.setPlaceholderText("The commands appear here once the addresses "
-                                              "are right.")
-        self.commands_view.setStyleSheet("QPlainTextEdit { background: #f3f4f6; "
-                                         "color: #111827; border: 1px solid #d1d5db; "
-                                         "border-radius: 4px; padding: 4px; }")
+        self.commands_view.setPlaceholderText(
+            "The commands appear here once the addresses are right."
+        )
+        self.commands_view.setStyleSheet(
+            "QPlainTextEdit { background: #f3f4f6; "
+            "color: #111827; border: 1px solid #d1d5db; "
+            "border-radius: 4px; padding: 4px; }"
+        )
         self.commands_note = QLabel("")
         self.commands_note.setWordWrap(True)
         self.copy_button = QPushButton("Copy")
@@ -188,8 +201,9 @@ class ClusterDialog(QDialog):
         self.problems_label = QLabel("")
         self.problems_label.setWordWrap(True)
         self.problems_label.setStyleSheet(ERROR_STYLE)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                        | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
         self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         self.ok_button.setText("Use this cluster")
 
@@ -220,19 +234,24 @@ class ClusterDialog(QDialog):
 
     def cluster(self) -> dict[str, Any]:
         """The training section's ``cluster`` object the dialog describes."""
-        return {**self._extra, "workers": self.workers(),
-                "global_batch_size": self.global_batch.value(),
-                "timeout_s": self.timeout.value(), "join_timeout_s": self.join_timeout.value()}
+        return {
+            **self._extra,
+            "workers": self.workers(),
+            "global_batch_size": self.global_batch.value(),
+            "timeout_s": self.timeout.value(),
+            "join_timeout_s": self.join_timeout.value(),
+        }
 
     def problems(self) -> list[str]:
         """What keeps these settings from working (empty when OK may be pressed)."""
         workers = self.workers()
         problems = [] if workers else ["list every worker's host:port, this machine first"]
-        problems += [p for p in cluster_problems(self.cluster())
-                     if workers or "no worker" not in p]
+        problems += [p for p in cluster_problems(self.cluster()) if workers or "no worker" not in p]
         if workers and self.global_batch.value() < len(workers):
-            problems.append(f"the global batch size {self.global_batch.value()} is smaller "
-                            f"than the {len(workers)} workers (each needs a sample per step)")
+            problems.append(
+                f"the global batch size {self.global_batch.value()} is smaller "
+                f"than the {len(workers)} workers (each needs a sample per step)"
+            )
         if self.project_path is None:
             problems.append("the project is not saved yet")
         return problems
@@ -261,26 +280,33 @@ class ClusterDialog(QDialog):
             self.global_batch.setValue(self.batch_size * n)
             self._updating = False
         per = self.global_batch.value() / n
-        self.gbs_note.setText(f"{per:g} samples per worker and step"
-                              + (f" (batch size {self.batch_size} × {n} workers)"
-                                 if self._gbs_follows else ""))
+        self.gbs_note.setText(
+            f"{per:g} samples per worker and step"
+            + (f" (batch size {self.batch_size} × {n} workers)" if self._gbs_follows else "")
+        )
         self.workers_note.setText(
             f"{workers[0]} is this machine (the chief); "
             f"{len(workers) - 1} other machine{'' if len(workers) == 2 else 's'}"
-            if workers else "The first line is this machine (the chief).")
+            if workers
+            else "The first line is this machine (the chief)."
+        )
         if self.project_path is None:
             self.commands_view.setPlainText("")
-            self.commands_view.setPlaceholderText("The commands appear here once the "
-                                                  "project is saved.")
+            self.commands_view.setPlaceholderText(
+                "The commands appear here once the project is saved."
+            )
             self.commands_note.setText(UNSAVED)
             self.commands_note.setStyleSheet(ERROR_STYLE)
         else:
             commands = self.commands()
-            self.commands_view.setPlainText("\n".join(
-                f"# on {workers[i]} (worker {i})\n{c}" for i, c in enumerate(commands, 1)))
+            self.commands_view.setPlainText(
+                "\n".join(f"# on {workers[i]} (worker {i})\n{c}" for i, c in enumerate(commands, 1))
+            )
             if commands:
-                note = ("Run these in any order, before or after pressing Train; training "
-                        "starts once every worker has joined.")
+                note = (
+                    "Run these in any order, before or after pressing Train; training "
+                    "starts once every worker has joined."
+                )
             elif len(workers) == 1:
                 note = "A cluster of one worker trains on this machine alone."
             else:
@@ -316,8 +342,9 @@ def main() -> None:
 
     app = QApplication(sys.argv[:1])
     project = load_project(sys.argv[1]) if len(sys.argv) > 1 else None
-    dialog = ClusterDialog(project.training if project else {"batch_size": 32},
-                           project.path if project else None)
+    dialog = ClusterDialog(
+        project.training if project else {"batch_size": 32}, project.path if project else None
+    )
     dialog.show()
     app.exec()
 

@@ -43,9 +43,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.model.commands import SetSection
 from engine.data.dataset import BUILTINS, Dataset, check_fit, load_data
 from engine.data.sources import sniff_delimiter
+from engine.model.commands import SetSection
 from engine.train.fit import loss_name
 from gui.theme import narrow_combos
 from gui.training.background import BackgroundJob
@@ -55,8 +55,18 @@ THUMBNAILS = 40
 SEQUENCES = 4
 FILE_SOURCES = {"csv": "CSV file", "npz": "NumPy .npz file", "images": "Image folder"}
 PLANE_SETS = ("moons", "circles", "spirals", "xor")
-CLASS_COLORS = ("#2563eb", "#ea580c", "#16a34a", "#dc2626", "#9333ea", "#0891b2", "#ca8a04",
-                "#db2777", "#4b5563", "#65a30d")
+CLASS_COLORS = (
+    "#2563eb",
+    "#ea580c",
+    "#16a34a",
+    "#dc2626",
+    "#9333ea",
+    "#0891b2",
+    "#ca8a04",
+    "#db2777",
+    "#4b5563",
+    "#65a30d",
+)
 
 
 def _load(section: dict[str, Any], base_dir: Any, input_shape: Any) -> Dataset:
@@ -79,15 +89,14 @@ def npz_arrays(path: Path) -> list[str]:
     try:
         with np.load(path, allow_pickle=False) as z:
             return list(z.files)
-    except Exception:  # noqa: BLE001 - the loader names the problem when training
+    except Exception:
         return []
 
 
 def set_spin(spin: QSpinBox | QDoubleSpinBox, value: Any, default: float) -> None:
     """Show a data-section number in a spin box: ``default`` when it is missing or not a
     number, clamped to the box's range (the fit check then says what is wrong with it)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         value = default
     value = min(max(value, spin.minimum()), spin.maximum())
     spin.setValue(int(value) if isinstance(spin, QSpinBox) else float(value))
@@ -260,8 +269,15 @@ class DataPanel(QWidget):
             combo.activated.connect(self._on_edit)
         for combo in (self.task, self.color_mode, self.standardize):
             combo.currentIndexChanged.connect(self._on_edit)
-        for spin in (self.image_size, self.samples, self.noise, self.length, self.validation,
-                     self.test, self.seed):
+        for spin in (
+            self.image_size,
+            self.samples,
+            self.noise,
+            self.length,
+            self.validation,
+            self.test,
+            self.seed,
+        ):
             spin.valueChanged.connect(self._on_edit)
 
     # ------------------------------------------------------------- project
@@ -310,8 +326,9 @@ class DataPanel(QWidget):
             size = s.get("image_size")
             set_spin(self.image_size, size[0] if isinstance(size, list) and size else size, 0)
             mode = s.get("color_mode")
-            self.color_mode.setCurrentText(mode if mode in ("grayscale", "rgb")
-                                           else "from the model's input")
+            self.color_mode.setCurrentText(
+                mode if mode in ("grayscale", "rgb") else "from the model's input"
+            )
             name = source.removeprefix("builtin:")
             set_spin(self.samples, s.get("samples"), 1000 if name == "adding" else 500)
             set_spin(self.noise, s.get("noise"), {"moons": 0.1}.get(name, 0.05))
@@ -319,8 +336,9 @@ class DataPanel(QWidget):
             set_spin(self.validation, s.get("validation_split"), 0.2)
             set_spin(self.test, s.get("test_split"), 0.0)
             set_spin(self.seed, s.get("seed"), 0)
-            self.standardize.setCurrentIndex(max(0, self.standardize.findData(
-                s.get("standardize"))))
+            self.standardize.setCurrentIndex(
+                max(0, self.standardize.findData(s.get("standardize")))
+            )
         finally:
             self._loading = False
         self._show_rows(source)
@@ -330,21 +348,29 @@ class DataPanel(QWidget):
         builtin = source.startswith("builtin:")
         rows = {
             self.path_row: not builtin,
-            self.target: source == "csv", self.features: source == "csv",
-            self.categorical: source == "csv", self.task: source == "csv",
-            self.x_array: source == "npz", self.y_array: source == "npz",
-            self.image_size: source == "images", self.color_mode: source == "images",
+            self.target: source == "csv",
+            self.features: source == "csv",
+            self.categorical: source == "csv",
+            self.task: source == "csv",
+            self.x_array: source == "npz",
+            self.y_array: source == "npz",
+            self.image_size: source == "images",
+            self.color_mode: source == "images",
             self.samples: builtin and (name in PLANE_SETS or name == "adding"),
             self.noise: builtin and name in PLANE_SETS and name != "xor",
             self.length: builtin and name == "adding",
         }
         for widget, visible in rows.items():
             self.form.setRowVisible(widget, visible)
-        self.description.setText(BUILTINS.get(name, "") if builtin else {
-            "csv": "A table with a header row; one column is the target.",
-            "npz": "Arrays of inputs and targets saved with numpy.savez.",
-            "images": "A folder with one sub-folder of pictures per class.",
-        }.get(source, ""))
+        self.description.setText(
+            BUILTINS.get(name, "")
+            if builtin
+            else {
+                "csv": "A table with a header row; one column is the target.",
+                "npz": "Arrays of inputs and targets saved with numpy.savez.",
+                "images": "A folder with one sub-folder of pictures per class.",
+            }.get(source, "")
+        )
 
     # ------------------------------------------------------------- editing
     def _on_source_changed(self, _index: int) -> None:
@@ -411,11 +437,11 @@ class DataPanel(QWidget):
             if "max_memory_mb" in old:
                 s["max_memory_mb"] = old["max_memory_mb"]
         elif name in PLANE_SETS or name == "adding":
-            self._number(s, old, "samples", self.samples.value(),
-                         1000 if name == "adding" else 500)
+            self._number(s, old, "samples", self.samples.value(), 1000 if name == "adding" else 500)
             if name in PLANE_SETS and name != "xor":
-                self._number(s, old, "noise", round(self.noise.value(), 4),
-                             {"moons": 0.1}.get(name, 0.05))
+                self._number(
+                    s, old, "noise", round(self.noise.value(), 4), {"moons": 0.1}.get(name, 0.05)
+                )
             if name == "adding":
                 self._number(s, old, "length", self.length.value(), 50)
         s["validation_split"] = round(self.validation.value(), 4)
@@ -437,8 +463,7 @@ class DataPanel(QWidget):
             s[key] = names
 
     @staticmethod
-    def _number(s: dict[str, Any], old: dict[str, Any], key: str, value: Any,
-                default: Any) -> None:
+    def _number(s: dict[str, Any], old: dict[str, Any], key: str, value: Any, default: Any) -> None:
         if value != default or key in old:
             s[key] = value
 
@@ -451,8 +476,9 @@ class DataPanel(QWidget):
         source = str(section.get("source", ""))
         self._fill_pickers(section)
         self.summary.setText("Loading the data…")
-        self._job.submit(_load, section, self.project.base_dir,
-                         self.model_input if source == "images" else None)
+        self._job.submit(
+            _load, section, self.project.base_dir, self.model_input if source == "images" else None
+        )
 
     def _fill_pickers(self, section: dict[str, Any]) -> None:
         source = section.get("source")
@@ -497,8 +523,10 @@ class DataPanel(QWidget):
         splits = f"{info['train']:,} train · {info['validation']:,} validation"
         if info["test"]:
             splits += f" · {info['test']:,} test"
-        self.summary.setText(f"<b>{ds.source}</b>: {splits} · {target} · one sample is "
-                             f"{shape}" + (" · standardized" if info["standardized"] else ""))
+        self.summary.setText(
+            f"<b>{ds.source}</b>: {splits} · {target} · one sample is "
+            f"{shape}" + (" · standardized" if info["standardized"] else "")
+        )
         self._show_preview(ds)
         self._update_fit()
         self.loaded.emit(info)
@@ -558,8 +586,16 @@ class DataPanel(QWidget):
         for c, name in enumerate(ds.class_names):
             pts = x[ds.y_train == c]
             color = CLASS_COLORS[c % len(CLASS_COLORS)]
-            self.plot.plot(pts[:, 0], pts[:, 1], pen=None, symbol="o", symbolSize=5,
-                           symbolBrush=color, symbolPen=None, name=f"class {name}")
+            self.plot.plot(
+                pts[:, 0],
+                pts[:, 1],
+                pen=None,
+                symbol="o",
+                symbolSize=5,
+                symbolBrush=color,
+                symbolPen=None,
+                name=f"class {name}",
+            )
         names = ds.feature_names or ["x1", "x2"]
         self.plot.setLabel("bottom", names[0])
         self.plot.setLabel("left", names[1])
@@ -570,8 +606,12 @@ class DataPanel(QWidget):
         x = self._raw(ds.x_train[:SEQUENCES], ds)
         for i, seq in enumerate(x):
             color = CLASS_COLORS[i % len(CLASS_COLORS)]
-            self.plot.plot(np.arange(len(seq)), seq[:, 0], pen=pg.mkPen(color, width=1.5),
-                           name=f"sample {i + 1} (target {self._label(ds, ds.y_train[i])})")
+            self.plot.plot(
+                np.arange(len(seq)),
+                seq[:, 0],
+                pen=pg.mkPen(color, width=1.5),
+                name=f"sample {i + 1} (target {self._label(ds, ds.y_train[i])})",
+            )
         self.plot.setLabel("bottom", "time step")
         self.plot.setLabel("left", "feature 1")
         self.preview.setCurrentWidget(self.plot_widget)
@@ -581,8 +621,11 @@ class DataPanel(QWidget):
         """The model's input and output shapes without the batch axis (None: unknown)."""
         changed_input = input_shape != self.model_input
         self.model_input, self.model_output = input_shape, output_shape
-        if changed_input and self.project is not None and \
-                self.project.data.get("source") == "images":
+        if (
+            changed_input
+            and self.project is not None
+            and self.project.data.get("source") == "images"
+        ):
             self.reload()
         else:
             self._update_fit()
@@ -597,14 +640,15 @@ class DataPanel(QWidget):
                 output = (ds.num_classes,) if ds.task == "classification" else ds.target_shape
             try:
                 problems = check_fit(ds, self.model_input, output, loss)
-            except Exception as exc:  # noqa: BLE001 - an odd shape is a problem to show
+            except Exception as exc:
                 problems = [f"the data cannot be checked against the model: {exc}"]
         if problems:
-            self.fit_label.setText("<span style='color:#dc2626'><b>The data does not fit the "
-                                   "model:</b> " + "; ".join(problems) + "</span>")
+            self.fit_label.setText(
+                "<span style='color:#dc2626'><b>The data does not fit the "
+                "model:</b> " + "; ".join(problems) + "</span>"
+            )
         elif ds is not None and self.model_input is not None:
-            self.fit_label.setText("<span style='color:#16a34a'>● The data fits the model"
-                                   "</span>")
+            self.fit_label.setText("<span style='color:#16a34a'>● The data fits the model</span>")
         else:
             self.fit_label.setText("")
         if problems != self.fit_problems:
@@ -624,7 +668,8 @@ def _pixmap(picture: np.ndarray, size: int) -> QPixmap:
     else:
         image = QImage(a.data, w, h, 3 * w, QImage.Format.Format_RGB888)
     return QPixmap.fromImage(image.copy()).scaled(
-        size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)
+        size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation
+    )
 
 
 def main() -> None:

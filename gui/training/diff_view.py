@@ -38,8 +38,9 @@ class DiffView(QDialog):
         parent: Optional parent widget.
     """
 
-    def __init__(self, run_a: str | os.PathLike, run_b: str | os.PathLike,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, run_a: str | os.PathLike, run_b: str | os.PathLike, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.run_a, self.run_b = Path(run_a), Path(run_b)
         self.setWindowTitle(f"Compare runs {self.run_a.name} → {self.run_b.name}")
@@ -66,8 +67,7 @@ class DiffView(QDialog):
 
         layout.addWidget(self._section_label(_count("Settings", len(self._settings))))
         self.settings_table = QTableWidget(len(self._settings), 3)
-        self.settings_table.setHorizontalHeaderLabels(["Setting", self.run_a.name,
-                                                       self.run_b.name])
+        self.settings_table.setHorizontalHeaderLabels(["Setting", self.run_a.name, self.run_b.name])
         self.settings_table.verticalHeader().setVisible(False)
         self.settings_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.settings_table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
@@ -92,15 +92,19 @@ class DiffView(QDialog):
     def setting_rows(self) -> list[tuple[str, str, str]]:
         """``(setting, value in a, value in b)`` as shown in the table."""
         table = self.settings_table
-        return [tuple(table.item(r, c).text() for c in range(3))  # type: ignore[misc]
-                for r in range(table.rowCount())]
+        return [
+            tuple(table.item(r, c).text() for c in range(3))  # type: ignore[misc]
+            for r in range(table.rowCount())
+        ]
 
     def _heading(self) -> QLabel:
         parts = []
         for tag, run in (("A", self.run_a), ("B", self.run_b)):
             info = read_run_info(run)
-            parts.append(f"<b>{tag}</b> {run.name} — {when_text(info.started)}, "
-                         f"{info.status}, {info.epochs} epochs")
+            parts.append(
+                f"<b>{tag}</b> {run.name} — {when_text(info.started)}, "
+                f"{info.status}, {info.epochs} epochs"
+            )
         label = QLabel("<br>".join(parts))
         label.setTextFormat(Qt.TextFormat.RichText)
         return label

@@ -32,9 +32,11 @@ from PySide6.QtWidgets import (
 from gui.training.errors import error_text, status_text
 from gui.training.session import TrainingSession
 
-PAUSE_CLUSTER_TIP = ("Pause is not available for a run across several machines: every "
-                     "worker would have to hold at the same step. Stop keeps the model "
-                     "trained so far.")
+PAUSE_CLUSTER_TIP = (
+    "Pause is not available for a run across several machines: every "
+    "worker would have to hold at the same step. Stop keeps the model "
+    "trained so far."
+)
 EXTRAS_POLL_MS = 3000
 """How often to look for the run history and evaluation modules until both load."""
 
@@ -43,7 +45,7 @@ def _optional(module: str, name: str) -> Any:
     """``module.name``, or None while that module does not exist or does not import."""
     try:
         return getattr(importlib.import_module(module), name)
-    except Exception:  # noqa: BLE001 - a module being written must not break the dock
+    except Exception:
         return None
 
 
@@ -55,8 +57,11 @@ def new_run_dir(project: Any) -> Path:
     from engine.train.runs import new_run_dir as engine_new_run_dir
 
     path = getattr(project, "path", None)
-    root = Path(path).parent / f"{Path(path).stem}-runs" if path else Path.home() / \
-        ".layerlab" / "runs"
+    root = (
+        Path(path).parent / f"{Path(path).stem}-runs"
+        if path
+        else Path.home() / ".layerlab" / "runs"
+    )
     return engine_new_run_dir(getattr(project, "name", "run") or "run", root)
 
 
@@ -111,8 +116,9 @@ class TrainingDock(QDockWidget):
     state_changed = Signal(str)
     status_text = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None,
-                 model_errors: Callable[[], list[str]] | None = None) -> None:
+    def __init__(
+        self, parent: QWidget | None = None, model_errors: Callable[[], list[str]] | None = None
+    ) -> None:
         super().__init__("Training", parent)
         self.setObjectName("training_dock")
         self.model_errors = model_errors or (lambda: [])
@@ -171,8 +177,7 @@ class TrainingDock(QDockWidget):
         self.view_tabs.setDocumentMode(True)
         self.view_tabs.addTab(self.live, "Live")
         self._runs_placeholder = self._placeholder("The run history appears here.")
-        self._eval_placeholder = self._placeholder("The evaluation of a finished run "
-                                                   "appears here.")
+        self._eval_placeholder = self._placeholder("The evaluation of a finished run appears here.")
         self.view_tabs.addTab(self._runs_placeholder, "Runs")
         self.view_tabs.addTab(self._eval_placeholder, "Evaluation")
         self.settings_tabs.setMinimumWidth(300)
@@ -215,7 +220,8 @@ class TrainingDock(QDockWidget):
         live.resume_requested.connect(self.session.resume)
         live.stop_requested.connect(self.session.stop)
         self.data_panel.loaded.connect(
-            lambda info: self.training_panel.set_train_samples(int(info.get("train") or 0)))
+            lambda info: self.training_panel.set_train_samples(int(info.get("train") or 0))
+        )
 
     # ------------------------------------------------------------- project
     def set_project(self, project: Any, undo_stack: Any) -> None:
@@ -257,8 +263,7 @@ class TrainingDock(QDockWidget):
         if self.evaluation_view is None:
             cls = _optional("gui.training.evaluation_view", "EvaluationView")
             if cls is not None:
-                self.evaluation_view = self._swap_tab(self._eval_placeholder, cls(),
-                                                      "Evaluation")
+                self.evaluation_view = self._swap_tab(self._eval_placeholder, cls(), "Evaluation")
         if self.runs_panel is not None and self.evaluation_view is not None:
             self._extras_timer.stop()
 
@@ -310,9 +315,10 @@ class TrainingDock(QDockWidget):
         problems = self.training_panel.problems
         if problems:
             self.settings_tabs.setCurrentIndex(1)
-            self._show_error("The run cannot start with these settings",
-                             "Fix the training settings first:\n\n"
-                             + "\n".join(f"• {p}" for p in problems))
+            self._show_error(
+                "The run cannot start with these settings",
+                "Fix the training settings first:\n\n" + "\n".join(f"• {p}" for p in problems),
+            )
             return False
         unsaved = self._cluster_unsaved()
         if unsaved:
@@ -320,25 +326,25 @@ class TrainingDock(QDockWidget):
             return False
         errors = list(self.model_errors())
         if errors:
-            self._show_error("The model has errors",
-                             "Fix the model first (see Problems):\n\n"
-                             + "\n".join(f"• {p}" for p in errors[:8]))
+            self._show_error(
+                "The model has errors",
+                "Fix the model first (see Problems):\n\n" + "\n".join(f"• {p}" for p in errors[:8]),
+            )
             return False
         if self.data_panel.fit_problems:
             self.settings_tabs.setCurrentIndex(0)
-            self._show_error("The data does not fit the model",
-                             "\n\n".join(p[:1].upper() + p[1:] + "."
-                                         for p in self.data_panel.fit_problems)
-                             + "\n\nChange the model's input or output layer, or the data.")
+            self._show_error(
+                "The data does not fit the model",
+                "\n\n".join(p[:1].upper() + p[1:] + "." for p in self.data_panel.fit_problems)
+                + "\n\nChange the model's input or output layer, or the data.",
+            )
             return False
         try:
             run_dir = new_run_dir(self.project)
         except OSError as exc:
-            self._show_error("No folder for the run",
-                             f"The run folder cannot be created: {exc}")
+            self._show_error("No folder for the run", f"The run folder cannot be created: {exc}")
             return False
-        self._start(self.project.to_dict(), run_dir, resume=False,
-                    base_dir=self.project.base_dir)
+        self._start(self.project.to_dict(), run_dir, resume=False, base_dir=self.project.base_dir)
         return True
 
     def resume_run(self, run_dir: str) -> bool:
@@ -349,7 +355,8 @@ class TrainingDock(QDockWidget):
 
         path = Path(run_dir)
         snapshot = read_json(path / "project.json") or (
-            self.project.to_dict() if self.project is not None else {})
+            self.project.to_dict() if self.project is not None else {}
+        )
         status = read_json(path / "status.json") or {}
         total = int((snapshot.get("training") or {}).get("epochs", 10))
         done = int(status.get("epochs_done") or 0)
@@ -362,12 +369,20 @@ class TrainingDock(QDockWidget):
         from engine.train.runs import read_history
 
         for i, _ in enumerate((history := read_history(path)).get("loss", [])):
-            self.live.plots.add_epoch({"epoch": i + 1, "logs": {
-                k: v[i] for k, v in history.items() if i < len(v)}})
+            self.live.plots.add_epoch(
+                {"epoch": i + 1, "logs": {k: v[i] for k, v in history.items() if i < len(v)}}
+            )
         return True
 
-    def _start(self, snapshot: dict[str, Any], run_dir: Path, *, resume: bool,
-               base_dir: Any, epochs: int | None = None) -> None:
+    def _start(
+        self,
+        snapshot: dict[str, Any],
+        run_dir: Path,
+        *,
+        resume: bool,
+        base_dir: Any,
+        epochs: int | None = None,
+    ) -> None:
         self._epochs_total = (snapshot.get("training") or {}).get("epochs", "?")
         self.live.on_run_starting(run_dir, resume)
         self.view_tabs.setCurrentWidget(self.live)
@@ -397,11 +412,13 @@ class TrainingDock(QDockWidget):
     def _ask_stop(self) -> bool:
         """Ask whether to end the run going on (tests replace this)."""
         answer = QMessageBox.question(
-            self.window(), "A run is going on",
+            self.window(),
+            "A run is going on",
             "Closing LayerLab ends the training run going on. The checkpoints written so "
             "far are kept, so it can be resumed later. Close anyway?",
             QMessageBox.StandardButton.Close | QMessageBox.StandardButton.Cancel,
-            QMessageBox.StandardButton.Cancel)
+            QMessageBox.StandardButton.Cancel,
+        )
         return answer == QMessageBox.StandardButton.Close
 
     # -------------------------------------------------------------- events
@@ -413,8 +430,11 @@ class TrainingDock(QDockWidget):
         self._update_status(state)
 
     def _update_status(self, state: str, epoch: int | None = None) -> None:
-        text = {"starting": "Training: starting…", "paused": "Training paused",
-                "stopping": "Training: stopping…"}.get(state, "")
+        text = {
+            "starting": "Training: starting…",
+            "paused": "Training paused",
+            "stopping": "Training: stopping…",
+        }.get(state, "")
         if state == "running":
             text = f"Training: epoch {epoch or '…'}/{self._epochs_total}"
         self.status_text.emit(text)
@@ -427,8 +447,9 @@ class TrainingDock(QDockWidget):
     def _on_epoch(self, event: dict[str, Any]) -> None:
         self.live.on_epoch(event)
         if self.session.state == "running":
-            self._update_status("running", min(int(event.get("epoch", 0)) + 1,
-                                               int(self._epochs_total or 1)))
+            self._update_status(
+                "running", min(int(event.get("epoch", 0)) + 1, int(self._epochs_total or 1))
+            )
 
     def _on_finished(self, event: dict[str, Any]) -> None:
         self.live.on_finished(event)
@@ -460,14 +481,18 @@ class TrainingDock(QDockWidget):
         if self.training_panel.cluster is None:
             return ""
         if getattr(self.project, "path", None) is None:
-            return ("This project trains on a cluster: the other machines read the project "
-                    "file, so save it first (File ▸ Save), then start them with the "
-                    "commands the cluster dialog shows.")
+            return (
+                "This project trains on a cluster: the other machines read the project "
+                "file, so save it first (File ▸ Save), then start them with the "
+                "commands the cluster dialog shows."
+            )
         stack = self.undo_stack
         if stack is not None and not getattr(stack, "is_clean", True):
-            return (f"This project trains on a cluster, and the other machines read "
-                    f"{self.project.path}: save your changes first, or every worker "
-                    "refuses to train on a project that differs from the chief's.")
+            return (
+                f"This project trains on a cluster, and the other machines read "
+                f"{self.project.path}: save your changes first, or every worker "
+                "refuses to train on a project that differs from the chief's."
+            )
         return ""
 
     def _log_cluster(self, snapshot: dict[str, Any]) -> None:
@@ -503,7 +528,8 @@ class TrainingDock(QDockWidget):
 
     def _show_error(self, title: str, text: str) -> None:
         """Tell the user what went wrong (tests replace this)."""
-        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok,
-                          self.window())
+        box = QMessageBox(
+            QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self.window()
+        )
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()

@@ -55,6 +55,7 @@ _LIVE: set[QThread] = set()
 
 # ------------------------------------------------------------------------ background work
 
+
 def _input_shape(snapshot: dict[str, Any]) -> tuple | None:
     for node in (snapshot.get("graph") or {}).get("nodes", []):
         if node.get("type") == "Input" and node.get("params", {}).get("shape") is not None:
@@ -64,12 +65,18 @@ def _input_shape(snapshot: dict[str, Any]) -> tuple | None:
 
 def is_image_shape(shape: Any) -> bool:
     """One sample of this shape is an image: (height, width, 1|3|4)."""
-    return shape is not None and len(shape) == 3 and shape[-1] in (1, 3, 4) \
-        and shape[0] > 1 and shape[1] > 1
+    return (
+        shape is not None
+        and len(shape) == 3
+        and shape[-1] in (1, 3, 4)
+        and shape[0] > 1
+        and shape[1] > 1
+    )
 
 
-def load_samples(run_dir: Path, snapshot: dict[str, Any], details: dict[str, Any],
-                 task: str) -> dict[str, Any]:
+def load_samples(
+    run_dir: Path, snapshot: dict[str, Any], details: dict[str, Any], task: str
+) -> dict[str, Any]:
     """The evaluated split's samples, and the model's predictions when it can be loaded.
 
     Returns:
@@ -82,16 +89,18 @@ def load_samples(run_dir: Path, snapshot: dict[str, Any], details: dict[str, Any
     ds = load_data(snapshot.get("data") or {}, base_dir_of(run_dir), _input_shape(snapshot))
     split = details.get("split", "validation")
     x, y = {"validation": (ds.x_val, ds.y_val), "test": (ds.x_test, ds.y_test)}.get(
-        split, (ds.x_train, ds.y_train))
+        split, (ds.x_train, ds.y_train)
+    )
     x, y = x[:MAX_EVAL_SAMPLES], np.asarray(y[:MAX_EVAL_SAMPLES])
     pred = _predict(run_dir, x)
     if task == "regression":
         if pred is None:
             return {}
         truth = y.reshape(len(y), -1)[:, 0].astype(float)
-        return {"true": truth[:SCATTER_LIMIT],
-                "predicted": pred.reshape(len(pred), -1)[:len(truth), 0][:SCATTER_LIMIT]
-                .astype(float)}
+        return {
+            "true": truth[:SCATTER_LIMIT],
+            "predicted": pred.reshape(len(pred), -1)[: len(truth), 0][:SCATTER_LIMIT].astype(float),
+        }
     names = list(details.get("class_names") or ds.class_names)
     images = is_image_shape(x.shape[1:])
     true = y.argmax(-1) if y.ndim > 1 and y.shape[-1] > 1 else y.reshape(len(y))
@@ -103,15 +112,24 @@ def load_samples(run_dir: Path, snapshot: dict[str, Any], details: dict[str, Any
         total, n_wrong = len(true), len(wrong)
     else:  # only evaluation.json's few sample predictions
         rows = [p for p in details.get("predictions", []) if p.get("true") != p.get("predicted")]
-        picks = [(int(p["index"]), str(p["predicted"]), float(p.get("confidence", 0.0)))
-                 for p in rows if 0 <= int(p["index"]) < len(true)]
+        picks = [
+            (int(p["index"]), str(p["predicted"]), float(p.get("confidence", 0.0)))
+            for p in rows
+            if 0 <= int(p["index"]) < len(true)
+        ]
         total, n_wrong = len(details.get("predictions", [])), len(picks)
     out = []
     for i, predicted_name, conf in picks[:GALLERY_LIMIT]:
-        out.append((i, np.array(x[i]) if images else None, names_of(names, true[i]),
-                    predicted_name, conf))
-    return {"misclassified": out, "total": total, "wrong": n_wrong, "images": images,
-            "from_model": pred is not None}
+        out.append(
+            (i, np.array(x[i]) if images else None, names_of(names, true[i]), predicted_name, conf)
+        )
+    return {
+        "misclassified": out,
+        "total": total,
+        "wrong": n_wrong,
+        "images": images,
+        "from_model": pred is not None,
+    }
 
 
 def names_of(names: list[str], index: Any) -> str:
@@ -154,16 +172,22 @@ class SampleLoader(QThread):
     loaded = Signal(int, object)
     failed = Signal(int, str)
 
-    def __init__(self, token: int, run_dir: Path, snapshot: dict[str, Any],
-                 details: dict[str, Any], task: str) -> None:
+    def __init__(
+        self,
+        token: int,
+        run_dir: Path,
+        snapshot: dict[str, Any],
+        details: dict[str, Any],
+        task: str,
+    ) -> None:
         super().__init__()
         self.token, self.run_dir, self.snapshot = token, run_dir, snapshot
         self.details, self.task = details, task
 
-    def run(self) -> None:  # noqa: D102 - QThread entry point
+    def run(self) -> None:
         try:
             result = load_samples(self.run_dir, self.snapshot, self.details, self.task)
-        except Exception as exc:  # noqa: BLE001 - shown as one line, never a traceback
+        except Exception as exc:
             lines = [ln for ln in str(exc).splitlines() if ln.strip()]
             self.failed.emit(self.token, lines[0] if lines else type(exc).__name__)
             return
@@ -172,11 +196,14 @@ class SampleLoader(QThread):
 
 # ------------------------------------------------------------------------ small widgets
 
+
 def _blend(a: QColor, b: QColor, t: float) -> QColor:
     t = max(0.0, min(1.0, t))
-    return QColor(round(a.red() + (b.red() - a.red()) * t),
-                  round(a.green() + (b.green() - a.green()) * t),
-                  round(a.blue() + (b.blue() - a.blue()) * t))
+    return QColor(
+        round(a.red() + (b.red() - a.red()) * t),
+        round(a.green() + (b.green() - a.green()) * t),
+        round(a.blue() + (b.blue() - a.blue()) * t),
+    )
 
 
 def _luma(c: QColor) -> float:
@@ -220,7 +247,7 @@ class ConfusionTable(QTableWidget):
         for j in range(self.columnCount()):
             self.setColumnWidth(j, side)
 
-    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+    def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)
         self.fit_cells()
 
@@ -232,8 +259,10 @@ class MetricCard(QFrame):
         super().__init__(parent)
         c = theme.colors()
         self.setObjectName("metricCard")
-        self.setStyleSheet(f"#metricCard {{ background: {c['base']}; border: 1px solid "
-                           f"{c['border']}; border-radius: 6px; }}")
+        self.setStyleSheet(
+            f"#metricCard {{ background: {c['base']}; border: 1px solid "
+            f"{c['border']}; border-radius: 6px; }}"
+        )
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 6, 12, 6)
         layout.setSpacing(0)
@@ -259,6 +288,7 @@ def _fmt(value: Any) -> str:
 
 
 # ------------------------------------------------------------------------ the view
+
 
 class EvaluationView(QWidget):
     """The evaluation of one run: confusion matrix, per-class metrics, mistakes, scatter.
@@ -291,8 +321,9 @@ class EvaluationView(QWidget):
 
         self.pages = QStackedWidget()
         layout.addWidget(self.pages, 1)
-        self.message_label = QLabel("Select a finished run and choose Evaluate to see what "
-                                    "its model gets right and wrong.")
+        self.message_label = QLabel(
+            "Select a finished run and choose Evaluate to see what its model gets right and wrong."
+        )
         self.message_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.message_label.setWordWrap(True)
         self.message_label.setStyleSheet(f"color: {theme.colors()['muted']};")
@@ -325,16 +356,15 @@ class EvaluationView(QWidget):
         pc_box = QGroupBox("Per class")
         pc_layout = QVBoxLayout(pc_box)
         self.per_class = QTableWidget(0, 5)
-        self.per_class.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "F1",
-                                                  "Support"])
+        self.per_class.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "F1", "Support"])
         self.per_class.verticalHeader().setVisible(False)
         self.per_class.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.per_class.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.per_class.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.per_class.verticalHeader().setDefaultSectionSize(
-            self.per_class.fontMetrics().height() + 8)
-        self.per_class.horizontalHeader().setSectionResizeMode(
-            0, QHeaderView.ResizeMode.Stretch)
+            self.per_class.fontMetrics().height() + 8
+        )
+        self.per_class.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         pc_layout.addWidget(self.per_class)
         top.addWidget(pc_box)
         top.setStretchFactor(0, 1)
@@ -376,11 +406,15 @@ class EvaluationView(QWidget):
         for axis in ("bottom", "left"):
             self.plot.getAxis(axis).setTextPen(c["text"])
             self.plot.getAxis(axis).setPen(c["muted"])
-        self.ideal = pg.PlotDataItem([], [], pen=pg.mkPen(c["muted"], width=1.5,
-                                                          style=Qt.PenStyle.DashLine),
-                                     name="predicted = true")
-        self.scatter = pg.ScatterPlotItem(size=7, pen=pg.mkPen(None),
-                                          brush=pg.mkBrush(37, 99, 235, 150))
+        self.ideal = pg.PlotDataItem(
+            [],
+            [],
+            pen=pg.mkPen(c["muted"], width=1.5, style=Qt.PenStyle.DashLine),
+            name="predicted = true",
+        )
+        self.scatter = pg.ScatterPlotItem(
+            size=7, pen=pg.mkPen(None), brush=pg.mkBrush(37, 99, 235, 150)
+        )
         self.plot.addItem(self.ideal)
         self.plot.addItem(self.scatter)
         layout.addWidget(self.plot, 1)
@@ -403,10 +437,14 @@ class EvaluationView(QWidget):
         split = details.get("split", "validation")
         name = html.escape(f"{info.name} · run {self.run_dir.name}")
         if not self.evaluation:
-            why = (f"The run failed: {info.message}" if info.status == "failed" and info.message
-                   else "The run is still training." if info.status == "running"
-                   else "This run has no evaluation: evaluation.json is written when a run "
-                        "ends normally.")
+            why = (
+                f"The run failed: {info.message}"
+                if info.status == "failed" and info.message
+                else "The run is still training."
+                if info.status == "running"
+                else "This run has no evaluation: evaluation.json is written when a run "
+                "ends normally."
+            )
             self.title.setText(f"<b>{name}</b>")
             self._show_message(why)
             self.run_shown.emit(str(self.run_dir))
@@ -427,14 +465,18 @@ class EvaluationView(QWidget):
                 task = ""
         except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
             self._clear_cards()
-            self._show_message(f"{self.run_dir / 'evaluation.json'} cannot be shown: it is "
-                               f"not in the form LayerLab writes ({type(exc).__name__}: "
-                               f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}).")
+            self._show_message(
+                f"{self.run_dir / 'evaluation.json'} cannot be shown: it is "
+                f"not in the form LayerLab writes ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})."
+            )
             self.run_shown.emit(str(self.run_dir))
             return
         if not task:
-            self._show_message("This run's evaluation holds only the metrics above (a model "
-                               "with several outputs, or predictions of another shape).")
+            self._show_message(
+                "This run's evaluation holds only the metrics above (a model "
+                "with several outputs, or predictions of another shape)."
+            )
             self.run_shown.emit(str(self.run_dir))
             return
         self.run_shown.emit(str(self.run_dir))
@@ -461,8 +503,9 @@ class EvaluationView(QWidget):
                 self.cards_row.addWidget(MetricCard(_fmt(metrics[key]), f"{split} {key}"))
         for key in ("rmse",):
             if key in details:
-                self.cards_row.addWidget(MetricCard(_fmt(details[key]),
-                                                    f"{details.get('split', '')} {key}"))
+                self.cards_row.addWidget(
+                    MetricCard(_fmt(details[key]), f"{details.get('split', '')} {key}")
+                )
         self.cards_row.addStretch(1)
 
     def card_texts(self) -> dict[str, str]:
@@ -519,8 +562,10 @@ class EvaluationView(QWidget):
                     item.setForeground(light if _luma(colour) < 150 else dark)
                     item.setFont(bold)
                 share = f"{100 * frac:.1f}% of true {names[i]}" if rows[i] else "no samples"
-                item.setToolTip(f"true {names[i]}, predicted {names[j]}: {n} sample"
-                                f"{'s' if n != 1 else ''} ({share})")
+                item.setToolTip(
+                    f"true {names[i]}, predicted {names[j]}: {n} sample"
+                    f"{'s' if n != 1 else ''} ({share})"
+                )
                 table.setItem(i, j, item)
         table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
@@ -531,10 +576,14 @@ class EvaluationView(QWidget):
         table.setRowCount(0)
         all_rows = list(rows)
         if rows:
-            macro = {"class": "average",
-                     **{m: float(np.mean([r.get(m, 0.0) for r in rows]))
-                        for m in ("precision", "recall", "f1")},
-                     "support": int(sum(r.get("support", 0) for r in rows))}
+            macro = {
+                "class": "average",
+                **{
+                    m: float(np.mean([r.get(m, 0.0) for r in rows]))
+                    for m in ("precision", "recall", "f1")
+                },
+                "support": int(sum(r.get("support", 0) for r in rows)),
+            }
             all_rows.append(macro)
         table.setRowCount(len(all_rows))
         c = theme.colors()
@@ -543,14 +592,17 @@ class EvaluationView(QWidget):
         bold.setBold(True)
         for r, row in enumerate(all_rows):
             total = r == len(rows)
-            cells = [str(row.get("class", r)), *(f"{float(row.get(m, 0.0)):.3f}"
-                                                 for m in ("precision", "recall", "f1")),
-                     str(row.get("support", ""))]
+            cells = [
+                str(row.get("class", r)),
+                *(f"{float(row.get(m, 0.0)):.3f}" for m in ("precision", "recall", "f1")),
+                str(row.get("support", "")),
+            ]
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if col:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight
-                                          | Qt.AlignmentFlag.AlignVCenter)
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
                 if 1 <= col <= 3:
                     v = float(row.get(("precision", "recall", "f1")[col - 1], 0.0))
                     tint = _blend(QColor("#dc2626"), QColor("#16a34a"), (v - 0.5) / 0.5)
@@ -564,18 +616,19 @@ class EvaluationView(QWidget):
     def confusion_counts(self) -> list[list[int]]:
         """The counts the confusion matrix shows, row by row."""
         t = self.matrix
-        return [[int(t.item(i, j).text()) for j in range(t.columnCount())]
-                for i in range(t.rowCount())]
+        return [
+            [int(t.item(i, j).text()) for j in range(t.columnCount())] for i in range(t.rowCount())
+        ]
 
     def confusion_labels(self) -> list[str]:
-        return [self.matrix.horizontalHeaderItem(j).text()
-                for j in range(self.matrix.columnCount())]
+        return [
+            self.matrix.horizontalHeaderItem(j).text() for j in range(self.matrix.columnCount())
+        ]
 
     def per_class_rows(self) -> list[list[str]]:
         """The per-class table as text, row by row (the last row is the average over classes)."""
         t = self.per_class
-        return [[t.item(r, c).text() for c in range(t.columnCount())]
-                for r in range(t.rowCount())]
+        return [[t.item(r, c).text() for c in range(t.columnCount())] for r in range(t.rowCount())]
 
     def gallery_captions(self) -> list[str]:
         """The caption of each thumbnail in the gallery ("3 → 8")."""
@@ -588,8 +641,9 @@ class EvaluationView(QWidget):
         true = [_first(p.get("true")) for p in preds]
         pred = [_first(p.get("predicted")) for p in preds]
         self._set_scatter(np.asarray(true, float), np.asarray(pred, float))
-        self.scatter_status.setText(f"{len(true)} sample predictions from evaluation.json; "
-                                    "loading the whole split…")
+        self.scatter_status.setText(
+            f"{len(true)} sample predictions from evaluation.json; loading the whole split…"
+        )
 
     def _set_scatter(self, true: np.ndarray, pred: np.ndarray) -> None:
         self.scatter.setData(true, pred)
@@ -610,8 +664,7 @@ class EvaluationView(QWidget):
     def is_loading(self) -> bool:
         return self._loading
 
-    def _start_loading(self, snapshot: dict[str, Any], details: dict[str, Any],
-                       task: str) -> None:
+    def _start_loading(self, snapshot: dict[str, Any], details: dict[str, Any], task: str) -> None:
         assert self.run_dir is not None
         loader = SampleLoader(self._token, self.run_dir, snapshot, details, task)
         loader.loaded.connect(self._on_loaded)
@@ -642,10 +695,13 @@ class EvaluationView(QWidget):
                 self.scatter_status.setText(
                     f"{len(result['true'])} samples of the "
                     f"{(self.evaluation.get('details') or {}).get('split', 'validation')} "
-                    "split; dashed line: predicted = true")
+                    "split; dashed line: predicted = true"
+                )
             else:
-                self.scatter_status.setText("Only evaluation.json's sample predictions are "
-                                            "shown (the run has no model.keras).")
+                self.scatter_status.setText(
+                    "Only evaluation.json's sample predictions are "
+                    "shown (the run has no model.keras)."
+                )
         else:
             self._fill_gallery(result)
         self.samples_loaded.emit(str(self.run_dir))
@@ -657,15 +713,19 @@ class EvaluationView(QWidget):
         images = bool(result.get("images"))
         split = (self.evaluation.get("details") or {}).get("split", "validation")
         more = f" (the first {len(shown)} listed)" if len(shown) < wrong else ""
-        source = "" if result.get("from_model", True) else \
-            " among evaluation.json's sample predictions (the run has no model.keras)"
-        self.gallery_status.setText(f"{wrong} of {total} {split} samples misclassified"
-                                    f"{source}{more} · true → predicted")
-        self.gallery.setViewMode(QListView.ViewMode.IconMode if images
-                                 else QListView.ViewMode.ListMode)
+        source = (
+            ""
+            if result.get("from_model", True)
+            else " among evaluation.json's sample predictions (the run has no model.keras)"
+        )
+        self.gallery_status.setText(
+            f"{wrong} of {total} {split} samples misclassified{source}{more} · true → predicted"
+        )
+        self.gallery.setViewMode(
+            QListView.ViewMode.IconMode if images else QListView.ViewMode.ListMode
+        )
         self.gallery.setWrapping(images)
-        self.gallery.setFlow(QListView.Flow.LeftToRight if images
-                             else QListView.Flow.TopToBottom)
+        self.gallery.setFlow(QListView.Flow.LeftToRight if images else QListView.Flow.TopToBottom)
         if images:
             self.gallery.setIconSize(QSize(THUMB, THUMB))
             self.gallery.setGridSize(QSize(THUMB + 28, THUMB + 34))
@@ -673,19 +733,24 @@ class EvaluationView(QWidget):
             self.gallery.setIconSize(QSize(0, 0))
             self.gallery.setGridSize(QSize())
         for index, image, true, pred, conf in shown:
-            tip = (f"sample #{index} of the {split} split\ntrue: {true}\n"
-                   f"predicted: {pred} (confidence {conf:.2f})")
+            tip = (
+                f"sample #{index} of the {split} split\ntrue: {true}\n"
+                f"predicted: {pred} (confidence {conf:.2f})"
+            )
             if not images:
-                item = QListWidgetItem(f"sample #{index}: {true} → {pred} "
-                                       f"(confidence {conf:.2f})")
+                item = QListWidgetItem(f"sample #{index}: {true} → {pred} (confidence {conf:.2f})")
                 item.setToolTip(tip)
                 self.gallery.addItem(item)
                 continue
             img = to_qimage(image)
-            mode = Qt.TransformationMode.FastTransformation if max(img.width(), img.height()) \
-                < THUMB // 2 else Qt.TransformationMode.SmoothTransformation
-            pix = QPixmap.fromImage(img.scaled(THUMB, THUMB,
-                                               Qt.AspectRatioMode.KeepAspectRatio, mode))
+            mode = (
+                Qt.TransformationMode.FastTransformation
+                if max(img.width(), img.height()) < THUMB // 2
+                else Qt.TransformationMode.SmoothTransformation
+            )
+            pix = QPixmap.fromImage(
+                img.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio, mode)
+            )
             item = QListWidgetItem(QIcon(pix), f"{true} → {pred}")
             item.setToolTip(tip)
             item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)

@@ -43,10 +43,19 @@ FORMAT_LABELS = {
     "python": "Python script (.py) — rebuilds and trains the model",
     "h5": "Legacy HDF5 (.h5) — older Keras versions",
 }
-SUFFIXES = {"keras": ".keras", "onnx": ".onnx", "tflite": ".tflite", "python": ".py",
-            "h5": ".h5", "savedmodel": ""}
-QUANTIZE_LABELS = {"none": "none (float32)", "float16": "float16 weights",
-                   "int8": "int8 weights (dynamic range)"}
+SUFFIXES = {
+    "keras": ".keras",
+    "onnx": ".onnx",
+    "tflite": ".tflite",
+    "python": ".py",
+    "h5": ".h5",
+    "savedmodel": "",
+}
+QUANTIZE_LABELS = {
+    "none": "none (float32)",
+    "float16": "float16 weights",
+    "int8": "int8 weights (dynamic range)",
+}
 
 _LIVE: set[QThread] = set()
 """Export threads still running (kept alive even if their dialog is closed)."""
@@ -55,8 +64,11 @@ _LIVE: set[QThread] = set()
 def one_line(exc: BaseException, fmt: str) -> str:
     """A message for the user from an exception: its first meaningful line, never a
     traceback."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()
-             and not ln.strip().startswith(("Traceback", "File \"", "^"))]
+    lines = [
+        ln.strip()
+        for ln in str(exc).splitlines()
+        if ln.strip() and not ln.strip().startswith(("Traceback", 'File "', "^"))
+    ]
     text = lines[0] if lines else type(exc).__name__
     if len(text) > 400:
         text = text[:397] + "..."
@@ -78,13 +90,14 @@ class ExportThread(QThread):
         self.source, self.fmt, self.out = source, fmt, out
         self.verify, self.quantize = verify, quantize
 
-    def run(self) -> None:  # noqa: D102 - QThread entry point
+    def run(self) -> None:
         try:
             from engine.io import export as export_module
 
-            res = export_module.export(self.source, self.fmt, self.out, verify=self.verify,
-                                       quantize=self.quantize)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes one sentence
+            res = export_module.export(
+                self.source, self.fmt, self.out, verify=self.verify, quantize=self.quantize
+            )
+        except Exception as exc:
             self.error.emit(one_line(exc, self.fmt))
             return
         self.result.emit(res)
@@ -113,9 +126,12 @@ class ExportDialog(QDialog):
         self._thread: ExportThread | None = None
         is_run = isinstance(source, (str, os.PathLike))
         imported = not is_run and bool(getattr(source, "extra", {}).get("weights"))
-        what = f"run {Path(source).name}" if is_run else \
-            f"project '{getattr(source, 'name', 'Untitled')}'" + \
-            ("" if imported else " (untrained)")
+        what = (
+            f"run {Path(source).name}"
+            if is_run
+            else f"project '{getattr(source, 'name', 'Untitled')}'"
+            + ("" if imported else " (untrained)")
+        )
         self.setWindowTitle(f"Export {what}")
         self.resize(560, 300)
 
@@ -123,11 +139,15 @@ class ExportDialog(QDialog):
         if is_run:
             text = f"Export the model of {what}."
         elif imported:
-            text = (f"Export the model of {what} with the weights imported with it (layers "
-                    "changed since the import are freshly initialised).")
+            text = (
+                f"Export the model of {what} with the weights imported with it (layers "
+                "changed since the import are freshly initialised)."
+            )
         else:
-            text = (f"Export the model of {what}: its weights are freshly initialised; "
-                    "export a finished run for trained weights.")
+            text = (
+                f"Export the model of {what}: its weights are freshly initialised; "
+                "export a finished run for trained weights."
+            )
         self.intro = intro = QLabel(text)
         intro.setWordWrap(True)
         layout.addWidget(intro)
@@ -148,8 +168,7 @@ class ExportDialog(QDialog):
         path_row.addWidget(self.path_edit, 1)
         path_row.addWidget(self.browse_button)
         form.addRow("Save to", path_row)
-        self.verify_box = QCheckBox("Reload the file and compare its predictions with the "
-                                    "model's")
+        self.verify_box = QCheckBox("Reload the file and compare its predictions with the model's")
         self.verify_box.setChecked(True)
         form.addRow("Verify", self.verify_box)
         layout.addLayout(form)
@@ -168,8 +187,9 @@ class ExportDialog(QDialog):
         layout.addStretch(1)
 
         self.buttons = QDialogButtonBox()
-        self.export_button = self.buttons.addButton("Export",
-                                                    QDialogButtonBox.ButtonRole.AcceptRole)
+        self.export_button = self.buttons.addButton(
+            "Export", QDialogButtonBox.ButtonRole.AcceptRole
+        )
         self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
         self.export_button.clicked.connect(self.start_export)
         self.close_button.clicked.connect(self.reject)
@@ -192,8 +212,13 @@ class ExportDialog(QDialog):
         if isinstance(self.source, (str, os.PathLike)):
             run = Path(self.source)
             return run / "export" / f"model{SUFFIXES[fmt]}"
-        name = "".join(c if c.isalnum() or c in "-_" else "_"
-                       for c in getattr(self.source, "name", "model")) or "model"
+        name = (
+            "".join(
+                c if c.isalnum() or c in "-_" else "_"
+                for c in getattr(self.source, "name", "model")
+            )
+            or "model"
+        )
         path = getattr(self.source, "path", None)
         folder = Path(path).parent if path else Path.home()
         return folder / f"{name}{SUFFIXES[fmt]}"
@@ -214,12 +239,14 @@ class ExportDialog(QDialog):
     def _browse(self) -> None:
         current = self.path_edit.text().strip()
         if self.fmt == "savedmodel":
-            path = QFileDialog.getExistingDirectory(self, "Folder for the SavedModel",
-                                                    str(Path(current).parent))
+            path = QFileDialog.getExistingDirectory(
+                self, "Folder for the SavedModel", str(Path(current).parent)
+            )
         else:
             suffix = SUFFIXES[self.fmt]
-            path, _ = QFileDialog.getSaveFileName(self, "Export to", current,
-                                                  f"{self.fmt} files (*{suffix})")
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Export to", current, f"{self.fmt} files (*{suffix})"
+            )
         if path:
             self.path_edit.setText(path)
 
@@ -236,8 +263,9 @@ class ExportDialog(QDialog):
             self._show_error("Choose where to save the export.")
             return
         source = str(self.source) if isinstance(self.source, os.PathLike) else self.source
-        thread = ExportThread(source, self.fmt, out, self.verify_box.isChecked(),
-                              str(self.quantize_box.currentData()))
+        thread = ExportThread(
+            source, self.fmt, out, self.verify_box.isChecked(), str(self.quantize_box.currentData())
+        )
         thread.result.connect(self._on_result)
         thread.error.connect(self._on_error)
         thread.finished.connect(lambda: _LIVE.discard(thread))
@@ -251,8 +279,14 @@ class ExportDialog(QDialog):
 
     def _set_busy(self, busy: bool) -> None:
         self.progress.setVisible(busy)
-        for w in (self.export_button, self.format_box, self.quantize_box, self.path_edit,
-                  self.browse_button, self.verify_box):
+        for w in (
+            self.export_button,
+            self.format_box,
+            self.quantize_box,
+            self.path_edit,
+            self.browse_button,
+            self.verify_box,
+        ):
             w.setEnabled(not busy)
         if not busy:
             self.quantize_box.setEnabled(self.fmt == "tflite")
@@ -268,7 +302,7 @@ class ExportDialog(QDialog):
         ok_colour = "#15803d" if not theme.is_dark() else "#4ade80"
         detail = str(res.message)
         if detail.lower().startswith("verified"):
-            detail = detail[len("verified"):].lstrip(" :—-")
+            detail = detail[len("verified") :].lstrip(" :—-")
         if res.verified:
             state = f"<b style='color:{ok_colour}'>Verified</b>"
         elif not self.verify_box.isChecked():
@@ -280,7 +314,8 @@ class ExportDialog(QDialog):
         head = f"{state}: {html.escape(detail)}" if detail else state
         self.status_label.setText(
             f"{head}<br>File: {html.escape(str(res.path))}<br>"
-            f"Size: {human_size(res.size_bytes)} · {diff}{extra}")
+            f"Size: {human_size(res.size_bytes)} · {diff}{extra}"
+        )
         ok = bool(res.verified or not self.verify_box.isChecked())
         self.finished_export.emit(ok, self.message())
 

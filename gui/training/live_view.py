@@ -59,7 +59,7 @@ class Series:
         self.dirty = True
 
     def data(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.x[:self.n], self.y[:self.n]
+        return self.x[: self.n], self.y[: self.n]
 
 
 def _is_loss(name: str) -> bool:
@@ -87,8 +87,9 @@ class LivePlots(QWidget):
         self._colors: dict[str, int] = {"loss": 0}
         self.smooth = QCheckBox("Smooth batches")
         self.smooth.setChecked(True)
-        self.smooth.setToolTip("Show a moving average of the per-batch values "
-                               "(the raw values stay faint behind it)")
+        self.smooth.setToolTip(
+            "Show a moving average of the per-batch values (the raw values stay faint behind it)"
+        )
         self.log_scale = QCheckBox("Log scale")
         self.log_scale.setToolTip("Show the loss on a logarithmic axis")
         self.readout = QLabel("")
@@ -97,13 +98,13 @@ class LivePlots(QWidget):
         self.metric_plot = self._make_plot("Metrics")
         self._cross = []
         for plot in (self.loss_plot, self.metric_plot):
-            line = pg.InfiniteLine(angle=90, movable=False,
-                                   pen=pg.mkPen("#94a3b8", style=Qt.PenStyle.DotLine))
+            line = pg.InfiniteLine(
+                angle=90, movable=False, pen=pg.mkPen("#94a3b8", style=Qt.PenStyle.DotLine)
+            )
             line.setVisible(False)
             plot.addItem(line, ignoreBounds=True)
             self._cross.append(line)
-            plot.scene().sigMouseMoved.connect(
-                lambda pos, p=plot: self._on_mouse_moved(p, pos))
+            plot.scene().sigMouseMoved.connect(lambda pos, p=plot: self._on_mouse_moved(p, pos))
 
         controls = self.controls = QHBoxLayout()
         controls.setContentsMargins(0, 0, 0, 0)
@@ -178,7 +179,7 @@ class LivePlots(QWidget):
             mean, count = self._ema.get(name, (0.0, 0))
             mean, count = EMA_WEIGHT * mean + (1 - EMA_WEIGHT) * value, count + 1
             self._ema[name] = (mean, count)
-            self._point(f"smooth:{name}", name, x, mean / (1 - EMA_WEIGHT ** count))
+            self._point(f"smooth:{name}", name, x, mean / (1 - EMA_WEIGHT**count))
 
     def add_epoch(self, event: dict[str, Any]) -> None:
         """Buffer one ``epoch`` event (train and validation values)."""
@@ -213,8 +214,14 @@ class LivePlots(QWidget):
             curve.setZValue(-5)
         else:
             c = VAL_COLORS[index % len(VAL_COLORS)] if name.startswith("val_") else color
-            curve = plot.plot(pen=pg.mkPen(c, width=2.5), symbol="o", symbolSize=6,
-                              symbolBrush=c, symbolPen=None, name=name)
+            curve = plot.plot(
+                pen=pg.mkPen(c, width=2.5),
+                symbol="o",
+                symbolSize=6,
+                symbolBrush=c,
+                symbolPen=None,
+                name=name,
+            )
         curve.setDownsampling(auto=True, method="peak")
         curve.setClipToView(True)
         return curve
@@ -263,10 +270,12 @@ class LivePlots(QWidget):
                 y = np.array([v if _finite(v) else np.nan for v in values], dtype=float)
                 x = np.arange(1, len(y) + 1, dtype=float)
                 plot = self.loss_plot if _is_loss(name) else self.metric_plot
-                style = Qt.PenStyle.DashLine if not name.startswith("val_") else \
-                    Qt.PenStyle.DashDotLine
-                item = pg.PlotDataItem(x, y, pen=pg.mkPen(color, width=1.5, style=style),
-                                       name=f"{run}: {name}")
+                style = (
+                    Qt.PenStyle.DashLine if not name.startswith("val_") else Qt.PenStyle.DashDotLine
+                )
+                item = pg.PlotDataItem(
+                    x, y, pen=pg.mkPen(color, width=1.5, style=style), name=f"{run}: {name}"
+                )
                 plot.addItem(item)
                 self._overlay_items.append((plot, item))
 
@@ -328,11 +337,11 @@ class LiveView(QWidget):
         self.train_button = QPushButton("Train")
         self.train_button.setToolTip("Train the model on the data with these settings (F5)")
         self.pause_button = QPushButton("Pause")
-        self.pause_button.setToolTip("Hold the run after the current batch; press again "
-                                     "to go on")
+        self.pause_button.setToolTip("Hold the run after the current batch; press again to go on")
         self.stop_button = QPushButton("Stop")
-        self.stop_button.setToolTip("Stop after the current batch, keeping the model "
-                                    "trained so far")
+        self.stop_button.setToolTip(
+            "Stop after the current batch, keeping the model trained so far"
+        )
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self.progress.setFormat("Not started")
@@ -407,12 +416,15 @@ class LiveView(QWidget):
         self.progress.setRange(0, total)
         self.progress.setValue(done)
         self.plots.set_planned_epochs(0, int(event.get("epochs", 1)))
-        self.progress.setFormat(f"Epoch {int(event.get('initial_epoch', 0)) + 1}/"
-                                f"{event.get('epochs')}")
+        self.progress.setFormat(
+            f"Epoch {int(event.get('initial_epoch', 0)) + 1}/{event.get('epochs')}"
+        )
         devices = ", ".join(event.get("devices") or []) or "?"
-        self.append_log(f"Training {event.get('total_params', 0):,} parameters on "
-                        f"{event.get('samples', 0):,} samples ({devices}, batch size "
-                        f"{event.get('batch_size')}, {event.get('epochs')} epochs)")
+        self.append_log(
+            f"Training {event.get('total_params', 0):,} parameters on "
+            f"{event.get('samples', 0):,} samples ({devices}, batch size "
+            f"{event.get('batch_size')}, {event.get('epochs')} epochs)"
+        )
         for note in event.get("notes") or []:
             self.append_log(note[:1].upper() + note[1:])
 
@@ -423,15 +435,16 @@ class LiveView(QWidget):
     def on_epoch(self, event: dict[str, Any]) -> None:
         self.plots.add_epoch(event)
         logs = event.get("logs") or {}
-        values = ", ".join(f"{k} {v:.4g}" for k, v in logs.items()
-                           if k != "learning_rate" and _finite(v))
+        values = ", ".join(
+            f"{k} {v:.4g}" for k, v in logs.items() if k != "learning_rate" and _finite(v)
+        )
         part = " (partial)" if event.get("partial") else ""
-        self.append_log(f"Epoch {event.get('epoch')}{part}: {values} "
-                        f"({event.get('time_s', 0):.1f} s)")
+        self.append_log(
+            f"Epoch {event.get('epoch')}{part}: {values} ({event.get('time_s', 0):.1f} s)"
+        )
         steps = int(self._started.get("steps_per_epoch", 0))
         if steps:
-            self.progress.setValue(min(self.progress.maximum(),
-                                       int(event.get("epoch", 0)) * steps))
+            self.progress.setValue(min(self.progress.maximum(), int(event.get("epoch", 0)) * steps))
 
     def on_warning(self, message: str) -> None:
         self.append_log(f"Warning: {message}")
@@ -443,13 +456,17 @@ class LiveView(QWidget):
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
         done = event.get("epochs_done")
-        self.progress.setFormat(f"Stopped after {done} epoch(s)" if stopped
-                                else f"Done: {done} epoch(s)")
+        self.progress.setFormat(
+            f"Stopped after {done} epoch(s)" if stopped else f"Done: {done} epoch(s)"
+        )
         self.rate.setText(f"{_duration(time.monotonic() - self._t0)} in all")
         evaluation = event.get("evaluation") or {}
         summary = _evaluation_line(evaluation)
-        self.append_log(("Stopped; the model trained so far" if stopped else "Done; the model")
-                        + f" is in {event.get('model')}" + (f" — {summary}" if summary else ""))
+        self.append_log(
+            ("Stopped; the model trained so far" if stopped else "Done; the model")
+            + f" is in {event.get('model')}"
+            + (f" — {summary}" if summary else "")
+        )
 
     def on_failed(self, event: dict[str, Any]) -> None:
         self.plots.finish()
@@ -457,8 +474,10 @@ class LiveView(QWidget):
         self.progress.setValue(0)
         self.progress.setFormat("Failed")
         self.rate.setText("")
-        self.append_log(f"Error: {event.get('message')}"
-                        + (f"\n  What to try: {event.get('hint')}" if event.get("hint") else ""))
+        self.append_log(
+            f"Error: {event.get('message')}"
+            + (f"\n  What to try: {event.get('hint')}" if event.get("hint") else "")
+        )
 
     def append_log(self, line: str) -> None:
         self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {line}")
@@ -471,11 +490,13 @@ class LiveView(QWidget):
         epoch, step, steps = (int(event.get(k) or 0) for k in ("epoch", "step", "steps"))
         self.progress.setValue(min(self.progress.maximum(), (epoch - 1) * steps + step))
         suffix = " — paused" if self.state == "paused" else ""
-        self.progress.setFormat(f"Epoch {epoch}/{self._started.get('epochs', '?')} · step "
-                                f"{step}/{steps}{suffix}")
+        self.progress.setFormat(
+            f"Epoch {epoch}/{self._started.get('epochs', '?')} · step {step}/{steps}{suffix}"
+        )
         sps = event.get("samples_per_s")
-        self.rate.setText(f"{sps:,.0f} samples/s · {_duration(event.get('eta_s'))} left"
-                          if sps else "")
+        self.rate.setText(
+            f"{sps:,.0f} samples/s · {_duration(event.get('eta_s'))} left" if sps else ""
+        )
 
 
 def _evaluation_line(evaluation: dict[str, Any]) -> str:
@@ -501,8 +522,16 @@ def main() -> None:
     rng = np.random.default_rng(0)
     steps, epochs = 50, 20
     view.on_run_starting("demo")
-    view.on_started({"epochs": epochs, "steps_per_epoch": steps, "samples": 1600,
-                     "batch_size": 32, "devices": ["CPU:0"], "total_params": 1234})
+    view.on_started(
+        {
+            "epochs": epochs,
+            "steps_per_epoch": steps,
+            "samples": 1600,
+            "batch_size": 32,
+            "devices": ["CPU:0"],
+            "total_params": 1234,
+        }
+    )
     view.set_state("running")
     tick = {"i": 0}
 
@@ -512,14 +541,29 @@ def main() -> None:
         if epoch > epochs:
             return
         loss = 2.0 * np.exp(-i / 300) + 0.1 * rng.random()
-        view.on_batch({"epoch": epoch, "step": step, "steps": steps, "logs": {
-            "loss": loss, "accuracy": 1 - loss / 2.2}, "samples_per_s": 900.0,
-            "eta_s": (epochs * steps - i) / 30})
+        view.on_batch(
+            {
+                "epoch": epoch,
+                "step": step,
+                "steps": steps,
+                "logs": {"loss": loss, "accuracy": 1 - loss / 2.2},
+                "samples_per_s": 900.0,
+                "eta_s": (epochs * steps - i) / 30,
+            }
+        )
         if step == steps:
-            view.on_epoch({"epoch": epoch, "logs": {"loss": loss, "accuracy": 1 - loss / 2.2,
-                                                    "val_loss": loss * 1.1,
-                                                    "val_accuracy": 1 - loss / 2.0},
-                           "time_s": 1.7})
+            view.on_epoch(
+                {
+                    "epoch": epoch,
+                    "logs": {
+                        "loss": loss,
+                        "accuracy": 1 - loss / 2.2,
+                        "val_loss": loss * 1.1,
+                        "val_accuracy": 1 - loss / 2.0,
+                    },
+                    "time_s": 1.7,
+                }
+            )
 
     timer = QTimer()
     timer.timeout.connect(feed)

@@ -23,14 +23,19 @@ ENV_ROOT = "LAYERLAB_RUNS_DIR"
 """Environment variable that moves every project's runs under one folder (tests)."""
 
 ORIGIN = "origin.json"
-STATUS_NAMES = {"done": "finished", "stopped": "stopped", "failed": "failed",
-                "running": "running"}
+STATUS_NAMES = {"done": "finished", "stopped": "stopped", "failed": "failed", "running": "running"}
 _STAMP = re.compile(r"(\d{8}-\d{6})")
 
 # Short names for settings in one-line summaries ("lr 0.001→0.01").
-_SHORT = {"learning_rate": "lr", "batch_size": "batch", "validation_split": "val split",
-          "test_split": "test split", "early_stopping": "early stop",
-          "steps_per_execution": "steps/exec", "jit_compile": "XLA"}
+_SHORT = {
+    "learning_rate": "lr",
+    "batch_size": "batch",
+    "validation_split": "val split",
+    "test_split": "test split",
+    "early_stopping": "early stop",
+    "steps_per_execution": "steps/exec",
+    "jit_compile": "XLA",
+}
 
 
 def safe_name(name: str) -> str:
@@ -154,8 +159,11 @@ def best_metrics(history: dict[str, list[float]]) -> dict[str, float]:
     for key, values in history.items():
         if not key.startswith("val_"):
             continue
-        finite = [float(v) for v in values
-                  if isinstance(v, (int, float)) and v == v and abs(v) != float("inf")]
+        finite = [
+            float(v)
+            for v in values
+            if isinstance(v, (int, float)) and v == v and abs(v) != float("inf")
+        ]
         if finite:
             best[key] = max(finite) if monitor_mode(key) == "max" else min(finite)
     return best
@@ -183,14 +191,19 @@ def read_run_info(run_dir: str | os.PathLike) -> RunInfo:
     if not isinstance(epochs, int):
         epochs = max((len(v) for v in history.values()), default=0)
     return RunInfo(
-        run_dir=run_dir, name=str(project.get("name", run_dir.name)),
-        started=datetime.fromtimestamp(start), duration_s=duration, status=state,
-        epochs=epochs, best=best_metrics(history),
-        settings={"training": project.get("training") or {},
-                  "data": project.get("data") or {}},
+        run_dir=run_dir,
+        name=str(project.get("name", run_dir.name)),
+        started=datetime.fromtimestamp(start),
+        duration_s=duration,
+        status=state,
+        epochs=epochs,
+        best=best_metrics(history),
+        settings={"training": project.get("training") or {}, "data": project.get("data") or {}},
         message=message,
         has_checkpoint=(run_dir / "checkpoints" / "last.keras").is_file(),
-        has_model=has_model, has_evaluation=(run_dir / "evaluation.json").is_file())
+        has_model=has_model,
+        has_evaluation=(run_dir / "evaluation.json").is_file(),
+    )
 
 
 def list_runs(root: str | os.PathLike) -> list[RunInfo]:
@@ -198,13 +211,15 @@ def list_runs(root: str | os.PathLike) -> list[RunInfo]:
     root = Path(root)
     if not root.is_dir():
         return []
-    runs = [read_run_info(d) for d in root.iterdir()
-            if d.is_dir() and (d / "project.json").is_file()]
+    runs = [
+        read_run_info(d) for d in root.iterdir() if d.is_dir() and (d / "project.json").is_file()
+    ]
     runs.sort(key=lambda r: (r.started, r.run_dir.name), reverse=True)
     return runs
 
 
 # ---------------------------------------------------------------------------- differences
+
 
 def _snapshot(run: Any) -> dict[str, Any]:
     if isinstance(run, RunInfo):
@@ -299,14 +314,19 @@ def layer_diff(run_a: Any, run_b: Any) -> list[str]:
             lines.append(f"changed {nid}: type {old.get('type')}→{kind}")
             continue
         pa, pb = old.get("params") or {}, new.get("params") or {}
-        changes = [f"{k} {value_text(pa.get(k))}→{value_text(pb.get(k))}"
-                   for k in sorted(set(pa) | set(pb)) if pa.get(k) != pb.get(k)]
+        changes = [
+            f"{k} {value_text(pa.get(k))}→{value_text(pb.get(k))}"
+            for k in sorted(set(pa) | set(pb))
+            if pa.get(k) != pb.get(k)
+        ]
         if changes:
             lines.append(f"changed {nid} ({kind}): {', '.join(changes)}")
         ia, ib = inputs_a.get(nid, []), inputs_b.get(nid, [])
         if ia != ib:
-            lines.append(f"rewired {nid} ({kind}): inputs {', '.join(ia) or 'none'} → "
-                         f"{', '.join(ib) or 'none'}")
+            lines.append(
+                f"rewired {nid} ({kind}): inputs {', '.join(ia) or 'none'} → "
+                f"{', '.join(ib) or 'none'}"
+            )
     return lines
 
 
@@ -326,13 +346,14 @@ def change_summary(run_a: Any, run_b: Any, limit: int = 4) -> str:
 
     Layer changes are counted at the end (``"+1 layer, 2 layers changed"``).
     """
-    parts = [f"{short_key(k)} {value_text(old)}→{value_text(new)}"
-             for k, old, new in settings_diff(run_a, run_b)]
+    parts = [
+        f"{short_key(k)} {value_text(old)}→{value_text(new)}"
+        for k, old, new in settings_diff(run_a, run_b)
+    ]
     layers = layer_diff(run_a, run_b)
     added = sum(line.startswith("added") for line in layers)
     removed = sum(line.startswith("removed") for line in layers)
-    changed = len({line.split()[1] for line in layers
-                   if line.startswith(("changed", "rewired"))})
+    changed = len({line.split()[1] for line in layers if line.startswith(("changed", "rewired"))})
     extra = []
     if added:
         extra.append(f"+{added} layer{'s' if added > 1 else ''}")

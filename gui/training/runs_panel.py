@@ -58,8 +58,12 @@ RUNNING_REFRESH_MS = 2000
 """How often the list is read again while one of its runs is still training."""
 STARTING_GRACE_S = 120
 """How long a new run folder without a snapshot counts as a run about to start."""
-STATUS_COLOURS = {"finished": "#16a34a", "stopped": "#d97706", "failed": "#dc2626",
-                  "running": "#2563eb"}
+STATUS_COLOURS = {
+    "finished": "#16a34a",
+    "stopped": "#d97706",
+    "failed": "#dc2626",
+    "running": "#2563eb",
+}
 
 
 def _metric_order(key: str) -> tuple[int, str]:
@@ -115,8 +119,14 @@ class RunsPanel(QWidget):
         self._make_actions()
         bar = QHBoxLayout()
         bar.setSpacing(4)
-        for action in (self.overlay_action, self.evaluate_action, self.compare_action,
-                       self.export_action, self.resume_action, self.delete_action):
+        for action in (
+            self.overlay_action,
+            self.evaluate_action,
+            self.compare_action,
+            self.export_action,
+            self.resume_action,
+            self.delete_action,
+        ):
             bar.addWidget(self._button(action))
         bar.addStretch(1)
         bar.addWidget(self._button(self.refresh_action))
@@ -134,12 +144,13 @@ class RunsPanel(QWidget):
         self.table.customContextMenuRequested.connect(self._context_menu)
         self.table.itemSelectionChanged.connect(self._on_selection_changed)
         self.table.itemDoubleClicked.connect(lambda _item: self._evaluate())
-        self.table.verticalHeader().setDefaultSectionSize(
-            self.table.fontMetrics().height() + 10)
+        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 10)
         layout.addWidget(self.table, 1)
 
-        self.empty_label = QLabel("No runs yet. Press Train to start the first one; every "
-                                  "run of this project will be listed here.")
+        self.empty_label = QLabel(
+            "No runs yet. Press Train to start the first one; every "
+            "run of this project will be listed here."
+        )
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_label.setWordWrap(True)
         self.empty_label.setStyleSheet(f"color: {theme.colors()['muted']}; padding: 24px;")
@@ -165,18 +176,26 @@ class RunsPanel(QWidget):
             a.triggered.connect(slot)
             return a
 
-        self.overlay_action = action("Overlay curves", "Plot the selected runs' curves "
-                                     "together", self._overlay)
-        self.evaluate_action = action("Evaluate", "Show the confusion matrix, per-class "
-                                      "metrics and mistakes of the selected run", self._evaluate)
-        self.compare_action = action("Compare", "Show which layers and settings differ "
-                                     "between the two selected runs", self._compare)
-        self.export_action = action("Export…", "Export the selected run's trained model",
-                                    self._export)
-        self.resume_action = action("Resume", "Continue the selected stopped run from its "
-                                    "last checkpoint", self._resume)
-        self.delete_action = action("Delete", "Delete the selected runs' folders",
-                                    self._delete)
+        self.overlay_action = action(
+            "Overlay curves", "Plot the selected runs' curves together", self._overlay
+        )
+        self.evaluate_action = action(
+            "Evaluate",
+            "Show the confusion matrix, per-class metrics and mistakes of the selected run",
+            self._evaluate,
+        )
+        self.compare_action = action(
+            "Compare",
+            "Show which layers and settings differ between the two selected runs",
+            self._compare,
+        )
+        self.export_action = action(
+            "Export…", "Export the selected run's trained model", self._export
+        )
+        self.resume_action = action(
+            "Resume", "Continue the selected stopped run from its last checkpoint", self._resume
+        )
+        self.delete_action = action("Delete", "Delete the selected runs' folders", self._delete)
         self.refresh_action = action("Refresh", "Read the runs folder again", self.refresh)
         self.delete_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Delete))
         self.delete_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -216,8 +235,9 @@ class RunsPanel(QWidget):
         selected = self.selected_runs()
         self.runs = list_runs(self.root) if self.root is not None else []
         if self.root is not None:
-            self.where_label.setText(f"{len(self.runs)} run{'s' if len(self.runs) != 1 else ''}"
-                                     f" in {self.root}")
+            self.where_label.setText(
+                f"{len(self.runs)} run{'s' if len(self.runs) != 1 else ''} in {self.root}"
+            )
             self._watch(self.root)
         else:
             self.where_label.setText("")
@@ -270,8 +290,13 @@ class RunsPanel(QWidget):
         bold.setBold(True)
         for row, run in enumerate(self.runs):
             previous = self.runs[row + 1] if row + 1 < len(self.runs) else None
-            cells = [when_text(run.started), duration_text(run.duration_s), run.status,
-                     str(run.epochs), self._changes_text(run, previous)]
+            cells = [
+                when_text(run.started),
+                duration_text(run.duration_s),
+                run.status,
+                str(run.epochs),
+                self._changes_text(run, previous),
+            ]
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if col == 0:
@@ -283,11 +308,11 @@ class RunsPanel(QWidget):
                     if run.message:
                         item.setToolTip(run.message)
                     elif run.can_resume:
-                        item.setToolTip("stopped early; Resume continues from the last "
-                                        "checkpoint")
+                        item.setToolTip("stopped early; Resume continues from the last checkpoint")
                 if col in (1, 3):
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight
-                                          | Qt.AlignmentFlag.AlignVCenter)
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
                 if col == 4:
                     item.setToolTip(self._changes_tooltip(run, previous))
                 table.setItem(row, col, item)
@@ -328,8 +353,10 @@ class RunsPanel(QWidget):
         if previous is None:
             return "The oldest run of this project."
         lines = [f"From run {previous.run_dir.name} to {run.run_dir.name}:"]
-        lines += [f"  {k}: {value_text(a)} → {value_text(b)}"
-                  for k, a, b in settings_diff(previous.run_dir, run.run_dir)]
+        lines += [
+            f"  {k}: {value_text(a)} → {value_text(b)}"
+            for k, a, b in settings_diff(previous.run_dir, run.run_dir)
+        ]
         lines += [f"  {line}" for line in layer_diff(previous.run_dir, run.run_dir)]
         if len(lines) == 1:
             lines.append("  nothing changed")
@@ -337,10 +364,13 @@ class RunsPanel(QWidget):
 
     def row_texts(self) -> list[dict[str, str]]:
         """Each row as header -> text (what a user reads in the table)."""
-        headers = [self.table.horizontalHeaderItem(c).text()
-                   for c in range(self.table.columnCount())]
-        return [{h: self.table.item(r, c).text() for c, h in enumerate(headers)}
-                for r in range(self.table.rowCount())]
+        headers = [
+            self.table.horizontalHeaderItem(c).text() for c in range(self.table.columnCount())
+        ]
+        return [
+            {h: self.table.item(r, c).text() for c, h in enumerate(headers)}
+            for r in range(self.table.rowCount())
+        ]
 
     # ------------------------------------------------------------------ selection
     def selected_runs(self) -> list[str]:
@@ -388,15 +418,19 @@ class RunsPanel(QWidget):
         self.compare_action.setEnabled(len(infos) == 2)
         self.export_action.setEnabled(one is not None and one.has_model)
         self.resume_action.setEnabled(one is not None and one.can_resume)
-        self.delete_action.setEnabled(bool(infos) and all(r.status != "running"
-                                                          for r in infos))
+        self.delete_action.setEnabled(bool(infos) and all(r.status != "running" for r in infos))
 
     def _context_menu(self, pos: QPoint) -> None:
         if not self.selected_runs():
             return
         menu = QMenu(self)
-        for action in (self.overlay_action, self.evaluate_action, self.compare_action,
-                       self.export_action, self.resume_action):
+        for action in (
+            self.overlay_action,
+            self.evaluate_action,
+            self.compare_action,
+            self.export_action,
+            self.resume_action,
+        ):
             menu.addAction(action)
         menu.addSeparator()
         menu.addAction(self.delete_action)
@@ -437,8 +471,9 @@ class RunsPanel(QWidget):
     def _show_dialog(self, dialog: QWidget) -> None:
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.dialogs.append(dialog)
-        dialog.destroyed.connect(lambda *_: self.dialogs.remove(dialog)
-                                 if dialog in self.dialogs else None)
+        dialog.destroyed.connect(
+            lambda *_: self.dialogs.remove(dialog) if dialog in self.dialogs else None
+        )
         dialog.show()
 
     def _resume(self) -> None:
@@ -450,8 +485,10 @@ class RunsPanel(QWidget):
         if not infos:
             return
         names = ", ".join(r.run_dir.name for r in infos)
-        text = (f"Delete {len(infos)} run{'s' if len(infos) > 1 else ''} ({names})? "
-                "Their models, checkpoints and curves are removed from disk.")
+        text = (
+            f"Delete {len(infos)} run{'s' if len(infos) > 1 else ''} ({names})? "
+            "Their models, checkpoints and curves are removed from disk."
+        )
         if not self.confirm("Delete runs", text):
             return
         failed = []
@@ -469,8 +506,11 @@ class RunsPanel(QWidget):
             QMessageBox.warning(self, "Delete runs", "Could not delete:\n" + "\n".join(failed))
 
     def _ask(self, title: str, text: str) -> bool:
-        answer = QMessageBox.question(self, title, text,
-                                      QMessageBox.StandardButton.Yes
-                                      | QMessageBox.StandardButton.Cancel,
-                                      QMessageBox.StandardButton.Cancel)
+        answer = QMessageBox.question(
+            self,
+            title,
+            text,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
         return answer == QMessageBox.StandardButton.Yes

@@ -66,7 +66,7 @@ class _Supervisor(QThread):
         self.stop_requested = False
         self.pause_requested = False
 
-    def run(self) -> None:  # noqa: D102 (QThread override)
+    def run(self) -> None:
         workers = cluster_workers(self.snapshot)
         if workers:
             self._run_cluster(workers)
@@ -75,7 +75,7 @@ class _Supervisor(QThread):
 
         try:
             handle = start_training(self.snapshot, self.run_dir, **self.options)
-        except Exception as exc:  # noqa: BLE001 - a run that cannot start is a failed run
+        except Exception as exc:
             self._could_not_start("the training process", exc)
             return
         self.run_handle = handle
@@ -94,22 +94,36 @@ class _Supervisor(QThread):
                 return
 
     def _could_not_start(self, what: str, exc: Exception) -> None:
-        self.arrived.emit([{"event": "error", "kind": "internal",
-                            "message": f"{what} could not start: {exc}",
-                            "hint": f"Check that the run folder {self.run_dir} can be written."}])
+        self.arrived.emit(
+            [
+                {
+                    "event": "error",
+                    "kind": "internal",
+                    "message": f"{what} could not start: {exc}",
+                    "hint": f"Check that the run folder {self.run_dir} can be written.",
+                }
+            ]
+        )
 
     def _run_cluster(self, workers: list[str]) -> None:
         """Start the chief of a cluster run and relay its events in batches."""
         from engine.train.distributed.run import ClusterError, start_cluster_training
 
         try:
-            handle = start_cluster_training(self.snapshot, self.run_dir, workers, 0,
-                                            **self.options)
+            handle = start_cluster_training(self.snapshot, self.run_dir, workers, 0, **self.options)
         except ClusterError as exc:
-            self.arrived.emit([{"event": "error", "kind": "cluster", "message": str(exc),
-                                "hint": "Change the cluster settings (device: Cluster…)."}])
+            self.arrived.emit(
+                [
+                    {
+                        "event": "error",
+                        "kind": "cluster",
+                        "message": str(exc),
+                        "hint": "Change the cluster settings (device: Cluster…).",
+                    }
+                ]
+            )
             return
-        except Exception as exc:  # noqa: BLE001 - a run that cannot start is a failed run
+        except Exception as exc:
             self._could_not_start("the cluster run", exc)
             return
         self.run_handle = handle
@@ -203,9 +217,16 @@ class TrainingSession(QObject):
         """Whether pause works for the current run (not for a cluster run)."""
         return not self.cluster
 
-    def start(self, project_snapshot: dict[str, Any], run_dir: str | os.PathLike, *,
-              epochs: int | None = None, device: str | None = None, resume: bool = False,
-              base_dir: str | os.PathLike | None = None) -> None:
+    def start(
+        self,
+        project_snapshot: dict[str, Any],
+        run_dir: str | os.PathLike,
+        *,
+        epochs: int | None = None,
+        device: str | None = None,
+        resume: bool = False,
+        base_dir: str | os.PathLike | None = None,
+    ) -> None:
         """Start a run of ``project_snapshot`` (``Project.to_dict()``) into ``run_dir``.
 
         Raises:
@@ -218,8 +239,12 @@ class TrainingSession(QObject):
         self.resumed_run = resume
         self.cluster = cluster_workers(project_snapshot)
         self._stopped_before_start = False
-        options = {"epochs": epochs, "device": device, "resume": resume,
-                   "base_dir": None if base_dir is None else str(base_dir)}
+        options = {
+            "epochs": epochs,
+            "device": device,
+            "resume": resume,
+            "base_dir": None if base_dir is None else str(base_dir),
+        }
         thread = _Supervisor(copy.deepcopy(project_snapshot), self.run_dir, options)
         thread.arrived.connect(self._on_events)
         self._thread = thread
@@ -310,8 +335,12 @@ class TrainingSession(QObject):
             self.waiting.emit([str(w) for w in event.get("workers") or []])
         elif kind in ("done", "error"):
             if kind == "error" and self._stopped_before_start:
-                event = {**event, "stopped": True, "message": "the cluster run was stopped "
-                         "before every worker had joined; nothing was trained"}
+                event = {
+                    **event,
+                    "stopped": True,
+                    "message": "the cluster run was stopped "
+                    "before every worker had joined; nothing was trained",
+                }
             self._old_threads.append(self._thread)
             self._set_state("idle")
             (self.finished if kind == "done" else self.failed).emit(event)

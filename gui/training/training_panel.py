@@ -44,10 +44,10 @@ from engine.model.commands import SetSection
 from engine.train.fit import (
     LOSSES,
     METRICS,
+    OPTIMIZER_COMMON,
     OPTIMIZERS,
     PRECISIONS,
     SCHEDULES,
-    OPTIMIZER_COMMON,
     find_key,
     training_problems,
 )
@@ -61,14 +61,35 @@ LIST_KEYS = ("boundaries_epochs", "boundaries_steps", "values")
 TEXT_KEYS = ("monitor",)
 
 DEFAULTS = {
-    "learning_rate": "0.001", "momentum": "0", "beta_1": "0.9", "beta_2": "0.999",
-    "epsilon": "1e-07", "weight_decay": "none", "clipnorm": "none", "clipvalue": "none",
-    "global_clipnorm": "none", "ema_momentum": "0.99", "rho": "0.9",
-    "initial_accumulator_value": "0.1", "factor": "0.1", "every_epochs": "a third of the run",
-    "decay_rate": "0.96", "decay_epochs": "1", "end_learning_rate": "0.0001", "power": "1",
-    "alpha": "0", "warmup_epochs": "0", "warmup_start": "0", "min_lr": "0", "min_delta": "0",
-    "label_smoothing": "0", "delta": "1", "k": "5", "monitor": "val_loss",
-    "boundaries_epochs": "e.g. 5, 10", "values": "e.g. 0.01, 0.001, 0.0001",
+    "learning_rate": "0.001",
+    "momentum": "0",
+    "beta_1": "0.9",
+    "beta_2": "0.999",
+    "epsilon": "1e-07",
+    "weight_decay": "none",
+    "clipnorm": "none",
+    "clipvalue": "none",
+    "global_clipnorm": "none",
+    "ema_momentum": "0.99",
+    "rho": "0.9",
+    "initial_accumulator_value": "0.1",
+    "factor": "0.1",
+    "every_epochs": "a third of the run",
+    "decay_rate": "0.96",
+    "decay_epochs": "1",
+    "end_learning_rate": "0.0001",
+    "power": "1",
+    "alpha": "0",
+    "warmup_epochs": "0",
+    "warmup_start": "0",
+    "min_lr": "0",
+    "min_delta": "0",
+    "label_smoothing": "0",
+    "delta": "1",
+    "k": "5",
+    "monitor": "val_loss",
+    "boundaries_epochs": "e.g. 5, 10",
+    "values": "e.g. 0.01, 0.001, 0.0001",
 }
 """Placeholders: what Keras (or the engine) uses when a parameter is left empty."""
 
@@ -112,8 +133,9 @@ class NumberEdit(QLineEdit):
 
     def set_value(self, value: Any) -> None:
         self._last = value
-        self.setText("" if value is None else f"{value:g}" if isinstance(value, float)
-                     else str(value))
+        self.setText(
+            "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+        )
 
     def _on_finished(self) -> None:
         text = self.text().strip()
@@ -186,8 +208,9 @@ class ParamForm(QWidget):
             elif isinstance(editor, NumberEdit):
                 editor.set_value(value)
             elif key in LIST_KEYS:
-                editor.setText(", ".join(f"{v:g}" for v in value)
-                               if isinstance(value, list) else "")
+                editor.setText(
+                    ", ".join(f"{v:g}" for v in value) if isinstance(value, list) else ""
+                )
             else:
                 editor.setText("" if value is None else str(value))
             editor.blockSignals(False)
@@ -203,15 +226,16 @@ class ParamForm(QWidget):
                 if editor.value() is not None:
                     out[key] = editor.value()
             elif key in LIST_KEYS:
-                items = [p.strip() for p in editor.text().replace(";", ",").split(",")
-                         if p.strip()]
+                items = [p.strip() for p in editor.text().replace(";", ",").split(",") if p.strip()]
                 try:
                     numbers = [float(p) for p in items]
                 except ValueError:
                     numbers = items  # training_problems names the bad list
                 if numbers:
-                    out[key] = [int(n) if isinstance(n, float) and n.is_integer()
-                                and key != "values" else n for n in numbers]
+                    out[key] = [
+                        int(n) if isinstance(n, float) and n.is_integer() and key != "values" else n
+                        for n in numbers
+                    ]
             elif editor.text().strip():
                 out[key] = editor.text().strip()
         return out
@@ -225,8 +249,9 @@ def _typed(value: Any, default: str) -> tuple[str, dict[str, Any]]:
     return default, {}
 
 
-def lr_curve(section: dict[str, Any], steps_per_epoch: int, epochs: int,
-             points: int = LR_POINTS) -> tuple[np.ndarray, np.ndarray]:
+def lr_curve(
+    section: dict[str, Any], steps_per_epoch: int, epochs: int, points: int = LR_POINTS
+) -> tuple[np.ndarray, np.ndarray]:
     """The learning rate over a run's optimizer steps, from ``make_schedule``.
 
     Returns:
@@ -243,11 +268,12 @@ def lr_curve(section: dict[str, Any], steps_per_epoch: int, epochs: int,
         lr = np.full(len(steps), float(schedule))
     else:
         try:
-            lr = np.asarray(keras.ops.convert_to_numpy(schedule(steps.astype("float32"))),
-                            dtype=float).reshape(-1)
+            lr = np.asarray(
+                keras.ops.convert_to_numpy(schedule(steps.astype("float32"))), dtype=float
+            ).reshape(-1)
             if lr.shape != steps.shape:
                 raise ValueError("not element-wise")
-        except Exception:  # noqa: BLE001 - some schedules take one step at a time
+        except Exception:
             lr = np.array([float(keras.ops.convert_to_numpy(schedule(int(s)))) for s in steps])
     return steps / max(1, steps_per_epoch), lr
 
@@ -298,8 +324,9 @@ class TrainingPanel(QWidget):
         self.lr_note.setStyleSheet("color: gray;")
         self._lr_job = BackgroundJob(self)
         self._lr_job.done.connect(self._on_lr_ready)
-        self._lr_job.failed.connect(lambda exc: self.lr_note.setText(
-            f"The schedule cannot be plotted: {exc}"))
+        self._lr_job.failed.connect(
+            lambda exc: self.lr_note.setText(f"The schedule cannot be plotted: {exc}")
+        )
         self._lr_timer = QTimer(self)
         self._lr_timer.setSingleShot(True)
         self._lr_timer.setInterval(150)
@@ -324,9 +351,11 @@ class TrainingPanel(QWidget):
         self.seed.setSpecialValueText("random")
         self.shuffle = QCheckBox("Shuffle every epoch")
         self.imported_weights = QCheckBox("Start from the imported weights")
-        self.imported_weights.setToolTip("The project keeps the trained weights of the model "
-                                         "it was imported from; untick to train from fresh "
-                                         "weights.")
+        self.imported_weights.setToolTip(
+            "The project keeps the trained weights of the model "
+            "it was imported from; untick to train from fresh "
+            "weights."
+        )
         self.class_weight = QComboBox()
         self.class_weight.addItem("none", None)
         self.class_weight.addItem("balanced", "balanced")
@@ -401,9 +430,11 @@ class TrainingPanel(QWidget):
         f.addRow(self.es_restore)
         ckpt = QGroupBox("Checkpoints and logs")
         f = QFormLayout(ckpt)
-        note = QLabel("Each run keeps checkpoints/last.keras (every epoch, at most every "
-                      "30 s) and checkpoints/best.keras (when the monitored value "
-                      "improves) in its run folder; a stopped run can be resumed from them.")
+        note = QLabel(
+            "Each run keeps checkpoints/last.keras (every epoch, at most every "
+            "30 s) and checkpoints/best.keras (when the monitored value "
+            "improves) in its run folder; a stopped run can be resumed from them."
+        )
         note.setWordWrap(True)
         note.setStyleSheet("color: gray;")
         f.addRow(note)
@@ -421,18 +452,36 @@ class TrainingPanel(QWidget):
         layout.addStretch(1)
 
     def _connect(self) -> None:
-        for combo in (self.optimizer, self.schedule, self.loss, self.class_weight,
-                      self.precision, self.jit, self.device):
+        for combo in (
+            self.optimizer,
+            self.schedule,
+            self.loss,
+            self.class_weight,
+            self.precision,
+            self.jit,
+            self.device,
+        ):
             combo.currentIndexChanged.connect(self._on_edit)
         self.es_monitor.activated.connect(self._on_edit)  # a choice, or Enter / leaving
         self.es_monitor.lineEdit().editingFinished.connect(self._on_edit)  # the field
         for form in (self.optimizer_params, self.schedule_params, self.loss_params):
             form.changed.connect(self._on_edit)
-        for spin in (self.batch_size, self.epochs, self.seed, self.es_patience, self.es_start,
-                     self.steps_per_execution):
+        for spin in (
+            self.batch_size,
+            self.epochs,
+            self.seed,
+            self.es_patience,
+            self.es_start,
+            self.steps_per_execution,
+        ):
             spin.valueChanged.connect(self._on_edit)
-        for box in (self.shuffle, self.imported_weights, self.es_restore, self.tensorboard,
-                    self.early):
+        for box in (
+            self.shuffle,
+            self.imported_weights,
+            self.es_restore,
+            self.tensorboard,
+            self.early,
+        ):
             box.toggled.connect(self._on_edit)
         self.es_min_delta.edited.connect(self._on_edit)
         self.metrics.itemChanged.connect(self._on_edit)
@@ -480,8 +529,9 @@ class TrainingPanel(QWidget):
             chosen = {_typed(m, "")[0].lower() for m in s.get("metrics", []) or []}
             for i in range(self.metrics.count()):
                 item = self.metrics.item(i)
-                item.setCheckState(Qt.CheckState.Checked if item.text() in chosen
-                                   else Qt.CheckState.Unchecked)
+                item.setCheckState(
+                    Qt.CheckState.Checked if item.text() in chosen else Qt.CheckState.Unchecked
+                )
             self.batch_size.setValue(int(s.get("batch_size", 32)))
             self.epochs.setValue(int(s.get("epochs", 10)))
             seed = s.get("seed")
@@ -491,8 +541,9 @@ class TrainingPanel(QWidget):
             self.imported_weights.setVisible(bool(weights))
             self.imported_weights.setChecked(bool(s.get("imported_weights", True)))
             if weights:
-                self.imported_weights.setText(f"Start from the imported weights "
-                                              f"({Path(str(weights)).name})")
+                self.imported_weights.setText(
+                    f"Start from the imported weights ({Path(str(weights)).name})"
+                )
             cw = s.get("class_weight")
             if isinstance(cw, dict):
                 if self.class_weight.findData("custom") < 0:
@@ -553,8 +604,11 @@ class TrainingPanel(QWidget):
         if loss is None:
             s.pop("loss", None)
         else:
-            params = self.loss_params.values() if loss == (find_key(old_name, LOSSES) or
-                                                           old_name) else {}
+            params = (
+                self.loss_params.values()
+                if loss == (find_key(old_name, LOSSES) or old_name)
+                else {}
+            )
             params = {k: v for k, v in params.items() if k in LOSSES[loss]}
             s["loss"] = {"type": loss, **params} if params else loss
         s["metrics"] = self._metrics(s.get("metrics") or [])
@@ -570,9 +624,11 @@ class TrainingPanel(QWidget):
             else:
                 s["class_weight"] = cw
         if self.early.isChecked():
-            es = {"monitor": self.es_monitor.currentText().strip() or "val_loss",
-                  "patience": self.es_patience.value(),
-                  "restore_best_weights": self.es_restore.isChecked()}
+            es = {
+                "monitor": self.es_monitor.currentText().strip() or "val_loss",
+                "patience": self.es_patience.value(),
+                "restore_best_weights": self.es_restore.isChecked(),
+            }
             if self.es_min_delta.value() is not None:
                 es["min_delta"] = self.es_min_delta.value()
             if self.es_start.value():
@@ -612,8 +668,11 @@ class TrainingPanel(QWidget):
         s["cluster"] = copy.deepcopy(cluster)
         if s != self.project.training:
             n = len(cluster.get("workers") or [])
-            self.undo_stack.push(SetSection("training", s, f"Train on a cluster of {n} "
-                                            f"worker{'' if n == 1 else 's'}"))
+            self.undo_stack.push(
+                SetSection(
+                    "training", s, f"Train on a cluster of {n} worker{'' if n == 1 else 's'}"
+                )
+            )
 
     @property
     def cluster(self) -> dict[str, Any] | None:
@@ -672,9 +731,11 @@ class TrainingPanel(QWidget):
         x, y = result
         self.lr_curve.setData(x, y)
         kind = self.schedule.currentText()
-        note = (f"{self.steps_per_epoch} steps per epoch"
-                + ("" if self.train_samples else " (assuming 1000 training samples)")
-                + f"; from {y[0]:.3g} to {y[-1]:.3g}, at most {max(y):.3g}")
+        note = (
+            f"{self.steps_per_epoch} steps per epoch"
+            + ("" if self.train_samples else " (assuming 1000 training samples)")
+            + f"; from {y[0]:.3g} to {y[-1]:.3g}, at most {max(y):.3g}"
+        )
         if kind == "reduce_on_plateau":
             note += "; reduced further whenever the monitored value stops improving"
         self.lr_note.setText(note)
@@ -716,13 +777,17 @@ class TrainingPanel(QWidget):
         if cluster is not None:
             self.device.addItem(cluster_label(cluster), CLUSTER)
             index = self.device.count() - 1
-            self.device.setItemData(index, "This machine is the chief of "
-                                    + ", ".join(cluster["workers"]),
-                                    Qt.ItemDataRole.ToolTipRole)
+            self.device.setItemData(
+                index,
+                "This machine is the chief of " + ", ".join(cluster["workers"]),
+                Qt.ItemDataRole.ToolTipRole,
+            )
         self.device.addItem("Cluster…", EDIT_CLUSTER)
-        self.device.setItemData(self.device.count() - 1,
-                                "Train across several machines (TensorFlow's multi-worker "
-                                "engine)", Qt.ItemDataRole.ToolTipRole)
+        self.device.setItemData(
+            self.device.count() - 1,
+            "Train across several machines (TensorFlow's multi-worker engine)",
+            Qt.ItemDataRole.ToolTipRole,
+        )
         self.device.setCurrentIndex(index)
         self.device.blockSignals(False)
 

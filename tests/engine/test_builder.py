@@ -6,11 +6,11 @@ import keras
 import numpy as np
 import pytest
 
-from engine.build.errors import BuildError
+from engine.analysis.shapes import ShapeInference
 from engine.build.builder import build_model, model_name
+from engine.build.errors import BuildError
 from engine.build.layers import layer_kwargs, make_layer
 from engine.model.graph import Edge, Graph, Node
-from engine.analysis.shapes import ShapeInference
 
 
 def make_graph(*nodes: tuple) -> Graph:
@@ -37,14 +37,20 @@ def assert_counts_match_inference(graph: Graph, model: keras.Model) -> None:
 
 
 def test_build_model_single_input_chain():
-    g = make_graph(("img", "Input", {"shape": [8, 8, 1]}),
-                   ("conv", "Conv2D", {"filters": 4, "kernel_size": [3, 3], "padding": "same",
-                                       "activation": "relu"}, ["img"]),
-                   ("bn", "BatchNormalization", {}, ["conv"]),
-                   ("pool", "MaxPooling2D", {"pool_size": [2, 2]}, ["bn"]),
-                   ("flat", "Flatten", {}, ["pool"]),
-                   ("drop", "Dropout", {"rate": 0.25}, ["flat"]),
-                   ("out", "Dense", {"units": 10, "activation": "softmax"}, ["drop"]))
+    g = make_graph(
+        ("img", "Input", {"shape": [8, 8, 1]}),
+        (
+            "conv",
+            "Conv2D",
+            {"filters": 4, "kernel_size": [3, 3], "padding": "same", "activation": "relu"},
+            ["img"],
+        ),
+        ("bn", "BatchNormalization", {}, ["conv"]),
+        ("pool", "MaxPooling2D", {"pool_size": [2, 2]}, ["bn"]),
+        ("flat", "Flatten", {}, ["pool"]),
+        ("drop", "Dropout", {"rate": 0.25}, ["flat"]),
+        ("out", "Dense", {"units": 10, "activation": "softmax"}, ["drop"]),
+    )
     model = build_model(g)
     assert [layer.name for layer in model.layers] == list(g.nodes)
     assert not isinstance(model.inputs[0], list) and model.input_shape == (None, 8, 8, 1)
@@ -55,13 +61,15 @@ def test_build_model_single_input_chain():
 
 
 def test_build_model_residual_add_and_concatenate():
-    g = make_graph(("x", "Input", {"shape": [16]}),
-                   ("a", "Dense", {"units": 16, "activation": "relu"}, ["x"]),
-                   ("b", "Dense", {"units": 16}, ["a"]),
-                   ("res", "Add", {}, ["b", "x"]),
-                   ("side", "Dense", {"units": 4}, ["x"]),
-                   ("cat", "Concatenate", {}, ["res", "side"]),
-                   ("out", "Dense", {"units": 1}, ["cat"]))
+    g = make_graph(
+        ("x", "Input", {"shape": [16]}),
+        ("a", "Dense", {"units": 16, "activation": "relu"}, ["x"]),
+        ("b", "Dense", {"units": 16}, ["a"]),
+        ("res", "Add", {}, ["b", "x"]),
+        ("side", "Dense", {"units": 4}, ["x"]),
+        ("cat", "Concatenate", {}, ["res", "side"]),
+        ("out", "Dense", {"units": 1}, ["cat"]),
+    )
     model = build_model(g)
     assert model.get_layer("cat").output.shape == (None, 20)
     inbound = model.get_layer("res")._inbound_nodes[0].input_tensors
@@ -70,9 +78,11 @@ def test_build_model_residual_add_and_concatenate():
 
 
 def test_build_model_concatenate_keeps_port_order():
-    g = make_graph(("x", "Input", {"shape": [3]}),
-                   ("wide", "Dense", {"units": 5}, ["x"]),
-                   ("narrow", "Dense", {"units": 2}, ["x"]))
+    g = make_graph(
+        ("x", "Input", {"shape": [3]}),
+        ("wide", "Dense", {"units": 5}, ["x"]),
+        ("narrow", "Dense", {"units": 2}, ["x"]),
+    )
     g.nodes["cat"] = Node("cat", "Concatenate", {})
     g.edges += [Edge("narrow", "cat", 0), Edge("wide", "cat", 1)]  # listed out of order
     model = build_model(g)
@@ -81,12 +91,14 @@ def test_build_model_concatenate_keeps_port_order():
 
 
 def test_build_model_multi_input_and_multi_output():
-    g = make_graph(("image", "Input", {"shape": [4, 4, 2]}),
-                   ("meta", "Input", {"shape": [3]}),
-                   ("flat", "Flatten", {}, ["image"]),
-                   ("both", "Concatenate", {}, ["flat", "meta"]),
-                   ("label", "Dense", {"units": 5, "activation": "softmax"}, ["both"]),
-                   ("score", "Dense", {"units": 1}, ["both"]))
+    g = make_graph(
+        ("image", "Input", {"shape": [4, 4, 2]}),
+        ("meta", "Input", {"shape": [3]}),
+        ("flat", "Flatten", {}, ["image"]),
+        ("both", "Concatenate", {}, ["flat", "meta"]),
+        ("label", "Dense", {"units": 5, "activation": "softmax"}, ["both"]),
+        ("score", "Dense", {"units": 1}, ["both"]),
+    )
     model = build_model(g)
     assert [t.name for t in model.inputs] == ["image", "meta"]
     assert [t._keras_history.operation.name for t in model.outputs] == ["label", "score"]
@@ -96,23 +108,30 @@ def test_build_model_multi_input_and_multi_output():
 
 
 def test_build_model_attention_gets_query_value_key_positionally():
-    g = make_graph(("q", "Input", {"shape": [6, 8]}),
-                   ("v", "Input", {"shape": [4, 8]}),
-                   ("k", "Input", {"shape": [4, 8]}),
-                   ("mha", "MultiHeadAttention", {"num_heads": 2, "key_dim": 4}, ["q", "v", "k"]),
-                   ("norm", "LayerNormalization", {}, ["mha"]))
+    g = make_graph(
+        ("q", "Input", {"shape": [6, 8]}),
+        ("v", "Input", {"shape": [4, 8]}),
+        ("k", "Input", {"shape": [4, 8]}),
+        ("mha", "MultiHeadAttention", {"num_heads": 2, "key_dim": 4}, ["q", "v", "k"]),
+        ("norm", "LayerNormalization", {}, ["mha"]),
+    )
     model = build_model(g)
     assert model.output_shape == (None, 6, 8)  # follows the query
     assert_counts_match_inference(g, model)
 
 
 def test_build_model_recurrent_wrappers():
-    g = make_graph(("ids", "Input", {"shape": [7]}),
-                   ("emb", "Embedding", {"input_dim": 20, "output_dim": 4}, ["ids"]),
-                   ("bi", "Bidirectional", {"layer": {"type": "LSTM", "params": {
-                       "units": 3, "return_sequences": True}}}, ["emb"]),
-                   ("td", "TimeDistributed", {"layer": {"type": "Dense", "params": {"units": 2}}},
-                    ["bi"]))
+    g = make_graph(
+        ("ids", "Input", {"shape": [7]}),
+        ("emb", "Embedding", {"input_dim": 20, "output_dim": 4}, ["ids"]),
+        (
+            "bi",
+            "Bidirectional",
+            {"layer": {"type": "LSTM", "params": {"units": 3, "return_sequences": True}}},
+            ["emb"],
+        ),
+        ("td", "TimeDistributed", {"layer": {"type": "Dense", "params": {"units": 2}}}, ["bi"]),
+    )
     model = build_model(g)
     assert isinstance(model.get_layer("bi").forward_layer, keras.layers.LSTM)
     assert model.get_layer("td").layer.units == 2
@@ -130,11 +149,17 @@ def test_build_model_name_comes_from_the_project():
 
 
 def test_layer_kwargs_converts_catalog_values():
-    kwargs = layer_kwargs("Conv2D", {
-        "filters": 8, "kernel_size": [3, 5], "strides": 2,
-        "kernel_regularizer": {"type": "L2", "l2": 0.01},
-        "bias_regularizer": {"type": "L1L2", "l1": 0.1, "l2": 0.2},
-        "activity_regularizer": None})
+    kwargs = layer_kwargs(
+        "Conv2D",
+        {
+            "filters": 8,
+            "kernel_size": [3, 5],
+            "strides": 2,
+            "kernel_regularizer": {"type": "L2", "l2": 0.01},
+            "bias_regularizer": {"type": "L1L2", "l1": 0.1, "l2": 0.2},
+            "activity_regularizer": None,
+        },
+    )
     assert kwargs["kernel_size"] == (3, 5) and kwargs["strides"] == 2
     reg = kwargs["kernel_regularizer"]
     assert isinstance(reg, keras.regularizers.L2) and reg.l2 == pytest.approx(0.01)
@@ -149,12 +174,20 @@ def test_layer_kwargs_converts_catalog_values():
 
 
 def test_layer_kwargs_builds_wrapped_layers():
-    bi = layer_kwargs("Bidirectional", {"layer": {"type": "LSTM", "params": {"units": 5}},
-                                        "merge_mode": "sum"})
+    bi = layer_kwargs(
+        "Bidirectional", {"layer": {"type": "LSTM", "params": {"units": 5}}, "merge_mode": "sum"}
+    )
     assert isinstance(bi["layer"], keras.layers.LSTM) and bi["layer"].units == 5
     assert bi["merge_mode"] == "sum"
-    td = layer_kwargs("TimeDistributed", {"layer": {"type": "Dense", "params": {
-        "units": 3, "kernel_regularizer": {"type": "L2", "l2": 0.1}}}})
+    td = layer_kwargs(
+        "TimeDistributed",
+        {
+            "layer": {
+                "type": "Dense",
+                "params": {"units": 3, "kernel_regularizer": {"type": "L2", "l2": 0.1}},
+            }
+        },
+    )
     assert isinstance(td["layer"], keras.layers.Dense)
     assert isinstance(td["layer"].kernel_regularizer, keras.regularizers.L2)
 
@@ -182,12 +215,14 @@ def test_make_layer_keras_refusal_names_the_node():
 
 
 def test_build_model_refuses_structural_errors_naming_the_node():
-    g = make_graph(("x", "Input", {"shape": [4]}),
-                   ("merge", "Add", {}, ["x"]))
+    g = make_graph(("x", "Input", {"shape": [4]}), ("merge", "Add", {}, ["x"]))
     with pytest.raises(BuildError, match="'merge'.*2 inputs but has 1"):
         build_model(g)
-    cyc = make_graph(("x", "Input", {"shape": [4]}), ("a", "Add", {}, ["x", "b"]),
-                     ("b", "Dense", {"units": 4}, ["a"]))
+    cyc = make_graph(
+        ("x", "Input", {"shape": [4]}),
+        ("a", "Add", {}, ["x", "b"]),
+        ("b", "Dense", {"units": 4}, ["a"]),
+    )
     with pytest.raises(BuildError, match="cycle"):
         build_model(cyc)
 

@@ -20,9 +20,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.catalog.table import CATALOG
-from engine.catalog.specs import CATEGORIES, MERGE_TYPES, REGULARIZERS, LayerSpec, ParamSpec
 from engine.catalog.checks import caption, check_params, check_value
+from engine.catalog.specs import CATEGORIES, MERGE_TYPES, REGULARIZERS, LayerSpec, ParamSpec
+from engine.catalog.table import CATALOG
 from engine.model.graph import Edge, Graph, Node
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,7 +117,8 @@ def test_catalog_defaults_match_keras(keras, spec):
         has_default = keras_default is not inspect.Parameter.empty
         assert p.required == (not has_default), (
             f"{spec.type}.{p.name}: required={p.required} but Keras "
-            f"{'has default ' + repr(keras_default) if has_default else 'has no default'}")
+            f"{'has default ' + repr(keras_default) if has_default else 'has no default'}"
+        )
         if has_default and (spec.type, p.name) != ("Cropping2D", "cropping"):
             # Cropping2D's ((0, 0), (0, 0)) is kept as the equivalent [0, 0]; the config
             # comparison in test_catalog_defaults_mean_what_keras_defaults_mean covers it.
@@ -139,7 +140,8 @@ def test_catalog_layer_config_round_trips(keras, spec):
     # Wrapper.from_config pops "layer" out of the dict it is given: hand it a fresh one.
     again = type(layer).from_config(layer.get_config()).get_config()
     assert json.dumps(again, sort_keys=True, default=str) == json.dumps(
-        config, sort_keys=True, default=str)
+        config, sort_keys=True, default=str
+    )
 
 
 def _other_values(pspec: ParamSpec) -> list[Any]:
@@ -153,8 +155,9 @@ def _other_values(pspec: ParamSpec) -> list[Any]:
     return []
 
 
-@pytest.mark.parametrize("spec", [s for s in SPECS if any(_other_values(p) for p in s.params)],
-                         ids=lambda s: s.type)
+@pytest.mark.parametrize(
+    "spec", [s for s in SPECS if any(_other_values(p) for p in s.params)], ids=lambda s: s.type
+)
 def test_catalog_every_choice_is_accepted_by_keras(keras, spec):
     for p in spec.params:
         for value in _other_values(p):
@@ -189,8 +192,19 @@ def test_catalog_spec_is_documented_and_consistent(spec):
     assert set(spec.summary) <= set(names)
     for p in spec.params:
         assert p.doc.strip(), f"{spec.type}.{p.name} has no doc"
-        assert p.kind in ("int", "float", "bool", "str", "choice", "ints", "shape",
-                          "regularizer", "initializer", "layer", "axes")
+        assert p.kind in (
+            "int",
+            "float",
+            "bool",
+            "str",
+            "choice",
+            "ints",
+            "shape",
+            "regularizer",
+            "initializer",
+            "layer",
+            "axes",
+        )
     assert set(spec.defaults()) == {p.name for p in spec.params if p.required}
 
 
@@ -218,8 +232,13 @@ def test_catalog_input_counts():
 
 def test_catalog_arity_is_what_the_graph_enforces():
     graph = Graph()
-    for node_id, node_type in [("a", "Input"), ("b", "Input"), ("c", "Input"),
-                               ("diff", "Subtract"), ("sum", "Add")]:
+    for node_id, node_type in [
+        ("a", "Input"),
+        ("b", "Input"),
+        ("c", "Input"),
+        ("diff", "Subtract"),
+        ("sum", "Add"),
+    ]:
         graph.add_node(Node(node_id, node_type, {}))
     assert graph.check_connect("a", "b") is not None  # an Input takes no inputs
     graph.connect(Edge("a", "diff", 0))
@@ -262,16 +281,27 @@ def _bad_values(p: ParamSpec) -> list[Any]:
     elif p.kind == "axes":
         bad += ["1", [1, 2, 3], 1.5]
     elif p.kind == "regularizer":
-        bad += ["l2", {"type": "L3", "l2": 0.1}, {"type": ["L2"], "l2": 0.1}, {"type": "L2"}, {"type": "L2", "l2": -1},
-                {"type": "L1", "l1": 0.1, "weight": 2}, {"type": "L2", "l1": 0.0, "l2": 0.1},
-                {"type": "L1L2", "l1": 0.1}, {"type": "L1", "l1": "0.1"}]
+        bad += [
+            "l2",
+            {"type": "L3", "l2": 0.1},
+            {"type": ["L2"], "l2": 0.1},
+            {"type": "L2"},
+            {"type": "L2", "l2": -1},
+            {"type": "L1", "l1": 0.1, "weight": 2},
+            {"type": "L2", "l1": 0.0, "l2": 0.1},
+            {"type": "L1L2", "l1": 0.1},
+            {"type": "L1", "l1": "0.1"},
+        ]
     elif p.kind == "layer":
         inner = p.choices[0]
         required = next(q for q in CATALOG[inner].params if q.required)
-        bad += [inner, {"type": "Conv3D", "params": {}},
-                {"type": inner, "params": {**CATALOG[inner].defaults(), "no_such_arg": 1}},
-                {"type": inner, "params": {}},
-                {"type": inner, "params": {required.name: "many"}}]
+        bad += [
+            inner,
+            {"type": "Conv3D", "params": {}},
+            {"type": inner, "params": {**CATALOG[inner].defaults(), "no_such_arg": 1}},
+            {"type": inner, "params": {}},
+            {"type": inner, "params": {required.name: "many"}},
+        ]
     return bad
 
 
@@ -287,7 +317,8 @@ def test_check_value_messages_read_well():
     dense, conv = CATALOG["Dense"], CATALOG["Conv2D"]
     assert check_value(dense.param("units"), -3) == "units must be an int >= 1; got -3"
     assert check_value(conv.param("padding"), "full") == (
-        "padding must be one of 'valid', 'same'; got 'full'")
+        "padding must be one of 'valid', 'same'; got 'full'"
+    )
     bidi = CATALOG["Bidirectional"].param("layer")
     message = check_value(bidi, {"type": "GRU", "params": {"units": 0}})
     assert "GRU" in message and "units" in message and "got 0" in message
@@ -306,11 +337,12 @@ def test_check_value_accepts_the_forms_users_write():
 
 
 _JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-5, 300) | st.floats()
-    | st.text(max_size=6),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
-                                                                max_size=3),
-    max_leaves=8)
+    st.none() | st.booleans() | st.integers(-5, 300) | st.floats() | st.text(max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -336,7 +368,8 @@ def test_check_value_follows_the_range(param, number):
 # ------------------------------------------------------------------ captions
 def test_caption_examples():
     assert caption("Conv2D", {"filters": 32, "kernel_size": 3, "activation": "relu"}) == (
-        "32 filters 3x3 relu")
+        "32 filters 3x3 relu"
+    )
     assert caption("Dense", {"units": 128, "activation": "relu"}) == "128 units relu"
     assert caption("Dropout", {"rate": 0.5}) == "rate 0.5"
     assert caption("LSTM", {"units": 64}) == "64 units"
@@ -349,7 +382,8 @@ def test_caption_follows_the_params_and_fills_defaults():
     assert caption("MaxPooling2D", {}) == "x".join(map(str, pool))
     assert caption("LSTM", {"units": 16, "return_sequences": True}) == "16 units sequences"
     assert caption("Bidirectional", {"layer": {"type": "GRU", "params": {"units": 8}}}).startswith(
-        "GRU 8 units")
+        "GRU 8 units"
+    )
     assert caption("Input", {"shape": [None, 13]}) == "?x13"
     assert caption("Add", {}) == ""
     assert caption("NoSuchLayer", {"units": 3}) == ""
@@ -363,10 +397,18 @@ def test_caption_is_short_for_every_type(spec):
 
 # ------------------------------------------------------------------ imports
 def test_catalog_import_does_not_load_tensorflow():
-    code = ("import sys, json, engine.catalog.table; "
-            "print(json.dumps([m for m in ('tensorflow', 'keras') if m in sys.modules]))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                         text=True, check=True, timeout=60)
+    code = (
+        "import sys, json, engine.catalog.table; "
+        "print(json.dumps([m for m in ('tensorflow', 'keras') if m in sys.modules]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     assert json.loads(out.stdout) == []
 
 
@@ -395,13 +437,19 @@ CROSS_CASES = [  # (type, params that break a rule tying two params, the same ru
     ("Conv2D", {"strides": 2, "dilation_rate": [2, 1]}, {"strides": 2, "dilation_rate": 1}),
     ("Conv1D", {"strides": 2, "dilation_rate": 2}, {"strides": 1, "dilation_rate": 2}),
     ("Conv2DTranspose", {"output_padding": [1, 0]}, {"output_padding": [1, 0], "strides": 2}),
-    ("Conv2DTranspose", {"output_padding": 1, "strides": [2, 1]},
-     {"output_padding": [1, 0], "strides": [2, 1]}),
+    (
+        "Conv2DTranspose",
+        {"output_padding": 1, "strides": [2, 1]},
+        {"output_padding": [1, 0], "strides": [2, 1]},
+    ),
 ]
 
 
-@pytest.mark.parametrize(("node_type", "bad", "good"), CROSS_CASES,
-                         ids=[f"{c[0]}-{i}" for i, c in enumerate(CROSS_CASES)])
+@pytest.mark.parametrize(
+    ("node_type", "bad", "good"),
+    CROSS_CASES,
+    ids=[f"{c[0]}-{i}" for i, c in enumerate(CROSS_CASES)],
+)
 def test_check_params_agrees_with_keras(keras, node_type, bad, good):
     spec = CATALOG[node_type]
     problems = check_params(node_type, {**spec.defaults(), **bad})
@@ -432,8 +480,8 @@ def test_catalog_uneven_padding_pairs_are_accepted_and_keras_agrees(type_, name)
 def test_catalog_per_channel_values_are_accepted_and_keras_agrees(keras):
     import numpy as np
 
-    from engine.model.project import Project
     from engine.analysis.validation import validate
+    from engine.model.project import Project
 
     norm, rescale = CATALOG["Normalization"], CATALOG["Rescaling"]
     imagenet = {"mean": [0.485, 0.456, 0.406], "variance": [0.052, 0.05, 0.051]}
@@ -443,25 +491,39 @@ def test_catalog_per_channel_values_are_accepted_and_keras_agrees(keras):
     assert check_value(CATALOG["Dropout"].param("rate"), [0.1, 0.2]) is not None
     layer = keras.layers.Normalization(**imagenet)
     out = np.asarray(layer(np.full((1, 2, 2, 3), 0.5, dtype="float32")))
-    np.testing.assert_allclose(out[0, 0, 0], (0.5 - np.array(imagenet["mean"]))
-                               / np.sqrt(imagenet["variance"]), rtol=1e-5)
+    np.testing.assert_allclose(
+        out[0, 0, 0], (0.5 - np.array(imagenet["mean"])) / np.sqrt(imagenet["variance"]), rtol=1e-5
+    )
     assert caption("Normalization", imagenet) == "mean 0.485,0.456,0.406 var 0.052,0.05,0.051"
 
     def project(channels: int) -> Project:
-        return Project.from_dict({"format": "layerlab", "version": 1, "name": "n", "graph": {
-            "nodes": [{"id": "x", "type": "Input", "params": {"shape": [8, 8, channels]}},
-                      {"id": "norm", "type": "Normalization", "params": imagenet}],
-            "edges": [{"source": "x", "target": "norm", "port": 0}]}})
+        return Project.from_dict(
+            {
+                "format": "layerlab",
+                "version": 1,
+                "name": "n",
+                "graph": {
+                    "nodes": [
+                        {"id": "x", "type": "Input", "params": {"shape": [8, 8, channels]}},
+                        {"id": "norm", "type": "Normalization", "params": imagenet},
+                    ],
+                    "edges": [{"source": "x", "target": "norm", "port": 0}],
+                },
+            }
+        )
 
     assert validate(project(3)).valid
     [problem] = validate(project(1)).errors
     assert problem.node == "norm" and problem.message == (
         "Normalization 'norm': mean has 3 values, variance has 3 values, but the input "
         "(None, 8, 8, 1) has 1 channel on axis -1; give one value per channel, or a single "
-        "number")
+        "number"
+    )
 
 
 def test_check_value_refuses_ints_beyond_32_bits_by_name():
-    assert check_value(CATALOG["Dense"].param("units"), 3_000_000_000) == \
-        "units must be at most 2147483647 in size; got 3000000000"
+    assert (
+        check_value(CATALOG["Dense"].param("units"), 3_000_000_000)
+        == "units must be at most 2147483647 in size; got 3000000000"
+    )
     assert check_value(CATALOG["Conv2D"].param("kernel_size"), [3, 2**40]) is not None

@@ -33,8 +33,14 @@ def test_cli_validate_prints_summary_table(capsys):
 def test_cli_validate_json_matches_design(capsys):
     assert main(["validate", LENET, "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert set(d) >= {"valid", "total_params", "trainable_params", "non_trainable_params",
-                      "layers", "problems"}
+    assert set(d) >= {
+        "valid",
+        "total_params",
+        "trainable_params",
+        "non_trainable_params",
+        "layers",
+        "problems",
+    }
     assert d["valid"] is True and d["problems"] == []
     first = d["layers"][0]
     assert first["id"] == "input" and first["output_shape"] == [None, 8, 8, 1]
@@ -74,8 +80,12 @@ def test_cli_validate_keeps_tensorflow_start_up_chatter_off_the_terminal():
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "engine.cli.main", "validate", LENET],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "engine.cli.main", "validate", LENET],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0
     assert "Total params: 19,754" in out.stdout
     assert out.stderr.strip() == ""

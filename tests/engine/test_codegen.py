@@ -28,24 +28,47 @@ from engine.model.project import Project
 ROOT = Path(__file__).resolve().parents[2]
 PRESETS = sorted((ROOT / "presets").glob("*.json"))
 HOSTILE = 'x"); import os; os.system("echo pwned")  #'
-ALLOWED_IMPORTS = {"argparse", "csv", "math", "pathlib", "keras", "numpy", "sklearn",
-                   "sklearn.datasets", "tensorflow"}
+ALLOWED_IMPORTS = {
+    "argparse",
+    "csv",
+    "math",
+    "pathlib",
+    "keras",
+    "numpy",
+    "sklearn",
+    "sklearn.datasets",
+    "tensorflow",
+}
 
 # --------------------------------------------------------------------------- helpers
 
 
-def make_project(nodes, edges, *, data=None, training=None, name="Test model",
-                 description="") -> Project:
+def make_project(
+    nodes, edges, *, data=None, training=None, name="Test model", description=""
+) -> Project:
     """A project from compact node tuples ``(id, type, params)`` and ``(src, dst[, port])``."""
-    d = {"format": "layerlab", "version": 1, "name": name, "description": description,
-         "graph": {"nodes": [{"id": i, "type": t, "params": p} for i, t, p in nodes],
-                   "edges": [{"source": e[0], "target": e[1], "port": e[2] if len(e) > 2 else 0}
-                             for e in edges]},
-         "data": data or {"source": "builtin:iris", "validation_split": 0.2},
-         "training": training or {"optimizer": {"type": "Adam", "learning_rate": 0.01},
-                                  "loss": "sparse_categorical_crossentropy",
-                                  "metrics": ["accuracy"], "batch_size": 32, "epochs": 2,
-                                  "seed": 0}}
+    d = {
+        "format": "layerlab",
+        "version": 1,
+        "name": name,
+        "description": description,
+        "graph": {
+            "nodes": [{"id": i, "type": t, "params": p} for i, t, p in nodes],
+            "edges": [
+                {"source": e[0], "target": e[1], "port": e[2] if len(e) > 2 else 0} for e in edges
+            ],
+        },
+        "data": data or {"source": "builtin:iris", "validation_split": 0.2},
+        "training": training
+        or {
+            "optimizer": {"type": "Adam", "learning_rate": 0.01},
+            "loss": "sparse_categorical_crossentropy",
+            "metrics": ["accuracy"],
+            "batch_size": 32,
+            "epochs": 2,
+            "seed": 0,
+        },
+    }
     return Project.from_dict(d)
 
 
@@ -84,10 +107,14 @@ def without_inner_names(config):
     Top-level layer names are node ids and stay; a wrapped layer (Bidirectional's
     LSTM) gets a name from a global counter that differs between two builds.
     """
+
     def strip(obj, depth):
         if isinstance(obj, dict):
-            return {k: strip(v, depth + 1) for k, v in obj.items()
-                    if not (k == "name" and depth > 3 and isinstance(v, str))}
+            return {
+                k: strip(v, depth + 1)
+                for k, v in obj.items()
+                if not (k == "name" and depth > 3 and isinstance(v, str))
+            }
         if isinstance(obj, list):
             return [strip(v, depth + 1) for v in obj]
         return obj
@@ -99,8 +126,9 @@ def assert_same_model(keras, project: Project) -> str:
     source = generate(project)
     ours, theirs = build_both(keras, project, source)
     assert theirs.name == ours.name
-    assert [(type(x).__name__, x.name) for x in theirs.layers] == \
-        [(type(x).__name__, x.name) for x in ours.layers]
+    assert [(type(x).__name__, x.name) for x in theirs.layers] == [
+        (type(x).__name__, x.name) for x in ours.layers
+    ]
     assert without_inner_names(theirs.get_config()) == without_inner_names(ours.get_config())
     assert theirs.count_params() == ours.count_params()
     return source
@@ -121,12 +149,24 @@ def statements(source: str, function: str = "build_model") -> list[str]:
 
 # --------------------------------------------------------------------------- models
 
-CNN = [("input", "Input", {"shape": [8, 8, 1]}),
-       ("conv1", "Conv2D", {"filters": 6, "kernel_size": 3, "padding": "same",
-                            "activation": "relu", "strides": [1, 1], "use_bias": True}),
-       ("pool", "MaxPooling2D", {"pool_size": [2, 1], "padding": "valid"}),
-       ("flat", "Flatten", {}),
-       ("out", "Dense", {"units": 10, "activation": "softmax"})]
+CNN = [
+    ("input", "Input", {"shape": [8, 8, 1]}),
+    (
+        "conv1",
+        "Conv2D",
+        {
+            "filters": 6,
+            "kernel_size": 3,
+            "padding": "same",
+            "activation": "relu",
+            "strides": [1, 1],
+            "use_bias": True,
+        },
+    ),
+    ("pool", "MaxPooling2D", {"pool_size": [2, 1], "padding": "valid"}),
+    ("flat", "Flatten", {}),
+    ("out", "Dense", {"units": 10, "activation": "softmax"}),
+]
 CNN_EDGES = [("input", "conv1"), ("conv1", "pool"), ("pool", "flat"), ("flat", "out")]
 
 
@@ -155,68 +195,110 @@ def test_codegen_seeded_script_starts_from_the_same_weights_as_layerlab(keras):
 
 
 def test_codegen_residual_add_graph_builds_the_same_model(keras):
-    nodes = [("input", "Input", {"shape": [16]}),
-             ("a", "Dense", {"units": 16, "activation": "relu"}),
-             ("b", "Dense", {"units": 16}),
-             ("add", "Add", {}),
-             ("out", "Dense", {"units": 3, "activation": "softmax"})]
+    nodes = [
+        ("input", "Input", {"shape": [16]}),
+        ("a", "Dense", {"units": 16, "activation": "relu"}),
+        ("b", "Dense", {"units": 16}),
+        ("add", "Add", {}),
+        ("out", "Dense", {"units": 3, "activation": "softmax"}),
+    ]
     edges = [("input", "a"), ("a", "b"), ("b", "add", 0), ("input", "add", 1), ("add", "out")]
     source = assert_same_model(keras, make_project(nodes, edges))
     assert 'add = layers.Add(name="add")([b, input_])' in statements(source)
 
 
 def test_codegen_concatenate_orders_its_inputs_by_port(keras):
-    nodes = [("input", "Input", {"shape": [8, 8, 1]}),
-             ("wide", "Conv2D", {"filters": 4, "kernel_size": 3, "padding": "same"}),
-             ("narrow", "Conv2D", {"filters": 2, "kernel_size": 1}),
-             ("join", "Concatenate", {"axis": -1}),
-             ("flat", "Flatten", {}), ("out", "Dense", {"units": 10})]
+    nodes = [
+        ("input", "Input", {"shape": [8, 8, 1]}),
+        ("wide", "Conv2D", {"filters": 4, "kernel_size": 3, "padding": "same"}),
+        ("narrow", "Conv2D", {"filters": 2, "kernel_size": 1}),
+        ("join", "Concatenate", {"axis": -1}),
+        ("flat", "Flatten", {}),
+        ("out", "Dense", {"units": 10}),
+    ]
     # edges listed against port order: the code must follow the ports
-    edges = [("input", "wide"), ("input", "narrow"), ("wide", "join", 1), ("narrow", "join", 0),
-             ("join", "flat"), ("flat", "out")]
+    edges = [
+        ("input", "wide"),
+        ("input", "narrow"),
+        ("wide", "join", 1),
+        ("narrow", "join", 0),
+        ("join", "flat"),
+        ("flat", "out"),
+    ]
     source = assert_same_model(keras, make_project(nodes, edges))
     assert 'join = layers.Concatenate(name="join")([narrow, wide])' in statements(source)
 
 
 def test_codegen_multi_input_multi_output_graph_builds_the_same_model(keras):
-    nodes = [("image", "Input", {"shape": [8, 8, 1]}),
-             ("meta", "Input", {"shape": [3]}),
-             ("flat", "Flatten", {}),
-             ("both", "Concatenate", {}),
-             ("hidden", "Dense", {"units": 8, "activation": "relu"}),
-             ("label", "Dense", {"units": 10, "activation": "softmax"}),
-             ("score", "Dense", {"units": 1})]
-    edges = [("image", "flat"), ("flat", "both", 0), ("meta", "both", 1), ("both", "hidden"),
-             ("hidden", "label"), ("hidden", "score")]
+    nodes = [
+        ("image", "Input", {"shape": [8, 8, 1]}),
+        ("meta", "Input", {"shape": [3]}),
+        ("flat", "Flatten", {}),
+        ("both", "Concatenate", {}),
+        ("hidden", "Dense", {"units": 8, "activation": "relu"}),
+        ("label", "Dense", {"units": 10, "activation": "softmax"}),
+        ("score", "Dense", {"units": 1}),
+    ]
+    edges = [
+        ("image", "flat"),
+        ("flat", "both", 0),
+        ("meta", "both", 1),
+        ("both", "hidden"),
+        ("hidden", "label"),
+        ("hidden", "score"),
+    ]
     source = assert_same_model(keras, make_project(nodes, edges))
-    assert statements(source)[-1] == \
-        'return keras.Model(inputs=[image, meta], outputs=[label, score], name="Test_model")'
+    assert (
+        statements(source)[-1]
+        == 'return keras.Model(inputs=[image, meta], outputs=[label, score], name="Test_model")'
+    )
 
 
 def test_codegen_wrapped_layers_bidirectional_and_time_distributed(keras):
-    nodes = [("input", "Input", {"shape": [8, 8]}),
-             ("rnn", "Bidirectional", {"layer": {"type": "LSTM", "params": {
-                 "units": 12, "return_sequences": True}}, "merge_mode": "sum"}),
-             ("per_step", "TimeDistributed", {"layer": {"type": "Dense",
-                                                        "params": {"units": 4}}}),
-             ("gru", "GRU", {"units": 5}),
-             ("out", "Dense", {"units": 10, "activation": "softmax"})]
+    nodes = [
+        ("input", "Input", {"shape": [8, 8]}),
+        (
+            "rnn",
+            "Bidirectional",
+            {
+                "layer": {"type": "LSTM", "params": {"units": 12, "return_sequences": True}},
+                "merge_mode": "sum",
+            },
+        ),
+        ("per_step", "TimeDistributed", {"layer": {"type": "Dense", "params": {"units": 4}}}),
+        ("gru", "GRU", {"units": 5}),
+        ("out", "Dense", {"units": 10, "activation": "softmax"}),
+    ]
     edges = [("input", "rnn"), ("rnn", "per_step"), ("per_step", "gru"), ("gru", "out")]
-    source = assert_same_model(keras, make_project(nodes, edges,
-                                                   data={"source": "builtin:digits-rows"}))
+    source = assert_same_model(
+        keras, make_project(nodes, edges, data={"source": "builtin:digits-rows"})
+    )
     lines = statements(source)
-    assert "rnn = layers.Bidirectional(layer=layers.LSTM(units=12, return_sequences=True), " \
-           'merge_mode="sum", name="rnn")(input_)' in lines
-    assert 'per_step = layers.TimeDistributed(layer=layers.Dense(units=4), name="per_step")(rnn)' \
+    assert (
+        "rnn = layers.Bidirectional(layer=layers.LSTM(units=12, return_sequences=True), "
+        'merge_mode="sum", name="rnn")(input_)' in lines
+    )
+    assert (
+        'per_step = layers.TimeDistributed(layer=layers.Dense(units=4), name="per_step")(rnn)'
         in lines
+    )
 
 
 def test_codegen_regularizers_become_keras_regularizers(keras):
-    nodes = [("input", "Input", {"shape": [4]}),
-             ("a", "Dense", {"units": 8, "kernel_regularizer": {"type": "L2", "l2": 0.01},
-                             "bias_regularizer": {"type": "L1", "l1": 0.001},
-                             "activity_regularizer": {"type": "L1L2", "l1": 0.01, "l2": 0.02}}),
-             ("b", "Dense", {"units": 3, "kernel_regularizer": None})]
+    nodes = [
+        ("input", "Input", {"shape": [4]}),
+        (
+            "a",
+            "Dense",
+            {
+                "units": 8,
+                "kernel_regularizer": {"type": "L2", "l2": 0.01},
+                "bias_regularizer": {"type": "L1", "l1": 0.001},
+                "activity_regularizer": {"type": "L1L2", "l1": 0.01, "l2": 0.02},
+            },
+        ),
+        ("b", "Dense", {"units": 3, "kernel_regularizer": None}),
+    ]
     source = assert_same_model(keras, make_project(nodes, [("input", "a"), ("a", "b")]))
     assert "kernel_regularizer=keras.regularizers.L2(0.01)" in source
     assert "bias_regularizer=keras.regularizers.L1(0.001)" in source
@@ -224,14 +306,23 @@ def test_codegen_regularizers_become_keras_regularizers(keras):
 
 
 def test_codegen_self_attention_passes_query_and_value_positionally(keras):
-    nodes = [("input", "Input", {"shape": [6, 8]}),
-             ("attention", "MultiHeadAttention", {"num_heads": 2, "key_dim": 4}),
-             ("pool", "GlobalAveragePooling1D", {}), ("out", "Dense", {"units": 2})]
-    edges = [("input", "attention", 0), ("input", "attention", 1), ("attention", "pool"),
-             ("pool", "out")]
+    nodes = [
+        ("input", "Input", {"shape": [6, 8]}),
+        ("attention", "MultiHeadAttention", {"num_heads": 2, "key_dim": 4}),
+        ("pool", "GlobalAveragePooling1D", {}),
+        ("out", "Dense", {"units": 2}),
+    ]
+    edges = [
+        ("input", "attention", 0),
+        ("input", "attention", 1),
+        ("attention", "pool"),
+        ("pool", "out"),
+    ]
     source = assert_same_model(keras, make_project(nodes, edges))
-    assert 'attention = layers.MultiHeadAttention(num_heads=2, key_dim=4, name="attention")' \
-        '(input_, input_)' in statements(source)
+    assert (
+        'attention = layers.MultiHeadAttention(num_heads=2, key_dim=4, name="attention")'
+        "(input_, input_)" in statements(source)
+    )
 
 
 @pytest.mark.parametrize("preset", PRESETS, ids=[p.stem for p in PRESETS])
@@ -243,8 +334,18 @@ def test_codegen_every_preset_builds_the_same_model(keras, preset):
 
 def test_codegen_variable_names_avoid_keywords_builtins_and_script_names():
     graph = Graph()
-    for nid in ("input", "keras", "layers", "model", "np", "input_", "list", "conv",
-                "\uff4beras", "caf\u00e9"):  # a fullwidth k: Python reads it as "keras"
+    for nid in (
+        "input",
+        "keras",
+        "layers",
+        "model",
+        "np",
+        "input_",
+        "list",
+        "conv",
+        "\uff4beras",
+        "caf\u00e9",
+    ):  # a fullwidth k: Python reads it as "keras"
         graph.nodes[nid] = Node(nid, "Dense", {"units": 1})
     names = variable_names(graph)
     assert names["caf\u00e9"] == "caf\u00e9"
@@ -262,8 +363,11 @@ def test_codegen_variable_names_avoid_keywords_builtins_and_script_names():
 
 def tokens_holding(source: str, text: str) -> set[str]:
     """Token types of every token whose text contains ``text``."""
-    return {tokenize.tok_name[t.type] for t in tokenize.generate_tokens(io.StringIO(source).readline)
-            if text in t.string}
+    return {
+        tokenize.tok_name[t.type]
+        for t in tokenize.generate_tokens(io.StringIO(source).readline)
+        if text in t.string
+    }
 
 
 def assert_inert(source: str, marker: str = "pwned") -> None:
@@ -280,14 +384,22 @@ def assert_inert(source: str, marker: str = "pwned") -> None:
 
 
 def test_codegen_hostile_project_text_stays_inside_strings(tmp_path):
-    description = ('Ends a docstring: """ + __import__("os").system("echo pwned") #\n'
-                   "''' and a backslash \\\r\nand a NUL \x00 and \u2028 " + HOSTILE)
+    description = (
+        'Ends a docstring: """ + __import__("os").system("echo pwned") #\n'
+        "''' and a backslash \\\r\nand a NUL \x00 and \u2028 " + HOSTILE
+    )
     nodes = [("input", "Input", {"shape": [4]}), ("out", "Dense", {"units": 3})]
-    data = {"source": "csv", "path": HOSTILE + ".csv", "target": HOSTILE,
-            "features": [HOSTILE + "a"], "categorical": [HOSTILE + "a"],
-            "delimiter": ";"}
-    project = make_project(nodes, [("input", "out")], data=data, name=HOSTILE,
-                           description=description)
+    data = {
+        "source": "csv",
+        "path": HOSTILE + ".csv",
+        "target": HOSTILE,
+        "features": [HOSTILE + "a"],
+        "categorical": [HOSTILE + "a"],
+        "delimiter": ";",
+    }
+    project = make_project(
+        nodes, [("input", "out")], data=data, name=HOSTILE, description=description
+    )
     source = generate(project, weights=HOSTILE + ".weights.h5")
     assert_inert(source)
     tree = ast.parse(source)
@@ -299,10 +411,15 @@ def test_codegen_hostile_project_text_stays_inside_strings(tmp_path):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text()
-                    | st.floats(allow_nan=False),
-                    lambda inner: st.lists(inner, max_size=3)
-                    | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text() | st.floats(allow_nan=False),
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+        ),
+        max_leaves=8,
+    )
+)
 def test_codegen_literal_round_trips_any_value(value):
     code = literal(value)
     assert eval(code, {"__builtins__": {}, "float": float}) == value
@@ -312,14 +429,18 @@ def test_codegen_literal_round_trips_any_value(value):
 @settings(max_examples=60, deadline=None)
 def test_codegen_text_is_one_string_token_as_literal_and_as_docstring(text):
     for code in (literal(text), docstring(text, indent="    ")):
-        tokens = [t for t in tokenize.generate_tokens(io.StringIO(code).readline)
-                  if t.type not in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER)]
+        tokens = [
+            t
+            for t in tokenize.generate_tokens(io.StringIO(code).readline)
+            if t.type not in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER)
+        ]
         assert [tokenize.tok_name[t.type] for t in tokens] == ["STRING"]
     assert ast.literal_eval(literal(text)) == text
     lines = [line.rstrip(" \t") for line in text.split("\n")]
     expected = "\n".join(lines[:1] + [("    " + line) if line else "" for line in lines[1:]])
-    assert ast.literal_eval(docstring(text, indent="    ")) == \
-        expected + ("\n    " if len(lines) > 1 else "")
+    assert ast.literal_eval(docstring(text, indent="    ")) == expected + (
+        "\n    " if len(lines) > 1 else ""
+    )
 
 
 @pytest.mark.parametrize("nid", [HOSTILE, "1abc", "class", ""])
@@ -331,24 +452,31 @@ def test_codegen_refuses_invalid_ids_naming_the_node(nid):
     assert repr(nid) in str(info.value)
 
 
-@pytest.mark.parametrize("node_type, params, words", [
-    ("os.system", {}, "os.system"),
-    ("Dense", {"units": 3, "x=1); import os; os.system('pwned'); f(y": 1}, "os.system"),
-    ("Dense", {"units": 3, "activation": HOSTILE}, "activation"),
-])
+@pytest.mark.parametrize(
+    "node_type, params, words",
+    [
+        ("os.system", {}, "os.system"),
+        ("Dense", {"units": 3, "x=1); import os; os.system('pwned'); f(y": 1}, "os.system"),
+        ("Dense", {"units": 3, "activation": HOSTILE}, "activation"),
+    ],
+)
 def test_codegen_refuses_unknown_types_params_and_values(node_type, params, words):
-    project = make_project([("input", "Input", {"shape": [4]}), ("bad", node_type, params)],
-                           [("input", "bad")])
+    project = make_project(
+        [("input", "Input", {"shape": [4]}), ("bad", node_type, params)], [("input", "bad")]
+    )
     with pytest.raises(CodegenError, match="bad") as info:
         generate(project)
     assert words in str(info.value)
 
 
-@pytest.mark.parametrize("training, words", [
-    ({"optimizer": {"type": "os.system", "learning_rate": 0.1}}, "os.system"),
-    ({"metrics": [HOSTILE]}, "pwned"),
-    ({"optimizer": {"type": "Adam", HOSTILE: 1}}, "pwned"),
-])
+@pytest.mark.parametrize(
+    "training, words",
+    [
+        ({"optimizer": {"type": "os.system", "learning_rate": 0.1}}, "os.system"),
+        ({"metrics": [HOSTILE]}, "pwned"),
+        ({"optimizer": {"type": "Adam", HOSTILE: 1}}, "pwned"),
+    ],
+)
 def test_codegen_refuses_unknown_training_settings(training, words):
     project = make_project(CNN, CNN_EDGES, training=training)
     with pytest.raises(CodegenError, match="training") as info:
@@ -357,37 +485,72 @@ def test_codegen_refuses_unknown_training_settings(training, words):
 
 
 def test_codegen_output_passes_ruff_for_every_kind_of_project(tmp_path):
-    projects = [make_project(CNN, CNN_EDGES, data={"source": s, "validation_split": 0.25,
-                                                   **extra})
-                for s, extra in [("builtin:digits", {}), ("builtin:moons", {"samples": 50}),
-                                 ("builtin:adding", {}), ("csv", {"path": "a.csv"}),
-                                 ("npz", {"path": "a.npz", "x": "inputs"}),
-                                 ("images", {"path": "pics"})]]
-    projects.append(make_project(CNN, CNN_EDGES, training={
-        "optimizer": {"type": "SGD", "learning_rate": 0.1, "momentum": 0.9},
-        "schedule": {"type": "cosine", "warmup_epochs": 1}, "class_weight": "balanced",
-        "loss": {"type": "categorical_crossentropy", "label_smoothing": 0.1},
-        "early_stopping": {"patience": 2}, "precision": "mixed_float16"}))
+    projects = [
+        make_project(CNN, CNN_EDGES, data={"source": s, "validation_split": 0.25, **extra})
+        for s, extra in [
+            ("builtin:digits", {}),
+            ("builtin:moons", {"samples": 50}),
+            ("builtin:adding", {}),
+            ("csv", {"path": "a.csv"}),
+            ("npz", {"path": "a.npz", "x": "inputs"}),
+            ("images", {"path": "pics"}),
+        ]
+    ]
+    projects.append(
+        make_project(
+            CNN,
+            CNN_EDGES,
+            training={
+                "optimizer": {"type": "SGD", "learning_rate": 0.1, "momentum": 0.9},
+                "schedule": {"type": "cosine", "warmup_epochs": 1},
+                "class_weight": "balanced",
+                "loss": {"type": "categorical_crossentropy", "label_smoothing": 0.1},
+                "early_stopping": {"patience": 2},
+                "precision": "mixed_float16",
+            },
+        )
+    )
     files = []
     for i, project in enumerate(projects):
         path = tmp_path / f"script_{i}.py"
-        path.write_text(generate(project, weights="model.weights.h5" if i % 2 else None),
-                        encoding="utf-8")
+        path.write_text(
+            generate(project, weights="model.weights.h5" if i % 2 else None), encoding="utf-8"
+        )
         files.append(str(path))
-    out = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated",
-                          "--select", "F,E9", *files], capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "check",
+            "--no-cache",
+            "--isolated",
+            "--select",
+            "F,E9",
+            *files,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 
 # --------------------------------------------------------------------------- data
 
 
-def generated_data(section: dict, input_shape=(4,), loss="sparse_categorical_crossentropy",
-                   base: Path | None = None):
-    project = make_project([("input", "Input", {"shape": list(input_shape)}),
-                            ("out", "Dense", {"units": 2})], [("input", "out")],
-                           data=section, training={"loss": loss})
+def generated_data(
+    section: dict,
+    input_shape=(4,),
+    loss="sparse_categorical_crossentropy",
+    base: Path | None = None,
+):
+    project = make_project(
+        [("input", "Input", {"shape": list(input_shape)}), ("out", "Dense", {"units": 2})],
+        [("input", "out")],
+        data=section,
+        training={"loss": loss},
+    )
     if base is not None:
         project.path = base / "project.json"
     source = generate(project)
@@ -398,52 +561,78 @@ def generated_data(section: dict, input_shape=(4,), loss="sparse_categorical_cro
 def assert_same_data(ours, theirs, exact=True):
     (x_train, y_train), (x_val, y_val) = theirs
     compare = np.testing.assert_array_equal if exact else np.testing.assert_allclose
-    for got, want in ((x_train, ours.x_train), (y_train, ours.y_train),
-                      (x_val, ours.x_val), (y_val, ours.y_val)):
+    for got, want in (
+        (x_train, ours.x_train),
+        (y_train, ours.y_train),
+        (x_val, ours.x_val),
+        (y_val, ours.y_val),
+    ):
         assert got.dtype == want.dtype and got.shape == want.shape
         compare(got, want)
 
 
-@pytest.mark.parametrize("section", [
-    {"source": "builtin:digits"},
-    {"source": "builtin:digits-rows", "validation_split": 0.3, "seed": 4},
-    {"source": "builtin:iris", "validation_split": 0.2, "test_split": 0.1, "seed": 2},
-    {"source": "builtin:wine"},
-    {"source": "builtin:breast_cancer", "standardize": False},
-    {"source": "builtin:moons", "samples": 120, "noise": 0.3, "seed": 5},
-    {"source": "builtin:circles", "samples": 90},
-    {"source": "builtin:spirals", "samples": 80, "validation_split": 0.25},
-    {"source": "builtin:xor", "samples": 60, "noise": 0.1},
-    {"source": "builtin:adding", "samples": 40, "length": 6, "seed": 3},
-], ids=lambda s: s["source"])
+@pytest.mark.parametrize(
+    "section",
+    [
+        {"source": "builtin:digits"},
+        {"source": "builtin:digits-rows", "validation_split": 0.3, "seed": 4},
+        {"source": "builtin:iris", "validation_split": 0.2, "test_split": 0.1, "seed": 2},
+        {"source": "builtin:wine"},
+        {"source": "builtin:breast_cancer", "standardize": False},
+        {"source": "builtin:moons", "samples": 120, "noise": 0.3, "seed": 5},
+        {"source": "builtin:circles", "samples": 90},
+        {"source": "builtin:spirals", "samples": 80, "validation_split": 0.25},
+        {"source": "builtin:xor", "samples": 60, "noise": 0.1},
+        {"source": "builtin:adding", "samples": 40, "length": 6, "seed": 3},
+    ],
+    ids=lambda s: s["source"],
+)
 def test_codegen_load_data_matches_engine_data_for_builtins(section):
     assert_same_data(engine_load_data(section), generated_data(section))
 
 
 def test_codegen_load_data_matches_engine_data_for_npz(tmp_path):
     rng = np.random.default_rng(0)
-    np.savez(tmp_path / "table.npz", inputs=rng.normal(size=(40, 3)),
-             y=np.eye(3)[rng.integers(0, 3, 40)])  # one-hot targets become indices
+    np.savez(
+        tmp_path / "table.npz", inputs=rng.normal(size=(40, 3)), y=np.eye(3)[rng.integers(0, 3, 40)]
+    )  # one-hot targets become indices
     np.savez(tmp_path / "series.npz", x=rng.normal(size=30), y=rng.normal(size=30) * 5)
-    for section in ({"source": "npz", "path": "table.npz", "x": "inputs", "seed": 1},
-                    {"source": "npz", "path": str(tmp_path / "series.npz")}):
-        assert_same_data(engine_load_data(section, tmp_path),
-                         generated_data(section, base=tmp_path))
+    for section in (
+        {"source": "npz", "path": "table.npz", "x": "inputs", "seed": 1},
+        {"source": "npz", "path": str(tmp_path / "series.npz")},
+    ):
+        assert_same_data(
+            engine_load_data(section, tmp_path), generated_data(section, base=tmp_path)
+        )
 
 
 def test_codegen_load_data_matches_engine_data_for_csv(tmp_path):
     rows = ["size; colour ;weight;kind"] + [
         f"{i * 1.5};{('red', 'blue', 'green')[i % 3]};{(i * 7) % 11};{('cat', 'dog')[i % 2]}"
-        for i in range(30)]
+        for i in range(30)
+    ]
     (tmp_path / "pets.csv").write_text("\n".join(rows) + "\n\n", encoding="utf-8")
-    section = {"source": "csv", "path": "pets.csv", "categorical": ["colour"],
-               "validation_split": 0.3}
-    assert_same_data(engine_load_data(section, tmp_path), generated_data(section, base=tmp_path),
-                     exact=False)
-    regression = {"source": "csv", "path": "pets.csv", "target": "weight",
-                  "features": ["size"], "task": "regression"}
-    assert_same_data(engine_load_data(regression, tmp_path),
-                     generated_data(regression, base=tmp_path), exact=False)
+    section = {
+        "source": "csv",
+        "path": "pets.csv",
+        "categorical": ["colour"],
+        "validation_split": 0.3,
+    }
+    assert_same_data(
+        engine_load_data(section, tmp_path), generated_data(section, base=tmp_path), exact=False
+    )
+    regression = {
+        "source": "csv",
+        "path": "pets.csv",
+        "target": "weight",
+        "features": ["size"],
+        "task": "regression",
+    }
+    assert_same_data(
+        engine_load_data(regression, tmp_path),
+        generated_data(regression, base=tmp_path),
+        exact=False,
+    )
 
 
 def test_codegen_load_data_one_hot_targets_for_categorical_loss():
@@ -469,23 +658,36 @@ def test_codegen_load_data_reads_image_folders_like_engine_data(keras, tmp_path)
     section = {"source": "images", "path": "pics", "validation_split": 0.2}
     for shape in ((6, 6, 1), (None, None, 1)):  # without a size: the first image's size
         ours = engine_load_data(section, tmp_path, input_shape=shape)
-        assert_same_data(ours, generated_data(section, input_shape=shape, base=tmp_path),
-                         exact=False)
+        assert_same_data(
+            ours, generated_data(section, input_shape=shape, base=tmp_path), exact=False
+        )
 
 
 # --------------------------------------------------------------------------- training
 
 
 def iris_project(**training) -> Project:
-    nodes = [("input", "Input", {"shape": [4]}),
-             ("hidden", "Dense", {"units": 8, "activation": "relu"}),
-             ("out", "Dense", {"units": 3, "activation": "softmax"})]
-    section = {"optimizer": {"type": "Adam", "learning_rate": 0.01},
-               "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"],
-               "batch_size": 16, "epochs": 3, "seed": 0, **training}
-    return make_project(nodes, [("input", "hidden"), ("hidden", "out")],
-                        data={"source": "builtin:iris", "validation_split": 0.2},
-                        training=section, name="Iris MLP")
+    nodes = [
+        ("input", "Input", {"shape": [4]}),
+        ("hidden", "Dense", {"units": 8, "activation": "relu"}),
+        ("out", "Dense", {"units": 3, "activation": "softmax"}),
+    ]
+    section = {
+        "optimizer": {"type": "Adam", "learning_rate": 0.01},
+        "loss": "sparse_categorical_crossentropy",
+        "metrics": ["accuracy"],
+        "batch_size": 16,
+        "epochs": 3,
+        "seed": 0,
+        **training,
+    }
+    return make_project(
+        nodes,
+        [("input", "hidden"), ("hidden", "out")],
+        data={"source": "builtin:iris", "validation_split": 0.2},
+        training=section,
+        name="Iris MLP",
+    )
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -495,9 +697,14 @@ def script_run(tmp_path_factory):
     script = folder / "iris_mlp.py"
     script.write_text(generate(iris_project()), encoding="utf-8")
     env = {"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin", "HOME": str(folder)}
-    process = subprocess.Popen([sys.executable, str(script), "--epochs", "1", "--out",
-                                "trained.keras"], cwd=folder, env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, str(script), "--epochs", "1", "--out", "trained.keras"],
+        cwd=folder,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     yield folder, process
     process.kill()
     process.communicate()
@@ -519,8 +726,9 @@ def test_codegen_script_with_weights_reproduces_the_trained_model(keras, tmp_pat
 
     project = iris_project()
     trained = build_model(project)
-    trained.set_weights([np.full(w.shape, 0.01 * (i + 1), np.float32)
-                         for i, w in enumerate(trained.get_weights())])
+    trained.set_weights(
+        [np.full(w.shape, 0.01 * (i + 1), np.float32) for i, w in enumerate(trained.get_weights())]
+    )
     if weights_name.endswith(".weights.h5"):
         trained.save_weights(tmp_path / weights_name)
     else:
@@ -535,20 +743,26 @@ def test_codegen_script_with_weights_reproduces_the_trained_model(keras, tmp_pat
         np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.parametrize("schedule", [
-    {"type": "exponential", "decay_rate": 0.5, "decay_epochs": 2},
-    {"type": "step", "boundaries_epochs": [1, 2], "values": [0.1, 0.01, 0.001]},
-    {"type": "step", "factor": 0.5, "every_steps": 3},
-    {"type": "step"},
-    {"type": "polynomial", "power": 2.0},
-    {"type": "cosine", "alpha": 0.1},
-    {"type": "cosine", "warmup_epochs": 1, "warmup_start": 0.001},
-], ids=lambda s: "-".join(map(str, s.values())))
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        {"type": "exponential", "decay_rate": 0.5, "decay_epochs": 2},
+        {"type": "step", "boundaries_epochs": [1, 2], "values": [0.1, 0.01, 0.001]},
+        {"type": "step", "factor": 0.5, "every_steps": 3},
+        {"type": "step"},
+        {"type": "polynomial", "power": 2.0},
+        {"type": "cosine", "alpha": 0.1},
+        {"type": "cosine", "warmup_epochs": 1, "warmup_start": 0.001},
+    ],
+    ids=lambda s: "-".join(map(str, s.values())),
+)
 def test_codegen_schedules_match_engine_training(keras, schedule):
     from engine.train.fit import make_optimizer
 
-    training = {"optimizer": {"type": "SGD", "learning_rate": 0.05, "momentum": 0.8,
-                              "nesterov": True}, "schedule": schedule}
+    training = {
+        "optimizer": {"type": "SGD", "learning_rate": 0.05, "momentum": 0.8, "nesterov": True},
+        "schedule": schedule,
+    }
     project = iris_project(**training)
     namespace = run_source(generate(project))
     for steps, epochs in ((8, 3), (5, 10)):
@@ -560,30 +774,46 @@ def test_codegen_schedules_match_engine_training(keras, schedule):
 
 
 def test_codegen_constant_learning_rate_trains_with_the_optimizer_settings(keras, tmp_path):
-    project = iris_project(optimizer={"type": "rmsprop", "learning_rate": 0.02, "rho": 0.8},
-                           metrics=["accuracy", {"type": "top_k", "k": 2}])
+    project = iris_project(
+        optimizer={"type": "rmsprop", "learning_rate": 0.02, "rho": 0.8},
+        metrics=["accuracy", {"type": "top_k", "k": 2}],
+    )
     source = generate(project)
     assert "make_optimizer" not in source
     run_main(run_source(source), "--epochs", "1", "--out", str(tmp_path / "m.keras"))
     model = keras.models.load_model(tmp_path / "m.keras")
     config = model.optimizer.get_config()
-    assert (type(model.optimizer).__name__, config["learning_rate"], config["rho"]) == \
-        ("RMSprop", pytest.approx(0.02), pytest.approx(0.8))
+    assert (type(model.optimizer).__name__, config["learning_rate"], config["rho"]) == (
+        "RMSprop",
+        pytest.approx(0.02),
+        pytest.approx(0.8),
+    )
     assert model.get_compile_config()["metrics"][-1]["config"]["name"] == "top_2_accuracy"
 
 
 def test_codegen_early_stopping_and_loss_settings_reach_the_script():
-    project = iris_project(early_stopping={"patience": 3, "restore_best_weights": False},
-                           loss={"type": "categorical_crossentropy", "label_smoothing": 0.1},
-                           schedule={"type": "reduce_on_plateau", "factor": 0.5},
-                           class_weight={"0": 2.0, "1": 1.0, "2": 1.0}, shuffle=False)
+    project = iris_project(
+        early_stopping={"patience": 3, "restore_best_weights": False},
+        loss={"type": "categorical_crossentropy", "label_smoothing": 0.1},
+        schedule={"type": "reduce_on_plateau", "factor": 0.5},
+        class_weight={"0": 2.0, "1": 1.0, "2": 1.0},
+        shuffle=False,
+    )
     source = generate(project)
-    calls = {ast.unparse(n.func): {k.arg: ast.literal_eval(k.value) for k in n.keywords}
-             for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Call)
-             and ast.unparse(n.func).startswith(("keras.callbacks", "keras.losses"))}
+    calls = {
+        ast.unparse(n.func): {k.arg: ast.literal_eval(k.value) for k in n.keywords}
+        for n in ast.walk(ast.parse(source))
+        if isinstance(n, ast.Call)
+        and ast.unparse(n.func).startswith(("keras.callbacks", "keras.losses"))
+    }
     assert calls["keras.callbacks.EarlyStopping"] == {
-        "monitor": "val_loss", "patience": 3, "min_delta": 0.0, "mode": "min",
-        "restore_best_weights": False, "start_from_epoch": 0}
+        "monitor": "val_loss",
+        "patience": 3,
+        "min_delta": 0.0,
+        "mode": "min",
+        "restore_best_weights": False,
+        "start_from_epoch": 0,
+    }
     assert calls["keras.callbacks.ReduceLROnPlateau"]["factor"] == 0.5
     assert calls["keras.losses.CategoricalCrossentropy"] == {"label_smoothing": 0.1}
     assert "class_weight={0: 2.0, 1: 1.0, 2: 1.0}" in source and "shuffle=False" in source
@@ -610,15 +840,19 @@ def test_codegen_script_adapts_normalization_like_layerlab(keras, tmp_path, monk
     namespace["main"]()
     layer = keras.models.load_model(out, compile=False).get_layer("norm")
     x_train = load_dataset(data, None).x_train
-    np.testing.assert_allclose(np.ravel(layer.mean), (x_train * 2 + 5).mean(axis=0),
-                               rtol=1e-4)
+    np.testing.assert_allclose(np.ravel(layer.mean), (x_train * 2 + 5).mean(axis=0), rtol=1e-4)
 
 
 def test_codegen_follows_layerlab_for_early_stopping_plateau_and_metrics():
     from tests.engine.test_training import dense_project
 
-    data = dense_project({"early_stopping": True, "schedule": "reduce_on_plateau",
-                          "metrics": ["accuracy", "mae", {"type": "top_k", "k": 5}]})
+    data = dense_project(
+        {
+            "early_stopping": True,
+            "schedule": "reduce_on_plateau",
+            "metrics": ["accuracy", "mae", {"type": "top_k", "k": 5}],
+        }
+    )
     source = generate(Project.from_dict(data))
     assert "keras.callbacks.EarlyStopping(" in source
     assert "keras.callbacks.ReduceLROnPlateau(" in source

@@ -2,8 +2,19 @@
 
 import pytest
 
-from engine.model.commands import (AddNode, Connect, Disconnect, Macro, MoveNodes, PasteSubgraph,
-                             RemoveNodes, Rename, SetParams, SetSection, UndoStack)
+from engine.model.commands import (
+    AddNode,
+    Connect,
+    Disconnect,
+    Macro,
+    MoveNodes,
+    PasteSubgraph,
+    RemoveNodes,
+    Rename,
+    SetParams,
+    SetSection,
+    UndoStack,
+)
 from engine.model.graph import Edge, GraphError, Node
 from engine.model.project import new_project
 
@@ -26,15 +37,16 @@ COMMANDS = {
     "add": lambda: AddNode(Node("extra", "Dense", {"units": 2}), [Edge("dense", "extra")]),
     "remove": lambda: RemoveNodes(["flat"]),
     "remove_many": lambda: RemoveNodes(["flat", "dense"]),
-    "connect": lambda: Macro("rewire", [Disconnect(Edge("flat", "dense")),
-                                        Connect(Edge("input", "dense"))]),
+    "connect": lambda: Macro(
+        "rewire", [Disconnect(Edge("flat", "dense")), Connect(Edge("input", "dense"))]
+    ),
     "disconnect": lambda: Disconnect(Edge("flat", "dense")),
     "set_params": lambda: SetParams("dense", {"units": 3, "activation": "relu"}),
     "move": lambda: MoveNodes({"dense": ((0, 240), (50, 300)), "flat": ((0, 120), (5, 5))}),
     "rename": lambda: Rename("dense", "classifier"),
-    "paste": lambda: PasteSubgraph([Node("d2", "Dense", {"units": 4}),
-                                    Node("d3", "Dense", {"units": 5})],
-                                   [Edge("d2", "d3")]),
+    "paste": lambda: PasteSubgraph(
+        [Node("d2", "Dense", {"units": 4}), Node("d3", "Dense", {"units": 5})], [Edge("d2", "d3")]
+    ),
     "set_section": lambda: SetSection("training", {"epochs": 3}),
 }
 

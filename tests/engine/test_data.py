@@ -122,8 +122,7 @@ def test_builtins_are_reproducible_for_a_seed_and_change_with_it(name):
 
 
 def test_generated_sets_take_samples_and_noise_keys():
-    data = load_data({"source": "builtin:moons", "samples": 50, "noise": 0.0,
-                      "standardize": False})
+    data = load_data({"source": "builtin:moons", "samples": 50, "noise": 0.0, "standardize": False})
     x = np.concatenate([data.x_train, data.x_val])
     assert len(x) == 50
     upper = np.concatenate([data.y_train, data.y_val]) == 0
@@ -148,15 +147,18 @@ def test_unknown_source_and_missing_source_are_named():
 # --------------------------------------------------------------------------- splits
 
 
-@pytest.mark.parametrize("keys, fragment", [
-    ({"validation_split": 1.5}, "validation_split.*1.5"),
-    ({"validation_split": -0.1}, "validation_split.*-0.1"),
-    ({"validation_split": "0.2"}, "validation_split.*'0.2'"),
-    ({"test_split": 1}, "test_split.*1"),
-    ({"validation_split": 0.6, "test_split": 0.4}, "0.6.*0.4.*no training data"),
-    ({"seed": -1}, '"seed".*-1'),
-    ({"standardize": "yes"}, '"standardize".*yes'),
-])
+@pytest.mark.parametrize(
+    "keys, fragment",
+    [
+        ({"validation_split": 1.5}, "validation_split.*1.5"),
+        ({"validation_split": -0.1}, "validation_split.*-0.1"),
+        ({"validation_split": "0.2"}, "validation_split.*'0.2'"),
+        ({"test_split": 1}, "test_split.*1"),
+        ({"validation_split": 0.6, "test_split": 0.4}, "0.6.*0.4.*no training data"),
+        ({"seed": -1}, '"seed".*-1'),
+        ({"standardize": "yes"}, '"standardize".*yes'),
+    ],
+)
 def test_bad_split_and_section_values_name_the_key_and_value(keys, fragment):
     with pytest.raises(DataError, match=fragment):
         load_data({"source": "builtin:iris", **keys})
@@ -166,11 +168,19 @@ def test_stratified_split_keeps_class_proportions(tmp_path):
     y = np.array([0] * 80 + [1] * 20 + [2] * 40)
     x = np.arange(len(y), dtype=np.float32)[:, None]
     np.savez(tmp_path / "d.npz", x=x, y=y)
-    data = load_data({"source": "npz", "path": str(tmp_path / "d.npz"),
-                      "validation_split": 0.25, "test_split": 0.25, "seed": 1})
+    data = load_data(
+        {
+            "source": "npz",
+            "path": str(tmp_path / "d.npz"),
+            "validation_split": 0.25,
+            "test_split": 0.25,
+            "seed": 1,
+        }
+    )
     for part in (data.y_train, data.y_val, data.y_test):
-        np.testing.assert_allclose(np.bincount(part, minlength=3) / len(part),
-                                   [80 / 140, 20 / 140, 40 / 140], atol=0.02)
+        np.testing.assert_allclose(
+            np.bincount(part, minlength=3) / len(part), [80 / 140, 20 / 140, 40 / 140], atol=0.02
+        )
     assert (len(data.y_val), len(data.y_test)) == (35, 35)
     ids = np.concatenate([data.x_train, data.x_val, data.x_test])
     ids = ids * data.std + data.mean  # back to the raw row ids
@@ -181,8 +191,15 @@ def test_split_keeps_a_training_sample_of_every_class(tmp_path):
     y = np.array([0] * 30 + [1] * 30 + [2] * 2)
     np.savez(tmp_path / "d.npz", x=np.arange(62.0)[:, None], y=y)
     for seed in range(5):
-        data = load_data({"source": "npz", "path": str(tmp_path / "d.npz"), "seed": seed,
-                          "validation_split": 0.4, "test_split": 0.3})
+        data = load_data(
+            {
+                "source": "npz",
+                "path": str(tmp_path / "d.npz"),
+                "seed": seed,
+                "validation_split": 0.4,
+                "test_split": 0.3,
+            }
+        )
         assert set(data.y_train) == {0, 1, 2}
         assert len(data.y_val) + len(data.y_test) == round(62 * 0.4) + round(62 * 0.3)
 
@@ -195,9 +212,13 @@ def test_split_too_small_for_a_validation_sample_says_so(tmp_path):
 
 def test_standardization_is_fitted_on_the_training_split_only(tmp_path):
     rng = np.random.default_rng(0)
-    raw = np.concatenate([np.arange(200)[:, None],  # row id, to find the raw rows again
-                          rng.normal(5.0, 3.0, (200, 1)) * np.linspace(1, 4, 200)[:, None]],
-                         axis=1).astype(np.float32)
+    raw = np.concatenate(
+        [
+            np.arange(200)[:, None],  # row id, to find the raw rows again
+            rng.normal(5.0, 3.0, (200, 1)) * np.linspace(1, 4, 200)[:, None],
+        ],
+        axis=1,
+    ).astype(np.float32)
     np.savez(tmp_path / "d.npz", x=raw, y=rng.normal(size=200))
     data = load_data({"source": "npz", "path": str(tmp_path / "d.npz"), "seed": 2})
     assert data.task == "regression"
@@ -263,8 +284,10 @@ def test_csv_features_choose_the_columns_and_target_defaults_to_the_last(tmp_pat
 
 
 def test_csv_numeric_targets_are_classes_or_regression(tmp_path):
-    path = write(tmp_path / "n.csv", "a,label,value\n" + "".join(
-        f"{i},{i % 3},{i * 0.37}\n" for i in range(12)))
+    path = write(
+        tmp_path / "n.csv",
+        "a,label,value\n" + "".join(f"{i},{i % 3},{i * 0.37}\n" for i in range(12)),
+    )
     classes = load_data(csv_section(path, target="label", features=["a"]))
     assert classes.task == "classification" and classes.class_names == ["0", "1", "2"]
     values = load_data(csv_section(path, target="value", features=["a"]))
@@ -275,11 +298,15 @@ def test_csv_numeric_targets_are_classes_or_regression(tmp_path):
 
 
 def test_csv_semicolons_and_quoted_cells_are_read(tmp_path):
-    path = write(tmp_path / "eu.csv", 'size;"name; long";kind\n1;"a; b";x\n2;c;y\n'
-                 '3;"d";x\n4;e;y\n')
+    path = write(tmp_path / "eu.csv", 'size;"name; long";kind\n1;"a; b";x\n2;c;y\n3;"d";x\n4;e;y\n')
     data = load_data(csv_section(path, categorical=["name; long"], validation_split=0.5))
-    assert data.feature_names == ["size", "name; long=a; b", "name; long=c", "name; long=d",
-                                  "name; long=e"]
+    assert data.feature_names == [
+        "size",
+        "name; long=a; b",
+        "name; long=c",
+        "name; long=d",
+        "name; long=e",
+    ]
     assert data.class_names == ["x", "y"]
 
 
@@ -291,23 +318,34 @@ def test_csv_text_target_cannot_be_regression(tmp_path):
 
 def test_csv_relative_path_resolves_against_base_dir(tmp_path):
     write(tmp_path / "pets.csv", CSV)
-    data = load_data({"source": "csv", "path": "pets.csv", "target": "species",
-                      "categorical": ["color"], "validation_split": 0.25}, base_dir=tmp_path)
+    data = load_data(
+        {
+            "source": "csv",
+            "path": "pets.csv",
+            "target": "species",
+            "categorical": ["color"],
+            "validation_split": 0.25,
+        },
+        base_dir=tmp_path,
+    )
     assert len(data.x_train) == 6
 
 
-@pytest.mark.parametrize("text, keys, fragments", [
-    ("a,b,y\n1,2,0\n3,4\n5,6,1\n", {}, ["line 3", "2 values", "3 columns"]),
-    ("a,b,y\n1,2,0\n3,,1\n5,6,1\n", {}, ["line 3", "column 'b'", "missing value"]),
-    ("a,b,y\n1,2,0\n3,4,1\n5,NaN,1\n", {}, ["line 4", "column 'b'", "missing"]),
-    ("a,b,y\n1,2,0\n3,4,\n5,6,1\n", {}, ["line 3", "column 'y'", "missing"]),
-    ("a,b,y\n1,2,0\n3,x,1\n5,6,1\n", {}, ["line 3", "column 'b'", "'x'", "categorical"]),
-    ("a,b,y\n1,2,0\n3,4,1\n", {"target": "label"}, ["'label'", "columns: a, b, y"]),
-    ("a,b,y\n1,2,0\n3,4,1\n", {"features": ["a", "c"]}, ["'c'", "columns: a, b, y"]),
-    ("a,a,y\n1,2,0\n3,4,1\n", {}, ["line 1", "'a'", "twice"]),
-    ("a,b,y\n", {}, ["no data rows"]),
-    ("", {}, ["empty"]),
-])
+@pytest.mark.parametrize(
+    "text, keys, fragments",
+    [
+        ("a,b,y\n1,2,0\n3,4\n5,6,1\n", {}, ["line 3", "2 values", "3 columns"]),
+        ("a,b,y\n1,2,0\n3,,1\n5,6,1\n", {}, ["line 3", "column 'b'", "missing value"]),
+        ("a,b,y\n1,2,0\n3,4,1\n5,NaN,1\n", {}, ["line 4", "column 'b'", "missing"]),
+        ("a,b,y\n1,2,0\n3,4,\n5,6,1\n", {}, ["line 3", "column 'y'", "missing"]),
+        ("a,b,y\n1,2,0\n3,x,1\n5,6,1\n", {}, ["line 3", "column 'b'", "'x'", "categorical"]),
+        ("a,b,y\n1,2,0\n3,4,1\n", {"target": "label"}, ["'label'", "columns: a, b, y"]),
+        ("a,b,y\n1,2,0\n3,4,1\n", {"features": ["a", "c"]}, ["'c'", "columns: a, b, y"]),
+        ("a,a,y\n1,2,0\n3,4,1\n", {}, ["line 1", "'a'", "twice"]),
+        ("a,b,y\n", {}, ["no data rows"]),
+        ("", {}, ["empty"]),
+    ],
+)
 def test_malformed_csv_names_the_file_line_and_column(tmp_path, text, keys, fragments):
     path = write(tmp_path / "bad.csv", text)
     with pytest.raises(DataError) as err:
@@ -336,8 +374,9 @@ def test_npz_loads_named_arrays_and_one_hot_targets_become_classes(tmp_path):
     x = np.random.default_rng(0).normal(size=(40, 6, 3)).astype(np.float32)
     y = np.eye(4)[np.arange(40) % 4]
     np.savez(tmp_path / "seq.npz", inputs=x, labels=y)
-    data = load_data({"source": "npz", "path": str(tmp_path / "seq.npz"), "x": "inputs",
-                      "y": "labels"})
+    data = load_data(
+        {"source": "npz", "path": str(tmp_path / "seq.npz"), "x": "inputs", "y": "labels"}
+    )
     assert data.input_shape == (6, 3) and data.num_classes == 4
     assert data.task == "classification" and data.mean is None  # not tabular: kept raw
     rows = {tuple(np.round(r.ravel(), 5)) for r in x}
@@ -376,8 +415,7 @@ def test_image_folder_classes_resizing_and_color_modes(tmp_path, tf):
             size = (12, 10) if i % 2 else (6, 8)
             write_png(tf, tmp_path / "pics" / cls / f"{i}.png", rng.integers(0, 256, (*size, 3)))
     (tmp_path / "pics" / "dogs" / "notes.txt").write_text("not an image")
-    section = {"source": "images", "path": "pics", "image_size": [4, 5],
-               "validation_split": 0.2}
+    section = {"source": "images", "path": "pics", "image_size": [4, 5], "validation_split": 0.2}
     rgb = load_data(section, base_dir=tmp_path)
     assert rgb.class_names == ["cats", "dogs"] and rgb.num_classes == 2
     assert rgb.input_shape == (4, 5, 3) and rgb.mean is None
@@ -391,7 +429,8 @@ def test_image_folder_classes_resizing_and_color_modes(tmp_path, tf):
     assert flat_model.input_shape == (4, 5, 3)  # not an image input: check_fit reports it
     assert check_fit(flat_model, (60,), (2,), "sparse_categorical_crossentropy") == [
         "the model's input expects (60,); the data gives (4, 5, 3) (same number of values: "
-        "a Reshape or Flatten layer would fit them)"]
+        "a Reshape or Flatten layer would fit them)"
+    ]
 
 
 def test_image_folder_keeps_pixel_values_when_no_resize_is_needed(tmp_path, tf):
@@ -418,8 +457,14 @@ def test_image_folder_errors_name_the_folder_or_file(tmp_path, tf):
     with pytest.raises(DataError, match=r"not found: .*nowhere"):
         load_data({"source": "images", "path": str(tmp_path / "nowhere")})
     with pytest.raises(DataError, match=r"set: 2 images at 512x512x3 need 6 MB.*limit of 5 MB"):
-        load_data({"source": "images", "path": str(tmp_path / "set"), "image_size": [512, 512],
-                   "max_memory_mb": 5})
+        load_data(
+            {
+                "source": "images",
+                "path": str(tmp_path / "set"),
+                "image_size": [512, 512],
+                "max_memory_mb": 5,
+            }
+        )
     with pytest.raises(DataError, match="image_size.*height, width.*'big'"):
         load_data({"source": "images", "path": str(tmp_path / "set"), "image_size": "big"})
 
@@ -442,8 +487,7 @@ def test_make_tf_dataset_batches_shuffles_with_seed(tf):
     batches = list(ds.as_numpy_iterator())
     assert batches[0][0].shape == (32, 8, 8, 1) and batches[0][1].shape == (32,)
     assert sum(len(b[1]) for b in batches) == len(data.x_train)
-    again = next(make_tf_dataset(data.x_train, data.y_train, 32, True, seed=5)
-                 .as_numpy_iterator())
+    again = next(make_tf_dataset(data.x_train, data.y_train, 32, True, seed=5).as_numpy_iterator())
     np.testing.assert_array_equal(again[1], batches[0][1])
     assert not np.array_equal(batches[0][1], data.y_train[:32])  # shuffled
     plain = next(make_tf_dataset(data.x_val, None, 8, shuffle=False).as_numpy_iterator())
@@ -496,8 +540,12 @@ def test_check_fit_binary_and_regression_messages():
 
 def test_import_engine_data_does_not_import_tensorflow():
     code = "import sys, engine.data.dataset; assert 'tensorflow' not in sys.modules, 'tf imported'"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=Path(__file__).resolve().parents[2])
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -517,26 +565,68 @@ def _npz(path, **arrays):
 
 
 HOSTILE = [  # (name, writer(folder) -> data section, words the message must hold)
-    ("truncated.npz", lambda d: {"source": "npz", "path": str(
-        _write_bytes(d / "t.npz", _npz_bytes()[:100]))}, "t.npz is not a readable .npz"),
-    ("no samples", lambda d: {"source": "npz", "path": str(
-        _npz(d / "e.npz", x=np.zeros((0, 2)), y=np.zeros(0)))}, "holds no values"),
-    ("0-d y", lambda d: {"source": "npz", "path": str(
-        _npz(d / "z.npz", x=np.ones((4, 2)), y=np.array(1)))}, "'y' has 1"),
-    ("inf seed", lambda d: {"source": "builtin:moons", "seed": float("inf")},
-     '"seed" must be a whole number'),
-    ("unknown user", lambda d: {"source": "csv", "path": "~nosuchuser_ll/x.csv"},
-     "cannot be used"),
-    ("typo in a numeric target", lambda d: {"source": "csv", "path": str(write(
-        d / "typo.csv", "a,y\n" + "".join(f"{i},{i / 2}\n" for i in range(30)) + "3,n.a\n"))},
-     "typo.csv line 32, column 'y': 'n.a' is not a finite number"),
-    ("beyond float32", lambda d: {"source": "csv", "path": str(write(
-        d / "big.csv", "a,y\n1e300,0\n2,1\n3,0\n4,1\n"))}, "line 2, column 'a': '1e300'"),
-    ("one class", lambda d: {"source": "csv", "path": str(write(
-        d / "one.csv", "a,y\n1,1\n2,1\n3,1\n4,1\n"))}, "every target is '1'"),
-    ("one sample per class", lambda d: {"source": "csv", "validation_split": 0.2, "path": str(
-        write(d / "few.csv", "a,y\n1,a\n2,b\n3,c\n4,d\n5,e\n"))},
-     "validation_split 0.2: no class has a sample to spare"),
+    (
+        "truncated.npz",
+        lambda d: {"source": "npz", "path": str(_write_bytes(d / "t.npz", _npz_bytes()[:100]))},
+        "t.npz is not a readable .npz",
+    ),
+    (
+        "no samples",
+        lambda d: {
+            "source": "npz",
+            "path": str(_npz(d / "e.npz", x=np.zeros((0, 2)), y=np.zeros(0))),
+        },
+        "holds no values",
+    ),
+    (
+        "0-d y",
+        lambda d: {
+            "source": "npz",
+            "path": str(_npz(d / "z.npz", x=np.ones((4, 2)), y=np.array(1))),
+        },
+        "'y' has 1",
+    ),
+    (
+        "inf seed",
+        lambda d: {"source": "builtin:moons", "seed": float("inf")},
+        '"seed" must be a whole number',
+    ),
+    ("unknown user", lambda d: {"source": "csv", "path": "~nosuchuser_ll/x.csv"}, "cannot be used"),
+    (
+        "typo in a numeric target",
+        lambda d: {
+            "source": "csv",
+            "path": str(
+                write(
+                    d / "typo.csv",
+                    "a,y\n" + "".join(f"{i},{i / 2}\n" for i in range(30)) + "3,n.a\n",
+                )
+            ),
+        },
+        "typo.csv line 32, column 'y': 'n.a' is not a finite number",
+    ),
+    (
+        "beyond float32",
+        lambda d: {
+            "source": "csv",
+            "path": str(write(d / "big.csv", "a,y\n1e300,0\n2,1\n3,0\n4,1\n")),
+        },
+        "line 2, column 'a': '1e300'",
+    ),
+    (
+        "one class",
+        lambda d: {"source": "csv", "path": str(write(d / "one.csv", "a,y\n1,1\n2,1\n3,1\n4,1\n"))},
+        "every target is '1'",
+    ),
+    (
+        "one sample per class",
+        lambda d: {
+            "source": "csv",
+            "validation_split": 0.2,
+            "path": str(write(d / "few.csv", "a,y\n1,a\n2,b\n3,c\n4,d\n5,e\n")),
+        },
+        "validation_split 0.2: no class has a sample to spare",
+    ),
 ]
 
 
@@ -561,8 +651,9 @@ def test_hostile_data_is_refused_with_the_place_named(tmp_path, name, section, w
 
 
 def test_labels_shaped_n_by_1_are_classes(tmp_path):
-    path = _npz(tmp_path / "cifar-like.npz", x=np.ones((30, 2)),
-                y=(np.arange(30) % 3).reshape(-1, 1))
+    path = _npz(
+        tmp_path / "cifar-like.npz", x=np.ones((30, 2)), y=(np.arange(30) % 3).reshape(-1, 1)
+    )
     data = load_data({"source": "npz", "path": str(path)})
     assert data.task == "classification" and data.num_classes == 3
 

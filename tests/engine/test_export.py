@@ -9,8 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.io.export import (ONNX_MISSING, ExportError, SourceError, cli_export, export,
-                           sample_inputs)
+from engine.io.export import (
+    ONNX_MISSING,
+    ExportError,
+    SourceError,
+    cli_export,
+    export,
+    sample_inputs,
+)
 from engine.model.graph import Edge, Node
 from engine.model.project import Project, save_project
 
@@ -35,8 +41,12 @@ def two_in_two_out() -> Project:
     g.nodes["both"] = Node("both", "Concatenate", {})
     g.nodes["score"] = Node("score", "Dense", {"units": 2})
     g.nodes["flag"] = Node("flag", "Dense", {"units": 1, "activation": "sigmoid"})
-    g.edges += [Edge("right", "both", 0), Edge("left", "both", 1), Edge("both", "score"),
-                Edge("both", "flag")]
+    g.edges += [
+        Edge("right", "both", 0),
+        Edge("left", "both", 1),
+        Edge("both", "score"),
+        Edge("both", "flag"),
+    ]
     return p
 
 
@@ -67,15 +77,22 @@ def trained(run_dir):
 
 
 def args(source, fmt, out, **kw) -> argparse.Namespace:
-    d = {"source": str(source), "format": fmt, "out": str(out), "no_verify": False,
-         "quantize": "none", "weights": None}
+    d = {
+        "source": str(source),
+        "format": fmt,
+        "out": str(out),
+        "no_verify": False,
+        "quantize": "none",
+        "weights": None,
+    }
     d.update(kw)
     return argparse.Namespace(**d)
 
 
 @pytest.mark.parametrize("fmt", ["keras", "h5", "savedmodel", "onnx", "tflite"])
-def test_export_run_dir_every_format_reloads_with_the_same_predictions(run_dir, trained,
-                                                                       tmp_path, fmt):
+def test_export_run_dir_every_format_reloads_with_the_same_predictions(
+    run_dir, trained, tmp_path, fmt
+):
     result = export(run_dir, fmt, tmp_path / "model")
     assert result.verified, result.message
     assert result.max_abs_diff is not None and result.max_abs_diff <= 1e-4
@@ -84,8 +101,7 @@ def test_export_run_dir_every_format_reloads_with_the_same_predictions(run_dir, 
 
 
 @pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated")
-def test_export_onnx_and_tflite_files_predict_like_the_trained_model(run_dir, trained,
-                                                                     tmp_path):
+def test_export_onnx_and_tflite_files_predict_like_the_trained_model(run_dir, trained, tmp_path):
     """Checked here with the runtimes directly, not through export's own check."""
     import onnxruntime
     import tensorflow as tf
@@ -123,8 +139,7 @@ def test_export_tflite_quantised_reports_a_difference_and_is_smaller(run_dir, tm
         assert result.size_bytes < plain.size_bytes
 
 
-def test_export_python_from_run_dir_reproduces_the_trained_predictions(run_dir, trained,
-                                                                       tmp_path):
+def test_export_python_from_run_dir_reproduces_the_trained_predictions(run_dir, trained, tmp_path):
     import runpy
 
     _model, xs, expected = trained
@@ -165,8 +180,7 @@ def test_export_multi_input_multi_output_keeps_inputs_and_outputs_apart(tmp_path
     assert result.max_abs_diff <= 1e-4
 
 
-def test_export_onnx_without_the_extra_says_what_to_install(run_dir, tmp_path, monkeypatch,
-                                                           capsys):
+def test_export_onnx_without_the_extra_says_what_to_install(run_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "tf2onnx", None)  # makes `import tf2onnx` fail
     with pytest.raises(ExportError) as err:
         export(run_dir, "onnx", tmp_path / "m.onnx")
@@ -176,11 +190,14 @@ def test_export_onnx_without_the_extra_says_what_to_install(run_dir, tmp_path, m
     assert not (tmp_path / "m.onnx").exists()
 
 
-def test_export_converter_failure_names_the_format_and_the_layer(run_dir, tmp_path,
-                                                                monkeypatch, capsys):
+def test_export_converter_failure_names_the_format_and_the_layer(
+    run_dir, tmp_path, monkeypatch, capsys
+):
     def broken(self, filepath, format="tf_saved_model", **kw):
-        raise RuntimeError("Some ops are not supported by the native TFLite runtime\n"
-                           "tf.Foo {device = \"\"} at loc(\"functional/hidden/Foo\")")
+        raise RuntimeError(
+            "Some ops are not supported by the native TFLite runtime\n"
+            'tf.Foo {device = ""} at loc("functional/hidden/Foo")'
+        )
 
     monkeypatch.setattr(keras.Model, "export", broken)
     code = cli_export(args(run_dir, "tflite", tmp_path / "m.tflite"))
@@ -202,8 +219,21 @@ def test_layerlab_export_command_runs_through_the_front_door(run_dir, tmp_path, 
     from engine.cli.main import main
 
     out = tmp_path / "cli.tflite"
-    assert main(["export", str(run_dir), "--format", "tflite", "--out", str(out),
-                 "--quantize", "float16"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                str(run_dir),
+                "--format",
+                "tflite",
+                "--out",
+                str(out),
+                "--quantize",
+                "float16",
+            ]
+        )
+        == 0
+    )
     assert out.is_file()
     assert "float16 quantisation" in capsys.readouterr().out
 
@@ -244,8 +274,7 @@ def test_export_savedmodel_never_overwrites_an_unrelated_folder(run_dir, tmp_pat
     assert first.verified and again.verified
 
 
-def test_export_python_with_given_weights_checks_against_those_weights(run_dir, trained,
-                                                                      tmp_path):
+def test_export_python_with_given_weights_checks_against_those_weights(run_dir, trained, tmp_path):
     weights = tmp_path / "given.weights.h5"
     trained[0].save_weights(weights)
     result = export(run_dir / "project.json", "python", tmp_path / "given.py", weights=weights)
@@ -253,8 +282,9 @@ def test_export_python_with_given_weights_checks_against_those_weights(run_dir, 
     assert "given.weights.h5" in result.path.read_text()
 
 
-def test_cli_export_exits_1_when_the_reloaded_file_disagrees(run_dir, tmp_path, monkeypatch,
-                                                            capsys):
+def test_cli_export_exits_1_when_the_reloaded_file_disagrees(
+    run_dir, tmp_path, monkeypatch, capsys
+):
     import engine.io.export
 
     monkeypatch.setattr(engine.io.export, "TOLERANCE", -1.0)  # no difference is small enough
@@ -283,8 +313,12 @@ def chain(shape: list, *layers: tuple[str, dict]) -> Project:
 
 @pytest.mark.parametrize("fmt", ["savedmodel", "onnx"])
 def test_export_serves_augmentation_layers_in_inference_mode(tmp_path, fmt):
-    project = chain([8, 8, 3], ("RandomFlip", {}), ("RandomRotation", {"factor": 0.2}),
-                    ("Conv2D", {"filters": 2, "kernel_size": 3}))
+    project = chain(
+        [8, 8, 3],
+        ("RandomFlip", {}),
+        ("RandomRotation", {"factor": 0.2}),
+        ("Conv2D", {"filters": 2, "kernel_size": 3}),
+    )
     result = export(project, fmt, tmp_path / "augmented")
     assert result.verified, result.message
 
@@ -297,10 +331,12 @@ def test_export_bad_places_and_models_are_one_line_naming_what(tmp_path):
         export(dense, "onnx", blocker / "m")
     with pytest.raises(ExportError, match="give a file name for the keras export"):
         export(dense, "keras", Path("."))
-    with pytest.raises(ExportError, match=r"at layer 'reshape' \(Reshape\): the model does "
-                                          r"not run on a sample input of shape \(8, 4\)"):
-        export(chain([None, 4], ("Reshape", {"target_shape": [3, 4]})), "keras",
-               tmp_path / "r")
+    with pytest.raises(
+        ExportError,
+        match=r"at layer 'reshape' \(Reshape\): the model does "
+        r"not run on a sample input of shape \(8, 4\)",
+    ):
+        export(chain([None, 4], ("Reshape", {"target_shape": [3, 4]})), "keras", tmp_path / "r")
 
 
 def test_export_tflite_of_an_lstm_says_which_layer_needs_flex_ops(tmp_path):

@@ -18,8 +18,15 @@ def _chain(*specs):
 def test_graph_emits_an_event_for_every_change():
     g = Graph()
     seen = []
-    for name in ("node_added", "node_removed", "edge_added", "edge_removed", "params_changed",
-                 "node_moved", "node_renamed"):
+    for name in (
+        "node_added",
+        "node_removed",
+        "edge_added",
+        "edge_removed",
+        "params_changed",
+        "node_moved",
+        "node_renamed",
+    ):
         getattr(g.events, name).connect(lambda *a, name=name: seen.append(name))
     g.add_node(Node("inp", "Input"))
     g.add_node(Node("d", "Dense"))
@@ -28,18 +35,29 @@ def test_graph_emits_an_event_for_every_change():
     g.move("d", (10, 20))
     g.rename("d", "dense")
     g.remove_node("dense")
-    assert seen == ["node_added", "node_added", "edge_added", "params_changed", "node_moved",
-                    "node_renamed", "edge_removed", "node_removed"]
+    assert seen == [
+        "node_added",
+        "node_added",
+        "edge_added",
+        "params_changed",
+        "node_moved",
+        "node_renamed",
+        "edge_removed",
+        "node_removed",
+    ]
 
 
-@pytest.mark.parametrize("src, dst, port, reason", [
-    ("c", "a", None, "would make a cycle"),
-    ("b", "b", None, "cannot feed itself"),
-    ("a", "b", None, "already connected"),
-    ("a", "inp2", None, "takes no inputs"),
-    ("ghost", "b", None, "no layer named 'ghost'"),
-    ("inp2", "b", None, "takes at most 1 input"),
-])
+@pytest.mark.parametrize(
+    "src, dst, port, reason",
+    [
+        ("c", "a", None, "would make a cycle"),
+        ("b", "b", None, "cannot feed itself"),
+        ("a", "b", None, "already connected"),
+        ("a", "inp2", None, "takes no inputs"),
+        ("ghost", "b", None, "no layer named 'ghost'"),
+        ("inp2", "b", None, "takes at most 1 input"),
+    ],
+)
 def test_graph_refuses_bad_connections_with_reason(src, dst, port, reason):
     g = _chain(("a", "Input"), ("b", "Dense"), ("c", "Dense"))
     g.add_node(Node("inp2", "Input"))

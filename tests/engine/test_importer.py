@@ -11,11 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.catalog.table import CATALOG
-from engine.io.importer import (ModelImportError, UnreadableModelError, cli_import,
-                             import_application, import_model)
-from engine.model.project import load_project
 from engine.build.weights import load_start_weights
+from engine.catalog.table import CATALOG
+from engine.io.importer import (
+    ModelImportError,
+    UnreadableModelError,
+    cli_import,
+    import_application,
+    import_model,
+)
+from engine.model.project import load_project
 
 keras = pytest.importorskip("keras")
 layers = keras.layers
@@ -40,9 +45,13 @@ def branching_model():
     """Two inputs (given in reverse order), Add and Concatenate, two outputs (reversed)."""
     a = keras.Input((4,), name="a")
     b = keras.Input((3,), name="b")
-    h = layers.Dense(8, activation="relu", name="h",
-                     kernel_regularizer=keras.regularizers.L2(0.01),
-                     kernel_initializer="he_normal")(a)
+    h = layers.Dense(
+        8,
+        activation="relu",
+        name="h",
+        kernel_regularizer=keras.regularizers.L2(0.01),
+        kernel_initializer="he_normal",
+    )(a)
     g = layers.Dense(8, name="g")(b)
     s = layers.Add(name="s")([h, g])
     c = layers.Concatenate(name="c")([g, h, s])
@@ -65,8 +74,15 @@ def seeded(model, n=4):
 
 
 def test_import_sequential_becomes_a_chain_with_an_input(tmp_path):
-    model = keras.Sequential([keras.Input((5,)), layers.Dense(3, activation="tanh"),
-                              layers.Dropout(0.25), layers.Dense(1)], name="seq")
+    model = keras.Sequential(
+        [
+            keras.Input((5,)),
+            layers.Dense(3, activation="tanh"),
+            layers.Dropout(0.25),
+            layers.Dense(1),
+        ],
+        name="seq",
+    )
     model.save(tmp_path / "seq.h5")
     project = import_model(tmp_path / "seq.h5", weights_out=tmp_path / "seq.weights.h5")
     nodes = list(project.graph.nodes.values())
@@ -80,8 +96,7 @@ def test_import_sequential_becomes_a_chain_with_an_input(tmp_path):
     rebuilt = build(project)
     assert load_start_weights(rebuilt, project).path == tmp_path / "seq.weights.h5"
     xs = seeded(model)
-    np.testing.assert_allclose(predictions(rebuilt, xs)[0], predictions(model, xs)[0],
-                               atol=1e-6)
+    np.testing.assert_allclose(predictions(rebuilt, xs)[0], predictions(model, xs)[0], atol=1e-6)
 
 
 def test_import_functional_keeps_ports_inputs_outputs_and_params(branching_file, tmp_path):
@@ -90,9 +105,12 @@ def test_import_functional_keeps_ports_inputs_outputs_and_params(branching_file,
     g = project.graph
     assert [(e.source, e.port) for e in g.inputs_of("c")] == [("g", 0), ("h", 1), ("s", 2)]
     assert {e.source for e in g.inputs_of("s")} == {"h", "g"}
-    assert g.nodes["h"].params == {"units": 8, "activation": "relu",
-                                   "kernel_initializer": "he_normal",
-                                   "kernel_regularizer": {"type": "L2", "l2": 0.01}}
+    assert g.nodes["h"].params == {
+        "units": 8,
+        "activation": "relu",
+        "kernel_initializer": "he_normal",
+        "kernel_regularizer": {"type": "L2", "l2": 0.01},
+    }
     assert "use_bias" not in g.nodes["g"].params  # catalog defaults are left out
     project.path = tmp_path / "b.json"
     rebuilt = build(project)
@@ -120,15 +138,23 @@ def test_import_shared_input_and_wrapped_layers():
     project = import_model(keras.Model(x, out))
     g = project.graph
     assert {e.target for e in g.outputs_of("seq")} == {"bi", "td"}
-    assert g.nodes["bi"].params["layer"] == {"type": "LSTM",
-                                             "params": {"units": 4, "return_sequences": True}}
+    assert g.nodes["bi"].params["layer"] == {
+        "type": "LSTM",
+        "params": {"units": 4, "return_sequences": True},
+    }
     assert g.nodes["td"].params["layer"] == {"type": "Dense", "params": {"units": 2}}
     assert build(project).count_params() == keras.Model(x, out).count_params()
 
 
 def test_import_refuses_lambda_layers_listing_them(tmp_path):
-    model = keras.Sequential([keras.Input((4,)), layers.Lambda(lambda t: t * 2, name="double"),
-                              layers.Dense(2), layers.Lambda(lambda t: t + 1, name="plus_one")])
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            layers.Lambda(lambda t: t * 2, name="double"),
+            layers.Dense(2),
+            layers.Lambda(lambda t: t + 1, name="plus_one"),
+        ]
+    )
     model.save(tmp_path / "lambda.keras")
     with pytest.raises(ModelImportError) as err:
         import_model(tmp_path / "lambda.keras")
@@ -139,14 +165,24 @@ def test_import_refuses_lambda_layers_listing_them(tmp_path):
 
 
 def test_import_lists_every_unknown_layer_and_lost_setting():
-    rare = [t for t in ("UnitNormalization", "AlphaDropout", "CategoryEncoding", "Identity",
-                        "ActivityRegularization") if t not in CATALOG][:2]
+    rare = [
+        t
+        for t in (
+            "UnitNormalization",
+            "AlphaDropout",
+            "CategoryEncoding",
+            "Identity",
+            "ActivityRegularization",
+        )
+        if t not in CATALOG
+    ][:2]
     assert len(rare) == 2
     x = keras.Input((4,))
     h = layers.Dense(3, kernel_constraint=keras.constraints.MaxNorm(2.0), name="capped")(x)
     for i, kind in enumerate(rare):
-        h = getattr(layers, kind)(**({"rate": 0.1} if kind == "AlphaDropout" else {}),
-                                  name=f"odd{i}")(h)
+        h = getattr(layers, kind)(
+            **({"rate": 0.1} if kind == "AlphaDropout" else {}), name=f"odd{i}"
+        )(h)
     with pytest.raises(ModelImportError) as err:
         import_model(keras.Model(x, h))
     text = str(err.value)
@@ -165,8 +201,9 @@ def test_import_config_json_and_the_config_inside_a_keras_file(branching_file, t
     with zipfile.ZipFile(path) as z:
         inner.write_bytes(z.read("config.json"))
     again = import_model(inner)
-    assert [n.to_dict() for n in again.graph.nodes.values()] == \
-        [n.to_dict() for n in project.graph.nodes.values()]
+    assert [n.to_dict() for n in again.graph.nodes.values()] == [
+        n.to_dict() for n in project.graph.nodes.values()
+    ]
     assert build(project).count_params() == model.count_params()
 
 
@@ -183,8 +220,9 @@ def test_import_unreadable_files_name_the_file(tmp_path, capsys):
     not_a_model.write_text(json.dumps({"hello": 1}))
     with pytest.raises(UnreadableModelError, match="notes.json: not a Keras model config"):
         import_model(not_a_model)
-    code = cli_import(argparse.Namespace(model=str(tmp_path / "missing.keras"),
-                                         out=str(tmp_path / "p.json")))
+    code = cli_import(
+        argparse.Namespace(model=str(tmp_path / "missing.keras"), out=str(tmp_path / "p.json"))
+    )
     assert code == 2
     assert "missing.keras: no such file" in capsys.readouterr().err
 
@@ -201,8 +239,7 @@ def test_cli_import_writes_project_and_weights(branching_file, tmp_path, capsys)
     rebuilt = build(project)
     load_start_weights(rebuilt, project)
     xs = seeded(model)
-    np.testing.assert_allclose(predictions(rebuilt, xs)[1], predictions(model, xs)[1],
-                               atol=1e-6)
+    np.testing.assert_allclose(predictions(rebuilt, xs)[1], predictions(model, xs)[1], atol=1e-6)
 
 
 def test_import_500_layers_is_quick_and_laid_out():
@@ -228,8 +265,9 @@ def _plain(value):
     return value
 
 
-@pytest.mark.parametrize("name", ["VGG16", "ResNet50", "MobileNetV2", "EfficientNetB0",
-                                  "EfficientNetV2B0"])
+@pytest.mark.parametrize(
+    "name", ["VGG16", "ResNet50", "MobileNetV2", "EfficientNetB0", "EfficientNetV2B0"]
+)
 def test_import_application_round_trip(name):
     keras.backend.clear_session()  # both builds then number unnamed layers alike
     source = getattr(keras.applications, name)(weights=None)
@@ -252,8 +290,9 @@ def test_import_application_round_trip(name):
                 # settings beyond the name are approximated, with a note (EfficientNet's);
                 # Constant(0) and Constant(1) are Zeros and Ones
                 constant = {0.0: "Zeros", 1.0: "Ones"}.get(a[p.name]["config"].get("value"))
-                want = constant if a[p.name]["class_name"] == "Constant" else \
-                    a[p.name]["class_name"]
+                want = (
+                    constant if a[p.name]["class_name"] == "Constant" else a[p.name]["class_name"]
+                )
                 assert b[p.name]["class_name"] == want, layer.name
             elif p.name in a:
                 assert _plain(b[p.name]) == _plain(a[p.name]), (layer.name, p.name)
@@ -337,10 +376,15 @@ def test_notes_that_differ_only_in_the_layer_are_one_line():
     from engine.io.importer import grouped_notes
 
     same = "kernel_initializer VarianceScaling(scale=2.0) is approximated by 'x'"
-    notes = [f"'c{i}' (Conv2D): {same}" for i in range(5)] + \
-        ["'d' (Dense): other", "a note about the model"]
-    assert grouped_notes(notes) == [f"'c0', 'c1', 'c2' and 2 more (Conv2D): {same}",
-                                    "'d' (Dense): other", "a note about the model"]
+    notes = [f"'c{i}' (Conv2D): {same}" for i in range(5)] + [
+        "'d' (Dense): other",
+        "a note about the model",
+    ]
+    assert grouped_notes(notes) == [
+        f"'c0', 'c1', 'c2' and 2 more (Conv2D): {same}",
+        "'d' (Dense): other",
+        "a note about the model",
+    ]
 
 
 def _refusal(model) -> str:
@@ -363,16 +407,17 @@ def test_layers_keras_writes_back_differently_still_import():
 def test_what_would_import_wrong_is_refused_by_name():
     x = keras.Input((4, 3), name="x")
     causal = layers.MultiHeadAttention(1, 2, name="mha")(x, x, use_causal_mask=True)
-    assert "'mha' (MultiHeadAttention) is called with use_causal_mask=True" in \
-        _refusal(keras.Model(x, causal))
+    assert "'mha' (MultiHeadAttention) is called with use_causal_mask=True" in _refusal(
+        keras.Model(x, causal)
+    )
     a, unused = keras.Input((4,), name="a"), keras.Input((2,), name="u")
     d = layers.Dense(2, name="d")(a)
     assert "input 'u' feeds no layer" in _refusal(keras.Model([a, unused], d))
-    assert "'d' is listed 2 times among the model's outputs" in \
-        _refusal(keras.Model(a, [d, d]))
+    assert "'d' is listed 2 times among the model's outputs" in _refusal(keras.Model(a, [d, d]))
     lora = layers.Dense(3, lora_rank=2, name="lora")(a)
-    assert "'lora' (Dense): settings the catalog cannot hold: lora_rank=2" in \
-        _refusal(keras.Model(a, lora))
+    assert "'lora' (Dense): settings the catalog cannot hold: lora_rank=2" in _refusal(
+        keras.Model(a, lora)
+    )
 
 
 def test_malformed_and_corrupt_files_are_unreadable_not_tracebacks(tmp_path, capsys):
@@ -381,19 +426,20 @@ def test_malformed_and_corrupt_files_are_unreadable_not_tracebacks(tmp_path, cap
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"class_name": "Functional", "config": {"layers": [1]}}))
     assert cli_import(argparse.Namespace(model=str(bad), out=str(tmp_path / "o"))) == 2
-    assert "bad.json: layer #1 of the model config is not a layer entry" in \
-        capsys.readouterr().err
+    assert "bad.json: layer #1 of the model config is not a layer entry" in capsys.readouterr().err
     x = keras.Input((4,))
     source = tmp_path / "m.keras"
     keras.Model(x, layers.Dense(64)(x)).save(source)
     deflated = tmp_path / "deflated.keras"
-    with zipfile.ZipFile(source) as src, \
-            zipfile.ZipFile(deflated, "w", zipfile.ZIP_DEFLATED) as dst:
+    with (
+        zipfile.ZipFile(source) as src,
+        zipfile.ZipFile(deflated, "w", zipfile.ZIP_DEFLATED) as dst,
+    ):
         for item in src.infolist():
             dst.writestr(item.filename, src.read(item.filename))
     data = bytearray(deflated.read_bytes())
     at = data.index(b"config.json") + len("config.json") + 4
-    data[at:at + 20] = bytes(20)
+    data[at : at + 20] = bytes(20)
     deflated.write_bytes(bytes(data))
     assert cli_import(argparse.Namespace(model=str(deflated), out=str(tmp_path / "o"))) == 2
     assert "deflated.keras: cannot be read as a .keras model" in capsys.readouterr().err

@@ -6,8 +6,15 @@ import os
 import pytest
 
 from engine.model.graph import Edge, Node
-from engine.model.project import (VERSION, Project, ProjectError, dumps, load_project, new_project,
-                            save_project)
+from engine.model.project import (
+    VERSION,
+    Project,
+    ProjectError,
+    dumps,
+    load_project,
+    new_project,
+    save_project,
+)
 
 
 def _project() -> Project:
@@ -64,42 +71,75 @@ def test_project_save_is_atomic_when_writing_fails(tmp_path, monkeypatch):
     assert [f.name for f in tmp_path.iterdir()] == ["p.json"]
 
 
-@pytest.mark.parametrize("content, fragment", [
-    ("not json at all", "not valid JSON (line 1"),
-    ("[1, 2]", "not a LayerLab project"),
-    ('{"format": "other"}', "not a LayerLab project"),
-    ('{"format": "layerlab", "version": 99, "graph": {}}', "newer LayerLab"),
-    ('{"format": "layerlab", "version": "1"}', '"version" must be a whole number'),
-    ('{"format": "layerlab", "version": 1}', '"graph" section is missing'),
-    ('{"format": "layerlab", "version": 1, "graph": {"nodes": [{"type": "Dense"}]}}',
-     'node #1 has no "id"'),
-    ('{"format": "layerlab", "version": 1, "graph": {"nodes": [{"id": "a", "type": "Input"},'
-     ' {"id": "a", "type": "Dense"}]}}', "two nodes have the id 'a'"),
-    ('{"format": "layerlab", "version": 1, "graph": {"nodes": [{"id": "1x", "type": "Dense"}]}}',
-     "node '1x': the id must be a Python identifier"),
-    ('{"format": "layerlab", "version": 1, "graph": {"nodes": [{"id": "a"}]}}',
-     "node 'a' has no \"type\""),
-    ('{"format": "layerlab", "version": 1, "graph": {"nodes": [{"id": "a", "type": "Input"}],'
-     ' "edges": [{"source": "a", "target": "ghost"}]}}', "its target 'ghost' is not a node"),
-    ('{"format": "layerlab", "version": 1, "graph": {"nodes": [{"id": "a", "type": "Dense",'
-     ' "params": [1]}]}}', "node 'a': \"params\" must be an object"),
-    ('{"format": "layerlab", "version": 1, "graph": {"nodes": [{"id": "a", "type": "Input"}],'
-     ' "edges": [{"source": ["a"], "target": "a"}]}}', '"source" must be a node id'),
-    ('{"format": "layerlab", "version": 1, "graph": {"nodes": [{"id": "a", "type": "Dense",'
-     ' "position": "top"}]}}', "node 'a': \"position\" must be [x, y]"),
-    ('{"format": "layerlab", "version": 1, "graph": {"nodes": [{"id": "a", "type": "Input"},'
-     ' {"id": "b", "type": "Add"}], "edges": [{"source": "a", "target": "b"},'
-     ' {"source": "a", "target": "b"}]}}', "input 0 of 'b' is fed twice"),
-    ('{"format": "layerlab", "version": 1, "graph": {"nodes": [{"id": "a", "type": "Input"},'
-     ' {"id": "b", "type": "Add"}], "edges": [{"source": "a", "target": "b", "port": -1}]}}',
-     '"port" must be a whole number from 0 to 999'),
-    ('{"format": "layerlab", "version": 1, "graph": {"nodes": [{"id": "a", "type": "Input"},'
-     ' {"id": "b", "type": "Add"}], "edges": [{"source": "a", "target": "b", "port": 1e12}]}}',
-     '"port" must be a whole number from 0 to 999'),
-    ('{"format": "layerlab", "version": 1, "graph": []}', '"graph" must be an object'),
-    ('{"format": "layerlab", "version": 1, "graph": {}, "training": []}',
-     '"training" must be an object'),
-])
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        ("not json at all", "not valid JSON (line 1"),
+        ("[1, 2]", "not a LayerLab project"),
+        ('{"format": "other"}', "not a LayerLab project"),
+        ('{"format": "layerlab", "version": 99, "graph": {}}', "newer LayerLab"),
+        ('{"format": "layerlab", "version": "1"}', '"version" must be a whole number'),
+        ('{"format": "layerlab", "version": 1}', '"graph" section is missing'),
+        (
+            '{"format": "layerlab", "version": 1, "graph": {"nodes": [{"type": "Dense"}]}}',
+            'node #1 has no "id"',
+        ),
+        (
+            '{"format": "layerlab", "version": 1, "graph": {"nodes": [{"id": "a", "type": "Input"},'
+            ' {"id": "a", "type": "Dense"}]}}',
+            "two nodes have the id 'a'",
+        ),
+        (
+            '{"format": "layerlab", "version": 1, "graph": {"nodes": [{"id": "1x", "type": "Dense"}]}}',
+            "node '1x': the id must be a Python identifier",
+        ),
+        (
+            '{"format": "layerlab", "version": 1, "graph": {"nodes": [{"id": "a"}]}}',
+            "node 'a' has no \"type\"",
+        ),
+        (
+            '{"format": "layerlab", "version": 1, "graph": {"nodes": [{"id": "a", "type": "Input"}],'
+            ' "edges": [{"source": "a", "target": "ghost"}]}}',
+            "its target 'ghost' is not a node",
+        ),
+        (
+            '{"format": "layerlab", "version": 1, "graph": {"nodes": [{"id": "a", "type": "Dense",'
+            ' "params": [1]}]}}',
+            "node 'a': \"params\" must be an object",
+        ),
+        (
+            '{"format": "layerlab", "version": 1, "graph": {"nodes": [{"id": "a", "type": "Input"}],'
+            ' "edges": [{"source": ["a"], "target": "a"}]}}',
+            '"source" must be a node id',
+        ),
+        (
+            '{"format": "layerlab", "version": 1, "graph": {"nodes": [{"id": "a", "type": "Dense",'
+            ' "position": "top"}]}}',
+            "node 'a': \"position\" must be [x, y]",
+        ),
+        (
+            '{"format": "layerlab", "version": 1, "graph": {"nodes": [{"id": "a", "type": "Input"},'
+            ' {"id": "b", "type": "Add"}], "edges": [{"source": "a", "target": "b"},'
+            ' {"source": "a", "target": "b"}]}}',
+            "input 0 of 'b' is fed twice",
+        ),
+        (
+            '{"format": "layerlab", "version": 1, "graph": {"nodes": [{"id": "a", "type": "Input"},'
+            ' {"id": "b", "type": "Add"}], "edges": [{"source": "a", "target": "b", "port": -1}]}}',
+            '"port" must be a whole number from 0 to 999',
+        ),
+        (
+            '{"format": "layerlab", "version": 1, "graph": {"nodes": [{"id": "a", "type": "Input"},'
+            ' {"id": "b", "type": "Add"}], "edges": [{"source": "a", "target": "b", "port": 1e12}]}}',
+            '"port" must be a whole number from 0 to 999',
+        ),
+        ('{"format": "layerlab", "version": 1, "graph": []}', '"graph" must be an object'),
+        (
+            '{"format": "layerlab", "version": 1, "graph": {}, "training": []}',
+            '"training" must be an object',
+        ),
+    ],
+)
 def test_project_refuses_bad_files_naming_file_and_problem(tmp_path, content, fragment):
     path = tmp_path / "broken.json"
     path.write_text(content)

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from engine.model.graph import Edge, Graph, Node
 from engine.analysis.shapes import LayerInfo, ShapeInference
+from engine.model.graph import Edge, Graph, Node
 
 
 def make_graph(*nodes: tuple) -> Graph:
@@ -25,12 +25,14 @@ def problems_on(si: ShapeInference, node: str) -> list[str]:
 
 
 def test_shape_inference_shapes_and_counts_of_a_small_cnn():
-    g = make_graph(("img", "Input", {"shape": [8, 8, 1]}),
-                   ("conv", "Conv2D", {"filters": 4, "kernel_size": 3}, ["img"]),
-                   ("bn", "BatchNormalization", {}, ["conv"]),
-                   ("pool", "MaxPooling2D", {}, ["bn"]),
-                   ("flat", "Flatten", {}, ["pool"]),
-                   ("out", "Dense", {"units": 10, "activation": "softmax"}, ["flat"]))
+    g = make_graph(
+        ("img", "Input", {"shape": [8, 8, 1]}),
+        ("conv", "Conv2D", {"filters": 4, "kernel_size": 3}, ["img"]),
+        ("bn", "BatchNormalization", {}, ["conv"]),
+        ("pool", "MaxPooling2D", {}, ["bn"]),
+        ("flat", "Flatten", {}, ["pool"]),
+        ("out", "Dense", {"units": 10, "activation": "softmax"}, ["flat"]),
+    )
     si = ShapeInference(g)
     assert si.problems == []
     assert si.info["img"] == LayerInfo("img", "Input", (None, 8, 8, 1), 0, 0, 0)
@@ -43,12 +45,12 @@ def test_shape_inference_shapes_and_counts_of_a_small_cnn():
 
 
 def test_shape_inference_multi_output_layer_lists_its_shapes():
-    g = make_graph(("seq", "Input", {"shape": [5, 3]}),
-                   ("rnn", "LSTM", {"units": 4, "return_sequences": True}, ["seq"]),
-                   ("bi", "Bidirectional", {"layer": {"type": "GRU", "params": {"units": 2}}},
-                    ["rnn"]),
-                   ("td", "TimeDistributed", {"layer": {"type": "Dense", "params": {"units": 3}}},
-                    ["rnn"]))
+    g = make_graph(
+        ("seq", "Input", {"shape": [5, 3]}),
+        ("rnn", "LSTM", {"units": 4, "return_sequences": True}, ["seq"]),
+        ("bi", "Bidirectional", {"layer": {"type": "GRU", "params": {"units": 2}}}, ["rnn"]),
+        ("td", "TimeDistributed", {"layer": {"type": "Dense", "params": {"units": 3}}}, ["rnn"]),
+    )
     si = ShapeInference(g)
     assert si.problems == []
     assert si.info["rnn"].output_shape == (None, 5, 4)
@@ -62,93 +64,182 @@ def test_shape_inference_multi_output_layer_lists_its_shapes():
 SHAPE_ERRORS = {
     "dense_after_4d": (
         [("x", "Input", {"shape": [8, 8, 32]}), ("fc", "Dense", {"units": 10}, ["x"])],
-        "fc", "warning", ["Dense", "(None, 8, 8, 32)", "Flatten"]),
+        "fc",
+        "warning",
+        ["Dense", "(None, 8, 8, 32)", "Flatten"],
+    ),
     "add_different_shapes": (
-        [("a", "Input", {"shape": [16]}), ("b", "Input", {"shape": [32]}),
-         ("sum", "Add", {}, ["a", "b"])],
-        "sum", "error", ["different shapes", "(None, 16)", "(None, 32)"]),
+        [
+            ("a", "Input", {"shape": [16]}),
+            ("b", "Input", {"shape": [32]}),
+            ("sum", "Add", {}, ["a", "b"]),
+        ],
+        "sum",
+        "error",
+        ["different shapes", "(None, 16)", "(None, 32)"],
+    ),
     "concatenate_mismatch": (
-        [("a", "Input", {"shape": [4, 4, 8]}), ("b", "Input", {"shape": [2, 2, 8]}),
-         ("cat", "Concatenate", {}, ["a", "b"])],
-        "cat", "error", ["(None, 4, 4, 8)", "(None, 2, 2, 8)", "axis -1"]),
+        [
+            ("a", "Input", {"shape": [4, 4, 8]}),
+            ("b", "Input", {"shape": [2, 2, 8]}),
+            ("cat", "Concatenate", {}, ["a", "b"]),
+        ],
+        "cat",
+        "error",
+        ["(None, 4, 4, 8)", "(None, 2, 2, 8)", "axis -1"],
+    ),
     "pooling_below_one": (
         [("x", "Input", {"shape": [2, 2, 8]}), ("pool", "MaxPooling2D", {"pool_size": 3}, ["x"])],
-        "pool", "error", ["pool size 3 shrinks side 2 below 1", "(None, 2, 2, 8)"]),
+        "pool",
+        "error",
+        ["pool size 3 shrinks side 2 below 1", "(None, 2, 2, 8)"],
+    ),
     "pooling_1d_below_one": (
-        [("x", "Input", {"shape": [2, 8]}),
-         ("pool", "AveragePooling1D", {"pool_size": 4}, ["x"])],
-        "pool", "error", ["pool size 4 shrinks side 2", "(None, 2, 8)"]),
+        [("x", "Input", {"shape": [2, 8]}), ("pool", "AveragePooling1D", {"pool_size": 4}, ["x"])],
+        "pool",
+        "error",
+        ["pool size 4 shrinks side 2", "(None, 2, 8)"],
+    ),
     "conv_kernel_too_big": (
-        [("x", "Input", {"shape": [3, 3, 1]}),
-         ("conv", "Conv2D", {"filters": 2, "kernel_size": 5}, ["x"])],
-        "conv", "error", ["kernel size 5 shrinks side 3", "(None, 3, 3, 1)"]),
+        [
+            ("x", "Input", {"shape": [3, 3, 1]}),
+            ("conv", "Conv2D", {"filters": 2, "kernel_size": 5}, ["x"]),
+        ],
+        "conv",
+        "error",
+        ["kernel size 5 shrinks side 3", "(None, 3, 3, 1)"],
+    ),
     "lstm_fed_2d": (
         [("x", "Input", {"shape": [64]}), ("rnn", "LSTM", {"units": 8}, ["x"])],
-        "rnn", "error", ["3-D input (batch, time, features)", "(None, 64)"]),
+        "rnn",
+        "error",
+        ["3-D input (batch, time, features)", "(None, 64)"],
+    ),
     "bidirectional_fed_2d": (
-        [("x", "Input", {"shape": [64]}),
-         ("bi", "Bidirectional", {"layer": {"type": "LSTM", "params": {"units": 4}}}, ["x"])],
-        "bi", "error", ["3-D input", "(None, 64)"]),
+        [
+            ("x", "Input", {"shape": [64]}),
+            ("bi", "Bidirectional", {"layer": {"type": "LSTM", "params": {"units": 4}}}, ["x"]),
+        ],
+        "bi",
+        "error",
+        ["3-D input", "(None, 64)"],
+    ),
     "time_distributed_fed_2d": (
-        [("x", "Input", {"shape": [16]}),
-         ("td", "TimeDistributed", {"layer": {"type": "Dense", "params": {"units": 3}}}, ["x"])],
-        "td", "error", ["at least 3-D input", "(None, 16)"]),
+        [
+            ("x", "Input", {"shape": [16]}),
+            ("td", "TimeDistributed", {"layer": {"type": "Dense", "params": {"units": 3}}}, ["x"]),
+        ],
+        "td",
+        "error",
+        ["at least 3-D input", "(None, 16)"],
+    ),
     "conv2d_fed_2d": (
-        [("x", "Input", {"shape": [64]}),
-         ("conv", "Conv2D", {"filters": 4, "kernel_size": 3}, ["x"])],
-        "conv", "error", ["4-D input (batch, height, width, channels)", "(None, 64)"]),
+        [
+            ("x", "Input", {"shape": [64]}),
+            ("conv", "Conv2D", {"filters": 4, "kernel_size": 3}, ["x"]),
+        ],
+        "conv",
+        "error",
+        ["4-D input (batch, height, width, channels)", "(None, 64)"],
+    ),
     "conv1d_fed_2d": (
-        [("x", "Input", {"shape": [64]}),
-         ("conv", "Conv1D", {"filters": 4, "kernel_size": 3}, ["x"])],
-        "conv", "error", ["3-D input", "(None, 64)"]),
+        [
+            ("x", "Input", {"shape": [64]}),
+            ("conv", "Conv1D", {"filters": 4, "kernel_size": 3}, ["x"]),
+        ],
+        "conv",
+        "error",
+        ["3-D input", "(None, 64)"],
+    ),
     "global_pool_fed_2d": (
         [("x", "Input", {"shape": [16]}), ("gap", "GlobalAveragePooling2D", {}, ["x"])],
-        "gap", "error", ["4-D input", "(None, 16)"]),
+        "gap",
+        "error",
+        ["4-D input", "(None, 16)"],
+    ),
     "reshape_wrong_size": (
-        [("x", "Input", {"shape": [64]}),
-         ("re", "Reshape", {"target_shape": [5, 5]}, ["x"])],
-        "re", "error", ["(None, 64)", "(5, 5)", "64 values", "25 values"]),
+        [("x", "Input", {"shape": [64]}), ("re", "Reshape", {"target_shape": [5, 5]}, ["x"])],
+        "re",
+        "error",
+        ["(None, 64)", "(5, 5)", "64 values", "25 values"],
+    ),
     "reshape_not_divisible": (
-        [("x", "Input", {"shape": [64]}),
-         ("re", "Reshape", {"target_shape": [-1, 5]}, ["x"])],
-        "re", "error", ["(None, 64)", "(-1, 5)", "divisible"]),
+        [("x", "Input", {"shape": [64]}), ("re", "Reshape", {"target_shape": [-1, 5]}, ["x"])],
+        "re",
+        "error",
+        ["(None, 64)", "(-1, 5)", "divisible"],
+    ),
     "flatten_then_conv": (
-        [("x", "Input", {"shape": [4, 4, 2]}), ("flat", "Flatten", {}, ["x"]),
-         ("conv", "Conv2D", {"filters": 2, "kernel_size": 1}, ["flat"])],
-        "conv", "error", ["4-D", "(None, 32)"]),
+        [
+            ("x", "Input", {"shape": [4, 4, 2]}),
+            ("flat", "Flatten", {}, ["x"]),
+            ("conv", "Conv2D", {"filters": 2, "kernel_size": 1}, ["flat"]),
+        ],
+        "conv",
+        "error",
+        ["4-D", "(None, 32)"],
+    ),
     "embedding_then_conv2d": (
-        [("ids", "Input", {"shape": [10]}),
-         ("emb", "Embedding", {"input_dim": 50, "output_dim": 8}, ["ids"]),
-         ("conv", "Conv2D", {"filters": 2, "kernel_size": 3}, ["emb"])],
-        "conv", "error", ["4-D", "(None, 10, 8)"]),
+        [
+            ("ids", "Input", {"shape": [10]}),
+            ("emb", "Embedding", {"input_dim": 50, "output_dim": 8}, ["ids"]),
+            ("conv", "Conv2D", {"filters": 2, "kernel_size": 3}, ["emb"]),
+        ],
+        "conv",
+        "error",
+        ["4-D", "(None, 10, 8)"],
+    ),
     "attention_key_value_mismatch": (
-        [("q", "Input", {"shape": [10, 16]}), ("v", "Input", {"shape": [5, 16]}),
-         ("k", "Input", {"shape": [6, 16]}),
-         ("mha", "MultiHeadAttention", {"num_heads": 2, "key_dim": 8}, ["q", "v", "k"])],
-        "mha", "error", ["(None, 5, 16)", "(None, 6, 16)"]),
+        [
+            ("q", "Input", {"shape": [10, 16]}),
+            ("v", "Input", {"shape": [5, 16]}),
+            ("k", "Input", {"shape": [6, 16]}),
+            ("mha", "MultiHeadAttention", {"num_heads": 2, "key_dim": 8}, ["q", "v", "k"]),
+        ],
+        "mha",
+        "error",
+        ["(None, 5, 16)", "(None, 6, 16)"],
+    ),
     "batchnorm_axis_out_of_range": (
-        [("x", "Input", {"shape": [16]}),
-         ("bn", "BatchNormalization", {"axis": 5}, ["x"])],
-        "bn", "error", ["axis 5", "(None, 16)"]),
+        [("x", "Input", {"shape": [16]}), ("bn", "BatchNormalization", {"axis": 5}, ["x"])],
+        "bn",
+        "error",
+        ["axis 5", "(None, 16)"],
+    ),
     "layernorm_axis_out_of_range": (
-        [("x", "Input", {"shape": [16]}),
-         ("ln", "LayerNormalization", {"axis": 3}, ["x"])],
-        "ln", "error", ["axis 3", "(None, 16)"]),
+        [("x", "Input", {"shape": [16]}), ("ln", "LayerNormalization", {"axis": 3}, ["x"])],
+        "ln",
+        "error",
+        ["axis 3", "(None, 16)"],
+    ),
     "dot_axis_mismatch": (
-        [("a", "Input", {"shape": [16]}), ("b", "Input", {"shape": [8]}),
-         ("dot", "Dot", {"axes": 1}, ["a", "b"])],
-        "dot", "error", ["(None, 16)", "(None, 8)"]),
+        [
+            ("a", "Input", {"shape": [16]}),
+            ("b", "Input", {"shape": [8]}),
+            ("dot", "Dot", {"axes": 1}, ["a", "b"]),
+        ],
+        "dot",
+        "error",
+        ["(None, 16)", "(None, 8)"],
+    ),
     "cropping_too_much": (
-        [("x", "Input", {"shape": [4, 4, 3]}),
-         ("crop", "Cropping2D", {"cropping": [3, 3]}, ["x"])],
-        "crop", "error", ["(None, 4, 4, 3)"]),
+        [("x", "Input", {"shape": [4, 4, 3]}), ("crop", "Cropping2D", {"cropping": [3, 3]}, ["x"])],
+        "crop",
+        "error",
+        ["(None, 4, 4, 3)"],
+    ),
     "group_norm_groups": (
-        [("x", "Input", {"shape": [6]}),
-         ("gn", "GroupNormalization", {"groups": 4}, ["x"])],
-        "gn", "error", ["4", "6"]),
+        [("x", "Input", {"shape": [6]}), ("gn", "GroupNormalization", {"groups": 4}, ["x"])],
+        "gn",
+        "error",
+        ["4", "6"],
+    ),
     "dense_unknown_last_axis": (
         [("x", "Input", {"shape": [None]}), ("fc", "Dense", {"units": 3}, ["x"])],
-        "fc", "error", ["(None, None)"]),
+        "fc",
+        "error",
+        ["(None, None)"],
+    ),
 }
 
 
@@ -170,9 +261,11 @@ def test_shape_inference_reports_shape_error_on_the_right_node(case):
 
 
 def test_shape_inference_stacked_recurrent_layers_suggest_return_sequences():
-    g = make_graph(("seq", "Input", {"shape": [5, 3]}),
-                   ("first", "LSTM", {"units": 8}, ["seq"]),
-                   ("second", "GRU", {"units": 4}, ["first"]))
+    g = make_graph(
+        ("seq", "Input", {"shape": [5, 3]}),
+        ("first", "LSTM", {"units": 8}, ["seq"]),
+        ("second", "GRU", {"units": 4}, ["first"]),
+    )
     si = ShapeInference(g)
     (message,) = problems_on(si, "second")
     assert "(None, 8)" in message and "return_sequences in 'first'" in message
@@ -182,10 +275,12 @@ def test_shape_inference_stacked_recurrent_layers_suggest_return_sequences():
 
 
 def test_shape_inference_downstream_of_a_broken_node_stays_quiet():
-    g = make_graph(("x", "Input", {"shape": [64]}),
-                   ("rnn", "LSTM", {"units": 8}, ["x"]),
-                   ("d1", "Dense", {"units": 4}, ["rnn"]),
-                   ("d2", "Dense", {"units": 2}, ["d1"]))
+    g = make_graph(
+        ("x", "Input", {"shape": [64]}),
+        ("rnn", "LSTM", {"units": 8}, ["x"]),
+        ("d1", "Dense", {"units": 4}, ["rnn"]),
+        ("d2", "Dense", {"units": 2}, ["d1"]),
+    )
     si = ShapeInference(g)
     assert [p.node for p in si.problems] == ["rnn"]
     assert si.info["d1"].output_shape is None and si.info["d2"].output_shape is None
@@ -193,10 +288,12 @@ def test_shape_inference_downstream_of_a_broken_node_stays_quiet():
 
 
 def test_shape_inference_skips_structurally_broken_nodes():
-    g = make_graph(("x", "Input", {"shape": [4]}),
-                   ("bad", "Dense", {"units": -1}, ["x"]),
-                   ("nope", "Dnese", {}, ["x"]),
-                   ("ok", "Dense", {"units": 2}, ["x"]))
+    g = make_graph(
+        ("x", "Input", {"shape": [4]}),
+        ("bad", "Dense", {"units": -1}, ["x"]),
+        ("nope", "Dnese", {}, ["x"]),
+        ("ok", "Dense", {"units": 2}, ["x"]),
+    )
     si = ShapeInference(g)
     assert si.problems == []  # structural_problems reports these
     assert si.info["bad"].output_shape is None and si.info["nope"].output_shape is None
@@ -204,12 +301,14 @@ def test_shape_inference_skips_structurally_broken_nodes():
 
 
 def chain_graph() -> Graph:
-    return make_graph(("x", "Input", {"shape": [16, 16, 3]}),
-                      ("c1", "Conv2D", {"filters": 8, "kernel_size": 3}, ["x"]),
-                      ("c2", "Conv2D", {"filters": 8, "kernel_size": 3}, ["c1"]),
-                      ("c3", "Conv2D", {"filters": 4, "kernel_size": 3}, ["c2"]),
-                      ("flat", "Flatten", {}, ["c3"]),
-                      ("out", "Dense", {"units": 2}, ["flat"]))
+    return make_graph(
+        ("x", "Input", {"shape": [16, 16, 3]}),
+        ("c1", "Conv2D", {"filters": 8, "kernel_size": 3}, ["x"]),
+        ("c2", "Conv2D", {"filters": 8, "kernel_size": 3}, ["c1"]),
+        ("c3", "Conv2D", {"filters": 4, "kernel_size": 3}, ["c2"]),
+        ("flat", "Flatten", {}, ["c3"]),
+        ("out", "Dense", {"units": 2}, ["flat"]),
+    )
 
 
 @pytest.fixture
@@ -280,9 +379,11 @@ def test_shape_inference_update_follows_structural_edits():
 
 
 def test_shape_inference_fixing_an_error_clears_it():
-    g = make_graph(("x", "Input", {"shape": [2, 2, 8]}),
-                   ("pool", "MaxPooling2D", {"pool_size": 3}, ["x"]),
-                   ("flat", "Flatten", {}, ["pool"]))
+    g = make_graph(
+        ("x", "Input", {"shape": [2, 2, 8]}),
+        ("pool", "MaxPooling2D", {"pool_size": 3}, ["x"]),
+        ("flat", "Flatten", {}, ["pool"]),
+    )
     si = ShapeInference(g)
     assert problems_on(si, "pool") and si.info["flat"].output_shape is None
     g.set_params("pool", {"pool_size": 3, "padding": "same"})
@@ -335,8 +436,10 @@ def test_shape_inference_500_layers_edit_is_fast():
     start = time.perf_counter()
     recomputed = si.update(["b20_c2"])
     edit = time.perf_counter() - start
-    print(f"\n{len(g.nodes)} layers: full {full * 1000:.0f} ms, one edit {edit * 1000:.1f} ms "
-          f"({len(recomputed)} layers recomputed)")
+    print(
+        f"\n{len(g.nodes)} layers: full {full * 1000:.0f} ms, one edit {edit * 1000:.1f} ms "
+        f"({len(recomputed)} layers recomputed)"
+    )
     assert recomputed == {"b20_c2", "b20_n2", "b20_a2", "b20_c3"}
     assert si.totals().total != total
     assert edit < 0.3

@@ -33,23 +33,41 @@ from engine.train.fit import (
 # ------------------------------------------------------------------------------- helpers
 
 
-def dense_project(training: dict | None = None, data: dict | None = None,
-                  output: dict | None = None) -> dict:
+def dense_project(
+    training: dict | None = None, data: dict | None = None, output: dict | None = None
+) -> dict:
     """Input(4) -> Dense(16, relu) -> Dense(3, softmax) on iris."""
     out = output or {"units": 3, "activation": "softmax"}
     return {
-        "format": "layerlab", "version": 1, "name": "iris mlp",
-        "graph": {"nodes": [
-            {"id": "x", "type": "Input", "params": {"shape": [4]}, "position": [0, 0]},
-            {"id": "hidden", "type": "Dense", "params": {"units": 16, "activation": "relu"},
-             "position": [0, 100]},
-            {"id": "out", "type": "Dense", "params": out, "position": [0, 200]}],
-            "edges": [{"source": "x", "target": "hidden", "port": 0},
-                      {"source": "hidden", "target": "out", "port": 0}]},
+        "format": "layerlab",
+        "version": 1,
+        "name": "iris mlp",
+        "graph": {
+            "nodes": [
+                {"id": "x", "type": "Input", "params": {"shape": [4]}, "position": [0, 0]},
+                {
+                    "id": "hidden",
+                    "type": "Dense",
+                    "params": {"units": 16, "activation": "relu"},
+                    "position": [0, 100],
+                },
+                {"id": "out", "type": "Dense", "params": out, "position": [0, 200]},
+            ],
+            "edges": [
+                {"source": "x", "target": "hidden", "port": 0},
+                {"source": "hidden", "target": "out", "port": 0},
+            ],
+        },
         "data": data or {"source": "builtin:iris", "validation_split": 0.2},
-        "training": {"optimizer": {"type": "Adam", "learning_rate": 0.01},
-                     "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"],
-                     "batch_size": 24, "epochs": 2, "seed": 0, **(training or {})},
+        "training": {
+            "optimizer": {"type": "Adam", "learning_rate": 0.01},
+            "loss": "sparse_categorical_crossentropy",
+            "metrics": ["accuracy"],
+            "batch_size": 24,
+            "epochs": 2,
+            "seed": 0,
+            **(training or {}),
+        },
     }
 
 
@@ -69,8 +87,7 @@ def tensorboard_scalars(folder: Path) -> dict[str, list[float]]:
         for record in tf.data.TFRecordDataset(str(path)):
             event = event_pb2.Event.FromString(record.numpy())
             for value in event.summary.value:
-                found.setdefault(value.tag, {})[event.step] = float(
-                    tf.make_ndarray(value.tensor))
+                found.setdefault(value.tag, {})[event.step] = float(tf.make_ndarray(value.tensor))
     return {tag: [v for _, v in sorted(steps.items())] for tag, steps in found.items()}
 
 
@@ -101,26 +118,33 @@ def test_training_problems_default_section_is_fine():
     assert training_problems(dense_project()["training"]) == []
 
 
-@pytest.mark.parametrize("section, words", [
-    ({"optimizer": {"type": "Adamm"}}, ["Adamm", "SGD", "Lion"]),
-    ({"optimizer": {"type": "SGD", "beta_1": 0.9}}, ["SGD", "beta_1", "momentum"]),
-    ({"optimizer": {"type": "Adam", "learning_rate": -1}}, ["learning_rate", "-1", "> 0"]),
-    ({"loss": "crossentropy"}, ["crossentropy", "sparse_categorical_crossentropy", "huber"]),
-    ({"loss": {"type": "sparse_categorical_crossentropy", "label_smoothing": 0.1}},
-     ["label_smoothing", "categorical_crossentropy"]),
-    ({"metrics": ["accuracy", "f1"]}, ["f1", "top_k", "rmse"]),
-    ({"metrics": [{"type": "top_k", "k": 0}]}, ["k", "0"]),
-    ({"batch_size": 0}, ["batch_size", "0"]),
-    ({"epochs": 2.5}, ["epochs", "whole number", "2.5"]),
-    ({"schedule": {"type": "warp"}}, ["warp", "cosine", "reduce_on_plateau"]),
-    ({"schedule": {"type": "step", "boundaries_epochs": [2, 4], "values": [0.1, 0.01]}},
-     ["values", "3 learning rates"]),
-    ({"early_stopping": {"patience": -2}}, ["patience", "-2"]),
-    ({"precision": "float8"}, ["precision", "mixed_float16", "float8"]),
-    ({"device": "tpu"}, ["device", "gpu:N", "tpu"]),
-    ({"class_weight": {"a": 1}}, ["class_weight", "'a'"]),
-    ({"batchsize": 3}, ["batchsize", "batch_size"]),
-])
+@pytest.mark.parametrize(
+    "section, words",
+    [
+        ({"optimizer": {"type": "Adamm"}}, ["Adamm", "SGD", "Lion"]),
+        ({"optimizer": {"type": "SGD", "beta_1": 0.9}}, ["SGD", "beta_1", "momentum"]),
+        ({"optimizer": {"type": "Adam", "learning_rate": -1}}, ["learning_rate", "-1", "> 0"]),
+        ({"loss": "crossentropy"}, ["crossentropy", "sparse_categorical_crossentropy", "huber"]),
+        (
+            {"loss": {"type": "sparse_categorical_crossentropy", "label_smoothing": 0.1}},
+            ["label_smoothing", "categorical_crossentropy"],
+        ),
+        ({"metrics": ["accuracy", "f1"]}, ["f1", "top_k", "rmse"]),
+        ({"metrics": [{"type": "top_k", "k": 0}]}, ["k", "0"]),
+        ({"batch_size": 0}, ["batch_size", "0"]),
+        ({"epochs": 2.5}, ["epochs", "whole number", "2.5"]),
+        ({"schedule": {"type": "warp"}}, ["warp", "cosine", "reduce_on_plateau"]),
+        (
+            {"schedule": {"type": "step", "boundaries_epochs": [2, 4], "values": [0.1, 0.01]}},
+            ["values", "3 learning rates"],
+        ),
+        ({"early_stopping": {"patience": -2}}, ["patience", "-2"]),
+        ({"precision": "float8"}, ["precision", "mixed_float16", "float8"]),
+        ({"device": "tpu"}, ["device", "gpu:N", "tpu"]),
+        ({"class_weight": {"a": 1}}, ["class_weight", "'a'"]),
+        ({"batchsize": 3}, ["batchsize", "batch_size"]),
+    ],
+)
 def test_training_problems_name_key_and_value(section, words):
     problems = training_problems(section)
     assert len(problems) == 1, problems
@@ -142,8 +166,11 @@ def test_tables_match_keras_signatures(keras):
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_optimizer_builds_and_takes_a_step(keras, name):
-    extra = {"SGD": {"momentum": 0.9, "nesterov": True}, "RMSprop": {"centered": True},
-             "AdamW": {"weight_decay": 0.01}}.get(name, {})
+    extra = {
+        "SGD": {"momentum": 0.9, "nesterov": True},
+        "RMSprop": {"centered": True},
+        "AdamW": {"weight_decay": 0.01},
+    }.get(name, {})
     section = {"optimizer": {"type": name, "learning_rate": 0.05, "clipnorm": 1.0, **extra}}
     optimizer = make_optimizer(section, steps_per_epoch=5, epochs=2)
     assert type(optimizer).__name__ == name
@@ -159,19 +186,32 @@ def lr_at(schedule, step: int) -> float:
     return float(schedule(step)) if callable(schedule) else float(schedule)
 
 
-@pytest.mark.parametrize("schedule, checks", [
-    ({"type": "constant"}, [(0, 0.1), (95, 0.1)]),
-    ({"type": "step", "every_epochs": 2, "factor": 0.5}, [(0, 0.1), (19, 0.1), (20, 0.05),
-                                                          (40, 0.025)]),
-    ({"type": "step", "boundaries_epochs": [1, 3], "values": [0.1, 0.01, 0.001]},
-     [(5, 0.1), (15, 0.01), (35, 0.001)]),
-    ({"type": "exponential", "decay_rate": 0.5, "decay_steps": 10}, [(0, 0.1), (10, 0.05),
-                                                                     (5, 0.1 * 0.5 ** 0.5)]),
-    ({"type": "polynomial", "end_learning_rate": 0.001}, [(0, 0.1), (100, 0.001),
-                                                          (50, 0.0505)]),
-    ({"type": "cosine", "warmup_epochs": 1, "alpha": 0.1},
-     [(0, 0.0), (5, 0.05), (10, 0.1), (100, 0.01)]),
-])
+@pytest.mark.parametrize(
+    "schedule, checks",
+    [
+        ({"type": "constant"}, [(0, 0.1), (95, 0.1)]),
+        (
+            {"type": "step", "every_epochs": 2, "factor": 0.5},
+            [(0, 0.1), (19, 0.1), (20, 0.05), (40, 0.025)],
+        ),
+        (
+            {"type": "step", "boundaries_epochs": [1, 3], "values": [0.1, 0.01, 0.001]},
+            [(5, 0.1), (15, 0.01), (35, 0.001)],
+        ),
+        (
+            {"type": "exponential", "decay_rate": 0.5, "decay_steps": 10},
+            [(0, 0.1), (10, 0.05), (5, 0.1 * 0.5**0.5)],
+        ),
+        (
+            {"type": "polynomial", "end_learning_rate": 0.001},
+            [(0, 0.1), (100, 0.001), (50, 0.0505)],
+        ),
+        (
+            {"type": "cosine", "warmup_epochs": 1, "alpha": 0.1},
+            [(0, 0.0), (5, 0.05), (10, 0.1), (100, 0.01)],
+        ),
+    ],
+)
 def test_schedule_follows_its_curve_in_steps(keras, schedule, checks):
     section = {"optimizer": {"type": "SGD", "learning_rate": 0.1}, "schedule": schedule}
     assert training_problems(section) == []
@@ -199,14 +239,20 @@ def test_metrics_that_do_not_fit_the_task_are_left_out_with_a_warning(keras):
     section = {"metrics": ["accuracy", "mae", "precision", {"type": "top_k", "k": 3}]}
     regression = make_metrics(section, "mse", 0, warnings.append, "regression")
     assert [type(m).__name__ for m in regression] == ["MeanAbsoluteError"]
-    sparse = make_metrics(section, "sparse_categorical_crossentropy", 10, warnings.append,
-                          "classification")
+    sparse = make_metrics(
+        section, "sparse_categorical_crossentropy", 10, warnings.append, "classification"
+    )
     assert sparse[0] == "accuracy" and len(sparse) == 2
     assert type(sparse[1]).__name__ == "SparseTopKCategoricalAccuracy"
-    onehot = make_metrics(section, "categorical_crossentropy", 10, warnings.append,
-                          "classification")
-    assert [getattr(m, "name", m) for m in onehot] == ["accuracy", "mae", "precision",
-                                                        "top_3_accuracy"]
+    onehot = make_metrics(
+        section, "categorical_crossentropy", 10, warnings.append, "classification"
+    )
+    assert [getattr(m, "name", m) for m in onehot] == [
+        "accuracy",
+        "mae",
+        "precision",
+        "top_3_accuracy",
+    ]
     left_out = " ".join(w["message"] for w in warnings)
     for word in ("accuracy", "precision", "top_k", "mae"):
         assert word in left_out
@@ -231,10 +277,14 @@ def test_out_of_memory_is_reported_with_a_hint():
 
 
 def test_run_writes_a_complete_run_directory(tmp_path, keras):
-    project = dense_project({"metrics": ["accuracy", {"type": "top_k", "k": 2}],
-                             "class_weight": "balanced", "batch_size": 30},
-                            data={"source": "builtin:iris", "validation_split": 0.2,
-                                  "test_split": 0.2})
+    project = dense_project(
+        {
+            "metrics": ["accuracy", {"type": "top_k", "k": 2}],
+            "class_weight": "balanced",
+            "batch_size": 30,
+        },
+        data={"source": "builtin:iris", "validation_split": 0.2, "test_split": 0.2},
+    )
     run_dir = tmp_path / "run"
     final, events = train(project, run_dir)
     assert final["event"] == "done", final
@@ -244,16 +294,26 @@ def test_run_writes_a_complete_run_directory(tmp_path, keras):
     assert started["steps_per_epoch"] == 3 and started["total_params"] == 16 * 4 + 16 + 51
     epochs = [e for e in events if e["event"] == "epoch"]
     assert [e["epoch"] for e in epochs] == [1, 2]
-    assert {"loss", "accuracy", "top_2_accuracy", "val_loss", "val_accuracy"} <= \
-        set(epochs[-1]["logs"])
+    assert {"loss", "accuracy", "top_2_accuracy", "val_loss", "val_accuracy"} <= set(
+        epochs[-1]["logs"]
+    )
 
-    for name in ("project.json", "model.keras", "history.json", "history.csv",
-                 "evaluation.json", "checkpoints/last.keras", "checkpoints/best.keras"):
+    for name in (
+        "project.json",
+        "model.keras",
+        "history.json",
+        "history.csv",
+        "evaluation.json",
+        "checkpoints/last.keras",
+        "checkpoints/best.keras",
+    ):
         assert (run_dir / name).is_file(), name
-    assert tensorboard_scalars(run_dir / "logs" / "train")["epoch_loss"] == \
-        pytest.approx(final["history"]["loss"])
-    assert tensorboard_scalars(run_dir / "logs" / "validation")["epoch_accuracy"] == \
-        pytest.approx(final["history"]["val_accuracy"])
+    assert tensorboard_scalars(run_dir / "logs" / "train")["epoch_loss"] == pytest.approx(
+        final["history"]["loss"]
+    )
+    assert tensorboard_scalars(run_dir / "logs" / "validation")["epoch_accuracy"] == pytest.approx(
+        final["history"]["val_accuracy"]
+    )
     assert json.loads((run_dir / "project.json").read_text()) == project
     history = json.loads((run_dir / "history.json").read_text())
     assert history == final["history"] and len(history["loss"]) == 2
@@ -267,13 +327,16 @@ def test_run_writes_a_complete_run_directory(tmp_path, keras):
     evaluation = json.loads((run_dir / "evaluation.json").read_text())
     assert evaluation["validation"]["samples"] == 30 and evaluation["test"]["samples"] == 30
     details = evaluation["details"]
-    assert details["split"] == "test" and details["class_names"] == \
-        ["setosa", "versicolor", "virginica"]
+    assert details["split"] == "test" and details["class_names"] == [
+        "setosa",
+        "versicolor",
+        "virginica",
+    ]
     assert np.array(details["confusion_matrix"]).sum() == 30
-    assert [c["support"] for c in details["per_class"]] == \
-        np.array(details["confusion_matrix"]).sum(1).tolist()
-    assert details["accuracy"] == pytest.approx(evaluation["test"]["metrics"]["accuracy"],
-                                                abs=1e-3)
+    assert [c["support"] for c in details["per_class"]] == np.array(
+        details["confusion_matrix"]
+    ).sum(1).tolist()
+    assert details["accuracy"] == pytest.approx(evaluation["test"]["metrics"]["accuracy"], abs=1e-3)
     assert details["predictions"][0]["true"] in details["class_names"]
 
 
@@ -281,8 +344,16 @@ def test_checkpoints_hold_the_last_and_the_best_epoch(tmp_path, keras):
     from engine.train.fit import RunState, callback_types
 
     events: list[dict] = []
-    run = RunState(run_dir=tmp_path, emit=events.append, controls=Controls(), steps=1,
-                   epochs=3, batch_size=1, monitor="val_loss", mode="min")
+    run = RunState(
+        run_dir=tmp_path,
+        emit=events.append,
+        controls=Controls(),
+        steps=1,
+        epochs=3,
+        batch_size=1,
+        monitor="val_loss",
+        mode="min",
+    )
     writer = callback_types()[1](run)
     model = tiny_model(keras, "sgd")
     writer.set_model(model)
@@ -342,18 +413,20 @@ def test_pause_holds_the_run_until_resumed(tmp_path):
             controls.pause.set()
             threading.Timer(0.5, controls.pause.clear).start()
 
-    final = run_training(dense_project({"batch_size": 4}), tmp_path / "run", emit=emit,
-                         controls=controls)
+    final = run_training(
+        dense_project({"batch_size": 4}), tmp_path / "run", emit=emit, controls=controls
+    )
     assert final["event"] == "done" and final["stopped"] is False
     order = kinds(events)
     p, r = order.index("paused"), order.index("resumed")
-    assert p < r and "batch" not in order[p + 1:r]
+    assert p < r and "batch" not in order[p + 1 : r]
     assert final["epochs_done"] == 2
 
 
 def test_early_stopping_stops_before_the_epoch_limit(tmp_path):
-    project = dense_project({"epochs": 20, "early_stopping": {
-        "monitor": "val_loss", "patience": 1, "min_delta": 10.0}})
+    project = dense_project(
+        {"epochs": 20, "early_stopping": {"monitor": "val_loss", "patience": 1, "min_delta": 10.0}}
+    )
     final, events = train(project, tmp_path / "run")
     assert final["event"] == "done"
     assert final["epochs_done"] == 2  # nothing improves by 10, so it stops after patience 1
@@ -361,17 +434,28 @@ def test_early_stopping_stops_before_the_epoch_limit(tmp_path):
 
 
 def test_reduce_on_plateau_lowers_the_learning_rate(tmp_path):
-    project = dense_project({"epochs": 3, "schedule": {
-        "type": "reduce_on_plateau", "factor": 0.5, "patience": 0, "min_delta": 10.0}})
+    project = dense_project(
+        {
+            "epochs": 3,
+            "schedule": {
+                "type": "reduce_on_plateau",
+                "factor": 0.5,
+                "patience": 0,
+                "min_delta": 10.0,
+            },
+        }
+    )
     final, _ = train(project, tmp_path / "run")
     lrs = final["history"]["learning_rate"]
     assert lrs[0] == pytest.approx(0.01) and lrs[-1] < lrs[0]
 
 
 def test_resume_continues_epochs_and_optimizer_state(tmp_path, keras):
-    section = {"epochs": 2, "optimizer": {"type": "SGD", "learning_rate": 0.1,
-                                          "momentum": 0.9},
-               "schedule": {"type": "exponential", "decay_rate": 0.5, "decay_epochs": 1}}
+    section = {
+        "epochs": 2,
+        "optimizer": {"type": "SGD", "learning_rate": 0.1, "momentum": 0.9},
+        "schedule": {"type": "exponential", "decay_rate": 0.5, "decay_epochs": 1},
+    }
     project = dense_project(section)
     run_dir = tmp_path / "run"
     first, _ = train(project, run_dir)
@@ -387,8 +471,8 @@ def test_resume_continues_epochs_and_optimizer_state(tmp_path, keras):
     steps = events[0]["steps_per_epoch"]
     assert int(model.optimizer.iterations) == 4 * steps
     # the schedule went on from where it was: lr after epoch 4 = 0.1 * 0.5 ** 4
-    assert history["learning_rate"][-1] == pytest.approx(0.1 * 0.5 ** 4, rel=1e-4)
-    assert float(model.optimizer.learning_rate) == pytest.approx(0.1 * 0.5 ** 4, rel=1e-4)
+    assert history["learning_rate"][-1] == pytest.approx(0.1 * 0.5**4, rel=1e-4)
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.1 * 0.5**4, rel=1e-4)
 
 
 def test_same_seed_gives_identical_runs(tmp_path, keras):
@@ -405,18 +489,23 @@ def regression_csv(tmp_path: Path) -> dict:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 4))
     y = x @ np.array([1.0, -2.0, 0.5, 3.0]) + 1.0
-    lines = ["a,b,c,d,target"] + [",".join(f"{v:.5f}" for v in (*row, t))
-                                  for row, t in zip(x, y)]
+    lines = ["a,b,c,d,target"] + [",".join(f"{v:.5f}" for v in (*row, t)) for row, t in zip(x, y)]
     path = tmp_path / "reg.csv"
     path.write_text("\n".join(lines) + "\n")
     return {"source": "csv", "path": str(path), "task": "regression", "validation_split": 0.2}
 
 
 def test_regression_run_reports_mae_predictions_and_warnings(tmp_path):
-    project = dense_project({"loss": "huber", "metrics": ["mae", "rmse"], "epochs": 2,
-                             "early_stopping": {"monitor": "val_accuracy"}},
-                            data=regression_csv(tmp_path),
-                            output={"units": 1})
+    project = dense_project(
+        {
+            "loss": "huber",
+            "metrics": ["mae", "rmse"],
+            "epochs": 2,
+            "early_stopping": {"monitor": "val_accuracy"},
+        },
+        data=regression_csv(tmp_path),
+        output={"units": 1},
+    )
     final, events = train(project, tmp_path / "run")
     assert final["event"] == "done", final
     warnings = [e["message"] for e in events if e["event"] == "warning"]
@@ -428,9 +517,16 @@ def test_regression_run_reports_mae_predictions_and_warnings(tmp_path):
 
 
 def test_nan_loss_ends_the_run_with_a_nan_error(tmp_path):
-    project = dense_project({"loss": "mse", "metrics": [], "epochs": 3,
-                             "optimizer": {"type": "SGD", "learning_rate": 1e6}},
-                            data=regression_csv(tmp_path), output={"units": 1})
+    project = dense_project(
+        {
+            "loss": "mse",
+            "metrics": [],
+            "epochs": 3,
+            "optimizer": {"type": "SGD", "learning_rate": 1e6},
+        },
+        data=regression_csv(tmp_path),
+        output={"units": 1},
+    )
     final, events = train(project, tmp_path / "run")
     assert final["event"] == "error" and final["kind"] == "nan", final
     assert "learning rate" in final["hint"] and "1e+06" in final["hint"]
@@ -469,8 +565,7 @@ def test_gpu_request_without_gpu_is_refused_clearly(tmp_path):
 
 
 def test_mixed_precision_trains_and_restores_the_policy(tmp_path, keras):
-    final, _ = train(dense_project({"precision": "mixed_bfloat16", "epochs": 1}),
-                     tmp_path / "run")
+    final, _ = train(dense_project({"precision": "mixed_bfloat16", "epochs": 1}), tmp_path / "run")
     assert final["event"] == "done", final
     assert keras.mixed_precision.global_policy().name == "float32"
     model = keras.models.load_model(tmp_path / "run" / "model.keras")
@@ -496,9 +591,13 @@ MIRRORED = textwrap.dedent("""
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     spec = tmp_path / "project.json"
     spec.write_text(json.dumps(dense_project({"epochs": 1})))
-    out = subprocess.run([sys.executable, "-c", MIRRORED, str(spec), str(tmp_path / "run")],
-                         capture_output=True, text=True, timeout=300,
-                         cwd=Path(__file__).parents[2])
+    out = subprocess.run(
+        [sys.executable, "-c", MIRRORED, str(spec), str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).parents[2],
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["final"] == "done", result
@@ -520,12 +619,18 @@ def normalization_project() -> dict:
     project = dense_project()
     graph = project["graph"]
     graph["nodes"][1:1] = [
-        {"id": "shift", "type": "Rescaling", "params": {"scale": 2.0, "offset": 5.0},
-         "position": [0, 40]},
-        {"id": "norm", "type": "Normalization", "params": {}, "position": [0, 70]}]
-    graph["edges"] = [{"source": s, "target": t, "port": 0}
-                      for s, t in (("x", "shift"), ("shift", "norm"), ("norm", "hidden"),
-                                   ("hidden", "out"))]
+        {
+            "id": "shift",
+            "type": "Rescaling",
+            "params": {"scale": 2.0, "offset": 5.0},
+            "position": [0, 40],
+        },
+        {"id": "norm", "type": "Normalization", "params": {}, "position": [0, 70]},
+    ]
+    graph["edges"] = [
+        {"source": s, "target": t, "port": 0}
+        for s, t in (("x", "shift"), ("shift", "norm"), ("norm", "hidden"), ("hidden", "out"))
+    ]
     return project
 
 
@@ -538,37 +643,47 @@ def test_a_normalization_without_mean_learns_it_from_the_training_data(tmp_path)
     final, events = train(project, tmp_path / "run")
     assert final["event"] == "done", final
     started = next(e for e in events if e["event"] == "started")
-    assert started["notes"] == ["Normalization 'norm' took its mean and variance from the "
-                                "training data"]
+    assert started["notes"] == [
+        "Normalization 'norm' took its mean and variance from the training data"
+    ]
     x_train = load_dataset(project, None).x_train
     layer = keras.models.load_model(tmp_path / "run" / "model.keras").get_layer("norm")
-    np.testing.assert_allclose(np.ravel(layer.mean), (x_train * 2 + 5).mean(axis=0),
-                               rtol=1e-4)
-    np.testing.assert_allclose(np.ravel(layer.variance), (x_train * 2).var(axis=0),
-                               rtol=1e-3)
+    np.testing.assert_allclose(np.ravel(layer.mean), (x_train * 2 + 5).mean(axis=0), rtol=1e-4)
+    np.testing.assert_allclose(np.ravel(layer.variance), (x_train * 2).var(axis=0), rtol=1e-3)
 
 
-@pytest.mark.parametrize(("section", "words"), [
-    ({"seed": 2**32}, "seed must be a whole number from 0 to 4294967295"),
-    ({"optimizer": {"type": "Adam", "clipnorm": 1.0, "clipvalue": 1.0}},
-     "give only one of clipnorm, clipvalue"),
-    ({"optimizer": {"type": "Lion", "beta_1": 0}}, "Lion: beta_1 must be above 0"),
-    ({"schedule": {"type": "step", "values": [0.1, 0.01]}}, "values need boundaries_epochs"),
-    ({"schedule": {"type": "step", "boundaries_epochs": [], "values": [0.1]}},
-     "boundaries must be an increasing list"),
-    ({"class_weight": {"²": 1.0}}, "class_weight keys must be class numbers"),
-    ({"batch_size": 2**40}, "batch_size must be a whole number >= 1 and <= 2,147,483,647"),
-    ({"steps_per_execution": 2**31}, "steps_per_execution must be a whole number"),
-])
+@pytest.mark.parametrize(
+    ("section", "words"),
+    [
+        ({"seed": 2**32}, "seed must be a whole number from 0 to 4294967295"),
+        (
+            {"optimizer": {"type": "Adam", "clipnorm": 1.0, "clipvalue": 1.0}},
+            "give only one of clipnorm, clipvalue",
+        ),
+        ({"optimizer": {"type": "Lion", "beta_1": 0}}, "Lion: beta_1 must be above 0"),
+        ({"schedule": {"type": "step", "values": [0.1, 0.01]}}, "values need boundaries_epochs"),
+        (
+            {"schedule": {"type": "step", "boundaries_epochs": [], "values": [0.1]}},
+            "boundaries must be an increasing list",
+        ),
+        ({"class_weight": {"²": 1.0}}, "class_weight keys must be class numbers"),
+        ({"batch_size": 2**40}, "batch_size must be a whole number >= 1 and <= 2,147,483,647"),
+        ({"steps_per_execution": 2**31}, "steps_per_execution must be a whole number"),
+    ],
+)
 def test_settings_keras_would_refuse_mid_run_are_refused_up_front(section, words):
     assert any(words in p for p in training_problems(section)), training_problems(section)
 
 
 def test_settings_that_mean_nothing_here_are_warned_about_and_the_run_goes_on(tmp_path):
-    project = dense_project({
-        "optimizer": {"type": "SGD", "momentum": 0},  # JSON's 0 for Keras's float
-        "metrics": ["accuracy", {"type": "top_k", "k": 5}, "precision"],
-        "class_weight": {"0": 1.0, "7": 3.0}, "schedule": "reduce_on_plateau"})
+    project = dense_project(
+        {
+            "optimizer": {"type": "SGD", "momentum": 0},  # JSON's 0 for Keras's float
+            "metrics": ["accuracy", {"type": "top_k", "k": 5}, "precision"],
+            "class_weight": {"0": 1.0, "7": 3.0},
+            "schedule": "reduce_on_plateau",
+        }
+    )
     final, events = train(project, tmp_path / "run")
     assert final["event"] == "done", final
     warnings = " | ".join(e["message"] for e in events if e["event"] == "warning")
@@ -586,8 +701,11 @@ def test_resuming_past_a_cosine_schedule_says_the_extra_epochs_train_at_its_end(
     final, events = train(project, tmp_path / "run", resume=True, epochs=2)
     assert final["event"] == "done", final
     warnings = [e["message"] for e in events if e["event"] == "warning"]
-    assert any("cosine learning-rate schedule was planned for 2 epochs; epochs 3-4 train at "
-               "its final rate" in w for w in warnings), warnings
+    assert any(
+        "cosine learning-rate schedule was planned for 2 epochs; epochs 3-4 train at "
+        "its final rate" in w
+        for w in warnings
+    ), warnings
 
 
 def test_precision_on_logits_cuts_at_probability_one_half():
@@ -595,8 +713,10 @@ def test_precision_on_logits_cuts_at_probability_one_half():
 
     from engine.train.fit import make_metrics
 
-    section = {"loss": {"type": "binary_crossentropy", "from_logits": True},
-               "metrics": ["precision", "auc"]}
+    section = {
+        "loss": {"type": "binary_crossentropy", "from_logits": True},
+        "metrics": ["precision", "auc"],
+    }
     precision, auc = make_metrics(section, "binary_crossentropy", 2)
     precision.update_state([1.0, 0.0, 1.0], [0.3, -0.2, -0.1])  # logits: yes, no, no
     assert float(precision.result()) == 1.0  # a 0.5 cut-off on logits would give 0

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from engine.analysis.validation import Report, validate
 from engine.model.graph import Edge, Graph, Node
 from engine.model.problems import Problem, structural_problems
-from engine.analysis.validation import Report, validate
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,9 +29,11 @@ def make_graph(*nodes: tuple, edges: tuple = ()) -> Graph:
 
 
 def small_mlp() -> Graph:
-    return make_graph(("x", "Input", {"shape": [4]}),
-                      ("hidden", "Dense", {"units": 8, "activation": "relu"}, ["x"]),
-                      ("out", "Dense", {"units": 3}, ["hidden"]))
+    return make_graph(
+        ("x", "Input", {"shape": [4]}),
+        ("hidden", "Dense", {"units": 8, "activation": "relu"}, ["x"]),
+        ("out", "Dense", {"units": 3}, ["hidden"]),
+    )
 
 
 def errors_on(problems: list[Problem], node: str | None) -> list[str]:
@@ -43,11 +45,13 @@ def test_structural_problems_none_for_a_sound_graph():
 
 
 def test_structural_problems_cycle_names_its_nodes():
-    g = make_graph(("x", "Input", {"shape": [4]}),
-                   ("a", "Dense", {"units": 4}, ["x"]),
-                   ("b", "Dense", {"units": 4}, ["a"]),
-                   ("c", "Add", {}, ["a", "b"]),
-                   edges=(Edge("c", "b", 1),))
+    g = make_graph(
+        ("x", "Input", {"shape": [4]}),
+        ("a", "Dense", {"units": 4}, ["x"]),
+        ("b", "Dense", {"units": 4}, ["a"]),
+        ("c", "Add", {}, ["a", "b"]),
+        edges=(Edge("c", "b", 1),),
+    )
     # b has two inputs now (a and c): also an arity error; the cycle is what we check
     cycle = [p for p in structural_problems(g) if "cycle" in p.message]
     assert len(cycle) == 1 and cycle[0].severity == "error"
@@ -56,27 +60,35 @@ def test_structural_problems_cycle_names_its_nodes():
 
 
 def test_structural_problems_missing_and_extra_inputs_counted():
-    g = make_graph(("x", "Input", {"shape": [4]}),
-                   ("y", "Input", {"shape": [4]}),
-                   ("lonely_add", "Add", {}, ["x"]),
-                   ("sub", "Subtract", {}, ["x", "y", "lonely_add"]),
-                   ("dense", "Dense", {"units": 2}, ["x", "y"]))
+    g = make_graph(
+        ("x", "Input", {"shape": [4]}),
+        ("y", "Input", {"shape": [4]}),
+        ("lonely_add", "Add", {}, ["x"]),
+        ("sub", "Subtract", {}, ["x", "y", "lonely_add"]),
+        ("dense", "Dense", {"units": 2}, ["x", "y"]),
+    )
     problems = structural_problems(g)
-    assert errors_on(problems, "lonely_add") == ["Add 'lonely_add' needs at least 2 inputs but has 1"]
+    assert errors_on(problems, "lonely_add") == [
+        "Add 'lonely_add' needs at least 2 inputs but has 1"
+    ]
     assert errors_on(problems, "sub") == ["Subtract 'sub' takes at most 2 inputs but has 3"]
     assert errors_on(problems, "dense") == ["Dense 'dense' takes at most 1 input but has 2"]
 
 
 def test_structural_problems_layer_without_input_and_unreachable_chain():
-    g = make_graph(("x", "Input", {"shape": [4]}),
-                   ("ok", "Dense", {"units": 2}, ["x"]),
-                   ("head", "Dense", {"units": 2}),
-                   ("tail", "Dense", {"units": 2}, ["head"]))
+    g = make_graph(
+        ("x", "Input", {"shape": [4]}),
+        ("ok", "Dense", {"units": 2}, ["x"]),
+        ("head", "Dense", {"units": 2}),
+        ("tail", "Dense", {"units": 2}, ["head"]),
+    )
     problems = structural_problems(g)
     assert errors_on(problems, "head") == ["Dense 'head' needs 1 input but has 0"]
     lost = [p for p in problems if p.severity == "warning"]
     assert len(lost) == 1, "one warning per disconnected group, not one per layer"
-    assert "'head' and 'tail'" in lost[0].message and "not connected to any Input" in lost[0].message
+    assert (
+        "'head' and 'tail'" in lost[0].message and "not connected to any Input" in lost[0].message
+    )
 
 
 def test_structural_problems_input_that_feeds_nothing_is_a_warning():
@@ -87,11 +99,13 @@ def test_structural_problems_input_that_feeds_nothing_is_a_warning():
 
 
 def test_structural_problems_port_gap_and_duplicate_port():
-    g = make_graph(("x", "Input", {"shape": [4]}), ("y", "Input", {"shape": [4]}),
-                   ("cat", "Concatenate", {}),
-                   ("add", "Add", {}),
-                   edges=(Edge("x", "cat", 0), Edge("y", "cat", 2),
-                          Edge("x", "add", 0), Edge("y", "add", 0)))
+    g = make_graph(
+        ("x", "Input", {"shape": [4]}),
+        ("y", "Input", {"shape": [4]}),
+        ("cat", "Concatenate", {}),
+        ("add", "Add", {}),
+        edges=(Edge("x", "cat", 0), Edge("y", "cat", 2), Edge("x", "add", 0), Edge("y", "add", 0)),
+    )
     problems = structural_problems(g)
     assert any("port 1" in m and "empty" in m for m in errors_on(problems, "cat"))
     assert any("port 0" in m and "more than one" in m for m in errors_on(problems, "add"))
@@ -100,8 +114,9 @@ def test_structural_problems_port_gap_and_duplicate_port():
 def test_structural_problems_no_input_at_all():
     g = make_graph(("d", "Dense", {"units": 2}))
     problems = structural_problems(g)
-    assert any(p.node is None and "no Input" in p.message and p.severity == "error"
-               for p in problems)
+    assert any(
+        p.node is None and "no Input" in p.message and p.severity == "error" for p in problems
+    )
 
 
 def test_structural_problems_bad_and_duplicate_ids():
@@ -124,29 +139,37 @@ def test_structural_problems_unknown_type_suggests_closest():
     g.edges += [Edge("hidden", n) for n in "cmz"]
     problems = structural_problems(g)
     assert errors_on(problems, "c") == [
-        "'c' has the unknown layer type 'Conv2d'; did you mean 'Conv2D'?"]
+        "'c' has the unknown layer type 'Conv2d'; did you mean 'Conv2D'?"
+    ]
     assert "did you mean 'MaxPooling2D'?" in errors_on(problems, "m")[0]
     assert errors_on(problems, "z") == ["'z' has the unknown layer type 'Zzyzx'"]
 
 
 def test_structural_problems_param_values_named():
-    g = make_graph(("x", "Input", {"shape": [8, 8, 1]}),
-                   ("conv", "Conv2D", {"filters": -3, "kernel_size": 3}, ["x"]),
-                   ("drop", "Dropout", {"rate": 1.5}, ["conv"]),
-                   ("pad", "Conv2D", {"filters": 4, "kernel_size": 3, "padding": "full"}, ["drop"]),
-                   ("dense", "Dense", {"units": "ten"}, ["pad"]))
+    g = make_graph(
+        ("x", "Input", {"shape": [8, 8, 1]}),
+        ("conv", "Conv2D", {"filters": -3, "kernel_size": 3}, ["x"]),
+        ("drop", "Dropout", {"rate": 1.5}, ["conv"]),
+        ("pad", "Conv2D", {"filters": 4, "kernel_size": 3, "padding": "full"}, ["drop"]),
+        ("dense", "Dense", {"units": "ten"}, ["pad"]),
+    )
     problems = structural_problems(g)
-    for node, param, value in (("conv", "filters", "-3"), ("drop", "rate", "1.5"),
-                               ("pad", "padding", "'full'"), ("dense", "units", "'ten'")):
+    for node, param, value in (
+        ("conv", "filters", "-3"),
+        ("drop", "rate", "1.5"),
+        ("pad", "padding", "'full'"),
+        ("dense", "units", "'ten'"),
+    ):
         (message,) = errors_on(problems, node)
         assert f"'{node}'" in message and param in message and value in message
 
 
 def test_structural_problems_unknown_and_missing_params():
-    g = make_graph(("x", "Input", {"shape": [4]}),
-                   ("dense", "Dense", {"unit": 8}, ["x"]),
-                   ("bi", "Bidirectional", {"layer": {"type": "LSTM", "params": {"units": 0}}},
-                    ["dense"]))
+    g = make_graph(
+        ("x", "Input", {"shape": [4]}),
+        ("dense", "Dense", {"unit": 8}, ["x"]),
+        ("bi", "Bidirectional", {"layer": {"type": "LSTM", "params": {"units": 0}}}, ["dense"]),
+    )
     problems = structural_problems(g)
     messages = errors_on(problems, "dense")
     assert "Dense 'dense': unknown parameter 'unit' (did you mean 'units'?)" in messages
@@ -160,12 +183,19 @@ def test_validate_report_json_form():
     report = validate(small_mlp())
     assert isinstance(report, Report) and report.valid
     data = json.loads(json.dumps(report.to_dict()))
-    assert list(data) == ["valid", "total_params", "trainable_params", "non_trainable_params",
-                          "layers", "problems"]
+    assert list(data) == [
+        "valid",
+        "total_params",
+        "trainable_params",
+        "non_trainable_params",
+        "layers",
+        "problems",
+    ]
     assert data["layers"] == [
         {"id": "x", "type": "Input", "output_shape": [None, 4], "params": 0},
         {"id": "hidden", "type": "Dense", "output_shape": [None, 8], "params": 4 * 8 + 8},
-        {"id": "out", "type": "Dense", "output_shape": [None, 3], "params": 8 * 3 + 3}]
+        {"id": "out", "type": "Dense", "output_shape": [None, 3], "params": 8 * 3 + 3},
+    ]
     assert data["total_params"] == data["trainable_params"] == 40 + 27
     assert data["non_trainable_params"] == 0 and data["problems"] == []
 
@@ -173,9 +203,11 @@ def test_validate_report_json_form():
 def test_validate_accepts_a_project_and_reports_both_kinds():
     class FakeProject:  # anything with .graph works, like engine.model.project.Project
         name = "p"
-        graph = make_graph(("x", "Input", {"shape": [4]}),
-                           ("conv", "Conv2D", {"filters": 2, "kernel_size": 3}, ["x"]),
-                           ("dense", "Dense", {"units": 0}, ["x"]))
+        graph = make_graph(
+            ("x", "Input", {"shape": [4]}),
+            ("conv", "Conv2D", {"filters": 2, "kernel_size": 3}, ["x"]),
+            ("dense", "Dense", {"units": 0}, ["x"]),
+        )
 
     report = validate(FakeProject())
     assert not report.valid
@@ -187,9 +219,11 @@ def test_validate_accepts_a_project_and_reports_both_kinds():
 
 
 def test_validate_with_a_cycle_still_reports():
-    g = make_graph(("x", "Input", {"shape": [4]}),
-                   ("a", "Add", {}, ["x", "b"]),
-                   ("b", "Dense", {"units": 4}, ["a"]))
+    g = make_graph(
+        ("x", "Input", {"shape": [4]}),
+        ("a", "Add", {}, ["x", "b"]),
+        ("b", "Dense", {"units": 4}, ["a"]),
+    )
     report = validate(g)
     assert not report.valid
     assert any("cycle" in p.message for p in report.problems)
@@ -197,12 +231,15 @@ def test_validate_with_a_cycle_still_reports():
 
 
 def test_import_engine_validation_does_not_import_tensorflow():
-    code = ("import sys, engine.analysis.validation, engine.analysis.shapes, engine.build.builder; "
-            "from engine.analysis.validation import structural_problems; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('tensorflow', 'keras')))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                         text=True, timeout=60)
+    code = (
+        "import sys, engine.analysis.validation, engine.analysis.shapes, engine.build.builder; "
+        "from engine.analysis.validation import structural_problems; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('tensorflow', 'keras')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
 
@@ -219,8 +256,9 @@ def test_validation_reports_params_that_conflict_with_each_other():
 
     g = Graph()
     g.add_node(Node("inp", "Input", {"shape": [8, 8, 1]}))
-    g.add_node(Node("conv", "Conv2D", {"filters": 4, "kernel_size": 3, "strides": 2,
-                                       "dilation_rate": 2}))
+    g.add_node(
+        Node("conv", "Conv2D", {"filters": 4, "kernel_size": 3, "strides": 2, "dilation_rate": 2})
+    )
     g.connect(Edge("inp", "conv"))
     problems = [p for p in structural_problems(g) if p.node == "conv"]
     assert problems and "strides" in problems[0].message and "dilation_rate" in problems[0].message

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from engine.build.builder import build_model
+from engine.build.weights import WeightsError, carry_weights, load_start_weights
 from engine.io.export import export
 from engine.io.importer import import_model
 from engine.model.project import Project
 from engine.train.fit import run_training
-from engine.build.weights import WeightsError, carry_weights, load_start_weights
 from tests.engine.test_training import dense_project
 
 keras = pytest.importorskip("keras")
@@ -36,8 +36,11 @@ def imported(tmp_path_factory) -> tuple[Path, dict, object]:
     project = import_model(model_file, weights_out=folder / "imported.weights.h5")
     data = project.to_dict()
     data["data"] = source["data"]
-    data["training"] = {**source["training"], "epochs": 1,
-                        "optimizer": {"type": "SGD", "learning_rate": 1e-6}}
+    data["training"] = {
+        **source["training"],
+        "epochs": 1,
+        "optimizer": {"type": "SGD", "learning_rate": 1e-6},
+    }
     return folder, data, keras.models.load_model(model_file)
 
 
@@ -55,8 +58,7 @@ def test_training_an_imported_model_starts_from_its_weights(imported, tmp_path):
     final = run_training(data, tmp_path / "run", base_dir=folder, emit=events.append)
     assert final["event"] == "done", final
     started = next(e for e in events if e["event"] == "started")
-    assert started["notes"] == ["the model starts from the imported weights in "
-                                "imported.weights.h5"]
+    assert started["notes"] == ["the model starts from the imported weights in imported.weights.h5"]
     fresh = copy.deepcopy(data)
     del fresh["weights"]
     fresh_events: list[dict] = []
@@ -81,12 +83,15 @@ def test_after_edits_unchanged_layers_keep_their_weights_by_name(imported):
     loaded = load_start_weights(model, project)
     assert loaded.loaded == ["hidden", "out"] and loaded.fresh == ["added"]
     for name in ("hidden", "out"):
-        for got, want in zip(model.get_layer(name).get_weights(),
-                             source.get_layer(name).get_weights()):
+        for got, want in zip(
+            model.get_layer(name).get_weights(), source.get_layer(name).get_weights()
+        ):
             np.testing.assert_array_equal(got, want)
-    assert loaded.message() == ("2 layers start from the imported weights in "
-                                "imported.weights.h5; 'added' (changed since the import) "
-                                "start fresh")
+    assert loaded.message() == (
+        "2 layers start from the imported weights in "
+        "imported.weights.h5; 'added' (changed since the import) "
+        "start fresh"
+    )
 
     graph.set_params("hidden", {"units": 8, "activation": "relu"})
     narrower = load_start_weights(build_model(project), project)
@@ -98,15 +103,19 @@ def test_a_missing_weights_file_is_named_and_training_goes_on_fresh(imported, tm
     moved = copy.deepcopy(data)
     moved["weights"] = "gone.weights.h5"
     project = Project.from_dict(copy.deepcopy(moved), path=folder / "p.json")
-    with pytest.raises(WeightsError, match="gone.weights.h5: the project's weights file is "
-                                           "missing"):
+    with pytest.raises(
+        WeightsError, match="gone.weights.h5: the project's weights file is missing"
+    ):
         load_start_weights(build_model(project), project)
     events: list[dict] = []
     final = run_training(moved, tmp_path / "run", base_dir=folder, emit=events.append)
     assert final["event"] == "done"
     warnings = [e["message"] for e in events if e["event"] == "warning"]
-    assert any("gone.weights.h5: the project's weights file is missing; the model starts "
-               "from fresh weights" in w for w in warnings), warnings
+    assert any(
+        "gone.weights.h5: the project's weights file is missing; the model starts "
+        "from fresh weights" in w
+        for w in warnings
+    ), warnings
 
 
 def test_exports_of_an_imported_project_carry_its_weights(imported, tmp_path):
@@ -140,8 +149,9 @@ def test_save_as_keeps_the_weights_file_beside_the_project(imported, tmp_path):
     elsewhere.parent.mkdir()
     assert carry_weights(project, elsewhere) == elsewhere.parent / "copy.weights.h5"
     assert project.extra["weights"] == "copy.weights.h5"
-    assert (elsewhere.parent / "copy.weights.h5").read_bytes() == \
-        (folder / "imported.weights.h5").read_bytes()
+    assert (elsewhere.parent / "copy.weights.h5").read_bytes() == (
+        folder / "imported.weights.h5"
+    ).read_bytes()
 
 
 def test_imported_weights_false_trains_and_exports_from_fresh_weights(imported, tmp_path):

@@ -106,8 +106,14 @@ def test_worker_reports_bad_settings_as_config_error(tmp_path):
 
 
 def cli_args(**kw) -> argparse.Namespace:
-    base = {"project": None, "epochs": None, "out": None, "device": None, "json": False,
-            "resume": None}
+    base = {
+        "project": None,
+        "epochs": None,
+        "out": None,
+        "device": None,
+        "json": False,
+        "resume": None,
+    }
     return argparse.Namespace(**{**base, **kw})
 
 
@@ -119,8 +125,11 @@ def test_cli_train_json_prints_epochs_then_done(tmp_path, capsys):
     code = cli_train(cli_args(project=str(project), out=str(run_dir), json=True))
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert code == 0
-    assert [(e["event"], e.get("epoch")) for e in lines] == \
-        [("epoch", 1), ("epoch", 2), ("done", None)]
+    assert [(e["event"], e.get("epoch")) for e in lines] == [
+        ("epoch", 1),
+        ("epoch", 2),
+        ("done", None),
+    ]
     assert set(lines[0]) == {"event", "epoch", "logs"} and "val_loss" in lines[0]["logs"]
     done = lines[-1]
     assert set(done) == {"event", "run_dir", "model", "history"}
@@ -132,15 +141,47 @@ def test_cli_human_output_draws_progress_in_place():
     out, err = io.StringIO(), io.StringIO()
     out.isatty = lambda: True
     show = HumanReporter(out, err)
-    show({"event": "started", "devices": ["CPU:0"], "total_params": 1234, "samples": 120,
-          "steps_per_epoch": 30, "epochs": 5, "initial_epoch": 2})
-    show({"event": "batch", "epoch": 3, "step": 7, "steps": 30, "logs": {"loss": 0.51234},
-          "samples_per_s": 4321.0, "eta_s": 75.0})
+    show(
+        {
+            "event": "started",
+            "devices": ["CPU:0"],
+            "total_params": 1234,
+            "samples": 120,
+            "steps_per_epoch": 30,
+            "epochs": 5,
+            "initial_epoch": 2,
+        }
+    )
+    show(
+        {
+            "event": "batch",
+            "epoch": 3,
+            "step": 7,
+            "steps": 30,
+            "logs": {"loss": 0.51234},
+            "samples_per_s": 4321.0,
+            "eta_s": 75.0,
+        }
+    )
     show({"event": "epoch", "epoch": 3, "logs": {"loss": 0.5, "val_loss": 0.6}, "time_s": 1.5})
-    show({"event": "done", "run_dir": "r", "model": "r/model.keras", "history": {},
-          "epochs_done": 3, "stopped": True})
-    show({"event": "error", "kind": "nan", "message": "the loss became nan",
-          "hint": "Lower the learning rate"})
+    show(
+        {
+            "event": "done",
+            "run_dir": "r",
+            "model": "r/model.keras",
+            "history": {},
+            "epochs_done": 3,
+            "stopped": True,
+        }
+    )
+    show(
+        {
+            "event": "error",
+            "kind": "nan",
+            "message": "the loss became nan",
+            "hint": "Lower the learning rate",
+        }
+    )
     text = out.getvalue()
     assert text.startswith("training on CPU:0: 1,234 parameters") and "from epoch 3" in text
     progress = text.split("\r")[1]
@@ -165,8 +206,10 @@ def test_cli_train_errors(tmp_path, capsys):
 
     code = cli_train(cli_args(project=str(project), out=str(tmp_path / "r2")))
     assert code == 1
-    assert "batch_size must be a whole number >= 1; got 0" in \
-        capsys.readouterr().err.strip().splitlines()[-1]
+    assert (
+        "batch_size must be a whole number >= 1; got 0"
+        in capsys.readouterr().err.strip().splitlines()[-1]
+    )
 
     assert cli_train(cli_args(resume=str(tmp_path / "r2"))) == 2  # no run to resume there
     assert "project.json" in capsys.readouterr().err

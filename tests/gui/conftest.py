@@ -6,15 +6,16 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import pytest  # noqa: E402
+import pytest
 
-from engine.model.commands import UndoStack  # noqa: E402
-from engine.model.graph import Edge, Node  # noqa: E402
-from engine.model.project import Project  # noqa: E402
+from engine.model.commands import UndoStack
+from engine.model.graph import Edge, Node
+from engine.model.project import Project
 
 
-def make_project(nodes: list[tuple[str, str, dict, tuple[float, float]]],
-                 edges: list[tuple[str, str, int]]) -> Project:
+def make_project(
+    nodes: list[tuple[str, str, dict, tuple[float, float]]], edges: list[tuple[str, str, int]]
+) -> Project:
     """A project with the given ``(id, type, params, position)`` nodes and wires."""
     project = Project(name="test")
     for node_id, node_type, params, pos in nodes:
@@ -37,13 +38,16 @@ def _release_clipboard_at_exit():
 def small_project() -> Project:
     """input -> conv -> flatten -> dense, plus a spare Dense and an Add (unwired)."""
     return make_project(
-        [("input", "Input", {"shape": [8, 8, 1]}, (0, 0)),
-         ("conv", "Conv2D", {"filters": 6, "kernel_size": 3}, (0, 120)),
-         ("flatten", "Flatten", {}, (0, 240)),
-         ("dense", "Dense", {"units": 10}, (0, 360)),
-         ("spare", "Dense", {"units": 4}, (300, 240)),
-         ("add", "Add", {}, (300, 360))],
-        [("input", "conv", 0), ("conv", "flatten", 0), ("flatten", "dense", 0)])
+        [
+            ("input", "Input", {"shape": [8, 8, 1]}, (0, 0)),
+            ("conv", "Conv2D", {"filters": 6, "kernel_size": 3}, (0, 120)),
+            ("flatten", "Flatten", {}, (0, 240)),
+            ("dense", "Dense", {"units": 10}, (0, 360)),
+            ("spare", "Dense", {"units": 4}, (300, 240)),
+            ("add", "Add", {}, (300, 360)),
+        ],
+        [("input", "conv", 0), ("conv", "flatten", 0), ("flatten", "dense", 0)],
+    )
 
 
 @pytest.fixture

@@ -28,9 +28,11 @@ def _window(qtbot, monkeypatch, restore: bool | None = None) -> MainWindow:
     monkeypatch.setattr(MainWindow, "_ask_save", lambda self: "discard")
     asked = []
     if restore is not None:
+
         def ask(self, when, path):
             asked.append((when, path))
             return restore
+
         monkeypatch.setattr(MainWindow, "_ask_restore", ask)
     window = MainWindow(load_tensorflow=False, check_recovery=restore is not None)
     window.asked = asked
@@ -58,8 +60,14 @@ CRASHING_SESSION = textwrap.dedent("""
 
 def test_autosave_survives_a_kill_and_restart_offers_restore(qtbot, monkeypatch, tmp_path):
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(ROOT))
-    done = subprocess.run([sys.executable, "-c", CRASHING_SESSION], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", CRASHING_SESSION],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     files = list((tmp_path / "recovery").glob("recovery-*.json"))
     assert len(files) == 1, "the killed session left no recovery file"
@@ -88,8 +96,7 @@ def test_declining_restore_discards_the_recovery(qtbot, monkeypatch, tmp_path):
     folder.mkdir()
     stale = folder / "recovery-999999.json"
     project = default_project().to_dict()
-    stale.write_text(json.dumps({"saved_at": 1.0, "pid": 999999, "path": None,
-                                 "project": project}))
+    stale.write_text(json.dumps({"saved_at": 1.0, "pid": 999999, "path": None, "project": project}))
     window = _window(qtbot, monkeypatch, restore=False)
     assert window.offer_recovery() is False
     assert window.asked, "the user was not asked"

@@ -33,8 +33,7 @@ def vp(view: GraphView, point: QPointF) -> QPoint:
     return view.mapFromScene(point)
 
 
-def drag(view: GraphView, start: QPointF, end: QPointF, steps: int = 6,
-         modifier=NO_MOD) -> None:
+def drag(view: GraphView, start: QPointF, end: QPointF, steps: int = 6, modifier=NO_MOD) -> None:
     """Real mouse events on the viewport: press at ``start``, move, release at ``end``."""
     viewport = view.viewport()
     QTest.mousePress(viewport, LEFT, modifier, vp(view, start))
@@ -75,10 +74,14 @@ def test_canvas_items_follow_graph_events(canvas):
     graph = stack.project.graph
     assert {i.node_id for i in scene.node_items()} == set(graph.nodes)
     assert {(i.edge.source, i.edge.target) for i in scene.edge_items()} == {
-        ("input", "conv"), ("conv", "flatten"), ("flatten", "dense")}
+        ("input", "conv"),
+        ("conv", "flatten"),
+        ("flatten", "dense"),
+    }
 
-    stack.push(AddNode(Node("extra", "Dense", {"units": 3}, (500, 100)),
-                       [Edge("flatten", "extra")]))
+    stack.push(
+        AddNode(Node("extra", "Dense", {"units": 3}, (500, 100)), [Edge("flatten", "extra")])
+    )
     item = scene.node_item("extra")
     assert (item.x(), item.y()) == (500, 100)
     assert item.caption == "3 units"
@@ -115,8 +118,10 @@ def test_canvas_merge_layer_shows_existing_inputs_plus_one_free_port(canvas):
 
 def test_canvas_set_project_switches_documents(canvas):
     scene, _view, _stack = canvas
-    other = make_project([("x", "Input", {"shape": [4]}, (0, 0)),
-                          ("y", "Dense", {"units": 2}, (0, 120))], [("x", "y", 0)])
+    other = make_project(
+        [("x", "Input", {"shape": [4]}, (0, 0)), ("y", "Dense", {"units": 2}, (0, 120))],
+        [("x", "y", 0)],
+    )
     old_graph = _stack.project.graph
     scene.set_project(other, UndoStack(other))
     assert {i.node_id for i in scene.node_items()} == {"x", "y"}
@@ -165,12 +170,15 @@ def test_canvas_drop_in_empty_space_cancels(canvas):
     assert not any(isinstance(i, EdgeItem) is False and i.zValue() >= 10 for i in scene.items())
 
 
-@pytest.mark.parametrize("source, target, port, reason", [
-    ("dense", "conv", 0, "would make a cycle"),
-    ("spare", "add", 0, "input 0 of 'add' is already fed by 'flatten'"),
-    ("spare", "input", None, "takes no inputs"),
-    ("conv", "conv", 0, "cannot feed itself"),
-])
+@pytest.mark.parametrize(
+    "source, target, port, reason",
+    [
+        ("dense", "conv", 0, "would make a cycle"),
+        ("spare", "add", 0, "input 0 of 'add' is already fed by 'flatten'"),
+        ("spare", "input", None, "takes no inputs"),
+        ("conv", "conv", 0, "cannot feed itself"),
+    ],
+)
 def test_canvas_illegal_connection_is_refused_with_reason(canvas, source, target, port, reason):
     scene, view, stack = canvas
     stack.push(Connect(Edge("flatten", "add", 0)))
@@ -337,8 +345,11 @@ def test_canvas_delete_key_removes_node_with_wires_and_undo_restores(canvas):
     assert edges(stack.project) == {("input", "conv", 0)}
     assert len(scene.edge_items()) == 1
     stack.undo()
-    assert edges(stack.project) == {("input", "conv", 0), ("conv", "flatten", 0),
-                                    ("flatten", "dense", 0)}
+    assert edges(stack.project) == {
+        ("input", "conv", 0),
+        ("conv", "flatten", 0),
+        ("flatten", "dense", 0),
+    }
     assert len(scene.edge_items()) == 3 and scene.node_item("flatten") is not None
 
 
@@ -414,8 +425,11 @@ def test_canvas_palette_drop_creates_node(canvas):
     point = QPointF(vp(view, target))
     for kind in (QDropEvent.Type.DragEnter, QDropEvent.Type.DragMove, QDropEvent.Type.Drop):
         from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent
-        cls = {QDropEvent.Type.DragEnter: QDragEnterEvent,
-               QDropEvent.Type.DragMove: QDragMoveEvent}.get(kind, QDropEvent)
+
+        cls = {
+            QDropEvent.Type.DragEnter: QDragEnterEvent,
+            QDropEvent.Type.DragMove: QDragMoveEvent,
+        }.get(kind, QDropEvent)
         args = (point.toPoint(),) if cls is not QDropEvent else (point,)
         event = cls(*args, Qt.DropAction.CopyAction, mime, LEFT, NO_MOD)
         QGuiApplication.sendEvent(view.viewport(), event)
@@ -497,12 +511,16 @@ def test_canvas_auto_layout_is_one_undo_step(canvas):
 # --------------------------------------------------------------- analysis
 def test_canvas_set_analysis_shows_shapes_params_and_problems(canvas):
     scene, _view, _stack = canvas
-    info = {"conv": SimpleNamespace(output_shape=(None, 6, 6, 6), params=60),
-            "flatten": {"output_shape": (None, 216), "trainable": 0, "non_trainable": 0},
-            "dense": SimpleNamespace(output_shape=(None, 10), params=1_234_567)}
-    problems = [SimpleNamespace(node="spare", severity="error", message="'spare' has no input"),
-                SimpleNamespace(node="dense", severity="warning", message="softmax missing"),
-                SimpleNamespace(node=None, severity="error", message="no data")]
+    info = {
+        "conv": SimpleNamespace(output_shape=(None, 6, 6, 6), params=60),
+        "flatten": {"output_shape": (None, 216), "trainable": 0, "non_trainable": 0},
+        "dense": SimpleNamespace(output_shape=(None, 10), params=1_234_567),
+    }
+    problems = [
+        SimpleNamespace(node="spare", severity="error", message="'spare' has no input"),
+        SimpleNamespace(node="dense", severity="warning", message="softmax missing"),
+        SimpleNamespace(node=None, severity="error", message="no data"),
+    ]
     scene.set_analysis(info, problems)
     conv = scene.node_item("conv")
     assert conv.shape_text == "6×6×6" and conv.params_text == "60 params"
@@ -551,9 +569,16 @@ def test_view_mouse_wheel_zooms_around_the_cursor(canvas):
     view.set_zoom(1.0)
     cursor = QPointF(vp(view, centre(scene, "flatten")))
     before = view.mapToScene(cursor.toPoint())
-    event = QWheelEvent(cursor, QPointF(view.viewport().mapToGlobal(cursor.toPoint())),
-                        QPoint(0, 0), QPoint(0, 240), Qt.MouseButton.NoButton, NO_MOD,
-                        Qt.ScrollPhase.NoScrollPhase, False)
+    event = QWheelEvent(
+        cursor,
+        QPointF(view.viewport().mapToGlobal(cursor.toPoint())),
+        QPoint(0, 0),
+        QPoint(0, 240),
+        Qt.MouseButton.NoButton,
+        NO_MOD,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
     QGuiApplication.sendEvent(view.viewport(), event)
     assert view.zoom() > 1.3
     assert (view.mapToScene(cursor.toPoint()) - before).manhattanLength() < 3
@@ -662,8 +687,13 @@ def test_canvas_process_with_copied_layers_exits_cleanly(tmp_path):
         "scene.copy_selection()\n"
         "app.aboutToQuit.connect(clipboard.release)\n"
         "QTimer.singleShot(0, app.quit)\n"
-        "app.exec()\n")
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, timeout=60,
-                            env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
-                            cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]))
+        "app.exec()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        timeout=60,
+        env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
+        cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]),
+    )
     assert result.returncode == 0, result.stderr.decode()[-500:]

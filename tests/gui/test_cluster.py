@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 from PySide6.QtGui import QGuiApplication
 
-from engine.train.distributed.cluster import free_ports
 from engine.model.commands import UndoStack
-from engine.train.distributed.run import worker_commands
 from engine.model.graph import Edge, Node
 from engine.model.project import Project, save_project
+from engine.train.distributed.cluster import free_ports
+from engine.train.distributed.run import worker_commands
 from gui.training.cluster_dialog import ClusterDialog
 from gui.training.dock import PAUSE_CLUSTER_TIP, TrainingDock
 from gui.training.errors import TITLES
@@ -37,15 +37,18 @@ def iris_project(path: Path) -> Project:
     """A tiny iris classifier saved at ``path`` (2 epochs)."""
     project = Project(name="iris")
     project.graph.add_node(Node("input", "Input", {"shape": [4]}, (0, 0)))
-    project.graph.add_node(Node("hidden", "Dense", {"units": 8, "activation": "relu"},
-                                (0, 120)))
-    project.graph.add_node(Node("out", "Dense", {"units": 3, "activation": "softmax"},
-                                (0, 240)))
+    project.graph.add_node(Node("hidden", "Dense", {"units": 8, "activation": "relu"}, (0, 120)))
+    project.graph.add_node(Node("out", "Dense", {"units": 3, "activation": "softmax"}, (0, 240)))
     project.graph.connect(Edge("input", "hidden", 0))
     project.graph.connect(Edge("hidden", "out", 0))
     project.data = {"source": "builtin:iris", "validation_split": 0.2}
-    project.training.update(batch_size=12, epochs=2, seed=0, metrics=["accuracy"],
-                            loss="sparse_categorical_crossentropy")
+    project.training.update(
+        batch_size=12,
+        epochs=2,
+        seed=0,
+        metrics=["accuracy"],
+        loss="sparse_categorical_crossentropy",
+    )
     save_project(project, path)
     return project
 
@@ -75,7 +78,9 @@ def test_dialog_shows_each_machines_command_and_refuses_an_unsaved_project(qtbot
     lines = [line for line in shown if not line.startswith("#")]
     assert lines == worker_commands(path, workers, 0)
     assert [line for line in shown if line.startswith("#")] == [
-        f"# on {workers[1]} (worker 1)", f"# on {workers[2]} (worker 2)"]
+        f"# on {workers[1]} (worker 1)",
+        f"# on {workers[2]} (worker 2)",
+    ]
     assert [line.rsplit(" ", 1)[1] for line in lines] == ["1", "2"]  # not this machine
     assert all(f"'{path}'" in line and ",".join(workers) in line for line in lines)
     assert dialog.global_batch.value() == 48  # batch size 16 x 3 workers
@@ -204,8 +209,10 @@ def test_train_refuses_unsaved_changes_names_a_busy_port_and_stops_while_waiting
     assert dock.live.progress.format() == f"Waiting for workers: {addresses[1]}"
     with qtbot.waitSignal(dock.session.failed, timeout=30_000) as failed:
         dock.live.stop_button.click()
-    assert failed.args[0]["stopped"] and "before every worker had joined" in \
-        dock.live.log.toPlainText()
+    assert (
+        failed.args[0]["stopped"]
+        and "before every worker had joined" in dock.live.log.toPlainText()
+    )
     assert len(dock.errors) == shown and dock.state == "idle"
     assert dock.live.progress.format() == "Stopped before every worker joined"
 
@@ -213,10 +220,24 @@ def test_train_refuses_unsaved_changes_names_a_busy_port_and_stops_while_waiting
 def launch_worker(project: Path, addresses: list[str], index: int) -> subprocess.Popen:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
-        [sys.executable, "-m", "engine.cli.main", "worker", str(project), "--cluster",
-         ",".join(addresses), "--index", str(index)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "engine.cli.main",
+            "worker",
+            str(project),
+            "--cluster",
+            ",".join(addresses),
+            "--index",
+            str(index),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def end_worker(proc: subprocess.Popen, timeout: float = 30) -> str:
@@ -272,8 +293,13 @@ def test_a_two_worker_cluster_run_from_the_dock_draws_the_same_curves(qtbot, doc
     assert dock.live.progress.format().startswith("Done: 2 epoch")
     assert any(s.startswith("Training: waiting for workers") for s in statuses)
     run_dir = dock.session.run_dir
-    for name in ("project.json", "model.keras", "checkpoints/last.keras", "history.json",
-                 "evaluation.json"):
+    for name in (
+        "project.json",
+        "model.keras",
+        "checkpoints/last.keras",
+        "history.json",
+        "evaluation.json",
+    ):
         assert (run_dir / name).is_file(), name
     assert json.loads((run_dir / "status.json").read_text())["state"] == "done"
     assert len(json.loads((run_dir / "history.json").read_text())["loss"]) == 2

@@ -14,13 +14,23 @@ from gui.training.evaluation_view import EvaluationView, wait_for_loaders
 
 
 def project(nodes, data, loss, metrics, name) -> dict:
-    edges = [{"source": a["id"], "target": b["id"], "port": 0}
-             for a, b in zip(nodes, nodes[1:])]
-    return {"format": "layerlab", "version": 1, "name": name,
-            "graph": {"nodes": nodes, "edges": edges}, "data": data,
-            "training": {"optimizer": {"type": "Adam", "learning_rate": 0.01}, "loss": loss,
-                         "metrics": metrics, "batch_size": 64, "epochs": 2, "seed": 0,
-                         "tensorboard": False}}
+    edges = [{"source": a["id"], "target": b["id"], "port": 0} for a, b in zip(nodes, nodes[1:])]
+    return {
+        "format": "layerlab",
+        "version": 1,
+        "name": name,
+        "graph": {"nodes": nodes, "edges": edges},
+        "data": data,
+        "training": {
+            "optimizer": {"type": "Adam", "learning_rate": 0.01},
+            "loss": loss,
+            "metrics": metrics,
+            "batch_size": 64,
+            "epochs": 2,
+            "seed": 0,
+            "tensorboard": False,
+        },
+    }
 
 
 @pytest.fixture(scope="module")
@@ -31,24 +41,42 @@ def runs(tmp_path_factory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("eval-runs")
     digits = project(
-        [{"id": "input", "type": "Input", "params": {"shape": [8, 8, 1]}},
-         {"id": "conv", "type": "Conv2D", "params": {"filters": 4, "kernel_size": 3,
-                                                     "activation": "relu"}},
-         {"id": "flat", "type": "Flatten", "params": {}},
-         {"id": "out", "type": "Dense", "params": {"units": 10, "activation": "softmax"}}],
+        [
+            {"id": "input", "type": "Input", "params": {"shape": [8, 8, 1]}},
+            {
+                "id": "conv",
+                "type": "Conv2D",
+                "params": {"filters": 4, "kernel_size": 3, "activation": "relu"},
+            },
+            {"id": "flat", "type": "Flatten", "params": {}},
+            {"id": "out", "type": "Dense", "params": {"units": 10, "activation": "softmax"}},
+        ],
         {"source": "builtin:digits", "validation_split": 0.2},
-        "sparse_categorical_crossentropy", ["accuracy"], "digits cnn")
+        "sparse_categorical_crossentropy",
+        ["accuracy"],
+        "digits cnn",
+    )
     adding = project(
-        [{"id": "input", "type": "Input", "params": {"shape": [10, 2]}},
-         {"id": "flat", "type": "Flatten", "params": {}},
-         {"id": "out", "type": "Dense", "params": {"units": 1}}],
+        [
+            {"id": "input", "type": "Input", "params": {"shape": [10, 2]}},
+            {"id": "flat", "type": "Flatten", "params": {}},
+            {"id": "out", "type": "Dense", "params": {"units": 1}},
+        ],
         {"source": "builtin:adding", "validation_split": 0.2, "length": 10, "samples": 300},
-        "mse", ["mae"], "adding")
+        "mse",
+        ["mae"],
+        "adding",
+    )
     iris = project(
-        [{"id": "input", "type": "Input", "params": {"shape": [4]}},
-         {"id": "out", "type": "Dense", "params": {"units": 3, "activation": "softmax"}}],
+        [
+            {"id": "input", "type": "Input", "params": {"shape": [4]}},
+            {"id": "out", "type": "Dense", "params": {"units": 3, "activation": "softmax"}},
+        ],
         {"source": "builtin:iris", "validation_split": 0.3},
-        "sparse_categorical_crossentropy", ["accuracy"], "iris")
+        "sparse_categorical_crossentropy",
+        ["accuracy"],
+        "iris",
+    )
     out = {}
     for name, proj in (("digits", digits), ("adding", adding), ("iris", iris)):
         final = run_training(proj, root / name)
@@ -79,9 +107,13 @@ def test_evaluation_view_confusion_matrix_and_per_class_metrics(view, runs, qtbo
     rows = view.per_class_rows()
     assert len(rows) == len(details["per_class"]) + 1  # plus the average row
     for row, expected in zip(rows, details["per_class"]):
-        assert row == [expected["class"], f"{expected['precision']:.3f}",
-                       f"{expected['recall']:.3f}", f"{expected['f1']:.3f}",
-                       str(expected["support"])]
+        assert row == [
+            expected["class"],
+            f"{expected['precision']:.3f}",
+            f"{expected['recall']:.3f}",
+            f"{expected['f1']:.3f}",
+            str(expected["support"]),
+        ]
     assert rows[-1][0] == "average" and rows[-1][-1] == str(details["samples"])
     cards = view.card_texts()
     accuracy = evaluation(runs["digits"])["validation"]["metrics"]["accuracy"]
@@ -97,8 +129,10 @@ def test_evaluation_view_gallery_shows_the_misclassified_digits(view, runs, qtbo
         view.show_run(runs["digits"])
     captions = view.gallery_captions()
     assert len(captions) == min(wrong, 48)
-    assert f"{wrong} of {details['samples']} validation samples misclassified" in \
-        view.gallery_status.text()
+    assert (
+        f"{wrong} of {details['samples']} validation samples misclassified"
+        in view.gallery_status.text()
+    )
     pairs = [c.split(" → ") for c in captions]
     assert all(len(p) == 2 and p[0] != p[1] for p in pairs)
     # each (true, predicted) pair in the gallery is an off-diagonal cell of the matrix
@@ -118,8 +152,10 @@ def test_evaluation_view_lists_tabular_mistakes_in_words(view, runs, qtbot):
     assert view.confusion_counts() == details["confusion_matrix"]
     lines = view.gallery_captions()
     assert len(lines) == min(wrong, 48)
-    assert f"{wrong} of {details['samples']} validation samples misclassified" in \
-        view.gallery_status.text()
+    assert (
+        f"{wrong} of {details['samples']} validation samples misclassified"
+        in view.gallery_status.text()
+    )
     for line in lines:  # "sample #12: setosa → versicolor (confidence 0.61)"
         true, pred = line.split(": ", 1)[1].split(" (")[0].split(" → ")
         assert true != pred and true in details["class_names"]
@@ -143,8 +179,9 @@ def test_evaluation_view_of_a_failed_run_says_why(view, runs, tmp_path):
     failed = tmp_path / "failed"
     failed.mkdir()
     (failed / "project.json").write_text((runs["digits"] / "project.json").read_text())
-    (failed / "status.json").write_text(json.dumps(
-        {"state": "failed", "message": "the loss became nan at epoch 1, step 3"}))
+    (failed / "status.json").write_text(
+        json.dumps({"state": "failed", "message": "the loss became nan at epoch 1, step 3"})
+    )
     view.show_run(failed)
     assert "the loss became nan at epoch 1, step 3" in view.message()
 

@@ -15,17 +15,31 @@ def run_dir(tmp_path_factory) -> Path:
     """A real two-epoch run on builtin:iris, made once for the module."""
     from engine.train.fit import run_training
 
-    nodes = [{"id": "input", "type": "Input", "params": {"shape": [4]}},
-             {"id": "hidden", "type": "Dense", "params": {"units": 8, "activation": "relu"}},
-             {"id": "out", "type": "Dense", "params": {"units": 3, "activation": "softmax"}}]
-    edges = [{"source": "input", "target": "hidden", "port": 0},
-             {"source": "hidden", "target": "out", "port": 0}]
-    proj = {"format": "layerlab", "version": 1, "name": "iris mlp",
-            "graph": {"nodes": nodes, "edges": edges},
-            "data": {"source": "builtin:iris", "validation_split": 0.3},
-            "training": {"optimizer": {"type": "Adam", "learning_rate": 0.01},
-                         "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"],
-                         "batch_size": 32, "epochs": 2, "seed": 0, "tensorboard": False}}
+    nodes = [
+        {"id": "input", "type": "Input", "params": {"shape": [4]}},
+        {"id": "hidden", "type": "Dense", "params": {"units": 8, "activation": "relu"}},
+        {"id": "out", "type": "Dense", "params": {"units": 3, "activation": "softmax"}},
+    ]
+    edges = [
+        {"source": "input", "target": "hidden", "port": 0},
+        {"source": "hidden", "target": "out", "port": 0},
+    ]
+    proj = {
+        "format": "layerlab",
+        "version": 1,
+        "name": "iris mlp",
+        "graph": {"nodes": nodes, "edges": edges},
+        "data": {"source": "builtin:iris", "validation_split": 0.3},
+        "training": {
+            "optimizer": {"type": "Adam", "learning_rate": 0.01},
+            "loss": "sparse_categorical_crossentropy",
+            "metrics": ["accuracy"],
+            "batch_size": 32,
+            "epochs": 2,
+            "seed": 0,
+            "tensorboard": False,
+        },
+    }
     run = tmp_path_factory.mktemp("export-runs") / "iris"
     final = run_training(proj, run)
     assert final["event"] == "done", final
@@ -59,13 +73,14 @@ def test_export_dialog_exports_a_run_to_keras_with_verification(dialog, tmp_path
     assert not dialog.progress.isVisible() and dialog.export_button.isEnabled()
 
 
-def test_export_dialog_shows_a_converter_failure_in_one_line(dialog, tmp_path, qtbot,
-                                                             monkeypatch):
+def test_export_dialog_shows_a_converter_failure_in_one_line(dialog, tmp_path, qtbot, monkeypatch):
     import keras
 
     def broken_export(self, filepath, format="tf_saved_model", **kwargs):
-        raise RuntimeError("Unsupported ops in layer hidden: FancyOp\n"
-                           "Traceback (most recent call last):\n  File \"x.py\", line 1")
+        raise RuntimeError(
+            "Unsupported ops in layer hidden: FancyOp\n"
+            'Traceback (most recent call last):\n  File "x.py", line 1'
+        )
 
     monkeypatch.setattr(keras.Model, "export", broken_export)
     dialog.set_format("onnx")
@@ -76,7 +91,7 @@ def test_export_dialog_shows_a_converter_failure_in_one_line(dialog, tmp_path, q
     assert not ok
     assert message.startswith("onnx export failed") and "FancyOp" in message
     assert "hidden" in message
-    assert "Traceback" not in dialog.message() and "File \"" not in dialog.message()
+    assert "Traceback" not in dialog.message() and 'File "' not in dialog.message()
     assert dialog.message() == message
     assert dialog.export_button.isEnabled()
 
@@ -121,11 +136,20 @@ def test_export_dialog_options_follow_the_format(dialog):
 def test_export_dialog_exports_an_untrained_project(qtbot, tmp_path):
     from engine.model.project import Project
 
-    project = Project.from_dict({
-        "format": "layerlab", "version": 1, "name": "tiny",
-        "graph": {"nodes": [{"id": "input", "type": "Input", "params": {"shape": [3]}},
-                            {"id": "out", "type": "Dense", "params": {"units": 2}}],
-                  "edges": [{"source": "input", "target": "out", "port": 0}]}})
+    project = Project.from_dict(
+        {
+            "format": "layerlab",
+            "version": 1,
+            "name": "tiny",
+            "graph": {
+                "nodes": [
+                    {"id": "input", "type": "Input", "params": {"shape": [3]}},
+                    {"id": "out", "type": "Dense", "params": {"units": 2}},
+                ],
+                "edges": [{"source": "input", "target": "out", "port": 0}],
+            },
+        }
+    )
     project.path = tmp_path / "tiny.json"
     widget = ExportDialog(project)
     qtbot.addWidget(widget)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from engine.build.builder import build_model
-from engine.model.project import load_project
 from engine.build.weights import load_start_weights
+from engine.model.project import load_project
 from gui.main_window import MainWindow
 from gui.training.export_dialog import wait_for_exports
 
@@ -32,8 +32,9 @@ def source(tmp_path_factory) -> tuple[Path, object]:
     x = keras.Input((4,), name="x")
     h = keras.layers.Dense(8, activation="relu", kernel_initializer=init, name="h1")(x)
     h = keras.layers.Dense(8, activation="relu", kernel_initializer=init, name="h2")(h)
-    model = keras.Model(x, keras.layers.Dense(3, activation="softmax", name="out")(h),
-                        name="trained")
+    model = keras.Model(
+        x, keras.layers.Dense(3, activation="softmax", name="out")(h), name="trained"
+    )
     model.compile("adam", "sparse_categorical_crossentropy")
     rng = np.random.default_rng(0)
     model.fit(rng.standard_normal((64, 4)), rng.integers(0, 3, 64), epochs=2, verbose=0)
@@ -59,21 +60,30 @@ def batch() -> np.ndarray:
 
 
 def test_import_then_save_as_keeps_the_trained_weights_beside_the_project(
-        window, source, tmp_path, monkeypatch):
+    window, source, tmp_path, monkeypatch
+):
     path, model = source
     assert window.import_path(path)
-    assert [n.type for n in window.project.graph.nodes.values()] == \
-        ["Input", "Dense", "Dense", "Dense"]
+    assert [n.type for n in window.project.graph.nodes.values()] == [
+        "Input",
+        "Dense",
+        "Dense",
+        "Dense",
+    ]
     assert not window.is_clean(), "an import is unsaved work"
-    assert "Imported 3 layers from trained.keras with its weights" in \
-        window.statusBar().currentMessage()
+    assert (
+        "Imported 3 layers from trained.keras with its weights"
+        in window.statusBar().currentMessage()
+    )
     # the importer's notes, one line for both layers with the same approximation
     [(kind, notes)] = window.said
     assert kind == "info" and notes.startswith("Imported 3 layers from trained.keras")
-    assert notes.splitlines()[-1] == ("• 'h1', 'h2' (Dense): kernel_initializer "
-                                      "VarianceScaling(scale=2.0, mode='fan_out') is "
-                                      "approximated by 'variance_scaling' (only matters "
-                                      "when training from scratch)")
+    assert notes.splitlines()[-1] == (
+        "• 'h1', 'h2' (Dense): kernel_initializer "
+        "VarianceScaling(scale=2.0, mode='fan_out') is "
+        "approximated by 'variance_scaling' (only matters "
+        "when training from scratch)"
+    )
 
     saved = tmp_path / "projects" / "mine.json"
     saved.parent.mkdir()
@@ -87,8 +97,7 @@ def test_import_then_save_as_keeps_the_trained_weights_beside_the_project(
     np.testing.assert_allclose(rebuilt(batch()), model(batch()), atol=1e-6)
 
 
-def test_file_export_writes_the_imported_model_with_its_weights(window, source, tmp_path,
-                                                                qtbot):
+def test_file_export_writes_the_imported_model_with_its_weights(window, source, tmp_path, qtbot):
     path, model = source
     window.import_path(path)
     dialog = window.export_model()
@@ -100,10 +109,8 @@ def test_file_export_writes_the_imported_model_with_its_weights(window, source, 
         dialog.export_button.click()
     ok, message = signal.args
     assert ok, message
-    assert dialog.result.verified and "starts from the imported weights" in \
-        dialog.result.message
-    np.testing.assert_allclose(keras.models.load_model(out)(batch()), model(batch()),
-                               atol=1e-6)
+    assert dialog.result.verified and "starts from the imported weights" in dialog.result.message
+    np.testing.assert_allclose(keras.models.load_model(out)(batch()), model(batch()), atol=1e-6)
     wait_for_exports()
 
 
@@ -117,8 +124,7 @@ def test_an_unreadable_model_is_named_and_the_open_project_stays(window, tmp_pat
     assert window.project is before
 
 
-def test_the_training_panel_can_start_fresh_instead_of_from_imported_weights(window,
-                                                                            source):
+def test_the_training_panel_can_start_fresh_instead_of_from_imported_weights(window, source):
     panel = window.training_dock.training_panel
     assert panel.imported_weights.isHidden(), "a project without weights has no such choice"
     window.import_path(source[0])

@@ -21,10 +21,12 @@ def _project(*nodes: Node, edges: tuple[Edge, ...] = ()) -> Project:
 @pytest.fixture
 def dense_pair(qtbot):
     """An Input feeding two Dense layers, shown in an inspector."""
-    project = _project(Node("inp", "Input", {"shape": [4]}),
-                       Node("fc", "Dense", {"units": 32, "use_bias": True}),
-                       Node("fc2", "Dense", {"units": 8}),
-                       edges=(Edge("inp", "fc"), Edge("fc", "fc2")))
+    project = _project(
+        Node("inp", "Input", {"shape": [4]}),
+        Node("fc", "Dense", {"units": 32, "use_bias": True}),
+        Node("fc2", "Dense", {"units": 8}),
+        edges=(Edge("inp", "fc"), Edge("fc", "fc2")),
+    )
     stack = UndoStack(project)
     inspector = Inspector()
     qtbot.addWidget(inspector)
@@ -80,9 +82,11 @@ def test_inspector_choice_edit_and_default_is_not_stored(dense_pair):
 
 
 def test_inspector_refuses_a_bad_value_with_its_reason(qtbot):
-    project = _project(Node("inp", "Input", {"shape": [8, 8, 1]}),
-                       Node("conv", "Conv2D", CATALOG["Conv2D"].defaults()),
-                       edges=(Edge("inp", "conv"),))
+    project = _project(
+        Node("inp", "Input", {"shape": [8, 8, 1]}),
+        Node("conv", "Conv2D", CATALOG["Conv2D"].defaults()),
+        edges=(Edge("inp", "conv"),),
+    )
     stack = UndoStack(project)
     inspector = Inspector()
     qtbot.addWidget(inspector)
@@ -106,8 +110,11 @@ def test_inspector_refuses_a_bad_value_with_its_reason(qtbot):
 def test_inspector_rename_validates_in_place(dense_pair):
     inspector, project, stack = dense_pair
     inspector.show_nodes(["fc"])
-    for bad, words in (("2fast", "not a valid id"), ("class", "not a valid id"),
-                       ("fc2", "already")):
+    for bad, words in (
+        ("2fast", "not a valid id"),
+        ("class", "not a valid id"),
+        ("fc2", "already"),
+    ):
         inspector.id_edit.setText(bad)
         inspector.id_edit.editingFinished.emit()
         assert words in inspector.id_error.text()
@@ -152,8 +159,7 @@ def test_inspector_model_changes_update_widgets_without_echo(dense_pair):
 
 
 def test_inspector_regularizer_and_nested_layer_editors(qtbot):
-    wrapper = next((s for s in CATALOG.values()
-                    if any(p.kind == "layer" for p in s.params)), None)
+    wrapper = next((s for s in CATALOG.values() if any(p.kind == "layer" for p in s.params)), None)
     project = _project(Node("inp", "Input", {"shape": [4]}), Node("fc", "Dense", {"units": 4}))
     stack = UndoStack(project)
     inspector = Inspector()

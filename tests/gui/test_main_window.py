@@ -45,8 +45,13 @@ def _drop(window: MainWindow, layer_type: str) -> None:
     view = window.view
     target = QPointF(view.viewport().rect().center())
     mime = layer_mime(layer_type)  # kept alive: the event only points at it
-    event = QDropEvent(target, Qt.DropAction.CopyAction, mime,
-                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    event = QDropEvent(
+        target,
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     view.dropEvent(event)
 
 
@@ -166,16 +171,21 @@ def test_problems_panel_click_selects_the_node(window, qtbot):
 def test_problems_update_after_an_edit_without_tensorflow(window, qtbot):
     graph = window.project.graph
     window.undo_stack.push(AddNode(Node("extra", "Dense", {"units": 3}, (0, 900))))
-    qtbot.waitUntil(lambda: any(p.node == "extra" for p in window.validation.problems),
-                    timeout=2000)
+    qtbot.waitUntil(
+        lambda: any(p.node == "extra" for p in window.validation.problems), timeout=2000
+    )
     out = graph.output_nodes()[0]
-    window.undo_stack.push(AddNode(Node("fix", "Dense", {"units": 3}, (0, 950)),
-                                   [Edge(out if out != "extra" else graph.output_nodes()[1],
-                                         "fix")]))
+    window.undo_stack.push(
+        AddNode(
+            Node("fix", "Dense", {"units": 3}, (0, 950)),
+            [Edge(out if out != "extra" else graph.output_nodes()[1], "fix")],
+        )
+    )
     window.act_undo.trigger()
     window.act_undo.trigger()
-    qtbot.waitUntil(lambda: not any(p.node == "extra" for p in window.validation.problems),
-                    timeout=2000)
+    qtbot.waitUntil(
+        lambda: not any(p.node == "extra" for p in window.validation.problems), timeout=2000
+    )
 
 
 def test_code_preview_shows_the_generated_script(window, qtbot):
@@ -231,10 +241,20 @@ def test_startup_does_not_import_tensorflow_before_the_window_shows(tmp_path):
         app.processEvents()
         import os; os._exit(0)
     """).replace("import sys", "import sys, json")
-    env = {"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT),
-           "LAYERLAB_SETTINGS": str(tmp_path / "s.ini")}
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    env = {
+        "QT_QPA_PLATFORM": "offscreen",
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(ROOT),
+        "LAYERLAB_SETTINGS": str(tmp_path / "s.ini"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["tf"] is False
@@ -297,13 +317,16 @@ def test_a_drag_records_every_card_that_moved_even_if_the_selection_changes(wind
     card = window.scene.node_item(ids[1])
     view.centerOn(card.scenePos())
     at = card.scenePos() + QPointF(0, -10)
-    QTest.mousePress(view.viewport(), left, Qt.KeyboardModifier.NoModifier,
-                     view.mapFromScene(at))
+    QTest.mousePress(view.viewport(), left, Qt.KeyboardModifier.NoModifier, view.mapFromScene(at))
     QTest.mouseMove(view.viewport(), view.mapFromScene(at + QPointF(30, 0)))
     QTest.keyClick(view.viewport(), Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
     QTest.mouseMove(view.viewport(), view.mapFromScene(at + QPointF(80, 0)))
-    QTest.mouseRelease(view.viewport(), left, Qt.KeyboardModifier.NoModifier,
-                       view.mapFromScene(at + QPointF(80, 0)))
+    QTest.mouseRelease(
+        view.viewport(),
+        left,
+        Qt.KeyboardModifier.NoModifier,
+        view.mapFromScene(at + QPointF(80, 0)),
+    )
     cards = {n: (window.scene.node_item(n).x(), window.scene.node_item(n).y()) for n in ids}
     assert cards == {n: tuple(window.project.graph.nodes[n].position) for n in ids}
     assert window.undo_stack.undo_text == f"Move {len(ids)} layers"
@@ -311,8 +334,7 @@ def test_a_drag_records_every_card_that_moved_even_if_the_selection_changes(wind
     assert window.scene.node_item(ids[1]).x() == window.project.graph.nodes[ids[1]].position[0]
 
 
-def test_a_file_with_a_non_finite_position_is_refused_and_the_project_stays(window,
-                                                                          tmp_path):
+def test_a_file_with_a_non_finite_position_is_refused_and_the_project_stays(window, tmp_path):
     before = window.project
     data = json.loads((ROOT / "presets" / "mlp.json").read_text())
     data["graph"]["nodes"][1]["position"] = [float("nan"), 0]

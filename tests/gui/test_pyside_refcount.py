@@ -38,11 +38,13 @@ SCRIPT = textwrap.dedent(f"""
 
 def test_pyside_graphics_item_calls_keep_none_refcount():
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                            env=env, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=120
+    )
     assert result.returncode == 0, (
         f"{CALLS} setPos/setFlag/setZValue calls crashed Python (exit {result.returncode}); "
-        f"this PySide6 build corrupts refcounts:\n{result.stderr[-2000:]}")
+        f"this PySide6 build corrupts refcounts:\n{result.stderr[-2000:]}"
+    )
     before, after = (int(v) for v in result.stdout.split()[-2:])
     # Immortal None (Python 3.12+) reports a huge constant; a leak-free build keeps it steady.
     assert after >= before - 100, f"refcount of None fell from {before} to {after}"

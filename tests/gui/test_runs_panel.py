@@ -19,18 +19,31 @@ from gui.training.runs_panel import RunsPanel
 
 
 def iris_project(epochs: int = 2) -> dict:
-    nodes = [{"id": "input", "type": "Input", "params": {"shape": [4]}},
-             {"id": "hidden", "type": "Dense", "params": {"units": 8, "activation": "relu"}},
-             {"id": "out", "type": "Dense", "params": {"units": 3, "activation": "softmax"}}]
-    edges = [{"source": "input", "target": "hidden", "port": 0},
-             {"source": "hidden", "target": "out", "port": 0}]
-    return {"format": "layerlab", "version": 1, "name": "iris mlp",
-            "graph": {"nodes": nodes, "edges": edges},
-            "data": {"source": "builtin:iris", "validation_split": 0.3},
-            "training": {"optimizer": {"type": "Adam", "learning_rate": 0.01},
-                         "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"],
-                         "batch_size": 32, "epochs": epochs, "seed": 0,
-                         "tensorboard": False}}
+    nodes = [
+        {"id": "input", "type": "Input", "params": {"shape": [4]}},
+        {"id": "hidden", "type": "Dense", "params": {"units": 8, "activation": "relu"}},
+        {"id": "out", "type": "Dense", "params": {"units": 3, "activation": "softmax"}},
+    ]
+    edges = [
+        {"source": "input", "target": "hidden", "port": 0},
+        {"source": "hidden", "target": "out", "port": 0},
+    ]
+    return {
+        "format": "layerlab",
+        "version": 1,
+        "name": "iris mlp",
+        "graph": {"nodes": nodes, "edges": edges},
+        "data": {"source": "builtin:iris", "validation_split": 0.3},
+        "training": {
+            "optimizer": {"type": "Adam", "learning_rate": 0.01},
+            "loss": "sparse_categorical_crossentropy",
+            "metrics": ["accuracy"],
+            "batch_size": 32,
+            "epochs": epochs,
+            "seed": 0,
+            "tensorboard": False,
+        },
+    }
 
 
 @pytest.fixture(scope="module")
@@ -224,8 +237,7 @@ def test_runs_panel_double_click_evaluates(panel, history, qtbot):
     # a real double click: a press-release first, then the double click event
     qtbot.mouseClick(panel.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     with qtbot.waitSignal(panel.evaluate_requested, timeout=1000) as signal:
-        qtbot.mouseDClick(panel.table.viewport(), Qt.MouseButton.LeftButton,
-                          pos=rect.center())
+        qtbot.mouseDClick(panel.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert signal.args == [str(runs[1])]
 
 

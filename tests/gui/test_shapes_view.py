@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from PySide6.QtGui import QImage
 
-from engine.model.project import load_project
 from engine.analysis.validation import validate
+from engine.model.project import load_project
 from gui.app import screenshot
 from gui.main_window import MainWindow, presets_dir
 
@@ -38,8 +38,9 @@ def test_shapes_and_totals_appear_once_tensorflow_is_ready(window, lenet_report)
     assert window.tf_label.isHidden(), "the loading message goes away"
     rows = {r[0]: r for r in window.summary.rows()}
     for layer in lenet_report["layers"]:
-        shape = "(" + ", ".join("None" if d is None else str(d)
-                                for d in layer["output_shape"]) + ")"
+        shape = (
+            "(" + ", ".join("None" if d is None else str(d) for d in layer["output_shape"]) + ")"
+        )
         assert rows[layer["id"]][2] == shape
         assert rows[layer["id"]][3] == f"{layer['params']:,}"
     total = lenet_report["total_params"]
@@ -64,8 +65,9 @@ def test_an_edit_updates_shapes_and_a_bad_kernel_becomes_a_problem(window, qtbot
     editor.combo.setCurrentIndex(editor.combo.findData("valid"))
     editor.combo.activated.emit(editor.combo.currentIndex())
     # A 7x7 'valid' kernel shrinks the 8x8 digits so much that a later layer cannot run.
-    qtbot.waitUntil(lambda: any(p.severity == "error" for p in window.validation.problems),
-                    timeout=5000)
+    qtbot.waitUntil(
+        lambda: any(p.severity == "error" for p in window.validation.problems), timeout=5000
+    )
     errors, _ = window.problems.counts()
     assert errors >= 1
     window.undo_stack.undo()

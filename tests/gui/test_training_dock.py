@@ -48,8 +48,9 @@ def make_window(qtbot, tmp_path, monkeypatch):
 
     def make(project: Project) -> MainWindow:
         save_project(project, tmp_path / "iris.json")
-        w = MainWindow(project, load_tensorflow=False, check_recovery=False,
-                       use_settings=False, autosave=False)
+        w = MainWindow(
+            project, load_tensorflow=False, check_recovery=False, use_settings=False, autosave=False
+        )
         w.errors = errors
         qtbot.addWidget(w)
         w.show()
@@ -231,8 +232,9 @@ def test_overlaying_two_runs_draws_their_histories(qtbot, make_window, tmp_path)
 
 
 def test_csv_source_offers_its_columns_and_previews_a_table(qtbot, make_window, tmp_path):
-    rows = ["size,weight,height,kind"] + [f"{i % 7},{(i * 3) % 11},{i % 5},{'ab'[i % 2]}"
-                                          for i in range(60)]
+    rows = ["size,weight,height,kind"] + [
+        f"{i % 7},{(i * 3) % 11},{i % 5},{'ab'[i % 2]}" for i in range(60)
+    ]
     (tmp_path / "things.csv").write_text("\n".join(rows) + "\n")
     w = make_window(iris_project(input_shape=2))
     panel = w.training_dock.data_panel
@@ -241,10 +243,13 @@ def test_csv_source_offers_its_columns_and_previews_a_table(qtbot, make_window, 
     with qtbot.waitSignal(panel.loaded, timeout=30_000):
         panel.browse.click()
     assert w.project.data["path"] == "things.csv"  # relative to the project file
-    assert [panel.target.itemText(i) for i in range(panel.target.count())] == \
-        ["size", "weight", "height", "kind"]
-    header = [panel.table.horizontalHeaderItem(i).text()
-              for i in range(panel.table.columnCount())]
+    assert [panel.target.itemText(i) for i in range(panel.target.count())] == [
+        "size",
+        "weight",
+        "height",
+        "kind",
+    ]
+    header = [panel.table.horizontalHeaderItem(i).text() for i in range(panel.table.columnCount())]
     assert header == ["size", "weight", "height", "target"]
     assert panel.table.item(0, 3).text() in ("a", "b")
     assert "2 classes" in panel.summary.text()

@@ -118,14 +118,20 @@ def test_live_plots_draw_on_the_timer_not_per_event(qtbot):
     qtbot.addWidget(plots)
     plots.reset()
     for step in range(1, 11):
-        plots.add_batch({"epoch": 1, "step": step, "steps": 10,
-                         "logs": {"loss": 1.0 / step, "accuracy": step / 10}})
-    plots.add_epoch({"epoch": 1, "logs": {"loss": 0.3, "val_loss": 0.4,
-                                          "learning_rate": 0.001}})
+        plots.add_batch(
+            {
+                "epoch": 1,
+                "step": step,
+                "steps": 10,
+                "logs": {"loss": 1.0 / step, "accuracy": step / 10},
+            }
+        )
+    plots.add_epoch({"epoch": 1, "logs": {"loss": 0.3, "val_loss": 0.4, "learning_rate": 0.001}})
     loss = plots.curve("batch:loss")
     assert loss.getData()[0] is None or len(loss.getData()[0]) == 0  # not drawn yet
-    qtbot.waitUntil(lambda: loss.getData()[0] is not None and len(loss.getData()[0]) == 10,
-                    timeout=2_000)
+    qtbot.waitUntil(
+        lambda: loss.getData()[0] is not None and len(loss.getData()[0]) == 10, timeout=2_000
+    )
     assert len(plots.curve("epoch:val_loss").getData()[0]) == 1
     assert plots.curve("epoch:learning_rate") is None
     smooth = plots.curve("smooth:loss").getData()[1]
@@ -140,14 +146,16 @@ def test_live_plots_draw_on_the_timer_not_per_event(qtbot):
 def test_overlay_shows_each_run_dashed_in_its_own_colour(qtbot):
     plots = LivePlots()
     qtbot.addWidget(plots)
-    plots.overlay({"run-a": {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7]},
-                   "run-b": {"loss": [0.9, 0.4, 0.2], "accuracy": [0.5, 0.7, 0.9]}})
+    plots.overlay(
+        {
+            "run-a": {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7]},
+            "run-b": {"loss": [0.9, 0.4, 0.2], "accuracy": [0.5, 0.7, 0.9]},
+        }
+    )
     items = plots.overlay_items()
     assert len(items) == 4
-    colours = {item.opts["pen"].color().name() for item in items
-               if item.name().startswith("run-a")}
-    others = {item.opts["pen"].color().name() for item in items
-              if item.name().startswith("run-b")}
+    colours = {item.opts["pen"].color().name() for item in items if item.name().startswith("run-a")}
+    others = {item.opts["pen"].color().name() for item in items if item.name().startswith("run-b")}
     assert len(colours) == 1 and colours.isdisjoint(others)
     assert all(item.opts["pen"].style() != 1 for item in items)  # 1 = solid line
     assert [len(i.getData()[0]) for i in items] == [2, 2, 3, 3]
@@ -157,8 +165,15 @@ def test_overlay_shows_each_run_dashed_in_its_own_colour(qtbot):
 
 @pytest.mark.parametrize("kind", ["nan", "oom", "died", "data"])
 def test_error_text_says_what_happened_and_what_to_try(kind):
-    title, text = error_text({"event": "error", "kind": kind, "message": "it broke at step 3",
-                              "hint": "Try a smaller batch_size."}, "/runs/r1")
+    title, text = error_text(
+        {
+            "event": "error",
+            "kind": kind,
+            "message": "it broke at step 3",
+            "hint": "Try a smaller batch_size.",
+        },
+        "/runs/r1",
+    )
     assert title and "It broke at step 3." in text
     assert "What to try: Try a smaller batch_size." in text
     assert "/runs/r1" in text
@@ -170,8 +185,11 @@ def test_schedule_plot_shows_the_learning_rate_over_the_planned_steps(qtbot):
     from engine.model.commands import UndoStack
     from gui.training.training_panel import TrainingPanel, lr_curve
 
-    section = {"optimizer": {"type": "Adam", "learning_rate": 0.01}, "epochs": 6,
-               "schedule": {"type": "cosine", "warmup_epochs": 1}}
+    section = {
+        "optimizer": {"type": "Adam", "learning_rate": 0.01},
+        "epochs": 6,
+        "schedule": {"type": "cosine", "warmup_epochs": 1},
+    }
     x, lr = lr_curve(section, steps_per_epoch=10, epochs=6)
     assert x[0] == 0 and x[-1] == 6
     assert lr[0] == 0.0 and abs(lr.max() - 0.01) < 1e-6
@@ -184,8 +202,10 @@ def test_schedule_plot_shows_the_learning_rate_over_the_planned_steps(qtbot):
     qtbot.addWidget(panel)
     panel.set_project(project, UndoStack(project))
     panel.set_train_samples(120)  # iris: 8 steps of 16 per epoch
-    qtbot.waitUntil(lambda: panel.lr_curve.getData()[0] is not None
-                    and len(panel.lr_curve.getData()[0]) > 10, timeout=10_000)
+    qtbot.waitUntil(
+        lambda: panel.lr_curve.getData()[0] is not None and len(panel.lr_curve.getData()[0]) > 10,
+        timeout=10_000,
+    )
     _, y = panel.lr_curve.getData()
     assert sorted({round(v, 6) for v in y}, reverse=True) == [0.001, 0.0005, 0.00025, 0.000125]
     assert "8 steps per epoch" in panel.lr_note.text()

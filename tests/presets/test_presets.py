@@ -24,10 +24,28 @@ MAKE_PRESETS = Path(__file__).resolve().parents[2] / "bench" / "make_presets.py"
 
 #: The gallery the preset issue asks for.
 GALLERY = {
-    "lenet5", "mlp", "vgg16", "vgg19", "resnet18", "resnet50", "resnet101", "alexnet",
-    "googlenet", "alexnet-mini", "vgg-mini", "inception-mini", "resnet-mini", "residual-mlp",
-    "plain-deep-mlp", "lstm-digits", "gru-digits", "adding-simple-rnn", "adding-lstm",
-    "playground", "augmentation", "batchnorm-dropout",
+    "lenet5",
+    "mlp",
+    "vgg16",
+    "vgg19",
+    "resnet18",
+    "resnet50",
+    "resnet101",
+    "alexnet",
+    "googlenet",
+    "alexnet-mini",
+    "vgg-mini",
+    "inception-mini",
+    "resnet-mini",
+    "residual-mlp",
+    "plain-deep-mlp",
+    "lstm-digits",
+    "gru-digits",
+    "adding-simple-rnn",
+    "adding-lstm",
+    "playground",
+    "augmentation",
+    "batchnorm-dropout",
 }
 
 #: keras.applications.<Model>(weights=None).count_params().

@@ -20,8 +20,13 @@ DEFAULT_TIMEOUT_S = 60.0
 """Collective timeout: a step waiting longer than this for a peer fails."""
 DEFAULT_JOIN_TIMEOUT_S = 300.0
 """How long the chief waits for every worker to be started."""
-CLUSTER_KEYS = ("workers", "global_batch_size", "timeout_s", "join_timeout_s",
-                "checkpoint_interval_s")
+CLUSTER_KEYS = (
+    "workers",
+    "global_batch_size",
+    "timeout_s",
+    "join_timeout_s",
+    "checkpoint_interval_s",
+)
 
 _ADDRESS = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.\-]+):(\d{1,5})$")
 
@@ -56,8 +61,11 @@ def cluster_problems(cluster: Any) -> list[str]:
         return []
     if not isinstance(cluster, dict):
         return [f"cluster must be an object; got {cluster!r}"]
-    problems = [f"cluster has no key '{k}'; it takes {', '.join(CLUSTER_KEYS)}"
-                for k in cluster if k not in CLUSTER_KEYS]
+    problems = [
+        f"cluster has no key '{k}'; it takes {', '.join(CLUSTER_KEYS)}"
+        for k in cluster
+        if k not in CLUSTER_KEYS
+    ]
     if "workers" in cluster:
         try:
             parse_cluster(cluster["workers"])
@@ -69,8 +77,10 @@ def cluster_problems(cluster: Any) -> list[str]:
     for key in ("timeout_s", "join_timeout_s", "checkpoint_interval_s"):
         v, low = cluster.get(key), 0 if key == "checkpoint_interval_s" else 1e-9
         if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or v < low):
-            problems.append(f"cluster {key} must be a number of seconds "
-                            f"{'>= 0' if low == 0 else '> 0'}; got {v!r}")
+            problems.append(
+                f"cluster {key} must be a number of seconds "
+                f"{'>= 0' if low == 0 else '> 0'}; got {v!r}"
+            )
     return problems
 
 
@@ -87,13 +97,15 @@ def from_tf_config(text: str) -> tuple[list[str], int]:
         chiefs, workers = list(cluster.get("chief") or []), list(cluster.get("worker") or [])
         index = int(task["index"]) + (len(chiefs) if task["type"] == "worker" else 0)
     except (ValueError, KeyError, TypeError) as exc:
-        raise ClusterError(f"TF_CONFIG is not a cluster and task description ({exc}); "
-                           f"got {text[:200]!r}") from exc
+        raise ClusterError(
+            f"TF_CONFIG is not a cluster and task description ({exc}); got {text[:200]!r}"
+        ) from exc
     return parse_cluster(chiefs + workers), index
 
 
-def resolve_cluster(spec: str, index: int | None,
-                    section: dict[str, Any]) -> tuple[list[str], int, dict[str, Any]]:
+def resolve_cluster(
+    spec: str, index: int | None, section: dict[str, Any]
+) -> tuple[list[str], int, dict[str, Any]]:
     """The addresses, this worker's index and its TF_CONFIG for a ``--cluster`` value.
 
     Args:
@@ -112,20 +124,24 @@ def resolve_cluster(spec: str, index: int | None,
     if spec.lower() == "project":
         cluster = section.get("cluster") or {}
         if not isinstance(cluster, dict) or not cluster.get("workers"):
-            raise ClusterError("--cluster project: the project's training section has no "
-                               "cluster.workers list")
+            raise ClusterError(
+                "--cluster project: the project's training section has no cluster.workers list"
+            )
         workers = parse_cluster(cluster["workers"])
     else:
         workers = parse_cluster(spec)
     index = 0 if index is None else index
     if not 0 <= index < len(workers):
-        raise ClusterError(f"--index {index} is outside the cluster's {len(workers)} "
-                           f"worker(s) (0 to {len(workers) - 1})")
+        raise ClusterError(
+            f"--index {index} is outside the cluster's {len(workers)} "
+            f"worker(s) (0 to {len(workers) - 1})"
+        )
     return workers, index, tf_config(workers, index)
 
 
-def worker_commands(project_path: str | os.PathLike, cluster: str | list[str],
-                    index: int = 0) -> list[str]:
+def worker_commands(
+    project_path: str | os.PathLike, cluster: str | list[str], index: int = 0
+) -> list[str]:
     """The command to start on each other machine, in index order.
 
     Args:
@@ -135,14 +151,19 @@ def worker_commands(project_path: str | os.PathLike, cluster: str | list[str],
     """
     workers = parse_cluster(cluster)
     joined = ",".join(workers)
-    return [f"layerlab worker {shlex.quote(str(project_path))} --cluster {joined} "
-            f"--index {i}" for i in range(len(workers)) if i != index]
+    return [
+        f"layerlab worker {shlex.quote(str(project_path))} --cluster {joined} --index {i}"
+        for i in range(len(workers))
+        if i != index
+    ]
 
 
 def resume_command(run_dir: str | os.PathLike, workers: list[str]) -> str:
     """The chief's command that continues a run from its last checkpoint."""
-    return (f"layerlab train --resume {shlex.quote(str(run_dir))} --cluster "
-            f"{','.join(workers)} --index 0")
+    return (
+        f"layerlab train --resume {shlex.quote(str(run_dir))} --cluster "
+        f"{','.join(workers)} --index 0"
+    )
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -208,5 +229,4 @@ def port_taken(address: str) -> bool:
 
 def named_workers(workers: list[str], indices: list[int]) -> str:
     """``"a:1 (worker 0, the chief), b:2 (worker 1)"`` for the workers at ``indices``."""
-    return ", ".join(f"{workers[i]} (worker {i}{', the chief' if i == 0 else ''})"
-                     for i in indices)
+    return ", ".join(f"{workers[i]} (worker {i}{', the chief' if i == 0 else ''})" for i in indices)

@@ -49,9 +49,9 @@ from engine.train.distributed.cluster import (
     DEFAULT_JOIN_TIMEOUT_S,
     DEFAULT_TIMEOUT_S,
     ClusterError,
+    answers,
     cluster_problems,
     from_tf_config,
-    answers,
     knock,
     named_workers,
     parse_cluster,
@@ -64,10 +64,26 @@ from engine.train.distributed.cluster import (
 )
 
 __all__ = [
-    "CLUSTER_KEYS", "DEFAULT_JOIN_TIMEOUT_S", "DEFAULT_TIMEOUT_S", "PROBE_FAILURES",
-    "PROBE_INTERVAL_S", "STALL_MARGIN_S", "ClusterError", "ClusterRun", "answers",
-    "cli_train", "cli_worker", "cluster_problems", "from_tf_config", "knock", "parse_cluster",
-    "port_taken", "resolve_cluster", "resume_command", "start_cluster_training", "tf_config",
+    "CLUSTER_KEYS",
+    "DEFAULT_JOIN_TIMEOUT_S",
+    "DEFAULT_TIMEOUT_S",
+    "PROBE_FAILURES",
+    "PROBE_INTERVAL_S",
+    "STALL_MARGIN_S",
+    "ClusterError",
+    "ClusterRun",
+    "answers",
+    "cli_train",
+    "cli_worker",
+    "cluster_problems",
+    "from_tf_config",
+    "knock",
+    "parse_cluster",
+    "port_taken",
+    "resolve_cluster",
+    "resume_command",
+    "start_cluster_training",
+    "tf_config",
     "worker_commands",
 ]
 
@@ -83,11 +99,19 @@ _TASK = re.compile(r"task:(\d+)")
 
 # -------------------------------------------------------------------------- the run
 
-def start_cluster_training(project: Any, run_dir: str | os.PathLike | None,
-                           workers: list[str], index: int = 0, *, epochs: int | None = None,
-                           device: str | None = None, resume: bool = False,
-                           base_dir: str | os.PathLike | None = None,
-                           config: dict[str, Any] | None = None) -> ClusterRun:
+
+def start_cluster_training(
+    project: Any,
+    run_dir: str | os.PathLike | None,
+    workers: list[str],
+    index: int = 0,
+    *,
+    epochs: int | None = None,
+    device: str | None = None,
+    resume: bool = False,
+    base_dir: str | os.PathLike | None = None,
+    config: dict[str, Any] | None = None,
+) -> ClusterRun:
     """Start this machine's worker of a cluster run in a child process.
 
     Args:
@@ -119,13 +143,23 @@ def start_cluster_training(project: Any, run_dir: str | os.PathLike | None,
     if index == 0 and run_dir is None:
         raise ClusterError("the chief (index 0) needs a run directory")
     if port_taken(workers[index]):
-        raise ClusterError(f"this machine's address {workers[index]} (worker {index}): "
-                           f"port {split_address(workers[index])[1]} is already in use here; pick "
-                           "another port for it in the cluster list")
-    return ClusterRun(project, None if run_dir is None else Path(run_dir), workers, index,
-                      epochs=epochs, device=device, resume=resume,
-                      base_dir=None if base_dir is None else str(base_dir),
-                      config=config or tf_config(workers, index), project_path=project_path)
+        raise ClusterError(
+            f"this machine's address {workers[index]} (worker {index}): "
+            f"port {split_address(workers[index])[1]} is already in use here; pick "
+            "another port for it in the cluster list"
+        )
+    return ClusterRun(
+        project,
+        None if run_dir is None else Path(run_dir),
+        workers,
+        index,
+        epochs=epochs,
+        device=device,
+        resume=resume,
+        base_dir=None if base_dir is None else str(base_dir),
+        config=config or tf_config(workers, index),
+        project_path=project_path,
+    )
 
 
 _WORKER_DIR = "layerlab-worker-"
@@ -134,7 +168,7 @@ _WORKER_DIR = "layerlab-worker-"
 def _sweep_worker_dirs() -> None:
     """Remove the temporary folders of workers whose process is gone (killed ones)."""
     for path in Path(tempfile.gettempdir()).glob(f"{_WORKER_DIR}*-*"):
-        pid = path.name[len(_WORKER_DIR):].split("-", 1)[0]
+        pid = path.name[len(_WORKER_DIR) :].split("-", 1)[0]
         if not pid.isdigit():
             continue
         try:
@@ -154,10 +188,20 @@ class ClusterRun:
         final: The ``done`` or ``error`` event once the run has ended.
     """
 
-    def __init__(self, project: dict[str, Any], run_dir: Path | None, workers: list[str],
-                 index: int, *, epochs: int | None, device: str | None, resume: bool,
-                 base_dir: str | None, config: dict[str, Any],
-                 project_path: str = "PROJECT") -> None:
+    def __init__(
+        self,
+        project: dict[str, Any],
+        run_dir: Path | None,
+        workers: list[str],
+        index: int,
+        *,
+        epochs: int | None,
+        device: str | None,
+        resume: bool,
+        base_dir: str | None,
+        config: dict[str, Any],
+        project_path: str = "PROJECT",
+    ) -> None:
         cluster = (project.get("training") or {}).get("cluster") or {}
         self.timeout_s = float(cluster.get("timeout_s", DEFAULT_TIMEOUT_S))
         self.join_timeout_s = float(cluster.get("join_timeout_s", DEFAULT_JOIN_TIMEOUT_S))
@@ -166,8 +210,9 @@ class ClusterRun:
         self.is_chief = index == 0
         if not self.is_chief:
             _sweep_worker_dirs()
-        self._temp = None if self.is_chief else \
-            tempfile.mkdtemp(prefix=f"{_WORKER_DIR}{os.getpid()}-")
+        self._temp = (
+            None if self.is_chief else tempfile.mkdtemp(prefix=f"{_WORKER_DIR}{os.getpid()}-")
+        )
         self.run_dir = run_dir if self.is_chief and run_dir else Path(self._temp or ".")
         self.final: Event | None = None
         self.phase = "join"  # join -> setup (data, model) -> run -> finishing
@@ -180,16 +225,30 @@ class ClusterRun:
         self._stop = ctx.Event()
         receiver, sender = ctx.Pipe(duplex=False)
         self._process = ctx.Process(
-            target=_child_main, daemon=True, name=f"layerlab-cluster-worker-{index}",
-            args=(sender, self._stop, project, str(self.run_dir), self.is_chief, workers,
-                  json.dumps(config), epochs, device, resume, base_dir))
+            target=_child_main,
+            daemon=True,
+            name=f"layerlab-cluster-worker-{index}",
+            args=(
+                sender,
+                self._stop,
+                project,
+                str(self.run_dir),
+                self.is_chief,
+                workers,
+                json.dumps(config),
+                epochs,
+                device,
+                resume,
+                base_dir,
+            ),
+        )
         self._started = time.monotonic()
         self._process.start()
         sender.close()
-        threading.Thread(target=self._read, args=(receiver,), daemon=True,
-                         name="layerlab-cluster-events").start()
-        threading.Thread(target=self._watch, daemon=True,
-                         name="layerlab-cluster-watchdog").start()
+        threading.Thread(
+            target=self._read, args=(receiver,), daemon=True, name="layerlab-cluster-events"
+        ).start()
+        threading.Thread(target=self._watch, daemon=True, name="layerlab-cluster-watchdog").start()
 
     # --------------------------------------------------------------- events
     def _read(self, receiver: Any) -> None:
@@ -241,8 +300,7 @@ class ClusterRun:
         """Write a failure the child could not write into the chief's run directory."""
         if not self.is_chief or not self.run_dir.is_dir():
             return
-        runs.write_status(self.run_dir, "failed", message=event["message"],
-                          kind=event.get("kind"))
+        runs.write_status(self.run_dir, "failed", message=event["message"], kind=event.get("kind"))
         if not log_event:
             return
         log = runs.EventLog(self.run_dir)
@@ -304,8 +362,9 @@ class ClusterRun:
                 if now - self._started > 3 and missing != waiting_shown:
                     waiting_shown = missing
                     if missing:
-                        self._queue.put({"event": "waiting",
-                                         "workers": [self.workers[i] for i in missing]})
+                        self._queue.put(
+                            {"event": "waiting", "workers": [self.workers[i] for i in missing]}
+                        )
                 if now - self._started > self.join_timeout_s:
                     self._never_joined(missing)
             elif self.phase in ("setup", "run"):
@@ -318,43 +377,68 @@ class ClusterRun:
                 # A closed port means the process is gone; an open one that stays silent
                 # (stopped, hung) counts once the cluster itself has stalled.
                 stalled = time.monotonic() - self._last_event > self.timeout_s
-                gone = [i for i, n in misses.items()
-                        if n >= PROBE_FAILURES and (i in closed or stalled)]
+                gone = [
+                    i for i, n in misses.items() if n >= PROBE_FAILURES and (i in closed or stalled)
+                ]
                 if gone:
-                    self._fail("cluster", f"{named_workers(self.workers, gone)} stopped answering "
-                               f"{self._when()}; the run stopped", self._resume_hint())
-                elif self.phase == "run" and \
-                        now - self._last_event > 2 * self.timeout_s + STALL_MARGIN_S:
-                    self._fail("cluster", f"the cluster made no progress for "
-                               f"{now - self._last_event:.0f} s {self._when()}; a worker "
-                               f"is stuck", self._resume_hint())
+                    self._fail(
+                        "cluster",
+                        f"{named_workers(self.workers, gone)} stopped answering "
+                        f"{self._when()}; the run stopped",
+                        self._resume_hint(),
+                    )
+                elif (
+                    self.phase == "run"
+                    and now - self._last_event > 2 * self.timeout_s + STALL_MARGIN_S
+                ):
+                    self._fail(
+                        "cluster",
+                        f"the cluster made no progress for "
+                        f"{now - self._last_event:.0f} s {self._when()}; a worker "
+                        f"is stuck",
+                        self._resume_hint(),
+                    )
 
     def _never_joined(self, missing: list[int]) -> None:
         if missing:
             who = f"{named_workers(self.workers, missing)} never joined"
         else:
-            who = (f"the cluster did not form (every port answers, but not every worker: "
-                   f"is another program on {', '.join(self.workers[i] for i in self._peers())}"
-                   "?)")
-        commands = worker_commands(self.project_path, self.workers, self.index) \
-            if self.is_chief else []
-        hint = ("Start " + ("them" if len(missing) != 1 else "it") + " with: "
-                + " ; ".join(c for c in commands
-                             if int(c.rsplit(" ", 1)[1]) in (missing or self._peers()))
-                if commands else "Check that the chief was started and can be reached.")
+            who = (
+                f"the cluster did not form (every port answers, but not every worker: "
+                f"is another program on {', '.join(self.workers[i] for i in self._peers())}"
+                "?)"
+            )
+        commands = (
+            worker_commands(self.project_path, self.workers, self.index) if self.is_chief else []
+        )
+        hint = (
+            "Start "
+            + ("them" if len(missing) != 1 else "it")
+            + " with: "
+            + " ; ".join(
+                c for c in commands if int(c.rsplit(" ", 1)[1]) in (missing or self._peers())
+            )
+            if commands
+            else "Check that the chief was started and can be reached."
+        )
         self._fail("cluster", f"{who} within {self.join_timeout_s:g} s", hint)
 
     def _when(self) -> str:
-        return f"during epoch {self.epoch + 1}" if self.phase in ("run", "finishing") \
+        return (
+            f"during epoch {self.epoch + 1}"
+            if self.phase in ("run", "finishing")
             else "at the start"
+        )
 
     def _resume_hint(self) -> str:
         if not self.is_chief:
             return "Start this worker again when the chief resumes the run."
         if self.epoch:
-            return (f"Epochs 1-{self.epoch} are saved in {self.run_dir}/checkpoints; once "
-                    f"every worker runs again, resume with: "
-                    f"{resume_command(self.run_dir, self.workers)}")
+            return (
+                f"Epochs 1-{self.epoch} are saved in {self.run_dir}/checkpoints; once "
+                f"every worker runs again, resume with: "
+                f"{resume_command(self.run_dir, self.workers)}"
+            )
         return "No epoch finished; start the run again once every worker runs."
 
     def _fail(self, kind: str, message: str, hint: str) -> None:
@@ -368,17 +452,25 @@ class ClusterRun:
         text = event.get("message", "")
         if event.get("kind") != "cluster":
             return event
-        down = self._down() or [i for i in event.get("unresponsive") or []
-                                if 0 <= i < len(self.workers)]
+        down = self._down() or [
+            i for i in event.get("unresponsive") or [] if 0 <= i < len(self.workers)
+        ]
         if down:
             named = named_workers(self.workers, down)
         else:
             m = _TASK.search(text)
-            named = named_workers(self.workers, [int(m.group(1))]) \
-                if m and int(m.group(1)) < len(self.workers) else ""
+            named = (
+                named_workers(self.workers, [int(m.group(1))])
+                if m and int(m.group(1)) < len(self.workers)
+                else ""
+            )
         if named:
-            event = {**event, "message": f"{named} stopped answering {self._when()}; the run "
-                     "stopped", "hint": self._resume_hint(), "detail": text}
+            event = {
+                **event,
+                "message": f"{named} stopped answering {self._when()}; the run stopped",
+                "hint": self._resume_hint(),
+                "detail": text,
+            }
             self._record(event, log_event=False)
         return event
 
@@ -386,24 +478,48 @@ class ClusterRun:
         code = self._process.exitcode
         down = self._down()
         if down:
-            return {"event": "error", "kind": "cluster",
-                    "message": f"{named_workers(self.workers, down)} stopped answering "
-                               f"{self._when()}; the run stopped", "hint": self._resume_hint()}
-        return {"event": "error", "kind": "died",
-                "message": f"the training process of worker {self.index} "
-                           f"({self.workers[self.index]}) ended without a word (exit code "
-                           f"{code})", "hint": "Its output above may say why."}
+            return {
+                "event": "error",
+                "kind": "cluster",
+                "message": f"{named_workers(self.workers, down)} stopped answering "
+                f"{self._when()}; the run stopped",
+                "hint": self._resume_hint(),
+            }
+        return {
+            "event": "error",
+            "kind": "died",
+            "message": f"the training process of worker {self.index} "
+            f"({self.workers[self.index]}) ended without a word (exit code "
+            f"{code})",
+            "hint": "Its output above may say why.",
+        }
 
 
 # ---------------------------------------------------------------------------- the child
 
-_CLUSTER_ERRORS = ("UnavailableError", "DeadlineExceededError", "CancelledError",
-                   "AbortedError", "InternalError", "FailedPreconditionError")
+_CLUSTER_ERRORS = (
+    "UnavailableError",
+    "DeadlineExceededError",
+    "CancelledError",
+    "AbortedError",
+    "InternalError",
+    "FailedPreconditionError",
+)
 
 
-def _child_main(sender: Any, stop: Any, project: dict[str, Any], run_dir: str,
-                is_chief: bool, workers: list[str], config: str, epochs: int | None,
-                device: str | None, resume: bool, base_dir: str | None) -> None:
+def _child_main(
+    sender: Any,
+    stop: Any,
+    project: dict[str, Any],
+    run_dir: str,
+    is_chief: bool,
+    workers: list[str],
+    config: str,
+    epochs: int | None,
+    device: str | None,
+    resume: bool,
+    base_dir: str | None,
+) -> None:
     """The child: set TF_CONFIG (before TensorFlow starts), train, send every event."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     os.environ["TF_CONFIG"] = config
@@ -425,8 +541,9 @@ def _child_main(sender: Any, stop: Any, project: dict[str, Any], run_dir: str,
         with contextlib.suppress(BrokenPipeError, OSError):
             sender.send(event)
 
-    final = _train_child(project, path, is_chief, workers, epochs, device, resume,
-                         base_dir, emit, stop)
+    final = _train_child(
+        project, path, is_chief, workers, epochs, device, resume, base_dir, emit, stop
+    )
     emit(final)
     if log is not None:
         log.close()
@@ -437,9 +554,18 @@ def _child_main(sender: Any, stop: Any, project: dict[str, Any], run_dir: str,
     os._exit(0)
 
 
-def _train_child(project: dict[str, Any], path: Path, is_chief: bool, workers: list[str],
-                 epochs: int | None, device: str | None, resume: bool, base_dir: str | None,
-                 emit: Any, stop: Any) -> Event:
+def _train_child(
+    project: dict[str, Any],
+    path: Path,
+    is_chief: bool,
+    workers: list[str],
+    epochs: int | None,
+    device: str | None,
+    resume: bool,
+    base_dir: str | None,
+    emit: Any,
+    stop: Any,
+) -> Event:
     from engine.train.fit import TrainingError, classify_exception
 
     if is_chief:
@@ -449,18 +575,30 @@ def _train_child(project: dict[str, Any], path: Path, is_chief: bool, workers: l
     try:
         from engine.train.distributed.step import train_worker
 
-        return train_worker(project, path, is_chief=is_chief, addresses=workers,
-                            epochs=epochs, resume=resume, base_dir=base_dir, device=device,
-                            emit=emit, stop_requested=stop.is_set)
+        return train_worker(
+            project,
+            path,
+            is_chief=is_chief,
+            addresses=workers,
+            epochs=epochs,
+            resume=resume,
+            base_dir=base_dir,
+            device=device,
+            emit=emit,
+            stop_requested=stop.is_set,
+        )
     except TrainingError as exc:
         final = exc.event()
-    except Exception as exc:  # noqa: BLE001 - every failure becomes an error event
+    except Exception as exc:
         name = type(exc).__name__
         if name in _CLUSTER_ERRORS:
             first = (str(exc).strip().splitlines() or [name])[0]
-            final = {"event": "error", "kind": "cluster",
-                     "message": f"a collective step failed: {name}: {first[:300]}",
-                     "hint": "A worker stopped or cannot be reached."}
+            final = {
+                "event": "error",
+                "kind": "cluster",
+                "message": f"a collective step failed: {name}: {first[:300]}",
+                "hint": "A worker stopped or cannot be reached.",
+            }
             with contextlib.suppress(Exception):
                 from engine.train.distributed.step import unresponsive_peers
 
@@ -480,36 +618,51 @@ def _train_child(project: dict[str, Any], path: Path, is_chief: bool, workers: l
 
 # ------------------------------------------------------------------------------ the CLI
 
+
 def cli_train(args: Any) -> int:
     """``layerlab train PROJECT --cluster HOST:PORT,... --index 0``: the chief.
 
     Shows the usual progress (or ``--json`` lines); exit 0 done, 1 failed, 2 bad
     arguments, 130 stopped with Ctrl-C.
     """
-    from engine.model.project import ProjectError
     from engine.cli.train import HumanReporter, JsonReporter, project_and_run_dir
+    from engine.model.project import ProjectError
 
     try:
         project, run_dir = project_and_run_dir(args)
-        workers, index, config = resolve_cluster(args.cluster, getattr(args, "index", 0),
-                                                 project.training)
+        workers, index, config = resolve_cluster(
+            args.cluster, getattr(args, "index", 0), project.training
+        )
         if index != 0:
-            raise ClusterError(f"`layerlab train` runs the chief (--index 0); start worker "
-                               f"{index} with `layerlab worker PROJECT --cluster "
-                               f"{','.join(workers)} --index {index}`")
-        run = start_cluster_training(project, run_dir, workers, index,
-                                     epochs=getattr(args, "epochs", None),
-                                     device=getattr(args, "device", None),
-                                     resume=bool(getattr(args, "resume", None)), config=config)
+            raise ClusterError(
+                f"`layerlab train` runs the chief (--index 0); start worker "
+                f"{index} with `layerlab worker PROJECT --cluster "
+                f"{','.join(workers)} --index {index}`"
+            )
+        run = start_cluster_training(
+            project,
+            run_dir,
+            workers,
+            index,
+            epochs=getattr(args, "epochs", None),
+            device=getattr(args, "device", None),
+            resume=bool(getattr(args, "resume", None)),
+            config=config,
+        )
     except (ProjectError, ClusterError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    show = JsonReporter(sys.stdout) if getattr(args, "json", False) \
+    show = (
+        JsonReporter(sys.stdout)
+        if getattr(args, "json", False)
         else HumanReporter(sys.stdout, sys.stderr)
+    )
     if len(workers) > 1:
         where = args.project if getattr(args, "project", None) else "PROJECT"
-        show.note(f"chief of {len(workers)} workers ({workers[0]}); on the other machines "
-                  "run:\n  " + "\n  ".join(worker_commands(where, workers, index)))
+        show.note(
+            f"chief of {len(workers)} workers ({workers[0]}); on the other machines "
+            "run:\n  " + "\n  ".join(worker_commands(where, workers, index))
+        )
     return _follow(run, show)
 
 
@@ -521,15 +674,20 @@ def cli_worker(args: Any) -> int:
         project = load_project(args.project)
         workers, index, config = resolve_cluster(args.cluster, args.index, project.training)
         if index == 0:
-            raise ClusterError(f"index 0 is the chief, which writes the run: start it with "
-                               f"`layerlab train {args.project} --cluster {','.join(workers)} "
-                               "--index 0`")
+            raise ClusterError(
+                f"index 0 is the chief, which writes the run: start it with "
+                f"`layerlab train {args.project} --cluster {','.join(workers)} "
+                "--index 0`"
+            )
         run = start_cluster_training(project, None, workers, index, config=config)
     except (ProjectError, ClusterError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"worker {index} of {len(workers)} ({workers[index]}): waiting for the cluster "
-          f"(chief {workers[0]}) ...", flush=True)
+    print(
+        f"worker {index} of {len(workers)} ({workers[index]}): waiting for the cluster "
+        f"(chief {workers[0]}) ...",
+        flush=True,
+    )
     return _follow(run, _WorkerReporter(index))
 
 
@@ -542,15 +700,20 @@ class _WorkerReporter:
     def __call__(self, event: Event) -> None:
         kind = event.get("event")
         if kind == "started":
-            print(f"joined: {event['workers']} workers, {event['epochs']} epochs of "
-                  f"{event['steps_per_epoch']} steps (global batch {event['batch_size']})",
-                  flush=True)
+            print(
+                f"joined: {event['workers']} workers, {event['epochs']} epochs of "
+                f"{event['steps_per_epoch']} steps (global batch {event['batch_size']})",
+                flush=True,
+            )
         elif kind == "waiting":
             print(f"waiting for {', '.join(event['workers'])} ...", flush=True)
         elif kind == "done":
             what = "stopped after" if event.get("stopped") else "done:"
-            print(f"{what} {event.get('epochs_done', '?')} epochs; the chief saved the model "
-                  f"(weights sha256 {event.get('weights_sha256', '?')})", flush=True)
+            print(
+                f"{what} {event.get('epochs_done', '?')} epochs; the chief saved the model "
+                f"(weights sha256 {event.get('weights_sha256', '?')})",
+                flush=True,
+            )
         elif kind == "error":
             if event.get("hint"):
                 print(f"hint: {event['hint']}", file=sys.stderr)
@@ -565,8 +728,11 @@ def _follow(run: ClusterRun, show: Any) -> int:
     while True:
         try:
             for event in run.events():
-                if event.get("event") == "waiting" and hasattr(show, "note") \
-                        and not isinstance(show, _WorkerReporter):
+                if (
+                    event.get("event") == "waiting"
+                    and hasattr(show, "note")
+                    and not isinstance(show, _WorkerReporter)
+                ):
                     show.note(f"waiting for {', '.join(event['workers'])} to join ...")
                     continue
                 show(event)
@@ -576,8 +742,7 @@ def _follow(run: ClusterRun, show: Any) -> int:
                 run.kill()
             else:
                 interrupted = True
-                show.note("stopping every worker after this epoch (Ctrl-C again to end "
-                          "it now) ...")
+                show.note("stopping every worker after this epoch (Ctrl-C again to end it now) ...")
                 run.stop()
     final = run.wait() or {"event": "error", "message": "the run ended without a result"}
     if final["event"] == "error":

@@ -47,8 +47,10 @@ Emit = Callable[[Event], None]
 
 _IGNORED = {
     "class_weight": (None, "class_weight is not applied in a cluster run"),
-    "steps_per_execution": (1, "steps_per_execution is ignored in a cluster run (one step "
-                               "at a time)"),
+    "steps_per_execution": (
+        1,
+        "steps_per_execution is ignored in a cluster run (one step at a time)",
+    ),
     "precision": ("float32", "a cluster run trains in float32; precision is ignored"),
     "jit_compile": ("auto", "jit_compile is ignored in a cluster run"),
 }
@@ -57,28 +59,40 @@ _IGNORED = {
 
 def ignored_settings(section: dict[str, Any]) -> list[str]:
     """Warnings for the section's settings a cluster run leaves out."""
-    notes = [note for key, (fine, note) in _IGNORED.items()
-             if section.get(key) is not None and section.get(key) != fine]
+    notes = [
+        note
+        for key, (fine, note) in _IGNORED.items()
+        if section.get(key) is not None and section.get(key) != fine
+    ]
     schedule = section.get("schedule")
-    if isinstance(schedule, dict) and str(schedule.get("type", "")).lower() == \
-            "reduce_on_plateau":
-        notes.append("the reduce_on_plateau schedule is not applied in a cluster run (the "
-                     "learning rate stays constant)")
+    if isinstance(schedule, dict) and str(schedule.get("type", "")).lower() == "reduce_on_plateau":
+        notes.append(
+            "the reduce_on_plateau schedule is not applied in a cluster run (the "
+            "learning rate stays constant)"
+        )
     return notes
 
 
 # ------------------------------------------------------------------------ agreement
 
+
 def fingerprint(project: dict[str, Any]) -> int:
     """A 48-bit hash of what every worker must agree on: graph, data and training
     (without epochs, device and the cluster's addresses, which may differ)."""
-    training = {k: v for k, v in (project.get("training") or {}).items()
-                if k not in ("epochs", "device", "cluster")}
+    training = {
+        k: v
+        for k, v in (project.get("training") or {}).items()
+        if k not in ("epochs", "device", "cluster")
+    }
     cluster = (project.get("training") or {}).get("cluster") or {}
-    training["global_batch_size"] = cluster.get("global_batch_size") \
-        if isinstance(cluster, dict) else None
-    text = json.dumps({"graph": project.get("graph"), "data": project.get("data"),
-                       "training": training}, sort_keys=True, default=str)
+    training["global_batch_size"] = (
+        cluster.get("global_batch_size") if isinstance(cluster, dict) else None
+    )
+    text = json.dumps(
+        {"graph": project.get("graph"), "data": project.get("data"), "training": training},
+        sort_keys=True,
+        default=str,
+    )
     return int(hashlib.sha256(text.encode()).hexdigest()[:12], 16)
 
 
@@ -117,8 +131,11 @@ def from_chief(strategy: Any, values: list[Any]) -> list[Any]:
     def part() -> list[Any]:
         out = []
         for v in values:
-            t = tf.constant(v, tf.float64) if isinstance(v, (int, float)) \
+            t = (
+                tf.constant(v, tf.float64)
+                if isinstance(v, (int, float))
                 else tf.convert_to_tensor(v)
+            )
             t = tf.cast(t, tf.float64) if not t.dtype.is_floating else t
             out.append(t * _chief_weight(t.dtype))
         return out
@@ -126,8 +143,7 @@ def from_chief(strategy: Any, values: list[Any]) -> list[Any]:
     @tf.function
     def run() -> list[Any]:
         per_replica = strategy.run(part)
-        return [strategy.reduce(tf.distribute.ReduceOp.SUM, p, axis=None)
-                for p in per_replica]
+        return [strategy.reduce(tf.distribute.ReduceOp.SUM, p, axis=None) for p in per_replica]
 
     return list(run())
 
@@ -173,6 +189,7 @@ def _cast(value: Any, dtype: Any) -> Any:
 
 # --------------------------------------------------------------------------- the steps
 
+
 def _sums(kind: str, y: Any, pred: Any, per_example: Any, from_logits: bool) -> Any:
     """Per-replica sums in one vector (one collective reduces them all): loss,
     samples, and the metric numerators for ``kind``."""
@@ -188,13 +205,22 @@ def _sums(kind: str, y: Any, pred: Any, per_example: Any, from_logits: bool) -> 
         hit = tf.equal(tf.argmax(pred, axis=-1), tf.argmax(y, axis=-1))
     elif kind == "binary":
         threshold = 0.0 if from_logits else 0.5
-        hit = tf.equal(tf.cast(tf.reshape(pred, [-1]) > threshold, tf.int64),
-                       tf.cast(tf.reshape(y, [-1]), tf.int64))
+        hit = tf.equal(
+            tf.cast(tf.reshape(pred, [-1]) > threshold, tf.int64),
+            tf.cast(tf.reshape(y, [-1]), tf.int64),
+        )
     else:  # regression: absolute and squared error per sample
         err = tf.reshape(pred, [tf.shape(pred)[0], -1]) - tf.reshape(
-            tf.cast(y, tf.float32), [tf.shape(pred)[0], -1])
-        return tf.stack([loss_sum, n, tf.reduce_sum(tf.reduce_mean(tf.abs(err), -1)),
-                         tf.reduce_sum(tf.reduce_mean(tf.square(err), -1))])
+            tf.cast(y, tf.float32), [tf.shape(pred)[0], -1]
+        )
+        return tf.stack(
+            [
+                loss_sum,
+                n,
+                tf.reduce_sum(tf.reduce_mean(tf.abs(err), -1)),
+                tf.reduce_sum(tf.reduce_mean(tf.square(err), -1)),
+            ]
+        )
     return tf.stack([loss_sum, n, tf.reduce_sum(tf.cast(hit, tf.float32))])
 
 
@@ -203,13 +229,16 @@ def metric_kind(loss: str, task: str) -> str:
     or regression."""
     if task == "regression":
         return "regression"
-    return {"sparse_categorical_crossentropy": "sparse",
-            "categorical_crossentropy": "categorical",
-            "binary_crossentropy": "binary"}.get(loss, "regression")
+    return {
+        "sparse_categorical_crossentropy": "sparse",
+        "categorical_crossentropy": "categorical",
+        "binary_crossentropy": "binary",
+    }.get(loss, "regression")
 
 
-def logs_from(kind: str, sums: list[float], metrics: tuple[str, ...],
-              prefix: str = "") -> dict[str, float]:
+def logs_from(
+    kind: str, sums: list[float], metrics: tuple[str, ...], prefix: str = ""
+) -> dict[str, float]:
     """Global averages from reduced sums: ``loss`` plus the requested metrics."""
     n = max(sums[1], 1.0)
     logs = {f"{prefix}loss": sums[0] / n}
@@ -226,8 +255,15 @@ def logs_from(kind: str, sums: list[float], metrics: tuple[str, ...],
 class Steps:
     """The compiled train and validation steps of one run."""
 
-    def __init__(self, strategy: Any, model: Any, loss_obj: Any, kind: str,
-                 global_batch: int, from_logits: bool) -> None:
+    def __init__(
+        self,
+        strategy: Any,
+        model: Any,
+        loss_obj: Any,
+        kind: str,
+        global_batch: int,
+        from_logits: bool,
+    ) -> None:
         import tensorflow as tf
 
         self.strategy = strategy
@@ -250,13 +286,11 @@ class Steps:
 
         @tf.function(reduce_retracing=True)
         def train_step(batch: Any) -> Any:
-            return strategy.reduce(reduce_sum, strategy.run(train_replica, args=batch),
-                                   axis=None)
+            return strategy.reduce(reduce_sum, strategy.run(train_replica, args=batch), axis=None)
 
         @tf.function(reduce_retracing=True)
         def eval_step(batch: Any) -> Any:
-            return strategy.reduce(reduce_sum, strategy.run(eval_replica, args=batch),
-                                   axis=None)
+            return strategy.reduce(reduce_sum, strategy.run(eval_replica, args=batch), axis=None)
 
         self.train_step, self.eval_step = train_step, eval_step
 
@@ -268,17 +302,28 @@ class Steps:
             x, y = x[order], y[order]
         ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(batch)
         options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = \
+        options.experimental_distribute.auto_shard_policy = (
             tf.data.experimental.AutoShardPolicy.DATA
+        )
         return self.strategy.experimental_distribute_dataset(ds.with_options(options))
 
 
 # ------------------------------------------------------------------------------ the run
 
-def train_worker(project: dict[str, Any], run_dir: Path, *, is_chief: bool,
-                 addresses: list[str], epochs: int | None, resume: bool,
-                 base_dir: Any, device: str | None, emit: Emit,
-                 stop_requested: Callable[[], bool]) -> Event:
+
+def train_worker(
+    project: dict[str, Any],
+    run_dir: Path,
+    *,
+    is_chief: bool,
+    addresses: list[str],
+    epochs: int | None,
+    resume: bool,
+    base_dir: Any,
+    device: str | None,
+    emit: Emit,
+    stop_requested: Callable[[], bool],
+) -> Event:
     """This worker's part of a cluster run; TF_CONFIG is already set.
 
     Args:
@@ -317,18 +362,38 @@ def train_worker(project: dict[str, Any], run_dir: Path, *, is_chief: bool,
     index = _task_index()
     flags[index] = 1.0 if agreed[2] != own else 0.0
     flags = total(strategy, flags)
-    odd = [addresses[i] if i < len(addresses) else f"worker {i}"
-           for i, f in enumerate(flags) if f > 0]
+    odd = [
+        addresses[i] if i < len(addresses) else f"worker {i}" for i, f in enumerate(flags) if f > 0
+    ]
     if odd:
         raise TrainingError(
-            "config", f"the project on {', '.join(odd)} differs from the chief's (graph, "
-            "data or training settings)", "Copy the chief's project file to every machine.")
+            "config",
+            f"the project on {', '.join(odd)} differs from the chief's (graph, "
+            "data or training settings)",
+            "Copy the chief's project file to every machine.",
+        )
     if total_epochs < 1:
-        raise TrainingError("config", f"the run in {run_dir} has nothing left to train",
-                            "Ask for more epochs (--epochs N trains N more).")
+        raise TrainingError(
+            "config",
+            f"the run in {run_dir} has nothing left to train",
+            "Ask for more epochs (--epochs N trains N more).",
+        )
     emit({"event": "_joined", "workers": n_workers})
-    return _loop(project, section, run_dir, strategy, is_chief, total_epochs, done_before,
-                 resume, state, base_dir, emit, stop_requested, n_workers)
+    return _loop(
+        project,
+        section,
+        run_dir,
+        strategy,
+        is_chief,
+        total_epochs,
+        done_before,
+        resume,
+        state,
+        base_dir,
+        emit,
+        stop_requested,
+        n_workers,
+    )
 
 
 def unresponsive_peers(timeout_s: float = 2.0) -> list[int]:
@@ -349,8 +414,9 @@ def unresponsive_peers(timeout_s: float = 2.0) -> list[int]:
             continue
         try:
             context.context().check_collective_ops_peer_health(
-                f"/job:{job}/replica:0/task:{task}", timeout_in_ms=int(timeout_s * 1000))
-        except Exception:  # noqa: BLE001 - any failure means it did not answer
+                f"/job:{job}/replica:0/task:{task}", timeout_in_ms=int(timeout_s * 1000)
+            )
+        except Exception:
             down.append(index)
     return down
 
@@ -365,15 +431,19 @@ def _task_index() -> int:
     return int(task.get("index", 0)) + (chiefs if task.get("type") == "worker" else 0)
 
 
-def _total_epochs(section: dict[str, Any], epochs: int | None, resume: bool,
-                  done_before: int, run_dir: Path) -> int:
+def _total_epochs(
+    section: dict[str, Any], epochs: int | None, resume: bool, done_before: int, run_dir: Path
+) -> int:
     if not resume:
         return epochs if epochs is not None else epochs_of(section)
     extra = epochs if epochs is not None else epochs_of(section) - done_before
     if extra < 1:
         raise TrainingError(
-            "config", f"the run in {run_dir} has already trained {done_before} of "
-            f"{epochs_of(section)} epochs", "Ask for more epochs (--epochs N trains N more).")
+            "config",
+            f"the run in {run_dir} has already trained {done_before} of "
+            f"{epochs_of(section)} epochs",
+            "Ask for more epochs (--epochs N trains N more).",
+        )
     return done_before + extra
 
 
@@ -385,21 +455,40 @@ def _configure_devices(device: str | None) -> None:
     spec = (device or "auto").strip().lower()
     gpus = tf.config.list_physical_devices("GPU")
     try:
-        visible = [] if spec == "cpu" else [gpus[int(spec[4:])]] \
-            if spec.startswith("gpu:") and gpus else gpus
+        visible = (
+            []
+            if spec == "cpu"
+            else [gpus[int(spec[4:])]]
+            if spec.startswith("gpu:") and gpus
+            else gpus
+        )
         if gpus:
             tf.config.set_visible_devices(visible, "GPU")
         for gpu in visible:
             tf.config.experimental.set_memory_growth(gpu, True)
     except (RuntimeError, ValueError, IndexError) as exc:
-        raise TrainingError("config", f"device '{device}' cannot be used here: {exc}",
-                            "Use device \"cpu\" or \"auto\" for a cluster run.") from exc
+        raise TrainingError(
+            "config",
+            f"device '{device}' cannot be used here: {exc}",
+            'Use device "cpu" or "auto" for a cluster run.',
+        ) from exc
 
 
-def _loop(project: dict[str, Any], section: dict[str, Any], run_dir: Path, strategy: Any,
-          is_chief: bool, total_epochs: int, done_before: int, resume: bool,
-          state: dict[str, Any], base_dir: Any, emit: Emit,
-          stop_requested: Callable[[], bool], n_workers: int) -> Event:
+def _loop(
+    project: dict[str, Any],
+    section: dict[str, Any],
+    run_dir: Path,
+    strategy: Any,
+    is_chief: bool,
+    total_epochs: int,
+    done_before: int,
+    resume: bool,
+    state: dict[str, Any],
+    base_dir: Any,
+    emit: Emit,
+    stop_requested: Callable[[], bool],
+    n_workers: int,
+) -> Event:
     import keras
     import numpy as np
 
@@ -426,10 +515,14 @@ def _loop(project: dict[str, Any], section: dict[str, Any], run_dir: Path, strat
         model = build_snapshot_model(project)
         problems = check_fit(ds, model, loss)
         if problems:
-            raise TrainingError("data", "; ".join(problems),
-                                "Match the model's input and output layers to the data.")
-        model.compile(optimizer=make_optimizer(section, steps, total_epochs),
-                      loss=make_loss(section, loss))
+            raise TrainingError(
+                "data",
+                "; ".join(problems),
+                "Match the model's input and output layers to the data.",
+            )
+        model.compile(
+            optimizer=make_optimizer(section, steps, total_epochs), loss=make_loss(section, loss)
+        )
         model.optimizer.build(model.trainable_variables)
         loss_obj = make_loss(section, loss)
         loss_obj.reduction = None  # per-sample values; the step scales them
@@ -452,47 +545,73 @@ def _loop(project: dict[str, Any], section: dict[str, Any], run_dir: Path, strat
     monitor = (es or {}).get("monitor") or ("val_loss" if has_val else "loss")
     if not has_val and monitor.startswith("val_"):
         if is_chief:
-            emit({"event": "warning", "message": f"there is no validation split, so "
-                  f"{monitor} cannot be watched; watching {monitor[4:]} instead"})
+            emit(
+                {
+                    "event": "warning",
+                    "message": f"there is no validation split, so "
+                    f"{monitor} cannot be watched; watching {monitor[4:]} instead",
+                }
+            )
         monitor = monitor[4:]
     cluster = section.get("cluster") or {}
     checkpoints = Checkpoints(
-        run_dir / "checkpoints", monitor, emit if is_chief else None,
+        run_dir / "checkpoints",
+        monitor,
+        emit if is_chief else None,
         best=state.get("best") if state.get("monitor") == monitor else None,
-        interval_s=float(cluster.get("checkpoint_interval_s", CHECKPOINT_INTERVAL_S)))
+        interval_s=float(cluster.get("checkpoint_interval_s", CHECKPOINT_INTERVAL_S)),
+    )
     early = EarlyStop(es, monitor) if es is not None else None
-    history = {k: v[:done_before] for k, v in runs.read_history(run_dir).items()} \
-        if resume and is_chief else {}
-    tensorboard = runs.TensorBoardWriter(run_dir / "logs") \
-        if is_chief and section.get("tensorboard", True) else None
+    history = (
+        {k: v[:done_before] for k, v in runs.read_history(run_dir).items()}
+        if resume and is_chief
+        else {}
+    )
+    tensorboard = (
+        runs.TensorBoardWriter(run_dir / "logs")
+        if is_chief and section.get("tensorboard", True)
+        else None
+    )
     shuffle = bool(section.get("shuffle", True))
     steps_obj = Steps(strategy, model, loss_obj, kind, global_batch, from_logits)
     val_data = steps_obj.dataset(ds.x_val, y_val, global_batch) if has_val else None
 
-    emit({"event": "started", "devices": _device_names(strategy, n_workers),
-          "total_params": int(model.count_params()), "steps_per_epoch": steps,
-          "epochs": total_epochs, "initial_epoch": done_before, "samples": n_train,
-          "batch_size": global_batch, "workers": n_workers, "notes": notes})
+    emit(
+        {
+            "event": "started",
+            "devices": _device_names(strategy, n_workers),
+            "total_params": int(model.count_params()),
+            "steps_per_epoch": steps,
+            "epochs": total_epochs,
+            "initial_epoch": done_before,
+            "samples": n_train,
+            "batch_size": global_batch,
+            "workers": n_workers,
+            "notes": notes,
+        }
+    )
     stopped, epochs_done = False, done_before
     progress = Progress(emit, is_chief, steps, total_epochs, global_batch, kind, metrics)
     for epoch in range(done_before, total_epochs):
         start = time.monotonic()
         progress.begin(epoch)
         order = np.random.default_rng(seed + epoch).permutation(n_train) if shuffle else None
-        train_sums = train_epoch(steps_obj, ds.x_train, y_train, global_batch, order,
-                                 progress.step)
+        train_sums = train_epoch(steps_obj, ds.x_train, y_train, global_batch, order, progress.step)
         if not math.isfinite(train_sums[0]):
             raise TrainingError(
-                "nan", f"the loss became {train_sums[0] / max(train_sums[1], 1)} at epoch "
+                "nan",
+                f"the loss became {train_sums[0] / max(train_sums[1], 1)} at epoch "
                 f"{epoch + 1}; training stopped",
                 "Lower the learning rate, add gradient clipping (clipnorm), or check the "
-                "data for extreme values.")
+                "data for extreme values.",
+            )
         logs = logs_from(kind, train_sums, metrics)
         if val_data is not None:
             val_sums = [0.0] * len(train_sums)
             for batch in val_data:
-                val_sums = [a + float(b) for a, b in
-                            zip(val_sums, steps_obj.eval_step(batch).numpy())]
+                val_sums = [
+                    a + float(b) for a, b in zip(val_sums, steps_obj.eval_step(batch).numpy())
+                ]
                 progress.beat()
             logs.update(logs_from(kind, val_sums, metrics, "val_"))
         lr = _current_lr(model)
@@ -507,8 +626,14 @@ def _loop(project: dict[str, Any], section: dict[str, Any], run_dir: Path, strat
             runs.write_history(run_dir, history)
             if tensorboard is not None:
                 tensorboard(epoch + 1, logs)
-            emit({"event": "epoch", "epoch": epoch + 1, "logs": logs,
-                  "time_s": round(time.monotonic() - start, 3)})
+            emit(
+                {
+                    "event": "epoch",
+                    "epoch": epoch + 1,
+                    "logs": logs,
+                    "time_s": round(time.monotonic() - start, 3),
+                }
+            )
         # Every worker saves (TF's advice); only the chief's files are the run's.
         checkpoints.epoch_end(model, epochs_done, logs.get(monitor))
         # The logs are global, so every worker takes the same early-stopping decision.
@@ -526,15 +651,29 @@ def _loop(project: dict[str, Any], section: dict[str, Any], run_dir: Path, strat
     runs.save_model_atomic(model, model_path)
     digest = weights_digest(model)
     if not is_chief:
-        return {"event": "done", "run_dir": str(run_dir), "model": str(model_path),
-                "history": history, "stopped": stopped, "epochs_done": epochs_done,
-                "weights_sha256": digest}
+        return {
+            "event": "done",
+            "run_dir": str(run_dir),
+            "model": str(model_path),
+            "history": history,
+            "stopped": stopped,
+            "epochs_done": epochs_done,
+            "weights_sha256": digest,
+        }
     runs.write_history(run_dir, history)
     evaluation = _evaluate(model_path, ds, loss, global_batch, run_dir, from_logits)
     runs.write_status(run_dir, "stopped" if stopped else "done", epochs_done=epochs_done)
-    return {"event": "done", "run_dir": str(run_dir), "model": str(model_path),
-            "history": history, "evaluation": evaluation, "stopped": stopped,
-            "epochs_done": epochs_done, "workers": n_workers, "weights_sha256": digest}
+    return {
+        "event": "done",
+        "run_dir": str(run_dir),
+        "model": str(model_path),
+        "history": history,
+        "evaluation": evaluation,
+        "stopped": stopped,
+        "epochs_done": epochs_done,
+        "workers": n_workers,
+        "weights_sha256": digest,
+    }
 
 
 class Checkpoints:
@@ -550,8 +689,14 @@ class Checkpoints:
         interval_s: Seconds between writes (0: every epoch).
     """
 
-    def __init__(self, folder: Path, monitor: str, emit: Emit | None,
-                 best: float | None = None, interval_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        monitor: str,
+        emit: Emit | None,
+        best: float | None = None,
+        interval_s: float = 30.0,
+    ) -> None:
         self.folder, self.monitor, self.emit = folder, monitor, emit
         self.mode = monitor_mode(monitor)
         self.best, self.interval_s = best, interval_s
@@ -562,9 +707,14 @@ class Checkpoints:
 
     def epoch_end(self, model: Any, epoch: int, value: float | None) -> None:
         """After ``epoch`` (1-based) with the monitored ``value``."""
-        improved = value is not None and math.isfinite(value) and (
-            self.best is None or (value > self.best if self.mode == "max"
-                                  else value < self.best))
+        improved = (
+            value is not None
+            and math.isfinite(value)
+            and (
+                self.best is None
+                or (value > self.best if self.mode == "max" else value < self.best)
+            )
+        )
         if improved:
             self.best, self.best_unsaved, self.best_weights = float(value), True, None
         self.unsaved_epoch = epoch
@@ -587,11 +737,23 @@ class Checkpoints:
             runs.save_model_atomic(model, self.folder / "best.keras")
             if current is not None:
                 model.set_weights(current)
-            self._tell({"event": "checkpoint", "path": str(self.folder / "best.keras"),
-                        "monitor": self.monitor, "value": self.best})
-        runs.write_json_atomic(self.folder / "state.json",
-                               {"epoch": self.unsaved_epoch, "monitor": self.monitor,
-                                "mode": self.mode, "best": self.best})
+            self._tell(
+                {
+                    "event": "checkpoint",
+                    "path": str(self.folder / "best.keras"),
+                    "monitor": self.monitor,
+                    "value": self.best,
+                }
+            )
+        runs.write_json_atomic(
+            self.folder / "state.json",
+            {
+                "epoch": self.unsaved_epoch,
+                "monitor": self.monitor,
+                "mode": self.mode,
+                "best": self.best,
+            },
+        )
         self.unsaved_epoch, self.best_unsaved, self.best_weights = 0, False, None
         self.saved_at = time.monotonic()
 
@@ -619,8 +781,11 @@ class EarlyStop:
         if value is None or epoch < self.start_from:
             return False
         self.wait += 1
-        if self.best is None or (value - self.min_delta > self.best if self.mode == "max"
-                                 else value + self.min_delta < self.best):
+        if self.best is None or (
+            value - self.min_delta > self.best
+            if self.mode == "max"
+            else value + self.min_delta < self.best
+        ):
             self.best, self.wait = float(value), 0
             if self.restore:
                 self.best_weights = model.get_weights()
@@ -648,15 +813,24 @@ def _load_checkpoint(path: Path, variables: list[Any]) -> None:
     saved = keras.models.load_model(path)
     values = list(saved.variables) + list(getattr(saved.optimizer, "variables", []) or [])
     if len(values) != len(variables):
-        raise TrainingError("config", f"{path} holds {len(values)} weights and optimizer "
-                            f"values; the project's model needs {len(variables)}",
-                            "Resume with the project the run was started from.")
+        raise TrainingError(
+            "config",
+            f"{path} holds {len(values)} weights and optimizer "
+            f"values; the project's model needs {len(variables)}",
+            "Resume with the project the run was started from.",
+        )
     for var, value in zip(variables, values):
         var.assign(keras.ops.convert_to_numpy(value))
 
 
-def train_epoch(steps_obj: Steps, x: Any, y: Any, global_batch: int, order: Any,
-                on_step: Callable[[int, list[float]], None]) -> list[float]:
+def train_epoch(
+    steps_obj: Steps,
+    x: Any,
+    y: Any,
+    global_batch: int,
+    order: Any,
+    on_step: Callable[[int, list[float]], None],
+) -> list[float]:
     """One epoch of training on every worker; the reduced sums (loss, samples, ...).
 
     ``on_step(step, sums so far)`` is called after every step (1-based). This is the
@@ -678,8 +852,16 @@ class Progress:
 
     BEAT_S = 1.0
 
-    def __init__(self, emit: Emit, is_chief: bool, steps: int, epochs: int,
-                 global_batch: int, kind: str, metrics: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        emit: Emit,
+        is_chief: bool,
+        steps: int,
+        epochs: int,
+        global_batch: int,
+        kind: str,
+        metrics: tuple[str, ...],
+    ) -> None:
         self.emit, self.is_chief = emit, is_chief
         self.steps, self.epochs, self.global_batch = steps, epochs, global_batch
         self.kind, self.metrics = kind, metrics
@@ -700,16 +882,22 @@ class Progress:
     def step(self, step: int, sums: list[float]) -> None:
         self.beat()
         now = time.monotonic()
-        if not self.is_chief or (now - self.last_event < BATCH_EVENT_INTERVAL_S
-                                 and step != 1):
+        if not self.is_chief or (now - self.last_event < BATCH_EVENT_INTERVAL_S and step != 1):
             return
         self.last_event = now
         rate = step / (now - self.mark) if now > self.mark else 0.0
         left = (self.steps - step) + (self.epochs - self.epoch - 1) * self.steps
-        self.emit({"event": "batch", "epoch": self.epoch + 1, "step": step,
-                   "steps": self.steps, "logs": logs_from(self.kind, sums, self.metrics),
-                   "samples_per_s": round(rate * self.global_batch, 1),
-                   "eta_s": round(left / rate, 1) if rate else None})
+        self.emit(
+            {
+                "event": "batch",
+                "epoch": self.epoch + 1,
+                "step": step,
+                "steps": self.steps,
+                "logs": logs_from(self.kind, sums, self.metrics),
+                "samples_per_s": round(rate * self.global_batch, 1),
+                "eta_s": round(left / rate, 1) if rate else None,
+            }
+        )
 
 
 def _metric_names(section: dict[str, Any], kind: str, warn: Emit | None) -> tuple[str, ...]:
@@ -728,8 +916,13 @@ def _metric_names(section: dict[str, Any], kind: str, warn: Emit | None) -> tupl
         out = tuple(n for n in wanted if n in ("mae", "mse", "rmse"))
     left = [n for n in wanted if n not in out]
     if left and warn is not None:
-        warn({"event": "warning", "message": f"metric(s) {', '.join(left)} are not computed "
-              "in a cluster run; loss and " + (", ".join(out) or "nothing else") + " are"})
+        warn(
+            {
+                "event": "warning",
+                "message": f"metric(s) {', '.join(left)} are not computed "
+                "in a cluster run; loss and " + (", ".join(out) or "nothing else") + " are",
+            }
+        )
     return out
 
 
@@ -738,7 +931,7 @@ def _current_lr(model: Any) -> float | None:
 
     try:
         return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
-    except Exception:  # noqa: BLE001 - a learning rate we cannot read is just not shown
+    except Exception:
         return None
 
 
@@ -747,13 +940,21 @@ def _device_names(strategy: Any, n_workers: int) -> list[str]:
     return [f"{n_workers} workers x {', '.join(local)}"]
 
 
-def _evaluate(model_path: Path, ds: Any, loss: str, batch: int, run_dir: Path,
-              from_logits: bool) -> dict[str, Any]:
+def _evaluate(
+    model_path: Path, ds: Any, loss: str, batch: int, run_dir: Path, from_logits: bool
+) -> dict[str, Any]:
     """evaluation.json from the saved model, outside the strategy (the chief alone)."""
     import keras
 
     from engine.data.dataset import labels_for_loss
 
     model = keras.models.load_model(model_path)
-    return runs.evaluate(model, ds, loss, batch, labels_for_loss=labels_for_loss,
-                         run_dir=run_dir, from_logits=from_logits)
+    return runs.evaluate(
+        model,
+        ds,
+        loss,
+        batch,
+        labels_for_loss=labels_for_loss,
+        run_dir=run_dir,
+        from_logits=from_logits,
+    )
