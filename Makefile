@@ -17,11 +17,16 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/layerlab run-default
 
-test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m pytest -q
+CODE := engine gui tests bench presets
 
+# Style and the import contracts (pyproject.toml) first: they fail in seconds.
 lint: $(STAMP)
-	$(BIN)/ruff check engine gui tests bench
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
+	$(BIN)/lint-imports
+
+test: lint
+	QT_QPA_PLATFORM=offscreen TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/python -m pytest -q
 
 clean:
 	rm -rf $(VENV) .pytest_cache

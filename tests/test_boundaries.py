@@ -1,4 +1,11 @@
-"""Architecture rules that must fail the build, not a review."""
+"""Architecture rules that must fail the build, not a review.
+
+`make test` also runs the import contracts of pyproject.toml (`lint-imports`): the
+engine's layers, no cycles between siblings, no GUI in the engine, no TensorFlow in
+gui/. These tests add what the contracts cannot say: every module, walked through
+every subpackage, imports without TensorFlow, and no module is part of an import
+cycle, counting imports inside functions.
+"""
 
 import pkgutil
 import re
@@ -6,10 +13,30 @@ import subprocess
 import sys
 from pathlib import Path
 
+import grimp
+
 import engine
+import gui
 
 ROOT = Path(__file__).resolve().parents[1]
 QT_IMPORT = re.compile(r"^\s*(from|import)\s+(PySide6|pyqtgraph|shiboken6|qtpy|gui)\b", re.M)
+TF_IMPORT = re.compile(r"^\s*(from|import)\s+(tensorflow|keras)\b", re.M)
+
+
+def modules_of(package) -> list[str]:
+    """Every module of a package, subpackages included."""
+    found = [package.__name__]
+    for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        if not info.name.endswith("__main__"):
+            found.append(info.name)
+    return found
+
+
+def test_modules_of_walks_subpackages():
+    names = modules_of(engine)
+    assert "engine.model.graph" in names
+    assert "engine.train.distributed.cluster" in names
+    assert len(names) > 40
 
 
 def test_engine_never_imports_qt_or_gui():
@@ -17,12 +44,22 @@ def test_engine_never_imports_qt_or_gui():
         str(p.relative_to(ROOT))
         for p in (ROOT / "engine").rglob("*.py")
         if QT_IMPORT.search(p.read_text(encoding="utf-8"))
+        and p.relative_to(ROOT).as_posix() != "engine/cli/window.py"
+    ]
+    assert offenders == []
+
+
+def test_gui_never_imports_tensorflow_or_keras_even_lazily():
+    offenders = [
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "gui").rglob("*.py")
+        if TF_IMPORT.search(p.read_text(encoding="utf-8"))
     ]
     assert offenders == []
 
 
 def test_importing_every_engine_module_loads_no_tensorflow_or_qt():
-    names = [f"engine.{m.name}" for m in pkgutil.iter_modules(engine.__path__)]
+    names = modules_of(engine)
     code = (
         "import sys\n"
         + "".join(f"import {n}\n" for n in names)
@@ -34,3 +71,73 @@ def test_importing_every_engine_module_loads_no_tensorflow_or_qt():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_opening_the_window_imports_no_tensorflow():
+    code = (
+        "import sys\nimport gui.app, gui.main_window\n"
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def import_cycles(graph, modules: set[str]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan, iterative)."""
+    edges = {m: sorted(graph.find_modules_directly_imported_by(m) & modules) for m in modules}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles = []
+    for start in sorted(modules):
+        if start in index:
+            continue
+        work = [(start, 0)]
+        while work:
+            node, i = work.pop()
+            if i == 0:
+                index[node] = low[node] = len(index)
+                stack.append(node)
+                on_stack.add(node)
+            if i < len(edges[node]):
+                work.append((node, i + 1))
+                nxt = edges[node][i]
+                if nxt not in index:
+                    work.append((nxt, 0))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    top = stack.pop()
+                    on_stack.discard(top)
+                    component.append(top)
+                    if top == node:
+                        break
+                if len(component) > 1:
+                    cycles.append(sorted(component))
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    return cycles
+
+
+def test_import_cycles_finder_finds_a_planted_cycle():
+    class Planted:
+        imports = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+
+        def find_modules_directly_imported_by(self, m):
+            return self.imports[m]
+
+    assert import_cycles(Planted(), {"a", "b", "c", "d"}) == [["a", "b", "c"]]
+
+
+def test_no_import_cycles_counting_imports_inside_functions():
+    graph = grimp.build_graph("engine", "gui", include_external_packages=False)
+    modules = {m for m in graph.modules if m.split(".")[0] in ("engine", "gui")}
+    assert import_cycles(graph, modules) == []
