@@ -28,6 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.human import duration
+
 REFRESH_HZ = 15
 EMA_WEIGHT = 0.6
 """Smoothing of per-batch curves: each point keeps this much of the running average."""
@@ -310,15 +312,6 @@ def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "–"
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
 class LiveView(QWidget):
     """Controls, progress, curves and log of the current run.
 
@@ -459,7 +452,7 @@ class LiveView(QWidget):
         self.progress.setFormat(
             f"Stopped after {done} epoch(s)" if stopped else f"Done: {done} epoch(s)"
         )
-        self.rate.setText(f"{_duration(time.monotonic() - self._t0)} in all")
+        self.rate.setText(f"{duration(time.monotonic() - self._t0)} in all")
         evaluation = event.get("evaluation") or {}
         summary = _evaluation_line(evaluation)
         self.append_log(
@@ -495,7 +488,7 @@ class LiveView(QWidget):
         )
         sps = event.get("samples_per_s")
         self.rate.setText(
-            f"{sps:,.0f} samples/s · {_duration(event.get('eta_s'))} left" if sps else ""
+            f"{sps:,.0f} samples/s · {duration(event.get('eta_s'))} left" if sps else ""
         )
 
 
