@@ -37,10 +37,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+import presets
 from engine.build.weights import carry_weights
 from engine.catalog.specs import CATEGORIES
 from engine.catalog.table import CATALOG
-from engine.io.importer import grouped_notes
+from engine.io.importer import (
+    ModelImportError,
+    UnreadableModelError,
+    grouped_notes,
+    import_model_with_notes,
+)
 from engine.model.commands import UndoStack
 from engine.model.graph import GraphError
 from engine.model.project import Project, ProjectError, load_project, new_project, save_project
@@ -51,6 +57,7 @@ from gui.code_preview import CodePreview
 from gui.inspector import Inspector
 from gui.palette import LayerPalette
 from gui.problems import ProblemsPanel, SummaryTable
+from gui.training.dock import TrainingDock
 from gui.training.export_dialog import ExportDialog
 from gui.validation_controller import LOADING_MESSAGE, ValidationController
 
@@ -67,8 +74,6 @@ def settings() -> QSettings:
 
 
 def presets_dir() -> Path:
-    import presets
-
     return Path(presets.__file__).parent
 
 
@@ -362,8 +367,6 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------- training
     def _build_training(self) -> None:
         """The Training dock, Model > Train (F5) and Stop, and the run's status."""
-        from gui.training.dock import TrainingDock
-
         dock = self.training_dock = TrainingDock(
             self,
             model_errors=lambda: [
@@ -758,12 +761,6 @@ class MainWindow(QMainWindow):
     def import_path(self, path: str | os.PathLike) -> bool:
         """Open a Keras model as a new unsaved project; its weights are kept (see
         :mod:`engine.build.weights`) and the importer's notes are shown."""
-        from engine.io.importer import (
-            ModelImportError,
-            UnreadableModelError,
-            import_model_with_notes,
-        )
-
         weights = imports_dir() / f"{Path(path).stem}-{uuid.uuid4().hex[:8]}.weights.h5"
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:

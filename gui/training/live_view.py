@@ -10,6 +10,7 @@ points cheap to draw.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from typing import Any
 
@@ -17,6 +18,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QHBoxLayout,
     QLabel,
@@ -504,10 +506,6 @@ def _evaluation_line(evaluation: dict[str, Any]) -> str:
 
 def main() -> None:
     """``python -m gui.training.live_view``: the live view fed with a made-up run."""
-    import sys
-
-    from PySide6.QtWidgets import QApplication
-
     app = QApplication(sys.argv[:1])
     view = LiveView()
     view.resize(900, 520)

@@ -28,6 +28,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QComboBox,
     QFormLayout,
@@ -36,12 +37,14 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from engine.model.commands import SetSection
+from engine.model.commands import SetSection, UndoStack
+from engine.model.project import load_project, new_project
 from engine.train.config import (
     LOSSES,
     METRICS,
@@ -755,11 +758,6 @@ class TrainingPanel(QWidget):
 
 def main() -> None:
     """``python -m gui.training.training_panel [project.json]``: the panel on its own."""
-    from PySide6.QtWidgets import QApplication, QScrollArea
-
-    from engine.model.commands import UndoStack
-    from engine.model.project import load_project, new_project
-
     app = QApplication(sys.argv[:1])
     project = load_project(sys.argv[1]) if len(sys.argv) > 1 else new_project()
     panel = TrainingPanel()
