@@ -54,7 +54,7 @@ from gui import theme
 from gui.autosave import Autosaver, find_recovery, imports_dir
 from gui.canvas import GraphScene, GraphView
 from gui.code_preview import CodePreview
-from gui.inspector import Inspector
+from gui.inspector.panel import Inspector
 from gui.palette import LayerPalette
 from gui.problems import ProblemsPanel, SummaryTable
 from gui.training.dock import TrainingDock
