@@ -11,7 +11,14 @@ import os
 import sys
 from pathlib import Path
 
+from PySide6.QtCore import QEventLoop
+from PySide6.QtWidgets import QApplication
+
+from engine.catalog.table import CATALOG
 from engine.model.project import Project, ProjectError, load_project
+from gui import theme
+from gui.canvas import clipboard
+from gui.main_window import MainWindow
 
 
 def _load(project_path: str | os.PathLike | None) -> Project | None:
@@ -35,8 +42,6 @@ def _has_display() -> bool:
 
 
 def _application():
-    from PySide6.QtWidgets import QApplication
-
     app = QApplication.instance()
     if app is None:
         app = QApplication(sys.argv[:1])
@@ -65,16 +70,11 @@ def main(project_path: str | os.PathLike | None = None) -> int:
         )
         return 2
     app = _application()
-    from gui import theme
-    from gui.main_window import MainWindow
-
     theme.apply_theme(app)
     window = MainWindow(project)
     if project is not None:
         window._add_recent(Path(project_path))
     window.show()
-    from gui.canvas import clipboard
-
     app.aboutToQuit.connect(clipboard.release)
     return int(app.exec())
 
@@ -113,11 +113,6 @@ def screenshot(
         return 2
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     app = _application()
-    from PySide6.QtCore import QEventLoop
-
-    from gui import theme
-    from gui.main_window import MainWindow
-
     theme.apply_theme(app)
     window = MainWindow(
         project, load_tensorflow=False, check_recovery=False, use_settings=False, autosave=False
@@ -148,8 +143,6 @@ def screenshot(
 
 def _featured_node(project: Project) -> str | None:
     """A layer worth showing in the inspector: the first with several parameters."""
-    from engine.catalog.table import CATALOG
-
     for node in project.graph.nodes.values():
         spec = CATALOG.get(node.type)
         if spec is not None and len(spec.params) >= 3 and node.type != "Input":

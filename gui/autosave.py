@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QStandardPaths, QTimer
+from PySide6.QtCore import QObject, QTimer
 
 from engine.model.project import Project
+from gui.paths import app_data_dir
 
 PERIOD_MS = 60_000
 AFTER_EDIT_MS = 2_000
@@ -32,10 +33,7 @@ def recovery_dir() -> Path:
     override = os.environ.get("LAYERLAB_RECOVERY_DIR")
     if override:
         return Path(override)
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    if not base:
-        base = str(Path.home() / ".layerlab")
-    return Path(base) / "recovery"
+    return app_data_dir() / "recovery"
 
 
 def imports_dir() -> Path:

@@ -5,16 +5,13 @@ It regenerates (debounced) while the graph changes, but only while it is visible
 
 from __future__ import annotations
 
-import importlib
-
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QFont, QFontDatabase, QTextOption
 from PySide6.QtWidgets import QPlainTextEdit, QWidget
 
+from engine.codegen.script import generate
 from engine.model.commands import UndoStack
 from engine.model.project import Project
-
-NOT_AVAILABLE = "# The code generator (engine.codegen.script) is not available yet."
 
 
 class CodePreview(QPlainTextEdit):
@@ -59,14 +56,9 @@ class CodePreview(QPlainTextEdit):
             return
         self._stale = False
         try:
-            generate = importlib.import_module("engine.codegen.script").generate
-        except (ImportError, AttributeError):
-            text = NOT_AVAILABLE
-        else:
-            try:
-                text = generate(self.project)
-            except Exception as exc:  # an invalid graph: say why instead of code
-                text = f"# The code cannot be generated yet:\n# {exc}"
+            text = generate(self.project)
+        except Exception as exc:  # an invalid graph: say why instead of code
+            text = f"# The code cannot be generated yet:\n# {exc}"
         if text != self.toPlainText():
             bar = self.verticalScrollBar()
             pos = bar.value()

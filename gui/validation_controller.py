@@ -16,6 +16,8 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal
 
+from engine.analysis.shapes import ShapeInference
+from engine.model.problems import structural_problems
 from engine.model.project import Project
 
 LOADING_MESSAGE = "Loading TensorFlow… shapes will appear when it is ready"
@@ -51,14 +53,6 @@ def _shared_loader() -> KerasLoader:
             app.aboutToQuit.connect(lambda: _loader.wait(60_000))
         _loader.start()
     return _loader
-
-
-def _optional(module: str, name: str) -> Any:
-    """``module.name`` if that engine module exists yet, else None."""
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
 
 
 class ValidationController(QObject):
@@ -150,12 +144,11 @@ class ValidationController(QObject):
         self.status.emit(message)
 
     def _make_inference(self) -> None:
-        shape_inference = _optional("engine.analysis.shapes", "ShapeInference")
-        if shape_inference is None or self.project is None:
+        if self.project is None:
             self._inference = None
             return
         try:
-            self._inference = shape_inference(self.project.graph)
+            self._inference = ShapeInference(self.project.graph)
         except Exception as exc:
             self._inference = None
             self.status.emit(f"Shape inference is not available: {exc}")
@@ -213,12 +206,10 @@ class ValidationController(QObject):
         self._changed.clear()
         self._full = False
         found: list[Any] = []
-        structural = _optional("engine.analysis.validation", "structural_problems")
-        if structural is not None:
-            try:
-                found.extend(structural(graph))
-            except Exception as exc:
-                self.status.emit(f"Validation failed: {exc}")
+        try:
+            found.extend(structural_problems(graph))
+        except Exception as exc:
+            self.status.emit(f"Validation failed: {exc}")
         if self._inference is not None:
             try:
                 self._inference.update(None if full else changed)

@@ -1,6 +1,14 @@
-"""Run directories: what one training leaves behind, and how it is written.
+"""Run directories: where they go, how they are named, what one training leaves
+behind, and how it is written. (What a run was, read back for the history, and how
+two runs differ: :mod:`engine.train.history`.)
+
+:func:`new_run_dir` names a fresh folder by one rule with a parameter: the command
+line's ``runs/<project stem>-<YYYYmmdd-HHMMSS>``, or the window's
+``<runs_root>/<YYYYmmdd-HHMMSS>`` (created at once, with ``origin.json``).
 
 A run directory holds::
+
+    origin.json           (runs started from the window) start time, project file
 
     project.json          the project snapshot the run trained
     model.keras           the final model, optimizer state included
@@ -25,6 +33,7 @@ import io
 import json
 import math
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -38,14 +47,81 @@ SAMPLE_PREDICTIONS = 8
 MAX_EVAL_SAMPLES = 10_000
 
 
-def new_run_dir(project_name: str | os.PathLike, root: str | os.PathLike = "runs") -> Path:
-    """A fresh ``root/<stem>-<YYYYmmdd-HHMMSS>`` path (not created) for a project."""
-    stem = Path(project_name).stem or "run"
-    stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in stem).strip("-") or "run"
-    base = Path(root) / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+ENV_ROOT = "LAYERLAB_RUNS_DIR"
+"""Environment variable that moves every project's runs (from the window) under one
+folder (tests)."""
+
+ORIGIN = "origin.json"
+"""Written by :func:`new_run_dir` when it creates a folder: the start time and the
+project file the run came from."""
+
+
+def safe_name(name: str) -> str:
+    """``name`` as a folder name: letters, digits, ``-`` and ``_`` only."""
+    text = "".join(c if c.isalnum() or c in "-_" else "-" for c in name.strip())
+    return re.sub("-{2,}", "-", text).strip("-") or "untitled"
+
+
+def runs_root(project: Any, app_data: str | os.PathLike) -> Path:
+    """Where the window puts a project's runs (not created).
+
+    ``$LAYERLAB_RUNS_DIR/<name>`` when that variable is set; else
+    ``<project folder>/<file stem>-runs`` for a saved project; else
+    ``<app_data>/runs/<name>`` (``app_data``: the app's data folder).
+    """
+    override = os.environ.get(ENV_ROOT)
+    name = safe_name(getattr(project, "name", "") or "untitled")
+    if override:
+        return Path(override) / name
+    path = getattr(project, "path", None)
+    if path:
+        path = Path(path)
+        return path.parent / f"{path.stem}-runs"
+    return Path(app_data) / "runs" / name
+
+
+def new_run_dir(
+    project_name: str | os.PathLike | None,
+    root: str | os.PathLike = "runs",
+    *,
+    create: bool = False,
+    project_file: str | os.PathLike | None = None,
+) -> Path:
+    """A fresh run folder under ``root``: ``<stem>-<YYYYmmdd-HHMMSS>``, then ``-2``, ``-3``...
+
+    Args:
+        project_name: The project's file or name; its stem starts the folder name
+            (the command line's rule). None: the time stamp alone (the window's rule,
+            under :func:`runs_root`).
+        root: The folder that holds the runs.
+        create: Create the folder now (race-free) and write ``origin.json`` in it:
+            the start time and ``project_file``. Otherwise the path is only chosen
+            (:func:`prepare_run_dir` creates it when the run starts).
+        project_file: The project file the run comes from (``origin.json``).
+    """
+    now = time.time()
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    if project_name is None:
+        base = Path(root) / stamp
+    else:
+        stem = Path(project_name).stem or "run"
+        stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in stem).strip("-") or "run"
+        base = Path(root) / f"{stem}-{stamp}"
+    if not create:
+        path, n = base, 2
+        while path.exists():
+            path, n = Path(f"{base}-{n}"), n + 1
+        return path
+    Path(root).mkdir(parents=True, exist_ok=True)
     path, n = base, 2
-    while path.exists():
-        path, n = Path(f"{base}-{n}"), n + 1
+    while True:
+        try:
+            path.mkdir()
+            break
+        except FileExistsError:
+            path, n = Path(f"{base}-{n}"), n + 1
+    origin = {"created": now, "project": str(project_file) if project_file else None}
+    (path / ORIGIN).write_text(json.dumps(origin, indent=1) + "\n", encoding="utf-8")
     return path
 
 
@@ -161,30 +237,6 @@ def write_status(run_dir: Path, state: str, **info: Any) -> None:
             Path(run_dir) / "status.json",
             {"state": state, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **info},
         )
-
-
-def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
-    """A summary of a run directory for run lists: status, history, evaluation, paths."""
-    run_dir = Path(run_dir)
-    project = read_json(run_dir / "project.json") or {}
-    return {
-        "run_dir": str(run_dir),
-        "name": project.get("name", run_dir.name),
-        "status": read_json(run_dir / "status.json") or {"state": "unknown"},
-        "history": read_history(run_dir),
-        "evaluation": read_json(run_dir / "evaluation.json") or {},
-        "model": str(run_dir / "model.keras") if (run_dir / "model.keras").is_file() else None,
-    }
-
-
-def list_runs(root: str | os.PathLike = "runs") -> list[dict[str, Any]]:
-    """:func:`read_run` for each run directory under ``root``, newest first."""
-    root = Path(root)
-    if not root.is_dir():
-        return []
-    dirs = [d for d in root.iterdir() if d.is_dir() and (d / "project.json").is_file()]
-    dirs.sort(key=lambda d: d.stat().st_mtime, reverse=True)
-    return [read_run(d) for d in dirs]
 
 
 class EventLog:

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication, QMainWindow
 
 from engine.model.commands import UndoStack
 from engine.model.graph import Edge, Node
+from engine.model.layout import layered_layout
 from engine.model.project import Project, load_project
 from gui.canvas import GraphScene, GraphView
 
@@ -49,8 +50,6 @@ def demo_project() -> Project:
         ("flatten", "dense", 0),
     ]:
         g.connect(Edge(source, target, port))
-    from engine.model.layout import layered_layout
-
     for node_id, pos in layered_layout(g).items():
         g.nodes[node_id].position = pos
     return project

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from PySide6.QtCore import QMimeData
+from PySide6.QtGui import QGuiApplication
 
 from engine.model.graph import Edge, Graph, Node, is_valid_id
 from engine.model.project import position_problem
@@ -34,8 +35,6 @@ def release() -> None:
     Qt (seen with the offscreen platform, PySide6 6.11) crashes at exit when the
     clipboard still owns mime data; call this when the application is about to quit.
     """
-    from PySide6.QtGui import QGuiApplication
-
     app = QGuiApplication.instance()
     if app is None:
         return

@@ -6,11 +6,12 @@ project only through ``scene.push`` (one undo step per call).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6.QtCore import QPointF
 from PySide6.QtGui import QGuiApplication
 
+from engine.catalog.table import CATALOG
 from engine.model.commands import (
     AddNode,
     Command,
@@ -23,15 +24,13 @@ from engine.model.commands import (
 from engine.model.graph import Edge, Node
 from engine.model.layout import LEVEL_SPACING, layered_layout
 from gui.canvas import clipboard
+from gui.canvas.host import CanvasHost
 from gui.canvas.items import EdgeItem
 from gui.canvas.theme import NODE_HEIGHT, NODE_WIDTH
 
-if TYPE_CHECKING:
-    from gui.canvas.scene import GraphScene
-
 
 def add_layer(
-    scene: GraphScene,
+    scene: CanvasHost,
     layer_type: str,
     pos: QPointF | tuple[float, float] | None = None,
     after: str | None = None,
@@ -46,8 +45,6 @@ def add_layer(
     Returns:
         The new node's id, or None if nothing was added (reason in status_message).
     """
-    from engine.catalog.table import CATALOG
-
     spec = CATALOG.get(layer_type)
     if spec is None:
         scene.status_message.emit(f"Unknown layer type '{layer_type}'")
@@ -78,7 +75,7 @@ def add_layer(
     return node.id
 
 
-def _free_spot(scene: GraphScene, x: float, y: float) -> tuple[float, float]:
+def _free_spot(scene: CanvasHost, x: float, y: float) -> tuple[float, float]:
     """``(x, y)``, or the first place below it where a new card covers no other card."""
     taken = [n.position for n in scene.project.graph.nodes.values()]
     for _ in range(200):
@@ -88,7 +85,7 @@ def _free_spot(scene: GraphScene, x: float, y: float) -> tuple[float, float]:
     return (x, y)
 
 
-def nudge(scene: GraphScene, dx: float, dy: float) -> None:
+def nudge(scene: CanvasHost, dx: float, dy: float) -> None:
     """Move the selected nodes by ``(dx, dy)`` (arrow keys; one undo step)."""
     graph = scene.project.graph
     moves = {}
@@ -99,7 +96,7 @@ def nudge(scene: GraphScene, dx: float, dy: float) -> None:
         scene.push(MoveNodes(moves))
 
 
-def delete_selection(scene: GraphScene) -> None:
+def delete_selection(scene: CanvasHost) -> None:
     """Delete the selected nodes (with their wires) and selected wires: one undo step."""
     ids = scene.selected_ids()
     wires = [
@@ -124,7 +121,7 @@ def delete_selection(scene: GraphScene) -> None:
         scene.push(Macro("Delete " + " and ".join(parts), commands))
 
 
-def copy_selection(scene: GraphScene) -> dict[str, Any]:
+def copy_selection(scene: CanvasHost) -> dict[str, Any]:
     """Copy the selected nodes and the wires between them (also to the clipboard)."""
     data = clipboard.subgraph(scene.project.graph, scene.selected_ids())
     if data["nodes"]:
@@ -135,7 +132,7 @@ def copy_selection(scene: GraphScene) -> dict[str, Any]:
     return data
 
 
-def paste(scene: GraphScene, at: QPointF | tuple[float, float] | None = None) -> list[str]:
+def paste(scene: CanvasHost, at: QPointF | tuple[float, float] | None = None) -> list[str]:
     """Paste the clipboard's layers with fresh ids (internal wires kept) and select them.
 
     Args:
@@ -156,7 +153,7 @@ def paste(scene: GraphScene, at: QPointF | tuple[float, float] | None = None) ->
     return _paste_data(scene, data, at, scene._paste_count, "Paste")
 
 
-def duplicate(scene: GraphScene) -> list[str]:
+def duplicate(scene: CanvasHost) -> list[str]:
     """Copy and paste the selection in one go, beside the original (clipboard untouched)."""
     data = clipboard.subgraph(scene.project.graph, scene.selected_ids())
     if not data["nodes"]:
@@ -165,7 +162,7 @@ def duplicate(scene: GraphScene) -> list[str]:
 
 
 def _paste_data(
-    scene: GraphScene,
+    scene: CanvasHost,
     data: dict[str, Any],
     at: QPointF | tuple[float, float] | None,
     step: int,
@@ -186,7 +183,7 @@ def _paste_data(
     return ids
 
 
-def auto_layout(scene: GraphScene) -> None:
+def auto_layout(scene: CanvasHost) -> None:
     """Arrange all nodes in levels, top to bottom (one undo step)."""
     graph = scene.project.graph
     positions = layered_layout(graph)

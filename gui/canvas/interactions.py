@@ -6,18 +6,15 @@ a gesture changes the document only by pushing commands when it finishes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem
 
+from engine.catalog.table import CATALOG
 from engine.model.commands import Connect, Disconnect, Macro, MoveNodes
 from engine.model.graph import Edge, Graph
+from gui.canvas.host import CanvasHost
 from gui.canvas.items import Z_DRAFT, NodeItem, PortItem, wire_path
-
-if TYPE_CHECKING:
-    from gui.canvas.scene import GraphScene
 
 #: How far (scene pixels) the mouse must travel before a press becomes a drag.
 DRAG_THRESHOLD = 4.0
@@ -32,8 +29,6 @@ def accepting_ports(
     for each pair, but computes the upstream set once, so highlighting every
     port of a 500-node graph at drag start stays instant.
     """
-    from engine.catalog.table import CATALOG
-
     if source not in graph.nodes:
         return set()
     parents: dict[str, list[str]] = {}
@@ -67,7 +62,7 @@ def accepting_ports(
 class DraftWire(QGraphicsPathItem):
     """The dashed wire that follows the mouse while connecting."""
 
-    def __init__(self, scene: GraphScene) -> None:
+    def __init__(self, scene: CanvasHost) -> None:
         super().__init__()
         self._theme = scene.theme
         self.set_refused(False)
@@ -99,7 +94,7 @@ class WireDrag:
     """
 
     def __init__(
-        self, scene: GraphScene, source: str, press: QPointF, detach: Edge | None = None
+        self, scene: CanvasHost, source: str, press: QPointF, detach: Edge | None = None
     ) -> None:
         self.scene, self.source, self.press, self.detach = scene, source, press, detach
         self.started = False
@@ -262,7 +257,7 @@ class ReverseWireDrag(WireDrag):
         target: Here, the node that would feed ``input`` (as ``(node_id, None)``).
     """
 
-    def __init__(self, scene: GraphScene, input_port: tuple[str, int], press: QPointF) -> None:
+    def __init__(self, scene: CanvasHost, input_port: tuple[str, int], press: QPointF) -> None:
         super().__init__(scene, "", press)
         self.input = input_port
 
@@ -328,7 +323,7 @@ class NodeDrag:
     may change while the mouse is down.
     """
 
-    def __init__(self, scene: GraphScene) -> None:
+    def __init__(self, scene: CanvasHost) -> None:
         self.scene = scene
 
     def release(self) -> None:

@@ -7,7 +7,8 @@ item reads its colours from ``scene().theme`` when it paints.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import Any
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import (
@@ -21,6 +22,8 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
+from engine.catalog.checks import caption
+from engine.catalog.table import CATALOG
 from engine.model.graph import Edge, Node
 from gui.canvas.theme import (
     LIGHT,
@@ -33,9 +36,6 @@ from gui.canvas.theme import (
     Theme,
     category_colour,
 )
-
-if TYPE_CHECKING:
-    from collections.abc import Iterable
 
 #: Z values: wires under nodes, the wire being dragged above everything.
 Z_EDGE, Z_NODE, Z_DRAFT = -1.0, 1.0, 10.0
@@ -250,9 +250,6 @@ class NodeItem(QGraphicsItem):
     # ------------------------------------------------------------- contents
     def refresh(self, node: Node) -> None:
         """Re-read id, type and caption from the model node."""
-        from engine.catalog.checks import caption
-        from engine.catalog.table import CATALOG
-
         self.node_id, self.node_type = node.id, node.type
         spec = CATALOG.get(node.type)
         self.category = spec.category if spec else ""

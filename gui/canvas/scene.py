@@ -17,6 +17,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneMouseEvent, QMenu
 
+from engine.catalog.table import CATALOG
 from engine.model.commands import Command, Disconnect, UndoStack
 from engine.model.graph import Edge, GraphError, Node
 from engine.model.project import Project
@@ -197,8 +198,6 @@ class GraphScene(QGraphicsScene):
         self, node_id: str, extra: Edge | None = None, without: Edge | None = None
     ) -> None:
         """Show the input ports the node's type allows (plus one free on merge layers)."""
-        from engine.catalog.table import CATALOG
-
         graph = self.project.graph
         item = self._nodes[node_id]
         node = graph.nodes.get(node_id)

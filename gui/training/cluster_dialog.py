@@ -20,6 +20,7 @@ from typing import Any
 
 from PySide6.QtGui import QFontDatabase, QGuiApplication, QTextOption
 from PySide6.QtWidgets import (
+    QApplication,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -33,6 +34,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.model.project import load_project
+from engine.train.distributed.cluster import free_ports
 from engine.train.distributed.run import (
     DEFAULT_JOIN_TIMEOUT_S,
     DEFAULT_TIMEOUT_S,
@@ -52,8 +55,6 @@ MUTED_STYLE = "color: gray;"
 
 def free_local_addresses(n: int) -> list[str]:
     """``n`` addresses ``localhost:PORT`` with ports that are free right now."""
-    from engine.train.distributed.cluster import free_ports
-
     return [f"localhost:{port}" for port in free_ports(n)]
 
 
@@ -336,10 +337,6 @@ class ClusterDialog(QDialog):
 
 def main() -> None:
     """``python -m gui.training.cluster_dialog [project.json]``: the dialog on its own."""
-    from PySide6.QtWidgets import QApplication
-
-    from engine.model.project import load_project
-
     app = QApplication(sys.argv[:1])
     project = load_project(sys.argv[1]) if len(sys.argv) > 1 else None
     dialog = ClusterDialog(

@@ -15,6 +15,7 @@ import copy
 import csv
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
@@ -45,7 +47,8 @@ from PySide6.QtWidgets import (
 
 from engine.data.dataset import BUILTINS, Dataset, check_fit, load_data
 from engine.data.sources import sniff_delimiter
-from engine.model.commands import SetSection
+from engine.model.commands import SetSection, UndoStack
+from engine.model.project import load_project, new_project
 from engine.train.fit import loss_name
 from gui.theme import narrow_combos
 from gui.training.background import BackgroundJob
@@ -674,13 +677,6 @@ def _pixmap(picture: np.ndarray, size: int) -> QPixmap:
 
 def main() -> None:
     """``python -m gui.training.data_panel [project.json]``: the panel on its own."""
-    import sys
-
-    from PySide6.QtWidgets import QApplication
-
-    from engine.model.commands import UndoStack
-    from engine.model.project import load_project, new_project
-
     app = QApplication(sys.argv[:1])
     project = load_project(sys.argv[1]) if len(sys.argv) > 1 else new_project()
     panel = DataPanel()

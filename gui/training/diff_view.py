@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.train.history import layer_diff, read_run_info, settings_diff, value_text, when_text
 from gui import theme
-from gui.training.runs import layer_diff, read_run_info, settings_diff, value_text, when_text
 
 
 class DiffView(QDialog):

@@ -7,18 +7,18 @@ what the user sees: curves, progress, log lines, a status text for the window's
 status bar and, when a run fails, a dialog saying what happened and what to try.
 
 The run history, evaluation view and export dialog are separate modules
-(``runs_panel``, ``evaluation_view``, ``export_dialog``); they are imported lazily
-and a placeholder stands in until they exist.
+(``runs_panel``, ``evaluation_view``, ``export_dialog``). The views that plot
+(data, training, live, evaluation) import pyqtgraph, which takes about 0.6 s: they
+are imported when the dock is first built, not when the window starts.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDockWidget,
     QLabel,
@@ -29,7 +29,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.train.distributed.run import ClusterError, worker_commands
+from engine.train.history import base_dir_of
+from engine.train.runs import read_history, read_json
+from gui.paths import new_project_run_dir
 from gui.training.errors import error_text, status_text
+from gui.training.export_dialog import ExportDialog
+from gui.training.runs_panel import RunsPanel
 from gui.training.session import TrainingSession
 
 PAUSE_CLUSTER_TIP = (
@@ -37,32 +43,6 @@ PAUSE_CLUSTER_TIP = (
     "worker would have to hold at the same step. Stop keeps the model "
     "trained so far."
 )
-EXTRAS_POLL_MS = 3000
-"""How often to look for the run history and evaluation modules until both load."""
-
-
-def _optional(module: str, name: str) -> Any:
-    """``module.name``, or None while that module does not exist or does not import."""
-    try:
-        return getattr(importlib.import_module(module), name)
-    except Exception:
-        return None
-
-
-def new_run_dir(project: Any) -> Path:
-    """A new run folder for ``project`` (the run history's rule; a fallback without it)."""
-    make = _optional("gui.training.runs", "new_run_dir")
-    if make is not None:
-        return Path(make(project))
-    from engine.train.runs import new_run_dir as engine_new_run_dir
-
-    path = getattr(project, "path", None)
-    root = (
-        Path(path).parent / f"{Path(path).stem}-runs"
-        if path
-        else Path.home() / ".layerlab" / "runs"
-    )
-    return engine_new_run_dir(getattr(project, "name", "run") or "run", root)
 
 
 def model_shapes(project: Any, info: dict[str, Any]) -> tuple[tuple | None, tuple | None]:
@@ -162,7 +142,9 @@ class TrainingDock(QDockWidget):
         if self._built:
             return
         self._built = True
+        # Lazy: these import pyqtgraph (~0.6 s), which the window does not need to open.
         from gui.training.data_panel import DataPanel
+        from gui.training.evaluation_view import EvaluationView
         from gui.training.live_view import LiveView
         from gui.training.training_panel import TrainingPanel
 
@@ -176,10 +158,10 @@ class TrainingDock(QDockWidget):
         self.view_tabs = QTabWidget()
         self.view_tabs.setDocumentMode(True)
         self.view_tabs.addTab(self.live, "Live")
-        self._runs_placeholder = self._placeholder("The run history appears here.")
-        self._eval_placeholder = self._placeholder("The evaluation of a finished run appears here.")
-        self.view_tabs.addTab(self._runs_placeholder, "Runs")
-        self.view_tabs.addTab(self._eval_placeholder, "Evaluation")
+        self.runs_panel = RunsPanel()
+        self.evaluation_view = EvaluationView()
+        self.view_tabs.addTab(self.runs_panel, "Runs")
+        self.view_tabs.addTab(self.evaluation_view, "Evaluation")
         self.settings_tabs.setMinimumWidth(300)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.settings_tabs)
@@ -190,12 +172,6 @@ class TrainingDock(QDockWidget):
         self.setWidget(split)
 
         self._connect()
-        self._extras_timer = QTimer(self)
-        self._extras_timer.setInterval(EXTRAS_POLL_MS)
-        self._extras_timer.timeout.connect(self.load_extras)
-        self.load_extras()
-        if self.runs_panel is None or self.evaluation_view is None:
-            self._extras_timer.start()
         if self.project is not None:
             self.set_project(self.project, self.undo_stack)
         if self._model_info is not None:
@@ -222,6 +198,12 @@ class TrainingDock(QDockWidget):
         self.data_panel.loaded.connect(
             lambda info: self.training_panel.set_train_samples(int(info.get("train") or 0))
         )
+        panel = self.runs_panel
+        panel.overlay_requested.connect(self.overlay_runs)
+        panel.evaluate_requested.connect(self.evaluate_run)
+        panel.export_requested.connect(self.export_run)
+        panel.resume_requested.connect(self.resume_run)
+        self.run_finished.connect(panel.add_run)
 
     # ------------------------------------------------------------- project
     def set_project(self, project: Any, undo_stack: Any) -> None:
@@ -245,41 +227,9 @@ class TrainingDock(QDockWidget):
         if self._built:
             self.training_panel.tensorflow_ready()
 
-    # ------------------------------------------------------------ extras
-    def load_extras(self) -> None:
-        """Embed the run history and evaluation view once their modules import."""
-        if self.runs_panel is None:
-            cls = _optional("gui.training.runs_panel", "RunsPanel")
-            if cls is not None:
-                self.runs_panel = self._swap_tab(self._runs_placeholder, cls(), "Runs")
-                panel = self.runs_panel
-                panel.overlay_requested.connect(self.overlay_runs)
-                panel.evaluate_requested.connect(self.evaluate_run)
-                panel.export_requested.connect(self.export_run)
-                panel.resume_requested.connect(self.resume_run)
-                self.run_finished.connect(panel.add_run)
-                if self.project is not None:
-                    panel.set_project(self.project)
-        if self.evaluation_view is None:
-            cls = _optional("gui.training.evaluation_view", "EvaluationView")
-            if cls is not None:
-                self.evaluation_view = self._swap_tab(self._eval_placeholder, cls(), "Evaluation")
-        if self.runs_panel is not None and self.evaluation_view is not None:
-            self._extras_timer.stop()
-
-    def _swap_tab(self, placeholder: QWidget, widget: QWidget, title: str) -> QWidget:
-        index = self.view_tabs.indexOf(placeholder)
-        current = self.view_tabs.currentIndex()
-        self.view_tabs.removeTab(index)
-        self.view_tabs.insertTab(index, widget, title)
-        self.view_tabs.setCurrentIndex(current)
-        placeholder.deleteLater()
-        return widget
-
+    # ------------------------------------------------------------ run history
     def overlay_runs(self, run_dirs: list) -> None:
         """Overlay the per-epoch history of each run folder on the live curves."""
-        from engine.train.runs import read_history
-
         histories = {}
         for run_dir in run_dirs:
             path = Path(run_dir)
@@ -294,11 +244,7 @@ class TrainingDock(QDockWidget):
             self.view_tabs.setCurrentWidget(self.evaluation_view)
 
     def export_run(self, run_dir: str) -> None:
-        cls = _optional("gui.training.export_dialog", "ExportDialog")
-        if cls is None:
-            self._show_error("Export is not available", "The export dialog is not installed.")
-            return
-        dialog = cls(run_dir, self)
+        dialog = ExportDialog(run_dir, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.export_dialog = dialog
         dialog.open()
@@ -340,7 +286,7 @@ class TrainingDock(QDockWidget):
             )
             return False
         try:
-            run_dir = new_run_dir(self.project)
+            run_dir = new_project_run_dir(self.project)
         except OSError as exc:
             self._show_error("No folder for the run", f"The run folder cannot be created: {exc}")
             return False
@@ -351,8 +297,6 @@ class TrainingDock(QDockWidget):
         """Continue ``run_dir`` from its last checkpoint (its own settings)."""
         if self.session.running:
             return False
-        from engine.train.runs import read_json
-
         path = Path(run_dir)
         snapshot = read_json(path / "project.json") or (
             self.project.to_dict() if self.project is not None else {}
@@ -361,13 +305,10 @@ class TrainingDock(QDockWidget):
         total = int((snapshot.get("training") or {}).get("epochs", 10))
         done = int(status.get("epochs_done") or 0)
         epochs = total if done >= total else None  # a finished run trains that many more
-        base_dir = _optional("gui.training.runs", "base_dir_of")
-        base = base_dir(path) if base_dir is not None else None
+        base = base_dir_of(path)
         if base is None and self.project is not None:
             base = self.project.base_dir
         self._start(snapshot, path, resume=True, base_dir=base, epochs=epochs)
-        from engine.train.runs import read_history
-
         for i, _ in enumerate((history := read_history(path)).get("loss", [])):
             self.live.plots.add_epoch(
                 {"epoch": i + 1, "logs": {k: v[i] for k, v in history.items() if i < len(v)}}
@@ -497,8 +438,6 @@ class TrainingDock(QDockWidget):
 
     def _log_cluster(self, snapshot: dict[str, Any]) -> None:
         """Say in the log which machines the chief waits for, and what to run there."""
-        from engine.train.distributed.run import ClusterError, worker_commands
-
         workers = self.session.cluster
         path = getattr(self.project, "path", None) or "PROJECT"
         self.live.append_log(f"Chief of {len(workers)} workers ({workers[0]})")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QThread, Signal
+from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -32,7 +33,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.io.export import human_size
+from engine.human import human_size
+from engine.io import export as export_module
+from engine.io.export import ExportError
 from gui import theme
 
 FORMAT_LABELS = {
@@ -72,8 +75,6 @@ def one_line(exc: BaseException, fmt: str) -> str:
     text = lines[0] if lines else type(exc).__name__
     if len(text) > 400:
         text = text[:397] + "..."
-    from engine.io.export import ExportError
-
     if isinstance(exc, ExportError):
         return text
     return f"{fmt} export failed: {text}"
@@ -92,8 +93,6 @@ class ExportThread(QThread):
 
     def run(self) -> None:
         try:
-            from engine.io import export as export_module
-
             res = export_module.export(
                 self.source, self.fmt, self.out, verify=self.verify, quantize=self.quantize
             )
@@ -332,8 +331,6 @@ class ExportDialog(QDialog):
 
     def message(self) -> str:
         """The text the dialog shows under the options (result or error), as plain text."""
-        from PySide6.QtGui import QTextDocument
-
         doc = QTextDocument()
         doc.setHtml(self.status_label.text())
         return doc.toPlainText()

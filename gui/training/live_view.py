@@ -10,6 +10,7 @@ points cheap to draw.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from typing import Any
 
@@ -17,6 +18,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QHBoxLayout,
     QLabel,
@@ -27,6 +29,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from engine.human import duration
 
 REFRESH_HZ = 15
 EMA_WEIGHT = 0.6
@@ -310,15 +314,6 @@ def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "–"
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
 class LiveView(QWidget):
     """Controls, progress, curves and log of the current run.
 
@@ -459,7 +454,7 @@ class LiveView(QWidget):
         self.progress.setFormat(
             f"Stopped after {done} epoch(s)" if stopped else f"Done: {done} epoch(s)"
         )
-        self.rate.setText(f"{_duration(time.monotonic() - self._t0)} in all")
+        self.rate.setText(f"{duration(time.monotonic() - self._t0)} in all")
         evaluation = event.get("evaluation") or {}
         summary = _evaluation_line(evaluation)
         self.append_log(
@@ -495,7 +490,7 @@ class LiveView(QWidget):
         )
         sps = event.get("samples_per_s")
         self.rate.setText(
-            f"{sps:,.0f} samples/s · {_duration(event.get('eta_s'))} left" if sps else ""
+            f"{sps:,.0f} samples/s · {duration(event.get('eta_s'))} left" if sps else ""
         )
 
 
@@ -511,10 +506,6 @@ def _evaluation_line(evaluation: dict[str, Any]) -> str:
 
 def main() -> None:
     """``python -m gui.training.live_view``: the live view fed with a made-up run."""
-    import sys
-
-    from PySide6.QtWidgets import QApplication
-
     app = QApplication(sys.argv[:1])
     view = LiveView()
     view.resize(900, 520)

@@ -7,7 +7,7 @@ two can be compared (:class:`gui.training.diff_view.DiffView`), one can be evalu
 exported (:class:`gui.training.export_dialog.ExportDialog`), resumed when it was
 stopped with a checkpoint, or deleted after a confirmation.
 
-The panel only reads run directories (see :mod:`gui.training.runs`); training,
+The panel only reads run directories (see :mod:`engine.train.history`); training,
 overlaying and evaluating are done by whoever listens to its signals.
 """
 
@@ -21,7 +21,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import SIGNAL, QFileSystemWatcher, QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    SIGNAL,
+    QFileSystemWatcher,
+    QItemSelection,
+    QItemSelectionModel,
+    QPoint,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QAction, QColor, QFont, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -37,20 +46,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui import theme
-from gui.training.runs import (
-    ORIGIN,
+from engine.human import duration
+from engine.train.config import monitor_mode
+from engine.train.history import (
     RunInfo,
     change_summary,
-    duration_text,
     layer_diff,
     list_runs,
     metric_label,
-    runs_root,
     settings_diff,
     value_text,
     when_text,
 )
+from engine.train.runs import ORIGIN
+from gui import theme
+from gui.paths import project_runs_root
+from gui.training.diff_view import DiffView
+from gui.training.export_dialog import ExportDialog
 
 FIXED_COLUMNS = ("When", "Duration", "Status", "Epochs", "Changes from the previous run")
 MAX_METRIC_COLUMNS = 4
@@ -211,9 +223,9 @@ class RunsPanel(QWidget):
 
     # ------------------------------------------------------------------ contents
     def set_project(self, project: Any) -> None:
-        """Show the runs of ``project`` (under :func:`gui.training.runs.runs_root`)."""
+        """Show the runs of ``project`` (under :func:`gui.paths.project_runs_root`)."""
         self.project = project
-        self.set_root(runs_root(project))
+        self.set_root(project_runs_root(project))
 
     def set_root(self, root: str | os.PathLike | None) -> None:
         """Show the runs directly under ``root``."""
@@ -292,7 +304,7 @@ class RunsPanel(QWidget):
             previous = self.runs[row + 1] if row + 1 < len(self.runs) else None
             cells = [
                 when_text(run.started),
-                duration_text(run.duration_s),
+                duration(run.duration_s),
                 run.status,
                 str(run.epochs),
                 self._changes_text(run, previous),
@@ -333,8 +345,6 @@ class RunsPanel(QWidget):
                 header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
 
     def _best_per_metric(self) -> dict[str, float]:
-        from engine.train.fit import monitor_mode
-
         out = {}
         for key in self._metric_keys:
             values = [r.best[key] for r in self.runs if key in r.best]
@@ -390,8 +400,6 @@ class RunsPanel(QWidget):
         table.blockSignals(True)
         table.clearSelection()
         model, sel = table.model(), table.selectionModel()
-        from PySide6.QtCore import QItemSelection, QItemSelectionModel
-
         selection = QItemSelection()
         for r in range(table.rowCount()):
             if table.item(r, 0).data(Qt.ItemDataRole.UserRole) in wanted:
@@ -453,8 +461,6 @@ class RunsPanel(QWidget):
         older, newer = sorted(infos, key=lambda r: (r.started, r.run_dir.name))
         self.compare_requested.emit(str(older.run_dir), str(newer.run_dir))
         if self.open_dialogs:
-            from gui.training.diff_view import DiffView
-
             self._show_dialog(DiffView(older.run_dir, newer.run_dir, self))
 
     def _export(self) -> None:
@@ -464,8 +470,6 @@ class RunsPanel(QWidget):
         handled = self.receivers(SIGNAL("export_requested(QString)")) > 0
         self.export_requested.emit(run)
         if self.open_dialogs and not handled:
-            from gui.training.export_dialog import ExportDialog
-
             self._show_dialog(ExportDialog(run, self))
 
     def _show_dialog(self, dialog: QWidget) -> None:

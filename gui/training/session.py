@@ -32,6 +32,9 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal
 
+from engine.train.distributed.run import ClusterError, start_cluster_training
+from engine.train.worker import start_training
+
 Event = dict[str, Any]
 
 POLL_S = 0.05
@@ -71,8 +74,6 @@ class _Supervisor(QThread):
         if workers:
             self._run_cluster(workers)
             return
-        from engine.train.worker import start_training
-
         try:
             handle = start_training(self.snapshot, self.run_dir, **self.options)
         except Exception as exc:
@@ -107,8 +108,6 @@ class _Supervisor(QThread):
 
     def _run_cluster(self, workers: list[str]) -> None:
         """Start the chief of a cluster run and relay its events in batches."""
-        from engine.train.distributed.run import ClusterError, start_cluster_training
-
         try:
             handle = start_cluster_training(self.snapshot, self.run_dir, workers, 0, **self.options)
         except ClusterError as exc:

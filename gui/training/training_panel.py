@@ -4,15 +4,16 @@ Each edit builds the whole new ``training`` section and pushes one
 ``SetSection("training", ...)`` onto the project's undo stack, so settings are
 saved with the project and undone like graph edits. When the stack says the
 section changed (undo, redo), the panel re-reads it with its signals muted.
-Problems from :func:`engine.train.fit.training_problems` show under the form.
+Problems from :func:`engine.train.config.training_problems` show under the form.
 
 The device combo ends with ``Cluster…``, which opens the cluster dialog
 (:mod:`gui.training.cluster_dialog`); a project that trains on a cluster shows
 ``Cluster (N workers)`` there, and choosing a device again drops the cluster.
 
-The learning-rate plot evaluates :func:`engine.train.fit.make_schedule` on a
-background thread, and only once TensorFlow is loaded (the main window loads it
-at start-up); devices are listed the same way.
+The learning-rate plot (:func:`engine.train.schedule_preview.lr_curve`) is computed
+on a background thread, and only once TensorFlow is loaded (the main window loads it
+at start-up); devices are listed the same way
+(:func:`engine.train.devices.list_devices`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QComboBox,
     QFormLayout,
@@ -35,13 +37,15 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from engine.model.commands import SetSection
-from engine.train.fit import (
+from engine.model.commands import SetSection, UndoStack
+from engine.model.project import load_project, new_project
+from engine.train.config import (
     LOSSES,
     METRICS,
     OPTIMIZER_COMMON,
@@ -51,6 +55,8 @@ from engine.train.fit import (
     find_key,
     training_problems,
 )
+from engine.train.devices import list_devices
+from engine.train.schedule_preview import lr_curve
 from gui.theme import narrow_combos
 from gui.training.background import BackgroundJob
 from gui.training.cluster_dialog import ClusterDialog, cluster_label
@@ -97,9 +103,6 @@ CLUSTER = "cluster"
 """The device combo's data for the project's cluster (``Cluster (3 workers)``)."""
 EDIT_CLUSTER = "cluster…"
 """The device combo's data for ``Cluster…`` (opens the cluster dialog)."""
-
-LR_POINTS = 150
-"""Points of the learning-rate plot."""
 
 
 class NumberEdit(QLineEdit):
@@ -247,45 +250,6 @@ def _typed(value: Any, default: str) -> tuple[str, dict[str, Any]]:
     if isinstance(value, str) and value:
         return value, {}
     return default, {}
-
-
-def lr_curve(
-    section: dict[str, Any], steps_per_epoch: int, epochs: int, points: int = LR_POINTS
-) -> tuple[np.ndarray, np.ndarray]:
-    """The learning rate over a run's optimizer steps, from ``make_schedule``.
-
-    Returns:
-        ``(epochs, learning rates)``: x in epochs (fractional), ``points`` values.
-    """
-    import keras
-
-    from engine.train.fit import make_schedule
-
-    schedule = make_schedule(section, steps_per_epoch, epochs)
-    total = max(1, steps_per_epoch * epochs)
-    steps = np.unique(np.linspace(0, total, min(points, total + 1)).round().astype(int))
-    if isinstance(schedule, (int, float)):
-        lr = np.full(len(steps), float(schedule))
-    else:
-        try:
-            lr = np.asarray(
-                keras.ops.convert_to_numpy(schedule(steps.astype("float32"))), dtype=float
-            ).reshape(-1)
-            if lr.shape != steps.shape:
-                raise ValueError("not element-wise")
-        except Exception:
-            lr = np.array([float(keras.ops.convert_to_numpy(schedule(int(s)))) for s in steps])
-    return steps / max(1, steps_per_epoch), lr
-
-
-def _list_devices() -> list[str]:
-    import tensorflow as tf
-
-    out = []
-    for i, gpu in enumerate(tf.config.list_physical_devices("GPU")):
-        out.append(f"gpu:{i}")
-        del gpu
-    return out
 
 
 class TrainingPanel(QWidget):
@@ -749,7 +713,7 @@ class TrainingPanel(QWidget):
     def discover_devices(self) -> None:
         """List the GPUs in the background (only once TensorFlow is loaded)."""
         if "tensorflow" in sys.modules and not self._device_job.busy:
-            self._device_job.submit(_list_devices)
+            self._device_job.submit(list_devices)
 
     def _on_devices(self, devices: list[str]) -> None:
         self._devices = list(devices)
@@ -794,11 +758,6 @@ class TrainingPanel(QWidget):
 
 def main() -> None:
     """``python -m gui.training.training_panel [project.json]``: the panel on its own."""
-    from PySide6.QtWidgets import QApplication, QScrollArea
-
-    from engine.model.commands import UndoStack
-    from engine.model.project import load_project, new_project
-
     app = QApplication(sys.argv[:1])
     project = load_project(sys.argv[1]) if len(sys.argv) > 1 else new_project()
     panel = TrainingPanel()

@@ -13,7 +13,8 @@ import pytest
 
 from engine.model.commands import Rename
 from gui.autosave import find_recovery
-from gui.main_window import MainWindow, default_project
+from gui.file_actions import default_project
+from gui.main_window import MainWindow
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,7 +46,8 @@ CRASHING_SESSION = textwrap.dedent("""
     from PySide6.QtWidgets import QApplication
     app = QApplication([])
     from engine.model.commands import Rename
-    from gui.main_window import MainWindow, default_project
+    from gui.file_actions import default_project
+    from gui.main_window import MainWindow
     w = MainWindow(load_tensorflow=False, check_recovery=False)
     w.show()
     first = next(iter(w.project.graph.nodes))

@@ -8,7 +8,7 @@ from engine.catalog.table import CATALOG
 from engine.model.commands import AddNode, SetParams, UndoStack
 from engine.model.graph import Edge, Node
 from engine.model.project import Project
-from gui.inspector import Inspector
+from gui.inspector.panel import Inspector
 
 
 def _project(*nodes: Node, edges: tuple[Edge, ...] = ()) -> Project:
@@ -189,7 +189,7 @@ def test_inspector_regularizer_and_nested_layer_editors(qtbot):
 
 
 def test_inspector_reads_and_writes_uneven_padding_pairs():
-    from gui.inspector import format_ints, parse_ints
+    from gui.inspector.editors import format_ints, parse_ints
 
     assert parse_ints("(0, 1), (2, 0)", "padding") == [[0, 1], [2, 0]]
     assert format_ints([[0, 1], [2, 0]]) == "(0, 1), (2, 0)"
@@ -198,7 +198,8 @@ def test_inspector_reads_and_writes_uneven_padding_pairs():
 
 def test_inspector_edits_per_channel_numbers_as_a_list(qtbot):
     from engine.catalog.table import CATALOG
-    from gui.inspector import ParseError, TextEditor, format_floats, make_editor, parse_floats
+    from gui.inspector.editors import ParseError, TextEditor, format_floats, parse_floats
+    from gui.inspector.form import make_editor
 
     assert parse_floats("0.485, 0.456, 0.406", "mean") == [0.485, 0.456, 0.406]
     assert parse_floats("0.5", "mean") == 0.5 and parse_floats(" ", "mean") is None
@@ -215,7 +216,7 @@ def test_inspector_edits_per_channel_numbers_as_a_list(qtbot):
 
 def test_inspector_shows_values_its_widgets_cannot_hold_without_failing(qtbot):
     from engine.catalog.table import CATALOG
-    from gui.inspector import make_editor
+    from gui.inspector.form import make_editor
 
     units = make_editor(CATALOG["Dense"].param("units"))
     units.set_value(3_000_000_000)  # in a hand-edited file; validation names it

@@ -16,7 +16,9 @@ from engine.catalog.table import CATALOG
 from engine.model.commands import AddNode, Rename
 from engine.model.graph import Edge, Node
 from engine.model.project import load_project, new_project
-from gui.main_window import MainWindow, layer_guide_html, preset_files
+from gui.file_actions import preset_files
+from gui.layer_guide import layer_guide_html
+from gui.main_window import MainWindow
 from gui.palette import LAYER_MIME, layer_mime
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,8 +13,9 @@ import pytest
 from PySide6.QtCore import Qt
 
 from engine.model.project import Project
+from engine.train.history import list_runs
+from gui.paths import new_project_run_dir, project_runs_root
 from gui.training.diff_view import DiffView
-from gui.training.runs import list_runs, new_run_dir, runs_root
 from gui.training.runs_panel import RunsPanel
 
 
@@ -244,12 +245,12 @@ def test_runs_panel_double_click_evaluates(panel, history, qtbot):
 def test_runs_root_and_new_run_dir(tmp_path, monkeypatch, qtbot):
     monkeypatch.delenv("LAYERLAB_RUNS_DIR", raising=False)
     saved = Project(name="My net", path=tmp_path / "mynet.json")
-    assert runs_root(saved) == tmp_path / "mynet-runs"
+    assert project_runs_root(saved) == tmp_path / "mynet-runs"
     monkeypatch.setenv("LAYERLAB_RUNS_DIR", str(tmp_path / "all"))
     project = Project(name="My net: v2/3")
-    root = runs_root(project)
+    root = project_runs_root(project)
     assert root.parent == tmp_path / "all" and "/" not in root.name and ":" not in root.name
-    first, second = new_run_dir(project), new_run_dir(project)
+    first, second = new_project_run_dir(project), new_project_run_dir(project)
     assert first != second and first.is_dir() and second.is_dir()
     assert first.parent == root
 
@@ -265,7 +266,7 @@ def test_runs_panel_add_run_lists_and_selects_it(tmp_path, real_run, monkeypatch
     panel = RunsPanel()
     qtbot.addWidget(panel)
     panel.set_project(project)
-    run = new_run_dir(project)
+    run = new_project_run_dir(project)
     panel._running_timer.setInterval(50)
     # a run folder just made (no snapshot yet) is watched until its run shows up
     qtbot.waitUntil(panel._running_timer.isActive, timeout=3000)
@@ -273,7 +274,7 @@ def test_runs_panel_add_run_lists_and_selects_it(tmp_path, real_run, monkeypatch
     qtbot.waitUntil(lambda: len(panel.row_texts()) == 1, timeout=3000)
     panel.add_run(run)
     assert panel.selected_runs() == [str(run)]
-    assert [r.run_dir for r in list_runs(runs_root(project))] == [run]
+    assert [r.run_dir for r in list_runs(project_runs_root(project))] == [run]
     assert panel.row_texts()[0]["Status"] == "finished"
 
 

@@ -183,7 +183,8 @@ def test_schedule_plot_shows_the_learning_rate_over_the_planned_steps(qtbot):
     import keras  # noqa: F401 - the plot waits for TensorFlow; load it here
 
     from engine.model.commands import UndoStack
-    from gui.training.training_panel import TrainingPanel, lr_curve
+    from engine.train.schedule_preview import lr_curve
+    from gui.training.training_panel import TrainingPanel
 
     section = {
         "optimizer": {"type": "Adam", "learning_rate": 0.01},

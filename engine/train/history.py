@@ -1,14 +1,12 @@
-"""A project's run history: where runs go, what each one was, how two runs differ.
+"""A project's run history: what each run was, and how two runs differ.
 
-Run directories are written by the training engine (see :mod:`engine.train.runs`); this
-module only reads them, plus ``origin.json`` which :func:`new_run_dir` writes when it
-creates a folder (the start time and the project file the run came from). Nothing
-here needs Qt except :func:`runs_root` for an unsaved project (the app's data folder).
+Run directories are written by the training engine and named by
+:func:`engine.train.runs.new_run_dir`; this module only reads them (including
+``origin.json``, the start time and project file of a run the window started).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -17,12 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine.train.runs import read_history, read_json
+from engine.train.config import monitor_mode
+from engine.train.runs import ORIGIN, read_history, read_json
 
-ENV_ROOT = "LAYERLAB_RUNS_DIR"
-"""Environment variable that moves every project's runs under one folder (tests)."""
-
-ORIGIN = "origin.json"
 STATUS_NAMES = {"done": "finished", "stopped": "stopped", "failed": "failed", "running": "running"}
 _STAMP = re.compile(r"(\d{8}-\d{6})")
 
@@ -36,52 +31,6 @@ _SHORT = {
     "steps_per_execution": "steps/exec",
     "jit_compile": "XLA",
 }
-
-
-def safe_name(name: str) -> str:
-    """``name`` as a folder name: letters, digits, ``-`` and ``_`` only."""
-    text = "".join(c if c.isalnum() or c in "-_" else "-" for c in name.strip())
-    return re.sub("-{2,}", "-", text).strip("-") or "untitled"
-
-
-def runs_root(project: Any) -> Path:
-    """Where a project's runs go (not created).
-
-    ``$LAYERLAB_RUNS_DIR/<name>`` when that variable is set; else
-    ``<project folder>/<file stem>-runs`` for a saved project; else the app's data
-    folder ``runs/<name>``.
-    """
-    override = os.environ.get(ENV_ROOT)
-    name = safe_name(getattr(project, "name", "") or "untitled")
-    if override:
-        return Path(override) / name
-    path = getattr(project, "path", None)
-    if path:
-        path = Path(path)
-        return path.parent / f"{path.stem}-runs"
-    from PySide6.QtCore import QStandardPaths
-
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    return Path(base or Path.home() / ".layerlab") / "runs" / name
-
-
-def new_run_dir(project: Any) -> Path:
-    """A fresh, created ``<runs_root>/<YYYYmmdd-HHMMSS>`` folder for the next run."""
-    root = runs_root(project)
-    root.mkdir(parents=True, exist_ok=True)
-    now = time.time()
-    base = root / time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
-    path, n = base, 2
-    while True:
-        try:
-            path.mkdir()
-            break
-        except FileExistsError:
-            path, n = Path(f"{base}-{n}"), n + 1
-    project_path = getattr(project, "path", None)
-    origin = {"created": now, "project": str(project_path) if project_path else None}
-    (path / ORIGIN).write_text(json.dumps(origin, indent=1) + "\n", encoding="utf-8")
-    return path
 
 
 @dataclass
@@ -153,8 +102,6 @@ def _started(run_dir: Path) -> float:
 
 def best_metrics(history: dict[str, list[float]]) -> dict[str, float]:
     """Best value of each ``val_*`` series: highest for accuracy-like, else lowest."""
-    from engine.train.fit import monitor_mode
-
     best = {}
     for key, values in history.items():
         if not key.startswith("val_"):
@@ -364,18 +311,6 @@ def change_summary(run_a: Any, run_b: Any, limit: int = 4) -> str:
     if len(parts) > limit:
         parts = parts[:limit] + [f"+{len(parts) - limit} more"]
     return ", ".join(parts + extra)
-
-
-def duration_text(seconds: float | None) -> str:
-    """``"12 s"``, ``"3 min 05 s"``, ``"1 h 02 min"``, or ``"—"``."""
-    if seconds is None:
-        return "—"
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {(s % 3600) // 60:02d} min"
 
 
 def when_text(started: datetime, now: datetime | None = None) -> str:

@@ -1,0 +1,1 @@
+"""The property inspector: editors, the parameter form and the panel."""

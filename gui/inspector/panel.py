@@ -1,0 +1,261 @@
+"""The property inspector: an editor per parameter, generated from the catalog.
+
+Shows the selected layer's explanation (its catalog doc), its id (rename in
+place) and one editor per :class:`engine.catalog.specs.ParamSpec`, chosen by kind.
+Each accepted change is ONE undo step (``SetParams`` with the full new params
+dict, or a ``Macro`` of them when several layers of one type are selected). A
+value :func:`engine.catalog.checks.check_value` rejects is refused in place: the
+reason appears in red under the field and nothing is pushed. Model-to-widget
+updates run with the editors' signals blocked, so they never echo back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QSignalBlocker, Qt
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.catalog.table import CATALOG
+from engine.model.commands import Macro, Rename, SetParams, UndoStack
+from engine.model.graph import is_valid_id
+from engine.model.project import Project
+from gui.inspector.form import ParamForm, with_param
+from gui.problems import format_shape
+from gui.theme import category_color
+
+
+class Inspector(QWidget):
+    """Edits the selected layer(s) of a project through its undo stack."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.project: Project | None = None
+        self.undo_stack: UndoStack | None = None
+        self.ids: list[str] = []
+        self.info: dict[str, Any] = {}
+        self.node_problems: list[Any] = []
+
+        self.title = QLabel()
+        self.title.setObjectName("InspectorTitle")
+        self.badge = QLabel()
+        self.shape = QLabel()
+        self.shape.setObjectName("InspectorShape")
+        self.shape.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.problem_text = QLabel()
+        self.problem_text.setObjectName("ErrorText")
+        self.problem_text.setWordWrap(True)
+        self.problem_text.hide()
+        self.doc = QLabel()
+        self.doc.setObjectName("InspectorDoc")
+        self.doc.setWordWrap(True)
+        self.doc.setTextFormat(Qt.TextFormat.PlainText)
+        self.id_edit = QLineEdit()
+        self.id_edit.setObjectName("id_edit")
+        self.id_error = QLabel()
+        self.id_error.setObjectName("ErrorText")
+        self.id_error.setWordWrap(True)
+        self.id_error.hide()
+        self.form = ParamForm()
+        self.empty = QLabel("Select a layer on the canvas to see and edit its settings.")
+        self.empty.setObjectName("Muted")
+        self.empty.setWordWrap(True)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+
+        head = QHBoxLayout()
+        head.addWidget(self.badge)
+        head.addWidget(self.title, 1)
+        id_row = QFormLayout()
+        id_row.setContentsMargins(0, 0, 0, 0)
+        id_box = QWidget()
+        id_col = QVBoxLayout(id_box)
+        id_col.setContentsMargins(0, 0, 0, 0)
+        id_col.setSpacing(1)
+        id_col.addWidget(self.id_edit)
+        id_col.addWidget(self.id_error)
+        id_row.addRow("id", id_box)
+
+        self.body = QWidget()
+        body = QVBoxLayout(self.body)
+        body.setContentsMargins(10, 10, 10, 10)
+        body.setSpacing(8)
+        body.addLayout(head)
+        body.addWidget(self.shape)
+        body.addWidget(self.problem_text)
+        body.addWidget(self.doc)
+        body.addLayout(id_row)
+        line = QFrame()
+        line.setFrameShape(QFrame.Shape.HLine)
+        line.setFrameShadow(QFrame.Shadow.Plain)
+        line.setStyleSheet("color: palette(mid);")
+        body.addWidget(line)
+        body.addWidget(self.form)
+        body.addStretch(1)
+
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(self.body)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.empty)
+        outer.addWidget(scroll, 1)
+        self._scroll = scroll
+        self.empty.setContentsMargins(12, 12, 12, 12)
+
+        self.id_edit.editingFinished.connect(self._on_rename)
+        self.form.param_edited.connect(self._on_param_edited)
+        self._refresh()
+
+    # ---------------------------------------------------------------- wiring
+    def set_project(self, project: Project, undo_stack: UndoStack) -> None:
+        """Follow a (new) project; clears the selection."""
+        if self.project is not None:
+            ev = self.project.graph.events
+            for sig, slot in (
+                (ev.params_changed, self._on_params_changed),
+                (ev.node_renamed, self._on_renamed),
+                (ev.node_removed, self._on_removed),
+            ):
+                sig.disconnect(slot)
+        self.project, self.undo_stack = project, undo_stack
+        ev = project.graph.events
+        ev.params_changed.connect(self._on_params_changed)
+        ev.node_renamed.connect(self._on_renamed)
+        ev.node_removed.connect(self._on_removed)
+        self.ids = []
+        self._refresh()
+
+    def set_analysis(self, info: dict[str, Any], problems: list[Any] | None = None) -> None:
+        """Shape inference results (``{id: LayerInfo}``) and problems of the shown layer."""
+        self.info = info
+        self.node_problems = list(problems or [])
+        self._update_shape_line()
+
+    def _update_shape_line(self) -> None:
+        mine = [p for p in self.node_problems if p.node in self.ids]
+        self.problem_text.setText("\n".join(p.message for p in mine))
+        self.problem_text.setVisible(bool(mine))
+        layer = self.info.get(self.ids[0]) if len(self.ids) == 1 else None
+        shape = getattr(layer, "output_shape", None)
+        if layer is None or shape is None:
+            self.shape.setVisible(False)
+            return
+        params = getattr(layer, "params", 0) or 0
+        self.shape.setText(f"output {format_shape(shape)}  ·  {params:,} params")
+        self.shape.setVisible(True)
+
+    def show_nodes(self, ids: list[str]) -> None:
+        """Show the given selection (ids of the project's nodes)."""
+        nodes = self.project.graph.nodes if self.project else {}
+        self.ids = [i for i in ids if i in nodes]
+        self._refresh()
+
+    # ------------------------------------------------------------ model -> ui
+    def _on_params_changed(self, node_id: str) -> None:
+        if node_id in self.ids:
+            self._refresh()
+
+    def _on_renamed(self, old: str, new: str) -> None:
+        if old in self.ids:
+            self.ids = [new if i == old else i for i in self.ids]
+            self._refresh()
+
+    def _on_removed(self, node_id: str) -> None:
+        if node_id in self.ids:
+            self.ids.remove(node_id)
+            self._refresh()
+
+    def _refresh(self) -> None:
+        graph = self.project.graph if self.project else None
+        nodes = [graph.nodes[i] for i in self.ids] if graph else []
+        types = {n.type for n in nodes}
+        if not nodes:
+            self.empty.setText("Select a layer on the canvas to see and edit its settings.")
+        elif len(types) > 1:
+            self.empty.setText(
+                f"{len(nodes)} layers of different types are selected.\n\n"
+                "Select layers of one type to edit them together."
+            )
+        shown = len(types) == 1
+        self.empty.setVisible(not shown)
+        self._scroll.setVisible(shown)
+        if not shown:
+            self.form.show_spec(None, {})
+            return
+        node = nodes[0]
+        spec = CATALOG.get(node.type)
+        self.title.setText(node.type if len(nodes) == 1 else f"{len(nodes)} × {node.type}")
+        color = category_color(spec.category) if spec else category_color("")
+        self.badge.setFixedSize(12, 12)
+        self.badge.setStyleSheet(f"background: {color.name()}; border-radius: 6px;")
+        self.badge.setToolTip(spec.category if spec else "unknown type")
+        self.doc.setText(
+            spec.doc
+            if spec
+            else f"'{node.type}' is not a layer type LayerLab "
+            "knows; its parameters cannot be edited here."
+        )
+        with QSignalBlocker(self.id_edit):
+            self.id_edit.setText(node.id if len(nodes) == 1 else ", ".join(self.ids))
+        self.id_edit.setEnabled(len(nodes) == 1)
+        self._set_id_error(None)
+        self._update_shape_line()
+        self.form.show_spec(spec, node.params)
+
+    def _set_id_error(self, reason: str | None) -> None:
+        self.id_error.setText(reason or "")
+        self.id_error.setVisible(bool(reason))
+        self.id_edit.setProperty("invalid", bool(reason))
+        self.id_edit.style().unpolish(self.id_edit)
+        self.id_edit.style().polish(self.id_edit)
+
+    # ------------------------------------------------------------ ui -> model
+    def _on_rename(self) -> None:
+        if len(self.ids) != 1 or self.project is None or self.undo_stack is None:
+            return
+        old, new = self.ids[0], self.id_edit.text().strip()
+        if new == old:
+            self._set_id_error(None)
+            return
+        if not is_valid_id(new):
+            self._set_id_error(
+                f"'{new}' is not a valid id: use letters, digits and "
+                "underscores, not starting with a digit (and not a Python "
+                "keyword)"
+            )
+            return
+        if new in self.project.graph.nodes:
+            self._set_id_error(f"another layer is already called '{new}'")
+            return
+        self._set_id_error(None)
+        self.undo_stack.push(Rename(old, new))
+
+    def _on_param_edited(self, name: str, value: Any) -> None:
+        if self.project is None or self.undo_stack is None or not self.ids:
+            return
+        graph = self.project.graph
+        commands = []
+        for node_id in self.ids:
+            node = graph.nodes[node_id]
+            spec = CATALOG.get(node.type)
+            if spec is None:
+                continue
+            new = with_param(spec, node.params, name, value)
+            if new != node.params:
+                commands.append(SetParams(node_id, new, f"Set {name} of '{node_id}'"))
+        if not commands:
+            return
+        if len(commands) == 1:
+            self.undo_stack.push(commands[0])
+        else:
+            self.undo_stack.push(Macro(f"Set {name} of {len(commands)} layers", commands))

@@ -1,0 +1,48 @@
+"""A probe for bench/startup.py: when the window was shown and when shapes were ready."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer
+
+
+class StartupProbe(QObject):
+    """For bench/startup.py: when the window was shown, when shapes were ready, and the
+    longest stall of the UI event loop while TensorFlow loaded in the background.
+
+    Writes ``<shown time>`` then ``shapes <ready time> <longest stall s>`` lines to the
+    file named by ``$LAYERLAB_STARTUP_PROBE`` (or prints them when it is ``1``).
+    """
+
+    def __init__(self, target: str, window: Any) -> None:
+        super().__init__(window)
+        self.target = None if target in ("1", "-", "true") else Path(target)
+        self._write(f"{time.time():.6f}", "LAYERLAB_WINDOW_SHOWN")
+        self._last = time.perf_counter()
+        self.longest = 0.0
+        self._tick = QTimer(self)
+        self._tick.setInterval(10)
+        self._tick.timeout.connect(self._on_tick)
+        self._tick.start()
+        if window.validation.ready:
+            self._on_ready()
+        else:
+            window.validation.tensorflow_ready.connect(self._on_ready)
+
+    def _on_tick(self) -> None:
+        now = time.perf_counter()
+        self.longest = max(self.longest, now - self._last)
+        self._last = now
+
+    def _on_ready(self) -> None:
+        self._tick.stop()
+        self._write(f"shapes {time.time():.6f} {self.longest:.4f}", "LAYERLAB_SHAPES_READY")
+
+    def _write(self, line: str, label: str) -> None:
+        print(f"{label} {line}", flush=True)
+        if self.target is not None:
+            with self.target.open("a", encoding="utf-8") as f:
+                f.write(line + "\n")
