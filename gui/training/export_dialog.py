@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.io.export import human_size
+from engine.human import human_size
 from gui import theme
 
 FORMAT_LABELS = {
