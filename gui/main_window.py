@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 from engine.build.weights import carry_weights
 from engine.catalog.specs import CATEGORIES
 from engine.catalog.table import CATALOG
-from engine.io.importer import grouped_notes
+from engine.io.importing.rebuild import grouped_notes
 from engine.model.commands import UndoStack
 from engine.model.graph import GraphError
 from engine.model.project import Project, ProjectError, load_project, new_project, save_project
@@ -758,11 +758,8 @@ class MainWindow(QMainWindow):
     def import_path(self, path: str | os.PathLike) -> bool:
         """Open a Keras model as a new unsaved project; its weights are kept (see
         :mod:`engine.build.weights`) and the importer's notes are shown."""
-        from engine.io.importer import (
-            ModelImportError,
-            UnreadableModelError,
-            import_model_with_notes,
-        )
+        from engine.io.importing.read import ModelImportError, UnreadableModelError
+        from engine.io.importing.rebuild import import_model_with_notes
 
         weights = imports_dir() / f"{Path(path).stem}-{uuid.uuid4().hex[:8]}.weights.h5"
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
