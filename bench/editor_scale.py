@@ -37,7 +37,7 @@ def main() -> None:
 
     import keras
 
-    from engine.io.importer import import_application
+    from engine.io.importing.rebuild import import_application
     from engine.model.commands import SetParams
     from engine.model.project import save_project
 

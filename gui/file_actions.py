@@ -22,12 +22,8 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 import presets
 from engine.build.weights import carry_weights
-from engine.io.importer import (
-    ModelImportError,
-    UnreadableModelError,
-    grouped_notes,
-    import_model_with_notes,
-)
+from engine.io.importing.read import ModelImportError, UnreadableModelError
+from engine.io.importing.rebuild import grouped_notes, import_model_with_notes
 from engine.model.project import Project, ProjectError, load_project, new_project, save_project
 from gui.autosave import find_recovery, imports_dir
 from gui.training.export_dialog import ExportDialog

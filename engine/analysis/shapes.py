@@ -30,7 +30,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from engine.build.errors import _RECURRENT, explain_error, fmt
+from engine.build.errors import RECURRENT_TYPES, BuildError, explain_error, fmt
+from engine.build.layers import call_layer, make_layer
 from engine.model.graph import Graph, Node
 from engine.model.problems import ERROR, WARNING, Problem, incoming_index, node_problems, who
 
@@ -219,13 +220,17 @@ def _state_for(
 
 def _hint(graph: Graph, node: Node, edges: list, result: _Result) -> str:
     """Advice that needs the neighbours: stacked recurrent layers need return_sequences."""
-    if not result.problem or node.type not in _RECURRENT or "3-D input" not in result.problem[1]:
+    if (
+        not result.problem
+        or node.type not in RECURRENT_TYPES
+        or "3-D input" not in result.problem[1]
+    ):
         return ""
     sources = [graph.nodes[e.source] for e in edges if e.source in graph.nodes]
     flat = [
         n
         for n in sources
-        if n.type in _RECURRENT - {"TimeDistributed"} and not _returns_sequences(n)
+        if n.type in RECURRENT_TYPES - {"TimeDistributed"} and not _returns_sequences(n)
     ]
     if flat:
         return f"; turn on return_sequences in '{flat[0].id}' to pass it the whole sequence"
@@ -317,9 +322,6 @@ def _count(weights: list) -> int:
 
 def _infer(node: Node, inputs: list[Any]) -> _Result:
     """Create the layer, call it symbolically, count its weights; never raises."""
-    from engine.build.errors import BuildError
-    from engine.build.layers import call_layer, make_layer
-
     try:
         layer = make_layer(node)
     except BuildError as exc:

@@ -9,12 +9,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from engine.analysis.shapes import LayerInfo, ShapeInference
 from engine.model.problems import ERROR, Problem, graph_of, structural_problems
-
-if TYPE_CHECKING:
-    from engine.analysis.shapes import LayerInfo
 
 
 # ------------------------------------------------------------------- report
@@ -80,8 +78,6 @@ def validate(project: Any) -> Report:
     Returns:
         The report; ``report.valid`` is False when any problem is an error.
     """
-    from engine.analysis.shapes import ShapeInference
-
     graph = graph_of(project)
     problems = structural_problems(graph)
     inference = ShapeInference(graph)

@@ -1,7 +1,7 @@
 """Project graph -> ``keras.Model`` with the functional API.
 
 Node ids become layer names. Values from the project file are turned into
-Keras objects by :func:`layer_kwargs`, driven by the catalog's parameter kinds.
+Keras objects by :func:`engine.build.layers.layer_kwargs`, driven by the catalog's parameter kinds.
 Shape inference (:mod:`engine.analysis.shapes`) creates and calls layers with the same
 :func:`make_layer` and :func:`call_layer`, so what it reports is what gets built.
 """
@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from engine.build.errors import BuildError
+from engine.build.errors import BuildError, explain_error
 from engine.build.layers import call_layer, make_layer
 from engine.model.graph import Graph
+from engine.model.problems import ERROR, graph_of, incoming_index, structural_problems
 
 
 def model_name(name: Any) -> str:
@@ -36,9 +37,6 @@ def build_model(project_or_graph: Any) -> Any:
             Keras refuses a layer.
     """
     import keras
-
-    from engine.build.errors import explain_error
-    from engine.model.problems import ERROR, graph_of, incoming_index, structural_problems
 
     graph: Graph = graph_of(project_or_graph)
     errors = [p for p in structural_problems(graph) if p.severity == ERROR]

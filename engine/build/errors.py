@@ -2,7 +2,8 @@
 
 :func:`explain_error` turns an exception from creating or calling a layer into one
 sentence that names the node; :func:`clean_message` strips TensorFlow's banners
-and colour codes from any message shown to a user.
+and colour codes from any message shown to a user, and :func:`first_line` keeps
+the first line of a long one.
 """
 
 from __future__ import annotations
@@ -48,6 +49,14 @@ def clean_message(text: str) -> str:
     return text.rstrip(".") or "Keras refused this layer"
 
 
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first non-blank line of an exception's message (its type name when it has
+    none), cut to ``limit`` characters with ``...`` when longer."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 _LAYOUTS = {
     2: "(batch, features)",
     3: "(batch, steps, channels)",
@@ -56,7 +65,8 @@ _LAYOUTS = {
 }
 
 
-_RECURRENT = {"LSTM", "GRU", "SimpleRNN", "Bidirectional", "TimeDistributed"}
+#: Layer types that read a sequence: ``(batch, time, features)``.
+RECURRENT_TYPES = {"LSTM", "GRU", "SimpleRNN", "Bidirectional", "TimeDistributed"}
 
 
 _MERGE_SAME = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"}
@@ -105,7 +115,7 @@ def _rank_message(node: Node, raw: str, shape: Any) -> str | None:
         if not m:
             return None
         bound, want, got = "min_", int(m.group(1)), m.group(2)
-    if node.type in _RECURRENT and want == 3:
+    if node.type in RECURRENT_TYPES and want == 3:
         layout = "(batch, time, features)"
     elif node.type in ("Permute", "Reshape"):
         layout = ""  # the rank follows from the layer's own params

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.build.errors import BuildError
+from engine.build.errors import BuildError, clean_message
+from engine.catalog.specs import REGULARIZERS
+from engine.catalog.table import CATALOG
 from engine.model.graph import Node
 
 # Layers that take their several inputs as separate positional arguments
 # (query, value[, key]) instead of one list.
 POSITIONAL_INPUTS = frozenset({"MultiHeadAttention", "GroupedQueryAttention"})
-
-
-_REGULARIZERS = {"L1": ("l1",), "L2": ("l2",), "L1L2": ("l1", "l2")}
 
 
 def _to_tuple(value: Any) -> Any:
@@ -31,18 +30,18 @@ def _regularizer(value: Any, where: str) -> Any:
 
     if value is None or isinstance(value, str):
         return value
-    if not isinstance(value, dict) or value.get("type") not in _REGULARIZERS:
+    if not isinstance(value, dict) or value.get("type") not in REGULARIZERS:
         raise BuildError(
             f"{where}: a regularizer must be null or "
             f'{{"type": "L1"|"L2"|"L1L2", ...}}; got {value!r}'
         )
     kind = value["type"]
-    factors = {k: float(value[k]) for k in _REGULARIZERS[kind] if value.get(k) is not None}
-    unknown = set(value) - {"type", *_REGULARIZERS[kind]}
+    factors = {k: float(value[k]) for k in REGULARIZERS[kind] if value.get(k) is not None}
+    unknown = set(value) - {"type", *REGULARIZERS[kind]}
     if unknown:
         raise BuildError(
             f"{where}: regularizer {kind} has no setting "
-            f"'{sorted(unknown)[0]}'; it takes {', '.join(_REGULARIZERS[kind])}"
+            f"'{sorted(unknown)[0]}'; it takes {', '.join(REGULARIZERS[kind])}"
         )
     return getattr(keras.regularizers, kind)(**factors)
 
@@ -64,8 +63,6 @@ def layer_kwargs(
     Raises:
         BuildError: For an unknown type or parameter, or a malformed value.
     """
-    from engine.catalog.table import CATALOG
-
     where = f"{node_type} '{node_id}'" if node_id else node_type
     spec = CATALOG.get(node_type)
     if spec is None:
@@ -89,8 +86,6 @@ def layer_kwargs(
 
 def _inner_layer(value: Any, where: str) -> Any:
     import keras
-
-    from engine.catalog.table import CATALOG
 
     if not isinstance(value, dict) or value.get("type") not in CATALOG:
         raise BuildError(
@@ -125,8 +120,6 @@ def make_layer(node: Node) -> Any:
     except (ValueError, TypeError) as exc:
         if isinstance(exc, BuildError):
             raise
-        from engine.build.errors import clean_message
-
         raise BuildError(f"{node.type} '{node.id}': {clean_message(str(exc))}") from None
 
 

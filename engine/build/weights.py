@@ -11,10 +11,14 @@ that kept its name and its weight shapes, while added or reshaped layers start f
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from engine.build.builder import build_model
+from engine.model.project import Project
 
 GRAPH_KEY = "layerlab_graph"
 
@@ -88,8 +92,6 @@ def carry_weights(project: Any, new_path: str | Path) -> Path | None:
     ``<new stem>.weights.h5``. Returns the file the project now names, or None when it
     names none (or the named file is missing: the key is then left as it is).
     """
-    import shutil
-
     source = weights_file(project)
     if source is None or not source.is_file():
         return None
@@ -168,9 +170,6 @@ def _quiet_load(model: Any, path: Path) -> None:
 def _load_by_name(model: Any, path: Path, stored: dict[str, Any]) -> Loaded:
     """The graph changed since the import: rebuild it as imported, load the file into
     that, and copy each layer whose name and weight shapes are unchanged."""
-    from engine.build.builder import build_model
-    from engine.model.project import Project
-
     original = Project.from_dict(
         {
             "format": "layerlab",

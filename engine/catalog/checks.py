@@ -1,11 +1,15 @@
-"""Checks of parameter values against their specs, and the one-line captions of cards."""
+"""Checks of parameter values against their specs, and the one-line captions of cards.
+
+:func:`check_value` checks one value, :func:`check_params` the rules tying two
+params of a layer together, and :func:`caption` is the short text under a node's type.
+"""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from engine.catalog.specs import INITIALIZERS, REGULARIZERS, ParamSpec
+from engine.catalog.specs import INITIALIZERS, INT_MAX, REGULARIZERS, ParamSpec
 from engine.catalog.table import CATALOG
 
 
@@ -32,10 +36,6 @@ def check_value(pspec: ParamSpec, value: Any) -> str | None:
     if _VALID[pspec.kind](pspec, value):
         return None
     return f"{pspec.name} must be {_expected(pspec)}; got {value!r}"
-
-
-INT_MAX = 2**31 - 1
-"""The largest int a param may hold (what Keras's and Qt's 32-bit ints take)."""
 
 
 def _too_big(value: Any) -> bool:

@@ -1,9 +1,7 @@
-"""The one table of layer types.
+"""What the catalog is made of: :class:`ParamSpec`, :class:`LayerSpec` and the name lists.
 
-Palette, inspector, validation, builder, code generator and importer all read
-this module; no other module spells out a layer type's parameters. Parameter
-names are Keras constructor argument names and defaults equal Keras's own
-(``tests/engine/test_catalog.py`` checks both against Keras itself).
+The layer table itself is :data:`engine.catalog.table.CATALOG`; the checks of
+values against these specs are in :mod:`engine.catalog.checks`.
 
 Parameter kinds and the values they hold in a project file:
 
@@ -28,6 +26,7 @@ Parameter kinds and the values they hold in a project file:
 
 Defaults are Keras's own defaults in JSON form: a Keras tuple default such as
 ``(1, 1)`` is written as the list ``[1, 1]``; an int default stays an int.
+Ints, also inside lists, are at most :data:`INT_MAX` in size.
 """
 
 from __future__ import annotations
@@ -189,4 +188,9 @@ INITIALIZERS: tuple[str, ...] = (
 REGULARIZERS: dict[str, tuple[str, ...]] = {"L1": ("l1",), "L2": ("l2",), "L1L2": ("l1", "l2")}
 
 
+#: The largest int a param may hold (what Keras's and Qt's 32-bit ints take).
+INT_MAX = 2**31 - 1
+
+
+#: Layer types that join several inputs into one.
 MERGE_TYPES = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot")

@@ -1,7 +1,11 @@
 """The layer table: one LayerSpec per Keras layer type LayerLab offers.
 
 Palette, inspector, validation, builder, code generator and importer all read
-:data:`CATALOG`; no other module spells out a layer type's parameters.
+:data:`CATALOG`; no other module spells out a layer type's parameters. Parameter
+names are Keras constructor argument names and defaults equal Keras's own
+(``tests/engine/test_catalog.py`` checks both against Keras itself). The small
+builders at the top (``_activation``, ``_conv``, ``_rnn``, ...) write the params
+several layer types share; the spec types are in :mod:`engine.catalog.specs`.
 """
 
 from __future__ import annotations

@@ -12,6 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from engine.codegen.text import CodegenError, ScriptPart, call_code, dedupe, docstring, literal
+from engine.data.dataset import ONE_HOT_LOSSES, SOURCES, loss_key
+from engine.data.sources import (
+    BUILTINS,
+    DataError,
+    get_float,
+    get_int,
+    get_str,
+    get_str_list,
+    get_task,
+    image_geometry,
+)
 
 _SPLIT = '''
 def split(y, validation, test, seed, classification):
@@ -240,17 +251,6 @@ def data_code(
     Raises:
         CodegenError: For an unknown source or a bad key (the message names it).
     """
-    from engine.data.dataset import ONE_HOT_LOSSES, SOURCES, loss_key
-    from engine.data.sources import (
-        BUILTINS,
-        DataError,
-        get_float,
-        get_int,
-        get_str,
-        get_str_list,
-        get_task,
-    )
-
     part = ScriptPart()
     part.imports.add("import numpy as np")
     try:
@@ -375,7 +375,6 @@ def _builtin_code(
     name: str, section: dict[str, Any], seed: int, part: ScriptPart, body: list[str]
 ) -> bool:
     """Body lines that set ``x`` and ``y`` for a built-in set; returns standardize's default."""
-    from engine.data.sources import get_float, get_int
 
     if name in ("digits", "digits-rows"):
         part.imports.add("from sklearn.datasets import load_digits")
@@ -408,7 +407,6 @@ def _builtin_code(
 
 def _path_code(section: dict[str, Any], base_dir: Any, part: ScriptPart) -> str:
     """Source for the data path: ``DATA_DIR / "file"`` (absolute paths stay absolute)."""
-    from engine.data.sources import get_str
 
     raw = get_str(section, "path", None)
     part.imports.add("from pathlib import Path")
@@ -428,7 +426,5 @@ def _image_geometry(
     section: dict[str, Any],
     input_shape: tuple | None,
 ) -> tuple[tuple[int, int] | None, str]:
-    from engine.data.sources import image_geometry as geometry
-
-    size, channels = geometry(section, input_shape)
+    size, channels = image_geometry(section, input_shape)
     return (tuple(size) if size else None), ("grayscale" if channels == 1 else "rgb")

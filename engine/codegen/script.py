@@ -26,12 +26,15 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
+from engine.build.builder import model_name
+from engine.build.layers import POSITIONAL_INPUTS
 from engine.catalog.specs import REGULARIZERS, ParamSpec
 from engine.catalog.table import CATALOG
 from engine.codegen.data import data_code
 from engine.codegen.text import CodegenError, call_code, dedupe, docstring, literal
 from engine.codegen.train import main_code
 from engine.model.graph import Graph, Node, is_valid_id
+from engine.model.problems import ERROR, structural_problems
 
 __all__ = ["CodegenError", "generate", "literal", "variable_names"]
 
@@ -193,8 +196,6 @@ def _value_code(pspec: ParamSpec, value: Any, where: str) -> str:
 
 
 def _check_graph(graph: Graph) -> None:
-    from engine.model.problems import ERROR, structural_problems
-
     errors = [p for p in structural_problems(graph) if p.severity == ERROR]
     if errors:
         more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
@@ -203,9 +204,6 @@ def _check_graph(graph: Graph) -> None:
 
 def model_code(graph: Graph, name: str) -> str:
     """The ``build_model()`` function: one line per layer, in topological order."""
-    from engine.build.builder import model_name
-    from engine.build.layers import POSITIONAL_INPUTS
-
     names = variable_names(graph)
     _check_graph(graph)
     lines = [

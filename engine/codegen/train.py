@@ -12,6 +12,19 @@ from typing import Any
 
 from engine.codegen.text import CodegenError, ScriptPart, call_code, literal
 from engine.model.graph import is_valid_id
+from engine.train.config import (
+    LOSS_ALIASES,
+    LOSSES,
+    OPTIMIZERS,
+    SCHEDULES,
+    chosen_metrics,
+    find_key,
+    loss_from_logits,
+    loss_name,
+    monitor_mode,
+    split_typed,
+    training_problems,
+)
 
 _LOSS_CLASSES = {
     "categorical_crossentropy": "CategoricalCrossentropy",
@@ -58,7 +71,6 @@ def _schedule_code(section: dict[str, Any], lr: float) -> list[str] | None:
     The same schedules and lengths as :func:`engine.train.fit.make_schedule`, with
     the step counts computed from ``steps_per_epoch`` and ``epochs`` at run time.
     """
-    from engine.train.config import SCHEDULES, find_key, split_typed
 
     name, params, _ = split_typed(section.get("schedule") or "constant", "schedule")
     kind = find_key(name, SCHEDULES)
@@ -128,7 +140,6 @@ def _schedule_code(section: dict[str, Any], lr: float) -> list[str] | None:
 
 
 def _loss_code(section: dict[str, Any], task: str | None) -> str:
-    from engine.train.config import LOSS_ALIASES, LOSSES, find_key, split_typed
 
     loss = section.get("loss")
     if loss is None:
@@ -149,7 +160,6 @@ def _metrics_code(
     section: dict[str, Any], loss: str, num_classes: int | None, task: str | None
 ) -> list[str]:
     """The metrics LayerLab keeps for this run (training_config.chosen_metrics), as code."""
-    from engine.train.config import chosen_metrics, loss_from_logits
 
     sparse = loss == "sparse_categorical_crossentropy"
     logits = loss_from_logits(section)
@@ -179,7 +189,6 @@ def _metrics_code(
 
 
 def _callbacks_code(section: dict[str, Any], has_val: bool) -> list[str]:
-    from engine.train.config import SCHEDULES, find_key, monitor_mode, split_typed
 
     out = []
     es = section.get("early_stopping")
@@ -249,7 +258,6 @@ def main_code(
     Raises:
         CodegenError: Listing what is wrong with the training section.
     """
-    from engine.train.config import OPTIMIZERS, find_key, loss_name, split_typed, training_problems
 
     problems = training_problems(training)
     if problems:

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from engine.build.errors import clean_message
+
 
 class DataError(ValueError):
     """A data source that cannot be used; the message names the file, line, key or value."""
@@ -702,8 +704,6 @@ def _decode_image(path: Path, channels: int) -> np.ndarray:
     try:
         image = tf.io.decode_image(path.read_bytes(), expand_animations=False).numpy()
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError, OSError) as exc:
-        from engine.build.errors import clean_message
-
         reason = clean_message(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
         raise DataError(f"cannot read image {path}: {reason[:200]}") from None
     native = image.shape[-1]

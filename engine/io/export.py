@@ -18,8 +18,8 @@ import io
 import logging
 import os
 import re
+import runpy
 import shutil
-import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -27,6 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from engine.build.builder import build_model
+from engine.build.errors import clean_message, first_line
+from engine.build.weights import WeightsError, load_start_weights
+from engine.codegen.script import generate
 from engine.model.project import Project, ProjectError, load_project
 
 FORMATS = ("keras", "savedmodel", "onnx", "tflite", "python", "h5")
@@ -123,8 +129,6 @@ def _load_source(source: Any) -> _Source:
 
 def _project_source(project: Project, label: str) -> _Source:
     """A project's model, starting from the imported weights it names, if any."""
-    from engine.build.weights import WeightsError, load_start_weights
-
     model = _build(project)
     training = project.training if isinstance(project.training, dict) else {}
     if not training.get("imported_weights", True):
@@ -164,14 +168,12 @@ def _load_keras(path: Path) -> Any:
                 return keras.models.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:  # corrupt zip, wrong HDF5, unsafe content: all one message
         raise SourceError(
-            f"{path}: cannot be loaded as a Keras model ({_first_line(exc)})"
+            f"{path}: cannot be loaded as a Keras model ({first_line(exc)})"
         ) from None
 
 
 def _build(project: Project) -> Any:
     import keras
-
-    from engine.build.builder import build_model
 
     seed = project.training.get("seed", 0) if isinstance(project.training, dict) else 0
     keras.utils.set_random_seed(seed if isinstance(seed, int) and seed >= 0 else 0)
@@ -190,8 +192,6 @@ def sample_inputs(model: Any, n: int = SAMPLES, seed: int = 0) -> list[Any]:
     below its ``input_dim`` (as float32, which Keras casts); integer inputs get
     small integers of their own dtype.
     """
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     ids = _embedding_limits(model)
     out = []
@@ -234,8 +234,6 @@ def _input_names(model: Any) -> list[str]:
 
 def _predict(model: Any, xs: list[Any]) -> list[Any]:
     """The model's outputs on ``xs`` as a flat list of numpy arrays."""
-    import numpy as np
-
     with _quiet():
         out = model(xs[0] if len(xs) == 1 else list(xs), training=False)
     if isinstance(out, dict):
@@ -246,8 +244,6 @@ def _predict(model: Any, xs: list[Any]) -> list[Any]:
 
 
 def _max_diff(expected: list[Any], got: list[Any], where: str) -> float:
-    import numpy as np
-
     if len(expected) != len(got):
         raise ExportError(
             f"{where}: the reloaded model has {len(got)} outputs; the source has {len(expected)}"
@@ -314,7 +310,7 @@ def export(
                 model.load_weights(weights)
         except Exception as exc:  # wrong file or wrong model
             raise ExportError(
-                f"{weights}: these weights do not fit the model ({_first_line(exc)})"
+                f"{weights}: these weights do not fit the model ({first_line(exc)})"
             ) from None
     xs = sample_inputs(model)
     try:
@@ -434,9 +430,7 @@ def _quantize_options(quantize: str) -> dict[str, Any]:
 def converter_message(fmt: str, exc: BaseException, model: Any = None, what: str = "") -> str:
     """One sentence for a converter failure: the format, the layer when the text names one
     (file paths in the text are not searched for names)."""
-    from engine.build.errors import clean_message
-
-    first = _first_line(exc)
+    first = first_line(exc)
     banner = first.startswith("Exception encountered when calling")  # Keras: reason below
     text = clean_message(str(exc) if banner else first)[:300]
     full = re.sub(r"(?<![\w.])/[\w./-]*", " ", str(exc))  # not file paths (/proc/x.keras)
@@ -455,12 +449,6 @@ def converter_message(fmt: str, exc: BaseException, model: Any = None, what: str
     return f"{fmt} export failed{where}: {what + ': ' if what else ''}{text}"
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    text = lines[0] if lines else type(exc).__name__
-    return text if len(text) <= 300 else text[:297] + "..."
-
-
 def _size(path: Path) -> int:
     if path.is_dir():
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
@@ -469,8 +457,6 @@ def _size(path: Path) -> int:
 
 def _write_python(src: _Source, out: Path, weights: Any) -> Path | None:
     """Write the script; from a run directory also the trained weights next to it."""
-    from engine.codegen.script import generate
-
     if src.project is None:
         raise ExportError(
             f"{src.label}: python export needs a project or a run directory "
@@ -509,7 +495,7 @@ def _verify(
         diff = _max_diff(expected, got, f"{out}")
     except Exception as exc:  # any runtime failure means the file did not prove itself
         msg = f"not verified: {runtime} could not run {out.name}: " + (
-            _known_gap(fmt, str(exc), src.model) or _first_line(exc)
+            _known_gap(fmt, str(exc), src.model) or first_line(exc)
         )
         return ExportResult(out, fmt, size, None, False, msg, weights_path)
     n = len(xs[0]) if xs else 0
@@ -529,7 +515,8 @@ def _verify(
     return ExportResult(out, fmt, size, diff, False, msg, weights_path)
 
 
-_RECURRENT = ("SimpleRNN", "LSTM", "GRU", "Bidirectional")
+#: Recurrent layers a TFLite file runs only with TensorFlow's Flex ops.
+_FLEX_RECURRENT = ("SimpleRNN", "LSTM", "GRU", "Bidirectional")
 
 
 def _known_gap(fmt: str, text: str, model: Any) -> str | None:
@@ -543,9 +530,9 @@ def _known_gap(fmt: str, text: str, model: Any) -> str | None:
         ]
         return ", ".join(found[:3]) + (" and more" if len(found) > 3 else "")
 
-    if fmt == "tflite" and "Select TensorFlow op" in text and named(_RECURRENT):
+    if fmt == "tflite" and "Select TensorFlow op" in text and named(_FLEX_RECURRENT):
         return (
-            f"layer {named(_RECURRENT)} needs TensorFlow's Flex ops, which the plain "
+            f"layer {named(_FLEX_RECURRENT)} needs TensorFlow's Flex ops, which the plain "
             "LiteRT interpreter does not have (the file runs with the Flex delegate; "
             "for plain LiteRT use Conv1D or Dense layers instead of recurrent ones)"
         )
@@ -584,7 +571,6 @@ def _numbered(outputs: dict[str, Any]) -> list[Any]:
 
 
 def _reload_savedmodel(out: Path, xs: list[Any], src: _Source, _w: Any) -> list[Any]:
-    import numpy as np
     import tensorflow as tf
 
     with _quiet():
@@ -632,8 +618,6 @@ def _reload_tflite(out: Path, xs: list[Any], src: _Source, _w: Any) -> list[Any]
 
 def _reload_python(out: Path, xs: list[Any], src: _Source, weights_path: Any) -> list[Any]:
     """Run the script's ``build_model()`` in a fresh namespace and load the source's weights."""
-    import runpy
-
     with tempfile.TemporaryDirectory() as tmp:
         if weights_path is None or not Path(weights_path).is_file():
             weights_path = Path(tmp) / "source.weights.h5"
@@ -668,45 +652,3 @@ def _quiet() -> Iterator[None]:
             yield
     finally:
         absl.setLevel(level)
-
-
-# ---------------------------------------------------------------- command line
-def human_size(size: int) -> str:
-    """``82000`` -> ``"80.1 KB"`` (the CLI and the export dialog)."""
-    value = float(size)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{size:,} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size:,} bytes"
-
-
-def cli_export(args: Any) -> int:
-    """``layerlab export SOURCE --format F --out PATH [--no-verify] [--quantize Q] [--weights W]``.
-
-    Returns:
-        0 when written (and verified), 1 when the check or the converter failed,
-        2 when the source cannot be read.
-    """
-    try:
-        result = export(
-            args.source,
-            args.format,
-            args.out,
-            verify=not getattr(args, "no_verify", False),
-            quantize=getattr(args, "quantize", None) or "none",
-            weights=getattr(args, "weights", None),
-        )
-    except SourceError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except ExportError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"wrote {result.path} ({human_size(result.size_bytes)})")
-    if result.weights is not None:
-        print(f"weights: {result.weights}")
-    print(result.message)
-    if getattr(args, "no_verify", False):
-        return 0
-    return 0 if result.verified else 1

@@ -15,6 +15,8 @@ from typing import Any
 
 from psygnal import Signal, SignalGroup
 
+from engine.catalog.table import CATALOG
+
 
 class GraphError(ValueError):
     """An edit the graph refuses; the message says why in plain words."""
@@ -213,8 +215,6 @@ class Graph:
         ``port`` None means the next free port. Checks: both nodes exist, no self
         loop, no cycle, the port is free, and the target accepts another input.
         """
-        from engine.catalog.table import CATALOG
-
         if source not in self.nodes:
             return f"there is no layer named '{source}'"
         if target not in self.nodes:

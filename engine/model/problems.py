@@ -12,6 +12,8 @@ import difflib
 from dataclasses import dataclass
 from typing import Any
 
+from engine.catalog.checks import check_params, check_value
+from engine.catalog.table import CATALOG
 from engine.model.graph import Edge, Graph, Node, is_valid_id
 
 ERROR = "error"
@@ -60,8 +62,6 @@ def _names(ids: list[str], most: int = 3) -> str:
 
 def suggest_type(name: str) -> str | None:
     """The catalog type closest to a misspelt ``name``, or None."""
-    from engine.catalog.table import CATALOG
-
     lower = {t.lower(): t for t in CATALOG}
     if str(name).lower() in lower:
         return lower[str(name).lower()]
@@ -85,9 +85,6 @@ def param_problems(node_type: str, params: Any, label: str) -> list[str]:
     Returns:
         Messages, each naming ``label``, the parameter and the value.
     """
-    from engine.catalog.checks import check_params, check_value
-    from engine.catalog.table import CATALOG
-
     spec = CATALOG[node_type]
     if not isinstance(params, dict):
         return [f"{label}: params must be a mapping of names to values; got {params!r}"]
@@ -130,8 +127,6 @@ def node_problems(node: Node, inputs: list[Edge]) -> list[Problem]:
         node: The node.
         inputs: Its incoming edges, sorted by port.
     """
-    from engine.catalog.table import CATALOG
-
     label = who(node)
     spec = CATALOG.get(node.type)
     if spec is None:

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from engine.cli.export import cli_export
 from engine.io.export import (
     ONNX_MISSING,
     ExportError,
     SourceError,
-    cli_export,
     export,
     sample_inputs,
 )

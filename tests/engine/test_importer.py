@@ -13,13 +13,9 @@ import pytest
 
 from engine.build.weights import load_start_weights
 from engine.catalog.table import CATALOG
-from engine.io.importer import (
-    ModelImportError,
-    UnreadableModelError,
-    cli_import,
-    import_application,
-    import_model,
-)
+from engine.cli.importing import cli_import
+from engine.io.importing.read import ModelImportError, UnreadableModelError
+from engine.io.importing.rebuild import import_application, import_model
 from engine.model.project import load_project
 
 keras = pytest.importorskip("keras")
@@ -373,7 +369,7 @@ def test_import_lists_keras_operations_that_are_not_layers():
 
 
 def test_notes_that_differ_only_in_the_layer_are_one_line():
-    from engine.io.importer import grouped_notes
+    from engine.io.importing.rebuild import grouped_notes
 
     same = "kernel_initializer VarianceScaling(scale=2.0) is approximated by 'x'"
     notes = [f"'c{i}' (Conv2D): {same}" for i in range(5)] + [

@@ -314,16 +314,16 @@ def chain_graph() -> Graph:
 @pytest.fixture
 def count_layers(monkeypatch):
     """Counts the layers shape inference creates, by wrapping make_layer."""
-    import engine.build.layers
+    import engine.analysis.shapes
 
     made: list[str] = []
-    real = engine.build.layers.make_layer
+    real = engine.analysis.shapes.make_layer
 
     def counting(node):
         made.append(node.id)
         return real(node)
 
-    monkeypatch.setattr(engine.build.layers, "make_layer", counting)
+    monkeypatch.setattr(engine.analysis.shapes, "make_layer", counting)
     return made
 
 

@@ -17,7 +17,7 @@ import pytest
 from engine.build.builder import build_model
 from engine.build.weights import WeightsError, carry_weights, load_start_weights
 from engine.io.export import export
-from engine.io.importer import import_model
+from engine.io.importing.rebuild import import_model
 from engine.model.project import Project
 from engine.train.fit import run_training
 from tests.engine.test_training import dense_project

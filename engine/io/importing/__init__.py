@@ -1,0 +1,2 @@
+"""Keras models as projects: read safely (read), layer configs as params (mapping), the
+project rebuilt with its weights (rebuild)."""

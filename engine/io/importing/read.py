@@ -1,0 +1,277 @@
+"""Reading a Keras model safely: its config as data first, then the model in safe mode.
+
+:func:`read_config` reads a ``.keras``/``.h5`` file or a config JSON without
+running anything; :func:`scan` and :func:`refusals` list what stops an import
+(Lambda layers, custom objects, nested models, layer types the catalog lacks)
+before Keras loads the model (:func:`load_model`, always in safe mode).
+``keras.applications`` architectures are built by name (:func:`application_model`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+from engine.build.errors import first_line
+from engine.catalog.table import CATALOG
+from engine.io.importing.mapping import snake_case
+
+#: ``keras.applications`` architectures that can be asked for by name (untrained; nothing
+#: is downloaded). MobileNetV3, ConvNeXt and InceptionResNetV2 are then refused with the
+#: list of what the catalog cannot hold yet (docs/export-import.md).
+APPLICATIONS = (
+    "VGG16",
+    "VGG19",
+    "ResNet50",
+    "ResNet101",
+    "ResNet152",
+    "ResNet50V2",
+    "ResNet101V2",
+    "ResNet152V2",
+    "MobileNet",
+    "MobileNetV2",
+    "MobileNetV3Small",
+    "MobileNetV3Large",
+    "DenseNet121",
+    "DenseNet169",
+    "DenseNet201",
+    "InceptionV3",
+    "Xception",
+    "EfficientNetB0",
+    "EfficientNetB1",
+    "EfficientNetB2",
+    "EfficientNetB3",
+    "EfficientNetB4",
+    "EfficientNetB5",
+    "EfficientNetB6",
+    "EfficientNetB7",
+    "EfficientNetV2B0",
+    "EfficientNetV2B1",
+    "EfficientNetV2B2",
+    "EfficientNetV2B3",
+    "EfficientNetV2S",
+    "NASNetMobile",
+    "NASNetLarge",
+    "ConvNeXtTiny",
+    "InceptionResNetV2",
+)
+
+
+_MODEL_CLASSES = ("Functional", "Model", "Sequential")
+
+
+class ModelImportError(ValueError):
+    """The model cannot become a project; the message lists every reason, by layer."""
+
+
+class UnreadableModelError(ModelImportError):
+    """The file is missing, corrupt or not a Keras model; the message names it."""
+
+
+def read_config(path: str | os.PathLike) -> dict[str, Any]:
+    """The model config (``{"class_name": ..., "config": ...}``) of a file, read as data.
+
+    Raises:
+        UnreadableModelError: Naming the file and what is wrong with it.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise UnreadableModelError(f"{path}: no such file")
+    if path.is_dir():
+        raise UnreadableModelError(
+            f"{path}: is a folder, not a model file (a SavedModel "
+            "cannot be imported; use a .keras or .h5 file)"
+        )
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                if "config.json" not in z.namelist():
+                    raise UnreadableModelError(
+                        f"{path}: a zip file without config.json, not a .keras model"
+                    )
+                config = json.loads(z.read("config.json"))
+        elif is_hdf5(path):
+            import h5py
+
+            with h5py.File(path, "r") as f:
+                raw = f.attrs.get("model_config")
+            if raw is None:
+                raise UnreadableModelError(
+                    f"{path}: an HDF5 file without a model config "
+                    "(a weights-only file cannot be imported)"
+                )
+            config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+        elif path.suffix in (".keras", ".h5"):
+            raise UnreadableModelError(
+                f"{path}: not a Keras model file (a .keras file is a zip archive and an .h5 "
+                "file is HDF5; this one is neither: truncated or of another kind)"
+            )
+        else:
+            config = json.loads(path.read_text(encoding="utf-8"))
+    except UnreadableModelError:
+        raise
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        kind = {".keras": "a .keras model", ".h5": "an HDF5 model"}.get(
+            path.suffix, "a Keras model config"
+        )
+        raise UnreadableModelError(
+            f"{path}: cannot be read as {kind} ({first_line(exc, 200)})"
+        ) from None
+    if isinstance(config, dict) and "config" not in config and "layers" in config:
+        config = {
+            "module": "keras.src.models.functional",
+            "class_name": "Functional",
+            "config": config,
+            "registered_name": "Functional",
+        }
+    if (
+        not isinstance(config, dict)
+        or config.get("class_name") not in _MODEL_CLASSES
+        or not isinstance(config.get("config"), dict)
+    ):
+        raise UnreadableModelError(
+            f"{path}: not a Keras model config (expected a "
+            "Functional or Sequential model, as model.to_json() writes)"
+        )
+    return config
+
+
+def is_hdf5(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(8) == b"\x89HDF\r\n\x1a\n"
+
+
+def refusals(config: dict[str, Any]) -> list[str]:
+    """Everything in a model config that stops the import, one line each.
+
+    Lambda layers, custom (non-Keras) objects, nested models and layer types the
+    catalog does not know, all of them, by layer name and type.
+    """
+    unsafe, unknown = scan(config)
+    return unsafe + unknown
+
+
+def scan(config: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """``(unsafe, unknown)``: code Keras safe mode must not load; types the catalog lacks."""
+    layers = config.get("config", {}).get("layers", [])
+    unsafe: list[str] = []
+    unknown: list[str] = []
+    for i, entry in enumerate(layers if isinstance(layers, list) else []):
+        if not isinstance(entry, dict) or not isinstance(entry.get("config", {}), dict):
+            raise UnreadableModelError(
+                f"layer #{i + 1} of the model config is not a layer entry (got {str(entry)[:60]!r})"
+            )
+        cls = entry.get("class_name", "?")
+        name = (entry.get("config") or {}).get("name") or entry.get("name") or "?"
+        if cls == "Lambda":
+            unsafe.append(
+                f"'{name}' (Lambda): Lambda layers hold Python code, which is never "
+                "loaded (Keras safe mode); rebuild it from catalog layers"
+            )
+            continue
+        custom = _custom_objects(entry)
+        module = str(entry.get("module") or "")
+        if module.startswith(("keras.src.ops", "keras.ops")):
+            unknown.append(
+                f"'{name}' ({cls}): a Keras operation (such as `x + 3` or "
+                f"keras.ops.{snake_case(cls)}), not a layer; use a catalog layer instead"
+            )
+        elif custom:
+            unsafe.append(
+                f"'{name}' ({cls}): custom object{'s' if len(custom) > 1 else ''} "
+                f"{', '.join(custom)} (code outside Keras is never loaded)"
+            )
+        elif cls in _MODEL_CLASSES:
+            unknown.append(
+                f"'{name}' ({cls}): a nested model; LayerLab projects hold one flat graph"
+            )
+        elif cls != "InputLayer" and cls not in CATALOG:
+            unknown.append(f"'{name}' ({cls}): the catalog has no layer type '{cls}'")
+    return unsafe, unknown
+
+
+def _custom_objects(value: Any) -> list[str]:
+    """Names of serialized objects inside ``value`` whose code is not Keras's own."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        module = value.get("module")
+        registered = value.get("registered_name")
+        if "class_name" in value and (
+            (
+                isinstance(module, str)
+                and not module.startswith("keras")
+                and module not in ("builtins", "numpy")
+            )
+            or (isinstance(registered, str) and ">" in registered)
+        ):
+            found.append(f"{value.get('class_name')} from {module or registered}")
+        for k, v in value.items():
+            if k != "inbound_nodes":
+                found += _custom_objects(v)
+    elif isinstance(value, list):
+        for v in value:
+            found += _custom_objects(v)
+    return found
+
+
+def refusal_text(model_name: str, problems: list[str]) -> str:
+    n = len(problems)
+    head = f"model '{model_name}' cannot be imported: {n} problem{'s' if n > 1 else ''}"
+    missing = dict.fromkeys(
+        re.findall(r"the catalog has no layer type '(\w+)'", "\n".join(problems))
+    )
+    if missing:
+        head += f" (layer types the catalog lacks: {', '.join(missing)})"
+    return head + "\n" + "\n".join(f"  - {p}" for p in problems)
+
+
+def load_model(path: Path, config: dict[str, Any]) -> Any:
+    import keras
+
+    try:
+        if zipfile.is_zipfile(path) or is_hdf5(path):
+            return keras.models.load_model(path, safe_mode=True, compile=False)
+        return keras.models.model_from_json(json.dumps(config))
+    except Exception as exc:  # Keras raises many kinds for a bad file
+        raise UnreadableModelError(
+            f"{path}: Keras cannot load it ({first_line(exc, 200)})"
+        ) from None
+
+
+def application_name(name: str) -> str | None:
+    """The ``keras.applications`` name matching ``name`` (any case), or None."""
+    key = name.removeprefix("keras.applications.").lower()
+    return next((a for a in APPLICATIONS if a.lower() == key), None)
+
+
+def application_model(
+    name: str,
+    input_shape: Any = None,
+    classes: int = 1000,
+    weights: str | os.PathLike | None = None,
+) -> Any:
+    """Build a ``keras.applications`` architecture (untrained unless a local weights file)."""
+    import keras
+
+    app = application_name(name)
+    if app is None:
+        raise ModelImportError(
+            f"unknown application {name!r}; choose one of {', '.join(APPLICATIONS)}"
+        )
+    if weights is not None and not Path(weights).is_file():
+        raise ModelImportError(
+            f"{weights}: no such weights file (nothing is downloaded; give "
+            "a local file or no weights)"
+        )
+    kwargs: dict[str, Any] = {"weights": str(weights) if weights else None, "classes": classes}
+    if input_shape is not None:
+        kwargs["input_shape"] = tuple(input_shape)
+    try:
+        return getattr(keras.applications, app)(**kwargs)
+    except (ValueError, TypeError) as exc:
+        raise ModelImportError(f"{app}: {first_line(exc, 200)}") from None
