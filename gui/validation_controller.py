@@ -10,13 +10,11 @@ after a short debounce so a burst of graph events costs one update.
 from __future__ import annotations
 
 import gc
-import importlib
-import sys
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal
 
-from engine.analysis.shapes import ShapeInference
+from engine.analysis.shapes import ShapeInference, keras_loaded, load_keras
 from engine.model.problems import structural_problems
 from engine.model.project import Project
 
@@ -30,7 +28,7 @@ class KerasLoader(QThread):
 
     def run(self) -> None:
         try:
-            importlib.import_module("keras")
+            load_keras()
         except Exception as exc:  # a broken TF install must not take the app down
             self.failed.emit(f"TensorFlow could not be loaded: {exc}")
 
@@ -38,9 +36,9 @@ class KerasLoader(QThread):
 _loader: KerasLoader | None = None
 
 
-def keras_loaded() -> bool:
-    """True once keras has been imported in this process."""
-    return "keras" in sys.modules and (_loader is None or _loader.isFinished())
+def keras_ready() -> bool:
+    """True once keras has been imported in this process and the loader is done."""
+    return keras_loaded() and (_loader is None or _loader.isFinished())
 
 
 def _shared_loader() -> KerasLoader:
@@ -109,7 +107,7 @@ class ValidationController(QObject):
         """Begin loading TensorFlow in the background (if enabled)."""
         if not self._load_tensorflow:
             return
-        if keras_loaded():
+        if keras_ready():
             self._on_keras_loaded()
             return
         self.status.emit(LOADING_MESSAGE)
@@ -121,12 +119,12 @@ class ValidationController(QObject):
 
     def load_tensorflow_now(self) -> None:
         """Import keras on this thread and validate fully (for screenshots and tests)."""
-        importlib.import_module("keras")
+        load_keras()
         self._on_keras_loaded()
         self.flush()
 
     def _on_keras_loaded(self) -> None:
-        if self.ready or "keras" not in sys.modules:
+        if self.ready or not keras_loaded():
             return
         # TensorFlow brings a few million long-lived objects; every later garbage
         # collection would walk them all (measured: an edit on a 500-layer graph took

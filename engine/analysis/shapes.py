@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import sys
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,6 +35,19 @@ from engine.build.errors import RECURRENT_TYPES, BuildError, explain_error, fmt
 from engine.build.layers import call_layer, make_layer
 from engine.model.graph import Graph, Node
 from engine.model.problems import ERROR, WARNING, Problem, incoming_index, node_problems, who
+
+
+def load_keras() -> None:
+    """Import Keras (and with it TensorFlow) now: shape inference needs it.
+
+    It takes 4-5 s, so the window calls this from a background thread after it is shown.
+    """
+    import keras  # noqa: F401
+
+
+def keras_loaded() -> bool:
+    """True once Keras has been imported in this process."""
+    return "keras" in sys.modules
 
 
 @dataclass(frozen=True)
