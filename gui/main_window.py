@@ -53,6 +53,7 @@ from gui.palette import LayerPalette
 from gui.problems import ProblemsPanel, SummaryTable
 from gui.training.export_dialog import ExportDialog
 from gui.validation_controller import LOADING_MESSAGE, ValidationController
+from presets import presets_dir
 
 FILE_FILTER = "LayerLab projects (*.json);;All files (*)"
 MAX_RECENT = 8
@@ -64,12 +65,6 @@ def settings() -> QSettings:
     if path:
         return QSettings(path, QSettings.Format.IniFormat)
     return QSettings("LayerLab", "LayerLab")
-
-
-def presets_dir() -> Path:
-    import presets
-
-    return Path(presets.__file__).parent
 
 
 def preset_files() -> list[tuple[str, Path]]:

@@ -46,7 +46,7 @@ from PySide6.QtWidgets import (
 from engine.data.dataset import BUILTINS, Dataset, check_fit, load_data
 from engine.data.sources import sniff_delimiter
 from engine.model.commands import SetSection
-from engine.train.fit import loss_name
+from engine.train.config import loss_name
 from gui.theme import narrow_combos
 from gui.training.background import BackgroundJob
 

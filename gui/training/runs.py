@@ -153,7 +153,7 @@ def _started(run_dir: Path) -> float:
 
 def best_metrics(history: dict[str, list[float]]) -> dict[str, float]:
     """Best value of each ``val_*`` series: highest for accuracy-like, else lowest."""
-    from engine.train.fit import monitor_mode
+    from engine.train.config import monitor_mode
 
     best = {}
     for key, values in history.items():

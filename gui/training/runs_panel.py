@@ -333,7 +333,7 @@ class RunsPanel(QWidget):
                 header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
 
     def _best_per_metric(self) -> dict[str, float]:
-        from engine.train.fit import monitor_mode
+        from engine.train.config import monitor_mode
 
         out = {}
         for key in self._metric_keys:

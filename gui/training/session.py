@@ -107,7 +107,8 @@ class _Supervisor(QThread):
 
     def _run_cluster(self, workers: list[str]) -> None:
         """Start the chief of a cluster run and relay its events in batches."""
-        from engine.train.distributed.run import ClusterError, start_cluster_training
+        from engine.train.distributed.cluster import ClusterError
+        from engine.train.distributed.run import start_cluster_training
 
         try:
             handle = start_cluster_training(self.snapshot, self.run_dir, workers, 0, **self.options)

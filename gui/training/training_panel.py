@@ -4,13 +4,13 @@ Each edit builds the whole new ``training`` section and pushes one
 ``SetSection("training", ...)`` onto the project's undo stack, so settings are
 saved with the project and undone like graph edits. When the stack says the
 section changed (undo, redo), the panel re-reads it with its signals muted.
-Problems from :func:`engine.train.fit.training_problems` show under the form.
+Problems from :func:`engine.train.config.training_problems` show under the form.
 
 The device combo ends with ``Cluster…``, which opens the cluster dialog
 (:mod:`gui.training.cluster_dialog`); a project that trains on a cluster shows
 ``Cluster (N workers)`` there, and choosing a device again drops the cluster.
 
-The learning-rate plot evaluates :func:`engine.train.fit.make_schedule` on a
+The learning-rate plot evaluates :func:`engine.train.config.make_schedule` on a
 background thread, and only once TensorFlow is loaded (the main window loads it
 at start-up); devices are listed the same way.
 """
@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.model.commands import SetSection
-from engine.train.fit import (
+from engine.train.config import (
     LOSSES,
     METRICS,
     OPTIMIZER_COMMON,
@@ -259,7 +259,7 @@ def lr_curve(
     """
     import keras
 
-    from engine.train.fit import make_schedule
+    from engine.train.config import make_schedule
 
     schedule = make_schedule(section, steps_per_epoch, epochs)
     total = max(1, steps_per_epoch * epochs)

@@ -18,17 +18,17 @@ from pathlib import Path
 
 import pytest
 
-from engine.train.distributed.cluster import free_ports
-from engine.train.distributed.run import (
+from engine.train.distributed.cluster import (
     ClusterError,
     cluster_problems,
+    free_ports,
     from_tf_config,
     parse_cluster,
     resolve_cluster,
     tf_config,
     worker_commands,
 )
-from engine.train.distributed.step import ignored_settings
+from engine.train.distributed.settings import ignored_settings
 
 LIMIT_S = 120
 ROOT = Path(__file__).resolve().parents[2]
