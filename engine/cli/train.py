@@ -34,8 +34,8 @@ from typing import Any, TextIO
 from engine.human import duration
 from engine.model.project import Project, ProjectError, load_project
 from engine.train import runs
+from engine.train.cluster import ClusterError, resolve_cluster, worker_commands
 from engine.train.config import Event
-from engine.train.distributed.cluster import ClusterError, resolve_cluster, worker_commands
 from engine.train.distributed.run import start_cluster_training
 from engine.train.worker import start_training
 

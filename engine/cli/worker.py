@@ -13,8 +13,8 @@ import sys
 
 from engine.cli.train import Reporter, follow
 from engine.model.project import ProjectError, load_project
+from engine.train.cluster import ClusterError, resolve_cluster
 from engine.train.config import Event
-from engine.train.distributed.cluster import ClusterError, resolve_cluster
 from engine.train.distributed.run import start_cluster_training
 
 

@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.train.distributed.cluster import cluster_problems
+from engine.train.cluster import cluster_problems
 
 Event = dict[str, Any]
 Emit = Callable[[Event], None]

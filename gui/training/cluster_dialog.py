@@ -2,9 +2,9 @@
 
 The user lists every worker's ``host:port`` (this machine is worker 0, the chief),
 the global batch size and the timeouts. The dialog shows, live, the exact command
-to start on each other machine (:func:`engine.train.distributed.cluster.worker_commands` with the
+to start on each other machine (:func:`engine.train.cluster.worker_commands` with the
 saved project file, which the other machines need), with a Copy button, and the
-problems :func:`engine.train.distributed.cluster.cluster_problems` finds. Its result is the
+problems :func:`engine.train.cluster.cluster_problems` finds. Its result is the
 training section's ``cluster`` object::
 
     dialog = ClusterDialog(project.training, project.path, parent)
@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.train.distributed.cluster import (
+from engine.train.cluster import (
     DEFAULT_JOIN_TIMEOUT_S,
     DEFAULT_TIMEOUT_S,
     ClusterError,
@@ -52,7 +52,7 @@ MUTED_STYLE = "color: gray;"
 
 def free_local_addresses(n: int) -> list[str]:
     """``n`` addresses ``localhost:PORT`` with ports that are free right now."""
-    from engine.train.distributed.cluster import free_ports
+    from engine.train.cluster import free_ports
 
     return [f"localhost:{port}" for port in free_ports(n)]
 

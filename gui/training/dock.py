@@ -497,7 +497,7 @@ class TrainingDock(QDockWidget):
 
     def _log_cluster(self, snapshot: dict[str, Any]) -> None:
         """Say in the log which machines the chief waits for, and what to run there."""
-        from engine.train.distributed.cluster import ClusterError, worker_commands
+        from engine.train.cluster import ClusterError, worker_commands
 
         workers = self.session.cluster
         path = getattr(self.project, "path", None) or "PROJECT"

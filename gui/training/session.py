@@ -107,7 +107,7 @@ class _Supervisor(QThread):
 
     def _run_cluster(self, workers: list[str]) -> None:
         """Start the chief of a cluster run and relay its events in batches."""
-        from engine.train.distributed.cluster import ClusterError
+        from engine.train.cluster import ClusterError
         from engine.train.distributed.run import start_cluster_training
 
         try:

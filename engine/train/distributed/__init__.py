@@ -1,6 +1,6 @@
-"""Multi-worker training with MultiWorkerMirroredStrategy.
+"""Multi-worker training with MultiWorkerMirroredStrategy (the cluster's addresses and
+settings are :mod:`engine.train.cluster`).
 
-``cluster`` (addresses and the ``cluster`` settings), ``run`` (a worker's process
-and its watchdog), ``loop`` (one worker's training loop) and what the loop is made
-of: ``settings``, ``collectives``, ``steps``, ``checkpoints``.
+``run`` (a worker's process and its watchdog), ``loop`` (one worker's training loop)
+and what the loop is made of: ``settings``, ``collectives``, ``steps``, ``checkpoints``.
 """

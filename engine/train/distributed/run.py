@@ -22,7 +22,7 @@ the worker's address when one never joins (``join_timeout_s``), when its port cl
 or when it stays silent while the cluster makes no progress for ``timeout_s``; and in
 any case when the cluster makes no progress for 2 x ``timeout_s`` + 30 s. The training
 loop itself is in :mod:`engine.train.distributed.loop`; checking and turning the cluster
-settings into addresses is :mod:`engine.train.distributed.cluster`. The commands
+settings into addresses is :mod:`engine.train.cluster`. The commands
 ``layerlab train --cluster`` and ``layerlab worker`` are in :mod:`engine.cli`.
 """
 
@@ -46,8 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.train import runs
-from engine.train.config import Event, training_problems
-from engine.train.distributed.cluster import (
+from engine.train.cluster import (
     DEFAULT_JOIN_TIMEOUT_S,
     DEFAULT_TIMEOUT_S,
     ClusterError,
@@ -61,6 +60,7 @@ from engine.train.distributed.cluster import (
     tf_config,
     worker_commands,
 )
+from engine.train.config import Event, training_problems
 from engine.train.distributed.collectives import unresponsive_peers
 from engine.train.distributed.loop import train_worker
 from engine.train.fit import TrainingError, classify_exception
