@@ -99,7 +99,7 @@ import keras
 from engine.build.builder import build_model
 from engine.data.dataset import labels_for_loss, load_data
 from engine.model.project import Project
-from engine.train.fit import make_loss, make_metrics, make_optimizer
+from engine.train.config import make_loss, make_metrics, make_optimizer
 
 project = json.loads(open(sys.argv[2]).read())
 section = project["training"]

@@ -89,7 +89,7 @@ def plain_sps(project: dict, ds, samples: int) -> float:
     from engine.build.builder import build_model
     from engine.data.dataset import labels_for_loss
     from engine.model.project import Project
-    from engine.train.fit import make_loss, make_metrics, make_optimizer
+    from engine.train.config import make_loss, make_metrics, make_optimizer
 
     section = project["training"]
     keras.utils.set_random_seed(section["seed"])

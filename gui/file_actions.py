@@ -20,13 +20,13 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
-import presets
 from engine.build.weights import carry_weights
 from engine.io.importing.read import ModelImportError, UnreadableModelError
 from engine.io.importing.rebuild import grouped_notes, import_model_with_notes
 from engine.model.project import Project, ProjectError, load_project, new_project, save_project
 from gui.autosave import find_recovery, imports_dir
 from gui.training.export_dialog import ExportDialog
+from presets import presets_dir
 
 FILE_FILTER = "LayerLab projects (*.json);;All files (*)"
 MAX_RECENT = 8
@@ -38,10 +38,6 @@ def settings() -> QSettings:
     if path:
         return QSettings(path, QSettings.Format.IniFormat)
     return QSettings("LayerLab", "LayerLab")
-
-
-def presets_dir() -> Path:
-    return Path(presets.__file__).parent
 
 
 def preset_files() -> list[tuple[str, Path]]:

@@ -1,4 +1,5 @@
-"""``layerlab train PROJECT [--epochs N] [--out RUN_DIR] [--device D] [--json] [--resume RUN_DIR]``.
+"""``layerlab train PROJECT [--epochs N] [--out RUN_DIR] [--device D] [--json] [--resume RUN_DIR]
+[--cluster HOST:PORT,... --index 0]``.
 
 The run happens in a worker process (:mod:`engine.train.worker`), as in the GUI. On a
 terminal a one-line progress bar is redrawn in place; otherwise one line per
@@ -11,6 +12,10 @@ learning-rate schedule and epoch count carry on), using the PROJECT's settings i
 is given, else the run's own ``project.json``; ``--epochs N`` then trains N more
 epochs (default: on up to the project's ``epochs``). Without ``--out`` a new run
 directory ``runs/<project>-<time>`` is made in the current folder.
+
+With ``--cluster`` this machine is the chief (worker 0) of a multi-machine run
+(:mod:`engine.train.distributed.run`); it prints the ``layerlab worker`` command
+for each other machine and then the same progress.
 
 Exit status: 0 when the run finished, 1 when it failed (the reason on the last
 line), 2 when the project cannot be read, 130 when stopped with Ctrl-C (the run
@@ -26,9 +31,13 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from engine.human import duration
+from engine.model.project import Project, ProjectError, load_project
 from engine.train import runs
-
-Event = dict[str, Any]
+from engine.train.cluster import ClusterError, resolve_cluster, worker_commands
+from engine.train.config import Event
+from engine.train.distributed.run import start_cluster_training
+from engine.train.worker import start_training
 
 
 def project_and_run_dir(args: Any) -> tuple[Any, Path]:
@@ -36,15 +45,13 @@ def project_and_run_dir(args: Any) -> tuple[Any, Path]:
 
     The project is the PROJECT file, else the snapshot (``project.json``) of
     ``--resume RUN_DIR``. The run directory is the resumed one, else ``--out``,
-    else a new ``runs/<project>-<time>`` in the current folder. Shared by this
-    command and the chief of a cluster run (:mod:`engine.train.distributed.run`).
+    else a new ``runs/<project>-<time>`` in the current folder. The same for a
+    local run and for the chief of a cluster run.
 
     Raises:
         ProjectError: The project cannot be read, or neither PROJECT nor
             ``--resume`` was given.
     """
-    from engine.model.project import Project, ProjectError, load_project
-
     resume_dir = getattr(args, "resume", None)
     if getattr(args, "project", None):
         project = load_project(args.project)
@@ -67,20 +74,15 @@ def project_and_run_dir(args: Any) -> tuple[Any, Path]:
 
 def cli_train(args: Any) -> int:
     """Run ``layerlab train`` with parsed ``args``; return the exit status."""
-    from engine.model.project import ProjectError
-    from engine.train.worker import start_training
-
+    if getattr(args, "cluster", None):
+        return _train_chief(args)
     resume_dir = getattr(args, "resume", None)
     try:
         project, run_dir = project_and_run_dir(args)
     except ProjectError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    show: Reporter = (
-        JsonReporter(sys.stdout)
-        if getattr(args, "json", False)
-        else HumanReporter(sys.stdout, sys.stderr)
-    )
+    show = _reporter(args)
     run = start_training(
         project,
         run_dir,
@@ -88,6 +90,63 @@ def cli_train(args: Any) -> int:
         device=getattr(args, "device", None),
         resume=bool(resume_dir),
     )
+    return follow(run, show, "stopping after this batch (Ctrl-C again to end it now) ...")
+
+
+def _train_chief(args: Any) -> int:
+    """``layerlab train PROJECT --cluster HOST:PORT,... --index 0``: the chief.
+
+    Shows the usual progress (or ``--json`` lines); exit 0 done, 1 failed, 2 bad
+    arguments, 130 stopped with Ctrl-C.
+    """
+    try:
+        project, run_dir = project_and_run_dir(args)
+        workers, index, config = resolve_cluster(
+            args.cluster, getattr(args, "index", 0), project.training
+        )
+        if index != 0:
+            raise ClusterError(
+                f"`layerlab train` runs the chief (--index 0); start worker "
+                f"{index} with `layerlab worker PROJECT --cluster "
+                f"{','.join(workers)} --index {index}`"
+            )
+        run = start_cluster_training(
+            project,
+            run_dir,
+            workers,
+            index,
+            epochs=getattr(args, "epochs", None),
+            device=getattr(args, "device", None),
+            resume=bool(getattr(args, "resume", None)),
+            config=config,
+        )
+    except (ProjectError, ClusterError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    show = _reporter(args)
+    if len(workers) > 1:
+        where = args.project if getattr(args, "project", None) else "PROJECT"
+        show.note(
+            f"chief of {len(workers)} workers ({workers[0]}); on the other machines "
+            "run:\n  " + "\n  ".join(worker_commands(where, workers, index))
+        )
+    return follow(
+        run, show, "stopping every worker after this epoch (Ctrl-C again to end it now) ..."
+    )
+
+
+def _reporter(args: Any) -> Reporter:
+    if getattr(args, "json", False):
+        return JsonReporter(sys.stdout)
+    return HumanReporter(sys.stdout, sys.stderr)
+
+
+def follow(run: Any, show: Reporter, stopping: str) -> int:
+    """Show every event of ``run`` (a local or a cluster run) until it ends; the exit status.
+
+    The first Ctrl-C asks the run to stop (``show.note(stopping)``), keeping what was
+    trained; a second one ends it at once.
+    """
     interrupted = False
     while True:
         try:
@@ -99,7 +158,7 @@ def cli_train(args: Any) -> int:
                 run.kill()
             else:
                 interrupted = True
-                show.note("stopping after this batch (Ctrl-C again to end it now) ...")
+                show.note(stopping)
                 run.stop()
     final = run.wait() or {"event": "error", "message": "the run ended without a result"}
     if final["event"] == "error":
@@ -139,6 +198,9 @@ class JsonReporter(Reporter):
             if event.get("hint"):
                 message = f"{message}. {event['hint']}"
             line = {"event": "error", "message": message}
+        elif kind == "waiting":  # a cluster run's chief, waiting for workers to join
+            self.note(_waiting(event))
+            return
         else:
             return
         self.out.write(json.dumps(line) + "\n")
@@ -191,7 +253,7 @@ class HumanReporter(Reporter):
                 f"epoch {event['epoch']}/{self.epochs}  step {event['step']}/"
                 f"{event['steps']}  {_metrics(event['logs'])}  "
                 f"{event['samples_per_s']:,.0f} samples/s"
-                + (f"  ETA {_duration(eta)}" if eta is not None else "")
+                + (f"  ETA {duration(eta)}" if eta is not None else "")
             )
             width = shutil.get_terminal_size().columns - 1
             self.out.write("\r" + text[:width].ljust(width))
@@ -206,6 +268,8 @@ class HumanReporter(Reporter):
             self._line(f"{kind} at epoch {event['epoch']}, step {event['step']}")
         elif kind == "warning":
             self._line(f"warning: {event['message']}")
+        elif kind == "waiting":  # a cluster run's chief, waiting for workers to join
+            self.note(_waiting(event))
         elif kind == "done":
             what = "stopped; kept" if event.get("stopped") else "done:"
             self._line(
@@ -227,8 +291,5 @@ def _metrics(logs: dict[str, float]) -> str:
     return "  ".join(f"{k} {v:.4g}" for k, v in logs.items() if k != "learning_rate")
 
 
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+def _waiting(event: Event) -> str:
+    return f"waiting for {', '.join(event['workers'])} to join ..."

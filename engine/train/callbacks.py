@@ -2,8 +2,7 @@
 
 :class:`Controls` carries the stop and pause requests of whoever watches a run;
 :class:`RunState` is what the callbacks of one run share; :func:`callback_types`
-defines the callback classes (Keras loads only when training). :mod:`engine.train.fit`
-re-exports these names.
+defines the callback classes (Keras loads only when training).
 """
 
 from __future__ import annotations

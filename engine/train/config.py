@@ -29,7 +29,7 @@ Learning-rate schedules (lengths in epochs, ``*_epochs``, or in optimizer steps,
 
 :func:`training_problems` checks a section without TensorFlow; the ``make_*``
 functions turn a checked section into Keras objects (Keras is imported inside them).
-:mod:`engine.train.fit` runs the training and re-exports every public name here.
+:mod:`engine.train.fit` runs the training.
 """
 
 from __future__ import annotations
@@ -37,6 +37,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from typing import Any
+
+import numpy as np
+
+from engine.train.cluster import cluster_problems
 
 Event = dict[str, Any]
 Emit = Callable[[Event], None]
@@ -368,8 +372,6 @@ def training_problems(section: Any) -> list[str]:
                 )
 
     problems += _class_weight_problems(section.get("class_weight"))
-    from engine.train.distributed.run import cluster_problems
-
     problems += cluster_problems(section.get("cluster"))
     return problems
 
@@ -690,8 +692,6 @@ def _top_k_problem(
 
 def class_weights(section: dict[str, Any], y: Any) -> dict[int, float] | None:
     """Keras ``class_weight``: ``balanced`` (n / (k * count)) or the section's dict."""
-    import numpy as np
-
     cw = section.get("class_weight")
     if cw is None:
         return None

@@ -2,8 +2,7 @@
 
 The ``training`` section (its format, tables, checks and the Keras objects made
 from it) is :mod:`engine.train.config`; the callbacks that report events and
-write checkpoints are :mod:`engine.train.callbacks`. Their public names are
-re-exported here, so ``from engine.train.fit import X`` works for all of them.
+write checkpoints are :mod:`engine.train.callbacks`.
 
 :func:`run_training` runs one training in the calling process (the worker process
 calls it) and reports through ``emit``. TensorFlow and Keras are imported inside
@@ -21,80 +20,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from engine.build.builder import build_model
+from engine.build.weights import WeightsError, load_start_weights
+from engine.data.dataset import DataError, check_fit, labels_for_loss, load_data
+from engine.model.project import Project, ProjectError
 from engine.train import runs
-from engine.train.callbacks import (
-    BATCH_EVENT_INTERVAL_S,
-    CHECKPOINT_INTERVAL_S,
-    Controls,
-    RunState,
-    callback_types,
-)
+from engine.train.callbacks import Controls, RunState, callback_types
 from engine.train.config import (
-    LOSS_ALIASES,
-    LOSSES,
-    METRICS,
-    OPTIMIZER_COMMON,
-    OPTIMIZERS,
-    PRECISIONS,
     SCHEDULES,
-    SECTION_KEYS,
     Emit,
     Event,
     batch_size_of,
     class_weights,
-    device_problem,
     epochs_of,
     find_key,
     loss_name,
     make_loss,
     make_metrics,
     make_optimizer,
-    make_schedule,
     monitor_mode,
     split_typed,
     training_problems,
 )
-
-__all__ = [
-    "BATCH_EVENT_INTERVAL_S",
-    "CHECKPOINT_INTERVAL_S",
-    "LOSSES",
-    "LOSS_ALIASES",
-    "METRICS",
-    "OPTIMIZERS",
-    "OPTIMIZER_COMMON",
-    "PRECISIONS",
-    "SCHEDULES",
-    "SECTION_KEYS",
-    "Controls",
-    "Emit",
-    "Event",
-    "Placement",
-    "RunState",
-    "TrainingError",
-    "adapt_normalization",
-    "batch_size_of",
-    "build_snapshot_model",
-    "callback_types",
-    "class_weights",
-    "classify_exception",
-    "cli_train",
-    "device_problem",
-    "epochs_of",
-    "find_key",
-    "load_dataset",
-    "loss_name",
-    "make_loss",
-    "make_metrics",
-    "make_optimizer",
-    "make_schedule",
-    "monitor_mode",
-    "place",
-    "prepare_start",
-    "run_training",
-    "split_typed",
-    "training_problems",
-]
 
 
 class TrainingError(Exception):
@@ -312,8 +261,6 @@ def load_dataset(project: dict[str, Any], base_dir: Any) -> Any:
     Raises:
         TrainingError: ``data`` when the data section or the data file is wrong.
     """
-    from engine.data.dataset import DataError, load_data
-
     try:
         return load_data(project.get("data") or {}, base_dir, _input_shape(project))
     except DataError as exc:
@@ -326,9 +273,6 @@ def build_snapshot_model(project: dict[str, Any]) -> Any:
     Raises:
         TrainingError: ``config`` when the graph cannot be built.
     """
-    from engine.build.builder import build_model
-    from engine.model.project import Project, ProjectError
-
     try:
         return build_model(Project.from_dict(project, source="project snapshot"))
     except (ProjectError, ValueError, TypeError) as exc:
@@ -352,8 +296,6 @@ def prepare_start(
     ``imported_weights`` allow, then let every Normalization layer given no mean and
     variance learn them from the training data. What did not load is a warning
     (training goes on from fresh weights); returns notes for ``started``."""
-    from engine.build.weights import WeightsError, load_start_weights
-
     notes, loaded = [], None
     if weights and (project.get("training") or {}).get("imported_weights", True):
         try:
@@ -480,9 +422,6 @@ def _fit(
     controls: Controls,
 ) -> Event:
     import keras
-    import numpy as np
-
-    from engine.data.dataset import check_fit, labels_for_loss
 
     ds = load_dataset(project, base_dir)
     loss = loss_name(section, ds.task, ds.num_classes)
@@ -678,10 +617,3 @@ def _fit(
 def _opt_lr(section: dict[str, Any]) -> float:
     _, params, _ = split_typed(section.get("optimizer", "Adam"), "optimizer")
     return float(params.get("learning_rate", 0.001))
-
-
-def cli_train(args: Any) -> int:
-    """``layerlab train``: see :mod:`engine.cli.train`."""
-    from engine.cli.train import cli_train as run
-
-    return run(args)

@@ -3,7 +3,7 @@
 ``model.fit`` in a thread of the GUI process would share the GIL with the UI, and
 a crash or out-of-memory in TensorFlow would take the app with it. So each run is
 a child process (multiprocessing ``spawn``: a clean interpreter that imports only
-this module and, once, TensorFlow)::
+this module, the engine modules it uses, and once TensorFlow)::
 
     run = start_training(project, "runs/mlp-1", epochs=5)
     for event in run.events():          # started, batch, epoch, checkpoint, ..., done|error
@@ -29,7 +29,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-Event = dict[str, Any]
+from engine.train.callbacks import Controls
+from engine.train.config import Event
+from engine.train.fit import run_training
+from engine.train.runs import run_dir_problem
 
 STOP_GRACE_S = 10.0
 """How long a stop request may go unnoticed before the process is terminated."""
@@ -290,12 +293,8 @@ def _child_main(
     """The child process: train, sending every event to the parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from engine.train.runs import run_dir_problem
-
     if run_dir_problem(Path(run_dir), resume) is None:
         _output_to_log(Path(run_dir))
-    from engine.train.fit import Controls, run_training
-
     parent = multiprocessing.parent_process()
 
     def emit(event: Event) -> None:

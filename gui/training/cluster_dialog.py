@@ -35,12 +35,12 @@ from PySide6.QtWidgets import (
 )
 
 from engine.model.project import load_project
-from engine.train.distributed.cluster import free_ports
-from engine.train.distributed.run import (
+from engine.train.cluster import (
     DEFAULT_JOIN_TIMEOUT_S,
     DEFAULT_TIMEOUT_S,
     ClusterError,
     cluster_problems,
+    free_ports,
     parse_cluster,
     worker_commands,
 )

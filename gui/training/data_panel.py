@@ -49,7 +49,7 @@ from engine.data.dataset import BUILTINS, Dataset, check_fit, load_data
 from engine.data.sources import sniff_delimiter
 from engine.model.commands import SetSection, UndoStack
 from engine.model.project import load_project, new_project
-from engine.train.fit import loss_name
+from engine.train.config import loss_name
 from gui.theme import narrow_combos
 from gui.training.background import BackgroundJob
 

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.train.distributed.run import ClusterError, worker_commands
+from engine.train.cluster import ClusterError, worker_commands
 from engine.train.history import base_dir_of
 from engine.train.runs import read_history, read_json
 from gui.paths import new_project_run_dir

@@ -32,7 +32,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal
 
-from engine.train.distributed.run import ClusterError, start_cluster_training
+from engine.train.cluster import ClusterError
+from engine.train.distributed.run import start_cluster_training
 from engine.train.worker import start_training
 
 Event = dict[str, Any]

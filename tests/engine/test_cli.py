@@ -4,9 +4,10 @@ import json
 
 import pytest
 
-from engine.cli.main import main, presets_dir
+from engine.cli.main import main
 from engine.model.graph import Edge, Node
 from engine.model.project import new_project, save_project
+from presets import presets_dir
 
 LENET = str(presets_dir() / "lenet5.json")
 

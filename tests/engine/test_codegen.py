@@ -757,7 +757,7 @@ def test_codegen_script_with_weights_reproduces_the_trained_model(keras, tmp_pat
     ids=lambda s: "-".join(map(str, s.values())),
 )
 def test_codegen_schedules_match_engine_training(keras, schedule):
-    from engine.train.fit import make_optimizer
+    from engine.train.config import make_optimizer
 
     training = {
         "optimizer": {"type": "SGD", "learning_rate": 0.05, "momentum": 0.8, "nesterov": True},

@@ -18,17 +18,17 @@ from pathlib import Path
 
 import pytest
 
-from engine.train.distributed.cluster import free_ports
-from engine.train.distributed.run import (
+from engine.train.cluster import (
     ClusterError,
     cluster_problems,
+    free_ports,
     from_tf_config,
     parse_cluster,
     resolve_cluster,
     tf_config,
     worker_commands,
 )
-from engine.train.distributed.step import ignored_settings
+from engine.train.distributed.settings import ignored_settings
 
 LIMIT_S = 120
 ROOT = Path(__file__).resolve().parents[2]
@@ -216,7 +216,7 @@ def test_answers_tells_a_live_worker_from_a_silent_one_and_a_closed_port():
     accepts connections), so only a reply to the greeting proves the worker is alive."""
     import threading
 
-    from engine.train.distributed.cluster import answers
+    from engine.train.cluster import answers
 
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))

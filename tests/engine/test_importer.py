@@ -336,8 +336,8 @@ def _expanded(pspec, value):
 
 @pytest.mark.parametrize("preset", ["lenet5", "resnet-mini"])
 def test_import_of_a_built_preset_gives_back_its_graph(preset, tmp_path):
-    from engine.cli.main import presets_dir
     from engine.model.project import load_project as load
+    from presets import presets_dir
 
     project = load(presets_dir() / f"{preset}.json")
     build(project).save(tmp_path / "model.keras")

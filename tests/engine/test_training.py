@@ -18,17 +18,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.train.fit import (
+from engine.train.callbacks import Controls
+from engine.train.config import (
     LOSSES,
     METRICS,
     OPTIMIZERS,
-    Controls,
     class_weights,
     make_optimizer,
     make_schedule,
-    run_training,
     training_problems,
 )
+from engine.train.fit import run_training
 
 # ------------------------------------------------------------------------------- helpers
 
@@ -233,7 +233,7 @@ def test_class_weight_balanced_gives_rare_classes_more_weight():
 
 
 def test_metrics_that_do_not_fit_the_task_are_left_out_with_a_warning(keras):
-    from engine.train.fit import make_metrics
+    from engine.train.config import make_metrics
 
     warnings: list[dict] = []
     section = {"metrics": ["accuracy", "mae", "precision", {"type": "top_k", "k": 3}]}
@@ -341,7 +341,7 @@ def test_run_writes_a_complete_run_directory(tmp_path, keras):
 
 
 def test_checkpoints_hold_the_last_and_the_best_epoch(tmp_path, keras):
-    from engine.train.fit import RunState, callback_types
+    from engine.train.callbacks import RunState, callback_types
 
     events: list[dict] = []
     run = RunState(
@@ -606,7 +606,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
 
 
 def test_training_section_accepts_a_cluster_and_checks_it():
-    from engine.train.fit import training_problems
+    from engine.train.config import training_problems
 
     ok = {"cluster": {"workers": ["127.0.0.1:2222", "127.0.0.1:2223"], "global_batch_size": 64}}
     assert training_problems(ok) == []
@@ -711,7 +711,7 @@ def test_resuming_past_a_cosine_schedule_says_the_extra_epochs_train_at_its_end(
 def test_precision_on_logits_cuts_at_probability_one_half():
     import keras
 
-    from engine.train.fit import make_metrics
+    from engine.train.config import make_metrics
 
     section = {
         "loss": {"type": "binary_crossentropy", "from_logits": True},

@@ -185,7 +185,7 @@ def test_cli_human_output_draws_progress_in_place():
     text = out.getvalue()
     assert text.startswith("training on CPU:0: 1,234 parameters") and "from epoch 3" in text
     progress = text.split("\r")[1]
-    for part in ("epoch 3/5", "step 7/30", "loss 0.5123", "4,321 samples/s", "ETA 1:15"):
+    for part in ("epoch 3/5", "step 7/30", "loss 0.5123", "4,321 samples/s", "ETA 1 min 15 s"):
         assert part in progress
     lines = [line.strip() for line in text.split("\r")[-1].splitlines()]
     assert lines[-2].startswith("epoch 3/5  loss 0.5  val_loss 0.6")

@@ -22,8 +22,7 @@ from PySide6.QtGui import QGuiApplication
 from engine.model.commands import UndoStack
 from engine.model.graph import Edge, Node
 from engine.model.project import Project, save_project
-from engine.train.distributed.cluster import free_ports
-from engine.train.distributed.run import worker_commands
+from engine.train.cluster import free_ports, worker_commands
 from gui.training.cluster_dialog import ClusterDialog
 from gui.training.dock import PAUSE_CLUSTER_TIP, TrainingDock
 from gui.training.errors import TITLES

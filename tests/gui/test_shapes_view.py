@@ -8,8 +8,8 @@ from PySide6.QtGui import QImage
 from engine.analysis.validation import validate
 from engine.model.project import load_project
 from gui.app import screenshot
-from gui.file_actions import presets_dir
 from gui.main_window import MainWindow
+from presets import presets_dir
 
 LENET = presets_dir() / "lenet5.json"
 

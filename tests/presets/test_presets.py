@@ -111,7 +111,7 @@ def test_preset_layout_flows_down_without_overlaps(path: Path) -> None:
 
 @pytest.mark.parametrize("path", PRESET_FILES, ids=IDS)
 def test_preset_validates_with_no_problems(path: Path) -> None:
-    from engine.train.fit import training_problems
+    from engine.train.config import training_problems
 
     project = load_project(path)
     report = report_of(path)

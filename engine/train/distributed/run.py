@@ -21,8 +21,9 @@ unanswered even though its port stays open), and ends the run with a message nam
 the worker's address when one never joins (``join_timeout_s``), when its port closes,
 or when it stays silent while the cluster makes no progress for ``timeout_s``; and in
 any case when the cluster makes no progress for 2 x ``timeout_s`` + 30 s. The training
-loop itself is in :mod:`engine.train.distributed.step`; checking and turning the cluster
-settings into addresses is :mod:`engine.train.distributed.cluster` (its names are re-exported here).
+loop itself is in :mod:`engine.train.distributed.loop`; checking and turning the cluster
+settings into addresses is :mod:`engine.train.cluster`. The commands
+``layerlab train --cluster`` and ``layerlab worker`` are in :mod:`engine.cli`.
 """
 
 from __future__ import annotations
@@ -39,55 +40,30 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from engine.train import runs
-from engine.train.distributed.cluster import (
-    CLUSTER_KEYS,
+from engine.train.cluster import (
     DEFAULT_JOIN_TIMEOUT_S,
     DEFAULT_TIMEOUT_S,
     ClusterError,
     answers,
     cluster_problems,
-    from_tf_config,
     knock,
     named_workers,
-    parse_cluster,
     port_taken,
-    resolve_cluster,
     resume_command,
     split_address,
     tf_config,
     worker_commands,
 )
-
-__all__ = [
-    "CLUSTER_KEYS",
-    "DEFAULT_JOIN_TIMEOUT_S",
-    "DEFAULT_TIMEOUT_S",
-    "PROBE_FAILURES",
-    "PROBE_INTERVAL_S",
-    "STALL_MARGIN_S",
-    "ClusterError",
-    "ClusterRun",
-    "answers",
-    "cli_train",
-    "cli_worker",
-    "cluster_problems",
-    "from_tf_config",
-    "knock",
-    "parse_cluster",
-    "port_taken",
-    "resolve_cluster",
-    "resume_command",
-    "start_cluster_training",
-    "tf_config",
-    "worker_commands",
-]
-
-Event = dict[str, Any]
+from engine.train.config import Event, training_problems
+from engine.train.distributed.collectives import unresponsive_peers
+from engine.train.distributed.loop import train_worker
+from engine.train.fit import TrainingError, classify_exception
 
 PROBE_INTERVAL_S = 1.0
 PROBE_FAILURES = 3
@@ -134,8 +110,6 @@ def start_cluster_training(
             project_path = str(project.path)
         project = project.to_dict()
     section = dict(project.get("training") or {})
-    from engine.train.fit import training_problems
-
     problems = training_problems({k: v for k, v in section.items() if k != "cluster"})
     problems += cluster_problems(section.get("cluster"))
     if problems:
@@ -566,15 +540,11 @@ def _train_child(
     emit: Any,
     stop: Any,
 ) -> Event:
-    from engine.train.fit import TrainingError, classify_exception
-
     if is_chief:
         problem = runs.run_dir_problem(path, resume)
         if problem:
             return TrainingError("config", problem, "Pick a new run directory.").event()
     try:
-        from engine.train.distributed.step import train_worker
-
         return train_worker(
             project,
             path,
@@ -600,151 +570,13 @@ def _train_child(
                 "hint": "A worker stopped or cannot be reached.",
             }
             with contextlib.suppress(Exception):
-                from engine.train.distributed.step import unresponsive_peers
-
                 final["unresponsive"] = unresponsive_peers()
         else:
             final = classify_exception(exc)
         if is_chief:
-            import traceback
-
             with contextlib.suppress(OSError):
                 path.mkdir(parents=True, exist_ok=True)
                 (path / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
     if is_chief:
         runs.write_status(path, "failed", message=final["message"], kind=final["kind"])
     return final
-
-
-# ------------------------------------------------------------------------------ the CLI
-
-
-def cli_train(args: Any) -> int:
-    """``layerlab train PROJECT --cluster HOST:PORT,... --index 0``: the chief.
-
-    Shows the usual progress (or ``--json`` lines); exit 0 done, 1 failed, 2 bad
-    arguments, 130 stopped with Ctrl-C.
-    """
-    from engine.cli.train import HumanReporter, JsonReporter, project_and_run_dir
-    from engine.model.project import ProjectError
-
-    try:
-        project, run_dir = project_and_run_dir(args)
-        workers, index, config = resolve_cluster(
-            args.cluster, getattr(args, "index", 0), project.training
-        )
-        if index != 0:
-            raise ClusterError(
-                f"`layerlab train` runs the chief (--index 0); start worker "
-                f"{index} with `layerlab worker PROJECT --cluster "
-                f"{','.join(workers)} --index {index}`"
-            )
-        run = start_cluster_training(
-            project,
-            run_dir,
-            workers,
-            index,
-            epochs=getattr(args, "epochs", None),
-            device=getattr(args, "device", None),
-            resume=bool(getattr(args, "resume", None)),
-            config=config,
-        )
-    except (ProjectError, ClusterError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    show = (
-        JsonReporter(sys.stdout)
-        if getattr(args, "json", False)
-        else HumanReporter(sys.stdout, sys.stderr)
-    )
-    if len(workers) > 1:
-        where = args.project if getattr(args, "project", None) else "PROJECT"
-        show.note(
-            f"chief of {len(workers)} workers ({workers[0]}); on the other machines "
-            "run:\n  " + "\n  ".join(worker_commands(where, workers, index))
-        )
-    return _follow(run, show)
-
-
-def cli_worker(args: Any) -> int:
-    """``layerlab worker PROJECT --cluster HOST:PORT,... --index I``: one worker."""
-    from engine.model.project import ProjectError, load_project
-
-    try:
-        project = load_project(args.project)
-        workers, index, config = resolve_cluster(args.cluster, args.index, project.training)
-        if index == 0:
-            raise ClusterError(
-                f"index 0 is the chief, which writes the run: start it with "
-                f"`layerlab train {args.project} --cluster {','.join(workers)} "
-                "--index 0`"
-            )
-        run = start_cluster_training(project, None, workers, index, config=config)
-    except (ProjectError, ClusterError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(
-        f"worker {index} of {len(workers)} ({workers[index]}): waiting for the cluster "
-        f"(chief {workers[0]}) ...",
-        flush=True,
-    )
-    return _follow(run, _WorkerReporter(index))
-
-
-class _WorkerReporter:
-    """Short lines for a worker's terminal: joined, done, or the error."""
-
-    def __init__(self, index: int) -> None:
-        self.index = index
-
-    def __call__(self, event: Event) -> None:
-        kind = event.get("event")
-        if kind == "started":
-            print(
-                f"joined: {event['workers']} workers, {event['epochs']} epochs of "
-                f"{event['steps_per_epoch']} steps (global batch {event['batch_size']})",
-                flush=True,
-            )
-        elif kind == "waiting":
-            print(f"waiting for {', '.join(event['workers'])} ...", flush=True)
-        elif kind == "done":
-            what = "stopped after" if event.get("stopped") else "done:"
-            print(
-                f"{what} {event.get('epochs_done', '?')} epochs; the chief saved the model "
-                f"(weights sha256 {event.get('weights_sha256', '?')})",
-                flush=True,
-            )
-        elif kind == "error":
-            if event.get("hint"):
-                print(f"hint: {event['hint']}", file=sys.stderr)
-            print(f"error: {event['message']}", file=sys.stderr, flush=True)
-
-    def note(self, text: str) -> None:
-        print(text, file=sys.stderr, flush=True)
-
-
-def _follow(run: ClusterRun, show: Any) -> int:
-    interrupted = False
-    while True:
-        try:
-            for event in run.events():
-                if (
-                    event.get("event") == "waiting"
-                    and hasattr(show, "note")
-                    and not isinstance(show, _WorkerReporter)
-                ):
-                    show.note(f"waiting for {', '.join(event['workers'])} to join ...")
-                    continue
-                show(event)
-            break
-        except KeyboardInterrupt:
-            if interrupted:
-                run.kill()
-            else:
-                interrupted = True
-                show.note("stopping every worker after this epoch (Ctrl-C again to end it now) ...")
-                run.stop()
-    final = run.wait() or {"event": "error", "message": "the run ended without a result"}
-    if final["event"] == "error":
-        return 130 if interrupted else 1
-    return 130 if interrupted or final.get("stopped") else 0

@@ -2,8 +2,9 @@
 
 Checks and turns ``--cluster`` values, the training section's ``cluster`` object and
 ``TF_CONFIG`` into worker addresses, and writes the commands that start the other
-workers. No TensorFlow, no processes: :mod:`engine.train.distributed.run` runs the cluster
-and re-exports these names.
+workers. No TensorFlow, no processes: :mod:`engine.train.distributed.run` runs the
+cluster. The training section's checks (:mod:`engine.train.config`) use it, so it
+imports nothing else of :mod:`engine.train`.
 """
 
 from __future__ import annotations
