@@ -1,10 +1,10 @@
 """Exact output shapes and parameter counts, computed by Keras itself.
 
 :class:`ShapeInference` walks the graph in topological order, creates each
-node's layer with :func:`engine.build.builder.make_layer` and calls it with
-:func:`engine.build.builder.call_layer` on symbolic ``KerasTensor`` inputs: the same
+node's layer with :func:`engine.build.layers.make_layer` and calls it with
+:func:`engine.build.layers.call_layer` on symbolic ``KerasTensor`` inputs: the same
 code that builds the real model, so the shapes and counts are Keras's own.
-A layer Keras refuses becomes a :class:`~engine.analysis.validation.Problem` on that
+A layer Keras refuses becomes a :class:`~engine.model.problems.Problem` on that
 node whose message says it in plain words with the input shapes involved;
 nodes downstream of it simply get no shape.
 
@@ -111,7 +111,7 @@ class ShapeInference:
     """Incremental, exact shape and parameter inference for one graph.
 
     ``problems`` holds what Keras says about shapes; the structural problems of
-    :func:`engine.analysis.validation.structural_problems` are not repeated here (nodes
+    :func:`engine.model.problems.structural_problems` are not repeated here (nodes
     that have them simply get no shape).
 
     Attributes:

@@ -68,7 +68,7 @@ def _steps_code(params: dict[str, Any], base: str, default: str) -> str:
 def _schedule_code(section: dict[str, Any], lr: float) -> list[str] | None:
     """Lines of ``make_optimizer`` that set ``learning_rate``, or None for a constant rate.
 
-    The same schedules and lengths as :func:`engine.train.fit.make_schedule`, with
+    The same schedules and lengths as :func:`engine.train.config.make_schedule`, with
     the step counts computed from ``steps_per_epoch`` and ``epochs`` at run time.
     """
 
@@ -159,7 +159,7 @@ def _loss_code(section: dict[str, Any], task: str | None) -> str:
 def _metrics_code(
     section: dict[str, Any], loss: str, num_classes: int | None, task: str | None
 ) -> list[str]:
-    """The metrics LayerLab keeps for this run (training_config.chosen_metrics), as code."""
+    """The metrics LayerLab keeps for this run (engine.train.config.chosen_metrics), as code."""
 
     sparse = loss == "sparse_categorical_crossentropy"
     logits = loss_from_logits(section)

@@ -61,7 +61,7 @@ class Project:
         description: Free text (presets explain themselves here).
         graph: The layer graph.
         data: The ``data`` section (see :mod:`engine.data.dataset`).
-        training: The ``training`` section (see :mod:`engine.train.fit`).
+        training: The ``training`` section (see :mod:`engine.train.config`).
         extra: Unknown top-level keys, written back unchanged.
         path: Where the project was loaded from or last saved, if anywhere.
     """

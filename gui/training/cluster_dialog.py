@@ -2,9 +2,9 @@
 
 The user lists every worker's ``host:port`` (this machine is worker 0, the chief),
 the global batch size and the timeouts. The dialog shows, live, the exact command
-to start on each other machine (:func:`engine.train.distributed.run.worker_commands` with the
+to start on each other machine (:func:`engine.train.cluster.worker_commands` with the
 saved project file, which the other machines need), with a Copy button, and the
-problems :func:`engine.train.distributed.run.cluster_problems` finds. Its result is the
+problems :func:`engine.train.cluster.cluster_problems` finds. Its result is the
 training section's ``cluster`` object::
 
     dialog = ClusterDialog(project.training, project.path, parent)
