@@ -30,17 +30,6 @@ def _load(project_path: str | os.PathLike | None) -> Project | None:
     return load_project(project_path) if project_path else None
 
 
-def _has_display() -> bool:
-    """False on Linux without X/Wayland and no chosen Qt platform (Qt would abort)."""
-    if sys.platform in ("darwin", "win32"):
-        return True
-    return bool(
-        os.environ.get("DISPLAY")
-        or os.environ.get("WAYLAND_DISPLAY")
-        or os.environ.get("QT_QPA_PLATFORM")
-    )
-
-
 def _application():
     app = QApplication.instance()
     if app is None:
@@ -61,13 +50,6 @@ def main(project_path: str | os.PathLike | None = None) -> int:
         project = _load(project_path)
     except ProjectError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if not _has_display():
-        print(
-            "error: no display to open the window on (set DISPLAY, or QT_QPA_PLATFORM="
-            "offscreen to run without one)",
-            file=sys.stderr,
-        )
         return 2
     app = _application()
     theme.apply_theme(app)

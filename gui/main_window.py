@@ -31,7 +31,8 @@ from engine.model.graph import GraphError
 from engine.model.project import Project
 from gui import theme
 from gui.autosave import Autosaver
-from gui.canvas import GraphScene, GraphView
+from gui.canvas.scene import GraphScene
+from gui.canvas.view import GraphView
 from gui.code_preview import CodePreview
 from gui.file_actions import FileActions, default_project, preset_files, settings
 from gui.inspector.panel import Inspector

@@ -7,6 +7,7 @@ every subpackage, imports without TensorFlow, and no module is part of an import
 cycle, counting imports inside functions.
 """
 
+import ast
 import pkgutil
 import re
 import subprocess
@@ -140,3 +141,82 @@ def test_no_import_cycles_counting_imports_inside_functions():
     graph = grimp.build_graph("engine", "gui", include_external_packages=False)
     modules = {m for m in graph.modules if m.split(".")[0] in ("engine", "gui")}
     assert import_cycles(graph, modules) == []
+
+
+def top_level_names(path: Path) -> set[str]:
+    """Names a module defines itself (functions, classes, assignments), not ones it imports."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+    return names
+
+
+def source_of(module: str) -> Path | None:
+    for path in (ROOT / (module.replace(".", "/") + ".py"), ROOT / module.replace(".", "/")):
+        if path.is_file():
+            return path
+        if (path / "__init__.py").is_file():
+            return path / "__init__.py"
+    return None
+
+
+def python_files() -> list[Path]:
+    return [
+        p for d in ("engine", "gui", "tests", "bench", "presets") for p in (ROOT / d).rglob("*.py")
+    ]
+
+
+def test_every_import_names_the_module_that_defines_it():
+    """No facades: ``from engine.x import name`` finds ``name`` defined in ``engine.x``."""
+    offenders = []
+    for path in python_files():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom) or node.level or not node.module:
+                continue
+            if node.module.split(".")[0] not in ("engine", "gui", "presets"):
+                continue
+            source = source_of(node.module)
+            defined = top_level_names(source) if source else set()
+            for alias in node.names:
+                if alias.name not in defined and not source_of(f"{node.module}.{alias.name}"):
+                    where = path.relative_to(ROOT)
+                    offenders.append(f"{where}:{node.lineno} {alias.name} from {node.module}")
+    assert offenders == []
+
+
+#: Imports that may sit inside functions: heavy or optional libraries, loaded when used.
+LAZY_LIBRARIES = {"tensorflow", "keras", "h5py", "sklearn", "onnxruntime", "ai_edge_litert"}
+#: Declared exceptions: the launcher opens the window; the training tab's views pull in
+#: pyqtgraph (~0.6 s), so the dock imports them when it is first shown.
+LAZY_MODULES = {
+    ("engine/cli/window.py", "gui.app"),
+    ("gui/training/dock.py", "gui.training.data_panel"),
+    ("gui/training/dock.py", "gui.training.evaluation_view"),
+    ("gui/training/dock.py", "gui.training.live_view"),
+    ("gui/training/dock.py", "gui.training.training_panel"),
+}
+
+
+def test_imports_sit_at_the_top_except_lazy_heavy_ones():
+    offenders = []
+    for path in [p for d in ("engine", "gui") for p in (ROOT / d).rglob("*.py")]:
+        where = path.relative_to(ROOT).as_posix()
+        for func in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(func):
+                if isinstance(node, ast.Import):
+                    modules = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and not node.level:
+                    modules = [node.module]
+                else:
+                    continue
+                for module in modules:
+                    if module.split(".")[0] in LAZY_LIBRARIES or (where, module) in LAZY_MODULES:
+                        continue
+                    offenders.append(f"{where}:{node.lineno} {module}")
+    assert offenders == []

@@ -33,6 +33,13 @@ def cli_open(args: argparse.Namespace) -> int:
 
 def open_window(project: str | None) -> int:
     """Open the window on ``project`` (None: the default one) and run until it closes."""
+    if not has_display():  # Qt would abort without one
+        print(
+            "error: no display to open the window on (set DISPLAY, or QT_QPA_PLATFORM="
+            "offscreen to run without one)",
+            file=sys.stderr,
+        )
+        return 2
     if project is not None:
         load_project(project)  # a bad file is reported here, before Qt starts
     return int(_gui_app().main(project) or 0)

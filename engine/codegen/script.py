@@ -36,8 +36,6 @@ from engine.codegen.train import main_code
 from engine.model.graph import Graph, Node, is_valid_id
 from engine.model.problems import ERROR, structural_problems
 
-__all__ = ["CodegenError", "generate", "literal", "variable_names"]
-
 #: Names the generated script defines or imports at module level; node
 #: variables never shadow them (nor Python keywords and builtins).
 SCRIPT_NAMES = frozenset(

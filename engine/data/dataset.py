@@ -48,17 +48,6 @@ from engine.data.sources import (
     resolve_path,
 )
 
-__all__ = [
-    "BUILTINS",
-    "DataError",
-    "Dataset",
-    "check_fit",
-    "labels_for_loss",
-    "load_data",
-    "make_tf_dataset",
-    "SOURCES",
-]
-
 SOURCES = tuple(f"builtin:{name}" for name in BUILTINS) + ("csv", "npz", "images")
 
 

@@ -24,7 +24,8 @@ import numpy as np
 
 from engine.build.builder import build_model
 from engine.build.weights import WeightsError, load_start_weights
-from engine.data.dataset import DataError, check_fit, labels_for_loss, load_data
+from engine.data.dataset import check_fit, labels_for_loss, load_data
+from engine.data.sources import DataError
 from engine.model.project import Project, ProjectError
 from engine.train import runs
 from engine.train.callbacks import Controls, RunState, callback_types

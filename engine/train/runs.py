@@ -40,6 +40,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 RUN_MARKERS = ("model.keras", "checkpoints", "history.json")
 """Files whose presence means a folder already holds a run."""
 
@@ -335,8 +337,6 @@ def evaluate(
     Returns:
         ``{"validation": {...}, "test": {...}, "details": {...}}`` (splits that exist).
     """
-    import numpy as np
-
     out: dict[str, Any] = {}
     detail_split = None
     for split, x, y in (("validation", ds.x_val, ds.y_val), ("test", ds.x_test, ds.y_test)):
@@ -375,8 +375,6 @@ def _finite(v: Any) -> float | None:
 
 
 def _classification(pred: Any, y: Any, ds: Any, from_logits: bool) -> dict[str, Any]:
-    import numpy as np
-
     if pred.ndim == 1 or pred.shape[-1] == 1:
         p = pred.reshape(len(pred))
         if from_logits:
@@ -434,8 +432,6 @@ def _classification(pred: Any, y: Any, ds: Any, from_logits: bool) -> dict[str, 
 
 
 def _regression(pred: Any, y: Any) -> dict[str, Any]:
-    import numpy as np
-
     y = y.astype(np.float64).reshape(len(y), -1)
     p = pred.reshape(len(pred), -1)
     if p.shape != y.shape:

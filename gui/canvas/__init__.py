@@ -3,8 +3,3 @@
 ``GraphScene`` draws a project's graph and turns gestures into undo commands;
 ``GraphView`` is the zoomable, pannable widget that shows it.
 """
-
-from gui.canvas.scene import GraphScene
-from gui.canvas.view import LAYER_MIME, GraphView
-
-__all__ = ["GraphScene", "GraphView", "LAYER_MIME"]

@@ -15,7 +15,8 @@ from engine.model.commands import UndoStack
 from engine.model.graph import Edge, Node
 from engine.model.layout import layered_layout
 from engine.model.project import Project, load_project
-from gui.canvas import GraphScene, GraphView
+from gui.canvas.scene import GraphScene
+from gui.canvas.view import GraphView
 
 
 def demo_project() -> Project:

@@ -45,8 +45,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.data.dataset import BUILTINS, Dataset, check_fit, load_data
-from engine.data.sources import sniff_delimiter
+from engine.data.dataset import Dataset, check_fit, load_data
+from engine.data.sources import BUILTINS, sniff_delimiter
 from engine.model.commands import SetSection, UndoStack
 from engine.model.project import load_project, new_project
 from engine.train.config import loss_name

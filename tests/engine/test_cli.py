@@ -90,3 +90,11 @@ def test_cli_validate_keeps_tensorflow_start_up_chatter_off_the_terminal():
     assert out.returncode == 0
     assert "Total params: 19,754" in out.stdout
     assert out.stderr.strip() == ""
+
+
+def test_cli_open_without_a_display_says_so_and_exits_2(capsys, monkeypatch):
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("sys.platform", "linux")
+    assert main([LENET]) == 2
+    assert "no display to open the window on" in capsys.readouterr().err

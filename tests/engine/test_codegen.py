@@ -20,7 +20,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.codegen.script import CodegenError, docstring, generate, literal, variable_names
+from engine.codegen.script import generate, variable_names
+from engine.codegen.text import CodegenError, docstring, literal
 from engine.data.dataset import load_data as engine_load_data
 from engine.model.graph import Graph, Node
 from engine.model.project import Project

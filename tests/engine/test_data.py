@@ -13,14 +13,13 @@ import numpy as np
 import pytest
 
 from engine.data.dataset import (
-    BUILTINS,
-    DataError,
     Dataset,
     check_fit,
     labels_for_loss,
     load_data,
     make_tf_dataset,
 )
+from engine.data.sources import BUILTINS, DataError
 
 # --------------------------------------------------------------------------- helpers
 

@@ -53,7 +53,8 @@ def small_project() -> Project:
 @pytest.fixture
 def canvas(qtbot, small_project):
     """A shown ``GraphView`` on ``small_project``: ``(scene, view, undo_stack)``."""
-    from gui.canvas import GraphScene, GraphView
+    from gui.canvas.scene import GraphScene
+    from gui.canvas.view import GraphView
 
     stack = UndoStack(small_project)
     scene = GraphScene(small_project, stack)

@@ -16,11 +16,12 @@ from engine.model.commands import AddNode, Connect, RemoveNodes, Rename, SetPara
 from engine.model.graph import Edge, Graph, Node
 from engine.model.layout import layered_layout
 from engine.model.project import Project
-from gui.canvas import LAYER_MIME, GraphScene, GraphView
 from gui.canvas.clipboard import MIME as SUBGRAPH_MIME
 from gui.canvas.interactions import accepting_ports, accepting_sources
 from gui.canvas.items import EdgeItem, NodeItem
+from gui.canvas.scene import GraphScene
 from gui.canvas.theme import NODE_WIDTH
+from gui.canvas.view import LAYER_MIME, GraphView
 
 from .conftest import make_project
 
