@@ -146,3 +146,37 @@ def test_layerlab_validate_says_one_line_and_exits_2(tmp_path, text, fragment):
     assert "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and str(path) in lines[0] and fragment in lines[0], done.stderr
+
+
+# --------------------------------------------------------------------------- generated script
+
+
+@pytest.mark.parametrize(
+    "name, shown",
+    [
+        ("a %(x)s b", "Train a %(x)s b"),
+        ("%(prog)s %(x)s", "Train %(prog)s %(x)s"),
+        ("50% off %(prog)", "Train 50% off %(prog)"),
+        ("bad \udc80 name", "Train bad \\udc80 name"),
+    ],
+)
+def test_the_generated_script_help_shows_any_project_name(tmp_path, name, shown):
+    from engine.codegen.script import generate
+    from engine.files import write_atomic
+
+    project = new_project(name)
+    project.description = f"About {name}."
+    script = tmp_path / "train.py"
+    write_atomic(script, generate(project))  # strict UTF-8: no surrogate reaches the file
+    stub = tmp_path / "stub" / "keras"  # --help never touches Keras: spare the TF start-up
+    stub.mkdir(parents=True)
+    (stub / "__init__.py").write_text("layers = None\n")
+    done = subprocess.run(
+        [sys.executable, str(script), "--help"],
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(stub.parent), "PYTHONIOENCODING": "utf-8"},
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    assert shown in done.stdout.decode("utf-8")
