@@ -10,17 +10,23 @@ that kept its name and its weight shapes, while added or reshaped layers start f
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
+import stat
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from engine.build.builder import build_model
+from engine.files import atomic_path
 from engine.model.project import Project
 
 GRAPH_KEY = "layerlab_graph"
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # the first 8 bytes of the HDF5 files LayerLab writes
+_MAX_GRAPH_BYTES = 64 * 10**6  # the stored graph of a project within engine.limits' size
 
 
 class WeightsError(ValueError):
@@ -84,13 +90,76 @@ def weights_file(project: Any, base_dir: str | Path | None = None) -> Path | Non
     return path if path.is_absolute() or base_dir is None else Path(base_dir) / path
 
 
+class WeightsRefused(PermissionError):
+    """Save did not copy the file a project names as its weights: it is not a weights file
+    LayerLab wrote (a received project may name any file, such as ``~/.ssh/id_rsa``).
+
+    An :class:`OSError` (``EACCES``) whose message names the file's full path and why,
+    so a caller that reports failed saves shows it as it is; nothing was written.
+    """
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(
+            errno.EACCES,
+            f"the project names {path} as its weights, which was not copied: {why}. "
+            'Only weights files made by LayerLab\'s import are copied; remove the "weights" '
+            "key or import the model again",
+            str(path),
+        )
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+def _not_layerlab_weights(f: BinaryIO) -> str | None:
+    """Why the open file ``f`` is not a weights file LayerLab's import wrote, or None.
+
+    The proof is cheap and specific: the HDF5 signature at the start, and the graph
+    that :func:`save_start_weights` stores beside the weights (a scalar JSON text with
+    ``nodes`` and ``edges``).
+    """
+    import h5py
+
+    if f.read(len(HDF5_SIGNATURE)) != HDF5_SIGNATURE:
+        return "it is not an HDF5 weights file"
+    f.seek(0)
+    try:
+        with h5py.File(f, "r") as h5:
+            stored = h5.get(GRAPH_KEY)
+            if not isinstance(stored, h5py.Dataset):
+                return "it holds no graph stored by LayerLab's import"
+            if stored.shape != () or stored.id.get_storage_size() > _MAX_GRAPH_BYTES:
+                return "its stored graph is not one LayerLab wrote"
+            graph = json.loads(stored[()])
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        return f"it cannot be read as a weights file ({type(exc).__name__})"
+    if not (
+        isinstance(graph, dict)
+        and isinstance(graph.get("nodes"), list)
+        and isinstance(graph.get("edges"), list)
+    ):
+        return "its stored graph is not one LayerLab wrote"
+    return None
+
+
 def carry_weights(project: Any, new_path: str | Path) -> Path | None:
     """Before ``project`` is saved as ``new_path``: keep its weights file beside it.
 
     A file already in the new folder is named relative to it; one elsewhere (an import
     not saved yet, or a Save As to another folder) is copied to
-    ``<new stem>.weights.h5``. Returns the file the project now names, or None when it
-    names none (or the named file is missing: the key is then left as it is).
+    ``<new stem>.weights.h5``, but only when it is a weights file LayerLab's import
+    wrote (HDF5, holding the graph as imported): never any other file a project names.
+    The copy is atomic (a failed copy leaves an existing ``<new stem>.weights.h5`` as
+    it was) and keeps the source's permission bits.
+
+    Returns:
+        The file the project now names, or None when it names none (or the named file
+        is missing: the key is then left as it is).
+
+    Raises:
+        WeightsRefused: The named file is not a weights file LayerLab wrote; nothing
+            was copied and the project is unchanged.
+        OSError: The copy failed (see :func:`engine.files.atomic_path`).
     """
     source = weights_file(project)
     if source is None or not source.is_file():
@@ -100,7 +169,21 @@ def carry_weights(project: Any, new_path: str | Path) -> Path | None:
         target = source.resolve()
     else:
         target = folder / (Path(new_path).stem + ".weights.h5")
-        shutil.copyfile(source, target)
+        source = Path(os.path.abspath(source))
+        # one open file for the check and the copy: what was checked is what is copied
+        with open(source, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise WeightsRefused(source, "it is not a regular file")
+            why = _not_layerlab_weights(f)
+            if why:
+                raise WeightsRefused(source, why)
+            f.seek(0)
+            with (
+                atomic_path(target, suffix=".weights.h5", mode=stat.S_IMODE(st.st_mode)) as tmp,
+                open(tmp, "wb") as out,
+            ):
+                shutil.copyfileobj(f, out, 1 << 20)
     project.extra["weights"] = target.name
     return target
 

@@ -56,15 +56,40 @@ def literal(value: Any, tuples: bool = False) -> str:
     raise CodegenError(f"cannot write {value!r} ({type(value).__name__}) as code")
 
 
+def encodable(text: str) -> str:
+    """``text`` with each character UTF-8 cannot encode (a lone surrogate such as
+    ``"\\udc80"``, from a file name in another encoding) written as its escape, as text.
+
+    A generated script shows such text (``--help``, docstrings) without failing.
+    """
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def argparse_text(text: str, *, always_formatted: bool = True) -> str:
+    """``text`` for an argparse help string or description, shown as written.
+
+    argparse %-formats every help string (so ``%`` is written ``%%``) but a
+    description only when it contains ``%(prog)`` (pass ``always_formatted=False``:
+    it is escaped only then). Characters UTF-8 cannot encode become escapes
+    (:func:`encodable`), so ``--help`` can print them.
+    """
+    text = encodable(text)
+    if always_formatted or "%(prog)" in text:
+        text = text.replace("%", "%%")
+    return text
+
+
 def docstring(text: str, indent: str = "") -> str:
     """A triple-quoted docstring holding ``text``, whatever the text contains.
 
     Backslashes and double quotes are escaped, and so is every character that
     is not printable (newlines and tabs aside), so the text cannot end the
-    string. Lines after the first get ``indent``; trailing spaces are dropped.
+    string. Characters UTF-8 cannot encode are kept as the text of their escape
+    (:func:`encodable`), so the docstring can be printed. Lines after the first get
+    ``indent``; trailing spaces are dropped.
     """
     out = []
-    for ch in text:
+    for ch in encodable(text):
         if ch == "\\":
             out.append("\\\\")
         elif ch == '"':

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from engine.codegen.text import CodegenError, ScriptPart, call_code, literal
+from engine.codegen.text import CodegenError, ScriptPart, argparse_text, call_code, literal
 from engine.model.graph import is_valid_id
 from engine.train.config import (
     LOSS_ALIASES,
@@ -318,7 +318,9 @@ def main_code(
         "def main():",
         '    """Train the model on its data with the project\'s settings, then save it."""',
         call_code(
-            "parser = argparse.ArgumentParser", [f"description={literal('Train ' + name)}"], "    "
+            "parser = argparse.ArgumentParser",
+            [f"description={literal(argparse_text('Train ' + name, always_formatted=False))}"],
+            "    ",
         ),
         '    parser.add_argument("--epochs", type=int, default=None,',
         f'                        help=f"{help_epochs}")',

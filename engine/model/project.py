@@ -9,11 +9,13 @@ from __future__ import annotations
 import copy
 import json
 import os
-import tempfile
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine import limits
+from engine.files import DiskState, write_atomic
 from engine.model.graph import Edge, Graph, Node, is_valid_id
 
 FORMAT = "layerlab"
@@ -64,6 +66,8 @@ class Project:
         training: The ``training`` section (see :mod:`engine.train.config`).
         extra: Unknown top-level keys, written back unchanged.
         path: Where the project was loaded from or last saved, if anywhere.
+        disk_state: The file at ``path`` as last loaded or saved (for
+            :func:`engine.files.changed_on_disk`), or None.
     """
 
     name: str = "Untitled"
@@ -73,6 +77,7 @@ class Project:
     training: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(DEFAULT_TRAINING))
     extra: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    disk_state: DiskState | None = field(default=None, compare=False, repr=False)
 
     @property
     def base_dir(self) -> Path | None:
@@ -124,7 +129,16 @@ class Project:
         for key in ("data", "training"):
             if key in d and not isinstance(d[key], dict):
                 raise fail(f'"{key}" must be an object; got {type(d[key]).__name__}')
-        graph = _graph_from_dict(d.get("graph"), fail)
+        graph_d = d.get("graph")
+        if isinstance(graph_d, dict):  # bounded before the work (the graph's own checks follow)
+            try:
+                for key, limit in (("nodes", limits.NODES), ("edges", limits.EDGES)):
+                    items = graph_d.get(key)
+                    if isinstance(items, list) and len(items) > limit.value():
+                        raise limit.refusal(f"the graph has {len(items):,} {key}")
+            except limits.LimitExceeded as exc:
+                raise fail(str(exc)) from None
+        graph = _graph_from_dict(graph_d, fail)
         return cls(
             name=d.get("name", "Untitled"),
             description=d.get("description", ""),
@@ -210,28 +224,47 @@ def _graph_from_dict(g: Any, fail) -> Graph:
 
 
 def load_project(path: str | os.PathLike) -> Project:
-    """Read a project file.
+    """Read a project file, within the limits of :mod:`engine.limits`.
+
+    The project's ``disk_state`` records the file as read (see
+    :func:`engine.files.changed_on_disk`).
 
     Raises:
-        ProjectError: The file is missing, unreadable, not JSON, not a LayerLab
-            project, too new, or structurally wrong; the message names the file.
+        ProjectError: The file is missing, unreadable, not a regular file, too large,
+            not JSON, nested too deep, holds a key twice or an integer too long, is not
+            a LayerLab project, too new, or structurally wrong; the message names the
+            file (and the limit and how to raise it, for a limit).
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO cannot block
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise ProjectError(f"{path}: not a regular file")
+            limits.check_size(st.st_size)
+            data = f.read(limits.PROJECT_MB.value() * 10**6 + 1)
+            limits.check_size(len(data))  # it grew while being read
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise ProjectError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise ProjectError(f"{path}: is a folder, not a project file") from None
+    except limits.LimitExceeded as exc:
+        raise ProjectError(f"{path}: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ProjectError(f"{path}: cannot be read ({exc})") from None
     try:
-        d = json.loads(text)
+        d = limits.loads(text)
     except json.JSONDecodeError as exc:
         raise ProjectError(
             f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
-    return Project.from_dict(d, source=str(path), path=path)
+    except limits.LimitExceeded as exc:
+        raise ProjectError(f"{path}: {exc}") from None
+    project = Project.from_dict(d, source=str(path), path=path)
+    project.disk_state = DiskState.of(data, st)
+    return project
 
 
 def dumps(project: Project) -> str:
@@ -287,21 +320,13 @@ def _node_sorted(n: dict[str, Any]) -> dict[str, Any]:
 
 
 def save_project(project: Project, path: str | os.PathLike) -> None:
-    """Write atomically (temp file in the same folder, then rename) and set ``project.path``."""
+    """Write atomically (see :func:`engine.files.write_atomic`: the old file or the new
+    one, never half; mode and symlinks kept; a read-only file refused) and set
+    ``project.path`` and ``project.disk_state``."""
     path = Path(path)
-    text = dumps(project)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    state = write_atomic(path, dumps(project))
     project.path = path
+    project.disk_state = state
 
 
 def new_project(name: str = "Untitled") -> Project:
