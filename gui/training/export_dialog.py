@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 
 from engine.human import human_size
 from engine.io import export as export_module
-from engine.io.export import ExportError
+from engine.io.export import SUFFIXES, ExportError
 from gui import theme
 
 FORMAT_LABELS = {
@@ -45,14 +45,6 @@ FORMAT_LABELS = {
     "tflite": "TensorFlow Lite (.tflite) — phones and microcontrollers",
     "python": "Python script (.py) — rebuilds and trains the model",
     "h5": "Legacy HDF5 (.h5) — older Keras versions",
-}
-SUFFIXES = {
-    "keras": ".keras",
-    "onnx": ".onnx",
-    "tflite": ".tflite",
-    "python": ".py",
-    "h5": ".h5",
-    "savedmodel": "",
 }
 QUANTIZE_LABELS = {
     "none": "none (float32)",
