@@ -13,6 +13,7 @@ import os
 import sys
 from types import ModuleType
 
+from engine.cli.qt_libraries import missing_libraries, missing_message, uses_xcb
 from engine.cli.train import cli_train
 from engine.model.project import load_project
 from presets import presets_dir
@@ -39,6 +40,10 @@ def open_window(project: str | None) -> int:
             "offscreen to run without one)",
             file=sys.stderr,
         )
+        return 2
+    missing = missing_libraries() if uses_xcb() else []
+    if missing:  # Qt would abort with "Could not load the Qt platform plugin xcb"
+        print(missing_message(missing), file=sys.stderr)
         return 2
     if project is not None:
         load_project(project)  # a bad file is reported here, before Qt starts
