@@ -254,7 +254,7 @@ def check_zip_member(info: zipfile.ZipInfo, limit: Limit) -> None:
     reads no more than they say, so a member that lies is cut short (and fails its
     checksum) rather than read beyond the limit.
     """
-    check_mb(limit, info.file_size, f"{info.filename} unpacks to {info.file_size:,} bytes; it")
+    check_mb(limit, info.file_size, f"{info.filename} unpacked")
     if info.file_size > RATIO_FROM_MB * 10**6:
         ratio = info.file_size / max(info.compress_size, 1)
         if ratio > ZIP_RATIO.value():

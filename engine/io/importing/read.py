@@ -154,6 +154,7 @@ def _read_config_data(path: Path) -> Any:
                     raise UnreadableModelError(
                         f"{path}: a zip file without config.json, not a .keras model"
                     )
+                check_zip_member(z.getinfo("config.json"), MODEL_CONFIG_MB)
                 infos = z.infolist()
                 for info in infos:
                     check_zip_member(info, MODEL_MB)
