@@ -464,3 +464,64 @@ def test_layerlab_import_of_a_bomb_exits_2_without_a_traceback(tmp_path):
     assert "Traceback" not in result.stderr
     assert "bomb.keras" in result.stderr and "LAYERLAB_MAX_MODEL_CONFIG_MB" in result.stderr
     assert not (tmp_path / "p.json").exists()
+
+
+# --------------------------------------------------------------------------- exports
+
+
+def _tiny_project():
+    from engine.model.graph import Edge, Node
+    from engine.model.project import Project
+
+    project = Project(name="tiny")
+    project.graph.nodes["x"] = Node("x", "Input", {"shape": [4]})
+    project.graph.nodes["y"] = Node("y", "Dense", {"units": 2})
+    project.graph.edges.append(Edge("x", "y"))
+    return project
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("keras", "m.keras"), ("tflite", "m.tflite")])
+def test_a_failed_export_leaves_the_old_file_and_no_partial_or_temp_file(
+    tmp_path, monkeypatch, fmt, name
+):
+    keras = pytest.importorskip("keras")
+    from engine.io.export import ExportError, export
+
+    def half_written(self, path, *args, **kwargs):
+        Path(path).write_bytes(b"half a model")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(keras.Model, "save", half_written)
+    monkeypatch.setattr(keras.Model, "export", half_written)
+    out = tmp_path / name
+    with pytest.raises(ExportError):
+        export(_tiny_project(), fmt, out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing half-written
+    out.write_bytes(b"the previous export")
+    with pytest.raises(ExportError):
+        export(_tiny_project(), fmt, out)
+    assert out.read_bytes() == b"the previous export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_a_failed_savedmodel_export_keeps_the_old_folder(tmp_path, monkeypatch):
+    pytest.importorskip("keras")
+    from engine.io.export import ExportError, export
+
+    out = tmp_path / "served"
+    out.mkdir()
+    (out / "saved_model.pb").write_bytes(b"the previous export")
+
+    def half_written(self, path, *args, **kwargs):
+        Path(path).mkdir()
+        (Path(path) / "saved_model.pb").write_bytes(b"half")
+        raise RuntimeError("disk full")
+
+    class Half:
+        export = half_written
+
+    monkeypatch.setattr("engine.io.export._inference", lambda model, xs: Half())
+    with pytest.raises(ExportError):
+        export(_tiny_project(), "savedmodel", out)
+    assert (out / "saved_model.pb").read_bytes() == b"the previous export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["served"]
