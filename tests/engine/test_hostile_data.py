@@ -525,3 +525,25 @@ def test_a_failed_savedmodel_export_keeps_the_old_folder(tmp_path, monkeypatch):
         export(_tiny_project(), "savedmodel", out)
     assert (out / "saved_model.pb").read_bytes() == b"the previous export"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["served"]
+
+
+def test_layerlab_train_with_a_fifo_as_its_data_exits_2_naming_it(tmp_path):
+    from engine.model.project import save_project
+
+    fifo = tmp_path / "data.csv"
+    os.mkfifo(fifo)
+    project = _tiny_project()
+    project.data = {"source": "csv", "path": "data.csv"}
+    save_project(project, tmp_path / "p.json")
+    result = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "train", str(tmp_path / "p.json")]
+        + ["--out", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 2, result.stderr
+    assert "data.csv is not a regular file (a FIFO" in result.stderr
+    assert "Traceback" not in result.stderr
