@@ -90,3 +90,18 @@ def test_csv_columns_fill_the_target_picker_from_the_background(qtbot, tmp_path)
     qtbot.waitUntil(lambda: not panel.busy, timeout=10_000)
     assert [panel.target.itemText(i) for i in range(panel.target.count())] == ["a", "b", "kind"]
     assert panel.dataset is not None and panel.dataset.num_classes == 2
+
+
+def test_the_evaluation_view_refuses_a_fifo_evaluation_file_without_blocking(qtbot, tmp_path):
+    from gui.training.evaluation_view import EvaluationView
+
+    run = tmp_path / "run"
+    run.mkdir()
+    os.mkfifo(run / "evaluation.json")
+    _unblock_later(run / "evaluation.json")
+    view = EvaluationView()
+    qtbot.addWidget(view)
+    start = time.monotonic()
+    view.show_run(run)
+    assert time.monotonic() - start < 1.0, "show_run waited for the FIFO"
+    assert view.evaluation == {} and view.message()  # shown as a run without an evaluation
