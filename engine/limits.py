@@ -17,8 +17,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
+import zipfile
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 
 class LimitExceeded(ValueError):
@@ -160,3 +162,121 @@ def _where(root: Any, target: dict[str, Any]) -> str | None:
         elif isinstance(value, list):
             stack.extend((v, f"{path}[{i}]") for i, v in enumerate(value))
     return None
+
+
+# --------------------------------------------------------------------------- data and model files
+
+#: Pixels of one image (width x height, times the frames of an animated GIF), read from
+#: the image's header before it is decoded.
+IMAGE_MEGAPIXELS = Limit("LAYERLAB_MAX_IMAGE_MEGAPIXELS", 100, "megapixels")
+#: A CSV data file's size in MB: it is read whole into memory.
+CSV_MB = Limit("LAYERLAB_MAX_CSV_MB", 512, "MB")
+#: One line of a CSV file, in KB.
+CSV_LINE_KB = Limit("LAYERLAB_MAX_CSV_LINE_KB", 1024, "KB")
+#: One field (cell) of a CSV file, in KB.
+CSV_FIELD_KB = Limit("LAYERLAB_MAX_CSV_FIELD_KB", 128, "KB")
+#: The arrays of an .npz file together, unpacked, in MB.
+NPZ_MB = Limit("LAYERLAB_MAX_NPZ_MB", 4096, "MB")
+#: A model's config (``config.json`` of a ``.keras`` file, ``model_config`` of an ``.h5``
+#: file, a config JSON file), in MB.
+MODEL_CONFIG_MB = Limit("LAYERLAB_MAX_MODEL_CONFIG_MB", 64, "MB")
+#: The members of a ``.keras`` file together, unpacked, in MB.
+MODEL_MB = Limit("LAYERLAB_MAX_MODEL_MB", 4096, "MB")
+#: How many times its packed size a zip member larger than :data:`RATIO_FROM_MB` may unpack to.
+ZIP_RATIO = Limit("LAYERLAB_MAX_ZIP_RATIO", 200, "times its packed size")
+RATIO_FROM_MB = 10  # small members (JSON, headers) may compress well without suspicion
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+class NotRegularFile(ValueError):
+    """A path that names a FIFO, a device, a socket or a folder where a file is expected."""
+
+
+def open_regular(path: str | os.PathLike) -> BinaryIO:
+    """Open ``path`` for binary reading, refusing anything that is not a regular file.
+
+    The kind is checked before opening (a FIFO's ``open`` would wait for a writer)
+    and again on the open file (it may have been swapped meanwhile); the file is
+    opened without blocking, so neither check can hang.
+
+    Raises:
+        NotRegularFile: ``"PATH is not a regular file (a FIFO (named pipe))"``.
+        OSError: It cannot be opened (missing, no permission, ...).
+    """
+    _require_regular(path, os.stat(path))
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    f = os.fdopen(fd, "rb")
+    try:
+        _require_regular(path, os.fstat(fd))
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+def require_regular(path: str | os.PathLike) -> int:
+    """Refuse ``path`` unless it is a regular file (symlinks followed); return its size.
+
+    Raises:
+        NotRegularFile: See :func:`open_regular`.
+        OSError: It cannot be looked at (missing, ...).
+    """
+    st = os.stat(path)
+    _require_regular(path, st)
+    return st.st_size
+
+
+def _require_regular(path: str | os.PathLike, st: os.stat_result) -> None:
+    if stat.S_ISREG(st.st_mode):
+        return
+    kind = next((name for test, name in _FILE_KINDS if test(st.st_mode)), "not a file")
+    raise NotRegularFile(f"{path} is not a regular file ({kind})")
+
+
+def check_mb(limit: Limit, size: int, what: str) -> None:
+    """Refuse ``size`` bytes of ``what`` beyond ``limit`` (a limit counted in MB)."""
+    if size > limit.value() * 10**6:
+        raise limit.refusal(f"{what} is {size / 10**6:,.1f} MB")
+
+
+def check_zip_member(info: zipfile.ZipInfo, limit: Limit) -> None:
+    """Refuse a zip member whose declared unpacked size is beyond ``limit`` (in MB), or
+    which unpacks to more than :data:`ZIP_RATIO` times its packed size (a zip bomb).
+
+    Declared sizes are all that is known before unpacking; :func:`read_zip_member`
+    reads no more than they say, so a member that lies is cut short (and fails its
+    checksum) rather than read beyond the limit.
+    """
+    check_mb(limit, info.file_size, f"{info.filename} unpacked")
+    if info.file_size > RATIO_FROM_MB * 10**6:
+        ratio = info.file_size / max(info.compress_size, 1)
+        if ratio > ZIP_RATIO.value():
+            raise ZIP_RATIO.refusal(
+                f"{info.filename} unpacks to {ratio:,.0f} times its packed size "
+                f"({info.compress_size:,} -> {info.file_size:,} bytes)"
+            )
+
+
+def read_zip_member(archive: zipfile.ZipFile, name: str, limit: Limit) -> bytes:
+    """One member of ``archive``, checked by :func:`check_zip_member` and read bounded.
+
+    Raises:
+        LimitExceeded: Beyond ``limit`` or :data:`ZIP_RATIO`.
+        KeyError: No such member.
+        zipfile.BadZipFile: The member is corrupt (or lied about its size).
+    """
+    info = archive.getinfo(name)
+    check_zip_member(info, limit)
+    cap = limit.value() * 10**6
+    with archive.open(info) as f:
+        data = f.read(min(info.file_size, cap) + 1)
+    if len(data) > info.file_size:  # zipfile stops at the declared size; never trust it alone
+        raise zipfile.BadZipFile(f"{name} holds more than the {info.file_size:,} bytes it declares")
+    return data

@@ -18,7 +18,8 @@ With ``--cluster`` this machine is the chief (worker 0) of a multi-machine run
 for each other machine and then the same progress.
 
 Exit status: 0 when the run finished, 1 when it failed (the reason on the last
-line), 2 when the project cannot be read, 130 when stopped with Ctrl-C (the run
+line), 2 when the project or its data cannot be read (a data error: a missing or
+refused data file, a limit), 130 when stopped with Ctrl-C (the run
 directory and everything trained so far are kept).
 """
 
@@ -162,7 +163,7 @@ def follow(run: Any, show: Reporter, stopping: str) -> int:
                 run.stop()
     final = run.wait() or {"event": "error", "message": "the run ended without a result"}
     if final["event"] == "error":
-        return 130 if interrupted else 1
+        return 130 if interrupted else 2 if final.get("kind") == "data" else 1
     return 130 if interrupted or final.get("stopped") else 0
 
 

@@ -10,18 +10,33 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 import os
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
-from engine.build.errors import clean_message
+from engine.build.errors import clean_message, first_line
+from engine.data.image_size import ImageHeaderError, check_pixels
+from engine.limits import (
+    CSV_FIELD_KB,
+    CSV_LINE_KB,
+    CSV_MB,
+    NPZ_MB,
+    LimitExceeded,
+    NotRegularFile,
+    check_mb,
+    check_zip_member,
+    open_regular,
+    read_zip_member,
+    require_regular,
+)
 
 
 class DataError(ValueError):
@@ -135,8 +150,13 @@ def resolve_path(
             f"{path} is not a folder (the images source needs a folder "
             "with one sub-folder per class)"
         )
-    if not want_dir and not path.is_file():
-        raise DataError(f"{path} is not a file")
+    if not want_dir:
+        try:
+            require_regular(path)
+        except NotRegularFile as exc:
+            raise DataError(f"{exc}; the {section.get('source')} source reads a file") from None
+        except OSError as exc:
+            raise DataError(f"data file {path} cannot be used ({exc.strerror or exc})") from None
     return path
 
 
@@ -441,19 +461,73 @@ def sniff_delimiter(text: str) -> str:
 
 
 def _read_csv_rows(path: Path, delimiter: Any) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """Header and (line number, cells) rows; ragged, empty or binary files are refused."""
-    raw = path.read_bytes()
-    if b"\0" in raw[:4096]:
-        raise DataError(f"{path} is not a CSV file (it holds binary data)")
+    """Header and (line number, cells) rows; ragged, empty or binary files are refused.
+
+    Bounded before and while reading: the file's size (:data:`engine.limits.CSV_MB`),
+    each line's length (``CSV_LINE_KB``) and each field's (``CSV_FIELD_KB``), so a
+    hostile file is refused by name without filling memory.
+    """
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path} is not a CSV file (not UTF-8 text at byte {exc.start})") from None
-    if delimiter is None:
-        delimiter = sniff_delimiter(text[:65536])
-    if not isinstance(delimiter, str) or len(delimiter) != 1:
-        raise DataError(f'data section: "delimiter" must be one character; got {delimiter!r}')
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        with open_regular(path) as f:
+            check_mb(CSV_MB, os.fstat(f.fileno()).st_size, f"{path}: the file")
+            lines = _csv_lines(path, f)
+            head: list[str] = []
+            for line in lines:
+                head.append(line)
+                if line.strip():
+                    break
+            else:
+                raise DataError(f"{path} is empty (a CSV file needs a header row and data rows)")
+            if delimiter is None:
+                delimiter = sniff_delimiter(head[-1][:65536])
+            if not isinstance(delimiter, str) or len(delimiter) != 1:
+                raise DataError(
+                    f'data section: "delimiter" must be one character; got {delimiter!r}'
+                )
+            return _parse_csv(path, itertools.chain(head, lines), delimiter)
+    except (LimitExceeded, NotRegularFile) as exc:
+        raise DataError(str(exc)) from None
+    except OSError as exc:
+        raise DataError(f"{path} cannot be read ({exc.strerror or exc})") from None
+
+
+def _csv_lines(path: Path, f: BinaryIO) -> Iterator[str]:
+    """The file's lines as text, each bounded in length (and the file in size)."""
+    max_line = CSV_LINE_KB.value() * 1024
+    max_total = CSV_MB.value() * 10**6
+    number = offset = 0
+    while True:
+        raw = f.readline(max_line + 1)
+        if not raw:
+            return
+        number += 1
+        if len(raw) > max_line:
+            raise DataError(
+                f"{path} line {number}: the line is longer than {CSV_LINE_KB.value():,} KB, "
+                f"the limit for one line (set {CSV_LINE_KB.env} to raise it)"
+            )
+        if offset < 4096 and b"\0" in raw:
+            raise DataError(f"{path} is not a CSV file (it holds binary data)")
+        try:
+            text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(
+                f"{path} is not a CSV file (not UTF-8 text at byte {offset + exc.start})"
+            ) from None
+        offset += len(raw)
+        if offset > max_total:  # it grew while being read
+            check_mb(CSV_MB, offset, f"{path}: the file")
+        if "\r" in text.rstrip("\r\n"):  # old Mac line ends: split as text mode would
+            yield from io.StringIO(text, newline="")
+        else:
+            yield text
+
+
+def _parse_csv(
+    path: Path, lines: Iterator[str], delimiter: str
+) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    csv.field_size_limit(CSV_FIELD_KB.value() * 1024)
+    reader = csv.reader(lines, delimiter=delimiter)
     header: list[str] | None = None
     rows: list[tuple[int, list[str]]] = []
     try:
@@ -471,6 +545,12 @@ def _read_csv_rows(path: Path, delimiter: Any) -> tuple[list[str], list[tuple[in
                 )
             rows.append((reader.line_num, cells))
     except csv.Error as exc:
+        if "field limit" in str(exc):
+            raise DataError(
+                f"{path} line {reader.line_num}: a field is longer than "
+                f"{CSV_FIELD_KB.value():,} KB, the limit for one field "
+                f"(set {CSV_FIELD_KB.env} to raise it)"
+            ) from None
         raise DataError(f"{path} line {reader.line_num}: not valid CSV ({exc})") from None
     if header is None:
         raise DataError(f"{path} is empty (a CSV file needs a header row and data rows)")
@@ -530,27 +610,7 @@ def load_npz(path: Path, section: dict[str, Any]) -> RawData:
     """Arrays ``x`` and ``y`` (names from the section) of a NumPy ``.npz`` file."""
     x_key = get_str(section, "x", "x")
     y_key = get_str(section, "y", "y")
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        raise DataError(f"{path} is not a readable .npz file ({exc})") from None
-    if not hasattr(archive, "files"):
-        raise DataError(
-            f"{path} is a single .npy array, not an .npz archive with "
-            "named arrays (save it with numpy.savez(path, x=..., y=...))"
-        )
-    with archive:
-        for key, role in ((x_key, "inputs"), (y_key, "targets")):
-            if key not in archive.files:
-                raise DataError(
-                    f"{path} has no array {key!r} (for the {role}); arrays "
-                    f"in the file: {', '.join(archive.files) or 'none'}"
-                )
-        try:
-            x = archive[x_key]
-            y = archive[y_key]
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-            raise DataError(f"{path}: cannot read its arrays ({exc})") from None
+    x, y = read_npz_arrays(path, x_key, y_key)
     if not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray):
         raise DataError(
             f"{path}: {x_key!r} or {y_key!r} is not a NumPy array inside the "
@@ -588,6 +648,78 @@ def load_npz(path: Path, section: dict[str, Any]) -> RawData:
     return RawData(
         x.astype(np.float32), y, task, class_names, [], f"npz: {path.name}", standardize=x.ndim == 2
     )
+
+
+def read_npz_arrays(path: Path, x_key: str, y_key: str) -> tuple[np.ndarray, np.ndarray]:
+    """Two arrays of an ``.npz`` file, read within :data:`engine.limits.NPZ_MB`.
+
+    Each member's declared unpacked size (and packing ratio) is checked before it is
+    read, the read is bounded, and the array header's shape must match the bytes
+    there are before an array is made: no member, however built, takes more memory
+    than the limit allows. Pickled (object) arrays are refused.
+    """
+    try:
+        with open_regular(path) as f:
+            if f.read(6) == b"\x93NUMPY":
+                raise DataError(
+                    f"{path} is a single .npy array, not an .npz archive with "
+                    "named arrays (save it with numpy.savez(path, x=..., y=...))"
+                )
+            f.seek(0)
+            with zipfile.ZipFile(f) as archive:
+                members = {(n[:-4] if n.endswith(".npy") else n): n for n in archive.namelist()}
+                for key, role in ((x_key, "inputs"), (y_key, "targets")):
+                    if key not in members:
+                        raise DataError(
+                            f"{path} has no array {key!r} (for the {role}); arrays "
+                            f"in the file: {', '.join(members) or 'none'}"
+                        )
+                infos = [archive.getinfo(members[k]) for k in (x_key, y_key)]
+                for info in infos:
+                    check_zip_member(info, NPZ_MB)
+                check_mb(NPZ_MB, sum(i.file_size for i in infos), "the data unpacked")
+                return tuple(  # type: ignore[return-value]
+                    _npy(path, key, read_zip_member(archive, members[key], NPZ_MB))
+                    for key in (x_key, y_key)
+                )
+    except NotRegularFile as exc:
+        raise DataError(str(exc)) from None
+    except LimitExceeded as exc:
+        raise DataError(f"{path}: {exc}") from None
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(f"{path} is not a readable .npz file ({first_line(exc, 200)})") from None
+
+
+def _npy(path: Path, key: str, data: bytes) -> np.ndarray:
+    """The array in one ``.npy`` member, checked against the bytes it really has."""
+    buf = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(buf)
+        read_header = {
+            (1, 0): np.lib.format.read_array_header_1_0,
+            (2, 0): np.lib.format.read_array_header_2_0,
+        }.get(version)
+        if read_header is None:
+            raise ValueError(f"unsupported .npy format version {version}")
+        shape, fortran, dtype = read_header(buf)
+    except ValueError as exc:
+        raise DataError(f"{path}: array {key!r} is not a NumPy array ({exc})") from None
+    if dtype.hasobject:
+        raise DataError(
+            f"{path}: array {key!r} holds Python objects, which are never loaded "
+            "(pickled data can run code); save numbers or text"
+        )
+    count = math.prod(shape)
+    start = buf.tell()
+    if count * dtype.itemsize > len(data) - start:
+        raise DataError(
+            f"{path}: array {key!r} declares shape {shape} ({count * dtype.itemsize:,} bytes) "
+            f"but holds {len(data) - start:,} bytes: the file is damaged"
+        )
+    array = np.frombuffer(data, dtype=dtype, count=count, offset=start)
+    return array.reshape(shape, order="F" if fortran else "C")
 
 
 def _is_one_hot(y: np.ndarray) -> bool:
@@ -699,10 +831,20 @@ def image_geometry(
 
 def _decode_image(path: Path, channels: int) -> np.ndarray:
     """One image as uint8 (height, width, channels)."""
+    try:
+        with open_regular(path) as f:
+            data = f.read()
+        check_pixels(data, f"image {path}")
+    except (NotRegularFile, LimitExceeded) as exc:
+        raise DataError(str(exc)) from None
+    except ImageHeaderError as exc:
+        raise DataError(f"cannot read image {path}: {exc}") from None
+    except OSError as exc:
+        raise DataError(f"cannot read image {path}: {exc.strerror or exc}") from None
     import tensorflow as tf
 
     try:
-        image = tf.io.decode_image(path.read_bytes(), expand_animations=False).numpy()
+        image = tf.io.decode_image(data, expand_animations=False).numpy()
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError, OSError) as exc:
         reason = clean_message(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
         raise DataError(f"cannot read image {path}: {reason[:200]}") from None

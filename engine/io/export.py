@@ -33,6 +33,7 @@ from engine.build.builder import build_model
 from engine.build.errors import clean_message, first_line
 from engine.build.weights import WeightsError, load_start_weights
 from engine.codegen.script import generate
+from engine.files import TEMP_MARK, atomic_path, write_atomic
 from engine.model.project import Project, ProjectError, load_project
 
 FORMATS = ("keras", "savedmodel", "onnx", "tflite", "python", "h5")
@@ -379,22 +380,43 @@ def _require_onnx() -> None:
 
 def _convert(model: Any, fmt: str, out: Path, quantize: str, xs: list[Any]) -> None:
     """Write ``model`` as ``fmt``; a converter failure becomes one :class:`ExportError`."""
+    writer = _atomic_folder(out) if fmt == "savedmodel" else atomic_path(out, suffix=out.suffix)
+    with writer as tmp:  # the file (or folder) appears only when it is complete
+        try:
+            with _quiet():
+                if fmt in ("keras", "h5"):
+                    model.save(tmp)
+                elif fmt == "savedmodel":
+                    _inference(model, xs).export(str(tmp), format="tf_saved_model", verbose=False)
+                elif fmt == "onnx":
+                    _inference(model, xs).export(str(tmp), format="onnx", verbose=False)
+                else:
+                    model.export(
+                        str(tmp), format="litert", verbose=False, **_quantize_options(quantize)
+                    )
+        except Exception as exc:  # converters raise anything; the user gets one sentence
+            raise ExportError(converter_message(fmt, exc, model)) from None
+
+
+@contextlib.contextmanager
+def _atomic_folder(out: Path) -> Iterator[Path]:
+    """A temporary folder beside ``out`` to write a SavedModel into; on success it takes
+    ``out``'s place (an old SavedModel there is removed only then), on failure it is
+    removed and ``out`` is left as it was."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}{TEMP_MARK}", dir=out.parent))
     try:
-        with _quiet():
-            if fmt in ("keras", "h5"):
-                model.save(out)
-            elif fmt == "savedmodel":
-                if out.exists():
-                    shutil.rmtree(out)  # _out_path checked it is an old SavedModel or empty
-                _inference(model, xs).export(str(out), format="tf_saved_model", verbose=False)
-            elif fmt == "onnx":
-                _inference(model, xs).export(str(out), format="onnx", verbose=False)
-            else:
-                model.export(
-                    str(out), format="litert", verbose=False, **_quantize_options(quantize)
-                )
-    except Exception as exc:  # converters raise anything; the user gets one sentence
-        raise ExportError(converter_message(fmt, exc, model)) from None
+        shutil.rmtree(tmp)  # the exporter wants to make the folder itself
+        yield tmp
+        old = None
+        if out.exists():  # _out_path checked it is an old SavedModel or empty
+            old = out.with_name(f".{out.name}{TEMP_MARK}old-{os.getpid()}")
+            os.replace(out, old)
+        os.replace(tmp, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def _inference(model: Any, xs: list[Any]) -> Any:
@@ -468,13 +490,13 @@ def _write_python(src: _Source, out: Path, weights: Any) -> Path | None:
         weights_path = Path(weights)
     elif src.run_dir is not None or src.imported:  # trained or imported weights
         weights_path = out.with_name(out.stem + ".weights.h5")
-        with _quiet():
-            src.model.save_weights(weights_path)
+        with _quiet(), atomic_path(weights_path, suffix=".weights.h5") as tmp:
+            src.model.save_weights(tmp)
     try:
         text = generate(src.project, weights=str(weights_path) if weights_path else None)
     except ValueError as exc:
         raise ExportError(f"python export failed: {exc}") from None
-    out.write_text(text, encoding="utf-8")
+    write_atomic(out, text)
     return weights_path
 
 

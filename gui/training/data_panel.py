@@ -16,6 +16,8 @@ import csv
 import math
 import os
 import sys
+import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,7 @@ from PySide6.QtWidgets import (
     QListView,
     QListWidget,
     QListWidgetItem,
+    QProgressBar,
     QPushButton,
     QSpinBox,
     QStackedWidget,
@@ -46,7 +49,8 @@ from PySide6.QtWidgets import (
 )
 
 from engine.data.dataset import Dataset, check_fit, load_data
-from engine.data.sources import BUILTINS, sniff_delimiter
+from engine.data.sources import BUILTINS, DataError, sniff_delimiter
+from engine.limits import open_regular
 from engine.model.commands import SetSection, UndoStack
 from engine.model.project import load_project, new_project
 from engine.train.config import loss_name
@@ -72,27 +76,71 @@ CLASS_COLORS = (
 )
 
 
-def _load(section: dict[str, Any], base_dir: Any, input_shape: Any) -> Dataset:
-    return load_data(section, base_dir, input_shape)
+@dataclass
+class Preview:
+    """What the background load of a data section found (made off the UI thread).
+
+    Attributes:
+        section: The data section it was loaded for.
+        dataset: The loaded data, or None when it could not be loaded.
+        error: Why it could not be loaded ("" when it could).
+        summary: ``dataset.summary()`` (class counts included), or ``{}``.
+        names: The CSV's columns or the .npz file's arrays, for the pickers.
+    """
+
+    section: dict[str, Any]
+    dataset: Dataset | None = None
+    error: str = ""
+    summary: dict[str, Any] = field(default_factory=dict)
+    names: list[str] = field(default_factory=list)
+
+
+def load_preview(section: dict[str, Any], base_dir: Any, input_shape: Any) -> Preview:
+    """Everything the panel shows about ``section`` that needs its files: run in the
+    background, never on the UI thread (a FIFO or a huge file must not freeze it)."""
+    preview = Preview(section)
+    path = _data_path(section, base_dir)
+    if path is not None:
+        preview.names = csv_columns(path) if section.get("source") == "csv" else npz_arrays(path)
+    try:
+        preview.dataset = load_data(section, base_dir, input_shape)
+    except DataError as exc:
+        preview.error = str(exc)
+        return preview
+    preview.summary = preview.dataset.summary()
+    return preview
+
+
+def _data_path(section: dict[str, Any], base_dir: Any) -> Path | None:
+    """The CSV or .npz file a section names (None for other sources)."""
+    if section.get("source") not in ("csv", "npz") or not section.get("path"):
+        return None
+    try:
+        path = Path(str(section["path"])).expanduser()
+    except RuntimeError:  # ~nosuchuser
+        return None
+    if not path.is_absolute() and base_dir is not None:
+        path = Path(base_dir) / path
+    return path
 
 
 def csv_columns(path: Path) -> list[str]:
-    """The header of a CSV file (empty when it cannot be read)."""
+    """The header of a CSV file (empty when it cannot be read; the loader says why)."""
     try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            sample = f.read(4096)
+        with open_regular(path) as f:
+            sample = f.read(4096).decode("utf-8-sig", errors="replace")
         rows = csv.reader(sample.splitlines(), delimiter=sniff_delimiter(sample))
         return [c.strip() for c in next(r for r in rows if any(c.strip() for c in r))]
-    except (OSError, csv.Error, StopIteration, UnicodeDecodeError):
-        return []  # no columns to offer; the loader will say why
+    except (OSError, ValueError, csv.Error, StopIteration):
+        return []
 
 
 def npz_arrays(path: Path) -> list[str]:
     """The array names in an .npz file (empty when it cannot be read)."""
     try:
-        with np.load(path, allow_pickle=False) as z:
-            return list(z.files)
-    except Exception:
+        with open_regular(path) as f, zipfile.ZipFile(f) as z:
+            return [n[:-4] if n.endswith(".npy") else n for n in z.namelist()]
+    except (OSError, ValueError, zipfile.BadZipFile):
         return []
 
 
@@ -132,8 +180,8 @@ class DataPanel(QWidget):
         self.model_output: tuple | None = None
         self._loading = False
         self._job = BackgroundJob(self)
-        self._job.done.connect(self._on_loaded)
-        self._job.failed.connect(self._on_load_failed)
+        self._job.done.connect(self._on_preview)
+        self._job.failed.connect(self._on_job_failed)
 
         self.source = QComboBox()
         for name, text in BUILTINS.items():
@@ -187,6 +235,11 @@ class DataPanel(QWidget):
 
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
+        self.spinner = QProgressBar()  # busy: no range, Qt animates it
+        self.spinner.setRange(0, 0)
+        self.spinner.setMaximumHeight(6)
+        self.spinner.setTextVisible(False)
+        self.spinner.hide()
         self.fit_label = QLabel("")
         self.fit_label.setWordWrap(True)
         self.fit_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -254,6 +307,7 @@ class DataPanel(QWidget):
         f.addRow("standardize", self.standardize)
         preview = QGroupBox("Preview")
         v = QVBoxLayout(preview)
+        v.addWidget(self.spinner)
         v.addWidget(self.summary)
         v.addWidget(self.fit_label)
         v.addWidget(self.preview, 1)
@@ -472,25 +526,24 @@ class DataPanel(QWidget):
 
     # ------------------------------------------------------------- loading
     def reload(self) -> None:
-        """Load the data for the preview in the background."""
+        """Load the data for the preview in the background (the last edit wins)."""
         if self.project is None:
             return
         section = self.section()
         source = str(section.get("source", ""))
-        self._fill_pickers(section)
         self.summary.setText("Loading the data…")
+        self.spinner.show()
         self._job.submit(
-            _load, section, self.project.base_dir, self.model_input if source == "images" else None
+            load_preview,
+            section,
+            self.project.base_dir,
+            self.model_input if source == "images" else None,
         )
 
-    def _fill_pickers(self, section: dict[str, Any]) -> None:
+    def _fill_pickers(self, section: dict[str, Any], names: list[str]) -> None:
         source = section.get("source")
         if source not in ("csv", "npz") or not section.get("path"):
             return
-        path = Path(str(section["path"])).expanduser()
-        if not path.is_absolute() and self.project.base_dir is not None:
-            path = Path(self.project.base_dir) / path
-        names = csv_columns(path) if source == "csv" else npz_arrays(path)
         combos = (self.target,) if source == "csv" else (self.x_array, self.y_array)
         for combo in combos:
             text = combo.currentText()
@@ -505,19 +558,32 @@ class DataPanel(QWidget):
         """True while a preview is loading."""
         return self._job.busy
 
-    def _on_load_failed(self, exc: BaseException) -> None:
+    def _on_preview(self, preview: Preview) -> None:
+        if self.project is None or preview.section != self.project.data:
+            return  # the section changed meanwhile; its own load is on the way
+        self.spinner.hide()
+        self._fill_pickers(preview.section, preview.names)
+        if preview.dataset is None:
+            self._on_load_failed(preview.error)
+        else:
+            self._on_loaded(preview.dataset, preview.summary)
+
+    def _on_job_failed(self, exc: BaseException) -> None:
+        self.spinner.hide()
+        self._on_load_failed(str(exc) or type(exc).__name__)
+
+    def _on_load_failed(self, error: str) -> None:
         self.dataset = None
-        self.load_error = str(exc)
+        self.load_error = error
         self.summary.setText("")
-        self.message.setText(f"The data cannot be loaded: {exc}")
+        self.message.setText(f"The data cannot be loaded: {error}")
         self.message.setStyleSheet("color: #dc2626;")
         self.preview.setCurrentWidget(self.message)
         self._update_fit()
 
-    def _on_loaded(self, ds: Dataset) -> None:
+    def _on_loaded(self, ds: Dataset, info: dict[str, Any]) -> None:
         self.dataset = ds
         self.load_error = ""
-        info = ds.summary()
         shape = tuple(info["input_shape"])
         if ds.task == "classification":
             target = f"{ds.num_classes} classes"

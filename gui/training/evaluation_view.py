@@ -41,9 +41,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.limits import PROJECT_MB, LimitExceeded, check_size, loads, open_regular
 from engine.train.evaluation import load_samples
 from engine.train.history import read_run_info
-from engine.train.runs import read_json
 from gui import theme
 
 THUMB = 72
@@ -83,6 +83,23 @@ class SampleLoader(QThread):
 
 
 # ------------------------------------------------------------------------ small widgets
+
+
+def read_run_json(path: Path) -> Any:
+    """A run's JSON file, or None when it is missing or unreadable.
+
+    Read on the UI thread, so bounded: a FIFO or device in its place is refused
+    without opening it for a blocking read, and the size and nesting are those of a
+    project file (:mod:`engine.limits`); the samples themselves load in the background.
+    """
+    try:
+        with open_regular(path) as f:
+            check_size(os.fstat(f.fileno()).st_size)
+            data = f.read(PROJECT_MB.value() * 10**6 + 1)
+        check_size(len(data))
+        return loads(data.decode("utf-8"))
+    except (OSError, ValueError, LimitExceeded):
+        return None
 
 
 def _blend(a: QColor, b: QColor, t: float) -> QColor:
@@ -319,7 +336,7 @@ class EvaluationView(QWidget):
         self._loading = False
         self._clear_cards()
         info = read_run_info(self.run_dir)
-        evaluation = read_json(self.run_dir / "evaluation.json")
+        evaluation = read_run_json(self.run_dir / "evaluation.json")
         self.evaluation = evaluation if isinstance(evaluation, dict) else {}
         details = self.evaluation.get("details") or {}
         split = details.get("split", "validation")
@@ -340,7 +357,7 @@ class EvaluationView(QWidget):
         samples = details.get("samples")
         where = f"evaluated on {samples} {split} samples" if samples else f"{split} split"
         self.title.setText(f"<b>{name}</b> — {html.escape(where)}")
-        snapshot = read_json(self.run_dir / "project.json") or {}
+        snapshot = read_run_json(self.run_dir / "project.json") or {}
         try:
             self._add_cards(details)
             if "confusion_matrix" in details:

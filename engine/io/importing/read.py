@@ -10,6 +10,7 @@ before Keras loads the model (:func:`load_model`, always in safe mode).
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import zipfile
@@ -17,9 +18,22 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from engine.build.errors import first_line
 from engine.catalog.table import CATALOG
 from engine.io.importing.mapping import snake_case
+from engine.limits import (
+    MODEL_CONFIG_MB,
+    MODEL_MB,
+    LimitExceeded,
+    NotRegularFile,
+    check_mb,
+    check_zip_member,
+    loads,
+    open_regular,
+    read_zip_member,
+)
 
 #: ``keras.applications`` architectures that can be asked for by name (untrained; nothing
 #: is downloaded). MobileNetV3, ConvNeXt and InceptionResNetV2 are then refused with the
@@ -88,33 +102,14 @@ def read_config(path: str | os.PathLike) -> dict[str, Any]:
             "cannot be imported; use a .keras or .h5 file)"
         )
     try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as z:
-                if "config.json" not in z.namelist():
-                    raise UnreadableModelError(
-                        f"{path}: a zip file without config.json, not a .keras model"
-                    )
-                config = json.loads(z.read("config.json"))
-        elif is_hdf5(path):
-            import h5py
-
-            with h5py.File(path, "r") as f:
-                raw = f.attrs.get("model_config")
-            if raw is None:
-                raise UnreadableModelError(
-                    f"{path}: an HDF5 file without a model config "
-                    "(a weights-only file cannot be imported)"
-                )
-            config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-        elif path.suffix in (".keras", ".h5"):
-            raise UnreadableModelError(
-                f"{path}: not a Keras model file (a .keras file is a zip archive and an .h5 "
-                "file is HDF5; this one is neither: truncated or of another kind)"
-            )
-        else:
-            config = json.loads(path.read_text(encoding="utf-8"))
+        config = _read_config_data(path)
     except UnreadableModelError:
         raise
+    except (NotRegularFile, LimitExceeded) as exc:
+        text = str(exc)
+        raise UnreadableModelError(
+            text if text.startswith(str(path)) else f"{path}: {text}"
+        ) from None
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
         kind = {".keras": "a .keras model", ".h5": "an HDF5 model"}.get(
             path.suffix, "a Keras model config"
@@ -141,9 +136,80 @@ def read_config(path: str | os.PathLike) -> dict[str, Any]:
     return config
 
 
+def _read_config_data(path: Path) -> Any:
+    """The parsed config of a ``.keras``/``.h5``/JSON file, every read bounded.
+
+    A ``.keras`` file's members are checked by their declared sizes (and packing
+    ratios) before anything is unpacked, so the model Keras later loads from it is
+    bounded too; ``config.json`` is read within :data:`MODEL_CONFIG_MB`.
+    """
+    with open_regular(path) as f:
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(8)
+        f.seek(0)
+        if zipfile.is_zipfile(f):
+            f.seek(0)
+            with zipfile.ZipFile(f) as z:
+                if "config.json" not in z.namelist():
+                    raise UnreadableModelError(
+                        f"{path}: a zip file without config.json, not a .keras model"
+                    )
+                check_zip_member(z.getinfo("config.json"), MODEL_CONFIG_MB)
+                infos = z.infolist()
+                for info in infos:
+                    check_zip_member(info, MODEL_MB)
+                check_mb(MODEL_MB, sum(i.file_size for i in infos), "the model unpacked")
+                raw = read_zip_member(z, "config.json", MODEL_CONFIG_MB)
+            return _parse(raw)
+        if head == HDF5_SIGNATURE:
+            return _parse(_hdf5_config(path))
+        if path.suffix in (".keras", ".h5"):
+            raise UnreadableModelError(
+                f"{path}: not a Keras model file (a .keras file is a zip archive and an .h5 "
+                "file is HDF5; this one is neither: truncated or of another kind)"
+            )
+        check_mb(MODEL_CONFIG_MB, size, "the config file")
+        f.seek(0)
+        raw = f.read(MODEL_CONFIG_MB.value() * 10**6 + 1)
+        check_mb(MODEL_CONFIG_MB, len(raw), "the config file")
+    return _parse(raw)
+
+
+def _hdf5_config(path: Path) -> bytes:
+    """The ``model_config`` attribute of an HDF5 model, its size checked before it is read."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        if "model_config" not in f.attrs:
+            raise UnreadableModelError(
+                f"{path}: an HDF5 file without a model config "
+                "(a weights-only file cannot be imported)"
+            )
+        attr = f.attrs.get_id("model_config")
+        string = h5py.check_string_dtype(attr.dtype)
+        if string is None or string.length is not None:  # fixed size: known before reading
+            count = math.prod(attr.shape) if attr.shape else 1
+            check_mb(MODEL_CONFIG_MB, attr.dtype.itemsize * count, "the model config")
+        raw = f.attrs["model_config"]
+    if isinstance(raw, np.ndarray):
+        raw = raw.tobytes() if raw.dtype.kind == "S" else raw.item()
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8")
+    check_mb(MODEL_CONFIG_MB, len(raw), "the model config")
+    return raw
+
+
+def _parse(raw: bytes) -> Any:
+    """JSON text of a model config, within :mod:`engine.limits` (depth, integers, keys)."""
+    return loads(raw.decode("utf-8"))
+
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
 def is_hdf5(path: Path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(8) == b"\x89HDF\r\n\x1a\n"
+    with open_regular(path) as f:
+        return f.read(8) == HDF5_SIGNATURE
 
 
 def refusals(config: dict[str, Any]) -> list[str]:
