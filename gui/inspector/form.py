@@ -35,6 +35,7 @@ from gui.inspector.editors import (
     RegularizerEditor,
     TextEditor,
 )
+from gui.wheel_guard import guard_wheel
 
 ADVANCED_KINDS = ("initializer", "regularizer")
 """Parameter kinds shown under the form's collapsed Advanced section."""
@@ -225,6 +226,7 @@ class ParamForm(QWidget):
                 form.addRow(label, box)
             self.editors[pspec.name] = editor
             self.errors[pspec.name] = error
+        guard_wheel(self)
 
     def set_values(self, params: dict[str, Any]) -> None:
         if self.spec is None:

@@ -60,6 +60,7 @@ from engine.train.schedule_preview import lr_curve
 from gui.theme import narrow_combos
 from gui.training.background import BackgroundJob
 from gui.training.cluster_dialog import ClusterDialog, cluster_label
+from gui.wheel_guard import guard_wheel
 
 BOOL_KEYS = ("nesterov", "amsgrad", "centered", "use_ema", "staircase", "cycle", "from_logits")
 INT_KEYS = ("every_steps", "decay_steps", "warmup_steps", "patience", "cooldown", "k")
@@ -186,6 +187,7 @@ class ParamForm(QWidget):
             editor = self._editor(key)
             self.editors[key] = editor
             self.form.addRow(key.replace("_", " "), editor)
+        guard_wheel(self)
         self.set_values(values)
 
     def _editor(self, key: str) -> QWidget:
@@ -354,6 +356,7 @@ class TrainingPanel(QWidget):
         self._build_layout()
         self._connect()
         narrow_combos(self)
+        guard_wheel(self)
 
     def _spin(self, low: int, high: int) -> QSpinBox:
         spin = QSpinBox()
