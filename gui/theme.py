@@ -236,7 +236,8 @@ QLabel#Muted {{ color: {c["muted"]}; }}
 QLabel#InspectorTitle {{ font-size: 15px; font-weight: 600; }}
 QLabel#InspectorDoc {{ color: {c["muted"]}; }}
 QLabel#InspectorShape {{ color: {c["highlight"]}; font-family: monospace; }}
-QLineEdit[invalid="true"] {{ border: 1px solid {c["error"]}; }}
+QLineEdit[invalid="true"], QAbstractSpinBox[invalid="true"], QComboBox[invalid="true"] {{
+    border: 1px solid {c["error"]}; border-radius: 3px; }}
 """
 
 
