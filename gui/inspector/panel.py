@@ -56,6 +56,7 @@ class Inspector(QWidget):
         self.badge = QLabel()
         self.shape = QLabel()
         self.shape.setObjectName("InspectorShape")
+        self.shape.setWordWrap(True)  # "output (None, 256) · 32,896 params" wraps, never cut
         self.shape.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.problem_text = QLabel()
         self.problem_text.setObjectName("ErrorText")

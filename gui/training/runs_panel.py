@@ -389,6 +389,15 @@ class RunsPanel(QWidget):
             lines.append("  nothing changed")
         return "\n".join(lines)
 
+    def run_label(self, run_dir: str | os.PathLike) -> str:
+        """A run's name for legends: its number and what changed ("#3 lr 0.01→0.001")."""
+        path = Path(run_dir)
+        for row, run in enumerate(self.runs):
+            if run.run_dir == path:
+                previous = self.runs[row + 1] if row + 1 < len(self.runs) else None
+                return f"#{len(self.runs) - row} {self._changes_text(run, previous)}"
+        return path.name
+
     def row_texts(self) -> list[dict[str, str]]:
         """Each row as header -> text (what a user reads in the table)."""
         headers = [
