@@ -6,7 +6,7 @@ the type name) or double-click it to add it after the selected layer.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QMimeData, Qt, Signal
+from PySide6.QtCore import QMimeData, QSize, Qt, Signal
 from PySide6.QtGui import QDrag
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -67,6 +67,8 @@ class LayerPalette(QWidget):
         self.tree.setDragEnabled(True)
         self.tree.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # "GlobalAvera…Pooling1D" and "…2D" stay apart when the dock is narrow
+        self.tree.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.setSpacing(6)
@@ -107,6 +109,14 @@ class LayerPalette(QWidget):
             if group.childCount():
                 self.tree.addTopLevelItem(group)
                 group.setExpanded(True)
+
+    def sizeHint(self) -> QSize:
+        """Wide enough for the longest layer name (the dock starts at this width)."""
+        hint = super().sizeHint()
+        fm = self.tree.fontMetrics()
+        longest = max((fm.horizontalAdvance(t) for t in CATALOG), default=0)
+        width = longest + 2 * self.tree.indentation() + 14 + 8 + 24 + 12  # icon, margins
+        return QSize(max(hint.width(), width), hint.height())
 
     def layer_item(self, layer_type: str) -> QTreeWidgetItem | None:
         """The tree row for ``layer_type`` (for tests and keyboard navigation)."""

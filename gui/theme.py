@@ -20,7 +20,7 @@ from PySide6.QtGui import (
     QPen,
     QPixmap,
 )
-from PySide6.QtWidgets import QApplication, QComboBox, QWidget
+from PySide6.QtWidgets import QApplication, QComboBox, QProxyStyle, QStyle, QWidget
 
 from gui.canvas.theme import category_colour
 
@@ -36,6 +36,9 @@ LIGHT = {
     "error": "#dc2626",
     "warning": "#d97706",
     "code_bg": "#fbfbfc",
+    "disabled": "#a3a9b3",
+    "plot_axis": "#6b7280",
+    "indicator": "#9aa1ad",
 }
 DARK = {
     "window": "#1e2126",
@@ -49,6 +52,9 @@ DARK = {
     "error": "#f87171",
     "warning": "#fbbf24",
     "code_bg": "#1b1e22",
+    "disabled": "#5c636d",
+    "plot_axis": "#9ca3af",
+    "indicator": "#8b93a0",
 }
 
 _current = LIGHT
@@ -207,10 +213,44 @@ def _palette(c: dict[str, str]) -> QPalette:
     pal.setColor(role.HighlightedText, QColor("#ffffff"))
     pal.setColor(role.Link, QColor(c["highlight"]))
     pal.setColor(role.Mid, QColor(c["border"]))
-    disabled = QColor(c["muted"])
-    for r in (role.Text, role.WindowText, role.ButtonText):
+    window = QColor(c["window"])
+    if c is DARK:  # Fusion shades bevels and frames from these; the light defaults glare
+        pal.setColor(role.Light, QColor(c["alt"]).lighter(130))
+        pal.setColor(role.Midlight, QColor(c["alt"]))
+        pal.setColor(role.Dark, window.darker(130))
+        pal.setColor(role.Shadow, window.darker(200))
+    disabled = QColor(c["disabled"])
+    for r in (role.Text, role.WindowText, role.ButtonText, role.PlaceholderText):
         pal.setColor(QPalette.ColorGroup.Disabled, r, disabled)
+    pal.setColor(QPalette.ColorGroup.Disabled, role.Button, window)  # flatter than enabled
+    pal.setColor(QPalette.ColorGroup.Disabled, role.Base, window)
     return pal
+
+
+class ThemedStyle(QProxyStyle):
+    """Fusion, with check box and radio indicators outlined so they show on dark panels
+    (Fusion outlines them in a darker shade of the window colour: invisible there)."""
+
+    def drawPrimitive(self, element, option, painter, widget=None) -> None:
+        super().drawPrimitive(element, option, painter, widget)
+        pe = QStyle.PrimitiveElement
+        if element not in (pe.PE_IndicatorCheckBox, pe.PE_IndicatorRadioButton):
+            return
+        if not is_dark():
+            return
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        colour = QColor(_current["indicator"])
+        if not option.state & QStyle.StateFlag.State_Enabled:
+            colour = QColor(_current["disabled"])
+        painter.setPen(QPen(colour, 1.2))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        rect = QRectF(option.rect).adjusted(0.6, 0.6, -0.6, -0.6)
+        if element == pe.PE_IndicatorRadioButton:
+            painter.drawEllipse(rect)
+        else:
+            painter.drawRoundedRect(rect, 2, 2)
+        painter.restore()
 
 
 def _stylesheet(c: dict[str, str]) -> str:
@@ -236,7 +276,15 @@ QLabel#Muted {{ color: {c["muted"]}; }}
 QLabel#InspectorTitle {{ font-size: 15px; font-weight: 600; }}
 QLabel#InspectorDoc {{ color: {c["muted"]}; }}
 QLabel#InspectorShape {{ color: {c["highlight"]}; font-family: monospace; }}
-QLineEdit[invalid="true"] {{ border: 1px solid {c["error"]}; }}
+QToolButton#PanelButton {{ border: 1px solid {c["border"]}; background: {c["button"]};
+    padding: 3px 9px; }}
+QToolButton#PanelButton:hover {{ background: {c["alt"]}; }}
+QToolButton#PanelButton:disabled {{ color: {c["disabled"]}; background: transparent;
+    border: 1px dashed {c["border"]}; }}
+QPushButton:disabled, QToolButton:disabled, QCheckBox:disabled, QLabel:disabled {{
+    color: {c["disabled"]}; }}
+QLineEdit[invalid="true"], QAbstractSpinBox[invalid="true"], QComboBox[invalid="true"] {{
+    border: 1px solid {c["error"]}; border-radius: 3px; }}
 """
 
 
@@ -244,7 +292,8 @@ def apply_theme(app: QApplication, dark: bool = False) -> None:
     """Switch the whole application to the light or dark theme."""
     global _current
     _current = DARK if dark else LIGHT
-    app.setStyle("Fusion")
+    if not isinstance(app.style(), ThemedStyle):
+        app.setStyle(ThemedStyle("Fusion"))
     app.setPalette(_palette(_current))
     app.setStyleSheet(_stylesheet(_current))
 

@@ -1,6 +1,10 @@
 """The learning rate a run's schedule gives over its optimizer steps, for a plot.
 
 Keras is imported inside :func:`lr_curve` (the schedule is a Keras object).
+:func:`default_lengths` says, without Keras, what the schedule's length parameters
+are when left empty (the same rules as :func:`engine.train.config.make_schedule`), so
+the settings show the numbers the plot uses; :func:`lr_axis_range` is the plot's y
+range (from 0 for a learning rate, never a negative axis).
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.train.config import make_schedule
+from engine.train.config import SCHEDULES, find_key, make_schedule, split_typed
 
 LR_POINTS = 150
 """How many steps of a run :func:`lr_curve` evaluates by default."""
@@ -40,3 +44,43 @@ def lr_curve(
         except Exception:
             lr = np.array([float(keras.ops.convert_to_numpy(schedule(int(s)))) for s in steps])
     return steps / max(1, steps_per_epoch), lr
+
+
+def default_lengths(section: dict[str, Any], epochs: int) -> dict[str, float]:
+    """What the schedule's empty length fields mean, in epochs (as ``make_schedule`` reads them).
+
+    Returns:
+        ``{"decay_epochs": ..., "every_epochs": ...}`` for the keys the schedule has:
+        exponential decays per 1 epoch; polynomial over the whole run; cosine over
+        the run after its warm-up; step every third of the run.
+    """
+    name, params, _ = split_typed(section.get("schedule") or "constant", "schedule")
+    kind = find_key(name, SCHEDULES)
+    epochs = max(1, int(epochs))
+    out: dict[str, float] = {}
+    if kind == "exponential":
+        out["decay_epochs"] = 1
+    elif kind == "polynomial":
+        out["decay_epochs"] = epochs
+    elif kind == "cosine":
+        warmup = params.get("warmup_epochs")
+        warmup = float(warmup) if isinstance(warmup, (int, float)) else 0.0
+        out["decay_epochs"] = max(epochs - warmup, 0) or epochs
+    elif kind == "step":
+        out["every_epochs"] = round(epochs / 3, 2)
+    return out
+
+
+def lr_axis_range(lr: np.ndarray) -> tuple[float, float]:
+    """The y range for a learning-rate plot: from 0 (or below the lowest value when
+    some are negative) to a little above the highest; a constant rate sits at 87%."""
+    values = np.asarray(lr, dtype=float)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return 0.0, 1.0
+    low, high = float(values.min()), float(values.max())
+    bottom = 0.0 if low >= 0 else low * 1.1
+    top = high * 1.15 if high > 0 else 0.0
+    if top <= bottom:
+        top = bottom + 1.0
+    return bottom, top

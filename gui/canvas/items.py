@@ -294,7 +294,7 @@ class NodeItem(QGraphicsItem):
             self.node_id, Qt.TextElideMode.ElideRight, inner - 6
         )
         tag_fm = QFontMetricsF(font("tag"))
-        tag = tag_fm.elidedText(self.node_type, Qt.TextElideMode.ElideRight, inner - 10)
+        tag = tag_fm.elidedText(self.node_type, Qt.TextElideMode.ElideMiddle, inner - 10)
         small = QFontMetricsF(font("small"))
         caption_w = inner - (tag_fm.horizontalAdvance(tag) + 10) - 6
         caption = small.elidedText(self.caption, Qt.TextElideMode.ElideRight, caption_w)
@@ -494,14 +494,25 @@ class NodeItem(QGraphicsItem):
                 self.node_id, Qt.TextElideMode.ElideMiddle, area.width()
             ),
         )
-        second = " · ".join(t for t in (self.node_type, self.shape_text or self.caption) if t)
+        second = self.second_line(QFontMetricsF(line_font), area.width())
         painter.setFont(line_font)
         painter.setPen(theme.text_dim)
-        painter.drawText(
-            QRectF(area.left(), top + title_h, area.width(), line_h),
-            flags,
-            QFontMetricsF(line_font).elidedText(second, Qt.TextElideMode.ElideRight, area.width()),
-        )
+        painter.drawText(QRectF(area.left(), top + title_h, area.width(), line_h), flags, second)
+
+    def second_line(self, fm: QFontMetricsF, width: float) -> str:
+        """``"MaxPooling2D · (12, 12, 6)"`` fitted to ``width``: the shape (or caption)
+        stays whole and the type name gives way in its middle ("MaxP…ing2D"); only
+        when even that does not fit is the end cut."""
+        detail = self.shape_text or self.caption
+        if not detail:
+            return fm.elidedText(self.node_type, Qt.TextElideMode.ElideMiddle, width)
+        tail = " · " + detail
+        room = width - fm.horizontalAdvance(tail)
+        if fm.horizontalAdvance(self.node_type) <= room:
+            return self.node_type + tail
+        if room >= fm.horizontalAdvance("MaxP…2D"):
+            return fm.elidedText(self.node_type, Qt.TextElideMode.ElideMiddle, room) + tail
+        return fm.elidedText(self.node_type + tail, Qt.TextElideMode.ElideRight, width)
 
     def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: Any) -> Any:
         if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from PySide6.QtCore import QSignalBlocker, Signal
+from PySide6.QtCore import QEvent, QObject, QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -125,9 +126,16 @@ def parse_ints(text: str, name: str, allow_none_items: bool = False) -> Any:
 
 # ----------------------------------------------------------------- editors
 class ParamEditor(QWidget):
-    """Base editor: ``value()``, ``set_value(v)`` and ``edited`` when the user commits."""
+    """Base editor: ``value()``, ``set_value(v)`` and ``edited`` when the user commits.
+
+    Signals:
+        edited(): the user committed a value (Enter, focus out, a choice).
+        cancelled(): the user pressed Esc in the editor (the form shows the layer's
+            value again and drops a refusal).
+    """
 
     edited = Signal()
+    cancelled = Signal()
 
     def __init__(self, pspec: ParamSpec, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -146,6 +154,51 @@ class ParamEditor(QWidget):
     def _emit(self, *_args: Any) -> None:
         self.edited.emit()
 
+    def watch_escape(self, widget: QWidget) -> None:
+        """Emit ``cancelled`` when Esc is pressed in ``widget``."""
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.KeyPress and event.key() == Qt.Key.Key_Escape:
+            self.cancelled.emit()
+        return False
+
+
+def _soft_step(spin: QAbstractSpinBox, steps: int) -> None:
+    """Arrows and the wheel stay within the param's bounds; typing may leave them
+    (the form then says why the value is refused instead of silently reverting it)."""
+    lo, hi = spin.soft_range
+    target = spin.value() + steps * spin.singleStep()
+    spin.setValue(min(max(target, lo), hi))
+    spin.selectAll()
+
+
+def _soft_enabled(spin: QAbstractSpinBox) -> Any:
+    lo, hi = spin.soft_range
+    flags = QAbstractSpinBox.StepEnabledFlag.StepNone
+    if spin.isReadOnly():
+        return flags
+    if spin.value() > lo:
+        flags |= QAbstractSpinBox.StepEnabledFlag.StepDownEnabled
+    if spin.value() < hi:
+        flags |= QAbstractSpinBox.StepEnabledFlag.StepUpEnabled
+    return flags
+
+
+class SoftSpinBox(QSpinBox):
+    """An int spin box that accepts any typed int but steps only within ``soft_range``."""
+
+    def __init__(self, lo: int, hi: int) -> None:
+        super().__init__()
+        self.setRange(-INT_LIMIT, INT_LIMIT)
+        self.soft_range = (max(lo, -INT_LIMIT), min(hi, INT_LIMIT))
+
+    def stepBy(self, steps: int) -> None:
+        _soft_step(self, steps)
+
+    def stepEnabled(self) -> Any:
+        return _soft_enabled(self)
+
 
 class CompactDoubleSpinBox(QDoubleSpinBox):
     """Shows ``0.99`` rather than ``0.990000``."""
@@ -153,6 +206,21 @@ class CompactDoubleSpinBox(QDoubleSpinBox):
     def textFromValue(self, value: float) -> str:
         text = f"{value:.{self.decimals()}f}".rstrip("0").rstrip(".")
         return text if text not in ("", "-0") else "0"
+
+
+class SoftDoubleSpinBox(CompactDoubleSpinBox):
+    """A float spin box that accepts any typed number but steps only within ``soft_range``."""
+
+    def __init__(self, lo: float, hi: float) -> None:
+        super().__init__()
+        self.setRange(-FLOAT_LIMIT, FLOAT_LIMIT)
+        self.soft_range = (lo, hi)
+
+    def stepBy(self, steps: int) -> None:
+        _soft_step(self, steps)
+
+    def stepEnabled(self) -> Any:
+        return _soft_enabled(self)
 
 
 class _NoneToggle(QCheckBox):
@@ -170,6 +238,7 @@ class _SpinEditor(ParamEditor):
         self.spin = spin
         spin.setKeyboardTracking(False)
         spin.valueChanged.connect(self._emit)
+        self.watch_escape(spin)
         self._layout.addWidget(spin, 1)
         self.none: _NoneToggle | None = None
         if self.pspec.optional:
@@ -208,11 +277,9 @@ class _SpinEditor(ParamEditor):
 class IntEditor(_SpinEditor):
     def __init__(self, pspec: ParamSpec, parent: QWidget | None = None) -> None:
         super().__init__(pspec, parent)
-        spin = QSpinBox()
         lo = int(pspec.min) if pspec.min is not None else -INT_LIMIT
         hi = int(pspec.max) if pspec.max is not None else INT_LIMIT
-        spin.setRange(max(lo, -INT_LIMIT), min(hi, INT_LIMIT))
-        self._add_spin(spin)
+        self._add_spin(SoftSpinBox(lo, hi))
 
     def _number(self) -> Any:
         return self.spin.value()
@@ -226,11 +293,10 @@ class IntEditor(_SpinEditor):
 class FloatEditor(_SpinEditor):
     def __init__(self, pspec: ParamSpec, parent: QWidget | None = None) -> None:
         super().__init__(pspec, parent)
-        spin = CompactDoubleSpinBox()
-        spin.setDecimals(FLOAT_DECIMALS)  # epsilon 1e-12 stays 1e-12
         lo = float(pspec.min) if pspec.min is not None else -FLOAT_LIMIT
         hi = float(pspec.max) if pspec.max is not None else FLOAT_LIMIT
-        spin.setRange(lo, hi)
+        spin = SoftDoubleSpinBox(lo, hi)
+        spin.setDecimals(FLOAT_DECIMALS)  # epsilon 1e-12 stays 1e-12
         spin.setSingleStep(0.05 if hi - lo <= 1.0 else 0.1)
         self._add_spin(spin)
 
@@ -316,6 +382,7 @@ class TextEditor(ParamEditor):
         if pspec.optional:
             self.line.setPlaceholderText("none")
         self.line.editingFinished.connect(self._on_finished)
+        self.watch_escape(self.line)
         self._layout.addWidget(self.line, 1)
         self._shown = ""
 

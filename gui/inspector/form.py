@@ -11,11 +11,13 @@ from typing import Any
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QComboBox,
     QFormLayout,
     QFrame,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -35,6 +37,7 @@ from gui.inspector.editors import (
     RegularizerEditor,
     TextEditor,
 )
+from gui.wheel_guard import guard_wheel
 
 ADVANCED_KINDS = ("initializer", "regularizer")
 """Parameter kinds shown under the form's collapsed Advanced section."""
@@ -140,11 +143,16 @@ def _same(a: Any, b: Any) -> bool:
 class ParamForm(QWidget):
     """One labelled editor per param of a spec, with an error line under each.
 
+    A refused value stays in its field (red border, the reason under it and in its
+    tooltip) until it is corrected or Esc shows the layer's value again.
+
     Signals:
         param_edited(str, object): a committed value that passed ``check_value``.
+        refused(str, str): a committed value was refused: the param and the reason.
     """
 
     param_edited = Signal(str, object)
+    refused = Signal(str, str)
 
     def __init__(self, nested: bool = False, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -165,6 +173,7 @@ class ParamForm(QWidget):
         self.editors: dict[str, ParamEditor] = {}
         self.errors: dict[str, QLabel] = {}
         self.spec: LayerSpec | None = None
+        self._params: dict[str, Any] = {}
         self._on_advanced_toggled(False)
 
     def _form(self) -> tuple[QWidget, QFormLayout]:
@@ -205,6 +214,7 @@ class ParamForm(QWidget):
             editor = make_editor(pspec)
             editor.setObjectName(f"param_{pspec.name}")
             editor.edited.connect(lambda name=pspec.name: self._on_edited(name))
+            editor.cancelled.connect(lambda name=pspec.name: self._on_cancelled(name))
             label = QLabel(pspec.name + (" *" if pspec.required else ""))
             label.setToolTip(pspec.doc)
             error = QLabel()
@@ -225,8 +235,10 @@ class ParamForm(QWidget):
                 form.addRow(label, box)
             self.editors[pspec.name] = editor
             self.errors[pspec.name] = error
+        guard_wheel(self)
 
     def set_values(self, params: dict[str, Any]) -> None:
+        self._params = copy.deepcopy(params)
         if self.spec is None:
             return
         for pspec in self.spec.params:
@@ -234,11 +246,31 @@ class ParamForm(QWidget):
             self.show_error(pspec.name, None)
 
     def show_error(self, name: str, reason: str | None) -> None:
+        """Show ``reason`` under ``name``'s field and mark the field (None: clear both)."""
         label = self.errors.get(name)
         if label is None:
             return
         label.setText(reason or "")
         label.setVisible(bool(reason))
+        editor = self.editors.get(name)
+        if editor is None:
+            return
+        for field in editor.findChildren(QWidget):
+            if isinstance(field, (QLineEdit, QAbstractSpinBox, QComboBox)):
+                if not reason and not field.property("invalid"):
+                    continue
+                field.setProperty("invalid", bool(reason))
+                field.setToolTip(reason or "")
+                field.style().unpolish(field)
+                field.style().polish(field)
+
+    def _on_cancelled(self, name: str) -> None:
+        """Esc: show the layer's value again and drop the refusal."""
+        pspec = self.spec.param(name) if self.spec else None
+        if pspec is None or not self.error_text(name):
+            return
+        self.editors[name].set_value(copy.deepcopy(self._params.get(name, pspec.default)))
+        self.show_error(name, None)
 
     def error_text(self, name: str) -> str:
         """The refusal shown under ``name`` ("" when none)."""
@@ -253,10 +285,12 @@ class ParamForm(QWidget):
             value = self.editors[name].value()
         except ParseError as exc:
             self.show_error(name, str(exc))
+            self.refused.emit(name, str(exc))
             return
         reason = check_value(pspec, value)
         if reason:
             self.show_error(name, reason)
+            self.refused.emit(name, reason)
             return
         self.show_error(name, None)
         self.param_edited.emit(name, value)

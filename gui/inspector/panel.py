@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QSignalBlocker, Qt
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
@@ -35,7 +35,13 @@ from gui.theme import category_color
 
 
 class Inspector(QWidget):
-    """Edits the selected layer(s) of a project through its undo stack."""
+    """Edits the selected layer(s) of a project through its undo stack.
+
+    Signals:
+        message(str): a sentence for the status bar (a refused value and why).
+    """
+
+    message = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -50,6 +56,7 @@ class Inspector(QWidget):
         self.badge = QLabel()
         self.shape = QLabel()
         self.shape.setObjectName("InspectorShape")
+        self.shape.setWordWrap(True)  # "output (None, 256) · 32,896 params" wraps, never cut
         self.shape.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.problem_text = QLabel()
         self.problem_text.setObjectName("ErrorText")
@@ -114,6 +121,7 @@ class Inspector(QWidget):
 
         self.id_edit.editingFinished.connect(self._on_rename)
         self.form.param_edited.connect(self._on_param_edited)
+        self.form.refused.connect(self._on_refused)
         self._refresh()
 
     # ---------------------------------------------------------------- wiring
@@ -239,6 +247,10 @@ class Inspector(QWidget):
             return
         self._set_id_error(None)
         self.undo_stack.push(Rename(old, new))
+
+    def _on_refused(self, _name: str, reason: str) -> None:
+        where = f"'{self.ids[0]}'" if len(self.ids) == 1 else f"{len(self.ids)} layers"
+        self.message.emit(f"Not applied to {where}: {reason} (Esc restores the value)")
 
     def _on_param_edited(self, name: str, value: Any) -> None:
         if self.project is None or self.undo_stack is None or not self.ids:

@@ -12,11 +12,12 @@ from __future__ import annotations
 import math
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import SIGNAL, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -31,6 +32,10 @@ from PySide6.QtWidgets import (
 )
 
 from engine.human import duration
+from engine.train.config import monitor_mode
+from engine.train.runs import read_json
+from gui.theme import colors
+from gui.training.export_dialog import ExportDialog
 
 REFRESH_HZ = 15
 EMA_WEIGHT = 0.6
@@ -39,6 +44,35 @@ EMA_WEIGHT = 0.6
 TRAIN_COLORS = ("#2563eb", "#16a34a", "#9333ea", "#0891b2", "#ca8a04", "#db2777")
 VAL_COLORS = ("#ea580c", "#dc2626", "#c026d3", "#0d9488", "#b45309", "#e11d48")
 OVERLAY_COLORS = ("#64748b", "#a16207", "#be123c", "#0f766e", "#7c3aed", "#4d7c0f")
+"""One colour per overlaid run; its training curves are solid, its validation dashed."""
+LEGEND_COLUMNS = 2
+LEGEND_CHARS = 26
+"""Legend names longer than this are cut in the middle (the full name is in the log)."""
+
+
+def _short(text: str, limit: int = LEGEND_CHARS) -> str:
+    if len(text) <= limit:
+        return text
+    keep = limit - 1
+    return text[: keep - keep // 2] + "…" + text[len(text) - keep // 2 :]
+
+
+def style_plot(plot: pg.PlotItem) -> None:
+    """Axes, tick labels and title in the current theme's colours (light or dark)."""
+    c = colors()
+    for name in ("left", "bottom"):
+        axis = plot.getAxis(name)
+        axis.setPen(pg.mkPen(c["plot_axis"]))
+        axis.setTextPen(pg.mkPen(c["text"]))
+    title = plot.titleLabel.text
+    if title:
+        plot.setTitle(title, color=c["text"], size="9pt")
+
+
+def _legend() -> pg.LegendItem:
+    legend = pg.LegendItem(labelTextSize="8pt", labelTextColor=colors()["text"])
+    legend.setColumnCount(LEGEND_COLUMNS)
+    return legend
 
 
 class Series:
@@ -89,6 +123,7 @@ class LivePlots(QWidget):
         self._ema: dict[str, tuple[float, int]] = {}
         self._overlay_items: list[tuple[pg.PlotItem, pg.PlotDataItem]] = []
         self._colors: dict[str, int] = {"loss": 0}
+        self.legends: dict[str, pg.LegendItem] = {}
         self.smooth = QCheckBox("Smooth batches")
         self.smooth.setChecked(True)
         self.smooth.setToolTip(
@@ -134,16 +169,21 @@ class LivePlots(QWidget):
         self.timer.timeout.connect(self.flush)
 
     def _make_plot(self, title: str) -> pg.PlotItem:
-        widget = pg.PlotWidget()
+        """A plot with its legend under it (outside the data, never on the curves)."""
+        widget = pg.GraphicsLayoutWidget()
         widget.setMinimumSize(180, 140)
         widget.setBackground(None)
-        plot = widget.getPlotItem()
+        widget.ci.setContentsMargins(2, 2, 2, 2)
+        plot = widget.addPlot(row=0, col=0)
         plot.setTitle(title, size="9pt")
         plot.showGrid(x=False, y=False)
         plot.setLabel("bottom", "epoch")
         plot.setDownsampling(auto=True, mode="peak")
         plot.setClipToView(True)
-        plot.addLegend(offset=(-6, 6), labelTextSize="8pt")
+        style_plot(plot)
+        legend = _legend()
+        widget.addItem(legend, row=1, col=0)
+        self.legends[title] = legend
         if title == "Loss":
             self._loss_widget = widget
         else:
@@ -226,6 +266,7 @@ class LivePlots(QWidget):
                 symbolPen=None,
                 name=name,
             )
+            self._legend_of(plot).addItem(curve, name)
         curve.setDownsampling(auto=True, method="peak")
         curve.setClipToView(True)
         return curve
@@ -243,6 +284,13 @@ class LivePlots(QWidget):
             if view is not None and view.autoRangeEnabled()[1]:
                 view.updateAutoRange()
 
+    def _legend_of(self, plot: pg.PlotItem) -> pg.LegendItem:
+        return self.legends["Loss" if plot is self.loss_plot else "Metrics"]
+
+    def legend_labels(self, which: str = "Loss") -> list[str]:
+        """The names in a plot's legend (``"Loss"`` or ``"Metrics"``), in order."""
+        return [label.text for _sample, label in self.legends[which].items]
+
     def curve(self, key: str) -> pg.PlotDataItem | None:
         """The curve for ``key`` (see the class docstring), or None before its data came."""
         return self._curves.get(key)
@@ -257,14 +305,19 @@ class LivePlots(QWidget):
 
     # ---------------------------------------------------------------- overlay
     def overlay(self, histories: dict[str, dict[str, list[float]]]) -> None:
-        """Show finished runs' per-epoch histories as dashed curves, one colour per run.
+        """Show finished runs' per-epoch histories: one colour per run, training
+        curves solid and validation curves dashed (thinner than the live run's, and
+        without its dots).
 
         Args:
-            histories: run name -> ``history.json`` content (metric -> values per
-                epoch). Replaces the previous overlay; an empty dict removes it.
+            histories: run label (``"#3 lr 0.01→0.001"``, see
+                :meth:`gui.training.runs_panel.RunsPanel.run_label`) -> ``history.json``
+                content (metric -> values per epoch). Replaces the previous overlay;
+                an empty dict removes it.
         """
         for plot, item in self._overlay_items:
             plot.removeItem(item)
+            self._legend_of(plot).removeItem(item)
         self._overlay_items.clear()
         for i, (run, history) in enumerate(histories.items()):
             color = OVERLAY_COLORS[i % len(OVERLAY_COLORS)]
@@ -274,13 +327,14 @@ class LivePlots(QWidget):
                 y = np.array([v if _finite(v) else np.nan for v in values], dtype=float)
                 x = np.arange(1, len(y) + 1, dtype=float)
                 plot = self.loss_plot if _is_loss(name) else self.metric_plot
-                style = (
-                    Qt.PenStyle.DashLine if not name.startswith("val_") else Qt.PenStyle.DashDotLine
-                )
+                style = Qt.PenStyle.DashLine if name.startswith("val_") else Qt.PenStyle.SolidLine
+                label = f"{run}: {name}"
                 item = pg.PlotDataItem(
-                    x, y, pen=pg.mkPen(color, width=1.5, style=style), name=f"{run}: {name}"
+                    x, y, pen=pg.mkPen(color, width=1.5, style=style), name=label
                 )
                 plot.addItem(item)
+                short = f"{_short(run, max(8, LEGEND_CHARS - len(name) - 2))}: {name}"
+                self._legend_of(plot).addItem(item, short)
                 self._overlay_items.append((plot, item))
 
     def overlay_items(self) -> list[pg.PlotDataItem]:
@@ -314,14 +368,76 @@ def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
+def early_stop_text(
+    event: dict[str, Any], planned_epochs: int | None, section: dict[str, Any]
+) -> str:
+    """Why a run ended before its planned epochs, for the log ("" when it did not).
+
+    Uses the done event's ``early_stopping`` object when the engine sends one
+    (``stopped_epoch``, ``restored_epoch``, ``monitor``, ``patience``); otherwise
+    works it out from the run's history and its early-stopping settings the way
+    Keras's ``EarlyStopping`` does (improvement beyond ``min_delta``, epochs before
+    ``start_from_epoch`` ignored).
+    """
+    if event.get("stopped"):
+        return ""  # the user stopped it
+    es = section.get("early_stopping")
+    es = {} if es is True else es if isinstance(es, dict) else None
+    info = event.get("early_stopping") if isinstance(event.get("early_stopping"), dict) else {}
+    done = int(info.get("stopped_epoch") or event.get("epochs_done") or 0)
+    if not info and (es is None or not planned_epochs or done >= int(planned_epochs)):
+        return ""
+    es = es or {}
+    history = event.get("history") if isinstance(event.get("history"), dict) else {}
+    monitor = str(info.get("monitor") or es.get("monitor") or "val_loss")
+    if monitor not in history and monitor.startswith("val_") and monitor[4:] in history:
+        monitor = monitor[4:]
+    patience = int(info.get("patience", es.get("patience", 5)))
+    restore = bool(es.get("restore_best_weights", True))
+    best_epoch = info.get("restored_epoch")
+    if best_epoch is None and restore:
+        best_epoch = _best_epoch(
+            history.get(monitor) or [],
+            monitor_mode(monitor),
+            abs(float(es.get("min_delta", 0) or 0)),
+            int(es.get("start_from_epoch", 0) or 0),
+        )
+    text = (
+        f"Stopped early at epoch {done}"
+        + (f" of {planned_epochs}" if planned_epochs else "")
+        + f": no {monitor} improvement for {patience} epoch{'' if patience == 1 else 's'}"
+    )
+    if restore and best_epoch:
+        return text + f"; restored the weights of epoch {best_epoch}, the best {monitor}"
+    return text + "; the model has the weights of the last epoch"
+
+
+def _best_epoch(values: list[Any], mode: str, min_delta: float, start: int) -> int | None:
+    best, best_epoch = None, None
+    for i, value in enumerate(values):
+        if i < start or not _finite(value):
+            continue
+        better = (
+            best is None
+            or (mode == "max" and value - min_delta > best)
+            or (mode != "max" and value + min_delta < best)
+        )
+        if better:
+            best, best_epoch = value, i + 1
+    return best_epoch
+
+
 class LiveView(QWidget):
     """Controls, progress, curves and log of the current run.
 
     Signals:
         train_requested(): the Train button was pressed.
         pause_requested(), resume_requested(), stop_requested(): the buttons.
+        export_requested(str): "Export this run…" was pressed, with the run folder.
+            When nothing is connected, the view opens the export dialog itself.
     """
 
+    export_requested = Signal(str)
     train_requested = Signal()
     pause_requested = Signal()
     resume_requested = Signal()
@@ -337,6 +453,11 @@ class LiveView(QWidget):
         self.stop_button.setToolTip(
             "Stop after the current batch, keeping the model trained so far"
         )
+        self.export_button = QPushButton("Export this run…")
+        self.export_button.setToolTip("Export the model this run trained (Keras, ONNX, TFLite, …)")
+        self.export_button.setEnabled(False)
+        self.export_dialog: Any = None
+        self.run_dir = ""
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self.progress.setFormat("Not started")
@@ -353,6 +474,7 @@ class LiveView(QWidget):
         for button in (self.train_button, self.pause_button, self.stop_button):
             top.addWidget(button)
         top.addWidget(self.progress, 1)
+        top.addWidget(self.export_button)
         self.plots.controls.addWidget(self.rate)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.plots)
@@ -368,6 +490,7 @@ class LiveView(QWidget):
         self.train_button.clicked.connect(self.train_requested)
         self.pause_button.clicked.connect(self._on_pause_clicked)
         self.stop_button.clicked.connect(self.stop_requested)
+        self.export_button.clicked.connect(self._on_export_clicked)
         self.plots.timer.timeout.connect(self._update_progress)
         self._last_batch: dict[str, Any] | None = None
         self._started: dict[str, Any] = {}
@@ -395,8 +518,21 @@ class LiveView(QWidget):
             self.pause_requested.emit()
 
     # --------------------------------------------------------------- events
+    def _on_export_clicked(self) -> None:
+        if not self.run_dir:
+            return
+        handled = self.receivers(SIGNAL("export_requested(QString)")) > 0
+        self.export_requested.emit(self.run_dir)
+        if not handled:
+            dialog = ExportDialog(self.run_dir, self)
+            dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            self.export_dialog = dialog
+            dialog.open()
+
     def on_run_starting(self, run_dir: Any, resume: bool = False) -> None:
         self._last_batch, self._started = None, {}
+        self.run_dir = str(run_dir)
+        self.export_button.setEnabled(False)
         self._t0 = time.monotonic()
         self.plots.reset()
         self.progress.setRange(0, 0)  # busy until the worker reports its steps
@@ -451,10 +587,20 @@ class LiveView(QWidget):
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
         done = event.get("epochs_done")
-        self.progress.setFormat(
-            f"Stopped after {done} epoch(s)" if stopped else f"Done: {done} epoch(s)"
-        )
+        planned = self._started.get("epochs")
+        run_dir = str(event.get("run_dir") or self.run_dir or "")
+        snapshot = read_json(Path(run_dir) / "project.json") if run_dir else None
+        section = snapshot.get("training") if isinstance(snapshot, dict) else None
+        early = early_stop_text(event, planned, section if isinstance(section, dict) else {})
+        if stopped:
+            self.progress.setFormat(f"Stopped after {done} epoch(s)")
+        elif early:
+            self.progress.setFormat(f"Stopped early: {done} of {planned} epochs")
+        else:
+            self.progress.setFormat(f"Done: {done} epoch(s)")
         self.rate.setText(f"{duration(time.monotonic() - self._t0)} in all")
+        if early:
+            self.append_log(early)
         evaluation = event.get("evaluation") or {}
         summary = _evaluation_line(evaluation)
         self.append_log(
@@ -462,6 +608,8 @@ class LiveView(QWidget):
             + f" is in {event.get('model')}"
             + (f" — {summary}" if summary else "")
         )
+        self.run_dir = run_dir
+        self.export_button.setEnabled(bool(run_dir and event.get("model")))
 
     def on_failed(self, event: dict[str, Any]) -> None:
         self.plots.finish()

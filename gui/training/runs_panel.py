@@ -64,7 +64,13 @@ from gui.paths import project_runs_root
 from gui.training.diff_view import DiffView
 from gui.training.export_dialog import ExportDialog
 
-FIXED_COLUMNS = ("When", "Duration", "Status", "Epochs", "Changes from the previous run")
+FIXED_COLUMNS = ("Run", "When", "Duration", "Status", "Epochs", "Changes from the previous run")
+CHANGES_COLUMN = FIXED_COLUMNS.index("Changes from the previous run")
+HEADER_TIPS = {
+    "Run": "The run's number: #1 is the project's first run",
+    "Changes from the previous run": "What changed from the previous run (hover a cell for every change)",
+    "Epochs": "Epochs trained",
+}
 MAX_METRIC_COLUMNS = 4
 RUNNING_REFRESH_MS = 2000
 """How often the list is read again while one of its runs is still training."""
@@ -128,6 +134,7 @@ class RunsPanel(QWidget):
         self.where_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.where_label)
 
+        self._tips: dict[QAction, str] = {}
         self._make_actions()
         bar = QHBoxLayout()
         bar.setSpacing(4)
@@ -216,6 +223,7 @@ class RunsPanel(QWidget):
     @staticmethod
     def _button(action: QAction) -> QToolButton:
         button = QToolButton()
+        button.setObjectName("PanelButton")
         button.setDefaultAction(action)
         button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         button.setAutoRaise(False)
@@ -303,6 +311,7 @@ class RunsPanel(QWidget):
         for row, run in enumerate(self.runs):
             previous = self.runs[row + 1] if row + 1 < len(self.runs) else None
             cells = [
+                f"#{len(self.runs) - row}",
                 when_text(run.started),
                 duration(run.duration_s),
                 run.status,
@@ -313,19 +322,22 @@ class RunsPanel(QWidget):
                 item = QTableWidgetItem(text)
                 if col == 0:
                     item.setData(Qt.ItemDataRole.UserRole, str(run.run_dir))
-                    item.setToolTip(f"{run.name}\n{run.run_dir}")
-                if col == 2:
+                if col in (0, 1):
+                    item.setToolTip(
+                        f"run {text if col == 0 else cells[0]}: {run.name}\n{run.run_dir}"
+                    )
+                if col == 3:
                     item.setForeground(QColor(STATUS_COLOURS.get(run.status, "#6b7280")))
                     item.setFont(bold)
                     if run.message:
                         item.setToolTip(run.message)
                     elif run.can_resume:
                         item.setToolTip("stopped early; Resume continues from the last checkpoint")
-                if col in (1, 3):
+                if col in (0, 2, 4):
                     item.setTextAlignment(
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
                     )
-                if col == 4:
+                if col == CHANGES_COLUMN:
                     item.setToolTip(self._changes_tooltip(run, previous))
                 table.setItem(row, col, item)
             for i, key in enumerate(self._metric_keys):
@@ -336,13 +348,18 @@ class RunsPanel(QWidget):
                     item.setFont(bold)
                     item.setToolTip(f"the best {metric_label(key)} of all runs")
                 table.setItem(row, len(FIXED_COLUMNS) + i, item)
+        for col, name in enumerate(headers):
+            tip = HEADER_TIPS.get(
+                name, f"The best {name[5:]} of each run" if col >= len(FIXED_COLUMNS) else ""
+            )
+            table.horizontalHeaderItem(col).setToolTip(tip)
         table.blockSignals(False)
-        table.resizeColumnsToContents()
+        # every column as wide as its longest text (a narrow panel scrolls sideways
+        # rather than cutting "Adam→SGD"); the last one takes what is left
         header = table.horizontalHeader()
-        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(True)
         for col in range(table.columnCount()):
-            if col != 4:
-                header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
 
     def _best_per_metric(self) -> dict[str, float]:
         out = {}
@@ -371,6 +388,15 @@ class RunsPanel(QWidget):
         if len(lines) == 1:
             lines.append("  nothing changed")
         return "\n".join(lines)
+
+    def run_label(self, run_dir: str | os.PathLike) -> str:
+        """A run's name for legends: its number and what changed ("#3 lr 0.01→0.001")."""
+        path = Path(run_dir)
+        for row, run in enumerate(self.runs):
+            if run.run_dir == path:
+                previous = self.runs[row + 1] if row + 1 < len(self.runs) else None
+                return f"#{len(self.runs) - row} {self._changes_text(run, previous)}"
+        return path.name
 
     def row_texts(self) -> list[dict[str, str]]:
         """Each row as header -> text (what a user reads in the table)."""
@@ -419,14 +445,40 @@ class RunsPanel(QWidget):
         self.selection_changed.emit(self.selected_runs())
 
     def _update_actions(self) -> None:
+        """Enable each action only when it can act on the selection; a disabled one
+        says in its tooltip what it needs."""
         infos = self._selected_infos()
         one = infos[0] if len(infos) == 1 else None
-        self.overlay_action.setEnabled(bool(infos))
-        self.evaluate_action.setEnabled(one is not None and one.has_evaluation)
-        self.compare_action.setEnabled(len(infos) == 2)
-        self.export_action.setEnabled(one is not None and one.has_model)
-        self.resume_action.setEnabled(one is not None and one.can_resume)
-        self.delete_action.setEnabled(bool(infos) and all(r.status != "running" for r in infos))
+        states = {
+            self.overlay_action: (bool(infos), "Select one or more runs to overlay their curves"),
+            self.evaluate_action: (
+                one is not None and one.has_evaluation,
+                "Select one finished run to evaluate"
+                if one is None
+                else "This run has no evaluation (it did not finish)",
+            ),
+            self.compare_action: (len(infos) == 2, "Select exactly two runs to compare"),
+            self.export_action: (
+                one is not None and one.has_model,
+                "Select one run to export"
+                if one is None
+                else "This run has no trained model to export",
+            ),
+            self.resume_action: (
+                one is not None and one.can_resume,
+                "Select one stopped run to resume"
+                if one is None
+                else "Only a stopped run with a checkpoint can be resumed",
+            ),
+            self.delete_action: (
+                bool(infos) and all(r.status != "running" for r in infos),
+                "Select runs to delete (a running run cannot be deleted)",
+            ),
+        }
+        for action, (enabled, why) in states.items():
+            action.setEnabled(enabled)
+            tip = self._tips.setdefault(action, action.toolTip())
+            action.setToolTip(tip if enabled else f"{why}.")
 
     def _context_menu(self, pos: QPoint) -> None:
         if not self.selected_runs():

@@ -56,10 +56,12 @@ from engine.train.config import (
     training_problems,
 )
 from engine.train.devices import list_devices
-from engine.train.schedule_preview import lr_curve
-from gui.theme import narrow_combos
+from engine.train.schedule_preview import default_lengths, lr_axis_range, lr_curve
+from gui.theme import colors, narrow_combos
 from gui.training.background import BackgroundJob
 from gui.training.cluster_dialog import ClusterDialog, cluster_label
+from gui.training.live_view import style_plot
+from gui.wheel_guard import guard_wheel
 
 BOOL_KEYS = ("nesterov", "amsgrad", "centered", "use_ema", "staircase", "cycle", "from_logits")
 INT_KEYS = ("every_steps", "decay_steps", "warmup_steps", "patience", "cooldown", "k")
@@ -186,6 +188,7 @@ class ParamForm(QWidget):
             editor = self._editor(key)
             self.editors[key] = editor
             self.form.addRow(key.replace("_", " "), editor)
+        guard_wheel(self)
         self.set_values(values)
 
     def _editor(self, key: str) -> QWidget:
@@ -277,12 +280,15 @@ class TrainingPanel(QWidget):
         self.schedule_params = ParamForm()
         self.lr_widget = pg.PlotWidget()
         self.lr_widget.setBackground(None)
-        self.lr_widget.setFixedHeight(120)
+        self.lr_widget.setFixedHeight(140)
         self.lr_plot = self.lr_widget.getPlotItem()
+        self.lr_plot.setTitle("learning rate", size="8pt")  # a title is never cut
         self.lr_plot.setLabel("bottom", "epoch")
-        self.lr_plot.setLabel("left", "learning rate")
         self.lr_plot.getAxis("left").enableAutoSIPrefix(False)
-        self.lr_curve = self.lr_plot.plot(pen=pg.mkPen("#2563eb", width=2))
+        self.lr_plot.setMouseEnabled(x=False, y=False)
+        self.lr_plot.hideButtons()
+        style_plot(self.lr_plot)
+        self.lr_curve = self.lr_plot.plot(pen=pg.mkPen(colors()["highlight"], width=2))
         self.lr_note = QLabel("")
         self.lr_note.setWordWrap(True)
         self.lr_note.setStyleSheet("color: gray;")
@@ -354,6 +360,7 @@ class TrainingPanel(QWidget):
         self._build_layout()
         self._connect()
         narrow_combos(self)
+        guard_wheel(self)
 
     def _spin(self, low: int, high: int) -> QSpinBox:
         spin = QSpinBox()
@@ -485,6 +492,7 @@ class TrainingPanel(QWidget):
             kind = find_key(name, SCHEDULES) or "constant"
             self.schedule.setCurrentText(kind)
             self.schedule_params.set_keys(SCHEDULES[kind], params)
+            self._show_lengths(s)
             loss = s.get("loss")
             name, params = _typed(loss, "") if loss is not None else ("", {})
             index = self.loss.findData(find_key(name, LOSSES) or name) if name else 0
@@ -532,6 +540,27 @@ class TrainingPanel(QWidget):
             self._loading = False
         self._show_problems(s)
         self._lr_timer.start()
+
+    def _show_lengths(self, section: dict[str, Any]) -> None:
+        """The schedule's empty length fields show what the plot uses (from the epochs)."""
+        epochs = int(section.get("epochs", 10) or 10)
+        lengths = default_lengths(section, epochs)
+        for key, value in lengths.items():
+            editor = self.schedule_params.editors.get(key)
+            if not isinstance(editor, NumberEdit):
+                continue
+            if key == "every_epochs":
+                why = "a third of the run"
+            elif value == epochs:
+                why = "the whole run"
+            elif value == 1:
+                why = "every epoch"
+            else:
+                why = "after the warm-up"
+            editor.setPlaceholderText(f"{value:g} ({why})")
+            editor.setToolTip(
+                f"Empty: {value:g} epochs ({why}), as the plot shows; it follows the epochs."
+            )
 
     # ------------------------------------------------------------- editing
     def _on_edit(self, *_args: Any) -> None:
@@ -694,6 +723,9 @@ class TrainingPanel(QWidget):
     def _on_lr_ready(self, result: tuple[np.ndarray, np.ndarray]) -> None:
         x, y = result
         self.lr_curve.setData(x, y)
+        self.lr_plot.setYRange(*lr_axis_range(y), padding=0)
+        if len(x):
+            self.lr_plot.setXRange(0, max(1.0, float(x[-1])), padding=0.02)
         kind = self.schedule.currentText()
         note = (
             f"{self.steps_per_epoch} steps per epoch"

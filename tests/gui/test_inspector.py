@@ -229,3 +229,43 @@ def test_inspector_shows_values_its_widgets_cannot_hold_without_failing(qtbot):
     assert activation.combo.currentText() == str(10**21)
     for editor in (units, epsilon, activation):
         qtbot.addWidget(editor)
+
+
+def test_inspector_out_of_range_number_is_refused_in_place_and_kept_for_correction(
+    dense_pair, qtbot
+):
+    """Issue 15: Dense units 0 + Enter used to snap back to the old value silently."""
+    from PySide6.QtCore import Qt
+
+    inspector, project, stack = dense_pair
+    inspector.show_nodes(["fc"])
+    messages = []
+    inspector.message.connect(messages.append)
+    spin = inspector.form.editors["units"].spin
+    inspector.activateWindow()
+    spin.setFocus()
+    qtbot.waitUntil(spin.hasFocus)
+    spin.selectAll()
+    qtbot.keyClicks(spin, "0")
+    qtbot.keyClick(spin, Qt.Key.Key_Return)
+    reason = inspector.form.error_text("units")
+    assert "units" in reason and "0" in reason, reason
+    assert spin.text() == "0", "the typed value stays for correction"
+    assert spin.property("invalid") is True and reason in spin.toolTip()
+    assert messages and reason in messages[-1] and "'fc'" in messages[-1]
+    assert project.graph.nodes["fc"].params["units"] == 32
+    assert not stack.can_undo
+    spin.selectAll()
+    qtbot.keyClicks(spin, "16")
+    qtbot.keyClick(spin, Qt.Key.Key_Return)
+    assert project.graph.nodes["fc"].params["units"] == 16
+    assert inspector.form.error_text("units") == "" and not spin.property("invalid")
+    spin.selectAll()
+    qtbot.keyClicks(spin, "0")
+    qtbot.keyClick(spin, Qt.Key.Key_Return)
+    assert inspector.form.error_text("units")
+    qtbot.keyClick(spin, Qt.Key.Key_Escape)
+    assert spin.text() == "16", "Esc shows the layer's value again"
+    assert inspector.form.error_text("units") == ""
+    spin.stepBy(-100)
+    assert spin.value() == 1, "arrows and the wheel stay within the bounds"

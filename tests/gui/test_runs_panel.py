@@ -290,3 +290,50 @@ def test_runs_panel_follows_a_running_run_until_it_ends(panel, history, qtbot):
     status.write_text(json.dumps({"state": "done", "epochs_done": 2}))
     qtbot.waitUntil(lambda: panel.row_texts()[0]["Status"] == "finished", timeout=3000)
     assert panel.delete_action.isEnabled()
+
+
+def _luminance(image) -> float:
+    """The brightest text pixel of a rendered widget (0..255)."""
+    import numpy as np
+
+    image = image.convertToFormat(image.Format.Format_RGB32)
+    arr = np.frombuffer(image.constBits(), dtype=np.uint8)
+    arr = arr.reshape(image.height(), image.bytesPerLine() // 4, 4)[:, : image.width(), :3]
+    return float(np.percentile(arr.mean(axis=2), 99.5))
+
+
+def test_runs_buttons_are_enabled_only_when_they_can_act_and_look_it(panel, history, qtbot):
+    """Issue 15: Evaluate, Compare, Export and Resume looked enabled with no run
+    selected (and did nothing)."""
+    from PySide6.QtWidgets import QApplication, QToolButton
+
+    from gui.theme import apply_theme
+
+    _, runs = history
+    buttons = {b.defaultAction(): b for b in panel.findChildren(QToolButton)}
+    acts = (panel.evaluate_action, panel.compare_action, panel.export_action, panel.resume_action)
+    panel.select_runs([])
+    for action in acts:
+        assert not action.isEnabled() and not buttons[action].isEnabled()
+        assert action.toolTip().startswith("Select"), action.toolTip()
+    panel.select_runs([runs[2]])  # stopped, with a checkpoint and a model
+    assert [a.isEnabled() for a in acts] == [True, False, True, True]
+    panel.select_runs([runs[1]])  # finished
+    assert [a.isEnabled() for a in acts] == [True, False, True, False]
+    assert "stopped run" in panel.resume_action.toolTip()
+    panel.select_runs([runs[1], runs[2]])
+    assert [a.isEnabled() for a in acts] == [False, True, False, False]
+
+    app = QApplication.instance()
+    panel.show()
+    try:
+        for dark in (True, False):
+            apply_theme(app, dark)
+            panel.select_runs([runs[1]])
+            qtbot.wait(10)
+            enabled = _luminance(buttons[panel.evaluate_action].grab().toImage())
+            disabled = _luminance(buttons[panel.compare_action].grab().toImage())
+            if dark:  # light text on dark: the disabled one is darker
+                assert disabled < enabled - 40, (disabled, enabled)
+    finally:
+        apply_theme(app, False)

@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 from engine.model.graph import Edge, Node
 from engine.model.project import Project
@@ -157,7 +158,11 @@ def test_overlay_shows_each_run_dashed_in_its_own_colour(qtbot):
     colours = {item.opts["pen"].color().name() for item in items if item.name().startswith("run-a")}
     others = {item.opts["pen"].color().name() for item in items if item.name().startswith("run-b")}
     assert len(colours) == 1 and colours.isdisjoint(others)
-    assert all(item.opts["pen"].style() != 1 for item in items)  # 1 = solid line
+    solid = Qt.PenStyle.SolidLine  # issue 15: one colour per run, one dash per split
+    assert all(
+        (i.opts["pen"].style() == solid) != i.name().split(": ")[1].startswith("val_")
+        for i in items
+    )
     assert [len(i.getData()[0]) for i in items] == [2, 2, 3, 3]
     plots.overlay({})
     assert plots.overlay_items() == []
