@@ -56,6 +56,7 @@ from engine.model.project import load_project, new_project
 from engine.train.config import loss_name
 from gui.theme import narrow_combos
 from gui.training.background import BackgroundJob
+from gui.wheel_guard import guard_wheel
 
 PREVIEW_ROWS = 50
 THUMBNAILS = 40
@@ -266,6 +267,7 @@ class DataPanel(QWidget):
         self._build_layout()
         self._connect()
         narrow_combos(self)
+        guard_wheel(self)
 
     def _editable_combo(self, placeholder: str) -> QComboBox:
         combo = QComboBox()

@@ -195,6 +195,7 @@ class TrainingDock(QDockWidget):
         live.pause_requested.connect(self.session.pause)
         live.resume_requested.connect(self.session.resume)
         live.stop_requested.connect(self.session.stop)
+        live.export_requested.connect(self.export_run)
         self.data_panel.loaded.connect(
             lambda info: self.training_panel.set_train_samples(int(info.get("train") or 0))
         )
@@ -233,7 +234,7 @@ class TrainingDock(QDockWidget):
         histories = {}
         for run_dir in run_dirs:
             path = Path(run_dir)
-            histories[path.name] = read_history(path)
+            histories[self.runs_panel.run_label(path)] = read_history(path)
         self.live.plots.overlay(histories)
         if histories:
             self.view_tabs.setCurrentWidget(self.live)

@@ -135,3 +135,25 @@ def test_wheel_over_unfocused_inspector_fields_changes_nothing(qtbot):
     wheel(units, 1)
     assert project.graph.nodes["fc"].params == {"units": 33}
     assert stack.can_undo
+
+
+def test_wheel_over_unfocused_data_settings_changes_nothing(qtbot):
+    from gui.training.data_panel import DataPanel
+
+    project = new_project()
+    stack = UndoStack(project)
+    panel = DataPanel()
+    panel.set_project(project, stack)
+    qtbot.addWidget(panel)
+    panel.resize(420, 600)
+    panel.show()
+    qtbot.waitExposed(panel)
+    before = dict(project.data)
+    widgets = fields(panel)
+    assert widgets, "the data panel has settings fields"
+    values = [value_of(w) for w in widgets]
+    for widget in widgets:
+        wheel(widget, -1)
+    assert [value_of(w) for w in widgets] == values
+    assert project.data == before
+    assert not stack.can_undo
