@@ -66,6 +66,9 @@ class ImportJob(QObject):
             ok = True
         except Exception as exc:  # MemoryError included; worded by the window
             result, ok = exc, False
+        if self.cancelled:  # nobody waits for it, maybe not even the window
+            self.weights.unlink(missing_ok=True)
+            return
         try:
             self._relay.emit(ok, result)
         except RuntimeError:  # the window is gone
@@ -74,6 +77,7 @@ class ImportJob(QObject):
     def _on_relay(self, ok: bool, result: Any) -> None:
         if self.cancelled:
             self.weights.unlink(missing_ok=True)  # nobody will use it
+            self.deleteLater()
             return
         self.done = True
         if ok:

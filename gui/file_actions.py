@@ -435,7 +435,8 @@ class FileActions:
                 self.statusBar().showMessage(f"Import of {Path(path).name} cancelled", 5000)
             if self.import_job is job:
                 self.import_job = self.import_progress = None
-            job.deleteLater()
+            if not job.cancelled:
+                job.deleteLater()  # a cancelled job goes when its result arrives
 
         job.arrived.connect(close_progress)
         job.failed.connect(close_progress)
