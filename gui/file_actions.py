@@ -413,6 +413,7 @@ class FileActions:
         job = ImportJob(path, weights, self)
         progress = QProgressDialog(f"Importing {Path(path).name}\u2026", "Cancel", 0, 0, self)
         progress.setWindowTitle("Import Keras model")
+        progress.setMinimumWidth(420)  # room for a long file name
         progress.setWindowModality(Qt.WindowModality.WindowModal)
         progress.setMinimumDuration(0)
         progress.setAutoClose(False)

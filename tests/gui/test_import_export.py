@@ -131,9 +131,7 @@ def test_an_unreadable_model_is_named_and_the_open_project_stays(window, tmp_pat
     assert window.project is before
 
 
-def test_the_training_panel_can_start_fresh_instead_of_from_imported_weights(
-    window, source, qtbot
-):
+def test_the_training_panel_can_start_fresh_instead_of_from_imported_weights(window, source, qtbot):
     panel = window.training_dock.training_panel
     assert panel.imported_weights.isHidden(), "a project without weights has no such choice"
     assert imported(window, qtbot, source[0])
