@@ -6,7 +6,7 @@ Recovery files live in ``<AppDataLocation>/recovery/`` (or ``$LAYERLAB_RECOVERY_
 one per running app (``recovery-<pid>.json``), holding
 ``{"saved_at", "pid", "path", "project"}`` where ``project`` is the project dict
 and ``path`` the file it came from (or null). They are written through
-:func:`engine.files.write_atomic`: a failed write (a full disk) leaves the previous
+:func:`engine.files.atomic_path` (mode 0600): a failed write (a full disk) leaves the previous
 recovery file and no temporary file; temporary files of killed writers are removed at
 start-up (:func:`gui.file_actions.clean_folders`).
 """
@@ -23,7 +23,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer
 
-from engine.files import write_atomic
+from engine.files import atomic_path
 from engine.model.project import Project
 from gui.paths import app_data_dir
 
@@ -141,7 +141,9 @@ class Autosaver(QObject):
         }
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            write_atomic(self.file, json.dumps(payload))
+            data = json.dumps(payload).encode("utf-8")
+            with atomic_path(self.file, mode=0o600) as tmp:  # private, as the work is
+                tmp.write_bytes(data)
         except OSError:
             return False  # recovery is best effort; never bother the user mid-edit
         return True

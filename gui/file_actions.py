@@ -338,15 +338,17 @@ class FileActions:
             f"Nothing was saved{kept}."
         )
 
-    def reload_from_disk(self) -> bool:
-        """Replace the open project by its file as it is on disk now (edits are discarded)."""
+    def reload_from_disk(self, quiet: bool = False) -> bool:
+        """Replace the open project by its file as it is on disk now (edits are discarded).
+        A file that cannot be read is said in a message (``quiet``: not; False returned)."""
         path = self.project.path
         if path is None:
             return False
         try:
             project = load_project(path)
         except ProjectError as exc:
-            self._warn("Cannot reload project", str(exc))
+            if not quiet:
+                self._warn("Cannot reload project", str(exc))
             return False
         self._replace_project(project)
         self.statusBar().showMessage(f"Reloaded {path} as it is on disk", 6000)
@@ -370,7 +372,7 @@ class FileActions:
             self.changed_bar.hide()  # our own save, or the same bytes written again
             return
         exists = os.path.isfile(path)
-        if exists and self.is_clean() and self.reload_from_disk():
+        if exists and self.is_clean() and self.reload_from_disk(quiet=True):
             self.statusBar().showMessage(
                 f"{Path(path).name} changed on disk and was reloaded (you had no unsaved edits)",
                 8000,

@@ -146,6 +146,16 @@ def test_a_clean_window_reloads_a_file_another_window_saved(qtbot, monkeypatch, 
     assert b.changed_bar.isHidden() and b.warnings == []
 
 
+def test_a_broken_outside_write_is_offered_not_forced_on_a_clean_window(
+    qtbot, monkeypatch, tmp_path
+):
+    a, _b, path = _two_windows(qtbot, monkeypatch, tmp_path)
+    before = a.project
+    path.write_text('{"format": "layerlab", "version": 1, "graph": ')  # another tool, halfway
+    qtbot.waitUntil(lambda: a.changed_bar.isVisible(), timeout=5000)
+    assert a.project is before and a.warnings == [], "no popup from a file event"
+
+
 @pytest.mark.parametrize("answer", ["cancel", "overwrite", "reload", "save_as"])
 def test_saving_over_a_file_another_window_saved_asks_first(qtbot, monkeypatch, tmp_path, answer):
     a, b, path = _two_windows(qtbot, monkeypatch, tmp_path)
@@ -300,6 +310,7 @@ def test_a_failed_autosave_leaves_no_temporary_file(qtbot, monkeypatch, tmp_path
     assert _temps(folder) == []
     assert window.autosaver.save_now() and _temps(folder) == []
     assert json.loads(window.autosaver.file.read_text())["project"]["name"]
+    assert window.autosaver.file.stat().st_mode & 0o777 == 0o600, "unsaved work stays private"
 
 
 def _plant(folder: Path, name: str, age_s: float) -> Path:
