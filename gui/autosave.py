@@ -5,14 +5,16 @@ it, and the next start offers to restore what a crash left behind.
 Recovery files live in ``<AppDataLocation>/recovery/`` (or ``$LAYERLAB_RECOVERY_DIR``),
 one per running app (``recovery-<pid>.json``), holding
 ``{"saved_at", "pid", "path", "project"}`` where ``project`` is the project dict
-and ``path`` the file it came from (or null).
+and ``path`` the file it came from (or null). They are written through
+:func:`engine.files.atomic_path` (mode 0600): a failed write (a full disk) leaves the previous
+recovery file and no temporary file; temporary files of killed writers are removed at
+start-up (:func:`gui.file_actions.clean_folders`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer
 
+from engine.files import atomic_path
 from engine.model.project import Project
 from gui.paths import app_data_dir
 
@@ -138,10 +141,9 @@ class Autosaver(QObject):
         }
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".recovery-", suffix=".tmp", dir=self.folder)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(payload, f)
-            os.replace(tmp, self.file)
+            data = json.dumps(payload).encode("utf-8")
+            with atomic_path(self.file, mode=0o600) as tmp:  # private, as the work is
+                tmp.write_bytes(data)
         except OSError:
             return False  # recovery is best effort; never bother the user mid-edit
         return True

@@ -4,27 +4,41 @@ crash recovery, and the presets and settings they use.
 :class:`FileActions` is a mixin of :class:`gui.main_window.MainWindow`: its methods use
 the window's ``project``, ``undo_stack``, ``autosaver``, ``training_dock``,
 ``use_settings``, ``_replace_project``, ``_update_title``, ``is_clean`` and status bar.
-The questions it asks (save changes?, restore recovery?, which file?) and its warnings
-are small methods (``_ask_save``, ``_ask_restore``, ``_ask_open_path``,
-``_ask_save_path``, ``_warn``, ``_inform``) so tests can replace them.
+The questions it asks (save changes?, restore recovery?, which file?, the file changed
+on disk: overwrite?) and its warnings are small methods (``_ask_save``, ``_ask_restore``,
+``_ask_open_path``, ``_ask_save_path``, ``_ask_changed_on_disk``, ``_warn``, ``_inform``)
+so tests can replace them.
+
+Saves lose nothing and leak nothing: before writing over the open file, Save compares
+it with what was loaded or saved (:func:`engine.files.changed_on_disk`) and asks when
+another window or tool changed it; a project naming a file that is not a weights file
+LayerLab wrote is saved without copying that file (:class:`WeightsRefused`); a weights
+copy that fails (a full disk) names the weights file and saves nothing. Import reads
+the model on a background thread (:class:`gui.background_import.ImportJob`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
+import threading
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog
 
-from engine.build.weights import carry_weights
+from engine.build.weights import WeightsRefused, carry_weights
+from engine.files import changed_on_disk, clean_stale_temps
 from engine.io.importing.read import ModelImportError, UnreadableModelError
-from engine.io.importing.rebuild import grouped_notes, import_model_with_notes
+from engine.io.importing.rebuild import grouped_notes
 from engine.model.project import Project, ProjectError, load_project, new_project, save_project
-from gui.autosave import find_recovery, imports_dir
+from gui.autosave import find_recovery, imports_dir, recovery_dir
+from gui.background_import import ImportJob
 from gui.training.export_dialog import ExportDialog
 from presets import presets_dir
 
@@ -65,6 +79,39 @@ def default_project() -> Project:
     return new_project()
 
 
+def restore_question(when: str, path: str | None, name: Any) -> str:
+    """The crash-recovery question, naming the project it restores (file and name)."""
+    name = str(name).strip() if isinstance(name, str) and name.strip() else None
+    if path:
+        what = f"'{Path(path).name}'" + (f" (project \u201c{name}\u201d)" if name else "")
+        where = f"\n\nIts file: {path}"
+    else:
+        what = f"the unsaved project \u201c{name}\u201d" if name else "an unsaved project"
+        where = ""
+    return (
+        f"LayerLab did not close properly last time. Restore the unsaved changes to "
+        f"{what} from {when}?{where}"
+    )
+
+
+def clean_folders(folders: Iterable[Path | None]) -> list[Path]:
+    """Remove stale temporary files (:func:`engine.files.clean_stale_temps`) from each
+    existing folder; returns what was removed. Never raises."""
+    removed: list[Path] = []
+    for folder in folders:
+        try:
+            if folder is not None and Path(folder).is_dir():
+                removed += clean_stale_temps(folder)
+        except OSError:
+            continue  # best effort: a folder we cannot list keeps its files
+    return removed
+
+
+def _weights_target(path: Path) -> Path:
+    """Where :func:`carry_weights` copies a project's weights for a save as ``path``."""
+    return path.resolve().parent / (path.stem + ".weights.h5")
+
+
 class FileActions:
     """New/open/save/import/export, recent files and recovery, for the main window."""
 
@@ -88,18 +135,37 @@ class FileActions:
             QMessageBox.StandardButton.Discard: "discard",
         }.get(answer, "cancel")
 
-    def _ask_restore(self, when: str, path: str | None) -> bool:
-        """Ask whether to restore the work a crashed session left (True = restore)."""
-        what = f"'{Path(path).name}'" if path else "an unsaved project"
+    def _ask_restore(self, question: str) -> bool:
+        """Ask ``question`` (:func:`restore_question`): restore the work a crashed
+        session left? (True = restore)."""
         answer = QMessageBox.question(
             self,
             "Restore unsaved work?",
-            f"LayerLab did not close properly last time. Restore the unsaved changes to "
-            f"{what} from {when}?",
+            question,
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.Yes,
         )
         return answer == QMessageBox.StandardButton.Yes
+
+    def _ask_changed_on_disk(self, message: str) -> str:
+        """The open file changed on disk since it was opened or saved (``message`` says
+        how): ``"reload"``, ``"overwrite"``, ``"save_as"`` or ``"cancel"``."""
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "File changed on disk",
+            f"{message}.\n\nSaving now would overwrite that version with yours.",
+            parent=self,
+        )
+        role = QMessageBox.ButtonRole
+        answers = {
+            box.addButton("Reload (discard my edits)", role.DestructiveRole): "reload",
+            box.addButton("Overwrite", role.AcceptRole): "overwrite",
+            box.addButton("Save Elsewhere\u2026", role.ActionRole): "save_as",
+        }
+        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(cancel)
+        box.exec()
+        return answers.get(box.clickedButton(), "cancel")
 
     def _ask_open_path(self) -> str | None:
         start = str(self.project.path.parent) if self.project.path else ""
@@ -153,7 +219,8 @@ class FileActions:
             self.open_path(path, ask=False)
 
     def open_path(self, path: str | os.PathLike, ask: bool = True) -> bool:
-        """Open a project file; on failure show the engine's message and keep the current one."""
+        """Open a project file; on failure show the engine's message and keep the current one
+        (a FIFO or a device is refused by the engine: it never blocks the window)."""
         if ask and not self.maybe_save():
             return False
         try:
@@ -163,6 +230,7 @@ class FileActions:
             return False
         self._replace_project(project)
         self._add_recent(Path(path))
+        self.clean_stale_temps_later([project.base_dir])
         return True
 
     def save(self) -> bool:
@@ -174,10 +242,48 @@ class FileActions:
         path = self._ask_save_path()
         return self._save_to(Path(path)) if path else False
 
+    def _disk_change(self) -> str | None:
+        """How the open file changed on disk since it was loaded or saved, or None."""
+        path = self.project.path
+        if path is None or getattr(self.project, "disk_state", None) is None:
+            return None
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            mode = None
+        if mode is not None and not stat.S_ISREG(mode):  # reading a FIFO would block
+            return f"{path} is no longer a regular file"
+        return changed_on_disk(self.project)
+
+    def _is_open_file(self, path: Path) -> bool:
+        if self.project.path is None:
+            return False
+        return os.path.abspath(self.project.path) == os.path.abspath(path)
+
     def _save_to(self, path: Path) -> bool:
+        if self._is_open_file(path) and os.path.isfile(path):
+            changed = self._disk_change()
+            if changed:  # another window or tool saved it: never overwrite silently
+                answer = self._ask_changed_on_disk(changed)
+                if answer == "reload":
+                    self.reload_from_disk()
+                    return False
+                if answer == "save_as":
+                    return self.save_as()
+                if answer != "overwrite":
+                    return False
+        target = _weights_target(path)
+        target_existed = target.exists()
+        refused: WeightsRefused | None = None
         try:
             if carry_weights(self.project, path) is not None:
                 self.training_dock.training_panel.refresh()  # the file's new name
+        except WeightsRefused as exc:
+            refused = exc  # nothing copied; the project itself still saves
+        except OSError as exc:
+            self._warn("Cannot save project", self._weights_failure(exc, target, target_existed))
+            return False
+        try:
             save_project(self.project, path)
         except OSError as exc:
             self._warn("Cannot save project", f"{path}: {exc.strerror or exc}")
@@ -188,8 +294,105 @@ class FileActions:
         self._add_recent(path)
         if self.autosaver is not None:
             self.autosaver.clear()
-        self.statusBar().showMessage(f"Saved {path}", 4000)
+        self._watch_open_file()
+        if refused is None:
+            self.statusBar().showMessage(f"Saved {path}", 4000)
+        else:
+            self._weights_not_copied(path, refused)
         return True
+
+    def _weights_not_copied(self, path: Path, refused: WeightsRefused) -> None:
+        """Say (once per file and window; then in the status bar) that ``path`` was saved
+        without the file its ``"weights"`` key names. The key stays as it was: it is the
+        project's own data (a file Keras wrote, elsewhere, still works for training)."""
+        seen = self.__dict__.setdefault("_refused_weights", set())
+        if refused.filename in seen:
+            self.statusBar().showMessage(
+                f"Saved {path} (without copying {refused.filename}: not LayerLab's weights)",
+                8000,
+            )
+            return
+        seen.add(refused.filename)
+        self.statusBar().showMessage(f"Saved {path} without its weights file", 8000)
+        self._warn(
+            "Saved without the weights file",
+            f'{path} was saved, but the file its "weights" key names was not copied '
+            f"beside it.\n\n{refused}.",
+        )
+
+    @staticmethod
+    def _weights_failure(exc: OSError, target: Path, existed: bool) -> str:
+        """A failed weights copy in words: the weights file (not the project) and why."""
+        reason = exc.strerror or str(exc)
+        if exc.filename and os.path.abspath(exc.filename) not in (
+            str(target),
+            os.path.realpath(target),
+        ):
+            return (
+                f"{exc.filename}: the project's weights cannot be read ({reason}). "
+                "Nothing was saved."
+            )
+        kept = f"; the existing {target.name} is unchanged" if existed else ""
+        return (
+            f"{target}: the project's weights could not be copied there ({reason}). "
+            f"Nothing was saved{kept}."
+        )
+
+    def reload_from_disk(self, quiet: bool = False) -> bool:
+        """Replace the open project by its file as it is on disk now (edits are discarded).
+        A file that cannot be read is said in a message (``quiet``: not; False returned)."""
+        path = self.project.path
+        if path is None:
+            return False
+        try:
+            project = load_project(path)
+        except ProjectError as exc:
+            if not quiet:
+                self._warn("Cannot reload project", str(exc))
+            return False
+        self._replace_project(project)
+        self.statusBar().showMessage(f"Reloaded {path} as it is on disk", 6000)
+        return True
+
+    def _watch_open_file(self) -> None:
+        watch = getattr(self, "disk_watch", None)
+        if watch is not None:
+            watch.watch(self.project.path)
+        bar = getattr(self, "changed_bar", None)
+        if bar is not None:
+            bar.hide()
+
+    def _on_file_changed(self, path: str) -> None:
+        """The watched file changed outside this window: reload it quietly when there is
+        nothing unsaved, else offer to (the bar; Save asks again before overwriting)."""
+        if not self._is_open_file(Path(path)):
+            return
+        changed = self._disk_change()
+        if changed is None:
+            self.changed_bar.hide()  # our own save, or the same bytes written again
+            return
+        exists = os.path.isfile(path)
+        if exists and self.is_clean() and self.reload_from_disk(quiet=True):
+            self.statusBar().showMessage(
+                f"{Path(path).name} changed on disk and was reloaded (you had no unsaved edits)",
+                8000,
+            )
+            return
+        self.changed_bar.show_for(changed, can_reload=exists)
+
+    def clean_stale_temps_later(self, folders: Iterable[Path | None]) -> threading.Thread:
+        """Remove stale temporary files from ``folders`` on a background thread (a folder
+        may be on a slow drive); files being written right now are left alone."""
+        thread = threading.Thread(
+            target=clean_folders, args=(list(folders),), name="layerlab-clean", daemon=True
+        )
+        thread.start()
+        return thread
+
+    def clean_stale_temps_at_start(self) -> threading.Thread:
+        """Start-up: clean the recovery and imports folders and the open project's."""
+        recovery = self.autosaver.folder if self.autosaver is not None else recovery_dir()
+        return self.clean_stale_temps_later([recovery, imports_dir(), self.project.base_dir])
 
     def import_keras(self) -> None:
         if not self.maybe_save():
@@ -200,24 +403,68 @@ class FileActions:
         if path:
             self.import_path(path)
 
-    def import_path(self, path: str | os.PathLike) -> bool:
+    def import_path(self, path: str | os.PathLike) -> ImportJob:
         """Open a Keras model as a new unsaved project; its weights are kept (see
-        :mod:`engine.build.weights`) and the importer's notes are shown."""
+        :mod:`engine.build.weights`) and the importer's notes are shown.
+
+        The model is read and converted on a background thread while a progress dialog
+        (window-modal: no edits meanwhile, but the window stays responsive) offers
+        Cancel, which discards the result when it arrives. Returns the running job
+        (its ``finished(bool)`` signal says whether the project was replaced)."""
         weights = imports_dir() / f"{Path(path).stem}-{uuid.uuid4().hex[:8]}.weights.h5"
-        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            project, notes = import_model_with_notes(path, weights_out=weights)
-        except (ModelImportError, UnreadableModelError, ValueError, OSError) as exc:
+        job = ImportJob(path, weights, self)
+        progress = QProgressDialog(f"Importing {Path(path).name}\u2026", "Cancel", 0, 0, self)
+        progress.setWindowTitle("Import Keras model")
+        progress.setMinimumWidth(420)  # room for a long file name
+        progress.setWindowModality(Qt.WindowModality.WindowModal)
+        progress.setMinimumDuration(0)
+        progress.setAutoClose(False)
+        progress.setAutoReset(False)
+        progress.canceled.connect(job.cancel)
+        self.import_progress = progress
+        self.import_job = job
+
+        open_ = [True]
+
+        def close_progress(*_: Any) -> None:  # before any message the result brings
+            if open_.pop() if open_ else False:
+                progress.canceled.disconnect(job.cancel)
+                progress.hide()
+                progress.deleteLater()
+
+        def finished(ok: bool) -> None:
+            close_progress()
+            if job.cancelled:
+                self.statusBar().showMessage(f"Import of {Path(path).name} cancelled", 5000)
+            if self.import_job is job:
+                self.import_job = self.import_progress = None
+            if not job.cancelled:
+                job.deleteLater()  # a cancelled job goes when its result arrives
+
+        job.arrived.connect(close_progress)
+        job.failed.connect(close_progress)
+        job.arrived.connect(lambda result: self._import_arrived(job, *result))
+        job.failed.connect(lambda exc: self._import_failed(job, exc))
+        job.finished.connect(finished)
+        progress.show()
+        return job.start()
+
+    def _import_failed(self, job: ImportJob, exc: BaseException) -> None:
+        job.weights.unlink(missing_ok=True)
+        path = job.path
+        if isinstance(exc, (ModelImportError, UnreadableModelError, ValueError, OSError)):
             self._warn("Cannot import model", str(exc))  # the message names the file
-            return False
-        except Exception as exc:
-            first = (str(exc).strip().splitlines() or [""])[0][:300]
-            self._warn(
-                "Cannot import model", f"{path}: cannot be imported ({type(exc).__name__}: {first})"
-            )
-            return False
-        finally:
-            QApplication.restoreOverrideCursor()
+            return
+        if isinstance(exc, MemoryError):
+            self._warn("Cannot import model", f"{path}: too large to import in memory")
+            return
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        self._warn(
+            "Cannot import model", f"{path}: cannot be imported ({type(exc).__name__}: {first})"
+        )
+
+    def _import_arrived(self, job: ImportJob, project: Project, notes: list[str]) -> None:
+        path, weights = job.path, job.weights
         if project.extra.get("weights"):
             project.extra["weights"] = str(weights.resolve())  # copied beside it on save
         self._replace_project(project, clean=False)
@@ -230,7 +477,6 @@ class FileActions:
                 f"Imported {n} layers from {Path(path).name} {kept}. Some settings "
                 "are approximated:\n\n" + "\n".join(f"• {line}" for line in grouped_notes(notes)),
             )
-        return True
 
     def export_model(self) -> ExportDialog:
         """File > Export: the export dialog on a copy of the project as it is now (an
@@ -272,7 +518,8 @@ class FileActions:
         if recovery is None:
             return False
         when = time.strftime("%H:%M on %d %b", time.localtime(recovery.saved_at))
-        if not self._ask_restore(when, recovery.path):
+        question = restore_question(when, recovery.path, recovery.project.get("name"))
+        if not self._ask_restore(question):
             recovery.discard()
             return False
         source = recovery.path or "recovered project"

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QTabWidget,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -34,6 +35,7 @@ from gui.autosave import Autosaver
 from gui.canvas.scene import GraphScene
 from gui.canvas.view import GraphView
 from gui.code_preview import CodePreview
+from gui.disk_watch import ChangedBar, DiskWatch
 from gui.file_actions import FileActions, default_project, preset_files, settings
 from gui.inspector.panel import Inspector
 from gui.layer_guide import LayerGuide
@@ -77,7 +79,17 @@ class MainWindow(FileActions, QMainWindow):
 
         self.scene = GraphScene(self.project, self.undo_stack)
         self.view = GraphView(self.scene)
-        self.setCentralWidget(self.view)
+        self.changed_bar = ChangedBar()  # "the file changed on disk" above the canvas
+        self.changed_bar.reload_requested.connect(self.reload_from_disk)
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.changed_bar)
+        column.addWidget(self.view, 1)
+        self.setCentralWidget(central)
+        self.disk_watch = DiskWatch(self)
+        self.disk_watch.changed.connect(self._on_file_changed)
 
         self.palette = LayerPalette()
         self.inspector = Inspector()
@@ -371,6 +383,7 @@ class MainWindow(FileActions, QMainWindow):
         undo_stack.events.clean_changed.connect(self._on_clean_changed)
         self._on_stack_changed()
         self._update_title()
+        self._watch_open_file()
         self.validation.flush()
         QTimer.singleShot(0, self._fit_view)
 
@@ -604,7 +617,8 @@ class MainWindow(FileActions, QMainWindow):
             self._probe = StartupProbe(probe, self)
         self._fit_view()
         self.validation.start()  # TensorFlow loads only once the window is up
-        if self._check_recovery:
+        if self._check_recovery:  # a real start-up (not a screenshot or a test window)
+            self.clean_stale_temps_at_start()
             self.offer_recovery()
 
     def closeEvent(self, event: QCloseEvent) -> None:

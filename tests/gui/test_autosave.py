@@ -30,8 +30,8 @@ def _window(qtbot, monkeypatch, restore: bool | None = None) -> MainWindow:
     asked = []
     if restore is not None:
 
-        def ask(self, when, path):
-            asked.append((when, path))
+        def ask(self, question):
+            asked.append(question)
             return restore
 
         monkeypatch.setattr(MainWindow, "_ask_restore", ask)

@@ -55,15 +55,22 @@ def window(qtbot, monkeypatch):
     return w
 
 
+def imported(window, qtbot, path) -> bool:
+    """File > Import of ``path``, waiting for the background import to report."""
+    with qtbot.waitSignal(window.import_path(path).finished, timeout=60_000) as signal:
+        pass
+    return signal.args[0]
+
+
 def batch() -> np.ndarray:
     return np.random.default_rng(1).standard_normal((5, 4)).astype("float32")
 
 
 def test_import_then_save_as_keeps_the_trained_weights_beside_the_project(
-    window, source, tmp_path, monkeypatch
+    window, source, tmp_path, monkeypatch, qtbot
 ):
     path, model = source
-    assert window.import_path(path)
+    assert imported(window, qtbot, path)
     assert [n.type for n in window.project.graph.nodes.values()] == [
         "Input",
         "Dense",
@@ -99,7 +106,7 @@ def test_import_then_save_as_keeps_the_trained_weights_beside_the_project(
 
 def test_file_export_writes_the_imported_model_with_its_weights(window, source, tmp_path, qtbot):
     path, model = source
-    window.import_path(path)
+    assert imported(window, qtbot, path)
     dialog = window.export_model()
     assert "with the weights imported with it" in dialog.intro.text()
     out = tmp_path / "exported.keras"
@@ -114,20 +121,20 @@ def test_file_export_writes_the_imported_model_with_its_weights(window, source, 
     wait_for_exports()
 
 
-def test_an_unreadable_model_is_named_and_the_open_project_stays(window, tmp_path):
+def test_an_unreadable_model_is_named_and_the_open_project_stays(window, tmp_path, qtbot):
     before = window.project
     broken = tmp_path / "broken.keras"
     broken.write_bytes(b"not a zip file")
-    assert not window.import_path(broken)
+    assert not imported(window, qtbot, broken)
     [(kind, message)] = window.said
     assert kind == "warn" and "broken.keras" in message and "Traceback" not in message
     assert window.project is before
 
 
-def test_the_training_panel_can_start_fresh_instead_of_from_imported_weights(window, source):
+def test_the_training_panel_can_start_fresh_instead_of_from_imported_weights(window, source, qtbot):
     panel = window.training_dock.training_panel
     assert panel.imported_weights.isHidden(), "a project without weights has no such choice"
-    window.import_path(source[0])
+    assert imported(window, qtbot, source[0])
     box = panel.imported_weights
     assert not box.isHidden() and box.isChecked()
     assert box.text().startswith("Start from the imported weights (trained-")
