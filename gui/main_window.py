@@ -185,6 +185,10 @@ class MainWindow(FileActions, QMainWindow):
         self.act_quit = a("&Quit", self.close, key.Quit)
         self.act_undo = a("&Undo", self._undo, key.Undo)
         self.act_redo = a("&Redo", self._redo, key.Redo)
+        # The toolbar's buttons keep a fixed text (the menu items say what they undo):
+        # a growing "Undo Set activation of 'dense_1'" would move every button after it.
+        self.tool_undo = a("Undo", self._undo)
+        self.tool_redo = a("Redo", self._redo)
         self.act_cut = a("Cu&t", self._cut, key.Cut)
         self.act_copy = a("&Copy", lambda: self.scene.copy_selection(), key.Copy)
         self.act_paste = a("&Paste", lambda: self.scene.paste(), key.Paste)
@@ -289,8 +293,8 @@ class MainWindow(FileActions, QMainWindow):
             self.act_open,
             self.act_save,
             None,
-            self.act_undo,
-            self.act_redo,
+            self.tool_undo,
+            self.tool_redo,
             None,
             self.act_fit,
             self.act_layout,
@@ -312,6 +316,7 @@ class MainWindow(FileActions, QMainWindow):
 
     def _connect(self) -> None:
         self.palette.add_requested.connect(self.add_layer_at_centre)
+        self.inspector.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.problems.node_clicked.connect(self.show_node)
         self.validation.updated.connect(self._on_analysis)
         self.validation.status.connect(self._on_validation_status)
@@ -423,10 +428,18 @@ class MainWindow(FileActions, QMainWindow):
     # ---------------------------------------------------------------- events
     def _on_stack_changed(self) -> None:
         stack = self.undo_stack
-        self.act_undo.setEnabled(stack.can_undo)
-        self.act_redo.setEnabled(stack.can_redo)
-        self.act_undo.setText(f"&Undo {stack.undo_text}" if stack.can_undo else "&Undo")
-        self.act_redo.setText(f"&Redo {stack.redo_text}" if stack.can_redo else "&Redo")
+        undo = f"Undo {stack.undo_text}" if stack.can_undo else "Undo"
+        redo = f"Redo {stack.redo_text}" if stack.can_redo else "Redo"
+        shortcut = QKeySequence.StandardKey
+        for menu, tool, text, can, key in (
+            (self.act_undo, self.tool_undo, undo, stack.can_undo, shortcut.Undo),
+            (self.act_redo, self.tool_redo, redo, stack.can_redo, shortcut.Redo),
+        ):
+            menu.setEnabled(can)
+            tool.setEnabled(can)
+            menu.setText("&" + text)
+            keys = QKeySequence(key).toString(QKeySequence.SequenceFormat.NativeText)
+            tool.setToolTip(f"{text} ({keys})" if keys else text)
         self.setWindowModified(not self.is_clean())
         if self.autosaver is not None:
             self.autosaver.schedule()
