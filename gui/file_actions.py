@@ -37,9 +37,11 @@ from engine.files import changed_on_disk, clean_stale_temps
 from engine.io.importing.read import ModelImportError, UnreadableModelError
 from engine.io.importing.rebuild import grouped_notes
 from engine.model.project import Project, ProjectError, load_project, new_project, save_project
+from engine.train.history import list_runs
 from gui.autosave import find_recovery, imports_dir, recovery_dir
 from gui.background_import import ImportJob
-from gui.training.export_dialog import ExportDialog
+from gui.paths import project_runs_root
+from gui.training.export_dialog import UNTRAINED, ExportChoice, ExportDialog
 from presets import presets_dir
 
 FILE_FILTER = "LayerLab projects (*.json);;All files (*)"
@@ -478,12 +480,28 @@ class FileActions:
                 "are approximated:\n\n" + "\n".join(f"• {line}" for line in grouped_notes(notes)),
             )
 
-    def export_model(self) -> ExportDialog:
-        """File > Export: the export dialog on a copy of the project as it is now (an
-        untrained build, or one starting from its imported weights); it works in the
-        background, so editing goes on."""
-        snapshot = Project.from_dict(self.project.to_dict(), path=self.project.path)
-        dialog = ExportDialog(snapshot, self)
+    def _ask_export_source(self, runs: list[Any]) -> str | None:
+        """Which model File > Export exports: a run folder, :data:`UNTRAINED`, or None
+        (cancelled). ``runs`` are the project's runs, newest first (tests replace this)."""
+        dialog = ExportChoice(runs, self)
+        if dialog.exec() != ExportChoice.DialogCode.Accepted:
+            return None
+        return dialog.choice()
+
+    def export_model(self) -> ExportDialog | None:
+        """File > Export: when the project has runs with a trained model, ask which to
+        export (the latest finished one is selected) or the untrained project; then the
+        export dialog. It works in the background, so editing goes on."""
+        runs = list_runs(project_runs_root(self.project))  # numbered as in the Runs tab
+        source: Any = UNTRAINED
+        if any(run.has_model for run in runs):
+            source = self._ask_export_source(runs)
+            if source is None:
+                return None
+        if source == UNTRAINED:
+            # a copy of the project as it is now (untrained, or from its imported weights)
+            source = Project.from_dict(self.project.to_dict(), path=self.project.path)
+        dialog = ExportDialog(source, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
         return dialog

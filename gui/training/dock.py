@@ -30,9 +30,9 @@ from PySide6.QtWidgets import (
 )
 
 from engine.train.cluster import ClusterError, worker_commands
-from engine.train.history import base_dir_of
+from engine.train.history import base_dir_of, list_runs
 from engine.train.runs import read_history, read_json
-from gui.paths import new_project_run_dir
+from gui.paths import new_project_run_dir, project_runs_root
 from gui.training.errors import error_text, status_text
 from gui.training.export_dialog import ExportDialog
 from gui.training.runs_panel import RunsPanel
@@ -68,6 +68,22 @@ def model_shapes(project: Any, info: dict[str, Any]) -> tuple[tuple | None, tupl
         if isinstance(shape, tuple):
             out_shape = tuple(shape[1:])
     return in_shape, out_shape
+
+
+NO_RUN_YET = (
+    "No finished run yet: train the model (Model \u25b8 Train, F5). When a run ends, "
+    "its evaluation appears here on its own."
+)
+
+
+def latest_finished_run(project: Any) -> Path | None:
+    """The newest run of ``project`` that ended normally with a model, or None."""
+    if project is None:
+        return None
+    for run in list_runs(project_runs_root(project)):
+        if run.status == "finished" and run.has_model:
+            return run.run_dir
+    return None
 
 
 def _scroll(widget: QWidget) -> QScrollArea:
@@ -112,6 +128,7 @@ class TrainingDock(QDockWidget):
         self._built = False
         self._model_info: dict[str, Any] | None = None
         self._tensorflow_ready = False
+        self._eval_pinned = False  # the user chose a run to evaluate (Runs > Evaluate)
         self.setWidget(self._placeholder("Loading the training views…"))
         self.visibilityChanged.connect(lambda visible: visible and self.build())
         self.session.state_changed.connect(self._on_state_changed)
@@ -205,6 +222,8 @@ class TrainingDock(QDockWidget):
         panel.export_requested.connect(self.export_run)
         panel.resume_requested.connect(self.resume_run)
         self.run_finished.connect(panel.add_run)
+        self.run_finished.connect(lambda _run: self._evaluate_latest(new_run=True))
+        self.view_tabs.currentChanged.connect(lambda _i: self._evaluate_latest())
 
     # ------------------------------------------------------------- project
     def set_project(self, project: Any, undo_stack: Any) -> None:
@@ -216,6 +235,8 @@ class TrainingDock(QDockWidget):
         self.training_panel.set_project(project, undo_stack)
         if self.runs_panel is not None:
             self.runs_panel.set_project(project)
+        self._eval_pinned = False
+        self._evaluate_latest()
 
     def update_model(self, info: dict[str, Any]) -> None:
         """The model changed: check the data against its shapes (``info`` from validation)."""
@@ -241,8 +262,27 @@ class TrainingDock(QDockWidget):
 
     def evaluate_run(self, run_dir: str) -> None:
         if self.evaluation_view is not None:
+            self._eval_pinned = True
             self.evaluation_view.show_run(run_dir)
             self.view_tabs.setCurrentWidget(self.evaluation_view)
+
+    def _evaluate_latest(self, new_run: bool = False) -> None:
+        """The Evaluation tab shows the latest finished run on its own (a run the user
+        chose stays until a new run ends); without one it says how to get one."""
+        view = self.evaluation_view
+        if view is None or self.view_tabs.currentWidget() is not view:
+            if new_run:
+                self._eval_pinned = False
+            return
+        if new_run:
+            self._eval_pinned = False
+        if self._eval_pinned and view.run_dir is not None:
+            return
+        latest = latest_finished_run(self.project)
+        if latest is None:
+            view.show_no_run(NO_RUN_YET)
+        elif view.run_dir != latest:
+            view.show_run(latest)
 
     def export_run(self, run_dir: str) -> None:
         dialog = ExportDialog(run_dir, self)

@@ -387,6 +387,16 @@ class EvaluationView(QWidget):
         self.run_shown.emit(str(self.run_dir))
         self._start_loading(snapshot, details, task)
 
+    def show_no_run(self, text: str) -> None:
+        """Show no run, only ``text`` (why there is nothing to evaluate)."""
+        self.run_dir = None
+        self.evaluation = {}
+        self._token += 1
+        self._loading = False
+        self._clear_cards()
+        self.title.setText("")
+        self._show_message(text)
+
     def _show_message(self, text: str) -> None:
         self.message_label.setText(text)
         self.pages.setCurrentIndex(0)

@@ -27,6 +27,8 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QListWidget,
+    QListWidgetItem,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -331,3 +333,73 @@ class ExportDialog(QDialog):
 def wait_for_exports(timeout_ms: int = 120_000) -> bool:
     """Wait until every background export has ended (tests, application exit)."""
     return all(thread.wait(timeout_ms) for thread in list(_LIVE))
+
+
+UNTRAINED = "untrained"
+""":class:`ExportChoice`'s answer for the untrained project (instead of a run folder)."""
+
+
+def run_choice_text(run: Any, number: int) -> str:
+    """One line naming a run in :class:`ExportChoice`: number, status, epochs, best metric."""
+    when = run.started.strftime("%d %b %H:%M")
+    best = ""
+    if run.best_val_accuracy is not None:
+        best = f" · best val accuracy {run.best_val_accuracy:.3f}"
+    elif run.best_val_loss is not None:
+        best = f" · best val loss {run.best_val_loss:.4g}"
+    epochs = f"{run.epochs} epoch{'s' * (run.epochs != 1)}"
+    return f"Run #{number} ({run.status}, {when}) · {epochs}{best}"
+
+
+class ExportChoice(QDialog):
+    """File > Export: which model to export, a trained run or the untrained project.
+
+    Args:
+        runs: :class:`engine.train.history.RunInfo` of the project's runs, newest first;
+            those with a model are listed. The latest finished one is selected.
+        parent: Optional parent widget.
+
+    ``choice()`` is the selected run folder (str) or :data:`UNTRAINED`.
+    """
+
+    def __init__(self, runs: list[Any], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export which model?")
+        layout = QVBoxLayout(self)
+        intro = QLabel(
+            "Export the trained model of a run, or the project as it is now with freshly "
+            "initialised weights."
+        )
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
+        self.list = QListWidget()
+        total = len(runs)
+        default_row = None
+        for i, run in enumerate(runs):
+            if not run.has_model:
+                continue
+            item = QListWidgetItem(run_choice_text(run, total - i))
+            item.setData(Qt.ItemDataRole.UserRole, str(run.run_dir))
+            item.setToolTip(str(run.run_dir))
+            self.list.addItem(item)
+            if default_row is None and run.status == "finished":
+                default_row = self.list.count() - 1
+        item = QListWidgetItem("The untrained project (its weights freshly initialised)")
+        item.setData(Qt.ItemDataRole.UserRole, UNTRAINED)
+        self.list.addItem(item)
+        self.list.setCurrentRow(0 if default_row is None else default_row)
+        self.list.itemDoubleClicked.connect(lambda _item: self.accept())
+        layout.addWidget(self.list, 1)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Export…")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        width = self.list.sizeHintForColumn(0) + 60
+        self.resize(max(480, min(width, 900)), 300)
+
+    def choice(self) -> str:
+        item = self.list.currentItem()
+        return str(item.data(Qt.ItemDataRole.UserRole)) if item is not None else UNTRAINED
