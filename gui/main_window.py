@@ -318,6 +318,7 @@ class MainWindow(FileActions, QMainWindow):
         self.palette.add_requested.connect(self.add_layer_at_centre)
         self.inspector.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.problems.node_clicked.connect(self.show_node)
+        self.problems.fix_requested.connect(self.apply_fix)
         self.validation.updated.connect(self._on_analysis)
         self.validation.status.connect(self._on_validation_status)
         self.validation.tensorflow_ready.connect(self._on_tensorflow_ready)
@@ -358,6 +359,7 @@ class MainWindow(FileActions, QMainWindow):
         self.statusBar().insertPermanentWidget(0, self.train_label)
         dock.status_text.connect(self._on_training_status)
         dock.state_changed.connect(self._on_training_state)
+        dock.data_problems_changed.connect(lambda _p: self._show_problems())
         self.validation.updated.connect(lambda: dock.update_model(self.validation.info))
         self.validation.tensorflow_ready.connect(dock.tensorflow_ready)
 
@@ -469,8 +471,15 @@ class MainWindow(FileActions, QMainWindow):
     def _on_analysis(self) -> None:
         ctrl = self.validation
         self.scene.set_analysis(ctrl.info, ctrl.problems)
-        self.problems.set_problems(ctrl.problems)
         self.inspector.set_analysis(ctrl.info, ctrl.problems)
+        self._show_problems()
+
+    def _show_problems(self) -> None:
+        """The model's problems and the data's (the Training dock's) in the list and the
+        status bar's count."""
+        self.problems.set_problems(
+            list(self.validation.problems) + list(self.training_dock.data_problems)
+        )
         errors, warnings = self.problems.counts()
         if errors or warnings:
             parts = [f"{errors} error{'s' * (errors != 1)}"] if errors else []
@@ -548,6 +557,18 @@ class MainWindow(FileActions, QMainWindow):
             self.scene.add_layer(layer_type, QPointF(centre), after=after)
         except GraphError as exc:
             self.statusBar().showMessage(str(exc), 6000)
+
+    def apply_fix(self, problem: Any) -> None:
+        """Apply a problem's one-click fix as one undoable edit."""
+        fix = getattr(problem, "fix", None)
+        if fix is None:
+            return
+        try:
+            self.undo_stack.push(fix())
+        except GraphError as exc:
+            self.statusBar().showMessage(str(exc), 6000)
+            return
+        self.statusBar().showMessage(f"{problem.fix_text} (Undo reverts it)", 5000)
 
     def show_node(self, node_id: str) -> None:
         """Select ``node_id`` and centre the canvas on it."""

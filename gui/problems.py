@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
     QLabel,
+    QPushButton,
     QTableWidget,
     QTableWidgetItem,
     QTreeWidget,
@@ -25,24 +26,31 @@ NODE_ROLE = Qt.ItemDataRole.UserRole + 1
 
 class ProblemsPanel(QTreeWidget):
     """Every problem: severity icon, node, message. Clicking one asks to show its node.
+    A problem with a certain fix (``fix_text`` and ``fix``, as the data problems of
+    :class:`gui.training.dock.DataProblem`) has a button that applies it.
 
     Signals:
         node_clicked(str): the id of the problem's node.
+        fix_requested(object): the problem whose Fix button was pressed.
     """
 
     node_clicked = Signal(str)
+    fix_requested = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setColumnCount(3)
-        self.setHeaderLabels(["", "Layer", "Problem"])
+        self.setColumnCount(4)
+        self.setHeaderLabels(["", "Layer", "Problem", ""])
         self.setRootIsDecorated(False)
         self.setAlternatingRowColors(True)
         self.setUniformRowHeights(True)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         header = self.header()
-        header.setStretchLastSection(True)
+        header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Fixed)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
+        self.fix_buttons: list[QPushButton] = []
         self.setColumnWidth(0, 30)
         self.setColumnWidth(1, 140)
         self._icons = {"error": severity_icon("error"), "warning": severity_icon("warning")}
@@ -53,6 +61,7 @@ class ProblemsPanel(QTreeWidget):
     def set_problems(self, problems: Iterable[Any]) -> None:
         """Show ``Problem``-like objects (``node``, ``severity``, ``message``); errors first."""
         self.clear()
+        self.fix_buttons = []
         ordered = sorted(problems, key=lambda p: (p.severity != "error",))
         if not ordered:
             item = QTreeWidgetItem(["", "", "No problems found: the model can be built."])
@@ -67,6 +76,13 @@ class ProblemsPanel(QTreeWidget):
             item.setToolTip(2, problem.message)
             item.setData(0, NODE_ROLE, problem.node)
             self.addTopLevelItem(item)
+            fix_text = getattr(problem, "fix_text", "")
+            if fix_text and getattr(problem, "fix", None) is not None:
+                button = QPushButton(fix_text)
+                button.setToolTip(f"{fix_text} (one undoable edit)")
+                button.clicked.connect(lambda _c=False, p=problem: self.fix_requested.emit(p))
+                self.setItemWidget(item, 3, button)
+                self.fix_buttons.append(button)
 
     def counts(self) -> tuple[int, int]:
         """(errors, warnings) currently shown."""

@@ -15,6 +15,7 @@ are imported when the dock is first built, not when the window starts.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.data.dataset import loss_key
+from engine.model.commands import SetParams
 from engine.train.cluster import ClusterError, worker_commands
+from engine.train.config import loss_name
 from engine.train.history import base_dir_of, list_runs
 from engine.train.runs import read_history, read_json
 from gui.paths import new_project_run_dir, project_runs_root
@@ -86,6 +90,88 @@ def latest_finished_run(project: Any) -> Path | None:
     return None
 
 
+@dataclass
+class DataProblem:
+    """A problem between the data and the model, for the Problems list and status bar.
+
+    Attributes:
+        node: The layer it concerns (the Input or output layer), or None.
+        severity: ``"error"`` (a run would not start) or ``"warning"``.
+        message: One sentence.
+        fix_text: What the one-click fix does ("" when no fix is certain).
+        fix: Makes the undoable command of the fix (None when there is none).
+    """
+
+    node: str | None
+    severity: str
+    message: str
+    fix_text: str = ""
+    fix: Callable[[], Any] | None = None
+
+
+def _shape_text(shape: tuple) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def data_problems(
+    project: Any, dataset: Any, problems: list[str], load_error: str = ""
+) -> list[DataProblem]:
+    """The data panel's findings as :class:`DataProblem` objects, with a fix where it is
+    certain: the one Input layer takes the data's sample shape; the output Dense layer
+    of a classifier gets one unit per class (or 1 for binary cross-entropy)."""
+    if project is None:
+        return []
+    if load_error:
+        return [DataProblem(None, "error", f"The data cannot be loaded: {load_error}")]
+    graph = project.graph
+    inputs = [n for n in graph.nodes.values() if n.type == "Input"]
+    outputs = [graph.nodes[n] for n in graph.output_nodes() if graph.inputs_of(n)]
+    out: list[DataProblem] = []
+    for text in problems:
+        sentence = "The data does not fit the model: " + text
+        problem = DataProblem(None, "error", sentence)
+        if text.startswith("the model's input") and len(inputs) == 1 and dataset is not None:
+            shape = tuple(int(d) for d in dataset.input_shape)
+            node = inputs[0].id
+            problem.node = node
+            if None not in shape and tuple(inputs[0].params.get("shape") or ()) != shape:
+                problem.fix_text = f"Set the Input shape to the data's {_shape_text(shape)}"
+                problem.fix = lambda node=node, shape=shape, t=problem.fix_text: SetParams(
+                    node, {"shape": list(shape)}, t
+                )
+        elif "output" in text and len(outputs) == 1 and dataset is not None:
+            node = outputs[0]
+            problem.node = node.id
+            units = _class_units(project, dataset, text)
+            if node.type == "Dense" and units is not None and node.params.get("units") != units:
+                k = dataset.num_classes
+                problem.fix_text = (
+                    f"Set the output units to the {k} classes"
+                    if units == k
+                    else f"Set the output units to {units}"
+                )
+                problem.fix = lambda nid=node.id, units=units, t=problem.fix_text: SetParams(
+                    nid, {"units": units}, t
+                )
+        out.append(problem)
+    return out
+
+
+def _class_units(project: Any, dataset: Any, text: str) -> int | None:
+    """How many output units a classifier needs for the data and loss, when certain."""
+    if getattr(dataset, "task", None) != "classification":
+        return None
+    if "output has" not in text or "output has shape" in text:  # units alone would not do
+        return None
+    k = int(dataset.num_classes)
+    key = loss_key(loss_name(project.training or {}, dataset.task, k))
+    if key in ("sparsecategoricalcrossentropy", "categoricalcrossentropy"):
+        return k
+    if key in ("binarycrossentropy", "binaryfocalcrossentropy") and k == 2:
+        return 1
+    return None
+
+
 def _scroll(widget: QWidget) -> QScrollArea:
     area = QScrollArea()
     area.setWidget(widget)
@@ -106,9 +192,12 @@ class TrainingDock(QDockWidget):
         run_finished(str): a run ended (done, stopped or failed): its folder.
         state_changed(str): the session's state (``idle``, ``running``, ...).
         status_text(str): a short text for the status bar ("" when idle).
+        data_problems_changed(list): the data and the model do not fit, or the data
+            cannot be loaded: :class:`DataProblem` objects (empty when all is well).
     """
 
     run_finished = Signal(str)
+    data_problems_changed = Signal(list)
     state_changed = Signal(str)
     status_text = Signal(str)
 
@@ -128,6 +217,7 @@ class TrainingDock(QDockWidget):
         self._built = False
         self._model_info: dict[str, Any] | None = None
         self._tensorflow_ready = False
+        self.data_problems: list[DataProblem] = []
         self._eval_pinned = False  # the user chose a run to evaluate (Runs > Evaluate)
         self.setWidget(self._placeholder("Loading the training views…"))
         self.visibilityChanged.connect(lambda visible: visible and self.build())
@@ -216,6 +306,11 @@ class TrainingDock(QDockWidget):
         self.data_panel.loaded.connect(
             lambda info: self.training_panel.set_train_samples(int(info.get("train") or 0))
         )
+        data = self._data_panel
+        data.fit_changed.connect(lambda _p: self._emit_data_problems())
+        # after the panel's own handlers (connected first): a failed load sets load_error
+        data._job.done.connect(lambda _r: self._emit_data_problems())
+        data._job.failed.connect(lambda _e: self._emit_data_problems())
         panel = self.runs_panel
         panel.overlay_requested.connect(self.overlay_runs)
         panel.evaluate_requested.connect(self.evaluate_run)
@@ -248,6 +343,15 @@ class TrainingDock(QDockWidget):
         self._tensorflow_ready = True
         if self._built:
             self.training_panel.tensorflow_ready()
+
+    def _emit_data_problems(self) -> None:
+        panel = self._data_panel
+        found = data_problems(self.project, panel.dataset, panel.fit_problems, panel.load_error)
+        key = [(p.node, p.message, p.fix_text) for p in found]
+        if key != getattr(self, "_data_key", []):
+            self._data_key = key
+            self.data_problems = found
+            self.data_problems_changed.emit(found)
 
     # ------------------------------------------------------------ run history
     def overlay_runs(self, run_dirs: list) -> None:

@@ -1,0 +1,105 @@
+"""Issue 15: the status bar said a green "No problems" while the Data panel said the data
+does not fit the model: data problems join the Problems list and the count, with one-click
+fixes (one undoable edit each)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from engine.model.project import Project
+from gui.main_window import MainWindow
+
+
+def iris(input_shape: list, units: int) -> Project:
+    return Project.from_dict(
+        {
+            "format": "layerlab",
+            "version": 1,
+            "name": "iris",
+            "graph": {
+                "nodes": [
+                    {"id": "input", "type": "Input", "params": {"shape": input_shape}},
+                    {"id": "out", "type": "Dense", "params": {"units": units}},
+                ],
+                "edges": [{"source": "input", "target": "out", "port": 0}],
+            },
+            "data": {"source": "builtin:iris", "validation_split": 0.3},
+            "training": {"loss": "sparse_categorical_crossentropy", "epochs": 1},
+        }
+    )
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAYERLAB_SETTINGS", str(tmp_path / "settings.ini"))
+    monkeypatch.setenv("LAYERLAB_RECOVERY_DIR", str(tmp_path / "recovery"))
+
+
+def _window(qtbot, project: Project) -> MainWindow:
+    w = MainWindow(project, load_tensorflow=False, check_recovery=False, use_settings=False)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    w.training_dock.show()
+    w.training_dock.build()
+    return w
+
+
+def _rows(window: MainWindow) -> list[tuple[str, str]]:
+    tree = window.problems
+    return [
+        (tree.topLevelItem(i).text(1), tree.topLevelItem(i).text(2))
+        for i in range(tree.topLevelItemCount())
+    ]
+
+
+def test_data_that_does_not_fit_is_counted_and_fixed_in_one_click(qtbot):
+    w = _window(qtbot, iris([8], 3))
+    panel = w.training_dock.data_panel
+    qtbot.waitUntil(lambda: panel.dataset is not None and bool(panel.fit_problems), timeout=20000)
+    qtbot.waitUntil(lambda: "No problems" not in w.problems_label.text())
+    assert "1 error" in w.problems_label.text()
+    rows = _rows(w)
+    assert ("input", rows[0][1]) == rows[0] and "does not fit" in rows[0][1], rows
+    assert w.problems.fix_buttons, "a Fix button for the input shape"
+    button = w.problems.fix_buttons[0]
+    assert button.text() == "Set the Input shape to the data's (4,)"
+    button.click()
+    assert w.project.graph.nodes["input"].params["shape"] == [4]
+    qtbot.waitUntil(lambda: not panel.fit_problems)
+    qtbot.waitUntil(lambda: "No problems" in w.problems_label.text())
+    assert w.undo_stack.undo_text == "Set the Input shape to the data's (4,)"
+    w.act_undo.trigger()  # one undoable edit
+    assert w.project.graph.nodes["input"].params["shape"] == [8]
+    w.undo_stack.set_clean()
+
+
+def test_output_units_fix_sets_one_unit_per_class(qtbot):
+    w = _window(qtbot, iris([4], 5))
+    dock = w.training_dock
+    panel = dock.data_panel
+    qtbot.waitUntil(lambda: panel.dataset is not None, timeout=20000)
+    dock.update_model(
+        {
+            "input": SimpleNamespace(output_shape=(None, 4)),
+            "out": SimpleNamespace(output_shape=(None, 5)),
+        }
+    )
+    qtbot.waitUntil(lambda: bool(w.problems.fix_buttons))
+    assert ("out", _rows(w)[0][1]) == _rows(w)[0]
+    button = w.problems.fix_buttons[0]
+    assert button.text() == "Set the output units to the 3 classes"
+    button.click()
+    assert w.project.graph.nodes["out"].params["units"] == 3
+    w.undo_stack.set_clean()
+
+
+def test_data_that_cannot_be_loaded_is_a_problem(qtbot, tmp_path):
+    project = iris([4], 3)
+    project.data = {"source": "csv", "path": str(tmp_path / "missing.csv"), "target": "y"}
+    w = _window(qtbot, project)
+    qtbot.waitUntil(lambda: bool(w.training_dock.data_panel.load_error), timeout=20000)
+    qtbot.waitUntil(lambda: "No problems" not in w.problems_label.text())
+    assert any("cannot be loaded" in text for _node, text in _rows(w))
