@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
+    QStackedWidget,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -87,7 +88,17 @@ class MainWindow(FileActions, QMainWindow):
         column.setSpacing(0)
         column.addWidget(self.changed_bar)
         column.addWidget(self.view, 1)
-        self.setCentralWidget(central)
+        # The central area: the canvas (Design view) or the training workspace (Training
+        # view: the Training dock's settings, curves, runs and log get the window).
+        self.central_stack = QStackedWidget()
+        self.central_stack.addWidget(central)
+        self.train_page = QWidget()
+        self.train_page.setObjectName("train_page")
+        QVBoxLayout(self.train_page).setContentsMargins(0, 0, 0, 0)
+        self.central_stack.addWidget(self.train_page)
+        self.perspective = "design"
+        self._design_state: QByteArray | None = None
+        self.setCentralWidget(self.central_stack)
         self.disk_watch = DiskWatch(self)
         self.disk_watch.changed.connect(self._on_file_changed)
 
@@ -259,7 +270,7 @@ class MainWindow(FileActions, QMainWindow):
             self.act_select_all,
         ):
             edit.addSeparator() if action is None else edit.addAction(action)
-        view = bar.addMenu("&View")
+        view = self.view_menu = bar.addMenu("&View")
         for action in (
             self.act_zoom_in,
             self.act_zoom_out,
@@ -353,6 +364,32 @@ class MainWindow(FileActions, QMainWindow):
         self.main_toolbar.addSeparator()
         self.main_toolbar.addAction(self.act_train)
         self.main_toolbar.addAction(self.act_stop)
+        self.act_design_view = self._action(
+            "&Design",
+            lambda: self.set_perspective("design"),
+            "Ctrl+1",
+            "Design view: the canvas, layers and inspector (Ctrl+1)",
+            checkable=True,
+        )
+        self.act_training_view = self._action(
+            "Trai&ning",
+            lambda: self.set_perspective("train"),
+            "Ctrl+2",
+            "Training view: data and training settings, curves, runs and log get the "
+            "whole window (Ctrl+2)",
+            checkable=True,
+        )
+        group = QActionGroup(self)
+        group.addAction(self.act_design_view)
+        group.addAction(self.act_training_view)
+        self.act_design_view.setChecked(True)
+        self.view_menu.insertActions(
+            self.view_menu.actions()[0], [self.act_design_view, self.act_training_view]
+        )
+        self.view_menu.insertSeparator(self.view_menu.actions()[2])
+        self.main_toolbar.addSeparator()
+        self.main_toolbar.addAction(self.act_design_view)
+        self.main_toolbar.addAction(self.act_training_view)
         self.train_label = QLabel()
         self.train_label.setContentsMargins(8, 0, 8, 0)
         self.train_label.setVisible(False)
@@ -363,10 +400,50 @@ class MainWindow(FileActions, QMainWindow):
         self.validation.updated.connect(lambda: dock.update_model(self.validation.info))
         self.validation.tensorflow_ready.connect(dock.tensorflow_ready)
 
+    DESIGN_DOCKS = ("palette_dock", "inspector_dock", "bottom_dock", "code_dock")
+
+    def set_perspective(self, name: str) -> None:
+        """``"design"``: the canvas in the middle, the panels around it, Training a dock.
+        ``"train"``: the Training dock's content fills the central area; the design
+        panels are hidden (their places come back with Design). Remembered in settings."""
+        name = "train" if name == "train" else "design"
+        (self.act_training_view if name == "train" else self.act_design_view).setChecked(True)
+        if name == self.perspective:
+            return
+        dock = self.training_dock
+        if name == "train":
+            self._design_state = self.saveState()
+            dock.build()
+            content = dock.widget()
+            dock.setWidget(QWidget())
+            self.train_page.layout().addWidget(content)
+            content.show()
+            dock.hide()
+            for attr in self.DESIGN_DOCKS:
+                getattr(self, attr).hide()
+            self.central_stack.setCurrentWidget(self.train_page)
+        else:
+            content = dock.split
+            self.train_page.layout().removeWidget(content)
+            dock.setWidget(content)
+            self.central_stack.setCurrentIndex(0)
+            if self._design_state is not None:
+                self.restoreState(self._design_state)
+            else:
+                for attr in ("palette_dock", "inspector_dock", "bottom_dock"):
+                    getattr(self, attr).show()
+            QTimer.singleShot(0, self._fit_view)
+        self.perspective = name
+        dock.toggleViewAction().setEnabled(name == "design")
+        if self.use_settings:
+            settings().setValue("perspective", name)
+
     def _on_training_state(self, state: str) -> None:
         self.act_train.setEnabled(state == "idle")
         self.act_stop.setEnabled(state not in ("idle", "stopping"))
         dock = self.training_dock
+        if self.perspective == "train":
+            return
         if state == "starting" and not dock.isFloating() and dock.height() < 360:
             self.resizeDocks([dock], [max(360, int(self.height() * 0.45))], Qt.Orientation.Vertical)
 
@@ -627,13 +704,17 @@ class MainWindow(FileActions, QMainWindow):
             self.restoreState(state)
         if str(s.value("dark", "false")).lower() == "true":
             self.set_dark(True)
+        if s.value("perspective", "design") == "train":
+            self.set_perspective("train")
 
     def _save_settings(self) -> None:
         if not self.use_settings:
             return
         s = settings()
         s.setValue("geometry", self.saveGeometry())
-        s.setValue("state", self.saveState())
+        in_train = self.perspective == "train" and self._design_state is not None
+        s.setValue("state", self._design_state if in_train else self.saveState())
+        s.setValue("perspective", self.perspective)
         s.setValue("dark", self.dark)
         s.sync()
 

@@ -174,6 +174,7 @@ def _class_units(project: Any, dataset: Any, text: str) -> int | None:
 
 def _scroll(widget: QWidget) -> QScrollArea:
     area = QScrollArea()
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     area.setWidget(widget)
     area.setWidgetResizable(True)
     area.setFrameShape(QScrollArea.Shape.NoFrame)
@@ -269,13 +270,24 @@ class TrainingDock(QDockWidget):
         self.evaluation_view = EvaluationView()
         self.view_tabs.addTab(self.runs_panel, "Runs")
         self.view_tabs.addTab(self.evaluation_view, "Evaluation")
-        self.settings_tabs.setMinimumWidth(300)
-        split = QSplitter(Qt.Orientation.Horizontal)
+        # The settings column is as wide as its widest panel needs (never clipped on
+        # the right: the panels scroll only vertically); the splitter moves either way.
+        bar = self.settings_tabs.style().pixelMetric(
+            self.settings_tabs.style().PixelMetric.PM_ScrollBarExtent
+        )
+        need = max(
+            self._data_panel.minimumSizeHint().width(),
+            self._training_panel.minimumSizeHint().width(),
+        )
+        self.settings_tabs.setMinimumWidth(max(300, need + bar + 8))
+        split = self.split = QSplitter(Qt.Orientation.Horizontal)
+        split.setObjectName("training_split")
         split.addWidget(self.settings_tabs)
         split.addWidget(self.view_tabs)
+        split.setChildrenCollapsible(False)
         split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 5)
-        split.setSizes([380, 900])
+        split.setSizes([self.settings_tabs.minimumWidth() + 40, 900])
         self.setWidget(split)
 
         self._connect()
@@ -472,8 +484,9 @@ class TrainingDock(QDockWidget):
         self._epochs_total = (snapshot.get("training") or {}).get("epochs", "?")
         self.live.on_run_starting(run_dir, resume)
         self.view_tabs.setCurrentWidget(self.live)
-        self.show()
-        self.raise_()
+        if self.widget() is getattr(self, "split", None):  # not shown by the Training view
+            self.show()
+            self.raise_()
         self.session.start(snapshot, run_dir, epochs=epochs, resume=resume, base_dir=base_dir)
         if self.session.cluster:
             self._log_cluster(snapshot)
