@@ -53,7 +53,7 @@ def main(project_path: str | os.PathLike | None = None) -> int:
         return 2
     app = _application()
     theme.apply_theme(app)
-    window = MainWindow(project)
+    window = MainWindow(project, start_page=project is None)
     if project is not None:
         window._add_recent(Path(project_path))
     window.show()

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from engine.model.commands import UndoStack
 from engine.model.graph import GraphError
-from engine.model.project import Project
+from engine.model.project import Project, new_project
 from gui import theme
 from gui.autosave import Autosaver
 from gui.canvas.scene import GraphScene
@@ -42,6 +42,7 @@ from gui.inspector.panel import Inspector
 from gui.layer_guide import LayerGuide
 from gui.palette import LayerPalette
 from gui.problems import ProblemsPanel, SummaryTable
+from gui.start_page import StartPage
 from gui.startup_probe import StartupProbe
 from gui.training.dock import TrainingDock
 from gui.validation_controller import LOADING_MESSAGE, ValidationController
@@ -57,6 +58,8 @@ class MainWindow(FileActions, QMainWindow):
             recovery file a crashed session left.
         use_settings: Restore/save geometry, theme and recent files (QSettings).
         autosave: Write the recovery file while there are unsaved changes.
+        start_page: Show the start page (new, presets, open, recent) until a project
+            is chosen; ``project`` is then an empty new one meanwhile.
     """
 
     def __init__(
@@ -67,13 +70,16 @@ class MainWindow(FileActions, QMainWindow):
         check_recovery: bool = True,
         use_settings: bool = True,
         autosave: bool = True,
+        start_page: bool = False,
     ) -> None:
         super().__init__()
         self.setObjectName("LayerLabMainWindow")
         self.use_settings = use_settings
         self._check_recovery = check_recovery
         self._shown_once = False
-        self.project: Project = project or default_project()
+        if project is None:
+            project = new_project() if start_page else default_project()
+        self.project: Project = project
         self.undo_stack = UndoStack(self.project)
         self._unsaved_restore = False
         self.dark = False
@@ -124,6 +130,9 @@ class MainWindow(FileActions, QMainWindow):
             self.resize(1400, 900)
         if load_tensorflow and not self.validation.ready:
             self._on_validation_status(LOADING_MESSAGE)
+        self.start_page: StartPage | None = None
+        if start_page:
+            self.show_start_page()
 
     # ------------------------------------------------------------------ layout
     def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -407,6 +416,9 @@ class MainWindow(FileActions, QMainWindow):
         ``"train"``: the Training dock's content fills the central area; the design
         panels are hidden (their places come back with Design). Remembered in settings."""
         name = "train" if name == "train" else "design"
+        if name == "train" and getattr(self, "start_page", None) is not None:
+            if self.on_start_page():
+                self._leave_start_page()
         (self.act_training_view if name == "train" else self.act_design_view).setChecked(True)
         if name == self.perspective:
             return
@@ -486,8 +498,38 @@ class MainWindow(FileActions, QMainWindow):
         stack = UndoStack(project)
         self._unsaved_restore = not clean  # restored/imported work: unsaved until saved
         self._attach(project, stack)
+        self._leave_start_page()
         if self.autosaver is not None:
             self.autosaver.save_now()
+
+    # ------------------------------------------------------------- start page
+    def show_start_page(self) -> None:
+        """The start page in the central area (the design panels hidden meanwhile)."""
+        self.set_perspective("design")
+        if self.start_page is None:
+            page = self.start_page = StartPage()
+            page.new_requested.connect(self.new_file)
+            page.preset_requested.connect(self.new_from_preset)
+            page.open_requested.connect(self.open_dialog)
+            page.recent_requested.connect(self.open_path)
+            self.central_stack.addWidget(page)
+        self.start_page.set_recent(self.recent_files())
+        self._start_docks = [
+            d for d in (self.palette_dock, self.inspector_dock, self.bottom_dock) if d.isVisible()
+        ] or [self.palette_dock, self.inspector_dock, self.bottom_dock]
+        for dock in (self.palette_dock, self.inspector_dock, self.bottom_dock, self.code_dock):
+            dock.hide()
+        self.central_stack.setCurrentWidget(self.start_page)
+
+    def on_start_page(self) -> bool:
+        return self.start_page is not None and self.central_stack.currentWidget() is self.start_page
+
+    def _leave_start_page(self) -> None:
+        if not self.on_start_page():
+            return
+        self.central_stack.setCurrentIndex(0)
+        for dock in self._start_docks:
+            dock.show()
 
     def _fit_view(self) -> None:
         self.view.fit(min_zoom=0.5)
@@ -713,7 +755,8 @@ class MainWindow(FileActions, QMainWindow):
         s = settings()
         s.setValue("geometry", self.saveGeometry())
         in_train = self.perspective == "train" and self._design_state is not None
-        s.setValue("state", self._design_state if in_train else self.saveState())
+        if not self.on_start_page():  # its hidden panels are not the user's layout
+            s.setValue("state", self._design_state if in_train else self.saveState())
         s.setValue("perspective", self.perspective)
         s.setValue("dark", self.dark)
         s.sync()
