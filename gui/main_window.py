@@ -514,10 +514,9 @@ class MainWindow(FileActions, QMainWindow):
             page.recent_requested.connect(self.open_path)
             self.central_stack.addWidget(page)
         self.start_page.set_recent(self.recent_files())
-        self._start_docks = [
-            d for d in (self.palette_dock, self.inspector_dock, self.bottom_dock) if d.isVisible()
-        ] or [self.palette_dock, self.inspector_dock, self.bottom_dock]
-        for dock in (self.palette_dock, self.inspector_dock, self.bottom_dock, self.code_dock):
+        docks = (self.palette_dock, self.inspector_dock, self.bottom_dock, self.training_dock)
+        self._start_docks = [d for d in docks if not d.isHidden()] or list(docks[:3])
+        for dock in (*docks, self.code_dock):
             dock.hide()
         self.central_stack.setCurrentWidget(self.start_page)
 
@@ -530,6 +529,7 @@ class MainWindow(FileActions, QMainWindow):
         self.central_stack.setCurrentIndex(0)
         for dock in self._start_docks:
             dock.show()
+        self.bottom_dock.raise_()
 
     def _fit_view(self) -> None:
         self.view.fit(min_zoom=0.5)

@@ -32,7 +32,7 @@ def test_start_page_instead_of_lenet(qtbot):
     w = _window(qtbot)
     assert w.on_start_page() and w.start_page.isVisible()
     assert not any(n.type == "Conv2D" for n in w.project.graph.nodes.values())  # not LeNet-5
-    assert not w.palette_dock.isVisible()
+    assert not w.palette_dock.isVisible() and not w.training_dock.isVisible()
     texts = w.start_page.preset_texts()
     lenet = next(t for t in texts if t.startswith("LeNet-5"))
     assert "96.1% val accuracy" in lenet and "\n" in lenet  # result and description
