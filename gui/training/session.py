@@ -34,6 +34,7 @@ from PySide6.QtCore import QObject, QThread, Signal
 
 from engine.train.cluster import ClusterError
 from engine.train.distributed.run import start_cluster_training
+from engine.train.lock import RunDirBusy
 from engine.train.worker import start_training
 
 Event = dict[str, Any]
@@ -77,6 +78,9 @@ class _Supervisor(QThread):
             return
         try:
             handle = start_training(self.snapshot, self.run_dir, **self.options)
+        except RunDirBusy as exc:
+            self._busy(exc)
+            return
         except Exception as exc:
             self._could_not_start("the training process", exc)
             return
@@ -95,6 +99,18 @@ class _Supervisor(QThread):
                 # the reader ended the stream; everything was delivered above
                 return
 
+    def _busy(self, exc: RunDirBusy) -> None:
+        self.arrived.emit(
+            [
+                {
+                    "event": "error",
+                    "kind": "busy",
+                    "message": str(exc),
+                    "hint": "Another run is using this folder; wait for it to end, or stop it.",
+                }
+            ]
+        )
+
     def _could_not_start(self, what: str, exc: Exception) -> None:
         self.arrived.emit(
             [
@@ -111,6 +127,9 @@ class _Supervisor(QThread):
         """Start the chief of a cluster run and relay its events in batches."""
         try:
             handle = start_cluster_training(self.snapshot, self.run_dir, workers, 0, **self.options)
+        except RunDirBusy as exc:
+            self._busy(exc)
+            return
         except ClusterError as exc:
             self.arrived.emit(
                 [
