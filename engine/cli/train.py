@@ -200,8 +200,8 @@ def follow(run: Any, show: Reporter, stopping: str) -> int:
             except KeyboardInterrupt as exc:
                 terminated = terminated or isinstance(exc, Terminated)
                 if interrupted:  # a second Ctrl-C: do not wait any longer
-                    show.note(kill_note(run))
                     run.kill()
+                    show.note(kill_note(run))  # once it is dead: what it kept is known
                 else:
                     interrupted = True
                     show.note(stopping)

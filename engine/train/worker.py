@@ -348,6 +348,7 @@ class TrainingRun:
         if self._process.is_alive():
             self._killed = True
             self._process.kill()
+            self._process.join(timeout=5)  # so that what it kept can be told truly
 
     def is_alive(self) -> bool:
         """Whether the child process is still running."""
@@ -355,6 +356,7 @@ class TrainingRun:
 
     @property
     def pid(self) -> int | None:
+        """The training process's pid."""
         return self._process.pid
 
 
