@@ -42,6 +42,10 @@ Event = dict[str, Any]
 POLL_S = 0.05
 """How long the supervising thread waits for events before looking again."""
 
+CLOSE_WAIT_S = 45.0
+"""How long the supervisor waits, after the final event, for the run's process to end
+and its folder to be unlocked (the engine bounds it; it takes milliseconds)."""
+
 STATES = ("idle", "starting", "running", "paused", "stopping")
 
 _ALIVE: set[QThread] = set()
@@ -92,9 +96,13 @@ class _Supervisor(QThread):
         while True:
             events = handle.poll(POLL_S)
             if events:
-                self.arrived.emit(events)
                 if events[-1].get("event") in ("done", "error"):
+                    # the run's files are final and its folder unlocked before anyone
+                    # hears it ended (a resume right away must find the folder free)
+                    handle.wait(CLOSE_WAIT_S)
+                    self.arrived.emit(events)
                     return
+                self.arrived.emit(events)
             elif handle.final is not None and not handle.is_alive():
                 # the reader ended the stream; everything was delivered above
                 return
@@ -171,8 +179,10 @@ class _Supervisor(QThread):
             ended = None in batch
             batch = [e for e in batch if e is not None]
             if batch:
-                self.arrived.emit(batch)
                 ended = ended or batch[-1].get("event") in ("done", "error")
+                if ended:
+                    handle.wait(CLOSE_WAIT_S)  # files final, folder unlocked
+                self.arrived.emit(batch)
 
 
 class TrainingSession(QObject):
