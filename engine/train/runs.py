@@ -325,8 +325,13 @@ def save_model_atomic(model: Any, path: Path) -> None:
     and no temporary file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path, suffix=".keras") as tmp:
-        model.save(tmp)
+    try:
+        with atomic_path(path, suffix=".keras") as tmp:
+            model.save(tmp)
+    except OSError as exc:
+        if exc.filename or exc.errno is None:
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
 
 
 def write_history(run_dir: Path, history: dict[str, list[float]]) -> None:
