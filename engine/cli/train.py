@@ -17,16 +17,24 @@ With ``--cluster`` this machine is the chief (worker 0) of a multi-machine run
 (:mod:`engine.train.distributed.run`); it prints the ``layerlab worker`` command
 for each other machine and then the same progress.
 
+A run directory holds one run at a time: another ``train`` into a folder in use is
+refused ("RUN_DIR is in use by process PID", exit 2). A folder whose run was
+stopped before its first checkpoint is started again in place (``--out`` or
+``--resume``).
+
 Exit status: 0 when the run finished, 1 when it failed (the reason on the last
 line), 2 when the project or its data cannot be read (a data error: a missing or
-refused data file, a limit), 130 when stopped with Ctrl-C (the run
-directory and everything trained so far are kept).
+refused data file, a limit) or the run directory is in use, 130 when stopped with
+Ctrl-C, 143 when stopped by SIGTERM (the run directory and everything trained so far
+are kept; a second Ctrl-C kills the run at once and keeps its last checkpoint).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -38,7 +46,8 @@ from engine.train import runs
 from engine.train.cluster import ClusterError, resolve_cluster, worker_commands
 from engine.train.config import Event
 from engine.train.distributed.run import start_cluster_training
-from engine.train.worker import start_training
+from engine.train.lock import RunDirBusy
+from engine.train.worker import kept_text, start_training
 
 
 def project_and_run_dir(args: Any) -> tuple[Any, Path]:
@@ -84,14 +93,25 @@ def cli_train(args: Any) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     show = _reporter(args)
-    run = start_training(
-        project,
-        run_dir,
-        epochs=getattr(args, "epochs", None),
-        device=getattr(args, "device", None),
-        resume=bool(resume_dir),
-    )
-    return follow(run, show, "stopping after this batch (Ctrl-C again to end it now) ...")
+    try:
+        run = start_training(
+            project,
+            run_dir,
+            epochs=getattr(args, "epochs", None),
+            device=getattr(args, "device", None),
+            resume=bool(resume_dir),
+        )
+    except (RunDirBusy, OSError) as exc:
+        print(f"error: {_cannot_use(run_dir, exc)}", file=sys.stderr)
+        return 2
+    return follow(run, show, "stopping after this batch (Ctrl-C again to kill it now) ...")
+
+
+def _cannot_use(run_dir: Path, exc: Exception) -> str:
+    if isinstance(exc, RunDirBusy):
+        return str(exc)
+    reason = getattr(exc, "strerror", None) or str(exc)
+    return f"{run_dir}: cannot be used as the run directory ({reason})"
 
 
 def _train_chief(args: Any) -> int:
@@ -121,7 +141,7 @@ def _train_chief(args: Any) -> int:
             resume=bool(getattr(args, "resume", None)),
             config=config,
         )
-    except (ProjectError, ClusterError) as exc:
+    except (ProjectError, ClusterError, RunDirBusy) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     show = _reporter(args)
@@ -132,7 +152,7 @@ def _train_chief(args: Any) -> int:
             "run:\n  " + "\n  ".join(worker_commands(where, workers, index))
         )
     return follow(
-        run, show, "stopping every worker after this epoch (Ctrl-C again to end it now) ..."
+        run, show, "stopping every worker after this epoch (Ctrl-C again to kill it now) ..."
     )
 
 
@@ -142,29 +162,58 @@ def _reporter(args: Any) -> Reporter:
     return HumanReporter(sys.stdout, sys.stderr)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM to the command: handled as a first Ctrl-C (stop, keeping what was trained)."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
+def kill_note(run: Any) -> str:
+    """What the second Ctrl-C does and what stays, in one line."""
+    run_dir = getattr(run, "run_dir", None)
+    if getattr(run, "is_chief", True) is False:
+        return "killing this worker now; the chief keeps the run's checkpoints"
+    if run_dir is None:
+        return "killing the run now"
+    return f"killing the run now; {kept_text(Path(run_dir))}"
+
+
 def follow(run: Any, show: Reporter, stopping: str) -> int:
     """Show every event of ``run`` (a local or a cluster run) until it ends; the exit status.
 
-    The first Ctrl-C asks the run to stop (``show.note(stopping)``), keeping what was
-    trained; a second one ends it at once.
+    The first Ctrl-C (or SIGTERM) asks the run to stop (``show.note(stopping)``),
+    keeping what was trained; a second one kills it at once, saying what is kept
+    (its last checkpoint).
     """
-    interrupted = False
-    while True:
-        try:
-            for event in run.events():  # a fresh iterator after each Ctrl-C
-                show(event)
-            break
-        except KeyboardInterrupt:
-            if interrupted:  # a second Ctrl-C: do not wait any longer
-                run.kill()
-            else:
-                interrupted = True
-                show.note(stopping)
-                run.stop()
-    final = run.wait() or {"event": "error", "message": "the run ended without a result"}
+    interrupted = terminated = False
+    previous = None
+    with contextlib.suppress(ValueError):  # only the main thread may handle signals
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        while True:
+            try:
+                for event in run.events():  # a fresh iterator after each Ctrl-C
+                    show(event)
+                break
+            except KeyboardInterrupt as exc:
+                terminated = terminated or isinstance(exc, Terminated)
+                if interrupted:  # a second Ctrl-C: do not wait any longer
+                    run.kill()
+                    show.note(kill_note(run))  # once it is dead: what it kept is known
+                else:
+                    interrupted = True
+                    show.note(stopping)
+                    run.stop()
+        final = run.wait() or {"event": "error", "message": "the run ended without a result"}
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    stopped_code = 143 if terminated else 130
     if final["event"] == "error":
-        return 130 if interrupted else 2 if final.get("kind") == "data" else 1
-    return 130 if interrupted or final.get("stopped") else 0
+        return stopped_code if interrupted else 2 if final.get("kind") == "data" else 1
+    return stopped_code if interrupted or final.get("stopped") else 0
 
 
 class Reporter:

@@ -41,7 +41,7 @@ def cli_worker(args: argparse.Namespace) -> int:
     return follow(
         run,
         WorkerReporter(index),
-        "stopping every worker after this epoch (Ctrl-C again to end it now) ...",
+        "stopping every worker after this epoch (Ctrl-C again to kill it now) ...",
     )
 
 

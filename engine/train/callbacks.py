@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -30,19 +31,37 @@ class Controls:
         stop_seen: Set by the run once it has noticed ``stop``, or once training is
             over (saving and evaluating then finish on their own).
         caller_alive: Returns False when the caller has gone; the run then stops.
+        fitting: Set by the run when ``model.fit`` starts (a stop before that has
+            nothing to save).
+        reason: Why ``stop`` was set when not by the caller (``SIGTERM``): the run
+            then keeps its end short (checkpoint and model, no evaluation).
     """
 
     stop: Any = field(default_factory=threading.Event)
     pause: Any = field(default_factory=threading.Event)
     stop_seen: Any = field(default_factory=threading.Event)
     caller_alive: Callable[[], bool] = lambda: True
+    fitting: bool = False
+    reason: str = ""
 
 
 BATCH_EVENT_INTERVAL_S = 0.05
 """At most one batch event per this many seconds (20 a second)."""
 
-CHECKPOINT_INTERVAL_S = 30.0
-"""Checkpoints are written at most this often (and always when training ends)."""
+CHECKPOINT_INTERVAL_ENV = "LAYERLAB_CHECKPOINT_INTERVAL_S"
+"""Environment variable that changes :data:`CHECKPOINT_INTERVAL_S` (0: every epoch)."""
+
+
+def _interval() -> float:
+    try:
+        return max(0.0, float(os.environ.get(CHECKPOINT_INTERVAL_ENV, "30")))
+    except ValueError:
+        return 30.0
+
+
+CHECKPOINT_INTERVAL_S = _interval()
+"""Checkpoints are written at most this often (and always when training ends); 30 s
+unless ``LAYERLAB_CHECKPOINT_INTERVAL_S`` says otherwise."""
 
 
 @functools.cache
@@ -215,6 +234,17 @@ def callback_types() -> tuple[type, type]:
             run, model = self.run, self.model
             folder = run.run_dir / "checkpoints"
             runs.save_model_atomic(model, folder / "last.keras")
+            # state.json names the epoch last.keras holds: written right after it
+            runs.write_json(
+                folder / "state.json",
+                {
+                    "epoch": self.unsaved_epoch,
+                    "monitor": run.monitor,
+                    "mode": run.mode,
+                    "best": run.best,
+                    "planned_epochs": run.planned_epochs,
+                },
+            )
             run.emit({"event": "checkpoint", "path": str(folder / "last.keras")})
             if self.best_unsaved:
                 current = None
@@ -233,16 +263,6 @@ def callback_types() -> tuple[type, type]:
                     }
                 )
                 self.best_unsaved, self.best_weights = False, None
-            runs.write_json_atomic(
-                folder / "state.json",
-                {
-                    "epoch": self.unsaved_epoch,
-                    "monitor": run.monitor,
-                    "mode": run.mode,
-                    "best": run.best,
-                    "planned_epochs": run.planned_epochs,
-                },
-            )
             self.unsaved_epoch = 0
             self.saved_at = time.monotonic()
 

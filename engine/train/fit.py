@@ -12,6 +12,7 @@ functions only.
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import traceback
 import warnings
@@ -45,13 +46,15 @@ from engine.train.config import (
     split_typed,
     training_problems,
 )
+from engine.train.lock import RunDirBusy, acquire
 
 
 class TrainingError(Exception):
     """A run that cannot go on; becomes an ``error`` event.
 
     Attributes:
-        kind: ``nan``, ``oom``, ``data``, ``died``, ``config`` or ``internal``.
+        kind: ``nan``, ``oom``, ``data``, ``died``, ``config``, ``busy`` (another run
+            holds the folder), ``disk`` (a file could not be written) or ``internal``.
         message: What went wrong, in plain words.
         hint: What to try next.
     """
@@ -168,6 +171,7 @@ def run_training(
     emit: Emit | None = None,
     controls: Controls | None = None,
     fresh_process: bool = False,
+    lock: bool = True,
 ) -> Event:
     """Train a project's model in this process and write its run directory.
 
@@ -182,17 +186,39 @@ def run_training(
         emit: Receives every event (``started``, ``batch``, ``epoch``, ...).
         controls: Stop and pause requests.
         fresh_process: Nothing else in this process used TensorFlow (see :func:`place`).
+        lock: Hold ``run_dir``'s lock (:mod:`engine.train.lock`) while training; False
+            when the caller holds it (the worker's parent process).
+
+    A folder another run holds is refused (kind ``config``, naming the process); what
+    a hard stop left in the folder is put right first (:func:`runs.claim_run_dir`:
+    a stale ``running`` status, a run stopped before its first checkpoint, which then
+    starts again), each said in a ``warning`` event.
 
     Returns:
         The final event: ``done`` or ``error``. Never raises for a failed run.
     """
     run_dir = Path(run_dir)
     problem = runs.run_dir_problem(run_dir, resume)
+    held = None
+    if problem is None and lock:
+        try:
+            held = acquire(run_dir)
+        except RunDirBusy as exc:
+            problem = str(exc)
+        except OSError as exc:
+            problem = f"{run_dir} cannot be used: {exc.strerror or exc}"
+        else:  # under the lock now: what another run left may have changed
+            problem = runs.run_dir_problem(run_dir, resume)
     if problem:  # leave someone else's run directory untouched
+        if held is not None:
+            held.release()
         final = TrainingError("config", problem, "Pick a new run directory.").event()
         if emit is not None:
             emit(final)
         return final
+    resume, notes = runs.claim_run_dir(run_dir, resume)
+    if held is not None and held.note:
+        notes.insert(0, held.note)
     log = runs.EventLog(run_dir)
 
     def send(event: Event) -> None:
@@ -200,6 +226,8 @@ def run_training(
         if emit is not None:
             emit(event)
 
+    for note in notes:
+        send({"event": "warning", "message": note})
     try:
         final = _train(
             project,
@@ -220,16 +248,41 @@ def run_training(
             run_dir.mkdir(parents=True, exist_ok=True)
             (run_dir / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
     if final["event"] == "error":
-        runs.write_status(run_dir, "failed", message=final["message"], kind=final["kind"])
+        runs.write_status(
+            run_dir,
+            "failed",
+            message=final["message"],
+            kind=final["kind"],
+            epochs_done=runs.checkpoint_epoch(run_dir),
+        )
     send(final)
     log.close()
+    if held is not None:
+        held.release()
     return final
+
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 def classify_exception(exc: BaseException) -> Event:
     """An ``error`` event for an exception raised while training."""
     name = type(exc).__name__
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else name
+    if isinstance(exc, OSError) and (exc.errno in _DISK_FULL or exc.filename):
+        where = f" {exc.filename}" if exc.filename else " a file"
+        full = exc.errno in _DISK_FULL
+        return TrainingError(
+            "disk",
+            f"could not write{where}: "
+            + ("the disk is full" if full else (exc.strerror or text))
+            + "; the files written before it (the previous checkpoint) are kept whole",
+            (
+                "Free some disk space, then resume the run (its last checkpoint)."
+                if full
+                else "Check that the run folder can be written, then resume the run."
+            ),
+        ).event()
     if isinstance(exc, MemoryError) or name == "ResourceExhaustedError" or "OOM" in str(exc):
         return TrainingError(
             "oom",
@@ -495,7 +548,7 @@ def _fit(
         monitor=monitor,
         mode=monitor_mode(monitor),
         best=state.get("best") if state.get("monitor") == monitor else None,
-        history=runs.read_history(run_dir) if resume else {},
+        history=runs.resumed_history(run_dir, done_before) if resume else {},
         epochs_done=done_before,
         planned_epochs=int(state.get("planned_epochs") or 0) if resume else total,
     )
@@ -553,6 +606,7 @@ def _fit(
             "notes": notes,
         }
     )
+    controls.fitting = True
     with placement.scope():
         model.fit(
             ds.x_train,
@@ -593,17 +647,23 @@ def _fit(
     runs.save_model_atomic(model, model_path)
     runs.write_history(run_dir, run.history)
     loss_params = section.get("loss") if isinstance(section.get("loss"), dict) else {}
-    evaluation = runs.evaluate(
-        model,
-        ds,
-        loss,
-        batch_size,
-        labels_for_loss=labels_for_loss,
-        run_dir=run_dir,
-        from_logits=bool(loss_params.get("from_logits")),
-    )
     stopped = run.stopped
-    runs.write_status(run_dir, "stopped" if stopped else "done", epochs_done=run.epochs_done)
+    evaluation: dict[str, Any] = {}
+    if not controls.reason:  # ended by a signal: keep it short, skip the evaluation
+        evaluation = runs.evaluate(
+            model,
+            ds,
+            loss,
+            batch_size,
+            labels_for_loss=labels_for_loss,
+            run_dir=run_dir,
+            from_logits=bool(loss_params.get("from_logits")),
+        )
+    info: dict[str, Any] = {"epochs_done": run.epochs_done}
+    if controls.reason:
+        info["message"] = f"stopped by {controls.reason}; the model and checkpoint are saved"
+        info["kind"] = "signal"
+    runs.write_status(run_dir, "stopped" if stopped else "done", **info)
     return {
         "event": "done",
         "run_dir": str(run_dir),

@@ -1,12 +1,16 @@
 """A project's run history: what each run was, and how two runs differ.
 
 Run directories are written by the training engine and named by
-:func:`engine.train.runs.new_run_dir`; this module only reads them (including
-``origin.json``, the start time and project file of a run the window started).
+:func:`engine.train.runs.new_run_dir`; this module reads them (including
+``origin.json``, the start time and project file of a run the window started). The
+one thing it writes: a ``status.json`` still saying ``running`` although no process
+holds the run (killed with its caller) is repaired to an interrupted stop, taking
+the run's lock for the moment (:func:`engine.train.runs.repair_status`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -16,7 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from engine.train.config import monitor_mode
-from engine.train.runs import ORIGIN, read_history, read_json
+from engine.train.lock import RunDirBusy, acquire, lock_state
+from engine.train.runs import (
+    ORIGIN,
+    interrupted_status,
+    read_history,
+    read_json,
+    repair_status,
+    stale_running,
+)
 
 STATUS_NAMES = {"done": "finished", "stopped": "stopped", "failed": "failed", "running": "running"}
 _STAMP = re.compile(r"(\d{8}-\d{6})")
@@ -47,7 +59,9 @@ class RunInfo:
         best: Best value of each validation metric (``val_loss`` lowest,
             ``val_accuracy`` highest, ...).
         settings: The snapshot's ``training`` and ``data`` sections.
-        message: Why a failed run failed.
+        message: Why a failed run failed, or how a stopped one was interrupted.
+        kind: The kind of failure or stop (``died``, ``interrupted``, ``killed``,
+            ``signal``, ``nan``, ...), "" when it ended normally.
         has_checkpoint: ``checkpoints/last.keras`` exists (the run can be resumed).
         has_model: ``model.keras`` exists (it can be evaluated and exported).
         has_evaluation: ``evaluation.json`` exists.
@@ -62,6 +76,7 @@ class RunInfo:
     best: dict[str, float] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     message: str = ""
+    kind: str = ""
     has_checkpoint: bool = False
     has_model: bool = False
     has_evaluation: bool = False
@@ -76,8 +91,13 @@ class RunInfo:
 
     @property
     def can_resume(self) -> bool:
-        """A stopped run with a last checkpoint to go on from."""
-        return self.status == "stopped" and self.has_checkpoint
+        """A stopped run, or one whose process died or could not write, with a last
+        checkpoint to go on from."""
+        if not self.has_checkpoint:
+            return False
+        return self.status == "stopped" or (
+            self.status == "failed" and self.kind in ("died", "disk")
+        )
 
 
 def _mtime(path: Path) -> float | None:
@@ -121,13 +141,18 @@ def read_run_info(run_dir: str | os.PathLike) -> RunInfo:
     run_dir = Path(run_dir)
     project = read_json(run_dir / "project.json") or {}
     status = read_json(run_dir / "status.json")
+    if stale_running(run_dir, status):
+        status = _repaired(run_dir, status)
     has_model = (run_dir / "model.keras").is_file()
     history = read_history(run_dir)
     if isinstance(status, dict):
         state = STATUS_NAMES.get(status.get("state"), "failed")
         message = str(status.get("message", ""))
+        kind = str(status.get("kind") or "")
     else:
-        state, message = ("finished" if has_model else "running"), ""
+        live = lock_state(run_dir)[0] in ("held", "elsewhere")
+        state = "finished" if has_model else "running" if live else "stopped"
+        message, kind = "", ""
     start = _started(run_dir)
     if state == "running":
         duration = max(0.0, time.time() - start)
@@ -147,10 +172,23 @@ def read_run_info(run_dir: str | os.PathLike) -> RunInfo:
         best=best_metrics(history),
         settings={"training": project.get("training") or {}, "data": project.get("data") or {}},
         message=message,
+        kind=kind,
         has_checkpoint=(run_dir / "checkpoints" / "last.keras").is_file(),
         has_model=has_model,
         has_evaluation=(run_dir / "evaluation.json").is_file(),
     )
+
+
+def _repaired(run_dir: Path, status: dict[str, Any]) -> dict[str, Any]:
+    """A stale ``running`` status as an interrupted stop; written back when the run's
+    lock can be had (else only shown so)."""
+    with contextlib.suppress(RunDirBusy, OSError):
+        with acquire(run_dir):
+            repair_status(run_dir)
+            fixed = read_json(run_dir / "status.json")
+            if isinstance(fixed, dict) and fixed.get("state") != "running":
+                return fixed
+    return interrupted_status(run_dir, status)
 
 
 def list_runs(root: str | os.PathLike) -> list[RunInfo]:

@@ -19,28 +19,41 @@ A run directory holds::
     status.json           running | done | stopped | failed
     events.jsonl          every event but the per-batch ones
     error.log             the traceback of an unexpected failure
+    worker.log            the training process's output
     logs/                 TensorBoard scalars (train/ and validation/)
+    run.lock              while a run uses the folder (:mod:`engine.train.lock`)
 
-Model files are written atomically (a temporary ``.keras`` in the same folder, then
-``os.replace``), so a crash never leaves half a file. Only :func:`save_model_atomic`,
-:func:`evaluate` and :class:`TensorBoardWriter` touch TensorFlow, inside functions.
+Every file is written through :mod:`engine.files` (a temporary file in the same
+folder, synced, then renamed), so a crash or a full disk never leaves half a file:
+the previous checkpoint stays whole. Only :func:`save_model_atomic`, :func:`evaluate`
+and :class:`TensorBoardWriter` touch TensorFlow, inside functions.
+
+What a hard stop leaves is put right when the folder is next used
+(:func:`claim_run_dir`, under the run's lock): a ``status.json`` still saying
+``running`` becomes ``stopped`` (interrupted), history rows past the last checkpoint
+are dropped on resume (one row per epoch), and a run stopped before its first
+checkpoint starts again from scratch in the same folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import math
 import os
 import re
-import tempfile
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from engine.files import atomic_path, write_atomic
+from engine.train.lock import lock_state
 
 RUN_MARKERS = ("model.keras", "checkpoints", "history.json")
 """Files whose presence means a folder already holds a run."""
@@ -123,20 +136,136 @@ def new_run_dir(
         except FileExistsError:
             path, n = Path(f"{base}-{n}"), n + 1
     origin = {"created": now, "project": str(project_file) if project_file else None}
-    (path / ORIGIN).write_text(json.dumps(origin, indent=1) + "\n", encoding="utf-8")
+    write_atomic(path / ORIGIN, json.dumps(origin, indent=1) + "\n")
     return path
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    """``checkpoints/last.keras`` exists: the run can be resumed."""
+    return (Path(run_dir) / "checkpoints" / "last.keras").is_file()
+
+
+def unstarted(run_dir: Path) -> bool:
+    """``run_dir`` holds a run that ended before its first checkpoint (and left no
+    model): nothing in it can be resumed, so it may start again from scratch."""
+    run_dir = Path(run_dir)
+    return (
+        run_dir.is_dir()
+        and any((run_dir / m).exists() for m in RUN_MARKERS)
+        and not has_checkpoint(run_dir)
+        and not (run_dir / "model.keras").exists()
+    )
 
 
 def run_dir_problem(run_dir: Path, resume: bool) -> str | None:
     """Why ``run_dir`` cannot take this run (a fresh run into an old one, a resume of
-    nothing), or None."""
+    nothing), or None. A run stopped before its first checkpoint is no problem either
+    way: it starts again from scratch (:func:`claim_run_dir`)."""
+    if unstarted(run_dir):
+        return None
     if resume:
-        if not (run_dir / "checkpoints" / "last.keras").is_file():
+        if not has_checkpoint(run_dir):
             return f"{run_dir} has no checkpoints/last.keras to resume from"
         return None
     if run_dir.is_dir() and any((run_dir / m).exists() for m in RUN_MARKERS):
         return f"{run_dir} already holds a run; choose another output folder, or resume it"
     return None
+
+
+STARTED_OVER = (
+    "history.json",
+    "history.csv",
+    "status.json",
+    "evaluation.json",
+    "error.log",
+    "events.jsonl",
+    "checkpoints",
+    "logs",
+)
+"""What :func:`claim_run_dir` removes from a run that never reached a checkpoint."""
+
+
+def claim_run_dir(run_dir: Path, resume: bool) -> tuple[bool, list[str]]:
+    """Put right what a hard stop left in ``run_dir``, before a run starts in it.
+
+    Call it holding the folder's lock (:func:`engine.train.lock.acquire`), after
+    :func:`run_dir_problem` found nothing wrong:
+
+    - a ``status.json`` still saying ``running`` is rewritten as an interrupted stop;
+    - a run that ended before its first checkpoint is cleared (:data:`STARTED_OVER`;
+      ``project.json``, ``origin.json`` and ``worker.log`` stay) and starts again, fresh
+      even when a resume was asked for.
+
+    Returns:
+        Whether the run resumes, and notes saying what was done.
+    """
+    notes = []
+    repaired = repair_status(run_dir)
+    if repaired:
+        notes.append(repaired)
+    if unstarted(run_dir):
+        for name in STARTED_OVER:
+            path = run_dir / name
+            with contextlib.suppress(FileNotFoundError):
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+        notes.append(
+            f"{run_dir} held a run stopped before its first checkpoint; it starts again "
+            "from scratch in the same folder"
+        )
+        return False, notes
+    return resume, notes
+
+
+def interrupted_status(run_dir: Path, status: dict[str, Any]) -> dict[str, Any]:
+    """The ``status.json`` a run gets when it was found ``running`` with no live
+    process: ``stopped``, ``interrupted``, ``epochs_done`` = the last checkpoint's."""
+    epoch = checkpoint_epoch(run_dir)
+    pid = status.get("pid")
+    who = f"its process ({pid})" if pid else "its process"
+    kept = (
+        f"epochs 1-{epoch} are kept in checkpoints/last.keras"
+        if epoch and has_checkpoint(run_dir)
+        else "no checkpoint was written"
+    )
+    return {
+        "state": "stopped",
+        "interrupted": True,
+        "kind": "interrupted",
+        "message": f"interrupted: {who} ended without finishing the run; {kept}",
+        "epochs_done": epoch if has_checkpoint(run_dir) else 0,
+        "time": status.get("time") or time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+
+
+def stale_running(run_dir: Path, status: Any) -> bool:
+    """``status`` says ``running`` but no live process holds ``run_dir``'s lock."""
+    if not isinstance(status, dict) or status.get("state") != "running":
+        return False
+    return lock_state(run_dir)[0] not in ("held", "elsewhere")
+
+
+def repair_status(run_dir: Path) -> str | None:
+    """Rewrite a stale ``running`` status (see :func:`stale_running`) as an interrupted
+    stop; returns a note saying so, or None when there was nothing to repair. Call it
+    holding the lock, or when nobody holds it."""
+    run_dir = Path(run_dir)
+    status = read_json(run_dir / "status.json")
+    if not isinstance(status, dict) or status.get("state") != "running":
+        return None
+    fixed = interrupted_status(run_dir, status)
+    with contextlib.suppress(OSError):
+        write_json(run_dir / "status.json", fixed)
+    return f"the previous run in {run_dir} was {fixed['message']}"
+
+
+def checkpoint_epoch(run_dir: Path) -> int:
+    """The epoch ``checkpoints/last.keras`` holds (its ``state.json``), 0 if none."""
+    state = read_json(Path(run_dir) / "checkpoints" / "state.json")
+    epoch = state.get("epoch") if isinstance(state, dict) else None
+    return epoch if isinstance(epoch, int) and epoch > 0 else 0
 
 
 def prepare_run_dir(run_dir: Path, project: dict[str, Any], resume: bool) -> dict[str, Any]:
@@ -147,7 +276,7 @@ def prepare_run_dir(run_dir: Path, project: dict[str, Any], resume: bool) -> dic
         else an empty dict.
     """
     (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-    write_json_atomic(run_dir / "project.json", project)
+    write_json(run_dir / "project.json", project)
     if not resume:
         return {}
     state = read_json(run_dir / "checkpoints" / "state.json") or {}
@@ -157,19 +286,22 @@ def prepare_run_dir(run_dir: Path, project: dict[str, Any], resume: bool) -> dic
     return state
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to ``path`` through a temporary file in the same folder."""
+def resumed_history(run_dir: Path, epochs: int) -> dict[str, list[float]]:
+    """The history of a run resumed from the checkpoint of epoch ``epochs``: rows past
+    it (epochs trained after the last checkpoint, before a hard stop) are dropped, on
+    disk too, so the resumed run adds exactly one row per epoch."""
+    history = read_history(run_dir)
+    cut = {k: v[:epochs] for k, v in history.items()}
+    if cut != history:
+        write_history(run_dir, cut)
+    return cut
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` (through :func:`engine.files.write_atomic`)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, default=_json_default)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        with _suppress():
-            os.unlink(tmp)
-        raise
+    write_atomic(path, json.dumps(data, indent=1, default=_json_default) + "\n")
 
 
 def read_json(path: Path) -> Any:
@@ -187,30 +319,24 @@ def _json_default(value: Any) -> Any:
         return str(value)
 
 
-class _suppress:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> bool:
-        return True
-
-
 def save_model_atomic(model: Any, path: Path) -> None:
-    """``model.save`` to a temporary ``.keras`` next to ``path``, then replace ``path``."""
+    """``model.save`` to a temporary ``.keras`` next to ``path``, then replace ``path``
+    (:func:`engine.files.atomic_path`): a failure (a full disk) leaves ``path`` as it was
+    and no temporary file."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}-{os.getpid()}-tmp.keras")
     try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with _suppress():
-            tmp.unlink()
-        raise
+        with atomic_path(path, suffix=".keras") as tmp:
+            model.save(tmp)
+    except OSError as exc:
+        if exc.filename or exc.errno is None:
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
 
 
 def write_history(run_dir: Path, history: dict[str, list[float]]) -> None:
     """``history.json`` (metric -> values) and ``history.csv`` (one row per epoch)."""
-    write_json_atomic(run_dir / "history.json", history)
+    write_json(run_dir / "history.json", history)
     keys = list(history)
     rows = max((len(v) for v in history.values()), default=0)
     buf = io.StringIO()
@@ -218,9 +344,7 @@ def write_history(run_dir: Path, history: dict[str, list[float]]) -> None:
     writer.writerow(["epoch", *keys])
     for i in range(rows):
         writer.writerow([i + 1, *(_cell(history[k], i) for k in keys)])
-    tmp = run_dir / ".history.csv.tmp"
-    tmp.write_text(buf.getvalue(), encoding="utf-8")
-    os.replace(tmp, run_dir / "history.csv")
+    write_atomic(run_dir / "history.csv", buf.getvalue())
 
 
 def _cell(values: list[float], i: int) -> str:
@@ -233,11 +357,17 @@ def read_history(run_dir: Path) -> dict[str, list[float]]:
 
 
 def write_status(run_dir: Path, state: str, **info: Any) -> None:
-    """``status.json``: ``running``, ``done``, ``stopped`` or ``failed`` with details."""
-    with _suppress():
-        write_json_atomic(
+    """``status.json``: ``running``, ``done``, ``stopped`` or ``failed`` with details
+    (and the writer's ``pid``)."""
+    with contextlib.suppress(OSError):
+        write_json(
             Path(run_dir) / "status.json",
-            {"state": state, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **info},
+            {
+                "state": state,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "pid": os.getpid(),
+                **info,
+            },
         )
 
 
@@ -362,7 +492,7 @@ def evaluate(
             out["details"] = _regression(pred, y)
         out["details"]["split"] = split
     if run_dir is not None:
-        write_json_atomic(Path(run_dir) / "evaluation.json", out)
+        write_json(Path(run_dir) / "evaluation.json", out)
     return out
 
 

@@ -14,14 +14,26 @@ child never waits for a slow reader. Stop, pause and resume are multiprocessing
 Events the child checks at every batch. Stop is cooperative and falls back to
 terminating the process when the child does not notice it within a grace period.
 A child that dies without a word (killed, segfault, out of memory) ends the
-stream with an ``error`` event of kind ``died``; the caller never hangs or crashes.
+stream with an ``error`` event of kind ``died``; the caller never hangs or crashes,
+and ``status.json`` says ``failed`` (or ``stopped`` when the caller asked for the
+end), with the lines of ``worker.log`` that explain the death (:func:`log_tail`).
+
+The caller's process holds the run directory's lock (:mod:`engine.train.lock`) from
+before the child starts until its files are final, so a second run into the same
+folder is refused at once (:class:`engine.train.lock.RunDirBusy`).
+
+The child stops at the next batch on SIGTERM (a ``kill`` of the process group, a
+service manager), writing its last checkpoint and model; a second SIGTERM, or one
+before training has begun, ends it at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import queue
+import re
 import signal
 import sys
 import threading
@@ -29,10 +41,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from engine.train import runs
 from engine.train.callbacks import Controls
 from engine.train.config import Event
 from engine.train.fit import run_training
-from engine.train.runs import run_dir_problem
+from engine.train.lock import acquire
 
 STOP_GRACE_S = 10.0
 """How long a stop request may go unnoticed before the process is terminated."""
@@ -62,6 +75,11 @@ def start_training(
 
     Returns:
         The :class:`TrainingRun`, already started.
+
+    Raises:
+        engine.train.lock.RunDirBusy: Another run holds ``run_dir`` (the message
+            names its process).
+        OSError: ``run_dir`` cannot be created.
     """
     if hasattr(project, "to_dict"):
         if base_dir is None:
@@ -102,8 +120,16 @@ class TrainingRun:
         self.final: Event | None = None
         self._queue: queue.Queue[Event | None] = queue.Queue()
         self._ended = threading.Event()
+        self._closed = threading.Event()
         self._stop, self._pause, self._stop_seen = ctx.Event(), ctx.Event(), ctx.Event()
-        self._terminated = False
+        self._terminated: float | None = None  # the grace after which a stop ended it
+        self._killed = False  # ended at once by kill()
+        # A folder another run holds is refused here, whatever it holds; one that cannot
+        # take this run (a finished run, nothing to resume) is the child's to report.
+        usable = runs.run_dir_problem(run_dir, resume) is None
+        self._lock = acquire(run_dir) if usable or run_dir.is_dir() else None
+        if self._lock is not None and self._lock.note:
+            self._queue.put({"event": "warning", "message": self._lock.note})
         receiver, sender = ctx.Pipe(duplex=False)
         self._process = ctx.Process(
             target=_child_main,
@@ -122,7 +148,14 @@ class TrainingRun:
                 resume,
             ),
         )
-        self._process.start()
+        try:
+            self._process.start()
+        except BaseException:
+            if self._lock is not None:
+                self._lock.release()
+            raise
+        if self._lock is not None:
+            self._lock.add_pid(self._process.pid)
         sender.close()  # only the child writes; its end closing means the child is gone
         self._reader = threading.Thread(
             target=self._read, args=(receiver,), name="layerlab-training-events", daemon=True
@@ -147,33 +180,73 @@ class TrainingRun:
             if event.get("event") in _FINAL:
                 self._finish(event)
         receiver.close()
-        if self.final is None:
+        if self.final is None:  # the child died without a final event
             event = self._died_event()
+            with contextlib.suppress(OSError):  # the status is final before anyone hears
+                self._record_death(event)
             self._queue.put(event)
             self._finish(event)
         self._process.join(timeout=30)
         if self._process.is_alive():  # finished but will not exit: end it
             self._process.terminate()
             self._process.join(timeout=5)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join(timeout=5)
+        if self._lock is not None:
+            self._lock.release()
+        self._closed.set()
+
+    def _record_death(self, event: Event) -> None:
+        """Write what the dead child could not: the final status and event."""
+        if self._lock is None:  # not our folder to write (the child refused it)
+            return
+        status = runs.read_json(self.run_dir / "status.json")
+        if (
+            isinstance(status, dict)
+            and status.get("state") in ("done", "stopped", "failed")
+            and status.get("pid") == self._process.pid
+        ):
+            return  # the child wrote its end before it died
+        asked = self._killed or self._terminated is not None or self._stop.is_set()
+        info = {
+            "message": event.get("message", ""),
+            "kind": "killed" if asked else "died",
+            "epochs_done": runs.checkpoint_epoch(self.run_dir),
+            "exit_code": self._process.exitcode,
+        }
+        runs.write_status(self.run_dir, "stopped" if asked else "failed", **info)
+        log = runs.EventLog(self.run_dir)
+        log.write(event)
+        log.close()
 
     def _finish(self, final: Event) -> None:
         self.final = final
         self._queue.put(None)
         self._ended.set()
 
+    def kept(self) -> str:
+        """What of the run is kept if it ends now, in one sentence."""
+        return kept_text(self.run_dir)
+
     def _died_event(self) -> Event:
         self._process.join(timeout=5)
         code = self._process.exitcode
-        if self._terminated:
-            message = (
-                f"the run did not stop within {STOP_GRACE_S:g} s, so its process was "
-                "ended; the checkpoints written so far are kept"
-            )
+        resume = f"Resume it with: layerlab train --resume {self.run_dir}"
+        has_checkpoint = runs.checkpoint_epoch(self.run_dir) > 0
+        if self._killed or self._terminated is not None:
+            if self._killed:
+                message = "the run was killed at your request before it could stop"
+            else:
+                message = (
+                    f"the run did not stop within {self._terminated:g} s of the stop "
+                    "request, so its process was killed"
+                )
             return {
                 "event": "error",
                 "kind": "died",
-                "message": message,
-                "hint": f"The last finished epoch is in {self.run_dir}/checkpoints.",
+                "message": f"{message}; {self.kept()}",
+                "hint": resume if has_checkpoint else "Start the run again (same folder).",
                 "exit_code": code,
             }
         if code is not None and code < 0:
@@ -181,7 +254,7 @@ class TrainingRun:
                 name = signal.Signals(-code).name
             except ValueError:
                 name = f"signal {-code}"
-            message = f"the training process was killed by {name}"
+            message = f"the training process was killed by {name} (signal {-code})"
             hint = (
                 "SIGKILL often means the system ran out of memory: try a smaller "
                 "batch_size or model."
@@ -193,7 +266,10 @@ class TrainingRun:
             hint = "Start the run again."
         tail = log_tail(self.run_dir)
         if tail:
-            hint += f" Its last output ({self.run_dir / LOG_NAME}):\n{tail}"
+            hint += f" What it wrote last ({self.run_dir / LOG_NAME}):\n{tail}"
+        else:
+            message += ", with no message"
+        message += f"; {self.kept()}"
         return {
             "event": "error",
             "kind": "died",
@@ -228,8 +304,11 @@ class TrainingRun:
         return out
 
     def wait(self, timeout: float | None = None) -> Event | None:
-        """Wait for the run to end; the final event (None if ``timeout`` passed first)."""
-        self._ended.wait(timeout)
+        """Wait for the run to end and its files to be final (status written, lock
+        released); the final event (None if ``timeout`` passed first)."""
+        if not self._ended.wait(timeout):
+            return None
+        self._closed.wait(timeout)
         return self.final
 
     # ---------------------------------------------------------------- controls
@@ -257,17 +336,19 @@ class TrainingRun:
         if self._stop_seen.wait(grace) or self._ended.is_set():
             return
         if self._process.is_alive():
-            self._terminated = True
+            self._terminated = grace
             self._process.terminate()
             self._process.join(timeout=3)
             if self._process.is_alive():
                 self._process.kill()
 
     def kill(self) -> None:
-        """End the process now (the run ends with an ``error`` event of kind ``died``)."""
+        """End the process now (the run ends with an ``error`` event of kind ``died``;
+        :meth:`kept` says what stays)."""
         if self._process.is_alive():
-            self._terminated = True
+            self._killed = True
             self._process.kill()
+            self._process.join(timeout=5)  # so that what it kept can be told truly
 
     def is_alive(self) -> bool:
         """Whether the child process is still running."""
@@ -275,6 +356,7 @@ class TrainingRun:
 
     @property
     def pid(self) -> int | None:
+        """The training process's pid."""
         return self._process.pid
 
 
@@ -293,7 +375,7 @@ def _child_main(
     """The child process: train, sending every event to the parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if run_dir_problem(Path(run_dir), resume) is None:
+    if runs.run_dir_problem(Path(run_dir), resume) is None:
         _output_to_log(Path(run_dir))
     parent = multiprocessing.parent_process()
 
@@ -309,6 +391,7 @@ def _child_main(
         stop_seen=stop_seen,
         caller_alive=lambda: parent is None or parent.is_alive(),
     )
+    _stop_on_sigterm(controls)
     try:
         run_training(
             project,
@@ -320,6 +403,7 @@ def _child_main(
             emit=emit,
             controls=controls,
             fresh_process=True,
+            lock=False,  # the parent holds it
         )
     finally:
         sender.close()
@@ -327,6 +411,32 @@ def _child_main(
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def _stop_on_sigterm(controls: Controls) -> None:
+    """SIGTERM: stop at the next batch, writing the checkpoint and the model (a
+    second SIGTERM, or one before training has begun, ends the process at once)."""
+
+    def on_term(signum: int, frame: Any) -> None:
+        if controls.reason or not controls.fitting:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        controls.reason = "SIGTERM"
+        controls.pause.clear()
+        controls.stop.set()
+
+    with contextlib.suppress(ValueError):  # not the main thread
+        signal.signal(signal.SIGTERM, on_term)
+
+
+def kept_text(run_dir: Path) -> str:
+    """What a run that ends now keeps: its last checkpoint (and epoch), or nothing."""
+    epoch = runs.checkpoint_epoch(run_dir)
+    if epoch and runs.has_checkpoint(run_dir):
+        last = Path(run_dir) / "checkpoints" / "last.keras"
+        return f"kept: the last checkpoint, epoch {epoch} ({last})"
+    return "no checkpoint was written yet, so no trained weights are kept"
 
 
 LOG_NAME = "worker.log"
@@ -347,15 +457,44 @@ def _output_to_log(run_dir: Path) -> None:
     os.close(fd)
 
 
+_NOISE = re.compile(
+    r"^(?:[IW]\d{4} |\d{4}-\d\d-\d\d[ T][\d:.]+: [IW] )"  # absl / TensorFlow info, warnings
+    r"|All log messages before absl::InitializeLog"
+    r"|Unable to register cu(?:DNN|FFT|BLAS) factory"
+    r"|failed call to cuInit|Could not find cuda drivers|cuda drivers on your machine"
+    r"|oneDNN custom operations are on|TF_ENABLE_ONEDNN_OPTS"
+    r"|This TensorFlow binary is optimized|rebuild TensorFlow with the appropriate"
+    r"|TF-TRT Warning|computation placer already registered"
+    r"|successful NUMA node read|StreamExecutor device"
+)
+_ERROR = re.compile(
+    r"error|exception|fatal|abort|segmentation fault|killed|out of memory|check failed"
+    r"|^[EF]\d{4} |: [EF] ",
+    re.IGNORECASE,
+)
+
+
 def log_tail(run_dir: Path, lines: int = 3) -> str:
-    """The last lines of a run's worker.log that are not TensorFlow start-up notes."""
+    """The lines of a run's worker.log that explain how its process ended: the end of
+    the last traceback, else the last error lines, skipping TensorFlow's start-up
+    noise (CUDA, cuDNN, oneDNN, absl notes). "" when it says nothing of the kind."""
     try:
-        text = (run_dir / LOG_NAME).read_text(encoding="utf-8", errors="replace")
+        with open(Path(run_dir) / LOG_NAME, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 256 * 1024))
+            text = f.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
-    keep = [
-        line
-        for line in text.splitlines()
-        if line.strip() and not line.startswith(("I0000", "W0000", "WARNING: All log messages"))
-    ]
-    return "\n".join(keep[-lines:])
+    keep = [line.rstrip() for line in text.splitlines() if line.strip()]
+    keep = [line for line in keep if not _NOISE.search(line)]
+    starts = [i for i, line in enumerate(keep) if line.startswith("Traceback (most recent")]
+    if starts:
+        block = keep[starts[-1] :]
+        end = next(
+            (i for i, line in enumerate(block) if i and not line.startswith((" ", "\t"))),
+            len(block) - 1,
+        )
+        block = block[: end + 1]  # to the exception line
+        return "\n".join(block[-lines:])
+    errors = [line for line in keep if _ERROR.search(line)]
+    return "\n".join(errors[-lines:])

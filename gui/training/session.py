@@ -34,12 +34,17 @@ from PySide6.QtCore import QObject, QThread, Signal
 
 from engine.train.cluster import ClusterError
 from engine.train.distributed.run import start_cluster_training
+from engine.train.lock import RunDirBusy
 from engine.train.worker import start_training
 
 Event = dict[str, Any]
 
 POLL_S = 0.05
 """How long the supervising thread waits for events before looking again."""
+
+CLOSE_WAIT_S = 45.0
+"""How long the supervisor waits, after the final event, for the run's process to end
+and its folder to be unlocked (the engine bounds it; it takes milliseconds)."""
 
 STATES = ("idle", "starting", "running", "paused", "stopping")
 
@@ -77,6 +82,9 @@ class _Supervisor(QThread):
             return
         try:
             handle = start_training(self.snapshot, self.run_dir, **self.options)
+        except RunDirBusy as exc:
+            self._busy(exc)
+            return
         except Exception as exc:
             self._could_not_start("the training process", exc)
             return
@@ -88,12 +96,28 @@ class _Supervisor(QThread):
         while True:
             events = handle.poll(POLL_S)
             if events:
-                self.arrived.emit(events)
                 if events[-1].get("event") in ("done", "error"):
+                    # the run's files are final and its folder unlocked before anyone
+                    # hears it ended (a resume right away must find the folder free)
+                    handle.wait(CLOSE_WAIT_S)
+                    self.arrived.emit(events)
                     return
+                self.arrived.emit(events)
             elif handle.final is not None and not handle.is_alive():
                 # the reader ended the stream; everything was delivered above
                 return
+
+    def _busy(self, exc: RunDirBusy) -> None:
+        self.arrived.emit(
+            [
+                {
+                    "event": "error",
+                    "kind": "busy",
+                    "message": str(exc),
+                    "hint": "Another run is using this folder; wait for it to end, or stop it.",
+                }
+            ]
+        )
 
     def _could_not_start(self, what: str, exc: Exception) -> None:
         self.arrived.emit(
@@ -111,6 +135,9 @@ class _Supervisor(QThread):
         """Start the chief of a cluster run and relay its events in batches."""
         try:
             handle = start_cluster_training(self.snapshot, self.run_dir, workers, 0, **self.options)
+        except RunDirBusy as exc:
+            self._busy(exc)
+            return
         except ClusterError as exc:
             self.arrived.emit(
                 [
@@ -152,8 +179,10 @@ class _Supervisor(QThread):
             ended = None in batch
             batch = [e for e in batch if e is not None]
             if batch:
-                self.arrived.emit(batch)
                 ended = ended or batch[-1].get("event") in ("done", "error")
+                if ended:
+                    handle.wait(CLOSE_WAIT_S)  # files final, folder unlocked
+                self.arrived.emit(batch)
 
 
 class TrainingSession(QObject):

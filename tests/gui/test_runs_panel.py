@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt
 
 from engine.model.project import Project
 from engine.train.history import list_runs
+from engine.train.lock import acquire
 from gui.paths import new_project_run_dir, project_runs_root
 from gui.training.diff_view import DiffView
 from gui.training.runs_panel import RunsPanel
@@ -282,12 +283,14 @@ def test_runs_panel_follows_a_running_run_until_it_ends(panel, history, qtbot):
     _, runs = history
     status = runs[2] / "status.json"
     status.write_text(json.dumps({"state": "running", "epochs_done": 1}))
+    lock = acquire(runs[2])  # a run in progress holds its folder's lock
     panel._running_timer.setInterval(50)
     panel.refresh()
     assert panel.row_texts()[0]["Status"] == "running"
     panel.select_runs([runs[2]])
     assert not panel.delete_action.isEnabled()  # a run in progress is never deleted
     status.write_text(json.dumps({"state": "done", "epochs_done": 2}))
+    lock.release()
     qtbot.waitUntil(lambda: panel.row_texts()[0]["Status"] == "finished", timeout=3000)
     assert panel.delete_action.isEnabled()
 

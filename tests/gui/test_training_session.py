@@ -96,6 +96,7 @@ def test_session_pause_resume_and_stop_keep_a_usable_model(qtbot, tmp_path, sess
 def test_session_refuses_a_second_run_while_one_runs(qtbot, tmp_path, session):
     # a run into a folder that already holds a run fails at once, before TensorFlow
     (tmp_path / "old" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "old" / "model.keras").write_bytes(b"")  # a finished run
     with qtbot.waitSignal(session.failed, timeout=20_000) as failed:
         session.start(iris_project().to_dict(), tmp_path / "old")
         with pytest.raises(RuntimeError, match="already going on"):

@@ -73,6 +73,16 @@ class Checkpoints:
         if not self.unsaved_epoch:
             return
         runs.save_model_atomic(model, self.folder / "last.keras")
+        # state.json names the epoch last.keras holds: written right after it
+        runs.write_json(
+            self.folder / "state.json",
+            {
+                "epoch": self.unsaved_epoch,
+                "monitor": self.monitor,
+                "mode": self.mode,
+                "best": self.best,
+            },
+        )
         self._tell({"event": "checkpoint", "path": str(self.folder / "last.keras")})
         if self.best_unsaved:
             current = None
@@ -90,15 +100,6 @@ class Checkpoints:
                     "value": self.best,
                 }
             )
-        runs.write_json_atomic(
-            self.folder / "state.json",
-            {
-                "epoch": self.unsaved_epoch,
-                "monitor": self.monitor,
-                "mode": self.mode,
-                "best": self.best,
-            },
-        )
         self.unsaved_epoch, self.best_unsaved, self.best_weights = 0, False, None
         self.saved_at = time.monotonic()
 

@@ -64,6 +64,7 @@ from engine.train.config import Event, training_problems
 from engine.train.distributed.collectives import unresponsive_peers
 from engine.train.distributed.loop import train_worker
 from engine.train.fit import TrainingError, classify_exception
+from engine.train.lock import acquire
 
 PROBE_INTERVAL_S = 1.0
 PROBE_FAILURES = 3
@@ -101,6 +102,7 @@ def start_cluster_training(
 
     Raises:
         ClusterError: The training section or the cluster settings are wrong.
+        engine.train.lock.RunDirBusy: Another run holds the chief's ``run_dir``.
     """
     project_path = "PROJECT"
     if hasattr(project, "to_dict"):
@@ -188,6 +190,11 @@ class ClusterRun:
             None if self.is_chief else tempfile.mkdtemp(prefix=f"{_WORKER_DIR}{os.getpid()}-")
         )
         self.run_dir = run_dir if self.is_chief and run_dir else Path(self._temp or ".")
+        self._lock = None  # the chief holds its run directory, as a local run does
+        if self.is_chief and (
+            runs.run_dir_problem(self.run_dir, resume) is None or self.run_dir.is_dir()
+        ):
+            self._lock = acquire(self.run_dir)
         self.final: Event | None = None
         self.phase = "join"  # join -> setup (data, model) -> run -> finishing
         self.epoch = 0
@@ -217,7 +224,16 @@ class ClusterRun:
             ),
         )
         self._started = time.monotonic()
-        self._process.start()
+        try:
+            self._process.start()
+        except BaseException:
+            if self._lock is not None:
+                self._lock.release()
+            raise
+        if self._lock is not None:
+            if self._lock.note:
+                self._queue.put({"event": "warning", "message": self._lock.note})
+            self._lock.add_pid(self._process.pid)
         sender.close()
         threading.Thread(
             target=self._read, args=(receiver,), daemon=True, name="layerlab-cluster-events"
@@ -267,6 +283,8 @@ class ClusterRun:
             self._queue.put(self.final)
         if self._temp:
             shutil.rmtree(self._temp, ignore_errors=True)
+        if self._lock is not None:
+            self._lock.release()
         self._ended.set()
         self._queue.put(None)
 
@@ -302,7 +320,12 @@ class ClusterRun:
     def kill(self) -> None:
         """End this worker now (the others stop when they notice)."""
         if self._process.is_alive():
-            self._fail("died", "the run was ended before it finished", "")
+            kept = (
+                f"; the checkpoints written so far are kept in {self.run_dir}/checkpoints"
+                if self.is_chief
+                else ""
+            )
+            self._fail("died", f"the run was killed at your request{kept}", "")
 
     def is_alive(self) -> bool:
         return self._process.is_alive()
@@ -544,6 +567,9 @@ def _train_child(
         problem = runs.run_dir_problem(path, resume)
         if problem:
             return TrainingError("config", problem, "Pick a new run directory.").event()
+        resume, notes = runs.claim_run_dir(path, resume)  # the parent holds the lock
+        for note in notes:
+            emit({"event": "warning", "message": note})
     try:
         return train_worker(
             project,
