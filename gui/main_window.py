@@ -109,6 +109,8 @@ class MainWindow(FileActions, QMainWindow):
         self.disk_watch.changed.connect(self._on_file_changed)
 
         self.palette = LayerPalette()
+        # never narrower than its longest layer name: a restored layout cannot cut them
+        self.palette.setMinimumWidth(self.palette.sizeHint().width())
         self.inspector = Inspector()
         self.problems = ProblemsPanel()
         self.summary = SummaryTable()
@@ -426,8 +428,7 @@ class MainWindow(FileActions, QMainWindow):
         if name == "train":
             self._design_state = self.saveState()
             dock.build()
-            content = dock.widget()
-            dock.setWidget(QWidget())
+            content = dock.scroll.takeWidget()
             self.train_page.layout().addWidget(content)
             content.show()
             dock.hide()
@@ -437,7 +438,7 @@ class MainWindow(FileActions, QMainWindow):
         else:
             content = dock.split
             self.train_page.layout().removeWidget(content)
-            dock.setWidget(content)
+            dock.scroll.setWidget(content)
             self.central_stack.setCurrentIndex(0)
             if self._design_state is not None:
                 self.restoreState(self._design_state)
@@ -516,6 +517,9 @@ class MainWindow(FileActions, QMainWindow):
         self.start_page.set_recent(self.recent_files())
         docks = (self.palette_dock, self.inspector_dock, self.bottom_dock, self.training_dock)
         self._start_docks = [d for d in docks if not d.isHidden()] or list(docks[:3])
+        # the panels' sizes, given back on leaving (before the window is shown they are
+        # not laid out yet: then the saved layout is applied again on leaving)
+        self._start_state = self.saveState() if self.isVisible() else None
         for dock in (*docks, self.code_dock):
             dock.hide()
         self.central_stack.setCurrentWidget(self.start_page)
@@ -527,8 +531,12 @@ class MainWindow(FileActions, QMainWindow):
         if not self.on_start_page():
             return
         self.central_stack.setCurrentIndex(0)
-        for dock in self._start_docks:
-            dock.show()
+        state = self._start_state
+        if state is None and self.use_settings:
+            state = settings().value("state")
+        if not isinstance(state, QByteArray) or not self.restoreState(state):
+            for dock in self._start_docks:
+                dock.show()
         self.bottom_dock.raise_()
 
     def _fit_view(self) -> None:

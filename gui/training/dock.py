@@ -288,7 +288,10 @@ class TrainingDock(QDockWidget):
         split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 5)
         split.setSizes([self.settings_tabs.minimumWidth() + 40, 900])
-        self.setWidget(split)
+        # In the Design view the dock scrolls its views instead of imposing their minimum
+        # size on the panels it is docked with (the Training view shows them unwrapped).
+        self.scroll = _scroll(split)
+        self.setWidget(self.scroll)
 
         self._connect()
         if self.project is not None:

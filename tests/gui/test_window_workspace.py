@@ -4,6 +4,7 @@ remembered); its settings column is never clipped at 1280x800 and its splitter m
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QScrollArea
 
 from gui.main_window import MainWindow
@@ -44,7 +45,7 @@ def test_training_view_gives_training_the_whole_window_and_is_remembered(qtbot):
     qtbot.wait(50)
     assert again.view.isVisible() and again.palette_dock.isVisible()
     assert again.inspector_dock.isVisible()
-    assert again.training_dock.widget() is again.training_dock.split
+    assert again.training_dock.scroll.widget() is again.training_dock.split
     again.close()
 
 
@@ -72,3 +73,29 @@ def test_settings_column_is_not_clipped_and_its_splitter_moves(qtbot):
     assert dock.split.sizes()[0] >= tabs.minimumWidth() >= tabs.minimumSizeHint().width()
     w.set_perspective("design")
     assert w.central_stack.currentIndex() == 0
+
+
+def test_a_trip_to_the_training_view_leaves_the_design_panels_their_sizes(qtbot):
+    """Found driving the real window: after Training and back, the built training views'
+    minimum size grew the bottom panels and squeezed the canvas and the inspector."""
+    w = _window(qtbot, use_settings=False)
+    qtbot.wait(50)
+    before = (w.view.height(), w.inspector_dock.width(), w.bottom_dock.height())
+    w.set_perspective("train")
+    qtbot.wait(50)
+    w.set_perspective("design")
+    qtbot.wait(50)
+    after = (w.view.height(), w.inspector_dock.width(), w.bottom_dock.height())
+    assert after[0] >= before[0] - 20, (before, after)
+    assert after[1] >= before[1] - 20, (before, after)
+    assert after[2] <= before[2] + 20, (before, after)
+
+
+def test_the_palette_can_never_be_narrowed_below_its_longest_layer_name(qtbot):
+    """Found driving the real window: a restored layout left the palette at ~130 px, so
+    every long name was cut in the middle ("Conv…pose", "Norma…ation")."""
+    w = _window(qtbot, use_settings=False)
+    w.resizeDocks([w.palette_dock], [60], Qt.Orientation.Horizontal)
+    qtbot.wait(50)
+    fm = w.palette.tree.fontMetrics()
+    assert w.palette.tree.viewport().width() >= fm.horizontalAdvance("GlobalAveragePooling2D")
