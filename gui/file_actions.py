@@ -36,11 +36,11 @@ from engine.build.weights import WeightsRefused, carry_weights
 from engine.files import changed_on_disk, clean_stale_temps
 from engine.io.importing.read import ModelImportError, UnreadableModelError
 from engine.io.importing.rebuild import grouped_notes
-from engine.model.project import Project, ProjectError, load_project, new_project, save_project
+from engine.model.project import Project, ProjectError, load_project, new_project
 from engine.train.history import list_runs
 from gui.autosave import find_recovery, imports_dir, recovery_dir
 from gui.background_import import ImportJob
-from gui.paths import project_runs_root
+from gui.paths import project_runs_root, save_project_as
 from gui.training.export_dialog import UNTRAINED, ExportChoice, ExportDialog
 from presets import presets_dir
 
@@ -285,11 +285,14 @@ class FileActions:
         except OSError as exc:
             self._warn("Cannot save project", self._weights_failure(exc, target, target_existed))
             return False
+        first_save = self.project.path is None
         try:
-            save_project(self.project, path)
+            save_project_as(self.project, path)  # names an Untitled project; moves its runs
         except OSError as exc:
             self._warn("Cannot save project", f"{path}: {exc.strerror or exc}")
             return False
+        if first_save:  # its runs now live next to the file
+            self.training_dock.set_project(self.project, self.undo_stack)
         self.undo_stack.set_clean()
         self._unsaved_restore = False
         self._update_title()

@@ -11,7 +11,8 @@ epoch. ``--json`` prints one JSON object per line: ``{"event": "epoch", "epoch":
 learning-rate schedule and epoch count carry on), using the PROJECT's settings if one
 is given, else the run's own ``project.json``; ``--epochs N`` then trains N more
 epochs (default: on up to the project's ``epochs``). Without ``--out`` a new run
-directory ``runs/<project>-<time>`` is made in the current folder.
+directory ``<project folder>/<project stem>-runs/<time>`` is made, the folder the
+window lists for that file (:func:`engine.train.runs.runs_root`).
 
 With ``--cluster`` this machine is the chief (worker 0) of a multi-machine run
 (:mod:`engine.train.distributed.run`); it prints the ``layerlab worker`` command
@@ -55,7 +56,8 @@ def project_and_run_dir(args: Any) -> tuple[Any, Path]:
 
     The project is the PROJECT file, else the snapshot (``project.json``) of
     ``--resume RUN_DIR``. The run directory is the resumed one, else ``--out``,
-    else a new ``runs/<project>-<time>`` in the current folder. The same for a
+    else a new one where the window puts the file's runs
+    (:func:`engine.train.runs.project_run_dir`). The same for a
     local run and for the chief of a cluster run.
 
     Raises:
@@ -79,7 +81,7 @@ def project_and_run_dir(args: Any) -> tuple[Any, Path]:
         return project, Path(resume_dir)
     if getattr(args, "out", None):
         return project, Path(args.out)
-    return project, runs.new_run_dir(project.path or project.name)
+    return project, runs.project_run_dir(project, create=False)
 
 
 def cli_train(args: Any) -> int:

@@ -2,9 +2,13 @@
 behind, and how it is written. (What a run was, read back for the history, and how
 two runs differ: :mod:`engine.train.history`.)
 
-:func:`new_run_dir` names a fresh folder by one rule with a parameter: the command
-line's ``runs/<project stem>-<YYYYmmdd-HHMMSS>``, or the window's
-``<runs_root>/<YYYYmmdd-HHMMSS>`` (created at once, with ``origin.json``).
+A project's runs are keyed by its FILE, not its name (:func:`runs_root`):
+``<project folder>/<stem>-runs`` next to a saved project, a folder of its own for an
+unsaved one, moved to the file's folder on its first save (:func:`adopt_runs`).
+:func:`project_run_dir` makes the next run's folder there,
+``<runs_root>/<YYYYmmdd-HHMMSS>`` with ``origin.json``, for the window's Train button
+and ``layerlab train PROJECT`` alike; :func:`new_run_dir` names a fresh folder
+(``<stem>-<YYYYmmdd-HHMMSS>`` when given a stem).
 
 A run directory holds::
 
@@ -39,13 +43,16 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import math
 import os
 import re
+import secrets
 import shutil
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -77,22 +84,125 @@ def safe_name(name: str) -> str:
     return re.sub("-{2,}", "-", text).strip("-") or "untitled"
 
 
-def runs_root(project: Any, app_data: str | os.PathLike) -> Path:
-    """Where the window puts a project's runs (not created).
+def file_key(path: str | os.PathLike) -> str:
+    """The folder name that keys a project FILE's runs under one shared folder
+    (``$LAYERLAB_RUNS_DIR``): its stem and a short hash of its resolved absolute
+    path, ``iris-3f2a1c``. Two files with one stem (or one name inside) never share."""
+    resolved = Path(path).expanduser().resolve()
+    digest = hashlib.sha1(str(resolved).encode("utf-8", "surrogateescape")).hexdigest()
+    return f"{safe_name(resolved.stem)}-{digest[:6]}"
 
-    ``$LAYERLAB_RUNS_DIR/<name>`` when that variable is set; else
-    ``<project folder>/<file stem>-runs`` for a saved project; else
-    ``<app_data>/runs/<name>`` (``app_data``: the app's data folder).
+
+_UNSAVED: dict[int, tuple[weakref.ref[Any], str]] = {}
+
+
+def unsaved_key(project: Any) -> str:
+    """The folder name of an unsaved project's runs: its name, the time it was first
+    asked for and a random tag (``Untitled-20261204-174501-3f2a``), the same for one
+    project object for as long as it lives, never shared by two projects (two File >
+    New in one session, or two windows)."""
+    entry = _UNSAVED.get(id(project))
+    if entry is not None and entry[0]() is project:
+        return entry[1]
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    key = f"{safe_name(getattr(project, 'name', '') or 'untitled')}-{stamp}-{secrets.token_hex(2)}"
+    pid = id(project)
+    try:
+        ref = weakref.ref(project, lambda _ref: _UNSAVED.pop(pid, None))
+    except TypeError:  # not weak-referenceable: a fresh key each time
+        return key
+    _UNSAVED[pid] = (ref, key)
+    return key
+
+
+def runs_root(project: Any, app_data: str | os.PathLike | None = None) -> Path:
+    """Where a project's runs go (not created): keyed by the project's FILE, never
+    by its name, for the window and ``layerlab train`` alike.
+
+    - a saved project: ``<project folder>/<file stem>-runs``, next to the file (it
+      travels with the project's folder); with ``$LAYERLAB_RUNS_DIR`` set,
+      ``$LAYERLAB_RUNS_DIR/<stem>-<hash of the path>`` (:func:`file_key`);
+    - an unsaved project: its own folder for this session, ``<app_data>/runs/<key>``
+      (or ``$LAYERLAB_RUNS_DIR/<key>``; :func:`unsaved_key`); ``app_data`` is the
+      app's data folder (None: ``./runs``). Its first save moves them
+      (:func:`adopt_runs`).
     """
     override = os.environ.get(ENV_ROOT)
-    name = safe_name(getattr(project, "name", "") or "untitled")
-    if override:
-        return Path(override) / name
     path = getattr(project, "path", None)
     if path:
         path = Path(path)
+        if override:
+            return Path(override) / file_key(path)
         return path.parent / f"{path.stem}-runs"
-    return Path(app_data) / "runs" / name
+    key = unsaved_key(project)
+    if override:
+        return Path(override) / key
+    return (Path(app_data) / "runs" if app_data is not None else Path("runs")) / key
+
+
+def project_run_dir(
+    project: Any, app_data: str | os.PathLike | None = None, *, create: bool = True
+) -> Path:
+    """The folder for the next run of ``project``: ``<runs_root>/<YYYYmmdd-HHMMSS>``, the
+    one rule for the window's Train button and ``layerlab train PROJECT`` (without
+    ``--out``). ``create``: make it now with ``origin.json`` naming the project file
+    (the window); else only choose it (the command line: a run refused before it
+    starts leaves no empty folder)."""
+    return new_run_dir(
+        None,
+        runs_root(project, app_data),
+        create=create,
+        project_file=getattr(project, "path", None),
+    )
+
+
+def _starting(run: Path) -> bool:
+    """A run folder made moments ago whose process has not taken it yet."""
+    if (run / "project.json").exists():
+        return False
+    try:
+        return time.time() - (run / ORIGIN).stat().st_mtime < STARTING_S
+    except OSError:
+        return False
+
+
+STARTING_S = 60.0
+"""How long a new run folder with no snapshot yet counts as taken (:func:`adopt_runs`)."""
+
+
+def adopt_runs(old_root: Path, new_root: Path) -> tuple[list[Path], list[Path]]:
+    """Move the runs under ``old_root`` to ``new_root`` (a project's runs from before
+    its first save go with it to its file's folder). A run in use (its lock held) stays
+    where it is; a name taken in ``new_root`` gets ``-2``, ``-3``... ``old_root`` is
+    removed when nothing is left in it.
+
+    Returns:
+        The runs moved (their new folders) and the runs left where they were.
+    """
+    old_root, new_root = Path(old_root), Path(new_root)
+    moved: list[Path] = []
+    kept: list[Path] = []
+    if not old_root.is_dir() or old_root.resolve() == new_root.resolve():
+        return moved, kept
+    for run in sorted(old_root.iterdir()):
+        if not run.is_dir() or run.is_symlink():
+            continue
+        if lock_state(run)[0] in ("held", "elsewhere") or _starting(run):
+            kept.append(run)
+            continue
+        new_root.mkdir(parents=True, exist_ok=True)
+        target, n = new_root / run.name, 2
+        while target.exists():
+            target, n = new_root / f"{run.name}-{n}", n + 1
+        try:
+            shutil.move(str(run), str(target))
+        except OSError:
+            kept.append(run)
+            continue
+        moved.append(target)
+    with contextlib.suppress(OSError):
+        old_root.rmdir()
+    return moved, kept
 
 
 def new_run_dir(
@@ -105,9 +215,8 @@ def new_run_dir(
     """A fresh run folder under ``root``: ``<stem>-<YYYYmmdd-HHMMSS>``, then ``-2``, ``-3``...
 
     Args:
-        project_name: The project's file or name; its stem starts the folder name
-            (the command line's rule). None: the time stamp alone (the window's rule,
-            under :func:`runs_root`).
+        project_name: A file or name whose stem starts the folder name. None: the
+            time stamp alone (:func:`project_run_dir`, under :func:`runs_root`).
         root: The folder that holds the runs.
         create: Create the folder now (race-free) and write ``origin.json`` in it:
             the start time and ``project_file``. Otherwise the path is only chosen
