@@ -263,6 +263,8 @@ QToolBar {{ background: {c["window"]}; border: none; border-bottom: 1px solid {c
     spacing: 2px; padding: 3px 6px; }}
 QToolButton {{ padding: 4px 8px; border-radius: 5px; }}
 QToolButton:hover {{ background: {c["alt"]}; }}
+QToolButton:checked {{ background: {c["alt"]}; color: {c["highlight"]};
+    border-bottom: 2px solid {c["highlight"]}; border-radius: 0; }}
 QTabWidget::pane {{ border: none; border-top: 1px solid {c["border"]}; }}
 QTabBar::tab {{ padding: 5px 14px; border: none; color: {c["muted"]}; }}
 QTabBar::tab:selected {{ color: {c["text"]}; border-bottom: 2px solid {c["highlight"]}; }}

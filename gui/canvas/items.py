@@ -500,9 +500,10 @@ class NodeItem(QGraphicsItem):
         painter.drawText(QRectF(area.left(), top + title_h, area.width(), line_h), flags, second)
 
     def second_line(self, fm: QFontMetricsF, width: float) -> str:
-        """``"MaxPooling2D · (12, 12, 6)"`` fitted to ``width``: the shape (or caption)
-        stays whole and the type name gives way in its middle ("MaxP…ing2D"); only
-        when even that does not fit is the end cut."""
+        """``"MaxPooling2D · (12, 12, 6)"`` fitted to ``width``: the shape stays whole and
+        the type name gives way in its middle ("MaxP…ing2D"); only when even that does
+        not fit is the end cut. Before shapes are known the caption ("2x2") is dropped
+        rather than the type cut."""
         detail = self.shape_text or self.caption
         if not detail:
             return fm.elidedText(self.node_type, Qt.TextElideMode.ElideMiddle, width)
@@ -510,6 +511,8 @@ class NodeItem(QGraphicsItem):
         room = width - fm.horizontalAdvance(tail)
         if fm.horizontalAdvance(self.node_type) <= room:
             return self.node_type + tail
+        if not self.shape_text:  # a caption ("2x2") gives way to the type, never the reverse
+            return fm.elidedText(self.node_type, Qt.TextElideMode.ElideMiddle, width)
         if room >= fm.horizontalAdvance("MaxP…2D"):
             return fm.elidedText(self.node_type, Qt.TextElideMode.ElideMiddle, room) + tail
         return fm.elidedText(self.node_type + tail, Qt.TextElideMode.ElideRight, width)

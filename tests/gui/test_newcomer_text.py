@@ -59,3 +59,13 @@ def test_inspector_shape_line_wraps_instead_of_cutting(qtbot):
     assert label.text().endswith("1,280 params")
     assert label.wordWrap()
     assert label.heightForWidth(label.width()) <= label.height() + 1
+
+
+def test_card_second_line_drops_a_caption_rather_than_cutting_the_type(qtbot):
+    """Found in the window before shapes are known: "Max…g2D · 2x2"."""
+    item = NodeItem(Node("pool", "MaxPooling2D", {}))
+    item.caption = "2x2"
+    fm = QFontMetricsF(font("small"))
+    width = fm.horizontalAdvance("MaxPooling2D · 2x2") - 10
+    assert item.second_line(fm, width) == "MaxPooling2D"
+    assert item.second_line(fm, 1000) == "MaxPooling2D · 2x2"
