@@ -73,9 +73,9 @@ JSON_DEPTH = Limit("LAYERLAB_MAX_JSON_DEPTH", 64, "levels of nesting")
 #: Digits in one integer of a project file (sign aside).
 INT_DIGITS = Limit("LAYERLAB_MAX_INT_DIGITS", 100, "digits")
 #: Nodes in one graph.
-NODES = Limit("LAYERLAB_MAX_NODES", 100_000, "nodes")
+NODES = Limit("LAYERLAB_MAX_NODES", 10_000, "nodes")
 #: Edges in one graph.
-EDGES = Limit("LAYERLAB_MAX_EDGES", 400_000, "edges")
+EDGES = Limit("LAYERLAB_MAX_EDGES", 40_000, "edges")
 
 # A JSON string (escapes included) or one bracket; strings are skipped when counting depth.
 _STRING_OR_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)

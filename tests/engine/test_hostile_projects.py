@@ -116,6 +116,15 @@ def test_too_many_nodes_or_edges_are_refused_before_the_graph_is_built(monkeypat
         Project.from_dict(_dict(edges=edges), source="big.json")
 
 
+def test_by_default_a_graph_the_window_would_take_minutes_to_open_is_refused(monkeypatch):
+    """20,000 nodes took 21 s to open in the window here, and it grows faster than the
+    count: the default stops at 10,000 (the largest keras.applications network has 1,041)."""
+    monkeypatch.delenv("LAYERLAB_MAX_NODES", raising=False)
+    nodes = [{"id": f"n{i}", "type": "Dense"} for i in range(15_000)]
+    with pytest.raises(ProjectError, match="15,000 nodes, more than the limit of 10,000"):
+        Project.from_dict(_dict(nodes=nodes), source="big.json")
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
 def test_a_fifo_is_refused_without_blocking(tmp_path):
     path = tmp_path / "pipe.json"
