@@ -215,6 +215,11 @@ def check_params(node_type: str, params: dict[str, Any]) -> list[str]:
             "mean and variance must be given together (or both left empty); "
             f"got mean={value['mean']!r}, variance={value['variance']!r}"
         )
+    groups, filters = value.get("groups"), value.get("filters")
+    if _is_int(groups) and _is_int(filters) and groups > 0 and filters % groups:
+        problems.append(
+            f"filters must be a multiple of groups; got filters={filters}, groups={groups}"
+        )
     strides, dilation = _dims(value.get("strides")), _dims(value.get("dilation_rate"))
     if max(strides) > 1 and max(dilation) > 1:
         problems.append(
@@ -265,6 +270,9 @@ _CAPTION_FORMATS = {
     "axes": "axes {}",
     "scale": "scale {}",
     "groups": "{} groups",
+    "negative_slope": "slope {}",
+    "alpha": "alpha {}",
+    "shared_axes": "shared axes {}",
     "padding": "pad {}",
     "cropping": "crop {}",
     "size": "up {}",
@@ -321,6 +329,7 @@ def _caption_value(pspec: ParamSpec, value: Any) -> str:
     if isinstance(value, list) and pspec.kind == "float":  # one per channel
         return ",".join(f"{v:.3g}" for v in value)
     if isinstance(value, list):
-        sep = "," if pspec.kind in ("ints", "axes") and pspec.name not in _SQUARE else "x"
+        listed = pspec.kind in ("ints", "axes") or pspec.name == "shared_axes"  # axis numbers
+        sep = "," if listed and pspec.name not in _SQUARE else "x"
         return sep.join("?" if v is None else str(v) for v in value)
     return str(value)

@@ -69,6 +69,16 @@ def _padding(*extra: str) -> ParamSpec:
 _USE_BIAS = _bool("use_bias", True, "Add a learned bias (offset) to each output.")
 
 
+_GROUPS = ParamSpec(
+    "groups",
+    "int",
+    1,
+    "Split the channels into this many groups convolved separately; must divide both "
+    "the input channels and filters.",
+    min=1,
+)
+
+
 _ACTIVITY_REG = _reg("activity_regularizer", "Penalty on the layer's outputs, added to the loss.")
 
 
@@ -266,6 +276,50 @@ _SPECS: tuple[LayerSpec, ...] = (
         summary=("max_value",),
     ),
     _spec(
+        "LeakyReLU",
+        "Core",
+        "Like relu, but negative inputs keep a small slope instead of becoming zero, so no "
+        "unit stops learning. Use it in GANs and other models where plain relu leaves units dead.",
+        ParamSpec("negative_slope", "float", 0.3, "Slope applied to negative inputs.", min=0.0),
+        summary=("negative_slope",),
+    ),
+    _spec(
+        "PReLU",
+        "Core",
+        "Like LeakyReLU, but the slope for negative inputs is learned, one per value (or "
+        "shared along the axes you name). Use it when you want the network to pick how "
+        "much of the negative side to keep.",
+        _init("alpha_initializer", "zeros", "How the learned negative slopes start."),
+        _reg("alpha_regularizer", "Penalty on the learned slopes."),
+        ParamSpec(
+            "shared_axes",
+            "shape",
+            None,
+            "Axes (from 1, batch excluded) that share one slope, e.g. 1, 2 for one slope "
+            "per channel of an image; empty for one slope per value.",
+            optional=True,
+        ),
+        summary=("shared_axes",),
+    ),
+    _spec(
+        "ELU",
+        "Core",
+        "The exponential linear unit: positive inputs pass unchanged and negative ones "
+        "curve smoothly towards -alpha. Use it instead of relu when you want smooth, "
+        "slightly negative outputs that can speed up training.",
+        ParamSpec("alpha", "float", 1.0, "The value negative inputs approach."),
+        summary=("alpha",),
+    ),
+    _spec(
+        "Softmax",
+        "Core",
+        "Turns a vector of scores into probabilities that are positive and add up to 1 "
+        "along one axis. Use it as the last step of a classifier, or along another axis "
+        "for attention-like weights.",
+        ParamSpec("axis", "int", -1, "The axis whose values add up to 1; -1 is the last."),
+        summary=("axis",),
+    ),
+    _spec(
         "Flatten",
         "Core",
         "Unrolls a multi-dimensional input (such as an image or feature maps) into one long "
@@ -344,6 +398,7 @@ _SPECS: tuple[LayerSpec, ...] = (
         "of neighbouring steps. Use it for time series, audio or text to find local patterns "
         "cheaply.",
         *_conv(1, padding_extra=("causal",)),
+        _GROUPS,
         _activation(),
         _USE_BIAS,
         *_weights(),
@@ -357,6 +412,41 @@ _SPECS: tuple[LayerSpec, ...] = (
         "neighbourhood of the input. Use it as the main building block for images; stack "
         "several to find larger and more abstract patterns.",
         *_conv(2),
+        _GROUPS,
+        _activation(),
+        _USE_BIAS,
+        *_weights(),
+        _ACTIVITY_REG,
+        summary=("filters", "kernel_size", "activation"),
+    ),
+    _spec(
+        "Conv3D",
+        "Convolution",
+        "Slides small learned filters through a volume (depth, height and width), so each "
+        "output sees a small 3-D neighbourhood. Use it for video, medical scans and other "
+        "3-D data.",
+        *_conv(3),
+        _GROUPS,
+        _activation(),
+        _USE_BIAS,
+        *_weights(),
+        _ACTIVITY_REG,
+        summary=("filters", "kernel_size", "activation"),
+    ),
+    _spec(
+        "Conv1DTranspose",
+        "Convolution",
+        "A learned upsampling for sequences: it works like Conv1D run backwards, so a "
+        "stride of 2 doubles the length. Use it in sequence decoders and audio generators.",
+        *_conv(1),
+        _ints(
+            "output_padding",
+            None,
+            1,
+            "Extra steps added to the end of the output.",
+            min=0,
+            optional=True,
+        ),
         _activation(),
         _USE_BIAS,
         *_weights(),
@@ -375,6 +465,26 @@ _SPECS: tuple[LayerSpec, ...] = (
             None,
             2,
             "Extra rows/columns added to one side of the output.",
+            min=0,
+            optional=True,
+        ),
+        _activation(),
+        _USE_BIAS,
+        *_weights(),
+        _ACTIVITY_REG,
+        summary=("filters", "kernel_size", "activation"),
+    ),
+    _spec(
+        "Conv3DTranspose",
+        "Convolution",
+        "A learned upsampling for volumes: it works like Conv3D run backwards, so strides "
+        "of 2 double depth, height and width. Use it in 3-D decoders and segmentation models.",
+        *_conv(3),
+        _ints(
+            "output_padding",
+            None,
+            3,
+            "Extra slices added to one side of the output in each dimension.",
             min=0,
             optional=True,
         ),
@@ -447,6 +557,23 @@ _SPECS: tuple[LayerSpec, ...] = (
         summary=("padding",),
     ),
     _spec(
+        "ZeroPadding3D",
+        "Convolution",
+        "Adds a border of zeros around a volume, in depth, height and width. Use it to "
+        "control the output size of the next Conv3D or to line up two branches.",
+        ParamSpec(
+            "padding",
+            "ints",
+            [1, 1, 1],
+            "Zeros added on both sides in depth, height and width; "
+            "[before, after] pairs for uneven borders.",
+            min=0,
+            length=3,
+            pairs=True,
+        ),
+        summary=("padding",),
+    ),
+    _spec(
         "Cropping1D",
         "Convolution",
         "Cuts steps off the start and end of a sequence. Use it to trim a sequence to "
@@ -467,6 +594,23 @@ _SPECS: tuple[LayerSpec, ...] = (
             "(top, bottom), (left, right) for uneven edges.",
             min=0,
             length=2,
+            pairs=True,
+        ),
+        summary=("cropping",),
+    ),
+    _spec(
+        "Cropping3D",
+        "Convolution",
+        "Cuts slices off the edges of a volume in depth, height and width. Use it to trim "
+        "borders or to make two 3-D branches the same size before merging them.",
+        ParamSpec(
+            "cropping",
+            "ints",
+            [1, 1, 1],
+            "Slices removed on both sides in depth, height and width; "
+            "[before, after] pairs for uneven edges.",
+            min=0,
+            length=3,
             pairs=True,
         ),
         summary=("cropping",),
@@ -495,6 +639,14 @@ _SPECS: tuple[LayerSpec, ...] = (
         ),
         summary=("size",),
     ),
+    _spec(
+        "UpSampling3D",
+        "Convolution",
+        "Enlarges a volume by repeating each value along depth, height and width, with "
+        "nothing to learn. Use it in 3-D decoders as a cheap alternative to Conv3DTranspose.",
+        _ints("size", [2, 2, 2], 3, "Factor for the depth, the height and the width."),
+        summary=("size",),
+    ),
     # ---------------------------------------------------------------- Pooling
     _spec(
         "MaxPooling1D",
@@ -514,6 +666,14 @@ _SPECS: tuple[LayerSpec, ...] = (
         summary=("pool_size",),
     ),
     _spec(
+        "MaxPooling3D",
+        "Pooling",
+        "Shrinks a volume by keeping only the largest value in each 3-D window, usually "
+        "halving depth, height and width. Use it after Conv3D layers on video or scans.",
+        *_pooling(3, required=False),
+        summary=("pool_size",),
+    ),
+    _spec(
         "AveragePooling1D",
         "Pooling",
         "Shrinks a sequence by averaging the values in each window. Use it to shorten a "
@@ -527,6 +687,14 @@ _SPECS: tuple[LayerSpec, ...] = (
         "Shrinks an image or feature map by averaging each window, usually halving height "
         "and width. Use it for a smoother downsampling than max pooling.",
         *_pooling(2, required=True),
+        summary=("pool_size",),
+    ),
+    _spec(
+        "AveragePooling3D",
+        "Pooling",
+        "Shrinks a volume by averaging each 3-D window. Use it for a smoother downsampling "
+        "of video or scans than max pooling.",
+        *_pooling(3, required=True),
         summary=("pool_size",),
     ),
     _spec(
@@ -545,6 +713,13 @@ _SPECS: tuple[LayerSpec, ...] = (
         _bool("keepdims", False, "Keep height and width with size 1."),
     ),
     _spec(
+        "GlobalAveragePooling3D",
+        "Pooling",
+        "Averages each feature map over its whole depth, height and width, giving one "
+        "number per channel. Use it before the classifier of a 3-D model instead of Flatten.",
+        _bool("keepdims", False, "Keep depth, height and width with size 1."),
+    ),
+    _spec(
         "GlobalMaxPooling1D",
         "Pooling",
         "Keeps the largest value of each feature over all time steps, giving one vector per "
@@ -557,6 +732,13 @@ _SPECS: tuple[LayerSpec, ...] = (
         "Keeps the largest value of each feature map over its whole height and width. Use "
         "it before the classifier when a pattern anywhere in the image should count.",
         _bool("keepdims", False, "Keep height and width with size 1."),
+    ),
+    _spec(
+        "GlobalMaxPooling3D",
+        "Pooling",
+        "Keeps the largest value of each feature map over its whole depth, height and "
+        "width. Use it before the classifier of a 3-D model when a pattern anywhere counts.",
+        _bool("keepdims", False, "Keep depth, height and width with size 1."),
     ),
     # -------------------------------------------------------------- Recurrent
     _spec(
@@ -707,6 +889,16 @@ _SPECS: tuple[LayerSpec, ...] = (
         "Regularization",
         "While training, drops whole feature maps instead of single pixels. Use it after "
         "Conv2D layers, where plain Dropout does little because neighbouring pixels agree.",
+        _fraction(
+            "rate", 0.5, "Fraction of the feature maps dropped while training.", required=True
+        ),
+        summary=("rate",),
+    ),
+    _spec(
+        "SpatialDropout3D",
+        "Regularization",
+        "While training, drops whole 3-D feature maps instead of single values. Use it "
+        "after Conv3D layers, where neighbouring values agree and plain Dropout does little.",
         _fraction(
             "rate", 0.5, "Fraction of the feature maps dropped while training.", required=True
         ),
