@@ -767,6 +767,27 @@ _SPECS: tuple[LayerSpec, ...] = (
         summary=("units", "return_sequences"),
     ),
     _spec(
+        "ConvLSTM2D",
+        "Recurrent",
+        "An LSTM whose inputs and state are images: each step's gates are convolutions, so "
+        "it follows how a picture changes over time. Use it for video frames, radar or "
+        "weather maps, input shaped (time, height, width, channels).",
+        ParamSpec(
+            "filters",
+            "int",
+            32,
+            "How many feature maps the hidden state has.",
+            min=1,
+            required=True,
+        ),
+        _ints("kernel_size", 3, 2, "Size of the convolution window.", required=True),
+        _ints("strides", 1, 2, "Step of the window; 2 halves the output size."),
+        _padding(),
+        _ints("dilation_rate", 1, 2, "Spacing between window taps; >1 sees a wider area."),
+        *_rnn("lstm")[1:],
+        summary=("filters", "kernel_size", "return_sequences"),
+    ),
+    _spec(
         "Bidirectional",
         "Recurrent",
         "Runs a recurrent layer over the sequence forwards and a copy of it backwards, then "

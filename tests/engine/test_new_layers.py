@@ -44,6 +44,7 @@ NEW_TYPES = (
     "SpatialDropout1D",
     "SpatialDropout2D",
     "SpatialDropout3D",
+    "ConvLSTM2D",
 )
 
 #: (layer type, Keras constructor arguments as a user writes them, input shape).
@@ -85,6 +86,12 @@ CASES: list[tuple[str, dict[str, Any], tuple[int, ...]]] = [
     ("SpatialDropout1D", {"rate": 0.2}, (6, 3)),
     ("SpatialDropout2D", {"rate": 0.3}, (4, 4, 3)),
     ("SpatialDropout3D", {"rate": 0.25}, (3, 4, 4, 3)),
+    ("ConvLSTM2D", {"filters": 3, "kernel_size": 3}, (4, 5, 5, 2)),
+    (
+        "ConvLSTM2D",
+        {"filters": 2, "kernel_size": (3, 1), "padding": "same", "return_sequences": True},
+        (3, 4, 4, 2),
+    ),
     ("Conv1D", {"filters": 6, "kernel_size": 3, "groups": 3}, (8, 6)),
     ("Conv2D", {"filters": 8, "kernel_size": 3, "groups": 4, "padding": "same"}, (5, 5, 4)),
 ]
@@ -134,6 +141,7 @@ def test_every_new_type_is_in_the_catalog_with_a_palette_group():
     for t in ("MaxPooling3D", "AveragePooling3D", "GlobalMaxPooling3D", "GlobalAveragePooling3D"):
         assert groups[t] == "Pooling", t
     assert groups["SpatialDropout3D"] == "Regularization"
+    assert groups["ConvLSTM2D"] == "Recurrent"
     for t in NEW_TYPES:
         assert (CATALOG[t].min_inputs, CATALOG[t].max_inputs) == (1, 1), t
     for t in ("Conv1D", "Conv2D", "Conv3D"):
@@ -150,6 +158,7 @@ def test_new_types_have_readable_captions():
     assert caption("UpSampling3D", {"size": [1, 2, 2]}) == "up 1x2x2"
     assert caption("ZeroPadding3D", {}) == "pad 1,1,1"
     assert caption("SpatialDropout3D", {"rate": 0.2}) == "rate 0.2"
+    assert caption("ConvLSTM2D", {"filters": 8, "kernel_size": 3}) == "8 filters 3x3"
 
 
 def test_groups_must_divide_filters_said_before_keras_is_asked():
