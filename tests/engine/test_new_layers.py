@@ -176,7 +176,17 @@ def test_groups_that_do_not_divide_the_input_channels_are_a_named_problem():
     assert not report.valid
     [problem] = report.errors
     assert problem.node == "probe"
-    assert "Traceback" not in problem.message
+    assert problem.message == (
+        "Conv2D 'probe': The number of input channels must be evenly divisible by the number "
+        "of groups. Received groups=2, but the input has 3 channels (full input shape is "
+        "(None, 5, 5, 3))"
+    )
+    report = validate(
+        project_of("Conv2D", {"filters": 6, "kernel_size": 1, "groups": 4}, (5, 5, 8))
+    )
+    assert [p.message for p in report.errors] == [
+        "Conv2D 'probe': filters must be a multiple of groups; got filters=6, groups=4"
+    ]
 
 
 # --------------------------------------------------- shapes, import, codegen
