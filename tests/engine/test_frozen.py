@@ -213,3 +213,18 @@ def test_shape_inference_follows_a_freeze_incrementally():
     # a: 4*5+5 weights; b: gamma and beta become non-trainable too (moving stats already were).
     assert after.trainable == before.trainable - 25 - 10
     assert inference.info["a"].frozen and not inference.info["c"].frozen
+
+
+def test_a_frozen_batch_normalization_keeps_its_statistics_in_training():
+    """Keras 3's rule, which the inspector states: a frozen BatchNormalization runs in
+    inference mode, so fitting leaves its moving mean and variance as they were."""
+    project = Project(name="bn", graph=small_graph())
+    project.graph.nodes["b"].trainable = False
+    model = build_model(project)
+    model.compile(optimizer="sgd", loss="mse")
+    norm = model.get_layer("b")
+    before = [w.copy() for w in norm.get_weights()]
+    x = np.random.default_rng(0).normal(3.0, 2.0, (64, 4)).astype("float32")
+    model.fit(x, np.zeros((64, 2), "float32"), epochs=1, batch_size=16, verbose=0)
+    for a, b in zip(before, norm.get_weights(), strict=True):
+        assert np.array_equal(a, b)
