@@ -637,6 +637,8 @@ class MainWindow(FileActions, QMainWindow):
                     node.type,
                     getattr(layer, "output_shape", None),
                     getattr(layer, "params", None) if layer is not None else None,
+                    getattr(layer, "non_trainable", None) if layer is not None else None,
+                    not node.trainable,
                 )
             )
         totals = self.validation.totals()
@@ -653,7 +655,8 @@ class MainWindow(FileActions, QMainWindow):
             self.summary.set_totals(*totals)
             mb = totals[0] * 4 / (1024 * 1024)
             partial = " so far" if self.problems.counts()[0] else ""
-            self.params_label.setText(f"{totals[0]:,} params{partial} · {mb:.2f} MB")
+            frozen = f" ({totals[2]:,} non-trainable)" if totals[2] else ""
+            self.params_label.setText(f"{totals[0]:,} params{partial}{frozen} · {mb:.2f} MB")
 
     # ---------------------------------------------------------------- editing
     def _undo(self) -> None:

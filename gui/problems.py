@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -114,12 +115,15 @@ def _get(obj: Any, name: str, default: Any = None) -> Any:
 
 
 class SummaryTable(QWidget):
-    """A Keras-summary-like table: layer, type, output shape, params; totals below."""
+    """A Keras-summary-like table: layer, type, output shape, params and the non-trainable
+    part of them (frozen layers: all of it, their rows muted); totals below."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.table = QTableWidget(0, 4)
-        self.table.setHorizontalHeaderLabels(["Layer", "Type", "Output shape", "Params"])
+        self.table = QTableWidget(0, 5)
+        self.table.setHorizontalHeaderLabels(
+            ["Layer", "Type", "Output shape", "Params", "Non-trainable"]
+        )
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -132,6 +136,13 @@ class SummaryTable(QWidget):
         params_header = QTableWidgetItem("Params")
         params_header.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.table.setHorizontalHeaderItem(3, params_header)
+        frozen_header = QTableWidgetItem("Non-trainable")
+        frozen_header.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        frozen_header.setToolTip(
+            "Weights training leaves as they are: those of frozen layers, and statistics "
+            "such as BatchNormalization's moving mean and variance"
+        )
+        self.table.setHorizontalHeaderItem(4, frozen_header)
         self.totals = QLabel()
         self.totals.setObjectName("Muted")
         self.totals.setContentsMargins(8, 4, 8, 4)
@@ -142,26 +153,38 @@ class SummaryTable(QWidget):
         layout.addWidget(self.table, 1)
         layout.addWidget(self.totals)
 
-    def set_rows(self, rows: list[tuple[str, str, Any, int | None]], note: str = "") -> None:
-        """Show ``(id, type, output_shape, params)`` rows and their totals.
+    def set_rows(self, rows: list[tuple[Any, ...]], note: str = "") -> None:
+        """Show ``(id, type, output_shape, params[, non_trainable[, frozen]])`` rows.
 
         Args:
-            rows: One per layer in model order; ``params`` None when unknown.
+            rows: One per layer in model order; ``params`` and ``non_trainable`` None
+                when unknown; ``frozen`` True for a frozen layer (its row is muted and
+                its type says "frozen").
             note: Shown instead of totals when shapes are not available yet.
         """
         self.table.setRowCount(len(rows))
         right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-        for r, (node_id, node_type, shape, params) in enumerate(rows):
+        muted = self.palette().color(QPalette.ColorRole.PlaceholderText)
+        for r, row in enumerate(rows):
+            node_id, node_type, shape, params = row[:4]
+            non_trainable = row[4] if len(row) > 4 else None
+            frozen = bool(row[5]) if len(row) > 5 else False
             values = [
                 node_id,
-                node_type,
+                f"{node_type} · frozen" if frozen else node_type,
                 format_shape(shape) if shape is not None else "—",
                 f"{params:,}" if params is not None else "—",
+                f"{non_trainable:,}" if non_trainable is not None else "—",
             ]
             for c, text in enumerate(values):
                 item = QTableWidgetItem(text)
-                if c == 3:
+                if c >= 3:
                     item.setTextAlignment(right)
+                if frozen:
+                    item.setForeground(muted)
+                    item.setToolTip(
+                        f"'{node_id}' is frozen: training leaves its weights as they are"
+                    )
                 self.table.setItem(r, c, item)
         self.totals.setText(note)
 
@@ -176,5 +199,6 @@ class SummaryTable(QWidget):
     def rows(self) -> list[list[str]]:
         """The table's text, row by row (for tests and copying)."""
         return [
-            [self.table.item(r, c).text() for c in range(4)] for r in range(self.table.rowCount())
+            [self.table.item(r, c).text() for c in range(self.table.columnCount())]
+            for r in range(self.table.rowCount())
         ]

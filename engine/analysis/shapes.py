@@ -61,7 +61,9 @@ class LayerInfo:
             for layers with several outputs, or None when unknown.
         params: Parameter count (``layer.count_params()``).
         trainable: Trainable part of ``params``.
-        non_trainable: Non-trainable part (e.g. BatchNormalization statistics).
+        non_trainable: Non-trainable part (e.g. BatchNormalization statistics, and
+            every weight of a frozen layer).
+        frozen: True when the node is frozen (``"trainable": false``).
     """
 
     id: str
@@ -70,6 +72,7 @@ class LayerInfo:
     params: int = 0
     trainable: int = 0
     non_trainable: int = 0
+    frozen: bool = False
 
 
 class Totals(NamedTuple):
@@ -155,7 +158,12 @@ class ShapeInference:
         fingerprints = {}
         for nid in order:
             node = graph.nodes[nid]
-            fp = (node.type, node.params, tuple((e.source, e.port) for e in inc[nid]))
+            fp = (
+                node.type,
+                node.params,
+                tuple((e.source, e.port) for e in inc[nid]),
+                node.trainable,
+            )
             fingerprints[nid] = fp
             state = self._state.get(nid)
             if state is None or state.fingerprint != fp:
@@ -178,7 +186,7 @@ class ShapeInference:
                 ]
                 result = self._compute(node, edges, inputs)
                 fp = fingerprints[nid]
-                fp = (fp[0], copy.deepcopy(fp[1]), fp[2])  # edits may mutate params in place
+                fp = (fp[0], copy.deepcopy(fp[1]), *fp[2:])  # edits may mutate params in place
                 self._state[nid] = _state_for(node, fp, result, _hint(graph, node, edges, result))
                 recomputed.add(nid)
                 if old is None or old.result.out != result.out:
@@ -203,7 +211,7 @@ class ShapeInference:
             return _Result(None)  # reported by structural_problems
         if any(x is None for x in inputs):
             return _Result(None)  # an input is broken or unknown: no shape, no noise
-        key = (node.type, _frozen(node.params), tuple(inputs))
+        key = (node.type, _frozen(node.params), tuple(inputs), node.trainable)
         hit = self._memo.get(key)
         if hit is not None:
             return hit
@@ -224,6 +232,7 @@ def _state_for(
         result.trainable + result.non_trainable,
         result.trainable,
         result.non_trainable,
+        not node.trainable,
     )
     problem = None
     if result.problem:

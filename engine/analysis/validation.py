@@ -26,7 +26,8 @@ class Report:
         layers: Per-layer shapes and parameter counts, in topological order.
         total_params: Parameters of the whole model (as ``model.summary()``).
         trainable_params: Trainable part.
-        non_trainable_params: Non-trainable part (e.g. BatchNormalization statistics).
+        non_trainable_params: Non-trainable part (e.g. BatchNormalization statistics,
+            and every weight of a frozen layer).
     """
 
     valid: bool
@@ -53,6 +54,9 @@ class Report:
                     "type": i.type,
                     "output_shape": _json_shape(i.output_shape),
                     "params": i.params,
+                    "trainable_params": i.trainable,
+                    "non_trainable_params": i.non_trainable,
+                    "trainable": not i.frozen,
                 }
                 for i in self.layers
             ],

@@ -102,7 +102,8 @@ def _inner_layer(value: Any, where: str) -> Any:
 def make_layer(node: Node) -> Any:
     """Create the Keras layer for ``node`` (named ``node.id``), not yet called.
 
-    For an ``Input`` node this returns the ``keras.Input`` tensor itself.
+    For an ``Input`` node this returns the ``keras.Input`` tensor itself. A frozen
+    node (``node.trainable`` False) gives a layer with ``trainable = False``.
 
     Raises:
         BuildError: If the type, a parameter or a value is unusable.
@@ -116,7 +117,12 @@ def make_layer(node: Node) -> Any:
         cls = getattr(keras.layers, node.type, None)
         if cls is None:
             raise BuildError(f"{node.type} '{node.id}': Keras has no layer type '{node.type}'")
-        return cls(name=node.id, **kwargs)
+        layer = cls(name=node.id, **kwargs)
+        if not node.trainable:
+            # Frozen: weights count as non-trainable and fit() leaves them as they are;
+            # a frozen BatchNormalization also runs in inference mode (Keras 3).
+            layer.trainable = False
+        return layer
     except (ValueError, TypeError) as exc:
         if isinstance(exc, BuildError):
             raise

@@ -213,6 +213,8 @@ def model_code(graph: Graph, name: str) -> str:
         where = f"{node.type} '{nid}'"
         args = _layer_args(node.type, node.params, where) + [f"name={literal(nid)}"]
         var = names[nid]
+        if not node.trainable and node.type != "Input":
+            args.append("trainable=False")  # frozen: layer.trainable = False
         if node.type == "Input":
             lines.append(call_code(f"{var} = keras.Input", args, "    "))
             continue

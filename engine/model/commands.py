@@ -147,6 +147,30 @@ class SetParams(Command):
         project.graph.set_params(self.node_id, self.old or {})
 
 
+class SetTrainable(Command):
+    """Freeze (``trainable=False``) or unfreeze one or many nodes in one undo step."""
+
+    def __init__(self, node_ids: Any, trainable: bool, text: str = "") -> None:
+        self.ids = [node_ids] if isinstance(node_ids, str) else list(dict.fromkeys(node_ids))
+        self.trainable = bool(trainable)
+        self.old: dict[str, bool] = {}
+        verb = "Unfreeze" if self.trainable else "Freeze"
+        n = len(self.ids)
+        self.text = text or (f"{verb} '{self.ids[0]}'" if n == 1 else f"{verb} {n} layers")
+
+    def do(self, project: Project) -> None:
+        g = project.graph
+        self.old = {nid: g.node(nid).trainable for nid in self.ids}  # refuses unknown ids first
+        for nid in self.ids:
+            if g.nodes[nid].trainable != self.trainable:
+                g.set_trainable(nid, self.trainable)
+
+    def undo(self, project: Project) -> None:
+        for nid, was in self.old.items():
+            if project.graph.node(nid).trainable != was:
+                project.graph.set_trainable(nid, was)
+
+
 class MoveNodes(Command):
     """Move nodes; a whole drag is pushed once, with start and end positions."""
 

@@ -33,6 +33,10 @@ class Node:
             the catalog defaults need to be present).
         position: Canvas position ``(x, y)``.
         extra: Unknown keys from the project file, written back unchanged.
+        trainable: False for a frozen layer: its weights do not change in training
+            (``layer.trainable = False``); a frozen BatchNormalization also runs in
+            inference mode (Keras 3's rule). Saved as ``"trainable": false``, and
+            only when false.
     """
 
     id: str
@@ -40,6 +44,7 @@ class Node:
     params: dict[str, Any] = field(default_factory=dict)
     position: tuple[float, float] = (0.0, 0.0)
     extra: dict[str, Any] = field(default_factory=dict)
+    trainable: bool = True
 
     def copy(self) -> Node:
         return Node(
@@ -48,6 +53,7 @@ class Node:
             copy.deepcopy(self.params),
             tuple(self.position),
             copy.deepcopy(self.extra),
+            self.trainable,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -60,6 +66,8 @@ class Node:
                 "position": [_num(self.position[0]), _num(self.position[1])],
             }
         )
+        if not self.trainable:
+            out["trainable"] = False
         return out
 
 
@@ -93,7 +101,7 @@ class GraphEvents(SignalGroup):
     node_removed = Signal(str)  # node id
     edge_added = Signal(object)  # Edge
     edge_removed = Signal(object)  # Edge
-    params_changed = Signal(str)  # node id
+    params_changed = Signal(str)  # node id (also sent when its trainable flag changes)
     node_moved = Signal(str)  # node id
     node_renamed = Signal(str, str)  # old id, new id
 
@@ -292,6 +300,30 @@ class Graph:
         """Replace a node's params (the whole dict)."""
         self.node(node_id).params = copy.deepcopy(params)
         self.events.params_changed.emit(node_id)
+
+    def set_trainable(self, node_id: str, trainable: bool) -> None:
+        """Freeze (False) or unfreeze (True) a node; emits ``params_changed``."""
+        self.node(node_id).trainable = bool(trainable)
+        self.events.params_changed.emit(node_id)
+
+    def frozen_ids(self) -> list[str]:
+        """Ids of the frozen nodes, in insertion order."""
+        return [n for n, node in self.nodes.items() if not node.trainable]
+
+    def upstream(self, node_ids: Iterable[str]) -> set[str]:
+        """The given nodes and every node they are reachable from (their ancestors)."""
+        parents: dict[str, list[str]] = {}
+        for e in self.edges:
+            parents.setdefault(e.target, []).append(e.source)
+        seen: set[str] = set()
+        stack = [n for n in node_ids if n in self.nodes]
+        while stack:
+            n = stack.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            stack.extend(parents.get(n, ()))
+        return seen
 
     def move(self, node_id: str, position: tuple[float, float]) -> None:
         self.node(node_id).position = (float(position[0]), float(position[1]))

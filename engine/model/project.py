@@ -47,7 +47,7 @@ DEFAULT_TRAINING: dict[str, Any] = {
     "seed": 0,
 }
 _KNOWN_TOP = {"format", "version", "name", "description", "graph", "data", "training"}
-_KNOWN_NODE = {"id", "type", "params", "position"}
+_KNOWN_NODE = {"id", "type", "params", "position", "trainable"}
 
 
 class ProjectError(ValueError):
@@ -191,12 +191,16 @@ def _graph_from_dict(g: Any, fail) -> Graph:
         problem = position_problem(pos)
         if problem:
             raise fail(f"{where}: {problem}")
+        trainable = n.get("trainable", True)
+        if not isinstance(trainable, bool):
+            raise fail(f'{where}: "trainable" must be true or false; got {trainable!r}')
         graph.nodes[nid] = Node(
             nid,
             ntype,
             copy.deepcopy(params),
             (float(pos[0]), float(pos[1])),
             {k: copy.deepcopy(v) for k, v in n.items() if k not in _KNOWN_NODE},
+            trainable,
         )
     seen: set[tuple[str, int]] = set()
     for i, e in enumerate(edges):

@@ -103,7 +103,7 @@ def instantiate(
         dy = anchor[1] - (min(ys) + max(ys)) / 2
     else:
         dx, dy = offset
-    known = {"id", "type", "params", "position"}
+    known = {"id", "type", "params", "position", "trainable"}
     nodes = [
         Node(
             renames[n["id"]],
@@ -111,6 +111,7 @@ def instantiate(
             dict(n.get("params", {})),
             (round(x + dx), round(y + dy)),
             {k: v for k, v in n.items() if k not in known},
+            n.get("trainable") is not False,  # a frozen layer pastes frozen
         )
         for n, (x, y) in zip(nodes_in, positions)
     ]

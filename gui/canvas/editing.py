@@ -1,4 +1,4 @@
-"""Edits the canvas makes on its document: add, delete, copy/paste, layout, nudge.
+"""Edits the canvas makes on its document: add, delete, copy/paste, layout, nudge, freeze.
 
 Each function takes the :class:`~gui.canvas.scene.GraphScene` and changes the
 project only through ``scene.push`` (one undo step per call).
@@ -20,6 +20,7 @@ from engine.model.commands import (
     MoveNodes,
     PasteSubgraph,
     RemoveNodes,
+    SetTrainable,
 )
 from engine.model.graph import Edge, Node
 from engine.model.layout import LEVEL_SPACING, layered_layout
@@ -194,3 +195,42 @@ def auto_layout(scene: CanvasHost) -> None:
     }
     if moves:
         scene.push(MoveNodes(moves, text="Auto layout"))
+
+
+def set_trainable(scene: CanvasHost, ids: list[str], trainable: bool) -> bool:
+    """Freeze (``trainable`` False) or unfreeze the layers ``ids``: one undo step.
+
+    Input nodes have no weights and are left alone; layers already so are skipped.
+    Returns True when something changed.
+    """
+    graph = scene.project.graph
+    todo = [
+        n
+        for n in ids
+        if n in graph.nodes
+        and graph.nodes[n].type != "Input"
+        and graph.nodes[n].trainable != trainable
+    ]
+    if not todo:
+        return False
+    return scene.push(SetTrainable(todo, trainable))
+
+
+def freeze_up_to(scene: CanvasHost, node_id: str) -> bool:
+    """Freeze ``node_id`` and every layer it is reachable from (all its ancestors, the
+    inputs excluded): one undo step. Returns True when something changed."""
+    graph = scene.project.graph
+    if node_id not in graph.nodes:
+        return False
+    chosen = graph.upstream([node_id])
+    ids = [
+        n
+        for n in graph.topological_order()
+        if n in chosen and graph.nodes[n].type != "Input" and graph.nodes[n].trainable
+    ]
+    if not ids:
+        scene.status_message.emit(f"'{node_id}' and the layers before it are already frozen")
+        return False
+    n = len(ids)
+    text = f"Freeze {n} layer{'s' if n != 1 else ''} up to '{node_id}'"
+    return scene.push(SetTrainable(ids, False, text))

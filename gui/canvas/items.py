@@ -213,6 +213,8 @@ class NodeItem(QGraphicsItem):
         shape_text: Output shape from the last analysis ("8×8×6"), or "".
         params_text: Parameter count from the last analysis ("156 params"), or "".
         problems: ``[(severity, message), ...]`` from the last analysis.
+        frozen: True for a frozen layer (``node.trainable`` False): the card is drawn
+            in muted colours with a lock in its top right corner.
         in_ports: Input port number -> :class:`PortItem`.
         out_port: The output :class:`PortItem`, or None for layers that have none.
         edges: The :class:`EdgeItem` objects attached to this node.
@@ -224,6 +226,7 @@ class NodeItem(QGraphicsItem):
         self.node_type = node.type
         self.category = ""
         self.caption = ""
+        self.frozen = False
         self.shape_text = ""
         self.params_text = ""
         self.problems: list[tuple[str, str]] = []
@@ -253,6 +256,7 @@ class NodeItem(QGraphicsItem):
         self.node_id, self.node_type = node.id, node.type
         spec = CATALOG.get(node.type)
         self.category = spec.category if spec else ""
+        self.frozen = not node.trainable
         try:
             self.caption = caption(node.type, node.params)
         except Exception:  # a caption must never break drawing
@@ -290,8 +294,9 @@ class NodeItem(QGraphicsItem):
     def _layout_texts(self) -> None:
         """Elide texts to the card width once (not on every paint) and set the tooltip."""
         inner = NODE_WIDTH - STRIPE_WIDTH - 22
+        lock = LOCK_SIZE + 6 if self.frozen else 0
         title = QFontMetricsF(font("title")).elidedText(
-            self.node_id, Qt.TextElideMode.ElideRight, inner - 6
+            self.node_id, Qt.TextElideMode.ElideRight, inner - 6 - lock
         )
         tag_fm = QFontMetricsF(font("tag"))
         tag = tag_fm.elidedText(self.node_type, Qt.TextElideMode.ElideMiddle, inner - 10)
@@ -306,6 +311,8 @@ class NodeItem(QGraphicsItem):
         lines = [f"<b>{self.node_id}</b> — {self.node_type}"]
         if self.caption:
             lines.append(self.caption)
+        if self.frozen:
+            lines.append("Frozen: training leaves its weights as they are")
         if self.shape_text:
             lines.append(f"output {self.shape_text}")
         if self.params_text:
@@ -405,14 +412,24 @@ class NodeItem(QGraphicsItem):
             pen = QPen(theme.accent, 1.6)
         else:
             pen = QPen(theme.node_border, 1)
+        if self.frozen and not severity and not selected:
+            pen = QPen(theme.node_border, 1, Qt.PenStyle.DashLine)
         painter.setPen(pen)
-        painter.setBrush(theme.node_fill)
+        painter.setBrush(muted(theme.node_fill, theme) if self.frozen else theme.node_fill)
         painter.drawRoundedRect(rect, NODE_RADIUS, NODE_RADIUS)
 
         colour = category_colour(self.category)
+        if self.frozen:
+            colour = muted(colour, theme)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(colour)
         painter.drawPath(_stripe_path())
+        if self.frozen and lod >= 0.45:
+            paint_lock(
+                painter,
+                QPointF(rect.right() - 10 - LOCK_SIZE, rect.top() + 7),
+                theme.text_dim,
+            )
 
         title, tag, caption, shape, params = self._texts
         left = rect.left() + STRIPE_WIDTH + 10
@@ -675,6 +692,46 @@ def detour_path(p1: QPointF, p2: QPointF, x: float) -> QPainterPath:
     path.lineTo(b)
     path.cubicTo(QPointF(x, p2.y() - bend * 0.2), QPointF(p2.x(), p2.y() - bend * 0.8), p2)
     return path
+
+
+LOCK_SIZE = 11.0
+"""Width and height of the lock drawn on a frozen card (scene units)."""
+
+
+def muted(colour: QColor, theme: Theme) -> QColor:
+    """``colour`` greyed towards the canvas background: how a frozen card is painted."""
+    h, s, v, a = colour.getHsvF()
+    grey = QColor.fromHsvF(max(h, 0.0), s * 0.25, v, a)
+    bg = theme.background
+    mix = 0.45
+    return QColor.fromRgbF(
+        grey.redF() * (1 - mix) + bg.redF() * mix,
+        grey.greenF() * (1 - mix) + bg.greenF() * mix,
+        grey.blueF() * (1 - mix) + bg.blueF() * mix,
+        a,
+    )
+
+
+def paint_lock(painter: QPainter, top_left: QPointF, colour: QColor) -> None:
+    """A small padlock (shackle and body) of :data:`LOCK_SIZE` at ``top_left``."""
+    x, y, size = top_left.x(), top_left.y(), LOCK_SIZE
+    painter.save()
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    pen = QPen(colour, 1.6)
+    painter.setPen(pen)
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+    shackle = QRectF(x + size * 0.22, y, size * 0.56, size * 0.7)
+    painter.drawArc(shackle, 0, 180 * 16)
+    painter.drawLine(
+        QPointF(shackle.left(), y + size * 0.35), QPointF(shackle.left(), y + size * 0.5)
+    )
+    painter.drawLine(
+        QPointF(shackle.right(), y + size * 0.35), QPointF(shackle.right(), y + size * 0.5)
+    )
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(colour)
+    painter.drawRoundedRect(QRectF(x, y + size * 0.45, size, size * 0.55), 1.5, 1.5)
+    painter.restore()
 
 
 def _card_rect() -> QRectF:

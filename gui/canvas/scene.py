@@ -375,6 +375,14 @@ class GraphScene(QGraphicsScene):
         """Arrange all nodes in levels, top to bottom (one MoveNodes)."""
         editing.auto_layout(self)
 
+    def set_trainable(self, ids: list[str], trainable: bool) -> bool:
+        """Freeze (``trainable`` False) or unfreeze layers ``ids`` (one undo step)."""
+        return editing.set_trainable(self, ids, trainable)
+
+    def freeze_up_to(self, node_id: str) -> bool:
+        """Freeze ``node_id`` and all its ancestors, inputs excluded (one undo step)."""
+        return editing.freeze_up_to(self, node_id)
+
     def nudge(self, dx: float, dy: float) -> None:
         """Move the selected nodes by ``(dx, dy)`` (arrow keys; one undo step)."""
         editing.nudge(self, dx, dy)
@@ -480,6 +488,14 @@ class GraphScene(QGraphicsScene):
             menu.addAction("Copy", self.copy_selection)
             menu.addAction("Duplicate", self.duplicate)
             menu.addAction("Delete", self.delete_selection)
+            menu.addSeparator()
+            ids = self.selected_ids()
+            frozen = [i for i in ids if not self.project.graph.nodes[i].trainable]
+            if frozen:
+                menu.addAction("Unfreeze", lambda: self.set_trainable(ids, True))
+            if len(frozen) < len(ids):
+                menu.addAction("Freeze", lambda: self.set_trainable(ids, False))
+            menu.addAction("Freeze from the Inputs Up to Here", lambda: self.freeze_up_to(node_id))
         elif isinstance(hit, EdgeItem):
             edge = hit.edge
             menu.addAction("Delete Wire", lambda: self.push(Disconnect(edge)))

@@ -7,6 +7,11 @@ dict, or a ``Macro`` of them when several layers of one type are selected). A
 value :func:`engine.catalog.checks.check_value` rejects is refused in place: the
 reason appears in red under the field and nothing is pushed. Model-to-widget
 updates run with the editors' signals blocked, so they never echo back.
+
+The "Trainable" check box freezes or unfreezes every selected layer at once (one
+``SetTrainable``), also when they are of different types; a selection that mixes
+frozen and trainable layers shows it partly checked. A frozen BatchNormalization gets
+a note: Keras 3 runs it in inference mode (its moving statistics stay as they are).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QFormLayout,
     QFrame,
     QHBoxLayout,
@@ -26,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.catalog.table import CATALOG
-from engine.model.commands import Macro, Rename, SetParams, UndoStack
+from engine.model.commands import Macro, Rename, SetParams, SetTrainable, UndoStack
 from engine.model.graph import is_valid_id
 from engine.model.project import Project
 from gui.inspector.form import ParamForm, with_param
@@ -73,6 +79,16 @@ class Inspector(QWidget):
         self.id_error.setWordWrap(True)
         self.id_error.hide()
         self.form = ParamForm()
+        self.trainable = QCheckBox("Trainable")
+        self.trainable.setObjectName("trainable_check")
+        self.trainable.setToolTip(
+            "Unchecked: the layer is frozen; training leaves its weights as they are "
+            "(transfer learning keeps a pretrained part fixed)"
+        )
+        self.frozen_note = QLabel()
+        self.frozen_note.setObjectName("Muted")
+        self.frozen_note.setWordWrap(True)
+        self.frozen_note.hide()
         self.empty = QLabel("Select a layer on the canvas to see and edit its settings.")
         self.empty.setObjectName("Muted")
         self.empty.setWordWrap(True)
@@ -90,6 +106,12 @@ class Inspector(QWidget):
         id_col.addWidget(self.id_edit)
         id_col.addWidget(self.id_error)
         id_row.addRow("id", id_box)
+        self.trainable_box = QWidget()
+        trainable_col = QVBoxLayout(self.trainable_box)
+        trainable_col.setContentsMargins(0, 0, 0, 0)
+        trainable_col.setSpacing(2)
+        trainable_col.addWidget(self.trainable)
+        trainable_col.addWidget(self.frozen_note)
 
         self.body = QWidget()
         body = QVBoxLayout(self.body)
@@ -100,6 +122,7 @@ class Inspector(QWidget):
         body.addWidget(self.problem_text)
         body.addWidget(self.doc)
         body.addLayout(id_row)
+        body.addWidget(self.trainable_box)
         line = QFrame()
         line.setFrameShape(QFrame.Shape.HLine)
         line.setFrameShadow(QFrame.Shadow.Plain)
@@ -115,13 +138,24 @@ class Inspector(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(self.empty)
+        self.mixed_trainable = QCheckBox("Trainable")  # for layers of different types
+        self.mixed_trainable.setObjectName("mixed_trainable_check")
+        self.mixed_trainable.setToolTip(self.trainable.toolTip())
+        self.mixed_box = QWidget()
+        mixed_row = QHBoxLayout(self.mixed_box)
+        mixed_row.setContentsMargins(12, 0, 12, 0)
+        mixed_row.addWidget(self.mixed_trainable)
+        outer.addWidget(self.mixed_box)
         outer.addWidget(scroll, 1)
+        outer.addStretch(0)
         self._scroll = scroll
         self.empty.setContentsMargins(12, 12, 12, 12)
 
         self.id_edit.editingFinished.connect(self._on_rename)
         self.form.param_edited.connect(self._on_param_edited)
         self.form.refused.connect(self._on_refused)
+        self.trainable.clicked.connect(self._on_trainable_clicked)
+        self.mixed_trainable.clicked.connect(self._on_trainable_clicked)
         self._refresh()
 
     # ---------------------------------------------------------------- wiring
@@ -197,6 +231,7 @@ class Inspector(QWidget):
         shown = len(types) == 1
         self.empty.setVisible(not shown)
         self._scroll.setVisible(shown)
+        self._show_trainable(nodes, mixed=not shown)
         if not shown:
             self.form.show_spec(None, {})
             return
@@ -219,6 +254,66 @@ class Inspector(QWidget):
         self._set_id_error(None)
         self._update_shape_line()
         self.form.show_spec(spec, node.params)
+
+    def _show_trainable(self, nodes: list[Any], mixed: bool) -> None:
+        """The Trainable check box: checked, unchecked or partly (a mixed selection)."""
+        layers = [n for n in nodes if n.type != "Input"]  # an Input has no weights
+        box = self.mixed_trainable if mixed else self.trainable
+        self.mixed_box.setVisible(mixed and bool(layers))
+        self.trainable_box.setVisible(not mixed and bool(layers))
+        frozen = [n for n in layers if not n.trainable]
+        if not frozen:
+            state = Qt.CheckState.Checked
+        elif len(frozen) == len(layers):
+            state = Qt.CheckState.Unchecked
+        else:
+            state = Qt.CheckState.PartiallyChecked
+        with QSignalBlocker(box):
+            box.setTristate(state == Qt.CheckState.PartiallyChecked)
+            box.setCheckState(state)
+        norms = [n for n in frozen if n.type == "BatchNormalization"]
+        note = ""
+        if norms and not mixed:
+            note = (
+                "Frozen BatchNormalization runs in inference mode (Keras 3): it normalises "
+                "with its stored moving mean and variance, also while training, and leaves "
+                "them as they are."
+            )
+        elif frozen and not mixed:
+            n = len(frozen)
+            note = (
+                "Frozen: training leaves its weights as they are."
+                if n == 1 and len(layers) == 1
+                else f"{n} of {len(layers)} selected layers are frozen."
+            )
+        self.frozen_note.setText(note)
+        self.frozen_note.setVisible(bool(note))
+
+    def _on_trainable_clicked(self, *_args: Any) -> None:
+        """A click freezes a trainable selection and makes any other one all trainable
+        (a partly checked box becomes checked)."""
+        if self.project is None:
+            return
+        graph = self.project.graph
+        layers = [i for i in self.ids if i in graph.nodes and graph.nodes[i].type != "Input"]
+        self.set_trainable(any(not graph.nodes[i].trainable for i in layers))
+
+    def set_trainable(self, trainable: bool) -> None:
+        """Freeze (False) or unfreeze the selected layers: one undo step."""
+        if self.project is None or self.undo_stack is None:
+            return
+        graph = self.project.graph
+        todo = [
+            i
+            for i in self.ids
+            if i in graph.nodes
+            and graph.nodes[i].type != "Input"
+            and graph.nodes[i].trainable != trainable
+        ]
+        if todo:
+            self.undo_stack.push(SetTrainable(todo, trainable))
+        else:
+            self._refresh()
 
     def _set_id_error(self, reason: str | None) -> None:
         self.id_error.setText(reason or "")

@@ -191,10 +191,14 @@ def test_validate_report_json_form():
         "layers",
         "problems",
     ]
+    counts = {"trainable": True, "non_trainable_params": 0}
     assert data["layers"] == [
-        {"id": "x", "type": "Input", "output_shape": [None, 4], "params": 0},
-        {"id": "hidden", "type": "Dense", "output_shape": [None, 8], "params": 4 * 8 + 8},
-        {"id": "out", "type": "Dense", "output_shape": [None, 3], "params": 8 * 3 + 3},
+        {"id": "x", "type": "Input", "output_shape": [None, 4], "params": 0}
+        | {"trainable_params": 0, **counts},
+        {"id": "hidden", "type": "Dense", "output_shape": [None, 8], "params": 4 * 8 + 8}
+        | {"trainable_params": 4 * 8 + 8, **counts},
+        {"id": "out", "type": "Dense", "output_shape": [None, 3], "params": 8 * 3 + 3}
+        | {"trainable_params": 8 * 3 + 3, **counts},
     ]
     assert data["total_params"] == data["trainable_params"] == 40 + 27
     assert data["non_trainable_params"] == 0 and data["problems"] == []

@@ -377,7 +377,14 @@ def test_canvas_context_menu_offers_actions_for_what_is_under_the_mouse(canvas):
     texts = lambda menu: [a.text() for a in menu.actions() if a.text()]  # noqa: E731
     node_menu = scene.context_menu(centre(scene, "spare"))
     assert scene.selected_ids() == ["spare"]
-    assert texts(node_menu) == ["Edit Properties", "Copy", "Duplicate", "Delete"]
+    assert texts(node_menu) == [
+        "Edit Properties",
+        "Copy",
+        "Duplicate",
+        "Delete",
+        "Freeze",
+        "Freeze from the Inputs Up to Here",
+    ]
     next(a for a in node_menu.actions() if a.text() == "Delete").trigger()
     assert "spare" not in stack.project.graph.nodes
     wire = scene.edge_item(Edge("conv", "flatten", 0))

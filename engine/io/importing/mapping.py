@@ -15,7 +15,8 @@ from engine.catalog.checks import check_value
 from engine.catalog.specs import ACTIVATION_ALIASES, INITIALIZERS, ParamSpec
 from engine.catalog.table import CATALOG
 
-#: Config keys that are about bookkeeping, not about what a layer computes.
+#: Config keys that are about bookkeeping, not about what a layer computes
+#: (``trainable`` is kept, as the node's own flag: see :func:`layer_trainable`).
 _IGNORED_KEYS = {
     "name",
     "trainable",
@@ -27,6 +28,14 @@ _IGNORED_KEYS = {
     "input_shape",
     "batch_input_shape",
 }
+
+
+def layer_trainable(config: dict[str, Any], layer: Any = None) -> bool:
+    """False when the source layer is frozen (``"trainable": false`` in its config, or
+    ``layer.trainable`` False on the loaded layer); the node keeps it."""
+    if config.get("trainable") is False:
+        return False
+    return bool(getattr(layer, "trainable", True))
 
 
 def snake_case(name: str) -> str:

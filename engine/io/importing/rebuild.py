@@ -28,7 +28,12 @@ from engine.build.errors import first_line
 from engine.build.layers import POSITIONAL_INPUTS, make_layer
 from engine.build.weights import save_start_weights
 from engine.catalog.table import CATALOG
-from engine.io.importing.mapping import catalog_params, lost_settings, resolved_at_build
+from engine.io.importing.mapping import (
+    catalog_params,
+    layer_trainable,
+    lost_settings,
+    resolved_at_build,
+)
 from engine.io.importing.read import (
     ModelImportError,
     UnreadableModelError,
@@ -168,7 +173,7 @@ def _project_from_model(model: Any, name: str | None) -> tuple[Project, list[str
         cfg = layer.get_config()
         params, bad = catalog_params(cls, cfg, notes, where)
         problems += [f"{where}: {b}" for b in bad]
-        node = Node(nid, cls, params)
+        node = Node(nid, cls, params, trainable=layer_trainable(cfg, layer))
         if not bad:
             try:
                 rebuilt = make_layer(node).get_config()
