@@ -539,6 +539,9 @@ def _verify(
 
 #: Recurrent layers a TFLite file runs only with TensorFlow's Flex ops.
 _FLEX_RECURRENT = ("SimpleRNN", "LSTM", "GRU", "Bidirectional")
+#: Other layers a TFLite file runs only with Flex ops (measured with Keras 3.15).
+_FLEX_OTHER = ("ConvLSTM2D", "MaxPooling3D", "AveragePooling3D")
+_CONVOLUTIONS = ("Conv1D", "Conv2D", "Conv3D")
 
 
 def _known_gap(fmt: str, text: str, model: Any) -> str | None:
@@ -557,6 +560,22 @@ def _known_gap(fmt: str, text: str, model: Any) -> str | None:
             f"layer {named(_FLEX_RECURRENT)} needs TensorFlow's Flex ops, which the plain "
             "LiteRT interpreter does not have (the file runs with the Flex delegate; "
             "for plain LiteRT use Conv1D or Dense layers instead of recurrent ones)"
+        )
+    if fmt == "tflite" and "Select TensorFlow op" in text and named(_FLEX_OTHER):
+        return (
+            f"layer {named(_FLEX_OTHER)} needs TensorFlow's Flex ops, which the plain "
+            "LiteRT interpreter does not have (the file runs with the Flex delegate)"
+        )
+    grouped = [
+        f"'{la.name}' (groups={la.groups})"
+        for la in model.layers
+        if type(la).__name__ in _CONVOLUTIONS and getattr(la, "groups", 1) > 1
+    ]
+    if grouped and fmt in ("onnx", "tflite"):
+        return (
+            f"layer {', '.join(grouped[:3])} is a grouped convolution, which the "
+            f"{'ONNX' if fmt == 'onnx' else 'TFLite'} converter does not translate into a "
+            "file its runtime accepts; export another format, or use groups=1"
         )
     if fmt == "onnx" and "missing from input feed" in text and named(("Normalization",)):
         return (

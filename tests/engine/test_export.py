@@ -343,3 +343,14 @@ def test_export_tflite_of_an_lstm_says_which_layer_needs_flex_ops(tmp_path):
     result = export(chain([3, 2], ("LSTM", {"units": 2})), "tflite", tmp_path / "l")
     assert not result.verified
     assert "layer 'lstm' (LSTM) needs TensorFlow's Flex ops" in result.message
+
+
+def test_export_of_grouped_convolutions_and_3d_pooling_names_the_layer(tmp_path):
+    grouped = chain([6, 6, 4], ("Conv2D", {"filters": 4, "kernel_size": 3, "groups": 2}))
+    result = export(grouped, "onnx", tmp_path / "g")
+    assert not result.verified
+    assert "layer 'conv2d' (groups=2) is a grouped convolution" in result.message
+    pooled = chain([4, 4, 4, 1], ("MaxPooling3D", {"pool_size": 2}))
+    result = export(pooled, "tflite", tmp_path / "p")
+    assert not result.verified
+    assert "'maxpooling3d' (MaxPooling3D) needs TensorFlow's Flex ops" in result.message
