@@ -22,26 +22,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.catalog.specs import ParamSpec
+from engine.catalog.specs import INT_MAX, ParamSpec
 
-INT_LIMIT = 2**31 - 1
 FLOAT_LIMIT = 1e9
 FLOAT_DECIMALS = 12
-INITIALIZERS = (
-    "glorot_uniform",
-    "glorot_normal",
-    "he_uniform",
-    "he_normal",
-    "lecun_uniform",
-    "lecun_normal",
-    "zeros",
-    "ones",
-    "random_uniform",
-    "random_normal",
-    "truncated_normal",
-    "orthogonal",
-    "identity",
-)
 
 
 class ParseError(ValueError):
@@ -190,8 +174,8 @@ class SoftSpinBox(QSpinBox):
 
     def __init__(self, lo: int, hi: int) -> None:
         super().__init__()
-        self.setRange(-INT_LIMIT, INT_LIMIT)
-        self.soft_range = (max(lo, -INT_LIMIT), min(hi, INT_LIMIT))
+        self.setRange(-INT_MAX, INT_MAX)
+        self.soft_range = (max(lo, -INT_MAX), min(hi, INT_MAX))
 
     def stepBy(self, steps: int) -> None:
         _soft_step(self, steps)
@@ -277,8 +261,8 @@ class _SpinEditor(ParamEditor):
 class IntEditor(_SpinEditor):
     def __init__(self, pspec: ParamSpec, parent: QWidget | None = None) -> None:
         super().__init__(pspec, parent)
-        lo = int(pspec.min) if pspec.min is not None else -INT_LIMIT
-        hi = int(pspec.max) if pspec.max is not None else INT_LIMIT
+        lo = int(pspec.min) if pspec.min is not None else -INT_MAX
+        hi = int(pspec.max) if pspec.max is not None else INT_MAX
         self._add_spin(SoftSpinBox(lo, hi))
 
     def _number(self) -> Any:

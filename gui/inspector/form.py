@@ -24,10 +24,9 @@ from PySide6.QtWidgets import (
 )
 
 from engine.catalog.checks import check_value
-from engine.catalog.specs import LayerSpec, ParamSpec
+from engine.catalog.specs import INITIALIZERS, LayerSpec, ParamSpec
 from engine.catalog.table import CATALOG
 from gui.inspector.editors import (
-    INITIALIZERS,
     BoolEditor,
     ChoiceEditor,
     FloatEditor,

@@ -269,3 +269,16 @@ def test_inspector_out_of_range_number_is_refused_in_place_and_kept_for_correcti
     assert inspector.form.error_text("units") == ""
     spin.stepBy(-100)
     assert spin.value() == 1, "arrows and the wheel stay within the bounds"
+
+
+def test_every_initializer_the_inspector_offers_is_one_the_catalog_accepts(qtbot):
+    """The inspector once kept its own list, offering 'identity', which the catalog refuses."""
+    from engine.catalog.checks import check_value
+    from engine.catalog.specs import ParamSpec
+    from gui.inspector.form import make_editor
+
+    pspec = ParamSpec("kernel_initializer", "initializer", "glorot_uniform", "A doc.")
+    editor = make_editor(pspec)
+    qtbot.addWidget(editor)
+    offered = [editor.combo.itemText(i) for i in range(editor.combo.count())]
+    assert offered and all(check_value(pspec, name) is None for name in offered), offered
