@@ -47,7 +47,11 @@ def _shape_text(shape) -> str:
 def format_report(project, report, problems) -> str:
     """A Keras ``summary()``-like table with the problems listed under it."""
     rows = [
-        (f"{li.id} ({li.type})", _shape_text(li.output_shape), f"{li.params:,}")
+        (
+            f"{li.id} ({li.type})" + (" frozen" if li.frozen else ""),
+            _shape_text(li.output_shape),
+            f"{li.params:,}",
+        )
         for li in report.layers
     ]
     w0 = max([len("Layer (type)")] + [len(r[0]) for r in rows])

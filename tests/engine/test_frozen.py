@@ -89,6 +89,7 @@ def test_import_keeps_trainable_and_validate_counts_match_keras(pretrained, tmp_
     text = capsys.readouterr().out
     assert f"Trainable params: {trainable:,}" in text
     assert f"Non-trainable params: {non_trainable:,}" in text
+    assert "base_1 (Dense) frozen" in text and "head (Dense) frozen" not in text
 
 
 def test_built_model_is_frozen_where_the_project_says(pretrained, tmp_path):
