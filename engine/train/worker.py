@@ -602,7 +602,7 @@ def _warm_main(sender: Any, jobs: Any, stop: Any, pause: Any, stop_seen: Any, de
     started = time.monotonic()
     info: dict[str, Any] = {"ready": True, "device": device, "gpus": None}
     try:
-        info.update(_warm_up(device))
+        info.update(_warm_up(device, jobs))
     except Exception as exc:  # the run itself will meet and report it
         info["problem"] = f"{type(exc).__name__}: {exc}"
     info["warm_s"] = round(time.monotonic() - started, 3)
@@ -619,16 +619,20 @@ def _warm_main(sender: Any, jobs: Any, stop: Any, pause: Any, stop_seen: Any, de
     )
 
 
-def _warm_up(device: str) -> dict[str, Any]:
+def _warm_up(device: str, jobs: Any) -> dict[str, Any]:
     """Import TensorFlow, set the device up and fit a tiny model once, so that the
-    run's own start costs only its model (Keras's first-use work is done)."""
+    run's own start costs only its model (Keras's first-use work is done). The fit
+    is skipped when a run is already waiting (it would only delay it)."""
     import keras
     import tensorflow as tf
 
     with contextlib.suppress(ImportError):  # the built-in data sets
         import sklearn.datasets  # noqa: F401
     gpus = len(tf.config.list_physical_devices("GPU"))
-    placement = place(None if device == "auto" else device, fresh_process=True)
+    placement = place(device, fresh_process=True)
+    key = {"device": device_key(device, gpus), "gpus": gpus}
+    if jobs.poll():
+        return key
     with placement.scope():
         model = keras.Sequential(
             [
@@ -652,7 +656,7 @@ def _warm_up(device: str) -> dict[str, Any]:
             verbose=0,
         )
     keras.backend.clear_session()  # no names, no graphs left for the run
-    return {"device": device_key(device, gpus), "gpus": gpus}
+    return key
 
 
 def _output_to_devnull() -> None:
