@@ -92,6 +92,7 @@ def measure_once() -> dict[str, float]:
     )
     window.resize(1400, 900)
     window.show()
+    window.act_warm_worker.setChecked(True)  # the app's default (a window without settings: off)
     session = window.training_dock.session
     dock = window.training_dock
 

@@ -307,8 +307,10 @@ class MainWindow(FileActions, QMainWindow):
             "starts in about a second (it holds some memory while it waits)",
             checkable=True,
         )
-        on = str(settings().value(WARM_WORKER_KEY, "true")).lower() != "false"
-        self.act_warm_worker.setChecked(on if self.use_settings else True)
+        # on in the app unless the user turned it off; off in windows without settings
+        # (tests, benchmarks, screenshots), which turn it on when they want one
+        on = self.use_settings and str(settings().value(WARM_WORKER_KEY, "true")).lower() != "false"
+        self.act_warm_worker.setChecked(on)
         self.act_warm_worker.toggled.connect(self._on_warm_worker_toggled)
         view.addAction(self.act_warm_worker)
         view.addSeparator()

@@ -41,6 +41,15 @@ def make_window(qtbot, tmp_path, use_settings=False, epochs=2) -> MainWindow:
     return w
 
 
+def test_option_is_on_by_default_in_the_app(qtbot, tmp_path):
+    w = make_window(qtbot, tmp_path, use_settings=True)
+    try:
+        assert w.act_warm_worker.isChecked()
+    finally:
+        w.undo_stack.set_clean()
+        w.close()
+
+
 def test_option_off_means_no_worker_process(qtbot, tmp_path):
     settings().setValue(WARM_WORKER_KEY, False)
     w = make_window(qtbot, tmp_path, use_settings=True)
@@ -68,7 +77,10 @@ def test_train_uses_the_ready_worker_and_a_fresh_one_replaces_it(qtbot, tmp_path
     w = make_window(qtbot, tmp_path)
     session = w.training_dock.session
     try:
+        assert not w.act_warm_worker.isChecked()  # a window without settings: off
         w.start_warm_worker()
+        assert session.warm is None
+        w.act_warm_worker.setChecked(True)
         qtbot.waitUntil(lambda: session.warm_state == "ready", timeout=TIMEOUT_MS)
         assert w.statusBar().currentMessage() == "Training worker ready"
         first = session.warm.pid
