@@ -127,3 +127,17 @@ def test_closing_an_idle_warm_worker_ends_its_process():
     warm.close()
     assert gone(pid) and not warm.is_alive() and not warm.ready()
     assert warm.take(("x",), "cpu") is None  # a closed worker takes nothing
+
+
+@pytest.mark.slow
+def test_a_resumed_run_continues_in_the_warm_worker(tmp_path):
+    warm = WarmWorker("cpu")  # warms up while the first run trains
+    run_dir = tmp_path / "run"
+    first = start_training(dense_project({"epochs": 1}), run_dir).wait(timeout=120)
+    assert first["event"] == "done" and first["epochs_done"] == 1, first
+    run = start_training(dense_project({"epochs": 1}), run_dir, resume=True, epochs=1, warm=warm)
+    assert run.warm
+    final = run.wait(timeout=120)
+    assert final["event"] == "done" and final["epochs_done"] == 2, final
+    assert len(final["history"]["loss"]) == 2
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "done"
