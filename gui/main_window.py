@@ -47,6 +47,12 @@ from gui.startup_probe import StartupProbe
 from gui.training.dock import TrainingDock
 from gui.validation_controller import LOADING_MESSAGE, ValidationController
 
+WARM_WORKER_KEY = "training/warm_worker"
+"""The setting "Keep a training worker ready" (View menu); on unless turned off."""
+
+WARM_DELAY_MS = 1000
+"""How long after TensorFlow has loaded (the window idle) the warm worker starts."""
+
 
 class MainWindow(FileActions, QMainWindow):
     """The editor window for one project at a time.
@@ -75,6 +81,7 @@ class MainWindow(FileActions, QMainWindow):
         super().__init__()
         self.setObjectName("LayerLabMainWindow")
         self.use_settings = use_settings
+        self._load_tensorflow = load_tensorflow
         self._check_recovery = check_recovery
         self._shown_once = False
         if project is None:
@@ -294,6 +301,19 @@ class MainWindow(FileActions, QMainWindow):
             None,
         ):
             view.addSeparator() if action is None else view.addAction(action)
+        self.act_warm_worker = self._action(
+            "&Keep a Training Worker Ready",
+            tip="Keep a training process with TensorFlow loaded waiting, so that Train "
+            "starts in about a second (it holds some memory while it waits)",
+            checkable=True,
+        )
+        # on in the app unless the user turned it off; off in windows without settings
+        # (tests, benchmarks, screenshots), which turn it on when they want one
+        on = self.use_settings and str(settings().value(WARM_WORKER_KEY, "true")).lower() != "false"
+        self.act_warm_worker.setChecked(on)
+        self.act_warm_worker.toggled.connect(self._on_warm_worker_toggled)
+        view.addAction(self.act_warm_worker)
+        view.addSeparator()
         panels = self.panels_menu = view.addMenu("&Panels")
         for dock in (self.palette_dock, self.inspector_dock, self.bottom_dock):
             panels.addAction(dock.toggleViewAction())
@@ -410,6 +430,11 @@ class MainWindow(FileActions, QMainWindow):
         dock.data_problems_changed.connect(lambda _p: self._show_problems())
         self.validation.updated.connect(lambda: dock.update_model(self.validation.info))
         self.validation.tensorflow_ready.connect(dock.tensorflow_ready)
+        # the window is idle once TensorFlow has loaded here: then the warm worker
+        self.validation.tensorflow_ready.connect(
+            lambda: QTimer.singleShot(WARM_DELAY_MS, self._start_warm_worker_at_start_up)
+        )
+        dock.session.warm_changed.connect(self._on_warm_worker)
 
     DESIGN_DOCKS = ("palette_dock", "inspector_dock", "bottom_dock", "code_dock")
 
@@ -591,6 +616,24 @@ class MainWindow(FileActions, QMainWindow):
             self.tf_label.setVisible(True)
         else:
             self.statusBar().showMessage(text, 4000)
+
+    def start_warm_worker(self) -> None:
+        """Start the warm training worker now, if "Keep a training worker ready" is on."""
+        if self.act_warm_worker.isChecked():
+            self.training_dock.keep_worker_ready(True)
+
+    def _start_warm_worker_at_start_up(self) -> None:
+        if self._load_tensorflow and self.isVisible():
+            self.start_warm_worker()
+
+    def _on_warm_worker_toggled(self, on: bool) -> None:
+        if self.use_settings:
+            settings().setValue(WARM_WORKER_KEY, on)
+        self.training_dock.keep_worker_ready(on)
+
+    def _on_warm_worker(self, state: str) -> None:
+        if state == "ready":
+            self.statusBar().showMessage("Training worker ready", 5000)
 
     def _on_tensorflow_ready(self) -> None:
         self.tf_label.setVisible(False)

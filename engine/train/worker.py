@@ -37,14 +37,18 @@ import re
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
+from multiprocessing import connection
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from engine.train import runs
 from engine.train.callbacks import Controls
 from engine.train.config import Event
-from engine.train.fit import run_training
+from engine.train.fit import place, run_training
 from engine.train.lock import acquire
 
 STOP_GRACE_S = 10.0
@@ -61,6 +65,7 @@ def start_training(
     device: str | None = None,
     resume: bool = False,
     base_dir: str | os.PathLike | None = None,
+    warm: WarmWorker | None = None,
 ) -> TrainingRun:
     """Start one training run in a child process.
 
@@ -72,9 +77,15 @@ def start_training(
         device: ``cpu``, ``gpu:N``, ``all`` or ``auto``; the section's if None.
         resume: Continue ``run_dir`` from its last checkpoint.
         base_dir: Folder for relative data paths (default: the project file's folder).
+        warm: A :class:`WarmWorker` started ahead: the run is handed to it when it is
+            alive, unused and set up for the device the run asks for (TensorFlow already
+            imported: the first batch comes seconds sooner); else a fresh process is
+            spawned as without it, and a warm worker set up for another device is
+            closed. Either way ``warm`` is used up (:attr:`WarmWorker.used`).
 
     Returns:
-        The :class:`TrainingRun`, already started.
+        The :class:`TrainingRun`, already started (:attr:`TrainingRun.warm`: whether
+        it runs in the warm worker).
 
     Raises:
         engine.train.lock.RunDirBusy: Another run holds ``run_dir`` (the message
@@ -94,6 +105,7 @@ def start_training(
         device=device,
         resume=resume,
         base_dir=None if base_dir is None else str(base_dir),
+        warm=warm,
     )
 
 
@@ -114,6 +126,7 @@ class TrainingRun:
         device: str | None,
         resume: bool,
         base_dir: str | None,
+        warm: WarmWorker | None = None,
     ) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.run_dir = run_dir
@@ -130,33 +143,43 @@ class TrainingRun:
         self._lock = acquire(run_dir) if usable or run_dir.is_dir() else None
         if self._lock is not None and self._lock.note:
             self._queue.put({"event": "warning", "message": self._lock.note})
-        receiver, sender = ctx.Pipe(duplex=False)
-        self._process = ctx.Process(
-            target=_child_main,
-            name=f"layerlab-training-{run_dir.name}",
-            daemon=True,
-            args=(
-                sender,
-                self._stop,
-                self._pause,
-                self._stop_seen,
-                project,
-                str(run_dir),
-                base_dir,
-                epochs,
-                device,
-                resume,
-            ),
-        )
-        try:
-            self._process.start()
-        except BaseException:
-            if self._lock is not None:
-                self._lock.release()
-            raise
+        wanted = device if device is not None else (project.get("training") or {}).get("device")
+        self.warm = False
+        if warm is not None:
+            job = (project, str(run_dir), base_dir, epochs, device, resume)
+            taken = warm.take(job, wanted)
+            if taken is not None:
+                self.warm = True
+                self._process, receiver = taken
+                self._stop, self._pause, self._stop_seen = warm.controls
+        if not self.warm:
+            receiver, sender = ctx.Pipe(duplex=False)
+            self._process = ctx.Process(
+                target=_child_main,
+                name=f"layerlab-training-{run_dir.name}",
+                daemon=True,
+                args=(
+                    sender,
+                    self._stop,
+                    self._pause,
+                    self._stop_seen,
+                    project,
+                    str(run_dir),
+                    base_dir,
+                    epochs,
+                    device,
+                    resume,
+                ),
+            )
+            try:
+                self._process.start()
+            except BaseException:
+                if self._lock is not None:
+                    self._lock.release()
+                raise
+            sender.close()  # only the child writes; its end closing means the child is gone
         if self._lock is not None:
             self._lock.add_pid(self._process.pid)
-        sender.close()  # only the child writes; its end closing means the child is gone
         self._reader = threading.Thread(
             target=self._read, args=(receiver,), name="layerlab-training-events", daemon=True
         )
@@ -375,6 +398,21 @@ def _child_main(
     """The child process: train, sending every event to the parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _run_job(sender, (stop, pause, stop_seen), project, run_dir, base_dir, epochs, device, resume)
+
+
+def _run_job(
+    sender: Any,
+    events: tuple[Any, Any, Any],
+    project: dict[str, Any],
+    run_dir: str,
+    base_dir: str | None,
+    epochs: int | None,
+    device: str | None,
+    resume: bool,
+) -> None:
+    """Train one run in this (child) process, sending every event; never returns."""
+    stop, pause, stop_seen = events
     if runs.run_dir_problem(Path(run_dir), resume) is None:
         _output_to_log(Path(run_dir))
     parent = multiprocessing.parent_process()
@@ -402,7 +440,7 @@ def _child_main(
             resume=resume,
             emit=emit,
             controls=controls,
-            fresh_process=True,
+            fresh_process=True,  # a warm worker placed nothing but its own device
             lock=False,  # the parent holds it
         )
     finally:
@@ -411,6 +449,224 @@ def _child_main(
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+# ------------------------------------------------------------------------ warm worker
+WARM_TAKE_S = 120.0
+"""How long handing a run to a warm worker still importing TensorFlow may wait for it
+to take the run (it is the time a fresh process would need too); a worker that dies
+meanwhile is noticed at once and a fresh process spawned instead."""
+
+
+def device_key(device: str | None, gpus: int | None = None) -> str:
+    """What a training process sets up for a device request, before its first run.
+
+    A process shows TensorFlow only the GPUs its run uses, once: a worker set up for
+    one key cannot train a run that needs another. With ``gpus`` (how many GPUs the
+    machine has) ``auto`` and ``all`` are resolved; on a machine without GPUs every
+    request but ``gpu:N`` (which fails) needs the same (``cpu``).
+    """
+    spec = (device or "auto").strip().lower()
+    if spec == "gpu":
+        spec = "gpu:0"
+    if gpus is None:
+        return spec
+    if spec == "auto":
+        return "gpu:0" if gpus else "cpu"
+    if spec == "all" and not gpus:
+        return "cpu"
+    return spec
+
+
+class WarmWorker:
+    """A training process started ahead of time: it imports TensorFlow, sets up its
+    device, warms Keras up on a tiny model, then waits for one run
+    (:func:`start_training` with ``warm=``). It trains at most one run and then ends,
+    like any worker; start a new one for the next run::
+
+        warm = WarmWorker(device="cpu")     # seconds before the user presses Train
+        ...
+        run = start_training(project, run_dir, warm=warm)   # run.warm: it was used
+
+    An idle warm worker that was killed is noticed (:meth:`is_alive`) and never
+    handed a run: the run spawns a fresh process. :meth:`close` ends an idle one.
+
+    Attributes:
+        device: The device request it was set up for (:func:`device_key`).
+        used: It was offered a run (taken, or closed because it did not fit).
+        info: What the worker said once ready (``device`` key, ``gpus``, ``warm_s``,
+            ``problem`` when warming up failed), else None.
+    """
+
+    def __init__(self, device: str | None = None) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.device = device_key(device)
+        self.used = False
+        self.info: dict[str, Any] | None = None
+        self.controls = (ctx.Event(), ctx.Event(), ctx.Event())  # stop, pause, stop seen
+        self._mutex = threading.Lock()
+        receiver, sender = ctx.Pipe(duplex=False)
+        jobs, child_jobs = ctx.Pipe(duplex=True)
+        self._process = ctx.Process(
+            target=_warm_main,
+            name="layerlab-training-warm",
+            daemon=True,
+            args=(sender, child_jobs, *self.controls, self.device),
+        )
+        self._process.start()
+        sender.close()
+        child_jobs.close()
+        self._events, self._jobs = receiver, jobs
+
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id."""
+        return self._process.pid
+
+    def is_alive(self) -> bool:
+        """Whether it is alive and still waiting for a run."""
+        return not self.used and self._process.is_alive()
+
+    def ready(self) -> bool:
+        """Whether it has imported TensorFlow and waits (never blocks)."""
+        with self._mutex:
+            if self.info is None and not self.used:
+                with contextlib.suppress(EOFError, OSError):
+                    if self._jobs.poll():
+                        self.info = self._jobs.recv()
+            return self.info is not None and self.is_alive()
+
+    def fits(self, device: str | None) -> bool:
+        """Whether a run asking for ``device`` can train in this worker."""
+        if self.info is not None and isinstance(self.info.get("gpus"), int):
+            return device_key(device, self.info["gpus"]) == self.info.get("device")
+        return device_key(device) == self.device
+
+    def take(self, job: tuple[Any, ...], device: str | None) -> tuple[Any, Any] | None:
+        """Hand it one run (the arguments of the child's run); ``(process, event
+        receiver)`` once it has taken the run, else None (it was dead, set up for
+        another device, or died before taking it: it is closed then)."""
+        self.ready()
+        with self._mutex:
+            if self.used:
+                return None
+            self.used = True
+            if not self._process.is_alive() or not self.fits(device):
+                self._end()
+                return None
+            try:
+                self._jobs.send(job)
+                taken = self._wait_taken()
+            except (OSError, EOFError, ValueError):
+                taken = False
+            if not taken:
+                self._end()
+                return None
+            self._jobs.close()
+            return self._process, self._events
+
+    def _wait_taken(self) -> bool:
+        deadline = time.monotonic() + WARM_TAKE_S
+        while (left := deadline - time.monotonic()) > 0:
+            if not connection.wait([self._jobs, self._process.sentinel], timeout=left):
+                return False
+            if not self._jobs.poll():  # only the process ended
+                return False
+            message = self._jobs.recv()
+            if message.get("taken"):
+                return True
+            self.info = message  # the ready note came first
+        return False
+
+    def close(self) -> None:
+        """End it if it is still waiting (a worker that took a run is the run's)."""
+        with self._mutex:
+            if not self.used:
+                self.used = True
+                self._end()
+
+    def _end(self) -> None:
+        if self._process.is_alive():
+            self._process.kill()
+        self._process.join(timeout=5)
+        for conn in (self._jobs, self._events):
+            with contextlib.suppress(OSError):
+                conn.close()
+
+
+def _warm_main(sender: Any, jobs: Any, stop: Any, pause: Any, stop_seen: Any, device: str) -> None:
+    """The warm worker: import and warm up, say so, wait for one run and train it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _output_to_devnull()  # TensorFlow's start-up chatter; the run's output goes to its log
+    started = time.monotonic()
+    info: dict[str, Any] = {"ready": True, "device": device, "gpus": None}
+    try:
+        info.update(_warm_up(device, jobs))
+    except Exception as exc:  # the run itself will meet and report it
+        info["problem"] = f"{type(exc).__name__}: {exc}"
+    info["warm_s"] = round(time.monotonic() - started, 3)
+    try:
+        jobs.send(info)
+        job = jobs.recv()
+        jobs.send({"taken": True})
+    except (EOFError, OSError):  # the app closed it, or has gone
+        os._exit(0)
+    jobs.close()
+    project, run_dir, base_dir, epochs, run_device, resume = job
+    _run_job(
+        sender, (stop, pause, stop_seen), project, run_dir, base_dir, epochs, run_device, resume
+    )
+
+
+def _warm_up(device: str, jobs: Any) -> dict[str, Any]:
+    """Import TensorFlow, set the device up and fit a tiny model once, so that the
+    run's own start costs only its model (Keras's first-use work is done). The fit
+    is skipped when a run is already waiting (it would only delay it)."""
+    import keras
+    import tensorflow as tf
+
+    with contextlib.suppress(ImportError):  # the built-in data sets
+        import sklearn.datasets  # noqa: F401
+    gpus = len(tf.config.list_physical_devices("GPU"))
+    placement = place(device, fresh_process=True)
+    key = {"device": device_key(device, gpus), "gpus": gpus}
+    if jobs.poll():
+        return key
+    with placement.scope():
+        model = keras.Sequential(
+            [
+                keras.Input((8, 8, 1)),
+                keras.layers.Conv2D(2, 3, padding="same", activation="relu"),
+                keras.layers.MaxPooling2D(2),
+                keras.layers.Flatten(),
+                keras.layers.Dense(3, activation="softmax"),
+            ]
+        )
+        model.compile(
+            optimizer=keras.optimizers.Adam(),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+        model.fit(
+            np.zeros((4, 8, 8, 1), "float32"),
+            np.zeros(4, "int32"),
+            batch_size=2,
+            epochs=1,
+            verbose=0,
+        )
+    keras.backend.clear_session()  # no names, no graphs left for the run
+    return key
+
+
+def _output_to_devnull() -> None:
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
 
 
 def _stop_on_sigterm(controls: Controls) -> None:

@@ -504,8 +504,16 @@ class TrainingDock(QDockWidget):
         self.session.resume()
 
     def shutdown(self) -> None:
-        """End a run going on (the window closes)."""
+        """End a run going on and the warm worker (the window closes)."""
         self.session.shutdown()
+
+    def keep_worker_ready(self, on: bool) -> None:
+        """Keep a warm training worker waiting (set up for the project's device), or not."""
+        if on:
+            device = (self.project.training or {}).get("device") if self.project else None
+            self.session.keep_warm(device if isinstance(device, str) else None)
+        else:
+            self.session.stop_warm()
 
     def confirm_close(self) -> bool:
         """True when the window may close: no run is going on, or the user lets it end."""

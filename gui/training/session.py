@@ -19,6 +19,15 @@ A snapshot whose training section holds a ``cluster`` trains across several
 machines: this machine starts the chief through
 :func:`engine.train.distributed.run.start_cluster_training` and relays the same events, plus
 ``waiting`` (the workers that have not joined yet). Pause is not supported there.
+
+A warm worker (:class:`engine.train.worker.WarmWorker`: a training process that has
+imported TensorFlow and waits) makes Train answer in about a second:
+:meth:`TrainingSession.keep_warm` starts one (the window does once it is idle after
+start-up), the next local run is handed to it, and when a run ends a fresh one takes
+its place. At most one waits at a time; none after :meth:`TrainingSession.stop_warm`.
+One killed while it waits is noticed within :data:`WARM_CHECK_MS` and replaced (up to
+:data:`WARM_RETRIES` times in a row); a run asking for a device the worker was not set
+up for gets a fresh process, and the next warm worker is set up for that device.
 """
 
 from __future__ import annotations
@@ -30,12 +39,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
 from engine.train.cluster import ClusterError
 from engine.train.distributed.run import start_cluster_training
 from engine.train.lock import RunDirBusy
-from engine.train.worker import start_training
+from engine.train.worker import WarmWorker, start_training
 
 Event = dict[str, Any]
 
@@ -45,6 +54,13 @@ POLL_S = 0.05
 CLOSE_WAIT_S = 45.0
 """How long the supervisor waits, after the final event, for the run's process to end
 and its folder to be unlocked (the engine bounds it; it takes milliseconds)."""
+
+WARM_CHECK_MS = 250
+"""How often the session looks whether its warm worker is ready, or was killed."""
+
+WARM_RETRIES = 3
+"""Warm workers that may die in a row while waiting before no new one is started
+(until the next run, or :meth:`TrainingSession.keep_warm`)."""
 
 STATES = ("idle", "starting", "running", "paused", "stopping")
 
@@ -80,6 +96,7 @@ class _Supervisor(QThread):
         if workers:
             self._run_cluster(workers)
             return
+        warm = self.options.get("warm")
         try:
             handle = start_training(self.snapshot, self.run_dir, **self.options)
         except RunDirBusy as exc:
@@ -88,6 +105,9 @@ class _Supervisor(QThread):
         except Exception as exc:
             self._could_not_start("the training process", exc)
             return
+        finally:
+            if warm is not None and not warm.used:
+                warm.close()  # the run never reached it (a busy folder): end it
         self.run_handle = handle
         if self.pause_requested:
             handle.pause()
@@ -199,12 +219,16 @@ class TrainingSession(QObject):
         finished(dict): the ``done`` event (run_dir, model, history, evaluation, stopped).
         failed(dict): the ``error`` event (kind, message, hint).
         state_changed(str): ``idle``, ``starting``, ``running``, ``paused`` or ``stopping``.
+        warm_changed(str): the warm worker is ``starting``, ``ready``, or ``off`` (none).
 
     Attributes:
         state: The current state (one of :data:`STATES`).
         run_dir: The directory of the current (or last) run.
         resumed_run: Whether the current run continues an earlier one.
         cluster: The workers of the current cluster run (``[]``: a local run).
+        warm: The warm worker waiting for the next run (None: none).
+        warm_state: What :attr:`warm_changed` said last.
+        last_run_warm: Whether the current (or last) run was handed to a warm worker.
     """
 
     started = Signal(dict)
@@ -218,6 +242,7 @@ class TrainingSession(QObject):
     finished = Signal(dict)
     failed = Signal(dict)
     state_changed = Signal(str)
+    warm_changed = Signal(str)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -228,6 +253,15 @@ class TrainingSession(QObject):
         self._stopped_before_start = False
         self._thread: _Supervisor | None = None
         self._old_threads: list[_Supervisor] = []
+        self.warm: WarmWorker | None = None
+        self.warm_state = "off"
+        self.last_run_warm = False
+        self._keep_warm = False
+        self._warm_device: str | None = None
+        self._warm_deaths = 0
+        self._warm_timer = QTimer(self)
+        self._warm_timer.setInterval(WARM_CHECK_MS)
+        self._warm_timer.timeout.connect(self._check_warm)
 
     # ------------------------------------------------------------------ control
     @property
@@ -274,6 +308,17 @@ class TrainingSession(QObject):
             "resume": resume,
             "base_dir": None if base_dir is None else str(base_dir),
         }
+        self.last_run_warm = False
+        if not self.cluster:
+            wanted = (
+                device
+                if device is not None
+                else (project_snapshot.get("training") or {}).get("device")
+            )
+            self._warm_device = wanted  # the next warm worker is set up for it
+            if self.warm is not None:
+                options["warm"], self.warm = self.warm, None  # the run's now (or closed)
+                self._set_warm("off")
         thread = _Supervisor(copy.deepcopy(project_snapshot), self.run_dir, options)
         thread.arrived.connect(self._on_events)
         self._thread = thread
@@ -317,7 +362,9 @@ class TrainingSession(QObject):
         self._set_state("stopping")
 
     def shutdown(self, timeout_s: float = 5.0) -> None:
-        """End the run now (for closing the app): kill the process, wait for the thread."""
+        """End the run now (for closing the app): kill the process, wait for the thread;
+        end the warm worker."""
+        self.stop_warm()
         thread = self._thread
         if thread is None:
             return
@@ -325,6 +372,62 @@ class TrainingSession(QObject):
         if thread.run_handle is not None and thread.run_handle.is_alive():
             thread.run_handle.kill()
         thread.wait(int(timeout_s * 1000))
+
+    # -------------------------------------------------------------- warm worker
+    def keep_warm(self, device: str | None = None) -> None:
+        """Keep a warm worker waiting for the next run, set up for ``device`` (the
+        training section's; None: ``auto``), from now on: one is started now (unless
+        one that fits waits already, or a run goes on: then once it ends)."""
+        self._keep_warm = True
+        self._warm_device = device
+        self._warm_deaths = 0
+        if self.warm is not None and not self.warm.fits(device):
+            self._drop_warm()
+        if not self.running:
+            self._start_warm()
+
+    def stop_warm(self) -> None:
+        """No warm worker from now on; the one waiting ends."""
+        self._keep_warm = False
+        self._drop_warm()
+
+    def _start_warm(self) -> None:
+        if not self._keep_warm or self.warm is not None or self.running:
+            return
+        try:
+            self.warm = WarmWorker(self._warm_device)
+        except Exception:  # no process can start: runs will say why
+            self.warm = None
+            self._set_warm("off")
+            return
+        self._set_warm("starting")
+        self._warm_timer.start()
+
+    def _drop_warm(self) -> None:
+        warm, self.warm = self.warm, None
+        self._warm_timer.stop()
+        if warm is not None:
+            warm.close()
+        self._set_warm("off")
+
+    def _check_warm(self) -> None:
+        warm = self.warm
+        if warm is None:
+            self._warm_timer.stop()
+            return
+        if warm.ready():
+            self._warm_deaths = 0
+            self._set_warm("ready")
+        elif not warm.is_alive():  # killed while it waited: replace it
+            self._drop_warm()
+            self._warm_deaths += 1
+            if self._warm_deaths < WARM_RETRIES:
+                self._start_warm()
+
+    def _set_warm(self, state: str) -> None:
+        if state != self.warm_state:
+            self.warm_state = state
+            self.warm_changed.emit(state)
 
     # ------------------------------------------------------------------ events
     def _set_state(self, state: str) -> None:
@@ -370,8 +473,12 @@ class TrainingSession(QObject):
                     "message": "the cluster run was stopped "
                     "before every worker had joined; nothing was trained",
                 }
+            handle = self._thread.run_handle if self._thread is not None else None
+            self.last_run_warm = bool(getattr(handle, "warm", False))
             self._old_threads.append(self._thread)
             self._set_state("idle")
+            self._warm_deaths = 0
+            QTimer.singleShot(0, self._start_warm)  # a fresh one takes the used one's place
             (self.finished if kind == "done" else self.failed).emit(event)
 
     def _forget_finished_threads(self) -> None:
