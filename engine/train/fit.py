@@ -160,6 +160,24 @@ def place(device: str | None, fresh_process: bool = False) -> Placement:
 # ------------------------------------------------------------------------ one whole run
 
 
+def epochs_to_train(
+    section: dict[str, Any], epochs: int | None, resume: bool, done_before: int, run_dir: Path
+) -> int:
+    """The epoch count a run ends at: ``epochs`` (or the section's) for a fresh run; on
+    resume ``epochs`` more (or on up to the section's), refused when nothing is left."""
+    if not resume:
+        return epochs if epochs is not None else epochs_of(section)
+    extra = epochs if epochs is not None else epochs_of(section) - done_before
+    if extra < 1:
+        raise TrainingError(
+            "config",
+            f"the run in {run_dir} has already trained {done_before} of "
+            f"{epochs_of(section)} epochs",
+            "Ask for more epochs (--epochs N trains N more).",
+        )
+    return done_before + extra
+
+
 def run_training(
     project: dict[str, Any],
     run_dir: str | Path,
@@ -405,18 +423,7 @@ def _train(
         )
     state = runs.prepare_run_dir(run_dir, project, resume)
     done_before = int(state.get("epoch", 0)) if resume else 0
-    if resume:
-        extra = epochs if epochs is not None else epochs_of(section) - done_before
-        if extra < 1:
-            raise TrainingError(
-                "config",
-                f"the run in {run_dir} has already trained {done_before} of "
-                f"{epochs_of(section)} epochs",
-                "Ask for more epochs (--epochs N trains N more).",
-            )
-        total = done_before + extra
-    else:
-        total = epochs if epochs is not None else epochs_of(section)
+    total = epochs_to_train(section, epochs, resume, done_before, run_dir)
     runs.write_status(run_dir, "running", epochs_done=done_before)
 
     import keras

@@ -47,14 +47,19 @@ from engine.train.distributed.collectives import (
     total,
 )
 from engine.train.distributed.settings import (
-    epochs_to_train,
     fingerprint,
     global_batch_of,
     ignored_settings,
     metric_names,
 )
 from engine.train.distributed.steps import Progress, Steps, logs_from, metric_kind, train_epoch
-from engine.train.fit import TrainingError, build_snapshot_model, load_dataset, prepare_start
+from engine.train.fit import (
+    TrainingError,
+    build_snapshot_model,
+    epochs_to_train,
+    load_dataset,
+    prepare_start,
+)
 
 
 def train_worker(

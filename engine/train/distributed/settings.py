@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
-from engine.train.config import METRICS, Emit, batch_size_of, epochs_of, find_key, split_typed
-from engine.train.fit import TrainingError
+from engine.train.config import METRICS, Emit, batch_size_of, find_key, split_typed
 
 _IGNORED = {
     "class_weight": (None, "class_weight is not applied in a cluster run"),
@@ -68,22 +66,6 @@ def global_batch_of(section: dict[str, Any]) -> int:
     cluster = section.get("cluster") or {}
     value = cluster.get("global_batch_size") if isinstance(cluster, dict) else None
     return int(value) if value else batch_size_of(section)
-
-
-def epochs_to_train(
-    section: dict[str, Any], epochs: int | None, resume: bool, done_before: int, run_dir: Path
-) -> int:
-    if not resume:
-        return epochs if epochs is not None else epochs_of(section)
-    extra = epochs if epochs is not None else epochs_of(section) - done_before
-    if extra < 1:
-        raise TrainingError(
-            "config",
-            f"the run in {run_dir} has already trained {done_before} of "
-            f"{epochs_of(section)} epochs",
-            "Ask for more epochs (--epochs N trains N more).",
-        )
-    return done_before + extra
 
 
 def metric_names(section: dict[str, Any], kind: str, warn: Emit | None) -> tuple[str, ...]:
