@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 
 from engine.build.builder import build_model
 from engine.files import atomic_path
+from engine.limits import NotRegularFile, open_regular
 from engine.model.project import Project
 
 GRAPH_KEY = "layerlab_graph"
@@ -171,10 +172,12 @@ def carry_weights(project: Any, new_path: str | Path) -> Path | None:
         target = folder / (Path(new_path).stem + ".weights.h5")
         source = Path(os.path.abspath(source))
         # one open file for the check and the copy: what was checked is what is copied
-        with open(source, "rb") as f:
+        try:
+            f = open_regular(source)
+        except NotRegularFile:
+            raise WeightsRefused(source, "it is not a regular file") from None
+        with f:
             st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                raise WeightsRefused(source, "it is not a regular file")
             why = _not_layerlab_weights(f)
             if why:
                 raise WeightsRefused(source, why)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -241,19 +240,18 @@ def load_project(path: str | os.PathLike) -> Project:
     """
     path = Path(path)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO cannot block
-        with os.fdopen(fd, "rb") as f:
+        with limits.open_regular(path) as f:  # a FIFO is refused, never waited on
             st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                raise ProjectError(f"{path}: not a regular file")
             limits.check_size(st.st_size)
             data = f.read(limits.PROJECT_MB.value() * 10**6 + 1)
             limits.check_size(len(data))  # it grew while being read
         text = data.decode("utf-8")
     except FileNotFoundError:
         raise ProjectError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ProjectError(f"{path}: is a folder, not a project file") from None
+    except limits.NotRegularFile:
+        if path.is_dir():
+            raise ProjectError(f"{path}: is a folder, not a project file") from None
+        raise ProjectError(f"{path}: not a regular file") from None
     except limits.LimitExceeded as exc:
         raise ProjectError(f"{path}: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
