@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.limits import NotRegularFile, open_regular
+
 TEMP_MARK = ".layerlab-tmp-"
 #: Temporary files of LayerLab's writers, past and present (see clean_stale_temps).
 TEMP_PATTERNS = (
@@ -223,17 +225,23 @@ class DiskState:
 
 
 def read_state(path: str | os.PathLike) -> DiskState | None:
-    """The state of the file at ``path`` now, or None when there is no such file."""
+    """The state of the file at ``path`` now, or None when there is no such file.
+
+    Raises:
+        NotRegularFile: ``path`` is a FIFO, a device or a socket (never waited on).
+    """
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                return None
             digest = hashlib.sha256()
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
-    except (FileNotFoundError, IsADirectoryError):
+    except FileNotFoundError:
         return None
+    except NotRegularFile:
+        if os.path.isdir(path):  # a folder where the file was: it is gone
+            return None
+        raise
     return DiskState(st.st_mtime_ns, st.st_size, digest.hexdigest())
 
 
@@ -251,7 +259,10 @@ def changed_on_disk(project: Any) -> str | None:
     path, known = getattr(project, "path", None), getattr(project, "disk_state", None)
     if path is None or known is None:
         return None
-    now = read_state(path)
+    try:
+        now = read_state(path)
+    except NotRegularFile:
+        return f"{path} is no longer a regular file"
     if now is None:
         return f"{path} was deleted or moved since it was opened"
     if now.sha256 == known.sha256:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import threading
 import time
 import uuid
@@ -249,12 +248,6 @@ class FileActions:
         path = self.project.path
         if path is None or getattr(self.project, "disk_state", None) is None:
             return None
-        try:
-            mode = os.stat(path).st_mode
-        except OSError:
-            mode = None
-        if mode is not None and not stat.S_ISREG(mode):  # reading a FIFO would block
-            return f"{path} is no longer a regular file"
         return changed_on_disk(self.project)
 
     def _is_open_file(self, path: Path) -> bool:
