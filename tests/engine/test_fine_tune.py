@@ -373,3 +373,22 @@ def test_generated_script_trains_in_two_phases(pretrained, tmp_path):
     model = keras.models.load_model(tmp_path / "m.keras")
     assert model.get_layer("base_2").trainable and not model.get_layer("base_1").trainable
     assert float(model.optimizer.learning_rate) == pytest.approx(LR * FACTOR)
+
+
+def test_the_command_line_says_when_fine_tuning_begins():
+    import io
+
+    from engine.cli.train import HumanReporter
+
+    out, err = io.StringIO(), io.StringIO()
+    HumanReporter(out, err)(
+        {
+            "event": "phase",
+            "phase": 2,
+            "epoch": 4,
+            "reason": "after_epoch",
+            "unfrozen": ["b", "c"],
+            "learning_rate": 0.0001,
+        }
+    )
+    assert out.getvalue() == "fine-tuning from epoch 4: 2 layer(s) unfrozen, learning rate 0.0001\n"
