@@ -384,6 +384,11 @@ def training_problems(section: Any) -> list[str]:
 
     problems += _class_weight_problems(section.get("class_weight"))
     problems += fine_tune_problems(section.get("fine_tune"), section.get("epochs", 10))
+    if isinstance(section.get("fine_tune"), dict) and isinstance(section.get("cluster"), dict):
+        problems.append(
+            "fine_tune works in runs on this machine only, not on a cluster yet; "
+            "remove one of fine_tune and cluster"
+        )
     problems += cluster_problems(section.get("cluster"))
     return problems
 

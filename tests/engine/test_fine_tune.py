@@ -62,6 +62,11 @@ def test_good_fine_tune_options_and_their_defaults():
         "learning_rate_factor": 0.1,
     }
     assert fine_tune_of({"epochs": 10}) is None
+    cluster = {"workers": ["localhost:12345"]}
+    assert training_problems({"epochs": 4, "fine_tune": {}, "cluster": cluster}) == [
+        "fine_tune works in runs on this machine only, not on a cluster yet; "
+        "remove one of fine_tune and cluster"
+    ]
 
 
 def test_the_command_line_names_a_bad_option(tmp_path, capsys):
