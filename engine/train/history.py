@@ -167,8 +167,8 @@ def read_run_info(run_dir: str | os.PathLike) -> RunInfo:
         epochs = max((len(v) for v in history.values()), default=0)
     fine_tune_from = status.get("fine_tune_from") if isinstance(status, dict) else None
     if not isinstance(fine_tune_from, int):  # running, or ended without writing it
-        state = read_json(run_dir / "checkpoints" / "state.json")
-        fine_tune_from = state.get("fine_tune_from") if isinstance(state, dict) else None
+        ckpt = read_json(run_dir / "checkpoints" / "state.json")
+        fine_tune_from = ckpt.get("fine_tune_from") if isinstance(ckpt, dict) else None
     return RunInfo(
         run_dir=run_dir,
         name=str(project.get("name", run_dir.name)),

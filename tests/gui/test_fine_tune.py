@@ -157,5 +157,6 @@ def test_runs_tab_notes_where_fine_tuning_began(qtbot, tmp_path):
     rows = panel.row_texts()
     assert rows[0]["Epochs"] == "5 (fine-tune from 4)"
     assert rows[1]["Epochs"] == "3"
+    assert [row["Status"] for row in rows] == ["finished", "finished"]
     item = panel.table.item(0, 4)
     assert "phase 2 (fine-tuning): epochs 4-5" in item.toolTip()
