@@ -149,6 +149,7 @@ SECTION_KEYS = (
     "cluster",
     "imported_weights",
     "fine_tune",
+    "health",
 )
 """Every key a training section may hold."""
 
@@ -213,6 +214,7 @@ _BOOLS = (
     "tensorboard",
     "shuffle",
     "imported_weights",
+    "health",
 )
 
 # ------------------------------------------------------------------------ checking sections
@@ -355,7 +357,7 @@ def training_problems(section: Any) -> list[str]:
         not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32
     ):
         problems.append(f"seed must be a whole number from 0 to {2**32 - 1} or null; got {seed!r}")
-    for key in ("tensorboard", "shuffle", "imported_weights"):
+    for key in ("tensorboard", "shuffle", "imported_weights", "health"):
         if key in section and not isinstance(section[key], bool):
             problems.append(f"{key} must be true or false; got {section[key]!r}")
     if section.get("precision", "float32") not in PRECISIONS:

@@ -49,6 +49,7 @@ from engine.train.config import (
     split_typed,
     training_problems,
 )
+from engine.train.health import health_callback
 from engine.train.lock import RunDirBusy, acquire
 
 
@@ -583,6 +584,10 @@ def _fit(
         run.tensorboard = runs.TensorBoardWriter(run_dir / "logs")
     reporter, checkpointer = callback_types()
     callbacks = [reporter(run), checkpointer(run)]
+    if section.get("health", True):  # engine/train/health.py: bounded to ~5 % of the time
+        callbacks.append(
+            health_callback(run_dir, emit, ds.x_train, y_train, model.loss, done_before)
+        )
     if es is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(

@@ -1,0 +1,285 @@
+"""Training health per epoch: weight histograms, gradient norms, dead ReLU units and
+plain-language warnings, collected in the training process at a bounded cost.
+
+At the end of an epoch :class:`HealthProbe` takes one small fixed batch of the
+training data (at most :data:`PROBE_SAMPLES` samples, chosen once per run), runs it
+forward and backward once under a ``tf.GradientTape`` (a traced ``tf.function``), and
+records for every layer with weights:
+
+- ``weight_hist``: a histogram of all its weights in :data:`BINS` fixed bins
+  (``counts``, ``lo``, ``hi``), ``weight_norm`` (L2 norm of its weights);
+- ``gradient_norm``: the L2 norm of the loss gradient for its trainable weights on the
+  probe batch (null for a frozen layer);
+- ``dead_fraction`` for layers whose output is a ReLU: the fraction of units that are
+  zero for every sample of the probe batch (null otherwise).
+
+Each record is one line of ``health.jsonl`` in the run directory (rewritten whole
+through :func:`engine.files.write_atomic`) and is sent as a ``health`` event without
+the histograms. :func:`health_warnings` words what the numbers mean.
+
+The cost is bounded: the probe's time is measured, and the next probe waits until
+training has run for :data:`MAX_SHARE` ** -1 times as long (5 %: twenty times the
+probe's time), so health never takes more than about 5 % of the training time; the
+last epoch is always probed (``on_train_end``). ``training.health`` (default true)
+turns it off. TensorFlow loads inside :func:`health_callback` only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.files import write_atomic
+from engine.train.config import Emit
+
+HEALTH_FILE = "health.jsonl"
+BINS = 30
+PROBE_SAMPLES = 64
+MAX_SHARE = 0.05
+"""Most of the training time health collection may take."""
+
+VANISHING_RATIO = 1000.0
+"""Gradients this many times smaller in the first layers than in the last: vanishing."""
+DEAD_WARN = 0.5
+"""A ReLU layer with more than this fraction of units never firing: dying ReLU."""
+
+
+def relu_output(layer: Any) -> bool:
+    """The layer's output passes through a ReLU (its ``activation`` or a ReLU layer)."""
+    name = type(layer).__name__
+    if name == "ReLU":
+        return True
+    act = getattr(layer, "activation", None)
+    return getattr(act, "__name__", None) == "relu"
+
+
+def histogram(values: np.ndarray, bins: int = BINS) -> dict[str, Any]:
+    """``values`` in ``bins`` equal bins between their minimum and maximum."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return {"counts": [0] * bins, "lo": 0.0, "hi": 0.0}
+    lo, hi = float(v.min()), float(v.max())
+    if hi <= lo:
+        hi = lo + 1e-12
+    counts, _ = np.histogram(v, bins=bins, range=(lo, hi))
+    return {"counts": [int(c) for c in counts], "lo": lo, "hi": hi}
+
+
+def _number(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def health_warnings(layers: list[dict[str, Any]]) -> list[str]:
+    """Plain-language warnings for one epoch's layer records."""
+    out = []
+    grads = [
+        (row["name"], row["gradient_norm"])
+        for row in layers
+        if row.get("gradient_norm") is not None
+    ]
+    if len(grads) >= 3:
+        head = max(g for _, g in grads[:2])
+        tail = max(g for _, g in grads[-2:])
+        if tail > 0 and head < tail / VANISHING_RATIO:
+            ratio = tail / max(head, 1e-30)
+            out.append(
+                f"gradients in the first layers are {_times(ratio)} smaller than in the last "
+                f"({grads[0][0]}: {head:.2g}, {grads[-1][0]}: {tail:.2g}): vanishing "
+                "gradients; try residual connections or batch normalisation (or ReLU "
+                "instead of sigmoid/tanh)"
+            )
+        elif head > 0 and tail < head / VANISHING_RATIO:
+            ratio = head / max(tail, 1e-30)
+            out.append(
+                f"gradients in the first layers are {_times(ratio)} larger than in the last: "
+                "exploding gradients; lower the learning rate, add gradient clipping "
+                "(clipnorm) or batch normalisation"
+            )
+    for row in layers:
+        dead = row.get("dead_fraction")
+        if dead is not None and dead > DEAD_WARN:
+            out.append(
+                f"{dead:.0%} of the units of {row['name']} never fire on the probe batch: "
+                "dying ReLU; try a lower learning rate, LeakyReLU or He initialisation"
+            )
+        if row.get("gradient_norm") == 0.0 and row.get("trainable", True):
+            out.append(f"{row['name']} gets no gradient at all: it does not learn")
+    return out
+
+
+def _times(ratio: float) -> str:
+    exponent = int(math.floor(math.log10(max(ratio, 1.0))))
+    return f"{10**exponent:,}x"
+
+
+def read_health(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The records of ``health.jsonl`` (empty when absent; bad lines skipped)."""
+    path = Path(run_dir) / HEALTH_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []
+    out = []
+    for line in text.splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and isinstance(row.get("layers"), list):
+            out.append(row)
+    return out
+
+
+def health_callback(
+    run_dir: Path,
+    emit: Emit,
+    x: np.ndarray,
+    y: np.ndarray,
+    loss: Any,
+    done_before: int = 0,
+) -> Any:
+    """The Keras callback that probes health (see the module docstring).
+
+    Args:
+        run_dir: Where ``health.jsonl`` goes (records past ``done_before`` dropped).
+        emit: Receives one ``health`` event per probed epoch.
+        x, y: Training inputs and labels as the loss takes them; the probe batch is
+            their first :data:`PROBE_SAMPLES` rows.
+        loss: The compiled loss (a Keras loss object or function).
+    """
+    import keras
+    import tensorflow as tf
+
+    if isinstance(loss, str):
+        loss = keras.losses.get(loss)
+    xb = np.asarray(x[:PROBE_SAMPLES])
+    yb = np.asarray(y[:PROBE_SAMPLES])
+    kept = [r for r in read_health(run_dir) if int(r.get("epoch", 0)) <= done_before]
+
+    class HealthProbe(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.records = kept
+            self.step: Any = None
+            self.probe_time = 0.0
+            self.train_since = 0.0
+            self.epoch_start = 0.0
+            self.last_epoch = -1
+            self.probed = -1
+            self.variables: list[Any] = []
+
+        def _build(self) -> None:
+            model = self.model
+            self.weighted = [layer for layer in model.layers if layer.weights]
+            self.relu_layers = [layer for layer in model.layers if relu_output(layer)]
+            probe = keras.Model(
+                model.inputs, [model.outputs[0]] + [layer.output for layer in self.relu_layers]
+            )
+            self.trainables = [list(layer.trainable_weights) for layer in self.weighted]
+            flat = [v for vs in self.trainables for v in vs]
+
+            @tf.function
+            def step(xs: Any, ys: Any) -> Any:
+                with tf.GradientTape() as tape:
+                    outs = probe(xs, training=False)
+                    outs = outs if isinstance(outs, (list, tuple)) else [outs]
+                    value = loss(ys, outs[0])
+                grads = tape.gradient(value, flat) if flat else []
+                dead = [
+                    tf.reduce_mean(
+                        tf.cast(
+                            tf.reduce_all(tf.equal(tf.reshape(o, [tf.shape(o)[0], -1]), 0), 0),
+                            tf.float32,
+                        )
+                    )
+                    for o in outs[1:]
+                ]
+                return grads, dead
+
+            self.step = step
+            self.flat = flat
+
+        def on_train_begin(self, logs: dict | None = None) -> None:
+            self.step = None  # fine-tuning recompiles: trainable weights may differ
+
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            self.epoch_start = time.monotonic()
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            self.last_epoch = epoch
+            self.train_since += time.monotonic() - self.epoch_start
+            if self.probed >= 0 and self.train_since * MAX_SHARE < self.probe_time:
+                return  # bounded cost: wait until training has run long enough
+            self._probe(epoch)
+
+        def on_train_end(self, logs: dict | None = None) -> None:
+            if self.last_epoch >= 0 and self.probed != self.last_epoch:
+                self._probe(self.last_epoch)
+
+        def _probe(self, epoch: int) -> None:
+            start = time.monotonic()
+            if self.step is None:
+                self._build()
+            grads, dead = self.step(tf.constant(xb), tf.constant(yb))
+            grads = [None if g is None else float(tf.norm(g).numpy()) for g in grads]
+            dead = [float(d.numpy()) for d in dead]
+            by_var = dict(zip([id(v) for v in self.flat], grads, strict=True))
+            dead_of = {id(layer): d for layer, d in zip(self.relu_layers, dead, strict=True)}
+            rows = []
+            for layer, trainable in zip(self.weighted, self.trainables, strict=True):
+                values = [np.asarray(w.numpy()).ravel() for w in layer.weights]
+                flat = np.concatenate(values) if values else np.zeros(0)
+                norms = [by_var.get(id(v)) for v in trainable]
+                norms = [n for n in norms if n is not None]
+                rows.append(
+                    {
+                        "name": layer.name,
+                        "weight_hist": histogram(flat),
+                        "weight_norm": _number(float(np.linalg.norm(flat))),
+                        "gradient_norm": _number(math.sqrt(sum(n * n for n in norms)))
+                        if norms
+                        else None,
+                        "dead_fraction": dead_of.get(id(layer)),
+                        "trainable": bool(trainable),
+                    }
+                )
+            for layer in self.relu_layers:  # ReLU layers without weights
+                if not layer.weights:
+                    rows.append(
+                        {
+                            "name": layer.name,
+                            "weight_hist": None,
+                            "weight_norm": None,
+                            "gradient_norm": None,
+                            "dead_fraction": dead_of[id(layer)],
+                            "trainable": False,
+                        }
+                    )
+            order = {layer.name: i for i, layer in enumerate(self.model.layers)}
+            rows.sort(key=lambda r: order.get(r["name"], 0))
+            record = {"epoch": epoch + 1, "layers": rows, "warnings": health_warnings(rows)}
+            self.records = [r for r in self.records if r.get("epoch") != epoch + 1] + [record]
+            text = "".join(json.dumps(r) + "\n" for r in self.records)
+            write_atomic(Path(run_dir) / HEALTH_FILE, text.encode("utf-8"))
+            emit(
+                {
+                    "event": "health",
+                    "epoch": epoch + 1,
+                    "layers": [
+                        {k: r[k] for k in ("name", "weight_norm", "gradient_norm", "dead_fraction")}
+                        for r in rows
+                    ],
+                    "warnings": record["warnings"],
+                }
+            )
+            self.probed = epoch
+            self.probe_time = time.monotonic() - start
+            self.train_since = 0.0
+
+    return HealthProbe()
