@@ -179,7 +179,7 @@ def health_callback(
             self.weighted = [layer for layer in model.layers if layer.weights]
             self.relu_layers = [layer for layer in model.layers if relu_output(layer)]
             probe = keras.Model(
-                model.inputs, [model.outputs[0]] + [layer.output for layer in self.relu_layers]
+                _inputs(model), [model.outputs[0]] + [layer.output for layer in self.relu_layers]
             )
             self.trainables = [list(layer.trainable_weights) for layer in self.weighted]
             flat = [v for vs in self.trainables for v in vs]
@@ -283,3 +283,8 @@ def health_callback(
             self.train_since = 0.0
 
     return HealthProbe()
+
+
+def _inputs(model: Any) -> Any:
+    """The model's inputs as a sub-model takes them (one tensor, or the list)."""
+    return model.inputs[0] if len(model.inputs) == 1 else model.inputs
