@@ -14,6 +14,8 @@ import tempfile
 
 from engine.cli.export import cli_export
 from engine.cli.importing import cli_import
+from engine.cli.inspect import add_parser as add_inspect_parser
+from engine.cli.inspect import cli_inspect
 from engine.cli.presets import cli_presets
 from engine.cli.train import cli_train
 from engine.cli.validate import cli_validate
@@ -33,6 +35,7 @@ COMMANDS = {
     "worker": cli_worker,
     "run-default": cli_run_default,
     "open": cli_open,
+    "inspect": cli_inspect,
 }
 """Each sub-command and the function that runs it with the parsed arguments."""
 
@@ -77,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
 
     sub.add_parser("presets", help="list the preset projects")
+    add_inspect_parser(sub)
 
     s = sub.add_parser("screenshot", help="render the main window to a PNG")
     s.add_argument("project")
@@ -101,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["open", *argv]
     args = _parser().parse_args(argv)
     command = args.command or "open"
-    if command in ("validate", "export", "import"):
+    if command in ("validate", "export", "import", "inspect"):
         quiet_tensorflow_import()
     try:
         return int(COMMANDS[command](args) or 0)
