@@ -86,20 +86,24 @@ def health_warnings(layers: list[dict[str, Any]]) -> list[str]:
     if len(grads) >= 3:
         head = max(g for _, g in grads[:2])
         tail = max(g for _, g in grads[-2:])
+        first, last = grads[0][0], grads[-1][0]
         if tail > 0 and head < tail / VANISHING_RATIO:
-            ratio = tail / max(head, 1e-30)
+            size = (
+                "vanish before they reach the first layers"
+                if head < tail * 1e-12
+                else f"in the first layers are {_times(tail / head)} smaller than in the last"
+            )
             out.append(
-                f"gradients in the first layers are {_times(ratio)} smaller than in the last "
-                f"({grads[0][0]}: {head:.2g}, {grads[-1][0]}: {tail:.2g}): vanishing "
+                f"gradients {size} ({first}: {head:.2g}, {last}: {tail:.2g}): vanishing "
                 "gradients; try residual connections or batch normalisation (or ReLU "
                 "instead of sigmoid/tanh)"
             )
         elif head > 0 and tail < head / VANISHING_RATIO:
-            ratio = head / max(tail, 1e-30)
             out.append(
-                f"gradients in the first layers are {_times(ratio)} larger than in the last: "
-                "exploding gradients; lower the learning rate, add gradient clipping "
-                "(clipnorm) or batch normalisation"
+                f"gradients in the first layers are {_times(head / max(tail, 1e-30))} larger "
+                f"than in the last ({first}: {head:.2g}, {last}: {tail:.2g}): exploding "
+                "gradients; lower the learning rate, add gradient clipping (clipnorm) or "
+                "batch normalisation"
             )
     for row in layers:
         dead = row.get("dead_fraction")
@@ -108,8 +112,13 @@ def health_warnings(layers: list[dict[str, Any]]) -> list[str]:
                 f"{dead:.0%} of the units of {row['name']} never fire on the probe batch: "
                 "dying ReLU; try a lower learning rate, LeakyReLU or He initialisation"
             )
-        if row.get("gradient_norm") == 0.0 and row.get("trainable", True):
-            out.append(f"{row['name']} gets no gradient at all: it does not learn")
+    still = [r["name"] for r in layers if r.get("gradient_norm") == 0.0 and r.get("trainable")]
+    if still:
+        names = ", ".join(still[:4]) + (f" and {len(still) - 4} more" if len(still) > 4 else "")
+        out.append(
+            f"{names} {'gets' if len(still) == 1 else 'get'} no gradient at all: "
+            f"{'it does' if len(still) == 1 else 'they do'} not learn"
+        )
     return out
 
 

@@ -218,15 +218,18 @@ def filters(model: Any) -> tuple[str, np.ndarray] | None:
 
 
 def last_conv(model: Any) -> Any | None:
-    """The last layer whose output is (batch, h, w, channels) with h, w > 1."""
-    found = None
+    """The last convolution layer whose output is (batch, h, w, channels) with h, w > 1
+    (else the last layer with such an output)."""
+    found = conv = None
     for layer in model.layers:
         shape = getattr(layer.output, "shape", None)
         if type(layer).__name__ == "InputLayer" or shape is None or len(shape) != 4:
             continue
         if (shape[1] or 0) > 1 and (shape[2] or 0) > 1:
             found = layer
-    return found
+            if "Conv" in type(layer).__name__:
+                conv = layer
+    return conv or found
 
 
 def grad_cam(

@@ -270,6 +270,10 @@ class TrainingDock(QDockWidget):
         self.evaluation_view = EvaluationView()
         self.view_tabs.addTab(self.runs_panel, "Runs")
         self.view_tabs.addTab(self.evaluation_view, "Evaluation")
+        from gui.training.inside_view import InsideView  # pyqtgraph: lazy, like the others
+
+        self.inside_view = InsideView(lambda: latest_finished_run(self.project))
+        self.view_tabs.addTab(self.inside_view, "Inside")
         # The settings column is as wide as its widest panel needs (never clipped on
         # the right: the panels scroll only vertically); the splitter moves either way.
         bar = self.settings_tabs.style().pixelMetric(

@@ -1,0 +1,409 @@
+"""The Inside tab: what happens inside a finished run's model (issue 19).
+
+For the run shown (the latest finished one, or one the dock hands over) and a
+sample of its validation split, the tab shows every layer's activations (feature-map
+grids for convolution layers, heat strips for dense and recurrent ones, with the
+output shape and statistics), the training health (the gradient norm per layer, each
+layer's weight histograms over the epochs, the plain-language warnings), the first
+convolution's filters, Grad-CAM over the input, and the decision boundary for
+two-feature data.
+
+The window never imports TensorFlow: the numbers come from ``layerlab inspect RUN
+--sample N --out DIR --arrays`` run as a child process (:class:`QProcess`), which
+writes small downsampled arrays (``arrays/*.npy``) and ``inside.json``; this view
+reads them when the process ends and draws them with pyqtgraph.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QProcess, Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui import theme
+
+MAX_CARDS = 40
+"""Most layers drawn as activation cards (the rest are listed in the text)."""
+
+CLASS_COLOURS = [
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+    (188, 189, 34),
+    (23, 190, 207),
+]
+
+
+def _maps_grid(maps: np.ndarray, pad: int = 1) -> np.ndarray:
+    """(n, h, w) maps in a near-square grid (NaN between them: drawn as background)."""
+    n, h, w = maps.shape
+    cols = int(math.ceil(math.sqrt(n)))
+    rows = int(math.ceil(n / cols))
+    out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad), np.nan, np.float32)
+    for i, m in enumerate(maps):
+        r, c = divmod(i, cols)
+        out[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = m
+    return out
+
+
+def _card_image(kind: str, values: np.ndarray) -> np.ndarray:
+    if kind == "maps":
+        return _maps_grid(values)
+    if kind == "strip":
+        return values.T.astype(np.float32)
+    v = values.ravel().astype(np.float32)
+    cols = max(1, int(math.ceil(math.sqrt(v.size * 8))))
+    rows = int(math.ceil(v.size / cols))
+    out = np.full(rows * cols, np.nan, np.float32)
+    out[: v.size] = v
+    return out.reshape(rows, cols)
+
+
+def _image_item(data: np.ndarray, levels: tuple[float, float] | None = None) -> pg.ImageItem:
+    """An ImageItem drawing ``data`` (rows down) with the viridis colour map."""
+    finite = data[np.isfinite(data)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    lo, hi = levels or (lo, hi if hi > lo else lo + 1e-6)
+    item = pg.ImageItem(np.nan_to_num(data.T, nan=lo))  # ImageItem takes (x, y)
+    item.setLookupTable(pg.colormap.get("viridis").getLookupTable(nPts=256))
+    item.setLevels((lo, hi))
+    return item
+
+
+class InsideView(QWidget):
+    """The Inside tab (see the module docstring)."""
+
+    finished = Signal(bool)
+    """Emitted when a computation ends: True when it drew something."""
+
+    def __init__(self, latest_run: Any = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.latest_run = latest_run  # () -> run dir or None: shown when the tab opens
+        self.run_dir: str | None = None
+        self.manifest: dict[str, Any] = {}
+        self.process: QProcess | None = None
+        self._out = tempfile.TemporaryDirectory(prefix="layerlab-inside-")
+        self._build()
+
+    # ------------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        c = theme.colors()
+        top = QHBoxLayout()
+        self.run_label = QLabel("No finished run yet: train the model, then look inside it.")
+        self.run_label.setWordWrap(True)
+        self.sample_box = QSpinBox()
+        self.sample_box.setRange(0, 1_000_000)
+        self.sample_box.setPrefix("sample ")
+        self.sample_box.setToolTip("A sample of the run's validation split")
+        self.show_button = QPushButton("Look inside")
+        self.show_button.clicked.connect(self.compute)
+        top.addWidget(self.run_label, 1)
+        top.addWidget(self.sample_box)
+        top.addWidget(self.show_button)
+        self.status = QLabel("")
+        self.status.setStyleSheet(f"color: {c['muted']};")
+        self.status.setWordWrap(True)
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.activations = pg.GraphicsLayoutWidget()
+        self.activations.setBackground(c["base"])
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.activations)
+        self.tabs.addTab(scroll, "Activations")
+
+        health = QWidget()
+        hl = QVBoxLayout(health)
+        self.warnings_label = QLabel("")
+        self.warnings_label.setWordWrap(True)
+        self.warnings_label.setTextFormat(Qt.TextFormat.RichText)
+        self.gradient_plot = pg.PlotWidget(background=c["base"])
+        self.gradient_plot.setTitle("Gradient norm per layer (last epoch)")
+        self.gradient_plot.setLabel("left", "log10 of the norm")
+        self.layer_box = QComboBox()
+        self.layer_box.currentIndexChanged.connect(self._draw_histograms)
+        self.histogram_plot = pg.PlotWidget(background=c["base"])
+        self.histogram_plot.setLabel("bottom", "weight value")
+        self.histogram_plot.setLabel("left", "epoch")
+        pick = QHBoxLayout()
+        pick.addWidget(QLabel("Weights of"))
+        pick.addWidget(self.layer_box, 1)
+        hl.addWidget(self.warnings_label)
+        hl.addWidget(self.gradient_plot, 1)
+        hl.addLayout(pick)
+        hl.addWidget(self.histogram_plot, 1)
+        self.tabs.addTab(health, "Health")
+
+        self.pictures = pg.GraphicsLayoutWidget()
+        self.pictures.setBackground(c["base"])
+        self.tabs.addTab(self.pictures, "Grad-CAM and filters")
+        self.boundary_plot = pg.PlotWidget(background=c["base"])
+        self.boundary_plot.setAspectLocked(True)
+        self.tabs.addTab(self.boundary_plot, "Decision boundary")
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.status)
+        layout.addWidget(self.tabs, 1)
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if self.run_dir is None and self.latest_run is not None:
+            latest = self.latest_run()
+            if latest is not None:
+                self.show_run(str(latest))
+
+    # ------------------------------------------------------------------ computing
+    def show_run(self, run_dir: str | os.PathLike, compute: bool = True) -> None:
+        """Show ``run_dir`` (and look inside it for the chosen sample)."""
+        self.run_dir = str(run_dir)
+        self.run_label.setText(f"Run {Path(run_dir).name}")
+        if compute:
+            self.compute()
+
+    def command(self) -> list[str]:
+        """The child process's command line."""
+        return [
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "inspect",
+            str(self.run_dir),
+            "--sample",
+            str(self.sample_box.value()),
+            "--out",
+            self._out.name,
+            "--arrays",
+        ]
+
+    def compute(self) -> None:
+        """Run ``layerlab inspect`` in a child process for the run and sample shown."""
+        if self.run_dir is None:
+            return
+        if self.process is not None and self.process.state() != QProcess.ProcessState.NotRunning:
+            self.process.kill()
+            self.process.waitForFinished(2000)
+        cmd = self.command()
+        process = self.process = QProcess(self)
+        process.setProgram(cmd[0])
+        process.setArguments(cmd[1:])
+        process.finished.connect(lambda code, _status, p=process: self._done(p, code))
+        self.status.setText(f"Looking inside (sample {self.sample_box.value()})…")
+        self.show_button.setEnabled(False)
+        process.start()
+
+    def _done(self, process: QProcess, code: int) -> None:
+        if process is not self.process:
+            return
+        self.show_button.setEnabled(True)
+        if code != 0:
+            err = bytes(process.readAllStandardError().data()).decode("utf-8", "replace").strip()
+            line = next(
+                (x for x in reversed(err.splitlines()) if x.startswith("error:")),
+                err.splitlines()[-1] if err else f"exit status {code}",
+            )
+            self.status.setText(f"Could not look inside: {line.removeprefix('error: ')}")
+            self.finished.emit(False)
+            return
+        self.load(self._out.name)
+        self.finished.emit(True)
+
+    # -------------------------------------------------------------------- drawing
+    def load(self, out_dir: str | os.PathLike) -> None:
+        """Draw what ``layerlab inspect --arrays`` wrote into ``out_dir``."""
+        out = Path(out_dir)
+        self.manifest = json.loads((out / "inside.json").read_text(encoding="utf-8"))
+        arrays = out / "arrays"
+        self._draw_activations(arrays)
+        self._draw_health()
+        self._draw_pictures(arrays)
+        self._draw_boundary(arrays)
+        n = len(self.manifest.get("layers", []))
+        self.status.setText(
+            f"Sample {self.manifest.get('sample')}: {n} layers. Statistics are of each "
+            "layer's output for this sample; large outputs are shown downsampled."
+        )
+
+    def _draw_activations(self, arrays: Path) -> None:
+        w = self.activations
+        w.clear()
+        layers = self.manifest.get("layers", [])
+        for row in layers[:MAX_CARDS]:
+            values = np.load(arrays / row["array"])
+            shape = "×".join(str(s) for s in row["output_shape"])
+            w.addLabel(
+                f"<b>{row['name']}</b> ({row['type']}) {shape}<br>"
+                f"mean {row['mean']:.3g} · std {row['std']:.3g} · "
+                f"zeros {row['zero_fraction']:.0%}",
+                justify="left",
+            )
+            box = w.addViewBox(lockAspect=True, enableMouse=False)
+            box.invertY(True)
+            box.addItem(_image_item(_card_image(row["kind"], values)))
+            w.nextRow()
+        w.setMinimumHeight(120 * min(len(layers), MAX_CARDS))
+
+    def _draw_health(self) -> None:
+        records = self.manifest.get("health") or []
+        self.gradient_plot.clear()
+        self.layer_box.blockSignals(True)
+        self.layer_box.clear()
+        if not records:
+            self.warnings_label.setText(
+                "This run has no health records (training.health was off, or it ran "
+                "before they were collected)."
+            )
+            self.layer_box.blockSignals(False)
+            self.histogram_plot.clear()
+            return
+        last = records[-1]
+        warnings = last.get("warnings") or []
+        self.warnings_label.setText(
+            "<br>".join(f"⚠ {w}" for w in warnings)
+            if warnings
+            else f"Epoch {last['epoch']}: no warnings (gradients reach every layer)."
+        )
+        rows = [r for r in last["layers"] if r.get("gradient_norm") is not None]
+        if rows:
+            norms = np.array([r["gradient_norm"] for r in rows], float)
+            positive = norms[norms > 0]
+            floor = np.log10(positive.min()) - 1 if positive.size else -1.0
+            logs = np.where(norms > 0, np.log10(np.maximum(norms, 1e-300)), floor)
+            base = min(floor, float(logs.min())) - 0.5
+            self.gradient_plot.addItem(
+                pg.BarGraphItem(
+                    x=np.arange(len(rows)),
+                    height=logs - base,
+                    y0=base,
+                    width=0.7,
+                    brush=pg.mkBrush(37, 99, 235, 200),
+                )
+            )
+            axis = self.gradient_plot.getAxis("bottom")
+            step = max(1, math.ceil(len(rows) / 8))
+            axis.setTicks([[(i, rows[i]["name"]) for i in range(0, len(rows), step)]])
+        for r in last["layers"]:
+            if r.get("weight_hist"):
+                self.layer_box.addItem(r["name"])
+        self.layer_box.blockSignals(False)
+        self._draw_histograms()
+
+    def _draw_histograms(self) -> None:
+        """The chosen layer's weight histogram per epoch, one line per epoch (later
+        epochs darker), like TensorBoard's distributions."""
+        plot = self.histogram_plot
+        plot.clear()
+        name = self.layer_box.currentText()
+        records = self.manifest.get("health") or []
+        rows = [
+            (rec["epoch"], r["weight_hist"])
+            for rec in records
+            for r in rec["layers"]
+            if r["name"] == name and r.get("weight_hist")
+        ]
+        for n, (epoch, hist) in enumerate(rows):
+            counts = np.asarray(hist["counts"], float)
+            edges = np.linspace(hist["lo"], hist["hi"], len(counts) + 1)
+            centres = (edges[:-1] + edges[1:]) / 2
+            top = counts.max() or 1.0
+            shade = int(200 - 160 * (n + 1) / len(rows))
+            plot.plot(
+                centres,
+                epoch + 0.9 * counts / top,
+                pen=pg.mkPen((shade, shade, 255 if shade < 120 else 230), width=1.5),
+                fillLevel=epoch,
+                brush=pg.mkBrush(37, 99, 235, 40),
+            )
+
+    def _draw_pictures(self, arrays: Path) -> None:
+        w = self.pictures
+        w.clear()
+        cam = self.manifest.get("grad_cam")
+        if cam:
+            image = np.load(arrays / cam["input"]).astype(np.float32)
+            grey = image.mean(-1) if image.ndim == 3 else image
+            heat = np.load(arrays / cam["array"])
+            label = cam.get("class_name") or cam["class_index"]
+            w.addLabel(f"<b>Grad-CAM</b> for class {label} (layer {cam['layer']})", colspan=2)
+            w.nextRow()
+            left = w.addViewBox(lockAspect=True, enableMouse=False)
+            left.invertY(True)
+            left.addItem(_grey_item(grey))
+            right = w.addViewBox(lockAspect=True, enableMouse=False)
+            right.invertY(True)
+            right.addItem(_grey_item(grey))
+            overlay = _image_item(heat, (0.0, 1.0))
+            overlay.setOpacity(0.6)
+            right.addItem(overlay)
+            w.nextRow()
+        found = self.manifest.get("filters")
+        if found:
+            images = np.load(arrays / found["array"])
+            maps = images.mean(-1) if images.ndim == 4 else images
+            w.addLabel(f"<b>Filters</b> of {found['layer']}", colspan=2)
+            w.nextRow()
+            box = w.addViewBox(lockAspect=True, enableMouse=False, colspan=2)
+            box.invertY(True)
+            box.addItem(_image_item(_maps_grid(maps), (0.0, 1.0)))
+        if not cam and not found:
+            w.addLabel("Grad-CAM and filters need a model with convolution layers.")
+
+    def _draw_boundary(self, arrays: Path) -> None:
+        plot = self.boundary_plot
+        plot.clear()
+        if not self.manifest.get("decision_boundary"):
+            plot.setTitle("The decision boundary is drawn for data with two features.")
+            return
+        field = np.load(arrays / "boundary.npz")
+        classes, conf = field["classes"], field["confidence"]
+        xs, ys = field["x"], field["y"]
+        rgb = np.array([CLASS_COLOURS[c % len(CLASS_COLOURS)] for c in classes.ravel()], float)
+        strength = np.clip((conf.ravel() - 0.5) * 2, 0, 1)[:, None]
+        rgb = 255 - (255 - rgb) * (0.25 + 0.35 * strength)
+        image = rgb.reshape(*classes.shape, 3).astype(np.uint8)
+        item = pg.ImageItem(np.transpose(image, (1, 0, 2)), levels=(0, 255))  # (x, y, rgb)
+        item.setRect(xs[0], ys[0], xs[-1] - xs[0], ys[-1] - ys[0])
+        plot.addItem(item)
+        points, labels = field["points"], field["labels"]
+        brushes = [
+            pg.mkBrush(*(0.8 * np.array(CLASS_COLOURS[int(c) % len(CLASS_COLOURS)])))
+            for c in labels
+        ]
+        plot.addItem(
+            pg.ScatterPlotItem(
+                points[:, 0], points[:, 1], size=6, brush=brushes, pen=pg.mkPen("w", width=0.8)
+            )
+        )
+        plot.setTitle("Decision boundary over the plane (standardised features)")
+
+
+def _grey_item(image: np.ndarray) -> pg.ImageItem:
+    item = pg.ImageItem(image.T)
+    lo, hi = float(image.min()), float(image.max())
+    item.setLevels((lo, hi if hi > lo else lo + 1e-6))
+    return item

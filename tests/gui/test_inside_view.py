@@ -1,0 +1,100 @@
+"""The Inside tab (issue 19): computed by ``layerlab inspect`` in a child process,
+drawn in the window without TensorFlow.
+
+The runs (LeNet-5 on digits, 2 epochs; an xor MLP, 5 epochs) are trained by
+``layerlab train`` in a subprocess, so this test process never loads TensorFlow and
+can check that looking inside does not load it either.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.model.project import load_project
+from presets import presets_dir
+from tests.engine.test_inside import xor_project
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def train(project: dict, folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    path = folder / "project.json"
+    path.write_text(json.dumps(project))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    run = folder / "run"
+    subprocess.run(
+        [sys.executable, "-m", "engine.cli", "train", str(path), "--out", str(run)],
+        check=True,
+        env=env,
+        capture_output=True,
+        timeout=300,
+    )
+    return run
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("inside")
+    lenet = load_project(presets_dir() / "lenet5.json").to_dict()
+    lenet["training"].update(epochs=2, batch_size=64, tensorboard=False)
+    return {"lenet": train(lenet, root / "lenet"), "xor": train(xor_project(5), root / "xor")}
+
+
+@pytest.fixture
+def view(qtbot):
+    from gui.training.inside_view import InsideView
+
+    v = InsideView()
+    v.resize(900, 700)
+    qtbot.addWidget(v)
+    v.show()
+    return v
+
+
+def test_the_inside_tab_looks_inside_a_run_in_a_child_process(runs, view, qtbot, tmp_path):
+    tf_before = "tensorflow" in sys.modules
+    view.sample_box.setValue(4)
+    with qtbot.waitSignal(view.finished, timeout=120_000) as done:
+        view.show_run(runs["lenet"])
+        assert not view.show_button.isEnabled()  # the window goes on while it computes
+    assert done.args == [True]
+    assert ("tensorflow" in sys.modules) == tf_before  # the window never loads TensorFlow
+    assert view.manifest["sample"] == 4
+    names = [row["name"] for row in view.manifest["layers"]]
+    assert names[:3] == ["input", "conv1", "pool1"] and names[-1] == "output"
+    assert view.status.text().startswith("Sample 4: 9 layers")
+    # activations: one card per layer; health: gradient bars and a layer per histogram
+    boxes = [i for i in view.activations.ci.items if type(i).__name__ == "ViewBox"]
+    assert len(boxes) == len(names)
+    assert view.layer_box.count() == 5  # conv1, conv2, fc1, fc2, output
+    assert "Epoch 2" in view.warnings_label.text() or "⚠" in view.warnings_label.text()
+    assert view.manifest["grad_cam"]["layer"] == "conv2"
+    for i in range(view.tabs.count()):
+        view.tabs.setCurrentIndex(i)
+        qtbot.wait(10)
+        assert not view.grab().toImage().isNull()
+
+
+def test_the_decision_boundary_of_two_feature_data(runs, view, qtbot):
+    with qtbot.waitSignal(view.finished, timeout=120_000):
+        view.show_run(runs["xor"])
+    assert view.manifest["decision_boundary"]
+    items = view.boundary_plot.getPlotItem().items
+    assert {type(i).__name__ for i in items} >= {"ImageItem", "ScatterPlotItem"}
+    assert "grad_cam" not in view.manifest
+
+
+def test_a_run_that_cannot_be_read_is_said_in_words(view, qtbot, tmp_path):
+    with qtbot.waitSignal(view.finished, timeout=120_000) as done:
+        view.show_run(tmp_path)
+    assert done.args == [False]
+    assert view.status.text().startswith("Could not look inside:")
+    assert "model.keras: not found" in view.status.text()
+    assert view.show_button.isEnabled()
