@@ -17,10 +17,13 @@ Each record is one line of ``health.jsonl`` in the run directory (rewritten whol
 through :func:`engine.files.write_atomic`) and is sent as a ``health`` event without
 the histograms. :func:`health_warnings` words what the numbers mean.
 
-The cost is bounded: the probe's time is measured, and the next probe waits until
-training has run for :data:`MAX_SHARE` ** -1 times as long (5 %: twenty times the
-probe's time), so health never takes more than about 5 % of the training time; the
-last epoch is always probed (``on_train_end``). ``training.health`` (default true)
+The cost is bounded: an epoch is probed only while the time spent probing (the
+next probe's time estimated from the last one; :data:`FIRST_PROBE_GUESS` for the
+first) stays within :data:`MAX_SHARE` (5 %) of the time spent training so far, so a
+run with long epochs is probed every epoch and a run of many short ones every few
+epochs. The last epoch is always probed (``on_train_end``): the norms ``layerlab
+inspect`` reports are the last epoch's. The probe runs eagerly (tracing a
+``tf.function`` took ~1 s, more than a run's whole budget on small models). ``training.health`` (default true)
 turns it off. TensorFlow loads inside :func:`health_callback` only.
 """
 
@@ -45,6 +48,8 @@ MAX_SHARE = 0.05
 
 VANISHING_RATIO = 1000.0
 """Gradients this many times smaller in the first layers than in the last: vanishing."""
+FIRST_PROBE_GUESS = 0.5
+"""Seconds the first probe is expected to take (building the probe model included)."""
 DEAD_WARN = 0.5
 """A ReLU layer with more than this fraction of units never firing: dying ReLU."""
 
@@ -176,8 +181,9 @@ def health_callback(
             super().__init__()
             self.records = kept
             self.step: Any = None
-            self.probe_time = 0.0
-            self.train_since = 0.0
+            self.probe_time = FIRST_PROBE_GUESS  # the next probe's expected time
+            self.spent = 0.0  # time spent probing so far
+            self.trained = 0.0  # time spent training so far
             self.epoch_start = 0.0
             self.last_epoch = -1
             self.probed = -1
@@ -193,7 +199,7 @@ def health_callback(
             self.trainables = [list(layer.trainable_weights) for layer in self.weighted]
             flat = [v for vs in self.trainables for v in vs]
 
-            @tf.function
+            # eager: tracing a tf.function costs ~1 s, more than many eager probes
             def step(xs: Any, ys: Any) -> Any:
                 with tf.GradientTape() as tape:
                     outs = probe(xs, training=False)
@@ -222,8 +228,8 @@ def health_callback(
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             self.last_epoch = epoch
-            self.train_since += time.monotonic() - self.epoch_start
-            if self.probed >= 0 and self.train_since * MAX_SHARE < self.probe_time:
+            self.trained += time.monotonic() - self.epoch_start
+            if self.spent + self.probe_time > MAX_SHARE * self.trained:
                 return  # bounded cost: wait until training has run long enough
             self._probe(epoch)
 
@@ -289,7 +295,7 @@ def health_callback(
             )
             self.probed = epoch
             self.probe_time = time.monotonic() - start
-            self.train_since = 0.0
+            self.spent += self.probe_time
 
     return HealthProbe()
 
