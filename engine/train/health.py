@@ -187,6 +187,7 @@ def health_callback(
             self.epoch_start = 0.0
             self.last_epoch = -1
             self.probed = -1
+            self.off = False
             self.variables: list[Any] = []
 
         def _build(self) -> None:
@@ -227,6 +228,8 @@ def health_callback(
             self.epoch_start = time.monotonic()
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            if self.off:
+                return
             self.last_epoch = epoch
             self.trained += time.monotonic() - self.epoch_start
             if self.spent + self.probe_time > MAX_SHARE * self.trained:
@@ -234,10 +237,25 @@ def health_callback(
             self._probe(epoch)
 
         def on_train_end(self, logs: dict | None = None) -> None:
-            if self.last_epoch >= 0 and self.probed != self.last_epoch:
+            if not self.off and self.last_epoch >= 0 and self.probed != self.last_epoch:
                 self._probe(self.last_epoch)
 
         def _probe(self, epoch: int) -> None:
+            strategy = (
+                getattr(self.model, "distribute_strategy", None) or tf.distribute.get_strategy()
+            )
+            replicas = getattr(strategy, "num_replicas_in_sync", 1)
+            reason = "not yet for runs on several devices" if replicas > 1 else ""
+            if not reason:
+                try:
+                    self._measure(epoch)
+                    return
+                except Exception as exc:  # never end a run over a health probe
+                    reason = f"the probe failed ({type(exc).__name__}: {exc})"
+            self.off = True
+            emit({"event": "warning", "message": f"training health is not collected: {reason}"})
+
+        def _measure(self, epoch: int) -> None:
             start = time.monotonic()
             if self.step is None:
                 self._build()

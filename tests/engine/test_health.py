@@ -166,3 +166,26 @@ def test_warnings_in_plain_words():
     assert warning.startswith("gradients in the first layers are 10,000x smaller than in the last")
     rows = [{"name": f"d{i}", "gradient_norm": 1.0, "dead_fraction": None} for i in range(4)]
     assert health_warnings(rows) == []
+
+
+def test_a_failing_probe_never_ends_the_run(tmp_path):
+    import keras
+
+    from engine.train.health import health_callback
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    x, y = np.zeros((8, 4), "float32"), np.zeros(8, int)
+    events: list[dict] = []
+
+    def broken_loss(y_true, y_pred):
+        raise RuntimeError("no loss today")
+
+    probe = health_callback(tmp_path, events.append, x, y, broken_loss)
+    history = model.fit(x, y, epochs=2, verbose=0, callbacks=[probe])
+    assert len(history.history["loss"]) == 2
+    warnings = [e["message"] for e in events if e["event"] == "warning"]
+    assert warnings == [
+        "training health is not collected: the probe failed (RuntimeError: no loss today)"
+    ]
