@@ -213,9 +213,18 @@ class InsideView(QWidget):
         process.setProgram(cmd[0])
         process.setArguments(cmd[1:])
         process.finished.connect(lambda code, _status, p=process: self._done(p, code))
+        process.errorOccurred.connect(lambda error, p=process: self._failed(p, error))
         self.status.setText(f"Looking inside (sample {self.sample_box.value()})…")
         self.show_button.setEnabled(False)
         process.start()
+
+    def _failed(self, process: QProcess, error: QProcess.ProcessError) -> None:
+        """The child could not start (no Python there): ``finished`` never comes."""
+        if process is not self.process or error != QProcess.ProcessError.FailedToStart:
+            return
+        self.show_button.setEnabled(True)
+        self.status.setText(f"Could not look inside: {process.errorString()}")
+        self.finished.emit(False)
 
     def _done(self, process: QProcess, code: int) -> None:
         if process is not self.process:

@@ -98,3 +98,12 @@ def test_a_run_that_cannot_be_read_is_said_in_words(view, qtbot, tmp_path):
     assert view.status.text().startswith("Could not look inside:")
     assert "model.keras: not found" in view.status.text()
     assert view.show_button.isEnabled()
+
+
+def test_a_child_that_cannot_start_is_said_in_words(view, qtbot, tmp_path, monkeypatch):
+    monkeypatch.setattr(view, "command", lambda: [str(tmp_path / "no-python"), "-m", "x"])
+    with qtbot.waitSignal(view.finished, timeout=10_000) as done:
+        view.show_run(tmp_path)
+    assert done.args == [False]
+    assert view.status.text().startswith("Could not look inside:")
+    assert view.show_button.isEnabled()
