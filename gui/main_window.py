@@ -224,6 +224,12 @@ class MainWindow(FileActions, QMainWindow):
         self.act_duplicate = a("&Duplicate", lambda: self.scene.duplicate(), "Ctrl+D")
         self.act_delete = a("De&lete", lambda: self.scene.delete_selection(), key.Delete)
         self.act_select_all = a("Select &All", self.select_all, key.SelectAll)
+        self.act_find = a(
+            "&Find Layer…",
+            lambda: self.view.open_find(),
+            key.Find,
+            "Find layers by name, type or parameter value (Enter: next, Esc: close)",
+        )
         self.act_zoom_in = a("Zoom &In", lambda: self.view.zoom_in(), key.ZoomIn)
         self.act_zoom_out = a("Zoom &Out", lambda: self.view.zoom_out(), key.ZoomOut)
         self.act_fit = a(
@@ -286,6 +292,7 @@ class MainWindow(FileActions, QMainWindow):
             self.act_delete,
             None,
             self.act_select_all,
+            self.act_find,
         ):
             edit.addSeparator() if action is None else edit.addAction(action)
         view = self.view_menu = bar.addMenu("&View")

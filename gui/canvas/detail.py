@@ -1,0 +1,128 @@
+"""Level of detail: how cards and wires look when the canvas is zoomed out.
+
+Below :data:`SUMMARY_LOD` (the scale ``QStyleOptionGraphicsItem.levelOfDetailFromTransform``
+gives: 1.0 at 100 %) a card becomes a summary: tinted in its type's colour, the
+meaningful part of its id in a font of about 12 screen pixels (:func:`meaningful_id`
+keeps the end of ``conv3_block1_0_bn``: ``…block1_0_bn``, never ``conv3_…1_0_bn``) and,
+when there is room, its output shape. Everything is clipped to the card, so labels
+never overlap; wire labels are hidden and wires are drawn as straight segments
+(:func:`simple_path`).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPainterPath
+
+#: Below this level of detail cards are summaries and wires straight.
+SUMMARY_LOD = 0.45
+#: Screen pixel sizes of the summary's id (shrunk down to the minimum for long ids)
+#: and of its output shape.
+ID_PX, ID_MIN_PX, SHAPE_PX = 12.0, 9.0, 9.5
+ELLIPSIS = "…"
+
+
+def meaningful_id(node_id: str, fits) -> str:
+    """``node_id`` shortened from the front, at ``_`` boundaries, until ``fits(text)``.
+
+    Layer names grow at the front with their stage (``conv3_block1_0_bn``), so the end
+    is what tells neighbouring cards apart: ``…block1_0_bn``, then ``…1_0_bn``; when not
+    even the last part fits, it is cut at its end (``conv…``).
+
+    Args:
+        node_id: The layer id.
+        fits: ``fits(text) -> bool``: whether ``text`` fits the room there is.
+    """
+    if fits(node_id):
+        return node_id
+    parts = node_id.split("_")
+    for start in range(1, len(parts)):
+        text = ELLIPSIS + "_".join(parts[start:])
+        if fits(text):
+            return text
+    last = parts[-1]
+    if fits(last):
+        return last
+    while len(last) > 1 and not fits(last + ELLIPSIS):
+        last = last[:-1]
+    return last + ELLIPSIS
+
+
+def paint_summary(
+    painter: QPainter,
+    card: QRectF,
+    left: float,
+    lod: float,
+    colour: QColor,
+    background: QColor,
+    text_colour: QColor,
+    dim_colour: QColor,
+    node_id: str,
+    shape_text: str,
+    base_font: QFont,
+) -> None:
+    """Draw the zoomed-out contents of a card (its frame is already drawn).
+
+    Args:
+        card: The card rectangle (item coordinates).
+        left: Where the text starts (right of the colour stripe).
+        lod: The level of detail (screen pixels per scene unit).
+        colour: The type's colour, tinted over the card.
+        background: The card's fill, mixed with the tint.
+    """
+    lod = max(lod, 0.02)
+    tint = QColor(colour)
+    tint.setAlpha(46)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(tint)
+    painter.drawRoundedRect(card.adjusted(1, 1, -1, -1), 8, 8)
+    width = card.right() - 6 - left
+    id_font = QFont(base_font)
+    size = min(ID_PX / lod, card.height() * 0.6)
+    fm = QFontMetricsF(id_font)
+    natural = fm.horizontalAdvance(node_id) * size / max(id_font.pixelSize(), 1)
+    if natural > width:  # shrink a long id a little before cutting it
+        size = max(size * width / natural, min(ID_MIN_PX / lod, size))
+    id_font.setPixelSize(max(int(size), 1))
+    if size * lod < ID_PX - 1:  # a small id reads better, and fits more, unbolded
+        id_font.setWeight(QFont.Weight.Medium)
+    fm = QFontMetricsF(id_font)
+    text = meaningful_id(node_id, lambda t: fm.horizontalAdvance(t) <= width)
+    shape_font = QFont(base_font)
+    shape_font.setWeight(QFont.Weight.Normal)
+    shape_size = SHAPE_PX / lod
+    shape_font.setPixelSize(max(int(shape_size), 1))
+    id_h, shape_h = fm.height(), QFontMetricsF(shape_font).height()
+    two_lines = bool(shape_text) and id_h + shape_h <= card.height() - 4
+    top = card.top() + (card.height() - (id_h + shape_h if two_lines else id_h)) / 2
+    painter.setFont(id_font)
+    painter.setPen(text_colour)
+    flags = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
+    painter.drawText(QRectF(left, top, width, id_h), flags, text)
+    if two_lines:
+        shape_fm = QFontMetricsF(shape_font)
+        shape = shape_fm.elidedText(shape_text, Qt.TextElideMode.ElideRight, width)
+        painter.setFont(shape_font)
+        painter.setPen(dim_colour)
+        painter.drawText(QRectF(left, top + id_h, width, shape_h), flags, shape)
+
+
+def simple_path(path: QPainterPath) -> QPainterPath:
+    """``path`` with every curve replaced by a straight segment between its ends: an
+    S-curve becomes one line, a detour around cards three (out, down, back in)."""
+    out = QPainterPath()
+    n = path.elementCount()
+    i = 0
+    while i < n:
+        e = path.elementAt(i)
+        if e.isMoveTo():
+            out.moveTo(QPointF(e.x, e.y))
+            i += 1
+        elif e.isLineTo():
+            out.lineTo(QPointF(e.x, e.y))
+            i += 1
+        else:  # CurveTo + 2 CurveToData: the third point is where it ends
+            end = path.elementAt(min(i + 2, n - 1))
+            out.lineTo(QPointF(end.x, end.y))
+            i += 3
+    return out
