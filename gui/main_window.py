@@ -367,6 +367,7 @@ class MainWindow(FileActions, QMainWindow):
         self.palette.add_requested.connect(self.add_layer_at_centre)
         self.inspector.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.problems.node_clicked.connect(self.show_node)
+        self.summary.node_clicked.connect(self.show_node)
         self.problems.fix_requested.connect(self.apply_fix)
         self.validation.updated.connect(self._on_analysis)
         self.validation.status.connect(self._on_validation_status)
@@ -655,7 +656,8 @@ class MainWindow(FileActions, QMainWindow):
         """The model's problems and the data's (the Training dock's) in the list and the
         status bar's count."""
         self.problems.set_problems(
-            list(self.validation.problems) + list(self.training_dock.data_problems)
+            list(self.validation.problems) + list(self.training_dock.data_problems),
+            fixits=self.scene.fixits,
         )
         errors, warnings = self.problems.counts()
         if errors or warnings:

@@ -34,7 +34,7 @@ from engine.model.graph import Graph, Node
 from gui.canvas.theme import NODE_HEIGHT, NODE_RADIUS, NODE_WIDTH
 
 #: Stepping to a match zooms in to at least this, so the found card can be read.
-FIND_ZOOM = 0.6
+FIND_ZOOM = 0.8
 
 
 def _value_text(value: Any) -> str:
@@ -298,7 +298,8 @@ class FindBar(QFrame):
         self.adjustSize()
         width = min(max(self.sizeHint().width(), 420), self.view.width() - 16)
         self.resize(width, self.sizeHint().height())
-        self.move(self.view.width() - width - 12 - _scrollbar_width(self.view), 8)
+        port = self.view.viewport().geometry()  # inside the scroll bars
+        self.move(port.right() + 1 - width - 12, port.top() + 8)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.view and event.type() == QEvent.Type.Resize and self.isVisible():
@@ -317,8 +318,3 @@ class FindBar(QFrame):
 
 def _card() -> QRectF:
     return QRectF(-NODE_WIDTH / 2, -NODE_HEIGHT / 2, NODE_WIDTH, NODE_HEIGHT)
-
-
-def _scrollbar_width(view: QWidget) -> int:
-    bar = view.verticalScrollBar()
-    return bar.width() if bar.isVisible() else 0

@@ -7,6 +7,7 @@ from PySide6.QtGui import QGuiApplication, QKeyEvent, QMouseEvent, QPainter, QWh
 from PySide6.QtWidgets import QGraphicsView, QWidget
 
 from gui.canvas.find import FindBar
+from gui.canvas.minimap import Minimap
 from gui.canvas.scene import GraphScene
 
 #: Mime type of a palette drag; the payload is the layer type name (utf-8).
@@ -60,6 +61,12 @@ class GraphView(QGraphicsView):
         self._autoscroll.setInterval(30)
         self._autoscroll.timeout.connect(self._auto_scroll_step)
         self.find_bar = FindBar(self)
+        self.minimap = Minimap(self)
+        self.zoom_changed.connect(lambda _z: self.minimap.place())
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.minimap.place()
 
     def open_find(self) -> None:
         """Show the find bar (Ctrl+F) with the keyboard in its field."""
