@@ -11,8 +11,12 @@ never overlap; wire labels are hidden and wires are drawn as straight segments
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPainterPath
+
+from gui.canvas.theme import NODE_HEIGHT, NODE_WIDTH, STRIPE_WIDTH
 
 #: Below this level of detail cards are summaries and wires straight.
 SUMMARY_LOD = 0.45
@@ -48,34 +52,34 @@ def meaningful_id(node_id: str, fits) -> str:
     return last + ELLIPSIS
 
 
-def paint_summary(
-    painter: QPainter,
-    card: QRectF,
-    left: float,
-    lod: float,
-    colour: QColor,
-    background: QColor,
-    text_colour: QColor,
-    dim_colour: QColor,
-    node_id: str,
-    shape_text: str,
-    base_font: QFont,
-) -> None:
-    """Draw the zoomed-out contents of a card (its frame is already drawn).
+@dataclass
+class Summary:
+    """What a zoomed-out card shows, and where (item coordinates)."""
 
-    Args:
-        card: The card rectangle (item coordinates).
-        left: Where the text starts (right of the colour stripe).
-        lod: The level of detail (screen pixels per scene unit).
-        colour: The type's colour, tinted over the card.
-        background: The card's fill, mixed with the tint.
-    """
+    id_text: str
+    id_font: QFont
+    id_rect: QRectF
+    shape_text: str  # "" when there is no room (or no shape yet)
+    shape_font: QFont
+    shape_rect: QRectF
+
+
+def card_rect() -> QRectF:
+    return QRectF(-NODE_WIDTH / 2, -NODE_HEIGHT / 2, NODE_WIDTH, NODE_HEIGHT)
+
+
+#: Where a card's texts start (right of its colour stripe).
+TEXT_LEFT = -NODE_WIDTH / 2 + STRIPE_WIDTH + 10
+
+
+def summary_layout(node_id: str, shape_text: str, lod: float, base_font: QFont) -> Summary:
+    """The texts of a card at level of detail ``lod`` (below :data:`SUMMARY_LOD`): the
+    id about :data:`ID_PX` screen pixels high (shrunk to :data:`ID_MIN_PX` before it
+    is shortened by :func:`meaningful_id`), and the output shape under it when both
+    lines fit the card's height."""
     lod = max(lod, 0.02)
-    tint = QColor(colour)
-    tint.setAlpha(46)
-    painter.setPen(Qt.PenStyle.NoPen)
-    painter.setBrush(tint)
-    painter.drawRoundedRect(card.adjusted(1, 1, -1, -1), 8, 8)
+    card = card_rect()
+    left = TEXT_LEFT
     width = card.right() - 6 - left
     id_font = QFont(base_font)
     size = min(ID_PX / lod, card.height() * 0.6)
@@ -90,21 +94,50 @@ def paint_summary(
     text = meaningful_id(node_id, lambda t: fm.horizontalAdvance(t) <= width)
     shape_font = QFont(base_font)
     shape_font.setWeight(QFont.Weight.Normal)
-    shape_size = SHAPE_PX / lod
-    shape_font.setPixelSize(max(int(shape_size), 1))
-    id_h, shape_h = fm.height(), QFontMetricsF(shape_font).height()
+    shape_font.setPixelSize(max(int(SHAPE_PX / lod), 1))
+    shape_fm = QFontMetricsF(shape_font)
+    id_h, shape_h = fm.height(), shape_fm.height()
     two_lines = bool(shape_text) and id_h + shape_h <= card.height() - 4
     top = card.top() + (card.height() - (id_h + shape_h if two_lines else id_h)) / 2
-    painter.setFont(id_font)
-    painter.setPen(text_colour)
-    flags = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
-    painter.drawText(QRectF(left, top, width, id_h), flags, text)
+    shape = ""
     if two_lines:
-        shape_fm = QFontMetricsF(shape_font)
         shape = shape_fm.elidedText(shape_text, Qt.TextElideMode.ElideRight, width)
-        painter.setFont(shape_font)
+    return Summary(
+        text,
+        id_font,
+        QRectF(left, top, width, id_h),
+        shape,
+        shape_font,
+        QRectF(left, top + id_h, width, shape_h),
+    )
+
+
+def paint_summary(
+    painter: QPainter,
+    lod: float,
+    colour: QColor,
+    text_colour: QColor,
+    dim_colour: QColor,
+    node_id: str,
+    shape_text: str,
+    base_font: QFont,
+) -> None:
+    """Draw the zoomed-out contents of a card (its frame and stripe are drawn already):
+    a tint of the type's ``colour`` and :func:`summary_layout`'s texts."""
+    tint = QColor(colour)
+    tint.setAlpha(46)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(tint)
+    painter.drawRoundedRect(card_rect().adjusted(1, 1, -1, -1), 8, 8)
+    summary = summary_layout(node_id, shape_text, lod, base_font)
+    flags = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
+    painter.setFont(summary.id_font)
+    painter.setPen(text_colour)
+    painter.drawText(summary.id_rect, flags, summary.id_text)
+    if summary.shape_text:
+        painter.setFont(summary.shape_font)
         painter.setPen(dim_colour)
-        painter.drawText(QRectF(left, top + id_h, width, shape_h), flags, shape)
+        painter.drawText(summary.shape_rect, flags, summary.shape_text)
 
 
 def simple_path(path: QPainterPath) -> QPainterPath:

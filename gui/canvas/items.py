@@ -438,11 +438,8 @@ class NodeItem(QGraphicsItem):
         if lod < SUMMARY_LOD:  # zoomed out: a summary card (gui/canvas/detail.py)
             paint_summary(
                 painter,
-                rect,
-                left,
                 lod,
                 colour,
-                theme.node_fill,
                 theme.text,
                 theme.text_shape,
                 self.node_id,
