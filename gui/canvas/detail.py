@@ -11,6 +11,7 @@ never overlap; wire labels are hidden and wires are drawn as straight segments
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -30,7 +31,7 @@ def meaningful_id(node_id: str, fits) -> str:
     """``node_id`` shortened from the front, at ``_`` boundaries, until ``fits(text)``.
 
     Layer names grow at the front with their stage (``conv3_block1_0_bn``), so the end
-    is what tells neighbouring cards apart: ``…block1_0_bn``, then ``…1_0_bn``; when not
+    is what tells neighbouring cards apart: ``…block1_0_bn``, then ``…0_bn``; when not
     even the last part fits, it is cut at its end (``conv…``).
 
     Args:
@@ -50,6 +51,17 @@ def meaningful_id(node_id: str, fits) -> str:
     while len(last) > 1 and not fits(last + ELLIPSIS):
         last = last[:-1]
     return last + ELLIPSIS
+
+
+def fitted_font(base: QFont, text: str, size: float, smallest: float, width: float) -> QFont:
+    """``base`` at pixel ``size``, or smaller (down to ``smallest``) so ``text`` fits
+    ``width``: a long id shrinks a little before :func:`meaningful_id` shortens it."""
+    natural = QFontMetricsF(base).horizontalAdvance(text) * size / max(base.pixelSize(), 1)
+    if natural > width:
+        size = max(size * width / natural, min(smallest, size))
+    out = QFont(base)
+    out.setPixelSize(max(math.ceil(size - 1e-6), 1))
+    return out
 
 
 @dataclass
@@ -81,20 +93,15 @@ def summary_layout(node_id: str, shape_text: str, lod: float, base_font: QFont) 
     card = card_rect()
     left = TEXT_LEFT
     width = card.right() - 6 - left
-    id_font = QFont(base_font)
     size = min(ID_PX / lod, card.height() * 0.6)
-    fm = QFontMetricsF(id_font)
-    natural = fm.horizontalAdvance(node_id) * size / max(id_font.pixelSize(), 1)
-    if natural > width:  # shrink a long id a little before cutting it
-        size = max(size * width / natural, min(ID_MIN_PX / lod, size))
-    id_font.setPixelSize(max(int(size), 1))
-    if size * lod < ID_PX - 1:  # a small id reads better, and fits more, unbolded
+    id_font = fitted_font(base_font, node_id, size, ID_MIN_PX / lod, width)
+    if id_font.pixelSize() * lod < ID_PX - 1:  # a small id reads better, and fits more, unbolded
         id_font.setWeight(QFont.Weight.Medium)
     fm = QFontMetricsF(id_font)
     text = meaningful_id(node_id, lambda t: fm.horizontalAdvance(t) <= width)
     shape_font = QFont(base_font)
     shape_font.setWeight(QFont.Weight.Normal)
-    shape_font.setPixelSize(max(int(SHAPE_PX / lod), 1))
+    shape_font.setPixelSize(max(math.ceil(SHAPE_PX / lod - 1e-6), 1))
     shape_fm = QFontMetricsF(shape_font)
     id_h, shape_h = fm.height(), shape_fm.height()
     two_lines = bool(shape_text) and id_h + shape_h <= card.height() - 4

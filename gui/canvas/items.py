@@ -25,7 +25,13 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 from engine.catalog.checks import caption
 from engine.catalog.table import CATALOG
 from engine.model.graph import Edge, Node
-from gui.canvas.detail import SUMMARY_LOD, meaningful_id, paint_summary, simple_path
+from gui.canvas.detail import (
+    SUMMARY_LOD,
+    fitted_font,
+    meaningful_id,
+    paint_summary,
+    simple_path,
+)
 from gui.canvas.theme import (
     LIGHT,
     NODE_HEIGHT,
@@ -488,8 +494,7 @@ class NodeItem(QGraphicsItem):
             )
 
     def _paint_medium(self, painter: QPainter, theme: Theme, lod: float, area: QRectF) -> None:
-        title_font = QFont(font("title"))
-        title_font.setPixelSize(int(11.5 / lod))
+        title_font = fitted_font(font("title"), self.node_id, 11.5 / lod, 9.5 / lod, area.width())
         line_font = QFont(font("small"))
         line_font.setPixelSize(int(9.5 / lod))
         title_h, line_h = 11.5 / lod * 1.3, 9.5 / lod * 1.3
