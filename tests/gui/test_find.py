@@ -58,8 +58,10 @@ def test_find_matches_ids_types_and_parameter_values(query, found):
 
 
 @pytest.fixture
-def window(qtbot):
+def window(qtbot, monkeypatch):
     from gui.main_window import MainWindow
+
+    monkeypatch.setattr(MainWindow, "_ask_save", lambda self: "discard")
 
     w = MainWindow(
         chain_project(),
@@ -166,7 +168,6 @@ def test_clicking_a_problem_row_selects_and_centres_its_layer(window, qtbot):
     from engine.model.graph import Edge
 
     window.undo_stack.push(Disconnect(Edge("flat", "fc64", 0)))
-    window.undo_stack.set_clean()  # closing the window must not ask to save
     window.validate_now()
     panel = window.problems
     item = next(
