@@ -111,5 +111,63 @@ def main() -> None:
     window.close()
 
 
+def find_ms(window, app, queries=("bn", "conv4_block20", "filters=512", "add", "relu")) -> dict:
+    """Find over all layers in the open window: type the query (search, highlight every
+    match, select and centre the first), then one Enter (the next match). Milliseconds
+    per query, median and max; the search alone (``find_nodes``) for scale."""
+    from gui.canvas.find import find_nodes
+
+    bar = window.view.find_bar
+    window.view.open_find()
+    shown, search = [], []
+    for _ in range(3):
+        for query in queries:
+            t = time.perf_counter()
+            bar.set_query(query)
+            bar.next()
+            app.processEvents()
+            shown.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            find_nodes(window.project.graph, query)
+            search.append((time.perf_counter() - t) * 1000)
+    bar.close_bar()
+    return {
+        "find_ms": round(statistics.median(shown), 1),
+        "find_max_ms": round(max(shown), 1),
+        "find_search_only_ms": round(statistics.median(search), 2),
+    }
+
+
+def main_find() -> None:
+    """``bench/editor_scale.py --find``: open ResNet-152 as :func:`main` does (laid out,
+    validated, fitted) and print :func:`find_ms`'s figures."""
+    from engine.io.importing.rebuild import import_application
+    from engine.model.project import save_project
+
+    project = import_application("ResNet152")
+    path = Path(tempfile.mkdtemp()) / "resnet152.json"
+    save_project(project, path)
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    from gui.main_window import MainWindow
+
+    window = MainWindow(
+        load_tensorflow=False, check_recovery=False, use_settings=False, autosave=False
+    )
+    window.resize(1400, 900)
+    window.show()
+    window.open_path(path, ask=False)
+    window.validation.load_tensorflow_now()
+    window.scene.auto_layout()
+    window.view.fit()
+    app.processEvents()
+    figures = {"nodes": len(window.project.graph.nodes)}
+    figures.update(find_ms(window, app))
+    print(json.dumps(figures))
+    window.undo_stack.set_clean()
+    window.close()
+
+
 if __name__ == "__main__":
-    main()
+    main_find() if "--find" in sys.argv[1:] else main()

@@ -423,6 +423,12 @@ class GraphScene(QGraphicsScene):
         scale = painter.worldTransform().m11()
         if scale < 0.35:
             return
+        # After a long jump (find, minimap) Qt may expose the whole span between the
+        # old and the new place: dot only what the device can show.
+        device = painter.device()
+        inverse, ok = painter.worldTransform().inverted()
+        if ok and device is not None and device.width() > 0:
+            rect = rect.intersected(inverse.mapRect(QRectF(0, 0, device.width(), device.height())))
         step = GRID * (2 if scale < 0.7 else 1)
         left = math.floor(rect.left() / step) * step
         top = math.floor(rect.top() / step) * step
