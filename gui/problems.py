@@ -106,7 +106,7 @@ class ProblemsPanel(QTreeWidget):
             button.setToolTip(f"{fixes[0].fix_text} (one undoable edit)")
             button.clicked.connect(lambda _c=False, f=fixes[0]: self.fix_requested.emit(f))
         else:
-            button = QPushButton("Fix ▾")
+            button = QPushButton("Fix")  # Qt adds the menu arrow
             menu = QMenu(button)
             for fix in fixes:
                 menu.addAction(fix.fix_text, lambda f=fix: self.fix_requested.emit(f))

@@ -56,7 +56,7 @@ def row_button(panel, node: str) -> QPushButton:
 def test_problems_panel_offers_each_fix_and_applies_it_in_one_undo_step(window, qtbot):
     before = window.project.graph.to_dict()
     button = row_button(window.problems, "fc")
-    assert button.text() == "Fix ▾"  # two ways: Flatten or global pooling
+    assert button.text() == "Fix"  # two ways, in its menu: Flatten or global pooling
     texts = [a.text() for a in button.menu().actions()]
     assert texts == [
         "Insert Flatten before 'fc'",
