@@ -252,10 +252,10 @@ def scan(config: dict[str, Any]) -> tuple[list[str], list[str]]:
                 f"'{name}' ({cls}): custom object{'s' if len(custom) > 1 else ''} "
                 f"{', '.join(custom)} (code outside Keras is never loaded)"
             )
-        elif cls in _MODEL_CLASSES:
-            unknown.append(
-                f"'{name}' ({cls}): a nested model; LayerLab projects hold one flat graph"
-            )
+        elif cls in _MODEL_CLASSES:  # flattened on import (engine.io.importing.nested)
+            inner_unsafe, inner_unknown = scan(entry)
+            unsafe += inner_unsafe
+            unknown += inner_unknown
         elif cls != "InputLayer" and cls not in CATALOG:
             unknown.append(f"'{name}' ({cls}): the catalog has no layer type '{cls}'")
     return unsafe, unknown
