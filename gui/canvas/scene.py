@@ -186,6 +186,7 @@ class GraphScene(QGraphicsScene):
                     new if edge.source == old else edge.source,
                     new if edge.target == old else edge.target,
                     edge.port,
+                    edge.source_port,
                 )
                 del self._edges[edge]
                 self._edges[renamed] = edge_item
@@ -436,7 +437,7 @@ class GraphScene(QGraphicsScene):
     def _start_wire(self, port: PortItem, pos: QPointF) -> None:
         graph = self.project.graph
         if port.kind == "out":
-            self._gesture = WireDrag(self, port.node_id, pos)
+            self._gesture = WireDrag(self, port.node_id, pos, source_port=port.port)
             return
         wired = [e for e in graph.inputs_of(port.node_id) if e.port == port.port]
         if wired:
