@@ -241,3 +241,43 @@ def test_bad_source_port_is_refused_naming_the_edge(tmp_path, bad):
 
     with pytest.raises(ProjectError, match=r'edge #1 .*"source_port" must be a whole number'):
         load_project(path)
+
+
+def test_bidirectional_and_gru_states_import_round_trip(tmp_path):
+    x = keras.Input((5, 3), name="x")
+    y = keras.Input((4, 2), name="y")
+    bi_out, *bi_states = layers.Bidirectional(layers.LSTM(4, return_state=True), name="bi")(x)
+    gru_out, gru_h = layers.GRU(5, return_state=True, name="gru")(x)
+    bi_dec = layers.Bidirectional(layers.LSTM(4), name="bi_dec")(y, initial_state=bi_states)
+    gru_dec = layers.GRU(5, name="gru_dec")(y, initial_state=[gru_h])
+    cat = layers.Concatenate(name="cat")([bi_dec, gru_dec, bi_out, gru_out])
+    model = keras.Model([x, y], layers.Dense(2, name="head")(cat), name="states")
+    path = tmp_path / "states.h5"
+    model.save(path)
+    project = import_model(path, weights_out=tmp_path / "states.weights.h5")
+    g = project.graph
+    assert sorted((e.port, e.source_port) for e in g.inputs_of("bi_dec")) == [
+        (0, 0),
+        (1, 1),
+        (2, 2),
+        (3, 3),
+        (4, 4),
+    ]
+    assert [(e.source, e.source_port) for e in g.inputs_of("gru_dec")] == [("y", 0), ("gru", 1)]
+    assert ShapeInference(g).totals().total == model.count_params()
+    project.path = tmp_path / "states.json"
+    rebuilt = build_model(project)
+    load_start_weights(rebuilt, project)
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((3, 5, 3)), rng.standard_normal((3, 4, 2))]
+    xs = [a.astype("float32") for a in xs]
+    np.testing.assert_allclose(np.asarray(rebuilt(xs)), np.asarray(model(xs)), atol=1e-5)
+
+
+def test_a_state_as_model_output_is_refused_naming_it():
+    x = keras.Input((5, 3), name="x")
+    _out, h, _c = layers.LSTM(4, return_state=True, name="enc")(x)
+    from engine.io.importing.read import ModelImportError
+
+    with pytest.raises(ModelImportError, match="a model output is output 1 of 'enc'"):
+        import_model(keras.Model(x, h, name="encoder_model"))
