@@ -310,6 +310,12 @@ class Graph:
                 return f"port {port} of '{target}' does not exist"
             if spec is not None and spec.max_inputs is not None and port >= spec.max_inputs:
                 return f"'{target}' ({spec.type}) has no input {port}"
+            states = state_names(self.nodes[target])
+            if states and port > len(states):
+                return (
+                    f"'{target}' ({self.nodes[target].type}) has no input {port}: its "
+                    f"initial state is {', '.join(states)} on inputs 1-{len(states)}"
+                )
             if any(e.port == port for e in existing):
                 taken = next(e.source for e in existing if e.port == port)
                 return f"input {port} of '{target}' is already fed by '{taken}'"

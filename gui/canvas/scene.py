@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneMouse
 
 from engine.catalog.table import CATALOG
 from engine.model.commands import Command, Disconnect, UndoStack
-from engine.model.graph import Edge, GraphError, Node
+from engine.model.graph import Edge, GraphError, Node, state_names
 from engine.model.project import Project
 from gui.canvas import editing
 from gui.canvas.interactions import NodeDrag, ReverseWireDrag, WireDrag
@@ -162,6 +162,7 @@ class GraphScene(QGraphicsScene):
         item = self._nodes.get(node_id)
         if item is not None:
             item.refresh(self.project.graph.nodes[node_id])
+            self._sync_ports(node_id)  # a Bidirectional's states follow its inner layer
 
     def _on_node_moved(self, node_id: str) -> None:
         item = self._nodes.get(node_id)
@@ -211,6 +212,8 @@ class GraphScene(QGraphicsScene):
         spec = CATALOG.get(node.type)
         if spec is not None:
             limit = spec.max_inputs
+            if state_names(node):  # the sequence, then its initial state (h, c)
+                limit = 1 + len(state_names(node))
         else:
             limit = 0 if node.type == "Input" else 1
         if limit is None:  # merge layers: the wired inputs plus free ones up to min_inputs

@@ -92,3 +92,17 @@ def test_turning_return_state_on_and_off_shows_and_hides_the_ports(canvas):
     gru = {"units": 8, "return_state": True}
     stack.project.graph.add_node(Node("gru", "GRU", gru, (600, 150)))
     assert {p: i.label for p, i in scene.node_item("gru").state_ports.items()} == {1: "h"}
+
+
+def test_a_bidirectional_shows_one_input_per_state_of_its_inner_layer(canvas):
+    scene, _view, stack = canvas
+    graph = stack.project.graph
+    inner = {"type": "GRU", "params": {"units": 4, "return_state": True}}
+    graph.add_node(Node("bi", "Bidirectional", {"layer": inner}, (600, 300)))
+    item = scene.node_item("bi")
+    assert {p: i.label for p, i in item.in_ports.items()} == {0: "", 1: "h_fw", 2: "h_bw"}
+    assert {p: i.label for p, i in item.state_ports.items()} == {1: "h_fw", 2: "h_bw"}
+    stack.push(SetParams("bi", {"layer": {"type": "LSTM", "params": {"units": 4}}}))
+    assert sorted(item.in_ports) == [0, 1, 2, 3, 4]
+    assert item.state_ports == {}
+    assert "has no input 3" in graph.check_connect("enc_in", "decoder", 3)
