@@ -141,6 +141,7 @@ def test_shared_nested_model_is_refused_naming_it(tmp_path):
     with pytest.raises(ModelImportError) as err:
         import_model_with_notes(tmp_path / "siamese.keras")
     text = str(err.value)
+    assert text.startswith(f"{tmp_path / 'siamese.keras'}: model 'embedding' (Sequential)")
     assert "model 'embedding' (Sequential) is a nested model called 2 times" in text
     assert "its own weights" in text
 

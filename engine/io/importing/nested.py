@@ -29,8 +29,12 @@ def is_model(layer: Any) -> bool:
     return isinstance(layer, keras.Model)
 
 
-def flatten_nested(model: Any) -> tuple[Any, list[str]]:
+def flatten_nested(model: Any, file: str | None = None) -> tuple[Any, list[str]]:
     """``model`` itself when no layer of it is a model; else an equivalent flat model.
+
+    Args:
+        model: The loaded model.
+        file: The file it was loaded from, named at the start of a refusal.
 
     Returns:
         ``(model, notes)``: the notes say which nested models were flattened.
@@ -41,6 +45,15 @@ def flatten_nested(model: Any) -> tuple[Any, list[str]]:
     """
     if not any(is_model(layer) for layer in getattr(model, "layers", [])):
         return model, []
+    try:
+        return _flatten(model)
+    except ModelImportError as exc:
+        if file:
+            raise ModelImportError(f"{file}: {exc}") from None
+        raise
+
+
+def _flatten(model: Any) -> tuple[Any, list[str]]:
     import keras
 
     if not hasattr(model, "_run_through_graph"):  # a Sequential holding a model

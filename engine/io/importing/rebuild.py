@@ -100,7 +100,8 @@ def import_model_with_notes(
         has_weights = zipfile.is_zipfile(path) or is_hdf5(path)
         generic = re.fullmatch(r"(functional|sequential|model)(_\d+)?", model.name or "")
         name = name or (path.stem if generic else None)
-    model, nested = flatten_nested(model)
+    file = None if isinstance(path_or_model, keras.Model) else str(path_or_model)
+    model, nested = flatten_nested(model, file)
     project, notes, ids = _project_from_model(model, name)
     notes = nested + notes
     if weights_out is not None and has_weights:
