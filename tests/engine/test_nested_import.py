@@ -123,6 +123,7 @@ def test_sequential_holding_a_sequential(tmp_path):
     inner = keras.Sequential([keras.Input((4,)), layers.Dense(3, name="d1")], name="inner")
     model = keras.Sequential([keras.Input((4,)), inner, layers.Dense(2, name="d2")], name="seq")
     project, _notes, rebuilt = round_trip(model, tmp_path)
+    assert project.name == "seq"
     assert [n for n in project.graph.nodes if n != next(iter(project.graph.nodes))] == [
         "inner__d1",
         "d2",

@@ -56,6 +56,7 @@ def flatten_nested(model: Any, file: str | None = None) -> tuple[Any, list[str]]
 def _flatten(model: Any) -> tuple[Any, list[str]]:
     import keras
 
+    name = model.name
     if not hasattr(model, "_run_through_graph"):  # a Sequential holding a model
         model = _functional_of(model)
     notes: list[str] = []
@@ -65,7 +66,7 @@ def _flatten(model: Any) -> tuple[Any, list[str]]:
         for t in model.inputs
     ]
     outputs = _run(model, inputs, "", copies, notes)
-    flat = keras.Model(inputs=inputs, outputs=outputs, name=model.name)
+    flat = keras.Model(inputs=inputs, outputs=outputs, name=name)
     for source, copy in copies:
         copy.set_weights(source.get_weights())
         copy.trainable = source.trainable
