@@ -281,3 +281,12 @@ def test_a_state_as_model_output_is_refused_naming_it():
 
     with pytest.raises(ModelImportError, match="a model output is output 1 of 'enc'"):
         import_model(keras.Model(x, h, name="encoder_model"))
+
+
+@pytest.mark.parametrize("fmt", ["keras", "python", "onnx"])
+def test_seq2seq_exports_and_verifies(tmp_path, fmt):
+    from engine.io.export import export
+
+    project = Project(name="s2s", graph=seq2seq_graph(latent=8))
+    result = export(project, fmt, tmp_path / "s2s")
+    assert result.verified, result.message
