@@ -157,3 +157,29 @@ def test_unknown_layer_inside_a_nested_model_is_named(tmp_path):
     model.save(tmp_path / "lam.keras")
     with pytest.raises(ModelImportError, match=r"'x2' \(Lambda\): Lambda layers hold Python"):
         import_model_with_notes(tmp_path / "lam.keras")
+
+
+def test_frozen_base_called_with_training_false_imports(tmp_path):
+    """Transfer learning as keras.io writes it: base.trainable = False;
+    x = base(inputs, training=False)."""
+    base = keras.Sequential(
+        [keras.Input((6,)), layers.Dense(5, name="fc"), layers.BatchNormalization(name="bn")],
+        name="base",
+    )
+    base.trainable = False
+    inp = keras.Input((6,), name="inp")
+    model = keras.Model(inp, layers.Dense(2, name="head")(base(inp, training=False)), name="tl")
+    project, _notes, rebuilt = round_trip(model, tmp_path)
+    assert project.graph.nodes["base__bn"].trainable is False
+    assert_same(model, rebuilt, project)
+
+
+def test_trainable_base_called_with_training_false_is_refused(tmp_path):
+    base = keras.Sequential(
+        [keras.Input((6,)), layers.Dense(5, name="fc"), layers.BatchNormalization(name="bn")],
+        name="base",
+    )
+    inp = keras.Input((6,), name="inp")
+    model = keras.Model(inp, layers.Dense(2, name="head")(base(inp, training=False)), name="tl")
+    with pytest.raises(ModelImportError, match=r"'base' \(Sequential\) is called with training"):
+        import_model_with_notes(model)

@@ -119,6 +119,9 @@ def _nested_call(inner: Any, prefix: str, copies: list, notes: list[str]) -> Any
     def call(*args: Any, **kwargs: Any) -> Any:
         from keras import tree
 
+        training = kwargs.get("training")
+        if training is not None:
+            _refuse_training_mode(inner, training)
         tensors = [t for t in tree.flatten((args, kwargs.get("inputs"))) if _is_tensor(t)]
         graph = _functional_of(inner) if not hasattr(inner, "_run_through_graph") else inner
         if len(tensors) != len(graph.inputs):
@@ -129,6 +132,54 @@ def _nested_call(inner: Any, prefix: str, copies: list, notes: list[str]) -> Any
         return _run(inner, tensors, f"{prefix}{inner.name}{SEPARATOR}", copies, notes)
 
     return call
+
+
+#: Layers that compute differently in training and in inference (besides BatchNormalization).
+_TRAINING_ONLY = {
+    "Dropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+    "GaussianDropout",
+    "GaussianNoise",
+    "AlphaDropout",
+}
+
+
+def _refuse_training_mode(inner: Any, training: Any) -> None:
+    """A nested model called with ``training=False`` (transfer learning's ``base(x,
+    training=False)``) flattens to the same model only when none of its layers
+    depends on the mode: a frozen BatchNormalization always runs in inference mode
+    (Keras 3), so the usual frozen base imports; a trainable one, or dropout, does not."""
+    found = [layer for layer in _leaves(inner) if _depends_on_mode(layer)]
+    if not found:
+        return
+    names = ", ".join(f"'{layer.name}' ({type(layer).__name__})" for layer in found[:5])
+    more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+    raise ModelImportError(
+        f"model '{inner.name}' ({type(inner).__name__}) is called with training={training!r}, "
+        f"which fixes how {names}{more} behave; LayerLab calls every layer with its inputs "
+        "only, so they would behave differently while training. Freeze the nested model "
+        "(trainable = False) before saving it, or call it without training="
+    )
+
+
+def _leaves(model: Any) -> list[Any]:
+    found = []
+    for layer in model.layers:
+        found += _leaves(layer) if is_model(layer) else [layer]
+    return found
+
+
+def _depends_on_mode(layer: Any) -> bool:
+    cls = type(layer).__name__
+    if cls == "BatchNormalization":
+        return bool(layer.trainable)  # a frozen one runs in inference mode anyway
+    if cls in _TRAINING_ONLY:
+        return bool(getattr(layer, "rate", None) or getattr(layer, "stddev", None))
+    if cls.startswith("Random"):
+        return True
+    return bool(getattr(layer, "dropout", 0) or getattr(layer, "recurrent_dropout", 0))
 
 
 def _refuse_shared(graph: Any) -> None:
