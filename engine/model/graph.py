@@ -275,8 +275,11 @@ class Graph:
         """Why ``source -> target`` cannot be connected, or None if it can.
 
         ``port`` None means the next free port. Checks: both nodes exist, no self
-        loop, no cycle, the source has output ``source_port``, the port is free, and
-        the target accepts another input.
+        loop, no cycle, the port is free, and the target accepts another input.
+        Whether the source has output ``source_port`` and the target that many states
+        depends on params, which change under a wire (return_state turned off), so
+        validation reports those (:func:`engine.build.builder.port_problem`), and
+        undoing an edit can always put a wire back.
         """
         if source not in self.nodes:
             return f"there is no layer named '{source}'"
@@ -284,9 +287,8 @@ class Graph:
             return f"there is no layer named '{target}'"
         if source == target:
             return f"'{source}' cannot feed itself"
-        outs = output_ports(self.nodes[source])
-        if not 0 <= source_port < len(outs):
-            return f"'{source}' has no output {source_port} (its outputs: {', '.join(outs)})"
+        if source_port < 0:
+            return f"'{source}' has no output {source_port}"
         existing = self.inputs_of(target)
         spec = CATALOG.get(self.nodes[target].type)
         repeat = spec is not None and spec.repeat_source  # e.g. self-attention
@@ -310,12 +312,6 @@ class Graph:
                 return f"port {port} of '{target}' does not exist"
             if spec is not None and spec.max_inputs is not None and port >= spec.max_inputs:
                 return f"'{target}' ({spec.type}) has no input {port}"
-            states = state_names(self.nodes[target])
-            if states and port > len(states):
-                return (
-                    f"'{target}' ({self.nodes[target].type}) has no input {port}: its "
-                    f"initial state is {', '.join(states)} on inputs 1-{len(states)}"
-                )
             if any(e.port == port for e in existing):
                 taken = next(e.source for e in existing if e.port == port)
                 return f"input {port} of '{target}' is already fed by '{taken}'"

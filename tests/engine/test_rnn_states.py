@@ -177,11 +177,26 @@ def test_half_an_initial_state_is_a_problem_naming_the_states():
     assert "it has 1" in problem.message
 
 
-def test_graph_refuses_a_wire_from_an_output_the_source_lacks():
+def test_a_wire_from_an_output_the_source_lacks_is_a_problem_and_undo_keeps_working():
+    from engine.model.commands import RemoveNodes, SetParams, UndoStack
+
     g = seq2seq_graph()
     g.add_node(Node("d2", "Dense", {"units": 2}))
-    with pytest.raises(GraphError, match="'dense' has no output 1"):
-        g.connect(Edge("dense", "d2", 0, source_port=1))
+    with pytest.raises(GraphError, match="'dense' has no output -1"):
+        g.connect(Edge("dense", "d2", 0, source_port=-1))
+    g.connect(Edge("dense", "d2", 0, source_port=1))  # as a file may hold it
+    [problem] = ShapeInference(g).problems
+    assert "Dense 'd2': input 0 reads output 1 of 'dense', which has only one output" in (
+        problem.message
+    )
+    # return_state off under the wires, delete the decoder, undo both: all wires back
+    project = Project(name="s2s", graph=seq2seq_graph())
+    stack = UndoStack(project)
+    stack.push(SetParams("encoder", {"units": 16}))
+    stack.push(RemoveNodes(["decoder"]))
+    stack.undo()
+    stack.undo()
+    assert set(project.graph.edges) == set(seq2seq_graph().edges)
     # two outputs of one layer may feed one merge layer
     g.add_node(Node("cat", "Concatenate", {}))
     g.connect(Edge("encoder", "cat", 0, source_port=1))
