@@ -242,7 +242,8 @@ class NodeItem(QGraphicsItem):
         in_ports: Input port number -> :class:`PortItem`.
         out_port: The output :class:`PortItem` (output 0), or None for layers that have none.
         state_ports: Output port number (1..) -> :class:`PortItem`: the states of a
-            recurrent layer with ``return_state``, labelled ``h``/``c``, right of the output.
+            recurrent layer with ``return_state``, labelled ``h``/``c``; the output and
+            its states then spread along the bottom edge, as inputs do along the top.
         edges: The :class:`EdgeItem` objects attached to this node.
     """
 
@@ -399,7 +400,8 @@ class NodeItem(QGraphicsItem):
         return changed
 
     def set_output_ports(self, names: tuple[str, ...]) -> bool:
-        """Show the state outputs ``names[1:]`` (small labelled ports right of the output).
+        """Show the state outputs ``names[1:]``: small labelled ports right of the output,
+        all of them spread along the bottom edge (the output alone sits in the middle).
 
         Returns:
             True when they changed (wires from this node must follow).
@@ -413,11 +415,18 @@ class NodeItem(QGraphicsItem):
             if item.scene() is not None:
                 item.scene().removeItem(item)
         self.state_ports = {}
-        step = min(26.0, (NODE_WIDTH / 2 - 14) / max(len(wanted), 1))
+        n = len(wanted) + 1
+        xs = (
+            [0.0]
+            if n == 1
+            else [-NODE_WIDTH / 2 + NODE_WIDTH * (i + 1) / (n + 1) for i in range(n)]
+        )
+        if self.out_port is not None:
+            self.out_port.setPos(xs[0], NODE_HEIGHT / 2)
         for p, label in wanted.items():
             item = PortItem(self, "out", p)
             item.set_label(label)
-            item.setPos(step * p, NODE_HEIGHT / 2)
+            item.setPos(xs[p], NODE_HEIGHT / 2)
             item.setToolTip(
                 f"Output {p} of {self.node_id}: its state {label}\n"
                 "Drag to another layer's input (e.g. a decoder's initial state)"
@@ -442,7 +451,7 @@ class NodeItem(QGraphicsItem):
 
     def output_pos(self, port: int = 0) -> QPointF:
         """Scene position of output ``port`` (the output's if that port is not shown)."""
-        item = self.state_ports.get(port) if port else None
+        item = self.output_port_item(port) or self.out_port
         if item is not None:
             return item.scenePos()
         return self.mapToScene(QPointF(0, NODE_HEIGHT / 2))
