@@ -22,7 +22,7 @@ import numpy as np
 
 from engine.build.errors import first_line
 from engine.catalog.table import CATALOG
-from engine.io.importing.mapping import snake_case
+from engine.io.importing.operations import is_operation_entry, unsupported_operation
 from engine.limits import (
     MODEL_CONFIG_MB,
     MODEL_MB,
@@ -241,16 +241,21 @@ def scan(config: dict[str, Any]) -> tuple[list[str], list[str]]:
             )
             continue
         custom = _custom_objects(entry)
-        module = str(entry.get("module") or "")
-        if module.startswith(("keras.src.ops", "keras.ops")):
-            unknown.append(
-                f"'{name}' ({cls}): a Keras operation (such as `x + 3` or "
-                f"keras.ops.{snake_case(cls)}), not a layer; use a catalog layer instead"
+        if is_operation_entry(entry):  # x + y, keras.ops.*: an Operation node when allowed
+            line = unsupported_operation(name, cls)
+            if line:
+                unknown.append(line)
+        elif custom and custom[0].startswith(f"{cls} from "):
+            unsafe.append(
+                f"'{name}' ({cls}): a custom class ({custom[0]}), Python code outside "
+                "Keras, which LayerLab never loads (Keras safe mode); rewrite it with "
+                "built-in Keras layers (the catalog), as a Lambda layer would be refused too"
             )
         elif custom:
             unsafe.append(
                 f"'{name}' ({cls}): custom object{'s' if len(custom) > 1 else ''} "
-                f"{', '.join(custom)} (code outside Keras is never loaded)"
+                f"{', '.join(custom)} (code outside Keras is never loaded); use "
+                "built-in Keras settings instead"
             )
         elif cls in _MODEL_CLASSES:
             unknown.append(

@@ -34,6 +34,7 @@ from engine.io.importing.mapping import (
     lost_settings,
     resolved_at_build,
 )
+from engine.io.importing.operations import is_operation, operation_node
 from engine.io.importing.read import (
     ModelImportError,
     UnreadableModelError,
@@ -166,6 +167,10 @@ def _project_from_model(model: Any, name: str | None) -> tuple[Project, list[str
             shape = [None if d is None else int(d) for d in layer.batch_shape[1:]]
             graph.nodes[nid] = Node(nid, "Input", {"shape": shape})
             continue
+        if is_operation(layer):  # x + y, keras.ops.*: an Operation node
+            graph.nodes[nid], bad = operation_node(layer, nid)
+            problems += [b for b in bad if b not in problems]
+            continue
         if cls not in CATALOG:  # already listed by scan
             graph.nodes[nid] = Node(nid, cls, {})
             continue
@@ -190,7 +195,7 @@ def _project_from_model(model: Any, name: str | None) -> tuple[Project, list[str
     for src, dst, port in edges:
         if src in ids and dst in ids:  # operations that are not layers are already listed
             graph.edges.append(Edge(ids[src], ids[dst], port))
-    _outputs_in_order(model, ids, graph, problems)
+    _outputs_in_order(model, ids, graph, problems, {src for src, _dst, _port in edges})
     if problems:
         raise ModelImportError(refusal_text(model.name, problems))
     _lay_out(graph)
@@ -243,7 +248,7 @@ def _edges_of(model: Any, problems: list[str]) -> tuple[list[Any], list[tuple[st
     """The model's layers (inputs first) and edges ``(source, target, port)`` by layer name."""
     if type(model).__name__ == "Sequential":
         return _sequential_edges(model, problems)
-    layers = list(model.layers)
+    layers = list(getattr(model, "operations", None) or model.layers)  # with keras.ops
     edges: list[tuple[str, str, int]] = []
     calls: dict[str, int] = {}
     by_depth = getattr(model, "_nodes_by_depth", {})
@@ -340,8 +345,14 @@ def _sequential_edges(model: Any, problems: list[str]) -> tuple[list[Any], list[
     return chain, edges
 
 
-def _outputs_in_order(model: Any, ids: dict[str, str], graph: Graph, problems: list[str]) -> None:
-    """Check the outputs can be expressed, and order nodes so output/input order is kept."""
+def _outputs_in_order(
+    model: Any, ids: dict[str, str], graph: Graph, problems: list[str], sources: set[str]
+) -> None:
+    """Check the outputs can be expressed, and order nodes so output/input order is kept.
+
+    ``sources``: names of the layers that feed another in the Keras model (an input
+    feeding only an unsupported layer is not "an input that feeds no layer").
+    """
     if type(model).__name__ == "Sequential":
         return
     outs = [t._keras_history[0].name for t in model.outputs]
@@ -354,7 +365,7 @@ def _outputs_in_order(model: Any, ids: dict[str, str], graph: Graph, problems: l
     fed = {e.source for e in graph.edges}
     for t in model.inputs:
         name = t._keras_history[0].name
-        if name in ids and ids[name] not in fed:
+        if name in ids and ids[name] not in fed and name not in sources:
             problems.append(
                 f"input '{name}' feeds no layer; in LayerLab a node without "
                 "outgoing wires is an output, so remove the input first"
