@@ -1151,6 +1151,41 @@ _SPECS: tuple[LayerSpec, ...] = (
         max_inputs=3,
         repeat_source=True,
     ),
+    _spec(  # issue 16 (h5): POSITIONAL_INPUTS in engine/build/layers.py spells it this way too
+        "GroupQueryAttention",
+        "Attention",
+        "Attention where groups of query heads share one key and value head: it gives "
+        "almost what MultiHeadAttention gives with fewer weights. Use it in transformer "
+        "blocks; connect the same sequence to query and value for self-attention.",
+        ParamSpec("head_dim", "int", 16, "Size of each attention head.", min=1, required=True),
+        ParamSpec(
+            "num_query_heads",
+            "int",
+            4,
+            "How many query heads run in parallel.",
+            min=1,
+            required=True,
+        ),
+        ParamSpec(
+            "num_key_value_heads",
+            "int",
+            2,
+            "How many key and value heads; must divide num_query_heads.",
+            min=1,
+            required=True,
+        ),
+        _fraction("dropout", 0.0, "Fraction of attention weights dropped while training."),
+        _USE_BIAS,
+        _init("kernel_initializer", "glorot_uniform", "How the projection weights start."),
+        _init("bias_initializer", "zeros", "How the biases start before training."),
+        _reg("kernel_regularizer", "Penalty on the projection weights."),
+        _reg("bias_regularizer", "Penalty on the biases."),
+        _ACTIVITY_REG,
+        summary=("num_query_heads", "num_key_value_heads"),
+        min_inputs=2,
+        max_inputs=3,
+        repeat_source=True,
+    ),
     # ---------------------------------------------- Preprocessing & augmentation
     _spec(
         "Rescaling",

@@ -124,6 +124,18 @@ def read_config(path: str | os.PathLike) -> dict[str, Any]:
             "config": config,
             "registered_name": "Functional",
         }
+    subclass = _subclass_name(config)
+    if subclass is not None:
+        inner = config.get("config")
+        if not _functional_graph(inner):
+            raise ModelImportError(subclassed_text(str(inner.get("name") or path.stem), subclass))
+        config = {  # a functional graph built through a keras.Model subclass
+            **config,
+            "module": "keras.src.models.functional",
+            "class_name": "Functional",
+            "registered_name": "Functional",
+            SUBCLASS_KEY: subclass,
+        }
     if (
         not isinstance(config, dict)
         or config.get("class_name") not in _MODEL_CLASSES
@@ -134,6 +146,47 @@ def read_config(path: str | os.PathLike) -> dict[str, Any]:
             "Functional or Sequential model, as model.to_json() writes)"
         )
     return config
+
+
+#: Key :func:`read_config` adds to a functional config saved by a ``keras.Model`` subclass
+#: (its class name; the subclass's own training step is not kept).
+SUBCLASS_KEY = "layerlab_subclass"
+
+
+def _subclass_name(config: Any) -> str | None:
+    """The class name of a saved ``keras.Model`` subclass (``GAN``), or None for the
+    Keras model classes and anything else."""
+    if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
+        return None
+    cls = config.get("class_name")
+    if not isinstance(cls, str) or cls in _MODEL_CLASSES or "build_config" not in config:
+        return None
+    module = config.get("module")
+    return cls if module is None or not str(module).startswith("keras") else None
+
+
+def _functional_graph(config: dict[str, Any]) -> bool:
+    return all(isinstance(config.get(k), list) for k in ("layers", "input_layers", "output_layers"))
+
+
+def subclassed_text(model_name: str, cls: str) -> str:
+    """The refusal of a truly subclassed model (its ``call()`` is Python code)."""
+    return (
+        f"model '{model_name}' ({cls}): a subclassed keras.Model whose call() is Python "
+        "code, not a graph of layers LayerLab can read. Build the same layers as a "
+        "functional model (keras.Model(inputs, outputs)) or a Sequential model and "
+        "import that; a subclass that only overrides train_step or compile imports as "
+        "its graph"
+    )
+
+
+def subclass_note(model_name: str, cls: str) -> str:
+    """The note on a functional graph built through a ``keras.Model`` subclass."""
+    return (
+        f"model '{model_name}' is a {cls} (a keras.Model subclass): its functional graph "
+        "is imported; its own training step (train_step, compile) is not kept, LayerLab "
+        "trains with the project's training settings"
+    )
 
 
 def _read_config_data(path: Path) -> Any:
@@ -305,6 +358,12 @@ def load_model(path: Path, config: dict[str, Any]) -> Any:
     import keras
 
     try:
+        if SUBCLASS_KEY in config:  # Keras cannot find the subclass: rebuild the graph
+            plain = {k: v for k, v in config.items() if k not in (SUBCLASS_KEY, "build_config")}
+            model = keras.models.model_from_json(json.dumps(plain))
+            if zipfile.is_zipfile(path) or is_hdf5(path):
+                model.load_weights(path)
+            return model
         if zipfile.is_zipfile(path) or is_hdf5(path):
             return keras.models.load_model(path, safe_mode=True, compile=False)
         return keras.models.model_from_json(json.dumps(config))

@@ -36,6 +36,7 @@ from engine.io.importing.mapping import (
 )
 from engine.io.importing.operations import is_operation, operation_node
 from engine.io.importing.read import (
+    SUBCLASS_KEY,
     ModelImportError,
     UnreadableModelError,
     application_model,
@@ -45,6 +46,8 @@ from engine.io.importing.read import (
     read_config,
     refusal_text,
     scan,
+    subclass_note,
+    subclassed_text,
 )
 from engine.model.graph import Edge, Graph, Node, is_valid_id
 from engine.model.layout import layered_layout
@@ -77,9 +80,15 @@ def import_model_with_notes(
     """Like :func:`import_model`, also returning notes on approximations."""
     import keras
 
+    subclass = None
     if isinstance(path_or_model, keras.Model):
         model = path_or_model
         has_weights = True
+        cls = type(model).__name__
+        if cls not in ("Functional", "Sequential") and isinstance(
+            getattr(model, "outputs", None), (list, tuple)
+        ):
+            subclass = cls  # a functional graph built through a keras.Model subclass
     else:
         path = Path(path_or_model)
         config = read_config(path)
@@ -88,6 +97,7 @@ def import_model_with_notes(
         except UnreadableModelError as exc:
             raise UnreadableModelError(f"{path}: {exc}") from None
         label = (config.get("config") or {}).get("name") or path.name
+        subclass = config.get(SUBCLASS_KEY)
         if unsafe:
             raise ModelImportError(f"{path}: " + refusal_text(label, unsafe + unknown))
         try:
@@ -100,6 +110,8 @@ def import_model_with_notes(
         generic = re.fullmatch(r"(functional|sequential|model)(_\d+)?", model.name or "")
         name = name or (path.stem if generic else None)
     project, notes, ids = _project_from_model(model, name)
+    if subclass:
+        notes.append(subclass_note(model.name, subclass))
     if weights_out is not None and has_weights:
         _save_weights(model, project, ids, Path(weights_out))
     return project, notes
@@ -142,7 +154,11 @@ def project_from_model(model: Any, *, name: str | None = None) -> tuple[Project,
 
 
 def _project_from_model(model: Any, name: str | None) -> tuple[Project, list[str], dict[str, str]]:
-    config = {"class_name": type(model).__name__, "config": _safe_config(model)}
+    cls = type(model).__name__
+    config = {
+        "class_name": cls if cls in ("Sequential", "Functional") else "Functional",
+        "config": _safe_config(model),
+    }
     unsafe, problems = scan(config)
     if unsafe:
         raise ModelImportError(refusal_text(model.name, unsafe + problems))
@@ -210,10 +226,7 @@ def _project_from_model(model: Any, name: str | None) -> tuple[Project, list[str
 
 
 def _safe_config(model: Any) -> dict[str, Any]:
-    subclassed = ModelImportError(
-        f"model '{model.name}' ({type(model).__name__}): a subclassed model is Python code, "
-        "not a graph; only Functional and Sequential models can be imported"
-    )
+    subclassed = ModelImportError(subclassed_text(model.name, type(model).__name__))
     if type(model).__name__ != "Sequential" and not isinstance(
         getattr(model, "outputs", None), (list, tuple)
     ):
