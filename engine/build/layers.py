@@ -15,8 +15,14 @@ from engine.catalog.table import CATALOG
 from engine.model.graph import Node
 
 # Layers that take their several inputs as separate positional arguments
-# (query, value[, key]) instead of one list.
-POSITIONAL_INPUTS = frozenset({"MultiHeadAttention", "GroupQueryAttention"})
+# (query, value[, key]) instead of one list. keras.layers.GroupQueryAttention's class is
+# named GroupedQueryAttention (its configs say GroupQueryAttention): both are listed.
+POSITIONAL_INPUTS = frozenset(
+    {"MultiHeadAttention", "GroupQueryAttention", "GroupedQueryAttention"}
+)
+
+#: Keras layer classes whose ``__name__`` is not their ``keras.layers`` name (the catalog's).
+CLASS_ALIASES = {"GroupedQueryAttention": "GroupQueryAttention"}
 
 
 def _to_tuple(value: Any) -> Any:

@@ -25,7 +25,7 @@ from typing import Any
 
 from engine.build.builder import build_model
 from engine.build.errors import first_line
-from engine.build.layers import POSITIONAL_INPUTS, make_layer
+from engine.build.layers import CLASS_ALIASES, POSITIONAL_INPUTS, make_layer
 from engine.build.weights import save_start_weights
 from engine.catalog.table import CATALOG
 from engine.io.importing.mapping import (
@@ -168,7 +168,7 @@ def _project_from_model(model: Any, name: str | None) -> tuple[Project, list[str
     graph = Graph()
     for layer in layers:
         nid = ids[layer.name]
-        cls = type(layer).__name__
+        cls = CLASS_ALIASES.get(type(layer).__name__, type(layer).__name__)
         policy = str(
             layer.dtype
             if cls == "InputLayer"
