@@ -389,3 +389,18 @@ def test_a_subclassed_model_is_refused_naming_the_class_and_what_to_do(tmp_path)
         text = str(err.value)
         assert "(Subclassed): a subclassed keras.Model whose call() is Python code" in text
         assert "keras.Model(inputs, outputs)" in text
+
+
+def test_a_layer_class_private_to_keras_applications_is_said_to_be_private():
+    from engine.io.importing.read import scan
+
+    entry = {
+        "class_name": "LayerScale",
+        "module": "keras.src.applications.convnext",
+        "config": {"name": "block_layer_scale"},
+    }
+    _unsafe, unknown = scan({"config": {"layers": [entry]}})
+    assert unknown == [
+        "'block_layer_scale' (LayerScale): the catalog has no layer type 'LayerScale'; "
+        "it is private to keras.applications (not in keras.layers)"
+    ]

@@ -316,7 +316,11 @@ def scan(config: dict[str, Any]) -> tuple[list[str], list[str]]:
                 f"'{name}' ({cls}): a nested model; LayerLab projects hold one flat graph"
             )
         elif cls != "InputLayer" and cls not in CATALOG:
-            unknown.append(f"'{name}' ({cls}): the catalog has no layer type '{cls}'")
+            private = str(entry.get("module") or "").startswith("keras.src.applications")
+            unknown.append(
+                f"'{name}' ({cls}): the catalog has no layer type '{cls}'"
+                + ("; it is private to keras.applications (not in keras.layers)" if private else "")
+            )
     return unsafe, unknown
 
 
