@@ -352,7 +352,7 @@ _CAPTION_FORMATS = {
     "num_query_heads": "{} q heads",
     "num_key_value_heads": "{} kv heads",
     "op": "{}",
-    "constant": "c {}",
+    "constant": "{}",
     "newshape": "to {}",
     "input_dim": "{} ids",
     "output_dim": "-> {}",
@@ -412,6 +412,8 @@ def _caption_value(pspec: ParamSpec, value: Any) -> str:
         return "yes"
     if isinstance(value, float):
         return f"{value:.3g}"
+    if pspec.kind == "index":
+        return f"[{format_index(value)}]"
     if pspec.kind == "layer" and isinstance(value, dict):
         inner = value.get("type", "?")
         return f"{inner} {caption(inner, value.get('params') or {})}".strip()

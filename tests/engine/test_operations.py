@@ -404,3 +404,13 @@ def test_a_layer_class_private_to_keras_applications_is_said_to_be_private():
         "'block_layer_scale' (LayerScale): the catalog has no layer type 'LayerScale'; "
         "it is private to keras.applications (not in keras.layers)"
     ]
+
+
+def test_an_operation_card_says_what_it_does():
+    from engine.catalog.checks import caption
+
+    assert caption("Operation", {"op": "get_item", "key": [[None, None, None], -1]}) == (
+        "get_item [:, -1]"
+    )
+    assert caption("Operation", {"op": "multiply", "constant": 0.5}) == "multiply 0.5"
+    assert caption("Operation", {"op": "mean", "axis": [1, 2]}) == "mean axis 1,2"
