@@ -202,7 +202,7 @@ def make_operation(node: Node) -> OperationCall:
         BuildError: For an op outside the allow-list, a param the op does not take, or
             a value Keras refuses.
     """
-    import importlib
+    from keras.src.ops import nn, numpy
 
     where = f"Operation '{node.id}'"
     params = dict(node.params)
@@ -211,7 +211,7 @@ def make_operation(node: Node) -> OperationCall:
     if problems:
         raise BuildError(f"{where}: {problems[0]}")
     module, cls_name = OP_CLASSES[op]
-    cls = getattr(importlib.import_module(f"keras.src.ops.{module}"), cls_name)
+    cls = getattr({"nn": nn, "numpy": numpy}[module], cls_name)
     kwargs = {}
     for name in _CONSTRUCTOR:
         if name in OP_PARAMS[op] and params.get(name) is not None:

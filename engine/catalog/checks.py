@@ -308,6 +308,12 @@ def check_params(node_type: str, params: dict[str, Any]) -> list[str]:
         problems.append(
             f"filters must be a multiple of groups; got filters={filters}, groups={groups}"
         )
+    queries, kv_heads = value.get("num_query_heads"), value.get("num_key_value_heads")
+    if _is_int(queries) and _is_int(kv_heads) and kv_heads > 0 and queries % kv_heads:
+        problems.append(
+            "num_query_heads must be a multiple of num_key_value_heads; got "
+            f"num_query_heads={queries}, num_key_value_heads={kv_heads}"
+        )
     strides, dilation = _dims(value.get("strides")), _dims(value.get("dilation_rate"))
     if max(strides) > 1 and max(dilation) > 1:
         problems.append(

@@ -414,3 +414,14 @@ def test_an_operation_card_says_what_it_does():
     )
     assert caption("Operation", {"op": "multiply", "constant": 0.5}) == "multiply 0.5"
     assert caption("Operation", {"op": "mean", "axis": [1, 2]}) == "mean axis 1,2"
+
+
+def test_group_query_heads_must_divide_evenly():
+    from engine.catalog.checks import check_params
+
+    assert check_params(
+        "GroupQueryAttention", {"head_dim": 4, "num_query_heads": 4, "num_key_value_heads": 3}
+    ) == [
+        "num_query_heads must be a multiple of num_key_value_heads; got "
+        "num_query_heads=4, num_key_value_heads=3"
+    ]
