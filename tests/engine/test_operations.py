@@ -425,3 +425,14 @@ def test_group_query_heads_must_divide_evenly():
         "num_query_heads must be a multiple of num_key_value_heads; got "
         "num_query_heads=4, num_key_value_heads=3"
     ]
+
+
+def test_one_tensor_may_feed_both_inputs_of_an_operation():
+    x = keras.Input((4,))
+    h = layers.Dense(4, name="h")(x)
+    model = keras.Model(x, h * h + 1)  # x * x, then + 1 (an int constant)
+    project, rebuilt = round_trip(model, np.ones((2, 4), "float32"))
+    square = next(n for n in project.graph.nodes.values() if n.params.get("op") == "multiply")
+    assert [(e.source, e.port) for e in project.graph.inputs_of(square.id)] == [("h", 0), ("h", 1)]
+    plus = next(n for n in project.graph.nodes.values() if n.params.get("op") == "add")
+    assert plus.params["constant"] == 1
