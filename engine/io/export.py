@@ -609,6 +609,18 @@ def _known_gap(fmt: str, text: str, model: Any) -> str | None:
             f"{'ONNX' if fmt == 'onnx' else 'TFLite'} converter does not translate into a "
             "file its runtime accepts; export another format, or use groups=1"
         )
+    operations = [  # Operation nodes: Keras operations, which legacy HDF5 cannot load
+        f"'{op.name}' ({type(op).__name__})"
+        for op in getattr(model, "operations", [])
+        if not hasattr(op, "weights") and type(op).__name__ != "InputLayer"
+    ]
+    if fmt == "h5" and "Unknown layer" in text and operations:
+        return (
+            f"{', '.join(operations[:3])}{' and more' if len(operations) > 3 else ''} "
+            f"{'is a Keras operation' if len(operations) == 1 else 'are Keras operations'} "
+            "(Operation nodes), which Keras's legacy HDF5 format cannot load back; "
+            "export .keras instead, which holds them"
+        )
     if fmt == "onnx" and "missing from input feed" in text and named(("Normalization",)):
         return (
             f"the converter turned the mean and variance of layer "

@@ -250,7 +250,7 @@ def test_a_saved_model_with_operations_imports_and_builds_without_custom_objects
     assert op_names(loaded) == op_names(rebuilt)
 
 
-@pytest.mark.parametrize("fmt", ["keras", "tflite", "onnx", "python"])
+@pytest.mark.parametrize("fmt", ["keras", "savedmodel", "tflite", "onnx", "python"])
 def test_a_model_with_operations_exports_and_verifies(fmt, tmp_path):
     import importlib.util
 
@@ -261,6 +261,16 @@ def test_a_model_with_operations_exports_and_verifies(fmt, tmp_path):
     project = import_model(keras_io_style_model())
     result = export(project, fmt, tmp_path / "model")
     assert result.verified, result.message
+
+
+def test_a_legacy_h5_export_says_it_cannot_hold_operations(tmp_path):
+    from engine.io.export import export
+
+    project = import_model(keras_io_style_model())
+    result = export(project, "h5", tmp_path / "model")
+    assert not result.verified
+    assert "are Keras operations (Operation nodes), which Keras's legacy HDF5" in result.message
+    assert "export .keras instead" in result.message
 
 
 def test_operations_outside_the_allow_list_are_named_with_what_to_do():
