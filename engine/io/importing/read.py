@@ -129,7 +129,9 @@ def read_config(path: str | os.PathLike) -> dict[str, Any]:
     if subclass is not None:
         inner = config.get("config")
         if not _functional_graph(inner):
-            raise ModelImportError(subclassed_text(str(inner.get("name") or path.stem), subclass))
+            raise ModelImportError(
+                f"{path}: " + subclassed_text(str(inner.get("name") or path.stem), subclass)
+            )
         config = {  # a functional graph built through a keras.Model subclass
             **config,
             "module": "keras.src.models.functional",
