@@ -66,7 +66,8 @@ def read_csv(path, target=None, features=None, categorical=(), delimiter=None, t
                 onehot.append(len(columns))
                 columns.append(column)
         else:
-            numbers = pc.if_else(pa.array(gone[name]), pa.scalar(None, pa.string()), cells[name])
+            nothing = pa.scalar(None, pa.string())
+            numbers = pc.if_else(pa.array(gone[name]), nothing, cells[name])
             columns.append(pc.cast(numbers, pa.float64()).to_numpy(zero_copy_only=False))
     x = np.stack(columns, axis=1).astype(np.float32)[keep]
     if missing == "mean":
