@@ -585,6 +585,12 @@ def _target_values(path: Path, settings: CsvSettings, layout: _Layout, strings, 
     import pyarrow.compute as pc
 
     n = len(strings)
+    try:  # the common case, all numbers: one cast in C++
+        numbers = pc.cast(strings, pa.float64()).to_numpy(zero_copy_only=False)
+        if np.all(np.isfinite(numbers)) and np.all(np.abs(numbers) <= FLOAT32_MAX):
+            return numbers
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
     looks = np.asarray(
         pc.match_substring_regex(strings, _NUMBER).to_numpy(zero_copy_only=False), dtype=bool
     )
