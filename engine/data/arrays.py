@@ -313,22 +313,27 @@ class CacheEntry:
 
 def table_cache(source: Path, size: int, settings: str) -> CacheEntry:
     """The cache entry of ``source`` (as it is now: ``size``, modification time) read
-    with ``settings``. Entries of the same file with another key are removed."""
+    with ``settings``. Entries of an earlier version of the same file are removed;
+    entries of the same version read with other settings are kept.
+
+    Raises:
+        OSError: The cache folder cannot be made.
+    """
     real = os.path.realpath(source)
     mtime = os.stat(real).st_mtime_ns
     name = hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()[:16]
-    key = hashlib.sha256(f"{size}|{mtime}|{settings}".encode()).hexdigest()[:16]
+    version = hashlib.sha256(f"{size}|{mtime}".encode()).hexdigest()[:12]
+    key = hashlib.sha256(settings.encode()).hexdigest()[:12]
     folder = cache_root() / "tables"
     folder.mkdir(parents=True, exist_ok=True)
     clean_stale_temps(folder)
-    keep = f"{name}-{key}"
     for old in folder.glob(f"{name}-*"):
-        if not old.name.startswith(keep):
+        if not old.name.startswith(f"{name}-{version}-"):
             try:
                 old.unlink()
             except OSError:
                 pass
-    return CacheEntry(folder, keep)
+    return CacheEntry(folder, f"{name}-{version}-{key}")
 
 
 class FloatRowWriter:

@@ -46,7 +46,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from engine.data.arrays import FloatRowWriter, fill_nan_columns, table_cache
+from engine.data.arrays import FloatRowWriter, cache_root, fill_nan_columns, table_cache
 from engine.limits import (
     CSV_FIELD_KB,
     CSV_LINE_KB,
@@ -175,7 +175,18 @@ def read_table(path: Path, settings: CsvSettings) -> Table:
             check_mb(CSV_MB, size, f"{path}: the file")
         layout = _layout(path, settings)
         if size > DATA_MEMORY_MB.value() * 10**6:
-            return _read_streamed(path, settings, layout, size)
+            try:
+                return _read_streamed(path, settings, layout, size)
+            except OSError as exc:
+                if exc.filename and Path(exc.filename).resolve() == path.resolve():
+                    raise
+                raise TableError(
+                    f"{path} is larger than {DATA_MEMORY_MB.value():,} MB "
+                    f"({DATA_MEMORY_MB.env}), so it is read into a cache file in "
+                    f"{cache_root() / 'tables'}, which cannot be written "
+                    f"({exc.strerror or exc}); free some disk space there or set "
+                    "LAYERLAB_CACHE_DIR to another folder"
+                ) from None
         return _read_in_memory(path, settings, layout)
     except (LimitExceeded, NotRegularFile) as exc:
         raise TableError(str(exc)) from None

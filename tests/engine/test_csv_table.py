@@ -244,3 +244,24 @@ def test_streaming_keeps_memory_to_a_few_blocks(tmp_path):
     assert x_bytes == 60_000 * 40 * 4
     assert python_peak < x_bytes / 2, (python_peak, x_bytes)
     assert arrow_peak < 80 * 2**20, arrow_peak
+
+
+def test_a_cache_folder_that_cannot_be_written_is_named(tmp_path, monkeypatch):
+    path = big_csv(tmp_path / "big.csv", rows=70_000)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("LAYERLAB_CACHE_DIR", str(blocker))
+    monkeypatch.setenv("LAYERLAB_DATA_MEMORY_MB", "1")
+    with pytest.raises(
+        DataError, match=r"big\.csv is larger than 1 MB .*blocker/tables, which cannot be written"
+    ):
+        load_csv(path, {"categorical": ["color"], "missing": "drop"})
+
+
+def test_two_settings_of_one_file_keep_their_own_cache(tmp_path, monkeypatch, cache_dir):
+    path = big_csv(tmp_path / "big.csv", rows=70_000)
+    monkeypatch.setenv("LAYERLAB_DATA_MEMORY_MB", "1")
+    drop = load_csv(path, {"categorical": ["color"], "missing": "drop"})
+    mean = load_csv(path, {"categorical": ["color"], "missing": "mean"})
+    assert len(list((cache_dir / "tables").glob("*.f32"))) == 2
+    assert len(drop.x) < len(mean.x) == 70_000
