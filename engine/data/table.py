@@ -213,11 +213,25 @@ def _header(path: Path, delimiter: str) -> tuple[list[str], int]:
 
 
 def _check_header(path: Path, line: int, header: list[str]) -> None:
+    if all(_is_number(name) for name in header):
+        shown = ", ".join(header[:4]) + (", ..." if len(header) > 4 else "")
+        raise TableError(
+            f"{path} line {line}: the first row holds numbers ({shown}), not column names; "
+            "a CSV file needs a header row naming its columns"
+        )
     for i, name in enumerate(header):
         if not name:
             raise TableError(f"{path} line {line}: column {i + 1} of the header has no name")
         if header.index(name) != i:
             raise TableError(f"{path} line {line}: column name {name!r} appears twice")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _layout(path: Path, settings: CsvSettings) -> _Layout:

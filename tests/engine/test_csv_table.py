@@ -103,6 +103,7 @@ def test_drop_policy_trains_through_load_data(tmp_path):
         ("\n\n\n", ["is empty"]),
         ("a,,y\n1,2,0\n", ["line 1", "column 2 of the header has no name"]),
         ("a,b,y\n", ["has a header but no data rows"]),
+        ("1,2,0\n3,4,1\n", ["line 1", "holds numbers (1, 2, 0), not column names"]),
         ("a,b,y\n1,inf,0\n2,3,1\n", ["line 2", "column 'b'", "'inf' is not a finite number"]),
         # a quoted cell over two lines: the line the row ends on (as Python's csv counts)
         ('a,b,y\n1,"2",0\n2,"3\n4",1\n', ["line 4", "column 'b'", "is not a number"]),
