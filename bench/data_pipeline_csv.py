@@ -6,7 +6,8 @@ Generates a CSV of ``--rows`` rows (default 1,000,000) x ``--cols`` numeric feat
 1. **time to the first batch**: LayerLab (``load_data`` on a ``csv`` section, then the
    first batch of ``make_tf_dataset``) against ``pandas.read_csv(engine="pyarrow")`` and
    ``to_numpy`` + the first slice; TensorFlow, pyarrow and pandas are imported before
-   the clock starts on both sides. ``load_csv_s`` is LayerLab's CSV read alone;
+   the clock starts on both sides (``Dataset.batches`` when the Dataset streams, else
+   ``make_tf_dataset``). ``load_csv_s`` is LayerLab's CSV read alone;
 2. **one epoch**: ``layerlab train PROJECT --epochs 1`` (an MLP: 64 ReLU units, softmax
    output; batch 128) against a script that reads the file with ``numpy.loadtxt``,
    splits 80/20, standardises and fits the same model for one epoch. Wall time of the
@@ -98,7 +99,10 @@ from engine.data.sources import load_csv
 section = {"source": "csv", "path": sys.argv[1], "validation_split": 0.2}
 t0 = time.perf_counter()
 data = load_data(section)
-ds = make_tf_dataset(data.x_train, data.y_train, BATCH, shuffle=True)
+if hasattr(data, "batches"):  # the streaming Dataset: batches gathered by index
+    ds = data.batches("train", BATCH, shuffle=True)
+else:
+    ds = make_tf_dataset(data.x_train, data.y_train, BATCH, shuffle=True)
 next(iter(ds))
 first = time.perf_counter() - t0
 t0 = time.perf_counter()
