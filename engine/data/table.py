@@ -479,7 +479,7 @@ def _read_streamed(path: Path, settings: CsvSettings, layout: _Layout, size: int
             writer.write(part.x)
             if settings.missing == "mean":
                 present = ~np.isnan(part.x)
-                sums += np.where(present, part.x, 0.0).sum(axis=0)
+                sums += np.where(present, part.x, 0.0).sum(axis=0, dtype=np.float64)
                 counts += present.sum(axis=0)
             targets.append(part.target)
             kept_rows.append((start, len(part.x), part.kept))
