@@ -89,7 +89,8 @@ class ValidationController(QObject):
         self._busy_timer = QTimer(self)
         self._busy_timer.setSingleShot(True)
         self._busy_timer.setInterval(BUSY_AFTER_MS)
-        self._busy_timer.timeout.connect(lambda: self.busy.emit(True))
+        self._busy_timer.timeout.connect(self._on_slow)
+        self._unpublished = False  # structural problems wait for the shapes answer
 
     # --------------------------------------------------------------- set-up
     def set_project(self, project: Project) -> None:
@@ -157,6 +158,16 @@ class ValidationController(QObject):
         if self.project is None:
             return
         graph = self.project.graph
+        sent = False
+        if self.service is not None and self._local is None:
+            # the request goes first: the service works while structure is checked here
+            text = graph_text(graph)
+            if text != self._sent_text:
+                self._sent_text = text
+                self._latest = self.service.request("shapes", {"graph": text})
+                sent = True
+                if not self._busy_timer.isActive():
+                    self._busy_timer.start()
         try:
             self._structural = list(structural_problems(graph))
         except Exception as exc:
@@ -164,16 +175,16 @@ class ValidationController(QObject):
             self.status.emit(f"Validation failed: {exc}")
         self.info = {k: v for k, v in self.info.items() if k in graph.nodes}
         self._shape_problems = [p for p in self._shape_problems if p.node in graph.nodes]
-        if self._local is not None or self.service is not None:
+        if self._local is not None:
             text = graph_text(graph)
             if text != self._sent_text:
                 self._sent_text = text
-                if self._local is not None:
-                    self._apply(self._local.answer_now("shapes", {"graph": text}))
-                    return
-                self._latest = self.service.request("shapes", {"graph": text})
-                if not self._busy_timer.isActive():
-                    self._busy_timer.start()
+                self._apply(self._local.answer_now("shapes", {"graph": text}))
+                return
+        if sent and self.ready and self.service.is_ready:
+            # the answer comes within milliseconds: draw once, then (or when it is slow)
+            self._unpublished = True
+            return
         self._publish()
 
     def _on_answer(self, event: dict[str, Any]) -> None:
@@ -208,6 +219,12 @@ class ValidationController(QObject):
             self.tensorflow_ready.emit()
             self.status.emit("TensorFlow is ready; shapes are up to date")
 
+    def _on_slow(self) -> None:
+        """The answer is taking a while: say so, and show the structure meanwhile."""
+        self.busy.emit(True)
+        if self._unpublished:
+            self._publish()
+
     def _on_restarted(self, _count: int) -> None:
         # the client sends the unanswered request again; the next edit gets shapes too
         self.status.emit(RESTARTED_MESSAGE)
@@ -217,6 +234,7 @@ class ValidationController(QObject):
         self.status.emit(message)
 
     def _publish(self) -> None:
+        self._unpublished = False
         seen: set[tuple[Any, str]] = set()
         unique = []
         for p in self._structural + self._shape_problems:
