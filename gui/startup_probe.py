@@ -17,7 +17,8 @@ class StartupProbe(QObject):
     longest stall of the UI event loop from the first painted frame until shapes were
     shown (the engine service loads TensorFlow meanwhile, in its own process).
 
-    Writes ``<shown time>`` then ``shapes <ready time> <longest stall s>`` lines to the
+    Writes ``<shown time>`` then ``shapes <ready time> <longest stall s> <first paint s>``
+    lines to the
     file named by ``$LAYERLAB_STARTUP_PROBE`` (or prints them when it is ``1``).
     """
 
@@ -26,7 +27,9 @@ class StartupProbe(QObject):
         self.target = None if target in ("1", "-", "true") else Path(target)
         # "shown" is when the first frame is painted (offscreen and on a loaded machine
         # that takes a few hundred ms of Qt's own work); stalls count from then on
+        painting = time.perf_counter()
         window.repaint()
+        self.first_paint = time.perf_counter() - painting
         self._write(f"{time.time():.6f}", "LAYERLAB_WINDOW_SHOWN")
         self._last = time.perf_counter()
         self.longest = 0.0
@@ -46,7 +49,10 @@ class StartupProbe(QObject):
 
     def _on_ready(self) -> None:
         self._tick.stop()
-        self._write(f"shapes {time.time():.6f} {self.longest:.4f}", "LAYERLAB_SHAPES_READY")
+        self._write(
+            f"shapes {time.time():.6f} {self.longest:.4f} {self.first_paint:.4f}",
+            "LAYERLAB_SHAPES_READY",
+        )
 
     def _write(self, line: str, label: str) -> None:
         print(f"{label} {line}", flush=True)

@@ -238,3 +238,17 @@ def test_computing_shapes_shows_in_the_status_bar_while_a_request_waits(qtbot, s
     finally:
         w.undo_stack.set_clean()
         w.close()
+
+
+def test_the_status_bar_says_when_the_training_engine_is_starting_and_ready(qtbot):
+    w = MainWindow(load_tensorflow=False, check_recovery=False, use_settings=False)
+    qtbot.addWidget(w)
+    w.show()
+    session = w.training_dock.session
+    assert not w.worker_label.isVisible()
+    session.warm_changed.emit("starting")
+    assert w.worker_label.isVisible() and w.worker_label.text() == "Training engine starting…"
+    session.warm_changed.emit("ready")
+    assert w.worker_label.text() == "Ready to train"
+    session.warm_changed.emit("off")
+    assert not w.worker_label.isVisible()
