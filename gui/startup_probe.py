@@ -18,29 +18,34 @@ class StartupProbe(QObject):
     shown (the engine service loads TensorFlow meanwhile, in its own process).
 
     Writes ``<shown time>`` then ``shapes <ready time> <longest stall s> <first paint s>``
-    lines to the
-    file named by ``$LAYERLAB_STARTUP_PROBE`` (or prints them when it is ``1``).
+    lines to the file named by ``$LAYERLAB_STARTUP_PROBE`` (or prints them when it is
+    ``1``).
     """
 
     def __init__(self, target: str, window: Any) -> None:
         super().__init__(window)
         self.target = None if target in ("1", "-", "true") else Path(target)
-        # "shown" is when the first frame is painted (offscreen and on a loaded machine
-        # that takes a few hundred ms of Qt's own work); stalls count from then on
-        painting = time.perf_counter()
-        window.repaint()
-        self.first_paint = time.perf_counter() - painting
-        self._write(f"{time.time():.6f}", "LAYERLAB_WINDOW_SHOWN")
-        self._last = time.perf_counter()
+        # "shown" is when the first frame has been painted: Qt's first pass (polishing,
+        # PySide's enums created on first use, the paint; 0.2-0.8 s here) runs before
+        # the window is on screen at all, so stalls count from the pass after it
+        self._window = window
+        self._created = time.perf_counter()
+        self.first_paint = 0.0
         self.longest = 0.0
         self._tick = QTimer(self)
         self._tick.setInterval(10)
         self._tick.timeout.connect(self._on_tick)
+        QTimer.singleShot(0, self._begin)
+
+    def _begin(self) -> None:
+        self._last = time.perf_counter()
+        self.first_paint = self._last - self._created
+        self._write(f"{time.time():.6f}", "LAYERLAB_WINDOW_SHOWN")
         self._tick.start()
-        if window.validation.ready:
+        if self._window.validation.ready:
             self._on_ready()
         else:
-            window.validation.tensorflow_ready.connect(self._on_ready)
+            self._window.validation.tensorflow_ready.connect(self._on_ready)
 
     def _on_tick(self) -> None:
         now = time.perf_counter()

@@ -90,7 +90,12 @@ class ValidationController(QObject):
         self._busy_timer.setSingleShot(True)
         self._busy_timer.setInterval(BUSY_AFTER_MS)
         self._busy_timer.timeout.connect(self._on_slow)
+        if load_tensorflow and self.service is None:
+            # spawned now, in the background: its TensorFlow import overlaps the
+            # window's construction and first paint
+            self.service = shared_service()
         self._unpublished = False  # structural problems wait for the shapes answer
+        self._started = False  # start() has run: requests go to the service
 
     # --------------------------------------------------------------- set-up
     def set_project(self, project: Project) -> None:
@@ -111,6 +116,7 @@ class ValidationController(QObject):
             return
         if self.service is None:
             self.service = shared_service()
+        self._started = True
         service = self.service
         service.answered.connect(self._on_answer)
         service.restarted.connect(self._on_restarted)
@@ -159,7 +165,7 @@ class ValidationController(QObject):
             return
         graph = self.project.graph
         sent = False
-        if self.service is not None and self._local is None:
+        if self._started and self.service is not None and self._local is None:
             # the request goes first: the service works while structure is checked here
             text = graph_text(graph)
             if text != self._sent_text:

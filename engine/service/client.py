@@ -114,7 +114,7 @@ class ServiceClient:
             with contextlib.suppress(OSError, ValueError):
                 conn.send(None)
         if process is not None:
-            process.join(timeout=2)
+            process.join(timeout=0.5)  # it holds nothing worth waiting for
             if process.is_alive():
                 process.kill()
                 process.join(timeout=2)
@@ -132,6 +132,7 @@ class ServiceClient:
 
     def _read(self) -> None:
         """Start the service, read what it says, restart it when it dies."""
+        died: dict[str, Any] | None = None
         while True:
             with self._cond:
                 if self._closed:
@@ -150,6 +151,8 @@ class ServiceClient:
                 ]
                 self._cond.notify_all()
             self._started.set()
+            if died is not None:  # said once the new one is there
+                self._emit(died)
             self._listen(conn, process)
             with self._cond:
                 self._conn = None
@@ -163,9 +166,8 @@ class ServiceClient:
             self.ready_info = None
             self._table.reset()
             self._give_up_on_repeats()
-            self._emit(
-                {"event": "restarted", "restarts": self.restarts, "exitcode": process.exitcode}
-            )
+            died = {"event": "restarted", "restarts": self.restarts, "exitcode": process.exitcode}
+            time.sleep(min(5.0, 0.5 * (self.restarts - 1)))  # no busy loop if it keeps dying
 
     def _listen(self, conn: Any, process: Any) -> None:
         while True:

@@ -63,6 +63,7 @@ WINDOW_SCRIPT = textwrap.dedent("""
     out["lr_note"] = panel.lr_note.text()
     wait(lambda: not panel._device_job.busy, "the device list")
     out["devices"] = [panel.device.itemText(i) for i in range(panel.device.count())]
+    out["devices_asked"] = panel._device_job._service is not None
     view = EvaluationView()
     view.show_run(sys.argv[2])
     wait(lambda: not view.is_loading(), "the evaluation's samples")
@@ -113,7 +114,7 @@ def test_the_window_never_imports_tensorflow(tmp_path):
     assert out["canvas"] == "8×8×6"
     assert "params" in out["params"]
     assert "steps per epoch" in out["lr_note"]
-    assert "CPU" in out["devices"]
+    assert "CPU" in out["devices"] and out["devices_asked"]
     assert "misclassified" in out["gallery"]
     assert out["service_pid"] and out["service_pid"] != os.getpid()
     assert out["tensorflow"] is False and out["keras"] is False
