@@ -2,7 +2,8 @@
 graph as compact JSON text.
 
 The graph is sent whole on every edit, as the JSON of what shape inference needs
-(:func:`graph_text`: id, type, params and trainable of each node, and the edges;
+(:func:`graph_text`: id, type, params and trainable of each node, and the edges
+with their input and output ports;
 positions are left out, so moving a layer asks for nothing). For a ResNet-152-sized
 graph that is ~60 KB and well under a millisecond to write; the service keeps the
 last one and compares.
@@ -22,7 +23,7 @@ LATEST_ONLY = frozenset({"shapes", "lr_curve", "devices"})
 def graph_text(graph: Graph) -> str:
     """What shape inference needs of ``graph``, as compact JSON text."""
     nodes = [[n.id, n.type, n.params, n.trainable] for n in graph.nodes.values()]
-    edges = [[e.source, e.target, e.port] for e in graph.edges]
+    edges = [[e.source, e.target, e.port, e.source_port] for e in graph.edges]
     return json.dumps({"n": nodes, "e": edges}, separators=(",", ":"), default=repr)
 
 
@@ -32,5 +33,5 @@ def graph_from_text(text: str) -> Graph:
     graph = Graph()
     for nid, ntype, params, trainable in data["n"]:
         graph.nodes[nid] = Node(nid, ntype, params, (0.0, 0.0), {}, bool(trainable))
-    graph.edges = [Edge(s, t, int(p)) for s, t, p in data["e"]]
+    graph.edges = [Edge(s, t, int(p), int(sp)) for s, t, p, sp in data["e"]]
     return graph

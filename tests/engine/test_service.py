@@ -22,9 +22,7 @@ def test_graph_text_is_compact_and_leaves_positions_out():
     text = graph_text(graph)
     back = graph_from_text(text)
     assert list(back.nodes) == list(graph.nodes)
-    assert {(e.source, e.target, e.port) for e in back.edges} == {
-        (e.source, e.target, e.port) for e in graph.edges
-    }
+    assert set(back.edges) == set(graph.edges)
     assert all(back.nodes[k].params == n.params for k, n in graph.nodes.items())
     first = next(iter(graph.nodes.values()))
     first.position = (first.position[0] + 500, 3)
@@ -88,3 +86,18 @@ def test_unknown_requests_and_failures_are_messages():
     assert engine.answer("devices", {}) == [] or all(
         d.startswith("gpu:") for d in engine.answer("devices", {})
     )
+
+
+def test_state_ports_travel_in_the_graph_text():
+    """An LSTM's state output (``source_port``) wired on: the service sees the same wire."""
+    from engine.model.graph import Edge, Graph, Node
+
+    graph = Graph()
+    graph.nodes["x"] = Node("x", "Input", {"shape": [5, 3]})
+    graph.nodes["rnn"] = Node("rnn", "LSTM", {"units": 4, "return_state": True})
+    graph.nodes["h"] = Node("h", "Dense", {"units": 2})
+    graph.edges = [Edge("x", "rnn", 0), Edge("rnn", "h", 0, 1)]
+    back = graph_from_text(graph_text(graph))
+    assert Edge("rnn", "h", 0, 1) in back.edges
+    answer = Engine().shapes(graph_text(graph))
+    assert tuple(answer["info"]["h"].output_shape) == (None, 2)
