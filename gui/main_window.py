@@ -45,13 +45,16 @@ from gui.problems import ProblemsPanel, SummaryTable
 from gui.start_page import StartPage
 from gui.startup_probe import StartupProbe
 from gui.training.dock import TrainingDock
-from gui.validation_controller import LOADING_MESSAGE, ValidationController
+from gui.validation_controller import BUSY_MESSAGE, LOADING_MESSAGE, ValidationController
 
 WARM_WORKER_KEY = "training/warm_worker"
 """The setting "Keep a training worker ready" (View menu); on unless turned off."""
 
 WARM_DELAY_MS = 1000
-"""How long after TensorFlow has loaded (the window idle) the warm worker starts."""
+"""How long after the first shapes (the engine service has loaded TensorFlow, the
+window is idle) the warm worker starts."""
+WORKER_STARTING = "Training engine starting…"
+WORKER_READY = "Ready to train"
 
 
 class MainWindow(FileActions, QMainWindow):
@@ -358,10 +361,16 @@ class MainWindow(FileActions, QMainWindow):
         self.problems_label = QLabel()
         self.params_label = QLabel()
         self.tf_label = QLabel()
-        for label in (self.tf_label, self.params_label, self.problems_label):
+        # "Computing shapes…" while the engine service works on an edit (or restarts)
+        self.shapes_label = QLabel(BUSY_MESSAGE)
+        # the warm training worker: "Training engine starting…", then "Ready to train"
+        self.worker_label = QLabel()
+        labels = (self.worker_label, self.shapes_label, self.tf_label)
+        for label in (*labels, self.params_label, self.problems_label):
             label.setContentsMargins(8, 0, 8, 0)
             bar.addPermanentWidget(label)
-        self.tf_label.setVisible(False)
+        for label in labels:
+            label.setVisible(False)
 
     def _connect(self) -> None:
         self.palette.add_requested.connect(self.add_layer_at_centre)
@@ -372,6 +381,7 @@ class MainWindow(FileActions, QMainWindow):
         self.validation.updated.connect(self._on_analysis)
         self.validation.status.connect(self._on_validation_status)
         self.validation.tensorflow_ready.connect(self._on_tensorflow_ready)
+        self.validation.busy.connect(self._on_shapes_busy)
         self.code_dock.visibilityChanged.connect(self.act_code.setChecked)
 
     # ---------------------------------------------------------------- training
@@ -438,7 +448,8 @@ class MainWindow(FileActions, QMainWindow):
         dock.data_problems_changed.connect(lambda _p: self._show_problems())
         self.validation.updated.connect(lambda: dock.update_model(self.validation.info))
         self.validation.tensorflow_ready.connect(dock.tensorflow_ready)
-        # the window is idle once TensorFlow has loaded here: then the warm worker
+        # idle once the engine service has loaded TensorFlow and drawn shapes: then the
+        # warm worker (the two imports would otherwise share the cores)
         self.validation.tensorflow_ready.connect(
             lambda: QTimer.singleShot(WARM_DELAY_MS, self._start_warm_worker_at_start_up)
         )
@@ -640,8 +651,14 @@ class MainWindow(FileActions, QMainWindow):
         self.training_dock.keep_worker_ready(on)
 
     def _on_warm_worker(self, state: str) -> None:
+        text = {"starting": WORKER_STARTING, "ready": WORKER_READY}.get(state, "")
+        self.worker_label.setText(text)
+        self.worker_label.setVisible(bool(text))
         if state == "ready":
             self.statusBar().showMessage("Training worker ready", 5000)
+
+    def _on_shapes_busy(self, busy: bool) -> None:
+        self.shapes_label.setVisible(busy and self.validation.ready)
 
     def _on_tensorflow_ready(self) -> None:
         self.tf_label.setVisible(False)

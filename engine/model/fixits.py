@@ -250,7 +250,13 @@ def _insert(graph: Graph, edge: Edge, layer_type: str, params: dict, text: str) 
             [
                 MoveNodes(moves),
                 Disconnect(edge),
-                AddNode(node, [Edge(edge.source, new_id, 0), Edge(new_id, edge.target, edge.port)]),
+                AddNode(
+                    node,
+                    [
+                        Edge(edge.source, new_id, 0, edge.source_port),
+                        Edge(new_id, edge.target, edge.port),
+                    ],
+                ),
             ],
         )
 
