@@ -66,7 +66,7 @@ from engine.data.sources import (
 
 SOURCES = tuple(f"builtin:{name}" for name in BUILTINS) + ("csv", "npz", "images", "image_list")
 SPLITS = ("train", "validation", "test")
-CHUNK_MB = 64
+CHUNK_MB = 8
 """Inputs read at once when standardisation is fitted on streamed data."""
 
 
