@@ -299,3 +299,43 @@ def test_the_generated_script_streams_and_trains_on_a_tiny_folder(tmp_path, tf, 
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "trained 1 epochs" in out.stdout and (tmp_path / "m.keras").is_file()
+
+
+# --------------------------------------------------------------------------- the data panel
+
+
+def test_the_data_panel_preview_reads_only_its_thumbnails_and_never_tensorflow(tmp_path, tf):
+    import subprocess
+    import sys
+
+    root = folder(tf, tmp_path / "set", per_class=3)
+    corrupt_png(root / "a" / "zzz.png")
+    png = (root / "a" / "000.png").read_bytes()
+    for c in ("a", "b"):
+        for i in range(1500):
+            (root / c / f"many{i}.png").write_bytes(png)
+    code = f"""
+import sys, time
+from PySide6.QtGui import QGuiApplication
+app = QGuiApplication([])
+from gui.training.data_panel import load_preview
+start = time.perf_counter()
+preview = load_preview({{"source": "images", "path": {str(root)!r}}}, None, (8, 8, 3))
+took = time.perf_counter() - start
+print("ERROR", preview.error)
+print("TOOK", took, "TF", "tensorflow" in sys.modules)
+print("COUNTS", sum(preview.summary["class_counts"]["train"]), len(preview.thumbnails))
+print("LABELS", sorted({{label for _, label in preview.thumbnails}}))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+        env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert "ERROR \n" in out.stdout, out.stdout + out.stderr[-2000:]
+    took = float(out.stdout.split("TOOK ")[1].split()[0])
+    assert took < 2.0 and "TF False" in out.stdout, out.stdout
+    assert "COUNTS 2406 40" in out.stdout  # 3,007 files, 601 for validation and "LABELS ['a', 'b']" in out.stdout
