@@ -338,4 +338,23 @@ print("LABELS", sorted({{label for _, label in preview.thumbnails}}))
     assert "ERROR \n" in out.stdout, out.stdout + out.stderr[-2000:]
     took = float(out.stdout.split("TOOK ")[1].split()[0])
     assert took < 2.0 and "TF False" in out.stdout, out.stdout
-    assert "COUNTS 2406 40" in out.stdout  # 3,007 files, 601 for validation and "LABELS ['a', 'b']" in out.stdout
+    assert (
+        "COUNTS 2406 40" in out.stdout
+    )  # 3,007 files, 601 for validation and "LABELS ['a', 'b']" in out.stdout
+
+
+def test_a_pixel_bomb_is_skipped_by_the_pipeline_from_its_header(tmp_path, tf):
+    from engine.data.images import SkipTracker
+    from tests.engine.test_hostile_data import png_bomb
+
+    root = folder(tf, tmp_path / "set", per_class=3)
+    png_bomb(root / "a" / "bomb.png")  # 20,000 x 20,000: 400 MB if it were decoded
+    data = load_data({"source": "images", "path": str(root), "validation_split": 0.0})
+    tracker = SkipTracker(data.images)
+    start = time.perf_counter()
+    seen = sum(len(x) for x, _ in data.batches("train", 4, tracker=tracker).as_numpy_iterator())
+    assert time.perf_counter() - start < 10 and seen == 6
+    skipped = tracker.skipped()
+    assert [data.images.paths[i] for i in skipped] == [str(root / "a" / "bomb.png")]
+    text = tracker.describe(skipped)
+    assert "bomb.png" in text and "20,000x20,000 pixels" in text and "megapixels" in text
