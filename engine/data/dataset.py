@@ -201,6 +201,29 @@ class Dataset:
             return np.empty((0, *self.input_shape), np.float32), self.y[:0]
         return np.concatenate(xs)[:n], np.concatenate(ys)[:n]
 
+    def predictions(
+        self, model: Any, split: str, n: int, batch_size: int
+    ) -> tuple[Any, np.ndarray]:
+        """``model``'s predictions for up to ``n`` first samples of a split, and their
+        targets. Streamed data is predicted batch by batch: only one batch of inputs is
+        held at a time (an image that cannot be decoded is left out with its target)."""
+        if not self.streamed:
+            x, y = self.head(split, n)
+            return model.predict(x, batch_size=batch_size, verbose=0), y
+        preds, ys, have = [], [], 0
+        for xb, yb in self.batches(split, batch_size).as_numpy_iterator():
+            pred = model.predict_on_batch(xb)
+            if isinstance(pred, (list, tuple, dict)):
+                return pred, yb  # several outputs: no per-sample details
+            preds.append(np.asarray(pred))
+            ys.append(yb)
+            have += len(yb)
+            if have >= n:
+                break
+        if not preds:
+            return np.empty((0,)), self.y[:0]
+        return np.concatenate(preds)[:n], np.concatenate(ys)[:n]
+
     @property
     def target_shape(self) -> tuple[int, ...]:
         """Shape of one target (``()`` for class indices)."""

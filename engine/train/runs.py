@@ -593,8 +593,8 @@ def evaluate(
         }
         detail_split = split
     split = detail_split or "train"
-    x, y = ds.head(split, MAX_EVAL_SAMPLES)
-    pred = model.predict(x, batch_size=batch_size, verbose=0)
+    pred, y = ds.predictions(model, split, MAX_EVAL_SAMPLES, batch_size)
+    y = np.asarray(y)
     if not isinstance(pred, (list, tuple, dict)):
         pred = np.asarray(pred, dtype=np.float64)
         if ds.task == "classification":
