@@ -372,6 +372,7 @@ def generate(project: Any, weights: str | None = None) -> str:
         task=data.task,
         num_classes=data.num_classes,
         adapt=adapt,
+        streamed=data.streamed,
     )
     blocks = [
         _header(project.name, project.description or "", weights),

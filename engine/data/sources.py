@@ -1,9 +1,8 @@
-"""Where training data comes from: built-in sets, CSV, NPZ and image folders.
+"""Where training data comes from: built-in sets, CSV and NPZ (images: :mod:`engine.data.images`).
 
 Each loader turns one source of a project's ``data`` section into a
 :class:`RawData` (all samples, before splitting); :mod:`engine.data.dataset` splits,
-standardises and serves them. Nothing here imports TensorFlow except the image
-decoder, which imports it inside the function (Pillow is not a dependency).
+standardises and serves them. Nothing here imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from engine.build.errors import clean_message
 from engine.data.arrays import (
     ArrayError,
     as_float32,
@@ -26,12 +24,9 @@ from engine.data.arrays import (
     open_npy,
     read_npz_arrays,
 )
-from engine.data.image_size import ImageHeaderError, check_pixels
 from engine.data.table import CsvSettings, TableError, head_line, read_table
 from engine.limits import (
-    LimitExceeded,
     NotRegularFile,
-    open_regular,
     require_regular,
 )
 
@@ -484,146 +479,3 @@ def load_npz(path: Path, section: dict[str, Any]) -> RawData:
 
 def _is_one_hot(y: np.ndarray) -> bool:
     return bool(np.all((y == 0) | (y == 1)) and np.all(y.sum(axis=1) == 1))
-
-
-# --------------------------------------------------------------------------- image folders
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-MAX_IMAGE_MB = 4096  # image folders are loaded into memory; refuse more than this
-
-
-def load_images(
-    folder: Path, section: dict[str, Any], input_shape: tuple[int, ...] | None
-) -> RawData:
-    """One sub-folder per class; images resized and scaled to ``[0, 1]``.
-
-    The size is ``input_shape[:2]`` when given, else the section's
-    ``image_size``, else the first image's size. Channels follow
-    ``input_shape[2]`` when given, else ``color_mode`` (default ``rgb``).
-    All images are held in memory, so a folder that would need more than
-    ``max_memory_mb`` (default :data:`MAX_IMAGE_MB`) is refused up front.
-    """
-    classes = sorted(p for p in folder.iterdir() if p.is_dir() and not _hidden(p))
-    if not classes:
-        raise DataError(
-            f"{folder} has no class sub-folders (put each class's images in a "
-            "sub-folder named after the class)"
-        )
-    files: list[tuple[Path, int]] = []
-    for index, class_dir in enumerate(classes):
-        images = sorted(
-            p
-            for p in class_dir.iterdir()
-            if p.is_file() and not _hidden(p) and p.suffix.lower() in IMAGE_SUFFIXES
-        )
-        if not images:
-            raise DataError(
-                f"class folder {class_dir} holds no images ({', '.join(IMAGE_SUFFIXES)})"
-            )
-        files.extend((p, index) for p in images)
-    size, channels = image_geometry(section, input_shape)
-    if size is None:
-        size = _decode_image(files[0][0], channels).shape[:2]
-    limit_mb = get_int(section, "max_memory_mb", MAX_IMAGE_MB, 1)
-    needed_mb = len(files) * size[0] * size[1] * channels * 4 / 2**20
-    if needed_mb > limit_mb:
-        raise DataError(
-            f"{folder}: {len(files)} images at {size[0]}x{size[1]}x{channels} "
-            f"need {needed_mb:,.0f} MB in memory, more than the limit of "
-            f'{limit_mb:,} MB; choose a smaller "image_size", use fewer images, '
-            'or raise "max_memory_mb"'
-        )
-    x = np.empty((len(files), size[0], size[1], channels), np.float32)
-    for i, (path, _) in enumerate(files):
-        x[i] = _resize(_decode_image(path, channels), size)
-    y = np.array([label for _, label in files], dtype=np.int64)
-    mode = "grayscale" if channels == 1 else "rgb"
-    return RawData(
-        x,
-        y,
-        "classification",
-        [p.name for p in classes],
-        [],
-        f"images: {folder.name} ({size[0]}x{size[1]} {mode})",
-    )
-
-
-def _hidden(path: Path) -> bool:
-    """Hidden files and folders, and what macOS adds to zips (``._x.png``, ``__MACOSX``)."""
-    return path.name.startswith(".") or path.name == "__MACOSX"
-
-
-def image_geometry(
-    section: dict[str, Any],
-    input_shape: tuple[int, ...] | None,
-) -> tuple[tuple[int, int] | None, int]:
-    """The image size ((height, width) or None) and channels (1 or 3) images load with.
-
-    From the section's ``image_size`` and ``color_mode``; an image-shaped model
-    input ``(height, width, 1 or 3)`` overrides them.
-    """
-    mode = get_str(section, "color_mode", "rgb", ("grayscale", "rgb"))
-    channels = 1 if mode == "grayscale" else 3
-    size = None
-    if "image_size" in section:
-        value = section["image_size"]
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = [value, value]
-        if not (
-            isinstance(value, (list, tuple))
-            and len(value) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
-        ):
-            raise DataError(
-                f'data section: "image_size" must be [height, width] in pixels; got {value!r}'
-            )
-        size = (value[0], value[1])
-    if input_shape is not None:
-        # A model input that is not an image (h, w, 1|3) is left to check_fit to report.
-        shape = tuple(input_shape)
-        if len(shape) == 3 and shape[2] in (1, 3, None):
-            if shape[0] and shape[1]:
-                size = (int(shape[0]), int(shape[1]))
-            if shape[2]:
-                channels = int(shape[2])
-    return size, channels
-
-
-def _decode_image(path: Path, channels: int) -> np.ndarray:
-    """One image as uint8 (height, width, channels)."""
-    try:
-        with open_regular(path) as f:
-            data = f.read()
-        check_pixels(data, f"image {path}")
-    except (NotRegularFile, LimitExceeded) as exc:
-        raise DataError(str(exc)) from None
-    except ImageHeaderError as exc:
-        raise DataError(f"cannot read image {path}: {exc}") from None
-    except OSError as exc:
-        raise DataError(f"cannot read image {path}: {exc.strerror or exc}") from None
-    import tensorflow as tf
-
-    try:
-        image = tf.io.decode_image(data, expand_animations=False).numpy()
-    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError, OSError) as exc:
-        reason = clean_message(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
-        raise DataError(f"cannot read image {path}: {reason[:200]}") from None
-    native = image.shape[-1]
-    if native in (2, 4):  # drop alpha
-        image = image[..., : native - 1]
-    if image.shape[-1] == 1 and channels == 3:
-        image = np.repeat(image, 3, axis=-1)
-    elif image.shape[-1] == 3 and channels == 1:
-        weights = np.array([0.299, 0.587, 0.114])
-        image = np.round(image @ weights)[..., None].clip(0, 255).astype(np.uint8)
-    return image
-
-
-def _resize(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """One uint8 image at ``size``, as float32 in ``[0, 1]``."""
-    scaled = picture.astype(np.float32) / 255.0
-    if picture.shape[:2] != tuple(size):
-        import tensorflow as tf
-
-        scaled = tf.image.resize(scaled, size, antialias=True).numpy()
-    return np.clip(scaled, 0.0, 1.0)
