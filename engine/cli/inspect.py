@@ -157,9 +157,10 @@ def inspect_run(
         if arrays:
             np.save(out / "arrays" / "grad_cam.npy", cam["heat"])
             np.save(out / "arrays" / "input.npy", x[0])
-    field = decision_boundary(run.model, run.data.x_train)
+    plane = run.plane()
+    field = decision_boundary(run.model, plane[0]) if plane is not None else None
     if field is not None:
-        points, labels = _points(run)
+        points, labels = plane
         write_atomic(out / "decision_boundary.png", png(_boundary_picture(field, points, labels)))
         manifest["decision_boundary"] = {"array": "boundary.npz"}
         if arrays:
@@ -181,13 +182,6 @@ def inspect_run(
 def _health_summary(run_dir: Path) -> list[dict[str, Any]]:
     """Per probed epoch: each layer's histogram, norms and dead fraction, and warnings."""
     return read_health(run_dir)
-
-
-def _points(run: Any) -> tuple[np.ndarray, np.ndarray]:
-    x = np.asarray(run.data.x_train, dtype=np.float32)[:2000]
-    y = np.asarray(run.data.y_train)[:2000]
-    y = y.argmax(-1) if y.ndim > 1 and y.shape[-1] > 1 else y.reshape(len(y))
-    return x, y.astype(int)
 
 
 def _file_name(name: str) -> str:

@@ -26,14 +26,16 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-from engine.build.builder import model_name
+from engine.build.builder import model_name, port_problem
 from engine.build.layers import POSITIONAL_INPUTS
+from engine.build.operations import ARITHMETIC, LIST_OPS, OP_PARAMS, op_problems
+from engine.catalog.checks import check_value, format_index
 from engine.catalog.specs import REGULARIZERS, ParamSpec
 from engine.catalog.table import CATALOG
 from engine.codegen.data import data_code
 from engine.codegen.text import CodegenError, call_code, dedupe, docstring, literal
 from engine.codegen.train import main_code
-from engine.model.graph import Graph, Node, is_valid_id
+from engine.model.graph import Graph, Node, is_valid_id, output_ports, state_names
 from engine.model.problems import ERROR, structural_problems
 
 #: Names the generated script defines or imports at module level; node
@@ -193,6 +195,48 @@ def _value_code(pspec: ParamSpec, value: Any, where: str) -> str:
     return literal(value)
 
 
+def port_names(graph: Graph, names: dict[str, str]) -> dict[str, list[str]]:
+    """A variable per output port: the node's own name for output 0, then
+    ``<name>_<state>`` for a recurrent layer's states (``enc, enc_h, enc_c``), suffixed
+    where that would clash with another name. An output port with a
+    ``source_port`` the source lacks gets no name (the graph check refuses it)."""
+    used = set(names.values()) | _TAKEN
+    out: dict[str, list[str]] = {}
+    for nid, node in graph.nodes.items():
+        found = [names[nid]]
+        for state in output_ports(node)[1:]:
+            name, i = f"{names[nid]}_{state}", 2
+            while name in used:
+                name, i = f"{names[nid]}_{state}_{i}", i + 1
+            used.add(name)
+            found.append(name)
+        out[nid] = found
+    return out
+
+
+def input_vars(graph: Graph, nid: str, ports: dict[str, list[str]]) -> list[str]:
+    """The variables feeding node ``nid``, by input port (each edge's source port).
+
+    Raises:
+        CodegenError: When an edge reads an output its source does not have.
+    """
+    found = []
+    for e in graph.inputs_of(nid):
+        problem = port_problem(graph, e)
+        if problem:
+            raise CodegenError(problem)
+        found.append(ports[e.source][e.source_port])
+    return found
+
+
+def state_code(node: Node, inputs: list[str]) -> str:
+    """The call of a recurrent layer given its initial state: ``(x, initial_state=[h, c])``
+    ("" when the node takes no state)."""
+    if not state_names(node) or len(inputs) < 2:
+        return ""
+    return f"({inputs[0]}, initial_state=[{', '.join(inputs[1:])}])"
+
+
 def _check_graph(graph: Graph) -> None:
     errors = [p for p in structural_problems(graph) if p.severity == ERROR]
     if errors:
@@ -204,6 +248,7 @@ def model_code(graph: Graph, name: str) -> str:
     """The ``build_model()`` function: one line per layer, in topological order."""
     names = variable_names(graph)
     _check_graph(graph)
+    ports = port_names(graph, names)
     lines = [
         "def build_model():",
         '    """The model, one line per layer (Keras functional API)."""',
@@ -218,8 +263,14 @@ def model_code(graph: Graph, name: str) -> str:
         if node.type == "Input":
             lines.append(call_code(f"{var} = keras.Input", args, "    "))
             continue
-        inputs = [names[e.source] for e in graph.inputs_of(nid)]
-        if len(inputs) == 1:
+        inputs = input_vars(graph, nid, ports)
+        if node.type == "Operation":
+            lines.append(operation_line(node, var, inputs))
+            continue
+        var = ", ".join(ports[nid])  # out, h, c = layers.LSTM(..., return_state=True)(x)
+        if state_code(node, inputs):
+            tail = state_code(node, inputs)
+        elif len(inputs) == 1:
             tail = f"({inputs[0]})"
         elif node.type in POSITIONAL_INPUTS:
             tail = f"({', '.join(inputs)})"
@@ -227,7 +278,7 @@ def model_code(graph: Graph, name: str) -> str:
             tail = f"([{', '.join(inputs)}])"
         lines.append(call_code(f"{var} = layers.{node.type}", args, "    ", tail))
     ins = [names[n] for n, node in graph.nodes.items() if node.type == "Input"]
-    outs = [names[n] for n in graph.output_nodes()]
+    outs = [names[n] for n in graph.output_nodes()]  # a recurrent layer's output 0
     ins_code = ins[0] if len(ins) == 1 else "[" + ", ".join(ins) + "]"
     outs_code = outs[0] if len(outs) == 1 else "[" + ", ".join(outs) + "]"
     lines.append(
@@ -238,6 +289,47 @@ def model_code(graph: Graph, name: str) -> str:
         )
     )
     return "\n".join(lines) + "\n"
+
+
+def operation_line(node: Node, var: str, inputs: list[str]) -> str:
+    """The line of an ``Operation`` node: the same ``keras.ops`` call Keras code writes
+    (``x[:, 1:5]`` for get_item). Values are checked against the catalog first; the
+    op is one of the allow-list, so no text from the project becomes code."""
+    where = f"Operation '{node.id}'"
+    spec = CATALOG["Operation"]
+    params = node.params if isinstance(node.params, dict) else {}
+    for name, value in params.items():
+        pspec = spec.param(name)
+        problem = check_value(pspec, value) if pspec else f"unknown parameter {name!r}"
+        if problem:
+            raise CodegenError(f"{where}: {problem}")
+    op = params.get("op")
+    problems = op_problems(op, params, len(inputs))
+    if problems:
+        raise CodegenError(f"{where}: {problems[0]}")
+    if op == "get_item":  # ints, slices, None and ... only (checked above)
+        return f"    {var} = {inputs[0]}[{format_index(params['key'])}]"
+    if op in ARITHMETIC:
+        if params.get("constant") is None:
+            args = list(inputs)
+        else:
+            args = [inputs[0], literal(params["constant"])]
+            if params.get("constant_first"):
+                args.reverse()
+    elif op in LIST_OPS:
+        args = ["[" + ", ".join(inputs) + "]"]
+    else:
+        args = [inputs[0]]
+    if op == "reshape":
+        args.append(literal(params["newshape"], tuples=True))
+    for name in OP_PARAMS[op]:
+        if name in ("constant", "constant_first", "newshape") or params.get(name) is None:
+            continue
+        pspec = spec.param(name)
+        if pspec is not None and _same(params[name], pspec.default):
+            continue
+        args.append(f"{name}={literal(params[name], tuples=True)}")
+    return call_code(f"{var} = keras.ops.{op}", args, "    ")
 
 
 # --------------------------------------------------------------------------- the script
@@ -280,6 +372,7 @@ def generate(project: Any, weights: str | None = None) -> str:
         task=data.task,
         num_classes=data.num_classes,
         adapt=adapt,
+        streamed=data.streamed,
     )
     blocks = [
         _header(project.name, project.description or "", weights),

@@ -14,7 +14,7 @@ tab runs that command in a child process. Keras and TensorFlow load inside funct
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,27 +45,36 @@ class OpenRun:
     snapshot: dict[str, Any]
     data: Dataset
 
-    def samples(self) -> tuple[np.ndarray, np.ndarray, str]:
+    def split(self) -> str:
         """The split samples are picked from: validation, else test, else training."""
-        d = self.data
-        for name, x, y in (
-            ("validation", d.x_val, d.y_val),
-            ("test", d.x_test, d.y_test),
-            ("training", d.x_train, d.y_train),
-        ):
-            if x is not None and len(x):
-                return np.asarray(x), np.asarray(y), name
+        for name in ("validation", "test", "train"):
+            if self.data.count(name):
+                return name
         raise InsideError(f"{self.run_dir}: the run's data has no samples")
 
     def sample(self, index: int) -> np.ndarray:
-        """Sample ``index`` of :meth:`samples` with a batch axis of 1."""
-        x, _, split = self.samples()
-        if not 0 <= index < len(x):
+        """Sample ``index`` of :meth:`split` with a batch axis of 1 (only that sample is
+        read from streamed data)."""
+        split = self.split()
+        n = self.data.count(split)
+        name = "training" if split == "train" else split
+        if not 0 <= index < n:
             raise InsideError(
-                f"--sample {index} is out of range: the {split} split has {len(x)} samples "
-                f"(0-{len(x) - 1})"
+                f"--sample {index} is out of range: the {name} split has {n} samples (0-{n - 1})"
             )
-        return x[index : index + 1].astype(np.float32)
+        part = self.data.parts[split]
+        one = replace(self.data, parts={split: part[index : index + 1]}, _made={})
+        return np.asarray(one.take(split, 1), dtype=np.float32)
+
+    def plane(self, limit: int = 2000) -> tuple[np.ndarray, np.ndarray] | None:
+        """Up to ``limit`` training samples ``(x, class)`` when the input is two
+        features (for the decision boundary), else None."""
+        if tuple(self.data.input_shape) != (2,):
+            return None
+        x, y = self.data.head("train", limit)
+        y = np.asarray(y)
+        y = y.argmax(-1) if y.ndim > 1 and y.shape[-1] > 1 else y.reshape(len(y))
+        return np.asarray(x, dtype=np.float32), y.astype(int)
 
 
 def open_run(run_dir: str | Path) -> OpenRun:

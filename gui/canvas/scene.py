@@ -19,7 +19,8 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneMouse
 
 from engine.catalog.table import CATALOG
 from engine.model.commands import Command, Disconnect, UndoStack
-from engine.model.graph import Edge, GraphError, Node
+from engine.model.fixits import FixIt, fixits
+from engine.model.graph import Edge, GraphError, Node, state_names
 from engine.model.project import Project
 from gui.canvas import editing
 from gui.canvas.interactions import NodeDrag, ReverseWireDrag, WireDrag
@@ -60,6 +61,8 @@ class GraphScene(QGraphicsScene):
         self._batch_selection = False
         self._last_selection: list[str] = []
         self._paste_count = 0
+        #: Node id -> the certain fixes for its problem, from the last analysis.
+        self.fixits: dict[str, list[FixIt]] = {}
         self._tidy_timer = QTimer(self)
         self._tidy_timer.setSingleShot(True)
         self._tidy_timer.setInterval(0)
@@ -80,6 +83,7 @@ class GraphScene(QGraphicsScene):
         self.clear()
         self._batch_selection = False
         self.project, self.undo_stack = project, undo_stack
+        self.fixits = {}
         graph = project.graph
         for node in graph.nodes.values():
             self._on_node_added(node)
@@ -162,6 +166,7 @@ class GraphScene(QGraphicsScene):
         item = self._nodes.get(node_id)
         if item is not None:
             item.refresh(self.project.graph.nodes[node_id])
+            self._sync_ports(node_id)  # a Bidirectional's states follow its inner layer
 
     def _on_node_moved(self, node_id: str) -> None:
         item = self._nodes.get(node_id)
@@ -186,6 +191,7 @@ class GraphScene(QGraphicsScene):
                     new if edge.source == old else edge.source,
                     new if edge.target == old else edge.target,
                     edge.port,
+                    edge.source_port,
                 )
                 del self._edges[edge]
                 self._edges[renamed] = edge_item
@@ -210,6 +216,8 @@ class GraphScene(QGraphicsScene):
         spec = CATALOG.get(node.type)
         if spec is not None:
             limit = spec.max_inputs
+            if state_names(node):  # the sequence, then its initial state (h, c)
+                limit = 1 + len(state_names(node))
         else:
             limit = 0 if node.type == "Input" else 1
         if limit is None:  # merge layers: the wired inputs plus free ones up to min_inputs
@@ -326,6 +334,22 @@ class GraphScene(QGraphicsScene):
             item.set_analysis(shape, format_params(_param_count(li)), per_node.get(node_id, []))
         for edge_item in self._edges.values():
             edge_item.set_label(edge_item.source.shape_text)
+        self.fixits = {}
+        problem_nodes = [p for p in problems if _field(p, "node") in self._nodes]
+        for fix in fixits(self.project.graph, problem_nodes, info):
+            self.fixits.setdefault(fix.node, []).append(fix)
+
+    def apply_fixit(self, fix: FixIt) -> bool:
+        """Apply a shape fix-it (one undo step); False when the graph changed under it."""
+        try:
+            command = fix.fix()
+        except (KeyError, GraphError) as exc:
+            self.status_message.emit(f"{fix.fix_text} failed: the model changed ({exc})")
+            return False
+        if self.push(command):
+            self.status_message.emit(f"{fix.fix_text} (Undo reverts it)")
+            return True
+        return False
 
     # ------------------------------------------------------------------- edits
     def add_layer(
@@ -403,6 +427,12 @@ class GraphScene(QGraphicsScene):
         scale = painter.worldTransform().m11()
         if scale < 0.35:
             return
+        # After a long jump (find, minimap) Qt may expose the whole span between the
+        # old and the new place: dot only what the device can show.
+        device = painter.device()
+        inverse, ok = painter.worldTransform().inverted()
+        if ok and device is not None and device.width() > 0:
+            rect = rect.intersected(inverse.mapRect(QRectF(0, 0, device.width(), device.height())))
         step = GRID * (2 if scale < 0.7 else 1)
         left = math.floor(rect.left() / step) * step
         top = math.floor(rect.top() / step) * step
@@ -436,7 +466,7 @@ class GraphScene(QGraphicsScene):
     def _start_wire(self, port: PortItem, pos: QPointF) -> None:
         graph = self.project.graph
         if port.kind == "out":
-            self._gesture = WireDrag(self, port.node_id, pos)
+            self._gesture = WireDrag(self, port.node_id, pos, source_port=port.port)
             return
         wired = [e for e in graph.inputs_of(port.node_id) if e.port == port.port]
         if wired:
@@ -483,6 +513,10 @@ class GraphScene(QGraphicsScene):
                 self.clearSelection()
                 self.select_ids([hit.node_id])
             node_id = hit.node_id
+            for fix in self.fixits.get(node_id, []):
+                menu.addAction(f"Fix: {fix.fix_text}", lambda f=fix: self.apply_fixit(f))
+            if self.fixits.get(node_id):
+                menu.addSeparator()
             menu.addAction("Edit Properties", lambda: self.node_activated.emit(node_id))
             menu.addSeparator()
             menu.addAction("Copy", self.copy_selection)

@@ -153,7 +153,8 @@ def xor_run(tmp_path_factory):
 
 def test_decision_boundary_of_a_trained_xor_model_classifies_the_quadrants(xor_run):
     run = open_run(xor_run)
-    field = decision_boundary(run.model, run.data.x_train, grid=64)
+    points, _ = run.plane()
+    field = decision_boundary(run.model, points, grid=64)
     assert field["classes"].shape == (64, 64)
     for qx, qy in ((0.6, 0.6), (-0.6, 0.6), (-0.6, -0.6), (0.6, -0.6)):
         px, py = run.data.transform(np.array([[qx, qy]]))[0]  # raw -> the model's plane

@@ -25,7 +25,7 @@ from typing import Any
 
 from engine.build.builder import build_model
 from engine.build.errors import first_line
-from engine.build.layers import POSITIONAL_INPUTS, make_layer
+from engine.build.layers import CLASS_ALIASES, POSITIONAL_INPUTS, make_layer
 from engine.build.weights import save_start_weights
 from engine.catalog.table import CATALOG
 from engine.io.importing.mapping import (
@@ -34,7 +34,10 @@ from engine.io.importing.mapping import (
     lost_settings,
     resolved_at_build,
 )
+from engine.io.importing.nested import flatten_nested
+from engine.io.importing.operations import is_operation, operation_node
 from engine.io.importing.read import (
+    SUBCLASS_KEY,
     ModelImportError,
     UnreadableModelError,
     application_model,
@@ -44,7 +47,10 @@ from engine.io.importing.read import (
     read_config,
     refusal_text,
     scan,
+    subclass_note,
+    subclassed_text,
 )
+from engine.io.importing.states import output_port, state_inputs
 from engine.model.graph import Edge, Graph, Node, is_valid_id
 from engine.model.layout import layered_layout
 from engine.model.project import Project
@@ -76,9 +82,15 @@ def import_model_with_notes(
     """Like :func:`import_model`, also returning notes on approximations."""
     import keras
 
+    subclass = None
     if isinstance(path_or_model, keras.Model):
         model = path_or_model
         has_weights = True
+        cls = type(model).__name__
+        if cls not in ("Functional", "Sequential") and isinstance(
+            getattr(model, "outputs", None), (list, tuple)
+        ):
+            subclass = cls  # a functional graph built through a keras.Model subclass
     else:
         path = Path(path_or_model)
         config = read_config(path)
@@ -87,6 +99,7 @@ def import_model_with_notes(
         except UnreadableModelError as exc:
             raise UnreadableModelError(f"{path}: {exc}") from None
         label = (config.get("config") or {}).get("name") or path.name
+        subclass = config.get(SUBCLASS_KEY)
         if unsafe:
             raise ModelImportError(f"{path}: " + refusal_text(label, unsafe + unknown))
         try:
@@ -98,7 +111,12 @@ def import_model_with_notes(
         has_weights = zipfile.is_zipfile(path) or is_hdf5(path)
         generic = re.fullmatch(r"(functional|sequential|model)(_\d+)?", model.name or "")
         name = name or (path.stem if generic else None)
+    file = None if isinstance(path_or_model, keras.Model) else str(path_or_model)
+    model, nested = flatten_nested(model, file)
     project, notes, ids = _project_from_model(model, name)
+    notes = nested + notes
+    if subclass:
+        notes.append(subclass_note(model.name, subclass))
     if weights_out is not None and has_weights:
         _save_weights(model, project, ids, Path(weights_out))
     return project, notes
@@ -136,12 +154,17 @@ def project_from_model(model: Any, *, name: str | None = None) -> tuple[Project,
     Raises:
         ModelImportError: Listing every layer or setting that cannot be expressed.
     """
+    model, nested = flatten_nested(model)
     project, notes, _ids = _project_from_model(model, name)
-    return project, notes
+    return project, nested + notes
 
 
 def _project_from_model(model: Any, name: str | None) -> tuple[Project, list[str], dict[str, str]]:
-    config = {"class_name": type(model).__name__, "config": _safe_config(model)}
+    cls = type(model).__name__
+    config = {
+        "class_name": cls if cls in ("Sequential", "Functional") else "Functional",
+        "config": _safe_config(model),
+    }
     unsafe, problems = scan(config)
     if unsafe:
         raise ModelImportError(refusal_text(model.name, unsafe + problems))
@@ -151,7 +174,7 @@ def _project_from_model(model: Any, name: str | None) -> tuple[Project, list[str
     graph = Graph()
     for layer in layers:
         nid = ids[layer.name]
-        cls = type(layer).__name__
+        cls = CLASS_ALIASES.get(type(layer).__name__, type(layer).__name__)
         policy = str(
             layer.dtype
             if cls == "InputLayer"
@@ -165,6 +188,10 @@ def _project_from_model(model: Any, name: str | None) -> tuple[Project, list[str
         if cls == "InputLayer":
             shape = [None if d is None else int(d) for d in layer.batch_shape[1:]]
             graph.nodes[nid] = Node(nid, "Input", {"shape": shape})
+            continue
+        if is_operation(layer):  # x + y, keras.ops.*: an Operation node
+            graph.nodes[nid], bad = operation_node(layer, nid)
+            problems += [b for b in bad if b not in problems]
             continue
         if cls not in CATALOG:  # already listed by scan
             graph.nodes[nid] = Node(nid, cls, {})
@@ -187,10 +214,10 @@ def _project_from_model(model: Any, name: str | None) -> tuple[Project, list[str
                         f"catalog cannot hold: {', '.join(lost)}"
                     )
         graph.nodes[nid] = node
-    for src, dst, port in edges:
+    for src, dst, port, *source_port in edges:
         if src in ids and dst in ids:  # operations that are not layers are already listed
-            graph.edges.append(Edge(ids[src], ids[dst], port))
-    _outputs_in_order(model, ids, graph, problems)
+            graph.edges.append(Edge(ids[src], ids[dst], port, *source_port))
+    _outputs_in_order(model, ids, graph, problems, {e[0] for e in edges})
     if problems:
         raise ModelImportError(refusal_text(model.name, problems))
     _lay_out(graph)
@@ -205,10 +232,7 @@ def _project_from_model(model: Any, name: str | None) -> tuple[Project, list[str
 
 
 def _safe_config(model: Any) -> dict[str, Any]:
-    subclassed = ModelImportError(
-        f"model '{model.name}' ({type(model).__name__}): a subclassed model is Python code, "
-        "not a graph; only Functional and Sequential models can be imported"
-    )
+    subclassed = ModelImportError(subclassed_text(model.name, type(model).__name__))
     if type(model).__name__ != "Sequential" and not isinstance(
         getattr(model, "outputs", None), (list, tuple)
     ):
@@ -239,12 +263,13 @@ def _node_ids(layers: list[Any]) -> dict[str, str]:
     return ids
 
 
-def _edges_of(model: Any, problems: list[str]) -> tuple[list[Any], list[tuple[str, str, int]]]:
-    """The model's layers (inputs first) and edges ``(source, target, port)`` by layer name."""
+def _edges_of(model: Any, problems: list[str]) -> tuple[list[Any], list[tuple]]:
+    """The model's layers (inputs first) and edges ``(source, target, port, source_port)``
+    by layer name."""
     if type(model).__name__ == "Sequential":
         return _sequential_edges(model, problems)
-    layers = list(model.layers)
-    edges: list[tuple[str, str, int]] = []
+    layers = list(getattr(model, "operations", None) or model.layers)  # with keras.ops
+    edges: list[tuple[str, str, int, int]] = []
     calls: dict[str, int] = {}
     by_depth = getattr(model, "_nodes_by_depth", {})
     for node in (n for depth in sorted(by_depth, reverse=True) for n in by_depth[depth]):
@@ -254,13 +279,14 @@ def _edges_of(model: Any, problems: list[str]) -> tuple[list[Any], list[tuple[st
         calls[op.name] = calls.get(op.name, 0) + 1
         for port, tensor in enumerate(_call_inputs(op, node, problems)):
             src, _node_index, tensor_index = tensor._keras_history
-            if tensor_index:
+            source_port = output_port(src, tensor_index)
+            if source_port is None:
                 problems.append(
                     f"'{op.name}' ({type(op).__name__}) reads output "
                     f"{tensor_index} of '{src.name}'; LayerLab layers have one "
-                    "output"
+                    "output (a recurrent layer's states aside)"
                 )
-            edges.append((src.name, op.name, port))
+            edges.append((src.name, op.name, port, source_port or 0))
     for name, n in calls.items():
         if n > 1:
             layer = model.get_layer(name)
@@ -282,7 +308,11 @@ def _call_inputs(op: Any, node: Any, problems: list[str]) -> list[Any]:
         from keras import tree
 
         ordered = [t for t in tree.flatten(args) if _is_tensor(t)]
-        extra = [k for k, v in kwargs.items() if _has_tensor(v)]
+        states = state_inputs(op, kwargs)  # layer(x, initial_state=[h, c])
+        ordered += states
+        extra = [
+            k for k, v in kwargs.items() if _has_tensor(v) and not (states and k == "initial_state")
+        ]
     for k in extra:
         problems.append(
             f"'{op.name}' ({type(op).__name__}) is called with a tensor for "
@@ -340,10 +370,23 @@ def _sequential_edges(model: Any, problems: list[str]) -> tuple[list[Any], list[
     return chain, edges
 
 
-def _outputs_in_order(model: Any, ids: dict[str, str], graph: Graph, problems: list[str]) -> None:
-    """Check the outputs can be expressed, and order nodes so output/input order is kept."""
+def _outputs_in_order(
+    model: Any, ids: dict[str, str], graph: Graph, problems: list[str], sources: set[str]
+) -> None:
+    """Check the outputs can be expressed, and order nodes so output/input order is kept.
+
+    ``sources``: names of the layers that feed another in the Keras model (an input
+    feeding only an unsupported layer is not "an input that feeds no layer").
+    """
     if type(model).__name__ == "Sequential":
         return
+    for t in model.outputs:
+        layer, _node_index, tensor_index = t._keras_history
+        if tensor_index:
+            problems.append(
+                f"a model output is output {tensor_index} of '{layer.name}' (a state); "
+                "in LayerLab a layer's first output is the model output"
+            )
     outs = [t._keras_history[0].name for t in model.outputs]
     outs = [n for n in outs if n in ids]
     for name in dict.fromkeys(n for n in outs if outs.count(n) > 1):
@@ -354,7 +397,7 @@ def _outputs_in_order(model: Any, ids: dict[str, str], graph: Graph, problems: l
     fed = {e.source for e in graph.edges}
     for t in model.inputs:
         name = t._keras_history[0].name
-        if name in ids and ids[name] not in fed:
+        if name in ids and ids[name] not in fed and name not in sources:
             problems.append(
                 f"input '{name}' feeds no layer; in LayerLab a node without "
                 "outgoing wires is an output, so remove the input first"
