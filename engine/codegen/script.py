@@ -26,10 +26,18 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
+from engine.build.backbone import CAFFE_KERNEL
 from engine.build.builder import model_name
 from engine.build.layers import POSITIONAL_INPUTS
+from engine.catalog.backbones import (
+    BACKBONES,
+    CAFFE_MEAN_BGR,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    PREPROCESS_MODES,
+)
 from engine.catalog.specs import REGULARIZERS, ParamSpec
-from engine.catalog.table import CATALOG
+from engine.catalog.table import CATALOG, PRETRAINED_TYPES
 from engine.codegen.data import data_code
 from engine.codegen.text import CodegenError, call_code, dedupe, docstring, literal
 from engine.codegen.train import main_code
@@ -219,6 +227,9 @@ def model_code(graph: Graph, name: str) -> str:
             lines.append(call_code(f"{var} = keras.Input", args, "    "))
             continue
         inputs = [names[e.source] for e in graph.inputs_of(nid)]
+        if node.type in PRETRAINED_TYPES:
+            lines += _pretrained_code(node, var, inputs[0], set(names.values()), where)
+            continue
         if len(inputs) == 1:
             tail = f"({inputs[0]})"
         elif node.type in POSITIONAL_INPUTS:
@@ -238,6 +249,59 @@ def model_code(graph: Graph, name: str) -> str:
         )
     )
     return "\n".join(lines) + "\n"
+
+
+def _pretrained_code(node: Node, var: str, source: str, used: set[str], where: str) -> list[str]:
+    """A Backbone the Keras way (``base = keras.applications.X(include_top=False, ...)``,
+    ``x = base(inputs)``), or the one Keras layer of a BackbonePreprocessing mode."""
+    params = node.params if isinstance(node.params, dict) else {}
+    frozen = [] if node.trainable else ["trainable=False"]
+    name = f"name={literal(node.id)}"
+    if node.type == "BackbonePreprocessing":
+        mode = params.get("mode")
+        if mode == "tf":  # pixels [0, 255] -> [-1, 1]
+            call, args = "layers.Rescaling", ["1 / 127.5", "offset=-1.0"]
+        elif mode == "torch":  # ImageNet mean and std, in [0, 255] units
+            mean = [round(255.0 * m, 6) for m in IMAGENET_MEAN]
+            variance = [round((255.0 * d) ** 2, 6) for d in IMAGENET_STD]
+            call, args = "layers.Normalization", [f"mean={mean}", f"variance={variance}"]
+        elif mode == "caffe":  # RGB -> BGR, minus the Caffe mean: a fixed Dense(3)
+            bias = [-m for m in CAFFE_MEAN_BGR]
+            call = "layers.Dense"
+            args = [
+                "3",
+                f"kernel_initializer=keras.initializers.Constant({CAFFE_KERNEL})",
+                f"bias_initializer=keras.initializers.Constant({bias})",
+            ]
+            frozen = ["trainable=False"]
+        elif mode == "none":
+            call, args = "layers.Identity", []
+        else:
+            raise CodegenError(f"{where}: mode must be one of {PREPROCESS_MODES}; got {mode!r}")
+        return [call_code(f"{var} = {call}", [*args, *frozen, name], "    ", f"({source})")]
+    app = params.get("application")
+    if app not in BACKBONES:
+        raise CodegenError(
+            f"{where}: application must be a keras.applications network; got {app!r}"
+        )
+    net, i = f"{var}_net", 2
+    while net in used or net in _TAKEN:
+        net, i = f"{var}_net{i}", i + 1
+    args = [
+        "include_top=False",
+        f"weights={literal(params.get('weights') or None)}",
+        f"input_shape={source}.shape[1:]",
+    ]
+    for pname in ("pooling", "alpha", "minimalistic", "include_preprocessing"):
+        pspec = CATALOG["Backbone"].param(pname)
+        if pname in params and not _same(params[pname], pspec.default):
+            args.append(f"{pname}={literal(params[pname])}")
+    lines = [call_code(f"{net} = keras.applications.{app}", args, "    ")]
+    lines.append(f"    {net}.name = {literal(node.id)}")
+    if not node.trainable:
+        lines.append(f"    {net}.trainable = False  # frozen")
+    lines.append(f"    {var} = {net}({source})")
+    return lines
 
 
 # --------------------------------------------------------------------------- the script
