@@ -52,10 +52,15 @@ def offline() -> bool:
     return os.environ.get(OFFLINE_ENV, "").strip() not in ("", "0")
 
 
-def keras_models_dir() -> Path:
-    """Where Keras caches downloaded weights: ``$KERAS_HOME/models`` or ``~/.keras/models``."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return Path(home) / "models"
+def keras_models_dir(subdir: str = "models") -> Path:
+    """Where Keras caches downloaded weights: ``$KERAS_HOME/models`` or ``~/.keras/models``
+    (as ``keras.utils.get_file`` decides it, ``/tmp/.keras`` when that is read-only)."""
+    from keras.src.backend import config
+
+    home = os.path.expanduser(config.keras_home())
+    if not os.access(home, os.W_OK):
+        home = os.path.join("/tmp", ".keras")
+    return Path(home) / subdir
 
 
 def resolve_weights(value: Any, base_dir: str | Path | None) -> Path:
@@ -187,7 +192,7 @@ def _reported_downloads(node: Node, app_name: str) -> Iterator[None]:
 
     def get_file(fname: Any = None, origin: Any = None, *args: Any, **kwargs: Any) -> Any:
         name = fname or os.path.basename(urllib.parse.urlsplit(str(origin)).path)
-        folder = keras_models_dir()
+        folder = keras_models_dir(str(kwargs.get("cache_subdir", "models")))
         cached = (folder / str(name)).exists()
         where = (
             f"put {name} (from {origin}) into {folder}/, or set the Backbone's weights "
@@ -239,8 +244,8 @@ def _reported_downloads(node: Node, app_name: str) -> Iterator[None]:
 def make_preprocessing(node: Node) -> Any:
     """The one Keras layer that does what ``preprocess_input`` does in ``node``'s mode.
 
-    ``tf``: ``Rescaling(1/127.5, offset=-1)``; ``torch``: ``Normalization`` with
-    ImageNet's mean and variance in [0, 255] units; ``caffe``: a frozen ``Dense(3)``
+    ``tf``: ``Rescaling(1/127.5, offset=-1)``; ``torch``: a per-channel ``Rescaling``
+    by ImageNet's mean and standard deviation; ``caffe``: a frozen ``Dense(3)``
     whose kernel swaps RGB to BGR and whose bias subtracts the Caffe mean;
     ``none``: ``Identity``. All are plain Keras layers: exports carry them and
     nothing needs custom objects.
@@ -251,9 +256,8 @@ def make_preprocessing(node: Node) -> Any:
     if mode == "tf":
         return keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name=node.id)
     if mode == "torch":
-        mean = [255.0 * m for m in IMAGENET_MEAN]
-        variance = [(255.0 * s) ** 2 for s in IMAGENET_STD]
-        return keras.layers.Normalization(mean=mean, variance=variance, name=node.id)
+        scale, offset = torch_scale_offset()
+        return keras.layers.Rescaling(scale, offset=offset, name=node.id)
     if mode == "caffe":
         layer = keras.layers.Dense(
             3,
@@ -266,6 +270,16 @@ def make_preprocessing(node: Node) -> Any:
     if mode == "none":
         return keras.layers.Identity(name=node.id)
     raise BuildError(f"{who(node)}: mode must be 'tf', 'torch', 'caffe' or 'none'; got {mode!r}")
+
+
+def torch_scale_offset() -> tuple[list[float], list[float]]:
+    """Per-channel ``x * scale + offset`` equal to ``(x / 255 - mean) / std`` (ImageNet's).
+
+    A ``Rescaling`` with constants, not a ``Normalization``: its mean and variance
+    would become inputs of an ONNX file."""
+    scale = [1.0 / (255.0 * s) for s in IMAGENET_STD]
+    offset = [-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)]
+    return scale, offset
 
 
 #: The caffe mode's kernel: output channel c is input channel 2 - c (RGB -> BGR).

@@ -26,14 +26,12 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-from engine.build.backbone import CAFFE_KERNEL
+from engine.build.backbone import CAFFE_KERNEL, torch_scale_offset
 from engine.build.builder import model_name
 from engine.build.layers import POSITIONAL_INPUTS
 from engine.catalog.backbones import (
     BACKBONES,
     CAFFE_MEAN_BGR,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     PREPROCESS_MODES,
 )
 from engine.catalog.specs import REGULARIZERS, ParamSpec
@@ -261,10 +259,9 @@ def _pretrained_code(node: Node, var: str, source: str, used: set[str], where: s
         mode = params.get("mode")
         if mode == "tf":  # pixels [0, 255] -> [-1, 1]
             call, args = "layers.Rescaling", ["1 / 127.5", "offset=-1.0"]
-        elif mode == "torch":  # ImageNet mean and std, in [0, 255] units
-            mean = [round(255.0 * m, 6) for m in IMAGENET_MEAN]
-            variance = [round((255.0 * d) ** 2, 6) for d in IMAGENET_STD]
-            call, args = "layers.Normalization", [f"mean={mean}", f"variance={variance}"]
+        elif mode == "torch":  # (x / 255 - ImageNet mean) / ImageNet std, per channel
+            scale, offset = torch_scale_offset()
+            call, args = "layers.Rescaling", [f"{scale}", f"offset={offset}"]
         elif mode == "caffe":  # RGB -> BGR, minus the Caffe mean: a fixed Dense(3)
             bias = [-m for m in CAFFE_MEAN_BGR]
             call = "layers.Dense"
