@@ -245,41 +245,60 @@ def make_preprocessing(node: Node) -> Any:
     """The one Keras layer that does what ``preprocess_input`` does in ``node``'s mode.
 
     ``tf``: ``Rescaling(1/127.5, offset=-1)``; ``torch``: a per-channel ``Rescaling``
-    by ImageNet's mean and standard deviation; ``caffe``: a frozen ``Dense(3)``
-    whose kernel swaps RGB to BGR and whose bias subtracts the Caffe mean;
-    ``none``: ``Identity``. All are plain Keras layers: exports carry them and
-    nothing needs custom objects.
+    by ImageNet's mean and standard deviation; ``caffe``: a frozen ``Dense(3)`` whose
+    kernel swaps RGB to BGR and whose bias subtracts the Caffe mean; ``none``:
+    ``Identity``. With ``pixel_max`` 1 (LayerLab's image folders load pixels in
+    [0, 1]) each also multiplies by 255 first. All are plain Keras layers without
+    tensors as inputs: exports carry them and nothing needs custom objects.
     """
     import keras
 
-    mode = node.params.get("mode", "tf") if isinstance(node.params, dict) else None
-    if mode == "tf":
-        return keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name=node.id)
-    if mode == "torch":
-        scale, offset = torch_scale_offset()
-        return keras.layers.Rescaling(scale, offset=offset, name=node.id)
-    if mode == "caffe":
+    spec = preprocessing_spec(node)
+    if spec[0] == "Dense":
+        _, kernel, bias = spec
         layer = keras.layers.Dense(
             3,
-            kernel_initializer=keras.initializers.Constant(CAFFE_KERNEL),
-            bias_initializer=keras.initializers.Constant([-m for m in CAFFE_MEAN_BGR]),
+            kernel_initializer=keras.initializers.Constant(kernel),
+            bias_initializer=keras.initializers.Constant(bias),
             name=node.id,
         )
         layer.trainable = False
         return layer
-    if mode == "none":
+    if spec[0] == "Identity":
         return keras.layers.Identity(name=node.id)
+    _, scale, offset = spec
+    return keras.layers.Rescaling(scale, offset=offset, name=node.id)
+
+
+def preprocessing_spec(node: Node) -> tuple[Any, ...]:
+    """The Keras layer of a BackbonePreprocessing node as data (the builder and the
+    generated script both write it from this): ``("Rescaling", scale, offset)``,
+    ``("Dense", kernel, bias)`` or ``("Identity",)``.
+
+    ``torch`` is a per-channel ``Rescaling`` (``x * scale + offset`` equals
+    ``(x / 255 - mean) / std``), not a ``Normalization``: a Normalization's mean and
+    variance would become inputs of an ONNX file.
+
+    Raises:
+        BuildError: For an unknown mode or pixel_max.
+    """
+    params = node.params if isinstance(node.params, dict) else {}
+    mode, pixel_max = params.get("mode"), params.get("pixel_max", 255)
+    if pixel_max not in (255, 1) or isinstance(pixel_max, bool):
+        raise BuildError(f"{who(node)}: pixel_max must be 255 or 1; got {pixel_max!r}")
+    k = 255.0 / pixel_max  # to [0, 255] first
+    if mode == "tf":
+        return ("Rescaling", k / 127.5, -1.0)
+    if mode == "torch":
+        scale = [k / (255.0 * s) for s in IMAGENET_STD]
+        offset = [-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)]
+        return ("Rescaling", scale, offset)
+    if mode == "caffe":
+        kernel = [[k * v for v in row] for row in CAFFE_KERNEL]
+        return ("Dense", kernel, [-m for m in CAFFE_MEAN_BGR])
+    if mode == "none":
+        return ("Identity",) if k == 1.0 else ("Rescaling", k, 0.0)
     raise BuildError(f"{who(node)}: mode must be 'tf', 'torch', 'caffe' or 'none'; got {mode!r}")
-
-
-def torch_scale_offset() -> tuple[list[float], list[float]]:
-    """Per-channel ``x * scale + offset`` equal to ``(x / 255 - mean) / std`` (ImageNet's).
-
-    A ``Rescaling`` with constants, not a ``Normalization``: its mean and variance
-    would become inputs of an ONNX file."""
-    scale = [1.0 / (255.0 * s) for s in IMAGENET_STD]
-    offset = [-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)]
-    return scale, offset
 
 
 #: The caffe mode's kernel: output channel c is input channel 2 - c (RGB -> BGR).

@@ -1335,8 +1335,8 @@ _PRETRAINED: tuple[LayerSpec, ...] = (
     _spec(
         "BackbonePreprocessing",
         "Pretrained",
-        "Scales image pixels in [0, 255] the way a pretrained network expects, like that "
-        "network's keras.applications preprocess_input. Put it just before a Backbone: "
+        "Scales image pixels the way a pretrained network expects, like that network's "
+        "keras.applications preprocess_input. Put it just before a Backbone: "
         "'tf' for MobileNet, MobileNetV2, Inception, Xception and ResNetV2, 'torch' for "
         "DenseNet, 'caffe' for VGG and ResNet, 'none' for networks that do it themselves.",
         ParamSpec(
@@ -1348,7 +1348,15 @@ _PRETRAINED: tuple[LayerSpec, ...] = (
             choices=PREPROCESS_MODES,
             required=True,
         ),
-        summary=("mode",),
+        ParamSpec(
+            "pixel_max",
+            "choice",
+            255,
+            "The largest pixel value coming in: 255 for raw pixels (as preprocess_input "
+            "expects), 1 for LayerLab's image folders, which load pixels in [0, 1].",
+            choices=(255, 1),
+        ),
+        summary=("mode", "pixel_max"),
     ),
 )
 

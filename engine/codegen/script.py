@@ -26,13 +26,12 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-from engine.build.backbone import CAFFE_KERNEL, torch_scale_offset
+from engine.build.backbone import preprocessing_spec
 from engine.build.builder import model_name
+from engine.build.errors import BuildError
 from engine.build.layers import POSITIONAL_INPUTS
 from engine.catalog.backbones import (
     BACKBONES,
-    CAFFE_MEAN_BGR,
-    PREPROCESS_MODES,
 )
 from engine.catalog.specs import REGULARIZERS, ParamSpec
 from engine.catalog.table import CATALOG, PRETRAINED_TYPES
@@ -256,25 +255,22 @@ def _pretrained_code(node: Node, var: str, source: str, used: set[str], where: s
     frozen = [] if node.trainable else ["trainable=False"]
     name = f"name={literal(node.id)}"
     if node.type == "BackbonePreprocessing":
-        mode = params.get("mode")
-        if mode == "tf":  # pixels [0, 255] -> [-1, 1]
-            call, args = "layers.Rescaling", ["1 / 127.5", "offset=-1.0"]
-        elif mode == "torch":  # (x / 255 - ImageNet mean) / ImageNet std, per channel
-            scale, offset = torch_scale_offset()
-            call, args = "layers.Rescaling", [f"{scale}", f"offset={offset}"]
-        elif mode == "caffe":  # RGB -> BGR, minus the Caffe mean: a fixed Dense(3)
-            bias = [-m for m in CAFFE_MEAN_BGR]
+        try:
+            spec = preprocessing_spec(node)
+        except BuildError as exc:
+            raise CodegenError(str(exc)) from None
+        if spec[0] == "Dense":  # caffe: RGB -> BGR and minus the Caffe mean, fixed
             call = "layers.Dense"
             args = [
                 "3",
-                f"kernel_initializer=keras.initializers.Constant({CAFFE_KERNEL})",
-                f"bias_initializer=keras.initializers.Constant({bias})",
+                f"kernel_initializer=keras.initializers.Constant({spec[1]})",
+                f"bias_initializer=keras.initializers.Constant({spec[2]})",
             ]
             frozen = ["trainable=False"]
-        elif mode == "none":
+        elif spec[0] == "Identity":
             call, args = "layers.Identity", []
         else:
-            raise CodegenError(f"{where}: mode must be one of {PREPROCESS_MODES}; got {mode!r}")
+            call, args = "layers.Rescaling", [literal(spec[1]), f"offset={literal(spec[2])}"]
         return [call_code(f"{var} = {call}", [*args, *frozen, name], "    ", f"({source})")]
     app = params.get("application")
     if app not in BACKBONES:

@@ -177,15 +177,24 @@ def test_generated_script_writes_the_keras_idiom_and_builds_the_same_model():
     ("mode", "module"),
     [("tf", "mobilenet_v2"), ("torch", "densenet"), ("caffe", "vgg16"), ("none", "efficientnet")],
 )
-def test_backbone_preprocessing_equals_keras_preprocess_input(mode, module):
+@pytest.mark.parametrize("pixel_max", [255, 1])
+def test_backbone_preprocessing_equals_keras_preprocess_input(mode, module, pixel_max):
+    """With pixel_max 1 (LayerLab's image folders load [0, 1]) it equals
+    preprocess_input of the same picture in [0, 255]."""
     g = Graph()
     g.add_node(Node("image", "Input", {"shape": [5, 5, 3]}))
-    g.add_node(Node("prep", "BackbonePreprocessing", {"mode": mode}))
+    g.add_node(Node("prep", "BackbonePreprocessing", {"mode": mode, "pixel_max": pixel_max}))
     g.connect(Edge("image", "prep"))
     model = build_model(g)
     x = np.random.default_rng(2).uniform(0, 255, (3, 5, 5, 3)).astype("float32")
     want = getattr(keras.applications, module).preprocess_input(x.copy())
-    np.testing.assert_allclose(np.asarray(model(x)), want, rtol=1e-5, atol=1e-4)
+    got = np.asarray(model(x / 255.0 if pixel_max == 1 else x))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+    namespace: dict = {"keras": keras, "layers": keras.layers}
+    exec(model_code(g, "prep"), namespace)  # the generated script's layer is the same
+    np.testing.assert_allclose(
+        namespace["build_model"]()(x / 255.0 if pixel_max == 1 else x), got, rtol=1e-6, atol=1e-5
+    )
     assert not model.trainable_weights  # nothing in it learns
     # plain Keras layers: the saved model reloads without custom objects
     assert not any("Lambda" in type(layer).__name__ for layer in model.layers)
