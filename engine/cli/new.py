@@ -75,6 +75,7 @@ def new_from_pretrained(
     weights: str | None = "imagenet",
     base_dir: str | os.PathLike | None = None,
     name: str | None = None,
+    classes: list[str] | None = None,
 ) -> Project:
     """A transfer-learning project on an image folder (see the module docstring).
 
@@ -86,6 +87,8 @@ def new_from_pretrained(
         base_dir: The folder the project will be saved in: the data folder (and a
             relative weights file) are written relative to it.
         name: The project's name (default "<backbone> on <folder>").
+        classes: The class folders when already listed (the window lists them on a
+            background thread); else :func:`class_folders` lists them.
 
     Raises:
         NewProjectError: Unknown network, a size below what it takes, a data folder
@@ -104,7 +107,7 @@ def new_from_pretrained(
             f"{backbone} takes images of at least {spec.min_size}x{spec.min_size} pixels; "
             f"got size {size!r}"
         )
-    classes = class_folders(data)
+    classes = class_folders(data) if classes is None else list(classes)
     data_path = _relative(Path(data).expanduser(), base_dir)
     if weights not in (None, "imagenet"):
         weights = _relative(Path(str(weights)).expanduser(), base_dir)
