@@ -908,22 +908,23 @@ def transfer_digits() -> dict[str, Any]:
     x = g.add("dropout", "Dropout", {"rate": 0.2}, x)
     g.add("output", "Dense", {"units": 10, "activation": "softmax"}, x)
     for node in g.nodes:
-        if node["id"] in ("to_rgb", "backbone"):
+        if node["id"] == "to_rgb":
             node["trainable"] = False
     stop = {"monitor": "val_loss", "patience": 3, "restore_best_weights": True}
     return project(
         "Transfer learning on digits (the layout, offline)",
-        """Transfer learning reuses a network trained on a big data set: here MobileNetV2
-        (width 0.35) from keras.applications, frozen, turns each picture into 1,280 features
-        and only the small classifier on top learns the ten digits. The digits are upscaled
-        to 32x32 and copied into three colour channels (a frozen 1x1 convolution of ones),
-        and the preprocessing node scales pixels to [-1, 1] as MobileNetV2 expects. Honest
-        note: so that this preset trains offline and its tests never download, the
-        backbone's weights are set to none, so its frozen features are random: what you
-        train here is the baseline that shows what pretraining adds, not transfer learning
-        yet. Try: set the backbone's weights to imagenet in the inspector (Keras downloads
-        about 1.7 MB once into ~/.keras/models) and train again; then compare the two runs
-        in the Runs tab. For your own photos use File > New from Pretrained.""",
+        """Transfer learning reuses a network trained on a big data set: a Backbone node holds
+        MobileNetV2 (width 0.35) from keras.applications, the preprocessing node before it
+        scales pixels to [-1, 1] as MobileNetV2 expects, and a small classifier after it
+        learns the ten digits. The digits are upscaled to 32x32 and copied into three colour
+        channels (a frozen 1x1 convolution of ones). Honest note: so that this preset
+        trains offline and its tests never download, the backbone starts from random
+        weights (weights none) and trains with everything else: this is the from-scratch
+        baseline, not transfer learning yet (a frozen random backbone learns nothing: 10%
+        measured). Try: set the backbone's weights to imagenet in the inspector (Keras
+        downloads about 1.7 MB once into ~/.keras/models), untick its Trainable box so only
+        the classifier learns, train again and compare the two runs in the Runs tab. For
+        your own photos use File > New from Pretrained.""",
         g,
         dict(DIGITS),
         classifier_training(epochs=20, early_stopping=stop),

@@ -1305,6 +1305,7 @@ _PRETRAINED: tuple[LayerSpec, ...] = (
             "'imagenet' downloads Keras's pretrained weights (cached in ~/.keras/models); "
             "empty starts from random weights; or a weights file (.h5, .weights.h5), "
             "relative to the project file.",
+            choices=(None, "imagenet"),
             optional=True,
             required=True,
         ),
