@@ -893,40 +893,46 @@ def googlenet() -> dict[str, Any]:
     )
 
 
-def transfer_digits() -> dict[str, Any]:
-    """The transfer-learning layout (what File > New from Pretrained makes) on the digits."""
+def transfer_flowers() -> dict[str, Any]:
+    """What File > New from Pretrained makes (MobileNetV2 on a folder of flower photos)."""
     g = GraphBuilder()
-    x = g.add("input", "Input", {"shape": [8, 8, 1]})
-    x = g.add("upscale", "UpSampling2D", {"size": 4, "interpolation": "bilinear"}, x)
-    rgb = {"filters": 3, "kernel_size": 1, "use_bias": False, "kernel_initializer": "ones"}
-    x = g.add("to_rgb", "Conv2D", rgb, x)
+    x = g.add("image", "Input", {"shape": [160, 160, 3]})
+    x = g.add("flip", "RandomFlip", {"mode": "horizontal"}, x)
+    x = g.add("rotate", "RandomRotation", {"factor": 0.05}, x)
     x = g.add("preprocess", "BackbonePreprocessing", {"mode": "tf", "pixel_max": 1}, x)
-    x = g.add(
-        "backbone", "Backbone", {"application": "MobileNetV2", "weights": None, "alpha": 0.35}, x
-    )
+    x = g.add("backbone", "Backbone", {"application": "MobileNetV2", "weights": None}, x)
     x = g.add("pool", "GlobalAveragePooling2D", {}, x)
     x = g.add("dropout", "Dropout", {"rate": 0.2}, x)
-    g.add("output", "Dense", {"units": 10, "activation": "softmax"}, x)
+    g.add("probs", "Dense", {"units": 5, "activation": "softmax"}, x)
     for node in g.nodes:
-        if node["id"] == "to_rgb":
+        if node["id"] == "backbone":
             node["trainable"] = False
     stop = {"monitor": "val_loss", "patience": 3, "restore_best_weights": True}
     return project(
-        "Transfer learning on digits (the layout, offline)",
-        """Transfer learning reuses a network trained on a big data set: a Backbone node holds
-        MobileNetV2 (width 0.35) from keras.applications, the preprocessing node before it
-        scales pixels to [-1, 1] as MobileNetV2 expects, and a small classifier after it
-        learns the ten digits. The digits are upscaled to 32x32 and copied into three colour
-        channels (a frozen 1x1 convolution of ones). Honest note: so that this preset
-        trains offline and its tests never download, the backbone starts from random
-        weights (weights none) and trains with everything else: this is the from-scratch
-        baseline, not transfer learning yet (a frozen random backbone learns nothing: 10%
-        measured). Try: set the backbone's weights to imagenet in the inspector (Keras
-        downloads about 1.7 MB once into ~/.keras/models), untick its Trainable box so only
-        the classifier learns, train again and compare the two runs in the Runs tab. For
-        your own photos use File > New from Pretrained.""",
+        "Transfer learning: MobileNetV2 on your photos",
+        """Transfer learning reuses a network trained on ImageNet's 1.3 million photos: the
+        Backbone node holds MobileNetV2 from keras.applications, frozen (the lock), so it
+        turns each 160x160 picture into 1,280 features and only the small classifier on top
+        learns your five classes; the preprocessing node scales pixels to [-1, 1] the way
+        MobileNetV2 was trained, and RandomFlip and RandomRotation vary the pictures while
+        training. This is exactly what File > New from Pretrained makes. Before training:
+        point the data section at your image folder (one sub-folder per class, here
+        flowers/train) and set the backbone's weights to imagenet (Keras downloads about
+        9 MB once into ~/.keras/models). The file ships with weights none so that opening
+        and validating it never downloads; frozen random weights learn nothing, so this
+        preset is not trained here and has no measured result. No transfer preset trains on
+        the built-in data offline: that needs pretrained weights, and LayerLab ships none.
+        Try: after a first run, tick the backbone's Trainable box and train a few more
+        epochs at a learning rate ten times smaller to fine-tune it.""",
         g,
-        dict(DIGITS),
+        {
+            "source": "images",
+            "path": "flowers/train",
+            "image_size": [160, 160],
+            "color_mode": "rgb",
+            "validation_split": 0.2,
+            "seed": 0,
+        },
         classifier_training(epochs=20, early_stopping=stop),
     )
 
@@ -954,7 +960,7 @@ PRESETS: dict[str, Callable[[], dict[str, Any]]] = {
     "playground": playground,
     "augmentation": augmentation,
     "batchnorm-dropout": batchnorm_dropout,
-    "transfer-digits": transfer_digits,
+    "transfer-flowers": transfer_flowers,
 }
 
 

@@ -141,8 +141,14 @@ class BackboneCall:
                 f"{who(self.node)}: weights must be null, 'imagenet' or a file's "
                 f"path; got {value!r}"
             )
-        path = resolve_weights(value, self.base_dir)
-        if not path.exists():
+        try:
+            path = resolve_weights(value, self.base_dir)
+            exists = path.exists()
+        except (OSError, ValueError, RuntimeError) as exc:  # a NUL, a name too long, ~nobody
+            raise BuildError(
+                f"{who(self.node)}: weights file {value[:200]!r} cannot be used ({exc})"
+            ) from None
+        if not exists:
             raise BuildError(
                 f"{who(self.node)}: weights file {value!r} not found (looked for {path}); "
                 "choose an existing .h5 or .weights.h5 file, 'imagenet', or no weights"
