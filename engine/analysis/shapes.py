@@ -31,9 +31,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from engine.build.builder import call_node, check_states, port_problem
 from engine.build.errors import RECURRENT_TYPES, BuildError, explain_error, fmt
-from engine.build.layers import call_layer, make_layer
-from engine.model.graph import Graph, Node
+from engine.build.layers import make_layer
+from engine.model.graph import Edge, Graph, Node, output_ports
 from engine.model.problems import ERROR, WARNING, Problem, incoming_index, node_problems, who
 
 
@@ -161,7 +162,7 @@ class ShapeInference:
             fp = (
                 node.type,
                 node.params,
-                tuple((e.source, e.port) for e in inc[nid]),
+                tuple((e.source, e.port, e.source_port) for e in inc[nid]),
                 node.trainable,
             )
             fingerprints[nid] = fp
@@ -179,7 +180,7 @@ class ShapeInference:
                 old = self._state.get(nid)
                 node = graph.nodes[nid]
                 inputs = [
-                    self._state[e.source].result.out
+                    _port_spec(graph, e, self._state[e.source].result.out)
                     if e.source in self._state and e.source not in in_cycle
                     else None
                     for e in edges
@@ -209,6 +210,9 @@ class ShapeInference:
     def _compute(self, node: Node, edges: list, inputs: list[Any]) -> _Result:
         if node_problems(node, edges):
             return _Result(None)  # reported by structural_problems
+        wiring = _ports_problem(self.graph, node, edges)
+        if wiring:
+            return _Result(None, problem=(ERROR, _without_prefix(wiring, node)))
         if any(x is None for x in inputs):
             return _Result(None)  # an input is broken or unknown: no shape, no noise
         key = (node.type, _frozen(node.params), tuple(inputs), node.trainable)
@@ -352,7 +356,7 @@ def _infer(node: Node, inputs: list[Any]) -> _Result:
     if node.type == "Input":
         return _Result(_to_spec(layer))
     try:
-        output = call_layer(node.type, layer, [_symbolic(x) for x in inputs])
+        output = call_node(node, layer, [_symbolic(x) for x in inputs])
     except Exception as exc:  # Keras raises many kinds; every one becomes a message
         shapes = [_public_shape(x) for x in inputs]
         return _Result(
@@ -363,6 +367,33 @@ def _infer(node: Node, inputs: list[Any]) -> _Result:
     non_trainable = _count(layer.non_trainable_weights)
     warning = _semantic_warning(node, inputs, out)
     return _Result(out, trainable, non_trainable, warning)
+
+
+def _port_spec(graph: Graph, edge: Edge, out: Any) -> Any:
+    """The spec ``edge`` carries: output ``edge.source_port`` of its source (None when
+    unknown or when the source has no such output; :func:`_ports_problem` says so)."""
+    if out is None or edge.source not in graph.nodes:
+        return None
+    ports = output_ports(graph.nodes[edge.source])
+    if edge.source_port >= len(ports):
+        return None
+    if len(ports) > 1:
+        return out[edge.source_port] if isinstance(out, tuple) else None
+    return out
+
+
+def _ports_problem(graph: Graph, node: Node, edges: list[Edge]) -> str | None:
+    """Why the node's inputs cannot be wired as they are: an input reading an output
+    its source does not have, or part of a recurrent layer's initial state."""
+    for e in edges:
+        problem = port_problem(graph, e) if e.source in graph.nodes else None
+        if problem:
+            return problem
+    try:
+        check_states(node, edges)
+    except BuildError as exc:
+        return str(exc)
+    return None
 
 
 def _without_prefix(text: str, node: Node) -> str:

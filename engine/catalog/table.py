@@ -188,6 +188,12 @@ def _rnn(kind: str) -> tuple[ParamSpec, ...]:
             "layer) instead of only the last one.",
         ),
         _bool("go_backwards", False, "Read the sequence from the end to the start."),
+        _bool(
+            "return_state",
+            False,
+            "Also output the final state (h, and c for an LSTM) on extra output ports, "
+            "e.g. to start a decoder from an encoder's state (its initial-state inputs).",
+        ),
     ]
     return tuple(out)
 
@@ -749,6 +755,7 @@ _SPECS: tuple[LayerSpec, ...] = (
         "Use it for short sequences; for longer ones LSTM or GRU remember better.",
         *_rnn("simple"),
         summary=("units", "return_sequences"),
+        max_inputs=2,  # the sequence, then its initial state (engine.model.graph.STATES)
     ),
     _spec(
         "LSTM",
@@ -758,6 +765,7 @@ _SPECS: tuple[LayerSpec, ...] = (
         "ordered data.",
         *_rnn("lstm"),
         summary=("units", "return_sequences"),
+        max_inputs=3,  # the sequence, then its initial state (engine.model.graph.STATES)
     ),
     _spec(
         "GRU",
@@ -766,6 +774,7 @@ _SPECS: tuple[LayerSpec, ...] = (
         "Use it for sequences when an LSTM is slow or overfits.",
         *_rnn("gru"),
         summary=("units", "return_sequences"),
+        max_inputs=2,  # the sequence, then its initial state (engine.model.graph.STATES)
     ),
     _spec(
         "ConvLSTM2D",
@@ -787,6 +796,7 @@ _SPECS: tuple[LayerSpec, ...] = (
         _ints("dilation_rate", 1, 2, "Spacing between window taps; >1 sees a wider area."),
         *_rnn("lstm")[1:],
         summary=("filters", "kernel_size", "return_sequences"),
+        max_inputs=3,  # the sequence, then its initial state h, c
     ),
     _spec(
         "Bidirectional",
@@ -810,6 +820,7 @@ _SPECS: tuple[LayerSpec, ...] = (
             choices=("concat", "sum", "mul", "ave"),
         ),
         summary=("layer", "merge_mode"),
+        max_inputs=5,  # the sequence, then the forward and backward initial states
     ),
     _spec(
         "TimeDistributed",

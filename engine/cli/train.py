@@ -320,6 +320,12 @@ class HumanReporter(Reporter):
             self._line(f"{kind} at epoch {event['epoch']}, step {event['step']}")
         elif kind == "warning":
             self._line(f"warning: {event['message']}")
+        elif kind == "phase":  # fine-tuning (the training section's fine_tune) begins
+            unfrozen = event.get("unfrozen") or []
+            self._line(
+                f"fine-tuning from epoch {event['epoch']}: {len(unfrozen)} layer(s) "
+                f"unfrozen, learning rate {event['learning_rate']:g}"
+            )
         elif kind == "waiting":  # a cluster run's chief, waiting for workers to join
             self.note(_waiting(event))
         elif kind == "done":

@@ -27,18 +27,16 @@ from pathlib import Path
 from typing import Any
 
 from engine.build.backbone import preprocessing_spec
-from engine.build.builder import model_name
+from engine.build.builder import model_name, port_problem
 from engine.build.errors import BuildError
 from engine.build.layers import POSITIONAL_INPUTS
-from engine.catalog.backbones import (
-    BACKBONES,
-)
+from engine.catalog.backbones import BACKBONES
 from engine.catalog.specs import REGULARIZERS, ParamSpec
 from engine.catalog.table import CATALOG, PRETRAINED_TYPES
 from engine.codegen.data import data_code
 from engine.codegen.text import CodegenError, call_code, dedupe, docstring, literal
 from engine.codegen.train import main_code
-from engine.model.graph import Graph, Node, is_valid_id
+from engine.model.graph import Graph, Node, is_valid_id, output_ports, state_names
 from engine.model.problems import ERROR, structural_problems
 
 #: Names the generated script defines or imports at module level; node
@@ -198,6 +196,48 @@ def _value_code(pspec: ParamSpec, value: Any, where: str) -> str:
     return literal(value)
 
 
+def port_names(graph: Graph, names: dict[str, str]) -> dict[str, list[str]]:
+    """A variable per output port: the node's own name for output 0, then
+    ``<name>_<state>`` for a recurrent layer's states (``enc, enc_h, enc_c``), suffixed
+    where that would clash with another name. An output port with a
+    ``source_port`` the source lacks gets no name (the graph check refuses it)."""
+    used = set(names.values()) | _TAKEN
+    out: dict[str, list[str]] = {}
+    for nid, node in graph.nodes.items():
+        found = [names[nid]]
+        for state in output_ports(node)[1:]:
+            name, i = f"{names[nid]}_{state}", 2
+            while name in used:
+                name, i = f"{names[nid]}_{state}_{i}", i + 1
+            used.add(name)
+            found.append(name)
+        out[nid] = found
+    return out
+
+
+def input_vars(graph: Graph, nid: str, ports: dict[str, list[str]]) -> list[str]:
+    """The variables feeding node ``nid``, by input port (each edge's source port).
+
+    Raises:
+        CodegenError: When an edge reads an output its source does not have.
+    """
+    found = []
+    for e in graph.inputs_of(nid):
+        problem = port_problem(graph, e)
+        if problem:
+            raise CodegenError(problem)
+        found.append(ports[e.source][e.source_port])
+    return found
+
+
+def state_code(node: Node, inputs: list[str]) -> str:
+    """The call of a recurrent layer given its initial state: ``(x, initial_state=[h, c])``
+    ("" when the node takes no state)."""
+    if not state_names(node) or len(inputs) < 2:
+        return ""
+    return f"({inputs[0]}, initial_state=[{', '.join(inputs[1:])}])"
+
+
 def _check_graph(graph: Graph) -> None:
     errors = [p for p in structural_problems(graph) if p.severity == ERROR]
     if errors:
@@ -209,6 +249,7 @@ def model_code(graph: Graph, name: str) -> str:
     """The ``build_model()`` function: one line per layer, in topological order."""
     names = variable_names(graph)
     _check_graph(graph)
+    ports = port_names(graph, names)
     lines = [
         "def build_model():",
         '    """The model, one line per layer (Keras functional API)."""',
@@ -223,11 +264,15 @@ def model_code(graph: Graph, name: str) -> str:
         if node.type == "Input":
             lines.append(call_code(f"{var} = keras.Input", args, "    "))
             continue
-        inputs = [names[e.source] for e in graph.inputs_of(nid)]
+        inputs = input_vars(graph, nid, ports)
+        var = ", ".join(ports[nid])  # out, h, c = layers.LSTM(..., return_state=True)(x)
         if node.type in PRETRAINED_TYPES:
-            lines += _pretrained_code(node, var, inputs[0], set(names.values()), where)
+            used = set(names.values()) | {p for group in ports.values() for p in group}
+            lines += _pretrained_code(node, var, inputs[0], used, where)
             continue
-        if len(inputs) == 1:
+        if state_code(node, inputs):
+            tail = state_code(node, inputs)
+        elif len(inputs) == 1:
             tail = f"({inputs[0]})"
         elif node.type in POSITIONAL_INPUTS:
             tail = f"({', '.join(inputs)})"
@@ -235,7 +280,7 @@ def model_code(graph: Graph, name: str) -> str:
             tail = f"([{', '.join(inputs)}])"
         lines.append(call_code(f"{var} = layers.{node.type}", args, "    ", tail))
     ins = [names[n] for n, node in graph.nodes.items() if node.type == "Input"]
-    outs = [names[n] for n in graph.output_nodes()]
+    outs = [names[n] for n in graph.output_nodes()]  # a recurrent layer's output 0
     ins_code = ins[0] if len(ins) == 1 else "[" + ", ".join(ins) + "]"
     outs_code = outs[0] if len(outs) == 1 else "[" + ", ".join(outs) + "]"
     lines.append(

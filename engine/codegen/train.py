@@ -3,6 +3,11 @@
 :func:`main_code` writes the optimizer (with its learning-rate schedule), loss,
 metrics, callbacks and class weights of a project's training section as Keras
 source; the tables and checks come from :mod:`engine.train.config`.
+
+With a ``fine_tune`` option the script trains in two phases as LayerLab does: ``fit``
+up to ``FINE_TUNE_AFTER``, then :data:`_UNFREEZE` (set ``trainable``), ``compile`` with a
+fresh optimizer at the learning rate x ``LEARNING_RATE_FACTOR``, and ``fit`` on with
+``initial_epoch``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from engine.train.config import (
     SCHEDULES,
     chosen_metrics,
     find_key,
+    fine_tune_of,
     loss_from_logits,
     loss_name,
     monitor_mode,
@@ -41,6 +47,48 @@ def balanced_class_weights(y):
     counts = np.bincount(labels.astype(int))
     n, k = len(labels), int((counts > 0).sum())
     return {c: n / (k * counts[c]) for c in range(len(counts)) if counts[c]}
+'''
+
+
+_UNFREEZE = '''
+def unfreeze(model, how):
+    """Phase 2: make frozen layers trainable, all of them or the `how` nearest the output.
+
+    Layers of nested models (a backbone) count one by one; layers without weights are
+    not counted; BatchNormalization layers stay frozen (inference mode), as Keras's
+    fine-tuning guide advises. Returns the names of the layers unfrozen.
+    """
+    leaves = []
+
+    def walk(layer, parents):
+        if isinstance(layer, keras.Model):
+            for sub in layer.layers:
+                walk(sub, parents + [layer])
+        else:
+            leaves.append((layer, parents))
+
+    for layer in model.layers:
+        walk(layer, [])
+
+    def trainable(layer, parents):
+        return layer.trainable and all(p.trainable for p in parents)
+
+    frozen = [
+        (layer, parents)
+        for layer, parents in leaves
+        if layer.weights
+        and not isinstance(layer, keras.layers.BatchNormalization)
+        and not trainable(layer, parents)
+    ]
+    chosen = frozen if how == "all" else frozen[len(frozen) - min(how, len(frozen)) :]
+    wanted = {id(layer): trainable(layer, parents) for layer, parents in leaves}
+    wanted.update({id(layer): True for layer, _ in chosen})
+    for _, parents in chosen:
+        for parent in parents:  # outermost first: this reaches every layer inside
+            parent.trainable = True
+    for layer, _ in leaves:
+        layer.trainable = wanted[id(layer)]
+    return [layer.name for layer, _ in chosen]
 '''
 
 
@@ -301,6 +349,9 @@ def main_code(
             + "\n"
         )
         optimizer_code = "make_optimizer(steps_per_epoch, epochs)"
+    fine = fine_tune_of(training)
+    if fine and schedule:  # as LayerLab: a schedule spans phase 1
+        optimizer_code = "make_optimizer(steps_per_epoch, min(epochs, FINE_TUNE_AFTER))"
     compile_args = [f"optimizer={optimizer_code}", f"loss={_loss_code(training, task)}"]
     metrics = _metrics_code(training, loss or "sparse_categorical_crossentropy", num_classes, task)
     if metrics:
@@ -380,11 +431,16 @@ def main_code(
     if callbacks:
         lines += ["    callbacks = [", *callbacks, "    ]"]
         fit_args.append("callbacks=callbacks")
-    lines += [
-        "    if epochs > 0:",
-        call_code("history = model.fit", fit_args, "        "),
-        '        print(f"trained {len(history.epoch)} epochs")',
-    ]
+    if fine:
+        phase_two = [f"learning_rate={literal(lr)} * LEARNING_RATE_FACTOR"]
+        phase_two += _kwargs(opt_params, ("type", "learning_rate"))
+        lines += _phases_code(part, fine, fit_args, compile_args, optimizer, phase_two)
+    else:
+        lines += [
+            "    if epochs > 0:",
+            call_code("history = model.fit", fit_args, "        "),
+            '        print(f"trained {len(history.epoch)} epochs")',
+        ]
     if has_val:
         lines += [
             '    print("validation:", model.evaluate(x_val, y_val, verbose=0, return_dict=True))'
@@ -392,3 +448,44 @@ def main_code(
     lines += ["    model.save(args.out)", '    print(f"saved {args.out}")']
     part.functions.append("\n".join(lines) + "\n")
     return part
+
+
+def _phases_code(
+    part: ScriptPart,
+    fine: dict[str, Any],
+    fit_args: list[str],
+    compile_args: list[str],
+    optimizer: str,
+    phase_two: list[str],
+) -> list[str]:
+    """The two ``fit`` calls of fine-tuning (``engine.train.fit.fit_in_phases``)."""
+    part.constants += [
+        f"FINE_TUNE_AFTER = {int(fine['after_epoch'])}  # phase 1: epochs 1-"
+        f"{int(fine['after_epoch'])} with the frozen layers frozen",
+        f"UNFREEZE = {literal(fine['unfreeze'])}  # phase 2 unfreezes these frozen layers "
+        '("all", or N nearest the output)',
+        f"LEARNING_RATE_FACTOR = {literal(float(fine['learning_rate_factor']))}"
+        "  # phase 2's learning rate, x the optimizer's",
+    ]
+    part.functions.append(_UNFREEZE)
+    one = [a if a != "epochs=epochs" else "epochs=min(epochs, FINE_TUNE_AFTER)" for a in fit_args]
+    two = [*fit_args, "initial_epoch=done"]
+    recompile = [
+        f"optimizer=keras.optimizers.{optimizer}({', '.join(phase_two)})",
+        *compile_args[1:],
+    ]
+    return [
+        "    done = 0",
+        "    if epochs > 0:  # phase 1: the frozen layers stay frozen",
+        call_code("history = model.fit", one, "        "),
+        "        done = len(history.epoch)",
+        '        print(f"phase 1: trained {done} epochs")',
+        "    if 0 < done < epochs:  # phase 2 (also when early stopping ended phase 1)",
+        "        names = unfreeze(model, UNFREEZE)",
+        "        print(f\"phase 2: unfroze {', '.join(names) or 'no layer'}\")",
+        "        model.compile(  # needed for the new trainable layers to train",
+        *[f"            {a}," for a in recompile],
+        "        )",
+        call_code("history = model.fit", two, "        "),
+        '        print(f"phase 2: trained {len(history.epoch)} epochs")',
+    ]

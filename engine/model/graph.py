@@ -73,14 +73,66 @@ class Node:
 
 @dataclass(frozen=True)
 class Edge:
-    """A wire from ``source``'s output to input ``port`` of ``target``."""
+    """A wire from output ``source_port`` of ``source`` to input ``port`` of ``target``.
+
+    Most layers have one output (port 0); a recurrent layer with ``return_state`` also
+    outputs its states on ports 1.. (see :func:`output_ports`). ``source_port`` is
+    written to the file only when it is not 0.
+    """
 
     source: str
     target: str
     port: int = 0
+    source_port: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "target": self.target, "port": self.port}
+        out: dict[str, Any] = {"source": self.source, "target": self.target, "port": self.port}
+        if self.source_port:
+            out["source_port"] = self.source_port
+        return out
+
+
+#: The states a recurrent layer carries from step to step, in Keras's order.
+STATES: dict[str, tuple[str, ...]] = {
+    "LSTM": ("h", "c"),
+    "GRU": ("h",),
+    "SimpleRNN": ("h",),
+    "ConvLSTM2D": ("h", "c"),
+}
+
+
+def state_names(node: Node) -> tuple[str, ...]:
+    """The states of a recurrent node (a Bidirectional's: forward ones, then backward
+    ones, as Keras returns them), or ``()`` for other layers."""
+    if node.type == "Bidirectional":
+        inner = node.params.get("layer")
+        kind = inner.get("type") if isinstance(inner, dict) else None
+        names = STATES.get(kind, ()) if isinstance(kind, str) else ()
+        return tuple(f"{n}_fw" for n in names) + tuple(f"{n}_bw" for n in names)
+    return STATES.get(node.type, ())
+
+
+def returns_state(node: Node) -> bool:
+    """Whether the node is a recurrent layer with ``return_state`` on (a Bidirectional's
+    is its wrapped layer's)."""
+    params = node.params
+    if node.type == "Bidirectional":
+        inner = params.get("layer")
+        params = inner.get("params") if isinstance(inner, dict) else None
+        params = params if isinstance(params, dict) else {}
+    return bool(state_names(node)) and params.get("return_state") is True
+
+
+def output_ports(node: Node) -> tuple[str, ...]:
+    """Names of the node's outputs by port: ``("out",)`` for most layers,
+    ``("out", "h", "c")`` for an LSTM with ``return_state``."""
+    return ("out", *state_names(node)) if returns_state(node) else ("out",)
+
+
+def input_port_names(node: Node) -> dict[int, str]:
+    """Names of the input ports that have one: a recurrent layer's initial states
+    (``{1: "h", 2: "c"}`` for an LSTM: ``initial_state=[h, c]``)."""
+    return {i + 1: name for i, name in enumerate(state_names(node))}
 
 
 def _num(value: float) -> float | int:
@@ -217,11 +269,17 @@ class Graph:
             raise GraphError("the graph has a cycle: " + " -> ".join(cycle + cycle[:1]))
         return order
 
-    def check_connect(self, source: str, target: str, port: int | None = None) -> str | None:
+    def check_connect(
+        self, source: str, target: str, port: int | None = None, source_port: int = 0
+    ) -> str | None:
         """Why ``source -> target`` cannot be connected, or None if it can.
 
         ``port`` None means the next free port. Checks: both nodes exist, no self
         loop, no cycle, the port is free, and the target accepts another input.
+        Whether the source has output ``source_port`` and the target that many states
+        depends on params, which change under a wire (return_state turned off), so
+        validation reports those (:func:`engine.build.builder.port_problem`), and
+        undoing an edit can always put a wire back.
         """
         if source not in self.nodes:
             return f"there is no layer named '{source}'"
@@ -229,10 +287,15 @@ class Graph:
             return f"there is no layer named '{target}'"
         if source == target:
             return f"'{source}' cannot feed itself"
+        if source_port < 0:
+            return f"'{source}' has no output {source_port}"
         existing = self.inputs_of(target)
         spec = CATALOG.get(self.nodes[target].type)
         repeat = spec is not None and spec.repeat_source  # e.g. self-attention
-        if any(e.source == source for e in existing) and not repeat:
+        if (
+            any(e.source == source and e.source_port == source_port for e in existing)
+            and not repeat
+        ):
             return f"'{source}' is already connected to '{target}'"
         if source in self.downstream([target]):
             return f"connecting '{source}' to '{target}' would make a cycle"
@@ -283,7 +346,7 @@ class Graph:
         return node
 
     def connect(self, edge: Edge) -> None:
-        reason = self.check_connect(edge.source, edge.target, edge.port)
+        reason = self.check_connect(edge.source, edge.target, edge.port, edge.source_port)
         if reason:
             raise GraphError(reason)
         self.edges.append(edge)
@@ -343,7 +406,12 @@ class Graph:
         self.nodes = {(new if k == old else k): v for k, v in self.nodes.items()}
         self.nodes[new].id = new
         self.edges = [
-            Edge(new if e.source == old else e.source, new if e.target == old else e.target, e.port)
+            Edge(
+                new if e.source == old else e.source,
+                new if e.target == old else e.target,
+                e.port,
+                e.source_port,
+            )
             for e in self.edges
         ]
         self.events.node_renamed.emit(old, new)

@@ -18,7 +18,7 @@ from engine.files import DiskState, write_atomic
 from engine.model.graph import Edge, Graph, Node, is_valid_id
 
 FORMAT = "layerlab"
-VERSION = 1
+VERSION = 2  # 2: edges may come from output ports other than 0 ("source_port")
 MAX_PORT = 999  # no layer takes a thousand inputs; bounds what a broken file can ask for
 MAX_COORD = 1e7  # canvas positions: far beyond any layout, and finite
 
@@ -85,7 +85,7 @@ class Project:
 
     def to_dict(self) -> dict[str, Any]:
         out = copy.deepcopy(self.extra)
-        out.update({"format": FORMAT, "version": VERSION, "name": self.name})
+        out.update({"format": FORMAT, "version": file_version(self.graph), "name": self.name})
         if self.description:
             out["description"] = self.description
         out["graph"] = self.graph.to_dict()
@@ -149,8 +149,31 @@ class Project:
         )
 
 
+def file_version(graph: Graph) -> int:
+    """The oldest format version that holds ``graph``: 2 when an edge reads an output
+    other than 0 (a recurrent layer's state), else 1, so that files without states
+    still open in LayerLab versions that read only version 1."""
+    return 2 if any(e.source_port for e in graph.edges) else 1
+
+
 def migrate(d: dict[str, Any]) -> dict[str, Any]:
-    """Bring an older format version up to :data:`VERSION` (version 1 is the first)."""
+    """Bring an older format version up to :data:`VERSION`, one step at a time.
+
+    Version 1 -> 2: edges gained ``"source_port"`` (which output of the source feeds
+    the edge; absent means 0). Version 1 had one output per layer and ignored keys
+    it did not know on edges, so a ``"source_port"`` in a version-1 edge is dropped:
+    the edge reads output 0, as it did.
+    """
+    if d.get("version", 1) < 2:
+        d = dict(d)
+        graph = d.get("graph")
+        if isinstance(graph, dict) and isinstance(graph.get("edges"), list):
+            edges = [
+                {k: v for k, v in e.items() if k != "source_port"} if isinstance(e, dict) else e
+                for e in graph["edges"]
+            ]
+            d["graph"] = {**graph, "edges": edges}
+        d["version"] = 2
     return d
 
 
@@ -207,6 +230,7 @@ def _graph_from_dict(g: Any, fail) -> Graph:
         if not isinstance(e, dict):
             raise fail(f"{where} must be an object; got {e!r}")
         src, dst, port = e.get("source"), e.get("target"), e.get("port", 0)
+        source_port = e.get("source_port", 0)
         for end, value in (("source", src), ("target", dst)):
             if value is None:
                 raise fail(f'{where} has no "{end}"')
@@ -219,10 +243,19 @@ def _graph_from_dict(g: Any, fail) -> Graph:
                 f'{where} ({src} -> {dst}): "port" must be a whole number from 0 '
                 f"to {MAX_PORT}; got {port!r}"
             )
+        if (
+            not isinstance(source_port, int)
+            or isinstance(source_port, bool)
+            or not 0 <= source_port <= MAX_PORT
+        ):
+            raise fail(
+                f'{where} ({src} -> {dst}): "source_port" must be a whole number from 0 '
+                f"to {MAX_PORT}; got {source_port!r}"
+            )
         if (dst, port) in seen:
             raise fail(f"{where} ({src} -> {dst}): input {port} of '{dst}' is fed twice")
         seen.add((dst, port))
-        graph.edges.append(Edge(src, dst, port))
+        graph.edges.append(Edge(src, dst, port, source_port))
     return graph
 
 

@@ -130,6 +130,7 @@ def callback_types() -> tuple[type, type]:
                     "logs": _plain(logs),
                     "samples_per_s": round(sps, 1),
                     "eta_s": round(left / run.step_rate, 1) if run.step_rate else None,
+                    **run.phase_keys(),
                 }
             )
 
@@ -180,6 +181,7 @@ def callback_types() -> tuple[type, type]:
                 "epoch": epoch + 1,
                 "logs": entry,
                 "time_s": round(time.monotonic() - run.epoch_start, 3),
+                **run.phase_keys(),
             }
             if run.stopped and run.step < run.steps:
                 event["partial"] = True  # stopped before the epoch's last batch
@@ -243,6 +245,7 @@ def callback_types() -> tuple[type, type]:
                     "mode": run.mode,
                     "best": run.best,
                     "planned_epochs": run.planned_epochs,
+                    **run.phase_keys(),
                 },
             )
             run.emit({"event": "checkpoint", "path": str(folder / "last.keras")})
@@ -312,3 +315,15 @@ class RunState:
     stopped: bool = False
     nan_at: tuple[int, int, float] | None = None
     tensorboard: Callable[[int, dict[str, float]], None] = lambda epoch, logs: None
+    phase: int = 0  # fine-tuning (training section "fine_tune"): 1 or 2; 0 without it
+    fine_tune_from: int = 0  # the first epoch of phase 2 (1-based), 0 before it
+
+    def phase_keys(self) -> dict[str, int]:
+        """``phase`` and ``fine_tune_from`` for events and ``state.json`` (none
+        without fine-tuning)."""
+        if not self.phase:
+            return {}
+        keys = {"phase": self.phase}
+        if self.fine_tune_from:
+            keys["fine_tune_from"] = self.fine_tune_from
+        return keys

@@ -13,7 +13,8 @@ The ``training`` section of a project file (all keys optional)::
      "jit_compile": "auto", "steps_per_execution": 1,
      "device": "auto",                               # "cpu", "gpu:0", "all"
      "tensorboard": true,
-     "imported_weights": true}                       # start from the project's "weights"
+     "imported_weights": true,                       # start from the project's "weights"
+     "fine_tune": {"after_epoch": 5, "unfreeze": "all", "learning_rate_factor": 0.1}}
 
 Learning-rate schedules (lengths in epochs, ``*_epochs``, or in optimizer steps,
 ``*_steps``; without one a schedule spans the whole run):
@@ -26,6 +27,12 @@ Learning-rate schedules (lengths in epochs, ``*_epochs``, or in optimizer steps,
   then cosine decay to ``alpha`` x the learning rate.
 - ``reduce_on_plateau``: ``factor`` (0.1) after ``patience`` (5) epochs without
   improvement of ``monitor``; ``min_delta``, ``min_lr``, ``cooldown``.
+
+Fine-tuning in two phases (``fine_tune``, see :func:`fine_tune_of`): phase 1 trains
+epochs 1..``after_epoch`` (default: half the epochs) with the frozen layers frozen;
+phase 2 unfreezes ``unfreeze`` frozen layers (``"all"``, the default, or the N nearest
+the output) and trains the remaining epochs at the optimizer's ``learning_rate`` x
+``learning_rate_factor`` (0.1, constant). ``epochs`` stays the whole run's length.
 
 :func:`training_problems` checks a section without TensorFlow; the ``make_*``
 functions turn a checked section into Keras objects (Keras is imported inside them).
@@ -141,8 +148,12 @@ SECTION_KEYS = (
     "shuffle",
     "cluster",
     "imported_weights",
+    "fine_tune",
 )
 """Every key a training section may hold."""
+
+FINE_TUNE_KEYS = ("after_epoch", "unfreeze", "learning_rate_factor")
+"""Keys of the ``fine_tune`` object (see :func:`fine_tune_of`)."""
 
 _EARLY_STOPPING_KEYS = (
     "monitor",
@@ -372,8 +383,85 @@ def training_problems(section: Any) -> list[str]:
                 )
 
     problems += _class_weight_problems(section.get("class_weight"))
+    problems += fine_tune_problems(section.get("fine_tune"), section.get("epochs", 10))
+    if isinstance(section.get("fine_tune"), dict) and isinstance(section.get("cluster"), dict):
+        problems.append(
+            "fine_tune works in runs on this machine only, not on a cluster yet; "
+            "remove one of fine_tune and cluster"
+        )
     problems += cluster_problems(section.get("cluster"))
     return problems
+
+
+def fine_tune_problems(fine_tune: Any, epochs: Any = 10) -> list[str]:
+    """Everything wrong with a ``fine_tune`` object (None or false: no fine-tuning)."""
+    if fine_tune is None or fine_tune is False:
+        return []
+    if not isinstance(fine_tune, dict):
+        return [
+            'fine_tune must be an object such as {"after_epoch": 5, "unfreeze": "all", '
+            f'"learning_rate_factor": 0.1}}, or null; got {fine_tune!r}'
+        ]
+    problems = [
+        f"fine_tune has no key '{k}'; it takes {', '.join(FINE_TUNE_KEYS)}"
+        for k in fine_tune
+        if k not in FINE_TUNE_KEYS
+    ]
+    total = epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else None
+    after = fine_tune.get("after_epoch")
+    if after is not None:
+        whole = isinstance(after, int) and not isinstance(after, bool)
+        if not whole or after < 1 or (total is not None and after >= total):
+            below = f" and below epochs ({total})" if total is not None else ""
+            problems.append(
+                f"fine_tune after_epoch must be a whole number >= 1{below}: phase 2 "
+                f"needs at least one epoch; got {after!r}"
+            )
+    elif total is not None and total < 2:
+        problems.append(f"fine_tune needs at least 2 epochs (one per phase); epochs is {total}")
+    unfreeze = fine_tune.get("unfreeze", "all")
+    if not (
+        unfreeze == "all"
+        or isinstance(unfreeze, int)
+        and not isinstance(unfreeze, bool)
+        and unfreeze >= 1
+    ):
+        problems.append(
+            'fine_tune unfreeze must be "all" or a whole number >= 1 (the frozen layers '
+            f"nearest the output); got {unfreeze!r}"
+        )
+    factor = fine_tune.get("learning_rate_factor", 0.1)
+    if not (
+        isinstance(factor, (int, float))
+        and not isinstance(factor, bool)
+        and math.isfinite(factor)
+        and 0 < factor <= 1
+    ):
+        problems.append(
+            f"fine_tune learning_rate_factor must be a number > 0 and <= 1; got {factor!r}"
+        )
+    return problems
+
+
+def fine_tune_of(section: dict[str, Any]) -> dict[str, Any] | None:
+    """The checked ``fine_tune`` settings with defaults filled in, or None when off:
+    ``after_epoch`` (last epoch of phase 1; default half the epochs), ``unfreeze``
+    (``"all"`` or N) and ``learning_rate_factor`` (0.1)."""
+    fine_tune = section.get("fine_tune")
+    if not isinstance(fine_tune, dict):
+        return None
+    after = fine_tune.get("after_epoch")
+    return {
+        "after_epoch": int(after) if after is not None else max(1, epochs_of(section) // 2),
+        "unfreeze": fine_tune.get("unfreeze", "all"),
+        "learning_rate_factor": float(fine_tune.get("learning_rate_factor", 0.1)),
+    }
+
+
+def base_learning_rate(section: dict[str, Any]) -> float:
+    """The optimizer's ``learning_rate`` in the section (0.001 when not given)."""
+    _, params, _ = split_typed(section.get("optimizer", "Adam"), "optimizer")
+    return float(params.get("learning_rate", 0.001))
 
 
 def _schedule_problems(schedule: Any) -> list[str]:

@@ -16,7 +16,7 @@ import errno
 import math
 import traceback
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,13 +31,16 @@ from engine.model.project import Project, ProjectError
 from engine.train import runs
 from engine.train.callbacks import Controls, RunState, callback_types
 from engine.train.config import (
+    OPTIMIZERS,
     SCHEDULES,
     Emit,
     Event,
+    base_learning_rate,
     batch_size_of,
     class_weights,
     epochs_of,
     find_key,
+    fine_tune_of,
     loss_name,
     make_loss,
     make_metrics,
@@ -503,9 +506,12 @@ def _fit(
                 "; ".join(fit_problems),
                 "Match the model's input and output layers to the data.",
             )
+        fine = fine_tune_of(section)
         if not resume:
-            model.compile(
-                optimizer=make_optimizer(section, steps, total),
+            model.compile(  # with fine-tuning, a schedule spans phase 1 only
+                optimizer=make_optimizer(section, steps, min(total, fine["after_epoch"]))
+                if fine
+                else make_optimizer(section, steps, total),
                 loss=make_loss(section, loss),
                 metrics=make_metrics(section, loss, ds.num_classes, emit, ds.task),
                 jit_compile=section.get("jit_compile", "auto"),
@@ -560,6 +566,9 @@ def _fit(
         epochs_done=done_before,
         planned_epochs=int(state.get("planned_epochs") or 0) if resume else total,
     )
+    if fine is not None:
+        run.phase = int(state.get("phase") or 1) if resume else 1
+        run.fine_tune_from = int(state.get("fine_tune_from") or 0) if run.phase == 2 else 0
     kind = find_key(split_typed(section.get("schedule") or "constant", "schedule")[0], SCHEDULES)
     if resume and kind in ("cosine", "polynomial") and 0 < run.planned_epochs < total:
         emit(
@@ -612,22 +621,39 @@ def _fit(
             "samples": n_train,
             "batch_size": batch_size,
             "notes": notes,
+            **(
+                {"fine_tune": {**fine, "phase": run.phase, "from_epoch": run.fine_tune_from}}
+                if fine
+                else {}
+            ),
         }
     )
     controls.fitting = True
+    fit_args = dict(
+        x=ds.x_train,
+        y=y_train,
+        batch_size=batch_size,
+        validation_data=validation,
+        class_weight=weights,
+        shuffle=bool(section.get("shuffle", True)),
+        callbacks=callbacks,
+        verbose=0,
+    )
     with placement.scope():
-        model.fit(
-            ds.x_train,
-            y_train,
-            batch_size=batch_size,
-            epochs=total,
-            initial_epoch=done_before,
-            validation_data=validation,
-            class_weight=weights,
-            shuffle=bool(section.get("shuffle", True)),
-            callbacks=callbacks,
-            verbose=0,
-        )
+        if fine is None:
+            model.fit(**fit_args, epochs=total, initial_epoch=done_before)
+        else:
+
+            def recompile(optimizer: Any) -> None:
+                model.compile(
+                    optimizer=optimizer,
+                    loss=make_loss(section, loss),
+                    metrics=make_metrics(section, loss, ds.num_classes, None, ds.task),
+                    jit_compile=section.get("jit_compile", "auto"),
+                    steps_per_execution=int(section.get("steps_per_execution", 1)),
+                )
+
+            fit_in_phases(model, fit_args, section, fine, run, total, steps, recompile)
     controls.stop_seen.set()  # training is over: a stop from now on has nothing to end
     if hasattr(run.tensorboard, "close"):
         run.tensorboard.close()
@@ -671,6 +697,8 @@ def _fit(
     if controls.reason:
         info["message"] = f"stopped by {controls.reason}; the model and checkpoint are saved"
         info["kind"] = "signal"
+    if run.fine_tune_from:
+        info["fine_tune_from"] = run.fine_tune_from
     runs.write_status(run_dir, "stopped" if stopped else "done", **info)
     return {
         "event": "done",
@@ -680,9 +708,133 @@ def _fit(
         "evaluation": evaluation,
         "stopped": stopped,
         "epochs_done": run.epochs_done,
+        **({"fine_tune_from": run.fine_tune_from} if run.fine_tune_from else {}),
     }
 
 
 def _opt_lr(section: dict[str, Any]) -> float:
     _, params, _ = split_typed(section.get("optimizer", "Adam"), "optimizer")
     return float(params.get("learning_rate", 0.001))
+
+
+# ----------------------------------------------------------------- fine-tuning in two phases
+
+
+def fit_in_phases(
+    model: Any,
+    fit_args: dict[str, Any],
+    section: dict[str, Any],
+    fine: dict[str, Any],
+    run: RunState,
+    total: int,
+    steps: int,
+    recompile: Callable[[Any], None],
+) -> None:
+    """Train epochs ``run.epochs_done``..``total`` in two phases (``fine_tune``).
+
+    Phase 1 (up to ``after_epoch``) trains with the frozen layers frozen. It ends at
+    ``after_epoch``, or earlier when early stopping stops it: the run then goes on with
+    phase 2 (the weights early stopping restored, if it did). Phase 2 unfreezes the
+    layers :func:`unfreeze` picks, recompiles with a fresh optimizer of the same type
+    at the learning rate x ``learning_rate_factor`` (constant; ReduceLROnPlateau still
+    acts) and trains to ``total``; early stopping in phase 2 ends the run. One history,
+    the same callbacks and run directory; a run resumed in phase 2 (its checkpoint holds
+    the trainable layers and the optimizer) goes on in phase 2. A stop, a NaN or a
+    signal in phase 1 ends the run there.
+    """
+    if run.phase == 1:
+        end = min(total, fine["after_epoch"])
+        if run.epochs_done < end:
+            model.fit(**fit_args, epochs=end, initial_epoch=run.epochs_done)
+        if run.stopped or run.nan_at or run.controls.stop.is_set() or run.epochs_done >= total:
+            return
+        early = run.epochs_done < end
+        names = unfreeze(model, fine["unfreeze"])
+        lr = base_learning_rate(section) * fine["learning_rate_factor"]
+        recompile(phase_two_optimizer(section, lr, steps, total - run.epochs_done))
+        run.phase, run.fine_tune_from = 2, run.epochs_done + 1
+        if not names:
+            run.emit(
+                {
+                    "event": "warning",
+                    "message": "fine_tune: no layer was frozen, so phase 2 only lowers "
+                    "the learning rate",
+                }
+            )
+        run.emit(
+            {
+                "event": "phase",
+                "phase": 2,
+                "epoch": run.fine_tune_from,
+                "reason": "early_stopping" if early else "after_epoch",
+                "unfrozen": names,
+                "learning_rate": lr,
+            }
+        )
+    if run.epochs_done < total:
+        model.fit(**fit_args, epochs=total, initial_epoch=run.epochs_done)
+
+
+def phase_two_optimizer(section: dict[str, Any], lr: float, steps: int, epochs: int) -> Any:
+    """A fresh optimizer of the section's type and settings at the constant rate ``lr``."""
+    name, params, _ = split_typed(section.get("optimizer", "Adam"), "optimizer")
+    optimizer = {**params, "type": find_key(name, OPTIMIZERS) or "Adam", "learning_rate": lr}
+    return make_optimizer({**section, "optimizer": optimizer, "schedule": None}, steps, epochs)
+
+
+def _leaves(model: Any) -> list[tuple[Any, list[Any]]]:
+    """Every layer that is not a model, nested models flattened in order (inputs end
+    first), each with the models it sits in (outermost first, ``model`` excluded)."""
+    import keras
+
+    out: list[tuple[Any, list[Any]]] = []
+
+    def walk(layer: Any, parents: list[Any]) -> None:
+        if isinstance(layer, keras.Model):
+            for sub in layer.layers:
+                walk(sub, [*parents, layer])
+        else:
+            out.append((layer, parents))
+
+    for layer in model.layers:
+        walk(layer, [])
+    return out
+
+
+def unfreeze(model: Any, how: Any) -> list[str]:
+    """Make frozen layers of ``model`` trainable for phase 2; return their names.
+
+    ``how`` is ``"all"`` or N: the N frozen layers nearest the output. Layers of nested
+    models (a backbone) count one by one, as if flattened; layers without weights are
+    not counted; BatchNormalization layers are never unfrozen: they stay frozen, so in
+    inference mode with their moving statistics, as Keras's fine-tuning guide advises.
+    A nested model holding an unfrozen layer becomes trainable, its other layers keep
+    their state. Recompile the model afterwards (Keras reads ``trainable`` at compile).
+    """
+    import keras
+
+    leaves = _leaves(model)
+    frozen = [
+        (layer, parents)
+        for layer, parents in leaves
+        if layer.weights
+        and not isinstance(layer, keras.layers.BatchNormalization)
+        and not (layer.trainable and all(p.trainable for p in parents))
+    ]
+    chosen = frozen if how == "all" else frozen[::-1][: int(how)][::-1]
+    if not chosen:
+        return []
+    picked = {id(layer) for layer, _ in chosen}
+    wanted = {
+        id(layer): id(layer) in picked or (layer.trainable and all(p.trainable for p in parents))
+        for layer, parents in leaves
+    }
+    opened: list[Any] = []
+    for _layer, parents in chosen:
+        opened += [p for p in parents if p not in opened]
+    for container in opened:  # outermost first; the setter reaches every layer inside
+        container.trainable = True
+    for layer, parents in leaves:
+        if layer.trainable != wanted[id(layer)] or any(p in opened for p in parents):
+            layer.trainable = wanted[id(layer)]
+    return [layer.name for layer, _ in chosen]

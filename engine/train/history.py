@@ -65,6 +65,8 @@ class RunInfo:
         has_checkpoint: ``checkpoints/last.keras`` exists (the run can be resumed).
         has_model: ``model.keras`` exists (it can be evaluated and exported).
         has_evaluation: ``evaluation.json`` exists.
+        fine_tune_from: The first epoch of phase 2 of a run that fine-tuned (the
+            training section's ``fine_tune``), 0 when it did not (yet).
     """
 
     run_dir: Path
@@ -80,6 +82,7 @@ class RunInfo:
     has_checkpoint: bool = False
     has_model: bool = False
     has_evaluation: bool = False
+    fine_tune_from: int = 0
 
     @property
     def best_val_loss(self) -> float | None:
@@ -162,6 +165,10 @@ def read_run_info(run_dir: str | os.PathLike) -> RunInfo:
     epochs = status.get("epochs_done") if isinstance(status, dict) else None
     if not isinstance(epochs, int):
         epochs = max((len(v) for v in history.values()), default=0)
+    fine_tune_from = status.get("fine_tune_from") if isinstance(status, dict) else None
+    if not isinstance(fine_tune_from, int):  # running, or ended without writing it
+        ckpt = read_json(run_dir / "checkpoints" / "state.json")
+        fine_tune_from = ckpt.get("fine_tune_from") if isinstance(ckpt, dict) else None
     return RunInfo(
         run_dir=run_dir,
         name=str(project.get("name", run_dir.name)),
@@ -176,6 +183,7 @@ def read_run_info(run_dir: str | os.PathLike) -> RunInfo:
         has_checkpoint=(run_dir / "checkpoints" / "last.keras").is_file(),
         has_model=has_model,
         has_evaluation=(run_dir / "evaluation.json").is_file(),
+        fine_tune_from=fine_tune_from if isinstance(fine_tune_from, int) else 0,
     )
 
 

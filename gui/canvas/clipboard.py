@@ -116,7 +116,12 @@ def instantiate(
         for n, (x, y) in zip(nodes_in, positions)
     ]
     edges = [
-        Edge(renames[e["source"]], renames[e["target"]], int(e.get("port", 0)))
+        Edge(
+            renames[e["source"]],
+            renames[e["target"]],
+            int(e.get("port", 0)),
+            int(e.get("source_port", 0)),
+        )
         for e in edges_in
         if e["source"] in renames and e["target"] in renames
     ]
@@ -161,9 +166,10 @@ def _check(data: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
             isinstance(e.get(k), str) for k in ("source", "target")
         ):
             raise ClipboardError(f"a copied wire is broken: {e!r}")
-        port = e.get("port", 0)
-        if not isinstance(port, int) or isinstance(port, bool) or port < 0:
-            raise ClipboardError(
-                f"the copied wire {e['source']} -> {e['target']} has a bad port {port!r}"
-            )
+        for key in ("port", "source_port"):
+            port = e.get(key, 0)
+            if not isinstance(port, int) or isinstance(port, bool) or port < 0:
+                raise ClipboardError(
+                    f"the copied wire {e['source']} -> {e['target']} has a bad port {port!r}"
+                )
     return nodes, edges

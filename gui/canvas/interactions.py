@@ -21,11 +21,12 @@ DRAG_THRESHOLD = 4.0
 
 
 def accepting_ports(
-    graph: Graph, source: str, ports: list[tuple[str, int]]
+    graph: Graph, source: str, ports: list[tuple[str, int]], source_port: int = 0
 ) -> set[tuple[str, int]]:
-    """The ``(node, port)`` pairs that would accept a wire from ``source``.
+    """The ``(node, port)`` pairs that would accept a wire from output ``source_port``
+    of ``source``.
 
-    Gives the same answer as ``graph.check_connect(source, node, port) is None``
+    Gives the same answer as ``graph.check_connect(source, node, port, source_port) is None``
     for each pair, but computes the upstream set once, so highlighting every
     port of a 500-node graph at drag start stays instant.
     """
@@ -53,7 +54,9 @@ def accepting_ports(
             continue
         if spec is not None and spec.max_inputs is not None and port >= spec.max_inputs:
             continue
-        if port < 0 or any(e.port == port or e.source == source for e in existing):
+        if port < 0 or any(
+            e.port == port or (e.source, e.source_port) == (source, source_port) for e in existing
+        ):
             continue
         ok.add((node, port))
     return ok
@@ -88,15 +91,22 @@ class WireDrag:
 
     Attributes:
         source: The node whose output the wire leaves.
+        source_port: Which of its outputs (0, or a recurrent layer's state 1..).
         target: ``(node_id, port)`` the wire would connect to now (port None means
             the node's next free port), or None.
         reason: Why ``target`` refuses the wire, or None.
     """
 
     def __init__(
-        self, scene: CanvasHost, source: str, press: QPointF, detach: Edge | None = None
+        self,
+        scene: CanvasHost,
+        source: str,
+        press: QPointF,
+        detach: Edge | None = None,
+        source_port: int = 0,
     ) -> None:
         self.scene, self.source, self.press, self.detach = scene, source, press, detach
+        self.source_port = detach.source_port if detach is not None else source_port
         self.started = False
         self.target: tuple[str, int | None] | None = None
         self.reason: str | None = None
@@ -142,7 +152,12 @@ class WireDrag:
         """Ports to highlight green when the drag starts."""
         scene = self.scene
         items = scene.input_port_items()
-        ok = accepting_ports(scene.project.graph, self.source, [(p.node_id, p.port) for p in items])
+        ok = accepting_ports(
+            scene.project.graph,
+            self.source,
+            [(p.node_id, p.port) for p in items],
+            self.source_port,
+        )
         return [p for p in items if (p.node_id, p.port) in ok]
 
     def _resolve(
@@ -158,16 +173,19 @@ class WireDrag:
         return (node.node_id, None), node.in_ports.get(graph.next_free_port(node.node_id))
 
     def _check(self, target: tuple[str, int | None]) -> str | None:
-        return self.scene.project.graph.check_connect(self.source, target[0], target[1])
+        graph = self.scene.project.graph
+        return graph.check_connect(self.source, target[0], target[1], self.source_port)
 
     def _edge(self) -> Edge:
         node, port = self.target
         port = self.scene.project.graph.next_free_port(node) if port is None else port
-        return Edge(self.source, node, port)
+        return Edge(self.source, node, port, self.source_port)
 
     def _draft_ends(self, end: QPointF) -> tuple[QPointF, QPointF] | None:
         source_item = self.scene.node_item(self.source)
-        return (source_item.output_pos(), end) if source_item is not None else None
+        if source_item is None:
+            return None
+        return source_item.output_pos(self.source_port), end
 
     # -------------------------------------------------------------- helpers
     def _start(self) -> bool:
@@ -254,7 +272,8 @@ class ReverseWireDrag(WireDrag):
 
     Attributes:
         input: ``(node_id, port)`` the wire will enter.
-        target: Here, the node that would feed ``input`` (as ``(node_id, None)``).
+        target: Here, the output that would feed ``input``: ``(node_id, output port)``
+            (a state port when the mouse is on one, else the layer's output 0).
     """
 
     def __init__(self, scene: CanvasHost, input_port: tuple[str, int], press: QPointF) -> None:
@@ -266,9 +285,11 @@ class ReverseWireDrag(WireDrag):
         node, port = self.input
         ok = accepting_sources(graph, node, port)
         return [
-            item.out_port
+            port_item
             for item in self.scene.node_items()
-            if item.node_id in ok and item.out_port is not None
+            if item.node_id in ok
+            for port_item in (item.out_port, *item.state_ports.values())
+            if port_item is not None
         ]
 
     def _resolve(
@@ -277,14 +298,16 @@ class ReverseWireDrag(WireDrag):
         node = _node_of(hit)
         if node is None or (node.node_id == self.input[0] and not isinstance(hit, PortItem)):
             return None, None
-        return (node.node_id, None), node.out_port
+        if isinstance(hit, PortItem) and hit.kind == "out":
+            return (node.node_id, hit.port), hit
+        return (node.node_id, 0), node.out_port
 
     def _check(self, target: tuple[str, int | None]) -> str | None:
         node, port = self.input
-        return self.scene.project.graph.check_connect(target[0], node, port)
+        return self.scene.project.graph.check_connect(target[0], node, port, target[1] or 0)
 
     def _edge(self) -> Edge:
-        return Edge(self.target[0], self.input[0], self.input[1])
+        return Edge(self.target[0], self.input[0], self.input[1], self.target[1] or 0)
 
     def _draft_ends(self, end: QPointF) -> tuple[QPointF, QPointF] | None:
         item = self.scene.node_item(self.input[0])

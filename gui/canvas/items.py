@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from engine.catalog.checks import caption
 from engine.catalog.table import CATALOG
-from engine.model.graph import Edge, Node
+from engine.model.graph import Edge, Node, input_port_names, output_ports
 from gui.canvas.theme import (
     LIGHT,
     NODE_HEIGHT,
@@ -102,7 +102,9 @@ class PortItem(QGraphicsItem):
 
     Attributes:
         kind: ``"in"`` or ``"out"``.
-        port: The input port number (0 for the output).
+        port: The port number: an input's, or an output's (0 the layer's output; a
+            recurrent layer's states 1.. when it returns them).
+        label: A short name drawn beside the port (``"h"``, ``"c"`` for states), or "".
         connected: A wire is attached.
         state: ``""``, ``"accept"`` (would take the wire being dragged),
             ``"target"`` (the wire would go here on release) or ``"refuse"``.
@@ -111,6 +113,7 @@ class PortItem(QGraphicsItem):
     def __init__(self, node: NodeItem, kind: str, port: int = 0) -> None:
         super().__init__(node)
         self.kind, self.port = kind, port
+        self.label = ""
         self.connected = False
         self.state = ""
         self._hover = False
@@ -132,13 +135,26 @@ class PortItem(QGraphicsItem):
             self.connected = connected
             self.update()
 
+    def set_label(self, label: str) -> None:
+        if label != self.label:
+            self.prepareGeometryChange()
+            self.label = label
+            self.update()
+
     def boundingRect(self) -> QRectF:
         r = PORT_HIT_RADIUS
-        return QRectF(-r, -r, 2 * r, 2 * r)
+        rect = QRectF(-r, -r, 2 * r, 2 * r)
+        return rect.united(self._label_rect()) if self.label else rect
+
+    def _label_rect(self) -> QRectF:
+        """Outside the card, beside the port: below an output, above an input."""
+        y = PORT_RADIUS + 1 if self.kind == "out" else -PORT_RADIUS - 14
+        return QRectF(PORT_RADIUS - 1, y, 30, 13)
 
     def shape(self) -> QPainterPath:
+        r = PORT_HIT_RADIUS
         path = QPainterPath()
-        path.addEllipse(self.boundingRect())
+        path.addEllipse(QRectF(-r, -r, 2 * r, 2 * r))
         return path
 
     def paint(
@@ -161,6 +177,14 @@ class PortItem(QGraphicsItem):
         painter.setPen(QPen(border, 1.5))
         painter.setBrush(fill)
         painter.drawEllipse(QPointF(0, 0), r, r)
+        if self.label and option.levelOfDetailFromTransform(painter.worldTransform()) >= 0.45:
+            painter.setFont(font("label"))
+            painter.setPen(theme.text_dim)
+            painter.drawText(
+                self._label_rect(),
+                Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                self.label,
+            )
 
     def hoverEnterEvent(self, event) -> None:
         self._hover = True
@@ -216,7 +240,10 @@ class NodeItem(QGraphicsItem):
         frozen: True for a frozen layer (``node.trainable`` False): the card is drawn
             in muted colours with a lock in its top right corner.
         in_ports: Input port number -> :class:`PortItem`.
-        out_port: The output :class:`PortItem`, or None for layers that have none.
+        out_port: The output :class:`PortItem` (output 0), or None for layers that have none.
+        state_ports: Output port number (1..) -> :class:`PortItem`: the states of a
+            recurrent layer with ``return_state``, labelled ``h``/``c``; the output and
+            its states then spread along the bottom edge, as inputs do along the top.
         edges: The :class:`EdgeItem` objects attached to this node.
     """
 
@@ -234,6 +261,8 @@ class NodeItem(QGraphicsItem):
         self.out_port: PortItem | None = PortItem(self, "out")
         self.out_port.setPos(0, NODE_HEIGHT / 2)
         self.out_port.setToolTip("Output\nDrag to another layer's input to connect")
+        self.state_ports: dict[int, PortItem] = {}
+        self._input_labels: dict[int, str] = {}
         self.edges: set[EdgeItem] = set()
         self.badge = ProblemBadge(self)
         #: True while the scene moves the item for the model (wires re-route later).
@@ -262,6 +291,13 @@ class NodeItem(QGraphicsItem):
         except Exception:  # a caption must never break drawing
             self.caption = ""
         self._layout_texts()
+        self._input_labels = input_port_names(node)
+        for p, item in self.in_ports.items():
+            item.set_label(self._input_labels.get(p, ""))
+        if self.set_output_ports(output_ports(node)):
+            for edge_item in self.edges:
+                if edge_item.source is self:
+                    edge_item.adjust()
 
     def set_analysis(
         self, shape_text: str, params_text: str, problems: list[tuple[str, str]]
@@ -346,6 +382,7 @@ class NodeItem(QGraphicsItem):
         for p in wanted:
             if p not in self.in_ports:
                 self.in_ports[p] = PortItem(self, "in", p)
+                self.in_ports[p].set_label(self._input_labels.get(p, ""))
         if changed:
             n = len(wanted)
             for i, p in enumerate(wanted):
@@ -362,6 +399,45 @@ class NodeItem(QGraphicsItem):
             )
         return changed
 
+    def set_output_ports(self, names: tuple[str, ...]) -> bool:
+        """Show the state outputs ``names[1:]``: small labelled ports right of the output,
+        all of them spread along the bottom edge (the output alone sits in the middle).
+
+        Returns:
+            True when they changed (wires from this node must follow).
+        """
+        wanted = dict(enumerate(names))
+        wanted.pop(0, None)
+        if {p: i.label for p, i in self.state_ports.items()} == wanted:
+            return False
+        for item in self.state_ports.values():
+            item.setParentItem(None)
+            if item.scene() is not None:
+                item.scene().removeItem(item)
+        self.state_ports = {}
+        n = len(wanted) + 1
+        xs = (
+            [0.0]
+            if n == 1
+            else [-NODE_WIDTH / 2 + NODE_WIDTH * (i + 1) / (n + 1) for i in range(n)]
+        )
+        if self.out_port is not None:
+            self.out_port.setPos(xs[0], NODE_HEIGHT / 2)
+        for p, label in wanted.items():
+            item = PortItem(self, "out", p)
+            item.set_label(label)
+            item.setPos(xs[p], NODE_HEIGHT / 2)
+            item.setToolTip(
+                f"Output {p} of {self.node_id}: its state {label}\n"
+                "Drag to another layer's input (e.g. a decoder's initial state)"
+            )
+            self.state_ports[p] = item
+        return True
+
+    def output_port_item(self, port: int) -> PortItem | None:
+        """The item of output ``port`` (0: :attr:`out_port`)."""
+        return self.out_port if port == 0 else self.state_ports.get(port)
+
     def set_has_output(self, has_output: bool) -> None:
         if self.out_port is not None:
             self.out_port.setVisible(has_output)
@@ -373,7 +449,11 @@ class NodeItem(QGraphicsItem):
             return item.scenePos()
         return self.mapToScene(QPointF(0, -NODE_HEIGHT / 2))
 
-    def output_pos(self) -> QPointF:
+    def output_pos(self, port: int = 0) -> QPointF:
+        """Scene position of output ``port`` (the output's if that port is not shown)."""
+        item = self.output_port_item(port) or self.out_port
+        if item is not None:
+            return item.scenePos()
         return self.mapToScene(QPointF(0, NODE_HEIGHT / 2))
 
     # -------------------------------------------------------------- drawing
@@ -565,12 +645,24 @@ class EdgeItem(QGraphicsItem):
         self.adjust()
 
     def set_label(self, text: str) -> None:
+        text = self._port_text(text)
         if text == self.label and self.toolTip():
             return
         self.label = text
         self.adjust()
         tip = f"{self.edge.source} → {self.edge.target} (input {self.edge.port})"
+        state = self.source.state_ports.get(self.edge.source_port)
+        if state is not None:
+            tip = f"{self.edge.source} (state {state.label}) → {self.edge.target} (input {self.edge.port})"
         self.setToolTip(f"{tip}\n{text}" if text else tip)
+
+    def _port_text(self, text: str) -> str:
+        """The shape of the output this wire leaves, from a several-output shape text
+        (``"5×16 | 16 | 16"``)."""
+        parts = text.split(" | ")
+        if self.source.state_ports and len(parts) == len(self.source.state_ports) + 1:
+            return parts[self.edge.source_port] if self.edge.source_port < len(parts) else ""
+        return text
 
     def adjust(self, route: bool = True) -> None:
         """Recompute the curve after either end moved.
@@ -579,7 +671,7 @@ class EdgeItem(QGraphicsItem):
             route: Detour around nodes in the way (False: the plain curve, for bulk
                 changes that re-route everything once afterwards).
         """
-        p1 = self.source.output_pos()
+        p1 = self.source.output_pos(self.edge.source_port)
         p2 = self.target.input_pos(self.edge.port)
         # Route first: the scene query inside must not run between
         # prepareGeometryChange() and the new bounding rect, or the BSP index

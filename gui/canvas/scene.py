@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneMouse
 
 from engine.catalog.table import CATALOG
 from engine.model.commands import Command, Disconnect, UndoStack
-from engine.model.graph import Edge, GraphError, Node
+from engine.model.graph import Edge, GraphError, Node, state_names
 from engine.model.project import Project
 from gui.canvas import editing
 from gui.canvas.interactions import NodeDrag, ReverseWireDrag, WireDrag
@@ -162,6 +162,7 @@ class GraphScene(QGraphicsScene):
         item = self._nodes.get(node_id)
         if item is not None:
             item.refresh(self.project.graph.nodes[node_id])
+            self._sync_ports(node_id)  # a Bidirectional's states follow its inner layer
 
     def _on_node_moved(self, node_id: str) -> None:
         item = self._nodes.get(node_id)
@@ -186,6 +187,7 @@ class GraphScene(QGraphicsScene):
                     new if edge.source == old else edge.source,
                     new if edge.target == old else edge.target,
                     edge.port,
+                    edge.source_port,
                 )
                 del self._edges[edge]
                 self._edges[renamed] = edge_item
@@ -210,6 +212,8 @@ class GraphScene(QGraphicsScene):
         spec = CATALOG.get(node.type)
         if spec is not None:
             limit = spec.max_inputs
+            if state_names(node):  # the sequence, then its initial state (h, c)
+                limit = 1 + len(state_names(node))
         else:
             limit = 0 if node.type == "Input" else 1
         if limit is None:  # merge layers: the wired inputs plus free ones up to min_inputs
@@ -436,7 +440,7 @@ class GraphScene(QGraphicsScene):
     def _start_wire(self, port: PortItem, pos: QPointF) -> None:
         graph = self.project.graph
         if port.kind == "out":
-            self._gesture = WireDrag(self, port.node_id, pos)
+            self._gesture = WireDrag(self, port.node_id, pos, source_port=port.port)
             return
         wired = [e for e in graph.inputs_of(port.node_id) if e.port == port.port]
         if wired:

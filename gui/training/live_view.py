@@ -45,6 +45,8 @@ TRAIN_COLORS = ("#2563eb", "#16a34a", "#9333ea", "#0891b2", "#ca8a04", "#db2777"
 VAL_COLORS = ("#ea580c", "#dc2626", "#c026d3", "#0d9488", "#b45309", "#e11d48")
 OVERLAY_COLORS = ("#64748b", "#a16207", "#be123c", "#0f766e", "#7c3aed", "#4d7c0f")
 """One colour per overlaid run; its training curves are solid, its validation dashed."""
+PHASE_COLOR = "#b45309"
+"""The vertical line where fine-tuning (phase 2 of a ``fine_tune`` run) begins."""
 LEGEND_COLUMNS = 2
 LEGEND_CHARS = 26
 """Legend names longer than this are cut in the middle (the full name is in the log)."""
@@ -124,6 +126,8 @@ class LivePlots(QWidget):
         self._overlay_items: list[tuple[pg.PlotItem, pg.PlotDataItem]] = []
         self._colors: dict[str, int] = {"loss": 0}
         self.legends: dict[str, pg.LegendItem] = {}
+        self.phase_markers: list[pg.InfiniteLine] = []
+        self.phase_epoch = 0  # the first epoch of phase 2 (fine-tuning), 0: none shown
         self.smooth = QCheckBox("Smooth batches")
         self.smooth.setChecked(True)
         self.smooth.setToolTip(
@@ -196,8 +200,38 @@ class LivePlots(QWidget):
         for series in self._series.values():
             series.clear()
         self._ema.clear()
+        self.clear_phase()
         self.flush()
         self.timer.start()
+
+    def mark_phase(self, first_epoch: int, label: str = "fine-tune") -> None:
+        """Draw a labelled vertical line on both plots where phase 2 (fine-tuning)
+        begins: before epoch ``first_epoch``, where that epoch's batches start."""
+        if first_epoch == self.phase_epoch:
+            return
+        self.clear_phase()
+        self.phase_epoch = first_epoch
+        for plot in (self.loss_plot, self.metric_plot):
+            line = pg.InfiniteLine(
+                pos=first_epoch - 1,
+                angle=90,
+                movable=False,
+                pen=pg.mkPen(PHASE_COLOR, width=1.5, style=Qt.PenStyle.DashLine),
+                label=label,
+                labelOpts={"position": 0.92, "color": PHASE_COLOR, "anchors": [(0, 0), (0, 0)]},
+            )
+            line.setToolTip(
+                f"Fine-tuning from epoch {first_epoch}: the unfrozen layers train at the "
+                "lower learning rate"
+            )
+            plot.addItem(line, ignoreBounds=True)
+            self.phase_markers.append(line)
+
+    def clear_phase(self) -> None:
+        """Remove the fine-tuning line (a new run starts)."""
+        for plot, line in zip((self.loss_plot, self.metric_plot), self.phase_markers):
+            plot.removeItem(line)
+        self.phase_markers, self.phase_epoch = [], 0
 
     def finish(self) -> None:
         """Draw what is left and stop the refresh timer (the run ended)."""
@@ -396,11 +430,13 @@ def early_stop_text(
     restore = bool(es.get("restore_best_weights", True))
     best_epoch = info.get("restored_epoch")
     if best_epoch is None and restore:
+        # fine-tuning: early stopping watches phase 2 afresh (from its first epoch)
+        phase_two = int(event.get("fine_tune_from") or 1) - 1
         best_epoch = _best_epoch(
             history.get(monitor) or [],
             monitor_mode(monitor),
             abs(float(es.get("min_delta", 0) or 0)),
-            int(es.get("start_from_epoch", 0) or 0),
+            max(phase_two, int(es.get("start_from_epoch", 0) or 0)),
         )
     text = (
         f"Stopped early at epoch {done}"
@@ -558,12 +594,40 @@ class LiveView(QWidget):
         )
         for note in event.get("notes") or []:
             self.append_log(note[:1].upper() + note[1:])
+        fine = event.get("fine_tune")
+        if isinstance(fine, dict):
+            if fine.get("phase") == 2:  # resumed in phase 2
+                self._phase({"fine_tune_from": fine.get("from_epoch")})
+            else:
+                n = fine.get("unfreeze")
+                which = (
+                    "every frozen layer"
+                    if n == "all"
+                    else f"the {n} frozen layer(s) nearest the output"
+                )
+                self.append_log(
+                    f"Fine-tuning after epoch {fine.get('after_epoch')}: then {which} "
+                    f"train at the learning rate x {fine.get('learning_rate_factor')}"
+                )
 
     def on_batch(self, event: dict[str, Any]) -> None:
         self._last_batch = event
+        self._phase(event)
         self.plots.add_batch(event)
 
+    def _phase(self, event: dict[str, Any]) -> None:
+        """Mark where fine-tuning began, the first time an event says so (a batch or
+        epoch event of phase 2 carries ``fine_tune_from``, its first epoch)."""
+        first = event.get("fine_tune_from")
+        if isinstance(first, int) and first > 0 and first != self.plots.phase_epoch:
+            self.plots.mark_phase(first)
+            self.append_log(
+                f"Fine-tuning from epoch {first}: the top frozen layers are unfrozen and "
+                "train at the lower learning rate"
+            )
+
     def on_epoch(self, event: dict[str, Any]) -> None:
+        self._phase(event)
         self.plots.add_epoch(event)
         logs = event.get("logs") or {}
         values = ", ".join(

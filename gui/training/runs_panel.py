@@ -69,7 +69,7 @@ CHANGES_COLUMN = FIXED_COLUMNS.index("Changes from the previous run")
 HEADER_TIPS = {
     "Run": "The run's number: #1 is the project's first run",
     "Changes from the previous run": "What changed from the previous run (hover a cell for every change)",
-    "Epochs": "Epochs trained",
+    "Epochs": 'Epochs trained ("ft from N": fine-tuning, phase 2, began at epoch N)',
 }
 MAX_METRIC_COLUMNS = 4
 RUNNING_REFRESH_MS = 2000
@@ -82,6 +82,14 @@ STATUS_COLOURS = {
     "failed": "#dc2626",
     "running": "#2563eb",
 }
+
+
+def epochs_text(run: RunInfo) -> str:
+    """The Epochs cell: ``"5"``, or ``"5 (fine-tune from 4)"`` for a run that fine-tuned from
+    epoch 4 on (the training section's ``fine_tune``)."""
+    if run.fine_tune_from:
+        return f"{run.epochs} (fine-tune from {run.fine_tune_from})"
+    return str(run.epochs)
 
 
 def _metric_order(key: str) -> tuple[int, str]:
@@ -315,7 +323,7 @@ class RunsPanel(QWidget):
                 when_text(run.started),
                 duration(run.duration_s),
                 run.status,
-                str(run.epochs),
+                epochs_text(run),
                 self._changes_text(run, previous),
             ]
             for col, text in enumerate(cells):
@@ -336,6 +344,12 @@ class RunsPanel(QWidget):
                 if col in (0, 2, 4):
                     item.setTextAlignment(
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
+                if col == 4 and run.fine_tune_from:
+                    item.setToolTip(
+                        f"Phase 1: epochs 1-{run.fine_tune_from - 1} with the frozen layers "
+                        f"frozen; phase 2 (fine-tuning): epochs {run.fine_tune_from}-"
+                        f"{run.epochs}, the top layers unfrozen at a lower learning rate"
                     )
                 if col == CHANGES_COLUMN:
                     item.setToolTip(self._changes_tooltip(run, previous))

@@ -340,6 +340,29 @@ class TrainingPanel(QWidget):
         self.es_restore = QCheckBox("Restore the best weights")
         self.es_start = self._spin(0, 100_000)
 
+        self.fine = QGroupBox("Fine-tune after")
+        self.fine.setCheckable(True)
+        self.fine.setToolTip(
+            "Train in two phases in one run: first with the frozen layers frozen, then "
+            "with the top ones unfrozen at a lower learning rate"
+        )
+        self.ft_after = self._spin(1, 100_000)
+        self.ft_after.setSuffix(" epochs")
+        self.ft_after.setToolTip("Phase 1 lasts this many epochs (of the run's epochs)")
+        self.ft_unfreeze = self._spin(0, 100_000)
+        self.ft_unfreeze.setSpecialValueText("all frozen layers")
+        self.ft_unfreeze.setSuffix(" top layers")
+        self.ft_unfreeze.setMaximumWidth(160)
+        self.ft_unfreeze.setToolTip(
+            "Phase 2 unfreezes every frozen layer, or this many, nearest the output "
+            "(layers of a backbone count one by one; BatchNormalization stays frozen)"
+        )
+        self.ft_factor = NumberEdit(placeholder="0.1")
+        self.ft_factor.setToolTip("Phase 2 trains at the optimizer's learning rate x this")
+        self.ft_note = QLabel("")
+        self.ft_note.setWordWrap(True)
+        self.ft_note.setStyleSheet("color: gray;")
+
         self.tensorboard = QCheckBox("TensorBoard logs (logs/ in the run folder)")
         self.precision = QComboBox()
         self.precision.addItems(list(PRECISIONS))
@@ -399,6 +422,11 @@ class TrainingPanel(QWidget):
         f.addRow("min delta", self.es_min_delta)
         f.addRow("start from epoch", self.es_start)
         f.addRow(self.es_restore)
+        f = QFormLayout(self.fine)
+        f.addRow("phase 1 lasts", self.ft_after)
+        f.addRow("then unfreeze", self.ft_unfreeze)
+        f.addRow("learning rate ×", self.ft_factor)
+        f.addRow(self.ft_note)
         ckpt = QGroupBox("Checkpoints and logs")
         f = QFormLayout(ckpt)
         note = QLabel(
@@ -418,7 +446,7 @@ class TrainingPanel(QWidget):
         f.addRow("steps per execution", self.steps_per_execution)
         layout = QVBoxLayout(self)
         layout.addWidget(self.problems_label)
-        for box in (opt, sched, loss, run, self.early, ckpt, perf):
+        for box in (opt, sched, loss, run, self.early, self.fine, ckpt, perf):
             layout.addWidget(box)
         layout.addStretch(1)
 
@@ -444,6 +472,8 @@ class TrainingPanel(QWidget):
             self.es_patience,
             self.es_start,
             self.steps_per_execution,
+            self.ft_after,
+            self.ft_unfreeze,
         ):
             spin.valueChanged.connect(self._on_edit)
         for box in (
@@ -452,9 +482,11 @@ class TrainingPanel(QWidget):
             self.es_restore,
             self.tensorboard,
             self.early,
+            self.fine,
         ):
             box.toggled.connect(self._on_edit)
         self.es_min_delta.edited.connect(self._on_edit)
+        self.ft_factor.edited.connect(self._on_edit)
         self.metrics.itemChanged.connect(self._on_edit)
 
     # ----------------------------------------------------------- project
@@ -531,6 +563,7 @@ class TrainingPanel(QWidget):
             self.es_min_delta.set_value(es.get("min_delta"))
             self.es_start.setValue(int(es.get("start_from_epoch", 0)))
             self.es_restore.setChecked(bool(es.get("restore_best_weights", True)))
+            self._show_fine_tune(s)
             self.tensorboard.setChecked(bool(s.get("tensorboard", True)))
             self.precision.setCurrentText(str(s.get("precision", "float32")))
             self.jit.setCurrentIndex(max(0, self.jit.findData(s.get("jit_compile", "auto"))))
@@ -561,6 +594,30 @@ class TrainingPanel(QWidget):
             editor.setToolTip(
                 f"Empty: {value:g} epochs ({why}), as the plot shows; it follows the epochs."
             )
+
+    def _show_fine_tune(self, s: dict[str, Any]) -> None:
+        """The "Fine-tune after" group: the section's ``fine_tune``, else its defaults
+        (half the epochs, every frozen layer, 0.1) ready for when it is ticked."""
+        fine = s.get("fine_tune")
+        self.fine.setChecked(isinstance(fine, dict))
+        fine = fine if isinstance(fine, dict) else {}
+        epochs = int(s.get("epochs", 10) or 10)
+        after = fine.get("after_epoch")
+        after = after if isinstance(after, int) else max(1, epochs // 2)
+        self.ft_after.setValue(after)
+        unfreeze = fine.get("unfreeze", "all")
+        self.ft_unfreeze.setValue(unfreeze if isinstance(unfreeze, int) else 0)
+        factor = fine.get("learning_rate_factor")
+        self.ft_factor.set_value(factor if isinstance(factor, (int, float)) else None)
+        rest = epochs - after
+        self.ft_note.setText(
+            f"Phase 1 trains epochs 1-{after} with the frozen layers frozen; phase 2 "
+            f"fine-tunes the last {rest} epoch{'' if rest == 1 else 's'} at the lower "
+            "learning rate (early stopping in phase 1 starts phase 2 sooner). The curves "
+            "mark where it begins."
+            if rest > 0
+            else f"Phase 1 takes every epoch: set it below the run's {epochs} epochs."
+        )
 
     # ------------------------------------------------------------- editing
     def _on_edit(self, *_args: Any) -> None:
@@ -629,6 +686,15 @@ class TrainingPanel(QWidget):
             s["early_stopping"] = es
         else:
             s.pop("early_stopping", None)
+        if self.fine.isChecked():
+            factor = self.ft_factor.value()
+            s["fine_tune"] = {
+                "after_epoch": self.ft_after.value(),
+                "unfreeze": self.ft_unfreeze.value() or "all",
+                "learning_rate_factor": 0.1 if factor is None else factor,
+            }
+        else:
+            s.pop("fine_tune", None)
         self._set_flag(s, "tensorboard", self.tensorboard.isChecked(), True)
         self._set_flag(s, "precision", self.precision.currentText(), "float32")
         self._set_flag(s, "jit_compile", self.jit.currentData(), "auto")

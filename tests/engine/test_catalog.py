@@ -243,9 +243,12 @@ def test_catalog_input_counts():
         assert (spec.min_inputs, spec.max_inputs) == expected, name
     mha = CATALOG["MultiHeadAttention"]
     assert (mha.min_inputs, mha.max_inputs) == (2, 3)
+    states = {"SimpleRNN": 1, "GRU": 1, "LSTM": 2, "ConvLSTM2D": 2, "Bidirectional": 4}
     for spec in SPECS:
         if spec.category not in ("Input", "Merge", "Attention"):
-            assert (spec.min_inputs, spec.max_inputs) == (1, 1), spec.type
+            # a recurrent layer's initial state comes in on inputs 1..
+            want = (1, 1 + states.get(spec.type, 0))
+            assert (spec.min_inputs, spec.max_inputs) == want, spec.type
 
 
 def test_catalog_arity_is_what_the_graph_enforces():

@@ -2,7 +2,7 @@
 
 :func:`read_config` reads a ``.keras``/``.h5`` file or a config JSON without
 running anything; :func:`scan` and :func:`refusals` list what stops an import
-(Lambda layers, custom objects, nested models, layer types the catalog lacks)
+(Lambda layers, custom objects, layer types the catalog lacks; inside nested models too)
 before Keras loads the model (:func:`load_model`, always in safe mode).
 ``keras.applications`` architectures are built by name (:func:`application_model`).
 """
@@ -215,8 +215,8 @@ def is_hdf5(path: Path) -> bool:
 def refusals(config: dict[str, Any]) -> list[str]:
     """Everything in a model config that stops the import, one line each.
 
-    Lambda layers, custom (non-Keras) objects, nested models and layer types the
-    catalog does not know, all of them, by layer name and type.
+    Lambda layers, custom (non-Keras) objects and layer types the catalog does not
+    know, all of them (inside nested models too), by layer name and type.
     """
     unsafe, unknown = scan(config)
     return unsafe + unknown
@@ -252,10 +252,10 @@ def scan(config: dict[str, Any]) -> tuple[list[str], list[str]]:
                 f"'{name}' ({cls}): custom object{'s' if len(custom) > 1 else ''} "
                 f"{', '.join(custom)} (code outside Keras is never loaded)"
             )
-        elif cls in _MODEL_CLASSES:
-            unknown.append(
-                f"'{name}' ({cls}): a nested model; LayerLab projects hold one flat graph"
-            )
+        elif cls in _MODEL_CLASSES:  # flattened on import (engine.io.importing.nested)
+            inner_unsafe, inner_unknown = scan(entry)
+            unsafe += inner_unsafe
+            unknown += inner_unknown
         elif cls != "InputLayer" and cls not in CATALOG:
             unknown.append(f"'{name}' ({cls}): the catalog has no layer type '{cls}'")
     return unsafe, unknown

@@ -34,6 +34,7 @@ from engine.io.importing.mapping import (
     lost_settings,
     resolved_at_build,
 )
+from engine.io.importing.nested import flatten_nested
 from engine.io.importing.read import (
     ModelImportError,
     UnreadableModelError,
@@ -45,6 +46,7 @@ from engine.io.importing.read import (
     refusal_text,
     scan,
 )
+from engine.io.importing.states import output_port, state_inputs
 from engine.model.graph import Edge, Graph, Node, is_valid_id
 from engine.model.layout import layered_layout
 from engine.model.project import Project
@@ -98,7 +100,10 @@ def import_model_with_notes(
         has_weights = zipfile.is_zipfile(path) or is_hdf5(path)
         generic = re.fullmatch(r"(functional|sequential|model)(_\d+)?", model.name or "")
         name = name or (path.stem if generic else None)
+    file = None if isinstance(path_or_model, keras.Model) else str(path_or_model)
+    model, nested = flatten_nested(model, file)
     project, notes, ids = _project_from_model(model, name)
+    notes = nested + notes
     if weights_out is not None and has_weights:
         _save_weights(model, project, ids, Path(weights_out))
     return project, notes
@@ -136,8 +141,9 @@ def project_from_model(model: Any, *, name: str | None = None) -> tuple[Project,
     Raises:
         ModelImportError: Listing every layer or setting that cannot be expressed.
     """
+    model, nested = flatten_nested(model)
     project, notes, _ids = _project_from_model(model, name)
-    return project, notes
+    return project, nested + notes
 
 
 def _project_from_model(model: Any, name: str | None) -> tuple[Project, list[str], dict[str, str]]:
@@ -187,9 +193,9 @@ def _project_from_model(model: Any, name: str | None) -> tuple[Project, list[str
                         f"catalog cannot hold: {', '.join(lost)}"
                     )
         graph.nodes[nid] = node
-    for src, dst, port in edges:
+    for src, dst, port, *source_port in edges:
         if src in ids and dst in ids:  # operations that are not layers are already listed
-            graph.edges.append(Edge(ids[src], ids[dst], port))
+            graph.edges.append(Edge(ids[src], ids[dst], port, *source_port))
     _outputs_in_order(model, ids, graph, problems)
     if problems:
         raise ModelImportError(refusal_text(model.name, problems))
@@ -239,12 +245,13 @@ def _node_ids(layers: list[Any]) -> dict[str, str]:
     return ids
 
 
-def _edges_of(model: Any, problems: list[str]) -> tuple[list[Any], list[tuple[str, str, int]]]:
-    """The model's layers (inputs first) and edges ``(source, target, port)`` by layer name."""
+def _edges_of(model: Any, problems: list[str]) -> tuple[list[Any], list[tuple]]:
+    """The model's layers (inputs first) and edges ``(source, target, port, source_port)``
+    by layer name."""
     if type(model).__name__ == "Sequential":
         return _sequential_edges(model, problems)
     layers = list(model.layers)
-    edges: list[tuple[str, str, int]] = []
+    edges: list[tuple[str, str, int, int]] = []
     calls: dict[str, int] = {}
     by_depth = getattr(model, "_nodes_by_depth", {})
     for node in (n for depth in sorted(by_depth, reverse=True) for n in by_depth[depth]):
@@ -254,13 +261,14 @@ def _edges_of(model: Any, problems: list[str]) -> tuple[list[Any], list[tuple[st
         calls[op.name] = calls.get(op.name, 0) + 1
         for port, tensor in enumerate(_call_inputs(op, node, problems)):
             src, _node_index, tensor_index = tensor._keras_history
-            if tensor_index:
+            source_port = output_port(src, tensor_index)
+            if source_port is None:
                 problems.append(
                     f"'{op.name}' ({type(op).__name__}) reads output "
                     f"{tensor_index} of '{src.name}'; LayerLab layers have one "
-                    "output"
+                    "output (a recurrent layer's states aside)"
                 )
-            edges.append((src.name, op.name, port))
+            edges.append((src.name, op.name, port, source_port or 0))
     for name, n in calls.items():
         if n > 1:
             layer = model.get_layer(name)
@@ -282,7 +290,11 @@ def _call_inputs(op: Any, node: Any, problems: list[str]) -> list[Any]:
         from keras import tree
 
         ordered = [t for t in tree.flatten(args) if _is_tensor(t)]
-        extra = [k for k, v in kwargs.items() if _has_tensor(v)]
+        states = state_inputs(op, kwargs)  # layer(x, initial_state=[h, c])
+        ordered += states
+        extra = [
+            k for k, v in kwargs.items() if _has_tensor(v) and not (states and k == "initial_state")
+        ]
     for k in extra:
         problems.append(
             f"'{op.name}' ({type(op).__name__}) is called with a tensor for "
@@ -344,6 +356,13 @@ def _outputs_in_order(model: Any, ids: dict[str, str], graph: Graph, problems: l
     """Check the outputs can be expressed, and order nodes so output/input order is kept."""
     if type(model).__name__ == "Sequential":
         return
+    for t in model.outputs:
+        layer, _node_index, tensor_index = t._keras_history
+        if tensor_index:
+            problems.append(
+                f"a model output is output {tensor_index} of '{layer.name}' (a state); "
+                "in LayerLab a layer's first output is the model output"
+            )
     outs = [t._keras_history[0].name for t in model.outputs]
     outs = [n for n in outs if n in ids]
     for name in dict.fromkeys(n for n in outs if outs.count(n) > 1):
