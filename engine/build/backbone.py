@@ -166,8 +166,14 @@ class BackboneCall:
         kwargs = dict(self.kwargs)
         try:
             with _reported_downloads(self.node, app_name):
+                shape = tuple(x.shape[1:])
                 base = app(
-                    include_top=False, weights=weights, input_shape=tuple(x.shape[1:]), **kwargs
+                    include_top=False,
+                    weights=weights,
+                    input_shape=shape,
+                    # named, so two builds (the builder's, the script's) give the same config
+                    input_tensor=keras.Input(shape, name=f"{self.node.id}_input"),
+                    **kwargs,
                 )
         except BuildError:
             raise

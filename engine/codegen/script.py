@@ -329,6 +329,7 @@ def _pretrained_code(node: Node, var: str, source: str, used: set[str], where: s
         "include_top=False",
         f"weights={literal(params.get('weights') or None)}",
         f"input_shape={source}.shape[1:]",
+        f"input_tensor=keras.Input({source}.shape[1:], name={literal(node.id + '_input')})",
     ]
     for pname in ("pooling", "alpha", "minimalistic", "include_preprocessing"):
         pspec = CATALOG["Backbone"].param(pname)
