@@ -11,13 +11,20 @@ from typing import Any
 
 from engine.build.backbone import BackboneCall, make_preprocessing
 from engine.build.errors import BuildError, clean_message
+from engine.build.operations import make_operation
 from engine.catalog.specs import REGULARIZERS
 from engine.catalog.table import CATALOG
 from engine.model.graph import Node
 
 # Layers that take their several inputs as separate positional arguments
-# (query, value[, key]) instead of one list.
-POSITIONAL_INPUTS = frozenset({"MultiHeadAttention", "GroupedQueryAttention"})
+# (query, value[, key]) instead of one list. keras.layers.GroupQueryAttention's class is
+# named GroupedQueryAttention (its configs say GroupQueryAttention): both are listed.
+POSITIONAL_INPUTS = frozenset(
+    {"MultiHeadAttention", "GroupQueryAttention", "GroupedQueryAttention"}
+)
+
+#: Keras layer classes whose ``__name__`` is not their ``keras.layers`` name (the catalog's).
+CLASS_ALIASES = {"GroupedQueryAttention": "GroupQueryAttention"}
 
 
 def _to_tuple(value: Any) -> Any:
@@ -118,6 +125,8 @@ def make_layer(
     import keras
 
     kwargs = layer_kwargs(node.type, node.params, node_id=node.id)
+    if node.type == "Operation":  # a keras.ops function, not a layer
+        return make_operation(node)
     try:
         if node.type == "Backbone":
             return BackboneCall(node, load_weights, base_dir)
@@ -147,8 +156,11 @@ def call_layer(node_type: str, layer: Any, inputs: list[Any]) -> Any:
     """Call ``layer`` on its inputs (ordered by port) the way its type expects.
 
     One input is passed alone; attention layers get them positionally (query,
-    value[, key]); merge layers get a list.
+    value[, key]); merge layers get a list; an ``Operation`` node's
+    :class:`~engine.build.operations.OperationCall` places them itself.
     """
+    if node_type == "Operation":
+        return layer(inputs)
     if len(inputs) == 1:
         return layer(inputs[0])
     if node_type in POSITIONAL_INPUTS:

@@ -30,7 +30,9 @@ from engine.build.backbone import preprocessing_spec
 from engine.build.builder import model_name, port_problem
 from engine.build.errors import BuildError
 from engine.build.layers import POSITIONAL_INPUTS
+from engine.build.operations import ARITHMETIC, LIST_OPS, OP_PARAMS, op_problems
 from engine.catalog.backbones import BACKBONES
+from engine.catalog.checks import check_value, format_index
 from engine.catalog.specs import REGULARIZERS, ParamSpec
 from engine.catalog.table import CATALOG, PRETRAINED_TYPES
 from engine.codegen.data import data_code
@@ -265,6 +267,9 @@ def model_code(graph: Graph, name: str) -> str:
             lines.append(call_code(f"{var} = keras.Input", args, "    "))
             continue
         inputs = input_vars(graph, nid, ports)
+        if node.type == "Operation":
+            lines.append(operation_line(node, var, inputs))
+            continue
         var = ", ".join(ports[nid])  # out, h, c = layers.LSTM(..., return_state=True)(x)
         if node.type in PRETRAINED_TYPES:
             used = set(names.values()) | {p for group in ports.values() for p in group}
@@ -341,6 +346,47 @@ def _pretrained_code(node: Node, var: str, source: str, used: set[str], where: s
         lines.append(f"    {net}.trainable = False  # frozen")
     lines.append(f"    {var} = {net}({source})")
     return lines
+
+
+def operation_line(node: Node, var: str, inputs: list[str]) -> str:
+    """The line of an ``Operation`` node: the same ``keras.ops`` call Keras code writes
+    (``x[:, 1:5]`` for get_item). Values are checked against the catalog first; the
+    op is one of the allow-list, so no text from the project becomes code."""
+    where = f"Operation '{node.id}'"
+    spec = CATALOG["Operation"]
+    params = node.params if isinstance(node.params, dict) else {}
+    for name, value in params.items():
+        pspec = spec.param(name)
+        problem = check_value(pspec, value) if pspec else f"unknown parameter {name!r}"
+        if problem:
+            raise CodegenError(f"{where}: {problem}")
+    op = params.get("op")
+    problems = op_problems(op, params, len(inputs))
+    if problems:
+        raise CodegenError(f"{where}: {problems[0]}")
+    if op == "get_item":  # ints, slices, None and ... only (checked above)
+        return f"    {var} = {inputs[0]}[{format_index(params['key'])}]"
+    if op in ARITHMETIC:
+        if params.get("constant") is None:
+            args = list(inputs)
+        else:
+            args = [inputs[0], literal(params["constant"])]
+            if params.get("constant_first"):
+                args.reverse()
+    elif op in LIST_OPS:
+        args = ["[" + ", ".join(inputs) + "]"]
+    else:
+        args = [inputs[0]]
+    if op == "reshape":
+        args.append(literal(params["newshape"], tuples=True))
+    for name in OP_PARAMS[op]:
+        if name in ("constant", "constant_first", "newshape") or params.get(name) is None:
+            continue
+        pspec = spec.param(name)
+        if pspec is not None and _same(params[name], pspec.default):
+            continue
+        args.append(f"{name}={literal(params[name], tuples=True)}")
+    return call_code(f"{var} = keras.ops.{op}", args, "    ")
 
 
 # --------------------------------------------------------------------------- the script

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.catalog.checks import format_index, parse_index
 from engine.catalog.specs import INT_MAX, ParamSpec
 
 FLOAT_LIMIT = 1e9
@@ -383,6 +384,11 @@ class TextEditor(ParamEditor):
             return parse_ints(text, self.pspec.name)
         if kind == "float":
             return parse_floats(text, self.pspec.name)
+        if kind == "index":  # slicing indices: parsed as data, never evaluated
+            try:
+                return parse_index(text) if text.strip() else None
+            except ValueError as exc:
+                raise ParseError(f"{self.pspec.name}: {exc}") from None
         if kind == "shape":
             value = parse_ints(text, self.pspec.name, allow_none_items=True)
             if isinstance(value, int):
@@ -395,6 +401,8 @@ class TextEditor(ParamEditor):
     def set_value(self, value: Any) -> None:
         if self.pspec.kind == "float":
             self._shown = format_floats(value)
+        elif self.pspec.kind == "index":
+            self._shown = format_index(value)
         else:
             self._shown = format_ints(value) if self.pspec.kind != "str" else (value or "")
         with QSignalBlocker(self.line):
