@@ -77,6 +77,12 @@ def expand_backbone(graph: Graph, node_id: str, input_shape: Any) -> Expansion:
             f"{who(node)} cannot be expanded: LayerLab cannot represent every layer of {app} "
             f"yet: {lines[0]}: {shown}{more}. It stays one Backbone node"
         ) from None
+    except Exception as exc:  # the importer failing on a network is said, never a crash
+        raise ExpandError(
+            f"{who(node)} cannot be expanded: the importer failed on {app} "
+            f"({type(exc).__name__}: {clean_message(str(exc)).strip()[:200]}). "
+            "It stays one Backbone node"
+        ) from None
     return _splice(graph, node, project.graph)
 
 

@@ -75,12 +75,12 @@ def test_expand_replaces_the_backbone_by_its_layers_in_one_undo_step(qtbot):
 
 def test_expand_says_why_not_when_the_importer_cannot_represent_the_network(qtbot):
     pytest.importorskip("keras")
-    inspector, project, _stack = _shown(qtbot, "MobileNetV3Small")
+    inspector, project, _stack = _shown(qtbot, "ConvNeXtTiny")
     messages: list[str] = []
     inspector.message.connect(messages.append)
     inspector.expand_button.click()
     qtbot.waitUntil(lambda: bool(messages), timeout=60000)
-    assert "cannot be expanded" in messages[-1] and "MobileNetV3Small" in messages[-1]
+    assert "cannot be expanded" in messages[-1] and "ConvNeXtTiny" in messages[-1]
     assert "Backbone 'backbone'" in messages[-1]
     assert "backbone" in project.graph.nodes  # nothing changed
     assert inspector.expand_button.isEnabled()
