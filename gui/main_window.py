@@ -209,6 +209,11 @@ class MainWindow(FileActions, QMainWindow):
         key = QKeySequence.StandardKey
         a = self._action
         self.act_new = a("&New", self.new_file, key.New, "Start an empty model")
+        self.act_new_pretrained = a(
+            "New from Pre&trained…",
+            self.new_from_pretrained,
+            tip="Transfer learning: a pretrained network and your image folder",
+        )
         self.act_open = a("&Open…", self.open_dialog, key.Open, "Open a project file")
         self.act_save = a("&Save", self.save, key.Save, "Save the project")
         self.act_save_as = a("Save &As…", self.save_as, key.SaveAs, "Save under a new name")
@@ -272,6 +277,7 @@ class MainWindow(FileActions, QMainWindow):
         for name, path in preset_files():
             self.presets_menu.addAction(name, lambda p=path: self.new_from_preset(p))
         self.presets_menu.setEnabled(bool(self.presets_menu.actions()))
+        file.addAction(self.act_new_pretrained)
         file.addAction(self.act_open)
         self.recent_menu = file.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
@@ -555,6 +561,7 @@ class MainWindow(FileActions, QMainWindow):
             page = self.start_page = StartPage()
             page.new_requested.connect(self.new_file)
             page.preset_requested.connect(self.new_from_preset)
+            page.pretrained_requested.connect(self.new_from_pretrained)
             page.open_requested.connect(self.open_dialog)
             page.recent_requested.connect(self.open_path)
             self.central_stack.addWidget(page)

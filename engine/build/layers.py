@@ -6,8 +6,10 @@ inference, so what validation reports is what gets built.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from engine.build.backbone import BackboneCall, make_preprocessing
 from engine.build.errors import BuildError, clean_message
 from engine.build.operations import make_operation
 from engine.catalog.specs import REGULARIZERS
@@ -106,11 +108,16 @@ def _inner_layer(value: Any, where: str) -> Any:
         raise BuildError(f"{where}: {inner_type}: {exc}") from None
 
 
-def make_layer(node: Node) -> Any:
+def make_layer(
+    node: Node, *, load_weights: bool = False, base_dir: str | Path | None = None
+) -> Any:
     """Create the Keras layer for ``node`` (named ``node.id``), not yet called.
 
     For an ``Input`` node this returns the ``keras.Input`` tensor itself. A frozen
-    node (``node.trainable`` False) gives a layer with ``trainable = False``.
+    node (``node.trainable`` False) gives a layer with ``trainable = False``. A
+    ``Backbone`` gives a :class:`engine.build.backbone.BackboneCall` (the network is
+    built when it is called); only with ``load_weights`` does it load its pretrained
+    weights (a weights file's path is relative to ``base_dir``).
 
     Raises:
         BuildError: If the type, a parameter or a value is unusable.
@@ -121,6 +128,13 @@ def make_layer(node: Node) -> Any:
     if node.type == "Operation":  # a keras.ops function, not a layer
         return make_operation(node)
     try:
+        if node.type == "Backbone":
+            return BackboneCall(node, load_weights, base_dir)
+        if node.type == "BackbonePreprocessing":
+            layer = make_preprocessing(node)
+            if not node.trainable:
+                layer.trainable = False
+            return layer
         if node.type == "Input":
             return keras.Input(name=node.id, **kwargs)
         cls = getattr(keras.layers, node.type, None)

@@ -145,6 +145,7 @@ CATEGORIES: tuple[str, ...] = (
     "Operations",
     "Attention",
     "Preprocessing & augmentation",
+    "Pretrained",
 )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.catalog.backbones import BACKBONES, PREPROCESS_MODES
 from engine.catalog.specs import (
     ACTIVATIONS,
     INITIALIZERS,
@@ -1401,4 +1402,90 @@ _SPECS: tuple[LayerSpec, ...] = (
 )
 
 
-CATALOG: dict[str, LayerSpec] = {spec.type: spec for spec in _SPECS}
+# -------------------------------------------------------------- Pretrained
+# Types that are not one keras.layers class: a Backbone is a whole keras.applications
+# network (nested, the Keras way), BackbonePreprocessing is the Keras layer that does
+# what that network's preprocess_input does (engine/build/backbone.py builds both).
+PRETRAINED_TYPES: tuple[str, ...] = ("Backbone", "BackbonePreprocessing")
+
+_PRETRAINED: tuple[LayerSpec, ...] = (
+    _spec(
+        "Backbone",
+        "Pretrained",
+        "A whole pretrained image network from keras.applications without its classifier "
+        "top, used as one layer: it turns an image into feature maps learned on ImageNet. "
+        "Use it for transfer learning: freeze it, put preprocessing before it and a small "
+        "classifier after it.",
+        ParamSpec(
+            "application",
+            "choice",
+            "MobileNetV3Small",
+            "Which keras.applications network.",
+            choices=tuple(BACKBONES),
+            required=True,
+        ),
+        ParamSpec(
+            "weights",
+            "str",
+            "imagenet",
+            "'imagenet' downloads Keras's pretrained weights (cached in ~/.keras/models); "
+            "empty starts from random weights; or a weights file (.h5, .weights.h5), "
+            "relative to the project file.",
+            choices=(None, "imagenet"),
+            optional=True,
+            required=True,
+        ),
+        ParamSpec(
+            "pooling",
+            "choice",
+            None,
+            "None keeps the feature maps; 'avg' or 'max' pools them to one vector.",
+            choices=(None, "avg", "max"),
+        ),
+        ParamSpec(
+            "alpha",
+            "float",
+            None,
+            "MobileNet only: width multiplier (fewer filters below 1.0); empty uses 1.0.",
+            min=0.0,
+            optional=True,
+        ),
+        _bool("minimalistic", False, "MobileNetV3 only: the smaller, simpler block design."),
+        _bool(
+            "include_preprocessing",
+            True,
+            "MobileNetV3, EfficientNetV2 and ConvNeXt only: the network rescales pixels in "
+            "[0, 255] itself; off expects input already scaled as it was trained.",
+        ),
+        summary=("application", "weights"),
+    ),
+    _spec(
+        "BackbonePreprocessing",
+        "Pretrained",
+        "Scales image pixels the way a pretrained network expects, like that network's "
+        "keras.applications preprocess_input. Put it just before a Backbone: "
+        "'tf' for MobileNet, MobileNetV2, Inception, Xception and ResNetV2, 'torch' for "
+        "DenseNet, 'caffe' for VGG and ResNet, 'none' for networks that do it themselves.",
+        ParamSpec(
+            "mode",
+            "choice",
+            "tf",
+            "'tf': to [-1, 1]; 'torch': ImageNet mean and std; 'caffe': RGB to BGR minus the "
+            "ImageNet mean; 'none': unchanged.",
+            choices=PREPROCESS_MODES,
+            required=True,
+        ),
+        ParamSpec(
+            "pixel_max",
+            "choice",
+            255,
+            "The largest pixel value coming in: 255 for raw pixels (as preprocess_input "
+            "expects), 1 for LayerLab's image folders, which load pixels in [0, 1].",
+            choices=(255, 1),
+        ),
+        summary=("mode", "pixel_max"),
+    ),
+)
+
+
+CATALOG: dict[str, LayerSpec] = {spec.type: spec for spec in (*_SPECS, *_PRETRAINED)}

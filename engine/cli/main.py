@@ -16,6 +16,8 @@ from engine.cli.export import cli_export
 from engine.cli.importing import cli_import
 from engine.cli.inspect import add_parser as add_inspect_parser
 from engine.cli.inspect import cli_inspect
+from engine.cli.new import add_parser as add_new_parser
+from engine.cli.new import cli_new
 from engine.cli.presets import cli_presets
 from engine.cli.train import cli_train
 from engine.cli.validate import cli_validate
@@ -30,6 +32,7 @@ COMMANDS = {
     "train": cli_train,
     "export": cli_export,
     "import": cli_import,
+    "new": cli_new,
     "presets": cli_presets,
     "screenshot": cli_screenshot,
     "worker": cli_worker,
@@ -78,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("import", help="turn a .keras/.h5 model or config into a project")
     s.add_argument("model")
     s.add_argument("--out", required=True)
+
+    add_new_parser(sub)
 
     sub.add_parser("presets", help="list the preset projects")
     add_inspect_parser(sub)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from engine.codegen.data_table import csv_code, is_npy_pair, npy_code
 from engine.codegen.text import CodegenError, ScriptPart, call_code, dedupe, docstring, literal
 from engine.data.dataset import ONE_HOT_LOSSES, SOURCES, loss_key
 from engine.data.images import CORRUPT_MODES, RESIZE_MODES, image_geometry
@@ -20,7 +21,6 @@ from engine.data.sources import (
     get_float,
     get_int,
     get_str,
-    get_str_list,
     get_task,
 )
 
@@ -88,43 +88,6 @@ def encode_targets(values, task=None):
         return (y[:, None] if y.ndim == 1 else y), False
     _, y = np.unique(numbers, return_inverse=True)
     return y.astype(np.int64).reshape(-1), True
-'''
-
-_READ_CSV = '''
-def read_csv(path, target=None, features=None, categorical=(), delimiter=None, task=None):
-    """Inputs and targets of a CSV file with a header row.
-
-    Categorical feature columns become one 0/1 column per value (returned in
-    onehot so standardisation leaves them alone).
-    """
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        if delimiter is None:  # the most frequent on the first non-blank line
-            delimiter = max(",;\\t|", key=next((ln for ln in f if ln.strip()), "").count)
-            f.seek(0)
-        rows = [row for row in csv.reader(f, delimiter=delimiter) if any(c.strip() for c in row)]
-    header = [c.strip() for c in rows[0]]
-    body = [[c.strip() for c in row] for row in rows[1:]]
-    target = header[-1] if target is None else target
-    features = [c for c in header if c != target] if features is None else features
-    columns, onehot = [], []
-    for name in features:
-        cells = [row[header.index(name)] for row in body]
-        if name in categorical:
-            for level in sorted(set(cells)):
-                onehot.append(len(columns))
-                columns.append(np.array([c == level for c in cells], dtype=np.float32))
-        else:
-            columns.append(np.array([float(c) for c in cells]))
-    x = np.stack(columns, axis=1).astype(np.float32)
-    cells = [row[header.index(target)] for row in body]
-    try:
-        values = np.array([float(c) for c in cells])
-        if not np.all(np.isfinite(values)):
-            raise ValueError
-    except ValueError:
-        values = np.array(cells)
-    y, classification = encode_targets(values, task)
-    return x, y, classification, onehot
 '''
 
 _READ_NPZ = '''
@@ -347,21 +310,15 @@ def data_code(
             part.num_classes = _BUILTIN_CLASSES.get(name, 0)
         elif source == "csv":
             path = _path_code(section, base_dir, part)
-            args = [path]
-            for key in ("target", "features", "categorical", "delimiter"):
-                if section.get(key) is not None:
-                    value = section[key]
-                    if key in ("features", "categorical"):
-                        value = get_str_list(section, key)
-                    elif not isinstance(value, str):
-                        raise DataError(f'data section: "{key}" must be a text; got {value!r}')
-                    args.append(f"{key}={literal(value)}")
-            if get_task(section):
-                args.append(f"task={literal(get_task(section))}")
-            body.append(call_code("x, y, classification, onehot = read_csv", args, "    "))
-            part.imports.add("import csv")
-            part.functions += [_ENCODE, _READ_CSV]
+            body.append(csv_code(section, path, part))
+            part.functions.append(_ENCODE)
             classification, onehot, default_std = "classification", "onehot", True
+            part.task = get_task(section)
+        elif source == "npz" and is_npy_pair(section):
+            path = _path_code(section, base_dir, part)
+            body.append(npy_code(section, path, part))
+            part.functions.append(_ENCODE)
+            classification, default_std = "classification", "x.ndim == 2"
             part.task = get_task(section)
         elif source == "npz":
             path = _path_code(section, base_dir, part)

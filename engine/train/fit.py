@@ -344,14 +344,15 @@ def load_dataset(project: dict[str, Any], base_dir: Any) -> Any:
         raise TrainingError("data", str(exc), "Fix the data section or the data file.") from exc
 
 
-def build_snapshot_model(project: dict[str, Any]) -> Any:
-    """The Keras model of a project given as a plain dict (a run's snapshot).
+def build_snapshot_model(project: dict[str, Any], base_dir: Any = None) -> Any:
+    """The Keras model of a project given as a plain dict (a run's snapshot); a
+    Backbone's weights file is found relative to ``base_dir``.
 
     Raises:
         TrainingError: ``config`` when the graph cannot be built.
     """
     try:
-        return build_model(Project.from_dict(project, source="project snapshot"))
+        return build_model(Project.from_dict(project, source="project snapshot"), base_dir=base_dir)
     except (ProjectError, ValueError, TypeError) as exc:
         raise TrainingError(
             "config",
@@ -536,7 +537,7 @@ def _fit(
         if resume:
             model = keras.models.load_model(run_dir / "checkpoints" / "last.keras")
         else:
-            model = build_snapshot_model(project)
+            model = build_snapshot_model(project, base_dir)
         notes = [] if resume else prepare_start(model, project, base_dir, adapt_data(ds), emit)
         fit_problems = check_fit(ds, model, loss)
         if fit_problems:

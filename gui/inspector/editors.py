@@ -16,9 +16,11 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
+    QFileDialog,
     QHBoxLayout,
     QLineEdit,
     QSpinBox,
+    QToolButton,
     QWidget,
 )
 
@@ -460,3 +462,25 @@ class RegularizerEditor(ParamEditor):
                     spin.setValue(float(value[key]))
         del blockers
         self._sync_visible()
+
+
+class WeightsFileEditor(ChoiceEditor):
+    """A ``str`` param with suggested values and a file (a Backbone's ``weights``:
+    none, imagenet, or a weights file typed or chosen with "File…")."""
+
+    def __init__(self, pspec: ParamSpec, parent: QWidget | None = None) -> None:
+        super().__init__(pspec, parent, editable=True)
+        self.combo.lineEdit().setPlaceholderText("none, imagenet or a .weights.h5 file")
+        self.browse = QToolButton()
+        self.browse.setText("File\u2026")
+        self.browse.setToolTip("Choose a weights file (.h5 or .weights.h5)")
+        self.browse.clicked.connect(self._choose)
+        self._layout.addWidget(self.browse)
+
+    def _choose(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Weights file", "", "Keras weights (*.h5 *.weights.h5);;All files (*)"
+        )
+        if path:
+            self.set_value(path)
+            self._emit()

@@ -22,12 +22,13 @@ from hypothesis import strategies as st
 
 from engine.catalog.checks import caption, check_params, check_value
 from engine.catalog.specs import CATEGORIES, MERGE_TYPES, REGULARIZERS, LayerSpec, ParamSpec
-from engine.catalog.table import CATALOG
+from engine.catalog.table import CATALOG, PRETRAINED_TYPES
 from engine.model.graph import Edge, Graph, Node
 
 ROOT = Path(__file__).resolve().parents[2]
-# Operation applies a keras.ops function, not a keras.layers class (tests/engine/test_operations.py).
-SPECS = [s for s in CATALOG.values() if s.type != "Operation"]
+# Operation applies a keras.ops function, not a keras.layers class (tests/engine/test_operations.py);
+# Backbone and BackbonePreprocessing neither (tests/engine/test_backbone.py).
+SPECS = [s for s in CATALOG.values() if s.type != "Operation" and s.type not in PRETRAINED_TYPES]
 PARAMS = [(spec, p) for spec in SPECS for p in spec.params]
 
 

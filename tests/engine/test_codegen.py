@@ -39,6 +39,9 @@ ALLOWED_IMPORTS = {
     "sklearn",
     "sklearn.datasets",
     "tensorflow",
+    "pyarrow",
+    "pyarrow.compute",
+    "pyarrow.csv",
 }
 
 # --------------------------------------------------------------------------- helpers

@@ -190,7 +190,7 @@ def _loop(
     # Every worker creates the same variables in the same order (variable creation
     # is itself a collective); a resumed chief then copies its checkpoint in.
     with strategy.scope():
-        model = build_snapshot_model(project)
+        model = build_snapshot_model(project, base_dir)
         problems = check_fit(ds, model, loss)
         if problems:
             raise TrainingError(
