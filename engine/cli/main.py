@@ -14,8 +14,10 @@ import tempfile
 
 from engine.cli.export import cli_export
 from engine.cli.importing import cli_import
+from engine.cli.lr_find import add_lr_find_parser, cli_lr_find
 from engine.cli.presets import cli_presets
 from engine.cli.train import cli_train
+from engine.cli.tune import add_tune_parsers, cli_tune, cli_tune_worker
 from engine.cli.validate import cli_validate
 from engine.cli.window import cli_open, cli_run_default, cli_screenshot
 from engine.cli.worker import cli_worker
@@ -33,6 +35,9 @@ COMMANDS = {
     "worker": cli_worker,
     "run-default": cli_run_default,
     "open": cli_open,
+    "tune": cli_tune,
+    "tune-worker": cli_tune_worker,
+    "lr-find": cli_lr_find,
 }
 """Each sub-command and the function that runs it with the parsed arguments."""
 
@@ -87,6 +92,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("project")
     s.add_argument("--cluster", required=True)
     s.add_argument("--index", type=int, required=True)
+
+    add_tune_parsers(sub), add_lr_find_parser(sub)
 
     sub.add_parser(
         "run-default", help="open the window, or with no display train the default preset headless"
