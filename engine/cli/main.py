@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["open", *argv]
     args = _parser().parse_args(argv)
     command = args.command or "open"
-    if command in ("validate", "export", "import"):
+    if command in ("validate", "export", "import", "lr-find"):
         quiet_tensorflow_import()
     try:
         return int(COMMANDS[command](args) or 0)
