@@ -31,6 +31,7 @@ from typing import Any
 
 from engine.catalog.checks import check_value
 from engine.catalog.table import CATALOG
+from engine.model.commands import Macro, SetParams, SetSection
 from engine.train.config import monitor_mode, training_problems
 
 STRATEGIES = ("tpe", "random", "grid")
@@ -359,3 +360,18 @@ def apply_params(project: dict[str, Any], params: dict[str, Any]) -> dict[str, A
             node = _nodes(out)[head]
             node.setdefault("params", {})[rest] = value
     return out
+
+
+def apply_command(project: Any, params: dict[str, Any], text: str = "") -> Macro:
+    """One undoable edit that gives a :class:`engine.model.project.Project` a trial's
+    values ("apply the best trial"): a :class:`SetParams` per node touched and one
+    :class:`SetSection` of ``training``, as one :class:`Macro`."""
+    trial = apply_params({"graph": project.graph.to_dict(), "training": project.training}, params)
+    nodes = _nodes(trial)
+    parts: list[Any] = []
+    for node_id in dict.fromkeys(n.split(".", 1)[0] for n in params):
+        if node_id != "training":
+            parts.append(SetParams(node_id, nodes[node_id].get("params", {})))
+    if any(n.startswith("training.") for n in params):
+        parts.append(SetSection("training", trial["training"]))
+    return Macro(text or "Apply trial values", parts)

@@ -40,6 +40,8 @@ Event = dict[str, Any]
 STORAGE_FILE = "tune.sqlite3"
 SURPLUS = "surplus"
 LOST = "lost"
+OPEN_ATTEMPTS = 5
+"""Tries to open (or create) a storage and its study; workers starting together race."""
 
 
 class SearchStopped(Exception):
@@ -89,14 +91,21 @@ def open_study(project: Any, space: SearchSpace, storage: str, seed: int | None 
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     epochs = int((project.training or {}).get("epochs", 10))
-    study = optuna.create_study(
-        study_name=study_name(project, space),
-        storage=storage,
-        sampler=_sampler(space, seed),
-        pruner=_pruner(space, epochs),
-        direction=space.direction,
-        load_if_exists=True,
-    )
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            study = optuna.create_study(
+                study_name=study_name(project, space),
+                storage=storage,
+                sampler=_sampler(space, seed),
+                pruner=_pruner(space, epochs),
+                direction=space.direction,
+                load_if_exists=True,
+            )
+            break
+        except Exception:  # two workers creating one study race: the second loads it
+            if attempt == OPEN_ATTEMPTS - 1:
+                raise
+            time.sleep(0.5 + 0.5 * attempt)
     for point in space.enqueue:
         study.enqueue_trial(point, skip_if_exists=True)
     return study
@@ -398,7 +407,12 @@ def check_storage(storage: str) -> None:
     """Refuse a storage URL Optuna cannot open, by name (raises :class:`SearchError`)."""
     import optuna
 
-    try:
-        optuna.storages.get_storage(storage)
-    except Exception as exc:  # Optuna and SQLAlchemy raise many kinds
-        raise SearchError(f"--storage {storage}: cannot be opened ({exc})") from exc
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            optuna.storages.get_storage(storage)
+            return
+        except Exception as exc:  # Optuna and SQLAlchemy raise many kinds
+            # two workers creating one new database race on its tables: try again
+            if attempt == OPEN_ATTEMPTS - 1:
+                raise SearchError(f"--storage {storage}: cannot be opened ({exc})") from exc
+            time.sleep(0.5 + 0.5 * attempt)
