@@ -34,7 +34,7 @@ from typing import Any
 
 from engine.train import runs
 from engine.train.worker import WarmWorker, start_training
-from engine.tune.space import SearchError, SearchSpace, apply_params
+from engine.tune.space import SearchError, SearchSpace, apply_params, parse_search
 
 Event = dict[str, Any]
 STORAGE_FILE = "tune.sqlite3"
@@ -416,3 +416,26 @@ def check_storage(storage: str) -> None:
             if attempt == OPEN_ATTEMPTS - 1:
                 raise SearchError(f"--storage {storage}: cannot be opened ({exc})") from exc
             time.sleep(0.5 + 0.5 * attempt)
+
+
+def read_study(project: Any, storage: str | None = None) -> dict[str, Any] | None:
+    """The :func:`summary` of the project's study, or None when there is none yet.
+
+    Reads only: the default SQLite file is never created here (the window calls it
+    from a background thread). Raises :class:`SearchError` for a wrong ``search``
+    section.
+    """
+    import optuna
+
+    space = parse_search(project.to_dict())
+    if storage is None:
+        path = runs.runs_root(project) / STORAGE_FILE
+        if not path.is_file():
+            return None
+        storage = f"sqlite:///{path.resolve()}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.load_study(study_name=study_name(project, space), storage=storage)
+    except KeyError:  # no study of that name in the storage
+        return None
+    return summary(study, storage)
