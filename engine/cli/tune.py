@@ -29,7 +29,7 @@ from typing import Any
 
 from engine.model.project import ProjectError, load_project
 from engine.tune.space import SearchError, parse_search
-from engine.tune.study import Search, SearchStopped, check_storage, default_storage
+from engine.tune.study import Search, SearchStopped, default_storage
 
 
 def add_tune_parsers(sub: Any) -> None:
@@ -63,7 +63,6 @@ def _search(args: Any, worker: bool) -> int:
         project = load_project(args.project)
         space = parse_search(project.to_dict())
         storage = getattr(args, "storage", None) or default_storage(project)
-        check_storage(storage)
         trials = getattr(args, "trials", None)
         if trials is not None and trials < 1:
             raise SearchError(f"--trials must be at least 1; got {trials}")
@@ -78,15 +77,19 @@ def _search(args: Any, worker: bool) -> int:
     seed = None if worker or space.seed is None else space.seed
     if worker and space.seed is not None:
         seed = (space.seed + os.getpid()) % 2**32
-    search = Search(
-        project,
-        space,
-        storage,
-        trials=trials,
-        parallel=parallel,
-        emit=_printer(as_json),
-        seed=seed,
-    )
+    try:
+        search = Search(
+            project,
+            space,
+            storage,
+            trials=trials,
+            parallel=parallel,
+            emit=_printer(as_json),
+            seed=seed,
+        )
+    except SearchError as exc:  # the storage cannot be opened
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if not as_json:
         print(
             f"search '{search.study.study_name}' in {storage}: {search.target} trials, "

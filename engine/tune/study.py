@@ -179,7 +179,8 @@ class Search:
     Args:
         project: The :class:`engine.model.project.Project` (with its ``search`` section).
         space: Its checked :class:`SearchSpace`.
-        storage: An Optuna storage URL (:func:`default_storage`).
+        storage: An Optuna storage URL (:func:`default_storage`); one that cannot be
+            opened raises :class:`engine.tune.space.SearchError`.
         trials: N, the trials the whole study runs (default: the section's).
         parallel: K, trials at a time in this process.
         emit: Called with each event (from the threads that run trials).
@@ -206,7 +207,16 @@ class Search:
         self.target = target_trials(space, trials)
         self.parallel = max(1, parallel)
         self.emit = emit
-        self.study = open_study(project, space, storage, space.seed if seed is None else seed)
+        # the first trial's process imports TensorFlow while this one opens the study
+        device = (project.training or {}).get("device")
+        self._first = WarmWorker(device) if warm else None
+        try:
+            check_storage(storage)
+            self.study = open_study(project, space, storage, space.seed if seed is None else seed)
+        except BaseException:
+            if self._first is not None:
+                self._first.close()
+            raise
         self.root = runs.runs_root(project)
         self.snapshot = project.to_dict()
         self._lock = threading.Lock()
@@ -250,7 +260,9 @@ class Search:
                 run.stop()
 
     def _loop(self) -> None:
-        slot: list[WarmWorker | None] = [None]
+        with self._lock:
+            slot: list[WarmWorker | None] = [self._first]
+            self._first = None
         try:
             while not self._stopping.is_set():
                 if not self._one_trial(slot):

@@ -152,6 +152,14 @@ def test_the_cli_refuses_an_invalid_space_before_any_trial(tmp_path):
     assert not (tmp_path / "iris-runs").exists()  # no study, no run
 
 
+def test_a_storage_that_cannot_be_opened_is_refused_by_name(tmp_path):
+    path = write(tmp_path, iris({"parameters": {LR: {"choices": [0.1]}}}))
+    proc = cli("tune", str(path), "--storage", "nosuchdb://nowhere", "--json")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "--storage nosuchdb://nowhere: cannot be opened" in err
+    assert "Traceback" not in err and out == ""
+
+
 def test_a_seeded_random_search_samples_the_same_values(tmp_path, monkeypatch):
     monkeypatch.setattr(Search, "_train", lambda self, trial, *a: ("complete", 0.5, None))
     search = {
