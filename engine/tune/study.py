@@ -288,7 +288,7 @@ class Search:
             ]
             if len(done_before) >= self.target:
                 trial.set_user_attr(SURPLUS, True)
-                self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                _tell(self.study, trial, state=optuna.trial.TrialState.FAIL)
                 return False
             params = _suggest(trial, self.space)
         run_dir = self.root / f"tune-{self.study.study_name}-trial-{trial.number:03d}"
@@ -306,15 +306,15 @@ class Search:
         with self._lock:
             if state == "lost":
                 trial.set_user_attr(LOST, True)
-                self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                _tell(self.study, trial, state=optuna.trial.TrialState.FAIL)
                 self.study.enqueue_trial(params, skip_if_exists=False)
             elif state == "complete":
-                self.study.tell(trial, value)
+                _tell(self.study, trial, value)
             elif state == "pruned":
-                self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                _tell(self.study, trial, state=optuna.trial.TrialState.PRUNED)
             else:
                 trial.set_user_attr("error", message)
-                self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                _tell(self.study, trial, state=optuna.trial.TrialState.FAIL)
         self.emit({"event": "trial_end", "trial": trial.number, "state": state,
                    "value": value, **({"message": message} if message else {})})  # fmt: skip
         return state != "lost"
@@ -374,6 +374,16 @@ class Search:
         if best is None:
             return "failed", None, f"no finite value of {metric} in any epoch"
         return "complete", best, None
+
+
+def _tell(study: Any, trial: Any, *args: Any, **kwargs: Any) -> None:
+    """``study.tell``; a grid sampler whose grid is used up calls ``study.stop()``, which
+    Optuna refuses outside ``study.optimize`` after the trial is stored: ignored."""
+    try:
+        study.tell(trial, *args, **kwargs)
+    except RuntimeError as exc:
+        if "Study.stop" not in str(exc):
+            raise
 
 
 def _worst(space: SearchSpace) -> float:

@@ -275,3 +275,19 @@ def test_applying_a_trial_is_one_undoable_edit(tmp_path):
     assert nodes["drop"]["params"]["rate"] == 0.3
     stack.undo()  # one step takes it all back
     assert project.to_dict() == before and not stack.can_undo
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_grid_search_runs_every_combination_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(Search, "_train", lambda self, trial, *a: ("complete", 0.5, None))
+    search = {
+        "parameters": {"hidden.units": {"low": 8, "high": 24, "step": 8}, LR: {"choices": [0.1, 0.01]}},
+        "strategy": "grid",
+        "trials": 50,
+    }  # fmt: skip
+    project = load_project(write(tmp_path, iris(search)))
+    result = Search(
+        project, parse_search(project.to_dict()), default_storage(project), warm=False
+    ).run()
+    combos = sorted((t["params"]["hidden.units"], t["params"][LR]) for t in result["trials"])
+    assert combos == [(u, lr) for u in (8, 16, 24) for lr in (0.01, 0.1)]
