@@ -1,11 +1,13 @@
 """Editor at scale: a ResNet-152-sized graph (about 500 layers) in the real main window.
 
-Measures, offscreen, once TensorFlow is loaded:
+Measures, offscreen, with shapes from the engine service (a child process, as in
+the app; started and ready before the clock runs):
 
 - ``open_s``: open the project file, build the canvas, lay it out, validate every
-  layer (shapes and parameter counts) and fit it in view;
+  layer (shapes and parameter counts, across the process boundary) and fit it in view;
 - ``edit_revalidate_ms``: one inspector-style edit (SetParams through the undo
-  stack) until shapes, problems and the canvas are up to date (median and max);
+  stack) until the service has answered and shapes, problems and the canvas are up
+  to date (median and max);
 - ``pan_frame_ms``: one scroll step of the view repainted (median and max);
 - ``keras_build_s``: plain ``keras.applications.ResNet152(weights=None)`` in the
   same process, for scale (Keras builds the same graph with real weights).
@@ -53,18 +55,23 @@ def main() -> None:
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication([])
+    from gui.engine_service import EngineService
     from gui.main_window import MainWindow
 
+    # this process has Keras (for the comparison above): ask for the real child process
+    service = EngineService(local=False)
     window = MainWindow(
-        load_tensorflow=False, check_recovery=False, use_settings=False, autosave=False
+        load_tensorflow=True, check_recovery=False, use_settings=False, autosave=False
     )
+    window.validation.service = service
     window.resize(1400, 900)
     window.show()
-    app.processEvents()
+    _wait(app, lambda: window.validation.ready, 300)  # the service has loaded Keras
 
     t = time.perf_counter()
     window.open_path(path, ask=False)
-    window.validation.load_tensorflow_now()
+    window.validation.flush()
+    _wait(app, lambda: len(window.validation.info) == len(window.project.graph.nodes), 60)
     window.scene.auto_layout()
     window.view.fit()
     app.processEvents()
@@ -81,6 +88,7 @@ def main() -> None:
         t = time.perf_counter()
         window.undo_stack.push(SetParams(node.id, params))
         window.validation.flush()
+        _wait(app, lambda: not window.validation.in_flight(), 30)
         app.processEvents()
         edit_ms.append((time.perf_counter() - t) * 1000)
 
@@ -109,7 +117,76 @@ def main() -> None:
     )
     window.undo_stack.set_clean()
     window.close()
+    service.close()
+
+
+def _wait(app, condition, timeout_s: float) -> None:
+    """Handle events until ``condition()`` (the service's answers arrive as events)."""
+    deadline = time.perf_counter() + timeout_s
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise SystemExit("timed out waiting for the engine service")
+        app.processEvents()
+        time.sleep(0.0002)
+
+
+def find_ms(window, app, queries=("bn", "conv4_block20", "filters=512", "add", "relu")) -> dict:
+    """Find over all layers in the open window: type the query (search, highlight every
+    match, select and centre the first), then one Enter (the next match). Milliseconds
+    per query, median and max; the search alone (``find_nodes``) for scale."""
+    from gui.canvas.find import find_nodes
+
+    bar = window.view.find_bar
+    window.view.open_find()
+    shown, search = [], []
+    for _ in range(3):
+        for query in queries:
+            t = time.perf_counter()
+            bar.set_query(query)
+            bar.next()
+            app.processEvents()
+            shown.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            find_nodes(window.project.graph, query)
+            search.append((time.perf_counter() - t) * 1000)
+    bar.close_bar()
+    return {
+        "find_ms": round(statistics.median(shown), 1),
+        "find_max_ms": round(max(shown), 1),
+        "find_search_only_ms": round(statistics.median(search), 2),
+    }
+
+
+def main_find() -> None:
+    """``bench/editor_scale.py --find``: open ResNet-152 as :func:`main` does (laid out,
+    validated, fitted) and print :func:`find_ms`'s figures."""
+    from engine.io.importing.rebuild import import_application
+    from engine.model.project import save_project
+
+    project = import_application("ResNet152")
+    path = Path(tempfile.mkdtemp()) / "resnet152.json"
+    save_project(project, path)
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    from gui.main_window import MainWindow
+
+    window = MainWindow(
+        load_tensorflow=False, check_recovery=False, use_settings=False, autosave=False
+    )
+    window.resize(1400, 900)
+    window.show()
+    window.open_path(path, ask=False)
+    window.validation.load_tensorflow_now()
+    window.scene.auto_layout()
+    window.view.fit()
+    app.processEvents()
+    figures = {"nodes": len(window.project.graph.nodes)}
+    figures.update(find_ms(window, app))
+    print(json.dumps(figures))
+    window.undo_stack.set_clean()
+    window.close()
 
 
 if __name__ == "__main__":
-    main()
+    main_find() if "--find" in sys.argv[1:] else main()

@@ -893,6 +893,50 @@ def googlenet() -> dict[str, Any]:
     )
 
 
+def transfer_flowers() -> dict[str, Any]:
+    """What File > New from Pretrained makes (MobileNetV2 on a folder of flower photos)."""
+    g = GraphBuilder()
+    x = g.add("image", "Input", {"shape": [160, 160, 3]})
+    x = g.add("flip", "RandomFlip", {"mode": "horizontal"}, x)
+    x = g.add("rotate", "RandomRotation", {"factor": 0.05}, x)
+    x = g.add("preprocess", "BackbonePreprocessing", {"mode": "tf", "pixel_max": 1}, x)
+    x = g.add("backbone", "Backbone", {"application": "MobileNetV2", "weights": None}, x)
+    x = g.add("pool", "GlobalAveragePooling2D", {}, x)
+    x = g.add("dropout", "Dropout", {"rate": 0.2}, x)
+    g.add("probs", "Dense", {"units": 5, "activation": "softmax"}, x)
+    for node in g.nodes:
+        if node["id"] == "backbone":
+            node["trainable"] = False
+    stop = {"monitor": "val_loss", "patience": 3, "restore_best_weights": True}
+    return project(
+        "Transfer learning: MobileNetV2 on your photos",
+        """Transfer learning reuses a network trained on ImageNet's 1.3 million photos: the
+        Backbone node holds MobileNetV2 from keras.applications, frozen (the lock), so it
+        turns each 160x160 picture into 1,280 features and only the small classifier on top
+        learns your five classes; the preprocessing node scales pixels to [-1, 1] the way
+        MobileNetV2 was trained, and RandomFlip and RandomRotation vary the pictures while
+        training. This is exactly what File > New from Pretrained makes. Before training:
+        point the data section at your image folder (one sub-folder per class, here
+        flowers/train) and set the backbone's weights to imagenet (Keras downloads about
+        9 MB once into ~/.keras/models). The file ships with weights none so that opening
+        and validating it never downloads; frozen random weights learn nothing, so this
+        preset is not trained here and has no measured result. No transfer preset trains on
+        the built-in data offline: that needs pretrained weights, and LayerLab ships none.
+        Try: after a first run, tick the backbone's Trainable box and train a few more
+        epochs at a learning rate ten times smaller to fine-tune it.""",
+        g,
+        {
+            "source": "images",
+            "path": "flowers/train",
+            "image_size": [160, 160],
+            "color_mode": "rgb",
+            "validation_split": 0.2,
+            "seed": 0,
+        },
+        classifier_training(epochs=20, early_stopping=stop),
+    )
+
+
 PRESETS: dict[str, Callable[[], dict[str, Any]]] = {
     "lenet5": lenet5,
     "mlp": mlp,
@@ -916,6 +960,7 @@ PRESETS: dict[str, Callable[[], dict[str, Any]]] = {
     "playground": playground,
     "augmentation": augmentation,
     "batchnorm-dropout": batchnorm_dropout,
+    "transfer-flowers": transfer_flowers,
 }
 
 

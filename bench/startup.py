@@ -1,13 +1,17 @@
 """How long from launching LayerLab until its window is shown (and until shapes appear).
 
 Launches ``python -m gui`` in a subprocess with ``LAYERLAB_STARTUP_PROBE`` set
-(the app writes a timestamp when the window is first shown, then one when
-TensorFlow has loaded in the background and shapes are known, with the longest
-stall of the UI event loop meanwhile), measures from just before the launch,
-stops the app, and prints JSON::
+(the app writes a timestamp when the window's first frame is painted, then one when
+the engine service has loaded TensorFlow in its own process and shapes are shown, with
+the longest stall of the UI event loop in between and how long that first paint
+took), measures from just before the launch, stops the app, and prints JSON::
 
     {"window_shown_s": ..., "shapes_ready_s": ..., "ui_longest_stall_s": ...,
-     "runs": [...], "goal_window_shown_s": 1.5}
+     "first_paint_s": ..., "runs": [...], "goal_window_shown_s": 1.0}
+
+Targets (issue 17): ``window_shown_s`` <= 1.0, ``ui_longest_stall_s`` <= 0.05 (the
+probe ticks every 10 ms, so 0.01 is a loop that never waits), ``shapes_ready_s`` no
+worse than before the engine service (3.8 s).
 
 Usage: ``python bench/startup.py [--runs 3] [--no-shapes]`` (offscreen unless a
 display is set).
@@ -72,9 +76,11 @@ def measure_once(shapes: bool = True, timeout: float = 120.0) -> dict[str, float
                 proc.kill()
         out = {"window_shown_s": float(complete[0]) - start}
         if shapes:
-            _, ready, stall = complete[1].split()
+            _, ready, stall, *paint = complete[1].split()
             out["shapes_ready_s"] = float(ready) - start
             out["ui_longest_stall_s"] = float(stall)
+            if paint:
+                out["first_paint_s"] = float(paint[0])
         return out
 
 
@@ -90,7 +96,7 @@ def main() -> int:
     runs = [measure_once(shapes=not args.no_shapes) for _ in range(max(1, args.runs))]
     result = {key: round(statistics.median(r[key] for r in runs), 3) for key in runs[0]}
     result["runs"] = [{k: round(v, 3) for k, v in r.items()} for r in runs]
-    result["goal_window_shown_s"] = 1.5
+    result["goal_window_shown_s"] = 1.0
     print(json.dumps(result))
     return 0
 

@@ -169,14 +169,20 @@ def _where(root: Any, target: dict[str, Any]) -> str | None:
 #: Pixels of one image (width x height, times the frames of an animated GIF), read from
 #: the image's header before it is decoded.
 IMAGE_MEGAPIXELS = Limit("LAYERLAB_MAX_IMAGE_MEGAPIXELS", 100, "megapixels")
-#: A CSV data file's size in MB: it is read whole into memory.
-CSV_MB = Limit("LAYERLAB_MAX_CSV_MB", 512, "MB")
+#: A CSV data file's size in MB (one beyond :data:`DATA_MEMORY_MB` is streamed to a cache
+#: file, not read into memory).
+CSV_MB = Limit("LAYERLAB_MAX_CSV_MB", 2048, "MB")
 #: One line of a CSV file, in KB.
 CSV_LINE_KB = Limit("LAYERLAB_MAX_CSV_LINE_KB", 1024, "KB")
 #: One field (cell) of a CSV file, in KB.
 CSV_FIELD_KB = Limit("LAYERLAB_MAX_CSV_FIELD_KB", 128, "KB")
-#: The arrays of an .npz file together, unpacked, in MB.
-NPZ_MB = Limit("LAYERLAB_MAX_NPZ_MB", 4096, "MB")
+#: The arrays of an .npz file together, unpacked, in MB (stored members are memory-mapped,
+#: compressed ones are also bounded by :data:`DATA_MEMORY_MB`).
+NPZ_MB = Limit("LAYERLAB_MAX_NPZ_MB", 65536, "MB")
+#: How much of a data file is read into memory: a CSV file larger than this is read in
+#: blocks into a float32 cache file (memory-mapped), a compressed .npz member larger than
+#: this is refused (saved uncompressed it is memory-mapped instead).
+DATA_MEMORY_MB = Limit("LAYERLAB_DATA_MEMORY_MB", 512, "MB")
 #: A model's config (``config.json`` of a ``.keras`` file, ``model_config`` of an ``.h5``
 #: file, a config JSON file), in MB.
 MODEL_CONFIG_MB = Limit("LAYERLAB_MAX_MODEL_CONFIG_MB", 64, "MB")

@@ -39,6 +39,7 @@ from engine.model.project import Project, ProjectError, load_project, new_projec
 from engine.train.history import list_runs
 from gui.autosave import find_recovery, imports_dir, recovery_dir
 from gui.background_import import ImportJob
+from gui.new_pretrained import NewPretrainedDialog, create_from_dialog
 from gui.paths import project_runs_root, save_project_as
 from gui.training.export_dialog import UNTRAINED, ExportChoice, ExportDialog
 from presets import presets_dir
@@ -211,6 +212,11 @@ class FileActions:
             return
         project.path = None
         self._replace_project(project)
+
+    def new_from_pretrained(self) -> None:
+        """File > New from Pretrained…: a transfer-learning project (gui/new_pretrained.py)."""
+        if self.maybe_save():
+            create_from_dialog(self, NewPretrainedDialog(self))
 
     def open_dialog(self) -> None:
         if not self.maybe_save():

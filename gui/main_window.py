@@ -45,13 +45,16 @@ from gui.problems import ProblemsPanel, SummaryTable
 from gui.start_page import StartPage
 from gui.startup_probe import StartupProbe
 from gui.training.dock import TrainingDock
-from gui.validation_controller import LOADING_MESSAGE, ValidationController
+from gui.validation_controller import BUSY_MESSAGE, LOADING_MESSAGE, ValidationController
 
 WARM_WORKER_KEY = "training/warm_worker"
 """The setting "Keep a training worker ready" (View menu); on unless turned off."""
 
 WARM_DELAY_MS = 1000
-"""How long after TensorFlow has loaded (the window idle) the warm worker starts."""
+"""How long after the first shapes (the engine service has loaded TensorFlow, the
+window is idle) the warm worker starts."""
+WORKER_STARTING = "Training engine starting…"
+WORKER_READY = "Ready to train"
 
 
 class MainWindow(FileActions, QMainWindow):
@@ -206,6 +209,11 @@ class MainWindow(FileActions, QMainWindow):
         key = QKeySequence.StandardKey
         a = self._action
         self.act_new = a("&New", self.new_file, key.New, "Start an empty model")
+        self.act_new_pretrained = a(
+            "New from Pre&trained…",
+            self.new_from_pretrained,
+            tip="Transfer learning: a pretrained network and your image folder",
+        )
         self.act_open = a("&Open…", self.open_dialog, key.Open, "Open a project file")
         self.act_save = a("&Save", self.save, key.Save, "Save the project")
         self.act_save_as = a("Save &As…", self.save_as, key.SaveAs, "Save under a new name")
@@ -224,6 +232,12 @@ class MainWindow(FileActions, QMainWindow):
         self.act_duplicate = a("&Duplicate", lambda: self.scene.duplicate(), "Ctrl+D")
         self.act_delete = a("De&lete", lambda: self.scene.delete_selection(), key.Delete)
         self.act_select_all = a("Select &All", self.select_all, key.SelectAll)
+        self.act_find = a(
+            "&Find Layer…",
+            lambda: self.view.open_find(),
+            key.Find,
+            "Find layers by name, type or parameter value (Enter: next, Esc: close)",
+        )
         self.act_zoom_in = a("Zoom &In", lambda: self.view.zoom_in(), key.ZoomIn)
         self.act_zoom_out = a("Zoom &Out", lambda: self.view.zoom_out(), key.ZoomOut)
         self.act_fit = a(
@@ -263,6 +277,7 @@ class MainWindow(FileActions, QMainWindow):
         for name, path in preset_files():
             self.presets_menu.addAction(name, lambda p=path: self.new_from_preset(p))
         self.presets_menu.setEnabled(bool(self.presets_menu.actions()))
+        file.addAction(self.act_new_pretrained)
         file.addAction(self.act_open)
         self.recent_menu = file.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
@@ -286,6 +301,7 @@ class MainWindow(FileActions, QMainWindow):
             self.act_delete,
             None,
             self.act_select_all,
+            self.act_find,
         ):
             edit.addSeparator() if action is None else edit.addAction(action)
         view = self.view_menu = bar.addMenu("&View")
@@ -351,19 +367,27 @@ class MainWindow(FileActions, QMainWindow):
         self.problems_label = QLabel()
         self.params_label = QLabel()
         self.tf_label = QLabel()
-        for label in (self.tf_label, self.params_label, self.problems_label):
+        # "Computing shapes…" while the engine service works on an edit (or restarts)
+        self.shapes_label = QLabel(BUSY_MESSAGE)
+        # the warm training worker: "Training engine starting…", then "Ready to train"
+        self.worker_label = QLabel()
+        labels = (self.worker_label, self.shapes_label, self.tf_label)
+        for label in (*labels, self.params_label, self.problems_label):
             label.setContentsMargins(8, 0, 8, 0)
             bar.addPermanentWidget(label)
-        self.tf_label.setVisible(False)
+        for label in labels:
+            label.setVisible(False)
 
     def _connect(self) -> None:
         self.palette.add_requested.connect(self.add_layer_at_centre)
         self.inspector.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.problems.node_clicked.connect(self.show_node)
+        self.summary.node_clicked.connect(self.show_node)
         self.problems.fix_requested.connect(self.apply_fix)
         self.validation.updated.connect(self._on_analysis)
         self.validation.status.connect(self._on_validation_status)
         self.validation.tensorflow_ready.connect(self._on_tensorflow_ready)
+        self.validation.busy.connect(self._on_shapes_busy)
         self.code_dock.visibilityChanged.connect(self.act_code.setChecked)
 
     # ---------------------------------------------------------------- training
@@ -430,7 +454,8 @@ class MainWindow(FileActions, QMainWindow):
         dock.data_problems_changed.connect(lambda _p: self._show_problems())
         self.validation.updated.connect(lambda: dock.update_model(self.validation.info))
         self.validation.tensorflow_ready.connect(dock.tensorflow_ready)
-        # the window is idle once TensorFlow has loaded here: then the warm worker
+        # idle once the engine service has loaded TensorFlow and drawn shapes: then the
+        # warm worker (the two imports would otherwise share the cores)
         self.validation.tensorflow_ready.connect(
             lambda: QTimer.singleShot(WARM_DELAY_MS, self._start_warm_worker_at_start_up)
         )
@@ -536,6 +561,7 @@ class MainWindow(FileActions, QMainWindow):
             page = self.start_page = StartPage()
             page.new_requested.connect(self.new_file)
             page.preset_requested.connect(self.new_from_preset)
+            page.pretrained_requested.connect(self.new_from_pretrained)
             page.open_requested.connect(self.open_dialog)
             page.recent_requested.connect(self.open_path)
             self.central_stack.addWidget(page)
@@ -632,8 +658,14 @@ class MainWindow(FileActions, QMainWindow):
         self.training_dock.keep_worker_ready(on)
 
     def _on_warm_worker(self, state: str) -> None:
+        text = {"starting": WORKER_STARTING, "ready": WORKER_READY}.get(state, "")
+        self.worker_label.setText(text)
+        self.worker_label.setVisible(bool(text))
         if state == "ready":
             self.statusBar().showMessage("Training worker ready", 5000)
+
+    def _on_shapes_busy(self, busy: bool) -> None:
+        self.shapes_label.setVisible(busy and self.validation.ready)
 
     def _on_tensorflow_ready(self) -> None:
         self.tf_label.setVisible(False)
@@ -648,7 +680,8 @@ class MainWindow(FileActions, QMainWindow):
         """The model's problems and the data's (the Training dock's) in the list and the
         status bar's count."""
         self.problems.set_problems(
-            list(self.validation.problems) + list(self.training_dock.data_problems)
+            list(self.validation.problems) + list(self.training_dock.data_problems),
+            fixits=self.scene.fixits,
         )
         errors, warnings = self.problems.counts()
         if errors or warnings:

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
     QLabel,
+    QMenu,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -28,11 +29,14 @@ NODE_ROLE = Qt.ItemDataRole.UserRole + 1
 class ProblemsPanel(QTreeWidget):
     """Every problem: severity icon, node, message. Clicking one asks to show its node.
     A problem with a certain fix (``fix_text`` and ``fix``, as the data problems of
-    :class:`gui.training.dock.DataProblem`) has a button that applies it.
+    :class:`gui.training.dock.DataProblem`) has a button that applies it; so has one
+    with shape fix-its (:mod:`engine.model.fixits`): one fix is a button saying what it
+    does, several a "Fix" button whose menu says what each does.
 
     Signals:
         node_clicked(str): the id of the problem's node.
-        fix_requested(object): the problem whose Fix button was pressed.
+        fix_requested(object): the problem (or :class:`~engine.model.fixits.FixIt`)
+            whose fix was chosen: it has ``fix_text`` and ``fix()`` -> a command.
     """
 
     node_clicked = Signal(str)
@@ -59,8 +63,17 @@ class ProblemsPanel(QTreeWidget):
         self.itemClicked.connect(self._on_clicked)
         self.itemActivated.connect(self._on_clicked)
 
-    def set_problems(self, problems: Iterable[Any]) -> None:
-        """Show ``Problem``-like objects (``node``, ``severity``, ``message``); errors first."""
+    def set_problems(
+        self, problems: Iterable[Any], fixits: Mapping[str, list[Any]] | None = None
+    ) -> None:
+        """Show ``Problem``-like objects (``node``, ``severity``, ``message``); errors first.
+
+        Args:
+            problems: The problems.
+            fixits: Node id -> its fix-its (objects with ``fix_text`` and ``fix``), shown
+                on the first problem of that node.
+        """
+        fixits = dict(fixits or {})
         self.clear()
         self.fix_buttons = []
         ordered = sorted(problems, key=lambda p: (p.severity != "error",))
@@ -84,6 +97,25 @@ class ProblemsPanel(QTreeWidget):
                 button.clicked.connect(lambda _c=False, p=problem: self.fix_requested.emit(p))
                 self.setItemWidget(item, 3, button)
                 self.fix_buttons.append(button)
+            elif fixits.get(problem.node):
+                self._add_fixits(item, fixits.pop(problem.node))
+
+    def _add_fixits(self, item: QTreeWidgetItem, fixes: list[Any]) -> None:
+        if len(fixes) == 1:
+            button = QPushButton(fixes[0].fix_text)
+            button.setToolTip(f"{fixes[0].fix_text} (one undoable edit)")
+            button.clicked.connect(lambda _c=False, f=fixes[0]: self.fix_requested.emit(f))
+        else:
+            button = QPushButton("Fix")  # Qt adds the menu arrow
+            menu = QMenu(button)
+            for fix in fixes:
+                menu.addAction(fix.fix_text, lambda f=fix: self.fix_requested.emit(f))
+            button.setMenu(menu)
+            button.setToolTip(
+                "Ways to fix it (each one undoable edit):\n" + "\n".join(f.fix_text for f in fixes)
+            )
+        self.setItemWidget(item, 3, button)
+        self.fix_buttons.append(button)
 
     def counts(self) -> tuple[int, int]:
         """(errors, warnings) currently shown."""
@@ -116,7 +148,14 @@ def _get(obj: Any, name: str, default: Any = None) -> Any:
 
 class SummaryTable(QWidget):
     """A Keras-summary-like table: layer, type, output shape, params and the non-trainable
-    part of them (frozen layers: all of it, their rows muted); totals below."""
+    part of them (frozen layers: all of it, their rows muted); totals below. Clicking a
+    row (or Enter on it) asks to show its layer.
+
+    Signals:
+        node_clicked(str): the id of the clicked row's layer.
+    """
+
+    node_clicked = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -130,6 +169,8 @@ class SummaryTable(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setAlternatingRowColors(True)
         self.table.setShowGrid(False)
+        self.table.cellClicked.connect(self._on_row)
+        self.table.cellActivated.connect(self._on_row)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
@@ -178,6 +219,7 @@ class SummaryTable(QWidget):
             ]
             for c, text in enumerate(values):
                 item = QTableWidgetItem(text)
+                item.setData(NODE_ROLE, node_id)
                 if c >= 3:
                     item.setTextAlignment(right)
                 if frozen:
@@ -187,6 +229,12 @@ class SummaryTable(QWidget):
                     )
                 self.table.setItem(r, c, item)
         self.totals.setText(note)
+
+    def _on_row(self, row: int, _column: int = 0) -> None:
+        item = self.table.item(row, 0)
+        node = item.data(NODE_ROLE) if item is not None else None
+        if node:
+            self.node_clicked.emit(node)
 
     def set_totals(self, total: int, trainable: int, non_trainable: int) -> None:
         """The totals line, with weight memory in MB at float32 (4 bytes a weight)."""

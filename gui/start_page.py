@@ -66,12 +66,14 @@ class StartPage(QWidget):
 
     Signals:
         new_requested(): an empty project.
+        pretrained_requested(): New from Pretrained… (transfer learning).
         preset_requested(object): a preset's path (a new unsaved project from it).
         open_requested(): File > Open….
         recent_requested(str): a recent file's path.
     """
 
     new_requested = Signal()
+    pretrained_requested = Signal()
     preset_requested = Signal(object)
     open_requested = Signal()
     recent_requested = Signal(str)
@@ -96,6 +98,12 @@ class StartPage(QWidget):
         self.open_button = QPushButton("Open\u2026")
         self.open_button.clicked.connect(self.open_requested)
         left.addWidget(self.new_button)
+        self.pretrained_button = QPushButton("New from pretrained\u2026")
+        self.pretrained_button.setToolTip(
+            "Transfer learning: a network pretrained on ImageNet and your image folder"
+        )
+        self.pretrained_button.clicked.connect(self.pretrained_requested)
+        left.addWidget(self.pretrained_button)
         left.addWidget(self.open_button)
         left.addSpacing(12)
         left.addWidget(QLabel("<b>Recent files</b>"))

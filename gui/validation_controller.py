@@ -1,78 +1,71 @@
-"""Keeps problems and shapes up to date as the graph changes (on the UI thread).
+"""Keeps problems and shapes up to date as the graph changes.
 
-TensorFlow is not imported at start-up: the window appears first, structural
-problems (pure Python) show at once, and a background ``QThread`` runs
-``import keras``. When it is done the first full shape inference runs here,
-on the UI thread, and from then on only what an edit touched is recomputed,
-after a short debounce so a burst of graph events costs one update.
+TensorFlow is never imported in the window's process. Structural problems (pure
+Python) are computed here at once; shapes and parameter counts come from the engine
+service (:mod:`engine.service`, a child process that has Keras loaded; see
+:mod:`gui.engine_service`). After an edit (debounced, so a burst of graph events costs
+one request) the graph goes to the service as compact JSON text; the service keeps
+the last graph and recomputes only what the edit touched. Each request has a
+sequence number and only the answer to the newest one is applied, and only when no
+edit is waiting to be sent: during an edit storm the last edit wins and no shapes
+of an older graph are drawn.
+
+The status bar says "Computing shapes…" while a request takes longer than a blink
+(:data:`BUSY_AFTER_MS`), and "Shape service restarted" when the service died and a
+new one took over (the project lives here, so nothing is lost; the request in flight
+is sent again).
+
+:meth:`ValidationController.load_tensorflow_now` is the synchronous path (screenshots,
+tests): Keras is imported here and shapes are computed on the calling thread.
 """
 
 from __future__ import annotations
 
-import gc
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
-from engine.analysis.shapes import ShapeInference, keras_loaded, load_keras
 from engine.model.problems import structural_problems
 from engine.model.project import Project
+from engine.service.client import LocalClient
+from engine.service.protocol import graph_text
+from gui.engine_service import EngineService, shared_service
 
 LOADING_MESSAGE = "Loading TensorFlow… shapes will appear when it is ready"
-
-
-class KerasLoader(QThread):
-    """Imports keras (and with it TensorFlow) away from the UI thread."""
-
-    failed = Signal(str)
-
-    def run(self) -> None:
-        try:
-            load_keras()
-        except Exception as exc:  # a broken TF install must not take the app down
-            self.failed.emit(f"TensorFlow could not be loaded: {exc}")
-
-
-_loader: KerasLoader | None = None
-
-
-def keras_ready() -> bool:
-    """True once keras has been imported in this process and the loader is done."""
-    return keras_loaded() and (_loader is None or _loader.isFinished())
-
-
-def _shared_loader() -> KerasLoader:
-    """One loader per process; it outlives windows so Qt never destroys it running."""
-    global _loader
-    if _loader is None:
-        _loader = KerasLoader()
-        app = QCoreApplication.instance()
-        if app is not None:
-            app.aboutToQuit.connect(lambda: _loader.wait(60_000))
-        _loader.start()
-    return _loader
+BUSY_MESSAGE = "Computing shapes…"
+RESTARTED_MESSAGE = "Shape service restarted"
+BUSY_AFTER_MS = 150
+"""A request still unanswered after this long shows "Computing shapes…"."""
 
 
 class ValidationController(QObject):
-    """Structural problems at once, shapes once TensorFlow is loaded.
+    """Structural problems at once, shapes from the engine service.
 
     Signals:
         updated(): ``problems``, ``info`` and ``totals`` changed.
-        tensorflow_ready(): shapes are available from now on.
+        tensorflow_ready(): the first shapes have arrived; shapes are available from now on.
         status(str): a message for the status bar.
+        busy(bool): a shapes request is taking a while (True) or was answered (False).
 
     Attributes:
         problems: ``Problem`` objects (node, severity, message), errors first.
-        info: ``{node id: LayerInfo}`` from shape inference (empty before TF is ready).
-        ready: True once shape inference runs.
+        info: ``{node id: LayerInfo}`` from shape inference (empty before it is ready).
+        ready: True once shapes have arrived.
+        service: The :class:`~gui.engine_service.EngineService` (None until started).
     """
 
     updated = Signal()
     tensorflow_ready = Signal()
     status = Signal(str)
+    busy = Signal(bool)
 
     def __init__(
-        self, parent: QObject | None = None, *, load_tensorflow: bool = True, delay_ms: int = 30
+        self,
+        parent: QObject | None = None,
+        *,
+        load_tensorflow: bool = True,
+        delay_ms: int = 30,
+        service: EngineService | None = None,
     ) -> None:
         super().__init__(parent)
         self.project: Project | None = None
@@ -80,14 +73,29 @@ class ValidationController(QObject):
         self.info: dict[str, Any] = {}
         self.ready = False
         self.error = ""
-        self._inference: Any = None
-        self._changed: set[str] = set()
-        self._full = True
+        self.service: EngineService | None = service
+        self._local: LocalClient | None = None
+        self._shape_problems: list[Any] = []
+        self._totals: tuple[int, int, int] | None = None
+        self._structural: list[Any] = []
+        self._latest = 0  # seq of the newest shapes request
+        self._answered = 0  # seq of the newest answer that came back
+        self._sent_text: str | None = None
         self._load_tensorflow = load_tensorflow
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(delay_ms)
         self._timer.timeout.connect(self.flush)
+        self._busy_timer = QTimer(self)
+        self._busy_timer.setSingleShot(True)
+        self._busy_timer.setInterval(BUSY_AFTER_MS)
+        self._busy_timer.timeout.connect(self._on_slow)
+        if load_tensorflow and self.service is None:
+            # spawned now, in the background: its TensorFlow import overlaps the
+            # window's construction and first paint
+            self.service = shared_service()
+        self._unpublished = False  # structural problems wait for the shapes answer
+        self._started = False  # start() has run: requests go to the service
 
     # --------------------------------------------------------------- set-up
     def set_project(self, project: Project) -> None:
@@ -96,70 +104,45 @@ class ValidationController(QObject):
             self._subscribe(self.project, False)
         self.project = project
         self._subscribe(project, True)
-        self._inference = None
         self.info = {}
-        self._full = True
-        if self.ready:
-            self._make_inference()
+        self._shape_problems = []
+        self._totals = None
+        self._sent_text = None
         self.schedule()
 
     def start(self) -> None:
-        """Begin loading TensorFlow in the background (if enabled)."""
-        if not self._load_tensorflow:
+        """Ask the engine service for shapes from now on (if enabled); never blocks."""
+        if not self._load_tensorflow or self._local is not None:
             return
-        if keras_ready():
-            self._on_keras_loaded()
-            return
-        self.status.emit(LOADING_MESSAGE)
-        loader = _shared_loader()
-        loader.finished.connect(self._on_keras_loaded)
-        loader.failed.connect(self._on_keras_failed)
-        if loader.isFinished():
-            self._on_keras_loaded()
+        if self.service is None:
+            self.service = shared_service()
+        self._started = True
+        service = self.service
+        service.answered.connect(self._on_answer)
+        service.restarted.connect(self._on_restarted)
+        service.failed.connect(self._on_failed)
+        if not service.is_ready:
+            self.status.emit(LOADING_MESSAGE)
+        self._sent_text = None
+        self.flush()
 
     def load_tensorflow_now(self) -> None:
-        """Import keras on this thread and validate fully (for screenshots and tests)."""
-        load_keras()
-        self._on_keras_loaded()
+        """Import Keras in this process and validate fully, on this thread (for
+        screenshots and tests; the window itself uses the engine service)."""
+        self._local = LocalClient()
+        self._sent_text = None
         self.flush()
 
-    def _on_keras_loaded(self) -> None:
-        if self.ready or not keras_loaded():
-            return
-        # TensorFlow brings a few million long-lived objects; every later garbage
-        # collection would walk them all (measured: an edit on a 500-layer graph took
-        # ~65 ms, ~40 ms once they are frozen). Frozen objects are still freed by refcount.
-        gc.freeze()
-        self.ready = True
-        self._make_inference()
-        self._full = True
-        self.flush()
-        self.tensorflow_ready.emit()
-        self.status.emit("TensorFlow is ready; shapes are up to date")
-
-    def _on_keras_failed(self, message: str) -> None:
-        self.error = message
-        self.status.emit(message)
-
-    def _make_inference(self) -> None:
-        if self.project is None:
-            self._inference = None
-            return
-        try:
-            self._inference = ShapeInference(self.project.graph)
-        except Exception as exc:
-            self._inference = None
-            self.status.emit(f"Shape inference is not available: {exc}")
-
+    # ------------------------------------------------------------ graph events
     def _subscribe(self, project: Project, on: bool) -> None:
         ev = project.graph.events
         pairs = (
-            (ev.node_added, self._on_node_added),
-            (ev.node_removed, self._on_structure),
-            (ev.edge_added, self._on_edge),
-            (ev.edge_removed, self._on_edge),
-            (ev.params_changed, self._on_node),
-            (ev.node_renamed, self._on_renamed),
+            (ev.node_added, self._on_change),
+            (ev.node_removed, self._on_change),
+            (ev.edge_added, self._on_change),
+            (ev.edge_removed, self._on_change),
+            (ev.params_changed, self._on_change),
+            (ev.node_renamed, self._on_change),
         )
         for signal, slot in pairs:
             if on:
@@ -167,58 +150,100 @@ class ValidationController(QObject):
             else:
                 signal.disconnect(slot)
 
-    # --------------------------------------------------------- graph events
-    def _on_node_added(self, node: Any) -> None:
-        self.schedule([node.id])
-
-    def _on_node(self, node_id: str) -> None:
-        self.schedule([node_id])
-
-    def _on_edge(self, edge: Any) -> None:
-        self.schedule([edge.source, edge.target])
-
-    def _on_structure(self, *_args: Any) -> None:
-        self._full = True
+    def _on_change(self, *_args: Any) -> None:
         self.schedule()
 
-    def _on_renamed(self, _old: str, _new: str) -> None:
-        self._on_structure()
-
     def schedule(self, ids: list[str] | None = None) -> None:
-        """Re-validate soon; ``ids`` None means everything."""
-        if ids is None:
-            self._full = True
-        else:
-            self._changed.update(ids)
+        """Re-validate soon (the service finds what changed itself)."""
         self._timer.start()
 
     # ------------------------------------------------------------ the work
     def flush(self) -> None:
-        """Run the pending re-validation now."""
+        """Structural problems now; shapes requested (or computed, in-process mode)."""
         self._timer.stop()
         if self.project is None:
             return
         graph = self.project.graph
-        changed = [i for i in self._changed if i in graph.nodes]
-        full = self._full
-        self._changed.clear()
-        self._full = False
-        found: list[Any] = []
+        sent = False
+        if self._started and self.service is not None and self._local is None:
+            # the request goes first: the service works while structure is checked here
+            text = graph_text(graph)
+            if text != self._sent_text:
+                self._sent_text = text
+                self._latest = self.service.request("shapes", {"graph": text})
+                sent = True
+                if not self._busy_timer.isActive():
+                    self._busy_timer.start()
         try:
-            found.extend(structural_problems(graph))
+            self._structural = list(structural_problems(graph))
         except Exception as exc:
+            self._structural = []
             self.status.emit(f"Validation failed: {exc}")
-        if self._inference is not None:
-            try:
-                self._inference.update(None if full else changed)
-                self.info = {k: v for k, v in self._inference.info.items() if k in graph.nodes}
-                found.extend(self._inference.problems)
-            except Exception as exc:
-                self.info = {}
-                self.status.emit(f"Shape inference failed: {exc}")
+        self.info = {k: v for k, v in self.info.items() if k in graph.nodes}
+        self._shape_problems = [p for p in self._shape_problems if p.node in graph.nodes]
+        if self._local is not None:
+            text = graph_text(graph)
+            if text != self._sent_text:
+                self._sent_text = text
+                self._apply(self._local.answer_now("shapes", {"graph": text}))
+                return
+        if sent and self.ready and self.service.is_ready:
+            # the answer comes within milliseconds: draw once, then (or when it is slow)
+            self._unpublished = True
+            return
+        self._publish()
+
+    def _on_answer(self, event: dict[str, Any]) -> None:
+        if event.get("kind") != "shapes" or event.get("seq") != self._latest:
+            return  # an older graph's shapes: never drawn
+        self._answered = self._latest
+        if self._timer.isActive():
+            return  # an edit is waiting: its own request comes next
+        self._apply(event)
+
+    def _apply(self, event: dict[str, Any]) -> None:
+        self._busy_timer.stop()
+        self.busy.emit(False)
+        if event.get("ok"):
+            result = event["result"]
+            graph = self.project.graph if self.project is not None else None
+            nodes = graph.nodes if graph is not None else {}
+            self.info = {k: v for k, v in result["info"].items() if k in nodes}
+            self._shape_problems = list(result["problems"])
+            self._totals = tuple(result["totals"])
+            self.error = ""
+        else:
+            self.info = {}
+            self._shape_problems = []
+            self._totals = None
+            self.error = str(event.get("error", ""))
+            self.status.emit(f"Shape inference failed: {self.error}")
+        first = not self.ready and bool(event.get("ok"))
+        self.ready = self.ready or first
+        self._publish()
+        if first:
+            self.tensorflow_ready.emit()
+            self.status.emit("TensorFlow is ready; shapes are up to date")
+
+    def _on_slow(self) -> None:
+        """The answer is taking a while: say so, and show the structure meanwhile."""
+        self.busy.emit(True)
+        if self._unpublished:
+            self._publish()
+
+    def _on_restarted(self, _count: int) -> None:
+        # the client sends the unanswered request again; the next edit gets shapes too
+        self.status.emit(RESTARTED_MESSAGE)
+
+    def _on_failed(self, message: str) -> None:
+        self.error = message
+        self.status.emit(message)
+
+    def _publish(self) -> None:
+        self._unpublished = False
         seen: set[tuple[Any, str]] = set()
         unique = []
-        for p in found:
+        for p in self._structural + self._shape_problems:
             key = (p.node, p.message)
             if key not in seen:
                 seen.add(key)
@@ -226,12 +251,13 @@ class ValidationController(QObject):
         self.problems = sorted(unique, key=lambda p: p.severity != "error")
         self.updated.emit()
 
+    def in_flight(self) -> bool:
+        """Whether the newest shapes request has not been answered yet."""
+        return self._latest > self._answered
+
     def totals(self) -> tuple[int, int, int] | None:
         """(total, trainable, non-trainable) weights, or None before shapes are known."""
-        if not self.ready or self._inference is None:
+        if not self.ready or self._totals is None:
             return None
-        try:
-            total, trainable, frozen = self._inference.totals()
-        except Exception:
-            return None
+        total, trainable, frozen = self._totals
         return int(total), int(trainable), int(frozen)

@@ -189,8 +189,16 @@ def test_every_import_names_the_module_that_defines_it():
 
 
 #: Imports that may sit inside functions: heavy or optional libraries, loaded when used.
-LAZY_LIBRARIES = {"tensorflow", "keras", "h5py", "sklearn", "onnxruntime", "ai_edge_litert"}
-LAZY_LIBRARIES.add("optuna")  # engine/tune: ~1 s to import, only for a search
+LAZY_LIBRARIES = {
+    "tensorflow",
+    "keras",
+    "h5py",
+    "sklearn",
+    "onnxruntime",
+    "ai_edge_litert",
+    "pyarrow",
+    "optuna",  # engine/tune: ~1 s to import, only for a search
+}
 #: Declared exceptions: the launcher opens the window; the training tab's views pull in
 #: pyqtgraph (~0.6 s), so the dock imports them when it is first shown.
 LAZY_MODULES = {

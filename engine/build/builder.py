@@ -26,11 +26,14 @@ def model_name(name: Any) -> str:
     return "model_" + text if text[0].isdigit() else text
 
 
-def build_model(project_or_graph: Any) -> Any:
+def build_model(project_or_graph: Any, *, base_dir: Any = None, weights: bool = True) -> Any:
     """Build the functional ``keras.Model`` of a project (or a bare Graph).
 
     Model inputs are the Input nodes in node order; outputs are the nodes
     without outgoing edges (one output is returned alone, not in a list).
+    Backbone nodes load their pretrained weights when ``weights`` is true
+    (ImageNet through Keras's download and cache, or a file relative to
+    ``base_dir``, by default the project's folder).
 
     Raises:
         BuildError: Naming the node, when the graph has structural errors or
@@ -44,10 +47,12 @@ def build_model(project_or_graph: Any) -> Any:
         more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
         raise BuildError(errors[0].message + more)
     inc = incoming_index(graph)
+    if base_dir is None:
+        base_dir = getattr(project_or_graph, "base_dir", None)
     tensors: dict[str, Any] = {}
     for nid in graph.topological_order():
         node = graph.nodes[nid]
-        layer = make_layer(node)
+        layer = make_layer(node, load_weights=weights, base_dir=base_dir)
         if node.type == "Input":
             tensors[nid] = layer
             continue
@@ -55,6 +60,8 @@ def build_model(project_or_graph: Any) -> Any:
         check_states(node, inc[nid])
         try:
             tensors[nid] = call_node(node, layer, inputs)
+        except BuildError:
+            raise  # already worded, naming the node (a Backbone's weights)
         except Exception as exc:  # Keras raises many kinds; all become one message
             shapes = [_shape_of(t) for t in inputs]
             raise BuildError(explain_error(node, layer, exc, shapes)) from None

@@ -6,16 +6,25 @@ inference, so what validation reports is what gets built.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from engine.build.backbone import BackboneCall, make_preprocessing
 from engine.build.errors import BuildError, clean_message
+from engine.build.operations import make_operation
 from engine.catalog.specs import REGULARIZERS
 from engine.catalog.table import CATALOG
 from engine.model.graph import Node
 
 # Layers that take their several inputs as separate positional arguments
-# (query, value[, key]) instead of one list.
-POSITIONAL_INPUTS = frozenset({"MultiHeadAttention", "GroupedQueryAttention"})
+# (query, value[, key]) instead of one list. keras.layers.GroupQueryAttention's class is
+# named GroupedQueryAttention (its configs say GroupQueryAttention): both are listed.
+POSITIONAL_INPUTS = frozenset(
+    {"MultiHeadAttention", "GroupQueryAttention", "GroupedQueryAttention"}
+)
+
+#: Keras layer classes whose ``__name__`` is not their ``keras.layers`` name (the catalog's).
+CLASS_ALIASES = {"GroupedQueryAttention": "GroupQueryAttention"}
 
 
 def _to_tuple(value: Any) -> Any:
@@ -99,11 +108,16 @@ def _inner_layer(value: Any, where: str) -> Any:
         raise BuildError(f"{where}: {inner_type}: {exc}") from None
 
 
-def make_layer(node: Node) -> Any:
+def make_layer(
+    node: Node, *, load_weights: bool = False, base_dir: str | Path | None = None
+) -> Any:
     """Create the Keras layer for ``node`` (named ``node.id``), not yet called.
 
     For an ``Input`` node this returns the ``keras.Input`` tensor itself. A frozen
-    node (``node.trainable`` False) gives a layer with ``trainable = False``.
+    node (``node.trainable`` False) gives a layer with ``trainable = False``. A
+    ``Backbone`` gives a :class:`engine.build.backbone.BackboneCall` (the network is
+    built when it is called); only with ``load_weights`` does it load its pretrained
+    weights (a weights file's path is relative to ``base_dir``).
 
     Raises:
         BuildError: If the type, a parameter or a value is unusable.
@@ -111,7 +125,16 @@ def make_layer(node: Node) -> Any:
     import keras
 
     kwargs = layer_kwargs(node.type, node.params, node_id=node.id)
+    if node.type == "Operation":  # a keras.ops function, not a layer
+        return make_operation(node)
     try:
+        if node.type == "Backbone":
+            return BackboneCall(node, load_weights, base_dir)
+        if node.type == "BackbonePreprocessing":
+            layer = make_preprocessing(node)
+            if not node.trainable:
+                layer.trainable = False
+            return layer
         if node.type == "Input":
             return keras.Input(name=node.id, **kwargs)
         cls = getattr(keras.layers, node.type, None)
@@ -133,8 +156,11 @@ def call_layer(node_type: str, layer: Any, inputs: list[Any]) -> Any:
     """Call ``layer`` on its inputs (ordered by port) the way its type expects.
 
     One input is passed alone; attention layers get them positionally (query,
-    value[, key]); merge layers get a list.
+    value[, key]); merge layers get a list; an ``Operation`` node's
+    :class:`~engine.build.operations.OperationCall` places them itself.
     """
+    if node_type == "Operation":
+        return layer(inputs)
     if len(inputs) == 1:
         return layer(inputs[0])
     if node_type in POSITIONAL_INPUTS:

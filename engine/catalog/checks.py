@@ -31,7 +31,7 @@ def check_value(pspec: ParamSpec, value: Any) -> str | None:
         return _check_layer(pspec, value)
     if pspec.kind == "regularizer":
         return _check_regularizer(pspec, value)
-    if pspec.kind in ("int", "ints", "shape", "axes") and _too_big(value):
+    if pspec.kind in ("int", "ints", "shape", "axes", "index") and _too_big(value):
         return f"{pspec.name} must be at most {INT_MAX} in size; got {value!r}"
     if _VALID[pspec.kind](pspec, value):
         return None
@@ -102,10 +102,94 @@ _VALID = {
     "initializer": lambda p, v: isinstance(v, str) and v in (p.choices or INITIALIZERS),
     "ints": _valid_ints,
     "axes": lambda p, v: (
-        _is_int(v) or (isinstance(v, list) and len(v) == 2 and all(_is_int(a) for a in v))
+        _is_int(v)
+        or (isinstance(v, list) and len(v) == 2 and all(_is_int(a) for a in v))
+        or (
+            p.many
+            and isinstance(v, list)
+            and len(v) > 0
+            and all(_is_int(a) for a in v)
+            and len(set(v)) == len(v)
+        )
     ),
     "shape": _valid_shape,
+    "index": lambda p, v: valid_index(v),
 }
+
+
+def valid_index(value: Any) -> bool:
+    """Whether ``value`` is an ``index`` value: a list of ints, ``null``, ``"..."`` and
+    ``[start, stop, step]`` slices (at most one ``"..."``)."""
+
+    def item_ok(v: Any) -> bool:
+        if v is None or v == "..." or _is_int(v):
+            return True
+        return (
+            isinstance(v, list)
+            and len(v) == 3
+            and all(x is None or _is_int(x) for x in v)
+            and v[2] != 0
+        )
+
+    return (
+        isinstance(value, list)
+        and len(value) > 0
+        and all(item_ok(v) for v in value)
+        and sum(1 for v in value if v == "...") <= 1
+    )
+
+
+def parse_index(text: str) -> list[Any]:
+    """Python subscript text (``":, 1:5, 0, None, ..."``) as an ``index`` value.
+
+    Parsed by a small grammar, never evaluated.
+
+    Raises:
+        ValueError: Naming the part that is not an int, a slice, None or ``...``.
+    """
+    text = text.strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    out: list[Any] = []
+    for part in (p.strip() for p in text.split(",")):
+        if part == "...":
+            out.append("...")
+        elif part in ("None", "newaxis"):
+            out.append(None)
+        elif ":" in part:
+            pieces = [p.strip() for p in part.split(":")]
+            if len(pieces) > 3 or not all(p == "" or _int_text(p) for p in pieces):
+                raise ValueError(f"{part!r} is not a slice of whole numbers (start:stop:step)")
+            pieces += [""] * (3 - len(pieces))
+            out.append([int(p) if p else None for p in pieces])
+        elif _int_text(part):
+            out.append(int(part))
+        else:
+            raise ValueError(f"{part!r} is not an int, a slice (1:5), None or ...")
+    if not valid_index(out):
+        raise ValueError(f"{text!r} is not a valid index")
+    return out
+
+
+def _int_text(text: str) -> bool:
+    return text.lstrip("-").isdigit() and len(text) <= 11
+
+
+def format_index(value: Any) -> str:
+    """An ``index`` value as Python subscript text (``[[None, None, None], [1, 5, None]]``
+    -> ``":, 1:5"``)."""
+    if not isinstance(value, list):
+        return ""
+
+    def item(v: Any) -> str:
+        if v is None:
+            return "None"
+        if isinstance(v, list):
+            start, stop, step = (("" if x is None else str(x)) for x in v)
+            return f"{start}:{stop}" + (f":{step}" if step else "")
+        return str(v)
+
+    return ", ".join(item(v) for v in value)
 
 
 def _num(x: float | None) -> str:
@@ -146,7 +230,11 @@ def _expected(pspec: ParamSpec) -> str:
             if pspec.pairs:
                 text += f", or {pspec.length} [before, after] pairs"
     elif kind == "axes":
-        text = "an axis (int) or a list of 2 axes"
+        text = "an axis (int) or a list of " + ("distinct axes" if pspec.many else "2 axes")
+    elif kind == "index":
+        text = (
+            'a list with one item per axis: an int, null (new axis), "..." or [start, stop, step]'
+        )
     else:  # shape
         minus = ", -1 for the rest" if pspec.min == -1 else ""
         text = f"a list of positive ints (None for any size{minus})"
@@ -220,6 +308,12 @@ def check_params(node_type: str, params: dict[str, Any]) -> list[str]:
         problems.append(
             f"filters must be a multiple of groups; got filters={filters}, groups={groups}"
         )
+    queries, kv_heads = value.get("num_query_heads"), value.get("num_key_value_heads")
+    if _is_int(queries) and _is_int(kv_heads) and kv_heads > 0 and queries % kv_heads:
+        problems.append(
+            "num_query_heads must be a multiple of num_key_value_heads; got "
+            f"num_query_heads={queries}, num_key_value_heads={kv_heads}"
+        )
     strides, dilation = _dims(value.get("strides")), _dims(value.get("dilation_rate"))
     if max(strides) > 1 and max(dilation) > 1:
         problems.append(
@@ -261,6 +355,11 @@ _CAPTION_FORMATS = {
     "stddev": "noise {}",
     "num_heads": "{} heads",
     "key_dim": "key_dim {}",
+    "num_query_heads": "{} q heads",
+    "num_key_value_heads": "{} kv heads",
+    "op": "{}",
+    "constant": "{}",
+    "newshape": "to {}",
     "input_dim": "{} ids",
     "output_dim": "-> {}",
     "n": "x{}",
@@ -319,6 +418,8 @@ def _caption_value(pspec: ParamSpec, value: Any) -> str:
         return "yes"
     if isinstance(value, float):
         return f"{value:.3g}"
+    if pspec.kind == "index":
+        return f"[{format_index(value)}]"
     if pspec.kind == "layer" and isinstance(value, dict):
         inner = value.get("type", "?")
         return f"{inner} {caption(inner, value.get('params') or {})}".strip()

@@ -13,7 +13,11 @@ Parameter kinds and the values they hold in a project file:
 - ``ints``: an int or a list of ``length`` ints (kernel sizes, strides, ...), and
   with ``pairs`` also ``length`` ``[before, after]`` pairs (uneven padding);
   with ``length`` None, an order of axes: the numbers 1..n in any order (Permute's ``dims``).
-- ``axes``: an axis index or a list of two (Dot's ``axes``).
+- ``axes``: an axis index or a list of two (Dot's ``axes``); with ``many`` a list of
+  any number of distinct axes (an operation's ``axis``, a transpose's order).
+- ``index``: constant indices for slicing (the Operation node's ``get_item``), a JSON
+  list with one item per axis: an int, ``null`` (a new axis), ``"..."`` (the rest),
+  or ``[start, stop, step]`` (a slice; each an int or ``null``). Data, never code.
 - ``shape``: a list of positive ints, ``None`` allowed for variable length;
   ``min=-1`` also allows ``-1`` ("whatever is left", Reshape's ``target_shape``).
 - ``regularizer``: ``None`` or ``{"type": "L1"|"L2"|"L1L2", "l1": f, "l2": f}``;
@@ -47,6 +51,7 @@ KINDS = (
     "initializer",
     "layer",
     "axes",
+    "index",
 )
 
 
@@ -70,6 +75,7 @@ class ParamSpec:
             (uneven padding or cropping, ``[[top, bottom], [left, right]]``).
         per_channel: For ``float``: also accept a list of numbers, one per channel
             (ImageNet's ``[0.485, 0.456, 0.406]``).
+        many: For ``axes``: a list of any number of distinct axes (not just two).
     """
 
     name: str
@@ -84,6 +90,7 @@ class ParamSpec:
     required: bool = False
     pairs: bool = False
     per_channel: bool = False
+    many: bool = False
 
 
 @dataclass(frozen=True)
@@ -135,8 +142,39 @@ CATEGORIES: tuple[str, ...] = (
     "Normalization",
     "Regularization",
     "Merge",
+    "Operations",
     "Attention",
     "Preprocessing & augmentation",
+    "Pretrained",
+)
+
+
+#: The keras.ops functions an ``Operation`` node may apply (the allow-list; nothing else
+#: is ever called or evaluated). Arithmetic, activations, shape ops, reductions, slicing.
+OPERATIONS: tuple[str, ...] = (
+    "add",
+    "subtract",
+    "multiply",
+    "divide",
+    "relu",
+    "relu6",
+    "silu",
+    "hard_sigmoid",
+    "hard_silu",
+    "sigmoid",
+    "tanh",
+    "gelu",
+    "softmax",
+    "expand_dims",
+    "squeeze",
+    "reshape",
+    "transpose",
+    "concatenate",
+    "stack",
+    "mean",
+    "sum",
+    "max",
+    "get_item",
 )
 
 
@@ -156,13 +194,14 @@ ACTIVATIONS: tuple[str | None, ...] = (
     "softplus",
     "softsign",
     "hard_sigmoid",
+    "hard_silu",
     "mish",
     "linear",
 )
 
 
 #: Names Keras writes into saved configs that the catalog spells differently.
-ACTIVATION_ALIASES: dict[str, str] = {"silu": "swish"}
+ACTIVATION_ALIASES: dict[str, str] = {"silu": "swish", "hard_swish": "hard_silu"}
 
 
 #: Keras initializer names offered for ``initializer`` params.

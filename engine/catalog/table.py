@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.catalog.specs import ACTIVATIONS, INITIALIZERS, REGULARIZERS, LayerSpec, ParamSpec
+from engine.catalog.backbones import BACKBONES, PREPROCESS_MODES
+from engine.catalog.specs import (
+    ACTIVATIONS,
+    INITIALIZERS,
+    OPERATIONS,
+    REGULARIZERS,
+    LayerSpec,
+    ParamSpec,
+)
 
 
 # ------------------------------------------------------------- param builders
@@ -1048,6 +1056,79 @@ _SPECS: tuple[LayerSpec, ...] = (
         min_inputs=2,
         max_inputs=2,
     ),
+    # ------------------------------------------- Operations (issue 16, keras.ops)
+    # One node type for the Keras operations functional models record (``x + y``,
+    # ``keras.ops.expand_dims``, ``x[:, 0]``): ``op`` is one of OPERATIONS, the allow-list;
+    # building, shapes and code are in engine/build/operations.py. Nothing is evaluated.
+    _spec(
+        "Operation",
+        "Operations",
+        "Applies one Keras operation (keras.ops) with nothing to learn: arithmetic with a "
+        "constant or a second input, an activation, a reshape, a reduction or a slice. Use "
+        "it for the small steps Keras code writes inline, such as x + y or x * 0.5.",
+        ParamSpec(
+            "op",
+            "choice",
+            "add",
+            "The keras.ops function applied.",
+            choices=OPERATIONS,
+            required=True,
+        ),
+        ParamSpec(
+            "constant",
+            "float",
+            None,
+            "add/subtract/multiply/divide: the number combined with the input; "
+            "empty combines two inputs.",
+            optional=True,
+        ),
+        _bool(
+            "constant_first",
+            False,
+            "add/subtract/multiply/divide: the constant comes first (2 - x, not x - 2).",
+        ),
+        ParamSpec(
+            "axis",
+            "axes",
+            None,
+            "The axis (or axes) the op works along, counting the batch axis as 0; "
+            "-1 is the last. Empty: Keras's default for the op.",
+            optional=True,
+            many=True,
+        ),
+        _bool("keepdims", False, "mean/sum/max: keep the reduced axes with size 1."),
+        ParamSpec(
+            "newshape",
+            "shape",
+            None,
+            "reshape: the new shape including the batch axis; -1 for what is left "
+            "(-1, 8 gives 8 features per example).",
+            min=-1,
+            optional=True,
+        ),
+        ParamSpec(
+            "axes",
+            "axes",
+            None,
+            "transpose: the new order of all axes including the batch axis (0, 2, 1); "
+            "empty reverses them.",
+            optional=True,
+            many=True,
+        ),
+        _bool("approximate", True, "gelu: use the tanh approximation (Keras's default)."),
+        ParamSpec(
+            "key",
+            "index",
+            None,
+            "get_item: constant indices, one per axis from the batch axis: :, 1:5, 0, "
+            "None (new axis) or ... (the rest).",
+            optional=True,
+        ),
+        summary=("op", "constant", "axis", "newshape", "key"),
+        min_inputs=1,
+        max_inputs=None,
+        repeat_source=True,  # x * x, stack([x, x])
+    ),
     # -------------------------------------------------------------- Attention
     _spec(
         "MultiHeadAttention",
@@ -1078,6 +1159,41 @@ _SPECS: tuple[LayerSpec, ...] = (
         _reg("bias_regularizer", "Penalty on the biases."),
         _ACTIVITY_REG,
         summary=("num_heads", "key_dim"),
+        min_inputs=2,
+        max_inputs=3,
+        repeat_source=True,
+    ),
+    _spec(  # issue 16 (h5): POSITIONAL_INPUTS in engine/build/layers.py spells it this way too
+        "GroupQueryAttention",
+        "Attention",
+        "Attention where groups of query heads share one key and value head: it gives "
+        "almost what MultiHeadAttention gives with fewer weights. Use it in transformer "
+        "blocks; connect the same sequence to query and value for self-attention.",
+        ParamSpec("head_dim", "int", 16, "Size of each attention head.", min=1, required=True),
+        ParamSpec(
+            "num_query_heads",
+            "int",
+            4,
+            "How many query heads run in parallel.",
+            min=1,
+            required=True,
+        ),
+        ParamSpec(
+            "num_key_value_heads",
+            "int",
+            2,
+            "How many key and value heads; must divide num_query_heads.",
+            min=1,
+            required=True,
+        ),
+        _fraction("dropout", 0.0, "Fraction of attention weights dropped while training."),
+        _USE_BIAS,
+        _init("kernel_initializer", "glorot_uniform", "How the projection weights start."),
+        _init("bias_initializer", "zeros", "How the biases start before training."),
+        _reg("kernel_regularizer", "Penalty on the projection weights."),
+        _reg("bias_regularizer", "Penalty on the biases."),
+        _ACTIVITY_REG,
+        summary=("num_query_heads", "num_key_value_heads"),
         min_inputs=2,
         max_inputs=3,
         repeat_source=True,
@@ -1286,4 +1402,90 @@ _SPECS: tuple[LayerSpec, ...] = (
 )
 
 
-CATALOG: dict[str, LayerSpec] = {spec.type: spec for spec in _SPECS}
+# -------------------------------------------------------------- Pretrained
+# Types that are not one keras.layers class: a Backbone is a whole keras.applications
+# network (nested, the Keras way), BackbonePreprocessing is the Keras layer that does
+# what that network's preprocess_input does (engine/build/backbone.py builds both).
+PRETRAINED_TYPES: tuple[str, ...] = ("Backbone", "BackbonePreprocessing")
+
+_PRETRAINED: tuple[LayerSpec, ...] = (
+    _spec(
+        "Backbone",
+        "Pretrained",
+        "A whole pretrained image network from keras.applications without its classifier "
+        "top, used as one layer: it turns an image into feature maps learned on ImageNet. "
+        "Use it for transfer learning: freeze it, put preprocessing before it and a small "
+        "classifier after it.",
+        ParamSpec(
+            "application",
+            "choice",
+            "MobileNetV3Small",
+            "Which keras.applications network.",
+            choices=tuple(BACKBONES),
+            required=True,
+        ),
+        ParamSpec(
+            "weights",
+            "str",
+            "imagenet",
+            "'imagenet' downloads Keras's pretrained weights (cached in ~/.keras/models); "
+            "empty starts from random weights; or a weights file (.h5, .weights.h5), "
+            "relative to the project file.",
+            choices=(None, "imagenet"),
+            optional=True,
+            required=True,
+        ),
+        ParamSpec(
+            "pooling",
+            "choice",
+            None,
+            "None keeps the feature maps; 'avg' or 'max' pools them to one vector.",
+            choices=(None, "avg", "max"),
+        ),
+        ParamSpec(
+            "alpha",
+            "float",
+            None,
+            "MobileNet only: width multiplier (fewer filters below 1.0); empty uses 1.0.",
+            min=0.0,
+            optional=True,
+        ),
+        _bool("minimalistic", False, "MobileNetV3 only: the smaller, simpler block design."),
+        _bool(
+            "include_preprocessing",
+            True,
+            "MobileNetV3, EfficientNetV2 and ConvNeXt only: the network rescales pixels in "
+            "[0, 255] itself; off expects input already scaled as it was trained.",
+        ),
+        summary=("application", "weights"),
+    ),
+    _spec(
+        "BackbonePreprocessing",
+        "Pretrained",
+        "Scales image pixels the way a pretrained network expects, like that network's "
+        "keras.applications preprocess_input. Put it just before a Backbone: "
+        "'tf' for MobileNet, MobileNetV2, Inception, Xception and ResNetV2, 'torch' for "
+        "DenseNet, 'caffe' for VGG and ResNet, 'none' for networks that do it themselves.",
+        ParamSpec(
+            "mode",
+            "choice",
+            "tf",
+            "'tf': to [-1, 1]; 'torch': ImageNet mean and std; 'caffe': RGB to BGR minus the "
+            "ImageNet mean; 'none': unchanged.",
+            choices=PREPROCESS_MODES,
+            required=True,
+        ),
+        ParamSpec(
+            "pixel_max",
+            "choice",
+            255,
+            "The largest pixel value coming in: 255 for raw pixels (as preprocess_input "
+            "expects), 1 for LayerLab's image folders, which load pixels in [0, 1].",
+            choices=(255, 1),
+        ),
+        summary=("mode", "pixel_max"),
+    ),
+)
+
+
+CATALOG: dict[str, LayerSpec] = {spec.type: spec for spec in (*_SPECS, *_PRETRAINED)}

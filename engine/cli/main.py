@@ -15,6 +15,8 @@ import tempfile
 from engine.cli.export import cli_export
 from engine.cli.importing import cli_import
 from engine.cli.lr_find import add_lr_find_parser, cli_lr_find
+from engine.cli.new import add_parser as add_new_parser
+from engine.cli.new import cli_new
 from engine.cli.presets import cli_presets
 from engine.cli.train import cli_train
 from engine.cli.tune import add_tune_parsers, cli_tune, cli_tune_worker
@@ -30,6 +32,7 @@ COMMANDS = {
     "train": cli_train,
     "export": cli_export,
     "import": cli_import,
+    "new": cli_new,
     "presets": cli_presets,
     "screenshot": cli_screenshot,
     "worker": cli_worker,
@@ -80,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("import", help="turn a .keras/.h5 model or config into a project")
     s.add_argument("model")
     s.add_argument("--out", required=True)
+
+    add_new_parser(sub)
 
     sub.add_parser("presets", help="list the preset projects")
 

@@ -11,17 +11,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from engine.codegen.data_table import csv_code, is_npy_pair, npy_code
 from engine.codegen.text import CodegenError, ScriptPart, call_code, dedupe, docstring, literal
 from engine.data.dataset import ONE_HOT_LOSSES, SOURCES, loss_key
+from engine.data.images import CORRUPT_MODES, RESIZE_MODES, image_geometry
 from engine.data.sources import (
     BUILTINS,
     DataError,
     get_float,
     get_int,
     get_str,
-    get_str_list,
     get_task,
-    image_geometry,
 )
 
 _SPLIT = '''
@@ -90,43 +90,6 @@ def encode_targets(values, task=None):
     return y.astype(np.int64).reshape(-1), True
 '''
 
-_READ_CSV = '''
-def read_csv(path, target=None, features=None, categorical=(), delimiter=None, task=None):
-    """Inputs and targets of a CSV file with a header row.
-
-    Categorical feature columns become one 0/1 column per value (returned in
-    onehot so standardisation leaves them alone).
-    """
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        if delimiter is None:  # the most frequent on the first non-blank line
-            delimiter = max(",;\\t|", key=next((ln for ln in f if ln.strip()), "").count)
-            f.seek(0)
-        rows = [row for row in csv.reader(f, delimiter=delimiter) if any(c.strip() for c in row)]
-    header = [c.strip() for c in rows[0]]
-    body = [[c.strip() for c in row] for row in rows[1:]]
-    target = header[-1] if target is None else target
-    features = [c for c in header if c != target] if features is None else features
-    columns, onehot = [], []
-    for name in features:
-        cells = [row[header.index(name)] for row in body]
-        if name in categorical:
-            for level in sorted(set(cells)):
-                onehot.append(len(columns))
-                columns.append(np.array([c == level for c in cells], dtype=np.float32))
-        else:
-            columns.append(np.array([float(c) for c in cells]))
-    x = np.stack(columns, axis=1).astype(np.float32)
-    cells = [row[header.index(target)] for row in body]
-    try:
-        values = np.array([float(c) for c in cells])
-        if not np.all(np.isfinite(values)):
-            raise ValueError
-    except ValueError:
-        values = np.array(cells)
-    y, classification = encode_targets(values, task)
-    return x, y, classification, onehot
-'''
-
 _READ_NPZ = '''
 def read_npz(path, x_name="x", y_name="y", task=None):
     """Inputs and targets from two arrays of a NumPy .npz file (one-hot targets -> indices)."""
@@ -141,28 +104,99 @@ def read_npz(path, x_name="x", y_name="y", task=None):
     return x.astype(np.float32), y, classification
 '''
 
-_READ_IMAGES = '''
-def read_images(folder, image_size=None, color_mode="rgb"):
-    """Images from one sub-folder per class, resized and scaled to [0, 1].
-
-    Without image_size, every image takes the size of the first one.
-    """
-    folder = Path(folder)
-    if image_size is None:
-        suffixes = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-        first = next(p for d in sorted(folder.iterdir())
-                     if d.is_dir() and not d.name.startswith(".")
-                     for p in sorted(d.iterdir()) if p.suffix.lower() in suffixes)
-        image = tf.io.decode_image(tf.io.read_file(str(first)), expand_animations=False)
-        image_size = tuple(image.shape[:2])
-    images = keras.utils.image_dataset_from_directory(
-        folder, label_mode="int", color_mode=color_mode, image_size=image_size,
-        batch_size=None, shuffle=False)
-    pairs = [(image.numpy(), int(label)) for image, label in images]
-    x = np.clip(np.stack([p[0] for p in pairs]) / 255.0, 0.0, 1.0).astype(np.float32)
-    y = np.array([p[1] for p in pairs], dtype=np.int64)
-    return x, y
+_IMAGE_SIZE = '''
+def first_image_size(paths):
+    """(height, width) of the first image: every image is resized to it."""
+    image = tf.io.decode_image(tf.io.read_file(str(paths[0])), expand_animations=False)
+    return tuple(image.shape[:2])
 '''
+
+_IMAGE_FOLDER = '''
+def image_folder(folder, validation, seed, image_size, color_mode, resize, label_mode):
+    """Stream a folder with one sub-folder per class, batch by batch, scaled to [0, 1].
+
+    Differences from LayerLab (same folder, same seed):
+    - Keras splits the shuffled file list as a whole; LayerLab splits each class
+      (stratified), so the validation images are not the same ones, and a test share
+      stays in the training set here.
+    - Keras resizes bilinearly without antialiasing (LayerLab antialiases).
+    - A file Keras cannot decode ends the run (LayerLab skips it by default).
+    """
+    suffixes = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+    if image_size is None:
+        image_size = first_image_size(sorted(
+            p for d in sorted(Path(folder).iterdir()) if d.is_dir() and not d.name.startswith(".")
+            for p in sorted(d.iterdir()) if p.suffix.lower() in suffixes))
+    options = dict(
+        label_mode=label_mode, color_mode=color_mode, image_size=image_size,
+        batch_size=BATCH_SIZE, seed=seed, crop_to_aspect_ratio=resize == "crop",
+        pad_to_aspect_ratio=resize == "pad")
+    if validation > 0:
+        train, val = keras.utils.image_dataset_from_directory(
+            folder, validation_split=validation, subset="both", **options)
+    else:
+        train, val = keras.utils.image_dataset_from_directory(folder, **options), None
+    names = train.class_names
+    labels = np.array([names.index(Path(p).parent.name) for p in train.file_paths])
+    return train, val, labels
+'''
+
+_IMAGE_LIST = '''
+def image_list(path, path_column="path", label_column="label"):
+    """The (files, class indices, class names) of a CSV of path,label rows."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        rows = [r for r in csv.DictReader(f) if any((v or "").strip() for v in r.values())]
+    files = [str(Path(path).parent / r[path_column].strip()) for r in rows]
+    names, y = np.unique([r[label_column].strip() for r in rows], return_inverse=True)
+    return files, y.astype(np.int64), [str(n) for n in names]
+
+
+def stream_files(files, labels, image_size, color_mode, resize, shuffle, seed):
+    """Batches of (image, label) decoded from files in parallel, scaled to [0, 1]."""
+    resizing = keras.layers.Resizing(*image_size, crop_to_aspect_ratio=resize == "crop",
+                                     pad_to_aspect_ratio=resize == "pad", antialias=True)
+    channels = 1 if color_mode == "grayscale" else 3
+
+    def load(path, label):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        image = tf.cast(image, tf.float32)
+        if channels == 1:
+            image = tf.round(tf.image.rgb_to_grayscale(image))
+        image = resizing(image / 255.0)
+        return tf.clip_by_value(image, 0.0, 1.0), label
+
+    data = tf.data.Dataset.from_tensor_slices((list(files), labels))
+    if shuffle:
+        data = data.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    data = data.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    return data.batch(BATCH_SIZE).prefetch(tf.data.AUTOTUNE)
+'''
+
+_SCALE = '''
+def scaled(data, mean=None, std=None):
+    """Pixels 0-255 -> [0, 1] (then standardised when mean and std are given)."""
+    def scale(x, y):
+        x = tf.clip_by_value(x / 255.0, 0.0, 1.0)
+        return (x if mean is None else (x - mean) / std), y
+    return data.map(scale, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+'''
+
+_STREAM_STATS = '''
+def streamed_mean_std(data):
+    """Per-pixel mean and std of a stream of (x, y) batches, in one pass (float64)."""
+    total = squares = None
+    count = 0
+    for x, _ in data.as_numpy_iterator():
+        x = x.astype(np.float64)
+        total = x.sum(0) if total is None else total + x.sum(0)
+        squares = (x * x).sum(0) if squares is None else squares + (x * x).sum(0)
+        count += len(x)
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean * mean, 0.0))
+    std[std < 1e-7] = 1.0
+    return mean.astype(np.float32), std.astype(np.float32)
+'''
+
 
 #: Built-in point sets: the same generators (and seeds) as engine.data.sources.
 _PLANES = {
@@ -276,21 +310,15 @@ def data_code(
             part.num_classes = _BUILTIN_CLASSES.get(name, 0)
         elif source == "csv":
             path = _path_code(section, base_dir, part)
-            args = [path]
-            for key in ("target", "features", "categorical", "delimiter"):
-                if section.get(key) is not None:
-                    value = section[key]
-                    if key in ("features", "categorical"):
-                        value = get_str_list(section, key)
-                    elif not isinstance(value, str):
-                        raise DataError(f'data section: "{key}" must be a text; got {value!r}')
-                    args.append(f"{key}={literal(value)}")
-            if get_task(section):
-                args.append(f"task={literal(get_task(section))}")
-            body.append(call_code("x, y, classification, onehot = read_csv", args, "    "))
-            part.imports.add("import csv")
-            part.functions += [_ENCODE, _READ_CSV]
+            body.append(csv_code(section, path, part))
+            part.functions.append(_ENCODE)
             classification, onehot, default_std = "classification", "onehot", True
+            part.task = get_task(section)
+        elif source == "npz" and is_npy_pair(section):
+            path = _path_code(section, base_dir, part)
+            body.append(npy_code(section, path, part))
+            part.functions.append(_ENCODE)
+            classification, default_std = "classification", "x.ndim == 2"
             part.task = get_task(section)
         elif source == "npz":
             path = _path_code(section, base_dir, part)
@@ -304,20 +332,9 @@ def data_code(
             part.functions += [_ENCODE, _READ_NPZ]
             classification, default_std = "classification", "x.ndim == 2"
             part.task = get_task(section)
-        elif source == "images":
-            path = _path_code(section, base_dir, part)
-            size, mode = _image_geometry(section, input_shape)
-            body.append(
-                call_code(
-                    "x, y = read_images",
-                    [path, f"image_size={literal(size)}", f"color_mode={literal(mode)}"],
-                    "    ",
-                )
-            )
-            part.imports |= {"import tensorflow as tf", "from pathlib import Path"}
-            part.functions.append(_READ_IMAGES)
-            default_std = False
-            part.task = "classification"
+        elif source in ("images", "image_list"):
+            _image_code(section, base_dir, input_shape, loss, val, test, seed, part)
+            return part
         else:
             raise DataError(f"unknown data source {source!r}; choose one of {', '.join(SOURCES)}")
     except DataError as exc:
@@ -428,3 +445,99 @@ def _image_geometry(
 ) -> tuple[tuple[int, int] | None, str]:
     size, channels = image_geometry(section, input_shape)
     return (tuple(size) if size else None), ("grayscale" if channels == 1 else "rgb")
+
+
+def _image_code(
+    section: dict[str, Any],
+    base_dir: Any,
+    input_shape: tuple | None,
+    loss: Any,
+    val: float,
+    test: float,
+    seed: int,
+    part: ScriptPart,
+) -> None:
+    """``load_data()`` for an image folder or list: it returns ``(train, None), (val,
+    None)`` where each is a ``tf.data.Dataset`` of batches streamed from the files
+    (``train.labels`` holds the training labels, for class weights)."""
+    path = _path_code(section, base_dir, part)
+    size, mode = _image_geometry(section, input_shape)
+    resize = get_str(section, "resize", "stretch", RESIZE_MODES)
+    get_str(section, "corrupt_files", "skip", CORRUPT_MODES)
+    one_hot = loss_key(loss) in ONE_HOT_LOSSES
+    standardize = section.get("standardize") is True
+    part.imports |= {"import tensorflow as tf", "import keras", "from pathlib import Path"}
+    part.task, part.streamed, part.has_val = "classification", True, val > 0
+    body: list[str] = []
+    if section.get("source") == "images":
+        body.append(
+            call_code(
+                "train, val, labels = image_folder",
+                [
+                    path,
+                    f"validation={literal(val)}",
+                    f"seed={seed}",
+                    f"image_size={literal(size)}",
+                    f"color_mode={literal(mode)}",
+                    f"resize={literal(resize)}",
+                    f"label_mode={literal('categorical' if one_hot else 'int')}",
+                ],
+                "    ",
+            )
+        )
+        body.append("    train_raw, val_raw = train, val")
+        part.functions += [_IMAGE_SIZE, _IMAGE_FOLDER, _SCALE]
+        scale = "scaled({}, mean, std)" if standardize else "scaled({})"
+        if standardize:
+            body.append("    mean, std = streamed_mean_std(scaled(train_raw))")
+            part.functions.append(_STREAM_STATS)
+        body.append(f"    train = {scale.format('train_raw')}")
+        body.append(f"    val = None if val_raw is None else {scale.format('val_raw')}")
+    else:
+        columns = [
+            f"{key}={literal(get_str(section, key, key[:-7]))}"
+            for key in ("path_column", "label_column")
+            if key in section
+        ]
+        body.append(call_code("files, y, names = image_list", [path, *columns], "    "))
+        part.imports.add("import csv")
+        size_code = literal(size) if size else "first_image_size(files)"
+        body.append(
+            call_code(
+                "train_idx, val_idx = split",
+                [
+                    "y",
+                    f"validation={literal(val)}",
+                    f"test={literal(test)}",
+                    f"seed={seed}",
+                    "classification=True",
+                ],
+                "    ",
+            )
+        )
+        body.append("    labels = y[train_idx]")
+        target = "np.eye(len(names), dtype=np.float32)[y]" if one_hot else "y"
+        body.append(f"    targets = {target}")
+        args = f"{size_code}, {literal(mode)}, {literal(resize)}"
+        body.append(
+            "    train = stream_files([files[i] for i in train_idx], targets[train_idx], "
+            f"{args}, True, {seed})"
+        )
+        body.append(
+            "    val = stream_files([files[i] for i in val_idx], targets[val_idx], "
+            f"{args}, False, {seed}) if len(val_idx) else None"
+        )
+        part.functions += [_IMAGE_SIZE, _IMAGE_LIST, _SPLIT]
+        if standardize:
+            body.append("    mean, std = streamed_mean_std(train)")
+            body.append("    train = train.map(lambda x, t: ((x - mean) / std, t))")
+            body.append(
+                "    val = None if val is None else val.map(lambda x, t: ((x - mean) / std, t))"
+            )
+            part.functions.append(_STREAM_STATS)
+    body.append("    train.labels = labels  # class indices of the training images")
+    body.append("    return (train, None), (val, None)")
+    what = "the image folders" if section.get("source") == "images" else "the image list"
+    doc = docstring(f"Stream {what} in batches; split off {val:g} for validation (seed {seed}).")
+    part.functions = dedupe(part.functions)
+    part.functions.insert(0, "def load_data():\n    " + doc + "\n" + "\n".join(body) + "\n")

@@ -26,10 +26,15 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
+from engine.build.backbone import preprocessing_spec
 from engine.build.builder import model_name, port_problem
+from engine.build.errors import BuildError
 from engine.build.layers import POSITIONAL_INPUTS
+from engine.build.operations import ARITHMETIC, LIST_OPS, OP_PARAMS, op_problems
+from engine.catalog.backbones import BACKBONES
+from engine.catalog.checks import check_value, format_index
 from engine.catalog.specs import REGULARIZERS, ParamSpec
-from engine.catalog.table import CATALOG
+from engine.catalog.table import CATALOG, PRETRAINED_TYPES
 from engine.codegen.data import data_code
 from engine.codegen.text import CodegenError, call_code, dedupe, docstring, literal
 from engine.codegen.train import main_code
@@ -262,7 +267,14 @@ def model_code(graph: Graph, name: str) -> str:
             lines.append(call_code(f"{var} = keras.Input", args, "    "))
             continue
         inputs = input_vars(graph, nid, ports)
+        if node.type == "Operation":
+            lines.append(operation_line(node, var, inputs))
+            continue
         var = ", ".join(ports[nid])  # out, h, c = layers.LSTM(..., return_state=True)(x)
+        if node.type in PRETRAINED_TYPES:
+            used = set(names.values()) | {p for group in ports.values() for p in group}
+            lines += _pretrained_code(node, var, inputs[0], used, where)
+            continue
         if state_code(node, inputs):
             tail = state_code(node, inputs)
         elif len(inputs) == 1:
@@ -284,6 +296,97 @@ def model_code(graph: Graph, name: str) -> str:
         )
     )
     return "\n".join(lines) + "\n"
+
+
+def _pretrained_code(node: Node, var: str, source: str, used: set[str], where: str) -> list[str]:
+    """A Backbone the Keras way (``base = keras.applications.X(include_top=False, ...)``,
+    ``x = base(inputs)``), or the one Keras layer of a BackbonePreprocessing mode."""
+    params = node.params if isinstance(node.params, dict) else {}
+    frozen = [] if node.trainable else ["trainable=False"]
+    name = f"name={literal(node.id)}"
+    if node.type == "BackbonePreprocessing":
+        try:
+            spec = preprocessing_spec(node)
+        except BuildError as exc:
+            raise CodegenError(str(exc)) from None
+        if spec[0] == "Dense":  # caffe: RGB -> BGR and minus the Caffe mean, fixed
+            call = "layers.Dense"
+            args = [
+                "3",
+                f"kernel_initializer=keras.initializers.Constant({spec[1]})",
+                f"bias_initializer=keras.initializers.Constant({spec[2]})",
+            ]
+            frozen = ["trainable=False"]
+        elif spec[0] == "Identity":
+            call, args = "layers.Identity", []
+        else:
+            call, args = "layers.Rescaling", [literal(spec[1]), f"offset={literal(spec[2])}"]
+        return [call_code(f"{var} = {call}", [*args, *frozen, name], "    ", f"({source})")]
+    app = params.get("application")
+    if app not in BACKBONES:
+        raise CodegenError(
+            f"{where}: application must be a keras.applications network; got {app!r}"
+        )
+    net, i = f"{var}_net", 2
+    while net in used or net in _TAKEN:
+        net, i = f"{var}_net{i}", i + 1
+    args = [
+        "include_top=False",
+        f"weights={literal(params.get('weights') or None)}",
+        f"input_shape={source}.shape[1:]",
+        f"input_tensor=keras.Input({source}.shape[1:], name={literal(node.id + '_input')})",
+    ]
+    for pname in ("pooling", "alpha", "minimalistic", "include_preprocessing"):
+        pspec = CATALOG["Backbone"].param(pname)
+        if pname in params and not _same(params[pname], pspec.default):
+            args.append(f"{pname}={literal(params[pname])}")
+    lines = [call_code(f"{net} = keras.applications.{app}", args, "    ")]
+    lines.append(f"    {net}.name = {literal(node.id)}")
+    if not node.trainable:
+        lines.append(f"    {net}.trainable = False  # frozen")
+    lines.append(f"    {var} = {net}({source})")
+    return lines
+
+
+def operation_line(node: Node, var: str, inputs: list[str]) -> str:
+    """The line of an ``Operation`` node: the same ``keras.ops`` call Keras code writes
+    (``x[:, 1:5]`` for get_item). Values are checked against the catalog first; the
+    op is one of the allow-list, so no text from the project becomes code."""
+    where = f"Operation '{node.id}'"
+    spec = CATALOG["Operation"]
+    params = node.params if isinstance(node.params, dict) else {}
+    for name, value in params.items():
+        pspec = spec.param(name)
+        problem = check_value(pspec, value) if pspec else f"unknown parameter {name!r}"
+        if problem:
+            raise CodegenError(f"{where}: {problem}")
+    op = params.get("op")
+    problems = op_problems(op, params, len(inputs))
+    if problems:
+        raise CodegenError(f"{where}: {problems[0]}")
+    if op == "get_item":  # ints, slices, None and ... only (checked above)
+        return f"    {var} = {inputs[0]}[{format_index(params['key'])}]"
+    if op in ARITHMETIC:
+        if params.get("constant") is None:
+            args = list(inputs)
+        else:
+            args = [inputs[0], literal(params["constant"])]
+            if params.get("constant_first"):
+                args.reverse()
+    elif op in LIST_OPS:
+        args = ["[" + ", ".join(inputs) + "]"]
+    else:
+        args = [inputs[0]]
+    if op == "reshape":
+        args.append(literal(params["newshape"], tuples=True))
+    for name in OP_PARAMS[op]:
+        if name in ("constant", "constant_first", "newshape") or params.get(name) is None:
+            continue
+        pspec = spec.param(name)
+        if pspec is not None and _same(params[name], pspec.default):
+            continue
+        args.append(f"{name}={literal(params[name], tuples=True)}")
+    return call_code(f"{var} = keras.ops.{op}", args, "    ")
 
 
 # --------------------------------------------------------------------------- the script
@@ -326,6 +429,7 @@ def generate(project: Any, weights: str | None = None) -> str:
         task=data.task,
         num_classes=data.num_classes,
         adapt=adapt,
+        streamed=data.streamed,
     )
     blocks = [
         _header(project.name, project.description or "", weights),

@@ -132,6 +132,7 @@ class ScriptPart:
         self.task: str | None = None  # what the data is, when known without loading it
         self.num_classes: int | None = None
         self.has_val = True
+        self.streamed = False  # load_data() returns tf.data datasets of (x, y) batches
 
 
 def dedupe(items: list[str]) -> list[str]:

@@ -291,6 +291,7 @@ def main_code(
     task: str | None = None,
     num_classes: int | None = None,
     adapt: list[str] | None = None,
+    streamed: bool = False,
 ) -> ScriptPart:
     """The ``main()`` function: compile and fit as :mod:`engine.train.fit` does, then save.
 
@@ -302,6 +303,7 @@ def main_code(
         task: ``classification``/``regression`` when known from the data source.
         num_classes: Number of classes when known from the data source.
         adapt: Normalization layers that learn their mean and variance from the data.
+        streamed: ``load_data()`` returns datasets of batches (``y`` is None).
 
     Raises:
         CodegenError: Listing what is wrong with the training section.
@@ -415,7 +417,11 @@ def main_code(
             "        epochs = 0 if args.epochs is None else args.epochs",
         ]
     if schedule:
-        lines.append("    steps_per_epoch = math.ceil(len(x_train) / BATCH_SIZE)")
+        lines.append(
+            "    steps_per_epoch = len(x_train)  # batches"
+            if streamed
+            else "    steps_per_epoch = math.ceil(len(x_train) / BATCH_SIZE)"
+        )
     lines += ["    model.compile(", *[f"        {a}," for a in compile_args], "    )"]
     fit_args = ["x_train", "y_train", "batch_size=BATCH_SIZE", "epochs=epochs"]
     if has_val:
@@ -423,7 +429,8 @@ def main_code(
     cw = training.get("class_weight") if task != "regression" else None  # as LayerLab
     if cw == "balanced":
         part.functions.append(_CLASS_WEIGHTS)
-        fit_args.append("class_weight=balanced_class_weights(y_train)")
+        labels = "x_train.labels" if streamed else "y_train"
+        fit_args.append(f"class_weight=balanced_class_weights({labels})")
     elif isinstance(cw, dict):
         fit_args.append("class_weight=" + literal({int(k): float(v) for k, v in cw.items()}))
     if training.get("shuffle", True) is False:

@@ -1,7 +1,9 @@
 """Datasets for training: load a project's ``data`` section, split, standardise, serve.
 
 ``load_data({"source": "builtin:digits", "validation_split": 0.2})`` returns a
-:class:`Dataset` of numpy splits. Sources (see :mod:`engine.data.sources`):
+:class:`Dataset`: the inputs where the source left them (in memory, memory-mapped, or
+image files) and index arrays per split. Sources (see :mod:`engine.data.sources` and
+:mod:`engine.data.images`):
 
 - ``builtin:<name>`` — one of :data:`BUILTINS` (offline, seeded by ``seed``);
   generated sets take ``samples`` and ``noise``, ``builtin:adding`` takes ``length``.
@@ -11,8 +13,13 @@
 - ``npz`` — ``path``, array names ``x`` and ``y`` (one-hot ``y`` becomes class indices,
   ``y`` shaped ``(n, 1)`` is read as ``(n,)``).
 - ``images`` — ``path`` to a folder with one sub-folder per class, ``image_size``,
-  ``color_mode`` (``grayscale``/``rgb``), ``max_memory_mb`` (all images are held in memory).
-  Hidden files and folders (and macOS's ``._*`` and ``__MACOSX``) are skipped.
+  ``color_mode`` (``grayscale``/``rgb``), ``resize`` (``stretch``/``crop``/``pad``),
+  ``cache`` (``auto``/``none``/``memory``/``file``), ``corrupt_files``
+  (``skip``/``error``), ``max_memory_mb`` (the in-memory cache's budget). Only indexed
+  here; training streams the files. Hidden files and folders (and macOS's ``._*`` and
+  ``__MACOSX``) are skipped.
+- ``image_list`` — ``path`` to a CSV of ``path,label`` rows (paths relative to the CSV;
+  ``path_column``, ``label_column`` rename them), then as ``images``.
 
 Targets are class indices when they are text, or whole numbers with at most 20
 distinct values; otherwise regression. ``"task": "classification"|"regression"``
@@ -24,17 +31,27 @@ Common keys: ``validation_split`` (0.2), ``test_split`` (0), ``seed`` (0),
 classification; standardisation is fitted on the training split only. Every
 bad input raises :class:`DataError` with one message naming what is wrong.
 
-TensorFlow is imported only by :func:`make_tf_dataset` (and the image decoder).
+TensorFlow is imported only by the functions that serve batches or decode images.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from engine.data.images import (
+    ImageFiles,
+    SkipTracker,
+    clear_cache_files,
+    image_pipeline,
+    index_folder,
+    index_list,
+    load_pixels,
+)
 from engine.data.sources import (
     BUILTINS,
     DataError,
@@ -43,22 +60,28 @@ from engine.data.sources import (
     get_int,
     load_builtin,
     load_csv,
-    load_images,
     load_npz,
     resolve_path,
 )
 
-SOURCES = tuple(f"builtin:{name}" for name in BUILTINS) + ("csv", "npz", "images")
+SOURCES = tuple(f"builtin:{name}" for name in BUILTINS) + ("csv", "npz", "images", "image_list")
+SPLITS = ("train", "validation", "test")
+CHUNK_MB = 8
+"""Inputs read at once when standardisation is fitted on streamed data."""
 
 
 @dataclass
 class Dataset:
-    """Train / validation / test splits of one data source.
+    """Train / validation / test splits of one data source, kept as index arrays.
+
+    The inputs stay where the source put them: an array in memory, a memory-mapped
+    file (never copied whole), or image files (decoded batch by batch). A split's
+    samples are ``x[parts[split]]``.
 
     Attributes:
-        x_train, y_train, x_val, y_val: numpy arrays; ``y`` holds int64 class
-            indices for classification and float32 ``(n, k)`` for regression.
-        x_test, y_test: the test split, or None when ``test_split`` is 0.
+        y: Every target; int64 class indices (classification) or float32 ``(n, k)``.
+        parts: ``{"train": indices, "validation": indices, "test": indices or None}``,
+            each sorted.
         task: ``"classification"`` or ``"regression"``.
         num_classes: Number of classes (0 for regression).
         class_names: One name per class index.
@@ -67,14 +90,16 @@ class Dataset:
         source: What the data is, in words.
         mean, std: The standardisation fitted on the training split (None when off);
             apply the same to new inputs with :meth:`transform`.
+        x: Every input (array-like, samples on axis 0), or None for image files.
+        images: The indexed image files, or None.
+
+    ``x_train``, ``y_train``, ``x_val``, ``y_val``, ``x_test``, ``y_test`` are the
+    splits as numpy arrays, standardised (made on first use, then kept: for small
+    data). Training on streamed data uses :meth:`batches` instead.
     """
 
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray | None
-    y_test: np.ndarray | None
+    y: np.ndarray
+    parts: dict[str, np.ndarray | None]
     task: str
     num_classes: int
     class_names: list[str]
@@ -83,11 +108,126 @@ class Dataset:
     source: str = ""
     mean: np.ndarray | None = None
     std: np.ndarray | None = None
+    x: Any = None
+    images: ImageFiles | None = None
+    _made: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+
+    # ------------------------------------------------------------- splits as arrays
+    def inputs(self, split: str) -> np.ndarray | None:
+        """One split's inputs as a numpy array, standardised (made once, then kept)."""
+        idx = self.parts.get(split)
+        if idx is None:
+            return None
+        if split not in self._made:
+            if self.images is not None:
+                x = load_pixels(self.images, idx)
+            else:
+                x = np.asarray(self.x[idx], dtype=np.float32)
+            self._made[split] = self.transform(x) if self.mean is not None else x
+        return self._made[split]
+
+    def targets(self, split: str) -> np.ndarray | None:
+        """One split's targets (None when the split is empty by design)."""
+        idx = self.parts.get(split)
+        return None if idx is None else self.y[idx]
+
+    @property
+    def x_train(self) -> np.ndarray:
+        return self.inputs("train")  # type: ignore[return-value]
+
+    @property
+    def y_train(self) -> np.ndarray:
+        return self.targets("train")  # type: ignore[return-value]
+
+    @property
+    def x_val(self) -> np.ndarray:
+        return self.inputs("validation")  # type: ignore[return-value]
+
+    @property
+    def y_val(self) -> np.ndarray:
+        return self.targets("validation")  # type: ignore[return-value]
+
+    @property
+    def x_test(self) -> np.ndarray | None:
+        return self.inputs("test")
+
+    @property
+    def y_test(self) -> np.ndarray | None:
+        return self.targets("test")
+
+    def count(self, split: str) -> int:
+        """Samples in a split (0 when it is absent)."""
+        idx = self.parts.get(split)
+        return 0 if idx is None else len(idx)
+
+    @property
+    def streamed(self) -> bool:
+        """The inputs are files or a memory map: train from :meth:`batches`, never
+        from ``x_train`` (which would decode or copy the whole split)."""
+        return (
+            self.images is not None
+            or isinstance(self.x, np.memmap)
+            or not isinstance(self.x, np.ndarray)
+        )
+
+    def take(self, split: str, n: int) -> np.ndarray:
+        """The first ``n`` inputs of a split, standardised (reads only those)."""
+        idx = self.parts.get(split)
+        if idx is None:
+            return np.empty((0, *self.input_shape), np.float32)
+        if split in self._made:
+            return self._made[split][:n]
+        idx = idx[:n]
+        if self.images is not None:
+            x = load_pixels(self.images, idx)
+        else:
+            x = np.asarray(self.x[idx], dtype=np.float32)
+        return self.transform(x) if self.mean is not None else x
+
+    def head(self, split: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Up to ``n`` first samples of a split as arrays ``(x, y)``, standardised; from
+        streamed data only those are read (an image that cannot be decoded is left out
+        with its target)."""
+        if not self.streamed or split in self._made:
+            return self.inputs(split)[:n], self.targets(split)[:n]  # type: ignore[index]
+        xs, ys, have = [], [], 0
+        for xb, yb in self.batches(split, min(n, 256)).as_numpy_iterator():
+            xs.append(xb)
+            ys.append(yb)
+            have += len(xb)
+            if have >= n:
+                break
+        if not xs:
+            return np.empty((0, *self.input_shape), np.float32), self.y[:0]
+        return np.concatenate(xs)[:n], np.concatenate(ys)[:n]
+
+    def predictions(
+        self, model: Any, split: str, n: int, batch_size: int
+    ) -> tuple[Any, np.ndarray]:
+        """``model``'s predictions for up to ``n`` first samples of a split, and their
+        targets. Streamed data is predicted batch by batch: only one batch of inputs is
+        held at a time (an image that cannot be decoded is left out with its target)."""
+        if not self.streamed:
+            x, y = self.head(split, n)
+            return model.predict(x, batch_size=batch_size, verbose=0), y
+        preds, ys, have = [], [], 0
+        for xb, yb in self.batches(split, batch_size).as_numpy_iterator():
+            pred = model.predict_on_batch(xb)
+            if isinstance(pred, (list, tuple, dict)):
+                return pred, yb  # several outputs: no per-sample details
+            preds.append(np.asarray(pred))
+            ys.append(yb)
+            have += len(yb)
+            if have >= n:
+                break
+        if not preds:
+            return np.empty((0,)), self.y[:0]
+        return np.concatenate(preds)[:n], np.concatenate(ys)[:n]
 
     @property
     def target_shape(self) -> tuple[int, ...]:
         """Shape of one target (``()`` for class indices)."""
-        return tuple(self.y_train.shape[1:])
+        return tuple(self.y.shape[1:])
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Raw inputs -> what the model was trained on (the stored standardisation)."""
@@ -96,33 +236,151 @@ class Dataset:
             return x
         return ((x - self.mean) / self.std).astype(np.float32)
 
+    # ------------------------------------------------------------- streaming
+    def batches(
+        self,
+        split: str,
+        batch_size: int,
+        labels: np.ndarray | None = None,
+        with_labels: bool = True,
+        shuffle: bool = False,
+        seed: int = 0,
+        cache_dir: str | os.PathLike | None = None,
+        tracker: SkipTracker | None = None,
+    ):
+        """A batched, prefetched ``tf.data.Dataset`` of one split, read batch by batch.
+
+        Args:
+            split: ``train``, ``validation`` or ``test``.
+            batch_size: Samples per batch.
+            labels: The split's targets as the loss wants them (default: as stored).
+            with_labels: False for inputs only.
+            shuffle, seed: A seeded reshuffle each epoch.
+            cache_dir: Where ``"cache": "file"`` writes its cache (the run directory).
+            tracker: Counts image files that could not be decoded (images only).
+        """
+        import tensorflow as tf
+
+        _check_batch_size(batch_size)
+        idx = self.parts.get(split)
+        if idx is None:
+            idx = np.empty(0, np.int64)
+        if with_labels and labels is None:
+            labels = self.y[idx]
+        mean = None if self.mean is None else tf.constant(self.mean)
+        std = None if self.std is None else tf.constant(self.std)
+
+        def standardise(x: Any) -> Any:
+            return x if mean is None else (x - mean) / std
+
+        if self.images is not None:
+            cache_file = None
+            if cache_dir is not None and self.images.cache == "file":
+                clear_cache_files(Path(cache_dir), f"image-cache-{split}")
+                cache_file = Path(cache_dir) / f"image-cache-{split}"
+            return image_pipeline(
+                self.images,
+                idx,
+                batch_size,
+                labels=labels if with_labels else None,
+                shuffle=shuffle,
+                seed=seed,
+                cache_file=cache_file,
+                tracker=tracker,
+                transform=standardise if mean is not None else None,
+            )
+        return _array_batches(
+            self.x,
+            idx,
+            labels if with_labels else None,
+            batch_size,
+            shuffle,
+            seed,
+            self.mean,
+            self.std,
+        )
+
     def summary(self) -> dict[str, Any]:
-        """Plain facts for the GUI: samples per split, classes, shapes."""
+        """Plain facts for the GUI: samples per split, classes, shapes (reads no inputs)."""
         out: dict[str, Any] = {
             "source": self.source,
             "task": self.task,
-            "train": len(self.x_train),
-            "validation": len(self.x_val),
-            "test": 0 if self.x_test is None else len(self.x_test),
+            "train": self.count("train"),
+            "validation": self.count("validation"),
+            "test": self.count("test"),
             "input_shape": list(self.input_shape),
             "target_shape": list(self.target_shape),
             "num_classes": self.num_classes,
             "class_names": list(self.class_names),
             "standardized": self.mean is not None,
         }
+        if self.images is not None:
+            out["files"] = len(self.images)
         if self.feature_names:
             out["feature_names"] = list(self.feature_names)
         if self.task == "classification":
             out["class_counts"] = {
-                name: np.bincount(y, minlength=self.num_classes).tolist()
-                for name, y in (
-                    ("train", self.y_train),
-                    ("validation", self.y_val),
-                    ("test", self.y_test),
+                name: np.bincount(self.y[idx], minlength=self.num_classes).tolist()
+                for name, idx in (
+                    ("train", self.parts["train"]),
+                    ("validation", self.parts["validation"]),
+                    ("test", self.parts.get("test")),
                 )
-                if y is not None
+                if idx is not None
             }
         return out
+
+
+def _check_batch_size(batch_size: Any) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise DataError(f"batch_size must be a whole number >= 1; got {batch_size!r}")
+
+
+def _array_batches(
+    x: Any,
+    idx: np.ndarray,
+    labels: np.ndarray | None,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    mean: np.ndarray | None,
+    std: np.ndarray | None,
+):
+    """Batches gathered from an array-like (a memory map: only each batch is read)."""
+    import tensorflow as tf
+
+    idx = np.asarray(idx, dtype=np.int64)
+    labels = None if labels is None else np.asarray(labels)
+    sample_shape = tuple(x.shape[1:])
+
+    def gather(positions: np.ndarray):
+        positions = np.sort(positions)  # a memory map reads rows in file order
+        xb = np.asarray(x[idx[positions]], dtype=np.float32)
+        if mean is not None:
+            xb = ((xb - mean) / std).astype(np.float32)
+        if labels is None:
+            return (xb,)
+        return xb, labels[positions]
+
+    def load(positions: Any):
+        if labels is None:
+            (xb,) = tf.numpy_function(gather, [positions], [tf.float32])
+            xb.set_shape((None, *sample_shape))
+            return xb
+        out_type = tf.as_dtype(labels.dtype)
+        xb, yb = tf.numpy_function(gather, [positions], [tf.float32, out_type])
+        xb.set_shape((None, *sample_shape))
+        yb.set_shape((None, *labels.shape[1:]))
+        return xb, yb
+
+    positions = tf.data.Dataset.range(len(idx))
+    if shuffle:
+        positions = positions.shuffle(len(idx), seed=seed, reshuffle_each_iteration=True)
+    return (
+        positions.batch(batch_size)
+        .map(load, num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
 
 
 def load_data(
@@ -131,6 +389,9 @@ def load_data(
     input_shape: tuple[int | None, ...] | None = None,
 ) -> Dataset:
     """Load, split and standardise the data a project's ``data`` section declares.
+
+    Image sources are only indexed here (no image is decoded); memory-mapped inputs
+    are never copied whole. Splits are index arrays.
 
     Args:
         data_section: The project's ``data`` dict (``source`` plus source keys).
@@ -161,35 +422,77 @@ def load_data(
     if standardize is not None and not isinstance(standardize, bool):
         raise DataError(f'data section: "standardize" must be true or false; got {standardize!r}')
 
+    if source in ("images", "image_list"):
+        return _image_dataset(source, data_section, base_dir, input_shape, val, test, seed)
     raw = _load_raw(source, data_section, base_dir, input_shape)
-    if len(raw.x) < 2:
-        raise DataError(f"{raw.description}: {len(raw.x)} sample(s) is too few to split")
+    return dataset_from_raw(raw, val, test, seed, standardize)
+
+
+def _image_dataset(
+    source: str,
+    data_section: dict[str, Any],
+    base_dir: str | os.PathLike | None,
+    input_shape: tuple[int | None, ...] | None,
+    val: float,
+    test: float,
+    seed: int,
+) -> Dataset:
+    if source == "images":
+        folder = resolve_path(data_section, base_dir, want_dir=True)
+        files = index_folder(folder, data_section, input_shape)
+    else:
+        files = index_list(resolve_path(data_section, base_dir), data_section, input_shape)
+    raw = RawData(
+        None,  # type: ignore[arg-type]  # the inputs are the files
+        files.labels,
+        "classification",
+        files.class_names,
+        [],
+        files.description,
+    )
+    n, shape = len(files), (*files.size, files.channels)
+    return _split(raw, n, shape, files, val, test, seed, data_section.get("standardize"))
+
+
+def dataset_from_raw(
+    raw: RawData, validation: float, test: float, seed: int, standardize: bool | None = None
+) -> Dataset:
+    """Split (and standardise) the samples of one source: ``raw.x`` is never copied
+    whole (a memory map stays one; standardisation is fitted in chunks)."""
+    shape = tuple(int(d) for d in raw.x.shape[1:])
+    return _split(raw, len(raw.x), shape, None, validation, test, seed, standardize)
+
+
+def _split(
+    raw: RawData,
+    n: int,
+    shape: tuple[int, ...],
+    files: ImageFiles | None,
+    val: float,
+    test: float,
+    seed: int,
+    standardize: bool | None,
+) -> Dataset:
+    if n < 2:
+        raise DataError(f"{raw.description}: {n} sample(s) is too few to split")
     parts = split_indices(raw.y, raw.task, val, test, seed)
-    x_train, y_train = raw.x[parts[0]], raw.y[parts[0]]
-    mean = std = None
-    if raw.standardize if standardize is None else standardize:
-        mean, std = _fit_standardization(x_train, raw.onehot_columns)
     data = Dataset(
-        x_train=x_train,
-        y_train=y_train,
-        x_val=raw.x[parts[1]],
-        y_val=raw.y[parts[1]],
-        x_test=raw.x[parts[2]] if test > 0 else None,
-        y_test=raw.y[parts[2]] if test > 0 else None,
+        y=raw.y,
+        parts={"train": parts[0], "validation": parts[1], "test": parts[2] if test > 0 else None},
         task=raw.task,
         num_classes=len(raw.class_names) if raw.task == "classification" else 0,
         class_names=list(raw.class_names) if raw.task == "classification" else [],
-        input_shape=tuple(int(d) for d in raw.x.shape[1:]),
+        input_shape=shape,
         feature_names=list(raw.feature_names),
         source=raw.description,
-        mean=mean,
-        std=std,
+        x=raw.x,
+        images=files,
     )
-    if mean is not None:
-        data.x_train = data.transform(data.x_train)
-        data.x_val = data.transform(data.x_val)
-        if data.x_test is not None:
-            data.x_test = data.transform(data.x_test)
+    if raw.standardize if standardize is None else standardize:
+        if data.streamed:
+            data.mean, data.std = _fit_streamed(data, raw.onehot_columns)
+        else:
+            data.mean, data.std = _fit_standardization(raw.x[parts[0]], raw.onehot_columns)
     return data
 
 
@@ -205,8 +508,6 @@ def _load_raw(
         return load_csv(resolve_path(section, base_dir), section)
     if source == "npz":
         return load_npz(resolve_path(section, base_dir), section)
-    if source == "images":
-        return load_images(resolve_path(section, base_dir, want_dir=True), section, input_shape)
     raise DataError(f"unknown data source {source!r}; choose one of {', '.join(SOURCES)}")
 
 
@@ -294,6 +595,46 @@ def _fit_standardization(
     return mean, std
 
 
+def _fit_streamed(data: Dataset, onehot_columns: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and std of the training inputs, read in chunks of about
+    :data:`CHUNK_MB` (a memory map is never read whole; images are decoded batch by
+    batch). Sums are taken around the first chunk's mean, in float64."""
+    idx = data.parts["train"]
+    per_sample = max(1, int(np.prod(data.input_shape)) * 4)
+    rows = max(1, CHUNK_MB * 2**20 // per_sample)
+    shift = s1 = s2 = None
+    count = 0
+    for chunk in _train_chunks(data, idx, rows):
+        chunk = chunk.astype(np.float64)
+        if shift is None:
+            shift = chunk.mean(axis=0)
+            s1 = np.zeros_like(shift)
+            s2 = np.zeros_like(shift)
+        d = chunk - shift
+        s1 += d.sum(axis=0)
+        s2 += (d * d).sum(axis=0)
+        count += len(chunk)
+    if shift is None or count == 0:
+        raise DataError(f"{data.source}: no training sample could be read")
+    m1 = s1 / count
+    mean = (shift + m1).astype(np.float32)
+    std = np.sqrt(np.maximum(s2 / count - m1 * m1, 0.0)).astype(np.float32)
+    std[std < 1e-7] = 1.0
+    if onehot_columns and len(data.input_shape) == 1:
+        mean[onehot_columns] = 0.0
+        std[onehot_columns] = 1.0
+    return mean, std
+
+
+def _train_chunks(data: Dataset, idx: np.ndarray, rows: int):
+    if data.images is None:
+        for start in range(0, len(idx), rows):
+            yield np.asarray(data.x[idx[start : start + rows]], dtype=np.float32)
+        return
+    pipeline = image_pipeline(data.images, idx, min(rows, 256))
+    yield from pipeline.as_numpy_iterator()
+
+
 # --------------------------------------------------------------------------- labels and losses
 
 _CLASSIFICATION_LOSSES = {
@@ -356,11 +697,11 @@ def make_tf_dataset(
     seed: int = 0,
     cache: bool = True,
 ):
-    """A batched ``tf.data.Dataset`` (cached, seeded shuffle per epoch, prefetched)."""
+    """A batched ``tf.data.Dataset`` of arrays in memory (cached, seeded shuffle per
+    epoch, prefetched); streamed data comes from :meth:`Dataset.batches`."""
     import tensorflow as tf
 
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise DataError(f"batch_size must be a whole number >= 1; got {batch_size!r}")
+    _check_batch_size(batch_size)
     ds = tf.data.Dataset.from_tensor_slices(x if y is None else (x, y))
     if cache:
         ds = ds.cache()

@@ -1,40 +1,32 @@
-"""Where training data comes from: built-in sets, CSV, NPZ and image folders.
+"""Where training data comes from: built-in sets, CSV and NPZ (images: :mod:`engine.data.images`).
 
 Each loader turns one source of a project's ``data`` section into a
 :class:`RawData` (all samples, before splitting); :mod:`engine.data.dataset` splits,
-standardises and serves them. Nothing here imports TensorFlow except the image
-decoder, which imports it inside the function (Pillow is not a dependency).
+standardises and serves them. Nothing here imports TensorFlow.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import itertools
 import math
 import os
-import zipfile
-import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
-from engine.build.errors import clean_message, first_line
-from engine.data.image_size import ImageHeaderError, check_pixels
+from engine.data.arrays import (
+    ArrayError,
+    as_float32,
+    first_nonfinite,
+    is_npy,
+    open_npy,
+    read_npz_arrays,
+)
+from engine.data.table import CsvSettings, TableError, head_line, read_table
 from engine.limits import (
-    CSV_FIELD_KB,
-    CSV_LINE_KB,
-    CSV_MB,
-    NPZ_MB,
-    LimitExceeded,
     NotRegularFile,
-    check_mb,
-    check_zip_member,
-    open_regular,
-    read_zip_member,
     require_regular,
 )
 
@@ -357,98 +349,60 @@ def _need_two_classes(names: list[str], where: str) -> None:
 
 # --------------------------------------------------------------------------- CSV
 
-_MISSING = {"", "na", "n/a", "nan", "null", "?"}
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-MAX_LEVELS = 1000  # one-hot columns of one categorical feature
+MISSING_KEYS = ("error", "drop", "mean")
 
 
 def load_csv(path: Path, section: dict[str, Any]) -> RawData:
-    """A CSV file with a header row: one target column, numeric or categorical features."""
-    header, rows = _read_csv_rows(path, section.get("delimiter"))
-    target = section.get("target", header[-1])
-    if not isinstance(target, str) or target not in header:
-        raise DataError(f"{path}: no target column {target!r}; columns: {', '.join(header)}")
+    """A CSV file with a header row: one target column, numeric or categorical features.
+
+    Read by :func:`engine.data.table.read_table` (pyarrow); ``missing`` chooses what a
+    missing value does (``error``, ``drop``, ``mean``). A file beyond
+    :data:`engine.limits.DATA_MEMORY_MB` comes back memory-mapped from a cache file.
+    """
+    delimiter = section.get("delimiter")
+    target = section.get("target")
+    if target is not None and not isinstance(target, str):
+        raise DataError(f'data section: "target" must be a column name; got {target!r}')
     features = get_str_list(section, "features")
-    if features is None:
-        features = [c for c in header if c != target]
     categorical = get_str_list(section, "categorical") or []
-    for key, names in (("features", features), ("categorical", categorical)):
-        for name in names:
-            if name not in header:
-                raise DataError(
-                    f'{path}: "{key}" names column {name!r}, which is not in the '
-                    f"file; columns: {', '.join(header)}"
-                )
-    if target in features:
-        raise DataError(f"{path}: column {target!r} is the target and cannot also be a feature")
-    if not features:
-        raise DataError(f"{path}: no feature columns besides the target {target!r}")
-
-    columns: list[np.ndarray] = []
-    feature_names: list[str] = []
-    onehot: list[int] = []
-    for name in features:
-        cells = _column_cells(path, header, rows, name)
-        if name in categorical:
-            levels = sorted(set(cells))
-            if len(levels) > MAX_LEVELS:
-                raise DataError(
-                    f"{path}, column {name!r}: {len(levels)} different values; "
-                    f"one-hot encoding takes at most {MAX_LEVELS} (is it an id "
-                    'column? leave it out of "features")'
-                )
-            for level in levels:
-                onehot.append(len(feature_names))
-                feature_names.append(f"{name}={level}")
-                columns.append(np.array([c == level for c in cells], dtype=np.float32))
-        else:
-            columns.append(_numbers(path, rows, name, cells))
-            feature_names.append(name)
-    x = np.stack(columns, axis=1).astype(np.float32)
-
-    target_cells = _column_cells(path, header, rows, target)
-    target_values = _target_values(
-        path, rows, target, target_cells, get_task(section) == "regression"
-    )
+    missing = get_str(section, "missing", "error", MISSING_KEYS)
+    task = get_task(section)
+    try:
+        if delimiter is None:
+            delimiter = sniff_delimiter(head_line(path)[:65536])
+        if not isinstance(delimiter, str) or len(delimiter) != 1:
+            raise DataError(f'data section: "delimiter" must be one character; got {delimiter!r}')
+        table = read_table(
+            path,
+            CsvSettings(
+                delimiter,
+                target,
+                None if features is None else tuple(features),
+                tuple(categorical),
+                missing,
+                task == "regression",
+            ),
+        )
+    except TableError as exc:
+        raise DataError(str(exc)) from None
     y, task, class_names = encode_targets(
-        target_values, get_task(section), f"{path}, column {target!r}"
+        table.target, task, f"{path}, column {table.target_name!r}"
     )
+    notes = []
+    if table.dropped:
+        notes.append(f"{table.dropped:,} rows with missing values dropped")
+    if table.filled:
+        notes.append(f"{table.filled:,} missing values filled with the column mean")
     return RawData(
-        x,
+        table.x,
         y,
         task,
         class_names,
-        feature_names,
-        f"csv: {path.name}",
+        table.feature_names,
+        f"csv: {path.name}" + (f" ({'; '.join(notes)})" if notes else ""),
         standardize=True,
-        onehot_columns=onehot,
+        onehot_columns=table.onehot_columns,
     )
-
-
-def _target_values(
-    path: Path, rows: list[tuple[int, list[str]]], name: str, cells: list[str], regression: bool
-) -> np.ndarray:
-    """Numbers when the column is numbers, text (classes) when it is text. A column of
-    numbers with a few odd cells (1 in 20 or fewer, at most 5) names the first one:
-    it is almost surely a typo, not a class."""
-    numbers, odd = [], []
-    for i, cell in enumerate(cells):
-        try:
-            value = float(cell)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value) or abs(value) > FLOAT32_MAX:
-            odd.append(i)
-        numbers.append(value)
-    if not odd:
-        return np.array(numbers)
-    if len(odd) < len(cells) and (regression or len(odd) <= min(5, len(cells) // 20)):
-        i = odd[0]
-        raise DataError(
-            f"{path} line {rows[i][0]}, column {name!r}: {cells[i]!r} is not a "
-            "finite number (the rest of the column is numbers)"
-        )
-    return np.array(cells)
 
 
 DELIMITERS = ",;\t|"
@@ -460,162 +414,34 @@ def sniff_delimiter(text: str) -> str:
     return max(DELIMITERS, key=line.count)
 
 
-def _read_csv_rows(path: Path, delimiter: Any) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """Header and (line number, cells) rows; ragged, empty or binary files are refused.
-
-    Bounded before and while reading: the file's size (:data:`engine.limits.CSV_MB`),
-    each line's length (``CSV_LINE_KB``) and each field's (``CSV_FIELD_KB``), so a
-    hostile file is refused by name without filling memory.
-    """
-    try:
-        with open_regular(path) as f:
-            check_mb(CSV_MB, os.fstat(f.fileno()).st_size, f"{path}: the file")
-            lines = _csv_lines(path, f)
-            head: list[str] = []
-            for line in lines:
-                head.append(line)
-                if line.strip():
-                    break
-            else:
-                raise DataError(f"{path} is empty (a CSV file needs a header row and data rows)")
-            if delimiter is None:
-                delimiter = sniff_delimiter(head[-1][:65536])
-            if not isinstance(delimiter, str) or len(delimiter) != 1:
-                raise DataError(
-                    f'data section: "delimiter" must be one character; got {delimiter!r}'
-                )
-            return _parse_csv(path, itertools.chain(head, lines), delimiter)
-    except (LimitExceeded, NotRegularFile) as exc:
-        raise DataError(str(exc)) from None
-    except OSError as exc:
-        raise DataError(f"{path} cannot be read ({exc.strerror or exc})") from None
-
-
-def _csv_lines(path: Path, f: BinaryIO) -> Iterator[str]:
-    """The file's lines as text, each bounded in length (and the file in size)."""
-    max_line = CSV_LINE_KB.value() * 1024
-    max_total = CSV_MB.value() * 10**6
-    number = offset = 0
-    while True:
-        raw = f.readline(max_line + 1)
-        if not raw:
-            return
-        number += 1
-        if len(raw) > max_line:
-            raise DataError(
-                f"{path} line {number}: the line is longer than {CSV_LINE_KB.value():,} KB, "
-                f"the limit for one line (set {CSV_LINE_KB.env} to raise it)"
-            )
-        if offset < 4096 and b"\0" in raw:
-            raise DataError(f"{path} is not a CSV file (it holds binary data)")
-        try:
-            text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-        except UnicodeDecodeError as exc:
-            raise DataError(
-                f"{path} is not a CSV file (not UTF-8 text at byte {offset + exc.start})"
-            ) from None
-        offset += len(raw)
-        if offset > max_total:  # it grew while being read
-            check_mb(CSV_MB, offset, f"{path}: the file")
-        if "\r" in text.rstrip("\r\n"):  # old Mac line ends: split as text mode would
-            yield from io.StringIO(text, newline="")
-        else:
-            yield text
-
-
-def _parse_csv(
-    path: Path, lines: Iterator[str], delimiter: str
-) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    csv.field_size_limit(CSV_FIELD_KB.value() * 1024)
-    reader = csv.reader(lines, delimiter=delimiter)
-    header: list[str] | None = None
-    rows: list[tuple[int, list[str]]] = []
-    try:
-        for cells in reader:
-            if not cells or all(not c.strip() for c in cells):
-                continue
-            if header is None:
-                header = [c.strip() for c in cells]
-                _check_header(path, reader.line_num, header)
-                continue
-            if len(cells) != len(header):
-                raise DataError(
-                    f"{path} line {reader.line_num}: {len(cells)} values but the "
-                    f"header (line 1) has {len(header)} columns"
-                )
-            rows.append((reader.line_num, cells))
-    except csv.Error as exc:
-        if "field limit" in str(exc):
-            raise DataError(
-                f"{path} line {reader.line_num}: a field is longer than "
-                f"{CSV_FIELD_KB.value():,} KB, the limit for one field "
-                f"(set {CSV_FIELD_KB.env} to raise it)"
-            ) from None
-        raise DataError(f"{path} line {reader.line_num}: not valid CSV ({exc})") from None
-    if header is None:
-        raise DataError(f"{path} is empty (a CSV file needs a header row and data rows)")
-    if not rows:
-        raise DataError(f"{path} has a header but no data rows")
-    return header, rows
-
-
-def _check_header(path: Path, line: int, header: list[str]) -> None:
-    for i, name in enumerate(header):
-        if not name:
-            raise DataError(f"{path} line {line}: column {i + 1} of the header has no name")
-        if header.index(name) != i:
-            raise DataError(f"{path} line {line}: column name {name!r} appears twice")
-
-
-def _column_cells(
-    path: Path, header: list[str], rows: list[tuple[int, list[str]]], name: str
-) -> list[str]:
-    """The stripped cells of one column; a missing value names its line."""
-    index = header.index(name)
-    cells = []
-    for line, row in rows:
-        cell = row[index].strip()
-        if cell.lower() in _MISSING:
-            shown = f"{cell!r}" if cell else "empty cell"
-            raise DataError(f"{path} line {line}, column {name!r}: missing value ({shown})")
-        cells.append(cell)
-    return cells
-
-
-def _numbers(
-    path: Path, rows: list[tuple[int, list[str]]], name: str, cells: list[str]
-) -> np.ndarray:
-    out = np.empty(len(cells), dtype=np.float64)
-    for i, cell in enumerate(cells):
-        try:
-            out[i] = float(cell)
-        except ValueError:
-            raise DataError(
-                f"{path} line {rows[i][0]}, column {name!r}: {cell!r} is not a "
-                'number; list the column under "categorical" to one-hot '
-                "encode it"
-            ) from None
-        if not math.isfinite(out[i]) or abs(out[i]) > FLOAT32_MAX:
-            raise DataError(
-                f"{path} line {rows[i][0]}, column {name!r}: {cell!r} is not a "
-                "finite number (within float32's range, about 3.4e38)"
-            )
-    return out
-
-
-# --------------------------------------------------------------------------- NPZ
+# --------------------------------------------------------------------------- NPZ and NPY
 
 
 def load_npz(path: Path, section: dict[str, Any]) -> RawData:
-    """Arrays ``x`` and ``y`` (names from the section) of a NumPy ``.npz`` file."""
+    """Arrays ``x`` and ``y`` (names from the section) of a NumPy ``.npz`` file, or a
+    ``.npy`` file of inputs with ``y`` naming the targets' ``.npy`` file (beside it).
+
+    Stored (uncompressed) arrays and ``.npy`` files are memory-mapped, never copied
+    whole (:mod:`engine.data.arrays`); the targets are read into memory.
+    """
     x_key = get_str(section, "x", "x")
     y_key = get_str(section, "y", "y")
-    x, y = read_npz_arrays(path, x_key, y_key)
-    if not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray):
-        raise DataError(
-            f"{path}: {x_key!r} or {y_key!r} is not a NumPy array inside the "
-            "archive (save it with numpy.savez(path, x=..., y=...))"
-        )
+    try:
+        if is_npy(path) and y_key.endswith(".npy"):
+            x_key, y_path = path.name, path.parent / y_key
+            try:
+                require_regular(y_path)
+            except FileNotFoundError:
+                raise DataError(f'{path}: the targets file "y" ({y_path}) is not there') from None
+            x, y = open_npy(path, "x"), np.array(open_npy(y_path, "y"))
+            where = y_path
+        else:
+            x, y = read_npz_arrays(path, x_key, y_key)
+            y, where = np.array(y), path
+    except (ArrayError, NotRegularFile) as exc:
+        raise DataError(str(exc)) from None
+    except OSError as exc:
+        raise DataError(f"{path} cannot be read ({exc.strerror or exc})") from None
     if y.ndim == 0:
         y = y.reshape(1)
     if x.ndim < 2 and x.dtype.kind in "biuf":
@@ -626,11 +452,9 @@ def load_npz(path: Path, section: dict[str, Any]) -> RawData:
         raise DataError(f"{path}: array {x_key!r} must hold numbers; it holds {x.dtype}")
     if len(x) != len(y):
         raise DataError(f"{path}: array {x_key!r} has {len(x)} samples but {y_key!r} has {len(y)}")
-    bad = np.argwhere(~np.isfinite(x.reshape(len(x), -1).astype(np.float32)))
-    if len(bad):
-        raise DataError(
-            f"{path}: array {x_key!r} has a NaN or infinite value in sample {bad[0][0]}"
-        )
+    bad = first_nonfinite(x)
+    if bad is not None:
+        raise DataError(f"{path}: array {x_key!r} has a NaN or infinite value in sample {bad}")
     if (
         y.dtype.kind in "biuf"
         and y.ndim == 2
@@ -641,229 +465,17 @@ def load_npz(path: Path, section: dict[str, Any]) -> RawData:
         y = y.argmax(axis=1)
     if y.dtype.kind in "f" and not np.all(np.isfinite(y)):
         raise DataError(
-            f"{path}: array {y_key!r} has a NaN or infinite value in sample "
+            f"{where}: array {y_key!r} has a NaN or infinite value in sample "
             f"{np.argwhere(~np.isfinite(y.reshape(len(y), -1)))[0][0]}"
         )
-    y, task, class_names = encode_targets(y, get_task(section), f"{path}, array {y_key!r}")
-    return RawData(
-        x.astype(np.float32), y, task, class_names, [], f"npz: {path.name}", standardize=x.ndim == 2
-    )
-
-
-def read_npz_arrays(path: Path, x_key: str, y_key: str) -> tuple[np.ndarray, np.ndarray]:
-    """Two arrays of an ``.npz`` file, read within :data:`engine.limits.NPZ_MB`.
-
-    Each member's declared unpacked size (and packing ratio) is checked before it is
-    read, the read is bounded, and the array header's shape must match the bytes
-    there are before an array is made: no member, however built, takes more memory
-    than the limit allows. Pickled (object) arrays are refused.
-    """
+    y, task, class_names = encode_targets(y, get_task(section), f"{where}, array {y_key!r}")
     try:
-        with open_regular(path) as f:
-            if f.read(6) == b"\x93NUMPY":
-                raise DataError(
-                    f"{path} is a single .npy array, not an .npz archive with "
-                    "named arrays (save it with numpy.savez(path, x=..., y=...))"
-                )
-            f.seek(0)
-            with zipfile.ZipFile(f) as archive:
-                members = {(n[:-4] if n.endswith(".npy") else n): n for n in archive.namelist()}
-                for key, role in ((x_key, "inputs"), (y_key, "targets")):
-                    if key not in members:
-                        raise DataError(
-                            f"{path} has no array {key!r} (for the {role}); arrays "
-                            f"in the file: {', '.join(members) or 'none'}"
-                        )
-                infos = [archive.getinfo(members[k]) for k in (x_key, y_key)]
-                for info in infos:
-                    check_zip_member(info, NPZ_MB)
-                check_mb(NPZ_MB, sum(i.file_size for i in infos), "the data unpacked")
-                return tuple(  # type: ignore[return-value]
-                    _npy(path, key, read_zip_member(archive, members[key], NPZ_MB))
-                    for key in (x_key, y_key)
-                )
-    except NotRegularFile as exc:
-        raise DataError(str(exc)) from None
-    except LimitExceeded as exc:
-        raise DataError(f"{path}: {exc}") from None
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
-        if isinstance(exc, DataError):
-            raise
-        raise DataError(f"{path} is not a readable .npz file ({first_line(exc, 200)})") from None
-
-
-def _npy(path: Path, key: str, data: bytes) -> np.ndarray:
-    """The array in one ``.npy`` member, checked against the bytes it really has."""
-    buf = io.BytesIO(data)
-    try:
-        version = np.lib.format.read_magic(buf)
-        read_header = {
-            (1, 0): np.lib.format.read_array_header_1_0,
-            (2, 0): np.lib.format.read_array_header_2_0,
-        }.get(version)
-        if read_header is None:
-            raise ValueError(f"unsupported .npy format version {version}")
-        shape, fortran, dtype = read_header(buf)
-    except ValueError as exc:
-        raise DataError(f"{path}: array {key!r} is not a NumPy array ({exc})") from None
-    if dtype.hasobject:
-        raise DataError(
-            f"{path}: array {key!r} holds Python objects, which are never loaded "
-            "(pickled data can run code); save numbers or text"
-        )
-    count = math.prod(shape)
-    start = buf.tell()
-    if count * dtype.itemsize > len(data) - start:
-        raise DataError(
-            f"{path}: array {key!r} declares shape {shape} ({count * dtype.itemsize:,} bytes) "
-            f"but holds {len(data) - start:,} bytes: the file is damaged"
-        )
-    array = np.frombuffer(data, dtype=dtype, count=count, offset=start)
-    return array.reshape(shape, order="F" if fortran else "C")
+        x = as_float32(x, path, x_key)
+    except OSError as exc:
+        raise DataError(f"{path}: the float32 cache file cannot be written ({exc})") from None
+    kind = "npy" if path.suffix.lower() == ".npy" or x_key == path.name else "npz"
+    return RawData(x, y, task, class_names, [], f"{kind}: {path.name}", standardize=x.ndim == 2)
 
 
 def _is_one_hot(y: np.ndarray) -> bool:
     return bool(np.all((y == 0) | (y == 1)) and np.all(y.sum(axis=1) == 1))
-
-
-# --------------------------------------------------------------------------- image folders
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-MAX_IMAGE_MB = 4096  # image folders are loaded into memory; refuse more than this
-
-
-def load_images(
-    folder: Path, section: dict[str, Any], input_shape: tuple[int, ...] | None
-) -> RawData:
-    """One sub-folder per class; images resized and scaled to ``[0, 1]``.
-
-    The size is ``input_shape[:2]`` when given, else the section's
-    ``image_size``, else the first image's size. Channels follow
-    ``input_shape[2]`` when given, else ``color_mode`` (default ``rgb``).
-    All images are held in memory, so a folder that would need more than
-    ``max_memory_mb`` (default :data:`MAX_IMAGE_MB`) is refused up front.
-    """
-    classes = sorted(p for p in folder.iterdir() if p.is_dir() and not _hidden(p))
-    if not classes:
-        raise DataError(
-            f"{folder} has no class sub-folders (put each class's images in a "
-            "sub-folder named after the class)"
-        )
-    files: list[tuple[Path, int]] = []
-    for index, class_dir in enumerate(classes):
-        images = sorted(
-            p
-            for p in class_dir.iterdir()
-            if p.is_file() and not _hidden(p) and p.suffix.lower() in IMAGE_SUFFIXES
-        )
-        if not images:
-            raise DataError(
-                f"class folder {class_dir} holds no images ({', '.join(IMAGE_SUFFIXES)})"
-            )
-        files.extend((p, index) for p in images)
-    size, channels = image_geometry(section, input_shape)
-    if size is None:
-        size = _decode_image(files[0][0], channels).shape[:2]
-    limit_mb = get_int(section, "max_memory_mb", MAX_IMAGE_MB, 1)
-    needed_mb = len(files) * size[0] * size[1] * channels * 4 / 2**20
-    if needed_mb > limit_mb:
-        raise DataError(
-            f"{folder}: {len(files)} images at {size[0]}x{size[1]}x{channels} "
-            f"need {needed_mb:,.0f} MB in memory, more than the limit of "
-            f'{limit_mb:,} MB; choose a smaller "image_size", use fewer images, '
-            'or raise "max_memory_mb"'
-        )
-    x = np.empty((len(files), size[0], size[1], channels), np.float32)
-    for i, (path, _) in enumerate(files):
-        x[i] = _resize(_decode_image(path, channels), size)
-    y = np.array([label for _, label in files], dtype=np.int64)
-    mode = "grayscale" if channels == 1 else "rgb"
-    return RawData(
-        x,
-        y,
-        "classification",
-        [p.name for p in classes],
-        [],
-        f"images: {folder.name} ({size[0]}x{size[1]} {mode})",
-    )
-
-
-def _hidden(path: Path) -> bool:
-    """Hidden files and folders, and what macOS adds to zips (``._x.png``, ``__MACOSX``)."""
-    return path.name.startswith(".") or path.name == "__MACOSX"
-
-
-def image_geometry(
-    section: dict[str, Any],
-    input_shape: tuple[int, ...] | None,
-) -> tuple[tuple[int, int] | None, int]:
-    """The image size ((height, width) or None) and channels (1 or 3) images load with.
-
-    From the section's ``image_size`` and ``color_mode``; an image-shaped model
-    input ``(height, width, 1 or 3)`` overrides them.
-    """
-    mode = get_str(section, "color_mode", "rgb", ("grayscale", "rgb"))
-    channels = 1 if mode == "grayscale" else 3
-    size = None
-    if "image_size" in section:
-        value = section["image_size"]
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = [value, value]
-        if not (
-            isinstance(value, (list, tuple))
-            and len(value) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
-        ):
-            raise DataError(
-                f'data section: "image_size" must be [height, width] in pixels; got {value!r}'
-            )
-        size = (value[0], value[1])
-    if input_shape is not None:
-        # A model input that is not an image (h, w, 1|3) is left to check_fit to report.
-        shape = tuple(input_shape)
-        if len(shape) == 3 and shape[2] in (1, 3, None):
-            if shape[0] and shape[1]:
-                size = (int(shape[0]), int(shape[1]))
-            if shape[2]:
-                channels = int(shape[2])
-    return size, channels
-
-
-def _decode_image(path: Path, channels: int) -> np.ndarray:
-    """One image as uint8 (height, width, channels)."""
-    try:
-        with open_regular(path) as f:
-            data = f.read()
-        check_pixels(data, f"image {path}")
-    except (NotRegularFile, LimitExceeded) as exc:
-        raise DataError(str(exc)) from None
-    except ImageHeaderError as exc:
-        raise DataError(f"cannot read image {path}: {exc}") from None
-    except OSError as exc:
-        raise DataError(f"cannot read image {path}: {exc.strerror or exc}") from None
-    import tensorflow as tf
-
-    try:
-        image = tf.io.decode_image(data, expand_animations=False).numpy()
-    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError, OSError) as exc:
-        reason = clean_message(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
-        raise DataError(f"cannot read image {path}: {reason[:200]}") from None
-    native = image.shape[-1]
-    if native in (2, 4):  # drop alpha
-        image = image[..., : native - 1]
-    if image.shape[-1] == 1 and channels == 3:
-        image = np.repeat(image, 3, axis=-1)
-    elif image.shape[-1] == 3 and channels == 1:
-        weights = np.array([0.299, 0.587, 0.114])
-        image = np.round(image @ weights)[..., None].clip(0, 255).astype(np.uint8)
-    return image
-
-
-def _resize(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """One uint8 image at ``size``, as float32 in ``[0, 1]``."""
-    scaled = picture.astype(np.float32) / 255.0
-    if picture.shape[:2] != tuple(size):
-        import tensorflow as tf
-
-        scaled = tf.image.resize(scaled, size, antialias=True).numpy()
-    return np.clip(scaled, 0.0, 1.0)

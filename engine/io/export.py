@@ -189,15 +189,16 @@ def _build(project: Project) -> Any:
 def sample_inputs(model: Any, n: int = SAMPLES, seed: int = 0) -> list[Any]:
     """A fixed batch of ``n`` inputs for each model input (seeded).
 
-    Variable dimensions become 8; inputs that feed an ``Embedding`` get integer ids
-    below its ``input_dim`` (as float32, which Keras casts); integer inputs get
-    small integers of their own dtype.
+    Variable dimensions become :func:`variable_length` (8 unless a layer needs more);
+    inputs that feed an ``Embedding`` get integer ids below its ``input_dim`` (as
+    float32, which Keras casts); integer inputs get small integers of their own dtype.
     """
     rng = np.random.default_rng(seed)
     ids = _embedding_limits(model)
+    length = variable_length(model)
     out = []
     for tensor in model.inputs:
-        shape = [n] + [8 if d is None else int(d) for d in tensor.shape[1:]]
+        shape = [n] + [length if d is None else int(d) for d in tensor.shape[1:]]
         limit = ids.get(_tensor_name(tensor))
         dtype = str(getattr(tensor, "dtype", "float32"))
         integer = "int" in dtype
@@ -207,6 +208,37 @@ def sample_inputs(model: Any, n: int = SAMPLES, seed: int = 0) -> list[Any]:
         else:
             out.append(rng.standard_normal(shape).astype("float32"))
     return out
+
+
+#: Lengths tried for variable-length axes, shortest first (the sample stays small).
+SAMPLE_LENGTHS = (8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+
+
+def variable_length(model: Any) -> int:
+    """The shortest length of :data:`SAMPLE_LENGTHS` every layer accepts on the model's
+    variable-length axes (a Conv1D with kernel 7 and stride 3 after another needs more
+    than 8), asked of Keras symbolically: no layer runs. 8 when no axis is variable or
+    no length fits (the run then says what Keras refuses)."""
+    import keras
+    from keras import tree
+
+    if not any(d is None for t in model.inputs for d in t.shape[1:]):
+        return SAMPLE_LENGTHS[0]
+    for length in SAMPLE_LENGTHS:
+        specs = [
+            keras.KerasTensor(
+                (1, *(length if d is None else int(d) for d in t.shape[1:])), dtype=t.dtype
+            )
+            for t in model.inputs
+        ]
+        try:
+            with _quiet():
+                out = model.compute_output_spec(specs[0] if len(specs) == 1 else specs)
+        except Exception:  # Keras refuses a too short sequence in many ways
+            continue
+        if all(d is None or d > 0 for o in tree.flatten(out) for d in o.shape):
+            return length
+    return SAMPLE_LENGTHS[0]
 
 
 def _embedding_limits(model: Any) -> dict[str, int]:
@@ -576,6 +608,18 @@ def _known_gap(fmt: str, text: str, model: Any) -> str | None:
             f"layer {', '.join(grouped[:3])} is a grouped convolution, which the "
             f"{'ONNX' if fmt == 'onnx' else 'TFLite'} converter does not translate into a "
             "file its runtime accepts; export another format, or use groups=1"
+        )
+    operations = [  # Operation nodes: Keras operations, which legacy HDF5 cannot load
+        f"'{op.name}' ({type(op).__name__})"
+        for op in getattr(model, "operations", [])
+        if not hasattr(op, "weights") and type(op).__name__ != "InputLayer"
+    ]
+    if fmt == "h5" and "Unknown layer" in text and operations:
+        return (
+            f"{', '.join(operations[:3])}{' and more' if len(operations) > 3 else ''} "
+            f"{'is a Keras operation' if len(operations) == 1 else 'are Keras operations'} "
+            "(Operation nodes), which Keras's legacy HDF5 format cannot load back; "
+            "export .keras instead, which holds them"
         )
     if fmt == "onnx" and "missing from input feed" in text and named(("Normalization",)):
         return (

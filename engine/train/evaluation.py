@@ -53,10 +53,10 @@ def load_samples(
     """
     ds = load_data(snapshot.get("data") or {}, base_dir_of(run_dir), input_shape(snapshot))
     split = details.get("split", "validation")
-    x, y = {"validation": (ds.x_val, ds.y_val), "test": (ds.x_test, ds.y_test)}.get(
-        split, (ds.x_train, ds.y_train)
-    )
-    x, y = x[:MAX_EVAL_SAMPLES], np.asarray(y[:MAX_EVAL_SAMPLES])
+    if split not in ("validation", "test") or not ds.count(split):
+        split = "train"
+    x, y = ds.head(split, MAX_EVAL_SAMPLES)  # reads (decodes) only these
+    y = np.asarray(y)
     pred = predict(run_dir, x)
     if task == "regression":
         if pred is None:

@@ -25,7 +25,8 @@ import numpy as np
 
 from engine.build.builder import build_model
 from engine.build.weights import WeightsError, load_start_weights
-from engine.data.dataset import check_fit, labels_for_loss, load_data
+from engine.data.dataset import Dataset, check_fit, labels_for_loss, load_data
+from engine.data.images import SkipTracker
 from engine.data.sources import DataError
 from engine.model.project import Project, ProjectError
 from engine.train import runs
@@ -342,14 +343,15 @@ def load_dataset(project: dict[str, Any], base_dir: Any) -> Any:
         raise TrainingError("data", str(exc), "Fix the data section or the data file.") from exc
 
 
-def build_snapshot_model(project: dict[str, Any]) -> Any:
-    """The Keras model of a project given as a plain dict (a run's snapshot).
+def build_snapshot_model(project: dict[str, Any], base_dir: Any = None) -> Any:
+    """The Keras model of a project given as a plain dict (a run's snapshot); a
+    Backbone's weights file is found relative to ``base_dir``.
 
     Raises:
         TrainingError: ``config`` when the graph cannot be built.
     """
     try:
-        return build_model(Project.from_dict(project, source="project snapshot"))
+        return build_model(Project.from_dict(project, source="project snapshot"), base_dir=base_dir)
     except (ProjectError, ValueError, TypeError) as exc:
         raise TrainingError(
             "config",
@@ -384,6 +386,44 @@ def prepare_start(
     for name in adapt_normalization(model, x_train, skip=loaded.loaded if loaded else ()):
         notes.append(f"Normalization '{name}' took its mean and variance from the training data")
     return notes
+
+
+ADAPT_SAMPLES = 10_000
+"""Streamed data: how many training samples Normalization layers learn from."""
+
+
+def adapt_data(ds: Dataset) -> Any:
+    """What Normalization layers adapt to: the training inputs, or for streamed data a
+    stream of its first :data:`ADAPT_SAMPLES` (never the whole set in memory)."""
+    if not ds.streamed:
+        return ds.x_train
+    return ds.batches("train", 256, with_labels=False).take(math.ceil(ADAPT_SAMPLES / 256))
+
+
+def skip_reporter(tracker: SkipTracker, emit: Emit, skips: dict[str, Any]) -> Any:
+    """A Keras callback that, after each epoch, reports the image files that could not be
+    decoded: a ``warning`` event (count, first names, why) with ``"corrupt_files":
+    "skip"``, a ``data`` error ending the run with ``"error"``. ``skips`` collects
+    ``{"count", "files"}`` for the run's summary."""
+    import keras
+
+    class SkipReporter(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            new = tracker.skipped()
+            if not new:
+                return
+            if tracker.files.corrupt == "error":
+                raise TrainingError(
+                    "data",
+                    tracker.describe(new, skipped=False),
+                    'Remove or replace the file, or set "corrupt_files": "skip" to skip it.',
+                )
+            text = tracker.describe(new)
+            skips["count"] = tracker.total()
+            skips["files"] = (skips.get("files", []) + [tracker.files.paths[i] for i in new])[:20]
+            emit({"event": "warning", "message": text})
+
+    return SkipReporter()
 
 
 def adapt_normalization(model: Any, x_train: Any, skip: Any = ()) -> list[str]:
@@ -490,14 +530,14 @@ def _fit(
     ds = load_dataset(project, base_dir)
     loss = loss_name(section, ds.task, ds.num_classes)
     batch_size = batch_size_of(section)
-    n_train = len(ds.x_train)
+    n_train = ds.count("train")
     steps = max(1, math.ceil(n_train / batch_size))
     with placement.scope():
         if resume:
             model = keras.models.load_model(run_dir / "checkpoints" / "last.keras")
         else:
-            model = build_snapshot_model(project)
-        notes = [] if resume else prepare_start(model, project, base_dir, ds.x_train, emit)
+            model = build_snapshot_model(project, base_dir)
+        notes = [] if resume else prepare_start(model, project, base_dir, adapt_data(ds), emit)
         fit_problems = check_fit(ds, model, loss)
         if fit_problems:
             raise TrainingError(
@@ -536,8 +576,28 @@ def _fit(
                 "ignored",
             }
         )
-    has_val = ds.x_val is not None and len(ds.x_val) > 0
-    validation = (ds.x_val, labels_for_loss(ds.y_val, loss, ds.num_classes)) if has_val else None
+    has_val = ds.count("validation") > 0
+    y_val = labels_for_loss(ds.y_val, loss, ds.num_classes) if has_val else None
+    tracker = SkipTracker(ds.images) if ds.images is not None else None
+    if ds.streamed:  # batches read (and images decoded) as training goes
+        seed = int(section.get("seed") or 0)
+        train_data: Any = ds.batches(
+            "train",
+            batch_size,
+            labels=y_train,
+            shuffle=bool(section.get("shuffle", True)),
+            seed=seed,
+            cache_dir=run_dir,
+            tracker=tracker,
+        )
+        validation: Any = (
+            ds.batches("validation", batch_size, labels=y_val, cache_dir=run_dir, tracker=tracker)
+            if has_val
+            else None
+        )
+    else:
+        train_data = ds.x_train
+        validation = (ds.x_val, y_val) if has_val else None
 
     es = section.get("early_stopping")
     es = {} if es is True else es if isinstance(es, dict) else None
@@ -582,7 +642,10 @@ def _fit(
     if section.get("tensorboard", True):
         run.tensorboard = runs.TensorBoardWriter(run_dir / "logs")
     reporter, checkpointer = callback_types()
+    skips: dict[str, Any] = {}
     callbacks = [reporter(run), checkpointer(run)]
+    if tracker is not None:
+        callbacks.insert(0, skip_reporter(tracker, emit, skips))
     if es is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(
@@ -629,16 +692,18 @@ def _fit(
     )
     controls.fitting = True
     fit_args = dict(
-        x=ds.x_train,
-        y=y_train,
-        batch_size=batch_size,
+        x=train_data,
+        y=None if ds.streamed else y_train,
+        batch_size=None if ds.streamed else batch_size,
         validation_data=validation,
         class_weight=weights,
-        shuffle=bool(section.get("shuffle", True)),
+        shuffle=bool(section.get("shuffle", True)) and not ds.streamed,
         callbacks=callbacks,
         verbose=0,
     )
-    with placement.scope():
+    with placement.scope(), warnings.catch_warnings():
+        # a stream that skipped a corrupt file has no known length: Keras says so once
+        warnings.filterwarnings("ignore", message=".*ran out of data")
         if fine is None:
             model.fit(**fit_args, epochs=total, initial_epoch=done_before)
         else:
@@ -661,7 +726,7 @@ def _fit(
         epoch, step, value = run.nan_at
         bad = (
             int(np.isnan(ds.x_train).sum() + np.isinf(ds.x_train).sum())
-            if np.issubdtype(np.asarray(ds.x_train).dtype, np.floating)
+            if not ds.streamed and np.issubdtype(np.asarray(ds.x_train).dtype, np.floating)
             else 0
         )
         lr = _opt_lr(section)
@@ -693,6 +758,8 @@ def _fit(
             from_logits=bool(loss_params.get("from_logits")),
         )
     info: dict[str, Any] = {"epochs_done": run.epochs_done}
+    if skips:
+        info["skipped_files"] = skips
     if controls.reason:
         info["message"] = f"stopped by {controls.reason}; the model and checkpoint are saved"
         info["kind"] = "signal"
@@ -707,6 +774,7 @@ def _fit(
         "evaluation": evaluation,
         "stopped": stopped,
         "epochs_done": run.epochs_done,
+        **({"skipped_files": skips} if skips else {}),
         **({"fine_tune_from": run.fine_tune_from} if run.fine_tune_from else {}),
     }
 

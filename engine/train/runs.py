@@ -578,21 +578,23 @@ def evaluate(
     """
     out: dict[str, Any] = {}
     detail_split = None
-    for split, x, y in (("validation", ds.x_val, ds.y_val), ("test", ds.x_test, ds.y_test)):
-        if x is None or len(x) == 0:
+    for split in ("validation", "test"):
+        if not ds.count(split):
             continue
-        y_loss = labels_for_loss(y, loss, ds.num_classes)
+        y_loss = labels_for_loss(ds.targets(split), loss, ds.num_classes)
+        if ds.streamed:  # batch by batch, as training read it
+            x, y_loss = ds.batches(split, batch_size, labels=y_loss), None
+        else:
+            x = ds.inputs(split)
         metrics = model.evaluate(x, y_loss, batch_size=batch_size, verbose=0, return_dict=True)
         out[split] = {
-            "samples": int(len(x)),
+            "samples": ds.count(split),
             "metrics": {k: _finite(v) for k, v in metrics.items()},
         }
-        detail_split = (split, x, y)
-    if detail_split is None:
-        detail_split = ("train", ds.x_train, ds.y_train)
-    split, x, y = detail_split
-    x, y = x[:MAX_EVAL_SAMPLES], np.asarray(y[:MAX_EVAL_SAMPLES])
-    pred = model.predict(x, batch_size=batch_size, verbose=0)
+        detail_split = split
+    split = detail_split or "train"
+    pred, y = ds.predictions(model, split, MAX_EVAL_SAMPLES, batch_size)
+    y = np.asarray(y)
     if not isinstance(pred, (list, tuple, dict)):
         pred = np.asarray(pred, dtype=np.float64)
         if ds.task == "classification":

@@ -25,6 +25,13 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 from engine.catalog.checks import caption
 from engine.catalog.table import CATALOG
 from engine.model.graph import Edge, Node, input_port_names, output_ports
+from gui.canvas.detail import (
+    SUMMARY_LOD,
+    fitted_font,
+    meaningful_id,
+    paint_summary,
+    simple_path,
+)
 from gui.canvas.theme import (
     LIGHT,
     NODE_HEIGHT,
@@ -514,24 +521,16 @@ class NodeItem(QGraphicsItem):
         title, tag, caption, shape, params = self._texts
         left = rect.left() + STRIPE_WIDTH + 10
         right = rect.right() - 10
-        if lod < 0.45:
-            # Zoomed out: only the id, in a font big enough to read on screen.
-            lod = max(lod, 0.05)
-            size = min(max(12 / lod, 14), NODE_HEIGHT * 0.6)
-            width = QFontMetricsF(font("title")).horizontalAdvance(self.node_id) * size / 13
-            if width > right - left:  # shrink long ids to fit, down to 8 px on screen
-                size = max(size * (right - left) / width, min(8 / lod, size))
-            big = QFont(font("title"))
-            big.setPixelSize(max(int(size), 1))
-            painter.setPen(theme.text)
-            painter.setFont(big)
-            text = QFontMetricsF(big).elidedText(
-                self.node_id, Qt.TextElideMode.ElideMiddle, right - left
-            )
-            painter.drawText(
-                QRectF(left, rect.top(), right - left, rect.height()),
-                Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
-                text,
+        if lod < SUMMARY_LOD:  # zoomed out: a summary card (gui/canvas/detail.py)
+            paint_summary(
+                painter,
+                lod,
+                colour,
+                theme.text,
+                theme.text_shape,
+                self.node_id,
+                self.shape_text,
+                font("title"),
             )
             return
         flags = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
@@ -575,8 +574,7 @@ class NodeItem(QGraphicsItem):
             )
 
     def _paint_medium(self, painter: QPainter, theme: Theme, lod: float, area: QRectF) -> None:
-        title_font = QFont(font("title"))
-        title_font.setPixelSize(int(11.5 / lod))
+        title_font = fitted_font(font("title"), self.node_id, 11.5 / lod, 9.5 / lod, area.width())
         line_font = QFont(font("small"))
         line_font.setPixelSize(int(9.5 / lod))
         title_h, line_h = 11.5 / lod * 1.3, 9.5 / lod * 1.3
@@ -587,8 +585,9 @@ class NodeItem(QGraphicsItem):
         painter.drawText(
             QRectF(area.left(), top, area.width(), title_h),
             flags,
-            QFontMetricsF(title_font).elidedText(
-                self.node_id, Qt.TextElideMode.ElideMiddle, area.width()
+            meaningful_id(
+                self.node_id,
+                lambda t: QFontMetricsF(title_font).horizontalAdvance(t) <= area.width(),
             ),
         )
         second = self.second_line(QFontMetricsF(line_font), area.width())
@@ -743,11 +742,9 @@ class EdgeItem(QGraphicsItem):
             QPen(colour, 2.6 if selected else 1.8, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap)
         )
         painter.setBrush(Qt.BrushStyle.NoBrush)
-        painter.drawPath(self._path)
-        if not self.label:
-            return
         lod = option.levelOfDetailFromTransform(painter.worldTransform())
-        if lod < 0.55:
+        painter.drawPath(simple_path(self._path) if lod < SUMMARY_LOD else self._path)
+        if not self.label or lod < 0.55:
             return
         painter.setPen(QPen(colour, 1))
         painter.setBrush(theme.wire_label_fill)

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneMouse
 
 from engine.catalog.table import CATALOG
 from engine.model.commands import Command, Disconnect, UndoStack
+from engine.model.fixits import FixIt, fixits
 from engine.model.graph import Edge, GraphError, Node, state_names
 from engine.model.project import Project
 from gui.canvas import editing
@@ -60,6 +61,8 @@ class GraphScene(QGraphicsScene):
         self._batch_selection = False
         self._last_selection: list[str] = []
         self._paste_count = 0
+        #: Node id -> the certain fixes for its problem, from the last analysis.
+        self.fixits: dict[str, list[FixIt]] = {}
         self._tidy_timer = QTimer(self)
         self._tidy_timer.setSingleShot(True)
         self._tidy_timer.setInterval(0)
@@ -80,6 +83,7 @@ class GraphScene(QGraphicsScene):
         self.clear()
         self._batch_selection = False
         self.project, self.undo_stack = project, undo_stack
+        self.fixits = {}
         graph = project.graph
         for node in graph.nodes.values():
             self._on_node_added(node)
@@ -330,6 +334,22 @@ class GraphScene(QGraphicsScene):
             item.set_analysis(shape, format_params(_param_count(li)), per_node.get(node_id, []))
         for edge_item in self._edges.values():
             edge_item.set_label(edge_item.source.shape_text)
+        self.fixits = {}
+        problem_nodes = [p for p in problems if _field(p, "node") in self._nodes]
+        for fix in fixits(self.project.graph, problem_nodes, info):
+            self.fixits.setdefault(fix.node, []).append(fix)
+
+    def apply_fixit(self, fix: FixIt) -> bool:
+        """Apply a shape fix-it (one undo step); False when the graph changed under it."""
+        try:
+            command = fix.fix()
+        except (KeyError, GraphError) as exc:
+            self.status_message.emit(f"{fix.fix_text} failed: the model changed ({exc})")
+            return False
+        if self.push(command):
+            self.status_message.emit(f"{fix.fix_text} (Undo reverts it)")
+            return True
+        return False
 
     # ------------------------------------------------------------------- edits
     def add_layer(
@@ -407,6 +427,12 @@ class GraphScene(QGraphicsScene):
         scale = painter.worldTransform().m11()
         if scale < 0.35:
             return
+        # After a long jump (find, minimap) Qt may expose the whole span between the
+        # old and the new place: dot only what the device can show.
+        device = painter.device()
+        inverse, ok = painter.worldTransform().inverted()
+        if ok and device is not None and device.width() > 0:
+            rect = rect.intersected(inverse.mapRect(QRectF(0, 0, device.width(), device.height())))
         step = GRID * (2 if scale < 0.7 else 1)
         left = math.floor(rect.left() / step) * step
         top = math.floor(rect.top() / step) * step
@@ -487,6 +513,10 @@ class GraphScene(QGraphicsScene):
                 self.clearSelection()
                 self.select_ids([hit.node_id])
             node_id = hit.node_id
+            for fix in self.fixits.get(node_id, []):
+                menu.addAction(f"Fix: {fix.fix_text}", lambda f=fix: self.apply_fixit(f))
+            if self.fixits.get(node_id):
+                menu.addSeparator()
             menu.addAction("Edit Properties", lambda: self.node_activated.emit(node_id))
             menu.addSeparator()
             menu.addAction("Copy", self.copy_selection)

@@ -6,6 +6,8 @@ from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QKeyEvent, QMouseEvent, QPainter, QWheelEvent
 from PySide6.QtWidgets import QGraphicsView, QWidget
 
+from gui.canvas.find import FindBar
+from gui.canvas.minimap import Minimap
 from gui.canvas.scene import GraphScene
 
 #: Mime type of a palette drag; the payload is the layer type name (utf-8).
@@ -13,6 +15,10 @@ LAYER_MIME = "application/x-layerlab-layer"
 MIN_ZOOM, MAX_ZOOM = 0.08, 3.0
 #: ``fit()`` never magnifies beyond this (a tiny graph stays at a natural size).
 FIT_MAX_ZOOM = 1.2
+#: ``fit()`` never zooms out beyond this: the zoomed-out summary cards (id and output
+#: shape, see :mod:`gui.canvas.detail`) are still readable and clickable. A graph
+#: taller than the window at this zoom shows its top and scrolls vertically.
+LEGIBLE_ZOOM = 0.4
 ZOOM_STEP = 1.2
 #: Dragging within this many pixels of the view's edge scrolls it.
 AUTOSCROLL_MARGIN = 24
@@ -54,6 +60,17 @@ class GraphView(QGraphicsView):
         self._autoscroll = QTimer(self)
         self._autoscroll.setInterval(30)
         self._autoscroll.timeout.connect(self._auto_scroll_step)
+        self.find_bar = FindBar(self)
+        self.minimap = Minimap(self)
+        self.zoom_changed.connect(lambda _z: self.minimap.place())
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self.minimap.place()
+
+    def open_find(self) -> None:
+        """Show the find bar (Ctrl+F) with the keyboard in its field."""
+        self.find_bar.open()
 
     def graph_scene(self) -> GraphScene:
         return self.scene()
@@ -86,13 +103,14 @@ class GraphView(QGraphicsView):
     def zoom_out(self) -> None:
         self.set_zoom(self.zoom() / ZOOM_STEP)
 
-    def fit(self, min_zoom: float = 0.0) -> None:
+    def fit(self, min_zoom: float = LEGIBLE_ZOOM) -> None:
         """Show every node (without magnifying a small graph beyond 120 %).
 
         Args:
-            min_zoom: Never zoom out further than this; when the whole graph does
-                not fit at that zoom, show its top (where the inputs are) instead.
-                ``0.5`` keeps node texts readable when opening a deep model.
+            min_zoom: Never zoom out further than this (default :data:`LEGIBLE_ZOOM`:
+                the summary cards stay readable). When the whole graph does not fit
+                at that zoom, the view shows its top (where the inputs are) at
+                ``min_zoom`` and the rest scrolls (the minimap shows where).
         """
         scene = self.graph_scene()
         scene.update_scene_rect()
@@ -103,7 +121,10 @@ class GraphView(QGraphicsView):
         if self.zoom() < min_zoom:
             self.set_zoom(min_zoom)
             visible = self.visible_scene_rect()
-            self.centerOn(QPointF(rect.center().x(), rect.top() + visible.height() / 2))
+            x = rect.center().x()
+            if rect.width() > visible.width():  # wide too: start at the left
+                x = rect.left() + visible.width() / 2
+            self.centerOn(QPointF(x, rect.top() + visible.height() / 2))
         else:
             self.centerOn(rect.center())
         self.zoom_changed.emit(self.zoom())

@@ -16,12 +16,15 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
+    QFileDialog,
     QHBoxLayout,
     QLineEdit,
     QSpinBox,
+    QToolButton,
     QWidget,
 )
 
+from engine.catalog.checks import format_index, parse_index
 from engine.catalog.specs import INT_MAX, ParamSpec
 
 FLOAT_LIMIT = 1e9
@@ -381,6 +384,11 @@ class TextEditor(ParamEditor):
             return parse_ints(text, self.pspec.name)
         if kind == "float":
             return parse_floats(text, self.pspec.name)
+        if kind == "index":  # slicing indices: parsed as data, never evaluated
+            try:
+                return parse_index(text) if text.strip() else None
+            except ValueError as exc:
+                raise ParseError(f"{self.pspec.name}: {exc}") from None
         if kind == "shape":
             value = parse_ints(text, self.pspec.name, allow_none_items=True)
             if isinstance(value, int):
@@ -393,6 +401,8 @@ class TextEditor(ParamEditor):
     def set_value(self, value: Any) -> None:
         if self.pspec.kind == "float":
             self._shown = format_floats(value)
+        elif self.pspec.kind == "index":
+            self._shown = format_index(value)
         else:
             self._shown = format_ints(value) if self.pspec.kind != "str" else (value or "")
         with QSignalBlocker(self.line):
@@ -452,3 +462,25 @@ class RegularizerEditor(ParamEditor):
                     spin.setValue(float(value[key]))
         del blockers
         self._sync_visible()
+
+
+class WeightsFileEditor(ChoiceEditor):
+    """A ``str`` param with suggested values and a file (a Backbone's ``weights``:
+    none, imagenet, or a weights file typed or chosen with "File…")."""
+
+    def __init__(self, pspec: ParamSpec, parent: QWidget | None = None) -> None:
+        super().__init__(pspec, parent, editable=True)
+        self.combo.lineEdit().setPlaceholderText("none, imagenet or a .weights.h5 file")
+        self.browse = QToolButton()
+        self.browse.setText("File\u2026")
+        self.browse.setToolTip("Choose a weights file (.h5 or .weights.h5)")
+        self.browse.clicked.connect(self._choose)
+        self._layout.addWidget(self.browse)
+
+    def _choose(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Weights file", "", "Keras weights (*.h5 *.weights.h5);;All files (*)"
+        )
+        if path:
+            self.set_value(path)
+            self._emit()

@@ -35,6 +35,7 @@ from gui.inspector.editors import (
     ParseError,
     RegularizerEditor,
     TextEditor,
+    WeightsFileEditor,
 )
 from gui.wheel_guard import guard_wheel
 
@@ -113,6 +114,8 @@ def make_editor(pspec: ParamSpec) -> ParamEditor:
         return RegularizerEditor(pspec)
     if kind == "layer":
         return LayerEditor(pspec)
+    if kind == "str" and pspec.choices:  # suggested values, or a file (Backbone weights)
+        return WeightsFileEditor(pspec)
     return TextEditor(pspec)  # str, ints, shape, axes, per-channel floats
 
 

@@ -16,6 +16,7 @@ a note: Keras 3 runs it in inference mode (its moving statistics stay as they ar
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
@@ -26,13 +27,23 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPushButton,
     QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
 from engine.catalog.table import CATALOG
-from engine.model.commands import Macro, Rename, SetParams, SetTrainable, UndoStack
+from engine.io.expand import ExpandError, expand_backbone
+from engine.model.commands import (
+    Macro,
+    PasteSubgraph,
+    RemoveNodes,
+    Rename,
+    SetParams,
+    SetTrainable,
+    UndoStack,
+)
 from engine.model.graph import is_valid_id
 from engine.model.project import Project
 from gui.inspector.form import ParamForm, with_param
@@ -48,6 +59,7 @@ class Inspector(QWidget):
     """
 
     message = Signal(str)
+    _expanded = Signal(str, object)  # Backbone id, an Expansion or an error text
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -89,6 +101,13 @@ class Inspector(QWidget):
         self.frozen_note.setObjectName("Muted")
         self.frozen_note.setWordWrap(True)
         self.frozen_note.hide()
+        self.expand_button = QPushButton("Expand into its layers")
+        self.expand_button.setObjectName("expand_button")
+        self.expand_button.setToolTip(
+            "Replace this Backbone by the layers of its network (one undo step), where "
+            "LayerLab can represent them"
+        )
+        self.expand_button.hide()
         self.empty = QLabel("Select a layer on the canvas to see and edit its settings.")
         self.empty.setObjectName("Muted")
         self.empty.setWordWrap(True)
@@ -123,6 +142,7 @@ class Inspector(QWidget):
         body.addWidget(self.doc)
         body.addLayout(id_row)
         body.addWidget(self.trainable_box)
+        body.addWidget(self.expand_button)
         line = QFrame()
         line.setFrameShape(QFrame.Shape.HLine)
         line.setFrameShadow(QFrame.Shadow.Plain)
@@ -156,6 +176,8 @@ class Inspector(QWidget):
         self.form.refused.connect(self._on_refused)
         self.trainable.clicked.connect(self._on_trainable_clicked)
         self.mixed_trainable.clicked.connect(self._on_trainable_clicked)
+        self.expand_button.clicked.connect(self.expand_backbone)
+        self._expanded.connect(self._on_expanded)
         self._refresh()
 
     # ---------------------------------------------------------------- wiring
@@ -254,6 +276,7 @@ class Inspector(QWidget):
         self._set_id_error(None)
         self._update_shape_line()
         self.form.show_spec(spec, node.params)
+        self.expand_button.setVisible(len(nodes) == 1 and node.type == "Backbone")
 
     def _show_trainable(self, nodes: list[Any], mixed: bool) -> None:
         """The Trainable check box: checked, unchecked or partly (a mixed selection)."""
@@ -314,6 +337,55 @@ class Inspector(QWidget):
             self.undo_stack.push(SetTrainable(todo, trainable))
         else:
             self._refresh()
+
+    # ------------------------------------------------------------- Expand
+    def expand_backbone(self) -> None:
+        """Replace the selected Backbone by its network's layers (engine.io.expand).
+
+        Keras builds the network on a background thread (a big one takes seconds);
+        the result is applied as one undo step if the graph did not change meanwhile.
+        """
+        if self.project is None or len(self.ids) != 1:
+            return
+        graph = self.project.graph
+        node_id = self.ids[0]
+        feeding = graph.inputs_of(node_id)
+        source = self.info.get(feeding[0].source) if feeding else None
+        shape = getattr(source, "output_shape", None)
+        snapshot = graph.copy()
+        input_shape = tuple(shape[1:]) if isinstance(shape, tuple) else None
+        self.expand_button.setEnabled(False)
+        self.expand_button.setText("Expanding\u2026")
+
+        def work() -> None:
+            try:
+                result: Any = expand_backbone(snapshot, node_id, input_shape)
+            except ExpandError as exc:
+                result = str(exc)
+            except Exception as exc:  # Keras's many kinds: said, never a crash
+                result = f"'{node_id}' cannot be expanded: {exc}"
+            self._expanded.emit(node_id, (snapshot.to_dict(), result))
+
+        threading.Thread(target=work, name="expand-backbone", daemon=True).start()
+
+    def _on_expanded(self, node_id: str, payload: Any) -> None:
+        self.expand_button.setEnabled(True)
+        self.expand_button.setText("Expand into its layers")
+        before, result = payload
+        if isinstance(result, str):
+            self.message.emit(result)
+            return
+        if self.project is None or self.project.graph.to_dict() != before:
+            self.message.emit(f"'{node_id}' was not expanded: the model changed meanwhile")
+            return
+        self.undo_stack.push(
+            Macro(
+                f"Expand '{node_id}'",
+                [RemoveNodes([node_id]), PasteSubgraph(result.nodes, result.edges, "Expand")],
+            )
+        )
+        notes = f"; {'; '.join(result.notes)}" if result.notes else ""
+        self.message.emit(f"'{node_id}' expanded into {len(result.nodes)} layers{notes}")
 
     def _set_id_error(self, reason: str | None) -> None:
         self.id_error.setText(reason or "")

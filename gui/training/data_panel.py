@@ -60,8 +60,17 @@ from gui.wheel_guard import guard_wheel
 
 PREVIEW_ROWS = 50
 THUMBNAILS = 40
+SCATTER_POINTS = 20_000
 SEQUENCES = 4
-FILE_SOURCES = {"csv": "CSV file", "npz": "NumPy .npz file", "images": "Image folder"}
+FILE_SOURCES = {
+    "csv": "CSV file",
+    "npz": "NumPy .npz file",
+    "images": "Image folder",
+    "image_list": "Image list (CSV)",
+}
+IMAGE_SOURCES = ("images", "image_list")
+IMAGE_KEYS = ("max_memory_mb", "cache", "corrupt_files", "path_column", "label_column")
+"""Image settings the panel has no field for: kept as they are when the section is edited."""
 PLANE_SETS = ("moons", "circles", "spirals", "xor")
 CLASS_COLORS = (
     "#2563eb",
@@ -87,6 +96,8 @@ class Preview:
         error: Why it could not be loaded ("" when it could).
         summary: ``dataset.summary()`` (class counts included), or ``{}``.
         names: The CSV's columns or the .npz file's arrays, for the pickers.
+        thumbnails: For image sources, the first training images (read from their
+            files here, off the UI thread) and their class names.
     """
 
     section: dict[str, Any]
@@ -94,6 +105,7 @@ class Preview:
     error: str = ""
     summary: dict[str, Any] = field(default_factory=dict)
     names: list[str] = field(default_factory=list)
+    thumbnails: list[tuple[QImage, str]] = field(default_factory=list)
 
 
 def load_preview(section: dict[str, Any], base_dir: Any, input_shape: Any) -> Preview:
@@ -108,8 +120,33 @@ def load_preview(section: dict[str, Any], base_dir: Any, input_shape: Any) -> Pr
     except DataError as exc:
         preview.error = str(exc)
         return preview
-    preview.summary = preview.dataset.summary()
+    preview.summary = preview.dataset.summary()  # from the file index: nothing decoded
+    if preview.dataset.images is not None:
+        preview.thumbnails = image_thumbnails(preview.dataset, THUMBNAILS, 48)
     return preview
+
+
+def image_thumbnails(ds: Dataset, count: int, size: int) -> list[tuple[QImage, str]]:
+    """The first ``count`` training images of an image source, read by Qt from their
+    files and scaled to ``size`` (only these are decoded; one that cannot be read shows
+    as a grey square)."""
+    files = ds.images
+    out = []
+    train = ds.parts["train"]
+    picks = train[np.unique(np.linspace(0, len(train) - 1, min(count, len(train))).astype(int))]
+    for i in picks:  # spread over the (class-sorted) files: every class shows
+        image = QImage(files.paths[i])
+        if image.isNull():
+            image = QImage(size, size, QImage.Format.Format_RGB888)
+            image.fill(Qt.GlobalColor.gray)
+        scaled = image.scaled(
+            size,
+            size,
+            Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.SmoothTransformation,
+        )
+        out.append((scaled, ds.class_names[int(ds.y[i])]))
+    return out
 
 
 def _data_path(section: dict[str, Any], base_dir: Any) -> Path | None:
@@ -175,6 +212,7 @@ class DataPanel(QWidget):
         self.project: Any = None
         self.undo_stack: Any = None
         self.dataset: Dataset | None = None
+        self._thumbnails: list[tuple[QImage, str]] = []
         self.fit_problems: list[str] = []
         self.load_error = ""
         self.model_input: tuple | None = None
@@ -217,6 +255,13 @@ class DataPanel(QWidget):
         self.image_size.setSpecialValueText("from the model's input")
         self.color_mode = QComboBox()
         self.color_mode.addItems(["from the model's input", "grayscale", "rgb"])
+        self.resize_mode = QComboBox()
+        for text, key in (
+            ("stretch", "stretch"),
+            ("crop to the aspect ratio", "crop"),
+            ("pad to the aspect ratio", "pad"),
+        ):
+            self.resize_mode.addItem(text, key)
         self.samples = QSpinBox()
         self.samples.setRange(2, 10_000_000)
         self.noise = QDoubleSpinBox()
@@ -298,6 +343,7 @@ class DataPanel(QWidget):
         self.form.addRow("targets array", self.y_array)
         self.form.addRow("image size", self.image_size)
         self.form.addRow("colours", self.color_mode)
+        self.form.addRow("resize", self.resize_mode)
         self.form.addRow("samples", self.samples)
         self.form.addRow("noise", self.noise)
         self.form.addRow("sequence length", self.length)
@@ -326,7 +372,7 @@ class DataPanel(QWidget):
         for combo in (self.target, self.x_array, self.y_array):
             combo.lineEdit().editingFinished.connect(self._on_edit)
             combo.activated.connect(self._on_edit)
-        for combo in (self.task, self.color_mode, self.standardize):
+        for combo in (self.task, self.color_mode, self.resize_mode, self.standardize):
             combo.currentIndexChanged.connect(self._on_edit)
         for spin in (
             self.image_size,
@@ -388,6 +434,7 @@ class DataPanel(QWidget):
             self.color_mode.setCurrentText(
                 mode if mode in ("grayscale", "rgb") else "from the model's input"
             )
+            self.resize_mode.setCurrentIndex(max(0, self.resize_mode.findData(s.get("resize"))))
             name = source.removeprefix("builtin:")
             set_spin(self.samples, s.get("samples"), 1000 if name == "adding" else 500)
             set_spin(self.noise, s.get("noise"), {"moons": 0.1}.get(name, 0.05))
@@ -413,8 +460,9 @@ class DataPanel(QWidget):
             self.task: source == "csv",
             self.x_array: source == "npz",
             self.y_array: source == "npz",
-            self.image_size: source == "images",
-            self.color_mode: source == "images",
+            self.image_size: source in IMAGE_SOURCES,
+            self.color_mode: source in IMAGE_SOURCES,
+            self.resize_mode: source in IMAGE_SOURCES,
             self.samples: builtin and (name in PLANE_SETS or name == "adding"),
             self.noise: builtin and name in PLANE_SETS and name != "xor",
             self.length: builtin and name == "adding",
@@ -427,7 +475,9 @@ class DataPanel(QWidget):
             else {
                 "csv": "A table with a header row; one column is the target.",
                 "npz": "Arrays of inputs and targets saved with numpy.savez.",
-                "images": "A folder with one sub-folder of pictures per class.",
+                "images": "A folder with one sub-folder of pictures per class "
+                "(read batch by batch while training).",
+                "image_list": "A CSV of path,label rows; paths relative to the CSV.",
             }.get(source, "")
         )
 
@@ -453,7 +503,9 @@ class DataPanel(QWidget):
         """Ask for the file or folder of ``source`` (tests replace this)."""
         if source == "images":
             return QFileDialog.getExistingDirectory(self, "Image folder") or None
-        pattern = "CSV files (*.csv *.tsv *.txt)" if source == "csv" else "NumPy (*.npz)"
+        pattern = (
+            "CSV files (*.csv *.tsv *.txt)" if source in ("csv", "image_list") else "NumPy (*.npz)"
+        )
         path, _ = QFileDialog.getOpenFileName(self, "Data file", "", f"{pattern};;All (*)")
         return path or None
 
@@ -488,13 +540,16 @@ class DataPanel(QWidget):
         elif source == "npz":
             self._text(s, "x", self.x_array.currentText())
             self._text(s, "y", self.y_array.currentText())
-        elif source == "images":
+        elif source in IMAGE_SOURCES:
             if self.image_size.value():
                 s["image_size"] = [self.image_size.value()] * 2
             if self.color_mode.currentText() in ("grayscale", "rgb"):
                 s["color_mode"] = self.color_mode.currentText()
-            if "max_memory_mb" in old:
-                s["max_memory_mb"] = old["max_memory_mb"]
+            if self.resize_mode.currentData() != "stretch" or "resize" in old:
+                s["resize"] = self.resize_mode.currentData()
+            for key in IMAGE_KEYS:
+                if key in old:
+                    s[key] = old[key]
         elif name in PLANE_SETS or name == "adding":
             self._number(s, old, "samples", self.samples.value(), 1000 if name == "adding" else 500)
             if name in PLANE_SETS and name != "xor":
@@ -539,7 +594,7 @@ class DataPanel(QWidget):
             load_preview,
             section,
             self.project.base_dir,
-            self.model_input if source == "images" else None,
+            self.model_input if source in IMAGE_SOURCES else None,
         )
 
     def _fill_pickers(self, section: dict[str, Any], names: list[str]) -> None:
@@ -568,6 +623,7 @@ class DataPanel(QWidget):
         if preview.dataset is None:
             self._on_load_failed(preview.error)
         else:
+            self._thumbnails = preview.thumbnails
             self._on_loaded(preview.dataset, preview.summary)
 
     def _on_job_failed(self, exc: BaseException) -> None:
@@ -630,7 +686,7 @@ class DataPanel(QWidget):
             self.preview.setCurrentWidget(self.message)
 
     def _show_table(self, ds: Dataset) -> None:
-        x = self._raw(ds.x_train[:PREVIEW_ROWS], ds)
+        x = self._raw(ds.take("train", PREVIEW_ROWS), ds)
         names = list(ds.feature_names) or [f"x{i + 1}" for i in range(x.shape[1])]
         self.table.clear()
         self.table.setRowCount(len(x))
@@ -645,7 +701,12 @@ class DataPanel(QWidget):
 
     def _show_images(self, ds: Dataset) -> None:
         self.thumbnails.clear()
-        for i in range(min(THUMBNAILS, len(ds.x_train))):
+        if ds.images is not None:  # decoded in the background, from the files
+            for image, label in self._thumbnails:
+                self.thumbnails.addItem(QListWidgetItem(QIcon(QPixmap.fromImage(image)), label))
+            self.preview.setCurrentWidget(self.thumbnails)
+            return
+        for i in range(min(THUMBNAILS, ds.count("train"))):
             picture = self._raw(ds.x_train[i], ds)
             item = QListWidgetItem(QIcon(_pixmap(picture, 48)), self._label(ds, ds.y_train[i]))
             self.thumbnails.addItem(item)
@@ -653,9 +714,10 @@ class DataPanel(QWidget):
 
     def _show_scatter(self, ds: Dataset) -> None:
         self.plot.clear()
-        x = self._raw(ds.x_train, ds)
+        x = self._raw(ds.take("train", SCATTER_POINTS), ds)
+        y = ds.y_train[: len(x)]
         for c, name in enumerate(ds.class_names):
-            pts = x[ds.y_train == c]
+            pts = x[y == c]
             color = CLASS_COLORS[c % len(CLASS_COLORS)]
             self.plot.plot(
                 pts[:, 0],
@@ -674,7 +736,7 @@ class DataPanel(QWidget):
 
     def _show_sequences(self, ds: Dataset) -> None:
         self.plot.clear()
-        x = self._raw(ds.x_train[:SEQUENCES], ds)
+        x = self._raw(ds.take("train", SEQUENCES), ds)
         for i, seq in enumerate(x):
             color = CLASS_COLORS[i % len(CLASS_COLORS)]
             self.plot.plot(
@@ -695,7 +757,7 @@ class DataPanel(QWidget):
         if (
             changed_input
             and self.project is not None
-            and self.project.data.get("source") == "images"
+            and self.project.data.get("source") in IMAGE_SOURCES
         ):
             self.reload()
         else:

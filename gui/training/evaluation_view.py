@@ -5,9 +5,10 @@ columns: predicted), per-class precision/recall/F1 with macro averages, and for
 image data a gallery of misclassified samples ("3 → 8"). For regression: a
 predicted-vs-true scatter with the ideal line. The numbers come from
 ``evaluation.json`` (written by the training engine when a run ends); the gallery
-and the full scatter need the samples themselves, so a background thread loads the
-run's data and, when ``model.keras`` is there, predicts the evaluated split once
-(:func:`engine.train.evaluation.load_samples`). Until that finishes the
+and the full scatter need the samples themselves, so the engine service (a child
+process, :mod:`gui.engine_service`: Keras never loads in the window's process) loads
+the run's data and, when ``model.keras`` is there, predicts the evaluated split once
+(:func:`engine.train.evaluation.load_samples`). Until that answer comes the
 view shows what ``evaluation.json`` alone holds; the window never waits.
 """
 
@@ -15,12 +16,13 @@ from __future__ import annotations
 
 import html
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QSize, Qt, QThread, Signal
+from PySide6.QtCore import QCoreApplication, QElapsedTimer, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -42,44 +44,13 @@ from PySide6.QtWidgets import (
 )
 
 from engine.limits import PROJECT_MB, LimitExceeded, check_size, loads, open_regular
-from engine.train.evaluation import load_samples
 from engine.train.history import read_run_info
 from gui import theme
+from gui.engine_service import shared_service
 
 THUMB = 72
 
-_LIVE: set[QThread] = set()
-
-
-# ------------------------------------------------------------------------ background work
-
-
-class SampleLoader(QThread):
-    """Runs :func:`load_samples` off the UI thread; emits ``loaded`` or ``failed``."""
-
-    loaded = Signal(int, object)
-    failed = Signal(int, str)
-
-    def __init__(
-        self,
-        token: int,
-        run_dir: Path,
-        snapshot: dict[str, Any],
-        details: dict[str, Any],
-        task: str,
-    ) -> None:
-        super().__init__()
-        self.token, self.run_dir, self.snapshot = token, run_dir, snapshot
-        self.details, self.task = details, task
-
-    def run(self) -> None:
-        try:
-            result = load_samples(self.run_dir, self.snapshot, self.details, self.task)
-        except Exception as exc:
-            lines = [ln for ln in str(exc).splitlines() if ln.strip()]
-            self.failed.emit(self.token, lines[0] if lines else type(exc).__name__)
-            return
-        self.loaded.emit(self.token, result)
+_PENDING: set[int] = set()  # sample requests not answered yet (wait_for_loaders)
 
 
 # ------------------------------------------------------------------------ small widgets
@@ -213,6 +184,8 @@ class EvaluationView(QWidget):
         self.evaluation: dict[str, Any] = {}
         self._token = 0
         self._loading = False
+        self._requests: dict[int, int] = {}  # engine service seq -> token
+        self._service: Any = None
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
@@ -580,14 +553,27 @@ class EvaluationView(QWidget):
         return self._loading
 
     def _start_loading(self, snapshot: dict[str, Any], details: dict[str, Any], task: str) -> None:
+        """Ask the engine service for the samples and predictions (Keras runs there)."""
         assert self.run_dir is not None
-        loader = SampleLoader(self._token, self.run_dir, snapshot, details, task)
-        loader.loaded.connect(self._on_loaded)
-        loader.failed.connect(self._on_failed)
-        loader.finished.connect(lambda: _LIVE.discard(loader))
-        _LIVE.add(loader)
+        service = shared_service()
+        if self._service is not service:
+            service.answered.connect(self._on_answer)
+            self._service = service
+        args = {"run_dir": str(self.run_dir), "snapshot": snapshot, "details": details}
+        seq = service.request("samples", {**args, "task": task})
+        self._requests[seq] = self._token
+        _PENDING.add(seq)
         self._loading = True
-        loader.start()
+
+    def _on_answer(self, event: dict[str, Any]) -> None:
+        token = self._requests.pop(event.get("seq"), None)
+        if token is None:
+            return
+        _PENDING.discard(event["seq"])
+        if event.get("ok"):
+            self._on_loaded(token, event["result"])
+        else:
+            self._on_failed(token, str(event.get("error", "")))
 
     def _on_failed(self, token: int, message: str) -> None:
         if token != self._token:
@@ -679,5 +665,10 @@ def _first(value: Any) -> float:
 
 
 def wait_for_loaders(timeout_ms: int = 30_000) -> bool:
-    """Wait until every background sample load has ended (tests, application exit)."""
-    return all(thread.wait(timeout_ms) for thread in list(_LIVE))
+    """Wait until every sample request has been answered (tests), handling events."""
+    clock = QElapsedTimer()
+    clock.start()
+    while _PENDING and clock.elapsed() < timeout_ms:
+        QCoreApplication.processEvents()
+        time.sleep(0.005)
+    return not _PENDING

@@ -11,8 +11,8 @@ The device combo ends with ``Cluster…``, which opens the cluster dialog
 ``Cluster (N workers)`` there, and choosing a device again drops the cluster.
 
 The learning-rate plot (:func:`engine.train.schedule_preview.lr_curve`) is computed
-on a background thread, and only once TensorFlow is loaded (the main window loads it
-at start-up); devices are listed the same way
+by the engine service (:mod:`gui.engine_service`: a child process; TensorFlow never
+loads in the window's process), once it is ready; devices are listed the same way
 (:func:`engine.train.devices.list_devices`).
 """
 
@@ -55,10 +55,9 @@ from engine.train.config import (
     find_key,
     training_problems,
 )
-from engine.train.devices import list_devices
-from engine.train.schedule_preview import default_lengths, lr_axis_range, lr_curve
+from engine.train.schedule_preview import default_lengths, lr_axis_range
+from gui.engine_service import LatestRequest
 from gui.theme import colors, narrow_combos
-from gui.training.background import BackgroundJob
 from gui.training.cluster_dialog import ClusterDialog, cluster_label
 from gui.training.live_view import style_plot
 from gui.wheel_guard import guard_wheel
@@ -292,7 +291,7 @@ class TrainingPanel(QWidget):
         self.lr_note = QLabel("")
         self.lr_note.setWordWrap(True)
         self.lr_note.setStyleSheet("color: gray;")
-        self._lr_job = BackgroundJob(self)
+        self._lr_job = LatestRequest(self)
         self._lr_job.done.connect(self._on_lr_ready)
         self._lr_job.failed.connect(
             lambda exc: self.lr_note.setText(f"The schedule cannot be plotted: {exc}")
@@ -373,7 +372,7 @@ class TrainingPanel(QWidget):
         self.device = QComboBox()
         self._devices: list[str] = []
         self._fill_devices()
-        self._device_job = BackgroundJob(self)
+        self._device_job = LatestRequest(self)
         self._device_job.done.connect(self._on_devices)
 
         self.problems_label = QLabel("")
@@ -770,21 +769,22 @@ class TrainingPanel(QWidget):
         self._lr_timer.start()
 
     def update_lr_plot(self) -> None:
-        """Recompute the learning-rate plot in the background (needs TensorFlow loaded)."""
+        """Ask the engine service for the learning-rate plot (once it is ready)."""
         if self.project is None:
             return
         s = self.section()
         if training_problems(s):
             self.lr_note.setText("Fix the settings above to see the schedule.")
             return
-        if "keras" not in sys.modules:
-            self.lr_note.setText("The schedule plot appears when TensorFlow is ready.")
-            return
         batch = max(1, int(s.get("batch_size", 32)))
         samples = self.train_samples or 1000
-        self.steps_per_epoch = max(1, math.ceil(samples / batch))
+        steps_per_epoch = max(1, math.ceil(samples / batch))
         epochs = max(1, int(s.get("epochs", 10)))
-        self._lr_job.submit(lr_curve, s, self.steps_per_epoch, epochs)
+        args = {"section": s, "steps_per_epoch": steps_per_epoch, "epochs": epochs}
+        if not self._lr_job.submit("lr_curve", args):
+            self.lr_note.setText("The schedule plot appears when TensorFlow is ready.")
+            return
+        self.steps_per_epoch = steps_per_epoch
 
     def _on_lr_ready(self, result: tuple[np.ndarray, np.ndarray]) -> None:
         x, y = result
@@ -809,9 +809,9 @@ class TrainingPanel(QWidget):
 
     # -------------------------------------------------------------- devices
     def discover_devices(self) -> None:
-        """List the GPUs in the background (only once TensorFlow is loaded)."""
-        if "tensorflow" in sys.modules and not self._device_job.busy:
-            self._device_job.submit(list_devices)
+        """Ask the engine service for the GPUs (once it is ready)."""
+        if not self._device_job.busy:
+            self._device_job.submit("devices")
 
     def _on_devices(self, devices: list[str]) -> None:
         self._devices = list(devices)

@@ -107,7 +107,8 @@ def test_a_20000x20000_png_is_refused_from_its_header_using_little_memory(tmp_pa
         "from engine.data.dataset import load_data\n"
         "from engine.data.sources import DataError\n"
         "try:\n"
-        f"    load_data({{'source': 'images', 'path': {str(folder)!r}, 'image_size': [8, 8]}})\n"
+        f"    load_data({{'source': 'images', 'path': {str(folder)!r}, 'image_size': [8, 8],"
+        " 'validation_split': 0}).inputs('train')\n"
         "except DataError as exc:\n"
         "    print('REFUSED', exc)\n",
         limit_mb=500,
@@ -125,7 +126,10 @@ def test_the_pixel_limit_can_be_raised(tmp_path, monkeypatch):
     png_bomb(tmp_path / "set" / "b" / "small.png", side=500)
     monkeypatch.setenv("LAYERLAB_MAX_IMAGE_MEGAPIXELS", "3")
     with pytest.raises(DataError, match=r"wide\.png is 2,000x2,000 pixels.*limit of 3 megapixels"):
-        load_data({"source": "images", "path": str(tmp_path / "set"), "image_size": [8, 8]})
+        load_data(
+            {"source": "images", "path": str(tmp_path / "set"), "image_size": [8, 8]}
+            | {"validation_split": 0}  # indexing reads no header: decoding the split does
+        ).inputs("train")
 
 
 def test_image_sizes_are_read_from_png_jpeg_gif_and_bmp_headers():
@@ -160,7 +164,9 @@ def test_an_animated_gif_counts_every_frame(tmp_path, monkeypatch):
     (folder / "a" / "many.gif").write_bytes(gif)
     (folder / "b" / "many.gif").write_bytes(gif)
     with pytest.raises(DataError, match=r"many\.gif is 1,000x1,000 pixels in 200 frames"):
-        load_data({"source": "images", "path": str(folder), "image_size": [8, 8]})
+        load_data(
+            {"source": "images", "path": str(folder), "image_size": [8, 8], "validation_split": 0}
+        ).inputs("train")
 
 
 def test_image_folders_skip_fifos_and_refuse_a_fifo_as_the_folder(tmp_path):

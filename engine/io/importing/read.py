@@ -22,7 +22,7 @@ import numpy as np
 
 from engine.build.errors import first_line
 from engine.catalog.table import CATALOG
-from engine.io.importing.mapping import snake_case
+from engine.io.importing.operations import is_operation_entry, unsupported_operation
 from engine.limits import (
     MODEL_CONFIG_MB,
     MODEL_MB,
@@ -36,8 +36,9 @@ from engine.limits import (
 )
 
 #: ``keras.applications`` architectures that can be asked for by name (untrained; nothing
-#: is downloaded). MobileNetV3, ConvNeXt and InceptionResNetV2 are then refused with the
-#: list of what the catalog cannot hold yet (docs/export-import.md).
+#: is downloaded). ConvNeXt and InceptionResNetV2 are then refused with the list of what
+#: the catalog cannot hold yet (docs/export-import.md); MobileNetV3 imports (its Keras
+#: operations as Operation nodes).
 APPLICATIONS = (
     "VGG16",
     "VGG19",
@@ -124,6 +125,20 @@ def read_config(path: str | os.PathLike) -> dict[str, Any]:
             "config": config,
             "registered_name": "Functional",
         }
+    subclass = _subclass_name(config)
+    if subclass is not None:
+        inner = config.get("config")
+        if not _functional_graph(inner):
+            raise ModelImportError(
+                f"{path}: " + subclassed_text(str(inner.get("name") or path.stem), subclass)
+            )
+        config = {  # a functional graph built through a keras.Model subclass
+            **config,
+            "module": "keras.src.models.functional",
+            "class_name": "Functional",
+            "registered_name": "Functional",
+            SUBCLASS_KEY: subclass,
+        }
     if (
         not isinstance(config, dict)
         or config.get("class_name") not in _MODEL_CLASSES
@@ -134,6 +149,47 @@ def read_config(path: str | os.PathLike) -> dict[str, Any]:
             "Functional or Sequential model, as model.to_json() writes)"
         )
     return config
+
+
+#: Key :func:`read_config` adds to a functional config saved by a ``keras.Model`` subclass
+#: (its class name; the subclass's own training step is not kept).
+SUBCLASS_KEY = "layerlab_subclass"
+
+
+def _subclass_name(config: Any) -> str | None:
+    """The class name of a saved ``keras.Model`` subclass (``GAN``), or None for the
+    Keras model classes and anything else."""
+    if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
+        return None
+    cls = config.get("class_name")
+    if not isinstance(cls, str) or cls in _MODEL_CLASSES or "build_config" not in config:
+        return None
+    module = config.get("module")
+    return cls if module is None or not str(module).startswith("keras") else None
+
+
+def _functional_graph(config: dict[str, Any]) -> bool:
+    return all(isinstance(config.get(k), list) for k in ("layers", "input_layers", "output_layers"))
+
+
+def subclassed_text(model_name: str, cls: str) -> str:
+    """The refusal of a truly subclassed model (its ``call()`` is Python code)."""
+    return (
+        f"model '{model_name}' ({cls}): a subclassed keras.Model whose call() is Python "
+        "code, not a graph of layers LayerLab can read. Build the same layers as a "
+        "functional model (keras.Model(inputs, outputs)) or a Sequential model and "
+        "import that; a subclass that only overrides train_step or compile imports as "
+        "its graph"
+    )
+
+
+def subclass_note(model_name: str, cls: str) -> str:
+    """The note on a functional graph built through a ``keras.Model`` subclass."""
+    return (
+        f"model '{model_name}' is a {cls} (a keras.Model subclass): its functional graph "
+        "is imported; its own training step (train_step, compile) is not kept, LayerLab "
+        "trains with the project's training settings"
+    )
 
 
 def _read_config_data(path: Path) -> Any:
@@ -241,23 +297,32 @@ def scan(config: dict[str, Any]) -> tuple[list[str], list[str]]:
             )
             continue
         custom = _custom_objects(entry)
-        module = str(entry.get("module") or "")
-        if module.startswith(("keras.src.ops", "keras.ops")):
-            unknown.append(
-                f"'{name}' ({cls}): a Keras operation (such as `x + 3` or "
-                f"keras.ops.{snake_case(cls)}), not a layer; use a catalog layer instead"
+        if is_operation_entry(entry):  # x + y, keras.ops.*: an Operation node when allowed
+            line = unsupported_operation(name, cls)
+            if line:
+                unknown.append(line)
+        elif custom and custom[0].startswith(f"{cls} from "):
+            unsafe.append(
+                f"'{name}' ({cls}): a custom class ({custom[0]}), Python code outside "
+                "Keras, which LayerLab never loads (Keras safe mode); rewrite it with "
+                "built-in Keras layers (the catalog), as a Lambda layer would be refused too"
             )
         elif custom:
             unsafe.append(
                 f"'{name}' ({cls}): custom object{'s' if len(custom) > 1 else ''} "
-                f"{', '.join(custom)} (code outside Keras is never loaded)"
+                f"{', '.join(custom)} (code outside Keras is never loaded); use "
+                "built-in Keras settings instead"
             )
         elif cls in _MODEL_CLASSES:  # flattened on import (engine.io.importing.nested)
             inner_unsafe, inner_unknown = scan(entry)
             unsafe += inner_unsafe
             unknown += inner_unknown
         elif cls != "InputLayer" and cls not in CATALOG:
-            unknown.append(f"'{name}' ({cls}): the catalog has no layer type '{cls}'")
+            private = str(entry.get("module") or "").startswith("keras.src.applications")
+            unknown.append(
+                f"'{name}' ({cls}): the catalog has no layer type '{cls}'"
+                + ("; it is private to keras.applications (not in keras.layers)" if private else "")
+            )
     return unsafe, unknown
 
 
@@ -300,6 +365,12 @@ def load_model(path: Path, config: dict[str, Any]) -> Any:
     import keras
 
     try:
+        if SUBCLASS_KEY in config:  # Keras cannot find the subclass: rebuild the graph
+            plain = {k: v for k, v in config.items() if k not in (SUBCLASS_KEY, "build_config")}
+            model = keras.models.model_from_json(json.dumps(plain))
+            if zipfile.is_zipfile(path) or is_hdf5(path):
+                model.load_weights(path)
+            return model
         if zipfile.is_zipfile(path) or is_hdf5(path):
             return keras.models.load_model(path, safe_mode=True, compile=False)
         return keras.models.model_from_json(json.dumps(config))

@@ -25,7 +25,7 @@ from typing import Any
 
 from engine.build.builder import build_model
 from engine.build.errors import first_line
-from engine.build.layers import POSITIONAL_INPUTS, make_layer
+from engine.build.layers import CLASS_ALIASES, POSITIONAL_INPUTS, make_layer
 from engine.build.weights import save_start_weights
 from engine.catalog.table import CATALOG
 from engine.io.importing.mapping import (
@@ -35,7 +35,9 @@ from engine.io.importing.mapping import (
     resolved_at_build,
 )
 from engine.io.importing.nested import flatten_nested
+from engine.io.importing.operations import is_operation, operation_node
 from engine.io.importing.read import (
+    SUBCLASS_KEY,
     ModelImportError,
     UnreadableModelError,
     application_model,
@@ -45,6 +47,8 @@ from engine.io.importing.read import (
     read_config,
     refusal_text,
     scan,
+    subclass_note,
+    subclassed_text,
 )
 from engine.io.importing.states import output_port, state_inputs
 from engine.model.graph import Edge, Graph, Node, is_valid_id
@@ -78,9 +82,15 @@ def import_model_with_notes(
     """Like :func:`import_model`, also returning notes on approximations."""
     import keras
 
+    subclass = None
     if isinstance(path_or_model, keras.Model):
         model = path_or_model
         has_weights = True
+        cls = type(model).__name__
+        if cls not in ("Functional", "Sequential") and isinstance(
+            getattr(model, "outputs", None), (list, tuple)
+        ):
+            subclass = cls  # a functional graph built through a keras.Model subclass
     else:
         path = Path(path_or_model)
         config = read_config(path)
@@ -89,6 +99,7 @@ def import_model_with_notes(
         except UnreadableModelError as exc:
             raise UnreadableModelError(f"{path}: {exc}") from None
         label = (config.get("config") or {}).get("name") or path.name
+        subclass = config.get(SUBCLASS_KEY)
         if unsafe:
             raise ModelImportError(f"{path}: " + refusal_text(label, unsafe + unknown))
         try:
@@ -104,6 +115,8 @@ def import_model_with_notes(
     model, nested = flatten_nested(model, file)
     project, notes, ids = _project_from_model(model, name)
     notes = nested + notes
+    if subclass:
+        notes.append(subclass_note(model.name, subclass))
     if weights_out is not None and has_weights:
         _save_weights(model, project, ids, Path(weights_out))
     return project, notes
@@ -147,7 +160,11 @@ def project_from_model(model: Any, *, name: str | None = None) -> tuple[Project,
 
 
 def _project_from_model(model: Any, name: str | None) -> tuple[Project, list[str], dict[str, str]]:
-    config = {"class_name": type(model).__name__, "config": _safe_config(model)}
+    cls = type(model).__name__
+    config = {
+        "class_name": cls if cls in ("Sequential", "Functional") else "Functional",
+        "config": _safe_config(model),
+    }
     unsafe, problems = scan(config)
     if unsafe:
         raise ModelImportError(refusal_text(model.name, unsafe + problems))
@@ -157,7 +174,7 @@ def _project_from_model(model: Any, name: str | None) -> tuple[Project, list[str
     graph = Graph()
     for layer in layers:
         nid = ids[layer.name]
-        cls = type(layer).__name__
+        cls = CLASS_ALIASES.get(type(layer).__name__, type(layer).__name__)
         policy = str(
             layer.dtype
             if cls == "InputLayer"
@@ -171,6 +188,10 @@ def _project_from_model(model: Any, name: str | None) -> tuple[Project, list[str
         if cls == "InputLayer":
             shape = [None if d is None else int(d) for d in layer.batch_shape[1:]]
             graph.nodes[nid] = Node(nid, "Input", {"shape": shape})
+            continue
+        if is_operation(layer):  # x + y, keras.ops.*: an Operation node
+            graph.nodes[nid], bad = operation_node(layer, nid)
+            problems += [b for b in bad if b not in problems]
             continue
         if cls not in CATALOG:  # already listed by scan
             graph.nodes[nid] = Node(nid, cls, {})
@@ -196,7 +217,7 @@ def _project_from_model(model: Any, name: str | None) -> tuple[Project, list[str
     for src, dst, port, *source_port in edges:
         if src in ids and dst in ids:  # operations that are not layers are already listed
             graph.edges.append(Edge(ids[src], ids[dst], port, *source_port))
-    _outputs_in_order(model, ids, graph, problems)
+    _outputs_in_order(model, ids, graph, problems, {e[0] for e in edges})
     if problems:
         raise ModelImportError(refusal_text(model.name, problems))
     _lay_out(graph)
@@ -211,10 +232,7 @@ def _project_from_model(model: Any, name: str | None) -> tuple[Project, list[str
 
 
 def _safe_config(model: Any) -> dict[str, Any]:
-    subclassed = ModelImportError(
-        f"model '{model.name}' ({type(model).__name__}): a subclassed model is Python code, "
-        "not a graph; only Functional and Sequential models can be imported"
-    )
+    subclassed = ModelImportError(subclassed_text(model.name, type(model).__name__))
     if type(model).__name__ != "Sequential" and not isinstance(
         getattr(model, "outputs", None), (list, tuple)
     ):
@@ -250,7 +268,7 @@ def _edges_of(model: Any, problems: list[str]) -> tuple[list[Any], list[tuple]]:
     by layer name."""
     if type(model).__name__ == "Sequential":
         return _sequential_edges(model, problems)
-    layers = list(model.layers)
+    layers = list(getattr(model, "operations", None) or model.layers)  # with keras.ops
     edges: list[tuple[str, str, int, int]] = []
     calls: dict[str, int] = {}
     by_depth = getattr(model, "_nodes_by_depth", {})
@@ -352,8 +370,14 @@ def _sequential_edges(model: Any, problems: list[str]) -> tuple[list[Any], list[
     return chain, edges
 
 
-def _outputs_in_order(model: Any, ids: dict[str, str], graph: Graph, problems: list[str]) -> None:
-    """Check the outputs can be expressed, and order nodes so output/input order is kept."""
+def _outputs_in_order(
+    model: Any, ids: dict[str, str], graph: Graph, problems: list[str], sources: set[str]
+) -> None:
+    """Check the outputs can be expressed, and order nodes so output/input order is kept.
+
+    ``sources``: names of the layers that feed another in the Keras model (an input
+    feeding only an unsupported layer is not "an input that feeds no layer").
+    """
     if type(model).__name__ == "Sequential":
         return
     for t in model.outputs:
@@ -373,7 +397,7 @@ def _outputs_in_order(model: Any, ids: dict[str, str], graph: Graph, problems: l
     fed = {e.source for e in graph.edges}
     for t in model.inputs:
         name = t._keras_history[0].name
-        if name in ids and ids[name] not in fed:
+        if name in ids and ids[name] not in fed and name not in sources:
             problems.append(
                 f"input '{name}' feeds no layer; in LayerLab a node without "
                 "outgoing wires is an output, so remove the input first"

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from engine.data.dataset import check_fit, labels_for_loss
+from engine.data.sources import DataError
 from engine.train import runs
 from engine.train.callbacks import CHECKPOINT_INTERVAL_S
 from engine.train.config import Emit, Event, loss_name, make_loss, make_optimizer
@@ -171,7 +172,15 @@ def _loop(
     ds = load_dataset(project, base_dir)
     loss = loss_name(section, ds.task, ds.num_classes)
     global_batch = global_batch_of(section)
-    n_train = len(ds.x_train)
+    try:  # each worker holds the splits in memory and takes its shard of every batch
+        n_train = len(ds.x_train)
+        _ = ds.x_val
+    except DataError as exc:
+        raise TrainingError(
+            "data",
+            str(exc),
+            "A multi-worker run holds the data in memory; train on one machine to stream it.",
+        ) from exc
     steps = max(1, math.ceil(n_train / global_batch))
     loss_params = section.get("loss") if isinstance(section.get("loss"), dict) else {}
     from_logits = bool(loss_params.get("from_logits"))
@@ -181,7 +190,7 @@ def _loop(
     # Every worker creates the same variables in the same order (variable creation
     # is itself a collective); a resumed chief then copies its checkpoint in.
     with strategy.scope():
-        model = build_snapshot_model(project)
+        model = build_snapshot_model(project, base_dir)
         problems = check_fit(ds, model, loss)
         if problems:
             raise TrainingError(

@@ -1,0 +1,572 @@
+"""Image sources that stream: a folder of class sub-folders, or a CSV list of images.
+
+Loading an image source only *indexes* it: file names and labels, no decoding
+(:func:`index_folder`, :func:`index_list`), so a folder of 100,000 photos is ready in
+about a second. The pixels come later, batch by batch, from a ``tf.data`` pipeline
+(:func:`image_pipeline`) that reads, checks, decodes (PNG, JPEG, BMP, GIF: the first
+frame), resizes and batches in parallel and prefetches; nothing holds the whole set
+unless a cache is asked for (``"cache": "memory"``, or ``"file"`` beside the run).
+
+A file that cannot be decoded while training (corrupt, cut short, or declaring more
+pixels than :data:`engine.limits.IMAGE_MEGAPIXELS`, checked from its header before it
+is decoded) is skipped and counted by a :class:`SkipTracker` (``"corrupt_files":
+"skip"``, the default) or ends the run naming it (``"error"``). :func:`load_pixels`
+decodes a few chosen images strictly, in Python (previews, evaluation, small sets).
+
+TensorFlow is imported inside the functions that decode.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.build.errors import clean_message
+from engine.data.image_size import ImageHeaderError, check_pixels, image_size
+from engine.data.sources import DataError, get_int, get_str
+from engine.limits import (
+    CSV_MB,
+    IMAGE_MEGAPIXELS,
+    LimitExceeded,
+    NotRegularFile,
+    check_mb,
+    open_regular,
+)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+RESIZE_MODES = ("stretch", "crop", "pad")
+CACHE_MODES = ("auto", "none", "memory", "file")
+CORRUPT_MODES = ("skip", "error")
+DEFAULT_CACHE_MB = 512
+"""``"cache": "auto"`` keeps a split's decoded images in memory up to this size."""
+MAX_IMAGE_MB = 4096
+"""Most MB of decoded float32 pixels :func:`load_pixels` makes at once (``max_memory_mb``)."""
+
+
+@dataclass
+class ImageFiles:
+    """An indexed image source: one file and one class index per sample.
+
+    Attributes:
+        paths: The image files (absolute paths).
+        labels: int64 class index of each file.
+        class_names: One name per class index.
+        size: (height, width) every image is resized to.
+        channels: 1 (grayscale) or 3 (rgb).
+        resize: ``stretch``, ``crop`` (to the aspect ratio, centred) or ``pad``.
+        cache: ``auto``, ``none``, ``memory`` or ``file``.
+        corrupt: ``skip`` or ``error``.
+        memory_mb: The section's ``max_memory_mb`` (None: not set): the largest
+            in-memory cache ``"auto"`` makes, and the most :func:`load_pixels` decodes.
+        description: What the data is, in words.
+    """
+
+    paths: list[str]
+    labels: np.ndarray
+    class_names: list[str]
+    size: tuple[int, int]
+    channels: int
+    resize: str = "stretch"
+    cache: str = "auto"
+    corrupt: str = "skip"
+    memory_mb: int | None = None
+    description: str = ""
+    origin: list[str] = field(default_factory=list)
+    """Where each file was named ("list.csv line 3"), for an image list."""
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def decoded_mb(self, count: int) -> float:
+        """MB of float32 pixels ``count`` images take once decoded."""
+        return count * self.size[0] * self.size[1] * self.channels * 4 / 2**20
+
+
+# --------------------------------------------------------------------------- indexing
+
+
+def _hidden(name: str) -> bool:
+    """Hidden files and folders, and what macOS adds to zips (``._x.png``, ``__MACOSX``)."""
+    return name.startswith(".") or name == "__MACOSX"
+
+
+def _is_file(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_file()  # follows symlinks; FIFOs and sockets are not files
+    except OSError:
+        return False
+
+
+def index_folder(
+    folder: Path, section: dict[str, Any], input_shape: tuple[int | None, ...] | None
+) -> ImageFiles:
+    """One sub-folder per class, listed (never decoded); classes in name order."""
+    with os.scandir(folder) as entries:
+        classes = sorted(e.name for e in entries if e.is_dir() and not _hidden(e.name))
+    if not classes:
+        raise DataError(
+            f"{folder} has no class sub-folders (put each class's images in a "
+            "sub-folder named after the class)"
+        )
+    paths: list[str] = []
+    labels: list[np.ndarray] = []
+    for index, name in enumerate(classes):
+        class_dir = folder / name
+        with os.scandir(class_dir) as entries:
+            found = sorted(
+                e.path
+                for e in entries
+                if not _hidden(e.name)
+                and os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES
+                and _is_file(e)
+            )
+        if not found:
+            raise DataError(
+                f"class folder {class_dir} holds no images ({', '.join(IMAGE_SUFFIXES)})"
+            )
+        paths.extend(found)
+        labels.append(np.full(len(found), index, dtype=np.int64))
+    return _image_files(paths, np.concatenate(labels), classes, section, input_shape, folder.name)
+
+
+def index_list(
+    path: Path, section: dict[str, Any], input_shape: tuple[int | None, ...] | None
+) -> ImageFiles:
+    """A CSV of ``path,label`` rows (a header row names the columns; paths relative to
+    the CSV). A missing file, an empty label or a short row names the CSV's line."""
+    path_column = get_str(section, "path_column", "path")
+    label_column = get_str(section, "label_column", "label")
+    try:
+        with open_regular(path) as f:
+            check_mb(CSV_MB, os.fstat(f.fileno()).st_size, f"{path}: the file")
+            text = f.read().decode("utf-8-sig")
+    except (NotRegularFile, LimitExceeded) as exc:
+        raise DataError(str(exc)) from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise DataError(f"cannot read {path} ({exc.strerror or exc})") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    base = path.parent
+    paths: list[str] = []
+    names: list[str] = []
+    origin: list[str] = []
+    try:
+        for cells in reader:
+            if not cells or all(not c.strip() for c in cells):
+                continue
+            line = reader.line_num
+            if header is None:
+                header = [c.strip() for c in cells]
+                for column in (path_column, label_column):
+                    if column not in header:
+                        raise DataError(
+                            f"{path} line {line}: the header has no column {column!r} "
+                            f"(columns: {', '.join(header)}); an image list needs a "
+                            f"header row naming a {path_column!r} and a {label_column!r} column"
+                        )
+                p_at, l_at = header.index(path_column), header.index(label_column)
+                continue
+            if len(cells) != len(header):
+                raise DataError(
+                    f"{path} line {line}: {len(cells)} values but the header has "
+                    f"{len(header)} columns"
+                )
+            name, label = cells[p_at].strip(), cells[l_at].strip()
+            if not label:
+                raise DataError(f"{path} line {line}: the label of {name!r} is empty")
+            if not name:
+                raise DataError(f"{path} line {line}: the image path is empty")
+            file = Path(name) if os.path.isabs(name) else base / name
+            if os.path.splitext(name)[1].lower() not in IMAGE_SUFFIXES:
+                raise DataError(
+                    f"{path} line {line}: {name!r} is not an image file "
+                    f"({', '.join(IMAGE_SUFFIXES)})"
+                )
+            if not file.is_file():
+                raise DataError(f"{path} line {line}: image file not found: {file}")
+            paths.append(str(file))
+            names.append(label)
+            origin.append(f"{path.name} line {line}")
+    except csv.Error as exc:
+        raise DataError(f"{path} line {reader.line_num}: not valid CSV ({exc})") from None
+    if header is None or not paths:
+        raise DataError(f"{path} lists no images (a header row, then one path,label row each)")
+    classes, labels = np.unique(np.array(names), return_inverse=True)
+    if len(classes) < 2:
+        raise DataError(
+            f"{path}: every label is {classes[0]!r}: a classifier needs at least two classes"
+        )
+    files = _image_files(
+        paths, labels.astype(np.int64), [str(c) for c in classes], section, input_shape, path.name
+    )
+    files.origin = origin
+    return files
+
+
+def _image_files(
+    paths: list[str],
+    labels: np.ndarray,
+    classes: list[str],
+    section: dict[str, Any],
+    input_shape: tuple[int | None, ...] | None,
+    name: str,
+) -> ImageFiles:
+    size, channels = image_geometry(section, input_shape)
+    if size is None:
+        size = _header_size(paths[0])
+    resize = get_str(section, "resize", "stretch", RESIZE_MODES)
+    mode = "grayscale" if channels == 1 else "rgb"
+    how = "" if resize == "stretch" else f", {resize}"
+    return ImageFiles(
+        paths=paths,
+        labels=labels,
+        class_names=classes,
+        size=size,
+        channels=channels,
+        resize=resize,
+        cache=get_str(section, "cache", "auto", CACHE_MODES),
+        corrupt=get_str(section, "corrupt_files", "skip", CORRUPT_MODES),
+        memory_mb=(get_int(section, "max_memory_mb", 1, 1) if "max_memory_mb" in section else None),
+        description=f"images: {name} ({size[0]}x{size[1]} {mode}{how})",
+    )
+
+
+def _header_size(path: str) -> tuple[int, int]:
+    """(height, width) the first image declares in its header (no decoding)."""
+    try:
+        with open_regular(path) as f:
+            head = f.read(1 << 16)
+        width, height, _ = image_size(head)
+    except (NotRegularFile, ImageHeaderError, OSError) as exc:
+        raise DataError(
+            f'cannot read the size of image {path} ({exc}); set "image_size" in the data section'
+        ) from None
+    if not width or not height:
+        raise DataError(f'image {path} declares a size of 0; set "image_size"')
+    return height, width
+
+
+def image_geometry(
+    section: dict[str, Any],
+    input_shape: tuple[int | None, ...] | None,
+) -> tuple[tuple[int, int] | None, int]:
+    """The image size ((height, width) or None) and channels (1 or 3) images load with.
+
+    From the section's ``image_size`` and ``color_mode``; an image-shaped model
+    input ``(height, width, 1 or 3)`` overrides them.
+    """
+    mode = get_str(section, "color_mode", "rgb", ("grayscale", "rgb"))
+    channels = 1 if mode == "grayscale" else 3
+    size = None
+    if "image_size" in section:
+        value = section["image_size"]
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = [value, value]
+        if not (
+            isinstance(value, (list, tuple))
+            and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+        ):
+            raise DataError(
+                f'data section: "image_size" must be [height, width] in pixels; got {value!r}'
+            )
+        size = (value[0], value[1])
+    if input_shape is not None:
+        # A model input that is not an image (h, w, 1|3) is left to check_fit to report.
+        shape = tuple(input_shape)
+        if len(shape) == 3 and shape[2] in (1, 3, None):
+            if shape[0] and shape[1]:
+                size = (int(shape[0]), int(shape[1]))
+            if shape[2]:
+                channels = int(shape[2])
+    return size, channels
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def _fit_size(image: Any, size: tuple[int, int], mode: str) -> Any:
+    """A float image (h, w, c) at ``size``: stretched, centre-cropped or zero-padded to the
+    target's aspect ratio first (Keras's ``crop_to_aspect_ratio`` / ``pad_to_aspect_ratio``)."""
+    import tensorflow as tf
+
+    th, tw = size
+    shape = tf.shape(image)
+    h, w = shape[0], shape[1]
+    if mode == "crop":
+        ch = tf.clip_by_value(w * th // tw, 1, h)
+        cw = tf.clip_by_value(h * tw // th, 1, w)
+        image = image[(h - ch) // 2 : (h - ch) // 2 + ch, (w - cw) // 2 : (w - cw) // 2 + cw]
+    elif mode == "pad":
+        ph = tf.maximum(h, w * th // tw)
+        pw = tf.maximum(w, h * tw // th)
+        image = tf.image.pad_to_bounding_box(image, (ph - h) // 2, (pw - w) // 2, ph, pw)
+    shape = tf.shape(image)
+    same = tf.logical_and(tf.equal(shape[0], th), tf.equal(shape[1], tw))
+    return tf.cond(
+        same,
+        lambda: tf.reshape(image, (th, tw, image.shape[-1])),
+        lambda: tf.image.resize(image, size, antialias=True),
+    )
+
+
+def _to_model(pixels: Any, size: tuple[int, int], channels: int, mode: str) -> Any:
+    """Decoded uint8 RGB pixels -> float32 (height, width, channels) in [0, 1]."""
+    import tensorflow as tf
+
+    image = tf.cast(pixels, tf.float32)
+    if channels == 1:
+        image = tf.round(tf.image.rgb_to_grayscale(image))
+    image = _fit_size(image / 255.0, size, mode)
+    return tf.clip_by_value(image, 0.0, 1.0)
+
+
+def _declared_pixels(contents: Any) -> Any:
+    """Pixels an encoded image declares in its header (graph ops: PNG, GIF, BMP, JPEG;
+    -1 for anything else). Plain arithmetic on the first 26 bytes, and one ``cond``
+    for JPEG, whose size marker can sit anywhere in its header."""
+    import tensorflow as tf
+
+    head = tf.strings.substr(
+        tf.strings.join([tf.strings.substr(contents, 0, 26), b"\0" * 26]), 0, 26
+    )
+
+    def product(start: int, dtype: Any, little: bool) -> Any:
+        part = tf.strings.substr(head, start, 8 if dtype == tf.int32 else 4)
+        sides = tf.abs(tf.cast(tf.io.decode_raw(part, dtype, little_endian=little), tf.int64))
+        return sides[0] * sides[1]
+
+    magic = tf.strings.substr(head, 0, 2)
+    png, gif = tf.equal(magic, b"\x89P"), tf.equal(magic, b"GI")
+    bmp, jpeg = tf.equal(magic, b"BM"), tf.equal(magic, b"\xff\xd8")
+    other = tf.where(
+        png,
+        product(16, tf.int32, False),  # IHDR width, height (big-endian)
+        tf.where(
+            gif,
+            product(6, tf.uint16, True),  # logical screen (little-endian)
+            tf.where(bmp, product(18, tf.int32, True), tf.constant(-1, tf.int64)),
+        ),
+    )
+
+    # extract_jpeg_shape reads only the header; given a 1x1 JPEG for anything else, so
+    # no cond is needed (a cond per image halved the pipeline's speed)
+    jpeg_source = tf.where(jpeg, contents, tf.constant(_TINY_JPEG))
+    shape = tf.cast(tf.image.extract_jpeg_shape(jpeg_source), tf.int64)
+    return tf.where(jpeg, shape[0] * shape[1], other)
+
+
+_TINY_JPEG = bytes.fromhex(
+    "ffd8ffe000104a46494600010101012c012c0000ffdb004300100b0c0e0c0a100e0d0e1211101318281a"
+    "181616183123251d283a333d3c3933383740485c4e404457453738506d51575f626768673e4d71797064"
+    "785c656763ffc0000b080001000101011100ffc4001f0000010501010101010100000000000000000102"
+    "030405060708090a0bffc400b5100002010303020403050504040000017d010203000411051221314106"
+    "13516107227114328191a1082342b1c11552d1f02433627282090a161718191a25262728292a34353637"
+    "38393a434445464748494a535455565758595a636465666768696a737475767778797a83848586878889"
+    "8a92939495969798999aa2a3a4a5a6a7a8a9aab2b3b4b5b6b7b8b9bac2c3c4c5c6c7c8c9cad2d3d4d5d6"
+    "d7d8d9dae1e2e3e4e5e6e7e8e9eaf1f2f3f4f5f6f7f8f9faffda0008010100003f00f3faffd9"
+)
+"""A 1x1 black JPEG: what :func:`_declared_pixels` measures when the file is not a JPEG."""
+
+
+def _load_one(path: Any, size: tuple[int, int], channels: int, mode: str) -> Any:
+    """Graph ops: read, check the declared size, decode, resize one image file."""
+    import tensorflow as tf
+
+    contents = tf.io.read_file(path)
+    pixels = _declared_pixels(contents)
+    limit = IMAGE_MEGAPIXELS.value() * 10**6
+    check = tf.debugging.assert_less_equal(
+        pixels, tf.constant(limit, tf.int64), message="image beyond the pixel limit"
+    )
+    known = tf.debugging.assert_non_negative(pixels, message="not a PNG, JPEG, GIF or BMP image")
+    with tf.control_dependencies([check, known]):
+        decoded = tf.io.decode_image(contents, channels=3, expand_animations=False)
+    return _to_model(decoded, size, channels, mode)
+
+
+def decode_image(path: str | Path, channels: int) -> np.ndarray:
+    """One image as uint8 (height, width, channels), read strictly: ``DataError`` names it."""
+    try:
+        with open_regular(path) as f:
+            data = f.read()
+        check_pixels(data, f"image {path}")
+    except (NotRegularFile, LimitExceeded) as exc:
+        raise DataError(str(exc)) from None
+    except ImageHeaderError as exc:
+        raise DataError(f"cannot read image {path}: {exc}") from None
+    except OSError as exc:
+        raise DataError(f"cannot read image {path}: {exc.strerror or exc}") from None
+    import tensorflow as tf
+
+    try:
+        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError, OSError) as exc:
+        reason = clean_message(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+        raise DataError(f"cannot read image {path}: {reason[:200]}") from None
+    if channels == 1:
+        image = tf.cast(tf.round(tf.image.rgb_to_grayscale(tf.cast(image, tf.float32))), tf.uint8)
+    return image.numpy()
+
+
+def load_pixels(files: ImageFiles, indices: np.ndarray) -> np.ndarray:
+    """The images at ``indices``, decoded strictly (a bad file is a ``DataError`` naming it),
+    as float32 (n, height, width, channels) in [0, 1]. More than ``max_memory_mb``
+    (default :data:`MAX_IMAGE_MB`) is refused."""
+    indices = np.asarray(indices, dtype=np.int64)
+    limit = MAX_IMAGE_MB if files.memory_mb is None else files.memory_mb
+    needed = files.decoded_mb(len(indices))
+    if needed > limit:
+        h, w = files.size
+        raise DataError(
+            f"{files.description}: {len(indices)} images at {h}x{w}x{files.channels} "
+            f"need {needed:,.0f} MB in memory, more than the limit of {limit:,} MB; "
+            "training streams them, but this step needs them all at once: choose a "
+            'smaller "image_size", use fewer images, or raise "max_memory_mb"'
+        )
+    out = np.empty((len(indices), *files.size, files.channels), np.float32)
+    for k, i in enumerate(indices):
+        pixels = decode_image(files.paths[i], 3)  # checks the header before TensorFlow
+        import tensorflow as tf
+
+        out[k] = _to_model(tf.constant(pixels), files.size, files.channels, files.resize).numpy()
+    return out
+
+
+def why_unreadable(path: str) -> str:
+    """Why one image file cannot be used, in words (``""`` when it decodes)."""
+    try:
+        decode_image(path, 3)
+    except DataError as exc:
+        return str(exc)
+    return ""
+
+
+# --------------------------------------------------------------------------- streaming
+
+
+class SkipTracker:
+    """Which files of a pipeline were decoded: those never decoded after a whole epoch
+    could not be, and were skipped (``ignore_errors``). Graph-only bookkeeping: one bool
+    per file, set after its decode succeeds."""
+
+    def __init__(self, files: ImageFiles) -> None:
+        import tensorflow as tf
+
+        self.files = files
+        self.seen = tf.Variable(tf.zeros([len(files)], tf.bool), trainable=False)
+        self.used = np.zeros(len(files), bool)
+        self.reported: set[int] = set()
+
+    def mark(self, index: Any, value: Any) -> Any:
+        """``value`` once ``index`` is marked decoded (inside a ``tf.data`` map)."""
+        import tensorflow as tf
+
+        with tf.control_dependencies([value]):
+            update = self.seen.scatter_nd_update(tf.reshape(index, [1, 1]), [True])
+        with tf.control_dependencies([update]):
+            return tf.identity(value)
+
+    def skipped(self) -> list[int]:
+        """Indices of files a finished epoch used but never decoded, not reported before."""
+        missing = np.flatnonzero(self.used & ~self.seen.numpy())
+        new = [int(i) for i in missing if int(i) not in self.reported]
+        self.reported.update(new)
+        return new
+
+    def total(self) -> int:
+        return len(self.reported)
+
+    def describe(self, indices: list[int], shown: int = 5, skipped: bool = True) -> str:
+        """ "3 images could not be decoded and were skipped: a.png (why), ..."."""
+        names = []
+        for i in indices[:shown]:
+            where = f" ({self.files.origin[i]})" if self.files.origin else ""
+            reason = why_unreadable(self.files.paths[i])
+            reason = reason.split(": ", 1)[-1] if reason else "could not be decoded"
+            names.append(f"{self.files.paths[i]}{where}: {reason}")
+        more = f" (and {len(indices) - shown} more)" if len(indices) > shown else ""
+        count = f"{len(indices)} image{'s' if len(indices) != 1 else ''}"
+        verb = ("were" if len(indices) != 1 else "was") + " skipped" if skipped else ""
+        return f"{count} could not be read{' and ' + verb if verb else ''}: " + (
+            "; ".join(names) + more
+        )
+
+
+def image_pipeline(
+    files: ImageFiles,
+    indices: np.ndarray,
+    batch_size: int,
+    labels: np.ndarray | None = None,
+    shuffle: bool = False,
+    seed: int = 0,
+    cache_file: Path | None = None,
+    tracker: SkipTracker | None = None,
+    transform: Any = None,
+) -> Any:
+    """A ``tf.data.Dataset`` of batches of the images at ``indices`` (and ``labels``).
+
+    Files are read, checked, decoded and resized in parallel (AUTOTUNE) and prefetched.
+    Without a cache, each epoch reshuffles the file order (a full shuffle of indices,
+    cheap); with one (``memory``, or ``file`` when ``cache_file`` is given), the
+    decoded images are kept after the first epoch and reshuffled through a buffer of
+    up to 2,048 images, over an order seeded once. A file that cannot be decoded is
+    skipped (``ignore_errors``) and, with a ``tracker``, counted.
+    """
+    import tensorflow as tf
+
+    indices = np.asarray(indices, dtype=np.int64)
+    n = len(indices)
+    mode = files.cache
+    if mode == "auto":
+        budget = DEFAULT_CACHE_MB if files.memory_mb is None else files.memory_mb
+        mode = "memory" if files.decoded_mb(n) <= budget else "none"
+    if mode == "file" and cache_file is None:
+        mode = "none"
+    if tracker is not None:
+        tracker.used[indices] = True
+    order = np.random.default_rng(seed).permutation(n) if (shuffle and mode != "none") else None
+    if order is not None:
+        indices = indices[order]
+        labels = None if labels is None else np.asarray(labels)[order]
+    size, channels, resize = files.size, files.channels, files.resize
+    columns: tuple = (tf.constant([files.paths[i] for i in indices], tf.string), indices)
+    if labels is not None:
+        columns += (np.asarray(labels),)
+
+    def load(path: Any, where: Any, *label: Any) -> Any:
+        image = _load_one(path, size, channels, resize)
+        if tracker is not None:
+            image = tracker.mark(where, image)
+        if transform is not None:
+            image = transform(image)
+        return (image, label[0]) if label else image
+
+    ds = tf.data.Dataset.from_tensor_slices(columns)
+    if shuffle and mode == "none":  # a full shuffle of file names, not of images
+        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors()
+    if mode == "memory":
+        ds = ds.cache()
+    elif mode == "file":
+        ds = ds.cache(str(cache_file))
+    if shuffle and mode != "none":
+        ds = ds.shuffle(min(n, 2048), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def clear_cache_files(folder: Path, prefix: str) -> None:
+    """Remove what an earlier ``cache(filename)`` left under ``folder/prefix*``."""
+    for path in Path(folder).glob(f"{prefix}*"):
+        try:
+            path.unlink()
+        except OSError:
+            pass

@@ -1,0 +1,360 @@
+"""Image sources that stream (issue 13): indexing without decoding, the tf.data pipeline,
+resize modes, corrupt files mid-epoch, image lists, resume, and streamed training.
+
+Tiny generated folders; TensorFlow starts once for the module.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.data.dataset import load_data
+from engine.data.sources import DataError
+from engine.train.fit import run_training
+
+
+@pytest.fixture(scope="module")
+def tf():
+    import tensorflow as tf
+
+    return tf
+
+
+def write_png(tf, path: Path, pixels) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(tf.io.encode_png(np.asarray(pixels, dtype=np.uint8)).numpy())
+    return path
+
+
+def write_jpeg(tf, path: Path, pixels) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(tf.io.encode_jpeg(np.asarray(pixels, dtype=np.uint8)).numpy())
+    return path
+
+
+def corrupt_png(path: Path) -> Path:
+    """A file whose PNG header is fine but whose pixels are garbage (found only by decoding)."""
+    header = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + (8).to_bytes(4, "big") * 2
+    path.write_bytes(header + b"\x08\x02\x00\x00\x00" + b"garbage" * 20)
+    return path
+
+
+def folder(tf, root: Path, per_class: int = 8, side: int = 8, classes=("a", "b")) -> Path:
+    """Class a: dark images, class b: bright ones (learnable in an epoch or two)."""
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(classes):
+        for i in range(per_class):
+            base = 40 if c == 0 else 210
+            pixels = np.clip(base + rng.integers(-30, 30, (side, side, 3)), 0, 255)
+            writer = write_jpeg if i % 3 == 2 else write_png
+            writer(tf, root / name / f"{i:03d}.{'jpg' if i % 3 == 2 else 'png'}", pixels)
+    return root
+
+
+def cnn_project(data: dict, side: int = 8, **training) -> dict:
+    return {
+        "format": "layerlab",
+        "version": 1,
+        "name": "tiny cnn",
+        "graph": {
+            "nodes": [
+                {"id": "x", "type": "Input", "params": {"shape": [side, side, 3]}},
+                {"id": "c", "type": "Conv2D", "params": {"filters": 4, "kernel_size": 3}},
+                {"id": "p", "type": "GlobalAveragePooling2D", "params": {}},
+                {"id": "out", "type": "Dense", "params": {"units": 2, "activation": "softmax"}},
+            ],
+            "edges": [
+                {"source": "x", "target": "c", "port": 0},
+                {"source": "c", "target": "p", "port": 0},
+                {"source": "p", "target": "out", "port": 0},
+            ],
+        },
+        "data": data,
+        "training": {
+            "optimizer": {"type": "Adam", "learning_rate": 0.05},
+            "loss": "sparse_categorical_crossentropy",
+            "metrics": ["accuracy"],
+            "batch_size": 4,
+            "epochs": 1,
+            "seed": 0,
+            "tensorboard": False,
+            **training,
+        },
+    }
+
+
+def train(project: dict, run_dir: Path, **kwargs) -> tuple[dict, list[dict]]:
+    events: list[dict] = []
+    final = run_training(project, run_dir, emit=events.append, **kwargs)
+    return final, events
+
+
+# --------------------------------------------------------------------------- indexing
+
+
+def test_loading_a_folder_indexes_it_without_decoding_a_single_image(tmp_path, tf):
+    root = folder(tf, tmp_path / "set")
+    corrupt_png(root / "b" / "999.png")  # only a decode could find it
+    data = load_data({"source": "images", "path": str(root), "validation_split": 0.25})
+    summary = data.summary()
+    assert summary["files"] == 17 and summary["train"] + summary["validation"] == 17
+    assert summary["class_counts"]["train"] == [6, 7] and data.streamed
+    assert data.input_shape == (8, 8, 3)  # read from the first image's header
+
+
+def test_an_8000_file_folder_summarises_in_well_under_a_second(tmp_path, tf):
+    # (bench/data_pipeline.py measures a 100,000-file folder: docs/benchmarks.md)
+    root = tmp_path / "big"
+    png = tf.io.encode_png(np.zeros((4, 4, 3), np.uint8)).numpy()
+    for c in range(4):
+        (root / f"c{c}").mkdir(parents=True)
+        for i in range(2000):
+            (root / f"c{c}" / f"{i}.png").write_bytes(png)
+    start = time.perf_counter()
+    data = load_data({"source": "images", "path": str(root), "validation_split": 0.1})
+    summary = data.summary()
+    took = time.perf_counter() - start
+    assert took < 1.0, took
+    assert summary["train"] == 7200 and summary["class_counts"]["validation"] == [200] * 4
+
+
+# --------------------------------------------------------------------------- resize modes
+
+
+def test_every_resize_mode_in_the_pipeline_and_the_strict_decoder(tmp_path, tf):
+    # 8 high, 16 wide: white outer quarters, a gray middle half
+    pixels = np.full((8, 16, 3), 128, np.uint8)
+    pixels[:, :4] = pixels[:, 12:] = 255
+    for cls in ("a", "b"):
+        for i in range(2):
+            write_png(tf, tmp_path / "set" / cls / f"{i}.png", pixels)
+    got = {}
+    for mode in ("stretch", "crop", "pad"):
+        section = {
+            "source": "images",
+            "path": str(tmp_path / "set"),
+            "image_size": [8, 8],
+            "resize": mode,
+            "validation_split": 0.5,
+        }
+        data = load_data(section)
+        strict = data.x_train
+        streamed = np.concatenate([x for x, _ in data.batches("train", 8).as_numpy_iterator()])
+        np.testing.assert_allclose(streamed, strict, atol=1e-6)
+        got[mode] = strict[0, ..., 0]
+    gray = 128 / 255
+    np.testing.assert_allclose(got["crop"], gray, atol=1e-3)  # the centre 8x8 only
+    assert got["stretch"][:, 0].min() > 0.9 and abs(got["stretch"][0, 4] - gray) < 0.05
+    assert got["pad"][0].max() < 0.05 and got["pad"][-1].max() < 0.05  # black bars
+    assert got["pad"][3:5].min() > 0.4
+    with pytest.raises(DataError, match=r'"resize" must be one of stretch, crop, pad'):
+        load_data({**section, "resize": "squash"})
+
+
+# --------------------------------------------------------------------------- corrupt files
+
+
+def test_a_corrupt_file_mid_epoch_is_skipped_counted_and_reported(tmp_path, tf):
+    root = folder(tf, tmp_path / "set")
+    corrupt_png(root / "a" / "004b.png")
+    data = {"source": "images", "path": str(root), "validation_split": 0.2, "cache": "none"}
+    final, events = train(cnn_project(data, epochs=2), tmp_path / "run")
+    assert final["event"] == "done", final
+    assert final["skipped_files"]["count"] == 1
+    assert final["skipped_files"]["files"][0].endswith("004b.png")
+    warnings = [e["message"] for e in events if e["event"] == "warning"]
+    skipped = [w for w in warnings if "004b.png" in w]
+    assert len(skipped) == 1 and skipped[0].startswith("1 image could not be read and was skipped")
+    status = json.loads((tmp_path / "run" / "status.json").read_text())
+    assert status["skipped_files"]["count"] == 1
+    assert "004b.png" in (tmp_path / "run" / "events.jsonl").read_text()
+
+
+def test_corrupt_files_error_ends_the_run_naming_the_file(tmp_path, tf):
+    root = folder(tf, tmp_path / "set")
+    corrupt_png(root / "b" / "004b.png")
+    data = {"source": "images", "path": str(root), "corrupt_files": "error"}
+    final, _ = train(cnn_project(data), tmp_path / "run")
+    assert final["event"] == "error" and final["kind"] == "data"
+    assert "004b.png" in final["message"] and "could not be read" in final["message"]
+    assert "skip" in final["hint"]
+
+
+# --------------------------------------------------------------------------- image lists
+
+
+def test_an_image_list_csv_streams_like_a_folder(tmp_path, tf):
+    root = folder(tf, tmp_path / "set")
+    rows = ["path,label"] + [
+        f"set/{p.parent.name}/{p.name},{'dark' if p.parent.name == 'a' else 'bright'}"
+        for p in sorted(root.glob("*/*"))
+    ]
+    (tmp_path / "list.csv").write_text("\n".join(rows) + "\n")
+    section = {"source": "image_list", "path": "list.csv", "validation_split": 0.25}
+    data = load_data(section, base_dir=tmp_path)
+    assert data.class_names == ["bright", "dark"] and data.count("train") == 12
+    final, _ = train(cnn_project({**section, "path": str(tmp_path / "list.csv")}), tmp_path / "r")
+    assert final["event"] == "done", final
+
+
+def test_image_list_errors_name_the_csv_and_line(tmp_path, tf):
+    folder(tf, tmp_path / "set", per_class=2)
+    good = "path,label\nset/a/000.png,x\nset/b/000.png,y\n"
+
+    def refused(text: str) -> str:
+        (tmp_path / "list.csv").write_text(text)
+        with pytest.raises(DataError) as info:
+            load_data({"source": "image_list", "path": str(tmp_path / "list.csv")})
+        return str(info.value)
+
+    assert "list.csv line 4: image file not found: " in refused(good + "set/a/gone.png,x\n")
+    assert refused(good + "set/a/001.png,\n").endswith(
+        "list.csv line 4: the label of 'set/a/001.png' is empty"
+    )
+    assert "list.csv line 2: 3 values but the header has 2 columns" in refused(
+        "path,label\nset/a/000.png,x,extra\n"
+    )
+    assert "no column 'label'" in refused("path,class\nset/a/000.png,x\n")
+    assert "not an image file" in refused(good + "notes.txt,x\n")
+
+
+# --------------------------------------------------------------------------- training
+
+
+def test_a_tiny_memory_budget_streams_and_resume_continues(tmp_path, tf):
+    root = folder(tf, tmp_path / "set", per_class=10, side=40)
+    # 20 images at 40x40x3 float32 are 0.4 MB each split: far over a budget of 0 MB
+    # in memory; training streams them (no cache) and never needs them all at once
+    data = {"source": "images", "path": str(root), "max_memory_mb": 1, "image_size": [40, 40]}
+    big = load_data({**data, "max_memory_mb": 1, "image_size": [200, 200]})
+    with pytest.raises(DataError, match=r"need 7 MB in memory, more than the limit of 1 MB"):
+        big.x_train  # noqa: B018  (materialising is what the budget refuses)
+    project = cnn_project(data, side=40, epochs=1, class_weight="balanced")
+    final, events = train(project, tmp_path / "run")
+    assert final["event"] == "done", final
+    assert [e for e in events if e["event"] == "started"][0]["samples"] == 16
+    again, events = train(project, tmp_path / "run", resume=True, epochs=1)
+    assert again["event"] == "done", again
+    assert again["epochs_done"] == 2
+    assert [e["epoch"] for e in events if e["event"] == "epoch"] == [2]
+
+
+def test_class_weights_change_training_on_streamed_images(tmp_path, tf):
+    root = folder(tf, tmp_path / "set", per_class=6)
+    data = {"source": "images", "path": str(root), "validation_split": 0.0}
+    plain, _ = train(cnn_project(data), tmp_path / "plain")
+    weighted, _ = train(cnn_project(data, class_weight={"0": 1.0, "1": 20.0}), tmp_path / "w")
+    assert plain["event"] == weighted["event"] == "done"
+    assert plain["history"]["loss"][0] != pytest.approx(weighted["history"]["loss"][0], rel=0.05)
+
+
+def test_a_file_cache_lives_in_the_run_directory(tmp_path, tf):
+    root = folder(tf, tmp_path / "set")
+    data = {"source": "images", "path": str(root), "cache": "file"}
+    final, _ = train(cnn_project(data, epochs=2), tmp_path / "run")
+    assert final["event"] == "done", final
+    assert list((tmp_path / "run").glob("image-cache-train*"))
+
+
+# --------------------------------------------------------------------------- generated script
+
+
+@pytest.mark.parametrize("source", ["images", "image_list"])
+def test_the_generated_script_streams_and_trains_on_a_tiny_folder(tmp_path, tf, source):
+    import subprocess
+    import sys
+
+    from engine.codegen.script import generate
+    from engine.model.project import Project
+
+    root = folder(tf, tmp_path / "set")
+    if source == "images":
+        data = {"source": "images", "path": "set", "resize": "crop", "validation_split": 0.25}
+    else:
+        rows = ["path,label"] + [
+            f"set/{p.parent.name}/{p.name},{p.parent.name}" for p in sorted(root.glob("*/*"))
+        ]
+        (tmp_path / "list.csv").write_text("\n".join(rows) + "\n")
+        data = {"source": "image_list", "path": "list.csv", "standardize": True}
+    project = cnn_project(data, class_weight="balanced", schedule={"type": "cosine"})
+    project["training"]["loss"] = "categorical_crossentropy"
+    loaded = Project.from_dict(project, source="test")
+    loaded.path = tmp_path / "project.json"
+    script = tmp_path / "train_it.py"
+    text = generate(loaded)
+    assert "keras.utils.image_dataset_from_directory" in text or source == "image_list"
+    script.write_text(text, encoding="utf-8")
+    out = subprocess.run(
+        [sys.executable, str(script), "--epochs", "1", "--out", str(tmp_path / "m.keras")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "trained 1 epochs" in out.stdout and (tmp_path / "m.keras").is_file()
+
+
+# --------------------------------------------------------------------------- the data panel
+
+
+def test_the_data_panel_preview_reads_only_its_thumbnails_and_never_tensorflow(tmp_path, tf):
+    import subprocess
+    import sys
+
+    root = folder(tf, tmp_path / "set", per_class=3)
+    corrupt_png(root / "a" / "zzz.png")
+    png = (root / "a" / "000.png").read_bytes()
+    for c in ("a", "b"):
+        for i in range(1500):
+            (root / c / f"many{i}.png").write_bytes(png)
+    code = f"""
+import sys, time
+from PySide6.QtGui import QGuiApplication
+app = QGuiApplication([])
+from gui.training.data_panel import load_preview
+start = time.perf_counter()
+preview = load_preview({{"source": "images", "path": {str(root)!r}}}, None, (8, 8, 3))
+took = time.perf_counter() - start
+print("ERROR", preview.error)
+print("TOOK", took, "TF", "tensorflow" in sys.modules)
+print("COUNTS", sum(preview.summary["class_counts"]["train"]), len(preview.thumbnails))
+print("LABELS", sorted({{label for _, label in preview.thumbnails}}))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+        env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert "ERROR \n" in out.stdout, out.stdout + out.stderr[-2000:]
+    took = float(out.stdout.split("TOOK ")[1].split()[0])
+    assert took < 2.0 and "TF False" in out.stdout, out.stdout
+    assert (
+        "COUNTS 2406 40" in out.stdout
+    )  # 3,007 files, 601 for validation and "LABELS ['a', 'b']" in out.stdout
+
+
+def test_a_pixel_bomb_is_skipped_by_the_pipeline_from_its_header(tmp_path, tf):
+    from engine.data.images import SkipTracker
+    from tests.engine.test_hostile_data import png_bomb
+
+    root = folder(tf, tmp_path / "set", per_class=3)
+    png_bomb(root / "a" / "bomb.png")  # 20,000 x 20,000: 400 MB if it were decoded
+    data = load_data({"source": "images", "path": str(root), "validation_split": 0.0})
+    tracker = SkipTracker(data.images)
+    start = time.perf_counter()
+    seen = sum(len(x) for x, _ in data.batches("train", 4, tracker=tracker).as_numpy_iterator())
+    assert time.perf_counter() - start < 10 and seen == 6
+    skipped = tracker.skipped()
+    assert [data.images.paths[i] for i in skipped] == [str(root / "a" / "bomb.png")]
+    text = tracker.describe(skipped)
+    assert "bomb.png" in text and "20,000x20,000 pixels" in text and "megapixels" in text
