@@ -197,6 +197,7 @@ LAZY_LIBRARIES = {
     "onnxruntime",
     "ai_edge_litert",
     "pyarrow",
+    "optuna",  # engine/tune: ~1 s to import, only for a search
 }
 #: Declared exceptions: the launcher opens the window; the training tab's views pull in
 #: pyqtgraph (~0.6 s), so the dock imports them when it is first shown.

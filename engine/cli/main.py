@@ -16,10 +16,12 @@ from engine.cli.export import cli_export
 from engine.cli.importing import cli_import
 from engine.cli.inspect import add_parser as add_inspect_parser
 from engine.cli.inspect import cli_inspect
+from engine.cli.lr_find import add_lr_find_parser, cli_lr_find
 from engine.cli.new import add_parser as add_new_parser
 from engine.cli.new import cli_new
 from engine.cli.presets import cli_presets
 from engine.cli.train import cli_train
+from engine.cli.tune import add_tune_parsers, cli_tune, cli_tune_worker
 from engine.cli.validate import cli_validate
 from engine.cli.window import cli_open, cli_run_default, cli_screenshot
 from engine.cli.worker import cli_worker
@@ -38,6 +40,9 @@ COMMANDS = {
     "worker": cli_worker,
     "run-default": cli_run_default,
     "open": cli_open,
+    "tune": cli_tune,
+    "tune-worker": cli_tune_worker,
+    "lr-find": cli_lr_find,
     "inspect": cli_inspect,
 }
 """Each sub-command and the function that runs it with the parsed arguments."""
@@ -97,6 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--cluster", required=True)
     s.add_argument("--index", type=int, required=True)
 
+    add_tune_parsers(sub), add_lr_find_parser(sub)
+
     sub.add_parser(
         "run-default", help="open the window, or with no display train the default preset headless"
     )
@@ -110,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["open", *argv]
     args = _parser().parse_args(argv)
     command = args.command or "open"
-    if command in ("validate", "export", "import", "inspect"):
+    if command in ("validate", "export", "import", "lr-find", "inspect"):
         quiet_tensorflow_import()
     try:
         return int(COMMANDS[command](args) or 0)

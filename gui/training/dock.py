@@ -38,6 +38,7 @@ from engine.train.history import base_dir_of, list_runs
 from engine.train.runs import read_history, read_json
 from gui.paths import new_project_run_dir, project_runs_root
 from gui.training.errors import error_text, status_text
+from gui.training.experiments_view import ExperimentsView
 from gui.training.export_dialog import ExportDialog
 from gui.training.runs_panel import RunsPanel
 from gui.training.session import TrainingSession
@@ -270,6 +271,9 @@ class TrainingDock(QDockWidget):
         self.evaluation_view = EvaluationView()
         self.view_tabs.addTab(self.runs_panel, "Runs")
         self.view_tabs.addTab(self.evaluation_view, "Evaluation")
+        self.view_tabs.addTab(
+            ExperimentsView(lambda: (self.project, self.undo_stack)), "Experiments"
+        )
         from gui.training.inside_view import InsideView  # pyqtgraph: lazy, like the others
 
         self.inside_view = InsideView(lambda: latest_finished_run(self.project))

@@ -1,0 +1,118 @@
+"""Overhead of a trial run through the study (``layerlab tune``) against a plain
+``layerlab train`` of the same settings.
+
+Each pair runs, in fresh processes and alternating which goes first, ``layerlab train
+P --out DIR`` and ``layerlab tune P --trials N`` where the search has one choice (the
+project's own learning rate), so both train the same thing N times (train: N runs one
+after the other). Wall time from start to exit. Prints one JSON object: the medians
+and the median of the paired ratios (tune / train).
+
+    python bench/tune_overhead.py [--pairs 3] [--trials 1] [--epochs 3]
+
+With ``--trials`` above 1 the search starts each next trial's process while the
+current one trains (a warm worker), which plain runs one after the other do not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LR = "training.optimizer.learning_rate"
+
+
+def project(epochs: int) -> dict:
+    return {
+        "format": "layerlab",
+        "version": 1,
+        "name": "iris",
+        "graph": {
+            "nodes": [
+                {"id": "input", "type": "Input", "params": {"shape": [4]}, "position": [0, 0]},
+                {"id": "norm", "type": "Normalization", "params": {}, "position": [0, 60]},
+                {"id": "hidden", "type": "Dense", "params": {"units": 16, "activation": "relu"},
+                 "position": [0, 120]},
+                {"id": "output", "type": "Dense", "params": {"units": 3, "activation": "softmax"},
+                 "position": [0, 240]},
+            ],
+            "edges": [
+                {"source": "input", "target": "norm", "port": 0},
+                {"source": "norm", "target": "hidden", "port": 0},
+                {"source": "hidden", "target": "output", "port": 0},
+            ],
+        },
+        "data": {"source": "builtin:iris", "validation_split": 0.3, "seed": 0},
+        "training": {"optimizer": {"type": "Adam", "learning_rate": 0.01},
+                     "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"],
+                     "batch_size": 16, "epochs": epochs, "seed": 0, "tensorboard": False},
+        "search": {"parameters": {LR: {"choices": [0.01]}}, "strategy": "random",
+                   "metric": "val_accuracy", "pruner": "none"},
+    }  # fmt: skip
+
+
+def timed(args: list[str]) -> float:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("LAYERLAB_RUNS_DIR", None)
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "engine.cli", *args], check=True, env=env, capture_output=True
+    )
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pairs", type=int, default=3)
+    ap.add_argument("--trials", type=int, default=1)
+    ap.add_argument("--epochs", type=int, default=3)
+    args = ap.parse_args()
+    tune_s, train_s = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.pairs):
+            folder = Path(tmp) / f"pair{i}"
+            folder.mkdir()
+            path = folder / "iris.json"
+            path.write_text(json.dumps(project(args.epochs)), encoding="utf-8")
+
+            def tune(path: Path = path) -> float:
+                return timed(["tune", str(path), "--trials", str(args.trials), "--json"])
+
+            def train(path: Path = path, folder: Path = folder) -> float:
+                return sum(
+                    timed(["train", str(path), "--out", str(folder / f"plain-{n}"), "--json"])
+                    for n in range(args.trials)
+                )
+
+            if i % 2:
+                b, a = train(), tune()
+            else:
+                a, b = tune(), train()
+            tune_s.append(a)
+            train_s.append(b)
+    ratios = [a / b for a, b in zip(tune_s, train_s, strict=True)]
+    print(
+        json.dumps(
+            {
+                "pairs": args.pairs,
+                "trials": args.trials,
+                "epochs": args.epochs,
+                "tune_s": [round(x, 2) for x in tune_s],
+                "train_s": [round(x, 2) for x in train_s],
+                "tune_median_s": round(statistics.median(tune_s), 2),
+                "train_median_s": round(statistics.median(train_s), 2),
+                "ratio_median": round(statistics.median(ratios), 3),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

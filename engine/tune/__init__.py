@@ -1,0 +1,1 @@
+"""Hyper-parameter search (the ``search`` section, an Optuna study of runs) and the learning-rate finder."""
