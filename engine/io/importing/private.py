@@ -89,7 +89,8 @@ def backbone_import(
     notes = [
         f"{app} holds layers private to keras.applications ({', '.join(private)}), which "
         "the catalog cannot hold: imported as one Backbone node (the network without its "
-        "top, pooled) followed by its top layers, with the same weights"
+        "top, pooled) followed by its top layers"
+        + (", with the same weights" if weights_out is not None else "")
     ]
     previous = "backbone"
     for layer in top:

@@ -159,12 +159,9 @@ def import_application_with_notes(
     model = application_model(name, input_shape, classes, weights)
     out = weights_out if weights is not None else None
     app = application_name(name)
-    try:
-        return import_model_with_notes(model, name=app, weights_out=out)
-    except ModelImportError:
-        if not private_layers(model):
-            raise
-    return backbone_import(model, str(app), name=app, weights_out=out)
+    if private_layers(model):  # the catalog can never hold them: skip the long refusal
+        return backbone_import(model, str(app), name=app, weights_out=out)
+    return import_model_with_notes(model, name=app, weights_out=out)
 
 
 def project_from_model(model: Any, *, name: str | None = None) -> tuple[Project, list[str]]:
