@@ -14,7 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from engine.io.importing.read import ModelImportError, UnreadableModelError, application_name
-from engine.io.importing.rebuild import grouped_notes, import_application, import_model_with_notes
+from engine.io.importing.rebuild import (
+    grouped_notes,
+    import_application_with_notes,
+    import_model_with_notes,
+)
 from engine.model.project import save_project
 
 
@@ -31,8 +35,7 @@ def cli_import(args: Any) -> int:
     source = str(args.model)
     try:
         if not Path(source).exists() and application_name(source):
-            project = import_application(source)
-            notes: list[str] = []
+            project, notes = import_application_with_notes(source)
         else:
             project, notes = import_model_with_notes(source, weights_out=weights_out)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -95,7 +95,8 @@ def _run(model: Any, inputs: Any, prefix: str, copies: list, notes: list[str]) -
         if is_model(op):
             return _nested_call(op, prefix, copies, notes)
         copy = _copy(op, prefix + op.name)
-        copies.append((op, copy))
+        if _has_weights(op):  # a keras.ops Operation (x + y) holds no weights
+            copies.append((op, copy))
         return copy
 
     return graph._run_through_graph(inputs, operation_fn=operation)
@@ -207,6 +208,13 @@ def _copy(layer: Any, name: str) -> Any:
     config = dict(layer.get_config())
     config["name"] = name
     return type(layer).from_config(config)
+
+
+def _has_weights(op: Any) -> bool:
+    """Whether ``op`` is a layer (with weights to copy), not a bare keras.ops Operation."""
+    import keras
+
+    return isinstance(op, keras.layers.Layer)
 
 
 def _is_tensor(value: Any) -> bool:

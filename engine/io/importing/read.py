@@ -36,8 +36,9 @@ from engine.limits import (
 )
 
 #: ``keras.applications`` architectures that can be asked for by name (untrained; nothing
-#: is downloaded). ConvNeXt and InceptionResNetV2 are then refused with the list of what
-#: the catalog cannot hold yet (docs/export-import.md); MobileNetV3 imports (its Keras
+#: is downloaded). ConvNeXtTiny and InceptionResNetV2 (layers private to keras.applications)
+#: import as a Backbone node and their top (engine/io/importing/private.py,
+#: docs/export-import.md); MobileNetV3 imports (its Keras
 #: operations as Operation nodes).
 APPLICATIONS = (
     "VGG16",

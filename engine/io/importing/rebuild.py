@@ -36,6 +36,7 @@ from engine.io.importing.mapping import (
 )
 from engine.io.importing.nested import flatten_nested
 from engine.io.importing.operations import is_operation, operation_node
+from engine.io.importing.private import backbone_import, private_layers
 from engine.io.importing.read import (
     SUBCLASS_KEY,
     ModelImportError,
@@ -139,10 +140,28 @@ def import_application(
         weights: Optional local weights file for the application.
         weights_out: Where to keep those weights next to the project.
     """
+    return import_application_with_notes(
+        name, input_shape, classes, weights, weights_out=weights_out
+    )[0]
+
+
+def import_application_with_notes(
+    name: str,
+    input_shape: Any = None,
+    classes: int = 1000,
+    weights: str | os.PathLike | None = None,
+    *,
+    weights_out: str | os.PathLike | None = None,
+) -> tuple[Project, list[str]]:
+    """Like :func:`import_application`, also returning notes. A network refused only
+    for layers private to keras.applications (ConvNeXt, InceptionResNetV2) is
+    imported as a Backbone node and its top (:mod:`engine.io.importing.private`)."""
     model = application_model(name, input_shape, classes, weights)
     out = weights_out if weights is not None else None
-    project, _notes = import_model_with_notes(model, name=application_name(name), weights_out=out)
-    return project
+    app = application_name(name)
+    if private_layers(model):  # the catalog can never hold them: skip the long refusal
+        return backbone_import(model, str(app), name=app, weights_out=out)
+    return import_model_with_notes(model, name=app, weights_out=out)
 
 
 def project_from_model(model: Any, *, name: str | None = None) -> tuple[Project, list[str]]:
