@@ -43,7 +43,7 @@ from engine.train.config import Emit
 HEALTH_FILE = "health.jsonl"
 BINS = 30
 PROBE_SAMPLES = 64
-MAX_SHARE = 0.05
+MAX_SHARE = 0.04
 """Most of the training time health collection may take."""
 
 VANISHING_RATIO = 1000.0
