@@ -25,13 +25,14 @@ from typing import Any
 
 from engine.service.handlers import Engine
 from engine.service.protocol import LATEST_ONLY
+from engine.train.worker import output_to_devnull
 
 
 def serve(conn: Any) -> None:
     """The child's main: load Keras, say ready, answer until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    _output_to_devnull()
+    output_to_devnull()
     started = time.monotonic()
     ready: dict[str, Any] = {"event": "ready", "pid": os.getpid(), "problem": None}
     try:
@@ -73,14 +74,3 @@ def _answer(engine: Engine, message: dict[str, Any]) -> dict[str, Any]:
         out["ok"] = False
         out["error"] = lines[0] if lines else type(exc).__name__
     return out
-
-
-def _output_to_devnull() -> None:
-    """TensorFlow's start-up chatter must not land in the window's terminal."""
-    try:
-        fd = os.open(os.devnull, os.O_WRONLY)
-    except OSError:
-        return
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)

@@ -598,7 +598,7 @@ def _warm_main(sender: Any, jobs: Any, stop: Any, pause: Any, stop_seen: Any, de
     """The warm worker: import and warm up, say so, wait for one run and train it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    _output_to_devnull()  # TensorFlow's start-up chatter; the run's output goes to its log
+    output_to_devnull()  # TensorFlow's start-up chatter; the run's output goes to its log
     started = time.monotonic()
     info: dict[str, Any] = {"ready": True, "device": device, "gpus": None}
     try:
@@ -659,7 +659,8 @@ def _warm_up(device: str, jobs: Any) -> dict[str, Any]:
     return key
 
 
-def _output_to_devnull() -> None:
+def output_to_devnull() -> None:
+    """Send this process's stdout and stderr to the null device (TensorFlow's chatter)."""
     try:
         fd = os.open(os.devnull, os.O_WRONLY)
     except OSError:
