@@ -383,6 +383,7 @@ class MainWindow(FileActions, QMainWindow):
         self.inspector.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.problems.node_clicked.connect(self.show_node)
         self.summary.node_clicked.connect(self.show_node)
+        self.bottom_tabs.currentChanged.connect(self._on_bottom_tab)
         self.problems.fix_requested.connect(self.apply_fix)
         self.validation.updated.connect(self._on_analysis)
         self.validation.status.connect(self._on_validation_status)
@@ -698,6 +699,19 @@ class MainWindow(FileActions, QMainWindow):
         self._update_summary()
 
     def _update_summary(self) -> None:
+        """The status bar's parameter count, and the Model summary table when it is shown
+        (a 500-layer table costs ~20 ms to rebuild: a hidden one is rebuilt when shown)."""
+        totals = self.validation.totals()
+        if totals is None:
+            self.params_label.setText("")
+        else:
+            mb = totals[0] * 4 / (1024 * 1024)
+            partial = " so far" if self.problems.counts()[0] else ""
+            frozen = f" ({totals[2]:,} non-trainable)" if totals[2] else ""
+            self.params_label.setText(f"{totals[0]:,} params{partial}{frozen} · {mb:.2f} MB")
+        self._summary_stale = self.bottom_tabs.currentWidget() is not self.summary
+        if self._summary_stale:
+            return
         graph = self.project.graph
         try:
             order = graph.topological_order()
@@ -717,7 +731,6 @@ class MainWindow(FileActions, QMainWindow):
                     not node.trainable,
                 )
             )
-        totals = self.validation.totals()
         if totals is None:
             note = (
                 "Shapes and parameter counts appear when TensorFlow is ready."
@@ -725,14 +738,13 @@ class MainWindow(FileActions, QMainWindow):
                 else ""
             )
             self.summary.set_rows(rows, note)
-            self.params_label.setText("")
         else:
             self.summary.set_rows(rows)
             self.summary.set_totals(*totals)
-            mb = totals[0] * 4 / (1024 * 1024)
-            partial = " so far" if self.problems.counts()[0] else ""
-            frozen = f" ({totals[2]:,} non-trainable)" if totals[2] else ""
-            self.params_label.setText(f"{totals[0]:,} params{partial}{frozen} · {mb:.2f} MB")
+
+    def _on_bottom_tab(self, _index: int) -> None:
+        if getattr(self, "_summary_stale", False):
+            self._update_summary()
 
     # ---------------------------------------------------------------- editing
     def _undo(self) -> None:

@@ -37,6 +37,7 @@ def window(qtbot, monkeypatch):
 
 def test_shapes_and_totals_appear_once_tensorflow_is_ready(window, lenet_report):
     assert window.tf_label.isHidden(), "the loading message goes away"
+    window.show_summary()  # a hidden summary is built when it is shown
     rows = {r[0]: r for r in window.summary.rows()}
     for layer in lenet_report["layers"]:
         shape = (
