@@ -39,6 +39,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.catalog.operations import OP_PARAMS
+
 KINDS = (
     "int",
     "float",
@@ -151,31 +153,7 @@ CATEGORIES: tuple[str, ...] = (
 
 #: The keras.ops functions an ``Operation`` node may apply (the allow-list; nothing else
 #: is ever called or evaluated). Arithmetic, activations, shape ops, reductions, slicing.
-OPERATIONS: tuple[str, ...] = (
-    "add",
-    "subtract",
-    "multiply",
-    "divide",
-    "relu",
-    "relu6",
-    "silu",
-    "hard_sigmoid",
-    "hard_silu",
-    "sigmoid",
-    "tanh",
-    "gelu",
-    "softmax",
-    "expand_dims",
-    "squeeze",
-    "reshape",
-    "transpose",
-    "concatenate",
-    "stack",
-    "mean",
-    "sum",
-    "max",
-    "get_item",
-)
+OPERATIONS: tuple[str, ...] = tuple(OP_PARAMS)
 
 
 #: Activation names offered for ``activation`` params (``None`` means linear).

@@ -30,9 +30,9 @@ from engine.build.backbone import preprocessing_spec
 from engine.build.builder import model_name, port_problem
 from engine.build.errors import BuildError
 from engine.build.layers import POSITIONAL_INPUTS
-from engine.build.operations import ARITHMETIC, LIST_OPS, OP_PARAMS, op_problems
 from engine.catalog.backbones import BACKBONES
 from engine.catalog.checks import check_value, format_index
+from engine.catalog.operations import ARITHMETIC, LIST_OPS, OP_PARAMS, op_problems
 from engine.catalog.specs import REGULARIZERS, ParamSpec
 from engine.catalog.table import CATALOG, PRETRAINED_TYPES
 from engine.codegen.data import data_code

@@ -14,15 +14,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from engine.build.operations import (
-    ARITHMETIC,
-    OP_CLASSES,
-    OP_PARAMS,
-    from_key,
-    op_problems,
-    operation_of_class,
-)
+from engine.build.operations import OP_CLASSES, from_key, operation_of_class
 from engine.catalog.checks import check_value
+from engine.catalog.operations import ARITHMETIC, OP_PARAMS, op_problems
 from engine.catalog.table import CATALOG
 from engine.io.importing.mapping import snake_case
 from engine.model.graph import Node
