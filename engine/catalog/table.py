@@ -1163,7 +1163,7 @@ _SPECS: tuple[LayerSpec, ...] = (
         max_inputs=3,
         repeat_source=True,
     ),
-    _spec(  # issue 16 (h5): POSITIONAL_INPUTS in engine/build/layers.py spells it this way too
+    _spec(  # its Keras class is GroupedQueryAttention: see POSITIONAL_INPUTS
         "GroupQueryAttention",
         "Attention",
         "Attention where groups of query heads share one key and value head: it gives "
