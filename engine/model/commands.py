@@ -11,7 +11,8 @@ from typing import Any
 
 from psygnal import Signal, SignalGroup
 
-from engine.model.graph import Edge, Node
+from engine.model.blocks import Block
+from engine.model.graph import Edge, Graph, Node
 from engine.model.project import Project
 
 
@@ -81,6 +82,7 @@ class RemoveNodes(Command):
         self.ids = list(dict.fromkeys(ids))
         self.nodes: list[tuple[int, Node]] = []
         self.edges: list[Edge] = []
+        self.blocks: dict[str, Block] = {}
         self.text = (
             f"Delete '{self.ids[0]}'" if len(self.ids) == 1 else f"Delete {len(self.ids)} layers"
         )
@@ -90,6 +92,7 @@ class RemoveNodes(Command):
         order = list(g.nodes)
         self.nodes = [(order.index(i), g.node(i).copy()) for i in self.ids]
         self.edges = [e for e in g.edges if e.source in self.ids or e.target in self.ids]
+        self.blocks = {k: b.copy() for k, b in g.blocks.items()}
         for e in self.edges:
             g.disconnect(e)
         for nid in self.ids:
@@ -105,6 +108,93 @@ class RemoveNodes(Command):
             g.nodes = dict(items)
         for e in self.edges:
             g.connect(e)
+        restore_blocks(g, self.blocks)
+
+
+def restore_blocks(graph: Graph, blocks: dict[str, Block]) -> None:
+    """Put the graph's blocks back to ``blocks`` (their layers and their order),
+    emitting an event for each block that differs."""
+    for bid in [b for b in graph.blocks if b not in blocks]:
+        graph.remove_block(bid)
+    changed = [
+        bid
+        for bid, b in blocks.items()
+        if bid not in graph.blocks or graph.blocks[bid].to_dict() != b.to_dict()
+    ]
+    for bid in changed:
+        if bid in graph.blocks:
+            graph.remove_block(bid)
+    for bid in changed:
+        graph.blocks[bid] = blocks[bid].copy()  # the saved state was valid as a whole
+        graph.events.block_added.emit(graph.blocks[bid])
+    graph.blocks = {bid: graph.blocks[bid] for bid in blocks}
+
+
+class GroupBlock(Command):
+    """Group layers as a block (Ctrl+G); undo ungroups."""
+
+    def __init__(self, block: Block) -> None:
+        self.block = block.copy()
+        self.text = f"Group {len(block.nodes)} layers as '{block.name}'"
+
+    def do(self, project: Project) -> None:
+        project.graph.add_block(self.block)
+
+    def undo(self, project: Project) -> None:
+        project.graph.remove_block(self.block.id)
+
+
+class Ungroup(Command):
+    """Remove a block; its layers stay. Undo groups them again."""
+
+    def __init__(self, block_id: str) -> None:
+        self.block_id = block_id
+        self.saved: dict[str, Block] = {}
+        self.text = f"Ungroup '{block_id}'"
+
+    def do(self, project: Project) -> None:
+        self.saved = {k: b.copy() for k, b in project.graph.blocks.items()}
+        project.graph.remove_block(self.block_id)
+
+    def undo(self, project: Project) -> None:
+        restore_blocks(project.graph, self.saved)
+
+
+class SetBlockCollapsed(Command):
+    """Collapse blocks to one card each, or expand them in place."""
+
+    def __init__(self, block_ids: list[str] | tuple[str, ...], collapsed: bool) -> None:
+        self.ids, self.collapsed = list(block_ids), bool(collapsed)
+        self.before: dict[str, bool] = {}
+        verb = "Collapse" if collapsed else "Expand"
+        self.text = (
+            f"{verb} '{self.ids[0]}'" if len(self.ids) == 1 else f"{verb} {len(self.ids)} blocks"
+        )
+
+    def do(self, project: Project) -> None:
+        g = project.graph
+        self.before = {bid: g.block(bid).collapsed for bid in self.ids}
+        for bid in self.ids:
+            g.set_block_collapsed(bid, self.collapsed)
+
+    def undo(self, project: Project) -> None:
+        for bid, was in self.before.items():
+            project.graph.set_block_collapsed(bid, was)
+
+
+class RenameBlock(Command):
+    """Change the name a block's card shows."""
+
+    def __init__(self, block_id: str, name: str) -> None:
+        self.block_id, self.name, self.old = block_id, name, ""
+        self.text = f"Rename block '{block_id}'"
+
+    def do(self, project: Project) -> None:
+        self.old = project.graph.block(self.block_id).name
+        project.graph.set_block_name(self.block_id, self.name)
+
+    def undo(self, project: Project) -> None:
+        project.graph.set_block_name(self.block_id, self.old)
 
 
 class Connect(Command):

@@ -16,6 +16,7 @@ from typing import Any
 from psygnal import Signal, SignalGroup
 
 from engine.catalog.table import CATALOG
+from engine.model.blocks import Block, overlap_problem
 
 
 class GraphError(ValueError):
@@ -156,6 +157,9 @@ class GraphEvents(SignalGroup):
     params_changed = Signal(str)  # node id (also sent when its trainable flag changes)
     node_moved = Signal(str)  # node id
     node_renamed = Signal(str, str)  # old id, new id
+    block_added = Signal(object)  # Block
+    block_removed = Signal(str)  # block id
+    block_changed = Signal(str)  # block id: its layers, name or collapsed state changed
 
 
 class Graph:
@@ -165,6 +169,7 @@ class Graph:
         self.events = GraphEvents()
         self.nodes: dict[str, Node] = {}
         self.edges: list[Edge] = []
+        self.blocks: dict[str, Block] = {}
 
     # ----------------------------------------------------------------- queries
     def node(self, node_id: str) -> Node:
@@ -337,12 +342,26 @@ class Graph:
         self.events.node_added.emit(node)
 
     def remove_node(self, node_id: str) -> Node:
-        """Remove a node and emit ``edge_removed`` for each of its edges first."""
+        """Remove a node and emit ``edge_removed`` for each of its edges first.
+
+        The node also leaves its blocks; a block left with no layers, or with exactly
+        the layers of another block (an outer block around a single inner one), is
+        removed (``block_removed``).
+        """
         node = self.node(node_id)
         for e in [e for e in self.edges if node_id in (e.source, e.target)]:
             self.disconnect(e)
         del self.nodes[node_id]
         self.events.node_removed.emit(node_id)
+        for block in [b for b in self.blocks.values() if node_id in b.nodes]:
+            block.nodes = [n for n in block.nodes if n != node_id]
+            same = any(
+                o.id != block.id and set(o.nodes) == set(block.nodes) for o in self.blocks.values()
+            )
+            if not block.nodes or same:
+                self.remove_block(block.id)
+            else:
+                self.events.block_changed.emit(block.id)
         return node
 
     def connect(self, edge: Edge) -> None:
@@ -414,19 +433,84 @@ class Graph:
             )
             for e in self.edges
         ]
+        for block in self.blocks.values():
+            if old in block.nodes:
+                block.nodes = [new if n == old else n for n in block.nodes]
         self.events.node_renamed.emit(old, new)
+
+    # ----------------------------------------------------------------- blocks
+    def check_block(
+        self, block_id: str, nodes: Iterable[str], skip: str | None = None
+    ) -> str | None:
+        """Why a block ``block_id`` of ``nodes`` cannot be added (or, with ``skip``, why
+        block ``skip`` cannot take those layers), or None if it can."""
+        members = list(nodes)
+        if not is_valid_id(block_id):
+            return (
+                f"'{block_id}' is not a valid block name: use letters, digits and "
+                "underscores, not starting with a digit"
+            )
+        if block_id in self.nodes:
+            return f"'{block_id}' is already the name of a layer"
+        if block_id in self.blocks and block_id != skip:
+            return f"a block named '{block_id}' already exists"
+        if not members:
+            return f"block '{block_id}' holds no layers"
+        for nid in members:
+            if nid not in self.nodes:
+                return f"block '{block_id}': there is no layer named '{nid}'"
+        if len(set(members)) != len(members):
+            return f"block '{block_id}' lists a layer twice"
+        reason = overlap_problem(members, self.blocks, skip)
+        return f"block '{block_id}': {reason}" if reason else None
+
+    def add_block(self, block: Block) -> None:
+        reason = self.check_block(block.id, block.nodes)
+        if reason:
+            raise GraphError(reason)
+        block = block.copy()
+        order = {n: i for i, n in enumerate(self.nodes)}
+        block.nodes.sort(key=order.__getitem__)
+        self.blocks[block.id] = block
+        self.events.block_added.emit(block)
+
+    def block(self, block_id: str) -> Block:
+        try:
+            return self.blocks[block_id]
+        except KeyError:
+            raise GraphError(f"there is no block named '{block_id}'") from None
+
+    def remove_block(self, block_id: str) -> Block:
+        """Remove a block; its layers stay where they are."""
+        block = self.block(block_id)
+        del self.blocks[block_id]
+        self.events.block_removed.emit(block_id)
+        return block
+
+    def set_block_collapsed(self, block_id: str, collapsed: bool) -> None:
+        self.block(block_id).collapsed = bool(collapsed)
+        self.events.block_changed.emit(block_id)
+
+    def set_block_name(self, block_id: str, name: str) -> None:
+        """Change what the block's card shows (its id stays)."""
+        self.block(block_id).name = str(name)
+        self.events.block_changed.emit(block_id)
 
     # ---------------------------------------------------------- serialisation
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "nodes": [n.to_dict() for n in self.nodes.values()],
             "edges": [
                 e.to_dict() for e in sorted(self.edges, key=lambda e: (e.target, e.port, e.source))
             ],
         }
+        if self.blocks:
+            out["blocks"] = [b.to_dict() for b in self.blocks.values()]
+        return out
 
     def copy(self) -> Graph:
         g = Graph()
         g.nodes = {k: v.copy() for k, v in self.nodes.items()}
         g.edges = list(self.edges)
+        g.blocks = {k: v.copy() for k, v in self.blocks.items()}
         return g

@@ -15,10 +15,11 @@ from typing import Any
 
 from engine import limits
 from engine.files import DiskState, write_atomic
-from engine.model.graph import Edge, Graph, Node, is_valid_id
+from engine.model.blocks import Block
+from engine.model.graph import Edge, Graph, GraphError, Node, is_valid_id
 
 FORMAT = "layerlab"
-VERSION = 2  # 2: edges may come from output ports other than 0 ("source_port")
+VERSION = 3  # 2: edges may come from output ports other than 0 ("source_port"); 3: blocks
 MAX_PORT = 999  # no layer takes a thousand inputs; bounds what a broken file can ask for
 MAX_COORD = 1e7  # canvas positions: far beyond any layout, and finite
 
@@ -47,6 +48,7 @@ DEFAULT_TRAINING: dict[str, Any] = {
 }
 _KNOWN_TOP = {"format", "version", "name", "description", "graph", "data", "training"}
 _KNOWN_NODE = {"id", "type", "params", "position", "trainable"}
+_KNOWN_BLOCK = {"id", "name", "nodes", "collapsed"}
 
 
 class ProjectError(ValueError):
@@ -150,14 +152,19 @@ class Project:
 
 
 def file_version(graph: Graph) -> int:
-    """The oldest format version that holds ``graph``: 2 when an edge reads an output
-    other than 0 (a recurrent layer's state), else 1, so that files without states
-    still open in LayerLab versions that read only version 1."""
+    """The oldest format version that holds ``graph``: 3 when it has blocks, 2 when an
+    edge reads an output other than 0 (a recurrent layer's state), else 1, so that
+    files without them still open in LayerLab versions that read only older ones."""
+    if graph.blocks:
+        return 3
     return 2 if any(e.source_port for e in graph.edges) else 1
 
 
 def migrate(d: dict[str, Any]) -> dict[str, Any]:
     """Bring an older format version up to :data:`VERSION`, one step at a time.
+
+    Version 2 -> 3: the graph gained ``"blocks"`` (named groups of layers; see
+    :mod:`engine.model.blocks`); older files have none.
 
     Version 1 -> 2: edges gained ``"source_port"`` (which output of the source feeds
     the edge; absent means 0). Version 1 had one output per layer and ignored keys
@@ -174,6 +181,14 @@ def migrate(d: dict[str, Any]) -> dict[str, Any]:
             ]
             d["graph"] = {**graph, "edges": edges}
         d["version"] = 2
+    if d["version"] < 3:
+        # Version 3 added the graph's "blocks" list; version 2 ignored keys it did not
+        # know in the graph section, so a "blocks" key there was never a group: drop it.
+        d = dict(d)
+        graph = d.get("graph")
+        if isinstance(graph, dict) and "blocks" in graph:
+            d["graph"] = {k: v for k, v in graph.items() if k != "blocks"}
+        d["version"] = 3
     return d
 
 
@@ -256,7 +271,32 @@ def _graph_from_dict(g: Any, fail) -> Graph:
             raise fail(f"{where} ({src} -> {dst}): input {port} of '{dst}' is fed twice")
         seen.add((dst, port))
         graph.edges.append(Edge(src, dst, port, source_port))
+    _blocks_from_list(graph, g.get("blocks", []), fail)
     return graph
+
+
+def _blocks_from_list(graph: Graph, blocks: Any, fail) -> None:
+    if not isinstance(blocks, list):
+        raise fail('"graph.blocks" must be a list')
+    for i, b in enumerate(blocks):
+        where = f"block #{i + 1}"
+        if not isinstance(b, dict):
+            raise fail(f"{where} must be an object; got {b!r}")
+        bid = b.get("id")
+        if not isinstance(bid, str):
+            raise fail(f'{where} has no "id"')
+        name, nodes, collapsed = b.get("name", bid), b.get("nodes"), b.get("collapsed", False)
+        if not isinstance(name, str):
+            raise fail(f"block '{bid}': \"name\" must be text; got {name!r}")
+        if not isinstance(nodes, list) or not all(isinstance(n, str) for n in nodes):
+            raise fail(f"block '{bid}': \"nodes\" must be a list of layer ids; got {nodes!r}")
+        if not isinstance(collapsed, bool):
+            raise fail(f"block '{bid}': \"collapsed\" must be true or false; got {collapsed!r}")
+        extra = {k: copy.deepcopy(v) for k, v in b.items() if k not in _KNOWN_BLOCK}
+        try:
+            graph.add_block(Block(bid, name, nodes, collapsed, extra))
+        except GraphError as exc:
+            raise fail(str(exc)) from None
 
 
 def load_project(path: str | os.PathLike) -> Project:
@@ -344,6 +384,8 @@ def _sorted(d: dict[str, Any]) -> dict[str, Any]:
         "nodes": [_node_sorted(n) for n in d["graph"]["nodes"]],
         "edges": d["graph"]["edges"],
     }
+    if "blocks" in d["graph"]:
+        out["graph"]["blocks"] = d["graph"]["blocks"]
     return out
 
 

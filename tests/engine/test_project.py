@@ -167,4 +167,4 @@ def test_project_refuses_binary_file(tmp_path):
 
 def test_project_format_version_constant():
     assert _project().to_dict()["version"] == 1  # no state ports: still version 1
-    assert VERSION == 2
+    assert VERSION == 3

@@ -207,7 +207,7 @@ def test_project_file_keeps_source_ports_and_version(tmp_path):
     project = Project(name="s2s", graph=seq2seq_graph())
     text = dumps(project)
     d = json.loads(text)
-    assert d["version"] == VERSION == 2
+    assert d["version"] == 2 and VERSION == 3
     edges = d["graph"]["edges"]
     assert {"source": "encoder", "target": "decoder", "port": 1, "source_port": 1} in edges
     assert {"source": "decoder", "target": "dense", "port": 0} in edges  # 0 is not written
