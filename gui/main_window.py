@@ -238,6 +238,18 @@ class MainWindow(FileActions, QMainWindow):
             key.Find,
             "Find layers by name, type or parameter value (Enter: next, Esc: close)",
         )
+        self.act_group = a(
+            "&Group as Block",
+            lambda: self.scene.group_selection(),
+            "Ctrl+G",
+            "Group the selected layers as a block that can collapse to one card",
+        )
+        self.act_ungroup = a(
+            "U&ngroup Block",
+            lambda: self.scene.ungroup(),
+            "Ctrl+Shift+G",
+            "Remove the selected block (its layers stay)",
+        )
         self.act_zoom_in = a("Zoom &In", lambda: self.view.zoom_in(), key.ZoomIn)
         self.act_zoom_out = a("Zoom &Out", lambda: self.view.zoom_out(), key.ZoomOut)
         self.act_fit = a(
@@ -302,6 +314,9 @@ class MainWindow(FileActions, QMainWindow):
             None,
             self.act_select_all,
             self.act_find,
+            None,
+            self.act_group,
+            self.act_ungroup,
         ):
             edit.addSeparator() if action is None else edit.addAction(action)
         view = self.view_menu = bar.addMenu("&View")

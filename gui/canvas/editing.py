@@ -59,8 +59,8 @@ def add_layer(
             pos = (ax, ay + LEVEL_SPACING)
         else:
             pos = (0.0, 0.0)
-    if isinstance(pos, QPointF):
-        pos = (pos.x(), pos.y())
+    if isinstance(pos, QPointF):  # a point on the canvas: where is that in the model
+        pos = scene.model_pos(pos.x(), pos.y())
     node = Node(
         graph.unique_id(layer_type),
         layer_type,
@@ -169,7 +169,7 @@ def _paste_data(
     step: int,
     text: str,
 ) -> list[str]:
-    anchor = (at.x(), at.y()) if isinstance(at, QPointF) else at
+    anchor = scene.model_pos(at.x(), at.y()) if isinstance(at, QPointF) else at
     try:
         nodes, edges = clipboard.instantiate(
             data, scene.project.graph, offset=(40.0 * step, 40.0 * step), anchor=anchor

@@ -268,13 +268,27 @@ class FindBar(QFrame):
         self.prev_button.setEnabled(n > 1)
         self.next_button.setEnabled(n > 1)
         rects = []
+        shown: dict[int, int] = {}  # id(item) -> its ring's index
         for node_id in self.matches:
-            item = scene.node_item(node_id)
-            if item is not None:
+            # a layer inside a collapsed block is found on the block's card (which is
+            # selected and ringed); the block stays collapsed: finding changes nothing
+            item = scene.shown_item(node_id)
+            if item is not None and id(item) not in shown:
+                shown[id(item)] = len(rects)
                 rects.append(item.mapRectToScene(_card()))
-        self._set_highlight(rects, self.current)
+        current = -1
+        if 0 <= self.current < n:
+            item = scene.shown_item(self.matches[self.current])
+            current = shown.get(id(item), -1)
+        self._set_highlight(rects, current)
         if 0 <= self.current < n:
             node_id = self.matches[self.current]
+            block = scene.blocks.hidden_by.get(node_id)
+            if block is not None:
+                scene.status_message.emit(
+                    f"'{node_id}' is inside collapsed block '{block}' "
+                    "(double-click the block to expand it)"
+                )
             scene.select_ids([node_id])
             if self.view.zoom() < FIND_ZOOM:
                 self.view.set_zoom(FIND_ZOOM)

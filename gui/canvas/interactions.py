@@ -354,11 +354,9 @@ class NodeDrag:
         graph = self.scene.project.graph
         for item in self.scene.node_items():
             node = graph.nodes.get(item.node_id)
-            if node is None or (item.x(), item.y()) == tuple(node.position):
+            if node is None or (item.x(), item.y()) == self.scene.display_pos(*node.position):
                 continue
-            moves[item.node_id] = (
-                tuple(node.position),
-                (float(round(item.x())), float(round(item.y()))),
-            )
+            x, y = self.scene.model_pos(item.x(), item.y())  # collapsed blocks fold rows
+            moves[item.node_id] = (tuple(node.position), (float(round(x)), float(round(y))))
         if moves:
             self.scene.push(MoveNodes(moves))

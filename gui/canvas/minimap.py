@@ -14,6 +14,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, QTimer
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsView, QWidget
 
+from gui.canvas.blocks import BLOCK_COLOUR
 from gui.canvas.theme import category_colour
 
 #: Largest and smallest size of the minimap (pixels; it takes the graph's proportions
@@ -77,8 +78,15 @@ class Minimap(QWidget):
         self.cards = []
         bounds = QRectF()
         for item in scene.node_items() if scene is not None else []:
+            if not item.isVisible():  # inside a collapsed block: its card stands for it
+                continue
             rect = item.sceneBoundingRect()
             self.cards.append((rect, category_colour(item.category)))
+            bounds = bounds.united(rect)
+        blocks = getattr(scene, "blocks", None)
+        for card in blocks.cards.values() if blocks is not None else []:
+            rect = card.sceneBoundingRect()
+            self.cards.append((rect, BLOCK_COLOUR))
             bounds = bounds.united(rect)
         self._bounds = bounds.adjusted(-60, -60, 60, 60) if self.cards else QRectF()
         if self.cards:  # the graph's proportions: a tall column gets a narrow map

@@ -15,14 +15,30 @@ from typing import Any
 import shiboken6
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QPainter, QPen
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsSceneMouseEvent, QMenu
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsScene,
+    QGraphicsSceneMouseEvent,
+    QInputDialog,
+    QMenu,
+)
 
 from engine.catalog.table import CATALOG
-from engine.model.commands import Command, Disconnect, UndoStack
+from engine.model.blocks import Block
+from engine.model.commands import (
+    Command,
+    Disconnect,
+    GroupBlock,
+    RenameBlock,
+    SetBlockCollapsed,
+    UndoStack,
+    Ungroup,
+)
 from engine.model.fixits import FixIt, fixits
 from engine.model.graph import Edge, GraphError, Node, state_names
 from engine.model.project import Project
 from gui.canvas import editing
+from gui.canvas.blocks import BlockCard, BlockFrame, BlockLayer, block_of_item, default_block_id
 from gui.canvas.interactions import NodeDrag, ReverseWireDrag, WireDrag
 from gui.canvas.items import EdgeItem, NodeItem, PortItem, format_params, format_shape
 from gui.canvas.theme import DARK, LIGHT, Theme
@@ -63,6 +79,13 @@ class GraphScene(QGraphicsScene):
         self._paste_count = 0
         #: Node id -> the certain fixes for its problem, from the last analysis.
         self.fixits: dict[str, list[FixIt]] = {}
+        #: Node id -> parameter count from the last analysis (a block card sums them).
+        self.param_counts: dict[str, int] = {}
+        #: Frames of expanded blocks, cards of collapsed ones (gui/canvas/blocks.py).
+        self.blocks = BlockLayer(self, lambda: self.param_counts)
+        #: Extra entries of a block's context menu: ``(label, slot(block_id))``; the
+        #: window adds "Repeat Block…" and "Save to My Blocks".
+        self.block_actions: list[tuple[str, Callable[[str], Any]]] = []
         self._tidy_timer = QTimer(self)
         self._tidy_timer.setSingleShot(True)
         self._tidy_timer.setInterval(0)
@@ -80,10 +103,12 @@ class GraphScene(QGraphicsScene):
         self._batch_selection = True
         self._nodes.clear()
         self._edges.clear()
+        self.blocks.clear()
         self.clear()
         self._batch_selection = False
         self.project, self.undo_stack = project, undo_stack
         self.fixits = {}
+        self.param_counts = {}
         graph = project.graph
         for node in graph.nodes.values():
             self._on_node_added(node)
@@ -98,11 +123,15 @@ class GraphScene(QGraphicsScene):
             (ev.params_changed, self._on_params_changed),
             (ev.node_moved, self._on_node_moved),
             (ev.node_renamed, self._on_node_renamed),
+            (ev.block_added, self._on_blocks_changed),
+            (ev.block_removed, self._on_blocks_changed),
+            (ev.block_changed, self._on_blocks_changed),
         ):
             relay = _relay(slot)
             signal.connect(relay)
             self._connections.append((signal, relay))
         self._paste_count = 0
+        self.blocks.refresh()
         self._tidy()
         self._on_selection_changed()
 
@@ -125,6 +154,8 @@ class GraphScene(QGraphicsScene):
         if node.id in self._nodes:  # never two cards for one node
             self._on_node_removed(node.id)
         item = NodeItem(node)
+        if self.blocks.fold.spans:
+            item.setPos(*self.blocks.display_pos(*node.position))
         self._nodes[node.id] = item
         self.addItem(item)
         self._sync_ports(node.id)
@@ -134,8 +165,9 @@ class GraphScene(QGraphicsScene):
         item = self._nodes.pop(node_id, None)
         if item is None:
             return
-        for edge_item in list(item.edges):
-            self._on_edge_removed(edge_item.edge)
+        # a hidden member's wires end on its block's card, not on its own item
+        for edge in [e for e in self._edges if node_id in (e.source, e.target)]:
+            self._on_edge_removed(edge)
         self.removeItem(item)
         self._tidy_timer.start()
 
@@ -150,6 +182,8 @@ class GraphScene(QGraphicsScene):
         source.edges.add(item)
         target.edges.add(item)
         self.addItem(item)
+        if edge.source in self.blocks.hidden_by or edge.target in self.blocks.hidden_by:
+            self.blocks.refresh()  # its end is inside a collapsed block: on the card
         self._tidy_timer.start()  # routes the new wire around nodes in its way
 
     def _on_edge_removed(self, edge: Edge) -> None:
@@ -172,7 +206,7 @@ class GraphScene(QGraphicsScene):
         item = self._nodes.get(node_id)
         node = self.project.graph.nodes.get(node_id)
         if item is not None and node is not None:
-            x, y = node.position
+            x, y = self.blocks.display_pos(*node.position)
             if item.x() != x or item.y() != y:
                 item.quiet = True
                 item.setPos(x, y)
@@ -198,6 +232,14 @@ class GraphScene(QGraphicsScene):
                 edge_item.edge = renamed
                 edge_item.set_label(edge_item.label)
         self._sync_ports(new)
+        if self.project.graph.blocks:
+            self.blocks.refresh()
+        self._on_selection_changed()
+
+    def _on_blocks_changed(self, *_args: Any) -> None:
+        """A block came, went, collapsed, expanded or changed its layers or name."""
+        self.blocks.refresh()
+        self._tidy_timer.start()
         self._on_selection_changed()
 
     def _sync_ports(
@@ -259,22 +301,47 @@ class GraphScene(QGraphicsScene):
         for i in items:
             if isinstance(i, PortItem) and i.isVisible():
                 return i
+        for i in items:  # cards first, then a block's title bar, then wires
+            if isinstance(i, (NodeItem, BlockCard)) and i.isVisible():
+                return i
+        for i in items:
+            if isinstance(i, BlockFrame):
+                return i
         for i in items:
             if not isinstance(i, PortItem) and i.acceptedMouseButtons():
                 return i
         return None
 
     def items_rect(self) -> QRectF:
-        """Bounding rectangle of all nodes (empty scene: a small rect at the origin)."""
+        """Bounding rectangle of all shown cards and block frames (empty scene: a
+        small rect at the origin). Members of collapsed blocks do not count."""
         rect = QRectF()
-        for item in self._nodes.values():
-            rect = rect.united(item.sceneBoundingRect())
+        hidden = self.blocks.hidden_by
+        for node_id, item in self._nodes.items():
+            if node_id not in hidden:
+                rect = rect.united(item.sceneBoundingRect())
+        rect = rect.united(self.blocks.items_rect())
         return rect if not rect.isNull() else QRectF(-100, -100, 200, 200)
+
+    def shown_item(self, node_id: str) -> QGraphicsItem | None:
+        """What shows layer ``node_id``: its card, or its collapsed block's card."""
+        return self.blocks.representative(node_id)
+
+    def display_pos(self, x: float, y: float) -> tuple[float, float]:
+        """Where a model position is drawn (collapsed blocks fold their rows away)."""
+        return self.blocks.display_pos(x, y)
+
+    def model_pos(self, x: float, y: float) -> tuple[float, float]:
+        """The model position of a point on the canvas (the inverse of display_pos)."""
+        return self.blocks.model_pos(x, y)
 
     def _tidy(self) -> None:
         """After nodes moved, came or went: re-route all wires and resize the scene."""
+        if self.project is not None and (self.project.graph.blocks or self.blocks.frames):
+            self.blocks.refresh()
         for edge_item in self._edges.values():
-            edge_item.adjust()
+            if edge_item.isVisible():
+                edge_item.adjust()
         self.update_scene_rect()
 
     def update_scene_rect(self) -> None:
@@ -283,22 +350,30 @@ class GraphScene(QGraphicsScene):
 
     # --------------------------------------------------------------- selection
     def selected_ids(self) -> list[str]:
-        """Ids of the selected nodes, in graph order."""
+        """Ids of the selected nodes, in graph order (a selected collapsed block's
+        card selects all its layers)."""
         chosen = {i.node_id for i in self.selected_node_items()}
-        return [n for n in self.project.graph.nodes if n in chosen]
+        graph = self.project.graph
+        for item in self.selectedItems():
+            if isinstance(item, BlockCard) and item.block_id in graph.blocks:
+                chosen.update(graph.blocks[item.block_id].nodes)
+        return [n for n in graph.nodes if n in chosen]
+
+    def selected_block_ids(self) -> list[str]:
+        """Ids of the selected collapsed blocks' cards."""
+        return [i.block_id for i in self.selectedItems() if isinstance(i, BlockCard)]
 
     def select_ids(self, ids: list[str] | tuple[str, ...]) -> None:
-        """Select exactly these nodes (unknown ids are ignored)."""
-        wanted = set(ids)
+        """Select exactly these nodes (unknown ids are ignored); a layer hidden in a
+        collapsed block selects the block's card."""
+        wanted = {self.blocks.representative(n) for n in ids} - {None}
         self._batch_selection = True
         try:
             for item in self.selectedItems():
-                if not (isinstance(item, NodeItem) and item.node_id in wanted):
+                if item not in wanted:
                     item.setSelected(False)
-            for node_id in wanted:
-                item = self._nodes.get(node_id)
-                if item is not None:
-                    item.setSelected(True)
+            for item in wanted:
+                item.setSelected(True)
         finally:
             self._batch_selection = False
         self._on_selection_changed()
@@ -328,10 +403,17 @@ class GraphScene(QGraphicsScene):
                 per_node.setdefault(node, []).append(
                     (str(_field(p, "severity") or "error"), str(_field(p, "message") or ""))
                 )
+        counts: dict[str, int] = {}
         for node_id, item in self._nodes.items():
             li = info.get(node_id)
             shape = format_shape(_field(li, "output_shape")) if li is not None else ""
-            item.set_analysis(shape, format_params(_param_count(li)), per_node.get(node_id, []))
+            count = _param_count(li)
+            if count is not None:
+                counts[node_id] = count
+            item.set_analysis(shape, format_params(count), per_node.get(node_id, []))
+        self.param_counts = counts
+        if self.blocks.cards:
+            self.blocks.refresh()  # the cards' shapes and parameter sums
         for edge_item in self._edges.values():
             edge_item.set_label(edge_item.source.shape_text)
         self.fixits = {}
@@ -411,6 +493,92 @@ class GraphScene(QGraphicsScene):
         """Move the selected nodes by ``(dx, dy)`` (arrow keys; one undo step)."""
         editing.nudge(self, dx, dy)
 
+    # ------------------------------------------------------------------ blocks
+    def group_selection(self) -> str | None:
+        """Group the selected layers as a block (Ctrl+G; one undo step), named after
+        their common id prefix (``conv2_block1``) or ``block_1``; a refusal (the group
+        would cut across a block) is said in the status bar.
+
+        Returns:
+            The new block's id, or None.
+        """
+        ids = self.selected_ids()
+        if not ids:
+            self.status_message.emit("Select the layers to group first")
+            return None
+        graph = self.project.graph
+        bid = default_block_id(graph, ids)
+        reason = graph.check_block(bid, ids)
+        if reason:
+            self.status_message.emit(f"Cannot group these {len(ids)} layers: {reason}")
+            return None
+        if not self.push(GroupBlock(Block(bid, bid, ids))):
+            return None
+        self.status_message.emit(
+            f"Grouped {len(ids)} layers as block '{bid}' (double-click its title to rename)"
+        )
+        return bid
+
+    def block_for_selection(self) -> str | None:
+        """The block the selection stands for: a selected collapsed block's card, else
+        the smallest block holding every selected layer."""
+        cards = self.selected_block_ids()
+        if cards:
+            return cards[0]
+        ids = set(self.selected_ids())
+        if not ids:
+            return None
+        holders = [b for b in self.project.graph.blocks.values() if ids <= set(b.nodes)]
+        return min(holders, key=lambda b: len(b.nodes)).id if holders else None
+
+    def ungroup(self, block_id: str | None = None) -> bool:
+        """Remove block ``block_id`` (default: :meth:`block_for_selection`); its layers
+        stay (Ctrl+Shift+G; one undo step)."""
+        block_id = block_id or self.block_for_selection()
+        if block_id is None:
+            self.status_message.emit("Select a block (or layers inside one) to ungroup")
+            return False
+        return self.push(Ungroup(block_id))
+
+    def set_blocks_collapsed(self, block_ids: list[str], collapsed: bool) -> bool:
+        """Collapse blocks to one card each, or expand them in place (one undo step)."""
+        graph = self.project.graph
+        ids = [b for b in block_ids if b in graph.blocks and graph.blocks[b].collapsed != collapsed]
+        if not ids:
+            return False
+        return self.push(SetBlockCollapsed(ids, collapsed))
+
+    def rename_block(self, block_id: str, name: str | None = None) -> bool:
+        """Rename a block's card (one undo step); without ``name``, ask for it."""
+        block = self.project.graph.blocks.get(block_id)
+        if block is None:
+            return False
+        if name is None:
+            views = self.views()
+            name, ok = QInputDialog.getText(
+                views[0] if views else None, "Rename Block", "Block name:", text=block.name
+            )
+            if not ok:
+                return False
+        name = name.strip()
+        if not name or name == block.name:
+            return False
+        return self.push(RenameBlock(block_id, name))
+
+    def _block_menu(self, menu: QMenu, block_id: str) -> None:
+        graph = self.project.graph
+        block = graph.blocks[block_id]
+        if block.collapsed:
+            menu.addAction("Expand Block", lambda: self.set_blocks_collapsed([block_id], False))
+        else:
+            menu.addAction("Collapse Block", lambda: self.set_blocks_collapsed([block_id], True))
+        menu.addAction("Rename Block…", lambda: self.rename_block(block_id))
+        menu.addAction("Select Its Layers", lambda: self.select_ids(list(block.nodes)))
+        for label, slot in self.block_actions:
+            menu.addAction(label, lambda s=slot: s(block_id))
+        menu.addSeparator()
+        menu.addAction("Ungroup", lambda: self.ungroup(block_id))
+
     # ------------------------------------------------------------------- theme
     def set_dark(self, dark: bool) -> None:
         """Switch between the light (default) and dark colours."""
@@ -453,6 +621,11 @@ class GraphScene(QGraphicsScene):
     def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton and self.project is not None:
             hit = self.item_at(event.scenePos())
+            toggle = _toggle_hit(hit, event.scenePos())
+            if toggle is not None:
+                self.set_blocks_collapsed([toggle[0]], toggle[1])
+                event.accept()
+                return
             if isinstance(hit, PortItem):
                 self._start_wire(hit, event.scenePos())
                 event.accept()
@@ -494,6 +667,14 @@ class GraphScene(QGraphicsScene):
 
     def mouseDoubleClickEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         hit = self.item_at(event.scenePos())
+        if isinstance(hit, BlockCard):
+            self.set_blocks_collapsed([hit.block_id], False)
+            event.accept()
+            return
+        if isinstance(hit, BlockFrame):
+            self.rename_block(hit.block_id)
+            event.accept()
+            return
         while hit is not None and not isinstance(hit, NodeItem):
             hit = hit.parentItem()
         if isinstance(hit, NodeItem):
@@ -506,6 +687,13 @@ class GraphScene(QGraphicsScene):
         """The right-click menu for whatever is at ``pos`` (a node, a wire, or empty canvas)."""
         menu = QMenu()
         hit = self.item_at(pos)
+        block_id = block_of_item(hit)
+        if block_id is not None and block_id in self.project.graph.blocks:
+            if isinstance(hit, BlockCard) and not hit.isSelected():
+                self.clearSelection()
+                hit.setSelected(True)
+            self._block_menu(menu, block_id)
+            return menu
         while hit is not None and not isinstance(hit, (NodeItem, EdgeItem)):
             hit = hit.parentItem()
         if isinstance(hit, NodeItem):
@@ -530,6 +718,17 @@ class GraphScene(QGraphicsScene):
             if len(frozen) < len(ids):
                 menu.addAction("Freeze", lambda: self.set_trainable(ids, False))
             menu.addAction("Freeze from the Inputs Up to Here", lambda: self.freeze_up_to(node_id))
+            inner = self.block_for_selection()
+            if len(ids) > 1 or inner is not None:
+                menu.addSeparator()
+            if len(ids) > 1:
+                menu.addAction("Group as Block\tCtrl+G", self.group_selection)
+            if inner is not None:
+                name = self.project.graph.blocks[inner].name
+                menu.addAction(
+                    f"Collapse Block '{name}'", lambda: self.set_blocks_collapsed([inner], True)
+                )
+                menu.addAction(f"Ungroup '{name}'\tCtrl+Shift+G", lambda: self.ungroup(inner))
         elif isinstance(hit, EdgeItem):
             edge = hit.edge
             menu.addAction("Delete Wire", lambda: self.push(Disconnect(edge)))
@@ -614,4 +813,13 @@ def _param_count(info: Any) -> int | None:
     trainable, frozen = _field(info, "trainable"), _field(info, "non_trainable")
     if isinstance(trainable, int) or isinstance(frozen, int):
         return int(trainable or 0) + int(frozen or 0)
+    return None
+
+
+def _toggle_hit(hit: QGraphicsItem | None, pos: QPointF) -> tuple[str, bool] | None:
+    """``(block id, collapse?)`` when ``pos`` is on a block frame's ▾ or a card's ▸."""
+    if isinstance(hit, BlockFrame) and hit.toggle_rect().contains(pos):
+        return (hit.block_id, True)
+    if isinstance(hit, BlockCard) and hit.toggle_rect().contains(hit.mapFromScene(pos)):
+        return (hit.block_id, False)
     return None

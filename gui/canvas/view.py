@@ -131,7 +131,7 @@ class GraphView(QGraphicsView):
 
     def center_on(self, node_id: str) -> None:
         """Scroll so that node ``node_id`` is in the middle of the view."""
-        item = self.graph_scene().node_item(node_id)
+        item = self.graph_scene().shown_item(node_id)  # or its collapsed block's card
         if item is not None:
             self.centerOn(item)
 
