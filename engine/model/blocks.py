@@ -94,3 +94,61 @@ def top_level(blocks: Mapping[str, Block]) -> list[str]:
     """Ids of the blocks no other block holds, in ``blocks`` order."""
     up = parents(blocks)
     return [bid for bid in blocks if up[bid] is None]
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Where a block meets the rest of the graph.
+
+    Attributes:
+        inputs: The tensors entering the block, ``(source layer, source port)``, ordered
+            by the first member layer (graph order) and input port they feed.
+        entries: For each input, the member inputs it feeds: ``[(layer, port), ...]``.
+        outputs: The tensors leaving the block, ``(member layer, output port)``, in
+            graph order: those wired to a layer outside it, and members feeding nothing
+            (the model's outputs).
+    """
+
+    inputs: list[tuple[str, int]]
+    entries: list[list[tuple[str, int]]]
+    outputs: list[tuple[str, int]]
+
+
+def ports(block: Block, edges: Iterable[Any]) -> Ports:
+    """The block's :class:`Ports`, given all the graph's edges (objects with ``source``,
+    ``target``, ``port`` and ``source_port``)."""
+    order = {n: i for i, n in enumerate(block.nodes)}
+    edges = list(edges)
+    entering = sorted(
+        (e for e in edges if e.target in order and e.source not in order),
+        key=lambda e: (order[e.target], e.port),
+    )
+    inputs: list[tuple[str, int]] = []
+    entries: list[list[tuple[str, int]]] = []
+    for e in entering:
+        tensor = (e.source, e.source_port)
+        if tensor not in inputs:
+            inputs.append(tensor)
+            entries.append([])
+        entries[inputs.index(tensor)].append((e.target, e.port))
+    feeding = {e.source for e in edges}
+    leaving = {
+        (e.source, e.source_port) for e in edges if e.source in order and e.target not in order
+    }
+    leaving |= {(n, 0) for n in block.nodes if n not in feeding}
+    outputs = sorted(leaving, key=lambda t: (order[t[0]], t[1]))
+    return Ports(inputs, entries, outputs)
+
+
+def shape_of(shapes: Mapping[str, Any], tensor: tuple[str, int]) -> tuple | None:
+    """The shape of output ``tensor = (layer, port)`` in ``shapes`` (layer id -> a shape
+    tuple, a list of them for several outputs, or an object with ``output_shape``), or
+    None when unknown."""
+    value = shapes.get(tensor[0])
+    if value is not None and not isinstance(value, (list, tuple)):
+        value = getattr(value, "output_shape", None)
+    if not isinstance(value, (list, tuple)) or not value:
+        return None
+    if isinstance(value[0], (list, tuple)):
+        return tuple(value[tensor[1]]) if tensor[1] < len(value) else None
+    return tuple(value) if tensor[1] == 0 else None

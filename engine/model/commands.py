@@ -7,12 +7,16 @@ replaces a project section), so undo works and is tested without a display.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 from psygnal import Signal, SignalGroup
 
-from engine.model.blocks import Block
-from engine.model.graph import Edge, Graph, Node
+from engine import limits
+from engine.model.block_files import fragment_parts
+from engine.model.blocks import Block, ports, shape_of
+from engine.model.graph import Edge, Graph, GraphError, Node
+from engine.model.layout import LEVEL_SPACING
 from engine.model.project import Project
 
 
@@ -195,6 +199,260 @@ class RenameBlock(Command):
 
     def undo(self, project: Project) -> None:
         project.graph.set_block_name(self.block_id, self.old)
+
+
+#: The most copies one "Repeat block" makes.
+MAX_REPEAT = 100
+
+
+def free_id(base: str, taken: set[str]) -> str:
+    """``base``, or ``base_1``, ``base_2``, ... whichever is not in ``taken``."""
+    if base not in taken:
+        return base
+    i = 1
+    while f"{base}_{i}" in taken:
+        i += 1
+    return f"{base}_{i}"
+
+
+def repeat_problem(
+    graph: Graph, block_id: str, times: int = 1, shapes: Mapping[str, Any] | None = None
+) -> str | None:
+    """Why block ``block_id`` cannot be repeated ``times`` times (see :class:`RepeatBlock`),
+    or None if it can. The GUI asks this to grey out "Repeat block..." with the reason."""
+    if block_id not in graph.blocks:
+        return f"there is no block named '{block_id}'"
+    if isinstance(times, bool) or not isinstance(times, int) or not 1 <= times <= MAX_REPEAT:
+        return f"a block can be repeated 1 to {MAX_REPEAT} times; got {times!r}"
+    block = graph.blocks[block_id]
+    p = ports(block, graph.edges)
+    if len(p.inputs) != 1 or len(p.outputs) != 1:
+
+        def count(n: int, word: str) -> str:
+            return f"{n} {word}{'s' if n != 1 else ''}"
+
+        return (
+            f"block '{block_id}' takes {count(len(p.inputs), 'input')} and gives "
+            f"{count(len(p.outputs), 'output')}; to repeat it, exactly one tensor must "
+            "enter it and one leave it, so each copy can take the one before it as its input"
+        )
+    if shapes:
+        into, out = shape_of(shapes, p.inputs[0]), shape_of(shapes, p.outputs[0])
+        if into is not None and out is not None and into != out:
+            return (
+                f"block '{block_id}' takes shape {_shape_text(into)} but gives "
+                f"{_shape_text(out)}; a copy could not take the block's output as its input"
+            )
+    total = len(graph.nodes) + times * len(block.nodes)
+    if total > limits.NODES.value():
+        return str(limits.NODES.refusal(f"the graph would have {total:,} nodes"))
+    return None
+
+
+def _shape_text(shape: tuple) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+class RepeatBlock(Command):
+    """ "Repeat block N times": ``times`` copies of a block stacked after it, chained output
+    to input, in one undo step.
+
+    What it requires: the block's inputs and outputs must line up. Exactly one tensor
+    enters the block (it may feed several of its layers, as a residual unit's input
+    feeds both its convolution and its shortcut) and exactly one leaves it (to any
+    number of layers); and, when ``shapes`` are given (layer id -> output shape, e.g.
+    what the Model summary computed), the two have the same shape. Otherwise
+    :func:`repeat_problem` says why and ``do`` raises :class:`GraphError` with it.
+
+    What it does: copy ``k`` of every member layer gets the id ``<id>_r<k>`` (the next
+    free number when taken; one number per copy, shared by all its layers and blocks);
+    copy 1 takes the block's output as the block took its input, copy ``k`` takes copy
+    ``k-1``'s; the layers that read the block's output read the last copy's instead.
+    Each copy is a block of its own (nested blocks copied too) and joins the blocks
+    around the original. Copies are placed below the block (the layout flows down) and
+    every layer below it moves down to make room.
+
+    After ``do``: ``added_ids`` (the new layers) and ``block_ids`` (the copies' blocks).
+    """
+
+    def __init__(self, block_id: str, times: int, shapes: Mapping[str, Any] | None = None) -> None:
+        self.block_id, self.times = block_id, times
+        self.shapes = dict(shapes or {})
+        self.text = f"Repeat '{block_id}' {times} time{'s' if times != 1 else ''}"
+        self.added_ids: list[str] = []
+        self.block_ids: list[str] = []
+        self._saved: dict[str, Block] = {}
+        self._moved: dict[str, tuple[float, float]] = {}
+        self._rewired: list[Edge] = []
+
+    def do(self, project: Project) -> None:
+        g = project.graph
+        reason = repeat_problem(g, self.block_id, self.times, self.shapes)
+        if reason:
+            raise GraphError(reason)
+        block = g.blocks[self.block_id]
+        members = list(block.nodes)
+        inside = set(members)
+        p = ports(block, g.edges)
+        out = p.outputs[0]
+        inner = [b for b in g.blocks.values() if set(b.nodes) <= inside]
+        around = [b.id for b in g.blocks.values() if inside < set(b.nodes)]
+        internal = [e for e in g.edges if e.source in inside and e.target in inside]
+        self._saved = {k: b.copy() for k, b in g.blocks.items()}
+        self._rewired = [
+            e for e in g.edges if (e.source, e.source_port) == out and e.target not in inside
+        ]
+        self.added_ids, self.block_ids, self._moved = [], [], {}
+
+        taken = set(g.nodes) | set(g.blocks)
+        names = members + [b.id for b in inner]
+        suffixes: list[int] = []
+        j = 0
+        for _ in range(self.times):
+            j += 1
+            while any(f"{n}_r{j}" in taken for n in names):
+                j += 1
+            suffixes.append(j)
+            taken |= {f"{n}_r{j}" for n in names}
+
+        ys = [g.nodes[n].position[1] for n in members]
+        bottom, step = max(ys), max(ys) - min(ys) + LEVEL_SPACING
+        try:
+            for nid, node in list(g.nodes.items()):
+                if nid not in inside and node.position[1] > bottom:
+                    self._moved[nid] = node.position
+                    x, y = node.position
+                    g.move(nid, (x, y + self.times * step))
+            for e in self._rewired:
+                g.disconnect(e)
+            prev = out
+            for k, j in enumerate(suffixes, start=1):
+                rename = {n: f"{n}_r{j}" for n in members}
+                for n in members:
+                    node = g.nodes[n].copy()
+                    node.id = rename[n]
+                    node.position = (node.position[0], node.position[1] + k * step)
+                    g.add_node(node)
+                    self.added_ids.append(node.id)
+                for e in internal:
+                    g.connect(Edge(rename[e.source], rename[e.target], e.port, e.source_port))
+                for target, port in p.entries[0]:
+                    g.connect(Edge(prev[0], rename[target], port, prev[1]))
+                prev = (rename[out[0]], out[1])
+            for e in self._rewired:
+                g.connect(Edge(prev[0], e.target, e.port, prev[1]))
+            blocks = {k: b.copy() for k, b in g.blocks.items()}
+            order = {n: i for i, n in enumerate(g.nodes)}
+            for bid in around:
+                blocks[bid].nodes = sorted(
+                    blocks[bid].nodes + self.added_ids, key=order.__getitem__
+                )
+            for j in suffixes:
+                for b in inner:
+                    copy_id = f"{b.id}_r{j}"
+                    blocks[copy_id] = Block(
+                        copy_id,
+                        f"{b.name} ({j + 1})",
+                        [f"{n}_r{j}" for n in b.nodes],
+                        b.collapsed,
+                        copy.deepcopy(b.extra),
+                    )
+                self.block_ids.append(f"{self.block_id}_r{j}")
+            restore_blocks(g, blocks)
+        except Exception:
+            self.undo(project)
+            raise
+
+    def undo(self, project: Project) -> None:
+        g = project.graph
+        for nid in reversed(self.added_ids):
+            if nid in g.nodes:
+                g.remove_node(nid)
+        for e in self._rewired:
+            if e not in g.edges:
+                g.connect(e)
+        for nid, pos in self._moved.items():
+            g.move(nid, pos)
+        restore_blocks(g, self._saved)
+
+
+class PlaceBlock(Command):
+    """Place a saved block (a fragment from :func:`engine.model.block_files.block_fragment`
+    or :func:`~engine.model.block_files.load_block`) with its top-left layer centre at
+    ``position``, in one undo step.
+
+    Layer and block ids that are taken get the next free ``_1``, ``_2``, ... suffix.
+    With ``after``, the node ``after``'s output feeds the block's first input (as it
+    fed it when the block was saved). After ``do``: ``added_ids`` (the new layers, in
+    the fragment's order) and ``block_id`` (the placed outer block).
+    """
+
+    def __init__(
+        self,
+        fragment: dict[str, Any],
+        position: tuple[float, float],
+        after: str | None = None,
+    ) -> None:
+        self.fragment = copy.deepcopy(fragment)
+        self.position = (float(position[0]), float(position[1]))
+        self.after = after
+        name = fragment.get("name") if isinstance(fragment, dict) else None
+        self.text = f"Place block '{name if isinstance(name, str) else '?'}'"
+        self.added_ids: list[str] = []
+        self.block_id = ""
+        self._saved: dict[str, Block] = {}
+
+    def do(self, project: Project) -> None:
+        g = project.graph
+        try:
+            part, inputs, _outputs = fragment_parts(self.fragment)
+        except ValueError as exc:
+            raise GraphError(f"the block cannot be placed: {exc}") from None
+        if self.after is not None:
+            g.node(self.after)
+            if not inputs:
+                raise GraphError(
+                    f"block '{part.blocks and next(iter(part.blocks))}' takes no input, "
+                    f"so it cannot be wired after '{self.after}'"
+                )
+        total = len(g.nodes) + len(part.nodes)
+        if total > limits.NODES.value():
+            raise GraphError(str(limits.NODES.refusal(f"the graph would have {total:,} nodes")))
+        self._saved = {k: b.copy() for k, b in g.blocks.items()}
+        self.added_ids = []
+        taken = set(g.nodes) | set(g.blocks)
+        rename: dict[str, str] = {}
+        for nid in list(part.nodes) + list(part.blocks):
+            rename[nid] = free_id(nid, taken)
+            taken.add(rename[nid])
+        x0, y0 = self.position
+        try:
+            for nid, node in part.nodes.items():
+                node = node.copy()
+                node.id = rename[nid]
+                node.position = (node.position[0] + x0, node.position[1] + y0)
+                g.add_node(node)
+                self.added_ids.append(node.id)
+            for e in part.edges:
+                g.connect(Edge(rename[e.source], rename[e.target], e.port, e.source_port))
+            if self.after is not None:
+                for target, port in inputs[0]:
+                    g.connect(Edge(self.after, rename[target], port))
+            for b in part.blocks.values():
+                g.add_block(
+                    Block(rename[b.id], b.name, [rename[n] for n in b.nodes], b.collapsed, b.extra)
+                )
+        except Exception:
+            self.undo(project)
+            raise
+        self.block_id = rename[next(iter(part.blocks))]
+
+    def undo(self, project: Project) -> None:
+        g = project.graph
+        for nid in reversed(self.added_ids):
+            if nid in g.nodes:
+                g.remove_node(nid)
+        restore_blocks(g, self._saved)
 
 
 class Connect(Command):
