@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.model.block_files import BlockFileError, save_block
 from engine.model.commands import UndoStack
 from engine.model.graph import GraphError
 from engine.model.project import Project, new_project
@@ -41,6 +42,7 @@ from gui.file_actions import FileActions, default_project, preset_files, setting
 from gui.inspector.panel import Inspector
 from gui.layer_guide import LayerGuide
 from gui.palette import LayerPalette
+from gui.paths import blocks_dir
 from gui.problems import ProblemsPanel, SummaryTable
 from gui.start_page import StartPage
 from gui.startup_probe import StartupProbe
@@ -118,7 +120,7 @@ class MainWindow(FileActions, QMainWindow):
         self.disk_watch = DiskWatch(self)
         self.disk_watch.changed.connect(self._on_file_changed)
 
-        self.palette = LayerPalette()
+        self.palette = LayerPalette(blocks_folder=blocks_dir())
         # never narrower than its longest layer name: a restored layout cannot cut them
         self.palette.setMinimumWidth(self.palette.sizeHint().width())
         self.inspector = Inspector()
@@ -395,6 +397,9 @@ class MainWindow(FileActions, QMainWindow):
 
     def _connect(self) -> None:
         self.palette.add_requested.connect(self.add_layer_at_centre)
+        self.palette.place_requested.connect(self.place_block_at_centre)
+        self.palette.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.scene.block_actions.append(("Save to My Blocks", self.save_block_to_library))
         self.inspector.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.problems.node_clicked.connect(self.show_node)
         self.summary.node_clicked.connect(self.show_node)
@@ -790,6 +795,25 @@ class MainWindow(FileActions, QMainWindow):
             self.scene.add_layer(layer_type, QPointF(centre), after=after)
         except GraphError as exc:
             self.statusBar().showMessage(str(exc), 6000)
+
+    def place_block_at_centre(self, fragment: dict) -> None:
+        """Place a saved block (from "My blocks") at the view's centre, wired after the
+        selected layer (one undo step)."""
+        selected = list(self.scene.selected_ids())
+        centre = self.view.mapToScene(self.view.viewport().rect().center())
+        self.scene.place_block(fragment, QPointF(centre), after=selected[-1] if selected else None)
+
+    def save_block_to_library(self, block_id: str) -> Path | None:
+        """Save a block to "My blocks" (a small file in the app's data folder; never
+        replacing another) and list it in the palette."""
+        try:
+            path = save_block(self.project.graph, block_id, self.palette.blocks_folder)
+        except (BlockFileError, GraphError) as exc:
+            self.statusBar().showMessage(f"Cannot save the block: {exc}", 8000)
+            return None
+        self.statusBar().showMessage(f"Saved block '{block_id}' to My blocks ({path})", 8000)
+        self.palette.reload_blocks()
+        return path
 
     def apply_fix(self, problem: Any) -> None:
         """Apply a problem's one-click fix as one undoable edit."""

@@ -1,16 +1,28 @@
-"""The layer palette: every catalog layer, grouped by category, searchable.
+"""The layer palette: every catalog layer, grouped by category, searchable, and
+"My blocks", the blocks the user saved.
 
 Drag a layer onto the canvas (mime ``application/x-layerlab-layer``, payload
-the type name) or double-click it to add it after the selected layer.
+the type name) or double-click it to add it after the selected layer. A saved block
+drags out as ``application/x-layerlab-block`` (payload: the block's fragment as JSON)
+or is placed by a double-click; its context menu deletes its file. The saved blocks
+are read by a background thread (:meth:`LayerPalette.reload_blocks`): the window
+never reads files on its UI thread.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QMimeData, QSize, Qt, Signal
-from PySide6.QtGui import QDrag
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QMimeData, QPoint, QSize, Qt, Signal
+from PySide6.QtGui import QBrush, QDrag, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QLineEdit,
+    QMenu,
+    QMessageBox,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -19,10 +31,16 @@ from PySide6.QtWidgets import (
 
 from engine.catalog.specs import CATEGORIES
 from engine.catalog.table import CATALOG
+from engine.model.block_files import BlockFileError, SavedBlock, list_saved_blocks, load_block
 from gui.theme import category_icon
 
 LAYER_MIME = "application/x-layerlab-layer"
+#: Mime type of a saved block dragged from "My blocks"; payload: its fragment (JSON).
+BLOCK_MIME = "application/x-layerlab-block"
 TYPE_ROLE = Qt.ItemDataRole.UserRole + 1
+#: A "My blocks" row's file path (str).
+BLOCK_ROLE = Qt.ItemDataRole.UserRole + 2
+MY_BLOCKS = "My blocks"
 
 
 def layer_mime(layer_type: str) -> QMimeData:
@@ -33,16 +51,34 @@ def layer_mime(layer_type: str) -> QMimeData:
     return mime
 
 
+def block_mime(fragment: dict[str, Any]) -> QMimeData:
+    """The drag payload for one saved block (its fragment)."""
+    mime = QMimeData()
+    mime.setData(BLOCK_MIME, json.dumps(fragment).encode("utf-8"))
+    name = fragment.get("name")
+    mime.setText(name if isinstance(name, str) else "block")
+    return mime
+
+
 class _LayerTree(QTreeWidget):
-    """A tree whose layer rows drag out as layer mime data."""
+    """A tree whose layer rows drag out as layer mime data (saved blocks as blocks)."""
 
     def startDrag(self, supported_actions) -> None:
         item = self.currentItem()
         layer_type = item.data(0, TYPE_ROLE) if item else None
-        if not layer_type:
+        block_path = item.data(0, BLOCK_ROLE) if item else None
+        palette = self.parent()
+        if block_path and isinstance(palette, LayerPalette):
+            fragment = palette.fragments.get(block_path)
+            if fragment is None:
+                return
+            mime = block_mime(fragment)
+        elif layer_type:
+            mime = layer_mime(layer_type)
+        else:
             return
         drag = QDrag(self)
-        drag.setMimeData(layer_mime(layer_type))
+        drag.setMimeData(mime)
         drag.setPixmap(item.icon(0).pixmap(24, 24))
         drag.exec(Qt.DropAction.CopyAction)
 
@@ -52,12 +88,24 @@ class LayerPalette(QWidget):
 
     Signals:
         add_requested(str): The user double-clicked (or pressed Enter on) a layer type.
+        place_requested(dict): The user double-clicked a saved block (its fragment).
+        message(str): A line for the status bar.
     """
 
     add_requested = Signal(str)
+    place_requested = Signal(dict)
+    message = Signal(str)
+    _blocks_read = Signal(object, int)  # (list of (SavedBlock, fragment | None), generation)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, blocks_folder: Path | None = None) -> None:
         super().__init__(parent)
+        #: Where "My blocks" are (None: no "My blocks" section).
+        self.blocks_folder = blocks_folder
+        self.saved_blocks: list[SavedBlock] = []
+        #: File path (str) -> the saved block's fragment, read by the background thread.
+        self.fragments: dict[str, dict[str, Any]] = {}
+        self._generation = 0
+        self._reading: threading.Thread | None = None
         self.search = QLineEdit(placeholderText="Search layers…")
         self.search.setClearButtonEnabled(True)
         self.tree = _LayerTree()
@@ -79,6 +127,10 @@ class LayerPalette(QWidget):
         self.search.returnPressed.connect(self._on_search_return)
         # Activation = double-click or Enter (Qt emits it once for a double-click).
         self.tree.itemActivated.connect(self._on_activated)
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._context_menu)
+        self._blocks_read.connect(self._show_blocks)
+        self.reload_blocks()
 
     def _populate(self) -> None:
         self.tree.clear()
@@ -109,6 +161,128 @@ class LayerPalette(QWidget):
             if group.childCount():
                 self.tree.addTopLevelItem(group)
                 group.setExpanded(True)
+        self.blocks_group = QTreeWidgetItem([MY_BLOCKS])
+        self.blocks_group.setFlags(Qt.ItemFlag.ItemIsEnabled)
+        font = self.blocks_group.font(0)
+        font.setBold(True)
+        self.blocks_group.setFont(0, font)
+        self.blocks_group.setToolTip(
+            0, "Blocks you saved (right-click a block on the canvas: Save to My Blocks)"
+        )
+        self.tree.insertTopLevelItem(0, self.blocks_group)
+        self.blocks_group.setHidden(True)
+
+    # ---------------------------------------------------------------- my blocks
+    def reload_blocks(self) -> None:
+        """Re-read "My blocks" in a background thread; the section updates when done."""
+        if self.blocks_folder is None:
+            return
+        self._generation += 1
+        generation, folder = self._generation, self.blocks_folder
+        signal = self._blocks_read
+
+        def read() -> None:
+            out = []
+            for saved in list_saved_blocks(folder):
+                fragment = None
+                if not saved.problem:
+                    try:
+                        fragment = load_block(saved.path)
+                    except BlockFileError:
+                        fragment = None
+                out.append((saved, fragment))
+            try:
+                signal.emit(out, generation)
+            except RuntimeError:  # the palette is gone
+                pass
+
+        self._reading = threading.Thread(target=read, name="my-blocks", daemon=True)
+        self._reading.start()
+
+    def wait_for_blocks(self, timeout: float = 5.0) -> None:
+        """Block until the last :meth:`reload_blocks` has read the files (for tests)."""
+        if self._reading is not None:
+            self._reading.join(timeout)
+
+    def _show_blocks(self, entries: list, generation: int) -> None:
+        if generation != self._generation:
+            return  # a newer read is on its way
+        group = self.blocks_group
+        group.takeChildren()
+        self.saved_blocks = [saved for saved, _ in entries]
+        self.fragments = {str(saved.path): f for saved, f in entries if f is not None}
+        grey = QBrush(self.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text))
+        for saved, fragment in entries:
+            broken = bool(saved.problem) or fragment is None
+            count = f"{saved.layers} layer{'s' if saved.layers != 1 else ''}"
+            item = QTreeWidgetItem([saved.name if broken else f"{saved.name}  ({count})"])
+            item.setData(0, BLOCK_ROLE, str(saved.path))
+            item.setIcon(0, category_icon("Block", 14))
+            if broken:
+                item.setForeground(0, grey)
+                item.setToolTip(0, f"<b>{saved.name}</b> cannot be placed:<br>{saved.problem}")
+                item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
+            else:
+                item.setToolTip(
+                    0,
+                    f"<b>{saved.name}</b> — saved block of {count}<br>{saved.summary}<br>"
+                    "Drag onto the canvas or double-click to place it",
+                )
+                item.setFlags(
+                    Qt.ItemFlag.ItemIsEnabled
+                    | Qt.ItemFlag.ItemIsSelectable
+                    | Qt.ItemFlag.ItemIsDragEnabled
+                )
+            group.addChild(item)
+        group.setHidden(group.childCount() == 0)
+        group.setExpanded(True)
+        self._filter(self.search.text())
+
+    def block_item(self, name: str) -> QTreeWidgetItem | None:
+        """The "My blocks" row of the saved block ``name``."""
+        for j in range(self.blocks_group.childCount()):
+            child = self.blocks_group.child(j)
+            path = child.data(0, BLOCK_ROLE)
+            if any(s.name == name and str(s.path) == path for s in self.saved_blocks):
+                return child
+        return None
+
+    def delete_block(self, path: str, ask: bool = True) -> bool:
+        """Delete a saved block's file (after asking) and list "My blocks" again."""
+        saved = next((s for s in self.saved_blocks if str(s.path) == path), None)
+        name = saved.name if saved else Path(path).stem
+        if ask:
+            answer = QMessageBox.question(
+                self,
+                "Delete Saved Block",
+                f"Delete the saved block '{name}'?\n{path}\n\nProjects that use it keep "
+                "their layers.",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return False
+        try:
+            Path(path).unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            self.message.emit(f"Cannot delete {path}: {exc}")
+            return False
+        self.message.emit(f"Deleted the saved block '{name}'")
+        self.reload_blocks()
+        return True
+
+    def _context_menu(self, pos: QPoint) -> None:
+        item = self.tree.itemAt(pos)
+        path = item.data(0, BLOCK_ROLE) if item is not None else None
+        if not path:
+            return
+        menu = QMenu(self)
+        if path in self.fragments:
+            menu.addAction(
+                "Place on Canvas", lambda: self.place_requested.emit(self.fragments[path])
+            )
+        menu.addAction("Delete", lambda: self.delete_block(path))
+        menu.exec(self.tree.viewport().mapToGlobal(pos))
 
     def sizeHint(self) -> QSize:
         """Wide enough for the longest layer name (the dock starts at this width)."""
@@ -133,8 +307,9 @@ class LayerPalette(QWidget):
         for i in range(self.tree.topLevelItemCount()):
             group = self.tree.topLevelItem(i)
             for j in range(group.childCount()):
-                if not group.child(j).isHidden():
-                    out.append(group.child(j).data(0, TYPE_ROLE))
+                layer_type = group.child(j).data(0, TYPE_ROLE)
+                if layer_type and not group.child(j).isHidden():
+                    out.append(layer_type)
         return out
 
     def _filter(self, text: str) -> None:
@@ -145,8 +320,12 @@ class LayerPalette(QWidget):
             shown = 0
             for j in range(group.childCount()):
                 item = group.child(j)
-                spec = CATALOG[item.data(0, TYPE_ROLE)]
-                hay = f"{spec.type.lower()} {category} {spec.doc.lower()}"
+                layer_type = item.data(0, TYPE_ROLE)
+                if layer_type:
+                    spec = CATALOG[layer_type]
+                    hay = f"{spec.type.lower()} {category} {spec.doc.lower()}"
+                else:  # a saved block: its name and what it holds
+                    hay = f"{item.text(0).lower()} {category} {item.toolTip(0).lower()}"
                 # The type name matters most: a word matches the name, category or doc.
                 visible = all(w in hay for w in words)
                 item.setHidden(not visible)
@@ -165,3 +344,9 @@ class LayerPalette(QWidget):
         layer_type = item.data(0, TYPE_ROLE)
         if layer_type:
             self.add_requested.emit(layer_type)
+        path = item.data(0, BLOCK_ROLE)
+        if path in self.fragments:
+            self.place_requested.emit(self.fragments[path])
+        elif path:
+            saved = next((s for s in self.saved_blocks if str(s.path) == path), None)
+            self.message.emit(f"Cannot place this block: {saved.problem if saved else path}")

@@ -23,6 +23,12 @@ def app_data_dir() -> Path:
     return Path(base or Path.home() / ".layerlab")
 
 
+def blocks_dir() -> Path:
+    """Where "My blocks" are saved: ``<app data>/blocks`` (one small JSON file per block,
+    :mod:`engine.model.block_files`). Not created until a block is saved."""
+    return app_data_dir() / "blocks"
+
+
 def project_runs_root(project: Any) -> Path:
     """Where the window puts ``project``'s runs (:func:`engine.train.runs.runs_root`:
     keyed by its file; an unsaved project's go under the app's data folder)."""

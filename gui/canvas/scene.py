@@ -29,10 +29,13 @@ from engine.model.commands import (
     Command,
     Disconnect,
     GroupBlock,
+    PlaceBlock,
     RenameBlock,
+    RepeatBlock,
     SetBlockCollapsed,
     UndoStack,
     Ungroup,
+    repeat_problem,
 )
 from engine.model.fixits import FixIt, fixits
 from engine.model.graph import Edge, GraphError, Node, state_names
@@ -81,10 +84,12 @@ class GraphScene(QGraphicsScene):
         self.fixits: dict[str, list[FixIt]] = {}
         #: Node id -> parameter count from the last analysis (a block card sums them).
         self.param_counts: dict[str, int] = {}
+        #: Node id -> output shape from the last analysis (Repeat checks shapes with it).
+        self.shapes: dict[str, Any] = {}
         #: Frames of expanded blocks, cards of collapsed ones (gui/canvas/blocks.py).
         self.blocks = BlockLayer(self, lambda: self.param_counts)
         #: Extra entries of a block's context menu: ``(label, slot(block_id))``; the
-        #: window adds "Repeat Block…" and "Save to My Blocks".
+        #: window adds "Save to My Blocks".
         self.block_actions: list[tuple[str, Callable[[str], Any]]] = []
         self._tidy_timer = QTimer(self)
         self._tidy_timer.setSingleShot(True)
@@ -109,6 +114,7 @@ class GraphScene(QGraphicsScene):
         self.project, self.undo_stack = project, undo_stack
         self.fixits = {}
         self.param_counts = {}
+        self.shapes = {}
         graph = project.graph
         for node in graph.nodes.values():
             self._on_node_added(node)
@@ -404,8 +410,11 @@ class GraphScene(QGraphicsScene):
                     (str(_field(p, "severity") or "error"), str(_field(p, "message") or ""))
                 )
         counts: dict[str, int] = {}
+        self.shapes = {}
         for node_id, item in self._nodes.items():
             li = info.get(node_id)
+            if li is not None and _field(li, "output_shape") is not None:
+                self.shapes[node_id] = _field(li, "output_shape")
             shape = format_shape(_field(li, "output_shape")) if li is not None else ""
             count = _param_count(li)
             if count is not None:
@@ -565,6 +574,61 @@ class GraphScene(QGraphicsScene):
             return False
         return self.push(RenameBlock(block_id, name))
 
+    def repeat_block(self, block_id: str, times: int | None = None) -> list[str]:
+        """Stack ``times`` copies of a block after it, wired output to input (one undo
+        step); without ``times``, ask. A block that cannot be repeated (not one tensor
+        in and one of the same shape out) is refused in the status bar.
+
+        Returns:
+            The new layers' ids (empty when nothing was added).
+        """
+        graph = self.project.graph
+        reason = repeat_problem(graph, block_id, max(times or 1, 1), self.shapes)
+        if reason:
+            self.status_message.emit(f"Cannot repeat: {reason}")
+            return []
+        if times is None:
+            views = self.views()
+            times, ok = QInputDialog.getInt(
+                views[0] if views else None,
+                "Repeat Block",
+                f"Copies of '{graph.blocks[block_id].name}' to add after it:",
+                1,
+                1,
+                100,
+            )
+            if not ok:
+                return []
+        command = RepeatBlock(block_id, times, self.shapes)
+        if not self.push(command):
+            return []
+        self.select_ids(command.added_ids)
+        self.status_message.emit(
+            f"Added {times} cop{'y' if times == 1 else 'ies'} of '{block_id}': "
+            f"{', '.join(command.block_ids)} (Undo removes them)"
+        )
+        return list(command.added_ids)
+
+    def place_block(
+        self,
+        fragment: dict[str, Any],
+        pos: QPointF | tuple[float, float],
+        after: str | None = None,
+    ) -> list[str]:
+        """Place a saved block (a fragment) with its top-left layer at ``pos`` (a
+        canvas point, or a model position as a tuple), optionally wired after layer
+        ``after``; one undo step. Returns the new layers' ids, selected."""
+        if isinstance(pos, QPointF):
+            pos = self.model_pos(pos.x(), pos.y())
+        if after is not None and after not in self.project.graph.nodes:
+            after = None
+        command = PlaceBlock(fragment, (float(round(pos[0])), float(round(pos[1]))), after)
+        if not self.push(command):
+            return []
+        self.select_ids(command.added_ids)
+        self.status_message.emit(f"Placed block '{command.block_id}' (Undo removes it)")
+        return list(command.added_ids)
+
     def _block_menu(self, menu: QMenu, block_id: str) -> None:
         graph = self.project.graph
         block = graph.blocks[block_id]
@@ -574,6 +638,13 @@ class GraphScene(QGraphicsScene):
             menu.addAction("Collapse Block", lambda: self.set_blocks_collapsed([block_id], True))
         menu.addAction("Rename Block…", lambda: self.rename_block(block_id))
         menu.addAction("Select Its Layers", lambda: self.select_ids(list(block.nodes)))
+        repeat = menu.addAction("Repeat Block…", lambda: self.repeat_block(block_id))
+        reason = repeat_problem(graph, block_id, 1, self.shapes)
+        if reason:  # greyed, with the reason on hover
+            repeat.setEnabled(False)
+            repeat.setToolTip(reason)
+            repeat.setStatusTip(reason)
+            menu.setToolTipsVisible(True)
         for label, slot in self.block_actions:
             menu.addAction(label, lambda s=slot: s(block_id))
         menu.addSeparator()

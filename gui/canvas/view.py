@@ -6,12 +6,15 @@ from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QKeyEvent, QMouseEvent, QPainter, QWheelEvent
 from PySide6.QtWidgets import QGraphicsView, QWidget
 
+from engine import limits
 from gui.canvas.find import FindBar
 from gui.canvas.minimap import Minimap
 from gui.canvas.scene import GraphScene
 
 #: Mime type of a palette drag; the payload is the layer type name (utf-8).
 LAYER_MIME = "application/x-layerlab-layer"
+#: Mime type of a saved block dragged from "My blocks"; the payload is its fragment (JSON).
+BLOCK_MIME = "application/x-layerlab-block"
 MIN_ZOOM, MAX_ZOOM = 0.08, 3.0
 #: ``fit()`` never magnifies beyond this (a tiny graph stays at a natural size).
 FIT_MAX_ZOOM = 1.2
@@ -246,25 +249,48 @@ class GraphView(QGraphicsView):
 
     # ------------------------------------------------------------------- drops
     def dragEnterEvent(self, event) -> None:
-        if event.mimeData().hasFormat(LAYER_MIME):
+        if event.mimeData().hasFormat(LAYER_MIME) or event.mimeData().hasFormat(BLOCK_MIME):
             event.acceptProposedAction()
         else:
             super().dragEnterEvent(event)
 
     def dragMoveEvent(self, event) -> None:
-        if event.mimeData().hasFormat(LAYER_MIME):
+        if event.mimeData().hasFormat(LAYER_MIME) or event.mimeData().hasFormat(BLOCK_MIME):
             event.acceptProposedAction()
         else:
             super().dragMoveEvent(event)
 
     def dropEvent(self, event) -> None:
         mime = event.mimeData()
+        if mime.hasFormat(BLOCK_MIME):
+            self._drop_block(event)
+            return
         if not mime.hasFormat(LAYER_MIME):
             super().dropEvent(event)
             return
         layer_type = bytes(mime.data(LAYER_MIME).data()).decode("utf-8", "replace").strip()
         pos = self.mapToScene(event.position().toPoint())
         if self.graph_scene().add_layer(layer_type, pos) is not None:
+            event.acceptProposedAction()
+            self.setFocus()
+        else:
+            event.ignore()
+
+    def _drop_block(self, event) -> None:
+        """A saved block dropped from "My blocks": placed where it was dropped."""
+        scene = self.graph_scene()
+        try:
+            fragment = limits.loads(bytes(event.mimeData().data(BLOCK_MIME).data()).decode("utf-8"))
+        except (ValueError, UnicodeDecodeError, limits.LimitExceeded) as exc:
+            scene.status_message.emit(f"Cannot place the dropped block: {exc}")
+            event.ignore()
+            return
+        if not isinstance(fragment, dict):
+            scene.status_message.emit("Cannot place the dropped block: it is not a saved block")
+            event.ignore()
+            return
+        pos = self.mapToScene(event.position().toPoint())
+        if scene.place_block(fragment, pos):
             event.acceptProposedAction()
             self.setFocus()
         else:
