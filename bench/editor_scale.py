@@ -13,7 +13,9 @@ the app; started and ready before the clock runs):
   same process, for scale (Keras builds the same graph with real weights).
 
 Prints one JSON object. Not part of the test run:
-``.venv/bin/python bench/editor_scale.py [--edits 20]``.
+``.venv/bin/python bench/editor_scale.py [--edits 20]``; ``--find`` times find
+(:func:`main_find`); ``--blocks`` times the same graph with stage and residual blocks
+(:func:`main_blocks`: opening collapsed, expanding and collapsing a stage, find).
 """
 
 from __future__ import annotations
@@ -188,5 +190,135 @@ def main_find() -> None:
     window.close()
 
 
+def resnet_blocks(graph, collapsed: bool = True) -> list:
+    """Blocks for an imported keras.applications ResNet, by layer-name prefix: the stem
+    (``conv1_*``, ``pool1_*``) as ``conv1``, each residual block (``conv4_block7_*``) as
+    its own block, nested in its stage (``conv4``); all ``collapsed``."""
+    import re
+
+    from engine.model.blocks import Block
+
+    units: dict[str, list[str]] = {}
+    stages: dict[str, list[str]] = {}
+    stem: list[str] = []
+    for node_id in graph.nodes:
+        m = re.match(r"(conv(\d+))_(block\d+)_", node_id)
+        if m:
+            units.setdefault(f"{m.group(1)}_{m.group(3)}", []).append(node_id)
+            stages.setdefault(m.group(1), []).append(node_id)
+        elif node_id.startswith(("conv1_", "pool1_")):
+            stem.append(node_id)
+    out = [Block("conv1", "conv1 · stem", stem, collapsed)] if stem else []
+    for bid, nodes in units.items():
+        out.append(Block(bid, bid, nodes, collapsed))
+    for bid, nodes in stages.items():
+        count = len([u for u in units if u.startswith(bid + "_")])
+        out.append(Block(bid, f"{bid} · {count} blocks", nodes, collapsed))
+    return out
+
+
+def main_blocks() -> None:
+    """``bench/editor_scale.py --blocks``: ResNet-152 with stage and residual blocks.
+
+    Opens the plain project and the same project with collapsed blocks in alternating
+    order, twice each (``open_s``, ``open_collapsed_s``: open, validate across the
+    service, lay out, fit, as :func:`main`), then, with the blocks collapsed: expand
+    the largest stage (conv4) and collapse it again, each one undo step through the
+    window until repainted (``expand_stage_ms``, ``collapse_stage_ms``, three times),
+    and a find over all layers with every stage collapsed (``find_all_ms``: :func:`find_ms`).
+    """
+    import keras
+
+    from engine.io.importing.rebuild import import_application
+    from engine.model.project import save_project
+
+    keras.backend.clear_session()
+    project = import_application("ResNet152")
+    folder = Path(tempfile.mkdtemp())
+    plain = folder / "resnet152.json"
+    save_project(project, plain)
+    for block in resnet_blocks(project.graph):
+        project.graph.add_block(block)
+    grouped = folder / "resnet152-blocks.json"
+    save_project(project, grouped)
+
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    from engine.model.commands import SetBlockCollapsed
+    from gui.engine_service import EngineService
+    from gui.main_window import MainWindow
+
+    service = EngineService(local=False)
+    window = MainWindow(
+        load_tensorflow=True, check_recovery=False, use_settings=False, autosave=False
+    )
+    window.validation.service = service
+    window.resize(1400, 900)
+    window.show()
+    _wait(app, lambda: window.validation.ready, 300)
+
+    def open_once(path: Path) -> float:
+        t = time.perf_counter()
+        window.open_path(path, ask=False)
+        window.validation.flush()
+        _wait(app, lambda: len(window.validation.info) == len(window.project.graph.nodes), 60)
+        window.scene.auto_layout()
+        window.view.fit()
+        app.processEvents()
+        elapsed = time.perf_counter() - t
+        window.undo_stack.set_clean()
+        return elapsed
+
+    opens: dict[str, list[float]] = {"plain": [], "blocks": []}
+    for order in (("plain", "blocks"), ("blocks", "plain")):
+        for kind in order:
+            opens[kind].append(open_once(plain if kind == "plain" else grouped))
+    # the grouped project is open now (the last open of the second pair was plain)
+    open_once(grouped)
+    cards = len(window.scene.blocks.cards)
+
+    def timed(command) -> float:
+        t = time.perf_counter()
+        window.undo_stack.push(command)
+        app.processEvents()  # the re-route of the wires runs on the next event turn
+        window.view.viewport().repaint()
+        return (time.perf_counter() - t) * 1000
+
+    expand, collapse = [], []
+    for _ in range(3):
+        expand.append(timed(SetBlockCollapsed(["conv4"], False)))
+        collapse.append(timed(SetBlockCollapsed(["conv4"], True)))
+    found = find_ms(window, app, queries=("bn", "conv4_block20", "filters=512", "add", "relu"))
+    print(
+        json.dumps(
+            {
+                "nodes": len(window.project.graph.nodes),
+                "blocks": len(window.project.graph.blocks),
+                "cards_when_open": cards,
+                "open_s": [round(x, 3) for x in opens["plain"]],
+                "open_collapsed_s": [round(x, 3) for x in opens["blocks"]],
+                "open_collapsed_vs_plain": round(
+                    statistics.median(b / p for b, p in zip(opens["blocks"], opens["plain"])), 2
+                ),
+                "expand_stage_ms": round(statistics.median(expand), 1),
+                "expand_stage_max_ms": round(max(expand), 1),
+                "collapse_stage_ms": round(statistics.median(collapse), 1),
+                "collapse_stage_max_ms": round(max(collapse), 1),
+                "find_all_ms": found["find_ms"],
+                "find_all_max_ms": found["find_max_ms"],
+            }
+        )
+    )
+    window.undo_stack.set_clean()
+    window.close()
+    service.close()
+
+
 if __name__ == "__main__":
-    main_find() if "--find" in sys.argv[1:] else main()
+    if "--blocks" in sys.argv[1:]:
+        main_blocks()
+    elif "--find" in sys.argv[1:]:
+        main_find()
+    else:
+        main()

@@ -148,6 +148,8 @@ class BlockFrame(QGraphicsItem):
         self.rect = QRectF()
         self.setZValue(Z_FRAME)
         self.setAcceptHoverEvents(False)
+        # paint only what is exposed: a stage's frame can be thousands of pixels tall
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption)
 
     def set_frame(self, name: str, rect: QRectF, depth: int) -> None:
         if (name, rect, depth) == (self.name, self.rect, self.depth):
@@ -184,10 +186,27 @@ class BlockFrame(QGraphicsItem):
         fill.setAlpha(22 if theme.dark else 14)
         border = QColor(BLOCK_COLOUR)
         border.setAlpha(150)
-        painter.setPen(QPen(border, max(1.2, 1.0 / max(lod, 0.1))))
-        painter.setBrush(fill)
-        painter.drawRoundedRect(self.rect, NODE_RADIUS + 3, NODE_RADIUS + 3)
-        if lod < 0.25:
+        pen = QPen(border, max(1.2, 1.0 / max(lod, 0.1)))
+        exposed = option.exposedRect
+        radius = NODE_RADIUS + 3
+        if self.rect.contains(exposed.adjusted(-radius, -radius, radius, radius)):
+            painter.fillRect(exposed, fill)  # the inside of a large frame: no edges here
+        elif exposed.contains(self.rect) or self.rect.height() < 4 * exposed.height():
+            painter.setPen(pen)
+            painter.setBrush(fill)
+            painter.drawRoundedRect(self.rect, radius, radius)
+        else:  # a tall frame's visible part (an antialiased giant path is slow to fill)
+            painter.fillRect(self.rect.intersected(exposed), fill)
+            painter.setPen(pen)
+            r = self.rect
+            for a, b in (
+                (r.topLeft(), r.bottomLeft()),
+                (r.topRight(), r.bottomRight()),
+                (r.topLeft(), r.topRight()),
+                (r.bottomLeft(), r.bottomRight()),
+            ):
+                painter.drawLine(a, b)
+        if lod < 0.25 or not self.title_rect().intersects(exposed):
             return
         bar = QColor(BLOCK_COLOUR)
         bar.setAlpha(48 if theme.dark else 34)
@@ -243,6 +262,7 @@ class BlockCard(QGraphicsItem):
             | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges
         )
         self.setZValue(Z_CARD)
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
 
     def set_contents(
         self,
@@ -375,7 +395,7 @@ class BlockCard(QGraphicsItem):
         painter.setFont(font("small"))
         painter.setPen(dim)
         sfm = QFontMetricsF(font("small"))
-        line = f"block · {self.layers} layers · {self.ports_text()}"
+        line = f"{self.layers} layers · {self.inputs} in · {self.outputs} out"
         painter.drawText(
             QRectF(left, top + 21, right - left, 16),
             flags,
@@ -477,14 +497,16 @@ class BlockLayer:
             node = graph.nodes.get(node_id)
             if node is None:
                 continue
-            x, y = self.display_pos(*node.position)
-            if item.x() != x or item.y() != y:
-                item.quiet = True
-                item.setPos(x, y)
-                item.quiet = False
             visible = node_id not in hidden_by
             if item.isVisible() != visible:
                 item.setVisible(visible)
+            if not visible:
+                continue  # placed when its block expands
+            x, y = self.display_pos(*node.position)
+            if item.x() != x or item.y() != y:
+                item.defer = True  # the scene re-draws every shown wire afterwards
+                item.setPos(x, y)
+                item.defer = False
 
         # collapsed cards
         for bid in [b for b in self.cards if b not in folded]:
@@ -501,9 +523,9 @@ class BlockLayer:
                 self.cards[bid] = card
                 scene.addItem(card)
             members = [n for n in block.nodes if n in graph.nodes]
-            xs = [graph.nodes[n].position[0] for n in members]
+            xs = sorted(graph.nodes[n].position[0] for n in members)
             ys = [graph.nodes[n].position[1] for n in members]
-            x = (min(xs) + max(xs)) / 2 if xs else 0.0
+            x = xs[len(xs) // 2] if xs else 0.0  # the main column (side branches aside)
             y = self.fold.y(min(ys)) if ys else 0.0
             if card.x() != x or card.y() != y:
                 card.quiet = True
@@ -532,7 +554,6 @@ class BlockLayer:
                 edge_item.source, edge_item.target = source, target
                 source.edges.add(edge_item)
                 target.edges.add(edge_item)
-                edge_item.adjust(route=False)
             if edge_item.isVisible() == inside:
                 edge_item.setVisible(not inside)
 

@@ -274,6 +274,8 @@ class NodeItem(QGraphicsItem):
         self.badge = ProblemBadge(self)
         #: True while the scene moves the item for the model (wires re-route later).
         self.quiet = False
+        #: True while the scene moves many items at once and re-draws all wires after.
+        self.defer = False
         self._texts: tuple[str, str, str, str, str] = ("", "", "", "", "")
         f = (
             QGraphicsItem.GraphicsItemFlag.ItemIsMovable
@@ -614,7 +616,7 @@ class NodeItem(QGraphicsItem):
         return fm.elidedText(self.node_type + tail, Qt.TextElideMode.ElideRight, width)
 
     def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: Any) -> Any:
-        if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
+        if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged and not self.defer:
             for edge in self.edges:
                 edge.adjust(route=not self.quiet)
         return super().itemChange(change, value)

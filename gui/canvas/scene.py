@@ -91,6 +91,8 @@ class GraphScene(QGraphicsScene):
         #: Extra entries of a block's context menu: ``(label, slot(block_id))``; the
         #: window adds "Save to My Blocks".
         self.block_actions: list[tuple[str, Callable[[str], Any]]] = []
+        #: Layers moved, came or went since the block items were last brought in step.
+        self._blocks_dirty = False
         self._tidy_timer = QTimer(self)
         self._tidy_timer.setSingleShot(True)
         self._tidy_timer.setInterval(0)
@@ -165,6 +167,7 @@ class GraphScene(QGraphicsScene):
         self._nodes[node.id] = item
         self.addItem(item)
         self._sync_ports(node.id)
+        self._blocks_dirty = True
         self._tidy_timer.start()
 
     def _on_node_removed(self, node_id: str) -> None:
@@ -175,6 +178,7 @@ class GraphScene(QGraphicsScene):
         for edge in [e for e in self._edges if node_id in (e.source, e.target)]:
             self._on_edge_removed(edge)
         self.removeItem(item)
+        self._blocks_dirty = True
         self._tidy_timer.start()
 
     def _on_edge_added(self, edge: Edge) -> None:
@@ -190,6 +194,7 @@ class GraphScene(QGraphicsScene):
         self.addItem(item)
         if edge.source in self.blocks.hidden_by or edge.target in self.blocks.hidden_by:
             self.blocks.refresh()  # its end is inside a collapsed block: on the card
+        self._blocks_dirty = True
         self._tidy_timer.start()  # routes the new wire around nodes in its way
 
     def _on_edge_removed(self, edge: Edge) -> None:
@@ -217,6 +222,7 @@ class GraphScene(QGraphicsScene):
                 item.quiet = True
                 item.setPos(x, y)
                 item.quiet = False
+            self._blocks_dirty = True
             self._tidy_timer.start()
 
     def _on_node_renamed(self, old: str, new: str) -> None:
@@ -245,7 +251,7 @@ class GraphScene(QGraphicsScene):
     def _on_blocks_changed(self, *_args: Any) -> None:
         """A block came, went, collapsed, expanded or changed its layers or name."""
         self.blocks.refresh()
-        self._tidy_timer.start()
+        self._tidy_timer.start()  # re-draws the wires of the layers that moved
         self._on_selection_changed()
 
     def _sync_ports(
@@ -343,8 +349,10 @@ class GraphScene(QGraphicsScene):
 
     def _tidy(self) -> None:
         """After nodes moved, came or went: re-route all wires and resize the scene."""
-        if self.project is not None and (self.project.graph.blocks or self.blocks.frames):
-            self.blocks.refresh()
+        if self._blocks_dirty and self.project is not None:
+            self._blocks_dirty = False
+            if self.project.graph.blocks or self.blocks.frames or self.blocks.cards:
+                self.blocks.refresh()  # frames follow moved layers
         for edge_item in self._edges.values():
             if edge_item.isVisible():
                 edge_item.adjust()
