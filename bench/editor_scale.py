@@ -208,12 +208,9 @@ def resnet_blocks(graph, collapsed: bool = True) -> list:
             stages.setdefault(m.group(1), []).append(node_id)
         elif node_id.startswith(("conv1_", "pool1_")):
             stem.append(node_id)
-    out = [Block("conv1", "conv1 · stem", stem, collapsed)] if stem else []
-    for bid, nodes in units.items():
+    out = [Block("conv1", "conv1", stem, collapsed)] if stem else []
+    for bid, nodes in list(units.items()) + list(stages.items()):
         out.append(Block(bid, bid, nodes, collapsed))
-    for bid, nodes in stages.items():
-        count = len([u for u in units if u.startswith(bid + "_")])
-        out.append(Block(bid, f"{bid} · {count} blocks", nodes, collapsed))
     return out
 
 

@@ -34,18 +34,22 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from engine.model.blocks import parents
 from engine.model.graph import Graph
-from gui.canvas.detail import SUMMARY_LOD, fitted_font, meaningful_id
+from gui.canvas.detail import fitted_font
 from gui.canvas.items import font, format_params
 from gui.canvas.theme import LIGHT, NODE_HEIGHT, NODE_RADIUS, NODE_WIDTH, Theme
 
-#: Z values: frames behind wires (-1) and cards (1), inner frames above outer ones;
-#: a collapsed block's card among the cards.
-Z_FRAME, Z_CARD = -3.0, 1.0
+#: Z values: frames just above wires (-1: their faint fill tints the wires inside,
+#: and wire labels never cover a title) and behind cards (1), inner frames above
+#: outer ones; a collapsed block's card among the cards.
+Z_FRAME, Z_CARD = -0.9, 1.0
 #: Frame padding around its contents, and the title bar's height above them.
-FRAME_PAD, TITLE_H = 8.0, 18.0
+FRAME_PAD, TITLE_H = 6.0, 20.0
 #: A collapsed card: the layer card's size (the stacked sheets peek out below right).
 CARD_W, CARD_H = NODE_WIDTH, NODE_HEIGHT
 STACK = 4.0
+#: Below this level of detail a collapsed card shows only its name (large) and its
+#: output shape and parameter count (as layer cards switch to fewer, larger texts).
+MEDIUM_LOD = 0.75
 #: Colour of blocks (frames and cards): a calm indigo.
 BLOCK_COLOUR = QColor("#6366f1")
 
@@ -208,8 +212,7 @@ class BlockFrame(QGraphicsItem):
                 painter.drawLine(a, b)
         if lod < 0.25 or not self.title_rect().intersects(exposed):
             return
-        bar = QColor(BLOCK_COLOUR)
-        bar.setAlpha(48 if theme.dark else 34)
+        bar = _mix(BLOCK_COLOUR, theme.background, 0.2 if theme.dark else 0.14)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(bar)
         title = self.title_rect()
@@ -217,7 +220,7 @@ class BlockFrame(QGraphicsItem):
         path.addRoundedRect(title, NODE_RADIUS + 3, NODE_RADIUS + 3)
         painter.drawPath(path)
         text_font = QFont(font("tag"))
-        text_font.setPixelSize(12)
+        text_font.setPixelSize(max(12, min(round(12 / max(lod, 0.05)), int(TITLE_H) - 5)))
         painter.setFont(text_font)
         painter.setPen(BLOCK_COLOUR.lighter(150) if theme.dark else BLOCK_COLOUR.darker(150))
         painter.drawText(self.toggle_rect(), Qt.AlignmentFlag.AlignCenter, "▾")
@@ -353,31 +356,34 @@ class BlockCard(QGraphicsItem):
         dim = theme.text_dim
         left, right = card.left() + 10, card.right() - 10
         flags = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
-        if lod < SUMMARY_LOD:  # zoomed out: the name, big, and the output shape
-            size = min(13.0 / max(lod, 0.05), CARD_H * 0.45)
-            name_font = fitted_font(
-                font("title"), self.name, size, 9.0 / max(lod, 0.05), right - left
-            )
+        if lod < MEDIUM_LOD:  # zoomed out: the name, large, then shape and parameters
+            scale = 1.0 / max(lod, 0.05)
+            width = right - left
+            size = min(12.0 * scale, CARD_H * 0.42)
+            name_font = fitted_font(font("title"), self.name, size, min(9.5 * scale, size), width)
             fm = QFontMetricsF(name_font)
-            label = meaningful_id(self.name, lambda t: fm.horizontalAdvance(t) <= right - left)
+            small = QFont(font("small"))
+            small.setPixelSize(max(round(min(9.5 * scale, CARD_H * 0.3)), 1))
+            sfm = QFontMetricsF(small)
+            second = " · ".join(t for t in (self.shape_text, short_count(self.params)) if t)
+            if self.shape_text and sfm.horizontalAdvance(second) > width:
+                second = self.shape_text  # the count gives way to the shape
+            two = bool(second) and fm.height() + sfm.height() <= CARD_H - 4
+            top = card.top() + (CARD_H - fm.height() - (sfm.height() if two else 0)) / 2
             painter.setFont(name_font)
             painter.setPen(text)
-            two = bool(self.shape_text) and fm.height() * 1.9 < CARD_H
-            top = card.top() + (CARD_H - fm.height() * (1.8 if two else 1)) / 2
             painter.drawText(
-                QRectF(left, top, right - left, fm.height()),
+                QRectF(left, top, width, fm.height()),
                 flags,
-                "▸ " + label if fm.horizontalAdvance("▸ " + label) <= right - left else label,
+                fm.elidedText(self.name, Qt.TextElideMode.ElideRight, width),  # free text
             )
             if two:
-                small = QFont(font("small"))
-                small.setPixelSize(max(int(fm.height() * 0.62), 1))
                 painter.setFont(small)
                 painter.setPen(dim)
                 painter.drawText(
-                    QRectF(left, top + fm.height(), right - left, fm.height() * 0.8),
+                    QRectF(left, top + fm.height(), width, sfm.height()),
                     flags,
-                    self.shape_text,
+                    sfm.elidedText(second, Qt.TextElideMode.ElideRight, width),
                 )
             return
         top = card.top() + 5
@@ -645,3 +651,23 @@ def block_of_item(item: QGraphicsItem | None) -> str | None:
             return item.block_id
         item = item.parentItem()
     return None
+
+
+def _mix(colour: QColor, background: QColor, amount: float) -> QColor:
+    """``colour`` laid over ``background`` at opacity ``amount`` (an opaque result)."""
+    return QColor.fromRgbF(
+        colour.redF() * amount + background.redF() * (1 - amount),
+        colour.greenF() * amount + background.greenF() * (1 - amount),
+        colour.blueF() * amount + background.blueF() * (1 - amount),
+    )
+
+
+def short_count(count: int | None) -> str:
+    """``220032`` -> ``"220K params"``, ``1234567`` -> ``"1.23M params"`` (zoomed-out cards)."""
+    if not count:
+        return ""
+    if count >= 1_000_000:
+        return f"{count / 1_000_000:.3g}M params"
+    if count >= 10_000:
+        return f"{count / 1000:.0f}K params"
+    return format_params(count)
