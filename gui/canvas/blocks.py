@@ -260,8 +260,12 @@ class BlockCard(QGraphicsItem):
         self.edges: set[Any] = set()
         self.state_ports: dict[int, Any] = {}
         self.quiet = False
+        #: Where :meth:`BlockLayer.refresh` put the card (a drag moves it away from here;
+        #: on release the block's layers move by as much).
+        self.home = QPointF()
         self.setFlags(
             QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+            | QGraphicsItem.GraphicsItemFlag.ItemIsMovable
             | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges
         )
         self.setZValue(Z_CARD)
@@ -533,6 +537,7 @@ class BlockLayer:
             ys = [graph.nodes[n].position[1] for n in members]
             x = xs[len(xs) // 2] if xs else 0.0  # the main column (side branches aside)
             y = self.fold.y(min(ys)) if ys else 0.0
+            card.home = QPointF(x, y)
             if card.x() != x or card.y() != y:
                 card.quiet = True
                 card.setPos(x, y)

@@ -354,9 +354,22 @@ class NodeDrag:
         graph = self.scene.project.graph
         for item in self.scene.node_items():
             node = graph.nodes.get(item.node_id)
+            if not item.isVisible():  # inside a collapsed block: its card moves it (below)
+                continue
             if node is None or (item.x(), item.y()) == self.scene.display_pos(*node.position):
                 continue
             x, y = self.scene.model_pos(item.x(), item.y())  # collapsed blocks fold rows
             moves[item.node_id] = (tuple(node.position), (float(round(x)), float(round(y))))
+        blocks = getattr(self.scene, "blocks", None)
+        for card in blocks.cards.values() if blocks is not None else []:
+            dx, dy = card.x() - card.home.x(), card.y() - card.home.y()
+            block = graph.blocks.get(card.block_id)
+            if (dx, dy) == (0, 0) or block is None:
+                continue
+            for member in block.nodes:  # a collapsed block's card carries its layers
+                node = graph.nodes.get(member)
+                if node is not None and member not in moves:
+                    x, y = node.position
+                    moves[member] = ((x, y), (float(round(x + dx)), float(round(y + dy))))
         if moves:
             self.scene.push(MoveNodes(moves))

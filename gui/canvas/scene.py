@@ -711,7 +711,7 @@ class GraphScene(QGraphicsScene):
                 return
         super().mousePressEvent(event)
         if event.button() == Qt.MouseButton.LeftButton and isinstance(
-            self.mouseGrabberItem(), NodeItem
+            self.mouseGrabberItem(), (NodeItem, BlockCard)
         ):
             self._node_drag = NodeDrag(self)
 

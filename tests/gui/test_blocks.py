@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QKeySequence
 
 from engine.model.blocks import Block
@@ -295,3 +295,24 @@ def test_window_group_ungroup_keys_and_menus(qtbot, monkeypatch):
     w.act_ungroup.trigger()
     assert not w.project.graph.blocks
     w.undo_stack.set_clean()
+
+
+def test_dragging_a_collapsed_card_moves_its_layers(canvas, qtbot):
+    scene, view, stack, _messages = canvas
+    collapse_setup(scene)
+    scene.set_blocks_collapsed(["conv2_block2"], True)
+    card = scene.blocks.cards["conv2_block2"]
+    view.centerOn(card)
+    start = view.mapFromScene(card.pos())
+    qtbot.mousePress(view.viewport(), Qt.MouseButton.LeftButton, pos=start)
+    for step in range(1, 6):
+        qtbot.mouseMove(view.viewport(), start + QPoint(step * 20, 0))
+    qtbot.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton, pos=start + QPoint(100, 0))
+    graph = scene.project.graph
+    moved = graph.nodes["conv2_block2_1_conv"].position[0]
+    assert moved > 50  # every layer of the block moved right by the drag
+    assert {graph.nodes[n].position[0] for n in BLOCK2} == {moved}
+    assert graph.nodes["pool"].position == (0.0, SPACING * 8)
+    assert abs(card.x() - moved) < 1  # the card follows its layers
+    stack.undo()
+    assert {graph.nodes[n].position[0] for n in BLOCK2} == {0.0}
