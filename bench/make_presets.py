@@ -38,6 +38,7 @@ class GraphBuilder:
         self.edges: list[dict[str, Any]] = []
         self._level: dict[str, int] = {}
         self._col: dict[str, float] = {}
+        self.blocks: list[dict[str, Any]] = []
 
     def add(
         self,
@@ -61,6 +62,16 @@ class GraphBuilder:
             self.edges.append({"source": src, "target": node_id, "port": port})
         return node_id
 
+    def block(self, block_id: str, nodes: list[str], collapsed: bool) -> None:
+        """Group ``nodes`` as a block (a stage, a residual unit, an inception module)."""
+        self.blocks.append(
+            {"id": block_id, "name": block_id, "nodes": list(nodes), "collapsed": collapsed}
+        )
+
+    def since(self, count: int) -> list[str]:
+        """Ids of the nodes added after the first ``count``."""
+        return [n["id"] for n in self.nodes[count:]]
+
     def to_dict(self) -> dict[str, Any]:
         nodes = []
         for n in self.nodes:
@@ -71,16 +82,19 @@ class GraphBuilder:
                     "position": [int(x) if float(x).is_integer() else x, self._level[n["id"]] * DY],
                 }
             )
-        return {"nodes": nodes, "edges": self.edges}
+        out: dict[str, Any] = {"nodes": nodes, "edges": self.edges}
+        if self.blocks:
+            out["blocks"] = self.blocks
+        return out
 
 
 def project(
     name: str, description: str, graph: GraphBuilder, data: dict[str, Any], training: dict[str, Any]
 ) -> dict[str, Any]:
-    """A project file dict in the format of DESIGN.md."""
+    """A project file dict in the format of DESIGN.md (version 3 when it has blocks)."""
     return {
         "format": "layerlab",
-        "version": 1,
+        "version": 3 if graph.blocks else 1,
         "name": name,
         "description": " ".join(description.split()),
         "graph": graph.to_dict(),
@@ -624,6 +638,7 @@ def _bn(g: GraphBuilder, node_id: str, x: str, col: float | None = None) -> str:
 
 def _resnet_stem(g: GraphBuilder, x: str, use_bias: bool = True) -> str:
     """keras.applications' ResNet stem: 7x7/2 conv, BN, relu, 3x3/2 max pooling."""
+    start = len(g.nodes)
     x = g.add("conv1_pad", "ZeroPadding2D", {"padding": 3}, x)
     conv = {"filters": 64, "kernel_size": 7, "strides": 2}
     if not use_bias:
@@ -631,8 +646,12 @@ def _resnet_stem(g: GraphBuilder, x: str, use_bias: bool = True) -> str:
     x = g.add("conv1_conv", "Conv2D", conv, x)
     x = _bn(g, "conv1_bn", x)
     x = g.add("conv1_relu", "Activation", {"activation": "relu"}, x)
+    g.block("conv1", g.since(start), collapsed=True)
+    start = len(g.nodes)
     x = g.add("pool1_pad", "ZeroPadding2D", {"padding": 1}, x)
-    return g.add("pool1_pool", "MaxPooling2D", {"pool_size": 3, "strides": 2}, x)
+    x = g.add("pool1_pool", "MaxPooling2D", {"pool_size": 3, "strides": 2}, x)
+    g.block("pool1", g.since(start), collapsed=True)
+    return x
 
 
 def _bottleneck(
@@ -667,14 +686,26 @@ def _bottleneck(
     return g.add(f"{name}_out", "Activation", {"activation": "relu"}, y)
 
 
+def _stage(g: GraphBuilder, name: str, units: list[tuple[str, list[str]]]) -> None:
+    """A stage block (expanded) holding its residual units (collapsed), as an imported
+    keras.applications ResNet is grouped (engine/io/importing/grouping.py)."""
+    g.block(name, [n for _, ids in units for n in ids], collapsed=False)
+    for unit, ids in units:
+        g.block(unit, ids, collapsed=True)
+
+
 def _resnet_bottleneck(blocks: tuple[int, int, int, int]) -> GraphBuilder:
     """keras.applications.ResNet50/101/152 (include_top=True), layer for layer."""
     g = GraphBuilder()
     x = _resnet_stem(g, g.add("input", "Input", {"shape": [224, 224, 3]}))
     for stage, (n, filters) in enumerate(zip(blocks, (64, 128, 256, 512)), 2):
+        units = []
         for b in range(1, n + 1):
             stride = 2 if b == 1 and stage > 2 else 1
+            start = len(g.nodes)
             x = _bottleneck(g, x, filters, stride, projection=b == 1, name=f"conv{stage}_block{b}")
+            units.append((f"conv{stage}_block{b}", g.since(start)))
+        _stage(g, f"conv{stage}", units)
     x = g.add("avg_pool", "GlobalAveragePooling2D", {}, x)
     g.add("predictions", "Dense", {"units": 1000, "activation": "softmax"}, x)
     return g
@@ -749,11 +780,15 @@ def resnet18() -> dict[str, Any]:
     g = GraphBuilder()
     x = _resnet_stem(g, g.add("input", "Input", {"shape": [224, 224, 3]}), use_bias=False)
     for stage, filters in enumerate((64, 128, 256, 512), 2):
+        units = []
         for b in (1, 2):
             stride = 2 if b == 1 and stage > 2 else 1
+            start = len(g.nodes)
             x = _basic_block(
                 g, x, filters, stride, projection=stride != 1, name=f"conv{stage}_block{b}"
             )
+            units.append((f"conv{stage}_block{b}", g.since(start)))
+        _stage(g, f"conv{stage}", units)
     x = g.add("avg_pool", "GlobalAveragePooling2D", {}, x)
     g.add("predictions", "Dense", {"units": 1000, "activation": "softmax"}, x)
     return _reference(
@@ -871,7 +906,9 @@ def googlenet() -> dict[str, Any]:
     )
     x = g.add("pool2", "MaxPooling2D", {"pool_size": 3, "strides": 2, "padding": "same"}, x)
     for name, widths in GOOGLENET_MODULES.items():
+        start = len(g.nodes)
         x = _inception(g, x, name, *widths)
+        g.block(name, g.since(start), collapsed=True)
         if name in ("inception_3b", "inception_4e"):
             pool = "pool3" if name == "inception_3b" else "pool4"
             x = g.add(pool, "MaxPooling2D", {"pool_size": 3, "strides": 2, "padding": "same"}, x)
@@ -972,12 +1009,13 @@ def dumps(preset: dict[str, Any]) -> str:
         comma = "," if i < len(items) - 1 else ""
         if key == "graph":
             lines.append('  "graph": {')
-            for part in ("nodes", "edges"):
+            parts = [p for p in ("nodes", "edges", "blocks") if p in value]
+            for part in parts:
                 rows = [json.dumps(r) for r in value[part]]
                 lines.append(f'    "{part}": [')
                 lines.extend(f"      {r}," for r in rows[:-1])
                 lines.extend(f"      {r}" for r in rows[-1:])
-                lines.append("    ]," if part == "nodes" else "    ]")
+                lines.append("    ]," if part != parts[-1] else "    ]")
             lines.append("  }" + comma)
         else:
             lines.append(f"  {json.dumps(key)}: {json.dumps(value)}{comma}")

@@ -20,9 +20,11 @@ string literal.
 from __future__ import annotations
 
 import builtins
+import heapq
 import keyword
 import textwrap
 import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,8 @@ from engine.catalog.table import CATALOG, PRETRAINED_TYPES
 from engine.codegen.data import data_code
 from engine.codegen.text import CodegenError, call_code, dedupe, docstring, literal
 from engine.codegen.train import main_code
+from engine.model.blocks import Block
+from engine.model.blocks import ports as block_ports
 from engine.model.graph import Graph, Node, is_valid_id, output_ports, state_names
 from engine.model.problems import ERROR, structural_problems
 
@@ -248,42 +252,35 @@ def _check_graph(graph: Graph) -> None:
 
 
 def model_code(graph: Graph, name: str) -> str:
-    """The ``build_model()`` function: one line per layer, in topological order."""
+    """The ``build_model()`` function: one line per layer, in topological order.
+
+    With blocks (:mod:`engine.model.blocks`), each block is a function named after it
+    (written before ``build_model()``): its parameters are the tensors entering it (in
+    :func:`engine.model.blocks.ports` order), its body the lines of its layers, with a
+    call for each block nested in it, and it returns the tensors leaving it (a tuple
+    when several). ``build_model()`` calls each top-level block where it is used.
+    Input layers are always created in ``build_model()`` (a block holding one gets it
+    as a parameter), and a block that cannot be one call (a wire leaves it and comes
+    back in through other layers) is written inline, layer by layer.
+    """
     names = variable_names(graph)
     _check_graph(graph)
     ports = port_names(graph, names)
+    order = graph.topological_order()
+    scopes = _block_scopes(graph, names, ports)
+    functions = []
+    for bid, scope in scopes.items():
+        head = call_code(f"def {scope.function}", scope.params, "", ":")
+        lines = [head, "    " + docstring(f"Block '{graph.blocks[bid].name}'.", "    ")]
+        lines += _scope_lines(graph, bid, scope.members, order, scopes, names, ports)
+        returned = ", ".join(scope.returns)
+        lines.append(f"    return {returned}")
+        functions.append("\n".join(lines) + "\n")
     lines = [
         "def build_model():",
         '    """The model, one line per layer (Keras functional API)."""',
     ]
-    for nid in graph.topological_order():
-        node: Node = graph.nodes[nid]
-        where = f"{node.type} '{nid}'"
-        args = _layer_args(node.type, node.params, where) + [f"name={literal(nid)}"]
-        var = names[nid]
-        if not node.trainable and node.type != "Input":
-            args.append("trainable=False")  # frozen: layer.trainable = False
-        if node.type == "Input":
-            lines.append(call_code(f"{var} = keras.Input", args, "    "))
-            continue
-        inputs = input_vars(graph, nid, ports)
-        if node.type == "Operation":
-            lines.append(operation_line(node, var, inputs))
-            continue
-        var = ", ".join(ports[nid])  # out, h, c = layers.LSTM(..., return_state=True)(x)
-        if node.type in PRETRAINED_TYPES:
-            used = set(names.values()) | {p for group in ports.values() for p in group}
-            lines += _pretrained_code(node, var, inputs[0], used, where)
-            continue
-        if state_code(node, inputs):
-            tail = state_code(node, inputs)
-        elif len(inputs) == 1:
-            tail = f"({inputs[0]})"
-        elif node.type in POSITIONAL_INPUTS:
-            tail = f"({', '.join(inputs)})"
-        else:
-            tail = f"([{', '.join(inputs)}])"
-        lines.append(call_code(f"{var} = layers.{node.type}", args, "    ", tail))
+    lines += _scope_lines(graph, None, set(graph.nodes), order, scopes, names, ports)
     ins = [names[n] for n, node in graph.nodes.items() if node.type == "Input"]
     outs = [names[n] for n in graph.output_nodes()]  # a recurrent layer's output 0
     ins_code = ins[0] if len(ins) == 1 else "[" + ", ".join(ins) + "]"
@@ -295,7 +292,137 @@ def model_code(graph: Graph, name: str) -> str:
             "    ",
         )
     )
-    return "\n".join(lines) + "\n"
+    return "\n\n".join([*functions, "\n".join(lines) + "\n"])
+
+
+@dataclass
+class _Scope:
+    """A block written as a function: its name, members (Inputs left out), parameters,
+    returned variables and the block directly around it (None: ``build_model``)."""
+
+    function: str
+    members: set[str]
+    params: list[str]
+    returns: list[str]
+    call_args: list[str]
+    parent: str | None
+
+
+def _block_scopes(
+    graph: Graph, names: dict[str, str], ports: dict[str, list[str]]
+) -> dict[str, _Scope]:
+    """The blocks written as functions, inner ones before the blocks around them."""
+    inputs = {n for n, node in graph.nodes.items() if node.type == "Input"}
+    members: dict[str, set[str]] = {}
+    for bid, block in graph.blocks.items():
+        inside = set(block.nodes) - inputs
+        if not inside:
+            continue
+        down = graph.downstream(inside) - inside
+        if down & (graph.upstream(inside) - inside):
+            continue  # a wire leaves and comes back: not one call
+        if any(inside == other for other in members.values()):
+            continue
+        members[bid] = inside
+    used = set(names.values()) | {p for group in ports.values() for p in group} | _TAKEN
+    out: dict[str, _Scope] = {}
+    by_size = sorted(members, key=lambda b: len(members[b]))
+    for bid in by_size:
+        inside = members[bid]
+        block = Block(bid, bid, [n for n in graph.nodes if n in inside])
+        p = block_ports(block, graph.edges)
+        function, i = bid, 2
+        if function in used:
+            function = f"{bid}_block"
+        while function in used:
+            function, i = f"{bid}_block{i}", i + 1
+        used.add(function)
+        holders = [o for o in by_size if o != bid and inside < members[o]]
+        args = [ports[s][sp] for s, sp in p.inputs]
+        out[bid] = _Scope(
+            function,
+            inside,
+            args,
+            [ports[n][sp] for n, sp in p.outputs],
+            args,
+            holders[0] if holders else None,
+        )
+    return out
+
+
+def _scope_lines(
+    graph: Graph,
+    scope: str | None,
+    members: set[str],
+    order: list[str],
+    scopes: dict[str, _Scope],
+    names: dict[str, str],
+    ports: dict[str, list[str]],
+) -> list[str]:
+    """The lines of a scope's body: its own layers, and a call for each block directly
+    inside it, in an order where each comes after what it reads."""
+    rank = {n: i for i, n in enumerate(order)}
+    children = [b for b, s in scopes.items() if s.parent == scope]
+    item = {n: n for n in members}
+    for b in children:
+        for n in scopes[b].members:
+            item[n] = b
+    first: dict[str, int] = {}
+    for n, it in item.items():
+        first[it] = min(first.get(it, len(order)), rank[n])
+    after: dict[str, set[str]] = {it: set() for it in first}
+    need = dict.fromkeys(first, 0)
+    for e in graph.edges:
+        a, b = item.get(e.source), item.get(e.target)
+        if a is not None and b is not None and a != b and b not in after[a]:
+            after[a].add(b)
+            need[b] += 1
+    ready = [(first[it], it) for it, k in need.items() if k == 0]
+    heapq.heapify(ready)
+    lines: list[str] = []
+    while ready:
+        _, it = heapq.heappop(ready)
+        if it in scopes:
+            s = scopes[it]
+            lines.append(call_code(f"{', '.join(s.returns)} = {s.function}", s.call_args, "    "))
+        else:
+            lines += _node_lines(graph, it, names, ports)
+        for nxt in after[it]:
+            need[nxt] -= 1
+            if need[nxt] == 0:
+                heapq.heappush(ready, (first[nxt], nxt))
+    return lines
+
+
+def _node_lines(
+    graph: Graph, nid: str, names: dict[str, str], ports: dict[str, list[str]]
+) -> list[str]:
+    """The line(s) creating node ``nid``."""
+    node: Node = graph.nodes[nid]
+    where = f"{node.type} '{nid}'"
+    args = _layer_args(node.type, node.params, where) + [f"name={literal(nid)}"]
+    var = names[nid]
+    if not node.trainable and node.type != "Input":
+        args.append("trainable=False")  # frozen: layer.trainable = False
+    if node.type == "Input":
+        return [call_code(f"{var} = keras.Input", args, "    ")]
+    inputs = input_vars(graph, nid, ports)
+    if node.type == "Operation":
+        return [operation_line(node, var, inputs)]
+    var = ", ".join(ports[nid])  # out, h, c = layers.LSTM(..., return_state=True)(x)
+    if node.type in PRETRAINED_TYPES:
+        used = set(names.values()) | {p for group in ports.values() for p in group}
+        used |= set(graph.blocks)
+        return _pretrained_code(node, var, inputs[0], used, where)
+    if state_code(node, inputs):
+        tail = state_code(node, inputs)
+    elif len(inputs) == 1:
+        tail = f"({inputs[0]})"
+    elif node.type in POSITIONAL_INPUTS:
+        tail = f"({', '.join(inputs)})"
+    else:
+        tail = f"([{', '.join(inputs)}])"
+    return [call_code(f"{var} = layers.{node.type}", args, "    ", tail)]
 
 
 def _pretrained_code(node: Node, var: str, source: str, used: set[str], where: str) -> list[str]:

@@ -329,6 +329,117 @@ def test_codegen_self_attention_passes_query_and_value_positionally(keras):
     )
 
 
+# --------------------------------------------------------------------------- blocks
+
+BLOCK_NODES = [
+    ("input", "Input", {"shape": [16]}),
+    ("a", "Dense", {"units": 16, "activation": "relu"}),
+    ("b", "Dense", {"units": 16}),
+    ("add", "Add", {}),
+    ("c", "Dense", {"units": 16, "activation": "relu"}),
+    ("d", "Dense", {"units": 16}),
+    ("add2", "Add", {}),
+    ("aux", "Dense", {"units": 2}),
+    ("side", "Dense", {"units": 16}),
+    ("mix", "Add", {}),
+    ("out", "Dense", {"units": 3, "activation": "softmax"}),
+]
+BLOCK_EDGES = [
+    ("input", "a"),
+    ("a", "b"),
+    ("b", "add", 0),
+    ("input", "add", 1),
+    ("add", "c"),
+    ("c", "d"),
+    ("d", "add2", 0),
+    ("add", "add2", 1),
+    ("c", "aux"),  # a model output inside the stage: the stage returns two tensors
+    ("input", "side"),  # not in any block, read by a block's layer
+    ("add2", "mix", 0),
+    ("side", "mix", 1),
+    ("mix", "out"),
+]
+
+
+def blocks_project(with_blocks: bool = True) -> Project:
+    from engine.model.blocks import Block
+
+    project = make_project(BLOCK_NODES, BLOCK_EDGES)
+    if with_blocks:
+        g = project.graph
+        g.add_block(Block("stage", "Stage 1", ["input", "a", "b", "add", "c", "d", "add2", "aux"]))
+        g.add_block(Block("unit1", "Unit", ["a", "b", "add"], collapsed=True))
+        g.add_block(Block("unit2", "Unit", ["c", "d", "add2"], collapsed=True))
+        g.add_block(Block("merge", "Merge", ["mix"]))
+        g.add_block(Block("head", "Head", ["mix", "out"]))
+    return project
+
+
+def test_blocks_build_the_same_keras_model_and_report_as_without(keras):
+    from engine.analysis.validation import validate
+    from engine.build.builder import build_model
+
+    plain, grouped = blocks_project(False), blocks_project()
+    with keras.StatelessScope(initialize_variables=False):
+        ours, theirs = build_model(plain), build_model(grouped)
+    assert [x.name for x in theirs.layers] == [x.name for x in ours.layers]
+    assert theirs.get_config() == ours.get_config()
+    assert theirs.count_params() == ours.count_params()
+    assert validate(grouped).to_dict() == validate(plain).to_dict()
+
+
+def test_codegen_writes_each_block_as_a_function_called_where_it_is_used(keras, tmp_path):
+    source = assert_same_model(keras, blocks_project())
+    assert statements(source, "unit1")[1:] == [
+        'a = layers.Dense(units=16, activation="relu", name="a")(input_)',
+        'b = layers.Dense(units=16, name="b")(a)',
+        'add = layers.Add(name="add")([b, input_])',
+        "return add",
+    ]
+    assert statements(source, "stage")[1:] == [
+        "add = unit1(input_)",
+        "c, add2 = unit2(add)",
+        'aux = layers.Dense(units=2, name="aux")(c)',
+        "return add2, aux",  # several outputs: a tuple
+    ]
+    build = statements(source)
+    assert build[1] == 'input_ = keras.Input(shape=(16,), name="input")'  # Inputs stay here
+    assert "add2, aux = stage(input_)" in build
+    assert "out = head(add2, side)" in build
+    assert statements(source, "head")[1:2] == ["mix = merge(add2, side)"]
+    path = tmp_path / "blocks.py"
+    path.write_text(source, encoding="utf-8")
+    out = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated", "--select", "F,E9,E3"]
+        + [str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_codegen_a_block_a_wire_leaves_and_reenters_is_written_inline(keras):
+    from engine.model.blocks import Block
+
+    project = blocks_project(False)
+    # a -> b leaves {a, add}; b feeds add: not one call, so no function for it
+    project.graph.add_block(Block("loop", "Loop", ["a", "add"]))
+    project.graph.add_block(Block("pair", "Pair", ["c", "d"]))
+    source = assert_same_model(keras, project)
+    assert "def loop" not in source and "def pair(add):" in source
+
+
+def test_codegen_block_function_names_avoid_script_names(keras):
+    from engine.model.blocks import Block
+
+    project = blocks_project(False)
+    project.graph.add_block(Block("layers", "Clash", ["c", "d"]))
+    project.graph.add_block(Block("keras_", "Clash", ["a", "b"]))
+    source = assert_same_model(keras, project)
+    assert "def layers_block(add):" in source
+
+
 @pytest.mark.parametrize("preset", PRESETS, ids=[p.stem for p in PRESETS])
 def test_codegen_every_preset_builds_the_same_model(keras, preset):
     from engine.model.project import load_project

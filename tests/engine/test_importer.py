@@ -442,3 +442,28 @@ def test_malformed_and_corrupt_files_are_unreadable_not_tracebacks(tmp_path, cap
     deflated.write_bytes(bytes(data))
     assert cli_import(argparse.Namespace(model=str(deflated), out=str(tmp_path / "o"))) == 2
     assert "deflated.keras: cannot be read as a .keras model" in capsys.readouterr().err
+
+
+def test_import_resnet50_opens_as_stages_of_collapsed_residual_blocks(tmp_path):
+    from engine.model.blocks import parents, top_level
+    from engine.model.project import dumps
+
+    start = time.perf_counter()
+    project = import_application("ResNet50", input_shape=(64, 64, 3), classes=10)
+    seconds = time.perf_counter() - start
+    blocks = project.graph.blocks
+    assert top_level(blocks) == ["conv1", "pool1", "conv2", "conv3", "conv4", "conv5"]
+    up = parents(blocks)
+    for stage, n in (("conv2", 3), ("conv3", 4), ("conv4", 6), ("conv5", 3)):
+        units = [b for b, p in up.items() if p == stage]
+        assert units == [f"{stage}_block{i}" for i in range(1, n + 1)]
+        assert all(blocks[u].collapsed for u in units) and not blocks[stage].collapsed
+    path = tmp_path / "resnet50.json"
+    path.write_text(dumps(project))
+    assert dumps(load_project(path)) == dumps(project)  # the blocks are a valid file
+    assert seconds < 60, f"importing ResNet50 took {seconds:.1f} s"
+
+
+def test_import_of_unstructured_names_gives_no_blocks(branching_file):
+    path, _model = branching_file
+    assert import_model(path).graph.blocks == {}

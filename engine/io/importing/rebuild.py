@@ -28,6 +28,7 @@ from engine.build.errors import first_line
 from engine.build.layers import CLASS_ALIASES, POSITIONAL_INPUTS, make_layer
 from engine.build.weights import save_start_weights
 from engine.catalog.table import CATALOG
+from engine.io.importing.grouping import group_by_prefix
 from engine.io.importing.mapping import (
     catalog_params,
     layer_trainable,
@@ -444,6 +445,8 @@ def _reorder(graph: Graph, wanted: list[str]) -> None:
 def _lay_out(graph: Graph) -> None:
     for nid, pos in layered_layout(graph).items():
         graph.nodes[nid].position = (float(pos[0]), float(pos[1]))
+    for block in group_by_prefix(graph.nodes):  # stages and units, by layer-name prefix
+        graph.add_block(block)
 
 
 def _save_weights(model: Any, project: Project, ids: dict[str, str], out: Path) -> None:
