@@ -190,32 +190,9 @@ def main_find() -> None:
     window.close()
 
 
-def resnet_blocks(graph, collapsed: bool = True) -> list:
-    """Blocks for an imported keras.applications ResNet, by layer-name prefix: the stem
-    (``conv1_*``, ``pool1_*``) as ``conv1``, each residual block (``conv4_block7_*``) as
-    its own block, nested in its stage (``conv4``); all ``collapsed``."""
-    import re
-
-    from engine.model.blocks import Block
-
-    units: dict[str, list[str]] = {}
-    stages: dict[str, list[str]] = {}
-    stem: list[str] = []
-    for node_id in graph.nodes:
-        m = re.match(r"(conv(\d+))_(block\d+)_", node_id)
-        if m:
-            units.setdefault(f"{m.group(1)}_{m.group(3)}", []).append(node_id)
-            stages.setdefault(m.group(1), []).append(node_id)
-        elif node_id.startswith(("conv1_", "pool1_")):
-            stem.append(node_id)
-    out = [Block("conv1", "conv1", stem, collapsed)] if stem else []
-    for bid, nodes in list(units.items()) + list(stages.items()):
-        out.append(Block(bid, bid, nodes, collapsed))
-    return out
-
-
 def main_blocks() -> None:
-    """``bench/editor_scale.py --blocks``: ResNet-152 with stage and residual blocks.
+    """``bench/editor_scale.py --blocks``: ResNet-152 with the importer's stage and
+    residual blocks (:mod:`engine.io.importing.grouping`), all collapsed.
 
     Opens the plain project and the same project with collapsed blocks in alternating
     order, twice each (``open_s``, ``open_collapsed_s``: open, validate across the
@@ -230,14 +207,17 @@ def main_blocks() -> None:
     from engine.model.project import save_project
 
     keras.backend.clear_session()
-    project = import_application("ResNet152")
+    project = import_application("ResNet152")  # grouped by the importer
+    blocks = project.graph.blocks
+    for block in blocks.values():
+        block.collapsed = True  # stages too (the importer leaves them expanded)
     folder = Path(tempfile.mkdtemp())
-    plain = folder / "resnet152.json"
-    save_project(project, plain)
-    for block in resnet_blocks(project.graph):
-        project.graph.add_block(block)
     grouped = folder / "resnet152-blocks.json"
     save_project(project, grouped)
+    project.graph.blocks = {}
+    plain = folder / "resnet152.json"
+    save_project(project, plain)
+    project.graph.blocks = blocks
 
     from PySide6.QtWidgets import QApplication
 
@@ -287,6 +267,24 @@ def main_blocks() -> None:
         expand.append(timed(SetBlockCollapsed(["conv4"], False)))
         collapse.append(timed(SetBlockCollapsed(["conv4"], True)))
     found = find_ms(window, app, queries=("bn", "conv4_block20", "filters=512", "add", "relu"))
+
+    def pan() -> list[float]:
+        bar = window.view.verticalScrollBar()
+        window.view.set_zoom(1.0)
+        window.view.centerOn(window.scene.items_rect().center())
+        out = []
+        for _ in range(30):
+            t = time.perf_counter()
+            bar.setValue(bar.value() + 40)
+            window.view.viewport().repaint()
+            out.append((time.perf_counter() - t) * 1000)
+        return out
+
+    window.undo_stack.push(SetBlockCollapsed(["conv4"], False))
+    app.processEvents()
+    pan_expanded = pan()  # inside the big stage's frame, among collapsed residual cards
+    open_once(plain)
+    pan_plain = pan()
     print(
         json.dumps(
             {
@@ -304,6 +302,10 @@ def main_blocks() -> None:
                 "collapse_stage_max_ms": round(max(collapse), 1),
                 "find_all_ms": found["find_ms"],
                 "find_all_max_ms": found["find_max_ms"],
+                "pan_frame_ms_conv4_expanded": round(statistics.median(pan_expanded), 1),
+                "pan_frame_max_ms_conv4_expanded": round(max(pan_expanded), 1),
+                "pan_frame_ms_plain": round(statistics.median(pan_plain), 1),
+                "pan_frame_max_ms_plain": round(max(pan_plain), 1),
             }
         )
     )

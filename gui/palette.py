@@ -16,8 +16,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QMimeData, QPoint, QSize, Qt, Signal
-from PySide6.QtGui import QBrush, QDrag, QPalette
+from PySide6.QtCore import QMimeData, QPoint, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QDrag, QIcon, QPainter, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QLineEdit,
@@ -49,6 +49,23 @@ def layer_mime(layer_type: str) -> QMimeData:
     mime.setData(LAYER_MIME, layer_type.encode("utf-8"))
     mime.setText(layer_type)
     return mime
+
+
+def block_icon(size: int = 14) -> QIcon:
+    """Two stacked rounded sheets in the canvas's block colour (a saved block)."""
+    pix = QPixmap(size * 2, size * 2)
+    pix.setDevicePixelRatio(2.0)
+    pix.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pix)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    colour = QColor("#6366f1")
+    p.setPen(QPen(colour, 1.2))
+    p.setBrush(QColor("#e0e7ff"))
+    p.drawRoundedRect(QRectF(3.5, 3.5, size - 5, size - 5), 2.5, 2.5)
+    p.setBrush(colour)
+    p.drawRoundedRect(QRectF(1, 1, size - 5, size - 5), 2.5, 2.5)
+    p.end()
+    return QIcon(pix)
 
 
 def block_mime(fragment: dict[str, Any]) -> QMimeData:
@@ -163,6 +180,7 @@ class LayerPalette(QWidget):
                 group.setExpanded(True)
         self.blocks_group = QTreeWidgetItem([MY_BLOCKS])
         self.blocks_group.setFlags(Qt.ItemFlag.ItemIsEnabled)
+        self.blocks_group.setIcon(0, block_icon(18))
         font = self.blocks_group.font(0)
         font.setBold(True)
         self.blocks_group.setFont(0, font)
@@ -217,7 +235,7 @@ class LayerPalette(QWidget):
             count = f"{saved.layers} layer{'s' if saved.layers != 1 else ''}"
             item = QTreeWidgetItem([saved.name if broken else f"{saved.name}  ({count})"])
             item.setData(0, BLOCK_ROLE, str(saved.path))
-            item.setIcon(0, category_icon("Block", 14))
+            item.setIcon(0, block_icon(14))
             if broken:
                 item.setForeground(0, grey)
                 item.setToolTip(0, f"<b>{saved.name}</b> cannot be placed:<br>{saved.problem}")
