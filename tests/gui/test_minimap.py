@@ -17,6 +17,8 @@ def resnet_view(qtbot):
     from gui.canvas.view import GraphView
 
     project = load_project(presets_dir() / "resnet50.json")
+    for block in project.graph.blocks.values():  # every card drawn: a tall graph
+        block.collapsed = False
     stack = UndoStack(project)
     scene = GraphScene(project, stack)
     view = GraphView(scene)
