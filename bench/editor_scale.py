@@ -254,6 +254,7 @@ def main_blocks() -> None:
     # the grouped project is open now (the last open of the second pair was plain)
     open_once(grouped)
     cards = len(window.scene.blocks.cards)
+    block_count = len(window.project.graph.blocks)
 
     def timed(command) -> float:
         t = time.perf_counter()
@@ -289,7 +290,7 @@ def main_blocks() -> None:
         json.dumps(
             {
                 "nodes": len(window.project.graph.nodes),
-                "blocks": len(window.project.graph.blocks),
+                "blocks": block_count,
                 "cards_when_open": cards,
                 "open_s": [round(x, 3) for x in opens["plain"]],
                 "open_collapsed_s": [round(x, 3) for x in opens["blocks"]],

@@ -448,6 +448,8 @@ class BlockLayer:
         self.counts = counts
         self.frames: dict[str, BlockFrame] = {}
         self.cards: dict[str, BlockCard] = {}
+        #: Cards of blocks not shown collapsed now (hidden, kept for the next collapse).
+        self._spare: dict[str, BlockCard] = {}
         #: node id -> the collapsed block card standing for it (hidden members only)
         self.hidden_by: dict[str, str] = {}
         self.fold = Fold()
@@ -469,6 +471,7 @@ class BlockLayer:
     def clear(self) -> None:
         self.frames.clear()
         self.cards.clear()
+        self._spare.clear()
         self.hidden_by.clear()
         self.fold = Fold()
 
@@ -521,17 +524,26 @@ class BlockLayer:
         # collapsed cards
         for bid in [b for b in self.cards if b not in folded]:
             card = self.cards.pop(bid)
-            for edge_item in list(card.edges):
-                card.edges.discard(edge_item)
-            scene.removeItem(card)
+            card.edges.clear()
+            if bid in blocks:  # kept hidden, its drawing cached, for the next collapse
+                card.setSelected(False)
+                card.setVisible(False)
+                self._spare[bid] = card
+            else:
+                scene.removeItem(card)
+        for bid in [b for b in self._spare if b not in blocks]:
+            scene.removeItem(self._spare.pop(bid))
         counts = self.counts()
         for bid in folded:
             block = blocks[bid]
             card = self.cards.get(bid)
             if card is None:
-                card = BlockCard(bid)
+                card = self._spare.pop(bid, None)
+                if card is None:
+                    card = BlockCard(bid)
+                    scene.addItem(card)
+                card.setVisible(True)
                 self.cards[bid] = card
-                scene.addItem(card)
             members = [n for n in block.nodes if n in graph.nodes]
             xs = sorted(graph.nodes[n].position[0] for n in members)
             ys = [graph.nodes[n].position[1] for n in members]
