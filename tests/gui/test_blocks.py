@@ -316,3 +316,25 @@ def test_dragging_a_collapsed_card_moves_its_layers(canvas, qtbot):
     assert abs(card.x() - moved) < 1  # the card follows its layers
     stack.undo()
     assert {graph.nodes[n].position[0] for n in BLOCK2} == {0.0}
+
+
+def test_deleting_a_collapsed_card_deletes_its_layers_and_undo_brings_it_back(canvas):
+    scene, view, stack, _messages = canvas
+    collapse_setup(scene)
+    scene.set_blocks_collapsed(["conv2_block1"], True)
+    scene.select_ids(["conv2_block1_add"])  # the card stands for it
+    assert scene.blocks.cards["conv2_block1"].isSelected()
+    scene.delete_selection()
+    graph = scene.project.graph
+    assert not set(BLOCK1) & set(graph.nodes)
+    assert "conv2_block1" not in graph.blocks and "conv2_block1" not in scene.blocks.cards
+    assert len(scene.edge_items()) == len(graph.edges)
+    stack.undo()
+    assert set(BLOCK1) <= set(graph.nodes) and graph.blocks["conv2_block1"].collapsed
+    card = scene.blocks.cards["conv2_block1"]
+    assert card.isVisible() and (card.inputs, card.outputs) == (1, 1)
+    assert not any(scene.node_item(n).isVisible() for n in BLOCK1)
+    assert len(scene.edge_items()) == len(graph.edges)
+    # the wires reach the card again
+    entering = scene.edge_item(next(e for e in graph.edges if e.target == BLOCK1[0]))
+    assert entering.target is card
