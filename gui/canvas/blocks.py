@@ -34,7 +34,7 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from engine.model.blocks import parents
 from engine.model.graph import Graph
-from gui.canvas.detail import fitted_font
+from gui.canvas.detail import fitted_font, meaningful_id
 from gui.canvas.items import font, format_params
 from gui.canvas.theme import LIGHT, NODE_HEIGHT, NODE_RADIUS, NODE_WIDTH, Theme
 
@@ -379,7 +379,7 @@ class BlockCard(QGraphicsItem):
             painter.drawText(
                 QRectF(left, top, width, fm.height()),
                 flags,
-                fm.elidedText(self.name, Qt.TextElideMode.ElideRight, width),  # free text
+                short_name(self.name, fm, width),
             )
             if two:
                 painter.setFont(small)
@@ -400,7 +400,7 @@ class BlockCard(QGraphicsItem):
         painter.drawText(
             QRectF(title_left, top, right - title_left, 18),
             flags,
-            tfm.elidedText(self.name, Qt.TextElideMode.ElideRight, right - title_left),
+            short_name(self.name, tfm, right - title_left),
         )
         painter.setFont(font("small"))
         painter.setPen(dim)
@@ -688,3 +688,14 @@ def short_count(count: int | None) -> str:
     if count >= 10_000:
         return f"{count / 1000:.0f}K params"
     return format_params(count)
+
+
+def short_name(name: str, fm: QFontMetricsF, width: float) -> str:
+    """``name`` fitted to ``width``: an id-like name keeps its end (``conv2_block3`` ->
+    ``…block3``, what tells sibling blocks apart, as :func:`meaningful_id` does for
+    layers); a name with spaces is cut at its end."""
+    if fm.horizontalAdvance(name) <= width:
+        return name
+    if " " not in name and "_" in name:
+        return meaningful_id(name, lambda t: fm.horizontalAdvance(t) <= width)
+    return fm.elidedText(name, Qt.TextElideMode.ElideRight, width)
