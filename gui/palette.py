@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QMimeData, QPoint, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QDrag, QIcon, QPainter, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import (
@@ -209,9 +210,11 @@ class LayerPalette(QWidget):
                     except BlockFileError:
                         fragment = None
                 out.append((saved, fragment))
+            if not shiboken6.isValid(self):  # the palette is gone
+                return
             try:
                 signal.emit(out, generation)
-            except RuntimeError:  # the palette is gone
+            except RuntimeError:  # ... or went while emitting
                 pass
 
         self._reading = threading.Thread(target=read, name="my-blocks", daemon=True)

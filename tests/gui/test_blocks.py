@@ -338,3 +338,18 @@ def test_deleting_a_collapsed_card_deletes_its_layers_and_undo_brings_it_back(ca
     # the wires reach the card again
     entering = scene.edge_item(next(e for e in graph.edges if e.target == BLOCK1[0]))
     assert entering.target is card
+
+
+def test_ctrl_g_on_a_card_and_layers_nests_blocks(canvas):
+    scene, view, stack, _messages = canvas
+    scene.select_ids(BLOCK1)
+    scene.group_selection()
+    scene.set_blocks_collapsed(["conv2_block1"], True)
+    scene.select_ids(["conv2_block1_add", *BLOCK2])  # the card and three layers
+    assert scene.group_selection() == "conv2"  # their common prefix
+    graph = scene.project.graph
+    assert graph.blocks["conv2"].nodes == BLOCK1 + BLOCK2
+    frame = scene.blocks.frames["conv2"]
+    assert frame.rect.contains(scene.blocks.cards["conv2_block1"].mapRectToScene(-98, -35, 196, 70))
+    stack.undo()
+    assert "conv2" not in graph.blocks and "conv2" not in scene.blocks.frames
