@@ -262,3 +262,21 @@ def test_a_saved_residual_block_placed_after_a_layer_feeds_both_its_entries(tmp_
         ("conv2_block2_1_conv", 0),
         ("conv2_block2_add", 0),
     }
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ('{"format": "layerlab-block", "format": "x"}', 'key "format" appears twice'),
+        ("[" * 200 + "]" * 200, "nest more than"),
+        ('{"format": "layerlab-block", "version": 1, "nodes": []}', "non-empty list"),
+        ("\xff\xfe", "cannot be read|codec"),
+    ],
+)
+def test_a_hostile_block_file_is_refused_naming_the_file(tmp_path, text, words):
+    path = tmp_path / "hostile.json"
+    path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(BlockFileError, match=words) as info:
+        load_block(path)
+    assert "hostile.json" in str(info.value)
+    assert list_saved_blocks(tmp_path)[0].problem == str(info.value)
