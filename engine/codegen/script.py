@@ -42,7 +42,7 @@ from engine.codegen.text import CodegenError, call_code, dedupe, docstring, lite
 from engine.codegen.train import main_code
 from engine.model.blocks import Block
 from engine.model.blocks import ports as block_ports
-from engine.model.graph import Graph, Node, is_valid_id, output_ports, state_names
+from engine.model.graph import Edge, Graph, Node, is_valid_id, output_ports, state_names
 from engine.model.problems import ERROR, structural_problems
 
 #: Names the generated script defines or imports at module level; node
@@ -267,12 +267,16 @@ def model_code(graph: Graph, name: str) -> str:
     _check_graph(graph)
     ports = port_names(graph, names)
     order = graph.topological_order()
-    scopes = _block_scopes(graph, names, ports)
+    scopes = _block_scopes(graph, order, names, ports)
+    rank = {n: i for i, n in enumerate(order)}
+    incoming: dict[str, list[Edge]] = {n: [] for n in graph.nodes}
+    for e in graph.edges:
+        incoming[e.target].append(e)
     functions = []
     for bid, scope in scopes.items():
         head = call_code(f"def {scope.function}", scope.params, "", ":")
         lines = [head, "    " + docstring(f"Block '{graph.blocks[bid].name}'.", "    ")]
-        lines += _scope_lines(graph, bid, scope.members, order, scopes, names, ports)
+        lines += _scope_lines(graph, bid, scope.members, rank, incoming, scopes, names, ports)
         returned = ", ".join(scope.returns)
         lines.append(f"    return {returned}")
         functions.append("\n".join(lines) + "\n")
@@ -280,7 +284,7 @@ def model_code(graph: Graph, name: str) -> str:
         "def build_model():",
         '    """The model, one line per layer (Keras functional API)."""',
     ]
-    lines += _scope_lines(graph, None, set(graph.nodes), order, scopes, names, ports)
+    lines += _scope_lines(graph, None, set(graph.nodes), rank, incoming, scopes, names, ports)
     ins = [names[n] for n, node in graph.nodes.items() if node.type == "Input"]
     outs = [names[n] for n in graph.output_nodes()]  # a recurrent layer's output 0
     ins_code = ins[0] if len(ins) == 1 else "[" + ", ".join(ins) + "]"
@@ -309,17 +313,20 @@ class _Scope:
 
 
 def _block_scopes(
-    graph: Graph, names: dict[str, str], ports: dict[str, list[str]]
+    graph: Graph, order: list[str], names: dict[str, str], ports: dict[str, list[str]]
 ) -> dict[str, _Scope]:
     """The blocks written as functions, inner ones before the blocks around them."""
     inputs = {n for n, node in graph.nodes.items() if node.type == "Input"}
+    rank = {n: i for i, n in enumerate(order)}
+    children: dict[str, list[str]] = {n: [] for n in graph.nodes}
+    for e in graph.edges:
+        children[e.source].append(e.target)
     members: dict[str, set[str]] = {}
     for bid, block in graph.blocks.items():
         inside = set(block.nodes) - inputs
         if not inside:
             continue
-        down = graph.downstream(inside) - inside
-        if down & (graph.upstream(inside) - inside):
+        if not _convex(inside, children, rank):
             continue  # a wire leaves and comes back: not one call
         if any(inside == other for other in members.values()):
             continue
@@ -350,18 +357,38 @@ def _block_scopes(
     return out
 
 
+def _convex(inside: set[str], children: dict[str, list[str]], rank: dict[str, int]) -> bool:
+    """Whether no wire leaves the layers ``inside`` and comes back in through others.
+    Such a path only passes layers ranked (topologically) below the block's last one."""
+    top = max(rank[n] for n in inside)
+    stack = [k for n in inside for k in children[n] if k not in inside and rank[k] < top]
+    seen: set[str] = set()
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        for k in children[n]:
+            if k in inside:
+                return False
+            if rank[k] < top:
+                stack.append(k)
+    return True
+
+
 def _scope_lines(
     graph: Graph,
     scope: str | None,
     members: set[str],
-    order: list[str],
+    rank: dict[str, int],
+    incoming: dict[str, list[Edge]],
     scopes: dict[str, _Scope],
     names: dict[str, str],
     ports: dict[str, list[str]],
 ) -> list[str]:
     """The lines of a scope's body: its own layers, and a call for each block directly
-    inside it, in an order where each comes after what it reads."""
-    rank = {n: i for i, n in enumerate(order)}
+    inside it, in an order where each comes after what it reads (``rank``: each
+    layer's place in a topological order; ``incoming``: the wires into each layer)."""
     children = [b for b, s in scopes.items() if s.parent == scope]
     item = {n: n for n in members}
     for b in children:
@@ -369,12 +396,12 @@ def _scope_lines(
             item[n] = b
     first: dict[str, int] = {}
     for n, it in item.items():
-        first[it] = min(first.get(it, len(order)), rank[n])
+        first[it] = min(first.get(it, len(rank)), rank[n])
     after: dict[str, set[str]] = {it: set() for it in first}
     need = dict.fromkeys(first, 0)
-    for e in graph.edges:
-        a, b = item.get(e.source), item.get(e.target)
-        if a is not None and b is not None and a != b and b not in after[a]:
+    for e in (e for n in members for e in incoming[n]):
+        a, b = item.get(e.source), item[e.target]
+        if a is not None and a != b and b not in after[a]:
             after[a].add(b)
             need[b] += 1
     ready = [(first[it], it) for it, k in need.items() if k == 0]

@@ -219,3 +219,64 @@ def test_a_huge_block_file_is_refused_before_it_is_read(tmp_path, monkeypatch):
     path.write_text(" " * 1_100_000)
     with pytest.raises(BlockFileError, match="LAYERLAB_MAX_PROJECT_MB"):
         load_block(path)
+
+
+def test_repeat_a_residual_block_of_the_resnet18_preset():
+    root = Path(__file__).resolve().parents[2]
+    project = load_project(root / "presets" / "resnet18.json")
+    g = project.graph
+    before = dumps(project)
+    stack = UndoStack(project)
+    cmd = RepeatBlock("conv2_block2", 2)
+    stack.push(cmd)
+    # the copy's shortcut and its first convolution both read the block before it
+    assert {(e.source, e.port) for e in g.inputs_of("conv2_block2_add_r1")} == {
+        ("conv2_block2_out", 0),
+        ("conv2_block2_2_bn_r1", 1),
+    }
+    assert [e.source for e in g.inputs_of("conv2_block2_1_conv_r2")] == ["conv2_block2_out_r1"]
+    # the next stage reads the last copy, and the copies are units of stage conv2
+    assert {e.source for e in g.inputs_of("conv3_block1_1_conv")} == {"conv2_block2_out_r2"}
+    assert parents(g.blocks)["conv2_block2_r2"] == "conv2"
+    assert g.blocks["conv2_block2_r2"].collapsed
+    spots = [n.position for n in g.nodes.values()]
+    assert len(set(spots)) == len(spots)
+    assert load_project_text(dumps(project)) == dumps(project)
+    stack.undo()
+    assert dumps(project) == before
+
+
+def test_a_saved_residual_block_placed_after_a_layer_feeds_both_its_entries(tmp_path):
+    root = Path(__file__).resolve().parents[2]
+    source = load_project(root / "presets" / "resnet18.json").graph
+    path = save_block(source, "conv2_block2", tmp_path)
+    fragment = load_block(path)
+    assert len(fragment["inputs"]) == 1 and len(fragment["inputs"][0]["feeds"]) == 2
+    project = Project(graph=mlp())
+    cmd = PlaceBlock(fragment, (600, 0), after="d1")
+    UndoStack(project).push(cmd)
+    g = project.graph
+    assert cmd.block_id == "conv2_block2"
+    assert {(e.target, e.port) for e in g.edges if e.source == "d1"} == {
+        ("d2", 0),
+        ("conv2_block2_1_conv", 0),
+        ("conv2_block2_add", 0),
+    }
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ('{"format": "layerlab-block", "format": "x"}', 'key "format" appears twice'),
+        ("[" * 200 + "]" * 200, "nest more than"),
+        ('{"format": "layerlab-block", "version": 1, "nodes": []}', "non-empty list"),
+        ("\xff\xfe", "cannot be read|codec"),
+    ],
+)
+def test_a_hostile_block_file_is_refused_naming_the_file(tmp_path, text, words):
+    path = tmp_path / "hostile.json"
+    path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(BlockFileError, match=words) as info:
+        load_block(path)
+    assert "hostile.json" in str(info.value)
+    assert list_saved_blocks(tmp_path)[0].problem == str(info.value)
