@@ -14,7 +14,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, QTimer
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPen
 from PySide6.QtWidgets import QGraphicsView, QWidget
 
-from gui.canvas.blocks import BLOCK_COLOUR
+from gui.canvas.block_items import BLOCK_COLOUR
 from gui.canvas.theme import category_colour
 
 #: Largest and smallest size of the minimap (pixels; it takes the graph's proportions

@@ -41,7 +41,8 @@ from engine.model.fixits import FixIt, fixits
 from engine.model.graph import Edge, GraphError, Node, state_names
 from engine.model.project import Project
 from gui.canvas import editing
-from gui.canvas.blocks import BlockCard, BlockFrame, BlockLayer, block_of_item, default_block_id
+from gui.canvas.block_items import BlockCard, BlockFrame, block_of_item
+from gui.canvas.blocks import BlockLayer, default_block_id
 from gui.canvas.interactions import NodeDrag, ReverseWireDrag, WireDrag
 from gui.canvas.items import EdgeItem, NodeItem, PortItem, format_params, format_shape
 from gui.canvas.theme import DARK, LIGHT, Theme

@@ -8,7 +8,8 @@ from PySide6.QtGui import QKeySequence
 
 from engine.model.blocks import Block
 from engine.model.commands import GroupBlock, UndoStack
-from gui.canvas.blocks import BlockCard, BlockFrame, Fold, default_block_id
+from gui.canvas.block_items import BlockCard, BlockFrame
+from gui.canvas.blocks import Fold, default_block_id
 from gui.canvas.scene import GraphScene
 from gui.canvas.view import GraphView
 
