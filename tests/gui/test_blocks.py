@@ -354,3 +354,26 @@ def test_ctrl_g_on_a_card_and_layers_nests_blocks(canvas):
     assert frame.rect.contains(scene.blocks.cards["conv2_block1"].mapRectToScene(-98, -35, 196, 70))
     stack.undo()
     assert "conv2" not in graph.blocks and "conv2" not in scene.blocks.frames
+
+
+def test_resnet50_with_collapsed_stages_fits_the_window_readably(qtbot):
+    from engine.model.project import load_project
+    from gui.canvas.view import LEGIBLE_ZOOM
+    from presets import presets_dir
+
+    project = load_project(presets_dir() / "resnet50.json")
+    assert {"conv2", "conv3", "conv4", "conv5"} <= set(project.graph.blocks)
+    for block in project.graph.blocks.values():
+        block.collapsed = True
+    scene = GraphScene(project, UndoStack(project))
+    view = GraphView(scene)
+    qtbot.addWidget(view)
+    view.resize(1000, 700)
+    view.show()
+    qtbot.waitExposed(view)
+    view.fit()
+    assert view.zoom() >= LEGIBLE_ZOOM  # summary cards stay readable
+    assert view.visible_scene_rect().contains(scene.items_rect())  # and all of it shows
+    shown = [i for i in scene.node_items() if i.isVisible()] + list(scene.blocks.cards.values())
+    assert len(shown) < 15  # input, stem, pool1, 4 stages, head: not 177 cards
+    assert not view.minimap.isVisible()  # nothing left to scroll to
