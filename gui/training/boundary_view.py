@@ -35,6 +35,22 @@ def field_rgb(classes: np.ndarray, confidence: np.ndarray) -> np.ndarray:
     return (255 - (255 - base) * (0.25 + 0.45 * strength)).astype(np.uint8)
 
 
+def smooth(rgb: np.ndarray, factor: int = 4) -> np.ndarray:
+    """``rgb`` (rows, cols, 3) upsampled ``factor`` times by bilinear interpolation, so
+    a coarse field is drawn without stair steps."""
+    rows, cols = rgb.shape[:2]
+    a = rgb.astype(np.float32)
+    ry = np.linspace(0, rows - 1, rows * factor)
+    rx = np.linspace(0, cols - 1, cols * factor)
+    y0 = np.floor(ry).astype(int)
+    x0 = np.floor(rx).astype(int)
+    y1, x1 = np.minimum(y0 + 1, rows - 1), np.minimum(x0 + 1, cols - 1)
+    fy, fx = (ry - y0)[:, None, None], (rx - x0)[None, :, None]
+    top = a[y0][:, x0] * (1 - fx) + a[y0][:, x1] * fx
+    bottom = a[y1][:, x0] * (1 - fx) + a[y1][:, x1] * fx
+    return (top * (1 - fy) + bottom * fy).astype(np.uint8)
+
+
 def _grid(text: str, grid: int) -> np.ndarray:
     return np.frombuffer(base64.b64decode(text), np.uint8).reshape(grid, grid)
 
@@ -74,7 +90,7 @@ class BoundaryView(QWidget):
         self.classes = None
         self.image.clear()
         self.points.clear()
-        self.plot.setTitle("Decision boundary (appears after the first batches)")
+        self.plot.setTitle("Decision boundary")
 
     def add_event(self, event: dict[str, Any]) -> None:
         """A ``boundary`` event: drawn now, or at the next redraw if one just happened."""
@@ -99,13 +115,13 @@ class BoundaryView(QWidget):
         self.epoch = int(event.get("epoch") or 0)
         step = event.get("step")
         when = f"epoch {self.epoch}" + (f", batch {step}" if step else "")
-        self.plot.setTitle(f"Decision boundary — {when}")
+        self.plot.setTitle(f"Decision boundary · {when}")
         self.drawn += 1
 
     def set_field(self, classes: np.ndarray, confidence: np.ndarray, xr: Any, yr: Any) -> None:
         """Draw a field: rows are the second feature, ascending; ``xr``/``yr`` the
         first and last grid values of each axis."""
-        rgb = field_rgb(classes, confidence)
+        rgb = smooth(field_rgb(classes, confidence))
         self.image.setImage(np.transpose(rgb, (1, 0, 2)), levels=(0, 255))  # (x, y, rgb)
         x0, x1 = float(xr[0]), float(xr[-1])
         y0, y1 = float(yr[0]), float(yr[-1])

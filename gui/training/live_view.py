@@ -517,7 +517,7 @@ class LiveView(QWidget):
         self.boundary = BoundaryView()
         self.boundary.setVisible(False)
         self.boundary.setMinimumWidth(260)
-        row = QSplitter(Qt.Orientation.Horizontal)
+        row = self._row = QSplitter(Qt.Orientation.Horizontal)
         row.addWidget(self.plots)
         row.addWidget(self.boundary)
         row.setStretchFactor(0, 3)
@@ -624,7 +624,10 @@ class LiveView(QWidget):
 
     def on_boundary(self, event: dict[str, Any]) -> None:
         """A ``boundary`` event (two-feature data): the field beside the curves."""
-        self.boundary.setVisible(True)
+        if not self.boundary.isVisibleTo(self):
+            self.boundary.setVisible(True)
+            width = max(self._row.width(), 600)
+            self._row.setSizes([width * 2 // 3, width - width * 2 // 3])
         self.boundary.add_event(event)
 
     def on_batch(self, event: dict[str, Any]) -> None:

@@ -267,7 +267,8 @@ class TryItView(QWidget):
             self.canvas.changed.connect(self._on_drawn)
             self.input_layout.addWidget(self.canvas)
             self.hint.setText(
-                f"Draw a digit (the model takes {shape} pixels), or drop an image file here."
+                f"Draw a digit with the mouse (the model sees it as {side}×{side} pixels, "
+                "below), or drop an image file here."
             )
         elif kind == "image":
             drop = QLabel(f"Drop an image file here\n(the model takes {shape} images)")

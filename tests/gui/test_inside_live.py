@@ -105,7 +105,7 @@ def test_the_live_tab_draws_the_boundary_of_a_run_on_two_features(xor_events, qt
     assert 1 <= live.boundary.drawn <= len(xor_events)  # redraws are throttled
     assert "epoch 30" in live.boundary.plot.plotItem.titleLabel.text
     image = live.boundary.image.image
-    assert image.shape == (48, 48, 3)
+    assert image.shape == (192, 192, 3)  # 48x48, drawn smoothed
     classes = live.boundary.classes
     # both classes appear and the training points are drawn
     assert set(np.unique(classes)) == {0, 1}
