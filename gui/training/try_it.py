@@ -161,6 +161,7 @@ class TryItView(QWidget):
         self._request.done.connect(self._on_answer)
         self._request.failed.connect(self._on_failed)
         self._pending: dict[str, Any] | None = None
+        self._retrying = False
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(DEBOUNCE_MS)
@@ -239,7 +240,14 @@ class TryItView(QWidget):
             self.hint.setText("Train a model, then try it here with your own input.")
             return
         self.hint.setText("Loading the run's model…")
-        self._ask({})
+        if self.isVisible():
+            self._ask({})
+        # else: the engine loads the model when the panel is first shown (showEvent)
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if self.run_dir is not None and self.info is None and not self._request.busy:
+            self._ask({})
 
     def _clear_inputs(self) -> None:
         while self.input_layout.count():
@@ -358,7 +366,13 @@ class TryItView(QWidget):
         shared_service()  # started if nothing started it yet
         if not self._request.submit("try_it", {"run_dir": self.run_dir, **extra}):
             self.result.setText("Waiting for the engine to start…")
-            QTimer.singleShot(300, lambda e=extra: self._ask(e))
+            if not self._retrying:  # one retry loop, asking for the newest input
+                self._retrying = True
+                QTimer.singleShot(300, self._retry)
+
+    def _retry(self) -> None:
+        self._retrying = False
+        self._ask(self._pending or {})
 
     def _on_failed(self, error: str) -> None:
         self.result.setText(f"<span style='color:#b91c1c'>Could not try it: {error}</span>")

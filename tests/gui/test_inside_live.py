@@ -166,6 +166,10 @@ def test_the_window_links_the_canvas_to_the_activations(digits_run, qtbot, tmp_p
     assert dock.inside_view.highlighted == "hidden"
     w.scene.select_ids(["output"])  # selecting another card follows it
     qtbot.waitUntil(lambda: dock.inside_view.highlighted == "output", timeout=5000)
+    # a run ends while the Inside tab is shown: it shows that run, not the stale one
+    dock.inside_view.latest_run = lambda: tmp_path / "runs" / "new"
+    dock.run_finished.emit(str(tmp_path / "runs" / "new"))
+    assert dock.inside_view.run_dir == str(tmp_path / "runs" / "new")
     dock.shutdown()
 
 
