@@ -216,6 +216,7 @@ class TryItView(QWidget):
         right = QVBoxLayout()
         right.addWidget(self.result)
         right.addWidget(self.bars, 1)
+        right.addStretch(0)
         layout = QHBoxLayout(self)
         layout.addWidget(scroll)
         layout.addLayout(right, 1)
@@ -410,6 +411,15 @@ class TryItView(QWidget):
             x0=np.zeros(len(shown)), y=ys, width=p[shown], height=0.7, brushes=brushes
         )
         self.bars.addItem(self.bar_item)
+        muted = theme.colors()["muted"]
+        for y, i in zip(ys, shown, strict=True):
+            inside = p[i] > 0.85  # on the bar, in white; else just after its end
+            label = pg.TextItem(
+                f"{p[i]:.1%}", color="w" if inside else muted, anchor=(1 if inside else 0, 0.5)
+            )
+            label.setPos(float(p[i]) + (-0.01 if inside else 0.01), float(y))
+            self.bars.addItem(label)
+        self.bars.setMaximumHeight(max(180, 70 + 46 * len(shown)))  # no giant bars
         self.bars.getAxis("left").setTicks([[(int(y), names[i]) for y, i in zip(ys, shown)]])
         self.bars.setXRange(0, 1, padding=0.02)
         self.bars.setYRange(-0.6, len(shown) - 0.4, padding=0)
