@@ -13,8 +13,8 @@ its answer.
 The answer (class probabilities as bars with class names, or the regression
 values) comes from the engine service (request ``try_it``,
 :mod:`engine.service.handlers`), which loads the run's model once and keeps it: the
-window never loads TensorFlow. Requests are debounced (:data:`DEBOUNCE_MS`) and only
-the newest counts.
+window never loads TensorFlow. Requests are throttled (one per :data:`DEBOUNCE_MS`
+while the input changes, with the newest input) and only the newest answer counts.
 """
 
 from __future__ import annotations
@@ -317,7 +317,7 @@ class TryItView(QWidget):
         scale = max(1, 96 // pixels.shape[0])
         self.seen.setPixmap(QPixmap.fromImage(_pixel_image(pixels, scale)))
         self._pending = {"x": pixels.tolist()}
-        self._debounce.start()
+        self._schedule()
 
     def _on_typed(self) -> None:
         values = []
@@ -330,7 +330,14 @@ class TryItView(QWidget):
                 self.result.setText("Every field needs a number.")
                 return
         self._pending = {"x": values}
-        self._debounce.start()
+        self._schedule()
+
+    def _schedule(self) -> None:
+        """Ask :data:`DEBOUNCE_MS` after the first change not yet asked about (with the
+        newest input then): quick strokes make one request, and a long stroke is
+        answered every :data:`DEBOUNCE_MS` while it goes on."""
+        if not self._debounce.isActive():
+            self._debounce.start()
 
     def try_image(self, path: str | Path) -> None:
         """Give the model an image file (dropped or chosen)."""

@@ -51,7 +51,7 @@ def inside(qtbot):
     return view
 
 
-def test_drawing_a_digit_shows_class_bars(digits_run, inside, qtbot, monkeypatch):
+def test_drawing_a_digit_shows_class_bars(digits_run, inside, qtbot, monkeypatch, tmp_path):
     monkeypatch.setattr(type(inside), "compute", lambda self: None)  # only Try it here
     try_it = inside.try_it
     inside.tabs.setCurrentWidget(try_it)
@@ -87,6 +87,17 @@ def test_drawing_a_digit_shows_class_bars(digits_run, inside, qtbot, monkeypatch
     qtbot.waitUntil(lambda: len(count) >= 1, timeout=TIMEOUT_MS)
     qtbot.wait(300)
     assert len(count) == 1
+    # an image file dropped (or chosen): answered, and what the model took is shown
+    from engine.cli.inspect import png
+
+    picture = np.zeros((40, 40, 3), np.uint8)
+    picture[5:35, 18:24] = 255
+    path = tmp_path / "one.png"
+    path.write_bytes(png(picture))
+    with qtbot.waitSignal(try_it.answered, timeout=TIMEOUT_MS) as answer:
+        try_it.try_image(path)
+    assert np.shape(answer.args[0]["raw"]) == (8, 8, 1)
+    assert not try_it.seen.pixmap().isNull()
 
 
 def test_the_live_tab_draws_the_boundary_of_a_run_on_two_features(xor_events, qtbot):
