@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid
 
 from gui import theme
 from gui.training.boundary_view import CLASS_COLOURS, field_rgb
@@ -238,8 +239,8 @@ class InsideView(QWidget):
         self.finished.emit(False)
 
     def _done(self, process: QProcess, code: int) -> None:
-        if process is not self.process:
-            return
+        if process is not self.process or not isValid(self.show_button):
+            return  # an older process, or the view is gone (the app is quitting)
         self.show_button.setEnabled(True)
         if code != 0:
             err = bytes(process.readAllStandardError().data()).decode("utf-8", "replace").strip()

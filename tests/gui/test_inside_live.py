@@ -155,7 +155,9 @@ def test_show_activations_from_a_card_opens_the_inside_tab(canvas, qtbot, monkey
     assert asked.args == ["dense"]
 
 
-def test_the_window_links_the_canvas_to_the_activations(digits_run, qtbot, tmp_path, monkeypatch):
+def test_the_window_links_the_canvas_to_the_activations(
+    digits_run, xor_events, qtbot, tmp_path, monkeypatch
+):
     from gui.main_window import MainWindow
 
     monkeypatch.setenv("LAYERLAB_SETTINGS", str(tmp_path / "settings.ini"))
@@ -181,6 +183,9 @@ def test_the_window_links_the_canvas_to_the_activations(digits_run, qtbot, tmp_p
     dock.inside_view.latest_run = lambda: tmp_path / "runs" / "new"
     dock.run_finished.emit(str(tmp_path / "runs" / "new"))
     assert dock.inside_view.run_dir == str(tmp_path / "runs" / "new")
+    # a run's boundary events reach the Live tab through the session
+    dock.session._dispatch(xor_events[0])
+    assert dock.live.boundary.isVisibleTo(dock.live) and dock.live.boundary.drawn == 1
     dock.shutdown()
 
 
