@@ -235,6 +235,8 @@ class TryItView(QWidget):
         self.run_dir = run_dir
         self.info = self.answer = None
         self._image = None
+        self._pending = None  # an input for the previous run's model
+        self._debounce.stop()
         self._clear_inputs()
         self._set_controls(None)
         if run_dir is None:
@@ -383,6 +385,8 @@ class TryItView(QWidget):
         self._ask(self._pending or {})
 
     def _on_failed(self, error: str) -> None:
+        if self.info is None:
+            self.hint.setText("This run's model cannot be tried.")
         self.result.setText(f"<span style='color:#b91c1c'>Could not try it: {error}</span>")
 
     def _on_answer(self, answer: dict[str, Any]) -> None:

@@ -98,6 +98,11 @@ def test_drawing_a_digit_shows_class_bars(digits_run, inside, qtbot, monkeypatch
         try_it.try_image(path)
     assert np.shape(answer.args[0]["raw"]) == (8, 8, 1)
     assert not try_it.seen.pixmap().isNull()
+    # a run that cannot be read: said in words, no bars
+    with qtbot.waitSignal(try_it._request.failed, timeout=TIMEOUT_MS):
+        try_it.set_run(str(tmp_path / "gone"))
+    assert "no such run directory" in try_it.result.text()
+    assert try_it.bar_item is None and try_it.canvas is None
 
 
 def test_the_live_tab_draws_the_boundary_of_a_run_on_two_features(xor_events, qtbot):
