@@ -2,7 +2,7 @@
 TensorFlow Playground (issue 19).
 
 :class:`BoundaryView` draws the ``boundary`` events a run on two-feature data sends
-(:mod:`engine.train.boundary`) in the Live tab, redrawn at most :data:`REDRAW_HZ`
+(:mod:`engine.train.boundary`) in the Live tab and the Inside tab's Decision boundary, redrawn at most :data:`REDRAW_HZ`
 times a second (the newest field wins); the Inside tab draws a finished run's field
 with :func:`field_rgb` too.
 """
@@ -94,6 +94,10 @@ class BoundaryView(QWidget):
 
     def add_event(self, event: dict[str, Any]) -> None:
         """A ``boundary`` event: drawn now, or at the next redraw if one just happened."""
+        if "points" in event:  # a run's first field: whatever the plot showed goes
+            self.plot.clear()
+            self.plot.addItem(self.image)
+            self.plot.addItem(self.points)
         if "points" in event:  # the first event: the training points, drawn once
             pts = np.asarray(event["points"], float).reshape(-1, 2)
             labels = np.asarray(event.get("labels") or [0] * len(pts), int)

@@ -321,6 +321,7 @@ class TrainingDock(QDockWidget):
         s.batch.connect(live.on_batch)
         s.warning.connect(live.on_warning)
         s.boundary.connect(live.on_boundary)
+        s.boundary.connect(self.inside_view.on_boundary)
         s.waiting.connect(self._on_waiting)
         live.train_requested.connect(self.train)
         live.pause_requested.connect(self.session.pause)

@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
 from shiboken6 import isValid
 
 from gui import theme
-from gui.training.boundary_view import CLASS_COLOURS, field_rgb
+from gui.training.boundary_view import CLASS_COLOURS, BoundaryView, field_rgb, smooth
 from gui.training.try_it import TryItView
 
 MAX_CARDS = 40
@@ -157,9 +157,9 @@ class InsideView(QWidget):
         self.pictures = pg.GraphicsLayoutWidget()
         self.pictures.setBackground(c["base"])
         self.tabs.addTab(self.pictures, "Grad-CAM and filters")
-        self.boundary_plot = pg.PlotWidget(background=c["base"])
-        self.boundary_plot.setAspectLocked(True)
-        self.tabs.addTab(self.boundary_plot, "Decision boundary")
+        self.boundary_view = BoundaryView()  # a finished run's field, or live while one trains
+        self.boundary_plot = self.boundary_view.plot
+        self.tabs.addTab(self.boundary_view, "Decision boundary")
         self.try_it = TryItView()
         self.tabs.addTab(self.try_it, "Try it")
 
@@ -175,6 +175,11 @@ class InsideView(QWidget):
             latest = self.latest_run()
             if latest is not None and (str(latest) != self.run_dir or self.manifest == {}):
                 self.show_run(str(latest))
+
+    def on_boundary(self, event: dict[str, Any]) -> None:
+        """A ``boundary`` event of the run training now: the Decision boundary view
+        follows it live (the finished run's field replaces it when computed)."""
+        self.boundary_view.add_event(event)
 
     def run_ended(self) -> None:
         """A run ended: show the newest finished run (now if the tab is shown, else
@@ -431,7 +436,7 @@ class InsideView(QWidget):
         field = np.load(arrays / "boundary.npz")
         classes, conf = field["classes"], field["confidence"]
         xs, ys = field["x"], field["y"]
-        image = field_rgb(classes, conf)
+        image = smooth(field_rgb(classes, conf))
         item = pg.ImageItem(np.transpose(image, (1, 0, 2)), levels=(0, 255))  # (x, y, rgb)
         item.setRect(xs[0], ys[0], xs[-1] - xs[0], ys[-1] - ys[0])
         plot.addItem(item)

@@ -191,6 +191,7 @@ def test_the_window_links_the_canvas_to_the_activations(
     # a run's boundary events reach the Live tab through the session
     dock.session._dispatch(xor_events[0])
     assert dock.live.boundary.isVisibleTo(dock.live) and dock.live.boundary.drawn == 1
+    assert dock.inside_view.boundary_view.drawn == 1  # and the Inside tab's view
     dock.shutdown()
 
 
