@@ -561,6 +561,7 @@ class MainWindow(FileActions, QMainWindow):
         self.scene.selection_ids_changed.connect(self._on_selection)
         self.scene.status_message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.scene.node_activated.connect(self._on_node_activated)
+        self.scene.activations_requested.connect(self.training_dock.show_activations)
         self._scene_connected = self.scene
 
     def _replace_project(self, project: Project, clean: bool = True) -> None:
@@ -650,6 +651,7 @@ class MainWindow(FileActions, QMainWindow):
 
     def _on_selection(self, ids: list[str]) -> None:
         self.inspector.show_nodes(list(ids))
+        self.training_dock.layer_selected(list(ids))  # the Inside tab's activations
         for action in (self.act_cut, self.act_copy, self.act_duplicate, self.act_delete):
             action.setEnabled(bool(ids))
 

@@ -18,6 +18,11 @@ Kinds:
 - ``samples``: ``{"run_dir", "snapshot", "details", "task"}`` -> the evaluation view's
   samples and predictions (:func:`engine.train.evaluation.load_samples`).
 - ``ping``: ``{}`` -> ``{"pid": ...}``.
+- ``try_it`` (the Inside tab's Try it panel): ``{"run_dir", "x" | "image" | neither}``
+  -> :func:`engine.train.inside.try_inputs` of the run, plus with ``x`` (values as
+  the user made them) or ``image`` (a file) the model's answer
+  (:func:`engine.train.inside.try_predict`). The run's model and data are loaded
+  once and kept (:data:`TRY_RUNS` runs), so a drawn stroke costs one forward pass.
 
 The graph travels as compact JSON text (:func:`engine.service.protocol.graph_text`):
 the text is the cache key, and an unchanged text is answered from the cache.
@@ -33,6 +38,7 @@ from engine.analysis.shapes import LayerInfo, ShapeInference
 from engine.service.protocol import graph_from_text
 from engine.train.devices import list_devices
 from engine.train.evaluation import load_samples
+from engine.train.inside import OpenRun, open_run, try_image, try_inputs, try_predict
 from engine.train.schedule_preview import lr_curve
 
 
@@ -44,6 +50,7 @@ class Engine:
         self._inference: ShapeInference | None = None
         self._sent: dict[str, LayerInfo] = {}
         self._last: dict[str, Any] | None = None
+        self._runs: dict[str, tuple[float, OpenRun]] = {}  # Try it: run dir -> (mtime, run)
 
     def answer(self, kind: str, args: dict[str, Any]) -> Any:
         """The result of one request (raises what the work raises)."""
@@ -59,6 +66,8 @@ class Engine:
             )
         if kind == "ping":
             return {"pid": os.getpid()}
+        if kind == "try_it":
+            return self.try_it(args)
         raise ValueError(f"the engine service has no request {kind!r}")
 
     def shapes(self, text: str) -> dict[str, Any]:
@@ -82,6 +91,35 @@ class Engine:
             "totals": tuple(int(t) for t in inference.totals()),
         }
         return dict(self._last, info=changed)
+
+    def try_it(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The Try it request (see the module docstring)."""
+        run = self._open_run(str(args["run_dir"]))
+        out = try_inputs(run)
+        if args.get("image"):
+            raw = try_image(run, args["image"])
+            out.update(try_predict(run, raw), raw=raw.tolist())
+        elif args.get("x") is not None:
+            out.update(try_predict(run, args["x"]))
+        out.pop("input", None)
+        return out
+
+    def _open_run(self, run_dir: str) -> OpenRun:
+        """The run's model and data, loaded once (again when ``model.keras`` changed)."""
+        path = Path(run_dir) / "model.keras"
+        mtime = path.stat().st_mtime if path.is_file() else -1.0
+        kept = self._runs.get(run_dir)
+        if kept is not None and kept[0] == mtime:
+            return kept[1]
+        run = open_run(run_dir)
+        while len(self._runs) >= TRY_RUNS:
+            self._runs.pop(next(iter(self._runs)))
+        self._runs[run_dir] = (mtime, run)
+        return run
+
+
+TRY_RUNS = 2
+"""Runs whose model the service keeps for Try it (each a Keras model in memory)."""
 
 
 class ShapeTable:

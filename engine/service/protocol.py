@@ -15,8 +15,8 @@ import json
 
 from engine.model.graph import Edge, Graph, Node
 
-KINDS = ("shapes", "lr_curve", "devices", "samples", "ping")
-LATEST_ONLY = frozenset({"shapes", "lr_curve", "devices"})
+KINDS = ("shapes", "lr_curve", "devices", "samples", "ping", "try_it")
+LATEST_ONLY = frozenset({"shapes", "lr_curve", "devices", "try_it"})
 """Kinds where only the newest request counts: older ones waiting are dropped unanswered."""
 
 

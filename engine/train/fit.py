@@ -30,6 +30,7 @@ from engine.data.images import SkipTracker
 from engine.data.sources import DataError
 from engine.model.project import Project, ProjectError
 from engine.train import runs
+from engine.train.boundary import boundary_callback
 from engine.train.callbacks import Controls, RunState, callback_types
 from engine.train.config import (
     OPTIMIZERS,
@@ -659,6 +660,9 @@ def _fit(
                 done_before,
             )
         )
+    if tuple(ds.input_shape) == (2,) and ds.task == "classification":  # train/boundary.py
+        probe = boundary_callback(emit, *ds.head("train", 2000), done_before)
+        callbacks += [probe] if probe is not None else []
     if es is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(

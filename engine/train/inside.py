@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from engine.data.dataset import Dataset, load_data
+from engine.data.images import _to_model, decode_image
 from engine.data.sources import DataError
 from engine.train.health import read_health
 from engine.train.history import base_dir_of
@@ -316,6 +317,103 @@ def decision_boundary(model: Any, x_train: np.ndarray, grid: int = 64) -> dict[s
         "x": xs,
         "y": ys,
     }
+
+
+# ------------------------------------------------------------------------------------ Try it
+
+DRAW_SIDES = (8, 28)
+"""Square single-channel inputs of these sides get a drawing canvas in the window."""
+
+
+def try_inputs(run: OpenRun) -> dict[str, Any]:
+    """What the Try it panel offers for ``run``'s model.
+
+    Returns:
+        ``{"kind": "draw" | "image" | "table" | "other", "shape": input shape,
+        "feature_names": [...] (table), "sample": the first validation sample's raw
+        values (table: before standardisation, as a user types them), "class_names",
+        "task"}``. ``draw`` is a square single-channel input of a side in
+        :data:`DRAW_SIDES` (values 0..1, ink high, as the digits sources scale them).
+    """
+    shape = [int(s) for s in run.data.input_shape]
+    if len(shape) == 3 and shape[0] == shape[1] and shape[0] in DRAW_SIDES and shape[2] == 1:
+        kind = "draw"
+    elif len(shape) == 3 and shape[2] in (1, 3):
+        kind = "image"
+    elif len(shape) == 1:
+        kind = "table"
+    else:
+        kind = "other"
+    sample: list[float] = []
+    if kind == "table" and run.data.x is not None:
+        split = run.split()
+        raw = np.asarray(run.data.x[run.data.parts[split][:1]], dtype=np.float64)
+        sample = [float(v) for v in raw.ravel()]
+    names = list(run.data.feature_names or [])
+    if kind == "table" and len(names) != shape[0]:
+        names = [f"feature {i + 1}" for i in range(shape[0])]
+    return {
+        "kind": kind,
+        "shape": shape,
+        "feature_names": names if kind == "table" else [],
+        "sample": sample,
+        "class_names": [str(c) for c in run.data.class_names or []],
+        "task": run.data.task,
+    }
+
+
+def try_image(run: OpenRun, path: str | Path) -> np.ndarray:
+    """An image file as the run's model takes it before standardisation: decoded,
+    to the input's channels, resized as the run's image data is (else stretched),
+    scaled to 0..1 (raises ``DataError`` naming the file)."""
+    shape = tuple(int(s) for s in run.data.input_shape)
+    if len(shape) != 3:
+        raise InsideError(f"{path}: this model takes {len(shape)}-D inputs, not images")
+    mode = run.data.images.resize if run.data.images is not None else "stretch"
+    pixels = decode_image(path, 3)
+    return np.asarray(_to_model(pixels, shape[:2], shape[2], mode), dtype=np.float32)
+
+
+def try_predict(run: OpenRun, raw: Any) -> dict[str, Any]:
+    """The model's answer for one input given as the user made it (``raw``: drawn
+    pixels 0..1, a decoded image, typed feature values): the run's standardisation
+    is applied, as in training.
+
+    Returns:
+        ``{"probabilities": [...], "class_names": [...]}`` for classification (a
+        softmax applied to logits; one sigmoid unit: ``[1 - p, p]``), else
+        ``{"values": [...]}``; ``"input"`` is the model's input (standardised).
+    """
+    shape = tuple(int(s) for s in run.data.input_shape)
+    x = np.asarray(raw, dtype=np.float32)
+    if x.size != int(np.prod(shape)):
+        raise InsideError(
+            f"the input has {x.size} values; the model takes {int(np.prod(shape))} {shape}"
+        )
+    x = x.reshape((1, *shape))
+    if not np.isfinite(x).all():
+        raise InsideError("every input value must be a number")
+    if run.data.mean is not None:
+        x = run.data.transform(x)
+    out = np.asarray(run.model(x, training=False), dtype=np.float64).reshape(-1)
+    answer: dict[str, Any] = {"input": x[0]}
+    if run.data.task != "classification":
+        answer["values"] = [float(v) for v in out]
+        return answer
+    if out.size == 1:
+        p = float(out[0])
+        p = p if 0 <= p <= 1 else float(1 / (1 + np.exp(-p)))
+        probs = np.array([1 - p, p])
+    elif out.min() < 0 or out.max() > 1 or abs(out.sum() - 1) > 1e-3:  # logits
+        e = np.exp(out - out.max())
+        probs = e / e.sum()
+    else:
+        probs = out
+    names = [str(c) for c in run.data.class_names or []]
+    if len(names) != probs.size:
+        names = [str(i) for i in range(probs.size)]
+    answer.update(probabilities=[float(p) for p in probs], class_names=names)
+    return answer
 
 
 # ---------------------------------------------------------------------- what a run's health said

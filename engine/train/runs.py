@@ -21,7 +21,7 @@ A run directory holds::
     evaluation.json       metrics on validation/test; for classification a confusion
                           matrix, per-class precision/recall/F1 and sample predictions
     status.json           running | done | stopped | failed
-    events.jsonl          every event but the per-batch ones
+    events.jsonl          every event but the per-batch ones (and boundary fields)
     error.log             the traceback of an unexpected failure
     worker.log            the training process's output
     logs/                 TensorBoard scalars (train/ and validation/)
@@ -488,7 +488,7 @@ class EventLog:
         self._file: Any = None
 
     def write(self, event: dict[str, Any]) -> None:
-        if event.get("event") == "batch":
+        if event.get("event") in ("batch", "boundary"):  # boundary: a picture per epoch
             return
         try:
             if self._file is None:

@@ -65,6 +65,7 @@ class GraphScene(QGraphicsScene):
     selection_ids_changed = Signal(list)
     status_message = Signal(str)
     node_activated = Signal(str)
+    activations_requested = Signal(str)  # "Show Activations": the Inside tab (issue 19)
 
     def __init__(self, project: Project, undo_stack: UndoStack, parent=None) -> None:
         super().__init__(parent)
@@ -786,6 +787,7 @@ class GraphScene(QGraphicsScene):
             if self.fixits.get(node_id):
                 menu.addSeparator()
             menu.addAction("Edit Properties", lambda: self.node_activated.emit(node_id))
+            menu.addAction("Show Activations", lambda: self.activations_requested.emit(node_id))
             menu.addSeparator()
             menu.addAction("Copy", self.copy_selection)
             menu.addAction("Duplicate", self.duplicate)

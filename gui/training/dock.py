@@ -320,6 +320,8 @@ class TrainingDock(QDockWidget):
         s, live = self.session, self._live
         s.batch.connect(live.on_batch)
         s.warning.connect(live.on_warning)
+        s.boundary.connect(live.on_boundary)
+        s.boundary.connect(self.inside_view.on_boundary)
         s.waiting.connect(self._on_waiting)
         live.train_requested.connect(self.train)
         live.pause_requested.connect(self.session.pause)
@@ -341,6 +343,7 @@ class TrainingDock(QDockWidget):
         panel.resume_requested.connect(self.resume_run)
         self.run_finished.connect(panel.add_run)
         self.run_finished.connect(lambda _run: self._evaluate_latest(new_run=True))
+        self.run_finished.connect(lambda _run: self.inside_view.run_ended())
         self.view_tabs.currentChanged.connect(lambda _i: self._evaluate_latest())
 
     # ------------------------------------------------------------- project
@@ -410,6 +413,26 @@ class TrainingDock(QDockWidget):
             view.show_no_run(NO_RUN_YET)
         elif view.run_dir != latest:
             view.show_run(latest)
+
+    # ------------------------------------------------------------ a card's activations
+    def layer_selected(self, ids: list[str]) -> None:
+        """Cards selected on the canvas: while the Inside tab's Activations are shown,
+        scroll to the (first) selected layer's activations."""
+        view = self.inside_view if self._built else None
+        if not ids or view is None or not view.isVisible():
+            return
+        if view.tabs.currentIndex() == 0:  # Activations
+            view.show_layer(ids[0])
+
+    def show_activations(self, node_id: str) -> None:
+        """A card's "Show Activations": the Inside tab's Activations at that layer."""
+        self.build()
+        self.show()
+        self.raise_()
+        view = self.inside_view
+        self.view_tabs.setCurrentWidget(view)
+        view.tabs.setCurrentIndex(0)
+        view.show_layer(node_id)
 
     def export_run(self, run_dir: str) -> None:
         dialog = ExportDialog(run_dir, self)

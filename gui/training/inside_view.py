@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QProcess, Qt, Signal
+from PySide6.QtCore import QProcess, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -38,24 +38,14 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid
 
 from gui import theme
+from gui.training.boundary_view import CLASS_COLOURS, BoundaryView, field_rgb, smooth
+from gui.training.try_it import TryItView
 
 MAX_CARDS = 40
 """Most layers drawn as activation cards (the rest are listed in the text)."""
-
-CLASS_COLOURS = [
-    (31, 119, 180),
-    (255, 127, 14),
-    (44, 160, 44),
-    (214, 39, 40),
-    (148, 103, 189),
-    (140, 86, 75),
-    (227, 119, 194),
-    (127, 127, 127),
-    (188, 189, 34),
-    (23, 190, 207),
-]
 
 
 def _maps_grid(maps: np.ndarray, pad: int = 1) -> np.ndarray:
@@ -106,6 +96,10 @@ class InsideView(QWidget):
         self.run_dir: str | None = None
         self.manifest: dict[str, Any] = {}
         self.process: QProcess | None = None
+        self.cards: dict[str, tuple[Any, Any]] = {}  # layer name -> (label, view box)
+        self.highlighted: str | None = None
+        self._wanted_layer: str | None = None
+        self._stale = False
         self._out = tempfile.TemporaryDirectory(prefix="layerlab-inside-")
         self._build()
 
@@ -135,6 +129,7 @@ class InsideView(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.activations)
+        self.activations_scroll = scroll
         self.tabs.addTab(scroll, "Activations")
 
         health = QWidget()
@@ -162,9 +157,11 @@ class InsideView(QWidget):
         self.pictures = pg.GraphicsLayoutWidget()
         self.pictures.setBackground(c["base"])
         self.tabs.addTab(self.pictures, "Grad-CAM and filters")
-        self.boundary_plot = pg.PlotWidget(background=c["base"])
-        self.boundary_plot.setAspectLocked(True)
-        self.tabs.addTab(self.boundary_plot, "Decision boundary")
+        self.boundary_view = BoundaryView()  # a finished run's field, or live while one trains
+        self.boundary_plot = self.boundary_view.plot
+        self.tabs.addTab(self.boundary_view, "Decision boundary")
+        self.try_it = TryItView()
+        self.tabs.addTab(self.try_it, "Try it")
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
@@ -173,16 +170,36 @@ class InsideView(QWidget):
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
-        if self.run_dir is None and self.latest_run is not None:
+        if (self.run_dir is None or self._stale) and self.latest_run is not None:
+            self._stale = False
             latest = self.latest_run()
-            if latest is not None:
+            if latest is not None and (str(latest) != self.run_dir or self.manifest == {}):
                 self.show_run(str(latest))
+
+    def on_boundary(self, event: dict[str, Any]) -> None:
+        """A ``boundary`` event of the run training now: the Decision boundary view
+        follows it live (the finished run's field replaces it when computed)."""
+        self.boundary_view.add_event(event)
+
+    def run_ended(self) -> None:
+        """A run ended: show the newest finished run (now if the tab is shown, else
+        when it is next shown), so the tab never shows a stale run."""
+        if self.latest_run is None:
+            return
+        latest = self.latest_run()
+        if latest is None or str(latest) == self.run_dir:
+            return
+        if self.isVisible():
+            self.show_run(str(latest))
+        else:
+            self._stale = True
 
     # ------------------------------------------------------------------ computing
     def show_run(self, run_dir: str | os.PathLike, compute: bool = True) -> None:
         """Show ``run_dir`` (and look inside it for the chosen sample)."""
         self.run_dir = str(run_dir)
         self.run_label.setText(f"Run {Path(run_dir).name}")
+        self.try_it.set_run(self.run_dir)
         if compute:
             self.compute()
 
@@ -227,8 +244,8 @@ class InsideView(QWidget):
         self.finished.emit(False)
 
     def _done(self, process: QProcess, code: int) -> None:
-        if process is not self.process:
-            return
+        if process is not self.process or not isValid(self.show_button):
+            return  # an older process, or the view is gone (the app is quitting)
         self.show_button.setEnabled(True)
         if code != 0:
             err = bytes(process.readAllStandardError().data()).decode("utf-8", "replace").strip()
@@ -261,21 +278,49 @@ class InsideView(QWidget):
     def _draw_activations(self, arrays: Path) -> None:
         w = self.activations
         w.clear()
+        self.cards = {}
+        self.highlighted = None
         layers = self.manifest.get("layers", [])
         for row in layers[:MAX_CARDS]:
             values = np.load(arrays / row["array"])
-            shape = "×".join(str(s) for s in row["output_shape"])
-            w.addLabel(
-                f"<b>{row['name']}</b> ({row['type']}) {shape}<br>"
-                f"mean {row['mean']:.3g} · std {row['std']:.3g} · "
-                f"zeros {row['zero_fraction']:.0%}",
-                justify="left",
-            )
+            label = w.addLabel(_card_text(row), justify="left")
             box = w.addViewBox(lockAspect=True, enableMouse=False)
             box.invertY(True)
             box.addItem(_image_item(_card_image(row["kind"], values)))
+            self.cards[row["name"]] = (label, box)
             w.nextRow()
         w.setMinimumHeight(120 * min(len(layers), MAX_CARDS))
+        if self._wanted_layer is not None:
+            wanted, self._wanted_layer = self._wanted_layer, None
+            QTimer.singleShot(0, lambda: self.show_layer(wanted))
+
+    # ------------------------------------------------------------ a card's activations
+    def show_layer(self, name: str) -> bool:
+        """Scroll to and highlight layer ``name``'s activations (a card selected on the
+        canvas); remembered until they are computed. False when the run has no such
+        layer."""
+        found = self._card_name(name)
+        if found is None:
+            if not self.cards:
+                self._wanted_layer = name
+            return False
+        for other, (label, box) in self.cards.items():
+            row = next(r for r in self.manifest.get("layers", []) if r["name"] == other)
+            on = other == found
+            label.setText(_card_text(row, highlight=on), justify="left")
+            box.setBorder(pg.mkPen(theme.colors()["highlight"], width=3) if on else None)
+        self.highlighted = found
+        label, _box = self.cards[found]
+        top = self.activations.mapFromScene(label.sceneBoundingRect().topLeft())
+        bar = self.activations_scroll.verticalScrollBar()
+        bar.setValue(max(0, min(bar.maximum(), int(top.y()) - 8)))
+        return True
+
+    def _card_name(self, name: str) -> str | None:
+        if name in self.cards:
+            return name
+        lowered = {k.lower(): k for k in self.cards}
+        return lowered.get(name.lower())
 
     def _draw_health(self) -> None:
         records = self.manifest.get("health") or []
@@ -391,24 +436,29 @@ class InsideView(QWidget):
         field = np.load(arrays / "boundary.npz")
         classes, conf = field["classes"], field["confidence"]
         xs, ys = field["x"], field["y"]
-        rgb = np.array([CLASS_COLOURS[c % len(CLASS_COLOURS)] for c in classes.ravel()], float)
-        strength = np.clip((conf.ravel() - 0.5) * 2, 0, 1)[:, None]
-        rgb = 255 - (255 - rgb) * (0.25 + 0.35 * strength)
-        image = rgb.reshape(*classes.shape, 3).astype(np.uint8)
+        image = smooth(field_rgb(classes, conf))
         item = pg.ImageItem(np.transpose(image, (1, 0, 2)), levels=(0, 255))  # (x, y, rgb)
         item.setRect(xs[0], ys[0], xs[-1] - xs[0], ys[-1] - ys[0])
         plot.addItem(item)
         points, labels = field["points"], field["labels"]
-        brushes = [
-            pg.mkBrush(*(0.8 * np.array(CLASS_COLOURS[int(c) % len(CLASS_COLOURS)])))
-            for c in labels
-        ]
+        brushes = [pg.mkBrush(*(0.8 * CLASS_COLOURS[int(c) % len(CLASS_COLOURS)])) for c in labels]
         plot.addItem(
             pg.ScatterPlotItem(
                 points[:, 0], points[:, 1], size=6, brush=brushes, pen=pg.mkPen("w", width=0.8)
             )
         )
         plot.setTitle("Decision boundary over the plane (standardised features)")
+
+
+def _card_text(row: dict[str, Any], highlight: bool = False) -> str:
+    shape = "×".join(str(s) for s in row["output_shape"])
+    name = f"<b>{row['name']}</b>"
+    if highlight:
+        name = f"<span style='background-color:#fde68a; color:#111'>&nbsp;{name}&nbsp;</span>"
+    return (
+        f"{name} ({row['type']}) {shape}<br>"
+        f"mean {row['mean']:.3g} · std {row['std']:.3g} · zeros {row['zero_fraction']:.0%}"
+    )
 
 
 def _grey_item(image: np.ndarray) -> pg.ImageItem:

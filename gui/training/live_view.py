@@ -35,6 +35,7 @@ from engine.human import duration
 from engine.train.config import monitor_mode
 from engine.train.runs import read_json
 from gui.theme import colors
+from gui.training.boundary_view import BoundaryView
 from gui.training.export_dialog import ExportDialog
 
 REFRESH_HZ = 15
@@ -512,8 +513,17 @@ class LiveView(QWidget):
         top.addWidget(self.progress, 1)
         top.addWidget(self.export_button)
         self.plots.controls.addWidget(self.rate)
+        # the decision boundary of a run on two-feature data, beside the curves
+        self.boundary = BoundaryView()
+        self.boundary.setVisible(False)
+        self.boundary.setMinimumWidth(260)
+        row = self._row = QSplitter(Qt.Orientation.Horizontal)
+        row.addWidget(self.plots)
+        row.addWidget(self.boundary)
+        row.setStretchFactor(0, 3)
+        row.setStretchFactor(1, 1)
         split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(self.plots)
+        split.addWidget(row)
         split.addWidget(self.log)
         split.setStretchFactor(0, 4)
         split.setStretchFactor(1, 1)
@@ -571,6 +581,8 @@ class LiveView(QWidget):
         self.export_button.setEnabled(False)
         self._t0 = time.monotonic()
         self.plots.reset()
+        self.boundary.reset()
+        self.boundary.setVisible(False)  # shown by the run's first boundary event
         self.progress.setRange(0, 0)  # busy until the worker reports its steps
         self.progress.setFormat("Starting TensorFlow…")
         what = "Resuming" if resume else "Starting"
@@ -609,6 +621,14 @@ class LiveView(QWidget):
                     f"Fine-tuning after epoch {fine.get('after_epoch')}: then {which} "
                     f"train at the learning rate x {fine.get('learning_rate_factor')}"
                 )
+
+    def on_boundary(self, event: dict[str, Any]) -> None:
+        """A ``boundary`` event (two-feature data): the field beside the curves."""
+        if not self.boundary.isVisibleTo(self):
+            self.boundary.setVisible(True)
+            width = max(self._row.width(), 600)
+            self._row.setSizes([width * 2 // 3, width - width * 2 // 3])
+        self.boundary.add_event(event)
 
     def on_batch(self, event: dict[str, Any]) -> None:
         self._last_batch = event

@@ -218,6 +218,7 @@ class TrainingSession(QObject):
         waiting(list): a cluster run still waits for these workers (``host:port``).
         finished(dict): the ``done`` event (run_dir, model, history, evaluation, stopped).
         failed(dict): the ``error`` event (kind, message, hint).
+        boundary(dict): a ``boundary`` event (the decision boundary of two-feature data).
         state_changed(str): ``idle``, ``starting``, ``running``, ``paused`` or ``stopping``.
         warm_changed(str): the warm worker is ``starting``, ``ready``, or ``off`` (none).
 
@@ -238,6 +239,7 @@ class TrainingSession(QObject):
     paused = Signal()
     resumed = Signal()
     warning = Signal(str)
+    boundary = Signal(dict)
     waiting = Signal(list)
     finished = Signal(dict)
     failed = Signal(dict)
@@ -463,6 +465,8 @@ class TrainingSession(QObject):
             self.resumed.emit()
         elif kind == "warning":
             self.warning.emit(str(event.get("message", "")))
+        elif kind == "boundary":  # engine/train/boundary.py: drawn by the Live tab
+            self.boundary.emit(event)
         elif kind == "waiting":
             self.waiting.emit([str(w) for w in event.get("workers") or []])
         elif kind in ("done", "error"):

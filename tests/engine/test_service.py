@@ -72,7 +72,7 @@ def test_only_the_newest_latest_only_request_waiting_is_worked_on():
         {"seq": 5, "kind": "shapes", "args": {}},
     ]
     assert [m["seq"] for m in newest_only(batch)] == [2, 4, 5]
-    assert {"shapes", "lr_curve", "devices"} == set(LATEST_ONLY)
+    assert {"shapes", "lr_curve", "devices", "try_it"} == set(LATEST_ONLY)
 
 
 def test_unknown_requests_and_failures_are_messages():
