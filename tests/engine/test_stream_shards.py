@@ -59,6 +59,10 @@ def test_a_two_worker_cluster_on_an_image_folder_reads_disjoint_shards(tmp_path)
     from engine.train.distributed.run import start_cluster_training
 
     root = write_folder(tmp_path / "set")
+    # a PNG whose header is fine but whose pixels are garbage: found only by decoding
+    header = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + (8).to_bytes(4, "big") * 2
+    bad = root / "dark" / "99.png"
+    bad.write_bytes(header + b"\x08\x02\x00\x00\x00" + b"garbage" * 20)
     data = {"source": "images", "path": str(root), "validation_split": 0.2, "seed": 0}
     project = {
         "format": "layerlab",
@@ -100,12 +104,17 @@ def test_a_two_worker_cluster_on_an_image_folder_reads_disjoint_shards(tmp_path)
     assert final["history"]["loss"] and np.isfinite(final["history"]["loss"][0])
     assert "val_loss" in final["history"] and final["evaluation"]
 
-    parts = load_data(data).parts["train"]  # the files of the training split
-    assert len(parts) == 16
+    loaded = load_data(data)
+    parts = loaded.parts["train"]  # the files of the training split
+    assert len(parts) == 17  # 11 dark (one corrupt) and 10 bright files: 80 %
     plan = shard_plan(len(parts), 2, 4, seed=5 + 0)  # epoch 1: seed + 0
     shards = [np.sort(parts[p]).astype(np.int64) for p in plan]
     assert not set(shards[0].tolist()) & set(shards[1].tolist())
     assert sorted(np.concatenate(shards).tolist()) == parts.tolist()
+    corrupt = loaded.images.paths.index(str(bad))
     for event, shard in zip((final, final_other), shards):
-        assert event["train_files_read"] == len(shard) == 8
-        assert event["train_files_sha256"] == hashlib.sha256(shard.tobytes()).hexdigest()
+        read = shard[shard != corrupt]  # the one file that cannot be decoded is skipped
+        assert event["train_files_read"] == len(read)
+        assert event["train_files_sha256"] == hashlib.sha256(read.tobytes()).hexdigest()
+    # counted once over the cluster, in the chief's summary
+    assert final["skipped_files"]["count"] == 1, final.get("skipped_files")
