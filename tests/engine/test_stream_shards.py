@@ -118,3 +118,47 @@ def test_a_two_worker_cluster_on_an_image_folder_reads_disjoint_shards(tmp_path)
         assert event["train_files_sha256"] == hashlib.sha256(read.tobytes()).hexdigest()
     # counted once over the cluster, in the chief's summary
     assert final["skipped_files"]["count"] == 1, final.get("skipped_files")
+
+
+def test_a_memory_mapped_npy_shard_is_read_row_by_row_and_padded_to_the_step_count(
+    tmp_path, monkeypatch
+):
+    import tensorflow as tf
+
+    from engine.train.distributed.loop import _shard_batches
+    from engine.train.distributed.steps import local_shard
+
+    monkeypatch.setenv("LAYERLAB_CACHE_DIR", str(tmp_path / "cache"))
+    x = np.arange(60, dtype=np.float32).reshape(20, 3)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", np.arange(20) % 2)
+    ds = load_data(
+        {
+            "source": "npz",
+            "path": "x.npy",
+            "y": "y.npy",
+            "validation_split": 0.0,
+            "standardize": False,
+        },
+        base_dir=tmp_path,
+    )
+    assert ds.streamed and isinstance(ds.x, np.memmap)
+    plan = shard_plan(20, 3, 6, seed=1)  # 4 steps; workers 1 and 2 read 2+2+2+0 rows
+    got = []
+    for positions in plan:
+        data = local_shard(
+            tf.distribute.get_strategy(),
+            lambda b, p=positions: _shard_batches(ds, "train", p, ds.y_train, b, None),
+            worker_batch(6, 3),
+            4,
+        )
+        batches = [(np.asarray(xb), np.asarray(yb)) for xb, yb in data]
+        assert len(batches) == 4  # every worker joins every step
+        rows = np.concatenate([xb for xb, _ in batches])
+        want = ds.parts["train"][positions]
+        assert sorted(rows[:, 0].tolist()) == sorted((want * 3).tolist())
+        labels = np.concatenate([yb for _, yb in batches])
+        assert sorted(labels.tolist()) == sorted(ds.y[want].tolist())
+        got.extend(rows[:, 0].tolist())
+    assert sorted(got) == [3.0 * i for i in range(20)]
+    assert not ds._made  # no split was copied into memory
