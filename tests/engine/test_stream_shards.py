@@ -63,7 +63,13 @@ def test_a_two_worker_cluster_on_an_image_folder_reads_disjoint_shards(tmp_path)
     header = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + (8).to_bytes(4, "big") * 2
     bad = root / "dark" / "99.png"
     bad.write_bytes(header + b"\x08\x02\x00\x00\x00" + b"garbage" * 20)
-    data = {"source": "images", "path": str(root), "validation_split": 0.2, "seed": 0}
+    data = {
+        "source": "images",
+        "path": str(root),
+        "validation_split": 0.2,
+        "seed": 0,
+        "cache": "memory",
+    }
     project = {
         "format": "layerlab",
         "version": 1,
@@ -100,6 +106,10 @@ def test_a_two_worker_cluster_on_an_image_folder_reads_disjoint_shards(tmp_path)
         for run in (chief, other):
             run.kill()
     assert final and final["event"] == "done", final
+    warnings = [e["message"] for e in chief.events() if e["event"] == "warning"]
+    assert any('"cache": "memory" is not used in a cluster run' in w for w in warnings)
+    # named by the worker that met it (the chief here), else counted "on the other workers"
+    assert any("1 image could not be read and was skipped" in w for w in warnings), warnings
     assert final_other and final_other["event"] == "done", final_other
     assert final["history"]["loss"] and np.isfinite(final["history"]["loss"][0])
     assert "val_loss" in final["history"] and final["evaluation"]

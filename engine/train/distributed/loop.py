@@ -190,6 +190,14 @@ def _loop(
     # worker, which takes its part of every batch (auto-sharding by DATA).
     streamed = ds.streamed
     n_train = ds.count("train")
+    if is_chief and ds.images is not None and ds.images.cache in ("memory", "file"):
+        emit(
+            {
+                "event": "warning",
+                "message": f'"cache": "{ds.images.cache}" is not used in a cluster run: '
+                "each epoch every worker reads another shard of the images, streamed",
+            }
+        )
     index = task_index()
     if not streamed:
         try:
@@ -477,21 +485,28 @@ def _report_skips(
     if not count:
         return
     tracker = trackers["train"]
-    own = tracker.describe(new) if new else ""
     elsewhere = count - len(new)
-    text = (own + "; " if own else "") + (
-        f"{elsewhere} more on the other workers" if elsewhere else ""
-    )
+    if new:
+        text = tracker.describe(new) + (
+            f"; and {elsewhere} more on the other workers" if elsewhere else ""
+        )
+    else:
+        text = (
+            f"{count} image{'s' if count != 1 else ''} could not be read and "
+            f"{'were' if count != 1 else 'was'} skipped on the other workers"
+        )
     if tracker.files.corrupt == "error":
         raise TrainingError(
             "data",
-            f"{count} image(s) could not be read: " + (own or "on the other workers"),
+            tracker.describe(new, skipped=False)
+            if new
+            else f"{count} image{'s' if count != 1 else ''} could not be read on the other workers",
             'Remove or replace the file, or set "corrupt_files": "skip" to skip it.',
         )
     skips["count"] = skips.get("count", 0) + count
     skips["files"] = (skips.get("files", []) + [tracker.files.paths[i] for i in new])[:20]
     if is_chief:
-        emit({"event": "warning", "message": text.rstrip("; ")})
+        emit({"event": "warning", "message": text})
 
 
 def _files_read(trackers: dict[str, SkipTracker]) -> dict[str, Any]:
