@@ -1,4 +1,5 @@
-"""A cluster's settings: addresses, ``TF_CONFIG``, the ``cluster`` object, commands.
+"""A cluster's settings: addresses, ``TF_CONFIG``, the ``cluster`` object, commands,
+and the shard plan (which samples each worker reads in an epoch of streamed data).
 
 Checks and turns ``--cluster`` values, the training section's ``cluster`` object and
 ``TF_CONFIG`` into worker addresses, and writes the commands that start the other
@@ -16,6 +17,8 @@ import re
 import shlex
 import socket
 from typing import Any
+
+import numpy as np
 
 DEFAULT_TIMEOUT_S = 60.0
 """Collective timeout: a step waiting longer than this for a peer fails."""
@@ -231,3 +234,36 @@ def port_taken(address: str) -> bool:
 def named_workers(workers: list[str], indices: list[int]) -> str:
     """``"a:1 (worker 0, the chief), b:2 (worker 1)"`` for the workers at ``indices``."""
     return ", ".join(f"{workers[i]} (worker {i}{', the chief' if i == 0 else ''})" for i in indices)
+
+
+# ------------------------------------------------------------------- shards of a split
+
+
+def worker_batch(global_batch: int, workers: int) -> int:
+    """Samples each worker reads per step: ``ceil(global_batch / workers)``."""
+    return max(1, -(-int(global_batch) // max(1, int(workers))))
+
+
+def shard_plan(n: int, workers: int, global_batch: int, seed: int | None) -> list[np.ndarray]:
+    """Which samples of a split each worker reads in one epoch, in reading order.
+
+    The split's positions ``0..n-1`` are put in a seeded order (``seed`` None: in
+    order; pass the run's seed plus the epoch, so every epoch reshuffles and every
+    worker computes the same order); step ``s`` trains on the global batch
+    ``order[s*B:(s+1)*B]``, and worker ``i`` reads its ``i``-th slice of
+    :func:`worker_batch` samples of it. Every position is in exactly one worker's
+    plan: the union over workers is the whole split each epoch, no sample twice. A
+    global batch that divides evenly by the workers gives every worker the same
+    share of every step (otherwise the last worker's slices are shorter).
+
+    Returns:
+        One int64 array of positions per worker (index ``i`` is worker ``i``'s).
+    """
+    n, workers, global_batch = int(n), max(1, int(workers)), max(1, int(global_batch))
+    order = (
+        np.arange(n, dtype=np.int64)
+        if seed is None
+        else np.random.default_rng(int(seed)).permutation(n).astype(np.int64)
+    )
+    owner = (np.arange(n, dtype=np.int64) % global_batch) // worker_batch(global_batch, workers)
+    return [order[owner == i] for i in range(workers)]

@@ -154,13 +154,27 @@ def place(device: str | None, fresh_process: bool = False) -> Placement:
         configure(gpus)
         if len(gpus) == 1:
             return Placement(["GPU:0"], device="/GPU:0")
-        strategy = tf.distribute.MirroredStrategy()
+        strategy = _mirrored(None)
         return Placement([f"GPU:{i}" for i in range(len(gpus))], strategy=strategy)
     cpus = tf.config.list_logical_devices("CPU")
     if len(cpus) > 1:
-        strategy = tf.distribute.MirroredStrategy([c.name for c in cpus])
+        strategy = _mirrored(tuple(c.name for c in cpus))
         return Placement([c.name.split("device:")[-1] for c in cpus], strategy=strategy)
     return Placement(["CPU:0"], device="/CPU:0")
+
+
+_STRATEGIES: dict[Any, Any] = {}
+
+
+def _mirrored(devices: tuple[str, ...] | None) -> Any:
+    """One MirroredStrategy per device list and process: a second strategy over the same
+    devices reuses its collective keys, and its first all-reduce then fails with
+    "Shape mismatch in the collective instance" (a second run in a warm worker)."""
+    import tensorflow as tf
+
+    if devices not in _STRATEGIES:
+        _STRATEGIES[devices] = tf.distribute.MirroredStrategy(list(devices) if devices else None)
+    return _STRATEGIES[devices]
 
 
 # ------------------------------------------------------------------------ one whole run
@@ -763,6 +777,10 @@ def _fit(
     runs.write_history(run_dir, run.history)
     loss_params = section.get("loss") if isinstance(section.get("loss"), dict) else {}
     stopped = run.stopped
+    if placement.strategy is not None and ds.streamed:
+        # predict_on_batch under a MirroredStrategy returns each batch once per replica:
+        # the evaluation reads the saved model outside the strategy
+        model = keras.models.load_model(model_path)
     evaluation: dict[str, Any] = {}
     if not controls.reason:  # ended by a signal: keep it short, skip the evaluation
         evaluation = runs.evaluate(

@@ -64,13 +64,29 @@ SCATTER_POINTS = 20_000
 SEQUENCES = 4
 FILE_SOURCES = {
     "csv": "CSV file",
-    "npz": "NumPy .npz file",
+    "npz": "NumPy .npz / .npy file",
     "images": "Image folder",
     "image_list": "Image list (CSV)",
 }
 IMAGE_SOURCES = ("images", "image_list")
-IMAGE_KEYS = ("max_memory_mb", "cache", "corrupt_files", "path_column", "label_column")
+IMAGE_KEYS = ("max_memory_mb", "path_column", "label_column")
 """Image settings the panel has no field for: kept as they are when the section is edited."""
+MISSING_CHOICES = (
+    ("refuse the file (name line and column)", "error"),
+    ("drop the row", "drop"),
+    ("fill with the column's mean", "mean"),
+)
+"""The CSV ``missing`` policy: (what the combo says, the section's value); first = default."""
+CACHE_CHOICES = (
+    ("automatic (in memory when it fits)", "auto"),
+    ("none (decode every epoch)", "none"),
+    ("in memory", "memory"),
+    ("cache file in the run folder", "file"),
+)
+CORRUPT_CHOICES = (
+    ("skip and report them", "skip"),
+    ("stop the run", "error"),
+)
 PLANE_SETS = ("moons", "circles", "spirals", "xor")
 CLASS_COLORS = (
     "#2563eb",
@@ -248,6 +264,9 @@ class DataPanel(QWidget):
         self.task = QComboBox()
         for text in ("automatic", "classification", "regression"):
             self.task.addItem(text, None if text == "automatic" else text)
+        self.missing = self._choices(
+            MISSING_CHOICES, "What a missing value (an empty cell, NA, NaN, ?) does"
+        )
         self.x_array = self._editable_combo("x")
         self.y_array = self._editable_combo("y")
         self.image_size = QSpinBox()
@@ -262,6 +281,12 @@ class DataPanel(QWidget):
             ("pad to the aspect ratio", "pad"),
         ):
             self.resize_mode.addItem(text, key)
+        self.cache = self._choices(
+            CACHE_CHOICES, "Keep the decoded images after the first epoch (training streams them)"
+        )
+        self.corrupt = self._choices(
+            CORRUPT_CHOICES, "An image that cannot be decoded while training"
+        )
         self.samples = QSpinBox()
         self.samples.setRange(2, 10_000_000)
         self.noise = QDoubleSpinBox()
@@ -321,6 +346,14 @@ class DataPanel(QWidget):
         combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         return combo
 
+    @staticmethod
+    def _choices(choices: tuple[tuple[str, str], ...], tip: str) -> QComboBox:
+        combo = QComboBox()
+        for text, value in choices:
+            combo.addItem(text, value)
+        combo.setToolTip(tip)
+        return combo
+
     def _fraction(self) -> QDoubleSpinBox:
         spin = QDoubleSpinBox()
         spin.setRange(0.0, 0.9)
@@ -339,11 +372,14 @@ class DataPanel(QWidget):
         self.form.addRow("feature columns", self.features)
         self.form.addRow("categorical", self.categorical)
         self.form.addRow("task", self.task)
+        self.form.addRow("missing values", self.missing)
         self.form.addRow("inputs array", self.x_array)
         self.form.addRow("targets array", self.y_array)
         self.form.addRow("image size", self.image_size)
         self.form.addRow("colours", self.color_mode)
         self.form.addRow("resize", self.resize_mode)
+        self.form.addRow("cache", self.cache)
+        self.form.addRow("unreadable images", self.corrupt)
         self.form.addRow("samples", self.samples)
         self.form.addRow("noise", self.noise)
         self.form.addRow("sequence length", self.length)
@@ -372,7 +408,15 @@ class DataPanel(QWidget):
         for combo in (self.target, self.x_array, self.y_array):
             combo.lineEdit().editingFinished.connect(self._on_edit)
             combo.activated.connect(self._on_edit)
-        for combo in (self.task, self.color_mode, self.resize_mode, self.standardize):
+        for combo in (
+            self.task,
+            self.missing,
+            self.color_mode,
+            self.resize_mode,
+            self.cache,
+            self.corrupt,
+            self.standardize,
+        ):
             combo.currentIndexChanged.connect(self._on_edit)
         for spin in (
             self.image_size,
@@ -435,6 +479,12 @@ class DataPanel(QWidget):
                 mode if mode in ("grayscale", "rgb") else "from the model's input"
             )
             self.resize_mode.setCurrentIndex(max(0, self.resize_mode.findData(s.get("resize"))))
+            for combo, key in (
+                (self.missing, "missing"),
+                (self.cache, "cache"),
+                (self.corrupt, "corrupt_files"),
+            ):
+                combo.setCurrentIndex(max(0, combo.findData(s.get(key))))
             name = source.removeprefix("builtin:")
             set_spin(self.samples, s.get("samples"), 1000 if name == "adding" else 500)
             set_spin(self.noise, s.get("noise"), {"moons": 0.1}.get(name, 0.05))
@@ -458,11 +508,14 @@ class DataPanel(QWidget):
             self.features: source == "csv",
             self.categorical: source == "csv",
             self.task: source == "csv",
+            self.missing: source == "csv",
             self.x_array: source == "npz",
             self.y_array: source == "npz",
             self.image_size: source in IMAGE_SOURCES,
             self.color_mode: source in IMAGE_SOURCES,
             self.resize_mode: source in IMAGE_SOURCES,
+            self.cache: source in IMAGE_SOURCES,
+            self.corrupt: source in IMAGE_SOURCES,
             self.samples: builtin and (name in PLANE_SETS or name == "adding"),
             self.noise: builtin and name in PLANE_SETS and name != "xor",
             self.length: builtin and name == "adding",
@@ -474,7 +527,9 @@ class DataPanel(QWidget):
             if builtin
             else {
                 "csv": "A table with a header row; one column is the target.",
-                "npz": "Arrays of inputs and targets saved with numpy.savez.",
+                "npz": "Arrays of inputs and targets saved with numpy.savez (an .npz), "
+                "or two .npy files: the inputs' as path, the targets' as targets array "
+                "(memory-mapped, not copied).",
                 "images": "A folder with one sub-folder of pictures per class "
                 "(read batch by batch while training).",
                 "image_list": "A CSV of path,label rows; paths relative to the CSV.",
@@ -504,7 +559,9 @@ class DataPanel(QWidget):
         if source == "images":
             return QFileDialog.getExistingDirectory(self, "Image folder") or None
         pattern = (
-            "CSV files (*.csv *.tsv *.txt)" if source in ("csv", "image_list") else "NumPy (*.npz)"
+            "CSV files (*.csv *.tsv *.txt)"
+            if source in ("csv", "image_list")
+            else "NumPy arrays (*.npz *.npy);;NumPy .npz (*.npz);;NumPy .npy (*.npy)"
         )
         path, _ = QFileDialog.getOpenFileName(self, "Data file", "", f"{pattern};;All (*)")
         return path or None
@@ -535,6 +592,7 @@ class DataPanel(QWidget):
             self._names(s, "categorical", self.categorical.text())
             if self.task.currentData():
                 s["task"] = self.task.currentData()
+            self._choice(s, old, "missing", self.missing)
             if "delimiter" in old:
                 s["delimiter"] = old["delimiter"]
         elif source == "npz":
@@ -547,6 +605,8 @@ class DataPanel(QWidget):
                 s["color_mode"] = self.color_mode.currentText()
             if self.resize_mode.currentData() != "stretch" or "resize" in old:
                 s["resize"] = self.resize_mode.currentData()
+            self._choice(s, old, "cache", self.cache)
+            self._choice(s, old, "corrupt_files", self.corrupt)
             for key in IMAGE_KEYS:
                 if key in old:
                     s[key] = old[key]
@@ -575,6 +635,12 @@ class DataPanel(QWidget):
         names = [p.strip() for p in text.split(",") if p.strip()]
         if names:
             s[key] = names
+
+    @staticmethod
+    def _choice(s: dict[str, Any], old: dict[str, Any], key: str, combo: QComboBox) -> None:
+        """A combo's value, written when it is not the default (first) or was there."""
+        if combo.currentIndex() > 0 or key in old:
+            s[key] = combo.currentData()
 
     @staticmethod
     def _number(s: dict[str, Any], old: dict[str, Any], key: str, value: Any, default: Any) -> None:

@@ -20,18 +20,22 @@ TensorFlow and Keras are imported inside functions only.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from engine.data.dataset import check_fit, labels_for_loss
+from engine.data.dataset import Dataset, check_fit, labels_for_loss
+from engine.data.images import SkipTracker
 from engine.data.sources import DataError
 from engine.train import runs
 from engine.train.callbacks import CHECKPOINT_INTERVAL_S
+from engine.train.cluster import shard_plan, worker_batch
 from engine.train.config import Emit, Event, loss_name, make_loss, make_optimizer
 from engine.train.distributed.checkpoints import (
     Checkpoints,
@@ -53,9 +57,18 @@ from engine.train.distributed.settings import (
     ignored_settings,
     metric_names,
 )
-from engine.train.distributed.steps import Progress, Steps, logs_from, metric_kind, train_epoch
+from engine.train.distributed.steps import (
+    Progress,
+    Steps,
+    local_shard,
+    logs_from,
+    metric_kind,
+    train_batches,
+    train_epoch,
+)
 from engine.train.fit import (
     TrainingError,
+    adapt_data,
     build_snapshot_model,
     epochs_to_train,
     load_dataset,
@@ -172,15 +185,25 @@ def _loop(
     ds = load_dataset(project, base_dir)
     loss = loss_name(section, ds.task, ds.num_classes)
     global_batch = global_batch_of(section)
-    try:  # each worker holds the splits in memory and takes its shard of every batch
-        n_train = len(ds.x_train)
-        _ = ds.x_val
-    except DataError as exc:
-        raise TrainingError(
-            "data",
-            str(exc),
-            "A multi-worker run holds the data in memory; train on one machine to stream it.",
-        ) from exc
+    # Streamed data (image files, memory maps) is never loaded whole: each worker reads
+    # only its shard (engine.train.cluster.shard_plan). In-memory data is held by every
+    # worker, which takes its part of every batch (auto-sharding by DATA).
+    streamed = ds.streamed
+    n_train = ds.count("train")
+    if is_chief and ds.images is not None and ds.images.cache in ("memory", "file"):
+        emit(
+            {
+                "event": "warning",
+                "message": f'"cache": "{ds.images.cache}" is not used in a cluster run: '
+                "each epoch every worker reads another shard of the images, streamed",
+            }
+        )
+    index = task_index()
+    if not streamed:
+        try:
+            _ = ds.x_train, ds.x_val
+        except DataError as exc:
+            raise TrainingError("data", str(exc), "Check the data settings.") from exc
     steps = max(1, math.ceil(n_train / global_batch))
     loss_params = section.get("loss") if isinstance(section.get("loss"), dict) else {}
     from_logits = bool(loss_params.get("from_logits"))
@@ -209,14 +232,14 @@ def _loop(
     if resume and is_chief:
         load_checkpoint(run_dir / "checkpoints" / "last.keras", variables)
     elif not resume:  # the chief's imported weights reach every worker through the sync
-        notes = prepare_start(model, project, base_dir, ds.x_train, emit, weights=is_chief)
+        notes = prepare_start(model, project, base_dir, adapt_data(ds), emit, weights=is_chief)
     sync_from_chief(strategy, variables)
     for layer in model.layers:  # a Normalization's mean and variance follow its variables
         if type(layer).__name__ == "Normalization":
             layer.finalize_state()
 
     y_train = labels_for_loss(ds.y_train, loss, ds.num_classes)
-    has_val = ds.x_val is not None and len(ds.x_val) > 0
+    has_val = ds.count("validation") > 0
     y_val = labels_for_loss(ds.y_val, loss, ds.num_classes) if has_val else None
     es = section.get("early_stopping")
     es = {} if es is True else es if isinstance(es, dict) else None
@@ -252,7 +275,31 @@ def _loop(
     )
     shuffle = bool(section.get("shuffle", True))
     steps_obj = Steps(strategy, model, loss_obj, kind, global_batch, from_logits)
-    val_data = steps_obj.dataset(ds.x_val, y_val, global_batch) if has_val else None
+    per_worker = worker_batch(global_batch, n_workers)
+    trackers = (
+        {"train": SkipTracker(ds.images), "validation": SkipTracker(ds.images)}
+        if ds.images is not None
+        else {}
+    )
+
+    def shard(split: str, labels: Any, seed_of_epoch: int | None) -> Any:
+        n = ds.count(split)
+        positions = shard_plan(n, n_workers, global_batch, seed_of_epoch)[index]
+        return local_shard(
+            strategy,
+            lambda batch: _shard_batches(ds, split, positions, labels, batch, trackers.get(split)),
+            per_worker,
+            max(1, math.ceil(n / global_batch)),
+        )
+
+    val_data = None
+    if has_val:
+        val_data = (
+            shard("validation", y_val, None)
+            if streamed
+            else steps_obj.dataset(ds.x_val, y_val, global_batch)
+        )
+    skips: dict[str, Any] = {}
 
     emit(
         {
@@ -273,8 +320,14 @@ def _loop(
     for epoch in range(done_before, total_epochs):
         start = time.monotonic()
         progress.begin(epoch)
-        order = np.random.default_rng(seed + epoch).permutation(n_train) if shuffle else None
-        train_sums = train_epoch(steps_obj, ds.x_train, y_train, global_batch, order, progress.step)
+        if streamed:  # this worker's shard of the epoch's order, read as it trains
+            train_data = shard("train", y_train, seed + epoch if shuffle else None)
+            train_sums = train_batches(steps_obj, train_data, progress.step)
+        else:
+            order = np.random.default_rng(seed + epoch).permutation(n_train) if shuffle else None
+            train_sums = train_epoch(
+                steps_obj, ds.x_train, y_train, global_batch, order, progress.step
+            )
         if not math.isfinite(train_sums[0]):
             raise TrainingError(
                 "nan",
@@ -292,6 +345,8 @@ def _loop(
                 ]
                 progress.beat()
             logs.update(logs_from(kind, val_sums, metrics, "val_"))
+        if trackers:
+            _report_skips(strategy, trackers, is_chief, emit, skips)
         lr = _current_lr(model)
         if lr is not None:
             logs["learning_rate"] = lr
@@ -328,6 +383,7 @@ def _loop(
     model_path = run_dir / "model.keras"
     runs.save_model_atomic(model, model_path)
     digest = weights_digest(model)
+    read = _files_read(trackers)
     if not is_chief:
         return {
             "event": "done",
@@ -337,10 +393,17 @@ def _loop(
             "stopped": stopped,
             "epochs_done": epochs_done,
             "weights_sha256": digest,
+            **read,
+            **({"skipped_files": skips} if skips else {}),
         }
     runs.write_history(run_dir, history)
     evaluation = _evaluate(model_path, ds, loss, global_batch, run_dir, from_logits)
-    runs.write_status(run_dir, "stopped" if stopped else "done", epochs_done=epochs_done)
+    runs.write_status(
+        run_dir,
+        "stopped" if stopped else "done",
+        epochs_done=epochs_done,
+        **({"skipped_files": skips} if skips else {}),
+    )
     return {
         "event": "done",
         "run_dir": str(run_dir),
@@ -351,6 +414,8 @@ def _loop(
         "epochs_done": epochs_done,
         "workers": n_workers,
         "weights_sha256": digest,
+        **read,
+        **({"skipped_files": skips} if skips else {}),
     }
 
 
@@ -384,3 +449,73 @@ def _evaluate(
         run_dir=run_dir,
         from_logits=from_logits,
     )
+
+
+def _shard_batches(
+    ds: Dataset,
+    split: str,
+    positions: np.ndarray,
+    labels: Any,
+    batch: int,
+    tracker: SkipTracker | None,
+) -> Any:
+    """The ``tf.data`` batches of the samples at ``positions`` of ``split``, in that order,
+    streamed (no cache: every epoch's shard is another part of the split)."""
+    part = replace(
+        ds,
+        parts={split: ds.parts[split][positions]},
+        images=None if ds.images is None else replace(ds.images, cache="none"),
+        _made={},
+    )
+    return part.batches(split, batch, labels=np.asarray(labels)[positions], tracker=tracker)
+
+
+def _report_skips(
+    strategy: Any,
+    trackers: dict[str, SkipTracker],
+    is_chief: bool,
+    emit: Emit,
+    skips: dict[str, Any],
+) -> None:
+    """After an epoch, on every worker: the images any worker could not decode. The
+    chief warns (count over the cluster, the names it saw); with ``"corrupt_files":
+    "error"`` every worker ends the run together (no one waits in a collective)."""
+    new = [i for t in trackers.values() for i in t.skipped()]
+    count = int(total(strategy, [float(len(new))])[0])
+    if not count:
+        return
+    tracker = trackers["train"]
+    elsewhere = count - len(new)
+    if new:
+        text = tracker.describe(new) + (
+            f"; and {elsewhere} more on the other workers" if elsewhere else ""
+        )
+    else:
+        text = (
+            f"{count} image{'s' if count != 1 else ''} could not be read and "
+            f"{'were' if count != 1 else 'was'} skipped on the other workers"
+        )
+    if tracker.files.corrupt == "error":
+        raise TrainingError(
+            "data",
+            tracker.describe(new, skipped=False)
+            if new
+            else f"{count} image{'s' if count != 1 else ''} could not be read on the other workers",
+            'Remove or replace the file, or set "corrupt_files": "skip" to skip it.',
+        )
+    skips["count"] = skips.get("count", 0) + count
+    skips["files"] = (skips.get("files", []) + [tracker.files.paths[i] for i in new])[:20]
+    if is_chief:
+        emit({"event": "warning", "message": text})
+
+
+def _files_read(trackers: dict[str, SkipTracker]) -> dict[str, Any]:
+    """How many training files this worker decoded, and a digest of which (sorted
+    indices): a cluster's workers read disjoint shards that together cover the split."""
+    if not trackers:
+        return {}
+    seen = np.flatnonzero(trackers["train"].seen.numpy()).astype(np.int64)
+    return {
+        "train_files_read": len(seen),
+        "train_files_sha256": hashlib.sha256(seen.tobytes()).hexdigest(),
+    }

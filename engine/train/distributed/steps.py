@@ -6,7 +6,9 @@ the loss scaled with ``tf.nn.compute_average_loss(global_batch_size=...)``, the
 gradients summed across all workers by the optimizer; loss and metric *sums* and
 the sample count are reduced with SUM, so every worker sees the same global
 averages and makes the same early-stopping and stop decisions. The data is sharded
-by DATA across the workers (:meth:`Steps.dataset`).
+by DATA across the workers (:meth:`Steps.dataset`) when it is in memory; streamed
+data (image files, memory maps) is read by each worker from its own shard
+(:func:`local_shard`, planned by :func:`engine.train.cluster.shard_plan`).
 
 TensorFlow is imported inside functions only.
 """
@@ -140,6 +142,52 @@ class Steps:
         return self.strategy.experimental_distribute_dataset(ds.with_options(options))
 
 
+def local_shard(
+    strategy: Any, make_batches: Callable[[int], Any], worker_batch: int, steps: int
+) -> Any:
+    """A distributed dataset of exactly ``steps`` steps from this worker's own batches.
+
+    ``make_batches(per_replica_batch)`` gives the ``tf.data`` batches of this worker's
+    shard (streamed: read as training goes); they are served to this worker's replicas
+    as they are (no auto-sharding: the shard is already this worker's). When the shard
+    runs out early (a shorter last slice, a file skipped as undecodable), empty batches
+    fill the remaining steps, so every worker joins every step's collective.
+    """
+    import tensorflow as tf
+
+    replicas = max(1, int(strategy.num_replicas_in_sync) // _workers(strategy))
+    per_replica = max(1, -(-worker_batch // replicas))
+
+    def make(_context: Any) -> Any:
+        local = make_batches(per_replica)
+        empty = tf.nest.map_structure(
+            lambda spec: tf.zeros([d or 0 for d in spec.shape.as_list()], spec.dtype),
+            local.element_spec,
+        )
+        local = local.concatenate(tf.data.Dataset.from_tensors(empty).repeat())
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+        return local.take(steps * replicas).with_options(options)
+
+    return strategy.distribute_datasets_from_function(make)
+
+
+def _workers(strategy: Any) -> int:
+    return int(getattr(strategy.extended, "_num_workers", 1) or 1)
+
+
+def train_batches(
+    steps_obj: Steps, batches: Any, on_step: Callable[[int, list[float]], None]
+) -> list[float]:
+    """One epoch of training steps over a distributed dataset; the reduced sums."""
+    sums: list[float] | None = None
+    for step, batch in enumerate(batches, 1):
+        out = [float(v) for v in steps_obj.train_step(batch).numpy()]
+        sums = out if sums is None else [a + b for a, b in zip(sums, out)]
+        on_step(step, sums)
+    return sums or [0.0, 0.0, 0.0, 0.0]
+
+
 def train_epoch(
     steps_obj: Steps,
     x: Any,
@@ -154,12 +202,7 @@ def train_epoch(
     one place to go back to ``model.fit`` once Keras fits under
     MultiWorkerMirroredStrategy (keras-team/keras#20585).
     """
-    sums: list[float] | None = None
-    for step, batch in enumerate(steps_obj.dataset(x, y, global_batch, order), 1):
-        out = [float(v) for v in steps_obj.train_step(batch).numpy()]
-        sums = out if sums is None else [a + b for a, b in zip(sums, out)]
-        on_step(step, sums)
-    return sums or [0.0, 0.0, 0.0, 0.0]
+    return train_batches(steps_obj, steps_obj.dataset(x, y, global_batch, order), on_step)
 
 
 class Progress:
