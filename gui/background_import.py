@@ -28,7 +28,7 @@ class ImportJob(QObject):
     Signals:
         arrived(object): ``(project, notes, grouped_notes)`` (UI thread), unless cancelled.
         failed(object): The exception the import raised (UI thread), unless cancelled.
-        progress(str): What the import is doing ("Reading m.keras…").
+        progress(str): What the import is doing ("Loading TensorFlow and converting…").
         finished(bool): Always last: True when the import arrived and was not cancelled.
     """
 

@@ -10,7 +10,7 @@ wrote is kept: the caller removes its output)::
 
     job = Job("import", {"path": "m.keras", "weights": "/tmp/m.weights.h5"}, on_event)
     job.start()
-    # on_event({"event": "progress", "text": "Reading m.keras…"})   (a reader thread)
+    # on_event({"event": "progress", "text": "Loading TensorFlow and converting…"})
     # on_event({"event": "done", "result": (project, notes, grouped)})
     # or on_event({"event": "failed", "error": <the exception the job raised>})
 
@@ -78,7 +78,7 @@ def work(kind: str, args: dict[str, Any], progress: Callable[[str], None]) -> An
     """Do one job in this process; its result (raises what the job raises)."""
     if kind == "import":
         path = Path(args["path"])
-        progress(f"Reading {path.name}\u2026")
+        progress("Loading TensorFlow and converting the layers\u2026")
         project, notes = rebuild.import_model_with_notes(path, weights_out=args["weights"])
         return project.to_dict(), notes, rebuild.grouped_notes(notes)
     if kind == "export":
