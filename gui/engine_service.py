@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QObject, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
 from engine.service.client import LocalClient, ServiceClient
 from engine.service.jobs import Job
@@ -190,7 +190,12 @@ class EngineJob(QObject):
         return self.job.cancelled
 
     def start(self) -> EngineJob:
-        self.job.start()
+        """Start it; a process that cannot start is said as :attr:`failed`, later."""
+        try:
+            self.job.start()
+        except Exception as exc:  # no process at all (out of memory, too many processes)
+            QTimer.singleShot(0, lambda error=exc: self.failed.emit(error))
+            return self
         _RUNNING.add(self)
         return self
 

@@ -191,8 +191,13 @@ class Job:
                 name=f"layerlab-{self.kind}",
                 daemon=True,
             )
-            self._process.start()  # here, so a failure to start is the caller's to see
-            child.close()
+            try:
+                self._process.start()  # here, so a failure to start is the caller's to see
+            except BaseException:
+                self._ended.set()
+                raise
+            finally:
+                child.close()
         self._thread.start()
         return self
 

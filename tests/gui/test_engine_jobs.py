@@ -154,9 +154,10 @@ def test_a_bad_file_is_said_naming_it_without_waiting_for_tensorflow(tmp_path):
     bad.write_bytes(b"not a zip at all")
     events, last, on_event = _collect()
     start = time.monotonic()
-    job = Job("import", {"path": str(bad), "weights": str(tmp_path / "w.h5")}, on_event)
+    args = {"path": str(bad), "weights": str(tmp_path / "w.h5")}
+    job = Job("import", args, on_event, local=False)  # whatever this process has loaded
     job.start()
-    assert not job.local and job.pid != os.getpid()
+    assert job.pid != os.getpid()
     assert last.wait(60)
     error = events[-1]["error"]
     assert isinstance(error, UnreadableModelError)  # the importer's own kind, pickled back
@@ -168,7 +169,8 @@ def test_cancel_kills_the_process_and_nothing_more_is_said(tmp_path):
     model = tmp_path / "m.keras"
     model.write_bytes(b"PK")
     events, last, on_event = _collect()
-    job = Job("import", {"path": str(model), "weights": str(tmp_path / "w.h5")}, on_event)
+    args = {"path": str(model), "weights": str(tmp_path / "w.h5")}
+    job = Job("import", args, on_event, local=False)
     job.start()
     job.cancel()
     assert job.wait(10)
@@ -178,7 +180,8 @@ def test_cancel_kills_the_process_and_nothing_more_is_said(tmp_path):
 
 def test_a_job_whose_process_dies_says_so_in_one_line(tmp_path):
     events, last, on_event = _collect()
-    job = Job("import", {"path": str(tmp_path / "m.keras"), "weights": "w.h5"}, on_event)
+    args = {"path": str(tmp_path / "m.keras"), "weights": "w.h5"}
+    job = Job("import", args, on_event, local=False)
     job.start()
     os.kill(job.pid, signal.SIGKILL)
     assert last.wait(10)
@@ -197,3 +200,17 @@ def test_an_exception_that_cannot_travel_keeps_its_words_and_type_name():
     back = pickle.loads(pickle.dumps(sent))
     assert back.type_name == "Odd" and str(back) == "1 and 2"
     assert portable(ValueError("x")).__class__ is ValueError
+
+
+def test_a_job_that_cannot_start_is_said_as_a_failure(qtbot, monkeypatch, tmp_path):
+    from gui.engine_service import EngineJob
+
+    def refuse(self):
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr("multiprocessing.context.SpawnProcess.start", refuse)
+    args = {"source": str(tmp_path), "fmt": "keras", "out": "m.keras"}
+    job = EngineJob("export", args, local=False)
+    with qtbot.waitSignal(job.failed, timeout=5000) as failed:
+        job.start()
+    assert isinstance(failed.args[0], OSError) and job.wait(0)
