@@ -18,6 +18,7 @@ keeps the cores busy. Prints one JSON line::
     {"throughput_ratio": median(gui/plain), "ui_stall_max_ms": ..., "ui_stall_p99_ms": ...}
 
     .venv/bin/python bench/gui_training.py [--pairs 3] [--epochs 4] [--samples 4000]
+        [--worker] [--no-health]
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def make_images(path: Path, samples: int, seed: int = 0) -> None:
     np.savez(path, x=x[..., None], y=y.astype("int64"))
 
 
-def project_dict(data_path: Path, epochs: int) -> dict:
+def project_dict(data_path: Path, epochs: int, health: bool = True) -> dict:
     nodes = [
         ("image", "Input", {"shape": [28, 28, 1]}),
         ("conv1", "Conv2D", {"filters": 8, "kernel_size": 3, "activation": "relu"}),
@@ -88,6 +89,7 @@ def project_dict(data_path: Path, epochs: int) -> dict:
             "batch_size": 32,
             "epochs": epochs,
             "seed": 0,
+            "health": health,
         },
     }
 
@@ -266,6 +268,9 @@ def main() -> None:
     parser.add_argument(
         "--worker", action="store_true", help="also time the engine's worker without the window"
     )
+    parser.add_argument(
+        "--no-health", action="store_true", help="training health probes off (on by default)"
+    )
     args = parser.parse_args()
 
     import numpy as np
@@ -275,7 +280,9 @@ def main() -> None:
         os.environ["LAYERLAB_RUNS_DIR"] = str(tmp_path / "runs")
         make_images(tmp_path / "images.npz", args.samples)
         project_path = tmp_path / "bench.json"
-        project_path.write_text(json.dumps(project_dict(tmp_path / "images.npz", args.epochs)))
+        project_path.write_text(
+            json.dumps(project_dict(tmp_path / "images.npz", args.epochs, not args.no_health))
+        )
         window, app = open_window(project_path)
         probe, control = Probe(), Probe()
         results: dict[str, list[float]] = {"plain": [], "gui": [], "worker": []}
@@ -317,6 +324,7 @@ def main() -> None:
                 "probe_ticks": int(len(late)),
                 "samples": args.samples,
                 "epochs": args.epochs,
+                "health": not args.no_health,
                 **extra,
             }
         )

@@ -9,6 +9,9 @@ screenshot), the service answers here on a background thread
 (:class:`engine.service.client.LocalClient`) instead of starting a process that
 would import TensorFlow a second time; the app itself never loads Keras, so it
 always talks to the child process.
+
+:class:`EngineJob` runs one long job (import, export, expand) in a child process of
+its own (:class:`engine.service.jobs.Job`), with its progress and result as signals.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QObject, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
 from engine.service.client import LocalClient, ServiceClient
+from engine.service.jobs import Job
 
 
 class EngineService(QObject):
@@ -148,3 +152,82 @@ class LatestRequest(QObject):
 
     def _on_restarted(self, _count: int) -> None:
         pass  # the client sends the unanswered request again
+
+
+_RUNNING: set[EngineJob] = set()
+"""Jobs not ended yet (kept alive even if whoever started them has gone)."""
+
+
+class EngineJob(QObject):
+    """One :class:`engine.service.jobs.Job` (import, export, expand) as Qt signals.
+
+    Signals (UI thread; nothing after :meth:`cancel`):
+        progress(str): what the job is doing now ("Exporting to onnx…").
+        done(object): its result.
+        failed(object): the exception it raised (or a
+            :class:`engine.service.jobs.JobError` when its process died).
+    """
+
+    progress = Signal(str)
+    done = Signal(object)
+    failed = Signal(object)
+    _event = Signal(object)
+
+    def __init__(
+        self,
+        kind: str,
+        args: dict[str, Any],
+        parent: QObject | None = None,
+        *,
+        local: bool | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._event.connect(self._on_event)
+        self.job = Job(kind, args, self._relay, local=local)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.job.cancelled
+
+    def start(self) -> EngineJob:
+        """Start it; a process that cannot start is said as :attr:`failed`, later."""
+        try:
+            self.job.start()
+        except Exception as exc:  # no process at all (out of memory, too many processes)
+            QTimer.singleShot(0, lambda error=exc: self.failed.emit(error))
+            return self
+        _RUNNING.add(self)
+        return self
+
+    def cancel(self) -> None:
+        """Kill the job's process (a local job's result is dropped); no signal follows."""
+        self.job.cancel()
+        _RUNNING.discard(self)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the job has ended (its signal is then queued for the UI thread)."""
+        return self.job.wait(timeout)
+
+    def _relay(self, event: dict[str, Any]) -> None:  # the job's reader thread
+        try:
+            self._event.emit(event)
+        except RuntimeError:  # the app is being torn down
+            pass
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        if self.job.cancelled:
+            return
+        kind = event.get("event")
+        if kind == "progress":
+            self.progress.emit(str(event.get("text", "")))
+            return
+        _RUNNING.discard(self)
+        if kind == "done":
+            self.done.emit(event.get("result"))
+        else:
+            self.failed.emit(event.get("error"))
+
+
+def running_jobs() -> list[EngineJob]:
+    """The jobs that have not ended yet."""
+    return list(_RUNNING)

@@ -34,7 +34,6 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog
 from engine.build.weights import WeightsRefused, carry_weights
 from engine.files import changed_on_disk, clean_stale_temps
 from engine.io.importing.read import ModelImportError, UnreadableModelError
-from engine.io.importing.rebuild import grouped_notes
 from engine.model.project import Project, ProjectError, load_project, new_project
 from engine.train.history import list_runs
 from gui.autosave import find_recovery, imports_dir, recovery_dir
@@ -411,10 +410,11 @@ class FileActions:
         """Open a Keras model as a new unsaved project; its weights are kept (see
         :mod:`engine.build.weights`) and the importer's notes are shown.
 
-        The model is read and converted on a background thread while a progress dialog
-        (window-modal: no edits meanwhile, but the window stays responsive) offers
-        Cancel, which discards the result when it arrives. Returns the running job
-        (its ``finished(bool)`` signal says whether the project was replaced)."""
+        The model is read and converted in a child process (TensorFlow never loads in
+        the window) while a progress dialog (window-modal: no edits meanwhile, but the
+        window stays responsive) says what it is doing and offers Cancel, which ends
+        that process at once. Returns the running job (its ``finished(bool)`` signal
+        says whether the project was replaced)."""
         weights = imports_dir() / f"{Path(path).stem}-{uuid.uuid4().hex[:8]}.weights.h5"
         job = ImportJob(path, weights, self)
         progress = QProgressDialog(f"Importing {Path(path).name}\u2026", "Cancel", 0, 0, self)
@@ -425,6 +425,8 @@ class FileActions:
         progress.setAutoClose(False)
         progress.setAutoReset(False)
         progress.canceled.connect(job.cancel)
+        label = progress.labelText()
+        job.progress.connect(lambda text: progress.setLabelText(f"{label}\n{text}"))
         self.import_progress = progress
         self.import_job = job
 
@@ -463,11 +465,12 @@ class FileActions:
             self._warn("Cannot import model", f"{path}: too large to import in memory")
             return
         first = (str(exc).strip().splitlines() or [""])[0][:300]
-        self._warn(
-            "Cannot import model", f"{path}: cannot be imported ({type(exc).__name__}: {first})"
-        )
+        kind = getattr(exc, "type_name", type(exc).__name__)  # a JobError keeps the name
+        self._warn("Cannot import model", f"{path}: cannot be imported ({kind}: {first})")
 
-    def _import_arrived(self, job: ImportJob, project: Project, notes: list[str]) -> None:
+    def _import_arrived(
+        self, job: ImportJob, project: Project, notes: list[str], grouped: list[str]
+    ) -> None:
         path, weights = job.path, job.weights
         if project.extra.get("weights"):
             project.extra["weights"] = str(weights.resolve())  # copied beside it on save
@@ -479,7 +482,7 @@ class FileActions:
             self._inform(
                 f"Imported {Path(path).name}",
                 f"Imported {n} layers from {Path(path).name} {kept}. Some settings "
-                "are approximated:\n\n" + "\n".join(f"• {line}" for line in grouped_notes(notes)),
+                "are approximated:\n\n" + "\n".join(f"• {line}" for line in grouped),
             )
 
     def _ask_export_source(self, runs: list[Any]) -> str | None:

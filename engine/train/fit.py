@@ -721,6 +721,8 @@ def _fit(
             ),
         }
     )
+    with placement.scope():
+        build_before_fit(model, *ds.head("train", 2), loss, ds.num_classes)
     controls.fitting = True
     fit_args = dict(
         x=train_data,
@@ -812,6 +814,20 @@ def _fit(
         **({"skipped_files": skips} if skips else {}),
         **({"fine_tune_from": run.fine_tune_from} if run.fine_tune_from else {}),
     }
+
+
+def build_before_fit(model: Any, x: Any, y: Any, loss: str, num_classes: int | None) -> None:
+    """Create the optimizer's, the loss's and the metrics' variables now, from the
+    samples ``x``, ``y``, so that ``fit`` traces its train step once: a variable
+    created inside the first trace makes TensorFlow trace it a second time (half of
+    the time to the first batch on LeNet-5, docs/benchmarks.md). Keras does this
+    itself only under a distribution strategy; when it cannot be done here, ``fit``
+    builds them as before."""
+    build = getattr(model, "_symbolic_build", None)  # Keras 3's own pre-build
+    if build is None or len(x) == 0:
+        return
+    with contextlib.suppress(Exception):
+        build(data_batch=(x, labels_for_loss(y, loss, num_classes), None))
 
 
 def _opt_lr(section: dict[str, Any]) -> float:

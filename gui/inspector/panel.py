@@ -16,7 +16,6 @@ a note: Keras 3 runs it in inference mode (its moving statistics stay as they ar
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
@@ -34,7 +33,6 @@ from PySide6.QtWidgets import (
 )
 
 from engine.catalog.table import CATALOG
-from engine.io.expand import ExpandError, expand_backbone
 from engine.model.commands import (
     Macro,
     PasteSubgraph,
@@ -46,6 +44,7 @@ from engine.model.commands import (
 )
 from engine.model.graph import is_valid_id
 from engine.model.project import Project
+from gui.engine_service import EngineJob
 from gui.inspector.form import ParamForm, with_param
 from gui.problems import format_shape
 from gui.theme import category_color
@@ -178,6 +177,7 @@ class Inspector(QWidget):
         self.mixed_trainable.clicked.connect(self._on_trainable_clicked)
         self.expand_button.clicked.connect(self.expand_backbone)
         self._expanded.connect(self._on_expanded)
+        self.expand_job: EngineJob | None = None  # the Expand running, if any
         self._refresh()
 
     # ---------------------------------------------------------------- wiring
@@ -342,8 +342,9 @@ class Inspector(QWidget):
     def expand_backbone(self) -> None:
         """Replace the selected Backbone by its network's layers (engine.io.expand).
 
-        Keras builds the network on a background thread (a big one takes seconds);
-        the result is applied as one undo step if the graph did not change meanwhile.
+        Keras builds the network in a child process (:class:`gui.engine_service.EngineJob`;
+        a big one takes seconds); the result is applied as one undo step if the graph
+        did not change meanwhile.
         """
         if self.project is None or len(self.ids) != 1:
             return
@@ -352,21 +353,22 @@ class Inspector(QWidget):
         feeding = graph.inputs_of(node_id)
         source = self.info.get(feeding[0].source) if feeding else None
         shape = getattr(source, "output_shape", None)
-        snapshot = graph.copy()
-        input_shape = tuple(shape[1:]) if isinstance(shape, tuple) else None
+        snapshot = Project(name=self.project.name)
+        snapshot.graph = graph.copy()
+        before = snapshot.graph.to_dict()
+        input_shape = list(shape[1:]) if isinstance(shape, tuple) else None
         self.expand_button.setEnabled(False)
         self.expand_button.setText("Expanding\u2026")
+        args = {"project": snapshot.to_dict(), "node": node_id, "input_shape": input_shape}
+        job = EngineJob("expand", args, self)
 
-        def work() -> None:
-            try:
-                result: Any = expand_backbone(snapshot, node_id, input_shape)
-            except ExpandError as exc:
-                result = str(exc)
-            except Exception as exc:  # Keras's many kinds: said, never a crash
-                result = f"'{node_id}' cannot be expanded: {exc}"
-            self._expanded.emit(node_id, (snapshot.to_dict(), result))
+        def failed(exc: Any) -> None:  # ExpandError names the node; Keras's others too
+            text = str(exc) if isinstance(exc, ValueError) else ""
+            self._expanded.emit(node_id, (before, text or f"'{node_id}' cannot be expanded: {exc}"))
 
-        threading.Thread(target=work, name="expand-backbone", daemon=True).start()
+        job.done.connect(lambda result: self._expanded.emit(node_id, (before, result)))
+        job.failed.connect(failed)
+        self.expand_job = job.start()
 
     def _on_expanded(self, node_id: str, payload: Any) -> None:
         self.expand_button.setEnabled(True)

@@ -2,10 +2,11 @@
 
 The dialog picks the format (keras, SavedModel, ONNX, TFLite with optional
 quantisation, a Python script, legacy HDF5), the output path and whether to verify
-the file by reloading it; :func:`engine.io.export.export` then runs in a background
-``QThread`` while a busy bar shows, and the result (file, size, largest difference
-from the source model) or the error message appears in the dialog. The UI never
-waits for the export, and no traceback ever reaches the user.
+the file by reloading it; :func:`engine.io.export.export` then runs in a child process
+of its own (:class:`gui.engine_service.EngineJob`: TensorFlow never loads in the
+window) while a busy bar shows what it is doing, and the result (file, size, largest
+difference from the source model) or the error message appears in the dialog. The UI
+never waits for the export, and no traceback ever reaches the user.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QThread, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -36,9 +37,9 @@ from PySide6.QtWidgets import (
 )
 
 from engine.human import human_size
-from engine.io import export as export_module
 from engine.io.export import SUFFIXES, ExportError
 from gui import theme
+from gui.engine_service import EngineJob
 
 FORMAT_LABELS = {
     "keras": "Keras (.keras) — the full model, reloadable in Keras",
@@ -54,8 +55,8 @@ QUANTIZE_LABELS = {
     "int8": "int8 weights (dynamic range)",
 }
 
-_LIVE: set[QThread] = set()
-"""Export threads still running (kept alive even if their dialog is closed)."""
+_LIVE: set[EngineJob] = set()
+"""Exports still running (kept alive even if their dialog is closed)."""
 
 
 def one_line(exc: BaseException, fmt: str) -> str:
@@ -72,28 +73,6 @@ def one_line(exc: BaseException, fmt: str) -> str:
     if isinstance(exc, ExportError):
         return text
     return f"{fmt} export failed: {text}"
-
-
-class ExportThread(QThread):
-    """Runs one :func:`engine.io.export.export` call; emits ``result`` or ``error``."""
-
-    result = Signal(object)
-    error = Signal(str)
-
-    def __init__(self, source: Any, fmt: str, out: str, verify: bool, quantize: str) -> None:
-        super().__init__()
-        self.source, self.fmt, self.out = source, fmt, out
-        self.verify, self.quantize = verify, quantize
-
-    def run(self) -> None:
-        try:
-            res = export_module.export(
-                self.source, self.fmt, self.out, verify=self.verify, quantize=self.quantize
-            )
-        except Exception as exc:
-            self.error.emit(one_line(exc, self.fmt))
-            return
-        self.result.emit(res)
 
 
 class ExportDialog(QDialog):
@@ -116,7 +95,7 @@ class ExportDialog(QDialog):
         self.source = source
         self.result: Any = None
         self.error: str | None = None
-        self._thread: ExportThread | None = None
+        self._thread: EngineJob | None = None
         is_run = isinstance(source, (str, os.PathLike))
         imported = not is_run and bool(getattr(source, "extra", {}).get("weights"))
         what = (
@@ -255,13 +234,27 @@ class ExportDialog(QDialog):
         if not out:
             self._show_error("Choose where to save the export.")
             return
-        source = str(self.source) if isinstance(self.source, os.PathLike) else self.source
-        thread = ExportThread(
-            source, self.fmt, out, self.verify_box.isChecked(), str(self.quantize_box.currentData())
-        )
-        thread.result.connect(self._on_result)
-        thread.error.connect(self._on_error)
-        thread.finished.connect(lambda: _LIVE.discard(thread))
+        fmt = self.fmt
+        if isinstance(self.source, (str, os.PathLike)):
+            source: Any = str(self.source)
+            project_path = None
+        else:  # the project travels as its dict
+            source = self.source.to_dict()
+            project_path = str(self.source.path) if self.source.path else None
+        args = {
+            "source": source,
+            "path": project_path,
+            "fmt": fmt,
+            "out": out,
+            "verify": self.verify_box.isChecked(),
+            "quantize": str(self.quantize_box.currentData()),
+        }
+        thread = EngineJob("export", args)
+        thread.done.connect(self._on_result)
+        thread.failed.connect(self._on_failed)
+        thread.progress.connect(self._on_progress)
+        for signal in (thread.done, thread.failed):
+            signal.connect(lambda *_: _LIVE.discard(thread))
         _LIVE.add(thread)
         self._thread = thread
         self.result, self.error = None, None
@@ -269,6 +262,13 @@ class ExportDialog(QDialog):
         self.status_label.setStyleSheet("")
         self.status_label.setText(f"Exporting to {self.fmt}…")
         thread.start()
+
+    def _on_failed(self, exc: BaseException) -> None:
+        self._on_error(one_line(exc, self.fmt))  # the format stays fixed while busy
+
+    def _on_progress(self, text: str) -> None:
+        if self._thread is not None:
+            self.status_label.setText(html.escape(text))
 
     def _set_busy(self, busy: bool) -> None:
         self.progress.setVisible(busy)
@@ -331,8 +331,9 @@ class ExportDialog(QDialog):
 
 
 def wait_for_exports(timeout_ms: int = 120_000) -> bool:
-    """Wait until every background export has ended (tests, application exit)."""
-    return all(thread.wait(timeout_ms) for thread in list(_LIVE))
+    """Wait until every background export has ended (tests, application exit); their
+    results are then queued for the UI thread."""
+    return all(job.wait(timeout_ms / 1000) for job in list(_LIVE))
 
 
 UNTRAINED = "untrained"

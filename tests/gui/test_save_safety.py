@@ -29,6 +29,7 @@ from engine.build import weights as weights_module
 from engine.build.weights import GRAPH_KEY
 from engine.model.commands import Rename
 from engine.model.project import load_project, new_project, save_project
+from gui.background_import import ImportJob
 from gui.main_window import MainWindow
 
 SECRET = b"-----BEGIN OPENSSH PRIVATE KEY-----\nnot really\n"
@@ -376,7 +377,8 @@ def test_import_runs_off_the_ui_thread_and_cancel_discards_it(qtbot, monkeypatch
         project.extra["weights"] = str(weights_out)
         return project, []
 
-    monkeypatch.setattr("gui.background_import.import_model_with_notes", slow_import)
+    monkeypatch.setattr(ImportJob, "local", True)  # in this process: the fake counts
+    monkeypatch.setattr("engine.io.importing.rebuild.import_model_with_notes", slow_import)
     window = _window(qtbot, monkeypatch)
     before = window.project
     model = tmp_path / "big.keras"
@@ -412,7 +414,8 @@ def test_import_that_finishes_replaces_the_project(qtbot, monkeypatch, tmp_path)
     def quick_import(path, weights_out=None):
         return new_project("from_import"), []
 
-    monkeypatch.setattr("gui.background_import.import_model_with_notes", quick_import)
+    monkeypatch.setattr(ImportJob, "local", True)  # in this process: the fake counts
+    monkeypatch.setattr("engine.io.importing.rebuild.import_model_with_notes", quick_import)
     window = _window(qtbot, monkeypatch)
     with qtbot.waitSignal(window.import_path(tmp_path / "m.keras").finished) as signal:
         pass
@@ -424,7 +427,8 @@ def test_import_that_runs_out_of_memory_says_so(qtbot, monkeypatch, tmp_path):
     def bomb(path, weights_out=None):
         raise MemoryError
 
-    monkeypatch.setattr("gui.background_import.import_model_with_notes", bomb)
+    monkeypatch.setattr(ImportJob, "local", True)  # in this process: the fake counts
+    monkeypatch.setattr("engine.io.importing.rebuild.import_model_with_notes", bomb)
     window = _window(qtbot, monkeypatch)
     with qtbot.waitSignal(window.import_path(tmp_path / "bomb.keras").finished) as signal:
         pass
