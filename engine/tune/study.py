@@ -41,6 +41,8 @@ STORAGE_FILE = "tune.sqlite3"
 SURPLUS = "surplus"
 LOST = "lost"
 OPEN_ATTEMPTS = 5
+IMPORTANCE_MIN_TRIALS = 3
+"""Complete trials needed before :func:`importances` says anything."""
 """Tries to open (or create) a storage and its study; workers starting together race."""
 
 
@@ -352,6 +354,8 @@ class Search:
                 with self._lock:
                     trial.report(value if math.isfinite(value) else _worst(self.space), epochs)
                     prune = trial.should_prune()
+                self.emit({"event": "trial_epoch", "trial": trial.number, "epoch": epochs,
+                           "value": value if math.isfinite(value) else None})  # fmt: skip
                 if prune and not pruned:
                     pruned = True
                     run.stop()
@@ -409,6 +413,7 @@ def summary(study: Any, storage: str) -> dict[str, Any]:
                 "run_dir": t.user_attrs.get("run_dir"),
                 "epochs": t.user_attrs.get("epochs"),
                 "time_s": t.user_attrs.get("time_s"),
+                "curve": [[int(e), v] for e, v in sorted(t.intermediate_values.items())],
             }
         )
     done = [t for t in trials if t["state"] == "complete"]
@@ -417,7 +422,29 @@ def summary(study: Any, storage: str) -> dict[str, Any]:
         pick = max if study.direction.name == "MAXIMIZE" else min
         b = pick(done, key=lambda t: t["value"])
         best = {"trial": b["trial"], "params": b["params"], "value": b["value"]}
-    return {"best": best, "trials": trials, "storage": storage}
+    return {
+        "best": best,
+        "trials": trials,
+        "storage": storage,
+        "importances": importances(study, len(done)),
+    }
+
+
+def importances(study: Any, complete: int) -> dict[str, float]:
+    """Each searched parameter's importance for the metric (Optuna's
+    ``get_param_importances``, fANOVA; they sum to 1), largest first; empty with fewer
+    than :data:`IMPORTANCE_MIN_TRIALS` complete trials or when they cannot be computed
+    (a parameter that never varied)."""
+    if complete < IMPORTANCE_MIN_TRIALS:
+        return {}
+    import optuna
+
+    try:
+        found = optuna.importance.get_param_importances(study)
+    except Exception:  # one value for every trial, a single distribution: nothing to say
+        return {}
+    ranked = sorted(found.items(), key=lambda kv: -kv[1])
+    return {k: round(float(v), 4) for k, v in ranked}
 
 
 def _last(t: Any) -> float | None:

@@ -271,9 +271,8 @@ class TrainingDock(QDockWidget):
         self.evaluation_view = EvaluationView()
         self.view_tabs.addTab(self.runs_panel, "Runs")
         self.view_tabs.addTab(self.evaluation_view, "Evaluation")
-        self.view_tabs.addTab(
-            ExperimentsView(lambda: (self.project, self.undo_stack)), "Experiments"
-        )
+        self.experiments_view = ExperimentsView(lambda: (self.project, self.undo_stack))
+        self.view_tabs.addTab(self.experiments_view, "Experiments")
         from gui.training.inside_view import InsideView  # pyqtgraph: lazy, like the others
 
         self.inside_view = InsideView(lambda: latest_finished_run(self.project))
