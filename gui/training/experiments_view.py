@@ -352,12 +352,16 @@ class ExperimentsView(QWidget):
             text = "Stopped: the finished trials are kept; Start resumes the search."
         else:
             text = f"The search stopped: {error or f'exit status {code}'}"
-        self.search_ended.emit(code)
-        reader = self.refresh()  # the study as stored (importances too)
-        if reader is not None and code != 0:
-            reader.ended.connect(lambda *_: self.status.setText(text))
-        elif code != 0:
+        if code == 0:  # its last line was the whole study (importances too): shown
             self.status.setText(text)
+            self.search_ended.emit(code)
+            return
+        reader = self.refresh()  # the study as stored
+        if reader is not None:
+            reader.ended.connect(lambda *_: self.status.setText(text))
+        else:
+            self.status.setText(text)
+        self.search_ended.emit(code)
 
     # ------------------------------------------------------------------ showing
     def _best(self) -> dict[str, Any] | None:
