@@ -4,8 +4,9 @@
 A hyper-parameter search over the project's ``search`` section
 (:mod:`engine.tune.space`, :mod:`engine.tune.study`): each trial is a normal training
 run in a child process, in a run directory beside the project's runs. The study is
-kept in ``<runs folder>/tune.sqlite3`` unless ``--storage`` names another Optuna
-storage URL; running the command again resumes it (finished trials are kept, a trial
+kept in ``<runs folder>/tune.journal`` (an Optuna journal file; an older
+``tune.sqlite3`` is kept using) unless ``--storage`` names another Optuna storage URL
+or ``journal:///PATH``; running the command again resumes it (finished trials are kept, a trial
 cut off by a kill runs again). ``tune-worker`` is the same loop joining a study others
 share (``--storage`` required): start one per machine or GPU.
 

@@ -1,5 +1,5 @@
-"""Parameter-importance bars of a search: Optuna's ``get_param_importances`` (fANOVA,
-shares that sum to 1), computed by ``layerlab tune`` in its own process and read from
+"""Parameter-importance bars of a search: Optuna's ``get_param_importances`` (its default
+evaluator; shares that sum to 1), computed by ``layerlab tune`` in its own process and read from
 its JSON; the largest on top, each bar labelled with its share.
 """
 

@@ -16,7 +16,7 @@ import pytest
 
 from engine.model.project import load_project
 from engine.tune.space import SearchError, apply_params, parse_search
-from engine.tune.study import Search, default_storage, summary
+from engine.tune.study import Search, default_storage, open_storage, read_study, summary
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -229,7 +229,7 @@ def test_a_search_finishes_beats_the_start_prunes_and_resumes_after_a_kill(tmp_p
     assert [e for e, _ in trials[1]["curve"]] == [1, 2, 3, 4]  # per-epoch values kept
     assert trials[3]["state"] == "pruned" and trials[3]["epochs"] < 4
     assert final["best"]["trial"] == 1 and final["best"]["value"] > trials[0]["value"]
-    assert final["storage"] == f"sqlite:///{(tmp_path / 'iris-runs' / 'tune.sqlite3').resolve()}"
+    assert final["storage"] == f"journal:///{(tmp_path / 'iris-runs' / 'tune.journal').resolve()}"
     run_dir = Path(trials[1]["run_dir"])  # a normal run directory beside the project's runs
     assert run_dir.parent == tmp_path / "iris-runs"
     assert (run_dir / "model.keras").is_file() and (run_dir / "project.json").is_file()
@@ -245,7 +245,8 @@ def test_two_tune_workers_share_one_study_and_run_each_trial_once(tmp_path):
         "pruner": "none",
     }  # fmt: skip
     path = write(tmp_path, iris(search, epochs=1))
-    storage = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    # a journal file (the default kind): Optuna's lock file serialises the appends
+    storage = f"journal:///{tmp_path / 'shared.journal'}"
     workers = [cli("tune-worker", str(path), "--storage", storage, "--json") for _ in range(2)]
     outs = []
     for w in workers:
@@ -258,7 +259,8 @@ def test_two_tune_workers_share_one_study_and_run_each_trial_once(tmp_path):
     # each worker's last line is the study as it ended; once both have, all is complete
     import optuna
 
-    final = summary(optuna.load_study(study_name="iris", storage=storage), storage)
+    study = optuna.load_study(study_name="iris", storage=open_storage(storage))
+    final = summary(study, storage)
     assert len(final["trials"]) == 4 and all(t["state"] == "complete" for t in final["trials"])
     dirs = sorted(p.name for p in (tmp_path / "iris-runs").glob("tune-*"))
     assert len(dirs) == 4 and all(
@@ -351,3 +353,19 @@ def test_a_snapshot_is_tuned_as_if_it_were_the_project(tmp_path):
     proc = cli("tune", str(path), "--json", "--snapshot", str(snap))
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 2 and "hidden.unitz" in err and "Traceback" not in err
+
+
+def test_a_study_of_an_earlier_version_in_sqlite_is_still_the_default(tmp_path, monkeypatch):
+    """Studies used to live in <runs>/tune.sqlite3; a project that has one resumes it
+    there, a new project gets a journal file (no SQLAlchemy, no tables to create)."""
+    monkeypatch.setattr(Search, "_train", lambda self, trial, *a: ("complete", 0.5, None))
+    project = load_project(write(tmp_path, iris({"parameters": {LR: {"choices": [0.1, 0.2]}},
+                                                 "strategy": "grid"})))  # fmt: skip
+    assert default_storage(project).endswith("/iris-runs/tune.journal")
+    assert read_study(project) is None
+    old = f"sqlite:///{(tmp_path / 'iris-runs' / 'tune.sqlite3').resolve()}"
+    space = parse_search(project.to_dict())
+    Search(project, space, old, trials=1, warm=False).run()
+    assert default_storage(project) == old
+    assert [t["trial"] for t in read_study(project)["trials"]] == [0]
+    assert not (tmp_path / "iris-runs" / "tune.journal").exists()
