@@ -7,7 +7,11 @@ project's own learning rate), so both train the same thing N times (train: N run
 after the other). Wall time from start to exit. Prints one JSON object: the medians
 and the median of the paired ratios (tune / train).
 
-    python bench/tune_overhead.py [--pairs 3] [--trials 1] [--epochs 3]
+    python bench/tune_overhead.py [--pairs 3] [--trials 1] [--epochs 3] [--sqlite]
+
+The study is the default journal file (``<runs>/tune.journal``); ``--sqlite`` keeps it
+in ``sqlite:///<runs>/tune.sqlite3`` instead (the default before issue 20's second
+round), to measure what the storage costs.
 
 With ``--trials`` above 1 the search starts each next trial's process while the
 current one trains (a warm worker), which plain runs one after the other do not.
@@ -73,6 +77,7 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=3)
     ap.add_argument("--trials", type=int, default=1)
     ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--sqlite", action="store_true", help="the study in SQLite")
     args = ap.parse_args()
     tune_s, train_s = [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -82,8 +87,9 @@ def main() -> None:
             path = folder / "iris.json"
             path.write_text(json.dumps(project(args.epochs)), encoding="utf-8")
 
-            def tune(path: Path = path) -> float:
-                return timed(["tune", str(path), "--trials", str(args.trials), "--json"])
+            def tune(path: Path = path, folder: Path = folder) -> float:
+                storage = ["--storage", f"sqlite:///{folder / 'tune.sqlite3'}"] * args.sqlite
+                return timed(["tune", str(path), "--trials", str(args.trials), "--json", *storage])
 
             def train(path: Path = path, folder: Path = folder) -> float:
                 return sum(
@@ -104,6 +110,7 @@ def main() -> None:
                 "pairs": args.pairs,
                 "trials": args.trials,
                 "epochs": args.epochs,
+                "storage": "sqlite" if args.sqlite else "journal",
                 "tune_s": [round(x, 2) for x in tune_s],
                 "train_s": [round(x, 2) for x in train_s],
                 "tune_median_s": round(statistics.median(tune_s), 2),

@@ -28,6 +28,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -51,6 +52,8 @@ from gui.training.experiments_space import SpaceEditor
 
 FIXED = ("Trial", "State", "Value", "Epochs", "Time")
 STOPPED = 130
+SHUTDOWN_WAIT_MS = 10_000
+"""How long quitting waits for a stopped search to end its trial before killing it."""
 """``layerlab tune``'s exit status after a stop (SIGTERM or Ctrl-C)."""
 
 
@@ -161,6 +164,9 @@ class ExperimentsView(QWidget):
         self.apply_button.clicked.connect(self.apply_best)
         self.lr_button.clicked.connect(self.open_lr_finder)
         self.space.changed.connect(self._space_changed)
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
 
     # ------------------------------------------------------------------ the project
     def showEvent(self, event: Any) -> None:
@@ -449,8 +455,12 @@ class ExperimentsView(QWidget):
         dialog.run()
         return dialog
 
-    def closeEvent(self, event: Any) -> None:
+    def shutdown(self) -> None:
+        """The app quits: stop a running search as Stop does (SIGTERM: its trial's
+        process is stopped by it, not orphaned), then end what is left."""
+        if self.search is not None and self.search.running():
+            self.search.stop()
+            self.search.process.waitForFinished(SHUTDOWN_WAIT_MS)
         for proc in (self.search, self.reader):
             if proc is not None:
                 proc.kill()
-        super().closeEvent(event)
