@@ -49,6 +49,7 @@ from gui.training.experiments_importance import ImportanceBars
 from gui.training.experiments_parallel import ParallelCoordinates
 from gui.training.experiments_process import JsonProcess, remove, write_snapshot
 from gui.training.experiments_space import SpaceEditor
+from gui.training.lr_finder import LrFinderDialog
 
 FIXED = ("Trial", "State", "Value", "Epochs", "Time")
 STOPPED = 130
@@ -445,8 +446,6 @@ class ExperimentsView(QWidget):
 
     def open_lr_finder(self) -> Any:
         """The learning-rate finder for the project (a dialog; its run is a child process)."""
-        from gui.training.lr_finder import LrFinderDialog
-
         project, stack = self._current()
         if project is None or stack is None:
             return None
