@@ -12,7 +12,7 @@ share (``--storage`` required): start one per machine or GPU.
 
 With ``--json``: one JSON event per line while it runs (``{"event": "trial", "trial":
 n, "params": {...}, "run_dir": ...}``, ``{"event": "trial_end", "trial": n, "state":
-..., "value": ...}``, ``{"event": "trial_pruned", ...}``), then a last line
+..., "value": ..., "time_s": ...}``, ``{"event": "trial_pruned", ...}``), then a last line
 ``{"best": {"trial", "params", "value"}, "trials": [{"trial", "state", "params",
 "value", "run_dir", "curve", ...}], "storage": URL, "importances": {param: share}}``;
 ``{"event": "trial_epoch", "trial": n, "epoch": e, "value": v}`` after each epoch.

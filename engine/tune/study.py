@@ -347,7 +347,9 @@ class Search:
         project = apply_params(self.snapshot, params)
         self.emit({"event": "trial", "trial": trial.number, "params": params,
                    "run_dir": str(run_dir)})  # fmt: skip
+        started = time.monotonic()
         state, value, message = self._train(trial, project, run_dir, slot)
+        took = round(time.monotonic() - started, 3)
         with self._lock:
             if state == "lost":
                 trial.set_user_attr(LOST, True)
@@ -361,7 +363,8 @@ class Search:
                 trial.set_user_attr("error", message)
                 _tell(self.study, trial, state=optuna.trial.TrialState.FAIL)
         self.emit({"event": "trial_end", "trial": trial.number, "state": state,
-                   "value": value, **({"message": message} if message else {})})  # fmt: skip
+                   "value": value, "time_s": took,
+                   **({"message": message} if message else {})})  # fmt: skip
         return state != "lost"
 
     def _train(

@@ -50,7 +50,7 @@ class ImportanceBars(QWidget):
         self._items.clear()
         names = list(self.importances)[::-1]  # the largest at the top
         if not names:
-            self.note.setText("Shown after 3 complete trials")
+            self.note.setText("Shown when the study is read\n(3 complete trials or more)")
             self.note.setPos(0.5, 0.5)
             self.plot.setXRange(0, 1)
             self.plot.setYRange(0, 1)

@@ -341,7 +341,9 @@ class ExperimentsView(QWidget):
                 self.trials.pop(n)
                 self.curves.points.pop(n, None)
             else:
-                self.trials[n].update(state=e.get("state"), value=e.get("value"))
+                self.trials[n].update(
+                    state=e.get("state"), value=e.get("value"), time_s=e.get("time_s")
+                )
         else:
             return
         self._render(self._best())

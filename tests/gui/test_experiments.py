@@ -158,6 +158,7 @@ def test_start_stop_and_resume_a_search_from_the_window_with_live_curves(tmp_pat
     qtbot.waitUntil(lambda: view.trials.get(1, {}).get("state") == "running", timeout=180_000)
     assert view.trials[0]["state"] == "complete" and len(view.curves.points[0]) == 2
     kept = view.trials[0]["value"]
+    assert view.trials[0]["time_s"] > 0 and view.table.item(0, 4).text()  # its time, live
     with qtbot.waitSignal(view.search_ended, timeout=60_000) as ended:
         view.stop_button.click()
     assert ended.args == [130]
