@@ -4,10 +4,15 @@
 Each pair runs, in fresh processes and alternating which goes first, ``layerlab train
 P --out DIR`` and ``layerlab tune P --trials N`` where the search has one choice (the
 project's own learning rate), so both train the same thing N times (train: N runs one
-after the other). Wall time from start to exit. Prints one JSON object: the medians
-and the median of the paired ratios (tune / train).
+after the other). Wall time from start to exit, and the CPU time of each command's
+whole process tree (steadier than wall time on a shared machine). Prints one JSON object: the medians
+and the median of the paired ratios (tune / train), wall and CPU.
 
-    python bench/tune_overhead.py [--pairs 3] [--trials 1] [--epochs 3]
+    python bench/tune_overhead.py [--pairs 3] [--trials 1] [--epochs 3] [--sqlite]
+
+The study is the default journal file (``<runs>/tune.journal``); ``--sqlite`` keeps it
+in ``sqlite:///<runs>/tune.sqlite3`` instead (the default before issue 20's second
+round), to measure what the storage costs.
 
 With ``--trials`` above 1 the search starts each next trial's process while the
 current one trains (a warm worker), which plain runs one after the other do not.
@@ -18,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -58,14 +64,24 @@ def project(epochs: int) -> dict:
     }  # fmt: skip
 
 
+CPU: list[float] = []
+"""CPU seconds (user + system) of each command's whole process tree, in call order."""
+
+
 def timed(args: list[str]) -> float:
+    """Wall seconds of one command; its CPU seconds are appended to :data:`CPU` (the
+    processes it waited for count: the trial's or run's training process too)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.pop("LAYERLAB_RUNS_DIR", None)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "engine.cli", *args], check=True, env=env, capture_output=True
     )
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return wall
 
 
 def main() -> None:
@@ -73,8 +89,9 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=3)
     ap.add_argument("--trials", type=int, default=1)
     ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--sqlite", action="store_true", help="the study in SQLite")
     args = ap.parse_args()
-    tune_s, train_s = [], []
+    tune_s, train_s, tune_cpu, train_cpu = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.pairs):
             folder = Path(tmp) / f"pair{i}"
@@ -82,8 +99,9 @@ def main() -> None:
             path = folder / "iris.json"
             path.write_text(json.dumps(project(args.epochs)), encoding="utf-8")
 
-            def tune(path: Path = path) -> float:
-                return timed(["tune", str(path), "--trials", str(args.trials), "--json"])
+            def tune(path: Path = path, folder: Path = folder) -> float:
+                storage = ["--storage", f"sqlite:///{folder / 'tune.sqlite3'}"] * args.sqlite
+                return timed(["tune", str(path), "--trials", str(args.trials), "--json", *storage])
 
             def train(path: Path = path, folder: Path = folder) -> float:
                 return sum(
@@ -92,11 +110,23 @@ def main() -> None:
                 )
 
             if i % 2:
-                b, a = train(), tune()
+                n = len(CPU)
+                b = train()
+                cb = sum(CPU[n:])
+                n = len(CPU)
+                a = tune()
+                ca = sum(CPU[n:])
             else:
-                a, b = tune(), train()
+                n = len(CPU)
+                a = tune()
+                ca = sum(CPU[n:])
+                n = len(CPU)
+                b = train()
+                cb = sum(CPU[n:])
             tune_s.append(a)
             train_s.append(b)
+            tune_cpu.append(ca)
+            train_cpu.append(cb)
     ratios = [a / b for a, b in zip(tune_s, train_s, strict=True)]
     print(
         json.dumps(
@@ -104,11 +134,17 @@ def main() -> None:
                 "pairs": args.pairs,
                 "trials": args.trials,
                 "epochs": args.epochs,
+                "storage": "sqlite" if args.sqlite else "journal",
                 "tune_s": [round(x, 2) for x in tune_s],
                 "train_s": [round(x, 2) for x in train_s],
                 "tune_median_s": round(statistics.median(tune_s), 2),
                 "train_median_s": round(statistics.median(train_s), 2),
                 "ratio_median": round(statistics.median(ratios), 3),
+                "tune_cpu_s": [round(x, 2) for x in tune_cpu],
+                "train_cpu_s": [round(x, 2) for x in train_cpu],
+                "cpu_ratio_median": round(
+                    statistics.median(a / b for a, b in zip(tune_cpu, train_cpu, strict=True)), 3
+                ),
             }
         )
     )

@@ -205,6 +205,7 @@ LAZY_MODULES = {
     ("engine/cli/window.py", "gui.app"),
     ("gui/training/dock.py", "gui.training.data_panel"),
     ("gui/training/dock.py", "gui.training.evaluation_view"),
+    ("gui/training/dock.py", "gui.training.experiments_view"),
     ("gui/training/dock.py", "gui.training.live_view"),
     ("gui/training/dock.py", "gui.training.inside_view"),
     ("gui/training/dock.py", "gui.training.training_panel"),

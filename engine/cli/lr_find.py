@@ -8,13 +8,15 @@ optimizer's ``learning_rate`` to the suggestion to use it.
 
 With ``--json``, the last line is ``{"suggested_lr": ..., "method": ..., "min_loss_lr":
 ..., "lrs": [...], "losses": [...]}`` (``losses`` smoothed). Exit status 0, or 2 when
-the project, its data or its model cannot be read or built.
+the project, its data or its model cannot be read or built. ``--snapshot FILE`` reads
+the project from FILE as if it were PROJECT (the window's unsaved edits).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from engine.model.project import ProjectError, load_project
@@ -27,12 +29,19 @@ def add_lr_find_parser(sub: Any) -> None:
     s = sub.add_parser("lr-find", help="learning-rate range test: the loss against the rate")
     s.add_argument("project")
     s.add_argument("--json", action="store_true", help="a last line of JSON")
+    s.add_argument(
+        "--snapshot",
+        metavar="FILE",
+        help="read the project from FILE (unsaved edits) as if it were PROJECT",
+    )
 
 
 def cli_lr_find(args: Any) -> int:
     """Run ``layerlab lr-find`` with parsed ``args``; return the exit status."""
     try:
-        project = load_project(args.project)
+        project = load_project(getattr(args, "snapshot", None) or args.project)
+        if getattr(args, "snapshot", None):  # relative data paths are PROJECT's
+            project.path = Path(args.project).resolve()
         result = find_lr(project.to_dict(), project.base_dir)
     except ProjectError as exc:
         print(f"error: {exc}", file=sys.stderr)

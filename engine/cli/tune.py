@@ -4,16 +4,23 @@
 A hyper-parameter search over the project's ``search`` section
 (:mod:`engine.tune.space`, :mod:`engine.tune.study`): each trial is a normal training
 run in a child process, in a run directory beside the project's runs. The study is
-kept in ``<runs folder>/tune.sqlite3`` unless ``--storage`` names another Optuna
-storage URL; running the command again resumes it (finished trials are kept, a trial
+kept in ``<runs folder>/tune.journal`` (an Optuna journal file; an older
+``tune.sqlite3`` is kept using) unless ``--storage`` names another Optuna storage URL
+or ``journal:///PATH``; running the command again resumes it (finished trials are kept, a trial
 cut off by a kill runs again). ``tune-worker`` is the same loop joining a study others
 share (``--storage`` required): start one per machine or GPU.
 
 With ``--json``: one JSON event per line while it runs (``{"event": "trial", "trial":
 n, "params": {...}, "run_dir": ...}``, ``{"event": "trial_end", "trial": n, "state":
-..., "value": ...}``, ``{"event": "trial_pruned", ...}``), then a last line
+..., "value": ..., "time_s": ...}``, ``{"event": "trial_pruned", ...}``), then a last line
 ``{"best": {"trial", "params", "value"}, "trials": [{"trial", "state", "params",
-"value", "run_dir", ...}], "storage": URL}``.
+"value", "run_dir", "curve", ...}], "storage": URL, "importances": {param: share}}``;
+``{"event": "trial_epoch", "trial": n, "epoch": e, "value": v}`` after each epoch.
+
+``--summary`` prints that last line for the study as it is and runs nothing (the
+window reads the study this way: Optuna stays out of its process). ``--snapshot
+FILE`` reads the project from FILE as if it were PROJECT (the window's unsaved edits;
+the runs folder and study stay PROJECT's). SIGTERM stops like Ctrl-C.
 
 Exit status: 0 when done, 2 when the project or its search section is wrong (named
 before any trial runs) or the search cannot go on (the metric is not logged, the data
@@ -24,12 +31,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 from engine.model.project import ProjectError, load_project
 from engine.tune.space import SearchError, parse_search
-from engine.tune.study import Search, SearchStopped, default_storage
+from engine.tune.study import Search, SearchStopped, default_storage, read_study
 
 
 def add_tune_parsers(sub: Any) -> None:
@@ -45,6 +54,17 @@ def add_tune_parsers(sub: Any) -> None:
         s.add_argument("--parallel", type=int, default=1, help="trials at a time (default 1)")
         s.add_argument("--storage", required=name == "tune-worker", help="Optuna storage URL")
         s.add_argument("--json", action="store_true", help="one JSON event per line")
+        if name == "tune":
+            s.add_argument(
+                "--summary",
+                action="store_true",
+                help="print the study's trials and parameter importances; run nothing",
+            )
+            s.add_argument(
+                "--snapshot",
+                metavar="FILE",
+                help="read the project from FILE (unsaved edits) as if it were PROJECT",
+            )
 
 
 def cli_tune(args: Any) -> int:
@@ -60,8 +80,10 @@ def cli_tune_worker(args: Any) -> int:
 def _search(args: Any, worker: bool) -> int:
     as_json = bool(getattr(args, "json", False))
     try:
-        project = load_project(args.project)
+        project = _load(args)
         space = parse_search(project.to_dict())
+        if getattr(args, "summary", False):
+            return _summary(project, getattr(args, "storage", None), as_json)
         storage = getattr(args, "storage", None) or default_storage(project)
         trials = getattr(args, "trials", None)
         if trials is not None and trials < 1:
@@ -97,6 +119,7 @@ def _search(args: Any, worker: bool) -> int:
             file=sys.stderr,
             flush=True,
         )
+    signal.signal(signal.SIGTERM, _interrupt)  # a window's Stop: like Ctrl-C
     try:
         result = search.run()
     except SearchStopped as exc:
@@ -109,6 +132,38 @@ def _search(args: Any, worker: bool) -> int:
         print(json.dumps(result), flush=True)
     else:
         _show(result)
+    return 0
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _load(args: Any) -> Any:
+    """The project; with ``--snapshot``, FILE's content placed at PROJECT's path (its
+    runs folder, its study and relative data paths are PROJECT's)."""
+    snapshot = getattr(args, "snapshot", None)
+    if not snapshot:
+        return load_project(args.project)
+    project = load_project(snapshot)
+    project.path = Path(args.project).resolve()
+    return project
+
+
+def _summary(project: Any, storage: str | None, as_json: bool) -> int:
+    try:
+        found = read_study(project, storage)
+    except Exception as exc:  # a damaged or locked database: named, no traceback
+        print(f"error: the study cannot be read: {exc}", file=sys.stderr)
+        return 2
+    if found is None:
+        found = {"best": None, "trials": [], "storage": storage, "importances": {}}
+    if as_json:
+        print(json.dumps(found), flush=True)
+    else:
+        _show(found)
+        for name, value in found["importances"].items():
+            print(f"importance {name}: {value:.2f}")
     return 0
 
 

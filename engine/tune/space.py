@@ -31,7 +31,7 @@ from typing import Any
 
 from engine.catalog.checks import check_value
 from engine.catalog.table import CATALOG
-from engine.model.commands import Macro, SetParams, SetSection
+from engine.model.commands import Command, Macro, SetParams, SetSection
 from engine.train.config import monitor_mode, training_problems
 
 STRATEGIES = ("tpe", "random", "grid")
@@ -375,3 +375,77 @@ def apply_command(project: Any, params: dict[str, Any], text: str = "") -> Macro
     if any(n.startswith("training.") for n in params):
         parts.append(SetSection("training", trial["training"]))
     return Macro(text or "Apply trial values", parts)
+
+
+class SetSearch(Command):
+    """Replace the project's ``search`` section (kept in ``Project.extra``) as one
+    undoable edit; ``None`` removes it. The Experiments tab's space editor pushes one
+    per change."""
+
+    def __init__(self, section: dict[str, Any] | None, text: str = "") -> None:
+        self.new, self.old, self.had = copy.deepcopy(section), None, False
+        self.text = text or "Change the search"
+
+    def do(self, project: Any) -> None:
+        self.had = "search" in project.extra
+        self.old = copy.deepcopy(project.extra.get("search"))
+        if self.new is None:
+            project.extra.pop("search", None)
+        else:
+            project.extra["search"] = copy.deepcopy(self.new)
+
+    def undo(self, project: Any) -> None:
+        if self.had:
+            project.extra["search"] = copy.deepcopy(self.old)
+        else:
+            project.extra.pop("search", None)
+
+
+TRAINING_PARAMS = (
+    "training.optimizer.learning_rate",
+    "training.optimizer.type",
+    "training.batch_size",
+    "training.epochs",
+)
+"""Training settings offered first by the space editor (any ``training.<path>`` works)."""
+_SEARCHABLE_KINDS = ("int", "float", "choice", "bool", "initializer")
+
+
+def candidates(project: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(parameter path, kind)`` pairs a search can vary, for the space editor: the
+    common training settings, then each node's int, float, choice and bool parameters
+    (``hidden.units``) in graph order. ``kind`` is ``float``, ``int`` or ``choice``."""
+    out = [
+        (TRAINING_PARAMS[0], "float"),
+        (TRAINING_PARAMS[1], "choice"),
+        (TRAINING_PARAMS[2], "int"),
+        (TRAINING_PARAMS[3], "int"),
+    ]
+    for node_id, node in _nodes(project).items():
+        spec = CATALOG.get(node.get("type"))
+        if spec is None or node.get("type") == "Input":
+            continue
+        for p in spec.params:
+            if p.kind in _SEARCHABLE_KINDS:
+                kind = p.kind if p.kind in ("int", "float") else "choice"
+                out.append((f"{node_id}.{p.name}", kind))
+    return out
+
+
+def current_value(project: dict[str, Any], name: str) -> Any:
+    """The project's present value of a parameter path (None when unset)."""
+    head, rest = name.split(".", 1) if "." in name else (name, "")
+    if head == "training":
+        node: Any = project.get("training") or {}
+        for key in rest.split("."):
+            if isinstance(node, str) and key == "type":
+                return node
+            node = node.get(key) if isinstance(node, dict) else None
+        return node
+    n = _nodes(project).get(head) or {}
+    value = (n.get("params") or {}).get(rest)
+    if value is None:
+        spec = CATALOG.get(n.get("type"))
+        param = spec.param(rest) if spec else None
+        value = param.default if param else None
+    return value

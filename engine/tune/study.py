@@ -8,9 +8,17 @@ value of the search's metric is reported to Optuna; when the pruner calls the tr
 hopeless, the run is stopped (it keeps what it trained). A trial's value is the best
 epoch value of the metric.
 
-The study lives in SQLite in the runs folder (``<runs>/tune.sqlite3``) unless a storage
-URL is given: any URL Optuna accepts (``postgresql://...``), so several processes or
-machines share one study, each running :func:`run_search` (``layerlab tune-worker``).
+The study lives in a journal file in the runs folder (``<runs>/tune.journal``, Optuna's
+``JournalStorage`` with a ``JournalFileBackend``) unless a storage is given: any URL
+Optuna accepts (``postgresql://...``, ``sqlite:///...``) or ``journal:///PATH``, so
+several processes or machines share one study, each running :func:`run_search`
+(``layerlab tune-worker``). Why a journal file and not SQLite by default: opening it
+costs nothing (SQLite's storage imports SQLAlchemy and creates its tables: ~1.6-2 s of
+a one-trial search, measured in docs/benchmarks.md) and each report or state change is
+one appended line instead of a transaction; it is as safe for several processes of
+one machine (Optuna serialises appends with a lock file: a symlink, atomic on local
+disks and NFS; an exclusively opened file on Windows). A project whose study is
+already in ``<runs>/tune.sqlite3`` (made by an earlier version) keeps using it.
 
 How a shared study runs each of its N trials exactly once: trial numbers are given out
 by the storage, one at a time. A worker asks for a trial, then counts the trials
@@ -28,6 +36,7 @@ import os
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,10 +46,15 @@ from engine.train.worker import WarmWorker, start_training
 from engine.tune.space import SearchError, SearchSpace, apply_params, parse_search
 
 Event = dict[str, Any]
-STORAGE_FILE = "tune.sqlite3"
+STORAGE_FILE = "tune.journal"
+OLD_STORAGE_FILE = "tune.sqlite3"
+"""The default storage of earlier versions; still used when a project has one."""
+JOURNAL = "journal:///"
 SURPLUS = "surplus"
 LOST = "lost"
 OPEN_ATTEMPTS = 5
+IMPORTANCE_MIN_TRIALS = 3
+"""Complete trials needed before :func:`importances` says anything."""
 """Tries to open (or create) a storage and its study; workers starting together race."""
 
 
@@ -49,10 +63,37 @@ class SearchStopped(Exception):
 
 
 def default_storage(project: Any) -> str:
-    """``sqlite:///<runs folder>/tune.sqlite3`` (the folder is created)."""
+    """``journal:///<runs folder>/tune.journal`` (the folder is created); a project
+    with an older ``tune.sqlite3`` study keeps ``sqlite:///<runs folder>/tune.sqlite3``."""
     root = runs.runs_root(project)
     root.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{(root / STORAGE_FILE).resolve()}"
+    return _existing_storage(root) or f"{JOURNAL}{(root / STORAGE_FILE).resolve()}"
+
+
+def _existing_storage(root: Path) -> str | None:
+    if (root / STORAGE_FILE).is_file():
+        return f"{JOURNAL}{(root / STORAGE_FILE).resolve()}"
+    if (root / OLD_STORAGE_FILE).is_file():
+        return f"sqlite:///{(root / OLD_STORAGE_FILE).resolve()}"
+    return None
+
+
+def open_storage(storage: str) -> Any:
+    """The Optuna storage a URL names: ``journal:///PATH`` is a journal file (created
+    when missing), anything else goes to ``optuna.storages.get_storage``."""
+    import optuna
+
+    if storage.startswith(JOURNAL):
+        from optuna.storages.journal import (
+            JournalFileBackend,
+            JournalFileOpenLock,
+            JournalFileSymlinkLock,
+        )
+
+        path = storage[len(JOURNAL) :]  # journal:///rel/path, journal:////abs/path
+        lock = (JournalFileOpenLock if os.name == "nt" else JournalFileSymlinkLock)(path)
+        return optuna.storages.JournalStorage(JournalFileBackend(path, lock_obj=lock))
+    return optuna.storages.get_storage(storage)
 
 
 def study_name(project: Any, space: SearchSpace) -> str:
@@ -85,9 +126,13 @@ def _pruner(space: SearchSpace, epochs: int) -> Any:
     return optuna.pruners.NopPruner()
 
 
-def open_study(project: Any, space: SearchSpace, storage: str, seed: int | None = None) -> Any:
-    """The project's study in ``storage``, created when it is not there yet."""
+def open_study(project: Any, space: SearchSpace, storage: Any, seed: int | None = None) -> Any:
+    """The project's study in ``storage`` (a URL or an opened storage), created when it
+    is not there yet."""
     import optuna
+
+    if isinstance(storage, str):
+        storage = open_storage(storage)
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     epochs = int((project.training or {}).get("epochs", 10))
@@ -211,8 +256,8 @@ class Search:
         device = (project.training or {}).get("device")
         self._first = WarmWorker(device) if warm else None
         try:
-            check_storage(storage)
-            self.study = open_study(project, space, storage, space.seed if seed is None else seed)
+            opened = check_storage(storage)
+            self.study = open_study(project, space, opened, space.seed if seed is None else seed)
         except BaseException:
             if self._first is not None:
                 self._first.close()
@@ -302,7 +347,9 @@ class Search:
         project = apply_params(self.snapshot, params)
         self.emit({"event": "trial", "trial": trial.number, "params": params,
                    "run_dir": str(run_dir)})  # fmt: skip
+        started = time.monotonic()
         state, value, message = self._train(trial, project, run_dir, slot)
+        took = round(time.monotonic() - started, 3)
         with self._lock:
             if state == "lost":
                 trial.set_user_attr(LOST, True)
@@ -316,7 +363,8 @@ class Search:
                 trial.set_user_attr("error", message)
                 _tell(self.study, trial, state=optuna.trial.TrialState.FAIL)
         self.emit({"event": "trial_end", "trial": trial.number, "state": state,
-                   "value": value, **({"message": message} if message else {})})  # fmt: skip
+                   "value": value, "time_s": took,
+                   **({"message": message} if message else {})})  # fmt: skip
         return state != "lost"
 
     def _train(
@@ -352,6 +400,8 @@ class Search:
                 with self._lock:
                     trial.report(value if math.isfinite(value) else _worst(self.space), epochs)
                     prune = trial.should_prune()
+                self.emit({"event": "trial_epoch", "trial": trial.number, "epoch": epochs,
+                           "value": value if math.isfinite(value) else None})  # fmt: skip
                 if prune and not pruned:
                     pruned = True
                     run.stop()
@@ -409,6 +459,7 @@ def summary(study: Any, storage: str) -> dict[str, Any]:
                 "run_dir": t.user_attrs.get("run_dir"),
                 "epochs": t.user_attrs.get("epochs"),
                 "time_s": t.user_attrs.get("time_s"),
+                "curve": [[int(e), v] for e, v in sorted(t.intermediate_values.items())],
             }
         )
     done = [t for t in trials if t["state"] == "complete"]
@@ -417,7 +468,31 @@ def summary(study: Any, storage: str) -> dict[str, Any]:
         pick = max if study.direction.name == "MAXIMIZE" else min
         b = pick(done, key=lambda t: t["value"])
         best = {"trial": b["trial"], "params": b["params"], "value": b["value"]}
-    return {"best": best, "trials": trials, "storage": storage}
+    return {
+        "best": best,
+        "trials": trials,
+        "storage": storage,
+        "importances": importances(study, len(done)),
+    }
+
+
+def importances(study: Any, complete: int) -> dict[str, float]:
+    """Each searched parameter's importance for the metric (Optuna's
+    ``get_param_importances`` with its default evaluator; they sum to 1), largest first; empty with fewer
+    than :data:`IMPORTANCE_MIN_TRIALS` complete trials or when they cannot be computed
+    (a parameter that never varied)."""
+    if complete < IMPORTANCE_MIN_TRIALS:
+        return {}
+    import optuna
+
+    try:
+        with warnings.catch_warnings():  # "importances will be equal": said by the bars
+            warnings.simplefilter("ignore")
+            found = optuna.importance.get_param_importances(study)
+    except Exception:  # one value for every trial, a single distribution: nothing to say
+        return {}
+    ranked = sorted(found.items(), key=lambda kv: -kv[1])
+    return {k: round(float(v), 4) for k, v in ranked}
 
 
 def _last(t: Any) -> float | None:
@@ -425,39 +500,38 @@ def _last(t: Any) -> float | None:
     return values[max(values)] if values else None
 
 
-def check_storage(storage: str) -> None:
-    """Refuse a storage URL Optuna cannot open, by name (raises :class:`SearchError`)."""
-    import optuna
-
+def check_storage(storage: str) -> Any:
+    """The opened storage; one Optuna cannot open is refused by name (raises
+    :class:`SearchError`)."""
     for attempt in range(OPEN_ATTEMPTS):
         try:
-            optuna.storages.get_storage(storage)
-            return
+            return open_storage(storage)
         except Exception as exc:  # Optuna and SQLAlchemy raise many kinds
             # two workers creating one new database race on its tables: try again
             if attempt == OPEN_ATTEMPTS - 1:
                 raise SearchError(f"--storage {storage}: cannot be opened ({exc})") from exc
             time.sleep(0.5 + 0.5 * attempt)
+    raise AssertionError("unreachable")
 
 
 def read_study(project: Any, storage: str | None = None) -> dict[str, Any] | None:
     """The :func:`summary` of the project's study, or None when there is none yet.
 
-    Reads only: the default SQLite file is never created here (the window calls it
-    from a background thread). Raises :class:`SearchError` for a wrong ``search``
-    section.
+    Reads only: the default storage file is never created here. Raises
+    :class:`SearchError` for a wrong ``search`` section.
     """
     import optuna
 
     space = parse_search(project.to_dict())
     if storage is None:
-        path = runs.runs_root(project) / STORAGE_FILE
-        if not path.is_file():
+        storage = _existing_storage(runs.runs_root(project))
+        if storage is None:
             return None
-        storage = f"sqlite:///{path.resolve()}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        study = optuna.load_study(study_name=study_name(project, space), storage=storage)
+        study = optuna.load_study(
+            study_name=study_name(project, space), storage=open_storage(storage)
+        )
     except KeyError:  # no study of that name in the storage
         return None
     return summary(study, storage)

@@ -38,7 +38,6 @@ from engine.train.history import base_dir_of, list_runs
 from engine.train.runs import read_history, read_json
 from gui.paths import new_project_run_dir, project_runs_root
 from gui.training.errors import error_text, status_text
-from gui.training.experiments_view import ExperimentsView
 from gui.training.export_dialog import ExportDialog
 from gui.training.runs_panel import RunsPanel
 from gui.training.session import TrainingSession
@@ -254,6 +253,7 @@ class TrainingDock(QDockWidget):
         # Lazy: these import pyqtgraph (~0.6 s), which the window does not need to open.
         from gui.training.data_panel import DataPanel
         from gui.training.evaluation_view import EvaluationView
+        from gui.training.experiments_view import ExperimentsView
         from gui.training.live_view import LiveView
         from gui.training.training_panel import TrainingPanel
 
@@ -271,9 +271,8 @@ class TrainingDock(QDockWidget):
         self.evaluation_view = EvaluationView()
         self.view_tabs.addTab(self.runs_panel, "Runs")
         self.view_tabs.addTab(self.evaluation_view, "Evaluation")
-        self.view_tabs.addTab(
-            ExperimentsView(lambda: (self.project, self.undo_stack)), "Experiments"
-        )
+        self.experiments_view = ExperimentsView(lambda: (self.project, self.undo_stack))
+        self.view_tabs.addTab(self.experiments_view, "Experiments")
         from gui.training.inside_view import InsideView  # pyqtgraph: lazy, like the others
 
         self.inside_view = InsideView(lambda: latest_finished_run(self.project))

@@ -16,7 +16,7 @@ import pytest
 
 from engine.model.project import load_project
 from engine.tune.space import SearchError, apply_params, parse_search
-from engine.tune.study import Search, default_storage, summary
+from engine.tune.study import Search, default_storage, open_storage, read_study, summary
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -212,6 +212,10 @@ def test_a_search_finishes_beats_the_start_prunes_and_resumes_after_a_kill(tmp_p
     proc.wait(timeout=30)
     first = {e["trial"]: e for e in events if e["event"] == "trial_end"}
     assert [first[0]["state"], first[1]["state"]] == ["complete", "complete"]
+    # each epoch of a trial is an event (the window's live curves follow them)
+    epochs = [e for e in events if e["event"] == "trial_epoch" and e["trial"] == 1]
+    assert [e["epoch"] for e in epochs] == [1, 2, 3, 4]
+    assert max(e["value"] for e in epochs) == first[1]["value"]
 
     proc = cli("tune", str(path), "--json")
     out, err = proc.communicate(timeout=300)
@@ -222,9 +226,10 @@ def test_a_search_finishes_beats_the_start_prunes_and_resumes_after_a_kill(tmp_p
     assert sorted(trials) == [0, 1, 3]  # the lost trial 2 does not count; 3 ran its values
     assert trials[0]["value"] == first[0]["value"] and trials[1]["value"] == first[1]["value"]
     assert trials[3]["params"] == {LR: hopeless}
+    assert [e for e, _ in trials[1]["curve"]] == [1, 2, 3, 4]  # per-epoch values kept
     assert trials[3]["state"] == "pruned" and trials[3]["epochs"] < 4
     assert final["best"]["trial"] == 1 and final["best"]["value"] > trials[0]["value"]
-    assert final["storage"] == f"sqlite:///{(tmp_path / 'iris-runs' / 'tune.sqlite3').resolve()}"
+    assert final["storage"] == f"journal:///{(tmp_path / 'iris-runs' / 'tune.journal').resolve()}"
     run_dir = Path(trials[1]["run_dir"])  # a normal run directory beside the project's runs
     assert run_dir.parent == tmp_path / "iris-runs"
     assert (run_dir / "model.keras").is_file() and (run_dir / "project.json").is_file()
@@ -240,7 +245,8 @@ def test_two_tune_workers_share_one_study_and_run_each_trial_once(tmp_path):
         "pruner": "none",
     }  # fmt: skip
     path = write(tmp_path, iris(search, epochs=1))
-    storage = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+    # a journal file (the default kind): Optuna's lock file serialises the appends
+    storage = f"journal:///{tmp_path / 'shared.journal'}"
     workers = [cli("tune-worker", str(path), "--storage", storage, "--json") for _ in range(2)]
     outs = []
     for w in workers:
@@ -253,7 +259,8 @@ def test_two_tune_workers_share_one_study_and_run_each_trial_once(tmp_path):
     # each worker's last line is the study as it ended; once both have, all is complete
     import optuna
 
-    final = summary(optuna.load_study(study_name="iris", storage=storage), storage)
+    study = optuna.load_study(study_name="iris", storage=open_storage(storage))
+    final = summary(study, storage)
     assert len(final["trials"]) == 4 and all(t["state"] == "complete" for t in final["trials"])
     dirs = sorted(p.name for p in (tmp_path / "iris-runs").glob("tune-*"))
     assert len(dirs) == 4 and all(
@@ -292,3 +299,73 @@ def test_a_grid_search_runs_every_combination_once(tmp_path, monkeypatch):
     ).run()
     combos = sorted((t["params"]["hidden.units"], t["params"][LR]) for t in result["trials"])
     assert combos == [(u, lr) for u in (8, 16, 24) for lr in (0.01, 0.1)]
+
+
+def test_tune_summary_prints_trials_curves_and_importances_and_runs_nothing(tmp_path, monkeypatch):
+    """``layerlab tune --summary --json`` (how the window reads a study without Optuna in
+    its process): the trials, each one's per-epoch curve, and the parameters'
+    importances (Optuna's, largest first); nothing is trained."""
+    seen = iter(range(6))
+
+    def train(self, trial, *a):
+        k = next(seen)
+        for epoch in (1, 2):
+            trial.report(0.1 * k + 0.01 * epoch, epoch)
+        return "complete", 0.1 * k + 0.02, None
+
+    monkeypatch.setattr(Search, "_train", train)
+    search = {
+        "parameters": {"hidden.units": {"choices": [4, 8, 16]}, LR: {"low": 1e-3, "high": 0.1, "log": True}},
+        "strategy": "random", "trials": 6, "metric": "val_accuracy", "seed": 1,
+    }  # fmt: skip
+    path = write(tmp_path, iris(search))
+    project = load_project(path)
+    Search(project, parse_search(project.to_dict()), default_storage(project), warm=False).run()
+    before = sorted(p.name for p in (tmp_path / "iris-runs").iterdir())
+    proc = cli("tune", str(path), "--summary", "--json")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    (result,) = lines(out)
+    assert [t["trial"] for t in result["trials"]] == list(range(6))
+    assert result["trials"][2]["curve"] == [[1, pytest.approx(0.21)], [2, pytest.approx(0.22)]]
+    assert result["best"]["trial"] == 5
+    shares = result["importances"]
+    assert set(shares) == {"hidden.units", LR}
+    assert list(shares.values()) == sorted(shares.values(), reverse=True)
+    assert sum(shares.values()) == pytest.approx(1, abs=0.01)
+    assert sorted(p.name for p in (tmp_path / "iris-runs").iterdir()) == before  # ran nothing
+
+
+def test_tune_summary_of_a_project_without_a_study_yet_is_empty(tmp_path):
+    path = write(tmp_path, iris({"parameters": {LR: {"choices": [0.1]}}}))
+    proc = cli("tune", str(path), "--summary", "--json")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert lines(out) == [{"best": None, "trials": [], "storage": None, "importances": {}}]
+    assert not (tmp_path / "iris-runs").exists()  # reading never creates the study
+
+
+def test_a_snapshot_is_tuned_as_if_it_were_the_project(tmp_path):
+    """``--snapshot FILE``: the window's unsaved edits, with the saved project's runs
+    folder (and study); a wrong space in the snapshot is named before anything runs."""
+    path = write(tmp_path, iris({"parameters": {LR: {"choices": [0.1]}}}))
+    snap = write(tmp_path, iris({"parameters": {"hidden.unitz": {"choices": [8]}}}), "snap.json")
+    proc = cli("tune", str(path), "--json", "--snapshot", str(snap))
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "hidden.unitz" in err and "Traceback" not in err
+
+
+def test_a_study_of_an_earlier_version_in_sqlite_is_still_the_default(tmp_path, monkeypatch):
+    """Studies used to live in <runs>/tune.sqlite3; a project that has one resumes it
+    there, a new project gets a journal file (no SQLAlchemy, no tables to create)."""
+    monkeypatch.setattr(Search, "_train", lambda self, trial, *a: ("complete", 0.5, None))
+    project = load_project(write(tmp_path, iris({"parameters": {LR: {"choices": [0.1, 0.2]}},
+                                                 "strategy": "grid"})))  # fmt: skip
+    assert default_storage(project).endswith("/iris-runs/tune.journal")
+    assert read_study(project) is None
+    old = f"sqlite:///{(tmp_path / 'iris-runs' / 'tune.sqlite3').resolve()}"
+    space = parse_search(project.to_dict())
+    Search(project, space, old, trials=1, warm=False).run()
+    assert default_storage(project) == old
+    assert [t["trial"] for t in read_study(project)["trials"]] == [0]
+    assert not (tmp_path / "iris-runs" / "tune.journal").exists()

@@ -1,0 +1,213 @@
+"""The Experiments tab (gui/training/experiments_view.py): the search-space editor (one
+undo step per change, problems named before anything runs), Start / Stop / resume of
+``layerlab tune`` in a child process with live curves, parallel coordinates and
+importances, "Apply best trial" as one undo step, and the LR finder (lr_finder.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+
+from engine.model.commands import UndoStack
+from engine.model.project import load_project
+from engine.tune.space import parse_search
+from engine.tune.study import Search, default_storage
+from gui.training.experiments_view import ExperimentsView
+from gui.training.lr_finder import LrFinderDialog
+from tests.engine.test_tune import LR, ROOT, iris, write
+
+
+def test_the_experiments_tab_lists_trials_and_applies_the_best_as_one_undo_step(
+    tmp_path, qtbot, monkeypatch
+):
+    values = iter([0.4, 0.9, 0.6])
+    monkeypatch.setattr(Search, "_train", lambda self, *a: ("complete", next(values), None))
+    search = {
+        "parameters": {"hidden.units": {"choices": [8, 32, 64]}, LR: {"low": 1e-3, "high": 0.1, "log": True}},
+        "strategy": "random", "trials": 3, "metric": "val_accuracy", "seed": 3,
+    }  # fmt: skip
+    path = write(tmp_path, iris(search))
+    project = load_project(path)
+    result = Search(
+        project, parse_search(project.to_dict()), default_storage(project), warm=False
+    ).run()
+    best = result["best"]
+    assert best["trial"] == 1
+
+    stack = UndoStack(project)
+    view = ExperimentsView(lambda: (project, stack))
+    qtbot.addWidget(view)
+    view.resize(900, 300)
+    view.show()  # showing it reads the study (in a thread)
+    qtbot.waitUntil(lambda: view.table.rowCount() == 3, timeout=20_000)
+    headers = [view.table.horizontalHeaderItem(c).text() for c in range(view.table.columnCount())]
+    assert headers == ["Trial", "State", "Value", "Epochs", "Time", "hidden.units", LR]
+    assert "best: trial 1 (0.9)" in view.status.text()
+    if os.environ.get("LAYERLAB_SHOT"):
+        view.grab().save(os.environ["LAYERLAB_SHOT"])
+
+    before = project.to_dict()
+    view.apply_button.click()
+    units = {n["id"]: n for n in project.to_dict()["graph"]["nodes"]}["hidden"]["params"]["units"]
+    assert units == best["params"]["hidden.units"]
+    assert project.training["optimizer"]["learning_rate"] == best["params"][LR]
+    stack.undo()
+    assert project.to_dict() == before
+
+
+def test_the_experiments_tab_says_when_there_is_no_search(tmp_path, qtbot):
+    project = load_project(write(tmp_path, {**iris({}), "search": None}))
+    project.extra.pop("search", None)
+    view = ExperimentsView(lambda: (project, UndoStack(project)))
+    qtbot.addWidget(view)
+    view.show()
+    assert 'no "search" section' in view.status.text() and not view.apply_button.isEnabled()
+
+
+def test_the_space_editor_is_one_undo_step_per_change_and_names_problems_before_running(
+    tmp_path, qtbot
+):
+    project = load_project(write(tmp_path, {**iris({}), "search": None}))
+    project.extra.pop("search", None)
+    stack = UndoStack(project)
+    view = ExperimentsView(lambda: (project, stack))
+    qtbot.addWidget(view)
+    view.show()
+    view.space.add_button.click()  # the learning rate first, a log range around 1e-5
+    assert project.extra["search"]["parameters"] == {LR: {"low": 1e-6, "high": 1e-4, "log": True}}
+    view.space.add_button.click()
+    assert list(project.extra["search"]["parameters"]) == [LR, "training.optimizer.type"]
+    view.space.trials.setValue(7)
+    view.space.trials.editingFinished.emit()
+    assert project.extra["search"]["trials"] == 7
+    stack.undo()
+    assert project.extra["search"].get("trials") != 7
+    assert view.space.trials.value() != 7  # the editor follows Edit > Undo
+    stack.undo()
+    stack.undo()
+    assert "search" not in project.extra and not stack.can_undo
+    stack.redo()
+    assert view.space.table.rowCount() == 1
+
+    low = view.space.table.cellWidget(0, 2)
+    low.setText("-0.5")
+    low.editingFinished.emit()
+    assert project.extra["search"]["parameters"][LR]["low"] == -0.5
+    named = f"'{LR}': a log range needs low > 0"
+    assert named in view.problems.text()
+    assert view.start() is None and view.search is None  # refused before anything runs
+    assert named in view.status.text()
+    stack.undo()
+    assert view.problems.text() == ""
+
+
+def test_the_window_reads_a_study_without_importing_optuna_or_tensorflow(tmp_path, monkeypatch):
+    values = iter([0.4, 0.9, 0.6])
+    monkeypatch.setattr(Search, "_train", lambda self, *a: ("complete", next(values), None))
+    search = {"parameters": {"hidden.units": {"choices": [8, 32, 64]}}, "strategy": "random",
+              "trials": 3, "metric": "val_accuracy", "seed": 3}  # fmt: skip
+    path = write(tmp_path, iris(search))
+    project = load_project(path)
+    Search(project, parse_search(project.to_dict()), default_storage(project), warm=False).run()
+    script = f"""
+import sys, time
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from engine.model.commands import UndoStack
+from engine.model.project import load_project
+from gui.training.experiments_view import ExperimentsView
+project = load_project({str(path)!r})
+view = ExperimentsView(lambda: (project, UndoStack(project)))
+view.show()
+end = time.time() + 60
+while view.table.rowCount() < 3 and time.time() < end:
+    app.processEvents(); time.sleep(0.02)
+print(view.table.rowCount(), "optuna" in sys.modules, "tensorflow" in sys.modules)
+"""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "QT_QPA_PLATFORM": "offscreen"}
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert out.stdout.split() == ["3", "False", "False"], out.stderr
+
+
+def test_start_stop_and_resume_a_search_from_the_window_with_live_curves(tmp_path, qtbot):
+    """Start runs `layerlab tune` in a child process: the table and the curves move
+    with each epoch; Stop keeps the finished trial; Start again resumes the study and
+    finishes it; the importances and the parallel coordinates show the whole study."""
+    search = {
+        "parameters": {"hidden.units": {"choices": [4, 16]}, LR: {"low": 1e-3, "high": 0.1, "log": True}},
+        "strategy": "random", "trials": 3, "metric": "val_accuracy", "pruner": "none", "seed": 0,
+    }  # fmt: skip
+    path = write(tmp_path, iris(search, epochs=2, lr=0.01))
+    project = load_project(path)
+    stack = UndoStack(project)
+    view = ExperimentsView(lambda: (project, stack))
+    qtbot.addWidget(view)
+    view.resize(1100, 700)
+    view.show()
+    qtbot.waitUntil(lambda: "No trials yet" in view.status.text(), timeout=60_000)
+    assert view.start() is not None and not view.start_button.isEnabled()
+    # live: trial 0's epochs reach the curves while it trains
+    qtbot.waitUntil(lambda: len(view.curves.points.get(0, {})) >= 1, timeout=180_000)
+    assert view.table.item(0, 1).text() in ("running", "complete")
+    qtbot.waitUntil(lambda: view.trials.get(1, {}).get("state") == "running", timeout=180_000)
+    assert view.trials[0]["state"] == "complete" and len(view.curves.points[0]) == 2
+    kept = view.trials[0]["value"]
+    assert view.trials[0]["time_s"] > 0 and view.table.item(0, 4).text()  # its time, live
+    with qtbot.waitSignal(view.search_ended, timeout=60_000) as ended:
+        view.stop_button.click()
+    assert ended.args == [130]
+    qtbot.waitUntil(lambda: view.status.text().startswith("Stopped"), timeout=60_000)
+    assert view.start_button.isEnabled() and 0 in view.trials
+
+    with qtbot.waitSignal(view.search_ended, timeout=300_000) as ended:
+        view.start_button.click()
+    assert ended.args == [0]
+    assert view.importances  # from the search's last line: no second read
+    trials = view.summary["trials"]
+    assert len(trials) == 3 and all(t["state"] == "complete" for t in trials)
+    assert trials[0]["trial"] == 0 and trials[0]["value"] == kept  # the finished trial kept
+    assert view.table.rowCount() == 3 and "best: trial" in view.status.text()
+    assert set(view.importances) == {"hidden.units", LR}
+    assert len(view.parallel.lines) == 3
+    assert [a.name for a in view.parallel.axes] == ["hidden.units", LR]
+    assert view.parallel.axes[0].categories == [4, 16] and view.parallel.axes[1].log
+    assert all(len(view.curves.points[t["trial"]]) == 2 for t in trials)
+    assert view.curves.best == view.summary["best"]["trial"]
+    if os.environ.get("LAYERLAB_SHOT"):
+        view.grab().save(os.environ["LAYERLAB_SHOT"])
+
+
+def test_the_lr_finder_plots_loss_against_rate_and_applies_its_suggestion(tmp_path, qtbot):
+    path = tmp_path / "mlp.json"
+    shutil.copy(ROOT / "presets" / "mlp.json", path)
+    project = load_project(path)
+    stack = UndoStack(project)
+    view = ExperimentsView(lambda: (project, stack))
+    qtbot.addWidget(view)
+    dialog = view.open_lr_finder()
+    qtbot.addWidget(dialog)
+    assert isinstance(dialog, LrFinderDialog)
+    with qtbot.waitSignal(dialog.finished_run, timeout=180_000) as done:
+        pass
+    assert done.args == [True], dialog.status.text()
+    lr = dialog.result["suggested_lr"]
+    assert 1e-5 < lr < 1.0
+    xs, ys = dialog.curve.getData()
+    assert len(xs) == len(dialog.result["lrs"]) > 20
+    assert dialog.mark.isVisible() and math.isclose(dialog.mark.value(), math.log10(lr))
+    assert "Suggested learning rate" in dialog.status.text()
+    if os.environ.get("LAYERLAB_SHOT_LR"):
+        dialog.resize(1280, 800)
+        dialog.grab().save(os.environ["LAYERLAB_SHOT_LR"])
+    before = json.loads(json.dumps(project.training))
+    dialog.apply_button.click()
+    assert project.training["optimizer"]["learning_rate"] == float(f"{lr:.3g}")
+    stack.undo()  # one step
+    assert project.training == before and not stack.can_undo
+    dialog.close()
