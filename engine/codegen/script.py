@@ -39,7 +39,7 @@ from engine.codegen.data import data_code
 from engine.codegen.text import CodegenError, call_code, dedupe, docstring, literal
 from engine.codegen.train import main_code
 from engine.model.graph import Graph, Node, is_valid_id, output_ports, state_names
-from engine.model.problems import ERROR, structural_problems
+from engine.model.problems import ERROR, resolve_weights, structural_problems
 
 #: Names the generated script defines or imports at module level; node
 #: variables never shadow them (nor Python keywords and builtins).
@@ -247,7 +247,7 @@ def _check_graph(graph: Graph) -> None:
         raise CodegenError(errors[0].message + more)
 
 
-def model_code(graph: Graph, name: str) -> str:
+def model_code(graph: Graph, name: str, base_dir: Any = None) -> str:
     """The ``build_model()`` function: one line per layer, in topological order."""
     names = variable_names(graph)
     _check_graph(graph)
@@ -273,7 +273,7 @@ def model_code(graph: Graph, name: str) -> str:
         var = ", ".join(ports[nid])  # out, h, c = layers.LSTM(..., return_state=True)(x)
         if node.type in PRETRAINED_TYPES:
             used = set(names.values()) | {p for group in ports.values() for p in group}
-            lines += _pretrained_code(node, var, inputs[0], used, where)
+            lines += _pretrained_code(node, var, inputs[0], used, where, base_dir)
             continue
         if state_code(node, inputs):
             tail = state_code(node, inputs)
@@ -298,7 +298,19 @@ def model_code(graph: Graph, name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _pretrained_code(node: Node, var: str, source: str, used: set[str], where: str) -> list[str]:
+def _weights_literal(value: Any, base_dir: Any) -> Any:
+    """A Backbone's weights as the script writes them: a file relative to the project's
+    folder becomes absolute (the script may run anywhere)."""
+    if not value:
+        return None
+    if value == "imagenet" or not isinstance(value, str) or base_dir is None:
+        return value
+    return str(resolve_weights(value, base_dir).resolve())
+
+
+def _pretrained_code(
+    node: Node, var: str, source: str, used: set[str], where: str, base_dir: Any = None
+) -> list[str]:
     """A Backbone the Keras way (``base = keras.applications.X(include_top=False, ...)``,
     ``x = base(inputs)``), or the one Keras layer of a BackbonePreprocessing mode."""
     params = node.params if isinstance(node.params, dict) else {}
@@ -332,7 +344,7 @@ def _pretrained_code(node: Node, var: str, source: str, used: set[str], where: s
         net, i = f"{var}_net{i}", i + 1
     args = [
         "include_top=False",
-        f"weights={literal(params.get('weights') or None)}",
+        f"weights={literal(_weights_literal(params.get('weights'), base_dir))}",
         f"input_shape={source}.shape[1:]",
         f"input_tensor=keras.Input({source}.shape[1:], name={literal(node.id + '_input')})",
     ]
@@ -409,7 +421,7 @@ def generate(project: Any, weights: str | None = None) -> str:
         CodegenError: Naming the node, layer type, parameter or data/training
             key that cannot be written.
     """
-    model = model_code(project.graph, project.name)
+    model = model_code(project.graph, project.name, getattr(project, "base_dir", None))
     data = data_code(
         project.data or {},
         getattr(project, "base_dir", None),
