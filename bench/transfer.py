@@ -11,9 +11,16 @@
    compared with the same network trained from scratch (weights none, trainable),
    each with the same epochs, on the same held-out images.
 
+3. ``--digits``: the ``transfer-digits`` preset (offline, its shipped backbone
+   pretrained on digits 0-4) trained with its own settings through the real
+   training path, against the same network from scratch (weights none, trainable)
+   and LeNet-5 from scratch, all on the same 90 training images of digits 5-9;
+   validation accuracy on the other 806.
+
 Usage (from the repository root; a few minutes on 2 CPU cores)::
 
     .venv/bin/python bench/transfer.py [--pairs 3] [--epochs 15] [--source-epochs 20]
+    .venv/bin/python bench/transfer.py --digits
 """
 
 from __future__ import annotations
@@ -91,12 +98,54 @@ def steps_per_second(model, x, y, batch: int = 32, steps: int = 30) -> float:
     return steps / (time.perf_counter() - start)
 
 
+def digits(epochs: int | None = None) -> dict:
+    """The transfer-digits preset against two networks from scratch on its data."""
+    from engine.model.project import load_project
+    from engine.train.fit import run_training
+
+    presets = ROOT / "presets"
+    preset = load_project(presets / "transfer-digits.json").to_dict()
+    scratch = json.loads(json.dumps(preset))
+    for node in scratch["graph"]["nodes"]:
+        if node["id"] == "backbone":
+            node["params"]["weights"] = None
+            node.pop("trainable", None)
+    lenet = load_project(presets / "lenet5.json").to_dict()
+    lenet["data"] = dict(preset["data"])
+    lenet["training"] = dict(lenet["training"], epochs=preset["training"]["epochs"])
+    for node in lenet["graph"]["nodes"]:
+        if node["id"] == "output":
+            node["params"]["units"] = 5
+    out: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, project in {
+            "transfer_digits_preset": preset,
+            "same_network_from_scratch": scratch,
+            "lenet5_from_scratch": lenet,
+        }.items():
+            project["training"]["tensorboard"] = False
+            start = time.perf_counter()
+            final = run_training(project, Path(tmp) / label, epochs=epochs, base_dir=presets)
+            val = final["history"]["val_accuracy"]
+            out[label] = {
+                "final_val_accuracy": round(val[-1], 3),
+                "best_val_accuracy": round(max(val), 3),
+                "epochs": len(val),
+                "seconds": round(time.perf_counter() - start, 1),
+            }
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--source-epochs", type=int, default=20)
+    parser.add_argument("--digits", action="store_true", help="the transfer-digits preset")
     args = parser.parse_args(argv)
+    if args.digits:
+        print(json.dumps(digits(), indent=2))
+        return 0
     import keras
 
     source_kinds = ["horizontal", "vertical", "diagonal", "anti"]

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog
 from engine.build.weights import WeightsRefused, carry_weights
 from engine.files import changed_on_disk, clean_stale_temps
 from engine.io.importing.read import ModelImportError, UnreadableModelError
+from engine.model.problems import resolve_weights
 from engine.model.project import Project, ProjectError, load_project, new_project
 from engine.train.history import list_runs
 from gui.autosave import find_recovery, imports_dir, recovery_dir
@@ -210,6 +211,10 @@ class FileActions:
             self._warn("Cannot open preset", str(exc))
             return
         project.path = None
+        for node in project.graph.nodes.values():  # a weights file next to the preset
+            weights = node.params.get("weights") if node.type == "Backbone" else None
+            if isinstance(weights, str) and weights not in ("", "imagenet"):
+                node.params["weights"] = str(resolve_weights(weights, path.parent))
         self._replace_project(project)
 
     def new_from_pretrained(self) -> None:

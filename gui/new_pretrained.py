@@ -83,11 +83,11 @@ class NewPretrainedDialog(QDialog):
         self.classes_label.setWordWrap(True)
         form.addRow("", self.classes_label)
 
-        self.size = QSpinBox()
-        self.size.setRange(32, 1024)
-        self.size.setSuffix(" px")
-        self.size.setToolTip("Input height and width; smaller trains faster")
-        form.addRow("Input size", self.size)
+        self.input_size = QSpinBox()
+        self.input_size.setRange(32, 1024)
+        self.input_size.setSuffix(" px")
+        self.input_size.setToolTip("Input height and width; smaller trains faster")
+        form.addRow("Input size", self.input_size)
 
         self.weights = QComboBox()
         self.weights.addItem("ImageNet (Keras downloads them once, then caches them)", "imagenet")
@@ -126,7 +126,7 @@ class NewPretrainedDialog(QDialog):
         return new_from_pretrained(
             self.chosen_backbone(),
             self.folder.text().strip(),
-            size=self.size.value(),
+            size=self.input_size.value(),
             weights=self.weights.currentData(),
             classes=self._classes,
         )
@@ -134,8 +134,8 @@ class NewPretrainedDialog(QDialog):
     # --------------------------------------------------------------- reactions
     def _on_backbone(self, *_args: Any) -> None:
         b = BACKBONES[self.chosen_backbone()]
-        self.size.setMinimum(b.min_size)
-        self.size.setValue(b.size)
+        self.input_size.setMinimum(b.min_size)
+        self.input_size.setValue(b.size)
         self.about.setText(
             f"{b.name} was trained at {b.size}x{b.size} (it takes {b.min_size} and up); "
             f"its preprocessing node {_PREPROCESS_WORDS[b.preprocess]}."

@@ -80,7 +80,7 @@ class ValidationController(QObject):
         self._structural: list[Any] = []
         self._latest = 0  # seq of the newest shapes request
         self._answered = 0  # seq of the newest answer that came back
-        self._sent_text: str | None = None
+        self._sent_text: tuple[str, str | None] | None = None
         self._load_tensorflow = load_tensorflow
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -168,9 +168,9 @@ class ValidationController(QObject):
         if self._started and self.service is not None and self._local is None:
             # the request goes first: the service works while structure is checked here
             text = graph_text(graph)
-            if text != self._sent_text:
-                self._sent_text = text
-                self._latest = self.service.request("shapes", {"graph": text})
+            if (text, self._base_dir()) != self._sent_text:
+                self._sent_text = (text, self._base_dir())
+                self._latest = self.service.request("shapes", self._args(text))
                 sent = True
                 if not self._busy_timer.isActive():
                     self._busy_timer.start()
@@ -183,15 +183,24 @@ class ValidationController(QObject):
         self._shape_problems = [p for p in self._shape_problems if p.node in graph.nodes]
         if self._local is not None:
             text = graph_text(graph)
-            if text != self._sent_text:
-                self._sent_text = text
-                self._apply(self._local.answer_now("shapes", {"graph": text}))
+            if (text, self._base_dir()) != self._sent_text:
+                self._sent_text = (text, self._base_dir())
+                self._apply(self._local.answer_now("shapes", self._args(text)))
                 return
         if sent and self.ready and self.service.is_ready:
             # the answer comes within milliseconds: draw once, then (or when it is slow)
             self._unpublished = True
             return
         self._publish()
+
+    def _base_dir(self) -> str | None:
+        folder = self.project.base_dir if self.project is not None else None
+        return None if folder is None else str(folder)
+
+    def _args(self, text: str) -> dict[str, Any]:
+        """A shapes request: the graph, and the project's folder (the service checks
+        Backbone weights files there: no user file is read on the UI thread)."""
+        return {"graph": text, "base_dir": self._base_dir()}
 
     def _on_answer(self, event: dict[str, Any]) -> None:
         if event.get("kind") != "shapes" or event.get("seq") != self._latest:

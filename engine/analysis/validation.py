@@ -12,7 +12,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.analysis.shapes import LayerInfo, ShapeInference
-from engine.model.problems import ERROR, Problem, graph_of, structural_problems
+from engine.build.backbone import imagenet_problem
+from engine.model.graph import Graph
+from engine.model.problems import (
+    ERROR,
+    Problem,
+    graph_of,
+    incoming_index,
+    structural_problems,
+    weights_problems,
+)
 
 
 # ------------------------------------------------------------------- report
@@ -75,6 +84,10 @@ def _json_shape(shape: Any) -> Any:
 def validate(project: Any) -> Report:
     """Check a project (or a bare Graph): structure, then exact shapes with Keras.
 
+    A Backbone's weights file is checked first (relative to the project's folder;
+    :func:`engine.model.problems.weights_problems`), and with downloads off, an
+    ImageNet weights file that is not in Keras's cache (:func:`download_problems`).
+
     Args:
         project: An :class:`engine.model.project.Project`, anything with a ``graph``
             attribute, or a :class:`engine.model.graph.Graph`.
@@ -84,8 +97,11 @@ def validate(project: Any) -> Report:
     """
     graph = graph_of(project)
     problems = structural_problems(graph)
+    base_dir = getattr(project, "base_dir", None)
+    problems.extend(weights_problems(graph, base_dir))  # before any TensorFlow work
     inference = ShapeInference(graph)
     problems.extend(inference.problems)
+    problems.extend(download_problems(graph, inference))
     try:
         order = graph.topological_order()
     except ValueError:
@@ -100,3 +116,25 @@ def validate(project: Any) -> Report:
         trainable_params=trainable,
         non_trainable_params=non_trainable,
     )
+
+
+def download_problems(graph: Graph, inference: ShapeInference) -> list[Problem]:
+    """With ``LAYERLAB_OFFLINE`` set, one error per Backbone whose ImageNet weights
+    are not in Keras's cache, naming the file and the folder to put it in
+    (:func:`engine.build.backbone.imagenet_problem`)."""
+    out: list[Problem] = []
+    incoming = None
+    for nid, node in graph.nodes.items():
+        params = node.params if isinstance(node.params, dict) else {}
+        if node.type != "Backbone" or params.get("weights") != "imagenet":
+            continue
+        incoming = incoming if incoming is not None else incoming_index(graph)
+        edges = incoming.get(nid) or []
+        source = inference.info.get(edges[0].source) if edges else None
+        shape = source.output_shape if source is not None else None
+        if not isinstance(shape, tuple):
+            continue  # no input shape: shape inference says why
+        message = imagenet_problem(node, tuple(shape[1:]))
+        if message:
+            out.append(Problem(nid, ERROR, message))
+    return out

@@ -34,7 +34,7 @@ from engine.build.errors import BuildError, clean_message
 from engine.catalog.backbones import BACKBONES, CAFFE_MEAN_BGR, IMAGENET_MEAN, IMAGENET_STD
 from engine.human import human_size
 from engine.model.graph import Node
-from engine.model.problems import who
+from engine.model.problems import resolve_weights, weights_file_problem, who
 
 #: Set (to anything but "" or "0") to forbid downloading pretrained weights.
 OFFLINE_ENV = "LAYERLAB_OFFLINE"
@@ -61,14 +61,6 @@ def keras_models_dir(subdir: str = "models") -> Path:
     if not os.access(home, os.W_OK):
         home = os.path.join("/tmp", ".keras")
     return Path(home) / subdir
-
-
-def resolve_weights(value: Any, base_dir: str | Path | None) -> Path:
-    """A weights file named in a Backbone's ``weights``, relative to the project's folder."""
-    path = Path(os.path.expanduser(str(value)))
-    if not path.is_absolute() and base_dir is not None:
-        path = Path(base_dir) / path
-    return path
 
 
 def application_kwargs(node: Node) -> dict[str, Any]:
@@ -136,26 +128,10 @@ class BackboneCall:
             return None
         if value == "imagenet":
             return "imagenet"
-        if not isinstance(value, str):
-            raise BuildError(
-                f"{who(self.node)}: weights must be null, 'imagenet' or a file's "
-                f"path; got {value!r}"
-            )
-        try:
-            path = resolve_weights(value, self.base_dir)
-            exists = path.exists()
-        except (OSError, ValueError, RuntimeError) as exc:  # a NUL, a name too long, ~nobody
-            raise BuildError(
-                f"{who(self.node)}: weights file {value[:200]!r} cannot be used ({exc})"
-            ) from None
-        if not exists:
-            raise BuildError(
-                f"{who(self.node)}: weights file {value!r} not found (looked for {path}); "
-                "choose an existing .h5 or .weights.h5 file, 'imagenet', or no weights"
-            )
-        if not path.is_file():
-            raise BuildError(f"{who(self.node)}: weights file {path} is not a regular file")
-        return str(path)
+        problem = weights_file_problem(self.node, self.base_dir)
+        if problem:
+            raise BuildError(problem)
+        return str(resolve_weights(value, self.base_dir))
 
     def __call__(self, x: Any) -> Any:
         import keras
@@ -193,10 +169,91 @@ class BackboneCall:
         return base(x)
 
 
+class _Wanted(Exception):
+    """Raised by a probing ``get_file``: the file Keras wants and where it looks."""
+
+    def __init__(self, name: str, origin: str, subdir: str) -> None:
+        super().__init__(name)
+        self.wanted = (name, origin, subdir)
+
+
+def _where(name: Any, origin: Any, folder: Path) -> str:
+    return (
+        f"put {name} (from {origin}) into {folder}/, or set the Backbone's weights "
+        "to a weights file"
+    )
+
+
+def _offline_message(node: Node, app_name: str, where: str) -> str:
+    return (
+        f"{who(node)}: the ImageNet weights of {app_name} are not in Keras's cache "
+        f"and downloads are off ({OFFLINE_ENV}); {where}"
+    )
+
+
+_WANTED: dict[tuple[str, str, tuple], tuple[str, str, str] | None] = {}
+
+
+def imagenet_problem(node: Node, input_shape: tuple[int | None, ...]) -> str | None:
+    """When downloads are off (:func:`offline`), what a Backbone with ``weights:
+    "imagenet"`` and input ``input_shape`` (without the batch axis) lacks: the message
+    names the file Keras wants and the folder to put it in; None when the file is in
+    Keras's cache, downloads are allowed, or the node loads no ImageNet weights.
+
+    Cheap: the application is built with deferred variables (no values, as shape
+    inference does) only until Keras asks for its weights file, once per settings
+    (remembered); nothing is loaded or downloaded.
+    """
+    params = node.params if isinstance(node.params, dict) else {}
+    if params.get("weights") != "imagenet" or not offline():
+        return None
+    try:
+        kwargs = application_kwargs(node)
+    except BuildError:
+        return None  # reported by shape inference
+    app_name = params["application"]
+    key = (app_name, repr(sorted(kwargs.items())), tuple(input_shape))
+    if key not in _WANTED:
+        _WANTED[key] = _wanted_file(node, app_name, kwargs, input_shape)
+    wanted = _WANTED[key]
+    if wanted is None:
+        return None
+    name, origin, subdir = wanted
+    folder = keras_models_dir(subdir)
+    if (folder / name).exists():
+        return None
+    return _offline_message(node, app_name, _where(name, origin, folder))
+
+
+def _wanted_file(
+    node: Node, app_name: str, kwargs: dict[str, Any], input_shape: tuple[int | None, ...]
+) -> tuple[str, str, str] | None:
+    """The (file name, origin, cache sub-folder) Keras's application asks ``get_file`` for."""
+    import keras
+    from keras.src.backend.common import global_state
+
+    before = list(global_state.get_global_attribute("uninitialized_variables") or [])
+    try:
+        with keras.StatelessScope(initialize_variables=False), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "weights for (224, 224) will be loaded"
+            with _reported_downloads(node, app_name, probe=True):
+                getattr(keras.applications, app_name)(
+                    include_top=False, weights="imagenet", input_shape=input_shape, **kwargs
+                )
+    except _Wanted as wanted:
+        return wanted.wanted
+    except Exception:  # Keras refuses these settings: shape inference says why
+        return None
+    finally:
+        global_state.set_global_attribute("uninitialized_variables", before)
+    return None
+
+
 @contextlib.contextmanager
-def _reported_downloads(node: Node, app_name: str) -> Iterator[None]:
+def _reported_downloads(node: Node, app_name: str, probe: bool = False) -> Iterator[None]:
     """While an application loads its ImageNet weights: refuse downloads when offline,
-    word a failed download, and report progress as :class:`DownloadProgress` warnings."""
+    word a failed download, and report progress as :class:`DownloadProgress` warnings.
+    With ``probe`` nothing is loaded: Keras's ``get_file`` raises :class:`_Wanted`."""
     from keras.src.utils import file_utils
 
     real_get_file = file_utils.get_file
@@ -206,15 +263,11 @@ def _reported_downloads(node: Node, app_name: str) -> Iterator[None]:
         name = fname or os.path.basename(urllib.parse.urlsplit(str(origin)).path)
         folder = keras_models_dir(str(kwargs.get("cache_subdir", "models")))
         cached = (folder / str(name)).exists()
-        where = (
-            f"put {name} (from {origin}) into {folder}/, or set the Backbone's weights "
-            "to a weights file"
-        )
+        where = _where(name, origin, folder)
+        if probe:
+            raise _Wanted(str(name), str(origin), str(kwargs.get("cache_subdir", "models")))
         if not cached and offline():
-            raise BuildError(
-                f"{who(node)}: the ImageNet weights of {app_name} are not in Keras's cache "
-                f"and downloads are off ({OFFLINE_ENV}); {where}"
-            )
+            raise BuildError(_offline_message(node, app_name, where))
         try:
             return real_get_file(name, origin, *args, **kwargs)
         except Exception as exc:  # urllib's many errors, Keras's "URL fetch failure"

@@ -18,6 +18,7 @@ from engine.data.images import CORRUPT_MODES, RESIZE_MODES, image_geometry
 from engine.data.sources import (
     BUILTINS,
     DataError,
+    get_digit_classes,
     get_float,
     get_int,
     get_str,
@@ -308,6 +309,8 @@ def data_code(
             classification = "False" if name == "adding" else "True"
             part.task = "regression" if name == "adding" else "classification"
             part.num_classes = _BUILTIN_CLASSES.get(name, 0)
+            if name in ("digits", "digits-rows") and get_digit_classes(section):
+                part.num_classes = len(get_digit_classes(section) or [])
         elif source == "csv":
             path = _path_code(section, base_dir, part)
             body.append(csv_code(section, path, part))
@@ -403,6 +406,12 @@ def _builtin_code(
             else f"    x = {scaled}  # 8 rows of 8 pixels in [0, 1]"
         )
         body.append("    y = digits.target.astype(np.int64)")
+        classes = get_digit_classes(section)
+        if classes is not None:
+            body.append(
+                f"    keep = np.isin(y, {classes})  # only these digits, as classes 0, 1, ..."
+            )
+            body.append(f"    x, y = x[keep], np.searchsorted({classes}, y[keep]).astype(np.int64)")
         return False
     if name in ("iris", "wine", "breast_cancer"):
         part.imports.add(f"from sklearn.datasets import load_{name}")

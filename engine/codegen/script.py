@@ -43,7 +43,7 @@ from engine.codegen.train import main_code
 from engine.model.blocks import Block
 from engine.model.blocks import ports as block_ports
 from engine.model.graph import Edge, Graph, Node, is_valid_id, output_ports, state_names
-from engine.model.problems import ERROR, structural_problems
+from engine.model.problems import ERROR, resolve_weights, structural_problems
 
 #: Names the generated script defines or imports at module level; node
 #: variables never shadow them (nor Python keywords and builtins).
@@ -251,7 +251,7 @@ def _check_graph(graph: Graph) -> None:
         raise CodegenError(errors[0].message + more)
 
 
-def model_code(graph: Graph, name: str) -> str:
+def model_code(graph: Graph, name: str, base_dir: Any = None) -> str:
     """The ``build_model()`` function: one line per layer, in topological order.
 
     With blocks (:mod:`engine.model.blocks`), each block is a function named after it
@@ -261,7 +261,8 @@ def model_code(graph: Graph, name: str) -> str:
     when several). ``build_model()`` calls each top-level block where it is used.
     Input layers are always created in ``build_model()`` (a block holding one gets it
     as a parameter), and a block that cannot be one call (a wire leaves it and comes
-    back in through other layers) is written inline, layer by layer.
+    back in through other layers) is written inline, layer by layer. ``base_dir`` (the
+    project's folder) makes a Backbone's relative weights path absolute.
     """
     names = variable_names(graph)
     _check_graph(graph)
@@ -276,7 +277,9 @@ def model_code(graph: Graph, name: str) -> str:
     for bid, scope in scopes.items():
         head = call_code(f"def {scope.function}", scope.params, "", ":")
         lines = [head, "    " + docstring(f"Block '{graph.blocks[bid].name}'.", "    ")]
-        lines += _scope_lines(graph, bid, scope.members, rank, incoming, scopes, names, ports)
+        lines += _scope_lines(
+            graph, bid, scope.members, rank, incoming, scopes, names, ports, base_dir
+        )
         returned = ", ".join(scope.returns)
         lines.append(f"    return {returned}")
         functions.append("\n".join(lines) + "\n")
@@ -284,7 +287,9 @@ def model_code(graph: Graph, name: str) -> str:
         "def build_model():",
         '    """The model, one line per layer (Keras functional API)."""',
     ]
-    lines += _scope_lines(graph, None, set(graph.nodes), rank, incoming, scopes, names, ports)
+    lines += _scope_lines(
+        graph, None, set(graph.nodes), rank, incoming, scopes, names, ports, base_dir
+    )
     ins = [names[n] for n, node in graph.nodes.items() if node.type == "Input"]
     outs = [names[n] for n in graph.output_nodes()]  # a recurrent layer's output 0
     ins_code = ins[0] if len(ins) == 1 else "[" + ", ".join(ins) + "]"
@@ -385,6 +390,7 @@ def _scope_lines(
     scopes: dict[str, _Scope],
     names: dict[str, str],
     ports: dict[str, list[str]],
+    base_dir: Any = None,
 ) -> list[str]:
     """The lines of a scope's body: its own layers, and a call for each block directly
     inside it, in an order where each comes after what it reads (``rank``: each
@@ -413,7 +419,7 @@ def _scope_lines(
             s = scopes[it]
             lines.append(call_code(f"{', '.join(s.returns)} = {s.function}", s.call_args, "    "))
         else:
-            lines += _node_lines(graph, it, names, ports)
+            lines += _node_lines(graph, it, names, ports, base_dir)
         for nxt in after[it]:
             need[nxt] -= 1
             if need[nxt] == 0:
@@ -422,7 +428,7 @@ def _scope_lines(
 
 
 def _node_lines(
-    graph: Graph, nid: str, names: dict[str, str], ports: dict[str, list[str]]
+    graph: Graph, nid: str, names: dict[str, str], ports: dict[str, list[str]], base_dir: Any = None
 ) -> list[str]:
     """The line(s) creating node ``nid``."""
     node: Node = graph.nodes[nid]
@@ -440,7 +446,7 @@ def _node_lines(
     if node.type in PRETRAINED_TYPES:
         used = set(names.values()) | {p for group in ports.values() for p in group}
         used |= set(graph.blocks)
-        return _pretrained_code(node, var, inputs[0], used, where)
+        return _pretrained_code(node, var, inputs[0], used, where, base_dir)
     if state_code(node, inputs):
         tail = state_code(node, inputs)
     elif len(inputs) == 1:
@@ -452,7 +458,19 @@ def _node_lines(
     return [call_code(f"{var} = layers.{node.type}", args, "    ", tail)]
 
 
-def _pretrained_code(node: Node, var: str, source: str, used: set[str], where: str) -> list[str]:
+def _weights_literal(value: Any, base_dir: Any) -> Any:
+    """A Backbone's weights as the script writes them: a file relative to the project's
+    folder becomes absolute (the script may run anywhere)."""
+    if not value:
+        return None
+    if value == "imagenet" or not isinstance(value, str) or base_dir is None:
+        return value
+    return str(resolve_weights(value, base_dir).resolve())
+
+
+def _pretrained_code(
+    node: Node, var: str, source: str, used: set[str], where: str, base_dir: Any = None
+) -> list[str]:
     """A Backbone the Keras way (``base = keras.applications.X(include_top=False, ...)``,
     ``x = base(inputs)``), or the one Keras layer of a BackbonePreprocessing mode."""
     params = node.params if isinstance(node.params, dict) else {}
@@ -486,7 +504,7 @@ def _pretrained_code(node: Node, var: str, source: str, used: set[str], where: s
         net, i = f"{var}_net{i}", i + 1
     args = [
         "include_top=False",
-        f"weights={literal(params.get('weights') or None)}",
+        f"weights={literal(_weights_literal(params.get('weights'), base_dir))}",
         f"input_shape={source}.shape[1:]",
         f"input_tensor=keras.Input({source}.shape[1:], name={literal(node.id + '_input')})",
     ]
@@ -563,7 +581,7 @@ def generate(project: Any, weights: str | None = None) -> str:
         CodegenError: Naming the node, layer type, parameter or data/training
             key that cannot be written.
     """
-    model = model_code(project.graph, project.name)
+    model = model_code(project.graph, project.name, getattr(project, "base_dir", None))
     data = data_code(
         project.data or {},
         getattr(project, "base_dir", None),

@@ -28,6 +28,7 @@ from engine.train.config import (
     loss_from_logits,
     loss_name,
     monitor_mode,
+    phase_two_section,
     split_typed,
     training_problems,
 )
@@ -441,7 +442,24 @@ def main_code(
     if fine:
         phase_two = [f"learning_rate={literal(lr)} * LEARNING_RATE_FACTOR"]
         phase_two += _kwargs(opt_params, ("type", "learning_rate"))
-        lines += _phases_code(part, fine, fit_args, compile_args, optimizer, phase_two)
+        phase_two_code = f"keras.optimizers.{optimizer}({', '.join(phase_two)})"
+        if schedule:  # as LayerLab: the schedule again over phase 2, its rates scaled
+            factor = float(fine["learning_rate_factor"])
+            scaled = _schedule_code(phase_two_section(training, factor), lr * factor) or []
+            part.functions.append(
+                "\n".join(
+                    [
+                        "def make_phase_two_optimizer(steps_per_epoch, epochs):",
+                        '    """Phase 2\'s optimizer: the schedule again over phase 2\'s epochs, '
+                        'every rate x the factor."""',
+                        *scaled,
+                        call_code(f"return keras.optimizers.{optimizer}", opt_args, "    "),
+                    ]
+                )
+                + "\n"
+            )
+            phase_two_code = "make_phase_two_optimizer(steps_per_epoch, epochs - done)"
+        lines += _phases_code(part, fine, fit_args, compile_args, phase_two_code)
     else:
         lines += [
             "    if epochs > 0:",
@@ -462,8 +480,7 @@ def _phases_code(
     fine: dict[str, Any],
     fit_args: list[str],
     compile_args: list[str],
-    optimizer: str,
-    phase_two: list[str],
+    phase_two_optimizer: str,
 ) -> list[str]:
     """The two ``fit`` calls of fine-tuning (``engine.train.fit.fit_in_phases``)."""
     part.constants += [
@@ -478,7 +495,7 @@ def _phases_code(
     one = [a if a != "epochs=epochs" else "epochs=min(epochs, FINE_TUNE_AFTER)" for a in fit_args]
     two = [*fit_args, "initial_epoch=done"]
     recompile = [
-        f"optimizer=keras.optimizers.{optimizer}({', '.join(phase_two)})",
+        f"optimizer={phase_two_optimizer}",
         *compile_args[1:],
     ]
     return [

@@ -114,6 +114,26 @@ def get_str_list(section: dict[str, Any], key: str) -> list[str] | None:
     return list(value)
 
 
+def get_digit_classes(section: dict[str, Any]) -> list[int] | None:
+    """The built-in digits' ``classes`` key: which digits to keep (at least two of
+    0-9, each once), sorted; they become classes 0, 1, ... in that order. None when
+    absent (all ten)."""
+    value = section.get("classes")
+    if value is None:
+        return None
+    ok = (
+        isinstance(value, list)
+        and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 9 for v in value)
+        and len(set(value)) == len(value) >= 2
+    )
+    if not ok:
+        raise DataError(
+            'data section: "classes" must list at least two different digits from 0 to 9 '
+            f"(e.g. [5, 6, 7, 8, 9]); got {value!r}"
+        )
+    return sorted(value)
+
+
 def get_task(section: dict[str, Any]) -> str | None:
     """The ``task`` override, or None to infer it from the targets."""
     if section.get("task") is None:
@@ -178,7 +198,7 @@ def load_builtin(name: str, section: dict[str, Any]) -> RawData:
         )
     seed = get_int(section, "seed", 0)
     if name in ("digits", "digits-rows"):
-        return _digits(name)
+        return _digits(name, get_digit_classes(section))
     if name in ("iris", "wine", "breast_cancer"):
         return _sklearn_table(name)
     if name == "adding":
@@ -200,19 +220,26 @@ def load_builtin(name: str, section: dict[str, Any]) -> RawData:
     )
 
 
-def _digits(name: str) -> RawData:
+def _digits(name: str, classes: list[int] | None = None) -> RawData:
+    """The 8x8 digits; with ``classes`` only those digits, relabelled 0, 1, ..."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
     images = (bunch.images / 16.0).astype(np.float32)
     x = images[..., None] if name == "digits" else images
+    y = bunch.target.astype(np.int64)
+    names = [str(c) for c in bunch.target_names]
+    if classes is not None:
+        keep = np.isin(y, classes)
+        x, y = x[keep], np.searchsorted(classes, y[keep]).astype(np.int64)
+        names = [str(c) for c in classes]
     return RawData(
         x,
-        bunch.target.astype(np.int64),
+        y,
         "classification",
-        [str(c) for c in bunch.target_names],
+        names,
         [],
-        f"builtin:{name}",
+        f"builtin:{name}" + ("" if classes is None else f" (digits {classes})"),
     )
 
 

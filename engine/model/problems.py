@@ -9,7 +9,9 @@ node (``Problem.node``) and says it in the message too, in the form
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from engine.catalog.checks import check_params, check_value
@@ -323,3 +325,89 @@ def graph_of(project_or_graph: Any) -> Graph:
     if not isinstance(graph, Graph):
         raise TypeError(f"expected a Project or a Graph, got {type(project_or_graph).__name__}")
     return graph
+
+
+# ------------------------------------------------------------- weights files
+#: What a Backbone's weights file must start with: HDF5's signature (``.h5``,
+#: ``.hdf5``, ``.weights.h5``; HDF5 also allows it at 512, 1024, 2048... after a
+#: user block) or a zip's (``.keras``).
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+ZIP_SIGNATURE = b"PK\x03\x04"
+WEIGHTS_SUFFIXES = (".weights.h5", ".h5", ".hdf5", ".keras")
+
+
+def resolve_weights(value: Any, base_dir: str | os.PathLike | None) -> Path:
+    """A weights file named in a Backbone's ``weights``, relative to the project's folder."""
+    path = Path(os.path.expanduser(str(value)))
+    if not path.is_absolute() and base_dir is not None:
+        path = Path(base_dir) / path
+    return path
+
+
+def weights_file_problem(node: Node, base_dir: str | os.PathLike | None) -> str | None:
+    """What is wrong with the weights file a Backbone ``node`` names, or None.
+
+    ``None``, ``""`` and ``"imagenet"`` name no file. Otherwise the file (relative
+    to ``base_dir``, the project's folder) must exist, be a readable regular file and
+    be an HDF5 file (``.h5``, ``.hdf5``, ``.weights.h5``) or a ``.keras`` zip, as
+    Keras's ``load_weights`` reads them. Cheap: a stat and the first bytes (at most
+    a few KB), no TensorFlow. The builder raises the same text.
+    """
+    params = node.params if isinstance(node.params, dict) else {}
+    value = params.get("weights")
+    if value in (None, "", "imagenet"):
+        return None
+    label = who(node)
+    if not isinstance(value, str):
+        return f"{label}: weights must be null, 'imagenet' or a file's path; got {value!r}"
+    shown = value if len(value) <= 200 else value[:200] + "…"
+    try:
+        path = resolve_weights(value, base_dir)
+        exists = path.exists()
+        regular = exists and path.is_file()
+    except (OSError, ValueError, RuntimeError) as exc:  # a NUL, a name too long, ~nobody
+        return f"{label}: weights file {shown!r} cannot be used ({exc})"
+    if not exists:
+        return (
+            f"{label}: weights file {shown!r} not found (looked for {path}); "
+            "choose an existing .h5 or .weights.h5 file, 'imagenet', or no weights"
+        )
+    if not regular:
+        return f"{label}: weights file {path} is not a regular file"
+    name = path.name.lower()
+    if not name.endswith(WEIGHTS_SUFFIXES):
+        return (
+            f"{label}: weights file {path} is not a Keras weights file: its name must end "
+            "in .weights.h5, .h5, .hdf5 or .keras"
+        )
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            starts = [head]
+            for offset in (512, 1024, 2048):  # an HDF5 user block
+                f.seek(offset)
+                starts.append(f.read(8))
+    except OSError as exc:
+        return f"{label}: weights file {path} cannot be read ({exc.strerror or exc})"
+    if name.endswith(".keras"):
+        if not head.startswith(ZIP_SIGNATURE):
+            return f"{label}: weights file {path} is not a .keras file (not a zip archive)"
+    elif HDF5_SIGNATURE not in starts:
+        what = "empty" if not head else "not an HDF5 file"
+        return (
+            f"{label}: weights file {path} is {what}; a Backbone loads the .h5 or "
+            ".weights.h5 files Keras saves (model.save_weights)"
+        )
+    return None
+
+
+def weights_problems(graph: Graph, base_dir: str | os.PathLike | None) -> list[Problem]:
+    """One error per Backbone whose weights file is missing, unreadable or not HDF5
+    (:func:`weights_file_problem`); relative paths are resolved against ``base_dir``."""
+    out: list[Problem] = []
+    for nid, node in graph.nodes.items():
+        if node.type == "Backbone":
+            message = weights_file_problem(node, base_dir)
+            if message:
+                out.append(Problem(nid, ERROR, message))
+    return out

@@ -8,8 +8,9 @@ costs only the layers it touched and what lies downstream.
 
 Kinds:
 
-- ``shapes``: ``{"graph": graph_text(graph)}`` -> ``{"ids", "info", "problems",
-  "totals"}``. ``info`` holds only the :class:`~engine.analysis.shapes.LayerInfo`
+- ``shapes``: ``{"graph": graph_text(graph), "base_dir": folder or None}`` -> ``{"ids",
+  "info", "problems", "totals"}`` (problems include a Backbone's weights file, relative
+  to ``base_dir``, the project's folder, and offline ImageNet downloads). ``info`` holds only the :class:`~engine.analysis.shapes.LayerInfo`
   entries that changed since this engine's previous ``shapes`` answer (all of them
   the first time); ``ids`` lists every node. :class:`ShapeTable` merges them.
 - ``lr_curve``: ``{"section", "steps_per_epoch", "epochs"}`` -> ``(x, y)``
@@ -35,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.analysis.shapes import LayerInfo, ShapeInference
+from engine.analysis.validation import download_problems
+from engine.model.problems import weights_problems
 from engine.service.protocol import graph_from_text
 from engine.train.devices import list_devices
 from engine.train.evaluation import load_samples
@@ -51,11 +54,12 @@ class Engine:
         self._sent: dict[str, LayerInfo] = {}
         self._last: dict[str, Any] | None = None
         self._runs: dict[str, tuple[float, OpenRun]] = {}  # Try it: run dir -> (mtime, run)
+        self._base_dir: str | None = None
 
     def answer(self, kind: str, args: dict[str, Any]) -> Any:
         """The result of one request (raises what the work raises)."""
         if kind == "shapes":
-            return self.shapes(args["graph"])
+            return self.shapes(args["graph"], args.get("base_dir"))
         if kind == "lr_curve":
             return lr_curve(args["section"], int(args["steps_per_epoch"]), int(args["epochs"]))
         if kind == "devices":
@@ -70,9 +74,10 @@ class Engine:
             return self.try_it(args)
         raise ValueError(f"the engine service has no request {kind!r}")
 
-    def shapes(self, text: str) -> dict[str, Any]:
-        """Shapes, counts and shape problems of the graph ``text`` describes."""
-        if text == self._text and self._last is not None:
+    def shapes(self, text: str, base_dir: str | None = None) -> dict[str, Any]:
+        """Shapes, counts and shape problems of the graph ``text`` describes, and the
+        Backbone weights problems (files relative to ``base_dir``, offline downloads)."""
+        if text == self._text and self._last is not None and base_dir == self._base_dir:
             return dict(self._last, info={})
         graph = graph_from_text(text)
         if self._inference is None:
@@ -85,9 +90,11 @@ class Engine:
         changed = {k: v for k, v in info.items() if self._sent.get(k) != v}
         self._sent = dict(info)
         self._text = text
+        self._base_dir = base_dir
+        problems = list(inference.problems) + weights_problems(graph, base_dir)
         self._last = {
             "ids": list(info),
-            "problems": list(inference.problems),
+            "problems": problems + download_problems(graph, inference),
             "totals": tuple(int(t) for t in inference.totals()),
         }
         return dict(self._last, info=changed)

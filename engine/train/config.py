@@ -32,7 +32,9 @@ Fine-tuning in two phases (``fine_tune``, see :func:`fine_tune_of`): phase 1 tra
 epochs 1..``after_epoch`` (default: half the epochs) with the frozen layers frozen;
 phase 2 unfreezes ``unfreeze`` frozen layers (``"all"``, the default, or the N nearest
 the output) and trains the remaining epochs at the optimizer's ``learning_rate`` x
-``learning_rate_factor`` (0.1, constant). ``epochs`` stays the whole run's length.
+``learning_rate_factor`` (0.1). A schedule spans phase 1, then starts again over
+phase 2 with every rate in it x the factor (:func:`phase_two_section`). ``epochs``
+stays the whole run's length.
 
 :func:`training_problems` checks a section without TensorFlow; the ``make_*``
 functions turn a checked section into Keras objects (Keras is imported inside them).
@@ -443,6 +445,27 @@ def fine_tune_problems(fine_tune: Any, epochs: Any = 10) -> list[str]:
             f"fine_tune learning_rate_factor must be a number > 0 and <= 1; got {factor!r}"
         )
     return problems
+
+
+def phase_two_section(section: dict[str, Any], factor: float) -> dict[str, Any]:
+    """The training section phase 2 of fine-tuning trains with: the optimizer's
+    ``learning_rate`` x ``factor``, and the schedule (built again over phase 2's epochs)
+    with every absolute rate in it x ``factor`` too (step ``values``, polynomial
+    ``end_learning_rate``, cosine ``warmup_start``; ``alpha`` is already relative).
+    A decay then runs from the lower rate down the same way; a warm-up warms up again."""
+    name, params, _ = split_typed(section.get("optimizer", "Adam"), "optimizer")
+    lr = float(params.get("learning_rate", 0.001)) * factor
+    optimizer = {**params, "type": find_key(name, OPTIMIZERS) or "Adam", "learning_rate": lr}
+    schedule = section.get("schedule")
+    if isinstance(schedule, dict):
+        schedule = dict(schedule)
+        for key in ("warmup_start", "end_learning_rate"):
+            value = schedule.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                schedule[key] = float(value) * factor
+        if isinstance(schedule.get("values"), list):
+            schedule["values"] = [float(v) * factor for v in schedule["values"]]
+    return {**section, "optimizer": optimizer, "schedule": schedule}
 
 
 def fine_tune_of(section: dict[str, Any]) -> dict[str, Any] | None:

@@ -33,7 +33,6 @@ from engine.train import runs
 from engine.train.boundary import boundary_callback
 from engine.train.callbacks import Controls, RunState, callback_types
 from engine.train.config import (
-    OPTIMIZERS,
     SCHEDULES,
     Emit,
     Event,
@@ -48,6 +47,7 @@ from engine.train.config import (
     make_metrics,
     make_optimizer,
     monitor_mode,
+    phase_two_section,
     split_typed,
     training_problems,
 )
@@ -854,8 +854,9 @@ def fit_in_phases(
     ``after_epoch``, or earlier when early stopping stops it: the run then goes on with
     phase 2 (the weights early stopping restored, if it did). Phase 2 unfreezes the
     layers :func:`unfreeze` picks, recompiles with a fresh optimizer of the same type
-    at the learning rate x ``learning_rate_factor`` (constant; ReduceLROnPlateau still
-    acts) and trains to ``total``; early stopping in phase 2 ends the run. One history,
+    at the learning rate x ``learning_rate_factor`` (a schedule starts again over phase
+    2, scaled by the factor: :func:`phase_two_optimizer`) and trains to ``total``;
+    early stopping in phase 2 ends the run. One history,
     the same callbacks and run directory; a run resumed in phase 2 (its checkpoint holds
     the trainable layers and the optimizer) goes on in phase 2. A stop, a NaN or a
     signal in phase 1 ends the run there.
@@ -869,7 +870,8 @@ def fit_in_phases(
         early = run.epochs_done < end
         names = unfreeze(model, fine["unfreeze"])
         lr = base_learning_rate(section) * fine["learning_rate_factor"]
-        recompile(phase_two_optimizer(section, lr, steps, total - run.epochs_done))
+        factor = fine["learning_rate_factor"]
+        recompile(phase_two_optimizer(section, factor, steps, total - run.epochs_done))
         run.phase, run.fine_tune_from = 2, run.epochs_done + 1
         if not names:
             run.emit(
@@ -893,11 +895,12 @@ def fit_in_phases(
         model.fit(**fit_args, epochs=total, initial_epoch=run.epochs_done)
 
 
-def phase_two_optimizer(section: dict[str, Any], lr: float, steps: int, epochs: int) -> Any:
-    """A fresh optimizer of the section's type and settings at the constant rate ``lr``."""
-    name, params, _ = split_typed(section.get("optimizer", "Adam"), "optimizer")
-    optimizer = {**params, "type": find_key(name, OPTIMIZERS) or "Adam", "learning_rate": lr}
-    return make_optimizer({**section, "optimizer": optimizer, "schedule": None}, steps, epochs)
+def phase_two_optimizer(section: dict[str, Any], factor: float, steps: int, epochs: int) -> Any:
+    """A fresh optimizer of the section's type and settings for phase 2's ``epochs``:
+    the learning rate x ``factor``, and the section's schedule started again over phase
+    2 with every rate in it x ``factor`` (:func:`engine.train.config.phase_two_section`).
+    Constant stays constant; ``reduce_on_plateau`` (a callback) goes on acting."""
+    return make_optimizer(phase_two_section(section, factor), steps, epochs)
 
 
 def _leaves(model: Any) -> list[tuple[Any, list[Any]]]:

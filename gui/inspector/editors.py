@@ -471,6 +471,10 @@ class WeightsFileEditor(ChoiceEditor):
     def __init__(self, pspec: ParamSpec, parent: QWidget | None = None) -> None:
         super().__init__(pspec, parent, editable=True)
         self.combo.lineEdit().setPlaceholderText("none, imagenet or a .weights.h5 file")
+        # a long path must not widen the inspector past its dock (it scrolls in the box)
+        policy = QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        self.combo.setSizeAdjustPolicy(policy)
+        self.combo.setMinimumContentsLength(4)
         self.browse = QToolButton()
         self.browse.setText("File\u2026")
         self.browse.setToolTip("Choose a weights file (.h5 or .weights.h5)")

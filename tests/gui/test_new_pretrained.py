@@ -37,9 +37,9 @@ def test_dialog_lists_the_classes_off_the_ui_thread_then_creates_the_project(qtb
     qtbot.addWidget(dialog)
     assert not _ok(dialog).isEnabled()  # no folder yet
     dialog.backbone.setCurrentIndex(dialog.backbone.findData("EfficientNetB0"))
-    assert dialog.size.value() == 224 and dialog.size.minimum() == 32
+    assert dialog.input_size.value() == 224 and dialog.input_size.minimum() == 32
     assert "rescales pixels itself" in dialog.about.text()
-    dialog.size.setValue(64)
+    dialog.input_size.setValue(64)
     dialog.weights.setCurrentIndex(dialog.weights.findData(None))
     dialog.folder.setText(str(image_folder))
     dialog._list_classes()
