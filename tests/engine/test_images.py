@@ -261,6 +261,54 @@ def test_a_file_cache_lives_in_the_run_directory(tmp_path, tf):
     assert list((tmp_path / "run").glob("image-cache-train*"))
 
 
+# --------------------------------------------------------------------------- post-epoch passes
+
+
+def test_the_evaluation_reuses_the_last_validation_instead_of_decoding_it_again(
+    tmp_path, tf, monkeypatch
+):
+    import keras
+
+    from engine.data.dataset import Dataset
+
+    root = folder(tf, tmp_path / "set", per_class=10)
+    reads: list[str] = []
+    batches = Dataset.batches
+
+    def counting(self, split, *args, **kwargs):
+        reads.append(split)
+        return batches(self, split, *args, **kwargs)
+
+    monkeypatch.setattr(Dataset, "batches", counting)
+    data = {"source": "images", "path": str(root), "validation_split": 0.25, "cache": "none"}
+    final, _ = train(cnn_project(data, epochs=2), tmp_path / "run")
+    assert final["event"] == "done", final
+    # fit's validation each epoch (one pipeline), then the evaluation view's predictions;
+    # before: a third read, model.evaluate on the same split with the same weights
+    assert reads.count("validation") == 2, reads
+    got = final["evaluation"]["validation"]
+    assert got["samples"] == 5 and set(got["metrics"]) == {"loss", "accuracy"}
+    assert got["metrics"]["loss"] == pytest.approx(final["history"]["val_loss"][-1])
+    monkeypatch.setattr(Dataset, "batches", batches)
+    model = keras.models.load_model(tmp_path / "run" / "model.keras")
+    ds = load_data(data, None, (8, 8, 3))
+    again = model.evaluate(ds.batches("validation", 4), verbose=0, return_dict=True)
+    assert got["metrics"]["loss"] == pytest.approx(again["loss"], rel=1e-4)
+    assert got["metrics"]["accuracy"] == pytest.approx(again["accuracy"])
+
+
+def test_weights_changed_after_the_last_validation_are_evaluated_again(tf):
+    import keras
+
+    from engine.train.fit import weights_fingerprint
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    before = weights_fingerprint(model)
+    assert weights_fingerprint(model) == before
+    model.set_weights([w + 1e-3 for w in model.get_weights()])  # e.g. best weights restored
+    assert weights_fingerprint(model) != before
+
+
 # --------------------------------------------------------------------------- generated script
 
 
