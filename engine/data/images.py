@@ -575,14 +575,16 @@ def image_pipeline(
     ds = tf.data.Dataset.from_tensor_slices(columns)
     if shuffle and mode == "none":  # a full shuffle of file names, not of images
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors()
+    # no AutoGraph (no Python control flow on tensors here): converting costs ~0.5 s a function
+    plain = tf.autograph.experimental.do_not_convert
+    ds = ds.map(plain(load), num_parallel_calls=tf.data.AUTOTUNE).ignore_errors()
     if mode == "memory":
         ds = ds.cache()
     elif mode == "file":
         ds = ds.cache(str(cache_file))
     if shuffle and mode != "none":
         ds = ds.shuffle(min(n, 2048), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size).map(finish, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size).map(plain(finish), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
