@@ -21,6 +21,15 @@ Prints one JSON object: medians of the paired ratios (``wall_ratio``, ``rss_rati
 
     .venv/bin/python bench/data_pipeline.py [--images 20000] [--repeats 3] [--keep DIR]
 
+``--big`` checks issue 13's other claim instead: a folder whose decoded size is larger
+than the machine's memory trains one epoch with peak RSS under 3 GB. It generates
+``--images`` (default 30,000) JPEG images at 224x224 under /tmp (about 1 GB on disk,
+18 GB as float32), trains 1 epoch of a tiny CNN with ``layerlab train`` (default
+settings: ``"cache": "auto"`` streams a set this size), prints wall time and peak RSS
+as JSON, and deletes the folder (unless ``--keep``)::
+
+    .venv/bin/python bench/data_pipeline.py --big [--images 30000]
+
 The CSV part of issue 13 is ``bench/data_pipeline_csv.py``.
 """
 
@@ -42,6 +51,15 @@ CLASSES = 10
 BATCH = 32
 TARGETS = {"wall_ratio": 1.1, "rss_ratio": 1.25, "pipeline_ratio": 1.0}
 
+BIG_SIDE = 224
+BIG_LIMIT_MB = 3 * 1024
+BIG_MODEL = [  # cheap per pixel: the claim is about memory, not the model
+    ("shrink", "AveragePooling2D", {"pool_size": 4}),
+    ("conv1", "Conv2D", {"filters": 8, "kernel_size": 3, "activation": "relu"}),
+    ("pool", "GlobalAveragePooling2D", {}),
+    ("out", "Dense", {"units": CLASSES, "activation": "softmax"}),
+]
+
 MODEL = [
     ("conv1", "Conv2D", {"filters": 16, "kernel_size": 3, "activation": "relu"}),
     ("pool1", "MaxPooling2D", {"pool_size": 2}),
@@ -56,15 +74,20 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 root, count, side, classes = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+jpeg_only = len(sys.argv) > 5
 rng = np.random.default_rng(0)
 for i in range(count):
     c = i % classes
     small = rng.integers(0, 256, (8, 8, 3)).astype(np.float32)
     small[..., c % 3] = 40 + 20 * c  # a class colour
-    big = tf.image.resize(small[None], (side, side))[0].numpy().clip(0, 255).astype(np.uint8)
+    if jpeg_only:  # many images: NumPy blocks, smoothed by JPEG itself
+        k = -(-side // 8)
+        big = np.kron(small, np.ones((k, k, 1)))[:side, :side].astype(np.uint8)
+    else:
+        big = tf.image.resize(small[None], (side, side))[0].numpy().clip(0, 255).astype(np.uint8)
     folder = root / f"class{c}"
     folder.mkdir(parents=True, exist_ok=True)
-    if i % 2:
+    if i % 2 or jpeg_only:
         (folder / f"{i:06d}.jpg").write_bytes(tf.io.encode_jpeg(big, quality=90).numpy())
     else:
         (folder / f"{i:06d}.png").write_bytes(tf.io.encode_png(big).numpy())
@@ -146,9 +169,9 @@ print("RATE", n / (time.perf_counter() - start))
 """.replace("SIDE", str(SIDE)).replace("BATCH", str(BATCH))
 
 
-def project(folder: Path) -> dict:
-    nodes = [{"id": "x", "type": "Input", "params": {"shape": [SIDE, SIDE, 3]}}]
-    nodes += [{"id": i, "type": t, "params": p} for i, t, p in MODEL]
+def project(folder: Path, side: int = SIDE, model: list | None = None) -> dict:
+    nodes = [{"id": "x", "type": "Input", "params": {"shape": [side, side, 3]}}]
+    nodes += [{"id": i, "type": t, "params": p} for i, t, p in (model or MODEL)]
     ids = [n["id"] for n in nodes]
     return {
         "format": "layerlab",
@@ -192,12 +215,55 @@ def value(text: str, key: str) -> float:
     return float(text.split(key)[1].split()[0])
 
 
+def big(count: int, keep: str | None) -> None:
+    """Issue 13's claim: more decoded pixels than memory, one epoch under 3 GB of RSS."""
+    import shutil
+
+    work = Path(keep or tempfile.mkdtemp(prefix="layerlab-bench-big-", dir="/tmp"))
+    folder = work / "images"
+    try:
+        start = time.perf_counter()
+        if not folder.is_dir():
+            run(GENERATE, str(folder), str(count), str(BIG_SIDE), str(CLASSES), "jpeg")
+        made_s = time.perf_counter() - start
+        disk = sum(f.stat().st_size for f in folder.rglob("*.jpg"))
+        data = project(folder, BIG_SIDE, BIG_MODEL)["data"]
+        data.pop("cache")  # the default ("auto"): streams a set beyond its 512 MB cache
+        project_file = work / "project.json"
+        project_file.write_text(
+            json.dumps({**project(folder, BIG_SIDE, BIG_MODEL), "data": data}), encoding="utf-8"
+        )
+        wall, out = run(LAYERLAB, str(project_file), str(work / "run"))
+        peak = value(out, "PEAK_MB")
+        result = {
+            "images": count,
+            "side": BIG_SIDE,
+            "disk_mb": round(disk / 2**20),
+            "decoded_float32_gb": round(count * BIG_SIDE * BIG_SIDE * 3 * 4 / 2**30, 1),
+            "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+            "generate_s": round(made_s, 1),
+            "train_wall_s": round(wall, 1),
+            "peak_rss_mb": round(peak),
+            "target_peak_mb": BIG_LIMIT_MB,
+            "met": peak < BIG_LIMIT_MB,
+        }
+        print(json.dumps(result))
+    finally:
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=20_000)
+    parser.add_argument("--images", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--keep", help="generate the folder here (and reuse it)")
+    parser.add_argument("--big", action="store_true", help="30,000 images at 224x224: peak RSS")
     args = parser.parse_args()
+    if args.big:
+        big(args.images or 30_000, args.keep)
+        return
+    args.images = args.images or 20_000
     work = Path(args.keep or tempfile.mkdtemp(prefix="layerlab-bench-images-"))
     folder = work / "images"
     if not folder.is_dir():

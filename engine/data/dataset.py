@@ -373,14 +373,29 @@ def _array_batches(
         yb.set_shape((None, *labels.shape[1:]))
         return xb, yb
 
-    positions = tf.data.Dataset.range(len(idx))
+    # no AutoGraph: these functions have no Python control flow on tensors, and converting
+    # them cost ~1 s before a first batch (a profile: 1.2 s of 1.4 s building the dataset)
+    plain = tf.autograph.experimental.do_not_convert
+    n = len(idx)
     if shuffle:
-        positions = positions.shuffle(len(idx), seed=seed, reshuffle_each_iteration=True)
-    return (
-        positions.batch(batch_size)
-        .map(load, num_parallel_calls=tf.data.AUTOTUNE)
-        .prefetch(tf.data.AUTOTUNE)
-    )
+        # one permutation of all positions per epoch, by NumPy (10 ms per 1,000,000; 0.1 s
+        # in TensorFlow's shuffle ops): the first batch does not wait for a shuffle buffer
+        # of every row to fill (0.2 s per 100,000 rows), and an epoch is a full shuffle
+
+        def permutation(epoch_seed: np.ndarray) -> np.ndarray:
+            rng = np.random.default_rng([seed, int(epoch_seed) & 0x7FFFFFFF])
+            return rng.permutation(n).astype(np.int64)
+
+        def epoch(epoch_seed: Any):
+            order = tf.numpy_function(permutation, [epoch_seed], tf.int64)
+            return tf.data.Dataset.from_tensor_slices(tf.reshape(order, [n])).batch(batch_size)
+
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
+        positions = seeds.flat_map(plain(epoch))
+    else:
+        positions = tf.data.Dataset.range(n).batch(batch_size)
+    batches = positions.map(plain(load), num_parallel_calls=tf.data.AUTOTUNE)
+    return batches.prefetch(tf.data.AUTOTUNE)
 
 
 def load_data(
@@ -489,10 +504,10 @@ def _split(
         images=files,
     )
     if raw.standardize if standardize is None else standardize:
-        if data.streamed:
-            data.mean, data.std = _fit_streamed(data, raw.onehot_columns)
-        else:
-            data.mean, data.std = _fit_standardization(raw.x[parts[0]], raw.onehot_columns)
+        # one pass over chunks of the training rows, in memory or not: no copy of the
+        # training split, no float64 copy of it either (a profile: 2.8 s of a 1,000,000-row
+        # CSV's load went to that copy and a whole-array std)
+        data.mean, data.std = _fit_streamed(data, raw.onehot_columns)
     return data
 
 
@@ -581,24 +596,11 @@ def _apportion(
     return take
 
 
-def _fit_standardization(
-    x_train: np.ndarray,
-    onehot_columns: list[int],
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and std of the training inputs (one-hot columns left as they are)."""
-    mean = x_train.mean(axis=0, dtype=np.float64).astype(np.float32)  # float64: no overflow
-    std = x_train.std(axis=0, dtype=np.float64).astype(np.float32)
-    std[std < 1e-7] = 1.0
-    if onehot_columns and x_train.ndim == 2:
-        mean[onehot_columns] = 0.0
-        std[onehot_columns] = 1.0
-    return mean, std
-
-
 def _fit_streamed(data: Dataset, onehot_columns: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature mean and std of the training inputs, read in chunks of about
-    :data:`CHUNK_MB` (a memory map is never read whole; images are decoded batch by
-    batch). Sums are taken around the first chunk's mean, in float64."""
+    :data:`CHUNK_MB` (an array is never copied whole, a memory map never read whole;
+    images are decoded batch by batch). Sums are taken around the first chunk's mean,
+    in float64."""
     idx = data.parts["train"]
     per_sample = max(1, int(np.prod(data.input_shape)) * 4)
     rows = max(1, CHUNK_MB * 2**20 // per_sample)

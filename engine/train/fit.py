@@ -442,6 +442,35 @@ def skip_reporter(tracker: SkipTracker, emit: Emit, skips: dict[str, Any]) -> An
     return SkipReporter()
 
 
+def validation_memo(memo: dict[str, Any]) -> Any:
+    """A Keras callback keeping each epoch's validation metrics (``val_*``, the prefix cut:
+    what ``model.evaluate`` returns) with a fingerprint of the weights they were measured
+    with: when training ends with those same weights, the evaluation reuses them
+    instead of reading the validation split again (for an image folder: decoding it)."""
+    import keras
+
+    class ValidationMemo(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            memo.clear()
+            metrics = {k[4:]: v for k, v in (logs or {}).items() if k.startswith("val_")}
+            if metrics:
+                memo.update(metrics=metrics, weights=weights_fingerprint(self.model))
+
+    return ValidationMemo()
+
+
+def weights_fingerprint(model: Any) -> list[tuple[float, float]]:
+    """Each weight's sum and sum of squares (float64): equal only for the same weights,
+    in practice (a restored best epoch, a fine-tuning phase, a stop mid-epoch differ)."""
+    import tensorflow as tf
+
+    out = []
+    for w in model.weights:
+        v = tf.cast(tf.convert_to_tensor(w), tf.float64)
+        out.append((float(tf.reduce_sum(v)), float(tf.reduce_sum(v * v))))
+    return out
+
+
 def adapt_normalization(model: Any, x_train: Any, skip: Any = ()) -> list[str]:
     """Normalization layers given no mean and variance (and not in ``skip``) learn them
     from what the training data looks like where it reaches them; returns their names."""
@@ -659,7 +688,8 @@ def _fit(
         run.tensorboard = runs.TensorBoardWriter(run_dir / "logs")
     reporter, checkpointer = callback_types()
     skips: dict[str, Any] = {}
-    callbacks = [reporter(run), checkpointer(run)]
+    memo: dict[str, Any] = {}
+    callbacks = [validation_memo(memo), reporter(run), checkpointer(run)]
     if tracker is not None:
         callbacks.insert(0, skip_reporter(tracker, emit, skips))
     if section.get("health", True):  # engine/train/health.py: bounded to ~5 % of the time
@@ -785,6 +815,8 @@ def _fit(
         model = keras.models.load_model(model_path)
     evaluation: dict[str, Any] = {}
     if not controls.reason:  # ended by a signal: keep it short, skip the evaluation
+        # the last validation's metrics, if the weights are still those it measured
+        same = bool(memo) and memo["weights"] == weights_fingerprint(model)
         evaluation = runs.evaluate(
             model,
             ds,
@@ -793,6 +825,7 @@ def _fit(
             labels_for_loss=labels_for_loss,
             run_dir=run_dir,
             from_logits=bool(loss_params.get("from_logits")),
+            measured={"validation": memo["metrics"]} if same else None,
         )
     info: dict[str, Any] = {"epochs_done": run.epochs_done}
     if skips:

@@ -561,6 +561,7 @@ def evaluate(
     labels_for_loss: Callable[..., Any],
     run_dir: Path | None = None,
     from_logits: bool = False,
+    measured: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Metrics on the validation and test splits, plus classification details.
 
@@ -572,6 +573,8 @@ def evaluate(
         labels_for_loss: ``engine.data.dataset.labels_for_loss``.
         run_dir: Where ``evaluation.json`` goes (not written when None).
         from_logits: The model outputs logits rather than probabilities.
+        measured: ``{split: metrics}`` already measured with these very weights (the
+            last epoch's validation): that split is not read again.
 
     Returns:
         ``{"validation": {...}, "test": {...}, "details": {...}}`` (splits that exist).
@@ -581,12 +584,15 @@ def evaluate(
     for split in ("validation", "test"):
         if not ds.count(split):
             continue
-        y_loss = labels_for_loss(ds.targets(split), loss, ds.num_classes)
-        if ds.streamed:  # batch by batch, as training read it
-            x, y_loss = ds.batches(split, batch_size, labels=y_loss), None
+        if measured and split in measured:
+            metrics = measured[split]
         else:
-            x = ds.inputs(split)
-        metrics = model.evaluate(x, y_loss, batch_size=batch_size, verbose=0, return_dict=True)
+            y_loss = labels_for_loss(ds.targets(split), loss, ds.num_classes)
+            if ds.streamed:  # batch by batch, as training read it
+                x, y_loss = ds.batches(split, batch_size, labels=y_loss), None
+            else:
+                x = ds.inputs(split)
+            metrics = model.evaluate(x, y_loss, batch_size=batch_size, verbose=0, return_dict=True)
         out[split] = {
             "samples": ds.count(split),
             "metrics": {k: _finite(v) for k, v in metrics.items()},

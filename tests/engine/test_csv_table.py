@@ -266,3 +266,85 @@ def test_two_settings_of_one_file_keep_their_own_cache(tmp_path, monkeypatch, ca
     mean = load_csv(path, {"categorical": ["color"], "missing": "mean"})
     assert len(list((cache_dir / "tables").glob("*.f32"))) == 2
     assert len(drop.x) < len(mean.x) == 70_000
+
+
+# --------------------------------------------------------------------------- the first batch
+
+
+def test_standardising_an_in_memory_split_never_copies_the_training_rows(tmp_path):
+    # 200 MB of float32 rows in memory (a parsed CSV); the limit leaves room for chunks,
+    # not for the 160 MB training split (nor its float64 twin) that was copied before
+    code = """
+import re, resource
+import numpy as np
+from engine.data.dataset import dataset_from_raw
+from engine.data.sources import RawData
+rows, cols = 50_000, 1_000
+x = np.empty((rows, cols), np.float32)
+for start in range(0, rows, 5_000):
+    x[start:start + 5_000] = np.arange(start, start + 5_000, dtype=np.float32)[:, None]
+y = (np.arange(rows) % 3).astype(np.int64)
+size = int(re.search(r"VmSize:\\s+(\\d+)", open("/proc/self/status").read()).group(1)) * 1024
+limit = size + 120 * 2**20
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+data = dataset_from_raw(RawData(x, y, "classification", ["a", "b", "c"], standardize=True),
+                        0.2, 0.0, 0)
+assert not data.streamed
+print("MEAN", float(data.mean[0]), float(data.std[0]))
+try:
+    np.array(x[data.parts["train"]])
+except MemoryError:
+    print("COPY REFUSED")
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1"},
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "COPY REFUSED" in out.stdout  # the limit really forbids a whole copy
+    mean, std = (float(v) for v in out.stdout.split("MEAN")[1].split()[:2])
+    assert 24_000 < mean < 26_000 and 14_000 < std < 15_000  # ~uniform over 0..50,000
+
+
+def test_a_shuffled_split_serves_its_first_batch_without_filling_a_shuffle_buffer():
+    import time
+
+    from engine.data.dataset import dataset_from_raw
+    from engine.data.sources import RawData
+
+    rows = 1_000_000
+    x = np.arange(rows, dtype=np.float32)[:, None]
+    y = (np.arange(rows) % 2).astype(np.int64)
+    data = dataset_from_raw(RawData(x, y, "classification", ["a", "b"]), 0.2, 0.0, 0)
+
+    import tensorflow as tf
+
+    def first_batch(stream) -> float:
+        start = time.perf_counter()
+        next(iter(stream))
+        return time.perf_counter() - start
+
+    first_batch(data.batches("train", 128))  # TensorFlow's start-up is not the pipeline's
+    # what it was: a shuffle buffer of all 800,000 positions filled before the first batch
+    # (measured beside it, so a loaded machine slows both alike)
+    n = data.count("train")
+    buffer = tf.data.Dataset.range(n).shuffle(n, seed=3).batch(128)
+    shuffled = min(first_batch(data.batches("train", 128, shuffle=True, seed=3)) for _ in range(2))
+    filled = min(first_batch(buffer) for _ in range(2))
+    assert shuffled < 0.5 * filled, (shuffled, filled)  # ~0.1x here
+    small = dataset_from_raw(RawData(x[:1000], y[:1000], "classification", ["a", "b"]), 0.2, 0.0, 0)
+    stream = small.batches("train", 100, shuffle=True, seed=3)
+    again = small.batches("train", 100, shuffle=True, seed=3)
+
+    def epoch(s) -> list[float]:
+        return np.concatenate([b[0][:, 0] for b in s.as_numpy_iterator()]).tolist()
+
+    one, two = epoch(stream), epoch(again)
+    assert one == two  # seeded: the same order from the same seed
+    three = epoch(stream)
+    assert sorted(three) == sorted(one) and three != one  # reshuffled each epoch
+    assert one != sorted(one)  # shuffled across batches

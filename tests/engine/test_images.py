@@ -261,6 +261,54 @@ def test_a_file_cache_lives_in_the_run_directory(tmp_path, tf):
     assert list((tmp_path / "run").glob("image-cache-train*"))
 
 
+# --------------------------------------------------------------------------- post-epoch passes
+
+
+def test_the_evaluation_reuses_the_last_validation_instead_of_decoding_it_again(
+    tmp_path, tf, monkeypatch
+):
+    import keras
+
+    from engine.data.dataset import Dataset
+
+    root = folder(tf, tmp_path / "set", per_class=10)
+    reads: list[str] = []
+    batches = Dataset.batches
+
+    def counting(self, split, *args, **kwargs):
+        reads.append(split)
+        return batches(self, split, *args, **kwargs)
+
+    monkeypatch.setattr(Dataset, "batches", counting)
+    data = {"source": "images", "path": str(root), "validation_split": 0.25, "cache": "none"}
+    final, _ = train(cnn_project(data, epochs=2), tmp_path / "run")
+    assert final["event"] == "done", final
+    # fit's validation each epoch (one pipeline), then the evaluation view's predictions;
+    # before: a third read, model.evaluate on the same split with the same weights
+    assert reads.count("validation") == 2, reads
+    got = final["evaluation"]["validation"]
+    assert got["samples"] == 5 and set(got["metrics"]) == {"loss", "accuracy"}
+    assert got["metrics"]["loss"] == pytest.approx(final["history"]["val_loss"][-1])
+    monkeypatch.setattr(Dataset, "batches", batches)
+    model = keras.models.load_model(tmp_path / "run" / "model.keras")
+    ds = load_data(data, None, (8, 8, 3))
+    again = model.evaluate(ds.batches("validation", 4), verbose=0, return_dict=True)
+    assert got["metrics"]["loss"] == pytest.approx(again["loss"], rel=1e-4)
+    assert got["metrics"]["accuracy"] == pytest.approx(again["accuracy"])
+
+
+def test_weights_changed_after_the_last_validation_are_evaluated_again(tf):
+    import keras
+
+    from engine.train.fit import weights_fingerprint
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    before = weights_fingerprint(model)
+    assert weights_fingerprint(model) == before
+    model.set_weights([w + 1e-3 for w in model.get_weights()])  # e.g. best weights restored
+    assert weights_fingerprint(model) != before
+
+
 # --------------------------------------------------------------------------- generated script
 
 
@@ -358,3 +406,54 @@ def test_a_pixel_bomb_is_skipped_by_the_pipeline_from_its_header(tmp_path, tf):
     assert [data.images.paths[i] for i in skipped] == [str(root / "a" / "bomb.png")]
     text = tracker.describe(skipped)
     assert "bomb.png" in text and "20,000x20,000 pixels" in text and "megapixels" in text
+
+
+def bmp(width: int, height: int, pixels: bytes | None = None) -> bytes:
+    """A 24-bit BMP (``height`` < 0: rows top-down); ``pixels`` None: only the headers."""
+    import struct
+
+    stride = (width * 3 + 3) // 4 * 4
+    body = pixels if pixels is not None else b""
+    header = struct.pack("<2sIHHI", b"BM", 54 + len(body), 0, 0, 54)
+    info = struct.pack(
+        "<IiiHHIIiiII", 40, width, height, 1, 24, 0, stride * abs(height), 0, 0, 0, 0
+    )
+    return header + info + body
+
+
+def test_every_format_beyond_the_pixel_limit_is_skipped_from_its_header(tmp_path, tf):
+    from engine.data.images import _TINY_JPEG, SkipTracker
+
+    root = folder(tf, tmp_path / "set", per_class=3)
+    # fine images of the formats PNG and JPEG do not cover above: a 2x2 BMP (top-down)
+    row = bytes([0, 0, 255, 0, 255, 0]) + b"\0\0"  # red, green; padded to 4 bytes
+    (root / "a" / "fine.bmp").write_bytes(bmp(2, -2, row * 2))
+    # headers declaring more than 100 megapixels (the files end there: never decodable)
+    sof = _TINY_JPEG.index(b"\xff\xc0") + 5  # SOF0: length (2), precision (1), then h, w
+    jpeg = _TINY_JPEG[:sof] + (30000).to_bytes(2, "big") * 2 + _TINY_JPEG[sof + 4 :]
+    bombs = {
+        "bomb.jpg": jpeg,
+        "bomb.gif": b"GIF89a" + (65535).to_bytes(2, "little") * 2 + b"\0" * 20,
+        "bomb.bmp": bmp(20000, -20000),  # a negative height still counts its size
+    }
+    for name, data in bombs.items():
+        (root / "b" / name).write_bytes(data)
+    data = load_data({"source": "images", "path": str(root), "validation_split": 0.0})
+    tracker = SkipTracker(data.images)
+    seen = sum(len(x) for x, _ in data.batches("train", 4, tracker=tracker).as_numpy_iterator())
+    assert seen == 7  # 6 generated + fine.bmp
+    skipped = sorted(Path(data.images.paths[i]).name for i in tracker.skipped())
+    assert skipped == sorted(bombs)
+    strict = data.take("train", 1)
+    assert strict.shape == (1, 8, 8, 3)
+    # the graph check itself, before any decode: the header decides
+    from engine.data.images import _within_limit
+
+    def within(data: bytes) -> bool:
+        return bool(_within_limit(tf.constant(data)).numpy())
+
+    assert not any(within(b) for b in bombs.values())
+    assert within((root / "a" / "fine.bmp").read_bytes()) and within(_TINY_JPEG)
+    assert all(within(p.read_bytes()) for p in sorted(root.glob("a/00*")))  # PNG and JPEG
+    assert not within(b"not an image at all") and not within(b"")
+    assert within(b"GIF89a" + (10000).to_bytes(2, "little") * 2)  # exactly 100 megapixels
