@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.model.block_files import BlockFileError, save_block
 from engine.model.commands import UndoStack
 from engine.model.graph import GraphError
 from engine.model.project import Project, new_project
@@ -805,17 +804,10 @@ class MainWindow(FileActions, QMainWindow):
         centre = self.view.mapToScene(self.view.viewport().rect().center())
         self.scene.place_block(fragment, QPointF(centre), after=selected[-1] if selected else None)
 
-    def save_block_to_library(self, block_id: str) -> Path | None:
+    def save_block_to_library(self, block_id: str) -> None:
         """Save a block to "My blocks" (a small file in the app's data folder; never
-        replacing another) and list it in the palette."""
-        try:
-            path = save_block(self.project.graph, block_id, self.palette.blocks_folder)
-        except (BlockFileError, GraphError) as exc:
-            self.statusBar().showMessage(f"Cannot save the block: {exc}", 8000)
-            return None
-        self.statusBar().showMessage(f"Saved block '{block_id}' to My blocks ({path})", 8000)
-        self.palette.reload_blocks()
-        return path
+        replacing another), off the UI thread; the palette lists it when written."""
+        self.palette.save_block(self.project.graph, block_id)
 
     def apply_fix(self, problem: Any) -> None:
         """Apply a problem's one-click fix as one undoable edit."""

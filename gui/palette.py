@@ -32,7 +32,14 @@ from PySide6.QtWidgets import (
 
 from engine.catalog.specs import CATEGORIES
 from engine.catalog.table import CATALOG
-from engine.model.block_files import BlockFileError, SavedBlock, list_saved_blocks, load_block
+from engine.model.block_files import (
+    BlockFileError,
+    SavedBlock,
+    list_saved_blocks,
+    load_block,
+    save_block,
+)
+from engine.model.graph import Graph, GraphError
 from gui.theme import category_icon
 
 LAYER_MIME = "application/x-layerlab-layer"
@@ -114,6 +121,8 @@ class LayerPalette(QWidget):
     place_requested = Signal(dict)
     message = Signal(str)
     _blocks_read = Signal(object, int)  # (list of (SavedBlock, fragment | None), generation)
+    #: A block was saved to "My blocks" (its path), or could not be (None); then a message.
+    block_saved = Signal(object, str)
 
     def __init__(self, parent: QWidget | None = None, blocks_folder: Path | None = None) -> None:
         super().__init__(parent)
@@ -124,6 +133,7 @@ class LayerPalette(QWidget):
         self.fragments: dict[str, dict[str, Any]] = {}
         self._generation = 0
         self._reading: threading.Thread | None = None
+        self._saving: threading.Thread | None = None
         self.search = QLineEdit(placeholderText="Search layers…")
         self.search.setClearButtonEnabled(True)
         self.tree = _LayerTree()
@@ -148,6 +158,7 @@ class LayerPalette(QWidget):
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._context_menu)
         self._blocks_read.connect(self._show_blocks)
+        self.block_saved.connect(self._on_block_saved)
         self.reload_blocks()
 
     def _populate(self) -> None:
@@ -220,8 +231,44 @@ class LayerPalette(QWidget):
         self._reading = threading.Thread(target=read, name="my-blocks", daemon=True)
         self._reading.start()
 
+    def save_block(self, graph: Graph, block_id: str) -> None:
+        """Save block ``block_id`` of ``graph`` to "My blocks" in a background thread (a
+        copy of the graph is taken here, so later edits do not reach the file); when
+        written, :attr:`block_saved` and :attr:`message` say where (or why not) and the
+        section re-reads the folder."""
+        folder = self.blocks_folder
+        if folder is None or block_id not in graph.blocks:
+            self.message.emit(f"Cannot save the block: no block '{block_id}' or no folder")
+            return
+        snapshot = graph.copy()
+        signal = self.block_saved
+
+        def write() -> None:
+            try:
+                path = save_block(snapshot, block_id, folder)
+                out = (path, f"Saved block '{block_id}' to My blocks ({path})")
+            except (BlockFileError, GraphError) as exc:
+                out = (None, f"Cannot save the block: {exc}")
+            if not shiboken6.isValid(self):  # the palette is gone
+                return
+            try:
+                signal.emit(*out)
+            except RuntimeError:  # ... or went while emitting
+                pass
+
+        self._saving = threading.Thread(target=write, name="my-blocks-save", daemon=True)
+        self._saving.start()
+
+    def _on_block_saved(self, path: Path | None, text: str) -> None:
+        self.message.emit(text)
+        if path is not None:
+            self.reload_blocks()
+
     def wait_for_blocks(self, timeout: float = 5.0) -> None:
-        """Block until the last :meth:`reload_blocks` has read the files (for tests)."""
+        """Block until the last :meth:`save_block` has written and the last
+        :meth:`reload_blocks` has read the files (for tests)."""
+        if self._saving is not None:
+            self._saving.join(timeout)
         if self._reading is not None:
             self._reading.join(timeout)
 

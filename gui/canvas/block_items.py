@@ -22,7 +22,15 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from gui.canvas.detail import fitted_font, meaningful_id
 from gui.canvas.items import font, format_params
-from gui.canvas.theme import LIGHT, NODE_HEIGHT, NODE_RADIUS, NODE_WIDTH, Theme
+from gui.canvas.theme import (
+    LIGHT,
+    NODE_HEIGHT,
+    NODE_RADIUS,
+    NODE_WIDTH,
+    PORT_HIT_RADIUS,
+    PORT_RADIUS,
+    Theme,
+)
 
 #: Z values: frames just above wires (-1: their faint fill tints the wires inside,
 #: and wire labels never cover a title) and behind cards (1), inner frames above
@@ -225,6 +233,12 @@ class BlockCard(QGraphicsItem):
     def input_pos(self, port: int = 0) -> QPointF:
         return self.mapToScene(QPointF(0, -CARD_H / 2))
 
+    def on_output(self, scene_pos: QPointF) -> bool:
+        """Whether ``scene_pos`` is on the card's output dot (a press there starts a
+        wire from the block's exit instead of moving the card)."""
+        d = self.mapFromScene(scene_pos) - QPointF(0, CARD_H / 2)
+        return d.x() ** 2 + d.y() ** 2 <= PORT_HIT_RADIUS**2
+
     def toggle_rect(self) -> QRectF:
         return QRectF(-CARD_W / 2 + 6, -CARD_H / 2 + 5, 18, 18)
 
@@ -236,7 +250,8 @@ class BlockCard(QGraphicsItem):
     def shape(self) -> QPainterPath:
         path = QPainterPath()
         path.addRoundedRect(card_rect(), NODE_RADIUS, NODE_RADIUS)
-        return path
+        path.addEllipse(QPointF(0, CARD_H / 2), PORT_HIT_RADIUS, PORT_HIT_RADIUS)  # output dot
+        return path.simplified()
 
     def paint(
         self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
@@ -265,6 +280,10 @@ class BlockCard(QGraphicsItem):
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(tint)
         painter.drawRoundedRect(card.adjusted(1, 1, -1, -1), NODE_RADIUS, NODE_RADIUS)
+        # the output dot, like a layer's: drag from it to wire the block's exit onward
+        painter.setPen(QPen(theme.port_border, 1.2))
+        painter.setBrush(theme.port_connected if self.outputs else theme.port_fill)
+        painter.drawEllipse(QPointF(0, CARD_H / 2), PORT_RADIUS, PORT_RADIUS)
         text = theme.text
         dim = theme.text_dim
         left, right = card.left() + 10, card.right() - 10

@@ -28,7 +28,7 @@ from typing import Any
 from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtWidgets import QGraphicsItem
 
-from engine.model.blocks import parents
+from engine.model.blocks import owners, parents
 from engine.model.graph import Graph
 from gui.canvas.block_items import FRAME_PAD, TITLE_H, BlockCard, BlockFrame, card_rect
 
@@ -181,10 +181,14 @@ class BlockLayer:
         self.fold = Fold.of(spans)
 
         # layer cards: shown or hidden, at their drawn positions
+        own = owners(blocks) if blocks else {}
         for node_id, item in scene._nodes.items():
             node = graph.nodes.get(node_id)
             if node is None:
                 continue
+            if item.owner_block != own.get(node_id):
+                item.owner_block = own.get(node_id)
+                item.update()
             visible = node_id not in hidden_by
             if item.isVisible() != visible:
                 item.setVisible(visible)

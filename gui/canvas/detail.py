@@ -27,19 +27,27 @@ ID_PX, ID_MIN_PX, SHAPE_PX = 12.0, 9.0, 9.5
 ELLIPSIS = "…"
 
 
-def meaningful_id(node_id: str, fits) -> str:
+def meaningful_id(node_id: str, fits, block_id: str | None = None) -> str:
     """``node_id`` shortened from the front, at ``_`` boundaries, until ``fits(text)``.
 
     Layer names grow at the front with their stage (``conv3_block1_0_bn``), so the end
     is what tells neighbouring cards apart: ``…block1_0_bn``, then ``…0_bn``; when not
-    even the last part fits, it is cut at its end (``conv…``).
+    even the last part fits, it is cut at its end (``conv…``). Inside a block whose id
+    prefixes the layer's (``inception_3a_3x3_reduce`` in block ``inception_3a``), the
+    block's prefix goes first and the rest is kept whole (``3x3_reduce``), never its
+    meaningful middle (``…3x3_reduce`` would read ``…reduce`` soon after).
 
     Args:
         node_id: The layer id.
         fits: ``fits(text) -> bool``: whether ``text`` fits the room there is.
+        block_id: The id of the innermost block holding the layer, if any.
     """
     if fits(node_id):
         return node_id
+    if block_id and node_id.startswith(block_id + "_") and len(node_id) > len(block_id) + 1:
+        node_id = node_id[len(block_id) + 1 :]
+        if fits(node_id):
+            return node_id
     parts = node_id.split("_")
     for start in range(1, len(parts)):
         text = ELLIPSIS + "_".join(parts[start:])
@@ -84,11 +92,13 @@ def card_rect() -> QRectF:
 TEXT_LEFT = -NODE_WIDTH / 2 + STRIPE_WIDTH + 10
 
 
-def summary_layout(node_id: str, shape_text: str, lod: float, base_font: QFont) -> Summary:
+def summary_layout(
+    node_id: str, shape_text: str, lod: float, base_font: QFont, block_id: str | None = None
+) -> Summary:
     """The texts of a card at level of detail ``lod`` (below :data:`SUMMARY_LOD`): the
     id about :data:`ID_PX` screen pixels high (shrunk to :data:`ID_MIN_PX` before it
-    is shortened by :func:`meaningful_id`), and the output shape under it when both
-    lines fit the card's height."""
+    is shortened by :func:`meaningful_id`, inside block ``block_id`` if given), and the
+    output shape under it when both lines fit the card's height."""
     lod = max(lod, 0.02)
     card = card_rect()
     left = TEXT_LEFT
@@ -98,7 +108,7 @@ def summary_layout(node_id: str, shape_text: str, lod: float, base_font: QFont) 
     if id_font.pixelSize() * lod < ID_PX - 1:  # a small id reads better, and fits more, unbolded
         id_font.setWeight(QFont.Weight.Medium)
     fm = QFontMetricsF(id_font)
-    text = meaningful_id(node_id, lambda t: fm.horizontalAdvance(t) <= width)
+    text = meaningful_id(node_id, lambda t: fm.horizontalAdvance(t) <= width, block_id)
     shape_font = QFont(base_font)
     shape_font.setWeight(QFont.Weight.Normal)
     shape_font.setPixelSize(max(math.ceil(SHAPE_PX / lod - 1e-6), 1))
@@ -128,15 +138,17 @@ def paint_summary(
     node_id: str,
     shape_text: str,
     base_font: QFont,
+    block_id: str | None = None,
 ) -> None:
     """Draw the zoomed-out contents of a card (its frame and stripe are drawn already):
-    a tint of the type's ``colour`` and :func:`summary_layout`'s texts."""
+    a tint of the type's ``colour`` and :func:`summary_layout`'s texts (``block_id``:
+    the layer's innermost block, whose id prefix is dropped first)."""
     tint = QColor(colour)
     tint.setAlpha(46)
     painter.setPen(Qt.PenStyle.NoPen)
     painter.setBrush(tint)
     painter.drawRoundedRect(card_rect().adjusted(1, 1, -1, -1), 8, 8)
-    summary = summary_layout(node_id, shape_text, lod, base_font)
+    summary = summary_layout(node_id, shape_text, lod, base_font, block_id)
     flags = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
     painter.setFont(summary.id_font)
     painter.setPen(text_colour)

@@ -12,6 +12,7 @@ from PySide6.QtCore import QPointF
 from PySide6.QtGui import QGuiApplication
 
 from engine.catalog.table import CATALOG
+from engine.model.block_files import block_fragment
 from engine.model.commands import (
     AddNode,
     Command,
@@ -19,10 +20,11 @@ from engine.model.commands import (
     Macro,
     MoveNodes,
     PasteSubgraph,
+    PlaceBlock,
     RemoveNodes,
     SetTrainable,
 )
-from engine.model.graph import Edge, Node
+from engine.model.graph import Edge, Graph, Node
 from engine.model.layout import LEVEL_SPACING, layered_layout
 from gui.canvas import clipboard
 from gui.canvas.host import CanvasHost
@@ -122,9 +124,32 @@ def delete_selection(scene: CanvasHost) -> None:
         scene.push(Macro("Delete " + " and ".join(parts), commands))
 
 
+def _copied(scene: CanvasHost) -> dict[str, Any]:
+    """The selection as clipboard data; when it is exactly one block's layers (a
+    collapsed card, or all of a block's layers), with that block's fragment under
+    ``"block"`` (nested blocks included) so that paste brings the block too."""
+    graph = scene.project.graph
+    ids = scene.selected_ids()
+    data = clipboard.subgraph(graph, ids)
+    block_id = whole_block(graph, ids)
+    if block_id is not None:
+        data["block"] = block_fragment(graph, block_id)
+    return data
+
+
+def whole_block(graph: Graph, ids: list[str]) -> str | None:
+    """The block holding exactly the layers ``ids``, or None."""
+    chosen = set(ids)
+    for block in graph.blocks.values():
+        if len(block.nodes) == len(chosen) and set(block.nodes) == chosen:
+            return block.id
+    return None
+
+
 def copy_selection(scene: CanvasHost) -> dict[str, Any]:
-    """Copy the selected nodes and the wires between them (also to the clipboard)."""
-    data = clipboard.subgraph(scene.project.graph, scene.selected_ids())
+    """Copy the selected nodes and the wires between them (also to the clipboard; a
+    whole block's layers are copied with the block, see :func:`_copied`)."""
+    data = _copied(scene)
     if data["nodes"]:
         QGuiApplication.clipboard().setMimeData(clipboard.to_mime(data))
         scene._paste_count = 0
@@ -156,7 +181,7 @@ def paste(scene: CanvasHost, at: QPointF | tuple[float, float] | None = None) ->
 
 def duplicate(scene: CanvasHost) -> list[str]:
     """Copy and paste the selection in one go, beside the original (clipboard untouched)."""
-    data = clipboard.subgraph(scene.project.graph, scene.selected_ids())
+    data = _copied(scene)
     if not data["nodes"]:
         return []
     return _paste_data(scene, data, None, 1, "Duplicate")
@@ -177,11 +202,35 @@ def _paste_data(
     except clipboard.ClipboardError as exc:
         scene.status_message.emit(f"Cannot paste: {exc}")
         return []
+    fragment = data.get("block")
+    if nodes and isinstance(fragment, dict):  # a whole block: it comes with its layers
+        return _paste_block(scene, fragment, nodes, text)
     if not nodes or not scene.push(PasteSubgraph(nodes, edges, text=text)):
         return []
     ids = [n.id for n in nodes]
     scene.select_ids(ids)
     return ids
+
+
+def _paste_block(
+    scene: CanvasHost, fragment: dict[str, Any], nodes: list[Node], text: str
+) -> list[str]:
+    """Paste a copied block with :class:`~engine.model.commands.PlaceBlock` (fresh layer
+    and block ids, nested blocks and collapsed state kept), where ``nodes`` (the loose
+    paste's layers) would have gone; one undo step."""
+    x0 = min(n.position[0] for n in nodes)
+    y0 = min(n.position[1] for n in nodes)
+    command = PlaceBlock(fragment, (float(x0), float(y0)))
+    name = fragment.get("name")
+    command.text = f"{text} block '{name if isinstance(name, str) else '?'}'"
+    if not scene.push(command):
+        return []
+    scene.select_ids(command.added_ids)
+    n = len(command.added_ids)
+    scene.status_message.emit(
+        f"{text}d block '{command.block_id}' ({n} layer{'s' if n != 1 else ''})"
+    )
+    return list(command.added_ids)
 
 
 def auto_layout(scene: CanvasHost) -> None:

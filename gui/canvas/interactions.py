@@ -11,8 +11,10 @@ from PySide6.QtGui import QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem
 
 from engine.catalog.table import CATALOG
+from engine.model.blocks import ports
 from engine.model.commands import Connect, Disconnect, Macro, MoveNodes
 from engine.model.graph import Edge, Graph
+from gui.canvas.block_items import BlockCard
 from gui.canvas.host import CanvasHost
 from gui.canvas.items import Z_DRAFT, NodeItem, PortItem, wire_path
 
@@ -60,6 +62,52 @@ def accepting_ports(
             continue
         ok.add((node, port))
     return ok
+
+
+def block_entry(graph: Graph, block_id: str) -> tuple[str | None, str | None]:
+    """Where a wire dropped on collapsed block ``block_id``'s card goes in:
+    ``(layer, None)`` when exactly one of the block's entry layers (fed from outside,
+    or fed by nothing inside) has a free input and no wire from outside yet, else
+    ``(None, why)``."""
+    block = graph.blocks.get(block_id)
+    if block is None:
+        return None, f"block '{block_id}' is gone"
+    inside = set(block.nodes)
+    fed: dict[str, list[Edge]] = {}
+    for e in graph.edges:
+        if e.target in inside:
+            fed.setdefault(e.target, []).append(e)
+    entries = [
+        n
+        for n in block.nodes
+        if n in graph.nodes and not any(e.source in inside for e in fed.get(n, ()))
+    ]
+    for feeds in ports(block, graph.edges).entries:
+        entries += [n for n, _port in feeds if n not in entries]
+    free = []
+    for n in entries:
+        spec = CATALOG.get(graph.nodes[n].type)
+        wired = fed.get(n, [])
+        full = spec is not None and spec.max_inputs is not None and len(wired) >= spec.max_inputs
+        if not full and not any(e.source not in inside for e in wired):
+            free.append(n)
+    if len(free) == 1:
+        return free[0], None
+    if not free:
+        return None, f"block '{block_id}' has no free input: expand it to wire a layer inside"
+    return None, f"block '{block_id}' has {len(free)} inputs: expand it to choose"
+
+
+def block_exit(graph: Graph, block_id: str) -> tuple[tuple[str, int] | None, str | None]:
+    """The output ``(layer, port)`` a wire leaving collapsed block ``block_id``'s card
+    starts from: its single exit; else ``(None, why)``."""
+    block = graph.blocks.get(block_id)
+    if block is None:
+        return None, f"block '{block_id}' is gone"
+    outputs = ports(block, graph.edges).outputs
+    if len(outputs) == 1:
+        return outputs[0], None
+    return None, f"block '{block_id}' has {len(outputs)} outputs: expand it to choose"
 
 
 class DraftWire(QGraphicsPathItem):
@@ -115,6 +163,8 @@ class WireDrag:
         self._marked: PortItem | None = None
         self._highlighted: list[PortItem] = []
         self._last_message = ""
+        #: Why the collapsed block card under the mouse cannot take the wire, or None.
+        self._card_problem: str | None = None
 
     # ------------------------------------------------------------- protocol
     def move(self, pos: QPointF) -> None:
@@ -165,14 +215,20 @@ class WireDrag:
     ) -> tuple[tuple[str, int | None] | None, PortItem | None]:
         """What the item under the mouse offers: ``(target, port item to mark)``."""
         graph = self.scene.project.graph
+        self._card_problem = None
         if isinstance(hit, PortItem) and hit.kind == "in":
             return (hit.node_id, hit.port), hit
+        if isinstance(hit, BlockCard):  # a collapsed block: its single entry layer
+            entry, self._card_problem = block_entry(graph, hit.block_id)
+            return (entry or hit.block_id, None), None
         node = _node_of(hit)
         if node is None or node.node_id == self.source:
             return None, None
         return (node.node_id, None), node.in_ports.get(graph.next_free_port(node.node_id))
 
     def _check(self, target: tuple[str, int | None]) -> str | None:
+        if self._card_problem:
+            return self._card_problem
         graph = self.scene.project.graph
         return graph.check_connect(self.source, target[0], target[1], self.source_port)
 
@@ -182,7 +238,7 @@ class WireDrag:
         return Edge(self.source, node, port, self.source_port)
 
     def _draft_ends(self, end: QPointF) -> tuple[QPointF, QPointF] | None:
-        source_item = self.scene.node_item(self.source)
+        source_item = self.scene.shown_item(self.source)  # a collapsed block's card
         if source_item is None:
             return None
         return source_item.output_pos(self.source_port), end
@@ -295,6 +351,10 @@ class ReverseWireDrag(WireDrag):
     def _resolve(
         self, hit: QGraphicsItem | None
     ) -> tuple[tuple[str, int | None] | None, PortItem | None]:
+        self._card_problem = None
+        if isinstance(hit, BlockCard):  # a collapsed block: its single exit
+            out, self._card_problem = block_exit(self.scene.project.graph, hit.block_id)
+            return (out or (hit.block_id, 0)), None
         node = _node_of(hit)
         if node is None or (node.node_id == self.input[0] and not isinstance(hit, PortItem)):
             return None, None
@@ -303,6 +363,8 @@ class ReverseWireDrag(WireDrag):
         return (node.node_id, 0), node.out_port
 
     def _check(self, target: tuple[str, int | None]) -> str | None:
+        if self._card_problem:
+            return self._card_problem
         node, port = self.input
         return self.scene.project.graph.check_connect(target[0], node, port, target[1] or 0)
 
@@ -310,7 +372,7 @@ class ReverseWireDrag(WireDrag):
         return Edge(self.target[0], self.input[0], self.input[1], self.target[1] or 0)
 
     def _draft_ends(self, end: QPointF) -> tuple[QPointF, QPointF] | None:
-        item = self.scene.node_item(self.input[0])
+        item = self.scene.shown_item(self.input[0])
         return (end, item.input_pos(self.input[1])) if item is not None else None
 
 

@@ -263,6 +263,9 @@ class NodeItem(QGraphicsItem):
         self.frozen = False
         self.shape_text = ""
         self.params_text = ""
+        #: The innermost block holding the layer (set by the block layer), or None: a
+        #: zoomed-out card drops its id's prefix first (gui/canvas/detail.py).
+        self.owner_block: str | None = None
         self.problems: list[tuple[str, str]] = []
         self.in_ports: dict[int, PortItem] = {}
         self.out_port: PortItem | None = PortItem(self, "out")
@@ -533,6 +536,7 @@ class NodeItem(QGraphicsItem):
                 self.node_id,
                 self.shape_text,
                 font("title"),
+                self.owner_block,
             )
             return
         flags = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
@@ -590,6 +594,7 @@ class NodeItem(QGraphicsItem):
             meaningful_id(
                 self.node_id,
                 lambda t: QFontMetricsF(title_font).horizontalAdvance(t) <= area.width(),
+                self.owner_block,
             ),
         )
         second = self.second_line(QFontMetricsF(line_font), area.width())

@@ -43,7 +43,7 @@ from engine.model.project import Project
 from gui.canvas import editing
 from gui.canvas.block_items import BlockCard, BlockFrame, block_of_item
 from gui.canvas.blocks import BlockLayer, default_block_id
-from gui.canvas.interactions import NodeDrag, ReverseWireDrag, WireDrag
+from gui.canvas.interactions import NodeDrag, ReverseWireDrag, WireDrag, block_exit
 from gui.canvas.items import EdgeItem, NodeItem, PortItem, format_params, format_shape
 from gui.canvas.theme import DARK, LIGHT, Theme
 
@@ -711,6 +711,10 @@ class GraphScene(QGraphicsScene):
                 self._start_wire(hit, event.scenePos())
                 event.accept()
                 return
+            if isinstance(hit, BlockCard) and hit.on_output(event.scenePos()):
+                self._start_block_wire(hit.block_id, event.scenePos())
+                event.accept()
+                return
         super().mousePressEvent(event)
         if event.button() == Qt.MouseButton.LeftButton and isinstance(
             self.mouseGrabberItem(), (NodeItem, BlockCard)
@@ -727,6 +731,14 @@ class GraphScene(QGraphicsScene):
             self._gesture = WireDrag(self, wired[0].source, pos, detach=wired[0])
         else:
             self._gesture = ReverseWireDrag(self, (port.node_id, port.port), pos)
+
+    def _start_block_wire(self, block_id: str, pos: QPointF) -> None:
+        """A drag from a collapsed block card's output dot: a wire from its single exit."""
+        out, problem = block_exit(self.project.graph, block_id)
+        if out is None:
+            self.status_message.emit(f"Cannot connect: {problem}")
+            return
+        self._gesture = WireDrag(self, out[0], pos, source_port=out[1])
 
     def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         if self._gesture is not None:

@@ -85,8 +85,8 @@ def test_save_to_my_blocks_lists_it_and_double_click_places_it(window, qtbot, tm
     menu = scene.context_menu(frame.title_rect().center())
     save = next(a for a in menu.actions() if a.text() == "Save to My Blocks")
     save.trigger()
+    palette.wait_for_blocks()  # written by a background thread
     assert (tmp_path / "blocks" / "Residual.json").is_file()
-    palette.wait_for_blocks()
     qtbot.waitUntil(lambda: palette.block_item("Residual") is not None)
     assert not palette.blocks_group.isHidden() and palette.blocks_group.text(0) == MY_BLOCKS
     row = palette.block_item("Residual")
