@@ -379,6 +379,7 @@ def test_canvas_context_menu_offers_actions_for_what_is_under_the_mouse(canvas):
     assert scene.selected_ids() == ["spare"]
     assert texts(node_menu) == [
         "Edit Properties",
+        "Show Activations",
         "Copy",
         "Duplicate",
         "Delete",
