@@ -108,11 +108,13 @@ def default_lengths(section: dict[str, Any], epochs: int) -> dict[str, float]:
     Returns:
         ``{"decay_epochs": ..., "every_epochs": ...}`` for the keys the schedule has:
         exponential decays per 1 epoch; polynomial over the whole run; cosine over
-        the run after its warm-up; step every third of the run.
+        the run after its warm-up; step every third of the run. With fine-tuning the
+        "run" is phase 1 (:func:`lr_phases`: phase 2 builds the schedule again over
+        its own epochs), as ``engine.train.fit`` compiles it.
     """
     name, params, _ = split_typed(section.get("schedule") or "constant", "schedule")
     kind = find_key(name, SCHEDULES)
-    epochs = max(1, int(epochs))
+    epochs = lr_phases(section, epochs)[0][1]
     out: dict[str, float] = {}
     if kind == "exponential":
         out["decay_epochs"] = 1

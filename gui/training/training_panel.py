@@ -589,14 +589,16 @@ class TrainingPanel(QWidget):
         """The schedule's empty length fields show what the plot uses (from the epochs)."""
         epochs = int(section.get("epochs", 10) or 10)
         lengths = default_lengths(section, epochs)
+        phase = phase_change_epoch(section, epochs)  # fine-tuning: lengths are per phase
+        run = "the run" if phase is None else "phase 1"
         for key, value in lengths.items():
             editor = self.schedule_params.editors.get(key)
             if not isinstance(editor, NumberEdit):
                 continue
             if key == "every_epochs":
-                why = "a third of the run"
-            elif value == epochs:
-                why = "the whole run"
+                why = f"a third of {run}"
+            elif value == (epochs if phase is None else phase):
+                why = "the whole run" if phase is None else f"phase 1; phase 2: {epochs - phase}"
             elif value == 1:
                 why = "every epoch"
             else:

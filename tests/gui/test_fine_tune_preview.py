@@ -77,6 +77,9 @@ def test_panel_marks_the_phase_change_on_the_preview(qtbot, monkeypatch):
     assert line in panel.lr_plot.items
     assert line.label.textItem.toPlainText() == "phase 2 (×0.1)"
     assert "phase 2 from epoch 3" in panel.lr_note.text()
+    # an empty length field says what the run uses: the schedule spans phase 1
+    decay = panel.schedule_params.editors["decay_epochs"].placeholderText()
+    assert decay == "2 (phase 1; phase 2: 2)"
     _, y = panel.lr_curve.getData()
     assert min(y) < LR * FACTOR * 1.01 and max(y) == pytest.approx(LR)
     panel.resize(420, 1400)
