@@ -6,7 +6,9 @@ may take from seconds to minutes (a big ``.keras`` file, a verified ONNX export)
 a thread of the window they held the interpreter lock and put ~700 MB of TensorFlow
 into the window for good. Here each one is a spawned process that does the one job,
 sends progress and its result over a pipe and ends; Cancel kills it (nothing it
-wrote is kept: the caller removes its output)::
+wrote is kept: a cancelled export's temporary files beside its target are removed
+by the job's reader thread once the process is gone, :func:`remove_partial_export`;
+exports write through temporary names, so the target itself is never partial)::
 
     job = Job("import", {"path": "m.keras", "weights": "/tmp/m.weights.h5"}, on_event)
     job.start()
@@ -42,6 +44,7 @@ import contextlib
 import multiprocessing
 import os
 import pickle
+import shutil
 import signal
 import sys
 import threading
@@ -50,6 +53,7 @@ from multiprocessing import connection
 from pathlib import Path
 from typing import Any
 
+from engine.files import TEMP_MARK
 from engine.io import export as export_module
 from engine.io.expand import expand_backbone
 from engine.io.importing import rebuild
@@ -262,6 +266,8 @@ class Job:
                 else:
                     final = message
             process.join(timeout=5)
+            if self.cancelled and self.kind == "export":
+                remove_partial_export(self.args.get("out"))
             if final is None:
                 final = {"event": "failed", "error": JobError(self._death(process))}
             self._say(final)
@@ -283,3 +289,38 @@ class Job:
         else:
             how = f"ended unexpectedly (exit code {code})"
         return f"the {self.kind} process {how}"
+
+
+def remove_partial_export(out: str | os.PathLike | None) -> list[Path]:
+    """Remove what a killed export to ``out`` left beside it: its temporary file or
+    SavedModel folder (``.NAME.layerlab-tmp-*``) and a python export's temporary
+    weights file. A SavedModel folder moved aside to be replaced (``...old-PID``)
+    goes back to ``out`` when the new one never took its place. Errors are ignored
+    (a file that cannot be removed stays).
+
+    Returns:
+        The paths removed (or restored).
+    """
+    if not out:
+        return []
+    target = Path(out)
+    names = (target.name, target.stem + ".weights.h5")
+    removed: list[Path] = []
+    try:
+        entries = [e for e in target.parent.iterdir() if e.name.startswith(".")]
+    except OSError:
+        return []
+    for entry in entries:
+        if not any(entry.name.startswith(f".{name}{TEMP_MARK}") for name in names):
+            continue
+        try:
+            if entry.name.startswith(f".{target.name}{TEMP_MARK}old-") and not target.exists():
+                os.replace(entry, target)  # the old SavedModel was moved aside: put it back
+            elif entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        except OSError:
+            continue
+        removed.append(entry)
+    return removed

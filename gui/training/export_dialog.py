@@ -7,6 +7,11 @@ of its own (:class:`gui.engine_service.EngineJob`: TensorFlow never loads in the
 window) while a busy bar shows what it is doing, and the result (file, size, largest
 difference from the source model) or the error message appears in the dialog. The UI
 never waits for the export, and no traceback ever reaches the user.
+
+While it runs, Cancel kills the export's process and the dialog says "Export
+cancelled": the target is never partial (exports write through a temporary name) and
+the job's reader thread removes the temporary files the killed process left
+(:func:`engine.service.jobs.remove_partial_export`).
 """
 
 from __future__ import annotations
@@ -162,8 +167,14 @@ class ExportDialog(QDialog):
         self.export_button = self.buttons.addButton(
             "Export", QDialogButtonBox.ButtonRole.AcceptRole
         )
+        self.cancel_button = self.buttons.addButton(
+            "Cancel export", QDialogButtonBox.ButtonRole.RejectRole
+        )
+        self.cancel_button.setToolTip("Stop the export; nothing is written at the target")
+        self.cancel_button.hide()
         self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
         self.export_button.clicked.connect(self.start_export)
+        self.cancel_button.clicked.connect(self.cancel_export)
         self.close_button.clicked.connect(self.reject)
         layout.addWidget(self.buttons)
 
@@ -263,6 +274,21 @@ class ExportDialog(QDialog):
         self.status_label.setText(f"Exporting to {self.fmt}…")
         thread.start()
 
+    def cancel_export(self) -> None:
+        """Kill the running export's process; the dialog says "Export cancelled" and
+        the options are editable again (the temporary files go with the job)."""
+        thread = self._thread
+        if thread is None:
+            return
+        thread.cancel()
+        _LIVE.discard(thread)
+        self._thread = None
+        self._set_busy(False)
+        self.result, self.error = None, None
+        self.status_label.setStyleSheet("")
+        self.status_label.setText("Export cancelled: nothing was written.")
+        self.finished_export.emit(False, "Export cancelled")
+
     def _on_failed(self, exc: BaseException) -> None:
         self._on_error(one_line(exc, self.fmt))  # the format stays fixed while busy
 
@@ -272,6 +298,8 @@ class ExportDialog(QDialog):
 
     def _set_busy(self, busy: bool) -> None:
         self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        self.export_button.setVisible(not busy)
         for w in (
             self.export_button,
             self.format_box,

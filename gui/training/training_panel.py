@@ -53,13 +53,14 @@ from engine.train.config import (
     PRECISIONS,
     SCHEDULES,
     find_key,
+    fine_tune_of,
     training_problems,
 )
-from engine.train.schedule_preview import default_lengths, lr_axis_range
+from engine.train.schedule_preview import default_lengths, lr_axis_range, phase_change_epoch
 from gui.engine_service import LatestRequest
 from gui.theme import colors, narrow_combos
 from gui.training.cluster_dialog import ClusterDialog, cluster_label
-from gui.training.live_view import style_plot
+from gui.training.live_view import PHASE_COLOR, style_plot
 from gui.wheel_guard import guard_wheel
 
 BOOL_KEYS = ("nesterov", "amsgrad", "centered", "use_ema", "staircase", "cycle", "from_logits")
@@ -288,6 +289,17 @@ class TrainingPanel(QWidget):
         self.lr_plot.hideButtons()
         style_plot(self.lr_plot)
         self.lr_curve = self.lr_plot.plot(pen=pg.mkPen(colors()["highlight"], width=2))
+        # fine-tuning: where phase 2 starts (its schedule restarted at the lower rate)
+        self.lr_phase_line = pg.InfiniteLine(
+            angle=90,
+            movable=False,
+            pen=pg.mkPen(PHASE_COLOR, width=1.5, style=Qt.PenStyle.DashLine),
+            label="phase 2",
+            labelOpts={"position": 0.85, "color": PHASE_COLOR, "anchors": [(0, 0), (0, 0)]},
+        )
+        self.lr_phase_line.setVisible(False)
+        self.lr_plot.addItem(self.lr_phase_line, ignoreBounds=True)
+        self._lr_phase: int | None = None
         self.lr_note = QLabel("")
         self.lr_note.setWordWrap(True)
         self.lr_note.setStyleSheet("color: gray;")
@@ -577,14 +589,16 @@ class TrainingPanel(QWidget):
         """The schedule's empty length fields show what the plot uses (from the epochs)."""
         epochs = int(section.get("epochs", 10) or 10)
         lengths = default_lengths(section, epochs)
+        phase = phase_change_epoch(section, epochs)  # fine-tuning: lengths are per phase
+        run = "the run" if phase is None else "phase 1"
         for key, value in lengths.items():
             editor = self.schedule_params.editors.get(key)
             if not isinstance(editor, NumberEdit):
                 continue
             if key == "every_epochs":
-                why = "a third of the run"
-            elif value == epochs:
-                why = "the whole run"
+                why = f"a third of {run}"
+            elif value == (epochs if phase is None else phase):
+                why = "the whole run" if phase is None else f"phase 1; phase 2: {epochs - phase}"
             elif value == 1:
                 why = "every epoch"
             else:
@@ -785,6 +799,7 @@ class TrainingPanel(QWidget):
             self.lr_note.setText("The schedule plot appears when TensorFlow is ready.")
             return
         self.steps_per_epoch = steps_per_epoch
+        self._lr_phase = phase_change_epoch(s, epochs)
 
     def _on_lr_ready(self, result: tuple[np.ndarray, np.ndarray]) -> None:
         x, y = result
@@ -800,6 +815,20 @@ class TrainingPanel(QWidget):
         )
         if kind == "reduce_on_plateau":
             note += "; reduced further whenever the monitored value stops improving"
+        phase = self._lr_phase
+        self.lr_phase_line.setVisible(phase is not None)
+        if phase is not None:
+            self.lr_phase_line.setValue(phase)
+            factor = (fine_tune_of(self.section()) or {}).get("learning_rate_factor", 0.1)
+            self.lr_phase_line.label.setFormat(f"phase 2 (×{float(factor):g})")
+            self.lr_phase_line.setToolTip(
+                f"Fine-tuning from epoch {phase + 1}: the schedule starts again at the "
+                "learning rate × the factor"
+            )
+            note += (
+                f"; phase 2 from epoch {phase + 1} starts the schedule again "
+                f"× {float(factor):g} (sooner if early stopping ends phase 1)"
+            )
         self.lr_note.setText(note)
 
     def tensorflow_ready(self) -> None:
