@@ -75,13 +75,18 @@ class ChiefProbes:
         if tuple(ds.input_shape) == (2,) and ds.task == "classification":
             probe = boundary_callback(emit, *ds.head("train", BOUNDARY_POINTS), done_before)
             self.callbacks += [probe] if probe is not None else []
+        self.emit = emit
         self.replica: Any = None
+        self.synced = False
         if self.callbacks:  # outside strategy.scope(): plain variables on this machine
-            self.replica = build_snapshot_model(project, base_dir)
+            try:
+                self.replica = build_snapshot_model(project, base_dir)
+            except Exception as exc:  # never end a run over a probe
+                self._off(exc)
+                return
             for callback in self.callbacks:
                 callback.set_model(self.replica)
                 callback.on_train_begin()
-        self.synced = False
 
     def epoch_begin(self, epoch: int) -> None:
         """Before the epoch's first step (0-based ``epoch``)."""
@@ -94,7 +99,7 @@ class ChiefProbes:
         if not self.callbacks:
             return
         self._sync(model)
-        for callback in self.callbacks:
+        for callback in self.callbacks:  # none left when the copy failed
             callback.on_epoch_end(epoch, dict(logs))
 
     def train_end(self, model: Any) -> None:
@@ -108,8 +113,22 @@ class ChiefProbes:
     def _sync(self, model: Any) -> None:
         if self.synced:
             return
-        self.replica.set_weights(model.get_weights())
-        for layer in self.replica.layers:  # a Normalization follows its variables
-            if type(layer).__name__ == "Normalization":
-                layer.finalize_state()
+        try:
+            self.replica.set_weights(model.get_weights())
+            for layer in self.replica.layers:  # a Normalization follows its variables
+                if type(layer).__name__ == "Normalization":
+                    layer.finalize_state()
+        except Exception as exc:  # never end a run over a probe
+            self._off(exc)
+            return
         self.synced = True
+
+    def _off(self, exc: Exception) -> None:
+        self.callbacks = []
+        self.emit(
+            {
+                "event": "warning",
+                "message": "training health and the decision boundary are not collected: "
+                f"the chief's copy of the model failed ({type(exc).__name__}: {exc})",
+            }
+        )
