@@ -19,18 +19,20 @@ the histograms. :func:`health_warnings` words what the numbers mean.
 
 The cost is bounded: an epoch is probed only while the time spent probing (the
 next probe's time estimated from the last one; :data:`FIRST_PROBE_GUESS` for the
-first) stays within :data:`MAX_SHARE` (5 %) of the time spent training so far, so a
+first) stays within :data:`MAX_SHARE` (4 %) of the time spent training so far, so a
 run with long epochs is probed every epoch and a run of many short ones every few
 epochs. The last epoch is always probed (``on_train_end``): the norms ``layerlab
 inspect`` reports are the last epoch's. The probe runs eagerly (tracing a
 ``tf.function`` took ~1 s, more than a run's whole budget on small models). ``training.health`` (default true)
-turns it off. TensorFlow loads inside :func:`health_callback` only.
+turns it off. The environment variable ``LAYERLAB_HEALTH_SHARE`` sets another share (a
+fraction; 1 or more probes every epoch, whatever it costs). TensorFlow loads inside :func:`health_callback` only.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,8 @@ VANISHING_RATIO = 1000.0
 """Gradients this many times smaller in the first layers than in the last: vanishing."""
 FIRST_PROBE_GUESS = 0.5
 """Seconds the first probe is expected to take (building the probe model included)."""
+SHARE_ENV = "LAYERLAB_HEALTH_SHARE"
+"""Environment variable overriding :data:`MAX_SHARE` (1 or more: every epoch)."""
 DEAD_WARN = 0.5
 """A ReLU layer with more than this fraction of units never firing: dying ReLU."""
 
@@ -74,6 +78,16 @@ def histogram(values: np.ndarray, bins: int = BINS) -> dict[str, Any]:
         hi = lo + 1e-12
     counts, _ = np.histogram(v, bins=bins, range=(lo, hi))
     return {"counts": [int(c) for c in counts], "lo": lo, "hi": hi}
+
+
+def probe_share() -> float:
+    """The share of the training time health may take: :data:`SHARE_ENV` when it is a
+    positive number, else :data:`MAX_SHARE`."""
+    try:
+        share = float(os.environ.get(SHARE_ENV, MAX_SHARE))
+    except ValueError:
+        return MAX_SHARE
+    return share if math.isfinite(share) and share > 0 else MAX_SHARE
 
 
 def _number(value: float | None) -> float | None:
@@ -175,6 +189,7 @@ def health_callback(
     xb = np.asarray(x[:PROBE_SAMPLES])
     yb = np.asarray(y[:PROBE_SAMPLES])
     kept = [r for r in read_health(run_dir) if int(r.get("epoch", 0)) <= done_before]
+    share = probe_share()
 
     class HealthProbe(keras.callbacks.Callback):
         def __init__(self) -> None:
@@ -232,7 +247,7 @@ def health_callback(
                 return
             self.last_epoch = epoch
             self.trained += time.monotonic() - self.epoch_start
-            if self.spent + self.probe_time > MAX_SHARE * self.trained:
+            if share < 1 and self.spent + self.probe_time > share * self.trained:
                 return  # bounded cost: wait until training has run long enough
             self._probe(epoch)
 

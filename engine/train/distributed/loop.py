@@ -51,6 +51,7 @@ from engine.train.distributed.collectives import (
     task_index,
     total,
 )
+from engine.train.distributed.probes import ChiefProbes
 from engine.train.distributed.settings import (
     fingerprint,
     global_batch_of,
@@ -300,6 +301,12 @@ def _loop(
             else steps_obj.dataset(ds.x_val, y_val, global_batch)
         )
     skips: dict[str, Any] = {}
+    # health and the decision boundary: the chief alone, on a replica outside the strategy
+    probes = (
+        ChiefProbes(project, section, base_dir, ds, loss, run_dir, emit, done_before)
+        if is_chief
+        else None
+    )
 
     emit(
         {
@@ -320,6 +327,8 @@ def _loop(
     for epoch in range(done_before, total_epochs):
         start = time.monotonic()
         progress.begin(epoch)
+        if probes is not None:
+            probes.epoch_begin(epoch)
         if streamed:  # this worker's shard of the epoch's order, read as it trains
             train_data = shard("train", y_train, seed + epoch if shuffle else None)
             train_sums = train_batches(steps_obj, train_data, progress.step)
@@ -367,6 +376,8 @@ def _loop(
                     "time_s": round(time.monotonic() - start, 3),
                 }
             )
+        if probes is not None:  # no collective: the others wait at most the probe's time
+            probes.epoch_end(epoch, model, logs)
         # Every worker saves (TF's advice); only the chief's files are the run's.
         checkpoints.epoch_end(model, epochs_done, logs.get(monitor))
         # The logs are global, so every worker takes the same early-stopping decision.
@@ -377,6 +388,8 @@ def _loop(
             stopped = True
             break
     emit({"event": "_finished"})  # no collective after this: peers may leave
+    if probes is not None and epochs_done > done_before:
+        probes.train_end(model)
     checkpoints.flush(model)
     if tensorboard is not None:
         tensorboard.close()
