@@ -16,6 +16,7 @@ from engine.model.commands import UndoStack
 from engine.model.project import load_project
 from engine.tune.space import parse_search
 from engine.tune.study import Search, default_storage
+from gui.training.experiments_process import JsonProcess
 from gui.training.experiments_view import ExperimentsView
 from gui.training.lr_finder import LrFinderDialog
 from tests.engine.test_tune import LR, ROOT, iris, write
@@ -119,6 +120,7 @@ from PySide6.QtWidgets import QApplication
 app = QApplication([])
 from engine.model.commands import UndoStack
 from engine.model.project import load_project
+from gui.training.experiments_process import JsonProcess
 from gui.training.experiments_view import ExperimentsView
 project = load_project({str(path)!r})
 view = ExperimentsView(lambda: (project, UndoStack(project)))
@@ -211,3 +213,52 @@ def test_the_lr_finder_plots_loss_against_rate_and_applies_its_suggestion(tmp_pa
     stack.undo()  # one step
     assert project.training == before and not stack.can_undo
     dialog.close()
+
+
+def test_showing_the_tab_again_reads_the_study_only_when_its_file_changed(
+    tmp_path, qtbot, monkeypatch
+):
+    """Each read is a child process (~1 s of CPU): showing the tab again reads nothing
+    while the study file is unchanged; a changed file, or Refresh, reads it."""
+    monkeypatch.setattr(Search, "_train", lambda self, *a: ("complete", 0.5, None))
+    search = {"parameters": {LR: {"low": 1e-3, "high": 0.1, "log": True}},
+              "strategy": "random", "trials": 2, "seed": 3}  # fmt: skip
+    path = write(tmp_path, iris(search))
+    project = load_project(path)
+    space = parse_search(project.to_dict())
+    Search(project, space, default_storage(project), warm=False).run()
+    stack = UndoStack(project)
+    view = ExperimentsView(lambda: (project, stack))
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitUntil(lambda: view.table.rowCount() == 2, timeout=20_000)
+    first = view.reader
+    qtbot.waitUntil(lambda: not first.running(), timeout=20_000)
+    view.hide()
+    view.show()
+    assert view.reader is first  # nothing changed: no second read
+    Search(project, space, default_storage(project), trials=3, warm=False).run()
+    view.hide()
+    view.show()
+    assert view.reader is not first  # the study file changed
+    qtbot.waitUntil(lambda: view.table.rowCount() == 3, timeout=20_000)
+    second = view.reader
+    qtbot.waitUntil(lambda: not second.running(), timeout=20_000)
+    view.refresh_button.click()
+    assert view.reader is not second  # Refresh always reads
+
+
+def test_the_importance_bars_follow_a_running_search(tmp_path, qtbot):
+    """`layerlab tune --json` sends the importances after each complete trial (from the
+    3rd): the bars move with them, before the search ends."""
+    path = write(tmp_path, iris({"parameters": {LR: {"choices": [0.1, 0.01]}}}))
+    project = load_project(path)
+    view = ExperimentsView(lambda: (project, UndoStack(project)))
+    qtbot.addWidget(view)
+    search = view.search = JsonProcess(["--version"], view)  # not started: events fed
+    view._event(search, {"event": "importances", "complete": 3, "time_s": 0.01,
+                         "importances": {LR: 0.7, "hidden.units": 0.3}})  # fmt: skip
+    assert view.importance.importances == {LR: 0.7, "hidden.units": 0.3}
+    view._event(search, {"event": "importances", "complete": 4, "time_s": 0.01,
+                         "importances": {"hidden.units": 0.6, LR: 0.4}})  # fmt: skip
+    assert list(view.importance.importances) == ["hidden.units", LR]
