@@ -262,3 +262,39 @@ def test_the_importance_bars_follow_a_running_search(tmp_path, qtbot):
     view._event(search, {"event": "importances", "complete": 4, "time_s": 0.01,
                          "importances": {"hidden.units": 0.6, LR: 0.4}})  # fmt: skip
     assert list(view.importance.importances) == ["hidden.units", LR]
+
+
+def test_parallel_coordinate_labels_are_short_and_stay_in_their_slot(qtbot):
+    """A log axis is labelled at its decades (``1e-3``, never ``0.00316``); every tick
+    label stays between its axis and the next one, and the axis names fit their slot,
+    even in a narrow plot."""
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QFontMetrics
+
+    from gui.training.experiments_parallel import ParallelCoordinates
+
+    plot = ParallelCoordinates()
+    qtbot.addWidget(plot)
+    plot.resize(330, 300)
+    plot.show()
+    space = {"hidden.units": {"choices": [4, 16, 64]}, LR: {"low": 1e-4, "high": 0.1, "log": True},
+             "drop.rate": {"low": 0.0, "high": 0.5}}  # fmt: skip
+    rows = [(16, 0.001, 0.1, 0.71), (64, 0.05, 0.3, 0.8), (4, 1e-4, 0.0, 0.2222)]
+    trials = [{"trial": i, "params": {"hidden.units": u, LR: lr, "drop.rate": d}, "value": v}
+              for i, (u, lr, d, v) in enumerate(rows)]  # fmt: skip
+    plot.set_trials(trials, space, "val_accuracy")
+    qtbot.wait(50)
+    assert [label for _, label in plot.axes[1].ticks()] == ["1e-4", "1e-3", "0.01", "0.1"]
+    vb = plot.plot.getViewBox()
+    x = [vb.mapViewToScene(QPointF(i, 0)).x() for i in range(5)]
+    texts = [it for it in plot.plot.items if hasattr(it, "toPlainText")]
+    assert len(texts) == 3 + 4 + 3 + 3
+    for item in texts:
+        i = round(item.pos().x())
+        box = item.sceneBoundingRect()
+        assert x[i] <= box.left() and box.right() < x[i + 1], item.toPlainText()
+    bottom = plot.plot.getAxis("bottom")
+    metrics = QFontMetrics(bottom.style.get("tickFont") or plot.font())
+    names = [label for _, label in bottom._tickLevels[0]]
+    assert len(names) == 4 and names[2] == "drop.rate"
+    assert all(metrics.horizontalAdvance(n) < x[1] - x[0] for n in names)
