@@ -149,7 +149,7 @@ class ExperimentsView(QWidget):
         top.addWidget(self.table)
         top.setStretchFactor(0, 1)
         top.setStretchFactor(1, 1)
-        top.setSizes([470, 420])
+        top.setSizes([530, 360])  # the space's parameter paths are long
         plots = QSplitter(Qt.Orientation.Horizontal)
         for w in (self.curves, self.parallel, self.importance):
             plots.addWidget(w)

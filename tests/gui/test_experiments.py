@@ -298,3 +298,31 @@ def test_parallel_coordinate_labels_are_short_and_stay_in_their_slot(qtbot):
     names = [label for _, label in bottom._tickLevels[0]]
     assert len(names) == 4 and names[2] == "drop.rate"
     assert all(metrics.horizontalAdvance(n) < x[1] - x[0] for n in names)
+
+
+def test_a_long_parameter_name_is_elided_in_the_middle_with_the_full_name_as_tooltip(
+    tmp_path, qtbot
+):
+    """``training.optimizer.learning_rate`` in a narrow column shows both ends
+    (``training.…rate``), never only its tail; its tooltip is the whole path."""
+    from gui.training.experiments_space import SpaceEditor
+
+    search = {"parameters": {LR: {"low": 1e-4, "high": 0.1, "log": True}}}
+    project = load_project(write(tmp_path, iris(search)))
+    editor = SpaceEditor()
+    qtbot.addWidget(editor)
+    editor.resize(440, 300)
+    editor.show()
+    editor.set_section(search, project.to_dict())
+    editor.add_button.setFocus()
+    qtbot.waitExposed(editor)
+    qtbot.wait(50)  # laid out: the column has its width
+    combo = editor.table.cellWidget(0, 0)
+    assert combo.currentText() == LR and not combo.lineEdit().hasFocus()
+    assert combo.toolTip().splitlines()[0] == LR
+    shown = combo.lineEdit().displayed_text()
+    assert shown.startswith("train") and shown.endswith("rate") and "…" in shown
+    combo.lineEdit().setFocus()
+    qtbot.waitUntil(lambda: combo.lineEdit().hasFocus(), timeout=2000)
+    assert combo.lineEdit().displayed_text() == LR  # editing: the whole text
+    assert combo.view().minimumWidth() > combo.fontMetrics().horizontalAdvance(LR)
