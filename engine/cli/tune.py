@@ -15,7 +15,11 @@ n, "params": {...}, "run_dir": ...}``, ``{"event": "trial_end", "trial": n, "sta
 ..., "value": ..., "time_s": ...}``, ``{"event": "trial_pruned", ...}``), then a last line
 ``{"best": {"trial", "params", "value"}, "trials": [{"trial", "state", "params",
 "value", "run_dir", "curve", ...}], "storage": URL, "importances": {param: share}}``;
-``{"event": "trial_epoch", "trial": n, "epoch": e, "value": v}`` after each epoch.
+``{"event": "trial_epoch", "trial": n, "epoch": e, "value": v}`` after each epoch;
+``{"event": "importances", "importances": {param: share}, "complete": n, "time_s": s,
+"cpu_s": s}``
+after each complete trial once 3 or more are complete (skipped once computing them
+costs more than 0.5 s).
 
 ``--summary`` prints that last line for the study as it is and runs nothing (the
 window reads the study this way: Optuna stays out of its process). ``--snapshot

@@ -55,6 +55,9 @@ LOST = "lost"
 OPEN_ATTEMPTS = 5
 IMPORTANCE_MIN_TRIALS = 3
 """Complete trials needed before :func:`importances` says anything."""
+LIVE_IMPORTANCE_BUDGET_S = 0.5
+"""A search emits an ``importances`` event after each complete trial while computing
+them costs at most this (seconds); past it, only its last line has them."""
 """Tries to open (or create) a storage and its study; workers starting together race."""
 
 
@@ -268,6 +271,8 @@ class Search:
         self._runs: dict[int, Any] = {}
         self._stopping = threading.Event()
         self.error: str | None = None
+        self._importance_cost = 0.0  # CPU seconds of the last live importances
+        self._importance_runs = 0
 
     def run(self) -> dict[str, Any]:
         """Run trials until the study holds N (K at a time); the summary (:func:`summary`).
@@ -365,7 +370,38 @@ class Search:
         self.emit({"event": "trial_end", "trial": trial.number, "state": state,
                    "value": value, "time_s": took,
                    **({"message": message} if message else {})})  # fmt: skip
+        if state == "complete":
+            self._live_importances()
         return state != "lost"
+
+    def _live_importances(self) -> None:
+        """Emit ``{"event": "importances", "importances": {...}, "complete": n,
+        "time_s": s}`` once :data:`IMPORTANCE_MIN_TRIALS` trials are complete, while
+        the last computation cost at most :data:`LIVE_IMPORTANCE_BUDGET_S` of CPU
+        (measured: 2-10 ms for 3-30 trials of 2-3 parameters with Optuna's default
+        PED-ANOVA evaluator; importing Optuna's importance module, ~2.5 s once, is done
+        outside the study's lock, and the first computation, ~1 s of one-off set-up in a
+        busy search process, is not judged)."""
+        if self._importance_cost > LIVE_IMPORTANCE_BUDGET_S:
+            return
+
+        with self._lock:
+            complete = sum(
+                1
+                for t in self.study.get_trials(deepcopy=False)
+                if t.state.name == "COMPLETE" and _counts(t)
+            )
+            if complete < IMPORTANCE_MIN_TRIALS:
+                return
+            started, cpu = time.monotonic(), time.thread_time()
+            found = importances(self.study, complete)
+            took, cost = time.monotonic() - started, time.thread_time() - cpu
+            if self._importance_runs:  # the first one carries one-off set-up: not judged
+                self._importance_cost = cost
+            self._importance_runs += 1
+        if found:
+            self.emit({"event": "importances", "importances": found, "complete": complete,
+                       "time_s": round(took, 3), "cpu_s": round(cost, 3)})  # fmt: skip
 
     def _train(
         self, trial: Any, project: dict[str, Any], run_dir: Path, slot: list[WarmWorker | None]

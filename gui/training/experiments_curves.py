@@ -38,10 +38,10 @@ class TrialCurves(QWidget):
         self.points: dict[int, dict[int, float]] = {}
         self.items: dict[int, pg.PlotDataItem] = {}
         self.best: int | None = None
-        self.metric = ""
+        self.metric_name = ""  # not `metric`: that is QWidget.metric()
 
     def set_metric(self, metric: str) -> None:
-        self.metric = metric
+        self.metric_name = metric
         self.plot.setTitle(f"Trials: {metric} per epoch" if metric else "Trials")
         style_plot(self.plot)
 

@@ -2,7 +2,10 @@
 and a last one for the metric; each trial is a line through its values, coloured by
 its metric (viridis: the brighter, the better for a maximised metric). A log
 parameter's axis is logarithmic; a parameter of choices gets one evenly spaced tick
-per choice. Each axis is scaled to its own range; its ends are labelled in its units.
+per choice. Each axis is scaled to its own range; its ends are labelled in its units
+(a log axis at its decades too). Tick labels sit right of their axis, inside its slot:
+numbers in 3 significant digits (``1e-4`` style below 0.01), choices cut to
+:data:`LABEL_CHARS` characters.
 """
 
 from __future__ import annotations
@@ -12,17 +15,27 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from gui.theme import colors
 from gui.training.experiments_importance import short_name
 from gui.training.live_view import style_plot
 
+LABEL_CHARS = 8
+"""A tick label's longest text: it stays between its axis and the next one."""
+
 
 def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.3g}"
-    return str(v)
+    """A short tick label: ``0.00316`` is ``3.16e-3``, ``0.0001`` is ``1e-4``, ``12345.6``
+    is ``1.23e4``, else 3 significant digits; a choice is cut to LABEL_CHARS."""
+    if isinstance(v, float) and v != 0 and (abs(v) < 1e-2 or abs(v) >= 1e5):
+        mantissa, exponent = f"{v:.2e}".split("e")
+        mantissa = mantissa.rstrip("0").rstrip(".")
+        return f"{mantissa}e{int(exponent)}"
+    text = f"{v:.3g}" if isinstance(v, float) else str(v)
+    return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
 
 
 class Axis:
@@ -47,6 +60,11 @@ class Axis:
     def _t(self, v: float) -> float:
         return math.log10(v) if self.log else float(v)
 
+    def _value(self, position: float) -> float:
+        lo, hi = self._t(self.low), self._t(self.high)
+        t = lo + position * (hi - lo)
+        return 10.0**t if self.log else t
+
     def position(self, v: Any) -> float:
         if v is None:
             return math.nan
@@ -57,11 +75,20 @@ class Axis:
         return 0.5 if hi == lo else (self._t(v) - lo) / (hi - lo)
 
     def ticks(self) -> list[tuple[float, str]]:
-        """Labels along the axis: every choice, else both ends (and the middle)."""
+        """Labels along the axis: every choice, else both ends and the middle (a log
+        axis: the decades between its ends, none closer than 0.15 to another)."""
         if self.categories is not None:
             return [(self.position(c), _fmt(c)) for c in self.categories]
         if self.low == self.high:
             return [(0.5, _fmt(self.low))]
+        if self.log:
+            ends = [(0.0, _fmt(float(self.low))), (1.0, _fmt(float(self.high)))]
+            first, last = math.ceil(self._t(self.low)), math.floor(self._t(self.high))
+            decades = [self.position(10.0**k) for k in range(first, last + 1)]
+            inner = [p for p in decades if 0.15 <= p <= 0.85]
+            if inner:
+                step = max(1, math.ceil(len(inner) / 4))  # at most 4 inside
+                return [ends[0], *((p, _fmt(self._value(p))) for p in inner[::step]), ends[1]]
         mid = (
             10 ** ((self._t(self.low) + self._t(self.high)) / 2)
             if self.log
@@ -86,8 +113,10 @@ class ParallelCoordinates(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.widget)
         self.axes: list[Axis] = []
+        self.names: list[str] = []  # every axis's parameter (the metric last)
         self.lines: list[pg.PlotDataItem] = []
         self.cmap = pg.colormap.get("viridis")
+        self.plot.getViewBox().sigResized.connect(lambda *_: self.names and self._name_axes())
 
     def set_trials(
         self,
@@ -108,15 +137,16 @@ class ParallelCoordinates(QWidget):
         metric_axis = Axis(metric or "value", values, None)
         axes = [*self.axes, metric_axis]
         text = colors()["text"]
+        fill = self.palette().window().color()
+        fill.setAlpha(190)  # the lines pass under a label, not through it
         for i, axis in enumerate(axes):
             self.plot.addItem(pg.InfiniteLine(pos=i, angle=90, pen=pg.mkPen(colors()["plot_axis"])))
             for pos, label in axis.ticks():
-                item = pg.TextItem(label, color=text, anchor=(0, 0.5))
+                item = pg.TextItem(label, color=text, anchor=(0, 0.5), fill=fill)
                 item.setPos(i + 0.03, pos)
                 self.plot.addItem(item)
-        bottom = self.plot.getAxis("bottom")
-        bottom.setTicks([[(i, short_name(a.name, 16)) for i, a in enumerate(axes)]])
-        bottom.setStyle(tickTextOffset=6)
+        self.names = [a.name for a in axes]
+        self.plot.getAxis("bottom").setStyle(tickTextOffset=6)
         lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
         for t in shown:
             v = float(t["value"])
@@ -136,3 +166,16 @@ class ParallelCoordinates(QWidget):
             self.lines.append(line)
         self.plot.setXRange(-0.5, len(axes) - 0.25, padding=0)
         self.plot.setYRange(-0.08, 1.08, padding=0)
+        self._name_axes()
+
+    def _name_axes(self) -> None:
+        """Each axis's name under it, elided in the middle to its slot's width (the full
+        names are the trials table's headers)."""
+        bottom = self.plot.getAxis("bottom")
+        vb = self.plot.getViewBox()
+        slot = vb.mapViewToScene(QPointF(1, 0)).x() - vb.mapViewToScene(QPointF(0, 0)).x()
+        metrics = QFontMetrics(bottom.style.get("tickFont") or self.font())
+        width = max(int(slot) - 8, metrics.horizontalAdvance("ab…yz"))
+        labels = [metrics.elidedText(short_name(n), Qt.TextElideMode.ElideMiddle, width)
+                  for n in self.names]  # fmt: skip
+        bottom.setTicks([list(enumerate(labels))])

@@ -15,7 +15,8 @@ import copy
 import json
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QRect, Qt, Signal
+from PySide6.QtGui import QPainter, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -26,6 +27,8 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSpinBox,
+    QStyle,
+    QStyleOptionFrame,
     QTableWidget,
     QVBoxLayout,
     QWidget,
@@ -85,6 +88,48 @@ def spec_kind(spec: Any) -> str:
     return "int" if ints else "float"
 
 
+class ElidedLineEdit(QLineEdit):
+    """A line edit that, while it has no focus, shows a text too long for it elided in
+    the middle (``training.opt…learning_rate``: both ends of a parameter's path stay
+    readable); with the focus it is a plain line edit."""
+
+    def _text_rect(self) -> QRect:
+        opt = QStyleOptionFrame()
+        self.initStyleOption(opt)
+        rect = self.style().subElementRect(QStyle.SubElement.SE_LineEditContents, opt, self)
+        m = self.textMargins()
+        return rect.adjusted(m.left() + 2, m.top(), -m.right() - 2, -m.bottom())
+
+    def displayed_text(self) -> str:
+        """The text as it is shown now."""
+        if self.hasFocus():
+            return self.text()
+        return self.fontMetrics().elidedText(
+            self.text(), Qt.TextElideMode.ElideMiddle, self._text_rect().width()
+        )
+
+    def paintEvent(self, event: Any) -> None:
+        shown = self.displayed_text()
+        if shown == self.text():
+            super().paintEvent(event)
+            return
+        painter = QPainter(self)
+        opt = QStyleOptionFrame()
+        self.initStyleOption(opt)
+        self.style().drawPrimitive(QStyle.PrimitiveElement.PE_PanelLineEdit, opt, painter, self)
+        painter.setPen(self.palette().color(QPalette.ColorRole.Text))
+        align = Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft
+        painter.drawText(self._text_rect(), align, shown)
+        painter.end()
+
+
+def _name_tip(combo: QComboBox) -> None:
+    """The full parameter path as the combo's tooltip (what it shows may be elided)."""
+    combo.setToolTip(
+        f"{combo.currentText()}\n(NODE_ID.PARAM: a layer's parameter, or training.<path>)"
+    )
+
+
 class SpaceEditor(QWidget):
     """Edits a ``search`` section; :attr:`changed` carries each new section."""
 
@@ -112,9 +157,9 @@ class SpaceEditor(QWidget):
         self.strategy.setToolTip("tpe: Bayesian (Optuna's TPE); random; grid: every combination")
         self.trials = QSpinBox()
         self.trials.setRange(1, 10_000)
-        self.metric = QComboBox()
-        self.metric.setEditable(True)
-        self.metric.addItems(METRICS)
+        self.metric_box = QComboBox()
+        self.metric_box.setEditable(True)
+        self.metric_box.addItems(METRICS)
         self.direction = QComboBox()
         self.direction.addItems(("auto", "maximize", "minimize"))
         self.direction.setToolTip("auto: maximize accuracy-like metrics, minimize losses")
@@ -123,7 +168,7 @@ class SpaceEditor(QWidget):
         self.pruner.setToolTip("Stop hopeless trials early from their per-epoch metric")
         form = QGridLayout()  # two settings a row: the table keeps the height
         for i, (label, widget) in enumerate(
-            (("Strategy", self.strategy), ("Trials", self.trials), ("Metric", self.metric),
+            (("Strategy", self.strategy), ("Trials", self.trials), ("Metric", self.metric_box),
              ("Direction", self.direction), ("Pruner", self.pruner))
         ):  # fmt: skip
             form.addWidget(QLabel(label), i // 2, (i % 2) * 2)
@@ -143,8 +188,8 @@ class SpaceEditor(QWidget):
         self.remove_button.clicked.connect(self.remove_row)
         self.strategy.currentTextChanged.connect(self._emit)
         self.trials.editingFinished.connect(self._emit)
-        self.metric.activated.connect(self._emit)
-        self.metric.lineEdit().editingFinished.connect(self._emit)
+        self.metric_box.activated.connect(self._emit)
+        self.metric_box.lineEdit().editingFinished.connect(self._emit)
         self.direction.currentTextChanged.connect(self._emit)
         self.pruner.currentTextChanged.connect(self._emit)
 
@@ -163,7 +208,7 @@ class SpaceEditor(QWidget):
             self.strategy.setCurrentText(str(s.get("strategy", "tpe")))
             trials = s.get("trials", 20)
             self.trials.setValue(trials if isinstance(trials, int) else 20)
-            self.metric.setCurrentText(str(s.get("metric", "val_loss")))
+            self.metric_box.setCurrentText(str(s.get("metric", "val_loss")))
             self.direction.setCurrentText(str(s.get("direction") or "auto"))
             pruner = s.get("pruner", "median")
             self.pruner.setCurrentText(str(pruner.get("type", "median") if isinstance(
@@ -176,9 +221,15 @@ class SpaceEditor(QWidget):
         self.table.insertRow(row)
         names = QComboBox()
         names.setEditable(True)
-        names.addItems([n for n, _ in candidates(self.project)])
+        names.setLineEdit(ElidedLineEdit(names))
+        known = [n for n, _ in candidates(self.project)]
+        names.addItems(known)
         names.setCurrentText(name)
-        names.setToolTip("NODE_ID.PARAM (a layer's parameter) or training.<path>")
+        _name_tip(names)
+        names.currentTextChanged.connect(lambda _t, w=names: _name_tip(w))
+        # the list shows whole names, however narrow the column
+        widest = max((names.fontMetrics().horizontalAdvance(n) for n in known), default=0)
+        names.view().setMinimumWidth(widest + 40)
         kind = QComboBox()
         kind.addItems(KINDS)
         kind.setCurrentText(spec_kind(spec))
@@ -292,7 +343,7 @@ class SpaceEditor(QWidget):
         s["parameters"] = self.parameters()
         s["strategy"] = self.strategy.currentText()
         s["trials"] = self.trials.value()
-        s["metric"] = self.metric.currentText().strip() or "val_loss"
+        s["metric"] = self.metric_box.currentText().strip() or "val_loss"
         direction = self.direction.currentText()
         if direction == "auto":
             s.pop("direction", None)

@@ -11,9 +11,11 @@
   (:mod:`gui.training.experiments_parallel`) move with every epoch. **Stop** sends
   SIGTERM: the running trial stops, the finished ones stay in the study and **Start**
   again resumes it. A space with a problem is refused by name before anything runs.
-- Reading the study (on showing the tab, **Refresh**, after a search) is
-  ``layerlab tune PROJECT --summary --json`` in a child process too; it brings the
-  parameter importances (:mod:`gui.training.experiments_importance`).
+- Reading the study (**Refresh**, after a stopped search, and on showing the tab when
+  the study file's mtime/size or the search section changed since the last read) is
+  ``layerlab tune PROJECT --summary --json`` in a child process too (~1 s of CPU); it
+  brings the parameter importances (:mod:`gui.training.experiments_importance`), which
+  a running search also sends after each complete trial (its ``importances`` event).
 - **Apply best trial** gives the project the best trial's values as one undoable edit
   (:func:`engine.tune.space.apply_command`); **Find learning rate…** opens the LR
   finder (:mod:`gui.training.lr_finder`).
@@ -21,6 +23,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -43,7 +46,9 @@ from PySide6.QtWidgets import (
 
 from engine.human import duration
 from engine.train.config import monitor_mode
+from engine.train.runs import runs_root
 from engine.tune.space import SetSearch, apply_command, search_problems
+from engine.tune.study import OLD_STORAGE_FILE, STORAGE_FILE
 from gui.training.experiments_curves import TrialCurves, trial_color
 from gui.training.experiments_importance import ImportanceBars
 from gui.training.experiments_parallel import ParallelCoordinates
@@ -102,6 +107,7 @@ class ExperimentsView(QWidget):
         self.reader: JsonProcess | None = None
         self._snapshots: dict[JsonProcess, str] = {}
         self._stack: Any = None
+        self._read_key: tuple[Any, ...] | None = None  # what the shown summary was read from
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.start_button = QPushButton("Start")
@@ -143,7 +149,7 @@ class ExperimentsView(QWidget):
         top.addWidget(self.table)
         top.setStretchFactor(0, 1)
         top.setStretchFactor(1, 1)
-        top.setSizes([470, 420])
+        top.setSizes([530, 360])  # the space's parameter paths are long
         plots = QSplitter(Qt.Orientation.Horizontal)
         for w in (self.curves, self.parallel, self.importance):
             plots.addWidget(w)
@@ -161,7 +167,7 @@ class ExperimentsView(QWidget):
         layout.addWidget(split, 1)
         self.start_button.clicked.connect(self.start)
         self.stop_button.clicked.connect(self.stop)
-        self.refresh_button.clicked.connect(self.refresh)
+        self.refresh_button.clicked.connect(lambda: self.refresh())
         self.apply_button.clicked.connect(self.apply_best)
         self.lr_button.clicked.connect(self.open_lr_finder)
         self.space.changed.connect(self._space_changed)
@@ -172,7 +178,21 @@ class ExperimentsView(QWidget):
     # ------------------------------------------------------------------ the project
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
-        self.refresh()
+        self.refresh(force=False)
+
+    def _study_key(self, project: Any) -> tuple[Any, ...]:
+        """What a summary depends on: the project's file, its search section and the
+        default study files' (mtime, size); a stat, nothing read."""
+        root = runs_root(project)
+        files = []
+        for name in (STORAGE_FILE, OLD_STORAGE_FILE, OLD_STORAGE_FILE + "-wal"):
+            try:
+                st = (root / name).stat()
+                files.append((name, st.st_mtime_ns, st.st_size))
+            except OSError:
+                files.append((name, None, None))
+        section = json.dumps(project.extra.get("search"), sort_keys=True, default=str)
+        return (str(project.path), section, tuple(files))
 
     def _section(self) -> dict[str, Any] | None:
         project, _ = self._current()
@@ -227,8 +247,10 @@ class ExperimentsView(QWidget):
         self._check()
 
     # ------------------------------------------------------------------ reading
-    def refresh(self) -> JsonProcess | None:
-        """Read the study again (``layerlab tune --summary --json``, a child process)."""
+    def refresh(self, force: bool = True) -> JsonProcess | None:
+        """Read the study again (``layerlab tune --summary --json``, a child process);
+        with ``force`` False (showing the tab), only when the study file or the search
+        section changed since the summary shown was read."""
         self._load_editor()
         project, _ = self._current()
         if project is None:
@@ -251,6 +273,10 @@ class ExperimentsView(QWidget):
             return None
         if self.reader is not None and self.reader.running():
             return self.reader
+        key = self._study_key(project)
+        if not force and key == self._read_key and self.summary is not None:
+            return None  # unchanged since the last read: what is shown is current
+        self._read_key = key
         self.status.setText("Reading the study …")
         reader = self.reader = self._process(["tune", str(project.path), "--summary", "--json"])
         reader.line.connect(lambda e, r=reader: self._summary_line(r, e))
@@ -272,6 +298,7 @@ class ExperimentsView(QWidget):
     def _read_ended(self, reader: JsonProcess, code: int, error: str) -> None:
         remove(self._snapshots.pop(reader, None))
         if reader is self.reader and code != 0:
+            self._read_key = None
             self._show(None, f"The study cannot be read: {error or f'exit status {code}'}")
 
     # ------------------------------------------------------------------ running
@@ -320,6 +347,10 @@ class ExperimentsView(QWidget):
         if kind is None and "trials" in e:  # the last line: the whole study
             self._show(e, "")
             return
+        if kind == "importances":  # after each complete trial, from the 3rd one
+            self.importances = dict(e.get("importances") or {})
+            self.importance.set_importances(self.importances)
+            return
         n = e.get("trial")
         if kind == "trial":
             self.trials[n] = {"trial": n, "state": "running", "params": e.get("params") or {},
@@ -362,6 +393,9 @@ class ExperimentsView(QWidget):
         else:
             text = f"The search stopped: {error or f'exit status {code}'}"
         if code == 0:  # its last line was the whole study (importances too): shown
+            project, _ = self._current()
+            if project is not None and project.path is not None and self.summary is not None:
+                self._read_key = self._study_key(project)  # showing the tab reads nothing
             self.status.setText(text)
             self.search_ended.emit(code)
             return

@@ -369,3 +369,31 @@ def test_a_study_of_an_earlier_version_in_sqlite_is_still_the_default(tmp_path, 
     assert default_storage(project) == old
     assert [t["trial"] for t in read_study(project)["trials"]] == [0]
     assert not (tmp_path / "iris-runs" / "tune.journal").exists()
+
+
+def test_a_search_emits_importances_after_each_complete_trial_from_the_third(tmp_path, monkeypatch):
+    """The window's importance bars follow a running search: from the 3rd complete
+    trial on, each complete trial is followed by an ``importances`` event (shares that
+    sum to 1, largest first), cheap enough to compute in the tune process."""
+    seen = iter(range(5))
+    monkeypatch.setattr(
+        Search, "_train", lambda self, trial, *a: ("complete", 0.1 * next(seen), None)
+    )
+    search = {
+        "parameters": {"hidden.units": {"choices": [4, 8, 16]}, LR: {"low": 1e-3, "high": 0.1, "log": True}},
+        "strategy": "random", "trials": 5, "metric": "val_accuracy", "seed": 1,
+    }  # fmt: skip
+    project = load_project(write(tmp_path, iris(search)))
+    events: list[dict] = []
+    Search(
+        project, parse_search(project.to_dict()), default_storage(project),
+        emit=events.append, warm=False,
+    ).run()  # fmt: skip
+    kinds = [e["event"] for e in events if e["event"] in ("trial_end", "importances")]
+    assert kinds == ["trial_end"] * 3 + ["importances", "trial_end"] * 2 + ["importances"]
+    live = [e for e in events if e["event"] == "importances"]
+    assert [e["complete"] for e in live] == [3, 4, 5]
+    for e in live:
+        assert set(e["importances"]) == {"hidden.units", LR}
+        assert sum(e["importances"].values()) == pytest.approx(1, abs=0.01)
+        assert e["cpu_s"] < 0.5  # measured in the tune process; past 0.5 s it stops

@@ -16,6 +16,7 @@ from engine.model.commands import UndoStack
 from engine.model.project import load_project
 from engine.tune.space import parse_search
 from engine.tune.study import Search, default_storage
+from gui.training.experiments_process import JsonProcess
 from gui.training.experiments_view import ExperimentsView
 from gui.training.lr_finder import LrFinderDialog
 from tests.engine.test_tune import LR, ROOT, iris, write
@@ -119,6 +120,7 @@ from PySide6.QtWidgets import QApplication
 app = QApplication([])
 from engine.model.commands import UndoStack
 from engine.model.project import load_project
+from gui.training.experiments_process import JsonProcess
 from gui.training.experiments_view import ExperimentsView
 project = load_project({str(path)!r})
 view = ExperimentsView(lambda: (project, UndoStack(project)))
@@ -211,3 +213,116 @@ def test_the_lr_finder_plots_loss_against_rate_and_applies_its_suggestion(tmp_pa
     stack.undo()  # one step
     assert project.training == before and not stack.can_undo
     dialog.close()
+
+
+def test_showing_the_tab_again_reads_the_study_only_when_its_file_changed(
+    tmp_path, qtbot, monkeypatch
+):
+    """Each read is a child process (~1 s of CPU): showing the tab again reads nothing
+    while the study file is unchanged; a changed file, or Refresh, reads it."""
+    monkeypatch.setattr(Search, "_train", lambda self, *a: ("complete", 0.5, None))
+    search = {"parameters": {LR: {"low": 1e-3, "high": 0.1, "log": True}},
+              "strategy": "random", "trials": 2, "seed": 3}  # fmt: skip
+    path = write(tmp_path, iris(search))
+    project = load_project(path)
+    space = parse_search(project.to_dict())
+    Search(project, space, default_storage(project), warm=False).run()
+    stack = UndoStack(project)
+    view = ExperimentsView(lambda: (project, stack))
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitUntil(lambda: view.table.rowCount() == 2, timeout=20_000)
+    first = view.reader
+    qtbot.waitUntil(lambda: not first.running(), timeout=20_000)
+    view.hide()
+    view.show()
+    assert view.reader is first  # nothing changed: no second read
+    Search(project, space, default_storage(project), trials=3, warm=False).run()
+    view.hide()
+    view.show()
+    assert view.reader is not first  # the study file changed
+    qtbot.waitUntil(lambda: view.table.rowCount() == 3, timeout=20_000)
+    second = view.reader
+    qtbot.waitUntil(lambda: not second.running(), timeout=20_000)
+    view.refresh_button.click()
+    assert view.reader is not second  # Refresh always reads
+
+
+def test_the_importance_bars_follow_a_running_search(tmp_path, qtbot):
+    """`layerlab tune --json` sends the importances after each complete trial (from the
+    3rd): the bars move with them, before the search ends."""
+    path = write(tmp_path, iris({"parameters": {LR: {"choices": [0.1, 0.01]}}}))
+    project = load_project(path)
+    view = ExperimentsView(lambda: (project, UndoStack(project)))
+    qtbot.addWidget(view)
+    search = view.search = JsonProcess(["--version"], view)  # not started: events fed
+    view._event(search, {"event": "importances", "complete": 3, "time_s": 0.01,
+                         "importances": {LR: 0.7, "hidden.units": 0.3}})  # fmt: skip
+    assert view.importance.importances == {LR: 0.7, "hidden.units": 0.3}
+    view._event(search, {"event": "importances", "complete": 4, "time_s": 0.01,
+                         "importances": {"hidden.units": 0.6, LR: 0.4}})  # fmt: skip
+    assert list(view.importance.importances) == ["hidden.units", LR]
+
+
+def test_parallel_coordinate_labels_are_short_and_stay_in_their_slot(qtbot):
+    """A log axis is labelled at its decades (``1e-3``, never ``0.00316``); every tick
+    label stays between its axis and the next one, and the axis names fit their slot,
+    even in a narrow plot."""
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QFontMetrics
+
+    from gui.training.experiments_parallel import ParallelCoordinates
+
+    plot = ParallelCoordinates()
+    qtbot.addWidget(plot)
+    plot.resize(330, 300)
+    plot.show()
+    space = {"hidden.units": {"choices": [4, 16, 64]}, LR: {"low": 1e-4, "high": 0.1, "log": True},
+             "drop.rate": {"low": 0.0, "high": 0.5}}  # fmt: skip
+    rows = [(16, 0.001, 0.1, 0.71), (64, 0.05, 0.3, 0.8), (4, 1e-4, 0.0, 0.2222)]
+    trials = [{"trial": i, "params": {"hidden.units": u, LR: lr, "drop.rate": d}, "value": v}
+              for i, (u, lr, d, v) in enumerate(rows)]  # fmt: skip
+    plot.set_trials(trials, space, "val_accuracy")
+    qtbot.wait(50)
+    assert [label for _, label in plot.axes[1].ticks()] == ["1e-4", "1e-3", "0.01", "0.1"]
+    vb = plot.plot.getViewBox()
+    x = [vb.mapViewToScene(QPointF(i, 0)).x() for i in range(5)]
+    texts = [it for it in plot.plot.items if hasattr(it, "toPlainText")]
+    assert len(texts) == 3 + 4 + 3 + 3
+    for item in texts:
+        i = round(item.pos().x())
+        box = item.sceneBoundingRect()
+        assert x[i] <= box.left() and box.right() < x[i + 1], item.toPlainText()
+    bottom = plot.plot.getAxis("bottom")
+    metrics = QFontMetrics(bottom.style.get("tickFont") or plot.font())
+    names = [label for _, label in bottom._tickLevels[0]]
+    assert len(names) == 4 and names[2] == "drop.rate"
+    assert all(metrics.horizontalAdvance(n) < x[1] - x[0] for n in names)
+
+
+def test_a_long_parameter_name_is_elided_in_the_middle_with_the_full_name_as_tooltip(
+    tmp_path, qtbot
+):
+    """``training.optimizer.learning_rate`` in a narrow column shows both ends
+    (``training.…rate``), never only its tail; its tooltip is the whole path."""
+    from gui.training.experiments_space import SpaceEditor
+
+    search = {"parameters": {LR: {"low": 1e-4, "high": 0.1, "log": True}}}
+    project = load_project(write(tmp_path, iris(search)))
+    editor = SpaceEditor()
+    qtbot.addWidget(editor)
+    editor.resize(440, 300)
+    editor.show()
+    editor.set_section(search, project.to_dict())
+    editor.add_button.setFocus()
+    qtbot.waitExposed(editor)
+    qtbot.wait(50)  # laid out: the column has its width
+    combo = editor.table.cellWidget(0, 0)
+    assert combo.currentText() == LR and not combo.lineEdit().hasFocus()
+    assert combo.toolTip().splitlines()[0] == LR
+    shown = combo.lineEdit().displayed_text()
+    assert shown.startswith("train") and shown.endswith("rate") and "…" in shown
+    combo.lineEdit().setFocus()
+    qtbot.waitUntil(lambda: combo.lineEdit().hasFocus(), timeout=2000)
+    assert combo.lineEdit().displayed_text() == LR  # editing: the whole text
+    assert combo.view().minimumWidth() > combo.fontMetrics().horizontalAdvance(LR)
