@@ -7,6 +7,7 @@ duration reads the same wherever it appears.
 from __future__ import annotations
 
 import math
+import signal
 
 
 def human_size(size: int) -> str:
@@ -29,3 +30,11 @@ def duration(seconds: float | None) -> str:
     if s < 3600:
         return f"{s // 60} min {s % 60:02d} s"
     return f"{s // 3600} h {(s % 3600) // 60:02d} min"
+
+
+def signal_name(number: int) -> str:
+    """``9`` -> ``"SIGKILL"``; a number with no name -> ``"signal 99"``."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"

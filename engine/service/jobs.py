@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.files import TEMP_MARK
+from engine.human import signal_name
 from engine.io import export as export_module
 from engine.io.expand import expand_backbone
 from engine.io.importing import rebuild
@@ -279,10 +280,7 @@ class Job:
     def _death(self, process: Any) -> str:
         code = process.exitcode
         if code is not None and code < 0:
-            try:
-                name = signal.Signals(-code).name
-            except ValueError:
-                name = f"signal {-code}"
+            name = signal_name(-code)
             how = f"was ended by {name}"
             if code == -signal.SIGKILL:
                 how += " (out of memory?)"

@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.human import signal_name
 from engine.train import runs
 from engine.train.callbacks import Controls
 from engine.train.config import Event
@@ -273,10 +274,7 @@ class TrainingRun:
                 "exit_code": code,
             }
         if code is not None and code < 0:
-            try:
-                name = signal.Signals(-code).name
-            except ValueError:
-                name = f"signal {-code}"
+            name = signal_name(-code)
             message = f"the training process was killed by {name} (signal {-code})"
             hint = (
                 "SIGKILL often means the system ran out of memory: try a smaller "
