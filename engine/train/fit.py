@@ -692,21 +692,7 @@ def _fit(
     callbacks = [validation_memo(memo), reporter(run), checkpointer(run)]
     if tracker is not None:
         callbacks.insert(0, skip_reporter(tracker, emit, skips))
-    if section.get("health", True):  # engine/train/health.py: bounded to ~5 % of the time
-        hx, hy = ds.head("train", PROBE_SAMPLES)  # streamed data: only these are read
-        callbacks.append(
-            health_callback(
-                run_dir,
-                emit,
-                hx,
-                labels_for_loss(hy, loss, ds.num_classes),
-                model.loss,
-                done_before,
-            )
-        )
-    if tuple(ds.input_shape) == (2,) and ds.task == "classification":  # train/boundary.py
-        probe = boundary_callback(emit, *ds.head("train", 2000), done_before)
-        callbacks += [probe] if probe is not None else []
+    callbacks += probe_callbacks(section, ds, loss, model.loss, run_dir, emit, done_before)
     if es is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(
@@ -847,6 +833,34 @@ def _fit(
         **({"skipped_files": skips} if skips else {}),
         **({"fine_tune_from": run.fine_tune_from} if run.fine_tune_from else {}),
     }
+
+
+BOUNDARY_POINTS = 2000
+"""Training points the decision boundary's plane is fitted to."""
+
+
+def probe_callbacks(
+    section: dict[str, Any],
+    ds: Dataset,
+    loss: str,
+    loss_fn: Any,
+    run_dir: Path,
+    emit: Emit,
+    done_before: int,
+) -> list[Any]:
+    """The run's probes: training health (engine/train/health.py, bounded to ~5 % of
+    the time; ``"health": false`` turns it off) and, for two-feature classification
+    data, the live decision boundary (engine/train/boundary.py). One decision for a
+    ``fit`` run and a cluster chief (engine/train/distributed/probes.py)."""
+    callbacks: list[Any] = []
+    if section.get("health", True):
+        hx, hy = ds.head("train", PROBE_SAMPLES)  # streamed data: only these are read
+        labels = labels_for_loss(hy, loss, ds.num_classes)
+        callbacks.append(health_callback(run_dir, emit, hx, labels, loss_fn, done_before))
+    if tuple(ds.input_shape) == (2,) and ds.task == "classification":
+        probe = boundary_callback(emit, *ds.head("train", BOUNDARY_POINTS), done_before)
+        callbacks += [probe] if probe is not None else []
+    return callbacks
 
 
 def build_before_fit(model: Any, x: Any, y: Any, loss: str, num_classes: int | None) -> None:

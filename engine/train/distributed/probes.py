@@ -1,8 +1,8 @@
 """Training health and the live decision boundary in a cluster run, on the chief only.
 
-A single-process run attaches :func:`engine.train.health.health_callback` and
-:func:`engine.train.boundary.boundary_callback` to ``model.fit``; the cluster loop
-has no ``fit``, so :class:`ChiefProbes` drives the same two callbacks by hand at
+A single-process run attaches :func:`engine.train.fit.probe_callbacks` (health and
+the decision boundary) to ``model.fit``; the cluster loop has no ``fit``, so
+:class:`ChiefProbes` drives the same callbacks by hand at
 epoch ends: the same probe batch (the first samples of the training split,
 ``Dataset.head``), the same cost budgets, the same ``health.jsonl`` and the same
 ``health`` / ``boundary`` events.
@@ -24,14 +24,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from engine.data.dataset import Dataset, labels_for_loss
-from engine.train.boundary import boundary_callback
+from engine.data.dataset import Dataset
 from engine.train.config import Emit, make_loss
-from engine.train.fit import build_snapshot_model
-from engine.train.health import PROBE_SAMPLES, health_callback
-
-BOUNDARY_POINTS = 2000
-"""Training points the boundary's plane is fitted to (as in a single-process run)."""
+from engine.train.fit import build_snapshot_model, probe_callbacks
 
 
 class ChiefProbes:
@@ -59,22 +54,9 @@ class ChiefProbes:
         emit: Emit,
         done_before: int,
     ) -> None:
-        self.callbacks: list[Any] = []
-        if section.get("health", True):
-            hx, hy = ds.head("train", PROBE_SAMPLES)  # streamed data: only these are read
-            self.callbacks.append(
-                health_callback(
-                    run_dir,
-                    emit,
-                    hx,
-                    labels_for_loss(hy, loss, ds.num_classes),
-                    make_loss(section, loss),
-                    done_before,
-                )
-            )
-        if tuple(ds.input_shape) == (2,) and ds.task == "classification":
-            probe = boundary_callback(emit, *ds.head("train", BOUNDARY_POINTS), done_before)
-            self.callbacks += [probe] if probe is not None else []
+        self.callbacks = probe_callbacks(
+            section, ds, loss, make_loss(section, loss), run_dir, emit, done_before
+        )
         self.emit = emit
         self.replica: Any = None
         self.synced = False
