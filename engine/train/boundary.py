@@ -109,9 +109,14 @@ def boundary_callback(
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
             self.epoch = epoch
 
-        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        def due(self) -> bool:
+            """Whether the next batch end would send a field (a cluster chief copies
+            the weights into its replica only then)."""
             now = time.monotonic()
-            if now - self.last >= MIN_INTERVAL and self._affordable(now):
+            return now - self.last >= MIN_INTERVAL and self._affordable(now)
+
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            if self.due():
                 self._send(batch + 1)
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:

@@ -128,3 +128,39 @@ def test_the_last_boundary_field_of_a_cluster_run_gets_the_four_xor_quadrants_ri
             row = int(round((py - y0) / (y1 - y0) * (grid - 1)))
             assert classes[row, col] == want, (sx, sy, classes[row, col], want)
     assert final["history"]["loss"][-1] < final["history"]["loss"][0]
+
+
+def test_the_chief_redraws_the_boundary_within_an_epoch_from_the_weights_of_that_moment(
+    tmp_path, monkeypatch
+):
+    """Between epoch ends the chief sends a field whenever the boundary probe says
+    one is due, after copying its current weights into the replica."""
+    from engine.data.dataset import load_data
+    from engine.train import boundary
+    from engine.train.distributed.probes import ChiefProbes
+    from engine.train.fit import build_snapshot_model
+
+    monkeypatch.setattr(boundary, "MIN_INTERVAL", 0.0)
+    monkeypatch.setattr(boundary, "MAX_SHARE", 1e9)
+    project = xor_project()
+    section = {**project["training"], "health": False}
+    ds = load_data(project["data"], None, (2,))
+    events: list[dict] = []
+    loss = "sparse_categorical_crossentropy"
+    probes = ChiefProbes(project, section, None, ds, loss, tmp_path, events.append, 0)
+    model = build_snapshot_model(project)
+    probes.epoch_begin(0)
+    fields = []
+    for step, favoured in ((1, 0), (2, 1)):
+        weights = model.get_weights()
+        weights[-1][:] = [10.0, -10.0] if favoured == 0 else [-10.0, 10.0]  # output bias
+        weights[-2][:] = 0.0  # output kernel: the bias alone decides
+        model.set_weights(weights)
+        probes.step(step, model)
+        fields.append(events[-1])
+        classes = decode(events[-1]["classes"], events[-1]["grid"])
+        assert (classes == favoured).all(), (step, np.bincount(classes.ravel()))
+    assert [(f["event"], f["epoch"], f["step"]) for f in fields] == [
+        ("boundary", 1, 1),
+        ("boundary", 1, 2),
+    ]

@@ -324,6 +324,13 @@ def _loop(
     )
     stopped, epochs_done = False, done_before
     progress = Progress(emit, is_chief, steps, total_epochs, global_batch, kind, metrics)
+    on_step = progress.step
+    if probes is not None and probes.callbacks:
+
+        def on_step(step: int, sums: list[float]) -> None:
+            progress.step(step, sums)
+            probes.step(step, model)
+
     for epoch in range(done_before, total_epochs):
         start = time.monotonic()
         progress.begin(epoch)
@@ -331,12 +338,10 @@ def _loop(
             probes.epoch_begin(epoch)
         if streamed:  # this worker's shard of the epoch's order, read as it trains
             train_data = shard("train", y_train, seed + epoch if shuffle else None)
-            train_sums = train_batches(steps_obj, train_data, progress.step)
+            train_sums = train_batches(steps_obj, train_data, on_step)
         else:
             order = np.random.default_rng(seed + epoch).permutation(n_train) if shuffle else None
-            train_sums = train_epoch(
-                steps_obj, ds.x_train, y_train, global_batch, order, progress.step
-            )
+            train_sums = train_epoch(steps_obj, ds.x_train, y_train, global_batch, order, on_step)
         if not math.isfinite(train_sums[0]):
             raise TrainingError(
                 "nan",

@@ -3,7 +3,8 @@
 A single-process run attaches :func:`engine.train.fit.probe_callbacks` (health and
 the decision boundary) to ``model.fit``; the cluster loop has no ``fit``, so
 :class:`ChiefProbes` drives the same callbacks by hand at
-epoch ends: the same probe batch (the first samples of the training split,
+epoch ends, and the boundary also within an epoch, as often as it would in a ``fit``
+run (its own interval and time budget decide): the same probe batch (the first samples of the training split,
 ``Dataset.head``), the same cost budgets, the same ``health.jsonl`` and the same
 ``health`` / ``boundary`` events.
 
@@ -75,6 +76,18 @@ class ChiefProbes:
         self.synced = False
         for callback in self.callbacks:
             callback.on_epoch_begin(epoch)
+
+    def step(self, step: int, model: Any) -> None:
+        """After the epoch's ``step``-th step (1-based): a boundary field when one is
+        due, from the chief's weights of this moment (read locally: no collective)."""
+        due = [c for c in self.callbacks if getattr(c, "due", None) and c.due()]
+        if not due:
+            return
+        self.synced = False
+        self._sync(model)
+        for callback in due:
+            callback.on_train_batch_end(step - 1)
+        self.synced = False  # the epoch's end copies the weights again
 
     def epoch_end(self, epoch: int, model: Any, logs: dict[str, Any]) -> None:
         """After the epoch (``model``: the strategy's model, whose weights are copied)."""
