@@ -55,10 +55,17 @@ class AddNode(Command):
 
 
 class PasteSubgraph(Command):
-    """Add several nodes and the wires between them in one step."""
+    """Add several nodes, the wires between them and blocks of those nodes in one step."""
 
-    def __init__(self, nodes: list[Node], edges: list[Edge], text: str = "Paste") -> None:
+    def __init__(
+        self,
+        nodes: list[Node],
+        edges: list[Edge],
+        text: str = "Paste",
+        blocks: list[Block] | None = None,
+    ) -> None:
         self.nodes, self.edges = [n.copy() for n in nodes], list(edges)
+        self.blocks = [b.copy() for b in blocks or []]
         self.text = f"{text} {len(nodes)} layer{'s' if len(nodes) != 1 else ''}"
 
     def do(self, project: Project) -> None:
@@ -69,12 +76,17 @@ class PasteSubgraph(Command):
                 added.append(n.id)
             for e in self.edges:
                 project.graph.connect(e)
+            for b in self.blocks:
+                project.graph.add_block(b)
         except Exception:
-            for nid in reversed(added):
+            for nid in reversed(added):  # their blocks go with them
                 project.graph.remove_node(nid)
             raise
 
     def undo(self, project: Project) -> None:
+        for b in reversed(self.blocks):
+            if b.id in project.graph.blocks:
+                project.graph.remove_block(b.id)
         for n in reversed(self.nodes):
             project.graph.remove_node(n.id)
 

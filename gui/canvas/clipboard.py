@@ -10,6 +10,7 @@ from typing import Any
 from PySide6.QtCore import QMimeData
 from PySide6.QtGui import QGuiApplication
 
+from engine.model.blocks import Block
 from engine.model.graph import Edge, Graph, Node, is_valid_id
 from engine.model.project import position_problem
 
@@ -22,11 +23,39 @@ class ClipboardError(ValueError):
 
 
 def subgraph(graph: Graph, ids: Iterable[str]) -> dict[str, Any]:
-    """The nodes ``ids`` (in graph order) and the wires between them, as plain data."""
+    """The nodes ``ids`` (in graph order), the wires between them and the blocks whose
+    layers all lie among them (``"blocks"``, only when there are some), as plain data."""
     chosen = set(ids)
     nodes = [graph.nodes[n].to_dict() for n in graph.nodes if n in chosen]
     edges = [e.to_dict() for e in graph.edges if e.source in chosen and e.target in chosen]
-    return {"format": FORMAT, "version": 1, "nodes": nodes, "edges": edges}
+    data = {"format": FORMAT, "version": 1, "nodes": nodes, "edges": edges}
+    blocks = [b.to_dict() for b in graph.blocks.values() if set(b.nodes) <= chosen]
+    if blocks:
+        data["blocks"] = blocks
+    return data
+
+
+def pasted_blocks(data: dict[str, Any], nodes: list[Node], graph: Graph) -> list[Block]:
+    """The copied blocks of ``data`` (see :func:`subgraph`) for its pasted layers
+    ``nodes`` (what :func:`instantiate` made of ``data["nodes"]``, in that order): the
+    layer ids renamed as the layers were, block ids made fresh. A malformed entry is
+    left out: the layers still paste, loose."""
+    renames = {old["id"]: new.id for old, new in zip(data.get("nodes", []), nodes)}
+    taken = set(graph.nodes) | set(graph.blocks) | set(renames.values())
+    out = []
+    for raw in data.get("blocks") or []:
+        members = raw.get("nodes") if isinstance(raw, dict) else None
+        if not is_valid_id(raw.get("id") if isinstance(raw, dict) else None) or not (
+            isinstance(members, list) and members and all(m in renames for m in members)
+        ):
+            continue
+        block_id = fresh_id(raw["id"], taken)
+        taken.add(block_id)
+        name = raw.get("name") if isinstance(raw.get("name"), str) else block_id
+        out.append(
+            Block(block_id, name, [renames[m] for m in members], raw.get("collapsed") is True)
+        )
+    return out
 
 
 def release() -> None:

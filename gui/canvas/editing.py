@@ -205,7 +205,8 @@ def _paste_data(
     fragment = data.get("block")
     if nodes and isinstance(fragment, dict):  # a whole block: it comes with its layers
         return _paste_block(scene, fragment, nodes, text)
-    if not nodes or not scene.push(PasteSubgraph(nodes, edges, text=text)):
+    blocks = clipboard.pasted_blocks(data, nodes, scene.project.graph)
+    if not nodes or not scene.push(PasteSubgraph(nodes, edges, text=text, blocks=blocks)):
         return []
     ids = [n.id for n in nodes]
     scene.select_ids(ids)

@@ -130,6 +130,24 @@ def test_copy_paste_of_a_collapsed_card_brings_the_block_and_nested_blocks(board
     QGuiApplication.clipboard().clear()
 
 
+def test_a_block_copied_with_loose_layers_pastes_as_a_block_beside_them(board):
+    scene, _view, stack, _messages = board
+    graph = scene.project.graph
+    scene.select_ids([*RES, "flat"])  # the collapsed card and a loose layer
+    scene.copy_selection()
+    pasted = scene.paste()
+    assert pasted == ["res_conv_1", "res_bn_1", "res_relu_1", "flat_1"]
+    assert set(graph.blocks) == {"res", "res_1"}
+    assert graph.blocks["res_1"].nodes == pasted[:3] and graph.blocks["res_1"].collapsed
+    assert "res_1" in scene.blocks.cards  # drawn as a card, like the original
+    assert not any("flat_1" in b.nodes for b in graph.blocks.values())
+    stack.undo()  # one step takes layers and block back
+    assert set(graph.blocks) == {"res"} and "flat_1" not in graph.nodes
+    stack.redo()
+    assert graph.blocks["res_1"].nodes == pasted[:3]
+    QGuiApplication.clipboard().clear()
+
+
 def test_duplicate_of_a_collapsed_card_keeps_the_block(board):
     scene, *_ = board
     scene.select_ids(RES)
