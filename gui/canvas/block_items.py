@@ -177,6 +177,9 @@ class BlockCard(QGraphicsItem):
         self.edges: set[Any] = set()
         self.state_ports: dict[int, Any] = {}
         self.quiet = False
+        #: During a wire drag: ``"accept"`` (the block would take the wire), ``"target"``
+        #: (it goes here on release), ``"refuse"``, or ``""`` (as a port's state).
+        self.state = ""
         #: Where :meth:`BlockLayer.refresh` put the card (a drag moves it away from here;
         #: on release the block's layers move by as much).
         self.home = QPointF()
@@ -220,6 +223,11 @@ class BlockCard(QGraphicsItem):
         lines.append("Double-click or click ▸ to expand; right-click for more")
         self.setToolTip("<br>".join(lines))
         self.update()
+
+    def set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self.update()
 
     def ports_text(self) -> str:
         return (
@@ -272,6 +280,11 @@ class BlockCard(QGraphicsItem):
             painter.setPen(QPen(halo, 5))
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRoundedRect(card, NODE_RADIUS, NODE_RADIUS)
+        if self.state:  # a wire drag: would the block take it?
+            ring = theme.refuse if self.state == "refuse" else theme.accept
+            painter.setPen(QPen(ring, 3.0 if self.state != "accept" else 2.0))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(card.adjusted(-3, -3, 3, 3), NODE_RADIUS + 2, NODE_RADIUS + 2)
         painter.setPen(QPen(theme.accent if selected else BLOCK_COLOUR, 1.6))
         tint = QColor(BLOCK_COLOUR)
         tint.setAlpha(40 if theme.dark else 24)

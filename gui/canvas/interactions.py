@@ -160,8 +160,8 @@ class WireDrag:
         self.reason: str | None = None
         self._disconnect: Disconnect | None = None
         self._draft: DraftWire | None = None
-        self._marked: PortItem | None = None
-        self._highlighted: list[PortItem] = []
+        self._marked: PortItem | BlockCard | None = None
+        self._highlighted: list[PortItem | BlockCard] = []
         self._last_message = ""
         #: Why the collapsed block card under the mouse cannot take the wire, or None.
         self._card_problem: str | None = None
@@ -198,8 +198,8 @@ class WireDrag:
         self._cleanup()
 
     # ------------------------------------------------------ direction hooks
-    def _candidates(self) -> list[PortItem]:
-        """Ports to highlight green when the drag starts."""
+    def _candidates(self) -> list[PortItem | BlockCard]:
+        """Ports (and collapsed cards) to highlight green when the drag starts."""
         scene = self.scene
         items = scene.input_port_items()
         ok = accepting_ports(
@@ -208,11 +208,22 @@ class WireDrag:
             [(p.node_id, p.port) for p in items],
             self.source_port,
         )
-        return [p for p in items if (p.node_id, p.port) in ok]
+        return [p for p in items if (p.node_id, p.port) in ok] + self._accepting_cards()
+
+    def _accepting_cards(self) -> list[BlockCard]:
+        """Collapsed block cards whose single entry would take the wire."""
+        graph = self.scene.project.graph
+        out = []
+        for card in self.scene.blocks.cards.values():
+            entry, problem = block_entry(graph, card.block_id)
+            if entry and not problem and card.isVisible():
+                if graph.check_connect(self.source, entry, None, self.source_port) is None:
+                    out.append(card)
+        return out
 
     def _resolve(
         self, hit: QGraphicsItem | None
-    ) -> tuple[tuple[str, int | None] | None, PortItem | None]:
+    ) -> tuple[tuple[str, int | None] | None, PortItem | BlockCard | None]:
         """What the item under the mouse offers: ``(target, port item to mark)``."""
         graph = self.scene.project.graph
         self._card_problem = None
@@ -220,7 +231,7 @@ class WireDrag:
             return (hit.node_id, hit.port), hit
         if isinstance(hit, BlockCard):  # a collapsed block: its single entry layer
             entry, self._card_problem = block_entry(graph, hit.block_id)
-            return (entry or hit.block_id, None), None
+            return (entry or hit.block_id, None), hit
         node = _node_of(hit)
         if node is None or node.node_id == self.source:
             return None, None
@@ -236,6 +247,10 @@ class WireDrag:
         node, port = self.target
         port = self.scene.project.graph.next_free_port(node) if port is None else port
         return Edge(self.source, node, port, self.source_port)
+
+    def _card_end(self, card: BlockCard) -> QPointF:
+        """Where the draft wire snaps to on a card that would take it."""
+        return card.input_pos()
 
     def _draft_ends(self, end: QPointF) -> tuple[QPointF, QPointF] | None:
         source_item = self.scene.shown_item(self.source)  # a collapsed block's card
@@ -272,13 +287,15 @@ class WireDrag:
                 self._last_message = message
                 self.scene.status_message.emit(message)
         end = pos
-        if self._marked is not None and self.reason is None:
+        if isinstance(self._marked, PortItem) and self.reason is None:
             end = self._marked.scenePos()
+        elif isinstance(self._marked, BlockCard) and self.reason is None:
+            end = self._card_end(self._marked)
         ends = self._draft_ends(end)
         if self._draft is not None and ends is not None:
             self._draft.set_ends(*ends)
 
-    def _mark(self, item: PortItem | None, state: str) -> None:
+    def _mark(self, item: PortItem | BlockCard | None, state: str) -> None:
         if self._marked is not None:
             self._marked.set_state("accept" if self._marked in self._highlighted else "")
         self._marked = item
@@ -336,25 +353,31 @@ class ReverseWireDrag(WireDrag):
         super().__init__(scene, "", press)
         self.input = input_port
 
-    def _candidates(self) -> list[PortItem]:
+    def _candidates(self) -> list[PortItem | BlockCard]:
         graph = self.scene.project.graph
         node, port = self.input
         ok = accepting_sources(graph, node, port)
-        return [
+        ports_ = [
             port_item
             for item in self.scene.node_items()
             if item.node_id in ok
             for port_item in (item.out_port, *item.state_ports.values())
             if port_item is not None
         ]
+        cards = []
+        for card in self.scene.blocks.cards.values():
+            out, problem = block_exit(graph, card.block_id)
+            if out and not problem and out[0] in ok and card.isVisible():
+                cards.append(card)
+        return ports_ + cards
 
     def _resolve(
         self, hit: QGraphicsItem | None
-    ) -> tuple[tuple[str, int | None] | None, PortItem | None]:
+    ) -> tuple[tuple[str, int | None] | None, PortItem | BlockCard | None]:
         self._card_problem = None
         if isinstance(hit, BlockCard):  # a collapsed block: its single exit
             out, self._card_problem = block_exit(self.scene.project.graph, hit.block_id)
-            return (out or (hit.block_id, 0)), None
+            return (out or (hit.block_id, 0)), hit
         node = _node_of(hit)
         if node is None or (node.node_id == self.input[0] and not isinstance(hit, PortItem)):
             return None, None
@@ -370,6 +393,9 @@ class ReverseWireDrag(WireDrag):
 
     def _edge(self) -> Edge:
         return Edge(self.target[0], self.input[0], self.input[1], self.target[1] or 0)
+
+    def _card_end(self, card: BlockCard) -> QPointF:
+        return card.output_pos()
 
     def _draft_ends(self, end: QPointF) -> tuple[QPointF, QPointF] | None:
         item = self.scene.shown_item(self.input[0])

@@ -79,6 +79,50 @@ def test_a_wire_dropped_on_a_collapsed_card_enters_its_entry_layer(board):
     assert Edge("stem", "res_conv", 0) not in graph.edges
 
 
+def test_a_collapsed_card_lights_up_as_a_wire_target_during_the_drag(board):
+    scene, view, _stack, _messages = board
+    card = scene.blocks.cards["res"]
+    viewport = view.viewport()
+    start = scene.node_item("stem").out_port.scenePos()
+    QTest.mousePress(viewport, LEFT, NO_MOD, vp(view, start))
+    QTest.mouseMove(viewport, vp(view, start + QPointF(60, 60)))
+    assert card.state == "accept"  # its single entry would take the wire
+    QTest.mouseMove(viewport, vp(view, card.scenePos()))
+    assert card.state == "target"
+    QTest.mouseMove(viewport, vp(view, start + QPointF(60, 60)))
+    assert card.state == "accept"
+    QTest.mouseRelease(viewport, LEFT, NO_MOD, vp(view, start + QPointF(60, 60)))
+    assert card.state == ""  # the drag is over
+
+
+def test_a_card_that_cannot_take_the_wire_does_not_light_up(board):
+    scene, view, _stack, _messages = board
+    scene.push(GroupBlock(Block("two", "Two", [*RES, "flat"])))  # two free entries
+    scene.set_blocks_collapsed(["two"], True)
+    card = scene.blocks.cards["two"]
+    viewport = view.viewport()
+    start = scene.node_item("stem").out_port.scenePos()
+    QTest.mousePress(viewport, LEFT, NO_MOD, vp(view, start))
+    QTest.mouseMove(viewport, vp(view, start + QPointF(60, 60)))
+    assert card.state == ""
+    QTest.mouseMove(viewport, vp(view, card.scenePos()))
+    assert card.state == "refuse"
+    QTest.mouseRelease(viewport, LEFT, NO_MOD, vp(view, start + QPointF(60, 60)))
+    assert card.state == ""
+
+
+def test_dragging_back_from_a_free_input_lights_up_a_card_whose_exit_could_feed_it(board):
+    scene, view, _stack, _messages = board
+    card = scene.blocks.cards["res"]
+    viewport = view.viewport()
+    start = scene.node_item("flat").in_ports[0].scenePos()
+    QTest.mousePress(viewport, LEFT, NO_MOD, vp(view, start))
+    QTest.mouseMove(viewport, vp(view, start + QPointF(60, -60)))
+    assert card.state == "accept"
+    QTest.mouseRelease(viewport, LEFT, NO_MOD, vp(view, start + QPointF(60, -60)))
+    assert card.state == ""
+
+
 def test_a_card_with_two_free_inputs_says_expand_to_choose(board):
     scene, view, _stack, messages = board
     graph = scene.project.graph
