@@ -38,7 +38,7 @@ from engine.catalog.operations import ARITHMETIC, LIST_OPS, OP_PARAMS, op_proble
 from engine.catalog.specs import REGULARIZERS, ParamSpec
 from engine.catalog.table import CATALOG, PRETRAINED_TYPES
 from engine.codegen.data import data_code
-from engine.codegen.text import CodegenError, call_code, dedupe, docstring, literal
+from engine.codegen.text import CodegenError, call_code, dedupe, docstring, literal, tuple_code
 from engine.codegen.train import main_code
 from engine.model.blocks import Block
 from engine.model.blocks import ports as block_ports
@@ -280,8 +280,7 @@ def model_code(graph: Graph, name: str, base_dir: Any = None) -> str:
         lines += _scope_lines(
             graph, bid, scope.members, rank, incoming, scopes, names, ports, base_dir
         )
-        returned = ", ".join(scope.returns)
-        lines.append(f"    return {returned}")
+        lines.append(f"    return {tuple_code(scope.returns, '    ')}")
         functions.append("\n".join(lines) + "\n")
     lines = [
         "def build_model():",
@@ -292,8 +291,8 @@ def model_code(graph: Graph, name: str, base_dir: Any = None) -> str:
     )
     ins = [names[n] for n, node in graph.nodes.items() if node.type == "Input"]
     outs = [names[n] for n in graph.output_nodes()]  # a recurrent layer's output 0
-    ins_code = ins[0] if len(ins) == 1 else "[" + ", ".join(ins) + "]"
-    outs_code = outs[0] if len(outs) == 1 else "[" + ", ".join(outs) + "]"
+    ins_code = ins[0] if len(ins) == 1 else tuple_code(ins, "        ", "[]")
+    outs_code = outs[0] if len(outs) == 1 else tuple_code(outs, "        ", "[]")
     lines.append(
         call_code(
             "return keras.Model",
@@ -417,7 +416,8 @@ def _scope_lines(
         _, it = heapq.heappop(ready)
         if it in scopes:
             s = scopes[it]
-            lines.append(call_code(f"{', '.join(s.returns)} = {s.function}", s.call_args, "    "))
+            targets = tuple_code(s.returns, "    ")
+            lines.append(call_code(f"{targets} = {s.function}", s.call_args, "    "))
         else:
             lines += _node_lines(graph, it, names, ports, base_dir)
         for nxt in after[it]:

@@ -109,7 +109,7 @@ def docstring(text: str, indent: str = "") -> str:
 def call_code(head: str, args: list[str], indent: str, tail: str = "") -> str:
     """``head(arg, arg, ...)tail``, wrapped at argument boundaries when too long."""
     one = f"{indent}{head}({', '.join(args)}){tail}"
-    if len(one) <= WIDTH or not args:
+    if len(one.rsplit("\n", 1)[-1]) <= WIDTH or not args:  # a head may end a wrapped tuple
         return one
     lines, line = [], indent + "    "
     for i, arg in enumerate(args):
@@ -120,6 +120,18 @@ def call_code(head: str, args: list[str], indent: str, tail: str = "") -> str:
         line += ("" if not line.strip() else " ") + piece
     lines.append(line.rstrip())
     return f"{indent}{head}(\n" + "\n".join(lines) + f"\n{indent}){tail}"
+
+
+def tuple_code(names: list[str], indent: str, brackets: str = "") -> str:
+    """``a, b, c`` (what a block function returns, or its call assigns to; with
+    ``brackets="[]"``, ``[a, b, c]``), or, when that would not fit in :data:`WIDTH`,
+    the names one a line inside brackets (parentheses by default)."""
+    one = ", ".join(names)
+    if len(indent) + len(one) + 24 <= WIDTH or len(names) < 2:
+        return f"{brackets[:1]}{one}{brackets[1:]}"
+    opening, closing = brackets or "()"
+    inner = "".join(f"{indent}    {n},\n" for n in names)
+    return f"{opening}\n{inner}{indent}{closing}"
 
 
 class ScriptPart:

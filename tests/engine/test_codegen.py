@@ -440,6 +440,21 @@ def test_codegen_block_function_names_avoid_script_names(keras):
     assert "def layers_block(add):" in source
 
 
+def test_codegen_a_block_with_many_outputs_wraps_its_return_and_its_call(keras):
+    from engine.model.blocks import Block
+
+    heads = [f"classification_head_for_task_{i}" for i in range(6)]
+    nodes = [("input", "Input", {"shape": [8]}), ("trunk", "Dense", {"units": 8})]
+    nodes += [(h, "Dense", {"units": 2, "activation": "softmax"}) for h in heads]
+    edges = [("input", "trunk")] + [("trunk", h) for h in heads]
+    project = make_project(nodes, edges)
+    project.graph.add_block(Block("heads", "Heads", ["trunk", *heads]))
+    source = assert_same_model(keras, project)  # six model outputs leave the block
+    assert max(len(line) for line in source.splitlines()) <= 100
+    assert statements(source, "heads")[-1] == "return (" + ", ".join(heads) + ")"
+    assert "(" + ", ".join(heads) + ") = heads(input_)" in statements(source)
+
+
 @pytest.mark.parametrize("preset", PRESETS, ids=[p.stem for p in PRESETS])
 def test_codegen_every_preset_builds_the_same_model(keras, preset):
     from engine.model.project import load_project
