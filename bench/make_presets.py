@@ -688,8 +688,9 @@ def _bottleneck(
 
 
 def _stage(g: GraphBuilder, name: str, units: list[tuple[str, list[str]]]) -> None:
-    """A stage block (expanded) holding its residual units (collapsed), as an imported
-    keras.applications ResNet is grouped (engine/io/importing/grouping.py)."""
+    """A stage block (expanded) holding its units (collapsed: residual units, inception
+    modules), as an imported keras.applications ResNet is grouped
+    (engine/io/importing/grouping.py)."""
     g.block(name, [n for _, ids in units for n in ids], collapsed=False)
     for unit, ids in units:
         g.block(unit, ids, collapsed=True)
@@ -906,13 +907,16 @@ def googlenet() -> dict[str, Any]:
         x,
     )
     x = g.add("pool2", "MaxPooling2D", {"pool_size": 3, "strides": 2, "padding": "same"}, x)
+    stages: dict[str, list[tuple[str, list[str]]]] = {}
     for name, widths in GOOGLENET_MODULES.items():
         start = len(g.nodes)
         x = _inception(g, x, name, *widths)
-        g.block(name, g.since(start), collapsed=True)
+        stages.setdefault(name[:-1], []).append((name, g.since(start)))
         if name in ("inception_3b", "inception_4e"):
             pool = "pool3" if name == "inception_3b" else "pool4"
             x = g.add(pool, "MaxPooling2D", {"pool_size": 3, "strides": 2, "padding": "same"}, x)
+    for stage, modules in stages.items():  # inception_3 (2 modules), _4 (5), _5 (2)
+        _stage(g, stage, modules)
     x = g.add("avg_pool", "GlobalAveragePooling2D", {}, x)
     x = g.add("dropout", "Dropout", {"rate": 0.4}, x)
     g.add("predictions", "Dense", {"units": 1000, "activation": "softmax"}, x)
