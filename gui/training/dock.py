@@ -517,9 +517,9 @@ class TrainingDock(QDockWidget):
         self._epochs_total = (snapshot.get("training") or {}).get("epochs", "?")
         self.live.on_run_starting(run_dir, resume)
         self.view_tabs.setCurrentWidget(self.live)
-        if self.widget() is getattr(self, "split", None):  # not shown by the Training view
+        if self.scroll.widget() is self.split:  # in the dock, not in the Training view
             self.show()
-            self.raise_()
+            self.raise_()  # in front of the Model tab it is stacked with
         self.session.start(snapshot, run_dir, epochs=epochs, resume=resume, base_dir=base_dir)
         if self.session.cluster:
             self._log_cluster(snapshot)

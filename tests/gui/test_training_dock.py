@@ -72,8 +72,11 @@ def test_train_from_the_window_draws_curves_and_lists_the_run(qtbot, make_window
     dock.status_text.connect(statuses.append)
     assert w.act_train.isEnabled() and not w.act_stop.isEnabled()
 
+    w.bottom_dock.raise_()  # the Model tab in front, as in the Design view by default
+    assert dock.visibleRegion().isEmpty()
     with qtbot.waitSignal(dock.run_finished, timeout=TIMEOUT_MS) as finished:
         w.act_train.trigger()
+        assert not dock.visibleRegion().isEmpty(), "Train left the curves behind the Model tab"
         assert not w.act_train.isEnabled() and w.act_stop.isEnabled()
         assert w.train_label.isVisible() and "Training" in w.train_label.text()
     run_dir = finished.args[0]
