@@ -73,15 +73,26 @@ def _card_image(kind: str, values: np.ndarray) -> np.ndarray:
     return out.reshape(rows, cols)
 
 
-def _image_item(data: np.ndarray, levels: tuple[float, float] | None = None) -> pg.ImageItem:
-    """An ImageItem drawing ``data`` (rows down) with the viridis colour map."""
-    finite = data[np.isfinite(data)]
-    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+def _rgba(data: np.ndarray, levels: tuple[float, float] | None = None) -> np.ndarray:
+    """``data`` (rows down) coloured with the viridis map as (rows, cols, 4) uint8; NaN
+    cells (the padding of a grid or of a strip's last row) are transparent, so they
+    cannot be read as units at the lowest value."""
+    finite = np.isfinite(data)
+    values = data[finite]
+    lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
     lo, hi = levels or (lo, hi if hi > lo else lo + 1e-6)
-    item = pg.ImageItem(np.nan_to_num(data.T, nan=lo))  # ImageItem takes (x, y)
-    item.setLookupTable(pg.colormap.get("viridis").getLookupTable(nPts=256))
-    item.setLevels((lo, hi))
-    return item
+    lut = pg.colormap.get("viridis").getLookupTable(nPts=256)
+    scaled = np.clip((np.nan_to_num(data, nan=lo) - lo) / (hi - lo), 0.0, 1.0)
+    out = np.zeros((*data.shape, 4), np.uint8)
+    out[..., :3] = lut[np.round(scaled * 255).astype(int)][..., :3]
+    out[..., 3] = np.where(finite, 255, 0)
+    return out
+
+
+def _image_item(data: np.ndarray, levels: tuple[float, float] | None = None) -> pg.ImageItem:
+    """An ImageItem drawing ``data`` (rows down) with the viridis colour map (see
+    :func:`_rgba`)."""
+    return pg.ImageItem(np.transpose(_rgba(data, levels), (1, 0, 2)), levels=(0, 255))
 
 
 class InsideView(QWidget):
