@@ -21,7 +21,8 @@ The cost is bounded: an epoch is probed only while the time spent probing (the
 next probe's time estimated from the last one; :data:`FIRST_PROBE_GUESS` for the
 first) stays within :data:`MAX_SHARE` (4 %) of the time spent training so far, so a
 run with long epochs is probed every epoch and a run of many short ones every few
-epochs. The last epoch is always probed (``on_train_end``): the norms ``layerlab
+epochs. The run's first epoch is always probed (the histograms start where training
+starts, and the probe's own time is then known), and so is the last (``on_train_end``): the norms ``layerlab
 inspect`` reports are the last epoch's. The probe runs eagerly (tracing a
 ``tf.function`` took ~1 s, more than a run's whole budget on small models). ``training.health`` (default true)
 turns it off. The environment variable ``LAYERLAB_HEALTH_SHARE`` sets another share (a
@@ -247,7 +248,8 @@ def health_callback(
                 return
             self.last_epoch = epoch
             self.trained += time.monotonic() - self.epoch_start
-            if share < 1 and self.spent + self.probe_time > share * self.trained:
+            first = self.probed < 0  # the run's first epoch: the start of the story
+            if not first and share < 1 and self.spent + self.probe_time > share * self.trained:
                 return  # bounded cost: wait until training has run long enough
             self._probe(epoch)
 

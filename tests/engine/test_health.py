@@ -150,8 +150,8 @@ def test_a_run_writes_health_unless_turned_off(tmp_path, on):
     events = train(project, tmp_path / "run")
     assert (tmp_path / "run" / HEALTH_FILE).exists() is on
     sent = [e for e in events if e["event"] == "health"]
-    if on:  # the last epoch is always probed (others while the cost stays within 5 %)
-        assert sent[-1]["epoch"] == 2
+    if on:  # the first and last epochs are always probed (others within the budget)
+        assert sent[0]["epoch"] == 1 and sent[-1]["epoch"] == 2
         assert read_health(tmp_path / "run")[-1]["epoch"] == 2
     else:
         assert sent == []
