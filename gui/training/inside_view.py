@@ -34,6 +34,7 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
+    QGraphicsView,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -191,14 +192,14 @@ class InsideView(QWidget):
         self.try_it = TryItView()
         self.tabs.addTab(self.try_it, "Try it")
         self.try_it.see_inside.connect(self.see_file)
-        for view in (self.activations, self.pictures):  # drops land on the tab
-            view.setAcceptDrops(False)
-            view.viewport().setAcceptDrops(False)
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.status)
         layout.addWidget(self.tabs, 1)
+        for view in self.findChildren(QGraphicsView):  # a dropped file lands on the tab
+            view.setAcceptDrops(False)  # (or on Try it, which takes it itself)
+            view.viewport().setAcceptDrops(False)
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
