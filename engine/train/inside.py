@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,11 @@ class OpenRun:
     model: Any
     snapshot: dict[str, Any]
     data: Dataset
+
+    @cached_property
+    def ink(self) -> str:
+        """:func:`ink_of` this run, read once (Try it asks at every stroke)."""
+        return ink_of(self)
 
     def split(self) -> str:
         """The split samples are picked from: validation, else test, else training."""
@@ -361,7 +367,7 @@ def try_inputs(run: OpenRun) -> dict[str, Any]:
         "sample": sample,
         "class_names": [str(c) for c in run.data.class_names or []],
         "task": run.data.task,
-        "ink": ink_of(run) if kind == "draw" else "light",
+        "ink": run.ink if kind == "draw" else "light",
     }
 
 
