@@ -1,5 +1,9 @@
-"""``layerlab inspect RUN_DIR [--sample N] --out DIR [--json] [--arrays] [--class K]``:
-see inside a trained run's model (issue 19).
+"""``layerlab inspect RUN_DIR [--sample N | --file PATH] --out DIR [--json] [--arrays]
+[--class K]``: see inside a trained run's model (issue 19).
+
+The input is sample N of the validation split, or with ``--file`` the input read from
+PATH (an image file for image models, a ``.npy`` of one sample, a one-row ``.csv`` of
+feature values: :mod:`engine.train.inside_file`).
 
 Writes PNG files into ``DIR``: ``activations/NN-<layer>.png`` (a grid of feature maps
 for convolution layers, a heat strip for dense and recurrent ones), ``filters.png``
@@ -10,12 +14,15 @@ two-feature data. With ``--json`` it prints one object::
     {"run": RUN_DIR, "sample": N, "layers": [{"name", "output_shape", "mean", "std",
      "zero_fraction", "weight_norm", "gradient_norm"}, ...]}
 
+(with ``--file``: ``"sample": null, "file": PATH``)
+
 one entry per layer in graph order (statistics of that layer's output for the
 sample; ``weight_norm`` of the final weights, ``gradient_norm`` from the last epoch's
 ``health.jsonl``, null when the layer has none). ``--arrays`` also writes the arrays
 the window draws (``arrays/*.npy``) and ``inside.json`` describing them (the Inside
 tab runs this command in a child process, so the window never loads TensorFlow).
-PNGs are written with numpy and zlib only. Exit status 2 when the run cannot be read.
+PNGs are written with numpy and zlib only. Exit status 2 when the run or the file
+cannot be read.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from engine.train.inside import (
     open_run,
     to_json,
 )
+from engine.train.inside_file import file_input
 
 MIN_SIDE = 96
 """Small pictures are scaled up (nearest pixel) to at least this many pixels."""
@@ -61,7 +69,11 @@ def add_parser(sub: Any) -> None:
     """The ``inspect`` sub-command's arguments."""
     s = sub.add_parser("inspect", help="see inside a trained run's model: PNGs (and JSON)")
     s.add_argument("run_dir", metavar="RUN_DIR")
-    s.add_argument("--sample", type=int, default=0, help="sample of the validation split")
+    which = s.add_mutually_exclusive_group()
+    which.add_argument("--sample", type=int, help="sample of the validation split (0)")
+    which.add_argument(
+        "--file", help="an input of your own: an image file, a .npy sample, a one-row .csv"
+    )
     s.add_argument("--out", required=True, help="folder for the PNG files")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.add_argument("--arrays", action="store_true", help="also write .npy arrays (the window)")
@@ -72,7 +84,12 @@ def cli_inspect(args: argparse.Namespace) -> int:
     """Run ``layerlab inspect`` with parsed ``args``; return the exit status."""
     try:
         report = inspect_run(
-            args.run_dir, args.sample, args.out, arrays=args.arrays, class_index=args.class_index
+            args.run_dir,
+            args.sample or 0,
+            args.out,
+            arrays=args.arrays,
+            class_index=args.class_index,
+            file=args.file,
         )
     except InsideError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -99,11 +116,16 @@ def inspect_run(
     *,
     arrays: bool = False,
     class_index: int | None = None,
+    file: str | Path | None = None,
 ) -> dict[str, Any]:
     """Write the pictures (and with ``arrays`` the .npy files and ``inside.json``) of
-    sample ``sample`` of a run; return the ``--json`` object."""
+    sample ``sample`` of a run, or of the input read from ``file``; return the
+    ``--json`` object."""
     run = open_run(run_dir)
-    x = run.sample(sample)
+    x = run.sample(sample) if file is None else file_input(run, file)
+    which: dict[str, Any] = (
+        {"sample": sample} if file is None else {"sample": None, "file": str(file)}
+    )
     out = Path(out)
     (out / "activations").mkdir(parents=True, exist_ok=True)
     if arrays:
@@ -133,7 +155,13 @@ def inspect_run(
             manifest_layers.append(
                 {**layers[-1], "type": row["type"], "kind": row["kind"], "array": f"{stem}.npy"}
             )
-    manifest: dict[str, Any] = {"run": str(run_dir), "sample": sample, "layers": manifest_layers}
+    manifest: dict[str, Any] = {
+        "run": str(run_dir),
+        **which,
+        "split": run.split(),
+        "layers": manifest_layers,
+        "input": "input.npy",
+    }
     found = filters(run.model)
     if found is not None:
         name, images = found
@@ -156,7 +184,6 @@ def inspect_run(
         }
         if arrays:
             np.save(out / "arrays" / "grad_cam.npy", cam["heat"])
-            np.save(out / "arrays" / "input.npy", x[0])
     plane = run.plane()
     field = decision_boundary(run.model, plane[0]) if plane is not None else None
     if field is not None:
@@ -174,9 +201,10 @@ def inspect_run(
                 labels=labels,
             )
     if arrays:
+        np.save(out / "arrays" / "input.npy", x[0])
         manifest["health"] = _health_summary(run.run_dir)
         write_atomic(out / "inside.json", to_json(manifest))
-    return {"run": str(run_dir), "sample": sample, "layers": layers}
+    return {"run": str(run_dir), **which, "layers": layers}
 
 
 def _health_summary(run_dir: Path) -> list[dict[str, Any]]:

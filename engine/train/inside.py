@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from engine.data.dataset import Dataset, load_data
-from engine.data.images import _to_model, decode_image
+from engine.data.images import _to_model, decode_image, load_pixels
 from engine.data.sources import DataError
 from engine.train.health import read_health
 from engine.train.history import base_dir_of
@@ -45,6 +46,11 @@ class OpenRun:
     model: Any
     snapshot: dict[str, Any]
     data: Dataset
+
+    @cached_property
+    def ink(self) -> str:
+        """:func:`ink_of` this run, read once (Try it asks at every stroke)."""
+        return ink_of(self)
 
     def split(self) -> str:
         """The split samples are picked from: validation, else test, else training."""
@@ -332,8 +338,10 @@ def try_inputs(run: OpenRun) -> dict[str, Any]:
         ``{"kind": "draw" | "image" | "table" | "other", "shape": input shape,
         "feature_names": [...] (table), "sample": the first validation sample's raw
         values (table: before standardisation, as a user types them), "class_names",
-        "task"}``. ``draw`` is a square single-channel input of a side in
-        :data:`DRAW_SIDES` (values 0..1, ink high, as the digits sources scale them).
+        "task", "ink"}``. ``draw`` is a square single-channel input of a side in
+        :data:`DRAW_SIDES` (values 0..1); ``ink`` is ``"light"`` (ink 1 on paper 0, as
+        the digits sources scale them) or, when the training inputs are mostly bright
+        (:func:`ink_of`), ``"dark"`` (ink 0 on paper 1).
     """
     shape = [int(s) for s in run.data.input_shape]
     if len(shape) == 3 and shape[0] == shape[1] and shape[0] in DRAW_SIDES and shape[2] == 1:
@@ -359,7 +367,30 @@ def try_inputs(run: OpenRun) -> dict[str, Any]:
         "sample": sample,
         "class_names": [str(c) for c in run.data.class_names or []],
         "task": run.data.task,
+        "ink": run.ink if kind == "draw" else "light",
     }
+
+
+INK_SAMPLES = 256
+"""Training inputs :func:`ink_of` reads."""
+
+
+def ink_of(run: OpenRun) -> str:
+    """``"dark"`` when the first :data:`INK_SAMPLES` training inputs (raw, before
+    standardisation) are mostly bright, i.e. their mean lies in the upper half of their
+    range (dark ink on a light background), else ``"light"``."""
+    idx = run.data.parts.get("train")
+    if idx is None or not len(idx):
+        return "light"
+    idx = idx[:INK_SAMPLES]
+    if run.data.images is not None:
+        x = load_pixels(run.data.images, idx)
+    elif run.data.x is not None:
+        x = np.asarray(run.data.x[idx], dtype=np.float64)
+    else:
+        return "light"
+    lo, hi = float(x.min()), float(x.max())
+    return "dark" if hi > lo and (float(x.mean()) - lo) / (hi - lo) > 0.5 else "light"
 
 
 def try_image(run: OpenRun, path: str | Path) -> np.ndarray:
@@ -374,6 +405,22 @@ def try_image(run: OpenRun, path: str | Path) -> np.ndarray:
     return np.asarray(_to_model(pixels, shape[:2], shape[2], mode), dtype=np.float32)
 
 
+def model_input(run: OpenRun, raw: Any) -> np.ndarray:
+    """One input as the user made it (``raw``) -> the model's input with a batch axis
+    of 1, standardised as in training (raises ``InsideError`` when the number of
+    values is not the input's, or one is not a number)."""
+    shape = tuple(int(s) for s in run.data.input_shape)
+    x = np.asarray(raw, dtype=np.float32)
+    if x.size != int(np.prod(shape)):
+        raise InsideError(
+            f"the input has {x.size} values; the model takes {int(np.prod(shape))} {shape}"
+        )
+    x = x.reshape((1, *shape))
+    if not np.isfinite(x).all():
+        raise InsideError("every input value must be a number")
+    return run.data.transform(x) if run.data.mean is not None else x
+
+
 def try_predict(run: OpenRun, raw: Any) -> dict[str, Any]:
     """The model's answer for one input given as the user made it (``raw``: drawn
     pixels 0..1, a decoded image, typed feature values): the run's standardisation
@@ -384,17 +431,7 @@ def try_predict(run: OpenRun, raw: Any) -> dict[str, Any]:
         softmax applied to logits; one sigmoid unit: ``[1 - p, p]``), else
         ``{"values": [...]}``; ``"input"`` is the model's input (standardised).
     """
-    shape = tuple(int(s) for s in run.data.input_shape)
-    x = np.asarray(raw, dtype=np.float32)
-    if x.size != int(np.prod(shape)):
-        raise InsideError(
-            f"the input has {x.size} values; the model takes {int(np.prod(shape))} {shape}"
-        )
-    x = x.reshape((1, *shape))
-    if not np.isfinite(x).all():
-        raise InsideError("every input value must be a number")
-    if run.data.mean is not None:
-        x = run.data.transform(x)
+    x = model_input(run, raw)
     out = np.asarray(run.model(x, training=False), dtype=np.float64).reshape(-1)
     answer: dict[str, Any] = {"input": x[0]}
     if run.data.task != "classification":

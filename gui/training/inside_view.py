@@ -6,10 +6,13 @@ grids for convolution layers, heat strips for dense and recurrent ones, with the
 output shape and statistics), the training health (the gradient norm per layer, each
 layer's weight histograms over the epochs, the plain-language warnings), the first
 convolution's filters, Grad-CAM over the input, and the decision boundary for
-two-feature data.
+two-feature data. Instead of a validation sample the input can be a file of the
+user's own: dropped on the tab, chosen with "Choose file…", or handed over by Try it's
+"See inside" (an image file, a drawn digit or typed values saved as ``.npy``); the
+row at the top says which input is shown, with a thumbnail.
 
 The window never imports TensorFlow: the numbers come from ``layerlab inspect RUN
---sample N --out DIR --arrays`` run as a child process (:class:`QProcess`), which
+--sample N | --file PATH --out DIR --arrays`` run as a child process (:class:`QProcess`), which
 writes small downsampled arrays (``arrays/*.npy``) and ``inside.json``; this view
 reads them when the process ends and draws them with pyqtgraph.
 """
@@ -27,8 +30,11 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QProcess, Qt, QTimer, Signal
+from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
+    QFileDialog,
+    QGraphicsView,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -46,6 +52,9 @@ from gui.training.try_it import TryItView
 
 MAX_CARDS = 40
 """Most layers drawn as activation cards (the rest are listed in the text)."""
+THUMB_SIDE = 40
+"""Pixels of the thumbnail of the input shown."""
+FILE_FILTER = "Inputs (*.png *.jpg *.jpeg *.bmp *.gif *.npy *.csv);;All files (*)"
 
 
 def _maps_grid(maps: np.ndarray, pad: int = 1) -> np.ndarray:
@@ -105,6 +114,7 @@ class InsideView(QWidget):
         super().__init__(parent)
         self.latest_run = latest_run  # () -> run dir or None: shown when the tab opens
         self.run_dir: str | None = None
+        self.file: str | None = None  # an input of the user's own instead of a sample
         self.manifest: dict[str, Any] = {}
         self.process: QProcess | None = None
         self.cards: dict[str, tuple[Any, Any]] = {}  # layer name -> (label, view box)
@@ -113,6 +123,7 @@ class InsideView(QWidget):
         self._stale = False
         self._out = tempfile.TemporaryDirectory(prefix="layerlab-inside-")
         self._build()
+        self.setAcceptDrops(True)
 
     # ------------------------------------------------------------------------ layout
     def _build(self) -> None:
@@ -124,10 +135,28 @@ class InsideView(QWidget):
         self.sample_box.setRange(0, 1_000_000)
         self.sample_box.setPrefix("sample ")
         self.sample_box.setToolTip("A sample of the run's validation split")
+        self.thumb = QLabel()
+        self.thumb.setFixedSize(THUMB_SIDE, THUMB_SIDE)
+        self.thumb.setToolTip("The input shown (as the model takes it)")
+        self.source_label = QLabel("")
+        self.choose_button = QPushButton("Choose file…")
+        self.choose_button.setToolTip(
+            "Look inside for an input of your own: an image file, a .npy sample or a "
+            "one-row .csv (or drop a file on this tab)"
+        )
+        self.choose_button.clicked.connect(self._choose_file)
+        self.samples_button = QPushButton("Back to samples")
+        self.samples_button.setToolTip("Show a sample of the validation split again")
+        self.samples_button.clicked.connect(self.use_samples)
+        self.samples_button.setVisible(False)
         self.show_button = QPushButton("Look inside")
         self.show_button.clicked.connect(self.compute)
         top.addWidget(self.run_label, 1)
+        top.addWidget(self.thumb)
+        top.addWidget(self.source_label)
         top.addWidget(self.sample_box)
+        top.addWidget(self.choose_button)
+        top.addWidget(self.samples_button)
         top.addWidget(self.show_button)
         self.status = QLabel("")
         self.status.setStyleSheet(f"color: {c['muted']};")
@@ -173,11 +202,15 @@ class InsideView(QWidget):
         self.tabs.addTab(self.boundary_view, "Decision boundary")
         self.try_it = TryItView()
         self.tabs.addTab(self.try_it, "Try it")
+        self.try_it.see_inside.connect(self.see_file)
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.status)
         layout.addWidget(self.tabs, 1)
+        for view in self.findChildren(QGraphicsView):  # a dropped file lands on the tab
+            view.setAcceptDrops(False)  # (or on Try it, which takes it itself)
+            view.viewport().setAcceptDrops(False)
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
@@ -214,20 +247,57 @@ class InsideView(QWidget):
         if compute:
             self.compute()
 
+    def set_file(self, path: str | os.PathLike) -> None:
+        """Look inside for the input read from the file at ``path`` (dropped or chosen)."""
+        self.file = str(path)
+        self.samples_button.setVisible(True)
+        self.sample_box.setEnabled(False)
+        if self.run_dir is None:
+            self.status.setText("Train a model first, then look inside it for this file.")
+            return
+        self.compute()
+
+    def see_file(self, path: str) -> None:
+        """Try it's "See inside": the activations for its input."""
+        self.tabs.setCurrentIndex(0)
+        self.set_file(path)
+
+    def use_samples(self) -> None:
+        """Back to the validation split's samples."""
+        self.file = None
+        self.samples_button.setVisible(False)
+        self.sample_box.setEnabled(True)
+        self.compute()
+
+    def _choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Look Inside for a File", "", FILE_FILTER)
+        if path:
+            self.set_file(path)
+
+    def dragEnterEvent(self, event: Any) -> None:
+        if any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: Any) -> None:
+        urls = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            event.acceptProposedAction()
+            self.set_file(urls[0])
+
+    def _which(self) -> str:
+        if self.file is not None:
+            return f"file {Path(self.file).name}"
+        return f"sample {self.sample_box.value()}"
+
     def command(self) -> list[str]:
         """The child process's command line."""
-        return [
-            sys.executable,
-            "-m",
-            "engine.cli",
-            "inspect",
-            str(self.run_dir),
-            "--sample",
-            str(self.sample_box.value()),
-            "--out",
-            self._out.name,
-            "--arrays",
-        ]
+        which = (
+            ["--file", self.file]
+            if self.file is not None
+            else ["--sample", str(self.sample_box.value())]
+        )
+        cmd = [sys.executable, "-m", "engine.cli", "inspect", str(self.run_dir), *which]
+        return [*cmd, "--out", self._out.name, "--arrays"]
 
     def compute(self) -> None:
         """Run ``layerlab inspect`` in a child process for the run and sample shown."""
@@ -242,7 +312,7 @@ class InsideView(QWidget):
         process.setArguments(cmd[1:])
         process.finished.connect(lambda code, _status, p=process: self._done(p, code))
         process.errorOccurred.connect(lambda error, p=process: self._failed(p, error))
-        self.status.setText(f"Looking inside (sample {self.sample_box.value()})…")
+        self.status.setText(f"Looking inside ({self._which()})…")
         self.show_button.setEnabled(False)
         process.start()
 
@@ -280,11 +350,38 @@ class InsideView(QWidget):
         self._draw_health()
         self._draw_pictures(arrays)
         self._draw_boundary(arrays)
+        self._draw_source(arrays)
         n = len(self.manifest.get("layers", []))
+        file = self.manifest.get("file")
+        which = f"File {Path(file).name}" if file else f"Sample {self.manifest.get('sample')}"
         self.status.setText(
-            f"Sample {self.manifest.get('sample')}: {n} layers. Statistics are of each "
-            "layer's output for this sample; large outputs are shown downsampled."
+            f"{which}: {n} layers. Statistics are of each layer's output for this "
+            "input; large outputs are shown downsampled."
         )
+
+    def _draw_source(self, arrays: Path) -> None:
+        """Which input is shown, in words, and its thumbnail (for image inputs)."""
+        file = self.manifest.get("file")
+        split = self.manifest.get("split") or "validation"
+        split = "training" if split == "train" else split
+        self.source_label.setText(
+            f"file {Path(file).name}"
+            if file
+            else f"sample {self.manifest.get('sample')} of {split}"
+        )
+        self.source_label.setToolTip(file or "")
+        path = arrays / "input.npy"
+        image = np.load(path) if path.is_file() else None
+        if (
+            image is None
+            or image.ndim not in (2, 3)
+            or (image.ndim == 3 and image.shape[-1] not in (1, 3))
+        ):
+            self.thumb.clear()
+            self.thumb.setVisible(False)
+            return
+        self.thumb.setPixmap(QPixmap.fromImage(_thumbnail(image)))
+        self.thumb.setVisible(True)
 
     def _draw_activations(self, arrays: Path) -> None:
         w = self.activations
@@ -470,6 +567,19 @@ def _card_text(row: dict[str, Any], highlight: bool = False) -> str:
         f"{name} ({row['type']}) {shape}<br>"
         f"mean {row['mean']:.3g} · std {row['std']:.3g} · zeros {row['zero_fraction']:.0%}"
     )
+
+
+def _thumbnail(image: np.ndarray) -> QImage:
+    """A (h, w) or (h, w, 1 | 3) input, its own range stretched to 0..255, scaled to fit
+    :data:`THUMB_SIDE` (nearest pixel)."""
+    a = np.asarray(image, np.float32)
+    a = a[:, :, None] if a.ndim == 2 else a
+    lo, hi = float(a.min()), float(a.max())
+    a = ((a - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(a)).astype(np.uint8)
+    a = np.ascontiguousarray(np.repeat(a, 3, -1) if a.shape[-1] == 1 else a)
+    h, w = a.shape[:2]
+    picture = QImage(a.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+    return picture.scaled(THUMB_SIDE, THUMB_SIDE, Qt.AspectRatioMode.KeepAspectRatio)
 
 
 def _grey_item(image: np.ndarray) -> pg.ImageItem:

@@ -3,12 +3,17 @@ its answer.
 
 - Square single-channel inputs of side 8 or 28 (the digits presets, MNIST-like
   data): draw with the mouse on :class:`DrawCanvas`. Strokes are painted at
-  :data:`CANVAS_SIDE` pixels and averaged down to the input's side, ink 1 and paper 0,
-  as the digits source scales its pixels (``/ 16`` to 0..1).
+  :data:`CANVAS_SIDE` pixels and averaged down to the input's side, ink 1 on paper 0
+  as the digits source scales its pixels (``/ 16`` to 0..1), or ink 0 on paper 1 when
+  the run's training inputs are mostly bright (the engine's ``ink``).
 - Images: drop an image file on the panel (or Choose Image…); it is decoded,
   resized and scaled as the run's images were.
 - Tables: one field per feature, prefilled with a validation sample (raw values:
   the run's standardisation is applied in the engine, as in training).
+
+After an answer, "See inside" hands the same input to the Inside tab's activations
+and Grad-CAM (signal ``see_inside``: the image file, or the drawing or typed values
+saved as a ``.npy`` in a temporary folder).
 
 The answer (class probabilities as bars with class names, or the regression
 values) comes from the engine service (request ``try_it``,
@@ -19,6 +24,7 @@ while the input changes, with the newest input) and only the newest answer count
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +60,7 @@ IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif)"
 
 class DrawCanvas(QWidget):
     """A square to draw on with the mouse (left button draws, right button erases).
+    ``ink`` ``"light"``: white ink on black paper; ``"dark"``: black ink on white.
 
     Signals:
         changed(): a stroke added ink (while drawing, not only at the end).
@@ -61,11 +68,12 @@ class DrawCanvas(QWidget):
 
     changed = Signal()
 
-    def __init__(self, side: int, parent: QWidget | None = None) -> None:
+    def __init__(self, side: int, ink: str = "light", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.side = side
+        self.paper = 255 if ink == "dark" else 0
         self.image = QImage(CANVAS_SIDE, CANVAS_SIDE, QImage.Format.Format_Grayscale8)
-        self.image.fill(0)
+        self.image.fill(self.paper)
         self._last: QPointF | None = None
         self._erase = False
         self.setFixedSize(CANVAS_SIDE, CANVAS_SIDE)
@@ -73,7 +81,7 @@ class DrawCanvas(QWidget):
         self.setToolTip("Draw with the left mouse button; the right button erases")
 
     def clear(self) -> None:
-        self.image.fill(0)
+        self.image.fill(self.paper)
         self.update()
         self.changed.emit()
 
@@ -96,7 +104,8 @@ class DrawCanvas(QWidget):
         painter = QPainter(self.image)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         width = CANVAS_SIDE * max(PEN_FRACTION, 1.3 / self.side) * (2.0 if erase else 1.0)
-        pen = QPen(QColor(0, 0, 0) if erase else QColor(255, 255, 255), width)
+        paper, ink = QColor(self.paper, self.paper, self.paper), 255 - self.paper
+        pen = QPen(paper if erase else QColor(ink, ink, ink), width)
         pen.setCapStyle(Qt.PenCapStyle.RoundCap)
         pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
         painter.setPen(pen)
@@ -144,9 +153,11 @@ class TryItView(QWidget):
 
     Signals:
         answered(dict): the engine's answer for the newest input (tests).
+        see_inside(str): "See inside" was pressed: a file holding the input shown.
     """
 
     answered = Signal(dict)
+    see_inside = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -166,6 +177,8 @@ class TryItView(QWidget):
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(DEBOUNCE_MS)
         self._debounce.timeout.connect(self._send)
+        self._saved = tempfile.TemporaryDirectory(prefix="layerlab-try-")
+        self._saves = 0
         self._build()
 
     # ------------------------------------------------------------------------ layout
@@ -181,6 +194,10 @@ class TryItView(QWidget):
         self.choose_button.clicked.connect(self._choose_image)
         self.clear_button = QPushButton("Clear")
         self.clear_button.clicked.connect(self._clear)
+        self.inside_button = QPushButton("See inside")
+        self.inside_button.setToolTip("This input's activations and Grad-CAM (Activations tab)")
+        self.inside_button.clicked.connect(self._see_inside)
+        self.inside_button.setEnabled(False)
         self.seen = QLabel()
         self.seen.setToolTip("What the model takes: the drawing at its input's size")
         left = QVBoxLayout()
@@ -214,7 +231,10 @@ class TryItView(QWidget):
         self.bars.getAxis("left").setStyle(tickLength=0)
         self.bar_item: pg.BarGraphItem | None = None
         right = QVBoxLayout()
-        right.addWidget(self.result)
+        head = QHBoxLayout()
+        head.addWidget(self.result, 1)
+        head.addWidget(self.inside_button, 0, Qt.AlignmentFlag.AlignTop)
+        right.addLayout(head)
         right.addWidget(self.bars, 1)
         right.addStretch(0)
         layout = QHBoxLayout(self)
@@ -224,6 +244,8 @@ class TryItView(QWidget):
 
     def _set_controls(self, kind: str | None) -> None:
         self.clear_button.setVisible(kind == "draw")
+        self.inside_button.setVisible(kind in ("draw", "image", "table"))
+        self.inside_button.setEnabled(False)
         self.choose_button.setVisible(kind in ("draw", "image"))
         self.seen.setVisible(kind in ("draw", "image"))
 
@@ -274,7 +296,7 @@ class TryItView(QWidget):
         shape = "×".join(str(s) for s in info.get("shape") or [])
         if kind == "draw":
             side = int(info["shape"][0])
-            self.canvas = DrawCanvas(side)
+            self.canvas = DrawCanvas(side, info.get("ink", "light"))
             self.canvas.changed.connect(self._on_drawn)
             self.input_layout.addWidget(self.canvas)
             self.hint.setText(
@@ -403,7 +425,29 @@ class TryItView(QWidget):
         elif "values" in answer:
             values = ", ".join(f"{v:.4g}" for v in answer["values"])
             self.result.setText(f"<span style='font-size:16pt'>Prediction: <b>{values}</b></span>")
+        self.inside_button.setEnabled(
+            ("probabilities" in answer or "values" in answer)
+            and (self._image is not None or "x" in (self._pending or {}))
+        )
         self.answered.emit(answer)
+
+    def input_file(self) -> str | None:
+        """A file holding the input shown: the image file, or the drawn or typed values
+        (saved as ``.npy`` when asked); None before any input."""
+        if self._image is not None:
+            return self._image
+        x = (self._pending or {}).get("x")
+        if x is None:
+            return None
+        self._saves += 1
+        path = Path(self._saved.name) / f"input-{self._saves}.npy"
+        np.save(path, np.asarray(x, np.float32))
+        return str(path)
+
+    def _see_inside(self) -> None:
+        path = self.input_file()
+        if path is not None:
+            self.see_inside.emit(path)
 
     def _draw_bars(self, probabilities: list[float], names: list[str]) -> None:
         p = np.asarray(probabilities, float)

@@ -156,3 +156,17 @@ def test_a_run_on_xor_sends_boundary_fields_that_classify_the_quadrants(tmp_path
 def test_no_boundary_for_inputs_other_than_two_features():
     assert boundary_callback(lambda e: None, np.zeros((5, 3)), np.zeros(5, int)) is None
     assert boundary_callback(lambda e: None, np.zeros((5, 2)), np.zeros(5, np.float32)) is None
+
+
+def test_the_drawing_ink_matches_the_training_data(runs, tmp_path):
+    from engine.data.dataset import load_data
+
+    assert try_inputs(open_run(runs["digits"]))["ink"] == "light"  # white ink on black
+    digits = load_data({"source": "builtin:digits"})
+    x = 1.0 - np.asarray(digits.x[:300], np.float32)  # dark digits on white paper
+    np.savez(tmp_path / "inverted.npz", x=x, y=digits.y[:300])
+    source = {"source": "npz", "path": str(tmp_path / "inverted.npz")}
+    final = run_training(project(source, [8, 8, 1], 10), tmp_path / "run")
+    assert final["event"] == "done", final
+    info = try_inputs(open_run(tmp_path / "run"))
+    assert info["kind"] == "draw" and info["ink"] == "dark"

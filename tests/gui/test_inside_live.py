@@ -216,3 +216,39 @@ def test_the_inside_tab_shows_the_newest_run_when_a_run_ends(qtbot, monkeypatch)
     assert computed[-1] == "/runs/3"
     view.run_ended()  # nothing newer: nothing recomputed
     assert computed.count("/runs/3") == 1
+
+
+def test_see_inside_shows_the_activations_of_the_drawing(digits_run, inside, qtbot):
+    try_it = inside.try_it
+    inside.tabs.setCurrentWidget(try_it)
+    with qtbot.waitSignal(try_it.answered, timeout=TIMEOUT_MS):
+        inside.try_it.set_run(str(digits_run))
+        inside.run_dir = str(digits_run)
+    assert not try_it.inside_button.isEnabled()  # nothing drawn yet
+    with qtbot.waitSignal(try_it.answered, timeout=TIMEOUT_MS):
+        try_it.canvas.stroke([(0.56, 0.1), (0.56, 0.9)])
+    assert try_it.inside_button.isEnabled()
+    drawn = try_it.canvas.pixels()
+    with qtbot.waitSignal(inside.finished, timeout=TIMEOUT_MS) as done:
+        try_it.inside_button.click()
+    assert done.args == [True]
+    assert inside.tabs.currentIndex() == 0  # the Activations view
+    assert inside.source_label.text().startswith("file input-")
+    assert inside.source_label.text().endswith(".npy")
+    np.testing.assert_allclose(np.load(inside.manifest["file"]), drawn)
+    assert [row["name"] for row in inside.manifest["layers"]][-1] == "output"
+    assert len(inside.cards) == len(inside.manifest["layers"])
+
+
+def test_the_canvas_ink_follows_the_training_data(inside):
+    from gui.training.try_it import DrawCanvas
+
+    dark = DrawCanvas(8, "dark")
+    assert dark.pixels().min() == 1.0  # white paper
+    dark.stroke([(0.56, 0.1), (0.56, 0.9)])
+    assert dark.pixels()[:, 4].min() < 0.1 and dark.pixels()[:, 0].min() == 1.0
+    dark.stroke([(0.56, 0.1), (0.56, 0.9)], erase=True)
+    assert dark.pixels().min() == 1.0
+    info = {"kind": "draw", "shape": [8, 8, 1], "ink": "dark", "class_names": [], "task": ""}
+    inside.try_it._setup(info)
+    assert inside.try_it.canvas.paper == 255

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from engine.model.project import load_project
@@ -107,3 +108,64 @@ def test_a_child_that_cannot_start_is_said_in_words(view, qtbot, tmp_path, monke
     assert done.args == [False]
     assert view.status.text().startswith("Could not look inside:")
     assert view.show_button.isEnabled()
+
+
+def drop(widget, path: Path) -> bool:
+    """Drag the file at ``path`` onto ``widget`` and drop it; whether the enter was accepted."""
+    from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    action, button = Qt.DropAction.CopyAction, Qt.MouseButton.LeftButton
+    no_keys = Qt.KeyboardModifier.NoModifier
+    enter = QDragEnterEvent(QPoint(10, 10), action, mime, button, no_keys)
+    QApplication.sendEvent(widget, enter)
+    QApplication.sendEvent(widget, QDropEvent(QPointF(10, 10), action, mime, button, no_keys))
+    return enter.isAccepted()
+
+
+def test_a_dropped_file_is_looked_inside(runs, view, qtbot, tmp_path):
+    from engine.cli.inspect import png
+
+    with qtbot.waitSignal(view.finished, timeout=120_000):
+        view.show_run(runs["lenet"])
+    assert view.source_label.text() == "sample 0 of validation"
+    picture = np.zeros((32, 32, 3), np.uint8)
+    picture[4:28, 13:19] = 255  # a "1"
+    path = tmp_path / "one.png"
+    path.write_bytes(png(picture))
+    for area in (view.activations, view.pictures, view.gradient_plot, view.boundary_plot):
+        target = area.viewport()  # where a file dropped on the pictures goes (Qt's rule)
+        while not target.acceptDrops():
+            target = target.parentWidget()
+        assert target is view
+    with qtbot.waitSignal(view.finished, timeout=120_000) as done:
+        assert drop(view, path)
+    assert done.args == [True]
+    assert view.manifest["file"] == str(path) and view.manifest["sample"] is None
+    assert view.source_label.text() == "file one.png"
+    assert view.status.text().startswith("File one.png: 9 layers")
+    boxes = [i for i in view.activations.ci.items if type(i).__name__ == "ViewBox"]
+    assert len(boxes) == 9  # the activation cards are drawn
+    thumb = view.thumb.pixmap().toImage()
+    assert view.thumb.isVisible() and thumb.width() == 40
+    column = [thumb.pixelColor(x, 20).red() for x in range(40)]
+    assert max(column[17:23]) > 200 and column[2] < 50  # the bar, bright on black
+    assert view.manifest["grad_cam"]["layer"] == "conv2"
+    # a file that is not an image: said in the status line, the last pictures stay
+    bad = tmp_path / "text.png"
+    bad.write_text("not a picture")
+    with qtbot.waitSignal(view.finished, timeout=120_000) as done:
+        drop(view, bad)
+    assert done.args == [False]
+    assert view.status.text().startswith(f"Could not look inside: {bad}: not an image")
+    assert "8×8×1 images" in view.status.text()
+    # back to the validation samples
+    view.sample_box.setValue(2)
+    with qtbot.waitSignal(view.finished, timeout=120_000):
+        view.samples_button.click()
+    assert view.manifest["sample"] == 2 and "file" not in view.manifest
+    assert view.source_label.text() == "sample 2 of validation"
+    assert not view.samples_button.isVisible()
