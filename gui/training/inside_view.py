@@ -98,6 +98,15 @@ def _rgba(data: np.ndarray, levels: tuple[float, float] | None = None) -> np.nda
     return out
 
 
+def heat_overlay(heat: np.ndarray) -> np.ndarray:
+    """Grad-CAM's heat (0..1, rows down) as RGBA whose opacity grows with the heat: the
+    input shows through where the class found nothing and is coloured where it did."""
+    rgba = _rgba(heat, (0.0, 1.0))
+    strength = np.clip(np.nan_to_num(heat, nan=0.0), 0.0, 1.0)
+    rgba[..., 3] = np.round(30 + 195 * strength).astype(np.uint8)
+    return rgba
+
+
 def _image_item(data: np.ndarray, levels: tuple[float, float] | None = None) -> pg.ImageItem:
     """An ImageItem drawing ``data`` (rows down) with the viridis colour map (see
     :func:`_rgba`)."""
@@ -519,9 +528,9 @@ class InsideView(QWidget):
             right = w.addViewBox(lockAspect=True, enableMouse=False)
             right.invertY(True)
             right.addItem(_grey_item(grey))
-            overlay = _image_item(heat, (0.0, 1.0))
-            overlay.setOpacity(0.6)
-            right.addItem(overlay)
+            right.addItem(
+                pg.ImageItem(np.transpose(heat_overlay(heat), (1, 0, 2)), levels=(0, 255))
+            )
             w.nextRow()
         found = self.manifest.get("filters")
         if found:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gui.training.inside_view import _card_image, _rgba
+from gui.training.inside_view import _card_image, _rgba, heat_overlay
 
 
 def test_the_padding_of_a_dense_layers_heat_strip_is_transparent_not_the_lowest_colour():
@@ -25,3 +25,9 @@ def test_fixed_levels_clip_values_outside_them():
     colours = [tuple(c) for c in rgba[0, :, :3]]
     assert colours[0] == colours[1] and colours[3] == colours[4]
     assert len({colours[1], colours[2], colours[3]}) == 3
+
+
+def test_grad_cams_overlay_lets_the_input_show_where_the_heat_is_low():
+    heat = np.array([[0.0, 0.5, 1.0]], np.float32)
+    alpha = heat_overlay(heat)[0, :, 3]
+    assert alpha[0] < 64 < alpha[1] < alpha[2] and alpha[2] >= 200
