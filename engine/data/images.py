@@ -3,8 +3,9 @@
 Loading an image source only *indexes* it: file names and labels, no decoding
 (:func:`index_folder`, :func:`index_list`), so a folder of 100,000 photos is ready in
 about a second. The pixels come later, batch by batch, from a ``tf.data`` pipeline
-(:func:`image_pipeline`) that reads, checks, decodes (PNG, JPEG, BMP, GIF: the first
-frame), resizes and batches in parallel and prefetches; nothing holds the whole set
+(:func:`image_pipeline`) that reads and checks files :data:`READ_GROUP` at a time,
+decodes (PNG, JPEG, BMP, GIF: the first frame) and resizes them one by one, batches,
+all in parallel, and prefetches; nothing holds the whole set
 unless a cache is asked for (``"cache": "memory"``, or ``"file"`` beside the run).
 
 A file that cannot be decoded while training (corrupt, cut short, or declaring more
