@@ -3,8 +3,9 @@
 Loading an image source only *indexes* it: file names and labels, no decoding
 (:func:`index_folder`, :func:`index_list`), so a folder of 100,000 photos is ready in
 about a second. The pixels come later, batch by batch, from a ``tf.data`` pipeline
-(:func:`image_pipeline`) that reads, checks, decodes (PNG, JPEG, BMP, GIF: the first
-frame), resizes and batches in parallel and prefetches; nothing holds the whole set
+(:func:`image_pipeline`) that reads and checks files :data:`READ_GROUP` at a time,
+decodes (PNG, JPEG, BMP, GIF: the first frame) and resizes them one by one, batches,
+all in parallel, and prefetches; nothing holds the whole set
 unless a cache is asked for (``"cache": "memory"``, or ``"file"`` beside the run).
 
 A file that cannot be decoded while training (corrupt, cut short, or declaring more
@@ -311,8 +312,7 @@ def _fit_size(image: Any, size: tuple[int, int], mode: str) -> Any:
         ph = tf.maximum(h, w * th // tw)
         pw = tf.maximum(w, h * tw // th)
         image = tf.image.pad_to_bounding_box(image, (ph - h) // 2, (pw - w) // 2, ph, pw)
-    shape = tf.shape(image)
-    same = tf.logical_and(tf.equal(shape[0], th), tf.equal(shape[1], tw))
+    same = tf.reduce_all(tf.equal(tf.shape(image)[:2], size))  # 4 ops: each costs ~1 µs an image
     return tf.cond(
         same,
         lambda: tf.reshape(image, (th, tw, image.shape[-1])),
@@ -353,46 +353,59 @@ def _to_model(pixels: Any, size: tuple[int, int], channels: int, mode: str) -> A
     return _scaled(_fitted(pixels, size, channels, mode))
 
 
-_MAGIC = (0x8950, 0x4749, 0x424D)
-"""The first two bytes of PNG, GIF and BMP files, as big-endian numbers."""
+READ_GROUP = 16
+"""Files the pipeline reads and checks together (:func:`_read_checked`)."""
 
 
 def _header_weights() -> np.ndarray:
-    """(7, 26) weights turning an image's first 26 bytes into the sides PNG (big-endian
+    """(26, 8) weights turning an image's first 26 bytes into the sides PNG (big-endian
     uint32 at 16, 20), GIF (little-endian uint16 at 6, 8) and BMP (little-endian int32
-    at 18, 22) declare, and its first two bytes: one multiply and one sum for all."""
-    w = np.zeros((7, 26), np.int64)
+    at 18, 22) declare, then its first two bytes (the magic number), then 0: one matrix
+    product for a whole group of files."""
+    w = np.zeros((26, 8), np.int64)
     for k in range(4):
-        w[0, 16 + k] = w[1, 20 + k] = 256 ** (3 - k)
-        w[4, 18 + k] = w[5, 22 + k] = 256**k
+        w[16 + k, 0] = w[20 + k, 1] = 256 ** (3 - k)
+        w[18 + k, 4] = w[22 + k, 5] = 256**k
     for k in range(2):
-        w[2, 6 + k] = w[3, 8 + k] = 256**k
-    w[6, 0], w[6, 1] = 256, 1
+        w[6 + k, 2] = w[8 + k, 3] = 256**k
+    w[0, 6], w[1, 6] = 256, 1
     return w
 
 
+def _format_table() -> np.ndarray:
+    """Magic number -> which declared area applies: 0 PNG, 1 GIF, 2 BMP, 4 JPEG, 3 (an
+    area of 0: refused) anything else."""
+    table = np.full(65536, 3, np.int32)
+    table[0x8950], table[0x4749], table[0x424D], table[0xFFD8] = 0, 1, 2, 4
+    return table
+
+
 def _within_limit(contents: Any) -> Any:
-    """Graph ops: whether an encoded PNG, GIF, BMP or JPEG declares at most
+    """Graph ops: for each of up to :data:`READ_GROUP` encoded files (a 1-D string
+    tensor), whether it is a PNG, GIF, BMP or JPEG declaring at most
     :data:`engine.limits.IMAGE_MEGAPIXELS` in its header (False for anything else).
 
-    Few ops, because in a ``tf.data`` map each op costs a few microseconds per image
-    whatever its size: the first 26 bytes as one vector (``decode_raw`` pads short
-    files), one weighted sum for every non-JPEG format's sides and the magic number;
+    Vectorised over the group, because in a ``tf.data`` map each op costs a few
+    microseconds per call whatever its size: the first 26 bytes of every file as one
+    matrix (``decode_raw`` pads short files), one product with :func:`_header_weights`
+    for every non-JPEG format's sides and the magic number, one lookup of the format;
     a JPEG's size marker can sit anywhere in its header, so ``extract_jpeg_shape``
     reads it, given a 1x1 JPEG for anything else (no ``cond`` per image)."""
     import tensorflow as tf
 
+    count = tf.shape(contents)[0]
     raw = tf.cast(tf.io.decode_raw(contents, tf.uint8, fixed_length=26), tf.int64)
-    values = tf.reduce_sum(tf.constant(_header_weights()) * raw, axis=1)
-    sides = tf.where(values[:6] >= 2**31, 2**32 - values[:6], values[:6])  # BMP: signed
-    magic = values[6]
-    areas = tf.reduce_prod(tf.reshape(sides, (3, 2)), axis=1)  # PNG, GIF, BMP
-    other = tf.reduce_max(tf.where(tf.equal(magic, _MAGIC), areas, -1))
-    jpeg = tf.equal(magic, 0xFFD8)
-    shape = tf.image.extract_jpeg_shape(tf.where(jpeg, contents, _TINY_JPEG), tf.int64)
-    pixels = tf.where(jpeg, shape[0] * shape[1], other)
-    # -1 (not an image) wraps to a huge unsigned number: one comparison refuses both
-    return tf.cast(pixels, tf.uint64) <= IMAGE_MEGAPIXELS.value() * 10**6
+    values = tf.linalg.matmul(raw, tf.constant(_header_weights()))  # (count, 8)
+    values = tf.minimum(values, 2**32 - values)  # BMP's sides are signed
+    areas = tf.reduce_prod(tf.reshape(values, (-1, 4, 2)), axis=2)  # PNG, GIF, BMP, 0
+    kind = tf.gather(tf.constant(_format_table()), values[:, 6])
+    probes = tf.where(tf.equal(kind, 4), contents, _TINY_JPEG)
+    probes = tf.concat([probes, tf.fill([READ_GROUP], _TINY_JPEG)], 0)[:READ_GROUP]
+    shapes = [tf.image.extract_jpeg_shape(p, tf.int64) for p in tf.unstack(probes, READ_GROUP)]
+    jpeg = tf.reduce_prod(tf.stack(shapes)[:count, :2], axis=1, keepdims=True)
+    pixels = tf.gather(tf.concat([areas, jpeg], 1), kind, batch_dims=1)
+    # 0 (not an image) wraps to the largest unsigned number: one comparison refuses both
+    return tf.cast(pixels - 1, tf.uint64) < IMAGE_MEGAPIXELS.value() * 10**6
 
 
 _TINY_JPEG = bytes.fromhex(
@@ -408,15 +421,24 @@ _TINY_JPEG = bytes.fromhex(
 """A 1x1 black JPEG: what :func:`_within_limit` measures when the file is not a JPEG."""
 
 
-def _load_one(path: Any, size: tuple[int, int], channels: int, mode: str) -> Any:
-    """Graph ops: read, check the declared size, decode, resize one image file, to
-    uint8 (the pipeline scales whole batches). A file beyond the pixel
-    limit is replaced by empty bytes before decoding, whose decode error skips it
-    (``ignore_errors``): nothing is allocated for it, and no assert op is needed."""
+def _read_checked(paths: Any) -> Any:
+    """Graph ops: read up to :data:`READ_GROUP` files (a 1-D string tensor) and check
+    their declared sizes together; a file beyond the pixel limit is replaced by empty
+    bytes, whose decode error (:func:`_decode_one`) skips it (``ignore_errors``):
+    nothing is allocated for it, and no assert op is needed."""
     import tensorflow as tf
 
-    contents = tf.io.read_file(path)
-    contents = tf.where(_within_limit(contents), contents, tf.constant(b""))
+    count = tf.shape(paths)[0]
+    padded = tf.concat([paths, tf.fill([READ_GROUP], paths[0])], 0)[:READ_GROUP]
+    contents = tf.stack([tf.io.read_file(p) for p in tf.unstack(padded, READ_GROUP)])[:count]
+    return tf.where(_within_limit(contents), contents, tf.constant(b""))
+
+
+def _decode_one(contents: Any, size: tuple[int, int], channels: int, mode: str) -> Any:
+    """Graph ops: decode and resize one checked file, to uint8 (the pipeline scales
+    whole batches)."""
+    import tensorflow as tf
+
     decoded = tf.io.decode_image(contents, channels=3, expand_animations=False)
     return _fitted(decoded, size, channels, mode)
 
@@ -544,15 +566,17 @@ def image_pipeline(
 ) -> Any:
     """A ``tf.data.Dataset`` of batches of the images at ``indices`` (and ``labels``).
 
-    Files are read, checked, decoded and resized in parallel (AUTOTUNE), batched, then
-    scaled to [0, 1] (and ``transform``-ed) a batch at a time, and prefetched.
+    Files are read and their headers checked :data:`READ_GROUP` at a time, decoded and
+    resized one by one, both in parallel (AUTOTUNE), batched, then scaled to [0, 1]
+    (and ``transform``-ed) a batch at a time, and prefetched.
     Without a cache, each epoch reshuffles the file order (a full shuffle of indices,
     cheap; shuffled batches then take images as they finish decoding, so a seeded run's
     batches are not bit-for-bit repeatable); with one (``memory``, or ``file`` when
     ``cache_file`` is given), the
     decoded images are kept after the first epoch and reshuffled through a buffer of
     up to 2,048 images, over an order seeded once. A file that cannot be decoded is
-    skipped (``ignore_errors``) and, with a ``tracker``, counted.
+    skipped (``ignore_errors``) and, with a ``tracker``, counted; one that cannot be
+    read at all (deleted or unreadable since it was indexed) skips its read group.
     """
     import tensorflow as tf
 
@@ -575,8 +599,11 @@ def image_pipeline(
     if labels is not None:
         columns += (np.asarray(labels),)
 
-    def load(path: Any, where: Any, *label: Any) -> Any:
-        return (_load_one(path, size, channels, resize), where, *label)
+    def read(paths: Any, where: Any, *label: Any) -> Any:
+        return (_read_checked(paths), where, *label)
+
+    def decode(contents: Any, where: Any, *label: Any) -> Any:
+        return (_decode_one(contents, size, channels, resize), where, *label)
 
     def finish(images: Any, where: Any, *label: Any) -> Any:
         images = _scaled(images)  # per batch: one op for all its images
@@ -591,11 +618,18 @@ def image_pipeline(
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
     # no AutoGraph (no Python control flow on tensors here): converting costs ~0.5 s a function
     plain = tf.autograph.experimental.do_not_convert
-    # shuffled (training): images leave the map in the order they finish decoding, not
+    # files are read and checked READ_GROUP at a time (the header check is then a few
+    # ops per group, not per file); a group with a file that cannot be read at all
+    # (deleted, no permission) is skipped as a whole, each of its files counted.
+    # Shuffled (training): images leave the maps in the order they finish decoding, not
     # in the file order (a slow PNG no longer holds up the JPEGs behind it: 1.3x the
     # images/s here, a mixed folder); in order otherwise (validation, predictions)
+    ds = ds.batch(READ_GROUP).map(
+        plain(read), num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle
+    )
+    ds = ds.ignore_errors().unbatch()
     ds = ds.map(
-        plain(load), num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle
+        plain(decode), num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle
     ).ignore_errors()
     if mode == "memory":
         ds = ds.cache()

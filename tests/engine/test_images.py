@@ -175,6 +175,22 @@ def test_a_corrupt_file_mid_epoch_is_skipped_counted_and_reported(tmp_path, tf):
     assert "004b.png" in (tmp_path / "run" / "events.jsonl").read_text()
 
 
+def test_a_file_deleted_after_indexing_is_skipped_with_its_read_group_not_a_crash(tmp_path, tf):
+    from engine.data.images import READ_GROUP, SkipTracker
+
+    root = folder(tf, tmp_path / "set", per_class=20)
+    data = load_data({"source": "images", "path": str(root), "validation_split": 0.0})
+    gone = root / "b" / "007.png"
+    gone.unlink()
+    tracker = SkipTracker(data.images)
+    seen = sum(len(x) for x, _ in data.batches("train", 8, tracker=tracker).as_numpy_iterator())
+    indices = tracker.skipped()
+    skipped = [data.images.paths[i] for i in indices]
+    assert str(gone) in skipped and 40 - READ_GROUP <= seen < 40
+    assert len(skipped) == 40 - seen  # every image not delivered is counted
+    assert "007.png" in tracker.describe(indices, shown=READ_GROUP)
+
+
 def test_corrupt_files_error_ends_the_run_naming_the_file(tmp_path, tf):
     root = folder(tf, tmp_path / "set")
     corrupt_png(root / "b" / "004b.png")
@@ -450,7 +466,7 @@ def test_every_format_beyond_the_pixel_limit_is_skipped_from_its_header(tmp_path
     from engine.data.images import _within_limit
 
     def within(data: bytes) -> bool:
-        return bool(_within_limit(tf.constant(data)).numpy())
+        return bool(_within_limit(tf.constant([data])).numpy()[0])
 
     assert not any(within(b) for b in bombs.values())
     assert within((root / "a" / "fine.bmp").read_bytes()) and within(_TINY_JPEG)
