@@ -750,7 +750,7 @@ def _fit(
         callbacks=callbacks,
         verbose=0,
     )
-    with placement.scope(), warnings.catch_warnings():
+    with placement.scope(), warnings.catch_warnings(), run.writes:
         # a stream that skipped a corrupt file has no known length: Keras says so once
         warnings.filterwarnings("ignore", message=".*ran out of data")
         if fine is None:
