@@ -566,7 +566,10 @@ def _fit(
     has_val = ds.count("validation") > 0
     y_val = labels_for_loss(ds.y_val, loss, ds.num_classes) if has_val else None
     tracker = SkipTracker(ds.images) if ds.images is not None else None
-    if ds.streamed:  # batches read (and images decoded) as training goes
+    # batches read (and images decoded) as training goes; a memory map that fits the
+    # data memory budget is read whole instead and fitted from arrays, like plain fit
+    streamed = ds.streamed and not ds.fits_in_memory()
+    if streamed:
         seed = int(section.get("seed") or 0)
         train_data: Any = ds.batches(
             "train",
@@ -684,11 +687,11 @@ def _fit(
     controls.fitting = True
     fit_args = dict(
         x=train_data,
-        y=None if ds.streamed else y_train,
-        batch_size=None if ds.streamed else batch_size,
+        y=None if streamed else y_train,
+        batch_size=None if streamed else batch_size,
         validation_data=validation,
         class_weight=weights,
-        shuffle=bool(section.get("shuffle", True)) and not ds.streamed,
+        shuffle=bool(section.get("shuffle", True)) and not streamed,
         callbacks=callbacks,
         verbose=0,
     )
@@ -717,7 +720,7 @@ def _fit(
         epoch, step, value = run.nan_at
         bad = (
             int(np.isnan(ds.x_train).sum() + np.isinf(ds.x_train).sum())
-            if not ds.streamed and np.issubdtype(np.asarray(ds.x_train).dtype, np.floating)
+            if not streamed and np.issubdtype(np.asarray(ds.x_train).dtype, np.floating)
             else 0
         )
         lr = _opt_lr(section)
