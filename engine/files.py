@@ -16,6 +16,9 @@ h5py). Either way:
 
 Temporary files left by killed processes are removed by :func:`clean_stale_temps`.
 
+:class:`LatestWrites` does such writes on a background thread, the latest one per
+file winning, for a loop that must not wait on the disk (the sync costs 1-30 ms).
+
 :class:`DiskState` and :func:`changed_on_disk` tell whether a file changed since
 it was loaded or saved (its modification time and the sha256 of its content).
 """
@@ -172,6 +175,87 @@ def write_atomic(
         finally:
             os.close(fd)
     return DiskState.of(data, os.stat(path))
+
+
+class LatestWrites:
+    """Writes done by one background thread; of the writes queued for one key while
+    another is in progress, only the latest is done. A training run rewrites its
+    history files every epoch: on the training thread each rewrite (two synced
+    files) held training up 10-30 ms per epoch.
+
+    Use as a context manager around the loop: leaving it waits for every write
+    queued. A write that failed raises its error on the caller's thread, at the next
+    :meth:`submit` or when the block is left (not while another exception leaves it)::
+
+        with LatestWrites() as writes:
+            for epoch in ...:
+                writes.submit("history", functools.partial(write_history, folder, copy))
+    """
+
+    def __init__(self, name: str = "layerlab-writes") -> None:
+        self.name = name
+        self._pending: dict[str, Any] = {}
+        self._error: BaseException | None = None
+        self._busy = False  # a write is in progress
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closing = False
+
+    def submit(self, key: str, write: Any) -> None:
+        """Queue ``write()`` (a callable), replacing one still queued for ``key``.
+
+        Raises:
+            OSError: An earlier write failed (raised once).
+        """
+        self._raise()
+        with self._cond:
+            self._pending[key] = write
+            if self._thread is None:
+                self._closing = False
+                self._thread = threading.Thread(target=self._work, name=self.name, daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def drain(self) -> None:
+        """Wait until every write queued so far is done (raising a failed one's error)."""
+        with self._cond:
+            self._cond.wait_for(lambda: not self._pending and not self._busy)
+        self._raise()
+
+    def _raise(self) -> None:
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._pending or self._closing)
+                if not self._pending:  # closing, and all written
+                    return
+                key = next(iter(self._pending))
+                write = self._pending.pop(key)
+                self._busy = True
+            try:
+                write()
+            except BaseException as exc:  # handed to the caller's thread
+                self._error = exc
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+
+    def __enter__(self) -> LatestWrites:
+        return self
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join()  # every queued write done: the thread ends when none is left
+        if kind is None:
+            self._raise()
 
 
 def clean_stale_temps(folder: str | os.PathLike, older_than_s: float = 3600.0) -> list[Path]:

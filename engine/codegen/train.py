@@ -482,7 +482,7 @@ def _phases_code(
     compile_args: list[str],
     phase_two_optimizer: str,
 ) -> list[str]:
-    """The two ``fit`` calls of fine-tuning (``engine.train.fit.fit_in_phases``)."""
+    """The two ``fit`` calls of fine-tuning (``engine.train.fine_tune.fit_in_phases``)."""
     part.constants += [
         f"FINE_TUNE_AFTER = {int(fine['after_epoch'])}  # phase 1: epochs 1-"
         f"{int(fine['after_epoch'])} with the frozen layers frozen",

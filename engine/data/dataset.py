@@ -63,6 +63,7 @@ from engine.data.sources import (
     load_npz,
     resolve_path,
 )
+from engine.limits import DATA_MEMORY_MB
 
 SOURCES = tuple(f"builtin:{name}" for name in BUILTINS) + ("csv", "npz", "images", "image_list")
 SPLITS = ("train", "validation", "test")
@@ -169,6 +170,16 @@ class Dataset:
             or isinstance(self.x, np.memmap)
             or not isinstance(self.x, np.ndarray)
         )
+
+    def fits_in_memory(self) -> bool:
+        """Whether the inputs are an array (a memory map included) whose float32 copy
+        fits :data:`engine.limits.DATA_MEMORY_MB`: a run then trains from ``x_train``
+        as ``model.fit`` on arrays does, not from :meth:`batches` (a Python gather per
+        batch through ``tf.data``: 6-15 % more CPU per sample and a hand-over of the
+        interpreter lock every batch, docs/benchmarks.md)."""
+        if self.images is not None or not isinstance(self.x, np.ndarray):
+            return False
+        return self.x.size * 4 <= DATA_MEMORY_MB.value() * 10**6
 
     def take(self, split: str, n: int) -> np.ndarray:
         """The first ``n`` inputs of a split, standardised (reads only those)."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.files import LatestWrites
 from engine.train import runs
 from engine.train.config import Emit
 
@@ -174,7 +175,11 @@ def callback_types() -> tuple[type, type]:
                         "outputs on the validation data; lower the learning rate",
                     }
                 )
-            runs.write_history(run.run_dir, run.history)
+            # the history files are synced to disk: written off the training thread
+            history = {k: list(v) for k, v in run.history.items()}
+            run.writes.submit(
+                "history", functools.partial(runs.write_history, run.run_dir, history)
+            )
             run.tensorboard(epoch + 1, entry)
             event = {
                 "event": "epoch",
@@ -234,6 +239,7 @@ def callback_types() -> tuple[type, type]:
 
         def _write(self) -> None:
             run, model = self.run, self.model
+            run.writes.drain()  # history.json holds every epoch state.json will name
             folder = run.run_dir / "checkpoints"
             runs.save_model_atomic(model, folder / "last.keras")
             # state.json names the epoch last.keras holds: written right after it
@@ -315,6 +321,7 @@ class RunState:
     stopped: bool = False
     nan_at: tuple[int, int, float] | None = None
     tensorboard: Callable[[int, dict[str, float]], None] = lambda epoch, logs: None
+    writes: LatestWrites = field(default_factory=LatestWrites)  # history, per epoch
     phase: int = 0  # fine-tuning (training section "fine_tune"): 1 or 2; 0 without it
     fine_tune_from: int = 0  # the first epoch of phase 2 (1-based), 0 before it
 

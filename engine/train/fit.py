@@ -2,7 +2,9 @@
 
 The ``training`` section (its format, tables, checks and the Keras objects made
 from it) is :mod:`engine.train.config`; the callbacks that report events and
-write checkpoints are :mod:`engine.train.callbacks`.
+write checkpoints are :mod:`engine.train.callbacks`; what a fresh run does to its model
+before the first ``fit`` is :mod:`engine.train.start`; fine-tuning in two phases is
+:mod:`engine.train.fine_tune`.
 
 :func:`run_training` runs one training in the calling process (the worker process
 calls it) and reports through ``emit``. TensorFlow and Keras are imported inside
@@ -16,7 +18,7 @@ import errno
 import math
 import traceback
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,6 @@ from typing import Any
 import numpy as np
 
 from engine.build.builder import build_model
-from engine.build.weights import WeightsError, load_start_weights
 from engine.data.dataset import Dataset, check_fit, labels_for_loss, load_data
 from engine.data.images import SkipTracker
 from engine.data.sources import DataError
@@ -36,7 +37,6 @@ from engine.train.config import (
     SCHEDULES,
     Emit,
     Event,
-    base_learning_rate,
     batch_size_of,
     class_weights,
     epochs_of,
@@ -47,12 +47,13 @@ from engine.train.config import (
     make_metrics,
     make_optimizer,
     monitor_mode,
-    phase_two_section,
     split_typed,
     training_problems,
 )
+from engine.train.fine_tune import fit_in_phases
 from engine.train.health import PROBE_SAMPLES, health_callback
 from engine.train.lock import RunDirBusy, acquire
+from engine.train.start import adapt_data, prepare_start
 
 
 class TrainingError(Exception):
@@ -376,46 +377,6 @@ def build_snapshot_model(project: dict[str, Any], base_dir: Any = None) -> Any:
         ) from exc
 
 
-def prepare_start(
-    model: Any,
-    project: dict[str, Any],
-    base_dir: Any,
-    x_train: Any,
-    emit: Emit,
-    weights: bool = True,
-) -> list[str]:
-    """Before a fresh run: load the imported weights the project names (see
-    :mod:`engine.build.weights`) when ``weights`` and the training section's
-    ``imported_weights`` allow, then let every Normalization layer given no mean and
-    variance learn them from the training data. What did not load is a warning
-    (training goes on from fresh weights); returns notes for ``started``."""
-    notes, loaded = [], None
-    if weights and (project.get("training") or {}).get("imported_weights", True):
-        try:
-            loaded = load_start_weights(model, project, base_dir)
-        except WeightsError as exc:
-            emit({"event": "warning", "message": f"{exc}; the model starts from fresh weights"})
-        if loaded is not None and loaded.fresh:
-            emit({"event": "warning", "message": loaded.message()})
-        elif loaded is not None:
-            notes.append(loaded.message())
-    for name in adapt_normalization(model, x_train, skip=loaded.loaded if loaded else ()):
-        notes.append(f"Normalization '{name}' took its mean and variance from the training data")
-    return notes
-
-
-ADAPT_SAMPLES = 10_000
-"""Streamed data: how many training samples Normalization layers learn from."""
-
-
-def adapt_data(ds: Dataset) -> Any:
-    """What Normalization layers adapt to: the training inputs, or for streamed data a
-    stream of its first :data:`ADAPT_SAMPLES` (never the whole set in memory)."""
-    if not ds.streamed:
-        return ds.x_train
-    return ds.batches("train", 256, with_labels=False).take(math.ceil(ADAPT_SAMPLES / 256))
-
-
 def skip_reporter(tracker: SkipTracker, emit: Emit, skips: dict[str, Any]) -> Any:
     """A Keras callback that, after each epoch, reports the image files that could not be
     decoded: a ``warning`` event (count, first names, why) with ``"corrupt_files":
@@ -469,25 +430,6 @@ def weights_fingerprint(model: Any) -> list[tuple[float, float]]:
         v = tf.cast(tf.convert_to_tensor(w), tf.float64)
         out.append((float(tf.reduce_sum(v)), float(tf.reduce_sum(v * v))))
     return out
-
-
-def adapt_normalization(model: Any, x_train: Any, skip: Any = ()) -> list[str]:
-    """Normalization layers given no mean and variance (and not in ``skip``) learn them
-    from what the training data looks like where it reaches them; returns their names."""
-    import keras
-
-    names = []
-    for layer in model.layers:
-        if (
-            type(layer).__name__ != "Normalization"
-            or layer.input_mean is not None
-            or layer.name in skip
-        ):
-            continue
-        feed = keras.Model(model.inputs, layer.input)
-        layer.adapt(feed.predict(x_train, batch_size=1024, verbose=0))
-        names.append(layer.name)
-    return names
 
 
 def _train(
@@ -624,7 +566,10 @@ def _fit(
     has_val = ds.count("validation") > 0
     y_val = labels_for_loss(ds.y_val, loss, ds.num_classes) if has_val else None
     tracker = SkipTracker(ds.images) if ds.images is not None else None
-    if ds.streamed:  # batches read (and images decoded) as training goes
+    # batches read (and images decoded) as training goes; a memory map that fits the
+    # data memory budget is read whole instead and fitted from arrays, like plain fit
+    streamed = ds.streamed and not ds.fits_in_memory()
+    if streamed:
         seed = int(section.get("seed") or 0)
         train_data: Any = ds.batches(
             "train",
@@ -742,15 +687,15 @@ def _fit(
     controls.fitting = True
     fit_args = dict(
         x=train_data,
-        y=None if ds.streamed else y_train,
-        batch_size=None if ds.streamed else batch_size,
+        y=None if streamed else y_train,
+        batch_size=None if streamed else batch_size,
         validation_data=validation,
         class_weight=weights,
-        shuffle=bool(section.get("shuffle", True)) and not ds.streamed,
+        shuffle=bool(section.get("shuffle", True)) and not streamed,
         callbacks=callbacks,
         verbose=0,
     )
-    with placement.scope(), warnings.catch_warnings():
+    with placement.scope(), warnings.catch_warnings(), run.writes:
         # a stream that skipped a corrupt file has no known length: Keras says so once
         warnings.filterwarnings("ignore", message=".*ran out of data")
         if fine is None:
@@ -775,7 +720,7 @@ def _fit(
         epoch, step, value = run.nan_at
         bad = (
             int(np.isnan(ds.x_train).sum() + np.isinf(ds.x_train).sum())
-            if not ds.streamed and np.issubdtype(np.asarray(ds.x_train).dtype, np.floating)
+            if not streamed and np.issubdtype(np.asarray(ds.x_train).dtype, np.floating)
             else 0
         )
         lr = _opt_lr(section)
@@ -880,129 +825,3 @@ def build_before_fit(model: Any, x: Any, y: Any, loss: str, num_classes: int | N
 def _opt_lr(section: dict[str, Any]) -> float:
     _, params, _ = split_typed(section.get("optimizer", "Adam"), "optimizer")
     return float(params.get("learning_rate", 0.001))
-
-
-# ----------------------------------------------------------------- fine-tuning in two phases
-
-
-def fit_in_phases(
-    model: Any,
-    fit_args: dict[str, Any],
-    section: dict[str, Any],
-    fine: dict[str, Any],
-    run: RunState,
-    total: int,
-    steps: int,
-    recompile: Callable[[Any], None],
-) -> None:
-    """Train epochs ``run.epochs_done``..``total`` in two phases (``fine_tune``).
-
-    Phase 1 (up to ``after_epoch``) trains with the frozen layers frozen. It ends at
-    ``after_epoch``, or earlier when early stopping stops it: the run then goes on with
-    phase 2 (the weights early stopping restored, if it did). Phase 2 unfreezes the
-    layers :func:`unfreeze` picks, recompiles with a fresh optimizer of the same type
-    at the learning rate x ``learning_rate_factor`` (a schedule starts again over phase
-    2, scaled by the factor: :func:`phase_two_optimizer`) and trains to ``total``;
-    early stopping in phase 2 ends the run. One history,
-    the same callbacks and run directory; a run resumed in phase 2 (its checkpoint holds
-    the trainable layers and the optimizer) goes on in phase 2. A stop, a NaN or a
-    signal in phase 1 ends the run there.
-    """
-    if run.phase == 1:
-        end = min(total, fine["after_epoch"])
-        if run.epochs_done < end:
-            model.fit(**fit_args, epochs=end, initial_epoch=run.epochs_done)
-        if run.stopped or run.nan_at or run.controls.stop.is_set() or run.epochs_done >= total:
-            return
-        early = run.epochs_done < end
-        names = unfreeze(model, fine["unfreeze"])
-        lr = base_learning_rate(section) * fine["learning_rate_factor"]
-        factor = fine["learning_rate_factor"]
-        recompile(phase_two_optimizer(section, factor, steps, total - run.epochs_done))
-        run.phase, run.fine_tune_from = 2, run.epochs_done + 1
-        if not names:
-            run.emit(
-                {
-                    "event": "warning",
-                    "message": "fine_tune: no layer was frozen, so phase 2 only lowers "
-                    "the learning rate",
-                }
-            )
-        run.emit(
-            {
-                "event": "phase",
-                "phase": 2,
-                "epoch": run.fine_tune_from,
-                "reason": "early_stopping" if early else "after_epoch",
-                "unfrozen": names,
-                "learning_rate": lr,
-            }
-        )
-    if run.epochs_done < total:
-        model.fit(**fit_args, epochs=total, initial_epoch=run.epochs_done)
-
-
-def phase_two_optimizer(section: dict[str, Any], factor: float, steps: int, epochs: int) -> Any:
-    """A fresh optimizer of the section's type and settings for phase 2's ``epochs``:
-    the learning rate x ``factor``, and the section's schedule started again over phase
-    2 with every rate in it x ``factor`` (:func:`engine.train.config.phase_two_section`).
-    Constant stays constant; ``reduce_on_plateau`` (a callback) goes on acting."""
-    return make_optimizer(phase_two_section(section, factor), steps, epochs)
-
-
-def _leaves(model: Any) -> list[tuple[Any, list[Any]]]:
-    """Every layer that is not a model, nested models flattened in order (inputs end
-    first), each with the models it sits in (outermost first, ``model`` excluded)."""
-    import keras
-
-    out: list[tuple[Any, list[Any]]] = []
-
-    def walk(layer: Any, parents: list[Any]) -> None:
-        if isinstance(layer, keras.Model):
-            for sub in layer.layers:
-                walk(sub, [*parents, layer])
-        else:
-            out.append((layer, parents))
-
-    for layer in model.layers:
-        walk(layer, [])
-    return out
-
-
-def unfreeze(model: Any, how: Any) -> list[str]:
-    """Make frozen layers of ``model`` trainable for phase 2; return their names.
-
-    ``how`` is ``"all"`` or N: the N frozen layers nearest the output. Layers of nested
-    models (a backbone) count one by one, as if flattened; layers without weights are
-    not counted; BatchNormalization layers are never unfrozen: they stay frozen, so in
-    inference mode with their moving statistics, as Keras's fine-tuning guide advises.
-    A nested model holding an unfrozen layer becomes trainable, its other layers keep
-    their state. Recompile the model afterwards (Keras reads ``trainable`` at compile).
-    """
-    import keras
-
-    leaves = _leaves(model)
-    frozen = [
-        (layer, parents)
-        for layer, parents in leaves
-        if layer.weights
-        and not isinstance(layer, keras.layers.BatchNormalization)
-        and not (layer.trainable and all(p.trainable for p in parents))
-    ]
-    chosen = frozen if how == "all" else frozen[::-1][: int(how)][::-1]
-    if not chosen:
-        return []
-    picked = {id(layer) for layer, _ in chosen}
-    wanted = {
-        id(layer): id(layer) in picked or (layer.trainable and all(p.trainable for p in parents))
-        for layer, parents in leaves
-    }
-    opened: list[Any] = []
-    for _layer, parents in chosen:
-        opened += [p for p in parents if p not in opened]
-    for container in opened:  # outermost first; the setter reaches every layer inside
-        container.trainable = True
-    for layer, parents in leaves:
-        if layer.trainable != wanted[id(layer)] or any(p in opened for p in parents):
-            layer.trainable = wanted[id(layer)]
-    return [layer.name for layer, _ in chosen]

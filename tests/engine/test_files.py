@@ -2,6 +2,7 @@
 
 import os
 import stat
+import threading
 import time
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from engine.files import (
     TEMP_MARK,
     FileWriteError,
+    LatestWrites,
     atomic_path,
     changed_on_disk,
     clean_stale_temps,
@@ -143,3 +145,39 @@ def test_changed_on_disk_goes_by_content(tmp_path):
 
 def test_read_state_of_a_missing_file_is_none(tmp_path):
     assert read_state(tmp_path / "nope") is None
+
+
+def test_latest_writes_skips_superseded_writes_and_waits_for_the_last(tmp_path):
+    started, gate, done = threading.Event(), threading.Event(), []
+
+    def write(n):
+        if n == 0:
+            started.set()
+            gate.wait(5)  # the first write is slow: 1 and 2 queue up meanwhile
+        write_atomic(tmp_path / "history.json", str(n))
+        done.append(n)
+
+    with LatestWrites() as writes:
+        writes.submit("history", lambda: write(0))
+        assert started.wait(5)
+        for n in (1, 2):
+            writes.submit("history", lambda n=n: write(n))
+        assert not (tmp_path / "history.json").exists()  # submitting did not wait for it
+        gate.set()
+        writes.drain()  # a checkpoint waits so: the files hold every epoch it names
+        assert (tmp_path / "history.json").read_text() == "2"
+    assert done == [0, 2]  # 1 was replaced by 2 before its turn
+    assert (tmp_path / "history.json").read_text() == "2"
+
+
+def test_latest_writes_raises_a_failed_write_on_the_callers_thread(tmp_path):
+    def fail():
+        raise FileWriteError(tmp_path / "history.json", "is read-only; it was not changed")
+
+    with pytest.raises(FileWriteError, match="history.json: is read-only"):
+        with LatestWrites() as writes:
+            writes.submit("history", fail)
+    with pytest.raises(RuntimeError, match="training"):  # another error is not masked
+        with LatestWrites() as writes:
+            writes.submit("history", fail)
+            raise RuntimeError("training failed")

@@ -23,7 +23,8 @@ from engine.model.project import Project
 from engine.train import callbacks as callbacks_module
 from engine.train.callbacks import Controls
 from engine.train.config import fine_tune_of, training_problems
-from engine.train.fit import run_training, unfreeze
+from engine.train.fine_tune import unfreeze
+from engine.train.fit import run_training
 from engine.train.runs import read_json
 
 LR, FACTOR = 0.05, 0.1

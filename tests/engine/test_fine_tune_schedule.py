@@ -65,7 +65,7 @@ def test_a_cosine_schedule_decays_again_in_phase_two_from_the_lower_rate(tmp_pat
 
 def test_generated_script_builds_the_same_phase_two_optimizer():
     from engine.codegen.script import generate
-    from engine.train.fit import phase_two_optimizer
+    from engine.train.fine_tune import phase_two_optimizer
 
     project = Project.from_dict(cosine_project())
     source = generate(project)

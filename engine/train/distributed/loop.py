@@ -69,12 +69,11 @@ from engine.train.distributed.steps import (
 )
 from engine.train.fit import (
     TrainingError,
-    adapt_data,
     build_snapshot_model,
     epochs_to_train,
     load_dataset,
-    prepare_start,
 )
+from engine.train.start import adapt_data, prepare_start
 
 
 def train_worker(
