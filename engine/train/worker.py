@@ -455,6 +455,10 @@ WARM_TAKE_S = 120.0
 to take the run (it is the time a fresh process would need too); a worker that dies
 meanwhile is noticed at once and a fresh process spawned instead."""
 
+SPARE_NICE = 10
+"""The niceness of the thread a low-priority warm worker imports TensorFlow in (a
+spare started while a run trains: the run keeps the cores)."""
+
 
 def device_key(device: str | None, gpus: int | None = None) -> str:
     """What a training process sets up for a device request, before its first run.
@@ -489,6 +493,11 @@ class WarmWorker:
     An idle warm worker that was killed is noticed (:meth:`is_alive`) and never
     handed a run: the run spawns a fresh process. :meth:`close` ends an idle one.
 
+    ``low_priority``: a spare started while a run trains. It imports TensorFlow in a
+    thread of raised niceness (:data:`SPARE_NICE`; on Linux a thread's own), so the
+    run loses little to it; the threads its own run will train on are started later
+    by its main thread, at normal priority.
+
     Attributes:
         device: The device request it was set up for (:func:`device_key`).
         used: It was offered a run (taken, or closed because it did not fit).
@@ -496,9 +505,10 @@ class WarmWorker:
             ``problem`` when warming up failed), else None.
     """
 
-    def __init__(self, device: str | None = None) -> None:
+    def __init__(self, device: str | None = None, *, low_priority: bool = False) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.device = device_key(device)
+        self.low_priority = low_priority
         self.used = False
         self.info: dict[str, Any] | None = None
         self.controls = (ctx.Event(), ctx.Event(), ctx.Event())  # stop, pause, stop seen
@@ -509,7 +519,7 @@ class WarmWorker:
             target=_warm_main,
             name="layerlab-training-warm",
             daemon=True,
-            args=(sender, child_jobs, *self.controls, self.device),
+            args=(sender, child_jobs, *self.controls, self.device, low_priority),
         )
         self._process.start()
         sender.close()
@@ -592,7 +602,15 @@ class WarmWorker:
                 conn.close()
 
 
-def _warm_main(sender: Any, jobs: Any, stop: Any, pause: Any, stop_seen: Any, device: str) -> None:
+def _warm_main(
+    sender: Any,
+    jobs: Any,
+    stop: Any,
+    pause: Any,
+    stop_seen: Any,
+    device: str,
+    low_priority: bool = False,
+) -> None:
     """The warm worker: import and warm up, say so, wait for one run and train it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -600,7 +618,7 @@ def _warm_main(sender: Any, jobs: Any, stop: Any, pause: Any, stop_seen: Any, de
     started = time.monotonic()
     info: dict[str, Any] = {"ready": True, "device": device, "gpus": None}
     try:
-        info.update(_warm_up(device, jobs))
+        info.update(_warm_up(device, jobs, low_priority))
     except Exception as exc:  # the run itself will meet and report it
         info["problem"] = f"{type(exc).__name__}: {exc}"
     info["warm_s"] = round(time.monotonic() - started, 3)
@@ -617,15 +635,42 @@ def _warm_main(sender: Any, jobs: Any, stop: Any, pause: Any, stop_seen: Any, de
     )
 
 
-def _warm_up(device: str, jobs: Any) -> dict[str, Any]:
+def _import_tensorflow(low_priority: bool) -> None:
+    """Import TensorFlow, Keras (and sklearn's data sets); ``low_priority``: in a
+    thread of niceness :data:`SPARE_NICE` (where the system allows it)."""
+    failed: list[BaseException] = []
+
+    def imports() -> None:
+        if low_priority:
+            with contextlib.suppress(OSError, AttributeError):  # Linux: this thread only
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), SPARE_NICE)
+        try:
+            import keras  # noqa: F401
+            import tensorflow  # noqa: F401
+
+            with contextlib.suppress(ImportError):  # the built-in data sets
+                import sklearn.datasets  # noqa: F401
+        except BaseException as exc:  # raised again in the main thread
+            failed.append(exc)
+
+    if not low_priority:
+        imports()
+    else:
+        thread = threading.Thread(target=imports, name="layerlab-spare-import")
+        thread.start()
+        thread.join()
+    if failed:
+        raise failed[0]
+
+
+def _warm_up(device: str, jobs: Any, low_priority: bool = False) -> dict[str, Any]:
     """Import TensorFlow, set the device up and fit a tiny model once, so that the
     run's own start costs only its model (Keras's first-use work is done). The fit
     is skipped when a run is already waiting (it would only delay it)."""
+    _import_tensorflow(low_priority)
     import keras
     import tensorflow as tf
 
-    with contextlib.suppress(ImportError):  # the built-in data sets
-        import sklearn.datasets  # noqa: F401
     gpus = len(tf.config.list_physical_devices("GPU"))
     placement = place(device, fresh_process=True)
     key = {"device": device_key(device, gpus), "gpus": gpus}
