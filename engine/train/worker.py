@@ -457,7 +457,8 @@ meanwhile is noticed at once and a fresh process spawned instead."""
 
 SPARE_NICE = 10
 """The niceness of the thread a low-priority warm worker imports TensorFlow in (a
-spare started while a run trains: the run keeps the cores)."""
+spare started while a run trains: the run keeps the cores), where ``SCHED_IDLE``
+(run only on an otherwise idle core) is not available."""
 
 
 def device_key(device: str | None, gpus: int | None = None) -> str:
@@ -494,9 +495,10 @@ class WarmWorker:
     handed a run: the run spawns a fresh process. :meth:`close` ends an idle one.
 
     ``low_priority``: a spare started while a run trains. It imports TensorFlow in a
-    thread of raised niceness (:data:`SPARE_NICE`; on Linux a thread's own), so the
-    run loses little to it; the threads its own run will train on are started later
-    by its main thread, at normal priority.
+    thread that runs only on an otherwise idle core (``SCHED_IDLE``, else niceness
+    :data:`SPARE_NICE`; on Linux that thread's own), so the run loses little to it, and fits its tiny model (at normal priority: the threads
+    its own run will train on start then) only after :meth:`release`, once that run
+    has ended; a run handed to it before then skips the fit.
 
     Attributes:
         device: The device request it was set up for (:func:`device_key`).
@@ -509,6 +511,7 @@ class WarmWorker:
         ctx = multiprocessing.get_context("spawn")
         self.device = device_key(device)
         self.low_priority = low_priority
+        self._released = False
         self.used = False
         self.info: dict[str, Any] | None = None
         self.controls = (ctx.Event(), ctx.Event(), ctx.Event())  # stop, pause, stop seen
@@ -543,6 +546,15 @@ class WarmWorker:
                     if self._jobs.poll():
                         self.info = self._jobs.recv()
             return self.info is not None and self.is_alive()
+
+    def release(self) -> None:
+        """A spare may finish warming up now (the run it was started beside has ended);
+        nothing for a worker that is not a spare, or is used already."""
+        with self._mutex:
+            if self.low_priority and not self.used and not self._released:
+                self._released = True
+                with contextlib.suppress(OSError, ValueError):
+                    self._jobs.send({"warm_up": True})
 
     def fits(self, device: str | None) -> bool:
         """Whether a run asking for ``device`` can train in this worker."""
@@ -617,14 +629,15 @@ def _warm_main(
     output_to_devnull()  # TensorFlow's start-up chatter; the run's output goes to its log
     started = time.monotonic()
     info: dict[str, Any] = {"ready": True, "device": device, "gpus": None}
+    held: list[Any] = []  # a run handed to a spare before its release
     try:
-        info.update(_warm_up(device, jobs, low_priority))
+        info.update(_warm_up(device, jobs, low_priority, held))
     except Exception as exc:  # the run itself will meet and report it
         info["problem"] = f"{type(exc).__name__}: {exc}"
     info["warm_s"] = round(time.monotonic() - started, 3)
     try:
         jobs.send(info)
-        job = jobs.recv()
+        job = held[0] if held else jobs.recv()
         jobs.send({"taken": True})
     except (EOFError, OSError):  # the app closed it, or has gone
         os._exit(0)
@@ -637,13 +650,12 @@ def _warm_main(
 
 def _import_tensorflow(low_priority: bool) -> None:
     """Import TensorFlow, Keras (and sklearn's data sets); ``low_priority``: in a
-    thread of niceness :data:`SPARE_NICE` (where the system allows it)."""
+    thread of the lowest priority (:func:`_lower_priority`)."""
     failed: list[BaseException] = []
 
     def imports() -> None:
         if low_priority:
-            with contextlib.suppress(OSError, AttributeError):  # Linux: this thread only
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), SPARE_NICE)
+            _lower_priority(threading.get_native_id())
         try:
             import keras  # noqa: F401
             import tensorflow  # noqa: F401
@@ -663,10 +675,27 @@ def _import_tensorflow(low_priority: bool) -> None:
         raise failed[0]
 
 
-def _warm_up(device: str, jobs: Any, low_priority: bool = False) -> dict[str, Any]:
+def _lower_priority(thread_id: int) -> None:
+    """Let one thread run only when a core is otherwise idle (Linux ``SCHED_IDLE``),
+    else at niceness :data:`SPARE_NICE`; either applies to that thread alone on
+    Linux. Best effort: a system that refuses leaves it as it was."""
+    try:
+        os.sched_setscheduler(thread_id, os.SCHED_IDLE, os.sched_param(0))
+        return
+    except (AttributeError, OSError):
+        pass
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, thread_id, SPARE_NICE)
+
+
+def _warm_up(
+    device: str, jobs: Any, low_priority: bool = False, held: list[Any] | None = None
+) -> dict[str, Any]:
     """Import TensorFlow, set the device up and fit a tiny model once, so that the
     run's own start costs only its model (Keras's first-use work is done). The fit
-    is skipped when a run is already waiting (it would only delay it)."""
+    is skipped when a run is already waiting (it would only delay it). A spare
+    (``low_priority``) fits only once released; a run that comes first goes to
+    ``held``."""
     _import_tensorflow(low_priority)
     import keras
     import tensorflow as tf
@@ -674,6 +703,12 @@ def _warm_up(device: str, jobs: Any, low_priority: bool = False) -> dict[str, An
     gpus = len(tf.config.list_physical_devices("GPU"))
     placement = place(device, fresh_process=True)
     key = {"device": device_key(device, gpus), "gpus": gpus}
+    if low_priority:
+        message = jobs.recv()  # the release, or a run
+        if not (isinstance(message, dict) and message.get("warm_up")):
+            if held is not None:
+                held.append(message)
+            return key
     if jobs.poll():
         return key
     with placement.scope():

@@ -25,8 +25,9 @@ imported TensorFlow and waits) makes Train answer in about a second:
 :meth:`TrainingSession.keep_warm` starts one (the window does once it is idle after
 start-up), the next local run is handed to it, and once that run has trained its
 first batch a spare is started for the run after it (importing TensorFlow at low
-priority, so the run keeps the cores: a run pressed right after another needs no
-import); a run that ends without a spare gets a fresh one then. At most one waits at
+priority, so the run keeps the cores, and warming up once the run has ended: a run
+pressed right after another needs no import); a run that ends without a spare gets
+a fresh one then. At most one waits at
 a time; none after :meth:`TrainingSession.stop_warm`.
 One killed while it waits is noticed within :data:`WARM_CHECK_MS` and replaced (up to
 :data:`WARM_RETRIES` times in a row); a run asking for a device the worker was not set
@@ -492,6 +493,8 @@ class TrainingSession(QObject):
             self._old_threads.append(self._thread)
             self._set_state("idle")
             self._spare_due = False
+            if self.warm is not None:
+                self.warm.release()  # the spare may warm up now
             self._warm_deaths = 0
             QTimer.singleShot(0, self._start_warm)  # a fresh one takes the used one's place
             (self.finished if kind == "done" else self.failed).emit(event)
