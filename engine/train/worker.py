@@ -457,8 +457,9 @@ meanwhile is noticed at once and a fresh process spawned instead."""
 
 SPARE_NICE = 10
 """The niceness of the thread a low-priority warm worker imports TensorFlow in (a
-spare started while a run trains: the run keeps the cores), where ``SCHED_IDLE``
-(run only on an otherwise idle core) is not available."""
+spare started while a run trains: the run keeps most of the cores). Not ``SCHED_IDLE``:
+a busy machine starves such a thread, and an unprivileged process cannot raise it
+again once the run has ended."""
 
 
 def device_key(device: str | None, gpus: int | None = None) -> str:
@@ -495,8 +496,8 @@ class WarmWorker:
     handed a run: the run spawns a fresh process. :meth:`close` ends an idle one.
 
     ``low_priority``: a spare started while a run trains. It imports TensorFlow in a
-    thread that runs only on an otherwise idle core (``SCHED_IDLE``, else niceness
-    :data:`SPARE_NICE`; on Linux that thread's own), so the run loses little to it, and fits its tiny model (at normal priority: the threads
+    thread of niceness :data:`SPARE_NICE` (on Linux that thread's own), so the run
+    loses less to it, and fits its tiny model (at normal priority: the threads
     its own run will train on start then) only after :meth:`release`, once that run
     has ended; a run handed to it before then skips the fit.
 
@@ -676,14 +677,8 @@ def _import_tensorflow(low_priority: bool) -> None:
 
 
 def _lower_priority(thread_id: int) -> None:
-    """Let one thread run only when a core is otherwise idle (Linux ``SCHED_IDLE``),
-    else at niceness :data:`SPARE_NICE`; either applies to that thread alone on
-    Linux. Best effort: a system that refuses leaves it as it was."""
-    try:
-        os.sched_setscheduler(thread_id, os.SCHED_IDLE, os.sched_param(0))
-        return
-    except (AttributeError, OSError):
-        pass
+    """Give one thread niceness :data:`SPARE_NICE` (on Linux that thread alone).
+    Best effort: a system that refuses leaves it as it was."""
     with contextlib.suppress(AttributeError, OSError):
         os.setpriority(os.PRIO_PROCESS, thread_id, SPARE_NICE)
 
