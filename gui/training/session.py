@@ -23,8 +23,8 @@ machines: this machine starts the chief through
 A warm worker (:class:`engine.train.worker.WarmWorker`: a training process that has
 imported TensorFlow and waits) makes Train answer in about a second:
 :meth:`TrainingSession.keep_warm` starts one (the window does once it is idle after
-start-up), the next local run is handed to it, and once that run has trained its
-first batch a spare is started for the run after it (importing TensorFlow at low
+start-up), the next local run is handed to it, and once that run has trained for
+:data:`SPARE_AFTER_S` a spare is started for the run after it (importing TensorFlow at low
 priority, so the run keeps the cores, and warming up once the run has ended: a run
 pressed right after another needs no import); a run that ends without a spare gets
 a fresh one then. At most one waits at
@@ -40,6 +40,7 @@ import copy
 import os
 import queue
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,11 @@ and its folder to be unlocked (the engine bounds it; it takes milliseconds)."""
 
 WARM_CHECK_MS = 250
 """How often the session looks whether its warm worker is ready, or was killed."""
+
+SPARE_AFTER_S = 10.0
+"""How long a run trains (from its first batch) before the spare for the next run is
+started: a short run ends before the spare's import could pay off, and would only
+share its cores with it (a fresh worker starts when it ends, as before)."""
 
 WARM_RETRIES = 3
 """Warm workers that may die in a row while waiting before no new one is started
@@ -265,7 +271,8 @@ class TrainingSession(QObject):
         self._keep_warm = False
         self._warm_device: str | None = None
         self._warm_deaths = 0
-        self._spare_due = False  # the run's first batch starts the spare
+        self._spare_due = False  # the run has not started its spare yet
+        self._first_batch_at: float | None = None
         self._warm_timer = QTimer(self)
         self._warm_timer.setInterval(WARM_CHECK_MS)
         self._warm_timer.timeout.connect(self._check_warm)
@@ -317,6 +324,7 @@ class TrainingSession(QObject):
         }
         self.last_run_warm = False
         self._spare_due = not self.cluster
+        self._first_batch_at = None
         if not self.cluster:
             wanted = (
                 device
@@ -434,6 +442,15 @@ class TrainingSession(QObject):
             if self._warm_deaths < WARM_RETRIES:
                 self._start_warm()
 
+    def _maybe_start_spare(self) -> None:
+        """Start the spare once the run has trained :data:`SPARE_AFTER_S` seconds."""
+        now = time.monotonic()
+        if self._first_batch_at is None:
+            self._first_batch_at = now
+        if now - self._first_batch_at >= SPARE_AFTER_S:
+            self._spare_due = False
+            self._start_warm(spare=True)
+
     def _set_warm(self, state: str) -> None:
         if state != self.warm_state:
             self.warm_state = state
@@ -458,9 +475,8 @@ class TrainingSession(QObject):
                 self._set_state("running")
             self.started.emit(event)
         elif kind == "batch":
-            if self._spare_due:  # past its start-up (tracing): the spare may import now
-                self._spare_due = False
-                self._start_warm(spare=True)
+            if self._spare_due:
+                self._maybe_start_spare()
             self.batch.emit(event)
         elif kind == "epoch":
             self.epoch.emit(event)

@@ -14,6 +14,7 @@ import pytest
 from engine.model.project import Project, save_project
 from gui.file_actions import settings
 from gui.main_window import WARM_WORKER_KEY, MainWindow
+from gui.training import session as session_module
 from gui.training.session import TrainingSession
 from tests.gui.test_training_session import iris_project
 
@@ -74,7 +75,8 @@ def test_option_off_means_no_worker_process(qtbot, tmp_path):
 
 
 @pytest.mark.slow
-def test_train_uses_the_ready_worker_and_a_fresh_one_replaces_it(qtbot, tmp_path):
+def test_train_uses_the_ready_worker_and_a_fresh_one_replaces_it(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setattr(session_module, "SPARE_AFTER_S", 0.0)  # these runs are short
     w = make_window(qtbot, tmp_path)
     session = w.training_dock.session
     try:
