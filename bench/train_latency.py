@@ -125,7 +125,10 @@ def measure_once() -> dict[str, float]:
     out["second_first_batch_s"] = press_train(window, app)
     app.processEvents()  # the moment after the end: the replacement has just started
     out["immediate_first_batch_s"] = press_train(window, app)
+    epochs = window.project.training.get("epochs")
+    window.project.training["epochs"] = 1000  # long enough for TRAIN_S, then stopped
     press_train(window, app, TRAIN_S)
+    window.project.training["epochs"] = epochs
     app.processEvents()
     out["after_run_first_batch_s"] = press_train(window, app)
     window.act_warm_worker.setChecked(False)
