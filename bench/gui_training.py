@@ -18,7 +18,11 @@ keeps the cores busy. Prints one JSON line::
     {"throughput_ratio": median(gui/plain), "ui_stall_max_ms": ..., "ui_stall_p99_ms": ...}
 
     .venv/bin/python bench/gui_training.py [--pairs 3] [--epochs 4] [--samples 4000]
-        [--worker] [--no-health]
+        [--worker] [--no-health] [--warm]
+
+``--warm`` keeps a training worker ready, as the app does by default: each GUI run is
+handed the warm worker, and a spare for the next run imports TensorFlow (at low
+priority) while it trains, so the ratio shows what that import costs the run.
 """
 
 from __future__ import annotations
@@ -232,7 +236,7 @@ def gui_sps(window, app, probe: Probe) -> float:
     return throughput(ends, int(started[0]["samples"]))
 
 
-def open_window(project_path: Path):
+def open_window(project_path: Path, warm: bool = False):
     from PySide6.QtWidgets import QApplication
 
     from engine.model.project import load_project
@@ -247,11 +251,16 @@ def open_window(project_path: Path):
     window.training_dock.show()
     window.training_dock.raise_()
     window.validation.start()
+    session = window.training_dock.session
+    if warm:
+        window.act_warm_worker.setChecked(True)  # the app's default
     deadline = time.monotonic() + 120
     while not window.validation.ready and time.monotonic() < deadline:
         app.processEvents()
         time.sleep(0.01)
-    while window.training_dock.data_panel.busy and time.monotonic() < deadline:
+    while (
+        window.training_dock.data_panel.busy or (warm and session.warm_state != "ready")
+    ) and time.monotonic() < deadline:
         app.processEvents()
         time.sleep(0.01)
     for _ in range(50):  # let the start-up work (schedule plot, devices) settle
@@ -271,6 +280,9 @@ def main() -> None:
     parser.add_argument(
         "--no-health", action="store_true", help="training health probes off (on by default)"
     )
+    parser.add_argument(
+        "--warm", action="store_true", help="keep a training worker ready (the app's default)"
+    )
     args = parser.parse_args()
 
     import numpy as np
@@ -283,7 +295,7 @@ def main() -> None:
         project_path.write_text(
             json.dumps(project_dict(tmp_path / "images.npz", args.epochs, not args.no_health))
         )
-        window, app = open_window(project_path)
+        window, app = open_window(project_path, args.warm)
         probe, control = Probe(), Probe()
         results: dict[str, list[float]] = {"plain": [], "gui": [], "worker": []}
         for i in range(args.pairs):
@@ -325,6 +337,7 @@ def main() -> None:
                 "samples": args.samples,
                 "epochs": args.epochs,
                 "health": not args.no_health,
+                "warm": args.warm,
                 **extra,
             }
         )

@@ -4,20 +4,24 @@ Opens the main window offscreen on ``presets/lenet5.json`` (in a fresh process p
 repeat, so each "first run" really is the window's first), waits until it is idle
 (TensorFlow loaded in the window, the warm training worker ready), presses Train and
 times until the first ``batch`` event reaches the UI thread; the run is then stopped.
-Four runs per window, in this order:
+Five timed runs per window, in this order:
 
 - ``first_batch_s``: the window's first run, handed to the warm worker;
 - ``second_first_batch_s``: a second run once the window is idle again (the fresh
   warm worker that replaced the used one is ready);
-- ``immediate_first_batch_s``: a run pressed the moment the previous one ended (its
-  replacement has only just started importing TensorFlow);
+- ``immediate_first_batch_s``: a run pressed the moment the previous one ended, that
+  one stopped at its first batch (the spare it started has only just begun importing
+  TensorFlow);
+- ``after_run_first_batch_s``: a run pressed the moment a run that trained for
+  :data:`TRAIN_S` seconds ended (the spare started during that run is ready);
 - ``cold_first_batch_s``: "Keep a training worker ready" turned off: a fresh worker
   process is spawned, as before issue 17.
 
 Prints one JSON line with the medians over the repeats and every value::
 
     {"first_batch_s": ..., "second_first_batch_s": ..., "immediate_first_batch_s": ...,
-     "cold_first_batch_s": ..., "runs": [...], "targets": {...}}
+     "after_run_first_batch_s": ..., "cold_first_batch_s": ..., "runs": [...],
+     "targets": {...}}
 
     .venv/bin/python bench/train_latency.py [--repeats 3]
 """
@@ -35,7 +39,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-KEYS = ("first_batch_s", "second_first_batch_s", "immediate_first_batch_s", "cold_first_batch_s")
+KEYS = (
+    "first_batch_s",
+    "second_first_batch_s",
+    "immediate_first_batch_s",
+    "after_run_first_batch_s",
+    "cold_first_batch_s",
+)
+TRAIN_S = 20.0
+"""How long the run before ``after_run_first_batch_s`` trains before it is stopped."""
 TARGETS = {"first_batch_s": 1.5, "second_first_batch_s": 1.0}
 
 
@@ -48,9 +60,12 @@ def wait(app, until, timeout: float = 120.0, what: str = "") -> None:
         time.sleep(0.005)
 
 
-def press_train(window, app) -> float:
+def press_train(window, app, train_s: float = 0.0) -> float:
     """Press Train; seconds until the first batch event arrives; the run is stopped
-    then and this returns once the window is idle."""
+    then (``train_s``: that many seconds later) and this returns once the window is
+    idle."""
+    from PySide6.QtCore import QTimer
+
     session = window.training_dock.session
     first: list[float] = []
     ended: list[dict] = []
@@ -58,7 +73,7 @@ def press_train(window, app) -> float:
     def on_batch(_event: dict) -> None:
         if not first:
             first.append(time.perf_counter())
-            session.stop()
+            QTimer.singleShot(int(train_s * 1000), session.stop)
 
     session.batch.connect(on_batch)
     session.finished.connect(ended.append)
@@ -110,6 +125,12 @@ def measure_once() -> dict[str, float]:
     out["second_first_batch_s"] = press_train(window, app)
     app.processEvents()  # the moment after the end: the replacement has just started
     out["immediate_first_batch_s"] = press_train(window, app)
+    epochs = window.project.training.get("epochs")
+    window.project.training["epochs"] = 1000  # long enough for TRAIN_S, then stopped
+    press_train(window, app, TRAIN_S)
+    window.project.training["epochs"] = epochs
+    app.processEvents()
+    out["after_run_first_batch_s"] = press_train(window, app)
     window.act_warm_worker.setChecked(False)
     out["cold_first_batch_s"] = press_train(window, app)
     window.training_dock.shutdown()

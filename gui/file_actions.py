@@ -13,7 +13,8 @@ Saves lose nothing and leak nothing: before writing over the open file, Save com
 it with what was loaded or saved (:func:`engine.files.changed_on_disk`) and asks when
 another window or tool changed it; a project naming a file that is not a weights file
 LayerLab wrote is saved without copying that file (:class:`WeightsRefused`); a weights
-copy that fails (a full disk) names the weights file and saves nothing. Import reads
+copy that fails (a full disk) names the weights file and saves nothing; the copy runs
+off the UI thread (:func:`gui.weights_copy.copy_weights`). Import reads
 the model on a background thread (:class:`gui.background_import.ImportJob`).
 """
 
@@ -31,7 +32,7 @@ from typing import Any
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog
 
-from engine.build.weights import WeightsRefused, carry_weights
+from engine.build.weights import WeightsRefused
 from engine.files import changed_on_disk, clean_stale_temps
 from engine.io.importing.read import ModelImportError, UnreadableModelError
 from engine.model.problems import resolve_weights
@@ -42,6 +43,7 @@ from gui.background_import import ImportJob
 from gui.new_pretrained import NewPretrainedDialog, create_from_dialog
 from gui.paths import project_runs_root, save_project_as
 from gui.training.export_dialog import UNTRAINED, ExportChoice, ExportDialog
+from gui.weights_copy import copy_weights
 from presets import presets_dir
 
 FILE_FILTER = "LayerLab projects (*.json);;All files (*)"
@@ -110,7 +112,7 @@ def clean_folders(folders: Iterable[Path | None]) -> list[Path]:
 
 
 def _weights_target(path: Path) -> Path:
-    """Where :func:`carry_weights` copies a project's weights for a save as ``path``."""
+    """Where :func:`engine.build.weights.carry_weights` copies weights for a save as ``path``."""
     return path.resolve().parent / (path.stem + ".weights.h5")
 
 
@@ -281,7 +283,7 @@ class FileActions:
         target_existed = target.exists()
         refused: WeightsRefused | None = None
         try:
-            if carry_weights(self.project, path) is not None:
+            if copy_weights(self, self.project, path) is not None:
                 self.training_dock.training_panel.refresh()  # the file's new name
         except WeightsRefused as exc:
             refused = exc  # nothing copied; the project itself still saves

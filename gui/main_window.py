@@ -525,6 +525,8 @@ class MainWindow(FileActions, QMainWindow):
         self.act_train.setEnabled(state == "idle")
         self.act_stop.setEnabled(state not in ("idle", "stopping"))
         dock = self.training_dock
+        if state in ("idle", "starting"):
+            self._on_warm_worker(dock.session.warm_state)
         if self.perspective == "train":
             return
         if state == "starting" and not dock.isFloating() and dock.height() < 360:
@@ -680,10 +682,14 @@ class MainWindow(FileActions, QMainWindow):
         self.training_dock.keep_worker_ready(on)
 
     def _on_warm_worker(self, state: str) -> None:
+        """Say how the warm worker is doing; not while a run trains (the spare that
+        starts then is for the next run: said once the run has ended)."""
         text = {"starting": WORKER_STARTING, "ready": WORKER_READY}.get(state, "")
+        if self.training_dock.session.running:
+            text = ""
         self.worker_label.setText(text)
         self.worker_label.setVisible(bool(text))
-        if state == "ready":
+        if text and state == "ready":
             self.statusBar().showMessage("Training worker ready", 5000)
 
     def _on_shapes_busy(self, busy: bool) -> None:

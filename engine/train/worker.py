@@ -455,6 +455,12 @@ WARM_TAKE_S = 120.0
 to take the run (it is the time a fresh process would need too); a worker that dies
 meanwhile is noticed at once and a fresh process spawned instead."""
 
+SPARE_NICE = 10
+"""The niceness of the thread a low-priority warm worker imports TensorFlow in (a
+spare started while a run trains: the run keeps most of the cores). Not ``SCHED_IDLE``:
+a busy machine starves such a thread, and an unprivileged process cannot raise it
+again once the run has ended."""
+
 
 def device_key(device: str | None, gpus: int | None = None) -> str:
     """What a training process sets up for a device request, before its first run.
@@ -489,6 +495,12 @@ class WarmWorker:
     An idle warm worker that was killed is noticed (:meth:`is_alive`) and never
     handed a run: the run spawns a fresh process. :meth:`close` ends an idle one.
 
+    ``low_priority``: a spare started while a run trains. It imports TensorFlow in a
+    thread of niceness :data:`SPARE_NICE` (on Linux that thread's own), so the run
+    loses less to it, and fits its tiny model (at normal priority: the threads
+    its own run will train on start then) only after :meth:`release`, once that run
+    has ended; a run handed to it before then skips the fit.
+
     Attributes:
         device: The device request it was set up for (:func:`device_key`).
         used: It was offered a run (taken, or closed because it did not fit).
@@ -496,9 +508,11 @@ class WarmWorker:
             ``problem`` when warming up failed), else None.
     """
 
-    def __init__(self, device: str | None = None) -> None:
+    def __init__(self, device: str | None = None, *, low_priority: bool = False) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.device = device_key(device)
+        self.low_priority = low_priority
+        self._released = False
         self.used = False
         self.info: dict[str, Any] | None = None
         self.controls = (ctx.Event(), ctx.Event(), ctx.Event())  # stop, pause, stop seen
@@ -509,7 +523,7 @@ class WarmWorker:
             target=_warm_main,
             name="layerlab-training-warm",
             daemon=True,
-            args=(sender, child_jobs, *self.controls, self.device),
+            args=(sender, child_jobs, *self.controls, self.device, low_priority),
         )
         self._process.start()
         sender.close()
@@ -533,6 +547,15 @@ class WarmWorker:
                     if self._jobs.poll():
                         self.info = self._jobs.recv()
             return self.info is not None and self.is_alive()
+
+    def release(self) -> None:
+        """A spare may finish warming up now (the run it was started beside has ended);
+        nothing for a worker that is not a spare, or is used already."""
+        with self._mutex:
+            if self.low_priority and not self.used and not self._released:
+                self._released = True
+                with contextlib.suppress(OSError, ValueError):
+                    self._jobs.send({"warm_up": True})
 
     def fits(self, device: str | None) -> bool:
         """Whether a run asking for ``device`` can train in this worker."""
@@ -592,21 +615,30 @@ class WarmWorker:
                 conn.close()
 
 
-def _warm_main(sender: Any, jobs: Any, stop: Any, pause: Any, stop_seen: Any, device: str) -> None:
+def _warm_main(
+    sender: Any,
+    jobs: Any,
+    stop: Any,
+    pause: Any,
+    stop_seen: Any,
+    device: str,
+    low_priority: bool = False,
+) -> None:
     """The warm worker: import and warm up, say so, wait for one run and train it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     output_to_devnull()  # TensorFlow's start-up chatter; the run's output goes to its log
     started = time.monotonic()
     info: dict[str, Any] = {"ready": True, "device": device, "gpus": None}
+    held: list[Any] = []  # a run handed to a spare before its release
     try:
-        info.update(_warm_up(device, jobs))
+        info.update(_warm_up(device, jobs, low_priority, held))
     except Exception as exc:  # the run itself will meet and report it
         info["problem"] = f"{type(exc).__name__}: {exc}"
     info["warm_s"] = round(time.monotonic() - started, 3)
     try:
         jobs.send(info)
-        job = jobs.recv()
+        job = held[0] if held else jobs.recv()
         jobs.send({"taken": True})
     except (EOFError, OSError):  # the app closed it, or has gone
         os._exit(0)
@@ -617,18 +649,61 @@ def _warm_main(sender: Any, jobs: Any, stop: Any, pause: Any, stop_seen: Any, de
     )
 
 
-def _warm_up(device: str, jobs: Any) -> dict[str, Any]:
+def _import_tensorflow(low_priority: bool) -> None:
+    """Import TensorFlow, Keras (and sklearn's data sets); ``low_priority``: in a
+    thread of the lowest priority (:func:`_lower_priority`)."""
+    failed: list[BaseException] = []
+
+    def imports() -> None:
+        if low_priority:
+            _lower_priority(threading.get_native_id())
+        try:
+            import keras  # noqa: F401
+            import tensorflow  # noqa: F401
+
+            with contextlib.suppress(ImportError):  # the built-in data sets
+                import sklearn.datasets  # noqa: F401
+        except BaseException as exc:  # raised again in the main thread
+            failed.append(exc)
+
+    if not low_priority:
+        imports()
+    else:
+        thread = threading.Thread(target=imports, name="layerlab-spare-import")
+        thread.start()
+        thread.join()
+    if failed:
+        raise failed[0]
+
+
+def _lower_priority(thread_id: int) -> None:
+    """Give one thread niceness :data:`SPARE_NICE` (on Linux that thread alone).
+    Best effort: a system that refuses leaves it as it was."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, thread_id, SPARE_NICE)
+
+
+def _warm_up(
+    device: str, jobs: Any, low_priority: bool = False, held: list[Any] | None = None
+) -> dict[str, Any]:
     """Import TensorFlow, set the device up and fit a tiny model once, so that the
     run's own start costs only its model (Keras's first-use work is done). The fit
-    is skipped when a run is already waiting (it would only delay it)."""
+    is skipped when a run is already waiting (it would only delay it). A spare
+    (``low_priority``) fits only once released; a run that comes first goes to
+    ``held``."""
+    _import_tensorflow(low_priority)
     import keras
     import tensorflow as tf
 
-    with contextlib.suppress(ImportError):  # the built-in data sets
-        import sklearn.datasets  # noqa: F401
     gpus = len(tf.config.list_physical_devices("GPU"))
     placement = place(device, fresh_process=True)
     key = {"device": device_key(device, gpus), "gpus": gpus}
+    if low_priority:
+        message = jobs.recv()  # the release, or a run
+        if not (isinstance(message, dict) and message.get("warm_up")):
+            if held is not None:
+                held.append(message)
+            return key
     if jobs.poll():
         return key
     with placement.scope():

@@ -4,7 +4,9 @@ Curves follow the pyqtgraph advice for live data: every curve is created once
 (the first time its metric appears) and afterwards only ``setData`` is called,
 from a timer at :data:`REFRESH_HZ`, never per event. Points go into numpy buffers
 that double when full; downsampling (``peak``) and clip-to-view keep a million
-points cheap to draw.
+points cheap to draw. While a run goes on the axes stand still: the x axis spans the
+planned epochs, and the y range changes only when a curve leaves it or fills too little
+of it (:data:`Y_FILL`), so a tick redraws the curves, not the axes' ticks and labels.
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ from gui.training.boundary_view import BoundaryView
 from gui.training.export_dialog import ExportDialog
 
 REFRESH_HZ = 15
+Y_FILL = 0.5
+"""While a run goes on, a plot's y range is set anew when its curves leave it or span
+less than this fraction of it; the new range leaves :data:`Y_MARGIN` of room."""
+Y_MARGIN = 0.1
 EMA_WEIGHT = 0.6
 """Smoothing of per-batch curves: each point keeps this much of the running average."""
 
@@ -103,6 +109,20 @@ class Series:
         return self.x[: self.n], self.y[: self.n]
 
 
+def _hold_y(view: pg.ViewBox) -> None:
+    """Keep ``view``'s y range unless its curves leave it or fill less than
+    :data:`Y_FILL` of it (then: their span, :data:`Y_MARGIN` of room on each side)."""
+    bounds = view.childrenBounds()[1]
+    if bounds is None:
+        return
+    low, high = bounds
+    now_low, now_high = view.viewRange()[1]
+    if now_low <= low and high <= now_high and high - low >= Y_FILL * (now_high - now_low):
+        return
+    room = (high - low) * Y_MARGIN or max(abs(high), 1.0) * Y_MARGIN
+    view.setYRange(low - room, high + room, padding=0)
+
+
 def _is_loss(name: str) -> bool:
     return "loss" in name
 
@@ -128,6 +148,7 @@ class LivePlots(QWidget):
         self._colors: dict[str, int] = {"loss": 0}
         self.legends: dict[str, pg.LegendItem] = {}
         self.phase_markers: list[pg.InfiniteLine] = []
+        self._y_held: set[Any] = set()  # views whose y range flush() keeps (a run goes on)
         self.phase_epoch = 0  # the first epoch of phase 2 (fine-tuning), 0: none shown
         self.smooth = QCheckBox("Smooth batches")
         self.smooth.setChecked(True)
@@ -171,7 +192,7 @@ class LivePlots(QWidget):
         self.log_scale.toggled.connect(lambda on: self.loss_plot.setLogMode(y=on))
         self.timer = QTimer(self)
         self.timer.setInterval(1000 // REFRESH_HZ)
-        self.timer.timeout.connect(self.flush)
+        self.timer.timeout.connect(self._tick)
 
     def _make_plot(self, title: str) -> pg.PlotItem:
         """A plot with its legend under it (outside the data, never on the curves)."""
@@ -185,6 +206,8 @@ class LivePlots(QWidget):
         plot.setLabel("bottom", "epoch")
         plot.setDownsampling(auto=True, mode="peak")
         plot.setClipToView(True)
+        view = plot.getViewBox()
+        view.sigRangeChangedManually.connect(lambda *_: self._y_held.discard(view))
         style_plot(plot)
         legend = _legend()
         widget.addItem(legend, row=1, col=0)
@@ -202,6 +225,9 @@ class LivePlots(QWidget):
             series.clear()
         self._ema.clear()
         self.clear_phase()
+        self._y_held = {plot.getViewBox() for plot in (self.loss_plot, self.metric_plot)}
+        for view in self._y_held:
+            view.enableAutoRange(y=False)
         self.flush()
         self.timer.start()
 
@@ -239,7 +265,11 @@ class LivePlots(QWidget):
         self.flush()
         self.timer.stop()
         for plot in (self.loss_plot, self.metric_plot):
+            view = plot.getViewBox()
+            if view in self._y_held:
+                view.enableAutoRange(y=True)
             plot.enableAutoRange(x=True)
+        self._y_held = set()
 
     def set_planned_epochs(self, first: int, last: int) -> None:
         """Fix the x axis to the run's epochs while it runs (the curves grow into it,
@@ -306,18 +336,30 @@ class LivePlots(QWidget):
         curve.setClipToView(True)
         return curve
 
+    def _tick(self) -> None:
+        """The refresh timer: draw, unless the plots are hidden (behind another tab, or
+        the Training view closed): they catch up when shown."""
+        if self.isVisible():
+            self.flush()
+
     def flush(self) -> None:
-        """Hand every changed buffer to its curve (the timer calls this)."""
+        """Hand every changed buffer to its curve."""
         changed = set()
         for key, series in self._series.items():
             if series.dirty:
                 series.dirty = False
                 curve = self._curves[key]
-                curve.setData(*series.data())
+                curve.setData(*series.data(), skipFiniteCheck=True)  # only finite points
                 changed.add(curve.getViewBox())
         for view in changed:  # settle the axes now: one repaint per tick, not two
-            if view is not None and view.autoRangeEnabled()[1]:
+            if view in self._y_held:
+                _hold_y(view)
+            elif view is not None and view.autoRangeEnabled()[1]:
                 view.updateAutoRange()
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        self.flush()
 
     def _legend_of(self, plot: pg.PlotItem) -> pg.LegendItem:
         return self.legends["Loss" if plot is self.loss_plot else "Metrics"]
@@ -715,11 +757,15 @@ class LiveView(QWidget):
             return
         self._last_batch = None
         epoch, step, steps = (int(event.get(k) or 0) for k in ("epoch", "step", "steps"))
-        self.progress.setValue(min(self.progress.maximum(), (epoch - 1) * steps + step))
+        bar = self.progress
+        # QProgressBar.setValue repaints at once; held, it is drawn with the plots
+        bar.setUpdatesEnabled(False)
+        bar.setValue(min(bar.maximum(), (epoch - 1) * steps + step))
         suffix = " — paused" if self.state == "paused" else ""
-        self.progress.setFormat(
+        bar.setFormat(
             f"Epoch {epoch}/{self._started.get('epochs', '?')} · step {step}/{steps}{suffix}"
         )
+        bar.setUpdatesEnabled(True)
         sps = event.get("samples_per_s")
         self.rate.setText(
             f"{sps:,.0f} samples/s · {duration(event.get('eta_s'))} left" if sps else ""

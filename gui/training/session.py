@@ -23,8 +23,12 @@ machines: this machine starts the chief through
 A warm worker (:class:`engine.train.worker.WarmWorker`: a training process that has
 imported TensorFlow and waits) makes Train answer in about a second:
 :meth:`TrainingSession.keep_warm` starts one (the window does once it is idle after
-start-up), the next local run is handed to it, and when a run ends a fresh one takes
-its place. At most one waits at a time; none after :meth:`TrainingSession.stop_warm`.
+start-up), the next local run is handed to it, and once that run has trained for
+:data:`SPARE_AFTER_S` a spare is started for the run after it (importing TensorFlow at low
+priority, so the run keeps the cores, and warming up once the run has ended: a run
+pressed right after another needs no import); a run that ends without a spare gets
+a fresh one then. At most one waits at
+a time; none after :meth:`TrainingSession.stop_warm`.
 One killed while it waits is noticed within :data:`WARM_CHECK_MS` and replaced (up to
 :data:`WARM_RETRIES` times in a row); a run asking for a device the worker was not set
 up for gets a fresh process, and the next warm worker is set up for that device.
@@ -36,6 +40,7 @@ import copy
 import os
 import queue
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +62,11 @@ and its folder to be unlocked (the engine bounds it; it takes milliseconds)."""
 
 WARM_CHECK_MS = 250
 """How often the session looks whether its warm worker is ready, or was killed."""
+
+SPARE_AFTER_S = 10.0
+"""How long a run trains (from its first batch) before the spare for the next run is
+started: a short run ends before the spare's import could pay off, and would only
+share its cores with it (a fresh worker starts when it ends, as before)."""
 
 WARM_RETRIES = 3
 """Warm workers that may die in a row while waiting before no new one is started
@@ -261,6 +271,8 @@ class TrainingSession(QObject):
         self._keep_warm = False
         self._warm_device: str | None = None
         self._warm_deaths = 0
+        self._spare_due = False  # the run has not started its spare yet
+        self._first_batch_at: float | None = None
         self._warm_timer = QTimer(self)
         self._warm_timer.setInterval(WARM_CHECK_MS)
         self._warm_timer.timeout.connect(self._check_warm)
@@ -311,6 +323,8 @@ class TrainingSession(QObject):
             "base_dir": None if base_dir is None else str(base_dir),
         }
         self.last_run_warm = False
+        self._spare_due = not self.cluster
+        self._first_batch_at = None
         if not self.cluster:
             wanted = (
                 device
@@ -393,11 +407,13 @@ class TrainingSession(QObject):
         self._keep_warm = False
         self._drop_warm()
 
-    def _start_warm(self) -> None:
-        if not self._keep_warm or self.warm is not None or self.running:
+    def _start_warm(self, spare: bool = False) -> None:
+        """Start a warm worker if one should wait and none does: between runs, or
+        (``spare``) during a run, at low priority."""
+        if not self._keep_warm or self.warm is not None or (self.running and not spare):
             return
         try:
-            self.warm = WarmWorker(self._warm_device)
+            self.warm = WarmWorker(self._warm_device, low_priority=spare)
         except Exception:  # no process can start: runs will say why
             self.warm = None
             self._set_warm("off")
@@ -426,6 +442,15 @@ class TrainingSession(QObject):
             if self._warm_deaths < WARM_RETRIES:
                 self._start_warm()
 
+    def _maybe_start_spare(self) -> None:
+        """Start the spare once the run has trained :data:`SPARE_AFTER_S` seconds."""
+        now = time.monotonic()
+        if self._first_batch_at is None:
+            self._first_batch_at = now
+        if now - self._first_batch_at >= SPARE_AFTER_S:
+            self._spare_due = False
+            self._start_warm(spare=True)
+
     def _set_warm(self, state: str) -> None:
         if state != self.warm_state:
             self.warm_state = state
@@ -450,6 +475,8 @@ class TrainingSession(QObject):
                 self._set_state("running")
             self.started.emit(event)
         elif kind == "batch":
+            if self._spare_due:
+                self._maybe_start_spare()
             self.batch.emit(event)
         elif kind == "epoch":
             self.epoch.emit(event)
@@ -481,6 +508,9 @@ class TrainingSession(QObject):
             self.last_run_warm = bool(getattr(handle, "warm", False))
             self._old_threads.append(self._thread)
             self._set_state("idle")
+            self._spare_due = False
+            if self.warm is not None:
+                self.warm.release()  # the spare may warm up now
             self._warm_deaths = 0
             QTimer.singleShot(0, self._start_warm)  # a fresh one takes the used one's place
             (self.finished if kind == "done" else self.failed).emit(event)

@@ -141,3 +141,21 @@ def test_a_resumed_run_continues_in_the_warm_worker(tmp_path):
     assert final["event"] == "done" and final["epochs_done"] == 2, final
     assert len(final["history"]["loss"]) == 2
     assert json.loads((run_dir / "status.json").read_text())["state"] == "done"
+
+
+@pytest.mark.slow
+def test_a_spare_warms_up_only_once_released_and_takes_a_run_before_that(tmp_path):
+    spare = WarmWorker(low_priority=True)
+    try:
+        time.sleep(8)  # time enough to import TensorFlow; it waits for its release
+        assert not spare.ready() and spare.is_alive()
+        spare.release()
+        wait_ready(spare)
+        assert spare.info["device"] == device_key(None, spare.info["gpus"])
+        assert "problem" not in spare.info
+    finally:
+        spare.close()
+    early = WarmWorker(low_priority=True)  # handed a run before it was released
+    run = start_training(dense_project({"batch_size": 8, "epochs": 1}), tmp_path / "r", warm=early)
+    events = list(run.events())
+    assert run.warm and events[-1]["event"] == "done" and events[-1]["epochs_done"] == 1

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import h5py
+import numpy as np
 import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QPushButton
@@ -291,6 +292,58 @@ def test_save_as_onto_a_really_full_disk(qtbot, monkeypatch, tmp_path, tiny_disk
     [(_title, message)] = window.warnings
     assert message.startswith(str(tiny_disk / "mine.weights.h5"))
     assert "No space left on device" in message
+
+
+def test_save_as_copies_large_weights_while_the_window_stays_responsive(
+    qtbot, monkeypatch, tmp_path
+):
+    project = _imported_project(tmp_path)
+    source = Path(project.extra["weights"])
+    with h5py.File(source, "a") as f:
+        f.create_dataset("big", data=np.arange(4 << 20, dtype="float32"))  # 16 MiB
+    real_copy = weights_module.shutil.copyfileobj
+    copying = threading.Event()
+
+    def slow_drive(src, dst, length=0):  # a network drive: 1 MiB each 30 ms
+        copying.set()
+        while chunk := src.read(1 << 20):
+            dst.write(chunk)
+            time.sleep(0.03)
+
+    monkeypatch.setattr(weights_module.shutil, "copyfileobj", slow_drive)
+    window = _window(qtbot, monkeypatch)
+    window._replace_project(project, clean=False)
+    _edit(window, "before_save")
+    folder = tmp_path / "projects"
+    folder.mkdir()
+    monkeypatch.setattr(MainWindow, "_ask_save_path", lambda self: str(folder / "big.json"))
+    ticks: list[float] = []  # the probe's ticks while the copy runs
+
+    def tick() -> None:
+        if copying.is_set():
+            ticks.append(time.perf_counter())
+
+    probe = QTimer()
+    probe.setInterval(10)
+    probe.timeout.connect(tick)
+    probe.start()
+    try:
+        started = time.perf_counter()
+        assert window.save_as()
+        took = time.perf_counter() - started
+    finally:
+        probe.stop()
+        monkeypatch.setattr(weights_module.shutil, "copyfileobj", real_copy)
+    assert took > 0.4, "the copy was slow enough to matter"
+    late_ms = [(b - a) * 1000 - 10 for a, b in zip(ticks, ticks[1:])]
+    assert len(late_ms) > 20, "the UI thread ran while the weights were copied"
+    assert max(late_ms) < 100, f"the UI thread stalled {max(late_ms):.0f} ms"
+    copied = folder / "big.weights.h5"
+    assert copied.read_bytes() == source.read_bytes()
+    saved = load_project(folder / "big.json")
+    assert saved.extra["weights"] == "big.weights.h5" and "before_save" in saved.graph.nodes
+    assert window.project.extra["weights"] == "big.weights.h5" and window.is_clean()
+    assert not window.warnings and sorted(os.listdir(folder)) == ["big.json", "big.weights.h5"]
 
 
 # ---------------------------------------------------------- autosave and temps

@@ -118,6 +118,7 @@ def test_series_grows_by_doubling_and_keeps_every_point():
 def test_live_plots_draw_on_the_timer_not_per_event(qtbot):
     plots = LivePlots()
     qtbot.addWidget(plots)
+    plots.show()  # hidden plots are not redrawn
     plots.reset()
     for step in range(1, 11):
         plots.add_batch(

@@ -1,6 +1,7 @@
 """The warm training worker seen from the window (issue 17): started on request,
-handed the next run, replaced after it and when killed while waiting, none when
-"Keep a training worker ready" is off."""
+handed the next run, a spare started while that run trains and handed the run after
+it, replaced when killed while waiting, none when "Keep a training worker ready" is
+off."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from engine.model.project import Project, save_project
 from gui.file_actions import settings
 from gui.main_window import WARM_WORKER_KEY, MainWindow
+from gui.training import session as session_module
 from gui.training.session import TrainingSession
 from tests.gui.test_training_session import iris_project
 
@@ -73,7 +75,8 @@ def test_option_off_means_no_worker_process(qtbot, tmp_path):
 
 
 @pytest.mark.slow
-def test_train_uses_the_ready_worker_and_a_fresh_one_replaces_it(qtbot, tmp_path):
+def test_train_uses_the_ready_worker_and_a_fresh_one_replaces_it(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setattr(session_module, "SPARE_AFTER_S", 0.0)  # these runs are short
     w = make_window(qtbot, tmp_path)
     session = w.training_dock.session
     try:
@@ -84,17 +87,34 @@ def test_train_uses_the_ready_worker_and_a_fresh_one_replaces_it(qtbot, tmp_path
         qtbot.waitUntil(lambda: session.warm_state == "ready", timeout=TIMEOUT_MS)
         assert w.statusBar().currentMessage() == "Training worker ready"
         first = session.warm.pid
+        spares: list[tuple] = []  # (pid, state of the run, label shown) when one started
+        session.warm_changed.connect(
+            lambda state: (
+                state == "starting"
+                and spares.append((session.warm.pid, session.state, w.worker_label.isVisible()))
+            )
+        )
         with qtbot.waitSignal(session.started, timeout=TIMEOUT_MS):
             assert w.training_dock.train()
-        assert session.pid == first and session.warm is None  # handed over, not spawned
-        assert len(warm_processes()) == 1  # the run's; no second one waits meanwhile
+        assert session.pid == first  # handed over, not spawned
         with qtbot.waitSignal(session.finished, timeout=TIMEOUT_MS) as done:
             pass
         assert done.args[0]["epochs_done"] == 2 and session.last_run_warm
-        # after the run a fresh worker takes its place
+        # a spare was started while the run trained, and it is the one waiting now
+        [(second, when, label_shown)] = spares
+        assert when == "running" and second != first and session.warm.pid == second
+        assert not label_shown, "the status bar says nothing of it while the run trains"
+        qtbot.waitUntil(lambda: session.warm_state == "ready", timeout=TIMEOUT_MS)
+        qtbot.waitUntil(lambda: [p.pid for p in warm_processes()] == [second], timeout=10_000)
+        assert w.worker_label.text() == "Ready to train"
+        # pressed right after: the spare trains the next run, and its own spare waits after
+        with qtbot.waitSignal(session.finished, timeout=TIMEOUT_MS):
+            assert w.training_dock.train()
+            qtbot.waitUntil(lambda: session.pid == second, timeout=10_000)
+        assert session.last_run_warm and session.warm.pid not in (first, second)
+        qtbot.waitUntil(lambda: len(warm_processes()) == 1, timeout=10_000)  # one idle
         qtbot.waitUntil(lambda: session.warm_state == "ready", timeout=TIMEOUT_MS)
         second = session.warm.pid
-        assert second != first
         # killed while it waits: noticed and replaced, Train still answers
         os.kill(second, signal.SIGKILL)
         qtbot.waitUntil(
@@ -111,6 +131,23 @@ def test_train_uses_the_ready_worker_and_a_fresh_one_replaces_it(qtbot, tmp_path
         w.undo_stack.set_clean()
         w.close()  # ends the waiting worker
     qtbot.waitUntil(lambda: warm_processes() == [], timeout=10_000)
+
+
+@pytest.mark.slow
+def test_no_worker_waits_during_or_after_a_run_with_the_option_off(qtbot, tmp_path):
+    session = TrainingSession()
+    said: list[str] = []
+    session.warm_changed.connect(said.append)
+    try:
+        with qtbot.waitSignal(session.started, timeout=TIMEOUT_MS):
+            session.start(iris_project(epochs=2, batch_size=2).to_dict(), tmp_path / "run")
+        with qtbot.waitSignal(session.finished, timeout=TIMEOUT_MS):
+            assert warm_processes() == []
+        qtbot.wait(300)  # the run's end would have started one by now
+        assert session.warm is None and warm_processes() == [] and said == []
+        assert not session.last_run_warm
+    finally:
+        session.shutdown()
 
 
 @pytest.mark.slow
