@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from gui_training import make_images, project_dict  # noqa: E402
+from plain_fit import plain_fit  # noqa: E402
 
 SPENT: dict[str, float] = collections.defaultdict(float)
 
@@ -60,34 +61,13 @@ def timed_epoch_end() -> None:
 def plain(project: dict, marks: list) -> int:
     import keras
 
-    from engine.build.builder import build_model
-    from engine.data.dataset import labels_for_loss, load_data
-    from engine.model.project import Project
-    from engine.train.config import make_loss, make_metrics, make_optimizer
+    from engine.data.dataset import load_data
 
-    section = project["training"]
     ds = load_data(project["data"], None, (28, 28, 1))
-    keras.utils.set_random_seed(section["seed"])
-    model = build_model(Project.from_dict(project))
-    steps = -(-len(ds.x_train) // section["batch_size"])
-    loss = section["loss"]
-    model.compile(
-        optimizer=make_optimizer(section, steps, section["epochs"]),
-        loss=make_loss(section, loss),
-        metrics=make_metrics(section, loss, 10),
-    )
     mark = keras.callbacks.LambdaCallback(
         on_epoch_end=lambda e, logs: marks.append((time.monotonic(), time.process_time()))
     )
-    model.fit(
-        ds.x_train,
-        labels_for_loss(ds.y_train, loss, ds.num_classes),
-        batch_size=section["batch_size"],
-        epochs=section["epochs"],
-        validation_data=(ds.x_val, labels_for_loss(ds.y_val, loss, ds.num_classes)),
-        callbacks=[mark],
-        verbose=0,
-    )
+    plain_fit(project, ds, mark)
     return len(ds.x_train)
 
 

@@ -23,7 +23,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from plain_fit import plain_fit
 
 PROJECT = {
     "format": "layerlab",
@@ -86,34 +89,11 @@ def worker_sps(project: dict, samples: int, root: Path, i: int) -> float:
 def plain_sps(project: dict, ds, samples: int) -> float:
     import keras
 
-    from engine.build.builder import build_model
-    from engine.data.dataset import labels_for_loss
-    from engine.model.project import Project
-    from engine.train.config import make_loss, make_metrics, make_optimizer
-
-    section = project["training"]
-    keras.utils.set_random_seed(section["seed"])
-    model = build_model(Project.from_dict(project))
-    steps = -(-samples // section["batch_size"])
-    loss = section["loss"]
-    model.compile(
-        optimizer=make_optimizer(section, steps, section["epochs"]),
-        loss=make_loss(section, loss),
-        metrics=make_metrics(section, loss, 10),
-    )
     ends: list[float] = []
     timer = keras.callbacks.LambdaCallback(
         on_epoch_end=lambda e, logs: ends.append(time.monotonic())
     )
-    model.fit(
-        ds.x_train,
-        labels_for_loss(ds.y_train, loss, ds.num_classes),
-        batch_size=section["batch_size"],
-        epochs=section["epochs"],
-        validation_data=(ds.x_val, labels_for_loss(ds.y_val, loss, ds.num_classes)),
-        callbacks=[timer],
-        verbose=0,
-    )
+    plain_fit(project, ds, timer)
     return throughput(ends, samples)
 
 
