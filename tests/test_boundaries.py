@@ -8,6 +8,7 @@ cycle, counting imports inside functions.
 """
 
 import ast
+import functools
 import pkgutil
 import re
 import subprocess
@@ -143,7 +144,8 @@ def test_no_import_cycles_counting_imports_inside_functions():
     assert import_cycles(graph, modules) == []
 
 
-def top_level_names(path: Path) -> set[str]:
+@functools.cache  # one parse per module, not one per import of it
+def top_level_names(path: Path) -> frozenset[str]:
     """Names a module defines itself (functions, classes, assignments), not ones it imports."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -152,7 +154,7 @@ def top_level_names(path: Path) -> set[str]:
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
-    return names
+    return frozenset(names)
 
 
 def source_of(module: str) -> Path | None:

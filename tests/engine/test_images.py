@@ -328,41 +328,58 @@ def test_weights_changed_after_the_last_validation_are_evaluated_again(tf):
 # --------------------------------------------------------------------------- generated script
 
 
-@pytest.mark.parametrize("source", ["images", "image_list"])
-def test_the_generated_script_streams_and_trains_on_a_tiny_folder(tmp_path, tf, source):
+#: Runs each generated script in the folders given, as ``python train_it.py --epochs 1``
+#: would, one after the other in ONE interpreter (one TensorFlow start for both).
+RUN_SCRIPTS = """
+import os, runpy, sys
+for folder in sys.argv[1:]:
+    os.chdir(folder)
+    sys.argv = ["train_it.py", "--epochs", "1", "--out", os.path.join(folder, "m.keras")]
+    print("in " + folder, flush=True)
+    runpy.run_path(os.path.join(folder, "train_it.py"), run_name="__main__")
+"""
+
+
+def test_the_generated_script_streams_and_trains_on_a_tiny_folder_and_image_list(tmp_path, tf):
     import subprocess
     import sys
 
     from engine.codegen.script import generate
     from engine.model.project import Project
 
-    root = folder(tf, tmp_path / "set")
-    if source == "images":
-        data = {"source": "images", "path": "set", "resize": "crop", "validation_split": 0.25}
-    else:
-        rows = ["path,label"] + [
-            f"set/{p.parent.name}/{p.name},{p.parent.name}" for p in sorted(root.glob("*/*"))
-        ]
-        (tmp_path / "list.csv").write_text("\n".join(rows) + "\n")
-        data = {"source": "image_list", "path": "list.csv", "standardize": True}
-    project = cnn_project(data, class_weight="balanced", schedule={"type": "cosine"})
-    project["training"]["loss"] = "categorical_crossentropy"
-    loaded = Project.from_dict(project, source="test")
-    loaded.path = tmp_path / "project.json"
-    script = tmp_path / "train_it.py"
-    text = generate(loaded)
-    assert "keras.utils.image_dataset_from_directory" in text or source == "image_list"
-    script.write_text(text, encoding="utf-8")
+    folders = []
+    for source in ("images", "image_list"):
+        here = tmp_path / source
+        root = folder(tf, here / "set")
+        if source == "images":
+            data = {"source": "images", "path": "set", "resize": "crop", "validation_split": 0.25}
+        else:
+            rows = ["path,label"] + [
+                f"set/{p.parent.name}/{p.name},{p.parent.name}" for p in sorted(root.glob("*/*"))
+            ]
+            (here / "list.csv").write_text("\n".join(rows) + "\n")
+            data = {"source": "image_list", "path": "list.csv", "standardize": True}
+        project = cnn_project(data, class_weight="balanced", schedule={"type": "cosine"})
+        project["training"]["loss"] = "categorical_crossentropy"
+        loaded = Project.from_dict(project, source="test")
+        loaded.path = here / "project.json"
+        text = generate(loaded)
+        assert "keras.utils.image_dataset_from_directory" in text or source == "image_list"
+        (here / "train_it.py").write_text(text, encoding="utf-8")
+        folders.append(str(here))
     out = subprocess.run(
-        [sys.executable, str(script), "--epochs", "1", "--out", str(tmp_path / "m.keras")],
+        [sys.executable, "-c", RUN_SCRIPTS, *folders],
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=240,
         env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert "trained 1 epochs" in out.stdout and (tmp_path / "m.keras").is_file()
+    assert out.returncode == 0, out.stdout[-1000:] + out.stderr[-3000:]
+    for here in folders:  # each script said so and wrote its model
+        said = out.stdout.split("in " + here, 1)[1].split("\nin ", 1)[0]
+        assert "trained 1 epochs" in said, out.stdout
+        assert (Path(here) / "m.keras").is_file(), here
 
 
 # --------------------------------------------------------------------------- the data panel
