@@ -21,8 +21,9 @@ The cost is bounded: an epoch is probed only while the time spent probing (the
 next probe's time estimated from the last one; :data:`FIRST_PROBE_GUESS` for the
 first) stays within :data:`MAX_SHARE` (4 %) of the time spent training so far, so a
 run with long epochs is probed every epoch and a run of many short ones every few
-epochs. The run's first epoch is always probed (the histograms start where training
-starts, and the probe's own time is then known), and so is the last (``on_train_end``): the norms ``layerlab
+epochs. The run's first epoch is probed too when the probe fits in the budget of the
+whole run (the first epoch's time times the epochs to train), so that the histograms
+start where training starts; the last epoch is always probed (``on_train_end``): the norms ``layerlab
 inspect`` reports are the last epoch's. The probe runs eagerly (tracing a
 ``tf.function`` took ~1 s, more than a run's whole budget on small models). ``training.health`` (default true)
 turns it off. The environment variable ``LAYERLAB_HEALTH_SHARE`` sets another share (a
@@ -248,10 +249,20 @@ def health_callback(
                 return
             self.last_epoch = epoch
             self.trained += time.monotonic() - self.epoch_start
-            first = self.probed < 0  # the run's first epoch: the start of the story
-            if not first and share < 1 and self.spent + self.probe_time > share * self.trained:
-                return  # bounded cost: wait until training has run long enough
+            if share < 1 and self.spent + self.probe_time > share * self.trained:
+                if not self._first_affordable(epoch):
+                    return  # bounded cost: wait until training has run long enough
             self._probe(epoch)
+
+        def _first_affordable(self, epoch: int) -> bool:
+            """Whether to probe the run's first epoch ahead of the budget (so the
+            histograms start where training starts): when the probe fits in the
+            share of the whole run's expected time (this epoch's time times the
+            epochs left), so the run's total stays within budget."""
+            if self.probed >= 0:
+                return False
+            left = int((self.params or {}).get("epochs", 0)) - epoch
+            return self.probe_time <= share * self.trained * max(left, 1)
 
         def on_train_end(self, logs: dict | None = None) -> None:
             if not self.off and self.last_epoch >= 0 and self.probed != self.last_epoch:

@@ -152,11 +152,29 @@ def test_a_run_writes_health_unless_turned_off(tmp_path, on):
     events = train(project, tmp_path / "run")
     assert (tmp_path / "run" / HEALTH_FILE).exists() is on
     sent = [e for e in events if e["event"] == "health"]
-    if on:  # the first and last epochs are always probed (others within the budget)
-        assert sent[0]["epoch"] == 1 and sent[-1]["epoch"] == 2
+    if on:  # the last epoch is always probed (others while the cost stays within 5 %)
+        assert sent[-1]["epoch"] == 2
         assert read_health(tmp_path / "run")[-1]["epoch"] == 2
     else:
         assert sent == []
+
+
+def test_the_first_epoch_is_probed_when_the_whole_run_can_afford_it(tmp_path):
+    """A long run of short epochs shows health from its first epoch: the probe is
+    taken when it fits in the budget of the whole run, not only of the epochs so far."""
+    import keras
+
+    from engine.train.health import MAX_SHARE, health_callback
+
+    x, y = np.zeros((8, 4), "float32"), np.zeros(8, "int64")
+    probe = health_callback(tmp_path, lambda e: None, x, y, keras.losses.get("mse"))
+    probe.trained, probe.probe_time = 1.0, 0.5  # a 1 s first epoch, a 0.5 s probe
+    probe.params = {"epochs": int(0.5 / (MAX_SHARE * 1.0)) + 1}  # 13 epochs: affordable
+    assert probe._first_affordable(0)
+    probe.params = {"epochs": 2}  # 2 s of training cannot pay 0.5 s
+    assert not probe._first_affordable(0)
+    probe.params, probe.probed = {"epochs": 100}, 0  # only the first epoch jumps the queue
+    assert not probe._first_affordable(1)
 
 
 def test_warnings_in_plain_words():
