@@ -281,8 +281,12 @@ def main() -> None:
             else:
                 wall, out = run(PLAIN, str(folder))
             got[who] = {"wall_s": round(wall, 2), "peak_mb": round(value(out, "PEAK_MB"))}
-        _, ours = run(PIPELINE_LAYERLAB, str(folder))
-        _, plain = run(PIPELINE_PLAIN, str(folder))
+        if r % 2 == 0:  # the pipelines alone, in the same alternating order
+            _, ours = run(PIPELINE_LAYERLAB, str(folder))
+            _, plain = run(PIPELINE_PLAIN, str(folder))
+        else:
+            _, plain = run(PIPELINE_PLAIN, str(folder))
+            _, ours = run(PIPELINE_LAYERLAB, str(folder))
         got["layerlab"]["images_per_s"] = round(value(ours, "RATE"))
         got["layerlab"]["index_s"] = round(value(ours, "INDEX_S"), 3)
         got["plain"]["images_per_s"] = round(value(plain, "RATE"))
