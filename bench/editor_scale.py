@@ -54,21 +54,7 @@ def main() -> None:
     path = Path(tempfile.mkdtemp()) / "resnet152.json"
     save_project(project, path)
 
-    from PySide6.QtWidgets import QApplication
-
-    app = QApplication.instance() or QApplication([])
-    from gui.engine_service import EngineService
-    from gui.main_window import MainWindow
-
-    # this process has Keras (for the comparison above): ask for the real child process
-    service = EngineService(local=False)
-    window = MainWindow(
-        load_tensorflow=True, check_recovery=False, use_settings=False, autosave=False
-    )
-    window.validation.service = service
-    window.resize(1400, 900)
-    window.show()
-    _wait(app, lambda: window.validation.ready, 300)  # the service has loaded Keras
+    app, window, service = _window_with_service()
 
     t = time.perf_counter()
     window.open_path(path, ask=False)
@@ -120,6 +106,27 @@ def main() -> None:
     window.undo_stack.set_clean()
     window.close()
     service.close()
+
+
+def _window_with_service():
+    """``(app, window, service)``: the main window, shown at 1400x900, whose shapes come
+    from a real engine-service child process (this process has Keras for the
+    comparisons: without this the window would answer in-process), once it is ready."""
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    from gui.engine_service import EngineService
+    from gui.main_window import MainWindow
+
+    service = EngineService(local=False)
+    window = MainWindow(
+        load_tensorflow=True, check_recovery=False, use_settings=False, autosave=False
+    )
+    window.validation.service = service
+    window.resize(1400, 900)
+    window.show()
+    _wait(app, lambda: window.validation.ready, 300)  # the service has loaded Keras
+    return app, window, service
 
 
 def _wait(app, condition, timeout_s: float) -> None:
@@ -219,21 +226,9 @@ def main_blocks() -> None:
     save_project(project, plain)
     project.graph.blocks = blocks
 
-    from PySide6.QtWidgets import QApplication
-
-    app = QApplication.instance() or QApplication([])
     from engine.model.commands import SetBlockCollapsed
-    from gui.engine_service import EngineService
-    from gui.main_window import MainWindow
 
-    service = EngineService(local=False)
-    window = MainWindow(
-        load_tensorflow=True, check_recovery=False, use_settings=False, autosave=False
-    )
-    window.validation.service = service
-    window.resize(1400, 900)
-    window.show()
-    _wait(app, lambda: window.validation.ready, 300)
+    app, window, service = _window_with_service()
 
     def open_once(path: Path) -> float:
         t = time.perf_counter()
