@@ -213,7 +213,7 @@ def _header(path: Path, delimiter: str) -> tuple[list[str], int]:
 
 
 def _check_header(path: Path, line: int, header: list[str]) -> None:
-    if all(_is_number(name) for name in header):
+    if all(is_number(name) for name in header):
         shown = ", ".join(header[:4]) + (", ..." if len(header) > 4 else "")
         raise TableError(
             f"{path} line {line}: the first row holds numbers ({shown}), not column names; "
@@ -226,7 +226,8 @@ def _check_header(path: Path, line: int, header: list[str]) -> None:
             raise TableError(f"{path} line {line}: column name {name!r} appears twice")
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Whether ``text`` reads as a number (``float`` takes it)."""
     try:
         float(text)
     except ValueError:

@@ -344,14 +344,7 @@ def try_inputs(run: OpenRun) -> dict[str, Any]:
         (:func:`ink_of`), ``"dark"`` (ink 0 on paper 1).
     """
     shape = [int(s) for s in run.data.input_shape]
-    if len(shape) == 3 and shape[0] == shape[1] and shape[0] in DRAW_SIDES and shape[2] == 1:
-        kind = "draw"
-    elif len(shape) == 3 and shape[2] in (1, 3):
-        kind = "image"
-    elif len(shape) == 1:
-        kind = "table"
-    else:
-        kind = "other"
+    kind = input_kind(shape)
     sample: list[float] = []
     if kind == "table" and run.data.x is not None:
         split = run.split()
@@ -369,6 +362,18 @@ def try_inputs(run: OpenRun) -> dict[str, Any]:
         "task": run.data.task,
         "ink": run.ink if kind == "draw" else "light",
     }
+
+
+def input_kind(shape: Any) -> str:
+    """How a user gives one input of ``shape`` (no batch axis): ``"draw"`` (a square
+    single-channel input of a side in :data:`DRAW_SIDES`), ``"image"`` (height x width
+    x 1 or 3), ``"table"`` (feature values) or ``"other"``."""
+    shape = [int(s) for s in shape]
+    if len(shape) == 3 and shape[0] == shape[1] and shape[0] in DRAW_SIDES and shape[2] == 1:
+        return "draw"
+    if len(shape) == 3 and shape[2] in (1, 3):
+        return "image"
+    return "table" if len(shape) == 1 else "other"
 
 
 INK_SAMPLES = 256

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.data.sources import DataError
-from engine.train.inside import InsideError, OpenRun, model_input, try_image
+from engine.data.sources import DataError, sniff_delimiter
+from engine.data.table import is_number
+from engine.train.inside import InsideError, OpenRun, input_kind, model_input, try_image
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 MAX_TEXT_BYTES = 1_000_000
 """Largest ``.csv`` read for one sample."""
 
@@ -66,7 +66,7 @@ def expected(shape: tuple[int, ...]) -> str:
 
 
 def _is_image(shape: tuple[int, ...]) -> bool:
-    return len(shape) == 3 and shape[2] in (1, 3)
+    return input_kind(shape) in ("draw", "image")
 
 
 def _npy(path: Path, shape: tuple[int, ...], takes: str) -> np.ndarray:
@@ -98,25 +98,17 @@ def _csv(path: Path, shape: tuple[int, ...], takes: str) -> np.ndarray:
     except (OSError, UnicodeDecodeError) as exc:
         raise InsideError(f"{path}: cannot be read as text ({exc})") from None
     lines = [line for line in text.splitlines() if line.strip()]
-    delimiter = max(",;\t", key=lambda d: lines[0].count(d)) if lines else ","
+    delimiter = sniff_delimiter(lines[0]) if lines else ","
     rows = [[cell.strip() for cell in row] for row in csv.reader(lines, delimiter=delimiter)]
-    if len(rows) > 1 and not all(_number(cell) for cell in rows[0]):
+    if len(rows) > 1 and not all(is_number(cell) for cell in rows[0]):
         rows = rows[1:]  # a header
     if len(rows) != 1:
         raise InsideError(
             f"{path}: {len(rows)} rows of values; one sample is one row of {n} values"
         )
-    bad = [cell for cell in rows[0] if not _number(cell)]
+    bad = [cell for cell in rows[0] if not is_number(cell)]
     if bad:
         raise InsideError(f"{path}: {bad[0]!r} is not a number; the model takes {takes}")
     if len(rows[0]) != n:
         raise InsideError(f"{path}: {len(rows[0])} values; the model takes {takes}")
     return np.array([float(cell) for cell in rows[0]], np.float32)
-
-
-def _number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
