@@ -774,7 +774,7 @@ class DataPanel(QWidget):
             return
         for i in range(min(THUMBNAILS, ds.count("train"))):
             picture = self._raw(ds.x_train[i], ds)
-            item = QListWidgetItem(QIcon(_pixmap(picture, 48)), self._label(ds, ds.y_train[i]))
+            item = QListWidgetItem(QIcon(thumbnail(picture, 48)), self._label(ds, ds.y_train[i]))
             self.thumbnails.addItem(item)
         self.preview.setCurrentWidget(self.thumbnails)
 
@@ -855,9 +855,11 @@ class DataPanel(QWidget):
             self.fit_changed.emit(list(problems))
 
 
-def _pixmap(picture: np.ndarray, size: int) -> QPixmap:
-    """A square thumbnail of one (H, W, C) picture, scaled to its own range."""
+def thumbnail(picture: np.ndarray, size: int) -> QPixmap:
+    """A thumbnail of one (H, W) or (H, W, 1 | 3) picture, scaled to its own range, to
+    fit ``size`` pixels (nearest pixel)."""
     a = np.asarray(picture, dtype=np.float64)
+    a = a[:, :, None] if a.ndim == 2 else a
     low, high = float(np.nanmin(a)), float(np.nanmax(a))
     a = (a - low) / (high - low) if high > low else np.zeros_like(a)
     a = np.ascontiguousarray((a * 255).round().astype(np.uint8))

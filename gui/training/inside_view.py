@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QProcess, Qt, QTimer, Signal
-from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -48,6 +47,7 @@ from shiboken6 import isValid
 
 from gui import theme
 from gui.training.boundary_view import CLASS_COLOURS, BoundaryView, field_rgb, smooth
+from gui.training.data_panel import thumbnail
 from gui.training.try_it import TryItView
 
 MAX_CARDS = 40
@@ -110,7 +110,12 @@ def heat_overlay(heat: np.ndarray) -> np.ndarray:
 def _image_item(data: np.ndarray, levels: tuple[float, float] | None = None) -> pg.ImageItem:
     """An ImageItem drawing ``data`` (rows down) with the viridis colour map (see
     :func:`_rgba`)."""
-    return pg.ImageItem(np.transpose(_rgba(data, levels), (1, 0, 2)), levels=(0, 255))
+    return _rgba_item(_rgba(data, levels))
+
+
+def _rgba_item(rgba: np.ndarray) -> pg.ImageItem:
+    """An ImageItem drawing an RGBA picture (rows down; ImageItem takes (x, y))."""
+    return pg.ImageItem(np.transpose(rgba, (1, 0, 2)), levels=(0, 255))
 
 
 class InsideView(QWidget):
@@ -389,7 +394,7 @@ class InsideView(QWidget):
             self.thumb.clear()
             self.thumb.setVisible(False)
             return
-        self.thumb.setPixmap(QPixmap.fromImage(_thumbnail(image)))
+        self.thumb.setPixmap(thumbnail(image, THUMB_SIDE))
         self.thumb.setVisible(True)
 
     def _draw_activations(self, arrays: Path) -> None:
@@ -528,9 +533,7 @@ class InsideView(QWidget):
             right = w.addViewBox(lockAspect=True, enableMouse=False)
             right.invertY(True)
             right.addItem(_grey_item(grey))
-            right.addItem(
-                pg.ImageItem(np.transpose(heat_overlay(heat), (1, 0, 2)), levels=(0, 255))
-            )
+            right.addItem(_rgba_item(heat_overlay(heat)))
             w.nextRow()
         found = self.manifest.get("filters")
         if found:
@@ -576,19 +579,6 @@ def _card_text(row: dict[str, Any], highlight: bool = False) -> str:
         f"{name} ({row['type']}) {shape}<br>"
         f"mean {row['mean']:.3g} · std {row['std']:.3g} · zeros {row['zero_fraction']:.0%}"
     )
-
-
-def _thumbnail(image: np.ndarray) -> QImage:
-    """A (h, w) or (h, w, 1 | 3) input, its own range stretched to 0..255, scaled to fit
-    :data:`THUMB_SIDE` (nearest pixel)."""
-    a = np.asarray(image, np.float32)
-    a = a[:, :, None] if a.ndim == 2 else a
-    lo, hi = float(a.min()), float(a.max())
-    a = ((a - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(a)).astype(np.uint8)
-    a = np.ascontiguousarray(np.repeat(a, 3, -1) if a.shape[-1] == 1 else a)
-    h, w = a.shape[:2]
-    picture = QImage(a.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-    return picture.scaled(THUMB_SIDE, THUMB_SIDE, Qt.AspectRatioMode.KeepAspectRatio)
 
 
 def _grey_item(image: np.ndarray) -> pg.ImageItem:
