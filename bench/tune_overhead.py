@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,20 +110,17 @@ def main() -> None:
                     for n in range(args.trials)
                 )
 
+            def measured(side: Callable[[], float]) -> tuple[float, float]:
+                n = len(CPU)
+                wall = side()
+                return wall, sum(CPU[n:])
+
             if i % 2:
-                n = len(CPU)
-                b = train()
-                cb = sum(CPU[n:])
-                n = len(CPU)
-                a = tune()
-                ca = sum(CPU[n:])
+                b, cb = measured(train)
+                a, ca = measured(tune)
             else:
-                n = len(CPU)
-                a = tune()
-                ca = sum(CPU[n:])
-                n = len(CPU)
-                b = train()
-                cb = sum(CPU[n:])
+                a, ca = measured(tune)
+                b, cb = measured(train)
             tune_s.append(a)
             train_s.append(b)
             tune_cpu.append(ca)
