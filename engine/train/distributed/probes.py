@@ -83,8 +83,7 @@ class ChiefProbes:
         due = [c for c in self.callbacks if getattr(c, "due", None) and c.due()]
         if not due:
             return
-        self.synced = False
-        self._sync(model)
+        self._sync(model, again=True)
         for callback in due:
             callback.on_train_batch_end(step - 1)
         self.synced = False  # the epoch's end copies the weights again
@@ -105,8 +104,8 @@ class ChiefProbes:
         for callback in self.callbacks:
             callback.on_train_end()
 
-    def _sync(self, model: Any) -> None:
-        if self.synced:
+    def _sync(self, model: Any, again: bool = False) -> None:
+        if self.synced and not again:
             return
         try:
             self.replica.set_weights(model.get_weights())
