@@ -135,6 +135,9 @@ def test_a_resumed_run_continues_in_the_warm_worker(tmp_path):
     run_dir = tmp_path / "run"
     first = start_training(dense_project({"epochs": 1}), run_dir).wait(timeout=120)
     assert first["event"] == "done" and first["epochs_done"] == 1, first
+    # ready first: until it has seen the machine's GPUs, a worker set up for "cpu" does
+    # not know that the project's "auto" means the same here, and is not used
+    wait_ready(warm)
     run = start_training(dense_project({"epochs": 1}), run_dir, resume=True, epochs=1, warm=warm)
     assert run.warm
     final = run.wait(timeout=120)
