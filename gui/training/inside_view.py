@@ -32,13 +32,11 @@ import pyqtgraph as pg
 from PySide6.QtCore import QProcess, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QGraphicsView,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QScrollArea,
-    QSpinBox,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -47,14 +45,11 @@ from shiboken6 import isValid
 
 from gui import theme
 from gui.training.boundary_view import CLASS_COLOURS, BoundaryView, field_rgb, smooth
-from gui.training.data_panel import thumbnail
+from gui.training.inside_input import InputRow
 from gui.training.try_it import TryItView
 
 MAX_CARDS = 40
 """Most layers drawn as activation cards (the rest are listed in the text)."""
-THUMB_SIDE = 40
-"""Pixels of the thumbnail of the input shown."""
-FILE_FILTER = "Inputs (*.png *.jpg *.jpeg *.bmp *.gif *.npy *.csv);;All files (*)"
 
 
 def _maps_grid(maps: np.ndarray, pad: int = 1) -> np.ndarray:
@@ -128,7 +123,6 @@ class InsideView(QWidget):
         super().__init__(parent)
         self.latest_run = latest_run  # () -> run dir or None: shown when the tab opens
         self.run_dir: str | None = None
-        self.file: str | None = None  # an input of the user's own instead of a sample
         self.manifest: dict[str, Any] = {}
         self.process: QProcess | None = None
         self.cards: dict[str, tuple[Any, Any]] = {}  # layer name -> (label, view box)
@@ -145,32 +139,13 @@ class InsideView(QWidget):
         top = QHBoxLayout()
         self.run_label = QLabel("No finished run yet: train the model, then look inside it.")
         self.run_label.setWordWrap(True)
-        self.sample_box = QSpinBox()
-        self.sample_box.setRange(0, 1_000_000)
-        self.sample_box.setPrefix("sample ")
-        self.sample_box.setToolTip("A sample of the run's validation split")
-        self.thumb = QLabel()
-        self.thumb.setFixedSize(THUMB_SIDE, THUMB_SIDE)
-        self.thumb.setToolTip("The input shown (as the model takes it)")
-        self.source_label = QLabel("")
-        self.choose_button = QPushButton("Choose file…")
-        self.choose_button.setToolTip(
-            "Look inside for an input of your own: an image file, a .npy sample or a "
-            "one-row .csv (or drop a file on this tab)"
-        )
-        self.choose_button.clicked.connect(self._choose_file)
-        self.samples_button = QPushButton("Back to samples")
-        self.samples_button.setToolTip("Show a sample of the validation split again")
-        self.samples_button.clicked.connect(self.use_samples)
-        self.samples_button.setVisible(False)
+        self.input_row = InputRow()
+        self.input_row.file_chosen.connect(self.set_file)
+        self.input_row.samples_wanted.connect(self.use_samples)
         self.show_button = QPushButton("Look inside")
         self.show_button.clicked.connect(self.compute)
         top.addWidget(self.run_label, 1)
-        top.addWidget(self.thumb)
-        top.addWidget(self.source_label)
-        top.addWidget(self.sample_box)
-        top.addWidget(self.choose_button)
-        top.addWidget(self.samples_button)
+        top.addWidget(self.input_row)
         top.addWidget(self.show_button)
         self.status = QLabel("")
         self.status.setStyleSheet(f"color: {c['muted']};")
@@ -263,9 +238,7 @@ class InsideView(QWidget):
 
     def set_file(self, path: str | os.PathLike) -> None:
         """Look inside for the input read from the file at ``path`` (dropped or chosen)."""
-        self.file = str(path)
-        self.samples_button.setVisible(True)
-        self.sample_box.setEnabled(False)
+        self.input_row.set_file(str(path))
         if self.run_dir is None:
             self.status.setText("Train a model first, then look inside it for this file.")
             return
@@ -278,15 +251,8 @@ class InsideView(QWidget):
 
     def use_samples(self) -> None:
         """Back to the validation split's samples."""
-        self.file = None
-        self.samples_button.setVisible(False)
-        self.sample_box.setEnabled(True)
+        self.input_row.set_file(None)
         self.compute()
-
-    def _choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Look Inside for a File", "", FILE_FILTER)
-        if path:
-            self.set_file(path)
 
     def dragEnterEvent(self, event: Any) -> None:
         if any(u.isLocalFile() for u in event.mimeData().urls()):
@@ -298,20 +264,10 @@ class InsideView(QWidget):
             event.acceptProposedAction()
             self.set_file(urls[0])
 
-    def _which(self) -> str:
-        if self.file is not None:
-            return f"file {Path(self.file).name}"
-        return f"sample {self.sample_box.value()}"
-
     def command(self) -> list[str]:
         """The child process's command line."""
-        which = (
-            ["--file", self.file]
-            if self.file is not None
-            else ["--sample", str(self.sample_box.value())]
-        )
-        cmd = [sys.executable, "-m", "engine.cli", "inspect", str(self.run_dir), *which]
-        return [*cmd, "--out", self._out.name, "--arrays"]
+        cmd = [sys.executable, "-m", "engine.cli", "inspect", str(self.run_dir)]
+        return [*cmd, *self.input_row.arguments(), "--out", self._out.name, "--arrays"]
 
     def compute(self) -> None:
         """Run ``layerlab inspect`` in a child process for the run and sample shown."""
@@ -326,7 +282,7 @@ class InsideView(QWidget):
         process.setArguments(cmd[1:])
         process.finished.connect(lambda code, _status, p=process: self._done(p, code))
         process.errorOccurred.connect(lambda error, p=process: self._failed(p, error))
-        self.status.setText(f"Looking inside ({self._which()})…")
+        self.status.setText(f"Looking inside ({self.input_row.which()})…")
         self.show_button.setEnabled(False)
         process.start()
 
@@ -348,7 +304,11 @@ class InsideView(QWidget):
                 (x for x in reversed(err.splitlines()) if x.startswith("error:")),
                 err.splitlines()[-1] if err else f"exit status {code}",
             )
-            self.status.setText(f"Could not look inside: {line.removeprefix('error: ')}")
+            self.input_row.keep_shown(self.manifest)  # the row names what is still drawn
+            reason = line.removeprefix("error: ")
+            if self.manifest:
+                reason = f"{reason.rstrip('.')}. Still showing {self.input_row.which()}."
+            self.status.setText(f"Could not look inside: {reason}")
             self.finished.emit(False)
             return
         self.load(self._out.name)
@@ -364,7 +324,7 @@ class InsideView(QWidget):
         self._draw_health()
         self._draw_pictures(arrays)
         self._draw_boundary(arrays)
-        self._draw_source(arrays)
+        self.input_row.show_source(self.manifest, arrays)
         n = len(self.manifest.get("layers", []))
         file = self.manifest.get("file")
         which = f"File {Path(file).name}" if file else f"Sample {self.manifest.get('sample')}"
@@ -372,30 +332,6 @@ class InsideView(QWidget):
             f"{which}: {n} layers. Statistics are of each layer's output for this "
             "input; large outputs are shown downsampled."
         )
-
-    def _draw_source(self, arrays: Path) -> None:
-        """Which input is shown, in words, and its thumbnail (for image inputs)."""
-        file = self.manifest.get("file")
-        split = self.manifest.get("split") or "validation"
-        split = "training" if split == "train" else split
-        self.source_label.setText(
-            f"file {Path(file).name}"
-            if file
-            else f"sample {self.manifest.get('sample')} of {split}"
-        )
-        self.source_label.setToolTip(file or "")
-        path = arrays / "input.npy"
-        image = np.load(path) if path.is_file() else None
-        if (
-            image is None
-            or image.ndim not in (2, 3)
-            or (image.ndim == 3 and image.shape[-1] not in (1, 3))
-        ):
-            self.thumb.clear()
-            self.thumb.setVisible(False)
-            return
-        self.thumb.setPixmap(thumbnail(image, THUMB_SIDE))
-        self.thumb.setVisible(True)
 
     def _draw_activations(self, arrays: Path) -> None:
         w = self.activations

@@ -233,8 +233,8 @@ def test_see_inside_shows_the_activations_of_the_drawing(digits_run, inside, qtb
         try_it.inside_button.click()
     assert done.args == [True]
     assert inside.tabs.currentIndex() == 0  # the Activations view
-    assert inside.source_label.text().startswith("file input-")
-    assert inside.source_label.text().endswith(".npy")
+    assert inside.input_row.source_label.text().startswith("file input-")
+    assert inside.input_row.source_label.text().endswith(".npy")
     np.testing.assert_allclose(np.load(inside.manifest["file"]), drawn)
     assert [row["name"] for row in inside.manifest["layers"]][-1] == "output"
     assert len(inside.cards) == len(inside.manifest["layers"])

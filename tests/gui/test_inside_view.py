@@ -61,7 +61,7 @@ def view(qtbot):
 
 def test_the_inside_tab_looks_inside_a_run_in_a_child_process(runs, view, qtbot, tmp_path):
     tf_before = "tensorflow" in sys.modules
-    view.sample_box.setValue(4)
+    view.input_row.sample_box.setValue(4)
     with qtbot.waitSignal(view.finished, timeout=120_000) as done:
         view.show_run(runs["lenet"])
         assert not view.show_button.isEnabled()  # the window goes on while it computes
@@ -131,7 +131,14 @@ def test_a_dropped_file_is_looked_inside(runs, view, qtbot, tmp_path):
 
     with qtbot.waitSignal(view.finished, timeout=120_000):
         view.show_run(runs["lenet"])
-    assert view.source_label.text() == "sample 0 of validation"
+    assert view.input_row.source_label.text() == "sample 0 of validation"
+    bad = tmp_path / "text.png"
+    bad.write_text("not a picture")
+    with qtbot.waitSignal(view.finished, timeout=120_000) as done:
+        drop(view, bad)  # refused while a sample is drawn: the row goes back to the samples
+    assert done.args == [False] and view.status.text().endswith("Still showing sample 0.")
+    assert view.input_row.file is None and view.input_row.sample_box.isEnabled()
+    assert not view.input_row.samples_button.isVisibleTo(view)
     picture = np.zeros((32, 32, 3), np.uint8)
     picture[4:28, 13:19] = 255  # a "1"
     path = tmp_path / "one.png"
@@ -145,27 +152,29 @@ def test_a_dropped_file_is_looked_inside(runs, view, qtbot, tmp_path):
         assert drop(view, path)
     assert done.args == [True]
     assert view.manifest["file"] == str(path) and view.manifest["sample"] is None
-    assert view.source_label.text() == "file one.png"
+    assert view.input_row.source_label.text() == "file one.png"
     assert view.status.text().startswith("File one.png: 9 layers")
     boxes = [i for i in view.activations.ci.items if type(i).__name__ == "ViewBox"]
     assert len(boxes) == 9  # the activation cards are drawn
-    thumb = view.thumb.pixmap().toImage()
-    assert view.thumb.isVisible() and thumb.width() == 40
+    thumb = view.input_row.thumb.pixmap().toImage()
+    assert view.input_row.thumb.isVisible() and thumb.width() == 40
     column = [thumb.pixelColor(x, 20).red() for x in range(40)]
     assert max(column[17:23]) > 200 and column[2] < 50  # the bar, bright on black
     assert view.manifest["grad_cam"]["layer"] == "conv2"
     # a file that is not an image: said in the status line, the last pictures stay
-    bad = tmp_path / "text.png"
-    bad.write_text("not a picture")
     with qtbot.waitSignal(view.finished, timeout=120_000) as done:
         drop(view, bad)
     assert done.args == [False]
     assert view.status.text().startswith(f"Could not look inside: {bad}: not an image")
     assert "8×8×1 images" in view.status.text()
+    assert view.status.text().endswith("Still showing file one.png.")
+    row = view.input_row  # the row names the input still drawn, and Look inside redraws it
+    assert row.source_label.text() == "file one.png" and row.file == str(path)
+    assert row.which() == "file one.png"
     # back to the validation samples
-    view.sample_box.setValue(2)
+    view.input_row.sample_box.setValue(2)
     with qtbot.waitSignal(view.finished, timeout=120_000):
-        view.samples_button.click()
+        view.input_row.samples_button.click()
     assert view.manifest["sample"] == 2 and "file" not in view.manifest
-    assert view.source_label.text() == "sample 2 of validation"
-    assert not view.samples_button.isVisible()
+    assert view.input_row.source_label.text() == "sample 2 of validation"
+    assert not view.input_row.samples_button.isVisible()
