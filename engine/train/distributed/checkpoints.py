@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ class Checkpoints:
         emit: Receives ``checkpoint`` events (the chief's), or None.
         best: The best value so far (a resumed run's).
         interval_s: Seconds between writes (0: every epoch).
+        before_save: Called before ``state.json`` is written (the chief waits there
+            for its history files, so ``state.json`` never names an epoch they lack).
     """
 
     def __init__(
@@ -41,8 +44,10 @@ class Checkpoints:
         emit: Emit | None,
         best: float | None = None,
         interval_s: float = 30.0,
+        before_save: Callable[[], None] | None = None,
     ) -> None:
         self.folder, self.monitor, self.emit = folder, monitor, emit
+        self.before_save = before_save
         self.mode = monitor_mode(monitor)
         self.best, self.interval_s = best, interval_s
         self.saved_at = time.monotonic()
@@ -73,6 +78,8 @@ class Checkpoints:
         if not self.unsaved_epoch:
             return
         runs.save_model_atomic(model, self.folder / "last.keras")
+        if self.before_save is not None:
+            self.before_save()
         # state.json names the epoch last.keras holds: written right after it
         runs.write_json(
             self.folder / "state.json",

@@ -20,6 +20,7 @@ TensorFlow and Keras are imported inside functions only.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import time
@@ -33,6 +34,7 @@ import numpy as np
 from engine.data.dataset import Dataset, check_fit, labels_for_loss
 from engine.data.images import SkipTracker
 from engine.data.sources import DataError
+from engine.files import LatestWrites
 from engine.train import runs
 from engine.train.callbacks import CHECKPOINT_INTERVAL_S
 from engine.train.cluster import shard_plan, worker_batch
@@ -255,12 +257,14 @@ def _loop(
             )
         monitor = monitor[4:]
     cluster = section.get("cluster") or {}
+    writes = LatestWrites("layerlab-history")
     checkpoints = Checkpoints(
         run_dir / "checkpoints",
         monitor,
         emit if is_chief else None,
         best=state.get("best") if state.get("monitor") == monitor else None,
         interval_s=float(cluster.get("checkpoint_interval_s", CHECKPOINT_INTERVAL_S)),
+        before_save=writes.drain,
     )
     early = EarlyStop(es, monitor) if es is not None else None
     history = (
@@ -330,67 +334,75 @@ def _loop(
             progress.step(step, sums)
             probes.step(step, model)
 
-    for epoch in range(done_before, total_epochs):
-        start = time.monotonic()
-        progress.begin(epoch)
-        if probes is not None:
-            probes.epoch_begin(epoch)
-        if streamed:  # this worker's shard of the epoch's order, read as it trains
-            train_data = shard("train", y_train, seed + epoch if shuffle else None)
-            train_sums = train_batches(steps_obj, train_data, on_step)
-        else:
-            order = np.random.default_rng(seed + epoch).permutation(n_train) if shuffle else None
-            train_sums = train_epoch(steps_obj, ds.x_train, y_train, global_batch, order, on_step)
-        if not math.isfinite(train_sums[0]):
-            raise TrainingError(
-                "nan",
-                f"the loss became {train_sums[0] / max(train_sums[1], 1)} at epoch "
-                f"{epoch + 1}; training stopped",
-                "Lower the learning rate, add gradient clipping (clipnorm), or check the "
-                "data for extreme values.",
-            )
-        logs = logs_from(kind, train_sums, metrics)
-        if val_data is not None:
-            val_sums = [0.0] * len(train_sums)
-            for batch in val_data:
-                val_sums = [
-                    a + float(b) for a, b in zip(val_sums, steps_obj.eval_step(batch).numpy())
-                ]
-                progress.beat()
-            logs.update(logs_from(kind, val_sums, metrics, "val_"))
-        if trackers:
-            _report_skips(strategy, trackers, is_chief, emit, skips)
-        lr = _current_lr(model)
-        if lr is not None:
-            logs["learning_rate"] = lr
-        for key, value in logs.items():
-            history.setdefault(key, []).append(value)
-        epochs_done = epoch + 1
-        if not is_chief:
-            emit({"event": "_epoch", "epoch": epochs_done})
-        if is_chief:
-            runs.write_history(run_dir, history)
-            if tensorboard is not None:
-                tensorboard(epoch + 1, logs)
-            emit(
-                {
-                    "event": "epoch",
-                    "epoch": epoch + 1,
-                    "logs": logs,
-                    "time_s": round(time.monotonic() - start, 3),
-                }
-            )
-        if probes is not None:  # no collective: the others wait at most the probe's time
-            probes.epoch_end(epoch, model, logs)
-        # Every worker saves (TF's advice); only the chief's files are the run's.
-        checkpoints.epoch_end(model, epochs_done, logs.get(monitor))
-        # The logs are global, so every worker takes the same early-stopping decision.
-        if early is not None and early.should_stop(model, epoch, logs.get(monitor)):
-            break
-        # a stop asked for on any worker ends the run on all, after this epoch
-        if total(strategy, [1.0 if stop_requested() else 0.0])[0] > 0:
-            stopped = True
-            break
+    # the chief's history files are written off the training thread (a synced write
+    # held every worker up at the next collective)
+    with writes:
+        for epoch in range(done_before, total_epochs):
+            start = time.monotonic()
+            progress.begin(epoch)
+            if probes is not None:
+                probes.epoch_begin(epoch)
+            if streamed:  # this worker's shard of the epoch's order, read as it trains
+                train_data = shard("train", y_train, seed + epoch if shuffle else None)
+                train_sums = train_batches(steps_obj, train_data, on_step)
+            else:
+                order = (
+                    np.random.default_rng(seed + epoch).permutation(n_train) if shuffle else None
+                )
+                train_sums = train_epoch(
+                    steps_obj, ds.x_train, y_train, global_batch, order, on_step
+                )
+            if not math.isfinite(train_sums[0]):
+                raise TrainingError(
+                    "nan",
+                    f"the loss became {train_sums[0] / max(train_sums[1], 1)} at epoch "
+                    f"{epoch + 1}; training stopped",
+                    "Lower the learning rate, add gradient clipping (clipnorm), or check the "
+                    "data for extreme values.",
+                )
+            logs = logs_from(kind, train_sums, metrics)
+            if val_data is not None:
+                val_sums = [0.0] * len(train_sums)
+                for batch in val_data:
+                    val_sums = [
+                        a + float(b) for a, b in zip(val_sums, steps_obj.eval_step(batch).numpy())
+                    ]
+                    progress.beat()
+                logs.update(logs_from(kind, val_sums, metrics, "val_"))
+            if trackers:
+                _report_skips(strategy, trackers, is_chief, emit, skips)
+            lr = _current_lr(model)
+            if lr is not None:
+                logs["learning_rate"] = lr
+            for key, value in logs.items():
+                history.setdefault(key, []).append(value)
+            epochs_done = epoch + 1
+            if not is_chief:
+                emit({"event": "_epoch", "epoch": epochs_done})
+            if is_chief:
+                copy = {k: list(v) for k, v in history.items()}  # written off this thread
+                writes.submit("history", functools.partial(runs.write_history, run_dir, copy))
+                if tensorboard is not None:
+                    tensorboard(epoch + 1, logs)
+                emit(
+                    {
+                        "event": "epoch",
+                        "epoch": epoch + 1,
+                        "logs": logs,
+                        "time_s": round(time.monotonic() - start, 3),
+                    }
+                )
+            if probes is not None:  # no collective: the others wait at most the probe's time
+                probes.epoch_end(epoch, model, logs)
+            # Every worker saves (TF's advice); only the chief's files are the run's.
+            checkpoints.epoch_end(model, epochs_done, logs.get(monitor))
+            # The logs are global, so every worker takes the same early-stopping decision.
+            if early is not None and early.should_stop(model, epoch, logs.get(monitor)):
+                break
+            # a stop asked for on any worker ends the run on all, after this epoch
+            if total(strategy, [1.0 if stop_requested() else 0.0])[0] > 0:
+                stopped = True
+                break
     emit({"event": "_finished"})  # no collective after this: peers may leave
     if probes is not None and epochs_done > done_before:
         probes.train_end(model)
