@@ -136,8 +136,8 @@ def data_problems(
             problem.node = node
             if None not in shape and tuple(inputs[0].params.get("shape") or ()) != shape:
                 problem.fix_text = f"Set the Input shape to the data's {_shape_text(shape)}"
-                problem.fix = lambda node=node, shape=shape, t=problem.fix_text: SetParams(
-                    node, {"shape": list(shape)}, t
+                problem.fix = lambda node=node, shape=shape, t=problem.fix_text: _set_param(
+                    project, node, "shape", list(shape), t
                 )
         elif "output" in text and len(outputs) == 1 and dataset is not None:
             node = outputs[0]
@@ -150,11 +150,18 @@ def data_problems(
                     if units == k
                     else f"Set the output units to {units}"
                 )
-                problem.fix = lambda nid=node.id, units=units, t=problem.fix_text: SetParams(
-                    nid, {"units": units}, t
+                problem.fix = lambda nid=node.id, units=units, t=problem.fix_text: _set_param(
+                    project, nid, "units", units, t
                 )
         out.append(problem)
     return out
+
+
+def _set_param(project: Any, node_id: str, name: str, value: Any, text: str) -> SetParams:
+    """The command setting one param of ``node_id``, keeping its others (its activation,
+    its dtype): ``SetParams`` replaces the whole dict, read here when the fix is
+    clicked, not when the problem was found."""
+    return SetParams(node_id, {**project.graph.nodes[node_id].params, name: value}, text)
 
 
 def _class_units(project: Any, dataset: Any, text: str) -> int | None:

@@ -21,7 +21,11 @@ def iris(input_shape: list, units: int) -> Project:
             "graph": {
                 "nodes": [
                     {"id": "input", "type": "Input", "params": {"shape": input_shape}},
-                    {"id": "out", "type": "Dense", "params": {"units": units}},
+                    {
+                        "id": "out",
+                        "type": "Dense",
+                        "params": {"units": units, "activation": "softmax"},
+                    },
                 ],
                 "edges": [{"source": "input", "target": "out", "port": 0}],
             },
@@ -39,7 +43,7 @@ def _isolated(tmp_path, monkeypatch):
 
 def _window(qtbot, project: Project) -> MainWindow:
     w = MainWindow(project, load_tensorflow=False, check_recovery=False, use_settings=False)
-    qtbot.addWidget(w)
+    qtbot.addWidget(w, before_close_func=lambda w: w.undo_stack.set_clean())  # no Save? dialog
     w.show()
     qtbot.waitExposed(w)
     w.training_dock.show()
@@ -73,7 +77,6 @@ def test_data_that_does_not_fit_is_counted_and_fixed_in_one_click(qtbot):
     assert w.undo_stack.undo_text == "Set the Input shape to the data's (4,)"
     w.act_undo.trigger()  # one undoable edit
     assert w.project.graph.nodes["input"].params["shape"] == [8]
-    w.undo_stack.set_clean()
 
 
 def test_output_units_fix_sets_one_unit_per_class(qtbot):
@@ -92,8 +95,10 @@ def test_output_units_fix_sets_one_unit_per_class(qtbot):
     button = w.problems.fix_buttons[0]
     assert button.text() == "Set the output units to the 3 classes"
     button.click()
-    assert w.project.graph.nodes["out"].params["units"] == 3
-    w.undo_stack.set_clean()
+    # only the units change: a lost softmax would leave the model untrainable with this loss
+    assert w.project.graph.nodes["out"].params == {"units": 3, "activation": "softmax"}
+    w.act_undo.trigger()
+    assert w.project.graph.nodes["out"].params == {"units": 5, "activation": "softmax"}
 
 
 def test_data_that_cannot_be_loaded_is_a_problem(qtbot, tmp_path):
