@@ -646,6 +646,7 @@ class MainWindow(FileActions, QMainWindow):
         self.setWindowModified(not self.is_clean())
         if self.autosaver is not None:
             self.autosaver.schedule()
+        self.training_dock.refresh_data_problems()  # e.g. the loss's from_logits
 
     def _on_clean_changed(self, _clean: bool) -> None:
         self.setWindowModified(not self.is_clean())

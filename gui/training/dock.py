@@ -35,6 +35,7 @@ from engine.model.commands import SetParams
 from engine.train.cluster import ClusterError, worker_commands
 from engine.train.config import loss_name
 from engine.train.history import base_dir_of, list_runs
+from engine.train.outputs import output_activation_problem
 from engine.train.runs import read_history, read_json
 from gui.paths import new_project_run_dir, project_runs_root
 from gui.training.errors import error_text, status_text
@@ -154,6 +155,20 @@ def data_problems(
                     project, nid, "units", units, t
                 )
         out.append(problem)
+    if dataset is not None:
+        found = output_activation_problem(
+            graph, project.training or {}, dataset.task, dataset.num_classes
+        )
+        if found is not None:
+            problem = DataProblem(
+                found.node, "warning", found.message[0].upper() + found.message[1:]
+            )
+            if found.activation is not None:
+                problem.fix_text = f"Give '{found.node}' the activation {found.activation}"
+                problem.fix = lambda f=found, t=problem.fix_text: _set_param(
+                    project, f.node, "activation", f.activation, t
+                )
+            out.append(problem)
     return out
 
 
@@ -370,6 +385,13 @@ class TrainingDock(QDockWidget):
         self._model_info = info
         if self.project is not None and self._built:
             self.data_panel.set_model_shapes(*model_shapes(self.project, info))
+            self.refresh_data_problems()  # an output activation changes no shape
+
+    def refresh_data_problems(self) -> None:
+        """Check again what depends on the graph and the training section, not on
+        shapes (the output layer's activation against the loss): after any edit."""
+        if self._built:
+            self._emit_data_problems()
 
     def tensorflow_ready(self) -> None:
         self._tensorflow_ready = True

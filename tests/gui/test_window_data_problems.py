@@ -12,7 +12,7 @@ from engine.model.project import Project
 from gui.main_window import MainWindow
 
 
-def iris(input_shape: list, units: int) -> Project:
+def iris(input_shape: list, units: int, activation: str = "softmax") -> Project:
     return Project.from_dict(
         {
             "format": "layerlab",
@@ -24,7 +24,7 @@ def iris(input_shape: list, units: int) -> Project:
                     {
                         "id": "out",
                         "type": "Dense",
-                        "params": {"units": units, "activation": "softmax"},
+                        "params": {"units": units, "activation": activation},
                     },
                 ],
                 "edges": [{"source": "input", "target": "out", "port": 0}],
@@ -99,6 +99,23 @@ def test_output_units_fix_sets_one_unit_per_class(qtbot):
     assert w.project.graph.nodes["out"].params == {"units": 3, "activation": "softmax"}
     w.act_undo.trigger()
     assert w.project.graph.nodes["out"].params == {"units": 5, "activation": "softmax"}
+
+
+def test_an_output_without_softmax_is_a_warning_fixed_in_one_click(qtbot):
+    w = _window(qtbot, iris([4], 3, activation="linear"))
+    panel = w.training_dock.data_panel
+    qtbot.waitUntil(lambda: panel.dataset is not None, timeout=20000)
+    qtbot.waitUntil(lambda: bool(w.problems.fix_buttons))
+    node, text = _rows(w)[0]
+    assert node == "out" and "has no softmax" in text
+    assert "1 warning" in w.problems_label.text()
+    button = w.problems.fix_buttons[0]
+    assert button.text() == "Give 'out' the activation softmax"
+    button.click()
+    assert w.project.graph.nodes["out"].params == {"units": 3, "activation": "softmax"}
+    qtbot.waitUntil(lambda: "No problems" in w.problems_label.text())
+    w.act_undo.trigger()  # the warning comes back with the linear output
+    qtbot.waitUntil(lambda: "1 warning" in w.problems_label.text())
 
 
 def test_data_that_cannot_be_loaded_is_a_problem(qtbot, tmp_path):
