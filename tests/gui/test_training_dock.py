@@ -183,6 +183,24 @@ def test_training_settings_are_undoable_edits(qtbot, make_window):
     assert "learning_rate" in w.errors[-1][1]
 
 
+def test_steps_per_execution_shows_auto_and_keeps_an_old_explicit_one(qtbot, make_window):
+    w = make_window(iris_project())
+    spin = w.training_dock.training_panel.steps_per_execution
+    assert spin.text() == "auto" and "steps_per_execution" not in w.project.training
+    spin.setValue(8)
+    assert w.project.training["steps_per_execution"] == 8
+    spin.setValue(0)  # back to auto: said as such, since the key is now there
+    assert spin.text() == "auto" and w.project.training["steps_per_execution"] == "auto"
+
+    old = iris_project()
+    old.training["steps_per_execution"] = 1  # a project from before "auto": 1 means 1
+    w2 = make_window(old)
+    panel = w2.training_dock.training_panel
+    assert panel.steps_per_execution.text() == "1"
+    panel.epochs.setValue(5)
+    assert w2.project.training["steps_per_execution"] == 1
+
+
 def test_data_panel_says_how_the_data_does_not_fit(qtbot, make_window, tmp_path):
     w = make_window(iris_project(input_shape=5))
     panel = w.training_dock.data_panel
