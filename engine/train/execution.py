@@ -40,6 +40,9 @@ TIMESTEP_MS = 0.08
 the timesteps one after another, whatever the batch)."""
 TRAIN_FACTOR = 3
 """A training step is about three forward passes (forward, two backward products)."""
+UNKNOWN_LENGTH = 100
+"""The length taken for a dimension the model leaves open (``None``: sequences of any
+length) when the data does not say it."""
 
 _RECURRENT = ("SimpleRNN", "LSTM", "GRU", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")
 _ATTENTION = ("MultiHeadAttention", "GroupQueryAttention", "GroupedQueryAttention")
@@ -89,7 +92,12 @@ def auto_steps_per_execution(step_ms: float, steps_per_epoch: int) -> int:
 
 
 def steps_per_execution(
-    setting: Any, model: Any, batch_size: int, steps_per_epoch: int, distributed: bool
+    setting: Any,
+    model: Any,
+    batch_size: int,
+    steps_per_epoch: int,
+    distributed: bool,
+    sample_shape: tuple[int, ...] = (),
 ) -> int:
     """The N a run compiles with: the section's number, or for ``"auto"`` (or no
     setting) :func:`auto_steps_per_execution` of the model's :func:`step_cost`;
@@ -101,52 +109,62 @@ def steps_per_execution(
         batch_size: Samples per step.
         steps_per_epoch: Training steps in one epoch.
         distributed: The run is mirrored over several devices.
+        sample_shape: The shape of one training sample: the lengths of the dimensions
+            the model leaves open (sequences of any length).
     """
     if setting is not None and setting != "auto":
         return int(setting)
     if distributed:
         return 1
-    return auto_steps_per_execution(step_cost(model).step_ms(batch_size), steps_per_epoch)
+    cost = step_cost(model, sample_shape)
+    return auto_steps_per_execution(cost.step_ms(batch_size), steps_per_epoch)
 
 
-def step_cost(model: Any) -> StepCost:
+def step_cost(model: Any, sample_shape: tuple[int, ...] = ()) -> StepCost:
     """The :class:`StepCost` of a built Keras model, from its layers' weights and the
     shapes of the tensors each layer was called on (models inside the model, such as
-    a pretrained backbone, are looked into)."""
+    a pretrained backbone, are looked into). A dimension the model leaves open
+    (``None``) takes the length ``sample_shape`` (one sample of the data) has at that
+    place, else :data:`UNKNOWN_LENGTH`."""
     cost = StepCost()
-    _add_model(model, cost)
+    _add_model(model, cost, tuple(sample_shape))
     return cost
 
 
-def _add_model(model: Any, cost: StepCost) -> None:
+def _add_model(model: Any, cost: StepCost, sample: tuple[int, ...]) -> None:
     for layer in getattr(model, "layers", []):
         if getattr(layer, "layers", None) and hasattr(layer, "inputs"):  # a model inside
-            _add_model(layer, cost)
+            _add_model(layer, cost, sample)
             continue
         for node in getattr(layer, "_inbound_nodes", []) or [None]:
-            _add_call(layer, node, cost)
+            _add_call(layer, node, cost, sample)
 
 
-def _positions(shape: Any) -> int:
-    """The product of a shape's dimensions between the batch and the last one."""
-    return math.prod(int(d or 1) for d in tuple(shape)[1:-1]) if len(shape) > 2 else 1
+def _dims(tensor: Any, sample: tuple[int, ...]) -> tuple[int, ...]:
+    """A tensor's dimensions after the batch, open ones filled in from ``sample``."""
+    dims = tuple(tensor.shape)[1:]
+    return tuple(
+        int(d) if d else int(sample[i] if i < len(sample) and sample[i] else UNKNOWN_LENGTH)
+        for i, d in enumerate(dims)
+    )
 
 
-def _size(shape: Any) -> int:
-    return math.prod(int(d or 1) for d in tuple(shape)[1:])
+def _positions(dims: tuple[int, ...]) -> int:
+    """The product of the dimensions before the last one (the channels or features)."""
+    return math.prod(dims[:-1]) if len(dims) > 1 else 1
 
 
-def _add_call(layer: Any, node: Any, cost: StepCost) -> None:
+def _add_call(layer: Any, node: Any, cost: StepCost, sample: tuple[int, ...]) -> None:
     """Add one call of ``layer`` (its graph node; None when unknown) to ``cost``."""
     kind = type(layer).__name__
     if kind == "InputLayer":
         return
-    inputs = list(getattr(node, "input_tensors", None) or [])
-    outputs = list(getattr(node, "output_tensors", None) or [])
-    in_shape = tuple(inputs[0].shape) if inputs else ()
-    out_shape = tuple(outputs[0].shape) if outputs else ()
+    inputs = [_dims(t, sample) for t in getattr(node, "input_tensors", None) or []]
+    outputs = [_dims(t, sample) for t in getattr(node, "output_tensors", None) or []]
+    in_dims = inputs[0] if inputs else ()
+    out_dims = outputs[0] if outputs else ()
     cost.layers += 1
-    cost.elements += sum(_size(t.shape) for t in outputs)
+    cost.elements += sum(math.prod(d) for d in outputs)
     kernels = sum(
         math.prod(w.shape)
         for w in getattr(layer, "weights", [])
@@ -156,20 +174,20 @@ def _add_call(layer: Any, node: Any, cost: StepCost) -> None:
         return
     inner = type(getattr(layer, "layer", None) or getattr(layer, "forward_layer", None)).__name__
     if kind in _RECURRENT or inner in _RECURRENT:
-        steps = int(in_shape[1] or 1) if len(in_shape) > 2 else 1
+        steps = in_dims[0] if len(in_dims) > 1 else 1
         directions = 2 if kind == "Bidirectional" else 1
-        spatial = _positions(in_shape[1:]) if len(in_shape) > 3 else 1  # ConvLSTM
+        spatial = _positions(in_dims[1:])  # ConvLSTM: the positions of each frame
         cost.timesteps += steps * directions
         cost.macs += kernels * steps * spatial
     elif kind in _ATTENTION:
-        query = _positions(in_shape)
-        keys = _positions(inputs[1].shape) if len(inputs) > 1 else query
-        width = int(out_shape[-1] or 1) if out_shape else 1
+        query = _positions(in_dims)
+        keys = _positions(inputs[1]) if len(inputs) > 1 else query
+        width = out_dims[-1] if out_dims else 1
         cost.macs += kernels * max(query, keys) + 2 * query * keys * width
     elif "Transpose" in kind:
-        cost.macs += kernels * _positions(in_shape)
+        cost.macs += kernels * _positions(in_dims)
     else:
-        cost.macs += kernels * _positions(out_shape)
+        cost.macs += kernels * _positions(out_dims)
 
 
 def per_call_text(event: dict[str, Any]) -> str:

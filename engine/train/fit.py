@@ -543,6 +543,7 @@ def _fit(
                 batch_size,
                 steps,
                 distributed=placement.strategy is not None,
+                sample_shape=tuple(ds.input_shape),
             )
             model.compile(  # with fine-tuning, a schedule spans phase 1 only
                 optimizer=make_optimizer(section, steps, min(total, fine["after_epoch"]))

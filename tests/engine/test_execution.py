@@ -55,8 +55,10 @@ def lstm(keras, timesteps):
     return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
 
 
-def auto(model, batch_size=32, steps_per_epoch=1000):
-    return steps_per_execution("auto", model, batch_size, steps_per_epoch, distributed=False)
+def auto(model, batch_size=32, steps_per_epoch=1000, sample_shape=()):
+    return steps_per_execution(
+        "auto", model, batch_size, steps_per_epoch, distributed=False, sample_shape=sample_shape
+    )
 
 
 def test_a_small_cnn_runs_many_steps_per_call_a_resnet_one(keras):
@@ -72,6 +74,10 @@ def test_long_sequences_make_few_steps_per_call(keras):
     short, long = auto(lstm(keras, 10)), auto(lstm(keras, 400))
     assert long == 1 and short > 1
     assert auto(lstm(keras, 50)) <= 8  # measured here: ~5-6 ms a step at batch 32
+    # sequences of any length (the adding preset): the data says how long they are
+    open_ended = lstm(keras, None)
+    assert auto(open_ended, sample_shape=(400, 8)) == 1
+    assert auto(open_ended, sample_shape=(10, 8)) == short
 
 
 def test_models_inside_the_model_count(keras):
