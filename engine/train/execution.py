@@ -197,11 +197,11 @@ def _add_call(layer: Any, node: Any, cost: StepCost, sample: tuple[int, ...]) ->
 
 
 def per_call_text(event: dict[str, Any]) -> str:
-    """How a ``started`` event's run steps, in words ("16 steps per call, chosen
-    automatically"), or "" for one step per call as set."""
+    """How a ``started`` event's run steps, in words ("auto: 16 steps per call"), or ""
+    for one step per call as set."""
     n = int(event.get("steps_per_execution") or 1)
     auto = bool(event.get("steps_per_execution_auto"))
     if n == 1 and not auto:
         return ""
     text = "1 step per call" if n == 1 else f"{n} steps per call"
-    return f"{text} (auto)" if auto else text
+    return f"auto: {text}" if auto else text

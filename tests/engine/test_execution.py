@@ -64,7 +64,6 @@ def auto(model, batch_size=32, steps_per_epoch=1000, sample_shape=()):
 def test_a_small_cnn_runs_many_steps_per_call_a_resnet_one(keras):
     cnn = auto(small_cnn(keras))
     assert 8 <= cnn <= MAX_STEPS, cnn  # measured: 16 steps per call train ~30 % faster
-    assert step_cost(small_cnn(keras)).step_ms(32) * cnn <= TARGET_MS
     assert auto(resnet_stem(keras)) == 1
     # a bigger batch is more work per step: fewer steps per call
     assert auto(small_cnn(keras), batch_size=256) < cnn
@@ -105,10 +104,10 @@ def test_a_number_is_kept_and_a_strategy_steps_one_at_a_time(keras):
 
 def test_the_log_says_which_n_auto_chose():
     assert per_call_text({"steps_per_execution": 16, "steps_per_execution_auto": True}) == (
-        "16 steps per call (auto)"
+        "auto: 16 steps per call"
     )
     assert per_call_text({"steps_per_execution": 1, "steps_per_execution_auto": True}) == (
-        "1 step per call (auto)"
+        "auto: 1 step per call"
     )
     assert per_call_text({"steps_per_execution": 4}) == "4 steps per call"
     assert per_call_text({"steps_per_execution": 1}) == ""

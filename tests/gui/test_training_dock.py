@@ -88,6 +88,9 @@ def test_train_from_the_window_draws_curves_and_lists_the_run(qtbot, make_window
     assert len(plots.curve("batch:loss").getData()[0]) >= 1
     assert any(s.startswith("Training: epoch 3/3") for s in statuses)
     assert dock.live.progress.format().startswith("Done: 3 epoch")
+    # 120 samples, batch 16: 8 steps an epoch, all in one call (auto caps N at the epoch)
+    started = [t for t in dock.live.log.toPlainText().splitlines() if "  Training " in t]
+    assert started[-1].endswith("3 epochs, auto: 8 steps per call)"), started
     assert os.path.isfile(os.path.join(run_dir, "model.keras"))
     assert run_dir.startswith(str(tmp_path / "iris-runs"))  # beside the project file
     history = json.loads(open(os.path.join(run_dir, "history.json")).read())
@@ -102,6 +105,8 @@ def test_train_from_the_window_draws_curves_and_lists_the_run(qtbot, make_window
         assert dock.resume_run(run_dir)
     assert resumed.args[0]["epochs_done"] == 6
     assert list(plots.curve("epoch:loss").getData()[0]) == [1, 2, 3, 4, 5, 6]
+    started = [t for t in dock.live.log.toPlainText().splitlines() if "  Training " in t]
+    assert started[-1].endswith(", 8 steps per call)"), started  # the checkpoint's N
     history = json.loads(open(os.path.join(run_dir, "history.json")).read())
     assert len(history["loss"]) == 6
 
