@@ -3,6 +3,8 @@ step N at a time still report, stop and count like one at a time."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -159,6 +161,8 @@ def test_a_run_with_auto_counts_every_step_and_still_stops(tmp_path):
     started = next(e for e in events if e["event"] == "started")
     assert started["steps_per_execution"] == MAX_STEPS
     assert started["steps_per_execution_auto"] is True
+    logged = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").open()]
+    assert logged[0]["event"] == "started" and logged[0]["steps_per_execution"] == MAX_STEPS
     batches = [e for e in events if e["event"] == "batch"]
     assert batches and {b["step"] for b in batches} <= {32, 64, 96, 120}
     assert all(b["steps"] == 120 for b in batches)
