@@ -107,7 +107,8 @@ def steps_per_execution(
 ) -> int:
     """The N a run compiles with: the section's number, or for ``"auto"`` (or no
     setting) :func:`auto_steps_per_execution` of the model's :func:`step_cost`;
-    1 under a distribution strategy (one step per call, as before ``auto``).
+    1 under a distribution strategy, or when the model cannot be read (one step per
+    call, as before ``auto``).
 
     Args:
         setting: The training section's ``steps_per_execution`` (checked already).
@@ -122,8 +123,11 @@ def steps_per_execution(
         return int(setting)
     if distributed:
         return 1
-    cost = step_cost(model, sample_shape)
-    return auto_steps_per_execution(cost.step_ms(batch_size), steps_per_epoch)
+    try:
+        step_ms = step_cost(model, sample_shape).step_ms(batch_size)
+    except Exception:  # a model this estimate cannot read trains as before auto
+        return 1
+    return auto_steps_per_execution(step_ms, steps_per_epoch)
 
 
 def step_cost(model: Any, sample_shape: tuple[int, ...] = ()) -> StepCost:

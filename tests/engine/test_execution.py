@@ -103,6 +103,13 @@ def test_a_number_is_kept_and_a_strategy_steps_one_at_a_time(keras):
     assert steps_per_execution("auto", model, 32, 100, distributed=True) == 1
     assert steps_per_execution(None, model, 32, 100, distributed=False) > 1
 
+    class Unreadable:  # a model the estimate cannot read trains one step per call
+        @property
+        def layers(self):
+            raise RuntimeError("no layers here")
+
+    assert steps_per_execution("auto", Unreadable(), 32, 100, distributed=False) == 1
+
 
 def test_the_log_says_which_n_auto_chose():
     assert per_call_text({"steps_per_execution": 16, "steps_per_execution_auto": True}) == (
