@@ -3,7 +3,10 @@
 Both sides train the same small CNN (built by LayerLab's builder from one project)
 on the same generated 28x28 images, with the same split and compile settings:
 
-(a) plain: ``model.fit`` in a fresh Python subprocess;
+(a) plain: ``model.fit`` in a fresh Python subprocess, one step per call (Keras's
+    default); and the control "same N": the same with the steps per call LayerLab's
+    ``"auto"`` picks for this model, so the ratio splits into what the N gains
+    (``same_n_over_plain``) and what LayerLab itself costs (``plain_same_n_ratio``);
 (b) GUI: the main window (offscreen) presses Train; the run goes through the
     ``TrainingSession`` and the worker process, with the live plots drawing.
 
@@ -106,6 +109,7 @@ from engine.build.builder import build_model
 from engine.data.dataset import labels_for_loss, load_data
 from engine.model.project import Project
 from engine.train.config import make_loss, make_metrics, make_optimizer
+from engine.train.execution import steps_per_execution
 
 project = json.loads(open(sys.argv[2]).read())
 section = project["training"]
@@ -114,15 +118,18 @@ keras.utils.set_random_seed(section["seed"])
 model = build_model(Project.from_dict(project))
 steps = -(-len(ds.x_train) // section["batch_size"])
 loss = section["loss"]
+# "1": Keras's default; "auto": the N LayerLab picks for this model (the same function)
+per_call = steps_per_execution(sys.argv[3], model, section["batch_size"], steps, False)
 model.compile(optimizer=make_optimizer(section, steps, section["epochs"]),
-              loss=make_loss(section, loss), metrics=make_metrics(section, loss, 10))
+              loss=make_loss(section, loss), metrics=make_metrics(section, loss, 10),
+              steps_per_execution=per_call)
 ends = []
 timer = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: ends.append(time.monotonic()))
 model.fit(ds.x_train, labels_for_loss(ds.y_train, loss, ds.num_classes),
           batch_size=section["batch_size"], epochs=section["epochs"],
           validation_data=(ds.x_val, labels_for_loss(ds.y_val, loss, ds.num_classes)),
           callbacks=[timer], verbose=0)
-print(json.dumps({"ends": ends, "samples": len(ds.x_train)}))
+print(json.dumps({"ends": ends, "samples": len(ds.x_train), "per_call": per_call}))
 """
 
 
@@ -131,14 +138,19 @@ def throughput(epoch_ends: list[float], samples: int) -> float:
     return samples * (len(epoch_ends) - 1) / (epoch_ends[-1] - epoch_ends[0])
 
 
-def plain_sps(project_path: Path, probe: Probe) -> float:
-    """Plain ``model.fit`` in a subprocess; the idle window's UI is probed meanwhile
+PER_CALL: dict[str, int] = {}
+"""The steps per call each kind of plain run compiled with."""
+
+
+def plain_sps(project_path: Path, probe: Probe, per_call: str = "1") -> float:
+    """Plain ``model.fit`` in a subprocess, one step per call (Keras's default) or, with
+    ``per_call="auto"``, the N LayerLab picks; the idle window's UI is probed meanwhile
     (the control: how late the timer fires when the UI has nothing to do)."""
     from PySide6.QtCore import QEventLoop, QTimer
 
     with tempfile.TemporaryFile("w+") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-c", PLAIN, str(ROOT), str(project_path)],
+            [sys.executable, "-c", PLAIN, str(ROOT), str(project_path), per_call],
             stdout=out,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -156,6 +168,7 @@ def plain_sps(project_path: Path, probe: Probe) -> float:
             raise SystemExit(f"the plain run failed (exit code {proc.returncode})")
         out.seek(0)
         result = json.loads(out.read().strip().splitlines()[-1])
+    PER_CALL[per_call] = result["per_call"]
     return throughput(result["ends"], result["samples"])
 
 
@@ -297,14 +310,14 @@ def main() -> None:
         )
         window, app = open_window(project_path, args.warm)
         probe, control = Probe(), Probe()
-        results: dict[str, list[float]] = {"plain": [], "gui": [], "worker": []}
+        results: dict[str, list[float]] = {"plain": [], "gui": [], "worker": [], "same_n": []}
         for i in range(args.pairs):
-            order = ["plain", "gui"] if i % 2 == 0 else ["gui", "plain"]
+            order = ["plain", "gui", "same_n"] if i % 2 == 0 else ["same_n", "gui", "plain"]
             if args.worker:
-                order.insert(1, "worker")
+                order.insert(2, "worker")
             for side in order:
-                if side == "plain":
-                    value = plain_sps(project_path, control)
+                if side in ("plain", "same_n"):
+                    value = plain_sps(project_path, control, "1" if side == "plain" else "auto")
                 elif side == "worker":
                     value = worker_sps(project_path, tmp_path / f"worker-{i}")
                 else:
@@ -314,11 +327,15 @@ def main() -> None:
         window.training_dock.shutdown()
     late, idle = np.array(probe.late_ms), np.array(control.late_ms)
     gui, plain, worker = results["gui"], results["plain"], results["worker"]
+    same_n = results["same_n"]
     ratios = [g / p for g, p in zip(gui, plain)]
     extra = {}
     if worker:
         extra = {
             "worker_ratio": round(statistics.median([w / p for w, p in zip(worker, plain)]), 3),
+            "worker_over_same_n": round(
+                statistics.median([w / p for w, p in zip(worker, same_n)]), 3
+            ),
             "gui_over_worker": round(statistics.median([g / w for g, w in zip(gui, worker)]), 3),
             "worker_sps": [round(v, 1) for v in worker],
         }
@@ -333,6 +350,16 @@ def main() -> None:
                 "gui_sps": [round(v, 1) for v in gui],
                 "plain_sps": [round(v, 1) for v in plain],
                 "ratios": [round(r, 3) for r in ratios],
+                # the control: plain fit with the N LayerLab chose; gui/it is LayerLab's
+                # own cost, it/plain what the N alone gains
+                "steps_per_execution": PER_CALL.get("auto"),
+                "plain_same_n_ratio": round(
+                    statistics.median([g / p for g, p in zip(gui, same_n)]), 3
+                ),
+                "same_n_over_plain": round(
+                    statistics.median([n / p for n, p in zip(same_n, plain)]), 3
+                ),
+                "plain_same_n_sps": [round(v, 1) for v in same_n],
                 "probe_ticks": int(len(late)),
                 "samples": args.samples,
                 "epochs": args.epochs,

@@ -47,6 +47,7 @@ from engine.train import runs
 from engine.train.cluster import ClusterError, resolve_cluster, worker_commands
 from engine.train.config import Event
 from engine.train.distributed.run import start_cluster_training
+from engine.train.execution import per_call_text
 from engine.train.lock import RunDirBusy
 from engine.train.worker import kept_text, start_training
 
@@ -288,10 +289,12 @@ class HumanReporter(Reporter):
             start = (
                 f" from epoch {event['initial_epoch'] + 1}" if event.get("initial_epoch") else ""
             )
+            per_call = per_call_text(event)
             self._line(
                 f"training on {', '.join(event['devices'])}: "
                 f"{event['total_params']:,} parameters, {event['samples']:,} samples, "
                 f"{event['steps_per_epoch']} steps x {event['epochs']} epochs{start}"
+                f"{', ' + per_call if per_call else ''}"
             )
             for note in event.get("notes") or []:
                 self._line(note)

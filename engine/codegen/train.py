@@ -361,8 +361,11 @@ def main_code(
         compile_args.append(f"metrics=[{', '.join(metrics)}]")
     if training.get("jit_compile", "auto") != "auto":
         compile_args.append(f"jit_compile={bool(training['jit_compile'])}")
-    if int(training.get("steps_per_execution", 1)) != 1:
-        compile_args.append(f"steps_per_execution={int(training['steps_per_execution'])}")
+    # "auto" is left out (Keras's default, one step per call): LayerLab's N comes from
+    # the built model's shapes, which the script's writer does not have without Keras
+    per_call = training.get("steps_per_execution", "auto")
+    if per_call != "auto" and int(per_call) != 1:
+        compile_args.append(f"steps_per_execution={int(per_call)}")
     callbacks = _callbacks_code(training, has_val)
 
     help_epochs = "epochs to train (default {EPOCHS}" + (

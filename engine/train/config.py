@@ -10,7 +10,7 @@ The ``training`` section of a project file (all keys optional)::
      "early_stopping": {"monitor": "val_loss", "patience": 5, "restore_best_weights": true},
      "class_weight": "balanced",                     # or {"0": 1.0, "1": 3.0}
      "precision": "float32",                         # "mixed_float16", "mixed_bfloat16"
-     "jit_compile": "auto", "steps_per_execution": 1,
+     "jit_compile": "auto", "steps_per_execution": "auto",   # or N steps per call
      "device": "auto",                               # "cpu", "gpu:0", "all"
      "tensorboard": true,
      "imported_weights": true,                       # start from the project's "weights"
@@ -349,11 +349,17 @@ def training_problems(section: Any) -> list[str]:
         else:
             problems += _check_keys(f"metric {metric}", params, METRICS[metric])
 
-    for key in ("batch_size", "epochs", "steps_per_execution"):
+    for key in ("batch_size", "epochs"):
         if key in section:
             p = _number_problem(key, section[key], key)
             if p:
                 problems.append(p)
+    spe = section.get("steps_per_execution", "auto")
+    if spe != "auto" and _number_problem("", spe, "steps_per_execution"):
+        problems.append(
+            f'steps_per_execution must be "auto" or a whole number from 1 to {2**31 - 1:,}; '
+            f"got {spe!r}"
+        )
     seed = section.get("seed")
     if seed is not None and (
         not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32

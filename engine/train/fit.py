@@ -50,6 +50,7 @@ from engine.train.config import (
     split_typed,
     training_problems,
 )
+from engine.train.execution import steps_per_execution
 from engine.train.fine_tune import fit_in_phases
 from engine.train.health import PROBE_SAMPLES, health_callback
 from engine.train.lock import RunDirBusy, acquire
@@ -536,7 +537,17 @@ def _fit(
                 "Match the model's input and output layers to the data.",
             )
         fine = fine_tune_of(section)
-        if not resume:
+        if resume:  # the checkpoint keeps the N the run was compiled with
+            per_call = int(getattr(model, "steps_per_execution", 1) or 1)
+        else:
+            per_call = steps_per_execution(
+                section.get("steps_per_execution"),
+                model,
+                batch_size,
+                steps,
+                distributed=placement.strategy is not None,
+                sample_shape=tuple(ds.input_shape),
+            )
             model.compile(  # with fine-tuning, a schedule spans phase 1 only
                 optimizer=make_optimizer(section, steps, min(total, fine["after_epoch"]))
                 if fine
@@ -544,7 +555,7 @@ def _fit(
                 loss=make_loss(section, loss),
                 metrics=make_metrics(section, loss, ds.num_classes, emit, ds.task),
                 jit_compile=section.get("jit_compile", "auto"),
-                steps_per_execution=int(section.get("steps_per_execution", 1)),
+                steps_per_execution=per_call,
             )
     y_train = labels_for_loss(ds.y_train, loss, ds.num_classes)
     weights = class_weights(section, ds.y_train) if ds.task == "classification" else None
@@ -677,6 +688,9 @@ def _fit(
             "initial_epoch": done_before,
             "samples": n_train,
             "batch_size": batch_size,
+            "steps_per_execution": per_call,
+            "steps_per_execution_auto": not resume
+            and section.get("steps_per_execution", "auto") == "auto",
             "notes": notes,
             **(
                 {"fine_tune": {**fine, "phase": run.phase, "from_epoch": run.fine_tune_from}}
@@ -711,7 +725,7 @@ def _fit(
                     loss=make_loss(section, loss),
                     metrics=make_metrics(section, loss, ds.num_classes, None, ds.task),
                     jit_compile=section.get("jit_compile", "auto"),
-                    steps_per_execution=int(section.get("steps_per_execution", 1)),
+                    steps_per_execution=per_call,
                 )
 
             fit_in_phases(model, fit_args, section, fine, run, total, steps, recompile)

@@ -52,6 +52,7 @@ import re
 import secrets
 import shutil
 import time
+import warnings
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -592,7 +593,11 @@ def evaluate(
                 x, y_loss = ds.batches(split, batch_size, labels=y_loss), None
             else:
                 x = ds.inputs(split)
-            metrics = model.evaluate(x, y_loss, batch_size=batch_size, verbose=0, return_dict=True)
+            with warnings.catch_warnings():  # a stream's length is known once it ends
+                warnings.filterwarnings("ignore", message=".*ran out of data")
+                metrics = model.evaluate(
+                    x, y_loss, batch_size=batch_size, verbose=0, return_dict=True
+                )
         out[split] = {
             "samples": ds.count(split),
             "metrics": {k: _finite(v) for k, v in metrics.items()},

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from engine.human import duration
 from engine.train.config import monitor_mode
+from engine.train.execution import per_call_text
 from engine.train.runs import read_json
 from gui.theme import colors
 from gui.training.boundary_view import BoundaryView
@@ -641,10 +642,12 @@ class LiveView(QWidget):
             f"Epoch {int(event.get('initial_epoch', 0)) + 1}/{event.get('epochs')}"
         )
         devices = ", ".join(event.get("devices") or []) or "?"
+        per_call = per_call_text(event)
         self.append_log(
             f"Training {event.get('total_params', 0):,} parameters on "
             f"{event.get('samples', 0):,} samples ({devices}, batch size "
-            f"{event.get('batch_size')}, {event.get('epochs')} epochs)"
+            f"{event.get('batch_size')}, {event.get('epochs')} epochs"
+            f"{', ' + per_call if per_call else ''})"
         )
         for note in event.get("notes") or []:
             self.append_log(note[:1].upper() + note[1:])

@@ -380,7 +380,14 @@ class TrainingPanel(QWidget):
         self.jit = QComboBox()
         for text, value in (("auto", "auto"), ("on", True), ("off", False)):
             self.jit.addItem(text, value)
-        self.steps_per_execution = self._spin(1, 100_000)
+        self.steps_per_execution = self._spin(0, 100_000)
+        self.steps_per_execution.setSpecialValueText("auto")
+        self.steps_per_execution.setToolTip(
+            "Training steps run in one call of the compiled training function: more "
+            "steps per call spend less time between them (small models train faster). "
+            "auto picks a number from the model's size so that one call takes about "
+            "25 ms; the run's log says which."
+        )
         self.device = QComboBox()
         self._devices: list[str] = []
         self._fill_devices()
@@ -578,7 +585,9 @@ class TrainingPanel(QWidget):
             self.tensorboard.setChecked(bool(s.get("tensorboard", True)))
             self.precision.setCurrentText(str(s.get("precision", "float32")))
             self.jit.setCurrentIndex(max(0, self.jit.findData(s.get("jit_compile", "auto"))))
-            self.steps_per_execution.setValue(int(s.get("steps_per_execution", 1)))
+            per_call = s.get("steps_per_execution", "auto")  # a bad value is a problem shown
+            number = isinstance(per_call, (int, float)) and not isinstance(per_call, bool)
+            self.steps_per_execution.setValue(int(per_call) if number else 0)
             self._fill_devices(str(s.get("device") or "auto"))
         finally:
             self._loading = False
@@ -711,7 +720,8 @@ class TrainingPanel(QWidget):
         self._set_flag(s, "tensorboard", self.tensorboard.isChecked(), True)
         self._set_flag(s, "precision", self.precision.currentText(), "float32")
         self._set_flag(s, "jit_compile", self.jit.currentData(), "auto")
-        self._set_flag(s, "steps_per_execution", self.steps_per_execution.value(), 1)
+        per_call = self.steps_per_execution.value() or "auto"  # 0 shows "auto"
+        self._set_flag(s, "steps_per_execution", per_call, "auto")
         device = self.device.currentData()
         if device in (CLUSTER, EDIT_CLUSTER):
             return s  # the cluster (and the device its workers use) stay as they are

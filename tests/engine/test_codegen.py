@@ -959,6 +959,23 @@ def test_codegen_early_stopping_and_loss_settings_reach_the_script():
     assert "class_weight={0: 2.0, 1: 1.0, 2: 1.0}" in source and "shuffle=False" in source
 
 
+@pytest.mark.parametrize("setting, written", [("auto", None), (None, None), (1, None), (8, 8)])
+def test_codegen_writes_a_number_of_steps_per_call_and_leaves_auto_to_keras(setting, written):
+    """ "auto" needs the built model's shapes, which the script's writer has not: the
+    script compiles with Keras's one step per call; a number is written as it is."""
+    extra = {} if setting is None else {"steps_per_execution": setting}
+    source = generate(iris_project(**extra))
+    compiles = [
+        {k.arg: k.value for k in n.keywords}
+        for n in ast.walk(ast.parse(source))
+        if isinstance(n, ast.Call) and ast.unparse(n.func) == "model.compile"
+    ]
+    assert compiles
+    for keywords in compiles:
+        value = keywords.get("steps_per_execution")
+        assert (None if value is None else ast.literal_eval(value)) == written
+
+
 def test_codegen_script_trains_end_to_end_in_a_subprocess(script_run):
     folder, process = script_run
     stdout, stderr = process.communicate(timeout=180)

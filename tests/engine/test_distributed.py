@@ -209,6 +209,10 @@ def test_settings_a_cluster_run_leaves_out_are_warned_about():
     assert any("precision" in n for n in notes) and any("class_weight" in n for n in notes)
     assert any("reduce_on_plateau" in n for n in notes)
     assert ignored_settings({"precision": "float32", "steps_per_execution": 1}) == []
+    assert ignored_settings({"steps_per_execution": "auto"}) == []  # the default
+    assert ignored_settings({"steps_per_execution": 8}) == [
+        "steps_per_execution is ignored in a cluster run (one step at a time)"
+    ]
 
 
 def test_answers_tells_a_live_worker_from_a_silent_one_and_a_closed_port():

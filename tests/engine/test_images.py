@@ -280,6 +280,16 @@ def test_a_file_cache_lives_in_the_run_directory(tmp_path, tf):
 # --------------------------------------------------------------------------- post-epoch passes
 
 
+def test_evaluating_a_streamed_test_split_warns_of_nothing(tmp_path, tf):
+    """Keras says "Your input ran out of data; interrupting training" when a stream of
+    unknown length ends: in the evaluation that is simply the split's end."""
+    root = folder(tf, tmp_path / "set", per_class=10)
+    data = {"source": "images", "path": str(root), "validation_split": 0.2, "test_split": 0.2}
+    final, events = train(cnn_project(data, epochs=1), tmp_path / "run")
+    assert final["event"] == "done" and final["evaluation"]["test"]["samples"] == 4, final
+    assert not [e["message"] for e in events if e["event"] == "warning"]
+
+
 def test_the_evaluation_reuses_the_last_validation_instead_of_decoding_it_again(
     tmp_path, tf, monkeypatch
 ):

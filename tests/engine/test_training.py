@@ -583,7 +583,8 @@ MIRRORED = textwrap.dedent("""
     events = []
     final = run_training(project, sys.argv[2], device="all", emit=events.append)
     print(json.dumps({"final": final["event"], "devices": events[0].get("devices"),
-                      "message": final.get("message")}))
+                      "message": final.get("message"),
+                      "per_call": events[0].get("steps_per_execution")}))
 """)
 
 
@@ -602,6 +603,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["final"] == "done", result
     assert len(result["devices"]) == 2
+    assert result["per_call"] == 1  # "auto" under a strategy: one step per call, as before
     assert (tmp_path / "run" / "model.keras").is_file()
 
 
@@ -668,7 +670,12 @@ def test_a_normalization_without_mean_learns_it_from_the_training_data(tmp_path)
         ),
         ({"class_weight": {"²": 1.0}}, "class_weight keys must be class numbers"),
         ({"batch_size": 2**40}, "batch_size must be a whole number >= 1 and <= 2,147,483,647"),
-        ({"steps_per_execution": 2**31}, "steps_per_execution must be a whole number"),
+        ({"steps_per_execution": 2**31}, 'steps_per_execution must be "auto" or a whole number'),
+        (
+            {"steps_per_execution": "fast"},
+            "steps_per_execution must be \"auto\" or a whole number from 1 to 2,147,483,647; got 'fast'",
+        ),
+        ({"steps_per_execution": 0}, "got 0"),
     ],
 )
 def test_settings_keras_would_refuse_mid_run_are_refused_up_front(section, words):

@@ -88,6 +88,9 @@ def test_train_from_the_window_draws_curves_and_lists_the_run(qtbot, make_window
     assert len(plots.curve("batch:loss").getData()[0]) >= 1
     assert any(s.startswith("Training: epoch 3/3") for s in statuses)
     assert dock.live.progress.format().startswith("Done: 3 epoch")
+    # 120 samples, batch 16: 8 steps an epoch, all in one call (auto caps N at the epoch)
+    started = [t for t in dock.live.log.toPlainText().splitlines() if "  Training " in t]
+    assert started[-1].endswith("3 epochs, auto: 8 steps per call)"), started
     assert os.path.isfile(os.path.join(run_dir, "model.keras"))
     assert run_dir.startswith(str(tmp_path / "iris-runs"))  # beside the project file
     history = json.loads(open(os.path.join(run_dir, "history.json")).read())
@@ -102,6 +105,8 @@ def test_train_from_the_window_draws_curves_and_lists_the_run(qtbot, make_window
         assert dock.resume_run(run_dir)
     assert resumed.args[0]["epochs_done"] == 6
     assert list(plots.curve("epoch:loss").getData()[0]) == [1, 2, 3, 4, 5, 6]
+    started = [t for t in dock.live.log.toPlainText().splitlines() if "  Training " in t]
+    assert started[-1].endswith(", 8 steps per call)"), started  # the checkpoint's N
     history = json.loads(open(os.path.join(run_dir, "history.json")).read())
     assert len(history["loss"]) == 6
 
@@ -181,6 +186,24 @@ def test_training_settings_are_undoable_edits(qtbot, make_window):
     w.act_train.trigger()  # refused, with the reason
     assert w.training_dock.state == "idle"
     assert "learning_rate" in w.errors[-1][1]
+
+
+def test_steps_per_execution_shows_auto_and_keeps_an_old_explicit_one(qtbot, make_window):
+    w = make_window(iris_project())
+    spin = w.training_dock.training_panel.steps_per_execution
+    assert spin.text() == "auto" and "steps_per_execution" not in w.project.training
+    spin.setValue(8)
+    assert w.project.training["steps_per_execution"] == 8
+    spin.setValue(0)  # back to auto: said as such, since the key is now there
+    assert spin.text() == "auto" and w.project.training["steps_per_execution"] == "auto"
+
+    old = iris_project()
+    old.training["steps_per_execution"] = 1  # a project from before "auto": 1 means 1
+    w2 = make_window(old)
+    panel = w2.training_dock.training_panel
+    assert panel.steps_per_execution.text() == "1"
+    panel.epochs.setValue(5)
+    assert w2.project.training["steps_per_execution"] == 1
 
 
 def test_data_panel_says_how_the_data_does_not_fit(qtbot, make_window, tmp_path):

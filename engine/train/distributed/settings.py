@@ -14,15 +14,15 @@ from typing import Any
 from engine.train.config import METRICS, Emit, batch_size_of, find_key, split_typed
 
 _IGNORED = {
-    "class_weight": (None, "class_weight is not applied in a cluster run"),
+    "class_weight": ((None,), "class_weight is not applied in a cluster run"),
     "steps_per_execution": (
-        1,
+        (1, "auto"),
         "steps_per_execution is ignored in a cluster run (one step at a time)",
     ),
-    "precision": ("float32", "a cluster run trains in float32; precision is ignored"),
-    "jit_compile": ("auto", "jit_compile is ignored in a cluster run"),
+    "precision": (("float32",), "a cluster run trains in float32; precision is ignored"),
+    "jit_compile": (("auto",), "jit_compile is ignored in a cluster run"),
 }
-"""Section keys the cluster loop does not use: (value that needs no warning, warning)."""
+"""Section keys the cluster loop does not use: (values that need no warning, warning)."""
 
 
 def ignored_settings(section: dict[str, Any]) -> list[str]:
@@ -30,7 +30,7 @@ def ignored_settings(section: dict[str, Any]) -> list[str]:
     notes = [
         note
         for key, (fine, note) in _IGNORED.items()
-        if section.get(key) is not None and section.get(key) != fine
+        if section.get(key) is not None and section.get(key) not in fine
     ]
     schedule = section.get("schedule")
     if isinstance(schedule, dict) and str(schedule.get("type", "")).lower() == "reduce_on_plateau":
