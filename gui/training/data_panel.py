@@ -240,7 +240,7 @@ class DataPanel(QWidget):
 
         self.source = QComboBox()
         for name, text in BUILTINS.items():
-            self.source.addItem(f"{name} — {text.split(':')[0].split(',')[0]}", f"builtin:{name}")
+            self.source.addItem(f"{name} — {_short(text)}", f"builtin:{name}")
             self.source.setItemData(self.source.count() - 1, text, Qt.ItemDataRole.ToolTipRole)
         for key, text in FILE_SOURCES.items():
             self.source.addItem(text, key)
@@ -853,6 +853,12 @@ class DataPanel(QWidget):
         if problems != self.fit_problems:
             self.fit_problems = problems
             self.fit_changed.emit(list(problems))
+
+
+def _short(description: str) -> str:
+    """A built-in set's description up to its first colon, comma or shape: "Two
+    interleaving half circles in 2-D" (not "... in 2-D (2")."""
+    return description.split(":")[0].split(",")[0].split(" (")[0].strip()
 
 
 def thumbnail(picture: np.ndarray, size: int) -> QPixmap:

@@ -105,3 +105,11 @@ def test_the_evaluation_view_refuses_a_fifo_evaluation_file_without_blocking(qtb
     view.show_run(run)
     assert time.monotonic() - start < 1.0, "show_run waited for the FIFO"
     assert view.evaluation == {} and view.message()  # shown as a run without an evaluation
+
+
+def test_the_source_list_names_each_built_in_set_in_whole_words(qtbot):
+    panel = DataPanel()
+    qtbot.addWidget(panel)
+    texts = [panel.source.itemText(i) for i in range(panel.source.count())]
+    assert "moons — Two interleaving half circles in 2-D" in texts
+    assert all(t.count("(") == t.count(")") for t in texts), texts  # no "... in 2-D (2"
