@@ -194,9 +194,12 @@ def _class_units(project: Any, dataset: Any, text: str) -> int | None:
     return None
 
 
-def _scroll(widget: QWidget) -> QScrollArea:
+def _scroll(widget: QWidget, sideways: bool = False) -> QScrollArea:
+    """``widget`` in a scroll area: vertical only (a settings panel, never clipped on
+    the right: it is given its width), or also ``sideways`` when narrower than needed."""
     area = QScrollArea()
-    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    if not sideways:
+        area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     area.setWidget(widget)
     area.setWidgetResizable(True)
     area.setFrameShape(QScrollArea.Shape.NoFrame)
@@ -317,9 +320,10 @@ class TrainingDock(QDockWidget):
         split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 5)
         split.setSizes([self.settings_tabs.minimumWidth() + 40, 900])
-        # In the Design view the dock scrolls its views instead of imposing their minimum
-        # size on the panels it is docked with (the Training view shows them unwrapped).
-        self.scroll = _scroll(split)
+        # In the Design view the dock scrolls its views (both ways: a narrow dock would
+        # cut the Live view's right side off) instead of imposing their minimum size on
+        # the panels it is docked with (the Training view shows them unwrapped).
+        self.scroll = _scroll(split, sideways=True)
         self.setWidget(self.scroll)
 
         self._connect()

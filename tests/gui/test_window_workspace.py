@@ -99,3 +99,22 @@ def test_the_palette_can_never_be_narrowed_below_its_longest_layer_name(qtbot):
     qtbot.wait(50)
     fm = w.palette.tree.fontMetrics()
     assert w.palette.tree.viewport().width() >= fm.horizontalAdvance("GlobalAveragePooling2D")
+
+
+def test_a_narrow_training_dock_scrolls_sideways_instead_of_cutting_the_live_view(qtbot):
+    w = _window(qtbot, use_settings=False)
+    w.set_perspective("design")
+    dock = w.training_dock
+    dock.show()
+    dock.build()
+    dock.raise_()
+    qtbot.wait(100)
+    area, live = dock.scroll, dock.live
+    assert dock.split.minimumSizeHint().width() > area.viewport().width(), "narrower than needed"
+    bar = area.horizontalScrollBar()
+    assert bar.isVisible() and bar.maximum() > 0, "a scroll bar leads to the cut-off part"
+    bar.setValue(bar.maximum())
+    qtbot.wait(50)
+    right = live.mapTo(area.viewport(), live.rect().topRight()).x()
+    assert right <= area.viewport().width() + 1, "the Live view's right edge is reachable"
+    w.close()
