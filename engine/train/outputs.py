@@ -15,6 +15,7 @@ from typing import Any
 
 from engine.catalog.table import CATALOG
 from engine.data.dataset import loss_key
+from engine.model.project import Project, ProjectError
 from engine.train.config import loss_from_logits, loss_name
 
 PROBABILITIES = ("softmax", "sigmoid")
@@ -87,8 +88,6 @@ def output_activation_problem(
 
 def warn_about_output(project: dict[str, Any], ds: Any, emit: Any) -> None:
     """At a run's start: a ``warning`` event for :func:`output_activation_problem`."""
-    from engine.model.project import Project, ProjectError
-
     try:
         graph = Project.from_dict(project).graph
     except ProjectError:
