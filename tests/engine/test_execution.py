@@ -18,6 +18,7 @@ from engine.train.execution import (
     steps_per_execution,
 )
 from engine.train.fit import run_training
+from tests.engine.test_training import dense_project
 
 
 @pytest.fixture(scope="module")
@@ -122,34 +123,6 @@ def test_the_log_says_which_n_auto_chose():
     assert per_call_text({"steps_per_execution": 1}) == ""
 
 
-def iris_mlp(batch_size: int, epochs: int) -> dict:
-    return {
-        "format": "layerlab",
-        "version": 1,
-        "name": "iris mlp",
-        "graph": {
-            "nodes": [
-                {"id": "x", "type": "Input", "params": {"shape": [4]}, "position": [0, 0]},
-                {
-                    "id": "h",
-                    "type": "Dense",
-                    "params": {"units": 16, "activation": "relu"},
-                    "position": [0, 100],
-                },
-                {
-                    "id": "out",
-                    "type": "Dense",
-                    "params": {"units": 3, "activation": "softmax"},
-                    "position": [0, 200],
-                },
-            ],
-            "edges": [{"source": "x", "target": "h"}, {"source": "h", "target": "out"}],
-        },
-        "data": {"source": "builtin:iris", "validation_split": 0.2},
-        "training": {"batch_size": batch_size, "epochs": epochs, "seed": 0},
-    }
-
-
 def test_a_run_with_auto_counts_every_step_and_still_stops(tmp_path):
     """120 training rows, batch 1: 120 steps an epoch, N = 32 calls end at steps 32, 64,
     96 and 120. Progress and samples/s count steps, not calls; a stop asked during
@@ -162,7 +135,12 @@ def test_a_run_with_auto_counts_every_step_and_still_stops(tmp_path):
         if event["event"] == "batch" and event["epoch"] == 2:
             controls.stop.set()  # seen when the next call begins
 
-    final = run_training(iris_mlp(1, 40), tmp_path / "run", emit=emit, controls=controls)
+    final = run_training(
+        dense_project(training={"batch_size": 1, "epochs": 40}),
+        tmp_path / "run",
+        emit=emit,
+        controls=controls,
+    )
     assert final["event"] == "done" and final["stopped"] is True, final
     assert 1 <= final["epochs_done"] <= 2
     started = next(e for e in events if e["event"] == "started")
