@@ -372,7 +372,22 @@ def _to_model(pixels: Any, size: tuple[int, int], channels: int, mode: str) -> A
 
 
 READ_GROUP = 32
-"""Files the pipeline reads, checks and decodes in one call (:func:`_decode_group`)."""
+"""Most files the pipeline reads, checks and decodes in one call (:func:`_decode_group`)."""
+GROUP_MB = 16
+"""Most MB of decoded pixels one call holds at once: a folder whose first image is large
+is read in smaller groups (:func:`_group_size`; 12-megapixel photos: one at a time)."""
+
+
+def _group_size(files: ImageFiles, indices: np.ndarray) -> int:
+    """Files per call: :data:`READ_GROUP`, or fewer when the first file declares so many
+    pixels that :data:`GROUP_MB` would not hold them (one header read, no decoding)."""
+    if not len(indices):
+        return READ_GROUP
+    try:
+        height, width = _header_size(files.paths[indices[0]])
+    except DataError:
+        return READ_GROUP  # the pipeline skips it and counts it
+    return int(np.clip(GROUP_MB * 2**20 // (height * width * 3), 1, READ_GROUP))
 
 
 def _header_weights() -> np.ndarray:
@@ -587,8 +602,9 @@ def image_pipeline(
     """A ``tf.data.Dataset`` of batches of the images at ``indices`` (and ``labels``).
 
     Files are read, header-checked, decoded and resized :data:`READ_GROUP` at a time
-    (:func:`_decode_group`), groups in parallel (AUTOTUNE), re-cut into batches, then
-    scaled to [0, 1] (and ``transform``-ed) a batch at a time, and prefetched.
+    (:func:`_decode_group`; fewer when they are large: :func:`_group_size`), groups in
+    parallel (AUTOTUNE), re-cut into batches, then scaled to [0, 1] (and
+    ``transform``-ed) a batch at a time, and prefetched.
     Without a cache, each epoch reshuffles the file order (a full shuffle of indices,
     cheap; shuffled batches then take groups as they finish decoding, so a seeded run's
     batches are not bit-for-bit repeatable); with one (``memory``, or ``file`` when
@@ -616,6 +632,7 @@ def image_pipeline(
         indices = indices[order]
         labels = None if labels is None else np.asarray(labels)[order]
     size, channels, resize = files.size, files.channels, files.resize
+    group_size = _group_size(files, indices)
     columns = [tf.constant([files.paths[i] for i in indices], tf.string), tf.constant(indices)]
     if labels is not None:
         columns.append(tf.constant(np.asarray(labels)))
@@ -629,7 +646,7 @@ def image_pipeline(
 
     def group(position: Any, paths: Any, *rest: Any) -> Any:
         with tf.control_dependencies([started.insert(position, tf.ones_like(position, tf.int32))]):
-            images = _decode_group(paths, size, channels, resize, READ_GROUP)
+            images = _decode_group(paths, size, channels, resize, group_size)
         with tf.control_dependencies([images]):
             done = started.remove(position)
         with tf.control_dependencies([done]):
@@ -667,10 +684,10 @@ def image_pipeline(
     if shuffle and mode == "none":  # a full shuffle of file names, not of images
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
     # one call per group: tf.data's per-element costs (a map call, an error check, a
-    # batch slot) are paid once per READ_GROUP images, not per image. Shuffled
+    # batch slot) are paid once per group of images, not per image. Shuffled
     # (training): groups leave the map in the order they finish decoding (a slow PNG
     # does not hold up the JPEGs behind it); in order otherwise (validation, predictions)
-    ds = ds.batch(READ_GROUP).map(
+    ds = ds.batch(group_size).map(
         plain(group), num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle
     )
     # the retries start once the last group is done (concatenate opens them then)

@@ -180,6 +180,24 @@ def test_a_read_group_mixing_sizes_fits_each_image_as_the_strict_decoder_does(tm
                 np.testing.assert_array_equal(np.round(streamed[k] * 255), originals[paths[k]])
 
 
+def test_large_images_are_read_in_smaller_groups_so_memory_stays_bounded(tmp_path, tf):
+    from engine.data import images
+
+    for cls in ("a", "b"):
+        for i in range(3):  # 1,500 x 1,500: 6.4 MB each once decoded
+            write_png(tf, tmp_path / "big" / cls / f"{i}.png", np.zeros((1500, 1500, 3)))
+    data = load_data(
+        {"source": "images", "path": str(tmp_path / "big"), "image_size": [8, 8]}
+        | {"validation_split": 0.0}
+    )
+    group = images._group_size(data.images, data.parts["train"])
+    assert group == images.GROUP_MB * 2**20 // (1500 * 1500 * 3) == 2
+    seen = sum(len(x) for x, _ in data.batches("train", 4, shuffle=True).as_numpy_iterator())
+    assert seen == 6
+    small = load_data({"source": "images", "path": str(folder(tf, tmp_path / "set"))})
+    assert images._group_size(small.images, small.parts["train"]) == images.READ_GROUP
+
+
 # --------------------------------------------------------------------------- corrupt files
 
 
