@@ -319,12 +319,29 @@ def _fit_group(images: list[Any], size: tuple[int, int], channels: int, mode: st
     width, channels): cropped or padded to the aspect ratio (:func:`_to_aspect`), then
     stretched to ``size``, rounded to whole levels (at most 0.5 of 255 away).
 
-    One ``cond`` for the whole list: when every image already has ``size`` (the usual
-    folder) they are stacked as they are; otherwise a loop fits them one by one (a
-    resize to the same size gives the same pixels). The ops of a function are made
-    again each time an iterator starts (each epoch): a ``cond`` per image, with its
-    resize, made that ~0.2 s per epoch at 32 images a group; this is ~0.01 s.
-    uint8 until the batch is scaled (:func:`_scaled`): a quarter of the bytes to copy."""
+    A single image is resized whatever its size (a resize to the same size gives the
+    same pixels). Several (:func:`_fit_several`): one ``cond`` for them all, not one per
+    image: the ops of a ``tf.data`` function are made again at every iterator start
+    (each epoch), and a ``cond`` per image, with its resize, made that ~0.2 s at 32
+    images a group. uint8 until the batch is scaled (:func:`_scaled`): a quarter of the
+    bytes to copy."""
+    import tensorflow as tf
+
+    if len(images) == 1:  # one image (a retry, a strict decode): no cond, no loop to make
+        resized = tf.image.resize(_to_aspect(images[0], size, mode), size, antialias=True)
+        group = tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)[None]
+    else:
+        group = _fit_several(images, size, mode)
+    if channels == 1:
+        gray = tf.round(tf.image.rgb_to_grayscale(tf.cast(group, tf.float32)))
+        group = tf.cast(tf.clip_by_value(gray, 0, 255), tf.uint8)
+    return group
+
+
+def _fit_several(images: list[Any], size: tuple[int, int], mode: str) -> Any:
+    """:func:`_fit_group`'s work for several images, as uint8 RGB: stacked as they are
+    when every one already has ``size`` (the usual folder), otherwise fitted one by one
+    in a loop (one resize to make, not one per image)."""
     import tensorflow as tf
 
     th, tw = size
@@ -346,15 +363,11 @@ def _fit_group(images: list[Any], size: tuple[int, int], channels: int, mode: st
         return tf.cast(tf.clip_by_value(tf.round(out), 0, 255), tf.uint8)
 
     sides = tf.stack([tf.shape(image)[:2] for image in images])
-    group = tf.cond(
+    return tf.cond(
         tf.reduce_all(tf.equal(sides, size)),
         lambda: tf.stack([tf.reshape(image, (th, tw, 3)) for image in images]),
         fitted,
     )
-    if channels == 1:
-        gray = tf.round(tf.image.rgb_to_grayscale(tf.cast(group, tf.float32)))
-        group = tf.cast(tf.clip_by_value(gray, 0, 255), tf.uint8)
-    return group
 
 
 def _scaled(images: Any) -> Any:
