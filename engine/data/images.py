@@ -20,6 +20,7 @@ TensorFlow is imported inside the functions that decode.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import os
 from dataclasses import dataclass, field
@@ -491,6 +492,20 @@ def _decode_group(paths: Any, size: tuple[int, int], channels: int, mode: str, g
     return _fit_group(images, size, channels, mode)[: tf.shape(paths)[0]]
 
 
+@functools.cache
+def _group_decoder(size: tuple[int, int], channels: int, mode: str, group: int) -> Any:
+    """:func:`_decode_group` as a ``tf.function`` traced once per process and geometry,
+    which every pipeline's map calls: a run's training, validation and evaluation
+    pipelines trace the ~400 ops of a 32-file group once, not three times (~0.15 s each)."""
+    import tensorflow as tf
+
+    return tf.function(
+        lambda paths: _decode_group(paths, size, channels, mode, group),
+        input_signature=[tf.TensorSpec([None], tf.string)],
+        autograph=False,
+    )
+
+
 def decode_image(path: str | Path, channels: int) -> np.ndarray:
     """One image as uint8 (height, width, channels), read strictly: ``DataError`` names it."""
     try:
@@ -658,15 +673,17 @@ def image_pipeline(
     started = tf.lookup.experimental.MutableHashTable(tf.int64, tf.int32, 0)
 
     def group(position: Any, paths: Any, *rest: Any) -> Any:
+        # data edges around the call: a control edge on a call that ``tf.data`` inlines
+        # does not wait for its outputs
         with tf.control_dependencies([started.insert(position, tf.ones_like(position, tf.int32))]):
-            images = _decode_group(paths, size, channels, resize, group_size)
-        with tf.control_dependencies([images]):
-            done = started.remove(position)
-        with tf.control_dependencies([done]):
+            paths = tf.identity(paths)
+        images = _group_decoder(size, channels, resize, group_size)(paths)
+        decoded = tf.where(tf.size(images) >= 0, position, position)
+        with tf.control_dependencies([started.remove(decoded)]):
             return (tf.identity(images), *rest)
 
     def alone(position: Any, paths: Any, *rest: Any) -> Any:
-        return (_decode_group(paths, size, channels, resize, 1), *rest)
+        return (_group_decoder(size, channels, resize, 1)(paths), *rest)
 
     def retries(_: Any) -> Any:
         missed = tf.sort(tf.reshape(started.export()[0], [-1]))  # in file order
