@@ -3,9 +3,9 @@
 Loading an image source only *indexes* it: file names and labels, no decoding
 (:func:`index_folder`, :func:`index_list`), so a folder of 100,000 photos is ready in
 about a second. The pixels come later, batch by batch, from a ``tf.data`` pipeline
-(:func:`image_pipeline`) that reads and checks files :data:`READ_GROUP` at a time,
-decodes (PNG, JPEG, BMP, GIF: the first frame) and resizes them one by one, batches,
-all in parallel, and prefetches; nothing holds the whole set
+(:func:`image_pipeline`) that reads, checks, decodes (PNG, JPEG, BMP, GIF: the first
+frame) and resizes files :data:`READ_GROUP` at a time, groups in parallel, batches
+and prefetches; nothing holds the whole set
 unless a cache is asked for (``"cache": "memory"``, or ``"file"`` beside the run).
 
 A file that cannot be decoded while training (corrupt, cut short, or declaring more
@@ -20,6 +20,7 @@ TensorFlow is imported inside the functions that decode.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import os
 from dataclasses import dataclass, field
@@ -294,11 +295,10 @@ def image_geometry(
 # --------------------------------------------------------------------------- decoding
 
 
-def _fit_size(image: Any, size: tuple[int, int], mode: str) -> Any:
-    """A uint8 image (h, w, c) at ``size``: stretched, centre-cropped or zero-padded to the
-    target's aspect ratio first (Keras's ``crop_to_aspect_ratio`` / ``pad_to_aspect_ratio``).
-    An image already at ``size`` is returned as it is; a resized one is rounded to whole
-    levels (at most 0.5 of 255 away), so every image of a batch stays uint8."""
+def _to_aspect(image: Any, size: tuple[int, int], mode: str) -> Any:
+    """A uint8 image (h, w, c) centre-cropped (``crop``) or zero-padded (``pad``) to the
+    aspect ratio of ``size`` (Keras's ``crop_to_aspect_ratio`` / ``pad_to_aspect_ratio``);
+    as it is for ``stretch``."""
     import tensorflow as tf
 
     th, tw = size
@@ -307,36 +307,68 @@ def _fit_size(image: Any, size: tuple[int, int], mode: str) -> Any:
     if mode == "crop":
         ch = tf.clip_by_value(w * th // tw, 1, h)
         cw = tf.clip_by_value(h * tw // th, 1, w)
-        image = image[(h - ch) // 2 : (h - ch) // 2 + ch, (w - cw) // 2 : (w - cw) // 2 + cw]
-    elif mode == "pad":
+        return image[(h - ch) // 2 : (h - ch) // 2 + ch, (w - cw) // 2 : (w - cw) // 2 + cw]
+    if mode == "pad":
         ph = tf.maximum(h, w * th // tw)
         pw = tf.maximum(w, h * tw // th)
-        image = tf.image.pad_to_bounding_box(image, (ph - h) // 2, (pw - w) // 2, ph, pw)
-    same = tf.reduce_all(tf.equal(tf.shape(image)[:2], size))  # 4 ops: each costs ~1 µs an image
-    return tf.cond(
-        same,
-        lambda: tf.reshape(image, (th, tw, image.shape[-1])),
-        lambda: tf.cast(
-            tf.clip_by_value(tf.round(tf.image.resize(image, size, antialias=True)), 0, 255),
-            tf.uint8,
-        ),
-    )
+        return tf.image.pad_to_bounding_box(image, (ph - h) // 2, (pw - w) // 2, ph, pw)
+    return image
 
 
-def _fitted(pixels: Any, size: tuple[int, int], channels: int, mode: str) -> Any:
-    """Decoded uint8 RGB pixels -> uint8 (height, width, channels).
+def _fit_group(images: list[Any], size: tuple[int, int], channels: int, mode: str) -> Any:
+    """Decoded uint8 RGB images (a list; each (h, w, 3)) -> uint8 (count, height,
+    width, channels): cropped or padded to the aspect ratio (:func:`_to_aspect`), then
+    stretched to ``size``, rounded to whole levels (at most 0.5 of 255 away).
 
-    uint8 per image, float only per batch (:func:`_scaled`): a profile of the pipeline
-    (CPU per image, 2,400 images at 128x128) gave 303 µs with float32 images between the
-    map and the batch against 268 µs with uint8 ones (Keras's own: 285 µs): a quarter of
-    the bytes to copy, and ``ignore_errors`` then costs next to nothing."""
+    A single image is resized whatever its size (a resize to the same size gives the
+    same pixels). Several (:func:`_fit_several`): one ``cond`` for them all, not one per
+    image: the ops of a ``tf.data`` function are made again at every iterator start
+    (each epoch), and a ``cond`` per image, with its resize, made that ~0.2 s at 32
+    images a group. uint8 until the batch is scaled (:func:`_scaled`): a quarter of the
+    bytes to copy."""
     import tensorflow as tf
 
-    image = pixels
+    if len(images) == 1:  # one image (a retry, a strict decode): no cond, no loop to make
+        resized = tf.image.resize(_to_aspect(images[0], size, mode), size, antialias=True)
+        group = tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)[None]
+    else:
+        group = _fit_several(images, size, mode)
     if channels == 1:
-        gray = tf.round(tf.image.rgb_to_grayscale(tf.cast(pixels, tf.float32)))
-        image = tf.cast(tf.clip_by_value(gray, 0, 255), tf.uint8)
-    return _fit_size(image, size, mode)
+        gray = tf.round(tf.image.rgb_to_grayscale(tf.cast(group, tf.float32)))
+        group = tf.cast(tf.clip_by_value(gray, 0, 255), tf.uint8)
+    return group
+
+
+def _fit_several(images: list[Any], size: tuple[int, int], mode: str) -> Any:
+    """:func:`_fit_group`'s work for several images, as uint8 RGB: stacked as they are
+    when every one already has ``size`` (the usual folder), otherwise fitted one by one
+    in a loop (one resize to make, not one per image)."""
+    import tensorflow as tf
+
+    th, tw = size
+
+    def fitted() -> Any:
+        listed = tf.TensorArray(
+            tf.uint8, len(images), infer_shape=False, element_shape=tf.TensorShape([None, None, 3])
+        )
+        for k, image in enumerate(images):
+            listed = listed.write(k, image)
+
+        def one(k: Any) -> Any:
+            image = _to_aspect(listed.read(k), size, mode)
+            return tf.image.resize(image, size, antialias=True)
+
+        out = tf.map_fn(
+            one, tf.range(len(images)), fn_output_signature=tf.TensorSpec((th, tw, 3), tf.float32)
+        )
+        return tf.cast(tf.clip_by_value(tf.round(out), 0, 255), tf.uint8)
+
+    sides = tf.stack([tf.shape(image)[:2] for image in images])
+    return tf.cond(
+        tf.reduce_all(tf.equal(sides, size)),
+        lambda: tf.stack([tf.reshape(image, (th, tw, 3)) for image in images]),
+        fitted,
+    )
 
 
 def _scaled(images: Any) -> Any:
@@ -350,11 +382,26 @@ def _scaled(images: Any) -> Any:
 def _to_model(pixels: Any, size: tuple[int, int], channels: int, mode: str) -> Any:
     """Decoded uint8 RGB pixels -> float32 (height, width, channels) in [0, 1]: the same
     ops as the pipeline, so a strict decode and a streamed one give the same numbers."""
-    return _scaled(_fitted(pixels, size, channels, mode))
+    return _scaled(_fit_group([pixels], size, channels, mode)[0])
 
 
-READ_GROUP = 16
-"""Files the pipeline reads and checks together (:func:`_read_checked`)."""
+READ_GROUP = 32
+"""Most files the pipeline reads, checks and decodes in one call (:func:`_decode_group`)."""
+GROUP_MB = 16
+"""Most MB of decoded pixels one call holds at once: a folder whose first image is large
+is read in smaller groups (:func:`_group_size`; 12-megapixel photos: one at a time)."""
+
+
+def _group_size(files: ImageFiles, indices: np.ndarray) -> int:
+    """Files per call: :data:`READ_GROUP`, or fewer when the first file declares so many
+    pixels that :data:`GROUP_MB` would not hold them (one header read, no decoding)."""
+    if not len(indices):
+        return READ_GROUP
+    try:
+        height, width = _header_size(files.paths[indices[0]])
+    except DataError:
+        return READ_GROUP  # the pipeline skips it and counts it
+    return int(np.clip(GROUP_MB * 2**20 // (height * width * 3), 1, READ_GROUP))
 
 
 def _header_weights() -> np.ndarray:
@@ -381,8 +428,8 @@ def _format_table() -> np.ndarray:
 
 
 def _within_limit(contents: Any) -> Any:
-    """Graph ops: for each of up to :data:`READ_GROUP` encoded files (a 1-D string
-    tensor), whether it is a PNG, GIF, BMP or JPEG declaring at most
+    """Graph ops: for each encoded file of a group (a 1-D string tensor of a static
+    length), whether it is a PNG, GIF, BMP or JPEG declaring at most
     :data:`engine.limits.IMAGE_MEGAPIXELS` in its header (False for anything else).
 
     Vectorised over the group, because in a ``tf.data`` map each op costs a few
@@ -393,16 +440,14 @@ def _within_limit(contents: Any) -> Any:
     reads it, given a 1x1 JPEG for anything else (no ``cond`` per image)."""
     import tensorflow as tf
 
-    count = tf.shape(contents)[0]
     raw = tf.cast(tf.io.decode_raw(contents, tf.uint8, fixed_length=26), tf.int64)
     values = tf.linalg.matmul(raw, tf.constant(_header_weights()))  # (count, 8)
     values = tf.minimum(values, 2**32 - values)  # BMP's sides are signed
     areas = tf.reduce_prod(tf.reshape(values, (-1, 4, 2)), axis=2)  # PNG, GIF, BMP, 0
     kind = tf.gather(tf.constant(_format_table()), values[:, 6])
     probes = tf.where(tf.equal(kind, 4), contents, _TINY_JPEG)
-    probes = tf.concat([probes, tf.fill([READ_GROUP], _TINY_JPEG)], 0)[:READ_GROUP]
-    shapes = [tf.image.extract_jpeg_shape(p, tf.int64) for p in tf.unstack(probes, READ_GROUP)]
-    jpeg = tf.reduce_prod(tf.stack(shapes)[:count, :2], axis=1, keepdims=True)
+    shapes = [tf.image.extract_jpeg_shape(p, tf.int64) for p in tf.unstack(probes)]
+    jpeg = tf.reduce_prod(tf.stack(shapes)[:, :2], axis=1, keepdims=True)
     pixels = tf.gather(tf.concat([areas, jpeg], 1), kind, batch_dims=1)
     # 0 (not an image) wraps to the largest unsigned number: one comparison refuses both
     return tf.cast(pixels - 1, tf.uint64) < IMAGE_MEGAPIXELS.value() * 10**6
@@ -421,26 +466,44 @@ _TINY_JPEG = bytes.fromhex(
 """A 1x1 black JPEG: what :func:`_within_limit` measures when the file is not a JPEG."""
 
 
-def _read_checked(paths: Any) -> Any:
-    """Graph ops: read up to :data:`READ_GROUP` files (a 1-D string tensor) and check
-    their declared sizes together; a file beyond the pixel limit is replaced by empty
-    bytes, whose decode error (:func:`_decode_one`) skips it (``ignore_errors``):
-    nothing is allocated for it, and no assert op is needed."""
+def _read_checked(paths: Any, group: int) -> Any:
+    """Graph ops: read up to ``group`` files (a 1-D string tensor; padded with its first
+    file to exactly ``group``) and check their declared sizes together; a file beyond
+    the pixel limit is replaced by empty bytes, whose decode then fails: nothing is
+    allocated for it, and no assert op is needed."""
     import tensorflow as tf
 
-    count = tf.shape(paths)[0]
-    padded = tf.concat([paths, tf.fill([READ_GROUP], paths[0])], 0)[:READ_GROUP]
-    contents = tf.stack([tf.io.read_file(p) for p in tf.unstack(padded, READ_GROUP)])[:count]
+    padded = tf.concat([paths, tf.fill([group], paths[0])], 0)[:group]
+    contents = tf.stack([tf.io.read_file(p) for p in tf.unstack(padded, group)])
     return tf.where(_within_limit(contents), contents, tf.constant(b""))
 
 
-def _decode_one(contents: Any, size: tuple[int, int], channels: int, mode: str) -> Any:
-    """Graph ops: decode and resize one checked file, to uint8 (the pipeline scales
-    whole batches)."""
+def _decode_group(paths: Any, size: tuple[int, int], channels: int, mode: str, group: int) -> Any:
+    """Graph ops: read, check, decode and resize up to ``group`` files in one call, to
+    uint8 (count, height, width, channels) (the pipeline scales whole batches). One
+    file that cannot be read or decoded fails the whole call."""
     import tensorflow as tf
 
-    decoded = tf.io.decode_image(contents, channels=3, expand_animations=False)
-    return _fitted(decoded, size, channels, mode)
+    contents = _read_checked(paths, group)
+    images = [
+        tf.io.decode_image(c, channels=3, expand_animations=False)
+        for c in tf.unstack(contents, group)
+    ]
+    return _fit_group(images, size, channels, mode)[: tf.shape(paths)[0]]
+
+
+@functools.cache
+def _group_decoder(size: tuple[int, int], channels: int, mode: str, group: int) -> Any:
+    """:func:`_decode_group` as a ``tf.function`` traced once per process and geometry,
+    which every pipeline's map calls: a run's training, validation and evaluation
+    pipelines trace the ~400 ops of a 32-file group once, not three times (~0.15 s each)."""
+    import tensorflow as tf
+
+    return tf.function(
+        lambda paths: _decode_group(paths, size, channels, mode, group),
+        input_signature=[tf.TensorSpec([None], tf.string)],
+        autograph=False,
+    )
 
 
 def decode_image(path: str | Path, channels: int) -> np.ndarray:
@@ -566,17 +629,19 @@ def image_pipeline(
 ) -> Any:
     """A ``tf.data.Dataset`` of batches of the images at ``indices`` (and ``labels``).
 
-    Files are read and their headers checked :data:`READ_GROUP` at a time, decoded and
-    resized one by one, both in parallel (AUTOTUNE), batched, then scaled to [0, 1]
-    (and ``transform``-ed) a batch at a time, and prefetched.
+    Files are read, header-checked, decoded and resized :data:`READ_GROUP` at a time
+    (:func:`_decode_group`; fewer when they are large: :func:`_group_size`), groups in
+    parallel (AUTOTUNE), re-cut into batches, then scaled to [0, 1] (and
+    ``transform``-ed) a batch at a time, and prefetched.
     Without a cache, each epoch reshuffles the file order (a full shuffle of indices,
-    cheap; shuffled batches then take images as they finish decoding, so a seeded run's
+    cheap; shuffled batches then take groups as they finish decoding, so a seeded run's
     batches are not bit-for-bit repeatable); with one (``memory``, or ``file`` when
-    ``cache_file`` is given), the
-    decoded images are kept after the first epoch and reshuffled through a buffer of
-    up to 2,048 images, over an order seeded once. A file that cannot be decoded is
-    skipped (``ignore_errors``) and, with a ``tracker``, counted; one that cannot be
-    read at all (deleted or unreadable since it was indexed) skips its read group.
+    ``cache_file`` is given), the decoded images are kept after the first epoch and
+    reshuffled through a buffer of up to 2,048 images, over an order seeded once.
+
+    A file that cannot be read or decoded fails its group's call; the group's files are
+    then retried one by one after the last group of the epoch (so they come last), and
+    only the bad file is skipped (``ignore_errors``) and, with a ``tracker``, counted.
     """
     import tensorflow as tf
 
@@ -595,15 +660,47 @@ def image_pipeline(
         indices = indices[order]
         labels = None if labels is None else np.asarray(labels)[order]
     size, channels, resize = files.size, files.channels, files.resize
-    columns: tuple = (tf.constant([files.paths[i] for i in indices], tf.string), indices)
+    group_size = _group_size(files, indices)
+    columns = [tf.constant([files.paths[i] for i in indices], tf.string), tf.constant(indices)]
     if labels is not None:
-        columns += (np.asarray(labels),)
+        columns.append(tf.constant(np.asarray(labels)))
+    # no AutoGraph (no Python control flow on tensors here): converting costs ~0.5 s a function
+    plain = tf.autograph.experimental.do_not_convert
+    # the positions of the groups being decoded: in from a group's start until it is
+    # done; still in after an epoch's last group: their group failed (or was cut off
+    # with the iteration), so each is retried on its own. A hash table, not a
+    # variable: a variable made under a distribution strategy's scope is mirrored
+    started = tf.lookup.experimental.MutableHashTable(tf.int64, tf.int32, 0)
 
-    def read(paths: Any, where: Any, *label: Any) -> Any:
-        return (_read_checked(paths), where, *label)
+    def group(position: Any, paths: Any, *rest: Any) -> Any:
+        # data edges around the call: a control edge on a call that ``tf.data`` inlines
+        # does not wait for its outputs
+        with tf.control_dependencies([started.insert(position, tf.ones_like(position, tf.int32))]):
+            paths = tf.identity(paths)
+        images = _group_decoder(size, channels, resize, group_size)(paths)
+        decoded = tf.where(tf.size(images) >= 0, position, position)
+        with tf.control_dependencies([started.remove(decoded)]):
+            return (tf.identity(images), *rest)
 
-    def decode(contents: Any, where: Any, *label: Any) -> Any:
-        return (_decode_one(contents, size, channels, resize), where, *label)
+    def alone(position: Any, paths: Any, *rest: Any) -> Any:
+        return (_group_decoder(size, channels, resize, 1)(paths), *rest)
+
+    def retries(_: Any) -> Any:
+        missed = tf.sort(tf.reshape(started.export()[0], [-1]))  # in file order
+        with tf.control_dependencies([started.remove(missed)]):
+            missed = tf.identity(missed)
+        again = tf.data.Dataset.from_tensor_slices(
+            (missed, *(tf.gather(c, missed) for c in columns))
+        ).batch(1)
+        decoded = again.map(plain(alone), num_parallel_calls=tf.data.AUTOTUNE).ignore_errors()
+        # usually there are none: an empty dataset then, so the decode function is not
+        # even made (that took ~0.03 s at each epoch's end); shapes as ``decoded``'s
+        k = tf.size(missed)
+        empty = [tf.zeros([0, k, *c.shape[1:]], c.dtype) for c in columns[1:]]
+        none = tf.data.Dataset.from_tensor_slices(
+            (tf.zeros([0, k, *size, channels], tf.uint8), *empty)
+        )
+        return tf.cond(k > 0, lambda: decoded, lambda: none)
 
     def finish(images: Any, where: Any, *label: Any) -> Any:
         images = _scaled(images)  # per batch: one op for all its images
@@ -613,31 +710,27 @@ def image_pipeline(
             images = transform(images)
         return (images, label[0]) if label else images
 
-    ds = tf.data.Dataset.from_tensor_slices(columns)
+    ds = tf.data.Dataset.from_tensor_slices((np.arange(n, dtype=np.int64), *columns))
     if shuffle and mode == "none":  # a full shuffle of file names, not of images
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    # no AutoGraph (no Python control flow on tensors here): converting costs ~0.5 s a function
-    plain = tf.autograph.experimental.do_not_convert
-    # files are read and checked READ_GROUP at a time (the header check is then a few
-    # ops per group, not per file); a group with a file that cannot be read at all
-    # (deleted, no permission) is skipped as a whole, each of its files counted.
-    # Shuffled (training): images leave the maps in the order they finish decoding, not
-    # in the file order (a slow PNG no longer holds up the JPEGs behind it: 1.3x the
-    # images/s here, a mixed folder); in order otherwise (validation, predictions)
-    ds = ds.batch(READ_GROUP).map(
-        plain(read), num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle
+    # one call per group: tf.data's per-element costs (a map call, an error check, a
+    # batch slot) are paid once per group of images, not per image. Shuffled
+    # (training): groups leave the map in the order they finish decoding (a slow PNG
+    # does not hold up the JPEGs behind it); in order otherwise (validation, predictions)
+    ds = ds.batch(group_size).map(
+        plain(group), num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle
     )
-    ds = ds.ignore_errors().unbatch()
-    ds = ds.map(
-        plain(decode), num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle
-    ).ignore_errors()
-    if mode == "memory":
-        ds = ds.cache()
-    elif mode == "file":
-        ds = ds.cache(str(cache_file))
-    if shuffle and mode != "none":
-        ds = ds.shuffle(min(n, 2048), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size).map(plain(finish), num_parallel_calls=tf.data.AUTOTUNE)
+    # the retries start once the last group is done (concatenate opens them then)
+    ds = ds.ignore_errors().concatenate(tf.data.Dataset.range(1).flat_map(retries))
+    if mode == "none":
+        ds = ds.rebatch(batch_size)
+    else:
+        ds = ds.unbatch()
+        ds = ds.cache() if mode == "memory" else ds.cache(str(cache_file))
+        if shuffle:
+            ds = ds.shuffle(min(n, 2048), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.batch(batch_size)
+    ds = ds.map(plain(finish), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

@@ -7,6 +7,7 @@ run (:mod:`engine.train.distributed.loop`). Keras loads inside the functions onl
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from engine.build.weights import WeightsError, load_start_weights
@@ -18,14 +19,15 @@ def prepare_start(
     model: Any,
     project: dict[str, Any],
     base_dir: Any,
-    x_train: Any,
+    train_inputs: Callable[[], Any],
     emit: Emit,
     weights: bool = True,
 ) -> list[str]:
     """Before a fresh run: load the imported weights the project names (see
     :mod:`engine.build.weights`) when ``weights`` and the training section's
     ``imported_weights`` allow, then let every Normalization layer given no mean and
-    variance learn them from the training data. What did not load is a warning
+    variance learn them from the training data (``train_inputs()``, called only
+    then: a streamed set's pipeline is not built for nothing). What did not load is a warning
     (training goes on from fresh weights); returns notes for ``started``."""
     notes, loaded = [], None
     if weights and (project.get("training") or {}).get("imported_weights", True):
@@ -37,7 +39,7 @@ def prepare_start(
             emit({"event": "warning", "message": loaded.message()})
         elif loaded is not None:
             notes.append(loaded.message())
-    for name in adapt_normalization(model, x_train, skip=loaded.loaded if loaded else ()):
+    for name in adapt_normalization(model, train_inputs, skip=loaded.loaded if loaded else ()):
         notes.append(f"Normalization '{name}' took its mean and variance from the training data")
     return notes
 
@@ -46,20 +48,21 @@ ADAPT_SAMPLES = 10_000
 """Streamed data: how many training samples Normalization layers learn from."""
 
 
-def adapt_data(ds: Dataset) -> Any:
-    """What Normalization layers adapt to: the training inputs, or for streamed data a
-    stream of its first :data:`ADAPT_SAMPLES` (never the whole set in memory)."""
+def adapt_data(ds: Dataset) -> Callable[[], Any]:
+    """What Normalization layers adapt to, made when called: the training inputs, or
+    for streamed data a stream of its first :data:`ADAPT_SAMPLES` (never the whole set
+    in memory)."""
     if not ds.streamed:
-        return ds.x_train
-    return ds.batches("train", 256, with_labels=False).take(math.ceil(ADAPT_SAMPLES / 256))
+        return lambda: ds.x_train
+    return lambda: ds.batches("train", 256, with_labels=False).take(math.ceil(ADAPT_SAMPLES / 256))
 
 
-def adapt_normalization(model: Any, x_train: Any, skip: Any = ()) -> list[str]:
+def adapt_normalization(model: Any, train_inputs: Callable[[], Any], skip: Any = ()) -> list[str]:
     """Normalization layers given no mean and variance (and not in ``skip``) learn them
     from what the training data looks like where it reaches them; returns their names."""
     import keras
 
-    names = []
+    names, x_train = [], None
     for layer in model.layers:
         if (
             type(layer).__name__ != "Normalization"
@@ -68,6 +71,7 @@ def adapt_normalization(model: Any, x_train: Any, skip: Any = ()) -> list[str]:
         ):
             continue
         feed = keras.Model(model.inputs, layer.input)
+        x_train = train_inputs() if x_train is None else x_train
         layer.adapt(feed.predict(x_train, batch_size=1024, verbose=0))
         names.append(layer.name)
     return names

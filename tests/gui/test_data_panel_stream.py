@@ -50,7 +50,7 @@ def test_a_100000_file_image_folder_shows_its_summary_within_2_s_without_decodin
         decoded.append(str(args[:1]))
         raise AssertionError("the summary decoded an image")
 
-    for name in ("decode_image", "load_pixels", "_read_checked", "_decode_one"):
+    for name in ("decode_image", "load_pixels", "_read_checked", "_decode_group"):
         monkeypatch.setattr(image_module, name, refuse)
     start = time.monotonic()
     panel = _panel(qtbot, tmp_path, {"source": "images", "path": "photos", "image_size": [32, 32]})
