@@ -235,6 +235,35 @@ def test_a_file_deleted_after_indexing_is_skipped_alone_not_a_crash(tmp_path, tf
     assert "007.png" in tracker.describe(indices)
 
 
+def test_a_few_first_images_are_decoded_without_a_pipeline_as_the_pipeline_would(
+    tmp_path, tf, monkeypatch
+):
+    import engine.data.dataset as dataset
+
+    root = folder(tf, tmp_path / "set", per_class=10, side=12)
+    data = load_data(
+        {"source": "images", "path": str(root), "validation_split": 0.0}, None, (8, 8, 3)
+    )
+    streamed_x, streamed_y = next(data.batches("train", 6).as_numpy_iterator())
+    started = []
+    pipeline = dataset.image_pipeline
+    monkeypatch.setattr(
+        dataset, "image_pipeline", lambda *a, **k: started.append(1) or pipeline(*a, **k)
+    )
+    x, y = data.head("train", 6)
+    assert not started
+    np.testing.assert_allclose(x, streamed_x, atol=1e-6)
+    np.testing.assert_array_equal(y, streamed_y)
+    # a bad file among them: left out with its label, as training leaves it out
+    first = Path(data.images.paths[data.parts["train"][1]])
+    corrupt_png(first)
+    x, y = data.head("train", 6)
+    assert started and len(x) == len(y) == 6
+    np.testing.assert_allclose(x[0], streamed_x[0], atol=1e-6)
+    np.testing.assert_allclose(x[1:5], streamed_x[2:6], atol=1e-6)
+    np.testing.assert_array_equal(y[1:5], streamed_y[2:6])
+
+
 def test_corrupt_files_error_ends_the_run_naming_the_file(tmp_path, tf):
     root = folder(tf, tmp_path / "set")
     corrupt_png(root / "b" / "004b.png")
