@@ -3,7 +3,7 @@
 ``load_data({"source": "builtin:digits", "validation_split": 0.2})`` returns a
 :class:`Dataset`: the inputs where the source left them (in memory, memory-mapped, or
 image files) and index arrays per split. Sources (see :mod:`engine.data.sources` and
-:mod:`engine.data.images`):
+:mod:`engine.data.images`, streamed by :mod:`engine.data.image_stream`):
 
 - ``builtin:<name>`` — one of :data:`BUILTINS` (offline, seeded by ``seed``);
   generated sets take ``samples`` and ``noise``, ``builtin:adding`` takes ``length``.
@@ -43,15 +43,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.data.images import (
-    ImageFiles,
-    SkipTracker,
-    clear_cache_files,
-    image_pipeline,
-    index_folder,
-    index_list,
-    load_pixels,
-)
+from engine.data.image_stream import SkipTracker, clear_cache_files, image_pipeline
+from engine.data.images import ImageFiles, index_folder, index_list, load_pixels
 from engine.data.sources import (
     BUILTINS,
     DataError,

@@ -27,7 +27,7 @@ import numpy as np
 
 from engine.build.builder import build_model
 from engine.data.dataset import Dataset, check_fit, labels_for_loss, load_data
-from engine.data.images import SkipTracker
+from engine.data.image_stream import SkipTracker
 from engine.data.sources import DataError
 from engine.model.project import Project, ProjectError
 from engine.train import runs

@@ -181,7 +181,7 @@ def test_a_read_group_mixing_sizes_fits_each_image_as_the_strict_decoder_does(tm
 
 
 def test_large_images_are_read_in_smaller_groups_so_memory_stays_bounded(tmp_path, tf):
-    from engine.data import images
+    from engine.data import image_stream
 
     for cls in ("a", "b"):
         for i in range(3):  # 1,500 x 1,500: 6.4 MB each once decoded
@@ -190,12 +190,12 @@ def test_large_images_are_read_in_smaller_groups_so_memory_stays_bounded(tmp_pat
         {"source": "images", "path": str(tmp_path / "big"), "image_size": [8, 8]}
         | {"validation_split": 0.0}
     )
-    group = images._group_size(data.images, data.parts["train"])
-    assert group == images.GROUP_MB * 2**20 // (1500 * 1500 * 3) == 2
+    group = image_stream._group_size(data.images, data.parts["train"])
+    assert group == image_stream.GROUP_MB * 2**20 // (1500 * 1500 * 3) == 2
     seen = sum(len(x) for x, _ in data.batches("train", 4, shuffle=True).as_numpy_iterator())
     assert seen == 6
     small = load_data({"source": "images", "path": str(folder(tf, tmp_path / "set"))})
-    assert images._group_size(small.images, small.parts["train"]) == images.READ_GROUP
+    assert image_stream._group_size(small.images, small.parts["train"]) == image_stream.READ_GROUP
 
 
 # --------------------------------------------------------------------------- corrupt files
@@ -218,7 +218,7 @@ def test_a_corrupt_file_mid_epoch_is_skipped_counted_and_reported(tmp_path, tf):
 
 
 def test_a_file_deleted_after_indexing_is_skipped_alone_not_a_crash(tmp_path, tf):
-    from engine.data.images import SkipTracker
+    from engine.data.image_stream import SkipTracker
 
     root = folder(tf, tmp_path / "set", per_class=20)
     data = load_data({"source": "images", "path": str(root), "validation_split": 0.0})
@@ -508,7 +508,7 @@ print("LABELS", sorted({{label for _, label in preview.thumbnails}}))
 
 
 def test_a_pixel_bomb_is_skipped_by_the_pipeline_from_its_header(tmp_path, tf):
-    from engine.data.images import SkipTracker
+    from engine.data.image_stream import SkipTracker
     from tests.engine.test_hostile_data import png_bomb
 
     root = folder(tf, tmp_path / "set", per_class=3)
@@ -538,7 +538,7 @@ def bmp(width: int, height: int, pixels: bytes | None = None) -> bytes:
 
 
 def test_every_format_beyond_the_pixel_limit_is_skipped_from_its_header(tmp_path, tf):
-    from engine.data.images import _TINY_JPEG, SkipTracker
+    from engine.data.image_stream import _TINY_JPEG, SkipTracker
 
     root = folder(tf, tmp_path / "set", per_class=3)
     # fine images of the formats PNG and JPEG do not cover above: a 2x2 BMP (top-down)
@@ -563,7 +563,7 @@ def test_every_format_beyond_the_pixel_limit_is_skipped_from_its_header(tmp_path
     strict = data.take("train", 1)
     assert strict.shape == (1, 8, 8, 3)
     # the graph check itself, before any decode: the header decides
-    from engine.data.images import _within_limit
+    from engine.data.image_stream import _within_limit
 
     def within(data: bytes) -> bool:
         return bool(_within_limit(tf.constant([data])).numpy()[0])

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from engine.data.dataset import Dataset, check_fit, labels_for_loss
-from engine.data.images import SkipTracker
+from engine.data.image_stream import SkipTracker
 from engine.data.sources import DataError
 from engine.files import LatestWrites
 from engine.train import runs
