@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtGui import QIcon, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -113,7 +113,7 @@ class Preview:
         summary: ``dataset.summary()`` (class counts included), or ``{}``.
         names: The CSV's columns or the .npz file's arrays, for the pickers.
         thumbnails: For image sources, the first training images (read from their
-            files here, off the UI thread) and their class names.
+            files here, off the UI thread), their labels and tooltips.
     """
 
     section: dict[str, Any]
@@ -121,7 +121,7 @@ class Preview:
     error: str = ""
     summary: dict[str, Any] = field(default_factory=dict)
     names: list[str] = field(default_factory=list)
-    thumbnails: list[tuple[QImage, str]] = field(default_factory=list)
+    thumbnails: list[tuple[QImage, str, str]] = field(default_factory=list)
 
 
 def load_preview(section: dict[str, Any], base_dir: Any, input_shape: Any) -> Preview:
@@ -142,27 +142,41 @@ def load_preview(section: dict[str, Any], base_dir: Any, input_shape: Any) -> Pr
     return preview
 
 
-def image_thumbnails(ds: Dataset, count: int, size: int) -> list[tuple[QImage, str]]:
+def image_thumbnails(ds: Dataset, count: int, size: int) -> list[tuple[QImage, str, str]]:
     """The first ``count`` training images of an image source, read by Qt from their
-    files and scaled to ``size`` (only these are decoded; one that cannot be read shows
-    as a grey square)."""
+    files and scaled to ``size`` (only these are decoded), each with its class name and a
+    tooltip naming its file. One that Qt cannot read shows as a grey square labelled
+    "broken", its tooltip saying what training does with it."""
     files = ds.images
     out = []
     train = ds.parts["train"]
     picks = train[np.unique(np.linspace(0, len(train) - 1, min(count, len(train))).astype(int))]
     for i in picks:  # spread over the (class-sorted) files: every class shows
-        image = QImage(files.paths[i])
+        name = ds.class_names[int(ds.y[i])]
+        path = files.paths[i]
+        image = QImage(path)
+        label, tip = name, f"{path}\nclass: {name}"
         if image.isNull():
             image = QImage(size, size, QImage.Format.Format_RGB888)
             image.fill(Qt.GlobalColor.gray)
-        scaled = image.scaled(
-            size,
-            size,
-            Qt.AspectRatioMode.KeepAspectRatio,
-            Qt.TransformationMode.SmoothTransformation,
-        )
-        out.append((scaled, ds.class_names[int(ds.y[i])]))
+            then = "stops at it" if files.corrupt == "error" else "skips it and reports it"
+            label, tip = "broken", f"{path}\ncannot be read as an image: training {then}"
+        out.append((_square(image, size), label, tip))
     return out
+
+
+def _square(image: QImage, size: int) -> QImage:
+    """``image`` scaled to fit ``size`` x ``size``, centred on a transparent square: every
+    thumbnail the same size, so the labels under them line up."""
+    scaled = image.scaled(
+        size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+    )
+    square = QImage(size, size, QImage.Format.Format_ARGB32_Premultiplied)
+    square.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(square)
+    painter.drawImage((size - scaled.width()) // 2, (size - scaled.height()) // 2, scaled)
+    painter.end()
+    return square
 
 
 def _data_path(section: dict[str, Any], base_dir: Any) -> Path | None:
@@ -228,7 +242,7 @@ class DataPanel(QWidget):
         self.project: Any = None
         self.undo_stack: Any = None
         self.dataset: Dataset | None = None
-        self._thumbnails: list[tuple[QImage, str]] = []
+        self._thumbnails: list[tuple[QImage, str, str]] = []
         self.fit_problems: list[str] = []
         self.load_error = ""
         self.model_input: tuple | None = None
@@ -768,8 +782,10 @@ class DataPanel(QWidget):
     def _show_images(self, ds: Dataset) -> None:
         self.thumbnails.clear()
         if ds.images is not None:  # decoded in the background, from the files
-            for image, label in self._thumbnails:
-                self.thumbnails.addItem(QListWidgetItem(QIcon(QPixmap.fromImage(image)), label))
+            for image, label, tip in self._thumbnails:
+                item = QListWidgetItem(QIcon(QPixmap.fromImage(image)), label)
+                item.setToolTip(tip)
+                self.thumbnails.addItem(item)
             self.preview.setCurrentWidget(self.thumbnails)
             return
         for i in range(min(THUMBNAILS, ds.count("train"))):

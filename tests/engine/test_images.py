@@ -489,7 +489,7 @@ took = time.perf_counter() - start
 print("ERROR", preview.error)
 print("TOOK", took, "TF", "tensorflow" in sys.modules)
 print("COUNTS", sum(preview.summary["class_counts"]["train"]), len(preview.thumbnails))
-print("LABELS", sorted({{label for _, label in preview.thumbnails}}))
+print("LABELS", sorted({{label for _, label, _ in preview.thumbnails}}))
 """
     out = subprocess.run(
         [sys.executable, "-c", code],
@@ -502,9 +502,8 @@ print("LABELS", sorted({{label for _, label in preview.thumbnails}}))
     assert "ERROR \n" in out.stdout, out.stdout + out.stderr[-2000:]
     took = float(out.stdout.split("TOOK ")[1].split()[0])
     assert took < 2.0 and "TF False" in out.stdout, out.stdout
-    assert (
-        "COUNTS 2406 40" in out.stdout
-    )  # 3,007 files, 601 for validation and "LABELS ['a', 'b']" in out.stdout
+    assert "COUNTS 2406 40" in out.stdout  # 3,007 files, 601 for validation
+    assert "LABELS ['a', 'b']" in out.stdout, out.stdout
 
 
 def test_a_pixel_bomb_is_skipped_by_the_pipeline_from_its_header(tmp_path, tf):

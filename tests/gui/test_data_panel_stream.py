@@ -65,7 +65,10 @@ def test_a_100000_file_image_folder_shows_its_summary_within_2_s_without_decodin
     print(f"summary of 100,000 files: {took:.2f} s")
     assert took < 2.0, f"the summary of 100,000 files took {took:.2f} s"
     assert not decoded
-    assert panel.thumbnails.count() > 0  # the few shown (grey: these files are not images)
+    # the few shown: grey, since these empty files are not images, and saying so
+    first = panel.thumbnails.item(0)
+    assert panel.thumbnails.count() > 0 and first.text() == "broken"
+    assert "class00" in first.toolTip() and "training skips it" in first.toolTip()
     shutil.rmtree(tmp_path / "photos")  # here, not in a later session's cleanup
 
 
@@ -116,3 +119,24 @@ def test_the_file_picker_offers_npy_beside_npz(qtbot, tmp_path, monkeypatch):
     assert panel.project.data["path"] == "x.npy"
     qtbot.waitUntil(lambda: not panel.busy, timeout=10_000)
     assert panel.dataset is not None and panel.dataset.input_shape == (2,), panel.load_error
+
+
+def test_thumbnails_of_any_shape_are_squares_so_their_labels_line_up(qtbot, tmp_path):
+    from PySide6.QtGui import QImage
+
+    from engine.data.dataset import load_data
+    from gui.training.data_panel import image_thumbnails
+
+    for name, (w, h) in {"wide": (90, 30), "tall": (20, 70)}.items():
+        for i in range(3):
+            (tmp_path / "set" / name).mkdir(parents=True, exist_ok=True)
+            image = QImage(w, h, QImage.Format.Format_RGB888)
+            image.fill(0x3366CC)
+            assert image.save(str(tmp_path / "set" / name / f"{i}.png"))
+    ds = load_data({"source": "images", "path": str(tmp_path / "set"), "validation_split": 0.0})
+    thumbs = image_thumbnails(ds, 6, 48)
+    assert {(image.width(), image.height()) for image, _, _ in thumbs} == {(48, 48)}
+    assert sorted(label for _, label, _ in thumbs) == ["tall"] * 3 + ["wide"] * 3
+    wide = next(image for image, label, _ in thumbs if label == "wide")
+    assert wide.pixelColor(24, 2).alpha() == 0 and wide.pixelColor(24, 24).blue() == 0xCC
+    assert all(tip.startswith(str(tmp_path / "set")) for _, _, tip in thumbs)
