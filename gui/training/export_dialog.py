@@ -333,9 +333,10 @@ class ExportDialog(QDialog):
         weights = getattr(res, "weights", None)
         extra = f"<br>Weights: {html.escape(str(weights))}" if weights else ""
         head = f"{state}: {html.escape(detail)}" if detail else state
+        diff = "" if "max |diff|" in detail else f" · {diff}"  # said once
         self.status_label.setText(
             f"{head}<br>File: {html.escape(str(res.path))}<br>"
-            f"Size: {human_size(res.size_bytes)} · {diff}{extra}"
+            f"Size: {human_size(res.size_bytes)}{diff}{extra}"
         )
         ok = bool(res.verified or not self.verify_box.isChecked())
         self.finished_export.emit(ok, self.message())

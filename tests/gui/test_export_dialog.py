@@ -69,7 +69,8 @@ def test_export_dialog_exports_a_run_to_keras_with_verification(dialog, tmp_path
     assert dialog.result.verified and dialog.result.max_abs_diff is not None
     text = dialog.message()
     assert text.startswith("Verified") and str(out) in text
-    assert f"max |diff| {dialog.result.max_abs_diff:.3g}" in text and "Size: " in text
+    assert f"max |diff| {dialog.result.max_abs_diff:.2g}" in text and "Size: " in text
+    assert text.count("max |diff|") == 1  # said once, not again beside the size
     assert not dialog.progress.isVisible() and dialog.export_button.isEnabled()
 
 
