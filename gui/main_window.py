@@ -58,6 +58,11 @@ WORKER_STARTING = "Training engine starting…"
 WORKER_READY = "Ready to train"
 
 
+def _link(text: str, color: str) -> str:
+    """``text`` as a link in ``color``, not underlined (the status bar's problem count)."""
+    return f"<a href='problems' style='color:{color}; text-decoration:none'>{text}</a>"
+
+
 class MainWindow(FileActions, QMainWindow):
     """The editor window for one project at a time.
 
@@ -380,7 +385,9 @@ class MainWindow(FileActions, QMainWindow):
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
-        self.problems_label = QLabel()
+        self.problems_label = QLabel()  # a link: clicked, it shows the Problems list
+        self.problems_label.setToolTip("Show the Problems list")
+        self.problems_label.linkActivated.connect(lambda _link: self.show_problem_list())
         self.params_label = QLabel()
         self.tf_label = QLabel()
         # "Computing shapes…" while the engine service works on an edit (or restarts)
@@ -718,13 +725,20 @@ class MainWindow(FileActions, QMainWindow):
             parts += [f"{warnings} warning{'s' * (warnings != 1)}"] if warnings else []
             text = ", ".join(parts)
             color = theme.colors()["error" if errors else "warning"]
-            self.problems_label.setText(f"<span style='color:{color}'>● {text}</span>")
+            self.problems_label.setText(_link(f"● {text}", color))
             self.bottom_tabs.setTabText(0, f"Problems ({errors + warnings})")
         else:
             ok = "#16a34a"
-            self.problems_label.setText(f"<span style='color:{ok}'>● No problems</span>")
+            self.problems_label.setText(_link("● No problems", ok))
             self.bottom_tabs.setTabText(0, "Problems")
         self._update_summary()
+
+    def show_problem_list(self) -> None:
+        """The Problems list in front (the Design view's bottom panel, with its fixes)."""
+        self.set_perspective("design")
+        self.bottom_dock.show()
+        self.bottom_dock.raise_()
+        self.bottom_tabs.setCurrentWidget(self.problems)
 
     def _update_summary(self) -> None:
         """The status bar's parameter count, and the Model summary table when it is shown

@@ -24,7 +24,7 @@ from engine.data.arrays import (
     open_npy,
     read_npz_arrays,
 )
-from engine.data.table import CsvSettings, TableError, head_line, read_table
+from engine.data.table import CsvSettings, DataFix, TableError, head_line, read_table
 from engine.limits import (
     NotRegularFile,
     require_regular,
@@ -32,7 +32,13 @@ from engine.limits import (
 
 
 class DataError(ValueError):
-    """A data source that cannot be used; the message names the file, line, key or value."""
+    """A data source that cannot be used; the message names the file, line, key or value.
+    ``fix``: a change of the data section that would get past it, when one is certain
+    (the data panel and the Problems list offer it as a button)."""
+
+    def __init__(self, message: str, fix: DataFix | None = None) -> None:
+        super().__init__(message)
+        self.fix = fix
 
 
 @dataclass
@@ -411,7 +417,7 @@ def load_csv(path: Path, section: dict[str, Any]) -> RawData:
             ),
         )
     except TableError as exc:
-        raise DataError(str(exc)) from None
+        raise DataError(str(exc), exc.fix) from None
     y, task, class_names = encode_targets(
         table.target, task, f"{path}, column {table.target_name!r}"
     )

@@ -70,8 +70,29 @@ MISSING_POLICIES = ("error", "drop", "mean")
 _NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 
 
+@dataclass(frozen=True)
+class DataFix:
+    """A change of the data section that makes a refused file load.
+
+    Attributes:
+        text: What the fix does, as a button says it ("One-hot encode 'city'").
+        changes: The data section's keys to set.
+    """
+
+    text: str
+    changes: dict[str, Any]
+
+
+DROP_MISSING = DataFix("Drop the rows with missing values", {"missing": "drop"})
+
+
 class TableError(ValueError):
-    """A CSV file that cannot be used; the message names the file, line and column."""
+    """A CSV file that cannot be used; the message names the file, line and column.
+    ``fix``: a change of the data section that would get past it, when one is certain."""
+
+    def __init__(self, message: str, fix: DataFix | None = None) -> None:
+        super().__init__(message)
+        self.fix = fix
 
 
 @dataclass(frozen=True)
@@ -387,7 +408,8 @@ def _convert(
         line, _ = _locate(path, settings.delimiter, layout, row)
         raise TableError(
             f"{path} line {line}, column {layout.names[layout.target]!r}: missing target; "
-            '"missing": "mean" fills features only (use "drop" to leave such rows out)'
+            '"missing": "mean" fills features only (use "drop" to leave such rows out)',
+            DROP_MISSING,
         )
     drop = (missing | target_gone) if settings.missing == "drop" else None
     if drop is None or not drop.any():
@@ -678,7 +700,10 @@ def _check_cell(path: Path, settings: CsvSettings, layout: _Layout, line: int, i
     if cell.lower() in MISSING_TOKENS:
         if settings.missing == "error":
             shown = f"{cell!r}" if cell else "empty cell"
-            raise TableError(f"{path} line {line}, column {name!r}: missing value ({shown})")
+            raise TableError(
+                f"{path} line {line}, column {name!r}: missing value ({shown})",
+                DROP_MISSING,
+            )
         return
     if i not in layout.numeric:
         return
@@ -688,7 +713,8 @@ def _check_cell(path: Path, settings: CsvSettings, layout: _Layout, line: int, i
         raise TableError(
             f"{path} line {line}, column {name!r}: {cell!r} is not a "
             'number; list the column under "categorical" to one-hot '
-            "encode it"
+            "encode it",
+            DataFix(f"One-hot encode {name!r}", {"categorical": [*settings.categorical, name]}),
         ) from None
     if not np.isfinite(value) or abs(value) > FLOAT32_MAX:
         raise TableError(

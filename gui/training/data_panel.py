@@ -50,6 +50,7 @@ from PySide6.QtWidgets import (
 
 from engine.data.dataset import Dataset, check_fit, load_data
 from engine.data.sources import BUILTINS, DataError, sniff_delimiter
+from engine.data.table import DataFix
 from engine.limits import open_regular
 from engine.model.commands import SetSection, UndoStack
 from engine.model.project import load_project, new_project
@@ -110,6 +111,7 @@ class Preview:
         section: The data section it was loaded for.
         dataset: The loaded data, or None when it could not be loaded.
         error: Why it could not be loaded ("" when it could).
+        fix: A change of the data section that would make it load, when certain.
         summary: ``dataset.summary()`` (class counts included), or ``{}``.
         names: The CSV's columns or the .npz file's arrays, for the pickers.
         thumbnails: For image sources, the first training images (read from their
@@ -119,6 +121,7 @@ class Preview:
     section: dict[str, Any]
     dataset: Dataset | None = None
     error: str = ""
+    fix: DataFix | None = None
     summary: dict[str, Any] = field(default_factory=dict)
     names: list[str] = field(default_factory=list)
     thumbnails: list[tuple[QImage, str, str]] = field(default_factory=list)
@@ -134,7 +137,7 @@ def load_preview(section: dict[str, Any], base_dir: Any, input_shape: Any) -> Pr
     try:
         preview.dataset = load_data(section, base_dir, input_shape)
     except DataError as exc:
-        preview.error = str(exc)
+        preview.error, preview.fix = str(exc), exc.fix
         return preview
     preview.summary = preview.dataset.summary()  # from the file index: nothing decoded
     if preview.dataset.images is not None:
@@ -232,6 +235,8 @@ class DataPanel(QWidget):
         dataset: The last loaded :class:`engine.data.dataset.Dataset`, or None.
         fit_problems: What does not fit between data and model.
         load_error: Why the data could not be loaded ("" when it could).
+        load_fix: A change of the data section that would make it load (a button
+            under the message; the Problems list offers it too), or None.
     """
 
     loaded = Signal(dict)
@@ -245,6 +250,7 @@ class DataPanel(QWidget):
         self._thumbnails: list[tuple[QImage, str, str]] = []
         self.fit_problems: list[str] = []
         self.load_error = ""
+        self.load_fix: DataFix | None = None
         self.model_input: tuple | None = None
         self.model_output: tuple | None = None
         self._loading = False
@@ -328,10 +334,18 @@ class DataPanel(QWidget):
         self.fit_label = QLabel("")
         self.fit_label.setWordWrap(True)
         self.fit_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.fix_button = QPushButton("")  # the load error's fix, when there is one
+        self.fix_button.hide()
         self.preview = QStackedWidget()
         self.message = QLabel("")
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.message.setWordWrap(True)
+        self.message_page = QWidget()  # the message, and under it the fix when there is one
+        page = QVBoxLayout(self.message_page)
+        page.addStretch(1)
+        page.addWidget(self.message)
+        page.addWidget(self.fix_button, 0, Qt.AlignmentFlag.AlignHCenter)
+        page.addStretch(1)
         self.table = QTableWidget()
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.thumbnails = QListWidget()
@@ -346,7 +360,7 @@ class DataPanel(QWidget):
         self.plot = self.plot_widget.getPlotItem()
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.addLegend(offset=(-6, 6), labelTextSize="8pt")
-        for widget in (self.message, self.table, self.thumbnails, self.plot_widget):
+        for widget in (self.message_page, self.table, self.thumbnails, self.plot_widget):
             self.preview.addWidget(widget)
         self._build_layout()
         self._connect()
@@ -417,6 +431,7 @@ class DataPanel(QWidget):
     def _connect(self) -> None:
         self.source.currentIndexChanged.connect(self._on_source_changed)
         self.browse.clicked.connect(self._on_browse)
+        self.fix_button.clicked.connect(self.apply_fix)
         for edit in (self.path, self.features, self.categorical):
             edit.editingFinished.connect(self._on_edit)
         for combo in (self.target, self.x_array, self.y_array):
@@ -701,7 +716,7 @@ class DataPanel(QWidget):
         self.spinner.hide()
         self._fill_pickers(preview.section, preview.names)
         if preview.dataset is None:
-            self._on_load_failed(preview.error)
+            self._on_load_failed(preview.error, preview.fix)
         else:
             self._thumbnails = preview.thumbnails
             self._on_loaded(preview.dataset, preview.summary)
@@ -710,18 +725,34 @@ class DataPanel(QWidget):
         self.spinner.hide()
         self._on_load_failed(str(exc) or type(exc).__name__)
 
-    def _on_load_failed(self, error: str) -> None:
+    def _on_load_failed(self, error: str, fix: DataFix | None = None) -> None:
         self.dataset = None
-        self.load_error = error
+        self.load_error, self.load_fix = error, fix
+        self.fix_button.setText(fix.text if fix else "")
+        self.fix_button.setVisible(fix is not None)
         self.summary.setText("")
         self.message.setText(f"The data cannot be loaded: {error}")
         self.message.setStyleSheet("color: #dc2626;")
-        self.preview.setCurrentWidget(self.message)
+        self.preview.setCurrentWidget(self.message_page)
         self._update_fit()
+
+    def fix_command(self) -> SetSection | None:
+        """The undoable command applying :attr:`load_fix` to the data section as it is
+        now (None without a fix)."""
+        fix = self.load_fix
+        if fix is None or self.project is None:
+            return None
+        return SetSection("data", {**self.project.data, **fix.changes}, fix.text)
+
+    def apply_fix(self) -> None:
+        command = self.fix_command()
+        if command is not None:
+            self.undo_stack.push(command)
 
     def _on_loaded(self, ds: Dataset, info: dict[str, Any]) -> None:
         self.dataset = ds
-        self.load_error = ""
+        self.load_error, self.load_fix = "", None
+        self.fix_button.hide()
         shape = tuple(info["input_shape"])
         if ds.task == "classification":
             target = f"{ds.num_classes} classes"
@@ -763,7 +794,7 @@ class DataPanel(QWidget):
         else:
             self.message.setStyleSheet("")
             self.message.setText(f"No preview for samples of shape {shape}.")
-            self.preview.setCurrentWidget(self.message)
+            self.preview.setCurrentWidget(self.message_page)
 
     def _show_table(self, ds: Dataset) -> None:
         x = self._raw(ds.take("train", PREVIEW_ROWS), ds)

@@ -115,15 +115,24 @@ def _shape_text(shape: tuple) -> str:
 
 
 def data_problems(
-    project: Any, dataset: Any, problems: list[str], load_error: str = ""
+    project: Any,
+    dataset: Any,
+    problems: list[str],
+    load_error: str = "",
+    load_fix: tuple[str, Callable[[], Any]] | None = None,
 ) -> list[DataProblem]:
     """The data panel's findings as :class:`DataProblem` objects, with a fix where it is
-    certain: the one Input layer takes the data's sample shape; the output Dense layer
-    of a classifier gets one unit per class (or 1 for binary cross-entropy)."""
+    certain: ``load_fix`` (its text, and what makes its command) for a file that did not
+    load (one-hot encode a text column, drop rows with missing values); the one Input layer takes the data's
+    sample shape; the output Dense layer of a classifier gets one unit per class (or 1
+    for binary cross-entropy)."""
     if project is None:
         return []
     if load_error:
-        return [DataProblem(None, "error", f"The data cannot be loaded: {load_error}")]
+        problem = DataProblem(None, "error", f"The data cannot be loaded: {load_error}")
+        if load_fix is not None:
+            problem.fix_text, problem.fix = load_fix
+        return [problem]
     graph = project.graph
     inputs = [n for n in graph.nodes.values() if n.type == "Input"]
     outputs = [graph.nodes[n] for n in graph.output_nodes() if graph.inputs_of(n)]
@@ -404,7 +413,10 @@ class TrainingDock(QDockWidget):
 
     def _emit_data_problems(self) -> None:
         panel = self._data_panel
-        found = data_problems(self.project, panel.dataset, panel.fit_problems, panel.load_error)
+        fix = (panel.load_fix.text, panel.fix_command) if panel.load_fix else None
+        found = data_problems(
+            self.project, panel.dataset, panel.fit_problems, panel.load_error, fix
+        )
         key = [(p.node, p.message, p.fix_text) for p in found]
         if key != getattr(self, "_data_key", []):
             self._data_key = key

@@ -78,6 +78,30 @@ def test_missing_mean_refuses_a_missing_target_and_says_to_drop(tmp_path):
         load_csv(path, {"categorical": ["color"], "missing": "mean"})
 
 
+def test_a_refused_file_says_which_change_of_the_section_loads_it(tmp_path):
+    path = write(tmp_path / "gaps.csv", GAPS)
+    section: dict = {}
+    fixes = []
+    for _ in range(3):
+        try:
+            raw = load_csv(path, section)
+            break
+        except DataError as exc:
+            assert exc.fix is not None, exc
+            fixes.append(exc.fix.text)
+            section = {**section, **exc.fix.changes}
+    assert fixes == ["One-hot encode 'color'", "Drop the rows with missing values"]
+    assert section == {"categorical": ["color"], "missing": "drop"}
+    assert raw.feature_names == ["a", "b", "color=blue", "color=red"] and len(raw.y) == 2
+    # a missing target under "mean": dropping is the fix; a wrong row length has none
+    with pytest.raises(DataError) as err:
+        load_csv(path, {"categorical": ["color"], "missing": "mean"})
+    assert err.value.fix.changes == {"missing": "drop"}
+    with pytest.raises(DataError) as err:
+        load_csv(write(tmp_path / "short.csv", "a,b,y\n1,2,0\n3,4\n"), {})
+    assert err.value.fix is None
+
+
 def test_missing_setting_is_checked(tmp_path):
     path = write(tmp_path / "gaps.csv", GAPS)
     with pytest.raises(DataError, match=r'"missing" must be one of error, drop, mean'):

@@ -88,6 +88,40 @@ def test_the_csv_missing_policy_is_a_control_beside_the_csv_options(qtbot, tmp_p
     assert not panel.form.isRowVisible(panel.missing)
 
 
+def test_a_refused_csv_offers_the_fix_as_a_button_and_in_the_problems_list(qtbot, tmp_path):
+    from gui.training.dock import data_problems
+
+    rows = "".join(
+        f"{i},{'Lyon' if i % 2 else 'Nice'},{'' if i == 3 else i},{i % 2}\n" for i in range(12)
+    )
+    (tmp_path / "t.csv").write_text("age,city,income,y\n" + rows)
+    panel = _panel(qtbot, tmp_path, {"source": "csv", "path": "t.csv"})
+    panel.show()
+    qtbot.waitUntil(lambda: not panel.busy and bool(panel.load_error), timeout=10_000)
+    assert "column 'city'" in panel.load_error and panel.fix_button.isVisible()
+    assert panel.fix_button.text() == "One-hot encode 'city'"
+    found = data_problems(
+        panel.project, None, [], panel.load_error, (panel.load_fix.text, panel.fix_command)
+    )
+    assert found[0].fix_text == "One-hot encode 'city'"
+    panel.undo_stack.push(found[0].fix())  # the Problems list's button does this
+    assert panel.project.data["categorical"] == ["city"]
+    qtbot.waitUntil(lambda: not panel.busy and "missing value" in panel.load_error, timeout=10_000)
+    assert panel.fix_button.text() == "Drop the rows with missing values"
+    panel.fix_button.click()
+    assert panel.project.data == {
+        "source": "csv",
+        "path": "t.csv",
+        "categorical": ["city"],
+        "missing": "drop",
+    }
+    qtbot.waitUntil(lambda: not panel.busy and panel.dataset is not None, timeout=10_000)
+    assert not panel.fix_button.isVisible() and panel.missing.currentData() == "drop"
+    assert panel.dataset.feature_names == ["age", "city=Lyon", "city=Nice", "income"]
+    panel.undo_stack.undo()
+    assert "missing" not in panel.project.data
+
+
 def test_image_cache_and_unreadable_files_are_controls(qtbot, tmp_path):
     panel = _panel(qtbot, tmp_path, {"source": "images", "path": "none", "cache": "file"})
     assert panel.form.isRowVisible(panel.cache) and panel.form.isRowVisible(panel.corrupt)

@@ -77,6 +77,13 @@ def test_data_that_does_not_fit_is_counted_and_fixed_in_one_click(qtbot):
     assert w.undo_stack.undo_text == "Set the Input shape to the data's (4,)"
     w.act_undo.trigger()  # one undoable edit
     assert w.project.graph.nodes["input"].params["shape"] == [8]
+    # in the Training view the list is hidden: the status bar's count, clicked, shows it
+    w.set_perspective("train")
+    qtbot.waitUntil(lambda: "1 error" in w.problems_label.text())
+    assert not w.problems.isVisible()
+    w.problems_label.linkActivated.emit("problems")
+    assert w.perspective == "design" and w.problems.isVisible()
+    assert w.bottom_tabs.currentWidget() is w.problems
 
 
 def test_output_units_fix_sets_one_unit_per_class(qtbot):
