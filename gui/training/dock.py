@@ -15,7 +15,6 @@ are imported when the dock is first built, not when the window starts.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +29,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.data.dataset import loss_key
-from engine.model.commands import SetParams
 from engine.train.cluster import ClusterError, worker_commands
-from engine.train.config import loss_name
 from engine.train.history import base_dir_of, list_runs
-from engine.train.outputs import output_activation_problem
 from engine.train.runs import read_history, read_json
 from gui.paths import new_project_run_dir, project_runs_root
+from gui.training.data_problems import DataProblem, data_problems
 from gui.training.errors import error_text, status_text
 from gui.training.export_dialog import ExportDialog
 from gui.training.runs_panel import RunsPanel
@@ -88,118 +84,6 @@ def latest_finished_run(project: Any) -> Path | None:
     for run in list_runs(project_runs_root(project)):
         if run.status == "finished" and run.has_model:
             return run.run_dir
-    return None
-
-
-@dataclass
-class DataProblem:
-    """A problem between the data and the model, for the Problems list and status bar.
-
-    Attributes:
-        node: The layer it concerns (the Input or output layer), or None.
-        severity: ``"error"`` (a run would not start) or ``"warning"``.
-        message: One sentence.
-        fix_text: What the one-click fix does ("" when no fix is certain).
-        fix: Makes the undoable command of the fix (None when there is none).
-    """
-
-    node: str | None
-    severity: str
-    message: str
-    fix_text: str = ""
-    fix: Callable[[], Any] | None = None
-
-
-def _shape_text(shape: tuple) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
-def data_problems(
-    project: Any,
-    dataset: Any,
-    problems: list[str],
-    load_error: str = "",
-    load_fix: tuple[str, Callable[[], Any]] | None = None,
-) -> list[DataProblem]:
-    """The data panel's findings as :class:`DataProblem` objects, with a fix where it is
-    certain: ``load_fix`` (its text, and what makes its command) for a file that did not
-    load (one-hot encode a text column, drop rows with missing values); the one Input layer takes the data's
-    sample shape; the output Dense layer of a classifier gets one unit per class (or 1
-    for binary cross-entropy)."""
-    if project is None:
-        return []
-    if load_error:
-        problem = DataProblem(None, "error", f"The data cannot be loaded: {load_error}")
-        if load_fix is not None:
-            problem.fix_text, problem.fix = load_fix
-        return [problem]
-    graph = project.graph
-    inputs = [n for n in graph.nodes.values() if n.type == "Input"]
-    outputs = [graph.nodes[n] for n in graph.output_nodes() if graph.inputs_of(n)]
-    out: list[DataProblem] = []
-    for text in problems:
-        sentence = "The data does not fit the model: " + text
-        problem = DataProblem(None, "error", sentence)
-        if text.startswith("the model's input") and len(inputs) == 1 and dataset is not None:
-            shape = tuple(int(d) for d in dataset.input_shape)
-            node = inputs[0].id
-            problem.node = node
-            if None not in shape and tuple(inputs[0].params.get("shape") or ()) != shape:
-                problem.fix_text = f"Set the Input shape to the data's {_shape_text(shape)}"
-                problem.fix = lambda node=node, shape=shape, t=problem.fix_text: _set_param(
-                    project, node, "shape", list(shape), t
-                )
-        elif "output" in text and len(outputs) == 1 and dataset is not None:
-            node = outputs[0]
-            problem.node = node.id
-            units = _class_units(project, dataset, text)
-            if node.type == "Dense" and units is not None and node.params.get("units") != units:
-                k = dataset.num_classes
-                problem.fix_text = (
-                    f"Set the output units to the {k} classes"
-                    if units == k
-                    else f"Set the output units to {units}"
-                )
-                problem.fix = lambda nid=node.id, units=units, t=problem.fix_text: _set_param(
-                    project, nid, "units", units, t
-                )
-        out.append(problem)
-    if dataset is not None:
-        found = output_activation_problem(
-            graph, project.training or {}, dataset.task, dataset.num_classes
-        )
-        if found is not None:
-            problem = DataProblem(
-                found.node, "warning", found.message[0].upper() + found.message[1:]
-            )
-            if found.activation is not None:
-                problem.fix_text = f"Give '{found.node}' the activation {found.activation}"
-                problem.fix = lambda f=found, t=problem.fix_text: _set_param(
-                    project, f.node, "activation", f.activation, t
-                )
-            out.append(problem)
-    return out
-
-
-def _set_param(project: Any, node_id: str, name: str, value: Any, text: str) -> SetParams:
-    """The command setting one param of ``node_id``, keeping its others (its activation,
-    its dtype): ``SetParams`` replaces the whole dict, read here when the fix is
-    clicked, not when the problem was found."""
-    return SetParams(node_id, {**project.graph.nodes[node_id].params, name: value}, text)
-
-
-def _class_units(project: Any, dataset: Any, text: str) -> int | None:
-    """How many output units a classifier needs for the data and loss, when certain."""
-    if getattr(dataset, "task", None) != "classification":
-        return None
-    if "output has" not in text or "output has shape" in text:  # units alone would not do
-        return None
-    k = int(dataset.num_classes)
-    key = loss_key(loss_name(project.training or {}, dataset.task, k))
-    if key in ("sparsecategoricalcrossentropy", "categoricalcrossentropy"):
-        return k
-    if key in ("binarycrossentropy", "binaryfocalcrossentropy") and k == 2:
-        return 1
     return None
 
 

@@ -89,7 +89,7 @@ def test_the_csv_missing_policy_is_a_control_beside_the_csv_options(qtbot, tmp_p
 
 
 def test_a_refused_csv_offers_the_fix_as_a_button_and_in_the_problems_list(qtbot, tmp_path):
-    from gui.training.dock import data_problems
+    from gui.training.data_problems import data_problems
 
     rows = "".join(
         f"{i},{'Lyon' if i % 2 else 'Nice'},{'' if i == 3 else i},{i % 2}\n" for i in range(12)
