@@ -3,7 +3,9 @@
 Keras's cross-entropy losses take probabilities unless told ``from_logits``: a final
 Dense layer without softmax (or sigmoid, for binary cross-entropy) then trains to a
 flat loss of ln(classes) with no gradient, and Keras says nothing. The opposite, a
-softmax before a loss that takes logits, squashes the outputs twice and learns slowly.
+softmax before a loss that takes logits, squashes the outputs twice and learns slowly;
+and a softmax at the end of a regression makes its outputs sum to 1 (one output is
+always 1), so it cannot fit its targets at all.
 :func:`output_activation_problem` finds both from the graph alone (no TensorFlow): the
 window lists it with a one-click fix, and a run warns about it at its start.
 """
@@ -47,7 +49,10 @@ def output_activation_problem(
     graph: Any, section: dict[str, Any], task: str | None, num_classes: int | None
 ) -> OutputProblem | None:
     """The problem of a one-output classifier whose last layer and cross-entropy loss
-    disagree about probabilities and logits, or None."""
+    disagree about probabilities and logits, or of a regression ending in softmax; or
+    None."""
+    if task == "regression":
+        return _regression_softmax(graph)
     if task != "classification":
         return None
     key = loss_key(loss_name(section, task, num_classes))
@@ -83,6 +88,23 @@ def output_activation_problem(
         f"probabilities, so the model cannot learn from its raw outputs; give "
         f"'{node.id}' the activation {want} (or set the loss's from_logits)",
         want,
+    )
+
+
+def _regression_softmax(graph: Any) -> OutputProblem | None:
+    outputs = [n for n in graph.output_nodes() if graph.inputs_of(n)]
+    if len(outputs) != 1:
+        return None
+    node = graph.nodes[outputs[0]]
+    if final_activation(node.type, node.params) != "softmax":
+        return None
+    fix = "linear" if node.type != "Softmax" else None  # a Softmax layer is removed, not set
+    return OutputProblem(
+        node.id,
+        f"the output layer '{node.id}' ends in softmax but the data is regression: softmax "
+        "makes the outputs sum to 1 (a single output is always 1), so the model cannot fit "
+        f"its targets; give '{node.id}' no activation (linear)",
+        fix,
     )
 
 

@@ -6,12 +6,13 @@ panel's findings and the graph, no TensorFlow."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from engine.data.dataset import loss_key
-from engine.model.commands import SetParams
+from engine.model.commands import SetParams, SetSection
 from engine.train.config import loss_name
 from engine.train.outputs import output_activation_problem
 
@@ -48,9 +49,10 @@ def data_problems(
 ) -> list[DataProblem]:
     """The data panel's findings as :class:`DataProblem` objects, with a fix where it is
     certain: ``load_fix`` (its text, and what makes its command) for a file that did not
-    load (one-hot encode a text column, drop rows with missing values); the one Input layer takes the data's
-    sample shape; the output Dense layer of a classifier gets one unit per class (or 1
-    for binary cross-entropy)."""
+    load (one-hot encode a text column, drop rows with missing values); the one Input
+    layer takes the data's sample shape; the output Dense layer gets one unit per class
+    (or 1 for binary cross-entropy), or one per regression target; a loss for the other
+    task gives way to the task's usual one (:data:`TASK_LOSSES`)."""
     if project is None:
         return []
     if load_error:
@@ -74,10 +76,16 @@ def data_problems(
                 problem.fix = lambda node=node, shape=shape, t=problem.fix_text: _set_param(
                     project, node, "shape", list(shape), t
                 )
+        elif text.startswith("loss ") and not _units_problem(text) and dataset is not None:
+            want = TASK_LOSSES[dataset.task]
+            problem.fix_text = f"Use the loss {want}"
+            problem.fix = lambda want=want, t=problem.fix_text: SetSection(
+                "training", {**(project.training or {}), "loss": want}, t
+            )
         elif "output" in text and len(outputs) == 1 and dataset is not None:
             node = outputs[0]
             problem.node = node.id
-            units = _class_units(project, dataset, text)
+            units = _class_units(project, dataset, text) or _target_units(dataset, text)
             if node.type == "Dense" and units is not None and node.params.get("units") != units:
                 k = dataset.num_classes
                 problem.fix_text = (
@@ -111,6 +119,28 @@ def _set_param(project: Any, node_id: str, name: str, value: Any, text: str) -> 
     its dtype): ``SetParams`` replaces the whole dict, read here when the fix is
     clicked, not when the problem was found."""
     return SetParams(node_id, {**project.graph.nodes[node_id].params, name: value}, text)
+
+
+TASK_LOSSES = {"classification": "sparse_categorical_crossentropy", "regression": "mse"}
+"""The loss a loss-for-the-other-task problem is fixed with: what the engine picks for
+the task when the training section names none."""
+
+
+def _units_problem(text: str) -> bool:
+    """A loss problem whose fix is the output units, not the loss ("loss X needs one
+    output unit per class")."""
+    return "output unit" in text
+
+
+def _target_units(dataset: Any, text: str) -> int | None:
+    """How many output units a regression needs: one per target, when both the
+    model's output and the targets are flat (a Dense layer's units then decide)."""
+    if getattr(dataset, "task", None) != "regression":
+        return None
+    target = tuple(dataset.target_shape)
+    if len(target) != 1 or not re.search(r"output has shape \(\d+,\)", text):
+        return None
+    return int(target[0])
 
 
 def _class_units(project: Any, dataset: Any, text: str) -> int | None:

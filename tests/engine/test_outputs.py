@@ -55,6 +55,19 @@ def test_a_softmax_before_a_loss_that_takes_logits_is_found_without_a_fix():
     assert found.activation is None and "squashed twice" in found.message
 
 
+def test_a_regression_ending_in_softmax_is_found_with_its_fix():
+    found = problem({"units": 1, "activation": "softmax"}, "mse", task="regression")
+    assert found.node == "out" and found.activation == "linear"
+    assert "regression" in found.message and "always 1" in found.message
+    assert problem({"units": 1, "activation": "sigmoid"}, "mse", task="regression") is None
+    project = dense_project(output={"units": 1})  # a Softmax layer after it: no param to set
+    project["graph"]["nodes"].append({"id": "sm", "type": "Softmax", "params": {}})
+    project["graph"]["edges"].append({"source": "out", "target": "sm", "port": 0})
+    graph = Project.from_dict(project).graph
+    found = output_activation_problem(graph, {"loss": "mse"}, "regression", None)
+    assert found.node == "sm" and found.activation is None
+
+
 def test_layers_that_do_not_say_their_activation_are_not_guessed():
     project = dense_project(output={"units": 3})
     nodes, edges = project["graph"]["nodes"], project["graph"]["edges"]

@@ -132,3 +132,33 @@ def test_data_that_cannot_be_loaded_is_a_problem(qtbot, tmp_path):
     qtbot.waitUntil(lambda: bool(w.training_dock.data_panel.load_error), timeout=20000)
     qtbot.waitUntil(lambda: "No problems" not in w.problems_label.text())
     assert any("cannot be loaded" in text for _node, text in _rows(w))
+
+
+def test_a_classifier_pointed_at_regression_data_is_fixed_in_three_clicks(qtbot, tmp_path):
+    rows = "".join(f"{i},{i % 5},{i % 3},{i * 0.5 + 1}\n" for i in range(40))
+    (tmp_path / "r.csv").write_text("a,b,c,price\n" + rows)
+    project = iris([3], 3)  # Dense 3 softmax, sparse cross-entropy
+    project.data = {"source": "csv", "path": str(tmp_path / "r.csv"), "task": "regression"}
+    w = _window(qtbot, project)
+    dock = w.training_dock
+    qtbot.waitUntil(lambda: dock.data_panel.dataset is not None, timeout=20000)
+    shapes = {"input": SimpleNamespace(output_shape=(None, 3))}
+    dock.update_model({**shapes, "out": SimpleNamespace(output_shape=(None, 3))})
+    qtbot.waitUntil(lambda: len(w.problems.fix_buttons) == 3)
+    texts = [b.text() for b in w.problems.fix_buttons]
+    assert texts == [
+        "Use the loss mse",
+        "Set the output units to 1",
+        "Give 'out' the activation linear",
+    ], (texts, _rows(w))
+    assert "always 1" in _rows(w)[2][1]
+    w.problems.fix_buttons[0].click()
+    assert w.project.training == {"loss": "mse", "epochs": 1}
+    qtbot.waitUntil(lambda: len(w.problems.fix_buttons) == 2)
+    w.problems.fix_buttons[0].click()
+    assert w.project.graph.nodes["out"].params == {"units": 1, "activation": "softmax"}
+    dock.update_model({**shapes, "out": SimpleNamespace(output_shape=(None, 1))})
+    qtbot.waitUntil(lambda: len(w.problems.fix_buttons) == 1)
+    w.problems.fix_buttons[0].click()
+    assert w.project.graph.nodes["out"].params == {"units": 1, "activation": "linear"}
+    qtbot.waitUntil(lambda: "No problems" in w.problems_label.text())
