@@ -486,6 +486,9 @@ class MainWindow(FileActions, QMainWindow):
         self.validation.tensorflow_ready.connect(
             lambda: QTimer.singleShot(WARM_DELAY_MS, self._start_warm_worker_at_start_up)
         )
+        # and the data, checked against the model before the Training tab is first shown
+        # (the status bar's count said "No problems" until then)
+        self.validation.tensorflow_ready.connect(dock.prepare_data_check)
         dock.session.warm_changed.connect(self._on_warm_worker)
 
     DESIGN_DOCKS = ("palette_dock", "inspector_dock", "bottom_dock", "code_dock")

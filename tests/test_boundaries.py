@@ -211,6 +211,7 @@ LAZY_MODULES = {
     ("gui/training/dock.py", "gui.training.live_view"),
     ("gui/training/dock.py", "gui.training.inside_view"),
     ("gui/training/dock.py", "gui.training.training_panel"),
+    ("gui/training/data_panel.py", "pyqtgraph"),  # made before the views, to check the data
 }
 
 

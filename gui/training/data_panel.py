@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (
@@ -354,13 +353,11 @@ class DataPanel(QWidget):
         self.thumbnails.setGridSize(QSize(64, 72))
         self.thumbnails.setResizeMode(QListView.ResizeMode.Adjust)
         self.thumbnails.setMovement(QListView.Movement.Static)
-        self.plot_widget = pg.PlotWidget()
-        self.plot_widget.setBackground(None)
-        self.plot_widget.setMinimumHeight(160)
-        self.plot = self.plot_widget.getPlotItem()
-        self.plot.showGrid(x=True, y=True, alpha=0.2)
-        self.plot.addLegend(offset=(-6, 6), labelTextSize="8pt")
-        for widget in (self.message_page, self.table, self.thumbnails, self.plot_widget):
+        # pyqtgraph's plot (its import takes ~0.15 s): made when a preview first needs it
+        self.plot_widget: Any = None
+        self.plot: Any = None
+        self._plot_due: Dataset | None = None  # a plot preview to draw once shown
+        for widget in (self.message_page, self.table, self.thumbnails):
             self.preview.addWidget(widget)
         self._build_layout()
         self._connect()
@@ -825,7 +822,39 @@ class DataPanel(QWidget):
             self.thumbnails.addItem(item)
         self.preview.setCurrentWidget(self.thumbnails)
 
+    def _make_plot(self) -> None:
+        import pyqtgraph as pg
+
+        self.plot_widget = pg.PlotWidget()
+        self.plot_widget.setBackground(None)
+        self.plot_widget.setMinimumHeight(160)
+        self.plot = self.plot_widget.getPlotItem()
+        self.plot.showGrid(x=True, y=True, alpha=0.2)
+        self.plot.addLegend(offset=(-6, 6), labelTextSize="8pt")
+        self.preview.addWidget(self.plot_widget)
+
+    def _plot_now(self, ds: Dataset) -> bool:
+        """Whether to draw a plot preview of ``ds`` now: not while the panel is hidden
+        (the window checks the data before the Training tab is first shown, and need not
+        import pyqtgraph for it); then it is drawn when the panel is shown."""
+        if not self.isVisible():
+            self._plot_due = ds
+            self.preview.setCurrentWidget(self.message_page)
+            self.message.setText("")
+            return False
+        self._plot_due = None
+        if self.plot_widget is None:
+            self._make_plot()
+        return True
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if self._plot_due is not None and self._plot_due is self.dataset:
+            self._show_preview(self._plot_due)
+
     def _show_scatter(self, ds: Dataset) -> None:
+        if not self._plot_now(ds):
+            return
         self.plot.clear()
         x = self._raw(ds.take("train", SCATTER_POINTS), ds)
         y = ds.y_train[: len(x)]
@@ -848,6 +877,10 @@ class DataPanel(QWidget):
         self.preview.setCurrentWidget(self.plot_widget)
 
     def _show_sequences(self, ds: Dataset) -> None:
+        if not self._plot_now(ds):
+            return
+        import pyqtgraph as pg
+
         self.plot.clear()
         x = self._raw(ds.take("train", SEQUENCES), ds)
         for i, seq in enumerate(x):

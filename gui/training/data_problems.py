@@ -13,7 +13,7 @@ from typing import Any
 
 from engine.data.dataset import loss_key
 from engine.model.commands import SetParams, SetSection
-from engine.train.config import loss_name
+from engine.train.config import chosen_metrics, loss_name
 from engine.train.outputs import output_activation_problem
 
 
@@ -77,10 +77,13 @@ def data_problems(
                     project, node, "shape", list(shape), t
                 )
         elif text.startswith("loss ") and not _units_problem(text) and dataset is not None:
-            want = TASK_LOSSES[dataset.task]
-            problem.fix_text = f"Use the loss {want}"
-            problem.fix = lambda want=want, t=problem.fix_text: SetSection(
-                "training", {**(project.training or {}), "loss": want}, t
+            training = _task_loss(project.training or {}, dataset)
+            metric = (
+                "" if "metrics" not in training else f" and the metric {training['metrics'][0]}"
+            )
+            problem.fix_text = f"Use the loss {training['loss']}{metric}"
+            problem.fix = lambda training=training, t=problem.fix_text: SetSection(
+                "training", {**(project.training or {}), **training}, t
             )
         elif "output" in text and len(outputs) == 1 and dataset is not None:
             node = outputs[0]
@@ -124,6 +127,17 @@ def _set_param(project: Any, node_id: str, name: str, value: Any, text: str) -> 
 TASK_LOSSES = {"classification": "sparse_categorical_crossentropy", "regression": "mse"}
 """The loss a loss-for-the-other-task problem is fixed with: what the engine picks for
 the task when the training section names none."""
+
+
+def _task_loss(section: dict[str, Any], dataset: Any) -> dict[str, Any]:
+    """The training keys that suit the data's task: its usual loss, and a metric for it
+    when none of the section's metrics would apply (accuracy means nothing to a
+    regression: an empty Metrics plot)."""
+    want = TASK_LOSSES[dataset.task]
+    kept, _ = chosen_metrics({**section, "loss": want}, want, dataset.num_classes, dataset.task)
+    if kept:
+        return {"loss": want}
+    return {"loss": want, "metrics": ["mae" if dataset.task == "regression" else "accuracy"]}
 
 
 def _units_problem(text: str) -> bool:

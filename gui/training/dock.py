@@ -134,6 +134,7 @@ class TrainingDock(QDockWidget):
         self.export_dialog: Any = None
         self._epochs_total: Any = "?"
         self._built = False
+        self._data_panel: Any = None
         self._model_info: dict[str, Any] | None = None
         self._tensorflow_ready = False
         self.data_problems: list[DataProblem] = []
@@ -169,13 +170,12 @@ class TrainingDock(QDockWidget):
             return
         self._built = True
         # Lazy: these import pyqtgraph (~0.6 s), which the window does not need to open.
-        from gui.training.data_panel import DataPanel
         from gui.training.evaluation_view import EvaluationView
         from gui.training.experiments_view import ExperimentsView
         from gui.training.live_view import LiveView
         from gui.training.training_panel import TrainingPanel
 
-        self._data_panel = DataPanel()
+        self.prepare_data_check()
         self._training_panel = TrainingPanel()
         self._live = LiveView()
         self.settings_tabs = QTabWidget()
@@ -221,9 +221,7 @@ class TrainingDock(QDockWidget):
 
         self._connect()
         if self.project is not None:
-            self.set_project(self.project, self.undo_stack)
-        if self._model_info is not None:
-            self.update_model(self._model_info)
+            self._show_project()
         if self._tensorflow_ready:
             self.tensorflow_ready()
 
@@ -249,11 +247,6 @@ class TrainingDock(QDockWidget):
         self.data_panel.loaded.connect(
             lambda info: self.training_panel.set_train_samples(int(info.get("train") or 0))
         )
-        data = self._data_panel
-        data.fit_changed.connect(lambda _p: self._emit_data_problems())
-        # after the panel's own handlers (connected first): a failed load sets load_error
-        data._job.done.connect(lambda _r: self._emit_data_problems())
-        data._job.failed.connect(lambda _e: self._emit_data_problems())
         panel = self.runs_panel
         panel.overlay_requested.connect(self.overlay_runs)
         panel.evaluate_requested.connect(self.evaluate_run)
@@ -265,29 +258,54 @@ class TrainingDock(QDockWidget):
         self.view_tabs.currentChanged.connect(lambda _i: self._evaluate_latest())
 
     # ------------------------------------------------------------- project
+    def prepare_data_check(self) -> None:
+        """Make the data panel (once), without the other views: it loads the project's
+        data in the background and checks it against the model, so the Problems list
+        and the status bar's count hold the data's problems before the Training tab is
+        ever shown. Light (no pyqtgraph until it draws a plot): the window calls this
+        once it is idle after start-up; :meth:`build` calls it too."""
+        if self._data_panel is not None:
+            return
+        from gui.training.data_panel import DataPanel
+
+        data = self._data_panel = DataPanel()
+        data.fit_changed.connect(lambda _p: self._emit_data_problems())
+        # after the panel's own handlers (connected first): a failed load sets load_error
+        data._job.done.connect(lambda _r: self._emit_data_problems())
+        data._job.failed.connect(lambda _e: self._emit_data_problems())
+        if self.project is not None:
+            data.set_project(self.project, self.undo_stack)
+            if self._model_info is not None:
+                self.update_model(self._model_info)
+
     def set_project(self, project: Any, undo_stack: Any) -> None:
         """Show and edit ``project`` (a run going on keeps its own snapshot)."""
         self.project, self.undo_stack = project, undo_stack
+        if self._data_panel is not None:
+            self._data_panel.set_project(project, undo_stack)
+        self._show_project()
+
+    def _show_project(self) -> None:
+        """The views other than the data panel show :attr:`project` (once built)."""
         if not self._built:
             return
-        self.data_panel.set_project(project, undo_stack)
-        self.training_panel.set_project(project, undo_stack)
+        self.training_panel.set_project(self.project, self.undo_stack)
         if self.runs_panel is not None:
-            self.runs_panel.set_project(project)
+            self.runs_panel.set_project(self.project)
         self._eval_pinned = False
         self._evaluate_latest()
 
     def update_model(self, info: dict[str, Any]) -> None:
         """The model changed: check the data against its shapes (``info`` from validation)."""
         self._model_info = info
-        if self.project is not None and self._built:
-            self.data_panel.set_model_shapes(*model_shapes(self.project, info))
+        if self.project is not None and self._data_panel is not None:
+            self._data_panel.set_model_shapes(*model_shapes(self.project, info))
             self.refresh_data_problems()  # an output activation changes no shape
 
     def refresh_data_problems(self) -> None:
         """Check again what depends on the graph and the training section, not on
         shapes (the output layer's activation against the loss): after any edit."""
-        if self._built:
+        if self._data_panel is not None:
             self._emit_data_problems()
 
     def tensorflow_ready(self) -> None:

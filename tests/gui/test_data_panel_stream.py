@@ -174,3 +174,12 @@ def test_thumbnails_of_any_shape_are_squares_so_their_labels_line_up(qtbot, tmp_
     wide = next(image for image, label, _ in thumbs if label == "wide")
     assert wide.pixelColor(24, 2).alpha() == 0 and wide.pixelColor(24, 24).blue() == 0xCC
     assert all(tip.startswith(str(tmp_path / "set")) for _, _, tip in thumbs)
+
+
+def test_a_hidden_panel_draws_its_plot_preview_only_once_shown(qtbot, tmp_path):
+    panel = _panel(qtbot, tmp_path, {"source": "builtin:moons", "samples": 200})
+    qtbot.waitUntil(lambda: panel.dataset is not None, timeout=20_000)
+    assert panel.plot_widget is None  # hidden: no pyqtgraph plot made for nobody
+    panel.show()
+    assert panel.preview.currentWidget() is panel.plot_widget
+    assert len(panel.plot.listDataItems()) == 2  # one scatter per class

@@ -147,13 +147,13 @@ def test_a_classifier_pointed_at_regression_data_is_fixed_in_three_clicks(qtbot,
     qtbot.waitUntil(lambda: len(w.problems.fix_buttons) == 3)
     texts = [b.text() for b in w.problems.fix_buttons]
     assert texts == [
-        "Use the loss mse",
+        "Use the loss mse and the metric mae",
         "Set the output units to 1",
         "Give 'out' the activation linear",
     ], (texts, _rows(w))
     assert "always 1" in _rows(w)[2][1]
     w.problems.fix_buttons[0].click()
-    assert w.project.training == {"loss": "mse", "epochs": 1}
+    assert w.project.training == {"loss": "mse", "epochs": 1, "metrics": ["mae"]}
     qtbot.waitUntil(lambda: len(w.problems.fix_buttons) == 2)
     w.problems.fix_buttons[0].click()
     assert w.project.graph.nodes["out"].params == {"units": 1, "activation": "softmax"}
@@ -162,3 +162,30 @@ def test_a_classifier_pointed_at_regression_data_is_fixed_in_three_clicks(qtbot,
     w.problems.fix_buttons[0].click()
     assert w.project.graph.nodes["out"].params == {"units": 1, "activation": "linear"}
     qtbot.waitUntil(lambda: "No problems" in w.problems_label.text())
+
+
+def test_the_data_is_checked_before_the_training_tab_is_ever_shown(qtbot):
+    w = MainWindow(iris([8], 3), load_tensorflow=False, check_recovery=False, use_settings=False)
+    qtbot.addWidget(w, before_close_func=lambda w: w.undo_stack.set_clean())
+    w.show()
+    qtbot.waitExposed(w)
+    assert not w.training_dock._built
+    w.validation.tensorflow_ready.emit()  # the window is idle after start-up
+    qtbot.waitUntil(lambda: "1 error" in w.problems_label.text(), timeout=20000)
+    assert any("does not fit" in text for _node, text in _rows(w))
+    assert not w.training_dock._built  # the views (and their plots) wait until shown
+    w.training_dock.build()  # shown: the same data panel, not loaded again
+    assert w.training_dock.data_panel.fit_problems and "1 error" in w.problems_label.text()
+
+
+def test_the_loss_fix_adds_a_metric_only_when_none_would_apply():
+    from gui.training.data_problems import _task_loss
+
+    regression = SimpleNamespace(task="regression", num_classes=None)
+    classes = SimpleNamespace(task="classification", num_classes=3)
+    assert _task_loss({"metrics": ["accuracy", "mae"]}, regression) == {"loss": "mse"}
+    assert _task_loss({"metrics": ["accuracy"]}, regression) == {"loss": "mse", "metrics": ["mae"]}
+    assert _task_loss({"loss": "mse", "metrics": ["mae"]}, classes) == {
+        "loss": "sparse_categorical_crossentropy",
+        "metrics": ["accuracy"],
+    }
