@@ -222,6 +222,8 @@ class TrainingDock(QDockWidget):
         self._connect()
         if self.project is not None:
             self._show_project()
+        if self._data_panel.dataset is not None:  # loaded before the views were made
+            self.training_panel.set_train_samples(self._data_panel.dataset.count("train"))
         if self._tensorflow_ready:
             self.tensorflow_ready()
 

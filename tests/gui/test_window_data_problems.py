@@ -176,6 +176,7 @@ def test_the_data_is_checked_before_the_training_tab_is_ever_shown(qtbot):
     assert not w.training_dock._built  # the views (and their plots) wait until shown
     w.training_dock.build()  # shown: the same data panel, not loaded again
     assert w.training_dock.data_panel.fit_problems and "1 error" in w.problems_label.text()
+    assert w.training_dock.training_panel.train_samples == 105  # iris: 150, 30 % validation
 
 
 def test_the_loss_fix_adds_a_metric_only_when_none_would_apply():
