@@ -5,6 +5,7 @@ the window's event loop only waits for its own work meanwhile."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,9 @@ class StartupProbe(QObject):
 
     Writes ``<shown time>`` then ``shapes <ready time> <longest stall s> <first paint s>``
     lines to the file named by ``$LAYERLAB_STARTUP_PROBE`` (or prints them when it is
-    ``1``).
+    ``1``). With ``$LAYERLAB_STARTUP_PROBE_AFTER`` seconds, the stalls go on being
+    measured that long after the shapes (the window's idle work: the data check, the
+    warm worker's start), then ``after <longest stall s>``.
     """
 
     def __init__(self, target: str, window: Any) -> None:
@@ -53,11 +56,20 @@ class StartupProbe(QObject):
         self._last = now
 
     def _on_ready(self) -> None:
-        self._tick.stop()
         self._write(
             f"shapes {time.time():.6f} {self.longest:.4f} {self.first_paint:.4f}",
             "LAYERLAB_SHAPES_READY",
         )
+        after = float(os.environ.get("LAYERLAB_STARTUP_PROBE_AFTER") or 0)
+        if after <= 0:
+            self._tick.stop()
+            return
+        self.longest = 0.0
+        QTimer.singleShot(int(after * 1000), self._on_after)
+
+    def _on_after(self) -> None:
+        self._tick.stop()
+        self._write(f"after {self.longest:.4f}", "LAYERLAB_AFTER_SHAPES")
 
     def _write(self, line: str, label: str) -> None:
         print(f"{label} {line}", flush=True)
