@@ -144,10 +144,15 @@ def image_folder(folder, validation, seed, image_size, color_mode, resize, label
 
 _IMAGE_LIST = '''
 def image_list(path, path_column="path", label_column="label"):
-    """The (files, class indices, class names) of a CSV of path,label rows."""
+    """The (files, class indices, class names) of a CSV of path,label rows; listed files
+    that do not exist are left out, as LayerLab leaves them out."""
     with open(path, newline="", encoding="utf-8-sig") as f:
         rows = [r for r in csv.DictReader(f) if any((v or "").strip() for v in r.values())]
     files = [str(Path(path).parent / r[path_column].strip()) for r in rows]
+    found = [i for i, file in enumerate(files) if Path(file).is_file()]
+    if len(found) < len(files):
+        print(f"{len(files) - len(found)} listed images not found, left out")
+    files, rows = [files[i] for i in found], [rows[i] for i in found]
     names, y = np.unique([r[label_column].strip() for r in rows], return_inverse=True)
     return files, y.astype(np.int64), [str(n) for n in names]
 

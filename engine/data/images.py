@@ -26,6 +26,7 @@ import numpy as np
 from engine.build.errors import clean_message
 from engine.data.image_size import ImageHeaderError, check_pixels, image_size
 from engine.data.sources import DataError, get_int, get_str
+from engine.data.table import DataFix
 from engine.limits import (
     CSV_MB,
     LimitExceeded,
@@ -74,6 +75,9 @@ class ImageFiles:
     description: str = ""
     origin: list[str] = field(default_factory=list)
     """Where each file was named ("list.csv line 3"), for an image list."""
+    missing: list[str] = field(default_factory=list)
+    """Files an image list names that do not exist ("a.png (list.csv line 7)"), left
+    out under ``"corrupt_files": "skip"``."""
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -134,8 +138,11 @@ def index_list(
     path: Path, section: dict[str, Any], input_shape: tuple[int | None, ...] | None
 ) -> ImageFiles:
     """A CSV of ``path,label`` rows (a header row names the columns; paths relative to
-    the CSV). A missing file, an empty label or a short row names the CSV's line."""
+    the CSV). An empty label or a short row names the CSV's line; so does a listed file
+    that does not exist, unless ``"corrupt_files"`` is ``"skip"`` (the default): then it
+    is left out and listed in :attr:`ImageFiles.missing` (the description counts them)."""
     path_column = get_str(section, "path_column", "path")
+    skip_missing = get_str(section, "corrupt_files", "skip", CORRUPT_MODES) == "skip"
     label_column = get_str(section, "label_column", "label")
     try:
         with open_regular(path) as f:
@@ -153,6 +160,7 @@ def index_list(
     paths: list[str] = []
     names: list[str] = []
     origin: list[str] = []
+    missing: list[str] = []
     try:
         for cells in reader:
             if not cells or all(not c.strip() for c in cells):
@@ -186,7 +194,13 @@ def index_list(
                     f"({', '.join(IMAGE_SUFFIXES)})"
                 )
             if not file.is_file():
-                raise DataError(f"{path} line {line}: image file not found: {file}")
+                if skip_missing:
+                    missing.append(f"{file} ({path.name} line {line})")
+                    continue
+                raise DataError(
+                    f"{path} line {line}: image file not found: {file}",
+                    DataFix("Skip the listed images that are missing", {"corrupt_files": "skip"}),
+                )
             paths.append(str(file))
             names.append(label)
             origin.append(f"{path.name} line {line}")
@@ -202,7 +216,10 @@ def index_list(
     files = _image_files(
         paths, labels.astype(np.int64), [str(c) for c in classes], section, input_shape, path.name
     )
-    files.origin = origin
+    files.origin, files.missing = origin, missing
+    if missing:
+        gone = f"{len(missing):,} listed image{'s' * (len(missing) != 1)} not found, left out"
+        files.description = f"{files.description[:-1]}; {gone})"
     return files
 
 

@@ -54,8 +54,7 @@ from engine.train.execution import steps_per_execution
 from engine.train.fine_tune import fit_in_phases
 from engine.train.health import PROBE_SAMPLES, health_callback
 from engine.train.lock import RunDirBusy, acquire
-from engine.train.outputs import warn_about_output
-from engine.train.start import adapt_data, prepare_start
+from engine.train.start import adapt_data, prepare_start, start_warnings
 
 
 class TrainingError(Exception):
@@ -519,7 +518,7 @@ def _fit(
     ds = load_dataset(project, base_dir)
     loss = loss_name(section, ds.task, ds.num_classes)
     if not resume:
-        warn_about_output(project, ds, emit)
+        start_warnings(project, ds, emit)
     batch_size = batch_size_of(section)
     n_train = ds.count("train")
     steps = max(1, math.ceil(n_train / batch_size))

@@ -13,6 +13,20 @@ from typing import Any
 from engine.build.weights import WeightsError, load_start_weights
 from engine.data.dataset import Dataset
 from engine.train.config import Emit
+from engine.train.outputs import warn_about_output
+
+
+def start_warnings(project: dict[str, Any], ds: Dataset, emit: Emit) -> None:
+    """At a fresh run's start: ``warning`` events for an output layer that does not suit
+    its loss (:mod:`engine.train.outputs`) and for listed images that do not exist."""
+    warn_about_output(project, ds, emit)
+    missing = ds.images.missing if ds.images is not None else []
+    if missing:
+        shown = "; ".join(missing[:5]) + (
+            f" (and {len(missing) - 5:,} more)" if len(missing) > 5 else ""
+        )
+        count = f"{len(missing):,} listed image{'s were' if len(missing) != 1 else ' was'}"
+        emit({"event": "warning", "message": f"{count} not found and left out: {shown}"})
 
 
 def prepare_start(

@@ -283,25 +283,35 @@ def test_an_image_list_csv_streams_like_a_folder(tmp_path, tf):
         f"set/{p.parent.name}/{p.name},{'dark' if p.parent.name == 'a' else 'bright'}"
         for p in sorted(root.glob("*/*"))
     ]
+    rows.insert(3, "set/a/gone.png,dark")  # listed, not there: left out and reported
     (tmp_path / "list.csv").write_text("\n".join(rows) + "\n")
     section = {"source": "image_list", "path": "list.csv", "validation_split": 0.25}
     data = load_data(section, base_dir=tmp_path)
     assert data.class_names == ["bright", "dark"] and data.count("train") == 12
-    final, _ = train(cnn_project({**section, "path": str(tmp_path / "list.csv")}), tmp_path / "r")
+    assert data.images.missing == [f"{tmp_path / 'set/a/gone.png'} (list.csv line 4)"]
+    assert "1 listed image not found, left out" in data.source
+    final, events = train(
+        cnn_project({**section, "path": str(tmp_path / "list.csv")}), tmp_path / "r"
+    )
     assert final["event"] == "done", final
+    warnings = [e["message"] for e in events if e["event"] == "warning"]
+    assert any(w.startswith("1 listed image was not found and left out: ") for w in warnings)
 
 
 def test_image_list_errors_name_the_csv_and_line(tmp_path, tf):
     folder(tf, tmp_path / "set", per_class=2)
     good = "path,label\nset/a/000.png,x\nset/b/000.png,y\n"
 
-    def refused(text: str) -> str:
+    def refused(text: str, **section) -> str:
         (tmp_path / "list.csv").write_text(text)
         with pytest.raises(DataError) as info:
-            load_data({"source": "image_list", "path": str(tmp_path / "list.csv")})
+            load_data({"source": "image_list", "path": str(tmp_path / "list.csv"), **section})
+        refused.fix = info.value.fix
         return str(info.value)
 
-    assert "list.csv line 4: image file not found: " in refused(good + "set/a/gone.png,x\n")
+    gone = good + "set/a/gone.png,x\n"
+    assert "list.csv line 4: image file not found: " in refused(gone, corrupt_files="error")
+    assert refused.fix.changes == {"corrupt_files": "skip"}  # the data panel's button
     assert refused(good + "set/a/001.png,\n").endswith(
         "list.csv line 4: the label of 'set/a/001.png' is empty"
     )
@@ -440,6 +450,7 @@ def test_the_generated_script_streams_and_trains_on_a_tiny_folder_and_image_list
             rows = ["path,label"] + [
                 f"set/{p.parent.name}/{p.name},{p.parent.name}" for p in sorted(root.glob("*/*"))
             ]
+            rows.append("set/a/gone.png,a")  # left out by the script as by LayerLab
             (here / "list.csv").write_text("\n".join(rows) + "\n")
             data = {"source": "image_list", "path": "list.csv", "standardize": True}
         project = cnn_project(data, class_weight="balanced", schedule={"type": "cosine"})
@@ -462,6 +473,7 @@ def test_the_generated_script_streams_and_trains_on_a_tiny_folder_and_image_list
     for here in folders:  # each script said so and wrote its model
         said = out.stdout.split("in " + here, 1)[1].split("\nin ", 1)[0]
         assert "trained 1 epochs" in said, out.stdout
+        assert ("1 listed images not found, left out" in said) == here.endswith("image_list")
         assert (Path(here) / "m.keras").is_file(), here
 
 

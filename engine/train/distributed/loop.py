@@ -75,8 +75,7 @@ from engine.train.fit import (
     epochs_to_train,
     load_dataset,
 )
-from engine.train.outputs import warn_about_output
-from engine.train.start import adapt_data, prepare_start
+from engine.train.start import adapt_data, prepare_start, start_warnings
 
 
 def train_worker(
@@ -188,7 +187,7 @@ def _loop(
     ds = load_dataset(project, base_dir)
     loss = loss_name(section, ds.task, ds.num_classes)
     if is_chief and not resume:
-        warn_about_output(project, ds, emit)
+        start_warnings(project, ds, emit)
     global_batch = global_batch_of(section)
     # Streamed data (image files, memory maps) is never loaded whole: each worker reads
     # only its shard (engine.train.cluster.shard_plan). In-memory data is held by every
