@@ -59,6 +59,10 @@ from gui.training.lr_finder import LrFinderDialog
 FIXED = ("Trial", "State", "Value", "Epochs", "Time")
 STOPPED = 130
 SHUTDOWN_WAIT_MS = 10_000
+NO_SEARCH = (
+    'This project has no "search" section: press "Add parameter" to start one '
+    "(docs/project-format.md)."
+)
 """How long quitting waits for a stopped search to end its trial before killing it."""
 """``layerlab tune``'s exit status after a stop (SIGTERM or Ctrl-C)."""
 
@@ -244,7 +248,9 @@ class ExperimentsView(QWidget):
         if project is None or stack is None:
             return
         stack.push(SetSearch(section, "Change the search"))
-        self._check()
+        problems = self._check()
+        if self.status.text() == NO_SEARCH and not problems:  # the first parameter added
+            self._show(None, "Press Start to run the search: its trials are runs of this project.")
 
     # ------------------------------------------------------------------ reading
     def refresh(self, force: bool = True) -> JsonProcess | None:
@@ -257,11 +263,7 @@ class ExperimentsView(QWidget):
             self._show(None, "No project.")
             return None
         if project.extra.get("search") is None:
-            self._show(
-                None,
-                'This project has no "search" section: press "Add parameter" to start one '
-                "(docs/project-format.md).",
-            )
+            self._show(None, NO_SEARCH)
             return None
         if self.search is not None and self.search.running():
             return None  # the search's own events keep the table current

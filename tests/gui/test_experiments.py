@@ -78,8 +78,10 @@ def test_the_space_editor_is_one_undo_step_per_change_and_names_problems_before_
     view = ExperimentsView(lambda: (project, stack))
     qtbot.addWidget(view)
     view.show()
+    assert 'no "search" section' in view.status.text()
     view.space.add_button.click()  # the learning rate first, a log range around 1e-5
     assert project.extra["search"]["parameters"] == {LR: {"low": 1e-6, "high": 1e-4, "log": True}}
+    assert view.status.text().startswith("Press Start")  # no longer "no search section"
     view.space.add_button.click()
     assert list(project.extra["search"]["parameters"]) == [LR, "training.optimizer.type"]
     view.space.trials.setValue(7)
