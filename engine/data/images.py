@@ -213,13 +213,17 @@ def index_list(
         raise DataError(
             f"{path}: every label is {classes[0]!r}: a classifier needs at least two classes"
         )
+    gone = f"; {len(missing):,} listed image{'s' * (len(missing) != 1)} not found, left out"
     files = _image_files(
-        paths, labels.astype(np.int64), [str(c) for c in classes], section, input_shape, path.name
+        paths,
+        labels.astype(np.int64),
+        [str(c) for c in classes],
+        section,
+        input_shape,
+        path.name,
+        note=gone if missing else "",
     )
     files.origin, files.missing = origin, missing
-    if missing:
-        gone = f"{len(missing):,} listed image{'s' * (len(missing) != 1)} not found, left out"
-        files.description = f"{files.description[:-1]}; {gone})"
     return files
 
 
@@ -230,6 +234,7 @@ def _image_files(
     section: dict[str, Any],
     input_shape: tuple[int | None, ...] | None,
     name: str,
+    note: str = "",
 ) -> ImageFiles:
     size, channels = image_geometry(section, input_shape)
     if size is None:
@@ -247,7 +252,7 @@ def _image_files(
         cache=get_str(section, "cache", "auto", CACHE_MODES),
         corrupt=get_str(section, "corrupt_files", "skip", CORRUPT_MODES),
         memory_mb=(get_int(section, "max_memory_mb", 1, 1) if "max_memory_mb" in section else None),
-        description=f"images: {name} ({size[0]}x{size[1]} {mode}{how})",
+        description=f"images: {name} ({size[0]}x{size[1]} {mode}{how}{note})",
     )
 
 

@@ -55,22 +55,19 @@ def output_activation_problem(
         return _regression_softmax(graph)
     if task != "classification":
         return None
-    key = loss_key(loss_name(section, task, num_classes))
+    loss = loss_name(section, task, num_classes)
+    key = loss_key(loss)
     if key not in (
         "sparsecategoricalcrossentropy",
         "categoricalcrossentropy",
         "binarycrossentropy",
     ):
         return None
-    outputs = [n for n in graph.output_nodes() if graph.inputs_of(n)]
-    if len(outputs) != 1:
-        return None
-    node = graph.nodes[outputs[0]]
-    act = final_activation(node.type, node.params)
+    node = single_output(graph)
+    act = final_activation(node.type, node.params) if node is not None else None
     if act is None:
         return None
     want = "sigmoid" if key == "binarycrossentropy" else "softmax"
-    loss = loss_name(section, task, num_classes)
     if loss_from_logits(section):
         if act in PROBABILITIES:
             return OutputProblem(
@@ -91,12 +88,15 @@ def output_activation_problem(
     )
 
 
-def _regression_softmax(graph: Any) -> OutputProblem | None:
+def single_output(graph: Any) -> Any:
+    """The graph's one output layer that has an input, or None (none, or several)."""
     outputs = [n for n in graph.output_nodes() if graph.inputs_of(n)]
-    if len(outputs) != 1:
-        return None
-    node = graph.nodes[outputs[0]]
-    if final_activation(node.type, node.params) != "softmax":
+    return graph.nodes[outputs[0]] if len(outputs) == 1 else None
+
+
+def _regression_softmax(graph: Any) -> OutputProblem | None:
+    node = single_output(graph)
+    if node is None or final_activation(node.type, node.params) != "softmax":
         return None
     fix = "linear" if node.type != "Softmax" else None  # a Softmax layer is removed, not set
     return OutputProblem(

@@ -14,7 +14,7 @@ from typing import Any
 from engine.data.dataset import loss_key
 from engine.model.commands import SetParams, SetSection
 from engine.train.config import chosen_metrics, loss_name
-from engine.train.outputs import output_activation_problem
+from engine.train.outputs import output_activation_problem, single_output
 
 
 @dataclass
@@ -62,7 +62,7 @@ def data_problems(
         return [problem]
     graph = project.graph
     inputs = [n for n in graph.nodes.values() if n.type == "Input"]
-    outputs = [graph.nodes[n] for n in graph.output_nodes() if graph.inputs_of(n)]
+    output = single_output(graph)
     out: list[DataProblem] = []
     for text in problems:
         sentence = "The data does not fit the model: " + text
@@ -85,8 +85,8 @@ def data_problems(
             problem.fix = lambda training=training, t=problem.fix_text: SetSection(
                 "training", {**(project.training or {}), **training}, t
             )
-        elif "output" in text and len(outputs) == 1 and dataset is not None:
-            node = outputs[0]
+        elif "output" in text and output is not None and dataset is not None:
+            node = output
             problem.node = node.id
             units = _class_units(project, dataset, text) or _target_units(dataset, text)
             if node.type == "Dense" and units is not None and node.params.get("units") != units:

@@ -58,13 +58,13 @@ from gui.training.lr_finder import LrFinderDialog
 
 FIXED = ("Trial", "State", "Value", "Epochs", "Time")
 STOPPED = 130
+"""``layerlab tune``'s exit status after a stop (SIGTERM or Ctrl-C)."""
 SHUTDOWN_WAIT_MS = 10_000
+"""How long quitting waits for a stopped search to end its trial before killing it."""
 NO_SEARCH = (
     'This project has no "search" section: press "Add parameter" to start one '
     "(docs/project-format.md)."
 )
-"""How long quitting waits for a stopped search to end its trial before killing it."""
-"""``layerlab tune``'s exit status after a stop (SIGTERM or Ctrl-C)."""
 
 
 class _Item(QTableWidgetItem):
